@@ -1,0 +1,100 @@
+// Tensor: a handle to a TensorImpl, which is a strided view (shape, strides, offset in
+// elements) over a shared Storage, plus the autograd fields.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/ref.h"
+#include "core/small_vec.h"
+#include "core/storage.h"
+
+namespace fastdl {
+
+namespace autograd { struct Node; }
+struct TensorImpl;
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(Ref<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  bool defined() const { return bool(impl_); }
+  TensorImpl* impl() const { return impl_.get(); }
+  const Ref<TensorImpl>& ref() const { return impl_; }
+
+  const Dims& shape() const;
+  const Dims& strides() const;
+  int ndim() const;
+  int64_t size(int d) const;     // negative d counts from the end
+  int64_t stride(int d) const;
+  int64_t numel() const;
+  int64_t offset() const;
+  DType dtype() const;
+  Device device() const;
+  size_t itemsize() const { return dtype_size(dtype()); }
+  bool is_contiguous() const;
+  const Ref<Storage>& storage() const;
+  void* data_ptr() const;  // storage data + offset * itemsize
+  template <class T> T* data() const { return static_cast<T*>(data_ptr()); }
+
+  // autograd fields
+  bool requires_grad() const;
+  void set_requires_grad(bool r);
+  Tensor grad() const;
+  void set_grad(const Tensor& g);
+  const Ref<autograd::Node>& grad_fn() const;
+  bool is_leaf() const;
+
+  bool same(const Tensor& o) const { return impl_ == o.impl_; }
+
+ private:
+  Ref<TensorImpl> impl_;
+};
+
+struct TensorImpl : RefCounted {
+  Ref<Storage> storage;
+  Dims shape, strides;
+  int64_t offset = 0;
+  int64_t numel = 1;
+  DType dtype = DType::f32;
+  bool contiguous = true;
+  // autograd
+  bool requires_grad = false;
+  bool retains_grad = false;
+  uint32_t output_nr = 0;
+  Ref<autograd::Node> grad_fn;
+  Ref<TensorImpl> grad;
+  Ref<TensorImpl> base;  // the tensor this one is a view of (used to report views)
+  void refresh();        // recompute numel and contiguity after shape/strides change
+  ~TensorImpl() override;
+};
+
+inline const Dims& Tensor::shape() const { return impl_->shape; }
+inline const Dims& Tensor::strides() const { return impl_->strides; }
+inline int Tensor::ndim() const { return impl_->shape.size(); }
+inline int64_t Tensor::numel() const { return impl_->numel; }
+inline int64_t Tensor::offset() const { return impl_->offset; }
+inline DType Tensor::dtype() const { return impl_->dtype; }
+inline Device Tensor::device() const { return impl_->storage->device; }
+inline bool Tensor::is_contiguous() const { return impl_->contiguous; }
+inline const Ref<Storage>& Tensor::storage() const { return impl_->storage; }
+inline void* Tensor::data_ptr() const {
+  return static_cast<char*>(impl_->storage->data) + impl_->offset * int64_t(dtype_size(impl_->dtype));
+}
+inline bool Tensor::requires_grad() const { return impl_->requires_grad; }
+inline const Ref<autograd::Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
+inline bool Tensor::is_leaf() const { return !impl_->grad_fn; }
+
+Dims contiguous_strides(const Dims& shape);
+int wrap_dim(int64_t d, int ndim, const char* op);  // raises IndexError naming op
+
+// Creation (no autograd; storage uninitialised for empty()).
+Tensor empty(const Dims& shape, DType dt, Device dev = Device());
+Tensor empty_like(const Tensor& t);  // contiguous, same dtype/device
+Tensor make_view(const Tensor& base, Dims shape, Dims strides, int64_t offset);
+Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DType dt);
+
+}  // namespace fastdl

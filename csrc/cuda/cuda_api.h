@@ -1,0 +1,54 @@
+// What the core asks of the CUDA backend. csrc/cuda/*.cu implement it when nvcc is found;
+// csrc/cuda/no_cuda.cpp implements it otherwise (is_available() false, everything else
+// raises DeviceError naming the call). Kernels see only plain pointers, sizes and strides.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "cpu/gemm.h"
+#include "ops/kinds.h"
+
+namespace fastdl::cuda {
+
+constexpr int kMaxDims = 8;
+
+// An N-d strided loop over `shape`; strides in elements for up to 3 operands
+// (operand 0 is the output). Dims are already coalesced by the caller.
+struct Strided {
+  int ndim = 0;
+  int64_t numel = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[3][kMaxDims] = {};
+};
+
+bool is_available();
+int device_count();
+void set_device(int device);
+
+// Caching allocator: blocks are reused per device and size class; free() never syncs.
+void* alloc(size_t nbytes, int device);   // throws OutOfMemory
+void free(void* p, size_t nbytes, int device);
+void empty_cache();
+void synchronize(int device);
+
+void copy_h2d(void* dst, const void* src, size_t nbytes, int device);
+void copy_d2h(void* dst, const void* src, size_t nbytes, int device);
+void copy_d2d(void* dst, const void* src, size_t nbytes, int device);
+
+// out = cast(in) over a strided loop (dtypes may differ).
+void copy_strided(void* out, DType out_dt, const void* in, DType in_dt, const Strided& it, int device);
+void fill(void* out, DType dt, double value, const Strided& it, int device);
+// out = op(a, b); a and b have dtype `dt`; out has dt, or bool for comparisons.
+void binary(BinaryOp op, DType dt, void* out, const void* a, const void* b, const Strided& it, int device);
+// out = op(a, scalar) / op(scalar, a) (scalar_first).
+void binary_scalar(BinaryOp op, DType dt, void* out, const void* a, double scalar, bool scalar_first,
+                   const Strided& it, int device);
+void unary(UnaryOp op, DType dt, void* out, const void* in, const Strided& it, int device);
+// Contiguous rows: in is (outer, n, inner) contiguous; out is (outer, inner). argmax/argmin
+// write int64.
+void reduce(ReduceOp op, DType dt, void* out, const void* in, int64_t outer, int64_t n, int64_t inner,
+            int device);
+void gemm(const cpu::GemmParams& p, int device);
+
+}  // namespace fastdl::cuda

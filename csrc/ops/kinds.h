@@ -1,0 +1,26 @@
+// The elementwise and reduction operator kinds shared by every backend's kernel tables.
+#pragma once
+#include <cstdint>
+
+namespace fastdl {
+
+enum class BinaryOp : uint8_t {
+  add, sub, mul, div, pow, maximum, minimum, atan2, remainder, floor_divide,
+  eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor,
+  // backward helpers (a = forward input or output, b = upstream gradient)
+  relu_bwd, sigmoid_bwd, tanh_bwd, gelu_bwd, gelu_tanh_bwd, silu_bwd, softplus_bwd,
+  count
+};
+inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq && op <= BinaryOp::logical_xor; }
+
+enum class UnaryOp : uint8_t {
+  neg, exp, log, sqrt, rsqrt, abs, sin, cos, tan, tanh, sigmoid, relu, gelu, gelu_tanh, silu,
+  softplus, log1p, expm1, sign, floor, ceil, round, trunc, reciprocal, square, erf, exp2, log2,
+  log10, asin, acos, atan, sinh, cosh, logical_not, isnan, isinf, isfinite,
+  count
+};
+inline bool is_predicate(UnaryOp op) { return op >= UnaryOp::logical_not; }
+
+enum class ReduceOp : uint8_t { sum, prod, max, min, argmax, argmin, count };
+
+}  // namespace fastdl
