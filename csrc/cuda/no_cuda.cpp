@@ -1,0 +1,35 @@
+// Linked when fastdl is built without nvcc: CUDA reports itself unavailable and every other
+// call raises DeviceError (RuntimeError in Python) naming the call.
+#include <string>
+
+#include "core/error.h"
+#include "cuda/cuda_api.h"
+
+namespace fastdl::cuda {
+namespace {
+[[noreturn]] void unavailable(const char* call) {
+  throw DeviceError(std::string("cuda: fastdl was built without CUDA support (") + call + ")");
+}
+}  // namespace
+
+bool is_available() { return false; }
+int device_count() { return 0; }
+void set_device(int) { unavailable("set_device"); }
+void* alloc(size_t, int) { unavailable("alloc"); }
+void free(void*, size_t, int) { unavailable("free"); }
+void empty_cache() {}  // nothing is cached, so there is nothing to release
+void synchronize(int) { unavailable("synchronize"); }
+void copy_h2d(void*, const void*, size_t, int) { unavailable("copy_h2d"); }
+void copy_d2h(void*, const void*, size_t, int) { unavailable("copy_d2h"); }
+void copy_d2d(void*, const void*, size_t, int) { unavailable("copy_d2d"); }
+void copy_strided(void*, DType, const void*, DType, const Strided&, int) { unavailable("copy_strided"); }
+void fill(void*, DType, double, const Strided&, int) { unavailable("fill"); }
+void binary(BinaryOp, DType, void*, const void*, const void*, const Strided&, int) { unavailable("binary"); }
+void binary_scalar(BinaryOp, DType, void*, const void*, double, bool, const Strided&, int) {
+  unavailable("binary_scalar");
+}
+void unary(UnaryOp, DType, void*, const void*, const Strided&, int) { unavailable("unary"); }
+void reduce(ReduceOp, DType, void*, const void*, int64_t, int64_t, int64_t, int) { unavailable("reduce"); }
+void gemm(const cpu::GemmParams&, int) { unavailable("gemm"); }
+
+}  // namespace fastdl::cuda
