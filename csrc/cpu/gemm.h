@@ -25,4 +25,31 @@ void gemm(const GemmParams& p);
 // Plain triple loop in double accumulation: the oracle for tests and benchmarks.
 void gemm_ref(const GemmParams& p);
 
+// ---- internals shared by gemm.cpp (driver) and gemm*_vec.cpp (per-ISA kernels) ----
+namespace detail {
+
+// One register-tiled kernel family for one ISA and dtype (BLIS structure). Packing absorbs
+// strides and dtype widening; the macro-kernel runs the jr/ir loops over packed panels.
+// Packed A: ceil(mc/mr) micro-panels of mr rows x kcp (kcp = kc rounded up to kpack), each
+// k unit holding mr*kpack elements; packed B likewise with nr columns. Padding is zero.
+struct GemmKernel {
+  int mr = 0, nr = 0;
+  int kpack = 1;        // 2 for bf16 pair-dot kernels (VDPBF16PS): k padded to even
+  int elem = 4;         // bytes per packed element
+  bool full_k = false;  // C is low precision: the whole K must be one block (no partial sums in C)
+  // A rows [0, mc) x k [0, kc) with strides (sm, sk) -> dst.
+  void (*pack_a)(const void* A, int64_t sm, int64_t sk, int64_t mc, int64_t kc, void* dst) = nullptr;
+  // B k [0, kc) x columns [0, nc) with strides (sk, sn) -> dst.
+  void (*pack_b)(const void* B, int64_t sk, int64_t sn, int64_t kc, int64_t nc, void* dst) = nullptr;
+  // C[0:mc, cols of B micro-panels jr0..jr1) = alpha * Ap @ Bp + beta * C (beta 0: C unread).
+  void (*macro)(int64_t mc, int64_t nc, int64_t kc, const void* Ap, const void* Bp, void* C,
+                int64_t rs, int64_t cs, double alpha, double beta, int64_t jr0, int64_t jr1) = nullptr;
+  const char* name = "";
+};
+
+}  // namespace detail
+
+// The kernel gemm() uses for dtype under the ISA in force (benchmarks print it).
+const detail::GemmKernel& gemm_kernel(DType dtype);
+
 }  // namespace fastdl::cpu

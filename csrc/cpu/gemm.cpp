@@ -1,0 +1,294 @@
+// CPU GEMM driver: the scalar reference, ISA dispatch, cache blocking and threading.
+// Structure (Goto & van de Geijn 2008; BLIS, Van Zee & van de Geijn 2015):
+//   for jc in N by NC:            B panel KC x NC packed once, lives in L3 (shared by threads)
+//     for pc in K by KC:
+//       pack B(pc, jc)
+//       for ic in M by MC:        A block MC x KC packed per thread, lives in L2
+//         for jr in NC by NR:     B micro-panel KC x NR stays in L1 across the ir loop
+//           for ir in MC by MR:   micro-kernel: MR x NR tile of C in registers
+// Threads split either the M loop (ic: each thread packs its own A, B is packed jointly and
+// shared) or, when M is short, the N loop (each thread owns whole column ranges).
+#include "cpu/gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/allocator.h"
+#include "core/cpu_info.h"
+#include "core/parallel.h"
+
+namespace fastdl::cpu {
+
+namespace ref { bool gemm_get_kernel(DType, detail::GemmKernel*); bool gemm_get_bf16_dot_kernel(detail::GemmKernel*); }
+#ifndef FASTDL_NO_X86_ISA
+namespace avx2 { bool gemm_get_kernel(DType, detail::GemmKernel*); bool gemm_get_bf16_dot_kernel(detail::GemmKernel*); }
+namespace avx512 { bool gemm_get_kernel(DType, detail::GemmKernel*); bool gemm_get_bf16_dot_kernel(detail::GemmKernel*); }
+#endif
+
+namespace {
+using detail::GemmKernel;
+
+// ---- scalar reference ---------------------------------------------------------------------
+
+template <class T> double ld(const T* p, int64_t i) { return double(p[i]); }
+template <> double ld<uint16_t>(const uint16_t* p, int64_t i) { return double(bf16_to_f32(p[i])); }
+template <class T> void st(T* p, int64_t i, double v) { p[i] = T(v); }
+template <> void st<uint16_t>(uint16_t* p, int64_t i, double v) { p[i] = f32_to_bf16(float(v)); }
+
+template <class T>
+void gemm_ref_t(const GemmParams& p) {
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const T* A = static_cast<const T*>(p.A) + b * p.sa_b;
+    const T* B = static_cast<const T*>(p.B) + b * p.sb_b;
+    T* C = static_cast<T*>(p.C) + b * p.sc_b;
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t j = 0; j < p.N; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < p.K; ++k) acc += ld(A, i * p.sa_m + k * p.sa_k) * ld(B, k * p.sb_k + j * p.sb_n);
+        const int64_t c = i * p.sc_m + j * p.sc_n;
+        st(C, c, p.alpha * acc + (p.beta == 0 ? 0.0 : p.beta * ld(C, c)));
+      }
+  }
+}
+
+// ---- kernel selection -----------------------------------------------------------------------
+
+struct KernelTable {
+  GemmKernel k[3][3];  // [isa][f32, f64, bf16]
+  KernelTable() {
+    const bool bf16dot = cpu_info().avx512bf16;
+    auto fill = [&](int isa, auto get, auto getdot) {
+      get(DType::f32, &k[isa][0]);
+      get(DType::f64, &k[isa][1]);
+      if (!(bf16dot && getdot(&k[isa][2]))) get(DType::bf16, &k[isa][2]);
+    };
+    fill(0, ref::gemm_get_kernel, ref::gemm_get_bf16_dot_kernel);
+#ifndef FASTDL_NO_X86_ISA
+    fill(1, avx2::gemm_get_kernel, avx2::gemm_get_bf16_dot_kernel);
+    fill(2, avx512::gemm_get_kernel, avx512::gemm_get_bf16_dot_kernel);
+#else
+    for (int i = 1; i < 3; ++i) for (int d = 0; d < 3; ++d) k[i][d] = k[0][d];
+#endif
+  }
+};
+
+int dtype_slot(DType t) { return t == DType::f64 ? 1 : t == DType::bf16 ? 2 : 0; }
+
+// ---- blocking (Low et al. 2016, "Analytical modeling is enough") ---------------------------
+
+int64_t env_int(const char* name) {
+  const char* e = std::getenv(name);
+  return e ? std::atoll(e) : 0;
+}
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+// Split n into ceil(n/target) near-equal blocks, each a multiple of unit (no tiny tail).
+int64_t balance(int64_t n, int64_t target, int64_t unit) {
+  if (n <= target) return n;
+  return round_up(ceil_div(n, ceil_div(n, target)), unit);
+}
+
+struct Blocking { int64_t mc, kc, nc; };
+
+// L1: x86 L1d caches have 64 sets of 64-byte lines (virtually indexed: way size = page
+//   size = 4 KiB), so ways W1 = l1d / 4096. The B micro-panel (kc x nr) must stay resident
+//   while A micro-panels (mr x kc) stream through; with LRU, A gets
+//   C_A = floor((W1 - 1) / (1 + nr/mr)) ways and kc = C_A * 4096 / (mr * elem) (one way is
+//   left for C). Zen 5 / EMR (48 KiB, 12-way), f32 14x32: C_A = 3, kc = 219 -> 216.
+// L2: the A block (mc x kc) stays in L2 while B micro-panels stream through it: A gets the
+//   L2 minus two ways' worth (16-way assumed) for the B micro-panel and the C tiles.
+// L3: the B panel (kc x nc) is shared by all threads and gets half of the L3.
+Blocking choose_blocking(const GemmKernel& k, int64_t M, int64_t N, int64_t K) {
+  const CpuInfo& ci = cpu_info();
+  const int64_t e = k.elem * k.kpack;  // bytes per (row, k unit) of a packed panel
+  const int64_t w1 = std::max<int64_t>(2, int64_t(ci.l1d) / 4096);
+  const int64_t ways_a = std::max<int64_t>(1, (w1 - 1) * k.mr / (k.mr + k.nr));
+  int64_t kc = ways_a * 4096 / (k.mr * e) * k.kpack;
+  kc = std::max<int64_t>(64, kc / 8 * 8);
+  if (int64_t v = env_int("FASTDL_GEMM_KC")) kc = v;
+  if (k.full_k) kc = K;  // low-precision C: one K block, partial sums stay in f32 registers
+  kc = std::max<int64_t>(1, std::min(kc, K));
+  if (!k.full_k) kc = balance(K, kc, std::min<int64_t>(8, K));
+  const int64_t kcp = round_up(kc, k.kpack);
+
+  const int64_t l2_a = int64_t(ci.l2) * 14 / 16;
+  int64_t mc = (l2_a / (kcp * k.elem)) / k.mr * k.mr;
+  if (int64_t v = env_int("FASTDL_GEMM_MC")) mc = v / k.mr * k.mr;
+  mc = std::max<int64_t>(k.mr, mc);
+
+  int64_t nc = (int64_t(ci.l3) / 2 / (kcp * k.elem)) / k.nr * k.nr;
+  if (int64_t v = env_int("FASTDL_GEMM_NC")) nc = v / k.nr * k.nr;
+  nc = std::max<int64_t>(k.nr, nc);
+  nc = balance(N, nc, k.nr);
+  (void)M;
+  return {mc, kc, nc};
+}
+
+// ---- the blocked loops for one matrix ------------------------------------------------------
+
+struct Problem {
+  const GemmKernel* k;
+  int64_t M, N, K;
+  const char* A; int64_t sa_m, sa_k;
+  const char* B; int64_t sb_k, sb_n;
+  char* C; int64_t sc_m, sc_n;
+  double alpha, beta;
+  size_t esz;  // element size of A, B, C
+};
+
+struct Split { int64_t b, e; };
+Split split(int64_t n, int t, int nt) {  // contiguous near-equal share of [0, n) for thread t
+  return {n * t / nt, n * (t + 1) / nt};
+}
+
+void barrier(int nt) {
+  if (nt > 1) {
+#pragma omp barrier
+  }
+}
+
+// Runs on every thread of a team of nt (or alone when nt == 1). split_m: threads share the
+// packed B panel (bbuf, packed jointly) and own their rows; else each thread owns columns.
+void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int nt, char* bbuf,
+                 char* abuf) {
+  const GemmKernel& k = *p.k;
+  const int64_t mr = k.mr, nr = k.nr;
+  int64_t m0 = 0, m1 = p.M, n0 = 0, n1 = p.N;
+  if (nt > 1 && split_m) {
+    Split s = split(ceil_div(p.M, mr), t, nt);
+    m0 = s.b * mr; m1 = std::min(p.M, s.e * mr);
+  } else if (nt > 1) {
+    Split s = split(ceil_div(p.N, nr), t, nt);
+    n0 = s.b * nr; n1 = std::min(p.N, s.e * nr);
+  }
+  const int64_t mc = balance(std::max<int64_t>(1, m1 - m0), bl.mc, mr);
+  const int64_t nspan = split_m ? p.N : n1 - n0;
+  for (int64_t jc = 0; jc < nspan; jc += bl.nc) {
+    const int64_t ncur = std::min(bl.nc, nspan - jc);
+    const int64_t npan = ceil_div(ncur, nr);
+    const int64_t col = (split_m ? 0 : n0) + jc;
+    for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
+      const int64_t kcur = std::min(bl.kc, p.K - pc);
+      const int64_t kcp = round_up(kcur, k.kpack);
+      const double beta = pc == 0 ? p.beta : 1.0;
+      // Pack B: jointly (each thread a share of the micro-panels) when shared.
+      Split bs = split_m ? split(npan, t, nt) : Split{0, npan};
+      if (bs.b < bs.e)
+        k.pack_b(p.B + (pc * p.sb_k + (col + bs.b * nr) * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur,
+                 std::min(ncur - bs.b * nr, (bs.e - bs.b) * nr), bbuf + bs.b * nr * kcp * k.elem);
+      if (split_m) barrier(nt);
+      for (int64_t ic = m0; ic < m1; ic += mc) {
+        const int64_t mcur = std::min(mc, m1 - ic);
+        k.pack_a(p.A + (ic * p.sa_m + pc * p.sa_k) * p.esz, p.sa_m, p.sa_k, mcur, kcur, abuf);
+        k.macro(mcur, ncur, kcur, abuf, bbuf, p.C + (ic * p.sc_m + col * p.sc_n) * p.esz, p.sc_m,
+                p.sc_n, p.alpha, beta, 0, npan);
+      }
+      if (split_m) barrier(nt);
+    }
+  }
+}
+
+// Work below which a thread is not worth waking (multiply-adds per thread, ~ 20 us).
+constexpr int64_t kMinWorkPerThread = int64_t(1) << 21;
+
+void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
+  Blocking bl = choose_blocking(k, p.M, p.N, p.K);
+  const int64_t work = p.M * p.N * p.K;
+  nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, work / kMinWorkPerThread)));
+  // Prefer splitting M (B shared) unless it wastes clearly more of the last tiles than N.
+  auto eff = [&](int64_t n, int64_t r) { return double(n) / double(ceil_div(ceil_div(n, r), nt) * r * nt); };
+  const bool split_m = nt == 1 || eff(p.M, k.mr) >= 0.97 * eff(p.N, k.nr);
+  if (!split_m) bl.nc = balance(ceil_div(p.N, nt), bl.nc, k.nr);
+  const int64_t kcp = round_up(bl.kc, k.kpack);
+  const int64_t mcap = std::min(bl.mc, ceil_div(ceil_div(p.M, k.mr), split_m ? nt : 1) * k.mr);
+  const size_t abytes = round_up(round_up(mcap, k.mr) * kcp * k.elem, 4096);
+  const size_t bbytes = round_up(round_up(std::min(bl.nc, p.N), k.nr) * kcp * k.elem, 4096);
+  const int nbbuf = split_m ? 1 : nt;
+  const size_t total = abytes * nt + bbytes * nbbuf;
+  char* buf = static_cast<char*>(cpu_alloc(total));
+  if (nt == 1) {
+    run_blocked(p, bl, true, 0, 1, buf + abytes, buf);
+  } else {
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+      const int t = omp_get_thread_num();
+#else
+      const int t = 0;
+#endif
+      char* bbuf = buf + abytes * nt + (split_m ? 0 : bbytes * t);
+      run_blocked(p, bl, split_m, t, nt, bbuf, buf + abytes * t);
+    }
+  }
+  cpu_free(buf, total);
+}
+
+// C = beta * C (beta 0 writes zeros) when there is nothing to multiply.
+template <class T>
+void scale_c(const GemmParams& p) {
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t j = 0; j < p.N; ++j) {
+        T* c = static_cast<T*>(p.C) + b * p.sc_b + i * p.sc_m + j * p.sc_n;
+        st(c, 0, p.beta == 0 ? 0.0 : p.beta * ld(c, 0));
+      }
+}
+
+}  // namespace
+
+const GemmKernel& gemm_kernel(DType dtype) {
+  static const KernelTable table;
+  return table.k[int(cpu_isa())][dtype_slot(dtype)];
+}
+
+void gemm_ref(const GemmParams& p) {
+  switch (p.dtype) {
+    case DType::f64: gemm_ref_t<double>(p); break;
+    case DType::bf16: gemm_ref_t<uint16_t>(p); break;
+    default: gemm_ref_t<float>(p); break;
+  }
+}
+
+void gemm(const GemmParams& p0) {
+  if (p0.M <= 0 || p0.N <= 0 || p0.batch <= 0) return;
+  if (p0.K <= 0 || p0.alpha == 0) {
+    if (p0.dtype == DType::f64) scale_c<double>(p0);
+    else if (p0.dtype == DType::bf16) scale_c<uint16_t>(p0);
+    else scale_c<float>(p0);
+    return;
+  }
+  GemmParams p = p0;
+  // A column-major C is the transpose of a row-major one: C^T = B^T A^T keeps the
+  // micro-kernel's vector stores along C's contiguous dimension.
+  if (p.sc_n != 1 && p.sc_m == 1) {
+    std::swap(p.M, p.N);
+    std::swap(p.A, p.B);
+    std::swap(p.sa_b, p.sb_b);
+    int64_t am = p.sa_m, ak = p.sa_k;
+    p.sa_m = p.sb_n; p.sa_k = p.sb_k;
+    p.sb_k = ak; p.sb_n = am;
+    std::swap(p.sc_m, p.sc_n);
+  }
+  const GemmKernel& k = gemm_kernel(p.dtype);
+  const size_t esz = dtype_size(p.dtype);
+  int nt = in_parallel_region() ? 1 : get_num_threads();
+  auto problem = [&](int64_t b) {
+    return Problem{&k, p.M, p.N, p.K,
+                   static_cast<const char*>(p.A) + b * p.sa_b * int64_t(esz), p.sa_m, p.sa_k,
+                   static_cast<const char*>(p.B) + b * p.sb_b * int64_t(esz), p.sb_k, p.sb_n,
+                   static_cast<char*>(p.C) + b * p.sc_b * int64_t(esz), p.sc_m, p.sc_n,
+                   p.alpha, p.beta, esz};
+  };
+  // Many small matrices: one matrix per thread. Otherwise thread inside each matrix.
+  if (p.batch >= nt && nt > 1 && p.M * p.N * p.K < kMinWorkPerThread * nt * 4) {
+    parallel_for(0, p.batch, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) gemm_one(k, problem(b), 1);
+    });
+    return;
+  }
+  for (int64_t b = 0; b < p.batch; ++b) gemm_one(k, problem(b), nt);
+}
+
+}  // namespace fastdl::cpu

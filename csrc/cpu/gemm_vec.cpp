@@ -1,0 +1,176 @@
+// Register-tiled GEMM micro-kernels for f32/f64 (and bf16 widened to f32 while packing),
+// compiled once per ISA (ref / avx2 / avx512). The tile is MR rows of A (broadcast) by
+// NR = NV vectors of B, so a row-major C is written with full-width vector stores.
+//   avx512: f32 14x32, f64 14x16  (28 accumulators + 2 B vectors + 1 broadcast = 31 zmm)
+//   avx2:   f32  6x16, f64  6x8   (12 accumulators + 2 B vectors + 1 broadcast = 15 ymm)
+//   ref:    f32/f64 4x8 plain scalar loops (portable fallback and aarch64 path)
+#include <type_traits>
+
+#include "cpu/gemm_kernel.h"
+
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+#include <immintrin.h>
+#endif
+
+namespace fastdl::cpu::FASTDL_ISA_NS {
+namespace {
+using detail::GemmKernel;
+
+#if defined(FASTDL_ISA_avx512)
+struct VF {
+  using T = float; using R = __m512; static constexpr int W = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R load(const T* p) { return _mm512_loadu_ps(p); }
+  static void store(T* p, R v) { _mm512_storeu_ps(p, v); }
+  static R set1(T v) { return _mm512_set1_ps(v); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+};
+struct VD {
+  using T = double; using R = __m512d; static constexpr int W = 8;
+  static R zero() { return _mm512_setzero_pd(); }
+  static R load(const T* p) { return _mm512_loadu_pd(p); }
+  static void store(T* p, R v) { _mm512_storeu_pd(p, v); }
+  static R set1(T v) { return _mm512_set1_pd(v); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
+  static R mul(R a, R b) { return _mm512_mul_pd(a, b); }
+  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+};
+constexpr int kMR = 14, kNV = 2;
+#elif defined(FASTDL_ISA_avx2)
+struct VF {
+  using T = float; using R = __m256; static constexpr int W = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, R v) { _mm256_storeu_ps(p, v); }
+  static R set1(T v) { return _mm256_set1_ps(v); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+};
+struct VD {
+  using T = double; using R = __m256d; static constexpr int W = 4;
+  static R zero() { return _mm256_setzero_pd(); }
+  static R load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, R v) { _mm256_storeu_pd(p, v); }
+  static R set1(T v) { return _mm256_set1_pd(v); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
+  static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
+  static R add(R a, R b) { return _mm256_add_pd(a, b); }
+};
+constexpr int kMR = 6, kNV = 2;
+#endif
+
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+// One MR x (NV*W) tile over k steps of packed A (MR per step) and packed B (NV*W per step).
+template <class V, int MR, int NV, class CT>
+struct Ukernel {
+  using T = typename V::T;
+  using R = typename V::R;
+  static constexpr int NR = NV * V::W;
+  void operator()(int64_t k, const T* a, const T* b, CT* c, int64_t rs, int64_t cs, int mr,
+                  int nr, T alpha, T beta) const {
+    R acc[MR][NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+    if (cs == 1)
+      for (int i = 0; i < mr; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rs), _MM_HINT_T0);
+    for (int64_t p = 0; p < k; ++p) {
+      R bv[NV];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * V::W);
+      _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i) {
+        R av = V::set1(a[i]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
+      }
+      a += MR;
+      b += NR;
+    }
+    if constexpr (std::is_same_v<CT, T>) {
+      if (cs == 1 && nr == NR) {  // full-width rows: vector write-back
+        const R va = V::set1(alpha), vb = V::set1(beta);
+#pragma GCC unroll 32
+        for (int i = 0; i < MR; ++i) {
+          if (i >= mr) break;
+          T* ci = c + i * rs;
+#pragma GCC unroll 4
+          for (int j = 0; j < NV; ++j) {
+            R r = V::mul(acc[i][j], va);
+            if (beta == T(1)) r = V::add(r, V::load(ci + j * V::W));
+            else if (beta != T(0)) r = V::fma(V::load(ci + j * V::W), vb, r);
+            V::store(ci + j * V::W, r);
+          }
+        }
+        return;
+      }
+    }
+    alignas(64) T tile[MR * NR];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) V::store(tile + i * NR + j * V::W, acc[i][j]);
+    gk::write_tile<T, CT, NR>(tile, c, rs, cs, mr, nr, alpha, beta);
+  }
+};
+#else
+constexpr int kMR = 4, kNV = 1;
+// Portable scalar tile (the ref ISA): MR x NR accumulators in plain arrays.
+template <class T, int MR, int NR, class CT>
+struct UkernelRef {
+  void operator()(int64_t k, const T* a, const T* b, CT* c, int64_t rs, int64_t cs, int mr,
+                  int nr, T alpha, T beta) const {
+    T acc[MR * NR] = {};
+    for (int64_t p = 0; p < k; ++p, a += MR, b += NR)
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) acc[i * NR + j] += a[i] * b[j];
+    gk::write_tile<T, CT, NR>(acc, c, rs, cs, mr, nr, alpha, beta);
+  }
+};
+#endif
+
+// Fills k with the tile kernel for T (packed type) writing CT (C's type), reading S.
+template <class S, class T, class CT>
+void make_kernel(GemmKernel* k, const char* name) {
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+  using V = std::conditional_t<std::is_same_v<T, float>, VF, VD>;
+  constexpr int MR = kMR, NR = kNV * V::W;
+  using UK = Ukernel<V, MR, kNV, CT>;
+#else
+  constexpr int MR = kMR, NR = 8;
+  using UK = UkernelRef<T, MR, NR, CT>;
+#endif
+  k->mr = MR; k->nr = NR; k->kpack = 1; k->elem = sizeof(T);
+  k->full_k = !std::is_same_v<CT, T>;
+  k->pack_a = &gk::pack_a<S, T, MR>;
+  k->pack_b = &gk::pack_b<S, T, NR>;
+  k->macro = [](int64_t mc, int64_t nc, int64_t kc, const void* Ap, const void* Bp, void* C,
+                int64_t rs, int64_t cs, double alpha, double beta, int64_t jr0, int64_t jr1) {
+    gk::macro<MR, NR, 1, T, CT, T>(mc, nc, kc, Ap, Bp, C, rs, cs, alpha, beta, jr0, jr1, UK{});
+  };
+  k->name = name;
+}
+
+#define FASTDL_STR2(x) #x
+#define FASTDL_STR(x) FASTDL_STR2(x)
+
+}  // namespace
+
+// f32, f64, and bf16 widened to f32 (the path for CPUs without AVX512-BF16).
+bool gemm_get_kernel(DType dt, GemmKernel* k) {
+  switch (dt) {
+    case DType::f32: make_kernel<float, float, float>(k, FASTDL_STR(FASTDL_ISA_NS) "/f32"); return true;
+    case DType::f64: make_kernel<double, double, double>(k, FASTDL_STR(FASTDL_ISA_NS) "/f64"); return true;
+    case DType::bf16:
+      make_kernel<uint16_t, float, uint16_t>(k, FASTDL_STR(FASTDL_ISA_NS) "/bf16-widen-f32");
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS
