@@ -1,0 +1,714 @@
+// Standalone validation of the CUDA backend (csrc/cuda/*.cu) against plain CPU loops in double.
+// Built by bench/gpu.sh with nvcc directly (no Python, no core library):
+//   nvcc -std=c++17 -O2 -arch=sm_90 -I csrc bench/native/cuda_check.cu csrc/cuda/*.cu -o cuda_check
+// Prints one PASS/FAIL line per case and exits non-zero when anything fails.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "cuda/cuda_api.h"
+
+using namespace fastdl;
+namespace cu = fastdl::cuda;
+
+namespace {
+
+int g_pass = 0, g_fail = 0;
+void report(const std::string& name, bool ok, const std::string& detail = "") {
+  std::printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.empty() ? "" : "  ", detail.c_str());
+  (ok ? g_pass : g_fail)++;
+}
+
+const char* dname(DType t) {
+  static const char* n[] = {"f32", "f64", "f16", "bf16", "i32", "i64", "bool"};
+  return n[int(t)];
+}
+const DType kAll[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::i64, DType::b8};
+bool is_float(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16; }
+
+// ---- host storage <-> double (the CPU side of every comparison)
+double load(DType t, const void* p, int64_t i) {
+  switch (t) {
+    case DType::f32: return static_cast<const float*>(p)[i];
+    case DType::f64: return static_cast<const double*>(p)[i];
+    case DType::f16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::bf16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::i32: return static_cast<const int32_t*>(p)[i];
+    case DType::i64: return double(static_cast<const int64_t*>(p)[i]);
+    case DType::b8: return static_cast<const uint8_t*>(p)[i];
+  }
+  return 0;
+}
+void store(DType t, void* p, int64_t i, double v) {
+  switch (t) {
+    case DType::f32: static_cast<float*>(p)[i] = float(v); break;
+    case DType::f64: static_cast<double*>(p)[i] = v; break;
+    case DType::f16: static_cast<uint16_t*>(p)[i] = f32_to_f16(float(v)); break;
+    case DType::bf16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(float(v)); break;
+    case DType::i32: static_cast<int32_t*>(p)[i] = int32_t(v); break;
+    case DType::i64: static_cast<int64_t*>(p)[i] = int64_t(v); break;
+    case DType::b8: static_cast<uint8_t*>(p)[i] = v != 0; break;
+  }
+}
+
+struct Host {
+  DType dt;
+  std::vector<uint8_t> bytes;
+  Host(DType t, int64_t n) : dt(t), bytes(size_t(n) * dtype_size(t)) {}
+  double get(int64_t i) const { return load(dt, bytes.data(), i); }
+  void set(int64_t i, double v) { store(dt, bytes.data(), i, v); }
+  int64_t size() const { return int64_t(bytes.size() / dtype_size(dt)); }
+};
+
+struct Dev {
+  void* p;
+  size_t n;
+  explicit Dev(size_t nbytes) : p(cu::alloc(nbytes, 0)), n(nbytes) {}
+  Dev(const Host& h) : Dev(h.bytes.size()) { cu::copy_h2d(p, h.bytes.data(), n, 0); }
+  ~Dev() { cu::free(p, n, 0); }
+  Dev(const Dev&) = delete;
+  Host to_host(DType t) const {
+    Host h(t, int64_t(n / dtype_size(t)));
+    cu::copy_d2h(h.bytes.data(), p, n, 0);
+    return h;
+  }
+};
+
+std::mt19937_64 rng(1234);
+double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
+// Values exactly representable in `t`, drawn from [lo, hi] (integers for integer types).
+Host random_host(DType t, int64_t n, double lo, double hi) {
+  Host h(t, n);
+  for (int64_t i = 0; i < n; ++i) {
+    double v = uniform(lo, hi);
+    if (!is_float(t)) v = std::floor(v);
+    if (t == DType::b8) v = uniform(0, 1) < 0.5;
+    h.set(i, v);
+  }
+  return h;
+}
+
+cu::Strided strided(int ndim, const int64_t* shape, std::initializer_list<std::vector<int64_t>> strides) {
+  cu::Strided it;
+  it.ndim = ndim;
+  it.numel = 1;
+  for (int d = 0; d < ndim; ++d) it.shape[d] = shape[d], it.numel *= shape[d];
+  int k = 0;
+  for (const auto& s : strides) {
+    for (int d = 0; d < ndim; ++d) it.strides[k][d] = s[size_t(d)];
+    ++k;
+  }
+  return it;
+}
+
+void tolerance(DType t, double& rtol, double& atol) {
+  switch (t) {
+    case DType::f32: rtol = 2e-5; atol = 1e-6; break;
+    case DType::f64: rtol = 1e-11; atol = 1e-13; break;
+    case DType::f16: rtol = 3e-3; atol = 1e-4; break;
+    case DType::bf16: rtol = 1.6e-2; atol = 1e-3; break;
+    default: rtol = 0; atol = 0; break;
+  }
+}
+bool close(double got, double ref, DType t) {
+  if (std::isnan(ref)) return std::isnan(got);
+  if (std::isinf(ref)) return got == ref;
+  double rtol, atol;
+  tolerance(t, rtol, atol);
+  return std::fabs(got - ref) <= atol + rtol * std::fabs(ref);
+}
+std::string mismatch(int64_t i, double got, double ref) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "first mismatch at %lld: got %.9g want %.9g", (long long)i, got, ref);
+  return buf;
+}
+// Rounds a double result into dtype t the way a store would, back to double.
+double round_to(DType t, double v) {
+  Host h(t, 1);
+  h.set(0, v);
+  return h.get(0);
+}
+
+// ---- CPU references in double, written from the op definitions (PyTorch semantics)
+double py_mod(double a, double b) {
+  double r = std::fmod(a, b);
+  if (r != 0 && ((r < 0) != (b < 0))) r += b;
+  return r;
+}
+double py_floordiv(double a, double b) {
+  if (b == 0) return a / b;
+  double mod = std::fmod(a, b), div = (a - mod) / b;
+  if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;
+  if (div == 0) return std::copysign(0.0, a / b);
+  double fl = std::floor(div);
+  return div - fl > 0.5 ? fl + 1 : fl;
+}
+// Integer division by zero gives 0 on the device (no trap); mirror that here.
+int64_t int_mod(int64_t a, int64_t b) {
+  if (b == 0) return 0;
+  int64_t r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+int64_t int_floordiv(int64_t a, int64_t b) {
+  if (b == 0) return 0;
+  int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+double sigm(double x) { return 1 / (1 + std::exp(-x)); }
+
+double ref_binary(BinaryOp op, double a, double b, bool integral) {
+  const double k0 = std::sqrt(2 / M_PI), k1 = 0.044715;
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+    case BinaryOp::div: return a / b;
+    case BinaryOp::pow: return std::pow(a, b);
+    case BinaryOp::maximum: return (std::isnan(a) || std::isnan(b)) ? NAN : std::max(a, b);
+    case BinaryOp::minimum: return (std::isnan(a) || std::isnan(b)) ? NAN : std::min(a, b);
+    case BinaryOp::atan2: return std::atan2(a, b);
+    case BinaryOp::remainder: return integral ? double(int_mod(int64_t(a), int64_t(b))) : py_mod(a, b);
+    case BinaryOp::floor_divide: return integral ? double(int_floordiv(int64_t(a), int64_t(b))) : py_floordiv(a, b);
+    case BinaryOp::eq: return a == b;
+    case BinaryOp::ne: return a != b;
+    case BinaryOp::lt: return a < b;
+    case BinaryOp::le: return a <= b;
+    case BinaryOp::gt: return a > b;
+    case BinaryOp::ge: return a >= b;
+    case BinaryOp::logical_and: return (a != 0) && (b != 0);
+    case BinaryOp::logical_or: return (a != 0) || (b != 0);
+    case BinaryOp::logical_xor: return (a != 0) != (b != 0);
+    case BinaryOp::relu_bwd: return a > 0 ? b : 0;
+    case BinaryOp::sigmoid_bwd: return b * a * (1 - a);
+    case BinaryOp::tanh_bwd: return b * (1 - a * a);
+    case BinaryOp::gelu_bwd:
+      return b * (0.5 * (1 + std::erf(a / std::sqrt(2.0))) + a * std::exp(-0.5 * a * a) / std::sqrt(2 * M_PI));
+    case BinaryOp::gelu_tanh_bwd: {
+      double u = k0 * (a + k1 * a * a * a), t = std::tanh(u);
+      return b * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k0 * (1 + 3 * k1 * a * a));
+    }
+    case BinaryOp::silu_bwd: {
+      double s = sigm(a);
+      return b * s * (1 + a * (1 - s));
+    }
+    case BinaryOp::softplus_bwd: return a > 20 ? b : b * sigm(a);
+    default: return NAN;
+  }
+}
+
+double ref_unary(UnaryOp op, double x) {
+  const double k0 = std::sqrt(2 / M_PI), k1 = 0.044715;
+  switch (op) {
+    case UnaryOp::neg: return -x;
+    case UnaryOp::exp: return std::exp(x);
+    case UnaryOp::log: return std::log(x);
+    case UnaryOp::sqrt: return std::sqrt(x);
+    case UnaryOp::rsqrt: return 1 / std::sqrt(x);
+    case UnaryOp::abs: return std::fabs(x);
+    case UnaryOp::sin: return std::sin(x);
+    case UnaryOp::cos: return std::cos(x);
+    case UnaryOp::tan: return std::tan(x);
+    case UnaryOp::tanh: return std::tanh(x);
+    case UnaryOp::sigmoid: return sigm(x);
+    case UnaryOp::relu: return x < 0 ? 0 : x;
+    case UnaryOp::gelu: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case UnaryOp::gelu_tanh: return 0.5 * x * (1 + std::tanh(k0 * (x + k1 * x * x * x)));
+    case UnaryOp::silu: return x * sigm(x);
+    case UnaryOp::softplus: return x > 20 ? x : std::log1p(std::exp(x));
+    case UnaryOp::log1p: return std::log1p(x);
+    case UnaryOp::expm1: return std::expm1(x);
+    case UnaryOp::sign: return (x > 0) - (x < 0);
+    case UnaryOp::floor: return std::floor(x);
+    case UnaryOp::ceil: return std::ceil(x);
+    case UnaryOp::round: return std::nearbyint(x);
+    case UnaryOp::trunc: return std::trunc(x);
+    case UnaryOp::reciprocal: return 1 / x;
+    case UnaryOp::square: return x * x;
+    case UnaryOp::erf: return std::erf(x);
+    case UnaryOp::exp2: return std::exp2(x);
+    case UnaryOp::log2: return std::log2(x);
+    case UnaryOp::log10: return std::log10(x);
+    case UnaryOp::asin: return std::asin(x);
+    case UnaryOp::acos: return std::acos(x);
+    case UnaryOp::atan: return std::atan(x);
+    case UnaryOp::sinh: return std::sinh(x);
+    case UnaryOp::cosh: return std::cosh(x);
+    case UnaryOp::logical_not: return x == 0;
+    case UnaryOp::isnan: return std::isnan(x);
+    case UnaryOp::isinf: return std::isinf(x);
+    case UnaryOp::isfinite: return std::isfinite(x);
+    default: return NAN;
+  }
+}
+
+// ---------------------------------------------------------------- device and allocator
+void test_device() {
+  void* p1 = cu::alloc(3000, 0);
+  cu::free(p1, 3000, 0);
+  void* p2 = cu::alloc(2900, 0);
+  report("allocator: small block reused from its size class", p1 == p2);
+  cu::free(p2, 2900, 0);
+  void* q1 = cu::alloc(size_t(5) << 20, 0);
+  cu::free(q1, size_t(5) << 20, 0);
+  void* q2 = cu::alloc((size_t(5) << 20) + 1000, 0);
+  report("allocator: large block reused (2 MiB classes)", q1 == q2);
+  cu::free(q2, (size_t(5) << 20) + 1000, 0);
+  try {
+    cu::alloc(size_t(1) << 50, 0);
+    report("allocator: 1 PiB request throws OutOfMemory", false, "no exception");
+  } catch (const OutOfMemory& e) {
+    report("allocator: 1 PiB request throws OutOfMemory", true, e.what());
+  }
+  try {
+    cu::set_device(cu::device_count());
+    report("set_device out of range throws DeviceError", false);
+  } catch (const DeviceError&) {
+    report("set_device out of range throws DeviceError", true);
+  }
+  cu::empty_cache();
+  Host h = random_host(DType::f32, 4099, -1, 1);
+  Dev a(h), b(h.bytes.size());
+  cu::copy_d2d(b.p, a.p, h.bytes.size(), 0);
+  Host back = b.to_host(DType::f32);
+  report("copy h2d -> d2d -> d2h round trip", back.bytes == h.bytes);
+  cu::synchronize(0);
+}
+
+// ---------------------------------------------------------------- copy_strided and fill
+void test_copy() {
+  const int64_t R = 37, Cn = 53;
+  for (DType to : kAll)
+    for (DType from : kAll) {
+      Host in = random_host(from, R * Cn, -100, 100);
+      Dev din(in), dout(size_t(R * Cn) * dtype_size(to)), dcont(size_t(R * Cn) * dtype_size(to));
+      const int64_t shape[2] = {Cn, R};  // out (Cn, R) = in (R, Cn) transposed
+      cu::copy_strided(dout.p, to, din.p, from, strided(2, shape, {{R, 1}, {1, Cn}}), 0);
+      const int64_t flat[1] = {R * Cn};
+      cu::copy_strided(dcont.p, to, din.p, from, strided(1, flat, {{1}, {1}}), 0);
+      Host out = dout.to_host(to), cont = dcont.to_host(to);
+      std::string bad;
+      for (int64_t i = 0; i < Cn && bad.empty(); ++i)
+        for (int64_t j = 0; j < R && bad.empty(); ++j) {
+          const double want = round_to(to, in.get(j * Cn + i)), got = out.get(i * R + j);
+          if (got != want) bad = "strided " + mismatch(i * R + j, got, want);
+        }
+      for (int64_t i = 0; i < R * Cn && bad.empty(); ++i)
+        if (cont.get(i) != round_to(to, in.get(i))) bad = "contiguous " + mismatch(i, cont.get(i), round_to(to, in.get(i)));
+      report(std::string("copy_strided ") + dname(from) + " -> " + dname(to), bad.empty(), bad);
+    }
+}
+
+void test_fill() {
+  for (DType t : kAll) {
+    const int64_t n = 1001;
+    Host init(t, 2 * n);
+    for (int64_t i = 0; i < 2 * n; ++i) init.set(i, 7);
+    Dev d(init);
+    const int64_t shape[1] = {n};
+    cu::fill(d.p, t, 3.75, strided(1, shape, {{2}}), 0);  // every other element
+    Host out = d.to_host(t);
+    bool ok = true;
+    for (int64_t i = 0; i < 2 * n; ++i) ok &= out.get(i) == (i % 2 ? round_to(t, 7) : round_to(t, 3.75));
+    Dev c(size_t(n) * dtype_size(t));
+    cu::fill(c.p, t, -2.5, strided(1, shape, {{1}}), 0);
+    Host outc = c.to_host(t);
+    for (int64_t i = 0; i < n; ++i) ok &= outc.get(i) == round_to(t, -2.5);
+    report(std::string("fill ") + dname(t) + " (strided with sentinels, contiguous)", ok);
+  }
+}
+
+// ---------------------------------------------------------------- binary
+bool float_only(BinaryOp op) {
+  return op == BinaryOp::div || op == BinaryOp::atan2 || op >= BinaryOp::relu_bwd;
+}
+bool bool_ok(BinaryOp op) {
+  return op == BinaryOp::add || op == BinaryOp::mul || op == BinaryOp::maximum || op == BinaryOp::minimum ||
+         is_comparison(op);
+}
+
+// Checks out[i] against ref(x[i], y[i]) for n elements.
+std::string check_binary(BinaryOp op, DType t, const Host& out, const std::vector<double>& x,
+                         const std::vector<double>& y, const char* layout) {
+  const DType ot = is_comparison(op) ? DType::b8 : t;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = round_to(ot, ref_binary(op, x[i], y[i], !is_float(t))), got = out.get(int64_t(i));
+    if (!close(got, want, ot)) return std::string(layout) + " " + mismatch(int64_t(i), got, want);
+  }
+  return "";
+}
+
+void test_binary() {
+  const DType types[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::i64, DType::b8};
+  for (int o = 0; o < int(BinaryOp::count); ++o) {
+    const BinaryOp op = BinaryOp(o);
+    for (DType t : types) {
+      if (!is_float(t) && float_only(op)) continue;
+      if (t == DType::b8 && !bool_ok(op)) continue;
+      const DType ot = is_comparison(op) ? DType::b8 : t;
+      const int64_t n = 1003, R = 31, Cn = 29;
+      Host a(t, n), b(t, n);
+      for (int64_t i = 0; i < n; ++i) {
+        double x = uniform(-3, 3), y = (uniform(0, 1) < 0.5 ? -1 : 1) * uniform(0.25, 3);
+        if (!is_float(t)) {
+          x = std::floor(uniform(-20, 21));
+          y = (uniform(0, 1) < 0.5 ? -1 : 1) * std::floor(uniform(1, 8));
+          if (op == BinaryOp::pow) x = std::floor(uniform(-4, 5)), y = std::floor(uniform(0, 7));
+          if (t == DType::b8) x = uniform(0, 1) < 0.5, y = uniform(0, 1) < 0.5;
+        }
+        if (i % 7 == 0 && is_comparison(op)) y = x;  // exercise equality
+        a.set(i, x);
+        b.set(i, y);
+      }
+      std::vector<double> xs(static_cast<size_t>(n)), ys(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) xs[size_t(i)] = a.get(i), ys[size_t(i)] = b.get(i);
+      Dev da(a), db(b), dout(size_t(n) * dtype_size(ot));
+      std::string bad;
+      // 1. contiguous (vector path plus tail)
+      const int64_t flat[1] = {n};
+      cu::binary(op, t, dout.p, da.p, db.p, strided(1, flat, {{1}, {1}, {1}}), 0);
+      bad = check_binary(op, t, dout.to_host(ot), xs, ys, "contiguous");
+      // 2. broadcast: a (R, 1) op b (1, Cn) -> out (R, Cn)
+      if (bad.empty()) {
+        const int64_t shape[2] = {R, Cn};
+        cu::binary(op, t, dout.p, da.p, db.p, strided(2, shape, {{Cn, 1}, {1, 0}, {0, 1}}), 0);
+        std::vector<double> bx, by;
+        for (int64_t i = 0; i < R; ++i)
+          for (int64_t j = 0; j < Cn; ++j) bx.push_back(xs[size_t(i)]), by.push_back(ys[size_t(j)]);
+        bad = check_binary(op, t, dout.to_host(ot), bx, by, "broadcast");
+      }
+      // 3. tensor op scalar (contiguous) and scalar op tensor (strided: every other element)
+      const double s = is_float(t) ? 1.75 : (t == DType::b8 ? 1 : 3);
+      if (bad.empty()) {
+        cu::binary_scalar(op, t, dout.p, da.p, s, false, strided(1, flat, {{1}, {1}}), 0);
+        bad = check_binary(op, t, dout.to_host(ot), xs, std::vector<double>(size_t(n), s), "tensor-scalar");
+      }
+      if (bad.empty() && !(op == BinaryOp::pow && !is_float(t))) {
+        const int64_t half[1] = {n / 2};
+        cu::binary_scalar(op, t, dout.p, da.p, s, true, strided(1, half, {{1}, {2}}), 0);
+        std::vector<double> ev;
+        for (int64_t i = 0; i < n / 2; ++i) ev.push_back(xs[size_t(2 * i)]);
+        Host out = dout.to_host(ot);
+        for (size_t i = 0; i < ev.size() && bad.empty(); ++i) {
+          const double want = round_to(ot, ref_binary(op, s, ev[i], !is_float(t))), got = out.get(int64_t(i));
+          if (!close(got, want, ot)) bad = "scalar-tensor " + mismatch(int64_t(i), got, want);
+        }
+      }
+      report(std::string("binary op ") + std::to_string(o) + " " + dname(t), bad.empty(), bad);
+    }
+  }
+  // NaN propagation in maximum / minimum
+  Host a(DType::f32, 8), b(DType::f32, 8);
+  for (int i = 0; i < 8; ++i) a.set(i, i % 3 == 0 ? NAN : i), b.set(i, i % 4 == 1 ? NAN : 8 - i);
+  Dev da(a), db(b), dout(8 * 4);
+  const int64_t flat[1] = {8};
+  bool ok = true;
+  for (BinaryOp op : {BinaryOp::maximum, BinaryOp::minimum}) {
+    cu::binary(op, DType::f32, dout.p, da.p, db.p, strided(1, flat, {{1}, {1}, {1}}), 0);
+    Host out = dout.to_host(DType::f32);
+    for (int i = 0; i < 8; ++i) ok &= close(out.get(i), ref_binary(op, a.get(i), b.get(i), false), DType::f32);
+  }
+  report("binary maximum/minimum propagate NaN", ok);
+}
+
+// ---------------------------------------------------------------- unary
+bool int_unary(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::neg: case UnaryOp::abs: case UnaryOp::sign: case UnaryOp::square: case UnaryOp::relu:
+    case UnaryOp::floor: case UnaryOp::ceil: case UnaryOp::round: case UnaryOp::trunc: return true;
+    default: return is_predicate(op);
+  }
+}
+
+void test_unary() {
+  const DType types[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::i64};
+  for (int o = 0; o < int(UnaryOp::count); ++o) {
+    const UnaryOp op = UnaryOp(o);
+    const DType* end = types + 6;
+    for (const DType* tp = types; tp != end; ++tp) {
+      const DType t = *tp;
+      if (!is_float(t) && !int_unary(op)) continue;
+      const DType ot = is_predicate(op) ? DType::b8 : t;
+      double lo = -4, hi = 4;
+      if (op == UnaryOp::log || op == UnaryOp::sqrt || op == UnaryOp::rsqrt || op == UnaryOp::log2 ||
+          op == UnaryOp::log10 || op == UnaryOp::log1p || op == UnaryOp::reciprocal)
+        lo = 0.1;
+      if (op == UnaryOp::asin || op == UnaryOp::acos) lo = -0.95, hi = 0.95;
+      if (op == UnaryOp::tan) lo = -1.4, hi = 1.4;
+      const int64_t R = 33, Cn = 31, n = R * Cn;
+      Host a(t, n + 1);
+      for (int64_t i = 0; i < n + 1; ++i) {
+        double x = uniform(lo, hi);
+        if (op == UnaryOp::round) x = std::floor(x * 2) / 2;  // exact halves: ties to even
+        if (!is_float(t)) x = std::floor(uniform(-20, 21));
+        if (is_float(t) && is_predicate(op) && i % 5 == 0) x = (i % 3 == 0) ? NAN : (i % 3 == 1 ? INFINITY : -INFINITY);
+        if (op == UnaryOp::logical_not && i % 4 == 0) x = 0;
+        a.set(i, x);
+      }
+      Dev da(a), dout(size_t(n + 1) * dtype_size(ot));
+      std::string bad;
+      auto check_all = [&](const char* layout, int64_t in_off, bool transposed) {
+        Host out = dout.to_host(ot);
+        for (int64_t i = 0; i < R && bad.empty(); ++i)
+          for (int64_t j = 0; j < Cn && bad.empty(); ++j) {
+            const int64_t oi = i * Cn + j, ii = transposed ? j * R + i : oi;
+            const double want = round_to(ot, ref_unary(op, a.get(ii + in_off))), got = out.get(oi);
+            if (!close(got, want, ot)) bad = std::string(layout) + " " + mismatch(oi, got, want);
+          }
+      };
+      const int64_t flat[1] = {n}, shape[2] = {R, Cn};
+      cu::unary(op, t, dout.p, da.p, strided(1, flat, {{1}, {1}}), 0);
+      check_all("contiguous", 0, false);
+      if (bad.empty()) {  // misaligned input: the scalar contiguous path
+        cu::unary(op, t, dout.p, static_cast<const char*>(da.p) + dtype_size(t), strided(1, flat, {{1}, {1}}), 0);
+        check_all("misaligned", 1, false);
+      }
+      if (bad.empty()) {
+        cu::unary(op, t, dout.p, da.p, strided(2, shape, {{Cn, 1}, {1, R}}), 0);
+        check_all("transposed", 0, true);
+      }
+      report(std::string("unary op ") + std::to_string(o) + " " + dname(t), bad.empty(), bad);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- reduce
+void test_reduce() {
+  struct Case { int64_t outer, n, inner; };
+  const Case cases[] = {{7, 1000, 1}, {5, 5000, 1}, {2, 300000, 1}, {300, 40, 1}, {3, 777, 5},
+                        {1, 100000, 3}, {2, 3000, 64}, {4, 1, 9}};
+  const DType types[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::i64};
+  for (int o = 0; o < int(ReduceOp::count); ++o) {
+    const ReduceOp op = ReduceOp(o);
+    const bool arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
+    for (DType t : types) {
+      std::string bad;
+      for (const Case& c : cases) {
+        if (!bad.empty()) break;
+        if (op == ReduceOp::prod && c.n > (is_float(t) && dtype_size(t) == 2 ? 1000 : 5000)) continue;
+        const int64_t total = c.outer * c.n * c.inner;
+        Host in(t, total);
+        for (int64_t i = 0; i < total; ++i) {
+          double v;
+          if (op == ReduceOp::sum) v = is_float(t) ? uniform(-1, 1) : std::floor(uniform(-50, 51));
+          else if (op == ReduceOp::prod) v = is_float(t) ? uniform(0.9, 1.1) : (uniform(0, 1) < 0.5 ? -1 : 1);
+          else v = is_float(t) ? std::floor(uniform(-32, 32)) / 8 : std::floor(uniform(-20, 21));  // ties
+          in.set(i, v);
+        }
+        const DType ot = arg ? DType::i64 : t;
+        Dev din(in), dout(size_t(c.outer * c.inner) * dtype_size(ot));
+        cu::reduce(op, t, dout.p, din.p, c.outer, c.n, c.inner, 0);
+        Host out = dout.to_host(ot);
+        for (int64_t r = 0; r < c.outer && bad.empty(); ++r)
+          for (int64_t i = 0; i < c.inner && bad.empty(); ++i) {
+            double acc = op == ReduceOp::prod ? 1 : 0, absum = 0;
+            int64_t best = 0;
+            for (int64_t j = 0; j < c.n; ++j) {
+              const double v = in.get((r * c.n + j) * c.inner + i);
+              absum += std::fabs(v);
+              if (op == ReduceOp::sum) acc += v;
+              else if (op == ReduceOp::prod) acc *= v;
+              else if (j == 0) acc = v, best = 0;
+              else if ((op == ReduceOp::max || op == ReduceOp::argmax) ? v > acc : v < acc) acc = v, best = j;
+            }
+            const double got = out.get(r * c.inner + i);
+            bool ok;
+            if (arg) ok = got == double(best);
+            else if (!is_float(t)) ok = got == round_to(t, acc);
+            else {
+              double rtol, atol;
+              tolerance(t, rtol, atol);
+              if (op == ReduceOp::prod && t == DType::f32) rtol = 1e-3;
+              const double want = round_to(t, acc);
+              ok = std::fabs(got - want) <= atol + rtol * std::fabs(want) + (t == DType::f64 ? 1e-12 : 1e-5) * absum;
+            }
+            if (!ok) {
+              char buf[96];
+              std::snprintf(buf, sizeof buf, "(outer %lld, n %lld, inner %lld) ", (long long)c.outer,
+                            (long long)c.n, (long long)c.inner);
+              bad = buf + mismatch(r * c.inner + i, got, arg ? double(best) : acc);
+            }
+          }
+      }
+      report(std::string("reduce op ") + std::to_string(o) + " " + dname(t), bad.empty(), bad);
+    }
+  }
+  // NaN: max/min give NaN, argmax/argmin give the first NaN.
+  for (int64_t inner : {int64_t(1), int64_t(4)}) {
+    const int64_t outer = 3, n = 5000;
+    Host in = random_host(DType::f32, outer * n * inner, -1, 1);
+    in.set((1 * n + 1234) * inner, NAN);
+    in.set((1 * n + 4000) * inner, NAN);
+    Dev din(in), dv(size_t(outer * inner) * 4), di(size_t(outer * inner) * 8);
+    bool ok = true;
+    for (ReduceOp op : {ReduceOp::max, ReduceOp::min}) {
+      cu::reduce(op, DType::f32, dv.p, din.p, outer, n, inner, 0);
+      Host v = dv.to_host(DType::f32);
+      ok &= std::isnan(v.get(1 * inner)) && !std::isnan(v.get(0)) && !std::isnan(v.get(2 * inner));
+    }
+    for (ReduceOp op : {ReduceOp::argmax, ReduceOp::argmin}) {
+      cu::reduce(op, DType::f32, di.p, din.p, outer, n, inner, 0);
+      ok &= di.to_host(DType::i64).get(1 * inner) == 1234;
+    }
+    report("reduce NaN propagation, inner " + std::to_string(inner), ok);
+  }
+}
+
+// ---------------------------------------------------------------- gemm
+struct GemmCase {
+  const char* name;
+  DType dt;
+  int64_t M, N, K, batch;
+  char a_layout, b_layout;  // 'k': K-contiguous; 'm' / 'n': M- / N-contiguous
+  int64_t a_step;           // element step along the contiguous dim of A (2: not TC-eligible)
+  bool a_bcast;
+  double alpha, beta;
+};
+
+int64_t round8(int64_t x) { return (x + 7) / 8 * 8; }
+
+void gemm_case(const GemmCase& g) {
+  cpu::GemmParams p;
+  p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch, p.dtype = g.dt, p.alpha = g.alpha, p.beta = g.beta;
+  int64_t a_size;
+  if (g.a_layout == 'k') p.sa_k = g.a_step, p.sa_m = round8(g.K * g.a_step), a_size = g.M * p.sa_m;
+  else p.sa_m = g.a_step, p.sa_k = round8(g.M * g.a_step), a_size = g.K * p.sa_k;
+  p.sa_b = g.a_bcast ? 0 : a_size;
+  int64_t b_size;
+  if (g.b_layout == 'n') p.sb_n = 1, p.sb_k = round8(g.N), b_size = g.K * p.sb_k;
+  else p.sb_k = 1, p.sb_n = round8(g.K), b_size = g.N * p.sb_n;
+  p.sb_b = b_size;
+  p.sc_n = 1, p.sc_m = g.N + 3, p.sc_b = g.M * p.sc_m;  // 3 padding columns must stay untouched
+  Host A = random_host(g.dt, a_size * (g.a_bcast ? 1 : g.batch), -1, 1);
+  Host B = random_host(g.dt, b_size * g.batch, -1, 1);
+  Host C(g.dt, p.sc_b * g.batch);
+  for (int64_t i = 0; i < C.size(); ++i) C.set(i, (i % p.sc_m) >= g.N ? 12345.0 : (g.beta == 0 ? NAN : uniform(-1, 1)));
+  Dev dA(A), dB(B), dC(C);
+  p.A = dA.p, p.B = dB.p, p.C = dC.p;
+  cu::gemm(p, 0);
+  Host out = dC.to_host(g.dt);
+  double rtol, atol;
+  tolerance(g.dt, rtol, atol);
+  std::string bad;
+  for (int64_t b = 0; b < g.batch && bad.empty(); ++b)
+    for (int64_t m = 0; m < g.M && bad.empty(); ++m)
+      for (int64_t n = 0; n < g.N + 3 && bad.empty(); ++n) {
+        const int64_t ci = b * p.sc_b + m * p.sc_m + n;
+        const double got = out.get(ci);
+        if (n >= g.N) {
+          if (got != 12345.0) bad = "padding overwritten at " + std::to_string(ci);
+          continue;
+        }
+        double acc = 0, absum = 0;
+        for (int64_t k = 0; k < g.K; ++k) {
+          const double x = A.get(b * p.sa_b + m * p.sa_m + k * p.sa_k), y = B.get(b * p.sb_b + k * p.sb_k + n * p.sb_n);
+          acc += x * y, absum += std::fabs(x * y);
+        }
+        double want = g.alpha * acc;
+        if (g.beta != 0) want += g.beta * C.get(ci);
+        const double tol = atol + rtol * std::fabs(want) + (g.dt == DType::f64 ? 1e-13 : 2e-5) * absum;
+        if (!(std::fabs(got - want) <= tol)) bad = mismatch(ci, got, want);
+      }
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "gemm %s %s M=%lld N=%lld K=%lld batch=%lld", g.name, dname(g.dt), (long long)g.M,
+                (long long)g.N, (long long)g.K, (long long)g.batch);
+  report(buf, bad.empty(), bad);
+}
+
+void test_gemm() {
+  const GemmCase cases[] = {
+      {"tc A[k] B[n]", DType::bf16, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
+      {"tc A[k] B[k]", DType::bf16, 130, 201, 77, 1, 'k', 'k', 1, false, 1, 0},
+      {"tc A[m] B[n]", DType::bf16, 130, 201, 77, 1, 'm', 'n', 1, false, 1, 0},
+      {"tc A[m] B[k]", DType::bf16, 130, 201, 77, 1, 'm', 'k', 1, false, 1, 0},
+      {"tc pipeline", DType::bf16, 256, 256, 512, 1, 'k', 'n', 1, false, 1, 0},
+      {"tc batch bcast alpha beta", DType::bf16, 64, 72, 1000, 3, 'm', 'k', 1, true, 0.5, 0.25},
+      {"tc M=1", DType::bf16, 1, 300, 64, 2, 'k', 'k', 1, false, 1, 0},
+      {"tc K=0 beta", DType::bf16, 5, 7, 0, 1, 'k', 'n', 1, false, 1, 0.5},
+      {"simt fallback (A step 2)", DType::bf16, 130, 201, 77, 2, 'k', 'n', 2, false, 1.5, -1},
+      {"simt", DType::f32, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
+      {"simt transposed bcast alpha beta", DType::f32, 130, 201, 77, 2, 'm', 'k', 1, true, 0.5, 0.25},
+      {"simt large", DType::f32, 300, 300, 300, 1, 'k', 'k', 1, false, 1, 0},
+      {"simt K=0 beta", DType::f32, 5, 7, 0, 1, 'k', 'n', 1, false, 1, 0.5},
+      {"simt", DType::f64, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
+      {"simt transposed alpha beta", DType::f64, 130, 201, 77, 2, 'm', 'k', 2, false, -1, 2},
+  };
+  for (const GemmCase& g : cases) gemm_case(g);
+}
+
+// ---------------------------------------------------------------- timing (--bench)
+template <class F> double time_ms(F&& f, int iters) {
+  f();
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  cudaEventRecord(a);
+  for (int i = 0; i < iters; ++i) f();
+  cudaEventRecord(b);
+  cudaEventSynchronize(b);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / iters;
+}
+
+void bench() {
+  const int64_t S = 4096;
+  for (DType t : {DType::bf16, DType::f32}) {
+    Dev A(size_t(S * S) * dtype_size(t)), B(size_t(S * S) * dtype_size(t)), C(size_t(S * S) * dtype_size(t));
+    const int64_t flat[1] = {S * S};
+    cu::fill(A.p, t, 0.01, strided(1, flat, {{1}}), 0);
+    cu::fill(B.p, t, 0.01, strided(1, flat, {{1}}), 0);
+    cpu::GemmParams p;
+    p.M = p.N = p.K = S, p.dtype = t, p.A = A.p, p.B = B.p, p.C = C.p;
+    p.sa_m = S, p.sa_k = 1, p.sb_k = S, p.sb_n = 1, p.sc_m = S, p.sc_n = 1;
+    const double ms = time_ms([&] { cu::gemm(p, 0); }, 10);
+    std::printf("BENCH gemm_%s_4096 %.3f ms %.1f TFLOP/s\n", t == DType::bf16 ? "bf16" : "f32", ms,
+                2.0 * S * S * S / ms / 1e9);
+  }
+  const int64_t n = int64_t(1) << 28;  // 1 GiB per f32 operand
+  Dev a(size_t(n) * 4), b(size_t(n) * 4), c(size_t(n) * 4), s(4);
+  const int64_t flat[1] = {n};
+  cu::fill(a.p, DType::f32, 1.0, strided(1, flat, {{1}}), 0);
+  cu::fill(b.p, DType::f32, 2.0, strided(1, flat, {{1}}), 0);
+  double ms = time_ms([&] { cu::binary(BinaryOp::add, DType::f32, c.p, a.p, b.p, strided(1, flat, {{1}, {1}, {1}}), 0); }, 10);
+  std::printf("BENCH add_f32_2^28 %.3f ms %.1f GB/s\n", ms, 12.0 * n / ms / 1e6);
+  ms = time_ms([&] { cu::reduce(ReduceOp::sum, DType::f32, s.p, a.p, 1, n, 1, 0); }, 10);
+  std::printf("BENCH sum_f32_2^28 %.3f ms %.1f GB/s\n", ms, 4.0 * n / ms / 1e6);
+}
+
+void run_all() {
+  test_device();
+  test_copy();
+  test_fill();
+  test_binary();
+  test_unary();
+  test_reduce();
+  test_gemm();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool do_bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+  std::printf("cuda_check: is_available=%d device_count=%d\n", int(cu::is_available()), cu::device_count());
+  if (!cu::is_available()) {
+    std::printf("FAIL no CUDA device\n");
+    return 1;
+  }
+  try {
+    if (do_bench) bench();
+    else run_all();
+  } catch (const std::exception& e) {
+    report("exception", false, e.what());
+  }
+  std::printf("cuda_check: %d passed, %d failed\n", g_pass, g_fail);
+  return g_fail ? 1 : 0;
+}
