@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One command for a GPU machine: validate the CUDA kernels natively, build fastdl with CUDA,
+# run the CUDA tests, and time GEMM / elementwise add / sum against PyTorch (when installed).
+#   bench/gpu.sh                      # archs from FASTDL_CUDA_ARCHS (default 90)
+#   FASTDL_TESTS=all bench/gpu.sh     # whole pytest suite instead of -k cuda
+#   FASTDL_SKIP_INSTALL=1 bench/gpu.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ARCHS="${FASTDL_CUDA_ARCHS:-90}"
+NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+PY="${PYTHON:-python3}"
+OUT=build/gpu
+mkdir -p "$OUT"
+status=0
+
+run() { echo "+ $*" >&2; "$@"; }
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "device"
+if command -v nvidia-smi >/dev/null; then run nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; fi
+run "$NVCC" --version | tail -n 2
+
+section "native validation (bench/native/cuda_check.cu)"
+gencode=()
+for a in ${ARCHS//;/ }; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
+run "$NVCC" -std=c++17 -O2 "${gencode[@]}" -I csrc bench/native/cuda_check.cu csrc/cuda/*.cu -o "$OUT/cuda_check"
+if run "$OUT/cuda_check" | tee "$OUT/cuda_check.log"; then echo "cuda_check: all passed"; else
+  echo "cuda_check: FAILURES:"; grep '^FAIL' "$OUT/cuda_check.log" || true; status=1; fi
+
+section "build fastdl with CUDA"
+if [[ -n "${FASTDL_SKIP_INSTALL:-}" ]]; then echo "skipped (FASTDL_SKIP_INSTALL)"
+elif [[ -f pyproject.toml ]]; then
+  run "$PY" -m pip install -v . -Ccmake.define.FASTDL_CUDA=ON "-Ccmake.define.FASTDL_CUDA_ARCHS=${ARCHS}" \
+    2>&1 | tail -n 40 || status=1
+else echo "no pyproject.toml yet: skipped"; fi
+
+section "pytest"
+if [[ -d tests ]] && "$PY" -c "import fastdl, pytest" 2>/dev/null; then
+  if [[ "${FASTDL_TESTS:-cuda}" == all ]]; then run "$PY" -m pytest tests -q -x || status=1
+  else
+    set +e; run "$PY" -m pytest tests -q -k cuda; rc=$?; set -e
+    [[ $rc -eq 0 || $rc -eq 5 ]] || status=1   # 5: no test matched -k cuda
+  fi
+else echo "fastdl or pytest not importable: skipped"; fi
+
+section "benchmarks"
+run "$OUT/cuda_check" --bench | tee "$OUT/bench.log" || status=1
+run "$PY" - "$OUT/bench.log" <<'PYEOF' || true
+import re, sys
+ours = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"BENCH (\S+) ([\d.]+) ms ([\d.]+) (\S+)", line)
+    if m: ours[m[1]] = (float(m[2]), float(m[3]), m[4])
+peer = {}
+try:
+    import torch
+    assert torch.cuda.is_available()
+    def t(f, iters=10):
+        f(); torch.cuda.synchronize()
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(iters): f()
+        b.record(); torch.cuda.synchronize()
+        return a.elapsed_time(b) / iters
+    torch.backends.cuda.matmul.allow_tf32 = False
+    S = 4096
+    for name, dt in (("gemm_bf16_4096", torch.bfloat16), ("gemm_f32_4096", torch.float32)):
+        x = torch.full((S, S), 0.01, device="cuda", dtype=dt); y = x.clone()
+        ms = t(lambda: x @ y); peer[name] = (ms, 2 * S**3 / ms / 1e9)
+    n = 1 << 28
+    x = torch.ones(n, device="cuda"); y = torch.ones(n, device="cuda"); z = torch.empty_like(x)
+    ms = t(lambda: torch.add(x, y, out=z)); peer["add_f32_2^28"] = (ms, 12 * n / ms / 1e6)
+    ms = t(lambda: x.sum()); peer["sum_f32_2^28"] = (ms, 4 * n / ms / 1e6)
+except Exception as e:
+    print(f"(torch timings unavailable: {e!r})")
+print(f"\n{'kernel':<18}{'fastdl ms':>11}{'fastdl':>16}{'torch ms':>11}{'torch':>16}{'fastdl/torch':>14}")
+for k, (ms, rate, unit) in ours.items():
+    p = peer.get(k)
+    pt = f"{p[0]:>11.3f}{p[1]:>10.1f} {unit:<5}{p[0] / ms:>14.2f}" if p else f"{'-':>11}{'-':>16}{'-':>14}"
+    print(f"{k:<18}{ms:>11.3f}{rate:>10.1f} {unit:<5}{pt}")
+print("(fastdl/torch: torch time over fastdl time; above 1 means fastdl is faster)")
+PYEOF
+
+section "done"
+[[ $status -eq 0 ]] && echo "gpu.sh: OK" || echo "gpu.sh: FAILED (see above)"
+exit $status
