@@ -82,8 +82,10 @@ struct UkernelBf16 {
     __m512 acc[kMR][2];
 #pragma GCC unroll 32
     for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    if (cs == 1)
-      for (int i = 0; i < mr; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rs), _MM_HINT_T0);
+    if (cs == 1)  // C rows are needed after the k loop: fetch every line of the tile now
+      for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < int(kNR * sizeof(uint16_t)); j += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(c + i * rs) + j, _MM_HINT_T0);
     const uint32_t* ap = reinterpret_cast<const uint32_t*>(a);
     for (int64_t p = 0; p < kpairs; ++p) {
       const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);

@@ -76,8 +76,10 @@ struct Ukernel {
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
-    if (cs == 1)
-      for (int i = 0; i < mr; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rs), _MM_HINT_T0);
+    if (cs == 1)  // C rows are needed after the k loop: fetch every line of the tile now
+      for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < int(NR * sizeof(CT)); j += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(c + i * rs) + j, _MM_HINT_T0);
     for (int64_t p = 0; p < k; ++p) {
       R bv[NV];
 #pragma GCC unroll 4
