@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -36,7 +37,7 @@ void* raw_alloc(size_t sz) {
   if (posix_memalign(&p, al, sz) != 0 || !p) {
     cpu_empty_cache();
     if (posix_memalign(&p, al, sz) != 0 || !p)
-      throw OutOfMemory(cat("cpu allocator: out of memory allocating ", sz, " bytes"));
+      throw OutOfMemory(str_cat("cpu allocator: out of memory allocating ", sz, " bytes"));
   }
   if (sz >= kHugeMin) madvise(p, sz, MADV_HUGEPAGE);
   return p;

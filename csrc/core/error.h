@@ -18,7 +18,7 @@ namespace detail {
 inline void fmt_into(std::ostringstream&) {}
 template <class T, class... R> void fmt_into(std::ostringstream& o, const T& v, const R&... r) { o << v; fmt_into(o, r...); }
 }  // namespace detail
-template <class... A> std::string cat(const A&... a) { std::ostringstream o; detail::fmt_into(o, a...); return o.str(); }
+template <class... A> std::string str_cat(const A&... a) { std::ostringstream o; detail::fmt_into(o, a...); return o.str(); }
 
 std::string shape_str(const int64_t* d, int n);
 template <class V> std::string shape_str(const V& v) { return shape_str(v.data(), int(v.size())); }
@@ -26,4 +26,4 @@ template <class V> std::string shape_str(const V& v) { return shape_str(v.data()
 }  // namespace fastdl
 
 #define FASTDL_CHECK(cond, Err, ...) \
-  do { if (!(cond)) throw ::fastdl::Err(::fastdl::cat(__VA_ARGS__)); } while (0)
+  do { if (!(cond)) throw ::fastdl::Err(::fastdl::str_cat(__VA_ARGS__)); } while (0)

@@ -67,7 +67,6 @@ struct TensorImpl : RefCounted {
   uint32_t output_nr = 0;
   Ref<autograd::Node> grad_fn;
   Ref<TensorImpl> grad;
-  Ref<TensorImpl> base;  // the tensor this one is a view of (used to report views)
   void refresh();        // recompute numel and contiguity after shape/strides change
   ~TensorImpl() override;
 };

@@ -1,0 +1,182 @@
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/node.h"
+#include "ops/ops.h"
+
+namespace fastdl::autograd {
+
+namespace { thread_local bool t_grad_enabled = true; }
+bool grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool on) { t_grad_enabled = on; }
+
+bool any_requires_grad(const std::vector<Tensor>& ts) {
+  if (!grad_enabled()) return false;
+  for (auto& t : ts) if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
+  FASTDL_CHECK(fn, ValueError, "backward: trying to backward through the graph a second time (", name_,
+               "); its saved tensors were freed. Pass retain_graph=True the first time");
+  return fn(g);
+}
+
+std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& g) {
+  Tensor gr = g[0];
+  if (!gr.defined()) return {};
+  Tensor l(leaf);
+  if (gr.dtype() != l.dtype()) gr = to_dtype(gr, l.dtype());
+  Tensor cur = l.grad();
+  if (cur.defined()) {
+    if (grad_enabled()) l.set_grad(add(cur, gr));   // create_graph: keep the graph
+    else add_(cur, gr);
+  } else {
+    // Own the buffer: an incoming gradient may alias another leaf's or be a broadcast view.
+    if (grad_enabled()) l.set_grad(gr);
+    else l.set_grad(clone(gr));
+  }
+  return {};
+}
+
+Edge edge_of(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return {};
+  if (t.grad_fn()) return {t.grad_fn(), t.impl()->output_nr};
+  return {Ref<Node>(new AccumulateGrad(t.ref())), 0};
+}
+
+void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Tensor*> outs, BackwardFn fn) {
+  Ref<Node> node(new FnNode(name, std::move(fn)));
+  node->num_outputs = int(outs.size());
+  node->next.reserve(inputs.size());
+  for (auto& t : inputs) node->next.push_back(edge_of(t));
+  for (size_t i = 0; i < outs.size(); ++i) {
+    TensorImpl* o = outs[i]->impl();
+    o->grad_fn = node;
+    o->output_nr = uint32_t(i);
+    o->requires_grad = true;
+  }
+}
+
+namespace {
+
+struct Run {
+  // For autograd.grad: capture instead of accumulate.
+  std::unordered_map<TensorImpl*, size_t> leaf_slot;              // leaf inputs
+  std::unordered_map<Node*, std::vector<std::pair<uint32_t, size_t>>> node_slot;  // non-leaf inputs
+  std::vector<Tensor> captured;
+  bool capture = false;
+};
+
+void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
+
+void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
+                bool create_graph, Run& run) {
+  FASTDL_CHECK(roots.size() == grads.size(), ValueError, "backward: got ", roots.size(), " tensors and ",
+               grads.size(), " gradients");
+  struct ModeGuard { bool prev; explicit ModeGuard(bool on) : prev(grad_enabled()) { set_grad_enabled(on); }
+                     ~ModeGuard() { set_grad_enabled(prev); } } guard(create_graph);
+  std::vector<std::pair<Edge, Tensor>> seeds;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    FASTDL_CHECK(r.requires_grad(), ValueError,
+                 "backward: element ", i, " of tensors does not require grad and does not have a grad_fn");
+    Tensor g = grads[i];
+    if (!g.defined()) {
+      FASTDL_CHECK(r.numel() == 1, ValueError, "backward: grad can be implicitly created only for scalar outputs; got shape ",
+                   shape_str(r.shape()));
+      g = ones_like(r);
+    } else {
+      FASTDL_CHECK(g.shape() == r.shape(), ValueError, "backward: gradient has shape ", shape_str(g.shape()),
+                   " but the tensor has shape ", shape_str(r.shape()));
+    }
+    seeds.push_back({edge_of(r), g});
+  }
+  // Count, for every node reachable from the roots, how many edges point at it.
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack;
+  std::vector<Ref<Node>> keep;  // hold seed nodes (fresh AccumulateGrad) alive
+  for (auto& s : seeds) {
+    Node* n = s.first.fn.get();
+    keep.push_back(s.first.fn);
+    if (seen.insert(n).second) stack.push_back(n);
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back(); stack.pop_back();
+    for (auto& e : n->next) {
+      if (!e.fn) continue;
+      e.fn->deps++;
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+  for (auto& s : seeds) {
+    Node* n = s.first.fn.get();
+    if (n->pending.size() < size_t(n->num_outputs)) n->pending.resize(n->num_outputs);
+    accumulate(n->pending[s.first.input_nr], s.second);
+  }
+  std::vector<Node*> ready;
+  for (auto& s : seeds) {
+    Node* n = s.first.fn.get();
+    if (n->deps == 0 && std::find(ready.begin(), ready.end(), n) == ready.end()) ready.push_back(n);
+  }
+  while (!ready.empty()) {
+    Node* n = ready.back(); ready.pop_back();
+    std::vector<Tensor> g = std::move(n->pending);
+    n->pending.clear();
+    g.resize(n->num_outputs);
+    std::vector<Tensor> out;
+    bool any = false;
+    for (auto& t : g) any |= t.defined();
+    if (run.capture) {
+      auto it = run.node_slot.find(n);
+      if (it != run.node_slot.end())
+        for (auto& [nr, slot] : it->second) if (g[nr].defined()) accumulate(run.captured[slot], g[nr]);
+      if (auto* acc = dynamic_cast<AccumulateGrad*>(n)) {
+        auto jt = run.leaf_slot.find(acc->leaf.get());
+        if (jt != run.leaf_slot.end() && g[0].defined()) accumulate(run.captured[jt->second], g[0]);
+        any = false;  // autograd.grad never touches .grad
+      }
+    }
+    if (any) out = n->apply(g);
+    if (!retain_graph) n->release();
+    for (size_t i = 0; i < n->next.size(); ++i) {
+      Edge& e = n->next[i];
+      if (!e.fn) continue;
+      Node* c = e.fn.get();
+      if (i < out.size() && out[i].defined()) {
+        if (c->pending.size() < size_t(c->num_outputs)) c->pending.resize(c->num_outputs);
+        accumulate(c->pending[e.input_nr], out[i]);
+      }
+      if (--c->deps == 0) ready.push_back(c);
+    }
+  }
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
+              bool create_graph) {
+  Run run;
+  run_engine(roots, grads, retain_graph, create_graph, run);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                         const std::vector<Tensor>& inputs, bool retain_graph, bool create_graph,
+                         bool allow_unused) {
+  Run run;
+  run.capture = true;
+  run.captured.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    FASTDL_CHECK(t.requires_grad(), ValueError, "grad: input ", i, " does not require grad");
+    if (t.grad_fn()) run.node_slot[t.grad_fn().get()].push_back({t.impl()->output_nr, i});
+    else run.leaf_slot[t.impl()] = i;
+  }
+  run_engine(roots, grads, retain_graph, create_graph, run);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    FASTDL_CHECK(allow_unused || run.captured[i].defined(), ValueError, "grad: input ", i,
+                 " was not used in the graph; pass allow_unused=True");
+  return run.captured;
+}
+
+}  // namespace fastdl::autograd

@@ -1,0 +1,77 @@
+// Reverse-mode autograd: each differentiable op records one Node holding what its backward
+// needs; the engine (engine.cpp) walks nodes in dependency order with an explicit stack.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace fastdl::autograd {
+
+struct Node;
+struct Edge {
+  Ref<Node> fn;          // null: that input needs no gradient
+  uint32_t input_nr = 0; // which output of fn this gradient flows into
+};
+
+struct Node : RefCounted {
+  std::vector<Edge> next;  // one per input of the forward op
+  // Grads w.r.t. this node's outputs -> grads w.r.t. its inputs (undefined = none).
+  virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
+  virtual const char* name() const = 0;
+  virtual void release() {}  // drop saved tensors once backward ran (no retain_graph)
+  int num_outputs = 1;
+  // engine scratch
+  std::vector<Tensor> pending;
+  int deps = 0;
+};
+
+// A node whose backward is a closure over the tensors it saved.
+using BackwardFn = std::function<std::vector<Tensor>(std::vector<Tensor>& grads)>;
+struct FnNode : Node {
+  const char* name_;
+  BackwardFn fn;
+  FnNode(const char* n, BackwardFn f) : name_(n), fn(std::move(f)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override;
+  const char* name() const override { return name_; }
+  void release() override { fn = nullptr; }
+};
+
+// Sink for a leaf that requires grad: adds the incoming gradient into leaf.grad.
+struct AccumulateGrad : Node {
+  Ref<TensorImpl> leaf;
+  explicit AccumulateGrad(Ref<TensorImpl> l) : leaf(std::move(l)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& g) override;
+  const char* name() const override { return "AccumulateGrad"; }
+};
+
+bool grad_enabled();
+void set_grad_enabled(bool on);
+struct NoGradGuard {
+  bool prev;
+  NoGradGuard() : prev(grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(prev); }
+};
+
+// True when grad mode is on and any input requires grad: the only cost on the fast path.
+inline bool any_requires_grad(const Tensor& a) { return grad_enabled() && a.defined() && a.requires_grad(); }
+inline bool any_requires_grad(const Tensor& a, const Tensor& b) {
+  return grad_enabled() && ((a.defined() && a.requires_grad()) || (b.defined() && b.requires_grad()));
+}
+bool any_requires_grad(const std::vector<Tensor>& ts);
+
+Edge edge_of(const Tensor& t);
+// Attach a backward node to `outs`, with edges to `inputs`.
+void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Tensor*> outs, BackwardFn fn);
+inline void record(const char* name, const std::vector<Tensor>& inputs, Tensor& out, BackwardFn fn) {
+  record(name, inputs, std::vector<Tensor*>{&out}, std::move(fn));
+}
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
+              bool create_graph);
+// torch.autograd.grad: gradients of roots w.r.t. inputs, returned rather than accumulated.
+std::vector<Tensor> grad(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                         const std::vector<Tensor>& inputs, bool retain_graph, bool create_graph,
+                         bool allow_unused);
+
+}  // namespace fastdl::autograd

@@ -1,0 +1,399 @@
+// Elementwise row kernels, compiled once per ISA (see cmake/fastdl_isa.cmake). Plain loops
+// over restrict pointers with the contiguous and broadcast-scalar cases split out, so the
+// compiler vectorises them for the ISA at hand; float32 transcendental math is vm::*.
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "cpu/elementwise.h"
+#include "cpu/simd/vmath.h"
+
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+#include <immintrin.h>
+#endif
+
+namespace fastdl::cpu::FASTDL_ISA_NS {
+namespace {
+
+constexpr double kSqrt1_2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+
+template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
+template <class T> inline T t_log(T x) { if constexpr (std::is_same_v<T, float>) return vm::log_f(x); else return std::log(x); }
+template <class T> inline T t_tanh(T x) { if constexpr (std::is_same_v<T, float>) return vm::tanh_f(x); else return std::tanh(x); }
+template <class T> inline T t_sigmoid(T x) { return T(1) / (T(1) + t_exp(-x)); }
+template <class T> inline T t_erf_fast(T x) { if constexpr (std::is_same_v<T, float>) return vm::erf_f(x); else return std::erf(x); }
+template <class T> inline T t_softplus(T x) {  // log(1 + e^x), stable; PyTorch's threshold 20
+  return x > T(20) ? x : std::log1p(std::exp(x));
+}
+template <class T> inline T t_gelu(T x) { return T(0.5) * x * (T(1) + t_erf_fast(x * T(kSqrt1_2))); }
+template <class T> inline T t_gelu_tanh(T x) {
+  return T(0.5) * x * (T(1) + t_tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
+}
+
+template <class T> inline T floor_div(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return std::floor(a / b);
+  else {
+    if (b == 0) return 0;
+    T q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+  }
+}
+template <class T> inline T py_mod(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    T r = std::fmod(a, b);
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+  } else {
+    if (b == 0) return 0;
+    T r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+  }
+}
+template <class T> inline T ipow(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
+  else {
+    if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);
+    T r = 1;
+    while (b) { if (b & 1) r *= a; a *= a; b >>= 1; }
+    return r;
+  }
+}
+template <class T> inline T nanmax(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return (a != a || a > b) ? a : (b != b ? b : (a > b ? a : b));
+  else return a > b ? a : b;
+}
+template <class T> inline T nanmin(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return (a != a || a < b) ? a : (b != b ? b : (a < b ? a : b));
+  else return a < b ? a : b;
+}
+
+// One strided row: the contiguous and scalar-broadcast cases get their own loops.
+template <class O, class T, class F>
+inline void row2(O* __restrict o, const T* __restrict a, const T* __restrict b, int64_t n, int64_t so,
+                 int64_t sa, int64_t sb, F f) {
+  if (so == 1 && sa == 1 && sb == 1) { for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]); }
+  else if (so == 1 && sa == 1 && sb == 0) { const T bv = *b; for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], bv); }
+  else if (so == 1 && sa == 0 && sb == 1) { const T av = *a; for (int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]); }
+  else { for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa], b[i * sb]); }
+}
+template <class O, class T, class F>
+inline void row1(O* __restrict o, const T* __restrict a, int64_t n, int64_t so, int64_t sa, F f) {
+  if (so == 1 && sa == 1) { for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]); }
+  else { for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa]); }
+}
+
+#if defined(FASTDL_ISA_avx512)
+// Large contiguous float32 add/sub/mul/div: streaming stores keep the output out of cache,
+// so a+b moves 12 bytes per element instead of 16.
+template <class F>
+bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
+  if (n < (int64_t(1) << 18) || (reinterpret_cast<uintptr_t>(o) & 63)) return false;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_stream_ps(o + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+  for (; i < n; ++i) { __m512 r = f(_mm512_set1_ps(a[i]), _mm512_set1_ps(b[i])); o[i] = _mm512_cvtss_f32(r); }
+  _mm_sfence();
+  return true;
+}
+#define FASTDL_STREAM(op, intr) \
+  if (op_ == BinaryOp::op && so == 1 && sa == 1 && sb == 1 && \
+      stream_f32(o, a, b, n, [](__m512 x, __m512 y) { return intr(x, y); })) return;
+#elif defined(FASTDL_ISA_avx2)
+template <class F>
+bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
+  if (n < (int64_t(1) << 18) || (reinterpret_cast<uintptr_t>(o) & 31)) return false;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_stream_ps(o + i, f(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+  for (; i < n; ++i) { __m256 r = f(_mm256_set1_ps(a[i]), _mm256_set1_ps(b[i])); o[i] = _mm256_cvtss_f32(r); }
+  _mm_sfence();
+  return true;
+}
+#define FASTDL_STREAM(op, intr) \
+  if (op_ == BinaryOp::op && so == 1 && sa == 1 && sb == 1 && \
+      stream_f32(o, a, b, n, [](__m256 x, __m256 y) { return intr(x, y); })) return;
+#endif
+
+template <class T>
+void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, int64_t n, int64_t so, int64_t sa, int64_t sb) {
+  const T* a = reinterpret_cast<const T*>(ca);
+  const T* b = reinterpret_cast<const T*>(cb);
+  T* o = reinterpret_cast<T*>(out);
+  bool* ob = reinterpret_cast<bool*>(out);
+#if defined(FASTDL_ISA_avx512)
+  if constexpr (std::is_same_v<T, float>) {
+    FASTDL_STREAM(add, _mm512_add_ps) FASTDL_STREAM(sub, _mm512_sub_ps)
+    FASTDL_STREAM(mul, _mm512_mul_ps) FASTDL_STREAM(div, _mm512_div_ps)
+  }
+#elif defined(FASTDL_ISA_avx2)
+  if constexpr (std::is_same_v<T, float>) {
+    FASTDL_STREAM(add, _mm256_add_ps) FASTDL_STREAM(sub, _mm256_sub_ps)
+    FASTDL_STREAM(mul, _mm256_mul_ps) FASTDL_STREAM(div, _mm256_div_ps)
+  }
+#endif
+  switch (op_) {
+    case BinaryOp::add: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(x + y); });
+    case BinaryOp::sub: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(x - y); });
+    case BinaryOp::mul: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(x * y); });
+    case BinaryOp::div:
+      if constexpr (std::is_floating_point_v<T>) return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return x / y; });
+      else return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return floor_div(x, y); });
+    case BinaryOp::pow: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return ipow(x, y); });
+    case BinaryOp::maximum: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return nanmax(x, y); });
+    case BinaryOp::minimum: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return nanmin(x, y); });
+    case BinaryOp::atan2: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(std::atan2(double(x), double(y))); });
+    case BinaryOp::remainder: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return py_mod(x, y); });
+    case BinaryOp::floor_divide: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return floor_div(x, y); });
+    case BinaryOp::eq: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x == y; });
+    case BinaryOp::ne: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x != y; });
+    case BinaryOp::lt: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x < y; });
+    case BinaryOp::le: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x <= y; });
+    case BinaryOp::gt: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x > y; });
+    case BinaryOp::ge: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x >= y; });
+    case BinaryOp::logical_and: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x != T(0) && y != T(0); });
+    case BinaryOp::logical_or: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x != T(0) || y != T(0); });
+    case BinaryOp::logical_xor: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return (x != T(0)) != (y != T(0)); });
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op_) {
+      case BinaryOp::relu_bwd: return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(0) ? g : T(0); });
+      case BinaryOp::sigmoid_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * y * (T(1) - y); });
+      case BinaryOp::tanh_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * (T(1) - y * y); });
+      case BinaryOp::gelu_bwd:
+        return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
+          T cdf = T(0.5) * (T(1) + t_erf_fast(x * T(kSqrt1_2)));
+          return g * (cdf + x * T(kInvSqrt2Pi) * t_exp(T(-0.5) * x * x));
+        });
+      case BinaryOp::gelu_tanh_bwd:
+        return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
+          T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+          T th = t_tanh(u);
+          T du = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
+          return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * du);
+        });
+      case BinaryOp::silu_bwd:
+        return row2(o, a, b, n, so, sa, sb, [](T x, T g) { T s = t_sigmoid(x); return g * s * (T(1) + x * (T(1) - s)); });
+      case BinaryOp::softplus_bwd:
+        return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(20) ? g : g * t_sigmoid(x); });
+      default: break;
+    }
+  }
+}
+
+void binary_k(BinaryOp op, DType dt, char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa, int64_t sb) {
+  switch (dt) {
+    case DType::f32: return binary_t<float>(op, out, a, b, n, so, sa, sb);
+    case DType::f64: return binary_t<double>(op, out, a, b, n, so, sa, sb);
+    case DType::i32: return binary_t<int32_t>(op, out, a, b, n, so, sa, sb);
+    case DType::i64: return binary_t<int64_t>(op, out, a, b, n, so, sa, sb);
+    case DType::b8: return binary_t<uint8_t>(op, out, a, b, n, so, sa, sb);
+    default: return;
+  }
+}
+
+template <class T>
+void unary_float(UnaryOp op, T* o, const T* a, int64_t n, int64_t so, int64_t sa) {
+  switch (op) {
+    case UnaryOp::exp: return row1(o, a, n, so, sa, [](T x) { return t_exp(x); });
+    case UnaryOp::log: return row1(o, a, n, so, sa, [](T x) { return t_log(x); });
+    case UnaryOp::sqrt: return row1(o, a, n, so, sa, [](T x) { return std::sqrt(x); });
+    case UnaryOp::rsqrt: return row1(o, a, n, so, sa, [](T x) { return T(1) / std::sqrt(x); });
+    case UnaryOp::sin: return row1(o, a, n, so, sa, [](T x) { return std::sin(x); });
+    case UnaryOp::cos: return row1(o, a, n, so, sa, [](T x) { return std::cos(x); });
+    case UnaryOp::tan: return row1(o, a, n, so, sa, [](T x) { return std::tan(x); });
+    case UnaryOp::tanh: return row1(o, a, n, so, sa, [](T x) { return t_tanh(x); });
+    case UnaryOp::sigmoid: return row1(o, a, n, so, sa, [](T x) { return t_sigmoid(x); });
+    case UnaryOp::gelu:
+      if constexpr (std::is_same_v<T, float>) return row1(o, a, n, so, sa, [](T x) { return t_gelu(x); });
+      else return row1(o, a, n, so, sa, [](T x) { return T(0.5) * x * (T(1) + std::erf(x * T(kSqrt1_2))); });
+    case UnaryOp::gelu_tanh: return row1(o, a, n, so, sa, [](T x) { return t_gelu_tanh(x); });
+    case UnaryOp::silu: return row1(o, a, n, so, sa, [](T x) { return x * t_sigmoid(x); });
+    case UnaryOp::softplus: return row1(o, a, n, so, sa, [](T x) { return t_softplus(x); });
+    case UnaryOp::log1p: return row1(o, a, n, so, sa, [](T x) { return std::log1p(x); });
+    case UnaryOp::expm1: return row1(o, a, n, so, sa, [](T x) { return std::expm1(x); });
+    case UnaryOp::floor: return row1(o, a, n, so, sa, [](T x) { return std::floor(x); });
+    case UnaryOp::ceil: return row1(o, a, n, so, sa, [](T x) { return std::ceil(x); });
+    case UnaryOp::round: return row1(o, a, n, so, sa, [](T x) { return std::nearbyint(x); });
+    case UnaryOp::trunc: return row1(o, a, n, so, sa, [](T x) { return std::trunc(x); });
+    case UnaryOp::reciprocal: return row1(o, a, n, so, sa, [](T x) { return T(1) / x; });
+    case UnaryOp::erf: return row1(o, a, n, so, sa, [](T x) { return std::erf(x); });
+    case UnaryOp::exp2: return row1(o, a, n, so, sa, [](T x) { return std::exp2(x); });
+    case UnaryOp::log2: return row1(o, a, n, so, sa, [](T x) { return std::log2(x); });
+    case UnaryOp::log10: return row1(o, a, n, so, sa, [](T x) { return std::log10(x); });
+    case UnaryOp::asin: return row1(o, a, n, so, sa, [](T x) { return std::asin(x); });
+    case UnaryOp::acos: return row1(o, a, n, so, sa, [](T x) { return std::acos(x); });
+    case UnaryOp::atan: return row1(o, a, n, so, sa, [](T x) { return std::atan(x); });
+    case UnaryOp::sinh: return row1(o, a, n, so, sa, [](T x) { return std::sinh(x); });
+    case UnaryOp::cosh: return row1(o, a, n, so, sa, [](T x) { return std::cosh(x); });
+    default: return;
+  }
+}
+
+template <class T>
+void unary_t(UnaryOp op, char* out, const char* ca, int64_t n, int64_t so, int64_t sa) {
+  const T* a = reinterpret_cast<const T*>(ca);
+  T* o = reinterpret_cast<T*>(out);
+  bool* ob = reinterpret_cast<bool*>(out);
+  switch (op) {
+    case UnaryOp::neg: return row1(o, a, n, so, sa, [](T x) { return T(-x); });
+    case UnaryOp::abs: return row1(o, a, n, so, sa, [](T x) { return x < T(0) ? T(-x) : x; });
+    case UnaryOp::relu: return row1(o, a, n, so, sa, [](T x) { return x > T(0) ? x : (x != x ? x : T(0)); });
+    case UnaryOp::sign: return row1(o, a, n, so, sa, [](T x) { return T((x > T(0)) - (x < T(0))); });
+    case UnaryOp::square: return row1(o, a, n, so, sa, [](T x) { return T(x * x); });
+    case UnaryOp::logical_not: return row1(ob, a, n, so, sa, [](T x) { return x == T(0); });
+    case UnaryOp::isnan: return row1(ob, a, n, so, sa, [](T x) { return x != x; });
+    case UnaryOp::isinf:
+      if constexpr (std::is_floating_point_v<T>) return row1(ob, a, n, so, sa, [](T x) { return std::isinf(x); });
+      else return row1(ob, a, n, so, sa, [](T) { return false; });
+    case UnaryOp::isfinite:
+      if constexpr (std::is_floating_point_v<T>) return row1(ob, a, n, so, sa, [](T x) { return std::isfinite(x); });
+      else return row1(ob, a, n, so, sa, [](T) { return true; });
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) unary_float<T>(op, o, a, n, so, sa);
+}
+
+void unary_k(UnaryOp op, DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t sa) {
+  switch (dt) {
+    case DType::f32: return unary_t<float>(op, out, a, n, so, sa);
+    case DType::f64: return unary_t<double>(op, out, a, n, so, sa);
+    case DType::i32: return unary_t<int32_t>(op, out, a, n, so, sa);
+    case DType::i64: return unary_t<int64_t>(op, out, a, n, so, sa);
+    case DType::b8: return unary_t<uint8_t>(op, out, a, n, so, sa);
+    default: return;
+  }
+}
+
+// ---- casts: every pair of the 7 dtypes through a common double/int64 path for the rare
+// pairs and direct loops for the common ones.
+template <class T> inline T load_as(const char* p, DType dt) {
+  switch (dt) {
+    case DType::f32: return T(*reinterpret_cast<const float*>(p));
+    case DType::f64: return T(*reinterpret_cast<const double*>(p));
+    case DType::f16: return T(f16_to_f32(*reinterpret_cast<const uint16_t*>(p)));
+    case DType::bf16: return T(bf16_to_f32(*reinterpret_cast<const uint16_t*>(p)));
+    case DType::i32: return T(*reinterpret_cast<const int32_t*>(p));
+    case DType::i64: return T(*reinterpret_cast<const int64_t*>(p));
+    case DType::b8: return T(*reinterpret_cast<const uint8_t*>(p) != 0);
+  }
+  return T(0);
+}
+
+template <class O, class I>
+void cast_row(char* out, const char* in, int64_t n, int64_t so, int64_t sa) {
+  O* o = reinterpret_cast<O*>(out);
+  const I* a = reinterpret_cast<const I*>(in);
+  if constexpr (std::is_same_v<O, bool>) row1(o, a, n, so, sa, [](I x) { return x != I(0); });
+  else row1(o, a, n, so, sa, [](I x) { return O(x); });
+}
+
+template <class I>
+void cast_from(DType dto, char* out, const char* in, int64_t n, int64_t so, int64_t sa) {
+  switch (dto) {
+    case DType::f32: return cast_row<float, I>(out, in, n, so, sa);
+    case DType::f64: return cast_row<double, I>(out, in, n, so, sa);
+    case DType::i32: return cast_row<int32_t, I>(out, in, n, so, sa);
+    case DType::i64: return cast_row<int64_t, I>(out, in, n, so, sa);
+    case DType::b8: return cast_row<bool, I>(out, in, n, so, sa);
+    default: return;
+  }
+}
+
+void cast_k(DType dto, DType dta, char* out, const char* in, int64_t n, int64_t so, int64_t sa) {
+  if (dto == dta) {
+    size_t es = dtype_size(dto);
+    if (so == 1 && sa == 1) { std::memcpy(out, in, size_t(n) * es); return; }
+    switch (es) {
+      case 1: return row1(reinterpret_cast<uint8_t*>(out), reinterpret_cast<const uint8_t*>(in), n, so, sa, [](uint8_t x) { return x; });
+      case 2: return row1(reinterpret_cast<uint16_t*>(out), reinterpret_cast<const uint16_t*>(in), n, so, sa, [](uint16_t x) { return x; });
+      case 4: return row1(reinterpret_cast<uint32_t*>(out), reinterpret_cast<const uint32_t*>(in), n, so, sa, [](uint32_t x) { return x; });
+      default: return row1(reinterpret_cast<uint64_t*>(out), reinterpret_cast<const uint64_t*>(in), n, so, sa, [](uint64_t x) { return x; });
+    }
+  }
+  if (dto == DType::f16 || dto == DType::bf16) {
+    uint16_t* o = reinterpret_cast<uint16_t*>(out);
+    int64_t es = int64_t(dtype_size(dta));
+    if (dta == DType::f32) {
+      const float* a = reinterpret_cast<const float*>(in);
+      if (dto == DType::bf16) row1(o, a, n, so, sa, [](float x) { return f32_to_bf16(x); });
+      else row1(o, a, n, so, sa, [](float x) { return f32_to_f16(x); });
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      float x = load_as<float>(in + i * sa * es, dta);
+      o[i * so] = dto == DType::bf16 ? f32_to_bf16(x) : f32_to_f16(x);
+    }
+    return;
+  }
+  switch (dta) {
+    case DType::f32: return cast_from<float>(dto, out, in, n, so, sa);
+    case DType::f64: return cast_from<double>(dto, out, in, n, so, sa);
+    case DType::i32: return cast_from<int32_t>(dto, out, in, n, so, sa);
+    case DType::i64: return cast_from<int64_t>(dto, out, in, n, so, sa);
+    case DType::b8: return cast_from<uint8_t>(dto, out, in, n, so, sa);
+    case DType::f16: case DType::bf16: {
+      const uint16_t* a = reinterpret_cast<const uint16_t*>(in);
+      if (dto == DType::f32) {
+        float* o = reinterpret_cast<float*>(out);
+        if (dta == DType::bf16) row1(o, a, n, so, sa, [](uint16_t x) { return bf16_to_f32(x); });
+        else row1(o, a, n, so, sa, [](uint16_t x) { return f16_to_f32(x); });
+        return;
+      }
+      int64_t eo = int64_t(dtype_size(dto));
+      for (int64_t i = 0; i < n; ++i) {
+        float x = dta == DType::bf16 ? bf16_to_f32(a[i * sa]) : f16_to_f32(a[i * sa]);
+        cast_k(dto, DType::f32, out + i * so * eo, reinterpret_cast<const char*>(&x), 1, 1, 1);
+      }
+      return;
+    }
+  }
+}
+
+template <class T>
+void where_t(char* out, const char* c, const char* ca, const char* cb, int64_t n, int64_t so, int64_t sc, int64_t sa, int64_t sb) {
+  T* o = reinterpret_cast<T*>(out);
+  const T* a = reinterpret_cast<const T*>(ca);
+  const T* b = reinterpret_cast<const T*>(cb);
+  const uint8_t* m = reinterpret_cast<const uint8_t*>(c);
+  for (int64_t i = 0; i < n; ++i) o[i * so] = m[i * sc] ? a[i * sa] : b[i * sb];
+}
+
+void where_k(DType dt, char* out, const char* c, const char* a, const char* b, int64_t n, int64_t so, int64_t sc,
+             int64_t sa, int64_t sb) {
+  switch (dtype_size(dt)) {
+    case 1: return where_t<uint8_t>(out, c, a, b, n, so, sc, sa, sb);
+    case 2: return where_t<uint16_t>(out, c, a, b, n, so, sc, sa, sb);
+    case 4: return where_t<uint32_t>(out, c, a, b, n, so, sc, sa, sb);
+    default: return where_t<uint64_t>(out, c, a, b, n, so, sc, sa, sb);
+  }
+}
+
+template <class T>
+void clamp_t(char* out, const char* ca, int64_t n, int64_t so, int64_t sa, double lo, double hi) {
+  T l = std::isinf(lo) ? (lo < 0 ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max()) : T(lo);
+  T h = std::isinf(hi) ? (hi < 0 ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max()) : T(hi);
+  row1(reinterpret_cast<T*>(out), reinterpret_cast<const T*>(ca), n, so, sa, [l, h](T x) {
+    T y = x < l ? l : x;
+    y = y > h ? h : y;
+    return x != x ? x : y;
+  });
+}
+
+void clamp_k(DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t sa, double lo, double hi) {
+  switch (dt) {
+    case DType::f32: return clamp_t<float>(out, a, n, so, sa, lo, hi);
+    case DType::f64: return clamp_t<double>(out, a, n, so, sa, lo, hi);
+    case DType::i32: return clamp_t<int32_t>(out, a, n, so, sa, lo, hi);
+    case DType::i64: return clamp_t<int64_t>(out, a, n, so, sa, lo, hi);
+    default: return;
+  }
+}
+
+}  // namespace
+
+const ElementwiseKernels& elementwise_table() {
+  static const ElementwiseKernels k{binary_k, unary_k, cast_k, where_k, clamp_k};
+  return k;
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS

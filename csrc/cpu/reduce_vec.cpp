@@ -1,0 +1,145 @@
+// Reduction kernels, compiled per ISA. Rows (inner == 1) use 16 independent accumulators
+// so the compiler vectorises without reassociating a single chain; columns (inner > 1)
+// accumulate whole rows of `inner` at a time.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "core/parallel.h"
+#include "cpu/loops.h"
+#include "cpu/reduce.h"
+
+namespace fastdl::cpu::FASTDL_ISA_NS {
+namespace {
+
+template <class T> using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+template <class T> Acc<T> row_sum(const T* __restrict x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    double total = 0;
+    for (int64_t b = 0; b < n; b += 4096) {
+      int64_t e = b + 4096 < n ? b + 4096 : n, i = b;
+      float acc[16] = {};
+      for (; i + 16 <= e; i += 16)
+        for (int j = 0; j < 16; ++j) acc[j] += x[i + j];
+      double s = 0;
+      for (int j = 0; j < 16; ++j) s += acc[j];
+      for (; i < e; ++i) s += x[i];
+      total += s;
+    }
+    return total;
+  } else {
+    Acc<T> acc[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) acc[j] += Acc<T>(x[i + j]);
+    Acc<T> s = 0;
+    for (int j = 0; j < 8; ++j) s += acc[j];
+    for (; i < n; ++i) s += Acc<T>(x[i]);
+    return s;
+  }
+}
+
+template <class T> inline bool isnan_t(T v) { if constexpr (std::is_floating_point_v<T>) return v != v; else return false; }
+
+template <class T>
+void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n, int64_t inner) {
+  const T* in = reinterpret_cast<const T*>(cin);
+  T* out = reinterpret_cast<T*>(cout);
+  int64_t* iout = reinterpret_cast<int64_t*>(cout);
+  int64_t work = outer * n * inner;
+  int64_t grain = work > 0 ? std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, n * inner)) : 1;
+  if (inner == 1) {
+    parallel_for(0, outer, grain, [&](int64_t ob, int64_t oe) {
+      for (int64_t o = ob; o < oe; ++o) {
+        const T* x = in + o * n;
+        switch (op) {
+          case ReduceOp::sum: out[o] = T(row_sum(x, n)); break;
+          case ReduceOp::prod: { Acc<T> p = 1; for (int64_t i = 0; i < n; ++i) p *= Acc<T>(x[i]); out[o] = T(p); break; }
+          case ReduceOp::max: case ReduceOp::min: {
+            T m = x[0];
+            bool mx = op == ReduceOp::max;
+            for (int64_t i = 1; i < n; ++i) {
+              T v = x[i];
+              m = (mx ? v > m : v < m) || isnan_t(v) ? (isnan_t(m) ? m : v) : m;
+            }
+            out[o] = m;
+            break;
+          }
+          case ReduceOp::argmax: case ReduceOp::argmin: {
+            T m = x[0];
+            int64_t k = 0;
+            bool mx = op == ReduceOp::argmax;
+            for (int64_t i = 1; i < n && !isnan_t(m); ++i) {
+              T v = x[i];
+              if ((mx ? v > m : v < m) || isnan_t(v)) { m = v; k = i; }
+            }
+            iout[o] = k;
+            break;
+          }
+          default: break;
+        }
+      }
+    });
+    return;
+  }
+  // Column reductions: split over outer x inner-chunks.
+  const int64_t chunk = 256;
+  int64_t nchunks = (inner + chunk - 1) / chunk;
+  parallel_for(0, outer * nchunks, std::max<int64_t>(1, grain / nchunks), [&](int64_t tb, int64_t te) {
+    std::vector<Acc<T>> acc(chunk);
+    std::vector<T> best(chunk);
+    std::vector<int64_t> bi(chunk);
+    for (int64_t t = tb; t < te; ++t) {
+      int64_t o = t / nchunks, j0 = (t % nchunks) * chunk, w = std::min(chunk, inner - j0);
+      const T* base = in + o * n * inner + j0;
+      if (op == ReduceOp::sum || op == ReduceOp::prod) {
+        Acc<T> init = op == ReduceOp::sum ? 0 : 1;
+        for (int64_t j = 0; j < w; ++j) acc[j] = init;
+        for (int64_t i = 0; i < n; ++i) {
+          const T* x = base + i * inner;
+          if (op == ReduceOp::sum) for (int64_t j = 0; j < w; ++j) acc[j] += Acc<T>(x[j]);
+          else for (int64_t j = 0; j < w; ++j) acc[j] *= Acc<T>(x[j]);
+        }
+        for (int64_t j = 0; j < w; ++j) out[o * inner + j0 + j] = T(acc[j]);
+      } else {
+        bool mx = op == ReduceOp::max || op == ReduceOp::argmax;
+        for (int64_t j = 0; j < w; ++j) { best[j] = base[j]; bi[j] = 0; }
+        for (int64_t i = 1; i < n; ++i) {
+          const T* x = base + i * inner;
+          for (int64_t j = 0; j < w; ++j) {
+            T v = x[j], m = best[j];
+            bool take = !isnan_t(m) && ((mx ? v > m : v < m) || isnan_t(v));
+            best[j] = take ? v : m;
+            bi[j] = take ? i : bi[j];
+          }
+        }
+        if (op == ReduceOp::argmax || op == ReduceOp::argmin)
+          for (int64_t j = 0; j < w; ++j) iout[o * inner + j0 + j] = bi[j];
+        else
+          for (int64_t j = 0; j < w; ++j) out[o * inner + j0 + j] = best[j];
+      }
+    }
+  });
+}
+
+void reduce_k(ReduceOp op, DType dt, char* out, const char* in, int64_t outer, int64_t n, int64_t inner) {
+  switch (dt) {
+    case DType::f32: return reduce_t<float>(op, out, in, outer, n, inner);
+    case DType::f64: return reduce_t<double>(op, out, in, outer, n, inner);
+    case DType::i32: return reduce_t<int32_t>(op, out, in, outer, n, inner);
+    case DType::i64: return reduce_t<int64_t>(op, out, in, outer, n, inner);
+    case DType::b8: return reduce_t<uint8_t>(op, out, in, outer, n, inner);
+    default: return;
+  }
+}
+
+}  // namespace
+
+const ReduceKernels& reduce_table() {
+  static const ReduceKernels k{reduce_k};
+  return k;
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS

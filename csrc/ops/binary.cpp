@@ -1,0 +1,298 @@
+// Binary elementwise ops: type promotion and broadcasting as PyTorch, one kernel call over
+// a coalesced strided loop, and the backward formulas beside the forward.
+#include <cmath>
+
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+const char* op_name(BinaryOp op) {
+  static const char* n[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "remainder",
+                            "floor_divide", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+                            "logical_xor", "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
+                            "gelu_backward", "silu_backward", "softplus_backward"};
+  return n[int(op)];
+}
+
+Dims broadcast_shapes(const Dims& a, const Dims& b, const char* op) {
+  if (a == b) return a;
+  int n = std::max(a.size(), b.size());
+  Dims out(n);
+  for (int i = 0; i < n; ++i) {
+    int ia = a.size() - n + i, ib = b.size() - n + i;
+    int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+    FASTDL_CHECK(da == db || da == 1 || db == 1, ValueError, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+                 " are not broadcastable (dim ", i - n, ": ", da, " vs ", db, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// Zero-dim tensors take part in promotion only when they raise the category (PyTorch).
+DType result_type(const Tensor& a, const Tensor& b) {
+  DType x = a.dtype(), y = b.dtype();
+  if (x == y) return x;
+  bool za = a.ndim() == 0, zb = b.ndim() == 0;
+  if (za != zb) {
+    const DType dim_t = za ? y : x, zero_t = za ? x : y;
+    auto cat_of = [](DType t) { return is_floating(t) ? 2 : is_integral(t) ? 1 : 0; };
+    if (cat_of(zero_t) <= cat_of(dim_t)) return dim_t;
+    return zero_t;
+  }
+  return promote(x, y);
+}
+
+DType result_type_scalar(const Tensor& a, double s, bool s_is_int) {
+  DType t = a.dtype();
+  if (is_floating(t)) return t;
+  if (!s_is_int) return DType::f32;         // int tensor * 1.5 -> default float
+  if (t == DType::b8) return DType::i64;    // bool tensor + int -> int64
+  return t;
+}
+
+namespace {
+
+DType compute_dtype(BinaryOp op, DType ct) {
+  if ((op == BinaryOp::div || op == BinaryOp::atan2) && !is_floating(ct)) return DType::f32;  // true division
+  if (ct == DType::b8 && !is_comparison(op)) return DType::i64;
+  return ct;
+}
+
+void run_binary(BinaryOp op, DType ct, const Tensor& out, const Tensor& a, const Tensor& b) {
+  const Dims& shape = out.shape();
+  if (out.device().is_cuda()) {
+    Dims s0 = out.strides(), s1 = bstrides(a, shape), s2 = bstrides(b, shape);
+    const Dims* st[3] = {&s0, &s1, &s2};
+    cuda::binary(op, ct, out.data_ptr(), a.data_ptr(), b.data_ptr(), to_cuda_loop(cpu::make_loop(shape, st, 3)), out.device().index);
+    return;
+  }
+  auto kern = cpu::elementwise_kernels().binary;
+  char* base[3] = {static_cast<char*>(out.data_ptr()), static_cast<char*>(a.data_ptr()), static_cast<char*>(b.data_ptr())};
+  int64_t es[3] = {int64_t(out.itemsize()), int64_t(a.itemsize()), int64_t(b.itemsize())};
+  if (a.is_contiguous() && b.is_contiguous() && out.is_contiguous() && a.shape() == shape && b.shape() == shape) {
+    int64_t n = out.numel();  // fast path: one flat row
+    parallel_for(0, n, cpu::kParallelGrain, [&](int64_t lo, int64_t hi) {
+      kern(op, ct, base[0] + lo * es[0], base[1] + lo * es[1], base[2] + lo * es[2], hi - lo, 1, 1, 1);
+    });
+    return;
+  }
+  Dims s0 = out.strides(), s1 = bstrides(a, shape), s2 = bstrides(b, shape);
+  const Dims* st[3] = {&s0, &s1, &s2};
+  cpu::Loop L = cpu::make_loop(shape, st, 3);
+  cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { kern(op, ct, p[0], p[1], p[2], n, s[0], s[1], s[2]); });
+}
+
+Tensor grad_for(const Tensor& g, const Tensor& input) {
+  Tensor r = sum_to(g, input.shape());
+  return r.dtype() == input.dtype() ? r : to_dtype(r, input.dtype());
+}
+
+void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  using V = std::vector<Tensor>;
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  switch (op) {
+    case BinaryOp::add:
+      autograd::record("AddBackward0", {a, b}, out, [a, b](V& g) { return V{grad_for(g[0], a), grad_for(g[0], b)}; });
+      return;
+    case BinaryOp::sub:
+      autograd::record("SubBackward0", {a, b}, out, [a, b, gb](V& g) {
+        return V{grad_for(g[0], a), gb ? grad_for(unary(UnaryOp::neg, g[0]), b) : Tensor()};
+      });
+      return;
+    case BinaryOp::mul:
+      autograd::record("MulBackward0", {a, b}, out, [a, b, ga, gb](V& g) {
+        return V{ga ? grad_for(mul(g[0], b), a) : Tensor(), gb ? grad_for(mul(g[0], a), b) : Tensor()};
+      });
+      return;
+    case BinaryOp::div:
+      autograd::record("DivBackward0", {a, b}, out, [a, b, ga, gb](V& g) {
+        Tensor gq = div(g[0], b);
+        return V{ga ? grad_for(gq, a) : Tensor(), gb ? grad_for(unary(UnaryOp::neg, mul(gq, div(a, b))), b) : Tensor()};
+      });
+      return;
+    case BinaryOp::pow:
+      autograd::record("PowBackward1", {a, b}, out, [a, b, ga, gb](V& g) {
+        Tensor da, db;
+        if (ga) da = grad_for(mul(g[0], mul(b, binary(BinaryOp::pow, a, binary_scalar(BinaryOp::sub, b, 1.0)))), a);
+        if (gb) {
+          Tensor o = binary(BinaryOp::pow, a, b);
+          Tensor lg = unary(UnaryOp::log, where(binary_scalar(BinaryOp::gt, a, 0.0), a, ones_like(a)));
+          db = grad_for(mul(g[0], mul(o, lg)), b);
+        }
+        return V{da, db};
+      });
+      return;
+    case BinaryOp::maximum: case BinaryOp::minimum:
+      autograd::record(op == BinaryOp::maximum ? "MaximumBackward0" : "MinimumBackward0", {a, b}, out, [a, b, op](V& g) {
+        BinaryOp win = op == BinaryOp::maximum ? BinaryOp::gt : BinaryOp::lt;
+        Tensor half = binary_scalar(BinaryOp::mul, to_dtype(binary(BinaryOp::eq, a, b), g[0].dtype()), 0.5);
+        Tensor wa = add(to_dtype(binary(win, a, b), g[0].dtype()), half);
+        Tensor wb = add(to_dtype(binary(win, b, a), g[0].dtype()), half);
+        return V{grad_for(mul(g[0], wa), a), grad_for(mul(g[0], wb), b)};
+      });
+      return;
+    case BinaryOp::atan2:
+      autograd::record("Atan2Backward0", {a, b}, out, [a, b](V& g) {
+        Tensor den = add(mul(a, a), mul(b, b));
+        return V{grad_for(div(mul(g[0], b), den), a), grad_for(unary(UnaryOp::neg, div(mul(g[0], a), den)), b)};
+      });
+      return;
+    case BinaryOp::remainder:
+      autograd::record("RemainderBackward0", {a, b}, out, [a, b](V& g) {
+        return V{grad_for(g[0], a), grad_for(unary(UnaryOp::neg, mul(g[0], binary(BinaryOp::floor_divide, a, b))), b)};
+      });
+      return;
+    default:
+      return;  // comparisons, floor_divide: not differentiable
+  }
+}
+
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  FASTDL_CHECK(a.defined() && b.defined(), ValueError, op_name(op), ": got an undefined tensor");
+  check_same_device(a, b, op_name(op));
+  DType rt = result_type(a, b);
+  DType ct = compute_dtype(op, rt);
+  bool half = is_half(ct);
+  DType kt = half ? DType::f32 : ct;  // half types compute in float32
+  Tensor A = a.dtype() == kt ? a : to_dtype(detach(a), kt);
+  Tensor B = b.dtype() == kt ? b : to_dtype(detach(b), kt);
+  Dims shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op_name(op));
+  DType odt = is_comparison(op) ? DType::b8 : kt;
+  Tensor out = empty(shape, odt, a.device());
+  if (out.numel()) run_binary(op, kt, out, A, B);
+  if (half && !is_comparison(op)) out = to_dtype(out, ct);
+  if (autograd::any_requires_grad(a, b) && is_floating(out.dtype())) record_binary(op, a, b, out);
+  return out;
+}
+
+Tensor binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, int kind) {
+  // kind: 0 float, 1 int (the binding tells Python ints from floats); -1 infers from the value.
+  bool s_int = kind >= 0 ? kind == 1 : (std::floor(s) == s && std::fabs(s) < 9.2e18);
+  DType rt = result_type_scalar(a, s, s_int);
+  Tensor st = scalar_tensor(s, is_floating(rt) ? rt : (s_int ? rt : DType::f32), a.device());
+  if (st.dtype() != rt) st = to_dtype(st, rt);
+  return scalar_first ? binary(op, st, a) : binary(op, a, st);
+}
+
+Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_same_device(a, b, op_name(op));
+  Dims shape = broadcast_shapes(a.shape(), b.shape(), op_name(op));
+  FASTDL_CHECK(shape == a.shape(), ValueError, op_name(op), "_: output with shape ", shape_str(a.shape()),
+               " doesn't match the broadcast shape ", shape_str(shape));
+  DType ct = compute_dtype(op, result_type(a, b));
+  FASTDL_CHECK(!(is_floating(ct) && !is_floating(a.dtype())), TypeError, op_name(op), "_: result type ", dtype_name(ct),
+               " can't be cast to the desired output type ", dtype_name(a.dtype()));
+  bool need = autograd::any_requires_grad(a, b);
+  if (need) {
+    FASTDL_CHECK(!(a.is_leaf() && a.requires_grad()), ValueError, op_name(op),
+                 "_: a leaf Variable that requires grad is being used in an in-place operation");
+    // Compute out of place on a clone (so backward sees the old value), then rebase `a`.
+    Tensor r = binary(op, clone(a), b);
+    copy_(a, r);
+    TensorImpl* ai = a.impl();
+    ai->grad_fn = r.grad_fn();
+    ai->output_nr = r.impl()->output_nr;
+    ai->requires_grad = true;
+    return a;
+  }
+  DType kt = a.dtype();
+  if (is_half(kt) || is_comparison(op)) { copy_(a, binary(op, a, b)); return a; }
+  Tensor B = b.dtype() == kt ? b : to_dtype(b, kt);
+  if (a.numel()) run_binary(op, kt, a, a, B);
+  return a;
+}
+
+Tensor binary_scalar_(BinaryOp op, const Tensor& a, double s) {
+  return binary_(op, a, scalar_tensor(s, is_floating(a.dtype()) ? a.dtype() : DType::i64, a.device()));
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_device(a, b, "where");
+  check_same_device(cond, a, "where");
+  FASTDL_CHECK(cond.dtype() == DType::b8, TypeError, "where: condition must be a bool tensor; got dtype ", dtype_name(cond.dtype()));
+  DType ct = result_type(a, b);
+  Tensor A = a.dtype() == ct ? a : to_dtype(detach(a), ct);
+  Tensor B = b.dtype() == ct ? b : to_dtype(detach(b), ct);
+  Dims shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = empty(shape, ct, a.device());
+  if (out.numel()) {
+    if (out.device().is_cuda()) {
+      // where(c, a, b) = a*c + b*(1-c) would lose NaN/inf semantics; route through copies.
+      Tensor cb = expand(cond, shape.vec());
+      copy_(out, B);
+      Tensor tmp = contiguous(expand(A, shape.vec()));
+      // masked copy on device: out = c ? a : out, via binary select kernels
+      Tensor m = to_dtype(cb, ct);
+      Tensor diff = sub(tmp, out);
+      copy_(out, add(out, mul(m, diff)));
+    } else {
+      Dims s0 = out.strides(), s1 = bstrides(cond, shape), s2 = bstrides(A, shape), s3 = bstrides(B, shape);
+      const Dims* st[4] = {&s0, &s1, &s2, &s3};
+      cpu::Loop L = cpu::make_loop(shape, st, 4);
+      char* base[4] = {static_cast<char*>(out.data_ptr()), static_cast<char*>(cond.data_ptr()),
+                       static_cast<char*>(A.data_ptr()), static_cast<char*>(B.data_ptr())};
+      int64_t es[4] = {int64_t(out.itemsize()), 1, int64_t(A.itemsize()), int64_t(B.itemsize())};
+      auto k = cpu::elementwise_kernels().where;
+      cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) {
+        k(ct, p[0], p[1], p[2], p[3], n, s[0], s[1], s[2], s[3]);
+      });
+    }
+  }
+  if (autograd::any_requires_grad(a, b) && is_floating(ct)) {
+    autograd::record("WhereBackward0", {Tensor(), a, b}, out, [cond, a, b](std::vector<Tensor>& g) {
+      Tensor z = zeros(Dims(), g[0].dtype(), g[0].device());
+      return std::vector<Tensor>{Tensor(), a.requires_grad() ? grad_for(where(cond, g[0], z), a) : Tensor(),
+                                 b.requires_grad() ? grad_for(where(cond, z, g[0]), b) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
+  FASTDL_CHECK(lo || hi, ValueError, "clamp: at least one of min or max must not be None");
+  double l = lo ? *lo : -INFINITY, h = hi ? *hi : INFINITY;
+  DType dt = a.dtype();
+  if (!is_floating(dt) && ((lo && std::floor(l) != l) || (hi && std::floor(h) != h))) dt = DType::f32;
+  Tensor A = a.dtype() == dt && !is_half(dt) ? a : to_dtype(detach(a), is_half(dt) ? DType::f32 : dt);
+  Tensor out = empty(a.shape(), A.dtype(), a.device());
+  if (out.numel()) {
+    if (a.device().is_cuda()) {
+      Tensor t = A;
+      if (lo) t = binary(BinaryOp::maximum, t, scalar_tensor(l, A.dtype(), a.device()));
+      if (hi) t = binary(BinaryOp::minimum, t, scalar_tensor(h, A.dtype(), a.device()));
+      copy_(out, t);
+    } else {
+      Dims s0 = out.strides(), s1 = A.strides();
+      const Dims* st[2] = {&s0, &s1};
+      cpu::Loop L = cpu::make_loop(out.shape(), st, 2);
+      char* base[2] = {static_cast<char*>(out.data_ptr()), static_cast<char*>(A.data_ptr())};
+      int64_t es[2] = {int64_t(out.itemsize()), int64_t(A.itemsize())};
+      auto k = cpu::elementwise_kernels().clamp;
+      DType kt = A.dtype();
+      cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { k(kt, p[0], p[1], n, s[0], s[1], l, h); });
+    }
+  }
+  if (is_half(dt)) out = to_dtype(out, dt);
+  if (autograd::any_requires_grad(a)) {
+    autograd::record("ClampBackward1", {a}, out, [a, l, h](std::vector<Tensor>& g) {
+      Tensor m = binary(BinaryOp::logical_and, binary_scalar(BinaryOp::ge, a, l), binary_scalar(BinaryOp::le, a, h));
+      return std::vector<Tensor>{mul(g[0], to_dtype(m, g[0].dtype()))};
+    });
+  }
+  return out;
+}
+
+Tensor clamp_t(const Tensor& a, const Tensor& lo, const Tensor& hi) {
+  Tensor r = a;
+  if (lo.defined()) r = binary(BinaryOp::maximum, r, lo);
+  if (hi.defined()) r = binary(BinaryOp::minimum, r, hi);
+  return r;
+}
+
+Tensor lerp(const Tensor& a, const Tensor& b, double w) { return add(a, mul_s(sub(b, a), w)); }
+
+}  // namespace fastdl

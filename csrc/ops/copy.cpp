@@ -1,0 +1,130 @@
+// copy_ (the one strided cast-copy everything else reuses), fill_, contiguous, clone, casts
+// and device transfers.
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  FASTDL_CHECK(a.device() == b.device(), DeviceError, op, ": expected all tensors on the same device; got ",
+               a.device().str(), " and ", b.device().str());
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  FASTDL_CHECK(dst.defined() && src.defined(), ValueError, "copy_: undefined tensor");
+  Dims bs = broadcast_shapes(dst.shape(), src.shape(), "copy_");
+  FASTDL_CHECK(bs == dst.shape(), ValueError, "copy_: source of shape ", shape_str(src.shape()),
+               " cannot be broadcast to destination of shape ", shape_str(dst.shape()));
+  if (dst.numel() == 0) return;
+  Device dd = dst.device(), sd = src.device();
+  if (dd != sd) {
+    // Cross-device: stage a contiguous copy in the destination dtype, move the bytes, then
+    // scatter into the destination's layout.
+    Tensor s = contiguous(to_dtype(expand(src, dst.shape().vec()), dst.dtype()));
+    Tensor stage = dst.is_contiguous() ? dst : empty(dst.shape(), dst.dtype(), dd);
+    size_t nb = size_t(s.numel()) * s.itemsize();
+    if (dd.is_cuda() && sd.is_cpu()) cuda::copy_h2d(stage.data_ptr(), s.data_ptr(), nb, dd.index);
+    else if (dd.is_cpu() && sd.is_cuda()) cuda::copy_d2h(stage.data_ptr(), s.data_ptr(), nb, sd.index);
+    else { Tensor t = to_device(s, Device()); copy_(stage, t); }
+    if (!stage.same(dst)) copy_(dst, stage);
+    return;
+  }
+  Dims s1 = dst.strides(), s2 = bstrides(src, dst.shape());
+  const Dims* st[2] = {&s1, &s2};
+  cpu::Loop L = cpu::make_loop(dst.shape(), st, 2);
+  if (dd.is_cuda()) {
+    cuda::copy_strided(dst.data_ptr(), dst.dtype(), src.data_ptr(), src.dtype(), to_cuda_loop(L), dd.index);
+    return;
+  }
+  auto cast = cpu::elementwise_kernels().cast;
+  DType dto = dst.dtype(), dti = src.dtype();
+  char* base[2] = {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())};
+  int64_t es[2] = {int64_t(dst.itemsize()), int64_t(src.itemsize())};
+  cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { cast(dto, dti, p[0], p[1], n, s[0], s[1]); });
+}
+
+void fill_(const Tensor& t, double v) {
+  if (t.numel() == 0) return;
+  if (t.device().is_cuda()) {
+    Dims s1 = t.strides();
+    const Dims* st[1] = {&s1};
+    cuda::fill(t.data_ptr(), t.dtype(), v, to_cuda_loop(cpu::make_loop(t.shape(), st, 1)), t.device().index);
+    return;
+  }
+  alignas(8) char buf[8];
+  auto& k = cpu::elementwise_kernels();
+  k.cast(t.dtype(), DType::f64, buf, reinterpret_cast<const char*>(&v), 1, 1, 1);
+  Dims s1 = t.strides(), s2(t.ndim(), 0);
+  const Dims* st[2] = {&s1, &s2};
+  cpu::Loop L = cpu::make_loop(t.shape(), st, 2);
+  DType dt = t.dtype();
+  char* base[2] = {static_cast<char*>(t.data_ptr()), buf};
+  int64_t es[2] = {int64_t(t.itemsize()), 0};
+  cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) {
+    k.cast(dt, dt, p[0], buf, n, s[0], 0);
+  });
+}
+
+Tensor contiguous(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  return clone(t);
+}
+
+Tensor clone(const Tensor& t) {
+  Tensor out = empty(t.shape(), t.dtype(), t.device());
+  copy_(out, t);
+  if (autograd::any_requires_grad(t))
+    autograd::record("CloneBackward0", {t}, out, [](std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
+  return out;
+}
+
+Tensor to_dtype(const Tensor& t, DType dt) {
+  if (t.dtype() == dt) return t;
+  Tensor out = empty(t.shape(), dt, t.device());
+  copy_(out, t);
+  if (autograd::any_requires_grad(t) && is_floating(dt)) {
+    DType src = t.dtype();
+    autograd::record("ToCopyBackward0", {t}, out, [src](std::vector<Tensor>& g) { return std::vector<Tensor>{to_dtype(g[0], src)}; });
+  }
+  return out;
+}
+
+Tensor to_device(const Tensor& t, Device d) {
+  if (t.device() == d) return t;
+  Tensor out = empty(t.shape(), t.dtype(), d);
+  copy_(out, t);
+  if (autograd::any_requires_grad(t)) {
+    Device src = t.device();
+    autograd::record("ToCopyBackward0", {t}, out, [src](std::vector<Tensor>& g) { return std::vector<Tensor>{to_device(g[0], src)}; });
+  }
+  return out;
+}
+
+Tensor detach(const Tensor& t) {
+  return from_storage(t.storage(), t.shape(), t.strides(), t.offset(), t.dtype());
+}
+
+double item(const Tensor& t) {
+  FASTDL_CHECK(t.numel() == 1, ValueError, "item: a Tensor with ", t.numel(), " elements cannot be converted to a scalar; got shape ",
+               shape_str(t.shape()));
+  Tensor c = to_dtype(to_device(detach(t), Device()), DType::f64);
+  return *static_cast<const double*>(c.data_ptr());
+}
+
+Tensor assign_(const Tensor& dst, const Tensor& src) {
+  bool need = autograd::any_requires_grad(src) || (autograd::grad_enabled() && dst.requires_grad());
+  if (need) FASTDL_CHECK(!(dst.is_leaf() && dst.requires_grad()), ValueError,
+                         "copy_: a leaf Variable that requires grad is being used in an in-place operation");
+  copy_(dst, src);
+  if (need) {
+    Dims sshape = src.shape();
+    DType sdt = src.dtype();
+    autograd::record("CopyBackwards", {Tensor(), src}, const_cast<Tensor&>(dst), [sshape, sdt](std::vector<Tensor>& g) {
+      return std::vector<Tensor>{Tensor(), to_dtype(sum_to(g[0], sshape), sdt)};
+    });
+  }
+  return dst;
+}
+
+}  // namespace fastdl

@@ -1,0 +1,408 @@
+// Indexing: Python subscripts (ints, slices, None, Ellipsis, integer and boolean tensors)
+// as PyTorch does them, index assignment, gather/scatter_add, embedding. Every index value
+// is bounds-checked before any output is written.
+#include <algorithm>
+#include <cstring>
+
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+using V = std::vector<Tensor>;
+
+namespace {
+
+// Index tensors as int64 on the CPU, contiguous.
+Tensor host_i64(const Tensor& t) { return contiguous(to_dtype(to_device(detach(t), Device()), DType::i64)); }
+
+void check_bounds(const Tensor& idx, int64_t n, int dim, const char* op) {
+  const int64_t* p = idx.data<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i)
+    if (p[i] < -n || p[i] >= n)
+      throw IndexError(str_cat(op, ": index ", p[i], " is out of bounds for dimension ", dim, " with size ", n));
+}
+
+void copy_elem(char* dst, const char* src, size_t es) {
+  switch (es) {
+    case 1: *dst = *src; break;
+    case 2: std::memcpy(dst, src, 2); break;
+    case 4: std::memcpy(dst, src, 4); break;
+    default: std::memcpy(dst, src, 8); break;
+  }
+}
+
+// Advanced indexing plan over a (CPU) view: adv dims first, then the rest.
+struct Plan {
+  Dims bshape;                 // broadcast shape of the index tensors
+  std::vector<int64_t> offs;   // element offset of each index tuple (relative to view offset)
+  Dims rest_shape, rest_strides;
+  int first = 0;               // where the index dims go in the result (PyTorch/numpy rule)
+  bool adjacent = true;
+};
+
+Plan make_plan(const Tensor& v, const std::vector<int>& ds, const V& idx) {
+  Plan p;
+  Dims b = idx[0].shape();
+  for (size_t k = 1; k < idx.size(); ++k) b = broadcast_shapes(b, idx[k].shape(), "index");
+  p.bshape = b;
+  for (size_t k = 1; k < ds.size(); ++k) p.adjacent &= ds[k] == ds[k - 1] + 1;
+  p.first = p.adjacent ? ds[0] : 0;
+  int64_t nb = b.numel();
+  p.offs.assign(size_t(nb), 0);
+  for (size_t k = 0; k < idx.size(); ++k) {
+    int d = ds[k];
+    int64_t n = v.shape()[d], st = v.strides()[d];
+    Tensor e = host_i64(expand(host_i64(idx[k]), b.vec()));
+    check_bounds(e, n, d, "index");
+    const int64_t* q = e.data<int64_t>();
+    for (int64_t i = 0; i < nb; ++i) p.offs[size_t(i)] += (q[i] < 0 ? q[i] + n : q[i]) * st;
+  }
+  for (int d = 0; d < v.ndim(); ++d)
+    if (std::find(ds.begin(), ds.end(), d) == ds.end()) { p.rest_shape.push_back(v.shape()[d]); p.rest_strides.push_back(v.strides()[d]); }
+  return p;
+}
+
+// Visit every (index tuple b, rest element) pair: f(b, src_offset, rest_linear).
+template <class F> void walk(const Plan& p, const F& f) {
+  int nr = p.rest_shape.size();
+  int64_t rn = p.rest_shape.numel();
+  std::vector<int64_t> ro(static_cast<size_t>(rn));
+  Dims idx(nr, 0);
+  for (int64_t r = 0; r < rn; ++r) {
+    int64_t o = 0;
+    for (int d = 0; d < nr; ++d) o += idx[d] * p.rest_strides[d];
+    ro[size_t(r)] = o;
+    for (int d = nr - 1; d >= 0; --d) { if (++idx[d] < p.rest_shape[d]) break; idx[d] = 0; }
+  }
+  for (size_t b = 0; b < p.offs.size(); ++b)
+    for (int64_t r = 0; r < rn; ++r) f(int64_t(b), p.offs[b] + ro[size_t(r)], int64_t(b) * rn + r);
+}
+
+// Result laid out as (bshape..., rest...), moved to PyTorch's position.
+Tensor place(const Tensor& flat, const Plan& p) {
+  int nb = p.bshape.size();
+  if (!p.adjacent || p.first == 0 || nb == 0) return flat;
+  IntList perm;
+  int nr = p.rest_shape.size();
+  for (int i = 0; i < p.first; ++i) perm.push_back(nb + i);
+  for (int i = 0; i < nb; ++i) perm.push_back(i);
+  for (int i = p.first; i < nr; ++i) perm.push_back(nb + i);
+  return permute(flat, perm);
+}
+
+Tensor unplace(const Tensor& g, const Plan& p) {  // inverse of place
+  int nb = p.bshape.size();
+  if (!p.adjacent || p.first == 0 || nb == 0) return g;
+  IntList perm;
+  int nr = p.rest_shape.size();
+  for (int i = 0; i < nb; ++i) perm.push_back(p.first + i);
+  for (int i = 0; i < p.first; ++i) perm.push_back(i);
+  for (int i = p.first; i < nr; ++i) perm.push_back(nb + i);
+  return permute(g, perm);
+}
+
+Tensor gather_plan(const Tensor& v, const Plan& p) {
+  Tensor src = to_device(detach(v), Device());
+  Dims os = p.bshape;
+  for (int i = 0; i < p.rest_shape.size(); ++i) os.push_back(p.rest_shape[i]);
+  Tensor out = empty(os, v.dtype());
+  size_t es = v.itemsize();
+  const char* base = static_cast<const char*>(src.data_ptr());
+  char* o = static_cast<char*>(out.data_ptr());
+  walk(p, [&](int64_t, int64_t off, int64_t lin) { copy_elem(o + lin * int64_t(es), base + off * int64_t(es), es); });
+  return to_device(out, v.device());
+}
+
+// dst[plan] (+)= values, sequential so duplicates accumulate deterministically.
+void scatter_plan(const Tensor& dst, const Plan& p, const Tensor& values, bool accumulate) {
+  FASTDL_CHECK(dst.device().is_cpu(), DeviceError, "index_put: CUDA tensors are not supported yet");
+  Dims os = p.bshape;
+  for (int i = 0; i < p.rest_shape.size(); ++i) os.push_back(p.rest_shape[i]);
+  Tensor vals = contiguous(to_dtype(expand(detach(values), os.vec()), dst.dtype()));
+  char* base = static_cast<char*>(dst.data_ptr());
+  const char* src = static_cast<const char*>(vals.data_ptr());
+  size_t es = dst.itemsize();
+  DType dt = dst.dtype();
+  if (!accumulate) {
+    walk(p, [&](int64_t, int64_t off, int64_t lin) { copy_elem(base + off * int64_t(es), src + lin * int64_t(es), es); });
+    return;
+  }
+  walk(p, [&](int64_t, int64_t off, int64_t lin) {
+    char* d = base + off * int64_t(es);
+    const char* s = src + lin * int64_t(es);
+    switch (dt) {
+      case DType::f32: *reinterpret_cast<float*>(d) += *reinterpret_cast<const float*>(s); break;
+      case DType::f64: *reinterpret_cast<double*>(d) += *reinterpret_cast<const double*>(s); break;
+      case DType::i32: *reinterpret_cast<int32_t*>(d) += *reinterpret_cast<const int32_t*>(s); break;
+      case DType::i64: *reinterpret_cast<int64_t*>(d) += *reinterpret_cast<const int64_t*>(s); break;
+      case DType::b8: *reinterpret_cast<uint8_t*>(d) |= *reinterpret_cast<const uint8_t*>(s); break;
+      case DType::f16: { uint16_t* h = reinterpret_cast<uint16_t*>(d);
+        *h = f32_to_f16(f16_to_f32(*h) + f16_to_f32(*reinterpret_cast<const uint16_t*>(s))); break; }
+      case DType::bf16: { uint16_t* h = reinterpret_cast<uint16_t*>(d);
+        *h = f32_to_bf16(bf16_to_f32(*h) + bf16_to_f32(*reinterpret_cast<const uint16_t*>(s))); break; }
+    }
+  });
+}
+
+// Apply the basic part of a subscript; collect (dim, index tensor) pairs for the rest.
+Tensor apply_basic(const Tensor& a, const std::vector<IndexItem>& items, std::vector<int>& ds, V& idx) {
+  int consumed = 0, ell = 0;
+  for (auto& it : items) {
+    if (it.kind == IndexItem::Ellipsis) ++ell;
+    else if (it.kind == IndexItem::TensorIdx) consumed += it.tensor.dtype() == DType::b8 ? std::max(it.tensor.ndim(), 1) : 1;
+    else if (it.kind != IndexItem::NewAxis) ++consumed;
+  }
+  FASTDL_CHECK(ell <= 1, IndexError, "index: an index can only have a single ellipsis ('...')");
+  FASTDL_CHECK(consumed <= a.ndim(), IndexError, "too many indices for tensor of dimension ", a.ndim(), " (got ", consumed, ")");
+  Tensor v = a;
+  int d = 0;
+  for (auto& it : items) {
+    switch (it.kind) {
+      case IndexItem::Int: v = select(v, d, it.start); break;
+      case IndexItem::Slice: {
+        FASTDL_CHECK(it.step > 0, ValueError, "index: step must be greater than zero; got ", it.step);
+        int64_t n = v.shape()[d];
+        v = slice(v, d, it.has_start ? it.start : 0, it.has_stop ? it.stop : n, it.step);
+        ++d;
+        break;
+      }
+      case IndexItem::NewAxis: v = unsqueeze(v, d); ++d; break;
+      case IndexItem::Ellipsis: d += a.ndim() - consumed; break;
+      case IndexItem::TensorIdx: {
+        const Tensor& t = it.tensor;
+        if (t.dtype() == DType::b8) {
+          int k = std::max(t.ndim(), 1);
+          Tensor m = t.ndim() == 0 ? reshape(t, {1}) : t;
+          if (t.ndim() == 0) { v = unsqueeze(v, d); }
+          for (int j = 0; j < k; ++j)
+            FASTDL_CHECK(m.shape()[j] == v.shape()[d + j], IndexError, "index: the shape of the mask ", shape_str(t.shape()),
+                         " at index ", j, " does not match the shape of the indexed tensor ", shape_str(v.shape()), " at index ", d + j);
+          Tensor nz = nonzero(m);
+          for (int j = 0; j < k; ++j) { ds.push_back(d + j); idx.push_back(select(nz, 1, j)); }
+          d += k;
+        } else {
+          FASTDL_CHECK(is_integral(t.dtype()), IndexError, "index: tensors used as indices must be long, int or bool tensors; got ",
+                       dtype_name(t.dtype()));
+          ds.push_back(d); idx.push_back(t); ++d;
+        }
+        break;
+      }
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+Tensor nonzero(const Tensor& a) {
+  Tensor c = contiguous(to_device(detach(a), Device()));
+  Tensor b = c.dtype() == DType::b8 ? c : contiguous(binary_scalar(BinaryOp::ne, c, 0.0));
+  const uint8_t* p = b.data<uint8_t>();
+  int64_t n = b.numel(), cnt = 0;
+  for (int64_t i = 0; i < n; ++i) cnt += p[i] != 0;
+  int nd = a.ndim();
+  Tensor out = empty(Dims{cnt, nd}, DType::i64);
+  int64_t* o = out.data<int64_t>();
+  Dims idx(nd, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (p[i]) { for (int d = 0; d < nd; ++d) *o++ = idx[d]; }
+    for (int d = nd - 1; d >= 0; --d) { if (++idx[d] < a.shape()[d]) break; idx[d] = 0; }
+  }
+  return to_device(out, a.device());
+}
+
+Tensor index(const Tensor& a, const std::vector<IndexItem>& items) {
+  std::vector<int> ds;
+  V idx;
+  Tensor v = apply_basic(a, items, ds, idx);
+  if (ds.empty()) return v;
+  Plan p = make_plan(v, ds, idx);
+  Tensor out = place(gather_plan(v, p), p);
+  if (autograd::any_requires_grad(v)) {
+    Dims vs = v.shape();
+    autograd::record("IndexBackward0", {v}, out, [p, vs](V& g) {
+      Tensor z = zeros(vs, g[0].dtype(), Device());
+      scatter_plan(z, p, to_device(unplace(g[0], p), Device()), true);
+      return V{to_device(z, g[0].device())};
+    });
+  }
+  return out;
+}
+
+void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tensor& value) {
+  bool need = autograd::any_requires_grad(a, value);
+  if (!need) {
+    autograd::NoGradGuard ng;
+    std::vector<int> ds;
+    V idx;
+    Tensor v = apply_basic(a, items, ds, idx);
+    if (ds.empty()) { copy_(v, value); return; }
+    Plan p = make_plan(v, ds, idx);
+    if (a.device().is_cuda()) {
+      Tensor host = to_device(v, Device());
+      Tensor hv = contiguous(host);
+      // fall back through the host: gather whole view, scatter, copy back
+      Plan hp = make_plan(hv, ds, idx);
+      scatter_plan(hv, hp, to_device(value, Device()), false);
+      copy_(v, hv);
+      return;
+    }
+    scatter_plan(v, p, value, false);
+    return;
+  }
+  FASTDL_CHECK(!(a.is_leaf() && a.requires_grad()), ValueError,
+               "index_put_: a leaf Variable that requires grad is being used in an in-place operation");
+  // Functional form, then rebase `a` onto it.
+  Tensor out;
+  {
+    autograd::NoGradGuard ng;
+    out = clone(a);
+    index_set(out, items, value);
+  }
+  Dims vshape = value.shape();
+  DType vdt = value.dtype();
+  autograd::record("IndexPutBackward0", {a, value}, out, [items, vshape, vdt](V& g) {
+    Tensor ga, gv;
+    {
+      autograd::NoGradGuard ng;
+      ga = clone(g[0]);
+      index_set(ga, items, zeros(Dims(), ga.dtype(), ga.device()));
+    }
+    gv = to_dtype(sum_to(index(g[0], items), vshape), vdt);
+    return V{ga, gv};
+  });
+  {
+    autograd::NoGradGuard ng;
+    copy_(a, out);
+  }
+  a.impl()->grad_fn = out.grad_fn();
+  a.impl()->output_nr = 0;
+  a.impl()->requires_grad = true;
+}
+
+Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool accumulate) {
+  std::vector<IndexItem> items;
+  for (auto& t : indices) { IndexItem it{IndexItem::TensorIdx}; it.tensor = t; items.push_back(it); }
+  Tensor out = clone(a);
+  if (!accumulate) { index_set(out, items, values); return out; }
+  std::vector<int> ds;
+  V idx;
+  Tensor v = apply_basic(detach(out), items, ds, idx);
+  Plan p = make_plan(v, ds, idx);
+  scatter_plan(v, p, values, true);
+  return out;
+}
+
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx) {
+  FASTDL_CHECK(idx.ndim() <= 1, ValueError, "index_select: index must be 0-D or 1-D; got shape ", shape_str(idx.shape()));
+  int d = wrap_dim(dim, a.ndim(), "index_select");
+  std::vector<IndexItem> items;
+  for (int i = 0; i < d; ++i) { IndexItem s{IndexItem::Slice}; items.push_back(s); }
+  IndexItem t{IndexItem::TensorIdx};
+  t.tensor = idx.ndim() == 0 ? reshape(idx, {1}) : idx;
+  items.push_back(t);
+  return index(a, items);
+}
+
+namespace {
+// Shared setup of gather/scatter_add: bounds check and per-element source offsets.
+std::vector<int64_t> gs_offsets(const Tensor& a, int d, const Tensor& idx, const char* op) {
+  FASTDL_CHECK(idx.ndim() == a.ndim(), ValueError, op, ": index tensor must have the same number of dimensions as input (",
+               a.ndim(), "); got shape ", shape_str(idx.shape()));
+  for (int k = 0; k < a.ndim(); ++k)
+    FASTDL_CHECK(k == d || idx.shape()[k] <= a.shape()[k], ValueError, op, ": size of index ", shape_str(idx.shape()),
+                 " does not fit input ", shape_str(a.shape()), " at dimension ", k);
+  Tensor hi = host_i64(idx);
+  int64_t n = a.ndim() ? a.shape()[d] : 1;
+  check_bounds(hi, n, d, op);
+  const int64_t* q = hi.data<int64_t>();
+  std::vector<int64_t> offs(static_cast<size_t>(hi.numel()));
+  int nd = idx.ndim();
+  Dims pos(nd, 0);
+  for (int64_t i = 0; i < hi.numel(); ++i) {
+    int64_t o = 0;
+    for (int k = 0; k < nd; ++k) o += (k == d ? (q[i] < 0 ? q[i] + n : q[i]) : pos[k]) * a.strides()[k];
+    offs[size_t(i)] = o;
+    for (int k = nd - 1; k >= 0; --k) { if (++pos[k] < idx.shape()[k]) break; pos[k] = 0; }
+  }
+  return offs;
+}
+}  // namespace
+
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
+  int d = wrap_dim(dim, a.ndim(), "gather");
+  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "gather: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
+  Tensor src = to_device(detach(a), Device());
+  auto offs = gs_offsets(src, d, idx, "gather");
+  Tensor out = empty(idx.shape(), a.dtype());
+  size_t es = a.itemsize();
+  const char* base = static_cast<const char*>(src.data_ptr());
+  char* o = static_cast<char*>(out.data_ptr());
+  for (size_t i = 0; i < offs.size(); ++i) copy_elem(o + i * es, base + offs[i] * int64_t(es), es);
+  out = to_device(out, a.device());
+  if (autograd::any_requires_grad(a)) {
+    Dims as = a.shape();
+    autograd::record("GatherBackward0", {a}, out, [as, d, idx](V& g) {
+      return V{scatter_add(zeros(as, g[0].dtype(), g[0].device()), d, idx, g[0])};
+    });
+  }
+  return out;
+}
+
+Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor& src) {
+  int d = wrap_dim(dim, a.ndim(), "scatter_add");
+  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "scatter_add: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
+  FASTDL_CHECK(src.ndim() == idx.ndim(), ValueError, "scatter_add: src must have the same number of dims as index");
+  for (int k = 0; k < idx.ndim(); ++k)
+    FASTDL_CHECK(idx.shape()[k] <= src.shape()[k], ValueError, "scatter_add: index ", shape_str(idx.shape()),
+                 " is larger than src ", shape_str(src.shape()), " at dimension ", k);
+  Tensor out = contiguous(to_device(clone(detach(a)), Device()));
+  auto offs = gs_offsets(out, d, idx, "scatter_add");
+  // src restricted to index's shape
+  Tensor s = src;
+  for (int k = 0; k < idx.ndim(); ++k) s = slice(detach(s), k, 0, idx.shape()[k], 1);
+  Tensor sv = contiguous(to_dtype(to_device(s, Device()), out.dtype()));
+  auto add_all = [&](auto* o, const auto* v) { for (size_t i = 0; i < offs.size(); ++i) o[offs[i]] += v[i]; };
+  switch (out.dtype()) {
+    case DType::f32: add_all(out.data<float>(), sv.data<float>()); break;
+    case DType::f64: add_all(out.data<double>(), sv.data<double>()); break;
+    case DType::i32: add_all(out.data<int32_t>(), sv.data<int32_t>()); break;
+    case DType::i64: add_all(out.data<int64_t>(), sv.data<int64_t>()); break;
+    default: throw TypeError(str_cat("scatter_add: unsupported dtype ", dtype_name(out.dtype())));
+  }
+  out = to_device(out, a.device());
+  if (autograd::any_requires_grad(a, src)) {
+    autograd::record("ScatterAddBackward0", {a, src}, out, [d, idx](V& g) {
+      return V{g[0], gather(g[0], d, idx)};
+    });
+  }
+  return out;
+}
+
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double v) {
+  FASTDL_CHECK(mask.dtype() == DType::b8, TypeError, "masked_fill: mask must be a bool tensor; got ", dtype_name(mask.dtype()));
+  return where(mask, full(Dims(), v, a.dtype(), a.device()), a);
+}
+
+Tensor embedding(const Tensor& weight, const Tensor& idx) {
+  FASTDL_CHECK(weight.ndim() == 2, ValueError, "embedding: weight must be 2-D; got shape ", shape_str(weight.shape()));
+  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "embedding: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
+  Tensor flat = reshape(idx, {-1});
+  Tensor rows = index_select(weight, 0, flat);
+  IntList shape = idx.shape().vec();
+  shape.push_back(weight.shape()[1]);
+  return reshape(rows, shape);
+}
+
+Tensor one_hot(const Tensor& idx, int64_t num_classes) {
+  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "one_hot: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
+  if (num_classes < 0) num_classes = idx.numel() ? int64_t(item(amax(idx, {}, false))) + 1 : 0;
+  Tensor cls = arange(0, double(num_classes), 1, DType::i64, idx.device());
+  Tensor hi = host_i64(idx);
+  check_bounds(hi, num_classes, 0, "one_hot");
+  return to_dtype(binary(BinaryOp::eq, unsqueeze(to_dtype(idx, DType::i64), -1), cls), DType::i64);
+}
+
+}  // namespace fastdl

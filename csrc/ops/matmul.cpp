@@ -1,0 +1,144 @@
+// matmul (batched, broadcast, 1-D cases as PyTorch), linear and addmm, all on the one GEMM
+// kernel (cpu/gemm.h, cuda gemm). Transposed operands reach the kernel as strides.
+#include "autograd/node.h"
+#include "cpu/gemm.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+using V = std::vector<Tensor>;
+
+namespace {
+
+DType gemm_dtype(DType a, DType b, const char* op) {
+  DType dt = promote(a, b);
+  return dt;
+}
+
+// C (batch, M, N) = alpha * A @ B + beta * C, where A, B, C are 3-D views (batch strides
+// may be 0). Operands must share the compute dtype and device.
+void gemm3(const Tensor& A, const Tensor& B, const Tensor& C, double alpha, double beta) {
+  cpu::GemmParams p;
+  p.batch = C.shape()[0]; p.M = C.shape()[1]; p.N = C.shape()[2]; p.K = A.shape()[2];
+  p.dtype = C.dtype();
+  p.A = A.data_ptr(); p.sa_b = A.strides()[0]; p.sa_m = A.strides()[1]; p.sa_k = A.strides()[2];
+  p.B = B.data_ptr(); p.sb_b = B.strides()[0]; p.sb_k = B.strides()[1]; p.sb_n = B.strides()[2];
+  p.C = C.data_ptr(); p.sc_b = C.strides()[0]; p.sc_m = C.strides()[1]; p.sc_n = C.strides()[2];
+  p.alpha = alpha; p.beta = beta;
+  if (p.batch == 0 || p.M == 0 || p.N == 0) return;
+  if (p.K == 0) { if (beta == 0) fill_(C, 0.0); else if (beta != 1) copy_(C, mul_s(detach(C), beta)); return; }
+  if (C.device().is_cuda()) cuda::gemm(p, C.device().index);
+  else cpu::gemm(p);
+}
+
+// Integer and float16 products run in a float type, then cast back.
+DType kernel_dtype(DType dt) {
+  if (dt == DType::f32 || dt == DType::f64 || dt == DType::bf16) return dt;
+  if (dt == DType::f16) return DType::f32;
+  return DType::f64;
+}
+
+Tensor as3(const Tensor& t, const Dims& batch, int64_t r, int64_t c) {
+  IntList full = batch.vec();
+  full.push_back(r); full.push_back(c);
+  Tensor e = expand(detach(t), full);
+  int64_t nb = batch.numel();
+  return reshape(e, {nb, r, c});
+}
+
+// Both operands >= 2-D.
+Tensor matmul_nd(const Tensor& a, const Tensor& b) {
+  int64_t M = a.shape()[a.ndim() - 2], K = a.shape()[a.ndim() - 1];
+  int64_t K2 = b.shape()[b.ndim() - 2], N = b.shape()[b.ndim() - 1];
+  FASTDL_CHECK(K == K2, ValueError, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+               " cannot be multiplied (", M, "x", K, " and ", K2, "x", N, ")");
+  DType dt = gemm_dtype(a.dtype(), b.dtype(), "matmul"), kt = kernel_dtype(dt);
+  Tensor A = a.dtype() == kt ? detach(a) : to_dtype(detach(a), kt);
+  Tensor B = b.dtype() == kt ? detach(b) : to_dtype(detach(b), kt);
+  Dims ba(a.shape().data(), a.ndim() - 2), bb(b.shape().data(), b.ndim() - 2);
+  Dims batch = broadcast_shapes(ba, bb, "matmul");
+  Dims os = batch;
+  os.push_back(M); os.push_back(N);
+  Tensor out = empty(os, kt, a.device());
+  if (b.ndim() == 2 && a.ndim() > 2) {
+    // fold a's batch into M: one large GEMM
+    Tensor A2 = reshape(A, {-1, K});
+    gemm3(unsqueeze(A2, 0), unsqueeze(B, 0), reshape(out, {1, -1, N}), 1.0, 0.0);
+  } else {
+    gemm3(as3(A, batch, M, K), as3(B, batch, K, N), reshape(out, {batch.numel(), M, N}), 1.0, 0.0);
+  }
+  if (kt != dt) out = to_dtype(out, dt);
+  if (autograd::any_requires_grad(a, b)) {
+    autograd::record("MmBackward0", {a, b}, out, [a, b](V& g) {
+      Tensor ga, gb;
+      if (a.requires_grad()) ga = to_dtype(sum_to(matmul(g[0], transpose(b, -1, -2)), a.shape()), a.dtype());
+      if (b.requires_grad()) gb = to_dtype(sum_to(matmul(transpose(a, -1, -2), g[0]), b.shape()), b.dtype());
+      return V{ga, gb};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_same_device(a, b, "matmul");
+  FASTDL_CHECK(a.ndim() >= 1 && b.ndim() >= 1, ValueError, "matmul: both arguments need to be at least 1D; got shapes ",
+               shape_str(a.shape()), " and ", shape_str(b.shape()));
+  FASTDL_CHECK(a.dtype() != DType::b8 && b.dtype() != DType::b8, TypeError, "matmul: bool tensors are not supported");
+  if (a.ndim() == 1 && b.ndim() == 1) {
+    FASTDL_CHECK(a.shape()[0] == b.shape()[0], ValueError, "matmul: 1D tensors expected to have the same size; got ",
+                 a.shape()[0], " and ", b.shape()[0]);
+    return squeeze(matmul_nd(unsqueeze(a, 0), unsqueeze(b, 1)), std::nullopt);
+  }
+  if (a.ndim() == 1) return squeeze(matmul_nd(unsqueeze(a, 0), b), IntList{-2});
+  if (b.ndim() == 1) return squeeze(matmul_nd(a, unsqueeze(b, 1)), IntList{-1});
+  return matmul_nd(a, b);
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  check_same_device(x, w, "linear");
+  FASTDL_CHECK(w.ndim() == 2, ValueError, "linear: weight must be 2-D (out_features, in_features); got shape ", shape_str(w.shape()));
+  FASTDL_CHECK(x.ndim() >= 1, ValueError, "linear: input must be at least 1-D; got shape ", shape_str(x.shape()));
+  int64_t in = w.shape()[1], outf = w.shape()[0];
+  FASTDL_CHECK(x.shape()[x.ndim() - 1] == in, ValueError, "linear: input has ", x.shape()[x.ndim() - 1],
+               " features but weight expects ", in, "; got input ", shape_str(x.shape()), " and weight ", shape_str(w.shape()));
+  if (bias.defined()) {
+    check_same_device(x, bias, "linear");
+    FASTDL_CHECK(bias.ndim() == 1 && bias.shape()[0] == outf, ValueError, "linear: bias must have shape (", outf, ",); got ",
+                 shape_str(bias.shape()));
+  }
+  DType dt = promote(x.dtype(), w.dtype());
+  if (bias.defined()) dt = promote(dt, bias.dtype());
+  DType kt = kernel_dtype(dt);
+  FASTDL_CHECK(is_floating(dt), TypeError, "linear: expected floating point tensors; got ", dtype_name(x.dtype()), " and ", dtype_name(w.dtype()));
+  Tensor X = reshape(x.dtype() == kt ? detach(x) : to_dtype(detach(x), kt), {-1, in});
+  Tensor W = w.dtype() == kt ? detach(w) : to_dtype(detach(w), kt);
+  int64_t rows = X.shape()[0];
+  Tensor out = empty(Dims{rows, outf}, kt, x.device());
+  double beta = 0.0;
+  if (bias.defined()) { copy_(out, bias); beta = 1.0; }
+  gemm3(unsqueeze(X, 0), unsqueeze(transpose(W, 0, 1), 0), unsqueeze(out, 0), 1.0, beta);
+  if (kt != dt) out = to_dtype(out, dt);
+  IntList os = x.shape().vec();
+  os.back() = outf;
+  Tensor res = reshape(out, os);
+  if (autograd::any_requires_grad({x, w, bias})) {
+    autograd::record("AddmmBackward0", {x, w, bias}, res, [x, w, bias, in, outf](V& g) {
+      Tensor g2 = reshape(g[0], {-1, outf});
+      Tensor gx, gw, gb;
+      if (x.requires_grad()) gx = to_dtype(reshape(matmul(g2, w), x.shape().vec()), x.dtype());
+      if (w.requires_grad()) gw = to_dtype(matmul(transpose(g2, 0, 1), reshape(x, {-1, in})), w.dtype());
+      if (bias.defined() && bias.requires_grad()) gb = to_dtype(sum(g2, {0}, false), bias.dtype());
+      return V{gx, gw, gb};
+    });
+  }
+  return res;
+}
+
+Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, double beta, double alpha) {
+  return add(mul_s(c, beta), mul_s(matmul(a, b), alpha));
+}
+
+}  // namespace fastdl

@@ -1,0 +1,292 @@
+// Reductions over any set of dims (keepdim), var/std, logsumexp, cumsum, and sum_to for
+// broadcast gradients.
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/node.h"
+#include "cpu/reduce.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+namespace {
+
+const char* rname(ReduceOp op) {
+  static const char* n[] = {"sum", "prod", "max", "min", "argmax", "argmin"};
+  return n[int(op)];
+}
+
+// Sorted, unique, wrapped dims; empty means all.
+std::vector<int> norm_dims(const Tensor& a, const IntList& dims, const char* op) {
+  std::vector<bool> seen(static_cast<size_t>(std::max(a.ndim(), 1)), false);
+  std::vector<int> out;
+  if (dims.empty()) { for (int d = 0; d < a.ndim(); ++d) out.push_back(d); return out; }
+  for (int64_t d : dims) {
+    int w = wrap_dim(d, a.ndim(), op);
+    FASTDL_CHECK(!seen[size_t(w)], ValueError, op, ": dim ", w, " appears multiple times in the list of dims");
+    seen[size_t(w)] = true;
+    if (a.ndim() > 0) out.push_back(w);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Dims reduced_shape(const Tensor& a, const std::vector<int>& rd, bool keepdim) {
+  Dims s;
+  for (int d = 0; d < a.ndim(); ++d) {
+    bool r = std::binary_search(rd.begin(), rd.end(), d);
+    if (!r) s.push_back(a.shape()[d]);
+    else if (keepdim) s.push_back(1);
+  }
+  return s;
+}
+
+// Run the kernel; returns the keepdim-shaped result reshaped to `keepdim` or not.
+Tensor reduce_raw(ReduceOp op, const Tensor& a, const std::vector<int>& rd, bool keepdim, DType kt) {
+  Tensor x = a.dtype() == kt ? a : to_dtype(detach(a), kt);
+  int nd = x.ndim();
+  bool run = !rd.empty() && rd.back() - rd.front() + 1 == int(rd.size());
+  int64_t outer = 1, n = 1, inner = 1;
+  if (run && x.is_contiguous()) {
+    for (int d = 0; d < rd.front(); ++d) outer *= x.shape()[d];
+    for (int d : rd) n *= x.shape()[d];
+    for (int d = rd.back() + 1; d < nd; ++d) inner *= x.shape()[d];
+  } else {
+    IntList perm;
+    for (int d = 0; d < nd; ++d) if (!std::binary_search(rd.begin(), rd.end(), d)) { perm.push_back(d); outer *= x.shape()[d]; }
+    for (int d : rd) { perm.push_back(d); n *= x.shape()[d]; }
+    x = contiguous(permute(detach(x), perm));
+  }
+  bool arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
+  Dims os = reduced_shape(a, rd, keepdim);
+  Tensor out = empty(os, arg ? DType::i64 : kt, a.device());
+  if (out.numel() == 0) return out;
+  if (n == 0) {
+    FASTDL_CHECK(op == ReduceOp::sum || op == ReduceOp::prod, ValueError, rname(op),
+                 ": cannot reduce over a zero-size dimension; got input shape ", shape_str(a.shape()));
+    fill_(out, op == ReduceOp::sum ? 0.0 : 1.0);
+    return out;
+  }
+  if (a.device().is_cuda()) cuda::reduce(op, kt, out.data_ptr(), x.data_ptr(), outer, n, inner, a.device().index);
+  else cpu::reduce_kernels().reduce(op, kt, static_cast<char*>(out.data_ptr()), static_cast<const char*>(x.data_ptr()), outer, n, inner);
+  return out;
+}
+
+DType acc_dtype(DType dt) {
+  if (is_half(dt)) return DType::f32;
+  if (dt == DType::b8 || dt == DType::i32) return DType::i64;
+  return dt;
+}
+
+// Expand a reduced gradient back over the reduced dims.
+Tensor expand_back(const Tensor& g, const Dims& in_shape, const std::vector<int>& rd, bool keepdim) {
+  Tensor t = g;
+  if (!keepdim) for (int d : rd) t = unsqueeze(t, d);
+  return expand(t, in_shape.vec());
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& a, const IntList& dims, bool keepdim, std::optional<DType> dt) {
+  auto rd = norm_dims(a, dims, "sum");
+  DType out_dt = dt ? *dt : acc_dtype(a.dtype());
+  if (is_half(a.dtype()) && !dt) out_dt = a.dtype();
+  DType kt = is_half(out_dt) ? DType::f32 : out_dt;
+  Tensor out;
+  if (rd.empty()) out = a.ndim() == 0 ? clone(detach(to_dtype(detach(a), kt))) : clone(detach(to_dtype(detach(a), kt)));
+  else out = reduce_raw(ReduceOp::sum, a, rd, keepdim, kt);
+  if (out.dtype() != out_dt) out = to_dtype(out, out_dt);
+  if (autograd::any_requires_grad(a)) {
+    Dims shape = a.shape();
+    DType adt = a.dtype();
+    autograd::record("SumBackward1", {a}, out, [shape, rd, keepdim, adt](std::vector<Tensor>& g) {
+      return std::vector<Tensor>{to_dtype(expand_back(g[0], shape, rd, keepdim), adt)};
+    });
+  }
+  return out;
+}
+
+Tensor mean(const Tensor& a, const IntList& dims, bool keepdim) {
+  FASTDL_CHECK(is_floating(a.dtype()), TypeError, "mean: could not infer output dtype; input dtype must be floating point; got ",
+               dtype_name(a.dtype()));
+  auto rd = norm_dims(a, dims, "mean");
+  int64_t n = 1;
+  for (int d : rd) n *= a.shape()[d];
+  return mul_s(sum(a, dims, keepdim), 1.0 / double(n));
+}
+
+Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
+  auto rd = norm_dims(a, dims, "prod");
+  DType kt = acc_dtype(a.dtype());
+  Tensor out = rd.empty() ? clone(detach(to_dtype(detach(a), kt))) : reduce_raw(ReduceOp::prod, a, rd, keepdim, kt);
+  if (is_half(a.dtype())) out = to_dtype(out, a.dtype());
+  if (autograd::any_requires_grad(a)) {
+    Dims shape = a.shape();
+    Tensor o = detach(out);
+    autograd::record("ProdBackward1", {a}, out, [a, o, shape, rd, keepdim](std::vector<Tensor>& g) {
+      return std::vector<Tensor>{div(mul(expand_back(g[0], shape, rd, keepdim), expand_back(o, shape, rd, keepdim)), a)};
+    });
+  }
+  return out;
+}
+
+namespace {
+Tensor amaxmin(ReduceOp op, const Tensor& a, const IntList& dims, bool keepdim, const char* name) {
+  auto rd = norm_dims(a, dims, name);
+  DType kt = is_half(a.dtype()) ? DType::f32 : a.dtype();
+  Tensor out = rd.empty() ? clone(detach(a)) : reduce_raw(op, a, rd, keepdim, kt);
+  if (out.dtype() != a.dtype()) out = to_dtype(out, a.dtype());
+  if (autograd::any_requires_grad(a)) {
+    Dims shape = a.shape();
+    Tensor o = detach(out);
+    autograd::record(op == ReduceOp::max ? "AmaxBackward0" : "AminBackward0", {a}, out, [a, o, shape, rd, keepdim](std::vector<Tensor>& g) {
+      Tensor mask = to_dtype(binary(BinaryOp::eq, a, expand_back(o, shape, rd, keepdim)), g[0].dtype());
+      Tensor cnt = sum(mask, IntList(rd.begin(), rd.end()), true);
+      Tensor gk = keepdim ? g[0] : expand_back(g[0], shape, rd, false);
+      return std::vector<Tensor>{div(mul(mask, gk), cnt)};
+    });
+  }
+  return out;
+}
+
+std::pair<Tensor, Tensor> dim_maxmin(bool mx, const Tensor& a, int64_t dim, bool keepdim) {
+  const char* name = mx ? "max" : "min";
+  int d = wrap_dim(dim, a.ndim(), name);
+  std::vector<int> rd;
+  if (a.ndim() > 0) rd.push_back(d);
+  DType kt = is_half(a.dtype()) ? DType::f32 : a.dtype();
+  Tensor idx = rd.empty() ? zeros(Dims(), DType::i64, a.device()) : reduce_raw(mx ? ReduceOp::argmax : ReduceOp::argmin, a, rd, keepdim, kt);
+  Tensor ik = keepdim || rd.empty() ? idx : unsqueeze(idx, d);
+  Tensor vals = rd.empty() ? clone(detach(a)) : gather(detach(a), d, ik);
+  if (!keepdim && !rd.empty()) vals = squeeze(vals, IntList{d});
+  if (autograd::any_requires_grad(a)) {
+    Dims shape = a.shape();
+    autograd::record(mx ? "MaxBackward0" : "MinBackward0", {a}, vals, [ik, shape, d, keepdim, rd](std::vector<Tensor>& g) {
+      if (rd.empty()) return std::vector<Tensor>{g[0]};
+      Tensor gk = keepdim ? g[0] : unsqueeze(g[0], d);
+      Tensor z = zeros(shape, g[0].dtype(), g[0].device());
+      return std::vector<Tensor>{scatter_add(z, d, ik, gk)};
+    });
+  }
+  return {vals, idx};
+}
+}  // namespace
+
+Tensor amax(const Tensor& a, const IntList& dims, bool keepdim) { return amaxmin(ReduceOp::max, a, dims, keepdim, "amax"); }
+Tensor amin(const Tensor& a, const IntList& dims, bool keepdim) { return amaxmin(ReduceOp::min, a, dims, keepdim, "amin"); }
+std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim) { return dim_maxmin(true, a, dim, keepdim); }
+std::pair<Tensor, Tensor> min_dim(const Tensor& a, int64_t dim, bool keepdim) { return dim_maxmin(false, a, dim, keepdim); }
+
+namespace {
+Tensor argext(bool mx, const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  const char* name = mx ? "argmax" : "argmin";
+  FASTDL_CHECK(a.numel() > 0, ValueError, name, ": expected a non-empty tensor; got shape ", shape_str(a.shape()));
+  DType kt = is_half(a.dtype()) ? DType::f32 : a.dtype();
+  ReduceOp op = mx ? ReduceOp::argmax : ReduceOp::argmin;
+  if (!dim) {
+    Tensor flat = reshape(detach(a), {-1});
+    Tensor r = reduce_raw(op, flat, {0}, false, kt);
+    if (keepdim) r = reshape(r, IntList(size_t(a.ndim()), 1));
+    return r;
+  }
+  int d = wrap_dim(*dim, a.ndim(), name);
+  if (a.ndim() == 0) return zeros(Dims(), DType::i64, a.device());
+  return reduce_raw(op, a, {d}, keepdim, kt);
+}
+}  // namespace
+
+Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) { return argext(true, a, dim, keepdim); }
+Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) { return argext(false, a, dim, keepdim); }
+
+Tensor var(const Tensor& a, const IntList& dims, double correction, bool keepdim) {
+  FASTDL_CHECK(is_floating(a.dtype()), TypeError, "var: input dtype must be floating point; got ", dtype_name(a.dtype()));
+  auto rd = norm_dims(a, dims, "var");
+  int64_t n = 1;
+  for (int d : rd) n *= a.shape()[d];
+  Tensor m = mean(a, dims, true);
+  Tensor dev = sub(a, m);
+  double denom = std::max(0.0, double(n) - correction);
+  return mul_s(sum(mul(dev, dev), dims, keepdim), denom > 0 ? 1.0 / denom : NAN);
+}
+
+Tensor std_(const Tensor& a, const IntList& dims, double correction, bool keepdim) {
+  return unary(UnaryOp::sqrt, var(a, dims, correction, keepdim));
+}
+
+Tensor logsumexp(const Tensor& a, const IntList& dims, bool keepdim) {
+  Tensor m = detach(amax(a, dims, true));
+  m = where(unary(UnaryOp::isinf, m), zeros_like(m), m);
+  Tensor s = unary(UnaryOp::log, sum(unary(UnaryOp::exp, sub(a, m)), dims, true));
+  Tensor r = add(s, m);
+  if (!keepdim) {
+    auto rd = norm_dims(a, dims, "logsumexp");
+    for (int i = int(rd.size()) - 1; i >= 0; --i) r = squeeze(r, IntList{rd[size_t(i)]});
+  }
+  return r;
+}
+
+Tensor all(const Tensor& a, const IntList& dims, bool keepdim) {
+  Tensor b = a.dtype() == DType::b8 ? a : binary_scalar(BinaryOp::ne, a, 0.0);
+  Tensor s = sum(unary(UnaryOp::logical_not, b), dims, keepdim, DType::i64);
+  return binary_scalar(BinaryOp::eq, s, 0.0);
+}
+
+Tensor any(const Tensor& a, const IntList& dims, bool keepdim) {
+  Tensor b = a.dtype() == DType::b8 ? a : binary_scalar(BinaryOp::ne, a, 0.0);
+  Tensor s = sum(b, dims, keepdim, DType::i64);
+  return binary_scalar(BinaryOp::gt, s, 0.0);
+}
+
+Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
+  if (p == 2) return unary(UnaryOp::sqrt, sum(mul(a, a), dims, keepdim));
+  if (p == 1) return sum(unary(UnaryOp::abs, a), dims, keepdim);
+  if (std::isinf(p)) return p > 0 ? amax(unary(UnaryOp::abs, a), dims, keepdim) : amin(unary(UnaryOp::abs, a), dims, keepdim);
+  Tensor s = sum(binary_scalar(BinaryOp::pow, unary(UnaryOp::abs, a), p), dims, keepdim);
+  return binary_scalar(BinaryOp::pow, s, 1.0 / p);
+}
+
+Tensor cumsum(const Tensor& a, int64_t dim) {
+  int d = wrap_dim(dim, a.ndim(), "cumsum");
+  DType kt = is_floating(a.dtype()) ? (is_half(a.dtype()) ? DType::f32 : a.dtype()) : DType::i64;
+  Tensor x = contiguous(movedim(to_dtype(detach(a), kt), d, -1));
+  Tensor cpu_x = to_device(x, Device());
+  Tensor out = empty(cpu_x.shape(), kt);
+  int64_t n = a.ndim() ? a.shape()[d] : 1, rows = n ? cpu_x.numel() / n : 0;
+  if (kt == DType::f32 || kt == DType::f64) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double acc = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        if (kt == DType::f32) { acc += cpu_x.data<float>()[r * n + i]; out.data<float>()[r * n + i] = float(acc); }
+        else { acc += cpu_x.data<double>()[r * n + i]; out.data<double>()[r * n + i] = acc; }
+      }
+    }
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t acc = 0;
+      for (int64_t i = 0; i < n; ++i) { acc += cpu_x.data<int64_t>()[r * n + i]; out.data<int64_t>()[r * n + i] = acc; }
+    }
+  }
+  Tensor res = to_device(movedim(out, -1, d), a.device());
+  if (is_half(a.dtype())) res = to_dtype(res, a.dtype());
+  res = contiguous(res);
+  if (autograd::any_requires_grad(a)) {
+    autograd::record("CumsumBackward0", {a}, res, [d](std::vector<Tensor>& g) {
+      return std::vector<Tensor>{flip(cumsum(flip(g[0], {d}), d), {d})};
+    });
+  }
+  return res;
+}
+
+Tensor sum_to(const Tensor& g, const Dims& shape) {
+  if (g.shape() == shape) return g;
+  int lead = g.ndim() - shape.size();
+  IntList dims;
+  for (int i = 0; i < lead; ++i) dims.push_back(i);
+  for (int i = 0; i < shape.size(); ++i)
+    if (shape[i] == 1 && g.shape()[lead + i] != 1) dims.push_back(lead + i);
+  Tensor r = dims.empty() ? g : sum(g, dims, true);
+  return reshape(r, shape.vec());
+}
+
+}  // namespace fastdl

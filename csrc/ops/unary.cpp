@@ -1,0 +1,163 @@
+// Unary elementwise ops and their backward formulas.
+#include <cmath>
+
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+const char* op_name(UnaryOp op) {
+  static const char* n[] = {"neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid",
+                            "relu", "gelu", "gelu", "silu", "softplus", "log1p", "expm1", "sign", "floor", "ceil",
+                            "round", "trunc", "reciprocal", "square", "erf", "exp2", "log2", "log10", "asin", "acos",
+                            "atan", "sinh", "cosh", "logical_not", "isnan", "isinf", "isfinite"};
+  return n[int(op)];
+}
+
+namespace {
+
+bool keeps_int(UnaryOp op) {
+  return op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::relu || op == UnaryOp::sign || op == UnaryOp::square ||
+         op == UnaryOp::floor || op == UnaryOp::ceil || op == UnaryOp::round || op == UnaryOp::trunc;
+}
+
+void run_unary(UnaryOp op, DType kt, const Tensor& out, const Tensor& A) {
+  if (out.device().is_cuda()) {
+    Dims s0 = out.strides(), s1 = A.strides();
+    const Dims* st[2] = {&s0, &s1};
+    cuda::unary(op, kt, out.data_ptr(), A.data_ptr(), to_cuda_loop(cpu::make_loop(out.shape(), st, 2)), out.device().index);
+    return;
+  }
+  auto k = cpu::elementwise_kernels().unary;
+  char* base[2] = {static_cast<char*>(out.data_ptr()), static_cast<char*>(A.data_ptr())};
+  int64_t es[2] = {int64_t(out.itemsize()), int64_t(A.itemsize())};
+  if (A.is_contiguous() && out.is_contiguous()) {
+    int64_t grain = op <= UnaryOp::abs || op >= UnaryOp::floor ? cpu::kParallelGrain : cpu::kParallelGrain / 8;
+    parallel_for(0, out.numel(), grain, [&](int64_t lo, int64_t hi) {
+      k(op, kt, base[0] + lo * es[0], base[1] + lo * es[1], hi - lo, 1, 1);
+    });
+    return;
+  }
+  Dims s0 = out.strides(), s1 = A.strides();
+  const Dims* st[2] = {&s0, &s1};
+  cpu::Loop L = cpu::make_loop(out.shape(), st, 2);
+  cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { k(op, kt, p[0], p[1], n, s[0], s[1]); });
+}
+
+Tensor bwd(BinaryOp op, const Tensor& x, const Tensor& g) { return binary(op, x, g); }
+
+void record_unary(UnaryOp op, const Tensor& a, const Tensor& out) {
+  using V = std::vector<Tensor>;
+  Tensor& o = const_cast<Tensor&>(out);
+  Tensor y = detach(out);  // saved output (no cycle through the graph)
+  auto rec = [&](const char* name, std::function<Tensor(const Tensor&)> f) {
+    autograd::record(name, {a}, o, [f](V& g) { return V{f(g[0])}; });
+  };
+  switch (op) {
+    case UnaryOp::neg: rec("NegBackward0", [](const Tensor& g) { return unary(UnaryOp::neg, g); }); return;
+    case UnaryOp::exp: rec("ExpBackward0", [y](const Tensor& g) { return mul(g, y); }); return;
+    case UnaryOp::log: rec("LogBackward0", [a](const Tensor& g) { return div(g, a); }); return;
+    case UnaryOp::sqrt: rec("SqrtBackward0", [y](const Tensor& g) { return div(g, mul_s(y, 2.0)); }); return;
+    case UnaryOp::rsqrt: rec("RsqrtBackward0", [y](const Tensor& g) { return mul(g, mul_s(mul(y, mul(y, y)), -0.5)); }); return;
+    case UnaryOp::abs: rec("AbsBackward0", [a](const Tensor& g) { return mul(g, unary(UnaryOp::sign, a)); }); return;
+    case UnaryOp::sin: rec("SinBackward0", [a](const Tensor& g) { return mul(g, unary(UnaryOp::cos, a)); }); return;
+    case UnaryOp::cos: rec("CosBackward0", [a](const Tensor& g) { return mul(g, unary(UnaryOp::neg, unary(UnaryOp::sin, a))); }); return;
+    case UnaryOp::tan: rec("TanBackward0", [y](const Tensor& g) { return mul(g, add_s(mul(y, y), 1.0)); }); return;
+    case UnaryOp::tanh: rec("TanhBackward0", [y](const Tensor& g) { return bwd(BinaryOp::tanh_bwd, y, g); }); return;
+    case UnaryOp::sigmoid: rec("SigmoidBackward0", [y](const Tensor& g) { return bwd(BinaryOp::sigmoid_bwd, y, g); }); return;
+    case UnaryOp::relu: rec("ReluBackward0", [y](const Tensor& g) { return bwd(BinaryOp::relu_bwd, y, g); }); return;
+    case UnaryOp::gelu: rec("GeluBackward0", [a](const Tensor& g) { return bwd(BinaryOp::gelu_bwd, a, g); }); return;
+    case UnaryOp::gelu_tanh: rec("GeluBackward0", [a](const Tensor& g) { return bwd(BinaryOp::gelu_tanh_bwd, a, g); }); return;
+    case UnaryOp::silu: rec("SiluBackward0", [a](const Tensor& g) { return bwd(BinaryOp::silu_bwd, a, g); }); return;
+    case UnaryOp::softplus: rec("SoftplusBackward0", [a](const Tensor& g) { return bwd(BinaryOp::softplus_bwd, a, g); }); return;
+    case UnaryOp::log1p: rec("Log1PBackward0", [a](const Tensor& g) { return div(g, add_s(a, 1.0)); }); return;
+    case UnaryOp::expm1: rec("Expm1Backward0", [y](const Tensor& g) { return mul(g, add_s(y, 1.0)); }); return;
+    case UnaryOp::reciprocal: rec("ReciprocalBackward0", [y](const Tensor& g) { return mul(g, unary(UnaryOp::neg, mul(y, y))); }); return;
+    case UnaryOp::square: rec("PowBackward0", [a](const Tensor& g) { return mul(g, mul_s(a, 2.0)); }); return;
+    case UnaryOp::erf:
+      rec("ErfBackward0", [a](const Tensor& g) {
+        return mul(g, mul_s(unary(UnaryOp::exp, unary(UnaryOp::neg, mul(a, a))), 1.1283791670955126));
+      });
+      return;
+    case UnaryOp::exp2: rec("Exp2Backward0", [y](const Tensor& g) { return mul(g, mul_s(y, M_LN2)); }); return;
+    case UnaryOp::log2: rec("Log2Backward0", [a](const Tensor& g) { return div(g, mul_s(a, M_LN2)); }); return;
+    case UnaryOp::log10: rec("Log10Backward0", [a](const Tensor& g) { return div(g, mul_s(a, M_LN10)); }); return;
+    case UnaryOp::asin:
+      rec("AsinBackward0", [a](const Tensor& g) { return div(g, unary(UnaryOp::sqrt, binary_scalar(BinaryOp::sub, mul(a, a), 1.0, true))); });
+      return;
+    case UnaryOp::acos:
+      rec("AcosBackward0", [a](const Tensor& g) {
+        return unary(UnaryOp::neg, div(g, unary(UnaryOp::sqrt, binary_scalar(BinaryOp::sub, mul(a, a), 1.0, true))));
+      });
+      return;
+    case UnaryOp::atan: rec("AtanBackward0", [a](const Tensor& g) { return div(g, add_s(mul(a, a), 1.0)); }); return;
+    case UnaryOp::sinh: rec("SinhBackward0", [a](const Tensor& g) { return mul(g, unary(UnaryOp::cosh, a)); }); return;
+    case UnaryOp::cosh: rec("CoshBackward0", [a](const Tensor& g) { return mul(g, unary(UnaryOp::sinh, a)); }); return;
+    case UnaryOp::sign: case UnaryOp::floor: case UnaryOp::ceil: case UnaryOp::round: case UnaryOp::trunc:
+      rec("ZeroBackward", [](const Tensor& g) { return zeros_like(g); });
+      return;
+    default: return;
+  }
+}
+
+}  // namespace
+
+Tensor unary(UnaryOp op, const Tensor& a) {
+  FASTDL_CHECK(a.defined(), ValueError, op_name(op), ": got an undefined tensor");
+  DType dt = a.dtype();
+  bool pred = is_predicate(op);
+  DType ct = pred ? dt : (is_floating(dt) || keeps_int(op) ? dt : DType::f32);
+  if (ct == DType::b8 && !pred) ct = op == UnaryOp::abs || op == UnaryOp::relu ? DType::b8 : DType::f32;
+  if (ct == DType::b8 && op == UnaryOp::neg)
+    throw TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()");
+  DType kt = is_half(ct) ? DType::f32 : ct;
+  if (pred && is_half(dt)) kt = DType::f32;
+  Tensor A = a.dtype() == kt ? a : to_dtype(detach(a), kt);
+  Tensor out = empty(a.shape(), pred ? DType::b8 : kt, a.device());
+  if (out.numel()) {
+    if (kt == DType::b8 && !pred) copy_(out, A);  // abs/relu of bool are identity
+    else run_unary(op, kt, out, A);
+  }
+  if (!pred && is_half(ct)) out = to_dtype(out, ct);
+  if (autograd::any_requires_grad(a) && !pred) record_unary(op, a, out);
+  return out;
+}
+
+Tensor unary_(UnaryOp op, const Tensor& a) {
+  if (autograd::any_requires_grad(a)) {
+    FASTDL_CHECK(!a.is_leaf(), ValueError, op_name(op), "_: a leaf Variable that requires grad is being used in an in-place operation");
+    Tensor r = unary(op, clone(a));
+    copy_(a, r);
+    a.impl()->grad_fn = r.grad_fn();
+    a.impl()->output_nr = r.impl()->output_nr;
+    return a;
+  }
+  Tensor r = unary(op, a);
+  FASTDL_CHECK(r.dtype() == a.dtype() || is_predicate(op), TypeError, op_name(op), "_: result type ", dtype_name(r.dtype()),
+               " can't be cast to the desired output type ", dtype_name(a.dtype()));
+  copy_(a, r);
+  return a;
+}
+
+Tensor leaky_relu(const Tensor& a, double slope) {
+  Tensor pos = binary_scalar(BinaryOp::gt, a, 0.0);
+  return where(pos, a, mul_s(a, slope));
+}
+
+Tensor elu(const Tensor& a, double alpha) {
+  Tensor pos = binary_scalar(BinaryOp::gt, a, 0.0);
+  return where(pos, a, mul_s(unary(UnaryOp::expm1, a), alpha));
+}
+
+Tensor hardtanh(const Tensor& a, double lo, double hi) { return clamp(a, lo, hi); }
+
+Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf) {
+  Tensor r = where(unary(UnaryOp::isnan, a), full(Dims(), nan, a.dtype(), a.device()), a);
+  r = where(binary(BinaryOp::logical_and, unary(UnaryOp::isinf, r), binary_scalar(BinaryOp::gt, r, 0.0)),
+            full(Dims(), posinf, a.dtype(), a.device()), r);
+  return where(binary(BinaryOp::logical_and, unary(UnaryOp::isinf, r), binary_scalar(BinaryOp::lt, r, 0.0)),
+               full(Dims(), neginf, a.dtype(), a.device()), r);
+}
+
+}  // namespace fastdl

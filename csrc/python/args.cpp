@@ -1,0 +1,81 @@
+// Argument parsing shared by the binding files.
+#include "python/common.h"
+
+namespace fastdl::py {
+
+IntList dims_arg(nb::handle h) {
+  IntList r;
+  if (h.is_none()) return r;
+  if (PyLong_Check(h.ptr())) { r.push_back(nb::cast<int64_t>(h)); return r; }
+  for (nb::handle x : h) r.push_back(nb::cast<int64_t>(x));
+  return r;
+}
+
+Dims shape_arg(nb::handle h) {
+  Dims s;
+  if (PyLong_Check(h.ptr())) { s.push_back(nb::cast<int64_t>(h)); return s; }
+  for (nb::handle x : h) s.push_back(nb::cast<int64_t>(x));
+  return s;
+}
+
+Dims shape_args(nb::args args) {
+  if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return shape_arg(args[0]);
+  Dims s;
+  for (nb::handle x : args) s.push_back(nb::cast<int64_t>(x));
+  return s;
+}
+
+Device device_arg(nb::handle h) {
+  if (h.is_none()) return Device();
+  if (nb::isinstance<Device>(h)) return nb::cast<Device>(h);
+  if (nb::isinstance<nb::str>(h)) return parse_device(nb::cast<std::string>(h));
+  if (PyLong_Check(h.ptr())) return Device{DeviceType::cuda, int8_t(nb::cast<int>(h))};
+  throw TypeError("device: expected a str, fastdl.device or int");
+}
+
+namespace {
+IndexItem item_of(nb::handle k) {
+  IndexItem it{IndexItem::Int};
+  if (k.is_none()) { it.kind = IndexItem::NewAxis; return it; }
+  if (k.ptr() == Py_Ellipsis) { it.kind = IndexItem::Ellipsis; return it; }
+  if (PyBool_Check(k.ptr())) {
+    it.kind = IndexItem::TensorIdx;
+    it.tensor = full(Dims(), k.ptr() == Py_True ? 1.0 : 0.0, DType::b8);
+    return it;
+  }
+  if (PyLong_Check(k.ptr())) { it.start = nb::cast<int64_t>(k); return it; }
+  if (PySlice_Check(k.ptr())) {
+    it.kind = IndexItem::Slice;
+    PySliceObject* s = reinterpret_cast<PySliceObject*>(k.ptr());
+    if (s->start != Py_None) { it.has_start = true; it.start = nb::cast<int64_t>(nb::handle(s->start)); }
+    if (s->stop != Py_None) { it.has_stop = true; it.stop = nb::cast<int64_t>(nb::handle(s->stop)); }
+    if (s->step != Py_None) it.step = nb::cast<int64_t>(nb::handle(s->step));
+    return it;
+  }
+  if (nb::isinstance<Tensor>(k)) {
+    it.kind = IndexItem::TensorIdx;
+    it.tensor = nb::cast<Tensor>(k);
+    return it;
+  }
+  if (PyIndex_Check(k.ptr())) { it.start = PyNumber_AsSsize_t(k.ptr(), PyExc_IndexError); return it; }
+  // lists, numpy arrays: through fastdl.tensor
+  nb::object mod = nb::module_::import_("fastdl");
+  it.kind = IndexItem::TensorIdx;
+  it.tensor = nb::cast<Tensor>(mod.attr("tensor")(k));
+  FASTDL_CHECK(it.tensor.dtype() == DType::b8 || is_integral(it.tensor.dtype()), IndexError,
+               "index: only integers, slices, ellipsis, None, and integer or boolean tensors are valid indices");
+  return it;
+}
+}  // namespace
+
+std::vector<IndexItem> index_items(nb::handle key) {
+  std::vector<IndexItem> items;
+  if (PyTuple_Check(key.ptr())) {
+    for (nb::handle k : key) items.push_back(item_of(k));
+  } else {
+    items.push_back(item_of(key));
+  }
+  return items;
+}
+
+}  // namespace fastdl::py

@@ -1,0 +1,255 @@
+// Ops as module functions and as Tensor methods (same C++ function, self first).
+#include "python/common.h"
+
+namespace fastdl::py {
+
+namespace {
+
+std::optional<DType> opt_dtype(nb::handle h) {
+  if (h.is_none()) return std::nullopt;
+  return nb::cast<DType>(h);
+}
+
+nb::object max_like(bool mx, const Tensor& a, nb::handle dim, bool keepdim) {
+  if (dim.is_none()) return nb::cast(mx ? amax(a, {}, false) : amin(a, {}, false));
+  if (nb::isinstance<Tensor>(dim))
+    return nb::cast(binary(mx ? BinaryOp::maximum : BinaryOp::minimum, a, nb::cast<Tensor>(dim)));
+  auto r = mx ? max_dim(a, nb::cast<int64_t>(dim), keepdim) : min_dim(a, nb::cast<int64_t>(dim), keepdim);
+  nb::object mod = nb::module_::import_("fastdl");
+  return mod.attr("_minmax_result")(r.first, r.second);
+}
+
+std::vector<Tensor> split_any(const Tensor& a, nb::handle s, int64_t dim) {
+  if (PyLong_Check(s.ptr())) return split_size(a, nb::cast<int64_t>(s), dim);
+  return split(a, dims_arg(s), dim);
+}
+
+// The same function as fastdl.<name>(input, ...) and as Tensor.<name>(...): the method
+// drops the leading "input" annotation (self).
+template <class F> void def_both(nb::module_& m, nb::class_<Tensor>& c, const char* n, F f) { m.def(n, f); c.def(n, f); }
+template <class F, class... A>
+void def_both(nb::module_& m, nb::class_<Tensor>& c, const char* n, F f, nb::arg first, A... rest) {
+  m.def(n, f, first, rest...);
+  c.def(n, f, rest...);
+}
+
+}  // namespace
+
+void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
+  // ---- creation
+  m.def("empty", [](nb::handle shape, DType dt, nb::handle dev) { return empty(shape_arg(shape), dt, device_arg(dev)); },
+        "shape"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("full", [](nb::handle shape, double v, DType dt, nb::handle dev) { return full(shape_arg(shape), v, dt, device_arg(dev)); },
+        "shape"_a, "fill_value"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("arange", [](double s, double e, double st, DType dt, nb::handle dev) { return arange(s, e, st, dt, device_arg(dev)); },
+        "start"_a, "end"_a, "step"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("linspace", [](double s, double e, int64_t n, DType dt, nb::handle dev) { return linspace(s, e, n, dt, device_arg(dev)); },
+        "start"_a, "end"_a, "steps"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("eye", [](int64_t n, int64_t k, DType dt, nb::handle dev) { return eye(n, k, dt, device_arg(dev)); },
+        "n"_a, "m"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("rand", [](nb::handle shape, DType dt, nb::handle dev) { return rand(shape_arg(shape), dt, device_arg(dev)); },
+        "shape"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("randn", [](nb::handle shape, DType dt, nb::handle dev) { return randn(shape_arg(shape), dt, device_arg(dev)); },
+        "shape"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("randint", [](int64_t lo, int64_t hi, nb::handle shape, DType dt, nb::handle dev) {
+    return randint(lo, hi, shape_arg(shape), dt, device_arg(dev));
+  }, "low"_a, "high"_a, "shape"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("randperm", [](int64_t n, DType dt, nb::handle dev) { return randperm(n, dt, device_arg(dev)); },
+        "n"_a, "dtype"_a, "device"_a = nb::none());
+  m.def("bernoulli", &bernoulli, "p"_a);
+
+  // ---- functions that are also methods
+#define DEF(name, ...) def_both(m, cls, name, __VA_ARGS__);
+
+  DEF("contiguous", [](const Tensor& a) { return contiguous(a); })
+  DEF("clone", [](const Tensor& a) { return clone(a); })
+  DEF("item", [](const Tensor& a) -> nb::object {
+    double v = item(a);
+    if (is_floating(a.dtype())) return nb::float_(v);
+    if (a.dtype() == DType::b8) return nb::bool_(v != 0);
+    return nb::int_(int64_t(v));
+  })
+  DEF("_to_dtype", [](const Tensor& a, DType dt) { return to_dtype(a, dt); })
+  DEF("_to_device", [](const Tensor& a, nb::handle d) { return to_device(a, device_arg(d)); })
+  cls.def("copy_", [](const Tensor& a, const Tensor& src) { return assign_(a, src); }, "src"_a);
+  cls.def("fill_", [](const Tensor& a, double v) { fill_(a, v); return a; }, "value"_a);
+  cls.def("zero_", [](const Tensor& a) { fill_(a, 0.0); return a; });
+  cls.def("uniform_", [](Tensor& a, double lo, double hi) { uniform_(a, lo, hi); return a; }, "a"_a = 0.0, "b"_a = 1.0);
+  cls.def("normal_", [](Tensor& a, double mean, double std) { normal_(a, mean, std); return a; }, "mean"_a = 0.0, "std"_a = 1.0);
+
+#define UN(name, op) DEF(name, [](const Tensor& a) { return unary(UnaryOp::op, a); }) \
+  cls.def(name "_", [](const Tensor& a) { return unary_(UnaryOp::op, a); });
+  UN("neg", neg) UN("exp", exp) UN("log", log) UN("sqrt", sqrt) UN("rsqrt", rsqrt) UN("abs", abs) UN("sin", sin)
+  UN("cos", cos) UN("tan", tan) UN("tanh", tanh) UN("sigmoid", sigmoid) UN("relu", relu) UN("silu", silu)
+  UN("softplus", softplus) UN("log1p", log1p) UN("expm1", expm1) UN("sign", sign) UN("floor", floor) UN("ceil", ceil)
+  UN("round", round) UN("trunc", trunc) UN("reciprocal", reciprocal) UN("square", square) UN("erf", erf)
+  UN("exp2", exp2) UN("log2", log2) UN("log10", log10) UN("asin", asin) UN("acos", acos) UN("atan", atan)
+  UN("sinh", sinh) UN("cosh", cosh) UN("logical_not", logical_not) UN("isnan", isnan) UN("isinf", isinf)
+  UN("isfinite", isfinite)
+#undef UN
+  DEF("gelu", [](const Tensor& a, const std::string& approx) {
+    FASTDL_CHECK(approx == "none" || approx == "tanh", ValueError, "gelu: approximate must be 'none' or 'tanh'; got '", approx, "'");
+    return unary(approx == "tanh" ? UnaryOp::gelu_tanh : UnaryOp::gelu, a);
+  }, "input"_a, "approximate"_a = "none")
+
+#define BIN(name, op) DEF(name, [](const Tensor& a, nb::handle b) -> Tensor { \
+    if (nb::isinstance<Tensor>(b)) return binary(BinaryOp::op, a, nb::cast<const Tensor&>(b)); \
+    return binary_scalar(BinaryOp::op, a, nb::cast<double>(b), false, PyFloat_Check(b.ptr()) ? 0 : 1); }, "input"_a, "other"_a) \
+  cls.def(name "_", [](const Tensor& a, nb::handle b) -> Tensor { \
+    if (nb::isinstance<Tensor>(b)) return binary_(BinaryOp::op, a, nb::cast<const Tensor&>(b)); \
+    return binary_scalar_(BinaryOp::op, a, nb::cast<double>(b)); }, "other"_a);
+  BIN("sub", sub) BIN("mul", mul) BIN("div", div) BIN("pow", pow) BIN("maximum", maximum)
+  BIN("minimum", minimum) BIN("atan2", atan2) BIN("remainder", remainder) BIN("floor_divide", floor_divide)
+  BIN("eq", eq) BIN("ne", ne) BIN("lt", lt) BIN("le", le) BIN("gt", gt) BIN("ge", ge)
+  BIN("logical_and", logical_and) BIN("logical_or", logical_or) BIN("logical_xor", logical_xor)
+#undef BIN
+  DEF("add", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
+    Tensor bb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
+    if (!bb.defined()) return binary_scalar(BinaryOp::add, a, nb::cast<double>(b) * alpha, false, PyFloat_Check(b.ptr()) || alpha != 1 ? 0 : 1);
+    return binary(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
+  }, "input"_a, "other"_a, "alpha"_a = 1.0)
+  cls.def("add_", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
+    if (!nb::isinstance<Tensor>(b)) return binary_scalar_(BinaryOp::add, a, nb::cast<double>(b) * alpha);
+    Tensor bb = nb::cast<Tensor>(b);
+    return binary_(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
+  }, "other"_a, "alpha"_a = 1.0);
+  DEF("where", [](const Tensor& c, nb::handle a, nb::handle b) {
+    Tensor ta = nb::isinstance<Tensor>(a) ? nb::cast<Tensor>(a) : Tensor();
+    Tensor tb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
+    DType dt = ta.defined() ? ta.dtype() : tb.defined() ? tb.dtype() : DType::f32;
+    if (!ta.defined()) ta = scalar_tensor(nb::cast<double>(a), dt, c.device());
+    if (!tb.defined()) tb = scalar_tensor(nb::cast<double>(b), dt, c.device());
+    return where(c, ta, tb);
+  }, "condition"_a, "input"_a, "other"_a)
+  DEF("clamp", [](const Tensor& a, nb::handle lo, nb::handle hi) {
+    if (nb::isinstance<Tensor>(lo) || nb::isinstance<Tensor>(hi)) {
+      Tensor l = nb::isinstance<Tensor>(lo) ? nb::cast<Tensor>(lo) : lo.is_none() ? Tensor() : scalar_tensor(nb::cast<double>(lo), a.dtype(), a.device());
+      Tensor h = nb::isinstance<Tensor>(hi) ? nb::cast<Tensor>(hi) : hi.is_none() ? Tensor() : scalar_tensor(nb::cast<double>(hi), a.dtype(), a.device());
+      return clamp_t(a, l, h);
+    }
+    return clamp(a, lo.is_none() ? std::nullopt : std::optional<double>(nb::cast<double>(lo)),
+                 hi.is_none() ? std::nullopt : std::optional<double>(nb::cast<double>(hi)));
+  }, "input"_a, "min"_a = nb::none(), "max"_a = nb::none())
+  DEF("clip", [](const Tensor& a, nb::handle lo, nb::handle hi) {
+    return clamp(a, lo.is_none() ? std::nullopt : std::optional<double>(nb::cast<double>(lo)),
+                 hi.is_none() ? std::nullopt : std::optional<double>(nb::cast<double>(hi)));
+  }, "input"_a, "min"_a = nb::none(), "max"_a = nb::none())
+  DEF("leaky_relu", &leaky_relu, "input"_a, "negative_slope"_a = 0.01)
+  DEF("elu", &elu, "input"_a, "alpha"_a = 1.0)
+  DEF("hardtanh", &hardtanh, "input"_a, "min_val"_a = -1.0, "max_val"_a = 1.0)
+  DEF("nan_to_num", [](const Tensor& a, double nan, nb::handle pinf, nb::handle ninf) {
+    double big = a.dtype() == DType::f64 ? 1.7976931348623157e308 : 3.4028234663852886e38;
+    return nan_to_num(a, nan, pinf.is_none() ? big : nb::cast<double>(pinf), ninf.is_none() ? -big : nb::cast<double>(ninf));
+  }, "input"_a, "nan"_a = 0.0, "posinf"_a = nb::none(), "neginf"_a = nb::none())
+  DEF("lerp", [](const Tensor& a, const Tensor& b, double w) { return lerp(a, b, w); }, "input"_a, "end"_a, "weight"_a)
+
+  // ---- reductions
+  DEF("sum", [](const Tensor& a, nb::handle dim, bool keepdim, nb::handle dt) { return sum(a, dims_arg(dim), keepdim, opt_dtype(dt)); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false, "dtype"_a = nb::none())
+  DEF("mean", [](const Tensor& a, nb::handle dim, bool keepdim, nb::handle dt) {
+    Tensor x = dt.is_none() ? a : to_dtype(a, nb::cast<DType>(dt));
+    return mean(x, dims_arg(dim), keepdim);
+  }, "input"_a, "dim"_a = nb::none(), "keepdim"_a = false, "dtype"_a = nb::none())
+  DEF("prod", [](const Tensor& a, nb::handle dim, bool keepdim) { return prod(a, dims_arg(dim), keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("amax", [](const Tensor& a, nb::handle dim, bool keepdim) { return amax(a, dims_arg(dim), keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("amin", [](const Tensor& a, nb::handle dim, bool keepdim) { return amin(a, dims_arg(dim), keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("max", [](const Tensor& a, nb::handle dim, bool keepdim) { return max_like(true, a, dim, keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("min", [](const Tensor& a, nb::handle dim, bool keepdim) { return max_like(false, a, dim, keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("argmax", [](const Tensor& a, std::optional<int64_t> dim, bool keepdim) { return argmax(a, dim, keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("argmin", [](const Tensor& a, std::optional<int64_t> dim, bool keepdim) { return argmin(a, dim, keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("var", [](const Tensor& a, nb::handle dim, nb::handle unbiased, bool keepdim, nb::handle correction) {
+    double c = !correction.is_none() ? nb::cast<double>(correction) : (unbiased.is_none() || nb::cast<bool>(unbiased) ? 1.0 : 0.0);
+    return var(a, dims_arg(dim), c, keepdim);
+  }, "input"_a, "dim"_a = nb::none(), "unbiased"_a = nb::none(), "keepdim"_a = false, "correction"_a = nb::none())
+  DEF("std", [](const Tensor& a, nb::handle dim, nb::handle unbiased, bool keepdim, nb::handle correction) {
+    double c = !correction.is_none() ? nb::cast<double>(correction) : (unbiased.is_none() || nb::cast<bool>(unbiased) ? 1.0 : 0.0);
+    return std_(a, dims_arg(dim), c, keepdim);
+  }, "input"_a, "dim"_a = nb::none(), "unbiased"_a = nb::none(), "keepdim"_a = false, "correction"_a = nb::none())
+  DEF("logsumexp", [](const Tensor& a, nb::handle dim, bool keepdim) { return logsumexp(a, dims_arg(dim), keepdim); },
+      "input"_a, "dim"_a, "keepdim"_a = false)
+  DEF("all", [](const Tensor& a, nb::handle dim, bool keepdim) { return all(a, dims_arg(dim), keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("any", [](const Tensor& a, nb::handle dim, bool keepdim) { return any(a, dims_arg(dim), keepdim); },
+      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("norm", [](const Tensor& a, double p, nb::handle dim, bool keepdim) { return norm(a, p, dims_arg(dim), keepdim); },
+      "input"_a, "p"_a = 2.0, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("cumsum", [](const Tensor& a, int64_t dim) { return cumsum(a, dim); }, "input"_a, "dim"_a)
+
+  // ---- shape
+  DEF("reshape", [](const Tensor& a, nb::args shape) { return reshape(a, shape_args(shape).vec()); })
+  DEF("view", [](const Tensor& a, nb::args shape) {
+    if (shape.size() == 1 && nb::isinstance<DType>(shape[0])) {
+      FASTDL_CHECK(nb::cast<DType>(shape[0]) == a.dtype(), TypeError, "view: reinterpreting dtypes is not supported");
+      return a;
+    }
+    return view(a, shape_args(shape).vec());
+  })
+  DEF("permute", [](const Tensor& a, nb::args dims) { return permute(a, shape_args(dims).vec()); })
+  DEF("transpose", [](const Tensor& a, int64_t d0, int64_t d1) { return transpose(a, d0, d1); }, "input"_a, "dim0"_a, "dim1"_a)
+  DEF("swapaxes", [](const Tensor& a, int64_t d0, int64_t d1) { return transpose(a, d0, d1); }, "input"_a, "axis0"_a, "axis1"_a)
+  DEF("expand", [](const Tensor& a, nb::args shape) { return expand(a, shape_args(shape).vec()); })
+  DEF("broadcast_to", [](const Tensor& a, nb::handle shape) { return broadcast_to(a, shape_arg(shape)); }, "input"_a, "size"_a)
+  DEF("squeeze", [](const Tensor& a, nb::handle dim) {
+    return squeeze(a, dim.is_none() ? std::nullopt : std::optional<IntList>(dims_arg(dim)));
+  }, "input"_a, "dim"_a = nb::none())
+  DEF("unsqueeze", [](const Tensor& a, int64_t d) { return unsqueeze(a, d); }, "input"_a, "dim"_a)
+  DEF("flatten", [](const Tensor& a, int64_t s, int64_t e) { return flatten(a, s, e); }, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1)
+  DEF("narrow", [](const Tensor& a, int64_t d, int64_t s, int64_t l) { return narrow(a, d, s, l); }, "input"_a, "dim"_a, "start"_a, "length"_a)
+  DEF("select", [](const Tensor& a, int64_t d, int64_t i) { return select(a, d, i); }, "input"_a, "dim"_a, "index"_a)
+  DEF("split", [](const Tensor& a, nb::handle s, int64_t d) { return split_any(a, s, d); }, "input"_a, "split_size_or_sections"_a, "dim"_a = 0)
+  DEF("chunk", [](const Tensor& a, int64_t c, int64_t d) { return chunk(a, c, d); }, "input"_a, "chunks"_a, "dim"_a = 0)
+  DEF("unbind", [](const Tensor& a, int64_t d) { return unbind(a, d); }, "input"_a, "dim"_a = 0)
+  DEF("movedim", [](const Tensor& a, int64_t s, int64_t d) { return movedim(a, s, d); }, "input"_a, "source"_a, "destination"_a)
+  DEF("flip", [](const Tensor& a, nb::handle dims) { return flip(a, dims_arg(dims)); }, "input"_a, "dims"_a)
+  DEF("repeat", [](const Tensor& a, nb::args reps) { return repeat(a, shape_args(reps).vec()); })
+  DEF("tril", [](const Tensor& a, int64_t k) { return tril(a, k); }, "input"_a, "diagonal"_a = 0)
+  DEF("triu", [](const Tensor& a, int64_t k) { return triu(a, k); }, "input"_a, "diagonal"_a = 0)
+  m.def("cat", [](const std::vector<Tensor>& ts, int64_t d) { return cat(ts, d); }, "tensors"_a, "dim"_a = 0);
+  m.def("stack", [](const std::vector<Tensor>& ts, int64_t d) { return stack(ts, d); }, "tensors"_a, "dim"_a = 0);
+
+  // ---- indexing
+  DEF("gather", [](const Tensor& a, int64_t d, const Tensor& i) { return gather(a, d, i); }, "input"_a, "dim"_a, "index"_a)
+  DEF("scatter_add", [](const Tensor& a, int64_t d, const Tensor& i, const Tensor& s) { return scatter_add(a, d, i, s); },
+      "input"_a, "dim"_a, "index"_a, "src"_a)
+  DEF("index_select", [](const Tensor& a, int64_t d, const Tensor& i) { return index_select(a, d, i); }, "input"_a, "dim"_a, "index"_a)
+  DEF("masked_fill", [](const Tensor& a, const Tensor& m, double v) { return masked_fill(a, m, v); }, "input"_a, "mask"_a, "value"_a)
+  DEF("nonzero", [](const Tensor& a) { return nonzero(a); })
+  DEF("index_put", [](const Tensor& a, const std::vector<Tensor>& idx, const Tensor& v, bool acc) { return index_put(a, idx, v, acc); },
+      "input"_a, "indices"_a, "values"_a, "accumulate"_a = false)
+  m.def("embedding", &embedding, "weight"_a, "input"_a);
+  m.def("one_hot", &one_hot, "tensor"_a, "num_classes"_a = -1);
+
+  // ---- linear algebra and nn
+  DEF("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, "input"_a, "other"_a)
+  DEF("mm", [](const Tensor& a, const Tensor& b) {
+    FASTDL_CHECK(a.ndim() == 2 && b.ndim() == 2, ValueError, "mm: expected 2-D tensors; got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+    return matmul(a, b);
+  }, "input"_a, "mat2"_a)
+  DEF("bmm", [](const Tensor& a, const Tensor& b) {
+    FASTDL_CHECK(a.ndim() == 3 && b.ndim() == 3, ValueError, "bmm: expected 3-D tensors; got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+    return matmul(a, b);
+  }, "input"_a, "mat2"_a)
+  m.def("linear", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b) { return linear(x, w, b ? *b : Tensor()); },
+        "input"_a, "weight"_a, "bias"_a = nb::none());
+  m.def("addmm", &addmm, "input"_a, "mat1"_a, "mat2"_a, "beta"_a = 1.0, "alpha"_a = 1.0);
+  DEF("softmax", [](const Tensor& a, int64_t d) { return softmax(a, d); }, "input"_a, "dim"_a)
+  DEF("log_softmax", [](const Tensor& a, int64_t d) { return log_softmax(a, d); }, "input"_a, "dim"_a)
+  m.def("layer_norm", [](const Tensor& x, nb::handle shape, std::optional<Tensor> w, std::optional<Tensor> b, double eps) {
+    return layer_norm(x, shape_arg(shape).vec(), w ? *w : Tensor(), b ? *b : Tensor(), eps);
+  }, "input"_a, "normalized_shape"_a, "weight"_a = nb::none(), "bias"_a = nb::none(), "eps"_a = 1e-5);
+  m.def("dropout", &dropout, "input"_a, "p"_a = 0.5, "training"_a = true);
+  m.def("cross_entropy_rows", [](const Tensor& x, const Tensor& t, std::optional<Tensor> w, int64_t ii, double ls) {
+    return cross_entropy_rows(x, t, w ? *w : Tensor(), ii, ls);
+  }, "input"_a, "target"_a, "weight"_a = nb::none(), "ignore_index"_a = -100, "label_smoothing"_a = 0.0);
+  m.def("sum_to", [](const Tensor& g, nb::handle shape) { return sum_to(g, shape_arg(shape)); }, "input"_a, "shape"_a);
+#undef DEF
+}
+
+}  // namespace fastdl::py

@@ -1,0 +1,157 @@
+// The Tensor class: properties, operators (bound straight to C++ for low per-op cost),
+// indexing and autograd entry points.
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "python/common.h"
+
+namespace fastdl::py {
+
+namespace {
+
+// `a <op> other` where other is a Tensor or a Python scalar; NotImplemented otherwise.
+nb::object binop(BinaryOp op, const Tensor& a, nb::handle b, bool reflected) {
+  PyObject* o = b.ptr();
+  if (nb::isinstance<Tensor>(b)) {
+    const Tensor& t = nb::cast<const Tensor&>(b);
+    return nb::cast(reflected ? binary(op, t, a) : binary(op, a, t));
+  }
+  if (PyFloat_Check(o)) return nb::cast(binary_scalar(op, a, PyFloat_AS_DOUBLE(o), reflected, 0));
+  if (PyBool_Check(o)) return nb::cast(binary_scalar(op, a, o == Py_True ? 1.0 : 0.0, reflected, 1));
+  if (PyLong_Check(o)) return nb::cast(binary_scalar(op, a, PyLong_AsDouble(o), reflected, 1));
+  return nb::borrow(Py_NotImplemented);
+}
+
+nb::object ibinop(BinaryOp op, const Tensor& a, nb::handle b) {
+  PyObject* o = b.ptr();
+  if (nb::isinstance<Tensor>(b)) { binary_(op, a, nb::cast<const Tensor&>(b)); return nb::cast(a); }
+  if (PyFloat_Check(o) || PyLong_Check(o)) {
+    double v = PyFloat_Check(o) ? PyFloat_AS_DOUBLE(o) : PyLong_AsDouble(o);
+    FASTDL_CHECK(!(PyFloat_Check(o) && !is_floating(a.dtype())), TypeError, op_name(op), "_: result type float can't be cast to the desired output type ",
+                 dtype_name(a.dtype()));
+    binary_scalar_(op, a, v);
+    return nb::cast(a);
+  }
+  return nb::borrow(Py_NotImplemented);
+}
+
+}  // namespace
+
+void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
+  cls.def(nb::init<const Tensor&>(), "other"_a)
+      .def_prop_ro("shape", [](const Tensor& t) {
+        nb::tuple s = nb::steal<nb::tuple>(PyTuple_New(t.ndim()));
+        for (int i = 0; i < t.ndim(); ++i) PyTuple_SET_ITEM(s.ptr(), i, PyLong_FromLongLong(t.shape()[i]));
+        return s;
+      })
+      .def_prop_ro("ndim", &Tensor::ndim)
+      .def_prop_ro("dtype", &Tensor::dtype)
+      .def_prop_ro("device", &Tensor::device)
+      .def_prop_ro("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
+      .def_prop_ro("itemsize", &Tensor::itemsize)
+      .def_prop_ro("is_leaf", &Tensor::is_leaf)
+      .def_prop_ro("_version", [](const Tensor&) { return 0; })
+      .def_prop_rw("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
+      .def_prop_rw("grad", [](const Tensor& t) -> nb::object {
+            Tensor g = t.grad();
+            return g.defined() ? nb::cast(g) : nb::none();
+          },
+          [](Tensor& t, nb::handle g) {
+            if (g.is_none()) { t.set_grad(Tensor()); return; }
+            Tensor gt = nb::cast<Tensor>(g);
+            FASTDL_CHECK(gt.shape() == t.shape(), ValueError, "grad: assigned grad has shape ", shape_str(gt.shape()),
+                         " but the tensor has shape ", shape_str(t.shape()));
+            t.set_grad(gt);
+          }, nb::arg("value").none())
+      .def_prop_ro("grad_fn", [](const Tensor& t) -> nb::object {
+        if (!t.grad_fn()) return nb::none();
+        return nb::cast(GradFn{t.grad_fn()});
+      })
+      .def("numel", &Tensor::numel)
+      .def("dim", &Tensor::ndim)
+      .def("size", [](const Tensor& t, nb::handle d) -> nb::object {
+        if (d.is_none()) return nb::module_::import_("fastdl").attr("Size")(nb::cast(t).attr("shape"));
+        return nb::int_(t.size(nb::cast<int>(d)));
+      }, "dim"_a = nb::none())
+      .def("stride", [](const Tensor& t, nb::handle d) -> nb::object {
+        if (d.is_none()) {
+          nb::list l;
+          for (int i = 0; i < t.ndim(); ++i) l.append(t.strides()[i]);
+          return nb::tuple(l);
+        }
+        return nb::int_(t.stride(nb::cast<int>(d)));
+      }, "dim"_a = nb::none())
+      .def("storage_offset", &Tensor::offset)
+      .def("element_size", &Tensor::itemsize)
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
+      .def("requires_grad_", [](Tensor& t, bool r) { t.set_requires_grad(r); return t; }, "requires_grad"_a = true)
+      .def("retain_grad", [](Tensor& t) { t.impl()->retains_grad = true; })
+      .def("detach", &detach)
+      .def("detach_", [](Tensor& t) {
+        t.impl()->grad_fn.reset();
+        t.impl()->requires_grad = false;
+        return t;
+      })
+      .def("backward", [](const Tensor& t, nb::handle g, bool retain, bool create) {
+        Tensor gt = g.is_none() ? Tensor() : nb::cast<Tensor>(g);
+        autograd::backward({t}, {gt}, retain, create);
+      }, "gradient"_a = nb::none(), "retain_graph"_a = false, "create_graph"_a = false)
+      .def("__len__", [](const Tensor& t) {
+        if (t.ndim() == 0) throw TypeError("len() of a 0-d tensor");
+        return t.shape()[0];
+      })
+      .def("__getitem__", [](const Tensor& t, nb::handle k) {
+        if (PyLong_Check(k.ptr())) return select(t, 0, nb::cast<int64_t>(k));
+        return index(t, index_items(k));
+      })
+      .def("__setitem__", [](const Tensor& t, nb::handle k, nb::handle v) {
+        Tensor val;
+        if (nb::isinstance<Tensor>(v)) val = nb::cast<Tensor>(v);
+        else if (PyFloat_Check(v.ptr()) || PyLong_Check(v.ptr())) val = scalar_tensor(nb::cast<double>(v), t.dtype(), t.device());
+        else val = nb::cast<Tensor>(nb::module_::import_("fastdl").attr("tensor")(v, "dtype"_a = t.dtype()));
+        index_set(t, index_items(k), val);
+      })
+      .def("__bool__", [](const Tensor& t) {
+        FASTDL_CHECK(t.numel() == 1, ValueError, "Boolean value of Tensor with more than one value is ambiguous");
+        return item(t) != 0;
+      })
+      .def("__float__", [](const Tensor& t) { return item(t); })
+      .def("__int__", [](const Tensor& t) { return int64_t(item(t)); })
+      .def("__index__", [](const Tensor& t) {
+        FASTDL_CHECK(is_integral(t.dtype()) && t.numel() == 1, TypeError, "only integer tensors of a single element can be converted to an index");
+        return int64_t(item(t));
+      })
+      .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
+      .def("_is", [](const Tensor& a, const Tensor& b) { return a.same(b); })
+      .def("__neg__", [](const Tensor& a) { return unary(UnaryOp::neg, a); })
+      .def("__pos__", [](const Tensor& a) { return a; })
+      .def("__abs__", [](const Tensor& a) { return unary(UnaryOp::abs, a); })
+      .def("__invert__", [](const Tensor& a) {
+        FASTDL_CHECK(a.dtype() == DType::b8, TypeError, "invert: only bool tensors are supported (got ", dtype_name(a.dtype()), ")");
+        return unary(UnaryOp::logical_not, a);
+      })
+      .def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
+      .def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(b, a); });
+
+#define FASTDL_BINOP(py, op)                                                                       \
+  cls.def("__" py "__", [](const Tensor& a, nb::handle b) { return binop(BinaryOp::op, a, b, false); }); \
+  cls.def("__r" py "__", [](const Tensor& a, nb::handle b) { return binop(BinaryOp::op, a, b, true); }); \
+  cls.def("__i" py "__", [](const Tensor& a, nb::handle b) { return ibinop(BinaryOp::op, a, b); });
+  FASTDL_BINOP("add", add)
+  FASTDL_BINOP("sub", sub)
+  FASTDL_BINOP("mul", mul)
+  FASTDL_BINOP("truediv", div)
+  FASTDL_BINOP("floordiv", floor_divide)
+  FASTDL_BINOP("mod", remainder)
+  FASTDL_BINOP("pow", pow)
+  FASTDL_BINOP("and", logical_and)
+  FASTDL_BINOP("or", logical_or)
+  FASTDL_BINOP("xor", logical_xor)
+#undef FASTDL_BINOP
+#define FASTDL_CMP(py, op) \
+  cls.def("__" py "__", [](const Tensor& a, nb::handle b) { return binop(BinaryOp::op, a, b, false); });
+  FASTDL_CMP("eq", eq) FASTDL_CMP("ne", ne) FASTDL_CMP("lt", lt) FASTDL_CMP("le", le) FASTDL_CMP("gt", gt) FASTDL_CMP("ge", ge)
+#undef FASTDL_CMP
+}
+
+}  // namespace fastdl::py

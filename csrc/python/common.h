@@ -1,0 +1,34 @@
+// Shared helpers for the binding files: argument parsing of dims, dtypes, scalars and
+// subscripts. Bindings only translate; ops do the work.
+#pragma once
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "autograd/node.h"
+#include "ops/ops.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace fastdl::py {
+
+// Python view of an autograd node (t.grad_fn).
+struct GradFn { Ref<autograd::Node> node; };
+
+// dim=None -> {}, int -> {d}, sequence -> list
+IntList dims_arg(nb::handle h);
+// shape from (*sizes) or a single sequence
+Dims shape_args(nb::args args);
+Dims shape_arg(nb::handle h);
+Device device_arg(nb::handle h);  // None -> cpu, str, Device
+std::vector<IndexItem> index_items(nb::handle key);
+
+void init_tensor(nb::module_& m, nb::class_<Tensor>& cls);
+void init_ops(nb::module_& m, nb::class_<Tensor>& cls);
+void init_autograd(nb::module_& m);
+void init_interop(nb::module_& m, nb::class_<Tensor>& cls);
+
+}  // namespace fastdl::py

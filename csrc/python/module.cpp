@@ -1,0 +1,87 @@
+// fastdl._C: the nanobind module. C++ exceptions map to Python's classes (DESIGN §4).
+#include "core/allocator.h"
+#include "core/cpu_info.h"
+#include "core/parallel.h"
+#include "cuda/cuda_api.h"
+#include "python/common.h"
+
+using namespace fastdl;
+
+NB_MODULE(_C, m) {
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try { std::rethrow_exception(p); }
+    catch (const ValueError& e) { PyErr_SetString(PyExc_ValueError, e.what()); }
+    catch (const TypeError& e) { PyErr_SetString(PyExc_TypeError, e.what()); }
+    catch (const IndexError& e) { PyErr_SetString(PyExc_IndexError, e.what()); }
+    catch (const DeviceError& e) { PyErr_SetString(PyExc_RuntimeError, e.what()); }
+    catch (const OutOfMemory& e) { PyErr_SetString(PyExc_MemoryError, e.what()); }
+    catch (const std::bad_alloc&) { PyErr_SetString(PyExc_MemoryError, "fastdl: out of memory"); }
+  });
+
+  nb::enum_<DType>(m, "dtype")
+      .value("float32", DType::f32).value("float64", DType::f64).value("float16", DType::f16)
+      .value("bfloat16", DType::bf16).value("int32", DType::i32).value("int64", DType::i64).value("bool", DType::b8)
+      .def_prop_ro("itemsize", [](DType d) { return dtype_size(d); })
+      .def_prop_ro("is_floating_point", [](DType d) { return is_floating(d); })
+      .def("__repr__", [](DType d) { return std::string("fastdl.") + dtype_name(d); })
+      .def("__str__", [](DType d) { return std::string("fastdl.") + dtype_name(d); });
+
+  nb::class_<Device>(m, "device")
+      .def("__init__", [](Device* d, const std::string& s) { new (d) Device(parse_device(s)); })
+      .def("__init__", [](Device* d, const std::string& type, int index) {
+        Device p = parse_device(type);
+        p.index = int8_t(index);
+        new (d) Device(p);
+      })
+      .def_prop_ro("type", [](const Device& d) { return d.is_cpu() ? "cpu" : "cuda"; })
+      .def_prop_ro("index", [](const Device& d) -> nb::object { if (d.is_cpu()) return nb::none(); return nb::int_(d.index); })
+      .def("__repr__", [](const Device& d) {
+        return d.is_cpu() ? std::string("device(type='cpu')") : "device(type='cuda', index=" + std::to_string(d.index) + ")";
+      })
+      .def("__str__", &Device::str)
+      .def("__eq__", [](const Device& a, nb::handle b) {
+        if (nb::isinstance<Device>(b)) return a == nb::cast<Device>(b);
+        if (nb::isinstance<nb::str>(b)) {
+          std::string s = nb::cast<std::string>(b);
+          try { Device o = parse_device(s); return s == "cuda" ? a.is_cuda() : a == o; } catch (...) { return false; }
+        }
+        return false;
+      })
+      .def("__hash__", [](const Device& d) { return int(d.type) * 64 + d.index; });
+
+  nb::class_<Tensor> cls(m, "Tensor");
+  py::init_tensor(m, cls);
+  py::init_ops(m, cls);
+  py::init_interop(m, cls);
+  py::init_autograd(m);
+
+  m.def("set_num_threads", &set_num_threads, "n"_a, "Set the size of fastdl's CPU thread pool.");
+  m.def("get_num_threads", &get_num_threads);
+  m.def("cpu_isa", []() { return std::string(isa_name(cpu_isa())); }, "The CPU kernel path in force: ref, avx2 or avx512.");
+  m.def("set_cpu_isa", [](const std::string& s) {
+    Isa i = s == "ref" ? Isa::ref : s == "avx2" ? Isa::avx2 : s == "avx512" ? Isa::avx512 : Isa(-1);
+    if (int(i) < 0) throw ValueError("set_cpu_isa: expected 'ref', 'avx2' or 'avx512'; got '" + s + "'");
+    set_cpu_isa(i);
+    return std::string(isa_name(cpu_isa()));
+  }, "isa"_a);
+  m.def("cpu_info", []() {
+    const CpuInfo& c = cpu_info();
+    nb::dict d;
+    d["avx2"] = c.avx2; d["fma"] = c.fma; d["avx512f"] = c.avx512f; d["avx512bf16"] = c.avx512bf16;
+    d["l1d"] = c.l1d; d["l2"] = c.l2; d["l3"] = c.l3; d["cores"] = c.cores;
+    return d;
+  });
+  m.def("cuda_is_available", &cuda::is_available);
+  m.def("cuda_device_count", &cuda::device_count);
+  m.def("cuda_synchronize", [](int d) { cuda::synchronize(d); }, "device"_a = 0);
+  m.def("cuda_empty_cache", &cuda::empty_cache);
+  m.def("empty_cache", &cpu_empty_cache);
+  m.def("allocator_stats", []() {
+    auto s = cpu_alloc_stats();
+    nb::dict d;
+    d["cached_bytes"] = s.cached_bytes; d["live_bytes"] = s.live_bytes; d["hits"] = s.hits; d["misses"] = s.misses;
+    return d;
+  });
+  m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, "seed"_a);
+  m.def("_random_u64", &random_u64);
+}
