@@ -52,7 +52,7 @@ void release(DeviceCache& c) {
 
 void* alloc(size_t nbytes, int device) {
   if (nbytes == 0) return nullptr;
-  if (device < 0) throw DeviceError(cat("cuda: alloc: invalid device ", device));
+  if (device < 0) throw DeviceError(str_cat("cuda: alloc: invalid device ", device));
   size_t cls = size_class(nbytes);
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
@@ -77,7 +77,7 @@ void* alloc(size_t nbytes, int device) {
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
     cudaGetLastError();
-    throw OutOfMemory(cat("cuda: out of memory allocating ", nbytes, " bytes on cuda:", device, " (",
+    throw OutOfMemory(str_cat("cuda: out of memory allocating ", nbytes, " bytes on cuda:", device, " (",
                           free_b >> 20, " MiB free of ", total_b >> 20, " MiB)"));
   }
   check(e, "cudaMalloc");

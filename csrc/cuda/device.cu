@@ -49,7 +49,7 @@ int device_count() { return probe_count(); }
 void set_device(int device) {
   int n = probe_count();
   if (device < 0 || device >= n)
-    throw DeviceError(cat("cuda: set_device: device ", device, " out of range; ", n, " device(s) present"));
+    throw DeviceError(str_cat("cuda: set_device: device ", device, " out of range; ", n, " device(s) present"));
   check(cudaSetDevice(device), "cudaSetDevice");
 }
 

@@ -344,7 +344,7 @@ void gemm(const cpu::GemmParams& p, int device) {
       return;
     case DType::f32: launch_simt<float, float, 128, 128, 8, 8, 8>(a, p.batch); return;
     case DType::f64: launch_simt<double, double, 64, 64, 8, 4, 4>(a, p.batch); return;
-    default: throw DeviceError(cat("cuda: gemm: unsupported dtype ", dtype_str(p.dtype)));
+    default: throw DeviceError(str_cat("cuda: gemm: unsupported dtype ", dtype_str(p.dtype)));
   }
 }
 
