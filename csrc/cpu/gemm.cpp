@@ -78,10 +78,15 @@ int dtype_slot(DType t) { return t == DType::f64 ? 1 : t == DType::bf16 ? 2 : 0;
 
 // ---- blocking (after Low et al. 2016, "Analytical modeling is enough") ----------------------
 
-int64_t env_int(const char* name) {
-  const char* e = std::getenv(name);
-  return e ? std::atoll(e) : 0;
-}
+// Tuning overrides FASTDL_GEMM_MC/KC/NC (benchmarks only), read once.
+struct EnvBlocking {
+  int64_t mc = 0, kc = 0, nc = 0;
+  EnvBlocking() {
+    auto get = [](const char* n) { const char* e = std::getenv(n); return e ? int64_t(std::atoll(e)) : int64_t(0); };
+    mc = get("FASTDL_GEMM_MC"); kc = get("FASTDL_GEMM_KC"); nc = get("FASTDL_GEMM_NC");
+  }
+};
+const EnvBlocking& env_blocking() { static const EnvBlocking e; return e; }
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 // Split n into ceil(n/target) near-equal blocks, each a multiple of unit (no tiny tail).
@@ -111,18 +116,18 @@ Blocking choose_blocking(const GemmKernel& k, int64_t M, int64_t N, int64_t K) {
   const int64_t budget = int64_t(ci.l2) * 3 / 4;
   int64_t kc = budget / ((kMcPanels * k.mr + k.nr) * e) * k.kpack;
   kc = std::max<int64_t>(64, kc / 64 * 64);
-  if (int64_t v = env_int("FASTDL_GEMM_KC")) kc = v;
+  if (int64_t v = env_blocking().kc) kc = v;
   if (k.full_k) kc = K;  // low-precision C: one K block, partial sums stay in f32 registers
   kc = std::max<int64_t>(1, std::min(kc, K));
   if (!k.full_k) kc = balance(K, kc, std::min<int64_t>(8, K));
   const int64_t kcp = round_up(kc, k.kpack);
 
   int64_t mc = (budget / (kcp * k.elem) - k.nr) / k.mr * k.mr;
-  if (int64_t v = env_int("FASTDL_GEMM_MC")) mc = v / k.mr * k.mr;
+  if (int64_t v = env_blocking().mc) mc = v / k.mr * k.mr;
   mc = std::max<int64_t>(k.full_k ? k.mr : kMcPanels * k.mr, mc);
 
   int64_t nc = (int64_t(ci.l3) / 2 / (kcp * k.elem)) / k.nr * k.nr;
-  if (int64_t v = env_int("FASTDL_GEMM_NC")) nc = v / k.nr * k.nr;
+  if (int64_t v = env_blocking().nc) nc = v / k.nr * k.nr;
   nc = std::max<int64_t>(k.nr, nc);
   nc = balance(N, nc, k.nr);
   (void)M;

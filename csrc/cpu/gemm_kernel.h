@@ -123,18 +123,33 @@ template <class S, class D, int NR>
 void pack_b(const void* B_, int64_t sk, int64_t sn, int64_t kc, int64_t nc, void* dst_) {
   const S* B = static_cast<const S*>(B_);
   D* dst = static_cast<D*>(dst_);
+  D* const dst0 = dst;
   for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
     const int n = int(std::min<int64_t>(NR, nc - j0));
     const S* b = B + j0 * sn;
     if (n == NR && sn == 1) {
-      for (int64_t k = 0; k < kc; ++k)
-        for (int j = 0; j < NR; ++j) dst[k * NR + j] = cvt<D>(b[k * sk + j]);
+      continue;  // row-major B: copied below, row by row across all panels
     } else if (n == NR && sk == 1) {
       pack_transposed<S, D, NR>(b, sn, kc, dst);
     } else {
       for (int64_t k = 0; k < kc; ++k) {
         for (int j = 0; j < n; ++j) dst[k * NR + j] = cvt<D>(b[j * sn + k * sk]);
         for (int j = n; j < NR; ++j) dst[k * NR + j] = D(0);
+      }
+    }
+  }
+  // Row-major B, full panels: walk k in short blocks and, inside, every panel, so the source
+  // is read along its rows (sequential, few pages live) rather than down 32-wide columns.
+  if (sn == 1 && nc >= NR) {
+    const int64_t full = nc / NR;
+    constexpr int64_t KB = 16;
+    for (int64_t k0 = 0; k0 < kc; k0 += KB) {
+      const int64_t k1 = std::min(kc, k0 + KB);
+      for (int64_t jp = 0; jp < full; ++jp) {
+        const S* b = B + jp * NR;
+        D* d = dst0 + jp * NR * kc;
+        for (int64_t k = k0; k < k1; ++k)
+          for (int j = 0; j < NR; ++j) d[k * NR + j] = cvt<D>(b[k * sk + j]);
       }
     }
   }

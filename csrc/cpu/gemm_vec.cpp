@@ -4,7 +4,9 @@
 //   avx512: f32 14x32, f64 14x16  (28 accumulators + 2 B vectors + 1 broadcast = 31 zmm)
 //   avx2:   f32  6x16, f64  6x8   (12 accumulators + 2 B vectors + 1 broadcast = 15 ymm)
 //   ref:    f32/f64 4x8 plain scalar loops (portable fallback and aarch64 path)
+#include <array>
 #include <type_traits>
+#include <utility>
 
 #include "cpu/gemm_kernel.h"
 
@@ -63,61 +65,76 @@ constexpr int kMR = 6, kNV = 2;
 #endif
 
 #if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
-// One MR x (NV*W) tile over k steps of packed A (MR per step) and packed B (NV*W per step).
+// One MRUN x (NV*W) tile over k steps of packed A (MR per step, MRUN <= MR used) and packed
+// B (NV*W per step). MRUN < MR serves the last, partial row panel at proportional cost.
+template <class V, int MR, int NV, class CT, int MRUN>
+void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, CT* c, int64_t rs, int64_t cs,
+             int mr, int nr, typename V::T alpha, typename V::T beta) {
+  using T = typename V::T;
+  using R = typename V::R;
+  constexpr int NR = NV * V::W;
+  R acc[MRUN][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MRUN; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+  if (cs == 1)  // C rows are needed after the k loop: fetch every line of the tile now
+    for (int i = 0; i < mr; ++i)
+      for (int j = 0; j < int(NR * sizeof(CT)); j += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(c + i * rs) + j, _MM_HINT_T0);
+  for (int64_t p = 0; p < k; ++p) {
+    R bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * V::W);
+    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
+#pragma GCC unroll 32
+    for (int i = 0; i < MRUN; ++i) {
+      R av = V::set1(a[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += NR;
+  }
+  if constexpr (std::is_same_v<CT, T>) {
+    if (cs == 1 && nr == NR) {  // full-width rows: vector write-back
+      const R va = V::set1(alpha), vb = V::set1(beta);
+#pragma GCC unroll 32
+      for (int i = 0; i < MRUN; ++i) {
+        if (i >= mr) break;
+        T* ci = c + i * rs;
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+          R r = V::mul(acc[i][j], va);
+          if (beta == T(1)) r = V::add(r, V::load(ci + j * V::W));
+          else if (beta != T(0)) r = V::fma(V::load(ci + j * V::W), vb, r);
+          V::store(ci + j * V::W, r);
+        }
+      }
+      return;
+    }
+  }
+  alignas(64) T tile[MRUN * NR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MRUN; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) V::store(tile + i * NR + j * V::W, acc[i][j]);
+  gk::write_tile<T, CT, NR>(tile, c, rs, cs, mr, nr, alpha, beta);
+}
+
+template <class V, int MR, int NV, class CT, size_t... I>
+constexpr auto ukernel_table(std::index_sequence<I...>) {
+  return std::array{&ukernel<V, MR, NV, CT, int(I) + 1>...};
+}
+
+// Picks the kernel instance that runs exactly the rows present (mr of MR).
 template <class V, int MR, int NV, class CT>
 struct Ukernel {
   using T = typename V::T;
-  using R = typename V::R;
-  static constexpr int NR = NV * V::W;
+  static constexpr auto table = ukernel_table<V, MR, NV, CT>(std::make_index_sequence<MR>{});
   void operator()(int64_t k, const T* a, const T* b, CT* c, int64_t rs, int64_t cs, int mr,
                   int nr, T alpha, T beta) const {
-    R acc[MR][NV];
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
-    if (cs == 1)  // C rows are needed after the k loop: fetch every line of the tile now
-      for (int i = 0; i < mr; ++i)
-        for (int j = 0; j < int(NR * sizeof(CT)); j += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(c + i * rs) + j, _MM_HINT_T0);
-    for (int64_t p = 0; p < k; ++p) {
-      R bv[NV];
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * V::W);
-      _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
-#pragma GCC unroll 32
-      for (int i = 0; i < MR; ++i) {
-        R av = V::set1(a[i]);
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
-      }
-      a += MR;
-      b += NR;
-    }
-    if constexpr (std::is_same_v<CT, T>) {
-      if (cs == 1 && nr == NR) {  // full-width rows: vector write-back
-        const R va = V::set1(alpha), vb = V::set1(beta);
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; ++i) {
-          if (i >= mr) break;
-          T* ci = c + i * rs;
-#pragma GCC unroll 4
-          for (int j = 0; j < NV; ++j) {
-            R r = V::mul(acc[i][j], va);
-            if (beta == T(1)) r = V::add(r, V::load(ci + j * V::W));
-            else if (beta != T(0)) r = V::fma(V::load(ci + j * V::W), vb, r);
-            V::store(ci + j * V::W, r);
-          }
-        }
-        return;
-      }
-    }
-    alignas(64) T tile[MR * NR];
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) V::store(tile + i * NR + j * V::W, acc[i][j]);
-    gk::write_tile<T, CT, NR>(tile, c, rs, cs, mr, nr, alpha, beta);
+    table[mr - 1](k, a, b, c, rs, cs, mr, nr, alpha, beta);
   }
 };
 #else
