@@ -30,6 +30,15 @@ void pack_a_pairs(const void* A_, int64_t sm, int64_t sk, int64_t mc, int64_t kc
   for (int64_t i0 = 0; i0 < mc; i0 += kMR, dst += kMR * kp) {
     const int m = int(std::min<int64_t>(kMR, mc - i0));
     const uint16_t* a = A + i0 * sm;
+    if (m == kMR && sk == 1 && sm % 2 == 0) {
+      // Row-major A: a k pair is one 32-bit word, so this is a 32-bit transpose (bit-exact
+      // through the float register shuffles).
+      gk::pack_transposed<float, float, kMR>(reinterpret_cast<const float*>(a), sm / 2, kfull,
+                                             reinterpret_cast<float*>(dst));
+      if (kp != kfull)
+        for (int i = 0; i < kMR; ++i) dst[kfull * kMR + i] = pair(a[i * sm + kc - 1], 0);
+      continue;
+    }
     for (int i = 0; i < m; ++i) {
       const uint16_t* ai = a + i * sm;
       if (sk == 1) {
@@ -58,7 +67,10 @@ void pack_b_pairs(const void* B_, int64_t sk, int64_t sn, int64_t kc, int64_t nc
         const uint16_t* r1 = r0 + sk;
         for (int j = 0; j < kNR; ++j) dst[p * kNR + j] = pair(r0[j], r1[j]);
       }
-    } else if (n == kNR && sk == 1) {  // B^T view: the pair is contiguous
+    } else if (n == kNR && sk == 1 && sn % 2 == 0) {  // B^T view: a pair is one 32-bit word
+      gk::pack_transposed<float, float, kNR>(reinterpret_cast<const float*>(b), sn / 2, kfull,
+                                             reinterpret_cast<float*>(dst));
+    } else if (n == kNR && sk == 1) {
       for (int j = 0; j < kNR; ++j) {
         const uint16_t* bj = b + j * sn;
         for (int64_t p = 0; p < kfull; ++p) dst[p * kNR + j] = pair(bj[2 * p], bj[2 * p + 1]);
