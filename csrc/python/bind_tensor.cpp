@@ -37,7 +37,8 @@ nb::object ibinop(BinaryOp op, const Tensor& a, nb::handle b) {
 }  // namespace
 
 void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
-  cls.def(nb::init<const Tensor&>(), "other"_a)
+  // Tensor(other): a new tensor sharing other's storage, detached (what Parameter builds on).
+  cls.def("__init__", [](Tensor* self, const Tensor& other) { new (self) Tensor(detach(other)); }, "other"_a)
       .def_prop_ro("shape", [](const Tensor& t) {
         nb::tuple s = nb::steal<nb::tuple>(PyTuple_New(t.ndim()));
         for (int i = 0; i < t.ndim(); ++i) PyTuple_SET_ITEM(s.ptr(), i, PyLong_FromLongLong(t.shape()[i]));
@@ -87,6 +88,11 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def("requires_grad_", [](Tensor& t, bool r) { t.set_requires_grad(r); return t; }, "requires_grad"_a = true)
       .def("retain_grad", [](Tensor& t) { t.impl()->retains_grad = true; })
       .def("detach", &detach)
+      .def("_set_data", [](Tensor& t, const Tensor& o) {  // p.data = x: same object, new contents
+        TensorImpl* i = t.impl();
+        i->storage = o.storage(); i->shape = o.shape(); i->strides = o.strides();
+        i->offset = o.offset(); i->dtype = o.dtype(); i->refresh();
+      }, "other"_a)
       .def("detach_", [](Tensor& t) {
         t.impl()->grad_fn.reset();
         t.impl()->requires_grad = false;

@@ -1,2 +1,42 @@
-"""fastdl: a deep-learning library with a native tensor engine."""
-from fastdl._C import Tensor  # noqa: F401
+"""fastdl: a deep-learning library with a native C++/CUDA tensor engine and a PyTorch-style API.
+
+    import fastdl as fd
+    x = fd.randn(4, 3, requires_grad=True)
+    (x @ x.T).sum().backward()
+"""
+import builtins as _b
+
+from fastdl import _C
+from fastdl._C import Tensor, device, dtype  # noqa: F401
+from fastdl._C import (  # noqa: F401  (ops bound straight from C++)
+    abs, acos, add, addmm, all, amax, amin, any, argmax, argmin, asin, atan, atan2, bernoulli, bmm, broadcast_to,
+    cat, ceil, chunk, clamp, clip, clone, cos, cosh, cumsum, div, elu, eq, erf, exp, exp2, expm1, flatten, flip,
+    floor, floor_divide, gather, ge, gelu, gt, hardtanh, index_put, index_select, isfinite, isinf, isnan, le,
+    leaky_relu, lerp, log, log1p, log2, log10, log_softmax, logical_and, logical_not, logical_or, logical_xor,
+    logsumexp, lt, masked_fill, matmul, maximum, mean, minimum, mm, movedim, mul, nan_to_num, narrow, ne, neg,
+    nonzero, norm, permute, pow, prod, reciprocal, relu, remainder, repeat, reshape, round, rsqrt, scatter_add,
+    select, sigmoid, sign, silu, sin, sinh, softmax, softplus, split, sqrt, square, squeeze, stack, std, sub,
+    sum, swapaxes, tan, tanh, transpose, tril, triu, trunc, unbind, unsqueeze, var, where,
+)
+from fastdl._C import max, min  # noqa: F401,A004
+from fastdl._C import get_num_threads, set_num_threads, manual_seed  # noqa: F401
+
+float32 = float = dtype.float32
+float64 = double = dtype.float64
+float16 = half = dtype.float16
+bfloat16 = dtype.bfloat16
+int32 = int = dtype.int32
+int64 = long = dtype.int64
+bool = dtype.bool
+
+from fastdl._tensor import (  # noqa: E402,F401
+    Size, _minmax_result, arange, empty, empty_like, enable_grad, eye, from_dlpack, from_numpy, full, full_like,
+    get_default_dtype, inference_mode, is_grad_enabled, is_tensor, linspace, no_grad, ones, ones_like, rand,
+    rand_like, randint, randint_like, randn, randn_like, randperm, set_default_dtype, set_grad_enabled, tensor,
+    as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer, einsum_unsupported,
+)
+from fastdl import autograd, cuda  # noqa: E402,F401
+from fastdl.serialization import load, save  # noqa: E402,F401
+
+__version__ = "0.1.0"
+del _b

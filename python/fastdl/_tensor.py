@@ -1,0 +1,470 @@
+"""Python-side tensor API: construction from Python data, creation functions with PyTorch's
+argument conventions, grad-mode context managers, and Tensor conveniences that are not hot
+(conversions, repr). Hot operators are bound straight from C++ in _C."""
+import builtins
+import collections
+import contextlib
+import functools
+
+import numpy as np
+
+from fastdl import _C
+from fastdl._C import Tensor, device, dtype
+
+_default_dtype = dtype.float32
+
+_NP_TO_FD = {
+    np.dtype(np.float32): dtype.float32, np.dtype(np.float64): dtype.float64, np.dtype(np.float16): dtype.float16,
+    np.dtype(np.int32): dtype.int32, np.dtype(np.int64): dtype.int64, np.dtype(np.bool_): dtype.bool,
+}
+_FD_TO_NP = {v: k for k, v in _NP_TO_FD.items()}
+_INT_LIKE = (np.int8, np.int16, np.uint8, np.uint16, np.uint32, np.uint64)
+
+
+class Size(tuple):
+    """torch.Size: a tuple of ints with numel()."""
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self):
+        return "fastdl.Size([" + ", ".join(str(s) for s in self) + "])"
+
+
+_minmax_result = collections.namedtuple("return_types", ["values", "indices"])
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def set_default_dtype(d):
+    global _default_dtype
+    if d not in (dtype.float32, dtype.float64, dtype.float16, dtype.bfloat16):
+        raise TypeError(f"set_default_dtype: only floating point types are supported as the default type; got {d}")
+    _default_dtype = d
+
+
+def _dtype_or_default(d):
+    return _default_dtype if d is None else d
+
+
+def _finish(t, dtype_=None, device_=None, requires_grad=False):
+    if dtype_ is not None and t.dtype != dtype_:
+        t = t._to_dtype(dtype_)
+    if device_ is not None:
+        dv = device_ if isinstance(device_, device) else device(str(device_))
+        if t.device != dv:
+            t = t._to_device(dv)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _np_from_data(data):
+    if isinstance(data, np.ndarray):
+        return data, True
+    if isinstance(data, (builtins.bool, np.bool_)):
+        return np.asarray(data, dtype=np.bool_), False
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        data = [x.tolist() if isinstance(x, Tensor) else x for x in data]
+    arr = np.asarray(data)
+    if arr.dtype == object:
+        raise TypeError("tensor: could not infer dtype of the data (ragged nested sequences or unsupported objects)")
+    return arr, False
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of `data` (scalar, nested sequence, numpy array or Tensor)."""
+    if isinstance(data, Tensor):
+        t = data.detach().clone()
+        return _finish(t, dtype, device, requires_grad)
+    arr, from_np = _np_from_data(data)
+    if dtype is None:
+        if arr.dtype.kind == "f" and not (from_np and arr.dtype in (np.float64, np.float16)):
+            target = _default_dtype
+        elif arr.dtype.kind == "f":
+            target = _NP_TO_FD[arr.dtype]
+        elif arr.dtype.kind == "b":
+            target = _C.dtype.bool
+        elif arr.dtype.kind in "iu":
+            target = _NP_TO_FD.get(arr.dtype, _C.dtype.int64) if from_np else _C.dtype.int64
+        else:
+            raise TypeError(f"tensor: unsupported data type {arr.dtype}")
+    else:
+        target = dtype
+    if target == _C.dtype.bfloat16:
+        t = _C.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))._to_dtype(target)
+    else:
+        npd = _FD_TO_NP[target]
+        t = _C.from_numpy(np.array(arr, dtype=npd, copy=True, order="C"))
+    return _finish(t, None, device, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor):
+        return _finish(data, dtype, device)
+    if isinstance(data, np.ndarray) and data.dtype in _NP_TO_FD and dtype in (None, _NP_TO_FD[data.dtype]) and device in (None, "cpu"):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a):
+    """Zero-copy tensor over a numpy array (strided arrays too); they share memory."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray; got {type(a).__name__}")
+    if a.dtype.type in _INT_LIKE:
+        raise TypeError(f"from_numpy: unsupported dtype {a.dtype}; supported: float16/32/64, int32/64, bool")
+    if a.ndim and any(s < 0 for s in a.strides):
+        raise ValueError("from_numpy: arrays with negative strides are not supported; pass a.copy()")
+    return _C.from_numpy(a)
+
+
+def from_dlpack(x):
+    """Tensor sharing memory with any DLPack producer (numpy, torch, jax, cupy)."""
+    if isinstance(x, Tensor):
+        return x
+    return _C._from_dlpack(x)
+
+
+def is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+def is_floating_point(t):
+    return t.dtype.is_floating_point
+
+
+def numel(t):
+    return t.numel()
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _dev(d):
+    return None if d is None else (d if isinstance(d, device) else device(str(d)))
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(_C.empty(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(_C.full(_size(size), 0.0, _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(_C.full(_size(size), 1.0, _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = (_C.dtype.bool if isinstance(fill_value, builtins.bool)
+                 else _C.dtype.int64 if isinstance(fill_value, builtins.int) else _default_dtype)
+    return _finish(_C.full(_size((size,)) if not isinstance(size, builtins.int) else (size,), builtins.float(fill_value),
+                           dtype, _dev(device)), None, None, requires_grad)
+
+
+def _like(t, dtype, device):
+    return (t.dtype if dtype is None else dtype), (t.device if device is None else _dev(device))
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    d, dv = _like(t, dtype, device)
+    return _finish(_C.full(t.shape, 0.0, d, dv), None, None, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    d, dv = _like(t, dtype, device)
+    return _finish(_C.full(t.shape, 1.0, d, dv), None, None, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    d, dv = _like(t, dtype, device)
+    return _finish(_C.full(t.shape, builtins.float(fill_value), d, dv), None, None, requires_grad)
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False):
+    d, dv = _like(t, dtype, device)
+    return _finish(_C.empty(t.shape, d, dv), None, None, requires_grad)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False):
+    d, dv = _like(t, dtype, device)
+    return _finish(_C.rand(t.shape, d, dv), None, None, requires_grad)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False):
+    d, dv = _like(t, dtype, device)
+    return _finish(_C.randn(t.shape, d, dv), None, None, requires_grad)
+
+
+def randint_like(t, low=0, high=None, dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    d, dv = _like(t, dtype, device)
+    return _C.randint(low, high, t.shape, d, dv)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, (builtins.int, np.integer)) for v in (start, end, step))
+        dtype = _C.dtype.int64 if ints else _default_dtype
+    return _finish(_C.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype, _dev(device)),
+                   None, None, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    return _finish(_C.linspace(builtins.float(start), builtins.float(end), steps, _dtype_or_default(dtype), _dev(device)),
+                   None, None, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    return _finish(_C.eye(n, n if m is None else m, _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    return _finish(_C.rand(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    return _finish(_C.randn(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
+
+
+def randint(low=0, high=None, size=None, dtype=None, device=None, generator=None):
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    if high is None:
+        raise TypeError("randint: missing 'high'")
+    return _C.randint(low, high, tuple(size), _C.dtype.int64 if dtype is None else dtype, _dev(device))
+
+
+def randperm(n, dtype=None, device=None, generator=None):
+    return _C.randperm(n, _C.dtype.int64 if dtype is None else dtype, _dev(device))
+
+
+def concat(tensors, dim=0):
+    return _C.cat(tensors, dim)
+
+
+concatenate = concat
+
+
+def dot(a, b):
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"dot: 1D tensors expected; got {a.ndim}D and {b.ndim}D")
+    return _C.matmul(a, b)
+
+
+def outer(a, b):
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+def einsum_unsupported(*args, **kwargs):
+    raise NotImplementedError("einsum is not implemented yet")
+
+
+# ---- grad mode ------------------------------------------------------------------------------
+class _GradMode:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        self.prev = _C.is_grad_enabled()
+        _C.set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        _C.set_grad_enabled(self.prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            with self.__class__() if type(self) is not set_grad_enabled else set_grad_enabled(self.mode):
+                return fn(*a, **k)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager / decorator that turns autograd recording off."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(_GradMode):
+    def __init__(self):
+        super().__init__(True)
+
+
+class set_grad_enabled(_GradMode):
+    def __init__(self, mode):
+        super().__init__(builtins.bool(mode))
+        self.prev = _C.is_grad_enabled()
+        _C.set_grad_enabled(self.mode)  # also works as a plain function call
+
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        _C.set_grad_enabled(self.prev)
+        return False
+
+
+class inference_mode(no_grad):
+    def __init__(self, mode=True):
+        _GradMode.__init__(self, not mode)
+
+
+def is_grad_enabled():
+    return _C.is_grad_enabled()
+
+
+# ---- Tensor conveniences --------------------------------------------------------------------
+def _to(self, *args, **kwargs):
+    """t.to(device), t.to(dtype), t.to(device, dtype), t.to(other), with keywords too."""
+    dt = kwargs.pop("dtype", None)
+    dv = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("copy", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, dtype):
+            dt = a
+        elif isinstance(a, (str, device)):
+            dv = a
+        elif isinstance(a, Tensor):
+            dt, dv = a.dtype, a.device
+        elif a is not None:
+            raise TypeError(f"to: expected a device, dtype or tensor; got {type(a).__name__}")
+    t = self
+    if dv is not None:
+        dv = _dev(dv)
+        if dv.type == "cuda" and dv.index is None:
+            dv = device("cuda", 0)
+        if t.device != dv:
+            t = t._to_device(dv)
+    if dt is not None and t.dtype != dt:
+        t = t._to_dtype(dt)
+    return t
+
+
+def _repr(self):
+    prefix = "tensor("
+    try:
+        arr = self.detach().cpu()
+        if arr.dtype == dtype.bfloat16:
+            arr = arr._to_dtype(dtype.float32)
+        a = arr.numpy()
+        if a.ndim == 0:
+            body = np.array2string(a, separator=", ")
+        elif a.size == 0:
+            body = "[]"
+        else:
+            body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000, edgeitems=3,
+                                   precision=4, suppress_small=False)
+    except Exception as e:  # a repr must never raise
+        body = f"<unprintable: {e}>"
+    extras = []
+    if self.device.type == "cuda":
+        extras.append(f"device='{self.device}'")
+    default_dt = {dtype.float32, dtype.int64, dtype.bool}
+    if self.dtype not in default_dt or (self.numel() == 0 and self.dtype != dtype.float32):
+        extras.append(f"dtype={self.dtype}")
+    if self.grad_fn is not None:
+        extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+    elif self.requires_grad:
+        extras.append("requires_grad=True")
+    return prefix + body + "".join(", " + e for e in extras) + ")"
+
+
+def _tolist(self):
+    t = self.detach().cpu()
+    if t.dtype == dtype.bfloat16:
+        t = t._to_dtype(dtype.float32)
+    return t.numpy().tolist()
+
+
+def _array(self, dtype_=None, copy=None):
+    a = self.detach().cpu()
+    if a.dtype == dtype.bfloat16:
+        a = a._to_dtype(dtype.float32)
+    a = a.numpy()
+    return a if dtype_ is None else a.astype(dtype_, copy=False)
+
+
+def _data_get(self):
+    return self.detach()
+
+
+def _data_set(self, value):
+    self._set_data(value.detach())
+
+
+def _iter(self):
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    for i in builtins.range(self.shape[0]):
+        yield self[i]
+
+
+def _method(name):
+    def deco(fn):
+        setattr(Tensor, name, fn)
+        return fn
+    return deco
+
+
+Tensor.to = _to
+Tensor.__repr__ = _repr
+Tensor.__str__ = _repr
+Tensor.tolist = _tolist
+Tensor.__array__ = _array
+Tensor.__iter__ = _iter
+Tensor.data = property(_data_get, _data_set)
+Tensor.__array_priority__ = 1000
+Tensor.cpu = lambda self: _to(self, "cpu")
+Tensor.cuda = lambda self, device=None: _to(self, "cuda" if device is None else (f"cuda:{device}" if isinstance(device, builtins.int) else device))
+Tensor.float = lambda self: _to(self, dtype.float32)
+Tensor.double = lambda self: _to(self, dtype.float64)
+Tensor.half = lambda self: _to(self, dtype.float16)
+Tensor.bfloat16 = lambda self: _to(self, dtype.bfloat16)
+Tensor.long = lambda self: _to(self, dtype.int64)
+Tensor.int = lambda self: _to(self, dtype.int32)
+Tensor.bool = lambda self: _to(self, dtype.bool)
+Tensor.type_as = lambda self, other: _to(self, other.dtype)
+Tensor.is_floating_point = lambda self: self.dtype.is_floating_point
+Tensor.T = property(lambda self: self.permute(*builtins.range(self.ndim - 1, -1, -1)))
+Tensor.mT = property(lambda self: self.transpose(-2, -1))
+Tensor.expand_as = lambda self, other: self.expand(*other.shape)
+Tensor.view_as = lambda self, other: self.view(*other.shape)
+Tensor.reshape_as = lambda self, other: self.reshape(*other.shape)
+Tensor.new_zeros = lambda self, *size, dtype=None, device=None: zeros(*size, dtype=dtype or self.dtype, device=device or self.device)
+Tensor.new_ones = lambda self, *size, dtype=None, device=None: ones(*size, dtype=dtype or self.dtype, device=device or self.device)
+Tensor.new_full = lambda self, size, v, dtype=None, device=None: full(size, v, dtype=dtype or self.dtype, device=device or self.device)
+Tensor.new_empty = lambda self, *size, dtype=None, device=None: empty(*size, dtype=dtype or self.dtype, device=device or self.device)
+Tensor.new_tensor = lambda self, data, dtype=None, device=None: tensor(data, dtype=dtype or self.dtype, device=device or self.device)
+Tensor.masked_fill_ = lambda self, mask, value: self.copy_(self.masked_fill(mask, value))
+Tensor.clamp_ = lambda self, min=None, max=None: self.copy_(self.clamp(min, max))
+Tensor.clamp_min = lambda self, v: self.clamp(min=v)
+Tensor.clamp_max = lambda self, v: self.clamp(max=v)
+Tensor.sub_ = Tensor.sub_
+Tensor.dot = lambda self, other: dot(self, other)
+Tensor.__format__ = lambda self, spec: (format(self.item(), spec) if self.numel() == 1 and self.ndim == 0 else _repr(self))
+Tensor.__contains__ = lambda self, v: builtins.bool((self == v).any())
+Tensor.register_hook = lambda self, hook: (_ for _ in ()).throw(NotImplementedError("register_hook is not supported yet"))
+Tensor.__deepcopy__ = lambda self, memo: self.detach().clone().requires_grad_(self.requires_grad) if self.is_leaf else self.clone()
+Tensor.__reduce_ex__ = lambda self, proto: (tensor, (self.tolist(), self.dtype))
+Tensor.is_shared = lambda self: False
+Tensor.softmax = Tensor.softmax
+Tensor.log_softmax = Tensor.log_softmax

@@ -1,0 +1,96 @@
+"""Autograd entry points (the engine itself is C++): backward, grad, and gradcheck."""
+import numpy as np
+
+from fastdl import _C
+from fastdl._C import Tensor
+
+__all__ = ["backward", "grad", "gradcheck", "gradgradcheck"]
+
+
+def _seq(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    ts = _seq(tensors)
+    gs = _seq(grad_tensors) if grad_tensors is not None else [None] * len(ts)
+    _C._backward(ts, gs, bool(retain_graph) if retain_graph is not None else create_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Gradients of outputs w.r.t. inputs, returned (never accumulated into .grad)."""
+    outs = _seq(outputs)
+    gs = _seq(grad_outputs) if grad_outputs is not None else [None] * len(outs)
+    keep = bool(retain_graph) if retain_graph is not None else create_graph
+    return _C._grad(outs, gs, _seq(inputs), keep, create_graph, allow_unused)
+
+
+def _as_np(t):
+    return t.detach().cpu()._to_dtype(_C.dtype.float64).numpy().copy()
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0):
+    """Compare analytical gradients of fn at `inputs` (float64 tensors) with central finite
+    differences, for a random upstream gradient. Returns True or raises AssertionError."""
+    inputs = _seq(inputs)
+    diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    for t in diff:
+        if t.dtype != _C.dtype.float64:
+            raise TypeError(f"gradcheck: inputs must be float64; got {t.dtype}")
+    out = fn(*inputs)
+    outs = _seq(out)
+    rng = np.random.default_rng(seed)
+    ups = [_C.from_numpy(rng.standard_normal(tuple(o.shape))) for o in outs]
+    analytic = grad(outs, diff, ups, allow_unused=True)
+
+    def scalar():
+        with _C_no_grad():
+            r = _seq(fn(*inputs))
+            return sum(float((_as_np(o) * _as_np(u)).sum()) for o, u in zip(r, ups))
+
+    for t, a in zip(diff, analytic):
+        base = t.detach()
+        flat_n = base.numel()
+        num = np.zeros(flat_n)
+        orig = _as_np(base).reshape(-1)
+        for i in range(flat_n):
+            idx = np.unravel_index(i, tuple(base.shape)) if base.ndim else ()
+            for sgn in (+1, -1):
+                v = orig[i] + sgn * eps
+                with _C_no_grad():
+                    base[idx if base.ndim else ...] = float(v)
+                num[i] += sgn * scalar()
+            with _C_no_grad():
+                base[idx if base.ndim else ...] = float(orig[i])
+            num[i] /= 2 * eps
+        ana = np.zeros(flat_n) if a is None else _as_np(a).reshape(-1)
+        if not np.allclose(ana, num, atol=atol, rtol=rtol):
+            if raise_exception:
+                k = int(np.argmax(np.abs(ana - num)))
+                raise AssertionError(f"gradcheck: gradient mismatch for input of shape {tuple(t.shape)} at flat index "
+                                     f"{k}: analytical {ana[k]:.8g} vs numerical {num[k]:.8g}")
+            return False
+    return True
+
+
+def gradgradcheck(fn, inputs, **kw):
+    """Second-order check: gradcheck of the first derivative (needs create_graph support)."""
+    inputs = _seq(inputs)
+    diff = [t for t in inputs if t.requires_grad]
+
+    def first(*xs):
+        out = _seq(fn(*xs))
+        rng = np.random.default_rng(1)
+        ups = [_C.from_numpy(rng.standard_normal(tuple(o.shape))) for o in out]
+        gs = grad(out, [x for x in xs if x.requires_grad], ups, create_graph=True, allow_unused=True)
+        return [g for g in gs if g is not None]
+    return gradcheck(first, diff, **kw)
+
+
+class _C_no_grad:
+    def __enter__(self):
+        self.prev = _C.is_grad_enabled()
+        _C.set_grad_enabled(False)
+
+    def __exit__(self, *e):
+        _C.set_grad_enabled(self.prev)

@@ -1,0 +1,117 @@
+"""nn.init: in-place initialisers with PyTorch's formulas (fan modes, gains)."""
+import math
+
+from fastdl import _C, no_grad
+
+
+def calculate_gain(nonlinearity, param=None):
+    lin = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid"}
+    if nonlinearity in lin:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(t):
+    if t.ndim < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    rf = 1
+    for s in t.shape[2:]:
+        rf *= s
+    return t.shape[1] * rf, t.shape[0] * rf
+
+
+def _fan(t, mode):
+    fi, fo = _calculate_fan_in_and_fan_out(t)
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode {mode} not supported, please use one of fan_in, fan_out")
+    return fi if mode == "fan_in" else fo
+
+
+def uniform_(t, a=0.0, b=1.0):
+    with no_grad():
+        return t.uniform_(a, b)
+
+
+def normal_(t, mean=0.0, std=1.0):
+    with no_grad():
+        return t.normal_(mean, std)
+
+
+def constant_(t, val):
+    with no_grad():
+        return t.fill_(val)
+
+
+def zeros_(t):
+    return constant_(t, 0.0)
+
+
+def ones_(t):
+    return constant_(t, 1.0)
+
+
+def xavier_uniform_(t, gain=1.0):
+    fi, fo = _calculate_fan_in_and_fan_out(t)
+    a = gain * math.sqrt(6.0 / (fi + fo))
+    return uniform_(t, -a, a)
+
+
+def xavier_normal_(t, gain=1.0):
+    fi, fo = _calculate_fan_in_and_fan_out(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fi + fo)))
+
+
+def kaiming_uniform_(t, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if 0 in tuple(t.shape):
+        return t
+    bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
+    return uniform_(t, -bound, bound)
+
+
+def kaiming_normal_(t, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if 0 in tuple(t.shape):
+        return t
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+
+
+def trunc_normal_(t, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """Normal(mean, std) truncated to [a, b] by inverse-CDF sampling (as PyTorch)."""
+    def cdf(x):
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+    lo, hi = cdf((a - mean) / std), cdf((b - mean) / std)
+    with no_grad():
+        u = _C.rand(t.shape, _C.dtype.float64, t.device) * (2 * hi - 1 - (2 * lo - 1)) + (2 * lo - 1)
+        u = u.clamp(-1 + 1e-12, 1 - 1e-12)
+        x = _erfinv(u) * (std * math.sqrt(2.0)) + mean
+        t.copy_(x.clamp(a, b))
+    return t
+
+
+def _erfinv(y):
+    # Giles' single-precision-accurate approximation refined by two Newton steps in float64
+    w = -((1 - y) * (1 + y)).log()
+    small = w < 5
+    ws = w - 2.5
+    p1 = 2.81022636e-08
+    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164,
+              0.246640727, 1.50140941):
+        p1 = p1 * ws + c
+    wl = w.sqrt() - 3
+    p2 = -0.000200214257
+    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047,
+              1.00167406, 2.83297682):
+        p2 = p2 * wl + c
+    x = _C.where(small, p1, p2) * y
+    for _ in range(2):
+        err = x.erf() - y
+        x = x - err / (2 / math.sqrt(math.pi) * (-(x * x)).exp())
+    return x
