@@ -1,0 +1,5 @@
+import sys
+
+from fastdl.cli import main
+
+sys.exit(main())
