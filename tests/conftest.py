@@ -1,0 +1,41 @@
+"""Shared fixtures: a fresh seeded numpy generator per test, the CPU ISA paths present on
+this machine (each kernel test runs on every one), devices present, optional PyTorch."""
+import os
+
+import numpy as np
+import pytest
+
+import fastdl as fd
+from fastdl import _C
+
+_ISAS = {"ref": 0, "avx2": 1, "avx512": 2}
+_info = _C.cpu_info()
+_best = "avx512" if _info["avx512f"] else ("avx2" if _info["avx2"] else "ref")
+PRESENT_ISAS = [i for i in ("ref", "avx2", "avx512") if _ISAS[i] <= _ISAS[_best]]
+if os.environ.get("FASTDL_CPU_ISA") in PRESENT_ISAS:  # CI pins one path
+    PRESENT_ISAS = [os.environ["FASTDL_CPU_ISA"]]
+DEVICES = ["cpu"] + (["cuda"] if fd.cuda.is_available() else [])
+
+
+@pytest.fixture
+def rng(request):
+    seed = abs(hash(request.node.nodeid)) % (2 ** 32)
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(params=PRESENT_ISAS)
+def isa(request):
+    prev = _C.cpu_isa()
+    _C.set_cpu_isa(request.param)
+    yield request.param
+    _C.set_cpu_isa(prev)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")

@@ -1,0 +1,171 @@
+"""Elementwise unary/binary ops: every ISA path against numpy float64, on odd sizes,
+strided and broadcast inputs; gradients against PyTorch (float64) and finite differences."""
+import math
+
+import numpy as np
+import pytest
+
+import fastdl as fd
+from checks import assert_close, fd_grads, strided, torch_grads
+
+UNARY = {
+    "neg": (np.negative, None), "exp": (np.exp, None), "log": (np.log, "pos"), "sqrt": (np.sqrt, "pos"),
+    "rsqrt": (lambda x: 1 / np.sqrt(x), "pos"), "abs": (np.abs, None), "sin": (np.sin, None), "cos": (np.cos, None),
+    "tanh": (np.tanh, None), "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), None), "relu": (lambda x: np.maximum(x, 0), None),
+    "silu": (lambda x: x / (1 + np.exp(-x)), None), "softplus": (lambda x: np.where(x > 20, x, np.log1p(np.exp(x))), None),
+    "log1p": (np.log1p, "pos"), "expm1": (np.expm1, None), "reciprocal": (lambda x: 1 / x, "pos"),
+    "square": (np.square, None), "erf": (np.vectorize(math.erf), None), "atan": (np.arctan, None),
+    "sinh": (np.sinh, None), "cosh": (np.cosh, None), "log2": (np.log2, "pos"), "exp2": (np.exp2, None),
+    "gelu": (lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))), None),
+}
+BINARY = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "maximum": np.maximum,
+    "minimum": np.minimum, "atan2": np.arctan2, "pow": None,
+}
+
+
+def _data(rng, shape, domain):
+    x = rng.standard_normal(shape) * 2
+    return np.abs(x) + 0.1 if domain == "pos" else x
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+@pytest.mark.parametrize("layout", ["contig", "transposed", "stepped"])
+def test_unary_matches_float64(name, dtype, layout, isa, rng):
+    ref, domain = UNARY[name]
+    x = _data(rng, (37, 29), domain)
+    t = strided(x, dtype, kind=layout)
+    got = getattr(fd, name)(t)
+    assert tuple(got.shape) == x.shape and got.dtype == dtype
+    rtol = 4e-6 if dtype == fd.float32 else 1e-12
+    assert_close(got, ref(x.astype(np.float32).astype(np.float64) if dtype == fd.float32 else x), rtol=rtol,
+                 atol=2e-6 if dtype == fd.float32 else 1e-13)
+
+
+def test_unary_large_threaded_matches(isa, rng):
+    x = rng.standard_normal(300_001).astype(np.float32)
+    for name in ("exp", "tanh", "sigmoid", "gelu"):
+        got = getattr(fd, name)(fd.tensor(x)).numpy().astype(np.float64)
+        np.testing.assert_allclose(got, UNARY[name][0](x.astype(np.float64)), rtol=4e-6, atol=2e-6)
+
+
+def test_exp_log_extremes():
+    x = fd.tensor([-200.0, -104.0, -87.5, -1e-30, 0.0, 88.0, 89.0, float("inf"), float("-inf"), float("nan")])
+    e = fd.exp(x).numpy()
+    want = np.exp(np.array([-200.0, -104.0, -87.5, -1e-30, 0.0, 88.0, 89.0, np.inf, -np.inf, np.nan], dtype=np.float32))
+    np.testing.assert_allclose(e, want, rtol=4e-6, atol=1e-44)
+    lg = fd.log(fd.tensor([0.0, 1e-40, 1e-30, 1.0, 3e38, float("inf"), -1.0, float("nan")])).numpy()
+    with np.errstate(all="ignore"):
+        want = np.log(np.array([0.0, 1e-40, 1e-30, 1.0, 3e38, np.inf, -1.0, np.nan], dtype=np.float32))
+    np.testing.assert_allclose(lg, want, rtol=4e-6)
+    np.testing.assert_allclose(fd.tanh(fd.tensor([-30.0, -1e-7, 0.29, 0.31, 30.0])).numpy(),
+                               np.tanh(np.float32([-30.0, -1e-7, 0.29, 0.31, 30.0])), rtol=4e-6)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+@pytest.mark.parametrize("shapes", [((17, 33), (17, 33)), ((17, 33), (33,)), ((5, 1, 7), (1, 3, 1)), ((), (4, 3)), ((9, 1), ())])
+def test_binary_broadcast(name, dtype, shapes, isa, rng):
+    a = rng.standard_normal(shapes[0])
+    b = rng.standard_normal(shapes[1])
+    if name == "pow":
+        a, ref = np.abs(a) + 0.5, np.power
+    else:
+        ref = BINARY[name]
+    got = getattr(fd, name)(strided(a, dtype, kind="stepped" if a.ndim else "contig"), fd.tensor(b, dtype=dtype))
+    if dtype == fd.float32:
+        a, b = a.astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64)
+    assert_close(got, ref(a, b), rtol=5e-6 if dtype == fd.float32 else 1e-12, atol=1e-6 if dtype == fd.float32 else 1e-13)
+
+
+def test_operators_and_scalars(rng):
+    a = rng.standard_normal((4, 5)).astype(np.float32)
+    t = fd.tensor(a)
+    assert_close(t + 1, a + 1, fd.float32)
+    assert_close(2.5 - t, 2.5 - a, fd.float32)
+    assert_close(t * t / 3, a * a / 3, fd.float32)
+    assert_close(t ** 2, a ** 2, fd.float32)
+    assert_close(2 ** t, 2 ** a.astype(np.float64), fd.float32, rtol=1e-5)
+    assert_close(-t, -a, fd.float32)
+    assert_close(abs(t), np.abs(a), fd.float32)
+    assert ((t > 0) == fd.tensor(a > 0)).all().item()
+    i = fd.tensor([[7, -7], [3, -3]])
+    np.testing.assert_array_equal((i // 2).numpy(), np.array([[7, -7], [3, -3]]) // 2)
+    np.testing.assert_array_equal((i % 3).numpy(), np.array([[7, -7], [3, -3]]) % 3)
+    np.testing.assert_allclose((i / 2).numpy(), np.array([[3.5, -3.5], [1.5, -1.5]]))
+    assert (i / 2).dtype == fd.float32
+
+
+@pytest.mark.parametrize("a_dt,b_dt,want", [
+    (fd.int32, fd.int64, fd.int64), (fd.int64, fd.float32, fd.float32), (fd.float16, fd.bfloat16, fd.float32),
+    (fd.float32, fd.float64, fd.float64), (fd.bool, fd.int32, fd.int32), (fd.float16, fd.float32, fd.float32),
+])
+def test_type_promotion(a_dt, b_dt, want):
+    a = fd.ones(3, dtype=a_dt)
+    b = fd.ones(3, dtype=b_dt)
+    assert (a + b).dtype == want
+
+
+def test_scalar_and_zero_dim_promotion():
+    i = fd.tensor([1, 2, 3])
+    assert (i + 1).dtype == fd.int64
+    assert (i + 1.5).dtype == fd.float32
+    assert (i * 2.0).dtype == fd.float32
+    f16 = fd.ones(3, dtype=fd.float16)
+    assert (f16 + 1.0).dtype == fd.float16
+    assert (f16 + fd.tensor(1.0, dtype=fd.float64)).dtype == fd.float16  # 0-dim of same category
+    assert (i + fd.tensor(1.5, dtype=fd.float64)).dtype == fd.float64   # 0-dim of higher category
+    assert (fd.tensor([True, False]) + 1).dtype == fd.int64
+
+
+def test_half_types_round_trip(rng):
+    x = rng.standard_normal(1000).astype(np.float32)
+    h = fd.tensor(x).half()
+    np.testing.assert_allclose(h.float().numpy(), x.astype(np.float16).astype(np.float32))
+    b = fd.tensor(x).bfloat16()
+    assert b.dtype == fd.bfloat16
+    np.testing.assert_allclose(b.float().numpy(), x, rtol=8e-3)
+    np.testing.assert_allclose((h * 2).float().numpy(), (x.astype(np.float16) * 2).astype(np.float32), rtol=1e-3)
+
+
+def test_where_clamp_compare(isa, rng):
+    a = rng.standard_normal((6, 7))
+    b = rng.standard_normal((7,))
+    c = a > 0.3
+    got = fd.where(fd.tensor(c), fd.tensor(a), fd.tensor(b))
+    np.testing.assert_allclose(got.numpy(), np.where(c, a.astype(np.float32), b.astype(np.float32)))
+    np.testing.assert_allclose(fd.tensor(a).clamp(-0.5, 0.25).numpy(), np.clip(a, -0.5, 0.25).astype(np.float32))
+    nan = fd.tensor([float("nan"), 1.0]).clamp(0, 0.5).numpy()
+    assert np.isnan(nan[0]) and nan[1] == 0.5
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh", "sigmoid", "relu", "gelu", "silu", "sqrt", "log", "sin", "abs", "softplus",
+                                  "rsqrt", "erf", "expm1", "log1p", "reciprocal", "atan", "square"])
+def test_unary_grad_vs_torch(name, torch, rng):
+    x = _data(rng, (5, 6), UNARY[name][1])
+    up = rng.standard_normal((5, 6))
+    tfn = {"gelu": torch.nn.functional.gelu, "silu": torch.nn.functional.silu, "softplus": torch.nn.functional.softplus}.get(
+        name, getattr(torch, name, None))
+    want_out, (want_g,) = torch_grads(torch, tfn, [x], up)
+    out, (g,) = fd_grads(getattr(fd, name), [x], up)
+    assert_close(out, want_out)
+    assert_close(g, want_g, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2"])
+def test_binary_grad_broadcast_vs_torch(name, torch, rng):
+    a = np.abs(rng.standard_normal((4, 1, 5))) + 0.5
+    b = rng.standard_normal((3, 1)) + (2.0 if name == "div" else 0.0)
+    up = rng.standard_normal((4, 3, 5))
+    want_out, want_g = torch_grads(torch, getattr(torch, name), [a, b], up)
+    out, g = fd_grads(getattr(fd, name), [a, b], up)
+    assert_close(out, want_out)
+    for x, y in zip(g, want_g):
+        assert_close(x, y, rtol=1e-10, atol=1e-12)
+
+
+def test_gradcheck_composite(rng):
+    x = fd.tensor(rng.standard_normal((3, 4)), dtype=fd.float64, requires_grad=True)
+    y = fd.tensor(rng.standard_normal((4,)), dtype=fd.float64, requires_grad=True)
+    assert fd.autograd.gradcheck(lambda a, b: (a * b).tanh() / (1 + b.exp()) - a.sigmoid() ** 2, [x, y])

@@ -1,0 +1,100 @@
+"""Reductions over any dims with keepdim, on every ISA, against numpy float64; gradients vs
+PyTorch."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+from checks import assert_close, fd_grads, strided, torch_grads
+
+DIMS = [None, 0, 1, 2, -1, (0, 2), (1, 2), (0, 1, 2)]
+
+
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("layout", ["contig", "stepped"])
+def test_sum_mean_var_std(dim, keepdim, layout, isa, rng):
+    a = rng.standard_normal((7, 13, 33))
+    t = strided(a, fd.float64, kind=layout)
+    ax = dim if not isinstance(dim, list) else tuple(dim)
+    assert_close(t.sum(dim, keepdim), a.sum(axis=ax, keepdims=keepdim))
+    assert_close(t.mean(dim, keepdim), a.mean(axis=ax, keepdims=keepdim))
+    assert_close(t.var(dim, keepdim=keepdim), a.var(axis=ax, keepdims=keepdim, ddof=1), rtol=1e-10)
+    assert_close(t.std(dim, keepdim=keepdim, correction=0), a.std(axis=ax, keepdims=keepdim), rtol=1e-10)
+    t32 = strided(a, fd.float32, kind=layout)
+    a32 = a.astype(np.float32).astype(np.float64)
+    mass = np.abs(a32).sum(axis=ax, keepdims=keepdim)  # float32 sums are accurate relative to sum |a|
+    np.testing.assert_array_less(np.abs(t32.sum(dim, keepdim).numpy() - a32.sum(axis=ax, keepdims=keepdim)), 1e-6 * mass + 1e-7)
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1, -1])
+def test_max_min_arg(dim, isa, rng):
+    a = rng.standard_normal((9, 31)).astype(np.float32)
+    t = fd.tensor(a)
+    if dim is None:
+        assert t.max().item() == a.max() and t.min().item() == a.min()
+        assert t.argmax().item() == a.argmax() and t.argmin().item() == a.argmin()
+    else:
+        v, i = t.max(dim)
+        np.testing.assert_array_equal(v.numpy(), a.max(axis=dim))
+        np.testing.assert_array_equal(i.numpy(), a.argmax(axis=dim))
+        v, i = t.min(dim, keepdim=True)
+        np.testing.assert_array_equal(v.numpy(), a.min(axis=dim, keepdims=True))
+        np.testing.assert_array_equal(t.argmin(dim).numpy(), a.argmin(axis=dim))
+        np.testing.assert_array_equal(t.amax(dim).numpy(), a.max(axis=dim))
+
+
+def test_nan_propagates_and_first_index():
+    t = fd.tensor([1.0, float("nan"), 3.0])
+    assert np.isnan(t.max().item()) and np.isnan(t.min().item()) and t.argmax().item() == 1
+    t = fd.tensor([[2.0, 5.0, 5.0], [1.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(t.argmax(1).numpy(), [1, 0])
+
+
+def test_large_sum_accuracy_threaded(rng):
+    a = rng.random(5_000_003).astype(np.float32)
+    got = fd.tensor(a).sum().item()
+    assert abs(got - a.astype(np.float64).sum()) / a.sum() < 1e-6
+
+
+def test_int_bool_reductions():
+    i = fd.tensor([[1, 2, 3], [4, 5, 6]], dtype=fd.int32)
+    assert i.sum().dtype == fd.int64 and i.sum().item() == 21
+    np.testing.assert_array_equal(i.prod(1).numpy(), [6, 120])
+    b = fd.tensor([[True, False], [True, True]])
+    np.testing.assert_array_equal(b.all(1).numpy(), [False, True])
+    np.testing.assert_array_equal(b.any(0).numpy(), [True, True])
+    assert b.sum().item() == 3
+
+
+def test_logsumexp_cumsum_norm(rng):
+    a = rng.standard_normal((4, 6)) * 50
+    t = fd.tensor(a, dtype=fd.float64)
+    m = a.max(1, keepdims=True)
+    assert_close(t.logsumexp(1), (m + np.log(np.exp(a - m).sum(1, keepdims=True)))[:, 0])
+    assert_close(t.cumsum(1), np.cumsum(a, 1))
+    assert_close(t.norm(), np.linalg.norm(a))
+    assert_close(t.norm(1, dim=0), np.abs(a).sum(0))
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "amax", "var", "std", "logsumexp", "prod"])
+def test_reduce_grads(op, torch, rng):
+    a = rng.standard_normal((3, 4, 5))
+    up = rng.standard_normal((3, 5))
+    kw = {"dim": 1}
+    tf = {"amax": lambda x: torch.amax(x, 1), "var": lambda x: x.var(1), "std": lambda x: x.std(1),
+          "logsumexp": lambda x: torch.logsumexp(x, 1)}.get(op, lambda x: getattr(x, op)(**kw))
+    ff = {"amax": lambda x: x.amax(1), "var": lambda x: x.var(1), "std": lambda x: x.std(1),
+          "logsumexp": lambda x: x.logsumexp(1)}.get(op, lambda x: getattr(x, op)(**kw))
+    wo, (wg,) = torch_grads(torch, tf, [a], up)
+    o, (g,) = fd_grads(ff, [a], up)
+    assert_close(o, wo)
+    assert_close(g, wg, rtol=1e-10, atol=1e-12)
+
+
+def test_max_dim_grad_vs_torch(torch, rng):
+    a = rng.standard_normal((4, 7))
+    up = rng.standard_normal(4)
+    wo, (wg,) = torch_grads(torch, lambda x: x.max(1).values, [a], up)
+    o, (g,) = fd_grads(lambda x: x.max(1).values, [a], up)
+    assert_close(o, wo)
+    assert_close(g, wg)

@@ -1,0 +1,150 @@
+"""Views, shape ops, indexing and index assignment against numpy / PyTorch semantics."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+from checks import assert_close, fd_grads, torch_grads
+
+
+def test_views_share_storage(rng):
+    a = rng.standard_normal((4, 6)).astype(np.float32)
+    t = fd.tensor(a)
+    v = t.view(2, 12)
+    v[0, 0] = 100.0
+    assert t[0, 0].item() == 100.0
+    tt = t.transpose(0, 1)
+    assert tt.shape == (6, 4) and not tt.is_contiguous()
+    assert tt.stride() == (1, 6)
+    with pytest.raises(ValueError, match="view"):
+        tt.view(24)
+    assert tt.reshape(24).is_contiguous()
+    np.testing.assert_array_equal(tt.reshape(24).numpy(), t.numpy().T.reshape(24))
+
+
+def test_shape_ops(rng):
+    a = rng.standard_normal((2, 3, 4))
+    t = fd.tensor(a, dtype=fd.float64)
+    np.testing.assert_array_equal(t.permute(2, 0, 1).numpy(), a.transpose(2, 0, 1))
+    np.testing.assert_array_equal(t.unsqueeze(1).shape, (2, 1, 3, 4))
+    np.testing.assert_array_equal(t.unsqueeze(-1).shape, (2, 3, 4, 1))
+    assert t.unsqueeze(0).squeeze().shape == (2, 3, 4)
+    assert t[:, :1].squeeze(1).shape == (2, 4)
+    assert t.flatten().shape == (24,) and t.flatten(1).shape == (2, 12)
+    np.testing.assert_array_equal(t[:, None, :, None].shape, (2, 1, 3, 1, 4))
+    e = fd.tensor(a[:, :1], dtype=fd.float64).expand(2, 5, 4)
+    np.testing.assert_array_equal(e.numpy(), np.broadcast_to(a[:, :1], (2, 5, 4)))
+    np.testing.assert_array_equal(fd.cat([t, t], 1).numpy(), np.concatenate([a, a], 1))
+    np.testing.assert_array_equal(fd.stack([t, t], -1).numpy(), np.stack([a, a], -1))
+    parts = t.split(2, dim=2)
+    assert [p.shape for p in parts] == [(2, 3, 2), (2, 3, 2)]
+    parts = t.split([1, 3], dim=2)
+    np.testing.assert_array_equal(parts[1].numpy(), a[:, :, 1:])
+    assert len(t.chunk(3, 1)) == 3
+    np.testing.assert_array_equal(t.flip(0, 2).numpy() if False else t.flip((0, 2)).numpy(), a[::-1, :, ::-1])
+    np.testing.assert_array_equal(t.repeat(2, 1, 3).numpy(), np.tile(a, (2, 1, 3)))
+    np.testing.assert_array_equal(fd.tensor(a[0]).tril().numpy(), np.tril(a[0]))
+    np.testing.assert_array_equal(t.movedim(0, -1).numpy(), np.moveaxis(a, 0, -1))
+    np.testing.assert_array_equal(t.T.numpy(), a.T)
+
+
+@pytest.mark.parametrize("key", [
+    (1,), (-1,), (slice(None), 2), (slice(1, None, 2),), (Ellipsis, 1), (None, 0, Ellipsis), (slice(None), None, slice(0, 3, 2)),
+    (slice(-3, -1),), (slice(10, 20),), (0, slice(None), -1),
+])
+def test_basic_indexing(key, rng):
+    a = rng.standard_normal((5, 4, 6))
+    t = fd.tensor(a, dtype=fd.float64)
+    np.testing.assert_array_equal(t[key].numpy(), a[key])
+
+
+def test_advanced_indexing(rng, torch):
+    a = rng.standard_normal((5, 4, 6))
+    t = fd.tensor(a, dtype=fd.float64)
+    T = torch.tensor(a)
+    i = np.array([3, 0, 2, 2])
+    j = np.array([[1], [3]])
+    keys = [
+        lambda I, J: (I,), lambda I, J: (slice(None), I[:3]), lambda I, J: (I, slice(None), I),
+        lambda I, J: (J, I), lambda I, J: (slice(None), J, I[:2] if False else slice(0, 2)),
+        lambda I, J: (I[:2], slice(1, 3), I[:2]), lambda I, J: (Ellipsis, I[1:]), lambda I, J: (0, slice(None), I),
+    ]
+    for k in keys:
+        want = T[k(torch.tensor(i), torch.tensor(j))].numpy()
+        got = t[k(fd.tensor(i), fd.tensor(j))].numpy()
+        np.testing.assert_array_equal(got, want)
+    m = a > 0.5
+    np.testing.assert_array_equal(t[fd.tensor(m)].numpy(), a[m])
+    np.testing.assert_array_equal(t[fd.tensor(m[:, 0, 0])].numpy(), a[m[:, 0, 0]])
+    np.testing.assert_array_equal(t[[0, 2]].numpy(), a[[0, 2]])
+
+
+def test_index_assignment(rng):
+    a = rng.standard_normal((5, 6))
+    t = fd.tensor(a, dtype=fd.float64)
+    a[1] = 3
+    t[1] = 3
+    a[:, 2:4] = np.arange(2)
+    t[:, 2:4] = fd.arange(2, dtype=fd.float64)
+    a[a > 1] = -1
+    t[t > 1] = -1
+    a[[0, 4], [1, 1]] = 7
+    t[fd.tensor([0, 4]), fd.tensor([1, 1])] = 7
+    np.testing.assert_array_equal(t.numpy(), a)
+
+
+def test_index_out_of_range_raises():
+    t = fd.zeros(3, 4)
+    with pytest.raises(IndexError):
+        t[3]
+    with pytest.raises(IndexError):
+        t[:, -5]
+    with pytest.raises(IndexError):
+        t[fd.tensor([0, 3])]
+    with pytest.raises(IndexError):
+        t[fd.tensor([0, 1]), fd.tensor([4, 0])] = 1.0
+    with pytest.raises(IndexError):
+        t[0, 0, 0]
+    with pytest.raises(IndexError):
+        t.gather(1, fd.tensor([[4]]))
+    assert (t == 0).all().item()  # nothing half-written
+
+
+def test_index_grad_accumulates_duplicates(torch, rng):
+    a = rng.standard_normal((5, 3))
+    up = rng.standard_normal((4, 3))
+    idx = [1, 1, 4, 0]
+    wo, (wg,) = torch_grads(torch, lambda x: x[torch.tensor(idx)], [a], up)
+    o, (g,) = fd_grads(lambda x: x[fd.tensor(idx)], [a], up)
+    assert_close(o, wo)
+    assert_close(g, wg)
+
+
+def test_gather_scatter_add_vs_torch(torch, rng):
+    a = rng.standard_normal((4, 5))
+    idx = rng.integers(0, 5, (4, 3))
+    up = rng.standard_normal((4, 3))
+    wo, (wg,) = torch_grads(torch, lambda x: torch.gather(x, 1, torch.tensor(idx)), [a], up)
+    o, (g,) = fd_grads(lambda x: fd.gather(x, 1, fd.tensor(idx)), [a], up)
+    assert_close(o, wo)
+    assert_close(g, wg)
+    src = rng.standard_normal((4, 3))
+    want = torch.zeros(4, 5, dtype=torch.float64).scatter_add(1, torch.tensor(idx), torch.tensor(src)).numpy()
+    got = fd.scatter_add(fd.zeros(4, 5, dtype=fd.float64), 1, fd.tensor(idx), fd.tensor(src, dtype=fd.float64))
+    assert_close(got, want)
+
+
+def test_view_op_grads_vs_torch(torch, rng):
+    a = rng.standard_normal((3, 4, 5))
+    up = rng.standard_normal((5, 2, 4))
+
+    def f_t(x):
+        return x.permute(2, 0, 1)[:, 1:, :].reshape(5, 2, 4) * 2
+
+    wo, (wg,) = torch_grads(torch, f_t, [a], up)
+    o, (g,) = fd_grads(f_t, [a], up)
+    assert_close(o, wo)
+    assert_close(g, wg)
+    up2 = rng.standard_normal((3, 8, 5))
+    wo, (wg,) = torch_grads(torch, lambda x: torch.cat([x, x.flip(1)], 1), [a], up2)
+    o, (g,) = fd_grads(lambda x: fd.cat([x, x.flip(1)], 1), [a], up2)
+    assert_close(g, wg)
