@@ -191,7 +191,7 @@ Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
     FASTDL_CHECK(!(a.is_leaf() && a.requires_grad()), ValueError, op_name(op),
                  "_: a leaf Variable that requires grad is being used in an in-place operation");
     // Compute out of place on a clone (so backward sees the old value), then rebase `a`.
-    Tensor r = binary(op, clone(a), b);
+    Tensor r = binary(op, clone(a), b.storage() == a.storage() ? clone(b) : b);  // b may alias a
     copy_(a, r);
     TensorImpl* ai = a.impl();
     ai->grad_fn = r.grad_fn();

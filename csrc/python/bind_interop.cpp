@@ -54,12 +54,14 @@ Tensor wrap(nb::ndarray<> a) {
   int nd = int(a.ndim());
   Dims shape(nd), strides(nd);
   int64_t lo = 0, hi = 0;
+  bool empty_arr = false;
   for (int i = 0; i < nd; ++i) {
     shape[i] = int64_t(a.shape(size_t(i)));
     strides[i] = a.stride(size_t(i));
-    if (shape[i] == 0) { lo = hi = 0; break; }
+    empty_arr |= shape[i] == 0;
     if (strides[i] < 0) lo += strides[i] * (shape[i] - 1); else hi += strides[i] * (shape[i] - 1);
   }
+  if (empty_arr) lo = hi = 0;
   // Negative strides have no place in fastdl's views: copy those arrays.
   FASTDL_CHECK(lo == 0, ValueError, "from_numpy: arrays with negative strides are not supported; pass a.copy()");
   size_t es = dtype_size(dt);

@@ -1,0 +1,135 @@
+"""The autograd engine: accumulation, graph shapes, grad mode, detach, deep graphs without
+recursion limits, retain_graph, autograd.grad, higher order, and gradcheck itself."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+
+
+def test_leaf_accumulation_and_names():
+    x = fd.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * x).sum()
+    assert y.grad_fn.name() == "SumBackward1" and x.is_leaf and not y.is_leaf
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2, 4, 6])
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5, 7, 9])
+    x.grad = None
+    (x + x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2, 2, 2])
+
+
+def test_shared_subexpression_and_diamond():
+    x = fd.tensor(2.0, requires_grad=True)
+    a = x * 3
+    b = a * a + a.exp()
+    b.backward()
+    assert abs(x.grad.item() - (18 * 2 + 3 * np.exp(6.0))) < 1e-2
+
+
+def test_no_grad_and_detach():
+    x = fd.randn(3, requires_grad=True)
+    with fd.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    z = x.detach()
+    assert not z.requires_grad
+    z[0] = 5.0  # shares storage
+    assert x[0].item() == 5.0
+
+    @fd.no_grad()
+    def f(t):
+        return t * 2
+    assert not f(x).requires_grad
+    assert fd.is_grad_enabled()
+
+
+def test_deep_graph_no_recursion_limit():
+    x = fd.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(50_000):
+        y = y * 1.0 + 0.0
+    y.sum().backward()
+    assert x.grad.item() == 1.0
+
+
+def test_retain_graph_and_second_backward_error():
+    x = fd.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]), rtol=1e-6)
+    z = (x.exp() * 2).sum()
+    z.backward()
+    with pytest.raises(ValueError, match="second time"):
+        z.backward()
+
+
+def test_backward_requires_scalar_or_gradient():
+    x = fd.randn(3, requires_grad=True)
+    with pytest.raises(ValueError, match="scalar"):
+        (x * 2).backward()
+    (x * 2).backward(fd.ones(3))
+    np.testing.assert_allclose(x.grad.numpy(), [2, 2, 2])
+    with pytest.raises(ValueError):
+        fd.ones(3).backward()
+
+
+def test_autograd_grad_and_higher_order():
+    x = fd.tensor([0.5, -1.5], dtype=fd.float64, requires_grad=True)
+    y = (x ** 3).sum()
+    (g,) = fd.autograd.grad(y, x, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), 3 * np.array([0.5, -1.5]) ** 2)
+    assert x.grad is None
+    (g2,) = fd.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(g2.numpy(), 6 * np.array([0.5, -1.5]))
+
+
+def test_inplace_on_nonleaf_and_leaf_error():
+    x = fd.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y += 1
+    y *= y
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (2 * np.array([1.0, 2.0]) + 1) * 2)
+    with pytest.raises(ValueError, match="leaf"):
+        x += 1
+    with fd.no_grad():
+        x += 1
+    np.testing.assert_allclose(x.detach().numpy(), [2, 3])
+
+
+def test_setitem_on_nonleaf_grad(torch):
+    xs = np.arange(6.0).reshape(2, 3)
+    x = fd.tensor(xs, dtype=fd.float64, requires_grad=True)
+    v = fd.tensor([10.0, 20.0], dtype=fd.float64, requires_grad=True)
+    y = x * 2
+    y[:, 1] = v
+    (y * y).sum().backward()
+    X = torch.tensor(xs, requires_grad=True)
+    V = torch.tensor([10.0, 20.0], dtype=torch.float64, requires_grad=True)
+    Y = X * 2
+    Y[:, 1] = V
+    (Y * Y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), X.grad.numpy())
+    np.testing.assert_allclose(v.grad.numpy(), V.grad.numpy())
+
+
+def test_gradcheck_catches_wrong_gradient():
+    x = fd.randn(3, dtype=fd.float64, requires_grad=True)
+    assert fd.autograd.gradcheck(lambda a: (a * a).sin(), [x])
+    # a function whose backward is wrong: detach part of the graph
+    with pytest.raises(AssertionError, match="mismatch"):
+        fd.autograd.gradcheck(lambda a: a * a.detach() + a * 0, [x])
+
+
+def test_dtype_mixing_grads():
+    a = fd.randn(3, requires_grad=True)
+    b = fd.randn(3, dtype=fd.float64, requires_grad=True)
+    (a * b).sum().backward()
+    assert a.grad.dtype == fd.float32 and b.grad.dtype == fd.float64
+
+
+def test_requires_grad_on_int_raises():
+    with pytest.raises(TypeError):
+        fd.tensor([1, 2]).requires_grad_()

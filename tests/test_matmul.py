@@ -1,0 +1,88 @@
+"""matmul / linear through the GEMM kernel: all the PyTorch shape cases, strided operands,
+every ISA, gradients; random shapes against a float64 reference."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+import fastdl.nn.functional as F
+from checks import assert_close, fd_grads, strided, torch_grads
+
+CASES = [((7,), (7,)), ((3, 7), (7,)), ((7,), (7, 5)), ((3, 7), (7, 5)), ((2, 3, 7), (7, 5)), ((7,), (2, 7, 5)),
+         ((2, 1, 3, 7), (4, 7, 5)), ((1, 3, 7), (2, 7, 5)), ((65, 130), (130, 67)), ((0, 4), (4, 3)), ((3, 0), (0, 2))]
+
+
+@pytest.mark.parametrize("sa,sb", CASES)
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_matmul_shapes(sa, sb, dtype, isa, rng):
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    got = fd.matmul(fd.tensor(a, dtype=dtype), fd.tensor(b, dtype=dtype))
+    want = np.matmul(a, b)
+    assert tuple(got.shape) == want.shape
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == fd.float32 else dict(rtol=1e-11, atol=1e-11)
+    assert_close(got, want, **tol)
+
+
+@pytest.mark.parametrize("la", ["contig", "transposed", "stepped"])
+@pytest.mark.parametrize("lb", ["contig", "transposed", "stepped"])
+def test_matmul_strided(la, lb, isa, rng):
+    a, b = rng.standard_normal((33, 47)), rng.standard_normal((47, 29))
+    got = strided(a, fd.float64, kind=la) @ strided(b, fd.float64, kind=lb)
+    assert_close(got, a @ b, rtol=1e-11, atol=1e-11)
+
+
+def test_random_shapes_vs_float64(isa):
+    rng = np.random.default_rng(1234)
+    for _ in range(25):
+        m, k, n = (int(x) for x in rng.integers(1, 300, 3))
+        a = rng.standard_normal((k, m) if rng.random() < 0.5 else (m, k)).astype(np.float32)
+        b = rng.standard_normal((n, k) if rng.random() < 0.5 else (k, n)).astype(np.float32)
+        ta, tb = fd.tensor(a), fd.tensor(b)
+        if a.shape != (m, k):
+            ta, a = ta.T, a.T
+        if b.shape != (k, n):
+            tb, b = tb.T, b.T
+        got = (ta @ tb).numpy().astype(np.float64)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        bound = 1e-5 * (np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)) + 1e-6
+        assert (np.abs(got - want) <= bound).all(), (m, k, n)
+
+
+def test_matmul_int_and_errors():
+    a = fd.tensor([[1, 2], [3, 4]])
+    np.testing.assert_array_equal((a @ a).numpy(), np.array([[7, 10], [15, 22]]))
+    with pytest.raises(ValueError, match="cannot be multiplied"):
+        fd.randn(3, 4) @ fd.randn(5, 6)
+    with pytest.raises(ValueError, match="at least 1D"):
+        fd.matmul(fd.tensor(1.0), fd.randn(3))
+
+
+@pytest.mark.parametrize("sa,sb", [((3, 7), (7, 5)), ((2, 3, 7), (7, 5)), ((2, 1, 3, 7), (4, 7, 5)), ((7,), (7, 5)), ((3, 7), (7,))])
+def test_matmul_grads_vs_torch(sa, sb, torch, rng):
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    up = rng.standard_normal(np.matmul(a, b).shape)
+    wo, wg = torch_grads(torch, torch.matmul, [a, b], up)
+    o, g = fd_grads(fd.matmul, [a, b], up)
+    assert_close(o, wo, rtol=1e-11, atol=1e-11)
+    for x, y in zip(g, wg):
+        assert_close(x, y, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("xshape", [(5, 7), (2, 3, 7), (7,)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_vs_torch(xshape, bias, torch, rng):
+    x, w = rng.standard_normal(xshape), rng.standard_normal((4, 7))
+    bb = rng.standard_normal(4)
+    up = rng.standard_normal(xshape[:-1] + (4,))
+    args = [x, w, bb] if bias else [x, w]
+    wo, wg = torch_grads(torch, torch.nn.functional.linear, args, up)
+    o, g = fd_grads(F.linear, args, up)
+    assert_close(o, wo, rtol=1e-11, atol=1e-11)
+    for p, q in zip(g, wg):
+        assert_close(p, q, rtol=1e-11, atol=1e-11)
+
+
+def test_linear_gradcheck(rng):
+    x = fd.tensor(rng.standard_normal((3, 4)), dtype=fd.float64, requires_grad=True)
+    w = fd.tensor(rng.standard_normal((2, 4)), dtype=fd.float64, requires_grad=True)
+    b = fd.tensor(rng.standard_normal(2), dtype=fd.float64, requires_grad=True)
+    assert fd.autograd.gradcheck(lambda x, w, b: F.linear(x, w, b).tanh(), [x, w, b])
