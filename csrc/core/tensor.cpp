@@ -127,10 +127,16 @@ int wrap_dim(int64_t d, int ndim, const char* op) {
 
 Tensor empty(const Dims& shape, DType dt, Device dev) {
   int64_t n = 1;
+  bool overflow = false;
   for (int i = 0; i < shape.size(); ++i) {
     FASTDL_CHECK(shape[i] >= 0, ValueError, "empty: negative dimension in shape ", shape_str(shape));
-    n *= shape[i];
+    overflow |= __builtin_mul_overflow(n, shape[i], &n);
   }
+  int64_t nbytes = 0;
+  overflow |= __builtin_mul_overflow(n, int64_t(dtype_size(dt)), &nbytes);
+  if (overflow || nbytes > (int64_t(1) << 56))
+    throw OutOfMemory(str_cat("empty: cannot allocate a tensor of shape ", shape_str(shape), " and dtype ", dtype_name(dt),
+                              " (", overflow ? "size overflows" : "too large", ")"));
   Ref<TensorImpl> t(new TensorImpl());
   t->storage = Storage::allocate(size_t(n) * dtype_size(dt), dev);
   t->shape = shape;

@@ -35,7 +35,7 @@ from fastdl._tensor import (  # noqa: E402,F401
     rand_like, randint, randint_like, randn, randn_like, randperm, set_default_dtype, set_grad_enabled, tensor,
     as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer, einsum_unsupported,
 )
-from fastdl import autograd, cuda  # noqa: E402,F401
+from fastdl import autograd, cuda, nn, optim  # noqa: E402,F401
 from fastdl.serialization import load, save  # noqa: E402,F401
 
 __version__ = "0.1.0"

@@ -1,0 +1,123 @@
+"""Tensor construction, dtypes/devices, repr, and zero-copy interop with numpy and DLPack
+(numpy and, when installed, PyTorch)."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+
+
+def test_creation_functions():
+    assert fd.zeros(2, 3).shape == (2, 3) and fd.zeros((2, 3)).dtype == fd.float32
+    assert fd.ones(4, dtype=fd.int64).sum().item() == 4
+    assert fd.full((2, 2), 7).dtype == fd.int64 and fd.full((2,), 1.5).dtype == fd.float32
+    np.testing.assert_array_equal(fd.arange(5).numpy(), np.arange(5))
+    assert fd.arange(5).dtype == fd.int64 and fd.arange(0, 1, 0.25).dtype == fd.float32
+    np.testing.assert_allclose(fd.arange(0, 1, 0.25).numpy(), [0, 0.25, 0.5, 0.75])
+    np.testing.assert_allclose(fd.linspace(0, 1, 5).numpy(), np.linspace(0, 1, 5), rtol=1e-7)
+    np.testing.assert_array_equal(fd.eye(3, 4).numpy(), np.eye(3, 4))
+    fd.manual_seed(3)
+    a = fd.randn(1000)
+    fd.manual_seed(3)
+    b = fd.randn(1000)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert abs(a.mean().item()) < 0.15 and abs(a.std().item() - 1) < 0.1
+    r = fd.rand(2000)
+    assert 0 <= r.min().item() and r.max().item() < 1
+    ri = fd.randint(3, 7, (500,))
+    assert ri.min().item() >= 3 and ri.max().item() <= 6 and ri.dtype == fd.int64
+    assert sorted(fd.randperm(10).tolist()) == list(range(10))
+    t = fd.randn(3, 4)
+    assert fd.zeros_like(t).shape == (3, 4) and fd.ones_like(t, dtype=fd.float64).dtype == fd.float64
+
+
+def test_tensor_from_python_data():
+    assert fd.tensor([1, 2]).dtype == fd.int64
+    assert fd.tensor([1.0, 2]).dtype == fd.float32
+    assert fd.tensor(True).dtype == fd.bool
+    assert fd.tensor(np.zeros(3)).dtype == fd.float64
+    assert fd.tensor([[1, 2], [3, 4]], dtype=fd.float64).dtype == fd.float64
+    assert fd.tensor(3.5).ndim == 0 and fd.tensor(3.5).item() == 3.5
+    assert fd.tensor([1, 2]).tolist() == [1, 2]
+    assert fd.tensor([[1.5]]).tolist() == [[1.5]]
+    with pytest.raises((TypeError, ValueError)):
+        fd.tensor([[1, 2], [3]])
+
+
+def test_repr_like_pytorch():
+    assert repr(fd.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(fd.tensor([1, 2])) == "tensor([1, 2])"
+    assert "dtype=fastdl.float64" in repr(fd.tensor([1.0], dtype=fd.float64))
+    assert "requires_grad=True" in repr(fd.tensor([1.0], requires_grad=True))
+    x = fd.tensor([1.0], requires_grad=True)
+    assert "grad_fn=<MulBackward0>" in repr(x * 2)
+    assert repr(fd.float32) == "fastdl.float32"
+    assert str(fd.zeros(1).device) == "cpu" and fd.zeros(1).device == "cpu"
+
+
+def test_from_numpy_zero_copy_and_strided(rng):
+    a = rng.standard_normal((4, 6)).astype(np.float32)
+    t = fd.from_numpy(a)
+    a[0, 0] = 42.0
+    assert t[0, 0].item() == 42.0
+    s = a[::2, 1::3]
+    ts = fd.from_numpy(s)
+    assert ts.shape == s.shape and ts.stride() == (12, 3)
+    np.testing.assert_array_equal(ts.numpy(), s)
+    n = t.numpy()
+    n[1, 1] = -1.0
+    assert t[1, 1].item() == -1.0
+    assert np.shares_memory(np.asarray(t), a)
+    tt = t.T
+    np.testing.assert_array_equal(np.asarray(tt), a.T)
+    with pytest.raises(TypeError):
+        fd.from_numpy(np.zeros(3, dtype=np.uint8))
+    with pytest.raises(ValueError):
+        fd.from_numpy(a[::-1])
+    del a, s
+    assert t.sum().item() == pytest.approx(float(t.numpy().astype(np.float64).sum()), rel=1e-6)  # storage kept alive
+
+
+def test_numpy_requires_grad_raises():
+    with pytest.raises(ValueError, match="detach"):
+        fd.randn(2, requires_grad=True).numpy()
+
+
+def test_dlpack_numpy_roundtrip(rng):
+    a = rng.standard_normal((3, 5))
+    t = fd.from_dlpack(a)
+    assert t.dtype == fd.float64 and t.__dlpack_device__() == (1, 0)
+    back = np.from_dlpack(t)
+    assert np.shares_memory(back, a)
+    np.testing.assert_array_equal(back, a)
+
+
+def test_dlpack_torch_both_ways(torch, rng):
+    x = torch.randn(4, 3, dtype=torch.float64)
+    t = fd.from_dlpack(x)
+    x[0, 0] = 9.0
+    assert t[0, 0].item() == 9.0
+    y = torch.from_dlpack(fd.tensor(rng.standard_normal((2, 7)), dtype=fd.float32).T)
+    assert tuple(y.shape) == (7, 2) and y.dtype == torch.float32
+    b = torch.utils.dlpack.from_dlpack(fd.ones(3, dtype=fd.bfloat16))
+    assert b.dtype == torch.bfloat16 and b.sum().item() == 3
+
+
+def test_dtype_conversions():
+    t = fd.tensor([1.7, -2.2, 0.0])
+    assert t.long().tolist() == [1, -2, 0]
+    assert t.bool().tolist() == [True, True, False]
+    assert t.double().dtype == fd.float64 and t.to(fd.float16).dtype == fd.float16
+    assert t.to("cpu", fd.float64).dtype == fd.float64
+    assert t.int().dtype == fd.int32
+
+
+def test_misc_tensor_api():
+    t = fd.randn(2, 3, 4)
+    assert t.numel() == 24 and t.dim() == 3 and t.size(1) == 3 and t.size() == (2, 3, 4)
+    assert len(t) == 2 and [x.shape for x in t] == [(3, 4), (3, 4)]
+    assert t.is_contiguous() and t.is_floating_point()
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(t)
+    assert float(fd.tensor(2.5)) == 2.5 and int(fd.tensor(3)) == 3
+    with pytest.raises(IndexError):
+        t.size(3)
