@@ -1,0 +1,25 @@
+"""`fastdl bench KERNEL`: time fastdl against numpy and PyTorch (when installed) in one
+process, interleaved, median of repeats, and print the ratios.
+
+    fastdl bench overhead      per-op cost of tiny ops (a + b on 1-element tensors)
+    fastdl bench elementwise   large a + b (16M float32) in GB/s
+    fastdl bench gemm          matmul GFLOP/s at the issue's sizes
+    fastdl bench all           everything above
+"""
+import sys
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    from fastdl.bench import elementwise, gemm, overhead
+    table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main}
+    which = list(table) if argv[0] == "all" else [argv[0]]
+    for w in which:
+        if w not in table:
+            print(f"fastdl bench: unknown kernel '{w}'; choose from {', '.join(table)} or all", file=sys.stderr)
+            return 2
+        table[w](argv[1:])
+    return 0

@@ -1,0 +1,43 @@
+"""Interleaved timing: each candidate runs a calibrated batch of calls in turn, round after
+round, so machine noise hits all of them alike; the figure is the median per call."""
+import statistics
+import time
+
+
+def calibrate(fn, target_s):
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= target_s or n >= 1 << 22:
+            return max(1, int(n * target_s / max(dt, 1e-9)))
+        n *= 4
+
+
+def interleaved(cases, rounds=15, target_s=0.02, warmup=2):
+    """cases: {name: zero-arg callable}. Returns {name: median seconds per call}."""
+    inner = {k: calibrate(f, target_s) for k, f in cases.items()}
+    samples = {k: [] for k in cases}
+    for r in range(rounds + warmup):
+        for k, f in cases.items():
+            n = inner[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            if r >= warmup:
+                samples[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def try_torch():
+    try:
+        import torch
+        return torch
+    except Exception:  # noqa: BLE001 - any import failure means "no peer"
+        return None
+
+
+def fmt_time(s):
+    return f"{s * 1e6:9.3f} us" if s < 1e-3 else f"{s * 1e3:9.3f} ms"

@@ -1,0 +1,46 @@
+"""Adam (Kingma & Ba 2015) with amsgrad, PyTorch's rule and defaults; one fused native step per
+param group (AdamW shares it with decoupled weight decay)."""
+from fastdl import _C
+from fastdl.optim.optimizer import Optimizer, _check
+
+
+class Adam(Optimizer):
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def step(self, closure=None):
+        loss = self._closure(closure)
+        state = self.state
+        for g in self.param_groups:
+            ams = g["amsgrad"]
+            ps, gs, m1, m2, mx, steps = [], [], [], [], [], []
+            for p in g["params"]:
+                gr = p.grad
+                if gr is None:
+                    continue
+                s = state.get(p)
+                if s is None:
+                    s = state[p] = {"step": 0, "exp_avg": _C.full(p.shape, 0.0, p.dtype, p.device),
+                                    "exp_avg_sq": _C.full(p.shape, 0.0, p.dtype, p.device)}
+                if ams:
+                    mx.append(self._buffer(s, "max_exp_avg_sq", p))
+                s["step"] = t = s["step"] + 1
+                ps.append(p)
+                gs.append(gr)
+                m1.append(s["exp_avg"])
+                m2.append(s["exp_avg_sq"])
+                steps.append(t)
+            if ps:
+                b1, b2 = g["betas"]
+                _C.adam_step(ps, gs, m1, m2, mx, steps, g["lr"], b1, b2, g["eps"], g["weight_decay"], ams,
+                             g["maximize"], self._decoupled)
+        return loss
