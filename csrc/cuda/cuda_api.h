@@ -7,6 +7,7 @@
 
 #include "core/dtype.h"
 #include "cpu/gemm.h"
+#include "cpu/optim.h"
 #include "ops/kinds.h"
 
 namespace fastdl::cuda {
@@ -50,5 +51,7 @@ void unary(UnaryOp op, DType dt, void* out, const void* in, const Strided& it, i
 void reduce(ReduceOp op, DType dt, void* out, const void* in, int64_t outer, int64_t n, int64_t inner,
             int device);
 void gemm(const cpu::GemmParams& p, int device);
+// Fused optimizer step over `count` parameters (device pointers), see cpu/optim.h.
+void optim_step(OptimKind kind, DType dt, const OptimHyper& h, const OptimTensor* ts, int64_t count, int device);
 
 }  // namespace fastdl::cuda

@@ -31,5 +31,6 @@ void binary_scalar(BinaryOp, DType, void*, const void*, double, bool, const Stri
 void unary(UnaryOp, DType, void*, const void*, const Strided&, int) { unavailable("unary"); }
 void reduce(ReduceOp, DType, void*, const void*, int64_t, int64_t, int64_t, int) { unavailable("reduce"); }
 void gemm(const cpu::GemmParams&, int) { unavailable("gemm"); }
+void optim_step(OptimKind, DType, const OptimHyper&, const OptimTensor*, int64_t, int) { unavailable("optim_step"); }
 
 }  // namespace fastdl::cuda

@@ -1,4 +1,10 @@
-"""fastdl.optim: optimizers with PyTorch's update rules and defaults."""
+"""fastdl.optim: optimizers with PyTorch's update rules and defaults, each step one fused
+native kernel per param group; fastdl.optim.lr_scheduler for learning-rate schedules."""
 from fastdl.optim.optimizer import Optimizer  # noqa: F401
 from fastdl.optim.sgd import SGD  # noqa: F401
-from fastdl.optim.adam import Adam, AdamW  # noqa: F401
+from fastdl.optim.adam import Adam  # noqa: F401
+from fastdl.optim.adamw import AdamW  # noqa: F401
+from fastdl.optim.adagrad import Adagrad  # noqa: F401
+from fastdl.optim.rmsprop import RMSprop  # noqa: F401
+from fastdl.optim.lamb import LAMB, Lamb  # noqa: F401
+from fastdl.optim import lr_scheduler  # noqa: F401

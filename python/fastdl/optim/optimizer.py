@@ -1,6 +1,21 @@
-"""Optimizer base: param groups with per-group options, per-parameter state, zero_grad and
-state_dict round trips. Subclasses declare defaults and write step()."""
+"""Optimizer base: param groups with per-group options, per-parameter state (keyed by the
+parameter, as in PyTorch), zero_grad and state_dict round trips. A subclass declares its
+defaults and its state, and its step() hands each group to one fused native kernel."""
+from fastdl import _C
 from fastdl._C import Tensor
+
+
+def _check(cond, msg):
+    if not cond:
+        raise ValueError(msg)
+
+
+class _RequiredParameter:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
 
 
 class Optimizer:
@@ -20,6 +35,8 @@ class Optimizer:
             self.add_param_group(g)
 
     def add_param_group(self, group):
+        if not isinstance(group, dict):
+            raise TypeError(f"param_group must be a dict; got {type(group).__name__}")
         g = dict(group)
         ps = g["params"]
         g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
@@ -28,10 +45,14 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors; got {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
+        if len({id(p) for p in g["params"]}) != len(g["params"]):
+            raise ValueError("optimizer: a parameter group contains duplicate parameters")
         seen = {id(p) for og in self.param_groups for p in og["params"]}
         if any(id(p) in seen for p in g["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
         for k, v in self.defaults.items():
+            if v is required and k not in g:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {k}")
             g.setdefault(k, v)
         self.param_groups.append(g)
 
@@ -44,6 +65,7 @@ class Optimizer:
                     else:
                         p.grad.zero_()
 
+    # ---- state dicts: parameters become integer indices in group order, as in PyTorch
     def state_dict(self):
         index, groups, k = {}, [], 0
         for g in self.param_groups:
@@ -56,40 +78,59 @@ class Optimizer:
             d = {key: v for key, v in g.items() if key != "params"}
             d["params"] = ids
             groups.append(d)
-        state = {index[id(p)]: dict(s) for p, s in self._state_items()}
-        return {"state": state, "param_groups": groups}
-
-    def _state_items(self):
+        state = {}
         for g in self.param_groups:
             for p in g["params"]:
-                if id(p) in self.state:
-                    yield p, self.state[id(p)]
+                s = self.state.get(p)
+                if s:
+                    state[index[id(p)]] = dict(s)
+        return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, sd):
-        groups = sd["param_groups"]
+    def load_state_dict(self, state_dict):
+        groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
-        params = []
+        pairs = []
         for g, sg in zip(self.param_groups, groups):
             if len(g["params"]) != len(sg["params"]):
-                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
-            params.extend(zip(sg["params"], g["params"]))
+                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                                 "optimizer's group")
+            pairs.extend(zip(sg["params"], g["params"]))
+        for g, sg in zip(self.param_groups, groups):
             for k, v in sg.items():
                 if k != "params":
-                    g[k] = v
+                    g[k] = tuple(v) if isinstance(v, list) and isinstance(g.get(k), tuple) else v
         self.state = {}
-        st = sd["state"]
-        for idx, p in params:
+        st = state_dict["state"]
+        for idx, p in pairs:
             s = st.get(idx, st.get(str(idx)))
-            if s is not None:
-                self.state[id(p)] = {k: (v.to(p.device).to(p.dtype) if isinstance(v, Tensor) and v.dtype.is_floating_point
-                                         else v) for k, v in s.items()}
+            if s is None:
+                continue
+            new = {}
+            for k, v in s.items():
+                if isinstance(v, Tensor):
+                    if tuple(v.shape) != tuple(p.shape) and v.ndim:
+                        raise ValueError(f"{type(self).__name__}.load_state_dict: state '{k}' of parameter {idx} has "
+                                         f"shape {tuple(v.shape)} but the parameter has shape {tuple(p.shape)}")
+                    v = v.to(p.device)
+                    if v.dtype.is_floating_point and v.dtype != p.dtype:
+                        v = v.to(p.dtype)
+                    v = v.contiguous().clone()
+                new[k] = v
+            self.state[p] = new
 
-    def _state(self, p):
-        s = self.state.get(id(p))
-        if s is None:
-            s = self.state[id(p)] = {}
-        return s
+    def _closure(self, closure):
+        if closure is None:
+            return None
+        with _enable_grad():
+            return closure()
+
+    def _buffer(self, s, key, p, fill=0.0):
+        """The state tensor `key` of parameter p, created (contiguous, p's dtype/device) when absent."""
+        t = s.get(key)
+        if t is None:
+            t = s[key] = _C.full(p.shape, fill, p.dtype, p.device)
+        return t
 
     def step(self, closure=None):
         raise NotImplementedError
@@ -102,3 +143,8 @@ class Optimizer:
                 if k != "params":
                     s += f"\n    {k}: {g[k]}"
         return s + "\n)"
+
+
+def _enable_grad():
+    from fastdl import enable_grad
+    return enable_grad()

@@ -1,38 +1,39 @@
-"""SGD with momentum, dampening, Nesterov and weight decay (PyTorch's rule)."""
-from fastdl import no_grad
-from fastdl.optim.optimizer import Optimizer
+"""SGD with momentum, dampening, Nesterov and weight decay (PyTorch's rule), one fused native
+step per param group."""
+from fastdl import _C
+from fastdl.optim.optimizer import Optimizer, _check
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: invalid hyperparameters lr={lr} momentum={momentum} weight_decay={weight_decay}")
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize))
 
-    @no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with __import__("fastdl").enable_grad():
-                loss = closure()
+        loss = self._closure(closure)
         for g in self.param_groups:
-            lr, mom, damp, wd, nest = g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"]
+            mom = g["momentum"]
+            ps, gs, bufs, fresh = [], [], [], []
             for p in g["params"]:
-                if p.grad is None:
+                gr = p.grad
+                if gr is None:
                     continue
-                d = p.grad if not g["maximize"] else -p.grad
-                if wd:
-                    d = d + p * wd
+                ps.append(p)
+                gs.append(gr)
                 if mom:
-                    s = self._state(p)
+                    s = self.state.get(p)
+                    if s is None:
+                        s = self.state[p] = {}
                     buf = s.get("momentum_buffer")
-                    if buf is None:
-                        buf = s["momentum_buffer"] = d.clone()
-                    else:
-                        buf.mul_(mom).add_(d, alpha=1 - damp)
-                    d = d + buf * mom if nest else buf
-                p.add_(d, alpha=-lr)
+                    fresh.append(buf is None)
+                    bufs.append(self._buffer(s, "momentum_buffer", p))
+            if ps:
+                _C.sgd_step(ps, gs, bufs, fresh, g["lr"], mom, g["dampening"], g["weight_decay"], g["nesterov"],
+                            g["maximize"])
         return loss

@@ -1,0 +1,75 @@
+// Fused optimizer steps: check every parameter of a group (dtype, device, shape of grad and
+// state), then hand the whole group to one kernel call for its device.
+#include "ops/optim.h"
+
+#include "cuda/cuda_api.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+namespace {
+
+void check_like(const char* name, size_t i, const char* what, const Tensor& t, const Tensor& p) {
+  FASTDL_CHECK(t.dtype() == p.dtype(), TypeError, name, ": parameter ", i, ": ", what, " has dtype ", dtype_name(t.dtype()),
+               " but the parameter has dtype ", dtype_name(p.dtype()));
+  FASTDL_CHECK(t.device() == p.device(), DeviceError, name, ": parameter ", i, ": ", what, " is on ", t.device().str(),
+               " but the parameter is on ", p.device().str());
+  FASTDL_CHECK(t.shape() == p.shape(), ValueError, name, ": parameter ", i, ": ", what, " has shape ", shape_str(t.shape()),
+               " but the parameter has shape ", shape_str(p.shape()));
+}
+
+}  // namespace
+
+void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std::vector<Tensor>& params,
+                const std::vector<Tensor>& grads, const std::vector<std::vector<Tensor>>& state,
+                const std::vector<double>& steps) {
+  const size_t n = params.size();
+  FASTDL_CHECK(grads.size() == n, ValueError, name, ": got ", n, " parameters but ", grads.size(), " gradients");
+  FASTDL_CHECK(state.size() <= 3, ValueError, name, ": at most 3 state lists; got ", state.size());
+  for (size_t s = 0; s < state.size(); ++s)
+    FASTDL_CHECK(state[s].empty() || state[s].size() == n, ValueError, name, ": state list ", s, " has ", state[s].size(),
+                 " tensors for ", n, " parameters");
+  FASTDL_CHECK(steps.empty() || steps.size() == n, ValueError, name, ": got ", steps.size(), " step counts for ", n,
+               " parameters");
+  if (n == 0) return;
+  const DType dt = params[0].dtype();
+  const Device dev = params[0].device();
+  std::vector<OptimTensor> ts(n);
+  std::vector<Tensor> keep;                       // contiguous copies of strided grads
+  std::vector<std::pair<Tensor, Tensor>> back;    // (param, contiguous copy) to write back
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& p = params[i];
+    FASTDL_CHECK(p.defined(), ValueError, name, ": parameter ", i, " is undefined");
+    FASTDL_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, TypeError, name, ": parameter ", i,
+                 " has dtype ", dtype_name(p.dtype()), "; the fused step supports float32 and float64");
+    FASTDL_CHECK(p.dtype() == dt && p.device() == dev, TypeError, name, ": parameter ", i, " (", dtype_name(p.dtype()),
+                 ", ", p.device().str(), ") differs from parameter 0 (", dtype_name(dt), ", ", dev.str(),
+                 "); one group steps one dtype and device");
+    FASTDL_CHECK(grads[i].defined(), ValueError, name, ": parameter ", i, " has no gradient");
+    check_like(name, i, "grad", grads[i], p);
+    void* slots[3] = {nullptr, nullptr, nullptr};
+    for (size_t s = 0; s < state.size(); ++s) {
+      if (state[s].empty() || !state[s][i].defined()) continue;
+      const Tensor& st = state[s][i];
+      check_like(name, i, "state buffer", st, p);
+      FASTDL_CHECK(st.is_contiguous(), ValueError, name, ": parameter ", i, ": state buffers must be contiguous");
+      FASTDL_CHECK(!st.same(p), ValueError, name, ": parameter ", i, ": a state buffer aliases the parameter");
+      slots[s] = st.data_ptr();
+    }
+    Tensor g = grads[i].is_contiguous() ? grads[i] : contiguous(grads[i]);
+    if (!g.same(grads[i])) keep.push_back(g);
+    Tensor pc = p;
+    if (!p.is_contiguous()) { pc = contiguous(p); back.emplace_back(p, pc); }
+    OptimTensor& t = ts[i];
+    t.p = pc.data_ptr();
+    t.g = g.data_ptr();
+    t.s0 = slots[0]; t.s1 = slots[1]; t.s2 = slots[2];
+    t.n = p.numel();
+    t.step = steps.empty() ? 1.0 : steps[i];
+  }
+  if (dev.is_cpu()) cpu::optim_kernels().step(kind, dt, h, ts.data(), int64_t(n));
+  else cuda::optim_step(kind, dt, h, ts.data(), int64_t(n), dev.index);
+  for (auto& [p, pc] : back) copy_(p, pc);
+}
+
+}  // namespace fastdl

@@ -1,0 +1,40 @@
+"""Adagrad (Duchi et al. 2011) with lr_decay and weight decay, PyTorch's rule and defaults."""
+from fastdl import _C
+from fastdl.optim.optimizer import Optimizer, _check
+
+
+class Adagrad(Optimizer):
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None):
+        _check(0.0 <= lr, f"Invalid learning rate: {lr}")
+        _check(0.0 <= lr_decay, f"Invalid lr_decay value: {lr_decay}")
+        _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        _check(0.0 <= initial_accumulator_value, f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                                      initial_accumulator_value=initial_accumulator_value, maximize=maximize))
+        for g in self.param_groups:  # PyTorch creates Adagrad's state eagerly
+            for p in g["params"]:
+                self.state[p] = {"step": 0, "sum": _C.full(p.shape, float(g["initial_accumulator_value"]), p.dtype,
+                                                          p.device)}
+
+    def step(self, closure=None):
+        loss = self._closure(closure)
+        for g in self.param_groups:
+            ps, gs, sums, steps = [], [], [], []
+            for p in g["params"]:
+                gr = p.grad
+                if gr is None:
+                    continue
+                s = self.state.get(p)
+                if s is None:
+                    s = self.state[p] = {"step": 0}
+                self._buffer(s, "sum", p, float(g["initial_accumulator_value"]))
+                s["step"] += 1
+                ps.append(p)
+                gs.append(gr)
+                sums.append(s["sum"])
+                steps.append(s["step"])
+            if ps:
+                _C.adagrad_step(ps, gs, sums, steps, g["lr"], g["lr_decay"], g["weight_decay"], g["eps"], g["maximize"])
+        return loss
