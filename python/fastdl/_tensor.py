@@ -6,19 +6,21 @@ import collections
 import contextlib
 import functools
 
-import numpy as np
-
 from fastdl import _C
+from fastdl._lazy import np
 from fastdl._C import Tensor, device, dtype
 
 _default_dtype = dtype.float32
 
-_NP_TO_FD = {
-    np.dtype(np.float32): dtype.float32, np.dtype(np.float64): dtype.float64, np.dtype(np.float16): dtype.float16,
-    np.dtype(np.int32): dtype.int32, np.dtype(np.int64): dtype.int64, np.dtype(np.bool_): dtype.bool,
-}
-_FD_TO_NP = {v: k for k, v in _NP_TO_FD.items()}
-_INT_LIKE = (np.int8, np.int16, np.uint8, np.uint16, np.uint32, np.uint64)
+
+
+@functools.lru_cache(None)
+def _np_tables():
+    to_fd = {
+        np.dtype(np.float32): dtype.float32, np.dtype(np.float64): dtype.float64, np.dtype(np.float16): dtype.float16,
+        np.dtype(np.int32): dtype.int32, np.dtype(np.int64): dtype.int64, np.dtype(np.bool_): dtype.bool,
+    }
+    return to_fd, {v: k for k, v in to_fd.items()}, (np.int8, np.int16, np.uint8, np.uint16, np.uint32, np.uint64)
 
 
 class Size(tuple):
@@ -87,11 +89,11 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         if arr.dtype.kind == "f" and not (from_np and arr.dtype in (np.float64, np.float16)):
             target = _default_dtype
         elif arr.dtype.kind == "f":
-            target = _NP_TO_FD[arr.dtype]
+            target = _np_tables()[0][arr.dtype]
         elif arr.dtype.kind == "b":
             target = _C.dtype.bool
         elif arr.dtype.kind in "iu":
-            target = _NP_TO_FD.get(arr.dtype, _C.dtype.int64) if from_np else _C.dtype.int64
+            target = _np_tables()[0].get(arr.dtype, _C.dtype.int64) if from_np else _C.dtype.int64
         else:
             raise TypeError(f"tensor: unsupported data type {arr.dtype}")
     else:
@@ -99,7 +101,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     if target == _C.dtype.bfloat16:
         t = _C.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))._to_dtype(target)
     else:
-        npd = _FD_TO_NP[target]
+        npd = _np_tables()[1][target]
         t = _C.from_numpy(np.array(arr, dtype=npd, copy=True, order="C"))
     return _finish(t, None, device, requires_grad)
 
@@ -107,7 +109,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         return _finish(data, dtype, device)
-    if isinstance(data, np.ndarray) and data.dtype in _NP_TO_FD and dtype in (None, _NP_TO_FD[data.dtype]) and device in (None, "cpu"):
+    to_fd = _np_tables()[0]
+    if isinstance(data, np.ndarray) and data.dtype in to_fd and dtype in (None, to_fd[data.dtype]) and device in (None, "cpu"):
         return from_numpy(data)
     return tensor(data, dtype=dtype, device=device)
 
@@ -116,7 +119,7 @@ def from_numpy(a):
     """Zero-copy tensor over a numpy array (strided arrays too); they share memory."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray; got {type(a).__name__}")
-    if a.dtype.type in _INT_LIKE:
+    if a.dtype.type in _np_tables()[2]:
         raise TypeError(f"from_numpy: unsupported dtype {a.dtype}; supported: float16/32/64, int32/64, bool")
     if a.ndim and any(s < 0 for s in a.strides):
         raise ValueError("from_numpy: arrays with negative strides are not supported; pass a.copy()")
@@ -217,7 +220,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if end is None:
         start, end = 0, start
     if dtype is None:
-        ints = all(isinstance(v, (builtins.int, np.integer)) for v in (start, end, step))
+        ints = all(isinstance(v, builtins.int) or (hasattr(v, "__index__") and not isinstance(v, Tensor))
+                   for v in (start, end, step))
         dtype = _C.dtype.int64 if ints else _default_dtype
     return _finish(_C.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype, _dev(device)),
                    None, None, requires_grad)

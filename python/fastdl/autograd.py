@@ -1,5 +1,5 @@
 """Autograd entry points (the engine itself is C++): backward, grad, and gradcheck."""
-import numpy as np
+from fastdl._lazy import np
 
 from fastdl import _C
 from fastdl._C import Tensor

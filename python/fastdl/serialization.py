@@ -7,7 +7,7 @@ import os
 import struct
 import tempfile
 
-import numpy as np
+from fastdl._lazy import np
 
 from fastdl import _C
 from fastdl._C import Tensor
@@ -17,8 +17,8 @@ _ST_DTYPES = {
     _C.dtype.int32: "I32", _C.dtype.int64: "I64", _C.dtype.bool: "BOOL",
 }
 _FROM_ST = {v: k for k, v in _ST_DTYPES.items()}
-_NP = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "BF16": np.uint16, "I32": np.int32,
-       "I64": np.int64, "BOOL": np.bool_}
+_NP_NAMES = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "uint16", "I32": "int32", "I64": "int64",
+             "BOOL": "bool_"}
 _SIZES = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I32": 4, "I64": 8, "BOOL": 1}
 _SEP = "\x1f"  # nested keys (optimizer state) are flattened with this separator
 
@@ -61,7 +61,7 @@ def save(obj, path):
         if t.dtype == _C.dtype.bfloat16:
             raw = _bf16_bytes(t)
         else:
-            raw = np.ascontiguousarray(t.numpy()).astype(_NP[code], copy=False).tobytes()
+            raw = np.ascontiguousarray(t.numpy()).astype(getattr(np, _NP_NAMES[code]), copy=False).tobytes()
         header[name if name else "__tensor__"] = {"dtype": code, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
@@ -125,7 +125,7 @@ def _read(path):
             raise ValueError(f"load: '{path}': tensor '{name}' has data offsets [{b}, {e}] that do not match its shape "
                              f"{shape} and dtype {code} or exceed the data size {len(body)} (truncated file?)")
         spans.append((b, e, name))
-        arr = np.frombuffer(body[b:e], dtype=_NP[code]).reshape(shape).copy()
+        arr = np.frombuffer(body[b:e], dtype=getattr(np, _NP_NAMES[code])).reshape(shape).copy()
         if code == "BF16":
             t = _C.from_numpy((arr.astype(np.uint32) << 16).view(np.float32))._to_dtype(_C.dtype.bfloat16)
         else:
