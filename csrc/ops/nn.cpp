@@ -1,9 +1,11 @@
-// Neural-network functions: softmax/log_softmax (fused row kernel on CPU), layer_norm,
-// dropout and the per-row cross entropy the losses build on.
+// Neural-network functions with fused CPU row kernels (cpu/nn_vec.cpp): softmax/log_softmax,
+// layer_norm (saving mean/rstd) and cross entropy from logits (saving the log-sum-exp), each
+// with a fused backward; plus dropout. CUDA tensors take composed paths over the native ops.
 #include <cmath>
 
 #include "autograd/node.h"
 #include "core/parallel.h"
+#include "cpu/nn.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -13,36 +15,37 @@ using V = std::vector<Tensor>;
 
 namespace {
 
-// Rows of length n, contiguous: y = softmax(x) or log_softmax(x), stable (max subtracted).
-template <class T> void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T* xr = x + r * n;
-      T* yr = y + r * n;
-      T m = -INFINITY;
-      for (int64_t i = 0; i < n; ++i) m = xr[i] > m || xr[i] != xr[i] ? xr[i] : m;
-      if (std::isinf(m) && m < 0) m = 0;
-      double s = 0;
-      for (int64_t i = 0; i < n; ++i) { T v = std::exp(xr[i] - m); if (!log) yr[i] = v; s += double(v); }
-      if (log) { T ls = T(std::log(s)) + m; for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - ls; }
-      else { T inv = T(1.0 / s); for (int64_t i = 0; i < n; ++i) yr[i] *= inv; }
-    }
-  });
+DType compute_dtype(DType dt) { return dt == DType::f64 ? DType::f64 : DType::f32; }
+
+// Backward of softmax/log_softmax along d given the output y: fused on CPU unless a
+// differentiable graph of the backward is asked for (create_graph), then composed.
+Tensor softmax_backward(const Tensor& y, const Tensor& g, int d, bool log) {
+  if (y.device().is_cpu() && !autograd::grad_enabled()) {
+    DType kt = compute_dtype(y.dtype());
+    Tensor yc = contiguous(movedim(to_dtype(y, kt), d, -1));
+    Tensor gc = contiguous(movedim(to_dtype(g, kt), d, -1));
+    Tensor gx = empty(yc.shape(), kt);
+    int64_t n = yc.ndim() ? yc.shape()[yc.ndim() - 1] : 1;
+    int64_t rows = n ? yc.numel() / n : 0;
+    cpu::nn_kernels().softmax_bwd(kt, yc.data_ptr(), gc.data_ptr(), gx.data_ptr(), rows, n, log);
+    return to_dtype(movedim(gx, -1, d), y.dtype());
+  }
+  if (log) return sub(g, mul(unary(UnaryOp::exp, y), sum(g, {d}, true)));
+  return mul(y, sub(g, sum(mul(g, y), {d}, true)));
 }
 
 Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
-  int d = wrap_dim(dim, a.ndim(), name);
+  int d = wrap_dim(dim, std::max(a.ndim(), 1), name);
   DType dt = is_floating(a.dtype()) ? a.dtype() : DType::f32;
-  DType kt = is_half(dt) ? DType::f32 : dt;
+  DType kt = compute_dtype(dt);
   Tensor out;
   if (a.device().is_cpu()) {
     Tensor x = contiguous(movedim(to_dtype(detach(a), kt), d, -1));
     Tensor y = empty(x.shape(), kt);
     int64_t n = a.ndim() ? a.shape()[d] : 1;
     int64_t rows = n ? x.numel() / n : 0;
-    if (kt == DType::f32) softmax_rows(x.data<float>(), y.data<float>(), rows, n, log);
-    else softmax_rows(x.data<double>(), y.data<double>(), rows, n, log);
+    cpu::nn_kernels().softmax_fwd(kt, x.data_ptr(), y.data_ptr(), rows, n, log);
     out = contiguous(movedim(y, -1, d));
   } else {
     Tensor x = to_dtype(detach(a), kt);
@@ -54,12 +57,20 @@ Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
   if (kt != dt) out = to_dtype(out, dt);
   if (autograd::any_requires_grad(a)) {
     Tensor y = detach(out);
-    autograd::record(log ? "LogSoftmaxBackward0" : "SoftmaxBackward0", {a}, out, [y, d, log](V& g) {
-      if (log) return V{sub(g[0], mul(unary(UnaryOp::exp, y), sum(g[0], {d}, true)))};
-      return V{mul(y, sub(g[0], sum(mul(g[0], y), {d}, true)))};
-    });
+    autograd::record(log ? "LogSoftmaxBackward0" : "SoftmaxBackward0", {a}, out,
+                     [y, d, log](V& g) { return V{softmax_backward(y, g[0], d, log)}; });
   }
   return out;
+}
+
+Tensor layer_norm_composed(const Tensor& x, const IntList& dims, const Tensor& w, const Tensor& b, double eps) {
+  Tensor m = mean(x, dims, true);
+  Tensor c = sub(x, m);
+  Tensor v = mean(mul(c, c), dims, true);
+  Tensor y = mul(c, unary(UnaryOp::rsqrt, add_s(v, eps)));
+  if (w.defined()) y = mul(y, w);
+  if (b.defined()) y = add(y, b);
+  return y;
 }
 
 }  // namespace
@@ -78,15 +89,41 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
                                 shape_str(Dims(normalized_shape)), "; got ", shape_str(w.shape()));
   if (b.defined()) FASTDL_CHECK(b.shape() == Dims(normalized_shape), ValueError, "layer_norm: bias must have shape ",
                                 shape_str(Dims(normalized_shape)), "; got ", shape_str(b.shape()));
+  FASTDL_CHECK(is_floating(x.dtype()), TypeError, "layer_norm: input must be floating point; got ", dtype_name(x.dtype()));
+  if (w.defined()) check_same_device(x, w, "layer_norm");
+  if (b.defined()) check_same_device(x, b, "layer_norm");
   IntList dims;
   for (int i = x.ndim() - k; i < x.ndim(); ++i) dims.push_back(i);
-  Tensor m = mean(x, dims, true);
-  Tensor c = sub(x, m);
-  Tensor v = mean(mul(c, c), dims, true);
-  Tensor y = mul(c, unary(UnaryOp::rsqrt, add_s(v, eps)));
-  if (w.defined()) y = mul(y, w);
-  if (b.defined()) y = add(y, b);
-  return y;
+  if (!x.device().is_cpu()) return layer_norm_composed(x, dims, w, b, eps);
+
+  const DType kt = compute_dtype(x.dtype());
+  int64_t n = 1;
+  for (int64_t s : normalized_shape) n *= s;
+  const int64_t rows = n ? x.numel() / n : 0;
+  Tensor xc = contiguous(to_dtype(detach(x), kt));
+  Tensor wc = w.defined() ? contiguous(to_dtype(detach(w), kt)) : Tensor();
+  Tensor bc = b.defined() ? contiguous(to_dtype(detach(b), kt)) : Tensor();
+  Tensor y = empty(x.shape(), kt), mu = empty(Dims{rows}, kt), rs = empty(Dims{rows}, kt);
+  cpu::nn_kernels().layer_norm_fwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr,
+                                   bc.defined() ? bc.data_ptr() : nullptr, y.data_ptr(), mu.data_ptr(), rs.data_ptr(),
+                                   rows, n, eps);
+  Tensor out = kt == x.dtype() ? y : to_dtype(y, x.dtype());
+  if (autograd::any_requires_grad(x) || autograd::any_requires_grad(w, b)) {
+    const bool need_w = w.defined() && w.requires_grad(), need_b = b.defined() && b.requires_grad();
+    DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : kt, bdt = b.defined() ? b.dtype() : kt;
+    Dims wshape(normalized_shape);
+    autograd::record("NativeLayerNormBackward0", {x, w, b}, out,
+                     [xc, wc, mu, rs, rows, n, kt, need_w, need_b, xdt, wdt, bdt, wshape](V& g) {
+      Tensor gy = contiguous(to_dtype(g[0], kt));
+      Tensor gx = empty(xc.shape(), kt);
+      Tensor gw = need_w ? empty(wshape, kt) : Tensor(), gb = need_b ? empty(wshape, kt) : Tensor();
+      cpu::nn_kernels().layer_norm_bwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr, mu.data_ptr(),
+                                       rs.data_ptr(), gy.data_ptr(), gx.data_ptr(), need_w ? gw.data_ptr() : nullptr,
+                                       need_b ? gb.data_ptr() : nullptr, rows, n);
+      return V{to_dtype(gx, xdt), need_w ? to_dtype(gw, wdt) : Tensor(), need_b ? to_dtype(gb, bdt) : Tensor()};
+    });
+  }
+  return out;
 }
 
 Tensor dropout(const Tensor& a, double p, bool train) {
@@ -97,23 +134,12 @@ Tensor dropout(const Tensor& a, double p, bool train) {
   return mul(a, mul_s(keep, 1.0 / (1.0 - p)));
 }
 
-Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                          double label_smoothing) {
-  FASTDL_CHECK(logits.ndim() == 2, ValueError, "cross_entropy: expected logits of shape (N, C); got ", shape_str(logits.shape()));
-  FASTDL_CHECK(target.ndim() == 1 && target.shape()[0] == logits.shape()[0], ValueError,
-               "cross_entropy: expected target of shape (", logits.shape()[0], ",); got ", shape_str(target.shape()));
-  FASTDL_CHECK(is_integral(target.dtype()), TypeError, "cross_entropy: target must be an integer class-index tensor; got ",
-               dtype_name(target.dtype()));
+namespace {
+
+// Composed cross entropy (CUDA path): per-row losses before reduction.
+Tensor cross_entropy_rows_composed(const Tensor& logits, const Tensor& safe, const Tensor& valid, const Tensor& weight,
+                                   double label_smoothing) {
   int64_t C = logits.shape()[1];
-  Tensor valid = binary_scalar(BinaryOp::ne, target, double(ignore_index), false, 1);
-  Tensor safe = where(valid, to_dtype(target, DType::i64), zeros(Dims(), DType::i64, target.device()));
-  {
-    Tensor hs = to_device(safe, Device());
-    const int64_t* p = contiguous(hs).data<int64_t>();
-    for (int64_t i = 0; i < hs.numel(); ++i)
-      if (p[i] < 0 || p[i] >= C)
-        throw IndexError(str_cat("cross_entropy: target ", p[i], " is out of bounds for ", C, " classes"));
-  }
   Tensor lp = log_softmax(logits, 1);
   Tensor nll = unary(UnaryOp::neg, squeeze(gather(lp, 1, unsqueeze(safe, 1)), IntList{1}));
   if (weight.defined()) nll = mul(nll, index_select(weight, 0, safe));
@@ -122,6 +148,81 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tens
     nll = add(mul_s(nll, 1.0 - label_smoothing), mul_s(smooth, label_smoothing / double(C)));
   }
   return mul(nll, to_dtype(valid, nll.dtype()));
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     double label_smoothing, int64_t reduction) {
+  FASTDL_CHECK(logits.ndim() == 2, ValueError, "cross_entropy: expected logits of shape (N, C); got ", shape_str(logits.shape()));
+  FASTDL_CHECK(target.ndim() == 1 && target.shape()[0] == logits.shape()[0], ValueError,
+               "cross_entropy: expected target of shape (", logits.shape()[0], ",); got ", shape_str(target.shape()));
+  FASTDL_CHECK(is_integral(target.dtype()), TypeError, "cross_entropy: target must be an integer class-index tensor; got ",
+               dtype_name(target.dtype()));
+  FASTDL_CHECK(is_floating(logits.dtype()), TypeError, "cross_entropy: logits must be floating point; got ",
+               dtype_name(logits.dtype()));
+  FASTDL_CHECK(label_smoothing >= 0 && label_smoothing <= 1, ValueError,
+               "cross_entropy: label_smoothing must be between 0.0 and 1.0; got ", label_smoothing);
+  FASTDL_CHECK(reduction >= 0 && reduction <= 2, ValueError, "cross_entropy: reduction must be 0 (none), 1 (mean) or 2 (sum)");
+  const int64_t N = logits.shape()[0], C = logits.shape()[1];
+  if (weight.defined())
+    FASTDL_CHECK(weight.ndim() == 1 && weight.shape()[0] == C, ValueError, "cross_entropy: weight must have shape (", C,
+                 ",); got ", shape_str(weight.shape()));
+  check_same_device(logits, target, "cross_entropy");
+  // Targets on the host: bounds-checked here so kernels never read out of range.
+  Tensor th = contiguous(to_dtype(to_device(target, Device()), DType::i64));
+  const int64_t* tp = th.data<int64_t>();
+  for (int64_t i = 0; i < N; ++i)
+    if (tp[i] != ignore_index && (tp[i] < 0 || tp[i] >= C))
+      throw IndexError(str_cat("cross_entropy: target ", tp[i], " is out of bounds for ", C, " classes"));
+  const DType kt = compute_dtype(logits.dtype());
+  Tensor wc = weight.defined() ? contiguous(to_dtype(to_device(detach(weight), Device()), kt)) : Tensor();
+  double denom = 0;  // mean: the summed weight of the counted rows (PyTorch's normalisation)
+  for (int64_t i = 0; i < N; ++i)
+    if (tp[i] != ignore_index) denom += wc.defined() ? (kt == DType::f32 ? double(wc.data<float>()[tp[i]]) : wc.data<double>()[tp[i]]) : 1.0;
+
+  if (!logits.device().is_cpu()) {
+    Tensor valid = binary_scalar(BinaryOp::ne, target, double(ignore_index), false, 1);
+    Tensor safe = where(valid, to_dtype(target, DType::i64), zeros(Dims(), DType::i64, target.device()));
+    Tensor rows = cross_entropy_rows_composed(logits, safe, valid, weight, label_smoothing);
+    if (reduction == 0) return rows;
+    Tensor s = sum(rows, {}, false);
+    return reduction == 2 ? s : mul_s(s, 1.0 / denom);
+  }
+  cpu::CrossEntropyParams p;
+  Tensor x = contiguous(to_dtype(detach(logits), kt));
+  Tensor lse = empty(Dims{N}, kt), rows = empty(Dims{N}, kt);
+  p.x = x.data_ptr(); p.t = tp; p.w = wc.defined() ? wc.data_ptr() : nullptr;
+  p.rows = N; p.C = C; p.ignore_index = ignore_index; p.smoothing = label_smoothing;
+  p.lse = lse.data_ptr(); p.loss = rows.data_ptr();
+  cpu::nn_kernels().cross_entropy_fwd(kt, p);
+  Tensor out = rows;
+  if (reduction != 0) {
+    Tensor s = sum(rows, {}, false);
+    out = reduction == 2 ? s : mul_s(s, 1.0 / denom);
+  }
+  if (kt != logits.dtype()) out = to_dtype(out, logits.dtype());
+  if (autograd::any_requires_grad(logits)) {
+    const double scale = reduction == 1 ? 1.0 / denom : 1.0;
+    const DType ldt = logits.dtype();
+    autograd::record("CrossEntropyLossBackward0", {logits}, out, [p, x, th, wc, lse, kt, ldt, scale, reduction](V& g) {
+      Tensor go = contiguous(to_dtype(g[0], kt));
+      Tensor gx = empty(x.shape(), kt);
+      cpu::CrossEntropyParams q = p;
+      q.gloss = go.data_ptr();
+      q.gstride = reduction == 0 ? 1 : 0;
+      q.gscale = scale;
+      q.gx = gx.data_ptr();
+      cpu::nn_kernels().cross_entropy_bwd(kt, q);
+      return V{kt == ldt ? gx : to_dtype(gx, ldt)};
+    });
+  }
+  return out;
+}
+
+Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                          double label_smoothing) {
+  return cross_entropy(logits, target, weight, ignore_index, label_smoothing, 0);
 }
 
 }  // namespace fastdl

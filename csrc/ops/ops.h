@@ -149,5 +149,8 @@ Tensor dropout(const Tensor& a, double p, bool train);
 // give 0. Returns per-sample losses (N,) before weighting/reduction, with label smoothing.
 Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight,
                           int64_t ignore_index, double label_smoothing);
+// The same, reduced: reduction 0 none (N,), 1 mean (over the counted rows' weights), 2 sum.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     double label_smoothing, int64_t reduction);
 
 }  // namespace fastdl

@@ -64,6 +64,9 @@ def one_hot(tensor, num_classes=-1):
     return _C.one_hot(tensor, num_classes)
 
 
+_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+
+
 def _reduce(loss, reduction, op):
     if reduction == "mean":
         return loss.mean()
@@ -98,15 +101,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         if reduction == "mean":
             return loss.sum() / input.shape[0]
         return _reduce(loss, reduction, "cross_entropy")
-    rows = _C.cross_entropy_rows(input, target, weight, ignore_index, label_smoothing)
-    if reduction == "mean":
-        valid = target != ignore_index
-        if weight is None:
-            denom = valid.sum()
-        else:
-            denom = (_C.index_select(weight, 0, _C.where(valid, target, 0).reshape(-1)) * valid.to(weight.dtype)).sum()
-        return rows.sum() / denom.to(rows.dtype)
-    return _reduce(rows, reduction, "cross_entropy")
+    return _C.cross_entropy(input, target, weight, ignore_index, label_smoothing, _REDUCTION[reduction])
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):

@@ -1,0 +1,46 @@
+// Fused row kernels for the nn ops (ops/nn.cpp): softmax / log_softmax forward and backward,
+// layer_norm forward (saving mean and rstd) and backward, cross entropy from logits forward
+// (saving the log-sum-exp) and backward. Rows are contiguous, `n` (or C) elements each; dt is
+// float32 or float64 (the op upcasts halves). Each ISA build of nn_vec.cpp fills the table.
+#pragma once
+#include <cstdint>
+
+#include "core/cpu_info.h"
+#include "core/dtype.h"
+
+namespace fastdl::cpu {
+
+struct CrossEntropyParams {
+  const void* x = nullptr;       // (rows, C) logits
+  const int64_t* t = nullptr;    // (rows,) targets, already bounds-checked (or == ignore_index)
+  const void* w = nullptr;       // (C,) class weights or null
+  int64_t rows = 0, C = 0, ignore_index = -100;
+  double smoothing = 0;
+  void* lse = nullptr;           // (rows,) saved log-sum-exp (forward writes, backward reads)
+  void* loss = nullptr;          // forward: (rows,) per-row losses, 0 on ignored rows
+  const void* gloss = nullptr;   // backward: upstream grad, row r reads gloss[r * gstride] * gscale
+  int64_t gstride = 1;
+  double gscale = 1;
+  void* gx = nullptr;            // backward: (rows, C)
+};
+
+struct NnKernels {
+  void (*softmax_fwd)(DType dt, const void* x, void* y, int64_t rows, int64_t n, bool log);
+  // softmax: gx = y (g - sum(g y));  log_softmax: gx = g - exp(y) sum(g)
+  void (*softmax_bwd)(DType dt, const void* y, const void* g, void* gx, int64_t rows, int64_t n, bool log);
+  // y = (x - mean) rstd w + b; w, b may be null; mean, rstd: (rows,)
+  void (*layer_norm_fwd)(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd,
+                         int64_t rows, int64_t n, double eps);
+  // gx (rows, n); gw, gb (n,) or null when not wanted
+  void (*layer_norm_bwd)(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* gy,
+                         void* gx, void* gw, void* gb, int64_t rows, int64_t n);
+  void (*cross_entropy_fwd)(DType dt, const CrossEntropyParams& p);
+  void (*cross_entropy_bwd)(DType dt, const CrossEntropyParams& p);
+};
+
+namespace ref { const NnKernels& nn_table(); }
+namespace avx2 { const NnKernels& nn_table(); }
+namespace avx512 { const NnKernels& nn_table(); }
+const NnKernels& nn_kernels();
+
+}  // namespace fastdl::cpu

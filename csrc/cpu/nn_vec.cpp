@@ -1,0 +1,273 @@
+// Fused nn row kernels, compiled per ISA (the ref build is the scalar reference). Rows run in
+// parallel over the pool; within a row, sums use 16 independent partial accumulators so the
+// compiler vectorises without reassociating one chain; float32 exp/log are vm::*. Max-subtracted
+// exponentials keep softmax and cross entropy finite for logits of any magnitude.
+#include <cmath>
+#include <type_traits>
+
+#include "core/parallel.h"
+#include "cpu/nn.h"
+#include "cpu/simd/vmath.h"
+
+namespace fastdl::cpu::FASTDL_ISA_NS {
+namespace {
+
+template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
+
+// Rows per task so a task holds at least ~16k elements (small problems stay on one thread).
+inline int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
+
+template <class T> T row_max(const T* __restrict x, int64_t n) {
+  T m = -INFINITY;
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
+  return nan ? T(NAN) : m;
+}
+
+template <class T> double row_sum(const T* __restrict x, int64_t n) {
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += x[i + j];
+  double s = 0;
+  for (int j = 0; j < 16; ++j) s += double(acc[j]);
+  for (; i < n; ++i) s += double(x[i]);
+  return s;
+}
+
+template <class T> double row_dot(const T* __restrict a, const T* __restrict b, int64_t n) {
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  double s = 0;
+  for (int j = 0; j < 16; ++j) s += double(acc[j]);
+  for (; i < n; ++i) s += double(a[i]) * double(b[i]);
+  return s;
+}
+
+// sum(exp(x - m)) over a row, writing the exponentials to e (may be null).
+template <class T> double row_sumexp(const T* __restrict x, T* __restrict e, T m, int64_t n) {
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) { T v = t_exp(x[i + j] - m); if (e) e[i + j] = v; acc[j] += v; }
+  double s = 0;
+  for (int j = 0; j < 16; ++j) s += double(acc[j]);
+  for (; i < n; ++i) { T v = t_exp(x[i] - m); if (e) e[i] = v; s += double(v); }
+  return s;
+}
+
+// log-sum-exp of a row; an all -inf row gives -inf, a NaN gives NaN.
+template <class T> T row_lse(const T* x, int64_t n) {
+  T m = row_max(x, n);
+  if (std::isinf(m)) return m;
+  if (m != m) return m;
+  return T(std::log(row_sumexp<T>(x, nullptr, m, n))) + m;
+}
+
+template <class T> void softmax_fwd_t(const T* x, T* y, int64_t rows, int64_t n, bool log) {
+  parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* xr = x + r * n;
+      T* __restrict yr = y + r * n;
+      T m = row_max(xr, n);
+      if (std::isinf(m) && m < 0) m = 0;
+      if (log) {
+        T ls = T(std::log(row_sumexp<T>(xr, nullptr, m, n))) + m;
+        for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - ls;
+      } else {
+        T inv = T(1.0 / row_sumexp<T>(xr, yr, m, n));
+        for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
+      }
+    }
+  });
+}
+
+template <class T> void softmax_bwd_t(const T* y, const T* g, T* gx, int64_t rows, int64_t n, bool log) {
+  parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* __restrict yr = y + r * n;
+      const T* __restrict gr = g + r * n;
+      T* __restrict o = gx + r * n;
+      if (log) {
+        T s = T(row_sum(gr, n));
+        for (int64_t i = 0; i < n; ++i) o[i] = gr[i] - t_exp(yr[i]) * s;
+      } else {
+        T s = T(row_dot(gr, yr, n));
+        for (int64_t i = 0; i < n; ++i) o[i] = yr[i] * (gr[i] - s);
+      }
+    }
+  });
+}
+
+template <class T>
+void layer_norm_fwd_t(const T* x, const T* w, const T* bias, T* y, T* mean, T* rstd, int64_t rows, int64_t n, double eps) {
+  parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* __restrict xr = x + r * n;
+      T* __restrict yr = y + r * n;
+      T mu = T(row_sum(xr, n) / double(n));
+      T acc[16] = {};
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; ++j) { T d = xr[i + j] - mu; acc[j] += d * d; }
+      double v = 0;
+      for (int j = 0; j < 16; ++j) v += double(acc[j]);
+      for (; i < n; ++i) { double d = double(xr[i] - mu); v += d * d; }
+      T rs = T(1.0 / std::sqrt(v / double(n) + eps));
+      mean[r] = mu;
+      rstd[r] = rs;
+      if (w && bias) for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs * w[k] + bias[k];
+      else if (w) for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs * w[k];
+      else if (bias) for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs + bias[k];
+      else for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs;
+    }
+  });
+}
+
+// gx = rstd (gh - mean(gh) - xh mean(gh xh)), gh = gy w, xh = (x - mean) rstd.
+// gw = sum_rows gy xh, gb = sum_rows gy: a second pass over column blocks (deterministic).
+template <class T>
+void layer_norm_bwd_t(const T* x, const T* w, const T* mean, const T* rstd, const T* gy, T* gx, T* gw, T* gb,
+                      int64_t rows, int64_t n) {
+  parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* __restrict xr = x + r * n;
+      const T* __restrict g = gy + r * n;
+      T* __restrict o = gx + r * n;
+      const T mu = mean[r], rs = rstd[r];
+      T a1[16] = {}, a2[16] = {};
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; ++j) {
+          T gh = w ? g[i + j] * w[i + j] : g[i + j];
+          a1[j] += gh;
+          a2[j] += gh * (xr[i + j] - mu) * rs;
+        }
+      double s1 = 0, s2 = 0;
+      for (int j = 0; j < 16; ++j) { s1 += double(a1[j]); s2 += double(a2[j]); }
+      for (; i < n; ++i) {
+        T gh = w ? g[i] * w[i] : g[i];
+        s1 += double(gh);
+        s2 += double(gh) * double((xr[i] - mu) * rs);
+      }
+      const T m1 = T(s1 / double(n)), m2 = T(s2 / double(n));
+      for (int64_t k = 0; k < n; ++k) {
+        T gh = w ? g[k] * w[k] : g[k];
+        o[k] = rs * (gh - m1 - (xr[k] - mu) * rs * m2);
+      }
+    }
+  });
+  if (!gw && !gb) return;
+  parallel_for(0, n, 1024, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) { if (gw) gw[c] = 0; if (gb) gb[c] = 0; }
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* __restrict xr = x + r * n;
+      const T* __restrict g = gy + r * n;
+      const T mu = mean[r], rs = rstd[r];
+      if (gw) for (int64_t c = cb; c < ce; ++c) gw[c] += g[c] * ((xr[c] - mu) * rs);
+      if (gb) for (int64_t c = cb; c < ce; ++c) gb[c] += g[c];
+    }
+  });
+}
+
+// loss_r = (1-eps) w_t (lse - x_t) + eps/C sum_c w_c (lse - x_c); 0 on ignored rows.
+template <class T> void cross_entropy_fwd_t(const CrossEntropyParams& p) {
+  const T* x = static_cast<const T*>(p.x);
+  const T* w = static_cast<const T*>(p.w);
+  T* lse = static_cast<T*>(p.lse);
+  T* loss = static_cast<T*>(p.loss);
+  const int64_t C = p.C;
+  const double ls = p.smoothing;
+  double wsum = 0;
+  if (w && ls > 0) for (int64_t c = 0; c < C; ++c) wsum += double(w[c]);
+  parallel_for(0, p.rows, row_grain(C), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* xr = x + r * C;
+      const int64_t t = p.t[r];
+      T l = row_lse(xr, C);
+      lse[r] = l;
+      if (t == p.ignore_index) { loss[r] = 0; continue; }
+      double wt = w ? double(w[t]) : 1.0;
+      double v = (1 - ls) * wt * double(l - xr[t]);
+      if (ls > 0) {
+        double s = w ? double(l) * wsum - row_dot(w, xr, C) : double(l) * double(C) - row_sum(xr, C);
+        v += ls / double(C) * s;
+      }
+      loss[r] = T(v);
+    }
+  });
+}
+
+// gx_rc = go_r [ (1-eps) w_t (p_c - [c == t]) + eps/C (p_c sum_k w_k - w_c) ], p = softmax(x_r).
+template <class T> void cross_entropy_bwd_t(const CrossEntropyParams& p) {
+  const T* x = static_cast<const T*>(p.x);
+  const T* w = static_cast<const T*>(p.w);
+  const T* lse = static_cast<const T*>(p.lse);
+  const T* gl = static_cast<const T*>(p.gloss);
+  T* gx = static_cast<T*>(p.gx);
+  const int64_t C = p.C;
+  const double ls = p.smoothing;
+  double wsum = double(C);
+  if (w) { wsum = 0; for (int64_t c = 0; c < C; ++c) wsum += double(w[c]); }
+  parallel_for(0, p.rows, row_grain(C), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* __restrict xr = x + r * C;
+      T* __restrict o = gx + r * C;
+      const int64_t t = p.t[r];
+      if (t == p.ignore_index) { for (int64_t c = 0; c < C; ++c) o[c] = 0; continue; }
+      const T go = T(double(gl[r * p.gstride]) * p.gscale);
+      const T wt = w ? w[t] : T(1);
+      const T a = T(go * ((1 - ls) * double(wt) + ls / double(C) * wsum));  // coefficient of p_c
+      const T l = lse[r], sc = T(double(go) * ls / double(C));
+      if (w) for (int64_t c = 0; c < C; ++c) o[c] = a * t_exp(xr[c] - l) - sc * w[c];
+      else for (int64_t c = 0; c < C; ++c) o[c] = a * t_exp(xr[c] - l) - sc;
+      o[t] -= T(double(go) * (1 - ls) * double(wt));
+    }
+  });
+}
+
+#define FASTDL_NN_DT(dt, call) (dt == DType::f32 ? call(float) : call(double))
+
+void softmax_fwd_k(DType dt, const void* x, void* y, int64_t rows, int64_t n, bool log) {
+#define C_(T) softmax_fwd_t<T>(static_cast<const T*>(x), static_cast<T*>(y), rows, n, log)
+  FASTDL_NN_DT(dt, C_);
+#undef C_
+}
+void softmax_bwd_k(DType dt, const void* y, const void* g, void* gx, int64_t rows, int64_t n, bool log) {
+#define C_(T) softmax_bwd_t<T>(static_cast<const T*>(y), static_cast<const T*>(g), static_cast<T*>(gx), rows, n, log)
+  FASTDL_NN_DT(dt, C_);
+#undef C_
+}
+void layer_norm_fwd_k(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd,
+                      int64_t rows, int64_t n, double eps) {
+#define C_(T) layer_norm_fwd_t<T>(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b), \
+                                  static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd), rows, n, eps)
+  FASTDL_NN_DT(dt, C_);
+#undef C_
+}
+void layer_norm_bwd_k(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* gy,
+                      void* gx, void* gw, void* gb, int64_t rows, int64_t n) {
+#define C_(T) layer_norm_bwd_t<T>(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(mean), \
+                                  static_cast<const T*>(rstd), static_cast<const T*>(gy), static_cast<T*>(gx),     \
+                                  static_cast<T*>(gw), static_cast<T*>(gb), rows, n)
+  FASTDL_NN_DT(dt, C_);
+#undef C_
+}
+void cross_entropy_fwd_k(DType dt, const CrossEntropyParams& p) {
+  if (dt == DType::f32) cross_entropy_fwd_t<float>(p); else cross_entropy_fwd_t<double>(p);
+}
+void cross_entropy_bwd_k(DType dt, const CrossEntropyParams& p) {
+  if (dt == DType::f32) cross_entropy_bwd_t<float>(p); else cross_entropy_bwd_t<double>(p);
+}
+
+}  // namespace
+
+const NnKernels& nn_table() {
+  static const NnKernels k{softmax_fwd_k, softmax_bwd_k, layer_norm_fwd_k, layer_norm_bwd_k, cross_entropy_fwd_k,
+                           cross_entropy_bwd_k};
+  return k;
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS
