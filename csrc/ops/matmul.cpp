@@ -16,20 +16,36 @@ DType gemm_dtype(DType a, DType b, const char* op) {
   return dt;
 }
 
-// C (batch, M, N) = alpha * A @ B + beta * C, where A, B, C are 3-D views (batch strides
-// may be 0). Operands must share the compute dtype and device.
-void gemm3(const Tensor& A, const Tensor& B, const Tensor& C, double alpha, double beta) {
+// One operand of a GEMM as (pointer, batch stride, row stride, column stride): views are
+// described by strides alone, so no intermediate tensors are made on the hot path.
+struct Operand {
+  const void* p;
+  int64_t sb, sr, sc;
+};
+Operand op2(const Tensor& t) { return {t.data_ptr(), 0, t.strides()[0], t.strides()[1]}; }
+Operand op3(const Tensor& t) { return {t.data_ptr(), t.strides()[0], t.strides()[1], t.strides()[2]}; }
+
+// C[b] (M, N) = alpha * A[b] @ B[b] + beta * C[b]; operands share the compute dtype and device.
+void gemm_run(int64_t batch, int64_t M, int64_t N, int64_t K, DType dt, Operand A, Operand B, Operand C, Device dev,
+              double alpha, double beta) {
+  if (batch == 0 || M == 0 || N == 0) return;
   cpu::GemmParams p;
-  p.batch = C.shape()[0]; p.M = C.shape()[1]; p.N = C.shape()[2]; p.K = A.shape()[2];
-  p.dtype = C.dtype();
-  p.A = A.data_ptr(); p.sa_b = A.strides()[0]; p.sa_m = A.strides()[1]; p.sa_k = A.strides()[2];
-  p.B = B.data_ptr(); p.sb_b = B.strides()[0]; p.sb_k = B.strides()[1]; p.sb_n = B.strides()[2];
-  p.C = C.data_ptr(); p.sc_b = C.strides()[0]; p.sc_m = C.strides()[1]; p.sc_n = C.strides()[2];
+  p.batch = batch; p.M = M; p.N = N; p.K = K; p.dtype = dt;
+  p.A = A.p; p.sa_b = A.sb; p.sa_m = A.sr; p.sa_k = A.sc;
+  p.B = B.p; p.sb_b = B.sb; p.sb_k = B.sr; p.sb_n = B.sc;
+  p.C = const_cast<void*>(C.p); p.sc_b = C.sb; p.sc_m = C.sr; p.sc_n = C.sc;
   p.alpha = alpha; p.beta = beta;
-  if (p.batch == 0 || p.M == 0 || p.N == 0) return;
-  if (p.K == 0) { if (beta == 0) fill_(C, 0.0); else if (beta != 1) copy_(C, mul_s(detach(C), beta)); return; }
-  if (C.device().is_cuda()) cuda::gemm(p, C.device().index);
+  if (dev.is_cuda()) cuda::gemm(p, dev.index);
   else cpu::gemm(p);
+}
+
+void gemm3(const Tensor& A, const Tensor& B, const Tensor& C, double alpha, double beta) {
+  int64_t K = A.shape()[2];
+  if (K == 0) {  // nothing to multiply: C = beta * C
+    if (beta == 0) fill_(C, 0.0); else if (beta != 1) copy_(C, mul_s(detach(C), beta));
+    return;
+  }
+  gemm_run(C.shape()[0], C.shape()[1], C.shape()[2], K, C.dtype(), op3(A), op3(B), op3(C), C.device(), alpha, beta);
 }
 
 // Integer and float16 products run in a float type, then cast back.
@@ -61,7 +77,9 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   Dims os = batch;
   os.push_back(M); os.push_back(N);
   Tensor out = empty(os, kt, a.device());
-  if (b.ndim() == 2 && a.ndim() > 2) {
+  if (a.ndim() == 2 && b.ndim() == 2 && K > 0) {
+    gemm_run(1, M, N, K, kt, op2(A), op2(B), op2(out), a.device(), 1.0, 0.0);
+  } else if (b.ndim() == 2 && a.ndim() > 2) {
     // fold a's batch into M: one large GEMM
     Tensor A2 = reshape(A, {-1, K});
     gemm3(unsqueeze(A2, 0), unsqueeze(B, 0), reshape(out, {1, -1, N}), 1.0, 0.0);
@@ -113,13 +131,18 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   if (bias.defined()) dt = promote(dt, bias.dtype());
   DType kt = kernel_dtype(dt);
   FASTDL_CHECK(is_floating(dt), TypeError, "linear: expected floating point tensors; got ", dtype_name(x.dtype()), " and ", dtype_name(w.dtype()));
-  Tensor X = reshape(x.dtype() == kt ? detach(x) : to_dtype(detach(x), kt), {-1, in});
-  Tensor W = w.dtype() == kt ? detach(w) : to_dtype(detach(w), kt);
-  int64_t rows = X.shape()[0];
+  Tensor Xs = x.dtype() == kt ? x : to_dtype(detach(x), kt);
+  Tensor W = w.dtype() == kt ? w : to_dtype(detach(w), kt);
+  int64_t rows = in > 0 ? x.numel() / in : 0;
+  if (x.ndim() != 2 && !Xs.is_contiguous()) Xs = contiguous(detach(Xs));
+  // X as (rows, in): its own strides when 2-D, else contiguous rows
+  Operand X = Xs.ndim() == 2 ? op2(Xs) : Operand{Xs.data_ptr(), 0, in, 1};
+  if (Xs.ndim() == 1) X = {Xs.data_ptr(), 0, 0, Xs.strides()[0]};
   Tensor out = empty(Dims{rows, outf}, kt, x.device());
   double beta = 0.0;
   if (bias.defined()) { copy_(out, bias); beta = 1.0; }
-  gemm3(unsqueeze(X, 0), unsqueeze(transpose(W, 0, 1), 0), unsqueeze(out, 0), 1.0, beta);
+  if (in == 0) { if (!bias.defined()) fill_(out, 0.0); }
+  else gemm_run(1, rows, outf, in, kt, X, {W.data_ptr(), 0, W.strides()[1], W.strides()[0]}, op2(out), x.device(), 1.0, beta);
   if (kt != dt) out = to_dtype(out, dt);
   IntList os = x.shape().vec();
   os.back() = outf;
