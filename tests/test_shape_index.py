@@ -148,3 +148,27 @@ def test_view_op_grads_vs_torch(torch, rng):
     wo, (wg,) = torch_grads(torch, lambda x: torch.cat([x, x.flip(1)], 1), [a], up2)
     o, (g,) = fd_grads(lambda x: fd.cat([x, x.flip(1)], 1), [a], up2)
     assert_close(g, wg)
+
+
+def test_composed_ops_vs_numpy_and_torch(rng, torch):
+    a, b, c = rng.standard_normal((3, 4)), rng.standard_normal((4, 5)), rng.standard_normal((2, 3, 4))
+    A, B, C = (fd.tensor(x, dtype=fd.float64) for x in (a, b, c))
+    for eq, ops, np_ops in [("ij,jk->ik", (A, B), (a, b)), ("bij,jk->bik", (C, B), (c, b)), ("ij->ji", (A,), (a,)),
+                            ("ij,ij->i", (A, A), (a, a)), ("i,j->ij", (A[0], A[1]), (a[0], a[1])), ("bij->j", (C,), (c,)),
+                            ("bij,bkj->bik", (C, C), (c, c))]:
+        np.testing.assert_allclose(fd.einsum(eq, *ops).numpy(), np.einsum(eq, *np_ops), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(fd.sort(A, 1).values.numpy(), np.sort(a, 1))
+    np.testing.assert_array_equal(A.sort(0, descending=True).values.numpy(), -np.sort(-a, 0))
+    np.testing.assert_array_equal(fd.topk(A, 2).indices.numpy(), torch.topk(torch.tensor(a), 2).indices.numpy())
+    np.testing.assert_array_equal(fd.diag(fd.tensor([1.0, 2.0]), 1).numpy(), np.diag([1.0, 2.0], 1))
+    np.testing.assert_array_equal(fd.diagonal(A, -1).numpy(), np.diagonal(a, -1))
+    x, y = fd.meshgrid(fd.arange(3), fd.arange(2), indexing="xy")
+    nx, ny = np.meshgrid(np.arange(3), np.arange(2))
+    np.testing.assert_array_equal(x.numpy(), nx)
+    np.testing.assert_array_equal(y.numpy(), ny)
+    assert fd.allclose(A, A + 1e-10) and not fd.allclose(A, A + 1e-3) and fd.equal(A, A.clone())
+    np.testing.assert_array_equal(fd.masked_select(A, A > 0).numpy(), a[a > 0])
+    np.testing.assert_allclose(A.cumprod(1).numpy(), np.cumprod(a, 1), rtol=1e-12)
+    g = fd.tensor(a, dtype=fd.float64, requires_grad=True)
+    fd.einsum("ij,jk->ik", g, B).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), np.ones((3, 5)) @ b.T, rtol=1e-12)

@@ -33,7 +33,11 @@ from fastdl._tensor import (  # noqa: E402,F401
     Size, _minmax_result, arange, empty, empty_like, enable_grad, eye, from_dlpack, from_numpy, full, full_like,
     get_default_dtype, inference_mode, is_grad_enabled, is_tensor, linspace, no_grad, ones, ones_like, rand,
     rand_like, randint, randint_like, randn, randn_like, randperm, set_default_dtype, set_grad_enabled, tensor,
-    as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer, einsum_unsupported,
+    as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer,
+)
+from fastdl._more_ops import (  # noqa: E402,F401
+    allclose, argsort, broadcast_tensors, cumprod, diag, diagonal, einsum, equal, isclose, kthvalue, masked_select,
+    meshgrid, sort, topk, trace,
 )
 from fastdl import autograd, cuda, nn, optim  # noqa: E402,F401
 from fastdl.serialization import load, save  # noqa: E402,F401

@@ -273,10 +273,6 @@ def outer(a, b):
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
-def einsum_unsupported(*args, **kwargs):
-    raise NotImplementedError("einsum is not implemented yet")
-
-
 # ---- grad mode ------------------------------------------------------------------------------
 class _GradMode:
     def __init__(self, mode):
@@ -472,3 +468,37 @@ Tensor.__reduce_ex__ = lambda self, proto: (tensor, (self.tolist(), self.dtype))
 Tensor.is_shared = lambda self: False
 Tensor.softmax = Tensor.softmax
 Tensor.log_softmax = Tensor.log_softmax
+
+
+def _attach_more():
+    from fastdl import _more_ops as m
+    Tensor.sort = m.sort
+    Tensor.argsort = m.argsort
+    Tensor.topk = m.topk
+    Tensor.kthvalue = m.kthvalue
+    Tensor.masked_select = m.masked_select
+    Tensor.diagonal = m.diagonal
+    Tensor.diag = m.diag
+    Tensor.trace = m.trace
+    Tensor.cumprod = m.cumprod
+    Tensor.isclose = m.isclose
+    Tensor.allclose = m.allclose
+    Tensor.equal = m.equal
+    Tensor.sub = _sub_alpha(Tensor.sub)
+    Tensor.absolute = Tensor.abs
+    Tensor.multiply = Tensor.mul
+    Tensor.divide = Tensor.div
+    Tensor.subtract = Tensor.sub
+    Tensor.greater = Tensor.gt
+    Tensor.less = Tensor.lt
+    Tensor.negative = Tensor.neg
+    Tensor.arctan2 = Tensor.atan2
+
+
+def _sub_alpha(native):
+    def sub(self, other, alpha=1):
+        return native(self, other * alpha if alpha != 1 else other)
+    return sub
+
+
+_attach_more()
