@@ -9,5 +9,11 @@ from fastdl.nn.modules.activation import (  # noqa: F401
 )
 from fastdl.nn.modules.dropout import Dropout  # noqa: F401
 from fastdl.nn.modules.flatten import Flatten  # noqa: F401
-from fastdl.nn.modules.loss import CrossEntropyLoss, MSELoss  # noqa: F401
-from fastdl.nn import utils  # noqa: F401
+from fastdl.nn.modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from fastdl.nn.modules.sparse import Embedding  # noqa: F401
+from fastdl.nn.modules.loss import (  # noqa: F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, InfoNCELoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+    SmoothL1Loss,
+)
+from fastdl.nn.lora import LoRALinear  # noqa: F401
+from fastdl.nn import lora, utils  # noqa: F401

@@ -56,8 +56,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _C.layer_norm(input, tuple(normalized_shape), weight, bias, eps)
 
 
-def embedding(input, weight, padding_idx=None):
-    return _C.embedding(weight, input)
+def embedding(input, weight, padding_idx=None, max_norm=None):
+    out = _C.embedding(weight, input)
+    if padding_idx is not None:  # the padding row gets no gradient (and reads as zeros)
+        out = out * (input != padding_idx).unsqueeze(-1).to(out.dtype)
+    return out
 
 
 def one_hot(tensor, num_classes=-1):
@@ -82,10 +85,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     probabilities, with PyTorch's weight / ignore_index / label_smoothing / reduction."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0; got {label_smoothing}")
+    out_shape = None  # reduction='none' returns the target's batch shape
     if input.ndim == 1:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
+        out_shape = ()
     C = input.shape[1]
     if input.ndim > 2:  # (N, C, d...) -> (N*d..., C)
+        out_shape = (input.shape[0],) + tuple(input.shape[2:])
         perm = [0] + list(range(2, input.ndim)) + [1]
         input = input.permute(*perm).reshape(-1, C)
         target = target.reshape(-1) if not target.dtype.is_floating_point else \
@@ -100,8 +106,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         loss = -(w * target).sum(1)
         if reduction == "mean":
             return loss.sum() / input.shape[0]
-        return _reduce(loss, reduction, "cross_entropy")
-    return _C.cross_entropy(input, target, weight, ignore_index, label_smoothing, _REDUCTION[reduction])
+        loss = _reduce(loss, reduction, "cross_entropy")
+    else:
+        if reduction not in _REDUCTION:
+            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none'; got '{reduction}'")
+        loss = _C.cross_entropy(input, target, weight, ignore_index, label_smoothing, _REDUCTION[reduction])
+    if reduction == "none" and out_shape is not None:
+        loss = loss.reshape(out_shape)
+    return loss
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -138,3 +150,120 @@ def mse_loss(input, target, reduction="mean"):
 def l1_loss(input, target, reduction="mean"):
     _check_same_shape(input, target, "l1_loss")
     return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    _check_same_shape(input, target, "huber_loss")
+    d = (input - target).abs()
+    loss = _C.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    _check_same_shape(input, target, "smooth_l1_loss")
+    d = (input - target).abs()
+    if beta == 0:
+        return _reduce(d, reduction, "smooth_l1_loss")
+    loss = _C.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-(y log x + (1-y) log(1-x)) with each log clamped at -100, as PyTorch does."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"binary_cross_entropy: target size {tuple(target.shape)} must be the same as input size "
+                         f"{tuple(input.shape)}")
+    loss = -(target * _C.clamp(input.log(), -100.0, None) + (1 - target) * _C.clamp((1 - input).log(), -100.0, None))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Sigmoid + BCE in one stable expression: (1-y) x + (1 + (pw-1) y) (log1p(exp(-|x|)) + max(-x, 0))."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"binary_cross_entropy_with_logits: target size {tuple(target.shape)} must be the same as "
+                         f"input size {tuple(input.shape)}")
+    sp = _C.log1p(_C.exp(-input.abs())) + _C.relu(-input)
+    if pos_weight is not None:
+        loss = (1 - target) * input + ((pos_weight - 1) * target + 1) * sp
+    else:
+        loss = (1 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target || exp(input)) pointwise: input holds log-probabilities; target probabilities
+    (or log-probabilities with log_target=True). reduction='batchmean' divides by the batch size."""
+    if log_target:
+        loss = _C.exp(target) * (target - input)
+    else:
+        safe = _C.where(target > 0, target, 1.0)
+        loss = _C.where(target > 0, target * safe.log(), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    return input / _C.clamp(_C.norm(input, p, dim, True), eps, None)
+
+
+def info_nce(z1, z2, temperature=0.1, reduction="mean"):
+    """NT-Xent (SimCLR, Chen et al. 2020): 2N embeddings from two views, each row's positive is
+    its pair in the other view, all other 2N-2 rows are negatives; cosine similarity / temperature
+    and cross entropy over each row with itself masked out."""
+    if tuple(z1.shape) != tuple(z2.shape) or z1.ndim != 2:
+        raise ValueError(f"info_nce: expected two (N, D) tensors of one shape; got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    n = z1.shape[0]
+    z = normalize(_C.cat([z1, z2], 0), dim=1)
+    sim = (z @ z.T) / temperature
+    eye = _C.eye(2 * n, 2 * n, _C.dtype.bool)
+    sim = sim.masked_fill(eye, float("-inf"))
+    labels = _C.cat([_C.arange(n, 2 * n, 1, _C.dtype.int64), _C.arange(0, n, 1, _C.dtype.int64)], 0)
+    return cross_entropy(sim, labels, reduction=reduction)
+
+
+def gan_discriminator_loss(real_logits, fake_logits):
+    """Standard (non-saturating) GAN discriminator loss, Goodfellow et al. 2014: BCE pushing real
+    logits to 1 and fake logits to 0. Pass fake_logits computed from detached generator output."""
+    ones = _C.full(tuple(real_logits.shape), 1.0, real_logits.dtype, real_logits.device)
+    zeros = _C.full(tuple(fake_logits.shape), 0.0, fake_logits.dtype, fake_logits.device)
+    return (binary_cross_entropy_with_logits(real_logits, ones) + binary_cross_entropy_with_logits(fake_logits, zeros))
+
+
+def gan_generator_loss(fake_logits):
+    """Non-saturating generator loss: -log D(G(z)) = BCE of the fake logits against 1."""
+    ones = _C.full(tuple(fake_logits.shape), 1.0, fake_logits.dtype, fake_logits.device)
+    return binary_cross_entropy_with_logits(fake_logits, ones)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation over every dim but 1 (N, C, *). In training, batch statistics
+    normalise and the running stats (if given) move by `momentum` (unbiased variance, as PyTorch)."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least 2D input (N, C, ...); got shape {tuple(input.shape)}")
+    C = input.shape[1]
+    dims = [0] + list(range(2, input.ndim))
+    bshape = (1, C) + (1,) * (input.ndim - 2)
+    if training:
+        n = input.numel() // C
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(input.shape)}")
+        mean = input.mean(dims)
+        var = input.var(dims, correction=0)
+        if running_mean is not None:
+            from fastdl import no_grad
+            with no_grad():
+                running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
+                running_var.mul_(1 - momentum).add_(var.detach(), alpha=momentum * n / (n - 1))
+    else:
+        mean, var = running_mean, running_var
+    y = (input - mean.reshape(bshape)) * _C.rsqrt(var.reshape(bshape) + eps)
+    if weight is not None:
+        y = y * weight.reshape(bshape)
+    if bias is not None:
+        y = y + bias.reshape(bshape)
+    return y

@@ -1,0 +1,83 @@
+"""LayerNorm (fused native kernel), BatchNorm1d/2d (running statistics, momentum, eval mode)."""
+from fastdl import _C, _tensor
+from fastdl.nn import functional as F, init
+from fastdl.nn.modules.module import Module
+from fastdl.nn.parameter import Parameter
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(_tensor.ones(*self.normalized_shape, dtype=dtype, device=device))
+            self.bias = Parameter(_tensor.zeros(*self.normalized_shape, dtype=dtype, device=device)) if bias else None
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, x):
+        return _C.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class _BatchNorm(Module):
+    _ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(_tensor.ones(num_features, dtype=dtype, device=device))
+            self.bias = Parameter(_tensor.zeros(num_features, dtype=dtype, device=device))
+        else:
+            self.weight = self.bias = None
+        if track_running_stats:
+            self.register_buffer("running_mean", _tensor.zeros(num_features, dtype=dtype, device=device))
+            self.register_buffer("running_var", _tensor.ones(num_features, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked", _tensor.tensor(0, dtype=_C.dtype.int64, device=device))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            self.num_batches_tracked.zero_()
+
+    def _check_input_dim(self, x):
+        if x.ndim not in self._ndims:
+            raise ValueError(f"{type(self).__name__}: expected {' or '.join(f'{d}D' for d in self._ndims)} input; "
+                             f"got {x.ndim}D input")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels (dim 1); got shape "
+                             f"{tuple(x.shape)}")
+
+    def forward(self, x):
+        self._check_input_dim(x)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        use_batch = self.training or not self.track_running_stats
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked.item())
+        track = self.training and self.track_running_stats
+        return F.batch_norm(x, self.running_mean if track or not use_batch else None,
+                            self.running_var if track or not use_batch else None, self.weight, self.bias, use_batch,
+                            momentum, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    _ndims = (4,)

@@ -1,0 +1,199 @@
+"""nn layers and the fused nn kernels: outputs and gradients against PyTorch in float64 (skipped
+without it), numpy references and finite differences (always), Module features."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+import fastdl.nn as nn
+import fastdl.nn.functional as F
+from fastdl.autograd import gradcheck
+
+
+def _t(a, rg=True, dtype=fd.float64):
+    return fd.tensor(a, dtype=dtype, requires_grad=rg)
+
+
+def _cmp_torch(torch, fd_fn, th_fn, arrays, rng, rtol=1e-10, atol=1e-12):
+    """Run fd_fn / th_fn on the same float64 arrays; compare outputs and input gradients."""
+    xs = [_t(a) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    yf, yt = fd_fn(*xs), th_fn(*ts)
+    np.testing.assert_allclose(yf.detach().numpy(), yt.detach().numpy(), rtol=rtol, atol=atol)
+    g = rng.standard_normal(tuple(yt.shape))
+    yf.backward(fd.tensor(g, dtype=fd.float64))
+    yt.backward(torch.tensor(g))
+    for a, b in zip(xs, ts):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=rtol, atol=atol)
+
+
+# ---- fused kernels
+@pytest.mark.parametrize("shape,dim", [((5, 7), 1), ((3, 4, 6), 0), ((2, 3, 33), -1)])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_backward_torch(shape, dim, log, rng):
+    torch = pytest.importorskip("torch")
+    f, tf = (F.log_softmax, torch.log_softmax) if log else (F.softmax, torch.softmax)
+    _cmp_torch(torch, lambda x: f(x, dim), lambda x: tf(x, dim), [rng.standard_normal(shape) * 3], rng)
+
+
+def test_softmax_gradcheck_and_float32_every_isa(isa, rng):
+    x = _t(rng.standard_normal((3, 5)))
+    assert gradcheck(lambda a: F.log_softmax(a, 1), [x])
+    assert gradcheck(lambda a: F.softmax(a, 0), [x])
+    a = rng.standard_normal((4, 37)).astype(np.float32) * 50
+    y = F.softmax(fd.tensor(a), 1).numpy()
+    e = np.exp(a.astype(np.float64) - a.max(1, keepdims=True))
+    np.testing.assert_allclose(y, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape,ns", [((4, 6), (6,)), ((2, 3, 5, 4), (5, 4)), ((3, 40), (40,))])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_torch(shape, ns, affine, rng):
+    torch = pytest.importorskip("torch")
+    arrays = [rng.standard_normal(shape) * 2 + 1]
+    if affine:
+        arrays += [rng.standard_normal(ns), rng.standard_normal(ns)]
+    _cmp_torch(torch, lambda x, *wb: F.layer_norm(x, ns, *wb, eps=1e-5),
+               lambda x, *wb: torch.nn.functional.layer_norm(x, ns, *wb, eps=1e-5), arrays, rng)
+
+
+def test_layer_norm_numpy_gradcheck_every_isa(isa, rng):
+    x, w, b = rng.standard_normal((3, 7)), rng.standard_normal(7), rng.standard_normal(7)
+    y = F.layer_norm(_t(x), 7, _t(w), _t(b)).detach().numpy()
+    ref = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5) * w + b
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda a, c, d: F.layer_norm(a, (7,), c, d), [_t(x), _t(w), _t(b)])
+    assert gradcheck(lambda a, c: F.layer_norm(a, (7,), c, None), [_t(x), _t(w)])
+    y32 = F.layer_norm(fd.tensor(x, dtype=fd.float32), 7, fd.tensor(w, dtype=fd.float32),
+                       fd.tensor(b, dtype=fd.float32)).numpy()
+    np.testing.assert_allclose(y32, ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="layer_norm"):
+        F.layer_norm(_t(x), (6,))
+
+
+def test_layer_norm_strided_input():
+    x = fd.tensor(np.arange(24.0).reshape(4, 6), dtype=fd.float64).T  # (6, 4) non-contiguous
+    y = F.layer_norm(x, (4,)).numpy()
+    a = np.arange(24.0).reshape(4, 6).T
+    np.testing.assert_allclose(y, (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5), atol=1e-12)
+
+
+# ---- layers
+def test_layer_modules_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((6, 5))
+    for fm, tm in [(nn.LayerNorm(5), torch.nn.LayerNorm(5)), (nn.GELU("tanh"), torch.nn.GELU("tanh")),
+                   (nn.GELU(), torch.nn.GELU()), (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
+                   (nn.SiLU(), torch.nn.SiLU()), (nn.Sigmoid(), torch.nn.Sigmoid()), (nn.Tanh(), torch.nn.Tanh()),
+                   (nn.Softmax(1), torch.nn.Softmax(1)), (nn.LogSoftmax(1), torch.nn.LogSoftmax(1))]:
+        fm.double()
+        _cmp_torch(torch, fm, tm.double(), [x], rng)
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_batchnorm_train_eval_running_stats_torch(two_d, rng):
+    torch = pytest.importorskip("torch")
+    shape = (4, 3, 5, 2) if two_d else (8, 3)
+    fm = (nn.BatchNorm2d(3, momentum=0.3) if two_d else nn.BatchNorm1d(3, momentum=0.3)).double()
+    tm = (torch.nn.BatchNorm2d(3, momentum=0.3) if two_d else torch.nn.BatchNorm1d(3, momentum=0.3)).double()
+    for _ in range(3):
+        _cmp_torch(torch, fm, tm, [rng.standard_normal(shape) * 2 + 0.5], rng)
+    np.testing.assert_allclose(fm.running_mean.numpy(), tm.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fm.running_var.numpy(), tm.running_var.numpy(), rtol=1e-12)
+    assert int(fm.num_batches_tracked.item()) == 3
+    fm.eval()
+    tm.eval()
+    _cmp_torch(torch, fm, tm, [rng.standard_normal(shape)], rng)
+    assert set(fm.state_dict()) == set(tm.state_dict())
+
+
+def test_batchnorm_numpy_and_gradcheck(rng):
+    bn = nn.BatchNorm1d(3).double()
+    x = rng.standard_normal((6, 3))
+    y = bn(_t(x)).detach().numpy()
+    np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), atol=1e-12)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * x.var(0, ddof=1), rtol=1e-12)
+    w, b = _t(rng.standard_normal(3)), _t(rng.standard_normal(3))
+    assert gradcheck(lambda a, c, d: F.batch_norm(a, None, None, c, d, training=True), [_t(x), w, b])
+    with pytest.raises(ValueError, match="channels"):
+        bn(_t(rng.standard_normal((4, 2))))
+
+
+def test_embedding(rng):
+    e = nn.Embedding(10, 4, padding_idx=0).double()
+    assert np.all(e.weight.detach().numpy()[0] == 0)
+    idx = fd.tensor([[0, 3, 3], [9, 0, 1]])
+    out = e(idx)
+    assert tuple(out.shape) == (2, 3, 4)
+    out.sum().backward()
+    g = e.weight.grad.numpy()
+    assert np.all(g[0] == 0) and np.all(g[3] == 2) and np.all(g[9] == 1) and np.all(g[2] == 0)
+    with pytest.raises(IndexError):
+        e(fd.tensor([10]))
+    pre = nn.Embedding.from_pretrained(fd.tensor(np.eye(3)))
+    assert not pre.weight.requires_grad
+
+
+def test_init_functions(rng):
+    from fastdl.nn import init
+    w = fd.empty(200, 300)
+    for fn, std in [(init.xavier_uniform_, np.sqrt(2 / 500)), (init.xavier_normal_, np.sqrt(2 / 500)),
+                    (init.kaiming_normal_, np.sqrt(2 / 300)), (lambda t: init.kaiming_uniform_(t, a=0), np.sqrt(2 / 300)),
+                    (lambda t: init.normal_(t, 0, 0.5), 0.5)]:
+        fn(w)
+        assert abs(w.numpy().std() / std - 1) < 0.03
+    init.trunc_normal_(w, std=1.0, a=-1.0, b=1.0)
+    assert w.numpy().min() >= -1 and w.numpy().max() <= 1
+    init.zeros_(w)
+    assert not w.numpy().any()
+    init.ones_(w)
+    assert w.numpy().min() == 1
+    init.uniform_(w, -0.1, 0.1)
+    assert abs(w.numpy()).max() <= 0.1
+
+
+# ---- Module features
+def _mlp():
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_state_dict_strict_and_non_strict():
+    a, b = _mlp(), _mlp()
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a[0].weight.detach().numpy(), b[0].weight.detach().numpy())
+    sd = a.state_dict()
+    del sd["2.bias"]
+    sd["extra"] = fd.zeros(1)
+    with pytest.raises(RuntimeError, match='Missing key.*"2.bias"') as e:
+        b.load_state_dict(sd)
+    assert '"extra"' in str(e.value)
+    res = b.load_state_dict(sd, strict=False)
+    assert res.missing_keys == ["2.bias"] and res.unexpected_keys == ["extra"]
+    bad = a.state_dict()
+    bad["0.weight"] = fd.zeros(3, 3)
+    with pytest.raises(RuntimeError, match="size mismatch for 0.weight"):
+        b.load_state_dict(bad, strict=False)
+
+
+def test_freeze_apply_repr_train_eval_modules():
+    m = _mlp()
+    m[0].requires_grad_(False)
+    assert [n for n, p in m.named_parameters() if p.requires_grad] == ["2.weight", "2.bias"]
+    seen = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen == ["Linear", "ReLU", "Linear", "Sequential"]
+    assert "(0): Linear(in_features=4, out_features=8, bias=True)" in repr(m)
+    m.eval()
+    assert not any(x.training for x in m.modules())
+    m.train()
+    assert all(x.training for x in m.modules())
+    assert len(list(m.children())) == 3 and len(list(m.parameters())) == 4
+    d = nn.ModuleDict({"a": nn.Linear(2, 2)})
+    lst = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+    assert len(list(d.parameters())) == 2 and len(list(lst.parameters())) == 4
+    m.double()
+    assert m[0].weight.dtype == fd.float64
+    x = fd.randn(3, 4, dtype=fd.float64)
+    m(x).sum().backward()
+    assert m[0].weight.grad is None and m[2].weight.grad is not None
+    m.zero_grad()
+    assert m[2].weight.grad is None
