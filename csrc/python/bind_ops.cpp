@@ -227,7 +227,8 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   m.def("one_hot", &one_hot, "tensor"_a, "num_classes"_a = -1);
 
   // ---- linear algebra and nn
-  DEF("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, "input"_a, "other"_a)
+  DEF("matmul", [](const Tensor& a, const Tensor& b) { return maybe_release(a.numel() + b.numel(), [&] { return matmul(a, b); }); },
+      "input"_a, "other"_a)
   DEF("mm", [](const Tensor& a, const Tensor& b) {
     FASTDL_CHECK(a.ndim() == 2 && b.ndim() == 2, ValueError, "mm: expected 2-D tensors; got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
     return matmul(a, b);
@@ -236,7 +237,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
     FASTDL_CHECK(a.ndim() == 3 && b.ndim() == 3, ValueError, "bmm: expected 3-D tensors; got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
     return matmul(a, b);
   }, "input"_a, "mat2"_a)
-  m.def("linear", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b) { return linear(x, w, b ? *b : Tensor()); },
+  m.def("linear", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b) {
+    return maybe_release(x.numel() + w.numel(), [&] { return linear(x, w, b ? *b : Tensor()); });
+  },
         "input"_a, "weight"_a, "bias"_a = nb::none());
   m.def("addmm", &addmm, "input"_a, "mat1"_a, "mat2"_a, "beta"_a = 1.0, "alpha"_a = 1.0);
   DEF("softmax", [](const Tensor& a, int64_t d) { return softmax(a, d); }, "input"_a, "dim"_a)

@@ -13,7 +13,7 @@ nb::object binop(BinaryOp op, const Tensor& a, nb::handle b, bool reflected) {
   PyObject* o = b.ptr();
   if (nb::isinstance<Tensor>(b)) {
     const Tensor& t = nb::cast<const Tensor&>(b);
-    return nb::cast(reflected ? binary(op, t, a) : binary(op, a, t));
+    return nb::cast(maybe_release(a.numel() + t.numel(), [&] { return reflected ? binary(op, t, a) : binary(op, a, t); }));
   }
   if (PyFloat_Check(o)) return nb::cast(binary_scalar(op, a, PyFloat_AS_DOUBLE(o), reflected, 0));
   if (PyBool_Check(o)) return nb::cast(binary_scalar(op, a, o == Py_True ? 1.0 : 0.0, reflected, 1));
@@ -136,7 +136,7 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
         FASTDL_CHECK(a.dtype() == DType::b8, TypeError, "invert: only bool tensors are supported (got ", dtype_name(a.dtype()), ")");
         return unary(UnaryOp::logical_not, a);
       })
-      .def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
+      .def("__matmul__", [](const Tensor& a, const Tensor& b) { return maybe_release(a.numel() + b.numel(), [&] { return matmul(a, b); }); })
       .def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(b, a); });
 
 #define FASTDL_BINOP(py, op)                                                                       \

@@ -15,6 +15,16 @@ using namespace nb::literals;
 
 namespace fastdl::py {
 
+// Run `f` with the GIL released when the op is large enough for another Python thread (a
+// data loader) to make progress meanwhile; tiny ops keep it (releasing costs more than they do).
+template <class F> auto maybe_release(int64_t work, F&& f) {
+  if (work >= (int64_t(1) << 16)) {
+    nb::gil_scoped_release r;
+    return f();
+  }
+  return f();
+}
+
 // Python view of an autograd node (t.grad_fn).
 struct GradFn { Ref<autograd::Node> node; };
 
