@@ -7,7 +7,7 @@
 //         for jr in NC by NR:     B micro-panel KC x NR stays in L1 across the ir loop
 //           for ir in MC by MR:   micro-kernel: MR x NR tile of C in registers
 // Threads split either the M loop (ic: each thread packs its own A, B is packed jointly and
-// shared) or, when M is short, the N loop (each thread owns whole column ranges).
+// shared; tall problems) or the N loop (each thread owns whole column ranges; see gemm_one).
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -78,10 +78,12 @@ int dtype_slot(DType t) { return t == DType::f64 ? 1 : t == DType::bf16 ? 2 : 0;
 
 // ---- blocking (after Low et al. 2016, "Analytical modeling is enough") ----------------------
 
-// Tuning overrides FASTDL_GEMM_MC/KC/NC (benchmarks only), read once.
+// Tuning overrides FASTDL_GEMM_MC/KC/NC/SPLIT (benchmarks only), read once.
 struct EnvBlocking {
   int64_t mc = 0, kc = 0, nc = 0;
+  char split = 0;  // FASTDL_GEMM_SPLIT=m|n forces the threaded loop
   EnvBlocking() {
+    if (const char* e = std::getenv("FASTDL_GEMM_SPLIT")) split = e[0];
     auto get = [](const char* n) { const char* e = std::getenv(n); return e ? int64_t(std::atoll(e)) : int64_t(0); };
     mc = get("FASTDL_GEMM_MC"); kc = get("FASTDL_GEMM_KC"); nc = get("FASTDL_GEMM_NC");
   }
@@ -104,11 +106,11 @@ struct Blocking { int64_t mc, kc, nc; };
 // of the ~64 available). So we apply the same analysis one level up: the B micro-panel and
 // the A block share L2, kc is as large as that allows, and mc is a few micro-panels:
 //   L2 budget  = 3/4 of L2 (the rest for C tiles and the stream of the next B micro-panel)
-//   kc         = budget / ((kMcPanels * mr + nr) * elem)      (f32, 1 MiB L2: 1365 -> 1344)
+//   kc         = budget / ((kMcPanels * mr + nr) * elem)      (f32, 1 MiB L2: 2234 -> 2176)
 //   mc         = budget / (kc * elem) - nr, a multiple of mr   (at least kMcPanels * mr)
 //   nc         = half the L3 / (kc * elem): the shared B panel (kc x nc) stays in L3.
 // Every block size is then balanced over its dimension so no block is a tiny remainder.
-constexpr int64_t kMcPanels = 8;
+constexpr int64_t kMcPanels = 4;
 
 Blocking choose_blocking(const GemmKernel& k, int64_t M, int64_t N, int64_t K) {
   const CpuInfo& ci = cpu_info();
@@ -164,9 +166,9 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
   const GemmKernel& k = *p.k;
   const int64_t mr = k.mr, nr = k.nr;
   int64_t m0 = 0, m1 = p.M, n0 = 0, n1 = p.N;
-  if (nt > 1 && split_m) {
-    Split s = split(ceil_div(p.M, mr), t, nt);
-    m0 = s.b * mr; m1 = std::min(p.M, s.e * mr);
+  if (nt > 1 && split_m) {  // exact rows: a partial last panel costs only its own rows
+    Split s = split(p.M, t, nt);
+    m0 = s.b; m1 = s.e;
   } else if (nt > 1) {
     Split s = split(ceil_div(p.N, nr), t, nt);
     n0 = s.b * nr; n1 = std::min(p.N, s.e * nr);
@@ -205,12 +207,15 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   Blocking bl = choose_blocking(k, p.M, p.N, p.K);
   const int64_t work = p.M * p.N * p.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, work / kMinWorkPerThread)));
-  // Prefer splitting M (B shared) unless it wastes clearly more of the last tiles than N.
-  auto eff = [&](int64_t n, int64_t r) { return double(n) / double(ceil_div(ceil_div(n, r), nt) * r * nt); };
-  const bool split_m = nt == 1 || eff(p.M, k.mr) >= 0.97 * eff(p.N, k.nr);
+  // Split M (A blocks per thread, B packed jointly and shared) for tall problems, where
+  // duplicating A would cost most. Otherwise split N: each thread packs its own B columns and
+  // a private copy of A, with no barriers at all; measured faster up to square sizes (B packed
+  // by another core is read through cross-core transfers) and robust on busy machines.
+  bool split_m = nt == 1 || (p.M > p.N && p.M >= nt * kMcPanels * k.mr) || p.N < nt * 4 * k.nr;
+  if (env_blocking().split) split_m = nt == 1 || env_blocking().split == 'm';
   if (!split_m) bl.nc = balance(ceil_div(p.N, nt), bl.nc, k.nr);
   const int64_t kcp = round_up(bl.kc, k.kpack);
-  const int64_t mcap = std::min(bl.mc, ceil_div(ceil_div(p.M, k.mr), split_m ? nt : 1) * k.mr);
+  const int64_t mcap = std::min(bl.mc, ceil_div(p.M, split_m ? nt : 1) + k.mr);
   const size_t abytes = round_up(round_up(mcap, k.mr) * kcp * k.elem, 4096);
   const size_t bbytes = round_up(round_up(std::min(bl.nc, p.N), k.nr) * kcp * k.elem, 4096);
   const int nbbuf = split_m ? 1 : nt;
