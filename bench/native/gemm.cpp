@@ -141,7 +141,7 @@ int run_check(const Args& a) {
   // Fixed shapes that reach the threaded paths (split M with shared B, split N) and edges.
   const int64_t fixed[][4] = {{1, 1, 1, 1}, {1, 300, 7, 1}, {300, 1, 9, 1}, {13, 31, 1, 1}, {29, 33, 300, 2},
                               {700, 40, 300, 1}, {20, 1500, 300, 1}, {301, 517, 260, 1}, {64, 64, 64, 5},
-                              {15, 2049, 130, 1}};
+                              {15, 2049, 130, 1}, {600, 200, 100, 1}, {250, 64, 300, 3}};
   for (int isa = 0; isa <= int(best); ++isa) {
     set_cpu_isa(Isa(isa));
     for (DType dt : {DType::f32, DType::f64, DType::bf16}) {
