@@ -1,0 +1,99 @@
+"""Ops not covered by the family files: logical ops, rounding, misc activations, index
+helpers, dropout, bernoulli, addmm/bmm, against numpy and PyTorch."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+from checks import assert_close, fd_grads, torch_grads
+
+
+def test_logical_and_rounding(rng):
+    a, b = rng.standard_normal(50) > 0, rng.standard_normal(50) > 0
+    A, B = fd.tensor(a), fd.tensor(b)
+    np.testing.assert_array_equal(fd.logical_and(A, B).numpy(), a & b)
+    np.testing.assert_array_equal(fd.logical_or(A, B).numpy(), a | b)
+    np.testing.assert_array_equal(fd.logical_xor(A, B).numpy(), a ^ b)
+    np.testing.assert_array_equal(fd.logical_not(A).numpy(), ~a)
+    np.testing.assert_array_equal((A & B).numpy(), a & b)
+    np.testing.assert_array_equal((~A).numpy(), ~a)
+    x = rng.standard_normal(40) * 5
+    X = fd.tensor(x, dtype=fd.float64)
+    for name, ref in (("floor", np.floor), ("ceil", np.ceil), ("round", np.round), ("trunc", np.trunc)):
+        np.testing.assert_array_equal(getattr(fd, name)(X).numpy(), ref(x))
+    np.testing.assert_array_equal(fd.gt(X, 0).numpy(), x > 0)
+    np.testing.assert_array_equal(fd.isinf(fd.tensor([1.0, float("inf"), -float("inf")])).numpy(), [False, True, True])
+    np.testing.assert_allclose(fd.nan_to_num(fd.tensor([float("nan"), float("inf"), 1.0]), nan=0.5).numpy(),
+                               np.nan_to_num(np.float32([np.nan, np.inf, 1.0]), nan=0.5))
+
+
+def test_int_division_python_semantics(rng):
+    a = rng.integers(-20, 20, 60)
+    b = rng.integers(1, 7, 60) * rng.choice([-1, 1], 60)
+    A, B = fd.tensor(a), fd.tensor(b)
+    np.testing.assert_array_equal(fd.floor_divide(A, B).numpy(), a // b)
+    np.testing.assert_array_equal(fd.remainder(A, B).numpy(), a % b)
+    x = rng.standard_normal(60) * 10
+    np.testing.assert_allclose(fd.remainder(fd.tensor(x, dtype=fd.float64), 3.0).numpy(), np.mod(x, 3.0))
+
+
+def test_trig_and_log10(rng):
+    x = rng.uniform(-0.99, 0.99, 30)
+    X = fd.tensor(x, dtype=fd.float64)
+    assert_close(fd.asin(X), np.arcsin(x))
+    assert_close(fd.acos(X), np.arccos(x))
+    assert_close(fd.log10(X.abs() + 1), np.log10(np.abs(x) + 1))
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "hardtanh", "elu"])
+def test_activation_variants_vs_torch(name, torch, rng):
+    x = rng.standard_normal((4, 9)) * 2
+    up = rng.standard_normal((4, 9))
+    tf = getattr(torch.nn.functional, name)
+    wo, (wg,) = torch_grads(torch, tf, [x], up)
+    o, (g,) = fd_grads(getattr(fd, name), [x], up)
+    assert_close(o, wo)
+    assert_close(g, wg)
+
+
+def test_lerp_swapaxes_unbind_triu(rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    A, B = fd.tensor(a, dtype=fd.float64), fd.tensor(b, dtype=fd.float64)
+    assert_close(fd.lerp(A, B, 0.3), a + 0.3 * (b - a))
+    assert_close(fd.swapaxes(A, 0, 1), a.T)
+    assert [u.shape for u in fd.unbind(A, 1)] == [(3,)] * 4
+    assert_close(fd.triu(A, 1), np.triu(a, 1))
+
+
+def test_index_helpers(rng):
+    a = rng.standard_normal((5, 3))
+    A = fd.tensor(a, dtype=fd.float64)
+    idx = fd.tensor([4, 0, 4])
+    assert_close(fd.index_select(A, 0, idx), a[[4, 0, 4]])
+    assert_close(fd.masked_fill(A, A > 0, 0.0), np.where(a > 0, 0, a))
+    np.testing.assert_array_equal(fd.nonzero(A > 0).numpy(), np.argwhere(a > 0))
+    got = fd.index_put(fd.zeros(5, dtype=fd.float64), [fd.tensor([1, 1, 3])], fd.tensor([1.0, 2.0, 3.0], dtype=fd.float64),
+                       accumulate=True)
+    np.testing.assert_array_equal(got.numpy(), [0, 3, 0, 3, 0])
+    np.testing.assert_array_equal(fd.nn.functional.one_hot(fd.tensor([2, 0]), 3).numpy(), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_dropout_and_bernoulli():
+    fd.manual_seed(0)
+    x = fd.ones(200_000)
+    y = fd.nn.functional.dropout(x, 0.25, True)
+    kept = (y != 0).float().mean().item()
+    assert abs(kept - 0.75) < 0.01
+    assert abs(y.mean().item() - 1.0) < 0.02  # inverted scaling keeps the mean
+    assert fd.nn.functional.dropout(x, 0.25, False) is x or (fd.nn.functional.dropout(x, 0.25, False) == x).all().item()
+    p = fd.full((100_000,), 0.3)
+    assert abs(fd.bernoulli(p).mean().item() - 0.3) < 0.01
+
+
+def test_addmm_bmm(rng, torch):
+    c, a, b = rng.standard_normal((3, 5)), rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
+    got = fd.addmm(fd.tensor(c, dtype=fd.float64), fd.tensor(a, dtype=fd.float64), fd.tensor(b, dtype=fd.float64), beta=0.5, alpha=2.0)
+    assert_close(got, 0.5 * c + 2 * a @ b)
+    x, y = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 4, 6))
+    assert_close(fd.bmm(fd.tensor(x, dtype=fd.float64), fd.tensor(y, dtype=fd.float64)), x @ y)
+    with pytest.raises(ValueError, match="bmm"):
+        fd.bmm(fd.randn(3, 4), fd.randn(4, 5))
