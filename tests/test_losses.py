@@ -75,6 +75,7 @@ def test_cross_entropy_numpy_stable_and_gradcheck(isa, rng):
 
 
 @pytest.mark.parametrize("red", RED)
+@pytest.mark.filterwarnings("ignore:reduction. .mean. divides")
 def test_regression_and_binary_losses_torch(red, rng):
     torch = pytest.importorskip("torch")
     x, y = rng.standard_normal((4, 3)) * 2, rng.standard_normal((4, 3))
