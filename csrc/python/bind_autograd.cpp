@@ -1,7 +1,54 @@
-// Autograd entry points: grad mode, backward/grad over several roots, and grad_fn views.
+// Autograd entry points: grad mode, backward/grad over several roots, grad_fn views, and
+// the node behind fastdl.autograd.Function (a backward written in Python).
+#include <memory>
+#include <mutex>
+#include <set>
+
 #include "python/common.h"
 
 namespace fastdl::py {
+
+namespace {
+
+// Node names must outlive every node; a custom Function's name is interned once.
+const char* intern(const std::string& s) {
+  static std::mutex mu;
+  static std::set<std::string> names;
+  std::lock_guard<std::mutex> g(mu);
+  return names.insert(s).first->c_str();
+}
+
+// Record a node whose backward calls `fn(grads) -> sequence of (Tensor | None)` in Python.
+std::vector<Tensor> record_function(const std::string& name, const std::vector<Tensor>& inputs,
+                                    const std::vector<Tensor>& outputs, nb::object fn) {
+  std::vector<Tensor> outs;
+  for (auto& o : outputs) outs.push_back(detach(o));  // fresh handles: never rebase an input
+  std::vector<Tensor*> ptrs;
+  std::vector<Dims> shapes;
+  std::vector<DType> dts;
+  std::vector<Device> devs;
+  for (auto& o : outs) { ptrs.push_back(&o); shapes.push_back(o.shape()); dts.push_back(o.dtype()); devs.push_back(o.device()); }
+  // The callable is released under the GIL whenever the node dies.
+  std::shared_ptr<nb::object> held(new nb::object(std::move(fn)), [](nb::object* p) {
+    nb::gil_scoped_acquire g;
+    delete p;
+  });
+  size_t n_in = inputs.size();
+  autograd::record(intern(name), inputs, ptrs, [held, shapes, dts, devs, n_in, name](std::vector<Tensor>& g) {
+    nb::gil_scoped_acquire gil;
+    nb::list gl;
+    for (size_t i = 0; i < g.size(); ++i)
+      gl.append(nb::cast(g[i].defined() ? g[i] : zeros(shapes[i], dts[i], devs[i])));
+    nb::object r = (*held)(gl);
+    std::vector<Tensor> res;
+    for (nb::handle h : r) res.push_back(h.is_none() ? Tensor() : nb::cast<Tensor>(h));
+    FASTDL_CHECK(res.size() == n_in, ValueError, name, ": backward returned ", res.size(), " gradients; expected ", n_in);
+    return res;
+  });
+  return outs;
+}
+
+}  // namespace
 
 void init_autograd(nb::module_& m) {
   nb::class_<GradFn>(m, "Node")
@@ -18,6 +65,7 @@ void init_autograd(nb::module_& m) {
       .def("__eq__", [](const GradFn& a, const GradFn& b) { return a.node == b.node; })
       .def("__hash__", [](const GradFn& g) { return reinterpret_cast<uintptr_t>(g.node.get()); });
 
+  m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a);
   m.def("is_grad_enabled", &autograd::grad_enabled);
   m.def("set_grad_enabled", &autograd::set_grad_enabled, "mode"_a);
   m.def("_backward", [](const std::vector<Tensor>& roots, std::vector<std::optional<Tensor>> grads, bool retain, bool create) {

@@ -4,7 +4,7 @@ from fastdl._lazy import np
 from fastdl import _C
 from fastdl._C import Tensor
 
-__all__ = ["backward", "grad", "gradcheck", "gradgradcheck"]
+__all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "Function", "FunctionCtx"]
 
 
 def _seq(x):
@@ -94,3 +94,78 @@ class _C_no_grad:
 
     def __exit__(self, *e):
         _C.set_grad_enabled(self.prev)
+
+
+class FunctionCtx:
+    """What forward hands to backward: saved tensors and which inputs need gradients."""
+
+    def __init__(self):
+        self.saved_tensors = ()
+        self.needs_input_grad = ()
+        self.non_differentiable = set()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tuple(tensors)
+
+    def mark_non_differentiable(self, *tensors):
+        self.non_differentiable.update(id(t) for t in tensors)
+
+
+class Function:
+    """A differentiable op written in Python, as torch.autograd.Function:
+
+        class Square(Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 2 * x * g
+
+        y = Square.apply(x)
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("Function subclasses must implement forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("Function subclasses must implement backward(ctx, *grad_outputs)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        prev = _C.is_grad_enabled()
+        _C.set_grad_enabled(False)
+        try:
+            out = cls.forward(ctx, *args, **kwargs)
+        finally:
+            _C.set_grad_enabled(prev)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        inputs = [args[i] for i in tensor_pos]
+        if not (prev and any(t.requires_grad for t in inputs)):
+            return out
+        diff = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and id(o) not in ctx.non_differentiable
+                and o.dtype.is_floating_point]
+
+        def backward(grads):
+            full = [None] * len(outs)
+            for k, i in enumerate(diff):
+                full[i] = grads[k]
+            r = cls.backward(ctx, *full)
+            r = r if isinstance(r, tuple) else (r,)
+            if len(r) != len(args):
+                raise ValueError(f"{cls.__name__}.backward returned {len(r)} gradients; forward took {len(args)} inputs")
+            return [r[i] for i in tensor_pos]
+
+        recorded = _C._record_function(cls.__name__ + "Backward", inputs, [outs[i] for i in diff], backward)
+        res = list(outs)
+        for k, i in enumerate(diff):
+            res[i] = recorded[k]
+        return res[0] if single else tuple(res)
