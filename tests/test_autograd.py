@@ -172,3 +172,24 @@ def test_custom_function_multiple_outputs():
     a, b = SplitScale.apply(x)
     a.sum().backward()  # only one output used: the other's grad arrives as zeros
     np.testing.assert_allclose(x.grad.numpy(), [2, 2])
+
+
+def test_hooks_and_retain_grad(torch):
+    x = fd.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    seen = []
+    h = y.register_hook(lambda g: seen.append(g.numpy().copy()))
+    x.register_hook(lambda g: g * 10)  # leaf hook replaces the gradient
+    (y * y).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), 2 * y.detach().numpy())
+    np.testing.assert_allclose(seen[0], 2 * y.detach().numpy())
+    np.testing.assert_allclose(x.grad.numpy(), 10 * 4 * 2 * np.array([1.0, 2.0, 3.0]))
+    h.remove()
+    z = x * 2
+    z.register_hook(lambda g: g * 0)
+    x.grad = None
+    (z * 1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0, 0, 0])
+    with pytest.raises(ValueError, match="hook"):
+        fd.ones(2).register_hook(lambda g: g)

@@ -25,6 +25,8 @@ std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& g) {
   Tensor gr = g[0];
   if (!gr.defined()) return {};
+  for (auto& h : leaf->hooks)
+    if (h) { Tensor r = h(gr); if (r.defined()) gr = r; }
   Tensor l(leaf);
   if (gr.dtype() != l.dtype()) gr = to_dtype(gr, l.dtype());
   Tensor cur = l.grad();
@@ -125,6 +127,8 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& gra
     n->pending.clear();
     g.resize(n->num_outputs);
     std::vector<Tensor> out;
+    for (auto& [nr, h] : n->hooks)
+      if (h && nr < g.size() && g[nr].defined()) { Tensor r = h(g[nr]); if (r.defined()) g[nr] = r; }
     bool any = false;
     for (auto& t : g) any |= t.defined();
     if (run.capture) {

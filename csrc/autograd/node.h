@@ -14,8 +14,12 @@ struct Edge {
   uint32_t input_nr = 0; // which output of fn this gradient flows into
 };
 
+// A gradient hook: returns a replacement gradient, or an undefined tensor to keep it.
+using GradHook = std::function<Tensor(const Tensor&)>;
+
 struct Node : RefCounted {
   std::vector<Edge> next;  // one per input of the forward op
+  std::vector<std::pair<uint32_t, GradHook>> hooks;  // (output_nr, hook); removed hooks are empty
   // Grads w.r.t. this node's outputs -> grads w.r.t. its inputs (undefined = none).
   virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
   virtual const char* name() const = 0;

@@ -2,6 +2,7 @@
 // elements) over a shared Storage, plus the autograd fields.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,7 @@ struct TensorImpl : RefCounted {
   uint32_t output_nr = 0;
   Ref<autograd::Node> grad_fn;
   Ref<TensorImpl> grad;
+  std::vector<std::function<Tensor(const Tensor&)>> hooks;  // leaf gradient hooks (register_hook)
   void refresh();        // recompute numel and contiguity after shape/strides change
   ~TensorImpl() override;
 };

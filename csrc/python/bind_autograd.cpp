@@ -48,6 +48,30 @@ std::vector<Tensor> record_function(const std::string& name, const std::vector<T
   return outs;
 }
 
+// A Python callable as a GradHook, released under the GIL.
+autograd::GradHook py_hook(nb::object fn) {
+  std::shared_ptr<nb::object> held(new nb::object(std::move(fn)), [](nb::object* p) {
+    nb::gil_scoped_acquire g;
+    delete p;
+  });
+  return [held](const Tensor& grad) -> Tensor {
+    nb::gil_scoped_acquire g;
+    nb::object r = (*held)(grad);
+    return r.is_none() ? Tensor() : nb::cast<Tensor>(r);
+  };
+}
+
+// What t.register_hook returns: remove() disables the hook.
+struct HookHandle {
+  Ref<autograd::Node> node;
+  Ref<TensorImpl> leaf;
+  size_t index = 0;
+  void remove() {
+    if (node && index < node->hooks.size()) node->hooks[index].second = nullptr;
+    if (leaf && index < leaf->hooks.size()) leaf->hooks[index] = nullptr;
+  }
+};
+
 }  // namespace
 
 void init_autograd(nb::module_& m) {
@@ -65,6 +89,21 @@ void init_autograd(nb::module_& m) {
       .def("__eq__", [](const GradFn& a, const GradFn& b) { return a.node == b.node; })
       .def("__hash__", [](const GradFn& g) { return reinterpret_cast<uintptr_t>(g.node.get()); });
 
+  nb::class_<HookHandle>(m, "RemovableHandle").def("remove", &HookHandle::remove);
+  m.def("_register_hook", [](const Tensor& t, nb::object fn) {
+    FASTDL_CHECK(t.requires_grad(), ValueError, "register_hook: cannot register a hook on a tensor that doesn't require gradient");
+    HookHandle h;
+    if (t.grad_fn()) {
+      h.node = t.grad_fn();
+      h.index = h.node->hooks.size();
+      h.node->hooks.push_back({t.impl()->output_nr, py_hook(std::move(fn))});
+    } else {
+      h.leaf = t.ref();
+      h.index = t.impl()->hooks.size();
+      t.impl()->hooks.push_back(py_hook(std::move(fn)));
+    }
+    return h;
+  }, "tensor"_a, "hook"_a);
   m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a);
   m.def("is_grad_enabled", &autograd::grad_enabled);
   m.def("set_grad_enabled", &autograd::set_grad_enabled, "mode"_a);

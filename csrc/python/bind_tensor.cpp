@@ -86,7 +86,8 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
       .def("requires_grad_", [](Tensor& t, bool r) { t.set_requires_grad(r); return t; }, "requires_grad"_a = true)
-      .def("retain_grad", [](Tensor& t) { t.impl()->retains_grad = true; })
+      .def_prop_rw("_retains_grad", [](const Tensor& t) { return t.impl()->retains_grad; },
+                   [](Tensor& t, bool v) { t.impl()->retains_grad = v; })
       .def("detach", &detach)
       .def("_set_data", [](Tensor& t, const Tensor& o) {  // p.data = x: same object, new contents
         TensorImpl* i = t.impl();

@@ -49,7 +49,7 @@ NB_MODULE(_C, m) {
       })
       .def("__hash__", [](const Device& d) { return int(d.type) * 64 + d.index; });
 
-  nb::class_<Tensor> cls(m, "Tensor");
+  nb::class_<Tensor> cls(m, "Tensor", nb::is_weak_referenceable());
   py::init_tensor(m, cls);
   py::init_ops(m, cls);
   py::init_interop(m, cls);

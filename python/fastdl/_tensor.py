@@ -462,7 +462,26 @@ Tensor.sub_ = Tensor.sub_
 Tensor.dot = lambda self, other: dot(self, other)
 Tensor.__format__ = lambda self, spec: (format(self.item(), spec) if self.numel() == 1 and self.ndim == 0 else _repr(self))
 Tensor.__contains__ = lambda self, v: builtins.bool((self == v).any())
-Tensor.register_hook = lambda self, hook: (_ for _ in ()).throw(NotImplementedError("register_hook is not supported yet"))
+Tensor.register_hook = lambda self, hook: _C._register_hook(self, hook)
+
+
+def _retain_grad(self):
+    """Keep .grad on a non-leaf tensor after backward (accumulating like a leaf's)."""
+    if self.is_leaf or self._retains_grad:
+        return
+    import weakref
+    ref = weakref.ref(self)
+
+    def keep(g):
+        t = ref()
+        if t is not None:
+            t.grad = g.detach() if t.grad is None else t.grad + g.detach()
+    self.register_hook(keep)
+    self._retains_grad = True
+
+
+Tensor.retain_grad = _retain_grad
+Tensor.retains_grad = property(lambda self: bool(self._retains_grad))
 Tensor.__deepcopy__ = lambda self, memo: self.detach().clone().requires_grad_(self.requires_grad) if self.is_leaf else self.clone()
 Tensor.__reduce_ex__ = lambda self, proto: (tensor, (self.tolist(), self.dtype))
 Tensor.is_shared = lambda self: False
