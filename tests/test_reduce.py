@@ -98,3 +98,35 @@ def test_max_dim_grad_vs_torch(torch, rng):
     o, (g,) = fd_grads(lambda x: x.max(1).values, [a], up)
     assert_close(o, wo)
     assert_close(g, wg)
+
+
+def test_full_reductions_split_across_threads(isa, rng):
+    n = 1_000_003  # long single rows take the split-row path
+    a = rng.standard_normal(n)
+    t = fd.tensor(a, dtype=fd.float64)
+    assert abs(t.sum().item() - a.sum()) < 1e-9 * np.abs(a).sum()
+    a[n - 5] = 50.0
+    a[n - 3] = 50.0  # ties: the first index wins
+    a[7] = -60.0
+    t = fd.tensor(a, dtype=fd.float64)
+    assert t.max().item() == 50.0 and t.argmax().item() == n - 5
+    assert t.min().item() == -60.0 and t.argmin().item() == 7
+    a[n // 2] = np.nan
+    t = fd.tensor(a, dtype=fd.float64)
+    assert np.isnan(t.max().item()) and t.argmax().item() == n // 2 and t.argmin().item() == n // 2
+    x = fd.tensor(rng.standard_normal((2, n)), dtype=fd.float32)
+    np.testing.assert_allclose(x.sum(1).numpy(), x.numpy().astype(np.float64).sum(1), rtol=1e-5)
+    p = fd.full((n,), 1.0000001, dtype=fd.float64)
+    assert abs(p.prod().item() - 1.0000001 ** n) < 1e-6
+
+
+def test_transposed_copy_tiles(rng):
+    for shape in [(300, 517), (3, 130, 67), (64, 64)]:
+        a = rng.standard_normal(shape)
+        for dt in (fd.float64, fd.float32, fd.float16, fd.bool):
+            t = fd.tensor(a > 0 if dt == fd.bool else a, dtype=dt)
+            got = t.transpose(-1, -2).contiguous()
+            want = np.swapaxes(a > 0 if dt == fd.bool else a, -1, -2)
+            np.testing.assert_array_equal(got.float().numpy() if dt == fd.float16 else got.numpy(),
+                                          want.astype(np.float16).astype(np.float32) if dt == fd.float16 else
+                                          (want if dt != fd.float32 else want.astype(np.float32)))

@@ -50,6 +50,51 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
   int64_t* iout = reinterpret_cast<int64_t*>(cout);
   int64_t work = outer * n * inner;
   int64_t grain = work > 0 ? std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, n * inner)) : 1;
+  if (inner == 1 && outer < get_num_threads() && n >= 4 * kParallelGrain && !in_parallel_region()) {
+    // Few long rows (a full reduction): split each row across the pool, then combine the
+    // per-chunk results in chunk order (deterministic, first index wins for arg*).
+    const int C = get_num_threads();
+    const int64_t chunk = (n + C - 1) / C;
+    std::vector<Acc<T>> acc(C);
+    std::vector<T> best(C);
+    std::vector<int64_t> bi(C);
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* x = in + o * n;
+      parallel_for(0, C, 1, [&](int64_t cb, int64_t ce) {
+        for (int64_t c = cb; c < ce; ++c) {
+          int64_t lo = c * chunk, hi = std::min(n, lo + chunk);
+          if (lo >= hi) { bi[c] = -1; acc[c] = op == ReduceOp::prod ? 1 : 0; continue; }
+          if (op == ReduceOp::sum) { acc[c] = row_sum(x + lo, hi - lo); continue; }
+          if (op == ReduceOp::prod) { Acc<T> p = 1; for (int64_t i = lo; i < hi; ++i) p *= Acc<T>(x[i]); acc[c] = p; continue; }
+          bool mx = op == ReduceOp::max || op == ReduceOp::argmax;
+          T m = x[lo];
+          int64_t k = lo;
+          for (int64_t i = lo + 1; i < hi && !isnan_t(m); ++i) {
+            T v = x[i];
+            if ((mx ? v > m : v < m) || isnan_t(v)) { m = v; k = i; }
+          }
+          best[c] = m; bi[c] = k;
+        }
+      });
+      if (op == ReduceOp::sum || op == ReduceOp::prod) {
+        Acc<T> r = op == ReduceOp::sum ? 0 : 1;
+        for (int c = 0; c < C; ++c) { if (op == ReduceOp::sum) r += acc[c]; else if (c * chunk < n) r *= acc[c]; }
+        out[o] = T(r);
+        continue;
+      }
+      bool mx = op == ReduceOp::max || op == ReduceOp::argmax;
+      T m = best[0];
+      int64_t k = bi[0];
+      for (int c = 1; c < C; ++c) {
+        if (bi[c] < 0 || isnan_t(m)) continue;
+        T v = best[c];
+        if ((mx ? v > m : v < m) || isnan_t(v)) { m = v; k = bi[c]; }
+      }
+      if (op == ReduceOp::argmax || op == ReduceOp::argmin) iout[o] = k;
+      else out[o] = m;
+    }
+    return;
+  }
   if (inner == 1) {
     parallel_for(0, outer, grain, [&](int64_t ob, int64_t oe) {
       for (int64_t o = ob; o < oe; ++o) {

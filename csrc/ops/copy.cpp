@@ -11,6 +11,56 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
                a.device().str(), " and ", b.device().str());
 }
 
+namespace {
+
+// Tiled copy for the transposed pattern (the destination runs along the last dim, the source
+// along the one before): 32x32 tiles keep both sides' cache lines in use instead of reading
+// one element per line. Returns false when the loop is not of that shape.
+template <class T>
+void transpose_tiles(T* dst, const T* src, int64_t rows, int64_t cols, int64_t dr, int64_t sc) {
+  // dst[i * dr + j] = src[i + j * sc] for i < rows (dst outer dim), j < cols (dst inner dim)
+  constexpr int64_t B = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += B)
+    for (int64_t j0 = 0; j0 < cols; j0 += B) {
+      int64_t i1 = std::min(rows, i0 + B), j1 = std::min(cols, j0 + B);
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j) dst[i * dr + j] = src[i + j * sc];
+    }
+}
+
+bool copy_transposed(const cpu::Loop& L, char* dst, const char* src, size_t es) {
+  int nd = L.ndim;
+  if (nd < 2 || L.numel < 4096) return false;
+  int a = nd - 2, b = nd - 1;  // dst: b contiguous; src: a contiguous
+  if (L.strides[0][b] != 1 || L.strides[1][a] != 1 || L.strides[1][b] == 1) return false;
+  int64_t rows = L.shape[a], cols = L.shape[b], dr = L.strides[0][a], sc = L.strides[1][b];
+  int64_t outer = L.numel / (rows * cols);
+  int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (rows * cols));
+  parallel_for(0, outer * ((rows + 31) / 32), grain, [&](int64_t lo, int64_t hi) {
+    int64_t bands = (rows + 31) / 32;
+    for (int64_t t = lo; t < hi; ++t) {
+      int64_t o = t / bands, r0 = (t % bands) * 32, r1 = std::min(rows, r0 + 32);
+      int64_t od = 0, os = 0, rem = o;
+      for (int d = nd - 3; d >= 0; --d) {
+        int64_t k = rem % L.shape[d];
+        rem /= L.shape[d];
+        od += k * L.strides[0][d];
+        os += k * L.strides[1][d];
+      }
+      int64_t n = r1 - r0;
+      switch (es) {
+        case 8: transpose_tiles(reinterpret_cast<int64_t*>(dst) + od + r0 * dr, reinterpret_cast<const int64_t*>(src) + os + r0, n, cols, dr, sc); break;
+        case 4: transpose_tiles(reinterpret_cast<int32_t*>(dst) + od + r0 * dr, reinterpret_cast<const int32_t*>(src) + os + r0, n, cols, dr, sc); break;
+        case 2: transpose_tiles(reinterpret_cast<int16_t*>(dst) + od + r0 * dr, reinterpret_cast<const int16_t*>(src) + os + r0, n, cols, dr, sc); break;
+        default: transpose_tiles(reinterpret_cast<int8_t*>(dst) + od + r0 * dr, reinterpret_cast<const int8_t*>(src) + os + r0, n, cols, dr, sc); break;
+      }
+    }
+  });
+  return true;
+}
+
+}  // namespace
+
 void copy_(const Tensor& dst, const Tensor& src) {
   FASTDL_CHECK(dst.defined() && src.defined(), ValueError, "copy_: undefined tensor");
   Dims bs = broadcast_shapes(dst.shape(), src.shape(), "copy_");
@@ -37,6 +87,9 @@ void copy_(const Tensor& dst, const Tensor& src) {
     cuda::copy_strided(dst.data_ptr(), dst.dtype(), src.data_ptr(), src.dtype(), to_cuda_loop(L), dd.index);
     return;
   }
+  if (dst.dtype() == src.dtype() && copy_transposed(L, static_cast<char*>(dst.data_ptr()),
+                                                    static_cast<const char*>(src.data_ptr()), dst.itemsize()))
+    return;
   auto cast = cpu::elementwise_kernels().cast;
   DType dto = dst.dtype(), dti = src.dtype();
   char* base[2] = {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())};
