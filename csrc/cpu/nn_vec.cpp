@@ -17,11 +17,23 @@ template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>)
 // Rows per task so a task holds at least ~16k elements (small problems stay on one thread).
 inline int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
 
+// 16 independent lanes (like the sums below) so the compare-select vectorises.
 template <class T> T row_max(const T* __restrict x, int64_t n) {
+  T acc[16];
+  bool nan[16] = {};
+  for (int j = 0; j < 16; ++j) acc[j] = -INFINITY;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) {
+      T v = x[i + j];
+      acc[j] = v > acc[j] ? v : acc[j];
+      nan[j] |= v != v;
+    }
   T m = -INFINITY;
-  bool nan = false;
-  for (int64_t i = 0; i < n; ++i) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
-  return nan ? T(NAN) : m;
+  bool any_nan = false;
+  for (int j = 0; j < 16; ++j) { m = acc[j] > m ? acc[j] : m; any_nan |= nan[j]; }
+  for (; i < n; ++i) { m = x[i] > m ? x[i] : m; any_nan |= x[i] != x[i]; }
+  return any_nan ? T(NAN) : m;
 }
 
 template <class T> double row_sum(const T* __restrict x, int64_t n) {
@@ -50,8 +62,12 @@ template <class T> double row_dot(const T* __restrict a, const T* __restrict b, 
 template <class T> double row_sumexp(const T* __restrict x, T* __restrict e, T m, int64_t n) {
   T acc[16] = {};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) { T v = t_exp(x[i + j] - m); if (e) e[i + j] = v; acc[j] += v; }
+  if (e)  // two loops rather than a test inside one, so each vectorises
+    for (; i + 16 <= n; i += 16)
+      for (int j = 0; j < 16; ++j) { T v = t_exp(x[i + j] - m); e[i + j] = v; acc[j] += v; }
+  else
+    for (; i + 16 <= n; i += 16)
+      for (int j = 0; j < 16; ++j) acc[j] += t_exp(x[i + j] - m);
   double s = 0;
   for (int j = 0; j < 16; ++j) s += double(acc[j]);
   for (; i < n; ++i) { T v = t_exp(x[i] - m); if (e) e[i] = v; s += double(v); }
