@@ -51,6 +51,8 @@ void unary(UnaryOp op, DType dt, void* out, const void* in, const Strided& it, i
 void reduce(ReduceOp op, DType dt, void* out, const void* in, int64_t outer, int64_t n, int64_t inner,
             int device);
 void gemm(const cpu::GemmParams& p, int device);
+// out[i] = cond[i] ? a[i] : b[i] over n contiguous elements of `elsize` bytes (cond is bool).
+void where(size_t elsize, void* out, const void* cond, const void* a, const void* b, int64_t n, int device);
 // Fused optimizer step over `count` parameters (device pointers), see cpu/optim.h.
 void optim_step(OptimKind kind, DType dt, const OptimHyper& h, const OptimTensor* ts, int64_t count, int device);
 

@@ -24,6 +24,7 @@ void copy_d2h(void*, const void*, size_t, int) { unavailable("copy_d2h"); }
 void copy_d2d(void*, const void*, size_t, int) { unavailable("copy_d2d"); }
 void copy_strided(void*, DType, const void*, DType, const Strided&, int) { unavailable("copy_strided"); }
 void fill(void*, DType, double, const Strided&, int) { unavailable("fill"); }
+void where(size_t, void*, const void*, const void*, const void*, int64_t, int) { unavailable("where"); }
 void binary(BinaryOp, DType, void*, const void*, const void*, const Strided&, int) { unavailable("binary"); }
 void binary_scalar(BinaryOp, DType, void*, const void*, double, bool, const Strided&, int) {
   unavailable("binary_scalar");

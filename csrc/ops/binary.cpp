@@ -151,10 +151,36 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 
 }  // namespace
 
+namespace {
+
+// Bool arithmetic as PyTorch: + and maximum are `or`, * and minimum are `and`; `-` refuses.
+BinaryOp check_bool_op(BinaryOp op, DType rt, DType x, DType y) {
+  FASTDL_CHECK(!(op == BinaryOp::sub && (x == DType::b8 || y == DType::b8)), TypeError,
+               "sub: subtraction, the `-` operator, with a bool tensor is not supported; use ^ or logical_xor()");
+  if (rt != DType::b8) return op;
+  if (op == BinaryOp::add || op == BinaryOp::maximum) return BinaryOp::logical_or;
+  if (op == BinaryOp::mul || op == BinaryOp::minimum) return BinaryOp::logical_and;
+  FASTDL_CHECK(op != BinaryOp::remainder && op != BinaryOp::floor_divide, TypeError, op_name(op),
+               ": not supported for bool tensors");
+  return op;
+}
+
+// Integer division by zero has no value: refuse it before anything is written.
+void check_int_divisor(BinaryOp op, DType ct, const Tensor& b) {
+  if ((op != BinaryOp::remainder && op != BinaryOp::floor_divide) || is_floating(ct) || b.numel() == 0) return;
+  Tensor z = binary_scalar(BinaryOp::eq, b, 0.0, false, 1);
+  FASTDL_CHECK(item(any(z, {}, false)) == 0, ValueError, op_name(op), ": integer division by zero (divisor of shape ",
+               shape_str(b.shape()), " and dtype ", dtype_name(b.dtype()), ")");
+}
+
+}  // namespace
+
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   FASTDL_CHECK(a.defined() && b.defined(), ValueError, op_name(op), ": got an undefined tensor");
   check_same_device(a, b, op_name(op));
   DType rt = result_type(a, b);
+  if (rt == DType::b8 || a.dtype() == DType::b8 || b.dtype() == DType::b8) op = check_bool_op(op, rt, a.dtype(), b.dtype());
+  check_int_divisor(op, rt, b);
   DType ct = compute_dtype(op, rt);
   bool half = is_half(ct);
   DType kt = half ? DType::f32 : ct;  // half types compute in float32
@@ -171,8 +197,17 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 Tensor binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, int kind) {
   // kind: 0 float, 1 int (the binding tells Python ints from floats); -1 infers from the value.
-  bool s_int = kind >= 0 ? kind == 1 : (std::floor(s) == s && std::fabs(s) < 9.2e18);
-  DType rt = result_type_scalar(a, s, s_int);
+  // kind 2: a Python bool, which keeps bool tensors bool
+  bool s_int = kind >= 0 ? kind >= 1 : (std::floor(s) == s && std::fabs(s) < 9.2e18);
+  DType rt = kind == 2 && a.dtype() == DType::b8 ? DType::b8 : result_type_scalar(a, s, s_int);
+  if (kind == 2) check_bool_op(op, rt, a.dtype(), DType::b8);
+  FASTDL_CHECK(!(op == BinaryOp::pow && !scalar_first && !is_floating(rt) && s < 0), ValueError,
+               "pow: integers to negative integer powers are not allowed; got base dtype ", dtype_name(a.dtype()),
+               " and exponent ", s);
+  if (rt == DType::b8) {
+    Tensor st = scalar_tensor(s, DType::b8, a.device());
+    return scalar_first ? binary(op, st, a) : binary(op, a, st);
+  }
   Tensor st = scalar_tensor(s, is_floating(rt) ? rt : (s_int ? rt : DType::f32), a.device());
   if (st.dtype() != rt) st = to_dtype(st, rt);
   return scalar_first ? binary(op, st, a) : binary(op, a, st);
@@ -221,14 +256,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = empty(shape, ct, a.device());
   if (out.numel()) {
     if (out.device().is_cuda()) {
-      // where(c, a, b) = a*c + b*(1-c) would lose NaN/inf semantics; route through copies.
-      Tensor cb = expand(cond, shape.vec());
-      copy_(out, B);
-      Tensor tmp = contiguous(expand(A, shape.vec()));
-      // masked copy on device: out = c ? a : out, via binary select kernels
-      Tensor m = to_dtype(cb, ct);
-      Tensor diff = sub(tmp, out);
-      copy_(out, add(out, mul(m, diff)));
+      // Broadcast each operand into a contiguous buffer, then one select kernel.
+      IntList s = shape.vec();
+      Tensor c = contiguous(expand(detach(cond), s)), x = contiguous(expand(detach(A), s)), y = contiguous(expand(detach(B), s));
+      cuda::where(out.itemsize(), out.data_ptr(), c.data_ptr(), x.data_ptr(), y.data_ptr(), out.numel(), out.device().index);
     } else {
       Dims s0 = out.strides(), s1 = bstrides(cond, shape), s2 = bstrides(A, shape), s3 = bstrides(B, shape);
       const Dims* st[4] = {&s0, &s1, &s2, &s3};
