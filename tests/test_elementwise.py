@@ -169,3 +169,44 @@ def test_gradcheck_composite(rng):
     x = fd.tensor(rng.standard_normal((3, 4)), dtype=fd.float64, requires_grad=True)
     y = fd.tensor(rng.standard_normal((4,)), dtype=fd.float64, requires_grad=True)
     assert fd.autograd.gradcheck(lambda a, b: (a * b).tanh() / (1 + b.exp()) - a.sigmoid() ** 2, [x, y])
+
+
+def test_integer_rounding_is_identity_and_bool_sign_stays_bool():
+    x = fd.tensor([3, -2, 7], dtype=fd.int32)
+    for op in ("floor", "ceil", "round", "trunc"):
+        r = getattr(x, op)()
+        assert r.dtype == fd.int32 and r.tolist() == [3, -2, 7]
+    assert fd.tensor([True, False]).sign().dtype == fd.bool
+    assert fd.tensor([True, False]).square().dtype == fd.int64
+    with pytest.raises(TypeError, match="neg"):
+        -fd.tensor([True])
+
+
+def test_bool_arithmetic_follows_torch():
+    a, b = fd.tensor([True, False, True]), fd.tensor([True, True, False])
+    assert (a + b).dtype == fd.bool and (a + b).tolist() == [True, True, True]
+    assert (a * b).tolist() == [True, False, False] and (a * True).dtype == fd.bool
+    assert fd.maximum(a, b).dtype == fd.bool
+    for bad in (lambda: a - b, lambda: fd.tensor(3) - True, lambda: a % b):
+        with pytest.raises(TypeError):
+            bad()
+    assert (fd.tensor([1, 2]) + True).dtype == fd.int64
+
+
+def test_integer_division_by_zero_raises_and_min_over_minus_one_does_not_trap():
+    with pytest.raises(ValueError, match="floor_divide: integer division by zero"):
+        fd.tensor([5, 6]) // fd.tensor([1, 0])
+    with pytest.raises(ValueError, match="remainder"):
+        fd.tensor([5], dtype=fd.int32) % 0
+    assert (fd.tensor([-2 ** 63]) // -1).tolist() == [-2 ** 63]
+    assert (fd.tensor([-2 ** 31], dtype=fd.int32) % -1).tolist() == [0]
+    with pytest.raises(ValueError, match="negative integer powers"):
+        fd.tensor([2]) ** -1
+
+
+def test_where_with_python_scalars_promotes_like_torch():
+    c = fd.tensor([True, False])
+    assert fd.where(c, 1.5, fd.tensor([1, 2])).dtype == fd.float32
+    assert fd.where(c, fd.tensor([True, True]), -2).dtype == fd.int64
+    assert fd.where(c, 1, 2).dtype == fd.int64 and fd.where(c, 1, 2.5).tolist() == [1.0, 2.5]
+    assert fd.where(c, fd.tensor([1.0], dtype=fd.float64), 2).dtype == fd.float64

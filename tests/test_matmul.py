@@ -86,3 +86,11 @@ def test_linear_gradcheck(rng):
     w = fd.tensor(rng.standard_normal((2, 4)), dtype=fd.float64, requires_grad=True)
     b = fd.tensor(rng.standard_normal(2), dtype=fd.float64, requires_grad=True)
     assert fd.autograd.gradcheck(lambda x, w, b: F.linear(x, w, b).tanh(), [x, w, b])
+
+
+def test_matmul_broadcast_batch_against_smaller_rank(torch):
+    # regression: (3, 3, 1, 2) @ (1, 2, 4) read the broadcast operand with wrong strides
+    rng = np.random.default_rng(0)
+    for sa, sb, dt in [((3, 3, 1, 2), (1, 2, 4), np.float64), ((3, 2), (3, 1, 2, 1), np.int64)]:
+        a, b = rng.integers(-3, 4, sa).astype(dt), rng.integers(-3, 4, sb).astype(dt)
+        np.testing.assert_allclose((fd.tensor(a) @ fd.tensor(b)).numpy(), (torch.tensor(a) @ torch.tensor(b)).numpy())

@@ -172,3 +172,13 @@ def test_composed_ops_vs_numpy_and_torch(rng, torch):
     g = fd.tensor(a, dtype=fd.float64, requires_grad=True)
     fd.einsum("ij,jk->ik", g, B).sum().backward()
     np.testing.assert_allclose(g.grad.numpy(), np.ones((3, 5)) @ b.T, rtol=1e-12)
+
+
+def test_reshape_of_expanded_batch_views_with_chunk_strides():
+    # regression: view strides must come from each contiguous chunk's base stride
+    b = fd.arange(8.0).reshape(1, 2, 4).expand(3, 3, 2, 4)
+    r = b.reshape(9, 2, 4)
+    assert r.stride() == (0, 4, 1)
+    np.testing.assert_array_equal(r.numpy(), np.broadcast_to(np.arange(8.0).reshape(1, 2, 4), (9, 2, 4)))
+    t = fd.arange(24.0).reshape(2, 3, 4)[:, :, 1:3]
+    np.testing.assert_array_equal(t.reshape(6, 2).numpy(), np.arange(24.0).reshape(2, 3, 4)[:, :, 1:3].reshape(6, 2))

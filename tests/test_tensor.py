@@ -121,3 +121,9 @@ def test_misc_tensor_api():
     assert float(fd.tensor(2.5)) == 2.5 and int(fd.tensor(3)) == 3
     with pytest.raises(IndexError):
         t.size(3)
+
+
+def test_zero_dim_bfloat16_tensor_keeps_zero_dims():
+    t = fd.tensor(1.5, dtype=fd.bfloat16)
+    assert t.shape == () and t.item() == 1.5
+    assert fd.tensor(2.0).argsort().shape == ()

@@ -35,7 +35,9 @@ template <class T> inline T t_gelu_tanh(T x) {
 template <class T> inline T floor_div(T a, T b) {
   if constexpr (std::is_floating_point_v<T>) return std::floor(a / b);
   else {
-    if (b == 0) return 0;
+    if (b == 0) return 0;  // the op refuses zero divisors; never trap
+    if constexpr (std::is_signed_v<T>)  // MIN / -1 overflows (and traps on x86): wrap like PyTorch
+      if (b == T(-1)) return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(a));
     T q = a / b;
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
   }
@@ -46,6 +48,7 @@ template <class T> inline T py_mod(T a, T b) {
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
   } else {
     if (b == 0) return 0;
+    if constexpr (std::is_signed_v<T>) if (b == T(-1)) return 0;  // MIN % -1 traps on x86
     T r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
   }

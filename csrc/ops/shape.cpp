@@ -33,19 +33,21 @@ Dims infer_shape(const IntList& shape, int64_t numel, const char* op) {
   return s;
 }
 
-// Strides for viewing `a` as `shape` without a copy, or false (PyTorch's computeStride).
+// Strides for viewing `a` as `shape` without a copy, or false (PyTorch's computeStride): the
+// old dims split into chunks that are each contiguous with their own base stride (the stride of
+// the chunk's innermost dim); each chunk must map onto a run of new dims.
 bool view_strides(const Tensor& a, const Dims& shape, Dims& out) {
   out = Dims(shape.size());
   if (a.numel() == 0 || a.is_contiguous()) { out = contiguous_strides(shape); return true; }
   const Dims& os = a.shape(); const Dims& ost = a.strides();
-  int view_d = shape.size() - 1;
-  int64_t chunk = 1;
+  int view_d = int(shape.size()) - 1;
+  int64_t chunk = os.size() ? ost[os.size() - 1] : 1;
   int64_t tensor_numel = 1, view_numel = 1;
-  for (int d = os.size() - 1; d >= 0; --d) {
+  for (int d = int(os.size()) - 1; d >= 0; --d) {
     tensor_numel *= os[d];
-    if (d == 0 || (os[d - 1] != 1 && ost[d - 1] != tensor_numel * ost[d])) {
+    if (d == 0 || (os[d - 1] != 1 && ost[d - 1] != tensor_numel * chunk)) {
       while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
-        out[view_d] = view_numel * ost[d];
+        out[view_d] = view_numel * chunk;
         view_numel *= shape[view_d];
         view_d--;
       }
@@ -53,7 +55,6 @@ bool view_strides(const Tensor& a, const Dims& shape, Dims& out) {
       if (d > 0) { chunk = ost[d - 1]; tensor_numel = 1; view_numel = 1; }
     }
   }
-  (void)chunk;
   return view_d == -1;
 }
 

@@ -108,15 +108,19 @@ Tensor unary(UnaryOp op, const Tensor& a) {
   DType dt = a.dtype();
   bool pred = is_predicate(op);
   DType ct = pred ? dt : (is_floating(dt) || keeps_int(op) ? dt : DType::f32);
-  if (ct == DType::b8 && !pred) ct = op == UnaryOp::abs || op == UnaryOp::relu ? DType::b8 : DType::f32;
-  if (ct == DType::b8 && op == UnaryOp::neg)
-    throw TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()");
+  FASTDL_CHECK(!(dt == DType::b8 && op == UnaryOp::neg), TypeError,
+               "neg: negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()");
+  // rounding is the identity on integers, and so are abs/relu/sign on bools
+  bool identity = (!is_floating(dt) && (op == UnaryOp::floor || op == UnaryOp::ceil || op == UnaryOp::round ||
+                                        op == UnaryOp::trunc)) ||
+                  (dt == DType::b8 && (op == UnaryOp::abs || op == UnaryOp::relu || op == UnaryOp::sign));
+  if (ct == DType::b8 && !pred) ct = identity ? DType::b8 : op == UnaryOp::square ? DType::i64 : DType::f32;
   DType kt = is_half(ct) ? DType::f32 : ct;
   if (pred && is_half(dt)) kt = DType::f32;
   Tensor A = a.dtype() == kt ? a : to_dtype(detach(a), kt);
   Tensor out = empty(a.shape(), pred ? DType::b8 : kt, a.device());
   if (out.numel()) {
-    if (kt == DType::b8 && !pred) copy_(out, A);  // abs/relu of bool are identity
+    if (identity) copy_(out, A);
     else run_unary(op, kt, out, A);
   }
   if (!pred && is_half(ct)) out = to_dtype(out, ct);

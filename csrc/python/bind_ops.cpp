@@ -19,6 +19,21 @@ nb::object max_like(bool mx, const Tensor& a, nb::handle dim, bool keepdim) {
   return mod.attr("_minmax_result")(r.first, r.second);
 }
 
+// How binary_scalar treats a Python number: 0 float, 1 int, 2 bool.
+int scalar_kind(nb::handle s) { return PyFloat_Check(s.ptr()) ? 0 : PyBool_Check(s.ptr()) ? 2 : 1; }
+
+// A Python number as a 0-dim tensor typed the way PyTorch types a wrapped number beside
+// `other` (undefined: alone): it never raises the other operand's category.
+Tensor wrapped_scalar(nb::handle s, const Tensor& other, Device dev) {
+  FASTDL_CHECK(PyFloat_Check(s.ptr()) || PyLong_Check(s.ptr()), TypeError, "expected a Tensor or a Python number; got ",
+               nb::cast<std::string>(nb::str(s.type().attr("__name__"))));
+  double v = nb::cast<double>(s);
+  int kind = scalar_kind(s);
+  DType dt = kind == 0 ? DType::f32 : kind == 2 ? DType::b8 : DType::i64;
+  if (other.defined()) dt = kind == 2 && other.dtype() == DType::b8 ? DType::b8 : result_type_scalar(other, v, kind >= 1);
+  return scalar_tensor(v, dt, dev);
+}
+
 std::vector<Tensor> split_any(const Tensor& a, nb::handle s, int64_t dim) {
   if (PyLong_Check(s.ptr())) return split_size(a, nb::cast<int64_t>(s), dim);
   return split(a, dims_arg(s), dim);
@@ -94,7 +109,7 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
 
 #define BIN(name, op) DEF(name, [](const Tensor& a, nb::handle b) -> Tensor { \
     if (nb::isinstance<Tensor>(b)) return binary(BinaryOp::op, a, nb::cast<const Tensor&>(b)); \
-    return binary_scalar(BinaryOp::op, a, nb::cast<double>(b), false, PyFloat_Check(b.ptr()) ? 0 : 1); }, "input"_a, "other"_a) \
+    return binary_scalar(BinaryOp::op, a, nb::cast<double>(b), false, scalar_kind(b)); }, "input"_a, "other"_a) \
   cls.def(name "_", [](const Tensor& a, nb::handle b) -> Tensor { \
     if (nb::isinstance<Tensor>(b)) return binary_(BinaryOp::op, a, nb::cast<const Tensor&>(b)); \
     return binary_scalar_(BinaryOp::op, a, nb::cast<double>(b)); }, "other"_a);
@@ -105,7 +120,7 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
 #undef BIN
   DEF("add", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
     Tensor bb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
-    if (!bb.defined()) return binary_scalar(BinaryOp::add, a, nb::cast<double>(b) * alpha, false, PyFloat_Check(b.ptr()) || alpha != 1 ? 0 : 1);
+    if (!bb.defined()) return binary_scalar(BinaryOp::add, a, nb::cast<double>(b) * alpha, false, alpha != 1 ? 0 : scalar_kind(b));
     return binary(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
   }, "input"_a, "other"_a, "alpha"_a = 1.0)
   cls.def("add_", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
@@ -116,9 +131,13 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("where", [](const Tensor& c, nb::handle a, nb::handle b) {
     Tensor ta = nb::isinstance<Tensor>(a) ? nb::cast<Tensor>(a) : Tensor();
     Tensor tb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
-    DType dt = ta.defined() ? ta.dtype() : tb.defined() ? tb.dtype() : DType::f32;
-    if (!ta.defined()) ta = scalar_tensor(nb::cast<double>(a), dt, c.device());
-    if (!tb.defined()) tb = scalar_tensor(nb::cast<double>(b), dt, c.device());
+    if (!ta.defined() && !tb.defined()) {  // two numbers: the wider kind wins
+      ta = wrapped_scalar(a, Tensor(), c.device());
+      tb = wrapped_scalar(b, ta, c.device());
+      ta = wrapped_scalar(a, tb, c.device());
+    }
+    if (!ta.defined()) ta = wrapped_scalar(a, tb, c.device());
+    if (!tb.defined()) tb = wrapped_scalar(b, ta, c.device());
     return where(c, ta, tb);
   }, "condition"_a, "input"_a, "other"_a)
   DEF("clamp", [](const Tensor& a, nb::handle lo, nb::handle hi) {

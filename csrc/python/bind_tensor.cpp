@@ -16,7 +16,7 @@ nb::object binop(BinaryOp op, const Tensor& a, nb::handle b, bool reflected) {
     return nb::cast(maybe_release(a.numel() + t.numel(), [&] { return reflected ? binary(op, t, a) : binary(op, a, t); }));
   }
   if (PyFloat_Check(o)) return nb::cast(binary_scalar(op, a, PyFloat_AS_DOUBLE(o), reflected, 0));
-  if (PyBool_Check(o)) return nb::cast(binary_scalar(op, a, o == Py_True ? 1.0 : 0.0, reflected, 1));
+  if (PyBool_Check(o)) return nb::cast(binary_scalar(op, a, o == Py_True ? 1.0 : 0.0, reflected, 2));
   if (PyLong_Check(o)) return nb::cast(binary_scalar(op, a, PyLong_AsDouble(o), reflected, 1));
   return nb::borrow(Py_NotImplemented);
 }

@@ -45,10 +45,12 @@ def _host(t):
 
 def argsort(t, dim=-1, descending=False, stable=False):
     a = _host(t)
+    if a.ndim == 0:  # numpy gives shape (1,) here; torch keeps 0-dim
+        return _C.full((), 0.0, _C.dtype.int64, t.device)
     idx = np.argsort(-a if descending and a.dtype != np.bool_ else a, axis=dim, kind="stable")
     if descending and a.dtype == np.bool_:
         idx = np.flip(np.argsort(a, axis=dim, kind="stable"), axis=dim)
-    return _C.from_numpy(np.ascontiguousarray(idx.astype(np.int64))).to(t.device)
+    return _C.from_numpy(np.array(idx, dtype=np.int64, order="C")).to(t.device)
 
 
 def sort(t, dim=-1, descending=False, stable=False):

@@ -99,7 +99,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     else:
         target = dtype
     if target == _C.dtype.bfloat16:
-        t = _C.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))._to_dtype(target)
+        t = _C.from_numpy(np.array(arr, dtype=np.float32, order="C"))._to_dtype(target)
     else:
         npd = _np_tables()[1][target]
         t = _C.from_numpy(np.array(arr, dtype=npd, copy=True, order="C"))
