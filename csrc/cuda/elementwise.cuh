@@ -14,7 +14,7 @@ template <> struct FloatOf<int64_t> { using type = double; };
 // Python's modulo: the result takes the sign of the divisor.
 template <class C> __device__ __forceinline__ C py_remainder(C a, C b) {
   if constexpr (std::is_integral<C>::value) {
-    if (b == 0) return 0;  // PyTorch raises on the CPU; never trap on the device
+    if (b == 0 || b == C(-1)) return 0;  // the op refuses zero divisors; MIN % -1 is undefined
     C r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? C(r + b) : r;
   } else {
@@ -28,6 +28,8 @@ template <class C> __device__ __forceinline__ C py_remainder(C a, C b) {
 template <class C> __device__ __forceinline__ C py_floor_divide(C a, C b) {
   if constexpr (std::is_integral<C>::value) {
     if (b == 0) return 0;
+    using U = typename std::make_unsigned<C>::type;
+    if (b == C(-1)) return C(U(0) - U(a));  // MIN / -1 overflows: wrap, as the CPU kernel
     C q = a / b;
     return (a % b != 0 && ((a < 0) != (b < 0))) ? C(q - 1) : q;
   } else {
@@ -66,7 +68,7 @@ template <class C> __device__ __forceinline__ C binary_value(BinaryOp op, C a, C
     case BinaryOp::sub: return C(U(a) - U(b));
     case BinaryOp::mul: return C(U(a) * U(b));
     case BinaryOp::div:
-      if constexpr (kInt) return b == 0 ? C(0) : C(a / b);
+      if constexpr (kInt) return py_floor_divide(a, b);  // as the CPU kernel (the op promotes to float)
       else return a / b;
     case BinaryOp::pow:
       if constexpr (kInt) return int_pow(a, b);
