@@ -53,6 +53,9 @@ void release(DeviceCache& c) {
 void* alloc(size_t nbytes, int device) {
   if (nbytes == 0) return nullptr;
   if (device < 0) throw DeviceError(str_cat("cuda: alloc: invalid device ", device));
+  // Rounding up to a class would wrap to a tiny block near SIZE_MAX; no device has 2^62 bytes.
+  if (nbytes > (size_t(1) << 62))
+    throw OutOfMemory(str_cat("cuda: out of memory allocating ", nbytes, " bytes on cuda:", device));
   size_t cls = size_class(nbytes);
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
@@ -97,11 +100,14 @@ void free(void* p, size_t nbytes, int device) {
 void empty_cache() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
+  int prev = -1;
   for (size_t d = 0; d < s.devices.size(); ++d) {
     if (s.devices[d].free.empty()) continue;
+    if (prev < 0) check(cudaGetDevice(&prev), "cudaGetDevice");
     use_device(int(d));
     release(s.devices[d]);
   }
+  if (prev >= 0) use_device(prev);  // leave the caller's current device as it was
 }
 
 }  // namespace fastdl::cuda
