@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -453,25 +454,31 @@ void test_unary() {
       }
       Dev da(a), dout(size_t(n + 1) * dtype_size(ot));
       std::string bad;
-      auto check_all = [&](const char* layout, int64_t in_off, bool transposed) {
+      // mode 0: out[i] = op(in[i + in_off]); 1: transposed; 2: reversed (in[n - 1 - i]).
+      auto check_all = [&](const char* layout, int64_t in_off, int mode) {
         Host out = dout.to_host(ot);
         for (int64_t i = 0; i < R && bad.empty(); ++i)
           for (int64_t j = 0; j < Cn && bad.empty(); ++j) {
-            const int64_t oi = i * Cn + j, ii = transposed ? j * R + i : oi;
+            const int64_t oi = i * Cn + j, ii = mode == 1 ? j * R + i : (mode == 2 ? n - 1 - oi : oi);
             const double want = round_to(ot, ref_unary(op, a.get(ii + in_off))), got = out.get(oi);
             if (!close(got, want, ot)) bad = std::string(layout) + " " + mismatch(oi, got, want);
           }
       };
       const int64_t flat[1] = {n}, shape[2] = {R, Cn};
       cu::unary(op, t, dout.p, da.p, strided(1, flat, {{1}, {1}}), 0);
-      check_all("contiguous", 0, false);
+      check_all("contiguous", 0, 0);
       if (bad.empty()) {  // misaligned input: the scalar contiguous path
         cu::unary(op, t, dout.p, static_cast<const char*>(da.p) + dtype_size(t), strided(1, flat, {{1}, {1}}), 0);
-        check_all("misaligned", 1, false);
+        check_all("misaligned", 1, 0);
       }
       if (bad.empty()) {
         cu::unary(op, t, dout.p, da.p, strided(2, shape, {{Cn, 1}, {1, R}}), 0);
-        check_all("transposed", 0, true);
+        check_all("transposed", 0, 1);
+      }
+      if (bad.empty()) {  // negative stride: base pointer at the last element
+        cu::unary(op, t, dout.p, static_cast<const char*>(da.p) + (n - 1) * int64_t(dtype_size(t)),
+                  strided(1, flat, {{1}, {-1}}), 0);
+        check_all("reversed", 0, 2);
       }
       report(std::string("unary op ") + std::to_string(o) + " " + dname(t), bad.empty(), bad);
     }
@@ -482,7 +489,8 @@ void test_unary() {
 void test_reduce() {
   struct Case { int64_t outer, n, inner; };
   const Case cases[] = {{7, 1000, 1}, {5, 5000, 1}, {2, 300000, 1}, {300, 40, 1}, {3, 777, 5},
-                        {1, 100000, 3}, {2, 3000, 64}, {4, 1, 9}};
+                        {1, 100000, 3}, {2, 3000, 64}, {4, 1, 9}, {1, 1, 1}, {100003, 3, 1},
+                        {1, 70001, 1}, {3, 5, 40000}, {70001, 2, 2}};
   const DType types[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::i64};
   for (int o = 0; o < int(ReduceOp::count); ++o) {
     const ReduceOp op = ReduceOp(o);
@@ -569,6 +577,10 @@ struct GemmCase {
   int64_t a_step;           // element step along the contiguous dim of A (2: not TC-eligible)
   bool a_bcast;
   double alpha, beta;
+  int64_t a_off = 0;        // A's base pointer this many elements into its buffer (1: unaligned)
+  int64_t a_ld = 0;         // A's leading stride; 0: the contiguous extent rounded up to 8
+  bool b_bcast = false;     // B batch stride 0
+  bool c_trans = false;     // C column-major (sc_m = 1)
 };
 
 int64_t round8(int64_t x) { return (x + 7) / 8 * 8; }
@@ -577,37 +589,42 @@ void gemm_case(const GemmCase& g) {
   cpu::GemmParams p;
   p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch, p.dtype = g.dt, p.alpha = g.alpha, p.beta = g.beta;
   int64_t a_size;
-  if (g.a_layout == 'k') p.sa_k = g.a_step, p.sa_m = round8(g.K * g.a_step), a_size = g.M * p.sa_m;
-  else p.sa_m = g.a_step, p.sa_k = round8(g.M * g.a_step), a_size = g.K * p.sa_k;
+  if (g.a_layout == 'k') p.sa_k = g.a_step, p.sa_m = g.a_ld ? g.a_ld : round8(g.K * g.a_step), a_size = g.M * p.sa_m;
+  else p.sa_m = g.a_step, p.sa_k = g.a_ld ? g.a_ld : round8(g.M * g.a_step), a_size = g.K * p.sa_k;
   p.sa_b = g.a_bcast ? 0 : a_size;
   int64_t b_size;
   if (g.b_layout == 'n') p.sb_n = 1, p.sb_k = round8(g.N), b_size = g.K * p.sb_k;
   else p.sb_k = 1, p.sb_n = round8(g.K), b_size = g.N * p.sb_n;
-  p.sb_b = b_size;
-  p.sc_n = 1, p.sc_m = g.N + 3, p.sc_b = g.M * p.sc_m;  // 3 padding columns must stay untouched
-  Host A = random_host(g.dt, a_size * (g.a_bcast ? 1 : g.batch), -1, 1);
-  Host B = random_host(g.dt, b_size * g.batch, -1, 1);
+  p.sb_b = g.b_bcast ? 0 : b_size;
+  // 3 padding rows or columns per matrix must stay untouched.
+  if (g.c_trans) p.sc_m = 1, p.sc_n = g.M + 3, p.sc_b = g.N * p.sc_n;
+  else p.sc_n = 1, p.sc_m = g.N + 3, p.sc_b = g.M * p.sc_m;
+  Host A = random_host(g.dt, g.a_off + a_size * (g.a_bcast ? 1 : g.batch), -1, 1);
+  Host B = random_host(g.dt, b_size * (g.b_bcast ? 1 : g.batch), -1, 1);
   Host C(g.dt, p.sc_b * g.batch);
-  for (int64_t i = 0; i < C.size(); ++i) C.set(i, (i % p.sc_m) >= g.N ? 12345.0 : (g.beta == 0 ? NAN : uniform(-1, 1)));
+  std::vector<uint8_t> used(size_t(C.size()), 0);
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t m = 0; m < g.M; ++m)
+      for (int64_t n = 0; n < g.N; ++n) used[size_t(b * p.sc_b + m * p.sc_m + n * p.sc_n)] = 1;
+  for (int64_t i = 0; i < C.size(); ++i) C.set(i, !used[size_t(i)] ? 12345.0 : (g.beta == 0 ? NAN : uniform(-1, 1)));
   Dev dA(A), dB(B), dC(C);
-  p.A = dA.p, p.B = dB.p, p.C = dC.p;
+  p.A = static_cast<const char*>(dA.p) + g.a_off * int64_t(dtype_size(g.dt)), p.B = dB.p, p.C = dC.p;
   cu::gemm(p, 0);
   Host out = dC.to_host(g.dt);
   double rtol, atol;
   tolerance(g.dt, rtol, atol);
   std::string bad;
+  for (int64_t i = 0; i < C.size() && bad.empty(); ++i)
+    if (!used[size_t(i)] && out.get(i) != 12345.0) bad = "padding overwritten at " + std::to_string(i);
   for (int64_t b = 0; b < g.batch && bad.empty(); ++b)
     for (int64_t m = 0; m < g.M && bad.empty(); ++m)
-      for (int64_t n = 0; n < g.N + 3 && bad.empty(); ++n) {
-        const int64_t ci = b * p.sc_b + m * p.sc_m + n;
+      for (int64_t n = 0; n < g.N && bad.empty(); ++n) {
+        const int64_t ci = b * p.sc_b + m * p.sc_m + n * p.sc_n;
         const double got = out.get(ci);
-        if (n >= g.N) {
-          if (got != 12345.0) bad = "padding overwritten at " + std::to_string(ci);
-          continue;
-        }
         double acc = 0, absum = 0;
         for (int64_t k = 0; k < g.K; ++k) {
-          const double x = A.get(b * p.sa_b + m * p.sa_m + k * p.sa_k), y = B.get(b * p.sb_b + k * p.sb_k + n * p.sb_n);
+          const double x = A.get(g.a_off + b * p.sa_b + m * p.sa_m + k * p.sa_k),
+                       y = B.get(b * p.sb_b + k * p.sb_k + n * p.sb_n);
           acc += x * y, absum += std::fabs(x * y);
         }
         double want = g.alpha * acc;
@@ -615,31 +632,250 @@ void gemm_case(const GemmCase& g) {
         const double tol = atol + rtol * std::fabs(want) + (g.dt == DType::f64 ? 1e-13 : 2e-5) * absum;
         if (!(std::fabs(got - want) <= tol)) bad = mismatch(ci, got, want);
       }
-  char buf[160];
+  char buf[200];
   std::snprintf(buf, sizeof buf, "gemm %s %s M=%lld N=%lld K=%lld batch=%lld", g.name, dname(g.dt), (long long)g.M,
                 (long long)g.N, (long long)g.K, (long long)g.batch);
   report(buf, bad.empty(), bad);
 }
 
 void test_gemm() {
+  using D = DType;
   const GemmCase cases[] = {
-      {"tc A[k] B[n]", DType::bf16, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
-      {"tc A[k] B[k]", DType::bf16, 130, 201, 77, 1, 'k', 'k', 1, false, 1, 0},
-      {"tc A[m] B[n]", DType::bf16, 130, 201, 77, 1, 'm', 'n', 1, false, 1, 0},
-      {"tc A[m] B[k]", DType::bf16, 130, 201, 77, 1, 'm', 'k', 1, false, 1, 0},
-      {"tc pipeline", DType::bf16, 256, 256, 512, 1, 'k', 'n', 1, false, 1, 0},
-      {"tc batch bcast alpha beta", DType::bf16, 64, 72, 1000, 3, 'm', 'k', 1, true, 0.5, 0.25},
-      {"tc M=1", DType::bf16, 1, 300, 64, 2, 'k', 'k', 1, false, 1, 0},
-      {"tc K=0 beta", DType::bf16, 5, 7, 0, 1, 'k', 'n', 1, false, 1, 0.5},
-      {"simt fallback (A step 2)", DType::bf16, 130, 201, 77, 2, 'k', 'n', 2, false, 1.5, -1},
-      {"simt", DType::f32, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
-      {"simt transposed bcast alpha beta", DType::f32, 130, 201, 77, 2, 'm', 'k', 1, true, 0.5, 0.25},
-      {"simt large", DType::f32, 300, 300, 300, 1, 'k', 'k', 1, false, 1, 0},
-      {"simt K=0 beta", DType::f32, 5, 7, 0, 1, 'k', 'n', 1, false, 1, 0.5},
-      {"simt", DType::f64, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
-      {"simt transposed alpha beta", DType::f64, 130, 201, 77, 2, 'm', 'k', 2, false, -1, 2},
+      {"tc A[k] B[n]", D::bf16, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
+      {"tc A[k] B[k]", D::bf16, 130, 201, 77, 1, 'k', 'k', 1, false, 1, 0},
+      {"tc A[m] B[n]", D::bf16, 130, 201, 77, 1, 'm', 'n', 1, false, 1, 0},
+      {"tc A[m] B[k]", D::bf16, 130, 201, 77, 1, 'm', 'k', 1, false, 1, 0},
+      {"tc pipeline", D::bf16, 256, 256, 512, 1, 'k', 'n', 1, false, 1, 0},
+      {"tc pipeline, K not a multiple of the tile", D::bf16, 129, 136, 200, 2, 'k', 'k', 1, false, 0.75, 0.5},
+      {"tc batch bcast alpha beta", D::bf16, 64, 72, 1000, 3, 'm', 'k', 1, true, 0.5, 0.25},
+      {"tc B batch stride 0", D::bf16, 70, 90, 40, 3, 'k', 'n', 1, false, 1, 0, 0, 0, true},
+      {"tc A base 16-byte aligned offset", D::bf16, 33, 47, 64, 2, 'k', 'n', 1, false, 1, 0, 8},
+      {"tc C column-major", D::bf16, 130, 70, 48, 2, 'm', 'n', 1, false, 1, 0.5, 0, 0, false, true},
+      {"tc M=1", D::bf16, 1, 300, 64, 2, 'k', 'k', 1, false, 1, 0},
+      {"tc N=1 K=1", D::bf16, 300, 1, 1, 2, 'm', 'k', 1, false, 1, 0},
+      {"tc K=0 beta", D::bf16, 5, 7, 0, 1, 'k', 'n', 1, false, 1, 0.5},
+      {"tc batch > 65535 (grid.y chunks)", D::bf16, 3, 5, 9, 70000, 'k', 'n', 1, false, 1, 0},
+      {"fallback: A base not 16-byte aligned", D::bf16, 130, 201, 77, 2, 'k', 'n', 1, false, 1, 0, 1},
+      {"fallback: odd lda", D::bf16, 130, 201, 77, 1, 'k', 'k', 1, false, 1, 0, 0, 77},
+      {"fallback: odd lda M-contiguous", D::bf16, 77, 50, 130, 1, 'm', 'n', 1, false, 1, 0, 0, 77},
+      {"simt fallback (A step 2)", D::bf16, 130, 201, 77, 2, 'k', 'n', 2, false, 1.5, -1},
+      {"simt", D::f32, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
+      {"simt transposed bcast alpha beta", D::f32, 130, 201, 77, 2, 'm', 'k', 1, true, 0.5, 0.25},
+      {"simt large", D::f32, 300, 300, 300, 1, 'k', 'k', 1, false, 1, 0},
+      {"simt odd everything", D::f32, 129, 67, 131, 3, 'm', 'n', 1, false, 1, 0, 1, 131, true, true},
+      {"simt batch > 65535", D::f32, 2, 3, 4, 70000, 'k', 'k', 1, false, 1, 0},
+      {"simt K=0 beta", D::f32, 5, 7, 0, 1, 'k', 'n', 1, false, 1, 0.5},
+      {"simt", D::f64, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
+      {"simt transposed alpha beta", D::f64, 130, 201, 77, 2, 'm', 'k', 2, false, -1, 2},
+      {"simt C column-major", D::f64, 65, 70, 9, 2, 'k', 'n', 1, false, 1, 0, 0, 0, false, true},
   };
   for (const GemmCase& g : cases) gemm_case(g);
+}
+
+// ---------------------------------------------------------------- where
+void test_where() {
+  const int64_t n = 1001;
+  Host cond = random_host(DType::b8, n, 0, 1);
+  for (DType t : {DType::b8, DType::bf16, DType::f32, DType::f64}) {
+    Host a = random_host(t, n, -5, 5), b = random_host(t, n, -5, 5);
+    if (is_float(t)) a.set(3, NAN), b.set(4, INFINITY);  // never leak from the unselected side
+    Dev dc(cond), da(a), db(b), dout(size_t(n) * dtype_size(t));
+    cu::where(dtype_size(t), dout.p, dc.p, da.p, db.p, n, 0);
+    Host out = dout.to_host(t);
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = cond.get(i) ? a.get(i) : b.get(i), got = out.get(i);
+      ok &= (std::isnan(want) && std::isnan(got)) || got == want;
+    }
+    report(std::string("where ") + dname(t), ok);
+  }
+}
+
+// ---------------------------------------------------------------- 64-bit index path
+// Over 2^31 elements the strided kernels switch to 64-bit index math: a transposed broadcast
+// copy out[c + r*C] = in[r] (f16, 4 GiB) must reach every element with the right value.
+void test_large_index() {
+  const int64_t R = 65537, Cn = 32768, N = R * Cn;  // 2^31 + 2^15
+  size_t free_b = 0, total_b = 0;
+  cudaMemGetInfo(&free_b, &total_b);
+  if (free_b < size_t(N) * 2 + (size_t(1) << 30)) {
+    report("64-bit index copy (skipped: not enough device memory)", true);
+    return;
+  }
+  Host in(DType::f16, R);
+  for (int64_t r = 0; r < R; ++r) in.set(r, double(r % 2048));
+  Dev din(in), dout(size_t(N) * 2);
+  const int64_t flat[1] = {N}, shape[2] = {Cn, R};
+  cu::fill(dout.p, DType::f16, -1.0, strided(1, flat, {{1}}), 0);
+  cu::copy_strided(dout.p, DType::f16, din.p, DType::f16, strided(2, shape, {{1, Cn}, {0, 1}}), 0);
+  std::vector<uint16_t> out(static_cast<size_t>(N));
+  cu::copy_d2h(out.data(), dout.p, size_t(N) * 2, 0);
+  std::vector<uint16_t> want(2048);
+  for (int v = 0; v < 2048; ++v) want[size_t(v)] = f32_to_f16(float(v));
+  std::string bad;
+  for (int64_t r = 0; r < R && bad.empty(); ++r) {
+    const uint16_t w = want[size_t(r % 2048)];
+    const uint16_t* row = out.data() + r * Cn;
+    for (int64_t c = 0; c < Cn; ++c)
+      if (row[c] != w) { bad = mismatch(r * Cn + c, f16_to_f32(row[c]), double(r % 2048)); break; }
+  }
+  report("64-bit index strided copy, 2^31 + 2^15 f16 elements", bad.empty(), bad);
+}
+
+// ---------------------------------------------------------------- optimizers
+// Host reference in double of one fused step (PyTorch's update rules, as cpu/optim.h).
+struct OptParam {
+  std::vector<double> p, g, s0, s1, s2;
+  double step;
+};
+
+void ref_step(OptimKind kind, const OptimHyper& h, std::vector<OptParam>& ps) {
+  for (OptParam& q : ps) {
+    const size_t n = q.p.size();
+    const double bc1 = 1 - std::pow(h.beta1, q.step), bc2 = 1 - std::pow(h.beta2, q.step);
+    double pp = 0, uu = 0;
+    std::vector<double> u(kind == OptimKind::lamb ? n : 0);
+    for (size_t i = 0; i < n; ++i) {
+      double g = (h.maximize ? -1 : 1) * q.g[i], &p = q.p[i];
+      switch (kind) {
+        case OptimKind::sgd:
+          if (h.weight_decay != 0) g += h.weight_decay * p;
+          if (!q.s0.empty()) {
+            q.s0[i] = q.step <= 1 ? g : h.momentum * q.s0[i] + (1 - h.dampening) * g;
+            g = h.nesterov ? g + h.momentum * q.s0[i] : q.s0[i];
+          }
+          p -= h.lr * g;
+          break;
+        case OptimKind::adam: {
+          if (h.weight_decay != 0 && h.decoupled) p *= 1 - h.lr * h.weight_decay;
+          if (h.weight_decay != 0 && !h.decoupled) g += h.weight_decay * p;
+          q.s0[i] = h.beta1 * q.s0[i] + (1 - h.beta1) * g;
+          q.s1[i] = h.beta2 * q.s1[i] + (1 - h.beta2) * g * g;
+          double v = q.s1[i];
+          if (h.amsgrad) v = q.s2[i] = std::max(q.s2[i], v);
+          p -= h.lr / bc1 * q.s0[i] / (std::sqrt(v) / std::sqrt(bc2) + h.eps);
+          break;
+        }
+        case OptimKind::adagrad: {
+          if (h.weight_decay != 0) g += h.weight_decay * p;
+          q.s0[i] += g * g;
+          p -= h.lr / (1 + (q.step - 1) * h.lr_decay) * g / (std::sqrt(q.s0[i]) + h.eps);
+          break;
+        }
+        case OptimKind::rmsprop: {
+          if (h.weight_decay != 0) g += h.weight_decay * p;
+          q.s0[i] = h.alpha * q.s0[i] + (1 - h.alpha) * g * g;
+          double avg;
+          if (h.centered) {
+            q.s2[i] = q.s2[i] + (1 - h.alpha) * (g - q.s2[i]);
+            avg = std::sqrt(q.s0[i] - q.s2[i] * q.s2[i]) + h.eps;
+          } else {
+            avg = std::sqrt(q.s0[i]) + h.eps;
+          }
+          if (h.momentum > 0) q.s1[i] = h.momentum * q.s1[i] + g / avg, p -= h.lr * q.s1[i];
+          else p -= h.lr * g / avg;
+          break;
+        }
+        case OptimKind::lamb: {
+          const double c1 = h.bias_correction ? bc1 : 1, c2 = h.bias_correction ? bc2 : 1;
+          q.s0[i] = h.beta1 * q.s0[i] + (1 - h.beta1) * g;
+          q.s1[i] = h.beta2 * q.s1[i] + (1 - h.beta2) * g * g;
+          u[i] = (q.s0[i] / c1) / (std::sqrt(q.s1[i] / c2) + h.eps) + h.weight_decay * p;
+          pp += p * p, uu += u[i] * u[i];
+          break;
+        }
+      }
+    }
+    if (kind == OptimKind::lamb) {
+      const double pn = std::sqrt(pp), un = std::sqrt(uu), trust = pn > 0 && un > 0 ? pn / un : 1.0;
+      for (size_t i = 0; i < n; ++i) q.p[i] -= h.lr * trust * u[i];
+    }
+  }
+}
+
+void optim_case(const char* name, OptimKind kind, const OptimHyper& h, int nslots, DType dt) {
+  const int count = 50;  // more than one launch chunk (48 parameters)
+  std::vector<OptParam> ps(count);
+  for (int j = 0; j < count; ++j) {
+    const size_t n = j == 7 ? 300001 : size_t(1 + (j * j * 37) % 5000);
+    OptParam& q = ps[size_t(j)];
+    q.step = j % 3 == 0 ? 1 : 2 + j % 5;
+    auto fill = [&](std::vector<double>& v, double lo, double hi) {
+      v.resize(n);
+      for (double& x : v) x = round_to(dt, uniform(lo, hi));
+    };
+    fill(q.p, -1, 1);
+    fill(q.g, -1, 1);
+    if (j == 11) std::fill(q.p.begin(), q.p.end(), 0.0);  // LAMB: ||p|| = 0 gives trust 1
+    if (nslots > 0) fill(q.s0, kind == OptimKind::sgd || kind == OptimKind::lamb ? -0.5 : 0.5, 1);
+    if (nslots > 1) fill(q.s1, kind == OptimKind::rmsprop ? -0.5 : 0.5, 1);
+    if (nslots > 2) fill(q.s2, kind == OptimKind::rmsprop ? -0.1 : 0.5, kind == OptimKind::rmsprop ? 0.1 : 1);
+  }
+  // Upload, run the fused step, compare p and every state buffer.
+  std::vector<std::unique_ptr<Dev>> bufs;
+  auto up = [&](const std::vector<double>& v) -> void* {
+    if (v.empty()) return nullptr;
+    Host hb(dt, int64_t(v.size()));
+    for (size_t i = 0; i < v.size(); ++i) hb.set(int64_t(i), v[i]);
+    bufs.emplace_back(new Dev(hb));
+    return bufs.back()->p;
+  };
+  std::vector<OptimTensor> ts(static_cast<size_t>(count));
+  for (int j = 0; j < count; ++j) {
+    const OptParam& q = ps[size_t(j)];
+    OptimTensor& t = ts[size_t(j)];
+    t.p = up(q.p), t.g = up(q.g), t.s0 = up(q.s0), t.s1 = up(q.s1), t.s2 = up(q.s2);
+    t.n = int64_t(q.p.size()), t.step = q.step;
+  }
+  cu::optim_step(kind, dt, h, ts.data(), count, 0);
+  ref_step(kind, h, ps);
+  const double rtol = dt == DType::f32 ? 2e-5 : 1e-11, atol = dt == DType::f32 ? 2e-6 : 1e-13;
+  std::string bad;
+  for (int j = 0; j < count && bad.empty(); ++j) {
+    const OptParam& q = ps[size_t(j)];
+    const OptimTensor& t = ts[size_t(j)];
+    const std::vector<double>* want[4] = {&q.p, &q.s0, &q.s1, &q.s2};
+    void* got_p[4] = {t.p, t.s0, t.s1, t.s2};
+    for (int k = 0; k < 4 && bad.empty(); ++k) {
+      if (!got_p[k]) continue;
+      Host got(dt, int64_t(want[k]->size()));
+      cu::copy_d2h(got.bytes.data(), got_p[k], got.bytes.size(), 0);
+      for (size_t i = 0; i < want[k]->size(); ++i) {
+        const double w = (*want[k])[i], v = got.get(int64_t(i));
+        if (!(std::fabs(v - w) <= atol + rtol * std::fabs(w))) {
+          bad = "param " + std::to_string(j) + (k ? " state s" + std::to_string(k - 1) : std::string(" p")) + " " +
+                mismatch(int64_t(i), v, w);
+          break;
+        }
+      }
+    }
+  }
+  report(std::string("optim ") + name + " " + dname(dt), bad.empty(), bad);
+}
+
+void test_optim() {
+  for (DType dt : {DType::f32, DType::f64}) {
+    OptimHyper h;
+    h.lr = 0.1, h.momentum = 0.9, h.dampening = 0.1, h.nesterov = true, h.weight_decay = 0.01;
+    optim_case("sgd momentum nesterov wd", OptimKind::sgd, h, 1, dt);
+    h = OptimHyper();
+    h.lr = 0.05, h.maximize = true;
+    optim_case("sgd plain maximize", OptimKind::sgd, h, 0, dt);
+    h = OptimHyper();
+    h.lr = 1e-3, h.beta1 = 0.9, h.beta2 = 0.999, h.eps = 1e-8, h.weight_decay = 0.01, h.decoupled = true, h.amsgrad = true;
+    optim_case("adamw amsgrad", OptimKind::adam, h, 3, dt);
+    h.decoupled = false, h.amsgrad = false, h.maximize = true;
+    optim_case("adam l2 maximize", OptimKind::adam, h, 2, dt);
+    h = OptimHyper();
+    h.lr = 0.1, h.lr_decay = 0.01, h.weight_decay = 0.01, h.eps = 1e-10;
+    optim_case("adagrad", OptimKind::adagrad, h, 1, dt);
+    h = OptimHyper();
+    h.lr = 0.01, h.alpha = 0.99, h.eps = 1e-8, h.weight_decay = 0.01, h.momentum = 0.9, h.centered = true;
+    optim_case("rmsprop centered momentum", OptimKind::rmsprop, h, 3, dt);
+    h = OptimHyper();
+    h.lr = 1e-3, h.beta1 = 0.9, h.beta2 = 0.999, h.eps = 1e-6, h.weight_decay = 0.01;
+    optim_case("lamb", OptimKind::lamb, h, 2, dt);
+  }
 }
 
 // ---------------------------------------------------------------- timing (--bench)
@@ -692,6 +928,9 @@ void run_all() {
   test_unary();
   test_reduce();
   test_gemm();
+  test_where();
+  test_optim();
+  test_large_index();
 }
 
 }  // namespace
