@@ -190,7 +190,7 @@ int run_sweep(const Args& a) {
     sizes = {{64, 64, 64}, {256, 256, 256}, {1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096},
              {8192, 768, 768}, {8192, 768, 3072}, {128, 4096, 4096}};
   const PeakKind pk = dt == DType::f64 ? PeakKind::f64
-                    : dt == DType::bf16 && cpu_info().avx512bf16 && cpu_isa() == Isa::avx512 ? PeakKind::bf16dot : PeakKind::f32;
+                    : dt == DType::bf16 && cpu::gemm_kernel(dt).kpack == 2 ? PeakKind::bf16dot : PeakKind::f32;
   double peak = std::atof(a.get("--peak", "0"));
   if (peak <= 0) peak = fma_peak_gflops(cpu_isa(), pk, threads);
   const double min_time = std::atof(a.get("--min-time", "1.0"));

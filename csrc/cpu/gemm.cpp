@@ -58,7 +58,9 @@ void gemm_ref_t(const GemmParams& p) {
 struct KernelTable {
   GemmKernel k[3][3];  // [isa][f32, f64, bf16]
   KernelTable() {
-    const bool bf16dot = cpu_info().avx512bf16;
+    // FASTDL_GEMM_BF16=widen tests the path of CPUs without AVX512-BF16 on ones that have it.
+    const char* e = std::getenv("FASTDL_GEMM_BF16");
+    const bool bf16dot = cpu_info().avx512bf16 && !(e && !std::strcmp(e, "widen"));
     auto fill = [&](int isa, auto get, auto getdot) {
       get(DType::f32, &k[isa][0]);
       get(DType::f64, &k[isa][1]);
