@@ -11,8 +11,10 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "core/allocator.h"
@@ -202,6 +204,30 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
   }
 }
 
+// Short M (one A block, M <= mc) split over N: column chunks are handed out dynamically, so a
+// thread that the OS preempts (shared machines) does not hold the others idle at the end.
+// Each thread packs all of A once per kc block; a barrier between kc blocks keeps every
+// chunk's accumulation into C in k order.
+void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, int nt,
+                 std::atomic<int64_t>* next, char* bbuf, char* abuf) {
+  const GemmKernel& k = *p.k;
+  const int64_t nr = k.nr, chunk = chunk_pan * nr;
+  const int64_t nchunks = ceil_div(p.N, chunk);
+  int64_t idx = 0;
+  for (int64_t pc = 0; pc < p.K; pc += bl.kc, ++idx) {
+    const int64_t kcur = std::min(bl.kc, p.K - pc);
+    const double beta = pc == 0 ? p.beta : 1.0;
+    k.pack_a(p.A + pc * p.sa_k * p.esz, p.sa_m, p.sa_k, p.M, kcur, abuf);
+    for (int64_t c; (c = next[idx].fetch_add(1, std::memory_order_relaxed)) < nchunks;) {
+      const int64_t j0 = c * chunk, ncur = std::min(chunk, p.N - j0);
+      k.pack_b(p.B + (pc * p.sb_k + j0 * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur, ncur, bbuf);
+      k.macro(p.M, ncur, kcur, abuf, bbuf, p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.alpha, beta,
+              0, ceil_div(ncur, nr));
+    }
+    barrier(nt);
+  }
+}
+
 // Work below which a thread is not worth waking (multiply-adds per thread, ~ 20 us).
 constexpr int64_t kMinWorkPerThread = int64_t(1) << 21;
 
@@ -217,6 +243,28 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   if (env_blocking().split) split_m = nt == 1 || env_blocking().split == 'm';
   if (!split_m) bl.nc = balance(ceil_div(p.N, nt), bl.nc, k.nr);
   const int64_t kcp = round_up(bl.kc, k.kpack);
+  if (!split_m && nt > 1 && p.M <= bl.mc) {  // ~4 chunks per thread, at least 4 panels each
+    const int64_t chunk_pan = std::max<int64_t>(4, ceil_div(ceil_div(p.N, k.nr), 4 * nt));
+    const int64_t npc = ceil_div(p.K, bl.kc);
+    const size_t abytes = round_up(round_up(p.M, k.mr) * kcp * k.elem, 4096);
+    const size_t bbytes = round_up(chunk_pan * k.nr * kcp * k.elem, 4096);
+    const size_t total = (abytes + bbytes) * nt + npc * sizeof(std::atomic<int64_t>);
+    char* buf = static_cast<char*>(cpu_alloc(total));
+    std::atomic<int64_t>* next = reinterpret_cast<std::atomic<int64_t>*>(buf + (abytes + bbytes) * nt);
+    for (int64_t i = 0; i < npc; ++i) new (next + i) std::atomic<int64_t>(0);
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+      const int t = omp_get_thread_num();
+#else
+      const int t = 0;
+#endif
+      char* mine = buf + (abytes + bbytes) * t;
+      run_chunked(p, bl, chunk_pan, nt, next, mine + abytes, mine);
+    }
+    cpu_free(buf, total);
+    return;
+  }
   const int64_t mcap = std::min(bl.mc, ceil_div(p.M, split_m ? nt : 1) + k.mr);
   const size_t abytes = round_up(round_up(mcap, k.mr) * kcp * k.elem, 4096);
   const size_t bbytes = round_up(round_up(std::min(bl.nc, p.N), k.nr) * kcp * k.elem, 4096);
