@@ -210,3 +210,9 @@ def test_where_with_python_scalars_promotes_like_torch():
     assert fd.where(c, fd.tensor([True, True]), -2).dtype == fd.int64
     assert fd.where(c, 1, 2).dtype == fd.int64 and fd.where(c, 1, 2.5).tolist() == [1.0, 2.5]
     assert fd.where(c, fd.tensor([1.0], dtype=fd.float64), 2).dtype == fd.float64
+
+
+def test_unary_on_bool_like_torch_and_empty_int_division_ok():
+    with pytest.raises(TypeError, match="relu"):
+        fd.tensor([True]).relu()
+    assert (fd.zeros(0, 3, dtype=fd.int32) % 0).shape == (0, 3)  # nothing is divided

@@ -94,3 +94,10 @@ def test_matmul_broadcast_batch_against_smaller_rank(torch):
     for sa, sb, dt in [((3, 3, 1, 2), (1, 2, 4), np.float64), ((3, 2), (3, 1, 2, 1), np.int64)]:
         a, b = rng.integers(-3, 4, sa).astype(dt), rng.integers(-3, 4, sb).astype(dt)
         np.testing.assert_allclose((fd.tensor(a) @ fd.tensor(b)).numpy(), (torch.tensor(a) @ torch.tensor(b)).numpy())
+
+
+def test_matmul_empty_operands_with_batch_fold():
+    assert (fd.ones(2, 4, 1) @ fd.ones(1, 0)).shape == (2, 4, 0)
+    r = fd.ones(2, 3, 0) @ fd.ones(0, 4)
+    assert r.shape == (2, 3, 4) and r.sum().item() == 0
+    assert (fd.ones(2, 3, 0, dtype=fd.bfloat16) @ fd.ones(0, dtype=fd.bfloat16)).shape == (2, 3)

@@ -130,3 +130,19 @@ def test_transposed_copy_tiles(rng):
             np.testing.assert_array_equal(got.float().numpy() if dt == fd.float16 else got.numpy(),
                                           want.astype(np.float16).astype(np.float32) if dt == fd.float16 else
                                           (want if dt != fd.float32 else want.astype(np.float32)))
+
+
+def test_reductions_over_empty_dims_follow_torch():
+    with pytest.raises(ValueError, match="max: cannot reduce over a zero-size dimension"):
+        fd.zeros(0, 0, 4).max(1)
+    with pytest.raises(ValueError):
+        fd.zeros(3, 0).amax(1)
+    assert fd.zeros(1, 0).argmin(0).shape == (0,)  # the reduced dim is not empty
+    with pytest.raises(ValueError):
+        fd.zeros(1, 0).argmin()
+    with pytest.raises(TypeError, match="argmax: bool"):
+        fd.tensor([True, False]).argmax()
+    r = fd.zeros(4, 0, dtype=fd.int32).logsumexp(1)
+    assert r.dtype == fd.float32 and r.tolist() == [float("-inf")] * 4
+    assert fd.tensor([5], dtype=fd.int32).logsumexp(0).item() == 5.0
+    assert fd.tensor([1.0, 2.0]).std(0, correction=2).item() == float("inf")  # sum / max(0, n - c)

@@ -182,3 +182,56 @@ def test_reshape_of_expanded_batch_views_with_chunk_strides():
     np.testing.assert_array_equal(r.numpy(), np.broadcast_to(np.arange(8.0).reshape(1, 2, 4), (9, 2, 4)))
     t = fd.arange(24.0).reshape(2, 3, 4)[:, :, 1:3]
     np.testing.assert_array_equal(t.reshape(6, 2).numpy(), np.arange(24.0).reshape(2, 3, 4)[:, :, 1:3].reshape(6, 2))
+
+
+def test_zero_dim_inputs_to_dim_ops_never_read_out_of_bounds():
+    s = fd.tensor(2.0)
+    assert s.flip(-1).item() == 2.0 and s.flip(0).shape == ()
+    with pytest.raises(ValueError, match="flip: dim 0 appears multiple times"):
+        fd.ones(2).flip((0, -1))
+    for bad in (lambda: s.narrow(0, 0, 1), lambda: s.split(1), lambda: s.chunk(2), lambda: s.unbind()):
+        with pytest.raises((IndexError, ValueError)):
+            bad()
+
+
+def test_chunk_of_empty_dim_and_cat_promotes_skipped_empties():
+    assert len(fd.zeros(3, 0, 1).chunk(3, 1)) == 3
+    assert fd.cat([fd.zeros(0, dtype=fd.int32), fd.zeros(0, dtype=fd.float64)]).dtype == fd.float64
+    assert fd.cat([fd.zeros(0), fd.ones(2, dtype=fd.bfloat16)]).dtype == fd.float32
+    with pytest.raises(TypeError, match="reshape"):
+        fd.ones(2).reshape()
+
+
+def test_advanced_index_backward_after_basic_slice(torch):
+    # regression: backward planned offsets with the view's strides on a contiguous buffer (segfault)
+    a = np.random.default_rng(0).standard_normal((2, 4, 3))
+    x = fd.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    x[[1, 1], 2:].sum().backward()
+    t[[1, 1], 2:].sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy())
+
+
+def test_index_assign_value_broadcasts_against_placed_result(torch):
+    # the value broadcasts against the result as the user sees it (index dims moved in place)
+    x, t = fd.zeros(4, 4, 1), torch.zeros(4, 4, 1)
+    v = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    x[fd.tensor([0, 2]), 1:4, 0] = fd.tensor(v)
+    t[torch.tensor([0, 2]), 1:4, 0] = torch.tensor(v)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    x, t = fd.zeros(3, 4, 2), torch.zeros(3, 4, 2)
+    w = np.arange(8.0, dtype=np.float32).reshape(4, 2)
+    x[:, None, 1, fd.tensor([1, 0])] = fd.tensor(w[:1, :2])
+    t[:, None, 1, torch.tensor([1, 0])] = torch.tensor(w[:1, :2])
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    assert fd.ones(2)[None].shape == (1, 2)
+
+
+def test_gather_scatter_index_select_refuse_negative_indices():
+    x = fd.ones(4, 3)
+    for bad in (lambda: x.gather(1, fd.tensor([[-1]])), lambda: x.index_select(0, fd.tensor([-1])),
+                lambda: x.scatter_add(0, fd.tensor([[-1]]), fd.ones(1, 1))):
+        with pytest.raises(IndexError):
+            bad()
+    b = fd.zeros(3, dtype=fd.bfloat16).scatter_add(0, fd.tensor([0, 0, 2]), fd.ones(3, dtype=fd.bfloat16))
+    assert b.dtype == fd.bfloat16 and b.tolist() == [2.0, 0.0, 1.0]

@@ -166,8 +166,8 @@ BinaryOp check_bool_op(BinaryOp op, DType rt, DType x, DType y) {
 }
 
 // Integer division by zero has no value: refuse it before anything is written.
-void check_int_divisor(BinaryOp op, DType ct, const Tensor& b) {
-  if ((op != BinaryOp::remainder && op != BinaryOp::floor_divide) || is_floating(ct) || b.numel() == 0) return;
+void check_int_divisor(BinaryOp op, DType ct, const Tensor& a, const Tensor& b) {
+  if ((op != BinaryOp::remainder && op != BinaryOp::floor_divide) || is_floating(ct) || b.numel() == 0 || a.numel() == 0) return;
   Tensor z = binary_scalar(BinaryOp::eq, b, 0.0, false, 1);
   FASTDL_CHECK(item(any(z, {}, false)) == 0, ValueError, op_name(op), ": integer division by zero (divisor of shape ",
                shape_str(b.shape()), " and dtype ", dtype_name(b.dtype()), ")");
@@ -180,7 +180,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device(a, b, op_name(op));
   DType rt = result_type(a, b);
   if (rt == DType::b8 || a.dtype() == DType::b8 || b.dtype() == DType::b8) op = check_bool_op(op, rt, a.dtype(), b.dtype());
-  check_int_divisor(op, rt, b);
+  check_int_divisor(op, rt, a, b);
   DType ct = compute_dtype(op, rt);
   bool half = is_half(ct);
   DType kt = half ? DType::f32 : ct;  // half types compute in float32

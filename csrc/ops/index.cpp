@@ -17,10 +17,12 @@ namespace {
 // Index tensors as int64 on the CPU, contiguous.
 Tensor host_i64(const Tensor& t) { return contiguous(to_dtype(to_device(detach(t), Device()), DType::i64)); }
 
-void check_bounds(const Tensor& idx, int64_t n, int dim, const char* op) {
+// Subscripts wrap negative indices; gather/scatter_add/index_select refuse them (PyTorch).
+void check_bounds(const Tensor& idx, int64_t n, int dim, const char* op, bool negative_ok = true) {
   const int64_t* p = idx.data<int64_t>();
+  int64_t lo = negative_ok ? -n : 0;
   for (int64_t i = 0; i < idx.numel(); ++i)
-    if (p[i] < -n || p[i] >= n)
+    if (p[i] < lo || p[i] >= n)
       throw IndexError(str_cat(op, ": index ", p[i], " is out of bounds for dimension ", dim, " with size ", n));
 }
 
@@ -80,16 +82,21 @@ template <class F> void walk(const Plan& p, const F& f) {
     for (int64_t r = 0; r < rn; ++r) f(int64_t(b), p.offs[b] + ro[size_t(r)], int64_t(b) * rn + r);
 }
 
-// Result laid out as (bshape..., rest...), moved to PyTorch's position.
-Tensor place(const Tensor& flat, const Plan& p) {
+// Result laid out as (bshape..., rest...), moved to PyTorch's position; empty: no move.
+IntList place_perm(const Plan& p) {
   int nb = p.bshape.size();
-  if (!p.adjacent || p.first == 0 || nb == 0) return flat;
+  if (!p.adjacent || p.first == 0 || nb == 0) return {};
   IntList perm;
   int nr = p.rest_shape.size();
   for (int i = 0; i < p.first; ++i) perm.push_back(nb + i);
   for (int i = 0; i < nb; ++i) perm.push_back(i);
   for (int i = p.first; i < nr; ++i) perm.push_back(nb + i);
-  return permute(flat, perm);
+  return perm;
+}
+
+Tensor place(const Tensor& flat, const Plan& p) {
+  IntList perm = place_perm(p);
+  return perm.empty() ? flat : permute(flat, perm);
 }
 
 Tensor unplace(const Tensor& g, const Plan& p) {  // inverse of place
@@ -115,12 +122,15 @@ Tensor gather_plan(const Tensor& v, const Plan& p) {
   return to_device(out, v.device());
 }
 
-// dst[plan] (+)= values, sequential so duplicates accumulate deterministically.
+// dst[plan] (+)= values, sequential so duplicates accumulate deterministically. `values`
+// broadcasts against the result's shape as the user sees it (after place()).
 void scatter_plan(const Tensor& dst, const Plan& p, const Tensor& values, bool accumulate) {
   FASTDL_CHECK(dst.device().is_cpu(), DeviceError, "index_put: CUDA tensors are not supported yet");
   Dims os = p.bshape;
   for (int i = 0; i < p.rest_shape.size(); ++i) os.push_back(p.rest_shape[i]);
-  Tensor vals = contiguous(to_dtype(expand(detach(values), os.vec()), dst.dtype()));
+  IntList perm = place_perm(p), ps;
+  for (size_t i = 0; i < perm.size(); ++i) ps.push_back(os[int(perm[i])]);
+  Tensor vals = contiguous(to_dtype(unplace(expand(detach(values), perm.empty() ? os.vec() : ps), p), dst.dtype()));
   char* base = static_cast<char*>(dst.data_ptr());
   const char* src = static_cast<const char*>(vals.data_ptr());
   size_t es = dst.itemsize();
@@ -222,9 +232,10 @@ Tensor index(const Tensor& a, const std::vector<IndexItem>& items) {
   Tensor out = place(gather_plan(v, p), p);
   if (autograd::any_requires_grad(v)) {
     Dims vs = v.shape();
-    autograd::record("IndexBackward0", {v}, out, [p, vs](V& g) {
+    // the plan's offsets follow v's strides; the gradient buffer is contiguous: plan again
+    autograd::record("IndexBackward0", {v}, out, [ds, idx, vs](V& g) {
       Tensor z = zeros(vs, g[0].dtype(), Device());
-      scatter_plan(z, p, to_device(unplace(g[0], p), Device()), true);
+      scatter_plan(z, make_plan(z, ds, idx), to_device(g[0], Device()), true);
       return V{to_device(z, g[0].device())};
     });
   }
@@ -298,6 +309,9 @@ Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool a
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx) {
   FASTDL_CHECK(idx.ndim() <= 1, ValueError, "index_select: index must be 0-D or 1-D; got shape ", shape_str(idx.shape()));
   int d = wrap_dim(dim, a.ndim(), "index_select");
+  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "index_select: index must be an integer tensor; got ", dtype_name(idx.dtype()));
+  check_bounds(host_i64(idx), a.ndim() ? a.shape()[d] : 1, d, "index_select", false);
+  if (a.ndim() == 0) return clone(a);  // the only valid index is 0
   std::vector<IndexItem> items;
   for (int i = 0; i < d; ++i) { IndexItem s{IndexItem::Slice}; items.push_back(s); }
   IndexItem t{IndexItem::TensorIdx};
@@ -316,7 +330,7 @@ std::vector<int64_t> gs_offsets(const Tensor& a, int d, const Tensor& idx, const
                  " does not fit input ", shape_str(a.shape()), " at dimension ", k);
   Tensor hi = host_i64(idx);
   int64_t n = a.ndim() ? a.shape()[d] : 1;
-  check_bounds(hi, n, d, op);
+  check_bounds(hi, n, d, op, false);
   const int64_t* q = hi.data<int64_t>();
   std::vector<int64_t> offs(static_cast<size_t>(hi.numel()));
   int nd = idx.ndim();
@@ -358,7 +372,11 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor
   for (int k = 0; k < idx.ndim(); ++k)
     FASTDL_CHECK(idx.shape()[k] <= src.shape()[k], ValueError, "scatter_add: index ", shape_str(idx.shape()),
                  " is larger than src ", shape_str(src.shape()), " at dimension ", k);
-  Tensor out = contiguous(to_device(clone(detach(a)), Device()));
+  FASTDL_CHECK(src.dtype() == a.dtype(), TypeError, "scatter_add: expected self.dtype to be equal to src.dtype; got ",
+               dtype_name(a.dtype()), " and ", dtype_name(src.dtype()));
+  // half types accumulate in float32
+  Tensor base = is_half(a.dtype()) ? to_dtype(detach(a), DType::f32) : clone(detach(a));
+  Tensor out = contiguous(to_device(base, Device()));
   auto offs = gs_offsets(out, d, idx, "scatter_add");
   // src restricted to index's shape
   Tensor s = src;
@@ -372,6 +390,7 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor
     case DType::i64: add_all(out.data<int64_t>(), sv.data<int64_t>()); break;
     default: throw TypeError(str_cat("scatter_add: unsupported dtype ", dtype_name(out.dtype())));
   }
+  if (out.dtype() != a.dtype()) out = to_dtype(out, a.dtype());
   out = to_device(out, a.device());
   if (autograd::any_requires_grad(a, src)) {
     autograd::record("ScatterAddBackward0", {a, src}, out, [d, idx](V& g) {

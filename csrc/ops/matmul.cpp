@@ -77,12 +77,15 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   Dims os = batch;
   os.push_back(M); os.push_back(N);
   Tensor out = empty(os, kt, a.device());
-  if (a.ndim() == 2 && b.ndim() == 2 && K > 0) {
+  int64_t rows = batch.numel() * M;
+  if (out.numel() == 0) {
+    // nothing to compute (explicit sizes below: -1 can't be inferred from empty tensors)
+  } else if (a.ndim() == 2 && b.ndim() == 2 && K > 0) {
     gemm_run(1, M, N, K, kt, op2(A), op2(B), op2(out), a.device(), 1.0, 0.0);
   } else if (b.ndim() == 2 && a.ndim() > 2) {
     // fold a's batch into M: one large GEMM
-    Tensor A2 = reshape(A, {-1, K});
-    gemm3(unsqueeze(A2, 0), unsqueeze(B, 0), reshape(out, {1, -1, N}), 1.0, 0.0);
+    Tensor A2 = reshape(A, {rows, K});
+    gemm3(unsqueeze(A2, 0), unsqueeze(B, 0), reshape(out, {1, rows, N}), 1.0, 0.0);
   } else {
     gemm3(as3(A, batch, M, K), as3(B, batch, K, N), reshape(out, {batch.numel(), M, N}), 1.0, 0.0);
   }

@@ -60,11 +60,12 @@ Tensor reduce_raw(ReduceOp op, const Tensor& a, const std::vector<int>& rd, bool
   }
   bool arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
   Dims os = reduced_shape(a, rd, keepdim);
+  // max/min/arg* have no identity: an empty reduced dim is an error even when the output is empty
+  FASTDL_CHECK(n > 0 || op == ReduceOp::sum || op == ReduceOp::prod, ValueError, rname(op),
+               ": cannot reduce over a zero-size dimension; got input shape ", shape_str(a.shape()));
   Tensor out = empty(os, arg ? DType::i64 : kt, a.device());
   if (out.numel() == 0) return out;
   if (n == 0) {
-    FASTDL_CHECK(op == ReduceOp::sum || op == ReduceOp::prod, ValueError, rname(op),
-                 ": cannot reduce over a zero-size dimension; got input shape ", shape_str(a.shape()));
     fill_(out, op == ReduceOp::sum ? 0.0 : 1.0);
     return out;
   }
@@ -181,7 +182,8 @@ std::pair<Tensor, Tensor> min_dim(const Tensor& a, int64_t dim, bool keepdim) { 
 namespace {
 Tensor argext(bool mx, const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   const char* name = mx ? "argmax" : "argmin";
-  FASTDL_CHECK(a.numel() > 0, ValueError, name, ": expected a non-empty tensor; got shape ", shape_str(a.shape()));
+  FASTDL_CHECK(a.dtype() != DType::b8, TypeError, name, ": bool input is not supported; got shape ", shape_str(a.shape()));
+  FASTDL_CHECK(a.numel() > 0 || dim, ValueError, name, ": expected a non-empty tensor; got shape ", shape_str(a.shape()));
   DType kt = is_half(a.dtype()) ? DType::f32 : a.dtype();
   ReduceOp op = mx ? ReduceOp::argmax : ReduceOp::argmin;
   if (!dim) {
@@ -207,7 +209,7 @@ Tensor var(const Tensor& a, const IntList& dims, double correction, bool keepdim
   Tensor m = mean(a, dims, true);
   Tensor dev = sub(a, m);
   double denom = std::max(0.0, double(n) - correction);
-  return mul_s(sum(mul(dev, dev), dims, keepdim), denom > 0 ? 1.0 / denom : NAN);
+  return mul_s(sum(mul(dev, dev), dims, keepdim), 1.0 / denom);  // denom 0: inf, or nan for a zero sum (PyTorch)
 }
 
 Tensor std_(const Tensor& a, const IntList& dims, double correction, bool keepdim) {
@@ -215,12 +217,16 @@ Tensor std_(const Tensor& a, const IntList& dims, double correction, bool keepdi
 }
 
 Tensor logsumexp(const Tensor& a, const IntList& dims, bool keepdim) {
+  if (!is_floating(a.dtype())) return logsumexp(to_dtype(a, DType::f32), dims, keepdim);
+  auto rd = norm_dims(a, dims, "logsumexp");
+  int64_t n = 1;
+  for (int d : rd) n *= a.shape()[d];
+  if (n == 0) return full(reduced_shape(a, rd, keepdim), -INFINITY, a.dtype(), a.device());  // log(0)
   Tensor m = detach(amax(a, dims, true));
   m = where(unary(UnaryOp::isinf, m), zeros_like(m), m);
   Tensor s = unary(UnaryOp::log, sum(unary(UnaryOp::exp, sub(a, m)), dims, true));
   Tensor r = add(s, m);
   if (!keepdim) {
-    auto rd = norm_dims(a, dims, "logsumexp");
     for (int i = int(rd.size()) - 1; i >= 0; --i) r = squeeze(r, IntList{rd[size_t(i)]});
   }
   return r;

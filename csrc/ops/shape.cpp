@@ -179,6 +179,7 @@ Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
 }
 
 Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t stop, int64_t step) {
+  FASTDL_CHECK(a.ndim() > 0, IndexError, "slice: cannot slice a 0-dim tensor");
   int d = wrap_dim(dim, a.ndim(), "slice");
   FASTDL_CHECK(step > 0, ValueError, "slice: step must be positive; got ", step);
   int64_t n = a.shape()[d];
@@ -199,6 +200,7 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t stop, int64_t 
 }
 
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
+  FASTDL_CHECK(a.ndim() > 0, IndexError, "narrow: cannot be applied to a 0-dim tensor");
   int d = wrap_dim(dim, a.ndim(), "narrow");
   int64_t n = a.shape()[d];
   if (start < 0) start += n;
@@ -228,10 +230,15 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   // Legacy rule: 1-D empty tensors are skipped.
   const Tensor* ref = nullptr;
   for (auto& t : ts) if (!(t.ndim() == 1 && t.numel() == 0)) { ref = &t; break; }
-  if (!ref) return clone(ts[0]);
+  if (!ref) {  // all 1-D and empty: an empty result of the promoted dtype
+    DType dt = ts[0].dtype();
+    for (auto& t : ts) dt = promote(dt, t.dtype());
+    return empty(Dims{0}, dt, ts[0].device());
+  }
   FASTDL_CHECK(ref->ndim() > 0, ValueError, "cat: zero-dimensional tensor cannot be concatenated");
   int d = wrap_dim(dim, ref->ndim(), "cat");
   DType dt = ref->dtype();
+  for (auto& t : ts) dt = promote(dt, t.dtype());  // skipped empty tensors still promote (PyTorch)
   Dims shape = ref->shape();
   int64_t total = 0;
   for (size_t i = 0; i < ts.size(); ++i) {
@@ -243,7 +250,6 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
     for (int k = 0; k < t.ndim(); ++k)
       FASTDL_CHECK(k == d || t.shape()[k] == shape[k], ValueError, "cat: sizes of tensors must match except in dimension ", d,
                    "; got ", shape_str(shape), " and ", shape_str(t.shape()), " (tensor ", i, ")");
-    dt = promote(dt, t.dtype());
     total += t.shape()[d];
   }
   shape[d] = total;
@@ -290,6 +296,7 @@ Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
 }
 
 std::vector<Tensor> split(const Tensor& a, const IntList& sizes, int64_t dim) {
+  FASTDL_CHECK(a.ndim() > 0, ValueError, "split: expected at least a 1-dimensional tensor; got a 0-dim tensor");
   int d = wrap_dim(dim, a.ndim(), "split");
   int64_t total = 0;
   for (int64_t s : sizes) { FASTDL_CHECK(s >= 0, ValueError, "split: split sizes must be non-negative"); total += s; }
@@ -301,6 +308,7 @@ std::vector<Tensor> split(const Tensor& a, const IntList& sizes, int64_t dim) {
 }
 
 std::vector<Tensor> split_size(const Tensor& a, int64_t size, int64_t dim) {
+  FASTDL_CHECK(a.ndim() > 0, ValueError, "split: expected at least a 1-dimensional tensor; got a 0-dim tensor");
   FASTDL_CHECK(size > 0, ValueError, "split: split_size must be positive; got ", size);
   int d = wrap_dim(dim, a.ndim(), "split");
   IntList sizes;
@@ -310,13 +318,16 @@ std::vector<Tensor> split_size(const Tensor& a, int64_t size, int64_t dim) {
 }
 
 std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int64_t dim) {
+  FASTDL_CHECK(a.ndim() > 0, ValueError, "chunk: expected at least a 1-dimensional tensor; got a 0-dim tensor");
   FASTDL_CHECK(chunks > 0, ValueError, "chunk: number of chunks must be positive; got ", chunks);
   int d = wrap_dim(dim, a.ndim(), "chunk");
   int64_t n = a.shape()[d], size = (n + chunks - 1) / chunks;
+  if (n == 0) return split(a, IntList(size_t(chunks), 0), d);  // `chunks` empty pieces (PyTorch)
   return split_size(a, size > 0 ? size : 1, d);
 }
 
 std::vector<Tensor> unbind(const Tensor& a, int64_t dim) {
+  FASTDL_CHECK(a.ndim() > 0, ValueError, "unbind: expected at least a 1-dimensional tensor; got a 0-dim tensor");
   int d = wrap_dim(dim, a.ndim(), "unbind");
   V r;
   for (int64_t i = 0; i < a.shape()[d]; ++i) r.push_back(select(a, d, i));
@@ -338,8 +349,12 @@ Tensor flip(const Tensor& a, const IntList& dims) {
   Dims s = a.shape(), st = a.strides();
   int64_t off = a.offset();
   std::vector<int> ds;
+  std::vector<bool> seen(size_t(std::max(a.ndim(), 1)), false);
   for (int64_t d0 : dims) {
     int d = wrap_dim(d0, a.ndim(), "flip");
+    FASTDL_CHECK(!seen[size_t(d)], ValueError, "flip: dim ", d, " appears multiple times in the list of dims");
+    seen[size_t(d)] = true;
+    if (a.ndim() == 0) continue;  // a 0-dim tensor flips to itself
     if (s[d] > 0) off += (s[d] - 1) * st[d];
     st[d] = -st[d];
     ds.push_back(d);

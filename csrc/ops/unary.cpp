@@ -110,6 +110,7 @@ Tensor unary(UnaryOp op, const Tensor& a) {
   DType ct = pred ? dt : (is_floating(dt) || keeps_int(op) ? dt : DType::f32);
   FASTDL_CHECK(!(dt == DType::b8 && op == UnaryOp::neg), TypeError,
                "neg: negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()");
+  FASTDL_CHECK(!(dt == DType::b8 && op == UnaryOp::relu), TypeError, "relu: bool inputs are not supported");
   // rounding is the identity on integers, and so are abs/relu/sign on bools
   bool identity = (!is_floating(dt) && (op == UnaryOp::floor || op == UnaryOp::ceil || op == UnaryOp::round ||
                                         op == UnaryOp::trunc)) ||

@@ -18,7 +18,8 @@ Dims shape_arg(nb::handle h) {
   return s;
 }
 
-Dims shape_args(nb::args args) {
+Dims shape_args(nb::args args, const char* op) {
+  if (args.size() == 0) throw TypeError(str_cat(op, ": expected a shape (ints or one sequence of ints); got no arguments"));
   if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return shape_arg(args[0]);
   Dims s;
   for (nb::handle x : args) s.push_back(nb::cast<int64_t>(x));

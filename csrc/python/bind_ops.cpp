@@ -202,18 +202,18 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("cumsum", [](const Tensor& a, int64_t dim) { return cumsum(a, dim); }, "input"_a, "dim"_a)
 
   // ---- shape
-  DEF("reshape", [](const Tensor& a, nb::args shape) { return reshape(a, shape_args(shape).vec()); })
+  DEF("reshape", [](const Tensor& a, nb::args shape) { return reshape(a, shape_args(shape, "reshape").vec()); })
   DEF("view", [](const Tensor& a, nb::args shape) {
     if (shape.size() == 1 && nb::isinstance<DType>(shape[0])) {
       FASTDL_CHECK(nb::cast<DType>(shape[0]) == a.dtype(), TypeError, "view: reinterpreting dtypes is not supported");
       return a;
     }
-    return view(a, shape_args(shape).vec());
+    return view(a, shape_args(shape, "view").vec());
   })
-  DEF("permute", [](const Tensor& a, nb::args dims) { return permute(a, shape_args(dims).vec()); })
+  DEF("permute", [](const Tensor& a, nb::args dims) { return permute(a, shape_args(dims, "permute").vec()); })
   DEF("transpose", [](const Tensor& a, int64_t d0, int64_t d1) { return transpose(a, d0, d1); }, "input"_a, "dim0"_a, "dim1"_a)
   DEF("swapaxes", [](const Tensor& a, int64_t d0, int64_t d1) { return transpose(a, d0, d1); }, "input"_a, "axis0"_a, "axis1"_a)
-  DEF("expand", [](const Tensor& a, nb::args shape) { return expand(a, shape_args(shape).vec()); })
+  DEF("expand", [](const Tensor& a, nb::args shape) { return expand(a, shape_args(shape, "expand").vec()); })
   DEF("broadcast_to", [](const Tensor& a, nb::handle shape) { return broadcast_to(a, shape_arg(shape)); }, "input"_a, "size"_a)
   DEF("squeeze", [](const Tensor& a, nb::handle dim) {
     return squeeze(a, dim.is_none() ? std::nullopt : std::optional<IntList>(dims_arg(dim)));
@@ -227,7 +227,7 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("unbind", [](const Tensor& a, int64_t d) { return unbind(a, d); }, "input"_a, "dim"_a = 0)
   DEF("movedim", [](const Tensor& a, int64_t s, int64_t d) { return movedim(a, s, d); }, "input"_a, "source"_a, "destination"_a)
   DEF("flip", [](const Tensor& a, nb::handle dims) { return flip(a, dims_arg(dims)); }, "input"_a, "dims"_a)
-  DEF("repeat", [](const Tensor& a, nb::args reps) { return repeat(a, shape_args(reps).vec()); })
+  DEF("repeat", [](const Tensor& a, nb::args reps) { return repeat(a, shape_args(reps, "repeat").vec()); })
   DEF("tril", [](const Tensor& a, int64_t k) { return tril(a, k); }, "input"_a, "diagonal"_a = 0)
   DEF("triu", [](const Tensor& a, int64_t k) { return triu(a, k); }, "input"_a, "diagonal"_a = 0)
   m.def("cat", [](const std::vector<Tensor>& ts, int64_t d) { return cat(ts, d); }, "tensors"_a, "dim"_a = 0);

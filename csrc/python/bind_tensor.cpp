@@ -110,14 +110,14 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def("__getitem__", [](const Tensor& t, nb::handle k) {
         if (PyLong_Check(k.ptr())) return select(t, 0, nb::cast<int64_t>(k));
         return index(t, index_items(k));
-      })
+      }, nb::arg("key").none())
       .def("__setitem__", [](const Tensor& t, nb::handle k, nb::handle v) {
         Tensor val;
         if (nb::isinstance<Tensor>(v)) val = nb::cast<Tensor>(v);
         else if (PyFloat_Check(v.ptr()) || PyLong_Check(v.ptr())) val = scalar_tensor(nb::cast<double>(v), t.dtype(), t.device());
         else val = nb::cast<Tensor>(nb::module_::import_("fastdl").attr("tensor")(v, "dtype"_a = t.dtype()));
         index_set(t, index_items(k), val);
-      })
+      }, nb::arg("key").none(), nb::arg("value").none())
       .def("__bool__", [](const Tensor& t) {
         FASTDL_CHECK(t.numel() == 1, ValueError, "Boolean value of Tensor with more than one value is ambiguous");
         return item(t) != 0;

@@ -31,7 +31,7 @@ struct GradFn { Ref<autograd::Node> node; };
 // dim=None -> {}, int -> {d}, sequence -> list
 IntList dims_arg(nb::handle h);
 // shape from (*sizes) or a single sequence
-Dims shape_args(nb::args args);
+Dims shape_args(nb::args args, const char* op = "shape");
 Dims shape_arg(nb::handle h);
 Device device_arg(nb::handle h);  // None -> cpu, str, Device
 std::vector<IndexItem> index_items(nb::handle key);
