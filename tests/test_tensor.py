@@ -127,3 +127,52 @@ def test_zero_dim_bfloat16_tensor_keeps_zero_dims():
     t = fd.tensor(1.5, dtype=fd.bfloat16)
     assert t.shape == () and t.item() == 1.5
     assert fd.tensor(2.0).argsort().shape == ()
+
+
+@pytest.mark.parametrize("name,args", [
+    ("ravel", ()), ("t", ()), ("fliplr", ()), ("flipud", ()), ("nansum", ()), ("nansum", (1,)), ("count_nonzero", ()),
+    ("count_nonzero", (0,)), ("fmod", (1.5,)), ("fmod", (-2.0,)), ("frac", ()), ("roll", (1,)), ("roll", ((1, -2), (0, 1))),
+    ("tile", ((2,),)), ("tile", ((2, 1, 2),)), ("unflatten", (1, (2, 2))), ("diff", ()), ("diff", (2, 0)),
+    ("repeat_interleave", (2,)), ("repeat_interleave", (2, 1)), ("swapdims", (0, 1)), ("moveaxis", (0, 1)),
+    ("true_divide", (2,)), ("fix", ()), ("not_equal", (0.5,)), ("greater_equal", (0.0,)), ("less_equal", (0.0,)),
+    ("argwhere", ()), ("nelement", ()), ("ndimension", ()), ("hypot", "other"), ("logaddexp", "other"),
+    ("xlogy", "other"), ("addcmul", "two"), ("addcdiv", "two"),
+])
+def test_torch_aliases_and_composed_methods(torch, name, args):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 4))
+    a[0, 1] = 0.0
+    b = np.abs(rng.standard_normal((3, 4))) + 0.5
+    x, t = fd.tensor(a, dtype=fd.float32), torch.tensor(a, dtype=torch.float32)
+    if args == "other":
+        args_f, args_t = (fd.tensor(b, dtype=fd.float32),), (torch.tensor(b, dtype=torch.float32),)
+    elif args == "two":
+        args_f, args_t = (fd.tensor(b, dtype=fd.float32),) * 2, (torch.tensor(b, dtype=torch.float32),) * 2
+    else:
+        args_f = args_t = args
+    got, want = getattr(x, name)(*args_f), getattr(t, name)(*args_t)
+    if isinstance(want, torch.Tensor):
+        assert tuple(got.shape) == tuple(want.shape) and str(got.dtype)[7:] == str(want.dtype)[6:]
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+        if hasattr(fd, name) and name not in ("nelement", "ndimension"):
+            np.testing.assert_allclose(getattr(fd, name)(x, *args_f).numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    else:
+        assert got == want
+
+
+def test_torch_composed_functions(torch):
+    a = np.arange(12.0, dtype=np.float32).reshape(3, 4) - 5
+    x, t = fd.tensor(a), torch.tensor(a)
+    for got, want in [(fd.aminmax(x, dim=1), torch.aminmax(t, dim=1)), (fd.var_mean(x, 1), torch.var_mean(t, 1)),
+                      (fd.std_mean(x, correction=0), torch.std_mean(t, correction=0)),
+                      (fd.take(x, fd.tensor([0, 5, 11])), torch.take(t, torch.tensor([0, 5, 11]))),
+                      (fd.take_along_dim(x, fd.tensor([[0], [2], [1]]), 1), torch.take_along_dim(t, torch.tensor([[0], [2], [1]]), 1)),
+                      (fd.hstack([x, x]), torch.hstack([t, t])), (fd.vstack([x[0], x[1]]), torch.vstack([t[0], t[1]])),
+                      (fd.atleast_3d(x), torch.atleast_3d(t)), (fd.fmod(fd.tensor([-7, 7]), 3), torch.fmod(torch.tensor([-7, 7]), 3)),
+                      (fd.rsub(x, 2.0), torch.rsub(t, 2.0)), (fd.clamp_min(x, 0.5), torch.clamp_min(t, 0.5))]:
+        got = got if isinstance(got, tuple) else (got,)
+        want = want if isinstance(want, tuple) else (want,)
+        for g, w in zip(got, want):
+            assert tuple(g.shape) == tuple(w.shape)
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
+    assert fd.broadcast_shapes((2, 1), (3,)) == (2, 3)

@@ -38,7 +38,26 @@ from fastdl._tensor import (  # noqa: E402,F401
 from fastdl._more_ops import (  # noqa: E402,F401
     allclose, argsort, broadcast_tensors, cumprod, diag, diagonal, einsum, equal, isclose, kthvalue, masked_select,
     meshgrid, sort, topk, trace,
+    addcdiv, addcmul, aminmax, argwhere, atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, count_nonzero, diff,
+    fliplr, flipud, fmod, frac, hstack, hypot, logaddexp, nansum, ravel, repeat_interleave, roll, rsub, std_mean,
+    take, take_along_dim, tile, unflatten, var_mean, vstack, xlogy,
 )
+from fastdl._more_ops import t_ as t  # noqa: E402
+divide, multiply, subtract, true_divide, negative, arctan2, swapdims, moveaxis, fix = (  # noqa: E402
+    div, mul, sub, div, neg, atan2, swapaxes, movedim, trunc)
+
+
+def positive(x):
+    return x
+
+
+def clamp_min(x, min):  # noqa: A002
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):  # noqa: A002
+    return clamp(x, max=max)
+
 from fastdl import autograd, cuda, nn, optim  # noqa: E402,F401
 from fastdl.serialization import load, save  # noqa: E402,F401
 

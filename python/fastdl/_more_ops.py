@@ -201,3 +201,197 @@ def _perm(t, have, want):
     if list(have) == want:
         return t
     return t.permute(*[have.index(c) for c in want])
+
+
+# ---- PyTorch conveniences composed from native ops (autograd comes with them) ----------------
+_minmax = collections.namedtuple("return_types_aminmax", ["min", "max"])
+
+
+def _dims(t, dim):
+    return tuple(builtins.range(t.ndim)) if dim is None else dim
+
+
+def ravel(t):
+    return t.reshape(-1)
+
+
+def t_(t):  # torch.t: transpose of a <= 2-D tensor
+    if t.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions; got {t.ndim}-D of shape {tuple(t.shape)}")
+    return t.transpose(0, 1) if t.ndim == 2 else t
+
+
+def fliplr(t):
+    if t.ndim < 2:
+        raise ValueError(f"fliplr: input must be >= 2-D; got shape {tuple(t.shape)}")
+    return t.flip(1)
+
+
+def flipud(t):
+    if t.ndim < 1:
+        raise ValueError("flipud: input must be >= 1-D; got a 0-dim tensor")
+    return t.flip(0)
+
+
+def nansum(t, dim=None, keepdim=False, dtype=None):
+    x = _C.where(t.isnan(), 0, t) if t.dtype.is_floating_point else t
+    return x.sum(dim, keepdim=keepdim, dtype=dtype)
+
+
+def count_nonzero(t, dim=None):
+    return (t != 0).sum(dim)
+
+
+def aminmax(t, dim=None, keepdim=False):
+    return _minmax(t.amin(dim, keepdim=keepdim), t.amax(dim, keepdim=keepdim))
+
+
+def fmod(a, b):
+    """C-style remainder: the sign of the dividend."""
+    if not isinstance(a, Tensor):
+        raise TypeError(f"fmod: expected a Tensor as input; got {type(a).__name__}")
+    if a.dtype.is_floating_point or (isinstance(b, Tensor) and b.dtype.is_floating_point) or isinstance(b, builtins.float):
+        q = a / b
+        return a - q.trunc() * b
+    r = a.remainder(b)  # integers: python-style, then move to the dividend's sign
+    return _C.where((r != 0) & ((r < 0) != (a < 0)), r - b, r)
+
+
+def frac(t):
+    return t - t.trunc()
+
+
+def roll(t, shifts, dims=None):
+    if dims is None:
+        return roll(t.reshape(-1), shifts, 0).reshape(*t.shape)
+    shifts = (shifts,) if isinstance(shifts, builtins.int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, builtins.int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts and dims must have the same length; got {len(shifts)} and {len(dims)}")
+    for s, d in zip(shifts, dims):
+        n = t.shape[d]
+        if n == 0:
+            continue
+        s %= n
+        if s:
+            t = _C.cat([t.narrow(d, n - s, s), t.narrow(d, 0, n - s)], d)
+    return t
+
+
+def tile(t, dims):
+    dims = (dims,) if isinstance(dims, builtins.int) else tuple(dims)
+    if len(dims) < t.ndim:
+        dims = (1,) * (t.ndim - len(dims)) + dims
+    return t.repeat(*dims)
+
+
+def unflatten(t, dim, sizes):
+    d = dim + t.ndim if dim < 0 else dim
+    return t.reshape(*t.shape[:d], *sizes, *t.shape[d + 1:])
+
+
+def take(t, index):
+    return t.reshape(-1)[index]
+
+
+def take_along_dim(t, indices, dim=None):
+    if dim is None:
+        return t.reshape(-1).gather(0, indices.reshape(-1))
+    shape = np.broadcast_shapes(tuple(s if i != (dim % t.ndim) else 1 for i, s in enumerate(t.shape)),
+                                tuple(s if i != (dim % t.ndim) else 1 for i, s in enumerate(indices.shape)))
+    ts = list(shape)
+    ts[dim % t.ndim] = t.shape[dim]
+    ist = list(shape)
+    ist[dim % t.ndim] = indices.shape[dim]
+    return t.expand(*ts).gather(dim, indices.expand(*ist))
+
+
+def var_mean(t, dim=None, *, correction=None, keepdim=False, unbiased=None):
+    return (t.var(dim, correction=correction, unbiased=unbiased, keepdim=keepdim), t.mean(dim, keepdim=keepdim))
+
+
+def std_mean(t, dim=None, *, correction=None, keepdim=False, unbiased=None):
+    return (t.std(dim, correction=correction, unbiased=unbiased, keepdim=keepdim), t.mean(dim, keepdim=keepdim))
+
+
+def atleast_1d(*ts):
+    r = [t.reshape(1) if t.ndim == 0 else t for t in (ts[0] if len(ts) == 1 and isinstance(ts[0], (list, tuple)) else ts)]
+    return r[0] if len(r) == 1 else tuple(r)
+
+
+def atleast_2d(*ts):
+    r = [t.reshape(1, -1) if t.ndim < 2 else t for t in (ts[0] if len(ts) == 1 and isinstance(ts[0], (list, tuple)) else ts)]
+    return r[0] if len(r) == 1 else tuple(r)
+
+
+def atleast_3d(*ts):
+    def one(t):
+        return t.reshape(1, 1, 1) if t.ndim == 0 else t.reshape(1, -1, 1) if t.ndim == 1 else t.unsqueeze(-1) if t.ndim == 2 else t
+    r = [one(t) for t in (ts[0] if len(ts) == 1 and isinstance(ts[0], (list, tuple)) else ts)]
+    return r[0] if len(r) == 1 else tuple(r)
+
+
+def hstack(tensors):
+    ts = atleast_1d(*tensors)
+    ts = ts if isinstance(ts, tuple) else (ts,)
+    return _C.cat(list(ts), 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    ts = atleast_2d(*tensors)
+    return _C.cat(list(ts if isinstance(ts, tuple) else (ts,)), 0)
+
+
+def argwhere(t):
+    return _C.nonzero(t)
+
+
+def addcmul(t, t1, t2, value=1):
+    return t + value * (t1 * t2) if value != 1 else t + t1 * t2
+
+
+def addcdiv(t, t1, t2, value=1):
+    return t + value * (t1 / t2) if value != 1 else t + t1 / t2
+
+
+def hypot(a, b):
+    return (a * a + b * b).sqrt()
+
+
+def logaddexp(a, b):
+    m = _C.maximum(a, b).detach()
+    m = _C.where(m.isinf(), 0.0, m)
+    return ((a - m).exp() + (b - m).exp()).log() + m
+
+
+def xlogy(a, b):
+    return _C.where(a == 0, 0.0, a * _C.log(b)) if isinstance(a, Tensor) else a * _C.log(b)
+
+
+def rsub(a, b, alpha=1):
+    return b - alpha * a if alpha != 1 else b - a
+
+
+def broadcast_shapes(*shapes):
+    return tuple(np.broadcast_shapes(*[tuple(s) if not isinstance(s, builtins.int) else (s,) for s in shapes]))
+
+
+def diff(t, n=1, dim=-1):
+    for _ in builtins.range(n):
+        k = t.shape[dim]
+        t = t.narrow(dim, 1, builtins.max(k - 1, 0)) - t.narrow(dim, 0, builtins.max(k - 1, 0))
+    return t
+
+
+def repeat_interleave(t, repeats, dim=None):
+    if dim is None:
+        t, dim = t.reshape(-1), 0
+    n = t.shape[dim]
+    if isinstance(repeats, Tensor):
+        reps = repeats.tolist() if repeats.ndim else [repeats.item()] * n
+    else:
+        reps = [repeats] * n
+    if len(reps) != n:
+        raise ValueError(f"repeat_interleave: repeats must have {n} elements; got {len(reps)}")
+    idx = [i for i, r in enumerate(reps) for _ in builtins.range(r)]
+    return t.index_select(dim, _C.from_numpy(np.array(idx, dtype=np.int64)).to(t.device))

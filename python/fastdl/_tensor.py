@@ -512,6 +512,26 @@ def _attach_more():
     Tensor.less = Tensor.lt
     Tensor.negative = Tensor.neg
     Tensor.arctan2 = Tensor.atan2
+    for name in ("ravel", "fliplr", "flipud", "nansum", "count_nonzero", "aminmax", "fmod", "frac", "roll", "tile",
+                 "unflatten", "take", "take_along_dim", "addcmul", "addcdiv", "hypot", "logaddexp", "xlogy", "diff",
+                 "repeat_interleave", "argwhere"):
+        setattr(Tensor, name, getattr(m, name))
+    Tensor.t = m.t_
+    Tensor.swapdims = Tensor.swapaxes
+    Tensor.moveaxis = Tensor.movedim
+    Tensor.true_divide = Tensor.div
+    Tensor.fix = Tensor.trunc
+    Tensor.positive = lambda self: self
+    Tensor.not_equal = Tensor.ne
+    Tensor.greater_equal = Tensor.ge
+    Tensor.less_equal = Tensor.le
+    Tensor.nelement = Tensor.numel
+    Tensor.ndimension = Tensor.dim
+    Tensor.outer = lambda self, other: outer(self, other)
+    Tensor.addmm = lambda self, mat1, mat2, beta=1, alpha=1: _C.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    Tensor.clamp_min_ = lambda self, v: self.clamp_(min=v)
+    Tensor.clamp_max_ = lambda self, v: self.clamp_(max=v)
+    Tensor.index_put_ = lambda self, indices, values, accumulate=False: self.copy_(_C.index_put(self, list(indices), values, accumulate))
 
 
 def _sub_alpha(native):
