@@ -71,3 +71,19 @@ def test_no_crash_in_subprocess(code, exc):
         assert exc in r.stderr, r.stderr[-2000:]
     else:
         assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("fn,exc,pattern", [
+    (lambda: fd.randn(3, 4).sum(dim="a"), TypeError, r"dim must be an int or a sequence of ints; got str"),
+    (lambda: fd.randn(3, 4).reshape("a"), TypeError, r"size must be an int"),
+    (lambda: fd.randn(2.5), TypeError, r"size must be an int"),
+    (lambda: fd.add(fd.randn(3), "a"), TypeError, r"unsupported type"),
+    (lambda: fd.randn(3).clamp("a"), TypeError, r"unsupported type"),
+    (lambda: fd.zeros(1 << 63), ValueError, r"does not fit in int64"),
+    (lambda: fd.arange(0, 1e300), MemoryError, r"arange: .* too many"),
+    (lambda: fd.randn(3).reshape(), TypeError, r"reshape: expected a shape"),
+])
+def test_argument_type_errors_are_python_exceptions(fn, exc, pattern):
+    # regression: these surfaced as RuntimeError("std::bad_cast") or returned an empty tensor
+    with pytest.raises(exc, match=pattern):
+        fn()

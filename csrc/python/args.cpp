@@ -3,26 +3,43 @@
 
 namespace fastdl::py {
 
-IntList dims_arg(nb::handle h) {
-  IntList r;
-  if (h.is_none()) return r;
-  if (PyLong_Check(h.ptr())) { r.push_back(nb::cast<int64_t>(h)); return r; }
-  for (nb::handle x : h) r.push_back(nb::cast<int64_t>(x));
-  return r;
+namespace {
+std::string py_type_name(nb::handle h) { return nb::cast<std::string>(nb::str(h.type().attr("__name__"))); }
+
+// One Python int as int64, or TypeError naming what was expected.
+int64_t int_item(nb::handle x, const char* what) {
+  if (!PyLong_Check(x.ptr()) && !PyIndex_Check(x.ptr()))
+    throw TypeError(str_cat(what, " must be an int or a sequence of ints; got ", py_type_name(x)));
+  if (PyBool_Check(x.ptr())) throw TypeError(str_cat(what, " must be an int or a sequence of ints; got bool"));
+  int overflow = 0;
+  nb::object i = nb::steal(PyNumber_Index(x.ptr()));
+  if (!i.is_valid()) { PyErr_Clear(); throw TypeError(str_cat(what, " must be an int; got ", py_type_name(x))); }
+  long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow) throw ValueError(str_cat(what, ": value does not fit in int64"));
+  return int64_t(v);
 }
 
-Dims shape_arg(nb::handle h) {
-  Dims s;
-  if (PyLong_Check(h.ptr())) { s.push_back(nb::cast<int64_t>(h)); return s; }
-  for (nb::handle x : h) s.push_back(nb::cast<int64_t>(x));
-  return s;
+template <class Out> Out ints_of(nb::handle h, const char* what) {
+  Out r;
+  if (PyLong_Check(h.ptr()) || (PyIndex_Check(h.ptr()) && !PySequence_Check(h.ptr()))) { r.push_back(int_item(h, what)); return r; }
+  if (!PySequence_Check(h.ptr())) throw TypeError(str_cat(what, " must be an int or a sequence of ints; got ", py_type_name(h)));
+  for (nb::handle x : h) r.push_back(int_item(x, what));
+  return r;
 }
+}  // namespace
+
+IntList dims_arg(nb::handle h) {
+  if (h.is_none()) return IntList();
+  return ints_of<IntList>(h, "dim");
+}
+
+Dims shape_arg(nb::handle h) { return ints_of<Dims>(h, "size"); }
 
 Dims shape_args(nb::args args, const char* op) {
   if (args.size() == 0) throw TypeError(str_cat(op, ": expected a shape (ints or one sequence of ints); got no arguments"));
   if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return shape_arg(args[0]);
   Dims s;
-  for (nb::handle x : args) s.push_back(nb::cast<int64_t>(x));
+  for (nb::handle x : args) s.push_back(int_item(x, op));
   return s;
 }
 

@@ -16,6 +16,10 @@ NB_MODULE(_C, m) {
     catch (const DeviceError& e) { PyErr_SetString(PyExc_RuntimeError, e.what()); }
     catch (const OutOfMemory& e) { PyErr_SetString(PyExc_MemoryError, e.what()); }
     catch (const std::bad_alloc&) { PyErr_SetString(PyExc_MemoryError, "fastdl: out of memory"); }
+    catch (const nb::cast_error&) {  // a Python argument of the wrong type inside a binding
+      PyErr_SetString(PyExc_TypeError, "fastdl: an argument has an unsupported type (expected an int, float, "
+                                       "sequence of ints, dtype or Tensor where the signature says so)");
+    }
   });
 
   nb::enum_<DType>(m, "dtype")
