@@ -97,3 +97,29 @@ def test_addmm_bmm(rng, torch):
     assert_close(fd.bmm(fd.tensor(x, dtype=fd.float64), fd.tensor(y, dtype=fd.float64)), x @ y)
     with pytest.raises(ValueError, match="bmm"):
         fd.bmm(fd.randn(3, 4), fd.randn(4, 5))
+
+
+def test_inplace_follows_out_of_place_rules():
+    a = fd.tensor([True, False])
+    a += fd.tensor([True, True])
+    assert a.dtype == fd.bool and a.int().tolist() == [1, 1]
+    with pytest.raises(TypeError, match="can't be cast"):
+        b = fd.tensor([True, False])
+        b += fd.tensor([1, 2])
+    i = fd.tensor([7, -7])
+    i //= 2
+    assert i.tolist() == [3, -4]
+    with pytest.raises(ValueError, match="division by zero"):
+        j = fd.tensor([1, 2])
+        j %= fd.tensor([1, 0])
+    k = fd.tensor([1, 2], dtype=fd.int32)
+    k += fd.tensor([1, 1])  # int64 into int32 is allowed, as in PyTorch
+    assert k.tolist() == [2, 3] and k.dtype == fd.int32
+
+
+def test_embedding_index_errors_name_embedding():
+    w = fd.randn(3, 2)
+    with pytest.raises(IndexError, match="embedding: index 5"):
+        fd.nn.functional.embedding(fd.tensor([0, 5]), w)
+    with pytest.raises(IndexError, match="embedding: index -1"):
+        fd.nn.functional.embedding(fd.tensor([-1]), w)

@@ -218,9 +218,11 @@ Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
   Dims shape = broadcast_shapes(a.shape(), b.shape(), op_name(op));
   FASTDL_CHECK(shape == a.shape(), ValueError, op_name(op), "_: output with shape ", shape_str(a.shape()),
                " doesn't match the broadcast shape ", shape_str(shape));
-  DType ct = compute_dtype(op, result_type(a, b));
-  FASTDL_CHECK(!(is_floating(ct) && !is_floating(a.dtype())), TypeError, op_name(op), "_: result type ", dtype_name(ct),
-               " can't be cast to the desired output type ", dtype_name(a.dtype()));
+  DType rt = result_type(a, b);
+  DType ct = rt == DType::b8 ? rt : compute_dtype(op, rt);  // bool algebra stays bool
+  auto category = [](DType t) { return is_floating(t) ? 2 : is_integral(t) ? 1 : 0; };
+  FASTDL_CHECK(is_comparison(op) || category(ct) <= category(a.dtype()), TypeError, op_name(op), "_: result type ",
+               dtype_name(ct), " can't be cast to the desired output type ", dtype_name(a.dtype()));
   bool need = autograd::any_requires_grad(a, b);
   if (need) {
     FASTDL_CHECK(!(a.is_leaf() && a.requires_grad()), ValueError, op_name(op),
@@ -235,7 +237,11 @@ Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
     return a;
   }
   DType kt = a.dtype();
-  if (is_half(kt) || is_comparison(op)) { copy_(a, binary(op, a, b)); return a; }
+  // Only the plain float/int arithmetic runs in place; everything with special rules (half
+  // types, comparisons, bool algebra, integer division checks) goes through binary().
+  bool direct = !is_half(kt) && !is_comparison(op) && kt != DType::b8 &&
+                (is_floating(kt) || op == BinaryOp::add || op == BinaryOp::sub || op == BinaryOp::mul);
+  if (!direct) { copy_(a, binary(op, a, b)); return a; }
   Tensor B = b.dtype() == kt ? b : to_dtype(b, kt);
   if (a.numel()) run_binary(op, kt, a, a, B);
   return a;

@@ -409,6 +409,11 @@ Tensor embedding(const Tensor& weight, const Tensor& idx) {
   FASTDL_CHECK(weight.ndim() == 2, ValueError, "embedding: weight must be 2-D; got shape ", shape_str(weight.shape()));
   FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "embedding: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
   Tensor flat = reshape(idx, {-1});
+  if (flat.numel()) {
+    int64_t lo = int64_t(item(amin(flat, {}, false))), hi = int64_t(item(amax(flat, {}, false))), n = weight.shape()[0];
+    FASTDL_CHECK(lo >= 0 && hi < n, IndexError, "embedding: index ", lo < 0 ? lo : hi, " is out of range for ", n,
+                 " embeddings (weight of shape ", shape_str(weight.shape()), ")");
+  }
   Tensor rows = index_select(weight, 0, flat);
   IntList shape = idx.shape().vec();
   shape.push_back(weight.shape()[1]);
