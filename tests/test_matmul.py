@@ -101,3 +101,19 @@ def test_matmul_empty_operands_with_batch_fold():
     r = fd.ones(2, 3, 0) @ fd.ones(0, 4)
     assert r.shape == (2, 3, 4) and r.sum().item() == 0
     assert (fd.ones(2, 3, 0, dtype=fd.bfloat16) @ fd.ones(0, dtype=fd.bfloat16)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_small_unpacked_path(dtype, isa, rng):
+    # Small row-major problems with N a multiple of the tile width skip packing; cover row
+    # tails, K = 1, B transposed (packed once) and beta = 1 through linear's bias.
+    for m, k, n in [(1, 1, 16), (5, 7, 32), (14, 64, 64), (15, 33, 96), (64, 64, 64), (29, 256, 32), (3, 5, 48)]:
+        a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+        A, B = fd.tensor(a, dtype=dtype), fd.tensor(b, dtype=dtype)
+        tol = dict(rtol=2e-5, atol=2e-5) if dtype == fd.float32 else dict(rtol=1e-11, atol=1e-11)
+        assert_close(A @ B, a @ b, **tol)
+        BT = fd.tensor(np.ascontiguousarray(b.T), dtype=dtype).T
+        assert_close(A @ BT, a @ b, **tol)
+        bias = rng.standard_normal(n)
+        got = F.linear(A, fd.tensor(np.ascontiguousarray(b.T), dtype=dtype), fd.tensor(bias, dtype=dtype))
+        assert_close(got, a @ b + bias, **tol)

@@ -230,6 +230,8 @@ void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, int nt
 
 // Work below which a thread is not worth waking (multiply-adds per thread, ~ 20 us).
 constexpr int64_t kMinWorkPerThread = int64_t(1) << 21;
+// The unpacked path: K bounded so the A rows of a tile and a B panel stay in L1.
+constexpr int64_t kDirectMaxK = 256, kDirectMaxWork = int64_t(1) << 20;
 
 void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   Blocking bl = choose_blocking(k, p.M, p.N, p.K);
@@ -344,6 +346,26 @@ void gemm(const GemmParams& p0) {
                    static_cast<char*>(p.C) + b * p.sc_b * int64_t(esz), p.sc_m, p.sc_n,
                    p.alpha, p.beta, esz};
   };
+  // Small row-major problems skip packing: a B column panel and the A rows fit in L1, so the
+  // tile kernel reads them in place (packing would cost ~15% at 64^3).
+  // Any other B layout (X @ W^T) is packed once, which is cheap next to packing A as well.
+  if (k.direct && p.sa_k == 1 && p.sc_n == 1 && p.N % k.nr == 0 && p.K <= kDirectMaxK &&
+      p.M * p.N * p.K <= kDirectMaxWork && p.batch * p.M * p.N * p.K <= kMinWorkPerThread) {
+    const bool pack = p.sb_n != 1;
+    const size_t bytes = pack ? size_t(p.K * p.N) * esz : 0;
+    void* buf = pack ? cpu_alloc(bytes) : nullptr;
+    for (int64_t b = 0; b < p.batch; ++b) {
+      const Problem q = problem(b);
+      if (pack) {
+        k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, buf);
+        k.direct(q.M, q.N, q.K, q.A, q.sa_m, buf, k.nr, q.K * k.nr, q.C, q.sc_m, p.alpha, p.beta);
+      } else {
+        k.direct(q.M, q.N, q.K, q.A, q.sa_m, q.B, q.sb_k, k.nr, q.C, q.sc_m, p.alpha, p.beta);
+      }
+    }
+    if (pack) cpu_free(buf, bytes);
+    return;
+  }
   // Many small matrices: one matrix per thread. Otherwise thread inside each matrix.
   if (p.batch >= nt && nt > 1 && p.M * p.N * p.K < kMinWorkPerThread * nt * 4) {
     parallel_for(0, p.batch, 1, [&](int64_t b0, int64_t b1) {

@@ -44,6 +44,11 @@ struct GemmKernel {
   // C[0:mc, cols of B micro-panels jr0..jr1) = alpha * Ap @ Bp + beta * C (beta 0: C unread).
   void (*macro)(int64_t mc, int64_t nc, int64_t kc, const void* Ap, const void* Bp, void* C,
                 int64_t rs, int64_t cs, double alpha, double beta, int64_t jr0, int64_t jr1) = nullptr;
+  // Small problems with row-major A and C and N a multiple of nr: the tile kernel reads A where
+  // it lies; B column panel q (nr wide) starts at B + q * bps with rows ldb apart (row-major B:
+  // bps = nr, ldb = its row stride; packed B: bps = K * nr, ldb = nr). C = alpha A @ B + beta C.
+  void (*direct)(int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb,
+                 int64_t bps, void* C, int64_t ldc, double alpha, double beta) = nullptr;
   const char* name = "";
 };
 

@@ -137,6 +137,61 @@ struct Ukernel {
     table[mr - 1](k, a, b, c, rs, cs, mr, nr, alpha, beta);
   }
 };
+// Unpacked tile for small problems: A rows are read in place (one broadcast per row and k),
+// B rows are read in place (NV vectors per k), so nothing is copied first.
+template <class V, int MR, int NV, int MRUN>
+void direct_tile(int64_t k, const typename V::T* a, int64_t lda, const typename V::T* b, int64_t ldb,
+                 typename V::T* c, int64_t ldc, typename V::T alpha, typename V::T beta) {
+  using T = typename V::T;
+  using R = typename V::R;
+  R acc[MRUN][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MRUN; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+  for (int64_t p = 0; p < k; ++p) {
+    R bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = V::load(b + p * ldb + j * V::W);
+#pragma GCC unroll 32
+    for (int i = 0; i < MRUN; ++i) {
+      R av = V::set1(a[i * lda + p]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
+    }
+  }
+  const R va = V::set1(alpha), vb = V::set1(beta);
+#pragma GCC unroll 32
+  for (int i = 0; i < MRUN; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      T* ci = c + i * ldc + j * V::W;
+      R r = V::mul(acc[i][j], va);
+      if (beta != T(0)) r = V::fma(V::load(ci), vb, r);
+      V::store(ci, r);
+    }
+}
+
+template <class V, int MR, int NV, size_t... I>
+constexpr auto direct_table(std::index_sequence<I...>) {
+  return std::array{&direct_tile<V, MR, NV, int(I) + 1>...};
+}
+
+template <class V, int MR, int NV>
+void direct_gemm(int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb, int64_t bps,
+                 void* C, int64_t ldc, double alpha, double beta) {
+  using T = typename V::T;
+  static constexpr auto table = direct_table<V, MR, NV>(std::make_index_sequence<MR>{});
+  constexpr int NR = NV * V::W;
+  const T* a = static_cast<const T*>(A);
+  const T* b = static_cast<const T*>(B);
+  T* c = static_cast<T*>(C);
+  for (int64_t j0 = 0; j0 < N; j0 += NR)  // one B column panel stays in L1 across the row tiles
+    for (int64_t i0 = 0; i0 < M; i0 += MR) {
+      int mr = int(std::min<int64_t>(MR, M - i0));
+      table[mr - 1](K, a + i0 * lda, lda, b + (j0 / NR) * bps, ldb, c + i0 * ldc + j0, ldc, T(alpha), T(beta));
+    }
+}
 #else
 constexpr int kMR = 4, kNV = 1;
 // Portable scalar tile (the ref ISA): MR x NR accumulators in plain arrays.
@@ -172,6 +227,9 @@ void make_kernel(GemmKernel* k, const char* name) {
                 int64_t rs, int64_t cs, double alpha, double beta, int64_t jr0, int64_t jr1) {
     gk::macro<MR, NR, 1, T, CT, T>(mc, nc, kc, Ap, Bp, C, rs, cs, alpha, beta, jr0, jr1, UK{});
   };
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+  if constexpr (std::is_same_v<S, T> && std::is_same_v<CT, T>) k->direct = &direct_gemm<V, MR, kNV>;
+#endif
   k->name = name;
 }
 
