@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "autograd/node.h"
+#include "core/parallel.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -110,16 +111,50 @@ Tensor unplace(const Tensor& g, const Plan& p) {  // inverse of place
   return permute(g, perm);
 }
 
+// True when the non-indexed dims are one contiguous run in the source (rows of an
+// embedding table, say): then each index tuple moves one block.
+bool rest_contiguous(const Plan& p) {
+  int64_t expect = 1;
+  for (int d = p.rest_shape.size() - 1; d >= 0; --d) {
+    if (p.rest_shape[d] == 1) continue;
+    if (p.rest_strides[d] != expect) return false;
+    expect *= p.rest_shape[d];
+  }
+  return true;
+}
+
 Tensor gather_plan(const Tensor& v, const Plan& p) {
   Tensor src = to_device(detach(v), Device());
   Dims os = p.bshape;
   for (int i = 0; i < p.rest_shape.size(); ++i) os.push_back(p.rest_shape[i]);
   Tensor out = empty(os, v.dtype());
-  size_t es = v.itemsize();
+  const int64_t es = int64_t(v.itemsize());
   const char* base = static_cast<const char*>(src.data_ptr());
   char* o = static_cast<char*>(out.data_ptr());
-  walk(p, [&](int64_t, int64_t off, int64_t lin) { copy_elem(o + lin * int64_t(es), base + off * int64_t(es), es); });
+  const int64_t rn = p.rest_shape.numel(), nb = int64_t(p.offs.size());
+  if (rest_contiguous(p) && rn > 1) {
+    parallel_for(0, nb, std::max<int64_t>(1, (int64_t(1) << 15) / rn), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) std::memcpy(o + b * rn * es, base + p.offs[size_t(b)] * es, size_t(rn * es));
+    });
+  } else {
+    walk(p, [&](int64_t, int64_t off, int64_t lin) { copy_elem(o + lin * es, base + off * es, size_t(es)); });
+  }
   return to_device(out, v.device());
+}
+
+// Contiguous rows: dst row offs[b] (+)= row b of src, rows in order per column so duplicate
+// indices accumulate deterministically; threads split the columns, never the rows.
+template <class T>
+void scatter_rows(T* dst, const T* src, const std::vector<int64_t>& offs, int64_t rn, bool accumulate) {
+  const int64_t nb = int64_t(offs.size());
+  parallel_for(0, rn, std::max<int64_t>(64, (int64_t(1) << 15) / std::max<int64_t>(nb, 1)), [&](int64_t c0, int64_t c1) {
+    for (int64_t b = 0; b < nb; ++b) {
+      T* __restrict d = dst + offs[size_t(b)];
+      const T* __restrict s = src + b * rn;
+      if (accumulate) for (int64_t c = c0; c < c1; ++c) d[c] += s[c];
+      else for (int64_t c = c0; c < c1; ++c) d[c] = s[c];
+    }
+  });
 }
 
 // dst[plan] (+)= values, sequential so duplicates accumulate deterministically. `values`
@@ -135,6 +170,13 @@ void scatter_plan(const Tensor& dst, const Plan& p, const Tensor& values, bool a
   const char* src = static_cast<const char*>(vals.data_ptr());
   size_t es = dst.itemsize();
   DType dt = dst.dtype();
+  const int64_t rn = p.rest_shape.numel();
+  if (rest_contiguous(p) && rn > 1 && (dt == DType::f32 || dt == DType::f64 || (!accumulate && es == 2))) {
+    if (dt == DType::f32) scatter_rows(reinterpret_cast<float*>(base), reinterpret_cast<const float*>(src), p.offs, rn, accumulate);
+    else if (dt == DType::f64) scatter_rows(reinterpret_cast<double*>(base), reinterpret_cast<const double*>(src), p.offs, rn, accumulate);
+    else scatter_rows(reinterpret_cast<uint16_t*>(base), reinterpret_cast<const uint16_t*>(src), p.offs, rn, false);
+    return;
+  }
   if (!accumulate) {
     walk(p, [&](int64_t, int64_t off, int64_t lin) { copy_elem(base + off * int64_t(es), src + lin * int64_t(es), es); });
     return;
