@@ -10,6 +10,10 @@
 #include "cpu/loops.h"
 #include "cpu/reduce.h"
 
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+#include <immintrin.h>
+#endif
+
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
 
@@ -43,6 +47,120 @@ template <class T> Acc<T> row_sum(const T* __restrict x, int64_t n) {
 
 template <class T> inline bool isnan_t(T v) { if constexpr (std::is_floating_point_v<T>) return v != v; else return false; }
 
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+// max/min of a float row with explicit vectors: max_ps(v, acc) returns acc when v is NaN, so
+// NaN is tracked apart with an unordered compare; 4 accumulators hide the latency.
+#if defined(FASTDL_ISA_avx512)
+struct XF { using T = float; using R = __m512; static constexpr int W = 16;
+  static R ld(const T* p) { return _mm512_loadu_ps(p); } static R splat(T v) { return _mm512_set1_ps(v); }
+  static R mx(R a, R b) { return _mm512_max_ps(a, b); } static R mn(R a, R b) { return _mm512_min_ps(a, b); }
+  static bool unord(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) != 0; }
+  static uint32_t eq(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  static void st(T* p, R v) { _mm512_storeu_ps(p, v); } };
+struct XD { using T = double; using R = __m512d; static constexpr int W = 8;
+  static R ld(const T* p) { return _mm512_loadu_pd(p); } static R splat(T v) { return _mm512_set1_pd(v); }
+  static R mx(R a, R b) { return _mm512_max_pd(a, b); } static R mn(R a, R b) { return _mm512_min_pd(a, b); }
+  static bool unord(R a, R b) { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q) != 0; }
+  static uint32_t eq(R a, R b) { return _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
+  static void st(T* p, R v) { _mm512_storeu_pd(p, v); } };
+#else
+struct XF { using T = float; using R = __m256; static constexpr int W = 8;
+  static R ld(const T* p) { return _mm256_loadu_ps(p); } static R splat(T v) { return _mm256_set1_ps(v); }
+  static R mx(R a, R b) { return _mm256_max_ps(a, b); } static R mn(R a, R b) { return _mm256_min_ps(a, b); }
+  static bool unord(R a, R b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q)) != 0; }
+  static uint32_t eq(R a, R b) { return uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ))); }
+  static void st(T* p, R v) { _mm256_storeu_ps(p, v); } };
+struct XD { using T = double; using R = __m256d; static constexpr int W = 4;
+  static R ld(const T* p) { return _mm256_loadu_pd(p); } static R splat(T v) { return _mm256_set1_pd(v); }
+  static R mx(R a, R b) { return _mm256_max_pd(a, b); } static R mn(R a, R b) { return _mm256_min_pd(a, b); }
+  static bool unord(R a, R b) { return _mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_UNORD_Q)) != 0; }
+  static uint32_t eq(R a, R b) { return uint32_t(_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ))); }
+  static void st(T* p, R v) { _mm256_storeu_pd(p, v); } };
+#endif
+template <class X, bool MX> typename X::T simd_extreme(const typename X::T* x, int64_t n) {
+  using T = typename X::T;
+  using R = typename X::R;
+  constexpr int W = X::W;
+  const T init = MX ? -INFINITY : INFINITY;
+  R a0 = X::splat(init), a1 = a0, a2 = a0, a3 = a0;
+  bool nan = false;
+  int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    R v0 = X::ld(x + i), v1 = X::ld(x + i + W), v2 = X::ld(x + i + 2 * W), v3 = X::ld(x + i + 3 * W);
+    if (MX) { a0 = X::mx(v0, a0); a1 = X::mx(v1, a1); a2 = X::mx(v2, a2); a3 = X::mx(v3, a3); }
+    else { a0 = X::mn(v0, a0); a1 = X::mn(v1, a1); a2 = X::mn(v2, a2); a3 = X::mn(v3, a3); }
+    nan |= X::unord(v0, v1) | X::unord(v2, v3);
+  }
+  a0 = MX ? X::mx(X::mx(a0, a1), X::mx(a2, a3)) : X::mn(X::mn(a0, a1), X::mn(a2, a3));
+  alignas(64) T lanes[W];
+  X::st(lanes, a0);
+  T m = init;
+  for (int j = 0; j < W; ++j) m = (MX ? lanes[j] > m : lanes[j] < m) ? lanes[j] : m;
+  for (; i < n; ++i) { m = (MX ? x[i] > m : x[i] < m) ? x[i] : m; nan |= x[i] != x[i]; }
+  return nan ? T(NAN) : m;
+}
+
+// First index of value m in the row (m found by simd_extreme, not NaN).
+template <class X> int64_t simd_find(const typename X::T* x, int64_t n, typename X::T m) {
+  constexpr int W = X::W;
+  const typename X::R vm = X::splat(m);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    uint32_t k = X::eq(X::ld(x + i), vm);
+    if (k) return i + __builtin_ctz(k);
+  }
+  for (; i < n; ++i) if (x[i] == m) return i;
+  return 0;
+}
+#endif
+
+// Index of the first max (MX) or min; a NaN counts as the extreme (first NaN wins).
+template <class T, bool MX> int64_t row_arg_extreme(const T* __restrict x, int64_t n);
+
+// max (MX) or min of a row with NaN propagating: 16 independent lanes (explicit vectors for
+// float/double on the SIMD builds), then a NaN flag per lane.
+template <class T, bool MX> T row_extreme(const T* __restrict x, int64_t n) {
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+  if constexpr (std::is_same_v<T, float>) return simd_extreme<XF, MX>(x, n);
+  if constexpr (std::is_same_v<T, double>) return simd_extreme<XD, MX>(x, n);
+#endif
+  T acc[16];
+  bool nan[16] = {};
+  const int64_t head = n < 16 ? n : 16;
+  for (int j = 0; j < 16; ++j) acc[j] = x[j < head ? j : 0];
+  int64_t i = head;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) {
+      T v = x[i + j];
+      acc[j] = (MX ? v > acc[j] : v < acc[j]) ? v : acc[j];
+      nan[j] |= isnan_t(v);
+    }
+  T m = acc[0];
+  bool any = isnan_t(acc[0]);
+  for (int j = 1; j < 16; ++j) { m = (MX ? acc[j] > m : acc[j] < m) ? acc[j] : m; any |= nan[j] || isnan_t(acc[j]); }
+  for (; i < n; ++i) { m = (MX ? x[i] > m : x[i] < m) ? x[i] : m; any |= isnan_t(x[i]); }
+  if constexpr (std::is_floating_point_v<T>) return any ? T(NAN) : m;
+  else return m;
+}
+
+template <class T, bool MX> int64_t row_arg_extreme(const T* __restrict x, int64_t n) {
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    using X = std::conditional_t<std::is_same_v<T, float>, XF, XD>;
+    T m = simd_extreme<X, MX>(x, n);  // vector pass for the value, then find its first index
+    if (m == m) return simd_find<X>(x, n, m);
+    for (int64_t i = 0; i < n; ++i) if (x[i] != x[i]) return i;
+  }
+#endif
+  T m = x[0];
+  int64_t k = 0;
+  for (int64_t i = 1; i < n && !isnan_t(m); ++i) {
+    T v = x[i];
+    if ((MX ? v > m : v < m) || isnan_t(v)) { m = v; k = i; }
+  }
+  return k;
+}
+
 template <class T>
 void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n, int64_t inner) {
   const T* in = reinterpret_cast<const T*>(cin);
@@ -66,14 +184,9 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
           if (lo >= hi) { bi[c] = -1; acc[c] = op == ReduceOp::prod ? 1 : 0; continue; }
           if (op == ReduceOp::sum) { acc[c] = row_sum(x + lo, hi - lo); continue; }
           if (op == ReduceOp::prod) { Acc<T> p = 1; for (int64_t i = lo; i < hi; ++i) p *= Acc<T>(x[i]); acc[c] = p; continue; }
-          bool mx = op == ReduceOp::max || op == ReduceOp::argmax;
-          T m = x[lo];
-          int64_t k = lo;
-          for (int64_t i = lo + 1; i < hi && !isnan_t(m); ++i) {
-            T v = x[i];
-            if ((mx ? v > m : v < m) || isnan_t(v)) { m = v; k = i; }
-          }
-          best[c] = m; bi[c] = k;
+          int64_t k = lo + (op == ReduceOp::max || op == ReduceOp::argmax ? row_arg_extreme<T, true>(x + lo, hi - lo)
+                                                                          : row_arg_extreme<T, false>(x + lo, hi - lo));
+          best[c] = x[k]; bi[c] = k;
         }
       });
       if (op == ReduceOp::sum || op == ReduceOp::prod) {
@@ -102,27 +215,10 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
         switch (op) {
           case ReduceOp::sum: out[o] = T(row_sum(x, n)); break;
           case ReduceOp::prod: { Acc<T> p = 1; for (int64_t i = 0; i < n; ++i) p *= Acc<T>(x[i]); out[o] = T(p); break; }
-          case ReduceOp::max: case ReduceOp::min: {
-            T m = x[0];
-            bool mx = op == ReduceOp::max;
-            for (int64_t i = 1; i < n; ++i) {
-              T v = x[i];
-              m = (mx ? v > m : v < m) || isnan_t(v) ? (isnan_t(m) ? m : v) : m;
-            }
-            out[o] = m;
-            break;
-          }
-          case ReduceOp::argmax: case ReduceOp::argmin: {
-            T m = x[0];
-            int64_t k = 0;
-            bool mx = op == ReduceOp::argmax;
-            for (int64_t i = 1; i < n && !isnan_t(m); ++i) {
-              T v = x[i];
-              if ((mx ? v > m : v < m) || isnan_t(v)) { m = v; k = i; }
-            }
-            iout[o] = k;
-            break;
-          }
+          case ReduceOp::max: out[o] = row_extreme<T, true>(x, n); break;
+          case ReduceOp::min: out[o] = row_extreme<T, false>(x, n); break;
+          case ReduceOp::argmax: iout[o] = row_arg_extreme<T, true>(x, n); break;
+          case ReduceOp::argmin: iout[o] = row_arg_extreme<T, false>(x, n); break;
           default: break;
         }
       }
