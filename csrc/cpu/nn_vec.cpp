@@ -7,6 +7,7 @@
 
 #include "core/parallel.h"
 #include "cpu/nn.h"
+#include "cpu/simd/rows.h"
 #include "cpu/simd/vmath.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
@@ -17,8 +18,12 @@ template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>)
 // Rows per task so a task holds at least ~16k elements (small problems stay on one thread).
 inline int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
 
-// 16 independent lanes (like the sums below) so the compare-select vectorises.
+// Explicit vectors on the SIMD builds (cpu/simd/rows.h); elsewhere 16 independent lanes.
 template <class T> T row_max(const T* __restrict x, int64_t n) {
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+  if constexpr (std::is_same_v<T, float>) return rows::simd_extreme<rows::XF, true>(x, n);
+  if constexpr (std::is_same_v<T, double>) return rows::simd_extreme<rows::XD, true>(x, n);
+#endif
   T acc[16];
   bool nan[16] = {};
   for (int j = 0; j < 16; ++j) acc[j] = -INFINITY;

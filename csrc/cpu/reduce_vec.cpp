@@ -9,10 +9,7 @@
 #include "core/parallel.h"
 #include "cpu/loops.h"
 #include "cpu/reduce.h"
-
-#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
-#include <immintrin.h>
-#endif
+#include "cpu/simd/rows.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
@@ -47,73 +44,6 @@ template <class T> Acc<T> row_sum(const T* __restrict x, int64_t n) {
 
 template <class T> inline bool isnan_t(T v) { if constexpr (std::is_floating_point_v<T>) return v != v; else return false; }
 
-#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
-// max/min of a float row with explicit vectors: max_ps(v, acc) returns acc when v is NaN, so
-// NaN is tracked apart with an unordered compare; 4 accumulators hide the latency.
-#if defined(FASTDL_ISA_avx512)
-struct XF { using T = float; using R = __m512; static constexpr int W = 16;
-  static R ld(const T* p) { return _mm512_loadu_ps(p); } static R splat(T v) { return _mm512_set1_ps(v); }
-  static R mx(R a, R b) { return _mm512_max_ps(a, b); } static R mn(R a, R b) { return _mm512_min_ps(a, b); }
-  static bool unord(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) != 0; }
-  static uint32_t eq(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-  static void st(T* p, R v) { _mm512_storeu_ps(p, v); } };
-struct XD { using T = double; using R = __m512d; static constexpr int W = 8;
-  static R ld(const T* p) { return _mm512_loadu_pd(p); } static R splat(T v) { return _mm512_set1_pd(v); }
-  static R mx(R a, R b) { return _mm512_max_pd(a, b); } static R mn(R a, R b) { return _mm512_min_pd(a, b); }
-  static bool unord(R a, R b) { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q) != 0; }
-  static uint32_t eq(R a, R b) { return _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
-  static void st(T* p, R v) { _mm512_storeu_pd(p, v); } };
-#else
-struct XF { using T = float; using R = __m256; static constexpr int W = 8;
-  static R ld(const T* p) { return _mm256_loadu_ps(p); } static R splat(T v) { return _mm256_set1_ps(v); }
-  static R mx(R a, R b) { return _mm256_max_ps(a, b); } static R mn(R a, R b) { return _mm256_min_ps(a, b); }
-  static bool unord(R a, R b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q)) != 0; }
-  static uint32_t eq(R a, R b) { return uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ))); }
-  static void st(T* p, R v) { _mm256_storeu_ps(p, v); } };
-struct XD { using T = double; using R = __m256d; static constexpr int W = 4;
-  static R ld(const T* p) { return _mm256_loadu_pd(p); } static R splat(T v) { return _mm256_set1_pd(v); }
-  static R mx(R a, R b) { return _mm256_max_pd(a, b); } static R mn(R a, R b) { return _mm256_min_pd(a, b); }
-  static bool unord(R a, R b) { return _mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_UNORD_Q)) != 0; }
-  static uint32_t eq(R a, R b) { return uint32_t(_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ))); }
-  static void st(T* p, R v) { _mm256_storeu_pd(p, v); } };
-#endif
-template <class X, bool MX> typename X::T simd_extreme(const typename X::T* x, int64_t n) {
-  using T = typename X::T;
-  using R = typename X::R;
-  constexpr int W = X::W;
-  const T init = MX ? -INFINITY : INFINITY;
-  R a0 = X::splat(init), a1 = a0, a2 = a0, a3 = a0;
-  bool nan = false;
-  int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    R v0 = X::ld(x + i), v1 = X::ld(x + i + W), v2 = X::ld(x + i + 2 * W), v3 = X::ld(x + i + 3 * W);
-    if (MX) { a0 = X::mx(v0, a0); a1 = X::mx(v1, a1); a2 = X::mx(v2, a2); a3 = X::mx(v3, a3); }
-    else { a0 = X::mn(v0, a0); a1 = X::mn(v1, a1); a2 = X::mn(v2, a2); a3 = X::mn(v3, a3); }
-    nan |= X::unord(v0, v1) | X::unord(v2, v3);
-  }
-  a0 = MX ? X::mx(X::mx(a0, a1), X::mx(a2, a3)) : X::mn(X::mn(a0, a1), X::mn(a2, a3));
-  alignas(64) T lanes[W];
-  X::st(lanes, a0);
-  T m = init;
-  for (int j = 0; j < W; ++j) m = (MX ? lanes[j] > m : lanes[j] < m) ? lanes[j] : m;
-  for (; i < n; ++i) { m = (MX ? x[i] > m : x[i] < m) ? x[i] : m; nan |= x[i] != x[i]; }
-  return nan ? T(NAN) : m;
-}
-
-// First index of value m in the row (m found by simd_extreme, not NaN).
-template <class X> int64_t simd_find(const typename X::T* x, int64_t n, typename X::T m) {
-  constexpr int W = X::W;
-  const typename X::R vm = X::splat(m);
-  int64_t i = 0;
-  for (; i + W <= n; i += W) {
-    uint32_t k = X::eq(X::ld(x + i), vm);
-    if (k) return i + __builtin_ctz(k);
-  }
-  for (; i < n; ++i) if (x[i] == m) return i;
-  return 0;
-}
-#endif
-
 // Index of the first max (MX) or min; a NaN counts as the extreme (first NaN wins).
 template <class T, bool MX> int64_t row_arg_extreme(const T* __restrict x, int64_t n);
 
@@ -121,8 +51,8 @@ template <class T, bool MX> int64_t row_arg_extreme(const T* __restrict x, int64
 // float/double on the SIMD builds), then a NaN flag per lane.
 template <class T, bool MX> T row_extreme(const T* __restrict x, int64_t n) {
 #if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
-  if constexpr (std::is_same_v<T, float>) return simd_extreme<XF, MX>(x, n);
-  if constexpr (std::is_same_v<T, double>) return simd_extreme<XD, MX>(x, n);
+  if constexpr (std::is_same_v<T, float>) return rows::simd_extreme<rows::XF, MX>(x, n);
+  if constexpr (std::is_same_v<T, double>) return rows::simd_extreme<rows::XD, MX>(x, n);
 #endif
   T acc[16];
   bool nan[16] = {};
@@ -146,9 +76,9 @@ template <class T, bool MX> T row_extreme(const T* __restrict x, int64_t n) {
 template <class T, bool MX> int64_t row_arg_extreme(const T* __restrict x, int64_t n) {
 #if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    using X = std::conditional_t<std::is_same_v<T, float>, XF, XD>;
-    T m = simd_extreme<X, MX>(x, n);  // vector pass for the value, then find its first index
-    if (m == m) return simd_find<X>(x, n, m);
+    using X = std::conditional_t<std::is_same_v<T, float>, rows::XF, rows::XD>;
+    T m = rows::simd_extreme<X, MX>(x, n);  // vector pass for the value, then find its first index
+    if (m == m) return rows::simd_find<X>(x, n, m);
     for (int64_t i = 0; i < n; ++i) if (x[i] != x[i]) return i;
   }
 #endif
