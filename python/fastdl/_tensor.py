@@ -102,7 +102,11 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         t = _C.from_numpy(np.array(arr, dtype=np.float32, order="C"))._to_dtype(target)
     else:
         npd = _np_tables()[1][target]
-        t = _C.from_numpy(np.array(arr, dtype=npd, copy=True, order="C"))
+        # an array built from Python data is already ours: convert without a second copy
+        t = _C.from_numpy(np.array(arr, dtype=npd, copy=True, order="C") if from_np
+                          else np.asarray(arr, dtype=npd, order="C"))
+    if device is None and not requires_grad:
+        return t
     return _finish(t, None, device, requires_grad)
 
 
