@@ -6,10 +6,12 @@ class LazyModule:
     def __init__(self, name):
         self._name, self._mod = name, None
 
-    def __getattr__(self, attr):
+    def __getattr__(self, attr):  # only called on a miss: cache so later lookups are plain
         if self._mod is None:
             self._mod = importlib.import_module(self._name)
-        return getattr(self._mod, attr)
+        value = getattr(self._mod, attr)
+        setattr(self, attr, value)
+        return value
 
 
 np = LazyModule("numpy")
