@@ -45,6 +45,15 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
         return s;
       })
       .def_prop_ro("ndim", &Tensor::ndim)
+      .def_prop_ro("T", [](const Tensor& t) {  // all dims reversed (t.t() for matrices)
+        IntList p;
+        for (int i = t.ndim() - 1; i >= 0; --i) p.push_back(i);
+        return permute(t, p);
+      })
+      .def_prop_ro("mT", [](const Tensor& t) {
+        FASTDL_CHECK(t.ndim() >= 2, ValueError, "mT: tensor must have at least 2 dims; got shape ", shape_str(t.shape()));
+        return transpose(t, -2, -1);
+      })
       .def_prop_ro("dtype", &Tensor::dtype)
       .def_prop_ro("device", &Tensor::device)
       .def_prop_ro("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
