@@ -384,22 +384,19 @@ Tensor repeat(const Tensor& a, const IntList& reps) {
   return reshape(contiguous(expand(x, target)), out);
 }
 
-Tensor tril(const Tensor& a, int64_t k) {
-  FASTDL_CHECK(a.ndim() >= 2, ValueError, "tril: input tensor must have at least 2 dimensions; got shape ", shape_str(a.shape()));
+namespace {
+// Keep the elements whose diagonal offset (column - row) satisfies `cmp` against k.
+Tensor triangle(const Tensor& a, int64_t k, BinaryOp cmp, const char* op) {
+  FASTDL_CHECK(a.ndim() >= 2, ValueError, op, ": input tensor must have at least 2 dimensions; got shape ", shape_str(a.shape()));
   int64_t r = a.shape()[a.ndim() - 2], c = a.shape()[a.ndim() - 1];
   Tensor i = reshape(arange(0, double(r), 1, DType::i64, a.device()), {r, 1});
   Tensor j = reshape(arange(0, double(c), 1, DType::i64, a.device()), {1, c});
-  Tensor keep = binary(BinaryOp::le, sub(j, i), scalar_tensor(double(k), DType::i64, a.device()));
+  Tensor keep = binary(cmp, sub(j, i), scalar_tensor(double(k), DType::i64, a.device()));
   return where(keep, a, zeros(Dims(), a.dtype(), a.device()));
 }
+}  // namespace
 
-Tensor triu(const Tensor& a, int64_t k) {
-  FASTDL_CHECK(a.ndim() >= 2, ValueError, "triu: input tensor must have at least 2 dimensions; got shape ", shape_str(a.shape()));
-  int64_t r = a.shape()[a.ndim() - 2], c = a.shape()[a.ndim() - 1];
-  Tensor i = reshape(arange(0, double(r), 1, DType::i64, a.device()), {r, 1});
-  Tensor j = reshape(arange(0, double(c), 1, DType::i64, a.device()), {1, c});
-  Tensor keep = binary(BinaryOp::ge, sub(j, i), scalar_tensor(double(k), DType::i64, a.device()));
-  return where(keep, a, zeros(Dims(), a.dtype(), a.device()));
-}
+Tensor tril(const Tensor& a, int64_t k) { return triangle(a, k, BinaryOp::le, "tril"); }
+Tensor triu(const Tensor& a, int64_t k) { return triangle(a, k, BinaryOp::ge, "triu"); }
 
 }  // namespace fastdl
