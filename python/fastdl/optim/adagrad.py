@@ -22,15 +22,8 @@ class Adagrad(Optimizer):
         loss = self._closure(closure)
         for g in self.param_groups:
             ps, gs, sums, steps = [], [], [], []
-            for p in g["params"]:
-                gr = p.grad
-                if gr is None:
-                    continue
-                s = self.state.get(p)
-                if s is None:
-                    s = self.state[p] = {"step": 0}
+            for p, gr, s in self._active(g):
                 self._buffer(s, "sum", p, float(g["initial_accumulator_value"]))
-                s["step"] += 1
                 ps.append(p)
                 gs.append(gr)
                 sums.append(s["sum"])

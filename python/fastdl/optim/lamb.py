@@ -20,14 +20,7 @@ class LAMB(Optimizer):
         loss = self._closure(closure)
         for g in self.param_groups:
             ps, gs, m1, m2, steps = [], [], [], [], []
-            for p in g["params"]:
-                gr = p.grad
-                if gr is None:
-                    continue
-                s = self.state.get(p)
-                if s is None:
-                    s = self.state[p] = {"step": 0}
-                s["step"] += 1
+            for p, gr, s in self._active(g):
                 ps.append(p)
                 gs.append(gr)
                 m1.append(self._buffer(s, "exp_avg", p))

@@ -125,6 +125,19 @@ class Optimizer:
         with _enable_grad():
             return closure()
 
+    def _active(self, group):
+        """(param, grad, state) for each parameter of the group that has a gradient, with
+        state["step"] advanced: the loop every fused optimizer step starts from."""
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            s = self.state.get(p)
+            if s is None:
+                s = self.state[p] = {"step": 0}
+            s["step"] += 1
+            yield p, grad, s
+
     def _buffer(self, s, key, p, fill=0.0):
         """The state tensor `key` of parameter p, created (contiguous, p's dtype/device) when absent."""
         t = s.get(key)

@@ -19,14 +19,7 @@ class RMSprop(Optimizer):
         for g in self.param_groups:
             mom, centered = g["momentum"], g["centered"]
             ps, gs, sq, bufs, gavg = [], [], [], [], []
-            for p in g["params"]:
-                gr = p.grad
-                if gr is None:
-                    continue
-                s = self.state.get(p)
-                if s is None:
-                    s = self.state[p] = {"step": 0}
-                s["step"] += 1
+            for p, gr, s in self._active(g):
                 ps.append(p)
                 gs.append(gr)
                 sq.append(self._buffer(s, "square_avg", p))
