@@ -25,3 +25,11 @@ def test_every_native_op_has_a_test():
 def test_public_namespace_resolves():
     for name in ("tensor", "zeros", "matmul", "no_grad", "from_numpy", "from_dlpack", "save", "load", "einsum"):
         assert callable(getattr(fd, name))
+
+
+def test_bench_commands_run_quick(capsys):
+    pytest = __import__("pytest")
+    pytest.importorskip("torch")
+    from fastdl.bench import main
+    assert main(["ops", "--quick"]) == 0
+    assert "softmax" in capsys.readouterr().out

@@ -4,6 +4,7 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench overhead      per-op cost of tiny ops (a + b on 1-element tensors)
     fastdl bench elementwise   large a + b (16M float32) in GB/s
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
+    fastdl bench ops           reductions, softmax, layer_norm, cross entropy, indexing vs PyTorch
     fastdl bench all           everything above
 """
 import sys
@@ -14,8 +15,8 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
-    from fastdl.bench import elementwise, gemm, overhead
-    table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main}
+    from fastdl.bench import elementwise, gemm, ops, overhead
+    table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main}
     which = list(table) if argv[0] == "all" else [argv[0]]
     for w in which:
         if w not in table:
