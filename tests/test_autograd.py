@@ -193,3 +193,20 @@ def test_hooks_and_retain_grad(torch):
     np.testing.assert_allclose(x.grad.numpy(), [0, 0, 0])
     with pytest.raises(ValueError, match="hook"):
         fd.ones(2).register_hook(lambda g: g)
+
+
+def test_backward_error_leaves_graph_reusable():
+    x = fd.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    calls = []
+
+    def bad(g):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("hook failed")
+    y.register_hook(bad)
+    z = (y * y).sum()
+    with pytest.raises(RuntimeError, match="hook failed"):
+        z.backward(retain_graph=True)
+    z.backward()  # the failed pass left no stale counts or half-summed gradients
+    np.testing.assert_allclose(x.grad.numpy(), 2 * 9 * np.array([1.0, 2.0]))

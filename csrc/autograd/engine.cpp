@@ -116,6 +116,15 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& gra
     if (n->pending.size() < size_t(n->num_outputs)) n->pending.resize(n->num_outputs);
     accumulate(n->pending[s.first.input_nr], s.second);
   }
+  // If a backward throws (a hook, a bad gradient), leave the graph as it was: no stale
+  // dependency counts or half-summed gradients for the next backward to trip over.
+  struct Reset {
+    std::unordered_set<Node*>& nodes;
+    bool armed = true;
+    ~Reset() {
+      if (armed) for (Node* n : nodes) { n->deps = 0; n->pending.clear(); }
+    }
+  } reset{seen};
   std::vector<Node*> ready;
   for (auto& s : seeds) {
     Node* n = s.first.fn.get();
