@@ -123,3 +123,23 @@ def test_embedding_index_errors_name_embedding():
         fd.nn.functional.embedding(fd.tensor([0, 5]), w)
     with pytest.raises(IndexError, match="embedding: index -1"):
         fd.nn.functional.embedding(fd.tensor([-1]), w)
+
+
+def test_pytorch_signatures(torch, rng):
+    x = rng.integers(-9, 9, 40)
+    y = rng.integers(1, 5, 40) * rng.choice([-1, 1], 40)
+    for mode in ("trunc", "floor", None):
+        for a, b in ((x, y), (x * 0.7, y * 1.0)):
+            got = fd.div(fd.tensor(a), fd.tensor(b), rounding_mode=mode)
+            want = torch.div(torch.tensor(a), torch.tensor(b), rounding_mode=mode)
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+            assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    t = fd.tensor([1.5, -2.0])
+    np.testing.assert_allclose(fd.pow(2, t).numpy(), [2 ** 1.5, 0.25])
+    np.testing.assert_allclose(fd.pow(t, exponent=2).numpy(), [2.25, 4.0])
+    np.testing.assert_allclose(fd.sub(t, t, alpha=2).numpy(), [-1.5, 2.0])
+    assert fd.cumsum(t, 0, dtype=fd.float64).dtype == fd.float64
+    assert t.softmax(0, dtype=fd.float64).dtype == fd.float64
+    np.testing.assert_allclose(fd.lerp(t, fd.zeros(2), fd.tensor([0.5, 1.0])).numpy(), [0.75, 0.0])
+    with pytest.raises(ValueError, match="rounding_mode"):
+        fd.div(t, t, rounding_mode="round")

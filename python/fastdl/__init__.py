@@ -35,6 +35,7 @@ from fastdl._tensor import (  # noqa: E402,F401
     rand_like, randint, randint_like, randn, randn_like, randperm, set_default_dtype, set_grad_enabled, tensor,
     as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer,
 )
+from fastdl._more_ops import cumsum, div, lerp, log_softmax, pow, softmax, sub  # noqa: E402,F401,A004
 from fastdl._more_ops import (  # noqa: E402,F401
     allclose, argsort, broadcast_tensors, cumprod, diag, diagonal, einsum, equal, isclose, kthvalue, masked_select,
     meshgrid, sort, topk, trace,

@@ -395,3 +395,57 @@ def repeat_interleave(t, repeats, dim=None):
         raise ValueError(f"repeat_interleave: repeats must have {n} elements; got {len(reps)}")
     idx = [i for i, r in enumerate(reps) for _ in builtins.range(r)]
     return t.index_select(dim, _C.from_numpy(np.array(idx, dtype=np.int64)).to(t.device))
+
+
+# ---- PyTorch signatures the native bindings do not take directly -----------------------------
+def _scalar_tensor(x, like):
+    return x if isinstance(x, Tensor) else _C.full((), builtins.float(x) if not isinstance(x, builtins.bool) else x,
+                                                   like.dtype if like.dtype.is_floating_point or isinstance(x, builtins.int)
+                                                   else _C.dtype.float32, like.device)
+
+
+def div(input, other, *, rounding_mode=None):
+    """input / other; rounding_mode 'trunc' or 'floor' rounds the quotient (PyTorch's div)."""
+    if rounding_mode is None:
+        return _C.div(input, other) if isinstance(input, Tensor) else _C.div(_scalar_tensor(input, other), other)
+    if rounding_mode == "floor":
+        return _C.floor_divide(input, other)
+    if rounding_mode == "trunc":
+        a = input if isinstance(input, Tensor) else _scalar_tensor(input, other)
+        if not a.dtype.is_floating_point and not (isinstance(other, Tensor) and other.dtype.is_floating_point) \
+                and not isinstance(other, builtins.float):
+            q = _C.floor_divide(a, other)  # floor, then one step toward zero where it rounded down
+            inexact = _C.remainder(a, other) != 0
+            return _C.where(_C.logical_and(inexact, q < 0), q + 1, q)
+        return _C.trunc(_C.div(a, other))
+    raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor'; got {rounding_mode!r}")
+
+
+def pow(input, exponent=None, *, other=None):
+    """input ** exponent, either may be a Python number (PyTorch's pow)."""
+    exponent = other if exponent is None else exponent
+    if not isinstance(input, Tensor):
+        return _C.pow(_scalar_tensor(input, exponent), exponent)
+    return _C.pow(input, exponent)
+
+
+def sub(input, other, *, alpha=1):
+    return _C.sub(input, other * alpha if alpha != 1 else other)
+
+
+def cumsum(input, dim, *, dtype=None):
+    return _C.cumsum(input if dtype is None else input.to(dtype), dim)
+
+
+def softmax(input, dim, dtype=None):
+    return _C.softmax(input if dtype is None else input.to(dtype), dim)
+
+
+def log_softmax(input, dim, dtype=None):
+    return _C.log_softmax(input if dtype is None else input.to(dtype), dim)
+
+
+def lerp(input, end, weight):
+    if isinstance(weight, Tensor):
+        return input + weight * (end - input)
+    return _C.lerp(input, end, builtins.float(weight))

@@ -506,6 +506,12 @@ def _attach_more():
     Tensor.allclose = m.allclose
     Tensor.equal = m.equal
     Tensor.sub = _sub_alpha(Tensor.sub)
+    Tensor.div = lambda self, other, *, rounding_mode=None: m.div(self, other, rounding_mode=rounding_mode)
+    Tensor.divide = Tensor.div
+    Tensor.cumsum = lambda self, dim, *, dtype=None: m.cumsum(self, dim, dtype=dtype)
+    Tensor.softmax = lambda self, dim, dtype=None: m.softmax(self, dim, dtype)
+    Tensor.log_softmax = lambda self, dim, dtype=None: m.log_softmax(self, dim, dtype)
+    Tensor.pow = lambda self, exponent: m.pow(self, exponent)
     Tensor.absolute = Tensor.abs
     Tensor.multiply = Tensor.mul
     Tensor.divide = Tensor.div
