@@ -176,3 +176,11 @@ def test_torch_composed_functions(torch):
             assert tuple(g.shape) == tuple(w.shape)
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
     assert fd.broadcast_shapes((2, 1), (3,)) == (2, 3)
+
+
+def test_repr_matches_pytorch_formatting(torch):
+    cases = [[1.0, 2.0], [1.0, 2.5], [[1.5, -2.25], [3.0, 4.0]], [1e-5, 1.0], [1e9, -1.0], [float("nan"), 1.5],
+             [float("inf"), 1.0], 10.558144, [0.0, 0.0], [-0.5], [True], [True, False], [[1, -20], [3, 4]],
+             [-float("inf"), 2.5], [123456.0, 1.5]]
+    for c in cases:
+        assert repr(fd.tensor(c)) == repr(torch.tensor(c)), c

@@ -363,6 +363,18 @@ def _to(self, *args, **kwargs):
     return t
 
 
+def _float_format(a):
+    """PyTorch's float printing: integral values as '3.', otherwise 4 decimals, switching to
+    scientific notation when the finite magnitudes span more than 1e3 or leave [1e-4, 1e8)."""
+    finite = a[np.isfinite(a)]
+    if finite.size == 0 or np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8:
+        return lambda v: f"{v:.0f}." if np.isfinite(v) else f"{v}"
+    mag = np.abs(finite[finite != 0])
+    if mag.size and (mag.max() / mag.min() > 1e3 or mag.max() >= 1e8 or mag.min() < 1e-4):
+        return lambda v: f"{v:.4e}"
+    return lambda v: f"{v:.4f}"
+
+
 def _repr(self):
     prefix = "tensor("
     try:
@@ -370,13 +382,22 @@ def _repr(self):
         if arr.dtype == dtype.bfloat16:
             arr = arr._to_dtype(dtype.float32)
         a = arr.numpy()
-        if a.ndim == 0:
-            body = np.array2string(a, separator=", ")
-        elif a.size == 0:
+        fmt = _float_format(a) if a.dtype.kind == "f" else None
+        if a.size == 0:
             body = "[]"
+        elif a.ndim == 0:
+            body = fmt(a.item()) if fmt else repr(a.item())
         else:
-            body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000, edgeitems=3,
-                                   precision=4, suppress_small=False)
+            opts = None
+            if fmt:  # right-align to the widest value, as PyTorch does
+                probe = [v for v in (np.nanmin(a) if not np.all(np.isnan(a)) else 0.0,
+                                     np.nanmax(a) if not np.all(np.isnan(a)) else 0.0) if np.isfinite(v)]
+                width = max(len(fmt(v)) for v in probe) if probe else 0
+                opts = {"float_kind": lambda v: fmt(v).rjust(width)}
+            elif a.dtype.kind == "b":
+                width = 5 if (a.any() and not a.all()) else (4 if a.all() else 5)
+                opts = {"bool": lambda v: str(bool(v)).rjust(width)}
+            body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000, edgeitems=3, formatter=opts)
     except Exception as e:  # a repr must never raise
         body = f"<unprintable: {e}>"
     extras = []
