@@ -9,6 +9,17 @@ SIZES = [(64, 64, 64), (256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), 
          (8192, 768, 3072), (128, 4096, 4096)]
 
 
+def _numpy_blas():
+    try:
+        from threadpoolctl import threadpool_info
+        for lib in threadpool_info():
+            if lib.get("user_api") == "blas":
+                return f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('architecture')} kernel)"
+    except Exception:  # noqa: BLE001 - threadpoolctl is optional
+        pass
+    return "unknown (pip install threadpoolctl to see it)"
+
+
 def main(argv=()):
     torch = try_torch()
     quick = "--quick" in argv
@@ -16,6 +27,7 @@ def main(argv=()):
     if torch is not None:
         torch.set_num_threads(fd.get_num_threads())
     print(f"matmul float32, {fd.get_num_threads()} threads, GFLOP/s (ratio = peer time / fastdl time)")
+    print(f"  fastdl kernel: {fd._C.cpu_isa()}; numpy BLAS: {_numpy_blas()}")
     rng = np.random.default_rng(0)
     for (m, n, k) in sizes:
         a = rng.standard_normal((m, k)).astype(np.float32)
