@@ -133,6 +133,15 @@ def test_embedding(rng):
     assert not pre.weight.requires_grad
 
 
+def test_embedding_padding_row_reads_its_values():
+    # PyTorch: padding_idx only blocks the gradient; a non-zero padding row still reads back
+    w = fd.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    out = F.embedding(fd.tensor([2, 1, 2]), w, padding_idx=-1)
+    np.testing.assert_array_equal(out.detach().numpy(), [[4, 5], [2, 3], [4, 5]])
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[0, 0], [1, 1], [0, 0]])
+
+
 def test_init_functions(rng):
     from fastdl.nn import init
     w = fd.empty(200, 300)

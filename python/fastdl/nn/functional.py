@@ -58,8 +58,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def embedding(input, weight, padding_idx=None, max_norm=None):
     out = _C.embedding(weight, input)
-    if padding_idx is not None:  # the padding row gets no gradient (and reads as zeros)
-        out = out * (input != padding_idx).unsqueeze(-1).to(out.dtype)
+    if padding_idx is not None:  # the padding row reads as stored but gets no gradient
+        if padding_idx < 0:
+            padding_idx += weight.shape[0]
+        out = _C.where((input == padding_idx).unsqueeze(-1), out.detach(), out)
     return out
 
 
