@@ -270,3 +270,16 @@ def test_training_with_closure_and_zero_grad():
     assert float(loss) < 1e-3
     opt.zero_grad()
     assert w.grad is None
+
+
+def test_adagrad_initial_accumulator_comes_from_the_constructor():
+    # PyTorch fills every group's sum from the constructor argument; a group's own
+    # initial_accumulator_value is kept in the group but not used
+    p, q = fd.tensor([1.0, 2.0], requires_grad=True), fd.tensor([1.0], requires_grad=True)
+    opt = optim.Adagrad([dict(params=[p], initial_accumulator_value=0.5), dict(params=[q])], lr=0.1)
+    assert opt.param_groups[0]["initial_accumulator_value"] == 0.5
+    np.testing.assert_array_equal(opt.state[p]["sum"].numpy(), [0.0, 0.0])
+    for _ in range(2):
+        p.grad, q.grad = fd.tensor([0.3, -1.0]), fd.tensor([0.3])
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy()[0], q.detach().numpy()[0], rtol=1e-15)

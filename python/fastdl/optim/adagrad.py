@@ -13,9 +13,12 @@ class Adagrad(Optimizer):
         _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
                                       initial_accumulator_value=initial_accumulator_value, maximize=maximize))
-        for g in self.param_groups:  # PyTorch creates Adagrad's state eagerly
+        # PyTorch creates Adagrad's state eagerly, every sum filled from the constructor's
+        # initial_accumulator_value (a per-group value is stored but not used)
+        self._initial_accumulator_value = float(initial_accumulator_value)
+        for g in self.param_groups:
             for p in g["params"]:
-                self.state[p] = {"step": 0, "sum": _C.full(p.shape, float(g["initial_accumulator_value"]), p.dtype,
+                self.state[p] = {"step": 0, "sum": _C.full(p.shape, self._initial_accumulator_value, p.dtype,
                                                           p.device)}
 
     def step(self, closure=None):
@@ -23,7 +26,7 @@ class Adagrad(Optimizer):
         for g in self.param_groups:
             ps, gs, sums, steps = [], [], [], []
             for p, gr, s in self._active(g):
-                self._buffer(s, "sum", p, float(g["initial_accumulator_value"]))
+                self._buffer(s, "sum", p, self._initial_accumulator_value)
                 ps.append(p)
                 gs.append(gr)
                 sums.append(s["sum"])
