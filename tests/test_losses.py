@@ -136,3 +136,25 @@ def test_gan_helpers(rng):
     sp = lambda v: np.log1p(np.exp(v))  # noqa: E731
     assert F.gan_discriminator_loss(_t(r), _t(f)).item() == pytest.approx(sp(-r).mean() + sp(f).mean(), rel=1e-12)
     assert F.gan_generator_loss(_t(f)).item() == pytest.approx(sp(-f).mean(), rel=1e-12)
+
+
+def test_nll_loss_shapes_and_all_ignored():
+    x = _t(np.log(np.full((2, 3, 4), 1 / 3)))
+    t = fd.tensor(np.array([[0, 1, 2, -100], [2, 2, 1, 0]]))
+    assert tuple(F.nll_loss(x, t, reduction="none").shape) == (2, 4)  # (N, d1), not (N*d1,)
+    assert tuple(F.nll_loss(x[0, :, 0], t[0, 0], reduction="none").shape) == ()  # unbatched (C,)
+    # every target ignored: the mean is NaN (0/0) as in PyTorch, but the gradient is zero
+    x = _t(np.zeros((2, 3)))
+    loss = F.nll_loss(x, fd.tensor([-100, -100]))
+    assert np.isnan(loss.item())
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+def test_kl_div_zero_target_gradient_is_nan_like_torch_xlogy():
+    t = _t(np.array([0.0, 0.5]))
+    loss = F.kl_div(_t(np.log([0.4, 0.6]), rg=False), t, reduction="sum")
+    np.testing.assert_allclose(loss.item(), 0.5 * np.log(0.5) - 0.5 * np.log(0.6))
+    loss.backward()
+    g = t.grad.numpy()
+    assert np.isnan(g[0]) and np.isclose(g[1], np.log(0.5) + 1 - np.log(0.6))

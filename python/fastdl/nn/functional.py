@@ -119,11 +119,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    if input.ndim > 2:
+    """Negative log-likelihood of log-probabilities (C,), (N, C) or (N, C, d1, ...)."""
+    out_shape = tuple(target.shape)  # reduction='none' returns the target's shape
+    if input.ndim == 1:
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    elif input.ndim > 2:
         C = input.shape[1]
         perm = [0] + list(range(2, input.ndim)) + [1]
         input = input.permute(*perm).reshape(-1, C)
         target = target.reshape(-1)
+    if reduction not in _REDUCTION:
+        raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none'; got '{reduction}'")
     valid = target != ignore_index
     safe = _C.where(valid, target, 0)
     picked = -_C.gather(input, 1, safe.unsqueeze(1)).squeeze(1)
@@ -131,9 +137,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     if weight is not None:
         w = w * _C.index_select(weight, 0, safe)
     loss = picked * w
-    if reduction == "mean":
-        return loss.sum() / w.sum()
-    return _reduce(loss, reduction, "nll_loss")
+    if reduction == "mean":  # all targets ignored: NaN, as PyTorch, but a zero (not NaN) gradient
+        total = w.sum()
+        empty = total == 0
+        return loss.sum() / _C.where(empty, 1.0, total) + _C.where(empty, float("nan"), 0.0).detach()
+    return loss.sum() if reduction == "sum" else loss.reshape(out_shape)
 
 
 def _check_same_shape(a, b, op):
@@ -202,8 +210,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = _C.exp(target) * (target - input)
     else:
-        safe = _C.where(target > 0, target, 1.0)
-        loss = _C.where(target > 0, target * safe.log(), 0.0) - target * input
+        from fastdl import xlogy  # x log x = 0 at 0, with a NaN target gradient there, as torch.xlogy
+        loss = xlogy(target, target) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction, "kl_div")
