@@ -268,8 +268,13 @@ def test_pointwise_losses(data, seed):
     for name, kw in cases:
         check(lambda a, b: getattr(F, name)(a, b, reduction=red, **kw),
               lambda a, b: getattr(TF, name)(a, b, reduction=red, **kw), [x, y], [0, 1], rng, f"{name} {red} {kw}")
-    for fm, tm in [(nn.MSELoss(red), torch.nn.MSELoss(reduction=red)), (nn.L1Loss(reduction=red), torch.nn.L1Loss(reduction=red)),
-                   (nn.HuberLoss(red, delta), torch.nn.HuberLoss(red, delta)),
+    w = np.asarray(rng.random(s) + 0.1)
+    for name in ("mse_loss", "l1_loss", "huber_loss"):
+        check(lambda a, b, c: getattr(F, name)(a, b, reduction=red, weight=c),
+              lambda a, b, c: getattr(TF, name)(a, b, reduction=red, weight=c), [x, y, w], [0, 1, 2], rng,
+              f"{name} weight {red}")
+    for fm, tm in [(nn.MSELoss(reduction=red), torch.nn.MSELoss(reduction=red)), (nn.L1Loss(reduction=red), torch.nn.L1Loss(reduction=red)),
+                   (nn.HuberLoss(red, delta), torch.nn.HuberLoss(red, delta)), (nn.MSELoss(None, None, red), torch.nn.MSELoss(None, None, red)),
                    (nn.SmoothL1Loss(reduction=red, beta=beta), torch.nn.SmoothL1Loss(reduction=red, beta=beta))]:
         check(fm, tm, [x, y], [0, 1], rng, type(fm).__name__)
 
@@ -316,7 +321,8 @@ def test_kl_div(data, seed):
     check(lambda a, b: F.kl_div(a, b, reduction=red, log_target=log_target),
           lambda a, b: TF.kl_div(a, b, reduction=red, log_target=log_target), [inp, t], [0, 1], rng,
           f"kl_div {red} log_target={log_target}")
-    check(nn.KLDivLoss(red, log_target), torch.nn.KLDivLoss(reduction=red, log_target=log_target), [inp, t], [0, 1], rng)
+    check(nn.KLDivLoss(reduction=red, log_target=log_target), torch.nn.KLDivLoss(reduction=red, log_target=log_target),
+          [inp, t], [0, 1], rng)
 
 
 # ---------------------------------------------------------------- modules

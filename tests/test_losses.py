@@ -158,3 +158,21 @@ def test_kl_div_zero_target_gradient_is_nan_like_torch_xlogy():
     loss.backward()
     g = t.grad.numpy()
     assert np.isnan(g[0]) and np.isclose(g[1], np.log(0.5) + 1 - np.log(0.6))
+
+
+def test_torch_signatures_legacy_flags_weight_and_buffers():
+    x, y = _t(np.arange(6.0).reshape(2, 3), rg=False), _t(np.ones((2, 3)), rg=False)
+    w = _t(np.arange(1.0, 7.0).reshape(2, 3), rg=False)
+    d = (np.arange(6.0) - 1).reshape(2, 3)
+    # positional order as PyTorch: (input, target, size_average, reduce, reduction, weight)
+    assert F.mse_loss(x, y, None, None, "sum").item() == pytest.approx((d * d).sum())
+    with pytest.warns(UserWarning, match="size_average"):
+        assert F.l1_loss(x, y, size_average=False).item() == pytest.approx(np.abs(d).sum())
+    wn = w.numpy()
+    assert F.mse_loss(x, y, weight=w).item() == pytest.approx((d * d * wn).sum() / wn.sum())
+    hub = np.where(np.abs(d) < 1, 0.5 * d * d, np.abs(d) - 0.5)
+    assert F.huber_loss(x, y, weight=w).item() == pytest.approx((hub * wn).mean())  # mean over elements
+    m = nn.CrossEntropyLoss(weight=fd.tensor([1.0, 2.0]))
+    assert list(m.state_dict()) == ["weight"]
+    assert list(nn.BCEWithLogitsLoss(pos_weight=fd.tensor([2.0])).state_dict()) == ["pos_weight"]
+    assert nn.NLLLoss(None, None, -100, False).reduction == "none"

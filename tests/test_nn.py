@@ -206,3 +206,16 @@ def test_freeze_apply_repr_train_eval_modules():
     assert m[0].weight.grad is None and m[2].weight.grad is not None
     m.zero_grad()
     assert m[2].weight.grad is None
+
+
+def test_torch_call_signatures():
+    x = fd.tensor(np.array([[-1.0, 2.0, 0.5], [3.0, -2.0, 1.0]]))
+    # nn.Softmax() without dim takes PyTorch's implicit dim (1 for 2-D input), not -1 by accident
+    np.testing.assert_allclose(nn.Softmax()(x.reshape(3, 2, 1)).numpy().sum(0), np.ones((2, 1)))
+    assert F.relu(input=x, inplace=False).numpy().min() == 0
+    y = x.clone()
+    assert F.relu(y, inplace=True) is y and y.numpy().min() == 0
+    assert nn.SiLU(inplace=False)(x).shape == x.shape and nn.Sigmoid()(x).shape == x.shape
+    w = fd.empty(4, 3)
+    nn.init.kaiming_uniform_(tensor=w, a=0, mode="fan_in", nonlinearity="relu", generator=None)
+    assert np.abs(w.numpy()).max() <= np.sqrt(6 / 3)

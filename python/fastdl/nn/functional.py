@@ -4,13 +4,39 @@ from fastdl import _C
 from fastdl._C import Tensor
 
 linear = _C.linear
-relu = _C.relu
-sigmoid = _C.sigmoid
-tanh = _C.tanh
-silu = _C.silu
-elu = _C.elu
-hardtanh = _C.hardtanh
 embedding_ = _C.embedding
+
+
+def _inplace(input, out, inplace):
+    """inplace=True: write the result into input where autograd allows it (values match either way)."""
+    if inplace and not input.requires_grad:
+        input.copy_(out)
+        return input
+    return out
+
+
+def relu(input, inplace=False):
+    return _inplace(input, _C.relu(input), inplace) if inplace else _C.relu(input)
+
+
+def sigmoid(input):
+    return _C.sigmoid(input)
+
+
+def tanh(input):
+    return _C.tanh(input)
+
+
+def silu(input, inplace=False):
+    return _inplace(input, _C.silu(input), inplace) if inplace else _C.silu(input)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _inplace(input, _C.elu(input, alpha), inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return _inplace(input, _C.hardtanh(input, min_val, max_val), inplace)
 
 
 def gelu(input, approximate="none"):
@@ -18,7 +44,7 @@ def gelu(input, approximate="none"):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return _C.leaky_relu(input, negative_slope)
+    return _inplace(input, _C.leaky_relu(input, negative_slope), inplace)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -34,12 +60,12 @@ def _dim(dim, x):
     return dim
 
 
-def softmax(input, dim=None, dtype=None):
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
     x = input if dtype is None else input.to(dtype)
     return _C.softmax(x, _dim(dim, x))
 
 
-def log_softmax(input, dim=None, dtype=None):
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     x = input if dtype is None else input.to(dtype)
     return _C.log_softmax(x, _dim(dim, x))
 
@@ -72,6 +98,19 @@ def one_hot(tensor, num_classes=-1):
 _REDUCTION = {"none": 0, "mean": 1, "sum": 2}
 
 
+def _legacy(size_average, reduce, reduction):
+    """PyTorch's deprecated size_average / reduce flags, when given, decide the reduction."""
+    if size_average is None and reduce is None:
+        return reduction
+    import warnings
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    r = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{r}' instead.",
+                  stacklevel=3)
+    return r
+
+
 def _reduce(loss, reduction, op):
     if reduction == "mean":
         return loss.mean()
@@ -82,9 +121,11 @@ def _reduce(loss, reduction, op):
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none'; got '{reduction}'")
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
     """Cross entropy of logits (N, C) or (N, C, d1, ...) against class indices or class
     probabilities, with PyTorch's weight / ignore_index / label_smoothing / reduction."""
+    reduction = _legacy(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0; got {label_smoothing}")
     out_shape = None  # reduction='none' returns the target's batch shape
@@ -118,8 +159,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return loss
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of log-probabilities (C,), (N, C) or (N, C, d1, ...)."""
+    reduction = _legacy(size_average, reduce, reduction)
     out_shape = tuple(target.shape)  # reduction='none' returns the target's shape
     if input.ndim == 1:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
@@ -151,25 +193,42 @@ def _check_same_shape(a, b, op):
                       f"{tuple(a.shape)}; it will be broadcast", stacklevel=3)
 
 
-def mse_loss(input, target, reduction="mean"):
+def _weighted(loss, weight, reduction, op, mean_over_weight=True):
+    """A loss times an elementwise weight of the input's shape; 'mean' divides by the weights'
+    sum (mse, l1) or the element count (huber), as PyTorch."""
+    if weight is None:
+        return _reduce(loss, reduction, op)
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ValueError(f"{op}: Weights and input must have the same size; got weight {tuple(weight.shape)} and "
+                         f"input {tuple(loss.shape)}")
+    loss = loss * weight
+    if reduction == "mean" and mean_over_weight:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction, op)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy(size_average, reduce, reduction)
     _check_same_shape(input, target, "mse_loss")
     d = input - target
-    return _reduce(d * d, reduction, "mse_loss")
+    return _weighted(d * d, weight, reduction, "mse_loss")
 
 
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy(size_average, reduce, reduction)
     _check_same_shape(input, target, "l1_loss")
-    return _reduce((input - target).abs(), reduction, "l1_loss")
+    return _weighted((input - target).abs(), weight, reduction, "l1_loss")
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_same_shape(input, target, "huber_loss")
     d = (input - target).abs()
     loss = _C.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
-    return _reduce(loss, reduction, "huber_loss")
+    return _weighted(loss, weight, reduction, "huber_loss", mean_over_weight=False)
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    reduction = _legacy(size_average, reduce, reduction)
     _check_same_shape(input, target, "smooth_l1_loss")
     d = (input - target).abs()
     if beta == 0:
@@ -178,8 +237,9 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-(y log x + (1-y) log(1-x)) with each log clamped at -100, as PyTorch does."""
+    reduction = _legacy(size_average, reduce, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"binary_cross_entropy: target size {tuple(target.shape)} must be the same as input size "
                          f"{tuple(input.shape)}")
@@ -189,8 +249,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
     """Sigmoid + BCE in one stable expression: (1-y) x + (1 + (pw-1) y) (log1p(exp(-|x|)) + max(-x, 0))."""
+    reduction = _legacy(size_average, reduce, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"binary_cross_entropy_with_logits: target size {tuple(target.shape)} must be the same as "
                          f"input size {tuple(input.shape)}")
@@ -204,9 +266,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def kl_div(input, target, reduction="mean", log_target=False):
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL(target || exp(input)) pointwise: input holds log-probabilities; target probabilities
     (or log-probabilities with log_target=True). reduction='batchmean' divides by the batch size."""
+    reduction = _legacy(size_average, reduce, reduction)
     if log_target:
         loss = _C.exp(target) * (target - input)
     else:

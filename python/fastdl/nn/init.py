@@ -20,80 +20,80 @@ def calculate_gain(nonlinearity, param=None):
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity}")
 
 
-def _calculate_fan_in_and_fan_out(t):
-    if t.ndim < 2:
+def _calculate_fan_in_and_fan_out(tensor):
+    if tensor.ndim < 2:
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
     rf = 1
-    for s in t.shape[2:]:
+    for s in tensor.shape[2:]:
         rf *= s
-    return t.shape[1] * rf, t.shape[0] * rf
+    return tensor.shape[1] * rf, tensor.shape[0] * rf
 
 
-def _fan(t, mode):
-    fi, fo = _calculate_fan_in_and_fan_out(t)
+def _fan(tensor, mode):
+    fi, fo = _calculate_fan_in_and_fan_out(tensor)
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode {mode} not supported, please use one of fan_in, fan_out")
     return fi if mode == "fan_in" else fo
 
 
-def uniform_(t, a=0.0, b=1.0):
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
     with no_grad():
-        return t.uniform_(a, b)
+        return tensor.uniform_(a, b)
 
 
-def normal_(t, mean=0.0, std=1.0):
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
     with no_grad():
-        return t.normal_(mean, std)
+        return tensor.normal_(mean, std)
 
 
-def constant_(t, val):
+def constant_(tensor, val):
     with no_grad():
-        return t.fill_(val)
+        return tensor.fill_(val)
 
 
-def zeros_(t):
-    return constant_(t, 0.0)
+def zeros_(tensor):
+    return constant_(tensor, 0.0)
 
 
-def ones_(t):
-    return constant_(t, 1.0)
+def ones_(tensor):
+    return constant_(tensor, 1.0)
 
 
-def xavier_uniform_(t, gain=1.0):
-    fi, fo = _calculate_fan_in_and_fan_out(t)
+def xavier_uniform_(tensor, gain=1.0, generator=None):
+    fi, fo = _calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / (fi + fo))
-    return uniform_(t, -a, a)
+    return uniform_(tensor, -a, a)
 
 
-def xavier_normal_(t, gain=1.0):
-    fi, fo = _calculate_fan_in_and_fan_out(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fi + fo)))
+def xavier_normal_(tensor, gain=1.0, generator=None):
+    fi, fo = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fi + fo)))
 
 
-def kaiming_uniform_(t, a=0, mode="fan_in", nonlinearity="leaky_relu"):
-    if 0 in tuple(t.shape):
-        return t
-    bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
-    return uniform_(t, -bound, bound)
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    if 0 in tuple(tensor.shape):
+        return tensor
+    bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+    return uniform_(tensor, -bound, bound)
 
 
-def kaiming_normal_(t, a=0, mode="fan_in", nonlinearity="leaky_relu"):
-    if 0 in tuple(t.shape):
-        return t
-    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    if 0 in tuple(tensor.shape):
+        return tensor
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
 
 
-def trunc_normal_(t, mean=0.0, std=1.0, a=-2.0, b=2.0):
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal(mean, std) truncated to [a, b] by inverse-CDF sampling (as PyTorch)."""
     def cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
     lo, hi = cdf((a - mean) / std), cdf((b - mean) / std)
     with no_grad():
-        u = _C.rand(t.shape, _C.dtype.float64, t.device) * (2 * hi - 1 - (2 * lo - 1)) + (2 * lo - 1)
+        u = _C.rand(tensor.shape, _C.dtype.float64, tensor.device) * (2 * hi - 1 - (2 * lo - 1)) + (2 * lo - 1)
         u = u.clamp(-1 + 1e-12, 1 - 1e-12)
         x = _erfinv(u) * (std * math.sqrt(2.0)) + mean
-        t.copy_(x.clamp(a, b))
-    return t
+        tensor.copy_(x.clamp(a, b))
+    return tensor
 
 
 def _erfinv(y):

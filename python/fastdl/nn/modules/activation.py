@@ -1,4 +1,5 @@
 """Activation modules."""
+from fastdl import _C
 from fastdl.nn import functional as F
 from fastdl.nn.modules.module import Module
 
@@ -6,9 +7,10 @@ from fastdl.nn.modules.module import Module
 class ReLU(Module):
     def __init__(self, inplace=False):
         super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.relu(x)
+        return _C.relu(x) if not self.inplace else F.relu(x, True)
 
 
 class LeakyReLU(Module):
@@ -45,18 +47,28 @@ class GELU(Module):
 
 
 class SiLU(Module):
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.silu(x)
+        return F.silu(x, self.inplace)
 
 
 class Sigmoid(Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
     def forward(self, x):
-        return F.sigmoid(x)
+        return _C.sigmoid(x)
 
 
 class Tanh(Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
     def forward(self, x):
-        return F.tanh(x)
+        return _C.tanh(x)
 
 
 class Softplus(Module):
@@ -74,7 +86,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return F.softmax(x, self.dim if self.dim is not None else -1)
+        return F.softmax(x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -86,7 +98,7 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return F.log_softmax(x, self.dim if self.dim is not None else -1)
+        return F.log_softmax(x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
