@@ -163,6 +163,14 @@ def test_embedding_one_hot(data, seed):
     fi, ti = fd.tensor(idx), torch.tensor(idx)
     check(lambda a: F.embedding(fi, a, padding_idx=pad), lambda a: TF.embedding(ti, a, padding_idx=pad),
           [w], [0], rng, f"embedding pad={pad}")
+    kw = dict(max_norm=data.draw(st.sampled_from([None, 0.5, 1.5])), norm_type=data.draw(st.sampled_from([2.0, 1.0, 3.0])),
+              scale_grad_by_freq=data.draw(st.booleans()))
+    check(lambda a: F.embedding(fi, a, pad, **kw), lambda a: TF.embedding(ti, a, pad, **kw), [w], [0], rng,
+          f"embedding {kw}")
+    fm, tm = nn.Embedding(n, d, padding_idx=pad, **kw).double(), torch.nn.Embedding(n, d, padding_idx=pad, **kw).double()
+    _copy_torch(fm, tm)
+    close(fm(fi), tm(ti), "Embedding module")
+    close(fm.weight, tm.weight, "Embedding renormed weight")
     close(F.one_hot(fi), TF.one_hot(ti), "one_hot")
     close(F.one_hot(fi, n + 2), TF.one_hot(ti, n + 2), "one_hot num_classes")
     assert F.one_hot(fi).dtype == fd.int64
@@ -341,6 +349,7 @@ def test_batch_norm_modules(data, seed):
     two_d = data.draw(st.booleans())
     C = data.draw(st.integers(1, 4))
     kw = dict(momentum=data.draw(st.sampled_from([0.1, None, 0.5])), affine=data.draw(st.booleans()),
+              bias=data.draw(st.booleans()),
               track_running_stats=data.draw(st.booleans()), eps=data.draw(st.sampled_from([1e-5, 1e-2])))
     fm = (nn.BatchNorm2d if two_d else nn.BatchNorm1d)(C, **kw).double()
     tm = (torch.nn.BatchNorm2d if two_d else torch.nn.BatchNorm1d)(C, **kw).double()
@@ -348,7 +357,8 @@ def test_batch_norm_modules(data, seed):
     if kw["affine"]:
         with torch.no_grad():
             tm.weight.copy_(torch.tensor(rng.standard_normal(C)))
-            tm.bias.copy_(torch.tensor(rng.standard_normal(C)))
+            if tm.bias is not None:
+                tm.bias.copy_(torch.tensor(rng.standard_normal(C)))
     _copy_torch(fm, tm)
     for step in range(4):
         if two_d:
@@ -432,7 +442,8 @@ OPTS = {
                           maximize=d(st.booleans())),
     "Adam": lambda d: dict(lr=d(st.sampled_from([1e-3, 0.05])), betas=d(st.sampled_from([(0.9, 0.999), (0.5, 0.9)])),
                            eps=d(st.sampled_from([1e-8, 1e-3])), weight_decay=d(st.sampled_from([0.0, 0.1])),
-                           amsgrad=d(st.booleans()), maximize=d(st.booleans())),
+                           amsgrad=d(st.booleans()), maximize=d(st.booleans()),
+                           decoupled_weight_decay=d(st.booleans())),
     "AdamW": lambda d: dict(lr=d(st.sampled_from([1e-3, 0.05])), weight_decay=d(st.sampled_from([0.0, 0.01, 0.3])),
                             amsgrad=d(st.booleans()), maximize=d(st.booleans())),
     "Adagrad": lambda d: dict(lr=d(st.sampled_from([0.01, 0.1])), lr_decay=d(st.sampled_from([0.0, 0.05])),
@@ -456,8 +467,15 @@ def test_optimizer_trajectory(data, name, seed):
     g0, g1 = OPTS[name](data.draw), OPTS[name](data.draw)
     if name == "SGD" and data.draw(st.booleans()):
         g1.update(momentum=0.9, dampening=0.0, nesterov=True)
-    fo = getattr(fd.optim, name)([dict(params=fp[:split], **g1), dict(params=fp[split:])], **g0)
-    to = getattr(torch.optim, name)([dict(params=tp[:split], **g1), dict(params=tp[split:])], **g0)
+    if data.draw(st.booleans()):  # named parameters, as from named_parameters()
+        fo = getattr(fd.optim, name)([dict(params=[(f"p{i}", p) for i, p in enumerate(fp[:split])], **g1),
+                                      dict(params=[(f"q{i}", p) for i, p in enumerate(fp[split:])])], **g0)
+        to = getattr(torch.optim, name)([dict(params=[(f"p{i}", p) for i, p in enumerate(tp[:split])], **g1),
+                                         dict(params=[(f"q{i}", p) for i, p in enumerate(tp[split:])])], **g0)
+        assert [g["param_names"] for g in fo.param_groups] == [g["param_names"] for g in to.param_groups]
+    else:
+        fo = getattr(fd.optim, name)([dict(params=fp[:split], **g1), dict(params=fp[split:])], **g0)
+        to = getattr(torch.optim, name)([dict(params=tp[:split], **g1), dict(params=tp[split:])], **g0)
     targets = [np.asarray(rng.standard_normal(s)) for s in shapes]
     for step in range(22):
         for p in fp + tp:

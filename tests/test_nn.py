@@ -219,3 +219,14 @@ def test_torch_call_signatures():
     w = fd.empty(4, 3)
     nn.init.kaiming_uniform_(tensor=w, a=0, mode="fan_in", nonlinearity="relu", generator=None)
     assert np.abs(w.numpy()).max() <= np.sqrt(6 / 3)
+
+
+def test_embedding_max_norm_and_scale_grad_by_freq():
+    w = fd.tensor(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]), requires_grad=True)
+    out = F.embedding(fd.tensor([0, 0, 1]), w, max_norm=1.0, scale_grad_by_freq=True)
+    np.testing.assert_allclose(w.detach().numpy()[0], [0.6, 0.8], rtol=1e-6)  # read rows renormed in place
+    np.testing.assert_array_equal(w.detach().numpy()[2], [6.0, 8.0])  # unread rows untouched
+    out.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [[1, 1], [1, 1], [0, 0]])  # row 0 read twice: 2 * 1/2
+    bn = nn.BatchNorm1d(3, bias=False)
+    assert bn.bias is None and list(bn.state_dict()) == ["weight", "running_mean", "running_var", "num_batches_tracked"]

@@ -283,3 +283,16 @@ def test_adagrad_initial_accumulator_comes_from_the_constructor():
         p.grad, q.grad = fd.tensor([0.3, -1.0]), fd.tensor([0.3])
         opt.step()
     np.testing.assert_allclose(p.detach().numpy()[0], q.detach().numpy()[0], rtol=1e-15)
+
+
+def test_named_parameters_and_adam_decoupled_weight_decay():
+    p = fd.tensor([1.0, -2.0], requires_grad=True)
+    q = fd.tensor([1.0, -2.0], requires_grad=True)
+    a = optim.Adam([("w", p)], lr=0.1, weight_decay=0.5, decoupled_weight_decay=True)
+    b = optim.AdamW([q], lr=0.1, weight_decay=0.5)
+    assert a.param_groups[0]["param_names"] == ["w"] and a.param_groups[0]["params"][0] is p
+    for _ in range(3):
+        p.grad, q.grad = fd.tensor([0.5, 0.1]), fd.tensor([0.5, 0.1])
+        a.step()
+        b.step()
+    np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())

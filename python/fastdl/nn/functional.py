@@ -82,8 +82,31 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _C.layer_norm(input, tuple(normalized_shape), weight, bias, eps)
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None):
+def _embedding_renorm_(weight, input, max_norm, norm_type):
+    """Rows of weight that input reads are scaled in place to norm <= max_norm (PyTorch's rule)."""
+    import numpy as np
+    from fastdl import no_grad
+    rows = _C.from_numpy(np.unique(np.asarray(input.numpy()).reshape(-1)).astype(np.int64)) if input.numel() else None
+    if rows is None:
+        return
+    with no_grad():
+        sel = _C.index_select(weight, 0, rows)
+        norm = _C.norm(sel, float(norm_type), 1, True)
+        scale = _C.where(norm > max_norm, max_norm / (norm + 1e-7), 1.0)
+        weight[rows] = sel * scale.to(sel.dtype)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     out = _C.embedding(weight, input)
+    if scale_grad_by_freq and out.requires_grad:  # each row's gradient divided by its count in input
+        import numpy as np
+        idx = np.asarray(input.numpy())
+        _, inv, counts = np.unique(idx.reshape(-1), return_inverse=True, return_counts=True)
+        scale = _C.from_numpy((1.0 / counts[inv]).reshape(idx.shape + (1,))).to(out.dtype)
+        base = out.detach()
+        out = base + (out - base) * scale
     if padding_idx is not None:  # the padding row reads as stored but gets no gradient
         if padding_idx < 0:
             padding_idx += weight.shape[0]

@@ -8,14 +8,16 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
-                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
         _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
         _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
         _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
         _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      decoupled_weight_decay=self._decoupled or decoupled_weight_decay))
 
     def step(self, closure=None):
         loss = self._closure(closure)
@@ -42,5 +44,5 @@ class Adam(Optimizer):
             if ps:
                 b1, b2 = g["betas"]
                 _C.adam_step(ps, gs, m1, m2, mx, steps, g["lr"], b1, b2, g["eps"], g["weight_decay"], ams,
-                             g["maximize"], self._decoupled)
+                             g["maximize"], g["decoupled_weight_decay"])
         return loss

@@ -40,6 +40,9 @@ class Optimizer:
         g = dict(group)
         ps = g["params"]
         g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        if g["params"] and isinstance(g["params"][0], tuple):  # named_parameters(): keep names, as PyTorch
+            g["param_names"] = [n for n, _ in g["params"]]
+            g["params"] = [p for _, p in g["params"]]
         for p in g["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors; got {type(p).__name__}")

@@ -27,13 +27,13 @@ class _BatchNorm(Module):
     _ndims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(_tensor.ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(_tensor.zeros(num_features, dtype=dtype, device=device))
+            self.bias = Parameter(_tensor.zeros(num_features, dtype=dtype, device=device)) if bias else None
         else:
             self.weight = self.bias = None
         if track_running_stats:
