@@ -230,3 +230,14 @@ def test_embedding_max_norm_and_scale_grad_by_freq():
     np.testing.assert_allclose(w.grad.numpy(), [[1, 1], [1, 1], [0, 0]])  # row 0 read twice: 2 * 1/2
     bn = nn.BatchNorm1d(3, bias=False)
     assert bn.bias is None and list(bn.state_dict()) == ["weight", "running_mean", "running_var", "num_batches_tracked"]
+
+
+def test_module_lookup_and_shared_buffers():
+    bn = nn.BatchNorm1d(2)
+    net = nn.Sequential(bn, nn.Linear(2, 2), bn)
+    assert net.get_parameter("1.weight") is net[1].weight and net.get_buffer("0.running_mean") is bn.running_mean
+    assert len(list(net.named_buffers())) == 3 and len(list(net.named_buffers(remove_duplicate=False))) == 6
+    assert len(list(net.modules(remove_duplicate=False))) == 4
+    p = fd.zeros(3, requires_grad=True)
+    p.grad = fd.tensor([3.0, -4.0, 0.0])
+    assert nn.utils.clip_grad_norm_([p], 1.0, "inf").item() == 4.0

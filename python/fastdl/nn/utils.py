@@ -9,6 +9,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     from fastdl._C import Tensor
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
+    norm_type, max_norm = float(norm_type), float(max_norm)  # 'inf' accepted, as PyTorch
     if not grads:
         return _C.full((), 0.0, _C.dtype.float32)
     with no_grad():
