@@ -521,11 +521,18 @@ def _draw_sched(name, d):
                         anneal_strategy=lst("cos", "linear"), three_phase=d(st.booleans()),
                         cycle_momentum=d(st.booleans()), div_factor=lst(25.0, 10.0),
                         final_div_factor=lst(1e4, 10.0))
+    if name == "ConstantLR":
+        return (lst(0.5, 0.1), it(1, 8)), {}
+    if name == "PolynomialLR":
+        return (it(1, 12), lst(1.0, 2.0, 0.5)), {}
+    if name == "CosineAnnealingWarmRestarts":
+        return (it(1, 5), it(1, 3), lst(0.0, 0.01)), {}
     del flt
     return (it(1, 8),), {}
 
 
-SCHEDS = ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SequentialLR"]
+SCHEDS = ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SequentialLR",
+          "ConstantLR", "PolynomialLR", "CosineAnnealingWarmRestarts", "ChainedScheduler"]
 
 
 def _make_sched(o, opt, name, args, kw):
@@ -533,6 +540,8 @@ def _make_sched(o, opt, name, args, kw):
     if name == "SequentialLR":
         m = args[0]
         return S.SequentialLR(opt, [S.LinearLR(opt, 0.1, total_iters=m), S.ExponentialLR(opt, 0.9)], milestones=[m])
+    if name == "ChainedScheduler":
+        return S.ChainedScheduler([S.ConstantLR(opt, 0.1, total_iters=args[0]), S.ExponentialLR(opt, 0.9)])
     return getattr(S, name)(opt, *args, **kw)
 
 

@@ -111,3 +111,25 @@ def test_state_dict_round_trip():
     assert s2.get_last_lr()[0] == pytest.approx(0.1 * 0.5 ** 2 * 0.5)
     with pytest.raises(TypeError):
         S.StepLR(object(), step_size=1)
+
+
+def test_constant_polynomial_warm_restarts_chained_match_closed_forms():
+    import math
+    from fastdl.optim import lr_scheduler as S
+
+    def lrs(make, n=12):
+        opt = fd.optim.SGD([fd.zeros(1, requires_grad=True)], lr=1.0)
+        s = make(opt)
+        out = []
+        for _ in range(n):
+            out.append(s.get_last_lr()[0])
+            opt.step()
+            s.step()
+        return out
+    assert lrs(lambda o: S.ConstantLR(o, 0.5, 3)) == pytest.approx([0.5] * 3 + [1.0] * 9)
+    assert lrs(lambda o: S.PolynomialLR(o, 4, 2.0)) == pytest.approx([(1 - min(e, 4) / 4) ** 2 for e in range(12)])
+    sgdr = [0.5 * (1 + math.cos(math.pi * t / T)) for T, t in [(2, 0), (2, 1)] + [(4, i) for i in range(4)] +
+            [(8, i) for i in range(6)]]
+    assert lrs(lambda o: S.CosineAnnealingWarmRestarts(o, 2, 2)) == pytest.approx(sgdr)
+    chained = lrs(lambda o: S.ChainedScheduler([S.ConstantLR(o, 0.1, 2), S.ExponentialLR(o, 0.5)]))
+    assert chained == pytest.approx([0.1 * 0.5 ** e if e < 2 else 0.5 ** e for e in range(12)])
