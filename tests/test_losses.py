@@ -176,3 +176,11 @@ def test_torch_signatures_legacy_flags_weight_and_buffers():
     assert list(m.state_dict()) == ["weight"]
     assert list(nn.BCEWithLogitsLoss(pos_weight=fd.tensor([2.0])).state_dict()) == ["pos_weight"]
     assert nn.NLLLoss(None, None, -100, False).reduction == "none"
+
+
+def test_huber_delta_and_smooth_l1_beta_validated():
+    x = _t(np.ones(3), rg=False)
+    with pytest.raises(ValueError, match="huber_loss: delta"):
+        F.huber_loss(x, x, delta=0.0)
+    with pytest.raises(ValueError, match="smooth_l1_loss: beta"):
+        F.smooth_l1_loss(x, x, beta=-1.0)
