@@ -241,3 +241,16 @@ def test_module_lookup_and_shared_buffers():
     p = fd.zeros(3, requires_grad=True)
     p.grad = fd.tensor([3.0, -4.0, 0.0])
     assert nn.utils.clip_grad_norm_([p], 1.0, "inf").item() == 4.0
+
+
+def test_container_edits_renumber_keys_like_torch():
+    s = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    s.insert(1, nn.Tanh())
+    del s[0]
+    assert list(s.state_dict()) == ["2.weight", "2.bias"] and isinstance(s.pop(0), nn.Tanh)
+    assert len(s + nn.Sequential(nn.ReLU())) == 3
+    ml = nn.ModuleList([nn.Linear(1, 1), nn.Linear(1, 2), nn.Linear(1, 3)])
+    del ml[0]
+    assert list(ml.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"] and ml[-1].out_features == 3
+    d = nn.ModuleDict([("b", nn.ReLU()), ("a", nn.Tanh())])
+    assert list(d.keys()) == ["b", "a"] and isinstance(d.pop("b"), nn.ReLU) and len(d) == 1

@@ -1,7 +1,15 @@
-"""Sequential, ModuleList, ModuleDict."""
+"""Sequential, ModuleList, ModuleDict with PyTorch's key naming: positional containers keep
+"0", "1", ... keys and renumber them after a deletion or insertion, as torch does."""
 from collections import OrderedDict
 
 from fastdl.nn.modules.module import Module
+
+
+def _abs_index(i, n, what):
+    i = int(i)
+    if not -n <= i < n:
+        raise IndexError(f"{what}: index {i} is out of range")
+    return i + n if i < 0 else i
 
 
 class Sequential(Module):
@@ -14,10 +22,10 @@ class Sequential(Module):
             for i, m in enumerate(args):
                 self.add_module(str(i), m)
 
-    def forward(self, x):
+    def forward(self, input):
         for m in self._modules.values():
-            x = m(x)
-        return x
+            input = m(input)
+        return input
 
     def __len__(self):
         return len(self._modules)
@@ -27,16 +35,51 @@ class Sequential(Module):
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[i]))
+            return type(self)(OrderedDict(list(self._modules.items())[i]))
         keys = list(self._modules)
-        return self._modules[keys[i]]
+        return self._modules[keys[_abs_index(i, len(keys), "Sequential")]]
 
     def __setitem__(self, i, m):
-        self._modules[list(self._modules)[i]] = m
+        keys = list(self._modules)
+        self.add_module(keys[_abs_index(i, len(keys), "Sequential")], m)
 
-    def append(self, m):
-        self.add_module(str(len(self)), m)
+    def __delitem__(self, i):
+        keys = list(self._modules)
+        for k in (keys[i] if isinstance(i, slice) else [keys[_abs_index(i, len(keys), "Sequential")]]):
+            del self._modules[k]
+        self._modules = OrderedDict((str(j), m) for j, m in enumerate(self._modules.values()))
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
         return self
+
+    def insert(self, index, module):
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Sequential.insert: index {index} is out of range")
+        index = index + n if index < 0 else index
+        for i in range(n, index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
+        return self
+
+    def extend(self, sequential):
+        for m in sequential:
+            self.append(m)
+        return self
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+    def __add__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*list(self), *list(other))
+
+    def __iadd__(self, other):
+        return self.extend(other)
 
 
 class ModuleList(Module):
@@ -45,29 +88,46 @@ class ModuleList(Module):
         for m in modules or []:
             self.append(m)
 
-    def append(self, m):
-        self.add_module(str(len(self._modules)), m)
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
         return self
 
-    def extend(self, ms):
-        for m in ms:
+    def extend(self, modules):
+        for m in modules:
             self.append(m)
         return self
 
-    def insert(self, index, m):
+    def insert(self, index, module):
         items = list(self._modules.values())
-        items.insert(index, m)
-        self._modules.clear()
-        for i, x in enumerate(items):
-            self._modules[str(i)] = x
+        items.insert(index, module)
+        self._modules = OrderedDict((str(i), m) for i, m in enumerate(items))
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return ModuleList(list(self._modules.values())[i])
-        return list(self._modules.values())[i]
+            return type(self)(list(self._modules.values())[i])
+        return list(self._modules.values())[_abs_index(i, len(self._modules), "ModuleList")]
 
     def __setitem__(self, i, m):
-        self._modules[list(self._modules)[i]] = m
+        self.add_module(str(_abs_index(i, len(self._modules), "ModuleList")), m)
+
+    def __delitem__(self, i):
+        items = list(self._modules.values())
+        if isinstance(i, slice):
+            del items[i]
+        else:
+            del items[_abs_index(i, len(items), "ModuleList")]
+        self._modules = OrderedDict((str(j), m) for j, m in enumerate(items))
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
 
     def __len__(self):
         return len(self._modules)
@@ -79,8 +139,8 @@ class ModuleList(Module):
 class ModuleDict(Module):
     def __init__(self, modules=None):
         super().__init__()
-        for k, m in (modules or {}).items():
-            self.add_module(k, m)
+        if modules is not None:
+            self.update(modules)
 
     def __getitem__(self, k):
         return self._modules[k]
@@ -109,6 +169,15 @@ class ModuleDict(Module):
     def items(self):
         return self._modules.items()
 
+    def clear(self):
+        self._modules.clear()
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
     def update(self, modules):
-        for k, m in modules.items():
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for k, m in pairs:
             self.add_module(k, m)
