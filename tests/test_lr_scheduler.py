@@ -133,3 +133,12 @@ def test_constant_polynomial_warm_restarts_chained_match_closed_forms():
     assert lrs(lambda o: S.CosineAnnealingWarmRestarts(o, 2, 2)) == pytest.approx(sgdr)
     chained = lrs(lambda o: S.ChainedScheduler([S.ConstantLR(o, 0.1, 2), S.ExponentialLR(o, 0.5)]))
     assert chained == pytest.approx([0.1 * 0.5 ** e if e < 2 else 0.5 ** e for e in range(12)])
+
+
+def test_reduce_on_plateau_is_a_scheduler_and_takes_epoch():
+    opt = fd.optim.SGD([fd.zeros(1, requires_grad=True)], lr=1.0)
+    s = S.ReduceLROnPlateau(opt, patience=0)
+    assert isinstance(s, S.LRScheduler)
+    s.step(1.0, epoch=5)
+    s.step(2.0)
+    assert s.last_epoch == 6 and s.get_last_lr() == [0.1]
