@@ -369,6 +369,8 @@ def test_batch_norm_modules(data, seed):
         check(fm, tm, [x], [0], rng, f"BatchNorm step {step} {kw}", rtol=1e-8, atol=1e-9)
     for k, v in tm.state_dict().items():
         close(fm.state_dict()[k], v, f"BatchNorm {k}")
+    for (k, fp), (_, tp) in zip(fm.named_parameters(), tm.named_parameters()):
+        close(fp.grad, tp.grad, f"BatchNorm grad {k}", rtol=1e-8, atol=1e-9)
     fm.eval()
     tm.eval()
     x = rng.standard_normal((2, C, 2, 3) if two_d else (3, C))
@@ -407,6 +409,15 @@ def test_modules_state_dict(data, seed):
             p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape))))
     _copy_torch(fm, tm)
     idx = rng.integers(0, 5, data.draw(st.integers(2, 6)))
+    fm.body[3].p = tm.body[3].p = 0.0  # dropout off, batch norm still in training mode
+    fo, to = fm(fd.tensor(idx)), tm(torch.tensor(idx))
+    close(fo, to, "Net train", rtol=1e-8, atol=1e-9)
+    up = rng.standard_normal(tuple(to.shape))
+    fo.backward(fd.tensor(up))
+    to.backward(torch.tensor(up))
+    for (k, fp), (_, tp) in zip(fm.named_parameters(), tm.named_parameters()):
+        close(fp.grad if fp.grad is not None else np.zeros(tuple(tp.shape)), tp.grad if tp.grad is not None else
+              np.zeros(tuple(tp.shape)), f"Net grad {k}", rtol=1e-7, atol=1e-8)
     fm.eval()
     tm.eval()
     close(fm(fd.tensor(idx)), tm(torch.tensor(idx)), "Net eval")
