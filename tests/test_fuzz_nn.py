@@ -48,7 +48,7 @@ def check(fd_fn, th_fn, inputs, diff, rng, what="", rtol=1e-9, atol=1e-10):
     close(fo, to, what + " value", rtol, atol)
     if not diff:
         return
-    up = rng.standard_normal(tuple(to.shape))
+    up = np.asarray(rng.standard_normal(tuple(to.shape)))  # fd.tensor(float) is float32
     fo.backward(fd.tensor(up))
     to.backward(torch.tensor(up))
     for i in diff:
@@ -76,6 +76,23 @@ def test_activations(data, seed):
              (lambda a: F.gelu(a, approximate=approx), lambda a: TF.gelu(a, approximate=approx))]
     for k, (f, t) in enumerate(cases):
         check(f, t, [x], [0], rng, f"activation {k}")
+    alpha = data.draw(st.sampled_from([1.0, 0.5, 2.0]))
+    more = [("relu6", ()), ("hardsigmoid", ()), ("hardswish", ()), ("mish", ()), ("softsign", ()), ("logsigmoid", ()),
+            ("tanhshrink", ()), ("selu", ()), ("celu", (alpha,)), ("elu", (alpha,)), ("hardtanh", (-0.5, 2.0)),
+            ("threshold", (0.3, -2.0)), ("softplus", (alpha, 2.0))]
+    for name, args in more:
+        check(lambda a: getattr(F, name)(a, *args), lambda a: getattr(TF, name)(a, *args), [x], [0], rng, name)
+    mods = [("ReLU6", ()), ("Hardsigmoid", ()), ("Hardswish", ()), ("Mish", ()), ("Softsign", ()), ("LogSigmoid", ()),
+            ("Tanhshrink", ()), ("SELU", ()), ("CELU", (alpha,)), ("ELU", (alpha,)), ("Hardtanh", (-0.5, 2.0)),
+            ("Threshold", (0.3, -2.0)), ("Softplus", (alpha, 2.0))]
+    for name, args in mods:
+        check(getattr(nn, name)(*args), getattr(torch.nn, name)(*args), [x], [0], rng, name)
+    if x.ndim and x.shape[-1] % 2 == 0:
+        check(lambda a: F.glu(a), lambda a: TF.glu(a), [x], [0], rng, "glu")
+        check(nn.GLU(), torch.nn.GLU(), [x], [0], rng, "GLU")
+    if x.ndim:
+        check(lambda a: F.softmin(a, -1), lambda a: TF.softmin(a, -1), [x], [0], rng, "softmin")
+        check(nn.Softmin(0), torch.nn.Softmin(0), [x], [0], rng, "Softmin")
     for fm, tm in [(nn.ReLU(), torch.nn.ReLU()), (nn.GELU(approx), torch.nn.GELU(approx)), (nn.SiLU(), torch.nn.SiLU()),
                    (nn.LeakyReLU(slope), torch.nn.LeakyReLU(slope)), (nn.Sigmoid(), torch.nn.Sigmoid()),
                    (nn.Tanh(), torch.nn.Tanh())]:
@@ -412,7 +429,7 @@ def test_modules_state_dict(data, seed):
     fm.body[3].p = tm.body[3].p = 0.0  # dropout off, batch norm still in training mode
     fo, to = fm(fd.tensor(idx)), tm(torch.tensor(idx))
     close(fo, to, "Net train", rtol=1e-8, atol=1e-9)
-    up = rng.standard_normal(tuple(to.shape))
+    up = np.asarray(rng.standard_normal(tuple(to.shape)))  # fd.tensor(float) is float32
     fo.backward(fd.tensor(up))
     to.backward(torch.tensor(up))
     for (k, fp), (_, tp) in zip(fm.named_parameters(), tm.named_parameters()):

@@ -254,3 +254,15 @@ def test_container_edits_renumber_keys_like_torch():
     assert list(ml.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"] and ml[-1].out_features == 3
     d = nn.ModuleDict([("b", nn.ReLU()), ("a", nn.Tanh())])
     assert list(d.keys()) == ["b", "a"] and isinstance(d.pop("b"), nn.ReLU) and len(d) == 1
+
+
+def test_more_activations_numpy():
+    x = np.array([-4.0, -1.5, 0.25, 2.0, 7.0])
+    t = fd.tensor(x, requires_grad=True)
+    np.testing.assert_allclose(F.relu6(t).detach().numpy(), np.clip(x, 0, 6))
+    np.testing.assert_allclose(F.hardswish(t).detach().numpy(), x * np.clip(x + 3, 0, 6) / 6)
+    np.testing.assert_allclose(F.mish(t).detach().numpy(), x * np.tanh(np.log1p(np.exp(x))))
+    np.testing.assert_allclose(nn.Softsign()(t).detach().numpy(), x / (1 + np.abs(x)))
+    np.testing.assert_allclose(nn.GLU()(fd.tensor(x[:4])).numpy(), x[:2] / (1 + np.exp(-x[2:4])))
+    F.hardsigmoid(t).sum().backward()  # PyTorch scales by float32(1/6) in backward
+    np.testing.assert_array_equal(t.grad.numpy(), np.where(np.abs(x) < 3, np.float64(np.float32(1 / 6)), 0.0))

@@ -5,7 +5,8 @@ from fastdl.nn.modules.module import Module  # noqa: F401
 from fastdl.nn.modules.container import ModuleDict, ModuleList, Sequential  # noqa: F401
 from fastdl.nn.modules.linear import Identity, Linear  # noqa: F401
 from fastdl.nn.modules.activation import (  # noqa: F401
-    ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
+    CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6,
+    Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold,
 )
 from fastdl.nn.modules.dropout import Dropout  # noqa: F401
 from fastdl.nn.modules.flatten import Flatten  # noqa: F401

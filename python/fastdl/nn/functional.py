@@ -39,6 +39,64 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     return _inplace(input, _C.hardtanh(input, min_val, max_val), inplace)
 
 
+def relu6(input, inplace=False):
+    return _inplace(input, _C.hardtanh(input, 0.0, 6.0), inplace)
+
+
+_SIXTH_F32 = 0.16666667163372040  # float32(1/6): PyTorch's hardsigmoid backward scales by this constant
+
+
+def hardsigmoid(input, inplace=False):
+    h = _C.hardtanh(input + 3.0, 0.0, 6.0)
+    out = h / 6.0
+    if h.requires_grad:  # exact value, torch's gradient
+        g = h * _SIXTH_F32
+        out = out.detach() + (g - g.detach())
+    return _inplace(input, out, inplace)
+
+
+def hardswish(input, inplace=False):
+    return _inplace(input, input * (_C.hardtanh(input + 3.0, 0.0, 6.0) / 6.0), inplace)
+
+
+def mish(input, inplace=False):
+    return _inplace(input, input * _C.tanh(_C.softplus(input)), inplace)
+
+
+def softsign(input):
+    return input / (input.abs() + 1.0)
+
+
+def logsigmoid(input):
+    return -_C.softplus(-input)
+
+
+def tanhshrink(input):
+    return input - _C.tanh(input)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    return _inplace(input, _C.elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return _inplace(input, _C.elu(input / alpha, 1.0) * alpha, inplace)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return _inplace(input, _C.where(input > threshold, input, float(value)), inplace)
+
+
+def glu(input, dim=-1):
+    if input.shape[dim] % 2:
+        raise ValueError(f"glu: halving dimension {dim} must be even; got shape {tuple(input.shape)}")
+    a, b = input.chunk(2, dim)
+    return a * _C.sigmoid(b)
+
+
 def gelu(input, approximate="none"):
     return _C.gelu(input, approximate)
 
@@ -68,6 +126,11 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     x = input if dtype is None else input.to(dtype)
     return _C.log_softmax(x, _dim(dim, x))
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    x = input if dtype is None else input.to(dtype)
+    return _C.softmax(-x, _dim(dim, x))
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

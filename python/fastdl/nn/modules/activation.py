@@ -102,3 +102,42 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class _Pointwise(Module):
+    """An activation with no parameters, forwarding its constructor arguments to one F function."""
+    _fn, _args = None, ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        names = self._args
+        vals = dict(zip(names, args))
+        vals.update(kwargs)
+        for n, default in self._defaults.items():
+            setattr(self, n, vals.get(n, default))
+
+    def forward(self, input):
+        return type(self)._fn(input, *[getattr(self, n) for n in self._args])
+
+    def extra_repr(self):
+        return ", ".join(f"{n}={getattr(self, n)}" for n in self._args if n != "inplace")
+
+
+def _pointwise(name, fn, **defaults):
+    return type(name, (_Pointwise,), {"_fn": staticmethod(fn), "_args": tuple(defaults), "_defaults": defaults,
+                                      "__doc__": f"Module form of F.{fn.__name__}."})
+
+
+ReLU6 = _pointwise("ReLU6", F.relu6, inplace=False)
+Hardtanh = _pointwise("Hardtanh", F.hardtanh, min_val=-1.0, max_val=1.0, inplace=False)
+Hardsigmoid = _pointwise("Hardsigmoid", F.hardsigmoid, inplace=False)
+Hardswish = _pointwise("Hardswish", F.hardswish, inplace=False)
+Mish = _pointwise("Mish", F.mish, inplace=False)
+Softsign = _pointwise("Softsign", F.softsign)
+LogSigmoid = _pointwise("LogSigmoid", F.logsigmoid)
+Tanhshrink = _pointwise("Tanhshrink", F.tanhshrink)
+SELU = _pointwise("SELU", F.selu, inplace=False)
+CELU = _pointwise("CELU", F.celu, alpha=1.0, inplace=False)
+Threshold = _pointwise("Threshold", F.threshold, threshold=None, value=None, inplace=False)
+Softmin = _pointwise("Softmin", F.softmin, dim=None)
+GLU = _pointwise("GLU", F.glu, dim=-1)
