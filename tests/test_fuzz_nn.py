@@ -148,6 +148,33 @@ def test_layer_norm(data, seed):
 
 @FUZZ
 @given(st.data(), SEEDS)
+def test_rms_and_group_norm(data, seed):
+    rng = np.random.default_rng(seed)
+    s = shape(data.draw, 1, 5, 1, 4)
+    k = data.draw(st.integers(1, len(s)))
+    ns = s[-k:]
+    eps = data.draw(st.sampled_from([None, 1e-5, 0.1]))
+    x = rng.standard_normal(s) * 2 + 0.5
+    w = rng.standard_normal(ns) if data.draw(st.booleans()) else None
+    check(lambda a, c: F.rms_norm(a, ns, c, eps), lambda a, c: TF.rms_norm(a, ns, c, eps), [x, w],
+          [0] + ([1] if w is not None else []), rng, f"rms_norm {ns}", rtol=1e-8, atol=1e-9)
+    check(nn.RMSNorm(ns, eps).double(), torch.nn.RMSNorm(ns, eps).double(), [x], [0], rng, "RMSNorm", 1e-8, 1e-9)
+    G = data.draw(st.sampled_from([1, 2, 3]))
+    C = G * data.draw(st.integers(1, 3))
+    x = rng.standard_normal((data.draw(st.integers(1, 3)), C) + shape(data.draw, 1, 3, 0, 2)) * 2 + 1
+    w, b = rng.standard_normal(C), rng.standard_normal(C)
+    if x.size // G == 1:  # one value per group: both refuse
+        with pytest.raises(ValueError):
+            F.group_norm(fd.tensor(x), G)
+        return
+    check(lambda a, c, d: F.group_norm(a, G, c, d, 1e-3), lambda a, c, d: TF.group_norm(a, G, c, d, 1e-3),
+          [x, w, b], [0, 1, 2], rng, f"group_norm G={G}", rtol=1e-8, atol=1e-9)
+    check(nn.GroupNorm(G, C, affine=False).double(), torch.nn.GroupNorm(G, C, affine=False).double(), [x], [0], rng,
+          "GroupNorm", rtol=1e-8, atol=1e-9)
+
+
+@FUZZ
+@given(st.data(), SEEDS)
 def test_batch_norm_functional(data, seed):
     rng = np.random.default_rng(seed)
     s = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))) + shape(data.draw, 1, 3, 0, 2)

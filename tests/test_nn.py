@@ -266,3 +266,18 @@ def test_more_activations_numpy():
     np.testing.assert_allclose(nn.GLU()(fd.tensor(x[:4])).numpy(), x[:2] / (1 + np.exp(-x[2:4])))
     F.hardsigmoid(t).sum().backward()  # PyTorch scales by float32(1/6) in backward
     np.testing.assert_array_equal(t.grad.numpy(), np.where(np.abs(x) < 3, np.float64(np.float32(1 / 6)), 0.0))
+
+
+def test_norm_layers_and_reprs_like_torch():
+    assert repr(nn.BatchNorm1d(3, bias=False)) == \
+        "BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=False, track_running_stats=True)"
+    assert repr(nn.LayerNorm(3)) == "LayerNorm((3,), eps=1e-05, elementwise_affine=True, bias=True)"
+    assert repr(nn.Embedding(3, 2, max_norm=1.0)) == "Embedding(3, 2, max_norm=1.0)"
+    assert repr(nn.ELU()) == "ELU(alpha=1.0)"
+    x = np.arange(24.0).reshape(2, 4, 3) ** 1.5
+    g = nn.GroupNorm(2, 4, affine=False)(fd.tensor(x)).numpy()
+    xs = x.reshape(2, 2, 6)
+    ref = ((xs - xs.mean(2, keepdims=True)) / np.sqrt(xs.var(2, keepdims=True) + 1e-5)).reshape(2, 4, 3)
+    np.testing.assert_allclose(g, ref, rtol=1e-10)
+    r = F.rms_norm(fd.tensor(x), (3,)).numpy()
+    np.testing.assert_allclose(r, x / np.sqrt((x * x).mean(-1, keepdims=True) + np.finfo(np.float64).eps), rtol=1e-12)

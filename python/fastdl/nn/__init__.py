@@ -10,7 +10,9 @@ from fastdl.nn.modules.activation import (  # noqa: F401
 )
 from fastdl.nn.modules.dropout import Dropout  # noqa: F401
 from fastdl.nn.modules.flatten import Flatten  # noqa: F401
-from fastdl.nn.modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from fastdl.nn.modules.normalization import (  # noqa: F401
+    BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm, RMSNorm,
+)
 from fastdl.nn.modules.sparse import Embedding  # noqa: F401
 from fastdl.nn.modules.loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, InfoNCELoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,

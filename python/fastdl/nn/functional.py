@@ -159,6 +159,43 @@ def _embedding_renorm_(weight, input, max_norm, norm_type):
         weight[rows] = sel * scale.to(sel.dtype)
 
 
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight; eps defaults to
+    the dtype's machine epsilon, as PyTorch."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    k = len(normalized_shape)
+    if tuple(input.shape[input.ndim - k:]) != tuple(normalized_shape):
+        raise ValueError(f"rms_norm: normalized_shape {tuple(normalized_shape)} must match the trailing dims of "
+                         f"input; got shape {tuple(input.shape)}")
+    if eps is None:
+        import numpy as np
+        eps = float(np.finfo(np.float64 if input.dtype == _C.dtype.float64 else np.float32).eps)
+    dims = list(range(input.ndim - k, input.ndim))
+    y = input * _C.rsqrt((input * input).mean(dims, keepdim=True) + eps)
+    return y if weight is None else y * weight
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each of num_groups channel groups of (N, C, *) over its channels and spatial dims."""
+    N, C = input.shape[0], input.shape[1]
+    if C % num_groups:
+        raise ValueError(f"group_norm: num_channels {C} must be divisible by num_groups {num_groups}")
+    if N * C // num_groups * (input.numel() // max(N * C, 1)) == 1:  # PyTorch's batch-size check
+        raise ValueError(f"group_norm: Expected more than 1 value per channel when training, got input size "
+                         f"{tuple(input.shape)}")
+    x = input.reshape(N, num_groups, -1)
+    mean = x.mean(2, keepdim=True)
+    var = x.var(2, keepdim=True, correction=0)
+    y = ((x - mean) * _C.rsqrt(var + eps)).reshape(*input.shape)
+    bshape = (1, C) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(bshape)
+    if bias is not None:
+        y = y + bias.reshape(bshape)
+    return y
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
     if max_norm is not None:
         _embedding_renorm_(weight, input, max_norm, norm_type)

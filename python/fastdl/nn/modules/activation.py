@@ -33,6 +33,9 @@ class ELU(Module):
     def forward(self, x):
         return F.elu(x, self.alpha)
 
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
 
 class GELU(Module):
     def __init__(self, approximate="none"):
@@ -78,6 +81,9 @@ class Softplus(Module):
 
     def forward(self, x):
         return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 class Softmax(Module):
