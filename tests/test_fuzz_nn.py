@@ -654,3 +654,59 @@ def test_clip_grad_norm(data, seed):
     torch.nn.utils.clip_grad_value_(tp, v)
     for f, t in zip(fp, tp):
         close(f.grad, t.grad, "clip_grad_value_")
+
+
+# ---------------------------------------------------------------- distances, more losses
+
+@FUZZ
+@given(st.data(), SEEDS)
+def test_distances_and_more_losses(data, seed):
+    rng = np.random.default_rng(seed)
+    N, D = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6))
+    a, b, c = (rng.standard_normal((N, D)) for _ in range(3))
+    red = data.draw(RED)
+    dim = data.draw(st.sampled_from([0, 1, -1]))
+    check(lambda x, y: F.cosine_similarity(x, y, dim), lambda x, y: TF.cosine_similarity(x, y, dim), [a, b], [0, 1], rng,
+          "cosine_similarity")
+    check(nn.CosineSimilarity(dim), torch.nn.CosineSimilarity(dim), [a, b], [0, 1], rng, "CosineSimilarity")
+    p = data.draw(st.sampled_from([2.0, 1.0, 3.0]))
+    keep = data.draw(st.booleans())
+    check(lambda x, y: F.pairwise_distance(x, y, p, keepdim=keep), lambda x, y: TF.pairwise_distance(x, y, p, keepdim=keep),
+          [a, b], [0, 1], rng, "pairwise_distance")
+    sign = np.where(rng.random(N) < 0.5, -1.0, 1.0)
+    margin = data.draw(st.sampled_from([0.0, 0.5, 1.0]))
+    check(lambda x, y, t: F.margin_ranking_loss(x, y, t, margin, reduction=red),
+          lambda x, y, t: TF.margin_ranking_loss(x, y, t, margin, reduction=red), [a[:, 0], b[:, 0], sign], [0, 1], rng,
+          "margin_ranking_loss")
+    s2 = np.where(rng.random((N, D)) < 0.5, -1.0, 1.0)
+    check(lambda x, t: F.hinge_embedding_loss(x, t, margin + 0.5, reduction=red),
+          lambda x, t: TF.hinge_embedding_loss(x, t, margin + 0.5, reduction=red), [a, s2], [0], rng, "hinge_embedding")
+    check(lambda x, t: F.soft_margin_loss(x, t, reduction=red), lambda x, t: TF.soft_margin_loss(x, t, reduction=red),
+          [a, s2], [0], rng, "soft_margin_loss")
+    check(lambda x, y, t: F.cosine_embedding_loss(x, y, t, margin, reduction=red),
+          lambda x, y, t: TF.cosine_embedding_loss(x, y, t, margin, reduction=red), [a, b, sign], [0, 1], rng,
+          "cosine_embedding_loss")
+    swap = data.draw(st.booleans())
+    check(lambda x, y, z: F.triplet_margin_loss(x, y, z, margin + 0.5, p, swap=swap, reduction=red),
+          lambda x, y, z: TF.triplet_margin_loss(x, y, z, margin + 0.5, p, swap=swap, reduction=red), [a, b, c],
+          [0, 1, 2], rng, "triplet_margin_loss")
+    y01 = (rng.random((N, D)) < 0.5).astype(np.float64)
+    w = np.asarray(rng.random(D) + 0.1) if data.draw(st.booleans()) else None
+    check(lambda x, t, ww: F.multilabel_soft_margin_loss(x, t, ww, reduction=red),
+          lambda x, t, ww: TF.multilabel_soft_margin_loss(x, t, ww, reduction=red), [a, y01, w], [0], rng,
+          "multilabel_soft_margin_loss")
+    counts = rng.integers(0, 5, (N, D)).astype(np.float64)
+    log_input, full = data.draw(st.booleans()), data.draw(st.booleans())
+    inp = a if log_input else np.abs(a) + 0.1
+    check(lambda x, t: F.poisson_nll_loss(x, t, log_input, full, reduction=red),
+          lambda x, t: TF.poisson_nll_loss(x, t, log_input, full, reduction=red), [inp, counts], [0], rng,
+          "poisson_nll_loss")
+    var = np.abs(rng.standard_normal(data.draw(st.sampled_from([(N, D), (N,), (N, 1)])))) + 1e-7
+    check(lambda x, t, v: F.gaussian_nll_loss(x, t, v, full, eps=1e-3, reduction=red),
+          lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full, eps=1e-3, reduction=red), [a, b, var], [0, 1, 2], rng,
+          "gaussian_nll_loss")
+    lam = data.draw(st.sampled_from([0.5, 1.0]))
+    check(lambda x: F.hardshrink(x, lam), lambda x: TF.hardshrink(x, lam), [a], [0], rng, "hardshrink")
+    check(lambda x: F.softshrink(x, lam), lambda x: TF.softshrink(x, lam), [a], [0], rng, "softshrink")
+    wp = np.asarray(rng.random(D if data.draw(st.booleans()) else 1))
+    check(F.prelu, TF.prelu, [a, wp], [0, 1], rng, "prelu")

@@ -184,3 +184,20 @@ def test_huber_delta_and_smooth_l1_beta_validated():
         F.huber_loss(x, x, delta=0.0)
     with pytest.raises(ValueError, match="smooth_l1_loss: beta"):
         F.smooth_l1_loss(x, x, beta=-1.0)
+
+
+def test_more_losses_numpy():
+    a, b = np.array([[0.5, -1.0], [2.0, 0.1]]), np.array([[1.0, 0.5], [-0.5, 0.3]])
+    cos = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    np.testing.assert_allclose(F.cosine_similarity(_t(a), _t(b)).detach().numpy(), cos)
+    t = fd.tensor([1.0, -1.0])
+    want = np.mean([1 - cos[0], max(cos[1] - 0.2, 0)])
+    assert F.cosine_embedding_loss(_t(a), _t(b), t, margin=0.2).item() == pytest.approx(want)
+    d = np.linalg.norm(a - b + 1e-6, axis=1)
+    np.testing.assert_allclose(F.pairwise_distance(_t(a), _t(b)).detach().numpy(), d)
+    var = _t(np.array([1e-9, 2.0]))  # clamped at eps in value, gradient as if unclamped (PyTorch)
+    loss = F.gaussian_nll_loss(_t(a[0], rg=False), _t(b[0], rg=False), var, reduction="sum")
+    v = np.array([1e-6, 2.0])
+    assert loss.item() == pytest.approx((0.5 * (np.log(v) + (a[0] - b[0]) ** 2 / v)).sum())
+    loss.backward()
+    np.testing.assert_allclose(var.grad.numpy(), 0.5 * (1 / v - (a[0] - b[0]) ** 2 / v ** 2))

@@ -6,7 +6,8 @@ from fastdl.nn.modules.container import ModuleDict, ModuleList, Sequential  # no
 from fastdl.nn.modules.linear import Identity, Linear  # noqa: F401
 from fastdl.nn.modules.activation import (  # noqa: F401
     CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6,
-    Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold,
+    Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold, Hardshrink, Softshrink, PReLU,
+    CosineSimilarity, PairwiseDistance,
 )
 from fastdl.nn.modules.dropout import Dropout  # noqa: F401
 from fastdl.nn.modules.flatten import Flatten  # noqa: F401
@@ -16,7 +17,8 @@ from fastdl.nn.modules.normalization import (  # noqa: F401
 from fastdl.nn.modules.sparse import Embedding  # noqa: F401
 from fastdl.nn.modules.loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, InfoNCELoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
-    SmoothL1Loss,
+    SmoothL1Loss, MarginRankingLoss, HingeEmbeddingLoss, SoftMarginLoss, CosineEmbeddingLoss, TripletMarginLoss,
+    MultiLabelSoftMarginLoss, PoissonNLLLoss, GaussianNLLLoss,
 )
 from fastdl.nn.lora import LoRALinear  # noqa: F401
 from fastdl.nn import lora, utils  # noqa: F401

@@ -147,3 +147,41 @@ CELU = _pointwise("CELU", F.celu, alpha=1.0, inplace=False)
 Threshold = _pointwise("Threshold", F.threshold, threshold=None, value=None, inplace=False)
 Softmin = _pointwise("Softmin", F.softmin, dim=None)
 GLU = _pointwise("GLU", F.glu, dim=-1)
+Hardshrink = _pointwise("Hardshrink", F.hardshrink, lambd=0.5)
+Softshrink = _pointwise("Softshrink", F.softshrink, lambd=0.5)
+Hardshrink.extra_repr = Softshrink.extra_repr = lambda self: f"{self.lambd}"  # torch prints the bare value
+
+
+class PReLU(Module):
+    """max(0, x) + a * min(0, x) with a learnable slope per channel (or one shared)."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        from fastdl import _tensor
+        from fastdl.nn.parameter import Parameter
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(_tensor.full((num_parameters,), init, dtype=dtype, device=device))
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class CosineSimilarity(Module):
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
