@@ -281,3 +281,15 @@ def test_norm_layers_and_reprs_like_torch():
     np.testing.assert_allclose(g, ref, rtol=1e-10)
     r = F.rms_norm(fd.tensor(x), (3,)).numpy()
     np.testing.assert_allclose(r, x / np.sqrt((x * x).mean(-1, keepdims=True) + np.finfo(np.float64).eps), rtol=1e-12)
+
+
+def test_parameter_containers_and_unflatten_keys():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pl = nn.ParameterList([fd.zeros(2), nn.Parameter(fd.ones(3))])
+            self.pd = nn.ParameterDict({"b": nn.Parameter(fd.zeros(1)), "a": fd.zeros(2)})
+    net = Net()
+    assert list(net.state_dict()) == ["pl.0", "pl.1", "pd.a", "pd.b"]  # plain dict: sorted, as torch
+    assert net.pl[0].requires_grad and len(list(net.parameters())) == 4
+    assert tuple(nn.Unflatten(1, (2, -1))(fd.zeros(3, 8)).shape) == (3, 2, 4)

@@ -2,7 +2,9 @@
 from fastdl.nn import functional, init  # noqa: F401
 from fastdl.nn.parameter import Buffer, Parameter  # noqa: F401
 from fastdl.nn.modules.module import Module  # noqa: F401
-from fastdl.nn.modules.container import ModuleDict, ModuleList, Sequential  # noqa: F401
+from fastdl.nn.modules.container import (  # noqa: F401
+    ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential,
+)
 from fastdl.nn.modules.linear import Identity, Linear  # noqa: F401
 from fastdl.nn.modules.activation import (  # noqa: F401
     CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6,
@@ -10,7 +12,7 @@ from fastdl.nn.modules.activation import (  # noqa: F401
     CosineSimilarity, PairwiseDistance,
 )
 from fastdl.nn.modules.dropout import Dropout  # noqa: F401
-from fastdl.nn.modules.flatten import Flatten  # noqa: F401
+from fastdl.nn.modules.flatten import Flatten, Unflatten  # noqa: F401
 from fastdl.nn.modules.normalization import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm, RMSNorm,
 )

@@ -181,3 +181,98 @@ class ModuleDict(Module):
         pairs = modules.items() if hasattr(modules, "items") else modules
         for k, m in pairs:
             self.add_module(k, m)
+
+
+def _as_parameter(value):
+    from fastdl.nn.parameter import Parameter
+    return value if isinstance(value, Parameter) or value is None else Parameter(value)
+
+
+class ParameterList(Module):
+    """Parameters held under "0", "1", ... (plain tensors are wrapped as Parameters, as torch)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        for v in values or []:
+            self.append(v)
+
+    def append(self, value):
+        self.register_parameter(str(len(self._parameters)), _as_parameter(value))
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ParameterList(list(self._parameters.values())[i])
+        return self._parameters[str(_abs_index(i, len(self._parameters), "ParameterList"))]
+
+    def __setitem__(self, i, value):
+        self.register_parameter(str(_abs_index(i, len(self._parameters), "ParameterList")), _as_parameter(value))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+
+class ParameterDict(Module):
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, k):
+        return self._parameters[k]
+
+    def __setitem__(self, k, value):
+        self.register_parameter(k, _as_parameter(value))
+
+    def __delitem__(self, k):
+        del self._parameters[k]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, k):
+        return k in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+    def clear(self):
+        self._parameters.clear()
+
+    def update(self, parameters):
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = parameters.items()
+        elif hasattr(parameters, "items"):  # a plain mapping goes in sorted key order, as torch
+            pairs = sorted(parameters.items())
+        else:
+            pairs = parameters
+        for k, v in pairs:
+            self[k] = v
