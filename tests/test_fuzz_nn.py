@@ -580,6 +580,10 @@ def _draw_sched(name, d):
         return (lst(0.5, 0.1), it(1, 8)), {}
     if name == "PolynomialLR":
         return (it(1, 12), lst(1.0, 2.0, 0.5)), {}
+    if name == "CyclicLR":
+        return (lst(0.01, [0.01, 0.05]), lst(1.0, 0.3)), dict(
+            step_size_up=it(1, 6), step_size_down=lst(None, 3), mode=lst("triangular", "triangular2", "exp_range"),
+            gamma=lst(1.0, 0.9), cycle_momentum=d(st.booleans()))
     if name == "CosineAnnealingWarmRestarts":
         return (it(1, 5), it(1, 3), lst(0.0, 0.01)), {}
     del flt
@@ -587,7 +591,7 @@ def _draw_sched(name, d):
 
 
 SCHEDS = ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SequentialLR",
-          "ConstantLR", "PolynomialLR", "CosineAnnealingWarmRestarts", "ChainedScheduler"]
+          "ConstantLR", "PolynomialLR", "CosineAnnealingWarmRestarts", "ChainedScheduler", "CyclicLR"]
 
 
 def _make_sched(o, opt, name, args, kw):

@@ -142,3 +142,16 @@ def test_reduce_on_plateau_is_a_scheduler_and_takes_epoch():
     s.step(1.0, epoch=5)
     s.step(2.0)
     assert s.last_epoch == 6 and s.get_last_lr() == [0.1]
+
+
+def test_cyclic_lr_triangular_and_momentum():
+    opt = fd.optim.SGD([fd.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
+    s = S.CyclicLR(opt, 0.1, 1.0, step_size_up=2, step_size_down=1)
+    lrs, moms = [], []
+    for _ in range(7):
+        lrs.append(s.get_last_lr()[0])
+        moms.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        s.step()
+    assert lrs == pytest.approx([0.1, 0.55, 1.0, 0.1, 0.55, 1.0, 0.1])
+    assert moms == pytest.approx([0.9, 0.85, 0.8, 0.9, 0.85, 0.8, 0.9])
