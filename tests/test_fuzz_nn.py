@@ -238,6 +238,14 @@ def test_dropout():
         ones.grad = None
         y.sum().backward()
         np.testing.assert_allclose(ones.grad.numpy(), a)  # the mask, scaled
+    for fn, shp, lead in [(F.dropout2d, (40, 50, 3, 2), 2), (F.dropout1d, (60, 7), 1), (F.dropout3d, (300, 2, 2, 1), 1)]:
+        y = np.asarray(fn(fd.ones(*shp, dtype=fd.float64), 0.4).numpy())
+        flat = y.reshape(shp[:lead] + (-1,))
+        assert (flat == flat[..., :1]).all()  # one draw per channel
+        assert abs((flat[..., 0] != 0).mean() - 0.6) < 0.05 and set(np.unique(flat)) <= {0.0, 1 / 0.6}
+    close(F.dropout2d(fd.tensor(x), 0.4, training=False), x, "channel dropout eval")
+    close(F.dropout1d(fd.tensor(x), 0.0), x, "channel dropout p=0")
+    assert repr(nn.Dropout2d(0.3)) == repr(torch.nn.Dropout2d(0.3))
 
 
 # ---------------------------------------------------------------- losses

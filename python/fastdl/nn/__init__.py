@@ -11,7 +11,7 @@ from fastdl.nn.modules.activation import (  # noqa: F401
     Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold, Hardshrink, Softshrink, PReLU,
     CosineSimilarity, PairwiseDistance,
 )
-from fastdl.nn.modules.dropout import Dropout  # noqa: F401
+from fastdl.nn.modules.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d  # noqa: F401
 from fastdl.nn.modules.flatten import Flatten, Unflatten  # noqa: F401
 from fastdl.nn.modules.normalization import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm, RMSNorm,
