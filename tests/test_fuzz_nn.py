@@ -347,13 +347,16 @@ def test_bce(data, seed):
     s = shape(data.draw, 1, 4, 1, 4)
     x = rng.standard_normal(s) * 3
     p = 1 / (1 + np.exp(-x))
+    if data.draw(st.booleans()):  # saturated probabilities, as float32 sigmoid produces
+        p.flat[0] = data.draw(st.sampled_from([0.0, 1.0, 1e-13]))
     y = rng.random(s)
     red = data.draw(RED)
     k = data.draw(st.integers(0, len(s)))
     w = np.asarray(rng.random(s[len(s) - k:]) + 0.1) if data.draw(st.booleans()) else None  # broadcast weight
     pw = rng.random(s[-1:]) * 3 if data.draw(st.booleans()) else None
     check(lambda a, b, c: F.binary_cross_entropy(a, b, c, reduction=red),
-          lambda a, b, c: TF.binary_cross_entropy(a, b, c, reduction=red), [p, y, w], [0, 1], rng,
+          lambda a, b, c: TF.binary_cross_entropy(a, b, c, reduction=red), [p, y, w], [0] + ([1] if 0 < p.flat[0] < 1
+                                                                                             else []), rng,
           f"bce {red}", rtol=1e-8, atol=1e-9)
     check(lambda a, b, c, d: F.binary_cross_entropy_with_logits(a, b, c, reduction=red, pos_weight=d),
           lambda a, b, c, d: TF.binary_cross_entropy_with_logits(a, b, c, reduction=red, pos_weight=d),
@@ -363,7 +366,7 @@ def test_bce(data, seed):
     tm = torch.nn.BCEWithLogitsLoss(None if w is None else torch.tensor(w), reduction=red,
                                     pos_weight=None if pw is None else torch.tensor(pw))
     check(fm, tm, [x, y], [0, 1], rng, "BCEWithLogitsLoss", rtol=1e-8, atol=1e-9)
-    check(nn.BCELoss(reduction=red), torch.nn.BCELoss(reduction=red), [p, y], [0, 1], rng, "BCELoss")
+    check(nn.BCELoss(reduction=red), torch.nn.BCELoss(reduction=red), [p, y], [0], rng, "BCELoss")
 
 
 @FUZZ

@@ -201,3 +201,13 @@ def test_more_losses_numpy():
     assert loss.item() == pytest.approx((0.5 * (np.log(v) + (a[0] - b[0]) ** 2 / v)).sum())
     loss.backward()
     np.testing.assert_allclose(var.grad.numpy(), 0.5 * (1 / v - (a[0] - b[0]) ** 2 / v ** 2))
+
+
+def test_bce_input_gradient_at_saturated_probabilities(torch):
+    # sigmoid outputs of exactly 0 or 1 (common in float32): PyTorch's gradient is finite,
+    # (x - y) / max(x (1 - x), float32(1e-12)); a clamped log would give NaN
+    x, y = np.array([0.0, 1.0, 1e-14, 0.3]), np.array([1.0, 0.0, 0.3, 0.3])
+    a, ta = _t(x), torch.tensor(x, requires_grad=True)
+    F.binary_cross_entropy(a, _t(y, False), reduction="sum").backward()
+    torch.nn.functional.binary_cross_entropy(ta, torch.tensor(y), reduction="sum").backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-15)

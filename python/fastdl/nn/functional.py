@@ -364,13 +364,26 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
+_EPS_F32_1E12 = 9.999999960041972e-13  # float32(1e-12), PyTorch's BCE backward epsilon
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-(y log x + (1-y) log(1-x)) with each log clamped at -100, as PyTorch does."""
     reduction = _legacy(size_average, reduce, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"binary_cross_entropy: target size {tuple(target.shape)} must be the same as input size "
                          f"{tuple(input.shape)}")
-    loss = -(target * _C.clamp(input.log(), -100.0, None) + (1 - target) * _C.clamp((1 - input).log(), -100.0, None))
+    # value with each log clamped at -100; gradients by PyTorch's formulas, added as zero-valued terms
+    x, y = input.detach(), target.detach()
+    lx, l1x = x.log(), _C.log1p(-x)
+    loss = -(y * _C.clamp(lx, -100.0, None) + (1 - y) * _C.clamp(l1x, -100.0, None))
+    if input.requires_grad:  # (x - y) / max(x (1 - x), float32(1e-12)): finite at x = 0 or 1
+        sur = input * ((x - y) / _C.clamp(x * (1 - x), _EPS_F32_1E12, None))
+        loss = loss + (sur - sur.detach())
+    if target.requires_grad:  # log(1 - x) - log(x), unclamped where finite
+        d = l1x - lx
+        sur = target * _C.where(d.isfinite(), d, _C.clamp(l1x, -100.0, None) - _C.clamp(lx, -100.0, None))
+        loss = loss + (sur - sur.detach())
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
