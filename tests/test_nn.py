@@ -293,3 +293,16 @@ def test_parameter_containers_and_unflatten_keys():
     assert list(net.state_dict()) == ["pl.0", "pl.1", "pd.a", "pd.b"]  # plain dict: sorted, as torch
     assert net.pl[0].requires_grad and len(list(net.parameters())) == 4
     assert tuple(nn.Unflatten(1, (2, -1))(fd.zeros(3, 8)).shape) == (3, 2, 4)
+
+
+def test_hardtanh_family_gradient_excludes_end_points():
+    # PyTorch: hardtanh/relu6/hardsigmoid pass gradient only strictly inside the range
+    x = fd.tensor([-3.0, -1.0, 0.0, 1.0, 3.0, 6.0], requires_grad=True)
+    F.hardtanh(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 1, 0, 0, 0])
+    x.grad = None
+    F.relu6(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0, 1, 1, 0])
+    x.grad = None
+    F.hardswish(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0, 1 / 6, 0.5, 5 / 6, 1, 1])

@@ -35,19 +35,25 @@ def elu(input, alpha=1.0, inplace=False):
     return _inplace(input, _C.elu(input, alpha), inplace)
 
 
+def _hardtanh(x, lo, hi):
+    # PyTorch's hardtanh passes gradient only strictly inside (lo, hi); _C.hardtanh is clamp,
+    # whose gradient includes the end points
+    return _C.where((x > lo) & (x < hi), x, _C.clamp(x, lo, hi).detach())
+
+
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    return _inplace(input, _C.hardtanh(input, min_val, max_val), inplace)
+    return _inplace(input, _hardtanh(input, min_val, max_val), inplace)
 
 
 def relu6(input, inplace=False):
-    return _inplace(input, _C.hardtanh(input, 0.0, 6.0), inplace)
+    return _inplace(input, _hardtanh(input, 0.0, 6.0), inplace)
 
 
 _SIXTH_F32 = 0.16666667163372040  # float32(1/6): PyTorch's hardsigmoid backward scales by this constant
 
 
 def hardsigmoid(input, inplace=False):
-    h = _C.hardtanh(input + 3.0, 0.0, 6.0)
+    h = _hardtanh(input + 3.0, 0.0, 6.0)
     out = h / 6.0
     if h.requires_grad:  # exact value, torch's gradient
         g = h * _SIXTH_F32
@@ -56,7 +62,7 @@ def hardsigmoid(input, inplace=False):
 
 
 def hardswish(input, inplace=False):
-    return _inplace(input, input * (_C.hardtanh(input + 3.0, 0.0, 6.0) / 6.0), inplace)
+    return _inplace(input, input * (_hardtanh(input + 3.0, 0.0, 6.0) / 6.0), inplace)
 
 
 def mish(input, inplace=False):
