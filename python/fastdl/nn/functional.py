@@ -489,7 +489,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 from fastdl.nn._functional_more import (  # noqa: E402,F401
-    cosine_embedding_loss, cosine_similarity, dropout1d, dropout2d, dropout3d, gaussian_nll_loss, hardshrink, hinge_embedding_loss, margin_ranking_loss,
-    multilabel_soft_margin_loss, pairwise_distance, poisson_nll_loss, prelu, soft_margin_loss, softshrink,
-    triplet_margin_loss,
+    cosine_embedding_loss, cosine_similarity, dropout1d, dropout2d, dropout3d, gaussian_nll_loss, hardshrink,
+    hinge_embedding_loss, margin_ranking_loss, multilabel_soft_margin_loss, pairwise_distance, poisson_nll_loss, prelu,
+    soft_margin_loss, softshrink, triplet_margin_loss,
 )
