@@ -665,6 +665,9 @@ def test_clip_grad_norm(data, seed):
     close(fn, tn, "total norm")
     for f, t in zip(fp, tp):
         close(f.grad, t.grad, f"clipped grad {norm_type}")
+    gs = [np.asarray(rng.standard_normal(sh)) for sh in shapes]
+    close(nn.utils.get_total_norm([fd.tensor(g) for g in gs], norm_type),
+          torch.nn.utils.get_total_norm([torch.tensor(g) for g in gs], norm_type), "get_total_norm")
     v = data.draw(st.sampled_from([0.5, 2.0]))
     nn.utils.clip_grad_value_(fp, v)
     torch.nn.utils.clip_grad_value_(tp, v)

@@ -4,24 +4,45 @@ import math
 from fastdl import _C, no_grad
 
 
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The norm of all tensors viewed as one vector (0-d, in the first tensor's dtype)."""
+    from fastdl._C import Tensor
+    tensors = [tensors] if isinstance(tensors, Tensor) else [t for t in tensors if t is not None]
+    if not tensors:
+        return _C.full((), 0.0, _C.dtype.float32)
+    norm_type = float(norm_type)  # 'inf' accepted, as PyTorch
+    dt = tensors[0].dtype
+    with no_grad():
+        if math.isinf(norm_type):
+            total = _C.stack([t.abs().max().to(dt) for t in tensors]).max()
+        else:
+            total = _C.stack([(t.abs() ** norm_type).sum().to(dt) for t in tensors]).sum() ** (1.0 / norm_type)
+    if error_if_nonfinite and not bool(total.isfinite()):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
+                           "cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
+                           "anyway, set `error_if_nonfinite=False`")
+    return total
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale gradients by min(1, max_norm / (total_norm + 1e-6)) in place."""
+    from fastdl._C import Tensor
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    with no_grad():
+        coef = (float(max_norm) / (total_norm + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.to(g.dtype))
+
+
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale gradients in place so their global norm is at most max_norm; returns the norm."""
     from fastdl._C import Tensor
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    grads = [p.grad for p in params if p.grad is not None]
-    norm_type, max_norm = float(norm_type), float(max_norm)  # 'inf' accepted, as PyTorch
-    if not grads:
-        return _C.full((), 0.0, _C.dtype.float32)
-    with no_grad():
-        if math.isinf(norm_type):
-            total = _C.stack([g.abs().max().to(grads[0].dtype) for g in grads]).max()
-        else:
-            total = _C.stack([(g.abs() ** norm_type).sum().to(grads[0].dtype) for g in grads]).sum() ** (1.0 / norm_type)
-        if error_if_nonfinite and not bool(total.isfinite()):
-            raise RuntimeError(f"The total norm of order {norm_type} for gradients is non-finite, so it cannot be clipped")
-        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.to(g.dtype))
+    total = get_total_norm([p.grad for p in params if p.grad is not None], norm_type, error_if_nonfinite, foreach)
+    clip_grads_with_norm_(params, max_norm, total, foreach)
     return total
 
 
