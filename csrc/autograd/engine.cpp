@@ -2,6 +2,7 @@
 #include <unordered_set>
 
 #include "autograd/node.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl::autograd {
@@ -150,7 +151,10 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& gra
         any = false;  // autograd.grad never touches .grad
       }
     }
-    if (any) out = n->apply(g);
+    if (any) {
+      profiler::Scope scope(n->name(), 1, g);
+      out = n->apply(g);
+    }
     if (!retain_graph) n->release();
     for (size_t i = 0; i < n->next.size(); ++i) {
       Edge& e = n->next[i];

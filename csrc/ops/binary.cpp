@@ -4,6 +4,7 @@
 
 #include "autograd/node.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -176,6 +177,7 @@ void check_int_divisor(BinaryOp op, DType ct, const Tensor& a, const Tensor& b) 
 }  // namespace
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  FASTDL_PROFILE(op_name(op), a, b);
   FASTDL_CHECK(a.defined() && b.defined(), ValueError, op_name(op), ": got an undefined tensor");
   check_same_device(a, b, op_name(op));
   DType rt = result_type(a, b);
@@ -214,6 +216,7 @@ Tensor binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, 
 }
 
 Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
+  FASTDL_PROFILE(op_name(op), a, b);
   check_same_device(a, b, op_name(op));
   Dims shape = broadcast_shapes(a.shape(), b.shape(), op_name(op));
   FASTDL_CHECK(shape == a.shape(), ValueError, op_name(op), "_: output with shape ", shape_str(a.shape()),
@@ -252,6 +255,7 @@ Tensor binary_scalar_(BinaryOp op, const Tensor& a, double s) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  FASTDL_PROFILE("where", cond, a, b);
   check_same_device(a, b, "where");
   check_same_device(cond, a, "where");
   FASTDL_CHECK(cond.dtype() == DType::b8, TypeError, "where: condition must be a bool tensor; got dtype ", dtype_name(cond.dtype()));
@@ -290,6 +294,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
+  FASTDL_PROFILE("clamp", a);
   FASTDL_CHECK(lo || hi, ValueError, "clamp: at least one of min or max must not be None");
   double l = lo ? *lo : -INFINITY, h = hi ? *hi : INFINITY;
   DType dt = a.dtype();

@@ -2,6 +2,7 @@
 // and device transfers.
 #include "autograd/node.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -62,6 +63,7 @@ bool copy_transposed(const cpu::Loop& L, char* dst, const char* src, size_t es) 
 }  // namespace
 
 void copy_(const Tensor& dst, const Tensor& src) {
+  FASTDL_PROFILE("copy_", dst, src);
   FASTDL_CHECK(dst.defined() && src.defined(), ValueError, "copy_: undefined tensor");
   Dims bs = broadcast_shapes(dst.shape(), src.shape(), "copy_");
   FASTDL_CHECK(bs == dst.shape(), ValueError, "copy_: source of shape ", shape_str(src.shape()),
@@ -98,6 +100,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
 }
 
 void fill_(const Tensor& t, double v) {
+  FASTDL_PROFILE("fill_", t);
   if (t.numel() == 0) return;
   if (t.device().is_cuda()) {
     Dims s1 = t.strides();
@@ -120,11 +123,13 @@ void fill_(const Tensor& t, double v) {
 }
 
 Tensor contiguous(const Tensor& t) {
+  FASTDL_PROFILE("contiguous", t);
   if (t.is_contiguous()) return t;
   return clone(t);
 }
 
 Tensor clone(const Tensor& t) {
+  FASTDL_PROFILE("clone", t);
   Tensor out = empty(t.shape(), t.dtype(), t.device());
   copy_(out, t);
   if (autograd::any_requires_grad(t))
@@ -133,6 +138,7 @@ Tensor clone(const Tensor& t) {
 }
 
 Tensor to_dtype(const Tensor& t, DType dt) {
+  FASTDL_PROFILE("to", t);
   if (t.dtype() == dt) return t;
   Tensor out = empty(t.shape(), dt, t.device());
   copy_(out, t);
@@ -144,6 +150,7 @@ Tensor to_dtype(const Tensor& t, DType dt) {
 }
 
 Tensor to_device(const Tensor& t, Device d) {
+  FASTDL_PROFILE("to", t);
   if (t.device() == d) return t;
   Tensor out = empty(t.shape(), t.dtype(), d);
   copy_(out, t);

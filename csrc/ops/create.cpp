@@ -3,6 +3,7 @@
 
 #include "core/parallel.h"
 #include "cpu/elementwise.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -52,6 +53,7 @@ void manual_seed(uint64_t seed) { rng().seed(seed); }
 uint64_t random_u64() { return rng().next(); }
 
 Tensor full(const Dims& shape, double value, DType dt, Device dev) {
+  FASTDL_PROFILE("full");
   check_shape(shape, "full");
   Tensor t = empty(shape, dt, dev);
   fill_(t, value);
@@ -64,6 +66,7 @@ Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()
 Tensor scalar_tensor(double v, DType dt, Device dev) { return full(Dims(), v, dt, dev); }
 
 Tensor arange(double start, double end, double step, DType dt, Device dev) {
+  FASTDL_PROFILE("arange");
   FASTDL_CHECK(step != 0, ValueError, "arange: step must be nonzero");
   FASTDL_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
   FASTDL_CHECK((end - start) / step >= 0 || start == end, ValueError, "arange: upper bound and larger bound inconsistent with step sign; got start=", start, " end=", end, " step=", step);
@@ -88,14 +91,17 @@ Tensor eye(int64_t n, int64_t m, DType dt, Device dev) {
 }
 
 Tensor rand(const Dims& shape, DType dt, Device dev) {
+  FASTDL_PROFILE("rand");
   FASTDL_CHECK(is_floating(dt), TypeError, "rand: dtype must be floating point; got ", dtype_name(dt));
   return generate(shape, dt, dev, "rand", [](int64_t) { return rng().uniform(); });
 }
 Tensor randn(const Dims& shape, DType dt, Device dev) {
+  FASTDL_PROFILE("randn");
   FASTDL_CHECK(is_floating(dt), TypeError, "randn: dtype must be floating point; got ", dtype_name(dt));
   return generate(shape, dt, dev, "randn", [](int64_t) { return rng().normal(); });
 }
 Tensor randint(int64_t low, int64_t high, const Dims& shape, DType dt, Device dev) {
+  FASTDL_PROFILE("randint");
   FASTDL_CHECK(high > low, ValueError, "randint: high must be greater than low; got low=", low, " high=", high);
   uint64_t span = uint64_t(high - low);
   return generate(shape, dt, dev, "randint", [&](int64_t) { return double(low + int64_t(rng().next() % span)); });
@@ -108,6 +114,7 @@ Tensor randperm(int64_t n, DType dt, Device dev) {
   return generate(Dims{n}, dt, dev, "randperm", [&](int64_t i) { return double(p[size_t(i)]); });
 }
 Tensor bernoulli(const Tensor& p) {
+  FASTDL_PROFILE("bernoulli", p);
   Tensor pc = to_dtype(to_device(p, Device()), DType::f64);
   pc = contiguous(pc);
   const double* pp = pc.data<double>();

@@ -7,6 +7,7 @@
 #include "autograd/node.h"
 #include "core/parallel.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -249,6 +250,7 @@ Tensor apply_basic(const Tensor& a, const std::vector<IndexItem>& items, std::ve
 }  // namespace
 
 Tensor nonzero(const Tensor& a) {
+  FASTDL_PROFILE("nonzero", a);
   Tensor c = contiguous(to_device(detach(a), Device()));
   Tensor b = c.dtype() == DType::b8 ? c : contiguous(binary_scalar(BinaryOp::ne, c, 0.0));
   const uint8_t* p = b.data<uint8_t>();
@@ -266,6 +268,7 @@ Tensor nonzero(const Tensor& a) {
 }
 
 Tensor index(const Tensor& a, const std::vector<IndexItem>& items) {
+  FASTDL_PROFILE("index", a);
   std::vector<int> ds;
   V idx;
   Tensor v = apply_basic(a, items, ds, idx);
@@ -285,6 +288,7 @@ Tensor index(const Tensor& a, const std::vector<IndexItem>& items) {
 }
 
 void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tensor& value) {
+  FASTDL_PROFILE("index_put_", a, value);
   bool need = autograd::any_requires_grad(a, value);
   if (!need) {
     autograd::NoGradGuard ng;
@@ -336,6 +340,7 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
 }
 
 Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool accumulate) {
+  FASTDL_PROFILE("index_put", a, indices, values);
   std::vector<IndexItem> items;
   for (auto& t : indices) { IndexItem it{IndexItem::TensorIdx}; it.tensor = t; items.push_back(it); }
   Tensor out = clone(a);
@@ -349,6 +354,7 @@ Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool a
 }
 
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx) {
+  FASTDL_PROFILE("index_select", a, idx);
   FASTDL_CHECK(idx.ndim() <= 1, ValueError, "index_select: index must be 0-D or 1-D; got shape ", shape_str(idx.shape()));
   int d = wrap_dim(dim, a.ndim(), "index_select");
   FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "index_select: index must be an integer tensor; got ", dtype_name(idx.dtype()));
@@ -388,6 +394,7 @@ std::vector<int64_t> gs_offsets(const Tensor& a, int d, const Tensor& idx, const
 }  // namespace
 
 Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
+  FASTDL_PROFILE("gather", a, idx);
   int d = wrap_dim(dim, a.ndim(), "gather");
   FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "gather: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
   Tensor src = to_device(detach(a), Device());
@@ -408,6 +415,7 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
 }
 
 Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor& src) {
+  FASTDL_PROFILE("scatter_add", a, idx, src);
   int d = wrap_dim(dim, a.ndim(), "scatter_add");
   FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "scatter_add: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
   FASTDL_CHECK(src.ndim() == idx.ndim(), ValueError, "scatter_add: src must have the same number of dims as index");
@@ -443,11 +451,13 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor
 }
 
 Tensor masked_fill(const Tensor& a, const Tensor& mask, double v) {
+  FASTDL_PROFILE("masked_fill", a, mask);
   FASTDL_CHECK(mask.dtype() == DType::b8, TypeError, "masked_fill: mask must be a bool tensor; got ", dtype_name(mask.dtype()));
   return where(mask, full(Dims(), v, a.dtype(), a.device()), a);
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& idx) {
+  FASTDL_PROFILE("embedding", weight, idx);
   FASTDL_CHECK(weight.ndim() == 2, ValueError, "embedding: weight must be 2-D; got shape ", shape_str(weight.shape()));
   FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "embedding: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
   Tensor flat = reshape(idx, {-1});
@@ -463,6 +473,7 @@ Tensor embedding(const Tensor& weight, const Tensor& idx) {
 }
 
 Tensor one_hot(const Tensor& idx, int64_t num_classes) {
+  FASTDL_PROFILE("one_hot", idx);
   FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "one_hot: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
   if (num_classes < 0) num_classes = idx.numel() ? int64_t(item(amax(idx, {}, false))) + 1 : 0;
   Tensor cls = arange(0, double(num_classes), 1, DType::i64, idx.device());

@@ -3,6 +3,7 @@
 #include "autograd/node.h"
 #include "cpu/gemm.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -104,6 +105,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  FASTDL_PROFILE("matmul", a, b);
   check_same_device(a, b, "matmul");
   FASTDL_CHECK(a.ndim() >= 1 && b.ndim() >= 1, ValueError, "matmul: both arguments need to be at least 1D; got shapes ",
                shape_str(a.shape()), " and ", shape_str(b.shape()));
@@ -119,6 +121,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  FASTDL_PROFILE("linear", x, w, bias);
   check_same_device(x, w, "linear");
   FASTDL_CHECK(w.ndim() == 2, ValueError, "linear: weight must be 2-D (out_features, in_features); got shape ", shape_str(w.shape()));
   FASTDL_CHECK(x.ndim() >= 1, ValueError, "linear: input must be at least 1-D; got shape ", shape_str(x.shape()));
@@ -164,6 +167,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
 }
 
 Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, double beta, double alpha) {
+  FASTDL_PROFILE("addmm", c, a, b);
   return add(mul_s(c, beta), mul_s(matmul(a, b), alpha));
 }
 

@@ -7,6 +7,7 @@
 #include "core/parallel.h"
 #include "cpu/nn.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -35,6 +36,7 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int d, bool log) {
 }
 
 Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
+  FASTDL_PROFILE(log ? "log_softmax" : "softmax", a);
   const char* name = log ? "log_softmax" : "softmax";
   int d = wrap_dim(dim, std::max(a.ndim(), 1), name);
   DType dt = is_floating(a.dtype()) ? a.dtype() : DType::f32;
@@ -79,6 +81,7 @@ Tensor softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, false
 Tensor log_softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, true); }
 
 Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& w, const Tensor& b, double eps) {
+  FASTDL_PROFILE("layer_norm", x, w, b);
   int k = int(normalized_shape.size());
   FASTDL_CHECK(k >= 1 && k <= x.ndim(), ValueError, "layer_norm: normalized_shape ", shape_str(Dims(normalized_shape)),
                " does not fit input of shape ", shape_str(x.shape()));
@@ -127,6 +130,7 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
 }
 
 Tensor dropout(const Tensor& a, double p, bool train) {
+  FASTDL_PROFILE("dropout", a);
   FASTDL_CHECK(p >= 0 && p <= 1, ValueError, "dropout: probability has to be between 0 and 1; got ", p);
   if (!train || p == 0) return a;
   if (p == 1) return mul(a, zeros(Dims(), a.dtype(), a.device()));
@@ -154,6 +158,7 @@ Tensor cross_entropy_rows_composed(const Tensor& logits, const Tensor& safe, con
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      double label_smoothing, int64_t reduction) {
+  FASTDL_PROFILE("cross_entropy", logits, target, weight);
   FASTDL_CHECK(logits.ndim() == 2, ValueError, "cross_entropy: expected logits of shape (N, C); got ", shape_str(logits.shape()));
   FASTDL_CHECK(target.ndim() == 1 && target.shape()[0] == logits.shape()[0], ValueError,
                "cross_entropy: expected target of shape (", logits.shape()[0], ",); got ", shape_str(target.shape()));
@@ -222,6 +227,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
 
 Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                           double label_smoothing) {
+  FASTDL_PROFILE("cross_entropy", logits, target, weight);
   return cross_entropy(logits, target, weight, ignore_index, label_smoothing, 0);
 }
 

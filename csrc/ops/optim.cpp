@@ -3,6 +3,7 @@
 #include "ops/optim.h"
 
 #include "cuda/cuda_api.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -23,6 +24,7 @@ void check_like(const char* name, size_t i, const char* what, const Tensor& t, c
 void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std::vector<Tensor>& params,
                 const std::vector<Tensor>& grads, const std::vector<std::vector<Tensor>>& state,
                 const std::vector<double>& steps) {
+  FASTDL_PROFILE(name);
   const size_t n = params.size();
   FASTDL_CHECK(grads.size() == n, ValueError, name, ": got ", n, " parameters but ", grads.size(), " gradients");
   FASTDL_CHECK(state.size() <= 3, ValueError, name, ": at most 3 state lists; got ", state.size());

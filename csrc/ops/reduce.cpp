@@ -6,6 +6,7 @@
 #include "autograd/node.h"
 #include "cpu/reduce.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -90,6 +91,7 @@ Tensor expand_back(const Tensor& g, const Dims& in_shape, const std::vector<int>
 }  // namespace
 
 Tensor sum(const Tensor& a, const IntList& dims, bool keepdim, std::optional<DType> dt) {
+  FASTDL_PROFILE("sum", a);
   auto rd = norm_dims(a, dims, "sum");
   DType out_dt = dt ? *dt : acc_dtype(a.dtype());
   if (is_half(a.dtype()) && !dt) out_dt = a.dtype();
@@ -109,6 +111,7 @@ Tensor sum(const Tensor& a, const IntList& dims, bool keepdim, std::optional<DTy
 }
 
 Tensor mean(const Tensor& a, const IntList& dims, bool keepdim) {
+  FASTDL_PROFILE("mean", a);
   FASTDL_CHECK(is_floating(a.dtype()), TypeError, "mean: could not infer output dtype; input dtype must be floating point; got ",
                dtype_name(a.dtype()));
   auto rd = norm_dims(a, dims, "mean");
@@ -118,6 +121,7 @@ Tensor mean(const Tensor& a, const IntList& dims, bool keepdim) {
 }
 
 Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
+  FASTDL_PROFILE("prod", a);
   auto rd = norm_dims(a, dims, "prod");
   DType kt = acc_dtype(a.dtype());
   Tensor out = rd.empty() ? clone(detach(to_dtype(detach(a), kt))) : reduce_raw(ReduceOp::prod, a, rd, keepdim, kt);
@@ -134,6 +138,7 @@ Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
 
 namespace {
 Tensor amaxmin(ReduceOp op, const Tensor& a, const IntList& dims, bool keepdim, const char* name) {
+  FASTDL_PROFILE(name, a);
   auto rd = norm_dims(a, dims, name);
   DType kt = is_half(a.dtype()) ? DType::f32 : a.dtype();
   Tensor out = rd.empty() ? clone(detach(a)) : reduce_raw(op, a, rd, keepdim, kt);
@@ -152,6 +157,7 @@ Tensor amaxmin(ReduceOp op, const Tensor& a, const IntList& dims, bool keepdim, 
 }
 
 std::pair<Tensor, Tensor> dim_maxmin(bool mx, const Tensor& a, int64_t dim, bool keepdim) {
+  FASTDL_PROFILE(mx ? "max" : "min", a);
   const char* name = mx ? "max" : "min";
   int d = wrap_dim(dim, a.ndim(), name);
   std::vector<int> rd;
@@ -181,6 +187,7 @@ std::pair<Tensor, Tensor> min_dim(const Tensor& a, int64_t dim, bool keepdim) { 
 
 namespace {
 Tensor argext(bool mx, const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  FASTDL_PROFILE(mx ? "argmax" : "argmin", a);
   const char* name = mx ? "argmax" : "argmin";
   FASTDL_CHECK(a.dtype() != DType::b8, TypeError, name, ": bool input is not supported; got shape ", shape_str(a.shape()));
   FASTDL_CHECK(a.numel() > 0 || dim, ValueError, name, ": expected a non-empty tensor; got shape ", shape_str(a.shape()));
@@ -202,6 +209,7 @@ Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) { retur
 Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) { return argext(false, a, dim, keepdim); }
 
 Tensor var(const Tensor& a, const IntList& dims, double correction, bool keepdim) {
+  FASTDL_PROFILE("var", a);
   FASTDL_CHECK(is_floating(a.dtype()), TypeError, "var: input dtype must be floating point; got ", dtype_name(a.dtype()));
   auto rd = norm_dims(a, dims, "var");
   int64_t n = 1;
@@ -217,6 +225,7 @@ Tensor std_(const Tensor& a, const IntList& dims, double correction, bool keepdi
 }
 
 Tensor logsumexp(const Tensor& a, const IntList& dims, bool keepdim) {
+  FASTDL_PROFILE("logsumexp", a);
   if (!is_floating(a.dtype())) return logsumexp(to_dtype(a, DType::f32), dims, keepdim);
   auto rd = norm_dims(a, dims, "logsumexp");
   int64_t n = 1;
@@ -245,6 +254,7 @@ Tensor any(const Tensor& a, const IntList& dims, bool keepdim) {
 }
 
 Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
+  FASTDL_PROFILE("norm", a);
   if (p == 2) return unary(UnaryOp::sqrt, sum(mul(a, a), dims, keepdim));
   if (p == 1) return sum(unary(UnaryOp::abs, a), dims, keepdim);
   if (std::isinf(p)) return p > 0 ? amax(unary(UnaryOp::abs, a), dims, keepdim) : amin(unary(UnaryOp::abs, a), dims, keepdim);
@@ -253,6 +263,7 @@ Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
 }
 
 Tensor cumsum(const Tensor& a, int64_t dim) {
+  FASTDL_PROFILE("cumsum", a);
   int d = wrap_dim(dim, a.ndim(), "cumsum");
   DType kt = is_floating(a.dtype()) ? (is_half(a.dtype()) ? DType::f32 : a.dtype()) : DType::i64;
   Tensor x = contiguous(movedim(to_dtype(detach(a), kt), d, -1));
@@ -285,6 +296,7 @@ Tensor cumsum(const Tensor& a, int64_t dim) {
 }
 
 Tensor sum_to(const Tensor& g, const Dims& shape) {
+  FASTDL_PROFILE("sum_to", g);
   if (g.shape() == shape) return g;
   int lead = g.ndim() - shape.size();
   IntList dims;

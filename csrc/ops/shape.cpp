@@ -3,6 +3,7 @@
 
 #include "autograd/node.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -67,6 +68,7 @@ Tensor view_of(const Tensor& a, Dims shape, Dims strides, int64_t offset, const 
 }  // namespace
 
 Tensor view(const Tensor& a, const IntList& shape) {
+  FASTDL_PROFILE("view", a);
   Dims s = infer_shape(shape, a.numel(), "view");
   Dims st;
   FASTDL_CHECK(view_strides(a, s, st), ValueError, "view: size ", shape_str(s), " is not compatible with input of shape ",
@@ -76,6 +78,7 @@ Tensor view(const Tensor& a, const IntList& shape) {
 }
 
 Tensor reshape(const Tensor& a, const IntList& shape) {
+  FASTDL_PROFILE("reshape", a);
   Dims s = infer_shape(shape, a.numel(), "reshape");
   if (s == a.shape()) return a;
   Dims st;
@@ -87,6 +90,7 @@ Tensor reshape(const Tensor& a, const IntList& shape) {
 }
 
 Tensor permute(const Tensor& a, const IntList& dims) {
+  FASTDL_PROFILE("permute", a);
   int n = a.ndim();
   FASTDL_CHECK(int(dims.size()) == n, ValueError, "permute: number of dims in the permutation (", dims.size(),
                ") doesn't match the tensor's ", n, " dims");
@@ -104,6 +108,7 @@ Tensor permute(const Tensor& a, const IntList& dims) {
 }
 
 Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
+  FASTDL_PROFILE("transpose", a);
   int n = a.ndim();
   if (n == 0) return a;
   int x = wrap_dim(d0, n, "transpose"), y = wrap_dim(d1, n, "transpose");
@@ -114,6 +119,7 @@ Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
 }
 
 Tensor expand(const Tensor& a, const IntList& shape) {
+  FASTDL_PROFILE("expand", a);
   int n = int(shape.size());
   FASTDL_CHECK(n >= a.ndim(), ValueError, "expand: the number of sizes provided (", n,
                ") must be greater or equal to the number of dimensions in the tensor (", a.ndim(), ")");
@@ -142,6 +148,7 @@ Tensor expand(const Tensor& a, const IntList& shape) {
 Tensor broadcast_to(const Tensor& a, const Dims& shape) { return expand(a, shape.vec()); }
 
 Tensor squeeze(const Tensor& a, std::optional<IntList> dims) {
+  FASTDL_PROFILE("squeeze", a);
   std::vector<bool> drop(static_cast<size_t>(a.ndim()), false);
   if (!dims) { for (int i = 0; i < a.ndim(); ++i) drop[size_t(i)] = a.shape()[i] == 1; }
   else for (int64_t d : *dims) {
@@ -157,6 +164,7 @@ Tensor squeeze(const Tensor& a, std::optional<IntList> dims) {
 }
 
 Tensor unsqueeze(const Tensor& a, int64_t dim) {
+  FASTDL_PROFILE("unsqueeze", a);
   int d = wrap_dim(dim, a.ndim() + 1, "unsqueeze");
   Dims s = a.shape(), st = a.strides();
   int64_t inner = d < a.ndim() ? a.strides()[d] * a.shape()[d] : 1;
@@ -179,6 +187,7 @@ Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
 }
 
 Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t stop, int64_t step) {
+  FASTDL_PROFILE("slice", a);
   FASTDL_CHECK(a.ndim() > 0, IndexError, "slice: cannot slice a 0-dim tensor");
   int d = wrap_dim(dim, a.ndim(), "slice");
   FASTDL_CHECK(step > 0, ValueError, "slice: step must be positive; got ", step);
@@ -210,6 +219,7 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& a, int64_t dim, int64_t index) {
+  FASTDL_PROFILE("select", a);
   FASTDL_CHECK(a.ndim() > 0, IndexError, "select: invalid index of a 0-dim tensor");
   int d = wrap_dim(dim, a.ndim(), "select");
   int64_t n = a.shape()[d];
@@ -226,6 +236,7 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index) {
 }
 
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
+  FASTDL_PROFILE("cat", ts);
   FASTDL_CHECK(!ts.empty(), ValueError, "cat: expected a non-empty list of tensors");
   // Legacy rule: 1-D empty tensors are skipped.
   const Tensor* ref = nullptr;
@@ -284,6 +295,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
+  FASTDL_PROFILE("stack", ts);
   FASTDL_CHECK(!ts.empty(), ValueError, "stack: expected a non-empty list of tensors");
   int d = wrap_dim(dim, ts[0].ndim() + 1, "stack");
   V us;
@@ -296,6 +308,7 @@ Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
 }
 
 std::vector<Tensor> split(const Tensor& a, const IntList& sizes, int64_t dim) {
+  FASTDL_PROFILE("split", a);
   FASTDL_CHECK(a.ndim() > 0, ValueError, "split: expected at least a 1-dimensional tensor; got a 0-dim tensor");
   int d = wrap_dim(dim, a.ndim(), "split");
   int64_t total = 0;
@@ -345,6 +358,7 @@ Tensor movedim(const Tensor& a, int64_t src, int64_t dst) {
 }
 
 Tensor flip(const Tensor& a, const IntList& dims) {
+  FASTDL_PROFILE("flip", a);
   Tensor x = a;
   Dims s = a.shape(), st = a.strides();
   int64_t off = a.offset();
@@ -371,6 +385,7 @@ Tensor flip(const Tensor& a, const IntList& dims) {
 }
 
 Tensor repeat(const Tensor& a, const IntList& reps) {
+  FASTDL_PROFILE("repeat", a);
   FASTDL_CHECK(int(reps.size()) >= a.ndim(), ValueError, "repeat: number of repeat dims (", reps.size(),
                ") can not be smaller than number of tensor dims (", a.ndim(), ")");
   int n = int(reps.size()), off = n - a.ndim();

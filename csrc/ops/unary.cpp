@@ -3,6 +3,7 @@
 
 #include "autograd/node.h"
 #include "ops/dispatch.h"
+#include "core/profiler.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -104,6 +105,7 @@ void record_unary(UnaryOp op, const Tensor& a, const Tensor& out) {
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& a) {
+  FASTDL_PROFILE(op_name(op), a);
   FASTDL_CHECK(a.defined(), ValueError, op_name(op), ": got an undefined tensor");
   DType dt = a.dtype();
   bool pred = is_predicate(op);

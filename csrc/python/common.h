@@ -42,5 +42,6 @@ void init_autograd(nb::module_& m);
 void init_optim(nb::module_& m);
 void init_nn(nb::module_& m);
 void init_interop(nb::module_& m, nb::class_<Tensor>& cls);
+void init_profiler(nb::module_& m);
 
 }  // namespace fastdl::py

@@ -60,6 +60,7 @@ NB_MODULE(_C, m) {
   py::init_autograd(m);
   py::init_optim(m);
   py::init_nn(m);
+  py::init_profiler(m);
 
   m.def("set_num_threads", &set_num_threads, "n"_a, "Set the size of fastdl's CPU thread pool.");
   m.def("get_num_threads", &get_num_threads);

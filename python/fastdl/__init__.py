@@ -59,7 +59,7 @@ def clamp_min(x, min):  # noqa: A002
 def clamp_max(x, max):  # noqa: A002
     return clamp(x, max=max)
 
-from fastdl import autograd, cuda, nn, optim  # noqa: E402,F401
+from fastdl import autograd, cuda, nn, optim, profiler  # noqa: E402,F401
 from fastdl.serialization import load, save  # noqa: E402,F401
 
 __version__ = "0.1.0"

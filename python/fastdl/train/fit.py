@@ -43,6 +43,7 @@ class History:
 
 class Callback:
     def on_train_begin(self, state): pass
+    def on_batch_end(self, step, state): pass
     def on_epoch_end(self, epoch, logs, state): pass
     def on_train_end(self, state): pass
 
@@ -166,6 +167,8 @@ def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs=1, metr
             optimizer.step()
             running += loss.item()
             count += 1
+            for cb in callbacks:
+                cb.on_batch_end(i, state)
             if bar is not train_loader and i % log_every == 0:
                 bar.set_postfix(loss=f"{running / count:.4f}")
         logs = {"loss": running / max(count, 1), "time": time.perf_counter() - t0}

@@ -28,6 +28,8 @@ def _parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="fastdl_out", help="directory for the checkpoint and the loss plot")
     p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    p.add_argument("--profile", type=int, nargs="?", const=5, default=0, metavar="STEPS",
+                   help="profile STEPS training steps (default 5, after 2 warm-up steps) and print the op table")
     return p
 
 
@@ -46,6 +48,27 @@ def load_digits_split(seed, test_fraction=0.2):
     mean, std = x[tr].mean(0), x[tr].std(0) + 1e-2
     x = (x - mean) / std
     return x[tr], y[tr], x[te], y[te]
+
+
+class _StepProfiler:
+    """A fit callback that profiles `steps` training steps after two warm-up steps."""
+
+    def __init__(self, steps, warmup=2):
+        from fastdl.profiler import profile, schedule
+        self.steps = steps
+        self.prof = profile(schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1))
+        self.prof.start()
+
+    def on_train_begin(self, state): pass
+    def on_epoch_end(self, epoch, logs, state): pass
+    def on_train_end(self, state): self.prof.stop()
+
+    def on_batch_end(self, step, state):
+        self.prof.step()
+
+    def report(self, rows=20):
+        print(f"profile of {self.steps} training steps (forward, backward, optimizer):")
+        print(self.prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
 def main(argv=None):
@@ -68,9 +91,14 @@ def main(argv=None):
     test = DataLoader(TensorDataset(fd.tensor(xte), fd.tensor(yte)), batch_size=512)
     print(f"fastdl train: {args.model} on digits ({len(ytr)} train / {len(yte)} held out), "
           f"{OPTIMIZERS[args.optimizer]} lr={lr:g}, {args.epochs} epochs, seed {args.seed}")
+    callbacks = [EarlyStopping("val_loss", patience=8, restore_best_weights=True)]
+    prof = _StepProfiler(args.profile) if args.profile else None
+    if prof:
+        callbacks.append(prof)
     hist = fit(model, opt, nn.CrossEntropyLoss(), train, test, epochs=args.epochs, metrics=["accuracy"],
-               scheduler=sched, progress=not args.no_progress,
-               callbacks=[EarlyStopping("val_loss", patience=8, restore_best_weights=True)])
+               scheduler=sched, progress=not args.no_progress, callbacks=callbacks)
+    if prof:
+        prof.report()
     model.eval()
     with fd.no_grad():
         acc = float((model(fd.tensor(xte)).argmax(1).numpy() == yte).mean())
