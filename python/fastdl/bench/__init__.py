@@ -5,6 +5,7 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench elementwise   large a + b (16M float32) in GB/s
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
     fastdl bench ops           reductions, softmax, layer_norm, cross entropy, indexing vs PyTorch
+    fastdl bench models        whole training steps (MLP, char-GPT) vs PyTorch: forward, backward, optimizer
     fastdl bench all           everything above
 """
 import sys
@@ -15,8 +16,9 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
-    from fastdl.bench import elementwise, gemm, ops, overhead
-    table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main}
+    from fastdl.bench import elementwise, gemm, models, ops, overhead
+    table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main,
+             "models": models.main}
     which = list(table) if argv[0] == "all" else [argv[0]]
     for w in which:
         if w not in table:
