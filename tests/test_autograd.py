@@ -210,3 +210,41 @@ def test_backward_error_leaves_graph_reusable():
         z.backward(retain_graph=True)
     z.backward()  # the failed pass left no stale counts or half-summed gradients
     np.testing.assert_allclose(x.grad.numpy(), 2 * 9 * np.array([1.0, 2.0]))
+
+
+def test_engine_never_writes_into_tensors_others_can_see(rng):
+    # y = x + 0: AddBackward hands the upstream gradient through unchanged; the user's gradient
+    # tensor must neither become x.grad nor be summed into.
+    a = rng.standard_normal((4, 5))
+    x = fd.tensor(a, requires_grad=True)
+    g = fd.tensor(rng.standard_normal((4, 5)))
+    g_copy = g.numpy().copy()
+    (x + 0.0).backward(g)
+    np.testing.assert_array_equal(g.numpy(), g_copy)
+    g.mul_(3.0)
+    np.testing.assert_array_equal(x.grad.numpy(), g_copy)
+    # several branches sum into one pending gradient; a second backward accumulates into .grad
+    y = x * 2.0 + x * 3.0 + (x + 0.0)
+    held = []
+    y.register_hook(lambda t: held.append(t) or None)
+    y.backward(g)
+    np.testing.assert_allclose(x.grad.numpy(), g_copy + 6.0 * 3.0 * g_copy, rtol=1e-12)
+    np.testing.assert_array_equal(held[0].numpy(), 3.0 * g_copy)   # what the hook saw stays intact
+
+
+def test_leaf_grad_takes_over_fresh_buffers_and_accumulates_in_place(rng):
+    x = fd.tensor(rng.standard_normal((6, 3)), requires_grad=True)
+    w = fd.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    (x @ w).sum().backward()
+    gx = x.grad
+    ptr = gx.data_ptr()
+    (x @ w).sum().backward()
+    assert x.grad.data_ptr() == ptr     # accumulated in place
+    expect = 2.0 * np.repeat(w.detach().numpy().sum(1)[None], 6, 0)
+    np.testing.assert_allclose(x.grad.numpy(), expect, rtol=1e-12)
+    # a leaf's grad never aliases another leaf's or the graph's tensors
+    a = fd.tensor(rng.standard_normal(5), requires_grad=True)
+    b = fd.tensor(rng.standard_normal(5), requires_grad=True)
+    (a + b).sum().backward()
+    a.grad.add_(1.0)
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(5))

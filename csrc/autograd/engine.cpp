@@ -23,8 +23,15 @@ std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
   return fn(g);
 }
 
+// True when nothing but this handle can see t's memory: no other handle, no view sharing its
+// storage, no graph. Such a gradient can be taken over or accumulated into in place.
+bool sole_owner(const Tensor& t) {
+  return t.defined() && t.ref().use_count() == 1 && t.storage().use_count() == 1 && t.is_contiguous() &&
+         !t.requires_grad();
+}
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& g) {
-  Tensor gr = g[0];
+  Tensor gr = std::move(g[0]);
   if (!gr.defined()) return {};
   for (auto& h : leaf->hooks)
     if (h) { Tensor r = h(gr); if (r.defined()) gr = r; }
@@ -34,10 +41,12 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& g) {
   if (cur.defined()) {
     if (grad_enabled()) l.set_grad(add(cur, gr));   // create_graph: keep the graph
     else add_(cur, gr);
+  } else if (grad_enabled()) {
+    l.set_grad(gr);
   } else {
-    // Own the buffer: an incoming gradient may alias another leaf's or be a broadcast view.
-    if (grad_enabled()) l.set_grad(gr);
-    else l.set_grad(clone(gr));
+    // Take the buffer over when no one else can see it (PyTorch does the same); otherwise own a
+    // copy: an incoming gradient may alias another leaf's or be a broadcast view.
+    l.set_grad(sole_owner(gr) && gr.shape() == l.shape() ? gr : clone(gr));
   }
   return {};
 }
@@ -71,7 +80,15 @@ struct Run {
   bool capture = false;
 };
 
-void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
+// Sum gradients arriving for one output; in place into a buffer no one else can see (never
+// while recording a graph for create_graph).
+void accumulate(Tensor& slot, Tensor g) {
+  if (!slot.defined()) { slot = std::move(g); return; }
+  const bool same = slot.shape() == g.shape() && slot.dtype() == g.dtype() && !grad_enabled();
+  if (same && sole_owner(slot)) add_(slot, g);
+  else if (same && sole_owner(g)) { add_(g, slot); slot = std::move(g); }
+  else slot = add(slot, g);
+}
 
 void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
                 bool create_graph, Run& run) {
@@ -162,7 +179,7 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& gra
       Node* c = e.fn.get();
       if (i < out.size() && out[i].defined()) {
         if (c->pending.size() < size_t(c->num_outputs)) c->pending.resize(c->num_outputs);
-        accumulate(c->pending[e.input_nr], out[i]);
+        accumulate(c->pending[e.input_nr], std::move(out[i]));
       }
       if (--c->deps == 0) ready.push_back(c);
     }
