@@ -117,3 +117,55 @@ def test_small_unpacked_path(dtype, isa, rng):
         bias = rng.standard_normal(n)
         got = F.linear(A, fd.tensor(np.ascontiguousarray(b.T), dtype=dtype), fd.tensor(bias, dtype=dtype))
         assert_close(got, a @ b + bias, **tol)
+
+
+def _heads(x, h):  # (B, T, H*D) -> (B, H, T, D) view, as attention splits heads
+    B, T, C = x.shape
+    return x.reshape(B, T, h, C // h).swapaxes(1, 2) if isinstance(x, np.ndarray) else \
+        x.view(B, T, h, C // h).transpose(1, 2)
+
+
+@pytest.mark.parametrize("case", ["qk", "pv", "qkT_b", "bcast", "three_levels", "bcast_outer"])
+def test_matmul_batched_views(case, isa, rng):
+    """Batched operands whose batch dims don't collapse into one stride (heads split out of
+    (B, T, H, D), broadcast batch dims) are read in place; results as float64 numpy."""
+    if case in ("qk", "pv", "qkT_b"):
+        x = rng.standard_normal((3, 9, 4 * 5))
+        y = rng.standard_normal((3, 9, 4 * 5))
+        A, B = _heads(x, 4), _heads(y, 4)
+        fa, fb = _heads(fd.tensor(x), 4), _heads(fd.tensor(y), 4)
+        if case == "qk":
+            A, B, fa, fb = A, B.swapaxes(-1, -2), fa, fb.transpose(-2, -1)
+        elif case == "pv":
+            p = rng.standard_normal((3, 4, 9, 9))
+            A, fa = p.swapaxes(-1, -2), fd.tensor(p).transpose(-2, -1)
+        else:
+            A, fa = A.swapaxes(-1, -2), fa.transpose(-2, -1)
+    elif case == "bcast":
+        a, b = rng.standard_normal((2, 1, 5, 7)), rng.standard_normal((3, 7, 6)).transpose(0, 2, 1)
+        A, B, fa, fb = a, b.swapaxes(-1, -2), fd.tensor(a), fd.tensor(b).transpose(-1, -2)
+    elif case == "three_levels":
+        a = rng.standard_normal((2, 3, 4, 5, 6))
+        b = rng.standard_normal((6, 7))
+        A, B = a.transpose(2, 0, 1, 3, 4), b
+        fa, fb = fd.tensor(a).permute(2, 0, 1, 3, 4), fd.tensor(b)
+        A = A[:, :, :, ::2]
+        fa = fa[:, :, :, ::2]
+    else:
+        a, b = rng.standard_normal((4, 1, 2, 5, 3)), rng.standard_normal((3, 1, 3, 6))
+        A, B, fa, fb = a, b, fd.tensor(a), fd.tensor(b)
+    for dt, tol in ((fd.float64, 1e-11), (fd.float32, 2e-5)):
+        got = fa.to(dt) @ fb.to(dt)
+        assert_close(got, np.matmul(A, B), rtol=tol, atol=tol)
+
+
+def test_matmul_batched_view_grads_vs_torch(torch, rng):
+    x = rng.standard_normal((2, 7, 12))
+    y = rng.standard_normal((2, 7, 12))
+    g = rng.standard_normal((2, 3, 7, 7))
+    fx, fy = fd.tensor(x, requires_grad=True), fd.tensor(y, requires_grad=True)
+    (_heads(fx, 3) @ _heads(fy, 3).transpose(-2, -1)).backward(fd.tensor(g))
+    tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+    (_heads(tx, 3) @ _heads(ty, 3).transpose(-2, -1)).backward(torch.tensor(g))
+    assert_close(fx.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert_close(fy.grad, ty.grad.numpy(), rtol=1e-12, atol=1e-12)

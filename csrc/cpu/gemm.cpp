@@ -41,10 +41,11 @@ template <> void st<uint16_t>(uint16_t* p, int64_t i, double v) { p[i] = f32_to_
 
 template <class T>
 void gemm_ref_t(const GemmParams& p) {
-  for (int64_t b = 0; b < p.batch; ++b) {
-    const T* A = static_cast<const T*>(p.A) + b * p.sa_b;
-    const T* B = static_cast<const T*>(p.B) + b * p.sb_b;
-    T* C = static_cast<T*>(p.C) + b * p.sc_b;
+  for (int64_t bb = 0; bb < p.batch * p.batch2; ++bb) {
+    const int64_t o = bb / p.batch, b = bb % p.batch;
+    const T* A = static_cast<const T*>(p.A) + o * p.sa_b2 + b * p.sa_b;
+    const T* B = static_cast<const T*>(p.B) + o * p.sb_b2 + b * p.sb_b;
+    T* C = static_cast<T*>(p.C) + o * p.sc_b2 + b * p.sc_b;
     for (int64_t i = 0; i < p.M; ++i)
       for (int64_t j = 0; j < p.N; ++j) {
         double acc = 0;
@@ -293,10 +294,10 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
 // C = beta * C (beta 0 writes zeros) when there is nothing to multiply.
 template <class T>
 void scale_c(const GemmParams& p) {
-  for (int64_t b = 0; b < p.batch; ++b)
+  for (int64_t bb = 0; bb < p.batch * p.batch2; ++bb)
     for (int64_t i = 0; i < p.M; ++i)
       for (int64_t j = 0; j < p.N; ++j) {
-        T* c = static_cast<T*>(p.C) + b * p.sc_b + i * p.sc_m + j * p.sc_n;
+        T* c = static_cast<T*>(p.C) + (bb / p.batch) * p.sc_b2 + (bb % p.batch) * p.sc_b + i * p.sc_m + j * p.sc_n;
         st(c, 0, p.beta == 0 ? 0.0 : p.beta * ld(c, 0));
       }
 }
@@ -317,7 +318,7 @@ void gemm_ref(const GemmParams& p) {
 }
 
 void gemm(const GemmParams& p0) {
-  if (p0.M <= 0 || p0.N <= 0 || p0.batch <= 0) return;
+  if (p0.M <= 0 || p0.N <= 0 || p0.batch <= 0 || p0.batch2 <= 0) return;
   if (p0.K <= 0 || p0.alpha == 0) {
     if (p0.dtype == DType::f64) scale_c<double>(p0);
     else if (p0.dtype == DType::bf16) scale_c<uint16_t>(p0);
@@ -331,6 +332,7 @@ void gemm(const GemmParams& p0) {
     std::swap(p.M, p.N);
     std::swap(p.A, p.B);
     std::swap(p.sa_b, p.sb_b);
+    std::swap(p.sa_b2, p.sb_b2);
     int64_t am = p.sa_m, ak = p.sa_k;
     p.sa_m = p.sb_n; p.sa_k = p.sb_k;
     p.sb_k = ak; p.sb_n = am;
@@ -339,22 +341,24 @@ void gemm(const GemmParams& p0) {
   const GemmKernel& k = gemm_kernel(p.dtype);
   const size_t esz = dtype_size(p.dtype);
   int nt = in_parallel_region() ? 1 : get_num_threads();
-  auto problem = [&](int64_t b) {
+  const int64_t nmat = p.batch * p.batch2;
+  auto problem = [&](int64_t bb) {  // matrix bb of the flattened (batch2, batch) grid
+    const int64_t o = bb / p.batch, b = bb % p.batch, e = int64_t(esz);
     return Problem{&k, p.M, p.N, p.K,
-                   static_cast<const char*>(p.A) + b * p.sa_b * int64_t(esz), p.sa_m, p.sa_k,
-                   static_cast<const char*>(p.B) + b * p.sb_b * int64_t(esz), p.sb_k, p.sb_n,
-                   static_cast<char*>(p.C) + b * p.sc_b * int64_t(esz), p.sc_m, p.sc_n,
+                   static_cast<const char*>(p.A) + (o * p.sa_b2 + b * p.sa_b) * e, p.sa_m, p.sa_k,
+                   static_cast<const char*>(p.B) + (o * p.sb_b2 + b * p.sb_b) * e, p.sb_k, p.sb_n,
+                   static_cast<char*>(p.C) + (o * p.sc_b2 + b * p.sc_b) * e, p.sc_m, p.sc_n,
                    p.alpha, p.beta, esz};
   };
   // Small row-major problems skip packing: a B column panel and the A rows fit in L1, so the
   // tile kernel reads them in place (packing would cost ~15% at 64^3).
   // Any other B layout (X @ W^T) is packed once, which is cheap next to packing A as well.
   if (k.direct && p.sa_k == 1 && p.sc_n == 1 && p.N % k.nr == 0 && p.K <= kDirectMaxK &&
-      p.M * p.N * p.K <= kDirectMaxWork && p.batch * p.M * p.N * p.K <= kMinWorkPerThread) {
+      p.M * p.N * p.K <= kDirectMaxWork && nmat * p.M * p.N * p.K <= kMinWorkPerThread) {
     const bool pack = p.sb_n != 1;
     const size_t bytes = pack ? size_t(p.K * p.N) * esz : 0;
     void* buf = pack ? cpu_alloc(bytes) : nullptr;
-    for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t b = 0; b < nmat; ++b) {
       const Problem q = problem(b);
       if (pack) {
         k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, buf);
@@ -367,13 +371,13 @@ void gemm(const GemmParams& p0) {
     return;
   }
   // Many small matrices: one matrix per thread. Otherwise thread inside each matrix.
-  if (p.batch >= nt && nt > 1 && p.M * p.N * p.K < kMinWorkPerThread * nt * 4) {
-    parallel_for(0, p.batch, 1, [&](int64_t b0, int64_t b1) {
+  if (nmat >= nt && nt > 1 && p.M * p.N * p.K < kMinWorkPerThread * nt * 4) {
+    parallel_for(0, nmat, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) gemm_one(k, problem(b), 1);
     });
     return;
   }
-  for (int64_t b = 0; b < p.batch; ++b) gemm_one(k, problem(b), nt);
+  for (int64_t b = 0; b < nmat; ++b) gemm_one(k, problem(b), nt);
 }
 
 }  // namespace fastdl::cpu

@@ -18,6 +18,9 @@ struct GemmParams {
   void* C = nullptr;               // (batch, M, N)
   int64_t sc_b = 0, sc_m = 0, sc_n = 0;
   double alpha = 1.0, beta = 0.0;
+  // An outer batch level for views whose batch dims don't collapse into one stride (e.g.
+  // heads split out of a (B, T, H, D) tensor): matrix (o, b) starts at o * s?_b2 + b * s?_b.
+  int64_t batch2 = 1, sa_b2 = 0, sb_b2 = 0, sc_b2 = 0;
 };
 
 // Threads over the library pool; picks the kernel for the ISA in force (cpu_isa()).

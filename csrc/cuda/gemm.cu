@@ -334,7 +334,19 @@ bool try_tc(const cpu::GemmParams& p, const GemmArgs& a, int device) {
 }  // namespace
 
 void gemm(const cpu::GemmParams& p, int device) {
-  if (p.M <= 0 || p.N <= 0 || p.batch <= 0) return;
+  if (p.M <= 0 || p.N <= 0 || p.batch <= 0 || p.batch2 <= 0) return;
+  if (p.batch2 > 1) {  // the outer batch level: one launch per outer index
+    const int64_t e = int64_t(dtype_size(p.dtype));
+    for (int64_t o = 0; o < p.batch2; ++o) {
+      cpu::GemmParams q = p;
+      q.batch2 = 1;
+      q.A = static_cast<const char*>(p.A) + o * p.sa_b2 * e;
+      q.B = static_cast<const char*>(p.B) + o * p.sb_b2 * e;
+      q.C = static_cast<char*>(p.C) + o * p.sc_b2 * e;
+      gemm(q, device);
+    }
+    return;
+  }
   use_device(device);
   const GemmArgs a{p.M, p.N, p.K, p.A, p.sa_b, p.sa_m, p.sa_k, p.B, p.sb_b, p.sb_k, p.sb_n,
                    p.C, p.sc_b, p.sc_m, p.sc_n, p.alpha, p.beta, 0};

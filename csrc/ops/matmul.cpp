@@ -26,12 +26,16 @@ struct Operand {
 Operand op2(const Tensor& t) { return {t.data_ptr(), 0, t.strides()[0], t.strides()[1]}; }
 Operand op3(const Tensor& t) { return {t.data_ptr(), t.strides()[0], t.strides()[1], t.strides()[2]}; }
 
+// The outer batch level of a GEMM (see cpu::GemmParams): count and per-operand strides.
+struct Outer { int64_t n = 1, sa = 0, sb = 0, sc = 0; };
+
 // C[b] (M, N) = alpha * A[b] @ B[b] + beta * C[b]; operands share the compute dtype and device.
 void gemm_run(int64_t batch, int64_t M, int64_t N, int64_t K, DType dt, Operand A, Operand B, Operand C, Device dev,
-              double alpha, double beta) {
-  if (batch == 0 || M == 0 || N == 0) return;
+              double alpha, double beta, Outer outer = {}) {
+  if (batch == 0 || M == 0 || N == 0 || outer.n == 0) return;
   cpu::GemmParams p;
   p.batch = batch; p.M = M; p.N = N; p.K = K; p.dtype = dt;
+  p.batch2 = outer.n; p.sa_b2 = outer.sa; p.sb_b2 = outer.sb; p.sc_b2 = outer.sc;
   p.A = A.p; p.sa_b = A.sb; p.sa_m = A.sr; p.sa_k = A.sc;
   p.B = B.p; p.sb_b = B.sb; p.sb_k = B.sr; p.sb_n = B.sc;
   p.C = const_cast<void*>(C.p); p.sc_b = C.sb; p.sc_m = C.sr; p.sc_n = C.sc;
@@ -64,6 +68,54 @@ Tensor as3(const Tensor& t, const Dims& batch, int64_t r, int64_t c) {
   return reshape(e, {nb, r, c});
 }
 
+// Strides of t's batch dims aligned to the broadcast batch shape (0 where t broadcasts).
+Dims batch_strides(const Tensor& t, const Dims& batch) {
+  Dims s(batch.size());
+  const int tb = t.ndim() - 2, off = int(batch.size()) - tb;
+  for (int i = 0; i < int(batch.size()); ++i)
+    s[i] = i < off || t.shape()[i - off] == 1 ? 0 : t.strides()[i - off];
+  return s;
+}
+
+// The batch dims of A, B and C as at most two levels (inner, outer) by merging adjacent dims
+// whose strides chain in all three; false when more remain (then the operands are copied).
+bool batch_levels(const Dims& batch, const Tensor& A, const Tensor& B, const Tensor& C, int64_t& n1, Operand& a,
+                  Operand& b, Operand& c, Outer& outer) {
+  const Dims sa = batch_strides(A, batch), sb = batch_strides(B, batch), sc = batch_strides(C, batch);
+  struct Level { int64_t n, sa, sb, sc; };
+  Level lv[2];
+  int nl = 0;
+  for (int d = int(batch.size()) - 1; d >= 0; --d) {
+    const int64_t n = batch[d];
+    if (n == 1) continue;
+    if (nl > 0) {
+      Level& l = lv[nl - 1];
+      if (sa[d] == l.sa * l.n && sb[d] == l.sb * l.n && sc[d] == l.sc * l.n) { l.n *= n; continue; }
+    }
+    if (nl == 2) return false;
+    lv[nl++] = {n, sa[d], sb[d], sc[d]};
+  }
+  n1 = nl > 0 ? lv[0].n : 1;
+  a.sb = nl > 0 ? lv[0].sa : 0; b.sb = nl > 0 ? lv[0].sb : 0; c.sb = nl > 0 ? lv[0].sc : 0;
+  if (nl == 2) outer = {lv[1].n, lv[1].sa, lv[1].sb, lv[1].sc};
+  return true;
+}
+
+// out[...] = A[...] @ B[...] over the broadcast batch shape with every operand read in place;
+// false (nothing done) when the batch dims don't reduce to two levels.
+bool gemm_batched_views(const Tensor& A, const Tensor& B, const Tensor& out, const Dims& batch) {
+  const int a2 = A.ndim() - 2, b2 = B.ndim() - 2;
+  const int64_t M = A.shape()[a2], K = A.shape()[a2 + 1], N = B.shape()[b2 + 1];
+  Operand oa{A.data_ptr(), 0, A.strides()[a2], A.strides()[a2 + 1]};
+  Operand ob{B.data_ptr(), 0, B.strides()[b2], B.strides()[b2 + 1]};
+  Operand oc{out.data_ptr(), 0, N, 1};
+  int64_t n1 = 1;
+  Outer outer;
+  if (!batch_levels(batch, A, B, out, n1, oa, ob, oc, outer)) return false;
+  gemm_run(n1, M, N, K, out.dtype(), oa, ob, oc, out.device(), 1.0, 0.0, outer);
+  return true;
+}
+
 // Both operands >= 2-D.
 Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   int64_t M = a.shape()[a.ndim() - 2], K = a.shape()[a.ndim() - 1];
@@ -83,10 +135,12 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     // nothing to compute (explicit sizes below: -1 can't be inferred from empty tensors)
   } else if (a.ndim() == 2 && b.ndim() == 2 && K > 0) {
     gemm_run(1, M, N, K, kt, op2(A), op2(B), op2(out), a.device(), 1.0, 0.0);
-  } else if (b.ndim() == 2 && a.ndim() > 2) {
+  } else if (b.ndim() == 2 && a.ndim() > 2 && A.is_contiguous()) {
     // fold a's batch into M: one large GEMM
     Tensor A2 = reshape(A, {rows, K});
     gemm3(unsqueeze(A2, 0), unsqueeze(B, 0), reshape(out, {1, rows, N}), 1.0, 0.0);
+  } else if (K > 0 && gemm_batched_views(A, B, out, batch)) {
+    // strided batch views went straight to the kernel: no copies of transposed heads
   } else {
     gemm3(as3(A, batch, M, K), as3(B, batch, K, N), reshape(out, {batch.numel(), M, N}), 1.0, 0.0);
   }
