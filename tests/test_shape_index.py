@@ -235,3 +235,23 @@ def test_gather_scatter_index_select_refuse_negative_indices():
             bad()
     b = fd.zeros(3, dtype=fd.bfloat16).scatter_add(0, fd.tensor([0, 0, 2]), fd.ones(3, dtype=fd.bfloat16))
     assert b.dtype == fd.bfloat16 and b.tolist() == [2.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("use", [(0, 1, 2), (1,), (0, 2), (2, 2)])
+def test_split_backward_one_node_vs_torch(use, torch, rng):
+    """split/chunk pieces share one SplitBackward0; pieces without a gradient read as zeros."""
+    a = rng.standard_normal((4, 9, 5))
+    fx, tx = fd.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    fp, tp = fx.split([2, 3, 4], dim=1), tx.split([2, 3, 4], dim=1)
+    assert "SplitBackward0" in repr(fp[0].grad_fn)
+    ws = [rng.standard_normal(tp[i].shape) for i in use]
+    sum(((fp[i] * fd.tensor(w)).sum() for i, w in zip(use, ws)), fd.tensor(0.0)).backward()
+    sum(((tp[i] * torch.tensor(w)).sum() for i, w in zip(use, ws)), torch.tensor(0.0)).backward()
+    np.testing.assert_allclose(fx.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    # chunk and slices with and without a step, on a transposed input
+    fy, ty = fd.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    for x, lib in ((fy, fd), (ty, torch)):
+        xt = x.transpose(0, 2)
+        c = xt.chunk(2, dim=0)
+        (c[1].sum() * 2 + xt[1:4].sum() + xt[:, ::3].sum() + xt[..., 2:].sum()).backward()
+    np.testing.assert_allclose(fy.grad.numpy(), ty.grad.numpy(), rtol=1e-12, atol=1e-12)

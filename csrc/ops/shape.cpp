@@ -202,7 +202,14 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t stop, int64_t 
   st[d] = a.strides()[d] * step;
   Dims in = a.shape();
   return view_of(a, s, st, a.offset() + start * a.strides()[d], "SliceBackward0", [in, d, start, stop, step](V& g) {
-    Tensor z = zeros(in, g[0].dtype(), g[0].device());
+    // zeros only where the slice did not reach: the slice itself is overwritten
+    Tensor z = empty(in, g[0].dtype(), g[0].device());
+    if (step == 1) {
+      if (start > 0) fill_(slice(z, d, 0, start, 1), 0.0);
+      if (stop < in[d]) fill_(slice(z, d, stop, in[d], 1), 0.0);
+    } else {
+      fill_(z, 0.0);
+    }
     copy_(slice(z, d, start, stop, step), g[0]);
     return V{z};
   });
@@ -314,9 +321,32 @@ std::vector<Tensor> split(const Tensor& a, const IntList& sizes, int64_t dim) {
   int64_t total = 0;
   for (int64_t s : sizes) { FASTDL_CHECK(s >= 0, ValueError, "split: split sizes must be non-negative"); total += s; }
   FASTDL_CHECK(total == a.shape()[d], ValueError, "split: split sizes sum to ", total, " but dimension ", d, " has size ", a.shape()[d]);
+  // One node for all pieces (PyTorch's SplitBackward0): backward writes each piece's gradient
+  // into its part of one buffer, zero-filling only the parts that got none.
   V r;
   int64_t p = 0;
-  for (int64_t s : sizes) { r.push_back(slice(a, d, p, p + s, 1)); p += s; }
+  for (int64_t n : sizes) {
+    Dims sh = a.shape();
+    sh[d] = n;
+    r.push_back(make_view(a, sh, a.strides(), a.offset() + p * a.strides()[d]));
+    p += n;
+  }
+  if (autograd::any_requires_grad(a)) {
+    std::vector<Tensor*> outs;
+    for (auto& t : r) outs.push_back(&t);
+    Dims in = a.shape();
+    autograd::record("SplitBackward0", {a}, outs, [in, d, sizes](V& g) {
+      const Tensor& any = *std::find_if(g.begin(), g.end(), [](const Tensor& t) { return t.defined(); });
+      Tensor z = empty(in, any.dtype(), any.device());  // the engine calls this with >= 1 gradient
+      int64_t q = 0;
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        Tensor part = slice(z, d, q, q + sizes[i], 1);
+        if (g[i].defined()) copy_(part, g[i]); else fill_(part, 0.0);
+        q += sizes[i];
+      }
+      return V{z};
+    });
+  }
   return r;
 }
 
