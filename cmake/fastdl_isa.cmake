@@ -16,7 +16,7 @@ function(fastdl_add_isa_sources target)
     add_library(${obj} OBJECT ${ARGN})
     target_include_directories(${obj} PRIVATE ${PROJECT_SOURCE_DIR}/csrc)
     target_compile_definitions(${obj} PRIVATE FASTDL_ISA_NS=${isa} FASTDL_ISA_${isa}=1)
-    target_compile_options(${obj} PRIVATE ${FASTDL_ISA_FLAGS_${isa}} -fno-math-errno -fvisibility=hidden
+    target_compile_options(${obj} PRIVATE ${FASTDL_ISA_FLAGS_${isa}} -fno-math-errno -fno-trapping-math -fvisibility=hidden
                            -Wall -Wno-unused-parameter)
     target_link_libraries(${obj} PRIVATE OpenMP::OpenMP_CXX)
     target_sources(${target} PRIVATE $<TARGET_OBJECTS:${obj}>)

@@ -116,6 +116,35 @@ bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
       stream_f32(o, a, b, n, [](__m256 x, __m256 y) { return intr(x, y); })) return;
 #endif
 
+// Activation backward formulas (a: the saved input or output, b: the upstream gradient), kept
+// out of binary_t so the vector math inlines into each loop and it vectorises.
+template <class T>
+__attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, const T* __restrict a, const T* __restrict b, int64_t n,
+                                        int64_t so, int64_t sa, int64_t sb) {
+  switch (op_) {
+    case BinaryOp::relu_bwd: return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(0) ? g : T(0); });
+    case BinaryOp::sigmoid_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * y * (T(1) - y); });
+    case BinaryOp::tanh_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * (T(1) - y * y); });
+    case BinaryOp::gelu_bwd:
+      return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
+        T cdf = T(0.5) * (T(1) + t_erf_fast(x * T(kSqrt1_2)));
+        return g * (cdf + x * T(kInvSqrt2Pi) * t_exp(T(-0.5) * x * x));
+      });
+    case BinaryOp::gelu_tanh_bwd:
+      return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
+        T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+        T th = t_tanh(u);
+        T du = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
+        return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * du);
+      });
+    case BinaryOp::silu_bwd:
+      return row2(o, a, b, n, so, sa, sb, [](T x, T g) { T s = t_sigmoid(x); return g * s * (T(1) + x * (T(1) - s)); });
+    case BinaryOp::softplus_bwd:
+      return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(20) ? g : g * t_sigmoid(x); });
+    default: break;
+  }
+}
+
 template <class T>
 void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, int64_t n, int64_t so, int64_t sa, int64_t sb) {
   const T* a = reinterpret_cast<const T*>(ca);
@@ -157,30 +186,7 @@ void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, int64_t n
     case BinaryOp::logical_xor: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return (x != T(0)) != (y != T(0)); });
     default: break;
   }
-  if constexpr (std::is_floating_point_v<T>) {
-    switch (op_) {
-      case BinaryOp::relu_bwd: return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(0) ? g : T(0); });
-      case BinaryOp::sigmoid_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * y * (T(1) - y); });
-      case BinaryOp::tanh_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * (T(1) - y * y); });
-      case BinaryOp::gelu_bwd:
-        return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
-          T cdf = T(0.5) * (T(1) + t_erf_fast(x * T(kSqrt1_2)));
-          return g * (cdf + x * T(kInvSqrt2Pi) * t_exp(T(-0.5) * x * x));
-        });
-      case BinaryOp::gelu_tanh_bwd:
-        return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
-          T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-          T th = t_tanh(u);
-          T du = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
-          return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * du);
-        });
-      case BinaryOp::silu_bwd:
-        return row2(o, a, b, n, so, sa, sb, [](T x, T g) { T s = t_sigmoid(x); return g * s * (T(1) + x * (T(1) - s)); });
-      case BinaryOp::softplus_bwd:
-        return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(20) ? g : g * t_sigmoid(x); });
-      default: break;
-    }
-  }
+  if constexpr (std::is_floating_point_v<T>) activation_bwd_t<T>(op_, o, a, b, n, so, sa, sb);
 }
 
 void binary_k(BinaryOp op, DType dt, char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa, int64_t sb) {
