@@ -62,3 +62,43 @@ def _torch_act(torch, name):
 def test_activation_backward(name, layout, shape, dtype, isa, torch, rng):
     x = rng.standard_normal(shape) * 3
     _check(torch, ACTS[name][0], _torch_act(torch, name), [x], [0], layout, rng, dtype)
+
+
+BINARY = {
+    "add": (lambda a, b: a + b), "sub": (lambda a, b: a - b), "mul": (lambda a, b: a * b), "div": (lambda a, b: a / b),
+}
+
+
+@pytest.mark.parametrize("shapes", [((5, 7), (7,)), ((3, 1, 9), (4, 1)), ((2, 3, 33, 65), (33, 65)), ((300, 129), (300, 1))])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("name", list(BINARY))
+@pytest.mark.parametrize("which", [[0, 1], [0], [1]])
+def test_binary_broadcast_backward(name, shapes, layout, which, isa, torch, rng):
+    a = rng.standard_normal(shapes[0])
+    b = np.abs(rng.standard_normal(shapes[1])) + 0.5
+    _check(torch, BINARY[name], BINARY[name], [a, b], which, layout, rng)
+
+
+@pytest.mark.parametrize("shape,dims", [((6, 5, 7), (0,)), ((6, 5, 7), (0, 2)), ((4, 1, 9), (1,)), ((129, 67), None)])
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64, fd.int64])
+def test_sum_of_expanded_tensor(shape, dims, dtype, isa, rng):
+    """Sums over broadcast (stride-0) dims are value * size; every mix of expanded and real
+    dims must give the sum of the materialised tensor."""
+    base_shape = tuple(1 if i % 2 == 0 else s for i, s in enumerate(shape))
+    base = rng.integers(-5, 6, base_shape) if dtype == fd.int64 else rng.standard_normal(base_shape)
+    t = fd.tensor(base, dtype=dtype).expand(*shape)
+    full = np.broadcast_to(base, shape)
+    for keepdim in (False, True):
+        got = t.sum() if dims is None else t.sum(dims, keepdim=keepdim)
+        want = full.sum() if dims is None else full.sum(axis=dims, keepdims=keepdim)
+        assert tuple(got.shape) == np.shape(want)
+        np.testing.assert_allclose(got.numpy().astype(np.float64), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("op", ["sum", "mean", "amax", "max", "var", "sum_all"])
+def test_reduction_backward(op, layout, isa, torch, rng):
+    x = rng.standard_normal((7, 33, 65))
+    fns = {"sum": lambda t: t.sum(-1), "mean": lambda t: t.mean(1), "amax": lambda t: t.amax(-1),
+           "max": lambda t: t.max(-1)[0], "var": lambda t: t.var(-1), "sum_all": lambda t: t.sum()}
+    _check(torch, fns[op], fns[op], [x], [0], layout if op != "sum_all" else "contig", rng)

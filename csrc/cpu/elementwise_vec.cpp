@@ -83,6 +83,7 @@ inline void row2(O* __restrict o, const T* __restrict a, const T* __restrict b, 
 template <class O, class T, class F>
 inline void row1(O* __restrict o, const T* __restrict a, int64_t n, int64_t so, int64_t sa, F f) {
   if (so == 1 && sa == 1) { for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]); }
+  else if (so == 1 && sa == 0) { const O v = f(*a); for (int64_t i = 0; i < n; ++i) o[i] = v; }  // broadcast source
   else { for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa]); }
 }
 

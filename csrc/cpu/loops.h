@@ -80,15 +80,21 @@ void for_each_row(const Loop& L, char* const* base, const int64_t* elsize, const
     int64_t idx[16] = {};
     int64_t r = rb;
     for (int d = nd - 2; d >= 0; --d) { idx[d] = r % L.shape[d]; r /= L.shape[d]; }
+    int64_t off[kMaxOps];  // byte offsets of the current row, stepped as idx advances
+    int64_t step[kMaxOps][16];
+    for (int k = 0; k < nops; ++k) {
+      off[k] = 0;
+      for (int d = 0; d < nd - 1; ++d) { off[k] += idx[d] * L.strides[k][d] * elsize[k]; step[k][d] = L.strides[k][d] * elsize[k]; }
+    }
     for (int64_t row = rb; row < re; ++row) {
       char* p[kMaxOps];
-      for (int k = 0; k < nops; ++k) {
-        int64_t off = 0;
-        for (int d = 0; d < nd - 1; ++d) off += idx[d] * L.strides[k][d];
-        p[k] = base[k] + off * elsize[k];
-      }
+      for (int k = 0; k < nops; ++k) p[k] = base[k] + off[k];
       f(p, inner, inner_str);
-      for (int d = nd - 2; d >= 0; --d) { if (++idx[d] < L.shape[d]) break; idx[d] = 0; }
+      for (int d = nd - 2; d >= 0; --d) {
+        if (++idx[d] < L.shape[d]) { for (int k = 0; k < nops; ++k) off[k] += step[k][d]; break; }
+        for (int k = 0; k < nops; ++k) off[k] -= (L.shape[d] - 1) * step[k][d];
+        idx[d] = 0;
+      }
     }
   });
 }

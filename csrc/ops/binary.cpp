@@ -95,11 +95,13 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   bool ga = a.requires_grad(), gb = b.requires_grad();
   switch (op) {
     case BinaryOp::add:
-      autograd::record("AddBackward0", {a, b}, out, [a, b](V& g) { return V{grad_for(g[0], a), grad_for(g[0], b)}; });
+      autograd::record("AddBackward0", {a, b}, out, [a, b, ga, gb](V& g) {
+        return V{ga ? grad_for(g[0], a) : Tensor(), gb ? grad_for(g[0], b) : Tensor()};
+      });
       return;
     case BinaryOp::sub:
-      autograd::record("SubBackward0", {a, b}, out, [a, b, gb](V& g) {
-        return V{grad_for(g[0], a), gb ? grad_for(unary(UnaryOp::neg, g[0]), b) : Tensor()};
+      autograd::record("SubBackward0", {a, b}, out, [a, b, ga, gb](V& g) {
+        return V{ga ? grad_for(g[0], a) : Tensor(), gb ? unary(UnaryOp::neg, grad_for(g[0], b)) : Tensor()};
       });
       return;
     case BinaryOp::mul:

@@ -1,5 +1,7 @@
 // copy_ (the one strided cast-copy everything else reuses), fill_, contiguous, clone, casts
 // and device transfers.
+#include <cstring>
+
 #include "autograd/node.h"
 #include "ops/dispatch.h"
 #include "core/profiler.h"
@@ -96,6 +98,14 @@ void copy_(const Tensor& dst, const Tensor& src) {
   DType dto = dst.dtype(), dti = src.dtype();
   char* base[2] = {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())};
   int64_t es[2] = {int64_t(dst.itemsize()), int64_t(src.itemsize())};
+  if (dto == dti && L.strides[0][L.ndim - 1] == 1 && L.strides[1][L.ndim - 1] == 1) {
+    // rows contiguous on both sides (a permuted or sliced copy): plain memcpy per row
+    const size_t rb = size_t(L.shape[L.ndim - 1]) * dst.itemsize();
+    cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t*) {
+      std::memcpy(p[0], p[1], n == L.shape[L.ndim - 1] ? rb : size_t(n) * dst.itemsize());
+    });
+    return;
+  }
   cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { cast(dto, dti, p[0], p[1], n, s[0], s[1]); });
 }
 

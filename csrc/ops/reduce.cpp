@@ -88,6 +88,24 @@ Tensor expand_back(const Tensor& g, const Dims& in_shape, const std::vector<int>
   return expand(t, in_shape.vec());
 }
 
+// Sum over rd where `a` is broadcast (stride 0) along some reduced dims, as upstream
+// gradients of expanded tensors are: those dims hold one value repeated, so they are summed
+// as value * size without a pass over (or a copy of) the expanded tensor.
+Tensor sum_collapsed(const Tensor& a, const std::vector<int>& rd, bool keepdim, DType kt) {
+  Dims s = a.shape();
+  double factor = 1;
+  bool rest = false;
+  for (int d : rd) {
+    if (a.strides()[d] == 0 && s[d] > 1) { factor *= double(s[d]); s[d] = 1; }
+    rest |= s[d] > 1;
+  }
+  if (factor == 1 || a.numel() == 0) return reduce_raw(ReduceOp::sum, a, rd, keepdim, kt);
+  Tensor x = make_view(detach(a), s, a.strides(), a.offset());
+  Tensor out = rest ? reduce_raw(ReduceOp::sum, x, rd, keepdim, kt) : to_dtype(x, kt);
+  out = mul_s(out, factor);  // a fresh contiguous tensor either way
+  return reshape(out, reduced_shape(a, rd, keepdim).vec());
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& a, const IntList& dims, bool keepdim, std::optional<DType> dt) {
@@ -98,7 +116,7 @@ Tensor sum(const Tensor& a, const IntList& dims, bool keepdim, std::optional<DTy
   DType kt = is_half(out_dt) ? DType::f32 : out_dt;
   Tensor out;
   if (rd.empty()) out = a.ndim() == 0 ? clone(detach(to_dtype(detach(a), kt))) : clone(detach(to_dtype(detach(a), kt)));
-  else out = reduce_raw(ReduceOp::sum, a, rd, keepdim, kt);
+  else out = sum_collapsed(a, rd, keepdim, kt);
   if (out.dtype() != out_dt) out = to_dtype(out, out_dt);
   if (autograd::any_requires_grad(a)) {
     Dims shape = a.shape();
