@@ -102,3 +102,31 @@ def test_reduction_backward(op, layout, isa, torch, rng):
     fns = {"sum": lambda t: t.sum(-1), "mean": lambda t: t.mean(1), "amax": lambda t: t.amax(-1),
            "max": lambda t: t.max(-1)[0], "var": lambda t: t.var(-1), "sum_all": lambda t: t.sum()}
     _check(torch, fns[op], fns[op], [x], [0], layout if op != "sum_all" else "contig", rng)
+
+
+MATMUL = {
+    "batched": (lambda a, b: a @ b, [(3, 2, 9, 5), (3, 2, 5, 7)]),
+    "b transposed": (lambda a, b: a @ b.transpose(-2, -1), [(3, 2, 9, 5), (3, 2, 7, 5)]),
+    "a transposed": (lambda a, b: a.transpose(-2, -1) @ b, [(2, 5, 9), (2, 5, 7)]),
+    "b 2-D broadcast": (lambda a, b: a @ b, [(4, 9, 5), (5, 7)]),
+    "b 2-D transposed": (lambda a, b: a @ b.t(), [(4, 9, 5), (7, 5)]),
+    "a 2-D broadcast": (lambda a, b: a @ b, [(9, 5), (4, 5, 7)]),
+    "batch broadcast": (lambda a, b: a @ b, [(1, 3, 9, 5), (2, 1, 5, 7)]),
+    "linear": (lambda x, w, b: __import__("fastdl").nn.functional.linear(x, w, b), [(3, 11, 5), (7, 5), (7,)]),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", list(MATMUL))
+def test_matmul_backward(case, layout, isa, torch, rng):
+    fn, shapes = MATMUL[case]
+    arrays = [rng.standard_normal(s) for s in shapes]
+    tfn = (lambda x, w, b: torch.nn.functional.linear(x, w, b)) if case == "linear" else fn
+    _check(torch, fn, tfn, arrays, list(range(len(arrays))), layout, rng, rtol=1e-4, atol=1e-4)
+
+
+def test_transposed_operand_grad_reaches_leaf_contiguous(rng):
+    k = fd.tensor(rng.standard_normal((2, 6, 4)), requires_grad=True)
+    q = fd.tensor(rng.standard_normal((2, 6, 4)), requires_grad=True)
+    (q @ k.transpose(-2, -1)).backward(fd.tensor(rng.standard_normal((2, 6, 6))))
+    assert k.grad.is_contiguous() and q.grad.is_contiguous()

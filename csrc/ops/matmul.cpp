@@ -1,5 +1,7 @@
 // matmul (batched, broadcast, 1-D cases as PyTorch), linear and addmm, all on the one GEMM
 // kernel (cpu/gemm.h, cuda gemm). Transposed operands reach the kernel as strides.
+#include <algorithm>
+
 #include "autograd/node.h"
 #include "cpu/gemm.h"
 #include "ops/dispatch.h"
@@ -116,6 +118,34 @@ bool gemm_batched_views(const Tensor& A, const Tensor& B, const Tensor& out, con
   return true;
 }
 
+// A view whose last two dims are swapped in memory (w.t(), k.transpose(-2, -1)).
+bool transposed_layout(const Tensor& t) {
+  int n = t.ndim();
+  return n >= 2 && t.shape()[n - 1] > 1 && t.shape()[n - 2] > 1 && t.strides()[n - 2] == 1 && t.strides()[n - 1] != 1;
+}
+
+// Operand gradients of out = a @ b from g, as GEMMs with the transposes absorbed in packing.
+// A gradient is produced in its operand's layout when that is transposed, so it reaches a
+// leaf through the transpose contiguous (no copy there); a 2-D b broadcast over a's batch
+// folds the batch into K (one GEMM, no batched product summed afterwards).
+Tensor grad_b(const Tensor& a, const Tensor& b, const Tensor& g) {
+  const bool t = transposed_layout(b);
+  if (b.ndim() == 2 && a.ndim() > 2) {
+    int64_t K = a.shape()[a.ndim() - 1], N = g.shape()[g.ndim() - 1];
+    Tensor a2 = reshape(a, {-1, K}), g2 = reshape(g, {-1, N});
+    return t ? transpose(matmul(transpose(g2, 0, 1), a2), 0, 1) : matmul(transpose(a2, 0, 1), g2);
+  }
+  if (g.ndim() != b.ndim() || !std::equal(g.shape().data(), g.shape().data() + g.ndim() - 2, b.shape().data()))
+    return sum_to(matmul(transpose(a, -1, -2), g), b.shape());
+  return t ? transpose(matmul(transpose(g, -1, -2), a), -1, -2) : matmul(transpose(a, -1, -2), g);
+}
+
+Tensor grad_a(const Tensor& a, const Tensor& b, const Tensor& g) {
+  if (g.ndim() != a.ndim() || !std::equal(g.shape().data(), g.shape().data() + g.ndim() - 2, a.shape().data()))
+    return sum_to(matmul(g, transpose(b, -1, -2)), a.shape());
+  return transposed_layout(a) ? transpose(matmul(b, transpose(g, -1, -2)), -1, -2) : matmul(g, transpose(b, -1, -2));
+}
+
 // Both operands >= 2-D.
 Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   int64_t M = a.shape()[a.ndim() - 2], K = a.shape()[a.ndim() - 1];
@@ -148,8 +178,8 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   if (autograd::any_requires_grad(a, b)) {
     autograd::record("MmBackward0", {a, b}, out, [a, b](V& g) {
       Tensor ga, gb;
-      if (a.requires_grad()) ga = to_dtype(sum_to(matmul(g[0], transpose(b, -1, -2)), a.shape()), a.dtype());
-      if (b.requires_grad()) gb = to_dtype(sum_to(matmul(transpose(a, -1, -2), g[0]), b.shape()), b.dtype());
+      if (a.requires_grad()) ga = to_dtype(grad_a(a, b, g[0]), a.dtype());
+      if (b.requires_grad()) gb = to_dtype(grad_b(a, b, g[0]), b.dtype());
       return V{ga, gb};
     });
   }
