@@ -155,8 +155,13 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
     });
     return;
   }
-  // Column reductions: split over outer x inner-chunks.
-  const int64_t chunk = 256;
+  // Column reductions: split over outer x inner-chunks, narrower chunks when there are few
+  // (a bias gradient: one block of rows) so every thread gets a share.
+  int64_t chunk = 256;
+  if (outer * ((inner + chunk - 1) / chunk) < 2 * get_num_threads()) {
+    int64_t parts = (2 * get_num_threads() + outer - 1) / outer;
+    chunk = std::min<int64_t>(256, std::max<int64_t>(32, ((inner + parts - 1) / parts + 15) / 16 * 16));
+  }
   int64_t nchunks = (inner + chunk - 1) / chunk;
   parallel_for(0, outer * nchunks, std::max<int64_t>(1, grain / nchunks), [&](int64_t tb, int64_t te) {
     std::vector<Acc<T>> acc(chunk);
@@ -165,7 +170,22 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
     for (int64_t t = tb; t < te; ++t) {
       int64_t o = t / nchunks, j0 = (t % nchunks) * chunk, w = std::min(chunk, inner - j0);
       const T* base = in + o * n * inner + j0;
-      if (op == ReduceOp::sum || op == ReduceOp::prod) {
+      if (std::is_same_v<T, float> && op == ReduceOp::sum) {
+        // float32: blocks of 8 rows summed in float (in L1), each block added in double
+        T blk[256];
+        for (int64_t j = 0; j < w; ++j) acc[j] = 0;
+        for (int64_t i0 = 0; i0 < n; i0 += 8) {
+          const int64_t i1 = std::min(n, i0 + 8);
+          const T* x = base + i0 * inner;
+          for (int64_t j = 0; j < w; ++j) blk[j] = x[j];
+          for (int64_t i = i0 + 1; i < i1; ++i) {
+            x = base + i * inner;
+            for (int64_t j = 0; j < w; ++j) blk[j] += x[j];
+          }
+          for (int64_t j = 0; j < w; ++j) acc[j] += Acc<T>(blk[j]);
+        }
+        for (int64_t j = 0; j < w; ++j) out[o * inner + j0 + j] = T(acc[j]);
+      } else if (op == ReduceOp::sum || op == ReduceOp::prod) {
         Acc<T> init = op == ReduceOp::sum ? 0 : 1;
         for (int64_t j = 0; j < w; ++j) acc[j] = init;
         for (int64_t i = 0; i < n; ++i) {

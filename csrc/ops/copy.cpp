@@ -62,6 +62,38 @@ bool copy_transposed(const cpu::Loop& L, char* dst, const char* src, size_t es) 
   return true;
 }
 
+// Copy of n rows of RB bytes (a fixed size the compiler turns into vector moves).
+template <size_t RB> void rows_fixed(char* d, const char* s, int64_t n, int64_t ds, int64_t ss) {
+  for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * ds, s + i * ss, RB);
+}
+
+// Same-dtype copy whose rows are contiguous on both sides (a permuted or sliced copy). Short
+// rows (heads split out of (B, T, H, D): 32 floats) go two dims at a time: the loop hands out
+// blocks of rows and each block is copied with a fixed-size memcpy per row.
+void copy_rows(const cpu::Loop& L, char* const* base, size_t es) {
+  const int nd = L.ndim;
+  const int64_t inner = L.shape[nd - 1];
+  const size_t rb = size_t(inner) * es;
+  int64_t e[2] = {int64_t(es), int64_t(es)};
+  if (nd < 2 || rb > 512) {
+    cpu::for_each_row(L, base, e, [&](char* const* p, int64_t n, const int64_t*) { std::memcpy(p[0], p[1], size_t(n) * es); });
+    return;
+  }
+  cpu::Loop R = L;  // the row loop: L without its innermost dim
+  R.ndim = nd - 1;
+  R.numel = L.numel / inner;
+  cpu::for_each_row(R, base, e, [&](char* const* p, int64_t n, const int64_t* s) {
+    const int64_t ds = s[0] * int64_t(es), ss = s[1] * int64_t(es);
+    switch (rb) {
+      case 64: return rows_fixed<64>(p[0], p[1], n, ds, ss);
+      case 128: return rows_fixed<128>(p[0], p[1], n, ds, ss);
+      case 256: return rows_fixed<256>(p[0], p[1], n, ds, ss);
+      case 512: return rows_fixed<512>(p[0], p[1], n, ds, ss);
+      default: for (int64_t i = 0; i < n; ++i) std::memcpy(p[0] + i * ds, p[1] + i * ss, rb);
+    }
+  }, std::max<int64_t>(1, cpu::kParallelGrain / inner));
+}
+
 }  // namespace
 
 void copy_(const Tensor& dst, const Tensor& src) {
@@ -99,11 +131,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
   char* base[2] = {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())};
   int64_t es[2] = {int64_t(dst.itemsize()), int64_t(src.itemsize())};
   if (dto == dti && L.strides[0][L.ndim - 1] == 1 && L.strides[1][L.ndim - 1] == 1) {
-    // rows contiguous on both sides (a permuted or sliced copy): plain memcpy per row
-    const size_t rb = size_t(L.shape[L.ndim - 1]) * dst.itemsize();
-    cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t*) {
-      std::memcpy(p[0], p[1], n == L.shape[L.ndim - 1] ? rb : size_t(n) * dst.itemsize());
-    });
+    copy_rows(L, base, dst.itemsize());
     return;
   }
   cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { cast(dto, dti, p[0], p[1], n, s[0], s[1]); });
