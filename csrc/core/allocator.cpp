@@ -18,7 +18,7 @@ constexpr size_t kHugeMin = 1 << 21;      // ask for transparent huge pages from
 constexpr int kBinDepth = 32;
 constexpr size_t kCacheCap = size_t(4) << 30;
 
-std::atomic<size_t> g_live{0}, g_hits{0}, g_misses{0};
+std::atomic<size_t> g_live{0}, g_peak{0}, g_hits{0}, g_misses{0};
 
 // Round small sizes to 4 classes per power of two, so a bin holds blocks of one size.
 size_t small_class(size_t n, int* bin) {
@@ -68,7 +68,8 @@ size_t large_class(size_t n) { return (n + 4095) & ~size_t(4095); }
 
 void* cpu_alloc(size_t n) {
   if (n == 0) n = 1;
-  g_live += n;
+  const size_t live = g_live.fetch_add(n, std::memory_order_relaxed) + n;
+  for (size_t pk = g_peak.load(std::memory_order_relaxed); live > pk && !g_peak.compare_exchange_weak(pk, live);) {}
   if (n <= kSmallMax) {
     int bin; size_t sz = small_class(n, &bin);
     Bins& b = t_bins;
@@ -117,7 +118,9 @@ void cpu_free(void* p, size_t n) {
 void cpu_empty_cache() { large().clear(); }
 
 CpuAllocStats cpu_alloc_stats() {
-  return {large().bytes, g_live.load(), g_hits.load(), g_misses.load()};
+  return {large().bytes, g_live.load(), g_hits.load(), g_misses.load(), g_peak.load()};
 }
+
+void cpu_reset_peak() { g_peak.store(g_live.load()); }
 
 }  // namespace fastdl

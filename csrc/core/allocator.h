@@ -10,7 +10,8 @@ namespace fastdl {
 void* cpu_alloc(size_t nbytes);   // throws OutOfMemory
 void cpu_free(void* p, size_t nbytes);
 void cpu_empty_cache();
-struct CpuAllocStats { size_t cached_bytes, live_bytes, hits, misses; };
+struct CpuAllocStats { size_t cached_bytes, live_bytes, hits, misses, peak_bytes; };
 CpuAllocStats cpu_alloc_stats();
+void cpu_reset_peak();  // peak_bytes restarts from the bytes live now
 
 }  // namespace fastdl

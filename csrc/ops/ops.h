@@ -153,4 +153,10 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tens
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      double label_smoothing, int64_t reduction);
 
+// ---- selective_scan.cpp (Mamba; D, z, delta_bias may be undefined). Returns {out} or
+// {out, last_state} (last_state carries no gradient, as in mamba_ssm).
+std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                                   const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
+                                   bool delta_softplus, bool return_last_state);
+
 }  // namespace fastdl

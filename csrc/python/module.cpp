@@ -61,6 +61,7 @@ NB_MODULE(_C, m) {
   py::init_optim(m);
   py::init_nn(m);
   py::init_profiler(m);
+  py::init_sequence(m);
 
   m.def("set_num_threads", &set_num_threads, "n"_a, "Set the size of fastdl's CPU thread pool.");
   m.def("get_num_threads", &get_num_threads);
@@ -87,8 +88,10 @@ NB_MODULE(_C, m) {
     auto s = cpu_alloc_stats();
     nb::dict d;
     d["cached_bytes"] = s.cached_bytes; d["live_bytes"] = s.live_bytes; d["hits"] = s.hits; d["misses"] = s.misses;
+    d["peak_bytes"] = s.peak_bytes;
     return d;
   });
+  m.def("reset_peak_memory", &cpu_reset_peak, "Restart the CPU allocator's peak_bytes from the bytes live now.");
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, "seed"_a);
   m.def("_random_u64", &random_u64);
 }

@@ -6,6 +6,7 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
     fastdl bench ops           reductions, softmax, layer_norm, cross entropy, indexing vs PyTorch
     fastdl bench models        whole training steps (MLP, char-GPT) vs PyTorch: forward, backward, optimizer
+    fastdl bench scan          Mamba's selective scan fwd / fwd+bwd vs PyTorch's sequential reference
     fastdl bench all           everything above
 """
 import sys
@@ -16,9 +17,9 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
-    from fastdl.bench import elementwise, gemm, models, ops, overhead
+    from fastdl.bench import elementwise, gemm, models, ops, overhead, scan
     table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main,
-             "models": models.main}
+             "models": models.main, "scan": scan.main}
     which = list(table) if argv[0] == "all" else [argv[0]]
     for w in which:
         if w not in table:

@@ -493,3 +493,16 @@ from fastdl.nn._functional_more import (  # noqa: E402,F401
     hinge_embedding_loss, margin_ranking_loss, multilabel_soft_margin_loss, pairwise_distance, poisson_nll_loss, prelu,
     soft_margin_loss, softshrink, triplet_margin_loss,
 )
+
+
+def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                   return_last_state=False):
+    """Mamba's selective scan, with mamba_ssm's `selective_scan_fn` semantics.
+
+    u, delta, z: (batch, dim, L); A: (dim, N); B, C: (batch, N, L) or (batch, groups, N, L);
+    D, delta_bias: (dim,). With delta' = softplus?(delta + delta_bias) and per channel
+    x_t = exp(delta'_t A) x_{t-1} + delta'_t B_t u_t, y_t = <x_t, C_t>, returns
+    out = (y + D u) * silu(z), and (out, x_L) with return_last_state (x_L carries no gradient).
+    The (batch, dim, L, N) states are never stored: backward recomputes them from chunk
+    checkpoints."""
+    return _C.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)

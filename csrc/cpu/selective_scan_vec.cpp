@@ -1,0 +1,347 @@
+// The selective scan vectorised across channels: W channels of one group run in the W lanes
+// of a vector (8 float32 on AVX2, 16 on AVX-512), so B_t and C_t are scalars broadcast to
+// every lane and the N states live in an L1-resident N x W block. Time is walked in chunks of
+// p.chunk steps: a chunk's u / delta / z are transposed into (step, lane) tiles first.
+//   forward:  x = exp(delta A) x + delta B u; y = <x, C>; out = (y + D u) silu(z)
+//   backward: per chunk, last to first: recompute the chunk's states from its checkpoint,
+//             then walk back with h = dL/dx (carried across chunks), accumulating dA, dD and
+//             delta_bias per channel and dB, dC per task into partials summed in task order.
+// Compiled per ISA (avx2, avx512); the ref ISA runs the scalar reference (selective_scan.cpp).
+#if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "core/parallel.h"
+#include "cpu/selective_scan.h"
+#include "cpu/simd/vmath.h"
+
+namespace fastdl::cpu::FASTDL_ISA_NS {
+namespace {
+
+#if defined(FASTDL_ISA_avx512)
+constexpr int kVecBytes = 64;
+#else
+constexpr int kVecBytes = 32;
+#endif
+
+template <class T> inline T e_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
+template <class T> inline T e_sigmoid(T x) { return T(1) / (T(1) + e_exp(-x)); }
+template <class T> inline T e_softplus(T x) {
+  if constexpr (std::is_same_v<T, float>) return x > 20.f ? x : vm::log_f(1.f + vm::exp_f(x));
+  else return x > 20.0 ? x : std::log1p(std::exp(x));
+}
+
+// One task's view: channels d0 .. d0 + w (w <= W lanes, all in group g) of batch b.
+template <class T, int W>
+struct Lanes {
+  const SelectiveScanParams& p;
+  int64_t b, d0, g;
+  int w;
+  const T* row(const void* base, int lane) const {
+    return static_cast<const T*>(base) + (b * p.dim + d0 + std::min(lane, w - 1)) * p.L;
+  }
+  // (step, lane) tile of a (batch, dim, L) operand over steps [l0, l0 + lc); idle lanes copy the
+  // last real channel (finite values, never written back).
+  void load(const void* base, int64_t l0, int64_t lc, T* tile) const {
+    for (int k = 0; k < W; ++k) {
+      const T* r = row(base, k) + l0;
+      for (int64_t l = 0; l < lc; ++l) tile[l * W + k] = r[l];
+    }
+  }
+  void store(void* base, int64_t l0, int64_t lc, const T* tile) const {
+    for (int k = 0; k < w; ++k) {
+      T* r = static_cast<T*>(base) + (b * p.dim + d0 + k) * p.L + l0;
+      for (int64_t l = 0; l < lc; ++l) r[l] = tile[l * W + k];
+    }
+  }
+  T* ckpt(int64_t c, int lane) const {  // state before chunk c of channel d0 + lane
+    return static_cast<T*>(p.checkpoints) + ((b * p.dim + d0 + lane) * scan_chunks(p) + c) * p.N;
+  }
+  T chan(const void* v, int lane, T dflt) const {  // per-channel vector D / delta_bias
+    return v ? static_cast<const T*>(v)[d0 + std::min(lane, w - 1)] : dflt;
+  }
+};
+
+// delta' tile (after bias and softplus), keeping the pre-softplus value for backward.
+template <class T, int W>
+void load_delta(const Lanes<T, W>& s, int64_t l0, int64_t lc, T* dl, T* raw) {
+  s.load(s.p.delta, l0, lc, dl);
+  alignas(64) T bias[W];
+  for (int k = 0; k < W; ++k) bias[k] = s.chan(s.p.delta_bias, k, T(0));
+  for (int64_t l = 0; l < lc; ++l)
+#pragma omp simd
+    for (int k = 0; k < W; ++k) {
+      T v = dl[l * W + k] + bias[k];
+      if (raw) raw[l * W + k] = v;
+      dl[l * W + k] = s.p.softplus ? e_softplus(v) : v;
+    }
+}
+
+// B or C as (batch, groups, L, N): one scalar per (step, n) shared by all lanes, read along n.
+// Transposed once per call (every channel block of a group reads the same rows).
+template <class T>
+std::vector<T> transpose_bc(const SelectiveScanParams& p, const void* m_) {
+  const T* m = static_cast<const T*>(m_);
+  const int64_t N = p.N, L = p.L, mats = p.batch * p.groups;
+  std::vector<T> t(size_t(mats * L * N));
+  parallel_for(0, mats * L, 1 << 12, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t q = r / L, l = r % L;
+      for (int64_t n = 0; n < N; ++n) t[size_t(r * N + n)] = m[(q * N + n) * L + l];
+    }
+  });
+  return t;
+}
+
+template <class T, int W>
+struct Scratch {  // per task, reused across tasks of one thread
+  std::vector<T> buf;
+  T *u, *dl, *raw, *z, *y, *a, *x, *x0, *xs, *g, *h, *gd, *du;
+  Scratch(int64_t chunk, int64_t N) {
+    const size_t t = size_t(chunk * W), nw = size_t(N * W);
+    buf.assign(6 * t + 4 * nw + size_t(chunk) * nw + 2 * t + 16 * W, T(0));
+    T* q = buf.data();
+    auto take = [&](size_t n) { T* r = q; q += (n + W - 1) / W * W; return r; };
+    u = take(t); dl = take(t); raw = take(t); z = take(t); y = take(t); g = take(t);
+    a = take(nw); x = take(nw); x0 = take(nw); h = take(nw); xs = take(size_t(chunk) * nw);
+    gd = take(t); du = take(t);
+  }
+};
+
+// Advance the state over steps [0, lc) of the loaded chunk; xs (optional) keeps every state.
+template <class T, int W>
+inline void scan_chunk(int64_t lc, int64_t N, const T* a, const T* u, const T* dl, const T* bt, const T* ct, T* x,
+                       T* y, T* xs) {
+  for (int64_t l = 0; l < lc; ++l) {
+    alignas(64) T acc[W] = {};
+    alignas(64) T du_[W];
+#pragma omp simd
+    for (int k = 0; k < W; ++k) du_[k] = dl[l * W + k] * u[l * W + k];
+    for (int64_t n = 0; n < N; ++n) {
+      const T bn = bt[l * N + n], cn = ct[l * N + n];
+      T* xn = x + n * W;
+#pragma omp simd
+      for (int k = 0; k < W; ++k) {
+        const T v = e_exp(dl[l * W + k] * a[n * W + k]) * xn[k] + du_[k] * bn;
+        xn[k] = v;
+        acc[k] += v * cn;
+      }
+    }
+    if (xs) std::memcpy(xs + l * N * W, x, sizeof(T) * size_t(N * W));
+#pragma omp simd
+    for (int k = 0; k < W; ++k) y[l * W + k] = acc[k];
+  }
+}
+
+template <class T, int W>
+void load_a(const Lanes<T, W>& s, T* a) {
+  const T* A = static_cast<const T*>(s.p.A);
+  for (int64_t n = 0; n < s.p.N; ++n)
+    for (int k = 0; k < W; ++k) a[n * W + k] = A[(s.d0 + std::min(k, s.w - 1)) * s.p.N + n];
+}
+
+// Channel blocks of W lanes that never straddle a group.
+struct Block { int64_t g, d0; int w; };
+template <int W>
+std::vector<Block> blocks(const SelectiveScanParams& p) {
+  std::vector<Block> r;
+  const int64_t dpg = p.dim / p.groups;
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t d = 0; d < dpg; d += W) r.push_back({g, g * dpg + d, int(std::min<int64_t>(W, dpg - d))});
+  return r;
+}
+
+template <class T, int W>
+void fwd(const SelectiveScanParams& p) {
+  const std::vector<Block> bl = blocks<W>(p);
+  const int64_t nb = int64_t(bl.size()), N = p.N, CH = p.chunk;
+  const std::vector<T> Bt = transpose_bc<T>(p, p.B), Ct = transpose_bc<T>(p, p.C);
+  parallel_for(0, p.batch * nb, 1, [&](int64_t t0, int64_t t1) {
+    Scratch<T, W> s(CH, N);
+    for (int64_t t = t0; t < t1; ++t) {
+      const Block& k = bl[size_t(t % nb)];
+      Lanes<T, W> ln{p, t / nb, k.d0, k.g, k.w};
+      load_a(ln, s.a);
+      std::fill(s.x, s.x + N * W, T(0));
+      const T* Bm = Bt.data() + (ln.b * p.groups + ln.g) * p.L * N;
+      const T* Cm = Ct.data() + (ln.b * p.groups + ln.g) * p.L * N;
+      alignas(64) T Dv[W];
+      for (int q = 0; q < W; ++q) Dv[q] = ln.chan(p.D, q, T(0));
+      for (int64_t c = 0, l0 = 0; l0 < p.L; ++c, l0 += CH) {
+        const int64_t lc = std::min(CH, p.L - l0);
+        if (p.checkpoints)
+          for (int q = 0; q < k.w; ++q)
+            for (int64_t n = 0; n < N; ++n) ln.ckpt(c, q)[n] = s.x[n * W + q];
+        ln.load(p.u, l0, lc, s.u);
+        load_delta(ln, l0, lc, s.dl, static_cast<T*>(nullptr));
+        scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, Bm + l0 * N, Cm + l0 * N, s.x, s.y, nullptr);
+        if (p.z) ln.load(p.z, l0, lc, s.z);
+        for (int64_t l = 0; l < lc; ++l)
+#pragma omp simd
+          for (int q = 0; q < W; ++q) {
+            T o = s.y[l * W + q] + Dv[q] * s.u[l * W + q];
+            if (p.z) { const T zz = s.z[l * W + q]; o *= zz * e_sigmoid(zz); }
+            s.y[l * W + q] = o;
+          }
+        ln.store(p.out, l0, lc, s.y);
+      }
+      if (p.last_state)
+        for (int q = 0; q < k.w; ++q)
+          for (int64_t n = 0; n < N; ++n)
+            static_cast<T*>(p.last_state)[(ln.b * p.dim + k.d0 + q) * N + n] = s.x[n * W + q];
+    }
+  });
+}
+
+// Backward for one block of one batch: dA, dD, delta_bias accumulate into per-block rows
+// (dA_b: N x W, dD_b / dbias_b: W); dB, dC into this task's partial (groups, N, L) of batch b.
+template <class T, int W>
+void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W>& s, const T* Bm, const T* Cm,
+               T* dA_b, T* dD_b, T* dbias_b, T* dBp, T* dCp) {
+  const int64_t N = p.N, CH = p.chunk, L = p.L, nch = scan_chunks(p);
+  T* dBg = dBp + ln.g * N * L;
+  T* dCg = dCp + ln.g * N * L;
+  alignas(64) T Dv[W];
+  for (int q = 0; q < W; ++q) Dv[q] = ln.chan(p.D, q, T(0));
+  load_a(ln, s.a);
+  std::fill(s.h, s.h + N * W, T(0));
+  for (int64_t c = nch - 1; c >= 0; --c) {
+    const int64_t l0 = c * CH, lc = std::min(CH, L - l0);
+    // the state before the chunk, then every state inside it
+    std::fill(s.x, s.x + N * W, T(0));
+    for (int q = 0; q < ln.w; ++q)
+      for (int64_t n = 0; n < N; ++n) s.x[n * W + q] = ln.ckpt(c, q)[n];
+    std::memcpy(s.x0, s.x, sizeof(T) * size_t(N * W));  // the scan moves x on
+    ln.load(p.u, l0, lc, s.u);
+    load_delta(ln, l0, lc, s.dl, s.raw);
+    const T *bt = Bm + l0 * N, *ct = Cm + l0 * N;
+    scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, bt, ct, s.x, s.y, s.xs);
+    // gate: g = gout * silu(z) (dL/dy), dz, and the D u path
+    ln.load(p.gout, l0, lc, s.g);
+    if (p.z) ln.load(p.z, l0, lc, s.z);
+    for (int64_t l = 0; l < lc; ++l)
+#pragma omp simd
+      for (int q = 0; q < W; ++q) {
+        const int64_t i = l * W + q;
+        T g = s.g[i];
+        if (p.z) {
+          const T zz = s.z[i], sg = e_sigmoid(zz), pre = s.y[i] + Dv[q] * s.u[i];
+          s.z[i] = g * pre * sg * (T(1) + zz * (T(1) - sg));  // dz
+          g *= zz * sg;
+        }
+        s.g[i] = g;
+        s.du[i] = g * Dv[q];
+        dD_b[q] += g * s.u[i];
+      }
+    if (p.z && p.dz) ln.store(p.dz, l0, lc, s.z);
+    // walk back through the chunk
+    for (int64_t l = lc - 1; l >= 0; --l) {
+      alignas(64) T gd[W] = {}, du[W] = {};
+      const T* gl = s.g + l * W;
+      const T* dl = s.dl + l * W;
+      const T* ul = s.u + l * W;
+      const T* xl = s.xs + l * N * W;
+      const T* xp = l > 0 ? s.xs + (l - 1) * N * W : s.x0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T bn = bt[l * N + n], cn = ct[l * N + n];
+        T* hn = s.h + n * W;
+        const T* an = s.a + n * W;
+        T* dAn = dA_b + n * W;
+        T sc = 0, sb = 0;
+#pragma omp simd reduction(+ : sc, sb)
+        for (int q = 0; q < W; ++q) {
+          const T hv = hn[q] + gl[q] * cn;
+          const T e = e_exp(dl[q] * an[q]);
+          const T t = hv * xp[n * W + q] * e;
+          const T live = q < ln.w ? T(1) : T(0);  // idle lanes duplicate a channel: keep them out of sums
+          sc += live * gl[q] * xl[n * W + q];
+          sb += live * hv * dl[q] * ul[q];
+          gd[q] += t * an[q] + hv * bn * ul[q];
+          du[q] += hv * dl[q] * bn;
+          dAn[q] += t * dl[q];
+          hn[q] = hv * e;
+        }
+        dCg[n * L + l0 + l] += sc;
+        dBg[n * L + l0 + l] += sb;
+      }
+#pragma omp simd
+      for (int q = 0; q < W; ++q) {
+        T v = gd[q];
+        if (p.softplus) { const T r = s.raw[l * W + q]; v *= r > T(20) ? T(1) : e_sigmoid(r); }
+        s.gd[l * W + q] = v;
+        s.du[l * W + q] += du[q];
+        dbias_b[q] += v;
+      }
+    }
+    ln.store(p.ddelta, l0, lc, s.gd);
+    ln.store(p.du, l0, lc, s.du);
+  }
+}
+
+// Tasks are runs of kTaskBlocks channel blocks: each owns its channels' dA / dD / delta_bias
+// (summed over batch inside the task) and a dB / dC partial; partials are summed in task order,
+// so results do not depend on the thread count.
+constexpr int64_t kTaskBlocks = 8;
+
+template <class T, int W>
+void bwd(const SelectiveScanParams& p) {
+  const std::vector<Block> bl = blocks<W>(p);
+  const int64_t nb = int64_t(bl.size()), N = p.N, L = p.L;
+  const int64_t ntask = (nb + kTaskBlocks - 1) / kTaskBlocks;
+  const int64_t part = p.batch * p.groups * N * L;  // one dB (or dC) partial
+  std::vector<T> partials(size_t(2 * ntask * part), T(0));
+  const std::vector<T> Bt = transpose_bc<T>(p, p.B), Ct = transpose_bc<T>(p, p.C);
+  parallel_for(0, ntask, 1, [&](int64_t t0, int64_t t1) {
+    Scratch<T, W> s(p.chunk, N);
+    std::vector<T> dA_b(size_t(N * W)), dD_b(W), dbias_b(W);
+    for (int64_t t = t0; t < t1; ++t) {
+      T* dBp = partials.data() + 2 * t * part;
+      T* dCp = dBp + part;
+      for (int64_t i = t * kTaskBlocks; i < std::min(nb, (t + 1) * kTaskBlocks); ++i) {
+        const Block& k = bl[size_t(i)];
+        std::fill(dA_b.begin(), dA_b.end(), T(0));
+        std::fill(dD_b.begin(), dD_b.end(), T(0));
+        std::fill(dbias_b.begin(), dbias_b.end(), T(0));
+        for (int64_t b = 0; b < p.batch; ++b) {
+          Lanes<T, W> ln{p, b, k.d0, k.g, k.w};
+          const int64_t off = (b * p.groups + k.g) * L * N;
+          bwd_block<T, W>(p, ln, s, Bt.data() + off, Ct.data() + off, dA_b.data(), dD_b.data(), dbias_b.data(),
+                          dBp + b * p.groups * N * L, dCp + b * p.groups * N * L);
+        }
+        for (int q = 0; q < k.w; ++q) {
+          for (int64_t n = 0; n < N; ++n) static_cast<T*>(p.dA)[(k.d0 + q) * N + n] = dA_b[size_t(n * W + q)];
+          if (p.dD) static_cast<T*>(p.dD)[k.d0 + q] = dD_b[size_t(q)];
+          if (p.ddelta_bias) static_cast<T*>(p.ddelta_bias)[k.d0 + q] = dbias_b[size_t(q)];
+        }
+      }
+    }
+  });
+  parallel_for(0, part, 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T sb = 0, sc = 0;
+      for (int64_t t = 0; t < ntask; ++t) { sb += partials[size_t(2 * t * part + i)]; sc += partials[size_t((2 * t + 1) * part + i)]; }
+      static_cast<T*>(p.dB)[i] = sb;
+      static_cast<T*>(p.dC)[i] = sc;
+    }
+  });
+}
+
+void fwd_any(const SelectiveScanParams& p) {
+  if (p.dt == DType::f64) fwd<double, kVecBytes / 8>(p); else fwd<float, kVecBytes / 4>(p);
+}
+void bwd_any(const SelectiveScanParams& p) {
+  if (p.dt == DType::f64) bwd<double, kVecBytes / 8>(p); else bwd<float, kVecBytes / 4>(p);
+}
+
+}  // namespace
+
+const ScanKernels& scan_table() {
+  static const ScanKernels k{fwd_any, bwd_any};
+  return k;
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS
+#endif
