@@ -10,6 +10,8 @@
 #include "cpu/optim.h"
 #include "ops/kinds.h"
 
+namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; }
+
 namespace fastdl::cuda {
 
 constexpr int kMaxDims = 8;
@@ -55,5 +57,10 @@ void gemm(const cpu::GemmParams& p, int device);
 void where(size_t elsize, void* out, const void* cond, const void* a, const void* b, int64_t n, int device);
 // Fused optimizer step over `count` parameters (device pointers), see cpu/optim.h.
 void optim_step(OptimKind kind, DType dt, const OptimHyper& h, const OptimTensor* ts, int64_t count, int device);
+// Message passing over a CSR of device pointers (cpu/message_passing.h); deterministic.
+void mp_gather_fwd(DType dt, const cpu::MpParams& p, int device);
+void mp_gather_bwd(DType dt, const cpu::MpParams& p, int device);
+void seg_softmax_fwd(DType dt, const cpu::SegSoftmaxParams& p, int device);
+void seg_softmax_bwd(DType dt, const cpu::SegSoftmaxParams& p, int device);
 
 }  // namespace fastdl::cuda

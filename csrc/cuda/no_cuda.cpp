@@ -33,5 +33,9 @@ void unary(UnaryOp, DType, void*, const void*, const Strided&, int) { unavailabl
 void reduce(ReduceOp, DType, void*, const void*, int64_t, int64_t, int64_t, int) { unavailable("reduce"); }
 void gemm(const cpu::GemmParams&, int) { unavailable("gemm"); }
 void optim_step(OptimKind, DType, const OptimHyper&, const OptimTensor*, int64_t, int) { unavailable("optim_step"); }
+void mp_gather_fwd(DType, const cpu::MpParams&, int) { unavailable("message_passing"); }
+void mp_gather_bwd(DType, const cpu::MpParams&, int) { unavailable("message_passing backward"); }
+void seg_softmax_fwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax"); }
+void seg_softmax_bwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax backward"); }
 
 }  // namespace fastdl::cuda

@@ -43,6 +43,7 @@ void init_optim(nb::module_& m);
 void init_nn(nb::module_& m);
 void init_interop(nb::module_& m, nb::class_<Tensor>& cls);
 void init_profiler(nb::module_& m);
+void init_graph(nb::module_& m);
 void init_sequence(nb::module_& m);
 
 }  // namespace fastdl::py

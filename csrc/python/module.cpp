@@ -61,6 +61,7 @@ NB_MODULE(_C, m) {
   py::init_optim(m);
   py::init_nn(m);
   py::init_profiler(m);
+  py::init_graph(m);
   py::init_sequence(m);
 
   m.def("set_num_threads", &set_num_threads, "n"_a, "Set the size of fastdl's CPU thread pool.");

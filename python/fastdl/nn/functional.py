@@ -488,6 +488,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return y
 
 
+from fastdl.nn._functional_graph import message_passing, scatter, segment_softmax  # noqa: E402,F401
 from fastdl.nn._functional_more import (  # noqa: E402,F401
     cosine_embedding_loss, cosine_similarity, dropout1d, dropout2d, dropout3d, gaussian_nll_loss, hardshrink,
     hinge_embedding_loss, margin_ranking_loss, multilabel_soft_margin_loss, pairwise_distance, poisson_nll_loss, prelu,
