@@ -99,40 +99,48 @@ std::vector<T> transpose_bc(const SelectiveScanParams& p, const void* m_) {
 template <class T, int W>
 struct Scratch {  // per task, reused across tasks of one thread
   std::vector<T> buf;
-  T *u, *dl, *raw, *z, *y, *a, *x, *x0, *xs, *g, *h, *gd, *du;
+  T *u, *dl, *raw, *z, *y, *a, *x, *x0, *xs, *es, *g, *h, *gd, *du;
   Scratch(int64_t chunk, int64_t N) {
     const size_t t = size_t(chunk * W), nw = size_t(N * W);
-    buf.assign(6 * t + 4 * nw + size_t(chunk) * nw + 2 * t + 16 * W, T(0));
+    buf.assign(6 * t + 4 * nw + 2 * size_t(chunk) * nw + 2 * t + 16 * W, T(0));
     T* q = buf.data();
     auto take = [&](size_t n) { T* r = q; q += (n + W - 1) / W * W; return r; };
     u = take(t); dl = take(t); raw = take(t); z = take(t); y = take(t); g = take(t);
-    a = take(nw); x = take(nw); x0 = take(nw); h = take(nw); xs = take(size_t(chunk) * nw);
+    a = take(nw); x = take(nw); x0 = take(nw); h = take(nw); xs = take(size_t(chunk) * nw); es = take(size_t(chunk) * nw);
     gd = take(t); du = take(t);
   }
 };
 
-// Advance the state over steps [0, lc) of the loaded chunk; xs (optional) keeps every state.
+// Advance the state over steps [0, lc) of the loaded chunk. With xs / es (backward), every
+// state and every exp(delta A) of the chunk is kept ((lc, N, W) each) for the walk back.
+// y sums over n in two halves: a single chain of N dependent adds would bound the step.
 template <class T, int W>
 inline void scan_chunk(int64_t lc, int64_t N, const T* a, const T* u, const T* dl, const T* bt, const T* ct, T* x,
-                       T* y, T* xs) {
+                       T* y, T* xs, T* es) {
   for (int64_t l = 0; l < lc; ++l) {
-    alignas(64) T acc[W] = {};
+    alignas(64) T acc0[W] = {}, acc1[W] = {};
     alignas(64) T du_[W];
+    const T* dlv = dl + l * W;
 #pragma omp simd
-    for (int k = 0; k < W; ++k) du_[k] = dl[l * W + k] * u[l * W + k];
+    for (int k = 0; k < W; ++k) du_[k] = dlv[k] * u[l * W + k];
+    T* el = es ? es + l * N * W : nullptr;
     for (int64_t n = 0; n < N; ++n) {
       const T bn = bt[l * N + n], cn = ct[l * N + n];
       T* xn = x + n * W;
+      const T* an = a + n * W;
+      T* acc = (n & 1) ? acc1 : acc0;
 #pragma omp simd
       for (int k = 0; k < W; ++k) {
-        const T v = e_exp(dl[l * W + k] * a[n * W + k]) * xn[k] + du_[k] * bn;
+        const T e = e_exp(dlv[k] * an[k]);
+        const T v = e * xn[k] + du_[k] * bn;
         xn[k] = v;
         acc[k] += v * cn;
+        if (el) el[n * W + k] = e;
       }
     }
     if (xs) std::memcpy(xs + l * N * W, x, sizeof(T) * size_t(N * W));
 #pragma omp simd
-    for (int k = 0; k < W; ++k) y[l * W + k] = acc[k];
+    for (int k = 0; k < W; ++k) y[l * W + k] = acc0[k] + acc1[k];
   }
 }
 
@@ -177,7 +185,7 @@ void fwd(const SelectiveScanParams& p) {
             for (int64_t n = 0; n < N; ++n) ln.ckpt(c, q)[n] = s.x[n * W + q];
         ln.load(p.u, l0, lc, s.u);
         load_delta(ln, l0, lc, s.dl, static_cast<T*>(nullptr));
-        scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, Bm + l0 * N, Cm + l0 * N, s.x, s.y, nullptr);
+        scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, Bm + l0 * N, Cm + l0 * N, s.x, s.y, nullptr, nullptr);
         if (p.z) ln.load(p.z, l0, lc, s.z);
         for (int64_t l = 0; l < lc; ++l)
 #pragma omp simd
@@ -218,7 +226,7 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
     ln.load(p.u, l0, lc, s.u);
     load_delta(ln, l0, lc, s.dl, s.raw);
     const T *bt = Bm + l0 * N, *ct = Cm + l0 * N;
-    scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, bt, ct, s.x, s.y, s.xs);
+    scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, bt, ct, s.x, s.y, s.xs, s.es);
     // gate: g = gout * silu(z) (dL/dy), dz, and the D u path
     ln.load(p.gout, l0, lc, s.g);
     if (p.z) ln.load(p.z, l0, lc, s.z);
@@ -239,28 +247,31 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
     if (p.z && p.dz) ln.store(p.dz, l0, lc, s.z);
     // walk back through the chunk
     for (int64_t l = lc - 1; l >= 0; --l) {
-      alignas(64) T gd[W] = {}, du[W] = {};
+      alignas(64) T gd[2][W] = {}, du[2][W] = {};  // two partial sums over n (shorter chains)
       const T* gl = s.g + l * W;
       const T* dl = s.dl + l * W;
       const T* ul = s.u + l * W;
       const T* xl = s.xs + l * N * W;
+      const T* el = s.es + l * N * W;
       const T* xp = l > 0 ? s.xs + (l - 1) * N * W : s.x0;
       for (int64_t n = 0; n < N; ++n) {
         const T bn = bt[l * N + n], cn = ct[l * N + n];
         T* hn = s.h + n * W;
         const T* an = s.a + n * W;
         T* dAn = dA_b + n * W;
+        T* gdn = gd[n & 1];
+        T* dun = du[n & 1];
         T sc = 0, sb = 0;
 #pragma omp simd reduction(+ : sc, sb)
         for (int q = 0; q < W; ++q) {
           const T hv = hn[q] + gl[q] * cn;
-          const T e = e_exp(dl[q] * an[q]);
+          const T e = el[n * W + q];
           const T t = hv * xp[n * W + q] * e;
           const T live = q < ln.w ? T(1) : T(0);  // idle lanes duplicate a channel: keep them out of sums
           sc += live * gl[q] * xl[n * W + q];
           sb += live * hv * dl[q] * ul[q];
-          gd[q] += t * an[q] + hv * bn * ul[q];
-          du[q] += hv * dl[q] * bn;
+          gdn[q] += t * an[q] + hv * bn * ul[q];
+          dun[q] += hv * dl[q] * bn;
           dAn[q] += t * dl[q];
           hn[q] = hv * e;
         }
@@ -269,10 +280,10 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
       }
 #pragma omp simd
       for (int q = 0; q < W; ++q) {
-        T v = gd[q];
+        T v = gd[0][q] + gd[1][q];
         if (p.softplus) { const T r = s.raw[l * W + q]; v *= r > T(20) ? T(1) : e_sigmoid(r); }
         s.gd[l * W + q] = v;
-        s.du[l * W + q] += du[q];
+        s.du[l * W + q] += du[0][q] + du[1][q];
         dbias_b[q] += v;
       }
     }
