@@ -287,3 +287,10 @@ def test_errors_name_the_op():
         F.scatter(x, fd.tensor([0, 1]))
     with pytest.raises(IndexError, match="segment_softmax: index"):
         F.segment_softmax(x, fd.tensor([0, 1, 2, 3, 4]), num_nodes=2)
+
+
+def test_bench_mp_quick(torch, capsys):
+    from fastdl.bench import main
+    assert main(["mp", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "fastdl sum" in out and "CSR sparse.mm" in out

@@ -85,7 +85,10 @@ template <class T> void gather_fwd_t(const MpParams& p) {
       if (p.reduce == MpReduce::sum || p.reduce == MpReduce::mean) {
         for (int64_t f = 0; f < F; ++f) o[f] = 0;
         for (int64_t k = k0; k < k1; ++k) {
-          if (k + kPrefetch < nnz) prefetch_row(x + col[k + kPrefetch] * F, F);
+          if (k + kPrefetch < nnz) {
+            prefetch_row(x + col[k + kPrefetch] * F, F);
+            if (w) __builtin_prefetch(w + eid[k + kPrefetch] * H, 0, 3);
+          }
           const T* xr = x + col[k] * F;
           if (!w) add_row(o, xr, F);
           else if (H == 1) axpy(o, w[eid[k]], xr, F);
@@ -106,7 +109,10 @@ template <class T> void gather_fwd_t(const MpParams& p) {
       for (int64_t f = 0; f < F; ++f) { o[f] = init; a[f] = -1; }
       const bool mx = p.reduce == MpReduce::max;
       for (int64_t k = k0; k < k1; ++k) {
-        if (k + kPrefetch < nnz) prefetch_row(x + col[k + kPrefetch] * F, F);
+        if (k + kPrefetch < nnz) {
+          prefetch_row(x + col[k + kPrefetch] * F, F);
+          if (w) __builtin_prefetch(w + eid[k + kPrefetch] * H, 0, 3);
+        }
         const T* xr = x + col[k] * F;
         const int64_t e = eid[k];
         for (int64_t h = 0; h < H; ++h) {
@@ -141,7 +147,12 @@ template <class T> void gather_bwd_t(const MpParams& p) {
       const T* xr = x ? x + j * F : nullptr;
       if (gxr) for (int64_t f = 0; f < F; ++f) gxr[f] = 0;
       for (int64_t k = rp[j]; k < rp[j + 1]; ++k) {
-        if (k + kPrefetch < nnz) prefetch_row(g + col[k + kPrefetch] * F, F);
+        if (k + kPrefetch < nnz) {
+          prefetch_row(g + col[k + kPrefetch] * F, F);
+          if (w) __builtin_prefetch(w + eid[k + kPrefetch] * H, 0, 3);
+          if (gw) __builtin_prefetch(gw + eid[k + kPrefetch] * H, 1, 3);
+          if (sc) __builtin_prefetch(sc + col[k + kPrefetch], 0, 3);
+        }
         const int64_t i = col[k], e = eid[k];
         const T* gr = g + i * F;
         const T s = sc ? sc[i] : T(1);

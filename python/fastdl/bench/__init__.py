@@ -5,6 +5,7 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench elementwise   large a + b (16M float32) in GB/s
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
     fastdl bench ops           reductions, softmax, layer_norm, cross entropy, indexing vs PyTorch
+    fastdl bench mp            message passing fwd+bwd vs PyTorch index_add / scatter_reduce / CSR sparse.mm
     fastdl bench models        whole training steps (MLP, char-GPT) vs PyTorch: forward, backward, optimizer
     fastdl bench scan          Mamba's selective scan fwd / fwd+bwd vs PyTorch's sequential reference
     fastdl bench all           everything above
@@ -18,8 +19,9 @@ def main(argv=None):
         print(__doc__.strip())
         return 0
     from fastdl.bench import elementwise, gemm, models, ops, overhead, scan
+    from fastdl.bench import mp
     table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main,
-             "models": models.main, "scan": scan.main}
+             "models": models.main, "scan": scan.main, "mp": mp.main}
     which = list(table) if argv[0] == "all" else [argv[0]]
     for w in which:
         if w not in table:
