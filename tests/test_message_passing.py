@@ -294,3 +294,31 @@ def test_bench_mp_quick(torch, capsys):
     assert main(["mp", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "fastdl sum" in out and "CSR sparse.mm" in out
+
+
+@pytest.mark.skipif(not fd.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("heads", [1, 3])
+def test_cuda_matches_cpu_and_is_deterministic(rng, reduce, heads):
+    n, e, c = 300, 4000, 40
+    ei = graph(rng, n, e, unique=True)
+    x = rng.standard_normal((n, heads, c))
+    w = rng.uniform(0.5, 1.5, (e, heads) if heads > 1 else e)
+    up = rng.standard_normal((n, heads, c))
+    res = {}
+    for dev in ("cpu", "cuda", "cuda"):
+        xt = fd.tensor(x, device=dev, requires_grad=True)
+        wt = fd.tensor(w, device=dev, requires_grad=True)
+        out = F.message_passing(xt, fd.tensor(ei, device=dev), wt, reduce=reduce)
+        out.backward(fd.tensor(up, device=dev))
+        s = F.segment_softmax(wt.detach(), fd.tensor(ei[1], device=dev), num_nodes=n)
+        got = [t.detach().cpu().numpy() for t in (out, xt.grad, wt.grad, s)]
+        if dev in res:  # second CUDA run: bitwise the same
+            assert all(a.tobytes() == b.tobytes() for a, b in zip(res[dev], got))
+        res[dev] = got
+    for a, b in zip(res["cpu"], res["cuda"]):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
+    src = fd.tensor(x[:, 0], device="cuda")
+    idx = fd.tensor(rng.integers(0, 50, n), device="cuda")
+    np.testing.assert_allclose(F.scatter(src, idx, reduce=reduce).cpu().numpy(),
+                               F.scatter(src.cpu(), idx.cpu(), reduce=reduce).numpy(), rtol=1e-12)
