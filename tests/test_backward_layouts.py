@@ -130,3 +130,21 @@ def test_transposed_operand_grad_reaches_leaf_contiguous(rng):
     q = fd.tensor(rng.standard_normal((2, 6, 4)), requires_grad=True)
     (q @ k.transpose(-2, -1)).backward(fd.tensor(rng.standard_normal((2, 6, 6))))
     assert k.grad.is_contiguous() and q.grad.is_contiguous()
+
+
+@pytest.mark.parametrize("shapes", [((37, 11), (11,)), ((5, 1, 7), (3, 1)), ((2, 3, 5, 7), (5, 1)), ((300, 96), (96,)),
+                                    ((4, 9), (4, 1))])
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64, fd.int64])
+def test_broadcast_row_blocks_forward(shapes, dtype, isa, rng):
+    """Broadcast binaries run as blocks of rows per kernel call: every op family (arithmetic,
+    comparisons with a bool output, in place) on transposed and broadcast operands."""
+    a = rng.integers(-9, 9, shapes[0]) if dtype == fd.int64 else rng.standard_normal(shapes[0])
+    b = rng.integers(1, 9, shapes[1]) if dtype == fd.int64 else rng.standard_normal(shapes[1])
+    ta = fd.tensor(np.ascontiguousarray(np.swapaxes(a, -1, -2)), dtype=dtype).transpose(-1, -2)
+    tb = fd.tensor(b, dtype=dtype)
+    np.testing.assert_allclose((ta + tb).numpy(), a + b, rtol=1e-6)
+    np.testing.assert_allclose((ta * tb).numpy(), a * b, rtol=1e-6)
+    np.testing.assert_array_equal((ta < tb).numpy(), a < b)
+    out = fd.tensor(a, dtype=dtype)
+    out -= tb
+    np.testing.assert_allclose(out.numpy(), a - b, rtol=1e-6)

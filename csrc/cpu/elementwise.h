@@ -22,6 +22,10 @@ struct ElementwiseKernels {
                 int64_t sc, int64_t sa, int64_t sb);
   // out = clamp(a, lo, hi) with scalar bounds (NaN propagates)
   void (*clamp)(DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t sa, double lo, double hi);
+  // binary over `rows` rows of n elements, row k at k * (ro, ra, rb) elements from the first
+  // (broadcast patterns with short rows: a bias added to every row), one dispatch per block.
+  void (*binary_rows)(BinaryOp op, DType dt, char* out, const char* a, const char* b, int64_t n, int64_t so,
+                      int64_t sa, int64_t sb, int64_t rows, int64_t ro, int64_t ra, int64_t rb);
 };
 
 const ElementwiseKernels& elementwise_kernels();                // for the ISA in force

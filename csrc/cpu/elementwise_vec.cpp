@@ -71,14 +71,19 @@ template <class T> inline T nanmin(T a, T b) {
   else return a < b ? a : b;
 }
 
-// One strided row: the contiguous and scalar-broadcast cases get their own loops.
+// A block of `rows` strided rows (row k starts ro/ra/rb elements after row k-1): the op is
+// dispatched once per block, and the contiguous and scalar-broadcast rows get their own loops.
+struct Rows { int64_t n, so, sa, sb, rows = 1, ro = 0, ra = 0, rb = 0; };
+
 template <class O, class T, class F>
-inline void row2(O* __restrict o, const T* __restrict a, const T* __restrict b, int64_t n, int64_t so,
-                 int64_t sa, int64_t sb, F f) {
-  if (so == 1 && sa == 1 && sb == 1) { for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]); }
-  else if (so == 1 && sa == 1 && sb == 0) { const T bv = *b; for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], bv); }
-  else if (so == 1 && sa == 0 && sb == 1) { const T av = *a; for (int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]); }
-  else { for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa], b[i * sb]); }
+inline void row2(O* __restrict o, const T* __restrict a, const T* __restrict b, const Rows& r, F f) {
+  const int64_t n = r.n, so = r.so, sa = r.sa, sb = r.sb;
+  for (int64_t k = 0; k < r.rows; ++k, o += r.ro, a += r.ra, b += r.rb) {
+    if (so == 1 && sa == 1 && sb == 1) { for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]); }
+    else if (so == 1 && sa == 1 && sb == 0) { const T bv = *b; for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], bv); }
+    else if (so == 1 && sa == 0 && sb == 1) { const T av = *a; for (int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]); }
+    else { for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa], b[i * sb]); }
+  }
 }
 template <class O, class T, class F>
 inline void row1(O* __restrict o, const T* __restrict a, int64_t n, int64_t so, int64_t sa, F f) {
@@ -100,8 +105,8 @@ bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
   return true;
 }
 #define FASTDL_STREAM(op, intr) \
-  if (op_ == BinaryOp::op && so == 1 && sa == 1 && sb == 1 && \
-      stream_f32(o, a, b, n, [](__m512 x, __m512 y) { return intr(x, y); })) return;
+  if (op_ == BinaryOp::op && r.rows == 1 && r.so == 1 && r.sa == 1 && r.sb == 1 && \
+      stream_f32(o, a, b, r.n, [](__m512 x, __m512 y) { return intr(x, y); })) return;
 #elif defined(FASTDL_ISA_avx2)
 template <class F>
 bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
@@ -113,41 +118,41 @@ bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
   return true;
 }
 #define FASTDL_STREAM(op, intr) \
-  if (op_ == BinaryOp::op && so == 1 && sa == 1 && sb == 1 && \
-      stream_f32(o, a, b, n, [](__m256 x, __m256 y) { return intr(x, y); })) return;
+  if (op_ == BinaryOp::op && r.rows == 1 && r.so == 1 && r.sa == 1 && r.sb == 1 && \
+      stream_f32(o, a, b, r.n, [](__m256 x, __m256 y) { return intr(x, y); })) return;
 #endif
 
 // Activation backward formulas (a: the saved input or output, b: the upstream gradient), kept
 // out of binary_t so the vector math inlines into each loop and it vectorises.
 template <class T>
-__attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, const T* __restrict a, const T* __restrict b, int64_t n,
-                                        int64_t so, int64_t sa, int64_t sb) {
+__attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, const T* __restrict a, const T* __restrict b,
+                                                const Rows& r) {
   switch (op_) {
-    case BinaryOp::relu_bwd: return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(0) ? g : T(0); });
-    case BinaryOp::sigmoid_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * y * (T(1) - y); });
-    case BinaryOp::tanh_bwd: return row2(o, a, b, n, so, sa, sb, [](T y, T g) { return g * (T(1) - y * y); });
+    case BinaryOp::relu_bwd: return row2(o, a, b, r, [](T x, T g) { return x > T(0) ? g : T(0); });
+    case BinaryOp::sigmoid_bwd: return row2(o, a, b, r, [](T y, T g) { return g * y * (T(1) - y); });
+    case BinaryOp::tanh_bwd: return row2(o, a, b, r, [](T y, T g) { return g * (T(1) - y * y); });
     case BinaryOp::gelu_bwd:
-      return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
+      return row2(o, a, b, r, [](T x, T g) {
         T cdf = T(0.5) * (T(1) + t_erf_fast(x * T(kSqrt1_2)));
         return g * (cdf + x * T(kInvSqrt2Pi) * t_exp(T(-0.5) * x * x));
       });
     case BinaryOp::gelu_tanh_bwd:
-      return row2(o, a, b, n, so, sa, sb, [](T x, T g) {
+      return row2(o, a, b, r, [](T x, T g) {
         T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
         T th = t_tanh(u);
         T du = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
         return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * du);
       });
     case BinaryOp::silu_bwd:
-      return row2(o, a, b, n, so, sa, sb, [](T x, T g) { T s = t_sigmoid(x); return g * s * (T(1) + x * (T(1) - s)); });
+      return row2(o, a, b, r, [](T x, T g) { T s = t_sigmoid(x); return g * s * (T(1) + x * (T(1) - s)); });
     case BinaryOp::softplus_bwd:
-      return row2(o, a, b, n, so, sa, sb, [](T x, T g) { return x > T(20) ? g : g * t_sigmoid(x); });
+      return row2(o, a, b, r, [](T x, T g) { return x > T(20) ? g : g * t_sigmoid(x); });
     default: break;
   }
 }
 
 template <class T>
-void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, int64_t n, int64_t so, int64_t sa, int64_t sb) {
+void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, const Rows& r) {
   const T* a = reinterpret_cast<const T*>(ca);
   const T* b = reinterpret_cast<const T*>(cb);
   T* o = reinterpret_cast<T*>(out);
@@ -164,41 +169,47 @@ void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, int64_t n
   }
 #endif
   switch (op_) {
-    case BinaryOp::add: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(x + y); });
-    case BinaryOp::sub: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(x - y); });
-    case BinaryOp::mul: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(x * y); });
+    case BinaryOp::add: return row2(o, a, b, r, [](T x, T y) { return T(x + y); });
+    case BinaryOp::sub: return row2(o, a, b, r, [](T x, T y) { return T(x - y); });
+    case BinaryOp::mul: return row2(o, a, b, r, [](T x, T y) { return T(x * y); });
     case BinaryOp::div:
-      if constexpr (std::is_floating_point_v<T>) return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return x / y; });
-      else return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return floor_div(x, y); });
-    case BinaryOp::pow: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return ipow(x, y); });
-    case BinaryOp::maximum: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return nanmax(x, y); });
-    case BinaryOp::minimum: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return nanmin(x, y); });
-    case BinaryOp::atan2: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return T(std::atan2(double(x), double(y))); });
-    case BinaryOp::remainder: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return py_mod(x, y); });
-    case BinaryOp::floor_divide: return row2(o, a, b, n, so, sa, sb, [](T x, T y) { return floor_div(x, y); });
-    case BinaryOp::eq: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x == y; });
-    case BinaryOp::ne: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x != y; });
-    case BinaryOp::lt: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x < y; });
-    case BinaryOp::le: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x <= y; });
-    case BinaryOp::gt: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x > y; });
-    case BinaryOp::ge: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x >= y; });
-    case BinaryOp::logical_and: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x != T(0) && y != T(0); });
-    case BinaryOp::logical_or: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return x != T(0) || y != T(0); });
-    case BinaryOp::logical_xor: return row2(ob, a, b, n, so, sa, sb, [](T x, T y) { return (x != T(0)) != (y != T(0)); });
+      if constexpr (std::is_floating_point_v<T>) return row2(o, a, b, r, [](T x, T y) { return x / y; });
+      else return row2(o, a, b, r, [](T x, T y) { return floor_div(x, y); });
+    case BinaryOp::pow: return row2(o, a, b, r, [](T x, T y) { return ipow(x, y); });
+    case BinaryOp::maximum: return row2(o, a, b, r, [](T x, T y) { return nanmax(x, y); });
+    case BinaryOp::minimum: return row2(o, a, b, r, [](T x, T y) { return nanmin(x, y); });
+    case BinaryOp::atan2: return row2(o, a, b, r, [](T x, T y) { return T(std::atan2(double(x), double(y))); });
+    case BinaryOp::remainder: return row2(o, a, b, r, [](T x, T y) { return py_mod(x, y); });
+    case BinaryOp::floor_divide: return row2(o, a, b, r, [](T x, T y) { return floor_div(x, y); });
+    case BinaryOp::eq: return row2(ob, a, b, r, [](T x, T y) { return x == y; });
+    case BinaryOp::ne: return row2(ob, a, b, r, [](T x, T y) { return x != y; });
+    case BinaryOp::lt: return row2(ob, a, b, r, [](T x, T y) { return x < y; });
+    case BinaryOp::le: return row2(ob, a, b, r, [](T x, T y) { return x <= y; });
+    case BinaryOp::gt: return row2(ob, a, b, r, [](T x, T y) { return x > y; });
+    case BinaryOp::ge: return row2(ob, a, b, r, [](T x, T y) { return x >= y; });
+    case BinaryOp::logical_and: return row2(ob, a, b, r, [](T x, T y) { return x != T(0) && y != T(0); });
+    case BinaryOp::logical_or: return row2(ob, a, b, r, [](T x, T y) { return x != T(0) || y != T(0); });
+    case BinaryOp::logical_xor: return row2(ob, a, b, r, [](T x, T y) { return (x != T(0)) != (y != T(0)); });
     default: break;
   }
-  if constexpr (std::is_floating_point_v<T>) activation_bwd_t<T>(op_, o, a, b, n, so, sa, sb);
+  if constexpr (std::is_floating_point_v<T>) activation_bwd_t<T>(op_, o, a, b, r);
+}
+
+void binary_rows_k(BinaryOp op, DType dt, char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa,
+                   int64_t sb, int64_t rows, int64_t ro, int64_t ra, int64_t rb) {
+  const Rows r{n, so, sa, sb, rows, ro, ra, rb};
+  switch (dt) {
+    case DType::f32: return binary_t<float>(op, out, a, b, r);
+    case DType::f64: return binary_t<double>(op, out, a, b, r);
+    case DType::i32: return binary_t<int32_t>(op, out, a, b, r);
+    case DType::i64: return binary_t<int64_t>(op, out, a, b, r);
+    case DType::b8: return binary_t<uint8_t>(op, out, a, b, r);
+    default: return;
+  }
 }
 
 void binary_k(BinaryOp op, DType dt, char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa, int64_t sb) {
-  switch (dt) {
-    case DType::f32: return binary_t<float>(op, out, a, b, n, so, sa, sb);
-    case DType::f64: return binary_t<double>(op, out, a, b, n, so, sa, sb);
-    case DType::i32: return binary_t<int32_t>(op, out, a, b, n, so, sa, sb);
-    case DType::i64: return binary_t<int64_t>(op, out, a, b, n, so, sa, sb);
-    case DType::b8: return binary_t<uint8_t>(op, out, a, b, n, so, sa, sb);
-    default: return;
-  }
+  binary_rows_k(op, dt, out, a, b, n, so, sa, sb, 1, 0, 0, 0);
 }
 
 template <class T>
@@ -402,7 +413,7 @@ void clamp_k(DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t 
 }  // namespace
 
 const ElementwiseKernels& elementwise_table() {
-  static const ElementwiseKernels k{binary_k, unary_k, cast_k, where_k, clamp_k};
+  static const ElementwiseKernels k{binary_k, unary_k, cast_k, where_k, clamp_k, binary_rows_k};
   return k;
 }
 

@@ -82,7 +82,20 @@ void run_binary(BinaryOp op, DType ct, const Tensor& out, const Tensor& a, const
   Dims s0 = out.strides(), s1 = bstrides(a, shape), s2 = bstrides(b, shape);
   const Dims* st[3] = {&s0, &s1, &s2};
   cpu::Loop L = cpu::make_loop(shape, st, 3);
-  cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { kern(op, ct, p[0], p[1], p[2], n, s[0], s[1], s[2]); });
+  if (L.ndim < 2) {
+    cpu::for_each_row(L, base, es, [&](char* const* p, int64_t n, const int64_t* s) { kern(op, ct, p[0], p[1], p[2], n, s[0], s[1], s[2]); });
+    return;
+  }
+  // Blocks of rows per kernel call: the loop without its innermost dim hands out row blocks.
+  const int nd = L.ndim;
+  const int64_t n = L.shape[nd - 1], in0 = L.strides[0][nd - 1], in1 = L.strides[1][nd - 1], in2 = L.strides[2][nd - 1];
+  cpu::Loop R = L;
+  R.ndim = nd - 1;
+  R.numel = L.numel / n;
+  auto rows = cpu::elementwise_kernels().binary_rows;
+  cpu::for_each_row(R, base, es, [&](char* const* p, int64_t nr, const int64_t* s) {
+    rows(op, ct, p[0], p[1], p[2], n, in0, in1, in2, nr, s[0], s[1], s[2]);
+  }, std::max<int64_t>(1, cpu::kParallelGrain / n));
 }
 
 Tensor grad_for(const Tensor& g, const Tensor& input) {
