@@ -35,7 +35,7 @@ bool copy_transposed(const cpu::Loop& L, char* dst, const char* src, size_t es) 
   int nd = L.ndim;
   if (nd < 2 || L.numel < 4096) return false;
   int a = nd - 2, b = nd - 1;  // dst: b contiguous; src: a contiguous
-  if (L.strides[0][b] != 1 || L.strides[1][a] != 1 || L.strides[1][b] == 1) return false;
+  if (L.strides[0][b] != 1 || L.strides[1][a] != 1 || L.strides[1][b] == 1 || L.strides[1][b] == 0) return false;  // not a broadcast
   int64_t rows = L.shape[a], cols = L.shape[b], dr = L.strides[0][a], sc = L.strides[1][b];
   int64_t outer = L.numel / (rows * cols);
   int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (rows * cols));
