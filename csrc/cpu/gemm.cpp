@@ -353,21 +353,26 @@ void gemm(const GemmParams& p0) {
   // Small row-major problems skip packing: a B column panel and the A rows fit in L1, so the
   // tile kernel reads them in place (packing would cost ~15% at 64^3).
   // Any other B layout (X @ W^T) is packed once, which is cheap next to packing A as well.
+  // A batch of them (attention heads) runs the same way with the matrices split over threads.
   if (k.direct && p.sa_k == 1 && p.sc_n == 1 && p.N % k.nr == 0 && p.K <= kDirectMaxK &&
-      p.M * p.N * p.K <= kDirectMaxWork && nmat * p.M * p.N * p.K <= kMinWorkPerThread) {
+      p.M * p.N * p.K <= kDirectMaxWork && (nmat * p.M * p.N * p.K <= kMinWorkPerThread || nmat >= nt)) {
     const bool pack = p.sb_n != 1;
     const size_t bytes = pack ? size_t(p.K * p.N) * esz : 0;
-    void* buf = pack ? cpu_alloc(bytes) : nullptr;
-    for (int64_t b = 0; b < nmat; ++b) {
-      const Problem q = problem(b);
-      if (pack) {
-        k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, buf);
-        k.direct(q.M, q.N, q.K, q.A, q.sa_m, buf, k.nr, q.K * k.nr, q.C, q.sc_m, p.alpha, p.beta);
-      } else {
-        k.direct(q.M, q.N, q.K, q.A, q.sa_m, q.B, q.sb_k, k.nr, q.C, q.sc_m, p.alpha, p.beta);
+    const int64_t total = nmat * p.M * p.N * p.K;
+    const int64_t grain = std::max<int64_t>(1, kMinWorkPerThread / (p.M * p.N * p.K));
+    parallel_for(0, nmat, total <= kMinWorkPerThread ? nmat : grain, [&](int64_t b0, int64_t b1) {
+      void* buf = pack ? cpu_alloc(bytes) : nullptr;
+      for (int64_t b = b0; b < b1; ++b) {
+        const Problem q = problem(b);
+        if (pack) {
+          k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, buf);
+          k.direct(q.M, q.N, q.K, q.A, q.sa_m, buf, k.nr, q.K * k.nr, q.C, q.sc_m, p.alpha, p.beta);
+        } else {
+          k.direct(q.M, q.N, q.K, q.A, q.sa_m, q.B, q.sb_k, k.nr, q.C, q.sc_m, p.alpha, p.beta);
+        }
       }
-    }
-    if (pack) cpu_free(buf, bytes);
+      if (pack) cpu_free(buf, bytes);
+    });
     return;
   }
   // Many small matrices: one matrix per thread. Otherwise thread inside each matrix.
