@@ -23,4 +23,8 @@ from fastdl.nn.modules.loss import (  # noqa: F401
     MultiLabelSoftMarginLoss, PoissonNLLLoss, GaussianNLLLoss,
 )
 from fastdl.nn.lora import LoRALinear  # noqa: F401
+from fastdl.nn.modules.graph import (  # noqa: F401
+    GATConv, GCNConv, SAGEConv, add_self_loops, gcn_norm, global_add_pool, global_max_pool, global_mean_pool,
+    remove_self_loops,
+)
 from fastdl.nn import lora, utils  # noqa: F401
