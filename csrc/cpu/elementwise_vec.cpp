@@ -133,8 +133,11 @@ __attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, c
     case BinaryOp::tanh_bwd: return row2(o, a, b, r, [](T y, T g) { return g * (T(1) - y * y); });
     case BinaryOp::gelu_bwd:
       return row2(o, a, b, r, [](T x, T g) {
-        T cdf = T(0.5) * (T(1) + t_erf_fast(x * T(kSqrt1_2)));
-        return g * (cdf + x * T(kInvSqrt2Pi) * t_exp(T(-0.5) * x * x));
+        T e = t_exp(T(-0.5) * x * x);  // the density's exponential, also erf's (float32)
+        T erf;
+        if constexpr (std::is_same_v<T, float>) erf = vm::erf_with_exp_f(x * T(kSqrt1_2), e);
+        else erf = std::erf(x * T(kSqrt1_2));
+        return g * (T(0.5) * (T(1) + erf) + x * T(kInvSqrt2Pi) * e);
       });
     case BinaryOp::gelu_tanh_bwd:
       return row2(o, a, b, r, [](T x, T g) {

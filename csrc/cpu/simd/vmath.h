@@ -75,7 +75,9 @@ inline float tanh_f(float x) {
 
 inline float sigmoid_f(float x) { return 1.f / (1.f + exp_f(-x)); }
 
-inline float erf_f(float x) {
+// erf given e = exp(-x * x), for callers that have it already (GELU's backward needs
+// exp(-x^2/2) = exp(-(x/sqrt2)^2) itself).
+inline float erf_with_exp_f(float x, float e) {
   float a = std::fabs(x);
   float t = 1.f / (1.f + 0.3275911f * a);
   float y = 1.061405429f;
@@ -83,8 +85,10 @@ inline float erf_f(float x) {
   y = y * t + 1.421413741f;
   y = y * t - 0.284496736f;
   y = y * t + 0.254829592f;
-  y = 1.f - y * t * exp_f(-a * a);
+  y = 1.f - y * t * e;
   return std::copysign(y, x);
 }
+
+inline float erf_f(float x) { return erf_with_exp_f(x, exp_f(-x * x)); }
 
 }  // namespace fastdl::vm
