@@ -89,6 +89,23 @@ inline float erf_with_exp_f(float x, float e) {
   return std::copysign(y, x);
 }
 
-inline float erf_f(float x) { return erf_with_exp_f(x, exp_f(-x * x)); }
+// exp(x) for x <= 0 where results below FLT_MIN may be flushed to exp(-87) (erf's tail,
+// which only ever meets 1 - tiny): one scale by 2^n, no overflow or NaN handling.
+inline float exp_neg_f(float x) {
+  float xc = x < -87.f ? -87.f : x;
+  float n = std::nearbyint(xc * 1.44269504088896341f);
+  float r = xc - n * 0.693145751953125f;
+  r = r - n * 1.42860682030941723212e-6f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return p * as_f((int32_t(n) + 127) << 23);
+}
+
+inline float erf_f(float x) { return erf_with_exp_f(x, exp_neg_f(-x * x)); }
 
 }  // namespace fastdl::vm
