@@ -15,7 +15,7 @@ namespace {
 
 struct Run {
   std::vector<float> out, gx, gw;
-  std::vector<int64_t> arg;
+  std::vector<int32_t> arg;
 };
 
 Run run_once(const cpu::MpKernels& k, cpu::MpReduce red, const Ref<cpu::Csr>& c, const Ref<cpu::Csr>& t,

@@ -34,7 +34,7 @@ struct MpParams {
   const void* src = nullptr;    // fwd: x (n_src, F);  bwd: upstream grad g (n_targets, F)
   const void* w = nullptr;      // (E, H) or null (all ones)
   void* out = nullptr;          // fwd: (rows, F);  bwd: gx (rows = n_src, F) or null
-  int64_t* arg = nullptr;       // max/min: fwd writes (rows, F) eid of the winner or -1; bwd reads
+  int32_t* arg = nullptr;       // max/min: fwd writes (rows, F) eid of the winner (int32) or -1; bwd reads
   const void* scale = nullptr;  // bwd: per-target factor (mean: 1 / degree), indexed by col; or null
   const void* x = nullptr;      // bwd: forward x (n_src, F), needed for gw
   void* gw = nullptr;           // bwd: (E, H) or null

@@ -62,7 +62,7 @@ template <class T, bool Max> inline bool better(T v, T cur) {
 }
 
 template <class T, bool Max>
-inline void extreme_update(T* __restrict o, int64_t* __restrict a, T w, const T* __restrict x, int64_t n, int64_t e) {
+inline void extreme_update(T* __restrict o, int32_t* __restrict a, T w, const T* __restrict x, int64_t n, int32_t e) {
   for (int64_t f = 0; f < n; ++f) {
     const T v = w * x[f];
     const bool t = better<T, Max>(v, o[f]);
@@ -100,7 +100,7 @@ template <class T> void gather_fwd_t(const MpParams& p) {
         }
         continue;
       }
-      int64_t* __restrict a = p.arg + r * F;
+      int32_t* __restrict a = p.arg + r * F;
       if (k0 == k1) {
         for (int64_t f = 0; f < F; ++f) { o[f] = 0; a[f] = -1; }
         continue;
@@ -114,7 +114,7 @@ template <class T> void gather_fwd_t(const MpParams& p) {
           if (w) __builtin_prefetch(w + eid[k + kPrefetch] * H, 0, 3);
         }
         const T* xr = x + col[k] * F;
-        const int64_t e = eid[k];
+        const int32_t e = int32_t(eid[k]);
         for (int64_t h = 0; h < H; ++h) {
           const T wv = w ? w[e * H + h] : T(1);
           if (mx) extreme_update<T, true>(o + h * C, a + h * C, wv, xr + h * C, C, e);
@@ -124,7 +124,7 @@ template <class T> void gather_fwd_t(const MpParams& p) {
       // a row whose values were all -inf (max) keeps arg -1 only if nothing beat the init:
       // give those features the first entry, as the value is then exactly the init
       for (int64_t f = 0; f < F; ++f)
-        if (a[f] < 0) a[f] = eid[k0];
+        if (a[f] < 0) a[f] = int32_t(eid[k0]);
     }
   });
 }
@@ -167,15 +167,16 @@ template <class T> void gather_bwd_t(const MpParams& p) {
           }
           continue;
         }
-        const int64_t* ar = p.arg + i * F;
+        const int32_t* ar = p.arg + i * F;
+        const int32_t e32 = int32_t(e);
         for (int64_t h = 0; h < H; ++h) {
           const T wv = w ? w[e * H + h] : T(1);
           const int64_t o = h * C;
           if (gxr)
-            for (int64_t c = 0; c < C; ++c) gxr[o + c] += ar[o + c] == e ? wv * gr[o + c] : T(0);
+            for (int64_t c = 0; c < C; ++c) gxr[o + c] += ar[o + c] == e32 ? wv * gr[o + c] : T(0);
           if (gw) {
             T acc = 0;
-            for (int64_t c = 0; c < C; ++c) acc += ar[o + c] == e ? gr[o + c] * xr[o + c] : T(0);
+            for (int64_t c = 0; c < C; ++c) acc += ar[o + c] == e32 ? gr[o + c] * xr[o + c] : T(0);
             gw[e * H + h] = acc;
           }
         }

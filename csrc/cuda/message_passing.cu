@@ -50,7 +50,7 @@ __global__ void gather_fwd_kernel(MpParams p) {
     const int64_t k0 = p.csr.rowptr[r], k1 = p.csr.rowptr[r + 1];
     for (int64_t f0 = 0; f0 < F; f0 += kWarp * kVec) {
       T acc[kVec];
-      int64_t arg[kVec];
+      int32_t arg[kVec];
 #pragma unroll
       for (int u = 0; u < kVec; ++u) { acc[u] = ext ? (mx ? T(-INFINITY) : T(INFINITY)) : T(0); arg[u] = -1; }
       for (int64_t k = k0; k < k1; ++k) {
@@ -64,7 +64,7 @@ __global__ void gather_fwd_kernel(MpParams p) {
           const T v = wv * xr[f];
           if (!ext) { acc[u] += v; continue; }
           const bool better = (mx ? v > acc[u] : v < acc[u]) || (v != v && acc[u] == acc[u]);
-          if (better) { acc[u] = v; arg[u] = e; }
+          if (better) { acc[u] = v; arg[u] = int32_t(e); }
         }
       }
 #pragma unroll
@@ -75,7 +75,7 @@ __global__ void gather_fwd_kernel(MpParams p) {
         if (k1 == k0) v = T(0);
         else if (p.reduce == MpReduce::mean) v = v / T(k1 - k0);
         out[r * F + f] = v;
-        if (ext) p.arg[r * F + f] = k1 == k0 ? -1 : (arg[u] < 0 ? p.csr.eid[k0] : arg[u]);
+        if (ext) p.arg[r * F + f] = k1 == k0 ? -1 : (arg[u] < 0 ? int32_t(p.csr.eid[k0]) : arg[u]);
       }
     }
   }
@@ -107,7 +107,7 @@ __global__ void gather_bwd_x_kernel(MpParams p) {
           const T wv = w ? w[e * p.H + f / C] : T(1);
           const T gv = g[i * F + f];
           if (!ext) acc[u] += wv * s * gv;
-          else if (p.arg[i * F + f] == e) acc[u] += wv * gv;
+          else if (p.arg[i * F + f] == int32_t(e)) acc[u] += wv * gv;
         }
       }
 #pragma unroll
@@ -139,7 +139,7 @@ __global__ void gather_bwd_w_kernel(MpParams p) {
         T part = T(0);
         for (int64_t c = lane; c < C; c += kWarp) {
           const int64_t f = h * C + c;
-          if (!ext || p.arg[i * F + f] == e) part += gr[f] * xr[f];
+          if (!ext || p.arg[i * F + f] == int32_t(e)) part += gr[f] * xr[f];
         }
         part = warp_sum(part);
         if (lane == 0) gw[e * p.H + h] = s * part;

@@ -82,10 +82,14 @@ struct Gather {
   int64_t F, H;
   Tensor xc, wc, arg;  // contiguous compute-dtype copies; arg (rows, F) for max/min
 
-  Tensor forward(const Dims& out_shape) {
+  Tensor forward(const Dims& out_shape, const char* op) {
     Tensor out = empty(out_shape, kt, dev);
     const bool ext = reduce == MpReduce::max || reduce == MpReduce::min;
-    if (ext) arg = empty(Dims{csr->rows, F}, DType::i64, dev);
+    if (ext) {
+      FASTDL_CHECK(csr->nnz < (int64_t(1) << 31), ValueError, op, ": reduce='max'/'min' supports fewer than 2^31 "
+                   "edges; got ", csr->nnz);
+      arg = empty(Dims{csr->rows, F}, DType::i32, dev);
+    }
     cpu::MpParams p;
     p.csr = view_on(csr, dev);
     p.F = F;
@@ -94,7 +98,7 @@ struct Gather {
     p.src = xc.data_ptr();
     p.w = wc.defined() ? wc.data_ptr() : nullptr;
     p.out = out.data_ptr();
-    p.arg = ext ? arg.data<int64_t>() : nullptr;
+    p.arg = ext ? arg.data<int32_t>() : nullptr;
     run_fwd(kt, p, dev);
     return out;
   }
@@ -114,7 +118,7 @@ struct Gather {
     p.src = g.data_ptr();
     p.w = wc.defined() ? wc.data_ptr() : nullptr;
     p.out = need_x ? gx.data_ptr() : nullptr;
-    p.arg = arg.defined() ? arg.data<int64_t>() : nullptr;
+    p.arg = arg.defined() ? arg.data<int32_t>() : nullptr;
     p.scale = scale.defined() ? scale.data_ptr() : nullptr;
     p.x = need_w ? xc.data_ptr() : nullptr;
     p.gw = need_w ? gw.data_ptr() : nullptr;
@@ -167,7 +171,7 @@ Tensor message_passing(const Tensor& x, const Tensor& edge_index, const Tensor& 
   if (w.defined()) G.wc = contiguous(to_dtype(detach(w), G.kt));
   Dims oshape = x.shape();
   oshape[0] = M;
-  Tensor out = G.forward(oshape);
+  Tensor out = G.forward(oshape, op);
   if (out.dtype() != x.dtype()) out = to_dtype(out, x.dtype());
   const bool need_x = autograd::any_requires_grad(x), need_w = autograd::any_requires_grad(w);
   if (need_x || need_w) {
@@ -212,7 +216,7 @@ Tensor scatter(const Tensor& src, const Tensor& index, int64_t dim, std::optiona
   Dims oshape = s0.shape();
   oshape[0] = M;
   Gather G{csr, R, kt, src.device(), F, 1, contiguous(s0), {}, {}};
-  Tensor out = G.forward(oshape);
+  Tensor out = G.forward(oshape, op);
   if (src.ndim()) out = contiguous(movedim(out, 0, d));
   if (out.dtype() != src.dtype()) out = to_dtype(out, src.dtype());
   if (autograd::any_requires_grad(src)) {
