@@ -71,13 +71,17 @@ void load_delta(const Lanes<T, W>& s, int64_t l0, int64_t lc, T* dl, T* raw) {
   s.load(s.p.delta, l0, lc, dl);
   alignas(64) T bias[W];
   for (int k = 0; k < W; ++k) bias[k] = s.chan(s.p.delta_bias, k, T(0));
-  for (int64_t l = 0; l < lc; ++l)
+  // Flags are tested outside the vector loops: inside, both sides of a branch get computed.
+  for (int64_t l = 0; l < lc; ++l) {
+    T* d = dl + l * W;
 #pragma omp simd
-    for (int k = 0; k < W; ++k) {
-      T v = dl[l * W + k] + bias[k];
-      if (raw) raw[l * W + k] = v;
-      dl[l * W + k] = s.p.softplus ? e_softplus(v) : v;
+    for (int k = 0; k < W; ++k) d[k] += bias[k];
+    if (raw) std::memcpy(raw + l * W, d, sizeof(T) * W);
+    if (s.p.softplus) {
+#pragma omp simd
+      for (int k = 0; k < W; ++k) d[k] = e_softplus(d[k]);
     }
+  }
 }
 
 // B or C as (batch, groups, L, N): one scalar per (step, n) shared by all lanes, read along n.
@@ -144,6 +148,137 @@ inline void scan_chunk(int64_t lc, int64_t N, const T* a, const T* u, const T* d
   }
 }
 
+// One step of the walk back, over the N states of W lanes: h = dL/dx_l (carried in h),
+//   d(exp(delta A)) gives t = h x_{l-1} e: ddelta += t A + h B u, dA += t delta;
+//   du += h delta B;  dB[n] += sum over lanes h delta u;  dC[n] += sum over lanes g x_l;
+//   then h <- h e for step l - 1. dB, dC point at step l's N sums (partials are (L, N):
+//   rows of an (N, L) layout lie 4 KiB apart and would fight over one L1 set).
+template <class T, int W>
+inline void back_step(int64_t N, int w, const T* gl, const T* dl, const T* ul, const T* xl, const T* el,
+                      const T* xp, const T* bt, const T* ct, const T* a, T* h, T* dA, T* gd, T* du, T* dB, T* dC) {
+  alignas(64) T gd2[2][W] = {}, du2[2][W] = {};  // two partial sums over n (shorter chains)
+  for (int64_t n = 0; n < N; ++n) {
+    const T bn = bt[n], cn = ct[n];
+    T* hn = h + n * W;
+    const T* an = a + n * W;
+    T* dAn = dA + n * W;
+    T* gdn = gd2[n & 1];
+    T* dun = du2[n & 1];
+    T sc = 0, sb = 0;
+#pragma omp simd reduction(+ : sc, sb)
+    for (int q = 0; q < W; ++q) {
+      const T hv = hn[q] + gl[q] * cn;
+      const T e = el[n * W + q];
+      const T t = hv * xp[n * W + q] * e;
+      const T live = q < w ? T(1) : T(0);  // idle lanes duplicate a channel: keep them out of sums
+      sc += live * gl[q] * xl[n * W + q];
+      sb += live * hv * dl[q] * ul[q];
+      gdn[q] += t * an[q] + hv * bn * ul[q];
+      dun[q] += hv * dl[q] * bn;
+      dAn[q] += t * dl[q];
+      hn[q] = hv * e;
+    }
+    dC[n] += sc;
+    dB[n] += sb;
+  }
+#pragma omp simd
+  for (int q = 0; q < W; ++q) { gd[q] = gd2[0][q] + gd2[1][q]; du[q] = du2[0][q] + du2[1][q]; }
+}
+
+// float32: the W lanes as one GCC vector (a ymm on AVX2, a zmm on AVX-512), so states, sums
+// and the exp stay in registers; the generic loops above left them to the auto-vectoriser,
+// which spilled the sums and blended the exp's clamps.
+constexpr int kWf = kVecBytes / 4;
+using vf = float __attribute__((vector_size(kVecBytes)));
+using vi = int32_t __attribute__((vector_size(kVecBytes)));
+inline vf ldv(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
+inline void stv(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// Sum of the lanes as a tree of shuffles (a fixed order, so results are reproducible).
+inline float hsum(vf v) {
+  using v8 = float __attribute__((vector_size(32)));
+#if defined(FASTDL_ISA_avx512)
+  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+#endif
+  v8 h;
+  std::memcpy(&h, &v, sizeof h);  // the low 8 lanes
+  h += __builtin_shufflevector(h, h, 4, 5, 6, 7, 0, 1, 2, 3);
+  h += __builtin_shufflevector(h, h, 2, 3, 0, 1, 6, 7, 4, 5);
+  h += __builtin_shufflevector(h, h, 1, 0, 3, 2, 5, 4, 7, 6);
+  return h[0];
+}
+
+// vm::exp_f on a vector: x = n ln2 + r (Cody-Waite), Cephes' degree-6 polynomial, 2^n applied
+// in two halves (no overflow of the exponent field before underflow); NaN passes through.
+inline vf exp_v(vf x) {
+  const vf lo = vf{} - 104.f, hi = vf{} + 89.f;
+  vf xc = x < lo ? lo : x;
+  xc = xc > hi ? hi : xc;
+  const vf n = (xc * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
+  vf r = xc - n * 0.693145751953125f;
+  r = r - n * 1.42860682030941723212e-6f;
+  vf p = vf{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const vi ni = __builtin_convertvector(n, vi), e1 = ni >> 1, e2 = ni - e1;
+  const vf res = p * (vf)((e1 + 127) << 23) * (vf)((e2 + 127) << 23);
+  return x != x ? x : res;
+}
+
+template <>
+inline void scan_chunk<float, kWf>(int64_t lc, int64_t N, const float* a, const float* u, const float* dl,
+                                   const float* bt, const float* ct, float* x, float* y, float* xs, float* es) {
+  constexpr int W = kWf;
+  for (int64_t l = 0; l < lc; ++l) {
+    const vf dlv = ldv(dl + l * W), duv = dlv * ldv(u + l * W);
+    const float *bl = bt + l * N, *cl = ct + l * N;
+    float* el = es ? es + l * N * W : nullptr;
+    vf acc0 = {}, acc1 = {};
+    auto step = [&](int64_t n, vf& acc) {
+      const vf e = exp_v(dlv * ldv(a + n * W));
+      const vf v = e * ldv(x + n * W) + duv * bl[n];
+      stv(x + n * W, v);
+      acc += v * cl[n];
+      if (el) stv(el + n * W, e);
+    };
+    int64_t n = 0;
+    for (; n + 1 < N; n += 2) { step(n, acc0); step(n + 1, acc1); }
+    if (n < N) step(n, acc0);
+    if (xs) std::memcpy(xs + l * N * W, x, sizeof(float) * size_t(N * W));
+    stv(y + l * W, acc0 + acc1);
+  }
+}
+
+template <>
+inline void back_step<float, kWf>(int64_t N, int w, const float* gl, const float* dl, const float* ul,
+                                  const float* xl, const float* el, const float* xp, const float* bt, const float* ct,
+                                  const float* a, float* h, float* dA, float* gd, float* du, float* dB, float* dC) {
+  constexpr int W = kWf;
+  vf live = {};
+  for (int k = 0; k < W; ++k) live[k] = k < w ? 1.f : 0.f;  // idle lanes stay out of the lane sums
+  const vf g = ldv(gl), d = ldv(dl), uv = ldv(ul), gv = g * live, du_l = d * uv * live;
+  vf gd0 = {}, gd1 = {}, du0 = {}, du1 = {};
+  auto step = [&](int64_t n, vf& gdn, vf& dun) {
+    const vf hv = ldv(h + n * W) + g * ct[n];
+    const vf e = ldv(el + n * W);
+    const vf t = hv * ldv(xp + n * W) * e;
+    dC[n] += hsum(gv * ldv(xl + n * W));
+    dB[n] += hsum(hv * du_l);
+    gdn += t * ldv(a + n * W) + hv * (uv * bt[n]);
+    dun += hv * (d * bt[n]);
+    stv(dA + n * W, ldv(dA + n * W) + t * d);
+    stv(h + n * W, hv * e);
+  };
+  int64_t n = 0;
+  for (; n + 1 < N; n += 2) { step(n, gd0, du0); step(n + 1, gd1, du1); }
+  if (n < N) step(n, gd0, du0);
+  stv(gd, gd0 + gd1);
+  stv(du, du0 + du1);
+}
+
 template <class T, int W>
 void load_a(const Lanes<T, W>& s, T* a) {
   const T* A = static_cast<const T*>(s.p.A);
@@ -187,13 +322,17 @@ void fwd(const SelectiveScanParams& p) {
         load_delta(ln, l0, lc, s.dl, static_cast<T*>(nullptr));
         scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, Bm + l0 * N, Cm + l0 * N, s.x, s.y, nullptr, nullptr);
         if (p.z) ln.load(p.z, l0, lc, s.z);
-        for (int64_t l = 0; l < lc; ++l)
+        for (int64_t l = 0; l < lc; ++l) {
+          T* yl = s.y + l * W;
+          const T* ul = s.u + l * W;
 #pragma omp simd
-          for (int q = 0; q < W; ++q) {
-            T o = s.y[l * W + q] + Dv[q] * s.u[l * W + q];
-            if (p.z) { const T zz = s.z[l * W + q]; o *= zz * e_sigmoid(zz); }
-            s.y[l * W + q] = o;
+          for (int q = 0; q < W; ++q) yl[q] += Dv[q] * ul[q];
+          if (p.z) {
+            const T* zl = s.z + l * W;
+#pragma omp simd
+            for (int q = 0; q < W; ++q) yl[q] *= zl[q] * e_sigmoid(zl[q]);
           }
+        }
         ln.store(p.out, l0, lc, s.y);
       }
       if (p.last_state)
@@ -230,62 +369,42 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
     // gate: g = gout * silu(z) (dL/dy), dz, and the D u path
     ln.load(p.gout, l0, lc, s.g);
     if (p.z) ln.load(p.z, l0, lc, s.z);
-    for (int64_t l = 0; l < lc; ++l)
+    if (p.z)
+      for (int64_t i0 = 0; i0 < lc * W; i0 += W)
+#pragma omp simd
+        for (int q = 0; q < W; ++q) {
+          const int64_t i = i0 + q;
+          const T zz = s.z[i], sg = e_sigmoid(zz), pre = s.y[i] + Dv[q] * s.u[i], g = s.g[i];
+          s.z[i] = g * pre * sg * (T(1) + zz * (T(1) - sg));  // dz
+          s.g[i] = g * zz * sg;
+        }
+    for (int64_t i0 = 0; i0 < lc * W; i0 += W)
 #pragma omp simd
       for (int q = 0; q < W; ++q) {
-        const int64_t i = l * W + q;
-        T g = s.g[i];
-        if (p.z) {
-          const T zz = s.z[i], sg = e_sigmoid(zz), pre = s.y[i] + Dv[q] * s.u[i];
-          s.z[i] = g * pre * sg * (T(1) + zz * (T(1) - sg));  // dz
-          g *= zz * sg;
-        }
-        s.g[i] = g;
-        s.du[i] = g * Dv[q];
-        dD_b[q] += g * s.u[i];
+        const T g = s.g[i0 + q];
+        s.du[i0 + q] = g * Dv[q];
+        dD_b[q] += g * s.u[i0 + q];
       }
     if (p.z && p.dz) ln.store(p.dz, l0, lc, s.z);
     // walk back through the chunk
     for (int64_t l = lc - 1; l >= 0; --l) {
-      alignas(64) T gd[2][W] = {}, du[2][W] = {};  // two partial sums over n (shorter chains)
-      const T* gl = s.g + l * W;
-      const T* dl = s.dl + l * W;
-      const T* ul = s.u + l * W;
-      const T* xl = s.xs + l * N * W;
-      const T* el = s.es + l * N * W;
+      alignas(64) T gd[W], du[W];
       const T* xp = l > 0 ? s.xs + (l - 1) * N * W : s.x0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T bn = bt[l * N + n], cn = ct[l * N + n];
-        T* hn = s.h + n * W;
-        const T* an = s.a + n * W;
-        T* dAn = dA_b + n * W;
-        T* gdn = gd[n & 1];
-        T* dun = du[n & 1];
-        T sc = 0, sb = 0;
-#pragma omp simd reduction(+ : sc, sb)
-        for (int q = 0; q < W; ++q) {
-          const T hv = hn[q] + gl[q] * cn;
-          const T e = el[n * W + q];
-          const T t = hv * xp[n * W + q] * e;
-          const T live = q < ln.w ? T(1) : T(0);  // idle lanes duplicate a channel: keep them out of sums
-          sc += live * gl[q] * xl[n * W + q];
-          sb += live * hv * dl[q] * ul[q];
-          gdn[q] += t * an[q] + hv * bn * ul[q];
-          dun[q] += hv * dl[q] * bn;
-          dAn[q] += t * dl[q];
-          hn[q] = hv * e;
-        }
-        dCg[n * L + l0 + l] += sc;
-        dBg[n * L + l0 + l] += sb;
-      }
+      back_step<T, W>(N, ln.w, s.g + l * W, s.dl + l * W, s.u + l * W, s.xs + l * N * W, s.es + l * N * W, xp,
+                      bt + l * N, ct + l * N, s.a, s.h, dA_b, gd, du, dBg + (l0 + l) * N, dCg + (l0 + l) * N);
+      T* gdl = s.gd + l * W;
 #pragma omp simd
       for (int q = 0; q < W; ++q) {
-        T v = gd[0][q] + gd[1][q];
-        if (p.softplus) { const T r = s.raw[l * W + q]; v *= r > T(20) ? T(1) : e_sigmoid(r); }
-        s.gd[l * W + q] = v;
-        s.du[l * W + q] += du[0][q] + du[1][q];
-        dbias_b[q] += v;
+        gdl[q] = gd[q];
+        s.du[l * W + q] += du[q];
       }
+      if (p.softplus) {  // d softplus(r) / dr = sigmoid(r), 1 past PyTorch's threshold 20
+        const T* r = s.raw + l * W;
+#pragma omp simd
+        for (int q = 0; q < W; ++q) gdl[q] *= r[q] > T(20) ? T(1) : e_sigmoid(r[q]);
+      }
+#pragma omp simd
+      for (int q = 0; q < W; ++q) dbias_b[q] += gdl[q];
     }
     ln.store(p.ddelta, l0, lc, s.gd);
     ln.store(p.du, l0, lc, s.du);
@@ -330,12 +449,19 @@ void bwd(const SelectiveScanParams& p) {
       }
     }
   });
-  parallel_for(0, part, 1 << 14, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      T sb = 0, sc = 0;
-      for (int64_t t = 0; t < ntask; ++t) { sb += partials[size_t(2 * t * part + i)]; sc += partials[size_t((2 * t + 1) * part + i)]; }
-      static_cast<T*>(p.dB)[i] = sb;
-      static_cast<T*>(p.dC)[i] = sc;
+  // sum the partials in task order, transposing (L, N) back to (N, L)
+  parallel_for(0, p.batch * p.groups * N, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t mat = r / N, n = r % N;
+      T* ob = static_cast<T*>(p.dB) + r * L;
+      T* oc = static_cast<T*>(p.dC) + r * L;
+      for (int64_t l = 0; l < L; ++l) {
+        const size_t i = size_t((mat * L + l) * N + n);
+        T sb = 0, sc = 0;
+        for (int64_t t = 0; t < ntask; ++t) { sb += partials[size_t(2 * t * part) + i]; sc += partials[size_t((2 * t + 1) * part) + i]; }
+        ob[l] = sb;
+        oc[l] = sc;
+      }
     }
   });
 }
