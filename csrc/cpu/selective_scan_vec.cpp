@@ -71,16 +71,16 @@ void load_delta(const Lanes<T, W>& s, int64_t l0, int64_t lc, T* dl, T* raw) {
   s.load(s.p.delta, l0, lc, dl);
   alignas(64) T bias[W];
   for (int k = 0; k < W; ++k) bias[k] = s.chan(s.p.delta_bias, k, T(0));
-  // Flags are tested outside the vector loops: inside, both sides of a branch get computed.
-  for (int64_t l = 0; l < lc; ++l) {
-    T* d = dl + l * W;
+  // Flags are tested outside the vector loops (inside, both sides of a branch get computed),
+  // and each loop runs over the whole tile (one long loop, not lc loops of one vector).
+  for (int64_t l = 0; l < lc; ++l)
 #pragma omp simd
-    for (int k = 0; k < W; ++k) d[k] += bias[k];
-    if (raw) std::memcpy(raw + l * W, d, sizeof(T) * W);
-    if (s.p.softplus) {
+    for (int k = 0; k < W; ++k) dl[l * W + k] += bias[k];
+  if (raw) std::memcpy(raw, dl, sizeof(T) * size_t(lc * W));
+  if (s.p.softplus) {
+    const int64_t n = lc * W;
 #pragma omp simd
-      for (int k = 0; k < W; ++k) d[k] = e_softplus(d[k]);
-    }
+    for (int64_t i = 0; i < n; ++i) dl[i] = e_softplus(dl[i]);
   }
 }
 
@@ -322,16 +322,13 @@ void fwd(const SelectiveScanParams& p) {
         load_delta(ln, l0, lc, s.dl, static_cast<T*>(nullptr));
         scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, Bm + l0 * N, Cm + l0 * N, s.x, s.y, nullptr, nullptr);
         if (p.z) ln.load(p.z, l0, lc, s.z);
-        for (int64_t l = 0; l < lc; ++l) {
-          T* yl = s.y + l * W;
-          const T* ul = s.u + l * W;
+        for (int64_t l = 0; l < lc; ++l)
 #pragma omp simd
-          for (int q = 0; q < W; ++q) yl[q] += Dv[q] * ul[q];
-          if (p.z) {
-            const T* zl = s.z + l * W;
+          for (int q = 0; q < W; ++q) s.y[l * W + q] += Dv[q] * s.u[l * W + q];
+        if (p.z) {
+          const int64_t n = lc * W;
 #pragma omp simd
-            for (int q = 0; q < W; ++q) yl[q] *= zl[q] * e_sigmoid(zl[q]);
-          }
+          for (int64_t i = 0; i < n; ++i) s.y[i] *= s.z[i] * e_sigmoid(s.z[i]);
         }
         ln.store(p.out, l0, lc, s.y);
       }
@@ -369,15 +366,18 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
     // gate: g = gout * silu(z) (dL/dy), dz, and the D u path
     ln.load(p.gout, l0, lc, s.g);
     if (p.z) ln.load(p.z, l0, lc, s.z);
-    if (p.z)
-      for (int64_t i0 = 0; i0 < lc * W; i0 += W)
+    if (p.z) {
+      for (int64_t l = 0; l < lc; ++l)  // y + D u, the gate's input
 #pragma omp simd
-        for (int q = 0; q < W; ++q) {
-          const int64_t i = i0 + q;
-          const T zz = s.z[i], sg = e_sigmoid(zz), pre = s.y[i] + Dv[q] * s.u[i], g = s.g[i];
-          s.z[i] = g * pre * sg * (T(1) + zz * (T(1) - sg));  // dz
-          s.g[i] = g * zz * sg;
-        }
+        for (int q = 0; q < W; ++q) s.y[l * W + q] += Dv[q] * s.u[l * W + q];
+      const int64_t n = lc * W;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const T zz = s.z[i], sg = e_sigmoid(zz), g = s.g[i];
+        s.z[i] = g * s.y[i] * sg * (T(1) + zz * (T(1) - sg));  // dz
+        s.g[i] = g * zz * sg;
+      }
+    }
     for (int64_t i0 = 0; i0 < lc * W; i0 += W)
 #pragma omp simd
       for (int q = 0; q < W; ++q) {
