@@ -10,10 +10,17 @@ Models (each written once below against a framework handle, so both sides run th
     char-gpt  character-level GPT of ../shared/data/README.md: 4 layers, 4 heads, 128 wide,
               context 64, batch 12, vocab 65, AdamW; attention composed from q @ k^T, an
               additive causal mask, softmax and @ v (no fused attention)
+    gcn       2-layer GCN (16 hidden) on Cora (../shared/data/cora.npz, or a random graph of
+              its size when absent), full-batch, Adam; PyTorch side: cached normalised CSR
+              adjacency and torch.sparse.mm (the fastest PyTorch route)
+    gat       2-layer GAT (8 heads x 8 hidden, then 1 head) on the same graph, Adam; PyTorch
+              side: per-edge scores, scatter_reduce softmax and index_add aggregation
 """
 import math
+import os
 import statistics
 import time
+import warnings
 
 import numpy as np
 
@@ -108,7 +115,105 @@ def _gpt_case(fw, rng_seed=0, batch=12, ctx=64):
     return model, lambda m: fw.F.cross_entropy(m(x).reshape(-1, 65), y.reshape(-1))
 
 
-MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e-3)}
+def _graph_data():
+    """Cora from ../shared/data (FASTDL_DATA overrides the folder), else a random graph of its size."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (os.environ.get("FASTDL_DATA", ""), os.path.join("..", "shared", "data"),
+                   os.path.join(here, "..", "..", "..", "..", "shared", "data")):
+        path = os.path.join(folder, "cora.npz")
+        if folder and os.path.exists(path):
+            with np.load(path) as d:
+                x = d["x"].astype(np.float32)
+                return x / np.maximum(x.sum(1, keepdims=True), 1), d["y"], d["edge_index"], d["train_mask"]
+    rng = np.random.default_rng(0)
+    n, e = 2708, 10556
+    src, dst = rng.integers(0, n, e // 2), rng.integers(0, n, e // 2)
+    ei = np.concatenate([np.stack([src, dst]), np.stack([dst, src])], 1)
+    x = (rng.random((n, 1433)) < 0.013).astype(np.float32)
+    return x / np.maximum(x.sum(1, keepdims=True), 1), rng.integers(0, 7, n), ei, np.arange(n) < 140
+
+
+def _self_loops(ei, n):
+    keep = ei[0] != ei[1]
+    loops = np.arange(n)
+    return np.concatenate([ei[:, keep], np.stack([loops, loops])], 1)
+
+
+def _torch_gnn_layers(torch):
+    """GCN and GAT layers in plain PyTorch with the parameter names and layouts of fastdl's."""
+    tnn, tF = torch.nn, torch.nn.functional
+
+    class GCNConv(tnn.Module):
+        def __init__(self, cin, cout, adj):
+            super().__init__()
+            self.weight, self.bias, self.adj = tnn.Parameter(torch.empty(cout, cin)), tnn.Parameter(torch.zeros(cout)), adj
+
+        def forward(self, x, edge_index):
+            return torch.sparse.mm(self.adj, x @ self.weight.t()) + self.bias
+
+    class GATConv(tnn.Module):
+        def __init__(self, cin, cout, heads, concat, ei):
+            super().__init__()
+            self.H, self.C, self.concat, self.ei = heads, cout, concat, ei
+            self.weight = tnn.Parameter(torch.empty(heads * cout, cin))
+            self.att_src, self.att_dst = tnn.Parameter(torch.empty(1, heads, cout)), tnn.Parameter(torch.empty(1, heads, cout))
+            self.bias = tnn.Parameter(torch.zeros(heads * cout if concat else cout))
+
+        def forward(self, x, edge_index):
+            n, (src, dst) = x.shape[0], self.ei
+            h = (x @ self.weight.t()).view(n, self.H, self.C)
+            e = tF.leaky_relu((h * self.att_src).sum(-1)[src] + (h * self.att_dst).sum(-1)[dst], 0.2)
+            idx = dst[:, None].expand(-1, self.H)
+            emax = torch.full((n, self.H), -float("inf")).scatter_reduce(0, idx, e, "amax", include_self=True)
+            ex = torch.exp(e - emax[dst])
+            alpha = ex / torch.zeros(n, self.H).index_add(0, dst, ex)[dst]
+            out = torch.zeros(n, self.H, self.C).index_add(0, dst, h[src] * alpha[..., None])
+            return (out.reshape(n, -1) if self.concat else out.mean(1)) + self.bias
+    return GCNConv, GATConv
+
+
+def _gnn_case(kind):
+    def case(fw):
+        x, y, ei, train = _graph_data()
+        n = x.shape[0]
+        lib = fw.lib
+        if lib is fd:
+            conv = {"gcn": lambda i, o, last: fw.nn.GCNConv(i, o, cached=True),
+                    "gat": lambda i, o, last: fw.nn.GATConv(i, o, heads=1 if last else 8, concat=not last)}[kind]
+        else:
+            GCN, GAT = _torch_gnn_layers(lib)
+            full = _self_loops(ei, n)
+            if kind == "gcn":
+                deg = np.bincount(full[1], minlength=n).astype(np.float64)
+                w = (deg[full[0]] * deg[full[1]]) ** -0.5
+                with warnings.catch_warnings():  # torch's beta-state notices for sparse CSR
+                    warnings.simplefilter("ignore")
+                    coo = lib.sparse_coo_tensor(lib.tensor(full[::-1].copy()), lib.tensor(w, dtype=lib.float32), (n, n))
+                    adj = coo.coalesce().to_sparse_csr()
+                conv = lambda i, o, last: GCN(i, o, adj)  # noqa: E731
+            else:
+                t_ei = lib.tensor(full)
+                conv = lambda i, o, last: GAT(i, o, 1 if last else 8, not last, t_ei)  # noqa: E731
+        hidden = 16 if kind == "gcn" else 8
+        mid = hidden * (1 if kind == "gcn" else 8)
+        act = fw.F.relu if kind == "gcn" else fw.F.elu
+
+        class Net(fw.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1, self.conv2 = conv(x.shape[1], hidden, False), conv(mid, 7, True)
+
+            def forward(self, x, edge_index):
+                return self.conv2(act(self.conv1(x, edge_index)), edge_index)
+
+        X, EI = lib.tensor(x), lib.tensor(ei)
+        Y, idx = lib.tensor(y[train]), lib.tensor(np.nonzero(train)[0])
+        return Net(), lambda m: fw.F.cross_entropy(m(X, EI)[idx], Y)
+    return case
+
+
+MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e-3),
+          "gcn": (_gnn_case("gcn"), "Adam", 1e-2), "gat": (_gnn_case("gat"), "Adam", 5e-3)}
 
 
 def copy_weights(src, dst, torch):
