@@ -1,0 +1,185 @@
+"""F.conv1d and nn.Conv1d with PyTorch's semantics, composed from native ops (slices,
+elementwise products, matmul) so autograd comes for free. Depthwise layers (groups == in
+channels, Mamba's causal conv) sum K shifted slices times their tap weights; other layers
+unfold by slicing into (N, C_in * K, L_out) columns and run one batched matmul per group.
+Native conv kernels (issue 9) will replace the bodies, not the signatures."""
+import math
+
+from fastdl import _C, _tensor
+from fastdl.nn.modules.module import Module
+from fastdl.nn.parameter import Parameter
+
+_PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _single(v, name, op="conv1d"):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"{op}: {name} must be an int or a 1-tuple; got {tuple(v)}")
+        v = v[0]
+    return int(v)
+
+
+def _same_padding(K, dilation):
+    """'same' padding (left, right): the extra element of an odd total goes right, as PyTorch."""
+    total = dilation * (K - 1)
+    return total // 2, total - total // 2
+
+
+def _pad1d(x, left, right, mode="zeros"):
+    """Pad the last dim of (N, C, L) by left / right elements (PyTorch's padding modes)."""
+    if left == 0 and right == 0:
+        return x
+    N, C, L = x.shape
+    if mode == "zeros":
+        parts = [x.new_zeros((N, C, left)), x, x.new_zeros((N, C, right))]
+    elif mode == "circular":
+        if left > L or right > L:
+            raise ValueError(f"conv1d: circular padding ({left}, {right}) must not exceed the input length {L}")
+        parts = [x[:, :, L - left:], x, x[:, :, :right]]
+    elif mode == "replicate":
+        parts = [x[:, :, :1].expand(N, C, left), x, x[:, :, L - 1:].expand(N, C, right)]
+    elif mode == "reflect":
+        if left >= L or right >= L:
+            raise ValueError(f"conv1d: reflect padding ({left}, {right}) must be below the input length {L}")
+        parts = [x[:, :, 1:left + 1].flip(-1), x, x[:, :, L - 1 - right:L - 1].flip(-1)]
+    else:
+        raise ValueError(f"conv1d: padding_mode must be one of {_PAD_MODES}; got '{mode}'")
+    return _C.cat([p for p in parts if p.shape[2]], 2)
+
+
+def _check(input, weight, bias, groups):
+    if input.ndim not in (2, 3):
+        raise ValueError(f"conv1d: input must be (N, C_in, L) or (C_in, L); got shape {tuple(input.shape)}")
+    if weight.ndim != 3:
+        raise ValueError(f"conv1d: weight must be (C_out, C_in / groups, K); got shape {tuple(weight.shape)}")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"conv1d: input and weight must share a dtype; got {input.dtype} and {weight.dtype}")
+    C_in, C_out = input.shape[-2], weight.shape[0]
+    if groups < 1 or C_in % groups or C_out % groups:
+        raise ValueError(f"conv1d: groups={groups} must divide in channels {C_in} and out channels {C_out}")
+    if weight.shape[1] * groups != C_in:
+        raise ValueError(f"conv1d: weight of shape {tuple(weight.shape)} with groups={groups} expects "
+                         f"{weight.shape[1] * groups} input channels; got input shape {tuple(input.shape)}")
+    if bias is not None and tuple(bias.shape) != (C_out,):
+        raise ValueError(f"conv1d: bias must be ({C_out},); got shape {tuple(bias.shape)}")
+
+
+def _taps(x, K, stride, dilation, L_out):
+    """The K strided slices x[..., k d : k d + s (L_out - 1) + 1 : s], each (N, C, L_out)."""
+    span = stride * (L_out - 1) + 1
+    return [x[:, :, k * dilation:k * dilation + span:stride] for k in range(K)]
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation over (N, C_in, L) (or unbatched (C_in, L)) with weight
+    (C_out, C_in / groups, K); padding an int, a 1-tuple, 'same' (stride 1) or 'valid'."""
+    _check(input, weight, bias, groups)
+    stride, dilation = _single(stride, "stride"), _single(dilation, "dilation")
+    if stride < 1 or dilation < 1:
+        raise ValueError(f"conv1d: stride and dilation must be positive; got stride={stride}, dilation={dilation}")
+    K = weight.shape[2]
+    if isinstance(padding, str):
+        if padding == "valid":
+            left = right = 0
+        elif padding == "same":
+            if stride != 1:
+                raise ValueError("conv1d: padding='same' is not supported for strided convolutions")
+            left, right = _same_padding(K, dilation)
+        else:
+            raise ValueError(f"conv1d: padding must be an int, a 1-tuple, 'same' or 'valid'; got '{padding}'")
+    else:
+        left = right = _single(padding, "padding")
+        if left < 0:
+            raise ValueError(f"conv1d: padding must be non-negative; got {left}")
+    unbatched = input.ndim == 2
+    x = _pad1d(input.unsqueeze(0) if unbatched else input, left, right)
+    N, C_in, Lp = x.shape
+    C_out = weight.shape[0]
+    L_out = (Lp - dilation * (K - 1) - 1) // stride + 1
+    if L_out < 1:
+        raise ValueError(f"conv1d: kernel size {K} with dilation {dilation} exceeds the padded input length {Lp}; "
+                         f"input shape {tuple(input.shape)}")
+    taps = _taps(x, K, stride, dilation, L_out)
+    if groups == C_in:  # depthwise: out[c m + j] = sum_k w[c m + j, 0, k] x[c, tap k]
+        m = C_out // C_in
+        if m == 1:
+            out = taps[0] * weight[:, :, 0]
+            for k in range(1, K):
+                out = out + taps[k] * weight[:, :, k]
+        else:
+            w = weight.reshape(C_in, m, K)
+            out = taps[0].unsqueeze(2) * w[:, :, 0:1]
+            for k in range(1, K):
+                out = out + taps[k].unsqueeze(2) * w[:, :, k:k + 1]
+            out = out.reshape(N, C_out, L_out)
+    else:  # columns (N, G, C_in/G * K, L_out), weight (G, C_out/G, C_in/G * K)
+        cols = _C.stack(taps, 2).reshape(N, groups, (C_in // groups) * K, L_out)
+        out = (weight.reshape(groups, C_out // groups, -1) @ cols).reshape(N, C_out, L_out)
+    if bias is not None:
+        out = out + bias.unsqueeze(1)
+    return out.squeeze(0) if unbatched else out
+
+
+class Conv1d(Module):
+    """nn.Conv1d: PyTorch's arguments, parameter names, initialisation and repr."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: groups={groups} must divide in_channels {in_channels} and "
+                             f"out_channels {out_channels}")
+        if padding_mode not in _PAD_MODES:
+            raise ValueError(f"Conv1d: padding_mode must be one of {_PAD_MODES}; got '{padding_mode}'")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = (_single(kernel_size, "kernel_size", "Conv1d"),)
+        self.stride = (_single(stride, "stride", "Conv1d"),)
+        self.dilation = (_single(dilation, "dilation", "Conv1d"),)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv1d: padding must be an int, a 1-tuple, 'same' or 'valid'; got '{padding}'")
+            if padding == "same" and self.stride != (1,):
+                raise ValueError("Conv1d: padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = (_single(padding, "padding", "Conv1d"),)
+        self.padding_mode, self.output_padding, self.transposed = padding_mode, (0,), False
+        self.weight = Parameter(_tensor.empty(out_channels, in_channels // groups, self.kernel_size[0], dtype=dtype,
+                                              device=device))
+        self.bias = Parameter(_tensor.empty(out_channels, dtype=dtype, device=device)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        from fastdl.nn import init
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * self.weight.shape[2]
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        if self.padding_mode == "zeros":
+            return conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding == "same":
+            left, right = _same_padding(self.kernel_size[0], self.dilation[0])
+        else:
+            left = right = 0 if self.padding == "valid" else self.padding[0]
+        unbatched = input.ndim == 2
+        x = _pad1d(input.unsqueeze(0) if unbatched else input, left, right, self.padding_mode)
+        out = conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return out.squeeze(0) if unbatched else out
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
