@@ -169,3 +169,22 @@ def test_matmul_batched_view_grads_vs_torch(torch, rng):
     (_heads(tx, 3) @ _heads(ty, 3).transpose(-2, -1)).backward(torch.tensor(g))
     assert_close(fx.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
     assert_close(fy.grad, ty.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2708, 16, 1433), (1500, 7, 900), (1999, 40, 600), (16, 1433, 2708), (7, 1000, 700),
+                                   (20, 517, 1100)])
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_narrow_products(shape, dtype, isa, rng):
+    """Few columns (X @ W^T with a narrow W, GCN layers: the tile kernel reads A in place, a
+    partial last panel goes through a temporary) and few rows (weight gradients g^T @ X);
+    every layout against float64 numpy."""
+    m, n, k = shape
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(k)) if dtype == fd.float32 else dict(rtol=1e-10, atol=1e-10)
+    fa, fb = fd.tensor(a, dtype=dtype), fd.tensor(b, dtype=dtype)
+    assert_close(fa @ fb, a @ b, **tol)
+    assert_close(fa @ fd.tensor(b.T.copy(), dtype=dtype).T, a @ b, **tol)       # B transposed
+    assert_close(fd.tensor(a.T.copy(), dtype=dtype).T @ fb, a @ b, **tol)       # A transposed
+    bias = rng.standard_normal(n)                                               # beta = 1 path
+    got = F.linear(fa, fd.tensor(b.T.copy(), dtype=dtype), fd.tensor(bias, dtype=dtype))
+    assert_close(got, a @ b + bias, **tol)

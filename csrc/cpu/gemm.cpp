@@ -291,6 +291,56 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   cpu_free(buf, total);
 }
 
+// Narrow products (few output columns, row-major A: X @ W^T into a GCN's 16 channels) are bound
+// by reading A: each element of A feeds only N multiply-adds, so packing A (a read and a write
+// of all of it, then a second read) would triple the memory traffic. They run the tile kernel
+// on A where it lies, with B packed once and the rows of A split over threads. A last partial
+// panel of nr columns goes through a temporary tile, since the kernel writes whole panels.
+// (Few rows, g^T @ X, stays packed: reading row-major B in place down its columns strides
+// over pages and measured 2x slower than packing it.)
+constexpr int64_t kNarrowMinWork = int64_t(1) << 22;
+constexpr int kNarrowPanels = 2;
+
+// C[:, j0:j0+n) (n < nr) = alpha A @ Bpanel + beta C, through a temporary of rows x nr.
+void narrow_tail(const GemmKernel& k, const Problem& q, int64_t rows, const char* A, int64_t lda, const char* bpanel,
+                 char* C, int64_t j0, int64_t n) {
+  const size_t bytes = size_t(rows * k.nr) * q.esz;
+  char* tmp = static_cast<char*>(cpu_alloc(bytes));
+  k.direct(rows, k.nr, q.K, A, lda, bpanel, k.nr, q.K * k.nr, tmp, k.nr, q.alpha, 0.0);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      char* c = C + (i * q.sc_m + (j0 + j)) * int64_t(q.esz);
+      const char* t = tmp + (i * k.nr + j) * int64_t(q.esz);
+      if (q.esz == 8) *reinterpret_cast<double*>(c) = *reinterpret_cast<const double*>(t) +
+                      (q.beta == 0 ? 0.0 : q.beta * *reinterpret_cast<double*>(c));
+      else *reinterpret_cast<float*>(c) = *reinterpret_cast<const float*>(t) +
+                 (q.beta == 0 ? 0.f : float(q.beta) * *reinterpret_cast<float*>(c));
+    }
+  cpu_free(tmp, bytes);
+}
+
+bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
+  if (!k.direct || q.sc_n != 1 || q.M * q.N * q.K < kNarrowMinWork) return false;
+  const int64_t nr = k.nr, full = q.N / nr * nr, e = int64_t(q.esz);
+  if (q.sa_k == 1 && q.N <= kNarrowPanels * nr) {
+    const int64_t npan = (q.N + nr - 1) / nr;
+    const size_t bbytes = size_t(npan * nr * q.K) * q.esz;
+    char* bp = static_cast<char*>(cpu_alloc(bbytes));
+    k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, bp);
+    const int64_t tile = k.mr * 8, tiles = (q.M + tile - 1) / tile;
+    parallel_for(0, tiles, std::max<int64_t>(1, tiles / (4 * nt)), [&](int64_t t0, int64_t t1) {
+      const int64_t i0 = t0 * tile, rows = std::min(q.M, t1 * tile) - i0;
+      const char* A = q.A + i0 * q.sa_m * e;
+      char* C = q.C + i0 * q.sc_m * e;
+      if (full) k.direct(rows, full, q.K, A, q.sa_m, bp, nr, q.K * nr, C, q.sc_m, q.alpha, q.beta);
+      if (full < q.N) narrow_tail(k, q, rows, A, q.sa_m, bp + full * q.K * e, C, full, q.N - full);
+    });
+    cpu_free(bp, bbytes);
+    return true;
+  }
+  return false;
+}
+
 // C = beta * C (beta 0 writes zeros) when there is nothing to multiply.
 template <class T>
 void scale_c(const GemmParams& p) {
@@ -382,7 +432,10 @@ void gemm(const GemmParams& p0) {
     });
     return;
   }
-  for (int64_t b = 0; b < nmat; ++b) gemm_one(k, problem(b), nt);
+  for (int64_t b = 0; b < nmat; ++b) {
+    const Problem q = problem(b);
+    if (!gemm_narrow(k, q, nt)) gemm_one(k, q, nt);
+  }
 }
 
 }  // namespace fastdl::cpu
