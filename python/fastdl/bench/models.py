@@ -15,6 +15,9 @@ Models (each written once below against a framework handle, so both sides run th
               adjacency and torch.sparse.mm (the fastest PyTorch route)
     gat       2-layer GAT (8 heads x 8 hidden, then 1 head) on the same graph, Adam; PyTorch
               side: per-edge scores, scatter_reduce softmax and index_add aggregation
+    mamba     character-level Mamba LM (fastdl.models.MambaLM): 2 layers, d_model 128, d_state 16,
+              context 64, batch 12, vocab 65, AdamW; PyTorch side: conv1d and the sequential
+              selective scan of `fastdl bench scan` (mamba_ssm's CPU path)
 """
 import math
 import os
@@ -212,8 +215,73 @@ def _gnn_case(kind):
     return case
 
 
+def _torch_mamba_lm(torch, vocab, d_model, layers, d_state=16, d_conv=4, expand=2):
+    """mamba_ssm's MambaLMHeadModel in plain PyTorch (slow path: conv1d, then the sequential scan
+    of fastdl.bench.scan.torch_scan), with fastdl.models.MambaLM's parameter names."""
+    from fastdl.bench.scan import torch_scan
+    tnn, tF = torch.nn, torch.nn.functional
+    d_inner, dt_rank = expand * d_model, math.ceil(d_model / 16)
+
+    class Mamba(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.A_log, self.D = tnn.Parameter(torch.zeros(d_inner, d_state)), tnn.Parameter(torch.ones(d_inner))
+            self.in_proj = tnn.Linear(d_model, 2 * d_inner, bias=False)
+            self.conv1d = tnn.Conv1d(d_inner, d_inner, d_conv, padding=d_conv - 1, groups=d_inner)
+            self.x_proj = tnn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
+            self.dt_proj = tnn.Linear(dt_rank, d_inner)
+            self.out_proj = tnn.Linear(d_inner, d_model, bias=False)
+
+        def forward(self, h):
+            L = h.shape[1]
+            x, z = self.in_proj(h).chunk(2, dim=-1)
+            x = tF.silu(self.conv1d(x.transpose(1, 2))[..., :L])
+            dt, B, C = self.x_proj(x.transpose(1, 2)).split([dt_rank, d_state, d_state], dim=-1)
+            delta = (dt @ self.dt_proj.weight.t()).transpose(1, 2)
+            y = torch_scan(torch, x, delta, -torch.exp(self.A_log), B.transpose(1, 2), C.transpose(1, 2), self.D,
+                           z.transpose(1, 2), self.dt_proj.bias)
+            return self.out_proj(y.transpose(1, 2))
+
+    class Block(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.mixer = tnn.RMSNorm(d_model, eps=1e-5), Mamba()
+
+        def forward(self, x):
+            return x + self.mixer(self.norm(x))
+
+    class LM(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = tnn.Embedding(vocab, d_model)
+            self.layers = tnn.ModuleList([Block() for _ in range(layers)])
+            self.norm_f, self.lm_head = tnn.RMSNorm(d_model, eps=1e-5), tnn.Linear(d_model, vocab, bias=False)
+            self.lm_head.weight = self.embedding.weight
+
+        def forward(self, idx):
+            x = self.embedding(idx)
+            for b in self.layers:
+                x = b(x)
+            return self.lm_head(self.norm_f(x))
+    return LM()
+
+
+def _mamba_case(fw, rng_seed=0, batch=12, ctx=64, vocab=65, d_model=128, layers=2, d_state=16):
+    """fastdl.models.MambaLM (native selective scan) against its PyTorch twin."""
+    if fw.lib is fd:
+        from fastdl.models import MambaLM
+        model = MambaLM(vocab, d_model, layers, d_state=d_state)
+    else:
+        model = _torch_mamba_lm(fw.lib, vocab, d_model, layers, d_state=d_state)
+    rng = np.random.default_rng(rng_seed)
+    idx = rng.integers(0, vocab, (batch, ctx + 1))
+    x, y = fw.lib.tensor(idx[:, :-1]), fw.lib.tensor(idx[:, 1:])
+    return model, lambda m: fw.F.cross_entropy(m(x).reshape(-1, vocab), y.reshape(-1))
+
+
 MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e-3),
-          "gcn": (_gnn_case("gcn"), "Adam", 1e-2), "gat": (_gnn_case("gat"), "Adam", 5e-3)}
+          "gcn": (_gnn_case("gcn"), "Adam", 1e-2), "gat": (_gnn_case("gat"), "Adam", 5e-3),
+          "mamba": (_mamba_case, "AdamW", 1e-3)}
 
 
 def copy_weights(src, dst, torch):

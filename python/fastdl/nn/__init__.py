@@ -24,6 +24,7 @@ from fastdl.nn.modules.loss import (  # noqa: F401
 )
 from fastdl.nn.lora import LoRALinear  # noqa: F401
 from fastdl.nn._conv import Conv1d  # noqa: F401
+from fastdl.nn.modules.mamba import Mamba  # noqa: F401
 from fastdl.nn.modules.graph import (  # noqa: F401
     GATConv, GCNConv, SAGEConv, add_self_loops, gcn_norm, global_add_pool, global_max_pool, global_mean_pool,
     remove_self_loops,
