@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <immintrin.h>
+
 #include "core/parallel.h"
 #include "cpu/selective_scan.h"
 #include "cpu/simd/vmath.h"
@@ -207,14 +209,21 @@ inline float hsum(vf v) {
   return h[0];
 }
 
-// vm::exp_f on a vector: x = n ln2 + r (Cody-Waite), Cephes' degree-6 polynomial, 2^n applied
-// in two halves (no overflow of the exponent field before underflow); NaN passes through.
+// exp on a vector: x = n ln2 + r (Cody-Waite), Cephes' degree-6 polynomial for e^r, and 2^n
+// added into the exponent bits. x is clamped to [-86.6, 88.3] first, so 2^n p stays a normal
+// float (below -86.6 it returns ~2e-38 instead of underflowing to 0: immaterial as a decay
+// factor); max/min return their second operand on NaN, so NaN passes through.
+#if defined(FASTDL_ISA_avx512)
+inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
+inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
+#else
+inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
+inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+#endif
 inline vf exp_v(vf x) {
-  const vf lo = vf{} - 104.f, hi = vf{} + 89.f;
-  vf xc = x < lo ? lo : x;
-  xc = xc > hi ? hi : xc;
-  const vf n = (xc * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
-  vf r = xc - n * 0.693145751953125f;
+  x = vmin(vf{} + 88.3f, vmax(vf{} - 86.6f, x));
+  const vf n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
+  vf r = x - n * 0.693145751953125f;
   r = r - n * 1.42860682030941723212e-6f;
   vf p = vf{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -223,9 +232,7 @@ inline vf exp_v(vf x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const vi ni = __builtin_convertvector(n, vi), e1 = ni >> 1, e2 = ni - e1;
-  const vf res = p * (vf)((e1 + 127) << 23) * (vf)((e2 + 127) << 23);
-  return x != x ? x : res;
+  return (vf)((vi)p + (__builtin_convertvector(n, vi) << 23));
 }
 
 template <>
