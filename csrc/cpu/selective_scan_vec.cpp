@@ -195,18 +195,25 @@ using vf = float __attribute__((vector_size(kVecBytes)));
 using vi = int32_t __attribute__((vector_size(kVecBytes)));
 inline vf ldv(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
 inline void stv(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-// Sum of the lanes as a tree of shuffles (a fixed order, so results are reproducible).
-inline float hsum(vf v) {
-  using v8 = float __attribute__((vector_size(32)));
+// out[j] += sum of the lanes of v[j], j < cnt (v[cnt..8) zero): the 8 sums in one transposing
+// tree of horizontal adds instead of 8 separate reductions; a fixed order, so reproducible.
+inline void add_sums8(const vf* v, float* out, int cnt) {
 #if defined(FASTDL_ISA_avx512)
-  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 y[8];
+  for (int j = 0; j < 8; ++j) y[j] = _mm256_add_ps(_mm512_castps512_ps256(v[j]), _mm512_extractf32x8_ps(v[j], 1));
+#else
+  const vf* y = v;
 #endif
-  v8 h;
-  std::memcpy(&h, &v, sizeof h);  // the low 8 lanes
-  h += __builtin_shufflevector(h, h, 4, 5, 6, 7, 0, 1, 2, 3);
-  h += __builtin_shufflevector(h, h, 2, 3, 0, 1, 6, 7, 4, 5);
-  h += __builtin_shufflevector(h, h, 1, 0, 3, 2, 5, 4, 7, 6);
-  return h[0];
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(y[0], y[1]), _mm256_hadd_ps(y[2], y[3]));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(y[4], y[5]), _mm256_hadd_ps(y[6], y[7]));
+  const __m256 s8 = _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+  if (cnt == 8) {
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), s8));
+  } else {
+    alignas(32) float t[8];
+    _mm256_store_ps(t, s8);
+    for (int j = 0; j < cnt; ++j) out[j] += t[j];
+  }
 }
 
 // exp on a vector: x = n ln2 + r (Cody-Waite), Cephes' degree-6 polynomial for e^r, and 2^n
@@ -268,20 +275,30 @@ inline void back_step<float, kWf>(int64_t N, int w, const float* gl, const float
   for (int k = 0; k < W; ++k) live[k] = k < w ? 1.f : 0.f;  // idle lanes stay out of the lane sums
   const vf g = ldv(gl), d = ldv(dl), uv = ldv(ul), gv = g * live, du_l = d * uv * live;
   vf gd0 = {}, gd1 = {}, du0 = {}, du1 = {};
-  auto step = [&](int64_t n, vf& gdn, vf& dun) {
+  vf sc[8], sb[8];  // lane vectors of dC, dB for 8 states, summed 8 at a time
+  auto step = [&](int64_t n, vf& gdn, vf& dun, vf& scn, vf& sbn) {
     const vf hv = ldv(h + n * W) + g * ct[n];
     const vf e = ldv(el + n * W);
     const vf t = hv * ldv(xp + n * W) * e;
-    dC[n] += hsum(gv * ldv(xl + n * W));
-    dB[n] += hsum(hv * du_l);
+    scn = gv * ldv(xl + n * W);
+    sbn = hv * du_l;
     gdn += t * ldv(a + n * W) + hv * (uv * bt[n]);
     dun += hv * (d * bt[n]);
     stv(dA + n * W, ldv(dA + n * W) + t * d);
     stv(h + n * W, hv * e);
   };
-  int64_t n = 0;
-  for (; n + 1 < N; n += 2) { step(n, gd0, du0); step(n + 1, gd1, du1); }
-  if (n < N) step(n, gd0, du0);
+  for (int64_t n0 = 0; n0 < N; n0 += 8) {
+    const int cnt = int(std::min<int64_t>(8, N - n0));
+    int j = 0;
+    for (; j + 1 < cnt; j += 2) {
+      step(n0 + j, gd0, du0, sc[j], sb[j]);
+      step(n0 + j + 1, gd1, du1, sc[j + 1], sb[j + 1]);
+    }
+    if (j < cnt) step(n0 + j, gd0, du0, sc[j], sb[j]);
+    for (int q = cnt; q < 8; ++q) sc[q] = sb[q] = vf{};
+    add_sums8(sc, dC + n0, cnt);
+    add_sums8(sb, dB + n0, cnt);
+  }
   stv(gd, gd0 + gd1);
   stv(du, du0 + du1);
 }
