@@ -6,6 +6,8 @@
 #   FASTDL_SKIP_INSTALL=1 bench/gpu.sh
 #   FASTDL_STEPS="check build" bench/gpu.sh   # a subset of: check build test bench (to fit
 #                                               # several calls under a per-command time limit)
+#   FASTDL_STEPS="build scan" bench/gpu.sh    # selective scan only: its native cases and timing,
+#                                               # and its CUDA tests (drop build if already built)
 # Works offline: the build uses the scikit-build-core, nanobind, cmake and ninja already
 # installed (--no-build-isolation --no-index), never the package index.
 set -euo pipefail
@@ -63,6 +65,19 @@ if want build; then
       > "$OUT/pip.log" 2>&1 || { status=1; echo "pip install FAILED"; }
     grep -E "fastdl: CUDA|error|Error" "$OUT/pip.log" | head -n 20 || true
     tail -n 15 "$OUT/pip.log"
+  fi
+fi
+
+if want scan; then
+  section "selective scan (cuda_check selective_scan, CUDA tests)"
+  rm -f "$OUT/cuda_check"
+  if build_check; then
+    run "$OUT/cuda_check" selective_scan || status=1
+    run "$OUT/cuda_check" --bench selective_scan || status=1
+  else echo "cuda_check: BUILD FAILED"; status=1; fi
+  if (cd /tmp && "$PY" -c "import fastdl, pytest") 2>/dev/null; then
+    set +e; run "$PY" -m pytest tests/test_selective_scan.py -q -k cuda -p no:cacheprovider; rc=$?; set -e
+    [[ $rc -eq 0 ]] || status=1
   fi
 fi
 

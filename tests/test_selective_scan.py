@@ -157,3 +157,79 @@ def test_memory_stays_below_four_times_u(rng):
     extra = fd._C.allocator_stats()["peak_bytes"] - base
     grads = sum(t.grad.numel() * 4 for t in fa.values())   # the gradients themselves are the result
     assert extra - grads < 4 * a["u"].size * 4, (extra, grads)
+
+
+# ---- CUDA: the same cases against the CPU kernels (skipped without a GPU) ----
+cuda_only = pytest.mark.skipif(not fd.cuda.is_available(), reason="no CUDA device")
+CUDA_CASES = CASES + [
+    (2, 300, 150, 16, 0, True, True, True, True),    # many blocks per group: dB/dC partials summed
+    (3, 6, 65, 7, 6, False, True, False, True),      # one channel per group
+    (2, 10, 90, 100, 2, True, True, False, True),    # N > 64: 8 states a thread
+    (1, 4, 40, 256, 0, True, False, True, True),     # the largest N
+]
+
+
+def _scan_on(device, a, dtype, sp, g):
+    """Outputs and every gradient (as float64 numpy) of one run on `device`, leaves on the CPU."""
+    leaves = {k: fd.tensor(v, dtype=dtype, requires_grad=True) for k, v in a.items()}
+    args = {k: t.to(device) for k, t in leaves.items()}
+    out, last = F.selective_scan(**args, delta_softplus=sp, return_last_state=True)
+    assert out.device.type == device and last.device.type == device
+    out.backward(fd.tensor(g, dtype=dtype).to(device))
+    r = {"out": out.detach().cpu().numpy(), "last_state": last.cpu().numpy()}
+    r.update({"d" + k: t.grad.numpy() for k, t in leaves.items()})
+    return {k: v.astype(np.float64) for k, v in r.items()}
+
+
+@cuda_only
+@pytest.mark.parametrize("case", CUDA_CASES)
+def test_cuda_matches_cpu_float64(case, rng):
+    batch, dim, L, N, G, wD, wz, wb, sp = case
+    a = make(rng, batch, dim, L, N, G, wD, wz, wb)
+    g = rng.standard_normal((batch, dim, L))
+    want, got = _scan_on("cpu", a, fd.float64, sp, g), _scan_on("cuda", a, fd.float64, sp, g)
+    for k in want:
+        scale = max(1.0, np.abs(want[k]).max())
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-10 * scale, err_msg=k)
+
+
+@cuda_only
+@pytest.mark.parametrize("case", CUDA_CASES)
+def test_cuda_float32_within_cpu_error(case, rng):
+    """float32 on CUDA is as close to the float64 result as float32 on the CPU (within 4x)."""
+    batch, dim, L, N, G, wD, wz, wb, sp = case
+    a = make(rng, batch, dim, L, N, G, wD, wz, wb)
+    g = rng.standard_normal((batch, dim, L))
+    exact = _scan_on("cpu", a, fd.float64, sp, g)
+    cpu, gpu = _scan_on("cpu", a, fd.float32, sp, g), _scan_on("cuda", a, fd.float32, sp, g)
+    for k in exact:
+        scale = np.abs(exact[k]).max()
+        err, ref_err = np.abs(gpu[k] - exact[k]).max(), np.abs(cpu[k] - exact[k]).max()
+        assert err <= 4 * ref_err + 1e-5 * scale, (k, err, ref_err)
+
+
+@cuda_only
+def test_cuda_backward_is_deterministic(rng):
+    a = make(rng, 2, 300, 150, 16, 0, True, True, True)
+    g = rng.standard_normal((2, 300, 150))
+    r1, r2 = _scan_on("cuda", a, fd.float32, True, g), _scan_on("cuda", a, fd.float32, True, g)
+    for k in r1:
+        np.testing.assert_array_equal(r1[k], r2[k], err_msg=k)
+
+
+@cuda_only
+def test_cuda_bfloat16_no_grad_empty_and_errors(rng):
+    a = make(rng, 2, 8, 33, 5, 0, True, True, False)
+    cpu = F.selective_scan(**{k: fd.tensor(v, dtype=fd.bfloat16) for k, v in a.items()})
+    with fd.no_grad():
+        gpu = F.selective_scan(**{k: fd.tensor(v, dtype=fd.bfloat16, requires_grad=True).cuda() for k, v in a.items()})
+    assert gpu.dtype == fd.bfloat16 and gpu.grad_fn is None
+    want = cpu.float().numpy()
+    np.testing.assert_allclose(gpu.float().cpu().numpy(), want, rtol=2e-2, atol=2e-2 * np.abs(want).max())
+    Acuda = fd.tensor(a["A"]).cuda()
+    e = F.selective_scan(fd.zeros(2, 8, 0).cuda(), fd.zeros(2, 8, 0).cuda(), Acuda, fd.zeros(2, 5, 0).cuda(),
+                         fd.zeros(2, 5, 0).cuda(), return_last_state=True)
+    assert tuple(e[0].shape) == (2, 8, 0) and np.all(e[1].cpu().numpy() == 0)
+    u = fd.randn(1, 2, 3).cuda()
+    with pytest.raises(ValueError, match="selective_scan: the CUDA kernel takes 1 <= N <= 256"):
+        F.selective_scan(u, u, fd.randn(2, 257).cuda(), fd.randn(1, 257, 3).cuda(), fd.randn(1, 257, 3).cuda())

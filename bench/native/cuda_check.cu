@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "cpu/selective_scan.h"
 #include "cuda/cuda_api.h"
 
 using namespace fastdl;
@@ -878,6 +879,178 @@ void test_optim() {
   }
 }
 
+// ---------------------------------------------------------------- selective scan
+// The definition in double (every state kept: small sizes only), forward with the chunk
+// checkpoints and the backward of every input, against cu::selective_scan_fwd / _bwd with
+// NaN-filled outputs (unwritten elements fail).
+struct ScanCase {
+  const char* name;
+  int64_t batch, dim, L, N, G;
+  bool D, z, bias, softplus;
+  int64_t chunk = 64;
+};
+struct ScanData {
+  std::vector<double> u, delta, A, B, C, D, z, bias, gout;                   // inputs
+  std::vector<double> out, last, ckpt, du, ddelta, dA, dB, dC, dD, dz, dbias;  // reference
+};
+
+std::vector<double> draw(int64_t n, double lo, double hi) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (double& x : v) x = uniform(lo, hi);
+  return v;
+}
+
+void scan_reference(const ScanCase& c, ScanData& s) {
+  const int64_t L = c.L, N = c.N, dpg = c.dim / c.G, nch = (L + c.chunk - 1) / c.chunk;
+  s.out.assign(size_t(c.batch * c.dim * L), 0); s.last.assign(size_t(c.batch * c.dim * N), 0);
+  s.ckpt.assign(size_t(c.batch * c.dim * nch * N), 0);
+  s.du = s.ddelta = s.dz = s.out;
+  s.dA.assign(size_t(c.dim * N), 0); s.dB.assign(size_t(c.batch * c.G * N * L), 0); s.dC = s.dB;
+  s.dD.assign(size_t(c.dim), 0); s.dbias = s.dD;
+  std::vector<double> xs(static_cast<size_t>((L + 1) * N)), dl(static_cast<size_t>(L)), raw(static_cast<size_t>(L)),
+      gy(static_cast<size_t>(L)), h(static_cast<size_t>(N));
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t d = 0; d < c.dim; ++d) {
+      const int64_t row = (b * c.dim + d) * L, bc = (b * c.G + d / dpg) * N * L;
+      const double Dd = c.D ? s.D[size_t(d)] : 0;
+      for (int64_t n = 0; n < N; ++n) xs[size_t(n)] = 0;
+      for (int64_t l = 0; l < L; ++l) {
+        if (l % c.chunk == 0)
+          for (int64_t n = 0; n < N; ++n) s.ckpt[size_t(((b * c.dim + d) * nch + l / c.chunk) * N + n)] = xs[size_t(l * N + n)];
+        raw[size_t(l)] = s.delta[size_t(row + l)] + (c.bias ? s.bias[size_t(d)] : 0);
+        dl[size_t(l)] = c.softplus ? (raw[size_t(l)] > 20 ? raw[size_t(l)] : std::log1p(std::exp(raw[size_t(l)]))) : raw[size_t(l)];
+        double y = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const double x = std::exp(dl[size_t(l)] * s.A[size_t(d * N + n)]) * xs[size_t(l * N + n)] +
+                           dl[size_t(l)] * s.B[size_t(bc + n * L + l)] * s.u[size_t(row + l)];
+          xs[size_t((l + 1) * N + n)] = x;
+          y += x * s.C[size_t(bc + n * L + l)];
+        }
+        const double pre = y + Dd * s.u[size_t(row + l)], g = s.gout[size_t(row + l)];
+        double o = pre, gg = g;
+        if (c.z) {
+          const double zz = s.z[size_t(row + l)], sg = 1 / (1 + std::exp(-zz));
+          o = pre * zz * sg;
+          s.dz[size_t(row + l)] = g * pre * sg * (1 + zz * (1 - sg));
+          gg = g * zz * sg;
+        }
+        s.out[size_t(row + l)] = o;
+        gy[size_t(l)] = gg;
+        s.du[size_t(row + l)] = gg * Dd;
+        s.dD[size_t(d)] += gg * s.u[size_t(row + l)];
+      }
+      for (int64_t n = 0; n < N; ++n) s.last[size_t((b * c.dim + d) * N + n)] = xs[size_t(L * N + n)], h[size_t(n)] = 0;
+      for (int64_t l = L - 1; l >= 0; --l) {
+        double gd = 0;
+        const double uu = s.u[size_t(row + l)], dt = dl[size_t(l)];
+        for (int64_t n = 0; n < N; ++n) {
+          const double a = s.A[size_t(d * N + n)], Bn = s.B[size_t(bc + n * L + l)], Cn = s.C[size_t(bc + n * L + l)];
+          const double e = std::exp(dt * a), hn = h[size_t(n)] + gy[size_t(l)] * Cn, t = hn * xs[size_t(l * N + n)] * e;
+          s.dC[size_t(bc + n * L + l)] += gy[size_t(l)] * xs[size_t((l + 1) * N + n)];
+          s.dB[size_t(bc + n * L + l)] += hn * dt * uu;
+          s.dA[size_t(d * N + n)] += t * dt;
+          s.du[size_t(row + l)] += hn * dt * Bn;
+          gd += t * a + hn * Bn * uu;
+          h[size_t(n)] = hn * e;
+        }
+        if (c.softplus) gd *= raw[size_t(l)] > 20 ? 1 : 1 / (1 + std::exp(-raw[size_t(l)]));
+        s.ddelta[size_t(row + l)] = gd;
+        s.dbias[size_t(d)] += gd;
+      }
+    }
+}
+
+// Inputs rounded to `t` and back, so the reference sees exactly what the kernel reads.
+Host to_dtype_host(DType t, std::vector<double>& v) {
+  Host h(t, int64_t(v.size()));
+  for (size_t i = 0; i < v.size(); ++i) h.set(int64_t(i), v[i]), v[i] = h.get(int64_t(i));
+  return h;
+}
+Host nan_host(DType t, int64_t n) {
+  Host h(t, n);
+  for (int64_t i = 0; i < n; ++i) h.set(i, NAN);
+  return h;
+}
+// Largest error relative to the largest reference magnitude; NaN (unwritten) fails.
+std::string scan_compare(const char* what, const Dev& got_d, DType t, const std::vector<double>& want) {
+  const Host got = got_d.to_host(t);
+  double scale = 0;
+  for (double w : want) scale = std::max(scale, std::fabs(w));
+  const double tol = (t == DType::f64 ? 1e-9 : 1e-3) * std::max(scale, 1e-30);
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double g = got.get(int64_t(i));
+    if (!(std::fabs(g - want[i]) <= tol)) return std::string(what) + ": " + mismatch(int64_t(i), g, want[i]);
+  }
+  return "";
+}
+
+void scan_case(const ScanCase& c, DType t) {
+  ScanData s;
+  const int64_t row = c.batch * c.dim * c.L, bcn = c.batch * c.G * c.N * c.L;
+  const int64_t nch = (c.L + c.chunk - 1) / c.chunk;
+  s.u = draw(row, -1, 1);
+  s.delta = c.softplus ? draw(row, -2, 1) : draw(row, 0.01, 0.5);
+  s.A = draw(c.dim * c.N, -0.5, 0.5);
+  for (double& a : s.A) a = -std::exp(a);
+  s.B = draw(bcn, -1, 1), s.C = draw(bcn, -1, 1), s.gout = draw(row, -1, 1);
+  s.D = draw(c.dim, -1, 1), s.z = draw(row, -2, 2), s.bias = draw(c.dim, -0.3, 0.3);
+  Dev u(to_dtype_host(t, s.u)), delta(to_dtype_host(t, s.delta)), A(to_dtype_host(t, s.A)), B(to_dtype_host(t, s.B)),
+      C(to_dtype_host(t, s.C)), g(to_dtype_host(t, s.gout)), D(to_dtype_host(t, s.D)), z(to_dtype_host(t, s.z)),
+      bias(to_dtype_host(t, s.bias));
+  scan_reference(c, s);
+  Dev out(nan_host(t, row)), last(nan_host(t, c.batch * c.dim * c.N)), ck(nan_host(t, c.batch * c.dim * nch * c.N));
+  Dev du(nan_host(t, row)), dd(nan_host(t, row)), dz(nan_host(t, row)), dA(nan_host(t, c.dim * c.N));
+  Dev dB(nan_host(t, bcn)), dC(nan_host(t, bcn)), dD(nan_host(t, c.dim)), db(nan_host(t, c.dim));
+  cpu::SelectiveScanParams p;
+  p.batch = c.batch, p.dim = c.dim, p.L = c.L, p.N = c.N, p.groups = c.G, p.dt = t, p.chunk = c.chunk;
+  p.u = u.p, p.delta = delta.p, p.A = A.p, p.B = B.p, p.C = C.p, p.softplus = c.softplus;
+  p.D = c.D ? D.p : nullptr, p.z = c.z ? z.p : nullptr, p.delta_bias = c.bias ? bias.p : nullptr;
+  p.out = out.p, p.last_state = last.p, p.checkpoints = ck.p;
+  std::string bad;
+  try {
+    cu::selective_scan_fwd(p, 0);
+    p.out = nullptr, p.last_state = nullptr, p.gout = g.p;
+    p.du = du.p, p.ddelta = dd.p, p.dA = dA.p, p.dB = dB.p, p.dC = dC.p;
+    p.dD = c.D ? dD.p : nullptr, p.dz = c.z ? dz.p : nullptr, p.ddelta_bias = c.bias ? db.p : nullptr;
+    cu::selective_scan_bwd(p, 0);
+    cu::synchronize(0);
+  } catch (const std::exception& e) {
+    bad = e.what();
+  }
+  const std::pair<const char*, std::pair<const Dev*, const std::vector<double>*>> checks[] = {
+      {"out", {&out, &s.out}}, {"last_state", {&last, &s.last}}, {"checkpoints", {&ck, &s.ckpt}},
+      {"du", {&du, &s.du}}, {"ddelta", {&dd, &s.ddelta}}, {"dA", {&dA, &s.dA}}, {"dB", {&dB, &s.dB}},
+      {"dC", {&dC, &s.dC}}, {"dD", {c.D ? &dD : nullptr, &s.dD}}, {"dz", {c.z ? &dz : nullptr, &s.dz}},
+      {"ddelta_bias", {c.bias ? &db : nullptr, &s.dbias}}};
+  for (const auto& k : checks)
+    if (bad.empty() && k.second.first) bad = scan_compare(k.first, *k.second.first, t, *k.second.second);
+  // Deterministic: a second backward gives the same bits.
+  if (bad.empty()) {
+    const Host dB1 = dB.to_host(t), dA1 = dA.to_host(t);
+    cu::selective_scan_bwd(p, 0);
+    if (dB1.bytes != dB.to_host(t).bytes || dA1.bytes != dA.to_host(t).bytes) bad = "backward not bitwise reproducible";
+  }
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "selective_scan %s %s (b=%lld dim=%lld L=%lld N=%lld G=%lld chunk=%lld)", c.name, dname(t),
+                (long long)c.batch, (long long)c.dim, (long long)c.L, (long long)c.N, (long long)c.G, (long long)c.chunk);
+  report(buf, bad.empty(), bad);
+}
+
+void test_selective_scan() {
+  const ScanCase cases[] = {
+      {"plain", 2, 5, 7, 3, 1, false, false, false, false},
+      {"all options, L over one chunk", 1, 19, 70, 4, 1, true, true, true, true},
+      {"grouped, chunk boundary + 1", 2, 12, 129, 5, 3, true, false, true, true},
+      {"N 16, many blocks per group", 2, 300, 150, 16, 1, true, true, true, true},
+      {"one channel per group", 3, 6, 65, 7, 6, false, true, false, true},
+      {"N 100 (8 states a thread)", 2, 10, 90, 100, 2, true, true, true, false},
+      {"N 256", 1, 4, 40, 256, 1, true, false, true, true},
+      {"chunk 20 (not a tile multiple)", 2, 9, 77, 6, 1, true, true, true, true, 20},
+  };
+  for (const ScanCase& c : cases)
+    for (DType t : {DType::f32, DType::f64}) scan_case(c, t);
+}
+
 // ---------------------------------------------------------------- timing (--bench)
 template <class F> double time_ms(F&& f, int iters) {
   f();
@@ -893,6 +1066,30 @@ template <class F> double time_ms(F&& f, int iters) {
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   return ms / iters;
+}
+
+// Mamba's shape (batch, dim, L, N) = (2, 768, 1024, 16), float32: forward (with checkpoints)
+// and forward + backward; GB/s over the operands each must read and write once.
+void bench_selective_scan() {
+  const int64_t b = 2, dim = 768, L = 1024, N = 16, nch = L / 64, row = b * dim * L, bcn = b * N * L;
+  auto filled = [](int64_t n, double v) {
+    auto d = std::make_unique<Dev>(size_t(n) * 4);
+    const int64_t flat[1] = {n};
+    cu::fill(d->p, DType::f32, v, strided(1, flat, {{1}}), 0);
+    return d;
+  };
+  auto u = filled(row, 0.5), delta = filled(row, 0.05), A = filled(dim * N, -1.0), B = filled(bcn, 0.1),
+       C = filled(bcn, 0.1), g = filled(row, 1.0), out = filled(row, 0), ck = filled(b * dim * nch * N, 0);
+  auto du = filled(row, 0), dd = filled(row, 0), dA = filled(dim * N, 0), dB = filled(bcn, 0), dC = filled(bcn, 0);
+  cpu::SelectiveScanParams p;
+  p.batch = b, p.dim = dim, p.L = L, p.N = N, p.dt = DType::f32, p.softplus = true;
+  p.u = u->p, p.delta = delta->p, p.A = A->p, p.B = B->p, p.C = C->p, p.out = out->p, p.checkpoints = ck->p;
+  p.gout = g->p, p.du = du->p, p.ddelta = dd->p, p.dA = dA->p, p.dB = dB->p, p.dC = dC->p;
+  const double fwd_bytes = 4.0 * (3 * row + 2 * bcn), bwd_bytes = 4.0 * (6 * row + 4 * bcn);
+  double ms = time_ms([&] { cu::selective_scan_fwd(p, 0); }, 20);
+  std::printf("BENCH scan_fwd_f32 %.3f ms %.1f GB/s\n", ms, fwd_bytes / ms / 1e6);
+  ms = time_ms([&] { cu::selective_scan_fwd(p, 0); cu::selective_scan_bwd(p, 0); }, 20);
+  std::printf("BENCH scan_fwdbwd_f32 %.3f ms %.1f GB/s\n", ms, (fwd_bytes + bwd_bytes) / ms / 1e6);
 }
 
 void bench() {
@@ -918,6 +1115,7 @@ void bench() {
   std::printf("BENCH add_f32_2^28 %.3f ms %.1f GB/s\n", ms, 12.0 * n / ms / 1e6);
   ms = time_ms([&] { cu::reduce(ReduceOp::sum, DType::f32, s.p, a.p, 1, n, 1, 0); }, 10);
   std::printf("BENCH sum_f32_2^28 %.3f ms %.1f GB/s\n", ms, 4.0 * n / ms / 1e6);
+  bench_selective_scan();
 }
 
 void run_all() {
@@ -930,20 +1128,28 @@ void run_all() {
   test_gemm();
   test_where();
   test_optim();
+  test_selective_scan();
   test_large_index();
 }
 
 }  // namespace
 
+// cuda_check [--bench] [selective_scan]: everything, or only the selective scan's cases / timing.
 int main(int argc, char** argv) {
   const bool do_bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+  const char* only = argc > 1 + int(do_bench) ? argv[1 + int(do_bench)] : nullptr;
+  if (only && std::strcmp(only, "selective_scan") != 0) {
+    std::printf("usage: cuda_check [--bench] [selective_scan]\n");
+    return 2;
+  }
   std::printf("cuda_check: is_available=%d device_count=%d\n", int(cu::is_available()), cu::device_count());
   if (!cu::is_available()) {
     std::printf("FAIL no CUDA device\n");
     return 1;
   }
   try {
-    if (do_bench) bench();
+    if (only) do_bench ? bench_selective_scan() : test_selective_scan();
+    else if (do_bench) bench();
     else run_all();
   } catch (const std::exception& e) {
     report("exception", false, e.what());

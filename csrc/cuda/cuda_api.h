@@ -10,7 +10,7 @@
 #include "cpu/optim.h"
 #include "ops/kinds.h"
 
-namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; }
+namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams; }
 
 namespace fastdl::cuda {
 
@@ -62,5 +62,9 @@ void mp_gather_fwd(DType dt, const cpu::MpParams& p, int device);
 void mp_gather_bwd(DType dt, const cpu::MpParams& p, int device);
 void seg_softmax_fwd(DType dt, const cpu::SegSoftmaxParams& p, int device);
 void seg_softmax_bwd(DType dt, const cpu::SegSoftmaxParams& p, int device);
+// Selective scan over contiguous device operands (cpu/selective_scan.h), float32 or float64,
+// 1 <= N <= 256; forward writes the CPU kernel's checkpoints, backward reads them; deterministic.
+void selective_scan_fwd(const cpu::SelectiveScanParams& p, int device);
+void selective_scan_bwd(const cpu::SelectiveScanParams& p, int device);
 
 }  // namespace fastdl::cuda

@@ -37,5 +37,7 @@ void mp_gather_fwd(DType, const cpu::MpParams&, int) { unavailable("message_pass
 void mp_gather_bwd(DType, const cpu::MpParams&, int) { unavailable("message_passing backward"); }
 void seg_softmax_fwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax"); }
 void seg_softmax_bwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax backward"); }
+void selective_scan_fwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan"); }
+void selective_scan_bwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan backward"); }
 
 }  // namespace fastdl::cuda

@@ -4,6 +4,7 @@
 
 #include "autograd/node.h"
 #include "core/profiler.h"
+#include "cuda/cuda_api.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -21,6 +22,15 @@ void expect(const Tensor& t, const char* name, const Dims& shape) {
 
 Tensor prep(const Tensor& t, DType kt) { return t.defined() ? contiguous(to_dtype(detach(t), kt)) : Tensor(); }
 const void* ptr(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+
+void run_fwd(const cpu::SelectiveScanParams& p, Device dev) {
+  if (dev.is_cpu()) cpu::scan_kernels().fwd(p);
+  else cuda::selective_scan_fwd(p, dev.index);
+}
+void run_bwd(const cpu::SelectiveScanParams& p, Device dev) {
+  if (dev.is_cpu()) cpu::scan_kernels().bwd(p);
+  else cuda::selective_scan_bwd(p, dev.index);
+}
 
 }  // namespace
 
@@ -57,7 +67,9 @@ std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const T
   FASTDL_CHECK(is_floating(rt), TypeError, "selective_scan: expected floating point inputs; got u of dtype ", dtype_name(u.dtype()));
   for (const Tensor* t : {&delta, &A, &B, &C, &D, &z, &delta_bias})
     if (t->defined()) check_same_device(u, *t, "selective_scan");
-  FASTDL_CHECK(u.device().is_cpu(), DeviceError, "selective_scan: no CUDA kernel yet; move the inputs to the CPU");
+  const Device dev = u.device();
+  FASTDL_CHECK(dev.is_cpu() || (N >= 1 && N <= 256), ValueError,
+               "selective_scan: the CUDA kernel takes 1 <= N <= 256 states; got A of shape ", shape_str(A.shape()));
   const DType kt = rt == DType::f64 ? DType::f64 : DType::f32;
   Tensor uc = prep(u, kt), dc = prep(delta, kt), Ac = prep(A, kt), Bc = prep(B, kt), Cc = prep(C, kt);
   Tensor Dc = prep(D, kt), zc = prep(z, kt), bc = prep(delta_bias, kt);
@@ -69,14 +81,14 @@ std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const T
   p.D = ptr(Dc); p.z = ptr(zc); p.delta_bias = ptr(bc);
   p.softplus = delta_softplus;
   p.chunk = kScanChunk;
-  Tensor out = empty(u.shape(), kt);
-  Tensor last = return_last_state ? empty(Dims{batch, dim, N}, kt) : Tensor();
-  Tensor ckpt = grad ? empty(Dims{batch, dim, cpu::scan_chunks(p), N}, kt) : Tensor();
+  Tensor out = empty(u.shape(), kt, dev);
+  Tensor last = return_last_state ? empty(Dims{batch, dim, N}, kt, dev) : Tensor();
+  Tensor ckpt = grad ? empty(Dims{batch, dim, cpu::scan_chunks(p), N}, kt, dev) : Tensor();
   p.out = out.data_ptr(); p.last_state = last.defined() ? last.data_ptr() : nullptr;
   p.checkpoints = ckpt.defined() ? ckpt.data_ptr() : nullptr;
   if (out.numel() > 0 || (last.defined() && last.numel() > 0)) {
     if (L == 0) { if (last.defined()) fill_(last, 0.0); }
-    else cpu::scan_kernels().fwd(p);
+    else run_fwd(p, dev);
   }
   Tensor res = kt == rt ? out : to_dtype(out, rt);
   if (grad && out.numel() > 0) {
@@ -84,7 +96,7 @@ std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const T
     const DType dts[8] = {u.dtype(), delta.dtype(), A.dtype(), B.dtype(), C.dtype(), D.defined() ? D.dtype() : kt,
                           z.defined() ? z.dtype() : kt, delta_bias.defined() ? delta_bias.dtype() : kt};
     autograd::record("SelectiveScanBackward0", {u, delta, A, B, C, D, z, delta_bias}, res,
-                     [p, uc, dc, Ac, Bc, Cc, Dc, zc, bc, ckpt, kt, dts](V& g) mutable {
+                     [p, uc, dc, Ac, Bc, Cc, Dc, zc, bc, ckpt, kt, dts, dev](V& g) mutable {
       Tensor go = contiguous(to_dtype(g[0], kt));
       Tensor du = empty_like(uc), dd = empty_like(uc), dA = empty_like(Ac), dB = empty_like(Bc), dC = empty_like(Cc);
       Tensor dD = Dc.defined() ? empty_like(Dc) : Tensor(), dz = zc.defined() ? empty_like(zc) : Tensor();
@@ -95,7 +107,7 @@ std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const T
       p.dz = dz.defined() ? dz.data_ptr() : nullptr;
       p.ddelta_bias = db.defined() ? db.data_ptr() : nullptr;
       p.out = nullptr; p.last_state = nullptr;
-      cpu::scan_kernels().bwd(p);
+      run_bwd(p, dev);
       V r{du, dd, dA, dB, dC, dD, dz, db};
       for (size_t i = 0; i < r.size(); ++i)
         if (r[i].defined() && r[i].dtype() != dts[i]) r[i] = to_dtype(r[i], dts[i]);
