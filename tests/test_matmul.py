@@ -188,3 +188,21 @@ def test_narrow_products(shape, dtype, isa, rng):
     bias = rng.standard_normal(n)                                               # beta = 1 path
     got = F.linear(fa, fd.tensor(b.T.copy(), dtype=dtype), fd.tensor(bias, dtype=dtype))
     assert_close(got, a @ b + bias, **tol)
+
+
+@pytest.mark.parametrize("K,N", [(256, 1024), (1433, 16), (37, 130), (300, 7), (4096, 97)])
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_one_row_products(K, N, dtype, isa, rng):
+    """M == 1 (one token through a layer): the vector kernels read B in place, down its columns
+    (X @ W^T) or along its rows (x @ B), from contiguous or strided vectors; against numpy."""
+    x, w = rng.standard_normal((1, K)), rng.standard_normal((N, K))
+    bias = rng.standard_normal(N)
+    tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(K)) if dtype == fd.float32 else dict(rtol=1e-10, atol=1e-10)
+    fx, fw = fd.tensor(x, dtype=dtype), fd.tensor(w, dtype=dtype)
+    assert_close(F.linear(fx, fw), x @ w.T, **tol)                                      # dot form
+    assert_close(F.linear(fx, fw, fd.tensor(bias, dtype=dtype)), x @ w.T + bias, **tol)  # beta = 1
+    assert_close(fx @ fd.tensor(w.T.copy(), dtype=dtype), x @ w.T, **tol)               # axpy form
+    assert_close(fx[0] @ fd.tensor(w.T.copy(), dtype=dtype), x[0] @ w.T, **tol)         # 1-D @ 2-D
+    xs = fd.tensor(np.repeat(x, 3, axis=1), dtype=dtype)[:, ::3]                         # strided vector
+    assert_close(F.linear(xs, fw), x @ w.T, **tol)
+    assert_close(fw @ fx[0], w @ x[0], **tol)                                           # matrix @ vector

@@ -341,6 +341,39 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
   return false;
 }
 
+// One output row (M == 1: a single token through a linear layer) is a matrix-vector product
+// bound by reading B: B is read once where it lies (dot products down contiguous columns, or
+// axpy along contiguous rows), never packed, with the columns split over threads.
+bool gemm_vector(const GemmKernel& k, const Problem& q, int nt) {
+  if (q.M != 1 || !k.gemv_dot) return false;
+  const int64_t e = int64_t(q.esz);
+  if (q.sb_k == 1) {
+    const char* a = q.A;
+    char* tmp = nullptr;
+    if (q.sa_k != 1) {  // the dot kernel reads a contiguously: gather it (K elements)
+      tmp = static_cast<char*>(cpu_alloc(size_t(q.K * e)));
+      for (int64_t i = 0; i < q.K; ++i) std::memcpy(tmp + i * e, q.A + i * q.sa_k * e, size_t(e));
+      a = tmp;
+    }
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(q.K, 1));
+    parallel_for(0, q.N, nt > 1 ? grain : q.N, [&](int64_t j0, int64_t j1) {
+      k.gemv_dot(j0, j1, q.K, a, q.B, q.sb_n, q.C, q.sc_n, q.alpha, q.beta);
+    });
+    if (tmp) cpu_free(tmp, size_t(q.K * e));
+    return true;
+  }
+  if (q.sb_n == 1) {
+    const int64_t block = 64;  // columns per task: whole vectors, a stride of rows each
+    const int64_t tasks = (q.N + block - 1) / block;
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(q.K * block, 1));
+    parallel_for(0, tasks, nt > 1 ? grain : tasks, [&](int64_t t0, int64_t t1) {
+      k.gemv_axpy(t0 * block, std::min(q.N, t1 * block), q.K, q.A, q.sa_k, q.B, q.sb_k, q.C, q.sc_n, q.alpha, q.beta);
+    });
+    return true;
+  }
+  return false;
+}
+
 // C = beta * C (beta 0 writes zeros) when there is nothing to multiply.
 template <class T>
 void scale_c(const GemmParams& p) {
@@ -400,6 +433,7 @@ void gemm(const GemmParams& p0) {
                    static_cast<char*>(p.C) + (o * p.sc_b2 + b * p.sc_b) * e, p.sc_m, p.sc_n,
                    p.alpha, p.beta, esz};
   };
+  if (nmat == 1 && gemm_vector(k, problem(0), nt)) return;  // one row: B read in place, never packed
   // Small row-major problems skip packing: a B column panel and the A rows fit in L1, so the
   // tile kernel reads them in place (packing would cost ~15% at 64^3).
   // Any other B layout (X @ W^T) is packed once, which is cheap next to packing A as well.
@@ -434,7 +468,7 @@ void gemm(const GemmParams& p0) {
   }
   for (int64_t b = 0; b < nmat; ++b) {
     const Problem q = problem(b);
-    if (!gemm_narrow(k, q, nt)) gemm_one(k, q, nt);
+    if (!gemm_vector(k, q, nt) && !gemm_narrow(k, q, nt)) gemm_one(k, q, nt);
   }
 }
 

@@ -52,6 +52,14 @@ struct GemmKernel {
   // bps = nr, ldb = its row stride; packed B: bps = K * nr, ldb = nr). C = alpha A @ B + beta C.
   void (*direct)(int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb,
                  int64_t bps, void* C, int64_t ldc, double alpha, double beta) = nullptr;
+  // Matrix-vector products (M == 1), bound by reading B once where it lies; c has stride sc.
+  //   dot:  c[j] = alpha <a, B[:, j]> + beta c[j], B's columns contiguous along k (X @ W^T's W rows)
+  //   axpy: c = alpha sum_k a[k] B[k, :] + beta c, B's rows contiguous (row-major B)
+  // Both cover columns [j0, j1) so threads can split them; a is contiguous for dot.
+  void (*gemv_dot)(int64_t j0, int64_t j1, int64_t K, const void* a, const void* B, int64_t ldb, void* c,
+                   int64_t sc, double alpha, double beta) = nullptr;
+  void (*gemv_axpy)(int64_t j0, int64_t j1, int64_t K, const void* a, int64_t sa, const void* B, int64_t ldb,
+                    void* c, int64_t sc, double alpha, double beta) = nullptr;
   const char* name = "";
 };
 

@@ -172,6 +172,70 @@ void direct_tile(int64_t k, const typename V::T* a, int64_t lda, const typename 
     }
 }
 
+// Matrix-vector products (see GemmKernel::gemv_dot / gemv_axpy). Four vector accumulators
+// per dot hide the FMA latency; lanes and accumulators are summed in a fixed order.
+template <class V>
+void gemv_dot(int64_t j0, int64_t j1, int64_t K, const void* a_, const void* B_, int64_t ldb, void* c_, int64_t sc,
+              double alpha, double beta) {
+  using T = typename V::T;
+  using R = typename V::R;
+  constexpr int W = V::W;
+  const T* a = static_cast<const T*>(a_);
+  const T* B = static_cast<const T*>(B_);
+  T* c = static_cast<T*>(c_);
+  for (int64_t j = j0; j < j1; ++j) {
+    const T* b = B + j * ldb;
+    R s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+    int64_t k = 0;
+    for (; k + 4 * W <= K; k += 4 * W) {
+      s0 = V::fma(V::load(a + k), V::load(b + k), s0);
+      s1 = V::fma(V::load(a + k + W), V::load(b + k + W), s1);
+      s2 = V::fma(V::load(a + k + 2 * W), V::load(b + k + 2 * W), s2);
+      s3 = V::fma(V::load(a + k + 3 * W), V::load(b + k + 3 * W), s3);
+    }
+    for (; k + W <= K; k += W) s0 = V::fma(V::load(a + k), V::load(b + k), s0);
+    alignas(64) T lanes[W];
+    V::store(lanes, V::add(V::add(s0, s1), V::add(s2, s3)));
+    T sum = 0;
+    for (int q = 0; q < W; ++q) sum += lanes[q];
+    for (; k < K; ++k) sum += a[k] * b[k];
+    T* cj = c + j * sc;
+    *cj = T(alpha) * sum + (beta == 0 ? T(0) : T(beta) * *cj);
+  }
+}
+
+template <class V>
+void gemv_axpy(int64_t j0, int64_t j1, int64_t K, const void* a_, int64_t sa, const void* B_, int64_t ldb, void* c_,
+               int64_t sc, double alpha, double beta) {
+  using T = typename V::T;
+  using R = typename V::R;
+  constexpr int W = V::W, NB = 4 * W;
+  const T* a = static_cast<const T*>(a_);
+  const T* B = static_cast<const T*>(B_);
+  T* c = static_cast<T*>(c_);
+  auto finish = [&](int64_t j, T v) { T* cj = c + j * sc; *cj = T(alpha) * v + (beta == 0 ? T(0) : T(beta) * *cj); };
+  int64_t j = j0;
+  for (; j + NB <= j1; j += NB) {  // a block of 4 vectors of columns, all of k
+    R s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+    for (int64_t k = 0; k < K; ++k) {
+      const R av = V::set1(a[k * sa]);
+      const T* b = B + k * ldb + j;
+      s0 = V::fma(av, V::load(b), s0);
+      s1 = V::fma(av, V::load(b + W), s1);
+      s2 = V::fma(av, V::load(b + 2 * W), s2);
+      s3 = V::fma(av, V::load(b + 3 * W), s3);
+    }
+    alignas(64) T out[NB];
+    V::store(out, s0); V::store(out + W, s1); V::store(out + 2 * W, s2); V::store(out + 3 * W, s3);
+    for (int q = 0; q < NB; ++q) finish(j + q, out[q]);
+  }
+  for (; j < j1; ++j) {
+    T v = 0;
+    for (int64_t k = 0; k < K; ++k) v += a[k * sa] * B[k * ldb + j];
+    finish(j, v);
+  }
+}
+
 template <class V, int MR, int NV, size_t... I>
 constexpr auto direct_table(std::index_sequence<I...>) {
   return std::array{&direct_tile<V, MR, NV, int(I) + 1>...};
@@ -228,7 +292,11 @@ void make_kernel(GemmKernel* k, const char* name) {
     gk::macro<MR, NR, 1, T, CT, T>(mc, nc, kc, Ap, Bp, C, rs, cs, alpha, beta, jr0, jr1, UK{});
   };
 #if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
-  if constexpr (std::is_same_v<S, T> && std::is_same_v<CT, T>) k->direct = &direct_gemm<V, MR, kNV>;
+  if constexpr (std::is_same_v<S, T> && std::is_same_v<CT, T>) {
+    k->direct = &direct_gemm<V, MR, kNV>;
+    k->gemv_dot = &gemv_dot<V>;
+    k->gemv_axpy = &gemv_axpy<V>;
+  }
 #endif
   k->name = name;
 }
