@@ -4,9 +4,9 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench overhead      per-op cost of tiny ops (a + b on 1-element tensors)
     fastdl bench elementwise   large a + b (16M float32) in GB/s
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
-    fastdl bench ops           reductions, softmax, layer_norm, cross entropy, indexing vs PyTorch
+    fastdl bench ops           forward and forward + backward of common ops at the char-GPT's shapes vs PyTorch
     fastdl bench mp            message passing fwd+bwd vs PyTorch index_add / scatter_reduce / CSR sparse.mm
-    fastdl bench models        whole training steps (MLP, char-GPT) vs PyTorch: forward, backward, optimizer
+    fastdl bench models        training steps (MLP, char-GPT, GCN, GAT, Mamba LM) vs PyTorch: fwd, bwd, optimizer
     fastdl bench scan          Mamba's selective scan fwd / fwd+bwd vs PyTorch's sequential reference
     fastdl bench all           everything above
 """
