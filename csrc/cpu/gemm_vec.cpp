@@ -82,6 +82,7 @@ void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, CT* c, i
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < int(NR * sizeof(CT)); j += 64)
         _mm_prefetch(reinterpret_cast<const char*>(c + i * rs) + j, _MM_HINT_T0);
+#pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
     R bv[NV];
 #pragma GCC unroll 4
