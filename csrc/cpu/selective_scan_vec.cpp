@@ -36,6 +36,123 @@ template <class T> inline T e_softplus(T x) {
   else return x > 20.0 ? x : std::log1p(std::exp(x));
 }
 
+// float32: the W lanes as one GCC vector (a ymm on AVX2, a zmm on AVX-512), so states, sums
+// and the exp stay in registers; the generic loops above left them to the auto-vectoriser,
+// which spilled the sums and blended the exp's clamps.
+constexpr int kWf = kVecBytes / 4;
+using vf = float __attribute__((vector_size(kVecBytes)));
+using vi = int32_t __attribute__((vector_size(kVecBytes)));
+inline vf ldv(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
+inline void stv(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// out[j] += sum of the lanes of v[j], j < cnt (v[cnt..8) zero): the 8 sums in one transposing
+// tree of horizontal adds instead of 8 separate reductions; a fixed order, so reproducible.
+inline void add_sums8(const vf* v, float* out, int cnt) {
+#if defined(FASTDL_ISA_avx512)
+  __m256 y[8];
+  for (int j = 0; j < 8; ++j) y[j] = _mm256_add_ps(_mm512_castps512_ps256(v[j]), _mm512_extractf32x8_ps(v[j], 1));
+#else
+  const vf* y = v;
+#endif
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(y[0], y[1]), _mm256_hadd_ps(y[2], y[3]));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(y[4], y[5]), _mm256_hadd_ps(y[6], y[7]));
+  const __m256 s8 = _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+  if (cnt == 8) {
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), s8));
+  } else {
+    alignas(32) float t[8];
+    _mm256_store_ps(t, s8);
+    for (int j = 0; j < cnt; ++j) out[j] += t[j];
+  }
+}
+
+// exp on a vector: x = n ln2 + r (Cody-Waite), Cephes' degree-6 polynomial for e^r, and 2^n
+// added into the exponent bits. x is clamped to [-86.6, 88.3] first, so 2^n p stays a normal
+// float (below -86.6 it returns ~2e-38 instead of underflowing to 0: immaterial as a decay
+// factor); max/min return their second operand on NaN, so NaN passes through.
+#if defined(FASTDL_ISA_avx512)
+inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
+inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
+#else
+inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
+inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+#endif
+inline vf exp_v(vf x) {
+  x = vmin(vf{} + 88.3f, vmax(vf{} - 86.6f, x));
+  const vf n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
+  vf r = x - n * 0.693145751953125f;
+  r = r - n * 1.42860682030941723212e-6f;
+  vf p = vf{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return (vf)((vi)p + (__builtin_convertvector(n, vi) << 23));
+}
+
+// log for x >= 1 (softplus's 1 + e^x): x = m 2^e with m in [sqrt(1/2), sqrt(2)), Cephes' logf
+// polynomial in m - 1 (vm::log_f without the zero, negative, subnormal and infinite cases).
+inline vf log_ge1_v(vf x) {
+  const vi i = (vi)x;
+  vi e = ((i >> 23) & 0xff) - 126;
+  vf m = (vf)((i & 0x007fffff) | 0x3f000000);  // [0.5, 1)
+  const vi small = m < 0.707106781186547524f;    // all ones where m must double
+  e += small;
+  m += (vf)((vi)m & small);
+  const vf f = m - 1.0f, z = f * f;
+  vf p = vf{} + 7.0376836292e-2f;
+  p = p * f - 1.1514610310e-1f;
+  p = p * f + 1.1676998740e-1f;
+  p = p * f - 1.2420140846e-1f;
+  p = p * f + 1.4249322787e-1f;
+  p = p * f - 1.6668057665e-1f;
+  p = p * f + 2.0000714765e-1f;
+  p = p * f - 2.4999993993e-1f;
+  p = p * f + 3.3333331174e-1f;
+  return f * z * p - 0.5f * z + f + __builtin_convertvector(e, vf) * 0.693147180559945309f;
+}
+inline vf sigmoid_v(vf x) { return 1.0f / (1.0f + exp_v(-x)); }
+inline vf softplus_v(vf x) { return x > 20.0f ? x : log_ge1_v(1.0f + exp_v(x)); }  // PyTorch's threshold
+
+// Whole-tile elementwise steps (n a multiple of W): float32 on the vector functions above.
+template <class T, int W>
+void softplus_tile(T* d, int64_t n) {
+  if constexpr (std::is_same_v<T, float> && W == kWf) {
+    for (int64_t i = 0; i < n; i += W) stv(d + i, softplus_v(ldv(d + i)));
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) d[i] = e_softplus(d[i]);
+  }
+}
+template <class T, int W>
+void silu_gate_tile(T* y, const T* z, int64_t n) {  // y *= z sigmoid(z)
+  if constexpr (std::is_same_v<T, float> && W == kWf) {
+    for (int64_t i = 0; i < n; i += W) { const vf zz = ldv(z + i); stv(y + i, ldv(y + i) * zz * sigmoid_v(zz)); }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] *= z[i] * e_sigmoid(z[i]);
+  }
+}
+template <class T, int W>
+void sigmoid_tile(const T* x, T* out, int64_t n) {
+  if constexpr (std::is_same_v<T, float> && W == kWf) {
+    for (int64_t i = 0; i < n; i += W) stv(out + i, sigmoid_v(ldv(x + i)));
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = e_sigmoid(x[i]);
+  }
+}
+template <class T, int W>
+void softplus_grad_tile(T* x, int64_t n) {  // x <- d softplus / dx: sigmoid, exactly 1 past 20
+  if constexpr (std::is_same_v<T, float> && W == kWf) {
+    for (int64_t i = 0; i < n; i += W) { const vf v = ldv(x + i); stv(x + i, v > 20.0f ? vf{} + 1.0f : sigmoid_v(v)); }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) x[i] = x[i] > T(20) ? T(1) : e_sigmoid(x[i]);
+  }
+}
+
 // One task's view: channels d0 .. d0 + w (w <= W lanes, all in group g) of batch b.
 template <class T, int W>
 struct Lanes {
@@ -80,9 +197,7 @@ void load_delta(const Lanes<T, W>& s, int64_t l0, int64_t lc, T* dl, T* raw) {
     for (int k = 0; k < W; ++k) dl[l * W + k] += bias[k];
   if (raw) std::memcpy(raw, dl, sizeof(T) * size_t(lc * W));
   if (s.p.softplus) {
-    const int64_t n = lc * W;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) dl[i] = e_softplus(dl[i]);
+    softplus_tile<T, W>(dl, lc * W);
   }
 }
 
@@ -185,61 +300,6 @@ inline void back_step(int64_t N, int w, const T* gl, const T* dl, const T* ul, c
   }
 #pragma omp simd
   for (int q = 0; q < W; ++q) { gd[q] = gd2[0][q] + gd2[1][q]; du[q] = du2[0][q] + du2[1][q]; }
-}
-
-// float32: the W lanes as one GCC vector (a ymm on AVX2, a zmm on AVX-512), so states, sums
-// and the exp stay in registers; the generic loops above left them to the auto-vectoriser,
-// which spilled the sums and blended the exp's clamps.
-constexpr int kWf = kVecBytes / 4;
-using vf = float __attribute__((vector_size(kVecBytes)));
-using vi = int32_t __attribute__((vector_size(kVecBytes)));
-inline vf ldv(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
-inline void stv(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-// out[j] += sum of the lanes of v[j], j < cnt (v[cnt..8) zero): the 8 sums in one transposing
-// tree of horizontal adds instead of 8 separate reductions; a fixed order, so reproducible.
-inline void add_sums8(const vf* v, float* out, int cnt) {
-#if defined(FASTDL_ISA_avx512)
-  __m256 y[8];
-  for (int j = 0; j < 8; ++j) y[j] = _mm256_add_ps(_mm512_castps512_ps256(v[j]), _mm512_extractf32x8_ps(v[j], 1));
-#else
-  const vf* y = v;
-#endif
-  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(y[0], y[1]), _mm256_hadd_ps(y[2], y[3]));
-  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(y[4], y[5]), _mm256_hadd_ps(y[6], y[7]));
-  const __m256 s8 = _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
-  if (cnt == 8) {
-    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), s8));
-  } else {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, s8);
-    for (int j = 0; j < cnt; ++j) out[j] += t[j];
-  }
-}
-
-// exp on a vector: x = n ln2 + r (Cody-Waite), Cephes' degree-6 polynomial for e^r, and 2^n
-// added into the exponent bits. x is clamped to [-86.6, 88.3] first, so 2^n p stays a normal
-// float (below -86.6 it returns ~2e-38 instead of underflowing to 0: immaterial as a decay
-// factor); max/min return their second operand on NaN, so NaN passes through.
-#if defined(FASTDL_ISA_avx512)
-inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
-inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
-#else
-inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
-inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
-#endif
-inline vf exp_v(vf x) {
-  x = vmin(vf{} + 88.3f, vmax(vf{} - 86.6f, x));
-  const vf n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
-  vf r = x - n * 0.693145751953125f;
-  r = r - n * 1.42860682030941723212e-6f;
-  vf p = vf{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return (vf)((vi)p + (__builtin_convertvector(n, vi) << 23));
 }
 
 template <>
@@ -350,9 +410,7 @@ void fwd(const SelectiveScanParams& p) {
 #pragma omp simd
           for (int q = 0; q < W; ++q) s.y[l * W + q] += Dv[q] * s.u[l * W + q];
         if (p.z) {
-          const int64_t n = lc * W;
-#pragma omp simd
-          for (int64_t i = 0; i < n; ++i) s.y[i] *= s.z[i] * e_sigmoid(s.z[i]);
+          silu_gate_tile<T, W>(s.y, s.z, lc * W);
         }
         ln.store(p.out, l0, lc, s.y);
       }
@@ -395,9 +453,11 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
 #pragma omp simd
         for (int q = 0; q < W; ++q) s.y[l * W + q] += Dv[q] * s.u[l * W + q];
       const int64_t n = lc * W;
+      T* sig = s.gd;  // free until the walk back writes it
+      sigmoid_tile<T, W>(s.z, sig, n);
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) {
-        const T zz = s.z[i], sg = e_sigmoid(zz), g = s.g[i];
+        const T zz = s.z[i], sg = sig[i], g = s.g[i];
         s.z[i] = g * s.y[i] * sg * (T(1) + zz * (T(1) - sg));  // dz
         s.g[i] = g * zz * sg;
       }
@@ -410,6 +470,7 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
         dD_b[q] += g * s.u[i0 + q];
       }
     if (p.z && p.dz) ln.store(p.dz, l0, lc, s.z);
+    if (p.softplus) softplus_grad_tile<T, W>(s.raw, lc * W);  // raw now holds softplus'
     // walk back through the chunk
     for (int64_t l = lc - 1; l >= 0; --l) {
       alignas(64) T gd[W], du[W];
@@ -422,10 +483,10 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
         gdl[q] = gd[q];
         s.du[l * W + q] += du[q];
       }
-      if (p.softplus) {  // d softplus(r) / dr = sigmoid(r), 1 past PyTorch's threshold 20
+      if (p.softplus) {  // raw holds d softplus(r) / dr (sigmoid, 1 past PyTorch's threshold 20)
         const T* r = s.raw + l * W;
 #pragma omp simd
-        for (int q = 0; q < W; ++q) gdl[q] *= r[q] > T(20) ? T(1) : e_sigmoid(r[q]);
+        for (int q = 0; q < W; ++q) gdl[q] *= r[q];
       }
 #pragma omp simd
       for (int q = 0; q < W; ++q) dbias_b[q] += gdl[q];
