@@ -67,3 +67,10 @@ def test_gnn_bench_models_train_alike(name):
             out.append(float(loss.item()))
     np.testing.assert_allclose(fs, ts, rtol=2e-4, atol=2e-5)
     assert fs[-1] < fs[0]
+
+
+def test_bench_generate_runs(capsys):
+    from fastdl.bench import generate
+    generate.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "mamba / gpt tokens per second" in out and out.count("tokens/s") >= 3
