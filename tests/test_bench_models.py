@@ -73,4 +73,4 @@ def test_bench_generate_runs(capsys):
     from fastdl.bench import generate
     generate.main(["--quick"])
     out = capsys.readouterr().out
-    assert "mamba / gpt tokens per second" in out and out.count("tokens/s") >= 3
+    assert "mamba / gpt tokens per second" in out and out.count("tokens/s") == 2
