@@ -79,15 +79,7 @@ inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
 inline vf exp_v(vf x) {
   x = vmin(vf{} + 88.3f, vmax(vf{} - 86.6f, x));
   const vf n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
-  vf r = x - n * 0.693145751953125f;
-  r = r - n * 1.42860682030941723212e-6f;
-  vf p = vf{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const vf p = vm::exp_poly(vm::exp_reduce(x, n));
   return (vf)((vi)p + (__builtin_convertvector(n, vi) << 23));
 }
 
@@ -100,56 +92,40 @@ inline vf log_ge1_v(vf x) {
   const vi small = m < 0.707106781186547524f;    // all ones where m must double
   e += small;
   m += (vf)((vi)m & small);
-  const vf f = m - 1.0f, z = f * f;
-  vf p = vf{} + 7.0376836292e-2f;
-  p = p * f - 1.1514610310e-1f;
-  p = p * f + 1.1676998740e-1f;
-  p = p * f - 1.2420140846e-1f;
-  p = p * f + 1.4249322787e-1f;
-  p = p * f - 1.6668057665e-1f;
-  p = p * f + 2.0000714765e-1f;
-  p = p * f - 2.4999993993e-1f;
-  p = p * f + 3.3333331174e-1f;
-  return f * z * p - 0.5f * z + f + __builtin_convertvector(e, vf) * 0.693147180559945309f;
+  return vm::log1p_poly(m - 1.0f) + __builtin_convertvector(e, vf) * 0.693147180559945309f;
 }
 inline vf sigmoid_v(vf x) { return 1.0f / (1.0f + exp_v(-x)); }
 inline vf softplus_v(vf x) { return x > 20.0f ? x : log_ge1_v(1.0f + exp_v(x)); }  // PyTorch's threshold
 
-// Whole-tile elementwise steps (n a multiple of W): float32 on the vector functions above.
-template <class T, int W>
-void softplus_tile(T* d, int64_t n) {
+// Whole-tile elementwise maps (n a multiple of W): out[i] = f(in[i]), float32 through the
+// vector form vfn, anything else through the scalar form sfn (auto-vectorised).
+template <class T, int W, class VFn, class SFn>
+void map_tile(const T* in, T* out, int64_t n, VFn vfn, SFn sfn) {
   if constexpr (std::is_same_v<T, float> && W == kWf) {
-    for (int64_t i = 0; i < n; i += W) stv(d + i, softplus_v(ldv(d + i)));
+    for (int64_t i = 0; i < n; i += W) stv(out + i, vfn(ldv(in + i)));
   } else {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) d[i] = e_softplus(d[i]);
+    for (int64_t i = 0; i < n; ++i) out[i] = sfn(in[i]);
   }
+}
+template <class T, int W>
+void softplus_tile(T* d, int64_t n) { map_tile<T, W>(d, d, n, softplus_v, [](T x) { return e_softplus(x); }); }
+template <class T, int W>
+void sigmoid_tile(const T* x, T* out, int64_t n) {
+  map_tile<T, W>(x, out, n, sigmoid_v, [](T v) { return e_sigmoid(v); });
+}
+template <class T, int W>
+void softplus_grad_tile(T* x, int64_t n) {  // x <- d softplus / dx: sigmoid, exactly 1 past 20
+  map_tile<T, W>(x, x, n, [](vf v) { return v > 20.0f ? vf{} + 1.0f : sigmoid_v(v); },
+                 [](T v) { return v > T(20) ? T(1) : e_sigmoid(v); });
 }
 template <class T, int W>
 void silu_gate_tile(T* y, const T* z, int64_t n) {  // y *= z sigmoid(z)
   if constexpr (std::is_same_v<T, float> && W == kWf) {
-    for (int64_t i = 0; i < n; i += W) { const vf zz = ldv(z + i); stv(y + i, ldv(y + i) * zz * sigmoid_v(zz)); }
+    for (int64_t i = 0; i < n; i += W) { const vf v = ldv(z + i); stv(y + i, ldv(y + i) * v * sigmoid_v(v)); }
   } else {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) y[i] *= z[i] * e_sigmoid(z[i]);
-  }
-}
-template <class T, int W>
-void sigmoid_tile(const T* x, T* out, int64_t n) {
-  if constexpr (std::is_same_v<T, float> && W == kWf) {
-    for (int64_t i = 0; i < n; i += W) stv(out + i, sigmoid_v(ldv(x + i)));
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = e_sigmoid(x[i]);
-  }
-}
-template <class T, int W>
-void softplus_grad_tile(T* x, int64_t n) {  // x <- d softplus / dx: sigmoid, exactly 1 past 20
-  if constexpr (std::is_same_v<T, float> && W == kWf) {
-    for (int64_t i = 0; i < n; i += W) { const vf v = ldv(x + i); stv(x + i, v > 20.0f ? vf{} + 1.0f : sigmoid_v(v)); }
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) x[i] = x[i] > T(20) ? T(1) : e_sigmoid(x[i]);
   }
 }
 

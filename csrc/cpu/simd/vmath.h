@@ -11,19 +11,42 @@ namespace fastdl::vm {
 inline float as_f(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline int32_t as_i(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
 
-inline float exp_f(float x) {
-  float xc = x < -104.f ? -104.f : (x > 89.f ? 89.f : x);
-  float n = std::nearbyint(xc * 1.44269504088896341f);
-  float r = xc - n * 0.693145751953125f;
-  r = r - n * 1.42860682030941723212e-6f;
-  // exp(r) on [-ln2/2, ln2/2]: degree-6 Taylor/minimax (Cephes expf coefficients)
-  float p = 1.9875691500e-4f;
+// The polynomial cores, shared by the scalar functions below and the explicit-vector ones
+// (selective_scan_vec.cpp): F is float or a GCC float vector.
+// e^x = 2^n e^r with r = x - n ln2 (Cody-Waite, ln2 in two parts), given n = round(x / ln2).
+template <class F> inline F exp_reduce(F x, F n) {
+  F r = x - n * 0.693145751953125f;
+  return r - n * 1.42860682030941723212e-6f;
+}
+// e^r on [-ln2/2, ln2/2]: degree-6 Taylor/minimax (Cephes expf coefficients).
+template <class F> inline F exp_poly(F r) {
+  F p = F{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  return p * r * r + r + 1.0f;
+}
+// log(1 + f) for 1 + f in [sqrt(1/2), sqrt(2)) (Cephes logf polynomial).
+template <class F> inline F log1p_poly(F f) {
+  const F z = f * f;
+  F p = F{} + 7.0376836292e-2f;
+  p = p * f - 1.1514610310e-1f;
+  p = p * f + 1.1676998740e-1f;
+  p = p * f - 1.2420140846e-1f;
+  p = p * f + 1.4249322787e-1f;
+  p = p * f - 1.6668057665e-1f;
+  p = p * f + 2.0000714765e-1f;
+  p = p * f - 2.4999993993e-1f;
+  p = p * f + 3.3333331174e-1f;
+  return f * z * p - 0.5f * z + f;
+}
+
+inline float exp_f(float x) {
+  float xc = x < -104.f ? -104.f : (x > 89.f ? 89.f : x);
+  float n = std::nearbyint(xc * 1.44269504088896341f);
+  float p = exp_poly(exp_reduce(xc, n));
   int32_t ni = int32_t(n), e1 = ni >> 1, e2 = ni - e1;
   float res = p * as_f((e1 + 127) << 23) * as_f((e2 + 127) << 23);
   return x != x ? x : res;
@@ -39,19 +62,8 @@ inline float log_f(float x) {
   bool small = m < 0.707106781186547524f;
   e -= small ? 1 : 0;
   m = small ? m + m : m;
-  float f = m - 1.0f, z = f * f;
-  float p = 7.0376836292e-2f;
-  p = p * f - 1.1514610310e-1f;
-  p = p * f + 1.1676998740e-1f;
-  p = p * f - 1.2420140846e-1f;
-  p = p * f + 1.4249322787e-1f;
-  p = p * f - 1.6668057665e-1f;
-  p = p * f + 2.0000714765e-1f;
-  p = p * f - 2.4999993993e-1f;
-  p = p * f + 3.3333331174e-1f;
   float ef = float(e) - (sub ? 23.f : 0.f);
-  float y = f * z * p - 0.5f * z + f;
-  y = y + ef * 0.693147180559945309f;
+  float y = log1p_poly(m - 1.0f) + ef * 0.693147180559945309f;
   y = x == 0.f ? -INFINITY : y;
   y = x < 0.f ? NAN : y;
   y = (x == INFINITY || x != x) ? x : y;
@@ -94,16 +106,7 @@ inline float erf_with_exp_f(float x, float e) {
 inline float exp_neg_f(float x) {
   float xc = x < -87.f ? -87.f : x;
   float n = std::nearbyint(xc * 1.44269504088896341f);
-  float r = xc - n * 0.693145751953125f;
-  r = r - n * 1.42860682030941723212e-6f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * as_f((int32_t(n) + 127) << 23);
+  return exp_poly(exp_reduce(xc, n)) * as_f((int32_t(n) + 127) << 23);
 }
 
 inline float erf_f(float x) { return erf_with_exp_f(x, exp_neg_f(-x * x)); }
