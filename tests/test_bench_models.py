@@ -56,15 +56,7 @@ def test_bench_models_runs(capsys):
 def test_gnn_bench_models_train_alike(name):
     """The GCN / GAT of `fastdl bench models` and their PyTorch twins (sparse.mm, index_add)
     follow the same loss trajectory from the same weights (float32)."""
-    (fm, fl, fo), (tm, tl, to) = models.make_pair(name, torch)
-    fs, ts = [], []
-    for _ in range(4):
-        for m, lf, o, out in ((fm, fl, fo, fs), (tm, tl, to, ts)):
-            loss = lf(m)
-            loss.backward()
-            o.step()
-            o.zero_grad()
-            out.append(float(loss.item()))
+    fs, ts = models.loss_trajectories(name, torch, 4)
     np.testing.assert_allclose(fs, ts, rtol=2e-4, atol=2e-5)
     assert fs[-1] < fs[0]
 

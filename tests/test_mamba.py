@@ -167,14 +167,6 @@ def test_bench_mamba_lm_trains_like_torch(torch, monkeypatch):
     from fastdl.bench import models
     small = partial(models._mamba_case, batch=3, ctx=12, vocab=11, d_model=16, layers=2, d_state=4)
     monkeypatch.setitem(models.MODELS, "mamba-small", (small, "AdamW", 1e-2))
-    (fm, fl, fo), (tm, tl, to) = models.make_pair("mamba-small", torch)
-    fs, ts = [], []
-    for _ in range(3):
-        for m, lf, o, out in ((fm, fl, fo, fs), (tm, tl, to, ts)):
-            loss = lf(m)
-            loss.backward()
-            o.step()
-            o.zero_grad()
-            out.append(float(loss.item()))
+    fs, ts = models.loss_trajectories("mamba-small", torch, 3)
     np.testing.assert_allclose(fs, ts, rtol=2e-4, atol=2e-5)
     assert fs[-1] < fs[0]

@@ -315,6 +315,13 @@ def _timed_step(model, loss_fn, opt):
     return t1 - t0, t2 - t1, t3 - t2, float(loss.item())
 
 
+def loss_trajectories(name, torch, steps):
+    """Losses of `steps` training steps of the fastdl model and of its PyTorch twin, from the
+    same initial weights (what the tests compare: both sides must train alike)."""
+    f, t = make_pair(name, torch)
+    return [_timed_step(*f)[3] for _ in range(steps)], [_timed_step(*t)[3] for _ in range(steps)]
+
+
 def run_model(name, torch, steps=60, warmup=5):
     f, t = make_pair(name, torch)
     rows = {"fastdl": [], "torch": []}
