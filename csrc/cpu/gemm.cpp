@@ -362,12 +362,12 @@ bool gemm_vector(const GemmKernel& k, const Problem& q, int nt) {
     if (tmp) cpu_free(tmp, size_t(q.K * e));
     return true;
   }
-  if (q.sb_n == 1) {
-    const int64_t block = 64;  // columns per task: whole vectors, a stride of rows each
-    const int64_t tasks = (q.N + block - 1) / block;
-    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(q.K * block, 1));
-    parallel_for(0, tasks, nt > 1 ? grain : tasks, [&](int64_t t0, int64_t t1) {
-      k.gemv_axpy(t0 * block, std::min(q.N, t1 * block), q.K, q.A, q.sa_k, q.B, q.sb_k, q.C, q.sc_n, q.alpha, q.beta);
+  if (q.sb_n == 1) {  // one contiguous column range per thread, its rows streamed in order
+    const int64_t work = q.N * q.K, parts = std::max<int64_t>(1, std::min<int64_t>(nt, work >> 15));
+    const int64_t block = ((q.N + parts - 1) / parts + 15) & ~int64_t(15);
+    parallel_for(0, parts, 1, [&](int64_t t0, int64_t t1) {
+      k.gemv_axpy(std::min(q.N, t0 * block), std::min(q.N, t1 * block), q.K, q.A, q.sa_k, q.B, q.sb_k, q.C, q.sc_n,
+                  q.alpha, q.beta);
     });
     return true;
   }

@@ -205,35 +205,41 @@ void gemv_dot(int64_t j0, int64_t j1, int64_t K, const void* a_, const void* B_,
   }
 }
 
+// Rows of B are streamed in order (two at a time) into an L1-resident strip of sums: B is read
+// sequentially, which the prefetchers follow, instead of down column strips ldb apart.
 template <class V>
 void gemv_axpy(int64_t j0, int64_t j1, int64_t K, const void* a_, int64_t sa, const void* B_, int64_t ldb, void* c_,
                int64_t sc, double alpha, double beta) {
   using T = typename V::T;
   using R = typename V::R;
-  constexpr int W = V::W, NB = 4 * W;
+  constexpr int W = V::W;
+  constexpr int64_t kStrip = 1024;  // columns per strip: 4 KiB of float sums
   const T* a = static_cast<const T*>(a_);
   const T* B = static_cast<const T*>(B_);
   T* c = static_cast<T*>(c_);
-  auto finish = [&](int64_t j, T v) { T* cj = c + j * sc; *cj = T(alpha) * v + (beta == 0 ? T(0) : T(beta) * *cj); };
-  int64_t j = j0;
-  for (; j + NB <= j1; j += NB) {  // a block of 4 vectors of columns, all of k
-    R s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
-    for (int64_t k = 0; k < K; ++k) {
-      const R av = V::set1(a[k * sa]);
-      const T* b = B + k * ldb + j;
-      s0 = V::fma(av, V::load(b), s0);
-      s1 = V::fma(av, V::load(b + W), s1);
-      s2 = V::fma(av, V::load(b + 2 * W), s2);
-      s3 = V::fma(av, V::load(b + 3 * W), s3);
+  alignas(64) T acc[kStrip];
+  for (int64_t jc = j0; jc < j1; jc += kStrip) {
+    const int64_t m = std::min(kStrip, j1 - jc), mv = m / W * W;
+    std::fill(acc, acc + m, T(0));
+    int64_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+      const T* b0 = B + k * ldb + jc;
+      const T* b1 = b0 + ldb;
+      const T x0 = a[k * sa], x1 = a[(k + 1) * sa];
+      const R v0 = V::set1(x0), v1 = V::set1(x1);
+      for (int64_t q = 0; q < mv; q += W)
+        V::store(acc + q, V::fma(v1, V::load(b1 + q), V::fma(v0, V::load(b0 + q), V::load(acc + q))));
+      for (int64_t q = mv; q < m; ++q) acc[q] += x0 * b0[q] + x1 * b1[q];
     }
-    alignas(64) T out[NB];
-    V::store(out, s0); V::store(out + W, s1); V::store(out + 2 * W, s2); V::store(out + 3 * W, s3);
-    for (int q = 0; q < NB; ++q) finish(j + q, out[q]);
-  }
-  for (; j < j1; ++j) {
-    T v = 0;
-    for (int64_t k = 0; k < K; ++k) v += a[k * sa] * B[k * ldb + j];
-    finish(j, v);
+    for (; k < K; ++k) {
+      const T* b0 = B + k * ldb + jc;
+      const T x0 = a[k * sa];
+      for (int64_t q = 0; q < m; ++q) acc[q] += x0 * b0[q];
+    }
+    for (int64_t q = 0; q < m; ++q) {
+      T* cj = c + (jc + q) * sc;
+      *cj = T(alpha) * acc[q] + (beta == 0 ? T(0) : T(beta) * *cj);
+    }
   }
 }
 

@@ -1,5 +1,6 @@
-"""matmul GFLOP/s at the GEMM issue's sizes: fastdl vs numpy (OpenBLAS) vs PyTorch, interleaved.
-For numpy's best kernel run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset."""
+"""matmul GFLOP/s at the GEMM issue's sizes (`--models`: the shapes the models run), fastdl vs
+numpy (OpenBLAS) vs PyTorch, interleaved. For numpy's best kernel run with OPENBLAS_CORETYPE
+and OPENBLAS_L2_SIZE unset."""
 import numpy as np
 
 import fastdl as fd
@@ -7,6 +8,8 @@ from fastdl.bench.harness import interleaved, try_torch
 
 SIZES = [(64, 64, 64), (256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), (8192, 768, 768),
          (8192, 768, 3072), (128, 4096, 4096)]
+# The shapes models run: a char-GPT linear, a GCN layer (few columns), one token (one row).
+MODEL_SIZES = [(768, 384, 128), (2708, 16, 1433), (1, 1024, 256), (1, 2048, 512)]
 
 
 def _numpy_blas():
@@ -23,7 +26,7 @@ def _numpy_blas():
 def main(argv=()):
     torch = try_torch()
     quick = "--quick" in argv
-    sizes = SIZES[:4] if quick else SIZES
+    sizes = MODEL_SIZES if "--models" in argv else SIZES[:4] if quick else SIZES
     if torch is not None:
         torch.set_num_threads(fd.get_num_threads())
     print(f"matmul float32, {fd.get_num_threads()} threads, GFLOP/s (ratio = peer time / fastdl time)")
