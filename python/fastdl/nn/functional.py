@@ -508,3 +508,4 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     checkpoints."""
     return _C.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 from fastdl.nn._conv import conv1d  # noqa: E402,F401
+from fastdl.nn._attention import scaled_dot_product_attention  # noqa: E402,F401
