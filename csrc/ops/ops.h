@@ -153,6 +153,13 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tens
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      double label_smoothing, int64_t reduction);
 
+// ---- conv.cpp (NCHW or unbatched CHW; bias may be undefined). padding: (ph, pw) or
+// (top, bottom, left, right); stride, dilation, output_padding: one value or a pair.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const IntList& stride, const IntList& padding,
+              const IntList& dilation, int64_t groups);
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, const IntList& stride, const IntList& padding,
+                        const IntList& output_padding, int64_t groups, const IntList& dilation);
+
 // ---- selective_scan.cpp (Mamba; D, z, delta_bias may be undefined). Returns {out} or
 // {out, last_state} (last_state carries no gradient, as in mamba_ssm).
 std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,

@@ -45,5 +45,6 @@ void init_interop(nb::module_& m, nb::class_<Tensor>& cls);
 void init_profiler(nb::module_& m);
 void init_graph(nb::module_& m);
 void init_sequence(nb::module_& m);
+void init_conv(nb::module_& m);
 
 }  // namespace fastdl::py
