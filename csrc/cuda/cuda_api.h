@@ -10,7 +10,8 @@
 #include "cpu/optim.h"
 #include "ops/kinds.h"
 
-namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams; }
+namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams;
+                         struct AttentionParams; }
 
 namespace fastdl::cuda {
 
@@ -66,5 +67,10 @@ void seg_softmax_bwd(DType dt, const cpu::SegSoftmaxParams& p, int device);
 // 1 <= N <= 256; forward writes the CPU kernel's checkpoints, backward reads them; deterministic.
 void selective_scan_fwd(const cpu::SelectiveScanParams& p, int device);
 void selective_scan_bwd(const cpu::SelectiveScanParams& p, int device);
+// Fused attention (cpu/attention.h), float32 or float64, E and Ev <= 256, strided q/k/v as the
+// struct allows. fwd writes every element of out and lse; bwd writes every element of dq, dk, dv
+// (nothing needs zeroing first; dq is summed with atomics, so its last bits may vary run to run).
+void attention_fwd(const cpu::AttentionParams& p, int device);
+void attention_bwd(const cpu::AttentionParams& p, int device);
 
 }  // namespace fastdl::cuda

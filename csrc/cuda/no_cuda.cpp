@@ -39,5 +39,7 @@ void seg_softmax_fwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("se
 void seg_softmax_bwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax backward"); }
 void selective_scan_fwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan"); }
 void selective_scan_bwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan backward"); }
+void attention_fwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention"); }
+void attention_bwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention backward"); }
 
 }  // namespace fastdl::cuda

@@ -1,0 +1,428 @@
+// Fused scaled-dot-product attention on CUDA (FlashAttention-2, Dao 2023); semantics and params
+// in cpu/attention.h. SIMT FMA in the operand precision (float32, float64).
+//   fwd   one block (8 warps) per (batch*head, 32 query rows): warp w owns rows 4w..4w+3, lane j
+//         the key j of each 32-key tile (K staged transposed in shared memory, V row-major);
+//         online softmax per row, O in registers (lane owns columns lane + 32c); writes out, lse.
+//   bwd   dsum = rowsum(dO * O) per row; then one block per (batch, kv head, 32-key block) walks
+//         its group's query heads and query blocks (causal: from the diagonal on), recomputing
+//         P = exp(S - lse): dK, dV accumulate in registers (warp w owns keys 4w..4w+3, lane owns
+//         columns) and are written once; dQ is summed with atomicAdd into the zeroed dq.
+// Tiles above the causal diagonal are skipped. Dropout regenerates the counter-based mask.
+#include <algorithm>
+
+#include "cpu/attention.h"
+#include "cuda/common.cuh"
+
+namespace fastdl::cuda {
+namespace {
+
+using cpu::AttentionParams;
+using cpu::MaskKind;
+
+constexpr int kWarp = 32;
+constexpr int kWarps = 8;                 // warps per block
+constexpr int kBlock = kWarps * kWarp;    // threads per block
+constexpr int kBc = 32;                   // keys per tile: one per lane
+constexpr int kPad = kBc + 1;             // row length of transposed tiles (no bank conflicts)
+constexpr int kRows = 4;                  // forward: query rows per warp
+constexpr int kBr = kWarps * kRows;       // forward: query rows per block
+constexpr int kKeys = kBc / kWarps;       // backward: keys per warp while accumulating dK, dV
+constexpr int kMaxDim = 8 * kWarp;        // E, Ev <= 256 (8 columns per lane)
+constexpr unsigned kFull = 0xffffffffu;
+
+__host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+__host__ __device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+template <class T> __device__ __forceinline__ T ex(T v) { return exp(v); }
+template <> __device__ __forceinline__ float ex<float>(float v) { return expf(v); }
+template <class T> __device__ __forceinline__ T lg(T v) { return log(v); }
+template <> __device__ __forceinline__ float lg<float>(float v) { return logf(v); }
+template <class T> __device__ __forceinline__ T inf() { return T(INFINITY); }
+
+template <class T> __device__ __forceinline__ T warp_max(T v) {
+  for (int o = kWarp / 2; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(kFull, v, o));
+  return v;
+}
+template <class T> __device__ __forceinline__ T warp_sum(T v) {
+  for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+// The logit of (b, h, i, j) from its dot product: scale * dot + mask, or -inf where the key or
+// query is out of range, above the causal diagonal or masked out.
+template <class T>
+__device__ __forceinline__ T logit(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j, T dot) {
+  if (i >= p.L || j >= p.S || (p.causal && j > i)) return -inf<T>();
+  T s = dot * T(p.scale);
+  if (p.mask_kind != MaskKind::none) {
+    const int64_t off = b * p.m_sb + h * p.m_sh + i * p.m_sl + j * p.m_ss;
+    if (p.mask_kind == MaskKind::boolean) {
+      if (!static_cast<const uint8_t*>(p.mask)[off]) return -inf<T>();
+    } else {
+      s += static_cast<const T*>(p.mask)[off];
+    }
+  }
+  return s;
+}
+
+// Dropout keeps (b, h, i, j) iff its counter-based uniform is >= p (cpu/attention.h).
+__device__ __forceinline__ bool kept(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j) {
+  const uint64_t ctr = uint64_t(((b * p.heads + h) * p.L + i) * p.S + j);
+  return double(cpu::dropout_uniform(p.seed, ctr)) >= p.dropout_p;
+}
+
+// K (kBc keys from j0, width E) into dst[e*kPad + j]; zero past S.
+template <class T>
+__device__ __forceinline__ void load_keys_t(T* dst, const T* src, int64_t sl, int64_t j0, int64_t S, int E) {
+  for (int x = threadIdx.x; x < kBc * E; x += kBlock) {
+    const int j = x / E, e = x % E;
+    dst[e * kPad + j] = j0 + j < S ? src[(j0 + j) * sl + e] : T(0);
+  }
+}
+// `rows` rows of width W from i0 into dst[r*W + e]; zero past n.
+template <class T>
+__device__ __forceinline__ void load_rows(T* dst, const T* src, int64_t sl, int64_t i0, int64_t n, int rows, int W) {
+  for (int x = threadIdx.x; x < rows * W; x += kBlock) {
+    const int r = x / W, e = x % W;
+    dst[x] = i0 + r < n ? src[(i0 + r) * sl + e] : T(0);
+  }
+}
+
+// q (batch, heads, L, E), k (batch, kv_heads, S, E), v (batch, kv_heads, S, Ev) strided;
+// out (batch, heads, L, Ev), lse (batch, heads, L) contiguous. Grid: batch*heads*nqb blocks.
+template <class T, int DV>
+__global__ void __launch_bounds__(kBlock) attn_fwd_kernel(const AttentionParams p, int64_t nqb) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int E = int(p.E), Ev = int(p.Ev);
+  T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBr][E]
+  T* s_k = s_q + kBr * E;                   // [E][kPad]
+  T* s_v = s_k + E * kPad;                  // [kBc][Ev]
+  const int64_t bh = blockIdx.x / nqb, i0 = (blockIdx.x % nqb) * kBr;
+  const int64_t b = bh / p.heads, h = bh % p.heads, g = h / (p.heads / p.kv_heads);
+  const int lane = threadIdx.x % kWarp, w = threadIdx.x / kWarp;
+  const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
+  const T* k = static_cast<const T*>(p.k) + b * p.k_sb + g * p.k_sh;
+  const T* v = static_cast<const T*>(p.v) + b * p.v_sb + g * p.v_sh;
+  load_rows(s_q, q, p.q_sl, i0, p.L, kBr, E);
+  T m[kRows], l[kRows], o[kRows][DV];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -inf<T>();
+    l[r] = 0;
+#pragma unroll
+    for (int c = 0; c < DV; ++c) o[r][c] = 0;
+  }
+  const T rkeep = p.dropout_p > 0 ? T(1.0 / (1.0 - p.dropout_p)) : T(1);
+  const int64_t kend = p.causal ? imin(p.S, i0 + kBr) : p.S;  // keys past the diagonal: skipped
+  for (int64_t j0 = 0; j0 < kend; j0 += kBc) {
+    __syncthreads();  // the previous tile is consumed
+    load_keys_t(s_k, k, p.k_sl, j0, p.S, E);
+    load_rows(s_v, v, p.v_sl, j0, p.S, kBc, Ev);
+    __syncthreads();
+    T s[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) s[r] = 0;
+    for (int e = 0; e < E; ++e) {
+      const T kv = s_k[e * kPad + lane];
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) s[r] += s_q[(w * kRows + r) * E + e] * kv;
+    }
+    const int64_t j = j0 + lane;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int64_t i = i0 + w * kRows + r;
+      const T sc = logit(p, b, h, i, j, s[r]);
+      const T mx = fmax(m[r], warp_max(sc));  // warp-uniform
+      T pr = 0, alpha = 1;
+      if (mx != -inf<T>()) {  // -inf: every key so far masked; the row stays empty
+        pr = ex(sc - mx);
+        alpha = ex(m[r] - mx);
+      }
+      l[r] = l[r] * alpha + warp_sum(pr);  // the softmax denominator ignores dropout
+      m[r] = mx;
+      if (p.dropout_p > 0) pr = pr != T(0) && kept(p, b, h, i, j) ? pr * rkeep : T(0);
+      s[r] = pr;
+#pragma unroll
+      for (int c = 0; c < DV; ++c) o[r][c] *= alpha;
+    }
+    const int jn = int(imin(kBc, p.S - j0));
+    for (int jj = 0; jj < jn; ++jj) {
+      T vv[DV];
+#pragma unroll
+      for (int c = 0; c < DV; ++c) {
+        const int e = lane + c * kWarp;
+        vv[c] = e < Ev ? s_v[jj * Ev + e] : T(0);
+      }
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const T pj = __shfl_sync(kFull, s[r], jj);
+#pragma unroll
+        for (int c = 0; c < DV; ++c) o[r][c] += pj * vv[c];
+      }
+    }
+  }
+  T* out = static_cast<T*>(p.out);
+  T* lse = static_cast<T*>(p.lse);
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int64_t i = i0 + w * kRows + r;
+    if (i >= p.L) continue;
+    const bool empty = m[r] == -inf<T>();  // no key left: out = 0, lse = +inf
+    const T inv = empty ? T(0) : T(1) / l[r];
+#pragma unroll
+    for (int c = 0; c < DV; ++c) {
+      const int e = lane + c * kWarp;
+      if (e < Ev) out[(bh * p.L + i) * Ev + e] = o[r][c] * inv;
+    }
+    if (lane == 0) lse[bh * p.L + i] = empty ? inf<T>() : m[r] + lg(l[r]);
+  }
+}
+
+// dsum[row] = <gout[row], out[row]> over rows of width Ev, one warp per row.
+template <class T>
+__global__ void attn_rowdot_kernel(T* dsum, const T* gout, const T* out, int64_t rows, int64_t Ev) {
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / kWarp);
+  const int lane = threadIdx.x % kWarp;
+  for (int64_t row = blockIdx.x * int64_t(blockDim.x / kWarp) + threadIdx.x / kWarp; row < rows; row += warps) {
+    T s = 0;
+    for (int64_t e = lane; e < Ev; e += kWarp) s += gout[row * Ev + e] * out[row * Ev + e];
+    s = warp_sum(s);
+    if (lane == 0) dsum[row] = s;
+  }
+}
+
+// Reads q, k, v (strided), gout, lse, dsum (contiguous); writes dk, dv (batch, kv_heads, S, E|Ev)
+// and adds into dq (batch, heads, L, E), which starts zeroed. Grid: batch*kv_heads*nkb blocks;
+// br query rows per step (32, 16 or 8: whatever fits in shared memory).
+template <class T, int DV>
+__global__ void __launch_bounds__(kBlock) attn_bwd_kernel(const AttentionParams p, const T* dsum, T* dq,
+                                                          int64_t nkb, int br) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int E = int(p.E), Ev = int(p.Ev);
+  T* s_k = reinterpret_cast<T*>(smem_raw);  // [E][kPad]
+  T* s_v = s_k + E * kPad;                  // [Ev][kPad]
+  T* s_q = s_v + Ev * kPad;                 // [br][E]
+  T* s_go = s_q + br * E;                   // [br][Ev]
+  T* s_p = s_go + br * Ev;                  // [br][kPad]: P after dropout
+  T* s_ds = s_p + br * kPad;                // [br][kPad]: dS * scale
+  T* s_lse = s_ds + br * kPad;              // [br]
+  T* s_d = s_lse + br;                      // [br]
+  const int64_t bg = blockIdx.x / nkb, j0 = (blockIdx.x % nkb) * kBc;
+  const int64_t b = bg / p.kv_heads, g = bg % p.kv_heads, group = p.heads / p.kv_heads;
+  const int lane = threadIdx.x % kWarp, w = threadIdx.x / kWarp;
+  load_keys_t(s_k, static_cast<const T*>(p.k) + b * p.k_sb + g * p.k_sh, p.k_sl, j0, p.S, E);
+  load_keys_t(s_v, static_cast<const T*>(p.v) + b * p.v_sb + g * p.v_sh, p.v_sl, j0, p.S, Ev);
+  T dk[kKeys][DV], dv[kKeys][DV];
+#pragma unroll
+  for (int kk = 0; kk < kKeys; ++kk)
+#pragma unroll
+    for (int c = 0; c < DV; ++c) dk[kk][c] = dv[kk][c] = 0;
+  const T scale = T(p.scale);
+  const T rkeep = p.dropout_p > 0 ? T(1.0 / (1.0 - p.dropout_p)) : T(1);
+  const int64_t ibeg = p.causal ? (j0 / br) * br : 0;  // rows above the diagonal: skipped
+  const int64_t j = j0 + lane;
+  for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+    const int64_t bh = b * p.heads + h;
+    const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
+    const T* go = static_cast<const T*>(p.gout) + bh * p.L * Ev;
+    const T* lse = static_cast<const T*>(p.lse) + bh * p.L;
+    for (int64_t i0 = ibeg; i0 < p.L; i0 += br) {
+      __syncthreads();  // the previous step's tiles are consumed
+      load_rows(s_q, q, p.q_sl, i0, p.L, br, E);
+      load_rows(s_go, go, int64_t(Ev), i0, p.L, br, Ev);
+      for (int r = threadIdx.x; r < br; r += kBlock) {
+        const bool in = i0 + r < p.L;
+        s_lse[r] = in ? lse[i0 + r] : inf<T>();
+        s_d[r] = in ? dsum[bh * p.L + i0 + r] : T(0);
+      }
+      __syncthreads();
+      // P and dS for this tile: warp w rows w, w + 8, ...; lane = key.
+      for (int r = w; r < br; r += kWarps) {
+        const int64_t i = i0 + r;
+        T sq = 0, dp = 0;
+        for (int e = 0; e < E; ++e) sq += s_q[r * E + e] * s_k[e * kPad + lane];
+        for (int e = 0; e < Ev; ++e) dp += s_go[r * Ev + e] * s_v[e * kPad + lane];
+        const T sc = logit(p, b, h, i, j, sq);
+        const T pr = sc == -inf<T>() ? T(0) : ex(sc - s_lse[r]);  // lse = +inf (empty row) gives 0
+        T pd = pr;
+        if (p.dropout_p > 0) {
+          const T z = pr != T(0) && kept(p, b, h, i, j) ? rkeep : T(0);
+          pd = pr * z;
+          dp *= z;
+        }
+        s_p[r * kPad + lane] = pd;
+        s_ds[r * kPad + lane] = pr * (dp - s_d[r]) * scale;
+      }
+      __syncthreads();
+      // dV += P^T dO, dK += dS^T Q: warp w keys w*kKeys.., lane columns.
+      for (int r = 0; r < br; ++r) {
+        T gv[DV], qv[DV];
+#pragma unroll
+        for (int c = 0; c < DV; ++c) {
+          const int e = lane + c * kWarp;
+          gv[c] = e < Ev ? s_go[r * Ev + e] : T(0);
+          qv[c] = e < E ? s_q[r * E + e] : T(0);
+        }
+#pragma unroll
+        for (int kk = 0; kk < kKeys; ++kk) {
+          const T pj = s_p[r * kPad + w * kKeys + kk], dj = s_ds[r * kPad + w * kKeys + kk];
+#pragma unroll
+          for (int c = 0; c < DV; ++c) {
+            dv[kk][c] += pj * gv[c];
+            dk[kk][c] += dj * qv[c];
+          }
+        }
+      }
+      // dQ += dS K: warp w rows w, w + 8, ...; lane columns; one atomicAdd per element.
+      const int jn = int(imin(kBc, p.S - j0));
+      for (int r = w; r < br && i0 + r < p.L; r += kWarps) {
+        T acc[DV];
+#pragma unroll
+        for (int c = 0; c < DV; ++c) acc[c] = 0;
+        for (int jj = 0; jj < jn; ++jj) {
+          const T dj = s_ds[r * kPad + jj];
+#pragma unroll
+          for (int c = 0; c < DV; ++c) {
+            const int e = lane + c * kWarp;
+            if (e < E) acc[c] += dj * s_k[e * kPad + jj];
+          }
+        }
+        T* dst = dq + (bh * p.L + i0 + r) * E;
+#pragma unroll
+        for (int c = 0; c < DV; ++c) {
+          const int e = lane + c * kWarp;
+          if (e < E) atomicAdd(dst + e, acc[c]);
+        }
+      }
+    }
+  }
+  T* dkp = static_cast<T*>(p.dk) + bg * p.S * E;
+  T* dvp = static_cast<T*>(p.dv) + bg * p.S * Ev;
+#pragma unroll
+  for (int kk = 0; kk < kKeys; ++kk) {
+    const int64_t jk = j0 + w * kKeys + kk;
+    if (jk >= p.S) continue;
+#pragma unroll
+    for (int c = 0; c < DV; ++c) {
+      const int e = lane + c * kWarp;
+      if (e < E) dkp[jk * E + e] = dk[kk][c];
+      if (e < Ev) dvp[jk * Ev + e] = dv[kk][c];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- host side
+
+int cols_per_lane(const AttentionParams& p) {
+  const int64_t d = std::max(p.E, p.Ev);
+  return d <= 2 * kWarp ? 2 : d <= 4 * kWarp ? 4 : 8;
+}
+
+int smem_limit(int device) {
+  int limit = 48 << 10;
+  check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+        "cudaDeviceGetAttribute (attention)");
+  return limit;
+}
+
+template <class Kernel, class... Args>
+void launch(Kernel k, int64_t grid, size_t smem, const char* what, Args... args) {
+  FASTDL_CHECK(grid < (int64_t(1) << 31), DeviceError, what, ": too many blocks for one launch (", grid, ")");
+  if (smem > (48u << 10)) check(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), what);
+  k<<<unsigned(grid), kBlock, smem, stream()>>>(args...);
+  check_launch(what);
+}
+
+template <class T, int DV>
+void fwd_typed(const AttentionParams& p, int device) {
+  const int64_t nqb = cdiv(p.L, kBr);
+  const size_t smem = sizeof(T) * size_t(kBr * p.E + p.E * kPad + kBc * p.Ev);
+  const int limit = smem_limit(device);
+  FASTDL_CHECK(smem <= size_t(limit), DeviceError, "scaled_dot_product_attention: needs ", smem,
+               " bytes of shared memory per block (E = ", p.E, ", Ev = ", p.Ev, "); the device allows ", limit);
+  launch(attn_fwd_kernel<T, DV>, p.batch * p.heads * nqb, smem, "scaled_dot_product_attention forward", p, nqb);
+}
+
+// Device scratch from the caching allocator, handed back (stream-ordered) on scope exit.
+struct Scratch {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  int device = 0;
+  Scratch(size_t n, int dev) : bytes(n), device(dev) { if (n) ptr = alloc(n, dev); }
+  ~Scratch() { if (ptr) free(ptr, bytes, device); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+size_t bwd_smem(const AttentionParams& p, int br, size_t sz) {
+  return sz * size_t((p.E + p.Ev) * kPad + br * (p.E + p.Ev) + 2 * br * kPad + 2 * br);
+}
+
+template <class T, int DV>
+void bwd_typed(const AttentionParams& p, int device) {
+  const int64_t rows = p.batch * p.heads * p.L;
+  T* dq = static_cast<T*>(p.dq);
+  check(cudaMemsetAsync(dq, 0, sizeof(T) * size_t(rows * p.E), stream()), "scaled_dot_product_attention backward");
+  if (p.S == 0) return;
+  Scratch ws(sizeof(T) * size_t(rows), device);
+  T* dsum = static_cast<T*>(ws.ptr);
+  if (rows > 0) {
+    attn_rowdot_kernel<T><<<grid_for(rows * kWarp, device), kThreads, 0, stream()>>>(
+        dsum, static_cast<const T*>(p.gout), static_cast<const T*>(p.out), rows, p.Ev);
+    check_launch("scaled_dot_product_attention backward (rowsum)");
+  }
+  const int limit = smem_limit(device);
+  int br = 32;
+  while (br > 8 && bwd_smem(p, br, sizeof(T)) > size_t(limit)) br >>= 1;
+  const size_t smem = bwd_smem(p, br, sizeof(T));
+  FASTDL_CHECK(smem <= size_t(limit), DeviceError, "scaled_dot_product_attention backward: needs ", smem,
+               " bytes of shared memory per block (E = ", p.E, ", Ev = ", p.Ev, "); the device allows ", limit);
+  const int64_t nkb = cdiv(p.S, kBc);
+  launch(attn_bwd_kernel<T, DV>, p.batch * p.kv_heads * nkb, smem, "scaled_dot_product_attention backward", p,
+         static_cast<const T*>(dsum), dq, nkb, br);
+}
+
+template <class T>
+void dispatch(const AttentionParams& p, bool bwd, int device) {
+  switch (cols_per_lane(p)) {
+    case 2: return bwd ? bwd_typed<T, 2>(p, device) : fwd_typed<T, 2>(p, device);
+    case 4: return bwd ? bwd_typed<T, 4>(p, device) : fwd_typed<T, 4>(p, device);
+    default: return bwd ? bwd_typed<T, 8>(p, device) : fwd_typed<T, 8>(p, device);
+  }
+}
+
+void check_params(const AttentionParams& p) {
+  FASTDL_CHECK(p.dt == DType::f32 || p.dt == DType::f64, TypeError,
+               "scaled_dot_product_attention: the CUDA kernel takes float32 or float64; got ", dtype_str(p.dt));
+  FASTDL_CHECK(p.E <= kMaxDim && p.Ev <= kMaxDim, ValueError,
+               "scaled_dot_product_attention: the CUDA kernel takes head dims up to ", kMaxDim, "; got E = ", p.E,
+               ", Ev = ", p.Ev);
+  FASTDL_CHECK(p.kv_heads > 0 && p.heads % p.kv_heads == 0, ValueError,
+               "scaled_dot_product_attention: heads (", p.heads, ") must be a multiple of kv_heads (", p.kv_heads, ")");
+}
+
+}  // namespace
+
+void attention_fwd(const AttentionParams& p, int device) {
+  if (p.batch == 0 || p.heads == 0 || p.L == 0) return;
+  check_params(p);
+  use_device(device);
+  if (p.dt == DType::f64) dispatch<double>(p, false, device);
+  else dispatch<float>(p, false, device);
+}
+
+void attention_bwd(const AttentionParams& p, int device) {
+  if (p.batch == 0 || p.heads == 0) return;
+  check_params(p);
+  use_device(device);
+  if (p.L == 0) {  // no query: dk, dv are zero
+    const size_t sz = dtype_size(p.dt), n = size_t(p.batch * p.kv_heads * p.S);
+    check(cudaMemsetAsync(p.dk, 0, sz * n * size_t(p.E), stream()), "scaled_dot_product_attention backward");
+    check(cudaMemsetAsync(p.dv, 0, sz * n * size_t(p.Ev), stream()), "scaled_dot_product_attention backward");
+    return;
+  }
+  if (p.dt == DType::f64) dispatch<double>(p, true, device);
+  else dispatch<float>(p, true, device);
+}
+
+}  // namespace fastdl::cuda
