@@ -25,6 +25,10 @@ from fastdl.nn.modules.loss import (  # noqa: F401
 from fastdl.nn.lora import LoRALinear  # noqa: F401
 from fastdl.nn._conv import Conv1d  # noqa: F401
 from fastdl.nn.modules.mamba import Mamba  # noqa: F401
+from fastdl.nn.modules.transformer import (  # noqa: F401
+    MultiheadAttention, RotaryEmbedding, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer, apply_rotary_emb,
+)
 from fastdl.nn.modules.graph import (  # noqa: F401
     GATConv, GCNConv, SAGEConv, add_self_loops, gcn_norm, global_add_pool, global_max_pool, global_mean_pool,
     remove_self_loops,
