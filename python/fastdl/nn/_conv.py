@@ -1,8 +1,7 @@
-"""F.conv1d and nn.Conv1d with PyTorch's semantics, composed from native ops (slices,
-elementwise products, matmul) so autograd comes for free. Depthwise layers (groups == in
-channels, Mamba's causal conv) sum K shifted slices times their tap weights; other layers
-unfold by slicing into (N, C_in * K, L_out) columns and run one batched matmul per group.
-Native conv kernels (issue 9) will replace the bodies, not the signatures."""
+"""F.conv1d / F.conv2d / F.conv_transpose2d and nn.Conv1d with PyTorch's semantics. The
+2-D forms shape their arguments (ints to pairs, 'same' / 'valid' to numbers) and call the
+native kernels (csrc/ops/conv.cpp); conv1d runs as a conv2d of height 1. nn.Conv2d and
+nn.ConvTranspose2d live in nn/modules/conv.py."""
 import math
 
 from fastdl import _C, _tensor
@@ -65,12 +64,6 @@ def _check(input, weight, bias, groups):
         raise ValueError(f"conv1d: bias must be ({C_out},); got shape {tuple(bias.shape)}")
 
 
-def _taps(x, K, stride, dilation, L_out):
-    """The K strided slices x[..., k d : k d + s (L_out - 1) + 1 : s], each (N, C, L_out)."""
-    span = stride * (L_out - 1) + 1
-    return [x[:, :, k * dilation:k * dilation + span:stride] for k in range(K)]
-
-
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation over (N, C_in, L) (or unbatched (C_in, L)) with weight
     (C_out, C_in / groups, K); padding an int, a 1-tuple, 'same' (stride 1) or 'valid'."""
@@ -78,14 +71,13 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride, dilation = _single(stride, "stride"), _single(dilation, "dilation")
     if stride < 1 or dilation < 1:
         raise ValueError(f"conv1d: stride and dilation must be positive; got stride={stride}, dilation={dilation}")
-    K = weight.shape[2]
     if isinstance(padding, str):
         if padding == "valid":
             left = right = 0
         elif padding == "same":
             if stride != 1:
                 raise ValueError("conv1d: padding='same' is not supported for strided convolutions")
-            left, right = _same_padding(K, dilation)
+            left, right = _same_padding(weight.shape[2], dilation)
         else:
             raise ValueError(f"conv1d: padding must be an int, a 1-tuple, 'same' or 'valid'; got '{padding}'")
     else:
@@ -93,33 +85,56 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if left < 0:
             raise ValueError(f"conv1d: padding must be non-negative; got {left}")
     unbatched = input.ndim == 2
-    x = _pad1d(input.unsqueeze(0) if unbatched else input, left, right)
-    N, C_in, Lp = x.shape
-    C_out = weight.shape[0]
-    L_out = (Lp - dilation * (K - 1) - 1) // stride + 1
-    if L_out < 1:
-        raise ValueError(f"conv1d: kernel size {K} with dilation {dilation} exceeds the padded input length {Lp}; "
-                         f"input shape {tuple(input.shape)}")
-    taps = _taps(x, K, stride, dilation, L_out)
-    if groups == C_in:  # depthwise: out[c m + j] = sum_k w[c m + j, 0, k] x[c, tap k]
-        m = C_out // C_in
-        if m == 1:
-            out = taps[0] * weight[:, :, 0]
-            for k in range(1, K):
-                out = out + taps[k] * weight[:, :, k]
-        else:
-            w = weight.reshape(C_in, m, K)
-            out = taps[0].unsqueeze(2) * w[:, :, 0:1]
-            for k in range(1, K):
-                out = out + taps[k].unsqueeze(2) * w[:, :, k:k + 1]
-            out = out.reshape(N, C_out, L_out)
-    else:  # columns (N, G, C_in/G * K, L_out), weight (G, C_out/G, C_in/G * K)
-        cols = _C.stack(taps, 2).reshape(N, groups, (C_in // groups) * K, L_out)
-        out = (weight.reshape(groups, C_out // groups, -1) @ cols).reshape(N, C_out, L_out)
-    if bias is not None:
-        out = out + bias.unsqueeze(1)
+    x = input.unsqueeze(0) if unbatched else input
+    K = weight.shape[2]
+    if x.shape[2] + left + right < dilation * (K - 1) + 1:
+        raise ValueError(f"conv1d: kernel size {K} with dilation {dilation} exceeds the padded input length "
+                         f"{x.shape[2] + left + right}; input shape {tuple(input.shape)}")
+    out = _C.conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), (0, 0, left, right), (1, dilation),
+                    groups).squeeze(2)
     return out.squeeze(0) if unbatched else out
 
+
+def _pair(v, name, op):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{op}: {name} must be an int or a pair; got {tuple(v)}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def _padding2d(padding, weight, stride, dilation, op):
+    """PyTorch's padding forms as (top, bottom, left, right) or a pair. 'same' (stride 1 only)
+    puts the extra element of an odd total on the bottom / right, as PyTorch does."""
+    if not isinstance(padding, str):
+        return _pair(padding, "padding", op)
+    if padding == "valid":
+        return 0, 0
+    if padding != "same":
+        raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid'; got '{padding}'")
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions; got stride={stride}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D (C_out, C_in / groups, kH, kW); got shape {tuple(weight.shape)}")
+    (top, bottom), (left, right) = (_same_padding(weight.shape[2 + i], dilation[i]) for i in range(2))
+    return top, bottom, left, right
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation over (N, C_in, H, W) (or unbatched (C_in, H, W)) with weight
+    (C_out, C_in / groups, kH, kW); padding an int, a pair, 'same' (stride 1) or 'valid'."""
+    stride, dilation = _pair(stride, "stride", "conv2d"), _pair(dilation, "dilation", "conv2d")
+    return _C.conv2d(input, weight, bias, stride, _padding2d(padding, weight, stride, dilation, "conv2d"), dilation,
+                     int(groups))
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution (the gradient of conv2d with respect to its input) over
+    (N, C_in, H, W) with weight (C_in, C_out / groups, kH, kW)."""
+    op = "conv_transpose2d"
+    return _C.conv_transpose2d(input, weight, bias, _pair(stride, "stride", op), _pair(padding, "padding", op),
+                               _pair(output_padding, "output_padding", op), int(groups),
+                               _pair(dilation, "dilation", op))
 
 class Conv1d(Module):
     """nn.Conv1d: PyTorch's arguments, parameter names, initialisation and repr."""
