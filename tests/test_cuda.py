@@ -81,3 +81,79 @@ def test_mlp_trains_on_cuda():
         loss.backward()
         opt.step()
     assert loss.item() < first * 0.1
+
+
+# Fused attention: CUDA against the CPU kernel on the same inputs, output and every gradient.
+# (name, q shape, k shape, v shape, mask: None | "bool" | "add", is_causal, enable_gqa)
+_ATTN_CASES = [
+    ("plain L != S", (2, 3, 37, 24), (2, 3, 45, 24), (2, 3, 45, 40), None, False, False),
+    ("causal L > S", (1, 2, 70, 32), (1, 2, 33, 32), (1, 2, 33, 32), None, True, False),
+    ("causal L < S", (2, 20, 16), (2, 50, 16), (2, 50, 16), None, True, False),
+    ("GQA causal", (2, 6, 40, 64), (2, 2, 40, 64), (2, 2, 40, 64), None, True, True),
+    ("bool mask, masked row", (2, 2, 33, 20), (2, 2, 47, 20), (2, 2, 47, 28), "bool", False, False),
+    ("additive mask per head", (1, 4, 50, 48), (1, 4, 31, 48), (1, 4, 31, 48), "add", False, False),
+    ("E 128", (1, 2, 65, 128), (1, 2, 70, 128), (1, 2, 70, 96), None, True, False),
+]
+
+
+def _sdpa_on(device, arrays, dtype, mask, causal, gqa, dropout_p=0.0, strided=False):
+    q, k, v, g = (fd.tensor(a, dtype=dtype).to(device) for a in arrays[:4])
+    if strided:  # (b, L, h, E) storage seen as (b, h, L, E)
+        q = q.transpose(1, 2).contiguous().transpose(1, 2)
+    for t in (q, k, v):
+        t.requires_grad_()
+    m = None
+    if mask is not None:
+        m = fd.tensor(arrays[4]).to(device)
+        m = m if mask == "bool" else m.to(dtype)
+    if dropout_p:
+        fd.manual_seed(7)
+    out = fd.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, dropout_p=dropout_p, is_causal=causal,
+                                                        enable_gqa=gqa)
+    out.backward(g)
+    return [t.detach().cpu().numpy() for t in (out, q.grad, k.grad, v.grad)]
+
+
+def _attn_arrays(case, rng):
+    _, qs, ks, vs, mask, _, _ = case
+    arrays = [rng.standard_normal(qs), rng.standard_normal(ks), rng.standard_normal(vs),
+              rng.standard_normal(qs[:-1] + vs[-1:])]
+    L, S = qs[-2], ks[-2]
+    if mask == "bool":
+        m = rng.random((L, S)) < 0.7
+        m[3] = False  # a fully masked row: zero output and gradients
+        arrays.append(m)
+    elif mask == "add":
+        arrays.append(rng.uniform(-2, 2, (1, qs[1], L, S)))
+    return arrays
+
+
+@pytest.mark.parametrize("dtype", [fd.float64, fd.float32])
+@pytest.mark.parametrize("case", _ATTN_CASES, ids=[c[0] for c in _ATTN_CASES])
+def test_attention_matches_cpu(case, dtype, rng):
+    arrays = _attn_arrays(case, rng)
+    args = (arrays, dtype, case[4], case[5], case[6])
+    want, got = _sdpa_on("cpu", *args), _sdpa_on("cuda", *args)
+    tol = 1e-9 if dtype == fd.float64 else 2e-4
+    for name, w, g in zip(("out", "dq", "dk", "dv"), want, got):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * max(np.abs(w).max(), 1e-30), err_msg=name)
+
+
+def test_attention_strided_query_matches_cpu(rng):
+    case = ("strided", (2, 4, 41, 64), (2, 4, 39, 64), (2, 4, 39, 64), None, False, False)
+    arrays = _attn_arrays(case, rng)
+    want = _sdpa_on("cpu", arrays, fd.float64, None, False, False, strided=True)
+    got = _sdpa_on("cuda", arrays, fd.float64, None, False, False, strided=True)
+    for name, w, g in zip(("out", "dq", "dk", "dv"), want, got):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9 * np.abs(w).max(), err_msg=name)
+
+
+def test_attention_dropout_mask_matches_cpu(rng):
+    """The counter-based dropout mask is a function of the seed and the element only, so the
+    same seed gives the same mask (and gradients) on both devices."""
+    case = ("dropout", (2, 2, 45, 32), (2, 1, 60, 32), (2, 1, 60, 32), None, False, True)
+    arrays = _attn_arrays(case, rng)
+    want = _sdpa_on("cpu", arrays, fd.float64, None, False, True, dropout_p=0.3)
+    got = _sdpa_on("cuda", arrays, fd.float64, None, False, True, dropout_p=0.3)
+    for name, w, g in zip(("out", "dq", "dk", "dv"), want, got):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9 * np.abs(w).max(), err_msg=name)
