@@ -1,12 +1,426 @@
-// 2-D convolution fast paths, compiled per ISA (avx2, avx512). The ref ISA runs the scalar
-// reference (conv.cpp). For now every ISA runs the reference loops; the implicit-GEMM path
-// lands next.
+// 2-D convolution fast paths, compiled per ISA (avx2, avx512); the ref ISA runs the scalar
+// reference (conv.cpp). All three passes are implicit GEMMs on the GEMM micro-kernels
+// (gemm_kernel.h), one group at a time, without an im2col buffer:
+//   forward      y[g]  (Kg x P)   = W[g] (Kg x Cg R S) @ col(x)[g] (Cg R S x P),  P = N OH OW
+//                W is packed once; each (k block x column block) of col(x) is packed straight
+//                from x into the micro-kernel's panels (masked vector loads cover the borders).
+//   weight grad  gW[g] (Kg x Cg R S) = sum over images and pixel blocks of gy[n, g] @ col(x)^T:
+//                threads own column ranges of gW (no (N, ...) temporary, no reduction).
+//   input grad   stride 1: a forward convolution of gy with the flipped, transposed weight;
+//                strided: col = W^T @ gy per image, scattered back (col2im) per thread.
+// Layers with one input and one output channel per group (depthwise) run the direct loops.
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include <immintrin.h>
+
+#include "core/allocator.h"
+#include "core/cpu_info.h"
+#include "core/parallel.h"
 #include "cpu/conv.h"
+#include "cpu/gemm.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
+bool gemm_get_kernel(DType dt, detail::GemmKernel* k);  // gemm_vec.cpp, this ISA
 
-const ConvKernels& conv_table() { return conv_ref_kernels(); }
+namespace {
+using detail::GemmKernel;
+
+// Vector loads for packing: full, or lanes [lo, hi) with the rest zero (masked lanes are
+// never touched, so the pointer may run past either end of a row).
+template <class T> struct PV;
+#if defined(FASTDL_ISA_avx512)
+template <> struct PV<float> {
+  using R = __m512; static constexpr int W = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R load(const float* p) { return _mm512_loadu_ps(p); }
+  static R loadm(const float* p, int lo, int hi) {
+    return _mm512_maskz_loadu_ps(__mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
+  }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+};
+template <> struct PV<double> {
+  using R = __m512d; static constexpr int W = 8;
+  static R zero() { return _mm512_setzero_pd(); }
+  static R load(const double* p) { return _mm512_loadu_pd(p); }
+  static R loadm(const double* p, int lo, int hi) {
+    return _mm512_maskz_loadu_pd(__mmask8(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
+  }
+  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
+};
+#else
+template <> struct PV<float> {
+  using R = __m256; static constexpr int W = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static R loadm(const float* p, int lo, int hi) {
+    const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i),
+                                       _mm256_cmpgt_epi32(i, _mm256_set1_epi32(lo - 1)));
+    return _mm256_maskload_ps(p, m);
+  }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+};
+template <> struct PV<double> {
+  using R = __m256d; static constexpr int W = 4;
+  static R zero() { return _mm256_setzero_pd(); }
+  static R load(const double* p) { return _mm256_loadu_pd(p); }
+  static R loadm(const double* p, int lo, int hi) {
+    const __m256i i = _mm256_setr_epi64x(0, 1, 2, 3);
+    const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(hi), i),
+                                       _mm256_cmpgt_epi64(i, _mm256_set1_epi64x(lo - 1)));
+    return _mm256_maskload_pd(p, m);
+  }
+  static R add(R a, R b) { return _mm256_add_pd(a, b); }
+  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+};
+#endif
+
+template <class T> const GemmKernel& kernel() {
+  static const GemmKernel k = [] { GemmKernel g; gemm_get_kernel(sizeof(T) == 8 ? DType::f64 : DType::f32, &g); return g; }();
+  return k;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Scratch memory from the caching allocator, freed on scope exit.
+struct Scratch {
+  void* p = nullptr; size_t n = 0;
+  explicit Scratch(size_t bytes) : p(bytes ? cpu_alloc(bytes) : nullptr), n(bytes) {}
+  ~Scratch() { if (p) cpu_free(p, n); }
+  template <class T> T* as() const { return static_cast<T*>(p); }
+};
+
+// Runs f(task, thread) for tasks [0, n) handed out dynamically over the pool (a preempted
+// thread on a shared machine does not hold the others idle); nt threads, each with its index.
+template <class F> void run_tasks(int64_t n, int nt, const F& f) {
+  if (nt <= 1 || n <= 1) { for (int64_t i = 0; i < n; ++i) f(i, 0); return; }
+  std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i, t);
+  }
+}
+int threads_for(int64_t tasks) {
+  if (in_parallel_region()) return 1;
+  return int(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), tasks)));
+}
+
+// Cache blocking: a packed B micro-panel (kc x nr) in half of L1, an A block (mc x kc) in
+// half of L2, a column block (kc x nc) in a quarter of L2.
+struct Blocking { int64_t kc, mc, nc; };
+Blocking blocking(const GemmKernel& k, int64_t M, int64_t Kd, int64_t esz) {
+  const CpuInfo& ci = cpu_info();
+  const int64_t kmax = std::max<int64_t>(32, int64_t(ci.l1d) / 2 / (k.nr * esz));
+  const int64_t kc = ceil_div(Kd, ceil_div(Kd, kmax));
+  const int64_t mc = std::max<int64_t>(k.mr, int64_t(ci.l2) / 2 / (kc * esz) / k.mr * k.mr);
+  const int64_t nc = std::clamp<int64_t>(int64_t(ci.l2) / 4 / (kc * esz) / k.nr * k.nr, 4 * k.nr, 64 * k.nr);
+  return {kc, std::min(mc, round_up(M, k.mr)), nc};
+}
+
+// A run of a column panel's lanes [a, b) that lie on one output row of one image: lane j
+// reads input column ows + (j - a) sw + s dw of input row ohs + r dh, in image plane `base`.
+struct Seg { int a, b; int64_t base, ohs, ows; };
+
+// Splits columns [J0, J0 + ncur) of the implied im2col matrix into per-panel runs.
+void make_segs(const Conv2dParams& p, int64_t J0, int64_t ncur, int nr, std::vector<Seg>& segs, std::vector<int>& off) {
+  segs.clear(); off.clear();
+  const int64_t OHW = p.OH * p.OW;
+  for (int64_t j = 0; j < ncur; ++j) {
+    const int lane = int(j % nr);
+    const int64_t J = J0 + j, n = J / OHW, pix = J % OHW, oh = pix / p.OW, ow = pix % p.OW;
+    if (lane == 0) off.push_back(int(segs.size()));
+    if (lane == 0 || ow == 0)
+      segs.push_back({lane, lane + 1, n * p.C * p.H * p.W, oh * p.sh - p.ph, ow * p.sw - p.pw});
+    else
+      segs.back().b = lane + 1;
+  }
+  off.push_back(int(segs.size()));
+}
+
+// Packs rows [k0, k0 + kc) of the im2col matrix (row = (c, r, s) of group g) over the block's
+// column panels into dst[panel][k][lane] (the GEMM's packed-B layout); pad lanes are zero.
+template <class T>
+void pack_cols(const Conv2dParams& p, const T* xg, const std::vector<Seg>& segs, const std::vector<int>& off,
+               int64_t k0, int64_t kc, int nr, T* dst) {
+  using V = PV<T>;
+  constexpr int W = V::W;
+  const int nq = nr / W;
+  const int64_t RS = p.R * p.S, HW = p.H * p.W;
+  const int64_t npan = int64_t(off.size()) - 1;
+  for (int64_t pi = 0; pi < npan; ++pi) {
+    const Seg* s0 = segs.data() + off[size_t(pi)];
+    const Seg* s1 = segs.data() + off[size_t(pi) + 1];
+    T* d = dst + pi * nr * kc;
+    int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
+    for (int64_t kk = 0; kk < kc; ++kk, d += nr) {
+      const T* xc = xg + c * HW;
+      const int64_t rd = r * p.dh, sd = s * p.dw;
+      if (p.sw == 1) {
+        typename V::R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+        for (const Seg* sg = s0; sg < s1; ++sg) {
+          const int64_t ih = sg->ohs + rd;
+          if (ih < 0 || ih >= p.H) continue;
+          const int64_t iw = sg->ows + sd;  // input column of lane a
+          const int lo = int(std::max<int64_t>(sg->a, sg->a - iw)), hi = int(std::min<int64_t>(sg->b, sg->a + p.W - iw));
+          if (lo >= hi) continue;
+          const T* src = xc + sg->base + ih * p.W + iw - sg->a;  // lane j reads src[j]
+          for (int q = 0; q < nq; ++q) {
+            const int l = std::max(lo, q * W) - q * W, h = std::min(hi, q * W + W) - q * W;
+            if (l >= h) continue;
+            acc[q] = V::add(acc[q], l == 0 && h == W ? V::load(src + q * W) : V::loadm(src + q * W, l, h));
+          }
+        }
+        for (int q = 0; q < nq; ++q) V::store(d + q * W, acc[q]);
+      } else {
+        std::fill(d, d + nr, T(0));
+        for (const Seg* sg = s0; sg < s1; ++sg) {
+          const int64_t ih = sg->ohs + rd;
+          if (ih < 0 || ih >= p.H) continue;
+          const T* row = xc + sg->base + ih * p.W;
+          for (int j = sg->a; j < sg->b; ++j) {
+            const int64_t iw = sg->ows + (j - sg->a) * p.sw + sd;
+            if (iw >= 0 && iw < p.W) d[j] = row[iw];
+          }
+        }
+      }
+      if (++s == p.S) { s = 0; if (++r == p.R) { r = 0; ++c; } }
+    }
+  }
+}
+
+// y = conv(x, w) + b as implicit GEMM (see the file comment).
+template <class T>
+void fwd_gemm(const Conv2dParams& p) {
+  const GemmKernel& gk = kernel<T>();
+  const int nr = gk.nr;
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, Kd = Cg * p.R * p.S, OHW = p.OH * p.OW, P = p.N * OHW;
+  const Blocking bl = blocking(gk, Kg, Kd, sizeof(T));
+  const int64_t Mp = round_up(Kg, gk.mr), npc = ceil_div(Kd, bl.kc);
+  const T* w = static_cast<const T*>(p.w);
+  const T* b = static_cast<const T*>(p.b);
+  T* y = static_cast<T*>(p.y);
+  // Packed W: per group, per k block of kcur columns, Mp rows (panel layout of pack_a).
+  Scratch ap(size_t(G * Mp * Kd) * sizeof(T));
+  T* Ap = ap.as<T>();
+  run_tasks(G * npc, threads_for(G * npc / 4), [&](int64_t t, int) {
+    const int64_t g = t / npc, pc = (t % npc) * bl.kc, kcur = std::min(bl.kc, Kd - pc);
+    gk.pack_a(w + g * Kg * Kd + pc, Kd, 1, Kg, kcur, Ap + g * Mp * Kd + Mp * pc);
+  });
+  const int64_t nc = std::min(bl.nc, std::max<int64_t>(4 * nr, round_up(ceil_div(P, 4 * get_num_threads()), nr)));
+  const int64_t nblk = ceil_div(P, nc), ntask = G * nblk;
+  const int nt = threads_for(ntask);
+  const size_t bbytes = size_t(bl.kc * round_up(nc, nr)) * sizeof(T), cbytes = size_t(Kg * nc) * sizeof(T);
+  Scratch scratch((bbytes + cbytes) * size_t(nt));
+  std::vector<std::vector<Seg>> segs(static_cast<size_t>(nt));
+  std::vector<std::vector<int>> offs(static_cast<size_t>(nt));
+  run_tasks(ntask, nt, [&](int64_t task, int t) {
+    const int64_t g = task / nblk, J0 = (task % nblk) * nc, ncur = std::min(nc, P - J0), npan = ceil_div(ncur, nr);
+    T* Bp = reinterpret_cast<T*>(scratch.as<char>() + (bbytes + cbytes) * size_t(t));
+    T* Ct = reinterpret_cast<T*>(reinterpret_cast<char*>(Bp) + bbytes);
+    make_segs(p, J0, ncur, nr, segs[size_t(t)], offs[size_t(t)]);
+    const int64_t n0 = J0 / OHW, n1 = (J0 + ncur - 1) / OHW;
+    const bool direct = n0 == n1;  // the block lies in one image: write y in place
+    T* C = direct ? y + (n0 * p.K + g * Kg) * OHW + (J0 - n0 * OHW) : Ct;
+    const int64_t rs = direct ? OHW : nc;
+    const T* xg = static_cast<const T*>(p.x) + g * Cg * p.H * p.W;
+    for (int64_t pc = 0; pc < Kd; pc += bl.kc) {
+      const int64_t kcur = std::min(bl.kc, Kd - pc);
+      pack_cols<T>(p, xg, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp);
+      const T* Ag = Ap + g * Mp * Kd + Mp * pc;
+      for (int64_t ic = 0; ic < Kg; ic += bl.mc)
+        gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ag + ic * kcur, Bp, C + ic * rs, rs, 1, 1.0, pc == 0 ? 0.0 : 1.0,
+                 0, npan);
+    }
+    if (b)
+      for (int64_t i = 0; i < Kg; ++i) {
+        const T v = b[g * Kg + i];
+        T* ci = C + i * rs;
+        for (int64_t j = 0; j < ncur; ++j) ci[j] += v;
+      }
+    if (!direct)  // scatter the block's columns image by image
+      for (int64_t J = J0; J < J0 + ncur;) {
+        const int64_t n = J / OHW, pix = J % OHW, len = std::min(OHW - pix, J0 + ncur - J);
+        for (int64_t i = 0; i < Kg; ++i)
+          std::memcpy(y + (n * p.K + g * Kg + i) * OHW + pix, Ct + i * nc + (J - J0), size_t(len) * sizeof(T));
+        J += len;
+      }
+  });
+}
+
+// Builds rows[j][q] = x[n, g Cg + c, oh sh - ph + r dh, ow sw - pw + s dw] for the im2col
+// rows j0 + j = (c, r, s), j < nrows, and the pixels q0 + q = (oh, ow), q < len, of image n.
+template <class T>
+void im2col_rows(const Conv2dParams& p, const T* xg, int64_t j0, int64_t nrows, int64_t q0, int64_t len, T* rows) {
+  const int64_t RS = p.R * p.S, HW = p.H * p.W;
+  for (int64_t j = 0; j < nrows; ++j) {
+    const int64_t col = j0 + j, c = col / RS, r = (col % RS) / p.S, s = col % p.S;
+    const T* xc = xg + c * HW;
+    T* dst = rows + j * len;
+    for (int64_t q = q0; q < q0 + len;) {
+      const int64_t oh = q / p.OW, ow0 = q % p.OW, run = std::min(p.OW - ow0, q0 + len - q);
+      T* d = dst + (q - q0);
+      const int64_t ih = oh * p.sh - p.ph + r * p.dh;
+      if (ih < 0 || ih >= p.H) {
+        std::fill(d, d + run, T(0));
+      } else {
+        const T* row = xc + ih * p.W;
+        const int64_t base = ow0 * p.sw - p.pw + s * p.dw;
+        if (p.sw == 1) {
+          const int64_t lo = std::clamp<int64_t>(-base, 0, run), hi = std::clamp<int64_t>(p.W - base, lo, run);
+          std::fill(d, d + lo, T(0));
+          std::memcpy(d + lo, row + base + lo, size_t(hi - lo) * sizeof(T));
+          std::fill(d + hi, d + run, T(0));
+        } else {
+          for (int64_t i = 0; i < run; ++i) {
+            const int64_t iw = base + i * p.sw;
+            d[i] = iw >= 0 && iw < p.W ? row[iw] : T(0);
+          }
+        }
+      }
+      q += run;
+    }
+  }
+}
+
+// gW = sum over images and pixel blocks of gy @ col(x)^T (see the file comment); gb too.
+// A task owns a column range of one group's gW; per pixel block it packs gy's rows once and
+// sweeps its columns in L2-sized blocks (im2col rows, then the transposing pack).
+template <class T>
+void bwd_weight_gemm(const Conv2dParams& p) {
+  const GemmKernel& gk = kernel<T>();
+  const int nr = gk.nr;
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, Kd = Cg * p.R * p.S, OHW = p.OH * p.OW;
+  const Blocking bl = blocking(gk, Kg, OHW, sizeof(T));  // k runs over an image's pixels
+  const int64_t kc = bl.kc, Mp = round_up(Kg, gk.mr);
+  const int64_t nparts = std::max<int64_t>(1, std::min(ceil_div(Kd, nr), ceil_div(get_num_threads(), G)));
+  const int64_t part = round_up(ceil_div(Kd, nparts), nr), ntask = G * ceil_div(Kd, part);
+  const int64_t ncb = Kg <= bl.mc ? std::min<int64_t>(part, 1024) : std::min(part, bl.nc);
+  const int nt = threads_for(ntask);
+  const size_t rbytes = size_t(ncb * kc) * sizeof(T), bbytes = size_t(round_up(ncb, nr) * kc) * sizeof(T);
+  const size_t abytes = size_t(Mp * kc) * sizeof(T), per = rbytes + bbytes + abytes;
+  Scratch scratch(per * size_t(nt));
+  const T* gy = static_cast<const T*>(p.gy);
+  T* gw = static_cast<T*>(p.gw);
+  const int64_t nparts_g = ceil_div(Kd, part);
+  run_tasks(ntask, nt, [&](int64_t task, int t) {
+    const int64_t g = task / nparts_g, jA = (task % nparts_g) * part, jB = std::min(Kd, jA + part);
+    T* rows = reinterpret_cast<T*>(scratch.as<char>() + per * size_t(t));
+    T* Bp = reinterpret_cast<T*>(reinterpret_cast<char*>(rows) + rbytes);
+    T* Ap = reinterpret_cast<T*>(reinterpret_cast<char*>(Bp) + bbytes);
+    const T* xg0 = static_cast<const T*>(p.x) + g * Cg * p.H * p.W;
+    bool first = true;
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t q0 = 0; q0 < OHW; q0 += kc) {
+        const int64_t kcur = std::min(kc, OHW - q0);
+        gk.pack_a(gy + (n * p.K + g * Kg) * OHW + q0, OHW, 1, Kg, kcur, Ap);
+        for (int64_t j0 = jA; j0 < jB; j0 += ncb) {
+          const int64_t ncur = std::min(ncb, jB - j0);
+          im2col_rows<T>(p, xg0 + n * p.C * p.H * p.W, j0, ncur, q0, kcur, rows);
+          gk.pack_b(rows, 1, kcur, kcur, ncur, Bp);
+          for (int64_t ic = 0; ic < Kg; ic += bl.mc)
+            gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ap + ic * kcur, Bp, gw + (g * Kg + ic) * Kd + j0, Kd, 1,
+                     1.0, first ? 0.0 : 1.0, 0, ceil_div(ncur, nr));
+        }
+        first = false;
+      }
+  });
+  if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
+}
+
+// Strided input gradient: per image and group, col = W^T @ gy (Cg R S x OH OW), then each
+// col row is added back to the input pixels it was read from. Threads own whole images.
+template <class T>
+void bwd_input_col2im(const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S, Kd = Cg * RS, OHW = p.OH * p.OW;
+  const int64_t HW = p.H * p.W;
+  const int64_t chunk = std::max<int64_t>(1, std::min(OHW, (int64_t(1) << 18) / std::max<int64_t>(Kd, 1)));
+  const int nt = threads_for(p.N);
+  Scratch scratch(size_t(Kd * chunk) * sizeof(T) * size_t(nt));
+  const T* w = static_cast<const T*>(p.w);
+  const T* gy = static_cast<const T*>(p.gy);
+  T* gx = static_cast<T*>(p.gx);
+  run_tasks(p.N, nt, [&](int64_t n, int t) {
+    T* col = scratch.as<T>() + Kd * chunk * t;
+    std::fill(gx + n * p.C * HW, gx + (n + 1) * p.C * HW, T(0));
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t q0 = 0; q0 < OHW; q0 += chunk) {
+        const int64_t len = std::min(chunk, OHW - q0);
+        GemmParams gp;
+        gp.M = Kd; gp.N = len; gp.K = Kg; gp.dtype = p.dt;
+        gp.A = w + g * Kg * Kd; gp.sa_m = 1; gp.sa_k = Kd;
+        gp.B = gy + (n * p.K + g * Kg) * OHW + q0; gp.sb_k = OHW; gp.sb_n = 1;
+        gp.C = col; gp.sc_m = len; gp.sc_n = 1;
+        gemm(gp);
+        for (int64_t row = 0; row < Kd; ++row) {
+          const int64_t c = row / RS, r = (row % RS) / p.S, s = row % p.S;
+          T* xc = gx + (n * p.C + g * Cg + c) * HW;
+          const T* cr = col + row * len;
+          for (int64_t q = q0; q < q0 + len; ++q) {
+            const int64_t ih = (q / p.OW) * p.sh - p.ph + r * p.dh, iw = (q % p.OW) * p.sw - p.pw + s * p.dw;
+            if (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W) xc[ih * p.W + iw] += cr[q - q0];
+          }
+        }
+      }
+  });
+}
+
+// Stride 1: gx = conv(gy, w') with w'[g Cg + c, k, r, s] = w[g Kg + k, c, R-1-r, S-1-s] and
+// padding d (k - 1) - p (which may be negative: those rows are simply never read).
+template <class T>
+void bwd_input_as_fwd(const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S;
+  Scratch wt(size_t(p.K * Cg * RS) * sizeof(T));
+  const T* w = static_cast<const T*>(p.w);
+  T* w2 = wt.as<T>();
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t i = 0; i < RS; ++i)
+          w2[((g * Cg + c) * Kg + k) * RS + (RS - 1 - i)] = w[((g * Kg + k) * Cg + c) * RS + i];
+  Conv2dParams q = p;
+  q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
+  q.ph = p.dh * (p.R - 1) - p.ph; q.pw = p.dw * (p.S - 1) - p.pw;
+  q.x = p.gy; q.w = w2; q.b = nullptr; q.y = p.gx;
+  fwd_gemm<T>(q);
+}
+
+bool direct_path(const Conv2dParams& p) { return (p.C / p.groups) * (p.K / p.groups) <= 2; }
+
+void fwd(const Conv2dParams& p) {
+  if (direct_path(p)) conv2d_fwd_ref(p);
+  else if (p.dt == DType::f64) fwd_gemm<double>(p);
+  else fwd_gemm<float>(p);
+}
+void bwd_input(const Conv2dParams& p) {
+  if (direct_path(p)) conv2d_bwd_input_ref(p);
+  else if (p.sh == 1 && p.sw == 1) { if (p.dt == DType::f64) bwd_input_as_fwd<double>(p); else bwd_input_as_fwd<float>(p); }
+  else if (p.dt == DType::f64) bwd_input_col2im<double>(p);
+  else bwd_input_col2im<float>(p);
+}
+void bwd_weight(const Conv2dParams& p) {
+  if (direct_path(p)) conv2d_bwd_weight_ref(p);
+  else if (p.dt == DType::f64) bwd_weight_gemm<double>(p);
+  else bwd_weight_gemm<float>(p);
+}
+
+#define FASTDL_STR2(x) #x
+#define FASTDL_STR(x) FASTDL_STR2(x)
+
+}  // namespace
+
+const ConvKernels& conv_table() {
+  static const ConvKernels k{fwd, bwd_input, bwd_weight, FASTDL_STR(FASTDL_ISA_NS) "/implicit-gemm"};
+  return k;
+}
 
 }  // namespace fastdl::cpu::FASTDL_ISA_NS
 #endif
