@@ -164,7 +164,7 @@ cuda_only = pytest.mark.skipif(not fd.cuda.is_available(), reason="no CUDA devic
 CUDA_CASES = CASES + [
     (2, 300, 150, 16, 0, True, True, True, True),    # many blocks per group: dB/dC partials summed
     (3, 6, 65, 7, 6, False, True, False, True),      # one channel per group
-    (2, 10, 90, 100, 2, True, True, False, True),    # N > 64: 8 states a thread
+    (2, 10, 90, 100, 2, True, True, False, True),    # N > 64
     (1, 4, 40, 256, 0, True, False, True, True),     # the largest N
 ]
 

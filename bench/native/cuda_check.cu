@@ -1043,9 +1043,11 @@ void test_selective_scan() {
       {"grouped, chunk boundary + 1", 2, 12, 129, 5, 3, true, false, true, true},
       {"N 16, many blocks per group", 2, 300, 150, 16, 1, true, true, true, true},
       {"one channel per group", 3, 6, 65, 7, 6, false, true, false, true},
-      {"N 100 (8 states a thread)", 2, 10, 90, 100, 2, true, true, true, false},
+      {"N 100", 2, 10, 90, 100, 2, true, true, true, false},
       {"N 256", 1, 4, 40, 256, 1, true, false, true, true},
       {"chunk 20 (not a tile multiple)", 2, 9, 77, 6, 1, true, true, true, true, 20},
+      {"chunk 150 (several scan tiles a chunk)", 2, 9, 300, 6, 1, true, true, true, true, 150},
+      {"9 channels a group (a block with one)", 1, 18, 70, 3, 2, true, true, true, true},
   };
   for (const ScanCase& c : cases)
     for (DType t : {DType::f32, DType::f64}) scan_case(c, t);

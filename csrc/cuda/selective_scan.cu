@@ -1,14 +1,17 @@
 // Mamba's selective scan on CUDA; semantics, params and checkpoint layout in cpu/selective_scan.h.
-//   fwd   one block per (batch, group, run of kc channels of that group); thread (channel c,
-//         lane s of tpc) keeps the P states n = s + j*tpc in registers and walks L in tiles
-//         of T steps staged in shared memory (delta', u, the group's B and C); y_t comes from
-//         a fixed butterfly over the channel's tpc lanes. Writes out, last_state and the
-//         state before every `chunk` steps (the CPU kernel's checkpoints, same layout).
-//   bwd   the same blocks walk the chunks in reverse: recompute the chunk's states from its
-//         checkpoint into shared memory, then step back through it carrying dL/dx in
-//         registers. du, ddelta, dz are rows of one block; dA, dD, ddelta_bias (over batch)
-//         and dB, dC (over the group's blocks) leave per-block partials that sum_parts adds
-//         in a fixed order. No atomics anywhere: results are bitwise reproducible.
+// Parallel over time (Gu & Dao 2023, section 3.3): x_t = e_t x_{t-1} + b_t (e_t = exp(delta_t A),
+// b_t = delta_t B_t u_t) is associative on pairs: (e2, b2) after (e1, b1) = (e2 e1, e2 b1 + b2).
+//   fwd  one block of 8 warps per (batch, run of up to 8 channels of one group); warp w scans
+//        channel d0 + w over L in tiles of 64 steps, 2 consecutive steps per lane. Per state n a
+//        lane composes its steps, a warp scan (shuffles) gives each lane the state before its
+//        steps, and the tile's last state carries to the next tile; y_t sums over n in registers.
+//        Writes out, last_state and the state before every `chunk` steps (the checkpoints).
+//   bwd  the same blocks walk the checkpoint chunks in reverse: a chunk's tile-start states are
+//        rescanned from its checkpoint; then each tile, last to first, rescans its states forward
+//        and dL/dx backward (a reverse scan on pairs (e_t, e_t gy_t C_t)), carrying both across
+//        tiles. du, ddelta, dz stay in registers; dB, dC are summed over the block's channels in
+//        a fixed order into per-block partials; dA, dD, ddelta_bias per channel; sum_parts adds
+//        partials over blocks and batch in a fixed order. No atomics: bitwise reproducible.
 // fp32 state for float32 operands (the op converts bf16/f16 to float32), fp64 for float64.
 #include <algorithm>
 
@@ -21,19 +24,15 @@ namespace {
 using cpu::SelectiveScanParams;
 
 constexpr int kWarp = 32;
-constexpr int64_t kMaxStates = 256;  // P = 8 states per thread x 32 lanes
+constexpr int kWarps = 8;                // channels (one per warp) per block
+constexpr int kBlock = kWarps * kWarp;
+constexpr int kItems = 2;                // consecutive steps per lane
+constexpr int kTile = kWarp * kItems;    // steps per warp scan
+constexpr int64_t kMaxStates = 256;
+constexpr unsigned kFull = 0xffffffffu;
 
 __host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-
-struct Cfg {
-  int tpc = 1;       // threads per channel: a power of two <= 32, so a channel stays in one warp
-  int kc = 1;        // channels per block (kc * tpc is a multiple of 32)
-  int T = 1;         // steps per shared-memory tile
-  int64_t dpg = 1;   // channels per group
-  int64_t cpb = 1;   // blocks per group
-  int64_t nch = 0;   // checkpoints per row
-  size_t smem = 0;   // dynamic shared memory, bytes
-};
+__host__ __device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <class T> __device__ __forceinline__ T ex(T v) { return exp(v); }
 template <> __device__ __forceinline__ float ex<float>(float v) { return expf(v); }
@@ -42,151 +41,154 @@ template <> __device__ __forceinline__ float lg1p<float>(float v) { return log1p
 template <class T> __device__ __forceinline__ T sigm(T v) { return T(1) / (T(1) + ex(-v)); }
 template <class T> __device__ __forceinline__ T softplus(T v) { return v > T(20) ? v : lg1p(ex(v)); }
 
-// Sum over the `width` lanes of a channel (xor butterfly: every lane gets the same bits).
-template <class T> __device__ __forceinline__ T lane_sum(T v, int width) {
-  for (int o = width >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+template <class T> __device__ __forceinline__ T warp_sum(T v) {
+  for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
   return v;
 }
-// Sum over the channels of a warp for one lane position (offsets tpc .. 16).
-template <class T> __device__ __forceinline__ T channel_sum(T v, int tpc) {
-  for (int o = tpc; o < kWarp; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
+// Inclusive scan, lane 0 first, of lane maps x -> e x + b: afterwards (e, b) maps the state
+// before lane 0's first step to the state after this lane's last step.
+template <class T> __device__ __forceinline__ void scan_up(T& e, T& b, int lane) {
+  for (int o = 1; o < kWarp; o <<= 1) {
+    const T eo = __shfl_up_sync(kFull, e, o), bo = __shfl_up_sync(kFull, b, o);
+    if (lane >= o) {
+      b = e * bo + b;
+      e = e * eo;
+    }
+  }
+}
+// The same from lane 31 down: afterwards (m, y) maps the carry after lane 31's last step to the
+// carry before this lane's first step.
+template <class T> __device__ __forceinline__ void scan_down(T& m, T& y, int lane) {
+  for (int o = 1; o < kWarp; o <<= 1) {
+    const T mo = __shfl_down_sync(kFull, m, o), yo = __shfl_down_sync(kFull, y, o);
+    if (lane + o < kWarp) {
+      y = m * yo + y;
+      m = m * mo;
+    }
+  }
 }
 
-// Which rows this block and thread own.
+// Which channel this warp scans.
 struct Place {
   int64_t b, g, k;  // batch, group, block within the group
-  int c, s, nc;     // channel in block, lane in channel, valid channels in this block
-  int64_t d0;       // first channel of the block
-  bool valid;       // c < nc
+  int64_t d;        // channel (clamped to the block's first one when the warp has none)
+  int w, lane;
+  bool valid;       // the warp has a channel
 };
-__device__ __forceinline__ Place locate(const SelectiveScanParams& p, const Cfg& q) {
-  Place w;
-  const int64_t bid = blockIdx.x;
-  w.k = bid % q.cpb;
-  w.g = (bid / q.cpb) % p.groups;
-  w.b = bid / (q.cpb * p.groups);
-  w.c = int(threadIdx.x) / q.tpc;
-  w.s = int(threadIdx.x) % q.tpc;
-  w.d0 = w.g * q.dpg + w.k * q.kc;
-  w.nc = int(imin(q.kc, q.dpg - w.k * q.kc));
-  w.valid = w.c < w.nc;
-  return w;
+__device__ __forceinline__ Place locate(const SelectiveScanParams& p, int64_t cpb) {
+  Place s;
+  const int64_t bid = blockIdx.x, dpg = p.dim / p.groups;
+  s.k = bid % cpb;
+  s.g = (bid / cpb) % p.groups;
+  s.b = bid / (cpb * p.groups);
+  s.w = int(threadIdx.x) / kWarp;
+  s.lane = int(threadIdx.x) % kWarp;
+  s.valid = s.k * kWarps + s.w < dpg;
+  s.d = s.g * dpg + s.k * kWarps + (s.valid ? s.w : 0);
+  return s;
 }
 
-// delta' = softplus?(delta + bias) for the block's rows over [l0, l0 + T): dst[c*T + t]
-// (and the pre-softplus value into raw when asked); zero outside the block's rows or L.
+// A lane's steps of one tile [l0, l1): delta' (softplus'd), its pre-softplus value, u.
+template <class T> struct Steps {
+  int64_t t[kItems];
+  bool ok[kItems];
+  T dl[kItems], raw[kItems], u[kItems];
+};
 template <class T>
-__device__ void load_delta(T* dst, T* raw, const SelectiveScanParams& p, const Cfg& q, const Place& w, int64_t l0,
-                           int64_t l1) {
-  const T* delta = static_cast<const T*>(p.delta);
-  const T* bias = static_cast<const T*>(p.delta_bias);
-  for (int i = threadIdx.x; i < q.kc * q.T; i += blockDim.x) {
-    const int c = i / q.T;
-    const int64_t l = l0 + i % q.T;
-    T v = 0, r = 0;
-    if (c < w.nc && l < l1) {
-      const int64_t d = w.d0 + c;
-      r = delta[(w.b * p.dim + d) * p.L + l] + (bias ? bias[d] : T(0));
-      v = p.softplus ? softplus(r) : r;
-    }
-    dst[i] = v;
-    if (raw) raw[i] = r;
+__device__ __forceinline__ Steps<T> load_steps(const SelectiveScanParams& p, const Place& s, int64_t l0, int64_t l1) {
+  Steps<T> st;
+  const int64_t row = (s.b * p.dim + s.d) * p.L;
+  const T bias = p.delta_bias ? static_cast<const T*>(p.delta_bias)[s.d] : T(0);
+#pragma unroll
+  for (int k = 0; k < kItems; ++k) {
+    st.t[k] = l0 + s.lane * kItems + k;
+    st.ok[k] = s.valid && st.t[k] < l1;
+    st.raw[k] = st.ok[k] ? static_cast<const T*>(p.delta)[row + st.t[k]] + bias : T(0);
+    st.dl[k] = st.ok[k] && p.softplus ? softplus(st.raw[k]) : st.raw[k];
+    st.u[k] = st.ok[k] ? static_cast<const T*>(p.u)[row + st.t[k]] : T(0);
   }
+  return st;
 }
-// A (batch, dim, L) operand's block rows over [l0, l1) into dst[c*T + t] (zero elsewhere).
+
+// State n over a tile: each step's (e, b) (identity past the tile) and the lane's composed map.
+template <class T> struct Maps {
+  T e[kItems], bx[kItems], Bn[kItems];
+  T E, X;  // after scan_up: inclusive over lanes
+};
 template <class T>
-__device__ void load_rows(T* dst, const void* src, const SelectiveScanParams& p, const Cfg& q, const Place& w,
-                          int64_t l0, int64_t l1) {
-  const T* x = static_cast<const T*>(src);
-  for (int i = threadIdx.x; i < q.kc * q.T; i += blockDim.x) {
-    const int c = i / q.T;
-    const int64_t l = l0 + i % q.T;
-    dst[i] = c < w.nc && l < l1 ? x[(w.b * p.dim + w.d0 + c) * p.L + l] : T(0);
+__device__ __forceinline__ Maps<T> tile_maps(const Steps<T>& st, const T* Bn_row, T a, int lane) {
+  Maps<T> m;
+  m.E = 1;
+  m.X = 0;
+#pragma unroll
+  for (int k = 0; k < kItems; ++k) {
+    m.Bn[k] = st.ok[k] ? Bn_row[st.t[k]] : T(0);
+    m.e[k] = st.ok[k] ? ex(st.dl[k] * a) : T(1);
+    m.bx[k] = st.dl[k] * m.Bn[k] * st.u[k];
+    m.X = m.e[k] * m.X + m.bx[k];
+    m.E = m.e[k] * m.E;
   }
+  scan_up(m.E, m.X, lane);
+  return m;
 }
-// The group's B or C (N, L) over [l0, l1) into dst[n*(T+1) + t] (padded row: no bank conflicts).
-template <class T>
-__device__ void load_bc(T* dst, const void* src, const SelectiveScanParams& p, const Cfg& q, const Place& w,
-                        int64_t l0, int64_t l1) {
-  const T* x = static_cast<const T*>(src) + (w.b * p.groups + w.g) * p.N * p.L;
-  for (int i = threadIdx.x; i < p.N * q.T; i += blockDim.x) {
-    const int64_t n = i / q.T, l = l0 + i % q.T;
-    dst[n * (q.T + 1) + i % q.T] = l < l1 ? x[n * p.L + l] : T(0);
-  }
+// The state before the lane's first step, given the state before the tile.
+template <class T> __device__ __forceinline__ T state_before(const Maps<T>& m, T carry, int lane) {
+  T ep = __shfl_up_sync(kFull, m.E, 1), xp = __shfl_up_sync(kFull, m.X, 1);
+  if (lane == 0) ep = 1, xp = 0;
+  return ep * carry + xp;
 }
 
 // u, delta, z, out (batch, dim, L); B, C (batch, groups, N, L); A (dim, N); D, delta_bias (dim);
 // last_state (batch, dim, N); checkpoints (batch, dim, nch, N).
-template <class T, int P>
-__global__ void scan_fwd_kernel(const SelectiveScanParams p, const Cfg q) {
+template <class T>
+__global__ void __launch_bounds__(kBlock) scan_fwd_kernel(const SelectiveScanParams p, int64_t cpb, int64_t nch) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int KT = q.kc * q.T, TP = q.T + 1;
-  T* s_dl = reinterpret_cast<T*>(smem_raw);
-  T* s_u = s_dl + KT;
-  T* s_y = s_u + KT;
-  T* s_B = s_y + KT;
-  T* s_C = s_B + p.N * TP;
-  const Place w = locate(p, q);
-  const int64_t d = w.d0 + w.c, N = p.N;
-  T a[P], x[P];
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    const int64_t n = w.s + j * q.tpc;
-    a[j] = w.valid && n < N ? static_cast<const T*>(p.A)[d * N + n] : T(0);
-    x[j] = 0;
-  }
+  const Place s = locate(p, cpb);
+  if (!s.valid) return;  // warps are independent in the forward
+  const int64_t N = p.N, L = p.L, row = (s.b * p.dim + s.d) * L;
+  T* carry = reinterpret_cast<T*>(smem_raw) + s.w * N;  // state before the tile, per n
+  for (int64_t n = s.lane; n < N; n += kWarp) carry[n] = 0;
+  __syncwarp();
+  const T* A = static_cast<const T*>(p.A) + s.d * N;
+  const T* B = static_cast<const T*>(p.B) + (s.b * p.groups + s.g) * N * L;
+  const T* C = static_cast<const T*>(p.C) + (s.b * p.groups + s.g) * N * L;
   T* ck = static_cast<T*>(p.checkpoints);
-  const T* Dp = static_cast<const T*>(p.D);
-  const T* zp = static_cast<const T*>(p.z);
-  T* out = static_cast<T*>(p.out);
-  for (int64_t l0 = 0; l0 < p.L; l0 += q.T) {
-    const int tn = int(imin(q.T, p.L - l0));
-    load_delta<T>(s_dl, nullptr, p, q, w, l0, p.L);
-    load_rows<T>(s_u, p.u, p, q, w, l0, p.L);
-    load_bc<T>(s_B, p.B, p, q, w, l0, p.L);
-    load_bc<T>(s_C, p.C, p, q, w, l0, p.L);
-    __syncthreads();
-    for (int t = 0; t < tn; ++t) {
-      const int64_t l = l0 + t;
-      if (ck && l % p.chunk == 0 && w.valid) {
+  const T Dd = p.D ? static_cast<const T*>(p.D)[s.d] : T(0);
+  for (int64_t l0 = 0; l0 < L; l0 += kTile) {
+    const Steps<T> st = load_steps<T>(p, s, l0, L);
+    T y[kItems];
 #pragma unroll
-        for (int j = 0; j < P; ++j) {
-          const int64_t n = w.s + j * q.tpc;
-          if (n < N) ck[((w.b * p.dim + d) * q.nch + l / p.chunk) * N + n] = x[j];
-        }
+    for (int k = 0; k < kItems; ++k) y[k] = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const Maps<T> m = tile_maps(st, B + n * L, A[n], s.lane);
+      const T c = carry[n];
+      T x = state_before(m, c, s.lane);
+#pragma unroll
+      for (int k = 0; k < kItems; ++k) {
+        if (!st.ok[k]) continue;
+        if (ck && st.t[k] % p.chunk == 0) ck[((s.b * p.dim + s.d) * nch + st.t[k] / p.chunk) * N + n] = x;
+        x = m.e[k] * x + m.bx[k];
+        y[k] += x * C[n * L + st.t[k]];
       }
-      const T dl = s_dl[w.c * q.T + t], bu = dl * s_u[w.c * q.T + t];
-      T yp = 0;
+      const T next = __shfl_sync(kFull, m.E * c + m.X, kWarp - 1);
+      __syncwarp();  // every lane has read carry[n]
+      if (s.lane == 0) carry[n] = next;
+    }
+    __syncwarp();
+    const T* zp = static_cast<const T*>(p.z);
 #pragma unroll
-      for (int j = 0; j < P; ++j) {
-        const int64_t n = w.s + j * q.tpc;
-        if (n < N) {
-          x[j] = ex(dl * a[j]) * x[j] + bu * s_B[n * TP + t];
-          yp += x[j] * s_C[n * TP + t];
-        }
+    for (int k = 0; k < kItems; ++k) {
+      if (!st.ok[k]) continue;
+      T o = y[k] + Dd * st.u[k];
+      if (zp) {
+        const T zz = zp[row + st.t[k]];
+        o *= zz * sigm(zz);
       }
-      const T y = lane_sum(yp, q.tpc);
-      if (w.s == 0) s_y[w.c * q.T + t] = y;
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < KT; i += blockDim.x) {
-      const int c = i / q.T, t = i % q.T;
-      if (c >= w.nc || t >= tn) continue;
-      const int64_t idx = (w.b * p.dim + w.d0 + c) * p.L + l0 + t;
-      T o = s_y[i] + (Dp ? Dp[w.d0 + c] * s_u[i] : T(0));
-      if (zp) o *= zp[idx] * sigm(zp[idx]);
-      out[idx] = o;
-    }
-    __syncthreads();
-  }
-  if (p.last_state && w.valid) {
-#pragma unroll
-    for (int j = 0; j < P; ++j) {
-      const int64_t n = w.s + j * q.tpc;
-      if (n < N) static_cast<T*>(p.last_state)[(w.b * p.dim + d) * N + n] = x[j];
+      static_cast<T*>(p.out)[row + st.t[k]] = o;
     }
   }
+  if (p.last_state)
+    for (int64_t n = s.lane; n < N; n += kWarp) static_cast<T*>(p.last_state)[(s.b * p.dim + s.d) * N + n] = carry[n];
 }
 
 // Where the backward's sums go before the fixed-order reduction (or the outputs themselves
@@ -194,159 +196,135 @@ __global__ void scan_fwd_kernel(const SelectiveScanParams p, const Cfg q) {
 // dD, dbias [b][dim].
 template <class T> struct Parts { T *dB, *dC, *dA, *dD, *dbias; };
 
-template <class T, int P>
-__global__ void scan_bwd_kernel(const SelectiveScanParams p, const Cfg q, const Parts<T> o) {
+// Shared memory per warp: A row, dA, the carry of dL/dx, the chunk's tile-start states
+// [ntile][N]; per block: the warps' dB, dC contributions of one state over a tile.
+template <class T>
+__global__ void __launch_bounds__(kBlock) scan_bwd_kernel(const SelectiveScanParams p, int64_t cpb, int64_t nch,
+                                                          int ntile, const Parts<T> o) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int KT = q.kc * q.T, TP = q.T + 1, bd = int(blockDim.x), nw = bd / kWarp;
-  const int64_t N = p.N;
-  T* s_xp = reinterpret_cast<T*>(smem_raw);  // state before each step of the chunk: [t][j][thread]
-  T* s_dl = s_xp + p.chunk * P * bd;
-  T* s_raw = s_dl + KT;
-  T* s_u = s_raw + KT;
-  T* s_g = s_u + KT;
-  T* s_z = s_g + KT;
-  T* s_du = s_z + KT;
-  T* s_dd = s_du + KT;
-  T* s_dz = s_dd + KT;
-  T* s_B = s_dz + KT;
-  T* s_C = s_B + N * TP;
-  T* s_wB = s_C + N * TP;  // per-warp sums over its channels: [warp][n][t]
-  T* s_wC = s_wB + nw * N * q.T;
-  const Place w = locate(p, q);
-  const int64_t d = w.d0 + w.c;
-  const int tid = int(threadIdx.x), lane = tid % kWarp, wid = tid / kWarp;
-  const T Dd = p.D && w.valid ? static_cast<const T*>(p.D)[d] : T(0);
-  T a[P], x[P], h[P], dA[P];
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    const int64_t n = w.s + j * q.tpc;
-    a[j] = w.valid && n < N ? static_cast<const T*>(p.A)[d * N + n] : T(0);
-    h[j] = 0;
-    dA[j] = 0;
+  const Place s = locate(p, cpb);
+  const int64_t N = p.N, L = p.L, row = (s.b * p.dim + s.d) * L;
+  T* s_A = reinterpret_cast<T*>(smem_raw) + s.w * (3 + ntile) * N;
+  T* s_dA = s_A + N;
+  T* s_h = s_dA + N;    // dL/dx carried into the tile from the right, times e (per n)
+  T* s_ts = s_h + N;    // [ntile][N]
+  T* s_rB = reinterpret_cast<T*>(smem_raw) + kWarps * (3 + ntile) * N;  // [kWarps][kTile]
+  T* s_rC = s_rB + kWarps * kTile;
+  for (int64_t n = s.lane; n < N; n += kWarp) {
+    s_A[n] = s.valid ? static_cast<const T*>(p.A)[s.d * N + n] : T(0);
+    s_dA[n] = 0;
+    s_h[n] = 0;
   }
-  T dD = 0, dbias = 0;
+  __syncwarp();
+  const T* B = static_cast<const T*>(p.B) + (s.b * p.groups + s.g) * N * L;
+  const T* C = static_cast<const T*>(p.C) + (s.b * p.groups + s.g) * N * L;
   const T* ck = static_cast<const T*>(p.checkpoints);
-  for (int64_t ci = q.nch - 1; ci >= 0; --ci) {
-    const int64_t c0 = ci * p.chunk, c1 = imin(p.L, c0 + p.chunk);
-#pragma unroll
-    for (int j = 0; j < P; ++j) {
-      const int64_t n = w.s + j * q.tpc;
-      x[j] = w.valid && n < N ? ck[((w.b * p.dim + d) * q.nch + ci) * N + n] : T(0);
+  const T* zp = static_cast<const T*>(p.z);
+  const T Dd = p.D && s.valid ? static_cast<const T*>(p.D)[s.d] : T(0);
+  const int64_t prow = ((s.b * p.groups + s.g) * cpb + s.k) * N;
+  T dD = 0, dbias = 0;
+  for (int64_t ci = nch - 1; ci >= 0; --ci) {
+    const int64_t c0 = ci * p.chunk, c1 = imin(L, c0 + p.chunk);
+    const int nt = int(cdiv(c1 - c0, kTile));
+    for (int64_t n = s.lane; n < N; n += kWarp)
+      s_ts[n] = s.valid ? ck[((s.b * p.dim + s.d) * nch + ci) * N + n] : T(0);
+    __syncwarp();
+    for (int it = 0; it + 1 < nt; ++it) {  // the chunk's tile-start states
+      const int64_t l0 = c0 + int64_t(it) * kTile;
+      const Steps<T> st = load_steps<T>(p, s, l0, imin(c1, l0 + kTile));
+      for (int64_t n = 0; n < N; ++n) {
+        const Maps<T> m = tile_maps(st, B + n * L, s_A[n], s.lane);
+        const T next = __shfl_sync(kFull, m.E * s_ts[it * N + n] + m.X, kWarp - 1);
+        if (s.lane == 0) s_ts[(it + 1) * N + n] = next;
+      }
+      __syncwarp();
     }
-    // Recompute the chunk forward, keeping the state before every step.
-    for (int64_t l0 = c0; l0 < c1; l0 += q.T) {
-      const int tn = int(imin(q.T, c1 - l0));
-      load_delta<T>(s_dl, nullptr, p, q, w, l0, c1);
-      load_rows<T>(s_u, p.u, p, q, w, l0, c1);
-      load_bc<T>(s_B, p.B, p, q, w, l0, c1);
-      __syncthreads();
-      for (int t = 0; t < tn; ++t) {
-        const T dl = s_dl[w.c * q.T + t], bu = dl * s_u[w.c * q.T + t];
-        T* xs = s_xp + (l0 - c0 + t) * P * bd + tid;
+    for (int it = nt - 1; it >= 0; --it) {
+      const int64_t l0 = c0 + int64_t(it) * kTile, l1 = imin(c1, l0 + kTile);
+      const Steps<T> st = load_steps<T>(p, s, l0, l1);
+      T g[kItems], gy[kItems], zz[kItems], sg[kItems], du[kItems], dd[kItems], y[kItems];
 #pragma unroll
-        for (int j = 0; j < P; ++j) {
-          xs[j * bd] = x[j];
-          const int64_t n = w.s + j * q.tpc;
-          if (n < N) x[j] = ex(dl * a[j]) * x[j] + bu * s_B[n * TP + t];
+      for (int k = 0; k < kItems; ++k) {
+        g[k] = st.ok[k] ? static_cast<const T*>(p.gout)[row + st.t[k]] : T(0);
+        gy[k] = g[k], zz[k] = 0, sg[k] = 0;
+        if (zp && st.ok[k]) {
+          zz[k] = zp[row + st.t[k]];
+          sg[k] = sigm(zz[k]);
+          gy[k] = g[k] * zz[k] * sg[k];
         }
+        du[k] = gy[k] * Dd, dd[k] = 0, y[k] = 0;
       }
-      __syncthreads();
-    }
-    // Walk the chunk backwards, tile by tile.
-    const int64_t ntile = (c1 - c0 + q.T - 1) / q.T;
-    for (int64_t it = ntile - 1; it >= 0; --it) {
-      const int64_t l0 = c0 + it * q.T;
-      const int tn = int(imin(q.T, c1 - l0));
-      load_delta<T>(s_dl, p.softplus ? s_raw : nullptr, p, q, w, l0, c1);
-      load_rows<T>(s_u, p.u, p, q, w, l0, c1);
-      load_rows<T>(s_g, p.gout, p, q, w, l0, c1);
-      if (p.z) load_rows<T>(s_z, p.z, p, q, w, l0, c1);
-      load_bc<T>(s_B, p.B, p, q, w, l0, c1);
-      load_bc<T>(s_C, p.C, p, q, w, l0, c1);
-      __syncthreads();
-      for (int t = tn - 1; t >= 0; --t) {
-        const int r = w.c * q.T + t;
-        const T dl = s_dl[r], uu = s_u[r], g = s_g[r], bu = dl * uu;
-        T gy = g, zz = 0, sg = 0;
-        if (p.z) {
-          zz = s_z[r];
-          sg = sigm(zz);
-          gy = g * zz * sg;
-        }
-        const T* xs = s_xp + (l0 - c0 + t) * P * bd + tid;
-        T yp = 0, pdu = 0, pgd = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T a = s_A[n];
+        const Maps<T> m = tile_maps(st, B + n * L, a, s.lane);
+        T Cn[kItems], xp[kItems], xn[kItems];
+        T x = state_before(m, s_ts[it * N + n], s.lane), M = 1, Y = 0;
 #pragma unroll
-        for (int j = 0; j < P; ++j) {
-          const int64_t n = w.s + j * q.tpc;
-          T vB = 0, vC = 0;
-          if (n < N) {
-            const T xp = xs[j * bd], Bn = s_B[n * TP + t], Cn = s_C[n * TP + t];
-            const T e = ex(dl * a[j]);
-            const T xn = e * xp + bu * Bn;
-            yp += xn * Cn;
-            const T hn = h[j] + gy * Cn;
-            vC = gy * xn;
-            vB = hn * bu;
-            const T tt = hn * xp * e;
-            pgd += tt * a[j] + hn * Bn * uu;
-            dA[j] += tt * dl;
-            pdu += hn * Bn;
-            h[j] = hn * e;
-          }
-          vB = channel_sum(vB, q.tpc);
-          vC = channel_sum(vC, q.tpc);
-          if (lane < q.tpc && n < N) {
-            s_wB[(wid * N + n) * q.T + t] = vB;
-            s_wC[(wid * N + n) * q.T + t] = vC;
-          }
+        for (int k = 0; k < kItems; ++k) {
+          Cn[k] = st.ok[k] ? C[n * L + st.t[k]] : T(0);
+          xp[k] = x;
+          x = m.e[k] * x + m.bx[k];
+          xn[k] = x;
+          y[k] += x * Cn[k];
         }
-        pdu = lane_sum(pdu, q.tpc);
-        pgd = lane_sum(pgd, q.tpc);
-        if (p.z) yp = lane_sum(yp, q.tpc);
-        if (w.s == 0 && w.valid) {
-          s_du[r] = gy * Dd + pdu * dl;
-          T gd = pgd;
-          if (p.softplus) gd *= s_raw[r] > T(20) ? T(1) : sigm(s_raw[r]);
-          s_dd[r] = gd;
-          dbias += gd;
-          dD += gy * uu;
-          if (p.z) s_dz[r] = g * (yp + Dd * uu) * sg * (T(1) + zz * (T(1) - sg));
+        // dL/dx_t = gy_t C_t + c_{t+1}, c_t = e_t dL/dx_t: lane maps c_after -> M c_after + Y.
+#pragma unroll
+        for (int k = kItems - 1; k >= 0; --k) {
+          Y = m.e[k] * (Y + gy[k] * Cn[k]);
+          M = m.e[k] * M;
         }
-      }
-      __syncthreads();
-      for (int i = tid; i < KT; i += bd) {
-        const int c = i / q.T, t = i % q.T;
-        if (c >= w.nc || t >= tn) continue;
-        const int64_t idx = (w.b * p.dim + w.d0 + c) * p.L + l0 + t;
-        static_cast<T*>(p.du)[idx] = s_du[i];
-        static_cast<T*>(p.ddelta)[idx] = s_dd[i];
-        if (p.z) static_cast<T*>(p.dz)[idx] = s_dz[i];
-      }
-      const int64_t prow = ((w.b * p.groups + w.g) * q.cpb + w.k) * N;
-      for (int i = tid; i < N * q.T; i += bd) {
-        const int64_t n = i / q.T;
-        const int t = i % q.T;
-        if (t >= tn) continue;
-        T sB = 0, sC = 0;
-        for (int v = 0; v < nw; ++v) {
-          sB += s_wB[(v * N + n) * q.T + t];
-          sC += s_wC[(v * N + n) * q.T + t];
+        scan_down(M, Y, s.lane);
+        T mn = __shfl_down_sync(kFull, M, 1), yn = __shfl_down_sync(kFull, Y, 1);
+        if (s.lane == kWarp - 1) mn = 1, yn = 0;
+        T c = mn * s_h[n] + yn, dAl = 0;
+#pragma unroll
+        for (int k = kItems - 1; k >= 0; --k) {
+          const T H = gy[k] * Cn[k] + c, he = H * xp[k] * m.e[k];
+          c = m.e[k] * H;
+          s_rC[s.w * kTile + s.lane * kItems + k] = gy[k] * xn[k];
+          s_rB[s.w * kTile + s.lane * kItems + k] = H * st.dl[k] * st.u[k];
+          dAl += he * st.dl[k];
+          du[k] += H * st.dl[k] * m.Bn[k];
+          dd[k] += he * a + H * m.Bn[k] * st.u[k];
         }
-        o.dB[(prow + n) * p.L + l0 + t] = sB;
-        o.dC[(prow + n) * p.L + l0 + t] = sC;
+        const T before = __shfl_sync(kFull, c, 0);
+        dAl = warp_sum(dAl);
+        if (s.lane == 0) {  // only this warp touches its s_h, s_dA; every lane read s_h[n] above
+          s_h[n] = before;
+          s_dA[n] += dAl;
+        }
+        __syncthreads();
+        for (int i = int(threadIdx.x); i < 2 * kTile; i += kBlock) {
+          const int j = i % kTile;
+          if (l0 + j >= l1) continue;
+          const T* src = i < kTile ? s_rB : s_rC;
+          T sum = 0;
+          for (int v = 0; v < kWarps; ++v) sum += src[v * kTile + j];  // invalid warps add zeros
+          (i < kTile ? o.dB : o.dC)[(prow + n) * L + l0 + j] = sum;
+        }
+        __syncthreads();
       }
-      __syncthreads();
+#pragma unroll
+      for (int k = 0; k < kItems; ++k) {
+        if (!st.ok[k]) continue;
+        T gd = dd[k];
+        if (p.softplus) gd *= st.raw[k] > T(20) ? T(1) : sigm(st.raw[k]);
+        dbias += gd;
+        dD += gy[k] * st.u[k];
+        static_cast<T*>(p.ddelta)[row + st.t[k]] = gd;
+        static_cast<T*>(p.du)[row + st.t[k]] = du[k];
+        if (zp) static_cast<T*>(p.dz)[row + st.t[k]] = g[k] * (y[k] + Dd * st.u[k]) * sg[k] * (T(1) + zz[k] * (T(1) - sg[k]));
+      }
     }
   }
-  if (!w.valid) return;
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    const int64_t n = w.s + j * q.tpc;
-    if (n < N) o.dA[(w.b * p.dim + d) * N + n] = dA[j];
-  }
-  if (w.s == 0) {
-    if (o.dD) o.dD[w.b * p.dim + d] = dD;
-    if (o.dbias) o.dbias[w.b * p.dim + d] = dbias;
+  dD = warp_sum(dD);
+  dbias = warp_sum(dbias);
+  __syncwarp();
+  if (!s.valid) return;
+  for (int64_t n = s.lane; n < N; n += kWarp) o.dA[(s.b * p.dim + s.d) * N + n] = s_dA[n];
+  if (s.lane == 0) {
+    if (o.dD) o.dD[s.b * p.dim + s.d] = dD;
+    if (o.dbias) o.dbias[s.b * p.dim + s.d] = dbias;
   }
 }
 
@@ -363,45 +341,26 @@ __global__ void sum_parts_kernel(T* out, const T* in, int64_t outer, int64_t row
   }
 }
 
-int pow2_at_least(int64_t v) {
-  int r = 1;
-  while (r < v) r <<= 1;
-  return r;
-}
-int states_per_thread(int64_t N) { return N <= 64 ? 2 : 8; }
-
-size_t fwd_smem(const SelectiveScanParams& p, const Cfg& q, size_t sz) {
-  return sz * size_t(3 * q.kc * q.T + 2 * p.N * (q.T + 1));
-}
-size_t bwd_smem(const SelectiveScanParams& p, const Cfg& q, size_t sz) {
-  const int64_t bd = int64_t(q.kc) * q.tpc, nw = bd / kWarp;
-  return sz * size_t(p.chunk * states_per_thread(p.N) * bd + 8 * q.kc * q.T + 2 * p.N * (q.T + 1) +
-                     2 * nw * p.N * q.T);
-}
+struct Cfg {
+  int64_t cpb = 1;   // blocks per group
+  int64_t nch = 0;   // checkpoints per row
+  int ntile = 1;     // backward: tiles per checkpoint chunk
+  size_t smem = 0;   // dynamic shared memory, bytes
+};
 
 Cfg configure(const SelectiveScanParams& p, bool bwd, int device) {
   FASTDL_CHECK(p.N >= 1 && p.N <= kMaxStates, ValueError, "selective_scan: the CUDA kernel takes N <= ", kMaxStates,
                " states; got N = ", p.N);
   const size_t sz = dtype_size(p.dt);
-  const int P = states_per_thread(p.N);
   Cfg q;
-  q.tpc = std::min(kWarp, pow2_at_least((p.N + P - 1) / P));
-  q.dpg = p.dim / p.groups;
-  // Up to 128 threads, no more channels than the group has, at least one warp.
-  q.kc = std::max(kWarp / q.tpc, std::min(128 / q.tpc, pow2_at_least(q.dpg)));
+  q.cpb = cdiv(p.dim / p.groups, kWarps);
   q.nch = cpu::scan_chunks(p);
+  q.ntile = int(cdiv(imin(p.chunk, p.L), kTile));
+  q.smem = bwd ? sz * size_t(kWarps * (3 + q.ntile) * p.N + 2 * kWarps * kTile) : sz * size_t(kWarps * p.N);
   int limit = 48 << 10;
-  if (bwd) {
+  if (q.smem > size_t(limit))
     check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
           "cudaDeviceGetAttribute (selective_scan)");
-    // The chunk's states take chunk * P * threads elements: keep them within ~64 KiB.
-    while (q.kc * q.tpc > kWarp && size_t(p.chunk) * P * q.kc * q.tpc * sz > (64u << 10)) q.kc >>= 1;
-  }
-  q.cpb = (q.dpg + q.kc - 1) / q.kc;
-  q.T = bwd ? 16 : 32;
-  auto smem = [&] { return bwd ? bwd_smem(p, q, sz) : fwd_smem(p, q, sz); };
-  while (q.T > 1 && smem() > size_t(limit)) q.T >>= 1;
-  q.smem = smem();
   FASTDL_CHECK(q.smem <= size_t(limit), DeviceError, "selective_scan: needs ", q.smem,
                " bytes of shared memory per block (N = ", p.N, ", chunk = ", p.chunk, "); the device allows ", limit);
   FASTDL_CHECK(p.batch * p.groups * q.cpb < (int64_t(1) << 31), DeviceError,
@@ -414,7 +373,7 @@ void launch(Kernel k, const Cfg& q, const SelectiveScanParams& p, const char* wh
   if (q.smem > (48u << 10))
     check(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(q.smem)), what);
   const unsigned grid = unsigned(p.batch * p.groups * q.cpb);
-  k<<<grid, unsigned(q.kc * q.tpc), q.smem, stream()>>>(p, q, args...);
+  k<<<grid, kBlock, q.smem, stream()>>>(p, q.cpb, q.nch, args...);
   check_launch(what);
 }
 
@@ -430,9 +389,7 @@ void zero(void* ptr, int64_t n, size_t sz, const char* what) {
 
 template <class T>
 void fwd_typed(const SelectiveScanParams& p, int device) {
-  const Cfg q = configure(p, false, device);
-  if (states_per_thread(p.N) == 2) launch(scan_fwd_kernel<T, 2>, q, p, "selective_scan forward");
-  else launch(scan_fwd_kernel<T, 8>, q, p, "selective_scan forward");
+  launch(scan_fwd_kernel<T>, configure(p, false, device), p, "selective_scan forward");
 }
 
 // Device scratch from the caching allocator, handed back (stream-ordered) on scope exit.
@@ -467,8 +424,7 @@ void bwd_typed(const SelectiveScanParams& p, int device) {
   o.dA = take(p.dA, split_b, na);
   o.dD = take(p.dD, split_b, nd);
   o.dbias = take(p.ddelta_bias, split_b, nd);
-  if (states_per_thread(p.N) == 2) launch(scan_bwd_kernel<T, 2>, q, p, "selective_scan backward", o);
-  else launch(scan_bwd_kernel<T, 8>, q, p, "selective_scan backward", o);
+  launch(scan_bwd_kernel<T>, q, p, "selective_scan backward", q.ntile, o);
   if (split_bc) {
     sum_parts(static_cast<T*>(p.dB), o.dB, bg, q.cpb, bcn, device);
     sum_parts(static_cast<T*>(p.dC), o.dC, bg, q.cpb, bcn, device);
