@@ -37,9 +37,10 @@ template <> struct PV<float> {
   using R = __m512; static constexpr int W = 16;
   static R zero() { return _mm512_setzero_ps(); }
   static R load(const float* p) { return _mm512_loadu_ps(p); }
-  static R loadm(const float* p, int lo, int hi) {
-    return _mm512_maskz_loadu_ps(__mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
-  }
+  using M = __mmask16;
+  static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
+  static R loadm(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
+  static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
 };
@@ -47,9 +48,10 @@ template <> struct PV<double> {
   using R = __m512d; static constexpr int W = 8;
   static R zero() { return _mm512_setzero_pd(); }
   static R load(const double* p) { return _mm512_loadu_pd(p); }
-  static R loadm(const double* p, int lo, int hi) {
-    return _mm512_maskz_loadu_pd(__mmask8(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
-  }
+  using M = __mmask8;
+  static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
+  static R loadm(const double* p, M m) { return _mm512_maskz_loadu_pd(m, p); }
+  static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
   static R add(R a, R b) { return _mm512_add_pd(a, b); }
   static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
 };
@@ -58,12 +60,13 @@ template <> struct PV<float> {
   using R = __m256; static constexpr int W = 8;
   static R zero() { return _mm256_setzero_ps(); }
   static R load(const float* p) { return _mm256_loadu_ps(p); }
-  static R loadm(const float* p, int lo, int hi) {
+  using M = __m256i;
+  static M mask(int lo, int hi) {
     const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i),
-                                       _mm256_cmpgt_epi32(i, _mm256_set1_epi32(lo - 1)));
-    return _mm256_maskload_ps(p, m);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i), _mm256_cmpgt_epi32(i, _mm256_set1_epi32(lo - 1)));
   }
+  static R loadm(const float* p, M m) { return _mm256_maskload_ps(p, m); }
+  static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
 };
@@ -71,12 +74,14 @@ template <> struct PV<double> {
   using R = __m256d; static constexpr int W = 4;
   static R zero() { return _mm256_setzero_pd(); }
   static R load(const double* p) { return _mm256_loadu_pd(p); }
-  static R loadm(const double* p, int lo, int hi) {
+  using M = __m256i;
+  static M mask(int lo, int hi) {
     const __m256i i = _mm256_setr_epi64x(0, 1, 2, 3);
-    const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(hi), i),
-                                       _mm256_cmpgt_epi64(i, _mm256_set1_epi64x(lo - 1)));
-    return _mm256_maskload_pd(p, m);
+    return _mm256_and_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(hi), i),
+                            _mm256_cmpgt_epi64(i, _mm256_set1_epi64x(lo - 1)));
   }
+  static R loadm(const double* p, M m) { return _mm256_maskload_pd(p, m); }
+  static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
   static R add(R a, R b) { return _mm256_add_pd(a, b); }
   static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
 };
@@ -148,6 +153,8 @@ void make_segs(const Conv2dParams& p, int64_t J0, int64_t ncur, int nr, std::vec
 
 // Packs rows [k0, k0 + kc) of the im2col matrix (row = (c, r, s) of group g) over the block's
 // column panels into dst[panel][k][lane] (the GEMM's packed-B layout); pad lanes are zero.
+// Stride 1 walks (r, s) outside and channels inside: a run's lane masks depend on (r, s) only,
+// so the inner loop is one masked load and store per vector, HW elements apart in x.
 template <class T>
 void pack_cols(const Conv2dParams& p, const T* xg, const std::vector<Seg>& segs, const std::vector<int>& off,
                int64_t k0, int64_t kc, int nr, T* dst) {
@@ -160,40 +167,58 @@ void pack_cols(const Conv2dParams& p, const T* xg, const std::vector<Seg>& segs,
     const Seg* s0 = segs.data() + off[size_t(pi)];
     const Seg* s1 = segs.data() + off[size_t(pi) + 1];
     T* d = dst + pi * nr * kc;
-    int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
-    for (int64_t kk = 0; kk < kc; ++kk, d += nr) {
-      const T* xc = xg + c * HW;
-      const int64_t rd = r * p.dh, sd = s * p.dw;
-      if (p.sw == 1) {
-        typename V::R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-        for (const Seg* sg = s0; sg < s1; ++sg) {
-          const int64_t ih = sg->ohs + rd;
-          if (ih < 0 || ih >= p.H) continue;
-          const int64_t iw = sg->ows + sd;  // input column of lane a
-          const int lo = int(std::max<int64_t>(sg->a, sg->a - iw)), hi = int(std::min<int64_t>(sg->b, sg->a + p.W - iw));
-          if (lo >= hi) continue;
-          const T* src = xc + sg->base + ih * p.W + iw - sg->a;  // lane j reads src[j]
-          for (int q = 0; q < nq; ++q) {
-            const int l = std::max(lo, q * W) - q * W, h = std::min(hi, q * W + W) - q * W;
-            if (l >= h) continue;
-            acc[q] = V::add(acc[q], l == 0 && h == W ? V::load(src + q * W) : V::loadm(src + q * W, l, h));
-          }
-        }
-        for (int q = 0; q < nq; ++q) V::store(d + q * W, acc[q]);
-      } else {
+    if (p.sw != 1) {
+      int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
+      for (int64_t kk = 0; kk < kc; ++kk, d += nr) {
         std::fill(d, d + nr, T(0));
         for (const Seg* sg = s0; sg < s1; ++sg) {
-          const int64_t ih = sg->ohs + rd;
+          const int64_t ih = sg->ohs + r * p.dh;
           if (ih < 0 || ih >= p.H) continue;
-          const T* row = xc + sg->base + ih * p.W;
+          const T* row = xg + c * HW + sg->base + ih * p.W;
           for (int j = sg->a; j < sg->b; ++j) {
-            const int64_t iw = sg->ows + (j - sg->a) * p.sw + sd;
+            const int64_t iw = sg->ows + (j - sg->a) * p.sw + s * p.dw;
             if (iw >= 0 && iw < p.W) d[j] = row[iw];
           }
         }
+        if (++s == p.S) { s = 0; if (++r == p.R) { r = 0; ++c; } }
       }
-      if (++s == p.S) { s = 0; if (++r == p.R) { r = 0; ++c; } }
+      continue;
     }
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) {
+        const int64_t rs = r * p.S + s;
+        const int64_t c0 = k0 > rs ? (k0 - rs + RS - 1) / RS : 0, c1 = (k0 + kc - rs + RS - 1) / RS;
+        if (c0 >= c1) continue;
+        T* dk = d + (c0 * RS + rs - k0) * nr;  // row c0's lanes; row c + 1 is RS rows further
+        const int64_t dstep = RS * nr;
+        for (const Seg* sg = s0; sg < s1; ++sg) {
+          const bool first = sg == s0;
+          const int64_t ih = sg->ohs + r * p.dh, iw = sg->ows + s * p.dw;  // iw: input column of lane a
+          const int lo = int(std::max<int64_t>(sg->a, sg->a - iw)), hi = int(std::min<int64_t>(sg->b, sg->a + p.W - iw));
+          if (ih < 0 || ih >= p.H || lo >= hi) {
+            if (first)
+              for (int64_t c = c0; c < c1; ++c)
+                for (int q = 0; q < nq; ++q) V::store(dk + (c - c0) * dstep + q * W, V::zero());
+            continue;
+          }
+          const T* src = xg + c0 * HW + sg->base + ih * p.W + iw - sg->a;  // lane j reads src[j]
+          for (int q = 0; q < nq; ++q) {
+            const int l = std::clamp(lo - q * W, 0, W), h = std::clamp(hi - q * W, 0, W);
+            T* dq = dk + q * W;
+            const T* sq = src + q * W;
+            if (l >= h) {
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep) V::store(dq, V::zero());
+            } else if (l == 0 && h == W) {
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::load(sq));
+              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::add(V::load(dq), V::load(sq)));
+            } else {
+              const typename V::M m = V::mask(l, h);
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::loadm(sq, m));
+              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::add(V::load(dq), V::loadm(sq, m)));
+            }
+          }
+        }
+      }
   }
 }
 
