@@ -1,6 +1,8 @@
 """The `fastdl` console command (also `python -m fastdl`).
 
-    fastdl train [options]     train the default model on scikit-learn's digits (the main job)
+    fastdl train [options]     train the default model on scikit-learn's digits (the main job);
+                               --model gpt: the character-level GPT on tiny-shakespeare
+    fastdl generate [options]  sample text from a `fastdl train --model gpt` checkpoint
     fastdl bench KERNEL ...    time fastdl against numpy / PyTorch, interleaved, and print ratios
     fastdl info                build, CPU features and ISA in force
 """
@@ -16,6 +18,9 @@ def main(argv=None):
     if cmd == "train":
         from fastdl.train.main import main as train_main
         return train_main(rest)
+    if cmd == "generate":
+        from fastdl.train.lm import main_generate
+        return main_generate(rest)
     if cmd == "bench":
         from fastdl.bench import main as bench_main
         return bench_main(rest)

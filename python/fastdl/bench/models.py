@@ -4,6 +4,9 @@ forward (model + loss), backward and optimizer (step + zero_grad); the figures a
 over steps and the ratio is PyTorch time / fastdl time (> 1: fastdl is faster).
 
     fastdl bench models [--steps N] [--only NAME[,NAME]] [--quick]
+    fastdl bench models --train-gpt [--iters 2000]   whole nanoGPT-recipe training runs of the
+              character-level GPT on tiny-shakespeare, fastdl and PyTorch alternating in chunks
+              of 100 iterations: wall time of each and validation loss
 
 Models (each written once below against a framework handle, so both sides run the same code):
     mlp       784-256-256-10 MLP, batch 128, AdamW
@@ -15,6 +18,10 @@ Models (each written once below against a framework handle, so both sides run th
               adjacency and torch.sparse.mm (the fastest PyTorch route)
     gat       2-layer GAT (8 heads x 8 hidden, then 1 head) on the same graph, Adam; PyTorch
               side: per-edge scores, scatter_reduce softmax and index_add aggregation
+    gpt       fastdl.models.GPT, the same character-level GPT (tied head, F.scaled_dot_product_attention
+              with is_causal); PyTorch side: the same module structure on torch's fused SDPA
+    vit       fastdl.models.ViT on 8x8 one-channel images (digits size), 2x2 patches, 64 wide,
+              4 pre-LN layers, 4 heads, batch 64, AdamW; PyTorch side: torch.nn.TransformerEncoderLayer
     mamba     character-level Mamba LM (fastdl.models.MambaLM): 2 layers, d_model 128, d_state 16,
               context 64, batch 12, vocab 65, AdamW; PyTorch side: conv1d and the sequential
               selective scan of `fastdl bench scan` (mamba_ssm's CPU path)
@@ -279,7 +286,116 @@ def _mamba_case(fw, rng_seed=0, batch=12, ctx=64, vocab=65, d_model=128, layers=
     return model, lambda m: fw.F.cross_entropy(m(x).reshape(-1, vocab), y.reshape(-1))
 
 
+def _torch_gpt(torch, vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=True):
+    """fastdl.models.GPT written in plain PyTorch (nanoGPT's module, torch's fused SDPA), with
+    its parameter names."""
+    tnn, tF = torch.nn, torch.nn.functional
+
+    class Attn(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_attn, self.c_proj = tnn.Linear(n_embd, 3 * n_embd, bias=bias), tnn.Linear(n_embd, n_embd, bias=bias)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
+            y = tF.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+
+    class MLP(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_fc, self.c_proj = tnn.Linear(n_embd, 4 * n_embd, bias=bias), tnn.Linear(4 * n_embd, n_embd, bias=bias)
+
+        def forward(self, x):
+            return self.c_proj(tF.gelu(self.c_fc(x)))
+
+    class Block(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.attn = tnn.LayerNorm(n_embd, bias=bias), Attn()
+            self.ln_2, self.mlp = tnn.LayerNorm(n_embd, bias=bias), MLP()
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = tnn.Embedding(vocab_size, n_embd), tnn.Embedding(block_size, n_embd)
+            self.h = tnn.ModuleList([Block() for _ in range(n_layer)])
+            self.ln_f = tnn.LayerNorm(n_embd, bias=bias)
+            self.lm_head = tnn.Linear(n_embd, vocab_size, bias=False)
+            self.lm_head.weight = self.wte.weight
+
+        def forward(self, idx):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for b in self.h:
+                x = b(x)
+            return self.lm_head(self.ln_f(x))
+
+        def param_groups(self, weight_decay=0.1):
+            ps = list(self.parameters())
+            return [{"params": [p for p in ps if p.ndim >= 2], "weight_decay": weight_decay},
+                    {"params": [p for p in ps if p.ndim < 2], "weight_decay": 0.0}]
+    return GPT()
+
+
+def build_gpt(fw, vocab=65, ctx=64, width=128, heads=4, layers=4):
+    if fw.lib is fd:
+        from fastdl.models import GPT
+        return GPT(vocab, ctx, layers, heads, width)
+    return _torch_gpt(fw.lib, vocab, ctx, layers, heads, width)
+
+
+def _gpt_model_case(fw, rng_seed=0, batch=12, ctx=64, vocab=65):
+    model = build_gpt(fw, vocab=vocab, ctx=ctx)
+    rng = np.random.default_rng(rng_seed)
+    idx = rng.integers(0, vocab, (batch, ctx + 1))
+    x, y = fw.lib.tensor(idx[:, :-1]), fw.lib.tensor(idx[:, 1:])
+    return model, lambda m: fw.F.cross_entropy(m(x).reshape(-1, vocab), y.reshape(-1))
+
+
+def build_vit(fw, image=8, patch=2, channels=1, classes=10, dim=64, depth=4, heads=4):
+    """fastdl.models.ViT, or its twin from torch.nn.TransformerEncoderLayer (same names)."""
+    if fw.lib is fd:
+        from fastdl.models import ViT
+        return ViT(image, patch, classes, dim, depth, heads, channels=channels)
+    torch, tnn = fw.lib, fw.nn
+    n = (image // patch) ** 2
+
+    class ViT(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.patch_embed = tnn.Linear(channels * patch * patch, dim)
+            self.cls_token, self.pos_embed = tnn.Parameter(torch.zeros(1, 1, dim)), tnn.Parameter(torch.zeros(1, n + 1, dim))
+            self.blocks = tnn.ModuleList([tnn.TransformerEncoderLayer(dim, heads, 4 * dim, 0.0, "gelu", 1e-6,
+                                                                      batch_first=True, norm_first=True)
+                                          for _ in range(depth)])
+            self.norm, self.head = tnn.LayerNorm(dim, eps=1e-6), tnn.Linear(dim, classes)
+
+        def forward(self, x):
+            B, C, H, W = x.shape
+            p = x.reshape(B, C, H // patch, patch, W // patch, patch).permute(0, 2, 4, 1, 3, 5).reshape(B, n, -1)
+            t = self.patch_embed(p)
+            t = torch.cat([self.cls_token.expand(B, 1, dim), t], 1) + self.pos_embed
+            for b in self.blocks:
+                t = b(t)
+            return self.head(self.norm(t)[:, 0])
+    return ViT()
+
+
+def _vit_case(fw, rng_seed=0, batch=64):
+    model = build_vit(fw)
+    rng = np.random.default_rng(rng_seed)
+    x = fw.lib.tensor(rng.standard_normal((batch, 1, 8, 8)).astype(np.float32))
+    y = fw.lib.tensor(rng.integers(0, 10, batch))
+    return model, lambda m: fw.F.cross_entropy(m(x), y)
+
+
 MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e-3),
+          "gpt": (_gpt_model_case, "AdamW", 1e-3), "vit": (_vit_case, "AdamW", 1e-3),
           "gcn": (_gnn_case("gcn"), "Adam", 1e-2), "gat": (_gnn_case("gat"), "Adam", 5e-3),
           "mamba": (_mamba_case, "AdamW", 1e-3)}
 
@@ -338,6 +454,57 @@ def run_model(name, torch, steps=60, warmup=5):
     return out
 
 
+def train_gpt_race(torch, iters=2000, chunk=100, text=None, seed=0, eval_iters=50, verbose=True):
+    """The recipe of `fastdl train --model gpt` (nanoGPT's shakespeare_char, CPU configuration)
+    run in fastdl and in PyTorch from the same initial weights on the same batches, alternating
+    in chunks of `chunk` iterations so both see the same machine load. Returns the training
+    wall time (s) of each side and the validation loss after `iters` iterations (mean over
+    `eval_iters` fixed batches of the last 10% of the text)."""
+    from fastdl.train.lm import get_batch, load_text, lr_at
+    _, chars, data = load_text(text)
+    n, V, batch, ctx, lr = int(0.9 * len(data)), len(chars), 12, 64, 1e-3
+    train, val = data[:n], data[n:]
+    fd.manual_seed(seed)
+    sides = {}
+    for name, fw in (("fastdl", _fastdl()), ("torch", _torch(torch))):
+        model = build_gpt(fw, vocab=V, ctx=ctx)
+        if name == "torch":
+            copy_weights(sides["fastdl"][1], model, torch)
+        opt = fw.optim.AdamW(model.param_groups(0.1), lr=lr, betas=(0.9, 0.99))
+        sides[name] = (fw, model, opt)
+    rng = np.random.default_rng(seed)
+    wall = {"fastdl": 0.0, "torch": 0.0}
+    for c0 in range(0, iters, chunk):
+        batches = [get_batch(train, rng, batch, ctx) for _ in range(min(chunk, iters - c0))]
+        order = ("fastdl", "torch") if (c0 // chunk) % 2 == 0 else ("torch", "fastdl")
+        for name in order:
+            fw, model, opt = sides[name]
+            lib, clip = fw.lib, fw.nn.utils.clip_grad_norm_
+            t = time.perf_counter()
+            for j, (x, y) in enumerate(batches):
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(c0 + j, iters, lr)
+                loss = fw.F.cross_entropy(model(lib.tensor(x)).reshape(-1, V), lib.tensor(y).reshape(-1))
+                loss.backward()
+                clip(model.parameters(), 1.0)
+                opt.step()
+                opt.zero_grad()
+            wall[name] += time.perf_counter() - t
+        if verbose:
+            print(f"  iter {c0 + len(batches):5d}: fastdl {wall['fastdl']:7.1f}s  torch {wall['torch']:7.1f}s",
+                  flush=True)
+    er = np.random.default_rng(1000 + seed)
+    vb = [get_batch(val, er, batch, ctx) for _ in range(eval_iters)]
+    out = {}
+    for name, (fw, model, _) in sides.items():
+        model.eval()
+        with (fd.no_grad() if fw.lib is fd else fw.lib.no_grad()):
+            ls = [float(fw.F.cross_entropy(model(fw.lib.tensor(x)).reshape(-1, V), fw.lib.tensor(y).reshape(-1)).item())
+                  for x, y in vb]
+        out[name] = {"wall": wall[name], "val_loss": float(np.mean(ls))}
+    return out
+
+
 def main(argv=()):
     argv = list(argv)
     torch = try_torch()
@@ -345,6 +512,16 @@ def main(argv=()):
         print("fastdl bench models: PyTorch is not installed; nothing to compare against")
         return
     torch.set_num_threads(fd.get_num_threads())
+    if "--train-gpt" in argv:
+        iters = int(argv[argv.index("--iters") + 1]) if "--iters" in argv else 2000
+        print(f"character-level GPT (4 layers, 4 heads, 128 wide, context 64, batch 12), {iters} iterations of "
+              f"nanoGPT's recipe on tiny-shakespeare, {fd.get_num_threads()} threads, fastdl and PyTorch "
+              f"alternating every 100 iterations")
+        r = train_gpt_race(torch, iters)
+        f, t = r["fastdl"], r["torch"]
+        print(f"  training wall time: fastdl {f['wall']:.1f}s  torch {t['wall']:.1f}s  ({t['wall'] / f['wall']:.2f}x)")
+        print(f"  validation loss:    fastdl {f['val_loss']:.4f}  torch {t['val_loss']:.4f}")
+        return
     steps = 12 if "--quick" in argv else 60
     if "--steps" in argv:
         steps = int(argv[argv.index("--steps") + 1])

@@ -1,17 +1,29 @@
-"""Character-level language modelling on a text file (tiny-shakespeare by default) with a Mamba
-LM (`--model mamba`) or a Mamba/attention hybrid (`--model hybrid`): random windows of
-`--context` characters, 90/10 train/val split (nanoGPT's char setup), AdamW, periodic train and
-val loss over a few batches, then a sample generated with the recurrent state."""
+"""Character-level language modelling on a text file (tiny-shakespeare by default) with a GPT
+(`--model gpt`, the character-level GPT of ../shared/data/README.md), a Mamba LM (`--model
+mamba`) or a Mamba/attention hybrid (`--model hybrid`): random windows of `--context`
+characters, 90/10 train/val split (nanoGPT's char setup), AdamW, a progress bar, periodic
+train and val loss over fixed batches, a generated sample, and a checkpoint that
+`fastdl generate --checkpoint PATH` samples from.
+
+The GPT follows nanoGPT's shakespeare_char recipe (CPU configuration): 4 layers, 4 heads, 128
+wide, context 64, batch 12, 2000 iterations, no dropout, AdamW (lr 1e-3, betas 0.9/0.99, weight
+decay 0.1 on matrices and embeddings), 100 warm-up steps then cosine decay to 1e-4, gradient
+clipping at 1."""
+import argparse
+import math
 import os
+import sys
 import time
 
 import numpy as np
 
 import fastdl as fd
 from fastdl import nn, optim
-from fastdl.models import HybridLM, MambaLM
+from fastdl.models import GPT, HybridLM, MambaLM
 
 DEFAULT_TEXT = os.path.join("..", "shared", "data", "tinyshakespeare.txt")
+DEFAULTS = {"gpt": dict(steps=2000, batch=12, lr=1e-3), "mamba": dict(steps=300, batch=16, lr=2e-3),
+            "hybrid": dict(steps=300, batch=16, lr=2e-3)}
 
 
 def load_text(path):
@@ -27,10 +39,16 @@ def load_text(path):
     return path, chars, data
 
 
-def _batch(data, rng, batch, ctx):
+def get_batch(data, rng, batch, ctx):
+    """`batch` random windows of ctx + 1 characters -> (inputs, targets) int64 arrays."""
     start = rng.integers(0, len(data) - ctx - 1, batch)
-    win = np.stack([data[s:s + ctx + 1] for s in start])
-    return fd.tensor(win[:, :-1]), fd.tensor(win[:, 1:])
+    win = data[start[:, None] + np.arange(ctx + 1)]
+    return win[:, :-1], win[:, 1:]
+
+
+def _batch(data, rng, batch, ctx):
+    x, y = get_batch(data, rng, batch, ctx)
+    return fd.tensor(x), fd.tensor(y)
 
 
 def _loss(model, x, y):
@@ -38,10 +56,40 @@ def _loss(model, x, y):
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
+def lr_at(step, steps, lr, warmup=100, min_lr=None):
+    """nanoGPT's schedule: linear warm-up over `warmup` steps, then cosine decay to min_lr
+    (lr / 10) at `steps`."""
+    min_lr = lr / 10 if min_lr is None else min_lr
+    if step < warmup:
+        return lr * (step + 1) / (warmup + 1)
+    if step >= steps:
+        return min_lr
+    ratio = (step - warmup) / max(steps - warmup, 1)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+
+
+def build_model(kind, config):
+    if kind == "gpt":
+        return GPT(**config)
+    if kind == "mamba":
+        return MambaLM(config["vocab_size"], config["d_model"], config["n_layer"])
+    if kind == "hybrid":
+        return HybridLM(config["vocab_size"], config["d_model"], pattern=config["pattern"], n_head=config["n_head"])
+    raise ValueError(f"fastdl: unknown language model kind {kind!r} (gpt, mamba, hybrid)")
+
+
+def _say(bar, msg):
+    (bar.write if hasattr(bar, "write") else print)(msg)
+    sys.stdout.flush()
+
+
 def main_lm(args):
+    from fastdl.train.fit import _progress
     t0 = time.perf_counter()
     path, chars, data = load_text(args.data)
-    ctx, batch, steps = args.context, args.batch_size or 16, args.steps
+    d = DEFAULTS[args.model]
+    ctx, batch = args.context, args.batch_size or d["batch"]
+    steps = args.steps if args.steps is not None else d["steps"]
     n = int(0.9 * len(data))
     train, val = data[:n], data[n:]
     if len(val) <= ctx + 1 or len(train) <= ctx + 1:
@@ -49,18 +97,27 @@ def main_lm(args):
     fd.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     V = len(chars)
-    if args.model == "mamba":
-        model = MambaLM(V, args.d_model, args.n_layer)
+    if args.model == "gpt":
+        config = dict(vocab_size=V, block_size=ctx, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.d_model,
+                      dropout=args.dropout)
+    elif args.model == "mamba":
+        config = dict(vocab_size=V, d_model=args.d_model, n_layer=args.n_layer)
     else:
-        model = HybridLM(V, args.d_model, pattern=args.pattern or ("mma" * args.n_layer)[:args.n_layer], n_head=4)
-    lr = args.lr if args.lr is not None else 2e-3
-    opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr / 10)
+        config = dict(vocab_size=V, d_model=args.d_model, n_head=args.n_head,
+                      pattern=args.pattern or ("mma" * args.n_layer)[:args.n_layer])
+    model = build_model(args.model, config)
+    lr = args.lr if args.lr is not None else d["lr"]
+    if args.model == "gpt":
+        opt = optim.AdamW(model.param_groups(0.1), lr=lr, betas=(0.9, 0.99))
+        sched = None
+    else:
+        opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+        sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr / 10)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"fastdl train: {args.model} LM on {path} ({len(data)} chars, vocab {V}), {n_params / 1e6:.2f}M "
-          f"parameters, context {ctx}, batch {batch}, {steps} steps, AdamW lr={lr:g}, seed {args.seed}")
+          f"parameters, context {ctx}, batch {batch}, {steps} steps, AdamW lr={lr:g}, seed {args.seed}", flush=True)
 
-    def evaluate(split, iters=8):
+    def evaluate(split, iters):
         model.eval()
         er = np.random.default_rng(1000 + args.seed)  # the same windows at every evaluation
         with fd.no_grad():
@@ -68,21 +125,33 @@ def main_lm(args):
         model.train()
         return loss
 
-    every, spent = max(steps // 5, 1), 0.0
-    for step in range(steps + 1):
+    every, spent, eval_iters = max(steps // 5, 1), 0.0, args.eval_iters
+    bar = _progress(range(steps + 1), steps + 1, f"train {args.model}", not args.no_progress)
+    val_loss = float("nan")
+    for step in bar:
         if step % every == 0 or step == steps:
-            print(f"step {step:5d}  train loss {evaluate(train):.4f}  val loss {evaluate(val):.4f}  "
-                  f"({spent / max(step, 1) * 1e3:.0f} ms/train step)", flush=True)
+            val_loss = evaluate(val, eval_iters)
+            _say(bar, f"step {step:5d}  train loss {evaluate(train, eval_iters):.4f}  val loss {val_loss:.4f}  "
+                      f"({spent / max(step, 1) * 1e3:.1f} ms/train step)")
         if step == steps:
             break
         ts = time.perf_counter()
+        if sched is None:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, steps, lr)
         loss = _loss(model, *_batch(train, rng, batch, ctx))
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()
-        sched.step()
+        if sched is not None:
+            sched.step()
         spent += time.perf_counter() - ts
+        if step % 10 == 0 and hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    if hasattr(bar, "close"):
+        bar.close()
+    train_time = spent
     model.eval()
     prompt = fd.tensor(data[n:n + 1][None])  # one character of the val text
     tg = time.perf_counter()
@@ -92,7 +161,64 @@ def main_lm(args):
     print(f"sample: ({args.sample_tokens} tokens, {args.sample_tokens / tg:.0f} tokens/s)\n{sample}")
     os.makedirs(args.out, exist_ok=True)
     ckpt = os.path.join(args.out, "model.safetensors")
-    fd.save(model.state_dict(), ckpt)
-    print(f"checkpoint: {ckpt}")
-    print(f"time: {time.perf_counter() - t0:.1f}s")
+    save_checkpoint(ckpt, args.model, config, chars, model)
+    print(f"final val loss: {val_loss:.4f}")
+    print(f"checkpoint: {ckpt}  (sample more: fastdl generate --checkpoint {ckpt})")
+    print(f"time: {time.perf_counter() - t0:.1f}s ({train_time:.1f}s in {steps} training steps)")
+    return 0
+
+
+def save_checkpoint(path, kind, config, chars, model):
+    fd.save({"kind": kind, "config": config, "chars": "".join(chars), "model": model.state_dict()}, path)
+
+
+def load_checkpoint(path):
+    """-> (model in eval mode, chars) from a checkpoint of `fastdl train --model gpt|mamba|hybrid`."""
+    obj = fd.load(path)
+    if not isinstance(obj, dict) or not {"kind", "config", "chars", "model"} <= set(obj):
+        raise ValueError(f"fastdl generate: {path} is not a language-model checkpoint of `fastdl train --model "
+                         f"gpt|mamba|hybrid` (keys {sorted(obj) if isinstance(obj, dict) else type(obj).__name__})")
+    model = build_model(obj["kind"], obj["config"])
+    model.load_state_dict(obj["model"])
+    return model.eval(), list(obj["chars"])
+
+
+def _generate_parser():
+    p = argparse.ArgumentParser(prog="fastdl generate",
+                                description="Sample text from a checkpoint of `fastdl train --model gpt|mamba|hybrid`.")
+    p.add_argument("--checkpoint", default=os.path.join("fastdl_out", "model.safetensors"))
+    p.add_argument("--tokens", type=int, default=500, help="characters to generate (default 500)")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default 0.8)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely characters")
+    p.add_argument("--prompt", default="\n", help="text to continue (default a newline)")
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--seed", type=int, default=None)
+    return p
+
+
+def main_generate(argv=None):
+    args = _generate_parser().parse_args(argv)
+    if not os.path.exists(args.checkpoint):
+        raise SystemExit(f"fastdl generate: no checkpoint at {args.checkpoint}; train one with "
+                         f"`fastdl train --model gpt` or pass --checkpoint PATH")
+    if args.tokens < 0 or args.temperature < 0 or (args.top_k is not None and args.top_k < 1):
+        raise SystemExit("fastdl generate: --tokens and --temperature must be >= 0 and --top-k >= 1")
+    model, chars = load_checkpoint(args.checkpoint)
+    stoi = {c: i for i, c in enumerate(chars)}
+    bad = sorted(set(args.prompt) - set(stoi))
+    if not args.prompt or bad:
+        raise SystemExit(f"fastdl generate: the prompt must be non-empty and use the checkpoint's characters; "
+                         f"unknown: {bad}")
+    if args.seed is not None:
+        fd.manual_seed(args.seed)
+    prompt = fd.tensor(np.array([[stoi[c] for c in args.prompt]] * args.num_samples, dtype=np.int64))
+    t = time.perf_counter()
+    out = model.generate(prompt, args.tokens, temperature=args.temperature, top_k=args.top_k).numpy()
+    t = time.perf_counter() - t
+    for i, row in enumerate(out):
+        if args.num_samples > 1:
+            print(f"--- sample {i + 1}")
+        print("".join(chars[j] for j in row))
+    print(f"({args.tokens * args.num_samples} tokens in {t:.2f}s, {args.tokens * args.num_samples / max(t, 1e-9):.0f} "
+          f"tokens/s)", file=sys.stderr)
     return 0

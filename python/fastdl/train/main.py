@@ -2,9 +2,9 @@
 with a progress bar, print held-out accuracy, save a safetensors checkpoint and a loss plot.
 `fastdl train --model gcn|gat|sage --data PATH.npz` trains node classification on a
 Planetoid-style graph (../shared/data/cora.npz) and reports test accuracy.
-`fastdl train --model mamba|hybrid --data FILE.txt` trains a character-level Mamba (or
-Mamba/attention hybrid) language model (default text ../shared/data/tinyshakespeare.txt),
-printing train/val loss and a generated sample."""
+`fastdl train --model gpt|mamba|hybrid --data FILE.txt` trains a character-level GPT, Mamba
+or Mamba/attention hybrid language model (default text ../shared/data/tinyshakespeare.txt),
+printing train/val loss and a generated sample; `fastdl generate` samples from its checkpoint."""
 import argparse
 import os
 import sys
@@ -19,7 +19,7 @@ MODELS = {
     "linear": lambda nn: nn.Linear(64, 10),
 }
 GNN_MODELS = ("gcn", "gat", "sage")
-LM_MODELS = ("hybrid", "mamba")
+LM_MODELS = ("gpt", "hybrid", "mamba")
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
               "lamb": "LAMB"}
 DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05, "lamb": 1e-2}
@@ -29,21 +29,24 @@ def _parser():
     p = argparse.ArgumentParser(prog="fastdl train", description=__doc__)
     p.add_argument("--model", choices=sorted(MODELS) + sorted(GNN_MODELS) + sorted(LM_MODELS), default="mlp")
     p.add_argument("--data", default=None, help="graph .npz for gcn/gat/sage (e.g. ../shared/data/cora.npz), "
-                   "text file for mamba/hybrid (default ../shared/data/tinyshakespeare.txt)")
+                   "text file for gpt/mamba/hybrid (default ../shared/data/tinyshakespeare.txt)")
     p.add_argument("--epochs", type=int, default=None, help="default 20 (digits), 200 (graphs)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adamw")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 32 (digits), 16 (language models)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 32 (digits), 12 (gpt), 16 (mamba, hybrid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="fastdl_out", help="directory for the checkpoint and the loss plot")
     p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
     p.add_argument("--profile", type=int, nargs="?", const=5, default=0, metavar="STEPS",
                    help="profile STEPS training steps (default 5, after 2 warm-up steps) and print the op table")
-    lm = p.add_argument_group("language models (mamba, hybrid)")
-    lm.add_argument("--steps", type=int, default=300)
+    lm = p.add_argument_group("language models (gpt, mamba, hybrid)")
+    lm.add_argument("--steps", type=int, default=None, help="default 2000 (gpt), 300 (mamba, hybrid)")
     lm.add_argument("--context", type=int, default=64)
     lm.add_argument("--d-model", type=int, default=128)
     lm.add_argument("--n-layer", type=int, default=4)
+    lm.add_argument("--n-head", type=int, default=4)
+    lm.add_argument("--dropout", type=float, default=0.0, help="gpt dropout (default 0)")
+    lm.add_argument("--eval-iters", type=int, default=20, help="batches per train/val loss estimate (default 20)")
     lm.add_argument("--pattern", default=None, help="hybrid layers, m: Mamba, a: attention, f: MLP (default mma...)")
     lm.add_argument("--sample-tokens", type=int, default=300)
     return p
