@@ -17,6 +17,7 @@ from fastdl.nn.modules.normalization import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm, RMSNorm,
 )
 from fastdl.nn.modules.sparse import Embedding  # noqa: F401
+from fastdl.nn.modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from fastdl.nn.modules.loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, InfoNCELoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
     SmoothL1Loss, MarginRankingLoss, HingeEmbeddingLoss, SoftMarginLoss, CosineEmbeddingLoss, TripletMarginLoss,

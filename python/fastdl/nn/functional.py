@@ -183,23 +183,9 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
-    """Normalise each of num_groups channel groups of (N, C, *) over its channels and spatial dims."""
-    N, C = input.shape[0], input.shape[1]
-    if C % num_groups:
-        raise ValueError(f"group_norm: num_channels {C} must be divisible by num_groups {num_groups}")
-    if N * C // num_groups * (input.numel() // max(N * C, 1)) == 1:  # PyTorch's batch-size check
-        raise ValueError(f"group_norm: Expected more than 1 value per channel when training, got input size "
-                         f"{tuple(input.shape)}")
-    x = input.reshape(N, num_groups, -1)
-    mean = x.mean(2, keepdim=True)
-    var = x.var(2, keepdim=True, correction=0)
-    y = ((x - mean) * _C.rsqrt(var + eps)).reshape(*input.shape)
-    bshape = (1, C) + (1,) * (input.ndim - 2)
-    if weight is not None:
-        y = y * weight.reshape(bshape)
-    if bias is not None:
-        y = y + bias.reshape(bshape)
-    return y
+    """Normalise each of num_groups channel groups of (N, C, *) over its channels and spatial dims
+    (fused native forward and backward)."""
+    return _C.group_norm(input, int(num_groups), weight, bias, eps)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
@@ -460,35 +446,16 @@ def gan_generator_loss(fake_logits):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """Batch normalisation over every dim but 1 (N, C, *). In training, batch statistics
-    normalise and the running stats (if given) move by `momentum` (unbiased variance, as PyTorch)."""
-    if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected at least 2D input (N, C, ...); got shape {tuple(input.shape)}")
-    C = input.shape[1]
-    dims = [0] + list(range(2, input.ndim))
-    bshape = (1, C) + (1,) * (input.ndim - 2)
-    if training:
-        n = input.numel() // C
-        if n <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(input.shape)}")
-        mean = input.mean(dims)
-        var = input.var(dims, correction=0)
-        if running_mean is not None:
-            from fastdl import no_grad
-            with no_grad():
-                running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
-                running_var.mul_(1 - momentum).add_(var.detach(), alpha=momentum * n / (n - 1))
-    else:
-        mean, var = running_mean, running_var
-    y = (input - mean.reshape(bshape)) * _C.rsqrt(var.reshape(bshape) + eps)
-    if weight is not None:
-        y = y * weight.reshape(bshape)
-    if bias is not None:
-        y = y + bias.reshape(bshape)
-    return y
+    """Batch normalisation over every dim but 1 (N, C, *), fused native forward and backward. In
+    training, batch statistics normalise and the running stats (if given) move in place by
+    `momentum` (unbiased variance, as PyTorch); otherwise the running stats normalise."""
+    return _C.batch_norm(input, running_mean, running_var, weight, bias, bool(training), float(momentum), float(eps))
 
 
 from fastdl.nn._functional_graph import message_passing, scatter, segment_softmax  # noqa: E402,F401
+from fastdl.nn._functional_pool import (  # noqa: E402,F401
+    adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d,
+)
 from fastdl.nn._functional_more import (  # noqa: E402,F401
     cosine_embedding_loss, cosine_similarity, dropout1d, dropout2d, dropout3d, gaussian_nll_loss, hardshrink,
     hinge_embedding_loss, margin_ranking_loss, multilabel_soft_margin_loss, pairwise_distance, poisson_nll_loss, prelu,

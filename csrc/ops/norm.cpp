@@ -1,0 +1,197 @@
+// batch_norm and group_norm (ops/norm.h): checks, the fused CPU kernels of cpu/norm.h (forward
+// saving mean / invstd, one fused backward for input, weight and bias), and composed paths for
+// CUDA tensors until their kernels land. Halves compute in float32. Running statistics are
+// updated in place by the forward kernel (a compute-dtype copy is written back when the
+// buffers are strided or of another dtype). Double backward (create_graph) is not supported.
+#include "ops/norm.h"
+
+#include "autograd/node.h"
+#include "core/profiler.h"
+#include "cpu/norm.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace fastdl {
+
+using V = std::vector<Tensor>;
+
+namespace {
+
+DType compute_dtype(DType dt) { return dt == DType::f64 ? DType::f64 : DType::f32; }
+
+void check_channel_vec(const Tensor& t, const Tensor& x, int64_t C, const char* op, const char* name) {
+  if (!t.defined()) return;
+  FASTDL_CHECK(is_floating(t.dtype()), TypeError, op, ": ", name, " must be floating point; got ",
+               dtype_name(t.dtype()));
+  FASTDL_CHECK(t.ndim() == 1 && t.shape()[0] == C, ValueError, op, ": ", name, " must have shape (", C,
+               ",) for input of shape ", shape_str(x.shape()), "; got ", shape_str(t.shape()));
+  check_same_device(x, t, op);
+}
+
+Tensor as_compute(const Tensor& t, DType kt) { return t.defined() ? contiguous(to_dtype(detach(t), kt)) : Tensor(); }
+const void* ptr(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+Tensor to_caller(const Tensor& t, DType dt) { return t.dtype() == dt ? t : to_dtype(t, dt); }
+
+// (1, C, 1, ...) view of a (C,) vector for broadcasting against x.
+Tensor channel_view(const Tensor& v, int ndim) {
+  IntList s(size_t(ndim), 1);
+  s[1] = -1;
+  return reshape(v, s);
+}
+
+Tensor affine(Tensor y, const Tensor& w, const Tensor& b, int ndim) {
+  if (w.defined()) y = mul(y, channel_view(w, ndim));
+  if (b.defined()) y = add(y, channel_view(b, ndim));
+  return y;
+}
+
+// CUDA: the formula from native ops (autograd through them).
+Tensor batch_norm_composed(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w, const Tensor& b,
+                           bool training, double momentum, double eps) {
+  const int nd = x.ndim();
+  IntList dims{0};
+  for (int d = 2; d < nd; ++d) dims.push_back(d);
+  Tensor mu, var;
+  if (training) {
+    const double M = double(x.numel() / x.shape()[1]);
+    mu = mean(x, dims, false);
+    var = fastdl::var(x, dims, 0.0, false);
+    autograd::NoGradGuard ng;
+    if (rm.defined()) copy_(rm, add(mul_s(rm, 1 - momentum), mul_s(to_dtype(detach(mu), rm.dtype()), momentum)));
+    if (rv.defined())
+      copy_(rv, add(mul_s(rv, 1 - momentum), mul_s(to_dtype(detach(var), rv.dtype()), momentum * M / (M - 1))));
+  } else {
+    mu = rm;
+    var = rv;
+  }
+  Tensor y = mul(sub(x, channel_view(mu, nd)), channel_view(unary(UnaryOp::rsqrt, add_s(var, eps)), nd));
+  return affine(y, w, b, nd);
+}
+
+Tensor group_norm_composed(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, double eps) {
+  const int64_t N = x.shape()[0];
+  Tensor xr = reshape(x, {N, G, -1});
+  Tensor mu = mean(xr, {2}, true);
+  Tensor var = fastdl::var(xr, {2}, 0.0, true);
+  Tensor y = mul(sub(xr, mu), unary(UnaryOp::rsqrt, add_s(var, eps)));
+  return affine(reshape(y, IntList(x.shape().begin(), x.shape().end())), w, b, x.ndim());
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w, const Tensor& b, bool training,
+                  double momentum, double eps) {
+  FASTDL_PROFILE("batch_norm", x, w, b);
+  const char* op = "batch_norm";
+  FASTDL_CHECK(x.defined(), ValueError, op, ": input is required");
+  FASTDL_CHECK(is_floating(x.dtype()), TypeError, op, ": input must be floating point; got ", dtype_name(x.dtype()),
+               " of shape ", shape_str(x.shape()));
+  FASTDL_CHECK(x.ndim() >= 2, ValueError, op, ": input must have shape (N, C, ...); got ", shape_str(x.shape()));
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  check_channel_vec(rm, x, C, op, "running_mean");
+  check_channel_vec(rv, x, C, op, "running_var");
+  check_channel_vec(w, x, C, op, "weight");
+  check_channel_vec(b, x, C, op, "bias");
+  FASTDL_CHECK(rm.defined() == rv.defined(), ValueError, op, ": running_mean and running_var must be given together");
+  FASTDL_CHECK(training || rm.defined(), ValueError, op,
+               ": running_mean and running_var are required when training=False");
+  const int64_t S = N * C != 0 ? x.numel() / (N * C) : 0, M = N * S;
+  FASTDL_CHECK(!training || M > 1, ValueError, op, ": expected more than 1 value per channel when training; got input "
+               "of shape ", shape_str(x.shape()));
+  FASTDL_CHECK(eps >= 0, ValueError, op, ": eps must be >= 0; got ", eps);
+  if (!x.device().is_cpu()) return batch_norm_composed(x, rm, rv, w, b, training, momentum, eps);
+
+  cpu::BatchNormParams p;
+  p.dt = compute_dtype(x.dtype());
+  p.N = N; p.C = C; p.S = S;
+  p.training = training;
+  p.eps = eps;
+  p.momentum = momentum;
+  Tensor xc = as_compute(x, p.dt), wc = as_compute(w, p.dt), bc = as_compute(b, p.dt);
+  Tensor rmc = as_compute(rm, p.dt), rvc = as_compute(rv, p.dt);
+  Tensor y = empty(x.shape(), p.dt), mu = empty(Dims{C}, p.dt), is = empty(Dims{C}, p.dt);
+  p.x = xc.data_ptr(); p.w = ptr(wc); p.b = ptr(bc);
+  p.y = y.data_ptr(); p.mean = mu.data_ptr(); p.invstd = is.data_ptr();
+  p.running_mean = rmc.defined() ? rmc.data_ptr() : nullptr;
+  p.running_var = rvc.defined() ? rvc.data_ptr() : nullptr;
+  cpu::norm_kernels().batch_norm_fwd(p);
+  if (training && rm.defined()) {  // the kernel updated the compute copies; write them back unless they are the buffers
+    if (rmc.data_ptr() != rm.data_ptr() || rmc.dtype() != rm.dtype()) copy_(rm, rmc);
+    if (rvc.data_ptr() != rv.data_ptr() || rvc.dtype() != rv.dtype()) copy_(rv, rvc);
+  }
+  Tensor out = to_caller(y, x.dtype());
+  const bool gx = autograd::any_requires_grad(x), gw = autograd::any_requires_grad(w), gb = autograd::any_requires_grad(b);
+  if (gx || gw || gb) {
+    const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : p.dt, bdt = b.defined() ? b.dtype() : p.dt;
+    p.y = p.running_mean = p.running_var = nullptr;
+    p.b = nullptr;
+    autograd::record("NativeBatchNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt](V& g) {
+      cpu::BatchNormParams q = p;
+      Tensor gy = contiguous(to_dtype(g[0], q.dt));
+      Tensor dx = gx ? empty(xc.shape(), q.dt) : Tensor();
+      Tensor dw = gw ? empty(Dims{q.C}, q.dt) : Tensor(), db = gb ? empty(Dims{q.C}, q.dt) : Tensor();
+      q.x = xc.data_ptr(); q.w = ptr(wc); q.mean = const_cast<void*>(ptr(mu)); q.invstd = const_cast<void*>(ptr(is));
+      q.gy = gy.data_ptr();
+      q.gx = gx ? dx.data_ptr() : nullptr;
+      q.gw = gw ? dw.data_ptr() : nullptr;
+      q.gb = gb ? db.data_ptr() : nullptr;
+      cpu::norm_kernels().batch_norm_bwd(q);
+      return V{gx ? to_caller(dx, xdt) : Tensor(), gw ? to_caller(dw, wdt) : Tensor(), gb ? to_caller(db, bdt) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, double eps) {
+  FASTDL_PROFILE("group_norm", x, w, b);
+  const char* op = "group_norm";
+  FASTDL_CHECK(x.defined(), ValueError, op, ": input is required");
+  FASTDL_CHECK(is_floating(x.dtype()), TypeError, op, ": input must be floating point; got ", dtype_name(x.dtype()),
+               " of shape ", shape_str(x.shape()));
+  FASTDL_CHECK(x.ndim() >= 2, ValueError, op, ": input must have shape (N, C, ...); got ", shape_str(x.shape()));
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  FASTDL_CHECK(G > 0 && C % G == 0, ValueError, op, ": num_channels ", C, " must be divisible by num_groups ", G,
+               " (input of shape ", shape_str(x.shape()), ")");
+  check_channel_vec(w, x, C, op, "weight");
+  check_channel_vec(b, x, C, op, "bias");
+  const int64_t S = N * C != 0 ? x.numel() / (N * C) : 0;
+  FASTDL_CHECK(N * C / G * S != 1, ValueError, op,  // PyTorch's check: (N C / G) S values per group
+               ": expected more than 1 value per group; got input of shape ", shape_str(x.shape()));
+  if (!x.device().is_cpu()) return group_norm_composed(x, G, w, b, eps);
+
+  cpu::GroupNormParams p;
+  p.dt = compute_dtype(x.dtype());
+  p.N = N; p.C = C; p.S = S; p.G = G;
+  p.eps = eps;
+  Tensor xc = as_compute(x, p.dt), wc = as_compute(w, p.dt), bc = as_compute(b, p.dt);
+  Tensor y = empty(x.shape(), p.dt), mu = empty(Dims{N, G}, p.dt), is = empty(Dims{N, G}, p.dt);
+  p.x = xc.data_ptr(); p.w = ptr(wc); p.b = ptr(bc);
+  p.y = y.data_ptr(); p.mean = mu.data_ptr(); p.invstd = is.data_ptr();
+  if (x.numel()) cpu::norm_kernels().group_norm_fwd(p);
+  Tensor out = to_caller(y, x.dtype());
+  const bool gx = autograd::any_requires_grad(x), gw = autograd::any_requires_grad(w), gb = autograd::any_requires_grad(b);
+  if (gx || gw || gb) {
+    const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : p.dt, bdt = b.defined() ? b.dtype() : p.dt;
+    p.y = nullptr;
+    p.b = nullptr;
+    autograd::record("NativeGroupNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt](V& g) {
+      cpu::GroupNormParams q = p;
+      Tensor gy = contiguous(to_dtype(g[0], q.dt));
+      Tensor dx = gx ? empty(xc.shape(), q.dt) : Tensor();
+      Tensor dw = gw ? empty(Dims{q.C}, q.dt) : Tensor(), db = gb ? empty(Dims{q.C}, q.dt) : Tensor();
+      Tensor scratch = empty(Dims{2 * q.N * q.C}, q.dt);
+      q.x = xc.data_ptr(); q.w = ptr(wc); q.mean = const_cast<void*>(ptr(mu)); q.invstd = const_cast<void*>(ptr(is));
+      q.gy = gy.data_ptr();
+      q.gx = gx ? dx.data_ptr() : nullptr;
+      q.gw = gw ? dw.data_ptr() : nullptr;
+      q.gb = gb ? db.data_ptr() : nullptr;
+      q.scratch = scratch.data_ptr();
+      if (xc.numel()) cpu::norm_kernels().group_norm_bwd(q);
+      else { if (gw) fill_(dw, 0); if (gb) fill_(db, 0); }
+      return V{gx ? to_caller(dx, xdt) : Tensor(), gw ? to_caller(dw, wdt) : Tensor(), gb ? to_caller(db, bdt) : Tensor()};
+    });
+  }
+  return out;
+}
+
+}  // namespace fastdl
