@@ -15,6 +15,9 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     with no_grad():
         if math.isinf(norm_type):
             total = _C.stack([t.abs().max().to(dt) for t in tensors]).max()
+        elif norm_type == 2.0 and all(t.dtype in (_C.dtype.float32, _C.dtype.float64) for t in tensors):
+            # sum of squares as one dot product per tensor (abs and pow cost ~100x more)
+            total = _C.stack([(lambda f: f @ f)(t.reshape(-1)).to(dt) for t in tensors]).sum().sqrt()
         else:
             total = _C.stack([(t.abs() ** norm_type).sum().to(dt) for t in tensors]).sum() ** (1.0 / norm_type)
     if error_if_nonfinite and not bool(total.isfinite()):
