@@ -36,6 +36,8 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         return
     with no_grad():
         coef = (float(max_norm) / (total_norm + 1e-6)).clamp(max=1.0)
+        if coef.device.type == "cpu" and float(coef.item()) == 1.0:
+            return  # scaling by exactly 1 changes nothing (on the CPU reading coef costs no sync)
         for g in grads:
             g.mul_(coef.to(g.dtype))
 
