@@ -11,7 +11,8 @@
 #include "ops/kinds.h"
 
 namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams;
-                         struct AttentionParams; }
+                         struct AttentionParams; struct Conv2dParams; struct Pool2dParams;
+                         struct BatchNormParams; struct GroupNormParams; }
 
 namespace fastdl::cuda {
 
@@ -72,5 +73,21 @@ void selective_scan_bwd(const cpu::SelectiveScanParams& p, int device);
 // (nothing needs zeroing first; dq is summed with atomics, so its last bits may vary run to run).
 void attention_fwd(const cpu::AttentionParams& p, int device);
 void attention_bwd(const cpu::AttentionParams& p, int device);
+// conv2d as implicit GEMM (cpu/conv.h), float32 or float64: fwd writes y (+ b when set);
+// bwd_input overwrites gx; bwd_weight overwrites gw (and gb when set), reproducibly.
+void conv2d_fwd(const cpu::Conv2dParams& p, int device);
+void conv2d_bwd_input(const cpu::Conv2dParams& p, int device);
+void conv2d_bwd_weight(const cpu::Conv2dParams& p, int device);
+// y[n, k, :] += b[k] over (N, K, HW); gb[k] = sum over n, HW of gy (cpu::conv_bias_add / _grad).
+void conv_bias_add(DType dt, void* y, const void* b, int64_t N, int64_t K, int64_t HW, int device);
+void conv_bias_grad(DType dt, const void* gy, void* gb, int64_t N, int64_t K, int64_t HW, int device);
+// Pooling (cpu/pool.h), every kind, float32 or float64; bwd overwrites gx (a gather: reproducible).
+void pool2d_fwd(const cpu::Pool2dParams& p, int device);
+void pool2d_bwd(const cpu::Pool2dParams& p, int device);
+// Batch / group normalisation (cpu/norm.h), float32 or float64, statistics in double.
+void batch_norm_fwd(const cpu::BatchNormParams& p, int device);
+void batch_norm_bwd(const cpu::BatchNormParams& p, int device);
+void group_norm_fwd(const cpu::GroupNormParams& p, int device);
+void group_norm_bwd(const cpu::GroupNormParams& p, int device);
 
 }  // namespace fastdl::cuda

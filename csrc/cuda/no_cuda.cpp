@@ -41,5 +41,16 @@ void selective_scan_fwd(const cpu::SelectiveScanParams&, int) { unavailable("sel
 void selective_scan_bwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan backward"); }
 void attention_fwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention"); }
 void attention_bwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention backward"); }
+void conv2d_fwd(const cpu::Conv2dParams&, int) { unavailable("conv2d"); }
+void conv2d_bwd_input(const cpu::Conv2dParams&, int) { unavailable("conv2d backward"); }
+void conv2d_bwd_weight(const cpu::Conv2dParams&, int) { unavailable("conv2d backward"); }
+void conv_bias_add(DType, void*, const void*, int64_t, int64_t, int64_t, int) { unavailable("conv2d"); }
+void conv_bias_grad(DType, const void*, void*, int64_t, int64_t, int64_t, int) { unavailable("conv2d backward"); }
+void pool2d_fwd(const cpu::Pool2dParams&, int) { unavailable("pool2d"); }
+void pool2d_bwd(const cpu::Pool2dParams&, int) { unavailable("pool2d backward"); }
+void batch_norm_fwd(const cpu::BatchNormParams&, int) { unavailable("batch_norm"); }
+void batch_norm_bwd(const cpu::BatchNormParams&, int) { unavailable("batch_norm backward"); }
+void group_norm_fwd(const cpu::GroupNormParams&, int) { unavailable("group_norm"); }
+void group_norm_bwd(const cpu::GroupNormParams&, int) { unavailable("group_norm backward"); }
 
 }  // namespace fastdl::cuda
