@@ -6,7 +6,8 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
     fastdl bench ops           forward and forward + backward of common ops at the char-GPT's shapes vs PyTorch
     fastdl bench mp            message passing fwd+bwd vs PyTorch index_add / scatter_reduce / CSR sparse.mm
-    fastdl bench models        training steps (MLP, char-GPT, GCN, GAT, Mamba LM) vs PyTorch: fwd, bwd, optimizer
+    fastdl bench models        training steps (MLP, char-GPT, GPT, ViT, GCN, GAT, Mamba LM) vs PyTorch: fwd, bwd, optimizer;
+                               --train-gpt: whole 2000-iteration char-GPT runs, wall time and val loss
     fastdl bench scan          Mamba's selective scan fwd / fwd+bwd vs PyTorch's sequential reference
     fastdl bench conv          conv2d fwd / fwd+bwd (ResNet 3x3 layers, LeNet c1) vs PyTorch (oneDNN)
     fastdl bench generate      tokens/s of a Mamba LM vs an equal-size GPT at long context
