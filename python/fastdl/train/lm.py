@@ -126,15 +126,17 @@ def main_lm(args):
         return loss
 
     every, spent, eval_iters = max(steps // 5, 1), 0.0, args.eval_iters
-    bar = _progress(range(steps + 1), steps + 1, f"train {args.model}", not args.no_progress)
-    val_loss = float("nan")
+
+    def report(step):
+        val_loss = evaluate(val, eval_iters)
+        _say(bar, f"step {step:5d}  train loss {evaluate(train, eval_iters):.4f}  val loss {val_loss:.4f}  "
+                  f"({spent / max(step, 1) * 1e3:.1f} ms/train step)")
+        return val_loss
+
+    bar = _progress(range(steps), steps, f"train {args.model}", not args.no_progress)
     for step in bar:
-        if step % every == 0 or step == steps:
-            val_loss = evaluate(val, eval_iters)
-            _say(bar, f"step {step:5d}  train loss {evaluate(train, eval_iters):.4f}  val loss {val_loss:.4f}  "
-                      f"({spent / max(step, 1) * 1e3:.1f} ms/train step)")
-        if step == steps:
-            break
+        if step % every == 0:
+            report(step)
         ts = time.perf_counter()
         if sched is None:
             for g in opt.param_groups:
@@ -151,6 +153,7 @@ def main_lm(args):
             bar.set_postfix(loss=f"{loss.item():.3f}")
     if hasattr(bar, "close"):
         bar.close()
+    val_loss = report(steps)
     train_time = spent
     model.eval()
     prompt = fd.tensor(data[n:n + 1][None])  # one character of the val text
