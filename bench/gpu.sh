@@ -10,6 +10,8 @@
 #                                               # and its CUDA tests (drop build if already built)
 #   FASTDL_STEPS="build attention" bench/gpu.sh  # fused attention only: bench/native/attention_cuda
 #                                               # cases and timing, and its CUDA tests
+#   FASTDL_STEPS="build nn" bench/gpu.sh      # conv2d / pooling / norms: bench/native/nn_cuda cases
+#                                               # and conv timing, and their CUDA tests
 # Works offline: the build uses the scikit-build-core, nanobind, cmake and ninja already
 # installed (--no-build-isolation --no-index), never the package index.
 set -euo pipefail
@@ -31,13 +33,13 @@ section "device"
 if command -v nvidia-smi >/dev/null; then run nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; fi
 run "$NVCC" --version | tail -n 2
 
-# Compiles the standalone checkers (cuda_check, attention_cuda), one object per file in
-# parallel (nvcc runs files serially); both link the same csrc/cuda objects.
+# Compiles the standalone checkers (cuda_check, attention_cuda, nn_cuda), one object per file
+# in parallel (nvcc runs files serially); all link the same csrc/cuda objects.
 build_check() {
   local gencode=() objs=() f o
   for a in ${ARCHS//;/ }; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
   rm -rf "$OUT/obj"; mkdir -p "$OUT/obj/main"
-  for f in bench/native/cuda_check.cu bench/native/attention_cuda.cu csrc/cuda/*.cu; do
+  for f in bench/native/cuda_check.cu bench/native/attention_cuda.cu bench/native/nn_cuda.cu csrc/cuda/*.cu; do
     if [[ "$f" == bench/* ]]; then o="$OUT/obj/main/$(basename "$f" .cu).o"; else o="$OUT/obj/$(basename "$f" .cu).o"; objs+=("$o"); fi
     while (( $(jobs -rp | wc -l) >= JOBS )); do sleep 0.2; done
     echo "+ nvcc -c $f" >&2
@@ -46,7 +48,8 @@ build_check() {
   wait
   [[ ! -e "$OUT/obj/FAILED" ]] &&
     run "$NVCC" "${gencode[@]}" "$OUT/obj/main/cuda_check.o" "${objs[@]}" -o "$OUT/cuda_check" &&
-    run "$NVCC" "${gencode[@]}" "$OUT/obj/main/attention_cuda.o" "${objs[@]}" -o "$OUT/attention_cuda"
+    run "$NVCC" "${gencode[@]}" "$OUT/obj/main/attention_cuda.o" "${objs[@]}" -o "$OUT/attention_cuda" &&
+    run "$NVCC" "${gencode[@]}" "$OUT/obj/main/nn_cuda.o" "${objs[@]}" -o "$OUT/nn_cuda"
 }
 
 if want check; then
@@ -57,6 +60,8 @@ if want check; then
       echo "cuda_check: FAILURES:"; grep '^FAIL' "$OUT/cuda_check.log" || true; status=1; fi
     if run "$OUT/attention_cuda" | tee "$OUT/attention_cuda.log"; then echo "attention_cuda: all passed"; else
       echo "attention_cuda: FAILURES:"; grep '^FAIL' "$OUT/attention_cuda.log" || true; status=1; fi
+    if run "$OUT/nn_cuda" | tee "$OUT/nn_cuda.log"; then echo "nn_cuda: all passed"; else
+      echo "nn_cuda: FAILURES:"; grep '^FAIL' "$OUT/nn_cuda.log" || true; status=1; fi
   else echo "cuda_check: BUILD FAILED"; status=1; fi
 fi
 
@@ -101,6 +106,19 @@ if want attention; then
   fi
 fi
 
+if want nn; then
+  section "conv2d / pooling / norms (nn_cuda cases and conv timing, CUDA tests)"
+  rm -f "$OUT/nn_cuda"
+  if build_check; then
+    run "$OUT/nn_cuda" || status=1
+    run "$OUT/nn_cuda" --bench || status=1
+  else echo "nn_cuda: BUILD FAILED"; status=1; fi
+  if (cd /tmp && "$PY" -c "import fastdl, pytest") 2>/dev/null; then
+    set +e; run "$PY" -m pytest tests/test_cuda.py -q -k "conv or pool or norm" -p no:cacheprovider; rc=$?; set -e
+    [[ $rc -eq 0 || $rc -eq 5 ]] || status=1
+  fi
+fi
+
 if want test; then
   section "pytest"
   if [[ -d tests ]] && (cd /tmp && "$PY" -c "import fastdl, pytest") 2>/dev/null; then
@@ -117,6 +135,7 @@ if want bench && [[ -x "$OUT/cuda_check" ]]; then
 section "benchmarks"
 run "$OUT/cuda_check" --bench | tee "$OUT/bench.log" || status=1
 [[ -x "$OUT/attention_cuda" ]] && { run "$OUT/attention_cuda" --bench || status=1; }
+[[ -x "$OUT/nn_cuda" ]] && { run "$OUT/nn_cuda" --bench || status=1; }
 run "$PY" - "$OUT/bench.log" <<'PYEOF' || true
 import re, sys
 ours = {}

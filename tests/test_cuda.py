@@ -157,3 +157,82 @@ def test_attention_dropout_mask_matches_cpu(rng):
     got = _sdpa_on("cuda", arrays, fd.float64, None, False, True, dropout_p=0.3)
     for name, w, g in zip(("out", "dq", "dk", "dv"), want, got):
         np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9 * np.abs(w).max(), err_msg=name)
+
+
+# conv2d, pooling and normalisation: CUDA against the CPU kernels, output and every gradient.
+def _grads_on(device, fn, arrays, dtype, upstream):
+    """fn(*tensors) on `device` with leaves created there; returns output and leaf gradients."""
+    leaves = [fd.tensor(a, dtype=dtype).to(device).requires_grad_() for a in arrays]
+    out = fn(*leaves)
+    out.backward(fd.tensor(upstream, dtype=dtype).to(device))
+    return [out.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in leaves]
+
+
+def _check_cuda_vs_cpu(fn, arrays, out_shape, rng, dtype=fd.float64):
+    g = rng.standard_normal(out_shape)
+    want, got = _grads_on("cpu", fn, arrays, dtype, g), _grads_on("cuda", fn, arrays, dtype, g)
+    tol = 1e-9 if dtype == fd.float64 else 1e-4
+    for i, (w, c) in enumerate(zip(want, got)):
+        np.testing.assert_allclose(c, w, rtol=tol, atol=tol * max(np.abs(w).max(), 1e-30), err_msg=f"output {i}")
+
+
+_CONV_CASES = [  # (x shape, w shape, bias, stride, padding, dilation, groups)
+    ((2, 3, 9, 11), (4, 3, 3, 3), True, 1, 1, 1, 1),
+    ((2, 4, 13, 10), (6, 2, 3, 2), True, (2, 3), (2, 1), (2, 1), 2),
+    ((1, 8, 7, 7), (8, 1, 3, 3), True, 1, 1, 1, 8),
+    ((2, 70, 5, 6), (130, 70, 1, 1), True, 1, 0, 1, 1),
+    ((1, 2, 6, 6), (3, 2, 2, 2), False, 1, "same", 1, 1),
+    ((4, 16, 20, 20), (8, 16, 3, 3), False, 1, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [fd.float64, fd.float32])
+@pytest.mark.parametrize("case", _CONV_CASES)
+def test_conv2d_matches_cpu(case, dtype, rng):
+    xs, ws, bias, stride, padding, dilation, groups = case
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws)] + ([rng.standard_normal(ws[0])] if bias else [])
+    fn = lambda x, w, *b: fd.nn.functional.conv2d(x, w, b[0] if b else None, stride, padding, dilation, groups)
+    out_shape = fn(*(fd.tensor(a) for a in arrays)).shape
+    _check_cuda_vs_cpu(fn, arrays, out_shape, rng, dtype)
+
+
+_POOL_CASES = [
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool2d", dict(kernel_size=(2, 3), stride=(3, 2), padding=(0, 1), dilation=(2, 1), ceil_mode=True)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    ("avg_pool2d", dict(kernel_size=2, stride=2, ceil_mode=True, divisor_override=5)),
+    ("adaptive_avg_pool2d", dict(output_size=(3, 4))),
+    ("adaptive_max_pool2d", dict(output_size=(4, 5))),
+]
+
+
+@pytest.mark.parametrize("case", _POOL_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(_POOL_CASES)])
+def test_pool2d_matches_cpu(case, rng):
+    name, kw = case
+    x = rng.standard_normal((2, 3, 7, 9))
+    x[0, 0, :2, :2] = 0.5  # ties: the first maximum wins on both devices
+    fn = lambda t: getattr(fd.nn.functional, name)(t, **kw)
+    _check_cuda_vs_cpu(fn, [x], fn(fd.tensor(x)).shape, rng)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_matches_cpu(training, rng):
+    x, w, b = rng.standard_normal((4, 5, 6, 7)) * 2 + 1, rng.standard_normal(5), rng.standard_normal(5)
+    rm, rv = rng.standard_normal(5), rng.uniform(0.5, 2, 5)
+    stats = {}
+    for dev in ("cpu", "cuda"):
+        stats[dev] = (fd.tensor(rm).to(dev), fd.tensor(rv).to(dev))
+
+    def fn(x, w, b):
+        dev = x.device.type
+        return fd.nn.functional.batch_norm(x, *stats[dev], w, b, training=training)
+    _check_cuda_vs_cpu(fn, [x, w, b], x.shape, rng)
+    for c, g in zip(stats["cpu"], stats["cuda"]):  # running stats moved alike
+        np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_group_norm_matches_cpu(rng):
+    x, w, b = rng.standard_normal((3, 6, 5, 4)), rng.standard_normal(6), rng.standard_normal(6)
+    fn = lambda x, w, b: fd.nn.functional.group_norm(x, 3, w, b)
+    _check_cuda_vs_cpu(fn, [x, w, b], x.shape, rng)

@@ -24,10 +24,10 @@ constexpr int kGemmThreads = 256;
 // Forward: rows = output channels of group g, columns = (n, oh, ow), k = (c, r, s).
 template <class T> struct FwdOp {
   struct Col { int64_t n, oh, ow; bool ok; };
-  static __device__ int64_t rows(const Conv2dParams& p) { return p.K / p.groups; }
-  static __device__ int64_t cols(const Conv2dParams& p) { return p.N * p.OH * p.OW; }
-  static __device__ int64_t depth(const Conv2dParams& p) { return (p.C / p.groups) * p.R * p.S; }
-  static __device__ Col col(const Conv2dParams& p, int64_t j) {
+  static __host__ __device__ int64_t rows(const Conv2dParams& p) { return p.K / p.groups; }
+  static __host__ __device__ int64_t cols(const Conv2dParams& p) { return p.N * p.OH * p.OW; }
+  static __host__ __device__ int64_t depth(const Conv2dParams& p) { return (p.C / p.groups) * p.R * p.S; }
+  static __host__ __device__ Col col(const Conv2dParams& p, int64_t j) {
     Col c;
     c.ok = j < cols(p);
     c.ow = j % p.OW;
@@ -35,16 +35,16 @@ template <class T> struct FwdOp {
     c.n = j / (p.OW * p.OH);
     return c;
   }
-  static __device__ T a(const Conv2dParams& p, int64_t g, int64_t m, int64_t k) {
+  static __host__ __device__ T a(const Conv2dParams& p, int64_t g, int64_t m, int64_t k) {
     return static_cast<const T*>(p.w)[(g * rows(p) + m) * depth(p) + k];
   }
-  static __device__ T b(const Conv2dParams& p, int64_t g, int64_t k, const Col& c) {
+  static __host__ __device__ T b(const Conv2dParams& p, int64_t g, int64_t k, const Col& c) {
     const int64_t rs = p.R * p.S, ci = k / rs, r = (k % rs) / p.S, s = k % p.S;
     const int64_t ih = c.oh * p.sh - p.ph + r * p.dh, iw = c.ow * p.sw - p.pw + s * p.dw;
     if (!c.ok || ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return T(0);
     return static_cast<const T*>(p.x)[((c.n * p.C + g * (p.C / p.groups) + ci) * p.H + ih) * p.W + iw];
   }
-  static __device__ void store(const Conv2dParams& p, int64_t g, int64_t m, const Col& c, T v, int64_t) {
+  static __host__ __device__ void store(const Conv2dParams& p, int64_t g, int64_t m, const Col& c, T v, int64_t) {
     const int64_t k = g * rows(p) + m;
     if (p.b) v += static_cast<const T*>(p.b)[k];
     static_cast<T*>(p.y)[((c.n * p.K + k) * p.OH + c.oh) * p.OW + c.ow] = v;
@@ -54,10 +54,10 @@ template <class T> struct FwdOp {
 // Input gradient: rows = input channels of group g, columns = (n, h, w), k = (output channel, r, s).
 template <class T> struct BwdInputOp {
   struct Col { int64_t n, h, w; bool ok; };
-  static __device__ int64_t rows(const Conv2dParams& p) { return p.C / p.groups; }
-  static __device__ int64_t cols(const Conv2dParams& p) { return p.N * p.H * p.W; }
-  static __device__ int64_t depth(const Conv2dParams& p) { return (p.K / p.groups) * p.R * p.S; }
-  static __device__ Col col(const Conv2dParams& p, int64_t j) {
+  static __host__ __device__ int64_t rows(const Conv2dParams& p) { return p.C / p.groups; }
+  static __host__ __device__ int64_t cols(const Conv2dParams& p) { return p.N * p.H * p.W; }
+  static __host__ __device__ int64_t depth(const Conv2dParams& p) { return (p.K / p.groups) * p.R * p.S; }
+  static __host__ __device__ Col col(const Conv2dParams& p, int64_t j) {
     Col c;
     c.ok = j < cols(p);
     c.w = j % p.W;
@@ -65,11 +65,11 @@ template <class T> struct BwdInputOp {
     c.n = j / (p.W * p.H);
     return c;
   }
-  static __device__ T a(const Conv2dParams& p, int64_t g, int64_t m, int64_t k) {
+  static __host__ __device__ T a(const Conv2dParams& p, int64_t g, int64_t m, int64_t k) {
     const int64_t rs = p.R * p.S, ko = g * (p.K / p.groups) + k / rs;
     return static_cast<const T*>(p.w)[(ko * rows(p) + m) * rs + k % rs];
   }
-  static __device__ T b(const Conv2dParams& p, int64_t g, int64_t k, const Col& c) {
+  static __host__ __device__ T b(const Conv2dParams& p, int64_t g, int64_t k, const Col& c) {
     const int64_t rs = p.R * p.S, ko = g * (p.K / p.groups) + k / rs, r = (k % rs) / p.S, s = k % p.S;
     const int64_t th = c.h + p.ph - r * p.dh, tw = c.w + p.pw - s * p.dw;  // = oh * sh, ow * sw
     if (!c.ok || th < 0 || tw < 0 || th % p.sh || tw % p.sw) return T(0);
@@ -77,7 +77,7 @@ template <class T> struct BwdInputOp {
     if (oh >= p.OH || ow >= p.OW) return T(0);
     return static_cast<const T*>(p.gy)[((c.n * p.K + ko) * p.OH + oh) * p.OW + ow];
   }
-  static __device__ void store(const Conv2dParams& p, int64_t g, int64_t m, const Col& c, T v, int64_t) {
+  static __host__ __device__ void store(const Conv2dParams& p, int64_t g, int64_t m, const Col& c, T v, int64_t) {
     static_cast<T*>(p.gx)[((c.n * p.C + g * rows(p) + m) * p.H + c.h) * p.W + c.w] = v;
   }
 };
@@ -86,10 +86,10 @@ template <class T> struct BwdInputOp {
 // `out` is gw or one split's partial (K, Cg*R*S).
 template <class T> struct BwdWeightOp {
   struct Col { int64_t c, r, s; bool ok; };
-  static __device__ int64_t rows(const Conv2dParams& p) { return p.K / p.groups; }
-  static __device__ int64_t cols(const Conv2dParams& p) { return (p.C / p.groups) * p.R * p.S; }
-  static __device__ int64_t depth(const Conv2dParams& p) { return p.N * p.OH * p.OW; }
-  static __device__ Col col(const Conv2dParams& p, int64_t j) {
+  static __host__ __device__ int64_t rows(const Conv2dParams& p) { return p.K / p.groups; }
+  static __host__ __device__ int64_t cols(const Conv2dParams& p) { return (p.C / p.groups) * p.R * p.S; }
+  static __host__ __device__ int64_t depth(const Conv2dParams& p) { return p.N * p.OH * p.OW; }
+  static __host__ __device__ Col col(const Conv2dParams& p, int64_t j) {
     Col c;
     c.ok = j < cols(p);
     c.s = j % p.S;
@@ -97,17 +97,17 @@ template <class T> struct BwdWeightOp {
     c.c = j / (p.S * p.R);
     return c;
   }
-  static __device__ T a(const Conv2dParams& p, int64_t g, int64_t m, int64_t k) {
+  static __host__ __device__ T a(const Conv2dParams& p, int64_t g, int64_t m, int64_t k) {
     const int64_t ohw = p.OH * p.OW, n = k / ohw;
     return static_cast<const T*>(p.gy)[(n * p.K + g * rows(p) + m) * ohw + k % ohw];
   }
-  static __device__ T b(const Conv2dParams& p, int64_t g, int64_t k, const Col& c) {
+  static __host__ __device__ T b(const Conv2dParams& p, int64_t g, int64_t k, const Col& c) {
     const int64_t ohw = p.OH * p.OW, n = k / ohw, oh = (k % ohw) / p.OW, ow = k % p.OW;
     const int64_t ih = oh * p.sh - p.ph + c.r * p.dh, iw = ow * p.sw - p.pw + c.s * p.dw;
     if (!c.ok || ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return T(0);
     return static_cast<const T*>(p.x)[((n * p.C + g * (p.C / p.groups) + c.c) * p.H + ih) * p.W + iw];
   }
-  static __device__ void store(const Conv2dParams& p, int64_t g, int64_t m, const Col& c, T v, int64_t split) {
+  static __host__ __device__ void store(const Conv2dParams& p, int64_t g, int64_t m, const Col& c, T v, int64_t split) {
     T* out = static_cast<T*>(p.gw) + split * p.K * cols(p);
     out[(g * rows(p) + m) * cols(p) + (c.c * p.R + c.r) * p.S + c.s] = v;
   }

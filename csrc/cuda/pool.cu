@@ -11,14 +11,14 @@ namespace {
 using cpu::PoolKind;
 using cpu::Pool2dParams;
 
-__device__ __forceinline__ int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-__device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-__device__ __forceinline__ int64_t ad_begin(int64_t o, int64_t n, int64_t on) { return (o * n) / on; }
-__device__ __forceinline__ int64_t ad_end(int64_t o, int64_t n, int64_t on) { return ((o + 1) * n + on - 1) / on; }
+__host__ __device__ __forceinline__ int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+__host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+__host__ __device__ __forceinline__ int64_t ad_begin(int64_t o, int64_t n, int64_t on) { return (o * n) / on; }
+__host__ __device__ __forceinline__ int64_t ad_end(int64_t o, int64_t n, int64_t on) { return ((o + 1) * n + on - 1) / on; }
 
 // Window rows [h0, h1) (already clipped to the input for avg's sums) and the avg divisor.
 struct Win { int64_t h0, h1, w0, w1; double div; };
-__device__ __forceinline__ Win avg_window(const Pool2dParams& p, int64_t oh, int64_t ow) {
+__host__ __device__ __forceinline__ Win avg_window(const Pool2dParams& p, int64_t oh, int64_t ow) {
   Win r;
   if (p.kind == PoolKind::adaptive_avg) {
     r.h0 = ad_begin(oh, p.H, p.OH), r.h1 = ad_end(oh, p.H, p.OH);
@@ -36,81 +36,91 @@ __device__ __forceinline__ Win avg_window(const Pool2dParams& p, int64_t oh, int
   return r;
 }
 
-// x (planes, H, W) -> y, idx (planes, OH, OW).
+// Output e of y, idx (planes, OH, OW) from x (planes, H, W).
+template <class T>
+__host__ __device__ void pool_fwd_one(const Pool2dParams& p, int64_t e) {
+  const int64_t ow = e % p.OW, oh = (e / p.OW) % p.OH, pl = e / (p.OW * p.OH);
+  const T* x = static_cast<const T*>(p.x) + pl * p.H * p.W;
+  if (p.kind == PoolKind::avg || p.kind == PoolKind::adaptive_avg) {
+    const Win w = avg_window(p, oh, ow);
+    T s = 0;
+    for (int64_t h = w.h0; h < w.h1; ++h)
+      for (int64_t c = w.w0; c < w.w1; ++c) s += x[h * p.W + c];
+    static_cast<T*>(p.y)[e] = w.div > 0 ? s / T(w.div) : T(0);
+    return;
+  }
+  int64_t h0, hn, hs, w0, wn, ws;  // first tap, taps, step
+  if (p.kind == PoolKind::adaptive_max) {
+    h0 = ad_begin(oh, p.H, p.OH), hn = ad_end(oh, p.H, p.OH) - h0, hs = 1;
+    w0 = ad_begin(ow, p.W, p.OW), wn = ad_end(ow, p.W, p.OW) - w0, ws = 1;
+  } else {
+    h0 = oh * p.sh - p.ph, hn = p.kh, hs = p.dh;
+    w0 = ow * p.sw - p.pw, wn = p.kw, ws = p.dw;
+  }
+  T best = -INFINITY;  // as the CPU kernel: idx starts at the first valid tap; NaN wins
+  int64_t at = -1;
+  for (int64_t i = 0; i < hn; ++i) {
+    const int64_t h = h0 + i * hs;
+    if (h < 0 || h >= p.H) continue;
+    for (int64_t j = 0; j < wn; ++j) {
+      const int64_t c = w0 + j * ws;
+      if (c < 0 || c >= p.W) continue;
+      const T v = x[h * p.W + c];
+      if (at < 0) at = h * p.W + c;
+      if (v > best || v != v) best = v, at = h * p.W + c;
+    }
+  }
+  static_cast<T*>(p.y)[e] = best;
+  p.idx[e] = at;
+}
+
 template <class T>
 __global__ void pool_fwd_kernel(const Pool2dParams p) {
   const int64_t n = p.planes * p.OH * p.OW;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t ow = e % p.OW, oh = (e / p.OW) % p.OH, pl = e / (p.OW * p.OH);
-    const T* x = static_cast<const T*>(p.x) + pl * p.H * p.W;
-    if (p.kind == PoolKind::avg || p.kind == PoolKind::adaptive_avg) {
-      const Win w = avg_window(p, oh, ow);
-      T s = 0;
-      for (int64_t h = w.h0; h < w.h1; ++h)
-        for (int64_t c = w.w0; c < w.w1; ++c) s += x[h * p.W + c];
-      static_cast<T*>(p.y)[e] = w.div > 0 ? s / T(w.div) : T(0);
-      continue;
-    }
-    int64_t h0, hn, hs, w0, wn, ws;  // first tap, taps, step
-    if (p.kind == PoolKind::adaptive_max) {
-      h0 = ad_begin(oh, p.H, p.OH), hn = ad_end(oh, p.H, p.OH) - h0, hs = 1;
-      w0 = ad_begin(ow, p.W, p.OW), wn = ad_end(ow, p.W, p.OW) - w0, ws = 1;
-    } else {
-      h0 = oh * p.sh - p.ph, hn = p.kh, hs = p.dh;
-      w0 = ow * p.sw - p.pw, wn = p.kw, ws = p.dw;
-    }
-    T best = -INFINITY;  // as the CPU kernel: idx starts at the first valid tap; NaN wins
-    int64_t at = -1;
-    for (int64_t i = 0; i < hn; ++i) {
-      const int64_t h = h0 + i * hs;
-      if (h < 0 || h >= p.H) continue;
-      for (int64_t j = 0; j < wn; ++j) {
-        const int64_t c = w0 + j * ws;
-        if (c < 0 || c >= p.W) continue;
-        const T v = x[h * p.W + c];
-        if (at < 0) at = h * p.W + c;
-        if (v > best || v != v) best = v, at = h * p.W + c;
-      }
-    }
-    static_cast<T*>(p.y)[e] = best;
-    p.idx[e] = at;
-  }
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x)
+    pool_fwd_one<T>(p, e);
 }
 
-// gy (planes, OH, OW) -> gx (planes, H, W), overwritten.
+// Element e of gx (planes, H, W), overwritten, from gy (planes, OH, OW): the sum over the
+// outputs whose window holds it (max: whose idx is it), in ascending output order.
+template <class T>
+__host__ __device__ void pool_bwd_one(const Pool2dParams& p, int64_t e) {
+  const int64_t w = e % p.W, h = (e / p.W) % p.H, pl = e / (p.W * p.H);
+  const T* gy = static_cast<const T*>(p.gy) + pl * p.OH * p.OW;
+  const int64_t* idx = p.idx ? p.idx + pl * p.OH * p.OW : nullptr;
+  // Outputs whose window may hold (h, w): a superset, each checked below.
+  int64_t oh0, oh1, ow0, ow1;
+  if (p.kind == PoolKind::adaptive_avg || p.kind == PoolKind::adaptive_max) {
+    oh0 = imax(0, (h * p.OH) / p.H - 1), oh1 = imin(p.OH, ((h + 1) * p.OH) / p.H + 2);
+    ow0 = imax(0, (w * p.OW) / p.W - 1), ow1 = imin(p.OW, ((w + 1) * p.OW) / p.W + 2);
+  } else {
+    const int64_t eh = (p.kh - 1) * (p.kind == PoolKind::max ? p.dh : 1);  // window extent - 1
+    const int64_t ew = (p.kw - 1) * (p.kind == PoolKind::max ? p.dw : 1);
+    oh0 = imax(0, (h + p.ph - eh + p.sh - 1) / p.sh - (h + p.ph - eh < 0 ? 1 : 0));
+    oh1 = imin(p.OH, (h + p.ph) / p.sh + 1);
+    ow0 = imax(0, (w + p.pw - ew + p.sw - 1) / p.sw - (w + p.pw - ew < 0 ? 1 : 0));
+    ow1 = imin(p.OW, (w + p.pw) / p.sw + 1);
+  }
+  const int64_t self = h * p.W + w;
+  T s = 0;
+  for (int64_t oh = oh0; oh < oh1; ++oh)
+    for (int64_t ow = ow0; ow < ow1; ++ow) {
+      const int64_t o = oh * p.OW + ow;
+      if (p.kind == PoolKind::max || p.kind == PoolKind::adaptive_max) {
+        if (idx[o] == self) s += gy[o];
+      } else {
+        const Win win = avg_window(p, oh, ow);
+        if (win.div > 0 && h >= win.h0 && h < win.h1 && w >= win.w0 && w < win.w1) s += gy[o] / T(win.div);
+      }
+    }
+  static_cast<T*>(p.gx)[e] = s;
+}
+
 template <class T>
 __global__ void pool_bwd_kernel(const Pool2dParams p) {
   const int64_t n = p.planes * p.H * p.W;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t w = e % p.W, h = (e / p.W) % p.H, pl = e / (p.W * p.H);
-    const T* gy = static_cast<const T*>(p.gy) + pl * p.OH * p.OW;
-    const int64_t* idx = p.idx ? p.idx + pl * p.OH * p.OW : nullptr;
-    // Outputs whose window may hold (h, w): a superset, each checked below.
-    int64_t oh0, oh1, ow0, ow1;
-    if (p.kind == PoolKind::adaptive_avg || p.kind == PoolKind::adaptive_max) {
-      oh0 = imax(0, (h * p.OH) / p.H - 1), oh1 = imin(p.OH, ((h + 1) * p.OH) / p.H + 2);
-      ow0 = imax(0, (w * p.OW) / p.W - 1), ow1 = imin(p.OW, ((w + 1) * p.OW) / p.W + 2);
-    } else {
-      const int64_t eh = (p.kh - 1) * p.dh, ew = (p.kw - 1) * p.dw;  // window extent - 1
-      oh0 = imax(0, (h + p.ph - eh + p.sh - 1) / p.sh - (h + p.ph - eh < 0 ? 1 : 0));
-      oh1 = imin(p.OH, (h + p.ph) / p.sh + 1);
-      ow0 = imax(0, (w + p.pw - ew + p.sw - 1) / p.sw - (w + p.pw - ew < 0 ? 1 : 0));
-      ow1 = imin(p.OW, (w + p.pw) / p.sw + 1);
-    }
-    const int64_t self = h * p.W + w;
-    T s = 0;
-    for (int64_t oh = oh0; oh < oh1; ++oh)
-      for (int64_t ow = ow0; ow < ow1; ++ow) {
-        const int64_t o = oh * p.OW + ow;
-        if (p.kind == PoolKind::max || p.kind == PoolKind::adaptive_max) {
-          if (idx[o] == self) s += gy[o];
-        } else {
-          const Win win = avg_window(p, oh, ow);
-          if (win.div > 0 && h >= win.h0 && h < win.h1 && w >= win.w0 && w < win.w1) s += gy[o] / T(win.div);
-        }
-      }
-    static_cast<T*>(p.gx)[e] = s;
-  }
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x)
+    pool_bwd_one<T>(p, e);
 }
 
 void check_dtype(DType dt, const char* what) {
