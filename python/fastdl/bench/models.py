@@ -305,7 +305,8 @@ def _torch_gpt(torch, vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128
     class MLP(tnn.Module):
         def __init__(self):
             super().__init__()
-            self.c_fc, self.c_proj = tnn.Linear(n_embd, 4 * n_embd, bias=bias), tnn.Linear(4 * n_embd, n_embd, bias=bias)
+            self.c_fc = tnn.Linear(n_embd, 4 * n_embd, bias=bias)
+            self.c_proj = tnn.Linear(4 * n_embd, n_embd, bias=bias)
 
         def forward(self, x):
             return self.c_proj(tF.gelu(self.c_fc(x)))
@@ -369,7 +370,8 @@ def build_vit(fw, image=8, patch=2, channels=1, classes=10, dim=64, depth=4, hea
         def __init__(self):
             super().__init__()
             self.patch_embed = tnn.Linear(channels * patch * patch, dim)
-            self.cls_token, self.pos_embed = tnn.Parameter(torch.zeros(1, 1, dim)), tnn.Parameter(torch.zeros(1, n + 1, dim))
+            self.cls_token = tnn.Parameter(torch.zeros(1, 1, dim))
+            self.pos_embed = tnn.Parameter(torch.zeros(1, n + 1, dim))
             self.blocks = tnn.ModuleList([tnn.TransformerEncoderLayer(dim, heads, 4 * dim, 0.0, "gelu", 1e-6,
                                                                       batch_first=True, norm_first=True)
                                           for _ in range(depth)])

@@ -44,8 +44,8 @@ class BERT(nn.Module):
                  device=None, dtype=None):
         super().__init__()
         kw = dict(device=device, dtype=dtype)
-        self.vocab_size, self.hidden_size, self.max_position_embeddings = vocab_size, hidden_size, max_position_embeddings
-        self.type_vocab_size = type_vocab_size
+        self.vocab_size, self.hidden_size = vocab_size, hidden_size
+        self.max_position_embeddings, self.type_vocab_size = max_position_embeddings, type_vocab_size
         self.embeddings = BertEmbeddings(vocab_size, hidden_size, max_position_embeddings, type_vocab_size, dropout,
                                          layer_norm_eps, **kw)
         layer = nn.TransformerEncoderLayer(hidden_size, num_heads, dim_feedforward=intermediate_size or 4 * hidden_size,

@@ -16,7 +16,7 @@ import numpy as np
 
 from fastdl import _C, _tensor
 from fastdl import nn
-from fastdl.nn import functional as F, init
+from fastdl.nn import init
 from fastdl.models.vit import _pair, patchify
 
 
