@@ -265,3 +265,11 @@ def test_bench_models_gpt_vit_train_like_torch(name):
     fs, ts = models.loss_trajectories(name, torch, 4)
     np.testing.assert_allclose(fs, ts, rtol=2e-4, atol=2e-5)
     assert fs[-1] < fs[0]
+
+
+def test_gpt_lr_schedule_warmup_then_cosine():
+    from fastdl.train.lm import lr_at
+    lrs = [lr_at(s, 2000, 1e-3) for s in range(2001)]
+    assert lrs[0] == pytest.approx(1e-3 / 101) and lrs[99] == pytest.approx(1e-3 * 100 / 101)
+    assert lrs[100] == pytest.approx(1e-3) and lrs[2000] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lrs[100:], lrs[101:])) and all(a < b for a, b in zip(lrs[:99], lrs[1:100]))
