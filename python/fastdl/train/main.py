@@ -4,7 +4,9 @@ with a progress bar, print held-out accuracy, save a safetensors checkpoint and 
 Planetoid-style graph (../shared/data/cora.npz) and reports test accuracy.
 `fastdl train --model gpt|mamba|hybrid --data FILE.txt` trains a character-level GPT, Mamba
 or Mamba/attention hybrid language model (default text ../shared/data/tinyshakespeare.txt),
-printing train/val loss and a generated sample; `fastdl generate` samples from its checkpoint."""
+printing train/val loss and a generated sample; `fastdl generate` samples from its checkpoint.
+`fastdl train --model lenet|resnet` trains a CNN on the digits upsampled to 16x16 with random
+shifts (fastdl.train.vision)."""
 import argparse
 import os
 import sys
@@ -20,6 +22,7 @@ MODELS = {
 }
 GNN_MODELS = ("gcn", "gat", "sage")
 LM_MODELS = ("gpt", "hybrid", "mamba")
+CNN_MODELS = ("lenet", "resnet")  # fastdl.train.vision
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
               "lamb": "LAMB"}
 DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05, "lamb": 1e-2}
@@ -27,10 +30,11 @@ DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagra
 
 def _parser():
     p = argparse.ArgumentParser(prog="fastdl train", description=__doc__)
-    p.add_argument("--model", choices=sorted(MODELS) + sorted(GNN_MODELS) + sorted(LM_MODELS), default="mlp")
+    p.add_argument("--model", choices=sorted(MODELS) + sorted(GNN_MODELS) + sorted(LM_MODELS) + sorted(CNN_MODELS),
+                   default="mlp")
     p.add_argument("--data", default=None, help="graph .npz for gcn/gat/sage (e.g. ../shared/data/cora.npz), "
                    "text file for gpt/mamba/hybrid (default ../shared/data/tinyshakespeare.txt)")
-    p.add_argument("--epochs", type=int, default=None, help="default 20 (digits), 200 (graphs)")
+    p.add_argument("--epochs", type=int, default=None, help="default 20 (digits), 8 (CNNs), 200 (graphs)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adamw")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
     p.add_argument("--batch-size", type=int, default=None, help="default 32 (digits), 12 (gpt), 16 (mamba, hybrid)")
@@ -39,6 +43,8 @@ def _parser():
     p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
     p.add_argument("--profile", type=int, nargs="?", const=5, default=0, metavar="STEPS",
                    help="profile STEPS training steps (default 5, after 2 warm-up steps) and print the op table")
+    cnn = p.add_argument_group("CNNs (lenet, resnet)")
+    cnn.add_argument("--width", type=int, default=16, help="resnet: channels of the first stage (default 16)")
     lm = p.add_argument_group("language models (gpt, mamba, hybrid)")
     lm.add_argument("--steps", type=int, default=None, help="default 2000 (gpt), 300 (mamba, hybrid)")
     lm.add_argument("--context", type=int, default=64)
@@ -95,6 +101,9 @@ def main(argv=None):
     if args.model in GNN_MODELS:
         from fastdl.train.gnn import main_gnn
         return main_gnn(args)
+    if args.model in CNN_MODELS:
+        from fastdl.train.vision import main_vision
+        return main_vision(args)
     if args.model in LM_MODELS:
         from fastdl.train.lm import main_lm
         return main_lm(args)
