@@ -171,3 +171,14 @@ def test_learns(name):
     with fd.no_grad():  # batch statistics: a few dozen steps leave the running averages behind
         acc = (model(fd.tensor(x[:256])).argmax(1).numpy() == y[:256]).mean()
     assert acc > 1.5 / classes, (name, acc)
+
+
+def test_bench_models_cnn_cases_train_alike():
+    """`fastdl bench models` lenet / resnet18: the fastdl model and its PyTorch twin start from the
+    same weights and follow the same loss trajectory (float32)."""
+    from fastdl.bench import models
+    fs, ts = models.loss_trajectories("lenet", torch, 3)
+    np.testing.assert_allclose(fs, ts, rtol=1e-3, atol=1e-4)
+    (fm, fl, _), (tm, tl, _) = models.make_pair("resnet18", torch)
+    assert "layer4.1.conv2.weight" in fm.state_dict()
+    np.testing.assert_allclose(fl(fm).item(), tl(tm).item(), rtol=1e-3)

@@ -22,6 +22,10 @@ Models (each written once below against a framework handle, so both sides run th
               with is_causal); PyTorch side: the same module structure on torch's fused SDPA
     vit       fastdl.models.ViT on 8x8 one-channel images (digits size), 2x2 patches, 64 wide,
               4 pre-LN layers, 4 heads, batch 64, AdamW; PyTorch side: torch.nn.TransformerEncoderLayer
+    lenet     fastdl.models.lenet5 (ReLU, max pool) on 28x28 one-channel images, batch 256, AdamW
+    resnet18  fastdl.models.resnet18 (torchvision's layout: 7x7 stride-2 stem, max pool, BasicBlocks
+              [2, 2, 2, 2], 64-512 channels), 10 classes, batch 32 of 3x64x64, SGD (issue 9's bar);
+              PyTorch side for both: the same source on torch.nn (fastdl.models.twin)
     mamba     character-level Mamba LM (fastdl.models.MambaLM): 2 layers, d_model 128, d_state 16,
               context 64, batch 12, vocab 65, AdamW; PyTorch side: conv1d and the sequential
               selective scan of `fastdl bench scan` (mamba_ssm's CPU path)
@@ -396,10 +400,29 @@ def _vit_case(fw, rng_seed=0, batch=64):
     return model, lambda m: fw.F.cross_entropy(m(x), y)
 
 
+def _cnn_case(constructor, batch, shape, classes=10, **kw):
+    """fastdl.models.<constructor> against its PyTorch twin (fastdl.models.twin: the same source
+    on torch.nn), on a random batch."""
+    def case(fw, rng_seed=0):
+        if fw.lib is fd:
+            import fastdl.models
+            model = getattr(fastdl.models, constructor)(num_classes=classes, **kw)
+        else:
+            from fastdl.models.twin import torch_twin
+            model = torch_twin(constructor, fw.lib, num_classes=classes, **kw)
+        rng = np.random.default_rng(rng_seed)
+        x = fw.lib.tensor(rng.standard_normal((batch,) + shape).astype(np.float32))
+        y = fw.lib.tensor(rng.integers(0, classes, batch))
+        return model, lambda m: fw.F.cross_entropy(m(x), y)
+    return case
+
+
 MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e-3),
           "gpt": (_gpt_model_case, "AdamW", 1e-3), "vit": (_vit_case, "AdamW", 1e-3),
           "gcn": (_gnn_case("gcn"), "Adam", 1e-2), "gat": (_gnn_case("gat"), "Adam", 5e-3),
-          "mamba": (_mamba_case, "AdamW", 1e-3)}
+          "mamba": (_mamba_case, "AdamW", 1e-3),
+          "lenet": (_cnn_case("lenet5", 256, (1, 28, 28), input_size=28), "AdamW", 1e-3),
+          "resnet18": (_cnn_case("resnet18", 32, (3, 64, 64)), "SGD", 1e-2)}
 
 
 def copy_weights(src, dst, torch):
