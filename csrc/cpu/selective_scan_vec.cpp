@@ -18,69 +18,17 @@
 
 #include "core/parallel.h"
 #include "cpu/selective_scan.h"
+#include "cpu/simd/vec.h"
 #include "cpu/simd/vmath.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
-
-#if defined(FASTDL_ISA_avx512)
-constexpr int kVecBytes = 64;
-#else
-constexpr int kVecBytes = 32;
-#endif
 
 template <class T> inline T e_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
 template <class T> inline T e_sigmoid(T x) { return T(1) / (T(1) + e_exp(-x)); }
 template <class T> inline T e_softplus(T x) {
   if constexpr (std::is_same_v<T, float>) return x > 20.f ? x : vm::log_f(1.f + vm::exp_f(x));
   else return x > 20.0 ? x : std::log1p(std::exp(x));
-}
-
-// float32: the W lanes as one GCC vector (a ymm on AVX2, a zmm on AVX-512), so states, sums
-// and the exp stay in registers; the generic loops above left them to the auto-vectoriser,
-// which spilled the sums and blended the exp's clamps.
-constexpr int kWf = kVecBytes / 4;
-using vf = float __attribute__((vector_size(kVecBytes)));
-using vi = int32_t __attribute__((vector_size(kVecBytes)));
-inline vf ldv(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
-inline void stv(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-// out[j] += sum of the lanes of v[j], j < cnt (v[cnt..8) zero): the 8 sums in one transposing
-// tree of horizontal adds instead of 8 separate reductions; a fixed order, so reproducible.
-inline void add_sums8(const vf* v, float* out, int cnt) {
-#if defined(FASTDL_ISA_avx512)
-  __m256 y[8];
-  for (int j = 0; j < 8; ++j) y[j] = _mm256_add_ps(_mm512_castps512_ps256(v[j]), _mm512_extractf32x8_ps(v[j], 1));
-#else
-  const vf* y = v;
-#endif
-  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(y[0], y[1]), _mm256_hadd_ps(y[2], y[3]));
-  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(y[4], y[5]), _mm256_hadd_ps(y[6], y[7]));
-  const __m256 s8 = _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
-  if (cnt == 8) {
-    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), s8));
-  } else {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, s8);
-    for (int j = 0; j < cnt; ++j) out[j] += t[j];
-  }
-}
-
-// exp on a vector: x = n ln2 + r (Cody-Waite), Cephes' degree-6 polynomial for e^r, and 2^n
-// added into the exponent bits. x is clamped to [-86.6, 88.3] first, so 2^n p stays a normal
-// float (below -86.6 it returns ~2e-38 instead of underflowing to 0: immaterial as a decay
-// factor); max/min return their second operand on NaN, so NaN passes through.
-#if defined(FASTDL_ISA_avx512)
-inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
-inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
-#else
-inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
-inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
-#endif
-inline vf exp_v(vf x) {
-  x = vmin(vf{} + 88.3f, vmax(vf{} - 86.6f, x));
-  const vf n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
-  const vf p = vm::exp_poly(vm::exp_reduce(x, n));
-  return (vf)((vi)p + (__builtin_convertvector(n, vi) << 23));
 }
 
 // log for x >= 1 (softplus's 1 + e^x): x = m 2^e with m in [sqrt(1/2), sqrt(2)), Cephes' logf

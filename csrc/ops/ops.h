@@ -166,4 +166,9 @@ std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const T
                                    const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
                                    bool delta_softplus, bool return_last_state);
 
+// ---- attention.cpp: F.scaled_dot_product_attention (PyTorch's semantics; attn_mask bool or
+// additive, may be undefined; scale defaults to 1 / sqrt(E))
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                    double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa);
+
 }  // namespace fastdl
