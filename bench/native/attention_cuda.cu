@@ -97,7 +97,7 @@ struct Ref {
   double keep(int64_t b, int64_t h, int64_t i, int64_t j, uint64_t seed) const {
     if (c.dropout == 0) return 1;
     const uint64_t ctr = uint64_t(((b * c.H + h) * c.L + i) * c.S + j);
-    return double(cpu::dropout_uniform(seed, ctr)) >= c.dropout ? 1 / (1 - c.dropout) : 0;
+    return cpu::dropout_uniform(seed, ctr) >= float(c.dropout) ? 1 / (1 - c.dropout) : 0;
   }
 };
 

@@ -68,7 +68,7 @@ __device__ __forceinline__ T logit(const AttentionParams& p, int64_t b, int64_t 
 // Dropout keeps (b, h, i, j) iff its counter-based uniform is >= p (cpu/attention.h).
 __device__ __forceinline__ bool kept(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j) {
   const uint64_t ctr = uint64_t(((b * p.heads + h) * p.L + i) * p.S + j);
-  return double(cpu::dropout_uniform(p.seed, ctr)) >= p.dropout_p;
+  return cpu::dropout_uniform(p.seed, ctr) >= float(p.dropout_p);  // the CPU kernels' comparison
 }
 
 // K (kBc keys from j0, width E) into dst[e*kPad + j]; zero past S.
