@@ -9,19 +9,12 @@
 //   input grad   stride 1: a forward convolution of gy with the flipped, transposed weight;
 //                strided: col = W^T @ gy per image, scattered back (col2im) per thread.
 // Layers with few channels per group (depthwise; LeNet c1: one input channel, 25 weight columns)
-// run direct loops vectorised along output rows.
+// run the direct loops of conv_direct_vec.cpp.
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
-#include <algorithm>
-#include <atomic>
-#include <cstring>
 #include <vector>
 
-#include <immintrin.h>
-
-#include "core/allocator.h"
 #include "core/cpu_info.h"
-#include "core/parallel.h"
-#include "cpu/conv.h"
+#include "cpu/conv_vec.h"
 #include "cpu/gemm.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
@@ -29,115 +22,11 @@ bool gemm_get_kernel(DType dt, detail::GemmKernel* k);  // gemm_vec.cpp, this IS
 
 namespace {
 using detail::GemmKernel;
-
-// Vector loads for packing: full, or lanes [lo, hi) with the rest zero (masked lanes are
-// never touched, so the pointer may run past either end of a row).
-template <class T> struct PV;
-#if defined(FASTDL_ISA_avx512)
-template <> struct PV<float> {
-  using R = __m512; static constexpr int W = 16;
-  static R zero() { return _mm512_setzero_ps(); }
-  static R load(const float* p) { return _mm512_loadu_ps(p); }
-  using M = __mmask16;
-  static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
-  static R loadm(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
-  static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
-  static R add(R a, R b) { return _mm512_add_ps(a, b); }
-  static R set1(float v) { return _mm512_set1_ps(v); }
-  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
-  static float sum(R v) { return _mm512_reduce_add_ps(v); }
-  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
-};
-template <> struct PV<double> {
-  using R = __m512d; static constexpr int W = 8;
-  static R zero() { return _mm512_setzero_pd(); }
-  static R load(const double* p) { return _mm512_loadu_pd(p); }
-  using M = __mmask8;
-  static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
-  static R loadm(const double* p, M m) { return _mm512_maskz_loadu_pd(m, p); }
-  static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
-  static R add(R a, R b) { return _mm512_add_pd(a, b); }
-  static R set1(double v) { return _mm512_set1_pd(v); }
-  static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
-  static double sum(R v) { return _mm512_reduce_add_pd(v); }
-  static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
-};
-#else
-template <> struct PV<float> {
-  using R = __m256; static constexpr int W = 8;
-  static R zero() { return _mm256_setzero_ps(); }
-  static R load(const float* p) { return _mm256_loadu_ps(p); }
-  using M = __m256i;
-  static M mask(int lo, int hi) {
-    const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i), _mm256_cmpgt_epi32(i, _mm256_set1_epi32(lo - 1)));
-  }
-  static R loadm(const float* p, M m) { return _mm256_maskload_ps(p, m); }
-  static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
-  static R add(R a, R b) { return _mm256_add_ps(a, b); }
-  static R set1(float v) { return _mm256_set1_ps(v); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-  static float sum(R v) {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, v);
-    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-  }
-  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
-};
-template <> struct PV<double> {
-  using R = __m256d; static constexpr int W = 4;
-  static R zero() { return _mm256_setzero_pd(); }
-  static R load(const double* p) { return _mm256_loadu_pd(p); }
-  using M = __m256i;
-  static M mask(int lo, int hi) {
-    const __m256i i = _mm256_setr_epi64x(0, 1, 2, 3);
-    return _mm256_and_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(hi), i),
-                            _mm256_cmpgt_epi64(i, _mm256_set1_epi64x(lo - 1)));
-  }
-  static R loadm(const double* p, M m) { return _mm256_maskload_pd(p, m); }
-  static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
-  static R add(R a, R b) { return _mm256_add_pd(a, b); }
-  static R set1(double v) { return _mm256_set1_pd(v); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
-  static double sum(R v) {
-    alignas(32) double t[4];
-    _mm256_store_pd(t, v);
-    return (t[0] + t[1]) + (t[2] + t[3]);
-  }
-  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
-};
-#endif
+using namespace cv;
 
 template <class T> const GemmKernel& kernel() {
   static const GemmKernel k = [] { GemmKernel g; gemm_get_kernel(sizeof(T) == 8 ? DType::f64 : DType::f32, &g); return g; }();
   return k;
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-// Scratch memory from the caching allocator, freed on scope exit.
-struct Scratch {
-  void* p = nullptr; size_t n = 0;
-  explicit Scratch(size_t bytes) : p(bytes ? cpu_alloc(bytes) : nullptr), n(bytes) {}
-  ~Scratch() { if (p) cpu_free(p, n); }
-  template <class T> T* as() const { return static_cast<T*>(p); }
-};
-
-// Runs f(task, thread) for tasks [0, n) handed out dynamically over the pool (a preempted
-// thread on a shared machine does not hold the others idle); nt threads, each with its index.
-template <class F> void run_tasks(int64_t n, int nt, const F& f) {
-  if (nt <= 1 || n <= 1) { for (int64_t i = 0; i < n; ++i) f(i, 0); return; }
-  std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num();
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i, t);
-  }
-}
-int threads_for(int64_t tasks) {
-  if (in_parallel_region()) return 1;
-  return int(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), tasks)));
 }
 
 // Cache blocking: a packed B micro-panel (kc x nr) in half of L1, an A block (mc x kc) in
@@ -439,259 +328,28 @@ void bwd_input_as_fwd(const Conv2dParams& p) {
   fwd_gemm<T>(q);
 }
 
-// ---- direct loops for layers with few channels per group (depthwise, LeNet's first layer),
-// where the GEMM's 6-16 row tiles would run mostly empty. Rows are walked with unit stride
-// where the layer's stride is 1, so the compiler vectorises them for this ISA.
-
-// [lo, hi): output positions o < O whose input o s - p + t lies in [0, I).
-void span(int64_t O, int64_t I, int64_t s, int64_t p, int64_t t, int64_t& lo, int64_t& hi) {
-  const int64_t off = t - p;
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  hi = I - off <= 0 ? 0 : std::min(O, (I - off + s - 1) / s);
-  if (hi < lo) hi = lo;
-}
-
-// dst (Hp x Wp) = the plane x (H x W) placed at row ph, column pw, zeros around (stride 1's
-// direct loops then read every tap of a whole vector run without bounds checks).
-template <class T>
-void pad_plane(const T* x, int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t Hp, int64_t Wp, T* dst) {
-  for (int64_t i = 0; i < Hp; ++i) {
-    T* d = dst + i * Wp;
-    const int64_t ih = i - ph;
-    if (ih < 0 || ih >= H) { std::fill(d, d + Wp, T(0)); continue; }
-    const int64_t lo = std::clamp<int64_t>(pw, 0, Wp), hi = std::clamp<int64_t>(pw + W, lo, Wp);
-    std::fill(d, d + lo, T(0));
-    std::memcpy(d + lo, x + ih * W + (lo - pw), size_t(hi - lo) * sizeof(T));
-    std::fill(d + hi, d + Wp, T(0));
-  }
-}
-
-// One run of NQ vectors of an output row: y[0 : left) = bias + sum over taps of w * the padded
-// input xr (its row 0 / column 0 is the run's first tap), in registers throughout.
-template <class V, int NQ, class T>
-inline void direct_run(const Conv2dParams& p, const T* xr, int64_t Wp, int64_t plane, const T* wk, T bias, T* yr,
-                       int64_t left) {
-  constexpr int W = V::W;
-  const int64_t Cg = p.C / p.groups, RS = p.R * p.S;
-  typename V::R acc[NQ];
-#pragma GCC unroll 4
-  for (int q = 0; q < NQ; ++q) acc[q] = V::set1(bias);
-  for (int64_t c = 0; c < Cg; ++c)
-    for (int64_t r = 0; r < p.R; ++r) {
-      const T* xs = xr + c * plane + r * p.dh * Wp;
-      const T* wr = wk + c * RS + r * p.S;
-      for (int64_t s = 0; s < p.S; ++s, xs += p.dw) {
-        const typename V::R wv = V::set1(wr[s]);
-#pragma GCC unroll 4
-        for (int q = 0; q < NQ; ++q) acc[q] = V::fma(wv, V::load(xs + q * W), acc[q]);
-      }
-    }
-#pragma GCC unroll 4
-  for (int q = 0; q < NQ; ++q) {
-    if (left >= (q + 1) * W) {
-      V::store(yr + q * W, acc[q]);
-    } else {
-      alignas(64) T tmp[W];
-      V::store(tmp, acc[q]);
-      std::memcpy(yr + q * W, tmp, size_t(left - q * W) * sizeof(T));
-    }
-  }
-}
-
-// One (n, group) per task: y[n, k] = b + sum_{c, r, s} w x shifted for the group's channels.
-// Stride 1: the group's input planes are copied zero-padded, then each run of up to 4 vectors
-// of an output row stays in registers across every tap (c, r, s).
-template <class T>
-void fwd_direct(const Conv2dParams& p) {
-  using V = PV<T>;
-  constexpr int W = V::W, NB = 4;
-  const T* x = static_cast<const T*>(p.x);
-  const T* w = static_cast<const T*>(p.w);
-  const T* b = static_cast<const T*>(p.b);
-  T* y = static_cast<T*>(p.y);
-  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, HW = p.H * p.W, OHW = p.OH * p.OW, RS = p.R * p.S;
-  const int64_t Hp = (p.OH - 1) * p.sh + (p.R - 1) * p.dh + 1, Wp = round_up(p.OW, W) + (p.S - 1) * p.dw;
-  const int64_t plane = Hp * Wp;
-  const int nt = threads_for(p.N * p.K * OHW * Cg * RS >> 15);
-  Scratch scratch(p.sw == 1 ? size_t(Cg * plane) * sizeof(T) * size_t(nt) : 0);
-  run_tasks(p.N * G, nt, [&](int64_t t, int th) {
-    const int64_t n = t / G, g = t % G;
-    const T* xg = x + (n * p.C + g * Cg) * HW;
-    if (p.sw != 1) {
-      for (int64_t k = g * Kg; k < (g + 1) * Kg; ++k) {
-        T* yp = y + (n * p.K + k) * OHW;
-        std::fill(yp, yp + OHW, b ? b[k] : T(0));
-        for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t r = 0; r < p.R; ++r) {
-            int64_t oh0, oh1;
-            span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
-            for (int64_t s = 0; s < p.S; ++s) {
-              int64_t ow0, ow1;
-              span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
-              const T wv = w[(k * Cg + c) * RS + r * p.S + s];
-              for (int64_t oh = oh0; oh < oh1; ++oh) {
-                const T* xr = xg + c * HW + (oh * p.sh - p.ph + r * p.dh) * p.W - p.pw + s * p.dw;
-                for (int64_t ow = ow0; ow < ow1; ++ow) yp[oh * p.OW + ow] += wv * xr[ow * p.sw];
-              }
-            }
-          }
-      }
-      return;
-    }
-    T* xp = scratch.as<T>() + Cg * plane * th;
-    for (int64_t c = 0; c < Cg; ++c) pad_plane(xg + c * HW, p.H, p.W, p.ph, p.pw, Hp, Wp, xp + c * plane);
-    for (int64_t k = g * Kg; k < (g + 1) * Kg; ++k) {
-      const T* wk = w + k * Cg * RS;
-      T* yp = y + (n * p.K + k) * OHW;
-      const T bias = b ? b[k] : T(0);
-      for (int64_t oh = 0; oh < p.OH; ++oh)
-        for (int64_t o0 = 0; o0 < p.OW; o0 += NB * W) {
-          const int nq = int(std::min<int64_t>(NB, ceil_div(p.OW - o0, W)));
-          const T* xr = xp + oh * p.sh * Wp + o0;
-          T* yr = yp + oh * p.OW + o0;
-          const int64_t left = p.OW - o0;
-          switch (nq) {  // the run's vectors as compile-time counts keep them in registers
-            case 4: direct_run<V, 4>(p, xr, Wp, plane, wk, bias, yr, left); break;
-            case 3: direct_run<V, 3>(p, xr, Wp, plane, wk, bias, yr, left); break;
-            case 2: direct_run<V, 2>(p, xr, Wp, plane, wk, bias, yr, left); break;
-            default: direct_run<V, 1>(p, xr, Wp, plane, wk, bias, yr, left); break;
-          }
-        }
-    }
-  });
-}
-
-// One (n, c) input-gradient plane per task: gx = sum_{k, r, s} w gy scattered back.
-template <class T>
-void bwd_input_direct(const Conv2dParams& p) {
-  const T* gy = static_cast<const T*>(p.gy);
-  const T* w = static_cast<const T*>(p.w);
-  T* gx = static_cast<T*>(p.gx);
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, HW = p.H * p.W, OHW = p.OH * p.OW;
-  run_tasks(p.N * p.C, threads_for(p.N * p.C * OHW * Kg * p.R * p.S >> 15), [&](int64_t t, int) {
-    const int64_t n = t / p.C, ci = t % p.C, g = ci / Cg, c = ci % Cg;
-    T* xp = gx + t * HW;
-    std::fill(xp, xp + HW, T(0));
-    for (int64_t k = g * Kg; k < (g + 1) * Kg; ++k)
-      for (int64_t r = 0; r < p.R; ++r) {
-        int64_t oh0, oh1;
-        span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
-        for (int64_t s = 0; s < p.S; ++s) {
-          int64_t ow0, ow1;
-          span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
-          const T wv = w[((k * Cg + c) * p.R + r) * p.S + s];
-          for (int64_t oh = oh0; oh < oh1; ++oh) {
-            T* xr = xp + (oh * p.sh - p.ph + r * p.dh) * p.W - p.pw + s * p.dw;
-            const T* yr = gy + (n * p.K + k) * OHW + oh * p.OW;
-            if (p.sw == 1) for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow] += wv * yr[ow];
-            else for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * p.sw] += wv * yr[ow];
-          }
-        }
-      }
-  });
-}
-
-// acc[q] += a[q W : (q + 1) W) * b[q W : (q + 1) W) for q < NQ (compile-time: registers).
-template <class V, int NQ, class T>
-inline void dot_run(const T* a, const T* b, typename V::R* acc) {
-#pragma GCC unroll 4
-  for (int q = 0; q < NQ; ++q) acc[q] = V::fma(V::load(a + q * V::W), V::load(b + q * V::W), acc[q]);
-}
-
-// One (k, c) pair per task: gw[k, c, r, s] = sum over images and pixels of gy x shifted. Stride
-// 1: per image, the x and gy planes are copied zero-padded (they stay in L1 across the taps)
-// and each tap sums whole vector runs in four accumulators, added into the tap's vector
-// partial. Other strides sum rows of lane partials.
-template <class T>
-void bwd_weight_direct(const Conv2dParams& p) {
-  using V = PV<T>;
-  constexpr int W = V::W;
-  const T* gy = static_cast<const T*>(p.gy);
-  const T* x = static_cast<const T*>(p.x);
-  T* gw = static_cast<T*>(p.gw);
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, HW = p.H * p.W, OHW = p.OH * p.OW, RS = p.R * p.S;
-  const int64_t OWp = round_up(p.OW, W), Hp = (p.OH - 1) * p.sh + (p.R - 1) * p.dh + 1, Wp = OWp + (p.S - 1) * p.dw;
-  const int nt = threads_for(p.K * Cg * p.N * OHW * RS >> 15);
-  const int64_t per = std::max<int64_t>(RS * W + Hp * Wp + p.OH * OWp, p.OW);
-  Scratch scratch(size_t(per) * sizeof(T) * size_t(nt));
-  run_tasks(p.K * Cg, nt, [&](int64_t t, int th) {
-    const int64_t k = t / Cg, c = t % Cg, g = k / Kg;
-    const T* x0 = x + (g * Cg + c) * HW;
-    const T* y0 = gy + k * OHW;
-    T* part = scratch.as<T>() + per * th;
-    if (p.sw == 1) {
-      T* xp = part + RS * W;
-      T* yp = xp + Hp * Wp;
-      std::fill(part, part + RS * W, T(0));
-      for (int64_t n = 0; n < p.N; ++n) {
-        pad_plane(x0 + n * p.C * HW, p.H, p.W, p.ph, p.pw, Hp, Wp, xp);
-        pad_plane(y0 + n * p.K * OHW, p.OH, p.OW, 0, 0, p.OH, OWp, yp);
-        for (int64_t r = 0; r < p.R; ++r)
-          for (int64_t s = 0; s < p.S; ++s) {
-            typename V::R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-            for (int64_t oh = 0; oh < p.OH; ++oh) {
-              const T* xr = xp + (oh * p.sh + r * p.dh) * Wp + s * p.dw;
-              const T* yr = yp + oh * OWp;
-              int64_t o = 0;
-              for (; o + 4 * W <= OWp; o += 4 * W) dot_run<V, 4>(yr + o, xr + o, acc);
-              switch ((OWp - o) / W) {
-                case 3: dot_run<V, 3>(yr + o, xr + o, acc); break;
-                case 2: dot_run<V, 2>(yr + o, xr + o, acc); break;
-                case 1: dot_run<V, 1>(yr + o, xr + o, acc); break;
-                default: break;
-              }
-            }
-            T* pt = part + (r * p.S + s) * W;
-            V::store(pt, V::add(V::load(pt), V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3]))));
-          }
-      }
-      for (int64_t i = 0; i < RS; ++i) gw[(k * Cg + c) * RS + i] = V::sum(V::load(part + i * W));
-      return;
-    }
-    for (int64_t r = 0; r < p.R; ++r) {
-      int64_t oh0, oh1;
-      span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
-      for (int64_t s = 0; s < p.S; ++s) {
-        int64_t ow0, ow1;
-        span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
-        std::fill(part, part + p.OW, T(0));
-        for (int64_t n = 0; n < p.N; ++n)
-          for (int64_t oh = oh0; oh < oh1; ++oh) {
-            const T* xr = x0 + n * p.C * HW + (oh * p.sh - p.ph + r * p.dh) * p.W - p.pw + s * p.dw;
-            const T* yr = y0 + n * p.K * OHW + oh * p.OW;
-            for (int64_t ow = ow0; ow < ow1; ++ow) part[ow] += yr[ow] * xr[ow * p.sw];
-          }
-        T total = 0;
-        for (int64_t ow = 0; ow < p.OW; ++ow) total += part[ow];
-        gw[(k * Cg + c) * RS + r * p.S + s] = total;
-      }
-    }
-  });
-  if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
-}
-
 // The GEMM paths want at least a few rows per tile: M is Kg (forward, weight gradient) or
 // Cg (input gradient); a weight gradient with fewer than two panels of columns runs direct too.
 constexpr int64_t kMinRows = 4;
 
 void fwd(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows || (p.K / p.groups) * (p.C / p.groups) <= 8;
-  if (p.dt == DType::f64) { if (direct) fwd_direct<double>(p); else fwd_gemm<double>(p); }
-  else if (direct) fwd_direct<float>(p);
+  if (p.dt == DType::f64) { if (direct) conv_fwd_direct(p); else fwd_gemm<double>(p); }
+  else if (direct) conv_fwd_direct(p);
   else fwd_gemm<float>(p);
 }
 void bwd_input(const Conv2dParams& p) {
   const bool direct = p.C / p.groups < kMinRows, s1 = p.sh == 1 && p.sw == 1;
   if (p.dt == DType::f64) {
-    if (direct) bwd_input_direct<double>(p); else if (s1) bwd_input_as_fwd<double>(p); else bwd_input_col2im<double>(p);
+    if (direct) conv_bwd_input_direct(p); else if (s1) bwd_input_as_fwd<double>(p); else bwd_input_col2im<double>(p);
   } else {
-    if (direct) bwd_input_direct<float>(p); else if (s1) bwd_input_as_fwd<float>(p); else bwd_input_col2im<float>(p);
+    if (direct) conv_bwd_input_direct(p); else if (s1) bwd_input_as_fwd<float>(p); else bwd_input_col2im<float>(p);
   }
 }
 void bwd_weight(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows || (p.C / p.groups) * p.R * p.S < 2 * kernel<float>().nr;
-  if (p.dt == DType::f64) { if (direct) bwd_weight_direct<double>(p); else bwd_weight_gemm<double>(p); }
-  else if (direct) bwd_weight_direct<float>(p);
+  if (p.dt == DType::f64) { if (direct) conv_bwd_weight_direct(p); else bwd_weight_gemm<double>(p); }
+  else if (direct) conv_bwd_weight_direct(p);
   else bwd_weight_gemm<float>(p);
 }
 

@@ -1,0 +1,140 @@
+// Helpers shared by the per-ISA convolution files (conv_vec.cpp: implicit GEMM;
+// conv_direct_vec.cpp: direct loops): vector loads with lane masks, scratch memory, a task
+// loop over the pool. Included only inside #if'd *_vec.cpp files (avx2, avx512), so each ISA
+// gets its own copy compiled with its own flags.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include <immintrin.h>
+
+#include "core/allocator.h"
+#include "core/parallel.h"
+#include "cpu/conv.h"
+
+namespace fastdl::cpu::FASTDL_ISA_NS {
+namespace cv {
+
+// Vector loads for packing: full, or lanes [lo, hi) with the rest zero (masked lanes are
+// never touched, so the pointer may run past either end of a row).
+template <class T> struct PV;
+#if defined(FASTDL_ISA_avx512)
+template <> struct PV<float> {
+  using R = __m512; static constexpr int W = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R load(const float* p) { return _mm512_loadu_ps(p); }
+  using M = __mmask16;
+  static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
+  static R loadm(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
+  static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R set1(float v) { return _mm512_set1_ps(v); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static float sum(R v) { return _mm512_reduce_add_ps(v); }
+  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+};
+template <> struct PV<double> {
+  using R = __m512d; static constexpr int W = 8;
+  static R zero() { return _mm512_setzero_pd(); }
+  static R load(const double* p) { return _mm512_loadu_pd(p); }
+  using M = __mmask8;
+  static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
+  static R loadm(const double* p, M m) { return _mm512_maskz_loadu_pd(m, p); }
+  static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  static R set1(double v) { return _mm512_set1_pd(v); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
+  static double sum(R v) { return _mm512_reduce_add_pd(v); }
+  static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
+};
+#else
+template <> struct PV<float> {
+  using R = __m256; static constexpr int W = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  using M = __m256i;
+  static M mask(int lo, int hi) {
+    const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i), _mm256_cmpgt_epi32(i, _mm256_set1_epi32(lo - 1)));
+  }
+  static R loadm(const float* p, M m) { return _mm256_maskload_ps(p, m); }
+  static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R set1(float v) { return _mm256_set1_ps(v); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static float sum(R v) {
+    alignas(32) float t[8];
+    _mm256_store_ps(t, v);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+  }
+  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+};
+template <> struct PV<double> {
+  using R = __m256d; static constexpr int W = 4;
+  static R zero() { return _mm256_setzero_pd(); }
+  static R load(const double* p) { return _mm256_loadu_pd(p); }
+  using M = __m256i;
+  static M mask(int lo, int hi) {
+    const __m256i i = _mm256_setr_epi64x(0, 1, 2, 3);
+    return _mm256_and_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(hi), i),
+                            _mm256_cmpgt_epi64(i, _mm256_set1_epi64x(lo - 1)));
+  }
+  static R loadm(const double* p, M m) { return _mm256_maskload_pd(p, m); }
+  static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  static R add(R a, R b) { return _mm256_add_pd(a, b); }
+  static R set1(double v) { return _mm256_set1_pd(v); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
+  static double sum(R v) {
+    alignas(32) double t[4];
+    _mm256_store_pd(t, v);
+    return (t[0] + t[1]) + (t[2] + t[3]);
+  }
+  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+};
+#endif
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Scratch memory from the caching allocator, freed on scope exit.
+struct Scratch {
+  void* p = nullptr; size_t n = 0;
+  explicit Scratch(size_t bytes) : p(bytes ? cpu_alloc(bytes) : nullptr), n(bytes) {}
+  ~Scratch() { if (p) cpu_free(p, n); }
+  template <class T> T* as() const { return static_cast<T*>(p); }
+};
+
+// Runs f(task, thread) for tasks [0, n) handed out dynamically over the pool (a preempted
+// thread on a shared machine does not hold the others idle); nt threads, each with its index.
+template <class F> void run_tasks(int64_t n, int nt, const F& f) {
+  if (nt <= 1 || n <= 1) { for (int64_t i = 0; i < n; ++i) f(i, 0); return; }
+  std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i, t);
+  }
+}
+inline int threads_for(int64_t tasks) {
+  if (in_parallel_region()) return 1;
+  return int(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), tasks)));
+}
+
+// [lo, hi): output positions o < O whose input o s - p + t lies in [0, I).
+inline void span(int64_t O, int64_t I, int64_t s, int64_t p, int64_t t, int64_t& lo, int64_t& hi) {
+  const int64_t off = t - p;
+  lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  hi = I - off <= 0 ? 0 : std::min(O, (I - off + s - 1) / s);
+  if (hi < lo) hi = lo;
+}
+
+}  // namespace cv
+
+// Direct loops (conv_direct_vec.cpp) for layers with few channels per group.
+void conv_fwd_direct(const Conv2dParams& p);
+void conv_bwd_input_direct(const Conv2dParams& p);
+void conv_bwd_weight_direct(const Conv2dParams& p);
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS
