@@ -139,6 +139,11 @@ def test_batch_norm_float32_and_strided_stats(rng):
     w, b = rng.standard_normal(5), rng.standard_normal(5)
     _check(lambda a, c, d: F.batch_norm(a, None, None, c, d, True), lambda a, c, d: TF.batch_norm(a, None, None, c, d, True),
            [x, w, b], rng, dtype=fd.float32)
+    xo = (rng.standard_normal((4, 3, 5, 6)) * 0.01 + 1000.0).astype(np.float32).astype(np.float64)  # no cancelling
+    fo = F.batch_norm(fd.tensor(xo, dtype=fd.float32), None, None, training=True)  # float32 mean: ulp(1000) / std
+    assert_close(fo, TF.batch_norm(torch.tensor(xo), None, None, training=True).numpy(), fd.float32, rtol=0, atol=1e-2)
+    fo = F.batch_norm(fd.tensor(xo), None, None, training=True)  # conditioning: eps * mean / std ~ 1e-11
+    assert_close(fo, TF.batch_norm(torch.tensor(xo), None, None, training=True).numpy(), rtol=1e-9, atol=1e-9)
     rm0 = rng.standard_normal(10)
     frm = fd.tensor(rm0)[::2]  # strided running stats are updated in place too
     frv = fd.ones(5, dtype=fd.float64)

@@ -1,9 +1,11 @@
 // Batch / group normalisation kernels (cpu/norm.h), compiled per ISA; the ref build is the
 // scalar reference. Each contiguous row of S (or (C / G) S) elements is summed with 16
 // independent partial accumulators (so the compiler vectorises without reassociating one chain)
-// and the row totals are added in double; variance is two-pass (sum of squared deviations from
-// the mean), never E[x^2] - E[x]^2. Every output is an affine map of x and gy per row, written
+// and the row totals are added in double. Batch norm reads x once for its statistics (sums of
+// x - k and (x - k)^2 with k a sample of the channel: the shifted-data variance, never the raw
+// E[x^2] - E[x]^2), group norm twice (two-pass variance over rows that stay in cache). Every output is an affine map of x and gy per row, written
 // in one vectorised pass. Batch norm runs channels in parallel, group norm (n, g) rows.
+#include <algorithm>
 #include <cmath>
 
 #include "core/parallel.h"
@@ -35,6 +37,17 @@ template <class T> double row_sqdev(const T* __restrict x, T m, int64_t n) {
   return s;
 }
 
+// (sum (x - k), sum (x - k)^2) in one pass: the shifted-data variance, stable while the shift k
+// lies within the data (the op passes the channel's first element).
+template <class T> void row_shifted_sums(const T* __restrict x, T k, int64_t n, double& s1, double& s2) {
+  T a[16] = {}, b[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) { const T d = x[i + j] - k; a[j] += d; b[j] += d * d; }
+  for (int j = 0; j < 16; ++j) { s1 += double(a[j]); s2 += double(b[j]); }
+  for (; i < n; ++i) { const double d = double(x[i]) - double(k); s1 += d; s2 += d * d; }
+}
+
 // (sum g, sum g (x - m))
 template <class T> void row_grad_sums(const T* __restrict g, const T* __restrict x, T m, int64_t n, double& sg,
                                       double& sgx) {
@@ -46,14 +59,14 @@ template <class T> void row_grad_sums(const T* __restrict g, const T* __restrict
   for (; i < n; ++i) { sg += double(g[i]); sgx += double(g[i]) * (double(x[i]) - double(m)); }
 }
 
-// y = a x + c
-template <class T> inline void row_affine(const T* __restrict x, T* __restrict y, T a, T c, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + c;
+// y = a (x - m) + c  (centred first: a x + c' would cancel in float32 when |m| >> std)
+template <class T> inline void row_affine(const T* __restrict x, T* __restrict y, T m, T a, T c, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a * (x[i] - m) + c;
 }
-// gx = a g + b x + c
-template <class T> inline void row_affine2(const T* __restrict g, const T* __restrict x, T* __restrict gx, T a, T b,
-                                           T c, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = a * g[i] + b * x[i] + c;
+// gx = a g + b (x - m) + c
+template <class T> inline void row_affine2(const T* __restrict g, const T* __restrict x, T* __restrict gx, T m, T a,
+                                           T b, T c, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gx[i] = a * g[i] + b * (x[i] - m) + c;
 }
 
 template <class T> inline T at(const void* p, int64_t i, T dflt) { return p ? static_cast<const T*>(p)[i] : dflt; }
@@ -72,12 +85,12 @@ template <class T> void bn_fwd(const BatchNormParams& p) {
     for (int64_t c = c0; c < c1; ++c) {
       double mu, is;
       if (p.training) {
-        double s = 0;
-        for (int64_t n = 0; n < N; ++n) s += row_sum(x + (n * C + c) * S, S);
-        mu = s / double(M);
-        double v = 0;
-        for (int64_t n = 0; n < N; ++n) v += row_sqdev(x + (n * C + c) * S, T(mu), S);
-        v /= double(M);
+        const T k = x[c * S];
+        double s1 = 0, s2 = 0;
+        for (int64_t n = 0; n < N; ++n) row_shifted_sums(x + (n * C + c) * S, k, S, s1, s2);
+        const double dm = s1 / double(M);
+        mu = double(k) + dm;
+        const double v = std::max(0.0, s2 / double(M) - dm * dm);
         is = 1.0 / std::sqrt(v + p.eps);
         if (rm) rm[c] = T((1 - p.momentum) * double(rm[c]) + p.momentum * mu);
         if (rv && M > 1) rv[c] = T((1 - p.momentum) * double(rv[c]) + p.momentum * v * double(M) / double(M - 1));
@@ -87,9 +100,8 @@ template <class T> void bn_fwd(const BatchNormParams& p) {
       }
       mean[c] = T(mu);
       invstd[c] = T(is);
-      const double a = double(at<T>(p.w, c, T(1))) * is;
-      const T cc = T(double(at<T>(p.b, c, T(0))) - mu * a);
-      for (int64_t n = 0; n < N; ++n) row_affine(x + (n * C + c) * S, y + (n * C + c) * S, T(a), cc, S);
+      const T a = T(double(at<T>(p.w, c, T(1))) * is), b = at<T>(p.b, c, T(0));
+      for (int64_t n = 0; n < N; ++n) row_affine(x + (n * C + c) * S, y + (n * C + c) * S, T(mu), a, b, S);
     }
   });
 }
@@ -114,10 +126,10 @@ template <class T> void bn_bwd(const BatchNormParams& p) {
       double b = 0, cc = 0;
       if (p.training) {  // gx = a (gy - sg / M - xhat gw / M),  xhat = (x - m) is,  gw = sgx is
         b = -a * is * is * sgx / double(M);
-        cc = -a * sg / double(M) - b * double(m);
+        cc = -a * sg / double(M);
       }
       for (int64_t n = 0; n < N; ++n)
-        row_affine2(gy + (n * C + c) * S, x + (n * C + c) * S, gx + (n * C + c) * S, T(a), T(b), T(cc), S);
+        row_affine2(gy + (n * C + c) * S, x + (n * C + c) * S, gx + (n * C + c) * S, m, T(a), T(b), T(cc), S);
     }
   });
 }
@@ -138,8 +150,8 @@ template <class T> void gn_fwd(const GroupNormParams& p) {
       const int64_t g = r % G;
       for (int64_t k = 0; k < Cg; ++k) {
         const int64_t c = g * Cg + k;
-        const double a = double(at<T>(p.w, c, T(1))) * is;
-        row_affine(xr + k * S, y + r * L + k * S, T(a), T(double(at<T>(p.b, c, T(0))) - mu * a), S);
+        const T a = T(double(at<T>(p.w, c, T(1))) * is);
+        row_affine(xr + k * S, y + r * L + k * S, T(mu), a, at<T>(p.b, c, T(0)), S);
       }
     }
   });
@@ -173,11 +185,11 @@ template <class T> void gn_bwd(const GroupNormParams& p) {
       if (!gx) continue;
       // gx = is (d - sd / L - xhat sum(d xhat) / L),  sum(d xhat) = is sdx
       const double b = -is * is * is * sdx / double(L);
-      const double cc = -is * sd / double(L) - b * double(m);
+      const double cc = -is * sd / double(L);
       for (int64_t k = 0; k < Cg; ++k) {
         const int64_t c = g * Cg + k;
         const double a = double(at<T>(p.w, c, T(1))) * is;
-        row_affine2(gy + r * L + k * S, x + r * L + k * S, gx + r * L + k * S, T(a), T(b), T(cc), S);
+        row_affine2(gy + r * L + k * S, x + r * L + k * S, gx + r * L + k * S, m, T(a), T(b), T(cc), S);
       }
     }
   });
