@@ -7,8 +7,11 @@
 //         its group's query heads and query blocks (causal: from the diagonal on), recomputing
 //         P = exp(S - lse): dK, dV accumulate in registers (warp w owns keys 4w..4w+3, lane owns
 //         columns) and are written once; dQ is summed with atomicAdd into the zeroed dq.
+//   fwd   bf16 / f16 (tensor cores, fp32 accumulation, lse in float32): below, before the host side.
 // Tiles above the causal diagonal are skipped. Dropout regenerates the counter-based mask.
 #include <algorithm>
+
+#include <mma.h>
 
 #include "cpu/attention.h"
 #include "cuda/common.cuh"
@@ -50,7 +53,8 @@ template <class T> __device__ __forceinline__ T warp_sum(T v) {
 
 // The logit of (b, h, i, j) from its dot product: scale * dot + mask, or -inf where the key or
 // query is out of range, above the causal diagonal or masked out.
-template <class T>
+// The additive mask is stored as MT (dt).
+template <class T, class MT = T>
 __device__ __forceinline__ T logit(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j, T dot) {
   if (i >= p.L || j >= p.S || (p.causal && j > i)) return -inf<T>();
   T s = dot * T(p.scale);
@@ -59,7 +63,7 @@ __device__ __forceinline__ T logit(const AttentionParams& p, int64_t b, int64_t 
     if (p.mask_kind == MaskKind::boolean) {
       if (!static_cast<const uint8_t*>(p.mask)[off]) return -inf<T>();
     } else {
-      s += static_cast<const T*>(p.mask)[off];
+      s += cvt<T>(static_cast<const MT*>(p.mask)[off]);
     }
   }
   return s;
@@ -311,6 +315,140 @@ __global__ void __launch_bounds__(kBlock) attn_bwd_kernel(const AttentionParams 
   }
 }
 
+
+// ---------------------------------------------------------------- bf16 / f16 forward, tensor cores
+// One block (4 warps) per (batch*head, 64 query rows); warp w owns rows 16w..16w+15. Per 64-key
+// tile: S = Q K^T on tensor cores (16x16x16 bf16/f16 tiles, fp32 accumulation) into shared
+// memory; the online softmax runs on it row by row (masks, causal, dropout as above) and leaves
+// P in the operand precision; O += P V on tensor cores, with O kept in fp32 shared memory so the
+// softmax rescales it by row. E and Ev multiples of 16, at most 128; lse is float32.
+constexpr int kHRows = 64, kHKeys = 64, kHWarps = 4, kHBlock = kHWarps * kWarp;
+
+struct HalfLayout {  // leading dims (elements) and byte offsets of the shared-memory tiles
+  int lq, lv, ls, lp, lo;
+  size_t q, k, v, s, p, o, m, l, bytes;
+};
+inline HalfLayout half_layout(int64_t E, int64_t Ev) {
+  HalfLayout t;
+  t.lq = int(E) + 8, t.lv = int(Ev) + 8, t.ls = kHKeys + 4, t.lp = kHKeys + 8, t.lo = int(Ev) + 4;
+  auto up = [](size_t b) { return (b + 31) & ~size_t(31); };  // wmma pointers: 256-bit aligned
+  t.q = 0;
+  t.k = up(t.q + size_t(kHRows) * t.lq * 2);
+  t.v = up(t.k + size_t(kHKeys) * t.lq * 2);
+  t.s = up(t.v + size_t(kHKeys) * t.lv * 2);
+  t.p = up(t.s + size_t(kHRows) * t.ls * 4);
+  t.o = up(t.p + size_t(kHRows) * t.lp * 2);
+  t.m = up(t.o + size_t(kHRows) * t.lo * 4);
+  t.l = t.m + kHRows * 4;
+  t.bytes = t.l + kHRows * 4;
+  return t;
+}
+
+// q, k, v, out, the additive mask in H (__half or __nv_bfloat16); lse float32.
+template <class H>
+__global__ void __launch_bounds__(kHBlock) attn_fwd_half_kernel(const AttentionParams p, int64_t nqb, HalfLayout t) {
+  namespace wm = nvcuda::wmma;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  H* s_q = reinterpret_cast<H*>(smem_raw + t.q);
+  H* s_k = reinterpret_cast<H*>(smem_raw + t.k);
+  H* s_v = reinterpret_cast<H*>(smem_raw + t.v);
+  float* s_s = reinterpret_cast<float*>(smem_raw + t.s);
+  H* s_p = reinterpret_cast<H*>(smem_raw + t.p);
+  float* s_o = reinterpret_cast<float*>(smem_raw + t.o);
+  float* s_m = reinterpret_cast<float*>(smem_raw + t.m);
+  float* s_l = reinterpret_cast<float*>(smem_raw + t.l);
+  const int E = int(p.E), Ev = int(p.Ev);
+  const int64_t bh = blockIdx.x / nqb, i0 = (blockIdx.x % nqb) * kHRows;
+  const int64_t b = bh / p.heads, h = bh % p.heads, g = h / (p.heads / p.kv_heads);
+  const int tid = threadIdx.x, lane = tid % kWarp, w = tid / kWarp, r0 = w * 16;
+  const H* q = static_cast<const H*>(p.q) + b * p.q_sb + h * p.q_sh;
+  const H* k = static_cast<const H*>(p.k) + b * p.k_sb + g * p.k_sh;
+  const H* v = static_cast<const H*>(p.v) + b * p.v_sb + g * p.v_sh;
+  const H zero = cvt<H>(0.0f);
+  for (int x = tid; x < kHRows * E; x += kHBlock) {
+    const int r = x / E, e = x % E;
+    s_q[r * t.lq + e] = i0 + r < p.L ? q[(i0 + r) * p.q_sl + e] : zero;
+  }
+  for (int x = tid; x < kHRows * Ev; x += kHBlock) s_o[(x / Ev) * t.lo + x % Ev] = 0.f;
+  for (int x = tid; x < kHRows; x += kHBlock) s_m[x] = -INFINITY, s_l[x] = 0.f;
+  const float rkeep = p.dropout_p > 0 ? float(1.0 / (1.0 - p.dropout_p)) : 1.f;
+  const int64_t kend = p.causal ? imin(p.S, i0 + kHRows) : p.S;
+  for (int64_t j0 = 0; j0 < kend; j0 += kHKeys) {
+    __syncthreads();  // the previous tile is consumed (and the block's setup is visible)
+    for (int x = tid; x < kHKeys * E; x += kHBlock) {
+      const int j = x / E, e = x % E;
+      s_k[j * t.lq + e] = j0 + j < p.S ? k[(j0 + j) * p.k_sl + e] : zero;
+    }
+    for (int x = tid; x < kHKeys * Ev; x += kHBlock) {
+      const int j = x / Ev, e = x % Ev;
+      s_v[j * t.lv + e] = j0 + j < p.S ? v[(j0 + j) * p.v_sl + e] : zero;
+    }
+    __syncthreads();
+    // S (16 x 64) of this warp's rows.
+    for (int nt = 0; nt < kHKeys / 16; ++nt) {
+      wm::fragment<wm::accumulator, 16, 16, 16, float> acc;
+      wm::fill_fragment(acc, 0.f);
+      for (int kk = 0; kk < E; kk += 16) {
+        wm::fragment<wm::matrix_a, 16, 16, 16, H, wm::row_major> fa;
+        wm::fragment<wm::matrix_b, 16, 16, 16, H, wm::col_major> fb;
+        wm::load_matrix_sync(fa, s_q + r0 * t.lq + kk, t.lq);
+        wm::load_matrix_sync(fb, s_k + nt * 16 * t.lq + kk, t.lq);  // K^T: column j is key j
+        wm::mma_sync(acc, fa, fb, acc);
+      }
+      wm::store_matrix_sync(s_s + r0 * t.ls + nt * 16, acc, t.ls, wm::mem_row_major);
+    }
+    __syncwarp();
+    // Online softmax over the tile, row by row; lanes take keys lane and lane + 32.
+    for (int r = r0; r < r0 + 16; ++r) {
+      const int64_t i = i0 + r;
+      float sc[2];
+#pragma unroll
+      for (int u = 0; u < 2; ++u) sc[u] = logit<float, H>(p, b, h, i, j0 + lane + u * kWarp, s_s[r * t.ls + lane + u * kWarp]);
+      const float mo = s_m[r], mx = fmaxf(mo, warp_max(fmaxf(sc[0], sc[1])));
+      float pr[2] = {0.f, 0.f}, alpha = 1.f;
+      if (mx != -INFINITY) {
+        pr[0] = expf(sc[0] - mx), pr[1] = expf(sc[1] - mx);
+        alpha = expf(mo - mx);
+      }
+      const float lsum = warp_sum(pr[0] + pr[1]);
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const int64_t j = j0 + lane + u * kWarp;
+        if (p.dropout_p > 0) pr[u] = pr[u] != 0.f && kept(p, b, h, i, j) ? pr[u] * rkeep : 0.f;
+        s_p[r * t.lp + lane + u * kWarp] = cvt<H>(pr[u]);
+      }
+      for (int e = lane; e < Ev; e += kWarp) s_o[r * t.lo + e] *= alpha;
+      __syncwarp();  // every lane has read s_m[r]
+      if (lane == 0) s_m[r] = mx, s_l[r] = s_l[r] * alpha + lsum;
+    }
+    __syncwarp();
+    // O (16 x Ev) += P (16 x 64) V (64 x Ev).
+    for (int nt = 0; nt < Ev / 16; ++nt) {
+      wm::fragment<wm::accumulator, 16, 16, 16, float> acc;
+      wm::load_matrix_sync(acc, s_o + r0 * t.lo + nt * 16, t.lo, wm::mem_row_major);
+      for (int kk = 0; kk < kHKeys; kk += 16) {
+        wm::fragment<wm::matrix_a, 16, 16, 16, H, wm::row_major> fa;
+        wm::fragment<wm::matrix_b, 16, 16, 16, H, wm::row_major> fb;
+        wm::load_matrix_sync(fa, s_p + r0 * t.lp + kk, t.lp);
+        wm::load_matrix_sync(fb, s_v + kk * t.lv + nt * 16, t.lv);
+        wm::mma_sync(acc, fa, fb, acc);
+      }
+      wm::store_matrix_sync(s_o + r0 * t.lo + nt * 16, acc, t.lo, wm::mem_row_major);
+    }
+  }
+  __syncthreads();
+  H* out = static_cast<H*>(p.out);
+  for (int x = tid; x < kHRows * Ev; x += kHBlock) {
+    const int r = x / Ev, e = x % Ev;
+    if (i0 + r >= p.L) continue;
+    const bool empty = s_m[r] == -INFINITY;
+    out[(bh * p.L + i0 + r) * Ev + e] = cvt<H>(empty ? 0.f : s_o[r * t.lo + e] / s_l[r]);
+  }
+  float* lse = static_cast<float*>(p.lse);
+  for (int r = tid; r < kHRows; r += kHBlock)
+    if (i0 + r < p.L) lse[bh * p.L + i0 + r] = s_m[r] == -INFINITY ? INFINITY : s_m[r] + logf(s_l[r]);
+}
+
 // ---------------------------------------------------------------- host side
 
 int cols_per_lane(const AttentionParams& p) {
@@ -382,6 +520,21 @@ void bwd_typed(const AttentionParams& p, int device) {
          static_cast<const T*>(dsum), dq, nkb, br);
 }
 
+template <class H>
+void fwd_half(const AttentionParams& p, int device) {
+  const HalfLayout t = half_layout(p.E, p.Ev);
+  const int limit = smem_limit(device);
+  FASTDL_CHECK(t.bytes <= size_t(limit), DeviceError, "scaled_dot_product_attention: needs ", t.bytes,
+               " bytes of shared memory per block; the device allows ", limit);
+  const int64_t nqb = cdiv(p.L, kHRows), grid = p.batch * p.heads * nqb;
+  FASTDL_CHECK(grid < (int64_t(1) << 31), DeviceError, "scaled_dot_product_attention: too many blocks (", grid, ")");
+  const char* what = "scaled_dot_product_attention forward (tensor cores)";
+  if (t.bytes > (48u << 10))
+    check(cudaFuncSetAttribute(attn_fwd_half_kernel<H>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(t.bytes)), what);
+  attn_fwd_half_kernel<H><<<unsigned(grid), kHBlock, t.bytes, stream()>>>(p, nqb, t);
+  check_launch(what);
+}
+
 template <class T>
 void dispatch(const AttentionParams& p, bool bwd, int device) {
   switch (cols_per_lane(p)) {
@@ -391,9 +544,18 @@ void dispatch(const AttentionParams& p, bool bwd, int device) {
   }
 }
 
-void check_params(const AttentionParams& p) {
-  FASTDL_CHECK(p.dt == DType::f32 || p.dt == DType::f64, TypeError,
-               "scaled_dot_product_attention: the CUDA kernel takes float32 or float64; got ", dtype_str(p.dt));
+void check_params(const AttentionParams& p, bool bwd) {
+  if (is_half(p.dt)) {
+    FASTDL_CHECK(!bwd, TypeError, "scaled_dot_product_attention backward: the CUDA kernel takes float32 or float64; got ",
+                 dtype_str(p.dt));
+    FASTDL_CHECK(p.E % 16 == 0 && p.Ev % 16 == 0 && p.E <= 128 && p.Ev <= 128, ValueError,
+                 "scaled_dot_product_attention: the ", dtype_str(p.dt), " CUDA kernel takes head dims that are multiples of ",
+                 "16 up to 128; got E = ", p.E, ", Ev = ", p.Ev);
+  } else {
+    FASTDL_CHECK(p.dt == DType::f32 || p.dt == DType::f64, TypeError,
+                 "scaled_dot_product_attention: the CUDA kernel takes float32, float64, bfloat16 or float16; got ",
+                 dtype_str(p.dt));
+  }
   FASTDL_CHECK(p.E <= kMaxDim && p.Ev <= kMaxDim, ValueError,
                "scaled_dot_product_attention: the CUDA kernel takes head dims up to ", kMaxDim, "; got E = ", p.E,
                ", Ev = ", p.Ev);
@@ -405,15 +567,17 @@ void check_params(const AttentionParams& p) {
 
 void attention_fwd(const AttentionParams& p, int device) {
   if (p.batch == 0 || p.heads == 0 || p.L == 0) return;
-  check_params(p);
+  check_params(p, false);
   use_device(device);
-  if (p.dt == DType::f64) dispatch<double>(p, false, device);
+  if (p.dt == DType::bf16) fwd_half<__nv_bfloat16>(p, device);
+  else if (p.dt == DType::f16) fwd_half<__half>(p, device);
+  else if (p.dt == DType::f64) dispatch<double>(p, false, device);
   else dispatch<float>(p, false, device);
 }
 
 void attention_bwd(const AttentionParams& p, int device) {
   if (p.batch == 0 || p.heads == 0) return;
-  check_params(p);
+  check_params(p, true);
   use_device(device);
   if (p.L == 0) {  // no query: dk, dv are zero
     const size_t sz = dtype_size(p.dt), n = size_t(p.batch * p.kv_heads * p.S);

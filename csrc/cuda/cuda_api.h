@@ -71,6 +71,8 @@ void selective_scan_bwd(const cpu::SelectiveScanParams& p, int device);
 // Fused attention (cpu/attention.h), float32 or float64, E and Ev <= 256, strided q/k/v as the
 // struct allows. fwd writes every element of out and lse; bwd writes every element of dq, dk, dv
 // (nothing needs zeroing first; dq is summed with atomics, so its last bits may vary run to run).
+// fwd also takes bfloat16 / float16 (tensor cores, fp32 accumulation; E, Ev multiples of 16 up
+// to 128; lse is then float32); bwd takes float32 / float64 only.
 void attention_fwd(const cpu::AttentionParams& p, int device);
 void attention_bwd(const cpu::AttentionParams& p, int device);
 // conv2d as implicit GEMM (cpu/conv.h), float32 or float64: fwd writes y (+ b when set);
