@@ -347,6 +347,9 @@ inline HalfLayout half_layout(int64_t E, int64_t Ev) {
 // q, k, v, out, the additive mask in H (__half or __nv_bfloat16); lse float32.
 template <class H>
 __global__ void __launch_bounds__(kHBlock) attn_fwd_half_kernel(const AttentionParams p, int64_t nqb, HalfLayout t) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800  // bf16 WMMA needs sm_80; the default archs are 80 and 90
+  __trap();
+#else
   namespace wm = nvcuda::wmma;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   H* s_q = reinterpret_cast<H*>(smem_raw + t.q);
@@ -447,6 +450,7 @@ __global__ void __launch_bounds__(kHBlock) attn_fwd_half_kernel(const AttentionP
   float* lse = static_cast<float*>(p.lse);
   for (int r = tid; r < kHRows; r += kHBlock)
     if (i0 + r < p.L) lse[bh * p.L + i0 + r] = s_m[r] == -INFINITY ? INFINITY : s_m[r] + logf(s_l[r]);
+#endif
 }
 
 // ---------------------------------------------------------------- host side
