@@ -3,7 +3,8 @@
 // (gemm_kernel.h), one group at a time, without an im2col buffer:
 //   forward      y[g]  (Kg x P)   = W[g] (Kg x Cg R S) @ col(x)[g] (Cg R S x P),  P = N OH OW
 //                W is packed once; each (k block x column block) of col(x) is packed straight
-//                from x into the micro-kernel's panels (masked vector loads cover the borders).
+//                from x into the micro-kernel's panels (masked vector loads cover the borders;
+//                column strides read x split into column phases).
 //   weight grad  gW[g] (Kg x Cg R S) = sum over images and pixel blocks of gy[n, g] @ col(x)^T:
 //                threads own column ranges of gW (no (N, ...) temporary, no reduction).
 //   input grad   stride 1: a forward convolution of gy with the flipped, transposed weight;
@@ -41,77 +42,69 @@ Blocking blocking(const GemmKernel& k, int64_t M, int64_t Kd, int64_t esz) {
   return {kc, std::min(mc, round_up(M, k.mr)), nc};
 }
 
-// A run of a column panel's lanes [a, b) that lie on one output row of one image: lane j
-// reads input column ows + (j - a) sw + s dw of input row ohs + r dh, in image plane `base`.
-struct Seg { int a, b; int64_t base, ohs, ows; };
+// A run of a column panel's lanes [a, b) that lie on one output row of one image: lane j is
+// output column ow + (j - a) of output row oh (input row ohs = oh sh - ph before the tap).
+struct Seg { int a, b; int64_t n, ohs, ow; };
 
 // Splits columns [J0, J0 + ncur) of the implied im2col matrix into per-panel runs.
 void make_segs(const Conv2dParams& p, int64_t J0, int64_t ncur, int nr, std::vector<Seg>& segs, std::vector<int>& off) {
   segs.clear(); off.clear();
   const int64_t OHW = p.OH * p.OW;
+  int64_t n = J0 / OHW, oh = (J0 % OHW) / p.OW, ow = J0 % p.OW;
   for (int64_t j = 0; j < ncur; ++j) {
     const int lane = int(j % nr);
-    const int64_t J = J0 + j, n = J / OHW, pix = J % OHW, oh = pix / p.OW, ow = pix % p.OW;
     if (lane == 0) off.push_back(int(segs.size()));
-    if (lane == 0 || ow == 0)
-      segs.push_back({lane, lane + 1, n * p.C * p.H * p.W, oh * p.sh - p.ph, ow * p.sw - p.pw});
-    else
-      segs.back().b = lane + 1;
+    if (lane == 0 || ow == 0) segs.push_back({lane, lane + 1, n, oh * p.sh - p.ph, ow});
+    else segs.back().b = lane + 1;
+    if (++ow == p.OW) { ow = 0; if (++oh == p.OH) { oh = 0; ++n; } }
   }
   off.push_back(int(segs.size()));
 }
 
+// The input as the packing reads it. Stride 1: x itself. Column stride sw > 1: x split into sw
+// column phases (phase f holds columns f, f + sw, ...; Wq = ceil(W / sw) columns, zero past
+// the end), so tap s reads phase (s dw - pw) mod sw at unit stride, like stride 1.
+template <class T> struct InputView {
+  const T* x;       // (phases, N, C, H, Wq)
+  int64_t Wq, phase_stride;
+};
+
 // Packs rows [k0, k0 + kc) of the im2col matrix (row = (c, r, s) of group g) over the block's
 // column panels into dst[panel][k][lane] (the GEMM's packed-B layout); pad lanes are zero.
-// Stride 1 walks (r, s) outside and channels inside: a run's lane masks depend on (r, s) only,
-// so the inner loop is one masked load and store per vector, HW elements apart in x.
+// Walks (r, s) outside and channels inside: a run's lane masks depend on (r, s) only, so the
+// inner loop is one masked load and store per vector, H Wq elements apart in the input.
 template <class T>
-void pack_cols(const Conv2dParams& p, const T* xg, const std::vector<Seg>& segs, const std::vector<int>& off,
-               int64_t k0, int64_t kc, int nr, T* dst) {
+void pack_cols(const Conv2dParams& p, const InputView<T>& in, int64_t g, const std::vector<Seg>& segs,
+               const std::vector<int>& off, int64_t k0, int64_t kc, int nr, T* dst) {
   using V = PV<T>;
   constexpr int W = V::W;
   const int nq = nr / W;
-  const int64_t RS = p.R * p.S, HW = p.H * p.W;
+  const int64_t RS = p.R * p.S, Wq = in.Wq, HWq = p.H * Wq, Cg = p.C / p.groups;
   const int64_t npan = int64_t(off.size()) - 1;
   for (int64_t pi = 0; pi < npan; ++pi) {
     const Seg* s0 = segs.data() + off[size_t(pi)];
     const Seg* s1 = segs.data() + off[size_t(pi) + 1];
     T* d = dst + pi * nr * kc;
-    if (p.sw != 1) {
-      int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
-      for (int64_t kk = 0; kk < kc; ++kk, d += nr) {
-        std::fill(d, d + nr, T(0));
-        for (const Seg* sg = s0; sg < s1; ++sg) {
-          const int64_t ih = sg->ohs + r * p.dh;
-          if (ih < 0 || ih >= p.H) continue;
-          const T* row = xg + c * HW + sg->base + ih * p.W;
-          for (int j = sg->a; j < sg->b; ++j) {
-            const int64_t iw = sg->ows + (j - sg->a) * p.sw + s * p.dw;
-            if (iw >= 0 && iw < p.W) d[j] = row[iw];
-          }
-        }
-        if (++s == p.S) { s = 0; if (++r == p.R) { r = 0; ++c; } }
-      }
-      continue;
-    }
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
         const int64_t rs = r * p.S + s;
         const int64_t c0 = k0 > rs ? (k0 - rs + RS - 1) / RS : 0, c1 = (k0 + kc - rs + RS - 1) / RS;
         if (c0 >= c1) continue;
+        const int64_t t = s * p.dw - p.pw, phase = ((t % p.sw) + p.sw) % p.sw, shift = (t - phase) / p.sw;
+        const T* xs = in.x + phase * in.phase_stride + (g * Cg + c0) * HWq;
         T* dk = d + (c0 * RS + rs - k0) * nr;  // row c0's lanes; row c + 1 is RS rows further
         const int64_t dstep = RS * nr;
         for (const Seg* sg = s0; sg < s1; ++sg) {
           const bool first = sg == s0;
-          const int64_t ih = sg->ohs + r * p.dh, iw = sg->ows + s * p.dw;  // iw: input column of lane a
-          const int lo = int(std::max<int64_t>(sg->a, sg->a - iw)), hi = int(std::min<int64_t>(sg->b, sg->a + p.W - iw));
+          const int64_t ih = sg->ohs + r * p.dh, iw = sg->ow + shift;  // iw: view column of lane a
+          const int lo = int(std::max<int64_t>(sg->a, sg->a - iw)), hi = int(std::min<int64_t>(sg->b, sg->a + Wq - iw));
           if (ih < 0 || ih >= p.H || lo >= hi) {
             if (first)
               for (int64_t c = c0; c < c1; ++c)
                 for (int q = 0; q < nq; ++q) V::store(dk + (c - c0) * dstep + q * W, V::zero());
             continue;
           }
-          const T* src = xg + c0 * HW + sg->base + ih * p.W + iw - sg->a;  // lane j reads src[j]
+          const T* src = xs + sg->n * p.C * HWq + ih * Wq + iw - sg->a;  // lane j reads src[j]
           for (int q = 0; q < nq; ++q) {
             const int l = std::clamp(lo - q * W, 0, W), h = std::clamp(hi - q * W, 0, W);
             T* dq = dk + q * W;
@@ -119,12 +112,12 @@ void pack_cols(const Conv2dParams& p, const T* xg, const std::vector<Seg>& segs,
             if (l >= h) {
               if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep) V::store(dq, V::zero());
             } else if (l == 0 && h == W) {
-              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::load(sq));
-              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::add(V::load(dq), V::load(sq)));
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::load(sq));
+              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::add(V::load(dq), V::load(sq)));
             } else {
               const typename V::M m = V::mask(l, h);
-              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::loadm(sq, m));
-              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HW) V::store(dq, V::add(V::load(dq), V::loadm(sq, m)));
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::loadm(sq, m));
+              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::add(V::load(dq), V::loadm(sq, m)));
             }
           }
         }
@@ -143,6 +136,24 @@ void fwd_gemm(const Conv2dParams& p) {
   const T* w = static_cast<const T*>(p.w);
   const T* b = static_cast<const T*>(p.b);
   T* y = static_cast<T*>(p.y);
+  InputView<T> in{static_cast<const T*>(p.x), p.W, 0};
+  const int64_t Wq = ceil_div(p.W, p.sw), rows = p.N * p.C * p.H;
+  Scratch phases(p.sw > 1 ? size_t(p.sw * rows * Wq) * sizeof(T) : 0);
+  if (p.sw > 1) {  // split the columns into sw phases, each row zero-padded to Wq
+    T* xd = phases.as<T>();
+    const T* x = static_cast<const T*>(p.x);
+    in = {xd, Wq, rows * Wq};
+    parallel_for(0, rows, std::max<int64_t>(1, 16384 / p.W), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t f = 0; f < p.sw; ++f) {
+          T* d = xd + f * rows * Wq + i * Wq;
+          const T* src = x + i * p.W + f;
+          int64_t j = 0;
+          for (; f + j * p.sw < p.W; ++j) d[j] = src[j * p.sw];
+          for (; j < Wq; ++j) d[j] = T(0);
+        }
+    });
+  }
   // Packed W: per group, per k block of kcur columns, Mp rows (panel layout of pack_a).
   Scratch ap(size_t(G * Mp * Kd) * sizeof(T));
   T* Ap = ap.as<T>();
@@ -166,10 +177,9 @@ void fwd_gemm(const Conv2dParams& p) {
     const bool direct = n0 == n1;  // the block lies in one image: write y in place
     T* C = direct ? y + (n0 * p.K + g * Kg) * OHW + (J0 - n0 * OHW) : Ct;
     const int64_t rs = direct ? OHW : nc;
-    const T* xg = static_cast<const T*>(p.x) + g * Cg * p.H * p.W;
     for (int64_t pc = 0; pc < Kd; pc += bl.kc) {
       const int64_t kcur = std::min(bl.kc, Kd - pc);
-      pack_cols<T>(p, xg, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp);
+      pack_cols<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp);
       const T* Ag = Ap + g * Mp * Kd + Mp * pc;
       for (int64_t ic = 0; ic < Kg; ic += bl.mc)
         gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ag + ic * kcur, Bp, C + ic * rs, rs, 1, 1.0, pc == 0 ? 0.0 : 1.0,
