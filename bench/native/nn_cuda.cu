@@ -292,8 +292,9 @@ void pool_case(const PoolCase& c, DType t) {
   report(std::string("pool2d ") + c.name + (t == DType::f32 ? " f32" : " f64"), bad);
 }
 
-void bn_case(const char* name, int64_t N, int64_t C, int64_t S, bool training, bool affine, DType t) {
-  Vec x = draw(N * C * S, -2, 3), w = draw(C), b = draw(C), gy = draw(N * C * S), rm = draw(C), rv = draw(C, 0.5, 2);
+void bn_case(const char* name, int64_t N, int64_t C, int64_t S, bool training, bool affine, DType t,
+             double offset = 0) {
+  Vec x = draw(N * C * S, offset - 2, offset + 3), w = draw(C), b = draw(C), gy = draw(N * C * S), rm = draw(C), rv = draw(C, 0.5, 2);
   Buf dx(t, x), dw(t, w), db(t, b), dgy(t, gy), drm(t, rm), drv(t, rv), y(t, N * C * S), mean(t, C), invstd(t, C),
       gx(t, N * C * S), gw(t, C), gb(t, C);
   Vec ry, rmean, ris, rgx, rgw, rgb;
@@ -377,6 +378,7 @@ void test_all() {
     bn_case("training", 4, 5, 33, true, true, t);
     bn_case("training (N, C), no affine", 300, 3, 1, true, false, t);
     bn_case("eval", 2, 6, 17, false, true, t);
+    bn_case("training, mean 1000 (centred affine)", 3, 4, 50, true, true, t, 1000);
     gn_case("G 3", 2, 6, 10, 3, true, t);
     gn_case("G 1, no affine", 3, 4, 7, 1, false, t);
   }

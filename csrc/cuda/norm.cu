@@ -70,10 +70,10 @@ __global__ void __launch_bounds__(kNormThreads) bn_fwd_kernel(const BatchNormPar
     static_cast<T*>(p.mean)[c] = T(mu);
     static_cast<T*>(p.invstd)[c] = T(is);
   }
-  const double a = double(at<T>(p.w, c, T(1))) * is;
-  const T ta = T(a), tc = T(double(at<T>(p.b, c, T(0))) - mu * a);
+  // Centred first, as the CPU kernel: a x + (b - a m) would cancel in float32 when |m| >> std.
+  const T tm = T(mu), ta = T(double(at<T>(p.w, c, T(1))) * is), tb = at<T>(p.b, c, T(0));
   T* y = static_cast<T*>(p.y);
-  for (int64_t e = threadIdx.x; e < M; e += kNormThreads) y[at_e(e)] = ta * x[at_e(e)] + tc;
+  for (int64_t e = threadIdx.x; e < M; e += kNormThreads) y[at_e(e)] = ta * (x[at_e(e)] - tm) + tb;
 }
 
 template <class T>
@@ -102,13 +102,13 @@ __global__ void __launch_bounds__(kNormThreads) bn_bwd_kernel(const BatchNormPar
   double b = 0, cc = 0;
   if (p.training) {  // gx = a (gy - sg / M - xhat gw / M),  xhat = (x - m) is,  gw = sgx is
     b = -a * is * is * sgx / double(M);
-    cc = -a * sg / double(M) - b * double(m);
+    cc = -a * sg / double(M);
   }
   const T ta = T(a), tb = T(b), tc = T(cc);
   T* gx = static_cast<T*>(p.gx);
   for (int64_t e = threadIdx.x; e < M; e += kNormThreads) {
     const int64_t i = at_e(e);
-    gx[i] = ta * gy[i] + tb * x[i] + tc;
+    gx[i] = ta * gy[i] + tb * (x[i] - m) + tc;  // centred, as the forward
   }
 }
 
@@ -135,8 +135,7 @@ __global__ void __launch_bounds__(kNormThreads) gn_fwd_kernel(const GroupNormPar
   T* y = static_cast<T*>(p.y) + r * L;
   for (int64_t e = threadIdx.x; e < L; e += kNormThreads) {
     const int64_t c = g * Cg + e / S;
-    const double a = double(at<T>(p.w, c, T(1))) * is;
-    y[e] = T(a) * x[e] + T(double(at<T>(p.b, c, T(0))) - mu * a);
+    y[e] = T(double(at<T>(p.w, c, T(1))) * is) * (x[e] - m) + at<T>(p.b, c, T(0));  // centred first
   }
 }
 
@@ -172,12 +171,12 @@ __global__ void __launch_bounds__(kNormThreads) gn_bwd_kernel(const GroupNormPar
   if (!p.gx) return;
   // gx = is (d - sd / L - xhat sum(d xhat) / L),  sum(d xhat) = is sdx
   const double b = -is * is * is * sdx / double(L);
-  const double cc = -is * sd / double(L) - b * double(m);
+  const double cc = -is * sd / double(L);
   const T tb = T(b), tc = T(cc);
   T* gx = static_cast<T*>(p.gx) + r * L;
   for (int64_t e = threadIdx.x; e < L; e += kNormThreads) {
     const T a = T(double(at<T>(p.w, g * Cg + e / S, T(1))) * is);
-    gx[e] = a * gy[e] + tb * x[e] + tc;
+    gx[e] = a * gy[e] + tb * (x[e] - m) + tc;
   }
 }
 
