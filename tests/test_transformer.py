@@ -199,6 +199,7 @@ def test_encoder_stack_matches_torch(rng, norm_first, activation, batch_first):
     _compare_grads(fenc, tenc, [(fx, tx)], rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_and_transformer_match_torch(rng, norm_first):
     d, H, N, L, S = 8, 2, 2, 5, 6
