@@ -281,37 +281,42 @@ void bwd_weight_gemm(const Conv2dParams& p) {
   if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
 }
 
-// Strided input gradient: per image and group, col = W^T @ gy (Cg R S x OH OW), then each
-// col row is added back to the input pixels it was read from. Threads own whole images.
+// Strided input gradient: per image and group, col = W^T @ gy over a block of whole output rows
+// (Cg R S x rows OW), then each col row is added back to the input pixels it was read from.
+// Threads own whole images.
 template <class T>
 void bwd_input_col2im(const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S, Kd = Cg * RS, OHW = p.OH * p.OW;
   const int64_t HW = p.H * p.W;
-  const int64_t chunk = std::max<int64_t>(1, std::min(OHW, (int64_t(1) << 18) / std::max<int64_t>(Kd, 1)));
+  const int64_t rows = std::clamp<int64_t>((int64_t(1) << 18) / std::max<int64_t>(Kd * p.OW, 1), 1, p.OH);
   const int nt = threads_for(p.N);
-  Scratch scratch(size_t(Kd * chunk) * sizeof(T) * size_t(nt));
+  Scratch scratch(size_t(Kd * rows * p.OW) * sizeof(T) * size_t(nt));
   const T* w = static_cast<const T*>(p.w);
   const T* gy = static_cast<const T*>(p.gy);
   T* gx = static_cast<T*>(p.gx);
   run_tasks(p.N, nt, [&](int64_t n, int t) {
-    T* col = scratch.as<T>() + Kd * chunk * t;
+    T* col = scratch.as<T>() + Kd * rows * p.OW * t;
     std::fill(gx + n * p.C * HW, gx + (n + 1) * p.C * HW, T(0));
     for (int64_t g = 0; g < G; ++g)
-      for (int64_t q0 = 0; q0 < OHW; q0 += chunk) {
-        const int64_t len = std::min(chunk, OHW - q0);
+      for (int64_t oh0 = 0; oh0 < p.OH; oh0 += rows) {
+        const int64_t nrow = std::min(rows, p.OH - oh0), len = nrow * p.OW;
         GemmParams gp;
         gp.M = Kd; gp.N = len; gp.K = Kg; gp.dtype = p.dt;
         gp.A = w + g * Kg * Kd; gp.sa_m = 1; gp.sa_k = Kd;
-        gp.B = gy + (n * p.K + g * Kg) * OHW + q0; gp.sb_k = OHW; gp.sb_n = 1;
+        gp.B = gy + (n * p.K + g * Kg) * OHW + oh0 * p.OW; gp.sb_k = OHW; gp.sb_n = 1;
         gp.C = col; gp.sc_m = len; gp.sc_n = 1;
         gemm(gp);
         for (int64_t row = 0; row < Kd; ++row) {
           const int64_t c = row / RS, r = (row % RS) / p.S, s = row % p.S;
+          int64_t ow0, ow1;
+          span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
           T* xc = gx + (n * p.C + g * Cg + c) * HW;
-          const T* cr = col + row * len;
-          for (int64_t q = q0; q < q0 + len; ++q) {
-            const int64_t ih = (q / p.OW) * p.sh - p.ph + r * p.dh, iw = (q % p.OW) * p.sw - p.pw + s * p.dw;
-            if (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W) xc[ih * p.W + iw] += cr[q - q0];
+          for (int64_t oh = oh0; oh < oh0 + nrow; ++oh) {
+            const int64_t ih = oh * p.sh - p.ph + r * p.dh;
+            if (ih < 0 || ih >= p.H) continue;
+            T* xr = xc + ih * p.W - p.pw + s * p.dw;
+            const T* cr = col + row * len + (oh - oh0) * p.OW;
+            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * p.sw] += cr[ow];
           }
         }
       }
@@ -338,8 +343,9 @@ void bwd_input_as_fwd(const Conv2dParams& p) {
   fwd_gemm<T>(q);
 }
 
-// The GEMM paths want at least a few rows per tile: M is Kg (forward, weight gradient) or
-// Cg (input gradient); a weight gradient with fewer than two panels of columns runs direct too.
+// The GEMM paths want at least a few rows per tile: M is Kg (forward, weight gradient), Cg
+// (stride-1 input gradient) or Cg R S (strided). Depthwise-like layers (Cg Kg <= 8) run direct,
+// and so does a weight gradient with fewer than two panels of columns.
 constexpr int64_t kMinRows = 4;
 
 void fwd(const Conv2dParams& p) {
@@ -349,7 +355,7 @@ void fwd(const Conv2dParams& p) {
   else fwd_gemm<float>(p);
 }
 void bwd_input(const Conv2dParams& p) {
-  const bool direct = p.C / p.groups < kMinRows, s1 = p.sh == 1 && p.sw == 1;
+  const bool direct = (p.C / p.groups) * (p.K / p.groups) <= 8, s1 = p.sh == 1 && p.sw == 1;
   if (p.dt == DType::f64) {
     if (direct) conv_bwd_input_direct(p); else if (s1) bwd_input_as_fwd<double>(p); else bwd_input_col2im<double>(p);
   } else {
