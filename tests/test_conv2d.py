@@ -110,6 +110,7 @@ def _grads(isa, x, w, b, upstream, **kw):
     (2, 16, 20, 15, 17, 5, 2, 2, 1),    # strided
     (4, 12, 12, 10, 9, 3, 1, 1, 12),    # depthwise
     (5, 1, 6, 28, 28, 5, 1, 0, 1),      # LeNet's c1
+    (2, 3, 16, 19, 21, 7, 2, 3, 1),     # ResNet's stem: column phases, col2im input gradient
 ])
 def test_fast_paths_match_reference(rng, shape):
     fast = [i for i in ("avx2", "avx512") if i in __import__("conftest").PRESENT_ISAS]
