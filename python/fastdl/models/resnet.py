@@ -174,6 +174,9 @@ class _Transition(nn.Sequential):
 
 
 class DenseNet(nn.Module):
+    """torchvision's DenseNet-BC; memory_efficient (gradient checkpointing there) is accepted
+    for signature compatibility and has no effect."""
+
     def __init__(self, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, bn_size=4, drop_rate=0,
                  num_classes=1000, memory_efficient=False, in_channels=3, small_input=False):
         super().__init__()
