@@ -33,25 +33,7 @@ namespace {
 
 using detail::GemmKernel;
 
-// Row maps over n elements (n a multiple of the vector width for float32).
-template <class T> T row_max(const T* x, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    vf m = vf{} - std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < n; i += kWf) {
-      const vf v = ldv(x + i);
-      m = v > m ? v : m;
-    }
-    alignas(64) float t[kWf];
-    stv(t, m);
-    float r = t[0];
-    for (int i = 1; i < kWf; ++i) r = std::max(r, t[i]);
-    return r;
-  } else {
-    T r = -std::numeric_limits<T>::infinity();
-    for (int64_t i = 0; i < n; ++i) r = std::max(r, x[i]);
-    return r;
-  }
-}
+// Row map over n elements (n a multiple of the vector width for float32):
 // x = exp(x - m), exactly 0 where x is -inf; returns the sum.
 template <class T> T exp_sub_sum(T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {
@@ -73,6 +55,46 @@ template <class T> T exp_sub_sum(T* x, int64_t n, T m) {
     return s;
   }
 }
+// Column maps over a rows x n tile (row stride ld, n a multiple of the float vector width):
+// m[j] = max(m[j], max_i x[i][j]); and x = exp(x - mu[j]), exactly 0 where x is -inf, with
+// the column sums added into sum[j]. Columns are queries here, so both run as vertical vector
+// operations with no horizontal reduction.
+template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n, T* m) {
+  if constexpr (std::is_same_v<T, float>) {
+    for (int64_t j = 0; j < n; j += kWf) {
+      vf v = ldv(m + j);
+      for (int64_t i = 0; i < rows; ++i) {
+        const vf y = ldv(x + i * ld + j);
+        v = y > v ? y : v;
+      }
+      stv(m + j, v);
+    }
+  } else {
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < n; ++j) m[j] = std::max(m[j], x[i * ld + j]);
+  }
+}
+template <class T> void exp_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum) {
+  if constexpr (std::is_same_v<T, float>) {
+    for (int64_t j = 0; j < n; j += kWf) {
+      const vf m = ldv(mu + j);
+      vf s = ldv(sum + j);
+      for (int64_t i = 0; i < rows; ++i) {
+        const vf d = ldv(x + i * ld + j) - m;
+        const vf e = (vf)((vi)exp_v(d) & (vi)(d > -87.0f));
+        stv(x + i * ld + j, e);
+        s += e;
+      }
+      stv(sum + j, s);
+    }
+  } else {
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        x[i * ld + j] = std::exp(x[i * ld + j] - mu[j]);
+        sum[j] += x[i * ld + j];
+      }
+  }
+}
 template <class T> void scale_row(T* x, int64_t n, T a) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) x[i] *= a;
@@ -82,16 +104,20 @@ template <class T>
 struct Flash {
   const AttentionParams& p;
   GemmKernel gk{};
-  int64_t mr = 1, nr = 1, Br = 64, Bc = 64, Brp = 64;
+  int64_t mr = 1, nr = 1, Br = 64, Bc = 64, Brp = 64, Brn = 64, Bcm = 64;
   int64_t Ep = 0, Evp = 0, group = 1, nib = 0, njb = 0;
   static constexpr T kInf = std::numeric_limits<T>::infinity();
 
   explicit Flash(const AttentionParams& pp) : p(pp) {
     gemm_get_kernel(p.dt, &gk);
     mr = gk.mr; nr = gk.nr;
-    Bc = std::max<int64_t>(nr, 64 / nr * nr);
-    Br = (64 + mr - 1) / mr * mr;
+    // ~96 query rows x 128 keys: the score tile (48 KiB in float) and the packed K / V blocks
+    // stay in L2 while the micro-kernels run k loops of 64-128 (CPU-time sweep on Zen 3).
+    Bc = std::max<int64_t>(nr, 128 / nr * nr);
+    Br = (96 + mr - 1) / mr * mr;
     Brp = Br;
+    Brn = (Br + nr - 1) / nr * nr;  // query columns of a transposed score tile
+    Bcm = (Bc + mr - 1) / mr * mr;
     Ep = (p.E + nr - 1) / nr * nr;
     Evp = (p.Ev + nr - 1) / nr * nr;
     group = p.heads / p.kv_heads;
@@ -133,22 +159,42 @@ struct Flash {
   bool tile_needs_mask(int64_t i0, int64_t br, int64_t j0, int64_t bc) const {
     return p.mask_kind != MaskKind::none || (p.causal && j0 + bc - 1 > i0) || bc != Bc;
   }
-  // Multiplies row r of P (br x bc, stride ld) by the dropout keep factor into dst.
-  void dropout_tile(const T* P, T* dst, int64_t ld, int64_t br, int64_t bc, int64_t b, int64_t h, int64_t i0,
-                    int64_t j0) const {
+  // dst = P times the dropout keep factor, element (r, c) (query i0 + r, key j0 + c) at
+  // r * sr + c * sc in both.
+  void dropout_tile(const T* P, T* dst, int64_t sr, int64_t sc, int64_t br, int64_t bc, int64_t b, int64_t h,
+                    int64_t i0, int64_t j0) const {
     const float pd = float(p.dropout_p);
     const T inv = T(1.0 / (1.0 - p.dropout_p));
     for (int64_t r = 0; r < br; ++r) {
       const uint64_t base = uint64_t(((b * p.heads + h) * p.L + i0 + r) * p.S + j0);
-      for (int64_t c = 0; c < bc; ++c)
-        dst[r * ld + c] = dropout_uniform(p.seed, base + uint64_t(c)) >= pd ? P[r * ld + c] * inv : T(0);
+      for (int64_t c = 0; c < bc; ++c) {
+        const int64_t x = r * sr + c * sc;
+        dst[x] = dropout_uniform(p.seed, base + uint64_t(c)) >= pd ? P[x] * inv : T(0);
+      }
+    }
+  }
+  // Masking of a transposed score tile (keys j0 + c in rows, queries i0 + r in columns).
+  void mask_tile_t(T* s, int64_t ld, int64_t bc, int64_t br, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
+    for (int64_t c = 0; c < bc; ++c) {
+      T* sc = s + c * ld;
+      const int64_t j = j0 + c;
+      const int64_t r0 = p.causal ? std::min(br, std::max<int64_t>(0, j - i0)) : 0;  // rows i < j can't see j
+      for (int64_t r = 0; r < r0; ++r) sc[r] = -kInf;
+      if (p.mask_kind == MaskKind::boolean) {
+        const uint8_t* m = static_cast<const uint8_t*>(p.mask) + b * p.m_sb + h * p.m_sh + i0 * p.m_sl + j * p.m_ss;
+        for (int64_t r = r0; r < br; ++r)
+          if (!m[r * p.m_sl]) sc[r] = -kInf;
+      } else if (p.mask_kind == MaskKind::additive) {
+        const T* m = static_cast<const T*>(p.mask) + b * p.m_sb + h * p.m_sh + i0 * p.m_sl + j * p.m_ss;
+        for (int64_t r = r0; r < br; ++r) sc[r] += m[r * p.m_sl];
+      }
     }
   }
 
   // Packed K / V of one (batch, kv head), block by block on first use.
   struct KV {
     int64_t b = -1, g = -1;
-    std::vector<T> kc, vr, kr, vc;  // K^T panels (k = E), V row panels, K row panels, V^T panels
+    std::vector<T> ka, kc, vr, kr, vc;  // K as A (k = E), K^T, V rows, K rows, V^T panels
     std::vector<char> done;
   };
   void kv_bind(KV& c, int64_t b, int64_t g) const {
@@ -156,16 +202,17 @@ struct Flash {
     c.b = b; c.g = g;
     c.done.assign(size_t(njb), 0);
   }
-  // Forward needs kc and vr; backward kc, kr and vc.
+  // Forward needs ka and vr; backward kc, kr and vc.
   void kv_pack(KV& c, int64_t jb, bool bwd) const {
     if (c.done[size_t(jb)]) return;
     const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);
     const T* K = krow(c.b, c.g, j0);
     const T* Vm = vrow(c.b, c.g, j0);
-    gk.pack_b(K, 1, p.k_sl, p.E, bc, c.kc.data() + jb * Bc * p.E);
     if (!bwd) {
+      gk.pack_a(K, p.k_sl, 1, bc, p.E, c.ka.data() + jb * Bcm * p.E);
       gk.pack_b(Vm, p.v_sl, 1, bc, p.Ev, c.vr.data() + jb * Bc * Evp);
     } else {
+      gk.pack_b(K, 1, p.k_sl, p.E, bc, c.kc.data() + jb * Bc * p.E);
       gk.pack_b(K, p.k_sl, 1, bc, p.E, c.kr.data() + jb * Bc * Ep);
       gk.pack_b(Vm, 1, p.v_sl, p.Ev, bc, c.vc.data() + jb * Bc * p.Ev);
     }
@@ -186,21 +233,26 @@ struct Flash {
     });
   }
 
+  // Scores are computed transposed, S^T = K_j Q_i^T (keys in rows, queries in columns): the
+  // softmax statistics become vertical vector ops, and P packs as the A operand of P V by a
+  // plain copy instead of a transpose.
   void fwd_items(int64_t lo, int64_t hi) const {
     if (lo >= hi) return;
     KV c;
-    c.kc.resize(size_t(njb * Bc * p.E));
+    c.ka.resize(size_t(njb * Bcm * p.E));
     c.vr.resize(size_t(njb * Bc * Evp));
-    std::vector<T> qa(size_t(Brp * p.E)), s(size_t(Br * Bc)), pa(size_t(Brp * Bc)), pdrop;
-    if (p.dropout_p > 0) pdrop.resize(size_t(Br * Bc));
-    std::vector<T> m(static_cast<size_t>(Br)), l(static_cast<size_t>(Br));
+    const int64_t ld = Brn;
+    std::vector<T> qb(size_t(Brn * p.E)), st(size_t(Bc * ld), T(0)), pa(size_t(Brp * Bc)), pdrop;
+    if (p.dropout_p > 0) pdrop.resize(size_t(Bc * ld));
+    const size_t nl = size_t(ld);
+    std::vector<T> m(nl), mn(nl), mu(nl), l(nl), sum(nl);
     T* out = static_cast<T*>(p.out);
     T* lse = static_cast<T*>(p.lse);
     for (int64_t it = lo; it < hi; ++it) {
       const int64_t ib = it % nib, bh = it / nib, h = bh % p.heads, b = bh / p.heads, g = h / group;
       const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0), kend = key_end(ib);
       kv_bind(c, b, g);
-      gk.pack_a(qrow(b, h, i0), p.q_sl, 1, br, p.E, qa.data());
+      gk.pack_b(qrow(b, h, i0), 1, p.q_sl, p.E, br, qb.data());
       T* o = out + (bh * p.L + i0) * p.Ev;
       std::fill(o, o + br * p.Ev, T(0));
       std::fill(m.begin(), m.end(), -kInf);
@@ -208,20 +260,25 @@ struct Flash {
       for (int64_t jb = 0; jb * Bc < kend; ++jb) {
         const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);  // as packed; causal masks the rest
         kv_pack(c, jb, false);
-        mm(br, bc, p.E, qa.data(), c.kc.data() + jb * Bc * p.E, s.data(), Bc, p.scale, 0.0);
-        if (tile_needs_mask(i0, br, j0, bc)) mask_tile(s.data(), Bc, br, bc, b, h, i0, j0);
-        for (int64_t r = 0; r < br; ++r) {
-          T* sr = s.data() + r * Bc;
-          const T mn = std::max(m[size_t(r)], row_max(sr, Bc));
-          if (mn == -kInf) { std::fill(sr, sr + Bc, T(0)); continue; }  // nothing visible yet
-          const T alpha = m[size_t(r)] == -kInf ? T(0) : T(std::exp(m[size_t(r)] - mn));
-          l[size_t(r)] = l[size_t(r)] * alpha + exp_sub_sum(sr, Bc, mn);
-          if (alpha != T(1)) scale_row(o + r * p.Ev, p.Ev, alpha);
-          m[size_t(r)] = mn;
+        mm(bc, br, p.E, c.ka.data() + jb * Bcm * p.E, qb.data(), st.data(), ld, p.scale, 0.0);
+        if (p.mask_kind != MaskKind::none || (p.causal && j0 + bc - 1 > i0))
+          mask_tile_t(st.data(), ld, bc, br, b, h, i0, j0);
+        std::copy(m.begin(), m.end(), mn.begin());
+        col_max(st.data(), bc, ld, ld, mn.data());
+        for (int64_t r = 0; r < ld; ++r) {  // a column with nothing visible yet keeps P = 0
+          mu[size_t(r)] = mn[size_t(r)] == -kInf ? T(0) : mn[size_t(r)];
+          sum[size_t(r)] = T(0);
         }
-        const T* P = s.data();
-        if (p.dropout_p > 0) { dropout_tile(s.data(), pdrop.data(), Bc, br, bc, b, h, i0, j0); P = pdrop.data(); }
-        gk.pack_a(P, Bc, 1, br, bc, pa.data());
+        exp_cols(st.data(), bc, ld, ld, mu.data(), sum.data());
+        for (int64_t r = 0; r < br; ++r) {
+          const T alpha = m[size_t(r)] == -kInf ? T(0) : T(std::exp(m[size_t(r)] - mu[size_t(r)]));
+          l[size_t(r)] = l[size_t(r)] * alpha + sum[size_t(r)];
+          if (alpha != T(1)) scale_row(o + r * p.Ev, p.Ev, alpha);
+          m[size_t(r)] = mn[size_t(r)];
+        }
+        const T* P = st.data();
+        if (p.dropout_p > 0) { dropout_tile(st.data(), pdrop.data(), 1, ld, br, bc, b, h, i0, j0); P = pdrop.data(); }
+        gk.pack_a(P, 1, ld, br, bc, pa.data());
         mm(br, p.Ev, bc, pa.data(), c.vr.data() + jb * Bc * Evp, o, p.Ev, 1.0, 1.0);
       }
       for (int64_t r = 0; r < br; ++r) {
@@ -299,7 +356,7 @@ struct Flash {
             else exp_sub_sum(sr, Bc, lr);
           }
           const T* Pd = s.data();
-          if (p.dropout_p > 0) { dropout_tile(s.data(), pdrop.data(), Bc, br, bc, b, h, i0, j0); Pd = pdrop.data(); }
+          if (p.dropout_p > 0) { dropout_tile(s.data(), pdrop.data(), Bc, 1, br, bc, b, h, i0, j0); Pd = pdrop.data(); }
           // dV_j += Pd^T dO_i
           gk.pack_a(Pd, 1, Bc, bc, br, ta.data());
           mm(bc, p.Ev, br, ta.data(), gr.data() + ib * Br * Evp, dv + j0 * p.Ev, p.Ev, 1.0, 1.0);

@@ -6,6 +6,7 @@
 
 #include "autograd/node.h"
 #include "core/profiler.h"
+#include "cuda/cuda_api.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -54,10 +55,13 @@ IntList list(const Dims& d) { return IntList(d.begin(), d.end()); }
 int64_t at(const Tensor& t, int d) { return t.strides()[t.ndim() + d]; }  // stride of dim d < 0
 
 void run(bool fwd, const cpu::AttentionParams& p, Device dev) {
-  FASTDL_CHECK(dev.is_cpu(), DeviceError,
-               "scaled_dot_product_attention: the CUDA kernel is not built into this fastdl yet");
-  if (fwd) cpu::attention_kernels().fwd(p);
-  else cpu::attention_kernels().bwd(p);
+  if (dev.is_cpu()) {
+    if (fwd) cpu::attention_kernels().fwd(p);
+    else cpu::attention_kernels().bwd(p);
+  } else {
+    if (fwd) cuda::attention_fwd(p, dev.index);
+    else cuda::attention_bwd(p, dev.index);
+  }
 }
 
 }  // namespace
@@ -112,6 +116,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   }
 
   const Device dev = q.device();
+  FASTDL_CHECK(dev.is_cpu() || (E <= 256 && Ev <= 256), ValueError, op,
+               ": the CUDA kernel takes head dims E, Ev <= 256; got query ", shape_str(q.shape()), " and value ",
+               shape_str(v.shape()));
   const DType kt = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
   auto prep = [&](const Tensor& t, int64_t heads, int64_t rows, int64_t width, int64_t& sb) {
     return fold(expand(to_dtype(detach(t), kt), list(concat(bshape, {heads, rows, width}))), nb, sb);
