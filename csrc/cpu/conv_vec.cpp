@@ -201,15 +201,16 @@ void fwd_gemm(const Conv2dParams& p) {
   });
 }
 
-// Builds rows[j][q] = x[n, g Cg + c, oh sh - ph + r dh, ow sw - pw + s dw] for the im2col
+// Builds rows[j ld + q] = x[n, g Cg + c, oh sh - ph + r dh, ow sw - pw + s dw] for the im2col
 // rows j0 + j = (c, r, s), j < nrows, and the pixels q0 + q = (oh, ow), q < len, of image n.
 template <class T>
-void im2col_rows(const Conv2dParams& p, const T* xg, int64_t j0, int64_t nrows, int64_t q0, int64_t len, T* rows) {
+void im2col_rows(const Conv2dParams& p, const T* xg, int64_t j0, int64_t nrows, int64_t q0, int64_t len, T* rows,
+                 int64_t ld) {
   const int64_t RS = p.R * p.S, HW = p.H * p.W;
   for (int64_t j = 0; j < nrows; ++j) {
     const int64_t col = j0 + j, c = col / RS, r = (col % RS) / p.S, s = col % p.S;
     const T* xc = xg + c * HW;
-    T* dst = rows + j * len;
+    T* dst = rows + j * ld;
     for (int64_t q = q0; q < q0 + len;) {
       const int64_t oh = q / p.OW, ow0 = q % p.OW, run = std::min(p.OW - ow0, q0 + len - q);
       T* d = dst + (q - q0);
@@ -244,14 +245,15 @@ void bwd_weight_gemm(const Conv2dParams& p) {
   const GemmKernel& gk = kernel<T>();
   const int nr = gk.nr;
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, Kd = Cg * p.R * p.S, OHW = p.OH * p.OW;
-  const Blocking bl = blocking(gk, Kg, OHW, sizeof(T));  // k runs over an image's pixels
+  const int64_t P = p.N * OHW;
+  const Blocking bl = blocking(gk, Kg, P, sizeof(T));  // k runs over the pixels of all images
   const int64_t kc = bl.kc, Mp = round_up(Kg, gk.mr);
   const int64_t nparts = std::max<int64_t>(1, std::min(ceil_div(Kd, nr), ceil_div(get_num_threads(), G)));
   const int64_t part = round_up(ceil_div(Kd, nparts), nr), ntask = G * ceil_div(Kd, part);
   const int64_t ncb = Kg <= bl.mc ? std::min<int64_t>(part, 1024) : std::min(part, bl.nc);
   const int nt = threads_for(ntask);
   const size_t rbytes = size_t(ncb * kc) * sizeof(T), bbytes = size_t(round_up(ncb, nr) * kc) * sizeof(T);
-  const size_t abytes = size_t(Mp * kc) * sizeof(T), per = rbytes + bbytes + abytes;
+  const size_t abytes = size_t(Mp * kc) * sizeof(T), per = rbytes + bbytes + 2 * abytes;
   Scratch scratch(per * size_t(nt));
   const T* gy = static_cast<const T*>(p.gy);
   T* gw = static_cast<T*>(p.gw);
@@ -262,21 +264,33 @@ void bwd_weight_gemm(const Conv2dParams& p) {
     T* Bp = reinterpret_cast<T*>(reinterpret_cast<char*>(rows) + rbytes);
     T* Ap = reinterpret_cast<T*>(reinterpret_cast<char*>(Bp) + bbytes);
     const T* xg0 = static_cast<const T*>(p.x) + g * Cg * p.H * p.W;
-    bool first = true;
-    for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t q0 = 0; q0 < OHW; q0 += kc) {
-        const int64_t kcur = std::min(kc, OHW - q0);
-        gk.pack_a(gy + (n * p.K + g * Kg) * OHW + q0, OHW, 1, Kg, kcur, Ap);
-        for (int64_t j0 = jA; j0 < jB; j0 += ncb) {
-          const int64_t ncur = std::min(ncb, jB - j0);
-          im2col_rows<T>(p, xg0 + n * p.C * p.H * p.W, j0, ncur, q0, kcur, rows);
-          gk.pack_b(rows, 1, kcur, kcur, ncur, Bp);
-          for (int64_t ic = 0; ic < Kg; ic += bl.mc)
-            gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ap + ic * kcur, Bp, gw + (g * Kg + ic) * Kd + j0, Kd, 1,
-                     1.0, first ? 0.0 : 1.0, 0, ceil_div(ncur, nr));
+    T* gtmp = reinterpret_cast<T*>(reinterpret_cast<char*>(Ap) + abytes);
+    for (int64_t Q0 = 0; Q0 < P; Q0 += kc) {  // pixel blocks over all images (small images share one)
+      const int64_t kcur = std::min(kc, P - Q0), n0 = Q0 / OHW, n1 = (Q0 + kcur - 1) / OHW;
+      if (n0 == n1) {
+        gk.pack_a(gy + (n0 * p.K + g * Kg) * OHW + Q0 - n0 * OHW, OHW, 1, Kg, kcur, Ap);
+      } else {  // gather the block's gy rows image by image, then pack
+        for (int64_t Q = Q0; Q < Q0 + kcur;) {
+          const int64_t n = Q / OHW, q = Q % OHW, len = std::min(OHW - q, Q0 + kcur - Q);
+          for (int64_t i = 0; i < Kg; ++i)
+            std::memcpy(gtmp + i * kcur + (Q - Q0), gy + (n * p.K + g * Kg + i) * OHW + q, size_t(len) * sizeof(T));
+          Q += len;
         }
-        first = false;
+        gk.pack_a(gtmp, kcur, 1, Kg, kcur, Ap);
       }
+      for (int64_t j0 = jA; j0 < jB; j0 += ncb) {
+        const int64_t ncur = std::min(ncb, jB - j0);
+        for (int64_t Q = Q0; Q < Q0 + kcur;) {
+          const int64_t n = Q / OHW, q = Q % OHW, len = std::min(OHW - q, Q0 + kcur - Q);
+          im2col_rows<T>(p, xg0 + n * p.C * p.H * p.W, j0, ncur, q, len, rows + (Q - Q0), kcur);
+          Q += len;
+        }
+        gk.pack_b(rows, 1, kcur, kcur, ncur, Bp);
+        for (int64_t ic = 0; ic < Kg; ic += bl.mc)
+          gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ap + ic * kcur, Bp, gw + (g * Kg + ic) * Kd + j0, Kd, 1,
+                   1.0, Q0 == 0 ? 0.0 : 1.0, 0, ceil_div(ncur, nr));
+      }
+    }
   });
   if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
 }
