@@ -1,12 +1,13 @@
 // batch_norm and group_norm (ops/norm.h): checks, the fused CPU kernels of cpu/norm.h (forward
-// saving mean / invstd, one fused backward for input, weight and bias), and composed paths for
-// CUDA tensors until their kernels land. Halves compute in float32. Running statistics are
+// saving mean / invstd, one fused backward for input, weight and bias) or their CUDA twins
+// (cuda/norm.cu). Halves compute in float32. Running statistics are
 // updated in place by the forward kernel (a compute-dtype copy is written back when the
 // buffers are strided or of another dtype). Double backward (create_graph) is not supported.
 #include "ops/norm.h"
 
 #include "autograd/node.h"
 #include "core/profiler.h"
+#include "cuda/cuda_api.h"
 #include "cpu/norm.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
@@ -33,50 +34,6 @@ const void* ptr(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; 
 Tensor to_caller(const Tensor& t, DType dt) { return t.dtype() == dt ? t : to_dtype(t, dt); }
 
 // (1, C, 1, ...) view of a (C,) vector for broadcasting against x.
-Tensor channel_view(const Tensor& v, int ndim) {
-  IntList s(size_t(ndim), 1);
-  s[1] = -1;
-  return reshape(v, s);
-}
-
-Tensor affine(Tensor y, const Tensor& w, const Tensor& b, int ndim) {
-  if (w.defined()) y = mul(y, channel_view(w, ndim));
-  if (b.defined()) y = add(y, channel_view(b, ndim));
-  return y;
-}
-
-// CUDA: the formula from native ops (autograd through them).
-Tensor batch_norm_composed(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w, const Tensor& b,
-                           bool training, double momentum, double eps) {
-  const int nd = x.ndim();
-  IntList dims{0};
-  for (int d = 2; d < nd; ++d) dims.push_back(d);
-  Tensor mu, var;
-  if (training) {
-    const double M = double(x.numel() / x.shape()[1]);
-    mu = mean(x, dims, false);
-    var = fastdl::var(x, dims, 0.0, false);
-    autograd::NoGradGuard ng;
-    if (rm.defined()) copy_(rm, add(mul_s(rm, 1 - momentum), mul_s(to_dtype(detach(mu), rm.dtype()), momentum)));
-    if (rv.defined())
-      copy_(rv, add(mul_s(rv, 1 - momentum), mul_s(to_dtype(detach(var), rv.dtype()), momentum * M / (M - 1))));
-  } else {
-    mu = rm;
-    var = rv;
-  }
-  Tensor y = mul(sub(x, channel_view(mu, nd)), channel_view(unary(UnaryOp::rsqrt, add_s(var, eps)), nd));
-  return affine(y, w, b, nd);
-}
-
-Tensor group_norm_composed(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, double eps) {
-  const int64_t N = x.shape()[0];
-  Tensor xr = reshape(x, {N, G, -1});
-  Tensor mu = mean(xr, {2}, true);
-  Tensor var = fastdl::var(xr, {2}, 0.0, true);
-  Tensor y = mul(sub(xr, mu), unary(UnaryOp::rsqrt, add_s(var, eps)));
-  return affine(reshape(y, IntList(x.shape().begin(), x.shape().end())), w, b, x.ndim());
-}
-
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w, const Tensor& b, bool training,
@@ -99,7 +56,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
   FASTDL_CHECK(!training || M > 1, ValueError, op, ": expected more than 1 value per channel when training; got input "
                "of shape ", shape_str(x.shape()));
   FASTDL_CHECK(eps >= 0, ValueError, op, ": eps must be >= 0; got ", eps);
-  if (!x.device().is_cpu()) return batch_norm_composed(x, rm, rv, w, b, training, momentum, eps);
+  const Device dev = x.device();
 
   cpu::BatchNormParams p;
   p.dt = compute_dtype(x.dtype());
@@ -109,12 +66,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
   p.momentum = momentum;
   Tensor xc = as_compute(x, p.dt), wc = as_compute(w, p.dt), bc = as_compute(b, p.dt);
   Tensor rmc = as_compute(rm, p.dt), rvc = as_compute(rv, p.dt);
-  Tensor y = empty(x.shape(), p.dt), mu = empty(Dims{C}, p.dt), is = empty(Dims{C}, p.dt);
+  Tensor y = empty(x.shape(), p.dt, dev), mu = empty(Dims{C}, p.dt, dev), is = empty(Dims{C}, p.dt, dev);
   p.x = xc.data_ptr(); p.w = ptr(wc); p.b = ptr(bc);
   p.y = y.data_ptr(); p.mean = mu.data_ptr(); p.invstd = is.data_ptr();
   p.running_mean = rmc.defined() ? rmc.data_ptr() : nullptr;
   p.running_var = rvc.defined() ? rvc.data_ptr() : nullptr;
-  cpu::norm_kernels().batch_norm_fwd(p);
+  if (dev.is_cpu()) cpu::norm_kernels().batch_norm_fwd(p);
+  else cuda::batch_norm_fwd(p, dev.index);
   if (training && rm.defined()) {  // the kernel updated the compute copies; write them back unless they are the buffers
     if (rmc.data_ptr() != rm.data_ptr() || rmc.dtype() != rm.dtype()) copy_(rm, rmc);
     if (rvc.data_ptr() != rv.data_ptr() || rvc.dtype() != rv.dtype()) copy_(rv, rvc);
@@ -125,17 +83,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
     const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : p.dt, bdt = b.defined() ? b.dtype() : p.dt;
     p.y = p.running_mean = p.running_var = nullptr;
     p.b = nullptr;
-    autograd::record("NativeBatchNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt](V& g) {
+    autograd::record("NativeBatchNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt, dev](V& g) {
       cpu::BatchNormParams q = p;
       Tensor gy = contiguous(to_dtype(g[0], q.dt));
-      Tensor dx = gx ? empty(xc.shape(), q.dt) : Tensor();
-      Tensor dw = gw ? empty(Dims{q.C}, q.dt) : Tensor(), db = gb ? empty(Dims{q.C}, q.dt) : Tensor();
+      Tensor dx = gx ? empty(xc.shape(), q.dt, dev) : Tensor();
+      Tensor dw = gw ? empty(Dims{q.C}, q.dt, dev) : Tensor(), db = gb ? empty(Dims{q.C}, q.dt, dev) : Tensor();
       q.x = xc.data_ptr(); q.w = ptr(wc); q.mean = const_cast<void*>(ptr(mu)); q.invstd = const_cast<void*>(ptr(is));
       q.gy = gy.data_ptr();
       q.gx = gx ? dx.data_ptr() : nullptr;
       q.gw = gw ? dw.data_ptr() : nullptr;
       q.gb = gb ? db.data_ptr() : nullptr;
-      cpu::norm_kernels().batch_norm_bwd(q);
+      if (dev.is_cpu()) cpu::norm_kernels().batch_norm_bwd(q);
+      else cuda::batch_norm_bwd(q, dev.index);
       return V{gx ? to_caller(dx, xdt) : Tensor(), gw ? to_caller(dw, wdt) : Tensor(), gb ? to_caller(db, bdt) : Tensor()};
     });
   }
@@ -157,36 +116,42 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, 
   const int64_t S = N * C != 0 ? x.numel() / (N * C) : 0;
   FASTDL_CHECK(N * C / G * S != 1, ValueError, op,  // PyTorch's check: (N C / G) S values per group
                ": expected more than 1 value per group; got input of shape ", shape_str(x.shape()));
-  if (!x.device().is_cpu()) return group_norm_composed(x, G, w, b, eps);
+  const Device dev = x.device();
 
   cpu::GroupNormParams p;
   p.dt = compute_dtype(x.dtype());
   p.N = N; p.C = C; p.S = S; p.G = G;
   p.eps = eps;
   Tensor xc = as_compute(x, p.dt), wc = as_compute(w, p.dt), bc = as_compute(b, p.dt);
-  Tensor y = empty(x.shape(), p.dt), mu = empty(Dims{N, G}, p.dt), is = empty(Dims{N, G}, p.dt);
+  Tensor y = empty(x.shape(), p.dt, dev), mu = empty(Dims{N, G}, p.dt, dev), is = empty(Dims{N, G}, p.dt, dev);
   p.x = xc.data_ptr(); p.w = ptr(wc); p.b = ptr(bc);
   p.y = y.data_ptr(); p.mean = mu.data_ptr(); p.invstd = is.data_ptr();
-  if (x.numel()) cpu::norm_kernels().group_norm_fwd(p);
+  if (x.numel()) {
+    if (dev.is_cpu()) cpu::norm_kernels().group_norm_fwd(p);
+    else cuda::group_norm_fwd(p, dev.index);
+  }
   Tensor out = to_caller(y, x.dtype());
   const bool gx = autograd::any_requires_grad(x), gw = autograd::any_requires_grad(w), gb = autograd::any_requires_grad(b);
   if (gx || gw || gb) {
     const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : p.dt, bdt = b.defined() ? b.dtype() : p.dt;
     p.y = nullptr;
     p.b = nullptr;
-    autograd::record("NativeGroupNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt](V& g) {
+    autograd::record("NativeGroupNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt, dev](V& g) {
       cpu::GroupNormParams q = p;
       Tensor gy = contiguous(to_dtype(g[0], q.dt));
-      Tensor dx = gx ? empty(xc.shape(), q.dt) : Tensor();
-      Tensor dw = gw ? empty(Dims{q.C}, q.dt) : Tensor(), db = gb ? empty(Dims{q.C}, q.dt) : Tensor();
-      Tensor scratch = empty(Dims{2 * q.N * q.C}, q.dt);
+      Tensor dx = gx ? empty(xc.shape(), q.dt, dev) : Tensor();
+      Tensor dw = gw ? empty(Dims{q.C}, q.dt, dev) : Tensor(), db = gb ? empty(Dims{q.C}, q.dt, dev) : Tensor();
+      Tensor scratch = empty(Dims{2 * q.N * q.C}, q.dt, dev);
       q.x = xc.data_ptr(); q.w = ptr(wc); q.mean = const_cast<void*>(ptr(mu)); q.invstd = const_cast<void*>(ptr(is));
       q.gy = gy.data_ptr();
       q.gx = gx ? dx.data_ptr() : nullptr;
       q.gw = gw ? dw.data_ptr() : nullptr;
       q.gb = gb ? db.data_ptr() : nullptr;
       q.scratch = scratch.data_ptr();
-      if (xc.numel()) cpu::norm_kernels().group_norm_bwd(q);
+      if (xc.numel()) {
+        if (dev.is_cpu()) cpu::norm_kernels().group_norm_bwd(q);
+        else cuda::group_norm_bwd(q, dev.index);
+      }
       else { if (gw) fill_(dw, 0); if (gb) fill_(db, 0); }
       return V{gx ? to_caller(dx, xdt) : Tensor(), gw ? to_caller(dw, wdt) : Tensor(), gb ? to_caller(db, bdt) : Tensor()};
     });

@@ -6,6 +6,7 @@
 
 #include "autograd/node.h"
 #include "core/profiler.h"
+#include "cuda/cuda_api.h"
 #include "cpu/pool.h"
 #include "ops/dispatch.h"
 
@@ -36,7 +37,6 @@ void check_input(const Tensor& x, const char* op) {
   for (int d = x.ndim() - 2; d < x.ndim(); ++d)
     FASTDL_CHECK(x.shape()[d] > 0, ValueError, op,
                  ": input must have non-zero spatial sizes; got ", shape_str(x.shape()));
-  FASTDL_CHECK(x.device().is_cpu(), DeviceError, op, ": no CUDA kernel yet; got a tensor on ", x.device().str());
 }
 
 // PyTorch's pooling output size: floor or ceil, the last window starting inside the input or its left padding.
@@ -51,6 +51,7 @@ struct Pool {
   Pool2dParams p;
   Dims in_shape, out_shape;  // the caller's (3-D or 4-D)
   DType dt;                  // the caller's dtype
+  Device dev;
   Tensor xc;                 // contiguous compute-dtype input
 };
 
@@ -58,6 +59,7 @@ Pool prepare(const Tensor& x, PoolKind kind, int64_t OH, int64_t OW) {
   Pool P;
   P.p.kind = kind;
   P.dt = x.dtype();
+  P.dev = x.device();
   P.p.dt = compute_dtype(x.dtype());
   P.in_shape = x.shape();
   const int nd = x.ndim();
@@ -76,15 +78,18 @@ Pool prepare(const Tensor& x, PoolKind kind, int64_t OH, int64_t OW) {
 
 // Runs the forward; records the backward when x requires grad. Returns {out, idx (max kinds)}.
 V run(Pool P, const Tensor& x, const char* node_name) {
-  Tensor y = empty(P.out_shape, P.p.dt);
+  Tensor y = empty(P.out_shape, P.p.dt, P.dev);
   Tensor idx;
   const bool is_max = P.p.kind == PoolKind::max || P.p.kind == PoolKind::adaptive_max;
   if (is_max) {
-    idx = empty(P.out_shape, DType::i64);
+    idx = empty(P.out_shape, DType::i64, P.dev);
     P.p.idx = idx.data<int64_t>();
   }
   P.p.y = y.data_ptr();
-  if (P.p.planes > 0 && P.p.OH > 0 && P.p.OW > 0) cpu::pool_kernels().fwd(P.p);
+  if (P.p.planes > 0 && P.p.OH > 0 && P.p.OW > 0) {
+    if (P.dev.is_cpu()) cpu::pool_kernels().fwd(P.p);
+    else cuda::pool2d_fwd(P.p, P.dev.index);
+  }
   Tensor out = P.dt == P.p.dt ? y : to_dtype(y, P.dt);
   if (autograd::any_requires_grad(x)) {
     P.p.x = nullptr;
@@ -92,11 +97,14 @@ V run(Pool P, const Tensor& x, const char* node_name) {
     autograd::record(node_name, {x}, out, [P, idx](V& g) {
       Pool2dParams q = P.p;
       Tensor gy = contiguous(to_dtype(g[0], q.dt));
-      Tensor gx = empty(P.in_shape, q.dt);
+      Tensor gx = empty(P.in_shape, q.dt, P.dev);
       q.idx = idx.defined() ? idx.data<int64_t>() : nullptr;
       q.gy = gy.data_ptr();
       q.gx = gx.data_ptr();
-      if (q.planes > 0 && q.H > 0 && q.W > 0) cpu::pool_kernels().bwd(q);
+      if (q.planes > 0 && q.H > 0 && q.W > 0) {
+        if (P.dev.is_cpu()) cpu::pool_kernels().bwd(q);
+        else cuda::pool2d_bwd(q, P.dev.index);
+      }
       return V{P.dt == q.dt ? gx : to_dtype(gx, P.dt)};
     });
   }
