@@ -159,3 +159,10 @@ def test_errors():
         F.scaled_dot_product_attention(q, k, v, attn_mask=fd.ones(5, 6, dtype=fd.float64))
     with pytest.raises(ValueError, match="at least 2 dims"):
         F.scaled_dot_product_attention(fd.randn(4), k, v)
+
+
+def test_bench_attention_runs(capsys):
+    from fastdl.bench import attention
+    attention.main(["--shape", "1,2,64,16", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert out.count("fwd+bwd") == 2 and "extra mem" in out

@@ -10,6 +10,7 @@ process, interleaved, median of repeats, and print the ratios.
                                --train-gpt: whole 2000-iteration char-GPT runs, wall time and val loss
     fastdl bench scan          Mamba's selective scan fwd / fwd+bwd vs PyTorch's sequential reference
     fastdl bench conv          conv2d fwd / fwd+bwd (ResNet 3x3 layers, LeNet c1) vs PyTorch (oneDNN)
+    fastdl bench attention     fused attention fwd / fwd+bwd, full and causal, vs PyTorch's flash SDPA
     fastdl bench generate      tokens/s of a Mamba LM vs an equal-size GPT at long context
     fastdl bench all           everything above
 """
@@ -22,10 +23,10 @@ def main(argv=None):
         print(__doc__.strip())
         return 0
     from fastdl.bench import elementwise, gemm, generate, models, ops, overhead, scan
-    from fastdl.bench import conv, mp
+    from fastdl.bench import attention, conv, mp
     table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main,
              "models": models.main, "scan": scan.main, "generate": generate.main, "mp": mp.main,
-             "conv": conv.main}
+             "conv": conv.main, "attention": attention.main}
     which = list(table) if argv[0] == "all" else [argv[0]]
     for w in which:
         if w not in table:
