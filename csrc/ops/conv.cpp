@@ -1,10 +1,11 @@
-// F.conv2d and F.conv_transpose2d: checks, output shape, dispatch to the conv kernels
-// (cpu/conv.h), and the backward nodes. A transposed convolution is a conv2d's input
-// gradient, so both ops run the same three kernels with the roles of x and y swapped.
+// F.conv2d and F.conv_transpose2d: checks, output shape, dispatch to the conv kernels by device
+// (cpu/conv.h; CUDA through cuda_api.h), and the backward nodes. A transposed convolution is a
+// conv2d's input gradient, so both ops run the same three kernels with x and y swapped.
 #include "cpu/conv.h"
 
 #include "autograd/node.h"
 #include "core/profiler.h"
+#include "cuda/cuda_api.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -54,8 +55,24 @@ DType check_dtypes(const char* op, const Tensor& x, const Tensor& w, const Tenso
                dtype_name(x.dtype()), "; got ", dtype_name(b.dtype()));
   check_same_device(x, w, op);
   if (b.defined()) check_same_device(x, b, op);
-  FASTDL_CHECK(x.device().is_cpu(), DeviceError, op, ": no CUDA kernel yet; move the tensors to the CPU");
   return x.dtype() == DType::f64 ? DType::f64 : DType::f32;
+}
+
+// Dispatch by device: the CPU table for the ISA in force, or the CUDA kernels.
+void run_fwd(const cpu::Conv2dParams& p, Device d) {
+  if (d.is_cpu()) cpu::conv_kernels().fwd(p); else cuda::conv2d_fwd(p, d.index);
+}
+void run_bwd_input(const cpu::Conv2dParams& p, Device d) {
+  if (d.is_cpu()) cpu::conv_kernels().bwd_input(p); else cuda::conv2d_bwd_input(p, d.index);
+}
+void run_bwd_weight(const cpu::Conv2dParams& p, Device d) {
+  if (d.is_cpu()) cpu::conv_kernels().bwd_weight(p); else cuda::conv2d_bwd_weight(p, d.index);
+}
+void bias_add(DType dt, void* y, const void* b, int64_t N, int64_t K, int64_t HW, Device d) {
+  if (d.is_cpu()) cpu::conv_bias_add(dt, y, b, N, K, HW); else cuda::conv_bias_add(dt, y, b, N, K, HW, d.index);
+}
+void bias_grad(DType dt, const void* gy, void* gb, int64_t N, int64_t K, int64_t HW, Device d) {
+  if (d.is_cpu()) cpu::conv_bias_grad(dt, gy, gb, N, K, HW); else cuda::conv_bias_grad(dt, gy, gb, N, K, HW, d.index);
 }
 
 Tensor prep(const Tensor& t, DType kt) { return t.defined() ? contiguous(to_dtype(detach(t), kt)) : Tensor(); }
@@ -106,6 +123,7 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
   const char* op = "conv2d";
   check_weight(op, x, w, groups, false);
   const DType kt = check_dtypes(op, x, w, b);
+  const Device dev = x.device();
   const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   const int64_t K = w.shape()[0], R = w.shape()[2], S = w.shape()[3];
   FASTDL_CHECK(!b.defined() || (b.ndim() == 1 && b.shape()[0] == K), ValueError, op, ": bias must have shape (", K,
@@ -122,10 +140,10 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
   if (y.numel() > 0) {
     if (C == 0) {
       fill_(y, 0.0);
-      if (bc.defined()) cpu::conv_bias_add(kt, y.data_ptr(), bc.data_ptr(), N, K, OH * OW);
+      if (bc.defined()) bias_add(kt, y.data_ptr(), bc.data_ptr(), N, K, OH * OW, dev);
     } else {
       p.x = xc.data_ptr(); p.w = wc.data_ptr(); p.b = ptr(bc); p.y = y.data_ptr();
-      cpu::conv_kernels().fwd(p);
+      run_fwd(p, dev);
     }
   }
   Tensor res = back(y, x.dtype());
@@ -134,7 +152,7 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
   const DType dx = x.dtype(), dw = w.dtype();
   autograd::record("ConvolutionBackward0", {x, w, b}, res,
                    [p, xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), need_x, need_w, need_b, kt, dx,
-                    dw](V& gr) mutable {
+                    dw, dev](V& gr) mutable {
     Tensor gy = contiguous(to_dtype(gr[0], kt));
     Tensor gx, gw, gb;
     p.gy = gy.data_ptr();
@@ -142,7 +160,7 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
       gx = empty(Dims{p.N, p.C, p.H, p.W}, kt, gy.device());
       if (gx.numel() > 0) {
         if (gy.numel() == 0) fill_(gx, 0.0);
-        else { p.w = ws.data_ptr(); p.gx = gx.data_ptr(); cpu::conv_kernels().bwd_input(p); }
+        else { p.w = ws.data_ptr(); p.gx = gx.data_ptr(); run_bwd_input(p, dev); }
       }
     }
     if (need_b) gb = empty(Dims{p.K}, kt, gy.device());
@@ -150,12 +168,15 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
       gw = empty(Dims{p.K, p.C / p.groups, p.R, p.S}, kt, gy.device());
       if (gw.numel() > 0) {
         if (gy.numel() == 0 || p.N == 0) fill_(gw, 0.0);
-        else { p.x = xs.data_ptr(); p.gw = gw.data_ptr(); p.gb = gb.defined() ? gb.data_ptr() : nullptr; cpu::conv_kernels().bwd_weight(p); }
+        else {
+          p.x = xs.data_ptr(); p.gw = gw.data_ptr(); p.gb = gb.defined() ? gb.data_ptr() : nullptr;
+          run_bwd_weight(p, dev);
+        }
       }
     }
     if (need_b && (!need_w || gw.numel() == 0 || p.N == 0)) {
       if (p.N * p.OH * p.OW == 0) fill_(gb, 0.0);
-      else cpu::conv_bias_grad(kt, gy.data_ptr(), gb.data_ptr(), p.N, p.K, p.OH * p.OW);
+      else bias_grad(kt, gy.data_ptr(), gb.data_ptr(), p.N, p.K, p.OH * p.OW, dev);
     }
     return V{back(gx, dx), back(gw, dw), back(gb, dw)};
   });
@@ -167,6 +188,7 @@ Tensor conv_transpose2d4(const Tensor& x, const Tensor& w, const Tensor& b, cons
   const char* op = "conv_transpose2d";
   check_weight(op, x, w, groups, true);
   const DType kt = check_dtypes(op, x, w, b);
+  const Device dev = x.device();
   FASTDL_CHECK(g.ph0 == g.ph1 && g.pw0 == g.pw1, ValueError, op, ": padding must be symmetric");
   FASTDL_CHECK(oph >= 0 && opw >= 0 && (oph < g.sh || oph < g.dh) && (opw < g.sw || opw < g.dw), ValueError, op,
                ": output_padding (", oph, ", ", opw, ") must be non-negative and smaller than either stride (", g.sh, ", ",
@@ -185,8 +207,8 @@ Tensor conv_transpose2d4(const Tensor& x, const Tensor& w, const Tensor& b, cons
   cpu::Conv2dParams p = params(g, kt, N, Cout, OH, OW, wc, H, W, groups);
   if (y.numel() > 0) {
     if (Cin == 0) fill_(y, 0.0);
-    else { p.gy = xc.data_ptr(); p.w = wc.data_ptr(); p.gx = y.data_ptr(); cpu::conv_kernels().bwd_input(p); }
-    if (bc.defined()) cpu::conv_bias_add(kt, y.data_ptr(), bc.data_ptr(), N, Cout, OH * OW);
+    else { p.gy = xc.data_ptr(); p.w = wc.data_ptr(); p.gx = y.data_ptr(); run_bwd_input(p, dev); }
+    if (bc.defined()) bias_add(kt, y.data_ptr(), bc.data_ptr(), N, Cout, OH * OW, dev);
   }
   Tensor res = back(y, x.dtype());
   if (!autograd::any_requires_grad({x, w, b})) return res;
@@ -194,27 +216,30 @@ Tensor conv_transpose2d4(const Tensor& x, const Tensor& w, const Tensor& b, cons
   const DType dx = x.dtype(), dw = w.dtype();
   autograd::record("ConvolutionBackward0", {x, w, b}, res,
                    [p, xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), need_x, need_w, need_b, kt, dx,
-                    dw](V& gr) mutable {
+                    dw, dev](V& gr) mutable {
     Tensor go = contiguous(to_dtype(gr[0], kt));  // the equivalent conv2d's input
     Tensor gx, gw, gb;
     if (need_x) {  // a conv2d forward of the output gradient
       gx = empty(Dims{p.N, p.K, p.OH, p.OW}, kt, go.device());
       if (gx.numel() > 0) {
         if (go.numel() == 0) fill_(gx, 0.0);
-        else { p.x = go.data_ptr(); p.w = ws.data_ptr(); p.b = nullptr; p.y = gx.data_ptr(); cpu::conv_kernels().fwd(p); }
+        else { p.x = go.data_ptr(); p.w = ws.data_ptr(); p.b = nullptr; p.y = gx.data_ptr(); run_fwd(p, dev); }
       }
     }
     if (need_w) {
       gw = empty(Dims{p.K, p.C / p.groups, p.R, p.S}, kt, go.device());
       if (gw.numel() > 0) {
         if (go.numel() == 0 || xs.numel() == 0) fill_(gw, 0.0);
-        else { p.x = go.data_ptr(); p.gy = xs.data_ptr(); p.gw = gw.data_ptr(); p.gb = nullptr; cpu::conv_kernels().bwd_weight(p); }
+        else {
+          p.x = go.data_ptr(); p.gy = xs.data_ptr(); p.gw = gw.data_ptr(); p.gb = nullptr;
+          run_bwd_weight(p, dev);
+        }
       }
     }
     if (need_b) {
       gb = empty(Dims{p.C}, kt, go.device());
       if (go.numel() == 0) fill_(gb, 0.0);
-      else cpu::conv_bias_grad(kt, go.data_ptr(), gb.data_ptr(), p.N, p.C, p.H * p.W);
+      else bias_grad(kt, go.data_ptr(), gb.data_ptr(), p.N, p.C, p.H * p.W, dev);
     }
     return V{back(gx, dx), back(gw, dw), back(gb, dw)};
   });
