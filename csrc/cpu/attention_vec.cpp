@@ -107,6 +107,7 @@ struct Flash {
   int64_t mr = 1, nr = 1, Br = 64, Bc = 64, Brp = 64, Brn = 64, Bcm = 64;
   int64_t Ep = 0, Evp = 0, group = 1, nib = 0, njb = 0;
   static constexpr T kInf = std::numeric_limits<T>::infinity();
+  static constexpr int64_t kW = std::is_same_v<T, float> ? kWf : 1;  // column-map vector width
 
   explicit Flash(const AttentionParams& pp) : p(pp) {
     gemm_get_kernel(p.dt, &gk);
@@ -251,6 +252,7 @@ struct Flash {
     for (int64_t it = lo; it < hi; ++it) {
       const int64_t ib = it % nib, bh = it / nib, h = bh % p.heads, b = bh / p.heads, g = h / group;
       const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0), kend = key_end(ib);
+      const int64_t nq = (br + kW - 1) / kW * kW;  // query columns the column maps cover
       kv_bind(c, b, g);
       gk.pack_b(qrow(b, h, i0), 1, p.q_sl, p.E, br, qb.data());
       T* o = out + (bh * p.L + i0) * p.Ev;
@@ -264,12 +266,12 @@ struct Flash {
         if (p.mask_kind != MaskKind::none || (p.causal && j0 + bc - 1 > i0))
           mask_tile_t(st.data(), ld, bc, br, b, h, i0, j0);
         std::copy(m.begin(), m.end(), mn.begin());
-        col_max(st.data(), bc, ld, ld, mn.data());
-        for (int64_t r = 0; r < ld; ++r) {  // a column with nothing visible yet keeps P = 0
+        col_max(st.data(), bc, ld, nq, mn.data());
+        for (int64_t r = 0; r < nq; ++r) {  // a column with nothing visible yet keeps P = 0
           mu[size_t(r)] = mn[size_t(r)] == -kInf ? T(0) : mn[size_t(r)];
           sum[size_t(r)] = T(0);
         }
-        exp_cols(st.data(), bc, ld, ld, mu.data(), sum.data());
+        exp_cols(st.data(), bc, ld, nq, mu.data(), sum.data());
         for (int64_t r = 0; r < br; ++r) {
           const T alpha = m[size_t(r)] == -kInf ? T(0) : T(std::exp(m[size_t(r)] - mu[size_t(r)]));
           l[size_t(r)] = l[size_t(r)] * alpha + sum[size_t(r)];
