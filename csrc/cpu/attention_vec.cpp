@@ -296,20 +296,59 @@ struct Flash {
     }
   }
 
+  // Work of key block jb in backward: the query blocks that see it.
+  int64_t key_block_work(int64_t jb) const { return p.causal ? nib - std::min(nib, jb * Bc / Br) : nib; }
+
+  // One task per (batch, kv head). With fewer of those than threads, each unit's key blocks are
+  // split into parts of equal work: a part owns its rows of dk and dv, and sums its dq into a
+  // private buffer; the buffers are added in part order afterwards (deterministic).
   void bwd() const {
-    const int64_t units = p.batch * p.kv_heads;
-    parallel_for(0, units, 1, [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) bwd_unit(u / p.kv_heads, u % p.kv_heads);
+    const int64_t units = p.batch * p.kv_heads, nt = get_num_threads();
+    const int64_t parts = units >= nt ? 1 : std::min(njb, (nt + units - 1) / units);
+    const int64_t qsize = group * p.L * p.E;  // dq of one unit's query heads
+    if (parts == 1) {
+      parallel_for(0, units, 1, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; ++u) {
+          const int64_t b = u / p.kv_heads, g = u % p.kv_heads;
+          bwd_unit(b, g, 0, njb, static_cast<T*>(p.dq) + (b * p.heads + g * group) * p.L * p.E);
+        }
+      });
+      return;
+    }
+    std::vector<int64_t> cut(size_t(parts) + 1, njb);  // key-block bounds of the parts
+    int64_t total = 0;
+    for (int64_t jb = 0; jb < njb; ++jb) total += key_block_work(jb);
+    cut[0] = 0;
+    for (int64_t jb = 0, acc = 0, q = 1; jb < njb && q < parts; ++jb) {
+      acc += key_block_work(jb);
+      if (acc * parts >= total * q) cut[size_t(q++)] = jb + 1;
+    }
+    std::vector<T> buf(size_t(units * parts * qsize));
+    parallel_for(0, units * parts, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t u = t / parts, q = t % parts;
+        bwd_unit(u / p.kv_heads, u % p.kv_heads, cut[size_t(q)], cut[size_t(q) + 1], buf.data() + t * qsize);
+      }
+    });
+    parallel_for(0, units * qsize, 1 << 14, [&](int64_t x0, int64_t x1) {
+      for (int64_t x = x0; x < x1; ++x) {
+        const int64_t u = x / qsize, e = x % qsize, b = u / p.kv_heads, g = u % p.kv_heads;
+        T acc = 0;
+        for (int64_t q = 0; q < parts; ++q) acc += buf[size_t((u * parts + q) * qsize + e)];
+        static_cast<T*>(p.dq)[(b * p.heads + g * group) * p.L * p.E + e] = acc;
+      }
     });
   }
 
-  void bwd_unit(int64_t b, int64_t g) const {
+  // Key blocks [jb0, jb1) of (batch b, kv head g): writes those rows of dk and dv, and the
+  // group's dq contributions into dqg ((group, L, E), zeroed here).
+  void bwd_unit(int64_t b, int64_t g, int64_t jb0, int64_t jb1, T* dqg) const {
     KV c;
     c.kc.resize(size_t(njb * Bc * p.E));
     c.kr.resize(size_t(njb * Bc * Ep));
     c.vc.resize(size_t(njb * Bc * p.Ev));
     kv_bind(c, b, g);
-    for (int64_t jb = 0; jb < njb; ++jb) kv_pack(c, jb, true);
+    for (int64_t jb = jb0; jb < jb1; ++jb) kv_pack(c, jb, true);
     // Per query head: Q and dO packed as A (k = E / Ev) and as B rows, D = rowsum(dO O).
     std::vector<T> qa(size_t(nib * Brp * p.E)), qr(size_t(nib * Br * Ep));
     std::vector<T> ga(size_t(nib * Brp * p.Ev)), D(size_t(p.L));
@@ -321,14 +360,15 @@ struct Flash {
     const T* lse = static_cast<const T*>(p.lse);
     T* dk = static_cast<T*>(p.dk) + (b * p.kv_heads + g) * p.S * p.E;
     T* dv = static_cast<T*>(p.dv) + (b * p.kv_heads + g) * p.S * p.Ev;
-    std::fill(dk, dk + p.S * p.E, T(0));
-    std::fill(dv, dv + p.S * p.Ev, T(0));
+    const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc);
+    std::fill(dk + r0 * p.E, dk + r1 * p.E, T(0));
+    std::fill(dv + r0 * p.Ev, dv + r1 * p.Ev, T(0));
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const int64_t bh = b * p.heads + h;
       const T* gh = go + bh * p.L * p.Ev;
       const T* oh = out + bh * p.L * p.Ev;
       const T* lh = lse + bh * p.L;
-      T* dq = static_cast<T*>(p.dq) + bh * p.L * p.E;
+      T* dq = dqg + (h - g * group) * p.L * p.E;
       std::fill(dq, dq + p.L * p.E, T(0));
       for (int64_t i = 0; i < p.L; ++i) {
         T d = 0;
@@ -343,7 +383,7 @@ struct Flash {
         gk.pack_a(gh + i0 * p.Ev, p.Ev, 1, br, p.Ev, ga.data() + ib * Brp * p.Ev);
         gk.pack_b(gh + i0 * p.Ev, p.Ev, 1, br, p.Ev, gr.data() + ib * Br * Evp);
       }
-      for (int64_t jb = 0; jb < njb; ++jb) {
+      for (int64_t jb = jb0; jb < jb1; ++jb) {
         const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);
         const int64_t ib0 = p.causal ? j0 / Br : 0;  // causal: blocks whose last row reaches j0
         for (int64_t ib = ib0; ib < nib; ++ib) {
