@@ -4,7 +4,6 @@ either way; no flips: digits are not mirror-symmetric), a progress bar, held-out
 safetensors checkpoint and a loss plot. lenet: LeNet-5 (ReLU, max pool) for 16x16 inputs;
 resnet: ResNet-18's layout (BasicBlocks [2, 2, 2, 2]) with a 3x3 stride-1 stem, `--width`
 channels in the first stage (default 16)."""
-import os
 import time
 
 import numpy as np
@@ -40,14 +39,13 @@ class Augmented:
 
 
 def main_vision(args):
-    from fastdl.train.main import DEFAULT_LR, OPTIMIZERS, _StepProfiler, load_digits_split
+    from fastdl.train.main import DEFAULT_LR, OPTIMIZERS, fit_and_report, load_digits_split
     args.epochs = 8 if args.epochs is None else args.epochs
     t0 = time.perf_counter()
     import fastdl as fd
     from fastdl import nn, optim
     from fastdl.data import DataLoader, TensorDataset
     from fastdl.data.transforms import RandomCrop
-    from fastdl.train import fit, plot_history
 
     xtr, ytr, xte, yte = load_digits_split(args.seed)
     xtr, xte = as_images(xtr), as_images(xte)
@@ -65,20 +63,5 @@ def main_vision(args):
     print(f"fastdl train: {args.model} ({type(model).__name__}, {n_params} parameters) on digits 16x16 "
           f"({len(ytr)} train / {len(yte)} held out), random shifts of up to 2 pixels, "
           f"{OPTIMIZERS[args.optimizer]} lr={lr:g}, {args.epochs} epochs, seed {args.seed}")
-    prof = _StepProfiler(args.profile) if args.profile else None
-    hist = fit(model, opt, nn.CrossEntropyLoss(), train, test, epochs=args.epochs, metrics=["accuracy"],
-               scheduler=sched, progress=not args.no_progress, callbacks=[prof] if prof else [])
-    if prof:
-        prof.report()
-    model.eval()
-    with fd.no_grad():
-        acc = float((model(fd.tensor(xte)).argmax(1).numpy() == yte).mean())
-    os.makedirs(args.out, exist_ok=True)
-    ckpt = os.path.join(args.out, "model.safetensors")
-    fd.save(model.state_dict(), ckpt)
-    plot = plot_history(hist, os.path.join(args.out, "loss.png"))
-    print(f"held-out accuracy: {acc * 100:.2f}%")
-    print(f"checkpoint: {ckpt}")
-    print(f"loss plot: {plot}" if plot else "loss plot: skipped (matplotlib is not installed)")
-    print(f"time: {time.perf_counter() - t0:.1f}s")
+    fit_and_report(model, opt, train, test, (xte, yte), args, sched, [], t0)
     return 0
