@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_timing.cuh"
 #include "core/error.h"
 #include "cpu/attention.h"
 #include "cuda/cuda_api.h"
@@ -258,22 +259,6 @@ void test_attention() {
   };
   for (const AttnCase& c : half_cases)
     for (DType t : {DType::bf16, DType::f16}) attn_case(c, t);
-}
-
-template <class F> double time_ms(F&& f, int iters) {
-  f();
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  cudaEventRecord(a);
-  for (int i = 0; i < iters; ++i) f();
-  cudaEventRecord(b);
-  cudaEventSynchronize(b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / iters;
 }
 
 // The issue's shapes, float32, full and causal: TFLOP/s of useful work (fwd 4*L*S*E per head,

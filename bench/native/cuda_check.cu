@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_timing.cuh"
 #include "core/error.h"
 #include "cpu/selective_scan.h"
 #include "cuda/cuda_api.h"
@@ -1054,22 +1055,6 @@ void test_selective_scan() {
 }
 
 // ---------------------------------------------------------------- timing (--bench)
-template <class F> double time_ms(F&& f, int iters) {
-  f();
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  cudaEventRecord(a);
-  for (int i = 0; i < iters; ++i) f();
-  cudaEventRecord(b);
-  cudaEventSynchronize(b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / iters;
-}
-
 // Mamba's shape (batch, dim, L, N) = (2, 768, 1024, 16), float32: forward (with checkpoints)
 // and forward + backward; GB/s over the operands each must read and write once.
 void bench_selective_scan() {
