@@ -196,6 +196,32 @@ def test_conv2d_matches_cpu(case, dtype, rng):
     _check_cuda_vs_cpu(fn, arrays, out_shape, rng, dtype)
 
 
+@pytest.mark.parametrize("dtype", [fd.bfloat16, fd.float16])
+@pytest.mark.parametrize("case", _CONV_CASES)
+def test_conv2d_half_matches_cpu_float32(case, dtype, rng):
+    """bf16 / fp16 conv2d on CUDA (tensor cores, fp32 accumulation, results in the operand dtype)
+    against the CPU float32 result on the same (half-rounded) operands, output and every gradient."""
+    xs, ws, bias, stride, padding, dilation, groups = case
+    # Round operands and upstream gradient to the half dtype once, so both sides see the same values.
+    rnd = lambda a: fd.tensor(a, dtype=dtype).to(fd.float32).numpy().astype(np.float64)
+    arrays = [rnd(rng.standard_normal(xs)), rnd(rng.standard_normal(ws))]
+    arrays += [rnd(rng.standard_normal(ws[0]))] if bias else []
+    fn = lambda x, w, *b: fd.nn.functional.conv2d(x, w, b[0] if b else None, stride, padding, dilation, groups)
+    out_shape = fn(*(fd.tensor(a) for a in arrays)).shape
+    g = rnd(rng.standard_normal(out_shape))
+    want = _grads_on("cpu", fn, arrays, fd.float32, g)
+    leaves = [fd.tensor(a, dtype=dtype).to("cuda").requires_grad_() for a in arrays]
+    out = fn(*leaves)
+    assert out.dtype == dtype and out.is_cuda
+    out.backward(fd.tensor(g, dtype=dtype).to("cuda"))
+    assert all(t.grad.dtype == dtype for t in leaves)
+    got = [out.detach().to(fd.float32).cpu().numpy()] + [t.grad.to(fd.float32).cpu().numpy() for t in leaves]
+    # One rounding of an fp32-accumulated result: 2^-9 relative (bf16), 2^-12 (fp16), with margin.
+    tol = 1e-2 if dtype == fd.bfloat16 else 2e-3
+    for i, (w, c) in enumerate(zip(want, got)):
+        np.testing.assert_allclose(c, w, rtol=tol, atol=tol * max(np.abs(w).max(), 1e-30), err_msg=f"output {i}")
+
+
 _POOL_CASES = [
     ("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
     ("max_pool2d", dict(kernel_size=(2, 3), stride=(3, 2), padding=(0, 1), dilation=(2, 1), ceil_mode=True)),

@@ -3,6 +3,8 @@
 // gradient, outputs pre-filled with NaN (unwritten elements fail), then times conv2d (--bench).
 // Built by bench/gpu.sh like cuda_check:
 //   nvcc -std=c++17 -O2 -arch=sm_90 -I csrc bench/native/nn_cuda.cu csrc/cuda/*.cu -o nn_cuda
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -164,7 +166,7 @@ void report(const std::string& name, const std::string& bad) {
   (bad.empty() ? g_pass : g_fail)++;
 }
 
-// A device array of n elements of dt (f32 / f64), or int64 when dt is i64.
+// A device array of n elements of dt (f32 / f64 / bf16 / f16), or int64 when dt is i64.
 struct Buf {
   DType dt;
   int64_t n;
@@ -178,6 +180,10 @@ struct Buf {
     std::vector<unsigned char> h(bytes());
     for (int64_t i = 0; i < n; ++i) {
       if (dt == DType::f32) v[size_t(i)] = reinterpret_cast<float*>(h.data())[i] = float(v[size_t(i)]);
+      else if (dt == DType::bf16)
+        v[size_t(i)] = __bfloat162float(reinterpret_cast<__nv_bfloat16*>(h.data())[i] = __float2bfloat16(float(v[size_t(i)])));
+      else if (dt == DType::f16)
+        v[size_t(i)] = __half2float(reinterpret_cast<__half*>(h.data())[i] = __float2half(float(v[size_t(i)])));
       else if (dt == DType::f64) reinterpret_cast<double*>(h.data())[i] = v[size_t(i)];
       else reinterpret_cast<int64_t*>(h.data())[i] = int64_t(v[size_t(i)]);
     }
@@ -192,8 +198,10 @@ struct Buf {
     if (n) cu::copy_d2h(h.data(), p, bytes(), 0);
     Vec v(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i)
-      v[size_t(i)] = dt == DType::f32   ? reinterpret_cast<float*>(h.data())[i]
-                     : dt == DType::f64 ? reinterpret_cast<double*>(h.data())[i]
+      v[size_t(i)] = dt == DType::f32    ? reinterpret_cast<float*>(h.data())[i]
+                     : dt == DType::bf16 ? __bfloat162float(reinterpret_cast<__nv_bfloat16*>(h.data())[i])
+                     : dt == DType::f16  ? __half2float(reinterpret_cast<__half*>(h.data())[i])
+                     : dt == DType::f64  ? reinterpret_cast<double*>(h.data())[i]
                                         : double(reinterpret_cast<int64_t*>(h.data())[i]);
     return v;
   }
@@ -203,7 +211,13 @@ std::string compare(const char* what, const Buf& got_d, const Vec& want) {
   const Vec got = got_d.get();
   double scale = 1e-30;
   for (double w : want) scale = std::max(scale, std::fabs(w));
-  const double tol = (got_d.dt == DType::f32 ? 2e-5 : got_d.dt == DType::f64 ? 1e-11 : 0) * scale;
+  // Halves: one rounding of an fp32-accumulated result (2^-9 bf16, 2^-12 f16), with margin.
+  const double tol = (got_d.dt == DType::f32    ? 2e-5
+                      : got_d.dt == DType::f64  ? 1e-11
+                      : got_d.dt == DType::bf16 ? 1e-2
+                      : got_d.dt == DType::f16  ? 2e-3
+                                                : 0) *
+                     scale;
   for (size_t i = 0; i < want.size(); ++i)
     if (!(std::fabs(got[i] - want[i]) <= tol)) {
       char buf[160];
@@ -257,7 +271,8 @@ void conv_case(const ConvCase& c, DType t) {
     bad = run([&] { cu::conv2d_bwd_weight(p, 0); });
     if (bad.empty() && first != gw.get()) bad = "weight gradient not bitwise reproducible";
   }
-  report(std::string("conv2d ") + c.name + (t == DType::f32 ? " f32" : " f64"), bad);
+  const char* tn = t == DType::f32 ? " f32" : t == DType::f64 ? " f64" : t == DType::bf16 ? " bf16" : " f16";
+  report(std::string("conv2d ") + c.name + tn, bad);
 }
 
 struct PoolCase {
@@ -372,6 +387,8 @@ void test_all() {
       {"adaptive max 7x9 -> 4x5", PoolKind::adaptive_max, 5, 7, 9, 4, 5, 1, 1, 1, 1, 0, 0, 1, 1},
       {"adaptive avg up 3x2 -> 5x4", PoolKind::adaptive_avg, 2, 3, 2, 5, 4, 1, 1, 1, 1, 0, 0, 1, 1},
   };
+  for (DType t : {DType::bf16, DType::f16})  // tensor-core path (fp32 accumulation)
+    for (const auto& c : convs) conv_case(c, t);
   for (DType t : {DType::f32, DType::f64}) {
     for (const auto& c : convs) conv_case(c, t);
     for (const auto& c : pools) pool_case(c, t);

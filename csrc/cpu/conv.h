@@ -24,7 +24,7 @@ struct Conv2dParams {
   int64_t ph = 0, pw = 0;               // top / left padding (>= 0)
   int64_t dh = 1, dw = 1;               // dilation
   int64_t groups = 1;
-  DType dt = DType::f32;                // f32 or f64, every operand
+  DType dt = DType::f32;                // f32 or f64, every operand (CUDA also bf16 / f16)
   const void* x = nullptr;              // (N, C, H, W)
   const void* w = nullptr;              // (K, C / groups, R, S)
   const void* b = nullptr;              // (K,) or null (forward only)

@@ -75,12 +75,14 @@ void selective_scan_bwd(const cpu::SelectiveScanParams& p, int device);
 // to 128; lse is then float32); bwd takes float32 / float64 only.
 void attention_fwd(const cpu::AttentionParams& p, int device);
 void attention_bwd(const cpu::AttentionParams& p, int device);
-// conv2d as implicit GEMM (cpu/conv.h), float32 or float64: fwd writes y (+ b when set);
+// conv2d as implicit GEMM (cpu/conv.h), float32 or float64, or bfloat16 / float16 (tensor cores,
+// fp32 accumulation, every output in the operand dtype): fwd writes y (+ b when set);
 // bwd_input overwrites gx; bwd_weight overwrites gw (and gb when set), reproducibly.
 void conv2d_fwd(const cpu::Conv2dParams& p, int device);
 void conv2d_bwd_input(const cpu::Conv2dParams& p, int device);
 void conv2d_bwd_weight(const cpu::Conv2dParams& p, int device);
-// y[n, k, :] += b[k] over (N, K, HW); gb[k] = sum over n, HW of gy (cpu::conv_bias_add / _grad).
+// y[n, k, :] += b[k] over (N, K, HW); gb[k] = sum over n, HW of gy (cpu::conv_bias_add / _grad);
+// the same four dtypes, halves summed in fp32.
 void conv_bias_add(DType dt, void* y, const void* b, int64_t N, int64_t K, int64_t HW, int device);
 void conv_bias_grad(DType dt, const void* gy, void* gb, int64_t N, int64_t K, int64_t HW, int device);
 // Pooling (cpu/pool.h), every kind, float32 or float64; bwd overwrites gx (a gather: reproducible).

@@ -46,7 +46,9 @@ Geometry geometry(const char* op, const IntList& stride, const IntList& padding,
   return g;
 }
 
-// dtype the kernels run in: float64 stays, every other floating type runs in float32.
+// dtype the kernels run in: float64 stays; bfloat16 / float16 on CUDA stay too (the tensor-core
+// kernels, fp32 accumulation, outputs and gradients in the operand dtype); every other floating
+// type (halves on the CPU included) runs in float32.
 DType check_dtypes(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
   FASTDL_CHECK(is_floating(x.dtype()), TypeError, op, ": input must be floating point; got dtype ", dtype_name(x.dtype()));
   FASTDL_CHECK(x.dtype() == w.dtype(), TypeError, op, ": input and weight must have the same dtype; got ",
@@ -55,6 +57,7 @@ DType check_dtypes(const char* op, const Tensor& x, const Tensor& w, const Tenso
                dtype_name(x.dtype()), "; got ", dtype_name(b.dtype()));
   check_same_device(x, w, op);
   if (b.defined()) check_same_device(x, b, op);
+  if (x.device().is_cuda() && is_half(x.dtype())) return x.dtype();
   return x.dtype() == DType::f64 ? DType::f64 : DType::f32;
 }
 
