@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_timing.cuh"
 #include "core/error.h"
 #include "cpu/conv.h"
 #include "cpu/norm.h"
@@ -399,22 +400,6 @@ void test_all() {
     gn_case("G 3", 2, 6, 10, 3, true, t);
     gn_case("G 1, no affine", 3, 4, 7, 1, false, t);
   }
-}
-
-template <class F> double time_ms(F&& f, int iters) {
-  f();
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  cudaEventRecord(a);
-  for (int i = 0; i < iters; ++i) f();
-  cudaEventRecord(b);
-  cudaEventSynchronize(b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / iters;
 }
 
 // ResNet 3x3 layers at batch 32, float32: forward, input grad, weight grad in TFLOP/s.
