@@ -11,14 +11,6 @@ namespace fastdl::cpu {
 
 namespace {
 
-// Output positions o in [0, O) whose input index o s - p + t d lies in [0, I): [lo, hi).
-void valid_range(int64_t O, int64_t I, int64_t s, int64_t p, int64_t t, int64_t& lo, int64_t& hi) {
-  const int64_t off = t - p;  // input index = o s + off
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  hi = I - off <= 0 ? 0 : std::min(O, (I - off + s - 1) / s);
-  if (hi < lo) hi = lo;
-}
-
 // y[n, k] = b[k] + sum_{c, r, s} w[k, c, r, s] x[n, g Cg + c] shifted; one (n, k) plane per task.
 template <class T>
 void fwd_ref(const Conv2dParams& p) {
@@ -36,10 +28,10 @@ void fwd_ref(const Conv2dParams& p) {
         const T* xp = x + (n * p.C + g * Cg + c) * HW;
         for (int64_t r = 0; r < p.R; ++r) {
           int64_t oh0, oh1;
-          valid_range(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
+          conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
           for (int64_t s = 0; s < p.S; ++s) {
             int64_t ow0, ow1;
-            valid_range(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+            conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
             const T wv = w[((k * Cg + c) * p.R + r) * p.S + s];
             for (int64_t oh = oh0; oh < oh1; ++oh) {
               const T* xr = xp + (oh * p.sh - p.ph + r * p.dh) * p.W - p.pw + s * p.dw;
@@ -69,10 +61,10 @@ void bwd_input_ref(const Conv2dParams& p) {
         const T* yp = gy + (n * p.K + k) * OHW;
         for (int64_t r = 0; r < p.R; ++r) {
           int64_t oh0, oh1;
-          valid_range(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
+          conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
           for (int64_t s = 0; s < p.S; ++s) {
             int64_t ow0, ow1;
-            valid_range(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+            conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
             const T wv = w[((k * Cg + c) * p.R + r) * p.S + s];
             for (int64_t oh = oh0; oh < oh1; ++oh) {
               T* xr = xp + (oh * p.sh - p.ph + r * p.dh) * p.W - p.pw + s * p.dw;
@@ -101,10 +93,10 @@ void bwd_weight_ref(const Conv2dParams& p) {
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t r = 0; r < p.R; ++r) {
           int64_t oh0, oh1;
-          valid_range(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
+          conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
           for (int64_t s = 0; s < p.S; ++s) {
             int64_t ow0, ow1;
-            valid_range(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+            conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
             T acc = 0;
             for (int64_t n = 0; n < p.N; ++n) {
               const T* xp = x + (n * p.C + g * Cg + c) * HW;

@@ -83,10 +83,10 @@ void fwd_direct(const Conv2dParams& p) {
         for (int64_t c = 0; c < Cg; ++c)
           for (int64_t r = 0; r < p.R; ++r) {
             int64_t oh0, oh1;
-            span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
+            conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
             for (int64_t s = 0; s < p.S; ++s) {
               int64_t ow0, ow1;
-              span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+              conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
               const T wv = w[(k * Cg + c) * RS + r * p.S + s];
               for (int64_t oh = oh0; oh < oh1; ++oh) {
                 const T* xr = xg + c * HW + (oh * p.sh - p.ph + r * p.dh) * p.W - p.pw + s * p.dw;
@@ -134,10 +134,10 @@ void bwd_input_direct(const Conv2dParams& p) {
     for (int64_t k = g * Kg; k < (g + 1) * Kg; ++k)
       for (int64_t r = 0; r < p.R; ++r) {
         int64_t oh0, oh1;
-        span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
+        conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
         for (int64_t s = 0; s < p.S; ++s) {
           int64_t ow0, ow1;
-          span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+          conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
           const T wv = w[((k * Cg + c) * p.R + r) * p.S + s];
           for (int64_t oh = oh0; oh < oh1; ++oh) {
             T* xr = xp + (oh * p.sh - p.ph + r * p.dh) * p.W - p.pw + s * p.dw;
@@ -209,10 +209,10 @@ void bwd_weight_direct(const Conv2dParams& p) {
     }
     for (int64_t r = 0; r < p.R; ++r) {
       int64_t oh0, oh1;
-      span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
+      conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
       for (int64_t s = 0; s < p.S; ++s) {
         int64_t ow0, ow1;
-        span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+        conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
         std::fill(part, part + p.OW, T(0));
         for (int64_t n = 0; n < p.N; ++n)
           for (int64_t oh = oh0; oh < oh1; ++oh) {

@@ -323,7 +323,7 @@ void bwd_input_col2im(const Conv2dParams& p) {
         for (int64_t row = 0; row < Kd; ++row) {
           const int64_t c = row / RS, r = (row % RS) / p.S, s = row % p.S;
           int64_t ow0, ow1;
-          span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+          conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
           T* xc = gx + (n * p.C + g * Cg + c) * HW;
           for (int64_t oh = oh0; oh < oh0 + nrow; ++oh) {
             const int64_t ih = oh * p.sh - p.ph + r * p.dh;

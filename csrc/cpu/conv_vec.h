@@ -122,14 +122,6 @@ inline int threads_for(int64_t tasks) {
   return int(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), tasks)));
 }
 
-// [lo, hi): output positions o < O whose input o s - p + t lies in [0, I).
-inline void span(int64_t O, int64_t I, int64_t s, int64_t p, int64_t t, int64_t& lo, int64_t& hi) {
-  const int64_t off = t - p;
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  hi = I - off <= 0 ? 0 : std::min(O, (I - off + s - 1) / s);
-  if (hi < lo) hi = lo;
-}
-
 }  // namespace cv
 
 // Direct loops (conv_direct_vec.cpp) for layers with few channels per group.

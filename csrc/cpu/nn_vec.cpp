@@ -41,16 +41,7 @@ template <class T> T row_max(const T* __restrict x, int64_t n) {
   return any_nan ? T(NAN) : m;
 }
 
-template <class T> double row_sum(const T* __restrict x, int64_t n) {
-  T acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += x[i + j];
-  double s = 0;
-  for (int j = 0; j < 16; ++j) s += double(acc[j]);
-  for (; i < n; ++i) s += double(x[i]);
-  return s;
-}
+using rows::row_sum;
 
 template <class T> double row_dot(const T* __restrict a, const T* __restrict b, int64_t n) {
   T acc[16] = {};

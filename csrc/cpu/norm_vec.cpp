@@ -10,20 +10,12 @@
 
 #include "core/parallel.h"
 #include "cpu/norm.h"
+#include "cpu/simd/rows.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
 
-template <class T> double row_sum(const T* __restrict x, int64_t n) {
-  T acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += x[i + j];
-  double s = 0;
-  for (int j = 0; j < 16; ++j) s += double(acc[j]);
-  for (; i < n; ++i) s += double(x[i]);
-  return s;
-}
+using rows::row_sum;
 
 // sum (x - m)^2
 template <class T> double row_sqdev(const T* __restrict x, T m, int64_t n) {

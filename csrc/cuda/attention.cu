@@ -33,8 +33,6 @@ constexpr int kKeys = kBc / kWarps;       // backward: keys per warp while accum
 constexpr int kMaxDim = 8 * kWarp;        // E, Ev <= 256 (8 columns per lane)
 constexpr unsigned kFull = 0xffffffffu;
 
-__host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-__host__ __device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <class T> __device__ __forceinline__ T ex(T v) { return exp(v); }
 template <> __device__ __forceinline__ float ex<float>(float v) { return expf(v); }
@@ -484,17 +482,6 @@ void fwd_typed(const AttentionParams& p, int device) {
                " bytes of shared memory per block (E = ", p.E, ", Ev = ", p.Ev, "); the device allows ", limit);
   launch(attn_fwd_kernel<T, DV>, p.batch * p.heads * nqb, smem, "scaled_dot_product_attention forward", p, nqb);
 }
-
-// Device scratch from the caching allocator, handed back (stream-ordered) on scope exit.
-struct Scratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  int device = 0;
-  Scratch(size_t n, int dev) : bytes(n), device(dev) { if (n) ptr = alloc(n, dev); }
-  ~Scratch() { if (ptr) free(ptr, bytes, device); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 size_t bwd_smem(const AttentionParams& p, int br, size_t sz) {
   return sz * size_t((p.E + p.Ev) * kPad + br * (p.E + p.Ev) + 2 * br * kPad + 2 * br);

@@ -23,6 +23,20 @@ int sm_count(int device);
 // Kernels and copies run in order on one stream per device: the legacy default stream.
 inline cudaStream_t stream() { return 0; }
 
+__host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+__host__ __device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Device scratch from the caching allocator, handed back (stream-ordered) on scope exit.
+struct Scratch {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  int device = 0;
+  Scratch(size_t n, int dev) : bytes(n), device(dev) { if (n) ptr = alloc(n, dev); }
+  ~Scratch() { if (ptr) free(ptr, bytes, device); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
 constexpr int kThreads = 256;
 // Blocks for a grid-stride loop over `work` items: enough to fill the device, no more.
 inline unsigned grid_for(int64_t work, int device, int threads = kThreads) {

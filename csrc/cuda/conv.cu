@@ -291,8 +291,6 @@ __global__ void bias_grad_kernel(const T* gy, T* gb, int64_t N, int64_t K, int64
 
 // ---------------------------------------------------------------- host side
 
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Half operand types take the tensor-core kernel; its k step is kHBK, the SIMT kernel's kBK.
 template <class T> constexpr bool kHalf = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
 template <class T> constexpr int64_t kStep = kHalf<T> ? kHBK : kBK;
@@ -307,17 +305,6 @@ void gemm(const Conv2dParams& p, int64_t M, int64_t cols, int64_t splits, int64_
   else conv_gemm_kernel<T, Op><<<grid, kGemmThreads, 0, stream()>>>(p, splits, kspan);
   check_launch(what);
 }
-
-// Device scratch from the caching allocator, handed back (stream-ordered) on scope exit.
-struct Scratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  int device = 0;
-  Scratch(size_t n, int dev) : bytes(n), device(dev) { if (n) ptr = alloc(n, dev); }
-  ~Scratch() { if (ptr) free(ptr, bytes, device); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 template <class T>
 void bias_grad(const void* gy, void* gb, int64_t N, int64_t K, int64_t HW) {

@@ -12,7 +12,6 @@ using cpu::PoolKind;
 using cpu::Pool2dParams;
 
 __host__ __device__ __forceinline__ int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-__host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 __host__ __device__ __forceinline__ int64_t ad_begin(int64_t o, int64_t n, int64_t on) { return (o * n) / on; }
 __host__ __device__ __forceinline__ int64_t ad_end(int64_t o, int64_t n, int64_t on) { return ((o + 1) * n + on - 1) / on; }
 

@@ -31,8 +31,6 @@ constexpr int kTile = kWarp * kItems;    // steps per warp scan
 constexpr int64_t kMaxStates = 256;
 constexpr unsigned kFull = 0xffffffffu;
 
-__host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-__host__ __device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <class T> __device__ __forceinline__ T ex(T v) { return exp(v); }
 template <> __device__ __forceinline__ float ex<float>(float v) { return expf(v); }
@@ -391,17 +389,6 @@ template <class T>
 void fwd_typed(const SelectiveScanParams& p, int device) {
   launch(scan_fwd_kernel<T>, configure(p, false, device), p, "selective_scan forward");
 }
-
-// Device scratch from the caching allocator, handed back (stream-ordered) on scope exit.
-struct Scratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  int device = 0;
-  Scratch(size_t n, int dev) : bytes(n), device(dev) { if (n) ptr = alloc(n, dev); }
-  ~Scratch() { if (ptr) free(ptr, bytes, device); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 template <class T>
 void bwd_typed(const SelectiveScanParams& p, int device) {

@@ -1,5 +1,6 @@
-// Row primitives with explicit vectors, shared by the per-ISA kernel files (reduce, nn):
-// max/min with NaN propagation and find-first. Included by *_vec.cpp files only; it opens
+// Row primitives shared by the per-ISA kernel files (reduce, nn, norm): max/min with NaN
+// propagation and find-first with explicit vectors (AVX builds), and a sum in 16 independent
+// accumulators (every build). Included by *_vec.cpp files only; it opens
 // the ISA's own namespace so every ISA build gets its own copy.
 #pragma once
 #include <cmath>
@@ -77,3 +78,20 @@ template <class X> int64_t simd_find(const typename X::T* x, int64_t n, typename
 
 }  // namespace fastdl::cpu::FASTDL_ISA_NS::rows
 #endif
+
+namespace fastdl::cpu::FASTDL_ISA_NS::rows {
+
+// Sum of a row in 16 accumulators of the element type (vectorised by the compiler), combined
+// in double in a fixed order.
+template <class T> double row_sum(const T* __restrict x, int64_t n) {
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += x[i + j];
+  double s = 0;
+  for (int j = 0; j < 16; ++j) s += double(acc[j]);
+  for (; i < n; ++i) s += double(x[i]);
+  return s;
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS::rows
