@@ -26,6 +26,7 @@ from fastdl.nn.modules.loss import (  # noqa: F401
 from fastdl.nn.lora import LoRALinear  # noqa: F401
 from fastdl.nn._conv import Conv1d  # noqa: F401
 from fastdl.nn.modules.conv import Conv2d, ConvTranspose2d  # noqa: F401
+from fastdl.nn._interpolate import Upsample  # noqa: F401
 from fastdl.nn.modules.mamba import Mamba  # noqa: F401
 from fastdl.nn.modules.transformer import (  # noqa: F401
     MultiheadAttention, RotaryEmbedding, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,

@@ -476,3 +476,4 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     return _C.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 from fastdl.nn._conv import conv1d, conv2d, conv_transpose2d  # noqa: E402,F401
 from fastdl.nn._attention import scaled_dot_product_attention  # noqa: E402,F401
+from fastdl.nn._interpolate import interpolate  # noqa: E402,F401

@@ -1,0 +1,43 @@
+"""F.interpolate / nn.Upsample (nearest, linear, bilinear) against PyTorch in float64: values
+and input gradients for a random upstream gradient, odd sizes, up- and down-sampling."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+import fastdl.nn as nn
+import fastdl.nn.functional as F
+
+CASES = [((2, 3, 5, 7), dict(scale_factor=2)), ((2, 3, 5, 7), dict(size=(9, 4))),
+         ((1, 2, 8, 8), dict(scale_factor=0.5)), ((2, 3, 5, 7), dict(size=(9, 4), mode="bilinear")),
+         ((2, 3, 5, 7), dict(scale_factor=1.7, mode="bilinear")),
+         ((2, 3, 5, 7), dict(scale_factor=(1.7, 0.6), mode="bilinear", align_corners=True)),
+         ((2, 3, 6), dict(size=11, mode="linear")), ((2, 3, 6), dict(scale_factor=3))]
+
+
+@pytest.mark.parametrize("shape,kw", CASES)
+def test_interpolate_matches_torch(shape, kw, rng, torch):
+    a = rng.standard_normal(shape)
+    x = fd.tensor(a, requires_grad=True)
+    y = F.interpolate(x, **kw)
+    tx = torch.tensor(a, requires_grad=True)
+    ty = torch.nn.functional.interpolate(tx, **kw)
+    assert tuple(y.shape) == tuple(ty.shape)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(tuple(ty.shape))
+    y.backward(fd.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_upsample_module_and_errors(rng):
+    x = fd.tensor(rng.standard_normal((1, 2, 3, 3)).astype(np.float32))
+    y = nn.Upsample(scale_factor=2)(x).numpy()
+    assert y.shape == (1, 2, 6, 6) and y.dtype == np.float32
+    np.testing.assert_array_equal(y[:, :, ::2, ::2], x.numpy())
+    np.testing.assert_array_equal(y[:, :, 1::2, 1::2], x.numpy())
+    with pytest.raises(ValueError, match="interpolate"):
+        F.interpolate(x, size=4, scale_factor=2)
+    with pytest.raises(ValueError, match="mode"):
+        F.interpolate(x, size=4, mode="bicubic")
+    with pytest.raises(ValueError, match="4-D"):
+        F.interpolate(fd.randn(1, 2, 3), size=4, mode="bilinear")
