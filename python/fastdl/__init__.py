@@ -35,15 +35,21 @@ from fastdl._tensor import (  # noqa: E402,F401
     rand_like, randint, randint_like, randn, randn_like, randperm, set_default_dtype, set_grad_enabled, tensor,
     as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer,
 )
-from fastdl._more_ops import cumsum, div, lerp, log_softmax, pow, softmax, sub  # noqa: E402,F401,A004
-from fastdl._more_ops import (  # noqa: E402,F401
-    allclose, argsort, broadcast_tensors, cumprod, diag, diagonal, einsum, equal, isclose, kthvalue, masked_select,
-    meshgrid, sort, topk, trace,
-    addcdiv, addcmul, aminmax, argwhere, atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, count_nonzero, diff,
-    fliplr, flipud, fmod, frac, hstack, hypot, logaddexp, nansum, ravel, repeat_interleave, roll, rsub, std_mean,
-    take, take_along_dim, tile, unflatten, var_mean, vstack, xlogy,
+from fastdl._comparison import allclose, equal, isclose  # noqa: E402,F401
+from fastdl._einsum import einsum  # noqa: E402,F401
+from fastdl._indexing import argwhere, masked_select, take, take_along_dim  # noqa: E402,F401
+from fastdl._pointwise import (  # noqa: E402,F401,A004
+    addcdiv, addcmul, div, fmod, frac, hypot, lerp, logaddexp, pow, rsub, sub, xlogy,
 )
-from fastdl._more_ops import t_ as t  # noqa: E402
+from fastdl._reductions import (  # noqa: E402,F401
+    aminmax, count_nonzero, cumprod, cumsum, diff, log_softmax, nansum, softmax, std_mean, var_mean,
+)
+from fastdl._shaping import (  # noqa: E402,F401
+    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, diag, diagonal, fliplr, flipud, hstack,
+    meshgrid, ravel, repeat_interleave, roll, tile, trace, unflatten, vstack,
+)
+from fastdl._shaping import t_ as t  # noqa: E402
+from fastdl._sorting import argsort, kthvalue, sort, topk  # noqa: E402,F401
 divide, multiply, subtract, true_divide, negative, arctan2, swapdims, moveaxis, fix = (  # noqa: E402
     div, mul, sub, div, neg, atan2, swapaxes, movedim, trunc)
 

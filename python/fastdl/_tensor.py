@@ -513,26 +513,26 @@ Tensor.log_softmax = Tensor.log_softmax
 
 
 def _attach_more():
-    from fastdl import _more_ops as m
-    Tensor.sort = m.sort
-    Tensor.argsort = m.argsort
-    Tensor.topk = m.topk
-    Tensor.kthvalue = m.kthvalue
-    Tensor.masked_select = m.masked_select
-    Tensor.diagonal = m.diagonal
-    Tensor.diag = m.diag
-    Tensor.trace = m.trace
-    Tensor.cumprod = m.cumprod
-    Tensor.isclose = m.isclose
-    Tensor.allclose = m.allclose
-    Tensor.equal = m.equal
+    from fastdl import _comparison, _indexing, _pointwise, _reductions, _shaping, _sorting
+    Tensor.sort = _sorting.sort
+    Tensor.argsort = _sorting.argsort
+    Tensor.topk = _sorting.topk
+    Tensor.kthvalue = _sorting.kthvalue
+    Tensor.masked_select = _indexing.masked_select
+    Tensor.diagonal = _shaping.diagonal
+    Tensor.diag = _shaping.diag
+    Tensor.trace = _shaping.trace
+    Tensor.cumprod = _reductions.cumprod
+    Tensor.isclose = _comparison.isclose
+    Tensor.allclose = _comparison.allclose
+    Tensor.equal = _comparison.equal
     Tensor.sub = _sub_alpha(Tensor.sub)
-    Tensor.div = lambda self, other, *, rounding_mode=None: m.div(self, other, rounding_mode=rounding_mode)
+    Tensor.div = lambda self, other, *, rounding_mode=None: _pointwise.div(self, other, rounding_mode=rounding_mode)
     Tensor.divide = Tensor.div
-    Tensor.cumsum = lambda self, dim, *, dtype=None: m.cumsum(self, dim, dtype=dtype)
-    Tensor.softmax = lambda self, dim, dtype=None: m.softmax(self, dim, dtype)
-    Tensor.log_softmax = lambda self, dim, dtype=None: m.log_softmax(self, dim, dtype)
-    Tensor.pow = lambda self, exponent: m.pow(self, exponent)
+    Tensor.cumsum = lambda self, dim, *, dtype=None: _reductions.cumsum(self, dim, dtype=dtype)
+    Tensor.softmax = lambda self, dim, dtype=None: _reductions.softmax(self, dim, dtype)
+    Tensor.log_softmax = lambda self, dim, dtype=None: _reductions.log_softmax(self, dim, dtype)
+    Tensor.pow = lambda self, exponent: _pointwise.pow(self, exponent)
     Tensor.absolute = Tensor.abs
     Tensor.multiply = Tensor.mul
     Tensor.divide = Tensor.div
@@ -541,11 +541,15 @@ def _attach_more():
     Tensor.less = Tensor.lt
     Tensor.negative = Tensor.neg
     Tensor.arctan2 = Tensor.atan2
-    for name in ("ravel", "fliplr", "flipud", "nansum", "count_nonzero", "aminmax", "fmod", "frac", "roll", "tile",
-                 "unflatten", "take", "take_along_dim", "addcmul", "addcdiv", "hypot", "logaddexp", "xlogy", "diff",
-                 "repeat_interleave", "argwhere"):
-        setattr(Tensor, name, getattr(m, name))
-    Tensor.t = m.t_
+    for name in ("ravel", "fliplr", "flipud", "roll", "tile", "unflatten", "repeat_interleave"):
+        setattr(Tensor, name, getattr(_shaping, name))
+    for name in ("nansum", "count_nonzero", "aminmax", "diff"):
+        setattr(Tensor, name, getattr(_reductions, name))
+    for name in ("fmod", "frac", "addcmul", "addcdiv", "hypot", "logaddexp", "xlogy"):
+        setattr(Tensor, name, getattr(_pointwise, name))
+    for name in ("take", "take_along_dim", "argwhere"):
+        setattr(Tensor, name, getattr(_indexing, name))
+    Tensor.t = _shaping.t_
     Tensor.swapdims = Tensor.swapaxes
     Tensor.moveaxis = Tensor.movedim
     Tensor.true_divide = Tensor.div

@@ -2,6 +2,7 @@
 shapes arguments; the arithmetic runs in C++."""
 from fastdl import _C
 from fastdl._C import Tensor
+from fastdl.nn._reduction import _legacy, _reduce  # noqa: F401
 
 linear = _C.linear
 embedding_ = _C.embedding
@@ -211,29 +212,6 @@ def one_hot(tensor, num_classes=-1):
 
 
 _REDUCTION = {"none": 0, "mean": 1, "sum": 2}
-
-
-def _legacy(size_average, reduce, reduction):
-    """PyTorch's deprecated size_average / reduce flags, when given, decide the reduction."""
-    if size_average is None and reduce is None:
-        return reduction
-    import warnings
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    r = ("mean" if size_average else "sum") if reduce else "none"
-    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{r}' instead.",
-                  stacklevel=3)
-    return r
-
-
-def _reduce(loss, reduction, op):
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none'; got '{reduction}'")
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
@@ -456,10 +434,12 @@ from fastdl.nn._functional_graph import message_passing, scatter, segment_softma
 from fastdl.nn._functional_pool import (  # noqa: E402,F401
     adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d,
 )
-from fastdl.nn._functional_more import (  # noqa: E402,F401
-    cosine_embedding_loss, cosine_similarity, dropout1d, dropout2d, dropout3d, gaussian_nll_loss, hardshrink,
-    hinge_embedding_loss, margin_ranking_loss, multilabel_soft_margin_loss, pairwise_distance, poisson_nll_loss, prelu,
-    soft_margin_loss, softshrink, triplet_margin_loss,
+from fastdl.nn._activation import hardshrink, prelu, softshrink  # noqa: E402,F401
+from fastdl.nn._distance import cosine_similarity, pairwise_distance  # noqa: E402,F401
+from fastdl.nn._dropout import dropout1d, dropout2d, dropout3d  # noqa: E402,F401
+from fastdl.nn._losses import (  # noqa: E402,F401
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss, multilabel_soft_margin_loss,
+    poisson_nll_loss, soft_margin_loss, triplet_margin_loss,
 )
 
 

@@ -1,56 +1,10 @@
-"""More of torch.nn.functional, composed from native ops: distances and the less common losses
-and activations, each with PyTorch's formula (including where torch clamps without gradient)."""
+"""The less common losses (margin, embedding, Poisson and Gaussian NLL), each with PyTorch's formula
+(including where torch clamps without gradient)."""
 import math
 
 from fastdl import _C
-
-
-def _reduce(loss, reduction, op):
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none'; got '{reduction}'")
-
-
-def _legacy(size_average, reduce, reduction):
-    from fastdl.nn.functional import _legacy as legacy
-    return legacy(size_average, reduce, reduction)
-
-
-def _clamp_min_no_grad(t, lo):
-    """clamp(t, min=lo) in value, identity in gradient (torch clamps such tensors in-place under no_grad)."""
-    return t + (_C.clamp(t, lo, None) - t).detach()
-
-
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """sum((x1 / max(|x1|, eps)) * (x2 / max(|x2|, eps))) along dim, after broadcasting."""
-    n1 = _clamp_min_no_grad(_C.norm(x1, 2.0, dim, True), eps)
-    n2 = _clamp_min_no_grad(_C.norm(x2, 2.0, dim, True), eps)
-    return ((x1 / n1) * (x2 / n2)).sum(dim)
-
-
-def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
-    d = max(x1.ndim, x2.ndim) - 1
-    return _C.norm(x1 - x2 + eps, float(p), d, keepdim)
-
-
-def hardshrink(input, lambd=0.5):
-    return _C.where(input.abs() > lambd, input, 0.0)
-
-
-def softshrink(input, lambd=0.5):
-    return _C.where(input > lambd, input - lambd, _C.where(input < -lambd, input + lambd, 0.0))
-
-
-def prelu(input, weight):
-    """max(0, x) + weight * min(0, x), weight of 1 or C entries (channel dim 1)."""
-    w = weight
-    if weight.numel() > 1 and input.ndim >= 2:
-        w = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
-    return _C.where(input > 0, input, w * input)
+from fastdl.nn._distance import _clamp_min_no_grad, pairwise_distance
+from fastdl.nn._reduction import _legacy, _reduce
 
 
 def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
@@ -132,32 +86,3 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction, "gaussian_nll_loss")
-
-
-def _channel_dropout(input, p, training, k, op):
-    """Zero whole channels with probability p (scaling the rest by 1/(1-p)); the mask is shared over
-    the last k dims. Unbatched input (ndim == k + 1) has channels in dim 0."""
-    if p < 0 or p > 1:
-        raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p}")
-    if input.ndim not in (k + 1, k + 2) and not (k == 2 and input.ndim == 3):
-        raise ValueError(f"{op}: expected a {k + 1}D or {k + 2}D input; got shape {tuple(input.shape)}")
-    if not training or p == 0:
-        return input
-    lead = 1 if input.ndim == k + 1 and k != 2 else 2
-    shape = tuple(input.shape[:lead]) + (1,) * (input.ndim - lead)
-    if p == 1:
-        return input * _C.full(shape, 0.0, input.dtype, input.device)
-    keep = (_C.rand(shape, input.dtype, input.device) >= p).to(input.dtype) * (1.0 / (1.0 - p))
-    return input * keep
-
-
-def dropout1d(input, p=0.5, training=True, inplace=False):
-    return _channel_dropout(input, p, training, 1, "dropout1d")
-
-
-def dropout2d(input, p=0.5, training=True, inplace=False):
-    return _channel_dropout(input, p, training, 2, "dropout2d")
-
-
-def dropout3d(input, p=0.5, training=True, inplace=False):
-    return _channel_dropout(input, p, training, 3, "dropout3d")

@@ -1,0 +1,22 @@
+"""Whole-tensor comparisons composed from native ops: isclose, allclose, equal."""
+import builtins
+
+from fastdl import _C
+from fastdl._C import Tensor
+
+
+def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    b = b if isinstance(b, Tensor) else _C.full((), builtins.float(b), a.dtype, a.device)
+    close = (a - b).abs() <= atol + rtol * b.abs()
+    close = _C.logical_or(close, a == b)  # infinities
+    if equal_nan:
+        close = _C.logical_or(close, _C.logical_and(a.isnan(), b.isnan()))
+    return close
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan).all())
+
+
+def equal(a, b):
+    return tuple(a.shape) == tuple(b.shape) and builtins.bool((a == b).all())

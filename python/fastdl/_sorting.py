@@ -1,0 +1,45 @@
+"""Sorting and selection: argsort / sort on the host (stable), topk and kthvalue gathered from them
+(their gradients flow through the native gather)."""
+import collections
+
+from fastdl import _C
+from fastdl._lazy import np
+
+
+_sort_result = collections.namedtuple("return_types_sort", ["values", "indices"])
+
+
+def _host(t):
+    x = t.detach().cpu()
+    if x.dtype in (_C.dtype.float16, _C.dtype.bfloat16):
+        x = x._to_dtype(_C.dtype.float32)
+    return x.numpy()
+
+
+def argsort(t, dim=-1, descending=False, stable=False):
+    a = _host(t)
+    if a.ndim == 0:  # numpy gives shape (1,) here; torch keeps 0-dim
+        return _C.full((), 0.0, _C.dtype.int64, t.device)
+    idx = np.argsort(-a if descending and a.dtype != np.bool_ else a, axis=dim, kind="stable")
+    if descending and a.dtype == np.bool_:
+        idx = np.flip(np.argsort(a, axis=dim, kind="stable"), axis=dim)
+    return _C.from_numpy(np.array(idx, dtype=np.int64, order="C")).to(t.device)
+
+
+def sort(t, dim=-1, descending=False, stable=False):
+    idx = argsort(t, dim, descending, stable)
+    return _sort_result(_C.gather(t, dim, idx) if t.ndim else t, idx)
+
+
+def topk(t, k, dim=-1, largest=True, sorted=True):
+    n = t.shape[dim] if t.ndim else 1
+    if not 0 <= k <= n:
+        raise ValueError(f"topk: k ({k}) is out of range for dimension of size {n}")
+    idx = argsort(t, dim, descending=largest).narrow(dim, 0, k)
+    return _sort_result(_C.gather(t, dim, idx), idx)
+
+
+def kthvalue(t, k, dim=-1, keepdim=False):
+    idx = argsort(t, dim).narrow(dim, k - 1, 1)
+    v = _C.gather(t, dim, idx)
+    return _sort_result(v if keepdim else v.squeeze(dim), idx if keepdim else idx.squeeze(dim))

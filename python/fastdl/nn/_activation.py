@@ -1,0 +1,18 @@
+"""The less common activations, composed from native ops."""
+from fastdl import _C
+
+
+def hardshrink(input, lambd=0.5):
+    return _C.where(input.abs() > lambd, input, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    return _C.where(input > lambd, input - lambd, _C.where(input < -lambd, input + lambd, 0.0))
+
+
+def prelu(input, weight):
+    """max(0, x) + weight * min(0, x), weight of 1 or C entries (channel dim 1)."""
+    w = weight
+    if weight.numel() > 1 and input.ndim >= 2:
+        w = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    return _C.where(input > 0, input, w * input)
