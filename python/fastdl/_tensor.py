@@ -508,6 +508,18 @@ Tensor.retains_grad = property(lambda self: bool(self._retains_grad))
 Tensor.__deepcopy__ = lambda self, memo: self.detach().clone().requires_grad_(self.requires_grad) if self.is_leaf else self.clone()
 Tensor.__reduce_ex__ = lambda self, proto: (tensor, (self.tolist(), self.dtype))
 Tensor.is_shared = lambda self: False
+
+
+def _array_namespace(self, /, *, api_version=None):
+    """The array API namespace for fastdl tensors (fastdl.array_api, standard 2023.12)."""
+    if api_version not in (None, "2021.12", "2022.12", "2023.12"):
+        raise ValueError(f"__array_namespace__: unsupported api_version {api_version!r}; fastdl implements 2023.12")
+    from fastdl import array_api
+    return array_api
+
+
+Tensor.__array_namespace__ = _array_namespace
+Tensor.to_device = lambda self, device, /, *, stream=None: _to(self, device)
 Tensor.softmax = Tensor.softmax
 Tensor.log_softmax = Tensor.log_softmax
 
