@@ -18,6 +18,7 @@ struct Edge {
 using GradHook = std::function<Tensor(const Tensor&)>;
 
 struct Node : RefCounted {
+  static constexpr bool kDeferDelete = true;  // chains of any depth free without recursion (ref.h)
   std::vector<Edge> next;  // one per input of the forward op
   std::vector<std::pair<uint32_t, GradHook>> hooks;  // (output_nr, hook); removed hooks are empty
   // Grads w.r.t. this node's outputs -> grads w.r.t. its inputs (undefined = none).

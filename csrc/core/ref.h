@@ -2,13 +2,42 @@
 #pragma once
 #include <atomic>
 #include <utility>
+#include <vector>
 
 namespace fastdl {
 
 struct RefCounted {
   mutable std::atomic<int> refs_{0};
   virtual ~RefCounted() = default;
+  // True for types whose objects chain to each other without bound (autograd nodes): the last
+  // release defers their deletion (deferred_delete) so freeing a long chain does not recurse.
+  static constexpr bool kDeferDelete = false;
 };
+
+namespace detail {
+struct DeferredDeletes {
+  std::vector<const RefCounted*> pending;
+  bool active = false;
+};
+inline thread_local DeferredDeletes t_deferred_deletes;
+}  // namespace detail
+
+// Deletes p; a deletion that starts while another runs on this thread (a node's destructor
+// releasing the next node) is queued and run by the outermost call, so the stack depth stays
+// constant however deep the chain.
+inline void deferred_delete(const RefCounted* p) {
+  auto& d = detail::t_deferred_deletes;
+  if (d.active) { d.pending.push_back(p); return; }
+  d.active = true;
+  delete p;
+  while (!d.pending.empty()) {
+    const RefCounted* q = d.pending.back();
+    d.pending.pop_back();
+    delete q;
+  }
+  d.active = false;
+  if (d.pending.capacity() > 4096) d.pending = {};  // do not keep a huge buffer per thread
+}
 
 template <class T> class Ref {
  public:
@@ -30,7 +59,10 @@ template <class T> class Ref {
 
  private:
   void release() {
-    if (p_ && p_->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p_;
+    if (p_ && p_->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      if constexpr (T::kDeferDelete) deferred_delete(p_);
+      else delete p_;
+    }
   }
   T* p_ = nullptr;
 };
