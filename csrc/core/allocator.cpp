@@ -18,6 +18,20 @@ constexpr size_t kHugeMin = 1 << 21;      // ask for transparent huge pages from
 constexpr int kBinDepth = 32;
 constexpr size_t kCacheCap = size_t(4) << 30;
 
+// Under AddressSanitizer every block is its exact size and freed at once, so an overrun past
+// the asked size or a use after free is reported instead of landing in a cached block.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kExactBlocks = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kExactBlocks = true;
+#else
+constexpr bool kExactBlocks = false;
+#endif
+#else
+constexpr bool kExactBlocks = false;
+#endif
+
 std::atomic<size_t> g_live{0}, g_peak{0}, g_hits{0}, g_misses{0};
 
 // Round small sizes to 4 classes per power of two, so a bin holds blocks of one size.
@@ -70,6 +84,7 @@ void* cpu_alloc(size_t n) {
   if (n == 0) n = 1;
   const size_t live = g_live.fetch_add(n, std::memory_order_relaxed) + n;
   for (size_t pk = g_peak.load(std::memory_order_relaxed); live > pk && !g_peak.compare_exchange_weak(pk, live);) {}
+  if (kExactBlocks) { g_misses++; return raw_alloc(n); }
   if (n <= kSmallMax) {
     int bin; size_t sz = small_class(n, &bin);
     Bins& b = t_bins;
@@ -100,6 +115,7 @@ void cpu_free(void* p, size_t n) {
   if (!p) return;
   if (n == 0) n = 1;
   g_live -= n;
+  if (kExactBlocks) { std::free(p); return; }
   if (n <= kSmallMax) {
     int bin; small_class(n, &bin);
     Bins& b = t_bins;
