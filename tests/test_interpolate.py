@@ -1,4 +1,4 @@
-"""F.interpolate / nn.Upsample (nearest, linear, bilinear) against PyTorch in float64: values
+"""F.interpolate / nn.Upsample (every mode) against PyTorch in float64: values
 and input gradients for a random upstream gradient, odd sizes, up- and down-sampling."""
 import numpy as np
 import pytest
@@ -11,7 +11,12 @@ CASES = [((2, 3, 5, 7), dict(scale_factor=2)), ((2, 3, 5, 7), dict(size=(9, 4)))
          ((1, 2, 8, 8), dict(scale_factor=0.5)), ((2, 3, 5, 7), dict(size=(9, 4), mode="bilinear")),
          ((2, 3, 5, 7), dict(scale_factor=1.7, mode="bilinear")),
          ((2, 3, 5, 7), dict(scale_factor=(1.7, 0.6), mode="bilinear", align_corners=True)),
-         ((2, 3, 6), dict(size=11, mode="linear")), ((2, 3, 6), dict(scale_factor=3))]
+         ((2, 3, 6), dict(size=11, mode="linear")), ((2, 3, 6), dict(scale_factor=3)),
+         ((2, 3, 5, 7), dict(size=(9, 4), mode="bicubic")),
+         ((1, 2, 5, 6), dict(scale_factor=1.7, mode="bicubic", align_corners=True)),
+         ((1, 2, 3, 4, 5), dict(size=(5, 3, 7), mode="trilinear")),
+         ((2, 3, 7, 9), dict(size=(3, 4), mode="area")), ((2, 3, 5), dict(scale_factor=2.5, mode="nearest-exact")),
+         ((2, 3, 5, 7), dict(scale_factor=1.7, mode="bilinear", recompute_scale_factor=True))]
 
 
 @pytest.mark.parametrize("shape,kw", CASES)
@@ -38,6 +43,6 @@ def test_upsample_module_and_errors(rng):
     with pytest.raises(ValueError, match="interpolate"):
         F.interpolate(x, size=4, scale_factor=2)
     with pytest.raises(ValueError, match="mode"):
-        F.interpolate(x, size=4, mode="bicubic")
+        F.interpolate(x, size=4, mode="cubic")
     with pytest.raises(ValueError, match="4-D"):
         F.interpolate(fd.randn(1, 2, 3), size=4, mode="bilinear")

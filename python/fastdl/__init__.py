@@ -30,23 +30,24 @@ int64 = long = dtype.int64
 bool = dtype.bool
 
 from fastdl._tensor import (  # noqa: E402,F401
-    Size, _minmax_result, arange, empty, empty_like, enable_grad, eye, from_dlpack, from_numpy, full, full_like,
+    Size, _minmax_result, arange, channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
+    empty, empty_like, enable_grad, eye, from_dlpack, from_numpy, full, full_like,
     get_default_dtype, inference_mode, is_grad_enabled, is_tensor, linspace, no_grad, ones, ones_like, rand,
     rand_like, randint, randint_like, randn, randn_like, randperm, set_default_dtype, set_grad_enabled, tensor,
     as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer,
 )
 from fastdl._comparison import allclose, equal, isclose  # noqa: E402,F401
 from fastdl._einsum import einsum  # noqa: E402,F401
-from fastdl._indexing import argwhere, masked_select, take, take_along_dim  # noqa: E402,F401
+from fastdl._indexing import argwhere, masked_select, nonzero, take, take_along_dim  # noqa: E402,F401
 from fastdl._pointwise import (  # noqa: E402,F401,A004
-    addcdiv, addcmul, div, fmod, frac, hypot, lerp, logaddexp, pow, rsub, sub, xlogy,
+    addcdiv, addcmul, div, fmod, frac, hypot, lerp, logaddexp, pow, round, rsub, sub, xlogy,
 )
 from fastdl._reductions import (  # noqa: E402,F401
     aminmax, count_nonzero, cumprod, cumsum, diff, log_softmax, nansum, softmax, std_mean, var_mean,
 )
 from fastdl._shaping import (  # noqa: E402,F401
     atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, diag, diagonal, fliplr, flipud, hstack,
-    meshgrid, ravel, repeat_interleave, roll, tile, trace, unflatten, vstack,
+    meshgrid, movedim, ravel, repeat_interleave, roll, tile, trace, unflatten, vstack,
 )
 from fastdl._shaping import t_ as t  # noqa: E402
 from fastdl._sorting import argsort, kthvalue, sort, topk  # noqa: E402,F401

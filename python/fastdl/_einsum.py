@@ -1,24 +1,65 @@
 """einsum by broadcasting and matmul, composed from native ops (autograd comes with them)."""
 from fastdl import _C
+from fastdl._shaping import diagonal
+
+
+def _expand_ellipsis(ins, out, ops):
+    """Replace '...' by placeholder letters (right-aligned, as numpy broadcasts them); returns the
+    operand specs, the output spec (None when implicit) and the placeholders."""
+    n_ell = 0
+    for spec, t in zip(ins, ops):
+        if "..." in spec:
+            n_ell = max(n_ell, t.ndim - len(spec.replace("...", "")))
+    used = set("".join(ins) + (out or ""))
+    free = [chr(c) for c in range(0x3b1, 0x3b1 + 64) if chr(c) not in used][:n_ell]  # Greek: never in user letters
+    new_ins = []
+    for spec, t in zip(ins, ops):
+        if "..." in spec:
+            k = t.ndim - len(spec.replace("...", ""))
+            if k < 0:
+                raise ValueError(f"einsum: operand spec '{spec}' has more letters than the operand's {t.ndim} dims")
+            spec = spec.replace("...", "".join(free[n_ell - k:]))
+        if "." in spec:
+            raise ValueError(f"einsum: invalid '.' in operand spec '{spec}'")
+        new_ins.append(spec)
+    if out is not None:
+        out = out.replace("...", "".join(free))
+    return new_ins, out, free
+
+
+def _take_diagonals(t, spec):
+    """Repeated letters in one operand select its diagonal over those dims (einsum's 'ii->i')."""
+    while len(set(spec)) != len(spec):
+        c = next(c for c in spec if spec.count(c) > 1)
+        i = spec.index(c)
+        j = spec.index(c, i + 1)
+        t = diagonal(t, 0, i, j)  # the diagonal moves to the last dim
+        spec = spec[:i] + spec[i + 1:j] + spec[j + 1:] + c
+    return t, spec
 
 
 def einsum(equation, *operands):
     """einsum by broadcasting: operands are aligned on the union of letters, multiplied, and
-    the letters absent from the output are summed (matrix products go through matmul)."""
+    the letters absent from the output are summed (matrix products go through matmul).
+    Supports '...' and repeated letters within an operand (diagonals)."""
     ops = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)
     eq = equation.replace(" ", "")
-    if "->" in eq:
-        lhs, out = eq.split("->")
-    else:
-        lhs = eq
-        letters = [c for c in lhs.replace(",", "")]
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    lhs, out = eq.split("->") if "->" in eq else (eq, None)
     ins = lhs.split(",")
     if len(ins) != len(ops):
         raise ValueError(f"einsum: equation has {len(ins)} operands but {len(ops)} were given")
-    if "." in eq:
-        raise NotImplementedError("einsum: ellipsis is not supported")
-    if len(ops) == 2 and _is_matmul(ins[0], ins[1], out):
+    ins, out, ell = _expand_ellipsis(ins, out, ops)
+    for spec, t in zip(ins, ops):
+        if len(spec) != t.ndim:
+            raise ValueError(f"einsum: operand spec '{spec}' does not match an operand of shape {tuple(t.shape)}")
+    if out is None:  # implicit output: the ellipsis dims, then the letters used once, sorted
+        letters = "".join(ins)
+        out = "".join(ell) + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    if len(set(out)) != len(out) or any(c not in "".join(ins) for c in out):
+        raise ValueError(f"einsum: output spec '{out}' repeats a letter or uses one no operand has")
+    pairs = [_take_diagonals(t, spec) for t, spec in zip(ops, ins)]
+    ops, ins = [p[0] for p in pairs], [p[1] for p in pairs]
+    if len(ops) == 2 and _is_matmul(ins[0], ins[1], out) and _same_sizes(ops, ins):
         a, b = ins
         k = (set(a) & set(b)) - set(out)
         batch = [c for c in out if c in a and c in b]
@@ -39,8 +80,6 @@ def einsum(equation, *operands):
                 allc.append(c)
     prod = None
     for t, s in zip(ops, ins):
-        if len(set(s)) != len(s):
-            raise NotImplementedError("einsum: repeated letters within one operand are not supported")
         x = _perm(t, s, [c for c in allc if c in s])
         shape = [t.shape[s.index(c)] if c in s else 1 for c in allc]
         x = x.reshape(*shape)
@@ -50,6 +89,15 @@ def einsum(equation, *operands):
         prod = prod.sum(tuple(red))
     rest = [c for c in allc if c in out]
     return _perm(prod, "".join(rest), list(out))
+
+
+def _same_sizes(ops, ins):
+    sizes = {}
+    for t, spec in zip(ops, ins):
+        for c, n in zip(spec, t.shape):
+            if sizes.setdefault(c, n) != n:
+                return False
+    return True
 
 
 def _prod(xs):

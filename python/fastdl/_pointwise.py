@@ -86,3 +86,14 @@ def xlogy(a, b):
 
 def rsub(a, b, alpha=1):
     return b - alpha * a if alpha != 1 else b - a
+
+
+def round(input, *, decimals=0):
+    """Round half to even; decimals > 0 rounds to that many decimal places, < 0 to tens, hundreds ..."""
+    if decimals == 0:
+        return _C.round(input)
+    if decimals > 0:
+        scale = 10.0 ** decimals
+        return _C.round(input * scale) / scale
+    scale = 10.0 ** -decimals
+    return _C.round(input / scale) * scale

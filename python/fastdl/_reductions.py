@@ -4,6 +4,7 @@ import builtins
 import collections
 
 from fastdl import _C
+from fastdl._C import Tensor
 
 
 _minmax = collections.namedtuple("return_types_aminmax", ["min", "max"])
@@ -22,17 +23,26 @@ def aminmax(t, dim=None, keepdim=False):
     return _minmax(t.amin(dim, keepdim=keepdim), t.amax(dim, keepdim=keepdim))
 
 
-def var_mean(t, dim=None, *, correction=None, keepdim=False, unbiased=None):
+def var_mean(t, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, builtins.bool):  # var_mean(input, unbiased)
+        dim, unbiased = None, dim
     return (t.var(dim, correction=correction, unbiased=unbiased, keepdim=keepdim), t.mean(dim, keepdim=keepdim))
 
 
-def std_mean(t, dim=None, *, correction=None, keepdim=False, unbiased=None):
+def std_mean(t, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, builtins.bool):  # std_mean(input, unbiased)
+        dim, unbiased = None, dim
     return (t.std(dim, correction=correction, unbiased=unbiased, keepdim=keepdim), t.mean(dim, keepdim=keepdim))
 
 
-def cumprod(t, dim):
-    # exact for any sign: product of prefixes via a running loop on the host when grads are off,
-    # composed (differentiable) otherwise
+def cumprod(t, dim, *, dtype=None):
+    # exact for any sign (zeros included): running products, composed so autograd comes with them
+    if dtype is not None:
+        t = t.to(dtype)
+    if t.ndim == 0:
+        if dim not in (0, -1):
+            raise IndexError(f"cumprod: dim {dim} is out of range for a 0-dim tensor (expected 0 or -1)")
+        return t.clone()
     parts = t.unbind(dim)
     acc, out = None, []
     for p in parts:
@@ -41,7 +51,20 @@ def cumprod(t, dim):
     return _C.stack(out, dim) if out else t.clone()
 
 
-def diff(t, n=1, dim=-1):
+def diff(t, n=1, dim=-1, prepend=None, append=None):
+    if t.ndim == 0:
+        raise ValueError("diff: expects input to be at least one-dimensional; got a 0-dim tensor")
+    if n == 0:  # PyTorch returns the input as is (prepend / append unused)
+        return t
+    if prepend is not None or append is not None:
+        def side(v):  # a scalar is broadcast to size 1 along dim (PyTorch)
+            if not isinstance(v, Tensor):
+                shape = list(t.shape)
+                shape[dim] = 1
+                return _C.full(tuple(shape), builtins.float(v), t.dtype, t.device)
+            return v
+        t = _C.cat(([side(prepend)] if prepend is not None else []) + [t] +
+                   ([side(append)] if append is not None else []), dim)
     for _ in builtins.range(n):
         k = t.shape[dim]
         t = t.narrow(dim, 1, builtins.max(k - 1, 0)) - t.narrow(dim, 0, builtins.max(k - 1, 0))

@@ -84,7 +84,7 @@ def flipud(t):
 
 def roll(t, shifts, dims=None):
     if dims is None:
-        return roll(t.reshape(-1), shifts, 0).reshape(*t.shape)
+        return roll(t.reshape(-1), shifts, 0).reshape(tuple(t.shape))
     shifts = (shifts,) if isinstance(shifts, builtins.int) else tuple(shifts)
     dims = (dims,) if isinstance(dims, builtins.int) else tuple(dims)
     if len(shifts) != len(dims):
@@ -103,7 +103,7 @@ def tile(t, dims):
     dims = (dims,) if isinstance(dims, builtins.int) else tuple(dims)
     if len(dims) < t.ndim:
         dims = (1,) * (t.ndim - len(dims)) + dims
-    return t.repeat(*dims)
+    return t.repeat(*dims) if dims else t.clone()
 
 
 def unflatten(t, dim, sizes):
@@ -139,7 +139,7 @@ def vstack(tensors):
     return _C.cat(list(ts if isinstance(ts, tuple) else (ts,)), 0)
 
 
-def repeat_interleave(t, repeats, dim=None):
+def repeat_interleave(t, repeats, dim=None, *, output_size=None):
     if dim is None:
         t, dim = t.reshape(-1), 0
     n = t.shape[dim]
@@ -150,4 +150,34 @@ def repeat_interleave(t, repeats, dim=None):
     if len(reps) != n:
         raise ValueError(f"repeat_interleave: repeats must have {n} elements; got {len(reps)}")
     idx = [i for i, r in enumerate(reps) for _ in builtins.range(r)]
+    if output_size is not None and output_size != len(idx):
+        raise ValueError(f"repeat_interleave: output_size ({output_size}) must equal the sum of repeats ({len(idx)})")
     return t.index_select(dim, _C.from_numpy(np.array(idx, dtype=np.int64)).to(t.device))
+
+
+def movedim(t, source, destination):
+    """Move dims source to positions destination (ints or equal-length sequences); the rest keep
+    their order."""
+    if isinstance(source, builtins.int) and isinstance(destination, builtins.int):
+        return _C.movedim(t, source, destination)
+    src = [source] if isinstance(source, builtins.int) else list(source)
+    dst = [destination] if isinstance(destination, builtins.int) else list(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source and destination must have the same number of dims; got {len(src)} and "
+                         f"{len(dst)}")
+    nd = builtins.max(t.ndim, 1)
+    for d in src + dst:
+        if not -nd <= d < nd:
+            raise IndexError(f"movedim: dim {d} is out of range for a tensor of shape {tuple(t.shape)}")
+    src = [d % nd for d in src]
+    dst = [d % nd for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dim in source {tuple(src)} or destination {tuple(dst)}")
+    if t.ndim == 0:
+        return t
+    perm = [-1] * t.ndim
+    for s, d in zip(src, dst):
+        perm[d] = s
+    rest = iter(d for d in builtins.range(t.ndim) if d not in src)
+    perm = [p if p >= 0 else next(rest) for p in perm]
+    return t.permute(*perm)

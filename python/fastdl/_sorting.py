@@ -31,15 +31,32 @@ def sort(t, dim=-1, descending=False, stable=False):
     return _sort_result(_C.gather(t, dim, idx) if t.ndim else t, idx)
 
 
+def _check_dim0(t, dim, op):
+    """A 0-dim tensor takes dim 0 or -1 and acts as one element (PyTorch)."""
+    if dim not in (0, -1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a 0-dim tensor (expected 0 or -1)")
+
+
 def topk(t, k, dim=-1, largest=True, sorted=True):
     n = t.shape[dim] if t.ndim else 1
     if not 0 <= k <= n:
         raise ValueError(f"topk: k ({k}) is out of range for dimension of size {n}")
+    if t.ndim == 0:
+        _check_dim0(t, dim, "topk")
+        r = topk(t.reshape(1), k, 0, largest, sorted)
+        return _sort_result(r.values.reshape(()), r.indices.reshape(())) if k == 1 else r
     idx = argsort(t, dim, descending=largest).narrow(dim, 0, k)
     return _sort_result(_C.gather(t, dim, idx), idx)
 
 
 def kthvalue(t, k, dim=-1, keepdim=False):
+    n = t.shape[dim] if t.ndim else 1
+    if not 1 <= k <= n:
+        raise ValueError(f"kthvalue: k ({k}) is out of range for dimension of size {n}")
+    if t.ndim == 0:
+        _check_dim0(t, dim, "kthvalue")
+        r = kthvalue(t.reshape(1), k, 0, True)
+        return _sort_result(r.values.reshape(()), r.indices.reshape(()))
     idx = argsort(t, dim).narrow(dim, k - 1, 1)
     v = _C.gather(t, dim, idx)
     return _sort_result(v if keepdim else v.squeeze(dim), idx if keepdim else idx.squeeze(dim))

@@ -334,15 +334,36 @@ def is_grad_enabled():
 
 
 # ---- Tensor conveniences --------------------------------------------------------------------
+class memory_format:
+    """PyTorch's memory-format tags. fastdl tensors are dense row-major (or strided views), so a
+    requested format changes no values; the arguments are accepted for PyTorch code."""
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"fastdl.{self._name}"
+
+
+contiguous_format, preserve_format = memory_format("contiguous_format"), memory_format("preserve_format")
+channels_last, channels_last_3d = memory_format("channels_last"), memory_format("channels_last_3d")
+
+
 def _to(self, *args, **kwargs):
     """t.to(device), t.to(dtype), t.to(device, dtype), t.to(other), with keywords too."""
     dt = kwargs.pop("dtype", None)
     dv = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
-    kwargs.pop("copy", None)
+    copy = kwargs.pop("copy", False)
+    _memory_format(kwargs.pop("memory_format", None), "to")
     if kwargs:
         raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    flags = [a for a in args if isinstance(a, builtins.bool)]  # positional non_blocking, copy (PyTorch order)
+    if len(flags) > 2:
+        raise TypeError(f"to: at most two bool arguments (non_blocking, copy); got {len(flags)}")
+    copy = copy or (len(flags) == 2 and flags[1])
     for a in args:
+        if isinstance(a, builtins.bool):
+            continue
         if isinstance(a, dtype):
             dt = a
         elif isinstance(a, (str, device)):
@@ -360,7 +381,12 @@ def _to(self, *args, **kwargs):
             t = t._to_device(dv)
     if dt is not None and t.dtype != dt:
         t = t._to_dtype(dt)
-    return t
+    return t.clone() if copy and t is self else t
+
+
+def _memory_format(mf, op):
+    if mf is not None and not isinstance(mf, memory_format):
+        raise TypeError(f"{op}: memory_format must be a fastdl memory format; got {type(mf).__name__}")
 
 
 def _float_format(a):
@@ -460,18 +486,18 @@ Tensor.data = property(_data_get, _data_set)
 Tensor.__array_priority__ = 1000
 Tensor.cpu = lambda self: _to(self, "cpu")
 Tensor.cuda = lambda self, device=None: _to(self, "cuda" if device is None else (f"cuda:{device}" if isinstance(device, builtins.int) else device))
-Tensor.float = lambda self: _to(self, dtype.float32)
-Tensor.double = lambda self: _to(self, dtype.float64)
-Tensor.half = lambda self: _to(self, dtype.float16)
-Tensor.bfloat16 = lambda self: _to(self, dtype.bfloat16)
-Tensor.long = lambda self: _to(self, dtype.int64)
-Tensor.int = lambda self: _to(self, dtype.int32)
-Tensor.bool = lambda self: _to(self, dtype.bool)
+Tensor.float = lambda self, memory_format=None: _to(self, dtype.float32, memory_format=memory_format)
+Tensor.double = lambda self, memory_format=None: _to(self, dtype.float64, memory_format=memory_format)
+Tensor.half = lambda self, memory_format=None: _to(self, dtype.float16, memory_format=memory_format)
+Tensor.bfloat16 = lambda self, memory_format=None: _to(self, dtype.bfloat16, memory_format=memory_format)
+Tensor.long = lambda self, memory_format=None: _to(self, dtype.int64, memory_format=memory_format)
+Tensor.int = lambda self, memory_format=None: _to(self, dtype.int32, memory_format=memory_format)
+Tensor.bool = lambda self, memory_format=None: _to(self, dtype.bool, memory_format=memory_format)
 Tensor.type_as = lambda self, other: _to(self, other.dtype)
 Tensor.is_floating_point = lambda self: self.dtype.is_floating_point
-Tensor.expand_as = lambda self, other: self.expand(*other.shape)
-Tensor.view_as = lambda self, other: self.view(*other.shape)
-Tensor.reshape_as = lambda self, other: self.reshape(*other.shape)
+Tensor.expand_as = lambda self, other: self.expand(tuple(other.shape))
+Tensor.view_as = lambda self, other: self.view(tuple(other.shape))
+Tensor.reshape_as = lambda self, other: self.reshape(tuple(other.shape))
 Tensor.new_zeros = lambda self, *size, dtype=None, device=None: zeros(*size, dtype=dtype or self.dtype, device=device or self.device)
 Tensor.new_ones = lambda self, *size, dtype=None, device=None: ones(*size, dtype=dtype or self.dtype, device=device or self.device)
 Tensor.new_full = lambda self, size, v, dtype=None, device=None: full(size, v, dtype=dtype or self.dtype, device=device or self.device)
@@ -557,10 +583,11 @@ def _attach_more():
         setattr(Tensor, name, getattr(_shaping, name))
     for name in ("nansum", "count_nonzero", "aminmax", "diff"):
         setattr(Tensor, name, getattr(_reductions, name))
-    for name in ("fmod", "frac", "addcmul", "addcdiv", "hypot", "logaddexp", "xlogy"):
+    for name in ("fmod", "frac", "addcmul", "addcdiv", "hypot", "logaddexp", "xlogy", "round"):
         setattr(Tensor, name, getattr(_pointwise, name))
-    for name in ("take", "take_along_dim", "argwhere"):
+    for name in ("take", "take_along_dim", "argwhere", "nonzero"):
         setattr(Tensor, name, getattr(_indexing, name))
+    Tensor.movedim = _shaping.movedim
     Tensor.t = _shaping.t_
     Tensor.swapdims = Tensor.swapaxes
     Tensor.moveaxis = Tensor.movedim

@@ -13,6 +13,8 @@ def softshrink(input, lambd=0.5):
 def prelu(input, weight):
     """max(0, x) + weight * min(0, x), weight of 1 or C entries (channel dim 1)."""
     w = weight
+    if input.ndim == 0 and weight.ndim == 1 and weight.numel() == 1:  # the result keeps the input's 0-dim shape
+        w = weight.reshape(())
     if weight.numel() > 1 and input.ndim >= 2:
         w = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
     return _C.where(input > 0, input, w * input)

@@ -1,7 +1,8 @@
-"""F.interpolate (modes nearest, bilinear) and nn.Upsample over (N, C, H, W) or (N, C, L)
-inputs, with PyTorch's index rules. Resizing is separable: each spatial axis is a gather of
-source rows (index_select, whose backward scatters the gradient) and, for bilinear, a blend of
-two gathers; the index and weight tables are small and computed once per call in numpy."""
+"""F.interpolate (modes nearest, nearest-exact, linear, bilinear, trilinear, bicubic, area) and
+nn.Upsample over (N, C, L), (N, C, H, W) or (N, C, D, H, W) inputs, with PyTorch's index rules.
+Resizing is separable: each spatial axis is a gather of source rows (index_select, whose
+backward scatters the gradient) blended with per-row weights (linear: 2 taps, bicubic: 4), or
+for area a small averaging matrix; index and weight tables are computed once per call in numpy."""
 import math
 
 import numpy as np
@@ -9,21 +10,30 @@ import numpy as np
 from fastdl import _tensor
 from fastdl.nn.modules.module import Module
 
-_MODES = ("nearest", "bilinear", "linear")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic", "area")
+_NDIM = {"linear": 3, "bilinear": 4, "trilinear": 5, "bicubic": 4}  # the input rank each of these needs
+_CUBIC_A = -0.75  # PyTorch's cubic convolution coefficient (Keys' kernel)
 
 
-def _sizes(input, size, scale_factor, op):
+def _sizes(input, size, scale_factor, recompute_scale_factor, op):
     spatial = input.ndim - 2
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: give exactly one of size and scale_factor; got size={size}, "
                          f"scale_factor={scale_factor}")
     if size is not None:
+        if recompute_scale_factor:
+            raise ValueError(f"{op}: recompute_scale_factor is not meaningful with an explicit size")
         out = tuple(size) if isinstance(size, (tuple, list)) else (size,) * spatial
         scales = (None,) * spatial
     else:
         scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * spatial
+        if len(scales) != spatial:
+            raise ValueError(f"{op}: scale_factor must give {spatial} values for input shape {tuple(input.shape)}; "
+                             f"got {scale_factor}")
         out = tuple(int(math.floor(input.shape[2 + i] * float(scales[i]))) for i in range(spatial))
-    if len(out) != spatial or len(scales) != spatial or any(int(o) < 1 for o in out):
+        if recompute_scale_factor:  # the sizes decide the index rule, as if given as size=
+            scales = (None,) * spatial
+    if len(out) != spatial or any(int(o) < 1 for o in out):
         raise ValueError(f"{op}: size / scale_factor must give {spatial} positive sizes for input shape "
                          f"{tuple(input.shape)}; got size={size}, scale_factor={scale_factor}")
     return tuple(int(o) for o in out), scales
@@ -36,7 +46,34 @@ def _scale(n_in, n_out, scale, align_corners):
 
 
 def _gather(x, dim, idx):
-    return x.index_select(dim, _tensor.tensor(idx.astype(np.int64), device=x.device))
+    return x.index_select(dim, _tensor.tensor(np.asarray(idx).astype(np.int64), device=x.device))
+
+
+def _weights(x, dim, w):
+    shape = [1] * x.ndim
+    shape[dim] = len(w)
+    return _tensor.tensor(np.asarray(w).reshape(shape), dtype=x.dtype, device=x.device)
+
+
+def _cubic(t):
+    """Keys' cubic-convolution weights of the taps at floor(src) - 1 .. + 2, for t = src - floor(src)."""
+    A = _CUBIC_A
+
+    def near(d):  # |d| <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def _area_matrix(n_in, n_out):
+    """(n_out, n_in) averaging matrix of adaptive average pooling (PyTorch's area mode)."""
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
 
 
 def _resize_axis(x, dim, n_out, scale, mode, align_corners):
@@ -45,34 +82,48 @@ def _resize_axis(x, dim, n_out, scale, mode, align_corners):
     dst = np.arange(n_out, dtype=np.float64)
     if mode == "nearest":
         return _gather(x, dim, np.minimum(np.floor(dst * s), n_in - 1))
+    if mode == "nearest-exact":
+        return _gather(x, dim, np.minimum(np.floor((dst + 0.5) * s), n_in - 1))
+    if mode == "area":
+        m = _tensor.tensor(_area_matrix(n_in, n_out), dtype=x.dtype, device=x.device)
+        return (x.movedim(dim, -1) @ m.transpose(0, 1)).movedim(-1, dim)
+    if mode == "bicubic":
+        src = dst * s if align_corners else (dst + 0.5) * s - 0.5
+        i0 = np.floor(src)
+        out = None
+        for k, w in enumerate(_cubic(src - i0)):
+            term = _gather(x, dim, np.clip(i0 - 1 + k, 0, n_in - 1)) * _weights(x, dim, w)
+            out = term if out is None else out + term
+        return out
     src = dst * s if align_corners else np.maximum((dst + 0.5) * s - 0.5, 0.0)
     i0 = np.minimum(np.floor(src), n_in - 1).astype(np.int64)
     i1 = np.minimum(i0 + 1, n_in - 1)
-    shape = [1] * x.ndim
-    shape[dim] = n_out
-    w = _tensor.tensor((src - i0).reshape(shape), dtype=x.dtype, device=x.device)
     a = _gather(x, dim, i0)
-    return a + (_gather(x, dim, i1) - a) * w
+    return a + (_gather(x, dim, i1) - a) * _weights(x, dim, src - i0)
 
 
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """Resize the spatial dims of (N, C, L) or (N, C, H, W) input. nearest: source index
-    floor(dst * in / out) (1 / scale_factor when given); bilinear (4-D) / linear (3-D): PyTorch's
-    half-pixel rule, or the corner-aligned one with align_corners=True."""
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    """Resize the spatial dims of (N, C, L), (N, C, H, W) or (N, C, D, H, W) input. nearest: source
+    index floor(dst * in / out) (1 / scale_factor when given); nearest-exact: floor((dst + 0.5) *
+    in / out); linear / bilinear / trilinear / bicubic: PyTorch's half-pixel rule, or the
+    corner-aligned one with align_corners=True; area: adaptive average pooling."""
     op = "interpolate"
     if mode not in _MODES:
         raise ValueError(f"{op}: mode must be one of {_MODES}; got '{mode}'")
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: input must be 3-D (N, C, L) or 4-D (N, C, H, W); got shape {tuple(input.shape)}")
-    if mode != "nearest" and input.ndim != {"linear": 3, "bilinear": 4}[mode]:
-        raise ValueError(f"{op}: mode '{mode}' needs a {'3' if mode == 'linear' else '4'}-D input; got shape "
+    if input.ndim not in (3, 4, 5):
+        raise ValueError(f"{op}: input must be 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W); got shape "
                          f"{tuple(input.shape)}")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError(f"{op}: align_corners only applies to linear and bilinear modes")
-    out, scales = _sizes(input, size, scale_factor, op)
+    if mode in _NDIM and input.ndim != _NDIM[mode]:
+        raise ValueError(f"{op}: mode '{mode}' needs a {_NDIM[mode]}-D input; got shape {tuple(input.shape)}")
+    if mode not in _NDIM and align_corners is not None:
+        raise ValueError(f"{op}: align_corners only applies to linear, bilinear, trilinear and bicubic modes")
+    if antialias:
+        raise ValueError(f"{op}: antialias=True is not supported")
+    out, scales = _sizes(input, size, scale_factor, recompute_scale_factor, op)
     x = input
     for i, (n, sc) in enumerate(zip(out, scales)):
-        if n != x.shape[2 + i] or mode != "nearest":
+        if n != x.shape[2 + i] or mode not in ("nearest", "nearest-exact", "area"):
             x = _resize_axis(x, 2 + i, n, sc, mode, bool(align_corners))
     return x if x is not input else input.clone()
 
@@ -80,12 +131,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 class Upsample(Module):
     """nn.Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None)."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
         super().__init__()
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
 
     def forward(self, input):
-        return interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners)
+        return interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                           self.recompute_scale_factor)
 
     def extra_repr(self):
         s = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
