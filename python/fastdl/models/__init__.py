@@ -10,3 +10,6 @@ from fastdl.models.vision import (  # noqa: F401
 )
 from fastdl.models.resnet import DenseNet, ResNet, densenet121, resnet18, resnet34, resnet50, resnet101  # noqa: F401
 from fastdl.models.modern_cnn import ConvNeXt, EfficientNet, convnext_tiny, efficientnet_b0  # noqa: F401
+from fastdl.models.autoencoder import VAE, ConvAutoencoder  # noqa: F401
+from fastdl.models.gan import DCGANDiscriminator, DCGANGenerator  # noqa: F401
+from fastdl.models.diffusion import DDPM, UNet  # noqa: F401

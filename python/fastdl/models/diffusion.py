@@ -56,16 +56,26 @@ class ResBlock(nn.Module):
         init.zeros_(self.conv2.bias)
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
+    def _skip(self, x):
+        if isinstance(self.skip, nn.Identity):
+            return x
+        # the 1x1 convolution as one batched GEMM over the positions: on small feature maps
+        # this is several times faster than conv2d's 1x1 path, forward and backward
+        B, C, H, W = x.shape
+        w, b = self.skip.weight, self.skip.bias
+        return (w.reshape(w.shape[0], C) @ x.reshape(B, C, H * W) + b.unsqueeze(-1)).reshape(B, w.shape[0], H, W)
+
     def forward(self, x, temb):
         h = self.conv1(F.silu(self.norm1(x)))
         h = h + self.temb(F.silu(temb)).unsqueeze(-1).unsqueeze(-1)
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return self.skip(x) + h
+        return self._skip(x) + h
 
 
 class AttentionBlock(nn.Module):
-    """Self-attention over the H * W positions: GroupNorm, a 1x1 conv to q, k, v, multi-head
-    scaled dot-product attention (the fused kernel), a zero-initialised 1x1 output conv, residual."""
+    """Self-attention over the H * W positions: GroupNorm, a linear map of each position's
+    channels to q, k, v (a 1x1 convolution, applied as one GEMM over the tokens), multi-head
+    scaled dot-product attention (the fused kernel), a zero-initialised output projection, residual."""
 
     def __init__(self, channels, num_heads=4, groups=8):
         super().__init__()
@@ -73,19 +83,19 @@ class AttentionBlock(nn.Module):
             raise ValueError(f"AttentionBlock: channels {channels} must be divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.norm = nn.GroupNorm(min(groups, channels), channels)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj = nn.Conv2d(channels, channels, 1)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
         init.zeros_(self.proj.weight)
         init.zeros_(self.proj.bias)
 
     def forward(self, x):
         B, C, H, W = x.shape
         nh = self.num_heads
-        qkv = self.qkv(self.norm(x)).reshape(B, 3, nh, C // nh, H * W).permute(1, 0, 2, 4, 3)
-        q, k, v = qkv[0], qkv[1], qkv[2]                          # (B, heads, HW, C / heads)
-        h = F.scaled_dot_product_attention(q, k, v)
-        h = h.permute(0, 1, 3, 2).reshape(B, C, H, W)
-        return x + self.proj(h)
+        tokens = self.norm(x).reshape(B, C, H * W).transpose(1, 2)           # (B, HW, C)
+        qkv = self.qkv(tokens).reshape(B, H * W, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
+        h = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])           # (B, heads, HW, C / heads)
+        h = self.proj(h.transpose(1, 2).reshape(B, H * W, C))
+        return x + h.transpose(1, 2).reshape(B, C, H, W)
 
 
 class Downsample(nn.Module):
