@@ -176,11 +176,10 @@ def _torch_attention(torch, blk, x):
     p = {k: torch.tensor(v.detach().numpy(), requires_grad=True) for k, v in blk.named_parameters()}
     B, C, H, W = x.shape
     nh = blk.num_heads
-    qkv = F.conv2d(F.group_norm(x, blk.norm.num_groups, p["norm.weight"], p["norm.bias"]), p["qkv.weight"],
-                   p["qkv.bias"])
-    q, k, v = qkv.reshape(B, 3, nh, C // nh, H * W).permute(1, 0, 2, 4, 3)
-    h = F.scaled_dot_product_attention(q, k, v).permute(0, 1, 3, 2).reshape(B, C, H, W)
-    return x + F.conv2d(h, p["proj.weight"], p["proj.bias"]), p
+    tok = F.group_norm(x, blk.norm.num_groups, p["norm.weight"], p["norm.bias"]).flatten(2).transpose(1, 2)
+    q, k, v = F.linear(tok, p["qkv.weight"], p["qkv.bias"]).reshape(B, H * W, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
+    h = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, H * W, C)
+    return x + F.linear(h, p["proj.weight"], p["proj.bias"]).transpose(1, 2).reshape(B, C, H, W), p
 
 
 def _randomise(module, rng):
