@@ -12,7 +12,7 @@
 
 namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams;
                          struct AttentionParams; struct Conv2dParams; struct Pool2dParams;
-                         struct BatchNormParams; struct GroupNormParams; }
+                         struct BatchNormParams; struct GroupNormParams; struct RnnParams; }
 
 namespace fastdl::cuda {
 
@@ -93,5 +93,9 @@ void batch_norm_fwd(const cpu::BatchNormParams& p, int device);
 void batch_norm_bwd(const cpu::BatchNormParams& p, int device);
 void group_norm_fwd(const cpu::GroupNormParams& p, int device);
 void group_norm_bwd(const cpu::GroupNormParams& p, int device);
+// One recurrent layer-direction (cpu/rnn.h), float32 or float64: the step loop on the host around
+// cuda::gemm and fused gate kernels; the same buffers and results as the CPU drivers.
+void rnn_fwd(const cpu::RnnParams& p, int device);
+void rnn_bwd(const cpu::RnnParams& p, int device);
 
 }  // namespace fastdl::cuda

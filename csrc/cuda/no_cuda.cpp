@@ -39,6 +39,8 @@ void seg_softmax_fwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("se
 void seg_softmax_bwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax backward"); }
 void selective_scan_fwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan"); }
 void selective_scan_bwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan backward"); }
+void rnn_fwd(const cpu::RnnParams&, int) { unavailable("rnn"); }
+void rnn_bwd(const cpu::RnnParams&, int) { unavailable("rnn backward"); }
 void attention_fwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention"); }
 void attention_bwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention backward"); }
 void conv2d_fwd(const cpu::Conv2dParams&, int) { unavailable("conv2d"); }

@@ -28,6 +28,7 @@ from fastdl.nn._conv import Conv1d  # noqa: F401
 from fastdl.nn.modules.conv import Conv2d, ConvTranspose2d  # noqa: F401
 from fastdl.nn._interpolate import Upsample  # noqa: F401
 from fastdl.nn.modules.mamba import Mamba  # noqa: F401
+from fastdl.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from fastdl.nn.modules.transformer import (  # noqa: F401
     MultiheadAttention, RotaryEmbedding, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
     TransformerEncoderLayer, apply_rotary_emb,

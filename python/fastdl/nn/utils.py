@@ -71,3 +71,9 @@ def vector_to_parameters(vec, parameters):
             n = p.numel()
             p.copy_(vec[i:i + n].reshape(*p.shape))
             i += n
+
+
+# nn.utils.rnn (PackedSequence, pack_padded_sequence, ...), importable as fastdl.nn.utils.rnn too
+from fastdl.nn import _rnn_utils as rnn  # noqa: E402
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".rnn"] = rnn

@@ -1,0 +1,202 @@
+// Recurrent layers on the CPU: the scalar reference cells, the ISA selection, and the drivers
+// that walk the time steps (forward, and backward through time) around GEMMs. The recurrent
+// weight is packed once per call and each step's h W_hh^T runs the GEMM tile kernel on the
+// packed panels, split over threads by column panel; the gate arithmetic is one fused pass.
+#include "cpu/rnn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "core/allocator.h"
+#include "core/parallel.h"
+#include "cpu/elementwise.h"
+#include "cpu/gemm.h"
+#include "cpu/rnn_cell.h"
+
+namespace fastdl::cpu {
+
+namespace {
+
+template <class T> struct ScalarLanes {
+  using V = T;
+  static V ld(const T* p) { return *p; }
+  static void st(T* p, V v) { *p = v; }
+  static V ld1() { return T(1); }
+  static V sig(V x) { return T(1) / (T(1) + std::exp(-x)); }
+  static V tanh(V x) { return std::tanh(x); }
+  static V pos(V h, V x) { return h > T(0) ? x : T(0); }
+};
+
+template <class T> void fwd_ref(const RnnCellArgs& a, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t j = 0; j < a.H; ++j) rnn_cell::fwd_at<ScalarLanes<T>, T>(a, r, j);
+}
+template <class T> void bwd_ref(const RnnCellArgs& a, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t j = 0; j < a.H; ++j) rnn_cell::bwd_at<ScalarLanes<T>, T>(a, r, j);
+}
+
+// C (M, N) = A (M, K) @ B (K, N) + beta C for a B that is the same at every step: packed once
+// into the tile kernel's column panels, then each call runs the kernel on A where it lies.
+struct StepGemm {
+  const detail::GemmKernel& k;
+  DType dt;
+  int64_t K, N, esz;
+  const void* B;
+  int64_t sk, sn;
+  char* packed = nullptr;
+  size_t bytes = 0;
+  StepGemm(DType d, const void* b, int64_t sk_, int64_t sn_, int64_t K_, int64_t N_)
+      : k(gemm_kernel(d)), dt(d), K(K_), N(N_), esz(int64_t(dtype_size(d))), B(b), sk(sk_), sn(sn_) {
+    if (k.direct && k.kpack == 1 && K > 0 && N % k.nr == 0) {
+      bytes = size_t(K * N * esz);
+      packed = static_cast<char*>(cpu_alloc(bytes));
+      k.pack_b(B, sk, sn, K, N, packed);
+    }
+  }
+  ~StepGemm() { if (packed) cpu_free(packed, bytes); }
+  StepGemm(const StepGemm&) = delete;
+  StepGemm& operator=(const StepGemm&) = delete;
+
+  void run(int64_t M, const void* A, int64_t lda, void* C, int64_t ldc, double beta) const {
+    if (M <= 0) return;
+    if (!packed) {
+      GemmParams g;
+      g.M = M; g.N = N; g.K = K; g.dtype = dt;
+      g.A = A; g.sa_m = lda; g.sa_k = 1;
+      g.B = B; g.sb_k = sk; g.sb_n = sn;
+      g.C = C; g.sc_m = ldc; g.sc_n = 1;
+      g.beta = beta;
+      gemm(g);
+      return;
+    }
+    const int64_t nr = k.nr, panels = N / nr;
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 17) / std::max<int64_t>(1, M * K * nr));
+    parallel_for(0, panels, grain, [&](int64_t p0, int64_t p1) {
+      k.direct(M, (p1 - p0) * nr, K, A, lda, packed + p0 * K * nr * esz, nr, K * nr,
+               static_cast<char*>(C) + p0 * nr * esz, ldc, 1.0, beta);
+    });
+  }
+};
+
+void cells(void (*f)(DType, const RnnCellArgs&, int64_t, int64_t), DType dt, const RnnCellArgs& a) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.H * rnn_gates(a.mode)));
+  parallel_for(0, a.rows, grain, [&](int64_t r0, int64_t r1) { f(dt, a, r0, r1); });
+}
+
+template <class T> void add_rows(const void* a, const void* b, void* out, int64_t n) {
+  const T* x = static_cast<const T*>(a);
+  const T* y = static_cast<const T*>(b);
+  T* o = static_cast<T*>(out);
+  for (int64_t i = 0; i < n; ++i) o[i] = x[i] + y[i];
+}
+
+inline char* at(const void* base, int64_t elems, int64_t esz) {
+  return static_cast<char*>(const_cast<void*>(base)) + elems * esz;
+}
+
+}  // namespace
+
+void rnn_cell_fwd_ref(DType dt, const RnnCellArgs& a, int64_t r0, int64_t r1) {
+  if (dt == DType::f64) fwd_ref<double>(a, r0, r1); else fwd_ref<float>(a, r0, r1);
+}
+void rnn_cell_bwd_ref(DType dt, const RnnCellArgs& a, int64_t r0, int64_t r1) {
+  if (dt == DType::f64) bwd_ref<double>(a, r0, r1); else bwd_ref<float>(a, r0, r1);
+}
+
+int64_t rnn_offsets(const int64_t* bs, int64_t T, int64_t* off) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t) { off[t] = n; n += bs[t]; }
+  return n;
+}
+
+void rnn_fwd(const RnnParams& p) {
+  const RnnKernels& kern = rnn_kernels();
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
+  const int64_t e = int64_t(dtype_size(p.dt));
+  const bool proj = p.w_hr != nullptr;
+  {  // every step's input projection in one GEMM: gates[:, :GH] = x W_ih^T
+    GemmParams g;
+    g.M = p.N; g.N = GH; g.K = p.I; g.dtype = p.dt;
+    g.A = p.x; g.sa_m = p.I; g.sa_k = 1;
+    g.B = p.w_ih; g.sb_k = 1; g.sb_n = p.I;
+    g.C = p.gates; g.sc_m = SH; g.sc_n = 1;
+    gemm(g);
+  }
+  const StepGemm rec(p.dt, p.w_hh, 1, P, P, GH);
+  std::unique_ptr<StepGemm> prj;
+  if (proj) prj.reset(new StepGemm(p.dt, p.w_hr, 1, H, H, P));
+  for (int64_t s = 0; s < p.T; ++s) {
+    const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
+    if (p.hprev) std::memcpy(at(p.hprev, off * P, e), p.hst, size_t(bs * P * e));
+    rec.run(bs, p.hst, P, p.gh, GH, 0.0);
+    RnnCellArgs a;
+    a.mode = p.mode; a.rows = bs; a.H = H;
+    a.g = at(p.gates, off * SH, e); a.ldg = SH;
+    a.gh = p.gh; a.ldgh = GH;
+    a.bi = p.b_ih; a.bh = p.b_hh;
+    a.c = p.cst; a.cprev = p.cprev ? at(p.cprev, off * H, e) : nullptr;
+    a.hprev = p.hst; a.ldhp = P;
+    if (proj) { a.h1 = at(p.m, off * H, e); a.ld1 = H; }
+    else { a.h1 = at(p.out, off * P, e); a.ld1 = P; a.h2 = p.hst; a.ld2 = P; }
+    cells(kern.cell_fwd, p.dt, a);
+    if (proj) {
+      prj->run(bs, a.h1, H, at(p.out, off * P, e), P, 0.0);
+      std::memcpy(p.hst, at(p.out, off * P, e), size_t(bs * P * e));
+    }
+  }
+}
+
+void rnn_bwd(const RnnParams& p) {
+  const RnnKernels& kern = rnn_kernels();
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
+  const int64_t e = int64_t(dtype_size(p.dt));
+  const bool proj = p.w_hr != nullptr, gru = p.mode == RnnMode::gru;
+  const StepGemm rec(p.dt, p.w_hh, P, 1, GH, P);  // dh_{t-1} = dG_h W_hh
+  std::unique_ptr<StepGemm> prj;
+  if (proj) prj.reset(new StepGemm(p.dt, p.w_hr, H, 1, P, H));  // dm = dh W_hr
+  void* dgh = gru ? p.dgh : p.dgx;
+  for (int64_t s = p.T - 1; s >= 0; --s) {
+    const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
+    RnnCellArgs a;
+    a.mode = p.mode; a.rows = bs; a.H = H;
+    a.g = at(p.gates, off * SH, e); a.ldg = SH;
+    a.cprev = p.cprev ? at(p.cprev, off * H, e) : nullptr;
+    a.hprev = gru ? at(p.hprev, off * P, e) : at(p.out, off * P, e); a.ldhp = P;
+    a.dc = p.dc;
+    a.dgx = at(p.dgx, off * GH, e); a.dgh = at(dgh, off * GH, e); a.lddg = GH;
+    a.dz_out = p.dh; a.lddz = P;
+    if (proj) {
+      void* dhs = at(p.dhs, off * P, e);
+      if (p.dout) {
+        if (p.dt == DType::f64) add_rows<double>(at(p.dout, off * P, e), p.dh, dhs, bs * P);
+        else add_rows<float>(at(p.dout, off * P, e), p.dh, dhs, bs * P);
+      } else {
+        std::memcpy(dhs, p.dh, size_t(bs * P * e));
+      }
+      prj->run(bs, dhs, P, p.dm, H, 0.0);
+      a.da = p.dm; a.ldda = H;
+    } else if (p.dout) {
+      a.da = at(p.dout, off * P, e); a.ldda = P;
+      a.db = p.dh; a.lddb = P;
+    } else {
+      a.da = p.dh; a.ldda = P;
+    }
+    cells(kern.cell_bwd, p.dt, a);
+    rec.run(bs, a.dgh, GH, p.dh, P, gru ? 1.0 : 0.0);
+  }
+}
+
+#ifdef FASTDL_NO_X86_ISA
+namespace avx2 { const RnnKernels& rnn_table() { static const RnnKernels k{rnn_cell_fwd_ref, rnn_cell_bwd_ref}; return k; } }
+namespace avx512 { const RnnKernels& rnn_table() { return avx2::rnn_table(); } }
+#endif
+
+const RnnKernels& rnn_kernels() {
+  static const RnnKernels ref{rnn_cell_fwd_ref, rnn_cell_bwd_ref};
+  return pick_isa(cpu_isa(), ref, avx2::rnn_table(), avx512::rnn_table());
+}
+
+}  // namespace fastdl::cpu
