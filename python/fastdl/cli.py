@@ -3,6 +3,7 @@
     fastdl train [options]     train the default model on scikit-learn's digits (the main job);
                                --model gpt: the character-level GPT on tiny-shakespeare
     fastdl generate [options]  sample text from a `fastdl train --model gpt` checkpoint
+    fastdl nas [options]       architecture search on the digits under a parameter budget
     fastdl bench KERNEL ...    time fastdl against numpy / PyTorch, interleaved, and print ratios
     fastdl info                build, CPU features and ISA in force
 """
@@ -21,6 +22,9 @@ def main(argv=None):
     if cmd == "generate":
         from fastdl.train.lm import main_generate
         return main_generate(rest)
+    if cmd == "nas":
+        from fastdl.nas.main import main as nas_main
+        return nas_main(rest)
     if cmd == "bench":
         from fastdl.bench import main as bench_main
         return bench_main(rest)

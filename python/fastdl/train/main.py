@@ -6,7 +6,8 @@ Planetoid-style graph (../shared/data/cora.npz) and reports test accuracy.
 or Mamba/attention hybrid language model (default text ../shared/data/tinyshakespeare.txt),
 printing train/val loss and a generated sample; `fastdl generate` samples from its checkpoint.
 `fastdl train --model lenet|resnet` trains a CNN on the digits upsampled to 16x16 with random
-shifts (fastdl.train.vision)."""
+shifts (fastdl.train.vision); `--model vae|gan|ddpm` a generative model on the digits, writing
+a sample grid (fastdl.train.generative)."""
 import argparse
 import os
 import sys
@@ -23,6 +24,7 @@ MODELS = {
 GNN_MODELS = ("gcn", "gat", "sage")
 LM_MODELS = ("gpt", "hybrid", "mamba")
 CNN_MODELS = ("lenet", "resnet")  # fastdl.train.vision
+GEN_MODELS = ("vae", "gan", "ddpm")  # fastdl.train.generative
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
               "lamb": "LAMB"}
 DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05, "lamb": 1e-2}
@@ -30,7 +32,8 @@ DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagra
 
 def _parser():
     p = argparse.ArgumentParser(prog="fastdl train", description=__doc__)
-    p.add_argument("--model", choices=sorted(MODELS) + sorted(GNN_MODELS) + sorted(LM_MODELS) + sorted(CNN_MODELS),
+    p.add_argument("--model", choices=sorted(MODELS) + sorted(GNN_MODELS) + sorted(LM_MODELS) + sorted(CNN_MODELS)
+                   + sorted(GEN_MODELS),
                    default="mlp")
     p.add_argument("--data", default=None, help="graph .npz for gcn/gat/sage (e.g. ../shared/data/cora.npz), "
                    "text file for gpt/mamba/hybrid (default ../shared/data/tinyshakespeare.txt)")
@@ -55,6 +58,8 @@ def _parser():
     lm.add_argument("--eval-iters", type=int, default=20, help="batches per train/val loss estimate (default 20)")
     lm.add_argument("--pattern", default=None, help="hybrid layers, m: Mamba, a: attention, f: MLP (default mma...)")
     lm.add_argument("--sample-tokens", type=int, default=300)
+    from fastdl.train.generative import add_arguments
+    add_arguments(p)
     return p
 
 
@@ -107,6 +112,9 @@ def main(argv=None):
     if args.model in LM_MODELS:
         from fastdl.train.lm import main_lm
         return main_lm(args)
+    if args.model in GEN_MODELS:
+        from fastdl.train.generative import main_generative
+        return main_generative(args)
     args.epochs = 20 if args.epochs is None else args.epochs
     t0 = time.perf_counter()
     import fastdl as fd
