@@ -1,10 +1,12 @@
 """Denoising diffusion (Ho et al. 2020, "Denoising Diffusion Probabilistic Models"): noise
 schedules, a small U-Net denoiser, epsilon-prediction training, ancestral and DDIM (Song et al.
-2021) sampling. The DiT of fastdl.models.dit is a second denoiser (it takes class labels y).
+2021) sampling. The DiT of fastdl.models.dit is a second denoiser (DiTDenoiser; class labels
+y optional).
 
     linear_beta_schedule(T, beta_start=1e-4, beta_end=0.02) / cosine_beta_schedule(T, s=0.008)
     UNet(in_channels=1, base_channels=32, channel_mults=(1, 2), num_res_blocks=1,
          attention_levels=(1,), num_heads=4, groups=8)            unet(x, t) -> predicted noise
+    DiTDenoiser(input_size=8, in_channels=1, hidden_size=64, depth=4, num_classes=1)   dit(x, t[, y])
     DDPM(model, timesteps=1000, schedule="linear")
         ddpm.loss(x0, y=None)                  E_t,eps ||eps - model(sqrt(ab_t) x0 + sqrt(1 - ab_t) eps, t)||^2
         ddpm.sample(n, shape, method="ancestral" | "ddim", steps=None, eta=0.0, y=None)
@@ -184,6 +186,24 @@ class UNet(nn.Module):
 def _apply(blocks, h, temb):
     h = blocks[0](h, temb)
     return blocks[1](h) if len(blocks) > 1 else h
+
+
+class DiTDenoiser(nn.Module):
+    """A DiT (fastdl.models.dit) as an (x, t) denoiser for DDPM: without labels every image gets
+    the DiT's one class, so the class embedding acts as a learned bias; with num_classes > 1,
+    DDPM.loss(x0, y) / DDPM.sample(..., y=labels) pass labels through (class-conditional)."""
+
+    def __init__(self, input_size=8, in_channels=1, patch_size=2, hidden_size=64, depth=4, num_heads=4,
+                 num_classes=1):
+        super().__init__()
+        from fastdl.models.dit import DiT
+        self.dit = DiT(input_size=input_size, patch_size=patch_size, in_channels=in_channels, hidden_size=hidden_size,
+                       depth=depth, num_heads=num_heads, num_classes=num_classes, class_dropout_prob=0.0)
+
+    def forward(self, x, t, y=None):
+        if y is None:
+            y = _tensor.zeros(x.shape[0], dtype=_C.dtype.int64, device=x.device)
+        return self.dit(x, t, y)
 
 
 class DDPM(nn.Module):

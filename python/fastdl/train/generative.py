@@ -6,7 +6,7 @@ vae: convolutional VAE (Bernoulli decoder, pixels in [0, 1]) trained with fit on
      ELBO; reports the held-out negative ELBO and writes samples and reconstructions.
 gan: DCGAN with one Adam optimizer per network (lr 5e-4, betas 0.5, 0.999) and the --gan-loss
      objective (non_saturating, minimax, hinge), pixels in [-1, 1].
-ddpm: a U-Net denoiser with --timesteps steps of the --schedule noise schedule, trained with
+ddpm: a U-Net (or, with --denoiser dit, a DiT) denoiser with --timesteps steps of the --schedule noise schedule, trained with
      fit on the epsilon-prediction loss; samples with --sampler (ancestral or ddim).
 Each reports the digits-classifier check of the tests: the mean max-probability that a
 logistic regression fitted on the training digits gives the samples (real digits ~0.95)."""
@@ -28,6 +28,8 @@ def add_arguments(parser):
     g.add_argument("--gan-loss", choices=("non_saturating", "minimax", "hinge"), default="non_saturating")
     g.add_argument("--timesteps", type=int, default=100, help="ddpm: diffusion steps (default 100)")
     g.add_argument("--schedule", choices=("linear", "cosine"), default="cosine", help="ddpm noise schedule")
+    g.add_argument("--denoiser", choices=("unet", "dit"), default="unet", help="ddpm: U-Net or DiT (patch 2, "
+                   "hidden 4 * --width, 4 blocks)")
     g.add_argument("--sampler", choices=("ancestral", "ddim"), default="ancestral")
     g.add_argument("--ddim-steps", type=int, default=20)
     g.add_argument("--samples", type=int, default=64, help="images in the sample grid (default 64)")
@@ -157,11 +159,16 @@ def main_generative(args):
         _finish(args, hist, state, G.sample(n), (-1.0, 1.0), xtr * 2 - 1, ytr, t0)
         return 0
     from fastdl.models import DDPM, UNet
-    unet = UNet(in_channels=1, base_channels=args.width, channel_mults=(1, 2) if size == 8 else (1, 2, 2),
-                num_heads=2, groups=4 if args.width < 16 else 8)
-    ddpm = DDPM(unet, timesteps=args.timesteps, schedule=args.schedule)
+    from fastdl.models.diffusion import DiTDenoiser
+    if args.denoiser == "dit":
+        net = DiTDenoiser(input_size=size, in_channels=1, hidden_size=4 * args.width, depth=4, num_heads=4)
+    else:
+        net = UNet(in_channels=1, base_channels=args.width, channel_mults=(1, 2) if size == 8 else (1, 2, 2),
+                   num_heads=2, groups=4 if args.width < 16 else 8)
+    ddpm = DDPM(net, timesteps=args.timesteps, schedule=args.schedule)
     n_params = sum(p.numel() for p in ddpm.parameters())
-    print(f"{head}, DDPM with a U-Net ({n_params} parameters), {args.schedule} schedule, T={args.timesteps}, "
+    print(f"{head}, DDPM with a {'DiT' if args.denoiser == 'dit' else 'U-Net'} ({n_params} parameters), "
+          f"{args.schedule} schedule, T={args.timesteps}, "
           f"Adam lr={lr:g}, {args.epochs} epochs, {args.sampler} sampling, seed {args.seed}")
     train, test = _loaders(fd, xtr * 2 - 1, xte * 2 - 1, batch, args.seed, ytr, yte)
     hist = fit(ddpm, optim.Adam(ddpm.parameters(), lr=lr), lambda loss, _: loss, train, test, epochs=args.epochs,
