@@ -55,20 +55,24 @@ def min(x, /, *, axis=None, keepdims=False):  # noqa: A001
     return _reduce(fd.amin, x, axis, keepdims)
 
 
-def std(x, /, *, axis=None, correction=0.0, keepdims=False):
-    return _reduce(fd.std, x, axis, keepdims, correction=correction)
-
-
 def var(x, /, *, axis=None, correction=0.0, keepdims=False):
+    if _axis(x, axis) == ():  # each element alone: 0 / (1 - correction), NaN from correction 1 up
+        return fd.zeros_like(x) / builtins.max(1.0 - correction, 0.0)
     return _reduce(fd.var, x, axis, keepdims, correction=correction)
 
 
+def std(x, /, *, axis=None, correction=0.0, keepdims=False):
+    if _axis(x, axis) == ():
+        return fd.sqrt(var(x, axis=(), correction=correction))
+    return _reduce(fd.std, x, axis, keepdims, correction=correction)
+
+
 def all(x, /, *, axis=None, keepdims=False):  # noqa: A001
-    return _reduce(fd.all, x, axis, keepdims)
+    return x != 0 if _axis(x, axis) == () else _reduce(fd.all, x, axis, keepdims)
 
 
 def any(x, /, *, axis=None, keepdims=False):  # noqa: A001
-    return _reduce(fd.any, x, axis, keepdims)
+    return x != 0 if _axis(x, axis) == () else _reduce(fd.any, x, axis, keepdims)
 
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
