@@ -334,3 +334,17 @@ def test_image_grid_png_roundtrip(tmp_path, rng):
     np.testing.assert_array_equal(px[2 * 6:2 * 10:2, 2 * 5:2 * 8:2], expect)
     rgb = save_image(rng.uniform(0, 1, (2, 3, 4, 4)), str(tmp_path / "c.png"))
     assert read_png(rgb).shape == (6, 11, 3)
+
+
+def test_save_curves_draws_each_series(tmp_path):
+    from fastdl.train.images import _COLORS, read_png, save_curves
+    path = save_curves({"loss": [1.0, 0.5, 0.2], "val_loss": [0.9, 0.6, 0.4], "val_accuracy": [0.5, 0.8, 0.9],
+                        "time": [1, 1, 1]}, str(tmp_path / "loss.png"))
+    px = read_png(path)
+    assert px.ndim == 3 and px.shape[1] > px.shape[0]   # two panels side by side
+    colors = {tuple(c) for c in px.reshape(-1, 3)}
+    assert _COLORS[0] in colors and _COLORS[1] in colors
+    half = px[:, px.shape[1] // 2:].reshape(-1, 3)
+    assert _COLORS[0] in {tuple(c) for c in half}     # val_accuracy, first series of the right panel
+    with pytest.raises(ValueError, match="no series"):
+        save_curves({"time": [1.0]}, str(tmp_path / "x.png"))

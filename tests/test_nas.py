@@ -134,4 +134,4 @@ def test_search_on_digits_beats_mlp_baseline_at_equal_parameters(one_thread, tmp
     assert best["params"] <= budget and n_base <= budget
     assert nas_acc > base_acc and best["val_acc"] > base["val_acc"]
     path = res.plot(str(tmp_path / "nas.png"))
-    assert path is None or (tmp_path / "nas.png").stat().st_size > 0
+    assert path == str(tmp_path / "nas.png") and (tmp_path / "nas.png").stat().st_size > 0

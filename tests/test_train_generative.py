@@ -43,6 +43,7 @@ def test_train_generative_on_digits(model, tmp_path, capsys):
     if model == "vae":
         assert float(re.search(r"held-out negative ELBO: ([\d.]+)", out).group(1)) < 44.0
         assert read_png(os.path.join(tmp_path, "reconstructions.png")).shape == (4 * (2 * 9 + 1), 4 * (8 * 9 + 1))
+    assert os.path.getsize(os.path.join(tmp_path, "loss.png")) > 0
     grid = read_png(os.path.join(tmp_path, "samples.png"))
     assert grid.shape == (4 * (2 * 9 + 1), 4 * (8 * 9 + 1)) and grid.std() > 0
     sd = fd.load(os.path.join(tmp_path, "model.safetensors"))
@@ -65,6 +66,6 @@ def test_nas_cli_on_digits(tmp_path, capsys):
         res = json.load(f)
     assert len(res["trials"]) == 5 and all(t["params"] <= 2000 for t in res["trials"])
     assert res["best"]["val_acc"] == max(t["val_acc"] for t in res["trials"])
-    assert res["baseline"]["params"] <= 2000
+    assert res["baseline"]["params"] <= 2000 and os.path.getsize(os.path.join(tmp_path, "nas.png")) > 0
     sd = fd.load(os.path.join(tmp_path, "nas_best.safetensors"))
     assert all(np.isfinite(v.numpy()).all() for v in sd.values())

@@ -12,4 +12,4 @@ from fastdl.models.resnet import DenseNet, ResNet, densenet121, resnet18, resnet
 from fastdl.models.modern_cnn import ConvNeXt, EfficientNet, convnext_tiny, efficientnet_b0  # noqa: F401
 from fastdl.models.autoencoder import VAE, ConvAutoencoder  # noqa: F401
 from fastdl.models.gan import DCGANDiscriminator, DCGANGenerator  # noqa: F401
-from fastdl.models.diffusion import DDPM, UNet  # noqa: F401
+from fastdl.models.diffusion import DDPM, DiTDenoiser, UNet  # noqa: F401

@@ -91,7 +91,7 @@ def main(argv=None):
     plot = result.plot(os.path.join(args.out, "nas.png"))
     print(f"results: {table}")
     print(f"best model: {ckpt}")
-    print(f"plot: {plot}" if plot else "plot: skipped (matplotlib is not installed)")
+    print(f"plot: {plot}")
     print(f"time: {time.perf_counter() - t0:.1f}s")
     return 0
 

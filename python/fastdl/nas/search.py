@@ -84,15 +84,16 @@ class SearchResult:
         return self.table()
 
     def plot(self, path):
-        """Validation accuracy per trial with the running best, and accuracy against parameters,
-        as a PNG (matplotlib); returns path, or None without matplotlib."""
+        """Validation accuracy per trial with the running best, and (with matplotlib) accuracy
+        against parameters, as a PNG; returns path."""
+        acc = [r["val_acc"] for r in self.trials]
         try:
             import matplotlib
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
-            return None
-        acc = [r["val_acc"] for r in self.trials]
+            from fastdl.train.images import save_curves
+            return save_curves({"val_acc": acc, "best so far": self.best_so_far()}, path, xlabel="trial")
         fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
         a.scatter(range(len(acc)), acc, s=14, label="trial")
         a.plot(range(len(acc)), self.best_so_far(), color="C1", label="best so far")

@@ -1,6 +1,6 @@
 """`fastdl train --model vae|gan|ddpm`: a generative model on scikit-learn's digits (8x8, or
 upsampled to 16x16 with --image-size 16), with a progress bar, a safetensors checkpoint, a
-sample grid (PNG, no plotting library needed) and the loss curves (matplotlib, optional).
+sample grid and the loss curves (PNG; matplotlib draws the curves when installed).
 
 vae: convolutional VAE (Bernoulli decoder, pixels in [0, 1]) trained with fit on the negative
      ELBO; reports the held-out negative ELBO and writes samples and reconstructions.
@@ -74,7 +74,7 @@ def _finish(args, hist, state, samples, value_range, xtr, ytr, t0, extra_images=
     """Checkpoint, sample grid, loss plot and summary lines shared by the three models."""
     import fastdl as fd
     from fastdl.train import plot_history
-    from fastdl.train.images import save_image
+    from fastdl.train.images import save_curves, save_image
     os.makedirs(args.out, exist_ok=True)
     ckpt = os.path.join(args.out, "model.safetensors")
     fd.save(state, ckpt)
@@ -83,6 +83,8 @@ def _finish(args, hist, state, samples, value_range, xtr, ytr, t0, extra_images=
     for name, images in extra_images:
         print(f"{name}: {save_image(images, os.path.join(args.out, name + '.png'), value_range=value_range, scale=scale)}")
     plot = plot_history(hist, os.path.join(args.out, "loss.png"))
+    if plot is None:  # no matplotlib: the built-in PNG rasteriser
+        plot = save_curves(hist.history, os.path.join(args.out, "loss.png"))
     lo, hi = value_range
     to_pm1 = lambda a: (np.asarray(a) - lo) / (hi - lo) * 2 - 1  # noqa: E731
     conf, classes = digit_confidence(to_pm1(xtr), ytr, to_pm1(samples.numpy()))
@@ -90,7 +92,7 @@ def _finish(args, hist, state, samples, value_range, xtr, ytr, t0, extra_images=
           f"{classes} classes predicted (real digits ~0.95)")
     print(f"checkpoint: {ckpt}")
     print(f"sample grid: {grid}")
-    print(f"loss plot: {plot}" if plot else "loss plot: skipped (matplotlib is not installed)")
+    print(f"loss plot: {plot}")
     print(f"time: {time.perf_counter() - t0:.1f}s")
     return conf
 

@@ -79,3 +79,85 @@ def read_png(path):
         raise ValueError("read_png: only filter type 0 rows are supported")
     px = rows[:, 1:]
     return px.reshape(h, w, 3) if ch == 3 else px
+
+
+# 3x5 pixel glyphs (rows top to bottom) for the labels of save_curves
+_GLYPHS = dict(zip(
+    "0123456789abcdefghijklmnopqrstuvwxyz.-_():/+ ",
+    ("111101101101111 010110010010111 111001111100111 111001111001111 101101111001001 111100111001111 "
+     "111100111101111 111001001010010 111101111101111 111101111001111 010101111101101 110101110101110 "
+     "011100100100011 110101101101110 111100110100111 111100110100100 011100101101011 101101111101101 "
+     "111010010010111 001001001101010 101101110101101 100100100100111 101111111101101 110101101101101 "
+     "010101101101010 110101110100100 010101101110011 110101110101101 011100010001110 111010010010010 "
+     "101101101101111 101101101101010 101101111111101 101101010101101 101101010010010 111001010100111 "
+     "000000000000010 000000111000000 000000000000111 010100100100010 010001001001010 000010000010000 "
+     "001001010100100 000010111010000 000000000000000").split()))
+_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
+
+
+def _text(img, x, y, s, color=(0, 0, 0), k=2):
+    """Draw s at (x, y) (top-left), each glyph pixel k x k; unknown characters draw as blanks."""
+    for ch in s.lower():
+        g = _GLYPHS.get(ch, _GLYPHS[" "])
+        for i, bit in enumerate(g):
+            if bit == "1":
+                r, c = y + (i // 3) * k, x + (i % 3) * k
+                img[max(r, 0):r + k, max(c, 0):c + k] = color
+        x += 4 * k
+
+
+def _line(img, x0, y0, x1, y1, color, width=2):
+    n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+    for t in np.linspace(0.0, 1.0, n + 1):
+        x, y = int(round(x0 + (x1 - x0) * t)), int(round(y0 + (y1 - y0) * t))
+        img[max(y - width // 2, 0):y + (width + 1) // 2, max(x - width // 2, 0):x + (width + 1) // 2] = color
+
+
+def _panel(img, left, top, w, h, series, xlabel):
+    img[top:top + h, left] = img[top:top + h, left + w] = (120, 120, 120)
+    img[top, left:left + w + 1] = img[top + h, left:left + w + 1] = (120, 120, 120)
+    vals = np.concatenate([np.asarray(v, np.float64) for v in series.values()])
+    lo, hi = float(np.min(vals)), float(np.max(vals))
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    n = max(len(v) for v in series.values())
+    px = lambda i: left + 6 + (w - 12) * (i / max(n - 1, 1))  # noqa: E731
+    py = lambda v: top + 6 + (h - 12) * (hi - v) / (hi - lo)  # noqa: E731
+    # legend in the top or bottom right corner, whichever fewer curve points fall beside
+    tail = [py(float(a)) for v in series.values() for i, a in enumerate(v) if px(i) > left + 0.6 * w]
+    band = 14 * len(series) + 8
+    low_ly = top + h - band
+    crowded = lambda y0: sum(y0 - 6 <= y <= y0 + band for y in tail)  # noqa: E731
+    ly = top + 12 if crowded(top + 12) <= crowded(low_ly) else low_ly
+    for j, (key, v) in enumerate(series.items()):
+        color = _COLORS[j % len(_COLORS)]
+        pts = [(px(i), py(float(a))) for i, a in enumerate(v)]
+        for (xa, ya), (xb, yb) in zip(pts, pts[1:]):
+            _line(img, xa, ya, xb, yb, color)
+        for x, y in pts:
+            img[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3] = color
+        _line(img, left + w - 120, ly + 14 * j + 4, left + w - 104, ly + 14 * j + 4, color)
+        _text(img, left + w - 100, ly + 14 * j, key[:12])
+    _text(img, left - 60, top, f"{hi:.3g}")
+    _text(img, left - 60, top + h - 10, f"{lo:.3g}")
+    _text(img, left, top + h + 6, "1")
+    _text(img, left + w - 8 * len(str(n)), top + h + 6, str(n))
+    _text(img, left + w // 2 - 4 * len(xlabel), top + h + 6, xlabel)
+
+
+def save_curves(series, path, xlabel="epoch"):
+    """Loss (and metric) curves as a PNG without a plotting library: `series` maps names to
+    per-epoch values; names ending in 'loss' share the left panel, the rest the right one.
+    Axis labels are the value range and the epoch count. Returns path."""
+    series = {k: list(v) for k, v in series.items() if len(v) and k != "time"}
+    if not series:
+        raise ValueError("save_curves: no series to plot")
+    groups = [g for g in ({k: v for k, v in series.items() if k.endswith("loss")},
+                          {k: v for k, v in series.items() if not k.endswith("loss")}) if g]
+    pw, ph, left = 360, 240, 64
+    img = np.full((ph + 40, len(groups) * (pw + left + 10), 3), 255, np.uint8)
+    for i, g in enumerate(groups):
+        _panel(img, left + i * (pw + left + 10), 10, pw, ph - 10, g, xlabel)
+    with open(path, "wb") as f:
+        f.write(_png(img))
+    return path
