@@ -468,3 +468,43 @@ def test_coverage_is_documented():
     have = len(main_present) + len(linalg_present)
     print(f"\narray API 2023.12: main namespace {len(main_present)}/{len(STANDARD)}, linalg "
           f"{len(linalg_present)}/{len(LINALG)}, fft 0/{len(FFT)}; all {have}/{total} ({100 * have / total:.1f}%)")
+
+
+ECOSYSTEM = r"""
+import numpy as np, fastdl as fd
+from sklearn import config_context
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.metrics import r2_score
+import scipy.special as sp, scipy.stats as st
+rng = np.random.default_rng(0)
+X = rng.normal(size=(40, 3))
+Xt = fd.from_numpy(X)
+with config_context(array_api_dispatch=True):
+    out = MinMaxScaler().fit_transform(Xt)
+    assert isinstance(out, fd.Tensor), type(out)
+    np.testing.assert_allclose(out.numpy(), MinMaxScaler().fit_transform(X), rtol=1e-12)
+    out = StandardScaler().fit_transform(Xt)
+    assert isinstance(out, fd.Tensor)
+    np.testing.assert_allclose(out.numpy(), StandardScaler().fit_transform(X), rtol=1e-12)
+    assert abs(r2_score(Xt[:, 0], Xt[:, 1]) - r2_score(X[:, 0], X[:, 1])) < 1e-12
+for f, kw in ((sp.logsumexp, {"axis": 0}), (st.zscore, {"axis": 0}), (sp.expit, {})):
+    out = f(Xt, **kw)
+    assert isinstance(out, fd.Tensor), (f, type(out))
+    np.testing.assert_allclose(out.numpy(), f(X, **kw), rtol=1e-12)
+print("ok")
+"""
+
+
+def test_scipy_sklearn_accept_fastdl_tensors():
+    """scikit-learn's array API mode and scipy (SCIPY_ARRAY_API=1, read at import, hence the
+    subprocess) run on fastdl tensors and return fastdl tensors. Estimators needing
+    xp.linalg.svd / eigh (LinearDiscriminantAnalysis, PCA) cannot: fastdl has no decompositions."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("scipy")
+    pytest.importorskip("array_api_compat")
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, SCIPY_ARRAY_API="1")
+    r = subprocess.run([sys.executable, "-c", ECOSYSTEM], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
