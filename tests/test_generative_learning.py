@@ -9,9 +9,10 @@ regression and the 16-component PCA subspace of the digits. Samples pass when
       alone would call confident at ~0.77: ~24x).
 (a) alone is not enough: the untrained DDPM's clipped samples reach ~0.75 on it; (b) is what
 rules such images out.
-- VAE: held-out negative ELBO (nats per image, Bernoulli decoder) from ~45 at initialisation
-  to below 25.5, under the ~27.1 that the best model ignoring its input reaches (the mean
-  image's cross-entropy): the latent code carries information about each digit.
+- VAE (12 epochs): held-out negative ELBO (nats per image, Bernoulli decoder, 8 posterior
+  samples) from ~45 at initialisation to below 26.0, over a nat under the ~27.1 that the best
+  model ignoring its input reaches (the mean image's cross-entropy): the latent code carries
+  information about each digit.
 - GAN (DCGAN 8x8, non-saturating loss, 20 epochs of batch 32): 400 samples pass (a) and (b).
 - DDPM (U-Net, cosine schedule, T = 100, 400 steps): 200 ancestral samples pass (a) and (b);
   20-step DDIM samples pass (b); the untrained model's samples fail (b).
@@ -101,11 +102,7 @@ def test_vae_elbo_falls_below_input_independent_bound(digits):
     opt = optim.Adam(vae.parameters(), lr=2e-3)
 
     def held_out():
-        vae.eval()
-        with fd.no_grad():
-            out = [v.item() for v in vae.loss(val)]
-        vae.train()
-        return out
+        return vae.elbo_estimate(val, samples=8)
     start = held_out()[0]
     rng = np.random.default_rng(0)
     for _ in range(12):
@@ -118,7 +115,7 @@ def test_vae_elbo_falls_below_input_independent_bound(digits):
     print(f"VAE held-out -ELBO {start:.2f} -> {neg_elbo:.2f} (recon {recon:.2f}, KL {kl:.2f}); "
           f"input-independent bound {bound:.2f}")
     assert 26.5 < bound < 27.5 and start > 40
-    assert neg_elbo < 25.5 and kl > 1.0      # below the bound, and the code is used
+    assert neg_elbo < 26.0 and kl > 1.0      # over a nat below the bound, and the code is used
     assert vae.sample(16).shape == (16, 1, 8, 8)
 
 

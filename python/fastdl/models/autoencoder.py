@@ -149,6 +149,17 @@ class VAE(nn.Module):
         logits, mu, logvar = self.forward(x)
         return vae_loss(logits, x, mu, logvar, self.beta if beta is None else beta, self.likelihood)
 
+    def elbo_estimate(self, x, samples=4):
+        """Monte Carlo estimate, without gradient, of (negative ELBO, reconstruction, KL) per
+        image for x: the reconstruction term averaged over `samples` draws z ~ q(z|x), the KL
+        term exact. Floats, nats per image (beta is not applied)."""
+        with _tensor.no_grad():
+            mu, logvar = self.encode(x)
+            kl = gaussian_kl(mu, logvar).mean().item()
+            recon = sum(vae_loss(self.decode(reparameterize(mu, logvar)), x, mu, logvar, 0.0, self.likelihood)[1].item()
+                        for _ in range(samples)) / samples
+        return recon + kl, recon, kl
+
     def _mean(self, logits):
         return F.sigmoid(logits) if self.likelihood == "bernoulli" else logits
 
