@@ -6,8 +6,9 @@ vae: convolutional VAE (Bernoulli decoder, pixels in [0, 1]) trained with fit on
      ELBO; reports the held-out negative ELBO and writes samples and reconstructions.
 gan: DCGAN with one Adam optimizer per network (lr 5e-4, betas 0.5, 0.999) and the --gan-loss
      objective (non_saturating, minimax, hinge), pixels in [-1, 1].
-ddpm: a U-Net (or, with --denoiser dit, a DiT) denoiser with --timesteps steps of the --schedule noise schedule, trained with
-     fit on the epsilon-prediction loss; samples with --sampler (ancestral or ddim).
+ddpm: a U-Net (or, with --denoiser dit, a DiT) denoiser over --timesteps steps of the
+     --schedule noise schedule, trained with fit on the epsilon-prediction loss; samples with
+     --sampler (ancestral or ddim).
 Each reports the digits-classifier check of the tests: the mean max-probability that a
 logistic regression fitted on the training digits gives the samples (real digits ~0.95)."""
 import os
@@ -81,7 +82,8 @@ def _finish(args, hist, state, samples, value_range, xtr, ytr, t0, extra_images=
     scale = 32 // args.image_size
     grid = save_image(samples, os.path.join(args.out, "samples.png"), value_range=value_range, scale=scale)
     for name, images in extra_images:
-        print(f"{name}: {save_image(images, os.path.join(args.out, name + '.png'), value_range=value_range, scale=scale)}")
+        path = save_image(images, os.path.join(args.out, name + ".png"), value_range=value_range, scale=scale)
+        print(f"{name}: {path}")
     plot = plot_history(hist, os.path.join(args.out, "loss.png"))
     if plot is None:  # no matplotlib: the built-in PNG rasteriser
         plot = save_curves(hist.history, os.path.join(args.out, "loss.png"))
