@@ -348,3 +348,25 @@ def test_save_curves_draws_each_series(tmp_path):
     assert _COLORS[0] in {tuple(c) for c in half}     # val_accuracy, first series of the right panel
     with pytest.raises(ValueError, match="no series"):
         save_curves({"time": [1.0]}, str(tmp_path / "x.png"))
+
+
+@pytest.mark.parametrize("kind", gan.LOSSES)
+def test_train_gan_updates_each_network_with_its_own_optimizer(kind, rng):
+    """Each objective runs; the discriminator step leaves G alone (fakes detached) and the
+    generator step leaves D's weights alone (only opt_g steps)."""
+    from fastdl.data import DataLoader, TensorDataset
+    fd.manual_seed(int(rng.integers(1 << 30)))
+    x = fd.tensor(rng.uniform(-1, 1, (48, 1, 8, 8)).astype(np.float32))
+    loader = DataLoader(TensorDataset(x), batch_size=16)
+    for frozen in ("g", "d"):
+        G, D = gan.DCGANGenerator(latent_dim=4, width=4), gan.DCGANDiscriminator(width=4)
+        g0 = [p.detach().numpy().copy() for p in G.parameters()]
+        d0 = [p.detach().numpy().copy() for p in D.parameters()]
+        opt_g = fd.optim.SGD(G.parameters(), lr=0.0 if frozen == "g" else 0.1)
+        opt_d = fd.optim.SGD(D.parameters(), lr=0.0 if frozen == "d" else 0.1)
+        hist = gan.train_gan(G, D, loader, opt_g, opt_d, epochs=2, loss=kind, progress=False, verbose=False)
+        assert len(hist["d_loss"]) == 2 and np.isfinite(hist["d_loss"] + hist["g_loss"]).all()
+        assert 0 < hist["d_real"][0] < 1 and 0 < hist["d_fake"][0] < 1
+        g_moved = any(not np.array_equal(a, p.detach().numpy()) for a, p in zip(g0, G.parameters()))
+        d_moved = any(not np.array_equal(a, p.detach().numpy()) for a, p in zip(d0, D.parameters()))
+        assert (g_moved, d_moved) == ((False, True) if frozen == "g" else (True, False))
