@@ -1,6 +1,8 @@
+#include <atomic>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "autograd/hooks.h"
 #include "autograd/node.h"
 #include "core/profiler.h"
 #include "ops/ops.h"
@@ -34,7 +36,7 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& g) {
   Tensor gr = std::move(g[0]);
   if (!gr.defined()) return {};
   for (auto& h : leaf->hooks)
-    if (h) { Tensor r = h(gr); if (r.defined()) gr = r; }
+    if (h && !is_post_accumulate(h)) { Tensor r = h(gr); if (r.defined()) gr = r; }
   Tensor l(leaf);
   if (gr.dtype() != l.dtype()) gr = to_dtype(gr, l.dtype());
   Tensor cur = l.grad();
@@ -49,6 +51,16 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& g) {
     l.set_grad(sole_owner(gr) && gr.shape() == l.shape() ? gr : clone(gr));
   }
   return {};
+}
+
+namespace { std::atomic<bool> g_any_post_hooks{false}; }  // skip the bookkeeping until one is registered
+
+size_t add_post_accumulate_hook(const Tensor& t, std::function<void(const Tensor&)> fn) {
+  FASTDL_CHECK(t.requires_grad() && !t.grad_fn(), ValueError,
+               "register_post_accumulate_grad_hook: only leaf tensors that require grad accept one");
+  t.impl()->hooks.push_back(PostAccumulateHook{std::move(fn)});
+  g_any_post_hooks = true;
+  return t.impl()->hooks.size() - 1;
 }
 
 Edge edge_of(const Tensor& t) {
@@ -143,6 +155,14 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& gra
       if (armed) for (Node* n : nodes) { n->deps = 0; n->pending.clear(); }
     }
   } reset{seen};
+  // Leaves with post-accumulate hooks: how many AccumulateGrad nodes of this run feed each one.
+  struct PostState { int left = 0; bool got = false; };
+  std::unordered_map<TensorImpl*, PostState> post;
+  if (g_any_post_hooks && !run.capture)
+    for (Node* n : seen)
+      if (auto* acc = dynamic_cast<AccumulateGrad*>(n))
+        for (auto& h : acc->leaf->hooks)
+          if (is_post_accumulate(h)) { post[acc->leaf.get()].left++; break; }
   std::vector<Node*> ready;
   for (auto& s : seeds) {
     Node* n = s.first.fn.get();
@@ -172,6 +192,20 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& gra
       profiler::Scope scope(n->name(), 1, g);
       out = n->apply(g);
     }
+    if (!post.empty())
+      if (auto* acc = dynamic_cast<AccumulateGrad*>(n)) {
+        auto it = post.find(acc->leaf.get());
+        if (it != post.end()) {
+          it->second.got |= any;
+          if (--it->second.left == 0 && it->second.got) {
+            Tensor leaf(acc->leaf);
+            for (size_t k = 0; k < acc->leaf->hooks.size(); ++k) {  // by index: a hook may register another
+              GradHook h = acc->leaf->hooks[k];
+              if (is_post_accumulate(h)) h.target<PostAccumulateHook>()->fn(leaf);
+            }
+          }
+        }
+      }
     if (!retain_graph) n->release();
     for (size_t i = 0; i < n->next.size(); ++i) {
       Edge& e = n->next[i];

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "autograd/hooks.h"
 #include "python/common.h"
 
 namespace fastdl::py {
@@ -85,6 +86,10 @@ void init_autograd(nb::module_& m) {
         }
         return nb::tuple(l);
       })
+      .def_prop_ro("variable", [](const GradFn& g) -> nb::object {  // the leaf of an AccumulateGrad node
+        auto* acc = dynamic_cast<autograd::AccumulateGrad*>(g.node.get());
+        return acc ? nb::cast(Tensor(acc->leaf)) : nb::none();
+      })
       .def("__repr__", [](const GradFn& g) { return std::string("<") + g.node->name() + " object>"; })
       .def("__eq__", [](const GradFn& a, const GradFn& b) { return a.node == b.node; })
       .def("__hash__", [](const GradFn& g) { return reinterpret_cast<uintptr_t>(g.node.get()); });
@@ -102,6 +107,19 @@ void init_autograd(nb::module_& m) {
       h.index = t.impl()->hooks.size();
       t.impl()->hooks.push_back(py_hook(std::move(fn)));
     }
+    return h;
+  }, "tensor"_a, "hook"_a);
+  m.def("_register_post_accumulate_grad_hook", [](const Tensor& t, nb::object fn) {
+    std::shared_ptr<nb::object> held(new nb::object(std::move(fn)), [](nb::object* p) {
+      nb::gil_scoped_acquire g;
+      delete p;
+    });
+    HookHandle h;
+    h.leaf = t.ref();
+    h.index = autograd::add_post_accumulate_hook(t, [held](const Tensor& leaf) {
+      nb::gil_scoped_acquire g;
+      (*held)(leaf);
+    });
     return h;
   }, "tensor"_a, "hook"_a);
   m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a);

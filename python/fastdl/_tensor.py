@@ -512,6 +512,7 @@ Tensor.dot = lambda self, other: dot(self, other)
 Tensor.__format__ = lambda self, spec: (format(self.item(), spec) if self.numel() == 1 and self.ndim == 0 else _repr(self))
 Tensor.__contains__ = lambda self, v: builtins.bool((self == v).any())
 Tensor.register_hook = lambda self, hook: _C._register_hook(self, hook)
+Tensor.register_post_accumulate_grad_hook = lambda self, hook: _C._register_post_accumulate_grad_hook(self, hook)
 
 
 def _retain_grad(self):

@@ -38,10 +38,13 @@ def default_collate(batch):
 
 class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None,
-                 seed=None, num_workers=0, pin_memory=False):
+                 seed=None, num_workers=0, pin_memory=False, sampler=None):
         if batch_size is None or batch_size < 1:
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
+        self.sampler = sampler  # an iterable of dataset indices with len(), e.g. DistributedSampler
         self.collate_fn = collate_fn
         if isinstance(generator, np.random.Generator):
             self.generator = generator
@@ -52,12 +55,16 @@ class DataLoader:
             self.generator = np.random.default_rng(s)
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else (n + self.batch_size - 1) // self.batch_size
 
     def _batches(self):
-        n = len(self.dataset)
-        order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+            n = len(order)
+        else:
+            n = len(self.dataset)
+            order = self.generator.permutation(n) if self.shuffle else np.arange(n)
         stop = n - n % self.batch_size if self.drop_last else n
         for b in range(0, stop, self.batch_size):
             yield order[b:b + self.batch_size]

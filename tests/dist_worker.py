@@ -1,0 +1,255 @@
+"""Cases that test_distributed.py runs under `mpirun -n 2`: python tests/dist_worker.py CASE.
+Each case asserts on every rank; a failed assertion ends the job non-zero (the excepthook of
+init_process_group aborts it) with the traceback on stderr."""
+import datetime
+import sys
+import time
+
+import numpy as np
+
+import fastdl as fd
+import fastdl.distributed as dist
+from fastdl import nn
+
+R = dist.ReduceOp
+
+
+def _t(a):
+    return fd.from_numpy(np.ascontiguousarray(a))
+
+
+def _raises(exc, words, fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except exc as e:
+        for w in words:
+            assert w in str(e), f"{w!r} not in {e}"
+        return
+    raise AssertionError(f"{fn.__name__} did not raise {exc.__name__}")
+
+
+def case_collectives():
+    dist.init_process_group("mpi")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    assert dist.is_initialized() and dist.get_backend() == "mpi" and world == 2
+    rng = np.random.default_rng(7)  # same stream on every rank: each rank knows everyone's data
+    ref = {R.SUM: np.sum, R.AVG: np.mean, R.MAX: np.max, R.MIN: np.min, R.PRODUCT: np.prod}
+    for dt in (np.float64, np.float32):
+        for op, fn in ref.items():
+            xs = rng.standard_normal((world, 4, 3)).astype(dt)
+            t = _t(xs[rank].copy())
+            assert dist.all_reduce(t, op=op) is None
+            tol = 1e-12 if dt == np.float64 else 1e-5
+            np.testing.assert_allclose(t.numpy(), fn(xs, axis=0), rtol=tol, atol=tol)
+    xi = rng.integers(-50, 50, (world, 7)).astype(np.int64)
+    for op, fn in ((R.SUM, np.sum), (R.MAX, np.max), (R.MIN, np.min)):
+        t = _t(xi[rank].copy())
+        dist.all_reduce(t, op)
+        np.testing.assert_array_equal(t.numpy(), fn(xi, axis=0))
+    xb = rng.random((world, 6)) < 0.5
+    t = _t(xb[rank].copy())
+    dist.all_reduce(t, R.MAX)
+    np.testing.assert_array_equal(t.numpy(), xb.any(0))
+    xh = rng.standard_normal((world, 5)).astype(np.float32)
+    t = _t(xh[rank]).to(fd.float16)
+    dist.all_reduce(t)
+    np.testing.assert_allclose(t.to(fd.float32).numpy(), xh.astype(np.float16).astype(np.float32).sum(0), rtol=2e-3,
+                               atol=2e-3)
+    # async: the work handle finishes the op (AVG divides in wait)
+    xs = rng.standard_normal((world, 1000))
+    t = _t(xs[rank].copy())
+    w = dist.all_reduce(t, op=R.AVG, async_op=True)
+    assert w.wait() and w.is_completed()
+    np.testing.assert_allclose(t.numpy(), xs.mean(0), rtol=1e-12)
+    # broadcast from rank 1
+    xs = rng.standard_normal((world, 3, 2))
+    t = _t(xs[rank].copy())
+    dist.broadcast(t, src=1)
+    np.testing.assert_array_equal(t.numpy(), xs[1])
+    # all_gather (list) and all_gather_into_tensor (concatenated and stacked)
+    xs = rng.standard_normal((world, 2, 3))
+    outs = [fd.zeros(2, 3, dtype=fd.float64) for _ in range(world)]
+    dist.all_gather(outs, _t(xs[rank]))
+    for i in range(world):
+        np.testing.assert_array_equal(outs[i].numpy(), xs[i])
+    cat = fd.zeros(world * 2, 3, dtype=fd.float64)
+    dist.all_gather_into_tensor(cat, _t(xs[rank]))
+    np.testing.assert_array_equal(cat.numpy(), xs.reshape(world * 2, 3))
+    stk = fd.zeros(world, 2, 3, dtype=fd.float64)
+    dist.all_gather_into_tensor(stk, _t(xs[rank]), async_op=True).wait()
+    np.testing.assert_array_equal(stk.numpy(), xs)
+    # reduce_scatter_tensor: rank i keeps block i of the sum / mean
+    xs = rng.standard_normal((world, world * 4))
+    for op, fn in ((R.SUM, np.sum), (R.AVG, np.mean), (R.MAX, np.max)):
+        out = fd.zeros(4, dtype=fd.float64)
+        dist.reduce_scatter_tensor(out, _t(xs[rank]), op=op)
+        np.testing.assert_allclose(out.numpy(), fn(xs, 0)[rank * 4:(rank + 1) * 4], rtol=1e-12)
+    dist.barrier()
+    dist.barrier(async_op=True).wait()
+    # point to point: blocking, any source, and irecv posted before the matching send
+    xs = rng.standard_normal((world, 5))
+    if rank == 0:
+        dist.send(_t(xs[0]), dst=1)
+    else:
+        got = fd.zeros(5, dtype=fd.float64)
+        assert dist.recv(got) == 0
+        np.testing.assert_array_equal(got.numpy(), xs[0])
+    other = 1 - rank
+    got = fd.zeros(5, dtype=fd.float64)
+    rw = dist.irecv(got, src=other, tag=3)
+    sw = dist.isend(_t(xs[rank]), dst=other, tag=3)
+    sw.wait()
+    rw.wait()
+    assert rw.result() == other
+    np.testing.assert_array_equal(got.numpy(), xs[other])
+    # subgroups: a group of rank 1 alone; rank 0 is not a member
+    g1 = dist.new_group([1])
+    gall = dist.new_group([0, 1])
+    t = _t(np.full(3, float(rank + 1)))
+    if rank == 1:
+        assert dist.get_rank(g1) == 0 and dist.get_world_size(g1) == 1
+        dist.all_reduce(t, group=g1)
+        np.testing.assert_array_equal(t.numpy(), [2.0, 2.0, 2.0])
+    else:
+        assert dist.get_rank(g1) == -1
+        _raises(RuntimeError, ["all_reduce", "not a member"], dist.all_reduce, t, group=g1)
+    t = _t(np.full(3, float(rank + 1)))
+    dist.all_reduce(t, group=gall)
+    np.testing.assert_array_equal(t.numpy(), [3.0, 3.0, 3.0])
+    # mismatched shapes / dtypes across ranks: every rank raises, naming the collective and the shapes
+    _raises(ValueError, ["all_reduce", "(3,)", "(4,)", "rank 0", "rank 1"], dist.all_reduce,
+            fd.ones(3 + rank, dtype=fd.float64))
+    _raises(ValueError, ["broadcast", "float32", "float64"], dist.broadcast,
+            fd.ones(3, dtype=fd.float64 if rank else fd.float32), src=0)
+    if rank == 0:
+        dist.send(fd.ones(2, 3, dtype=fd.float32), dst=1)
+    else:
+        _raises(ValueError, ["recv", "rank 0 sent float32 with 6 elements"], dist.recv, fd.ones(4, dtype=fd.float32))
+    dist.broadcast(t, src=0)  # the channel is still in step after the refused message
+    # bad arguments on one rank only are caught before any message moves
+    _raises(ValueError, ["all_reduce", "contiguous"], dist.all_reduce, fd.ones(3, 4).transpose(0, 1))
+    _raises(TypeError, ["all_reduce", "AVG"], dist.all_reduce, fd.ones(3, dtype=fd.int64), R.AVG)
+    _raises(ValueError, ["all_gather_into_tensor", "world_size"], dist.all_gather_into_tensor, fd.zeros(5),
+            fd.zeros(2))
+    objs = [None] * world
+    dist.all_gather_object(objs, {"rank": rank})
+    assert objs == [{"rank": 0}, {"rank": 1}]
+    dist.destroy_process_group()
+    assert not dist.is_initialized()
+    print(f"rank {rank}: collectives ok", flush=True)
+
+
+def _mlp(seed, bn=False):
+    fd.manual_seed(seed)
+    # before a BatchNorm a bias has no gradient (rounding noise only, which Adam would blow up)
+    layers = [nn.Linear(12, 16, bias=not bn)] + ([nn.BatchNorm1d(16)] if bn else []) + [
+        nn.Tanh(), nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 4)]
+    return nn.Sequential(*layers).double()
+
+
+def _params(m):
+    return [p.detach().numpy().copy() for p in m.parameters()]
+
+
+def _train(model, opt, batches, accumulate=1, ctx=None):
+    loss_fn = nn.CrossEntropyLoss()
+    for step, (x, y) in enumerate(batches):
+        opt.zero_grad()
+        xs, ys = np.array_split(x, accumulate), np.array_split(y, accumulate)
+        for k in range(accumulate):
+            sync = ctx is None or k == accumulate - 1
+            with (ctx() if not sync else _Null()):
+                loss = loss_fn(model(_t(xs[k])), _t(ys[k])) * (1.0 / accumulate)
+                loss.backward()
+        opt.step()
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *e):
+        return False
+
+
+def case_ddp():
+    from fastdl.nn.parallel import DistributedDataParallel as DDP
+    dist.init_process_group("mpi")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    rng = np.random.default_rng(3)
+    steps, batch = 20, 16
+    data = [(rng.standard_normal((batch, 12)), rng.integers(0, 4, batch).astype(np.int64)) for _ in range(steps)]
+    shard = [(x[rank::world], y[rank::world]) for x, y in data]
+
+    def check(name, mk, ddp_kw, accumulate=1, lr=1e-2, mk_ref=None):
+        ref = (mk_ref or mk)(0)  # one process, full batches (every rank computes it)
+        _train(ref, fd.optim.AdamW(ref.parameters(), lr=lr, weight_decay=0.01), data)
+        local = mk(100 + rank)  # different init per rank: DDP must take rank 0's
+        if rank == 0:
+            for a, b in zip(local.parameters(), (mk_ref or mk)(0).parameters()):
+                a.detach().copy_(b.detach())
+        model = DDP(local, **ddp_kw)
+        _train(model, fd.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01), shard, accumulate,
+               model.no_sync if accumulate > 1 else None)
+        mine = _params(local)
+        for a, b in zip(mine, _params(ref)):
+            err = float(np.abs(a - b).max())
+            assert err <= 1e-12, f"{name}: DDP differs from one process by {err}"
+        others = [None] * world
+        dist.all_gather_object(others, mine)
+        for other in others:
+            for a, b in zip(other, mine):
+                assert np.array_equal(a, b), f"{name}: ranks disagree"
+        if rank == 0:
+            print(f"{name}: max |ddp - single| = "
+                  f"{max(float(np.abs(a - b).max()) for a, b in zip(mine, _params(ref))):.2e}", flush=True)
+        return local, ref
+
+    check("ddp", lambda s: _mlp(s), {})
+    check("ddp many buckets", lambda s: _mlp(s), {"bucket_cap_mb": 0.001})
+    check("ddp no_sync x2", lambda s: _mlp(s), {}, accumulate=2)
+    local, ref = check("ddp syncbn", lambda s: nn.SyncBatchNorm.convert_sync_batchnorm(_mlp(s, bn=True)), {},
+                       mk_ref=lambda s: _mlp(s, bn=True))
+    assert isinstance(local[1], nn.SyncBatchNorm)
+    for name in ("running_mean", "running_var"):
+        err = float(np.abs(getattr(local[1], name).numpy() - getattr(ref[1], name).numpy()).max())
+        assert err <= 1e-12, f"syncbn {name} differs by {err}"
+
+    class Branchy(nn.Module):
+        def __init__(self, s):
+            super().__init__()
+            fd.manual_seed(s)
+            self.body, self.unused = _mlp(s), nn.Linear(4, 4).double()
+
+        def forward(self, x):
+            return self.body(x)
+
+    model = DDP(Branchy(0), find_unused_parameters=True, bucket_cap_mb=0.001)
+    _train(model, fd.optim.SGD(model.parameters(), lr=0.1), shard[:3])
+    assert model.module.unused.weight.grad is None
+    strict = DDP(Branchy(0))
+    loss = strict(_t(shard[0][0])).sum()
+    loss.backward()
+    _raises(RuntimeError, ["finished reduction", "unused.weight", "find_unused_parameters"], strict, _t(shard[0][0]))
+    print(f"rank {rank}: ddp ok", flush=True)
+
+
+def case_fault():
+    dist.init_process_group("mpi")
+    if dist.get_rank() == 1:
+        time.sleep(0.5)
+        raise ValueError("boom from rank 1")
+    dist.all_reduce(fd.ones(4))  # rank 0 waits here: the abort must end it
+    time.sleep(120)
+
+
+def case_timeout():
+    dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=2))
+    if dist.get_rank() == 1:
+        time.sleep(120)  # a stuck rank
+    dist.all_reduce(fd.ones(4))
+
+
+if __name__ == "__main__":
+    fd.set_num_threads(1)  # two ranks share the test machine's cores
+    globals()["case_" + sys.argv[1]]()

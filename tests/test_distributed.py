@@ -1,0 +1,150 @@
+"""fastdl.distributed, DistributedDataParallel, SyncBatchNorm and DistributedSampler.
+
+The multi-process cases run tests/dist_worker.py under `mpirun -n 2` (skipped when mpi4py or
+mpirun is missing): collectives against numpy, DDP on half batches against one process on the
+full batch (float64, 20 AdamW steps, 1e-12), SyncBatchNorm, no_sync, find_unused_parameters,
+a rank that raises (the job must end quickly, non-zero, with its message) and a timeout."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastdl as fd
+import fastdl.distributed as dist
+from fastdl.data import DataLoader, DistributedSampler, TensorDataset
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _mpirun():
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        pytest.skip("mpi4py is not installed (pip install 'fastdl[mpi]')")
+    exe = shutil.which("mpirun") or shutil.which("mpiexec")
+    if exe is None:
+        pytest.skip("mpirun is not on PATH")
+    return exe
+
+
+def run_mpi(args, n=2, timeout=240):
+    exe = _mpirun()
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1",
+               PYTHONUNBUFFERED="1")
+    t0 = time.monotonic()
+    p = subprocess.run([exe, "-n", str(n), "--oversubscribe", sys.executable] + args, env=env, capture_output=True,
+                       text=True, timeout=timeout, cwd=HERE)
+    return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
+
+
+def test_collectives_against_numpy():
+    rc, out, _ = run_mpi(["dist_worker.py", "collectives"])
+    assert rc == 0, out
+    assert out.count("collectives ok") == 2, out
+
+
+def test_ddp_two_ranks_half_batches_equal_one_process():
+    rc, out, _ = run_mpi(["dist_worker.py", "ddp"])
+    assert rc == 0, out
+    assert out.count("ddp ok") == 2, out
+
+
+def test_a_rank_that_raises_ends_the_job():
+    rc, out, dt = run_mpi(["dist_worker.py", "fault"], timeout=120)
+    assert rc != 0, out
+    assert "boom from rank 1" in out and "rank 1 of 2" in out, out
+    assert dt < 60, f"the job took {dt:.1f} s to end"
+
+
+def test_collective_timeout_ends_the_job():
+    rc, out, dt = run_mpi(["dist_worker.py", "timeout"], timeout=120)
+    assert rc != 0, out
+    assert "all_reduce: timed out after 2 s" in out, out
+    assert dt < 60, f"the job took {dt:.1f} s to end"
+
+
+def test_fastdl_train_under_mpirun(tmp_path):
+    pytest.importorskip("sklearn")
+    rc, out, _ = run_mpi(["-m", "fastdl", "train", "--epochs", "2", "--no-progress", "--out", str(tmp_path)])
+    assert rc == 0, out
+    assert out.count("held-out accuracy") == 1, out  # rank 0 alone prints
+    assert "2 ranks" in out, out
+    assert (tmp_path / "model.safetensors").exists()
+
+
+def test_init_without_mpi4py_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setattr(dist._State, "MPI", None)
+    with pytest.raises(RuntimeError, match=r"pip install \"fastdl\[mpi\]\""):
+        dist.init_process_group("mpi")
+    assert not dist.is_initialized()
+
+
+def test_api_errors_without_a_group():
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        dist.get_rank()
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        dist.all_reduce(fd.ones(3))
+    with pytest.raises(ValueError, match="unknown backend 'gloo'"):
+        dist.init_process_group("gloo")
+    with pytest.raises(RuntimeError, match="DistributedDataParallel"):
+        fd.nn.parallel.DistributedDataParallel(fd.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("n,world,drop_last", [(10, 3, False), (10, 3, True), (2, 4, False), (12, 4, False)])
+def test_distributed_sampler_partitions_the_dataset(n, world, drop_last):
+    ds = list(range(n))
+    samplers = [DistributedSampler(ds, num_replicas=world, rank=r, shuffle=True, seed=5, drop_last=drop_last)
+                for r in range(world)]
+    parts = [list(s) for s in samplers]
+    per = n // world if drop_last else -(-n // world)
+    assert all(len(p) == per == len(s) for p, s in zip(parts, samplers))
+    flat = sum(parts, [])
+    if drop_last:
+        assert len(set(flat)) == len(flat)  # no sample twice
+    else:
+        assert set(flat) == set(range(n))  # every sample, padded by wrapping around
+    for s in samplers:
+        s.set_epoch(1)
+    assert sum([list(s) for s in samplers], []) != flat  # a new order per epoch
+    torch = pytest.importorskip("torch")
+    from torch.utils.data.distributed import DistributedSampler as TorchSampler
+    assert [len(TorchSampler(ds, world, r, drop_last=drop_last)) for r in range(world)] == [per] * world
+
+
+def test_distributed_sampler_in_a_dataloader():
+    x = fd.tensor(np.random.default_rng(0).standard_normal((11, 2)))
+    y = fd.arange(11)
+    seen = []
+    for r in range(2):
+        loader = DataLoader(TensorDataset(x, y), batch_size=4,
+                            sampler=DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=False))
+        assert len(loader) == 2
+        for xb, yb in loader:
+            np.testing.assert_array_equal(xb.numpy(), x.numpy()[yb.numpy()])
+            seen += yb.tolist()
+    assert sorted(seen) == sorted(list(range(11)) + [0])
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        DataLoader(TensorDataset(x, y), sampler=[0, 1], shuffle=True)
+    with pytest.raises(ValueError, match="invalid rank 2"):
+        DistributedSampler(range(4), num_replicas=2, rank=2)
+
+
+def test_post_accumulate_grad_hook_fires_once_with_the_full_gradient():
+    rng = np.random.default_rng(1)
+    w = fd.tensor(rng.standard_normal(5), requires_grad=True)
+    a = fd.tensor(rng.standard_normal(5))
+    seen = []
+    h = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.numpy().copy()))
+    ((w * a).sum() + (w * w).sum() + w.sum()).backward()  # three uses of w
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], a.numpy() + 2 * w.detach().numpy() + 1, rtol=1e-12)
+    h.remove()
+    (w * 2).sum().backward()
+    assert len(seen) == 1
+    with pytest.raises(ValueError, match="leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda p: None)
