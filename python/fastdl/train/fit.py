@@ -95,6 +95,9 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs, state):
         from fastdl import save
+        from fastdl.train.parallel import is_main_process
+        if not is_main_process():  # data-parallel: rank 0 alone writes
+            return
         if self.save_best_only:
             v = logs.get(self.monitor)
             if v is None or (self.best is not None and (v >= self.best if self.mode == "min" else v <= self.best)):
@@ -146,7 +149,23 @@ def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs=1, metr
     """Train for `epochs`; returns a History with 'loss' (mean training loss per epoch) and,
     with a val_loader, 'val_loss' and 'val_<name>' for each metric (metrics: {name: fn(out, y)}
     or a list of names from {'accuracy'}). scheduler.step() runs per epoch (ReduceLROnPlateau
-    gets val_loss)."""
+    gets val_loss). Under `mpirun -n N` it trains data-parallel (fastdl.train.parallel): each
+    rank its shard, losses and metrics over all ranks, rank 0 alone prints and saves."""
+    from fastdl.train import parallel
+    par = parallel.DataParallelFit(model, train_loader) if parallel.auto_init() else None
+    try:
+        return _fit(model, optimizer, loss_fn, train_loader, val_loader, epochs, metrics, callbacks, scheduler,
+                    progress, log_every, verbose, par)
+    finally:
+        if par is not None:
+            par.close()
+
+
+def _fit(model, optimizer, loss_fn, train_loader, val_loader, epochs, metrics, callbacks, scheduler, progress,
+         log_every, verbose, par):
+    net, loader = (par.net, par.train_loader) if par is not None else (model, train_loader)
+    if par is not None and par.rank != 0:
+        progress = verbose = False
     if isinstance(metrics, (list, tuple)):
         metrics = {m: {"accuracy": accuracy, "acc": accuracy}[m] if isinstance(m, str) else m for m in metrics}
     metrics = metrics or {}
@@ -158,24 +177,27 @@ def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs=1, metr
     for epoch in range(epochs):
         model.train()
         t0, running, count = time.perf_counter(), 0.0, 0
-        bar = _progress(train_loader, len(train_loader) if hasattr(train_loader, "__len__") else None,
+        if par is not None:
+            par.set_epoch(epoch)
+        bar = _progress(loader, len(loader) if hasattr(loader, "__len__") else None,
                         f"epoch {epoch + 1}/{epochs}", progress)
         for i, (x, y) in enumerate(bar):
             optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(net(x), y)
             loss.backward()
             optimizer.step()
             running += loss.item()
             count += 1
             for cb in callbacks:
                 cb.on_batch_end(i, state)
-            if bar is not train_loader and i % log_every == 0:
+            if bar is not loader and i % log_every == 0:
                 bar.set_postfix(loss=f"{running / count:.4f}")
-        logs = {"loss": running / max(count, 1), "time": time.perf_counter() - t0}
+        mean = par.mean_loss(running, count) if par is not None else running / max(count, 1)
+        logs = {"loss": mean, "time": time.perf_counter() - t0}
         if not math.isfinite(logs["loss"]):
             raise FloatingPointError(f"fit: training loss became {logs['loss']} in epoch {epoch + 1}")
         if val_loader is not None:
-            v = evaluate(model, val_loader, loss_fn, metrics)
+            v = (par.evaluate if par is not None else evaluate)(model, val_loader, loss_fn, metrics)
             logs["val_loss"] = v.pop("loss")
             logs.update({f"val_{k}": val for k, val in v.items()})
         if scheduler is not None:

@@ -103,6 +103,9 @@ class _StepProfiler:
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    from fastdl.train import parallel
+    if parallel.auto_init():  # under mpirun -n N: data-parallel, rank 0 alone prints
+        parallel.quiet_other_ranks()
     if args.model in GNN_MODELS:
         from fastdl.train.gnn import main_gnn
         return main_gnn(args)
@@ -120,7 +123,7 @@ def main(argv=None):
     import fastdl as fd
     from fastdl import nn, optim
     from fastdl.data import DataLoader, TensorDataset
-    from fastdl.train import EarlyStopping
+    from fastdl.train import EarlyStopping, parallel
 
     xtr, ytr, xte, yte = load_digits_split(args.seed)
     fd.manual_seed(args.seed)
@@ -133,7 +136,7 @@ def main(argv=None):
                        generator=args.seed)
     test = DataLoader(TensorDataset(fd.tensor(xte), fd.tensor(yte)), batch_size=512)
     print(f"fastdl train: {args.model} on digits ({len(ytr)} train / {len(yte)} held out), "
-          f"{OPTIMIZERS[args.optimizer]} lr={lr:g}, {args.epochs} epochs, seed {args.seed}")
+          f"{OPTIMIZERS[args.optimizer]} lr={lr:g}, {args.epochs} epochs, seed {args.seed}{parallel.describe()}")
     callbacks = [EarlyStopping("val_loss", patience=8, restore_best_weights=True)]
     fit_and_report(model, opt, train, test, (xte, yte), args, sched, callbacks, t0)
     return 0
@@ -154,10 +157,13 @@ def fit_and_report(model, opt, train, test, held_out, args, sched, callbacks, t0
     xte, yte = held_out
     with fd.no_grad():
         acc = float((model(fd.tensor(xte)).argmax(1).numpy() == yte).mean())
-    os.makedirs(args.out, exist_ok=True)
+    from fastdl.train.parallel import is_main_process
     ckpt = os.path.join(args.out, "model.safetensors")
-    fd.save(model.state_dict(), ckpt)
-    plot = plot_history(hist, os.path.join(args.out, "loss.png"))
+    plot = None
+    if is_main_process():  # data-parallel: rank 0 alone writes
+        os.makedirs(args.out, exist_ok=True)
+        fd.save(model.state_dict(), ckpt)
+        plot = plot_history(hist, os.path.join(args.out, "loss.png"))
     print(f"held-out accuracy: {acc * 100:.2f}%")
     print(f"checkpoint: {ckpt}")
     print(f"loss plot: {plot}" if plot else "loss plot: skipped (matplotlib is not installed)")
