@@ -7,7 +7,7 @@
 //   adaptive:          rows [floor(oh H / OH), ceil((oh + 1) H / OH)); same for columns
 // max: y = the largest tap (NaN wins and stays, as PyTorch), idx = its flat h * W + w within the
 //      plane (the first one on ties); a window with no valid tap is never produced by the op.
-// avg: y = sum of the valid taps / divisor, where divisor = divisor_override if > 0, else the
+// avg: y = sum of the valid taps / divisor, where divisor = divisor_override if != 0, else the
 //      window clipped to [-ph, H + ph) x [-pw, W + pw) (count_include_pad) or to the valid taps.
 // Backward overwrites gx: max scatters gy to idx; avg spreads gy / divisor over the window taps.
 #pragma once
@@ -30,7 +30,7 @@ struct Pool2dParams {
   int64_t ph = 0, pw = 0;               // padding (top / left and bottom / right alike)
   int64_t dh = 1, dw = 1;               // dilation (max only)
   bool count_include_pad = true;        // avg
-  int64_t divisor_override = 0;         // avg: > 0 replaces the window size
+  int64_t divisor_override = 0;         // avg: != 0 replaces the window size (PyTorch allows < 0)
   const void* x = nullptr;              // (planes, H, W)
   void* y = nullptr;                    // (planes, OH, OW), written by fwd
   int64_t* idx = nullptr;               // max kinds: (planes, OH, OW), written by fwd, read by bwd

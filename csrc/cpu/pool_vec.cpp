@@ -118,7 +118,7 @@ template <class T> void max_bwd(const Pool2dParams& p) {
 }
 
 inline int64_t avg_divisor(const Pool2dParams& p, const Taps& r, const Taps& c) {
-  if (p.divisor_override > 0) return p.divisor_override;
+  if (p.divisor_override != 0) return p.divisor_override;
   if (p.kind == PoolKind::avg && p.count_include_pad) return r.span * c.span;
   return r.count * c.count;
 }
@@ -142,7 +142,7 @@ template <class T> void avg_fwd(const Pool2dParams& p) {
             for (int64_t j = 0; j < c.count; ++j) s += row[j];
           }
           const int64_t d = avg_divisor(p, r, c);
-          yp[oh * OW + ow] = d > 0 ? s / T(d) : T(0);
+          yp[oh * OW + ow] = d != 0 ? s / T(d) : T(0);
         }
       }
     }
@@ -164,7 +164,7 @@ template <class T> void avg_bwd(const Pool2dParams& p) {
         for (int64_t ow = 0; ow < OW; ++ow) {
           const Taps& c = win.cols[size_t(ow)];
           const int64_t d = avg_divisor(p, r, c);
-          if (d <= 0) continue;
+          if (d == 0) continue;
           const T v = g[oh * OW + ow] / T(d);
           for (int64_t h = r.first; h < r.first + r.count; ++h) {
             T* row = gp + h * W + c.first;

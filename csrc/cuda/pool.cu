@@ -30,7 +30,7 @@ __host__ __device__ __forceinline__ Win avg_window(const Pool2dParams& p, int64_
   const int64_t padded = (h1 - h0) * (w1 - w0);
   h0 = imax(h0, 0), w0 = imax(w0, 0), h1 = imin(h1, p.H), w1 = imin(w1, p.W);
   r.h0 = h0, r.h1 = h1, r.w0 = w0, r.w1 = w1;
-  r.div = p.divisor_override > 0 ? double(p.divisor_override)
+  r.div = p.divisor_override != 0 ? double(p.divisor_override)
                                  : double(p.count_include_pad ? padded : (h1 - h0) * (w1 - w0));
   return r;
 }
@@ -45,7 +45,7 @@ __host__ __device__ void pool_fwd_one(const Pool2dParams& p, int64_t e) {
     T s = 0;
     for (int64_t h = w.h0; h < w.h1; ++h)
       for (int64_t c = w.w0; c < w.w1; ++c) s += x[h * p.W + c];
-    static_cast<T*>(p.y)[e] = w.div > 0 ? s / T(w.div) : T(0);
+    static_cast<T*>(p.y)[e] = w.div != 0 ? s / T(w.div) : T(0);
     return;
   }
   int64_t h0, hn, hs, w0, wn, ws;  // first tap, taps, step
@@ -109,7 +109,7 @@ __host__ __device__ void pool_bwd_one(const Pool2dParams& p, int64_t e) {
         if (idx[o] == self) s += gy[o];
       } else {
         const Win win = avg_window(p, oh, ow);
-        if (win.div > 0 && h >= win.h0 && h < win.h1 && w >= win.w0 && w < win.w1) s += gy[o] / T(win.div);
+        if (win.div != 0 && h >= win.h0 && h < win.h1 && w >= win.w0 && w < win.w1) s += gy[o] / T(win.div);
       }
     }
   static_cast<T*>(p.gx)[e] = s;

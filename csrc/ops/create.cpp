@@ -81,7 +81,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dt, Device dev) {
   FASTDL_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative; got ", steps);
   double d = steps > 1 ? (end - start) / double(steps - 1) : 0.0;
   return generate(Dims{steps}, dt, dev, "linspace", [&](int64_t i) {
-    return i < steps / 2 ? start + d * double(i) : end - d * double(steps - 1 - i);
+    return steps == 1 ? start : i < steps / 2 ? start + d * double(i) : end - d * double(steps - 1 - i);
   });
 }
 

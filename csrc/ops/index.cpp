@@ -350,6 +350,13 @@ Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool a
   Tensor v = apply_basic(detach(out), items, ds, idx);
   Plan p = make_plan(v, ds, idx);
   scatter_plan(v, p, values, true);
+  if (autograd::any_requires_grad(a, values)) {  // out = a + scatter(values): a gets g, values get g[indices]
+    Dims vshape = values.shape();
+    DType vdt = values.dtype();
+    autograd::record("IndexPutBackward0", {a, values}, out, [items, vshape, vdt](std::vector<Tensor>& g) {
+      return std::vector<Tensor>{g[0], to_dtype(sum_to(index(g[0], items), vshape), vdt)};
+    });
+  }
   return out;
 }
 
@@ -397,6 +404,7 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
   FASTDL_PROFILE("gather", a, idx);
   int d = wrap_dim(dim, a.ndim(), "gather");
   FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "gather: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
+  if (a.ndim() == 0 && idx.ndim() == 1) return gather(reshape(a, {1}), 0, idx);  // a 0-dim input acts as 1-D (PyTorch)
   Tensor src = to_device(detach(a), Device());
   auto offs = gs_offsets(src, d, idx, "gather");
   Tensor out = empty(idx.shape(), a.dtype());

@@ -131,8 +131,9 @@ bool transposed_layout(const Tensor& t) {
 Tensor grad_b(const Tensor& a, const Tensor& b, const Tensor& g) {
   const bool t = transposed_layout(b);
   if (b.ndim() == 2 && a.ndim() > 2) {
-    int64_t K = a.shape()[a.ndim() - 1], N = g.shape()[g.ndim() - 1];
-    Tensor a2 = reshape(a, {-1, K}), g2 = reshape(g, {-1, N});
+    int64_t K = a.shape()[a.ndim() - 1], N = g.shape()[g.ndim() - 1], rows = 1;
+    for (int i = 0; i < a.ndim() - 1; ++i) rows *= a.shape()[i];  // explicit: -1 can't be inferred when K == 0
+    Tensor a2 = reshape(a, {rows, K}), g2 = reshape(g, {rows, N});
     return t ? transpose(matmul(transpose(g2, 0, 1), a2), 0, 1) : matmul(transpose(a2, 0, 1), g2);
   }
   if (g.ndim() != b.ndim() || !std::equal(g.shape().data(), g.shape().data() + g.ndim() - 2, b.shape().data()))
@@ -239,10 +240,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   Tensor res = reshape(out, os);
   if (autograd::any_requires_grad({x, w, bias})) {
     autograd::record("AddmmBackward0", {x, w, bias}, res, [x, w, bias, in, outf](V& g) {
-      Tensor g2 = reshape(g[0], {-1, outf});
+      int64_t rows = 1;  // explicit: -1 can't be inferred when outf == 0
+      for (int i = 0; i < g[0].ndim() - 1; ++i) rows *= g[0].shape()[i];
+      Tensor g2 = reshape(g[0], {rows, outf});
       Tensor gx, gw, gb;
       if (x.requires_grad()) gx = to_dtype(reshape(matmul(g2, w), x.shape().vec()), x.dtype());
-      if (w.requires_grad()) gw = to_dtype(matmul(transpose(g2, 0, 1), reshape(x, {-1, in})), w.dtype());
+      if (w.requires_grad()) gw = to_dtype(matmul(transpose(g2, 0, 1), reshape(x, {rows, in})), w.dtype());
       if (bias.defined() && bias.requires_grad()) gb = to_dtype(sum(g2, {0}, false), bias.dtype());
       return V{gx, gw, gb};
     });

@@ -43,6 +43,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
   FASTDL_CHECK(x.defined(), ValueError, op, ": input is required");
   FASTDL_CHECK(is_floating(x.dtype()), TypeError, op, ": input must be floating point; got ", dtype_name(x.dtype()),
                " of shape ", shape_str(x.shape()));
+  if (x.numel() == 0 && x.ndim() < 2) return clone(x);  // PyTorch passes an empty 1-D batch through
   FASTDL_CHECK(x.ndim() >= 2, ValueError, op, ": input must have shape (N, C, ...); got ", shape_str(x.shape()));
   const int64_t N = x.shape()[0], C = x.shape()[1];
   check_channel_vec(rm, x, C, op, "running_mean");
@@ -53,9 +54,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
   FASTDL_CHECK(training || rm.defined(), ValueError, op,
                ": running_mean and running_var are required when training=False");
   const int64_t S = N * C != 0 ? x.numel() / (N * C) : 0, M = N * S;
-  FASTDL_CHECK(!training || M > 1, ValueError, op, ": expected more than 1 value per channel when training; got input "
+  FASTDL_CHECK(!training || M != 1, ValueError, op, ": expected more than 1 value per channel when training; got input "
                "of shape ", shape_str(x.shape()));
   FASTDL_CHECK(eps >= 0, ValueError, op, ": eps must be >= 0; got ", eps);
+  if (x.numel() == 0) return clone(x);  // an empty batch: empty output, running stats untouched
   const Device dev = x.device();
 
   cpu::BatchNormParams p;

@@ -164,8 +164,6 @@ Tensor avg_pool2d(const Tensor& x, const IntList& kernel_size, const IntList& st
   auto s = pair_arg(stride, op, "stride", &kernel_size);
   auto pad = pair_arg(padding, op, "padding");
   FASTDL_CHECK(!divisor_override || *divisor_override != 0, ValueError, op, ": divisor_override must be non-zero");
-  FASTDL_CHECK(!divisor_override || *divisor_override > 0, ValueError, op, ": divisor_override must be positive; got ",
-               *divisor_override);
   Pool2dParams w;
   fixed_window(w, x, op, k, s, pad, {1, 1});
   const int nd = x.ndim();

@@ -148,7 +148,19 @@ Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
     Dims shape = a.shape();
     Tensor o = detach(out);
     autograd::record("ProdBackward1", {a}, out, [a, o, shape, rd, keepdim](std::vector<Tensor>& g) {
-      return std::vector<Tensor>{div(mul(expand_back(g[0], shape, rd, keepdim), expand_back(o, shape, rd, keepdim)), a)};
+      Tensor ge = expand_back(g[0], shape, rd, keepdim);
+      Tensor zero = binary_scalar(BinaryOp::eq, a, 0.0);
+      if (item(any(zero, {}, false)) == 0)  // no zeros: d prod / d a_i = prod / a_i
+        return std::vector<Tensor>{div(mul(ge, expand_back(o, shape, rd, keepdim)), a)};
+      // A slice with one zero: its gradient there is the product of the others; two or more: 0.
+      IntList rdl(rd.begin(), rd.end());
+      Tensor safe = where(zero, ones_like(a), a);
+      Tensor nz = expand_back(sum(zero, rdl, keepdim, DType::i64), shape, rd, keepdim);
+      Tensor others = expand_back(prod(detach(safe), rdl, keepdim), shape, rd, keepdim);  // product of nonzeros
+      Tensor none = binary_scalar(BinaryOp::eq, nz, 0.0);
+      Tensor only = binary(BinaryOp::logical_and, zero, binary_scalar(BinaryOp::eq, nz, 1.0));
+      Tensor d = where(none, div(expand_back(o, shape, rd, keepdim), safe), where(only, others, zeros_like(a)));
+      return std::vector<Tensor>{mul(ge, d)};
     });
   }
   return out;
@@ -273,6 +285,7 @@ Tensor any(const Tensor& a, const IntList& dims, bool keepdim) {
 
 Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
   FASTDL_PROFILE("norm", a);
+  if (p == 0) return to_dtype(sum(binary_scalar(BinaryOp::ne, a, 0.0), dims, keepdim), a.dtype());  // count of nonzeros
   if (p == 2) return unary(UnaryOp::sqrt, sum(mul(a, a), dims, keepdim));
   if (p == 1) return sum(unary(UnaryOp::abs, a), dims, keepdim);
   if (std::isinf(p)) return p > 0 ? amax(unary(UnaryOp::abs, a), dims, keepdim) : amin(unary(UnaryOp::abs, a), dims, keepdim);

@@ -286,12 +286,13 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   }
   if (autograd::any_requires_grad(ts)) {
     std::vector<DType> dts;
-    for (auto& t : ts) dts.push_back(t.dtype());
-    autograd::record("CatBackward0", ts, out, [sizes, d, dts](V& g) {
+    std::vector<bool> skipped;  // legacy 1-D empty inputs: no gradient
+    for (auto& t : ts) { dts.push_back(t.dtype()); skipped.push_back(t.ndim() == 1 && t.numel() == 0); }
+    autograd::record("CatBackward0", ts, out, [sizes, d, dts, skipped](V& g) {
       V r;
       int64_t p = 0;
       for (size_t i = 0; i < sizes.size(); ++i) {
-        if (sizes[i] == 0 && dts[i] != g[0].dtype()) { r.push_back(Tensor()); continue; }
+        if (skipped[i] || (sizes[i] == 0 && dts[i] != g[0].dtype())) { r.push_back(Tensor()); continue; }
         r.push_back(to_dtype(slice(g[0], d, p, p + sizes[i], 1), dts[i]));
         p += sizes[i];
       }

@@ -87,8 +87,14 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("_to_dtype", [](const Tensor& a, DType dt) { return to_dtype(a, dt); })
   DEF("_to_device", [](const Tensor& a, nb::handle d) { return to_device(a, device_arg(d)); })
   cls.def("copy_", [](const Tensor& a, const Tensor& src) { return assign_(a, src); }, "src"_a);
-  cls.def("fill_", [](const Tensor& a, double v) { fill_(a, v); return a; }, "value"_a);
-  cls.def("zero_", [](const Tensor& a) { fill_(a, 0.0); return a; });
+  // On a non-leaf in a graph, fill_ / zero_ go through copy_ so the old history gets no gradient.
+  auto fill = [](const Tensor& a, double v) {
+    if (autograd::grad_enabled() && a.requires_grad() && !a.is_leaf()) return assign_(a, scalar_tensor(v, a.dtype(), a.device()));
+    fill_(a, v);
+    return a;
+  };
+  cls.def("fill_", fill, "value"_a);
+  cls.def("zero_", [fill](const Tensor& a) { return fill(a, 0.0); });
   cls.def("uniform_", [](Tensor& a, double lo, double hi) { uniform_(a, lo, hi); return a; }, "a"_a = 0.0, "b"_a = 1.0);
   cls.def("normal_", [](Tensor& a, double mean, double std) { normal_(a, mean, std); return a; }, "mean"_a = 0.0, "std"_a = 1.0);
 
@@ -169,8 +175,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
     Tensor x = dt.is_none() ? a : to_dtype(a, nb::cast<DType>(dt));
     return mean(x, dims_arg(dim), keepdim);
   }, "input"_a, "dim"_a = nb::none(), "keepdim"_a = false, "dtype"_a = nb::none())
-  DEF("prod", [](const Tensor& a, nb::handle dim, bool keepdim) { return prod(a, dims_arg(dim), keepdim); },
-      "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("prod", [](const Tensor& a, nb::handle dim, bool keepdim, nb::handle dt) {
+    return prod(dt.is_none() ? a : to_dtype(a, nb::cast<DType>(dt)), dims_arg(dim), keepdim);
+  }, "input"_a, "dim"_a = nb::none(), "keepdim"_a = false, "dtype"_a = nb::none())
   DEF("amax", [](const Tensor& a, nb::handle dim, bool keepdim) { return amax(a, dims_arg(dim), keepdim); },
       "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
   DEF("amin", [](const Tensor& a, nb::handle dim, bool keepdim) { return amin(a, dims_arg(dim), keepdim); },
@@ -184,10 +191,12 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("argmin", [](const Tensor& a, std::optional<int64_t> dim, bool keepdim) { return argmin(a, dim, keepdim); },
       "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
   DEF("var", [](const Tensor& a, nb::handle dim, nb::handle unbiased, bool keepdim, nb::handle correction) {
+    if (nb::isinstance<nb::bool_>(dim)) { unbiased = dim; dim = nb::none(); }  // torch.var(input, unbiased)
     double c = !correction.is_none() ? nb::cast<double>(correction) : (unbiased.is_none() || nb::cast<bool>(unbiased) ? 1.0 : 0.0);
     return var(a, dims_arg(dim), c, keepdim);
   }, "input"_a, "dim"_a = nb::none(), "unbiased"_a = nb::none(), "keepdim"_a = false, "correction"_a = nb::none())
   DEF("std", [](const Tensor& a, nb::handle dim, nb::handle unbiased, bool keepdim, nb::handle correction) {
+    if (nb::isinstance<nb::bool_>(dim)) { unbiased = dim; dim = nb::none(); }  // torch.std(input, unbiased)
     double c = !correction.is_none() ? nb::cast<double>(correction) : (unbiased.is_none() || nb::cast<bool>(unbiased) ? 1.0 : 0.0);
     return std_(a, dims_arg(dim), c, keepdim);
   }, "input"_a, "dim"_a = nb::none(), "unbiased"_a = nb::none(), "keepdim"_a = false, "correction"_a = nb::none())
@@ -197,8 +206,16 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
       "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
   DEF("any", [](const Tensor& a, nb::handle dim, bool keepdim) { return any(a, dims_arg(dim), keepdim); },
       "input"_a, "dim"_a = nb::none(), "keepdim"_a = false)
-  DEF("norm", [](const Tensor& a, double p, nb::handle dim, bool keepdim) { return norm(a, p, dims_arg(dim), keepdim); },
-      "input"_a, "p"_a = 2.0, "dim"_a = nb::none(), "keepdim"_a = false)
+  DEF("norm", [](const Tensor& a, nb::handle p, nb::handle dim, bool keepdim, nb::handle dt) {
+    double pv = 2.0;  // None and 'fro' are the 2-norm over the dims
+    if (nb::isinstance<nb::str>(p)) {
+      std::string ps = nb::cast<std::string>(p);
+      FASTDL_CHECK(ps == "fro", ValueError, "norm: p must be a number or 'fro'; got '", ps, "' (the nuclear norm needs an SVD)");
+    } else if (!p.is_none()) {
+      pv = nb::cast<double>(p);
+    }
+    return norm(dt.is_none() ? a : to_dtype(a, nb::cast<DType>(dt)), pv, dims_arg(dim), keepdim);
+  }, "input"_a, "p"_a = 2.0, "dim"_a = nb::none(), "keepdim"_a = false, "dtype"_a = nb::none())
   DEF("cumsum", [](const Tensor& a, int64_t dim) { return cumsum(a, dim); }, "input"_a, "dim"_a)
 
   // ---- shape
@@ -238,7 +255,15 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("scatter_add", [](const Tensor& a, int64_t d, const Tensor& i, const Tensor& s) { return scatter_add(a, d, i, s); },
       "input"_a, "dim"_a, "index"_a, "src"_a)
   DEF("index_select", [](const Tensor& a, int64_t d, const Tensor& i) { return index_select(a, d, i); }, "input"_a, "dim"_a, "index"_a)
-  DEF("masked_fill", [](const Tensor& a, const Tensor& m, double v) { return masked_fill(a, m, v); }, "input"_a, "mask"_a, "value"_a)
+  DEF("masked_fill", [](const Tensor& a, const Tensor& m, nb::handle v) {
+    if (!nb::isinstance<Tensor>(v)) return masked_fill(a, m, nb::cast<double>(v));
+    Tensor vt = nb::cast<Tensor>(v);
+    FASTDL_CHECK(vt.ndim() == 0, ValueError, "masked_fill: value must be a number or a 0-dim tensor; got shape ",
+                 shape_str(vt.shape()));
+    if (!autograd::any_requires_grad(vt)) return masked_fill(a, m, item(vt));
+    FASTDL_CHECK(m.dtype() == DType::b8, TypeError, "masked_fill: mask must be a bool tensor; got ", dtype_name(m.dtype()));
+    return where(m, to_dtype(vt, a.dtype()), a);  // the value's gradient: the sum of g where mask is set
+  }, "input"_a, "mask"_a, "value"_a)
   DEF("nonzero", [](const Tensor& a) { return nonzero(a); })
   DEF("index_put", [](const Tensor& a, const std::vector<Tensor>& idx, const Tensor& v, bool acc) { return index_put(a, idx, v, acc); },
       "input"_a, "indices"_a, "values"_a, "accumulate"_a = false)

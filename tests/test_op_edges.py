@@ -1,0 +1,118 @@
+"""Edge cases PyTorch's OpInfo samples found (test_opinfo.py), checked here against numpy so they
+hold without torch installed: zeros in prod's gradient, norm's p=0, 0-dim inputs, empty
+operands in backward, value gradients of masked_fill / index_put, zero_ in a graph."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+import fastdl.nn.functional as F
+
+
+def _grad(f, a):
+    x = fd.tensor(a, requires_grad=True)
+    f(x).sum().backward()
+    return x.grad.numpy()
+
+
+@pytest.mark.parametrize("dim", [None, 1])
+def test_prod_gradient_with_zeros(dim):
+    a = np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.5, -2.0, 4.0]])
+    g = _grad(lambda x: x.prod() if dim is None else x.prod(dim), a)
+    want = np.zeros_like(a)
+    for idx in np.ndindex(*a.shape):  # d prod / d a_i = product of the other elements of its slice
+        sl = a if dim is None else a[idx[0]]
+        pos = idx if dim is None else idx[1]
+        others = np.delete(sl.reshape(-1), np.ravel_multi_index(pos, sl.shape) if dim is None else pos)
+        want[idx] = np.prod(others)
+    if dim is None:
+        want[:] = 0.0  # three zeros in the whole tensor: every partial product holds a zero
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=0)
+
+
+def test_norm_p0_counts_nonzeros_and_fro():
+    a = np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 3.0]])
+    x = fd.tensor(a)
+    assert fd.norm(x, 0).item() == 3.0
+    np.testing.assert_array_equal(fd.norm(x, 0, 1).numpy(), [2.0, 1.0])
+    np.testing.assert_allclose(fd.norm(x, "fro").item(), np.linalg.norm(a), rtol=1e-12)
+    np.testing.assert_allclose(fd.norm(x, float("inf")).item(), 3.0)
+    with pytest.raises(ValueError, match="norm"):
+        fd.norm(x, "nuc")
+
+
+def test_linspace_one_step_is_start():
+    assert fd.linspace(-2.0, 5.0, 1, dtype=fd.float64).tolist() == [-2.0]
+
+
+def test_masked_fill_value_gradient():
+    a = np.arange(6.0).reshape(2, 3)
+    mask = fd.tensor([[True, False, True], [False, False, True]])
+    x = fd.tensor(a, requires_grad=True)
+    v = fd.tensor(7.0, requires_grad=True)
+    y = x.masked_fill(mask, v)
+    np.testing.assert_array_equal(y.detach().numpy(), np.where(mask.numpy(), 7.0, a))
+    (y * fd.tensor(a + 1)).sum().backward()
+    assert v.grad.item() == (a + 1)[mask.numpy()].sum()
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(mask.numpy(), 0.0, a + 1))
+
+
+def test_index_put_accumulate_value_gradient():
+    x = fd.zeros(4, 2, dtype=fd.float64, requires_grad=True)
+    v = fd.tensor(np.ones((3, 2)), requires_grad=True)
+    idx = fd.tensor([0, 2, 0])
+    w = np.arange(8.0).reshape(4, 2)
+    (fd.index_put(x, [idx], v, accumulate=True) * fd.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), w[[0, 2, 0]])
+    np.testing.assert_array_equal(x.grad.numpy(), w)
+
+
+def test_zero_in_a_graph_stops_the_gradient():
+    x = fd.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 3).zero_()
+    (y + x).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+    assert y.tolist() == [0.0, 0.0] and y.grad_fn is not None
+
+
+def test_empty_operands_in_backward():
+    a = fd.tensor(np.ones((5, 5, 0)), requires_grad=True)
+    b = fd.tensor(np.ones((0, 5)), requires_grad=True)
+    (a @ b).sum().backward()
+    assert a.grad.shape == (5, 5, 0) and b.grad.shape == (0, 5)
+    assert np.all(b.grad.numpy() == 0)
+    e = fd.tensor(np.zeros(0), requires_grad=True)  # legacy: 1-D empty tensors are skipped by cat
+    m = fd.tensor(np.ones((2, 3)), requires_grad=True)
+    fd.cat([e, m], 1).sum().backward()
+    assert e.grad is None or e.grad.shape == (0,)
+    assert m.grad.tolist() == [[1.0] * 3] * 2
+
+
+def test_batch_norm_empty_batch():
+    x = fd.tensor(np.zeros((0, 3)), requires_grad=True)
+    rm, rv = fd.zeros(3, dtype=fd.float64), fd.ones(3, dtype=fd.float64)
+    y = F.batch_norm(x, rm, rv, training=True)
+    assert y.shape == (0, 3)
+    assert rm.tolist() == [0.0] * 3 and rv.tolist() == [1.0] * 3
+    assert F.batch_norm(fd.zeros(0, dtype=fd.float64), fd.zeros(0, dtype=fd.float64), fd.zeros(0, dtype=fd.float64),
+                        training=False).shape == (0,)
+
+
+def test_avg_pool2d_negative_divisor():
+    a = np.arange(16.0).reshape(1, 1, 4, 4)
+    x = fd.tensor(a, requires_grad=True)
+    y = F.avg_pool2d(x, 2, divisor_override=-2)
+    want = a.reshape(1, 1, 2, 2, 2, 2).sum(axis=(3, 5)) / -2
+    np.testing.assert_allclose(y.detach().numpy(), want)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full(a.shape, -0.5))
+
+
+def test_zero_dim_edges():
+    x = fd.tensor(3.0)
+    assert fd.topk(x, 1).values.shape == () and fd.topk(x, 1).indices.item() == 0
+    assert fd.kthvalue(x, 1).values.item() == 3.0
+    assert fd.cumprod(x, 0).item() == 3.0
+    assert fd.masked_select(x, fd.tensor(True)).tolist() == [3.0]
+    assert fd.gather(x, 0, fd.tensor([0])).tolist() == [3.0]
+    assert [t.tolist() for t in fd.nonzero(x, as_tuple=True)] == [[0]]
