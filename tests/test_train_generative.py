@@ -27,15 +27,19 @@ def _build(model):
         return models.VAE(image_size=8, latent_dim=8, width=8)
     if model == "gan":
         return models.DCGANGenerator(latent_dim=16, image_size=8, width=8)
+    if model == "ddpm-dit":
+        return models.DDPM(models.DiTDenoiser(input_size=8, hidden_size=32, depth=4, num_heads=4))
     return models.DDPM(models.UNet(in_channels=1, base_channels=8, channel_mults=(1, 2), num_heads=2, groups=4))
 
 
-@pytest.mark.parametrize("model", ["vae", "gan", "ddpm"])
+@pytest.mark.parametrize("model", ["vae", "gan", "ddpm", "ddpm-dit"])
 def test_train_generative_on_digits(model, tmp_path, capsys):
     from fastdl.cli import main
     from fastdl.train.images import read_png
-    extra = ["--timesteps", "20", "--sampler", "ddim", "--ddim-steps", "5"] if model == "ddpm" else []
-    assert main(["train", "--model", model, "--epochs", "1", "--width", "8", "--samples", "16", "--no-progress",
+    extra = ["--timesteps", "20", "--sampler", "ddim", "--ddim-steps", "5"] if model.startswith("ddpm") else []
+    if model == "ddpm-dit":
+        extra += ["--denoiser", "dit"]
+    assert main(["train", "--model", model.split("-")[0], "--epochs", "1", "--width", "8", "--samples", "16", "--no-progress",
                  "--out", str(tmp_path)] + extra) == 0
     out = capsys.readouterr().out
     conf = float(re.search(r"mean max-probability ([\d.]+) over 16 samples", out).group(1))
