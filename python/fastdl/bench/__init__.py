@@ -12,6 +12,8 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench conv          conv2d fwd / fwd+bwd (ResNet 3x3 layers, LeNet c1) vs PyTorch (oneDNN)
     fastdl bench attention     fused attention fwd / fwd+bwd, full and causal, vs PyTorch's flash SDPA
     fastdl bench generate      tokens/s of a Mamba LM vs an equal-size GPT at long context
+    fastdl bench ddp           data-parallel over MPI: weak scaling 1 -> 2 ranks (MLP, char-GPT), all_reduce GB/s,
+                               vs PyTorch DDP (gloo); needs mpi4py + mpirun (pip install "fastdl[mpi]")
     fastdl bench all           everything above
 """
 import sys
@@ -23,10 +25,10 @@ def main(argv=None):
         print(__doc__.strip())
         return 0
     from fastdl.bench import elementwise, gemm, generate, models, ops, overhead, scan
-    from fastdl.bench import attention, conv, mp
+    from fastdl.bench import attention, conv, ddp, mp
     table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main,
              "models": models.main, "scan": scan.main, "generate": generate.main, "mp": mp.main,
-             "conv": conv.main, "attention": attention.main}
+             "conv": conv.main, "attention": attention.main, "ddp": ddp.main}
     which = list(table) if argv[0] == "all" else [argv[0]]
     for w in which:
         if w not in table:
