@@ -57,9 +57,12 @@ template <class T> inline T ipow(T a, T b) {
   if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
   else {
     if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);
-    T r = 1;
-    while (b) { if (b & 1) r *= a; a *= a; b >>= 1; }
-    return r;
+    // Unsigned arithmetic: an overflowing power wraps (as PyTorch's does) instead of being
+    // undefined behaviour, and so does the last squaring of the base, which is never used.
+    using U = std::make_unsigned_t<T>;
+    U r = 1, x = U(a);
+    while (b) { if (b & 1) r *= x; x *= x; b >>= 1; }
+    return T(r);
   }
 }
 template <class T> inline T nanmax(T a, T b) {
