@@ -9,6 +9,7 @@ installed (older) copy through the editable hook; here the freshly built file is
 and a type checker sees every method a user can call."""
 import importlib.machinery
 import importlib.util
+import re
 import sys
 import types
 
@@ -57,6 +58,41 @@ class FastdlStubGen(StubGen):
         return super().put_function(fn, name, parent)
 
 
+def _split_top(params):
+    """Split a parameter list at the commas outside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in params:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return parts + ([cur.strip()] if cur.strip() else [])
+
+
+def fix_default_order(text):
+    """nanobind lets a required argument follow an optional one (C++ has no such rule); Python
+    syntax does not, so such a parameter gets `= ...` in the stub (positional calls still check)."""
+    out = []
+    for line in text.split("\n"):
+        m = re.match(r"^(\s*def \w+\()(.*)(\)(?: -> .*)?:.*)$", line)
+        if m:
+            parts, seen_default, kwonly = _split_top(m.group(2)), False, False
+            for i, p in enumerate(parts):
+                if p.startswith("*") or p == "/":
+                    kwonly |= p.startswith("*")
+                    continue
+                if "=" in p:
+                    seen_default = True
+                elif seen_default and not kwonly:
+                    parts[i] = p + " = ..."
+            line = m.group(1) + ", ".join(parts) + m.group(3)
+        out.append(line)
+    return "\n".join(out)
+
+
 def main(ext_path, src_dir, pattern_path, out_path):
     # Drop any editable-install hook for fastdl: the sources and the fresh build are described.
     sys.meta_path[:] = [f for f in sys.meta_path if "fastdl" not in getattr(f, "known_source_files", {})]
@@ -70,7 +106,7 @@ def main(ext_path, src_dir, pattern_path, out_path):
     try:
         sg = FastdlStubGen(C, native_names, load_pattern_file(pattern_path))
         sg.put(C)
-        text = sg.get()
+        text = fix_default_order(sg.get())
     except Exception as e:  # never block the build: a permissive stub, which tests/test_typing.py rejects
         print(f"fastdl_stubgen: FAILED ({type(e).__name__}: {e}); writing a permissive stub", file=sys.stderr)
         text = "from typing import Any\n\ndef __getattr__(name: str) -> Any: ...\n"

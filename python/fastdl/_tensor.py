@@ -1,16 +1,24 @@
 """Python-side tensor API: construction from Python data, creation functions with PyTorch's
 argument conventions, grad-mode context managers, and Tensor conveniences that are not hot
 (conversions, repr). Hot operators are bound straight from C++ in _C."""
+from __future__ import annotations
+
 import builtins
 import collections
 import contextlib
 import functools
+from typing import Any, Optional, Sequence, Union
 
 from fastdl import _C
 from fastdl._lazy import np
 from fastdl._C import Tensor, device, dtype
 
 _default_dtype = dtype.float32
+
+# Argument types of the public creation functions (PyTorch's conventions).
+_Shape = Union[builtins.int, Sequence[builtins.int]]
+_DType = Optional[dtype]
+_Device = Union[str, device, None]
 
 
 
@@ -39,11 +47,11 @@ class Size(tuple):
 _minmax_result = collections.namedtuple("return_types", ["values", "indices"])
 
 
-def get_default_dtype():
+def get_default_dtype() -> dtype:
     return _default_dtype
 
 
-def set_default_dtype(d):
+def set_default_dtype(d: dtype) -> None:
     global _default_dtype
     if d not in (dtype.float32, dtype.float64, dtype.float16, dtype.bfloat16):
         raise TypeError(f"set_default_dtype: only floating point types are supported as the default type; got {d}")
@@ -79,7 +87,7 @@ def _np_from_data(data):
     return arr, False
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False):
+def tensor(data: Any, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (scalar, nested sequence, numpy array or Tensor)."""
     if isinstance(data, Tensor):
         t = data.detach().clone()
@@ -110,7 +118,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     return _finish(t, None, device, requires_grad)
 
 
-def as_tensor(data, dtype=None, device=None):
+def as_tensor(data: Any, dtype: _DType = None, device: _Device = None) -> Tensor:
     if isinstance(data, Tensor):
         return _finish(data, dtype, device)
     to_fd = _np_tables()[0]
@@ -119,7 +127,7 @@ def as_tensor(data, dtype=None, device=None):
     return tensor(data, dtype=dtype, device=device)
 
 
-def from_numpy(a):
+def from_numpy(a: Any) -> Tensor:
     """Zero-copy tensor over a numpy array (strided arrays too); they share memory."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray; got {type(a).__name__}")
@@ -130,22 +138,22 @@ def from_numpy(a):
     return _C.from_numpy(a)
 
 
-def from_dlpack(x):
+def from_dlpack(x: Any) -> Tensor:
     """Tensor sharing memory with any DLPack producer (numpy, torch, jax, cupy)."""
     if isinstance(x, Tensor):
         return x
     return _C._from_dlpack(x)
 
 
-def is_tensor(x):
+def is_tensor(x: object) -> builtins.bool:
     return isinstance(x, Tensor)
 
 
-def is_floating_point(t):
+def is_floating_point(t: Tensor) -> builtins.bool:
     return t.dtype.is_floating_point
 
 
-def numel(t):
+def numel(t: Tensor) -> builtins.int:
     return t.numel()
 
 
@@ -159,19 +167,20 @@ def _dev(d):
     return None if d is None else (d if isinstance(d, device) else device(str(d)))
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     return _finish(_C.empty(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     return _finish(_C.full(_size(size), 0.0, _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     return _finish(_C.full(_size(size), 1.0, _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+def full(size: _Shape, fill_value: builtins.float, dtype: _DType = None, device: _Device = None,
+         requires_grad: builtins.bool = False) -> Tensor:
     if dtype is None:
         dtype = (_C.dtype.bool if isinstance(fill_value, builtins.bool)
                  else _C.dtype.int64 if isinstance(fill_value, builtins.int) else _default_dtype)
@@ -183,44 +192,47 @@ def _like(t, dtype, device):
     return (t.dtype if dtype is None else dtype), (t.device if device is None else _dev(device))
 
 
-def zeros_like(t, dtype=None, device=None, requires_grad=False):
+def zeros_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.full(t.shape, 0.0, d, dv), None, None, requires_grad)
 
 
-def ones_like(t, dtype=None, device=None, requires_grad=False):
+def ones_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.full(t.shape, 1.0, d, dv), None, None, requires_grad)
 
 
-def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+def full_like(t: Tensor, fill_value: builtins.float, dtype: _DType = None, device: _Device = None,
+              requires_grad: builtins.bool = False) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.full(t.shape, builtins.float(fill_value), d, dv), None, None, requires_grad)
 
 
-def empty_like(t, dtype=None, device=None, requires_grad=False):
+def empty_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.empty(t.shape, d, dv), None, None, requires_grad)
 
 
-def rand_like(t, dtype=None, device=None, requires_grad=False):
+def rand_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.rand(t.shape, d, dv), None, None, requires_grad)
 
 
-def randn_like(t, dtype=None, device=None, requires_grad=False):
+def randn_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.randn(t.shape, d, dv), None, None, requires_grad)
 
 
-def randint_like(t, low=0, high=None, dtype=None, device=None):
+def randint_like(t: Tensor, low: builtins.int = 0, high: Optional[builtins.int] = None, dtype: _DType = None,
+                 device: _Device = None) -> Tensor:
     if high is None:
         low, high = 0, low
     d, dv = _like(t, dtype, device)
     return _C.randint(low, high, t.shape, d, dv)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+def arange(start: builtins.float, end: Optional[builtins.float] = None, step: builtins.float = 1, dtype: _DType = None,
+           device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -231,24 +243,29 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
                    None, None, requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dtype: _DType = None, device: _Device = None,
+             requires_grad: builtins.bool = False) -> Tensor:
     return _finish(_C.linspace(builtins.float(start), builtins.float(end), steps, _dtype_or_default(dtype), _dev(device)),
                    None, None, requires_grad)
 
 
-def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+def eye(n: builtins.int, m: Optional[builtins.int] = None, dtype: _DType = None, device: _Device = None,
+        requires_grad: builtins.bool = False) -> Tensor:
     return _finish(_C.eye(n, n if m is None else m, _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+def rand(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False,
+         generator: Any = None) -> Tensor:
     return _finish(_C.rand(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
+def randn(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False,
+          generator: Any = None) -> Tensor:
     return _finish(_C.randn(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
-def randint(low=0, high=None, size=None, dtype=None, device=None, generator=None):
+def randint(low: builtins.int = 0, high: Any = None, size: Optional[Sequence[builtins.int]] = None, dtype: _DType = None,
+            device: _Device = None, generator: Any = None) -> Tensor:
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
     if high is None:
@@ -256,24 +273,24 @@ def randint(low=0, high=None, size=None, dtype=None, device=None, generator=None
     return _C.randint(low, high, tuple(size), _C.dtype.int64 if dtype is None else dtype, _dev(device))
 
 
-def randperm(n, dtype=None, device=None, generator=None):
+def randperm(n: builtins.int, dtype: _DType = None, device: _Device = None, generator: Any = None) -> Tensor:
     return _C.randperm(n, _C.dtype.int64 if dtype is None else dtype, _dev(device))
 
 
-def concat(tensors, dim=0):
+def concat(tensors: Sequence[Tensor], dim: builtins.int = 0) -> Tensor:
     return _C.cat(tensors, dim)
 
 
 concatenate = concat
 
 
-def dot(a, b):
+def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError(f"dot: 1D tensors expected; got {a.ndim}D and {b.ndim}D")
     return _C.matmul(a, b)
 
 
-def outer(a, b):
+def outer(a: Tensor, b: Tensor) -> Tensor:
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
@@ -329,7 +346,7 @@ class inference_mode(no_grad):
         _GradMode.__init__(self, not mode)
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> builtins.bool:
     return _C.is_grad_enabled()
 
 
@@ -348,7 +365,7 @@ contiguous_format, preserve_format = memory_format("contiguous_format"), memory_
 channels_last, channels_last_3d = memory_format("channels_last"), memory_format("channels_last_3d")
 
 
-def _to(self, *args, **kwargs):
+def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     """t.to(device), t.to(dtype), t.to(device, dtype), t.to(other), with keywords too."""
     dt = kwargs.pop("dtype", None)
     dv = kwargs.pop("device", None)
@@ -439,7 +456,7 @@ def _repr(self):
     return prefix + body + "".join(", " + e for e in extras) + ")"
 
 
-def _tolist(self):
+def _tolist(self: Tensor) -> Any:
     t = self.detach().cpu()
     if t.dtype == dtype.bfloat16:
         t = t._to_dtype(dtype.float32)

@@ -1,11 +1,16 @@
 """Adagrad (Duchi et al. 2011) with lr_decay and weight decay, PyTorch's rule and defaults."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
 from fastdl import _C
-from fastdl.optim.optimizer import Optimizer, _check
+from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 
 class Adagrad(Optimizer):
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
-                 foreach=None, *, maximize=False, differentiable=False, fused=None):
+    def __init__(self, params: ParamsT, lr: float = 1e-2,
+                 lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None) -> None:
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
         _check(0.0 <= lr_decay, f"Invalid lr_decay value: {lr_decay}")
         _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
@@ -21,7 +26,7 @@ class Adagrad(Optimizer):
                 self.state[p] = {"step": 0, "sum": _C.full(p.shape, self._initial_accumulator_value, p.dtype,
                                                           p.device)}
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = self._closure(closure)
         for g in self.param_groups:
             ps, gs, sums, steps = [], [], [], []

@@ -1,15 +1,20 @@
 """Adam (Kingma & Ba 2015) with amsgrad, PyTorch's rule and defaults; one fused native step per
 param group (AdamW shares it with decoupled weight decay)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
 from fastdl import _C
-from fastdl.optim.optimizer import Optimizer, _check
+from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 
 class Adam(Optimizer):
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
-                 decoupled_weight_decay=False):
+                 decoupled_weight_decay=False) -> None:
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
         _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
         _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
@@ -19,7 +24,7 @@ class Adam(Optimizer):
                                       maximize=maximize,
                                       decoupled_weight_decay=self._decoupled or decoupled_weight_decay))
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = self._closure(closure)
         state = self.state
         for g in self.param_groups:

@@ -1,8 +1,15 @@
 """Optimizer base: param groups with per-group options, per-parameter state (keyed by the
 parameter, as in PyTorch), zero_grad and state_dict round trips. A subclass declares its
 defaults and its state, and its step() hands each group to one fused native kernel."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, Optional, Union
+
 from fastdl import _C
 from fastdl._C import Tensor
+
+# What an optimizer takes: tensors, or param groups (dicts with a "params" entry and options).
+ParamsT = Union[Iterable[Tensor], Iterable[Dict[str, Any]]]
 
 
 def _check(cond, msg):
@@ -19,7 +26,7 @@ required = _RequiredParameter()
 
 
 class Optimizer:
-    def __init__(self, params, defaults):
+    def __init__(self, params: ParamsT, defaults: Dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.state = {}
         self.param_groups = []
@@ -34,7 +41,7 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: Dict[str, Any]) -> None:
         if not isinstance(group, dict):
             raise TypeError(f"param_group must be a dict; got {type(group).__name__}")
         g = dict(group)
@@ -59,7 +66,7 @@ class Optimizer:
             g.setdefault(k, v)
         self.param_groups.append(g)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for g in self.param_groups:
             for p in g["params"]:
                 if p.grad is not None:
@@ -69,7 +76,7 @@ class Optimizer:
                         p.grad.zero_()
 
     # ---- state dicts: parameters become integer indices in group order, as in PyTorch
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         index, groups, k = {}, [], 0
         for g in self.param_groups:
             ids = []
@@ -89,7 +96,7 @@ class Optimizer:
                     state[index[id(p)]] = dict(s)
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -148,7 +155,7 @@ class Optimizer:
             t = s[key] = _C.full(p.shape, fill, p.dtype, p.device)
         return t
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         raise NotImplementedError
 
     def __repr__(self):

@@ -1,11 +1,16 @@
 """RMSprop (Hinton's lecture 6e) with momentum and the centered variant, PyTorch's rule and defaults."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
 from fastdl import _C
-from fastdl.optim.optimizer import Optimizer, _check
+from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 
 class RMSprop(Optimizer):
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                 capturable=False, foreach=None, maximize=False, differentiable=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-2,
+                 alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 capturable=False, foreach=None, maximize=False, differentiable=False) -> None:
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
         _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
         _check(0.0 <= momentum, f"Invalid momentum value: {momentum}")
@@ -14,7 +19,7 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered, maximize=maximize))
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = self._closure(closure)
         for g in self.param_groups:
             mom, centered = g["momentum"], g["centered"]

@@ -1,12 +1,17 @@
 """SGD with momentum, dampening, Nesterov and weight decay (PyTorch's rule), one fused native
 step per param group."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
 from fastdl import _C
-from fastdl.optim.optimizer import Optimizer, _check
+from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 maximize=False, foreach=None, differentiable=False, fused=None):
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None) -> None:
         _check(lr >= 0.0, f"Invalid learning rate: {lr}")
         _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
         _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
@@ -15,7 +20,7 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize))
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = self._closure(closure)
         for g in self.param_groups:
             mom = g["momentum"]

@@ -1,15 +1,20 @@
 """nn.Module: registration of parameters, buffers and submodules through attribute
 assignment, traversal, state_dict round trips, train/eval, device/dtype moves, hooks."""
+from __future__ import annotations
+
 from collections import OrderedDict
+from typing import Any, Callable, Dict, Iterator, Mapping, Tuple, TypeVar
 
 from fastdl._C import Tensor, dtype as _dtype
 from fastdl.nn.parameter import Buffer, Parameter
+
+_M = TypeVar("_M", bound="Module")
 
 
 class Module:
     training: bool
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
@@ -82,10 +87,10 @@ class Module:
     register_module = add_module
 
     # ---- call -----------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for hook in self._forward_pre_hooks.values():
             r = hook(self, args)
             if r is not None:
@@ -115,7 +120,7 @@ class Module:
                 continue
             yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
-    def modules(self, remove_duplicate=True):
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
         for _, m in self.named_modules(remove_duplicate=remove_duplicate):
             yield m
 
@@ -126,11 +131,12 @@ class Module:
                 seen.add(id(m))
                 yield name, m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[Tuple[str, Parameter]]:
         seen = set()
         mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mp, m in mods:
@@ -140,7 +146,7 @@ class Module:
                 seen.add(id(p))
                 yield mp + ("." if mp else "") + name, p
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
@@ -154,7 +160,7 @@ class Module:
                 seen.add(id(b))
                 yield mp + ("." if mp else "") + name, b
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
@@ -181,7 +187,7 @@ class Module:
         return m._buffers[name]
 
     # ---- state ----------------------------------------------------------------------------
-    def state_dict(self, destination=None, prefix="", keep_vars=False):
+    def state_dict(self, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Dict[str, Any]:
         out = OrderedDict() if destination is None else destination
         for name, p in self._parameters.items():
             if p is not None:
@@ -194,7 +200,7 @@ class Module:
                 m.state_dict(out, prefix + name + ".", keep_vars)
         return out
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -224,21 +230,21 @@ class Module:
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- modes and moves ------------------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         self.training = mode
         for m in self.children():
             m.train(mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
             if p.grad is not None:
                 if set_to_none:
@@ -261,7 +267,7 @@ class Module:
                 self._buffers[name] = fn(b)
         return self
 
-    def to(self, *args, **kwargs):
+    def to(self: _M, *args: Any, **kwargs: Any) -> _M:
         def move(t):
             dt = None
             a = list(args) + [kwargs.get("device"), kwargs.get("dtype")]
@@ -295,7 +301,7 @@ class Module:
     def bfloat16(self):
         return self.to(_dtype.bfloat16)
 
-    def apply(self, fn):
+    def apply(self: _M, fn: Callable[[Module], None]) -> _M:
         for m in self.children():
             m.apply(fn)
         fn(self)
