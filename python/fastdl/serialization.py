@@ -110,24 +110,32 @@ def _read(path):
         raise ValueError(f"load: '{path}' header is not a JSON object")
     body = memoryview(data)[8 + n:]
     meta = header.pop("__metadata__", {}) or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError(f"load: '{path}': __metadata__ must map strings to strings")
     out, spans = {}, []
     for name, info in header.items():
-        try:
-            code, shape, (b, e) = info["dtype"], [int(s) for s in info["shape"]], info["data_offsets"]
+        try:  # JSON integers only (not bools, floats or strings) for shapes and offsets
+            code, shape, (b, e) = info["dtype"], list(info["shape"]), info["data_offsets"]
+            if not all(type(v) is int for v in [*shape, b, e]) or isinstance(info["shape"], (str, dict)):
+                raise TypeError
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"load: '{path}': malformed entry for tensor '{name}'") from None
-        if code not in _FROM_ST:
+        if not isinstance(code, str) or code not in _FROM_ST:
             raise ValueError(f"load: '{path}': tensor '{name}' has unsupported dtype {code!r}")
         if any(s < 0 for s in shape):
             raise ValueError(f"load: '{path}': tensor '{name}' has a negative dimension in shape {shape}")
-        count = int(np.prod(shape)) if shape else 1
+        count = 1
+        for s in shape:  # Python ints: no silent overflow of a huge shape's element count
+            count *= s
         if not (0 <= b <= e <= len(body)) or e - b != count * _SIZES[code]:
             raise ValueError(f"load: '{path}': tensor '{name}' has data offsets [{b}, {e}] that do not match its shape "
                              f"{shape} and dtype {code} or exceed the data size {len(body)} (truncated file?)")
         spans.append((b, e, name))
         arr = np.frombuffer(body[b:e], dtype=getattr(np, _NP_NAMES[code])).reshape(shape).copy()
         if code == "BF16":
-            t = _C.from_numpy((arr.astype(np.uint32) << 16).view(np.float32))._to_dtype(_C.dtype.bfloat16)
+            u = arr.astype(np.uint32)
+            u <<= 16  # in place: `arr << 16` would turn a 0-d array into a numpy scalar
+            t = _C.from_numpy(u.view(np.float32))._to_dtype(_C.dtype.bfloat16)
         else:
             t = _C.from_numpy(arr)
         out[name] = t
@@ -181,12 +189,19 @@ def load(path, map_location=None, weights_only=True):
     """Load what `save` wrote (or any safetensors file: a dict of tensors)."""
     tensors, meta = _read(os.fspath(path))
     fmeta = meta.get("fastdl")
-    inner = json.loads(fmeta) if fmeta else {}
-    if inner.get("__single__"):
-        t = tensors["__tensor__"]
-        return t.to(map_location) if map_location else t
-    if map_location:
-        tensors = {k: v.to(map_location) for k, v in tensors.items()}
-    if not fmeta:
-        return tensors
-    return _unflatten(tensors, inner)
+    try:
+        inner = json.loads(fmeta) if fmeta else {}
+        if not isinstance(inner, dict) or not all(isinstance(v, str) for v in inner.values()):
+            raise ValueError("not a JSON object of strings")
+        if inner.get("__single__"):
+            t = tensors["__tensor__"]
+            return t.to(map_location) if map_location else t
+        if map_location:
+            tensors = {k: v.to(map_location) for k, v in tensors.items()}
+        if not fmeta:
+            return tensors
+        return _unflatten(tensors, inner)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        if isinstance(e, ValueError) and str(e).startswith("load:"):
+            raise
+        raise ValueError(f"load: '{path}' has corrupt fastdl metadata ({type(e).__name__}: {e})") from None
