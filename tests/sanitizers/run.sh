@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Build fastdl's extension with AddressSanitizer + UndefinedBehaviorSanitizer into its own tree,
+# install it beside a copy of the Python sources (never touching the user's install), and run
+# the test suite under it twice: on the scalar reference kernels and on the fastest ISA.
+# Any ASan / UBSan / LSan report fails the run.
+#
+#   tests/sanitizers/run.sh                  build, then both suite runs
+#   tests/sanitizers/run.sh build            build and install only
+#   tests/sanitizers/run.sh test [ARGS...]   run pytest ARGS (default: tests) under the build,
+#                                            once per ISA in FASTDL_SAN_ISAS ("ref default")
+#   tests/sanitizers/run.sh python [ARGS...] run python under the sanitized build
+# Environment: FASTDL_SAN_BUILD (build tree, default build/sanitize), FASTDL_SAN_JOBS,
+# PYTHON, FASTDL_SAN_HIDE_TORCH=1 to run without PyTorch (its cross-checks skip).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+HERE="$ROOT/tests/sanitizers"
+BUILD="${FASTDL_SAN_BUILD:-$ROOT/build/sanitize}"
+SITE="$BUILD/site"
+# The interpreter itself, not a wrapper script (pyenv's shims are bash, which LSan would report).
+PY="$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')"
+JOBS="${FASTDL_SAN_JOBS:-$(nproc)}"
+CXX="${CXX:-g++}"
+
+build() {
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFASTDL_CUDA=OFF \
+    -DFASTDL_SANITIZE=address,undefined -DFASTDL_STUBS=OFF -DCMAKE_CXX_COMPILER="$CXX" \
+    -DPython_EXECUTABLE="$PY" -DCMAKE_INSTALL_PREFIX="$SITE" >/dev/null
+  cmake --build "$BUILD" -j "$JOBS"
+  install_python
+}
+
+# The Python sources (refreshed before every run) with the sanitized _C installed among them.
+install_python() {
+  mkdir -p "$SITE"
+  rm -rf "$SITE/fastdl.new" && cp -r "$ROOT/python/fastdl" "$SITE/fastdl.new"
+  find "$SITE/fastdl.new" \( -name '__pycache__' -o -name '_C*.so' -o -name '_C.pyi' \) -prune -exec rm -rf {} +
+  rm -rf "$SITE/fastdl" && mv "$SITE/fastdl.new" "$SITE/fastdl"
+  cmake --install "$BUILD" >/dev/null
+  cp "$HERE/sitecustomize.py" "$SITE/"
+}
+
+sanitizer_env() {
+  local lib
+  lib="$("$CXX" -print-file-name=libasan.so)"
+  [ -e "$lib" ] || { echo "sanitize: libasan not found for $CXX" >&2; exit 2; }
+  export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
+  # allocator_may_return_null: huge requests become MemoryError as in a normal build.
+  # Reports go to files (pytest's fd capture would swallow a report printed as a test dies).
+  rm -rf "$BUILD/reports" && mkdir -p "$BUILD/reports"
+  export ASAN_OPTIONS="log_path=$BUILD/reports/asan:detect_leaks=1:allocator_may_return_null=1:check_initialization_order=1:strict_string_checks=1:detect_stack_use_after_return=0:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$HERE/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="log_path=$BUILD/reports/ubsan:print_stacktrace=1:halt_on_error=1"
+  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+
+  export FASTDL_SAN_SITE="$SITE"     # read by sitecustomize.py
+  export FASTDL_CUDA=OFF
+  if [ "${FASTDL_SAN_HIDE_TORCH:-0}" = 1 ]; then export FASTDL_SAN_HIDE="torch"; fi
+}
+
+run_tests() {
+  install_python
+  sanitizer_env
+  local args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests)
+  local isa status=0
+  for isa in ${FASTDL_SAN_ISAS:-ref default}; do
+    echo "sanitize: pytest ${args[*]} with FASTDL_CPU_ISA=$isa" >&2
+    local t0=$SECONDS log="$BUILD/pytest-$isa.log"
+    if [ "$isa" = default ]; then
+      (cd "$ROOT" && env -u FASTDL_CPU_ISA "$PY" -m pytest -q -p no:cacheprovider --capture=sys "${args[@]}" 2>&1 | tee "$log"; exit "${PIPESTATUS[0]}") || status=$?
+    else
+      (cd "$ROOT" && FASTDL_CPU_ISA=$isa "$PY" -m pytest -q -p no:cacheprovider --capture=sys "${args[@]}" 2>&1 | tee "$log"; exit "${PIPESTATUS[0]}") || status=$?
+    fi
+    # UBSan prints to stderr (not log_path); --capture=sys leaves C-level stderr in the log.
+    if grep -q "runtime error:\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer" "$log"; then
+      echo "sanitize: sanitizer reports in $log" >&2; status=1
+    fi
+    if compgen -G "$BUILD/reports/*" >/dev/null; then
+      echo "sanitize: sanitizer reports (ISA $isa):" >&2; cat "$BUILD"/reports/* >&2; status=1
+    fi
+    # nanobind reports Python objects of its types still alive at exit (refcount leaks).
+    if grep -q "nanobind: leaked" "$log"; then echo "sanitize: nanobind reports leaked objects" >&2; status=1; fi
+    echo "sanitize: ISA $isa finished in $((SECONDS - t0)) s (exit $status)" >&2
+    [ $status -eq 0 ] || return $status
+  done
+}
+
+case "${1:-all}" in
+  build) build ;;
+  test) shift; run_tests "$@" ;;
+  python) shift; sanitizer_env; exec "$PY" "$@" ;;
+  all) t0=$SECONDS; build; echo "sanitize: build took $((SECONDS - t0)) s" >&2; run_tests ;;
+  *) echo "usage: $0 [build|test [pytest args]|python [args]|all]" >&2; exit 2 ;;
+esac
