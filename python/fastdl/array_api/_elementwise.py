@@ -101,25 +101,43 @@ def copysign(x1, x2, /):
     return fd.where(signbit(x2), -fd.abs(x1), fd.abs(x1))
 
 
-def _bitwise(name, logical):
+_INT_BITWISE = []
+
+
+def _int_bitwise():
+    """Whether fastdl's & | ^ ~ are bitwise on integers (older builds made them logical)."""
+    if not _INT_BITWISE:
+        one, two = fd.tensor([1]), fd.tensor([2])
+        r = one & two
+        _INT_BITWISE.append(r.dtype == fd.int64 and r.item() == 0 and (~two).item() == -3)
+    return _INT_BITWISE[0]
+
+
+def _bitwise(name, logical, op):
     def f(x1, x2, /):
         x1, x2 = _pair(x1, x2)
-        if x1.dtype != fd.bool or x2.dtype != fd.bool:
-            raise TypeError(f"{name}: fastdl has bitwise operations on bool arrays only; got {x1.dtype} and {x2.dtype}")
-        return logical(x1, x2)
+        if x1.dtype == fd.bool and x2.dtype == fd.bool:
+            return logical(x1, x2)
+        if x1.dtype in _INTS and x2.dtype in _INTS and _int_bitwise():
+            return op(x1, x2)
+        raise TypeError(f"{name}: expected bool or integer arrays (integers need a fastdl with bitwise integer "
+                        f"ops); got {x1.dtype} and {x2.dtype}")
     f.__name__ = name
     return f
 
 
-bitwise_and = _bitwise("bitwise_and", fd.logical_and)
-bitwise_or = _bitwise("bitwise_or", fd.logical_or)
-bitwise_xor = _bitwise("bitwise_xor", fd.logical_xor)
+bitwise_and = _bitwise("bitwise_and", fd.logical_and, operator.and_)
+bitwise_or = _bitwise("bitwise_or", fd.logical_or, operator.or_)
+bitwise_xor = _bitwise("bitwise_xor", fd.logical_xor, operator.xor)
 
 
 def bitwise_invert(x, /):
-    if x.dtype != fd.bool:
-        raise TypeError(f"bitwise_invert: fastdl has bitwise operations on bool arrays only; got {x.dtype}")
-    return fd.logical_not(x)
+    if x.dtype == fd.bool:
+        return fd.logical_not(x)
+    if x.dtype in _INTS and _int_bitwise():
+        return ~x
+    raise TypeError(f"bitwise_invert: expected a bool or integer array (integers need a fastdl with bitwise "
+                    f"integer ops); got {x.dtype}")
 
 
 def _shift_check(name, x1, x2):
