@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the gemm, peak and attention benchmarks without CMake or the rest of the library
+# Builds the gemm, peak, attention and selective_scan benchmarks without CMake or the rest of the library
 # (kernel + core runtime only): bench/native/build_standalone.sh [outdir]
 set -e
 cd "$(dirname "$0")/../.."
@@ -8,10 +8,10 @@ mkdir -p "$out"
 CXX=${CXX:-g++}
 flags="-std=c++17 -O3 -fopenmp -Icsrc -fno-math-errno -Wall -Wno-unused-parameter -Wno-uninitialized -Wno-maybe-uninitialized"
 objs=""
-for f in csrc/core/cpu_info.cpp csrc/core/parallel.cpp csrc/core/allocator.cpp csrc/cpu/gemm.cpp csrc/cpu/attention.cpp; do
+for f in csrc/core/cpu_info.cpp csrc/core/parallel.cpp csrc/core/allocator.cpp csrc/cpu/gemm.cpp csrc/cpu/attention.cpp csrc/cpu/selective_scan.cpp; do
   o="$out/$(basename "$f" .cpp).o"; $CXX $flags -include atomic -c "$f" -o "$o" & objs="$objs $o"
 done
-for f in csrc/cpu/gemm_vec.cpp csrc/cpu/gemm_bf16_vec.cpp csrc/cpu/attention_vec.cpp; do
+for f in csrc/cpu/gemm_vec.cpp csrc/cpu/gemm_bf16_vec.cpp csrc/cpu/attention_vec.cpp csrc/cpu/selective_scan_vec.cpp; do
   for isa in ref avx2 avx512; do
     case $isa in
       ref) isaf="";; avx2) isaf="-mavx2 -mfma -mf16c";;
@@ -26,4 +26,5 @@ wait
 $CXX $flags bench/native/gemm.cpp $objs -o "$out/gemm"
 $CXX $flags bench/native/peak.cpp $objs -o "$out/peak"
 $CXX $flags bench/native/attention.cpp $objs -o "$out/attention"
-echo "built $out/gemm $out/peak $out/attention"
+$CXX $flags bench/native/selective_scan.cpp $objs -o "$out/selective_scan"
+echo "built $out/gemm $out/peak $out/attention $out/selective_scan"

@@ -3,7 +3,7 @@
 // last state, every gradient), then forward and forward + backward timed, with the useful
 // bytes per second (u, delta, z, out once each way; B, C) and the state updates per second.
 //   selective_scan [--batch 2] [--dim 768] [--len 1024] [--state 16] [--groups 1]
-//                  [--threads N] [--impl ref|avx2|avx512] [--dtype f32|f64]
+//                  [--threads N] [--impl ref|avx2|avx512] [--dtype f32|f64] [--chunk 64]
 #include <random>
 
 #include "common.h"
@@ -42,8 +42,9 @@ struct Outputs {
 };
 
 template <class T>
-cpu::SelectiveScanParams params(Problem<T>& q, Outputs<T>& o) {
+cpu::SelectiveScanParams params(Problem<T>& q, Outputs<T>& o, int64_t chunk) {
   cpu::SelectiveScanParams p;
+  p.chunk = chunk;
   p.batch = q.batch; p.dim = q.dim; p.L = q.L; p.N = q.N; p.groups = q.G;
   p.dt = sizeof(T) == 8 ? DType::f64 : DType::f32;
   p.u = q.u.data(); p.delta = q.delta.data(); p.A = q.A.data(); p.B = q.B.data(); p.C = q.C.data();
@@ -76,7 +77,8 @@ int run(const Args& a) {
   Problem<T> q(a.geti("--batch", 2), a.geti("--dim", 768), a.geti("--len", 1024), a.geti("--state", 16),
                a.geti("--groups", 1));
   Outputs<T> got, ref;
-  cpu::SelectiveScanParams p = params(q, got), r = params(q, ref);
+  const int64_t chunk = a.geti("--chunk", 64);
+  cpu::SelectiveScanParams p = params(q, got, chunk), r = params(q, ref, chunk);
   const cpu::ScanKernels& k = cpu::scan_kernels();
   // validate against the scalar reference
   k.fwd(p); k.bwd(p);

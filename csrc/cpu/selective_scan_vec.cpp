@@ -18,6 +18,7 @@
 
 #include "core/parallel.h"
 #include "cpu/selective_scan.h"
+#include "cpu/simd/transpose.h"
 #include "cpu/simd/vec.h"
 #include "cpu/simd/vmath.h"
 
@@ -88,16 +89,37 @@ struct Lanes {
   }
   // (step, lane) tile of a (batch, dim, L) operand over steps [l0, l0 + lc); idle lanes copy the
   // last real channel (finite values, never written back).
+  // A full block moves in 8x8 (float) / 4x4 (double) register transposes; steps past the
+  // last whole block, and blocks with idle lanes, element by element.
+  static constexpr int TB = 32 / int(sizeof(T));
+  int64_t vec_steps(int64_t lc) const { return w == W && W % TB == 0 ? lc / TB * TB : 0; }
   void load(const void* base, int64_t l0, int64_t lc, T* tile) const {
+    const int64_t lv = vec_steps(lc);
+    for (int k0 = 0; k0 < W && lv; k0 += TB)
+      for (int64_t l = 0; l < lv; l += TB) tr_block(row(base, k0) + l0 + l, p.L, tile + l * W + k0, W, TB);
     for (int k = 0; k < W; ++k) {
       const T* r = row(base, k) + l0;
-      for (int64_t l = 0; l < lc; ++l) tile[l * W + k] = r[l];
+      for (int64_t l = lv; l < lc; ++l) tile[l * W + k] = r[l];
     }
   }
   void store(void* base, int64_t l0, int64_t lc, const T* tile) const {
+    T* r0 = static_cast<T*>(base) + (b * p.dim + d0) * p.L + l0;
+    const int64_t lv = vec_steps(lc);
+    for (int k0 = 0; k0 < W && lv; k0 += TB)
+      for (int64_t l = 0; l < lv; l += TB) tr_block(tile + l * W + k0, W, r0 + k0 * p.L + l, p.L, TB);
+    for (int k = 0; k < w; ++k)
+      for (int64_t l = lv; l < lc; ++l) r0[k * p.L + l] = tile[l * W + k];
+  }
+  // Fetch a later chunk's rows (steps [l0, l0 + lc)) into cache ahead of use: a task reads
+  // W rows 4 KiB or more apart in short runs, which the hardware prefetchers do not follow.
+  void prefetch(const void* base, int64_t l0, int64_t lc, bool for_write = false) const {
+    if (!base || l0 < 0 || l0 >= p.L) return;
+    lc = std::min(lc, p.L - l0);
     for (int k = 0; k < w; ++k) {
-      T* r = static_cast<T*>(base) + (b * p.dim + d0 + k) * p.L + l0;
-      for (int64_t l = 0; l < lc; ++l) r[l] = tile[l * W + k];
+      const char* r = reinterpret_cast<const char*>(static_cast<const T*>(base) + (b * p.dim + d0 + k) * p.L + l0);
+      for (int64_t i = 0; i < int64_t(lc * sizeof(T)); i += 64) {
+        if (for_write) __builtin_prefetch(r + i, 1, 3); else __builtin_prefetch(r + i, 0, 3);
+      }
     }
   }
   T* ckpt(int64_t c, int lane) const {  // state before chunk c of channel d0 + lane
@@ -144,14 +166,14 @@ std::vector<T> transpose_bc(const SelectiveScanParams& p, const void* m_) {
 template <class T, int W>
 struct Scratch {  // per task, reused across tasks of one thread
   std::vector<T> buf;
-  T *u, *dl, *raw, *z, *y, *a, *x, *x0, *xs, *es, *g, *h, *gd, *du;
+  T *u, *dl, *raw, *z, *y, *a, *ea, *x, *x0, *xs, *es, *g, *h, *gd, *du;
   Scratch(int64_t chunk, int64_t N) {
     const size_t t = size_t(chunk * W), nw = size_t(N * W);
-    buf.assign(6 * t + 4 * nw + 2 * size_t(chunk) * nw + 2 * t + 16 * W, T(0));
+    buf.assign(6 * t + 5 * nw + 2 * size_t(chunk) * nw + 2 * t + 16 * W, T(0));
     T* q = buf.data();
     auto take = [&](size_t n) { T* r = q; q += (n + W - 1) / W * W; return r; };
     u = take(t); dl = take(t); raw = take(t); z = take(t); y = take(t); g = take(t);
-    a = take(nw); x = take(nw); x0 = take(nw); h = take(nw); xs = take(size_t(chunk) * nw); es = take(size_t(chunk) * nw);
+    a = take(nw); ea = take(nw); x = take(nw); x0 = take(nw); h = take(nw); xs = take(size_t(chunk) * nw); es = take(size_t(chunk) * nw);
     gd = take(t); du = take(t);
   }
 };
@@ -226,6 +248,7 @@ inline void back_step(int64_t N, int w, const T* gl, const T* dl, const T* ul, c
   for (int q = 0; q < W; ++q) { gd[q] = gd2[0][q] + gd2[1][q]; du[q] = du2[0][q] + du2[1][q]; }
 }
 
+// The float32 vector form: `a` holds A log2(e) (load_a), so exp(delta A) is exp2_v(delta a).
 template <>
 inline void scan_chunk<float, kWf>(int64_t lc, int64_t N, const float* a, const float* u, const float* dl,
                                    const float* bt, const float* ct, float* x, float* y, float* xs, float* es) {
@@ -236,7 +259,7 @@ inline void scan_chunk<float, kWf>(int64_t lc, int64_t N, const float* a, const 
     float* el = es ? es + l * N * W : nullptr;
     vf acc0 = {}, acc1 = {};
     auto step = [&](int64_t n, vf& acc) {
-      const vf e = exp_v(dlv * ldv(a + n * W));
+      const vf e = exp2_v(dlv * ldv(a + n * W));
       const vf v = e * ldv(x + n * W) + duv * bl[n];
       stv(x + n * W, v);
       acc += v * cl[n];
@@ -287,11 +310,17 @@ inline void back_step<float, kWf>(int64_t N, int w, const float* gl, const float
   stv(du, du0 + du1);
 }
 
+// A as N x W lanes, and the exponent's coefficients for scan_chunk: A log2(e) where the
+// vector float32 kernel computes exp(delta A) as 2^(delta A log2(e)), A itself otherwise.
 template <class T, int W>
-void load_a(const Lanes<T, W>& s, T* a) {
+void load_a(const Lanes<T, W>& s, T* a, T* ea) {
   const T* A = static_cast<const T*>(s.p.A);
+  const T scale = std::is_same_v<T, float> && W == kWf ? T(1.4426950408889634) : T(1);
   for (int64_t n = 0; n < s.p.N; ++n)
-    for (int k = 0; k < W; ++k) a[n * W + k] = A[(s.d0 + std::min(k, s.w - 1)) * s.p.N + n];
+    for (int k = 0; k < W; ++k) {
+      a[n * W + k] = A[(s.d0 + std::min(k, s.w - 1)) * s.p.N + n];
+      ea[n * W + k] = a[n * W + k] * scale;
+    }
 }
 
 // Channel blocks of W lanes that never straddle a group.
@@ -315,7 +344,7 @@ void fwd(const SelectiveScanParams& p) {
     for (int64_t t = t0; t < t1; ++t) {
       const Block& k = bl[size_t(t % nb)];
       Lanes<T, W> ln{p, t / nb, k.d0, k.g, k.w};
-      load_a(ln, s.a);
+      load_a(ln, s.a, s.ea);
       std::fill(s.x, s.x + N * W, T(0));
       const T* Bm = Bt.data() + (ln.b * p.groups + ln.g) * p.L * N;
       const T* Cm = Ct.data() + (ln.b * p.groups + ln.g) * p.L * N;
@@ -323,12 +352,14 @@ void fwd(const SelectiveScanParams& p) {
       for (int q = 0; q < W; ++q) Dv[q] = ln.chan(p.D, q, T(0));
       for (int64_t c = 0, l0 = 0; l0 < p.L; ++c, l0 += CH) {
         const int64_t lc = std::min(CH, p.L - l0);
+        for (const void* src : {p.u, p.delta, p.z}) ln.prefetch(src, l0 + CH, CH);
+        ln.prefetch(p.out, l0 + CH, CH, true);
         if (p.checkpoints)
           for (int q = 0; q < k.w; ++q)
             for (int64_t n = 0; n < N; ++n) ln.ckpt(c, q)[n] = s.x[n * W + q];
         ln.load(p.u, l0, lc, s.u);
         load_delta(ln, l0, lc, s.dl, static_cast<T*>(nullptr));
-        scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, Bm + l0 * N, Cm + l0 * N, s.x, s.y, nullptr, nullptr);
+        scan_chunk<T, W>(lc, N, s.ea, s.u, s.dl, Bm + l0 * N, Cm + l0 * N, s.x, s.y, nullptr, nullptr);
         if (p.z) ln.load(p.z, l0, lc, s.z);
         for (int64_t l = 0; l < lc; ++l)
 #pragma omp simd
@@ -356,10 +387,14 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
   T* dCg = dCp + ln.g * N * L;
   alignas(64) T Dv[W];
   for (int q = 0; q < W; ++q) Dv[q] = ln.chan(p.D, q, T(0));
-  load_a(ln, s.a);
+  load_a(ln, s.a, s.ea);
   std::fill(s.h, s.h + N * W, T(0));
   for (int64_t c = nch - 1; c >= 0; --c) {
     const int64_t l0 = c * CH, lc = std::min(CH, L - l0);
+    for (const void* src : {p.u, p.delta, p.z, p.gout}) ln.prefetch(src, l0 - CH, CH);
+    for (const void* dst : {static_cast<const void*>(p.du), static_cast<const void*>(p.ddelta),
+                            static_cast<const void*>(p.dz)})
+      ln.prefetch(dst, l0 - CH, CH, true);
     // the state before the chunk, then every state inside it
     std::fill(s.x, s.x + N * W, T(0));
     for (int q = 0; q < ln.w; ++q)
@@ -368,7 +403,7 @@ void bwd_block(const SelectiveScanParams& p, const Lanes<T, W>& ln, Scratch<T, W
     ln.load(p.u, l0, lc, s.u);
     load_delta(ln, l0, lc, s.dl, s.raw);
     const T *bt = Bm + l0 * N, *ct = Cm + l0 * N;
-    scan_chunk<T, W>(lc, N, s.a, s.u, s.dl, bt, ct, s.x, s.y, s.xs, s.es);
+    scan_chunk<T, W>(lc, N, s.ea, s.u, s.dl, bt, ct, s.x, s.y, s.xs, s.es);
     // gate: g = gout * silu(z) (dL/dy), dz, and the D u path
     ln.load(p.gout, l0, lc, s.g);
     if (p.z) ln.load(p.z, l0, lc, s.z);

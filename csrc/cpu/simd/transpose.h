@@ -1,0 +1,63 @@
+// 8x8 float / 4x4 double block transposes in AVX registers, for the per-ISA kernel files
+// (AVX2 and AVX-512 builds): GEMM packing (gemm_kernel.h) and the selective scan's
+// (step, lane) tiles. Included inside the file's ISA namespace (fastdl::cpu::FASTDL_ISA_NS).
+#pragma once
+#if !defined(FASTDL_ISA_avx2) && !defined(FASTDL_ISA_avx512)
+#error "simd/transpose.h is for the AVX2 and AVX-512 builds of a *_vec.cpp file"
+#endif
+#include <cstdint>
+
+#include <immintrin.h>
+
+namespace fastdl::cpu::FASTDL_ISA_NS {
+
+// Transposing copies for panels whose source is contiguous along k (row-major A, B^T views):
+// dst[k * R + r] = src[r * ld + k]. Blocks of 8x8 floats / 4x4 doubles are transposed in
+// registers (unpack, shuffle, lane permute); a block with fewer than 8 (4) source rows
+// loads zeros for the rest and stores with a mask.
+inline __m256i store_mask32(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline void tr_block(const float* s, int64_t ld, float* d, int64_t ldd, int rows) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(s + i * ld) : _mm256_setzero_ps();
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
+    const __m256 *a = t + 4 * h;
+    u[4 * h + 0] = _mm256_shuffle_ps(a[0], a[2], 0x44);
+    u[4 * h + 1] = _mm256_shuffle_ps(a[0], a[2], 0xEE);
+    u[4 * h + 2] = _mm256_shuffle_ps(a[1], a[3], 0x44);
+    u[4 * h + 3] = _mm256_shuffle_ps(a[1], a[3], 0xEE);
+  }
+  __m256 o[8];
+  for (int i = 0; i < 4; ++i) {
+    o[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+    o[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+  }
+  if (rows == 8) {
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + k * ldd, o[k]);
+  } else {
+    const __m256i m = store_mask32(rows);
+    for (int k = 0; k < 8; ++k) _mm256_maskstore_ps(d + k * ldd, m, o[k]);
+  }
+}
+inline void tr_block(const double* s, int64_t ld, double* d, int64_t ldd, int rows) {
+  __m256d r[4];
+  for (int i = 0; i < 4; ++i) r[i] = i < rows ? _mm256_loadu_pd(s + i * ld) : _mm256_setzero_pd();
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  __m256d o[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+                  _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+  if (rows == 4) {
+    for (int k = 0; k < 4; ++k) _mm256_storeu_pd(d + k * ldd, o[k]);
+  } else {
+    const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(rows), _mm256_setr_epi64x(0, 1, 2, 3));
+    for (int k = 0; k < 4; ++k) _mm256_maskstore_pd(d + k * ldd, m, o[k]);
+  }
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA_NS
