@@ -108,8 +108,11 @@ def _int_bitwise():
     """Whether fastdl's & | ^ ~ are bitwise on integers (older builds made them logical)."""
     if not _INT_BITWISE:
         one, two = fd.tensor([1]), fd.tensor([2])
-        r = one & two
-        _INT_BITWISE.append(r.dtype == fd.int64 and r.item() == 0 and (~two).item() == -3)
+        try:
+            r = one & two
+            _INT_BITWISE.append(r.dtype == fd.int64 and r.item() == 0 and (~two).item() == -3)
+        except TypeError:
+            _INT_BITWISE.append(False)
     return _INT_BITWISE[0]
 
 
