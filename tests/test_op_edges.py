@@ -116,3 +116,23 @@ def test_zero_dim_edges():
     assert fd.masked_select(x, fd.tensor(True)).tolist() == [3.0]
     assert fd.gather(x, 0, fd.tensor([0])).tolist() == [3.0]
     assert [t.tolist() for t in fd.nonzero(x, as_tuple=True)] == [[0]]
+
+
+def test_bitwise_ops_on_integers_and_bools():
+    a = np.array([12, -7, 5, 0], dtype=np.int64)
+    b = np.array([10, 3, -1, 9], dtype=np.int64)
+    x, y = fd.tensor(a), fd.tensor(b)
+    for got, want in [(x & y, a & b), (x | y, a | b), (x ^ y, a ^ b), (x & 6, a & 6), (3 | x, 3 | a),
+                      (fd.bitwise_xor(x, y), a ^ b), (x.bitwise_and(y), a & b)]:
+        assert got.dtype == fd.int64
+        np.testing.assert_array_equal(got.numpy(), want)
+    i32 = fd.tensor(a.astype(np.int32))
+    assert (i32 & i32).dtype == fd.int32
+    p, q = fd.tensor([True, False, True]), fd.tensor([True, True, False])
+    assert (p & q).tolist() == [True, False, False] and (p ^ q).dtype == fd.bool
+    assert (p | fd.tensor([1, 2, 0])).tolist() == [1, 2, 1]  # bool with int: integer bits
+    z = x.clone()
+    z &= y
+    np.testing.assert_array_equal(z.numpy(), a & b)
+    with pytest.raises(TypeError, match="bitwise_and"):
+        fd.tensor([1.5]) & fd.tensor([2.0])

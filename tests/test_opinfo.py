@@ -1,8 +1,8 @@
-"""PyTorch's own test inputs through fastdl: the float64 sample inputs of every OpInfo in
-torch's op database whose name fastdl exposes (fastdl.<name>, a Tensor method, or
-fastdl.nn.functional.<name> for "nn.functional.*"), random ops left out. Each sample's forward
-outputs and the gradients of a random-weighted sum of its float outputs (w.r.t. every input
-torch marks differentiable) are compared with PyTorch's.
+"""PyTorch's own test inputs through fastdl: the float64 sample inputs (int64 for integer-only
+ops) of every OpInfo in torch's op database whose name fastdl exposes (fastdl.<name>, a Tensor
+method, or fastdl.nn.functional.<name> for "nn.functional.*"), random ops left out. Each
+sample's forward outputs and the gradients of a random-weighted sum of its float outputs (w.r.t.
+every input torch marks differentiable) are compared with PyTorch's.
 
 The pass rate must stay >= 99% of samples; every failing sample must belong to an op listed in
 KNOWN_FAILURES (with its reason), and every op listed there must still fail, so the list only
@@ -221,13 +221,15 @@ def _run_all():
         fd_op = _fd_callable(op)
         if fd_op is None or op.name in RANDOM_OPS or op.has_nondeterministic_output:
             continue
-        if not op.supports_dtype(torch.float64, "cpu"):
+        dt = next((d for d in (torch.float64, torch.int64) if op.supports_dtype(d, "cpu")), None)
+        if dt is None:  # integer-only ops (one_hot, bitwise __rand__ ...) run their int64 samples
             continue
         key = _key(op)
         seed = zlib.crc32(key.encode())
         torch.manual_seed(seed)
         try:
-            samples = list(op.sample_inputs("cpu", torch.float64, requires_grad=op.supports_autograd))
+            grad = op.supports_autograd and dt == torch.float64
+            samples = list(op.sample_inputs("cpu", dt, requires_grad=grad))
         except Exception:  # torch cannot build this OpInfo's samples here
             continue
         for i, s in enumerate(samples[:MAX_SAMPLES]):

@@ -196,6 +196,15 @@ void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, const Row
     case BinaryOp::logical_and: return row2(ob, a, b, r, [](T x, T y) { return x != T(0) && y != T(0); });
     case BinaryOp::logical_or: return row2(ob, a, b, r, [](T x, T y) { return x != T(0) || y != T(0); });
     case BinaryOp::logical_xor: return row2(ob, a, b, r, [](T x, T y) { return (x != T(0)) != (y != T(0)); });
+    case BinaryOp::bitwise_and:
+      if constexpr (std::is_integral_v<T>) return row2(o, a, b, r, [](T x, T y) { return T(x & y); });
+      break;
+    case BinaryOp::bitwise_or:
+      if constexpr (std::is_integral_v<T>) return row2(o, a, b, r, [](T x, T y) { return T(x | y); });
+      break;
+    case BinaryOp::bitwise_xor:
+      if constexpr (std::is_integral_v<T>) return row2(o, a, b, r, [](T x, T y) { return T(x ^ y); });
+      break;
     default: break;
   }
   if constexpr (std::is_floating_point_v<T>) activation_bwd_t<T>(op_, o, a, b, r);

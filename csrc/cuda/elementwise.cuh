@@ -78,6 +78,15 @@ template <class C> __device__ __forceinline__ C binary_value(BinaryOp op, C a, C
     case BinaryOp::atan2: return C(atan2(x, g));
     case BinaryOp::remainder: return py_remainder(a, b);
     case BinaryOp::floor_divide: return py_floor_divide(a, b);
+    case BinaryOp::bitwise_and:
+      if constexpr (kInt) return C(a & b);
+      else return C(0);  // the op refuses floating dtypes
+    case BinaryOp::bitwise_or:
+      if constexpr (kInt) return C(a | b);
+      else return C(0);
+    case BinaryOp::bitwise_xor:
+      if constexpr (kInt) return C(a ^ b);
+      else return C(0);
     case BinaryOp::relu_bwd: return x > F(0) ? b : C(0);
     case BinaryOp::sigmoid_bwd: return C(g * (F(1) - x) * x);
     case BinaryOp::tanh_bwd: return C(g * (F(1) - x * x));

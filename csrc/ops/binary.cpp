@@ -13,7 +13,8 @@ const char* op_name(BinaryOp op) {
   static const char* n[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "remainder",
                             "floor_divide", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                             "logical_xor", "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
-                            "gelu_backward", "silu_backward", "softplus_backward"};
+                            "gelu_backward", "silu_backward", "softplus_backward", "bitwise_and", "bitwise_or",
+                            "bitwise_xor"};
   return n[int(op)];
 }
 
@@ -174,6 +175,9 @@ BinaryOp check_bool_op(BinaryOp op, DType rt, DType x, DType y) {
   FASTDL_CHECK(!(op == BinaryOp::sub && (x == DType::b8 || y == DType::b8)), TypeError,
                "sub: subtraction, the `-` operator, with a bool tensor is not supported; use ^ or logical_xor()");
   if (rt != DType::b8) return op;
+  if (is_bitwise(op))  // bits of bools are their truth values
+    return op == BinaryOp::bitwise_and ? BinaryOp::logical_and : op == BinaryOp::bitwise_or ? BinaryOp::logical_or
+                                                                                             : BinaryOp::logical_xor;
   if (op == BinaryOp::add || op == BinaryOp::maximum) return BinaryOp::logical_or;
   if (op == BinaryOp::mul || op == BinaryOp::minimum) return BinaryOp::logical_and;
   FASTDL_CHECK(op != BinaryOp::remainder && op != BinaryOp::floor_divide, TypeError, op_name(op),
@@ -196,6 +200,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   FASTDL_CHECK(a.defined() && b.defined(), ValueError, op_name(op), ": got an undefined tensor");
   check_same_device(a, b, op_name(op));
   DType rt = result_type(a, b);
+  FASTDL_CHECK(!is_bitwise(op) || !is_floating(rt), TypeError, op_name(op), ": only integer and bool tensors have bits; got ",
+               dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
   if (rt == DType::b8 || a.dtype() == DType::b8 || b.dtype() == DType::b8) op = check_bool_op(op, rt, a.dtype(), b.dtype());
   check_int_divisor(op, rt, a, b);
   DType ct = compute_dtype(op, rt);

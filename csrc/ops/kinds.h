@@ -9,9 +9,12 @@ enum class BinaryOp : uint8_t {
   eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor,
   // backward helpers (a = forward input or output, b = upstream gradient)
   relu_bwd, sigmoid_bwd, tanh_bwd, gelu_bwd, gelu_tanh_bwd, silu_bwd, softplus_bwd,
+  // integer bit operations (bool operands go to the logical ops)
+  bitwise_and, bitwise_or, bitwise_xor,
   count
 };
 inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq && op <= BinaryOp::logical_xor; }
+inline bool is_bitwise(BinaryOp op) { return op >= BinaryOp::bitwise_and && op <= BinaryOp::bitwise_xor; }
 
 enum class UnaryOp : uint8_t {
   neg, exp, log, sqrt, rsqrt, abs, sin, cos, tan, tanh, sigmoid, relu, gelu, gelu_tanh, silu,

@@ -123,6 +123,7 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   BIN("minimum", minimum) BIN("atan2", atan2) BIN("remainder", remainder) BIN("floor_divide", floor_divide)
   BIN("eq", eq) BIN("ne", ne) BIN("lt", lt) BIN("le", le) BIN("gt", gt) BIN("ge", ge)
   BIN("logical_and", logical_and) BIN("logical_or", logical_or) BIN("logical_xor", logical_xor)
+  BIN("bitwise_and", bitwise_and) BIN("bitwise_or", bitwise_or) BIN("bitwise_xor", bitwise_xor)
 #undef BIN
   DEF("add", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
     Tensor bb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();

@@ -160,9 +160,9 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
   FASTDL_BINOP("floordiv", floor_divide)
   FASTDL_BINOP("mod", remainder)
   FASTDL_BINOP("pow", pow)
-  FASTDL_BINOP("and", logical_and)
-  FASTDL_BINOP("or", logical_or)
-  FASTDL_BINOP("xor", logical_xor)
+  FASTDL_BINOP("and", bitwise_and)  // bitwise for integers, logical for bools (PyTorch)
+  FASTDL_BINOP("or", bitwise_or)
+  FASTDL_BINOP("xor", bitwise_xor)
 #undef FASTDL_BINOP
 #define FASTDL_CMP(py, op) \
   cls.def("__" py "__", [](const Tensor& a, nb::handle b) { return binop(BinaryOp::op, a, b, false); });

@@ -19,6 +19,7 @@ from fastdl._C import (  # noqa: F401  (ops bound straight from C++)
     sum, swapaxes, tan, tanh, transpose, tril, triu, trunc, unbind, unsqueeze, var, where,
 )
 from fastdl._C import max, min  # noqa: F401,A004
+from fastdl._C import bitwise_and, bitwise_or, bitwise_xor  # noqa: F401
 from fastdl._C import get_num_threads, set_num_threads, manual_seed  # noqa: F401
 
 float32 = float = dtype.float32
