@@ -212,7 +212,8 @@ Tensor scatter(const Tensor& src, const Tensor& index, int64_t dim, std::optiona
 
   const DType kt = compute_dtype(src.dtype());
   Tensor s0 = src.ndim() ? movedim(to_dtype(detach(src), kt), d, 0) : reshape(to_dtype(detach(src), kt), {1});
-  const int64_t F = n ? s0.numel() / n : 1;
+  int64_t F = 1;  // the row width from the shape: with no rows (n == 0) numel() cannot give it
+  for (size_t k = 1; k < s0.shape().size(); ++k) F *= s0.shape()[k];
   Dims oshape = s0.shape();
   oshape[0] = M;
   Gather G{csr, R, kt, src.device(), F, 1, contiguous(s0), {}, {}};
