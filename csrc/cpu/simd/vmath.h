@@ -44,7 +44,8 @@ template <class F> inline F log1p_poly(F f) {
 }
 
 inline float exp_f(float x) {
-  float xc = x < -104.f ? -104.f : (x > 89.f ? 89.f : x);
+  // NaN clamps too (!(x >= lo)): int32_t(NaN) would give shifts of negative values (UB).
+  float xc = !(x >= -104.f) ? -104.f : (x > 89.f ? 89.f : x);
   float n = std::nearbyint(xc * 1.44269504088896341f);
   float p = exp_poly(exp_reduce(xc, n));
   int32_t ni = int32_t(n), e1 = ni >> 1, e2 = ni - e1;
@@ -104,7 +105,7 @@ inline float erf_with_exp_f(float x, float e) {
 // exp(x) for x <= 0 where results below FLT_MIN may be flushed to exp(-87) (erf's tail,
 // which only ever meets 1 - tiny): one scale by 2^n, no overflow or NaN handling.
 inline float exp_neg_f(float x) {
-  float xc = x < -87.f ? -87.f : x;
+  float xc = !(x >= -87.f) ? -87.f : x;  // NaN too (see exp_f)
   float n = std::nearbyint(xc * 1.44269504088896341f);
   return exp_poly(exp_reduce(xc, n)) * as_f((int32_t(n) + 127) << 23);
 }
