@@ -43,7 +43,9 @@ sanitizer_env() {
   local lib
   lib="$("$CXX" -print-file-name=libasan.so)"
   [ -e "$lib" ] || { echo "sanitize: libasan not found for $CXX" >&2; exit 2; }
-  export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
+  # libstdc++ too: python does not link it, and ASan's __cxa_throw interceptor must find the
+  # real one at start-up, or the first C++ exception aborts ("real___cxa_throw != 0").
+  export LD_PRELOAD="$lib:$("$CXX" -print-file-name=libstdc++.so)${LD_PRELOAD:+:$LD_PRELOAD}"
   # allocator_may_return_null: huge requests become MemoryError as in a normal build.
   # Reports go to files (pytest's fd capture would swallow a report printed as a test dies).
   rm -rf "$BUILD/reports" && mkdir -p "$BUILD/reports"
