@@ -234,6 +234,51 @@ def case_ddp():
     print(f"rank {rank}: ddp ok", flush=True)
 
 
+def case_nccl():
+    """The 'nccl' backend on CUDA tensors (one rank per GPU), against numpy."""
+    from fastdl.nn.parallel import DistributedDataParallel as DDP
+    dist.init_process_group("nccl")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    dev = f"cuda:{dist.GroupMember.WORLD.device}"
+    rng = np.random.default_rng(11)
+    xs = rng.standard_normal((world, 6, 5)).astype(np.float32)
+    for op, fn in ((R.SUM, np.sum), (R.AVG, np.mean), (R.MAX, np.max), (R.MIN, np.min)):
+        t = _t(xs[rank]).to(dev)
+        dist.all_reduce(t, op=op)
+        np.testing.assert_allclose(t.cpu().numpy(), fn(xs, 0), rtol=1e-5, atol=1e-5)
+    t = _t(xs[rank]).to(dev)
+    dist.all_reduce(t, async_op=True).wait()
+    np.testing.assert_allclose(t.cpu().numpy(), xs.sum(0), rtol=1e-5, atol=1e-5)
+    t = _t(xs[rank]).to(dev)
+    dist.broadcast(t, src=0)
+    np.testing.assert_array_equal(t.cpu().numpy(), xs[0])
+    out = fd.zeros(world * 6, 5, device=dev)
+    dist.all_gather_into_tensor(out, _t(xs[rank]).to(dev))
+    np.testing.assert_array_equal(out.cpu().numpy(), xs.reshape(world * 6, 5))
+    lst = [fd.zeros(6, 5, device=dev) for _ in range(world)]
+    dist.all_gather(lst, _t(xs[rank]).to(dev))
+    for i in range(world):
+        np.testing.assert_array_equal(lst[i].cpu().numpy(), xs[i])
+    flat = rng.standard_normal((world, world * 3)).astype(np.float32)
+    o = fd.zeros(3, device=dev)
+    dist.reduce_scatter_tensor(o, _t(flat[rank]).to(dev))
+    np.testing.assert_allclose(o.cpu().numpy(), flat.sum(0)[rank * 3:(rank + 1) * 3], rtol=1e-5, atol=1e-5)
+    cpu = _t(xs[rank].copy())
+    dist.all_reduce(cpu)  # CPU tensors still go over MPI
+    np.testing.assert_allclose(cpu.numpy(), xs.sum(0), rtol=1e-5)
+    model = DDP(_mlp(0).float().to(dev))
+    x, y = _t(rng.standard_normal((8, 12)).astype(np.float32)).to(dev), _t(rng.integers(0, 4, 8)).to(dev)
+    nn.CrossEntropyLoss()(model(x), y).backward()
+    grads = [p.grad.cpu().numpy() for p in model.parameters()]
+    everyone = [None] * world
+    dist.all_gather_object(everyone, grads)
+    for other in everyone:
+        for a, b in zip(other, grads):
+            assert np.array_equal(a, b), "nccl DDP: ranks disagree"
+    dist.destroy_process_group()
+    print(f"rank {rank}: nccl ok", flush=True)
+
+
 def case_fault():
     dist.init_process_group("mpi")
     if dist.get_rank() == 1:

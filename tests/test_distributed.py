@@ -53,6 +53,22 @@ def test_ddp_two_ranks_half_batches_equal_one_process():
     assert out.count("ddp ok") == 2, out
 
 
+def test_nccl_backend_on_gpus():
+    if not dist.is_nccl_available():
+        pytest.skip("no CUDA device, or fastdl built without NCCL / libnccl.so.2 not loadable")
+    rc, out, _ = run_mpi(["dist_worker.py", "nccl"], n=min(2, fd.cuda.device_count()))
+    assert rc == 0, out
+    assert "nccl ok" in out, out
+
+
+def test_nccl_unavailable_is_a_clear_error():
+    if dist.is_nccl_available():
+        pytest.skip("NCCL is available here")
+    with pytest.raises(RuntimeError, match="backend 'nccl' is unavailable"):
+        dist.init_process_group("nccl")
+    assert not dist.is_initialized()
+
+
 def test_a_rank_that_raises_ends_the_job():
     rc, out, dt = run_mpi(["dist_worker.py", "fault"], timeout=120)
     assert rc != 0, out

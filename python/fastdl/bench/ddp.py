@@ -132,7 +132,9 @@ def _launch(n, worker_args, timeout):
     if launcher:
         cmd = shlex.split(launcher) + ["-n", str(n)]
     else:
-        cmd = [shutil.which("mpirun") or shutil.which("mpiexec"), "-n", str(n), "--oversubscribe"]
+        cmd = [shutil.which("mpirun") or shutil.which("mpiexec"), "-n", str(n)]
+        if n > (os.cpu_count() or 1):  # otherwise Open MPI binds each rank to its own core
+            cmd.append("--oversubscribe")
     env = dict(os.environ)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")

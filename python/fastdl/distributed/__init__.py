@@ -74,7 +74,8 @@ def is_mpi_available():
 
 
 def is_nccl_available():
-    return False
+    """True when fastdl was built with NCCL's header, libnccl.so.2 loads and a GPU is present."""
+    return bool(getattr(_C, "_nccl_available", lambda: False)()) and _C.cuda_is_available()
 
 
 class ProcessGroup:
@@ -84,6 +85,16 @@ class ProcessGroup:
     def __init__(self, comm, ranks, timeout):
         self.comm, self.ranks, self.timeout = comm, list(ranks), timeout
         self._rank = comm.Get_rank() if comm is not None else -1
+        self.nccl, self.device = None, None  # backend 'nccl': the NCCL communicator handle and this rank's GPU
+
+    def _init_nccl(self, device):
+        """Members create an NCCL communicator; the MPI communicator carries the unique id."""
+        if self.comm is None:
+            return
+        uid = _C._nccl_unique_id() if self._rank == 0 else None
+        uid = self.comm.bcast(uid, root=0)
+        self.device = device
+        self.nccl = _C._nccl_comm_init(self.size(), self._rank, uid, device)
 
     def rank(self):
         return self._rank
@@ -150,12 +161,15 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         raise RuntimeError("fastdl.distributed.init_process_group: trying to initialize the default process group "
                            "twice")
     backend = (backend or "mpi").lower()
-    if backend == "nccl":
-        raise RuntimeError("fastdl.distributed.init_process_group: backend 'nccl' is not built into this fastdl "
-                           "(no NCCL binding); use backend 'mpi'")
-    if backend not in ("mpi", "cpu:mpi"):
+    if backend not in ("mpi", "cpu:mpi", "nccl", "cuda:nccl", "cpu:mpi,cuda:nccl"):
         raise ValueError(f"fastdl.distributed.init_process_group: unknown backend '{backend}'; fastdl runs "
-                         f"collectives over 'mpi'")
+                         f"collectives over 'mpi' (CPU tensors) and 'nccl' (CUDA tensors; CPU ones still over MPI)")
+    nccl = "nccl" in backend
+    if nccl and not is_nccl_available():
+        why = ("no CUDA device" if not _C.cuda_is_available() else
+               "fastdl was built without NCCL's header, or libnccl.so.2 does not load (pip install nvidia-nccl-cu13 "
+               "and rebuild / put its lib folder on LD_LIBRARY_PATH)")
+        raise RuntimeError(f"fastdl.distributed.init_process_group: backend 'nccl' is unavailable: {why}")
     MPI = _mpi()
     comm = MPI.COMM_WORLD.Dup()  # our own communicator: user mpi4py traffic never interleaves with ours
     size, me = comm.Get_size(), comm.Get_rank()
@@ -165,7 +179,13 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if rank not in (-1, None) and int(rank) != me:
         raise ValueError(f"fastdl.distributed.init_process_group: rank={rank} but MPI says this is rank {me}")
     _State.world = GroupMember.WORLD = ProcessGroup(comm, range(size), _timeout_s(timeout))
-    _State.backend = "mpi"
+    _State.backend = "nccl" if nccl else "mpi"
+    if nccl:
+        if device_id is None:  # one GPU per rank of this node
+            local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+            device_id = local.Get_rank() % max(1, _C.cuda_device_count())
+            local.Free()
+        _State.world._init_nccl(int(getattr(device_id, "index", device_id) or 0))
     if _State.prev_excepthook is None:
         _State.prev_excepthook = sys.excepthook
         sys.excepthook = _abort_on_exception
@@ -189,11 +209,17 @@ def _group(group):
 def destroy_process_group(group=None):
     """Free the default group (and restore sys.excepthook) or one subgroup."""
     if group is not None and group is not _State.world:
+        if group.nccl is not None:
+            _C._nccl_comm_destroy(group.nccl)
+            group.nccl = None
         if group.comm is not None:
             group.comm.Free()
             group.comm = None
         return
     w = _world()
+    if w.nccl is not None:
+        _C._nccl_comm_destroy(w.nccl)
+        w.nccl = None
     w.comm.Free()
     w.comm = None
     _State.world = GroupMember.WORLD = None
@@ -242,8 +268,10 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     me = w.rank()
     color = 0 if me in ranks else MPI.UNDEFINED
     comm = w.comm.Split(color, ranks.index(me) if me in ranks else 0)
-    return ProcessGroup(None if comm == MPI.COMM_NULL else comm, ranks,
-                        w.timeout if timeout is None else _timeout_s(timeout))
+    g = ProcessGroup(None if comm == MPI.COMM_NULL else comm, ranks, w.timeout if timeout is None else _timeout_s(timeout))
+    if w.nccl is not None:
+        g._init_nccl(w.device)
+    return g
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,13 +280,12 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
 
 def _poll(reqs, what, group, timeout=None, statuses=None):
     """Drive MPI requests to completion (each Test also makes progress), giving up after the
-    timeout. Polls like MPI_Wait, but after 100 us yields the core between polls (a rank waiting
-    for a slower one must not take the CPU it needs when ranks share cores) and after 50 ms
-    naps up to 1 ms."""
+    timeout. Spins like MPI_Wait (yielding the core between polls costs a whole scheduler slice
+    per protocol round when the machine is busy: 1 MiB took 15 ms instead of 0.5), and only after
+    a second of waiting (a straggler rather than a transfer) naps 100 us between polls."""
     MPI = _State.MPI
     limit = group.timeout if timeout is None else _timeout_s(timeout)
     t0 = time.monotonic()
-    nap = 0.0
     test = (lambda: MPI.Request.Testall(reqs, statuses)) if statuses else (lambda: MPI.Request.Testall(reqs))
     while not test():
         waited = time.monotonic() - t0
@@ -266,14 +293,8 @@ def _poll(reqs, what, group, timeout=None, statuses=None):
             raise DistBackendError(f"fastdl.distributed.{what}: timed out after {limit:g} s waiting for the other "
                                    f"ranks of {group.ranks} (rank {group.rank()}); a rank is missing, stuck or "
                                    f"called a different collective")
-        if waited > 0.05:
-            nap = min(1e-3, nap * 2 or 2e-5)
-            time.sleep(nap)
-        elif waited > 1e-4:
-            _yield()
-
-
-_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
+        if waited > 1.0:
+            time.sleep(1e-4)
 
 
 class Work:
@@ -333,12 +354,12 @@ def _desc(t):
     return f"{_dname(t)} {tuple(t.shape)}"
 
 
-def _check_tensor(t, what, arg):
+def _check_tensor(t, what, arg, g=None):
     if not isinstance(t, Tensor):
         raise TypeError(f"fastdl.distributed.{what}: {arg} must be a fastdl Tensor; got {type(t).__name__}")
-    if t.device.type != "cpu":
+    if t.device.type != "cpu" and (g is None or g.nccl is None):
         raise RuntimeError(f"fastdl.distributed.{what}: {arg} is on {t.device}; the 'mpi' backend moves CPU tensors "
-                           f"(call .cpu() first)")
+                           f"(call .cpu() first, or init_process_group('nccl') for CUDA tensors)")
     if not t.is_contiguous():
         raise ValueError(f"fastdl.distributed.{what}: {arg} must be contiguous; got shape {tuple(t.shape)} with "
                          f"strides {tuple(t.stride())}")
@@ -418,7 +439,32 @@ def _agree(g, what, fields, tensors):
 
 
 def _sig(t):
-    return [_DT[_dname(t)], t.numel(), t.ndim, _shape_code(t)]
+    return [_DT[_dname(t)] + (100 if t.device.type == "cuda" else 0), t.numel(), t.ndim, _shape_code(t)]
+
+
+_NCCL_OPS = {ReduceOp.SUM: 0, ReduceOp.PRODUCT: 1, ReduceOp.MAX: 2, ReduceOp.MIN: 3, ReduceOp.AVG: 4}
+
+
+def _nccl_op(op, t):
+    if _dname(t) == "bool":  # as uint8: OR / AND
+        return 3 if op in (ReduceOp.MIN, ReduceOp.PRODUCT) else 2
+    return _NCCL_OPS[op]
+
+
+def _on_gpu(t):
+    return t.device.type == "cuda"
+
+
+def _nccl_run(what, g, kind, send, recv, count, arg, async_op, finish=None):
+    """Enqueue an NCCL call (kind: 0 all_reduce, 1 broadcast, 2 all_gather, 3 reduce_scatter,
+    4 send, 5 recv) on the device's stream; waiting synchronises the device."""
+    _C._nccl_collective(kind, g.nccl, send, recv, count, arg)
+
+    def done():
+        _C.cuda_synchronize(g.device)
+        if finish is not None:
+            finish()
+    return _run(what, g, [], done, async_op)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,9 +475,11 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce `tensor` across the group in place (SUM, AVG, PRODUCT, MIN, MAX)."""
     what = "all_reduce"
     g = _member(group, what)
-    _check_tensor(tensor, what, "tensor")
+    _check_tensor(tensor, what, "tensor", g)
     mop = _mpi_op(op, tensor, what)
     _agree(g, what, _sig(tensor) + [_OPS[op]], [tensor])
+    if _on_gpu(tensor):
+        return _nccl_run(what, g, 0, tensor, tensor, tensor.numel(), _nccl_op(op, tensor), async_op)
     b = _Buf(tensor)
     req = g.comm.Iallreduce(_State.MPI.IN_PLACE, b.a, mop)
 
@@ -446,10 +494,12 @@ def broadcast(tensor, src, group=None, async_op=False):
     """Copy `tensor` from global rank `src` to every rank of the group, in place."""
     what = "broadcast"
     g = _member(group, what)
-    _check_tensor(tensor, what, "tensor")
+    _check_tensor(tensor, what, "tensor", g)
     if src not in g.ranks:
         raise ValueError(f"fastdl.distributed.broadcast: src={src} is not in the group's ranks {g.ranks}")
     _agree(g, what, _sig(tensor) + [src], [tensor])
+    if _on_gpu(tensor):
+        return _nccl_run(what, g, 1, tensor, tensor, tensor.numel(), g.ranks.index(src), async_op)
     b = _Buf(tensor)
     req = g.comm.Ibcast(b.a, root=g.ranks.index(src))
     return _run(what, g, [req], b.back, async_op)
@@ -460,13 +510,15 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     output may be (world, *input.shape)); output.numel() == world * input.numel()."""
     what = "all_gather_into_tensor"
     g = _member(group, what)
-    _check_tensor(output_tensor, what, "output_tensor")
-    _check_tensor(input_tensor, what, "input_tensor")
+    _check_tensor(output_tensor, what, "output_tensor", g)
+    _check_tensor(input_tensor, what, "input_tensor", g)
     n = g.size()
     if output_tensor.numel() != n * input_tensor.numel() or output_tensor.dtype != input_tensor.dtype:
         raise ValueError(f"fastdl.distributed.{what}: output_tensor ({_desc(output_tensor)}) must hold world_size "
                          f"({n}) x input_tensor ({_desc(input_tensor)}) elements of the same dtype")
     _agree(g, what, _sig(input_tensor) + _sig(output_tensor), [output_tensor, input_tensor])
+    if _on_gpu(input_tensor):
+        return _nccl_run(what, g, 2, input_tensor, output_tensor, input_tensor.numel(), 0, async_op)
     src, dst = _Buf(input_tensor), _Buf(output_tensor)
     req = g.comm.Iallgather(src.a, dst.a)
     return _run(what, g, [req], dst.back, async_op)
@@ -476,16 +528,26 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     """tensor_list[i] = rank i's `tensor`, for every rank of the group."""
     what = "all_gather"
     g = _member(group, what)
-    _check_tensor(tensor, what, "tensor")
+    _check_tensor(tensor, what, "tensor", g)
     if len(tensor_list) != g.size():
         raise ValueError(f"fastdl.distributed.{what}: tensor_list has {len(tensor_list)} tensors; the group has "
                          f"{g.size()} ranks")
     for i, t in enumerate(tensor_list):
-        _check_tensor(t, what, f"tensor_list[{i}]")
+        _check_tensor(t, what, f"tensor_list[{i}]", g)
         if tuple(t.shape) != tuple(tensor.shape) or t.dtype != tensor.dtype:
             raise ValueError(f"fastdl.distributed.{what}: tensor_list[{i}] is {_desc(t)}; expected {_desc(tensor)} "
                              f"like tensor")
     _agree(g, what, _sig(tensor), [tensor])
+    if _on_gpu(tensor):
+        from fastdl import _tensor
+        flat = _tensor.empty(g.size() * tensor.numel(), dtype=tensor.dtype, device=tensor.device)
+
+        def scatter_back():
+            n = tensor.numel()
+            with _no_grad():
+                for i, t in enumerate(tensor_list):
+                    t.copy_(flat[i * n:(i + 1) * n].reshape(tuple(t.shape)))
+        return _nccl_run(what, g, 2, tensor.contiguous(), flat, tensor.numel(), 0, async_op, scatter_back)
     src = _Buf(tensor)
     out = np.empty(g.size() * src.a.size, dtype=src.a.dtype)
     req = g.comm.Iallgather(src.a, out)
@@ -503,13 +565,15 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     """Reduce `input` (world x output's elements, rank-major) across ranks; rank i keeps block i."""
     what = "reduce_scatter_tensor"
     g = _member(group, what)
-    _check_tensor(output, what, "output")
-    _check_tensor(input, what, "input")
+    _check_tensor(output, what, "output", g)
+    _check_tensor(input, what, "input", g)
     if input.numel() != g.size() * output.numel() or input.dtype != output.dtype:
         raise ValueError(f"fastdl.distributed.{what}: input ({_desc(input)}) must hold world_size ({g.size()}) x "
                          f"output ({_desc(output)}) elements of the same dtype")
     mop = _mpi_op(op, input, what)
     _agree(g, what, _sig(output) + _sig(input) + [_OPS[op]], [output, input])
+    if _on_gpu(input):
+        return _nccl_run(what, g, 3, input, output, output.numel(), _nccl_op(op, input), async_op)
     src, dst = _Buf(input), _Buf(output)
     req = g.comm.Ireduce_scatter_block(src.a, dst.a, mop)
 
@@ -539,9 +603,12 @@ def isend(tensor, dst, group=None, tag=0):
     the receiver can check it); returns a Work."""
     what = "send"
     g = _member(group, what)
-    _check_tensor(tensor, what, "tensor")
+    _check_tensor(tensor, what, "tensor", g)
     peer = _p2p_peer(g, dst, what, "dst")
     hdr = np.array(_sig(tensor), dtype=np.int64)
+    if _on_gpu(tensor):
+        _poll([g.comm.Isend(hdr, dest=peer, tag=2 * tag)], what, g)
+        return _nccl_run(what, g, 4, tensor, None, tensor.numel(), peer, True)
     b = _Buf(tensor)
     reqs = [g.comm.Isend(hdr, dest=peer, tag=2 * tag), g.comm.Isend(b.a, dest=peer, tag=2 * tag + 1)]
     return Work(what, g, reqs, None, hdr)
@@ -568,15 +635,28 @@ class _RecvWork(Work):
         if not np.array_equal(self._hdr, np.array(_sig(t), dtype=np.int64)):
             names = {v: k for k, v in _DT.items()}
             d, n, nd = int(self._hdr[0]), int(self._hdr[1]), int(self._hdr[2])
-            # take the data message anyway (as raw bytes), so the channel stays in step
-            size = n * {1: 4, 2: 8, 3: 2, 4: 2, 5: 4, 6: 8, 7: 1}.get(d, 1)
-            _poll([g.comm.Irecv(np.empty(size, np.uint8), source=src, tag=2 * self._tag + 1)], "recv", g)
+            gpu, d = d >= 100, d % 100
+            # take the data message anyway, so the channel stays in step
+            if gpu and g.nccl is not None:
+                from fastdl import _tensor
+                scratch = _tensor.empty(n, dtype=getattr(_C.dtype, names.get(d, "float32")), device=f"cuda:{g.device}")
+                _C._nccl_collective(5, g.nccl, None, scratch, n, src)
+                _C.cuda_synchronize(g.device)
+            elif not gpu:
+                size = n * {1: 4, 2: 8, 3: 2, 4: 2, 5: 4, 6: 8, 7: 1}.get(d, 1)
+                _poll([g.comm.Irecv(np.empty(size, np.uint8), source=src, tag=2 * self._tag + 1)], "recv", g)
+            where = "a CUDA tensor" if gpu else "a CPU tensor"
             raise ValueError(f"fastdl.distributed.recv: rank {self._result} sent {names.get(d, d)} with {n} elements "
-                             f"in {nd} dims; the receiving tensor on rank {g.ranks[g.rank()]} is {_desc(t)}")
+                             f"in {nd} dims ({where}); the receiving tensor on rank {g.ranks[g.rank()]} is {_desc(t)} "
+                             f"on {t.device}")
+        self._hreq = None
+        if _on_gpu(t):
+            _C._nccl_collective(5, g.nccl, None, t, t.numel(), src)
+            self._reqs, self._finish = [], lambda: _C.cuda_synchronize(g.device)
+            return
         b = _Buf(t)
         self._reqs = [g.comm.Irecv(b.a, source=src, tag=2 * self._tag + 1)]
         self._finish = b.back
-        self._hreq = None
 
     def is_completed(self):
         if self._hreq is not None:
@@ -597,7 +677,7 @@ def irecv(tensor, src=None, group=None, tag=0):
     and shape must match. After wait(), result() is the sender's global rank."""
     what = "recv"
     g = _member(group, what)
-    _check_tensor(tensor, what, "tensor")
+    _check_tensor(tensor, what, "tensor", g)
     peer = _State.MPI.ANY_SOURCE if src is None else _p2p_peer(g, src, what, "src")
     return _RecvWork(g, tensor, peer, tag)
 

@@ -47,13 +47,21 @@ def _key(t):
 
 
 class _Bucket:
-    def __init__(self, index, params, dtype):
+    """Parameters whose gradients travel together in one flat buffer: numpy on the CPU (MPI),
+    a fastdl tensor on the GPU (NCCL)."""
+
+    def __init__(self, index, params, dtype, gpu):
         self.index, self.params = index, params  # list of (param index, param)
         self.offsets, n = [], 0
         for _, p in params:
             self.offsets.append(n)
             n += p.numel()
-        self.flat = np.zeros(n, dtype=dtype)
+        if gpu:
+            from fastdl import _tensor
+            p0 = params[0][1]
+            self.flat = _tensor.zeros(n, dtype=p0.dtype, device=p0.device)
+        else:
+            self.flat = np.zeros(n, dtype=dtype)
         self.pending, self.req = 0, None
 
 
@@ -82,10 +90,14 @@ class DistributedDataParallel(Module):
             if p.requires_grad and id(p) not in seen:
                 seen.add(id(p))
                 named.append((name, p))
+        self._gpu = any(p.device.type == "cuda" for _, p in named)
         for name, p in named:
-            if p.device.type != "cpu":
-                raise RuntimeError(f"DistributedDataParallel: parameter '{name}' is on {p.device}; the 'mpi' backend "
-                                   f"reduces CPU tensors")
+            if (p.device.type == "cuda") != self._gpu or p.device.type not in ("cpu", "cuda"):
+                raise RuntimeError(f"DistributedDataParallel: parameter '{name}' is on {p.device}; all parameters "
+                                   f"must be on the CPU or all on this rank's GPU")
+            if self._gpu and g.nccl is None:
+                raise RuntimeError(f"DistributedDataParallel: parameter '{name}' is on {p.device}; CUDA parameters "
+                                   f"need init_process_group('nccl')")
         self._names = [n for n, _ in named]
         self._params = [p for _, p in named]
         self._check_same_model(g)
@@ -97,16 +109,16 @@ class DistributedDataParallel(Module):
         cur, cur_bytes, cur_dt = [], 0, None
         for i in reversed(range(len(self._params))):
             p = self._params[i]
-            dt = _np(p).dtype
+            dt = np.dtype(str(p.dtype).replace("fastdl.", "")) if self._gpu else _np(p).dtype
             nbytes = p.numel() * dt.itemsize
             if cur and (dt != cur_dt or cur_bytes + nbytes > cap):
-                self._buckets.append(_Bucket(len(self._buckets), cur, cur_dt))
+                self._buckets.append(_Bucket(len(self._buckets), cur, cur_dt, self._gpu))
                 cur, cur_bytes = [], 0
             cur.append((i, p))
             cur_bytes += nbytes
             cur_dt = dt
         if cur:
-            self._buckets.append(_Bucket(len(self._buckets), cur, cur_dt))
+            self._buckets.append(_Bucket(len(self._buckets), cur, cur_dt, self._gpu))
         for b in self._buckets:
             for k, (i, _) in enumerate(b.params):
                 self._where[i] = (b, b.offsets[k])
@@ -132,6 +144,10 @@ class DistributedDataParallel(Module):
         """Take the group's first rank's values: one broadcast per dtype over a packed buffer."""
         g = self.process_group
         if g.size() == 1 or not tensors:
+            return
+        if self._gpu:  # NCCL broadcasts, one per tensor, stream-ordered
+            for t in tensors:
+                dist.broadcast(t.detach(), src=g.ranks[0], group=g)
             return
         MPI = dist._State.MPI
         by_dt = {}
@@ -170,7 +186,11 @@ class DistributedDataParallel(Module):
         if not self._armed or self._ready[i]:
             return
         b, off = self._where[i]
-        b.flat[off:off + p.numel()] = _np(p.grad).reshape(-1)
+        if self._gpu:
+            with _no_grad():
+                b.flat[off:off + p.numel()].copy_(p.grad.detach().reshape(-1))
+        else:
+            b.flat[off:off + p.numel()] = _np(p.grad).reshape(-1)
         self._ready[i] = True
         b.pending -= 1
         if b.pending == 0:
@@ -179,6 +199,8 @@ class DistributedDataParallel(Module):
             self._progress()
 
     def _progress(self):
+        if self._gpu:
+            return
         reqs = [b.req for b in self._buckets[:self._next_launch] if b.req is not None]
         if reqs:
             dist._State.MPI.Request.Testall(reqs)
@@ -188,7 +210,10 @@ class DistributedDataParallel(Module):
         g = self.process_group
         while self._next_launch < len(self._buckets) and self._buckets[self._next_launch].pending == 0:
             b = self._buckets[self._next_launch]
-            b.req = g.comm.Iallreduce(MPI.IN_PLACE, b.flat, MPI.SUM)
+            if self._gpu:  # NCCL averages on the device's stream (ncclAvg)
+                _C._nccl_collective(0, g.nccl, b.flat, b.flat, b.flat.numel(), 4)
+            else:
+                b.req = g.comm.Iallreduce(MPI.IN_PLACE, b.flat, MPI.SUM)
             self._next_launch += 1
         if self._next_launch == len(self._buckets):
             self._finish()
@@ -201,8 +226,20 @@ class DistributedDataParallel(Module):
             used = np.array(self._used, dtype=np.uint8)
             dist._poll([g.comm.Iallreduce(dist._State.MPI.IN_PLACE, used, dist._State.MPI.LOR)],
                        "DistributedDataParallel (unused-parameter map)", g)
-        dist._poll([b.req for b in self._buckets], "DistributedDataParallel (gradient all_reduce)", g)
         n = g.size()
+        if self._gpu:
+            with _no_grad():
+                for b in self._buckets:
+                    for (i, p), off in zip(b.params, b.offsets):
+                        if used is not None and not used[i]:
+                            continue
+                        avg = b.flat[off:off + p.numel()].reshape(tuple(p.shape))
+                        if p.grad is None:
+                            p.grad = avg.clone()
+                        else:
+                            p.grad.copy_(avg)
+            return
+        dist._poll([b.req for b in self._buckets], "DistributedDataParallel (gradient all_reduce)", g)
         with _no_grad():
             for b in self._buckets:
                 b.req = None
@@ -240,7 +277,12 @@ class DistributedDataParallel(Module):
             for i, p in enumerate(self._params):
                 if not self._used[i]:  # contributes its current gradient (or zeros) to the sum
                     b, off = self._where[i]
-                    b.flat[off:off + p.numel()] = 0 if p.grad is None else _np(p.grad).reshape(-1)
+                    if self._gpu:
+                        with _no_grad():
+                            seg = b.flat[off:off + p.numel()]
+                            seg.copy_(seg * 0 if p.grad is None else p.grad.detach().reshape(-1))
+                    else:
+                        b.flat[off:off + p.numel()] = 0 if p.grad is None else _np(p.grad).reshape(-1)
                     self._ready[i] = True
                     b.pending -= 1
             if all(self._ready):
