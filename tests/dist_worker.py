@@ -142,8 +142,9 @@ def case_collectives():
 def _mlp(seed, bn=False):
     fd.manual_seed(seed)
     # before a BatchNorm a bias has no gradient (rounding noise only, which Adam would blow up)
-    layers = [nn.Linear(12, 16, bias=not bn)] + ([nn.BatchNorm1d(16)] if bn else []) + [
-        nn.Tanh(), nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 4)]
+    # (96 wide: the last DDP bucket passes 64 KiB, the size that takes the blocking all-reduce)
+    layers = [nn.Linear(12, 96, bias=not bn)] + ([nn.BatchNorm1d(96)] if bn else []) + [
+        nn.Tanh(), nn.Linear(96, 96), nn.GELU(), nn.Linear(96, 4)]
     return nn.Sequential(*layers).double()
 
 

@@ -337,6 +337,19 @@ def _run(what, group, reqs, finish, async_op, result=None):
     return result
 
 
+def _go(what, g, nonblocking, blocking, finish, async_op):
+    """async_op: post the non-blocking MPI call and hand back a Work. Otherwise the blocking
+    call: the header exchange before it (polled against the timeout) has shown every rank
+    arrived at this collective, and Open MPI's blocking algorithms beat its non-blocking ones
+    (1 MiB all_reduce: 0.4 vs 0.8 ms, 16 MiB: 12 vs 27 ms on 2 ranks here)."""
+    if async_op:
+        return _run(what, g, [nonblocking()], finish, True)
+    blocking()
+    if finish is not None:
+        finish()
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # tensors as buffers
 
@@ -481,13 +494,14 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     if _on_gpu(tensor):
         return _nccl_run(what, g, 0, tensor, tensor, tensor.numel(), _nccl_op(op, tensor), async_op)
     b = _Buf(tensor)
-    req = g.comm.Iallreduce(_State.MPI.IN_PLACE, b.a, mop)
+    MPI = _State.MPI
 
     def finish():
         if op == ReduceOp.AVG:
             b.a /= g.size()
         b.back()
-    return _run(what, g, [req], finish, async_op)
+    return _go(what, g, lambda: g.comm.Iallreduce(MPI.IN_PLACE, b.a, mop),
+               lambda: g.comm.Allreduce(MPI.IN_PLACE, b.a, mop), finish, async_op)
 
 
 def broadcast(tensor, src, group=None, async_op=False):
@@ -501,8 +515,9 @@ def broadcast(tensor, src, group=None, async_op=False):
     if _on_gpu(tensor):
         return _nccl_run(what, g, 1, tensor, tensor, tensor.numel(), g.ranks.index(src), async_op)
     b = _Buf(tensor)
-    req = g.comm.Ibcast(b.a, root=g.ranks.index(src))
-    return _run(what, g, [req], b.back, async_op)
+    root = g.ranks.index(src)
+    return _go(what, g, lambda: g.comm.Ibcast(b.a, root=root), lambda: g.comm.Bcast(b.a, root=root), b.back,
+               async_op)
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
@@ -520,8 +535,8 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     if _on_gpu(input_tensor):
         return _nccl_run(what, g, 2, input_tensor, output_tensor, input_tensor.numel(), 0, async_op)
     src, dst = _Buf(input_tensor), _Buf(output_tensor)
-    req = g.comm.Iallgather(src.a, dst.a)
-    return _run(what, g, [req], dst.back, async_op)
+    return _go(what, g, lambda: g.comm.Iallgather(src.a, dst.a), lambda: g.comm.Allgather(src.a, dst.a), dst.back,
+               async_op)
 
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
@@ -550,7 +565,6 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
         return _nccl_run(what, g, 2, tensor.contiguous(), flat, tensor.numel(), 0, async_op, scatter_back)
     src = _Buf(tensor)
     out = np.empty(g.size() * src.a.size, dtype=src.a.dtype)
-    req = g.comm.Iallgather(src.a, out)
 
     def finish():
         parts = out.reshape(g.size(), -1)
@@ -558,7 +572,8 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
             b = _Buf(t)
             b.a[...] = p
             b.back()
-    return _run(what, g, [req], finish, async_op)
+    return _go(what, g, lambda: g.comm.Iallgather(src.a, out), lambda: g.comm.Allgather(src.a, out), finish,
+               async_op)
 
 
 def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):  # noqa: A002
@@ -575,13 +590,13 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     if _on_gpu(input):
         return _nccl_run(what, g, 3, input, output, output.numel(), _nccl_op(op, input), async_op)
     src, dst = _Buf(input), _Buf(output)
-    req = g.comm.Ireduce_scatter_block(src.a, dst.a, mop)
 
     def finish():
         if op == ReduceOp.AVG:
             dst.a /= g.size()
         dst.back()
-    return _run(what, g, [req], finish, async_op)
+    return _go(what, g, lambda: g.comm.Ireduce_scatter_block(src.a, dst.a, mop),
+               lambda: g.comm.Reduce_scatter_block(src.a, dst.a, mop), finish, async_op)
 
 
 def barrier(group=None, async_op=False, device_ids=None):

@@ -212,6 +212,11 @@ class DistributedDataParallel(Module):
             b = self._buckets[self._next_launch]
             if self._gpu:  # NCCL averages on the device's stream (ncclAvg)
                 _C._nccl_collective(0, g.nccl, b.flat, b.flat, b.flat.numel(), 4)
+            elif self._next_launch == len(self._buckets) - 1 and b.flat.nbytes >= 65536:
+                # the last bucket has nothing left to overlap with: once a barrier (polled against
+                # the timeout) shows every rank is here, the blocking all-reduce is the faster one
+                dist._poll([g.comm.Ibarrier()], "DistributedDataParallel (gradient all_reduce)", g)
+                g.comm.Allreduce(MPI.IN_PLACE, b.flat, MPI.SUM)
             else:
                 b.req = g.comm.Iallreduce(MPI.IN_PLACE, b.flat, MPI.SUM)
             self._next_launch += 1
@@ -239,7 +244,8 @@ class DistributedDataParallel(Module):
                         else:
                             p.grad.copy_(avg)
             return
-        dist._poll([b.req for b in self._buckets], "DistributedDataParallel (gradient all_reduce)", g)
+        dist._poll([b.req for b in self._buckets if b.req is not None], "DistributedDataParallel (gradient all_reduce)",
+                   g)
         with _no_grad():
             for b in self._buckets:
                 b.req = None
