@@ -280,9 +280,10 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
 
 def _poll(reqs, what, group, timeout=None, statuses=None):
     """Drive MPI requests to completion (each Test also makes progress), giving up after the
-    timeout. Spins like MPI_Wait (yielding the core between polls costs a whole scheduler slice
-    per protocol round when the machine is busy: 1 MiB took 15 ms instead of 0.5), and only after
-    a second of waiting (a straggler rather than a transfer) naps 100 us between polls."""
+    timeout. Spins like MPI_Wait for the first millisecond (a transfer's protocol rounds: a
+    sched_yield per poll cost a scheduler slice per round on the busy machine, 1 MiB in 15 ms
+    instead of 0.5), then naps 20-100 us between polls: a longer wait is a slower rank, and a
+    spinning waiter makes the scheduler crowd other work onto the cores the slow rank needs."""
     MPI = _State.MPI
     limit = group.timeout if timeout is None else _timeout_s(timeout)
     t0 = time.monotonic()
@@ -293,8 +294,8 @@ def _poll(reqs, what, group, timeout=None, statuses=None):
             raise DistBackendError(f"fastdl.distributed.{what}: timed out after {limit:g} s waiting for the other "
                                    f"ranks of {group.ranks} (rank {group.rank()}); a rank is missing, stuck or "
                                    f"called a different collective")
-        if waited > 1.0:
-            time.sleep(1e-4)
+        if waited > 1e-3:
+            time.sleep(2e-5 if waited < 0.1 else 1e-4)
 
 
 class Work:
