@@ -159,8 +159,11 @@ std::vector<Tensor> rnn_layer(const Tensor& x, const Tensor& batch_sizes, const 
       if (need[2]) r[2] = dc;
       if (need[3]) r[3] = matmul(transpose(dgx, 0, 1), xc);
       if (need[4]) r[4] = matmul(transpose(dgh, 0, 1), hprev);
-      if (need[5]) r[5] = sum(dgx, {0}, false);
-      if (need[6]) r[6] = sum(dgh, {0}, false);
+      // bias gradients: column sums as a matrix-vector product (a row of ones), far faster than
+      // a reduction down the long dim
+      Tensor ones_row = need[5] || need[6] ? ones({1, N}, dt, dev) : Tensor();
+      if (need[5]) r[5] = reshape(matmul(ones_row, dgx), {GH});
+      if (need[6]) r[6] = reshape(matmul(ones_row, dgh), {GH});
       if (need[7]) r[7] = matmul(transpose(dhs, 0, 1), mm);
       return r;
     });

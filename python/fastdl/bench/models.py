@@ -29,6 +29,10 @@ Models (each written once below against a framework handle, so both sides run th
     mamba     character-level Mamba LM (fastdl.models.MambaLM): 2 layers, d_model 128, d_state 16,
               context 64, batch 12, vocab 65, AdamW; PyTorch side: conv1d and the sequential
               selective scan of `fastdl bench scan` (mamba_ssm's CPU path)
+    lstm-lm   character-level LSTM LM (fastdl.models.RNNLM): embedding 256, 1 LSTM layer of hidden
+              256, linear head, batch 32, sequence 64, vocab 65, AdamW (issue 14's bar); PyTorch
+              side: the same modules on torch.nn.LSTM
+    gru-lm    the same with a GRU layer
 """
 import math
 import os
@@ -392,6 +396,32 @@ def build_vit(fw, image=8, patch=2, channels=1, classes=10, dim=64, depth=4, hea
     return ViT()
 
 
+def _rnn_lm_case(cell):
+    """fastdl.models.RNNLM against the same three modules (embed, rnn, head) on torch.nn."""
+    def case(fw, rng_seed=0, batch=32, ctx=64, vocab=65, hidden=256):
+        if fw.lib is fd:
+            from fastdl.models import RNNLM
+            model = RNNLM(vocab, hidden, n_layer=1, cell=cell)
+        else:
+            nn = fw.nn
+
+            class TorchRNNLM(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.embed = nn.Embedding(vocab, hidden)
+                    self.rnn = getattr(nn, cell.upper())(hidden, hidden, batch_first=True)
+                    self.head = nn.Linear(hidden, vocab)
+
+                def forward(self, x):
+                    return self.head(self.rnn(self.embed(x))[0])
+            model = TorchRNNLM()
+        rng = np.random.default_rng(rng_seed)
+        idx = rng.integers(0, vocab, (batch, ctx + 1))
+        x, y = fw.lib.tensor(idx[:, :-1]), fw.lib.tensor(idx[:, 1:])
+        return model, lambda m: fw.F.cross_entropy(m(x).reshape(-1, vocab), y.reshape(-1))
+    return case
+
+
 def _vit_case(fw, rng_seed=0, batch=64):
     model = build_vit(fw)
     rng = np.random.default_rng(rng_seed)
@@ -421,6 +451,7 @@ MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e
           "gpt": (_gpt_model_case, "AdamW", 1e-3), "vit": (_vit_case, "AdamW", 1e-3),
           "gcn": (_gnn_case("gcn"), "Adam", 1e-2), "gat": (_gnn_case("gat"), "Adam", 5e-3),
           "mamba": (_mamba_case, "AdamW", 1e-3),
+          "lstm-lm": (_rnn_lm_case("lstm"), "AdamW", 1e-3), "gru-lm": (_rnn_lm_case("gru"), "AdamW", 1e-3),
           "lenet": (_cnn_case("lenet5", 256, (1, 28, 28), input_size=28), "AdamW", 1e-3),
           "resnet18": (_cnn_case("resnet18", 32, (3, 64, 64)), "SGD", 1e-2)}
 

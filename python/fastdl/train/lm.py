@@ -1,6 +1,7 @@
 """Character-level language modelling on a text file (tiny-shakespeare by default) with a GPT
 (`--model gpt`, the character-level GPT of ../shared/data/README.md), a Mamba LM (`--model
-mamba`) or a Mamba/attention hybrid (`--model hybrid`): random windows of `--context`
+mamba`), a Mamba/attention hybrid (`--model hybrid`) or an LSTM / GRU LM (`--model lstm|gru`,
+2 layers of 256, char-rnn style): random windows of `--context`
 characters, 90/10 train/val split (nanoGPT's char setup), AdamW, a progress bar, periodic
 train and val loss over fixed batches, a generated sample, and a checkpoint that
 `fastdl generate --checkpoint PATH` samples from.
@@ -19,11 +20,13 @@ import numpy as np
 
 import fastdl as fd
 from fastdl import nn, optim
-from fastdl.models import GPT, HybridLM, MambaLM
+from fastdl.models import GPT, HybridLM, MambaLM, RNNLM
 
 DEFAULT_TEXT = os.path.join("..", "shared", "data", "tinyshakespeare.txt")
 DEFAULTS = {"gpt": dict(steps=2000, batch=12, lr=1e-3), "mamba": dict(steps=300, batch=16, lr=2e-3),
-            "hybrid": dict(steps=300, batch=16, lr=2e-3)}
+            "hybrid": dict(steps=300, batch=16, lr=2e-3),
+            "lstm": dict(steps=1000, batch=32, lr=3e-3, d_model=256, n_layer=2),
+            "gru": dict(steps=1000, batch=32, lr=3e-3, d_model=256, n_layer=2)}
 
 
 def load_text(path):
@@ -75,7 +78,9 @@ def build_model(kind, config):
         return MambaLM(config["vocab_size"], config["d_model"], config["n_layer"])
     if kind == "hybrid":
         return HybridLM(config["vocab_size"], config["d_model"], pattern=config["pattern"], n_head=config["n_head"])
-    raise ValueError(f"fastdl: unknown language model kind {kind!r} (gpt, mamba, hybrid)")
+    if kind in ("lstm", "gru"):
+        return RNNLM(**config)
+    raise ValueError(f"fastdl: unknown language model kind {kind!r} (gpt, mamba, hybrid, lstm, gru)")
 
 
 def _say(bar, msg):
@@ -88,6 +93,8 @@ def main_lm(args):
     t0 = time.perf_counter()
     path, chars, data = load_text(args.data)
     d = DEFAULTS[args.model]
+    args.d_model = args.d_model or d.get("d_model", 128)
+    args.n_layer = args.n_layer or d.get("n_layer", 4)
     ctx, batch = args.context, args.batch_size or d["batch"]
     steps = args.steps if args.steps is not None else d["steps"]
     n = int(0.9 * len(data))
@@ -100,6 +107,8 @@ def main_lm(args):
     if args.model == "gpt":
         config = dict(vocab_size=V, block_size=ctx, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.d_model,
                       dropout=args.dropout)
+    elif args.model in ("lstm", "gru"):
+        config = dict(vocab_size=V, d_model=args.d_model, n_layer=args.n_layer, cell=args.model, dropout=args.dropout)
     elif args.model == "mamba":
         config = dict(vocab_size=V, d_model=args.d_model, n_layer=args.n_layer)
     else:
@@ -127,10 +136,14 @@ def main_lm(args):
 
     every, spent, eval_iters = max(steps // 5, 1), 0.0, args.eval_iters
 
+    from fastdl.train.fit import History
+    hist = History()  # train / val loss at every report, for the loss-curve plot
+
     def report(step):
-        val_loss = evaluate(val, eval_iters)
-        _say(bar, f"step {step:5d}  train loss {evaluate(train, eval_iters):.4f}  val loss {val_loss:.4f}  "
+        val_loss, train_loss = evaluate(val, eval_iters), evaluate(train, eval_iters)
+        _say(bar, f"step {step:5d}  train loss {train_loss:.4f}  val loss {val_loss:.4f}  "
                   f"({spent / max(step, 1) * 1e3:.1f} ms/train step)")
+        hist.append(step, {"loss": train_loss, "val_loss": val_loss})
         return val_loss
 
     bar = _progress(range(steps), steps, f"train {args.model}", not args.no_progress)
@@ -166,9 +179,20 @@ def main_lm(args):
     ckpt = os.path.join(args.out, "model.safetensors")
     save_checkpoint(ckpt, args.model, config, chars, model)
     print(f"final val loss: {val_loss:.4f}")
+    print(f"loss plot: {_plot_losses(hist, os.path.join(args.out, 'loss.png'))}")
     print(f"checkpoint: {ckpt}  (sample more: fastdl generate --checkpoint {ckpt})")
     print(f"time: {time.perf_counter() - t0:.1f}s ({train_time:.1f}s in {steps} training steps)")
     return 0
+
+
+def _plot_losses(hist, path):
+    """Train / val loss against the step (matplotlib when installed, else the built-in PNG)."""
+    from fastdl.train import plot_history
+    from fastdl.train.images import save_curves
+    shifted = type(hist)()  # plot_history numbers points from epoch + 1: give it step - 1
+    for step, tl, vl in zip(hist.epoch, hist.history["loss"], hist.history["val_loss"]):
+        shifted.append(step - 1, {"loss": tl, "val_loss": vl})
+    return plot_history(shifted, path) or save_curves(hist.history, path, xlabel="step")
 
 
 def save_checkpoint(path, kind, config, chars, model):
@@ -176,11 +200,11 @@ def save_checkpoint(path, kind, config, chars, model):
 
 
 def load_checkpoint(path):
-    """-> (model in eval mode, chars) from a checkpoint of `fastdl train --model gpt|mamba|hybrid`."""
+    """-> (model in eval mode, chars) from a checkpoint of `fastdl train --model gpt|mamba|hybrid|lstm|gru`."""
     obj = fd.load(path)
     if not isinstance(obj, dict) or not {"kind", "config", "chars", "model"} <= set(obj):
         raise ValueError(f"fastdl generate: {path} is not a language-model checkpoint of `fastdl train --model "
-                         f"gpt|mamba|hybrid` (keys {sorted(obj) if isinstance(obj, dict) else type(obj).__name__})")
+                         f"gpt|mamba|hybrid|lstm|gru` (keys {sorted(obj) if isinstance(obj, dict) else type(obj).__name__})")
     model = build_model(obj["kind"], obj["config"])
     model.load_state_dict(obj["model"])
     return model.eval(), list(obj["chars"])
@@ -188,7 +212,7 @@ def load_checkpoint(path):
 
 def _generate_parser():
     p = argparse.ArgumentParser(prog="fastdl generate",
-                                description="Sample text from a checkpoint of `fastdl train --model gpt|mamba|hybrid`.")
+                                description="Sample text from a checkpoint of `fastdl train --model gpt|mamba|hybrid|lstm|gru`.")
     p.add_argument("--checkpoint", default=os.path.join("fastdl_out", "model.safetensors"))
     p.add_argument("--tokens", type=int, default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default 0.8)")

@@ -2,8 +2,9 @@
 with a progress bar, print held-out accuracy, save a safetensors checkpoint and a loss plot.
 `fastdl train --model gcn|gat|sage --data PATH.npz` trains node classification on a
 Planetoid-style graph (../shared/data/cora.npz) and reports test accuracy.
-`fastdl train --model gpt|mamba|hybrid --data FILE.txt` trains a character-level GPT, Mamba
-or Mamba/attention hybrid language model (default text ../shared/data/tinyshakespeare.txt),
+`fastdl train --model gpt|mamba|hybrid|lstm|gru --data FILE.txt` trains a character-level GPT,
+Mamba, Mamba/attention hybrid or LSTM/GRU language model (default text
+../shared/data/tinyshakespeare.txt),
 printing train/val loss and a generated sample; `fastdl generate` samples from its checkpoint.
 `fastdl train --model lenet|resnet` trains a CNN on the digits upsampled to 16x16 with random
 shifts (fastdl.train.vision); `--model vae|gan|ddpm` a generative model on the digits, writing
@@ -22,7 +23,7 @@ MODELS = {
     "linear": lambda nn: nn.Linear(64, 10),
 }
 GNN_MODELS = ("gcn", "gat", "sage")
-LM_MODELS = ("gpt", "hybrid", "mamba")
+LM_MODELS = ("gpt", "gru", "hybrid", "lstm", "mamba")
 CNN_MODELS = ("lenet", "resnet")  # fastdl.train.vision
 GEN_MODELS = ("vae", "gan", "ddpm")  # fastdl.train.generative
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
@@ -48,13 +49,13 @@ def _parser():
                    help="profile STEPS training steps (default 5, after 2 warm-up steps) and print the op table")
     cnn = p.add_argument_group("CNNs (lenet, resnet)")
     cnn.add_argument("--width", type=int, default=16, help="resnet: channels of the first stage (default 16)")
-    lm = p.add_argument_group("language models (gpt, mamba, hybrid)")
-    lm.add_argument("--steps", type=int, default=None, help="default 2000 (gpt), 300 (mamba, hybrid)")
+    lm = p.add_argument_group("language models (gpt, mamba, hybrid, lstm, gru)")
+    lm.add_argument("--steps", type=int, default=None, help="default 2000 (gpt), 300 (mamba, hybrid), 1000 (lstm, gru)")
     lm.add_argument("--context", type=int, default=64)
-    lm.add_argument("--d-model", type=int, default=128)
-    lm.add_argument("--n-layer", type=int, default=4)
+    lm.add_argument("--d-model", type=int, default=None, help="default 128; 256 (lstm, gru: hidden size)")
+    lm.add_argument("--n-layer", type=int, default=None, help="default 4; 2 (lstm, gru)")
     lm.add_argument("--n-head", type=int, default=4)
-    lm.add_argument("--dropout", type=float, default=0.0, help="gpt dropout (default 0)")
+    lm.add_argument("--dropout", type=float, default=0.0, help="gpt / lstm / gru dropout (default 0)")
     lm.add_argument("--eval-iters", type=int, default=20, help="batches per train/val loss estimate (default 20)")
     lm.add_argument("--pattern", default=None, help="hybrid layers, m: Mamba, a: attention, f: MLP (default mma...)")
     lm.add_argument("--sample-tokens", type=int, default=300)
