@@ -28,6 +28,26 @@ macro(fastdl_add_cuda target)
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -O3>)
     # Link the runtime statically so the module imports on machines with no driver.
     target_link_libraries(${target} PUBLIC CUDA::cudart_static)
+    # NCCL (fastdl.distributed backend 'nccl'): only its header at build time; csrc/cuda/nccl.cu
+    # opens libnccl.so.2 at run time. NCCL_ROOT / NCCL_HOME, the CUDA toolkit or a pip-installed
+    # nvidia-nccl-cu* wheel (Python's site-packages/nvidia/nccl) may provide it.
+    find_program(_fastdl_python NAMES python3 python)
+    set(_nccl_hints $ENV{NCCL_ROOT}/include $ENV{NCCL_HOME}/include ${CUDAToolkit_INCLUDE_DIRS})
+    if(_fastdl_python)
+      execute_process(COMMAND "${_fastdl_python}" -c
+        "import importlib.util as u; s = u.find_spec('nvidia.nccl'); print(list(s.submodule_search_locations)[0] + '/include' if s else '')"
+        OUTPUT_VARIABLE _nccl_py OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+      list(APPEND _nccl_hints ${_nccl_py})
+    endif()
+    find_path(FASTDL_NCCL_INCLUDE nccl.h HINTS ${_nccl_hints})
+    if(FASTDL_NCCL_INCLUDE)
+      target_include_directories(${target} PRIVATE ${FASTDL_NCCL_INCLUDE})
+      target_compile_definitions(${target} PRIVATE FASTDL_WITH_NCCL=1)
+      target_link_libraries(${target} PUBLIC ${CMAKE_DL_LIBS})
+      message(STATUS "fastdl: NCCL backend ON (nccl.h in ${FASTDL_NCCL_INCLUDE}; libnccl.so.2 loaded at run time)")
+    else()
+      message(STATUS "fastdl: NCCL backend OFF (no nccl.h; set NCCL_ROOT or pip install nvidia-nccl-cu13)")
+    endif()
     message(STATUS "fastdl: CUDA kernels ON (archs ${FASTDL_CUDA_ARCHS})")
   else()
     target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/csrc/cuda/no_cuda.cpp)

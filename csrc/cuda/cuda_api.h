@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/dtype.h"
 #include "cpu/gemm.h"
@@ -97,5 +98,17 @@ void group_norm_bwd(const cpu::GroupNormParams& p, int device);
 // cuda::gemm and fused gate kernels; the same buffers and results as the CPU drivers.
 void rnn_fwd(const cpu::RnnParams& p, int device);
 void rnn_bwd(const cpu::RnnParams& p, int device);
+
+// NCCL for fastdl.distributed's 'nccl' backend (csrc/cuda/nccl.cu): compiled in when CMake
+// finds nccl.h, libnccl.so.2 opened at run time. Calls are enqueued on the device's stream.
+bool nccl_available();
+std::string nccl_unique_id();  // NCCL_UNIQUE_ID_BYTES bytes, for rank 0 to hand to the others
+void* nccl_comm_init(int world, int rank, const std::string& unique_id, int device);
+void nccl_comm_destroy(void* comm);
+enum class NcclColl { all_reduce, broadcast, all_gather, reduce_scatter, send, recv };
+// count: elements per rank (all_gather / reduce_scatter: of the per-rank block); arg: the
+// reduction (0 sum, 1 product, 2 max, 3 min, 4 avg), the root of a broadcast or the peer of send/recv.
+void nccl_collective(NcclColl kind, void* comm, const void* send, void* recv, int64_t count, DType dt, int arg,
+                     int device);
 
 }  // namespace fastdl::cuda

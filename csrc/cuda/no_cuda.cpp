@@ -54,5 +54,10 @@ void batch_norm_fwd(const cpu::BatchNormParams&, int) { unavailable("batch_norm"
 void batch_norm_bwd(const cpu::BatchNormParams&, int) { unavailable("batch_norm backward"); }
 void group_norm_fwd(const cpu::GroupNormParams&, int) { unavailable("group_norm"); }
 void group_norm_bwd(const cpu::GroupNormParams&, int) { unavailable("group_norm backward"); }
+bool nccl_available() { return false; }
+std::string nccl_unique_id() { unavailable("nccl_unique_id"); }
+void* nccl_comm_init(int, int, const std::string&, int) { unavailable("nccl_comm_init"); }
+void nccl_comm_destroy(void*) { unavailable("nccl_comm_destroy"); }
+void nccl_collective(NcclColl, void*, const void*, void*, int64_t, DType, int, int) { unavailable("nccl_collective"); }
 
 }  // namespace fastdl::cuda

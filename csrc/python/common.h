@@ -48,5 +48,6 @@ void init_sequence(nb::module_& m);
 void init_conv(nb::module_& m);
 void init_pool_norm(nb::module_& m);
 void init_rnn(nb::module_& m);
+void init_nccl(nb::module_& m);
 
 }  // namespace fastdl::py

@@ -66,6 +66,7 @@ NB_MODULE(_C, m) {
   py::init_conv(m);
   py::init_pool_norm(m);
   py::init_rnn(m);
+  py::init_nccl(m);
 
   m.def("set_num_threads", &set_num_threads, "n"_a, "Set the size of fastdl's CPU thread pool.");
   m.def("get_num_threads", &get_num_threads);
