@@ -440,3 +440,13 @@ def test_found_loader_errors_are_value_errors(tmp_path):
         write_st(p, header, b"\0" * 4)
         with pytest.raises(ValueError, match="load:"):
             fd.load(p)
+
+
+def test_found_unaligned_arrays_are_refused():
+    """A numpy view at an odd byte offset was wrapped as is, so every kernel read misaligned
+    8-byte items (UBSan in the sanitizer job); now a clean ValueError asks for a copy."""
+    buf = np.zeros(8 * 5 + 1, np.uint8)
+    a = np.ndarray((5,), np.float64, buffer=buf, offset=1)
+    with pytest.raises(ValueError, match="aligned"):
+        fd.from_numpy(a)
+    same(fd.from_numpy(a.copy()), a)

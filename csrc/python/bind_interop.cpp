@@ -66,6 +66,10 @@ Tensor wrap(nb::ndarray<> a) {
   FASTDL_CHECK(lo == 0, ValueError, "from_numpy: arrays with negative strides are not supported; pass a.copy()");
   size_t es = dtype_size(dt);
   void* data = const_cast<void*>(a.data());
+  // Kernels read whole items: a buffer at an address that is not a multiple of the item size
+  // (a numpy view at an odd byte offset) would be misaligned loads, undefined behaviour.
+  FASTDL_CHECK(empty_arr || reinterpret_cast<uintptr_t>(data) % es == 0, ValueError,
+               "from_numpy: the array's data is not aligned to its ", es, "-byte items; pass a.copy()");
   auto* keep = new nb::ndarray<>(a);
   Ref<Storage> s = Storage::wrap(data, size_t(hi + 1) * es, dev, release_ndarray, keep);
   return from_storage(s, shape, strides, 0, dt);
