@@ -163,7 +163,7 @@ std::vector<Tensor> rnn_layer(const Tensor& x, const Tensor& batch_sizes, const 
       // a reduction down the long dim
       Tensor ones_row = need[5] || need[6] ? ones({1, N}, dt, dev) : Tensor();
       if (need[5]) r[5] = reshape(matmul(ones_row, dgx), {GH});
-      if (need[6]) r[6] = reshape(matmul(ones_row, dgh), {GH});
+      if (need[6]) r[6] = gru || !need[5] ? reshape(matmul(ones_row, dgh), {GH}) : clone(r[5]);  // same sum unless GRU
       if (need[7]) r[7] = matmul(transpose(dhs, 0, 1), mm);
       return r;
     });
