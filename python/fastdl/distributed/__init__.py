@@ -30,6 +30,7 @@ import numpy as np
 
 from fastdl import _C
 from fastdl._C import Tensor
+from fastdl._tensor import no_grad as _no_grad
 
 __all__ = [
     "Backend", "DistBackendError", "GroupMember", "ProcessGroup", "ReduceOp", "Work", "all_gather",
@@ -399,15 +400,6 @@ class _Buf:
         if self.staged:
             with _no_grad():
                 self.t.copy_(_C.from_numpy(self.a.reshape(tuple(self.t.shape)))._to_dtype(self.t.dtype))
-
-
-class _no_grad:
-    def __enter__(self):
-        self.prev = _C.is_grad_enabled()
-        _C.set_grad_enabled(False)
-
-    def __exit__(self, *e):
-        _C.set_grad_enabled(self.prev)
 
 
 def _mpi_op(op, t, what):

@@ -174,16 +174,7 @@ class HybridLM(nn.Module):
         """Continue idx (batch, T) by max_new_tokens sampled tokens: one parallel pass over the
         prompt fills the recurrent state, then one `step` per token. temperature 0 is greedy;
         top_k keeps the k most likely tokens. Returns (batch, T + max_new_tokens) int64."""
-        with no_grad():
-            logits, state = self.forward(idx, return_state=True)
-            logits = logits[:, -1]
-            out = [idx]
-            for i in range(max_new_tokens):
-                tok = _sample(logits, temperature, top_k)
-                out.append(tok.unsqueeze(1))
-                if i + 1 < max_new_tokens:
-                    logits, state = self.step(tok, state)
-        return _C.cat(out, 1)
+        return generate_recurrent(self, idx, max_new_tokens, temperature, top_k)
 
 
 class MambaLM(HybridLM):
@@ -193,6 +184,21 @@ class MambaLM(HybridLM):
                  eps=1e-5, device=None, dtype=None, **mamba_kw):
         super().__init__(vocab_size, d_model, "m" * n_layer, d_state=d_state, d_conv=d_conv, expand=expand,
                          tie_embeddings=tie_embeddings, eps=eps, device=device, dtype=dtype, **mamba_kw)
+
+
+def generate_recurrent(model, idx, max_new_tokens, temperature=1.0, top_k=None):
+    """Sampling for any model with forward(idx, return_state=True) -> (logits, state) and
+    step(tok, state) -> (logits, state): the prompt in one pass, then one step per token."""
+    with no_grad():
+        logits, state = model.forward(idx, return_state=True)
+        logits = logits[:, -1]
+        out = [idx]
+        for i in range(max_new_tokens):
+            tok = _sample(logits, temperature, top_k)
+            out.append(tok.unsqueeze(1))
+            if i + 1 < max_new_tokens:
+                logits, state = model.step(tok, state)
+    return _C.cat(out, 1)
 
 
 def _sample(logits, temperature, top_k):

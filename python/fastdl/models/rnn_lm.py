@@ -1,8 +1,8 @@
 """A character-level recurrent language model (Karpathy's char-rnn shape): embedding, a stack
 of LSTM or GRU layers (dropout between them), a linear head to the vocabulary. Generation
 runs the prompt through once, then one recurrent step per sampled token, carrying (h, c)."""
-from fastdl import _C, nn, no_grad
-from fastdl.models.mamba import _sample
+from fastdl import nn
+from fastdl.models.mamba import generate_recurrent
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -31,13 +31,4 @@ class RNNLM(nn.Module):
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
         """Continue idx (batch, T) by max_new_tokens sampled tokens; temperature 0 is greedy."""
-        with no_grad():
-            logits, state = self.forward(idx, return_state=True)
-            logits = logits[:, -1]
-            out = [idx]
-            for i in range(max_new_tokens):
-                tok = _sample(logits, temperature, top_k)
-                out.append(tok.unsqueeze(1))
-                if i + 1 < max_new_tokens:
-                    logits, state = self.step(tok, state)
-        return _C.cat(out, 1)
+        return generate_recurrent(self, idx, max_new_tokens, temperature, top_k)

@@ -19,6 +19,7 @@ import numpy as np
 from fastdl import _C
 from fastdl import distributed as dist
 from fastdl._C import Tensor
+from fastdl._tensor import no_grad as _no_grad
 from fastdl.nn.modules.module import Module
 
 
@@ -348,11 +349,3 @@ def _remove_all(hooks):
     for h in hooks:
         h.remove()
 
-
-class _no_grad:
-    def __enter__(self):
-        self.prev = _C.is_grad_enabled()
-        _C.set_grad_enabled(False)
-
-    def __exit__(self, *e):
-        _C.set_grad_enabled(self.prev)
