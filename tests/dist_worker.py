@@ -289,6 +289,41 @@ def case_fault():
     time.sleep(120)
 
 
+def case_exit():
+    """Rank 1 leaves through sys.exit(3) from inside a try / finally (as from a training loop)."""
+    dist.init_process_group("mpi")
+
+    def train():
+        try:
+            time.sleep(0.5)
+            sys.exit(3)
+        finally:
+            print("rank 1: cleanup ran", flush=True)
+    if dist.get_rank() == 1:
+        train()
+    dist.all_reduce(fd.ones(4))  # rank 0 waits here: the abort must end it
+    time.sleep(120)
+
+
+def case_exit_clean():
+    """A sys.exit(3) that the program catches is no exit; sys.exit(0) after destroy_process_group
+    (and on rank 1 exit(0) while the group is still up) ends the job cleanly."""
+    dist.init_process_group("mpi")
+    rank = dist.get_rank()
+    try:
+        sys.exit(3)
+    except SystemExit as e:
+        assert e.code == 3
+    t = fd.ones(4)
+    dist.all_reduce(t)
+    assert t.tolist() == [2.0] * 4
+    print(f"rank {rank}: exit clean", flush=True)
+    if rank == 1:
+        sys.exit(0)  # the group is still up: a zero status leaves through MPI_Finalize as usual
+    dist.destroy_process_group()
+    sys.exit(0)
+
+
 def case_timeout():
     dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=2))
     if dist.get_rank() == 1:

@@ -3,7 +3,8 @@
 The multi-process cases run tests/dist_worker.py under `mpirun -n 2` (skipped when mpi4py or
 mpirun is missing): collectives against numpy, DDP on half batches against one process on the
 full batch (float64, 20 AdamW steps, 1e-12), SyncBatchNorm, no_sync, find_unused_parameters,
-a rank that raises (the job must end quickly, non-zero, with its message) and a timeout."""
+a rank that raises or calls sys.exit(3) (the job must end quickly, non-zero, with its message),
+a caught sys.exit and clean exits (no abort), and a timeout."""
 import os
 import shutil
 import subprocess
@@ -74,6 +75,19 @@ def test_a_rank_that_raises_ends_the_job():
     assert rc != 0, out
     assert "boom from rank 1" in out and "rank 1 of 2" in out, out
     assert dt < 60, f"the job took {dt:.1f} s to end"
+
+
+def test_sys_exit_on_one_rank_ends_the_job():
+    rc, out, dt = run_mpi(["dist_worker.py", "exit"], timeout=120)
+    assert rc == 3, out  # MPI_Abort with the rank's exit status
+    assert "rank 1 of 2 exited with status 3" in out and "rank 1: cleanup ran" in out, out
+    assert dt < 30, f"the job took {dt:.1f} s to end"
+
+
+def test_caught_sys_exit_and_clean_exits_do_not_abort():
+    rc, out, _ = run_mpi(["dist_worker.py", "exit_clean"], timeout=120)
+    assert rc == 0, out
+    assert out.count("exit clean") == 2 and "MPI_Abort" not in out, out
 
 
 def test_collective_timeout_ends_the_job():

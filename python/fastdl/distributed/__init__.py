@@ -16,8 +16,12 @@ hanging. Before the data moves, the ranks exchange a small header (collective, d
 op, root) in one tiny all-reduce, so tensors that differ across ranks raise a ValueError that
 names the collective and every rank's shape and dtype. init_process_group installs an
 excepthook that prints the failing rank's traceback and calls MPI_Abort: one rank's uncaught
-exception ends the whole job with a non-zero exit instead of leaving the others waiting.
+exception ends the whole job with a non-zero exit instead of leaving the others waiting. A rank
+that leaves through sys.exit(n) (or exit / quit) with n != 0 while the group is up aborts the job
+with status n as well: otherwise its MPI_Finalize would wait for ranks that wait in turn for it.
 """
+import atexit
+import builtins
 import datetime
 import enum
 import os
@@ -117,6 +121,9 @@ class _State:
     world = None
     backend = None
     prev_excepthook = None
+    prev_exits = None  # (sys.exit, builtins.exit, builtins.quit) while ours stand in for them
+    exit_status = None  # the status the interpreter is exiting with, when it came through our sys.exit
+    atexit_registered = False
 
 
 def _mpi():
@@ -152,6 +159,90 @@ def _abort_on_exception(exc_type, exc, tb):
         if _State.MPI is not None:
             _State.MPI.COMM_WORLD.Abort(1)
         os._exit(1)
+
+
+class _ExitWatch:
+    """Rides on the SystemExit that our sys.exit raises and sees where it dies. Swallowed by an
+    `except` block, it is freed inside that block's frame and the program goes on; propagated to
+    the top (through any finally / with blocks), the interpreter frees it once no Python code is
+    left on the stack, right before it runs the atexit handlers and exits with its status. Only
+    that last case sets _State.exit_status, so a caught sys.exit(3) never aborts the job."""
+
+    def __init__(self, code):
+        self.code = code
+
+    def __del__(self):
+        if sys._getframe().f_back is None:
+            c = self.code
+            _State.exit_status = 0 if c is None else c if isinstance(c, int) else 1  # CPython's mapping
+
+
+def _exiting(code):
+    e = SystemExit(code)
+    e._fastdl_exit_watch = _ExitWatch(code)
+    return e  # no local keeps the exception alive: it dies with its last reference
+
+
+def _sys_exit(status=None):
+    """sys.exit while a process group is up (see _ExitWatch)."""
+    raise _exiting(status)
+
+
+class _Quitter:
+    """builtins.exit / quit while a process group is up: the site module's, raising through _exiting."""
+
+    def __init__(self, orig):
+        self._orig = orig
+
+    def __repr__(self):
+        return repr(self._orig)
+
+    def __call__(self, code=None):
+        try:
+            sys.stdin.close()  # as site.Quitter does
+        except Exception:
+            pass
+        raise _exiting(code)
+
+
+def _install_exit_hooks():
+    if _State.prev_exits is None:
+        _State.prev_exits = (sys.exit, getattr(builtins, "exit", None), getattr(builtins, "quit", None))
+        sys.exit = _sys_exit
+        for name, orig in (("exit", _State.prev_exits[1]), ("quit", _State.prev_exits[2])):
+            if orig is not None:
+                setattr(builtins, name, _Quitter(orig))
+    if not _State.atexit_registered:
+        # registered after mpi4py's import, so it runs before mpi4py finalizes MPI at exit
+        atexit.register(_abort_on_failed_exit)
+        _State.atexit_registered = True
+
+
+def _remove_exit_hooks():
+    if _State.prev_exits is not None:
+        sys.exit = _State.prev_exits[0]
+        for name, orig in (("exit", _State.prev_exits[1]), ("quit", _State.prev_exits[2])):
+            if orig is not None:
+                setattr(builtins, name, orig)
+        _State.prev_exits = None
+    _State.exit_status = None
+
+
+def _abort_on_failed_exit():
+    """atexit: the interpreter leaves with a non-zero status (sys.exit(n)) while the process
+    group is up. A plain exit would block in MPI_Finalize, and the other ranks in their next
+    collective, until its timeout; MPI_Abort(n) ends every rank now with this status."""
+    code, w = _State.exit_status, _State.world
+    if w is None or not code or _State.MPI is None:
+        return
+    try:
+        sys.stderr.write(f"fastdl.distributed: rank {w.rank()} of {w.size()} exited with status {code} while the "
+                         f"process group was up; aborting the job (MPI_Abort)\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+    finally:
+        _State.MPI.COMM_WORLD.Abort(code)
+        os._exit(code)
 
 
 def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
@@ -190,6 +281,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if _State.prev_excepthook is None:
         _State.prev_excepthook = sys.excepthook
         sys.excepthook = _abort_on_exception
+    _install_exit_hooks()
 
 
 def is_initialized():
@@ -228,6 +320,7 @@ def destroy_process_group(group=None):
     if _State.prev_excepthook is not None:
         sys.excepthook = _State.prev_excepthook
         _State.prev_excepthook = None
+    _remove_exit_hooks()
 
 
 def get_rank(group=None):
