@@ -324,6 +324,29 @@ def case_exit_clean():
     sys.exit(0)
 
 
+def case_train():
+    """`fastdl train ARGS...` (the arguments after 'train') on every rank. Each rank then prints
+    to stderr a checksum of the final parameters of every model it wrapped in
+    DistributedDataParallel, and each fd.save it made, for the test to compare."""
+    import zlib
+    from fastdl.nn.parallel import DistributedDataParallel as DDP
+    from fastdl.train.main import main
+    wrapped, init, save = [], DDP.__init__, fd.save
+
+    def record(self, module, *args, **kw):
+        init(self, module, *args, **kw)
+        wrapped.append(module)
+
+    def logged_save(obj, path, *args, **kw):
+        print(f"rank {dist.get_rank()}: saved {path}", file=sys.stderr, flush=True)
+        return save(obj, path, *args, **kw)
+    DDP.__init__, fd.save = record, logged_save
+    assert main(sys.argv[2:]) == 0
+    crcs = [zlib.crc32(b"".join(np.ascontiguousarray(p.detach().numpy()).tobytes() for p in m.parameters()))
+            for m in wrapped]
+    print(f"rank {dist.get_rank()}: {len(crcs)} models, parameter crc32 {crcs}", file=sys.stderr, flush=True)
+
+
 def case_timeout():
     dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=2))
     if dist.get_rank() == 1:

@@ -14,6 +14,7 @@ end); the discriminator mirrors it with stride-2 convolutions and LeakyReLU(0.2)
 on all but the first), ending in a 4x4 convolution to one logit. Weights start as N(0, 0.02),
 BatchNorm scales as N(1, 0.02), as the DCGAN paper prescribes. PyTorch has no GAN losses; these
 take the discriminator's logits, D(x) = sigmoid(logit)."""
+import contextlib
 import math
 import time
 
@@ -152,19 +153,54 @@ def _progress(iterable, total, desc, enabled):
     return bar(iterable, total, desc, enabled)
 
 
+def _no_sync(model):
+    """model.no_sync() for a DistributedDataParallel (its next forward does not arm the gradient
+    all-reduce), nothing otherwise."""
+    return model.no_sync() if hasattr(model, "no_sync") else contextlib.nullcontext()
+
+
 def train_gan(generator, discriminator, loader, opt_g, opt_d, epochs=1, loss="non_saturating", d_steps=1,
               progress=True, verbose=True, on_epoch_end=None):
     """Alternate `d_steps` discriminator updates (real batch vs detached fakes, opt_d) and one
     generator update (fresh fakes, opt_g) per batch of `loader` (batches are x or (x, ...)
     with images scaled to [-1, 1]). Returns {"d_loss", "g_loss", "d_real", "d_fake", "time"}
     per epoch (d_real / d_fake: mean D(x) and D(G(z)) as probabilities);
-    on_epoch_end(epoch, logs) may return True to stop."""
+    on_epoch_end(epoch, logs) may return True to stop.
+
+    Under `mpirun -n N` it trains data-parallel as fit does (fastdl.train.parallel): both
+    networks in DistributedDataParallel, each rank on its shard of `loader`, the epoch logs
+    averaged over the ranks, rank 0 alone printing. The discriminator's two forwards (real, fake)
+    feed one backward, so only the second arms its all-reduce; in the generator update the
+    discriminator's gradients are not needed and not reduced (opt_d zeroes them first)."""
     _kind(loss, "train_gan")
+    from fastdl.train import parallel
+    wrapped = []
+    if parallel.auto_init():
+        G, D = parallel.wrap(generator), parallel.wrap(discriminator)
+        wrapped = [w for w, m in ((G, generator), (D, discriminator)) if w is not m]
+        loader = parallel.shard(loader)
+        if parallel.rank() != 0:
+            progress = verbose = False
+    else:
+        G, D = generator, discriminator
+    try:
+        return _train_gan(G, D, loader, opt_g, opt_d, epochs, loss, d_steps, progress, verbose, on_epoch_end)
+    finally:
+        for w in wrapped:
+            w._remove_hooks()
+
+
+def _train_gan(G, D, loader, opt_g, opt_d, epochs, loss, d_steps, progress, verbose, on_epoch_end):
+    from fastdl.train import parallel
     history = {k: [] for k in ("d_loss", "g_loss", "d_real", "d_fake", "time")}
-    zdim = generator.latent_dim
+    bare_g = parallel.unwrap(G)  # makes the discriminator's fakes: no gradient, nothing to reduce
+    zdim = bare_g.latent_dim
+    sampler = getattr(loader, "sampler", None)
     for epoch in range(epochs):
-        generator.train()
-        discriminator.train()
+        G.train()
+        D.train()
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         t0, sums, count = time.perf_counter(), dict(d_loss=0.0, g_loss=0.0, d_real=0.0, d_fake=0.0), 0
         bar = _progress(loader, len(loader) if hasattr(loader, "__len__") else None, f"epoch {epoch + 1}/{epochs}",
                         progress)
@@ -172,14 +208,17 @@ def train_gan(generator, discriminator, loader, opt_g, opt_d, epochs=1, loss="no
             real = batch[0] if isinstance(batch, (tuple, list)) else batch
             n = real.shape[0]
             for _ in range(d_steps):
-                fake = generator(_tensor.randn(n, zdim, dtype=real.dtype, device=real.device)).detach()
+                fake = bare_g(_tensor.randn(n, zdim, dtype=real.dtype, device=real.device)).detach()
                 opt_d.zero_grad()
-                real_logits, fake_logits = discriminator(real), discriminator(fake)
+                with _no_sync(D):
+                    real_logits = D(real)
+                fake_logits = D(fake)
                 d_loss = discriminator_loss(real_logits, fake_logits, loss)
                 d_loss.backward()
                 opt_d.step()
             opt_g.zero_grad()
-            g_fake_logits = discriminator(generator(_tensor.randn(n, zdim, dtype=real.dtype, device=real.device)))
+            with _no_sync(D):
+                g_fake_logits = D(G(_tensor.randn(n, zdim, dtype=real.dtype, device=real.device)))
             g_loss = generator_loss(g_fake_logits, loss)
             g_loss.backward()
             opt_g.step()
@@ -191,6 +230,8 @@ def train_gan(generator, discriminator, loader, opt_g, opt_d, epochs=1, loss="no
             if bar is not loader and i % 10 == 0:
                 bar.set_postfix(d=f"{sums['d_loss'] / count:.3f}", g=f"{sums['g_loss'] / count:.3f}")
         logs = {k: v / max(count, 1) for k, v in sums.items()}
+        if parallel.active():  # every rank took the same number of batches (DistributedSampler)
+            logs = dict(zip(logs, parallel.all_mean(list(logs.values()))))
         logs["time"] = time.perf_counter() - t0
         if not (math.isfinite(logs["d_loss"]) and math.isfinite(logs["g_loss"])):
             raise FloatingPointError(f"train_gan: losses became {logs['d_loss']}, {logs['g_loss']} in epoch "

@@ -10,7 +10,11 @@ ddpm: a U-Net (or, with --denoiser dit, a DiT) denoiser over --timesteps steps o
      --schedule noise schedule, trained with fit on the epsilon-prediction loss; samples with
      --sampler (ancestral or ddim).
 Each reports the digits-classifier check of the tests: the mean max-probability that a
-logistic regression fitted on the training digits gives the samples (real digits ~0.95)."""
+logistic regression fitted on the training digits gives the samples (real digits ~0.95).
+
+Under `mpirun -n N` all three train data-parallel (fit, and train_gan for the GAN's two
+networks): each rank on its shard of the training digits, with its own random stream for the
+noise (--batch-size is per rank); rank 0 alone prints, samples, saves and plots."""
 import os
 import time
 
@@ -109,6 +113,16 @@ def _loaders(fd, xtr, xte, batch, seed, ytr=None, yte=None):
     return train, test
 
 
+def _own_stream(fd, seed):
+    """Data-parallel ranks other than 0 draw their own noise (latents, timesteps, dropout):
+    their models take rank 0's weights anyway, but the same noise on every rank would waste
+    part of the larger batch."""
+    from fastdl.train import parallel
+    if parallel.rank():
+        fd.manual_seed(parallel.rank_seed(seed))
+    return parallel.rank() == 0
+
+
 def main_generative(args):
     t0 = time.perf_counter()
     import fastdl as fd
@@ -120,7 +134,9 @@ def main_generative(args):
     xtr, ytr, xte, yte = load_digit_images(args.seed, args.image_size)
     fd.manual_seed(args.seed)
     size, n = args.image_size, args.samples
-    head = f"fastdl train: {args.model} on digits {size}x{size} ({len(xtr)} train / {len(xte)} held out)"
+    from fastdl.train.parallel import describe
+    head = (f"fastdl train: {args.model} on digits {size}x{size} ({len(xtr)} train / {len(xte)} held out)"
+            f"{describe()}")
     if args.model == "vae":
         from fastdl.models import VAE
         from fastdl.models.autoencoder import vae_loss
@@ -130,8 +146,11 @@ def main_generative(args):
               f"{args.epochs} epochs, seed {args.seed}")
         train, test = _loaders(fd, xtr, xte, batch, args.seed)
         loss_fn = lambda out, x: vae_loss(out[0], x, out[1], out[2], beta=model.beta)[0]  # noqa: E731
+        main_rank = _own_stream(fd, args.seed)
         hist = fit(model, optim.Adam(model.parameters(), lr=lr), loss_fn, train, test, epochs=args.epochs,
                    progress=not args.no_progress)
+        if not main_rank:
+            return 0
         model.eval()
         neg_elbo, recon, kl = model.elbo_estimate(fd.tensor(xte), samples=8)
         print(f"held-out negative ELBO: {neg_elbo:.2f} nats per image (reconstruction {recon:.2f}, KL {kl:.2f}; "
@@ -150,9 +169,12 @@ def main_generative(args):
         print(f"{head}, DCGAN (generator {n_g}, discriminator {n_d} parameters), {args.gan_loss} loss, Adam "
               f"lr={lr:g} betas (0.5, 0.999) for each, {args.epochs} epochs, seed {args.seed}")
         train, _ = _loaders(fd, xtr * 2 - 1, xte * 2 - 1, batch, args.seed)
+        main_rank = _own_stream(fd, args.seed)
         h = train_gan(G, D, train, optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
                       optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)), epochs=args.epochs, loss=args.gan_loss,
                       progress=not args.no_progress)
+        if not main_rank:
+            return 0
         hist = History()
         for e in range(len(h["d_loss"])):
             hist.append(e, {"d_loss": h["d_loss"][e], "g_loss": h["g_loss"][e], "D(x)": h["d_real"][e],
@@ -174,8 +196,11 @@ def main_generative(args):
           f"{args.schedule} schedule, T={args.timesteps}, "
           f"Adam lr={lr:g}, {args.epochs} epochs, {args.sampler} sampling, seed {args.seed}")
     train, test = _loaders(fd, xtr * 2 - 1, xte * 2 - 1, batch, args.seed, ytr, yte)
+    main_rank = _own_stream(fd, args.seed)
     hist = fit(ddpm, optim.Adam(ddpm.parameters(), lr=lr), lambda loss, _: loss, train, test, epochs=args.epochs,
                progress=not args.no_progress)
+    if not main_rank:
+        return 0
     samples = ddpm.sample(n, (1, size, size), method=args.sampler, steps=args.ddim_steps)
     _finish(args, hist, ddpm.state_dict(), samples, (-1.0, 1.0), xtr * 2 - 1, ytr, t0)
     return 0

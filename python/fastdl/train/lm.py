@@ -9,7 +9,12 @@ train and val loss over fixed batches, a generated sample, and a checkpoint that
 The GPT follows nanoGPT's shakespeare_char recipe (CPU configuration): 4 layers, 4 heads, 128
 wide, context 64, batch 12, 2000 iterations, no dropout, AdamW (lr 1e-3, betas 0.9/0.99, weight
 decay 0.1 on matrices and embeddings), 100 warm-up steps then cosine decay to 1e-4, gradient
-clipping at 1."""
+clipping at 1.
+
+Under `mpirun -n N` (fastdl.train.parallel) the model trains data-parallel: each rank draws its
+own batches (its random stream seeded with its rank; --batch-size is per rank), gradients are
+averaged by DistributedDataParallel, the train / val loss estimates are shared out over the
+ranks and averaged, and rank 0 alone prints, shows progress, samples, saves and plots."""
 import argparse
 import math
 import os
@@ -89,6 +94,7 @@ def _say(bar, msg):
 
 
 def main_lm(args):
+    from fastdl.train import parallel
     from fastdl.train.fit import _progress
     t0 = time.perf_counter()
     path, chars, data = load_text(args.data)
@@ -115,6 +121,11 @@ def main_lm(args):
         config = dict(vocab_size=V, d_model=args.d_model, n_head=args.n_head,
                       pattern=args.pattern or ("mma" * args.n_layer)[:args.n_layer])
     model = build_model(args.model, config)
+    net = parallel.wrap(model)  # data-parallel: DistributedDataParallel, rank 0's initial weights
+    rank, world = parallel.rank(), parallel.world()
+    if rank:  # its own batches and dropout masks
+        rng = np.random.default_rng(parallel.rank_seed(args.seed))
+        fd.manual_seed(parallel.rank_seed(args.seed))
     lr = args.lr if args.lr is not None else d["lr"]
     if args.model == "gpt":
         opt = optim.AdamW(model.param_groups(0.1), lr=lr, betas=(0.9, 0.99))
@@ -124,15 +135,22 @@ def main_lm(args):
         sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr / 10)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"fastdl train: {args.model} LM on {path} ({len(data)} chars, vocab {V}), {n_params / 1e6:.2f}M "
-          f"parameters, context {ctx}, batch {batch}, {steps} steps, AdamW lr={lr:g}, seed {args.seed}", flush=True)
+          f"parameters, context {ctx}, batch {batch}, {steps} steps, AdamW lr={lr:g}, seed {args.seed}"
+          f"{parallel.describe()}", flush=True)
 
     def evaluate(split, iters):
+        """Mean loss over `iters` batches (the same windows at every evaluation); data-parallel,
+        rank r takes batches r, r + N, ... from its own stream and the ranks average."""
         model.eval()
-        er = np.random.default_rng(1000 + args.seed)  # the same windows at every evaluation
+        er = np.random.default_rng(parallel.rank_seed(1000 + args.seed))
+        mine = len(range(rank, iters, world))
         with fd.no_grad():
-            loss = float(np.mean([_loss(model, *_batch(split, er, batch, ctx)).item() for _ in range(iters)]))
+            losses = [_loss(model, *_batch(split, er, batch, ctx)).item() for _ in range(mine)]
         model.train()
-        return loss
+        if world == 1:
+            return float(np.mean(losses))
+        total, count = parallel.all_sum([float(np.sum(losses)), float(len(losses))])
+        return total / max(count, 1.0)
 
     every, spent, eval_iters = max(steps // 5, 1), 0.0, args.eval_iters
 
@@ -146,7 +164,7 @@ def main_lm(args):
         hist.append(step, {"loss": train_loss, "val_loss": val_loss})
         return val_loss
 
-    bar = _progress(range(steps), steps, f"train {args.model}", not args.no_progress)
+    bar = _progress(range(steps), steps, f"train {args.model}", not args.no_progress and rank == 0)
     for step in bar:
         if step % every == 0:
             report(step)
@@ -154,7 +172,7 @@ def main_lm(args):
         if sched is None:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, steps, lr)
-        loss = _loss(model, *_batch(train, rng, batch, ctx))
+        loss = _loss(net, *_batch(train, rng, batch, ctx))
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -168,6 +186,8 @@ def main_lm(args):
         bar.close()
     val_loss = report(steps)
     train_time = spent
+    if rank:  # rank 0 alone samples, saves and plots
+        return 0
     model.eval()
     prompt = fd.tensor(data[n:n + 1][None])  # one character of the val text
     tg = time.perf_counter()

@@ -2,7 +2,11 @@
 when MPI launched the script (fit and `fastdl train` run unchanged), the model is wrapped in
 DistributedDataParallel, each rank trains on its shard of the training data (a DataLoader gets a
 DistributedSampler; any other iterable of batches is dealt out round-robin), losses and metrics
-are averaged over all ranks' samples, and only rank 0 prints, shows progress, saves and plots."""
+are averaged over all ranks' samples, and only rank 0 prints, shows progress, saves and plots.
+
+The trainers outside fit use the same pieces (wrap, shard, rank_seed, all_mean): train/lm.py
+(every rank its own random batches), train/gnn.py (the training nodes shared out), train_gan
+(both networks wrapped) and the generative and CNN trainers around fit."""
 import os
 
 import numpy as np
@@ -45,10 +49,10 @@ def quiet_other_ranks():
         sys.stdout = open(os.devnull, "w")
 
 
-def describe():
-    """', data-parallel over N ranks (MPI)' under mpirun, else ''."""
+def describe(note="the batch size is per rank"):
+    """', data-parallel over N ranks (MPI, <note>)' under mpirun, else ''."""
     if dist.is_initialized() and dist.get_world_size() > 1:
-        return f", data-parallel over {dist.get_world_size()} ranks (MPI, the batch size is per rank)"
+        return f", data-parallel over {dist.get_world_size()} ranks (MPI, {note})"
     return ""
 
 
@@ -67,13 +71,49 @@ class _RoundRobin:
             yield batches[self.rank]
 
 
+def active():
+    """True when a process group of more than one rank is up (after auto_init under mpirun)."""
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank():
+    """This process's rank (0 without a process group)."""
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world():
+    """The number of ranks training together (1 without a process group)."""
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank_seed(seed):
+    """A seed for this rank's own random stream (batches, noise, dropout): `seed` itself on
+    rank 0 (a one-process run keeps its numbers), a distinct one on every other rank."""
+    r = rank()
+    return seed if r == 0 else seed + 7919 * r
+
+
+def wrap(model):
+    """`model` in DistributedDataParallel when training data-parallel (unchanged otherwise, or
+    when it is wrapped already)."""
+    from fastdl.nn.parallel import DistributedDataParallel as DDP
+    return DDP(model) if active() and not isinstance(model, DDP) else model
+
+
+def unwrap(model):
+    """The module inside a DistributedDataParallel (the model itself otherwise)."""
+    from fastdl.nn.parallel import DistributedDataParallel as DDP
+    return model.module if isinstance(model, DDP) else model
+
+
 def shard(loader, shuffle=None, drop_last=None):
-    """This rank's part of `loader` (see the module docstring)."""
+    """This rank's part of `loader` (see the module docstring). A loader that already draws
+    through a DistributedSampler (also behind a wrapper exposing it as .sampler) is returned as is."""
     from fastdl.data import DataLoader, DistributedSampler
     world, rank = dist.get_world_size(), dist.get_rank()
+    if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+        return loader
     if isinstance(loader, DataLoader):
-        if isinstance(loader.sampler, DistributedSampler):
-            return loader
         seed = int(loader.generator.integers(2 ** 62))
         seed = dist.GroupMember.WORLD.comm.bcast(seed, root=0)  # one permutation for all ranks
         shuffle = loader.shuffle if shuffle is None else shuffle
@@ -110,6 +150,13 @@ def all_sum(values):
     t = _C.from_numpy(np.asarray(values, dtype=np.float64).copy())
     dist.all_reduce(t)
     return t.numpy().tolist()
+
+
+def all_mean(values):
+    """Average a list of floats over the ranks (the values themselves on one process)."""
+    if not active():
+        return list(values)
+    return [v / dist.get_world_size() for v in all_sum(values)]
 
 
 class DataParallelFit:
