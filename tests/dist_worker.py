@@ -152,10 +152,10 @@ def _params(m):
     return [p.detach().numpy().copy() for p in m.parameters()]
 
 
-def _train(model, opt, batches, accumulate=1, ctx=None):
+def _train(model, opt, batches, accumulate=1, ctx=None, set_to_none=True):
     loss_fn = nn.CrossEntropyLoss()
     for step, (x, y) in enumerate(batches):
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=set_to_none)
         xs, ys = np.array_split(x, accumulate), np.array_split(y, accumulate)
         for k in range(accumulate):
             sync = ctx is None or k == accumulate - 1
@@ -182,7 +182,7 @@ def case_ddp():
     data = [(rng.standard_normal((batch, 12)), rng.integers(0, 4, batch).astype(np.int64)) for _ in range(steps)]
     shard = [(x[rank::world], y[rank::world]) for x, y in data]
 
-    def check(name, mk, ddp_kw, accumulate=1, lr=1e-2, mk_ref=None):
+    def check(name, mk, ddp_kw, accumulate=1, lr=1e-2, mk_ref=None, set_to_none=True):
         ref = (mk_ref or mk)(0)  # one process, full batches (every rank computes it)
         _train(ref, fd.optim.AdamW(ref.parameters(), lr=lr, weight_decay=0.01), data)
         local = mk(100 + rank)  # different init per rank: DDP must take rank 0's
@@ -191,7 +191,7 @@ def case_ddp():
                 a.detach().copy_(b.detach())
         model = DDP(local, **ddp_kw)
         _train(model, fd.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01), shard, accumulate,
-               model.no_sync if accumulate > 1 else None)
+               model.no_sync if accumulate > 1 else None, set_to_none)
         mine = _params(local)
         for a, b in zip(mine, _params(ref)):
             err = float(np.abs(a - b).max())
@@ -209,6 +209,18 @@ def case_ddp():
     check("ddp", lambda s: _mlp(s), {})
     check("ddp many buckets", lambda s: _mlp(s), {"bucket_cap_mb": 0.001})
     check("ddp no_sync x2", lambda s: _mlp(s), {}, accumulate=2)
+    # gradients accumulated straight into the buckets (each .grad a view of its bucket)
+    check("ddp zero_grad(set_to_none=False)", lambda s: _mlp(s), {}, set_to_none=False)
+    check("ddp no_sync x2, set_to_none=False", lambda s: _mlp(s), {}, accumulate=2, set_to_none=False)
+    # the first bucket (the last layers) stops at 1 MiB; after backward each .grad is its
+    # bucket's slice (gradient_as_bucket_view), the second bucket's too
+    big = DDP(nn.Sequential(nn.Linear(512, 512), nn.Tanh(), nn.Linear(512, 64)).double())
+    assert [sum(p.numel() for _, p in b.params) * 8 for b in big._buckets] == [(64 + 512 * 64 + 512) * 8,
+                                                                              512 * 512 * 8]
+    big(_t(rng.standard_normal((4, 512)))).sum().backward()
+    for b in big._buckets:
+        for k, (i, p) in enumerate(b.params):
+            assert b.holds(k, p.grad), f"parameter {i}: .grad is not a view of its bucket"
     local, ref = check("ddp syncbn", lambda s: nn.SyncBatchNorm.convert_sync_batchnorm(_mlp(s, bn=True)), {},
                        mk_ref=lambda s: _mlp(s, bn=True))
     assert isinstance(local[1], nn.SyncBatchNorm)

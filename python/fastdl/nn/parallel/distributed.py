@@ -3,13 +3,18 @@
 At construction the ranks check that they hold the same parameters (names, shapes, dtypes)
 and take rank 0's parameters and buffers. Parameters are grouped, in reverse registration
 order (the order backward produces their gradients), into buckets of about bucket_cap_mb of
-one dtype. A post-accumulate-grad hook on each parameter copies its finished gradient into
-its bucket's flat buffer; a complete bucket is all-reduced at once with a non-blocking MPI
-request (buckets are launched strictly in bucket order, so every rank posts the same
-collectives in the same order) while backward goes on; the last bucket waits for all of
-them and writes the averaged gradients back into .grad. Every rank thus ends backward with
-the same gradients: the summation order of an all-reduce is fixed by MPI for a given size,
-and the division by the world size is the same on each rank.
+one dtype; the first bucket (the last layers) stops at 1 MiB, as PyTorch's does, so that its
+all-reduce starts while backward still works through the earlier layers. A
+post-accumulate-grad hook on each parameter copies its finished gradient into its bucket's
+flat buffer; a complete bucket is all-reduced at once with a non-blocking MPI request
+(buckets are launched strictly in bucket order, so every rank posts the same collectives in
+the same order) while backward goes on; the last bucket waits for all of them and divides
+each flat buffer by the world size in place, once. Each .grad then becomes a view of its
+bucket's buffer (PyTorch's gradient_as_bucket_view, for CPU parameters of the buffer's
+dtype): no copy back, and a gradient accumulated into that view (zero_grad(set_to_none=False),
+no_sync) is already in place for the next reduction. Every rank thus ends backward with the
+same gradients: the summation order of an all-reduce is fixed by MPI for a given size, and
+the division by the world size is the same on each rank.
 """
 import contextlib
 import weakref
@@ -21,6 +26,8 @@ from fastdl import distributed as dist
 from fastdl._C import Tensor
 from fastdl._tensor import no_grad as _no_grad
 from fastdl.nn.modules.module import Module
+
+FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's first bucket: the last layers' gradients start reducing early
 
 
 def _flat_tensors(obj, out):
@@ -57,13 +64,25 @@ class _Bucket:
         for _, p in params:
             self.offsets.append(n)
             n += p.numel()
+        self.views, self.ptrs = None, None
         if gpu:
             from fastdl import _tensor
             p0 = params[0][1]
             self.flat = _tensor.zeros(n, dtype=p0.dtype, device=p0.device)
         else:
             self.flat = np.zeros(n, dtype=dtype)
+            # each parameter's gradient as a tensor over its slice of the buffer (None: a half
+            # type, reduced in a float32 buffer, keeps a .grad of its own)
+            self.views = [_C.from_numpy(self.flat[off:off + p.numel()].reshape(tuple(p.shape)))
+                          if str(p.dtype).replace("fastdl.", "") == self.flat.dtype.name else None
+                          for (_, p), off in zip(params, self.offsets)]
+            self.ptrs = [v.data_ptr() if v is not None else None for v in self.views]
         self.pending, self.req = 0, None
+
+    def holds(self, k, grad):
+        """True when `grad` is parameter k's view of this bucket (the gradient is in place)."""
+        return self.ptrs is not None and grad is not None and self.ptrs[k] is not None and \
+            grad.data_ptr() == self.ptrs[k] and grad.is_contiguous()
 
 
 class DistributedDataParallel(Module):
@@ -104,7 +123,8 @@ class DistributedDataParallel(Module):
         self._check_same_model(g)
         with _no_grad():
             self._sync_tensors([p for p in module.parameters()] + [b for b in module.buffers()])
-        # buckets: reverse registration order, split on dtype change and at the size cap
+        # buckets: reverse registration order, split on dtype change and at the size cap (1 MiB
+        # for the first one)
         cap = max(1, int(bucket_cap_mb * 1024 * 1024))
         self._buckets, self._where = [], [None] * len(self._params)
         cur, cur_bytes, cur_dt = [], 0, None
@@ -112,7 +132,8 @@ class DistributedDataParallel(Module):
             p = self._params[i]
             dt = np.dtype(str(p.dtype).replace("fastdl.", "")) if self._gpu else _np(p).dtype
             nbytes = p.numel() * dt.itemsize
-            if cur and (dt != cur_dt or cur_bytes + nbytes > cap):
+            limit = min(cap, FIRST_BUCKET_BYTES) if not self._buckets else cap
+            if cur and (dt != cur_dt or cur_bytes + nbytes > limit):
                 self._buckets.append(_Bucket(len(self._buckets), cur, cur_dt, self._gpu))
                 cur, cur_bytes = [], 0
             cur.append((i, p))
@@ -122,7 +143,7 @@ class DistributedDataParallel(Module):
             self._buckets.append(_Bucket(len(self._buckets), cur, cur_dt, self._gpu))
         for b in self._buckets:
             for k, (i, _) in enumerate(b.params):
-                self._where[i] = (b, b.offsets[k])
+                self._where[i] = (b, b.offsets[k], k)
         self._armed = False
         self._next_launch = 0
         self._ready = [False] * len(self._params)
@@ -186,11 +207,11 @@ class DistributedDataParallel(Module):
     def _on_grad(self, i, p):
         if not self._armed or self._ready[i]:
             return
-        b, off = self._where[i]
+        b, off, k = self._where[i]
         if self._gpu:
             with _no_grad():
                 b.flat[off:off + p.numel()].copy_(p.grad.detach().reshape(-1))
-        else:
+        elif not b.holds(k, p.grad):  # (a gradient accumulated into its view is in place)
             b.flat[off:off + p.numel()] = _np(p.grad).reshape(-1)
         self._ready[i] = True
         b.pending -= 1
@@ -250,10 +271,14 @@ class DistributedDataParallel(Module):
         with _no_grad():
             for b in self._buckets:
                 b.req = None
-                b.flat /= n
-                for (i, p), off in zip(b.params, b.offsets):
+                b.flat /= n  # in place, once
+                for k, ((i, p), off) in enumerate(zip(b.params, b.offsets)):
                     if used is not None and not used[i]:
                         continue  # no rank used it: leave .grad as it was
+                    if b.views[k] is not None:  # zero-copy: .grad is the bucket's slice
+                        if not b.holds(k, p.grad):
+                            p.grad = b.views[k]
+                        continue
                     avg = b.flat[off:off + p.numel()].reshape(tuple(p.shape))
                     if p.grad is None:
                         p.grad = _C.from_numpy(avg.copy())._to_dtype(p.dtype)
@@ -283,7 +308,9 @@ class DistributedDataParallel(Module):
             self._used = [_key(p) in reached for p in self._params]
             for i, p in enumerate(self._params):
                 if not self._used[i]:  # contributes its current gradient (or zeros) to the sum
-                    b, off = self._where[i]
+                    b, off, k = self._where[i]
+                    if b.holds(k, p.grad):  # its .grad must stay as it is, outside the reduction
+                        p.grad = p.grad.clone()
                     if self._gpu:
                         with _no_grad():
                             seg = b.flat[off:off + p.numel()]
