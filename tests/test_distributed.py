@@ -121,8 +121,8 @@ def _toy_graph(path):
 
 
 _TEXT = "to be or not to be, that is the question. " * 80
-_LM = ["--steps", "12", "--context", "16", "--batch-size", "8", "--d-model", "32", "--n-layer", "2", "--eval-iters", "4",
-       "--sample-tokens", "20"]
+_LM = ["--steps", "12", "--context", "16", "--batch-size", "8", "--d-model", "32", "--n-layer", "2",
+       "--eval-iters", "4", "--sample-tokens", "20"]
 TRAIN_CASES = {  # model family: (fastdl train arguments, models wrapped in DDP, a line rank 0 prints)
     "gpt": (["--model", "gpt", "--n-head", "2"] + _LM, 1, "final val loss"),
     "lstm": (["--model", "lstm"] + _LM, 1, "final val loss"),
@@ -163,7 +163,8 @@ def test_fastdl_train_is_data_parallel_for_every_family(case, tmp_path):
         one = subprocess.run([sys.executable, "-m", "fastdl", "train"] + args, capture_output=True, text=True,
                              cwd=HERE, timeout=120)
         assert one.returncode == 0, one.stderr
-        logged = lambda text: [ln for ln in text.splitlines() if ln.startswith(("epoch", "test accuracy"))]  # noqa: E731
+        def logged(text):
+            return [ln for ln in text.splitlines() if ln.startswith(("epoch", "test accuracy"))]
         assert len(logged(one.stdout)) == 2 and logged(out) == logged(one.stdout), (out, one.stdout)
 
 
