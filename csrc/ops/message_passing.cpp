@@ -264,7 +264,11 @@ Tensor segment_softmax(const Tensor& src, const Tensor& index, std::optional<int
   Tensor out = y.dtype() == src.dtype() ? y : to_dtype(y, src.dtype());
   if (autograd::any_requires_grad(src)) {
     const DType sdt = src.dtype();
-    autograd::record("SegmentSoftmaxBackward0", {src}, out, [csr, y, kt, H, dev, sdt](V& g) {
+    // The backward needs the softmax itself; for float32 / float64 `out` is `y` (one impl), and
+    // a node holding its own output's impl is a cycle (impl -> grad_fn -> node -> impl) that is
+    // never freed. Save a separate handle on the same storage instead.
+    Tensor ys = detach(y);
+    autograd::record("SegmentSoftmaxBackward0", {src}, out, [csr, y = std::move(ys), kt, H, dev, sdt](V& g) {
       Tensor gc = contiguous(to_dtype(g[0], kt));
       Tensor gs = empty(y.shape(), kt, dev);
       cpu::SegSoftmaxParams q;

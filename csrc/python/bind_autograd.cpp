@@ -6,6 +6,7 @@
 
 #include "autograd/hooks.h"
 #include "python/common.h"
+#include "python/py_hooks.h"
 
 namespace fastdl::py {
 
@@ -49,19 +50,6 @@ std::vector<Tensor> record_function(const std::string& name, const std::vector<T
   return outs;
 }
 
-// A Python callable as a GradHook, released under the GIL.
-autograd::GradHook py_hook(nb::object fn) {
-  std::shared_ptr<nb::object> held(new nb::object(std::move(fn)), [](nb::object* p) {
-    nb::gil_scoped_acquire g;
-    delete p;
-  });
-  return [held](const Tensor& grad) -> Tensor {
-    nb::gil_scoped_acquire g;
-    nb::object r = (*held)(grad);
-    return r.is_none() ? Tensor() : nb::cast<Tensor>(r);
-  };
-}
-
 // What t.register_hook returns: remove() disables the hook.
 struct HookHandle {
   Ref<autograd::Node> node;
@@ -101,25 +89,18 @@ void init_autograd(nb::module_& m) {
     if (t.grad_fn()) {
       h.node = t.grad_fn();
       h.index = h.node->hooks.size();
-      h.node->hooks.push_back({t.impl()->output_nr, py_hook(std::move(fn))});
+      h.node->hooks.push_back({t.impl()->output_nr, PyGradHook{PyCallable(std::move(fn))}});
     } else {
       h.leaf = t.ref();
       h.index = t.impl()->hooks.size();
-      t.impl()->hooks.push_back(py_hook(std::move(fn)));
+      t.impl()->hooks.push_back(PyGradHook{PyCallable(std::move(fn))});
     }
     return h;
   }, "tensor"_a, "hook"_a);
   m.def("_register_post_accumulate_grad_hook", [](const Tensor& t, nb::object fn) {
-    std::shared_ptr<nb::object> held(new nb::object(std::move(fn)), [](nb::object* p) {
-      nb::gil_scoped_acquire g;
-      delete p;
-    });
     HookHandle h;
     h.leaf = t.ref();
-    h.index = autograd::add_post_accumulate_hook(t, [held](const Tensor& leaf) {
-      nb::gil_scoped_acquire g;
-      (*held)(leaf);
-    });
+    h.index = autograd::add_post_accumulate_hook(t, PyPostHook{PyCallable(std::move(fn))});
     return h;
   }, "tensor"_a, "hook"_a);
   m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a);

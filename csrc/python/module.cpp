@@ -4,6 +4,7 @@
 #include "core/parallel.h"
 #include "cuda/cuda_api.h"
 #include "python/common.h"
+#include "python/py_hooks.h"
 
 using namespace fastdl;
 
@@ -53,7 +54,8 @@ NB_MODULE(_C, m) {
       })
       .def("__hash__", [](const Device& d) { return int(d.type) * 64 + d.index; });
 
-  nb::class_<Tensor> cls(m, "Tensor", nb::is_weak_referenceable());
+  // type_slots: the hooks a tensor holds are visible to Python's cycle collector (tensor_gc.cpp).
+  nb::class_<Tensor> cls(m, "Tensor", nb::is_weak_referenceable(), nb::type_slots(py::tensor_type_slots));
   py::init_tensor(m, cls);
   py::init_ops(m, cls);
   py::init_interop(m, cls);
