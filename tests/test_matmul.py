@@ -206,3 +206,89 @@ def test_one_row_products(K, N, dtype, isa, rng):
     xs = fd.tensor(np.repeat(x, 3, axis=1), dtype=dtype)[:, ::3]                         # strided vector
     assert_close(F.linear(xs, fw), x @ w.T, **tol)
     assert_close(fw @ fx[0], w @ x[0], **tol)                                           # matrix @ vector
+
+
+# ---- bf16: every kernel path the CPU has (widened f32 FMAs, VDPBF16PS pair dots, AMX tiles) ----
+
+def _bf16(x):
+    """float64 array of the bf16 values fastdl stores for x (round to nearest even)."""
+    return fd.tensor(x, dtype=fd.bfloat16).to(fd.float64).numpy()
+
+
+@pytest.mark.parametrize("path", ["widen", "dot", "amx", "amx-emulated"])
+def test_bf16_gemm_paths(path, rng):
+    # amx-emulated runs the AMX packing layouts, k padding and tile loops on an emulated tile
+    # unit, so they are checked on every CPU; "amx" runs the real unit where the CPU has one.
+    from fastdl import _C
+    info = _C.cpu_info()
+    if path == "dot" and not info["avx512bf16"]:
+        pytest.skip("this CPU has no AVX512-BF16")
+    if path == "amx" and not info["amx_bf16"]:
+        pytest.skip("this CPU has no AMX-BF16 (amx_tile / amx_bf16 in /proc/cpuinfo)")
+    name = _C._gemm_bf16_path(path)
+    try:
+        assert _C._gemm_kernel_name("bfloat16") == name
+        if path.startswith("amx"):
+            assert name.startswith("amx/")
+        for m, k, n in [(1, 1, 1), (45, 77, 50), (33, 31, 65), (130, 129, 70), (7, 300, 33), (64, 64, 64), (2, 1000, 3)]:
+            a, b = _bf16(rng.standard_normal((m, k))), _bf16(rng.standard_normal((k, n)))
+            A, B = fd.tensor(a, dtype=fd.bfloat16), fd.tensor(b, dtype=fd.bfloat16)
+            want = a @ b
+            tol = dict(rtol=1e-2, atol=1e-2 * np.sqrt(k))  # f32 sums, one rounding to bf16
+            assert_close((A @ B).to(fd.float64), want, **tol)
+            BT = fd.tensor(np.ascontiguousarray(b.T), dtype=fd.bfloat16).T  # X @ W^T layout
+            assert_close((A @ BT).to(fd.float64), want, **tol)
+        # batched, and linear forward and backward (bias, grads of all three)
+        x, w, bias = _bf16(rng.standard_normal((3, 37, 70))), _bf16(rng.standard_normal((45, 70))), _bf16(rng.standard_normal(45))
+        g = _bf16(rng.standard_normal((3, 37, 45)))
+        X, W, Bb = (fd.tensor(v, dtype=fd.bfloat16, requires_grad=True) for v in (x, w, bias))
+        y = F.linear(X, W, Bb)
+        assert_close(y.to(fd.float64), x @ w.T + bias, rtol=1e-2, atol=0.1)
+        y.backward(fd.tensor(g, dtype=fd.bfloat16))
+        assert_close(X.grad.to(fd.float64), g @ w, rtol=1e-2, atol=0.1)
+        assert_close(W.grad.to(fd.float64), np.einsum("bio,bij->oj", g, x), rtol=1e-2, atol=0.3)
+        assert_close(Bb.grad.to(fd.float64), g.sum((0, 1)), rtol=1e-2, atol=0.3)
+    finally:
+        _C._gemm_bf16_path("auto")
+
+
+def test_bf16_gemm_path_errors():
+    from fastdl import _C
+    with pytest.raises(ValueError, match="_gemm_bf16_path"):
+        _C._gemm_bf16_path("tensor-cores")
+    if not _C.cpu_info()["amx_bf16"]:
+        with pytest.raises(ValueError, match="amx"):
+            _C._gemm_bf16_path("amx")
+    assert _C._gemm_bf16_path("auto") == _C._gemm_kernel_name("bfloat16")
+
+
+def _blocking_in_subprocess(tmp_path, tune, m=1024, n=1024, k=2048):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, FASTDL_CACHE_DIR=str(tmp_path), FASTDL_GEMM_TUNE=tune)
+    env.pop("FASTDL_GEMM_KC", None)
+    code = f"from fastdl import _C; print(*_C._gemm_blocking({m}, {n}, {k}, 'float32'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return tuple(int(v) for v in out.stdout.split())
+
+
+def test_gemm_blocking_is_measured_once_and_cached(tmp_path):
+    # The first large float32 product measures kc on this CPU and caches it; a later process
+    # reads the cache; FASTDL_GEMM_TUNE=0 keeps the analytic model; the ref ISA is never tuned.
+    from fastdl import _C
+    if _C.cpu_isa() == "ref":
+        pytest.skip("the scalar reference ISA is not tuned")
+    model = _blocking_in_subprocess(tmp_path, "0")
+    assert not list(tmp_path.iterdir())  # nothing measured, nothing written
+    measured = _blocking_in_subprocess(tmp_path, "redo")
+    files = list(tmp_path.glob("gemm-*.txt"))
+    assert len(files) == 1 and "f32" in files[0].name
+    kc = int(files[0].read_text().split()[1])
+    assert kc == 0 or measured[1] == kc  # 0: the model won
+    if kc == 0:
+        assert measured == model
+    files[0].write_text("kc 256\n")  # a later process takes the cached value as it stands
+    assert _blocking_in_subprocess(tmp_path, "")[1] == 256
+    assert _blocking_in_subprocess(tmp_path, "0") == model

@@ -8,7 +8,7 @@ mkdir -p "$out"
 CXX=${CXX:-g++}
 flags="-std=c++17 -O3 -fopenmp -Icsrc -fno-math-errno -Wall -Wno-unused-parameter -Wno-uninitialized -Wno-maybe-uninitialized"
 objs=""
-for f in csrc/core/cpu_info.cpp csrc/core/parallel.cpp csrc/core/allocator.cpp csrc/cpu/gemm.cpp csrc/cpu/attention.cpp csrc/cpu/selective_scan.cpp; do
+for f in csrc/core/cpu_info.cpp csrc/core/parallel.cpp csrc/core/allocator.cpp csrc/cpu/gemm.cpp csrc/cpu/gemm_amx.cpp csrc/cpu/attention.cpp csrc/cpu/selective_scan.cpp; do
   o="$out/$(basename "$f" .cpp).o"; $CXX $flags -include atomic -c "$f" -o "$o" & objs="$objs $o"
 done
 for f in csrc/cpu/gemm_vec.cpp csrc/cpu/gemm_bf16_vec.cpp csrc/cpu/attention_vec.cpp csrc/cpu/selective_scan_vec.cpp; do

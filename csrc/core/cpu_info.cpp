@@ -49,7 +49,13 @@ CpuInfo detect() {
   if (c.cores < 1) c.cores = 1;
 #ifdef FASTDL_X86
   unsigned a, b, cc, d;
+  __cpuid(0, a, b, cc, d);
+  std::memcpy(c.vendor, &b, 4); std::memcpy(c.vendor + 4, &d, 4); std::memcpy(c.vendor + 8, &cc, 4);
   __cpuid(1, a, b, cc, d);
+  c.family = int((a >> 8) & 0xf);
+  c.model = int((a >> 4) & 0xf);
+  if (c.family == 0xf) c.family += int((a >> 20) & 0xff);
+  if (c.family >= 6) c.model |= int((a >> 16) & 0xf) << 4;
   bool osxsave = cc & (1u << 27);
   c.fma = cc & (1u << 12);
   c.f16c = cc & (1u << 29);
@@ -61,6 +67,9 @@ CpuInfo detect() {
   c.avx512dq = zmm && (b & (1u << 17));
   c.avx512bw = zmm && (b & (1u << 30));
   c.avx512vl = zmm && (b & (1u << 31));
+  const bool tiles = (xcr0 & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA enabled by the OS
+  c.amx_tile = tiles && (d & (1u << 24));
+  c.amx_bf16 = c.amx_tile && (d & (1u << 22));
   __cpuid_count(7, 1, a, b, cc, d);
   c.avx512bf16 = c.avx512f && (a & (1u << 5));
   read_caches(c);

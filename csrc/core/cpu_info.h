@@ -11,8 +11,11 @@ enum class Isa { ref = 0, avx2 = 1, avx512 = 2 };
 struct CpuInfo {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512bf16 = false;
+  bool amx_tile = false, amx_bf16 = false;  // AMX tiles with the OS's tile state (XCR0 17-18)
   size_t l1d = 32 << 10, l2 = 1 << 20, l3 = 8 << 20;  // per-core L1/L2, shared L3 (bytes)
   int cores = 1;
+  char vendor[13] = {};  // "GenuineIntel", "AuthenticAMD", ... (CPUID leaf 0)
+  int family = 0, model = 0;  // display family and model (CPUID leaf 1)
 };
 
 const CpuInfo& cpu_info();

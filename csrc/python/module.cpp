@@ -2,6 +2,7 @@
 #include "core/allocator.h"
 #include "core/cpu_info.h"
 #include "core/parallel.h"
+#include "cpu/gemm.h"
 #include "cuda/cuda_api.h"
 #include "python/common.h"
 #include "python/py_hooks.h"
@@ -83,9 +84,29 @@ NB_MODULE(_C, m) {
     const CpuInfo& c = cpu_info();
     nb::dict d;
     d["avx2"] = c.avx2; d["fma"] = c.fma; d["avx512f"] = c.avx512f; d["avx512bf16"] = c.avx512bf16;
+    d["amx_tile"] = c.amx_tile; d["amx_bf16"] = c.amx_bf16;
+    d["vendor"] = std::string(c.vendor); d["family"] = c.family; d["model"] = c.model;
     d["l1d"] = c.l1d; d["l2"] = c.l2; d["l3"] = c.l3; d["cores"] = c.cores;
     return d;
   });
+  m.def("_gemm_bf16_path", [](const std::string& path) {
+    const char* name = cpu::gemm_set_bf16_path(path.c_str());
+    if (!name)
+      throw ValueError("_gemm_bf16_path: '" + path + "' is not a bf16 GEMM path this CPU has (auto, widen, dot "
+                       "(AVX512-BF16), amx (AMX-BF16), amx-emulated)");
+    return std::string(name);
+  }, "path"_a, "Choose the bf16 GEMM kernel (tests, benchmarks); returns its name.");
+  m.def("_gemm_kernel_name", [](const std::string& dt) {
+    const DType d = dt == "float64" ? DType::f64 : dt == "bfloat16" ? DType::bf16 : DType::f32;
+    return std::string(cpu::gemm_kernel(d).name);
+  }, "dtype"_a, "The CPU GEMM kernel in force for float32, float64 or bfloat16.");
+  m.def("_gemm_blocking", [](int64_t M, int64_t N, int64_t K, const std::string& dt) {
+    const DType d = dt == "float64" ? DType::f64 : dt == "bfloat16" ? DType::bf16 : DType::f32;
+    int64_t mc = 0, kc = 0, nc = 0;
+    cpu::gemm_blocking(d, M, N, K, &mc, &kc, &nc);
+    return nb::make_tuple(mc, kc, nc);
+  }, "M"_a, "N"_a, "K"_a, "dtype"_a = "float32",
+     "The CPU GEMM blocking (mc, kc, nc) for one M x N x K product (measures kc first if due).");
   m.def("cuda_is_available", &cuda::is_available);
   m.def("cuda_device_count", &cuda::device_count);
   m.def("cuda_synchronize", [](int d) { cuda::synchronize(d); }, "device"_a = 0);
