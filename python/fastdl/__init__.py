@@ -67,7 +67,11 @@ def clamp_min(x, min):  # noqa: A002
 def clamp_max(x, max):  # noqa: A002
     return clamp(x, max=max)
 
-from fastdl import autograd, cuda, nn, optim, profiler  # noqa: E402,F401
+from fastdl import autograd, cuda, linalg, nn, optim, profiler  # noqa: E402,F401
+from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)
+    cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, pinverse, qr,
+    slogdet, svd, triangular_solve,
+)
 from fastdl.serialization import load, save  # noqa: E402,F401
 
 __version__ = "0.1.0"
