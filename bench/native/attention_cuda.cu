@@ -15,8 +15,8 @@
 
 #include "cuda_timing.cuh"
 #include "core/error.h"
-#include "cpu/attention.h"
 #include "cuda/cuda_api.h"
+#include "kernels/attention.h"
 
 using namespace fastdl;
 namespace cu = fastdl::cuda;
@@ -81,7 +81,7 @@ struct AttnCase {
   bool blhe = false;        // q, k, v laid out (batch, L, heads, E): strided heads and rows
 };
 
-// Logits of one (b, h) row i in double, -inf where dropped; the definition of cpu/attention.h.
+// Logits of one (b, h) row i in double, -inf where dropped; the definition of kernels/attention.h.
 struct Ref {
   const AttnCase& c;
   double scale;
@@ -106,7 +106,7 @@ struct Ref {
   double keep(int64_t b, int64_t h, int64_t i, int64_t j, uint64_t seed) const {
     if (c.dropout == 0) return 1;
     const uint64_t ctr = uint64_t(((b * c.H + h) * c.L + i) * c.S + j);
-    return cpu::dropout_uniform(seed, ctr) >= float(c.dropout) ? 1 / (1 - c.dropout) : 0;
+    return dropout_uniform(seed, ctr) >= float(c.dropout) ? 1 / (1 - c.dropout) : 0;
   }
 };
 
@@ -192,7 +192,7 @@ void attn_case(const AttnCase& c, DType t) {
         }
       }
     }
-  cpu::AttentionParams p;
+  AttentionParams p;
   p.batch = c.batch, p.heads = c.H, p.kv_heads = c.Hkv, p.L = c.L, p.S = c.S, p.E = c.E, p.Ev = c.Ev, p.dt = t;
   p.scale = ref.scale, p.causal = c.causal, p.dropout_p = c.dropout, p.seed = seed;
   p.q = q_.p, p.k = k_.p, p.v = v_.p;
@@ -205,8 +205,8 @@ void attn_case(const AttnCase& c, DType t) {
     p.k_sb = c.Hkv * c.S * c.E, p.k_sh = c.S * c.E, p.k_sl = c.E;
     p.v_sb = c.Hkv * c.S * c.Ev, p.v_sh = c.S * c.Ev, p.v_sl = c.Ev;
   }
-  if (c.mask == 1) p.mask_kind = cpu::MaskKind::boolean, p.mask = bm, p.m_sl = c.S, p.m_ss = 1;  // m_sb = m_sh = 0
-  if (c.mask == 2) p.mask_kind = cpu::MaskKind::additive, p.mask = madd.p, p.m_sh = c.L * c.S, p.m_sl = c.S, p.m_ss = 1;
+  if (c.mask == 1) p.mask_kind = MaskKind::boolean, p.mask = bm, p.m_sl = c.S, p.m_ss = 1;  // m_sb = m_sh = 0
+  if (c.mask == 2) p.mask_kind = MaskKind::additive, p.mask = madd.p, p.m_sh = c.L * c.S, p.m_sl = c.S, p.m_ss = 1;
   out_.fill_nan(), lse_.fill_nan(), dq_.fill_nan(), dk_.fill_nan(), dv_.fill_nan();
   p.out = out_.p, p.lse = lse_.p, p.gout = go_.p, p.dq = dq_.p, p.dk = dk_.p, p.dv = dv_.p;
   std::string bad;
@@ -273,7 +273,7 @@ void bench_attention() {
       std::vector<double> x(static_cast<size_t>(n));
       for (double& e : x) e = uniform(-1, 1);
       q.upload(x), k.upload(x), v.upload(x), go.upload(x);
-      cpu::AttentionParams p;
+      AttentionParams p;
       p.batch = B, p.heads = p.kv_heads = H, p.L = p.S = L, p.E = p.Ev = E, p.dt = DType::f32;
       p.scale = 1 / std::sqrt(double(E)), p.causal = causal;
       p.q = q.p, p.k = k.p, p.v = v.p, p.out = o.p, p.lse = lse.p, p.gout = go.p, p.dq = dq.p, p.dk = dk.p, p.dv = dv.p;

@@ -15,8 +15,8 @@
 
 #include "cuda_timing.cuh"
 #include "core/error.h"
-#include "cpu/selective_scan.h"
 #include "cuda/cuda_api.h"
+#include "kernels/selective_scan.h"
 
 using namespace fastdl;
 namespace cu = fastdl::cuda;
@@ -588,7 +588,7 @@ struct GemmCase {
 int64_t round8(int64_t x) { return (x + 7) / 8 * 8; }
 
 void gemm_case(const GemmCase& g) {
-  cpu::GemmParams p;
+  GemmParams p;
   p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch, p.dtype = g.dt, p.alpha = g.alpha, p.beta = g.beta;
   int64_t a_size;
   if (g.a_layout == 'k') p.sa_k = g.a_step, p.sa_m = g.a_ld ? g.a_ld : round8(g.K * g.a_step), a_size = g.M * p.sa_m;
@@ -725,7 +725,7 @@ void test_large_index() {
 }
 
 // ---------------------------------------------------------------- optimizers
-// Host reference in double of one fused step (PyTorch's update rules, as cpu/optim.h).
+// Host reference in double of one fused step (PyTorch's update rules, as kernels/optim.h).
 struct OptParam {
   std::vector<double> p, g, s0, s1, s2;
   double step;
@@ -1002,7 +1002,7 @@ void scan_case(const ScanCase& c, DType t) {
   Dev out(nan_host(t, row)), last(nan_host(t, c.batch * c.dim * c.N)), ck(nan_host(t, c.batch * c.dim * nch * c.N));
   Dev du(nan_host(t, row)), dd(nan_host(t, row)), dz(nan_host(t, row)), dA(nan_host(t, c.dim * c.N));
   Dev dB(nan_host(t, bcn)), dC(nan_host(t, bcn)), dD(nan_host(t, c.dim)), db(nan_host(t, c.dim));
-  cpu::SelectiveScanParams p;
+  SelectiveScanParams p;
   p.batch = c.batch, p.dim = c.dim, p.L = c.L, p.N = c.N, p.groups = c.G, p.dt = t, p.chunk = c.chunk;
   p.u = u.p, p.delta = delta.p, p.A = A.p, p.B = B.p, p.C = C.p, p.softplus = c.softplus;
   p.D = c.D ? D.p : nullptr, p.z = c.z ? z.p : nullptr, p.delta_bias = c.bias ? bias.p : nullptr;
@@ -1068,7 +1068,7 @@ void bench_selective_scan() {
   auto u = filled(row, 0.5), delta = filled(row, 0.05), A = filled(dim * N, -1.0), B = filled(bcn, 0.1),
        C = filled(bcn, 0.1), g = filled(row, 1.0), out = filled(row, 0), ck = filled(b * dim * nch * N, 0);
   auto du = filled(row, 0), dd = filled(row, 0), dA = filled(dim * N, 0), dB = filled(bcn, 0), dC = filled(bcn, 0);
-  cpu::SelectiveScanParams p;
+  SelectiveScanParams p;
   p.batch = b, p.dim = dim, p.L = L, p.N = N, p.dt = DType::f32, p.softplus = true;
   p.u = u->p, p.delta = delta->p, p.A = A->p, p.B = B->p, p.C = C->p, p.out = out->p, p.checkpoints = ck->p;
   p.gout = g->p, p.du = du->p, p.ddelta = dd->p, p.dA = dA->p, p.dB = dB->p, p.dC = dC->p;
@@ -1086,7 +1086,7 @@ void bench() {
     const int64_t flat[1] = {S * S};
     cu::fill(A.p, t, 0.01, strided(1, flat, {{1}}), 0);
     cu::fill(B.p, t, 0.01, strided(1, flat, {{1}}), 0);
-    cpu::GemmParams p;
+    GemmParams p;
     p.M = p.N = p.K = S, p.dtype = t, p.A = A.p, p.B = B.p, p.C = C.p;
     p.sa_m = S, p.sa_k = 1, p.sb_k = S, p.sb_n = 1, p.sc_m = S, p.sc_n = 1;
     const double ms = time_ms([&] { cu::gemm(p, 0); }, 10);

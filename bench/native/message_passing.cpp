@@ -6,6 +6,7 @@
 //   message_passing [--nodes 100000] [--edges 1000000] [--features 64] [--threads N] [--impl ref|avx2|avx512]
 #include "common.h"
 #include "cpu/message_passing.h"
+#include "ops/csr.h"
 #include "ops/ops.h"
 
 using namespace fastdl;
@@ -18,7 +19,7 @@ struct Run {
   std::vector<int32_t> arg;
 };
 
-Run run_once(const cpu::MpKernels& k, cpu::MpReduce red, const Ref<cpu::Csr>& c, const Ref<cpu::Csr>& t,
+Run run_once(const cpu::MpKernels& k, cpu::MpReduce red, const Ref<Csr>& c, const Ref<Csr>& t,
              const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& g,
              const std::vector<float>& scale, int64_t F) {
   Run r;
@@ -78,10 +79,10 @@ int main(int argc, char** argv) {
   for (auto& v : w) v = 0.5f + float(rnd() % 10001) * 1e-4f;
 
   double t0 = now_s();
-  Ref<cpu::Csr> c = cpu::csr_for(src, dst, N, N, "bench", "src", "dst");
+  Ref<Csr> c = csr_for(src, dst, N, N, "bench", "src", "dst");
   const double t_csr = now_s() - t0;
   t0 = now_s();
-  Ref<cpu::Csr> t = c->transposed();
+  Ref<Csr> t = c->transposed();
   const double t_tr = now_s() - t0;
   for (int64_t r = 0; r < N; ++r) {
     const int64_t d = c->rowptr.data<int64_t>()[r + 1] - c->rowptr.data<int64_t>()[r];

@@ -1,5 +1,5 @@
 // Validates the CUDA conv2d, pooling and batch / group norm kernels (csrc/cuda/{conv,pool,norm}.cu)
-// against their definitions in double (cpu/conv.h, cpu/pool.h, cpu/norm.h), every output and
+// against their definitions in double (kernels/conv.h, pool.h, norm.h), every output and
 // gradient, outputs pre-filled with NaN (unwritten elements fail), then times conv2d (--bench).
 // Built by bench/gpu.sh like cuda_check:
 //   nvcc -std=c++17 -O2 -arch=sm_90 -I csrc bench/native/nn_cuda.cu csrc/cuda/*.cu -o nn_cuda
@@ -18,10 +18,10 @@
 
 #include "cuda_timing.cuh"
 #include "core/error.h"
-#include "cpu/conv.h"
-#include "cpu/norm.h"
-#include "cpu/pool.h"
 #include "cuda/cuda_api.h"
+#include "kernels/conv.h"
+#include "kernels/norm.h"
+#include "kernels/pool.h"
 
 namespace nn_check {
 
@@ -36,7 +36,7 @@ Vec draw(int64_t n, double lo = -1, double hi = 1) {
 
 // ---------------------------------------------------------------- definitions in double
 // y (and, with gy, gx gw gb) of a conv2d; x (N, C, H, W), w (K, C / G, R, S).
-void conv_ref(const cpu::Conv2dParams& p, const Vec& x, const Vec& w, const Vec* b, const Vec& gy, Vec& y, Vec& gx,
+void conv_ref(const Conv2dParams& p, const Vec& x, const Vec& w, const Vec* b, const Vec& gy, Vec& y, Vec& gx,
               Vec& gw, Vec& gb) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
   y.assign(size_t(p.N * p.K * p.OH * p.OW), 0), gx.assign(size_t(p.N * p.C * p.H * p.W), 0);
@@ -65,8 +65,7 @@ void conv_ref(const cpu::Conv2dParams& p, const Vec& x, const Vec& w, const Vec*
 }
 
 // y, idx (fwd) and gx (bwd, from gy) of a pooling; x (planes, H, W).
-void pool_ref(const cpu::Pool2dParams& p, const Vec& x, const Vec& gy, Vec& y, std::vector<int64_t>& idx, Vec& gx) {
-  using cpu::PoolKind;
+void pool_ref(const Pool2dParams& p, const Vec& x, const Vec& gy, Vec& y, std::vector<int64_t>& idx, Vec& gx) {
   const bool is_max = p.kind == PoolKind::max || p.kind == PoolKind::adaptive_max;
   const bool adaptive = p.kind == PoolKind::adaptive_avg || p.kind == PoolKind::adaptive_max;
   y.assign(size_t(p.planes * p.OH * p.OW), 0), idx.assign(y.size(), -1), gx.assign(size_t(p.planes * p.H * p.W), 0);
@@ -77,8 +76,8 @@ void pool_ref(const cpu::Pool2dParams& p, const Vec& x, const Vec& gy, Vec& y, s
         std::vector<int64_t> taps;
         int64_t padded = 0;
         if (adaptive) {
-          for (int64_t h = cpu::adaptive_begin(oh, p.H, p.OH); h < cpu::adaptive_end(oh, p.H, p.OH); ++h)
-            for (int64_t w = cpu::adaptive_begin(ow, p.W, p.OW); w < cpu::adaptive_end(ow, p.W, p.OW); ++w)
+          for (int64_t h = adaptive_begin(oh, p.H, p.OH); h < adaptive_end(oh, p.H, p.OH); ++h)
+            for (int64_t w = adaptive_begin(ow, p.W, p.OW); w < adaptive_end(ow, p.W, p.OW); ++w)
               taps.push_back(h * p.W + w);
           padded = int64_t(taps.size());
         } else {
@@ -245,7 +244,7 @@ struct ConvCase {
 };
 
 void conv_case(const ConvCase& c, DType t) {
-  cpu::Conv2dParams p;
+  Conv2dParams p;
   p.N = c.N, p.C = c.C, p.H = c.H, p.W = c.W, p.K = c.K, p.R = c.R, p.S = c.S, p.sh = c.sh, p.sw = c.sw;
   p.ph = c.ph, p.pw = c.pw, p.dh = c.dh, p.dw = c.dw, p.groups = c.groups, p.dt = t;
   p.OH = c.OH ? c.OH : (c.H + 2 * c.ph - c.dh * (c.R - 1) - 1) / c.sh + 1;
@@ -278,14 +277,14 @@ void conv_case(const ConvCase& c, DType t) {
 
 struct PoolCase {
   const char* name;
-  cpu::PoolKind kind;
+  PoolKind kind;
   int64_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw;
   bool include_pad = true;
   int64_t divisor = 0;
 };
 
 void pool_case(const PoolCase& c, DType t) {
-  cpu::Pool2dParams p;
+  Pool2dParams p;
   p.kind = c.kind, p.dt = t, p.planes = c.planes, p.H = c.H, p.W = c.W, p.OH = c.OH, p.OW = c.OW, p.kh = c.kh;
   p.kw = c.kw, p.sh = c.sh, p.sw = c.sw, p.ph = c.ph, p.pw = c.pw, p.dh = c.dh, p.dw = c.dw;
   p.count_include_pad = c.include_pad, p.divisor_override = c.divisor;
@@ -302,7 +301,7 @@ void pool_case(const PoolCase& c, DType t) {
     cu::pool2d_bwd(p, 0);
   });
   if (bad.empty()) bad = compare("y", y, ry);
-  const bool is_max = c.kind == cpu::PoolKind::max || c.kind == cpu::PoolKind::adaptive_max;
+  const bool is_max = c.kind == PoolKind::max || c.kind == PoolKind::adaptive_max;
   if (bad.empty() && is_max) bad = compare("idx", idx, Vec(ridx.begin(), ridx.end()));
   if (bad.empty()) bad = compare("gx", gx, rgx);
   report(std::string("pool2d ") + c.name + (t == DType::f32 ? " f32" : " f64"), bad);
@@ -325,7 +324,7 @@ void bn_case(const char* name, int64_t N, int64_t C, int64_t S, bool training, b
       rv1[size_t(c)] = 0.9 * rv[size_t(c)] + 0.1 * var * double(N * S) / double(N * S - 1);
     }
   y.nan(), mean.nan(), invstd.nan(), gx.nan(), gw.nan(), gb.nan();
-  cpu::BatchNormParams p;
+  BatchNormParams p;
   p.dt = t, p.N = N, p.C = C, p.S = S, p.training = training, p.x = dx.p, p.w = affine ? dw.p : nullptr;
   p.b = affine ? db.p : nullptr, p.y = y.p, p.mean = mean.p, p.invstd = invstd.p, p.running_mean = drm.p;
   p.running_var = drv.p, p.gy = dgy.p, p.gx = gx.p, p.gw = gw.p, p.gb = gb.p;
@@ -351,7 +350,7 @@ void gn_case(const char* name, int64_t N, int64_t C, int64_t S, int64_t G, bool 
            [&](int64_t r, int64_t e) { return (r % G) * Cg + e / S; }, true, 1e-5, x, affine ? &w : nullptr,
            affine ? &b : nullptr, gy, nullptr, nullptr, ry, rmean, ris, rgx, rgw, rgb);
   y.nan(), mean.nan(), invstd.nan(), gx.nan(), gw.nan(), gb.nan();
-  cpu::GroupNormParams p;
+  GroupNormParams p;
   p.dt = t, p.N = N, p.C = C, p.S = S, p.G = G, p.x = dx.p, p.w = affine ? dw.p : nullptr;
   p.b = affine ? db.p : nullptr, p.y = y.p, p.mean = mean.p, p.invstd = invstd.p, p.gy = dgy.p, p.gx = gx.p;
   p.gw = gw.p, p.gb = gb.p, p.scratch = scratch.p;
@@ -377,7 +376,6 @@ void test_all() {
       {"long weight-grad depth (split)", 4, 16, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},
       {"stride 2, no pad, no bias", 3, 5, 12, 9, 7, 3, 3, 2, 2, 0, 0, 1, 1, 1, 0, 0, false},
   };
-  using cpu::PoolKind;
   const PoolCase pools[] = {
       {"max 3x3 s2 p1", PoolKind::max, 6, 9, 10, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1},
       {"max dilated, ceil-mode row", PoolKind::max, 3, 11, 8, 4, 3, 2, 3, 3, 2, 0, 1, 2, 1},
@@ -406,7 +404,7 @@ void test_all() {
 void bench_conv() {
   const int64_t layers[][3] = {{64, 56, 56}, {128, 28, 28}, {256, 14, 14}, {512, 7, 7}};
   for (const auto& l : layers) {
-    cpu::Conv2dParams p;
+    Conv2dParams p;
     p.N = 32, p.C = p.K = l[0], p.H = p.W = p.OH = p.OW = l[1], p.R = p.S = 3, p.ph = p.pw = 1, p.dt = DType::f32;
     const int64_t nx = p.N * p.C * p.H * p.W, nw = p.K * p.C * 9;
     Vec x = draw(nx), w = draw(nw);

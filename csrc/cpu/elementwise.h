@@ -6,7 +6,7 @@
 
 #include "core/cpu_info.h"
 #include "core/dtype.h"
-#include "ops/kinds.h"
+#include "kernels/kinds.h"
 
 namespace fastdl::cpu {
 

@@ -13,7 +13,6 @@
 #include "core/parallel.h"
 #include "cpu/elementwise.h"
 #include "cpu/gemm.h"
-#include "cpu/rnn_cell.h"
 
 namespace fastdl::cpu {
 

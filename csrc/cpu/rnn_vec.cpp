@@ -1,4 +1,4 @@
-// The recurrent cells' gate arithmetic (cpu/rnn_cell.h) with float32 units in the W lanes of an
+// The recurrent cells' gate arithmetic (kernels/rnn.h) with float32 units in the W lanes of an
 // explicit vector (sigmoid and tanh through the vector exp of simd/vec.h); the last H % W units
 // and float64 run the same formulas one unit at a time. Compiled per ISA (avx2, avx512); the
 // ref ISA runs the scalar reference in rnn.cpp.
@@ -8,7 +8,6 @@
 #include <immintrin.h>
 
 #include "cpu/rnn.h"
-#include "cpu/rnn_cell.h"
 #include "cpu/simd/vec.h"
 #include "cpu/simd/vmath.h"
 

@@ -1,5 +1,5 @@
 // Fused scaled-dot-product attention on CUDA (FlashAttention-2, Dao 2023); semantics and params
-// in cpu/attention.h. SIMT FMA in the operand precision (float32, float64).
+// in kernels/attention.h. SIMT FMA in the operand precision (float32, float64).
 //   fwd   one block (8 warps) per (batch*head, 32 query rows): warp w owns rows 4w..4w+3, lane j
 //         the key j of each 32-key tile (K staged transposed in shared memory, V row-major);
 //         online softmax per row, O in registers (lane owns columns lane + 32c); writes out, lse.
@@ -13,14 +13,12 @@
 
 #include <mma.h>
 
-#include "cpu/attention.h"
 #include "cuda/common.cuh"
+#include "kernels/attention.h"
 
 namespace fastdl::cuda {
 namespace {
 
-using cpu::AttentionParams;
-using cpu::MaskKind;
 
 constexpr int kWarp = 32;
 constexpr int kWarps = 8;                 // warps per block
@@ -67,10 +65,10 @@ __device__ __forceinline__ T logit(const AttentionParams& p, int64_t b, int64_t 
   return s;
 }
 
-// Dropout keeps (b, h, i, j) iff its counter-based uniform is >= p (cpu/attention.h).
+// Dropout keeps (b, h, i, j) iff its counter-based uniform is >= p (kernels/attention.h).
 __device__ __forceinline__ bool kept(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j) {
   const uint64_t ctr = uint64_t(((b * p.heads + h) * p.L + i) * p.S + j);
-  return cpu::dropout_uniform(p.seed, ctr) >= float(p.dropout_p);  // the CPU kernels' comparison
+  return dropout_uniform(p.seed, ctr) >= float(p.dropout_p);  // the CPU kernels' comparison
 }
 
 // K (kBc keys from j0, width E) into dst[e*kPad + j]; zero past S.

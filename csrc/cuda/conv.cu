@@ -1,5 +1,5 @@
 // conv2d on CUDA as implicit GEMM (Chetlur et al., cuDNN 2014); semantics and params in
-// cpu/conv.h. One SIMT tiled GEMM kernel (64 x 64 tile, 16-deep k steps staged in shared memory,
+// kernels/conv.h. One SIMT tiled GEMM kernel (64 x 64 tile, 16-deep k steps staged in shared memory,
 // 4 x 4 outputs per thread) whose operand loads gather straight from the tensors, per group:
 //   fwd         y  (Kg x N*OH*OW) = w (Kg x Cg*R*S) . im2col(x)        (+ bias)
 //   bwd_input   gx (Cg x N*H*W)   = w^T (Cg x Kg*R*S) . col(gy)          (taps that land on a stride)
@@ -14,13 +14,12 @@
 
 #include <mma.h>
 
-#include "cpu/conv.h"
 #include "cuda/common.cuh"
+#include "kernels/conv.h"
 
 namespace fastdl::cuda {
 namespace {
 
-using cpu::Conv2dParams;
 
 // Accumulation type: double for double, float for float and the half types.
 template <class T> using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;

@@ -7,13 +7,15 @@
 #include <string>
 
 #include "core/dtype.h"
-#include "cpu/gemm.h"
-#include "cpu/optim.h"
-#include "ops/kinds.h"
+#include "kernels/gemm.h"
+#include "kernels/kinds.h"
+#include "kernels/optim.h"
 
-namespace fastdl::cpu { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams;
-                         struct AttentionParams; struct Conv2dParams; struct Pool2dParams;
-                         struct BatchNormParams; struct GroupNormParams; struct RnnParams; }
+// The other kernels' parameter structs (csrc/kernels/), declared here so that including this
+// header stays cheap; the .cu files include their op's kernels/<op>.h.
+namespace fastdl { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams;
+                   struct AttentionParams; struct Conv2dParams; struct Pool2dParams;
+                   struct BatchNormParams; struct GroupNormParams; struct RnnParams; }
 
 namespace fastdl::cuda {
 
@@ -55,49 +57,49 @@ void unary(UnaryOp op, DType dt, void* out, const void* in, const Strided& it, i
 // write int64.
 void reduce(ReduceOp op, DType dt, void* out, const void* in, int64_t outer, int64_t n, int64_t inner,
             int device);
-void gemm(const cpu::GemmParams& p, int device);
+void gemm(const GemmParams& p, int device);
 // out[i] = cond[i] ? a[i] : b[i] over n contiguous elements of `elsize` bytes (cond is bool).
 void where(size_t elsize, void* out, const void* cond, const void* a, const void* b, int64_t n, int device);
-// Fused optimizer step over `count` parameters (device pointers), see cpu/optim.h.
+// Fused optimizer step over `count` parameters (device pointers), see kernels/optim.h.
 void optim_step(OptimKind kind, DType dt, const OptimHyper& h, const OptimTensor* ts, int64_t count, int device);
-// Message passing over a CSR of device pointers (cpu/message_passing.h); deterministic.
-void mp_gather_fwd(DType dt, const cpu::MpParams& p, int device);
-void mp_gather_bwd(DType dt, const cpu::MpParams& p, int device);
-void seg_softmax_fwd(DType dt, const cpu::SegSoftmaxParams& p, int device);
-void seg_softmax_bwd(DType dt, const cpu::SegSoftmaxParams& p, int device);
-// Selective scan over contiguous device operands (cpu/selective_scan.h), float32 or float64,
+// Message passing over a CSR of device pointers (kernels/message_passing.h); deterministic.
+void mp_gather_fwd(DType dt, const MpParams& p, int device);
+void mp_gather_bwd(DType dt, const MpParams& p, int device);
+void seg_softmax_fwd(DType dt, const SegSoftmaxParams& p, int device);
+void seg_softmax_bwd(DType dt, const SegSoftmaxParams& p, int device);
+// Selective scan over contiguous device operands (kernels/selective_scan.h), float32 or float64,
 // 1 <= N <= 256; forward writes the CPU kernel's checkpoints, backward reads them; deterministic.
-void selective_scan_fwd(const cpu::SelectiveScanParams& p, int device);
-void selective_scan_bwd(const cpu::SelectiveScanParams& p, int device);
-// Fused attention (cpu/attention.h), float32 or float64, E and Ev <= 256, strided q/k/v as the
+void selective_scan_fwd(const SelectiveScanParams& p, int device);
+void selective_scan_bwd(const SelectiveScanParams& p, int device);
+// Fused attention (kernels/attention.h), float32 or float64, E and Ev <= 256, strided q/k/v as the
 // struct allows. fwd writes every element of out and lse; bwd writes every element of dq, dk, dv
 // (nothing needs zeroing first; dq is summed with atomics, so its last bits may vary run to run).
 // fwd also takes bfloat16 / float16 (tensor cores, fp32 accumulation; E, Ev multiples of 16 up
 // to 128; lse is then float32); bwd takes float32 / float64 only.
-void attention_fwd(const cpu::AttentionParams& p, int device);
-void attention_bwd(const cpu::AttentionParams& p, int device);
-// conv2d as implicit GEMM (cpu/conv.h), float32 or float64, or bfloat16 / float16 (tensor cores,
+void attention_fwd(const AttentionParams& p, int device);
+void attention_bwd(const AttentionParams& p, int device);
+// conv2d as implicit GEMM (kernels/conv.h), float32 or float64, or bfloat16 / float16 (tensor cores,
 // fp32 accumulation, every output in the operand dtype): fwd writes y (+ b when set);
 // bwd_input overwrites gx; bwd_weight overwrites gw (and gb when set), reproducibly.
-void conv2d_fwd(const cpu::Conv2dParams& p, int device);
-void conv2d_bwd_input(const cpu::Conv2dParams& p, int device);
-void conv2d_bwd_weight(const cpu::Conv2dParams& p, int device);
+void conv2d_fwd(const Conv2dParams& p, int device);
+void conv2d_bwd_input(const Conv2dParams& p, int device);
+void conv2d_bwd_weight(const Conv2dParams& p, int device);
 // y[n, k, :] += b[k] over (N, K, HW); gb[k] = sum over n, HW of gy (cpu::conv_bias_add / _grad);
 // the same four dtypes, halves summed in fp32.
 void conv_bias_add(DType dt, void* y, const void* b, int64_t N, int64_t K, int64_t HW, int device);
 void conv_bias_grad(DType dt, const void* gy, void* gb, int64_t N, int64_t K, int64_t HW, int device);
-// Pooling (cpu/pool.h), every kind, float32 or float64; bwd overwrites gx (a gather: reproducible).
-void pool2d_fwd(const cpu::Pool2dParams& p, int device);
-void pool2d_bwd(const cpu::Pool2dParams& p, int device);
-// Batch / group normalisation (cpu/norm.h), float32 or float64, statistics in double.
-void batch_norm_fwd(const cpu::BatchNormParams& p, int device);
-void batch_norm_bwd(const cpu::BatchNormParams& p, int device);
-void group_norm_fwd(const cpu::GroupNormParams& p, int device);
-void group_norm_bwd(const cpu::GroupNormParams& p, int device);
-// One recurrent layer-direction (cpu/rnn.h), float32 or float64: the step loop on the host around
+// Pooling (kernels/pool.h), every kind, float32 or float64; bwd overwrites gx (a gather: reproducible).
+void pool2d_fwd(const Pool2dParams& p, int device);
+void pool2d_bwd(const Pool2dParams& p, int device);
+// Batch / group normalisation (kernels/norm.h), float32 or float64, statistics in double.
+void batch_norm_fwd(const BatchNormParams& p, int device);
+void batch_norm_bwd(const BatchNormParams& p, int device);
+void group_norm_fwd(const GroupNormParams& p, int device);
+void group_norm_bwd(const GroupNormParams& p, int device);
+// One recurrent layer-direction (kernels/rnn.h), float32 or float64: the step loop on the host around
 // cuda::gemm and fused gate kernels; the same buffers and results as the CPU drivers.
-void rnn_fwd(const cpu::RnnParams& p, int device);
-void rnn_bwd(const cpu::RnnParams& p, int device);
+void rnn_fwd(const RnnParams& p, int device);
+void rnn_bwd(const RnnParams& p, int device);
 
 // NCCL for fastdl.distributed's 'nccl' backend (csrc/cuda/nccl.cu): compiled in when CMake
 // finds nccl.h, libnccl.so.2 opened at run time. Calls are enqueued on the device's stream.

@@ -316,7 +316,7 @@ bool lead(int64_t s, int64_t extent) { return extent <= 1 || s % 8 == 0; }
 bool align16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Runs the tensor-core kernel when the layouts allow; false otherwise.
-bool try_tc(const cpu::GemmParams& p, const GemmArgs& a, int device) {
+bool try_tc(const GemmParams& p, const GemmArgs& a, int device) {
   if (!align16(p.A) || !align16(p.B) || !lead(p.sa_b, p.batch) || !lead(p.sb_b, p.batch)) return false;
   int ak = -1, bk = -1;  // 1: K-contiguous, 0: M- / N-contiguous
   if (unit(p.sa_k, p.K) && lead(p.sa_m, p.M)) ak = 1;
@@ -333,12 +333,12 @@ bool try_tc(const cpu::GemmParams& p, const GemmArgs& a, int device) {
 
 }  // namespace
 
-void gemm(const cpu::GemmParams& p, int device) {
+void gemm(const GemmParams& p, int device) {
   if (p.M <= 0 || p.N <= 0 || p.batch <= 0 || p.batch2 <= 0) return;
   if (p.batch2 > 1) {  // the outer batch level: one launch per outer index
     const int64_t e = int64_t(dtype_size(p.dtype));
     for (int64_t o = 0; o < p.batch2; ++o) {
-      cpu::GemmParams q = p;
+      GemmParams q = p;
       q.batch2 = 1;
       q.A = static_cast<const char*>(p.A) + o * p.sa_b2 * e;
       q.B = static_cast<const char*>(p.B) + o * p.sb_b2 * e;

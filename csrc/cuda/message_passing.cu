@@ -1,4 +1,4 @@
-// Message passing on CUDA over the CSR built (and cached) on the host, cpu/message_passing.h:
+// Message passing on CUDA over the CSR built (and cached) on the host, kernels/message_passing.h:
 //   gather_fwd   warp per target row; lanes over features (kVec accumulators per lane, chunks
 //                of 32 * kVec features); entries in CSR order -> sum / mean / max / min (+ arg)
 //   gather_bwd   over the transposed CSR, warp per source row: gx by the same gather-reduce
@@ -8,15 +8,12 @@
 // Every output element is produced by one warp in a fixed order: no atomics, deterministic.
 #include <cfloat>
 
-#include "cpu/message_passing.h"
 #include "cuda/common.cuh"
+#include "kernels/message_passing.h"
 
 namespace fastdl::cuda {
 namespace {
 
-using cpu::MpParams;
-using cpu::MpReduce;
-using cpu::SegSoftmaxParams;
 
 constexpr int kWarp = 32, kVec = 4, kWarpsPerBlock = 8;
 

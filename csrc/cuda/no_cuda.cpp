@@ -31,29 +31,29 @@ void binary_scalar(BinaryOp, DType, void*, const void*, double, bool, const Stri
 }
 void unary(UnaryOp, DType, void*, const void*, const Strided&, int) { unavailable("unary"); }
 void reduce(ReduceOp, DType, void*, const void*, int64_t, int64_t, int64_t, int) { unavailable("reduce"); }
-void gemm(const cpu::GemmParams&, int) { unavailable("gemm"); }
+void gemm(const GemmParams&, int) { unavailable("gemm"); }
 void optim_step(OptimKind, DType, const OptimHyper&, const OptimTensor*, int64_t, int) { unavailable("optim_step"); }
-void mp_gather_fwd(DType, const cpu::MpParams&, int) { unavailable("message_passing"); }
-void mp_gather_bwd(DType, const cpu::MpParams&, int) { unavailable("message_passing backward"); }
-void seg_softmax_fwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax"); }
-void seg_softmax_bwd(DType, const cpu::SegSoftmaxParams&, int) { unavailable("segment_softmax backward"); }
-void selective_scan_fwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan"); }
-void selective_scan_bwd(const cpu::SelectiveScanParams&, int) { unavailable("selective_scan backward"); }
-void rnn_fwd(const cpu::RnnParams&, int) { unavailable("rnn"); }
-void rnn_bwd(const cpu::RnnParams&, int) { unavailable("rnn backward"); }
-void attention_fwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention"); }
-void attention_bwd(const cpu::AttentionParams&, int) { unavailable("scaled_dot_product_attention backward"); }
-void conv2d_fwd(const cpu::Conv2dParams&, int) { unavailable("conv2d"); }
-void conv2d_bwd_input(const cpu::Conv2dParams&, int) { unavailable("conv2d backward"); }
-void conv2d_bwd_weight(const cpu::Conv2dParams&, int) { unavailable("conv2d backward"); }
+void mp_gather_fwd(DType, const MpParams&, int) { unavailable("message_passing"); }
+void mp_gather_bwd(DType, const MpParams&, int) { unavailable("message_passing backward"); }
+void seg_softmax_fwd(DType, const SegSoftmaxParams&, int) { unavailable("segment_softmax"); }
+void seg_softmax_bwd(DType, const SegSoftmaxParams&, int) { unavailable("segment_softmax backward"); }
+void selective_scan_fwd(const SelectiveScanParams&, int) { unavailable("selective_scan"); }
+void selective_scan_bwd(const SelectiveScanParams&, int) { unavailable("selective_scan backward"); }
+void rnn_fwd(const RnnParams&, int) { unavailable("rnn"); }
+void rnn_bwd(const RnnParams&, int) { unavailable("rnn backward"); }
+void attention_fwd(const AttentionParams&, int) { unavailable("scaled_dot_product_attention"); }
+void attention_bwd(const AttentionParams&, int) { unavailable("scaled_dot_product_attention backward"); }
+void conv2d_fwd(const Conv2dParams&, int) { unavailable("conv2d"); }
+void conv2d_bwd_input(const Conv2dParams&, int) { unavailable("conv2d backward"); }
+void conv2d_bwd_weight(const Conv2dParams&, int) { unavailable("conv2d backward"); }
 void conv_bias_add(DType, void*, const void*, int64_t, int64_t, int64_t, int) { unavailable("conv2d"); }
 void conv_bias_grad(DType, const void*, void*, int64_t, int64_t, int64_t, int) { unavailable("conv2d backward"); }
-void pool2d_fwd(const cpu::Pool2dParams&, int) { unavailable("pool2d"); }
-void pool2d_bwd(const cpu::Pool2dParams&, int) { unavailable("pool2d backward"); }
-void batch_norm_fwd(const cpu::BatchNormParams&, int) { unavailable("batch_norm"); }
-void batch_norm_bwd(const cpu::BatchNormParams&, int) { unavailable("batch_norm backward"); }
-void group_norm_fwd(const cpu::GroupNormParams&, int) { unavailable("group_norm"); }
-void group_norm_bwd(const cpu::GroupNormParams&, int) { unavailable("group_norm backward"); }
+void pool2d_fwd(const Pool2dParams&, int) { unavailable("pool2d"); }
+void pool2d_bwd(const Pool2dParams&, int) { unavailable("pool2d backward"); }
+void batch_norm_fwd(const BatchNormParams&, int) { unavailable("batch_norm"); }
+void batch_norm_bwd(const BatchNormParams&, int) { unavailable("batch_norm backward"); }
+void group_norm_fwd(const GroupNormParams&, int) { unavailable("group_norm"); }
+void group_norm_bwd(const GroupNormParams&, int) { unavailable("group_norm backward"); }
 bool nccl_available() { return false; }
 std::string nccl_unique_id() { unavailable("nccl_unique_id"); }
 void* nccl_comm_init(int, int, const std::string&, int) { unavailable("nccl_comm_init"); }

@@ -1,16 +1,14 @@
-// Batch and group normalisation on CUDA; semantics and params in cpu/norm.h. One block per
+// Batch and group normalisation on CUDA; semantics and params in kernels/norm.h. One block per
 // channel (batch norm) or per (sample, group) (group norm): statistics and gradient sums
 // accumulate in double through a fixed-order block reduction (reproducible), then the same
 // block writes its normalised slice. Group norm's weight / bias gradients sum the per-(n, c)
 // partials of `scratch` over n in order. Operand precision float32 or float64.
-#include "cpu/norm.h"
 #include "cuda/common.cuh"
+#include "kernels/norm.h"
 
 namespace fastdl::cuda {
 namespace {
 
-using cpu::BatchNormParams;
-using cpu::GroupNormParams;
 
 constexpr int kWarp = 32;
 constexpr int kNormThreads = 256;

@@ -1,15 +1,13 @@
-// 2-D pooling on CUDA; semantics and params in cpu/pool.h. One thread per output element in the
+// 2-D pooling on CUDA; semantics and params in kernels/pool.h. One thread per output element in the
 // forward; the backward is a gather, one thread per input element summing the outputs whose
 // window holds it (max: whose idx is it), so nothing is scattered with atomics and gradients
 // are reproducible. Operand precision throughout (float32, float64).
-#include "cpu/pool.h"
 #include "cuda/common.cuh"
+#include "kernels/pool.h"
 
 namespace fastdl::cuda {
 namespace {
 
-using cpu::PoolKind;
-using cpu::Pool2dParams;
 
 __host__ __device__ __forceinline__ int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 __host__ __device__ __forceinline__ int64_t ad_begin(int64_t o, int64_t n, int64_t on) { return (o * n) / on; }

@@ -1,16 +1,13 @@
 // Recurrent layers on CUDA: the same step loop as cpu/rnn.cpp, run on the host around
-// cuda::gemm, with the fused gate arithmetic of cpu/rnn_cell.h as one kernel per step
+// cuda::gemm, with the fused gate arithmetic of kernels/rnn.h as one kernel per step
 // (a thread per (row, unit)), forward and backward.
-#include "cpu/rnn.h"
-#include "cpu/rnn_cell.h"
 #include "cuda/common.cuh"
+#include "kernels/rnn.h"
 
 namespace fastdl::cuda {
 
 namespace {
 
-using cpu::RnnCellArgs;
-using cpu::RnnMode;
 
 template <class T> struct ThreadLanes {
   using V = T;
@@ -26,8 +23,8 @@ template <class T, bool Fwd>
 __global__ void cell_kernel(RnnCellArgs a) {
   const int64_t n = a.rows * a.H;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    if constexpr (Fwd) cpu::rnn_cell::fwd_at<ThreadLanes<T>, T>(a, i / a.H, i % a.H);
-    else cpu::rnn_cell::bwd_at<ThreadLanes<T>, T>(a, i / a.H, i % a.H);
+    if constexpr (Fwd) rnn_cell::fwd_at<ThreadLanes<T>, T>(a, i / a.H, i % a.H);
+    else rnn_cell::bwd_at<ThreadLanes<T>, T>(a, i / a.H, i % a.H);
   }
 }
 
@@ -52,7 +49,7 @@ void cells(bool fwd, DType dt, const RnnCellArgs& a, int device) {
 // C (M, N) = A (M, K, row stride lda) @ B (K, N; strides sk, sn) + beta C (row stride ldc).
 void mm(DType dt, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t sk, int64_t sn,
         void* C, int64_t ldc, double beta, int device) {
-  cpu::GemmParams g;
+  GemmParams g;
   g.M = M; g.N = N; g.K = K; g.dtype = dt;
   g.A = A; g.sa_m = lda; g.sa_k = 1;
   g.B = B; g.sb_k = sk; g.sb_n = sn;
@@ -71,9 +68,9 @@ void d2d(void* dst, const void* src, int64_t bytes) {
 
 }  // namespace
 
-void rnn_fwd(const cpu::RnnParams& p, int device) {
+void rnn_fwd(const RnnParams& p, int device) {
   use_device(device);
-  const int64_t H = p.H, P = p.P, GH = cpu::rnn_gates(p.mode) * H, SH = cpu::rnn_saved(p.mode) * H;
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
   const int64_t e = int64_t(dtype_size(p.dt));
   const bool proj = p.w_hr != nullptr;
   mm(p.dt, p.N, GH, p.I, p.x, p.I, p.w_ih, 1, p.I, p.gates, SH, 0.0, device);
@@ -98,9 +95,9 @@ void rnn_fwd(const cpu::RnnParams& p, int device) {
   }
 }
 
-void rnn_bwd(const cpu::RnnParams& p, int device) {
+void rnn_bwd(const RnnParams& p, int device) {
   use_device(device);
-  const int64_t H = p.H, P = p.P, GH = cpu::rnn_gates(p.mode) * H, SH = cpu::rnn_saved(p.mode) * H;
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
   const int64_t e = int64_t(dtype_size(p.dt));
   const bool proj = p.w_hr != nullptr, gru = p.mode == RnnMode::gru;
   void* dgh = gru ? p.dgh : p.dgx;

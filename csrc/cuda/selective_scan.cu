@@ -1,4 +1,4 @@
-// Mamba's selective scan on CUDA; semantics, params and checkpoint layout in cpu/selective_scan.h.
+// Mamba's selective scan on CUDA; semantics, params and checkpoint layout in kernels/selective_scan.h.
 // Parallel over time (Gu & Dao 2023, section 3.3): x_t = e_t x_{t-1} + b_t (e_t = exp(delta_t A),
 // b_t = delta_t B_t u_t) is associative on pairs: (e2, b2) after (e1, b1) = (e2 e1, e2 b1 + b2).
 //   fwd  one block of 8 warps per (batch, run of up to 8 channels of one group); warp w scans
@@ -15,13 +15,12 @@
 // fp32 state for float32 operands (the op converts bf16/f16 to float32), fp64 for float64.
 #include <algorithm>
 
-#include "cpu/selective_scan.h"
 #include "cuda/common.cuh"
+#include "kernels/selective_scan.h"
 
 namespace fastdl::cuda {
 namespace {
 
-using cpu::SelectiveScanParams;
 
 constexpr int kWarp = 32;
 constexpr int kWarps = 8;                // channels (one per warp) per block
@@ -352,7 +351,7 @@ Cfg configure(const SelectiveScanParams& p, bool bwd, int device) {
   const size_t sz = dtype_size(p.dt);
   Cfg q;
   q.cpb = cdiv(p.dim / p.groups, kWarps);
-  q.nch = cpu::scan_chunks(p);
+  q.nch = scan_chunks(p);
   q.ntile = int(cdiv(imin(p.chunk, p.L), kTile));
   q.smem = bwd ? sz * size_t(kWarps * (3 + q.ntile) * p.N + 2 * kWarps * kTile) : sz * size_t(kWarps * p.N);
   int limit = 48 << 10;

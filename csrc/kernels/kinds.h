@@ -1,4 +1,5 @@
-// The elementwise and reduction operator kinds shared by every backend's kernel tables.
+// The elementwise and reduction operator kinds: the ops (csrc/ops) pick one, and every backend's
+// kernels (csrc/cpu tables, csrc/cuda launchers) switch on it. See kernels/common.h for the folder.
 #pragma once
 #include <cstdint>
 

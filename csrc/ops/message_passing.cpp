@@ -1,5 +1,5 @@
 // scatter, message_passing and segment_softmax: checks (naming the op, the argument and the
-// shapes), the cached CSR of the indices (cpu/message_passing.cpp), dispatch to the CPU or CUDA
+// shapes), the cached CSR of the indices (ops/csr.cpp), dispatch to the CPU or CUDA
 // kernel, and the backward nodes. Backward runs over the transposed CSR in one fused pass that
 // writes grad x and grad edge_weight; nothing (E, F) is ever materialised. Half inputs compute
 // in float32. Double backward (create_graph) through these ops is not supported.
@@ -11,13 +11,13 @@
 #include "core/profiler.h"
 #include "cpu/message_passing.h"
 #include "cuda/cuda_api.h"
+#include "ops/csr.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
 namespace fastdl {
 
 using V = std::vector<Tensor>;
-using cpu::Csr;
 using cpu::MpReduce;
 
 namespace {
@@ -164,7 +164,7 @@ Tensor message_passing(const Tensor& x, const Tensor& edge_index, const Tensor& 
     if (okh) H = w.shape()[1];
   }
   Tensor ei = index_on_cpu(edge_index, op, "edge_index");
-  Ref<Csr> csr = cpu::csr_for(select(ei, 0, 0), select(ei, 0, 1), N, M, op, "edge_index[0]", "edge_index[1]");
+  Ref<Csr> csr = csr_for(select(ei, 0, 0), select(ei, 0, 1), N, M, op, "edge_index[0]", "edge_index[1]");
 
   Gather G{csr, R, compute_dtype(x.dtype()), x.device(), F, H, {}, {}, {}};
   G.xc = contiguous(to_dtype(detach(x), G.kt));
@@ -208,7 +208,7 @@ Tensor scatter(const Tensor& src, const Tensor& index, int64_t dim, std::optiona
   Tensor idx = reshape(index_on_cpu(index, op, "index"), {n});
   const int64_t M = dim_size ? *dim_size : std::max<int64_t>(index_max_plus_one(idx), 0);
   FASTDL_CHECK(M >= 0, ValueError, op, ": dim_size must be >= 0; got ", M);
-  Ref<Csr> csr = cpu::csr_for(Tensor(), idx, n, M, op, "", "index");
+  Ref<Csr> csr = csr_for(Tensor(), idx, n, M, op, "", "index");
 
   const DType kt = compute_dtype(src.dtype());
   Tensor s0 = src.ndim() ? movedim(to_dtype(detach(src), kt), d, 0) : reshape(to_dtype(detach(src), kt), {1});
@@ -248,7 +248,7 @@ Tensor segment_softmax(const Tensor& src, const Tensor& index, std::optional<int
   Tensor idx = index_on_cpu(index, op, "index");
   const int64_t M = num_nodes ? *num_nodes : index_max_plus_one(idx);
   FASTDL_CHECK(M >= 0, ValueError, op, ": num_nodes must be >= 0; got ", M);
-  Ref<Csr> csr = cpu::csr_for(Tensor(), idx, E, M, op, "", "index");
+  Ref<Csr> csr = csr_for(Tensor(), idx, E, M, op, "", "index");
   const DType kt = compute_dtype(src.dtype());
   const Device dev = src.device();
   const int64_t H = E ? src.numel() / E : 1;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "ops/kinds.h"
+#include "kernels/kinds.h"
 
 namespace fastdl {
 

@@ -1,6 +1,6 @@
 // Graph ops: scatter, message_passing, segment_softmax (ops/message_passing.h), and the CSR
 // cache's introspection for tests.
-#include "cpu/message_passing.h"
+#include "ops/csr.h"
 #include "ops/message_passing.h"
 #include "python/common.h"
 
@@ -25,11 +25,11 @@ void init_graph(nb::module_& m) {
      "Softmax of src (E, ...) over the entries sharing a value of index (E,), per column.");
   m.def("mp_cache_info", []() {
     nb::dict d;
-    d["size"] = cpu::csr_cache_size();
-    d["builds"] = cpu::csr_cache_builds();
+    d["size"] = csr_cache_size();
+    d["builds"] = csr_cache_builds();
     return d;
   }, "The message-passing CSR cache: entries held and CSRs built so far.");
-  m.def("mp_cache_clear", &cpu::csr_cache_clear, "Drop every cached CSR.");
+  m.def("mp_cache_clear", &csr_cache_clear, "Drop every cached CSR.");
 }
 
 }  // namespace fastdl::py
