@@ -29,8 +29,7 @@ LINALG = """cholesky cross det diagonal eigh eigvalsh inv matmul matrix_norm mat
 outer pinv qr slogdet solve svd svdvals tensordot trace vecdot vector_norm""".split()
 FFT = "fft ifft fftn ifftn rfft irfft rfftn irfftn hfft ihfft fftfreq rfftfreq fftshift ifftshift".split()
 # What fastdl does not have (documented in fastdl/array_api/__init__.py and linalg.py).
-MISSING_LINALG = {"cholesky", "det", "eigh", "eigvalsh", "inv", "matrix_rank", "pinv", "qr", "slogdet", "solve",
-                  "svd", "svdvals"}
+MISSING_LINALG = set()
 DTYPES_MISSING = ["int8", "int16", "uint8", "uint16", "uint32", "uint64", "complex64", "complex128"]
 
 NP_DT = {fd.bool: np.bool_, fd.int32: np.int32, fd.int64: np.int64, fd.float32: np.float32, fd.float64: np.float64}
@@ -320,13 +319,48 @@ def test_linalg_extension():
         check(L.vector_norm(fdt(v), ord=ord_), np.linalg.vector_norm(v, ord=ord_), rtol=1e-12)
         check(L.vector_norm(fdt(v), axis=1, keepdims=True, ord=ord_),
               np.linalg.vector_norm(v, axis=1, keepdims=True, ord=ord_), rtol=1e-12)
-    for ord_ in ("fro", 1, -1, math.inf, -math.inf):
+    for ord_ in ("fro", 1, -1, math.inf, -math.inf, 2, -2, "nuc"):
         check(L.matrix_norm(fdt(m), ord=ord_), np.linalg.matrix_norm(m, ord=ord_), rtol=1e-12)
     check(L.matrix_norm(fdt(m), keepdims=True), np.linalg.matrix_norm(m, keepdims=True), rtol=1e-12)
-    with pytest.raises(ValueError, match="singular values"):
-        L.matrix_norm(fdt(m), ord=2)
-    for n in (0, 1, 5):
+    check(L.matrix_norm(fdt(m), keepdims=True, ord="nuc"), np.linalg.matrix_norm(m, keepdims=True, ord="nuc"),
+          rtol=1e-12)
+    with pytest.raises(ValueError, match="ord"):
+        L.matrix_norm(fdt(m), ord=3)
+    for n in (0, 1, 5, -1, -3):
         check(L.matrix_power(fdt(m), n), np.linalg.matrix_power(m, n), rtol=1e-10)
+
+
+def test_linalg_decompositions():
+    """The decompositions against numpy.linalg (sign-free checks for eigen/singular vectors)."""
+    a = rnd((2, 5, 5)) + 3 * np.eye(5)
+    s = a @ np.swapaxes(a, -1, -2) + np.eye(5)  # symmetric positive-definite
+    r = rnd((2, 7, 4))
+    L = xp.linalg
+    check(L.inv(fdt(a)), np.linalg.inv(a), rtol=1e-10)
+    check(L.det(fdt(a)), np.linalg.det(a), rtol=1e-10)
+    sign, lad = L.slogdet(fdt(a))
+    check(sign, np.linalg.slogdet(a).sign)
+    check(lad, np.linalg.slogdet(a).logabsdet, rtol=1e-10)
+    check(L.cholesky(fdt(s)), np.linalg.cholesky(s), rtol=1e-10)
+    check(L.cholesky(fdt(s), upper=True), np.linalg.cholesky(s, upper=True), rtol=1e-10)
+    check(L.eigvalsh(fdt(s)), np.linalg.eigvalsh(s), rtol=1e-10)
+    w, V = L.eigh(fdt(s))
+    check((V * w.unsqueeze(-2)) @ V.mT, s, rtol=1e-10)
+    check(L.svdvals(fdt(r)), np.linalg.svdvals(r), rtol=1e-10)
+    U, S, Vh = L.svd(fdt(r), full_matrices=False)
+    check((U * S.unsqueeze(-2)) @ Vh, r, rtol=1e-10, atol=1e-12)
+    assert tuple(L.svd(fdt(r)).U.shape) == (2, 7, 7)
+    Q, R = L.qr(fdt(r))
+    check(Q @ R, r, rtol=1e-10, atol=1e-12)
+    check(L.pinv(fdt(r)), np.linalg.pinv(r), rtol=1e-9, atol=1e-12)
+    check(L.matrix_rank(fdt(r)), np.linalg.matrix_rank(r))
+    b, bv = rnd((5, 3)), rnd(5)
+    check(L.solve(fdt(a), fdt(b)), np.linalg.solve(a, b), rtol=1e-10)
+    check(L.solve(fdt(a), fdt(bv)), np.linalg.solve(a, bv), rtol=1e-10)
+    # x2 of shape x1.shape[:-1] is a matrix under the standard's rule (PyTorch would read vectors)
+    c = rnd((5, 5, 5)) + 3 * np.eye(5)
+    b5 = rnd((5, 5))
+    check(L.solve(fdt(c), fdt(b5)), np.linalg.solve(c, b5), rtol=1e-10)
 
 
 # ---- reductions, searching, sorting, sets -----------------------------------------------------------
@@ -494,6 +528,16 @@ with config_context(array_api_dispatch=True):
     assert isinstance(out, fd.Tensor)
     np.testing.assert_allclose(out.numpy(), StandardScaler().fit_transform(X), rtol=1e-12)
     assert abs(r2_score(Xt[:, 0], Xt[:, 1]) - r2_score(X[:, 0], X[:, 1])) < 1e-12
+    # estimators built on xp.linalg.svd / eigh (fastdl.linalg)
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    out = PCA(n_components=2, svd_solver="full").fit_transform(Xt)
+    assert isinstance(out, fd.Tensor)
+    want = PCA(n_components=2, svd_solver="full").fit_transform(X)
+    np.testing.assert_allclose(np.abs(out.numpy()), np.abs(want), rtol=1e-9, atol=1e-12)  # columns up to sign
+    y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(np.int64)
+    got = LinearDiscriminantAnalysis().fit(Xt, fd.from_numpy(y)).predict(Xt)
+    np.testing.assert_array_equal(np.asarray(got.tolist()), LinearDiscriminantAnalysis().fit(X, y).predict(X))
 for f, kw in ((sp.logsumexp, {"axis": 0}), (st.zscore, {"axis": 0}), (sp.expit, {})):
     out = f(Xt, **kw)
     assert isinstance(out, fd.Tensor), (f, type(out))
@@ -504,8 +548,8 @@ print("ok")
 
 def test_scipy_sklearn_accept_fastdl_tensors():
     """scikit-learn's array API mode and scipy (SCIPY_ARRAY_API=1, read at import, hence the
-    subprocess) run on fastdl tensors and return fastdl tensors. Estimators needing
-    xp.linalg.svd / eigh (LinearDiscriminantAnalysis, PCA) cannot: fastdl has no decompositions."""
+    subprocess) run on fastdl tensors and return fastdl tensors, estimators needing xp.linalg.svd
+    (PCA, LinearDiscriminantAnalysis) included."""
     pytest.importorskip("sklearn")
     pytest.importorskip("scipy")
     pytest.importorskip("array_api_compat")

@@ -69,7 +69,7 @@ def clamp_max(x, max):  # noqa: A002
 
 from fastdl import autograd, cuda, linalg, nn, optim, profiler  # noqa: E402,F401
 from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)
-    cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, pinverse, qr,
+    cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, norm, pinverse, qr,
     slogdet, svd, triangular_solve,
 )
 from fastdl.serialization import load, save  # noqa: E402,F401

@@ -6,7 +6,8 @@
 Arrays are fastdl Tensors (autograd and devices included); functions map to fastdl's
 PyTorch-style ops, with shims where names or semantics differ. Beyond the standard: float16,
 bfloat16. Missing: int8, int16, uint8..uint64 and complex dtypes; integer bitwise and/or/xor/
-invert (fastdl's & | ^ ~ are logical); the fft extension; linalg decompositions (see linalg)."""
+invert (fastdl's & | ^ ~ are logical); the fft extension. The linalg extension is complete
+(decompositions through fastdl.linalg, see linalg)."""
 from fastdl._C import Tensor, device  # noqa: F401
 
 from . import linalg

@@ -157,15 +157,20 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None, tol=None)
     a = to_np(A)
     s = np.abs(np.linalg.eigvalsh(a)) if hermitian else np.linalg.svd(a, compute_uv=False)
     tolv = np.maximum(atol_v, rtol_v * s.max(-1, initial=0.0))[..., None]
-    return fd.from_numpy(np.ascontiguousarray((s > tolv).sum(-1), dtype=np.int64)).to(A.device)
+    return fd.from_numpy(np.array((s > tolv).sum(-1), dtype=np.int64)).to(A.device)
 
 
 def lstsq(A, B, rcond=None, *, driver=None):
-    """Least-squares solution of AX = B (minimum norm when A is rank-deficient), as pinv(A) B.
-    Returns (solution, residuals, rank, singular_values) like the default 'gelsy' driver:
-    residuals and singular_values are empty; rank is computed."""
+    """Least-squares solution of AX = B (minimum norm when A is rank-deficient), as pinv(A) B
+    (differentiable through pinv). The other fields follow the LAPACK driver PyTorch would call:
+    rank for 'gelsy' (the default), 'gelsd', 'gelss'; singular_values for 'gelsd', 'gelss';
+    residuals ||AX - B||^2 per column when m > n, A has full rank and the driver is not 'gelsy'.
+    Fields a driver does not compute are empty tensors."""
     check_matrix("linalg.lstsq", A)
     check_float("linalg.lstsq", B, "B")
+    if driver not in (None, "gels", "gelsy", "gelsd", "gelss"):
+        raise ValueError(f"linalg.lstsq: driver must be one of gels, gelsy, gelsd, gelss; got {driver!r}")
+    driver = driver or "gelsy"
     vec = B.ndim == A.ndim - 1
     Bm = B.unsqueeze(-1) if vec else B
     if Bm.shape[-2] != A.shape[-2]:
@@ -173,7 +178,14 @@ def lstsq(A, B, rcond=None, *, driver=None):
                          f"and B {tuple(B.shape)}")
     X = pinv(A, rtol=rcond) @ Bm
     empty = fd.empty(0, dtype=A.dtype, device=A.device)
-    return LstsqResult(X.squeeze(-1) if vec else X, empty, matrix_rank(A, rtol=rcond), empty)
+    m, n = A.shape[-2], A.shape[-1]
+    rank = matrix_rank(A, rtol=rcond) if driver != "gels" else fd.empty(0, dtype=fd.int64, device=A.device)
+    residuals = empty
+    if m > n and driver != "gelsy" and A.numel() and bool(fd.all(matrix_rank(A) == n).item()):
+        residuals = fd.sum(fd.square(A @ X - Bm), dim=-2)
+        residuals = residuals.squeeze(-1) if vec else residuals
+    sv = svdvals(A).detach() if driver in ("gelsd", "gelss") else empty
+    return LstsqResult(X.squeeze(-1) if vec else X, residuals, rank, sv)
 
 
 # ---- factorizations -----------------------------------------------------------------------------
@@ -339,7 +351,20 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # 
         return fd.amin(a, dim=dims, keepdim=keepdim)
     if ord == 0:
         return fd.sum((a != 0).to(x.dtype), dim=dims, keepdim=keepdim)
-    return fd.norm(x, float(ord), dims, keepdim)
+    if ord == 1:
+        return fd.sum(a, dim=dims, keepdim=keepdim)
+    # sum(|x|^p)^(1/p) with the root taken only where the sum is non-zero: at a zero slice the
+    # gradient is then 0 (PyTorch's subgradient) instead of 0/0.
+    if ord == 2:
+        terms = a * a
+    else:  # zero entries contribute 0 (ord > 0) or make the norm 0 (ord < 0), with gradient 0 either way
+        z = a == 0
+        terms = fd.where(z, fd.full_like(a, 0.0 if ord > 0 else math.inf), fd.where(z, fd.ones_like(a), a) ** float(ord))
+    s = fd.sum(terms, dim=dims, keepdim=keepdim)
+    zero = s == 0
+    safe = fd.where(zero, fd.ones_like(s), s)
+    root = fd.sqrt(safe) if ord == 2 else safe ** (1.0 / float(ord))
+    return fd.where(zero, fd.zeros_like(s), root)
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):  # noqa: A002
