@@ -359,7 +359,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # 
         terms = a * a
     else:  # zero entries contribute 0 (ord > 0) or make the norm 0 (ord < 0), with gradient 0 either way
         z = a == 0
-        terms = fd.where(z, fd.full_like(a, 0.0 if ord > 0 else math.inf), fd.where(z, fd.ones_like(a), a) ** float(ord))
+        powered = fd.where(z, fd.ones_like(a), a) ** float(ord)
+        terms = fd.where(z, fd.full_like(a, 0.0 if ord > 0 else math.inf), powered)
     s = fd.sum(terms, dim=dims, keepdim=keepdim)
     zero = s == 0
     safe = fd.where(zero, fd.ones_like(s), s)

@@ -134,7 +134,8 @@ class Cholesky(Function):
 
     @staticmethod
     def forward(ctx, A):
-        L = from_np(lapack("linalg.cholesky", np.linalg.cholesky, to_np(A), what="the input is not positive-definite"), A)
+        L = lapack("linalg.cholesky", np.linalg.cholesky, to_np(A), what="the input is not positive-definite")
+        L = from_np(L, A)
         ctx.save_for_backward(L)
         return L
 
