@@ -123,6 +123,24 @@ CASES = {
     "matrix_norm_2": (lambda A: LA.matrix_norm(A, 2), lambda A: torch.linalg.matrix_norm(A, 2),
                       lambda a: np.linalg.norm(a, 2, axis=(-2, -1)), ["tall"], None),
     "cond": (LA.cond, "linalg.cond", np.linalg.cond, [general], None),
+    "eigh_upper": (_sym_in(lambda A: LA.eigh(A, UPLO="U")), _sym_in(lambda A: torch.linalg.eigh(A, UPLO="U")), None,
+                   [sym], _sign_free_eigh),
+    "qr_complete_wide": (lambda A: LA.qr(A, "complete"), lambda A: torch.linalg.qr(A, "complete"),
+                         lambda a: tuple(np.linalg.qr(a, "complete")), ["wide"], None),
+    "pinv_hermitian": (_sym_in(lambda A: LA.pinv(A, hermitian=True)),
+                       _sym_in(lambda A: torch.linalg.pinv(A, hermitian=True)), np.linalg.inv, [sym], None),
+    "cholesky_solve": (lambda B, A: fd.cholesky_solve(B, fd.cholesky(0.5 * (A + A.mT))),
+                       lambda B, A: torch.cholesky_solve(B, torch.linalg.cholesky(0.5 * (A + A.mT))),
+                       lambda b, a: np.linalg.solve(a, b), ["rhs_batched", spd], None),
+    "cholesky_inverse_upper": (_sym_in(lambda A: fd.cholesky_inverse(fd.cholesky(A, upper=True), upper=True)),
+                               _sym_in(lambda A: torch.cholesky_inverse(torch.linalg.cholesky(A, upper=True),
+                                                                        upper=True)),
+                               np.linalg.inv, [spd], None),
+    "triangular_solve_transpose": (lambda B, A: fd.triangular_solve(B, A, upper=False, transpose=True)[0],
+                                   lambda B, A: torch.triangular_solve(B, A, upper=False, transpose=True)[0],
+                                   lambda b, a: np.linalg.solve(np.swapaxes(np.tril(a), -1, -2), b),
+                                   ["rhs_batched", general], None),
+    "pinverse": (fd.pinverse, "pinverse", np.linalg.pinv, ["wide"], None),
 }
 BATCH, N, M = (2, 3), 5, 7  # odd sizes, two batch dims
 
@@ -139,6 +157,8 @@ def _inputs(case, rng, batch=BATCH):
             out.append(rng.standard_normal(batch[1:] + (N, 2)))
         elif mk == "rhs_right":
             out.append(rng.standard_normal(batch[1:] + (2, N)))
+        elif mk == "rhs_batched":
+            out.append(rng.standard_normal(batch + (N, 2)))
         elif mk == "rhs_tall":
             out.append(rng.standard_normal(batch + (M, 2)))
         else:
@@ -180,6 +200,7 @@ def test_forward_vs_numpy(case, rng):
 
 
 @needs_torch
+@pytest.mark.filterwarnings("ignore:torch.triangular_solve is deprecated")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_forward_and_grad_vs_torch(case, dtype, rng):
@@ -225,6 +246,18 @@ def test_solve_vector_and_broadcast(rng):
     bb = rng.standard_normal((4, N))  # shape A.shape[:-1]: a batch of vectors
     np.testing.assert_allclose(LA.solve(fd.from_numpy(A), fd.from_numpy(bb)).numpy(),
                                np.linalg.solve(A, bb[..., None])[..., 0], rtol=1e-10)
+
+
+def test_solve_ex_reports_singular_matrices(rng):
+    a = np.stack([general(rng, N, N), np.ones((N, N)), general(rng, N, N)])
+    b = rng.standard_normal((3, N, 2))
+    X, info = LA.solve_ex(fd.from_numpy(a), fd.from_numpy(b))
+    assert info.tolist()[0] == 0 and info.tolist()[1] != 0 and info.tolist()[2] == 0
+    x = X.numpy()
+    np.testing.assert_allclose(x[[0, 2]], np.linalg.solve(a[[0, 2]], b[[0, 2]]), rtol=1e-10)
+    assert np.isnan(x[1]).all()
+    with pytest.raises(LA.LinAlgError, match="linalg.solve"):
+        LA.solve_ex(fd.from_numpy(a), fd.from_numpy(b), check_errors=True)
 
 
 def test_qr_modes(rng):

@@ -111,7 +111,20 @@ def solve(A, B, *, left=True, out=None):
 
 
 def solve_ex(A, B, *, left=True, check_errors=False, out=None):
-    return SolveExResult(solve(A, B, left=left), _info(A, np.zeros(A.shape[:-2])))
+    """(result, info): info is non-zero for the batch of A when A is singular (the result then
+    holds NaN) unless check_errors, which raises like solve."""
+    try:
+        return SolveExResult(solve(A, B, left=left), _info(A, np.zeros(A.shape[:-2])))
+    except LinAlgError:
+        if check_errors:
+            raise
+    singular = np.asarray(np.linalg.matrix_rank(to_np(A)) < A.shape[-1])
+    bad = fd.from_numpy(singular).to(A.device)  # A's batch shape
+    with fd.no_grad():  # solve with the singular matrices replaced by I, then put NaN in their place
+        X = solve(fd.where(bad[..., None, None], fd.eye(A.shape[-1], dtype=A.dtype, device=A.device), A), B, left=left)
+    core = 1 if _is_vector_rhs(A, B) else 2
+    X = fd.where(bad.reshape(tuple(bad.shape) + (1,) * core), fd.full_like(X, math.nan), X)
+    return SolveExResult(X, _info(A, singular.astype(np.int32) * A.shape[-1]))
 
 
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):

@@ -19,7 +19,7 @@ inverse = inv
 _native_norm = fd._C.norm
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None, out=None):  # noqa: A002
+def norm(input, p=2.0, dim=None, keepdim=False, dtype=None, out=None):  # noqa: A002
     """torch.norm: the native op, except p='nuc' (the nuclear norm over two dims, needing singular
     values) which goes to linalg.matrix_norm."""
     if isinstance(p, str) and p == "nuc":
