@@ -1,27 +1,180 @@
+// The thread pool behind parallel_for (core/parallel.h): persistent workers, one job at a time,
+// chunks claimed from a shared ticket.
+//
+// A job is posted with a generation number g; the ticket holds (g, next chunk) in one 64-bit
+// atomic, so a worker that wakes late (after its job finished, or during a later one) fails to
+// claim and never touches a job it does not own. The caller claims chunks too and then waits
+// only until every chunk has run: `done` counts finished chunks, and a chunk is claimed before
+// it runs, so the job's lambda (on the caller's stack) outlives every use. Workers spin briefly
+// for the next job (successive ops follow each other within microseconds), then sleep on a
+// condition variable. A second thread calling parallel_for while a job runs gets the job inline,
+// as does a forked child (the pool is rebuilt there on first use).
 #include "core/parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "core/cpu_info.h"
 
 namespace fastdl {
 
-namespace { int g_threads = 0; }
+namespace {
+
+std::atomic<int> g_threads{0};
+thread_local bool t_in_pool = false;  // a pool worker, or a caller running its job's chunks
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+constexpr int kSpin = 2000;  // pause rounds (~30-100 us) before a worker sleeps or a caller yields
+
+class Pool {
+ public:
+  // Runs every chunk of j; false (nothing run) when another thread's job holds the pool.
+  bool run(const detail::ChunkJob& j) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    grow(int(std::min<int64_t>(get_num_threads() - 1, j.nchunks - 1)));
+    uint32_t g;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = j;
+      g = posted_.load(std::memory_order_relaxed) + 1;
+      done_.store(0, std::memory_order_relaxed);
+      err_ = nullptr;
+      ticket_.store(uint64_t(g) << 32, std::memory_order_release);
+      posted_.store(g, std::memory_order_release);
+    }
+    cv_.notify_all();
+    t_in_pool = true;
+    work(j, g);
+    for (int s = 0; done_.load(std::memory_order_acquire) < j.nchunks; ++s) {
+      if (s < kSpin) cpu_relax();
+      else std::this_thread::yield();  // a worker holds a chunk but not a core
+    }
+    t_in_pool = false;
+    if (err_) std::rethrow_exception(err_);
+    return true;
+  }
+
+ private:
+  // Claims chunks of generation g until none is left.
+  void work(const detail::ChunkJob& j, uint32_t g) {
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    for (;;) {
+      if (uint32_t(t >> 32) != g) return;
+      const int64_t i = int64_t(t & 0xffffffffu);
+      if (i >= j.nchunks) return;
+      if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+      const int64_t b = j.begin + i * j.chunk, e = b + j.chunk < j.end ? b + j.chunk : j.end;
+      try {
+        j.fn(j.ctx, b, e);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!err_) err_ = std::current_exception();
+      }
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      t = ticket_.load(std::memory_order_acquire);
+    }
+  }
+
+  void worker() {
+    t_in_pool = true;
+    uint32_t seen = posted_.load(std::memory_order_acquire);
+    for (;;) {
+      for (int s = 0; s < kSpin && posted_.load(std::memory_order_acquire) == seen; ++s) cpu_relax();
+      detail::ChunkJob j;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return posted_.load(std::memory_order_relaxed) != seen; });
+        seen = posted_.load(std::memory_order_relaxed);
+        j = job_;
+      }
+      work(j, seen);
+    }
+  }
+
+  // Workers are created on demand and live as long as the process (detached: nothing to join
+  // at interpreter exit).
+  void grow(int n) {
+    while (nworkers_ < n) {
+      std::thread([this] { worker(); }).detach();
+      ++nworkers_;
+    }
+  }
+
+  std::mutex busy_;  // held by the caller whose job runs
+  std::mutex mu_;    // job_, err_, and the condition variable
+  std::condition_variable cv_;
+  detail::ChunkJob job_{};
+  std::exception_ptr err_;
+  std::atomic<uint32_t> posted_{0};  // generation of the latest job
+  std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk
+  std::atomic<int64_t> done_{0};     // chunks finished in the current generation
+  int nworkers_ = 0;                 // under busy_
+};
+
+std::atomic<Pool*> g_pool{nullptr};
+std::atomic<bool> g_forked{false};
+
+// The child of a fork has none of the pool's workers, and a mutex may have been held at the
+// fork: it starts a new pool (the old one is left as it was). GNU OpenMP does not rebuild its
+// team after a fork either, and the child's first parallel region hangs: teams are off there.
+const int g_atfork = pthread_atfork(nullptr, nullptr, [] {
+  g_pool.store(nullptr);
+  g_forked.store(true);
+});
+
+Pool& pool() {
+  Pool* p = g_pool.load(std::memory_order_acquire);
+  if (!p) {
+    Pool* fresh = new Pool;  // never freed: workers may run until the process ends
+    if (g_pool.compare_exchange_strong(p, fresh)) p = fresh;
+    else delete fresh;
+  }
+  return *p;
+}
+
+}  // namespace
+
+namespace detail {
+void run_chunks(const ChunkJob& job) {
+  if (job.nchunks <= 1 || !pool().run(job)) job.fn(job.ctx, job.begin, job.end);
+}
+}  // namespace detail
 
 int get_num_threads() {
-  if (g_threads == 0) g_threads = cpu_info().cores;
-  return g_threads;
+  int n = g_threads.load(std::memory_order_relaxed);
+  if (n == 0) {
+    n = cpu_info().cores;
+    g_threads.store(n, std::memory_order_relaxed);
+  }
+  return n;
 }
 void set_num_threads(int n) {
-  g_threads = n < 1 ? 1 : n;
+  g_threads.store(n < 1 ? 1 : n);
 #ifdef _OPENMP
-  omp_set_num_threads(g_threads);
+  omp_set_num_threads(n < 1 ? 1 : n);
 #endif
 }
+bool omp_teams_usable() { return !g_forked.load(std::memory_order_relaxed); }
 bool in_parallel_region() {
 #ifdef _OPENMP
-  return omp_in_parallel();
-#else
-  return false;
+  if (omp_in_parallel()) return true;
 #endif
+  return t_in_pool;
 }
 
 }  // namespace fastdl

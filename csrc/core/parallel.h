@@ -1,6 +1,14 @@
-// The library's one thread pool is OpenMP's. parallel_for splits [begin, end) into at most
-// num_threads contiguous chunks; below `grain` elements per thread it runs inline, so small
-// ops never wake the pool.
+// The library's thread pool. parallel_for splits [begin, end) into at most num_threads
+// contiguous chunks; below `grain` elements per thread it runs inline, so small ops never wake
+// the pool.
+//
+// Chunks are claimed, not assigned: the calling thread starts on them at once and takes every
+// chunk no worker has claimed yet, and it waits only for chunks a worker is running. A worker the
+// OS has not scheduled (a loaded machine, more processes than cores) therefore costs nothing; a
+// fork-join that waits for every thread to arrive (OpenMP's) cost milliseconds per call there,
+// which made small-op workloads such as token-by-token generation 10-200x slower on two threads
+// than on one. The big GEMM and convolution kernels, whose threads meet at barriers, still run in
+// OpenMP teams (in_parallel_region() covers both).
 #pragma once
 #include <cstdint>
 
@@ -13,6 +21,19 @@ namespace fastdl {
 int get_num_threads();
 void set_num_threads(int n);
 bool in_parallel_region();
+// False in the child of a fork, where GNU OpenMP's first parallel region would hang: the kernels
+// that run OpenMP teams (GEMM, with barriers) use one thread there.
+bool omp_teams_usable();
+
+namespace detail {
+// One parallel_for call: fn(ctx, b, e) over chunk i = [begin + i * chunk, min(end, ... + chunk)).
+struct ChunkJob {
+  void (*fn)(const void* ctx, int64_t b, int64_t e);
+  const void* ctx;
+  int64_t begin, end, chunk, nchunks;
+};
+void run_chunks(const ChunkJob& job);  // returns when every chunk has run; rethrows the first error
+}  // namespace detail
 
 template <class F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {
@@ -23,17 +44,10 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {
   int64_t want = n / grain;
   if (want < nt) nt = int(want < 1 ? 1 : want);
   if (nt <= 1 || in_parallel_region()) { f(begin, end); return; }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num(), T = omp_get_num_threads();
-    int64_t chunk = (n + T - 1) / T;
-    int64_t b = begin + t * chunk, e = b + chunk < end ? b + chunk : end;
-    if (b < e) f(b, e);
-  }
-#else
-  f(begin, end);
-#endif
+  const int64_t chunk = (n + nt - 1) / nt;
+  const detail::ChunkJob job{[](const void* c, int64_t b, int64_t e) { (*static_cast<const F*>(c))(b, e); }, &f,
+                             begin, end, chunk, (n + chunk - 1) / chunk};
+  detail::run_chunks(job);
 }
 
 }  // namespace fastdl

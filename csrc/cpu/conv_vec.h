@@ -106,16 +106,16 @@ struct Scratch {
   template <class T> T* as() const { return static_cast<T*>(p); }
 };
 
-// Runs f(task, thread) for tasks [0, n) handed out dynamically over the pool (a preempted
-// thread on a shared machine does not hold the others idle); nt threads, each with its index.
+// Runs f(task, lane) for tasks [0, n) handed out dynamically over nt lanes of the pool, each
+// lane with its own index (its scratch). Lanes are parallel_for chunks, so a lane whose worker
+// the OS has not scheduled finds the tasks gone when it starts, and nobody waits for it.
 template <class F> void run_tasks(int64_t n, int nt, const F& f) {
   if (nt <= 1 || n <= 1) { for (int64_t i = 0; i < n; ++i) f(i, 0); return; }
   std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num();
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i, t);
-  }
+  parallel_for(0, nt, 1, [&](int64_t l0, int64_t l1) {
+    for (int64_t lane = l0; lane < l1; ++lane)
+      for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i, int(lane));
+  });
 }
 inline int threads_for(int64_t tasks) {
   if (in_parallel_region()) return 1;

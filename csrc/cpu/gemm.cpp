@@ -321,6 +321,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   Blocking bl = choose_blocking(k, p.M, p.N, p.K);
   const int64_t work = p.M * p.N * p.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, work / kMinWorkPerThread)));
+  if (!omp_teams_usable()) nt = 1;  // a forked child: no OpenMP team
   // Split M (A blocks per thread, B packed jointly and shared) for tall problems, where
   // duplicating A would cost most. Otherwise split N: each thread packs its own B columns and
   // a private copy of A, with no barriers at all; measured faster up to square sizes (B packed

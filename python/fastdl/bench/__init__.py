@@ -1,7 +1,8 @@
 """`fastdl bench KERNEL`: time fastdl against numpy and PyTorch (when installed) in one
 process, interleaved, median of repeats, and print the ratios.
 
-    fastdl bench overhead      per-op cost of tiny ops (a + b on 1-element tensors)
+    fastdl bench overhead      per-op cost of tiny ops (a + b on 1-element tensors); --busy: small
+                               threaded ops while every core is busy, vs PyTorch
     fastdl bench elementwise   large a + b (16M float32) in GB/s
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
     fastdl bench ops           forward and forward + backward of common ops at the char-GPT's shapes vs PyTorch

@@ -1,5 +1,18 @@
 """Per-op overhead: `a + b` on 1-element float32 tensors, without and with requires_grad.
-Bars (issue 2): fastdl <= 1/3 of PyTorch's eager time; with requires_grad <= 1/2."""
+Bars (issue 2): fastdl <= 1/3 of PyTorch's eager time; with requires_grad <= 1/2.
+
+`--busy`: small parallel ops (a 1024 x 256 matvec and a 64k-element exp, each threaded on an
+idle machine) while one spinning process per core keeps every core busy, fastdl and PyTorch on
+the thread count in force and on one thread. A fork-join that waits for every worker to be
+scheduled pays a scheduler slice per op there; fastdl's pool lets the caller take the chunks of
+a worker that is not running.
+
+    fastdl bench overhead [--busy]"""
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 
 import fastdl as fd
@@ -7,6 +20,8 @@ from fastdl.bench.harness import fmt_time, interleaved, try_torch
 
 
 def main(argv=()):
+    if "--busy" in argv:
+        return busy()
     torch = try_torch()
     a, b = fd.ones(1), fd.ones(1)
     na, nb = np.ones(1, np.float32), np.ones(1, np.float32)
@@ -30,3 +45,39 @@ def main(argv=()):
         print(f"  fastdl / torch                 {r:.2f}x   (bar <= 0.33)  {'PASS' if r <= 1 / 3 else 'MISS'}")
         print(f"  fastdl / torch, requires_grad  {rg:.2f}x   (bar <= 0.50)  {'PASS' if rg <= 0.5 else 'MISS'}")
     return t
+
+
+def busy(calls=200):
+    torch = try_torch()
+    nt = fd.get_num_threads()
+    rng = np.random.default_rng(0)
+    w, x, v = rng.standard_normal((1024, 256)), rng.standard_normal((1, 256)), rng.standard_normal(1 << 16)
+    libs = {"fastdl": (fd, fd.tensor(w, dtype=fd.float32), fd.tensor(x, dtype=fd.float32), fd.tensor(v, dtype=fd.float32))}
+    if torch is not None:
+        libs["torch"] = (torch, torch.tensor(w, dtype=torch.float32), torch.tensor(x, dtype=torch.float32),
+                         torch.tensor(v, dtype=torch.float32))
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 120: pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 2)]
+    print(f"small ops with {len(hogs)} spinning processes on {os.cpu_count()} cores: ms per op (median of 5)")
+    try:
+        time.sleep(0.5)
+        for threads in sorted({nt, 1}, reverse=True):
+            row = []
+            for name, (lib, W, X, V) in libs.items():
+                lib.set_num_threads(threads)
+                for op, f in (("matvec", lambda: X @ W.T), ("exp 64k", lambda: V.exp())):
+                    f()
+                    ts = []
+                    for _ in range(5):
+                        t0 = time.perf_counter()
+                        for _ in range(calls // 5):
+                            f()
+                        ts.append((time.perf_counter() - t0) / (calls // 5))
+                    row.append(f"{name} {op} {sorted(ts)[2] * 1e3:7.3f}")
+            print(f"  {threads} thread{'s' if threads > 1 else ' '}: " + "  ".join(row))
+    finally:
+        for h in hogs:
+            h.kill()
+        fd.set_num_threads(nt)
+        if torch is not None:
+            torch.set_num_threads(nt)
