@@ -12,7 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -407,13 +407,17 @@ void narrow_tail(const GemmKernel& k, const Problem& q, int64_t rows, const char
 // The analytic kc above is right where it was measured (Zen 5: as large as L2 allows), but the
 // best kc is a property of the core (Low et al.'s L1-sized kc may win where L1 is larger or L2
 // slower). So the first float32 or float64 product of at least kTuneWork multiply-adds times
-// the model's kc against a few others on one thread (512 x 512 x 2048, interleaved, the best
-// of three rounds each) and keeps a candidate only when it beats the model by 3%. The result is
+// the model's kc against a few others on one thread (512 x 2048 x 2048, interleaved, the best
+// of three rounds each, in thread CPU time; ~0.7 s on a 2021 core) and keeps a candidate only when it beats the model by 3%. The result is
 // cached per CPU (vendor, family, model, cache sizes, ISA, kernel) in $FASTDL_CACHE_DIR
 // (default $XDG_CACHE_HOME/fastdl or ~/.cache/fastdl), so each machine measures once.
 // FASTDL_GEMM_TUNE=0 keeps the model; FASTDL_GEMM_TUNE=redo measures again. The scalar `ref`
 // ISA (an oracle, not a fast path) is never tuned.
 constexpr int64_t kTuneWork = int64_t(1) << 27;  // 512^3
+// B as large as a real layer's (16 MiB in f32): with a small mc, B streams from L3 or DRAM once per
+// A block, the cost the model misses on 512 KiB L2 cores (Zen 3: 2048^3 at kc 2048 ran 10% below kc
+// 256-512, while 768 x 768 x 1536 showed no difference); M small enough to time fast.
+constexpr int64_t kTuneM = 512, kTuneN = 2048, kTuneK = 2048;
 thread_local int64_t t_tune_kc = -1;            // the candidate under test (tuning thread)
 
 char tune_mode() {  // '0' off, 'r' redo, 'c' use the cache (default)
@@ -441,27 +445,34 @@ std::string tune_cache_path(const GemmKernel& k) {
   return dir + name;
 }
 
-// Seconds for one single-threaded 512 x 512 x 2048 product at kc (0: the model's).
+// CPU seconds for one single-threaded kTuneM x kTuneN x kTuneK product at kc (0: the model's).
 double time_kc(const GemmKernel& k, int64_t kc, std::vector<char>& a, std::vector<char>& b, std::vector<char>& c) {
-  const int64_t M = 512, N = 512, K = 2048;
+  const int64_t M = kTuneM, N = kTuneN, K = kTuneK;
   const Problem q{&k, M, N, K, a.data(), K, 1, b.data(), N, 1, c.data(), N, 1, 1.0, 0.0, size_t(k.elem)};
+  // CPU time of this thread, not wall time: a busy machine preempts the run but does not
+  // stretch its CPU time (it measures on one thread, in this thread).
+  auto cpu_now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  };
   t_tune_kc = kc;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = cpu_now();
   gemm_one(k, q, 1);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = cpu_now() - t0;
   t_tune_kc = -1;
   return s;
 }
 
 int64_t measure_kc(const GemmKernel& k) {
-  const int64_t M = 512, N = 512, K = 2048;
+  const int64_t M = kTuneM, N = kTuneN, K = kTuneK;
   std::vector<char> a(size_t(M * K * k.elem)), b(size_t(K * N * k.elem)), c(size_t(M * N * k.elem));
   for (size_t i = 0; i < a.size(); ++i) a[i] = char((i * 7) % 64 == 0 ? 63 : 0);  // finite, nonzero values
   for (size_t i = 0; i < b.size(); ++i) b[i] = char((i * 5) % 64 == 0 ? 63 : 0);
   const CpuInfo& ci = cpu_info();
   const int64_t l1 = std::max<int64_t>(64, int64_t(ci.l1d) / 2 / (int64_t(k.nr) * k.elem) / 16 * 16);
   std::vector<int64_t> cand{0, l1};  // the model, then Low et al.'s L1-sized B micro-panel
-  for (int64_t v : {128, 256, 384, 512, 768, 1024, 1536})
+  for (int64_t v : {384, 512, 1024})
     if (std::find(cand.begin(), cand.end(), v) == cand.end()) cand.push_back(v);
   std::vector<double> best(cand.size(), 1e30);
   time_kc(k, 0, a, b, c);  // warm the caches and the allocator
