@@ -98,20 +98,8 @@ def outer(x1, x2, /):
 
 
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
-    axes = _axis(x, axis)
-    dims = tuple(range(x.ndim)) if axes is None else axes
-    a = fd.abs(x)
-    if ord == math.inf:
-        return fd.amax(a, dim=dims, keepdim=keepdims)
-    if ord == -math.inf:
-        return fd.amin(a, dim=dims, keepdim=keepdims)
-    if ord == 0:
-        return fd.sum((a != 0).to(x.dtype), dim=dims, keepdim=keepdims)
-    if ord == 1:
-        return fd.sum(a, dim=dims, keepdim=keepdims)
-    if ord == 2:
-        return fd.sqrt(fd.sum(a * a, dim=dims, keepdim=keepdims))
-    return fd.sum(a ** ord, dim=dims, keepdim=keepdims) ** (1.0 / ord)
+    # fastdl.linalg's (the same ord cases, and PyTorch's zero subgradient at an all-zero slice)
+    return _la.vector_norm(x, ord, _axis(x, axis), keepdims)
 
 
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
