@@ -92,9 +92,6 @@ template <class T> void add_rows(const void* a, const void* b, void* out, int64_
   for (int64_t i = 0; i < n; ++i) o[i] = x[i] + y[i];
 }
 
-inline char* at(const void* base, int64_t elems, int64_t esz) {
-  return static_cast<char*>(const_cast<void*>(base)) + elems * esz;
-}
 
 }  // namespace
 
@@ -129,56 +126,40 @@ void rnn_fwd(const RnnParams& p) {
   if (proj) prj.reset(new StepGemm(p.dt, p.w_hr, 1, H, H, P));
   for (int64_t s = 0; s < p.T; ++s) {
     const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
-    if (p.hprev) std::memcpy(at(p.hprev, off * P, e), p.hst, size_t(bs * P * e));
+    if (p.hprev) std::memcpy(rnn_at(p.hprev, off * P, e), p.hst, size_t(bs * P * e));
     rec.run(bs, p.hst, P, p.gh, GH, 0.0);
-    RnnCellArgs a;
-    a.mode = p.mode; a.rows = bs; a.H = H;
-    a.g = at(p.gates, off * SH, e); a.ldg = SH;
-    a.gh = p.gh; a.ldgh = GH;
-    a.bi = p.b_ih; a.bh = p.b_hh;
-    a.c = p.cst; a.cprev = p.cprev ? at(p.cprev, off * H, e) : nullptr;
-    a.hprev = p.hst; a.ldhp = P;
-    if (proj) { a.h1 = at(p.m, off * H, e); a.ld1 = H; }
-    else { a.h1 = at(p.out, off * P, e); a.ld1 = P; a.h2 = p.hst; a.ld2 = P; }
+    RnnCellArgs a = rnn_fwd_step_args(p, t);
     cells(kern.cell_fwd, p.dt, a);
     if (proj) {
-      prj->run(bs, a.h1, H, at(p.out, off * P, e), P, 0.0);
-      std::memcpy(p.hst, at(p.out, off * P, e), size_t(bs * P * e));
+      prj->run(bs, a.h1, H, rnn_at(p.out, off * P, e), P, 0.0);
+      std::memcpy(p.hst, rnn_at(p.out, off * P, e), size_t(bs * P * e));
     }
   }
 }
 
 void rnn_bwd(const RnnParams& p) {
   const RnnKernels& kern = rnn_kernels();
-  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H;
   const int64_t e = int64_t(dtype_size(p.dt));
   const bool proj = p.w_hr != nullptr, gru = p.mode == RnnMode::gru;
   const StepGemm rec(p.dt, p.w_hh, P, 1, GH, P);  // dh_{t-1} = dG_h W_hh
   std::unique_ptr<StepGemm> prj;
   if (proj) prj.reset(new StepGemm(p.dt, p.w_hr, H, 1, P, H));  // dm = dh W_hr
-  void* dgh = gru ? p.dgh : p.dgx;
   for (int64_t s = p.T - 1; s >= 0; --s) {
     const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
-    RnnCellArgs a;
-    a.mode = p.mode; a.rows = bs; a.H = H;
-    a.g = at(p.gates, off * SH, e); a.ldg = SH;
-    a.cprev = p.cprev ? at(p.cprev, off * H, e) : nullptr;
-    a.hprev = gru ? at(p.hprev, off * P, e) : at(p.out, off * P, e); a.ldhp = P;
-    a.dc = p.dc;
-    a.dgx = at(p.dgx, off * GH, e); a.dgh = at(dgh, off * GH, e); a.lddg = GH;
-    a.dz_out = p.dh; a.lddz = P;
+    RnnCellArgs a = rnn_bwd_step_args(p, t);
     if (proj) {
-      void* dhs = at(p.dhs, off * P, e);
+      void* dhs = rnn_at(p.dhs, off * P, e);
       if (p.dout) {
-        if (p.dt == DType::f64) add_rows<double>(at(p.dout, off * P, e), p.dh, dhs, bs * P);
-        else add_rows<float>(at(p.dout, off * P, e), p.dh, dhs, bs * P);
+        if (p.dt == DType::f64) add_rows<double>(rnn_at(p.dout, off * P, e), p.dh, dhs, bs * P);
+        else add_rows<float>(rnn_at(p.dout, off * P, e), p.dh, dhs, bs * P);
       } else {
         std::memcpy(dhs, p.dh, size_t(bs * P * e));
       }
       prj->run(bs, dhs, P, p.dm, H, 0.0);
       a.da = p.dm; a.ldda = H;
     } else if (p.dout) {
-      a.da = at(p.dout, off * P, e); a.ldda = P;
+      a.da = rnn_at(p.dout, off * P, e); a.ldda = P;
       a.db = p.dh; a.lddb = P;
     } else {
       a.da = p.dh; a.ldda = P;

@@ -58,9 +58,6 @@ void mm(DType dt, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, c
   gemm(g, device);
 }
 
-inline char* at(const void* base, int64_t elems, int64_t esz) {
-  return static_cast<char*>(const_cast<void*>(base)) + elems * esz;
-}
 
 void d2d(void* dst, const void* src, int64_t bytes) {
   check(cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDeviceToDevice, stream()), "rnn copy");
@@ -76,50 +73,34 @@ void rnn_fwd(const RnnParams& p, int device) {
   mm(p.dt, p.N, GH, p.I, p.x, p.I, p.w_ih, 1, p.I, p.gates, SH, 0.0, device);
   for (int64_t s = 0; s < p.T; ++s) {
     const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
-    if (p.hprev) d2d(at(p.hprev, off * P, e), p.hst, bs * P * e);
+    if (p.hprev) d2d(rnn_at(p.hprev, off * P, e), p.hst, bs * P * e);
     mm(p.dt, bs, GH, P, p.hst, P, p.w_hh, 1, P, p.gh, GH, 0.0, device);
-    RnnCellArgs a;
-    a.mode = p.mode; a.rows = bs; a.H = H;
-    a.g = at(p.gates, off * SH, e); a.ldg = SH;
-    a.gh = p.gh; a.ldgh = GH;
-    a.bi = p.b_ih; a.bh = p.b_hh;
-    a.c = p.cst; a.cprev = p.cprev ? at(p.cprev, off * H, e) : nullptr;
-    a.hprev = p.hst; a.ldhp = P;
-    if (proj) { a.h1 = at(p.m, off * H, e); a.ld1 = H; }
-    else { a.h1 = at(p.out, off * P, e); a.ld1 = P; a.h2 = p.hst; a.ld2 = P; }
+    RnnCellArgs a = rnn_fwd_step_args(p, t);
     cells(true, p.dt, a, device);
     if (proj) {
-      mm(p.dt, bs, P, H, a.h1, H, p.w_hr, 1, H, at(p.out, off * P, e), P, 0.0, device);
-      d2d(p.hst, at(p.out, off * P, e), bs * P * e);
+      mm(p.dt, bs, P, H, a.h1, H, p.w_hr, 1, H, rnn_at(p.out, off * P, e), P, 0.0, device);
+      d2d(p.hst, rnn_at(p.out, off * P, e), bs * P * e);
     }
   }
 }
 
 void rnn_bwd(const RnnParams& p, int device) {
   use_device(device);
-  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H;
   const int64_t e = int64_t(dtype_size(p.dt));
   const bool proj = p.w_hr != nullptr, gru = p.mode == RnnMode::gru;
-  void* dgh = gru ? p.dgh : p.dgx;
   for (int64_t s = p.T - 1; s >= 0; --s) {
     const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
-    RnnCellArgs a;
-    a.mode = p.mode; a.rows = bs; a.H = H;
-    a.g = at(p.gates, off * SH, e); a.ldg = SH;
-    a.cprev = p.cprev ? at(p.cprev, off * H, e) : nullptr;
-    a.hprev = gru ? at(p.hprev, off * P, e) : at(p.out, off * P, e); a.ldhp = P;
-    a.dc = p.dc;
-    a.dgx = at(p.dgx, off * GH, e); a.dgh = at(dgh, off * GH, e); a.lddg = GH;
-    a.dz_out = p.dh; a.lddz = P;
+    RnnCellArgs a = rnn_bwd_step_args(p, t);
     if (proj) {
-      void* dhs = at(p.dhs, off * P, e);
+      void* dhs = rnn_at(p.dhs, off * P, e);
       if (p.dout) {
         const unsigned grid = grid_for(bs * P, device);
         if (p.dt == DType::f64)
-          add_kernel<double><<<grid, kThreads, 0, stream()>>>(reinterpret_cast<const double*>(at(p.dout, off * P, e)),
+          add_kernel<double><<<grid, kThreads, 0, stream()>>>(reinterpret_cast<const double*>(rnn_at(p.dout, off * P, e)),
                                                                static_cast<const double*>(p.dh), static_cast<double*>(dhs), bs * P);
         else
-          add_kernel<float><<<grid, kThreads, 0, stream()>>>(reinterpret_cast<const float*>(at(p.dout, off * P, e)),
+          add_kernel<float><<<grid, kThreads, 0, stream()>>>(reinterpret_cast<const float*>(rnn_at(p.dout, off * P, e)),
                                                              static_cast<const float*>(p.dh), static_cast<float*>(dhs), bs * P);
         check_launch("rnn backward add");
       } else {
@@ -128,7 +109,7 @@ void rnn_bwd(const RnnParams& p, int device) {
       mm(p.dt, bs, H, P, dhs, P, p.w_hr, H, 1, p.dm, H, 0.0, device);
       a.da = p.dm; a.ldda = H;
     } else if (p.dout) {
-      a.da = at(p.dout, off * P, e); a.ldda = P;
+      a.da = rnn_at(p.dout, off * P, e); a.ldda = P;
       a.db = p.dh; a.lddb = P;
     } else {
       a.da = p.dh; a.ldda = P;

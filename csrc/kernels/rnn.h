@@ -76,6 +76,44 @@ struct RnnParams {
   void* dm = nullptr;          // (B, H) scratch (proj only)
 };
 
+// Element `elems` of a buffer of esz-byte elements.
+inline char* rnn_at(const void* base, int64_t elems, int64_t esz) {
+  return static_cast<char*>(const_cast<void*>(base)) + elems * esz;
+}
+
+// The cell arguments of time step t, the same for both backends' step loops (host code).
+// Forward: gates and gh in, c / h state updated; h lands in out (or m before the projection).
+inline RnnCellArgs rnn_fwd_step_args(const RnnParams& p, int64_t t) {
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
+  const int64_t e = int64_t(dtype_size(p.dt)), off = p.offsets[t];
+  RnnCellArgs a;
+  a.mode = p.mode; a.rows = p.batch_sizes[t]; a.H = H;
+  a.g = rnn_at(p.gates, off * SH, e); a.ldg = SH;
+  a.gh = p.gh; a.ldgh = GH;
+  a.bi = p.b_ih; a.bh = p.b_hh;
+  a.c = p.cst; a.cprev = p.cprev ? rnn_at(p.cprev, off * H, e) : nullptr;
+  a.hprev = p.hst; a.ldhp = P;
+  if (p.w_hr) { a.h1 = rnn_at(p.m, off * H, e); a.ld1 = H; }
+  else { a.h1 = rnn_at(p.out, off * P, e); a.ld1 = P; a.h2 = p.hst; a.ld2 = P; }
+  return a;
+}
+// Backward: the saved gates and previous states of step t in, the pre-activation gradients out
+// (GRU keeps its recurrent side in dgh; the others share dgx); dz_out is dh.
+inline RnnCellArgs rnn_bwd_step_args(const RnnParams& p, int64_t t) {
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
+  const int64_t e = int64_t(dtype_size(p.dt)), off = p.offsets[t];
+  const bool gru = p.mode == RnnMode::gru;
+  RnnCellArgs a;
+  a.mode = p.mode; a.rows = p.batch_sizes[t]; a.H = H;
+  a.g = rnn_at(p.gates, off * SH, e); a.ldg = SH;
+  a.cprev = p.cprev ? rnn_at(p.cprev, off * H, e) : nullptr;
+  a.hprev = gru ? rnn_at(p.hprev, off * P, e) : rnn_at(p.out, off * P, e); a.ldhp = P;
+  a.dc = p.dc;
+  a.dgx = rnn_at(p.dgx, off * GH, e); a.dgh = rnn_at(gru ? p.dgh : p.dgx, off * GH, e); a.lddg = GH;
+  a.dz_out = p.dh; a.lddz = P;
+  return a;
+}
+
 // The recurrent cells' gate arithmetic written once over a lane policy M (a scalar type, or an
 // explicit float vector in cpu/rnn_vec.cpp, a CUDA thread in cuda/rnn.cu): M::V the lane type,
 // ld / st, sig, tanh, and pos(h, x) = h > 0 ? x : 0. Used by cpu/rnn.cpp (scalar reference),
