@@ -150,3 +150,50 @@ def test_parameter_subclass_with_hook_cycle_is_collected():
     r = make()
     gc.collect()
     assert r() is None
+
+
+@pytest.mark.parametrize("kind", ["leaf", "nonleaf", "post_accumulate"])
+def test_hook_that_keeps_its_own_handle_is_collected(kind):
+    """A one-shot hook removes itself through its handle, so its closure keeps the handle: the
+    handle refers to the hook weakly (as PyTorch's), which leaves no hidden cycle."""
+    def make():
+        x = fd.randn(1000, dtype=fd.float64).requires_grad_()
+        t = x if kind != "nonleaf" else x * 2.0
+        handle = None
+        if kind == "post_accumulate":
+            handle = t.register_post_accumulate_grad_hook(lambda p: handle.remove())
+        else:
+            handle = t.register_hook(lambda g: handle.remove() or g * 3.0)
+        return weakref.ref(t), x, t
+
+    assert _leaked_per_call(lambda: make()[0]) == 0
+
+    r, x, t = make()   # the hook still works, and runs once
+    (t * 1.0).sum().backward()
+    expect = 3.0 if kind == "leaf" else 2.0 * 3.0 if kind == "nonleaf" else 1.0
+    np.testing.assert_allclose(x.grad.numpy(), np.full(1000, expect))
+    if kind != "nonleaf":  # a non-leaf's graph is spent after one backward
+        x.grad = None
+        (t * 1.0).sum().backward()   # removed by its first call: gradient unchanged now
+        np.testing.assert_allclose(x.grad.numpy(), np.full(1000, 1.0))
+    del x, t
+    gc.collect()
+    assert r() is None
+
+
+def test_removing_a_hook_after_its_tensor_died_is_a_no_op():
+    x = fd.randn(5, dtype=fd.float64).requires_grad_()
+    calls = []
+    h = x.register_hook(lambda g: calls.append(1))
+    h2 = x.register_post_accumulate_grad_hook(lambda p: calls.append(2))
+    h2.remove()
+    x.sum().backward()
+    assert calls == [1]
+    h.remove()
+    h.remove()  # twice is fine
+    x.sum().backward()
+    assert calls == [1]
+    del x
+    gc.collect()
+    h.remove()
+    h2.remove()

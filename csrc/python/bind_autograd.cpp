@@ -50,17 +50,17 @@ std::vector<Tensor> record_function(const std::string& name, const std::vector<T
   return outs;
 }
 
-// What t.register_hook returns: remove() disables the hook.
+// What t.register_hook returns. It refers to the hook's callable weakly (as PyTorch's handle
+// refers weakly to the hook dict): remove() drops the callable, which leaves a pass-through hook
+// in its slot, and is a no-op once the tensor and its hooks are gone. A strong reference to the
+// tensor here would hide a cycle from the collector: a hook whose closure keeps its own handle
+// (`h = t.register_hook(lambda g: h.remove())`) would keep the tensor alive forever.
 struct HookHandle {
-  Ref<autograd::Node> node;
-  Ref<TensorImpl> leaf;
-  size_t index = 0;
+  std::weak_ptr<nb::object> fn;
   void remove() {
-    if (node && index < node->hooks.size()) node->hooks[index].second = nullptr;
-    if (leaf && index < leaf->hooks.size()) leaf->hooks[index] = nullptr;
+    if (auto held = fn.lock()) *held = nb::none();  // under the GIL: called from Python
   }
 };
-
 }  // namespace
 
 void init_autograd(nb::module_& m) {
@@ -85,22 +85,16 @@ void init_autograd(nb::module_& m) {
   nb::class_<HookHandle>(m, "RemovableHandle").def("remove", &HookHandle::remove);
   m.def("_register_hook", [](const Tensor& t, nb::object fn) {
     FASTDL_CHECK(t.requires_grad(), ValueError, "register_hook: cannot register a hook on a tensor that doesn't require gradient");
-    HookHandle h;
-    if (t.grad_fn()) {
-      h.node = t.grad_fn();
-      h.index = h.node->hooks.size();
-      h.node->hooks.push_back({t.impl()->output_nr, PyGradHook{PyCallable(std::move(fn))}});
-    } else {
-      h.leaf = t.ref();
-      h.index = t.impl()->hooks.size();
-      t.impl()->hooks.push_back(PyGradHook{PyCallable(std::move(fn))});
-    }
+    PyCallable c(std::move(fn));
+    HookHandle h{c.held};
+    if (t.grad_fn()) t.grad_fn()->hooks.push_back({t.impl()->output_nr, PyGradHook{std::move(c)}});
+    else t.impl()->hooks.push_back(PyGradHook{std::move(c)});
     return h;
   }, "tensor"_a, "hook"_a);
   m.def("_register_post_accumulate_grad_hook", [](const Tensor& t, nb::object fn) {
-    HookHandle h;
-    h.leaf = t.ref();
-    h.index = autograd::add_post_accumulate_hook(t, PyPostHook{PyCallable(std::move(fn))});
+    PyCallable c(std::move(fn));
+    HookHandle h{c.held};
+    autograd::add_post_accumulate_hook(t, PyPostHook{std::move(c)});
     return h;
   }, "tensor"_a, "hook"_a);
   m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a);

@@ -13,7 +13,8 @@
 namespace fastdl::py {
 
 // Owns one reference to a Python callable; the last copy drops it under the GIL (copies share
-// it: the engine copies hooks while it runs them).
+// it: the engine copies hooks while it runs them). RemovableHandle.remove() replaces the
+// callable with None: the hook then passes its gradient through.
 struct PyCallable {
   std::shared_ptr<nb::object> held;
   explicit PyCallable(nb::object fn)
@@ -28,6 +29,7 @@ struct PyGradHook {
   PyCallable fn;
   Tensor operator()(const Tensor& grad) const {
     nb::gil_scoped_acquire g;
+    if (fn.held->is_none()) return Tensor();  // removed
     nb::object r = (*fn.held)(grad);
     return r.is_none() ? Tensor() : nb::cast<Tensor>(r);
   }
@@ -38,7 +40,7 @@ struct PyPostHook {
   PyCallable fn;
   void operator()(const Tensor& leaf) const {
     nb::gil_scoped_acquire g;
-    (*fn.held)(leaf);
+    if (!fn.held->is_none()) (*fn.held)(leaf);
   }
 };
 
