@@ -1,12 +1,16 @@
-"""PyTorch's own test inputs through fastdl: the float64 sample inputs (int64 for integer-only
-ops) of every OpInfo in torch's op database whose name fastdl exposes (fastdl.<name>, a Tensor
-method, or fastdl.nn.functional.<name> for "nn.functional.*"), random ops left out. Each
-sample's forward outputs and the gradients of a random-weighted sum of its float outputs (w.r.t.
-every input torch marks differentiable) are compared with PyTorch's.
+"""PyTorch's own test inputs through fastdl: the sample inputs of every OpInfo in torch's op
+database whose name fastdl exposes (fastdl.<name>, a Tensor method, or fastdl.nn.functional.<name>
+for "nn.functional.*"), random ops left out, in two passes:
+- float64 (int64 for integer-only ops): each sample's forward outputs and the gradients of a
+  random-weighted sum of its float outputs (w.r.t. every input torch marks differentiable) are
+  compared with PyTorch's;
+- float32 (ops that take it): the same comparisons at float32's tolerance (FLOAT32_TOL).
 
-The pass rate must stay >= 99% of samples; every failing sample must belong to an op listed in
-KNOWN_FAILURES (with its reason), and every op listed there must still fail, so the list only
-shrinks. `python tests/test_opinfo.py` prints the per-op report."""
+Per pass, the pass rate must stay >= 99% of samples; every failing sample must belong to an op
+listed in that pass's known failures (with its reason), and every op listed there must still
+fail, so the lists only shrink. `python tests/test_opinfo.py` prints the per-op report."""
+import contextlib
+import itertools
 import math
 import zlib
 
@@ -20,7 +24,11 @@ import fastdl as fd  # noqa: E402
 import fastdl.nn.functional as F  # noqa: E402
 
 PASS_BAR = 0.99
-MAX_SAMPLES = 16  # per OpInfo, keeps the file's runtime modest on two busy cores
+# Samples per OpInfo and pass (None: all). All of them (~6700 float64, ~6600 float32) run in about
+# 30 s on two busy cores once torch's sampling overhead is cut (_lean_sampling); the edge-case
+# samples (empty, 0-dim, n beyond the length, ...) often come late in an OpInfo's list.
+MAX_SAMPLES = {"float64": None, "float32": None}
+FLOAT32_TOL = 1e-4  # rtol and atol of the float32 pass, forward and gradients
 
 # Ops whose results are random or unspecified (fresh memory) by design.
 RANDOM_OPS = {
@@ -28,13 +36,29 @@ RANDOM_OPS = {
     "nn.functional.dropout", "nn.functional.dropout2d", "nn.functional.dropout3d",
 }
 
-# op name (or "name.variant") -> why its failing samples fail. Remove an entry once it passes.
+# Per pass: op name (or "name.variant") -> why its failing samples fail. Remove an entry once it passes.
+_SIGNS = ("singular vectors are unique only up to sign, and numpy's LAPACK (OpenBLAS) picks other signs than "
+          "torch's for some columns of some wide matrices; singular values, U diag(S) Vh and all gradients match")
 KNOWN_FAILURES = {
     "gather": "2 samples index with uint8 tensors; fastdl has no uint8 dtype (int32 / int64 indices only)",
     "linalg.eigh": "3 samples: eigenvectors are unique only up to sign, and numpy's LAPACK (OpenBLAS) picks other "
                    "signs than torch's for some columns; eigenvalues and all gradients match (torch's own OpInfo "
                    "compares abs(eigenvectors))",
+    "linalg.svd": "samples 40-47 (of 216): " + _SIGNS,
+    "svd": "samples 40-47 (of 216): " + _SIGNS,
 }
+KNOWN_FAILURES_FLOAT32 = {
+    "gather": KNOWN_FAILURES["gather"],
+    "linalg.eigh": "1 sample: " + KNOWN_FAILURES["linalg.eigh"].split(": ", 1)[1],
+    "linalg.svd": "samples 40-47, 184-191, 208-215 (of 216): " + _SIGNS,
+    "svd": "samples 40-47, 184-191, 208-215 (of 216): " + _SIGNS,
+    "matrix_exp": "1 sample (entries up to 9e4): torch's float32 kernel is off by up to 0.05 there; fastdl evaluates "
+                  "in float64 and matches the float64 exponential to float32 rounding",
+    "nn.functional.layer_norm": "1 sample normalises over a single element: the input gradient is 0 in exact "
+                                "arithmetic, and each library returns float32 rounding noise scaled by "
+                                "1/sqrt(eps) ~ 316 (fastdl's 1e-4, torch's 0)",
+}
+_KNOWN = {"float64": KNOWN_FAILURES, "float32": KNOWN_FAILURES_FLOAT32}
 
 _DTYPES = {torch.float64: fd.float64, torch.float32: fd.float32, torch.float16: fd.float16,
            torch.bfloat16: fd.bfloat16, torch.int64: fd.int64, torch.int32: fd.int32, torch.bool: fd.bool}
@@ -173,8 +197,8 @@ def _compare(got, want, rtol=1e-7, atol=1e-7):
     return None if got == want else f"{got!r} != {want!r}"
 
 
-def _run_sample(op, fd_op, s, seed):
-    """None when the sample passes, else the reason it fails."""
+def _run_sample(op, fd_op, s, seed, tol=1e-7, grad_tol=1e-6):
+    """None when the sample passes, else the reason it fails (tol: forward rtol/atol, grad_tol: gradients')."""
     memo = {}
     leaves = _leaves([s.input, list(s.args), s.kwargs], [])
     try:
@@ -189,7 +213,7 @@ def _run_sample(op, fd_op, s, seed):
         got = fd_op(fd_in, *fd_args, **fd_kwargs)
     except Exception as e:  # noqa: BLE001  (any fastdl error on a valid input is a failure)
         return f"forward raised {type(e).__name__}: {str(e)[:120]}"
-    r = _compare(got, want)
+    r = _compare(got, want, tol, tol)
     if r:
         return "forward: " + r
     outs_t = [o for o in _flat(want, []) if o.requires_grad and o.is_floating_point()]
@@ -215,45 +239,77 @@ def _run_sample(op, fd_op, s, seed):
             gt = torch.zeros_like(leaf)
         if gf is None:
             gf = fd.zeros(tuple(leaf.shape), dtype=_DTYPES[leaf.dtype])
-        r = _compare(gf, gt, rtol=1e-6, atol=1e-6)
+        r = _compare(gf, gt, grad_tol, grad_tol)
         if r:
             return f"grad of input {i}: {r}"
     return None
 
 
-_RESULTS = None
+_RESULTS = {}
 
 
-def _run_all():
-    """[(op key, sample index, reason or None)] over every exposed, non-random float64 OpInfo."""
-    global _RESULTS
-    if _RESULTS is not None:
-        return _RESULTS
+@contextlib.contextmanager
+def _lean_sampling():
+    """torch's sample generators do two costly things meant for torch's own unittest runs, which
+    took about half of this file's time: per OpInfo they crawl the Python stack (inspect.stack(),
+    which reads every frame's source lines; deep under pytest) looking for a unittest test method to
+    record the current sample on, and per sample they reseed every device's generator (each CUDA /
+    XPU / MTIA reseed formats the whole stack while that device is uninitialised). Here no test is a
+    unittest case, so the crawl always finds nothing, and only the CPU generator is drawn from: the
+    samples come out the same."""
+    from torch.testing._internal import common_utils
+    from torch.testing._internal.opinfo import core
+    saved = common_utils.extract_test_fn, core.extract_test_fn, torch.manual_seed
+    common_utils.extract_test_fn = core.extract_test_fn = lambda: None
+    torch.manual_seed = torch.random.default_generator.manual_seed
+    try:
+        yield
+    finally:
+        common_utils.extract_test_fn, core.extract_test_fn, torch.manual_seed = saved
+
+
+def _samples(op, dt, grad, cap):
+    """The first cap sample inputs of op (all if cap is None); none if torch cannot build them here."""
+    try:
+        return list(itertools.islice(op.sample_inputs("cpu", dt, requires_grad=grad), cap))
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def _run_all(pass_="float64"):
+    """[(op key, sample index, reason or None)] over every exposed, non-random OpInfo: the float64
+    pass (int64 for integer-only ops; forward and gradients) or the float32 pass (forward only)."""
+    if pass_ not in _RESULTS:
+        with _lean_sampling():
+            _RESULTS[pass_] = _run_pass(pass_)
+    return _RESULTS[pass_]
+
+
+def _run_pass(pass_):
     from torch.testing._internal.common_methods_invocations import op_db
     results = []
     for op in op_db:
         fd_op = _fd_callable(op)
         if fd_op is None or op.name in RANDOM_OPS or op.has_nondeterministic_output:
             continue
-        dt = next((d for d in (torch.float64, torch.int64) if op.supports_dtype(d, "cpu")), None)
-        if dt is None:  # integer-only ops (one_hot, bitwise __rand__ ...) run their int64 samples
+        if pass_ == "float64":  # integer-only ops (one_hot, bitwise __rand__ ...) run their int64 samples
+            dt = next((d for d in (torch.float64, torch.int64) if op.supports_dtype(d, "cpu")), None)
+        else:
+            dt = torch.float32 if op.supports_dtype(torch.float32, "cpu") else None
+        if dt is None:
             continue
         key = _key(op)
         seed = zlib.crc32(key.encode())
         torch.manual_seed(seed)
-        try:
-            grad = op.supports_autograd and dt == torch.float64
-            samples = list(op.sample_inputs("cpu", dt, requires_grad=grad))
-        except Exception:  # torch cannot build this OpInfo's samples here
-            continue
-        for i, s in enumerate(samples[:MAX_SAMPLES]):
+        grad = op.supports_autograd and dt.is_floating_point
+        tol = (1e-7, 1e-6) if pass_ == "float64" else (FLOAT32_TOL, FLOAT32_TOL)
+        for i, s in enumerate(_samples(op, dt, grad, MAX_SAMPLES[pass_])):
             if s.kwargs.get("dropout_p", 0) > 0:  # random (attention dropout): left out with the random ops
                 continue
             torch.manual_seed(seed + i)
-            r = _run_sample(op, fd_op, s, seed + i)
+            r = _run_sample(op, fd_op, s, seed + i, *tol)
             if r != "skip":
                 results.append((key, i, r))
-    _RESULTS = results
     return results
 
 
@@ -267,34 +323,42 @@ def _summary(results):
     return ops, failing, passed
 
 
-def test_opinfo_pass_rate():
-    results = _run_all()
+_PASSES = pytest.mark.parametrize("pass_", ["float64", "float32"])
+
+
+@_PASSES
+def test_opinfo_pass_rate(pass_):
+    results = _run_all(pass_)
     ops, failing, passed = _summary(results)
     assert len(ops) > 200, f"only {len(ops)} OpInfos matched fastdl names"
     rate = passed / len(results)
-    print(f"\nOpInfo: {passed}/{len(results)} samples pass ({rate:.1%}) over {len(ops)} ops; "
+    print(f"\nOpInfo {pass_}: {passed}/{len(results)} samples pass ({rate:.1%}) over {len(ops)} ops; "
           f"{len(ops) - len(failing)} ops pass all their samples")
-    assert rate >= PASS_BAR, f"OpInfo pass rate {rate:.2%} < {PASS_BAR:.0%}"
+    assert rate >= PASS_BAR, f"OpInfo {pass_} pass rate {rate:.2%} < {PASS_BAR:.0%}"
 
 
-def test_opinfo_failures_are_known():
-    _, failing, _ = _summary(_run_all())
-    new = {k: v[:2] for k, v in failing.items() if k not in KNOWN_FAILURES}
-    assert not new, "OpInfo samples fail in ops not in KNOWN_FAILURES:\n" + "\n".join(
+@_PASSES
+def test_opinfo_failures_are_known(pass_):
+    _, failing, _ = _summary(_run_all(pass_))
+    new = {k: v[:2] for k, v in failing.items() if k not in _KNOWN[pass_]}
+    assert not new, f"OpInfo {pass_} samples fail in ops not in its known failures:\n" + "\n".join(
         f"  {k}: sample {i}: {r}" for k, v in new.items() for i, r in v)
 
 
-def test_opinfo_known_failures_still_fail():
-    _, failing, _ = _summary(_run_all())
-    stale = sorted(k for k in KNOWN_FAILURES if k not in failing)
-    assert not stale, f"these ops pass now; remove them from KNOWN_FAILURES: {stale}"
+@_PASSES
+def test_opinfo_known_failures_still_fail(pass_):
+    _, failing, _ = _summary(_run_all(pass_))
+    stale = sorted(k for k in _KNOWN[pass_] if k not in failing)
+    assert not stale, f"these ops pass now in the {pass_} pass; remove them from its known failures: {stale}"
 
 
 if __name__ == "__main__":
-    res = _run_all()
-    all_ops, fails, npass = _summary(res)
-    for k, v in sorted(fails.items(), key=lambda kv: -len(kv[1])):
-        n = sum(1 for kk, _, _ in res if kk == k)
-        print(f"{k}: {len(v)}/{n} fail; e.g. sample {v[0][0]}: {v[0][1]}")
-    print(f"{npass}/{len(res)} samples pass ({npass / len(res):.1%}) over {len(all_ops)} ops, "
-          f"{len(fails)} ops with failures")
+    for name in ("float64", "float32"):
+        res = _run_all(name)
+        all_ops, fails, npass = _summary(res)
+        print(f"-- {name}")
+        for k, v in sorted(fails.items(), key=lambda kv: -len(kv[1])):
+            n = sum(1 for kk, _, _ in res if kk == k)
+            print(f"{k}: {len(v)}/{n} fail; e.g. sample {v[0][0]}: {v[0][1]}")
+        print(f"{npass}/{len(res)} samples pass ({npass / len(res):.1%}) over {len(all_ops)} ops, "
+              f"{len(fails)} ops with failures")

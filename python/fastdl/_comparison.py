@@ -7,6 +7,8 @@ from fastdl._C import Tensor
 
 def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
     b = b if isinstance(b, Tensor) else _C.full((), builtins.float(b), a.dtype, a.device)
+    if a.dtype == _C.dtype.bool and b.dtype == _C.dtype.bool:  # no arithmetic on bools: close means equal
+        return a == b
     close = (a - b).abs() <= atol + rtol * b.abs()
     close = _C.logical_or(close, a == b)  # infinities
     if equal_nan:

@@ -39,6 +39,8 @@ def cumprod(t, dim, *, dtype=None):
     # exact for any sign (zeros included): running products, composed so autograd comes with them
     if dtype is not None:
         t = t.to(dtype)
+    elif not t.dtype.is_floating_point:  # integer and bool inputs accumulate in int64 (PyTorch)
+        t = t.to(_C.dtype.int64)
     if t.ndim == 0:
         if dim not in (0, -1):
             raise IndexError(f"cumprod: dim {dim} is out of range for a 0-dim tensor (expected 0 or -1)")
@@ -65,14 +67,19 @@ def diff(t, n=1, dim=-1, prepend=None, append=None):
             return v
         t = _C.cat(([side(prepend)] if prepend is not None else []) + [t] +
                    ([side(append)] if append is not None else []), dim)
+    sub = _C.logical_xor if t.dtype == _C.dtype.bool else _C.sub  # bool differences are xor (PyTorch)
     for _ in builtins.range(n):
         k = t.shape[dim]
-        t = t.narrow(dim, 1, builtins.max(k - 1, 0)) - t.narrow(dim, 0, builtins.max(k - 1, 0))
+        if k == 0:  # n beyond the length: PyTorch gives an empty result, not an error
+            break
+        t = sub(t.narrow(dim, 1, k - 1), t.narrow(dim, 0, k - 1))
     return t
 
 
 def cumsum(input, dim, *, dtype=None):
-    return _C.cumsum(input if dtype is None else input.to(dtype), dim)
+    out = _C.cumsum(input if dtype is None else input.to(dtype), dim)
+    # the native scan widens integers to int64; an explicit dtype= is the result's dtype (PyTorch)
+    return out if dtype is None or out.dtype == dtype else out.to(dtype)
 
 
 def softmax(input, dim, dtype=None):

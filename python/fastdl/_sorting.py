@@ -20,9 +20,14 @@ def argsort(t, dim=-1, descending=False, stable=False):
     a = _host(t)
     if a.ndim == 0:  # numpy gives shape (1,) here; torch keeps 0-dim
         return _C.full((), 0.0, _C.dtype.int64, t.device)
-    idx = np.argsort(-a if descending and a.dtype != np.bool_ else a, axis=dim, kind="stable")
-    if descending and a.dtype == np.bool_:
-        idx = np.flip(np.argsort(a, axis=dim, kind="stable"), axis=dim)
+    if descending:
+        # Stable descending without negating (negation breaks bool, the int64 minimum and NaN, which
+        # PyTorch sorts as the largest value): a stable ascending sort of the reversed array, read
+        # backwards, lists equal values in their original order; j there is n - 1 - j here.
+        n = a.shape[dim]
+        idx = (n - 1) - np.flip(np.argsort(np.flip(a, axis=dim), axis=dim, kind="stable"), axis=dim)
+    else:
+        idx = np.argsort(a, axis=dim, kind="stable")
     return _C.from_numpy(np.array(idx, dtype=np.int64, order="C")).to(t.device)
 
 

@@ -239,12 +239,40 @@ def arange(start: builtins.float, end: Optional[builtins.float] = None, step: bu
         ints = all(isinstance(v, builtins.int) or (hasattr(v, "__index__") and not isinstance(v, Tensor))
                    for v in (start, end, step))
         dtype = _C.dtype.int64 if ints else _default_dtype
+    if dtype in (_C.dtype.int32, _C.dtype.int64) and builtins.int(step) != 0:
+        start, end, step = _int_arange_bounds(start, end, step, dtype)
     return _finish(_C.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype, _dev(device)),
                    None, None, requires_grad)
 
 
+def _int_arange_bounds(start, end, step, dtype):
+    """(start, end, step) giving PyTorch's integer arange: it truncates start and step to integers
+    first (arange(-0.9, 2.1, 2.0) is [0, 2], not [-0.9, 1.1] truncated); int64 truncates end too and
+    counts (end - start + step - sign(step)) / step in integers, the other integer dtypes count
+    ceil((end - start) / step) on the values given. Returned with an end the native arange counts
+    the same length from."""
+    s, st = builtins.int(builtins.float(start)), builtins.int(builtins.float(step))
+    if dtype == _C.dtype.int64:
+        span = builtins.int(builtins.float(end)) - s + st - (1 if st > 0 else -1)
+        n = builtins.abs(span) // builtins.abs(st) * (1 if (span >= 0) == (st > 0) else -1)  # C division
+    else:
+        import math
+        n = math.ceil((builtins.float(end) - builtins.float(start)) / builtins.float(step))
+    return s, s + builtins.max(n, 0) * st, st
+
+
 def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dtype: _DType = None, device: _Device = None,
              requires_grad: builtins.bool = False) -> Tensor:
+    if dtype in (_C.dtype.int32, _C.dtype.int64) and steps > 0:
+        # PyTorch's integer linspace truncates start and end to integers, steps by
+        # (end - start) / (steps - 1) in float64 from start for the first half and back from end
+        # for the second, and truncates each value (linspace(4.3, -3, 50) starts 4, 3, 3, ...).
+        s, e = builtins.int(builtins.float(start)), builtins.int(builtins.float(end))
+        i = np.arange(steps, dtype=np.float64)
+        delta = (e - s) / (steps - 1) if steps > 1 else 0.0
+        v = np.where(i < steps // 2, s + delta * i, e - delta * (steps - 1 - i)) if steps > 1 else np.full(1, s)
+        t = _C.from_numpy(np.trunc(v).astype(np.int64 if dtype == _C.dtype.int64 else np.int32))
+        return _finish(t, None, device, requires_grad)
     return _finish(_C.linspace(builtins.float(start), builtins.float(end), steps, _dtype_or_default(dtype), _dev(device)),
                    None, None, requires_grad)
 

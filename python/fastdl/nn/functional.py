@@ -39,6 +39,8 @@ def elu(input, alpha=1.0, inplace=False):
 def _hardtanh(x, lo, hi):
     # PyTorch's hardtanh passes gradient only strictly inside (lo, hi); _C.hardtanh is clamp,
     # whose gradient includes the end points
+    if not x.dtype.is_floating_point:  # PyTorch casts the bounds to an integer input's dtype (truncating)
+        lo, hi = int(lo), int(hi)
     return _C.where((x > lo) & (x < hi), x, _C.clamp(x, lo, hi).detach())
 
 
@@ -94,7 +96,9 @@ def celu(input, alpha=1.0, inplace=False):
 
 
 def threshold(input, threshold, value, inplace=False):
-    return _inplace(input, _C.where(input > threshold, input, float(value)), inplace)
+    if not input.dtype.is_floating_point:  # both numbers are cast to an integer input's dtype (PyTorch)
+        threshold, value = int(threshold), int(value)
+    return _inplace(input, _C.where(input > threshold, input, value if isinstance(value, int) else float(value)), inplace)
 
 
 def glu(input, dim=-1):
