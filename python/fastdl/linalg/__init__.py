@@ -293,13 +293,13 @@ def matrix_exp(A):
     """exp(A) by scaling and squaring of a degree-18 Taylor polynomial, in fastdl ops (so it
     differentiates through them): A / 2^s has 1-norm <= 1/2, where the truncation error is below
     float64's epsilon; the result is then squared s times."""
-    check_square("linalg.matrix_exp", A)
     if A.dtype in (fd.float32, fd.float16, fd.bfloat16):
         # s squarings amplify each rounding error of the polynomial: in float32 a matrix of norm
         # ~40 lost ~4x more than PyTorch's float32 kernel (relative 1e-4 on its small entries).
         # Evaluating in float64 and rounding once keeps the result within float32's precision;
         # the casts are differentiable, so gradients flow back in A's dtype.
         return matrix_exp(A.to(fd.float64)).to(A.dtype)
+    check_square("linalg.matrix_exp", A)
     n = A.shape[-1]
     norm1 = float(np.abs(to_np(A)).sum(-2).max()) if A.numel() else 0.0
     s = builtins.max(0, math.ceil(math.log2(norm1 / 0.5))) if norm1 > 0.5 else 0
@@ -357,6 +357,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # 
     """sum(|x|^ord)^(1/ord) over dim (all dims when None); ord inf / -inf / 0 as torch."""
     if dtype is not None:
         x = x.to(dtype)
+    if x.dtype in (fd.float16, fd.bfloat16):  # powers overflow half (8.5^6 > 65504): float32 inside, as PyTorch
+        return vector_norm(x.to(fd.float32), ord, dim, keepdim).to(x.dtype)
     if isinstance(dim, builtins.int):
         dim = (dim,)
     dims = tuple(range(x.ndim)) if dim is None else tuple(dim)
@@ -399,6 +401,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     """'fro', 'nuc', 1, -1, 2, -2, inf, -inf over the two dims `dim`."""
     if dtype is not None:
         A = A.to(dtype)
+    if A.dtype in (fd.float16, fd.bfloat16):  # LAPACK has no half types: float32 inside, result in A's dtype
+        return matrix_norm(A.to(fd.float32), ord, dim, keepdim).to(A.dtype)
     check_matrix("linalg.matrix_norm", A)
     d0, d1 = (d % A.ndim for d in dim)
     if ord == "fro":

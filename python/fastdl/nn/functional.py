@@ -183,7 +183,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         import numpy as np
         eps = float(np.finfo(np.float64 if input.dtype == _C.dtype.float64 else np.float32).eps)
     dims = list(range(input.ndim - k, input.ndim))
-    y = input * _C.rsqrt((input * input).mean(dims, keepdim=True) + eps)
+    x = input.to(_C.dtype.float32) if input.dtype in (_C.dtype.float16, _C.dtype.bfloat16) else input
+    y = (x * _C.rsqrt((x * x).mean(dims, keepdim=True) + eps)).to(input.dtype)  # half squares in float32 (PyTorch)
     return y if weight is None else y * weight
 
 
@@ -279,7 +280,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if reduction == "mean":  # all targets ignored: NaN, as PyTorch, but a zero (not NaN) gradient
         total = w.sum()
         empty = total == 0
-        return loss.sum() / _C.where(empty, 1.0, total) + _C.where(empty, float("nan"), 0.0).detach()
+        nan = _C.where(empty, float("nan"), 0.0).to(loss.dtype).detach()  # the input's dtype, half included
+        return loss.sum() / _C.where(empty, 1.0, total) + nan
     return loss.sum() if reduction == "sum" else loss.reshape(out_shape)
 
 
