@@ -262,6 +262,49 @@ def test_bf16_gemm_path_errors():
     assert _C._gemm_bf16_path("auto") == _C._gemm_kernel_name("bfloat16")
 
 
+def test_bf16_race_times_both_paths():
+    """_gemm_bf16_race runs what "auto" measures between pair dots and widening (on AVX512-BF16
+    CPUs without AMX); here on paths every CPU has. No speed is asserted (tests are not timed)."""
+    from fastdl import _C
+    ta, tb = _C._gemm_bf16_race("widen", "amx-emulated")
+    assert 0 < ta < 60 and 0 < tb < 60
+    with pytest.raises(ValueError, match="_gemm_bf16_race"):
+        _C._gemm_bf16_race("widen", "tensor-cores")
+
+
+def test_bf16_auto_follows_the_measured_choice(tmp_path):
+    """Where the CPU has pair dots and no AMX, "auto" takes whichever of dots and widening the
+    machine measured faster, and the cached choice decides later processes."""
+    import glob
+    import os
+    import subprocess
+    import sys
+    from fastdl import _C
+    info = _C.cpu_info()
+    if not info["avx512bf16"] or info["amx_bf16"]:
+        pytest.skip("auto measures dots against widening only on AVX512-BF16 CPUs without AMX")
+
+    def auto_kernel(tune):
+        env = dict(os.environ, FASTDL_CACHE_DIR=str(tmp_path), FASTDL_GEMM_TUNE=tune)
+        env.pop("FASTDL_GEMM_BF16", None)
+        code = "from fastdl import _C; print(_C._gemm_kernel_name('bfloat16'))"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    first = auto_kernel("redo")
+    files = [f for f in glob.glob(str(tmp_path / "gemm-*")) if open(f).read().startswith("dot_wins")]
+    assert len(files) == 1
+    won = open(files[0]).read().split()[1] == "1"
+    dot, widen = _C._gemm_bf16_path("dot"), _C._gemm_bf16_path("widen")
+    _C._gemm_bf16_path("auto")
+    assert first == (dot if won else widen)
+    with open(files[0], "w") as f:  # the cache decides: flip it
+        f.write(f"dot_wins {0 if won else 1}\n")
+    assert auto_kernel("1") == (widen if won else dot)
+    assert auto_kernel("0") == dot  # no measuring: the model's choice
+
+
 def _blocking_in_subprocess(tmp_path, tune, m=1024, n=1024, k=2048, kc=None):
     import os
     import subprocess

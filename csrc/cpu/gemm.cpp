@@ -17,9 +17,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <new>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/allocator.h"
@@ -68,7 +71,10 @@ void gemm_ref_t(const GemmParams& p) {
 // ---- kernel selection -----------------------------------------------------------------------
 
 // bf16 has up to three kernels: widening to f32 FMAs (every ISA), VDPBF16PS pair dots
-// (AVX512-BF16) and AMX tiles (cpu/gemm_amx.cpp). "auto" takes the best one the CPU has; the
+// (AVX512-BF16) and AMX tiles (cpu/gemm_amx.cpp). "auto" takes AMX where the CPU grants it;
+// otherwise, where the CPU has pair dots, the faster of dots and widening as measured once per
+// machine (bf16_dot_wins, below: a pair dot does twice the work per instruction, but on a core that
+// splits 512-bit operations, or runs VDPBF16PS on one port, widening can win); the
 // others stay selectable (FASTDL_GEMM_BF16=widen|dot|amx, or gemm_set_bf16_path at run time) so
 // that tests and benchmarks reach every path on the machine at hand.
 enum class Bf16Path : int { automatic = 0, widen = 1, dot = 2, amx = 3, amx_emulated = 4 };
@@ -100,6 +106,8 @@ bool amx_checks_out(const GemmKernel& k) {
   }
   return true;
 }
+
+bool bf16_dot_wins(const GemmKernel& dot, const GemmKernel& widen);  // measured, below
 
 struct KernelTable {
   GemmKernel k[3][3];  // [isa][f32, f64, bf16 widened]
@@ -137,7 +145,7 @@ struct KernelTable {
       case Bf16Path::amx_emulated: return &amx_emulated;
       default:
         if (has_amx && isa == 2) return &amx;
-        return has_dot[isa] ? &dot[isa] : &k[isa][2];
+        return has_dot[isa] && bf16_dot_wins(dot[isa], k[isa][2]) ? &dot[isa] : &k[isa][2];
     }
   }
 };
@@ -445,21 +453,26 @@ std::string tune_cache_path(const GemmKernel& k) {
   return dir + name;
 }
 
-// CPU seconds for one single-threaded kTuneM x kTuneN x kTuneK product at kc (0: the model's).
-double time_kc(const GemmKernel& k, int64_t kc, std::vector<char>& a, std::vector<char>& b, std::vector<char>& c) {
-  const int64_t M = kTuneM, N = kTuneN, K = kTuneK;
-  const Problem q{&k, M, N, K, a.data(), K, 1, b.data(), N, 1, c.data(), N, 1, 1.0, 0.0, size_t(k.elem)};
-  // CPU time of this thread, not wall time: a busy machine preempts the run but does not
-  // stretch its CPU time (it measures on one thread, in this thread).
+// CPU seconds of this thread for one single-threaded M x N x K product with kernel k on
+// row-major operands of esz-byte elements (buffers of at least M x K, K x N, M x N of them). Thread CPU time, not wall time: a busy machine
+// preempts the run but does not stretch its CPU time.
+double time_product(const GemmKernel& k, int64_t M, int64_t N, int64_t K, size_t esz, std::vector<char>& a,
+                    std::vector<char>& b, std::vector<char>& c) {
+  const Problem q{&k, M, N, K, a.data(), K, 1, b.data(), N, 1, c.data(), N, 1, 1.0, 0.0, esz};
   auto cpu_now = [] {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
   };
-  t_tune_kc = kc;
   const double t0 = cpu_now();
   gemm_one(k, q, 1);
-  const double s = cpu_now() - t0;
+  return cpu_now() - t0;
+}
+
+// ... and the tuning product (kTuneM x kTuneN x kTuneK) at kc (0: the model's).
+double time_kc(const GemmKernel& k, int64_t kc, std::vector<char>& a, std::vector<char>& b, std::vector<char>& c) {
+  t_tune_kc = kc;
+  const double s = time_product(k, kTuneM, kTuneN, kTuneK, size_t(k.elem), a, b, c);
   t_tune_kc = -1;
   return s;
 }
@@ -538,6 +551,63 @@ void maybe_tune(const GemmKernel& k, int64_t work) {
     const bool ok = std::fclose(f) == 0;
     if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
   }
+}
+
+// ---- bf16 on AVX512-BF16 without AMX: pair dots or widening, measured -----------------------
+// Both kernels run one 256 x 1024 x 1024 product (8 ms widened on a Zen 3 core) on this thread,
+// interleaved, best of three in thread CPU time; the dot kernel must win by 3% to be chosen
+// (its model's favourite, but the widened kernel is the one every ISA tests). Cached beside the
+// measured kc (same file naming, FASTDL_GEMM_TUNE=0 skips it and takes the dots, redo measures).
+std::pair<double, double> race_bf16(const GemmKernel& x, const GemmKernel& y) {
+  const int64_t M = 256, N = 1024, K = 1024;
+  std::vector<char> a(size_t(M * K * 2)), b(size_t(K * N * 2)), c(size_t(M * N * 2));
+  for (size_t i = 0; i < a.size(); i += 2) { const uint16_t v = f32_to_bf16(float(i % 13) * 0.125f - 0.75f); std::memcpy(&a[i], &v, 2); }
+  for (size_t i = 0; i < b.size(); i += 2) { const uint16_t v = f32_to_bf16(float(i % 7) * 0.25f - 0.75f); std::memcpy(&b[i], &v, 2); }
+  time_product(x, M, N, K, 2, a, b, c);  // warm caches and the allocator
+  time_product(y, M, N, K, 2, a, b, c);
+  double tx = 1e30, ty = 1e30;
+  for (int round = 0; round < 3; ++round) {
+    tx = std::min(tx, time_product(x, M, N, K, 2, a, b, c));
+    ty = std::min(ty, time_product(y, M, N, K, 2, a, b, c));
+  }
+  return {tx, ty};
+}
+
+bool bf16_dot_wins(const GemmKernel& dot, const GemmKernel& widen) {
+  static std::mutex mu;
+  static std::map<std::string, bool> known;  // per dot kernel (one per ISA)
+  std::lock_guard<std::mutex> g(mu);
+  auto it = known.find(dot.name);
+  if (it != known.end()) return it->second;
+  bool wins = true;
+  if (tune_mode() != '0') {
+    const std::string path = tune_cache_path(dot);
+    int cached = -1;
+    if (tune_mode() == 'c' && !path.empty())
+      if (FILE* f = std::fopen(path.c_str(), "r")) {
+        if (std::fscanf(f, "dot_wins %d", &cached) != 1) cached = -1;
+        std::fclose(f);
+      }
+    if (cached >= 0) {
+      wins = cached != 0;
+    } else {
+      const auto [td, tw] = race_bf16(dot, widen);
+      wins = td * 1.03 < tw;
+      if (!path.empty()) {
+        mkdirs(path.substr(0, path.rfind('/')));
+        const std::string tmp = path + "." + std::to_string(::getpid());
+        if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+          std::fprintf(f, "dot_wins %d\n# fastdl bf16 GEMM on this CPU: VDPBF16PS pair dots %.3f ms, widening to f32 %.3f ms "
+                          "(256 x 1024 x 1024, one thread). Delete this file or set FASTDL_GEMM_TUNE=redo to measure again.\n",
+                       int(wins), td * 1e3, tw * 1e3);
+          const bool ok = std::fclose(f) == 0;
+          if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+        }
+      }
+    }
+  }
+  known.emplace(dot.name, wins);
+  return wins;
 }
 
 bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
@@ -630,6 +700,16 @@ const char* gemm_set_bf16_path(const char* path) {
   if (!k) return nullptr;
   g_bf16_path.store(int(p));
   return k->name;
+}
+
+bool gemm_race_bf16(const char* a, const char* b, double* ta, double* tb) {
+  const Bf16Path pa = parse_bf16_path(a), pb = parse_bf16_path(b);
+  if (int(pa) < 0 || int(pb) < 0) return false;
+  const KernelTable& t = kernel_table();
+  const GemmKernel *ka = t.bf16(int(cpu_isa()), pa), *kb = t.bf16(int(cpu_isa()), pb);
+  if (!ka || !kb) return false;
+  std::tie(*ta, *tb) = race_bf16(*ka, *kb);
+  return true;
 }
 
 void gemm_ref(const GemmParams& p) {

@@ -55,11 +55,15 @@ struct GemmKernel {
 
 // The kernel gemm() uses for dtype under the ISA in force (benchmarks print it).
 const detail::GemmKernel& gemm_kernel(DType dtype);
-// Chooses the bf16 kernel: "auto" (the best the CPU has: AMX, then VDPBF16PS pair dots, then
-// widening to f32), "widen", "dot", "amx", or "amx-emulated" (the AMX layouts on an emulated
+// Chooses the bf16 kernel: "auto" (the best the CPU has: AMX, else the faster of VDPBF16PS pair
+// dots and widening to f32, measured once per machine), "widen", "dot", "amx", or "amx-emulated" (the AMX layouts on an emulated
 // tile unit, for tests). Returns the kernel's name, or nullptr when the CPU lacks the path (the
 // choice is then unchanged). FASTDL_GEMM_BF16 sets the initial choice.
 const char* gemm_set_bf16_path(const char* path);
+// Times bf16 paths a and b (gemm_set_bf16_path's names) against each other as "auto" times the
+// dots against widening: thread CPU seconds of each on one 256 x 1024 x 1024 product, best of
+// three. False when the CPU lacks either path.
+bool gemm_race_bf16(const char* a, const char* b, double* ta, double* tb);
 // The blocking (mc, kc, nc) gemm() uses for one M x N x K product of dtype, after the measured
 // kc (see gemm.cpp: FASTDL_GEMM_TUNE) and the FASTDL_GEMM_MC/KC/NC overrides.
 void gemm_blocking(DType dtype, int64_t M, int64_t N, int64_t K, int64_t* mc, int64_t* kc, int64_t* nc);

@@ -96,6 +96,12 @@ NB_MODULE(_C, m) {
                        "(AVX512-BF16), amx (AMX-BF16), amx-emulated)");
     return std::string(name);
   }, "path"_a, "Choose the bf16 GEMM kernel (tests, benchmarks); returns its name.");
+  m.def("_gemm_bf16_race", [](const std::string& a, const std::string& b) {
+    double ta = 0, tb = 0;
+    if (!cpu::gemm_race_bf16(a.c_str(), b.c_str(), &ta, &tb))
+      throw ValueError("_gemm_bf16_race: '" + a + "' or '" + b + "' is not a bf16 GEMM path this CPU has");
+    return nb::make_tuple(ta, tb);
+  }, "a"_a, "b"_a, "CPU seconds of bf16 paths a and b on one 256 x 1024 x 1024 product (what 'auto' measures).");
   m.def("_gemm_kernel_name", [](const std::string& dt) {
     const DType d = dt == "float64" ? DType::f64 : dt == "bfloat16" ? DType::bf16 : DType::f32;
     return std::string(cpu::gemm_kernel(d).name);
