@@ -58,7 +58,7 @@ from fastdl._pointwise import (  # noqa: E402,F401,A004
     addcdiv, addcmul, div, fmod, frac, hypot, lerp, logaddexp, pow, round, rsub, sub, xlogy,
 )
 from fastdl._reductions import (  # noqa: E402,F401
-    aminmax, count_nonzero, cumprod, cumsum, diff, log_softmax, nansum, softmax, std_mean, var_mean,
+    aminmax, count_nonzero, cumprod, cumsum, diff, log_softmax, nansum, prod, softmax, std_mean, var_mean,
 )
 from fastdl._shaping import (  # noqa: E402,F401
     atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, diag, diagonal, fliplr, flipud, hstack,

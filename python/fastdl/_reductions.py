@@ -76,6 +76,13 @@ def diff(t, n=1, dim=-1, prepend=None, append=None):
     return t
 
 
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    out = _C.prod(input, dim, keepdim, dtype)
+    # the native product widens integers and bools to int64 even under dtype=int32 / bool; PyTorch
+    # returns dtype= (the same values: products agree modulo 2^32, and a bool product is nonzero-ness)
+    return out if dtype is None or out.dtype == dtype else out.to(dtype)
+
+
 def cumsum(input, dim, *, dtype=None):
     out = _C.cumsum(input if dtype is None else input.to(dtype), dim)
     # the native scan widens integers to int64; an explicit dtype= is the result's dtype (PyTorch)

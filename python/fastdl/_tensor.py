@@ -607,6 +607,7 @@ def _attach_more():
     Tensor.diag = _shaping.diag
     Tensor.trace = _shaping.trace
     Tensor.cumprod = _reductions.cumprod
+    Tensor.prod = _reductions.prod
     Tensor.isclose = _comparison.isclose
     Tensor.allclose = _comparison.allclose
     Tensor.equal = _comparison.equal
