@@ -69,6 +69,18 @@ def test_max_pool2d_float32_and_ties(isa, rng):
     np.testing.assert_array_equal(fi.numpy(), ti.numpy())
 
 
+@pytest.mark.parametrize("dt", [fd.int32, fd.int64])
+def test_max_pool2d_integers(dt, rng):
+    # PyTorch pools integer tensors (values and first-maximum indices), keeping the dtype; values
+    # beyond float32's 2^24 check that no float32 rounding happens on the way
+    x = rng.integers(-(2**40), 2**40, (2, 3, 7, 8)) if dt == fd.int64 else rng.integers(-50, 50, (2, 3, 7, 8))
+    fo, fi = F.max_pool2d(fd.tensor(x, dtype=dt), 3, 2, 1, return_indices=True)
+    to, ti = TF.max_pool2d(torch.tensor(x), 3, 2, 1, return_indices=True)
+    assert fo.dtype == dt
+    np.testing.assert_array_equal(fo.numpy(), to.numpy())
+    np.testing.assert_array_equal(fi.numpy(), ti.numpy())
+
+
 AVG_CASES = [  # (shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
     ((2, 3, 9, 11), 3, 2, 1, False, True, None),
     ((2, 3, 9, 11), 3, 2, 1, True, False, None),
@@ -217,8 +229,8 @@ def test_errors():
         F.avg_pool2d(x, 2, divisor_override=0)
     with pytest.raises(ValueError, match="kernel_size must be an int or a tuple of two"):
         F.avg_pool2d(x, (2, 2, 2))
-    with pytest.raises(TypeError, match="max_pool2d: input must be floating point; got int64"):
-        F.max_pool2d(fd.zeros(1, 1, 4, 4, dtype=fd.int64), 2)
+    with pytest.raises(TypeError, match="max_pool2d: input must be floating point; got bool"):
+        F.max_pool2d(fd.zeros(1, 1, 4, 4, dtype=fd.bool), 2)
     with pytest.raises(ValueError, match="adaptive_avg_pool2d: output_size must be positive"):
         F.adaptive_avg_pool2d(x, 0)
     with pytest.raises(ValueError, match=r"batch_norm: weight must have shape \(3,\).*got \(4,\)"):

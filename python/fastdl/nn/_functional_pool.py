@@ -24,8 +24,15 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     op = "max_pool2d"
     k = _pair(kernel_size, "kernel_size", op)
     s = () if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _pair(stride, "stride", op)
-    out, idx = _C.max_pool2d(input, k, s, _pair(padding, "padding", op), _pair(dilation, "dilation", op),
+    x = input
+    if input.dtype in (_C.dtype.int32, _C.dtype.int64):
+        # PyTorch pools integers too; the kernels are float-only, and a max only selects, so the
+        # float64 result is exact (for |values| <= 2^53) and goes back to the input's dtype
+        x = input.to(_C.dtype.float64)
+    out, idx = _C.max_pool2d(x, k, s, _pair(padding, "padding", op), _pair(dilation, "dilation", op),
                              bool(ceil_mode))
+    if out.dtype != input.dtype:
+        out = out.to(input.dtype)
     return (out, idx) if return_indices else out
 
 
