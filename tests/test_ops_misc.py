@@ -143,3 +143,18 @@ def test_pytorch_signatures(torch, rng):
     np.testing.assert_allclose(fd.lerp(t, fd.zeros(2), fd.tensor([0.5, 1.0])).numpy(), [0.75, 0.0])
     with pytest.raises(ValueError, match="rounding_mode"):
         fd.div(t, t, rounding_mode="round")
+
+
+def test_clamp_min_max_tensor_bound_ties():
+    # an element equal to its tensor bound keeps the whole gradient (PyTorch), not half of it
+    # (maximum / minimum split ties); the bound gets the gradient only where it wins strictly
+    for name, want_x, want_b in (("clamp_min", [1, 1, 1, 0], [0, 0, 0, 1]), ("clamp_max", [1, 0, 1, 1], [0, 1, 0, 0])):
+        x = fd.tensor([1.0, 2.0, 3.0, -1.0], dtype=fd.float64, requires_grad=True)
+        b = fd.tensor([1.0, 1.0, 3.0, 0.0], dtype=fd.float64, requires_grad=True)
+        out = getattr(fd, name)(x, b)
+        np.testing.assert_array_equal(out.detach().numpy(), np.maximum(x.detach().numpy(), b.detach().numpy())
+                                      if name == "clamp_min" else np.minimum(x.detach().numpy(), b.detach().numpy()))
+        out.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), want_x)
+        np.testing.assert_array_equal(b.grad.numpy(), want_b)
+        assert np.isnan(getattr(x.detach(), name)(fd.tensor([float("nan")] * 4, dtype=fd.float64)).numpy()).all()

@@ -74,12 +74,7 @@ def positive(x):
     return x
 
 
-def clamp_min(x, min):  # noqa: A002
-    return clamp(x, min=min)
-
-
-def clamp_max(x, max):  # noqa: A002
-    return clamp(x, max=max)
+from fastdl._pointwise import clamp_max, clamp_min  # noqa: E402,F401
 
 from fastdl import autograd, cuda, linalg, nn, optim, profiler  # noqa: E402,F401
 from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)

@@ -97,3 +97,17 @@ def round(input, *, decimals=0):
         return _C.round(input * scale) / scale
     scale = 10.0 ** -decimals
     return _C.round(input / scale) * scale
+
+
+def clamp_min(input, min):  # noqa: A002
+    if isinstance(min, Tensor):
+        # where, not maximum: an element equal to its bound keeps the whole gradient, as in PyTorch
+        # (maximum splits ties evenly); a NaN bound gives NaN, as maximum would
+        return _C.where(_C.logical_or(input < min, min.isnan()), min, input)
+    return input.clamp(min=min)
+
+
+def clamp_max(input, max):  # noqa: A002
+    if isinstance(max, Tensor):  # see clamp_min
+        return _C.where(_C.logical_or(input > max, max.isnan()), max, input)
+    return input.clamp(max=max)

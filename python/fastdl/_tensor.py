@@ -550,8 +550,6 @@ Tensor.new_empty = lambda self, *size, dtype=None, device=None: empty(*size, dty
 Tensor.new_tensor = lambda self, data, dtype=None, device=None: tensor(data, dtype=dtype or self.dtype, device=device or self.device)
 Tensor.masked_fill_ = lambda self, mask, value: self.copy_(self.masked_fill(mask, value))
 Tensor.clamp_ = lambda self, min=None, max=None: self.copy_(self.clamp(min, max))
-Tensor.clamp_min = lambda self, v: self.clamp(min=v)
-Tensor.clamp_max = lambda self, v: self.clamp(max=v)
 Tensor.sub_ = Tensor.sub_
 Tensor.dot = lambda self, other: dot(self, other)
 Tensor.__format__ = lambda self, spec: (format(self.item(), spec) if self.numel() == 1 and self.ndim == 0 else _repr(self))
@@ -607,6 +605,8 @@ def _attach_more():
     Tensor.diag = _shaping.diag
     Tensor.trace = _shaping.trace
     Tensor.cumprod = _reductions.cumprod
+    Tensor.clamp_min = _pointwise.clamp_min
+    Tensor.clamp_max = _pointwise.clamp_max
     Tensor.prod = _reductions.prod
     Tensor.isclose = _comparison.isclose
     Tensor.allclose = _comparison.allclose
