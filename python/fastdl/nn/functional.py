@@ -98,7 +98,8 @@ def celu(input, alpha=1.0, inplace=False):
 def threshold(input, threshold, value, inplace=False):
     if not input.dtype.is_floating_point:  # both numbers are cast to an integer input's dtype (PyTorch)
         threshold, value = int(threshold), int(value)
-    return _inplace(input, _C.where(input > threshold, input, value if isinstance(value, int) else float(value)), inplace)
+    value = value if isinstance(value, int) else float(value)
+    return _inplace(input, _C.where(input > threshold, input, value), inplace)
 
 
 def glu(input, dim=-1):
