@@ -89,6 +89,69 @@ def test_dropout_and_bernoulli():
     assert abs(fd.bernoulli(p).mean().item() - 0.3) < 0.01
 
 
+def _dropout_keep_numpy(seed, n, p):
+    """F.dropout's keep mask for elements 0..n-1 (kernels/random.h), in numpy: two rounds of a
+    32-bit integer hash of the element index and the seed's halves; kept iff the top 24 bits
+    are >= round(p * 2^24)."""
+    def h32(v):
+        v = v ^ (v >> np.uint32(16))
+        v = v * np.uint32(0x7FEB352D)
+        v = v ^ (v >> np.uint32(15))
+        v = v * np.uint32(0x846CA68B)
+        return v ^ (v >> np.uint32(16))
+    i = np.arange(n, dtype=np.uint64)
+    lo = np.uint32(seed & 0xFFFFFFFF)
+    hi = (np.uint32(seed >> 32) ^ ((i >> np.uint64(32)).astype(np.uint32) * np.uint32(0x9E3779B9))).astype(np.uint32)
+    with np.errstate(over="ignore"):
+        u = h32(h32(i.astype(np.uint32) ^ lo) ^ hi) >> np.uint32(8)
+    return u >= np.uint32(int(p * 16777216.0 + 0.5))
+
+
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64, fd.bfloat16], ids=["f32", "f64", "bf16"])
+def test_dropout_mask_is_the_counter_hash_and_backward_regenerates_it(isa, rng, dtype):
+    """The fused CPU dropout keeps element i (row-major over the output) iff its counter-based
+    draw says so, with the seed drawn once from the global generator; every ISA gives the same
+    mask; backward multiplies the upstream gradient by the same mask, regenerated."""
+    p = 0.37
+    base = rng.standard_normal((53, 41))
+    x = fd.tensor(base, dtype=dtype).T.requires_grad_()  # non-contiguous (41, 53)
+    fd.manual_seed(11)
+    seed = fd._C._random_u64()
+    fd.manual_seed(11)
+    y = fd.nn.functional.dropout(x, p)
+    keep = _dropout_keep_numpy(seed, 41 * 53, p).reshape(41, 53)
+    xv = x.detach().to(fd.float64).numpy()
+    want = np.where(keep, xv / (1 - p), 0.0)
+    tol = 1e-2 if dtype == fd.bfloat16 else 1e-6
+    np.testing.assert_allclose(y.detach().to(fd.float64).numpy(), want, rtol=tol, atol=tol)
+    assert y.dtype == dtype and y.shape == (41, 53)
+    g = rng.standard_normal((53, 41))
+    y.backward(fd.tensor(g, dtype=dtype).T)
+    gv = fd.tensor(g, dtype=dtype).T.to(fd.float64).numpy()
+    np.testing.assert_allclose(x.grad.to(fd.float64).numpy(), np.where(keep, gv / (1 - p), 0.0), rtol=tol, atol=tol)
+
+
+def test_dropout_statistics_and_nan():
+    fd.manual_seed(5)
+    n = 1_000_003  # odd, several pool chunks
+    x = fd.ones(n)
+    for p in (0.05, 0.5, 0.93):
+        a = (fd.nn.functional.dropout(x, p) != 0).numpy()
+        b = (fd.nn.functional.dropout(x, p) != 0).numpy()
+        q = 1 - p
+        sd = np.sqrt(q * (1 - q) / n)
+        assert abs(a.mean() - q) < 6 * sd and abs(b.mean() - q) < 6 * sd
+        both = (a & b).mean()  # consecutive calls draw independent masks
+        assert abs(both - q * q) < 6 * np.sqrt(q * q * (1 - q * q) / n)
+        # neighbours are independent too
+        assert abs((a[1:] & a[:-1]).mean() - q * q) < 6 * np.sqrt(q * q * (1 - q * q) / n)
+    # as PyTorch's x * mask: a dropped NaN stays NaN, a kept one too
+    y = fd.nn.functional.dropout(fd.full((1000,), float("nan")), 0.5).numpy()
+    assert np.isnan(y).all()
+    with pytest.raises(TypeError, match="dropout"):
+        fd.nn.functional.dropout(fd.ones(4, dtype=fd.int64), 0.5)
+
+
 def test_addmm_bmm(rng, torch):
     c, a, b = rng.standard_normal((3, 5)), rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
     got = fd.addmm(fd.tensor(c, dtype=fd.float64), fd.tensor(a, dtype=fd.float64), fd.tensor(b, dtype=fd.float64), beta=0.5, alpha=2.0)

@@ -1,6 +1,6 @@
 // Fused row kernels for the nn ops (ops/nn.cpp): softmax / log_softmax forward and backward,
 // layer_norm forward (saving mean and rstd) and backward, cross entropy from logits forward
-// (saving the log-sum-exp) and backward. Rows are contiguous, `n` (or C) elements each; dt is
+// (saving the log-sum-exp) and backward, element dropout. Rows are contiguous, `n` (or C) elements each; dt is
 // float32 or float64 (the op upcasts halves). Each ISA build of nn_vec.cpp fills the table.
 #pragma once
 #include <cstdint>
@@ -36,6 +36,10 @@ struct NnKernels {
                          void* gx, void* gw, void* gb, int64_t rows, int64_t n);
   void (*cross_entropy_fwd)(DType dt, const CrossEntropyParams& p);
   void (*cross_entropy_bwd)(DType dt, const CrossEntropyParams& p);
+  // Element dropout over n contiguous elements: y[i] = x[i] * scale where
+  // dropout_keep(seed, i, drop24) (kernels/random.h), else 0. Forward (x the input) and backward
+  // (x the gradient) alike: the mask is regenerated, never stored.
+  void (*dropout)(DType dt, const void* x, void* y, int64_t n, uint64_t seed, uint32_t drop24, double scale);
 };
 
 namespace ref { const NnKernels& nn_table(); }

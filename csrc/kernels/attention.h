@@ -18,6 +18,7 @@
 
 #include "core/dtype.h"
 #include "kernels/common.h"
+#include "kernels/random.h"  // dropout_uniform
 
 namespace fastdl {
 
@@ -49,15 +50,5 @@ struct AttentionParams {
   const void* gout = nullptr;
   void *dq = nullptr, *dk = nullptr, *dv = nullptr;
 };
-
-// Counter-based uniform in [0, 1): a 64-bit mix (splitmix64's finaliser) of seed and counter,
-// top 24 bits. Shared by the CPU and CUDA kernels.
-FASTDL_HD float dropout_uniform(uint64_t seed, uint64_t counter) {
-  uint64_t z = seed + (counter + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return float(z >> 40) * (1.0f / 16777216.0f);
-}
 
 }  // namespace fastdl

@@ -6,6 +6,7 @@
 #include "autograd/node.h"
 #include "core/parallel.h"
 #include "cpu/nn.h"
+#include "kernels/random.h"
 #include "ops/dispatch.h"
 #include "core/profiler.h"
 #include "ops/ops.h"
@@ -129,13 +130,34 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
   return out;
 }
 
+// Element dropout. On the CPU one fused pass: the keep mask comes from a counter-based hash of
+// (seed, element index) (kernels/random.h), with the seed drawn once from the global generator,
+// so the pass runs in parallel and backward regenerates the mask instead of storing it.
+// Elsewhere: a Bernoulli mask, composed.
 Tensor dropout(const Tensor& a, double p, bool train) {
   FASTDL_PROFILE("dropout", a);
   FASTDL_CHECK(p >= 0 && p <= 1, ValueError, "dropout: probability has to be between 0 and 1; got ", p);
   if (!train || p == 0) return a;
+  FASTDL_CHECK(is_floating(a.dtype()), TypeError, "dropout: input must be floating point; got ", dtype_name(a.dtype()));
   if (p == 1) return mul(a, zeros(Dims(), a.dtype(), a.device()));
-  Tensor keep = bernoulli(full(a.shape(), 1.0 - p, a.dtype(), a.device()));
-  return mul(a, mul_s(keep, 1.0 / (1.0 - p)));
+  if (!a.device().is_cpu()) {
+    Tensor keep = bernoulli(full(a.shape(), 1.0 - p, a.dtype(), a.device()));
+    return mul(a, mul_s(keep, 1.0 / (1.0 - p)));
+  }
+  const uint64_t seed = random_u64();
+  const uint32_t drop24 = dropout_threshold24(p);
+  const double scale = 1.0 / (1.0 - p);
+  const DType kt = compute_dtype(a.dtype());
+  auto apply = [seed, drop24, scale, kt](const Tensor& x) {  // x * mask * scale, x's shape and dtype
+    Tensor xc = contiguous(to_dtype(detach(x), kt));
+    Tensor y = empty(x.shape(), kt);
+    cpu::nn_kernels().dropout(kt, xc.data_ptr(), y.data_ptr(), xc.numel(), seed, drop24, scale);
+    return kt == x.dtype() ? y : to_dtype(y, x.dtype());
+  };
+  Tensor out = apply(a);
+  if (autograd::any_requires_grad(a))
+    autograd::record("NativeDropoutBackward0", {a}, out, [apply](V& g) { return V{apply(g[0])}; });
+  return out;
 }
 
 namespace {
