@@ -38,4 +38,11 @@ from fastdl.nn.modules.graph import (  # noqa: F401
     remove_self_loops,
 )
 from fastdl.nn.modules.syncbn import SyncBatchNorm  # noqa: F401
+from fastdl.nn.modules.padding import (  # noqa: F401
+    CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
+    ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d,
+    ZeroPad3d,
+)
+from fastdl.nn.modules.shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle  # noqa: F401
+from fastdl.nn.modules.instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d  # noqa: F401
 from fastdl.nn import lora, parallel, utils  # noqa: F401

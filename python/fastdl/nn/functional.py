@@ -464,3 +464,6 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 from fastdl.nn._conv import conv1d, conv2d, conv_transpose2d  # noqa: E402,F401
 from fastdl.nn._attention import scaled_dot_product_attention  # noqa: E402,F401
 from fastdl.nn._interpolate import interpolate  # noqa: E402,F401
+from fastdl.nn._functional_pad import pad  # noqa: E402,F401
+from fastdl.nn._functional_shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
+from fastdl.nn._functional_norm import instance_norm  # noqa: E402,F401

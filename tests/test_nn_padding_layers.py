@@ -1,0 +1,243 @@
+"""F.pad (every mode, negative padding, 1-3 padded dims), the padding layers, pixel / channel
+shuffle, instance_norm and the InstanceNorm layers, 1-d pooling, LP pooling and
+conv_transpose1d against PyTorch in float64: outputs and gradients (random upstream) on fresh
+random data, odd sizes, non-contiguous inputs; running statistics; named errors on bad input."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+import fastdl.nn as nn
+import fastdl.nn.functional as F
+from checks import assert_close, strided
+
+torch = pytest.importorskip("torch")
+TF, TN = torch.nn.functional, torch.nn
+
+
+def _check(fn_fd, fn_t, arrays, rng, layout="contig", tol=None):
+    """fastdl (inputs in layout) vs torch, float64: output, then gradients of every input."""
+    fx = [strided(a, fd.float64, kind=layout).requires_grad_() for a in arrays]
+    tx = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    fo, to = fn_fd(*fx), fn_t(*tx)
+    assert tuple(fo.shape) == tuple(to.shape)
+    assert fo.dtype == fd.float64
+    kw = tol or {}
+    assert_close(fo, to.detach().numpy(), **kw)
+    up = rng.standard_normal(tuple(to.shape))
+    fo.backward(fd.tensor(up, dtype=fd.float64))
+    to.backward(torch.tensor(up))
+    for f, t in zip(fx, tx):
+        assert_close(f.grad, t.grad.numpy(), **kw)
+
+
+def _raises(exc, match, fn):
+    with pytest.raises(exc, match=match):
+        fn()
+
+
+# ---------------------------------------------------------------------------------------- F.pad
+
+PAD_CASES = [  # (shape, pad, mode)
+    ((2, 3, 7), (2, 3), "constant"),
+    ((2, 3, 7), (-2, 1), "constant"),
+    ((3, 5, 4), (1, -1, -2, 3), "constant"),
+    ((2, 3, 4, 5), (1, 2, 0, 1, 3, 0, 1, 1), "constant"),  # all four dims padded
+    ((5,), (3, 0), "constant"),
+    ((2, 3, 7), (-7, 0), "constant"),  # cropped to nothing
+]
+for _mode in ("reflect", "replicate", "circular"):
+    PAD_CASES += [
+        ((2, 3, 7), (3, 2), _mode),
+        ((3, 7), (1, 4), _mode),  # unbatched
+        ((2, 3, 5, 6), (2, 1, 3, 1), _mode),
+        ((3, 5, 6), (0, 2, 1, 0), _mode),
+        ((2, 3, 4, 5, 6), (1, 2, 3, 1, 2, 0), _mode),
+        ((3, 4, 5, 6), (2, 1, 0, 2, 1, 3), _mode),
+        ((2, 3, 7), (-2, 3), _mode),  # negative padding crops
+        ((2, 3, 6, 7), (-1, -2, 2, -3), _mode),
+    ]
+PAD_CASES += [((2, 3, 7), (7, 7), "circular"), ((2, 3, 7), (-3, 4), "circular"), ((2, 3, 7), (12, 20), "replicate"),
+              ((2, 3, 7), (6, 6), "reflect")]
+
+
+@pytest.mark.parametrize("case", PAD_CASES, ids=lambda c: f"{c[2]}-{c[0]}-{c[1]}")
+def test_pad(case, rng):
+    shape, pad, mode = case
+    x = rng.standard_normal(shape)
+    for layout in ("contig", "stepped", "transposed"):
+        _check(lambda a: F.pad(a, pad, mode), lambda a: TF.pad(a, pad, mode), [x], rng, layout)
+
+
+def test_pad_constant_value_and_dtypes(rng):
+    x = rng.standard_normal((3, 4, 5))
+    _check(lambda a: F.pad(a, (1, 2, 2, 1), value=-2.5), lambda a: TF.pad(a, (1, 2, 2, 1), value=-2.5), [x], rng)
+    xi = rng.integers(-9, 9, (3, 5))
+    for v in (2.7, -2.7, 3):  # the fill is cast to the integer dtype as PyTorch casts it (truncation)
+        got = F.pad(fd.tensor(xi, dtype=fd.int64), (1, 2, 1, 0), value=v)
+        want = TF.pad(torch.tensor(xi), (1, 2, 1, 0), value=v)
+        assert got.dtype == fd.int64
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    got = F.pad(fd.tensor(xi > 0), (2, 1), value=1)
+    np.testing.assert_array_equal(got.numpy(), TF.pad(torch.tensor(xi > 0), (2, 1), value=1).numpy())
+    got = F.pad(fd.tensor(xi, dtype=fd.int64), (2, 1), mode="reflect")
+    np.testing.assert_array_equal(got.numpy(), TF.pad(torch.tensor(xi), (2, 1), mode="reflect").numpy())
+    x32 = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    got = F.pad(fd.tensor(x32), [1, 1, 2, 2], mode="replicate")
+    assert got.dtype == fd.float32
+    np.testing.assert_array_equal(got.numpy(), TF.pad(torch.tensor(x32), [1, 1, 2, 2], mode="replicate").numpy())
+
+
+def test_pad_output_is_new_tensor(rng):
+    x = fd.tensor(rng.standard_normal((2, 3)))
+    y = F.pad(x, (0, 0))
+    y.add_(1.0)
+    assert not np.allclose(x.numpy(), y.numpy())
+
+
+@pytest.mark.parametrize("fn,exc,match", [
+    (lambda x: F.pad(x, (1,)), ValueError, "divisible by 2"),
+    (lambda x: F.pad(x, (1, 1) * 4), ValueError, "at most twice"),
+    (lambda x: F.pad(x, (-4, -4)), ValueError, "negative"),
+    (lambda x: F.pad(x, (1.0, 1)), TypeError, "tuple of ints"),
+    (lambda x: F.pad(x, fd.tensor([1, 1])), TypeError, "tuple of ints"),
+    (lambda x: F.pad(x, (1, 1), mode="mirror"), NotImplementedError, "unrecognised padding mode"),
+    (lambda x: F.pad(x, (1, 1), mode="reflect", value=1.0), ValueError, "value"),
+    (lambda x: F.pad(x, (1, 1, 1, 1, 1, 1, 1, 1), mode="reflect"), NotImplementedError, "padding size 8"),
+    (lambda x: F.pad(x[0, 0], (1, 1), mode="replicate"), NotImplementedError, "1D input"),
+    (lambda x: F.pad(x, (5, 0), mode="reflect"), ValueError, "below the size 5"),
+    (lambda x: F.pad(x, (6, 0), mode="circular"), ValueError, "more than once"),
+    (lambda x: F.pad(x, (-3, -3), mode="circular"), ValueError, "negative circular"),
+    (lambda x: F.pad(x, (-3, -2), mode="replicate"), ValueError, "with 0 elements"),
+    (lambda x: F.pad(x[:, :0], (1, 1), mode="reflect"), ValueError, "non-empty"),
+])
+def test_pad_errors(fn, exc, match, rng):
+    x = fd.tensor(rng.standard_normal((2, 3, 5)))
+    _raises(exc, match, lambda: fn(x))
+
+
+# ------------------------------------------------------------------------------ padding layers
+
+LAYERS = [
+    ("ZeroPad1d", (2,), (2, 3, 7)), ("ZeroPad1d", ((1, 3),), (3, 7)),
+    ("ZeroPad2d", (2,), (2, 3, 4, 5)), ("ZeroPad2d", ((1, 0, 2, 3),), (3, 4, 5)),
+    ("ZeroPad3d", ((1, 0, 2, 1, 0, 3),), (2, 3, 2, 4, 5)),
+    ("ConstantPad1d", ((2, 1), 3.5), (2, 3, 7)), ("ConstantPad2d", (1, -1.25), (3, 4, 5)),
+    ("ConstantPad3d", (1, 0.5), (2, 2, 3, 4, 3)),
+]
+for _n in ("Reflection", "Replication", "Circular"):
+    LAYERS += [(f"{_n}Pad1d", (2,), (2, 3, 7)), (f"{_n}Pad1d", ((1, 3),), (3, 7)),
+               (f"{_n}Pad2d", ((1, 0, 2, 3),), (2, 3, 4, 5)), (f"{_n}Pad2d", (1,), (3, 4, 5)),
+               (f"{_n}Pad3d", ((1, 0, 2, 1, 0, 2),), (2, 3, 3, 4, 5)), (f"{_n}Pad3d", (1,), (2, 3, 4, 5))]
+
+
+@pytest.mark.parametrize("name,args,shape", LAYERS, ids=lambda v: str(v))
+def test_padding_layers(name, args, shape, rng):
+    m, tm = getattr(nn, name)(*args), getattr(TN, name)(*args)
+    assert repr(m) == repr(tm)
+    assert m.padding == tm.padding
+    x = rng.standard_normal(shape)
+    _check(m, tm, [x], rng, "stepped")
+
+
+def test_padding_layer_errors(rng):
+    _raises(ValueError, "expected 2D or 3D", lambda: nn.CircularPad1d(1)(fd.tensor(rng.standard_normal(5))))
+    _raises(ValueError, "expected 3D or 4D", lambda: nn.CircularPad2d(1)(fd.tensor(rng.standard_normal((2, 2, 3, 4, 5)))))
+    _raises(NotImplementedError, "padding size 4", lambda: nn.ReflectionPad2d(1)(fd.tensor(rng.standard_normal((4, 5)))))
+    _raises(TypeError, "padding", lambda: nn.ZeroPad2d(1.5))
+
+
+# ---------------------------------------------------------------------------- pixel / channel shuffle
+
+@pytest.mark.parametrize("shape,r", [((2, 12, 3, 5), 2), ((18, 2, 3), 3), ((2, 1, 4, 3, 5), 2), ((1, 5, 1, 1), 1)])
+def test_pixel_shuffle(shape, r, rng):
+    x = rng.standard_normal(shape)
+    for layout in ("contig", "transposed"):
+        _check(lambda a: F.pixel_shuffle(a, r), lambda a: TF.pixel_shuffle(a, r), [x], rng, layout)
+    _check(nn.PixelShuffle(r), TN.PixelShuffle(r), [x], rng, "stepped")
+    y = rng.standard_normal(shape[:-3] + (shape[-3], shape[-2] * r, shape[-1] * r))
+    for layout in ("contig", "stepped"):
+        _check(lambda a: F.pixel_unshuffle(a, r), lambda a: TF.pixel_unshuffle(a, r), [y], rng, layout)
+    _check(nn.PixelUnshuffle(r), TN.PixelUnshuffle(r), [y], rng, "transposed")
+    assert repr(nn.PixelShuffle(r)) == repr(TN.PixelShuffle(r))
+    assert repr(nn.PixelUnshuffle(r)) == repr(TN.PixelUnshuffle(r))
+
+
+@pytest.mark.parametrize("shape,g", [((2, 6, 5), 3), ((3, 12, 3, 5), 4), ((2, 6, 2, 3, 2), 2), ((2, 5, 3), 1)])
+def test_channel_shuffle(shape, g, rng):
+    x = rng.standard_normal(shape)
+    for layout in ("contig", "stepped", "transposed"):
+        _check(lambda a: F.channel_shuffle(a, g), lambda a: TF.channel_shuffle(a, g), [x], rng, layout)
+    _check(nn.ChannelShuffle(g), TN.ChannelShuffle(g), [x], rng)
+    assert repr(nn.ChannelShuffle(g)) == repr(TN.ChannelShuffle(g))
+
+
+def test_shuffle_errors(rng):
+    x = fd.tensor(rng.standard_normal((7, 3, 3)))
+    _raises(ValueError, "divisible by upscale_factor", lambda: F.pixel_shuffle(x, 2))
+    _raises(ValueError, "at least 3 dims", lambda: F.pixel_shuffle(x[0], 1))
+    _raises(ValueError, "positive", lambda: F.pixel_shuffle(x, 0))
+    _raises(TypeError, "int", lambda: F.pixel_shuffle(x, 2.0))
+    _raises(ValueError, "height 3 and width 3", lambda: F.pixel_unshuffle(x, 2))
+    _raises(ValueError, "divisible by groups", lambda: F.channel_shuffle(x.reshape(1, 7, 9), 2))
+    _raises(ValueError, "more than 2 dims", lambda: F.channel_shuffle(x[0], 3))
+    _raises(ValueError, "positive", lambda: F.channel_shuffle(x, 0))
+
+
+# ---------------------------------------------------------------------------------- instance norm
+
+@pytest.mark.parametrize("shape", [(2, 3, 7), (3, 4, 5, 6), (2, 3, 3, 4, 5), (1, 2, 2)])
+def test_instance_norm(shape, rng):
+    x = rng.standard_normal(shape) * 3 + 1.5
+    w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    _check(lambda a: F.instance_norm(a), lambda a: TF.instance_norm(a), [x], rng, "stepped")
+    _check(lambda a, c, d: F.instance_norm(a, weight=c, bias=d, eps=1e-3),
+           lambda a, c, d: TF.instance_norm(a, weight=c, bias=d, eps=1e-3), [x, w, b], rng, "transposed")
+    # running statistics: moved per sample, averaged over the batch
+    rm, rv = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
+    frm, frv = fd.tensor(rm), fd.tensor(rv)
+    trm, trv = torch.tensor(rm), torch.tensor(rv)
+    _check(lambda a: F.instance_norm(a, frm, frv, momentum=0.3), lambda a: TF.instance_norm(a, trm, trv, momentum=0.3),
+           [x], rng)
+    assert_close(frm, trm.numpy())
+    assert_close(frv, trv.numpy())
+    # use_input_stats=False normalises with the running statistics
+    _check(lambda a, c, d: F.instance_norm(a, frm, frv, c, d, use_input_stats=False),
+           lambda a, c, d: TF.instance_norm(a, trm, trv, c, d, use_input_stats=False), [x, w, b], rng)
+
+
+@pytest.mark.parametrize("name,shape", [("InstanceNorm1d", (2, 3, 7)), ("InstanceNorm1d", (3, 7)),
+                                        ("InstanceNorm2d", (2, 3, 4, 5)), ("InstanceNorm2d", (3, 4, 5)),
+                                        ("InstanceNorm3d", (2, 3, 2, 3, 4)), ("InstanceNorm3d", (3, 2, 3, 4))])
+@pytest.mark.parametrize("affine,track,momentum", [(False, False, 0.1), (True, False, 0.1), (True, True, 0.2),
+                                                   (False, True, None)])
+def test_instance_norm_layers(name, shape, affine, track, momentum, rng):
+    kw = dict(affine=affine, track_running_stats=track, momentum=momentum, eps=1e-4)
+    m, tm = getattr(nn, name)(3, dtype=fd.float64, **kw), getattr(TN, name)(3, dtype=torch.float64, **kw)
+    assert repr(m) == repr(tm)
+    if affine:  # non-trivial parameters, shared
+        for p, tp in ((m.weight, tm.weight), (m.bias, tm.bias)):
+            v = rng.standard_normal(3)
+            p.data.copy_(fd.tensor(v))
+            tp.data.copy_(torch.tensor(v))
+    for _ in range(2):  # training steps move the running statistics
+        _check(m, tm, [rng.standard_normal(shape) * 2 + 0.5], rng)
+    if track:
+        assert_close(m.running_mean, tm.running_mean.numpy())
+        assert_close(m.running_var, tm.running_var.numpy())
+        assert int(m.num_batches_tracked.item()) == int(tm.num_batches_tracked.item())
+    m.eval()
+    tm.eval()
+    _check(m, tm, [rng.standard_normal(shape)], rng)
+    assert set(dict(m.named_buffers())) == set(dict(tm.named_buffers()))
+    assert set(dict(m.named_parameters())) == set(dict(tm.named_parameters()))
+
+
+def test_instance_norm_errors(rng):
+    x = fd.tensor(rng.standard_normal((2, 3, 1)))
+    _raises(ValueError, "more than 1 spatial element", lambda: F.instance_norm(x))
+    _raises(ValueError, "running_mean and running_var", lambda: F.instance_norm(x, use_input_stats=False))
+    _raises(ValueError, r"weight must have shape \(3,\)", lambda: F.instance_norm(fd.randn(2, 3, 4), weight=fd.ones(4)))
+    _raises(ValueError, "expected 3D or 4D", lambda: nn.InstanceNorm2d(3)(fd.randn(2, 3, 4, 5, 6)))
+    _raises(ValueError, "num_features", lambda: nn.InstanceNorm1d(4, affine=True)(fd.randn(2, 3, 5)))
+    with pytest.warns(UserWarning, match="num_features"):
+        nn.InstanceNorm1d(4)(fd.randn(2, 3, 5))
