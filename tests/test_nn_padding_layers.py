@@ -241,3 +241,134 @@ def test_instance_norm_errors(rng):
     _raises(ValueError, "num_features", lambda: nn.InstanceNorm1d(4, affine=True)(fd.randn(2, 3, 5)))
     with pytest.warns(UserWarning, match="num_features"):
         nn.InstanceNorm1d(4)(fd.randn(2, 3, 5))
+
+
+# ---------------------------------------------------------------------------------- 1-d pooling
+
+POOL1D = [  # (shape, kernel, stride, padding, dilation, ceil_mode)
+    ((2, 3, 11), 3, 2, 1, 1, False),
+    ((2, 3, 11), 3, 2, 1, 1, True),
+    ((3, 13), 4, None, 2, 1, False),  # unbatched
+    ((2, 4, 12), 3, 1, 1, 2, True),
+    ((1, 2, 9), (2,), (3,), (0,), (1,), True),
+]
+
+
+@pytest.mark.parametrize("case", POOL1D)
+def test_max_avg_pool1d(case, rng):
+    shape, k, s, p, d, cm = case
+    x = rng.standard_normal(shape)
+    kw = dict(stride=s, padding=p, dilation=d, ceil_mode=cm)
+    for layout in ("contig", "stepped", "transposed"):
+        _check(lambda a: F.max_pool1d(a, k, **kw), lambda a: TF.max_pool1d(a, k, **kw), [x], rng, layout)
+    fo, fi = F.max_pool1d(fd.tensor(x), k, return_indices=True, **kw)
+    to, ti = TF.max_pool1d(torch.tensor(x), k, return_indices=True, **kw)
+    assert fi.dtype == fd.int64
+    np.testing.assert_array_equal(fi.numpy(), ti.numpy())
+    xi = rng.integers(-50, 50, shape)  # integer max pooling keeps the dtype (torch: through the indices path)
+    np.testing.assert_array_equal(F.max_pool1d(fd.tensor(xi, dtype=fd.int64), k, **kw).numpy(),
+                                  TF.max_pool1d(torch.tensor(xi), k, return_indices=True, **kw)[0].numpy())
+    m, tm = nn.MaxPool1d(k, s, p, d, return_indices=True, ceil_mode=cm), TN.MaxPool1d(k, s, p, d, True, cm)
+    assert repr(m) == repr(tm)
+    np.testing.assert_array_equal(m(fd.tensor(x))[1].numpy(), tm(torch.tensor(x))[1].numpy())
+    for cip in (True, False):
+        akw = dict(stride=s, padding=p, ceil_mode=cm, count_include_pad=cip)
+        for layout in ("contig", "stepped"):
+            _check(lambda a: F.avg_pool1d(a, k, **akw), lambda a: TF.avg_pool1d(a, k, **akw), [x], rng, layout)
+        m, tm = nn.AvgPool1d(k, **akw), TN.AvgPool1d(k, **akw)
+        assert repr(m) == repr(tm)
+        _check(m, tm, [x], rng)
+
+
+@pytest.mark.parametrize("shape,out", [((2, 3, 11), 4), ((3, 10), (5,)), ((2, 2, 7), 7), ((2, 3, 5), 8),
+                                       ((1, 2, 9), None)])
+def test_adaptive_pool1d(shape, out, rng):
+    x = rng.standard_normal(shape)
+    tout = shape[-1] if out is None else out  # torch's 1-d forms take no None
+    for layout in ("contig", "stepped"):
+        _check(lambda a: F.adaptive_avg_pool1d(a, out), lambda a: TF.adaptive_avg_pool1d(a, tout), [x], rng, layout)
+        _check(lambda a: F.adaptive_max_pool1d(a, out), lambda a: TF.adaptive_max_pool1d(a, tout), [x], rng, layout)
+    fo, fi = F.adaptive_max_pool1d(fd.tensor(x), out, return_indices=True)
+    np.testing.assert_array_equal(fi.numpy(), TF.adaptive_max_pool1d(torch.tensor(x), tout, True)[1].numpy())
+    for name in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d"):
+        m, tm = getattr(nn, name)(tout), getattr(TN, name)(tout)
+        assert repr(m) == repr(tm)
+        _check(m, tm, [x], rng, "transposed")
+
+
+@pytest.mark.parametrize("p", [2, 3.0, 1.5, float("inf")])
+@pytest.mark.parametrize("k,s,cm", [(3, None, False), (2, 1, True), (3, 2, True)])
+def test_lp_pool(p, k, s, cm, rng):
+    x = rng.uniform(0.2, 2.0, (2, 3, 11))  # positive: fractional powers stay real
+    if p in (2, float("inf")):
+        x = x * rng.choice([-1.0, 1.0], x.shape)
+    _check(lambda a: F.lp_pool1d(a, p, k, s, cm), lambda a: TF.lp_pool1d(a, p, k, s, cm), [x], rng, "stepped")
+    m, tm = nn.LPPool1d(p, k, s, cm), TN.LPPool1d(p, k, s, cm)
+    assert repr(m) == repr(tm)
+    _check(m, tm, [x], rng)
+    x2 = np.abs(rng.standard_normal((2, 3, 7, 9))) + 0.1
+    k2 = (k, k + 1)
+    _check(lambda a: F.lp_pool2d(a, p, k2, s, cm), lambda a: TF.lp_pool2d(a, p, k2, s, cm), [x2], rng, "transposed")
+    m, tm = nn.LPPool2d(p, k2, s, cm), TN.LPPool2d(p, k2, s, cm)
+    assert repr(m) == repr(tm)
+    _check(m, tm, [x2[0]], rng)
+
+
+def test_pool1d_errors(rng):
+    x = fd.tensor(rng.standard_normal((2, 3, 4, 5)))
+    _raises(ValueError, "2D .* or 3D", lambda: F.max_pool1d(x, 2))
+    _raises(ValueError, "2D .* or 3D", lambda: F.avg_pool1d(x[0, 0, 0], 2))
+    _raises(ValueError, "1-tuple", lambda: F.max_pool1d(x[0], (2, 2)))
+    _raises(TypeError, "kernel_size", lambda: F.avg_pool1d(x[0], 2.5))
+    _raises(ValueError, "2D .* or 3D", lambda: F.adaptive_avg_pool1d(x, 2))
+    with pytest.raises((ValueError, RuntimeError), match="pad"):
+        F.max_pool1d(x[0], 2, padding=2)
+
+
+# ---------------------------------------------------------------------------------- conv_transpose1d
+
+CT1D = [  # (N, C_in, L, C_out, K, stride, padding, output_padding, groups, dilation)
+    (2, 4, 7, 6, 3, 1, 0, 0, 1, 1),
+    (2, 4, 9, 3, 4, 2, 1, 1, 1, 1),
+    (1, 6, 5, 4, 3, 3, 2, 2, 2, 1),
+    (3, 3, 6, 5, 2, 2, 0, 1, 1, 3),
+    (None, 2, 8, 3, 5, 1, 2, 0, 1, 2),  # unbatched
+]
+
+
+@pytest.mark.parametrize("case", CT1D)
+def test_conv_transpose1d(case, rng):
+    n, ci, L, co, k, s, p, op, g, d = case
+    x = rng.standard_normal((ci, L) if n is None else (n, ci, L))
+    w, b = rng.standard_normal((ci, co // g, k)), rng.standard_normal(co)
+    kw = dict(stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+    for layout in ("contig", "stepped"):
+        _check(lambda a, c, e: F.conv_transpose1d(a, c, e, **kw), lambda a, c, e: TF.conv_transpose1d(a, c, e, **kw),
+               [x, w, b], rng, layout)
+    _check(lambda a, c: F.conv_transpose1d(a, c, **kw), lambda a, c: TF.conv_transpose1d(a, c, **kw), [x, w], rng,
+           "transposed")
+    m = nn.ConvTranspose1d(ci, co, k, s, p, op, g, True, d, dtype=fd.float64)
+    tm = TN.ConvTranspose1d(ci, co, k, s, p, op, g, True, d, dtype=torch.float64)
+    assert repr(m) == repr(tm)
+    assert tuple(m.weight.shape) == tuple(tm.weight.shape)
+    with torch.no_grad():
+        tm.weight.copy_(torch.tensor(m.weight.detach().numpy()))
+        tm.bias.copy_(torch.tensor(m.bias.detach().numpy()))
+    _check(m, tm, [x], rng)
+    target = (L - 1) * s - 2 * p + d * (k - 1) + 1 + (s - 1)  # output_size reaches the largest size
+    if n is not None:
+        got = m(fd.tensor(x), output_size=[n, co, target])
+        want = tm(torch.tensor(x), output_size=[n, co, target])
+        assert_close(got, want.detach().numpy())
+
+
+def test_conv_transpose1d_init_and_errors(rng):
+    m = nn.ConvTranspose1d(4, 6, 3, groups=2)
+    bound = 1 / np.sqrt(3 * 3)  # fan_in = (C_out / groups) * K
+    assert np.all(np.abs(m.weight.detach().numpy()) <= bound + 1e-7) and np.all(np.abs(m.bias.detach().numpy()) <= bound + 1e-7)
+    assert m.weight.detach().numpy().std() > bound / 4  # filled, not zeros
+    _raises(ValueError, "input must be", lambda: F.conv_transpose1d(fd.randn(2, 2, 3, 4), fd.randn(2, 2, 3)))
+    _raises(ValueError, "weight must be", lambda: F.conv_transpose1d(fd.randn(2, 2, 3), fd.randn(2, 2)))
+    _raises(ValueError, "not reachable", lambda: nn.ConvTranspose1d(2, 2, 3, stride=2)(fd.randn(1, 2, 4), [11]))
+    _raises(ValueError, "groups", lambda: nn.ConvTranspose1d(3, 2, 3, groups=2))
+    _raises(ValueError, "padding mode", lambda: nn.ConvTranspose1d(2, 2, 3, padding_mode="reflect"))

@@ -45,4 +45,8 @@ from fastdl.nn.modules.padding import (  # noqa: F401
 )
 from fastdl.nn.modules.shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle  # noqa: F401
 from fastdl.nn.modules.instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d  # noqa: F401
+from fastdl.nn.modules.pooling1d import (  # noqa: F401
+    AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, LPPool1d, LPPool2d, MaxPool1d,
+)
+from fastdl.nn._conv_transpose1d import ConvTranspose1d  # noqa: F401
 from fastdl.nn import lora, parallel, utils  # noqa: F401

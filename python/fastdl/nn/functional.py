@@ -467,3 +467,7 @@ from fastdl.nn._interpolate import interpolate  # noqa: E402,F401
 from fastdl.nn._functional_pad import pad  # noqa: E402,F401
 from fastdl.nn._functional_shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
 from fastdl.nn._functional_norm import instance_norm  # noqa: E402,F401
+from fastdl.nn._functional_pool1d import (  # noqa: E402,F401
+    adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, lp_pool1d, lp_pool2d, max_pool1d,
+)
+from fastdl.nn._conv_transpose1d import conv_transpose1d  # noqa: E402,F401
