@@ -36,7 +36,7 @@ FLOAT32_TOL = 1e-4  # rtol and atol of the float32 pass, forward and gradients
 
 # Ops whose results are random or unspecified (fresh memory) by design.
 RANDOM_OPS = {
-    "bernoulli", "empty", "empty_like", "new_empty", "rand_like", "randint", "randint_like", "randn", "randn_like",
+    "bernoulli", "multinomial", "normal", "poisson", "empty", "empty_like", "new_empty", "rand_like", "randint", "randint_like", "randn", "randn_like",
     "nn.functional.dropout", "nn.functional.dropout2d", "nn.functional.dropout3d",
 }
 
@@ -58,6 +58,8 @@ KNOWN_FAILURES_FLOAT32 = {
     "svd": "samples 40-47, 184-191, 208-215 (of 216): " + _SIGNS,
     "matrix_exp": "1 sample (entries up to 9e4): torch's float32 kernel is off by up to 0.05 there; fastdl evaluates "
                   "in float64 and matches the float64 exponential to float32 rounding",
+    "logcumsumexp": "2 samples: torch's float32 gradient is off by up to 2e-3 from its own float64 one (values "
+                    "up to 3.8); fastdl evaluates in float64 and matches that to float32 rounding",
     "nn.functional.layer_norm": "1 sample normalises over a single element: the input gradient is 0 in exact "
                                 "arithmetic, and each library returns float32 rounding noise scaled by "
                                 "1/sqrt(eps) ~ 316 (fastdl's 1e-4, torch's 0)",
@@ -68,11 +70,13 @@ KNOWN_FAILURES_INT64 = {
     "gather": KNOWN_FAILURES["gather"],
     "topk": "7 of 14 samples (small integers tie often): " + _TIES,
     "kthvalue": "5 of 10 samples: " + _TIES,
+    "mode": "1 sample (2000 small integers, its mode occurring many times): which occurrence's index PyTorch "
+            "returns is unspecified (its sort is unstable); fastdl returns the last; the value matches",
 }
 _KNOWN = {"float64": KNOWN_FAILURES, "float32": KNOWN_FAILURES_FLOAT32, "int64": KNOWN_FAILURES_INT64}
 # Float-only NN kernels, left out of the int64 pass (PyTorch runs them on integers on the CPU).
-_FLOAT_ONLY = {"nn.functional.avg_pool2d", "nn.functional.conv1d", "nn.functional.conv2d",
-               "nn.functional.conv_transpose2d", "nn.functional.linear"}
+_FLOAT_ONLY = {"nn.functional.avg_pool1d", "nn.functional.avg_pool2d", "nn.functional.conv1d", "nn.functional.conv2d",
+               "nn.functional.conv_transpose1d", "nn.functional.conv_transpose2d", "nn.functional.linear"}
 
 _DTYPES = {torch.float64: fd.float64, torch.float32: fd.float32, torch.float16: fd.float16,
            torch.bfloat16: fd.bfloat16, torch.int64: fd.int64, torch.int32: fd.int32, torch.bool: fd.bool}

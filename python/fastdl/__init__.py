@@ -66,6 +66,24 @@ from fastdl._shaping import (  # noqa: E402,F401
 )
 from fastdl._shaping import t_ as t  # noqa: E402
 from fastdl._sorting import argsort, kthvalue, sort, topk  # noqa: E402,F401
+from fastdl._indexing import (  # noqa: E402,F401
+    index_add, index_copy, index_fill, index_put, masked_scatter, put, scatter, scatter_reduce,
+)
+from fastdl._statistics import (  # noqa: E402,F401
+    bincount, bucketize, corrcoef, cov, cummax, cummin, histc, logcumsumexp, median, mode, nanmean, nanmedian,
+    nanquantile, quantile, searchsorted, unique, unique_consecutive,
+)
+from fastdl._shaping import (  # noqa: E402,F401
+    block_diag, cartesian_prod, combinations, cross, diag_embed, diagflat, dsplit, hsplit, kron, rot90, tensor_split,
+    vsplit,
+)
+from fastdl._pointwise import (  # noqa: E402,F401
+    acosh, asinh, atanh, copysign, cumulative_trapezoid, deg2rad, erfc, float_power, fmax, fmin, frexp, gcd,
+    heaviside, isin, isneginf, isposinf, isreal, lcm, ldexp, logaddexp2, rad2deg, signbit, sinc, trapezoid,
+)
+from fastdl._random import multinomial, normal, poisson  # noqa: E402,F401
+trapz = trapezoid
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh  # noqa: E402
 divide, multiply, subtract, true_divide, negative, arctan2, swapdims, moveaxis, fix = (  # noqa: E402
     div, mul, sub, div, neg, atan2, swapaxes, movedim, trunc)
 
@@ -83,5 +101,20 @@ from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level line
 )
 from fastdl.serialization import load, save  # noqa: E402,F401
 
+
+
+def _export_inplace():
+    """torch.<op>_(t, ...): PyTorch's top-level in-place functions, the Tensor methods of the same name."""
+    g = globals()
+    for name in ("abs acos acosh arccos arccosh arcsin arcsinh arctan arctanh asin asinh atan atanh ceil clamp "
+                 "clamp_max clamp_min cos cosh deg2rad erf erfc exp2 exp expm1 floor frac gcd index_put lcm ldexp "
+                 "log10 log1p log2 log nan_to_num neg rad2deg reciprocal relu round rsqrt sigmoid sin sinc sinh sqrt "
+                 "square tan tanh trunc xlogy fix negative").split():
+        if hasattr(Tensor, name + "_"):
+            g[name + "_"] = getattr(Tensor, name + "_")
+
+
+_export_inplace()
+del _export_inplace
 __version__ = "0.1.0"
 del _b

@@ -1,6 +1,8 @@
 """Pointwise ops with PyTorch signatures the native bindings do not take directly (rounding modes,
 alpha, scalar first operands) and the composed ones (fmod, hypot, logaddexp, ...)."""
 import builtins
+import collections
+import math
 
 from fastdl import _C
 from fastdl._C import Tensor
@@ -111,3 +113,231 @@ def clamp_max(input, max):  # noqa: A002
     if isinstance(max, Tensor):  # see clamp_min
         return _C.where(_C.logical_or(input > max, max.isnan()), max, input)
     return input.clamp(max=max)
+
+
+# ---- composed elementwise math (PyTorch names); integer inputs of float-valued ops give the
+# default float dtype, as in PyTorch ------------------------------------------------------------
+def _float(t):
+    if not isinstance(t, Tensor):
+        return t
+    if t.dtype.is_floating_point:
+        return t
+    from fastdl._tensor import get_default_dtype
+    return t.to(get_default_dtype())
+
+
+def _pair(a, b, op):
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{op}: expected at least one Tensor; got {type(a).__name__} and {type(b).__name__}")
+        a = _scalar_tensor(a, b)
+    return a, b
+
+
+def signbit(input):
+    """True where the sign bit is set (negative numbers and -0.0)."""
+    if not input.dtype.is_floating_point:
+        return input < 0
+    return _C.logical_or(input < 0, _C.logical_and(input == 0, _C.reciprocal(input) < 0))
+
+
+def copysign(input, other):
+    a, b = _pair(input, other, "copysign")
+    a = _float(a)
+    neg = signbit(b) if isinstance(b, Tensor) else _C.full((), 1.0 if math.copysign(1.0, b) < 0 else 0.0,
+                                                              _C.dtype.bool, a.device)
+    if isinstance(b, Tensor) and b.dtype.is_floating_point and b.dtype != a.dtype:
+        a = a.to(_C.add(_C.full((), 0.0, a.dtype, a.device), _C.full((), 0.0, b.dtype, a.device)).dtype)
+    mag = _C.abs(a)
+    return _C.where(neg, -mag, mag)
+
+
+def heaviside(input, values):
+    if input.dtype != values.dtype:
+        raise TypeError(f"heaviside: input and values must have the same dtype; got {input.dtype} and {values.dtype}")
+    step = (input > 0).to(input.dtype)
+    return _C.where(input == 0, values, step)
+
+
+def logaddexp2(a, b):
+    ln2 = math.log(2.0)
+    return logaddexp(_float(a) * ln2, _float(b) * ln2) / ln2
+
+
+def _fminmax(a, b, ge):
+    a, b = _pair(a, b, "fmax" if ge else "fmin")
+    if not isinstance(b, Tensor):
+        b = _scalar_tensor(b, a)
+    if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
+        return _C.maximum(a, b) if ge else _C.minimum(a, b)
+    # the gradient goes to a where a wins or ties, or b is NaN (PyTorch's fmax / fmin)
+    take_a = _C.logical_or(a >= b if ge else a <= b, _C.isnan(b))
+    return _C.where(take_a, a, b)
+
+
+def fmax(input, other):
+    """Elementwise maximum that ignores NaN (NaN only where both are)."""
+    return _fminmax(input, other, True)
+
+
+def fmin(input, other):
+    return _fminmax(input, other, False)
+
+
+def sinc(input):
+    """sin(pi x) / (pi x), 1 at 0 (the 0 is swapped out first so its gradient stays finite)."""
+    x = _float(input)
+    zero = x == 0
+    safe = _C.where(zero, 1.0, x) * math.pi
+    return _C.where(zero, 1.0, _C.sin(safe) / safe)
+
+
+def rad2deg(input):
+    return _float(input) * (180.0 / math.pi)
+
+
+def deg2rad(input):
+    return _float(input) * (math.pi / 180.0)
+
+
+def float_power(input, exponent):
+    """input ** exponent computed in float64."""
+    f64 = _C.dtype.float64
+    a = input.to(f64) if isinstance(input, Tensor) else input
+    e = exponent.to(f64) if isinstance(exponent, Tensor) else exponent
+    if not isinstance(a, Tensor):
+        a = _C.full((), builtins.float(a), f64, e.device)
+    return _C.pow(a, e if isinstance(e, Tensor) else builtins.float(e))
+
+
+def ldexp(input, other):
+    """input * 2 ** other."""
+    x = _float(input)
+    return x * _C.pow(_C.full((), 2.0, x.dtype, x.device), _float(other).to(x.dtype) if isinstance(other, Tensor)
+                      else builtins.float(other))
+
+
+def frexp(input):
+    """(mantissa, exponent) with input = mantissa * 2 ** exponent, 0.5 <= |mantissa| < 1."""
+    from fastdl._lazy import np
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"frexp: input must be a float tensor; got dtype {input.dtype}")
+    a = input.detach().cpu()
+    a = a.to(_C.dtype.float32) if a.dtype in (_C.dtype.float16, _C.dtype.bfloat16) else a
+    _, e = np.frexp(a.numpy())
+    exp = _C.from_numpy(np.ascontiguousarray(e.astype(np.int32))).reshape(tuple(input.shape)).to(input.device)
+    scale = _C.pow(_C.full((), 2.0, input.dtype, input.device), (-exp).to(input.dtype))
+    return collections.namedtuple("return_types_frexp", ["mantissa", "exponent"])(input * scale, exp)
+
+
+def erfc(input):
+    return 1.0 - _C.erf(_float(input))
+
+
+def isneginf(input):
+    return _C.logical_and(_C.isinf(input), input < 0) if input.dtype.is_floating_point else input != input
+
+
+def isposinf(input):
+    return _C.logical_and(_C.isinf(input), input > 0) if input.dtype.is_floating_point else input != input
+
+
+def isreal(input):
+    return _C.full(tuple(input.shape), 1.0, _C.dtype.bool, input.device)
+
+
+def asinh(input):
+    """log(x + sqrt(x^2 + 1)), as sign(x) * log1p(|x| + x^2 / (1 + sqrt(x^2 + 1))) for accuracy near 0
+    and for negative x."""
+    x = _float(input)
+    a = _C.abs(x)
+    return _C.sign(x) * _C.log1p(a + a * a / (1.0 + _C.sqrt(a * a + 1.0)))
+
+
+def acosh(input):
+    x = _float(input)
+    t = x - 1.0
+    return _C.log1p(t + _C.sqrt(t * (x + 1.0)))
+
+
+def atanh(input):
+    x = _float(input)
+    return 0.5 * _C.log1p(2.0 * x / (1.0 - x))
+
+
+def _host_int(a, b, fn, op):
+    from fastdl._lazy import np
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected two tensors")
+    if a.dtype.is_floating_point or b.dtype.is_floating_point:
+        raise TypeError(f"{op}: expected integer tensors; got {a.dtype} and {b.dtype}")
+    out = np.asarray(fn(a.detach().cpu().numpy(), b.detach().cpu().numpy()))
+    dt = _C.add(_C.full((), 0.0, a.dtype, a.device), _C.full((), 0.0, b.dtype, a.device)).dtype
+    return _C.from_numpy(np.ascontiguousarray(out)).reshape(out.shape).to(dt).to(a.device)
+
+
+def gcd(input, other):
+    from fastdl._lazy import np
+    return _host_int(input, other, np.gcd, "gcd")
+
+
+def lcm(input, other):
+    from fastdl._lazy import np
+    return _host_int(input, other, lambda x, y: np.abs(np.lcm(x, y)), "lcm")
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """True where an element of elements occurs in test_elements (either may be a scalar)."""
+    from fastdl._lazy import np
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin: expected at least one Tensor")
+    dev = elements.device if isinstance(elements, Tensor) else test_elements.device
+
+    def host(v):
+        if isinstance(v, Tensor):
+            v = v.detach().cpu()
+            return (v.to(_C.dtype.float32) if v.dtype in (_C.dtype.float16, _C.dtype.bfloat16) else v).numpy()
+        return np.asarray(v)
+    out = np.asarray(np.isin(host(elements), host(test_elements), invert=invert))
+    return _C.from_numpy(np.ascontiguousarray(out)).reshape(out.shape).to(dev)
+
+
+def _spacing(x, y, dim):
+    """Differences of the sample points x along dim (a 1-D x lies along y's dim)."""
+    if x.ndim == 1:
+        d = x.narrow(0, 1, x.shape[0] - 1) - x.narrow(0, 0, x.shape[0] - 1)
+        view = [1] * y.ndim
+        view[dim % y.ndim] = -1
+        return d.reshape(view)
+    n = x.shape[dim]
+    return x.narrow(dim, 1, n - 1) - x.narrow(dim, 0, n - 1)
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """Integral of y along dim by the trapezoid rule, at spacing dx (1) or sample points x."""
+    if x is not None and dx is not None:
+        raise TypeError("trapezoid: give x or dx, not both")
+    y = _float(y)
+    n = y.shape[dim]
+    if n == 0:
+        return y.sum(dim)
+    mid = (y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * 0.5
+    if isinstance(x, Tensor):
+        return (mid * _spacing(x, y, dim)).sum(dim)
+    step = x if x is not None else (1.0 if dx is None else dx)
+    return mid.sum(dim) * step
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    if x is not None and dx is not None:
+        raise TypeError("cumulative_trapezoid: give x or dx, not both")
+    y = _float(y)
+    n = y.shape[dim]
+    if n == 0:
+        return y.clone()
+    mid = (y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * 0.5
+    if isinstance(x, Tensor):
+        mid = mid * _spacing(x, y, dim)
+    else:
+        mid = mid * (x if x is not None else (1.0 if dx is None else dx))
+    return _C.cumsum(mid, dim)

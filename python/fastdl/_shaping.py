@@ -181,3 +181,198 @@ def movedim(t, source, destination):
     rest = iter(d for d in builtins.range(t.ndim) if d not in src)
     perm = [p if p >= 0 else next(rest) for p in perm]
     return t.permute(*perm)
+
+
+def _ndim_dim(dim, ndim, op):
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a {ndim}-D tensor")
+    return dim % n
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    """Views of input split along dim into n near-equal parts (the first size % n one longer) or at
+    the given indices."""
+    if input.ndim == 0:
+        raise ValueError("tensor_split: expected at least a 1-dimensional tensor; got a 0-dim tensor")
+    dim = _ndim_dim(dim, input.ndim, "tensor_split")
+    size = input.shape[dim]
+    ios = indices_or_sections
+    if isinstance(ios, Tensor):
+        if ios.dtype.is_floating_point or ios.ndim > 1:
+            raise TypeError("tensor_split: a tensor indices_or_sections must be a 0-D or 1-D integer tensor")
+        ios = ios.item() if ios.ndim == 0 else ios.tolist()
+    if isinstance(ios, builtins.int):
+        if ios <= 0:
+            raise ValueError(f"tensor_split: number of sections must be larger than 0; got {ios}")
+        q, r = divmod(size, ios)
+        bounds, at = [], 0
+        for i in builtins.range(ios - 1):
+            at += q + (1 if i < r else 0)
+            bounds.append(at)
+    else:
+        bounds = list(ios)
+    out, start = [], 0
+    for b in bounds + [size]:
+        b = b + size if b < 0 else b
+        b = builtins.min(builtins.max(b, start), size)
+        out.append(input.narrow(dim, start, b - start))
+        start = b
+    return tuple(out)
+
+
+def _split_even(input, ios, dim, op):
+    if isinstance(ios, builtins.int) and (ios == 0 or input.shape[dim] % ios):
+        raise ValueError(f"{op}: dim {dim} of size {input.shape[dim]} cannot be split evenly into {ios} parts")
+    return tensor_split(input, ios, dim)
+
+
+def hsplit(input, indices_or_sections):
+    if input.ndim < 1:
+        raise ValueError("hsplit: expected at least a 1-dimensional tensor; got a 0-dim tensor")
+    return _split_even(input, indices_or_sections, 1 if input.ndim > 1 else 0, "hsplit")
+
+
+def vsplit(input, indices_or_sections):
+    if input.ndim < 2:
+        raise ValueError(f"vsplit: expected at least a 2-dimensional tensor; got {input.ndim}-D")
+    return _split_even(input, indices_or_sections, 0, "vsplit")
+
+
+def dsplit(input, indices_or_sections):
+    if input.ndim < 3:
+        raise ValueError(f"dsplit: expected at least a 3-dimensional tensor; got {input.ndim}-D")
+    return _split_even(input, indices_or_sections, 2, "dsplit")
+
+
+def unfold(input, dimension, size, step):
+    """Tensor.unfold: every window of size elements along dimension, step apart, in a new last dim."""
+    if step <= 0:
+        raise ValueError(f"unfold: step must be > 0; got {step}")
+    if input.ndim == 0:
+        if size > 1:
+            raise ValueError(f"unfold: size {size} exceeds the 1 element of a 0-dim tensor")
+        return input.reshape(size)
+    d = _ndim_dim(dimension, input.ndim, "unfold")
+    n = input.shape[d]
+    if size > n or size < 0:
+        raise ValueError(f"unfold: size {size} exceeds dim {d} of size {n}")
+    windows = (n - size) // step + 1
+    starts = _C.arange(0, windows, 1, _C.dtype.int64, input.device).reshape(-1, 1) * step
+    idx = (starts + _C.arange(0, size, 1, _C.dtype.int64, input.device).reshape(1, -1)).reshape(-1)
+    out = input.index_select(d, idx)
+    return unflatten(out, d, (windows, size)).movedim(d + 1, -1)
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotate by 90 degrees k times in the plane of dims, from dims[0] toward dims[1]."""
+    dims = list(dims)
+    if len(dims) != 2:
+        raise ValueError(f"rot90: expected 2 dims; got {len(dims)}")
+    if input.ndim < 2:
+        raise ValueError(f"rot90: expected at least a 2-D tensor; got {input.ndim}-D")
+    d0, d1 = (_ndim_dim(d, input.ndim, "rot90") for d in dims)
+    if d0 == d1:
+        raise ValueError(f"rot90: dims must differ; got {tuple(dims)}")
+    k %= 4
+    if k == 1:
+        return input.flip([d1]).transpose(d0, d1)
+    if k == 2:
+        return input.flip([d0, d1])
+    if k == 3:
+        return input.flip([d0]).transpose(d0, d1)
+    return input.clone()
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Tensors whose (dim1, dim2) diagonal at offset holds input's last dim; zero elsewhere."""
+    nd = input.ndim + 1
+    d1, d2 = _ndim_dim(dim1, nd, "diag_embed"), _ndim_dim(dim2, nd, "diag_embed")
+    if d1 == d2:
+        raise ValueError(f"diag_embed: dim1 and dim2 must differ; got {dim1} and {dim2}")
+    x = input.reshape(1) if input.ndim == 0 else input
+    n = x.shape[-1]
+    m = n + builtins.abs(offset)
+    r = _C.arange(0, m, 1, _C.dtype.int64, x.device)
+    k = r - builtins.max(0, -offset)  # row r holds element k
+    on = (r.reshape(1, -1) - r.reshape(-1, 1) == offset) & (k >= 0).reshape(-1, 1) & (k < n).reshape(-1, 1)
+    vals = x.index_select(-1, _C.clamp(k, 0, builtins.max(n - 1, 0))) if n else x.new_zeros(*x.shape[:-1], m)
+    out = _C.where(on, vals.unsqueeze(-1), _C.full((), 0.0, x.dtype, x.device))
+    return movedim(out, [-2, -1], [d1, d2]) if (d1, d2) != (nd - 2, nd - 1) else out
+
+
+def diagflat(input, offset=0):
+    return diag(input.reshape(-1), offset)
+
+
+def block_diag(*tensors):
+    """The tensors (0-D, 1-D as a row, 2-D) along the diagonal of one 2-D tensor, zero elsewhere."""
+    if not tensors:
+        return _C.full((1, 0), 0.0, _C.dtype.float32, _C.device("cpu"))
+    mats = []
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise ValueError(f"block_diag: input {i} must have at most 2 dims; got {t.ndim}")
+        mats.append(t.reshape(1, 1) if t.ndim == 0 else t.reshape(1, -1) if t.ndim == 1 else t)
+    dt = mats[0].dtype
+    for m in mats[1:]:  # the promoted dtype: what adding one element of each gives
+        dt = _C.add(_C.full((), 0.0, dt, m.device), _C.full((), 0.0, m.dtype, m.device)).dtype
+    width = builtins.sum(m.shape[1] for m in mats)
+    rows, left = [], 0
+    for m in mats:
+        r, c = m.shape
+        parts = [_C.full((r, left), 0.0, dt, m.device), m.to(dt), _C.full((r, width - left - c), 0.0, dt, m.device)]
+        rows.append(_C.cat(parts, 1))
+        left += c
+    return _C.cat(rows, 0)
+
+
+def cartesian_prod(*tensors):
+    for i, t in enumerate(tensors):
+        if t.ndim != 1:
+            raise ValueError(f"cartesian_prod: expected 1-D tensors; input {i} is {t.ndim}-D")
+    if len(tensors) == 1:
+        return tensors[0]
+    return _C.stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)
+
+
+def combinations(input, r=2, with_replacement=False):
+    """Rows of r elements of a 1-D tensor in lexicographic index order (itertools.combinations)."""
+    import itertools
+    if input.ndim != 1:
+        raise ValueError(f"combinations: expected a 1-D tensor; got {input.ndim}-D")
+    if r < 0:
+        raise ValueError(f"combinations: r must be non-negative; got {r}")
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = np.array(list(pick(builtins.range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    if r == 0:
+        return input.new_zeros(0)
+    if idx.shape[0] == 0:
+        return input.new_zeros(0, r)
+    return input[_C.from_numpy(np.ascontiguousarray(idx.reshape(-1))).to(input.device)].reshape(-1, r)
+
+
+def kron(input, other):
+    """Kronecker product: every element of input times a copy of other, blocks laid out row-major."""
+    nd = builtins.max(input.ndim, other.ndim)
+    a = input.reshape((1,) * (nd - input.ndim) + tuple(input.shape))
+    b = other.reshape((1,) * (nd - other.ndim) + tuple(other.shape))
+    ai = [x for d in builtins.range(nd) for x in (a.shape[d], 1)]
+    bi = [x for d in builtins.range(nd) for x in (1, b.shape[d])]
+    return (a.reshape(ai) * b.reshape(bi)).reshape(tuple(a.shape[d] * b.shape[d] for d in builtins.range(nd)))
+
+
+def cross(input, other, dim=None):
+    """Cross product of 3-vectors along dim (the first dim of size 3 when None, as torch.cross)."""
+    shape = broadcast_shapes(tuple(input.shape), tuple(other.shape))
+    if dim is None:
+        dim = next((d for d, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise ValueError(f"cross: no dimension of size 3 in shape {shape}")
+    dim = _ndim_dim(dim, len(shape), "cross")
+    if shape[dim] != 3:
+        raise ValueError(f"cross: dim {dim} must have size 3; got shape {shape}")
+    a, b = input.expand(*shape), other.expand(*shape)
+    a0, a1, a2 = (a.narrow(dim, i, 1) for i in builtins.range(3))
+    b0, b1, b2 = (b.narrow(dim, i, 1) for i in builtins.range(3))
+    return _C.cat([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)

@@ -660,3 +660,71 @@ def _sub_alpha(native):
 
 
 _attach_more()
+
+
+def _inplace(fn):
+    """An in-place Tensor method from a functional op: the result written back into self."""
+    def method(self, *args, **kwargs):
+        return self.copy_(fn(self, *args, **kwargs))
+    return method
+
+
+def _type(self, dtype_=None, non_blocking=False, **kwargs):
+    """t.type(): PyTorch's type name ('torch.FloatTensor' style, fastdl-prefixed); t.type(dtype): cast."""
+    dtype_ = kwargs.pop("dtype", dtype_)
+    if dtype_ is None:
+        names = {dtype.float32: "Float", dtype.float64: "Double", dtype.float16: "Half", dtype.bfloat16: "BFloat16",
+                 dtype.int32: "Int", dtype.int64: "Long", dtype.bool: "Bool"}
+        return f"fastdl.{'cuda.' if self.device.type == 'cuda' else ''}{names[self.dtype]}Tensor"
+    if isinstance(dtype_, str):
+        by_name = {"Float": dtype.float32, "Double": dtype.float64, "Half": dtype.float16, "BFloat16": dtype.bfloat16,
+                   "Int": dtype.int32, "Long": dtype.int64, "Bool": dtype.bool}
+        key = dtype_.rsplit(".", 1)[-1].replace("Tensor", "")
+        if key not in by_name:
+            raise TypeError(f"type: unknown tensor type {dtype_!r}")
+        dtype_ = by_name[key]
+    return _to(self, dtype_)
+
+
+def _attach_api_extra():
+    """Tensor methods for the indexing, statistics, shaping, pointwise and random ops of
+    _indexing / _statistics / _shaping / _pointwise / _random (PyTorch's names)."""
+    from fastdl import _indexing, _pointwise, _random, _shaping, _statistics
+    for mod, names in (
+            (_indexing, ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter", "put")),
+            (_statistics, ("median", "nanmedian", "mode", "quantile", "nanquantile", "unique", "unique_consecutive",
+                           "bincount", "histc", "cummax", "cummin", "logcumsumexp", "nanmean", "cov", "corrcoef")),
+            (_shaping, ("tensor_split", "hsplit", "vsplit", "dsplit", "unfold", "rot90", "diag_embed", "diagflat",
+                        "kron", "cross")),
+            (_pointwise, ("signbit", "copysign", "heaviside", "logaddexp2", "fmax", "fmin", "sinc", "rad2deg",
+                          "deg2rad", "float_power", "ldexp", "frexp", "erfc", "isneginf", "isposinf", "isreal",
+                          "asinh", "acosh", "atanh", "gcd", "lcm")),
+            (_random, ("random_", "exponential_", "geometric_", "log_normal_", "cauchy_"))):
+        for name in names:
+            setattr(Tensor, name, getattr(mod, name))
+    Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: \
+        _random.multinomial(self, num_samples, replacement)
+    for name in ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter", "put",
+                 "copysign", "heaviside", "sinc", "rad2deg", "deg2rad", "float_power",
+                 "ldexp", "erfc", "asinh", "acosh", "atanh", "gcd", "lcm", "hypot", "xlogy", "fmod", "frac",
+                 "addcmul", "addcdiv", "lerp", "nan_to_num", "clamp", "cumsum", "cumprod", "tril", "triu"):
+        if not hasattr(Tensor, name + "_"):
+            setattr(Tensor, name + "_", _inplace(getattr(Tensor, name)))
+    Tensor.scatter_add_ = _inplace(Tensor.scatter_add)
+    Tensor.put_ = lambda self, index, source, accumulate=False: self.copy_(_indexing.put(self, index, source, accumulate))
+    for alias, name in (("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"), ("arcsinh", "asinh"),
+                        ("arccosh", "acosh"), ("arctanh", "atanh")):
+        setattr(Tensor, alias, getattr(Tensor, name))
+        setattr(Tensor, alias + "_", getattr(Tensor, name + "_"))
+    Tensor.float_power_ = lambda self, exponent: self.copy_(_pointwise.float_power(self, exponent)) \
+        if self.dtype == dtype.float64 else _no_float_power_(self)
+    Tensor.type = _type
+    Tensor.new_empty_strided = lambda self, size, stride, dtype=None, device=None, requires_grad=False: \
+        empty(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+def _no_float_power_(self):
+    raise TypeError(f"float_power_: the result is float64 and cannot be written into a {self.dtype} tensor")
+
+
+_attach_api_extra()
