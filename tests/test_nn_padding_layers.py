@@ -372,3 +372,167 @@ def test_conv_transpose1d_init_and_errors(rng):
     _raises(ValueError, "not reachable", lambda: nn.ConvTranspose1d(2, 2, 3, stride=2)(fd.randn(1, 2, 4), [11]))
     _raises(ValueError, "groups", lambda: nn.ConvTranspose1d(3, 2, 3, groups=2))
     _raises(ValueError, "padding mode", lambda: nn.ConvTranspose1d(2, 2, 3, padding_mode="reflect"))
+
+
+def test_float_only_1d_ops():
+    x = fd.tensor(np.arange(12).reshape(1, 2, 6), dtype=fd.int64)
+    _raises(TypeError, "avg_pool1d: input must be floating point", lambda: F.avg_pool1d(x, 2))
+    _raises(TypeError, "conv_transpose1d", lambda: F.conv_transpose1d(x, x.reshape(2, 1, 6)))
+
+
+# ---------------------------------------------------------------------------------- fold / unfold
+
+FOLD = [  # (input spatial shape, kernel, dilation, padding, stride)
+    ((7, 8), 3, 1, 0, 1),
+    ((9, 7), (2, 3), (2, 1), (1, 2), (2, 3)),
+    ((5, 6), (1, 2), 1, 1, (1, 2)),
+    ((6, 6), 2, 1, 0, 2),  # no overlap
+]
+
+
+@pytest.mark.parametrize("case", FOLD)
+def test_unfold_fold(case, rng):
+    (H, W), k, d, p, s = case
+    kw = dict(kernel_size=k, dilation=d, padding=p, stride=s)
+    x = rng.standard_normal((2, 3, H, W))
+    for layout in ("contig", "stepped", "transposed"):
+        _check(lambda a: F.unfold(a, **kw), lambda a: TF.unfold(a, **kw), [x], rng, layout)
+    _check(lambda a: F.unfold(a, **kw), lambda a: TF.unfold(a, **kw), [x[0]], rng)  # unbatched
+    cols = TF.unfold(torch.tensor(x), **kw).numpy()
+    cols = rng.standard_normal(cols.shape)
+    for layout in ("contig", "stepped"):
+        _check(lambda a: F.fold(a, (H, W), **kw), lambda a: TF.fold(a, (H, W), **kw), [cols], rng, layout)
+    _check(lambda a: F.fold(a, (H, W), **kw), lambda a: TF.fold(a, (H, W), **kw), [cols[1]], rng)
+    m, tm = nn.Unfold(**kw), TN.Unfold(**kw)
+    assert repr(m) == repr(tm)
+    _check(m, tm, [x], rng)
+    m, tm = nn.Fold((H, W), **kw), TN.Fold((H, W), **kw)
+    assert repr(m) == repr(tm)
+    _check(m, tm, [cols], rng)
+
+
+def test_fold_errors(rng):
+    x = fd.tensor(rng.standard_normal((2, 3, 4, 5)))
+    _raises(ValueError, "3-D .* or 4-D", lambda: F.unfold(x[0, 0], 2))
+    _raises(ValueError, "no sliding blocks", lambda: F.unfold(x, 6))
+    _raises(ValueError, "positive", lambda: F.unfold(x, 2, stride=0))
+    c = fd.tensor(rng.standard_normal((2, 12, 12)))
+    _raises(ValueError, "divisible by the kernel size", lambda: F.fold(c, (4, 5), 3))
+    _raises(ValueError, "12 blocks", lambda: F.fold(c, (5, 5), 2))
+    _raises(ValueError, "2-D .* or 3-D", lambda: F.fold(x, (4, 5), 2))
+
+
+# ------------------------------------------------------------------ LRN, Softmax2d, bilinear, upsampling
+
+@pytest.mark.parametrize("shape,size", [((2, 7, 5), 3), ((2, 6, 4, 5), 2), ((1, 5, 2, 3, 4), 5), ((2, 3, 4), 7)])
+def test_local_response_norm(shape, size, rng):
+    x = rng.standard_normal(shape) * 2
+    kw = dict(alpha=0.3, beta=0.6, k=1.5)
+    for layout in ("contig", "stepped"):
+        _check(lambda a: F.local_response_norm(a, size, **kw), lambda a: TF.local_response_norm(a, size, **kw), [x],
+               rng, layout, tol=dict(rtol=1e-11, atol=1e-12))
+    m, tm = nn.LocalResponseNorm(size, **kw), TN.LocalResponseNorm(size, **kw)
+    assert repr(m) == repr(tm)
+    _check(m, tm, [x], rng, tol=dict(rtol=1e-11, atol=1e-12))
+    _raises(ValueError, "3D or higher", lambda: F.local_response_norm(fd.randn(3, 4), 2))
+
+
+def test_softmax2d(rng):
+    for shape in ((2, 3, 4, 5), (3, 4, 5)):
+        _check(nn.Softmax2d(), TN.Softmax2d(), [rng.standard_normal(shape)], rng, "transposed")
+    assert repr(nn.Softmax2d()) == repr(TN.Softmax2d())
+    _raises(ValueError, "3D or 4D", lambda: nn.Softmax2d()(fd.randn(3, 4)))
+
+
+@pytest.mark.parametrize("lead", [(5,), (2, 3), ()])
+def test_bilinear(lead, rng):
+    x1, x2 = rng.standard_normal(lead + (4,)), rng.standard_normal(lead + (3,))
+    w, b = rng.standard_normal((5, 4, 3)), rng.standard_normal(5)
+    _check(F.bilinear, TF.bilinear, [x1, x2, w, b], rng, "stepped")
+    _check(lambda a, c, e: F.bilinear(a, c, e), lambda a, c, e: TF.bilinear(a, c, e), [x1, x2, w], rng)
+    m, tm = nn.Bilinear(4, 3, 5, dtype=fd.float64), TN.Bilinear(4, 3, 5, dtype=torch.float64)
+    assert repr(m) == repr(tm)
+    bound = 1 / np.sqrt(4)
+    assert np.abs(m.weight.detach().numpy()).max() <= bound and m.weight.detach().numpy().std() > bound / 4
+    with torch.no_grad():
+        tm.weight.copy_(torch.tensor(m.weight.detach().numpy()))
+        tm.bias.copy_(torch.tensor(m.bias.detach().numpy()))
+    _check(m, tm, [x1, x2], rng)
+
+
+def test_bilinear_errors(rng):
+    w = fd.randn(5, 4, 3)
+    _raises(ValueError, "must match weight", lambda: F.bilinear(fd.randn(2, 3), fd.randn(2, 3), w))
+    _raises(ValueError, "same leading dims", lambda: F.bilinear(fd.randn(2, 4), fd.randn(3, 3), w))
+    _raises(ValueError, "weight must be", lambda: F.bilinear(fd.randn(2, 4), fd.randn(2, 3), fd.randn(4, 3)))
+
+
+@pytest.mark.filterwarnings("ignore:.*is deprecated")
+@pytest.mark.parametrize("size,scale", [(None, 2), ((7, 5), None), (None, (1.5, 2.5))])
+def test_upsampling_layers(size, scale, rng):
+    x = rng.standard_normal((2, 3, 4, 5))
+    for name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        if name == "UpsamplingNearest2d" and isinstance(scale, tuple):
+            continue
+        m, tm = getattr(nn, name)(size, scale), getattr(TN, name)(size, scale)
+        assert repr(m) == repr(tm)
+        _check(m, tm, [x], rng, "stepped")
+    _check(lambda a: F.upsample_nearest(a, size, scale if not isinstance(scale, tuple) else 2),
+           lambda a: TF.upsample_nearest(a, size, scale if not isinstance(scale, tuple) else 2), [x], rng)
+    _check(lambda a: F.upsample_bilinear(a, size, scale), lambda a: TF.upsample_bilinear(a, size, scale), [x], rng)
+
+
+# ------------------------------------------------------------------ random layers: rrelu, alpha dropout
+
+def test_rrelu(rng):
+    x = rng.standard_normal((3, 50, 7))
+    _check(lambda a: F.rrelu(a, 0.1, 0.4), lambda a: TF.rrelu(a, 0.1, 0.4), [x], rng, "transposed")  # eval: mean slope
+    m, tm = nn.RReLU(0.1, 0.4), TN.RReLU(0.1, 0.4)
+    assert repr(m) == repr(tm)
+    m.eval()
+    tm.eval()
+    _check(m, tm, [x], rng)
+    m.train()
+    a = fd.tensor(x, requires_grad=True)
+    y = m(a)
+    y.backward(fd.ones_like(y))
+    yv, g = y.detach().numpy(), a.grad.numpy()
+    pos = x > 0
+    np.testing.assert_array_equal(yv[pos], x[pos])
+    np.testing.assert_array_equal(g[pos], 1.0)
+    slope = yv[~pos] / x[~pos]  # drawn per element in [lower, upper]; the gradient is that slope
+    assert slope.min() >= 0.1 - 1e-12 and slope.max() <= 0.4 + 1e-12
+    assert abs(slope.mean() - 0.25) < 0.02 and slope.std() > 0.07
+    np.testing.assert_allclose(g[~pos], slope, rtol=1e-12)
+
+
+@pytest.mark.parametrize("feature", [False, True])
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_alpha_dropout(feature, p, rng):
+    fn = F.feature_alpha_dropout if feature else F.alpha_dropout
+    tfn = TF.feature_alpha_dropout if feature else TF.alpha_dropout
+    shape = (40, 60, 3, 5) if feature else (200, 300)
+    x = rng.standard_normal(shape)
+    _check(lambda a: fn(a, p), lambda a: tfn(a, p), [x], rng)  # training=False (the functional default): identity
+    a = fd.tensor(x, requires_grad=True)
+    y = fn(a, p, training=True)
+    y.backward(fd.ones_like(y))
+    alpha = 1.7580993408473766
+    sa = 1.0 / np.sqrt((alpha ** 2 * p + 1) * (1 - p))
+    yv, g = y.detach().numpy(), a.grad.numpy()
+    kept = np.isclose(g, sa, rtol=1e-12)  # gradient: a where kept, 0 where dropped
+    assert np.all(kept | (g == 0))
+    np.testing.assert_allclose(yv[kept], sa * x[kept] + sa * alpha * p, rtol=1e-12)
+    np.testing.assert_allclose(yv[~kept], sa * alpha * (p - 1), rtol=1e-12)
+    assert abs((~kept).mean() - p) < 0.03
+    if feature:  # one draw per (sample, channel)
+        assert np.all(kept.reshape(40, 60, -1).all(-1) | (~kept).reshape(40, 60, -1).all(-1))
+    assert abs(yv.mean()) < 0.05 and abs(yv.std() - 1) < 0.05  # self-normalising: moments kept
+    # layers: random in training, identity in eval
+    name = "FeatureAlphaDropout" if feature else "AlphaDropout"
+    m, tm = getattr(nn, name)(p), getattr(TN, name)(p)
+    assert repr(m) == repr(tm)
+    assert not np.allclose(m(fd.tensor(x)).numpy(), x)
+    m.eval()
+    np.testing.assert_array_equal(m(fd.tensor(x)).numpy(), x)
+    _raises(ValueError, "between 0 and 1", lambda: fn(fd.tensor(x), 1.5, True))

@@ -49,4 +49,10 @@ from fastdl.nn.modules.pooling1d import (  # noqa: F401
     AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, LPPool1d, LPPool2d, MaxPool1d,
 )
 from fastdl.nn._conv_transpose1d import ConvTranspose1d  # noqa: F401
+from fastdl.nn.modules.fold import Fold, Unfold  # noqa: F401
+from fastdl.nn.modules.normalization import LocalResponseNorm  # noqa: F401
+from fastdl.nn.modules.dropout import AlphaDropout, FeatureAlphaDropout  # noqa: F401
+from fastdl.nn.modules.activation import RReLU, Softmax2d  # noqa: F401
+from fastdl.nn._bilinear import Bilinear  # noqa: F401
+from fastdl.nn._interpolate import UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
 from fastdl.nn import lora, parallel, utils  # noqa: F401

@@ -18,3 +18,12 @@ def prelu(input, weight):
     if weight.numel() > 1 and input.ndim >= 2:
         w = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
     return _C.where(input > 0, input, w * input)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomised leaky ReLU: in training each negative element gets a slope drawn from
+    U(lower, upper); otherwise the mean slope (lower + upper) / 2."""
+    if not training:
+        return _C.where(input > 0, input, input * ((lower + upper) / 2))
+    slope = _C.rand(tuple(input.shape), input.dtype, input.device) * (upper - lower) + lower
+    return _C.where(input > 0, input, input * slope)

@@ -16,6 +16,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise ValueError(f"{op}: input must be (N, C_in, L) or (C_in, L); got shape {tuple(input.shape)}")
     if weight.ndim != 3:
         raise ValueError(f"{op}: weight must be (C_in, C_out / groups, K); got shape {tuple(weight.shape)}")
+    if not input.dtype.is_floating_point or input.dtype != weight.dtype:
+        raise TypeError(f"{op}: input and weight must share a floating-point dtype; got {input.dtype} and "
+                        f"{weight.dtype}")
     s, p = _single(stride, "stride", op), _single(padding, "padding", op)
     op_, d = _single(output_padding, "output_padding", op), _single(dilation, "dilation", op)
     unbatched = input.ndim == 2

@@ -45,3 +45,22 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if bias is not None:
         y = y + bias.reshape(shape)
     return y
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """x / (k + alpha / size * sum of x^2 over a window of `size` channels)^beta, the window
+    [c - size // 2, c + (size - 1) // 2] zero-padded at the channel ends (PyTorch's LRN)."""
+    op = "local_response_norm"
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected a 3D or higher input (N, C, *); got shape {tuple(input.shape)}")
+    if isinstance(size, bool) or not hasattr(size, "__index__") or int(size) < 1:
+        raise ValueError(f"{op}: size must be a positive int; got {size!r}")
+    if input.numel() == 0:
+        return input
+    size, C = int(size), input.shape[1]
+    from fastdl.nn._functional_pad import pad as _pad
+    sq = _pad(input * input, (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2))
+    total = _C.narrow(sq, 1, 0, C)
+    for i in range(1, size):  # the window is short (a few channels): one add per offset
+        total = total + _C.narrow(sq, 1, i, C)
+    return input / (total * (alpha / size) + k).pow(beta)

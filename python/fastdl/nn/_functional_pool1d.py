@@ -46,6 +46,8 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """Mean over kernel_size windows of the last dim; zero padding counts in the divisor when
     count_include_pad."""
     op = "avg_pool1d"
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{op}: input must be floating point; got {input.dtype} of shape {tuple(input.shape)}")
     return _P.avg_pool2d(_as_2d(input, op), (1, _single(kernel_size, "kernel_size", op)), _stride(stride, op),
                          (0, _single(padding, "padding", op)), ceil_mode, count_include_pad).squeeze(-2)
 

@@ -143,3 +143,47 @@ class Upsample(Module):
     def extra_repr(self):
         s = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
         return f"{s}, mode='{self.mode}'"
+
+
+def _deprecated(name):
+    import warnings
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated PyTorch alias: interpolate(..., mode='nearest')."""
+    _deprecated("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated PyTorch alias: interpolate(..., mode='bilinear', align_corners=True)."""
+    _deprecated("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated PyTorch alias of interpolate."""
+    _deprecated("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def _float_scale(scale_factor):
+    """PyTorch stores a scale factor as float (a tuple of floats)."""
+    if isinstance(scale_factor, tuple):
+        return tuple(float(f) for f in scale_factor)
+    return float(scale_factor) if scale_factor else None
+
+
+class UpsamplingNearest2d(Upsample):
+    """2-D nearest-neighbour upsampling of (N, C, H, W)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, _float_scale(scale_factor), mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """2-D bilinear upsampling of (N, C, H, W) with align_corners=True."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, _float_scale(scale_factor), mode="bilinear", align_corners=True)

@@ -471,3 +471,9 @@ from fastdl.nn._functional_pool1d import (  # noqa: E402,F401
     adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, lp_pool1d, lp_pool2d, max_pool1d,
 )
 from fastdl.nn._conv_transpose1d import conv_transpose1d  # noqa: E402,F401
+from fastdl.nn._functional_fold import fold, unfold  # noqa: E402,F401
+from fastdl.nn._functional_norm import local_response_norm  # noqa: E402,F401
+from fastdl.nn._alpha_dropout import alpha_dropout, feature_alpha_dropout  # noqa: E402,F401
+from fastdl.nn._activation import rrelu  # noqa: E402,F401
+from fastdl.nn._bilinear import bilinear  # noqa: E402,F401
+from fastdl.nn._interpolate import upsample, upsample_bilinear, upsample_nearest  # noqa: E402,F401

@@ -34,3 +34,13 @@ class Dropout2d(_DropoutNd):
 
 class Dropout3d(_DropoutNd):
     _fn = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(Dropout):
+    def forward(self, x):
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    def forward(self, x):
+        return F.feature_alpha_dropout(x, self.p, self.training)
