@@ -250,8 +250,9 @@ def asinh(input):
     """log(x + sqrt(x^2 + 1)), as sign(x) * log1p(|x| + x^2 / (1 + sqrt(x^2 + 1))) for accuracy near 0
     and for negative x."""
     x = _float(input)
-    a = _C.abs(x)
-    return _C.sign(x) * _C.log1p(a + a * a / (1.0 + _C.sqrt(a * a + 1.0)))
+    s = _C.where(x < 0, -1.0, 1.0).detach()  # a constant sign: the gradient at 0 stays 1
+    a = x * s
+    return s * _C.log1p(a + a * a / (1.0 + _C.sqrt(a * a + 1.0)))
 
 
 def acosh(input):

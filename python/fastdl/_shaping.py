@@ -345,10 +345,10 @@ def combinations(input, r=2, with_replacement=False):
         raise ValueError(f"combinations: r must be non-negative; got {r}")
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     idx = np.array(list(pick(builtins.range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
-    if r == 0:
-        return input.new_zeros(0)
+    if r == 0:  # empty results stay views of input, in its graph
+        return input.narrow(0, 0, 0)
     if idx.shape[0] == 0:
-        return input.new_zeros(0, r)
+        return input.narrow(0, 0, 0).reshape(0, r)
     return input[_C.from_numpy(np.ascontiguousarray(idx.reshape(-1))).to(input.device)].reshape(-1, r)
 
 

@@ -121,6 +121,8 @@ def _quantile(t, q, dim, keepdim, interpolation, ignore_nan, op):
     # ranks in the input's dtype, differentiable in a tensor q (linear interpolation moves with q)
     qv = (_to_t(qa, x.device, t.dtype) if scalar_q else qt.reshape(-1)).reshape((1,) * (x.ndim - 1) + (-1,))
     rank = _C.clamp(qv * (valid.to(t.dtype) - 1), 0, None)  # (..., nq)
+    if not ignore_nan:  # a slice with NaN reads its last sorted element, a NaN (PyTorch: the gradient goes there)
+        rank = _C.where(nans > 0, builtins.float(n - 1), rank)
     lo, hi = rank.detach().floor(), rank.detach().ceil()
     if interpolation == "lower":
         lo = hi = lo
@@ -136,8 +138,6 @@ def _quantile(t, q, dim, keepdim, interpolation, ignore_nan, op):
         out = lo_v + (hi_v - lo_v) * 0.5
     else:
         out = lo_v
-    bad = (valid == 0) if ignore_nan else (nans > 0)
-    out = _C.where(bad, builtins.float("nan"), out)
     if keepdim:
         if dim is None:
             out = out.reshape(tuple(out.shape[:-1]) + (1,) * builtins.max(t.ndim, 0) + (qa.size,))
