@@ -3,8 +3,9 @@
 pad lists (left, right) pairs starting from the last dim. 'constant' crops negative pads with
 narrow and adds constant blocks with one cat per padded dim (any number of dims up to the
 input's rank). 'reflect', 'replicate' and 'circular' pad the last 1-3 dims of a (batched or
-unbatched) input: each padded dim is one index_select with a source-index table built in numpy
-(backward scatters and sums, so repeated border elements collect every gradient)."""
+unbatched) input: each padded dim is one cat of slices (flipped for reflect, broadcast edges for
+replicate), whose backward sums the gradients of repeated border elements; a numpy table of
+source indices (_source_index) is the reference and serves the rare circular wrap past a crop."""
 import numpy as np
 
 from fastdl import _C
@@ -106,9 +107,39 @@ def _nonconstant(x, pad, mode, value):
         if n == 0:  # circular cropping everything
             out = _C.narrow(out, dim, 0, 0)
             continue
-        idx = _C.from_numpy(_source_index(L, lo, hi, mode))
-        out = _C.index_select(out, dim, idx if x.device == idx.device else idx.to(x.device))
+        out = _pad_dim(out, dim, lo, hi, mode)
     return out.clone() if out is x else out
+
+
+def _pad_dim(x, dim, lo, hi, mode):
+    """One dim of a non-constant pad as a cat of slices of x (block copies, far faster than a
+    gather); the source-index gather remains for circular pads that wrap past a cropped size."""
+    L = x.shape[dim]
+    start, n = max(-lo, 0), L + lo + hi
+    if mode == "circular":  # crop, then wrap around what is left
+        kept = L - start - max(-hi, 0)
+        if max(lo, 0) > kept or max(hi, 0) > kept:
+            idx = _C.from_numpy(_source_index(L, lo, hi, mode))
+            return _C.index_select(x, dim, idx.to(x.device))
+        x = _C.narrow(x, dim, start, kept)
+        parts = [_C.narrow(x, dim, kept - lo, lo) if lo > 0 else None, x, _C.narrow(x, dim, 0, hi) if hi > 0 else None]
+        return _C.cat([q for q in parts if q is not None], dim)
+    # reflect / replicate: pad the positive sides from the uncropped input, then crop (PyTorch's indices)
+    left = right = None
+    if lo > 0:
+        left = _C.narrow(x, dim, 1, lo).flip([dim]) if mode == "reflect" else _edge(x, dim, 0, lo)
+    if hi > 0:
+        right = _C.narrow(x, dim, L - 1 - hi, hi).flip([dim]) if mode == "reflect" else _edge(x, dim, L - 1, hi)
+    full = _C.cat([q for q in (left, x, right) if q is not None], dim) if left is not None or right is not None else x
+    return _C.narrow(full, dim, start, n) if start or full.shape[dim] != n else full
+
+
+def _edge(x, dim, i, n):
+    """The slice at position i of dim, repeated n times along it (a broadcast view)."""
+    e = _C.narrow(x, dim, i, 1)
+    shape = list(e.shape)
+    shape[dim] = n
+    return e.expand(*shape)
 
 
 def pad(input, pad, mode="constant", value=None):
