@@ -36,7 +36,8 @@ FLOAT32_TOL = 1e-4  # rtol and atol of the float32 pass, forward and gradients
 
 # Ops whose results are random or unspecified (fresh memory) by design.
 RANDOM_OPS = {
-    "bernoulli", "multinomial", "normal", "poisson", "empty", "empty_like", "new_empty", "rand_like", "randint", "randint_like", "randn", "randn_like",
+    "bernoulli", "empty", "empty_like", "multinomial", "new_empty", "normal", "poisson", "rand_like", "randint",
+    "randint_like", "randn", "randn_like",
     "nn.functional.dropout", "nn.functional.dropout2d", "nn.functional.dropout3d", "nn.functional.alpha_dropout",
     "nn.functional.feature_alpha_dropout", "nn.functional.rrelu",
 }
@@ -93,6 +94,7 @@ _REORDERED = {
     "einsum": lambda tensors, equation: fd.einsum(equation, tensors),
     "where": lambda self, condition, other, **kw: fd.where(condition, self, other, **kw),
     "nn.functional.embedding": lambda weight, idx, **kw: F.embedding(idx, weight, **kw),
+    "polygamma": lambda x, n, **kw: fd.polygamma(n, x, **kw),
 }
 
 

@@ -439,3 +439,28 @@ def test_normal_poisson_and_fills():
     np.testing.assert_array_equal(fd.empty(8).exponential_().numpy(), a)
     with pytest.raises(ValueError, match="geometric_"):
         fd.empty(2).geometric_(1.5)
+
+
+# ---- special functions --------------------------------------------------------------------------
+def test_lgamma_digamma_polygamma():
+    x = np.concatenate([RNG.uniform(0.01, 30, 20), RNG.uniform(-9.9, 0.4, 20), [1.0, 2.0, 0.5, 150.0]])
+    check(fd.lgamma, torch.lgamma, [x], tol=1e-9)
+    check(lambda a: a.digamma(), lambda a: a.digamma(), [x], tol=1e-9)
+    for n in (1, 2, 3):
+        check(lambda a: fd.polygamma(n, a), lambda a: torch.polygamma(n, a), [x], tol=1e-8)
+    check(lambda a: a.mvlgamma(3), lambda a: a.mvlgamma(3), [RNG.uniform(1.1, 9, (3, 4))], tol=1e-9)
+    poles = np.array([0.0, -1.0, -3.0])
+    for op in ("lgamma", "digamma"):
+        np.testing.assert_array_equal(getattr(fd, op)(_fd(poles)).numpy(), getattr(torch, op)(_th(poles)).numpy())
+    check(fd.lgamma, torch.lgamma, [RNG.integers(1, 20, 6)], tol=1e-6)  # integers: default float dtype
+    with pytest.raises(ValueError, match="polygamma"):
+        fd.polygamma(-1, _fd(x))
+
+
+def test_erfinv():
+    # near +-1 the Halley steps on erf lose digits (erf's 1e-16 rounding over erf'(y)): 1e-9 holds to 1 - 1e-7
+    x = np.concatenate([RNG.uniform(-0.999, 0.999, 30), [0.0, 1 - 1e-6, -1 + 1e-7]])
+    check(fd.erfinv, torch.erfinv, [x], tol=1e-9)
+    edge = np.array([1.0, -1.0, 1.5])
+    np.testing.assert_array_equal(fd.erfinv(_fd(edge)).numpy(), torch.erfinv(_th(edge)).numpy())
+    check(lambda a: a.erfinv(), lambda a: a.erfinv(), [RNG.uniform(-0.9, 0.9, (3, 5)).astype(np.float32)], tol=1e-6)

@@ -689,7 +689,7 @@ def _type(self, dtype_=None, non_blocking=False, **kwargs):
 def _attach_api_extra():
     """Tensor methods for the indexing, statistics, shaping, pointwise and random ops of
     _indexing / _statistics / _shaping / _pointwise / _random (PyTorch's names)."""
-    from fastdl import _indexing, _pointwise, _random, _shaping, _statistics
+    from fastdl import _indexing, _pointwise, _random, _shaping, _special, _statistics
     for mod, names in (
             (_indexing, ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter", "put")),
             (_statistics, ("median", "nanmedian", "mode", "quantile", "nanquantile", "unique", "unique_consecutive",
@@ -699,6 +699,7 @@ def _attach_api_extra():
             (_pointwise, ("signbit", "copysign", "heaviside", "logaddexp2", "fmax", "fmin", "sinc", "rad2deg",
                           "deg2rad", "float_power", "ldexp", "frexp", "erfc", "isneginf", "isposinf", "isreal",
                           "asinh", "acosh", "atanh", "gcd", "lcm")),
+            (_special, ("lgamma", "digamma", "erfinv", "mvlgamma")),
             (_random, ("random_", "exponential_", "geometric_", "log_normal_", "cauchy_"))):
         for name in names:
             setattr(Tensor, name, getattr(mod, name))
@@ -707,10 +708,13 @@ def _attach_api_extra():
     for name in ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter", "put",
                  "copysign", "heaviside", "sinc", "rad2deg", "deg2rad", "float_power",
                  "ldexp", "erfc", "asinh", "acosh", "atanh", "gcd", "lcm", "hypot", "xlogy", "fmod", "frac",
-                 "addcmul", "addcdiv", "lerp", "nan_to_num", "clamp", "cumsum", "cumprod", "tril", "triu"):
+                 "addcmul", "addcdiv", "lerp", "nan_to_num", "clamp", "cumsum", "cumprod", "tril", "triu", "lgamma",
+                 "digamma", "erfinv", "mvlgamma"):
         if not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace(getattr(Tensor, name)))
     Tensor.scatter_add_ = _inplace(Tensor.scatter_add)
+    Tensor.polygamma = lambda self, n: _special.polygamma(n, self)
+    Tensor.polygamma_ = lambda self, n: self.copy_(_special.polygamma(n, self))
     Tensor.put_ = lambda self, index, source, accumulate=False: self.copy_(_indexing.put(self, index, source, accumulate))
     for alias, name in (("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"), ("arcsinh", "asinh"),
                         ("arccosh", "acosh"), ("arctanh", "atanh")):
