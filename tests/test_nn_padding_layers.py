@@ -519,6 +519,9 @@ def test_rrelu(rng):
     assert slope.min() >= 0.1 - 1e-12 and slope.max() <= 0.4 + 1e-12
     assert abs(slope.mean() - 0.25) < 0.02 and slope.std() > 0.07
     np.testing.assert_allclose(g[~pos], slope, rtol=1e-12)
+    xi = fd.tensor(x)
+    y = F.rrelu(xi, 0.1, 0.4, training=False, inplace=True)
+    np.testing.assert_allclose(xi.numpy(), TF.rrelu(torch.tensor(x), 0.1, 0.4).numpy(), rtol=1e-14)
 
 
 @pytest.mark.parametrize("feature", [False, True])
@@ -551,3 +554,7 @@ def test_alpha_dropout(feature, p, rng):
     m.eval()
     np.testing.assert_array_equal(m(fd.tensor(x)).numpy(), x)
     _raises(ValueError, "between 0 and 1", lambda: fn(fd.tensor(x), 1.5, True))
+    xi = fd.tensor(x)  # inplace=True writes the result into the input
+    y = fn(xi, p, True, inplace=True)
+    np.testing.assert_array_equal(xi.numpy(), y.numpy())
+    assert not np.allclose(xi.numpy(), x)

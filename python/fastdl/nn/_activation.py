@@ -23,7 +23,8 @@ def prelu(input, weight):
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """Randomised leaky ReLU: in training each negative element gets a slope drawn from
     U(lower, upper); otherwise the mean slope (lower + upper) / 2."""
+    from fastdl.nn.functional import _inplace
     if not training:
-        return _C.where(input > 0, input, input * ((lower + upper) / 2))
+        return _inplace(input, _C.where(input > 0, input, input * ((lower + upper) / 2)), inplace)
     slope = _C.rand(tuple(input.shape), input.dtype, input.device) * (upper - lower) + lower
-    return _C.where(input > 0, input, input * slope)
+    return _inplace(input, _C.where(input > 0, input, input * slope), inplace)
