@@ -192,7 +192,7 @@ def _compare(got, want, rtol=1e-7, atol=1e-7):
         g = got.detach()
         g = (g.to(fd.float32) if got.dtype in (fd.float16, fd.bfloat16) else g).numpy()
         w = want.detach()
-        w = (w.float() if want.dtype in (torch.float16, torch.bfloat16) else w).numpy()
+        w = (w.float() if want.dtype in (torch.float16, torch.bfloat16) else w).numpy(force=True)  # ZeroTensor grads
         if w.dtype.kind in "biu":
             return None if np.array_equal(g, w) else "values differ"
         if not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):

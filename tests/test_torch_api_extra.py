@@ -49,7 +49,7 @@ def check(fn_fd, fn_th, arrays, grad=None, tol=1e-10, kw=None):
     sum((w * _th(u)).sum() for (_, w), u in zip(outs, ups)).backward()
     for i in sorted(grad):
         gf = np.zeros(ft[i].shape) if ft[i].grad is None else ft[i].grad.numpy()
-        gt = np.zeros(tt[i].shape) if tt[i].grad is None else tt[i].grad.numpy()
+        gt = np.zeros(tt[i].shape) if tt[i].grad is None else tt[i].grad.numpy(force=True)  # ZeroTensor
         np.testing.assert_allclose(gf, gt, rtol=tol, atol=tol)
 
 
@@ -464,3 +464,57 @@ def test_erfinv():
     edge = np.array([1.0, -1.0, 1.5])
     np.testing.assert_array_equal(fd.erfinv(_fd(edge)).numpy(), torch.erfinv(_th(edge)).numpy())
     check(lambda a: a.erfinv(), lambda a: a.erfinv(), [RNG.uniform(-0.9, 0.9, (3, 5)).astype(np.float32)], tol=1e-6)
+
+
+# ---- products, view scatters and small extras ---------------------------------------------------
+def test_products():
+    m, v, w = strided(4, 5), rnd(5), rnd(4)
+    check(fd.inner, torch.inner, [strided(2, 3, 5), rnd(4, 5)])
+    check(fd.mv, torch.mv, [m, v])
+    check(lambda i, a, b: fd.addmv(i, a, b, beta=0.5, alpha=-2.0),
+          lambda i, a, b: torch.addmv(i, a, b, beta=0.5, alpha=-2.0), [w, m, v])
+    nan_in = np.full(4, np.nan)
+    check(lambda i, a, b: fd.addmv(i, a, b, beta=0), lambda i, a, b: torch.addmv(i, a, b, beta=0), [nan_in, m, v],
+          grad=[1, 2])
+    check(lambda i, a, b: i.addr(a, b, alpha=3.0), lambda i, a, b: i.addr(a, b, alpha=3.0), [m, w, v])
+    check(fd.ger, torch.ger, [w, v])
+    check(fd.vdot, torch.vdot, [v, rnd(5)])
+    for p in (1, 2, 3.5, float("inf")):
+        check(lambda a, b: fd.dist(a, b, p), lambda a, b: torch.dist(a, b, p), [m, v])
+    ints = [RNG.integers(-4, 5, (3,)), RNG.integers(-4, 5, (3, 2)), RNG.integers(-4, 5, (2,))]
+    check(fd.addmv, torch.addmv, ints)
+    with pytest.raises(ValueError, match="mv"):
+        fd.mv(_fd(m), _fd(w))
+
+
+def test_view_scatters():
+    x = strided(5, 6)
+    check(lambda a, s: fd.slice_scatter(a, s, 1, 1, 6, 2), lambda a, s: torch.slice_scatter(a, s, 1, 1, 6, 2),
+          [x, rnd(5, 3)])
+    check(lambda a, s: a.select_scatter(s, -1, 2), lambda a, s: a.select_scatter(s, -1, 2), [x, rnd(5)])
+    check(lambda a, s: fd.diagonal_scatter(a, s, 1), lambda a, s: torch.diagonal_scatter(a, s, 1), [x, rnd(5)])
+    with pytest.raises(ValueError, match="select_scatter"):
+        fd.select_scatter(_fd(x), _fd(rnd(4)), 0, 1)
+
+
+def test_small_extras():
+    p = RNG.uniform(0.01, 0.99, (3, 4))
+    check(fd.logit, torch.logit, [p])
+    check(lambda a: a.logit(eps=0.1), lambda a: a.logit(eps=0.1), [p])
+    check(fd.sgn, torch.sgn, [rnd(7)])
+    check(fd.msort, torch.msort, [strided(5, 3)])
+    check(fd.bitwise_not, torch.bitwise_not, [RNG.integers(-9, 9, 6)])
+    check(fd.bitwise_not, torch.bitwise_not, [RNG.random(6) > 0.5])
+    for shape, wrap in (((4, 6), False), ((7, 3), True), ((7, 3), False), ((3, 3, 3), False)):
+        t = fd.from_numpy(rnd(*shape))
+        r = torch.from_numpy(t.numpy().copy())
+        assert t.fill_diagonal_(-7.0, wrap) is t
+        r.fill_diagonal_(-7.0, wrap)
+        np.testing.assert_array_equal(t.numpy(), r.numpy())
+    t = fd.from_numpy(rnd(3))
+    assert t.is_signed() and not t.is_complex() and t.is_cpu and t.nbytes == 24
+    assert t.is_same_size(fd.ones(3)) and fd.ones(1).is_nonzero()
+    for a, b in (("clip_", "clamp_"), ("multiply_", "mul_"), ("negative_", "neg_"), ("fix_", "trunc_")):
+        assert getattr(fd.Tensor, a) is getattr(fd.Tensor, b)
+    with pytest.raises(ValueError, match="fill_diagonal_"):
+        fd.ones(2, 3, 4).fill_diagonal_(1.0)

@@ -83,6 +83,10 @@ from fastdl._pointwise import (  # noqa: E402,F401
 )
 from fastdl._random import multinomial, normal, poisson  # noqa: E402,F401
 from fastdl._special import digamma, erfinv, lgamma, mvlgamma, polygamma  # noqa: E402,F401
+from fastdl._products import addmv, addr, dist, ger, inner, mv, vdot  # noqa: E402,F401
+from fastdl._indexing import diagonal_scatter, select_scatter, slice_scatter  # noqa: E402,F401
+from fastdl._pointwise import bitwise_not, logit, sgn  # noqa: E402,F401
+from fastdl._sorting import msort  # noqa: E402,F401
 trapz = trapezoid
 arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh  # noqa: E402
 divide, multiply, subtract, true_divide, negative, arctan2, swapdims, moveaxis, fix = (  # noqa: E402
@@ -110,7 +114,7 @@ def _export_inplace():
     for name in ("abs acos acosh arccos arccosh arcsin arcsinh arctan arctanh asin asinh atan atanh ceil clamp "
                  "clamp_max clamp_min cos cosh deg2rad erf erfc exp2 exp expm1 floor frac gcd index_put lcm ldexp "
                  "log10 log1p log2 log nan_to_num neg rad2deg reciprocal relu round rsqrt sigmoid sin sinc sinh sqrt "
-                 "square tan tanh trunc xlogy fix negative lgamma digamma erfinv").split():
+                 "square tan tanh trunc xlogy fix negative lgamma digamma erfinv logit").split():
         if hasattr(Tensor, name + "_"):
             g[name + "_"] = getattr(Tensor, name + "_")
 

@@ -344,3 +344,34 @@ def put(input, index, source, accumulate=False):
 
 def index_put(input, indices, values, accumulate=False):
     return _C.index_put(input, list(indices), values, accumulate)
+
+
+# ---- *_scatter: a copy of input with one view of it replaced -------------------------------------
+def _view_scatter(input, src, view, op):
+    """input with view(input) replaced by src: positions found by viewing an index grid the same way."""
+    pos = view(_C.arange(0, input.numel(), 1, _C.dtype.int64, input.device).reshape(tuple(input.shape)))
+    if tuple(pos.shape) != tuple(src.shape):
+        raise ValueError(f"{op}: src shape {tuple(src.shape)} must match the view's shape {tuple(pos.shape)}")
+    if pos.numel() == 0:
+        return input.clone()
+    out = _C.index_put(input.reshape(-1), [pos.reshape(-1)], src.reshape(-1).to(input.dtype), False)
+    return out.reshape(tuple(input.shape))
+
+
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    d = _dim(dim, input.ndim, "slice_scatter")
+    n = input.shape[d]
+    if step <= 0:
+        raise ValueError(f"slice_scatter: step must be positive; got {step}")
+    idx = _C.from_numpy(np.arange(n, dtype=np.int64)[builtins.slice(start, end, step)].copy())
+    return _view_scatter(input, src, lambda g: g.index_select(d, idx.to(input.device)), "slice_scatter")
+
+
+def select_scatter(input, src, dim, index):
+    d = _dim(dim, input.ndim, "select_scatter")
+    return _view_scatter(input, src, lambda g: g.select(d, index), "select_scatter")
+
+
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
+    from fastdl._shaping import diagonal
+    return _view_scatter(input, src, lambda g: diagonal(g, offset, dim1, dim2), "diagonal_scatter")

@@ -342,3 +342,21 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     else:
         mid = mid * (x if x is not None else (1.0 if dx is None else dx))
     return _C.cumsum(mid, dim)
+
+
+def logit(input, eps=None):
+    """log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given."""
+    p = _float(input)
+    if eps is not None:
+        p = p.clamp(eps, 1.0 - eps)
+    return _C.log(p / (1.0 - p))
+
+
+def sgn(input):
+    return _C.sign(input)
+
+
+def bitwise_not(input):
+    if input.dtype.is_floating_point:
+        raise TypeError(f"bitwise_not: expected an integer or bool tensor; got dtype {input.dtype}")
+    return _C.logical_not(input) if input.dtype == _C.dtype.bool else -input - 1

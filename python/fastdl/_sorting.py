@@ -65,3 +65,8 @@ def kthvalue(t, k, dim=-1, keepdim=False):
     idx = argsort(t, dim).narrow(dim, k - 1, 1)
     v = _C.gather(t, dim, idx)
     return _sort_result(v if keepdim else v.squeeze(dim), idx if keepdim else idx.squeeze(dim))
+
+
+def msort(input):
+    """input sorted along its first dim."""
+    return sort(input, 0).values

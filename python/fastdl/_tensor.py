@@ -689,7 +689,7 @@ def _type(self, dtype_=None, non_blocking=False, **kwargs):
 def _attach_api_extra():
     """Tensor methods for the indexing, statistics, shaping, pointwise and random ops of
     _indexing / _statistics / _shaping / _pointwise / _random (PyTorch's names)."""
-    from fastdl import _indexing, _pointwise, _random, _shaping, _special, _statistics
+    from fastdl import _indexing, _pointwise, _products, _random, _shaping, _sorting, _special, _statistics
     for mod, names in (
             (_indexing, ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter", "put")),
             (_statistics, ("median", "nanmedian", "mode", "quantile", "nanquantile", "unique", "unique_consecutive",
@@ -700,6 +700,10 @@ def _attach_api_extra():
                           "deg2rad", "float_power", "ldexp", "frexp", "erfc", "isneginf", "isposinf", "isreal",
                           "asinh", "acosh", "atanh", "gcd", "lcm")),
             (_special, ("lgamma", "digamma", "erfinv", "mvlgamma")),
+            (_pointwise, ("logit", "sgn", "bitwise_not")),
+            (_products, ("inner", "mv", "addmv", "addr", "ger", "vdot", "dist")),
+            (_indexing, ("slice_scatter", "select_scatter", "diagonal_scatter")),
+            (_sorting, ("msort",)),
             (_random, ("random_", "exponential_", "geometric_", "log_normal_", "cauchy_"))):
         for name in names:
             setattr(Tensor, name, getattr(mod, name))
@@ -709,10 +713,23 @@ def _attach_api_extra():
                  "copysign", "heaviside", "sinc", "rad2deg", "deg2rad", "float_power",
                  "ldexp", "erfc", "asinh", "acosh", "atanh", "gcd", "lcm", "hypot", "xlogy", "fmod", "frac",
                  "addcmul", "addcdiv", "lerp", "nan_to_num", "clamp", "cumsum", "cumprod", "tril", "triu", "lgamma",
-                 "digamma", "erfinv", "mvlgamma"):
+                 "digamma", "erfinv", "mvlgamma", "logit", "sgn", "bitwise_not", "addmv", "addr"):
         if not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace(getattr(Tensor, name)))
     Tensor.scatter_add_ = _inplace(Tensor.scatter_add)
+    for alias, name in (("absolute_", "abs_"), ("arctan2_", "atan2_"), ("clip_", "clamp_"), ("divide_", "div_"),
+                        ("true_divide_", "div_"), ("fix_", "trunc_"), ("greater_", "gt_"), ("greater_equal_", "ge_"),
+                        ("less_", "lt_"), ("less_equal_", "le_"), ("not_equal_", "ne_"), ("multiply_", "mul_"),
+                        ("negative_", "neg_"), ("subtract_", "sub_")):
+        if not hasattr(Tensor, alias):
+            setattr(Tensor, alias, getattr(Tensor, name))
+    Tensor.is_signed = lambda self: self.dtype != dtype.bool
+    Tensor.is_complex = lambda self: False
+    Tensor.is_nonzero = _is_nonzero
+    Tensor.is_same_size = lambda self, other: tuple(self.shape) == tuple(other.shape)
+    Tensor.is_cpu = property(lambda self: self.device.type == "cpu")
+    Tensor.nbytes = property(lambda self: self.numel() * self.element_size())
+    Tensor.fill_diagonal_ = _fill_diagonal_
     Tensor.polygamma = lambda self, n: _special.polygamma(n, self)
     Tensor.polygamma_ = lambda self, n: self.copy_(_special.polygamma(n, self))
     Tensor.put_ = lambda self, index, source, accumulate=False: self.copy_(_indexing.put(self, index, source, accumulate))
@@ -725,6 +742,35 @@ def _attach_api_extra():
     Tensor.type = _type
     Tensor.new_empty_strided = lambda self, size, stride, dtype=None, device=None, requires_grad=False: \
         empty(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+def _is_nonzero(self):
+    if self.numel() != 1:
+        raise RuntimeError(f"is_nonzero: a tensor with {self.numel()} elements is ambiguous; expected one element")
+    return builtins.bool(self.item())
+
+
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """Write fill_value on the main diagonal (all dims equal for > 2 dims); a tall 2-D matrix with wrap
+    starts again every ncols + 1 rows, as numpy's fill_diagonal."""
+    if self.ndim < 2:
+        raise ValueError(f"fill_diagonal_: expected at least 2 dims; got {self.ndim}")
+    if self.ndim > 2 and len(set(self.shape)) != 1:
+        raise ValueError(f"fill_diagonal_: all dims must be equal for a {self.ndim}-D tensor; got {tuple(self.shape)}")
+    rows, cols = self.shape[0], self.shape[1]
+    strides = [1] * self.ndim
+    for d in builtins.range(self.ndim - 2, -1, -1):
+        strides[d] = strides[d + 1] * self.shape[d + 1]
+    step = builtins.sum(strides)
+    n = builtins.min(self.shape)
+    if self.ndim == 2 and wrap and rows > cols + 1:
+        n = (self.numel() - 1) // step + 1
+    pos = _C.arange(0, n, 1, dtype.int64, self.device) * step
+    pos = pos[pos < self.numel()] if n else pos
+    if pos.numel():
+        vals = _C.full((pos.numel(),), builtins.float(fill_value), self.dtype, self.device)
+        self.copy_(_C.index_put(self.reshape(-1), [pos], vals, False).reshape(tuple(self.shape)))
+    return self
 
 
 def _no_float_power_(self):
