@@ -55,8 +55,9 @@ for _mode in ("reflect", "replicate", "circular"):
         ((3, 4, 5, 6), (2, 1, 0, 2, 1, 3), _mode),
         ((2, 3, 7), (-2, 3), _mode),  # negative padding crops
         ((2, 3, 6, 7), (-1, -2, 2, -3), _mode),
+        ((2, 3, 6, 7), (-3, -4, 1, 0), _mode),  # one padded dim cropped to nothing (PyTorch allows it)
     ]
-PAD_CASES += [((2, 3, 7), (7, 7), "circular"), ((2, 3, 7), (-3, 4), "circular"), ((2, 3, 7), (-4, 2), "reflect"), ((2, 3, 7), (12, 20), "replicate"),
+PAD_CASES += [((2, 3, 7), (7, 7), "circular"), ((2, 3, 7), (-3, 4), "circular"), ((2, 3, 7), (-7, 0), "circular"), ((2, 3, 7), (-4, 2), "reflect"), ((2, 3, 7), (12, 20), "replicate"),
               ((2, 3, 7), (6, 6), "reflect")]
 
 
@@ -76,11 +77,36 @@ def test_pad_matches_index_reference(rng):
         mode = ("reflect", "replicate", "circular")[rng.integers(3)]
         L = int(rng.integers(1, 9))
         lo, hi = (int(v) for v in rng.integers(-L, L + 1, 2))
-        if mode == "reflect" and (lo >= L or hi >= L) or L + lo + hi < (0 if mode == "circular" else 1):
+        kept = L + min(lo, 0) + min(hi, 0)
+        if mode == "reflect" and (lo >= L or hi >= L) or L + lo + hi < (0 if mode == "circular" else 1) or \
+                mode == "circular" and max(lo, hi, -kept) > kept:
             continue
         x = rng.standard_normal((2, L))
         got = F.pad(fd.tensor(x), (lo, hi), mode).numpy()
         np.testing.assert_array_equal(got, x[:, _source_index(L, lo, hi, mode)], err_msg=f"{mode} L={L} {(lo, hi)}")
+
+
+def test_pad_random_against_torch(rng):
+    """Random ranks, pad lengths and signs in every mode: F.pad equals torch's, or both reject."""
+    for _ in range(200):
+        mode = ("constant", "reflect", "replicate", "circular")[rng.integers(4)]
+        ndim = int(rng.integers(1, 6))
+        shape = tuple(int(v) for v in rng.integers(1, 6, ndim))
+        pad = tuple(int(v) for v in rng.integers(-3, 4, 2 * int(rng.integers(1, ndim + 1))))
+        x = rng.standard_normal(shape)
+        if mode == "circular" and any(max(lo, hi, -kept) > kept for lo, hi, kept in
+                                      ((lo, hi, shape[-1 - i] + min(lo, 0) + min(hi, 0))
+                                       for i, (lo, hi) in enumerate(zip(pad[::2], pad[1::2])))):
+            continue  # wraps twice around the cropped dim: torch's values depend on its copy order; fastdl raises
+        try:
+            want = TF.pad(torch.tensor(x), pad, mode).numpy()
+        except (RuntimeError, NotImplementedError):
+            try:
+                F.pad(fd.tensor(x), pad, mode)
+            except (ValueError, NotImplementedError):
+                continue
+            raise AssertionError(f"F.pad accepted {mode} {shape} {pad}, which torch rejects")
+        np.testing.assert_array_equal(F.pad(fd.tensor(x), pad, mode).numpy(), want, err_msg=f"{mode} {shape} {pad}")
 
 
 def test_pad_constant_value_and_dtypes(rng):
@@ -112,7 +138,8 @@ def test_pad_output_is_new_tensor(rng):
 @pytest.mark.parametrize("fn,exc,match", [
     (lambda x: F.pad(x, (1,)), ValueError, "divisible by 2"),
     (lambda x: F.pad(x, (1, 1) * 4), ValueError, "at most twice"),
-    (lambda x: F.pad(x, (-4, -4)), ValueError, "negative"),
+    (lambda x: F.pad(x, (-4, -4)), ValueError, "crops more than"),
+    (lambda x: F.pad(x, (3, -6)), ValueError, "crops more than"),
     (lambda x: F.pad(x, (1.0, 1)), TypeError, "tuple of ints"),
     (lambda x: F.pad(x, fd.tensor([1, 1])), TypeError, "tuple of ints"),
     (lambda x: F.pad(x, (1, 1), mode="mirror"), NotImplementedError, "unrecognised padding mode"),
@@ -122,7 +149,11 @@ def test_pad_output_is_new_tensor(rng):
     (lambda x: F.pad(x, (5, 0), mode="reflect"), ValueError, "below the size 5"),
     (lambda x: F.pad(x, (6, 0), mode="circular"), ValueError, "more than once"),
     (lambda x: F.pad(x, (-3, -3), mode="circular"), ValueError, "negative circular"),
-    (lambda x: F.pad(x, (-3, -2), mode="replicate"), ValueError, "with 0 elements"),
+    (lambda x: F.pad(x, (-3, -3, 0, 1), mode="circular"), ValueError, "negative circular"),
+    (lambda x: F.pad(x, (-5, 2), mode="circular"), ValueError, "more than once"),
+    (lambda x: F.pad(x, (3, -3), mode="circular"), ValueError, "the 2 elements .* more than once"),
+    (lambda x: F.pad(x, (-3, -2), mode="replicate"), ValueError, "leaves no padded dim"),
+    (lambda x: F.pad(x, (-3, -3, 0, 0), mode="reflect"), ValueError, "with -1 elements"),
     (lambda x: F.pad(x[:, :0], (1, 1), mode="reflect"), ValueError, "non-empty"),
 ])
 def test_pad_errors(fn, exc, match, rng):
