@@ -176,7 +176,8 @@ def test_median(op):
     check(lambda a: getattr(fd, op)(a), lambda a: getattr(torch, op)(a), [rnd(7)])
     check(lambda a: a.median(0), lambda a: a.median(0), [RNG.permutation(9).astype(np.int64)])
     x[3] = np.nan  # a row of NaN: NaN for both
-    np.testing.assert_array_equal(getattr(fd, op)(_fd(x), 1).values.numpy(), getattr(torch, op)(_th(x), 1).values.numpy())
+    np.testing.assert_array_equal(getattr(fd, op)(_fd(x), 1).values.numpy(),
+                                  getattr(torch, op)(_th(x), 1).values.numpy())
     with pytest.raises(IndexError, match=op):
         getattr(fd, op)(_fd(x), 2)
 

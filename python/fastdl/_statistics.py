@@ -213,10 +213,8 @@ def bincount(input, weights=None, minlength=0):
         return _to_t(np.bincount(a, minlength=minlength).astype(np.int64), input.device)
     if tuple(weights.shape) != tuple(input.shape):
         raise ValueError(f"bincount: weights shape {tuple(weights.shape)} must match input shape {tuple(input.shape)}")
-    out_dt = weights.dtype if weights.dtype in (_C.dtype.float32, _C.dtype.float16, _C.dtype.bfloat16) \
-        else _C.dtype.float64
-    if out_dt != _C.dtype.float64:
-        out_dt = _C.dtype.float32 if weights.dtype == _C.dtype.float32 else out_dt
+    # float32 weights give float32 counts; every other weight dtype gives float64 (PyTorch)
+    out_dt = _C.dtype.float32 if weights.dtype == _C.dtype.float32 else _C.dtype.float64
     n = builtins.max(builtins.int(a.max()) + 1 if a.size else 0, minlength)
     return _C.scatter(weights.to(_C.dtype.float64), input.to(_C.dtype.int64), 0, n, "sum").to(out_dt)
 

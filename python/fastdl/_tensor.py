@@ -691,7 +691,8 @@ def _attach_api_extra():
     _indexing / _statistics / _shaping / _pointwise / _random (PyTorch's names)."""
     from fastdl import _indexing, _pointwise, _products, _random, _shaping, _sorting, _special, _statistics
     for mod, names in (
-            (_indexing, ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter", "put")),
+            (_indexing, ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter",
+                         "put")),
             (_statistics, ("median", "nanmedian", "mode", "quantile", "nanquantile", "unique", "unique_consecutive",
                            "bincount", "histc", "cummax", "cummin", "logcumsumexp", "nanmean", "cov", "corrcoef")),
             (_shaping, ("tensor_split", "hsplit", "vsplit", "dsplit", "unfold", "rot90", "diag_embed", "diagflat",
@@ -732,7 +733,8 @@ def _attach_api_extra():
     Tensor.fill_diagonal_ = _fill_diagonal_
     Tensor.polygamma = lambda self, n: _special.polygamma(n, self)
     Tensor.polygamma_ = lambda self, n: self.copy_(_special.polygamma(n, self))
-    Tensor.put_ = lambda self, index, source, accumulate=False: self.copy_(_indexing.put(self, index, source, accumulate))
+    Tensor.put_ = lambda self, index, source, accumulate=False: \
+        self.copy_(_indexing.put(self, index, source, accumulate))
     for alias, name in (("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"), ("arcsinh", "asinh"),
                         ("arccosh", "acosh"), ("arctanh", "atanh")):
         setattr(Tensor, alias, getattr(Tensor, name))
