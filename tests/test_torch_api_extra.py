@@ -519,3 +519,43 @@ def test_small_extras():
         assert getattr(fd.Tensor, a) is getattr(fd.Tensor, b)
     with pytest.raises(ValueError, match="fill_diagonal_"):
         fd.ones(2, 3, 4).fill_diagonal_(1.0)
+
+
+def test_index_reduce_nextafter_histogram():
+    x, src = strided(5, 4), rnd(3, 4)
+    idx = np.array([4, 0, 4])  # a repeated target
+    for reduce in ("prod", "mean", "amax", "amin"):
+        for inc in (True, False):
+            check(lambda a, s, i: a.index_reduce(0, i, s, reduce, include_self=inc),
+                  lambda a, s, i: a.index_reduce(0, i, s, reduce, include_self=inc), [x, src, idx])
+    check(lambda a, s, i: fd.index_reduce(a, -1, i, s, "amax"), lambda a, s, i: a.index_reduce(-1, i, s, "amax"),
+          [RNG.integers(-9, 9, (3, 5)), RNG.integers(-9, 9, (3, 2)), np.array([1, 1])])
+    check(fd.nextafter, torch.nextafter, [strided(3, 4), rnd(4)], tol=0)
+    check(lambda a: fd.histogram(a, 6), lambda a: torch.histogram(a, 6), [rnd(30)], grad=[])
+    check(lambda a, w: fd.histogram(a, 4, range=(-1.0, 1.0), weight=w, density=True),
+          lambda a, w: torch.histogram(a, 4, range=(-1.0, 1.0), weight=w, density=True), [rnd(30), rnd(30) ** 2],
+          grad=[])
+    check(lambda a, e: fd.histogram(a, e), lambda a, e: torch.histogram(a, e), [rnd(30), np.array([-2, 0, 0.5, 3.0])],
+          grad=[])
+
+
+def test_inplace_views_and_bernoulli():
+    x = fd.from_numpy(rnd(2, 1, 3))
+    r = torch.from_numpy(x.numpy().copy())
+    row, rrow = x[0], r[0]
+    for name, args in (("squeeze_", (1,)), ("t_", ()), ("unsqueeze_", (-1,)), ("transpose_", (0, 2)),
+                       ("swapaxes_", (1, 2)), ("swapdims_", (0, 1)), ("squeeze_", ())):
+        assert getattr(x, name)(*args) is x
+        getattr(r, name)(*args)
+        assert tuple(x.shape) == tuple(r.shape) and x.stride() == r.stride()
+        np.testing.assert_array_equal(x.numpy(), r.numpy())
+    x.mul_(2.0)  # still the same storage: the earlier view sees it
+    r.mul_(2.0)
+    np.testing.assert_array_equal(row.numpy(), rrow.numpy())
+    with pytest.raises(RuntimeError, match="t_"):
+        fd.ones(2, 3, requires_grad=True).t_()
+    fd.manual_seed(1)
+    b = fd.full((20000,), 0.3, dtype=fd.float64).bernoulli().numpy()
+    assert set(np.unique(b)) <= {0.0, 1.0} and abs(b.mean() - 0.3) < 0.02
+    e = fd.empty(20000).bernoulli_(0.8).numpy()
+    assert abs(e.mean() - 0.8) < 0.02

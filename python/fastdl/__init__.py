@@ -85,7 +85,9 @@ from fastdl._random import multinomial, normal, poisson  # noqa: E402,F401
 from fastdl._special import digamma, erfinv, lgamma, mvlgamma, polygamma  # noqa: E402,F401
 from fastdl._products import addmv, addr, dist, ger, inner, mv, vdot  # noqa: E402,F401
 from fastdl._indexing import diagonal_scatter, select_scatter, slice_scatter  # noqa: E402,F401
-from fastdl._pointwise import bitwise_not, logit, sgn  # noqa: E402,F401
+from fastdl._pointwise import bitwise_not, logit, nextafter, sgn  # noqa: E402,F401
+from fastdl._statistics import histogram  # noqa: E402,F401
+from fastdl._indexing import index_reduce  # noqa: E402,F401
 from fastdl._sorting import msort  # noqa: E402,F401
 trapz = trapezoid
 arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh  # noqa: E402

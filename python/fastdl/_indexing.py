@@ -375,3 +375,13 @@ def select_scatter(input, src, dim, index):
 def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
     from fastdl._shaping import diagonal
     return _view_scatter(input, src, lambda g: diagonal(g, offset, dim1, dim2), "diagonal_scatter")
+
+
+def index_reduce(input, dim, index, source, reduce, *, include_self=True):
+    """input with source's slices reduced ('prod', 'mean', 'amax', 'amin') into the slices index
+    names along dim: scatter_reduce with index spread over each slice."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise ValueError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin'; got {reduce!r}")
+    x, s, idx, d = _slices(input, dim, index, source, "index_reduce")
+    full = idx.reshape((-1,) + (1,) * (s.ndim - 1)).expand(*s.shape)
+    return _back(scatter_reduce(x, 0, full, s, reduce, include_self=include_self), d, input)

@@ -360,3 +360,16 @@ def bitwise_not(input):
     if input.dtype.is_floating_point:
         raise TypeError(f"bitwise_not: expected an integer or bool tensor; got dtype {input.dtype}")
     return _C.logical_not(input) if input.dtype == _C.dtype.bool else -input - 1
+
+
+def nextafter(input, other):
+    """The next float after input toward other (numpy's nextafter, on the host)."""
+    from fastdl._lazy import np
+    if not (input.dtype.is_floating_point and other.dtype.is_floating_point):
+        raise TypeError(f"nextafter: expected float tensors; got {input.dtype} and {other.dtype}")
+    if input.dtype != other.dtype:
+        raise TypeError(f"nextafter: expected one dtype; got {input.dtype} and {other.dtype}")
+    out = np.asarray(np.nextafter(input.detach().cpu().numpy(), other.detach().cpu().numpy()))
+    out = _C.from_numpy(np.ascontiguousarray(out)).reshape(out.shape).to(input.device)
+    # PyTorch passes the gradient straight through to input (a one-ulp step), none to other
+    return input + (out - input).detach() if input.requires_grad else out

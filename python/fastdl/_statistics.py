@@ -374,3 +374,20 @@ def corrcoef(input):
     d = _C.sqrt(_C.diagonal(c) if hasattr(_C, "diagonal") else c.diagonal())
     c = c / d.reshape(-1, 1) / d.reshape(1, -1)
     return _C.clamp(c, -1, 1)
+
+
+_histogram = collections.namedtuple("return_types_histogram", ["hist", "bin_edges"])
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):  # noqa: A002
+    """(hist, bin_edges) of a float tensor: bins equal-width bins over range (the data's by default) or
+    the given edges, weighted and / or normalised to a density on request."""
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"histogram: input must be a float tensor; got dtype {input.dtype}")
+    a = _host(input).reshape(-1)
+    edges = _host(bins) if isinstance(bins, Tensor) else bins
+    if not isinstance(bins, Tensor) and range is None and a.size:
+        range = (builtins.float(a.min()), builtins.float(a.max()))
+    w = None if weight is None else _host(weight).reshape(-1)
+    hist, e = np.histogram(a, bins=edges, range=range, weights=w, density=density)
+    return _histogram(_to_t(hist.astype(np.float64), input.device, input.dtype), _to_t(e, input.device, input.dtype))

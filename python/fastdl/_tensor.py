@@ -701,7 +701,9 @@ def _attach_api_extra():
                           "deg2rad", "float_power", "ldexp", "frexp", "erfc", "isneginf", "isposinf", "isreal",
                           "asinh", "acosh", "atanh", "gcd", "lcm")),
             (_special, ("lgamma", "digamma", "erfinv", "mvlgamma")),
-            (_pointwise, ("logit", "sgn", "bitwise_not")),
+            (_pointwise, ("logit", "sgn", "bitwise_not", "nextafter")),
+            (_statistics, ("histogram",)),
+            (_indexing, ("index_reduce",)),
             (_products, ("inner", "mv", "addmv", "addr", "ger", "vdot", "dist")),
             (_indexing, ("slice_scatter", "select_scatter", "diagonal_scatter")),
             (_sorting, ("msort",)),
@@ -714,7 +716,8 @@ def _attach_api_extra():
                  "copysign", "heaviside", "sinc", "rad2deg", "deg2rad", "float_power",
                  "ldexp", "erfc", "asinh", "acosh", "atanh", "gcd", "lcm", "hypot", "xlogy", "fmod", "frac",
                  "addcmul", "addcdiv", "lerp", "nan_to_num", "clamp", "cumsum", "cumprod", "tril", "triu", "lgamma",
-                 "digamma", "erfinv", "mvlgamma", "logit", "sgn", "bitwise_not", "addmv", "addr"):
+                 "digamma", "erfinv", "mvlgamma", "logit", "sgn", "bitwise_not", "addmv", "addr",
+                 "nextafter", "index_reduce"):
         if not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace(getattr(Tensor, name)))
     Tensor.scatter_add_ = _inplace(Tensor.scatter_add)
@@ -724,6 +727,13 @@ def _attach_api_extra():
                         ("negative_", "neg_"), ("subtract_", "sub_")):
         if not hasattr(Tensor, alias):
             setattr(Tensor, alias, getattr(Tensor, name))
+    Tensor.bernoulli = lambda self, p=None, *, generator=None: \
+        _C.bernoulli(self) if p is None else _C.bernoulli(_C.full(tuple(self.shape), builtins.float(p), self.dtype,
+                                                                  self.device))
+    Tensor.bernoulli_ = lambda self, p=0.5, *, generator=None: self.copy_(_C.bernoulli(
+        p.expand(*self.shape).to(self.dtype) if isinstance(p, Tensor)
+        else _C.full(tuple(self.shape), builtins.float(p), self.dtype if self.dtype.is_floating_point
+                     else dtype.float32, self.device)).to(self.dtype))
     Tensor.is_signed = lambda self: self.dtype != dtype.bool
     Tensor.is_complex = lambda self: False
     Tensor.is_nonzero = _is_nonzero
@@ -731,6 +741,23 @@ def _attach_api_extra():
     Tensor.is_cpu = property(lambda self: self.device.type == "cpu")
     Tensor.nbytes = property(lambda self: self.numel() * self.element_size())
     Tensor.fill_diagonal_ = _fill_diagonal_
+    from fastdl._shaping import t_ as _t
+
+    def t(self):
+        return _t(self)
+
+    def transpose(self, dim0, dim1):
+        return self.transpose(dim0, dim1)
+
+    def squeeze(self, dim=None):
+        return self.squeeze() if dim is None else self.squeeze(dim)
+
+    def unsqueeze(self, dim):
+        return self.unsqueeze(dim)
+
+    for name, fn in (("t_", t), ("transpose_", transpose), ("swapaxes_", transpose), ("swapdims_", transpose),
+                     ("squeeze_", squeeze), ("unsqueeze_", unsqueeze)):
+        setattr(Tensor, name, _view_inplace(fn))
     Tensor.polygamma = lambda self, n: _special.polygamma(n, self)
     Tensor.polygamma_ = lambda self, n: self.copy_(_special.polygamma(n, self))
     Tensor.put_ = lambda self, index, source, accumulate=False: \
@@ -773,6 +800,18 @@ def _fill_diagonal_(self, fill_value, wrap=False):
         vals = _C.full((pos.numel(),), builtins.float(fill_value), self.dtype, self.device)
         self.copy_(_C.index_put(self.reshape(-1), [pos], vals, False).reshape(tuple(self.shape)))
     return self
+
+
+def _view_inplace(view):
+    """An in-place view op (t_, transpose_, squeeze_ ...): self becomes the view of its own storage
+    (_set_data keeps the storage, so other views still share it). Tensors in an autograd graph are
+    refused, as PyTorch refuses leaves that require grad: rebinding them would cut their history."""
+    def method(self, *args, **kwargs):
+        if self.requires_grad:
+            raise RuntimeError(f"{view.__name__}_: cannot change the view of a tensor that requires grad in place")
+        self._set_data(view(self, *args, **kwargs))
+        return self
+    return method
 
 
 def _no_float_power_(self):
