@@ -4,6 +4,7 @@ import math
 
 from fastdl import _C, _tensor
 from fastdl.nn._conv import _single
+from fastdl.nn._functional_pool1d import _named
 from fastdl.nn.modules.module import Module
 from fastdl.nn.parameter import Parameter
 
@@ -23,8 +24,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     op_, d = _single(output_padding, "output_padding", op), _single(dilation, "dilation", op)
     unbatched = input.ndim == 2
     x = input.unsqueeze(0) if unbatched else input
-    out = _C.conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), (0, p), (0, op_), int(groups),
-                              (1, d)).squeeze(2)
+    with _named(op, input):
+        out = _C.conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), (0, p), (0, op_), int(groups),
+                                  (1, d)).squeeze(2)
     return out.squeeze(0) if unbatched else out
 
 

@@ -2,8 +2,20 @@
 pooling (lp_pool1d, lp_pool2d) with PyTorch's arguments. A (N, C, L) or (C, L) input runs through
 the native 2-d pooling kernels as a height-1 image, so indices (flat h * W + w with h = 0) are
 the 1-d positions; LP pooling is PyTorch's formula over avg_pool: (k * mean(x^p))^(1/p)."""
+import contextlib
+
 from fastdl import _C
 from fastdl.nn import _functional_pool as _P
+
+
+@contextlib.contextmanager
+def _named(op, input):
+    """Errors of the 2-d op underneath, re-raised under the 1-d op's name and input shape."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        msg = str(e).split(": ", 1)[-1]
+        raise type(e)(f"{op}: {msg} (the input runs as a height-1 image); input shape {tuple(input.shape)}") from e
 
 
 def _single(v, name, op, allow_none=False):
@@ -35,9 +47,10 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Max over kernel_size windows of the last dim (stride defaults to kernel_size); with
     return_indices, also each maximum's position along the input's last dim (int64)."""
     op = "max_pool1d"
-    out, idx = _P.max_pool2d(_as_2d(input, op), (1, _single(kernel_size, "kernel_size", op)), _stride(stride, op),
-                             (0, _single(padding, "padding", op)), (1, _single(dilation, "dilation", op)),
-                             ceil_mode, return_indices=True)
+    k, s, p, d = (_single(kernel_size, "kernel_size", op), _stride(stride, op), _single(padding, "padding", op),
+                  _single(dilation, "dilation", op))
+    with _named(op, input):
+        out, idx = _P.max_pool2d(_as_2d(input, op), (1, k), s, (0, p), (1, d), ceil_mode, return_indices=True)
     out = out.squeeze(-2)
     return (out, idx.squeeze(-2)) if return_indices else out
 
@@ -48,8 +61,9 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     op = "avg_pool1d"
     if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: input must be floating point; got {input.dtype} of shape {tuple(input.shape)}")
-    return _P.avg_pool2d(_as_2d(input, op), (1, _single(kernel_size, "kernel_size", op)), _stride(stride, op),
-                         (0, _single(padding, "padding", op)), ceil_mode, count_include_pad).squeeze(-2)
+    k, s, p = _single(kernel_size, "kernel_size", op), _stride(stride, op), _single(padding, "padding", op)
+    with _named(op, input):
+        return _P.avg_pool2d(_as_2d(input, op), (1, k), s, (0, p), ceil_mode, count_include_pad).squeeze(-2)
 
 
 def _out_size(output_size, op):
@@ -59,13 +73,17 @@ def _out_size(output_size, op):
 def adaptive_avg_pool1d(input, output_size):
     """Mean over the windows [floor(i L / OL), ceil((i + 1) L / OL))."""
     op = "adaptive_avg_pool1d"
-    return _P.adaptive_avg_pool2d(_as_2d(input, op), (1, _out_size(output_size, op))).squeeze(-2)
+    size = _out_size(output_size, op)
+    with _named(op, input):
+        return _P.adaptive_avg_pool2d(_as_2d(input, op), (1, size)).squeeze(-2)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """Max over the adaptive windows; with return_indices, also the positions of the maxima."""
     op = "adaptive_max_pool1d"
-    out, idx = _P.adaptive_max_pool2d(_as_2d(input, op), (1, _out_size(output_size, op)), return_indices=True)
+    size = _out_size(output_size, op)
+    with _named(op, input):
+        out, idx = _P.adaptive_max_pool2d(_as_2d(input, op), (1, size), return_indices=True)
     out = out.squeeze(-2)
     return (out, idx.squeeze(-2)) if return_indices else out
 
