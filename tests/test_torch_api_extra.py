@@ -559,3 +559,16 @@ def test_inplace_views_and_bernoulli():
     assert set(np.unique(b)) <= {0.0, 1.0} and abs(b.mean() - 0.3) < 0.02
     e = fd.empty(20000).bernoulli_(0.8).numpy()
     assert abs(e.mean() - 0.8) < 0.02
+
+
+def test_rng_state_round_trip():
+    fd.manual_seed(7)
+    state = fd.get_rng_state()
+    a, b, e = fd.randn(5), fd.rand(3), fd.empty(4).exponential_()
+    m = fd.multinomial(fd.tensor([0.2, 0.5, 0.3]), 6, replacement=True)
+    fd.randn(100)  # move on, then return
+    fd.set_rng_state(state)
+    assert fd.equal(fd.randn(5), a) and fd.equal(fd.rand(3), b) and fd.equal(fd.empty(4).exponential_(), e)
+    assert fd.equal(fd.multinomial(fd.tensor([0.2, 0.5, 0.3]), 6, replacement=True), m)
+    with pytest.raises(TypeError, match="set_rng_state"):
+        fd.set_rng_state(fd.ones(2))

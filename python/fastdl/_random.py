@@ -141,3 +141,19 @@ def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
 def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
     u = _uniform(self.shape, _C.dtype.float64, self.device)
     return _fill(self, median + sigma * _C.tan(math.pi * (u - 0.5)))
+
+
+def get_rng_state():
+    """A state of the global generator that set_rng_state returns to. The native generator's state
+    cannot be read, so this reseeds it with a seed drawn from it and returns that seed (an int64
+    tensor): draws after get_rng_state repeat after set_rng_state of its result, but differ from the
+    draws a run without the call would have made (PyTorch's call leaves the stream alone)."""
+    seed = _C._random_u64() & (2 ** 63 - 1)
+    _C.manual_seed(seed)
+    return _C.from_numpy(np.array([seed], dtype=np.int64))
+
+
+def set_rng_state(new_state):
+    if not isinstance(new_state, Tensor) or new_state.dtype != _C.dtype.int64 or new_state.numel() != 1:
+        raise TypeError("set_rng_state: expected the one-element int64 tensor get_rng_state returns")
+    _C.manual_seed(builtins.int(new_state.reshape(-1).tolist()[0]))  # tolist: item() rounds int64 through double
