@@ -575,3 +575,12 @@ def test_rng_state_round_trip():
     assert fd.equal(fd.multinomial(fd.tensor([0.2, 0.5, 0.3]), 6, replacement=True), m)
     with pytest.raises(TypeError, match="set_rng_state"):
         fd.set_rng_state(fd.ones(2))
+
+
+def test_erfc_tail():
+    # relative accuracy where 1 - erf would have none left (erfc(6) ~ 2e-17)
+    x = np.concatenate([RNG.uniform(-4, 3, 10), RNG.uniform(3, 26, 10), [3.0, 6.0]])
+    got = fd.erfc(_fd(x)).numpy()
+    want = torch.erfc(_th(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    check(fd.erfc, torch.erfc, [x], tol=1e-12)

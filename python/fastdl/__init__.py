@@ -78,11 +78,11 @@ from fastdl._shaping import (  # noqa: E402,F401
     vsplit,
 )
 from fastdl._pointwise import (  # noqa: E402,F401
-    acosh, asinh, atanh, copysign, cumulative_trapezoid, deg2rad, erfc, float_power, fmax, fmin, frexp, gcd,
+    acosh, asinh, atanh, copysign, cumulative_trapezoid, deg2rad, float_power, fmax, fmin, frexp, gcd,
     heaviside, isin, isneginf, isposinf, isreal, lcm, ldexp, logaddexp2, rad2deg, signbit, sinc, trapezoid,
 )
 from fastdl._random import get_rng_state, multinomial, normal, poisson, set_rng_state  # noqa: E402,F401
-from fastdl._special import digamma, erfinv, lgamma, mvlgamma, polygamma  # noqa: E402,F401
+from fastdl._special import digamma, erfc, erfinv, lgamma, mvlgamma, polygamma  # noqa: E402,F401
 from fastdl._products import addmv, addr, dist, ger, inner, mv, vdot  # noqa: E402,F401
 from fastdl._indexing import diagonal_scatter, select_scatter, slice_scatter  # noqa: E402,F401
 from fastdl._pointwise import bitwise_not, logit, nextafter, sgn  # noqa: E402,F401

@@ -230,10 +230,6 @@ def frexp(input):
     return collections.namedtuple("return_types_frexp", ["mantissa", "exponent"])(input * scale, exp)
 
 
-def erfc(input):
-    return 1.0 - _C.erf(_float(input))
-
-
 def isneginf(input):
     return _C.logical_and(_C.isinf(input), input < 0) if input.dtype.is_floating_point else input != input
 

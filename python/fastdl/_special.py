@@ -120,6 +120,21 @@ def polygamma(n, input):
     return out if out.dtype == x0.dtype else out.to(x0.dtype)
 
 
+def erfc(input):
+    """1 - erf(x); from x = 3 on (erfc < 2.3e-5, where 1 - erf would keep few digits) the continued
+    fraction exp(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), 60 levels deep."""
+    x0 = _float(input, "erfc")
+    x = _as64(x0)
+    tail = x >= 3.0
+    xs = _C.where(tail, x, 3.0)  # the unused branch sees a safe argument
+    f = xs
+    for k in builtins.range(60, 0, -1):
+        f = xs + (k / 2.0) / f
+    cf = _C.exp(-xs * xs) / (math.sqrt(math.pi) * f)
+    out = _C.where(tail, cf, 1.0 - _C.erf(_C.where(tail, 0.0, x)))
+    return out if out.dtype == x0.dtype else out.to(x0.dtype)
+
+
 def erfinv(input):
     """The y with erf(y) = x on (-1, 1), +-inf at +-1, NaN outside: Winitzki's closed form (~2e-3)
     refined by three Halley steps; the last step is taken from a detached guess, so the gradient is
