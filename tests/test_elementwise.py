@@ -216,3 +216,24 @@ def test_unary_on_bool_like_torch_and_empty_int_division_ok():
     with pytest.raises(TypeError, match="relu"):
         fd.tensor([True]).relu()
     assert (fd.zeros(0, 3, dtype=fd.int32) % 0).shape == (0, 3)  # nothing is divided
+
+
+@pytest.mark.parametrize("e", [2, 0.5, -1, -0.5, 3, 2.5])
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64, fd.bfloat16], ids=["f32", "f64", "bf16"])
+def test_pow_by_common_exponents(rng, e, dtype):
+    """x ** 2, 0.5, -1, -0.5 and 3 take their own kernels (square, sqrt, reciprocal, rsqrt):
+    same values, gradients and dtypes as the general pow, on a non-contiguous input."""
+    base = rng.uniform(0.3, 2.0, (9, 13))
+    if e in (2, -1, 3):
+        base = base * rng.choice([-1.0, 1.0], base.shape)  # negative bases where the power is defined
+    x = fd.tensor(base, dtype=dtype).T.requires_grad_()
+    y = x ** e
+    assert y.dtype == dtype and y.shape == (13, 9)
+    xv = x.detach().to(fd.float64).numpy()
+    tol = 2e-2 if dtype == fd.bfloat16 else 1e-5 if dtype == fd.float32 else 1e-12
+    np.testing.assert_allclose(y.detach().to(fd.float64).numpy(), xv ** e, rtol=tol, atol=tol)
+    g = rng.standard_normal((13, 9))
+    y.backward(fd.tensor(g, dtype=dtype))
+    gv = fd.tensor(g, dtype=dtype).to(fd.float64).numpy()
+    np.testing.assert_allclose(x.grad.to(fd.float64).numpy(), gv * e * xv ** (e - 1), rtol=5 * tol, atol=5 * tol)
+    assert (fd.tensor([1, 2, 3]) ** 2).dtype == fd.int64

@@ -227,6 +227,15 @@ Tensor binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, 
   FASTDL_CHECK(!(op == BinaryOp::pow && !scalar_first && !is_floating(rt) && s < 0), ValueError,
                "pow: integers to negative integer powers are not allowed; got base dtype ", dtype_name(a.dtype()),
                " and exponent ", s);
+  // Common exponents of a float tensor run as their one-pass unary kernels (and gradients)
+  // rather than std::pow per element: x ** 2 ran 16x slower than PyTorch's.
+  if (op == BinaryOp::pow && !scalar_first && is_floating(a.dtype())) {
+    if (s == 2) return unary(UnaryOp::square, a);
+    if (s == 0.5) return unary(UnaryOp::sqrt, a);
+    if (s == -1) return unary(UnaryOp::reciprocal, a);
+    if (s == -0.5) return unary(UnaryOp::rsqrt, a);
+    if (s == 3) return binary(BinaryOp::mul, unary(UnaryOp::square, a), a);
+  }
   if (rt == DType::b8) {
     Tensor st = scalar_tensor(s, DType::b8, a.device());
     return scalar_first ? binary(op, st, a) : binary(op, a, st);
