@@ -36,6 +36,12 @@ def run_mpi(args, n=2, timeout=240):
     exe = _mpirun()
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1",
                PYTHONUNBUFFERED="1")
+    if "detect_leaks=1" in env.get("ASAN_OPTIONS", ""):
+        # Under tests/sanitizers/run.sh: ASan and UBSan stay on in the ranks, LeakSanitizer's exit-time
+        # check does not. Its stop-the-world tracer crashed (signal 11, "LeakSanitizer has encountered
+        # a fatal error") at the exit of Open MPI rank processes of `fastdl train --model gcn` on
+        # 2026-12-01, failing the job with no report; the parent test process keeps the leak check.
+        env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"].replace("detect_leaks=1", "detect_leaks=0")
     t0 = time.monotonic()
     p = subprocess.run([exe, "-n", str(n), "--oversubscribe", sys.executable] + args, env=env, capture_output=True,
                        text=True, timeout=timeout, cwd=HERE)
