@@ -136,6 +136,18 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                                _pair(output_padding, "output_padding", op), int(groups),
                                _pair(dilation, "dilation", op))
 
+def reset_conv_parameters(weight, bias):
+    """PyTorch's initialisation of every convolution layer (plain or transposed, any rank):
+    kaiming_uniform with a = sqrt(5), bias uniform in +-1/sqrt(fan_in), fan_in the weight's
+    dim 1 times its kernel size."""
+    from fastdl.nn import init
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = weight.shape[1] * math.prod(weight.shape[2:])
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)
+
+
 class Conv1d(Module):
     """nn.Conv1d: PyTorch's arguments, parameter names, initialisation and repr."""
 
@@ -166,12 +178,7 @@ class Conv1d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        from fastdl.nn import init
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * self.weight.shape[2]
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     def forward(self, input):
         if self.padding_mode == "zeros":

@@ -1,9 +1,8 @@
 """F.conv_transpose1d and nn.ConvTranspose1d with PyTorch's semantics: a (N, C_in, L) input runs
 through the native conv_transpose2d as a height-1 image with a height-1 kernel."""
-import math
 
 from fastdl import _C, _tensor
-from fastdl.nn._conv import _single
+from fastdl.nn._conv import _single, reset_conv_parameters
 from fastdl.nn._functional_pool1d import _named
 from fastdl.nn.modules.module import Module
 from fastdl.nn.parameter import Parameter
@@ -58,12 +57,7 @@ class ConvTranspose1d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        from fastdl.nn import init
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * self.weight.shape[2]
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     def _output_padding(self, input, output_size):
         if output_size is None:

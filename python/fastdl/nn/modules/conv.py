@@ -1,9 +1,8 @@
 """nn.Conv2d and nn.ConvTranspose2d: PyTorch's arguments, parameter names, initialisation
 (kaiming_uniform with a = sqrt(5), bias uniform in +-1/sqrt(fan_in)) and repr."""
-import math
 
 from fastdl import _C, _tensor
-from fastdl.nn._conv import _pair, _same_padding, conv2d, conv_transpose2d
+from fastdl.nn._conv import _pair, _same_padding, conv2d, conv_transpose2d, reset_conv_parameters
 from fastdl.nn.modules.module import Module
 from fastdl.nn.parameter import Parameter
 
@@ -64,12 +63,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        from fastdl.nn import init
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * self.kernel_size[0] * self.kernel_size[1]
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -2,44 +2,16 @@
 buffers, rank checks, unbatched inputs and repr, over F.instance_norm."""
 import warnings
 
-from fastdl import _C, _tensor
-from fastdl.nn import init
 from fastdl.nn._functional_norm import instance_norm
-from fastdl.nn.modules.module import Module
-from fastdl.nn.parameter import Parameter
+from fastdl.nn.modules.normalization import _NormBase
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     _spatial = 1  # spatial dims after (N, C)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
                  dtype=None):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(_tensor.ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(_tensor.zeros(num_features, dtype=dtype, device=device))
-        else:
-            self.weight = self.bias = None
-        if track_running_stats:
-            self.register_buffer("running_mean", _tensor.zeros(num_features, dtype=dtype, device=device))
-            self.register_buffer("running_var", _tensor.ones(num_features, dtype=dtype, device=device))
-            self.register_buffer("num_batches_tracked", _tensor.tensor(0, dtype=_C.dtype.int64, device=device))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
-
-    def reset_running_stats(self):
-        if self.track_running_stats:
-            init.zeros_(self.running_mean)
-            init.ones_(self.running_var)
-            self.num_batches_tracked.zero_()
-
-    def reset_parameters(self):
-        self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, input):
         name, k = type(self).__name__, self._spatial
@@ -59,11 +31,6 @@ class _InstanceNorm(Module):
                           self.training or not self.track_running_stats,
                           self.momentum if self.momentum is not None else 0.0, self.eps)
         return y.squeeze(0) if unbatched else y
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
-
 
 class InstanceNorm1d(_InstanceNorm):
     _spatial = 1

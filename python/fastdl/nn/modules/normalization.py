@@ -25,11 +25,11 @@ class LayerNorm(Module):
                 f"bias={self.bias is not None}")
 
 
-class _BatchNorm(Module):
-    _ndims = ()
+class _NormBase(Module):
+    """What BatchNorm and InstanceNorm share (PyTorch's _NormBase): the affine parameters, the
+    running-statistics buffers, their resets and the repr. Subclasses set the defaults."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None, *, bias=True):
+    def __init__(self, num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -51,6 +51,25 @@ class _BatchNorm(Module):
             init.ones_(self.running_var)
             self.num_batches_tracked.zero_()
 
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    _ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
+
     def _check_input_dim(self, x):
         if x.ndim not in self._ndims:
             raise ValueError(f"{type(self).__name__}: expected {' or '.join(f'{d}D' for d in self._ndims)} input; "
@@ -71,11 +90,6 @@ class _BatchNorm(Module):
         return F.batch_norm(x, self.running_mean if track or not use_batch else None,
                             self.running_var if track or not use_batch else None, self.weight, self.bias, use_batch,
                             momentum, self.eps)
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
-
 
 class BatchNorm1d(_BatchNorm):
     _ndims = (2, 3)
