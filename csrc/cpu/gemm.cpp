@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <new>
 #include <string>
@@ -107,7 +106,7 @@ bool amx_checks_out(const GemmKernel& k) {
   return true;
 }
 
-bool bf16_dot_wins(const GemmKernel& dot, const GemmKernel& widen);  // measured, below
+bool bf16_dot_wins(int isa, const GemmKernel& dot, const GemmKernel& widen);  // measured, below
 
 struct KernelTable {
   GemmKernel k[3][3];  // [isa][f32, f64, bf16 widened]
@@ -145,7 +144,7 @@ struct KernelTable {
       case Bf16Path::amx_emulated: return &amx_emulated;
       default:
         if (has_amx && isa == 2) return &amx;
-        return has_dot[isa] && bf16_dot_wins(dot[isa], k[isa][2]) ? &dot[isa] : &k[isa][2];
+        return has_dot[isa] && bf16_dot_wins(isa, dot[isa], k[isa][2]) ? &dot[isa] : &k[isa][2];
     }
   }
 };
@@ -416,9 +415,10 @@ void narrow_tail(const GemmKernel& k, const Problem& q, int64_t rows, const char
 // best kc is a property of the core (Low et al.'s L1-sized kc may win where L1 is larger or L2
 // slower). So the first float32 or float64 product of at least kTuneWork multiply-adds times
 // the model's kc against a few others on one thread (512 x 2048 x 2048, interleaved, the best
-// of three rounds each, in thread CPU time; ~0.7 s on a 2021 core) and keeps a candidate only when it beats the model by 3%. The result is
-// cached per CPU (vendor, family, model, cache sizes, ISA, kernel) in $FASTDL_CACHE_DIR
-// (default $XDG_CACHE_HOME/fastdl or ~/.cache/fastdl), so each machine measures once.
+// of three rounds each, in thread CPU time; ~0.7 s on a 2021 core) and keeps a candidate only
+// when it beats the model by 3%. The result is cached per CPU (vendor, family, model, cache
+// sizes, ISA, kernel) in $FASTDL_CACHE_DIR (default $XDG_CACHE_HOME/fastdl or ~/.cache/fastdl),
+// so each machine measures once.
 // FASTDL_GEMM_TUNE=0 keeps the model; FASTDL_GEMM_TUNE=redo measures again. The scalar `ref`
 // ISA (an oracle, not a fast path) is never tuned.
 constexpr int64_t kTuneWork = int64_t(1) << 27;  // 512^3
@@ -453,9 +453,40 @@ std::string tune_cache_path(const GemmKernel& k) {
   return dir + name;
 }
 
+// The number after `key` in a cache file (FASTDL_GEMM_TUNE unset), or -1.
+long long read_tune_cache(const std::string& path, const char* key) {
+  long long v = -1;
+  if (tune_mode() != 'c' || path.empty()) return v;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char k[32] = {};
+    if (std::fscanf(f, "%31s %lld", k, &v) != 2 || std::strcmp(k, key) != 0 || v < 0) v = -1;
+    std::fclose(f);
+  }
+  return v;
+}
+
+void mkdirs(const std::string& dir) {
+  for (size_t i = 1; i <= dir.size(); ++i)
+    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0755);
+}
+
+// Writes "key value" and a comment line to the cache file, atomically (a temporary file renamed
+// over it), so concurrent processes read either nothing or a whole file.
+void write_tune_cache(const std::string& path, const char* key, long long value, const std::string& comment) {
+  if (path.empty()) return;
+  mkdirs(path.substr(0, path.rfind('/')));
+  const std::string tmp = path + "." + std::to_string(::getpid());
+  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+    std::fprintf(f, "%s %lld\n# %s Delete this file or set FASTDL_GEMM_TUNE=redo to measure again.\n", key, value,
+                 comment.c_str());
+    const bool ok = std::fclose(f) == 0;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+  }
+}
+
 // CPU seconds of this thread for one single-threaded M x N x K product with kernel k on
-// row-major operands of esz-byte elements (buffers of at least M x K, K x N, M x N of them). Thread CPU time, not wall time: a busy machine
-// preempts the run but does not stretch its CPU time.
+// row-major operands of esz-byte elements (buffers of at least M x K, K x N, M x N of them).
+// Thread CPU time, not wall time: a busy machine preempts the run but does not stretch it.
 double time_product(const GemmKernel& k, int64_t M, int64_t N, int64_t K, size_t esz, std::vector<char>& a,
                     std::vector<char>& b, std::vector<char>& c) {
   const Problem q{&k, M, N, K, a.data(), K, 1, b.data(), N, 1, c.data(), N, 1, 1.0, 0.0, esz};
@@ -512,20 +543,9 @@ int64_t tuned_kc(const GemmKernel& k) {
   if (k.full_k || k.elem < 4 || cpu_isa() == Isa::ref || tune_mode() == '0') return 0;
   TunedKc& t = tune_slot(k);
   std::call_once(t.once, [&] {
-    const std::string path = tune_cache_path(k);
-    if (tune_mode() != 'c' || path.empty()) return;
-    if (FILE* f = std::fopen(path.c_str(), "r")) {
-      long long v = -1;
-      if (std::fscanf(f, "kc %lld", &v) == 1 && v >= 0) t.kc = v;
-      std::fclose(f);
-    }
+    if (const long long v = read_tune_cache(tune_cache_path(k), "kc"); v >= 0) t.kc = v;
   });
   return std::max<int64_t>(0, t.kc.load());
-}
-
-void mkdirs(const std::string& dir) {
-  for (size_t i = 1; i <= dir.size(); ++i)
-    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0755);
 }
 
 // Called by gemm_one: at the first large product of a kind with no cached kc, measure it (once
@@ -541,16 +561,8 @@ void maybe_tune(const GemmKernel& k, int64_t work) {
   if (t.kc.load() >= 0) return;
   const int64_t kc = measure_kc(k);
   t.kc = kc;
-  const std::string path = tune_cache_path(k);
-  if (path.empty()) return;
-  mkdirs(path.substr(0, path.rfind('/')));
-  const std::string tmp = path + "." + std::to_string(::getpid());
-  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-    std::fprintf(f, "kc %lld\n# fastdl GEMM blocking measured on this CPU (0: the analytic model's kc). "
-                    "Delete this file or set FASTDL_GEMM_TUNE=redo to measure again.\n", (long long)kc);
-    const bool ok = std::fclose(f) == 0;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
-  }
+  write_tune_cache(tune_cache_path(k), "kc", kc,
+                   "fastdl GEMM blocking measured on this CPU (0: the analytic model's kc).");
 }
 
 // ---- bf16 on AVX512-BF16 without AMX: pair dots or widening, measured -----------------------
@@ -561,8 +573,14 @@ void maybe_tune(const GemmKernel& k, int64_t work) {
 std::pair<double, double> race_bf16(const GemmKernel& x, const GemmKernel& y) {
   const int64_t M = 256, N = 1024, K = 1024;
   std::vector<char> a(size_t(M * K * 2)), b(size_t(K * N * 2)), c(size_t(M * N * 2));
-  for (size_t i = 0; i < a.size(); i += 2) { const uint16_t v = f32_to_bf16(float(i % 13) * 0.125f - 0.75f); std::memcpy(&a[i], &v, 2); }
-  for (size_t i = 0; i < b.size(); i += 2) { const uint16_t v = f32_to_bf16(float(i % 7) * 0.25f - 0.75f); std::memcpy(&b[i], &v, 2); }
+  auto fill = [](std::vector<char>& v, int period, float step) {  // small exact nonzero bf16 values
+    for (size_t i = 0; i < v.size(); i += 2) {
+      const uint16_t x = f32_to_bf16(float(int(i / 2) % period) * step - 0.75f);
+      std::memcpy(&v[i], &x, 2);
+    }
+  };
+  fill(a, 13, 0.125f);
+  fill(b, 7, 0.25f);
   time_product(x, M, N, K, 2, a, b, c);  // warm caches and the allocator
   time_product(y, M, N, K, 2, a, b, c);
   double tx = 1e30, ty = 1e30;
@@ -573,41 +591,26 @@ std::pair<double, double> race_bf16(const GemmKernel& x, const GemmKernel& y) {
   return {tx, ty};
 }
 
-bool bf16_dot_wins(const GemmKernel& dot, const GemmKernel& widen) {
-  static std::mutex mu;
-  static std::map<std::string, bool> known;  // per dot kernel (one per ISA)
-  std::lock_guard<std::mutex> g(mu);
-  auto it = known.find(dot.name);
-  if (it != known.end()) return it->second;
-  bool wins = true;
-  if (tune_mode() != '0') {
+// Measured once per process and ISA (the kernel table asks on every bf16 product).
+bool bf16_dot_wins(int isa, const GemmKernel& dot, const GemmKernel& widen) {
+  static std::once_flag once[3];
+  static bool wins[3];
+  std::call_once(once[isa], [&] {
+    wins[isa] = true;  // FASTDL_GEMM_TUNE=0: the model's choice
+    if (tune_mode() == '0') return;
     const std::string path = tune_cache_path(dot);
-    int cached = -1;
-    if (tune_mode() == 'c' && !path.empty())
-      if (FILE* f = std::fopen(path.c_str(), "r")) {
-        if (std::fscanf(f, "dot_wins %d", &cached) != 1) cached = -1;
-        std::fclose(f);
-      }
-    if (cached >= 0) {
-      wins = cached != 0;
-    } else {
-      const auto [td, tw] = race_bf16(dot, widen);
-      wins = td * 1.03 < tw;
-      if (!path.empty()) {
-        mkdirs(path.substr(0, path.rfind('/')));
-        const std::string tmp = path + "." + std::to_string(::getpid());
-        if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-          std::fprintf(f, "dot_wins %d\n# fastdl bf16 GEMM on this CPU: VDPBF16PS pair dots %.3f ms, widening to f32 %.3f ms "
-                          "(256 x 1024 x 1024, one thread). Delete this file or set FASTDL_GEMM_TUNE=redo to measure again.\n",
-                       int(wins), td * 1e3, tw * 1e3);
-          const bool ok = std::fclose(f) == 0;
-          if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
-        }
-      }
+    if (const long long v = read_tune_cache(path, "dot_wins"); v >= 0) {
+      wins[isa] = v != 0;
+      return;
     }
-  }
-  known.emplace(dot.name, wins);
-  return wins;
+    const auto [td, tw] = race_bf16(dot, widen);
+    wins[isa] = td * 1.03 < tw;
+    char what[200];
+    std::snprintf(what, sizeof what, "fastdl bf16 GEMM on this CPU: VDPBF16PS pair dots %.3f ms, widening to f32 "
+                  "%.3f ms (256 x 1024 x 1024, one thread).", td * 1e3, tw * 1e3);
+    write_tune_cache(path, "dot_wins", wins[isa], what);
+  });
+  return wins[isa];
 }
 
 bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {

@@ -56,9 +56,10 @@ struct GemmKernel {
 // The kernel gemm() uses for dtype under the ISA in force (benchmarks print it).
 const detail::GemmKernel& gemm_kernel(DType dtype);
 // Chooses the bf16 kernel: "auto" (the best the CPU has: AMX, else the faster of VDPBF16PS pair
-// dots and widening to f32, measured once per machine), "widen", "dot", "amx", or "amx-emulated" (the AMX layouts on an emulated
-// tile unit, for tests). Returns the kernel's name, or nullptr when the CPU lacks the path (the
-// choice is then unchanged). FASTDL_GEMM_BF16 sets the initial choice.
+// dots and widening to f32, measured once per machine), "widen", "dot", "amx", or "amx-emulated"
+// (the AMX layouts on an emulated tile unit, for tests). Returns the kernel's name, or nullptr
+// when the CPU lacks the path (the choice is then unchanged). FASTDL_GEMM_BF16 sets the initial
+// choice.
 const char* gemm_set_bf16_path(const char* path);
 // Times bf16 paths a and b (gemm_set_bf16_path's names) against each other as "auto" times the
 // dots against widening: thread CPU seconds of each on one 256 x 1024 x 1024 product, best of

@@ -1,7 +1,7 @@
 // Fused row kernels for the nn ops (ops/nn.cpp): softmax / log_softmax forward and backward,
 // layer_norm forward (saving mean and rstd) and backward, cross entropy from logits forward
-// (saving the log-sum-exp) and backward, element dropout. Rows are contiguous, `n` (or C) elements each; dt is
-// float32 or float64 (the op upcasts halves). Each ISA build of nn_vec.cpp fills the table.
+// (saving the log-sum-exp) and backward, element dropout. Rows are contiguous, `n` (or C)
+// elements each; dt is float32 or float64 (the op upcasts halves). Each ISA build of nn_vec.cpp fills the table.
 #pragma once
 #include <cstdint>
 
