@@ -221,3 +221,17 @@ def test_clamp_min_max_tensor_bound_ties():
         np.testing.assert_array_equal(x.grad.numpy(), want_x)
         np.testing.assert_array_equal(b.grad.numpy(), want_b)
         assert np.isnan(getattr(x.detach(), name)(fd.tensor([float("nan")] * 4, dtype=fd.float64)).numpy()).all()
+
+
+def test_item_int_and_index_are_exact_for_every_int64():
+    # item / int / __index__ of an int64 tensor never round through a double (exact above 2**53)
+    rng = np.random.default_rng(7)
+    for v in [2**62 + 1, -(2**63), 2**63 - 1, 2**53 + 1, int(rng.integers(-2**62, 2**62))]:
+        t = fd.tensor([v], dtype=fd.int64)
+        assert t.item() == v and int(t[0]) == v and t[0].__index__() == v
+    assert [10, 20, 30][fd.tensor(2)] == 30
+    assert int(fd.tensor(2.7)) == 2 and int(fd.tensor(-2.7)) == -2 and int(fd.tensor(True)) == 1
+    with pytest.raises(ValueError, match="NaN"):
+        int(fd.tensor(float("nan")))
+    with pytest.raises(OverflowError):
+        int(fd.tensor(float("-inf")))

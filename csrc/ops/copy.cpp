@@ -210,6 +210,13 @@ double item(const Tensor& t) {
   return *static_cast<const double*>(c.data_ptr());
 }
 
+int64_t item_int(const Tensor& t) {  // exact for every int64 (a double rounds above 2^53)
+  FASTDL_CHECK(t.numel() == 1, ValueError, "item: a Tensor with ", t.numel(), " elements cannot be converted to a scalar; got shape ",
+               shape_str(t.shape()));
+  Tensor c = to_dtype(to_device(detach(t), Device()), DType::i64);
+  return *static_cast<const int64_t*>(c.data_ptr());
+}
+
 Tensor assign_(const Tensor& dst, const Tensor& src) {
   bool need = autograd::any_requires_grad(src) || (autograd::grad_enabled() && dst.requires_grad());
   if (need) FASTDL_CHECK(!(dst.is_leaf() && dst.requires_grad()), ValueError,

@@ -42,6 +42,7 @@ Tensor to_dtype(const Tensor& t, DType dt);
 Tensor to_device(const Tensor& t, Device d);
 Tensor detach(const Tensor& t);
 double item(const Tensor& t);
+int64_t item_int(const Tensor& t);  // item of an integer tensor, exact
 Tensor assign_(const Tensor& dst, const Tensor& src);  // dst.copy_(src) with autograd
 
 // ---- binary.cpp

@@ -1,4 +1,5 @@
 // Ops as module functions and as Tensor methods (same C++ function, self first).
+#include "ops/sort.h"
 #include "python/common.h"
 
 namespace fastdl::py {
@@ -79,10 +80,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("contiguous", [](const Tensor& a) { return contiguous(a); })
   DEF("clone", [](const Tensor& a) { return clone(a); })
   DEF("item", [](const Tensor& a) -> nb::object {
-    double v = item(a);
-    if (is_floating(a.dtype())) return nb::float_(v);
-    if (a.dtype() == DType::b8) return nb::bool_(v != 0);
-    return nb::int_(int64_t(v));
+    if (is_floating(a.dtype())) return nb::float_(item(a));
+    if (a.dtype() == DType::b8) return nb::bool_(item(a) != 0);
+    return nb::int_(item_int(a));
   })
   DEF("_to_dtype", [](const Tensor& a, DType dt) { return to_dtype(a, dt); })
   DEF("_to_device", [](const Tensor& a, nb::handle d) { return to_device(a, device_arg(d)); })
@@ -218,6 +218,16 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
     return norm(dt.is_none() ? a : to_dtype(a, nb::cast<DType>(dt)), pv, dims_arg(dim), keepdim);
   }, "input"_a, "p"_a = 2.0, "dim"_a = nb::none(), "keepdim"_a = false, "dtype"_a = nb::none())
   DEF("cumsum", [](const Tensor& a, int64_t dim) { return cumsum(a, dim); }, "input"_a, "dim"_a)
+  // sorting: (values, indices) pairs; fastdl/_sorting.py names them
+  m.def("_sort", [](const Tensor& a, int64_t dim, bool descending) {
+    return maybe_release(a.numel(), [&] { return sort(a, dim, descending); });
+  }, "input"_a, "dim"_a, "descending"_a);
+  m.def("_topk", [](const Tensor& a, int64_t k, int64_t dim, bool largest, bool sorted) {
+    return maybe_release(a.numel(), [&] { return topk(a, k, dim, largest, sorted); });
+  }, "input"_a, "k"_a, "dim"_a, "largest"_a, "sorted"_a);
+  m.def("_kthvalue", [](const Tensor& a, int64_t k, int64_t dim, bool keepdim) {
+    return maybe_release(a.numel(), [&] { return kthvalue(a, k, dim, keepdim); });
+  }, "input"_a, "k"_a, "dim"_a, "keepdim"_a);
 
   // ---- shape
   DEF("reshape", [](const Tensor& a, nb::args shape) { return reshape(a, shape_args(shape, "reshape").vec()); })

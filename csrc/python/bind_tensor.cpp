@@ -132,10 +132,15 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
         return item(t) != 0;
       })
       .def("__float__", [](const Tensor& t) { return item(t); })
-      .def("__int__", [](const Tensor& t) { return int64_t(item(t)); })
+      .def("__int__", [](const Tensor& t) -> nb::object {  // int(nan) raises as Python's int(float) does
+        if (is_integral(t.dtype())) return nb::int_(item_int(t));
+        PyObject* r = PyNumber_Long(nb::float_(item(t)).ptr());
+        if (!r) throw nb::python_error();
+        return nb::steal(r);
+      })
       .def("__index__", [](const Tensor& t) {
         FASTDL_CHECK(is_integral(t.dtype()) && t.numel() == 1, TypeError, "only integer tensors of a single element can be converted to an index");
-        return int64_t(item(t));
+        return item_int(t);
       })
       .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
       .def("_is", [](const Tensor& a, const Tensor& b) { return a.same(b); })
