@@ -66,11 +66,11 @@ KNOWN_FAILURES_FLOAT32 = {
                                 "arithmetic, and each library returns float32 rounding noise scaled by "
                                 "1/sqrt(eps) ~ 316 (fastdl's 1e-4, torch's 0)",
 }
-_TIES = ("indices of tied values: PyTorch's CPU topk / kthvalue select with an unstable partial sort, so which "
-         "of equal elements they return is unspecified; fastdl returns the first (stable); values match")
+_TIES = ("indices of tied values: PyTorch's CPU kthvalue selects with its own unstable quickselect, so which of equal "
+         "elements it returns is unspecified; fastdl returns the one a stable sort puts at rank k; values match "
+         "(topk matches torch's ties: it makes the same std::partial_sort / std::nth_element calls)")
 KNOWN_FAILURES_INT64 = {
     "gather": KNOWN_FAILURES["gather"],
-    "topk": "7 of 14 samples (small integers tie often): " + _TIES,
     "kthvalue": "5 of 10 samples: " + _TIES,
     "mode": "1 sample (2000 small integers, its mode occurring many times): which occurrence's index PyTorch "
             "returns is unspecified (its sort is unstable); fastdl returns the last; the value matches",

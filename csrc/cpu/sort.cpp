@@ -1,0 +1,163 @@
+// Sorting kernels (sort.h). Each element becomes an unsigned key that orders like the value
+// (NaN largest, -0.0 == +0.0; bits flipped for descending / largest) beside its uint32 index.
+// sort: stable LSD radix sort on the key bytes (insertion-free std::sort on (key, index) for short
+// rows); topk: std::partial_sort / std::nth_element on the key alone, the calls PyTorch's CPU topk
+// makes, so ties resolve to the same indices; kthvalue: nth_element on (key, index).
+#include "cpu/sort.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/parallel.h"
+
+namespace fastdl::cpu {
+
+namespace {
+
+template <class K> struct Item {
+  K key;
+  uint32_t idx;
+};
+
+inline uint32_t float_key(float x) {
+  if (x != x) return 0xffffffffu;
+  if (x == 0) return 0x80000000u;  // -0.0 ties +0.0
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return (u >> 31) ? ~u : u | 0x80000000u;
+}
+inline uint64_t double_key(double x) {
+  if (x != x) return ~uint64_t(0);
+  if (x == 0) return uint64_t(1) << 63;
+  uint64_t u;
+  std::memcpy(&u, &x, 8);
+  return (u >> 63) ? ~u : u | (uint64_t(1) << 63);
+}
+
+// Storage type T and key type K per dtype.
+template <DType D> struct Traits;
+template <> struct Traits<DType::f32> { using T = float; using K = uint32_t; static K key(T v) { return float_key(v); } };
+template <> struct Traits<DType::f64> { using T = double; using K = uint64_t; static K key(T v) { return double_key(v); } };
+template <> struct Traits<DType::f16> {
+  using T = uint16_t; using K = uint32_t;
+  static K key(T v) { return float_key(f16_to_f32(v)); }
+};
+template <> struct Traits<DType::bf16> {
+  using T = uint16_t; using K = uint32_t;
+  static K key(T v) { return float_key(bf16_to_f32(v)); }
+};
+template <> struct Traits<DType::i32> {
+  using T = int32_t; using K = uint32_t;
+  static K key(T v) { return uint32_t(v) ^ 0x80000000u; }
+};
+template <> struct Traits<DType::i64> {
+  using T = int64_t; using K = uint64_t;
+  static K key(T v) { return uint64_t(v) ^ (uint64_t(1) << 63); }
+};
+template <> struct Traits<DType::b8> { using T = uint8_t; using K = uint32_t; static K key(T v) { return v != 0; } };
+
+// Stable LSD radix sort of a[0, n) by key, a byte a pass, skipping bytes every key shares;
+// returns whichever of a / tmp holds the result.
+template <class K> Item<K>* radix_sort(Item<K>* a, Item<K>* tmp, int64_t n) {
+  constexpr int kBytes = sizeof(K);
+  uint32_t cnt[kBytes][256] = {};
+  for (int64_t i = 0; i < n; ++i) {
+    K k = a[i].key;
+    for (int b = 0; b < kBytes; ++b) ++cnt[b][(k >> (8 * b)) & 255];
+  }
+  for (int b = 0; b < kBytes; ++b) {
+    uint32_t* c = cnt[b];
+    if (c[(a[0].key >> (8 * b)) & 255] == uint32_t(n)) continue;
+    uint32_t sum = 0;
+    for (int d = 0; d < 256; ++d) { uint32_t t = c[d]; c[d] = sum; sum += t; }
+    for (int64_t i = 0; i < n; ++i) {
+      Item<K> it = a[i];
+      tmp[c[(it.key >> (8 * b)) & 255]++] = it;
+    }
+    std::swap(a, tmp);
+  }
+  return a;
+}
+
+enum class Mode { sort, topk, kth };
+
+template <DType D> void run(const SortParams& p, Mode mode) {
+  using T = typename Traits<D>::T;
+  using K = typename Traits<D>::K;
+  const int nb = p.shape.size();
+  int64_t rows = 1;
+  for (int d = 0; d < nb; ++d) rows *= p.shape[d];
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(p.n, 1));
+  parallel_for(0, rows, grain, [&p, mode, nb](int64_t rb, int64_t re) {
+    // Locals, not closure reads, in the loops below.
+    const int64_t n = p.n, k = p.k, is = p.in_stride, os = p.out_stride;
+    const int64_t m = mode == Mode::sort ? n : mode == Mode::topk ? k : 1;
+    const bool sorted = p.sorted;
+    const K flip = (mode != Mode::kth && p.descending) ? K(~K(0)) : K(0);
+    const T* in = reinterpret_cast<const T*>(p.in);
+    T* vals = reinterpret_cast<T*>(p.values);
+    int64_t* inds = p.indices;
+    const Dims shape = p.shape, ist = p.in_strides, ost = p.out_strides;
+    const size_t nz = static_cast<size_t>(n);
+    std::vector<T> raw(nz);
+    std::vector<Item<K>> items(nz), tmp(mode == Mode::sort ? nz : 0);
+    for (int64_t r = rb; r < re; ++r) {
+      int64_t io = 0, oo = 0, rem = r;
+      for (int d = nb - 1; d >= 0; --d) {
+        int64_t i = rem % shape[d];
+        rem /= shape[d];
+        io += i * ist[d];
+        oo += i * ost[d];
+      }
+      const T* src = in + io;
+      if (is == 1) std::memcpy(raw.data(), src, size_t(n) * sizeof(T));
+      else for (int64_t j = 0; j < n; ++j) raw[size_t(j)] = src[j * is];
+      Item<K>* it = items.data();
+      for (int64_t j = 0; j < n; ++j) it[j] = Item<K>{K(Traits<D>::key(raw[size_t(j)]) ^ flip), uint32_t(j)};
+      auto by_key = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key; };
+      auto by_key_idx = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key || (a.key == b.key && a.idx < b.idx); };
+      if (mode == Mode::sort) {
+        if (n < 256) std::sort(it, it + n, by_key_idx);
+        else it = radix_sort(it, tmp.data(), n);
+      } else if (mode == Mode::topk) {
+        if (k * 64 <= n) {
+          std::partial_sort(it, it + k, it + n, by_key);
+        } else {
+          std::nth_element(it, it + k - 1, it + n, by_key);
+          if (sorted) std::sort(it, it + k - 1, by_key);
+        }
+      } else {
+        std::nth_element(it, it + k - 1, it + n, by_key_idx);
+        it += k - 1;
+      }
+      T* vo = vals + oo;
+      int64_t* xo = inds + oo;
+      for (int64_t j = 0; j < m; ++j) {
+        uint32_t s = it[j].idx;
+        vo[j * os] = raw[s];
+        xo[j * os] = int64_t(s);
+      }
+    }
+  });
+}
+
+void dispatch(const SortParams& p, Mode mode) {
+  switch (p.dt) {
+    case DType::f32: return run<DType::f32>(p, mode);
+    case DType::f64: return run<DType::f64>(p, mode);
+    case DType::f16: return run<DType::f16>(p, mode);
+    case DType::bf16: return run<DType::bf16>(p, mode);
+    case DType::i32: return run<DType::i32>(p, mode);
+    case DType::i64: return run<DType::i64>(p, mode);
+    case DType::b8: return run<DType::b8>(p, mode);
+  }
+}
+
+}  // namespace
+
+void sort_fwd(const SortParams& p) { dispatch(p, Mode::sort); }
+void topk_fwd(const SortParams& p) { dispatch(p, Mode::topk); }
+void kthvalue_fwd(const SortParams& p) { dispatch(p, Mode::kth); }
+
+}  // namespace fastdl::cpu
