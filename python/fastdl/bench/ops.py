@@ -87,6 +87,16 @@ def _cases(torch, rng):
         _Case("x[idx] (768,128)[128]", lambda x, i: x[i], lambda x, i: x[i], [r(B * T, C), idx], [0]),
         _Case("gather dim 1 (768,65)", lambda x, i: x.gather(1, i), lambda x, i: x.gather(1, i),
               [r(B * T, 65), labels.reshape(-1, 1)], [0]),
+        _Case("topk k=50 (12,65) (top-k sampling)", lambda x: x.topk(50, -1).values, lambda x: x.topk(50, -1).values,
+              [r(B, 65)], [0], expanded=False),
+        _Case("topk k=50 (64,50257) (GPT-2 vocabulary)", lambda x: x.topk(50, -1), lambda x: x.topk(50, -1),
+              [r(64, 50257)]),
+        _Case("sort dim -1 (1024,4096)", lambda x: x.sort(-1), lambda x: x.sort(-1), [r(1024, 4096)]),
+        _Case("sort dim 0 (1024,4096)", lambda x: x.sort(0), lambda x: x.sort(0), [r(1024, 4096)]),
+        _Case("sort dim -1 (768,65)", lambda x: x.sort(-1).values, lambda x: x.sort(-1).values, [r(B * T, 65)], [0],
+              expanded=False),
+        _Case("kthvalue k=100 dim -1 (64,4096)", lambda x: x.kthvalue(100, -1), lambda x: x.kthvalue(100, -1),
+              [r(64, 4096)]),
     ]
     return cases
 
