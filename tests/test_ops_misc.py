@@ -235,3 +235,19 @@ def test_item_int_and_index_are_exact_for_every_int64():
         int(fd.tensor(float("nan")))
     with pytest.raises(OverflowError):
         int(fd.tensor(float("-inf")))
+
+
+def test_python_ints_beyond_double_precision_stay_exact():
+    # PyTorch keeps int64 arithmetic exact with Python ints above 2**53; so does fastdl
+    v = 2**62 + 1
+    t = fd.tensor([0, 5], dtype=fd.int64)
+    assert (t + v).tolist() == [v, v + 5] and (v - t).tolist() == [v, v - 5] and (t - v).tolist() == [-v, 5 - v]
+    assert fd.add(t, v).tolist() == [v, v + 5] and t.sub(v).tolist() == [-v, 5 - v]
+    assert (fd.tensor([v]) == v).item() and not (fd.tensor([v - 1]) == v).item()
+    u = t.clone()
+    u += v
+    assert u.tolist() == [v, v + 5]
+    u[1] = -v
+    assert u.tolist() == [v, -v]
+    assert fd.arange(v, v + 3).tolist() == [v, v + 1, v + 2]
+    assert fd.arange(v + 3, v, -2).tolist() == [v + 3, v + 1]

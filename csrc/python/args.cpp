@@ -35,6 +35,18 @@ IntList dims_arg(nb::handle h) {
 
 Dims shape_arg(nb::handle h) { return ints_of<Dims>(h, "size"); }
 
+// A Python int beyond 2^53 (a double would round it) beside an integer tensor: such a scalar
+// goes in as an exact 0-dim int64 tensor; null otherwise (the double path is exact).
+Tensor exact_int(nb::handle s, const Tensor& other) {
+  if (!PyLong_Check(s.ptr()) || PyBool_Check(s.ptr()) || !is_integral(other.dtype())) return Tensor();
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(s.ptr(), &overflow);
+  if (overflow || (v >= -(1LL << 53) && v <= (1LL << 53))) return Tensor();  // overflow: the double path raises/wraps as before
+  Tensor t = empty(Dims(), DType::i64, Device());
+  *static_cast<int64_t*>(t.data_ptr()) = v;
+  return to_device(to_dtype(t, other.dtype()), other.device());
+}
+
 Dims shape_args(nb::args args, const char* op) {
   if (args.size() == 0) throw TypeError(str_cat(op, ": expected a shape (ints or one sequence of ints); got no arguments"));
   if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return shape_arg(args[0]);

@@ -28,6 +28,10 @@ int scalar_kind(nb::handle s) { return PyFloat_Check(s.ptr()) ? 0 : PyBool_Check
 Tensor wrapped_scalar(nb::handle s, const Tensor& other, Device dev) {
   FASTDL_CHECK(PyFloat_Check(s.ptr()) || PyLong_Check(s.ptr()), TypeError, "expected a Tensor or a Python number; got ",
                nb::cast<std::string>(nb::str(s.type().attr("__name__"))));
+  if (other.defined()) {
+    Tensor e = exact_int(s, other);
+    if (e.defined()) return dev == other.device() ? e : to_device(e, dev);
+  }
   double v = nb::cast<double>(s);
   int kind = scalar_kind(s);
   DType dt = kind == 0 ? DType::f32 : kind == 2 ? DType::b8 : DType::i64;
@@ -115,9 +119,11 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
 
 #define BIN(name, op) DEF(name, [](const Tensor& a, nb::handle b) -> Tensor { \
     if (nb::isinstance<Tensor>(b)) return binary(BinaryOp::op, a, nb::cast<const Tensor&>(b)); \
+    if (Tensor e = exact_int(b, a); e.defined()) return binary(BinaryOp::op, a, e); \
     return binary_scalar(BinaryOp::op, a, nb::cast<double>(b), false, scalar_kind(b)); }, "input"_a, "other"_a) \
   cls.def(name "_", [](const Tensor& a, nb::handle b) -> Tensor { \
     if (nb::isinstance<Tensor>(b)) return binary_(BinaryOp::op, a, nb::cast<const Tensor&>(b)); \
+    if (Tensor e = exact_int(b, a); e.defined()) return binary_(BinaryOp::op, a, e); \
     return binary_scalar_(BinaryOp::op, a, nb::cast<double>(b)); }, "other"_a);
   BIN("sub", sub) BIN("mul", mul) BIN("div", div) BIN("pow", pow) BIN("maximum", maximum)
   BIN("minimum", minimum) BIN("atan2", atan2) BIN("remainder", remainder) BIN("floor_divide", floor_divide)
@@ -127,10 +133,12 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
 #undef BIN
   DEF("add", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
     Tensor bb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
+    if (!bb.defined() && alpha == 1) bb = exact_int(b, a);
     if (!bb.defined()) return binary_scalar(BinaryOp::add, a, nb::cast<double>(b) * alpha, false, alpha != 1 ? 0 : scalar_kind(b));
     return binary(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
   }, "input"_a, "other"_a, "alpha"_a = 1.0)
   cls.def("add_", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
+    if (Tensor e = alpha == 1 ? exact_int(b, a) : Tensor(); e.defined()) return binary_(BinaryOp::add, a, e);
     if (!nb::isinstance<Tensor>(b)) return binary_scalar_(BinaryOp::add, a, nb::cast<double>(b) * alpha);
     Tensor bb = nb::cast<Tensor>(b);
     return binary_(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));

@@ -17,6 +17,7 @@ nb::object binop(BinaryOp op, const Tensor& a, nb::handle b, bool reflected) {
   }
   if (PyFloat_Check(o)) return nb::cast(binary_scalar(op, a, PyFloat_AS_DOUBLE(o), reflected, 0));
   if (PyBool_Check(o)) return nb::cast(binary_scalar(op, a, o == Py_True ? 1.0 : 0.0, reflected, 2));
+  if (Tensor e = exact_int(b, a); e.defined()) return nb::cast(reflected ? binary(op, e, a) : binary(op, a, e));
   if (PyLong_Check(o)) return nb::cast(binary_scalar(op, a, PyLong_AsDouble(o), reflected, 1));
   return nb::borrow(Py_NotImplemented);
 }
@@ -24,6 +25,7 @@ nb::object binop(BinaryOp op, const Tensor& a, nb::handle b, bool reflected) {
 nb::object ibinop(BinaryOp op, const Tensor& a, nb::handle b) {
   PyObject* o = b.ptr();
   if (nb::isinstance<Tensor>(b)) { binary_(op, a, nb::cast<const Tensor&>(b)); return nb::cast(a); }
+  if (Tensor e = exact_int(b, a); e.defined()) { binary_(op, a, e); return nb::cast(a); }
   if (PyFloat_Check(o) || PyLong_Check(o)) {
     double v = PyFloat_Check(o) ? PyFloat_AS_DOUBLE(o) : PyLong_AsDouble(o);
     FASTDL_CHECK(!(PyFloat_Check(o) && !is_floating(a.dtype())), TypeError, op_name(op), "_: result type float can't be cast to the desired output type ",
@@ -123,6 +125,7 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def("__setitem__", [](const Tensor& t, nb::handle k, nb::handle v) {
         Tensor val;
         if (nb::isinstance<Tensor>(v)) val = nb::cast<Tensor>(v);
+        else if (Tensor e = exact_int(v, t); e.defined()) val = e;
         else if (PyFloat_Check(v.ptr()) || PyLong_Check(v.ptr())) val = scalar_tensor(nb::cast<double>(v), t.dtype(), t.device());
         else val = nb::cast<Tensor>(nb::module_::import_("fastdl").attr("tensor")(v, "dtype"_a = t.dtype()));
         index_set(t, index_items(k), val);

@@ -35,6 +35,8 @@ Dims shape_args(nb::args args, const char* op = "shape");
 Dims shape_arg(nb::handle h);
 Device device_arg(nb::handle h);  // None -> cpu, str, Device
 std::vector<IndexItem> index_items(nb::handle key);
+// A Python int beyond 2^53 beside an integer tensor, as an exact 0-dim tensor; null otherwise.
+Tensor exact_int(nb::handle s, const Tensor& other);
 
 void init_tensor(nb::module_& m, nb::class_<Tensor>& cls);
 void init_ops(nb::module_& m, nb::class_<Tensor>& cls);

@@ -240,6 +240,13 @@ def arange(start: builtins.float, end: Optional[builtins.float] = None, step: bu
                    for v in (start, end, step))
         dtype = _C.dtype.int64 if ints else _default_dtype
     if dtype in (_C.dtype.int32, _C.dtype.int64) and builtins.int(step) != 0:
+        if dtype == _C.dtype.int64 and builtins.max(builtins.abs(builtins.int(start)), builtins.abs(builtins.int(end))) > 2**53:
+            # beyond a double's integers: count in Python ints, offset in exact int64 arithmetic
+            st = builtins.int(step)
+            span = builtins.int(end) - builtins.int(start) + st - (1 if st > 0 else -1)
+            n = builtins.max(0, builtins.abs(span) // builtins.abs(st) * (1 if (span >= 0) == (st > 0) else -1))
+            r = _C.arange(0.0, builtins.float(n), 1.0, dtype, _dev(device)) * st + builtins.int(start)
+            return _finish(r, None, None, requires_grad)
         start, end, step = _int_arange_bounds(start, end, step, dtype)
     return _finish(_C.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype, _dev(device)),
                    None, None, requires_grad)
