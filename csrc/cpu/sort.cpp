@@ -82,6 +82,25 @@ template <class K> Item<K>* radix_sort(Item<K>* a, Item<K>* tmp, int64_t n) {
 
 enum class Mode { sort, topk, kth };
 
+// Orders one row's items in place per mode; returns the first of the m results.
+template <class K>
+Item<K>* order_row(Mode mode, Item<K>* it, Item<K>* tmp, int64_t n, int64_t k, bool sorted) {
+  auto by_key = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key; };
+  auto by_key_idx = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key || (a.key == b.key && a.idx < b.idx); };
+  if (mode == Mode::sort) return n < 256 ? (std::sort(it, it + n, by_key_idx), it) : radix_sort(it, tmp, n);
+  if (mode == Mode::kth) {
+    std::nth_element(it, it + k - 1, it + n, by_key_idx);
+    return it + k - 1;
+  }
+  if (k * 64 <= n) {  // PyTorch's choice between the two, kept for its tie order
+    std::partial_sort(it, it + k, it + n, by_key);
+  } else {
+    std::nth_element(it, it + k - 1, it + n, by_key);
+    if (sorted) std::sort(it, it + k - 1, by_key);
+  }
+  return it;
+}
+
 template <DType D> void run(const SortParams& p, Mode mode) {
   using T = typename Traits<D>::T;
   using K = typename Traits<D>::K;
@@ -99,10 +118,15 @@ template <DType D> void run(const SortParams& p, Mode mode) {
     T* vals = reinterpret_cast<T*>(p.values);
     int64_t* inds = p.indices;
     const Dims shape = p.shape, ist = p.in_strides, ost = p.out_strides;
+    // A strided ordered dim is read (and written) for up to 16 neighbouring rows of the last other
+    // dim at once, so each cache line fetched serves them all.
+    const int64_t last = nb ? shape[nb - 1] : 1, gin = nb ? ist[nb - 1] : 0, gout = nb ? ost[nb - 1] : 0;
+    const int64_t tile = is == 1 ? 1 : std::max<int64_t>(1, std::min<int64_t>({16, last, (int64_t(1) << 21) / n}));
     const size_t nz = static_cast<size_t>(n);
-    std::vector<T> raw(nz);
+    std::vector<T> raw(nz * size_t(tile));
+    std::vector<uint32_t> ord(size_t(m) * size_t(tile));
     std::vector<Item<K>> items(nz), tmp(mode == Mode::sort ? nz : 0);
-    for (int64_t r = rb; r < re; ++r) {
+    for (int64_t r = rb; r < re;) {
       int64_t io = 0, oo = 0, rem = r;
       for (int d = nb - 1; d >= 0; --d) {
         int64_t i = rem % shape[d];
@@ -110,34 +134,28 @@ template <DType D> void run(const SortParams& p, Mode mode) {
         io += i * ist[d];
         oo += i * ost[d];
       }
+      const int64_t g = std::min({tile, re - r, last - r % last});
       const T* src = in + io;
-      if (is == 1) std::memcpy(raw.data(), src, size_t(n) * sizeof(T));
-      else for (int64_t j = 0; j < n; ++j) raw[size_t(j)] = src[j * is];
-      Item<K>* it = items.data();
-      for (int64_t j = 0; j < n; ++j) it[j] = Item<K>{K(Traits<D>::key(raw[size_t(j)]) ^ flip), uint32_t(j)};
-      auto by_key = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key; };
-      auto by_key_idx = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key || (a.key == b.key && a.idx < b.idx); };
-      if (mode == Mode::sort) {
-        if (n < 256) std::sort(it, it + n, by_key_idx);
-        else it = radix_sort(it, tmp.data(), n);
-      } else if (mode == Mode::topk) {
-        if (k * 64 <= n) {
-          std::partial_sort(it, it + k, it + n, by_key);
-        } else {
-          std::nth_element(it, it + k - 1, it + n, by_key);
-          if (sorted) std::sort(it, it + k - 1, by_key);
-        }
-      } else {
-        std::nth_element(it, it + k - 1, it + n, by_key_idx);
-        it += k - 1;
+      T* rw = raw.data();
+      if (g == 1 && is == 1) std::memcpy(rw, src, nz * sizeof(T));
+      else for (int64_t j = 0; j < n; ++j) for (int64_t c = 0; c < g; ++c) rw[c * n + j] = src[j * is + c * gin];
+      for (int64_t c = 0; c < g; ++c) {
+        Item<K>* it = items.data();
+        const T* row = rw + c * n;
+        for (int64_t j = 0; j < n; ++j) it[j] = Item<K>{K(Traits<D>::key(row[j]) ^ flip), uint32_t(j)};
+        it = order_row(mode, it, tmp.data(), n, k, sorted);
+        uint32_t* o = ord.data() + c * m;
+        for (int64_t j = 0; j < m; ++j) o[j] = it[j].idx;
       }
-      T* vo = vals + oo;
-      int64_t* xo = inds + oo;
+      const uint32_t* o = ord.data();
       for (int64_t j = 0; j < m; ++j) {
-        uint32_t s = it[j].idx;
-        vo[j * os] = raw[s];
-        xo[j * os] = int64_t(s);
+        for (int64_t c = 0; c < g; ++c) {
+          uint32_t s = o[c * m + j];
+          vals[oo + j * os + c * gout] = rw[c * n + s];
+          inds[oo + j * os + c * gout] = int64_t(s);
+        }
       }
+      r += g;
     }
   });
 }
