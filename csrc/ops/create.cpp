@@ -1,8 +1,12 @@
-// Creation ops and the global random generator (xoshiro256**, seeded by manual_seed).
+// Creation ops and the global random generator (xoshiro256**, seeded by manual_seed). A random
+// fill draws one 64-bit key from it per call; its elements are then counter-based Philox words of
+// that key (cpu/random.h), so a fill is the same on any thread count and runs vectorised.
 #include <cmath>
+#include <cstring>
 
 #include "core/parallel.h"
 #include "cpu/elementwise.h"
+#include "cpu/random.h"
 #include "core/profiler.h"
 #include "ops/ops.h"
 
@@ -90,41 +94,114 @@ Tensor eye(int64_t n, int64_t m, DType dt, Device dev) {
   return generate(Dims{n, m}, dt, dev, "eye", [&](int64_t i) { return (i / m) == (i % m) ? 1.0 : 0.0; });
 }
 
+namespace {
+// The largest value of dt below hi (a uniform fill's cap: rounding to dt must never give hi).
+// Floats step by their bit patterns, sign-magnitude: down from +x is bits - 1, from -x bits + 1.
+template <class U> U bits_below(U b, U sign) { return (b & U(sign - 1)) == 0 ? U(sign | 1) : (b & sign) ? U(b + 1) : U(b - 1); }
+double below(DType dt, double hi) {
+  if (dt == DType::f64) return std::nextafter(hi, -INFINITY);
+  if (dt == DType::f32) {
+    float c = float(hi);
+    return double(c) < hi ? c : std::nextafter(c, -INFINITY);
+  }
+  const bool bf = dt == DType::bf16;
+  uint16_t b = bf ? f32_to_bf16(float(hi)) : f32_to_f16(float(hi));
+  auto val = [&](uint16_t x) { return double(bf ? bf16_to_f32(x) : f16_to_f32(x)); };
+  return val(b) < hi ? val(b) : val(bits_below<uint16_t>(b, 0x8000));
+}
+
+// A float tensor of `shape` and dt on dev filled by kernel(kdt, data, n): in place when the kernel
+// writes dt (f32, f64, bf16) on the CPU, else through a float32 buffer (f16) and a copy.
+template <class K> Tensor fill_float(const Dims& shape, DType dt, Device dev, const char* op, K kernel) {
+  check_shape(shape, op);
+  const DType kdt = (dt == DType::f64 || dt == DType::bf16) ? dt : DType::f32;
+  Tensor t = empty(shape, kdt);
+  if (t.numel() > 0) kernel(kdt, t.data_ptr(), t.numel());
+  if (kdt != dt) t = to_dtype(t, dt);
+  return dev.is_cpu() ? t : to_device(t, dev);
+}
+// Fill t (any layout, dtype, device) in place: directly when the CPU kernel writes its layout.
+template <class K> void fill_inplace(Tensor& t, const char* op, K kernel) {
+  const DType dt = t.dtype();
+  if (t.device().is_cpu() && t.is_contiguous() && (dt == DType::f32 || dt == DType::f64 || dt == DType::bf16)) {
+    if (t.numel() > 0) kernel(dt, t.data_ptr(), t.numel());
+    return;
+  }
+  copy_(t, fill_float(t.shape(), is_floating(dt) ? dt : DType::f64, Device(), op, kernel));
+}
+}  // namespace
+
 Tensor rand(const Dims& shape, DType dt, Device dev) {
   FASTDL_PROFILE("rand");
   FASTDL_CHECK(is_floating(dt), TypeError, "rand: dtype must be floating point; got ", dtype_name(dt));
-  return generate(shape, dt, dev, "rand", [](int64_t) { return rng().uniform(); });
+  const uint64_t key = rng().next();
+  const double cap = below(dt, 1.0);
+  return fill_float(shape, dt, dev, "rand", [&](DType kdt, void* p, int64_t n) {
+    cpu::random_kernels().uniform(kdt, p, n, key, 0.0, 1.0, cap);
+  });
 }
 Tensor randn(const Dims& shape, DType dt, Device dev) {
   FASTDL_PROFILE("randn");
   FASTDL_CHECK(is_floating(dt), TypeError, "randn: dtype must be floating point; got ", dtype_name(dt));
-  return generate(shape, dt, dev, "randn", [](int64_t) { return rng().normal(); });
+  const uint64_t key = rng().next();
+  return fill_float(shape, dt, dev, "randn", [&](DType kdt, void* p, int64_t n) {
+    cpu::random_kernels().normal(kdt, p, n, key, 0.0, 1.0);
+  });
+}
+// 64-bit draws per element scaled into [0, span) (span = 0: all 64 bits), from one key.
+static std::vector<uint64_t> draw_bits(int64_t n, uint64_t span) {
+  std::vector<uint64_t> b(size_t(std::max<int64_t>(n, 0)));
+  const uint64_t key = rng().next();
+  if (n > 0) cpu::random_kernels().bits64(b.data(), n, key, span);
+  return b;
 }
 Tensor randint(int64_t low, int64_t high, const Dims& shape, DType dt, Device dev) {
   FASTDL_PROFILE("randint");
   FASTDL_CHECK(high > low, ValueError, "randint: high must be greater than low; got low=", low, " high=", high);
-  uint64_t span = uint64_t(high - low);
-  return generate(shape, dt, dev, "randint", [&](int64_t) { return double(low + int64_t(rng().next() % span)); });
+  check_shape(shape, "randint");
+  const uint64_t span = uint64_t(high) - uint64_t(low);
+  Tensor t = empty(shape, DType::i64);
+  const std::vector<uint64_t> b = draw_bits(t.numel(), span);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = int64_t(uint64_t(low) + b[size_t(i)]);
+  if (dt != DType::i64) t = to_dtype(t, dt);
+  return dev.is_cpu() ? t : to_device(t, dev);
 }
 Tensor randperm(int64_t n, DType dt, Device dev) {
   FASTDL_CHECK(n >= 0, ValueError, "randperm: n must be non-negative; got ", n);
-  std::vector<int64_t> p(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) p[size_t(i)] = i;
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(rng().next() % uint64_t(i + 1))]);
-  return generate(Dims{n}, dt, dev, "randperm", [&](int64_t i) { return double(p[size_t(i)]); });
+  Tensor t = empty(Dims{n}, DType::i64);
+  int64_t* p = t.data<int64_t>();
+  const std::vector<uint64_t> b = draw_bits(n, 0);
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  // Fisher-Yates: swap i with j uniform in [0, i] (the high half of b_i (i + 1)).
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(p[i], p[uint64_t((unsigned __int128)b[size_t(i)] * uint64_t(i + 1) >> 64)]);
+  if (dt != DType::i64) t = to_dtype(t, dt);
+  return dev.is_cpu() ? t : to_device(t, dev);
 }
 Tensor bernoulli(const Tensor& p) {
   FASTDL_PROFILE("bernoulli", p);
-  Tensor pc = to_dtype(to_device(p, Device()), DType::f64);
-  pc = contiguous(pc);
-  const double* pp = pc.data<double>();
-  return generate(p.shape(), p.dtype(), p.device(), "bernoulli", [&](int64_t i) { return rng().uniform() < pp[i] ? 1.0 : 0.0; });
+  const DType kdt = p.dtype() == DType::f32 || is_half(p.dtype()) ? DType::f32 : DType::f64;
+  Tensor pc = contiguous(to_dtype(to_device(p, Device()), kdt));
+  Tensor out = empty(p.shape(), kdt);
+  const uint64_t key = rng().next();
+  if (out.numel() > 0) cpu::random_kernels().bernoulli(kdt, pc.data_ptr(), out.data_ptr(), out.numel(), key);
+  if (kdt != p.dtype()) out = to_dtype(out, p.dtype());
+  return p.device().is_cpu() ? out : to_device(out, p.device());
 }
 void uniform_(Tensor& t, double lo, double hi) {
-  copy_(t, generate(t.shape(), DType::f64, Device(), "uniform_", [&](int64_t) { return lo + (hi - lo) * rng().uniform(); }));
+  FASTDL_PROFILE("uniform_", t);
+  FASTDL_CHECK(lo <= hi, ValueError, "uniform_: expects from <= to; got from=", lo, " to=", hi);
+  FASTDL_CHECK(std::isfinite(hi - lo), ValueError, "uniform_: to - from must be finite; got from=", lo, " to=", hi);
+  const uint64_t key = rng().next();
+  const double cap = lo < hi ? std::max(lo, below(is_floating(t.dtype()) ? t.dtype() : DType::f64, hi)) : lo;
+  fill_inplace(t, "uniform_", [&](DType kdt, void* p, int64_t n) { cpu::random_kernels().uniform(kdt, p, n, key, lo, hi, cap); });
 }
 void normal_(Tensor& t, double mean, double std) {
-  copy_(t, generate(t.shape(), DType::f64, Device(), "normal_", [&](int64_t) { return mean + std * rng().normal(); }));
+  FASTDL_PROFILE("normal_", t);
+  FASTDL_CHECK(std >= 0, ValueError, "normal_: std must be non-negative; got ", std);
+  const uint64_t key = rng().next();
+  fill_inplace(t, "normal_", [&](DType kdt, void* p, int64_t n) { cpu::random_kernels().normal(kdt, p, n, key, mean, std); });
 }
 
 }  // namespace fastdl

@@ -1,6 +1,7 @@
 // Branch-free float32 math written so that the compiler vectorises loops that call it
 // (each *_vec.cpp is compiled per ISA). Accuracy: exp/log within 2 ulp, tanh within a few
-// ulp, erf within 1.5e-7 absolute (Abramowitz & Stegun 7.1.26). float64 uses libm.
+// ulp, erf within 1.5e-7 absolute (Abramowitz & Stegun 7.1.26). float64 uses libm, except the
+// Box-Muller pieces at the end (random_vec.cpp).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -111,5 +112,79 @@ inline float exp_neg_f(float x) {
 }
 
 inline float erf_f(float x) { return erf_with_exp_f(x, exp_neg_f(-x * x)); }
+
+// sin and cos of 2 pi u for u in [0, 1] (Box-Muller's angle, random_vec.cpp): u = q / 4 + t with
+// q = round(4 u) and |t| <= 1/8 exact, so the polynomials see only |x| = 2 pi |t| <= pi / 4, and
+// q mod 4 swaps and negates them. float: Cephes sinf / cosf (2 ulp); double: Taylor to x^17 /
+// x^18 (next terms below 1e-17).
+inline void sincos2pi_f(float u, float& s, float& c) {
+  const float big = 4.0f * u + 12582912.0f;  // 1.5 * 2^23: the low mantissa bits are now q
+  const float q = big - 12582912.0f;
+  const int32_t qi = as_i(big) & 3;
+  const float x = (u - 0.25f * q) * 6.28318530717958647692f, z = x * x;
+  const float sp = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * x + x;
+  const float cp = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
+                   0.5f * z + 1.0f;
+  const float s0 = (qi & 1) ? cp : sp, c0 = (qi & 1) ? sp : cp;
+  s = (qi & 2) ? -s0 : s0;
+  c = ((qi + 1) & 2) ? -c0 : c0;
+}
+
+inline double as_d(int64_t i) { double f; std::memcpy(&f, &i, 8); return f; }
+inline int64_t as_l(double f) { int64_t i; std::memcpy(&i, &f, 8); return i; }
+
+inline void sincos2pi_d(double u, double& s, double& c) {
+  const double big = 4.0 * u + 6755399441055744.0;  // 1.5 * 2^52
+  const double q = big - 6755399441055744.0;
+  const int64_t qi = as_l(big) & 3;
+  const double x = (u - 0.25 * q) * 6.283185307179586476925, z = x * x;
+  double sp = -1.0 / 355687428096000.0;
+  sp = sp * z + 1.0 / 1307674368000.0;
+  sp = sp * z - 1.0 / 6227020800.0;
+  sp = sp * z + 1.0 / 39916800.0;
+  sp = sp * z - 1.0 / 362880.0;
+  sp = sp * z + 1.0 / 5040.0;
+  sp = sp * z - 1.0 / 120.0;
+  sp = sp * z + 1.0 / 6.0;
+  sp = x - x * z * sp;
+  double cp = 1.0 / 6402373705728000.0;
+  cp = cp * z - 1.0 / 20922789888000.0;
+  cp = cp * z + 1.0 / 87178291200.0;
+  cp = cp * z - 1.0 / 479001600.0;
+  cp = cp * z + 1.0 / 3628800.0;
+  cp = cp * z - 1.0 / 40320.0;
+  cp = cp * z + 1.0 / 720.0;
+  cp = cp * z - 1.0 / 24.0;
+  cp = 1.0 - 0.5 * z - z * z * cp;
+  const double s0 = (qi & 1) ? cp : sp, c0 = (qi & 1) ? sp : cp;
+  s = (qi & 2) ? -s0 : s0;
+  c = ((qi + 1) & 2) ? -c0 : c0;
+}
+
+// log(x) for positive, normal, finite x only (no special cases; Box-Muller's radius): x = m 2^e,
+// m in [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.172, by its
+// odd series to s^23 (next term below 1e-19 relative); within a few ulp.
+inline double log_pos_d(double x) {
+  const uint64_t i = uint64_t(as_l(x));
+  int64_t e = int64_t((i >> 52) & 0x7ff) - 1022;  // a logical shift: AVX2 has no 64-bit arithmetic one
+  double m = as_d(int64_t((i & 0xfffffffffffffull) | 0x3fe0000000000000ull));  // [0.5, 1)
+  const bool small = m < 0.70710678118654752440;
+  e -= small ? 1 : 0;
+  m = small ? m + m : m;
+  const double sv = (m - 1.0) / (m + 1.0), z = sv * sv;
+  double p = 1.0 / 23;
+  p = p * z + 1.0 / 21;
+  p = p * z + 1.0 / 19;
+  p = p * z + 1.0 / 17;
+  p = p * z + 1.0 / 15;
+  p = p * z + 1.0 / 13;
+  p = p * z + 1.0 / 11;
+  p = p * z + 1.0 / 9;
+  p = p * z + 1.0 / 7;
+  p = p * z + 1.0 / 5;
+  p = p * z + 1.0 / 3;
+  const double ef = as_d(0x4338000000000000ll + e) - 6755399441055744.0;  // double(e), vectorisable
+  return ef * 6.93147180369123816490e-01 + (2.0 * sv + 2.0 * sv * z * p + ef * 1.90821492927058770002e-10);
+}
 
 }  // namespace fastdl::vm
