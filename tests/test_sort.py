@@ -87,10 +87,10 @@ def test_sort_matches_torch_stable(rng, dt, shape):
                     np.testing.assert_array_equal(fi.numpy(), np.argsort(_np(f), axis=dim, kind="stable"))
 
 
-@pytest.mark.parametrize("n", [255, 256, 1000, 4099])
+@pytest.mark.parametrize("n", [255, 256, 1000, 2048, 4099])
 @pytest.mark.parametrize("dt", ["float32", "float64", "bfloat16", "int64", "int32", "bool"])
 def test_sort_long_rows(rng, n, dt):
-    """The radix path (n >= 256), ties stable, over several rows split across threads."""
+    """The radix paths (8-bit digits from n = 256, 11-bit from 2048), ties stable, rows split across threads."""
     f, t = _pair(_data(rng, (9, n), dt), dt)
     for desc in (False, True):
         tv, ti = torch.sort(t, dim=1, descending=desc, stable=True)

@@ -1,6 +1,6 @@
 // Sorting kernels (sort.h). Each element becomes an unsigned key that orders like the value
 // (NaN largest, -0.0 == +0.0; bits flipped for descending / largest) beside its uint32 index.
-// sort: stable LSD radix sort on the key bytes (insertion-free std::sort on (key, index) for short
+// sort: stable LSD radix sort on 8- or 11-bit digits of the key (std::sort on (key, index) for short
 // rows); topk: std::partial_sort / std::nth_element on the key alone, the calls PyTorch's CPU topk
 // makes, so ties resolve to the same indices; kthvalue: nth_element on (key, index).
 #include "cpu/sort.h"
@@ -57,37 +57,43 @@ template <> struct Traits<DType::i64> {
 };
 template <> struct Traits<DType::b8> { using T = uint8_t; using K = uint32_t; static K key(T v) { return v != 0; } };
 
-// Stable LSD radix sort of a[0, n) by key, a byte a pass, skipping bytes every key shares;
-// returns whichever of a / tmp holds the result.
-template <class K> Item<K>* radix_sort(Item<K>* a, Item<K>* tmp, int64_t n) {
-  constexpr int kBytes = sizeof(K);
-  uint32_t cnt[kBytes][256] = {};
+// Stable LSD radix sort of a[0, n) by key, kBits a pass, skipping digits every key shares; cnt
+// holds kPasses * 2^kBits counters; returns whichever of a / tmp holds the result. 11-bit digits
+// (3 passes for 32-bit keys) beat bytes (4) once rows are long enough to fill the larger tables.
+template <int kBits, class K> Item<K>* radix_sort(Item<K>* a, Item<K>* tmp, uint32_t* cnt, int64_t n) {
+  constexpr int kPasses = (int(sizeof(K)) * 8 + kBits - 1) / kBits;
+  constexpr uint32_t kMask = (1u << kBits) - 1;
+  std::memset(cnt, 0, sizeof(uint32_t) * (size_t(kPasses) << kBits));
   for (int64_t i = 0; i < n; ++i) {
     K k = a[i].key;
-    for (int b = 0; b < kBytes; ++b) ++cnt[b][(k >> (8 * b)) & 255];
+    for (int b = 0; b < kPasses; ++b) ++cnt[(b << kBits) + int((k >> (kBits * b)) & kMask)];
   }
-  for (int b = 0; b < kBytes; ++b) {
-    uint32_t* c = cnt[b];
-    if (c[(a[0].key >> (8 * b)) & 255] == uint32_t(n)) continue;
+  for (int b = 0; b < kPasses; ++b) {
+    uint32_t* c = cnt + (b << kBits);
+    if (c[(a[0].key >> (kBits * b)) & kMask] == uint32_t(n)) continue;
     uint32_t sum = 0;
-    for (int d = 0; d < 256; ++d) { uint32_t t = c[d]; c[d] = sum; sum += t; }
+    for (uint32_t d = 0; d <= kMask; ++d) { uint32_t t = c[d]; c[d] = sum; sum += t; }
     for (int64_t i = 0; i < n; ++i) {
       Item<K> it = a[i];
-      tmp[c[(it.key >> (8 * b)) & 255]++] = it;
+      tmp[c[(it.key >> (kBits * b)) & kMask]++] = it;
     }
     std::swap(a, tmp);
   }
   return a;
 }
+constexpr size_t kRadixCounters = size_t(6) << 11;  // the most radix_sort uses (64-bit keys, 11 bits)
 
 enum class Mode { sort, topk, kth };
 
 // Orders one row's items in place per mode; returns the first of the m results.
 template <class K>
-Item<K>* order_row(Mode mode, Item<K>* it, Item<K>* tmp, int64_t n, int64_t k, bool sorted) {
+Item<K>* order_row(Mode mode, Item<K>* it, Item<K>* tmp, uint32_t* cnt, int64_t n, int64_t k, bool sorted) {
   auto by_key = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key; };
   auto by_key_idx = [](const Item<K>& a, const Item<K>& b) { return a.key < b.key || (a.key == b.key && a.idx < b.idx); };
-  if (mode == Mode::sort) return n < 256 ? (std::sort(it, it + n, by_key_idx), it) : radix_sort(it, tmp, n);
+  if (mode == Mode::sort) {
+    if (n < 256) return std::sort(it, it + n, by_key_idx), it;
+    return n < 2048 ? radix_sort<8>(it, tmp, cnt, n) : radix_sort<11>(it, tmp, cnt, n);
+  }
   if (mode == Mode::kth) {
     std::nth_element(it, it + k - 1, it + n, by_key_idx);
     return it + k - 1;
@@ -126,6 +132,7 @@ template <DType D> void run(const SortParams& p, Mode mode) {
     std::vector<T> raw(nz * size_t(tile));
     std::vector<uint32_t> ord(size_t(m) * size_t(tile));
     std::vector<Item<K>> items(nz), tmp(mode == Mode::sort ? nz : 0);
+    std::vector<uint32_t> cnt(mode == Mode::sort ? kRadixCounters : 0);
     for (int64_t r = rb; r < re;) {
       int64_t io = 0, oo = 0, rem = r;
       for (int d = nb - 1; d >= 0; --d) {
@@ -143,7 +150,7 @@ template <DType D> void run(const SortParams& p, Mode mode) {
         Item<K>* it = items.data();
         const T* row = rw + c * n;
         for (int64_t j = 0; j < n; ++j) it[j] = Item<K>{K(Traits<D>::key(row[j]) ^ flip), uint32_t(j)};
-        it = order_row(mode, it, tmp.data(), n, k, sorted);
+        it = order_row(mode, it, tmp.data(), cnt.data(), n, k, sorted);
         uint32_t* o = ord.data() + c * m;
         for (int64_t j = 0; j < m; ++j) o[j] = it[j].idx;
       }
