@@ -144,7 +144,8 @@ template <class T> void uniform32(T* out, int64_t n, uint64_t key, float lo, flo
   });
 }
 void uniform64(double* out, int64_t n, uint64_t key, double lo, double range, double cap) {
-  fill<32>(out, n, key, [lo, range, cap](const uint32_t* __restrict w, int64_t ng, double* __restrict o, int64_t, int64_t) {
+  fill<32>(out, n, key, [lo, range, cap](const uint32_t* __restrict w, int64_t ng, double* __restrict o, int64_t,
+                                         int64_t) {
     for (int64_t h = 0; h < 2 * ng; ++h)  // words 2 (h % 2) and 2 (h % 2) + 1 of 16 blocks
       for (int l = 0; l < 16; ++l) o[16 * h + l] = std::min(lo + range * u53(w[32 * h + l], w[32 * h + 16 + l]), cap);
   });

@@ -96,8 +96,10 @@ Tensor eye(int64_t n, int64_t m, DType dt, Device dev) {
 
 namespace {
 // The largest value of dt below hi (a uniform fill's cap: rounding to dt must never give hi).
-// Floats step by their bit patterns, sign-magnitude: down from +x is bits - 1, from -x bits + 1.
-template <class U> U bits_below(U b, U sign) { return (b & U(sign - 1)) == 0 ? U(sign | 1) : (b & sign) ? U(b + 1) : U(b - 1); }
+// Half floats step by their sign-magnitude bit patterns: down from +x is bits - 1, from -x bits + 1.
+uint16_t half_below(uint16_t b) {
+  return (b & 0x7fff) == 0 ? 0x8001 : (b & 0x8000) ? uint16_t(b + 1) : uint16_t(b - 1);
+}
 double below(DType dt, double hi) {
   if (dt == DType::f64) return std::nextafter(hi, -INFINITY);
   if (dt == DType::f32) {
@@ -107,7 +109,7 @@ double below(DType dt, double hi) {
   const bool bf = dt == DType::bf16;
   uint16_t b = bf ? f32_to_bf16(float(hi)) : f32_to_f16(float(hi));
   auto val = [&](uint16_t x) { return double(bf ? bf16_to_f32(x) : f16_to_f32(x)); };
-  return val(b) < hi ? val(b) : val(bits_below<uint16_t>(b, 0x8000));
+  return val(b) < hi ? val(b) : val(half_below(b));
 }
 
 // A float tensor of `shape` and dt on dev filled by kernel(kdt, data, n): in place when the kernel
@@ -195,13 +197,17 @@ void uniform_(Tensor& t, double lo, double hi) {
   FASTDL_CHECK(std::isfinite(hi - lo), ValueError, "uniform_: to - from must be finite; got from=", lo, " to=", hi);
   const uint64_t key = rng().next();
   const double cap = lo < hi ? std::max(lo, below(is_floating(t.dtype()) ? t.dtype() : DType::f64, hi)) : lo;
-  fill_inplace(t, "uniform_", [&](DType kdt, void* p, int64_t n) { cpu::random_kernels().uniform(kdt, p, n, key, lo, hi, cap); });
+  fill_inplace(t, "uniform_", [&](DType kdt, void* p, int64_t n) {
+    cpu::random_kernels().uniform(kdt, p, n, key, lo, hi, cap);
+  });
 }
 void normal_(Tensor& t, double mean, double std) {
   FASTDL_PROFILE("normal_", t);
   FASTDL_CHECK(std >= 0, ValueError, "normal_: std must be non-negative; got ", std);
   const uint64_t key = rng().next();
-  fill_inplace(t, "normal_", [&](DType kdt, void* p, int64_t n) { cpu::random_kernels().normal(kdt, p, n, key, mean, std); });
+  fill_inplace(t, "normal_", [&](DType kdt, void* p, int64_t n) {
+    cpu::random_kernels().normal(kdt, p, n, key, mean, std);
+  });
 }
 
 }  // namespace fastdl
