@@ -104,6 +104,8 @@ Tensor flatten(const Tensor& a, int64_t start, int64_t end);
 Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t stop, int64_t step);  // clamps like Python
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);            // strict bounds
 Tensor select(const Tensor& a, int64_t dim, int64_t index);
+// as_strided.cpp: a view of any geometry over a's storage (offset: a's own when absent)
+Tensor as_strided(const Tensor& a, const IntList& size, const IntList& stride, std::optional<int64_t> storage_offset);
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim);
 Tensor stack(const std::vector<Tensor>& ts, int64_t dim);
 std::vector<Tensor> split(const Tensor& a, const IntList& sizes, int64_t dim);

@@ -258,6 +258,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("flatten", [](const Tensor& a, int64_t s, int64_t e) { return flatten(a, s, e); }, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1)
   DEF("narrow", [](const Tensor& a, int64_t d, int64_t s, int64_t l) { return narrow(a, d, s, l); }, "input"_a, "dim"_a, "start"_a, "length"_a)
   DEF("select", [](const Tensor& a, int64_t d, int64_t i) { return select(a, d, i); }, "input"_a, "dim"_a, "index"_a)
+  DEF("as_strided", [](const Tensor& a, nb::handle size, nb::handle stride, std::optional<int64_t> off) {
+    return as_strided(a, shape_arg(size).vec(), dims_arg(stride), off);
+  }, "input"_a, "size"_a, "stride"_a, "storage_offset"_a = nb::none())
   DEF("split", [](const Tensor& a, nb::handle s, int64_t d) { return split_any(a, s, d); }, "input"_a, "split_size_or_sections"_a, "dim"_a = 0)
   DEF("chunk", [](const Tensor& a, int64_t c, int64_t d) { return chunk(a, c, d); }, "input"_a, "chunks"_a, "dim"_a = 0)
   DEF("unbind", [](const Tensor& a, int64_t d) { return unbind(a, d); }, "input"_a, "dim"_a = 0)

@@ -93,6 +93,7 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
         return nb::int_(t.stride(nb::cast<int>(d)));
       }, "dim"_a = nb::none())
       .def("storage_offset", &Tensor::offset)
+      .def("_storage_numel", [](const Tensor& t) { return int64_t(t.storage()->nbytes / t.itemsize()); })  // resize_
       .def("element_size", &Tensor::itemsize)
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })

@@ -100,8 +100,20 @@ def positive(x):
 
 
 from fastdl._pointwise import clamp_max, clamp_min  # noqa: E402,F401
+from fastdl._products import addbmm, baddbmm, cdist, tensordot  # noqa: E402,F401
+from fastdl._shaping import column_stack, dstack  # noqa: E402,F401
+from fastdl._reductions import gradient, renorm  # noqa: E402,F401
+from fastdl._statistics import histogramdd  # noqa: E402,F401
+from fastdl._indexing import nonzero_static  # noqa: E402,F401
+from fastdl._creation import empty_permuted, empty_strided, fill, scalar_tensor  # noqa: E402,F401
+from fastdl._views import (  # noqa: E402,F401
+    alias_copy, as_strided, as_strided_copy, as_strided_scatter, diagonal_copy, expand_copy, narrow_copy,
+    permute_copy, resize_as_, split_with_sizes, split_with_sizes_copy, squeeze_copy, t_copy, transpose_copy,
+    unbind_copy, unfold_copy, unsafe_chunk, unsafe_split, unsqueeze_copy, view_copy,
+)
+from fastdl._native_norms import native_batch_norm, native_group_norm, native_layer_norm  # noqa: E402,F401
 
-from fastdl import autograd, cuda, linalg, nn, optim, profiler  # noqa: E402,F401
+from fastdl import autograd, cuda, linalg, masked, nn, optim, profiler  # noqa: E402,F401
 from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)
     cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, norm, pinverse, qr,
     slogdet, svd, triangular_solve,

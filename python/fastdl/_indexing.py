@@ -55,6 +55,18 @@ def nonzero(input, *, as_tuple=False):
     return tuple(idx.select(1, d) for d in builtins.range(input.ndim))
 
 
+def nonzero_static(input, *, size, fill_value=-1):
+    """nonzero's (n, ndim) indices cut or padded (rows of fill_value) to exactly size rows."""
+    if size < 0:
+        raise ValueError(f"nonzero_static: size must be >= 0; got {size}")
+    idx = _C.nonzero(input)
+    n = idx.shape[0]
+    if n >= size:
+        return idx[:size]
+    pad = _C.full((size - n, idx.shape[1]), builtins.float(fill_value), idx.dtype, idx.device)
+    return _C.cat([idx, pad], 0)
+
+
 # ---- scatter family -----------------------------------------------------------------------------
 # Every op below turns its per-element (or per-slice) target into a flat position in the output and
 # reduces through the native segment reduction _C.scatter (sum / mean / max / min, with autograd), so

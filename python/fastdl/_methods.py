@@ -35,7 +35,7 @@ def _type(self, dtype_=None, non_blocking=False, **kwargs):
 def _attach_api_extra():
     """Tensor methods for the indexing, statistics, shaping, pointwise and random ops of
     _indexing / _statistics / _shaping / _pointwise / _random (PyTorch's names)."""
-    from fastdl import _indexing, _pointwise, _products, _random, _shaping, _sorting, _special, _statistics
+    from fastdl import _indexing, _pointwise, _products, _random, _reductions, _shaping, _sorting, _special, _statistics
     for mod, names in (
             (_indexing, ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter",
                          "put")),
@@ -56,6 +56,15 @@ def _attach_api_extra():
             (_random, ("random_", "exponential_", "geometric_", "log_normal_", "cauchy_"))):
         for name in names:
             setattr(Tensor, name, getattr(mod, name))
+    from fastdl import _views
+    for mod, names in ((_products, ("addbmm", "baddbmm")), (_reductions, ("renorm",)),
+                       (_indexing, ("nonzero_static",)),
+                       (_views, ("as_strided_scatter", "split_with_sizes", "unsafe_chunk", "unsafe_split",
+                                 "narrow_copy", "sum_to_size", "resize_", "resize_as_"))):
+        for name in names:
+            setattr(Tensor, name, getattr(mod, name))
+    for name in ("addbmm", "baddbmm", "renorm", "as_strided_scatter"):
+        setattr(Tensor, name + "_", _inplace(getattr(Tensor, name)))
     Tensor.lerp = _pointwise.lerp  # a tensor weight too (the native method takes a float)
     Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: \
         _random.multinomial(self, num_samples, replacement)

@@ -139,6 +139,22 @@ def vstack(tensors):
     return _C.cat(list(ts if isinstance(ts, tuple) else (ts,)), 0)
 
 
+def dstack(tensors):
+    """Stack along the third dim (inputs made at least 3-D: (n,) -> (1, n, 1), (m, n) -> (m, n, 1))."""
+    if not tensors:
+        raise ValueError("dstack: expects a non-empty sequence of tensors")
+    ts = atleast_3d(*tensors)
+    return _C.cat(list(ts if isinstance(ts, tuple) else (ts,)), 2)
+
+
+def column_stack(tensors):
+    """Stack as columns: 0-D and 1-D inputs become (n, 1) columns, the rest concatenate along dim 1."""
+    if not tensors:
+        raise ValueError("column_stack: expects a non-empty sequence of tensors")
+    cols = [t.reshape(t.numel(), 1) if t.ndim <= 1 else t for t in tensors]
+    return _C.cat(cols, 1)
+
+
 def repeat_interleave(t, repeats, dim=None, *, output_size=None):
     if dim is None:
         t, dim = t.reshape(-1), 0

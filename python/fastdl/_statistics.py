@@ -391,3 +391,84 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
     w = None if weight is None else _host(weight).reshape(-1)
     hist, e = np.histogram(a, bins=edges, range=range, weights=w, density=density)
     return _histogram(_to_t(hist.astype(np.float64), input.device, input.dtype), _to_t(e, input.device, input.dtype))
+
+
+_histogramdd = collections.namedtuple("return_types_histogramdd", ["hist", "bin_edges"])
+
+
+def _upper_bound(edges, x):
+    """std::upper_bound of each x in edges (a binary search that is defined, as PyTorch's, for
+    unsorted edges too): the first position whose edge exceeds x."""
+    first = np.zeros(x.shape, dtype=np.int64)
+    length = np.full(x.shape, edges.shape[0], dtype=np.int64)
+    while np.any(length > 0):
+        half = length >> 1
+        mid = first + half
+        go_left = x < edges[np.minimum(mid, edges.shape[0] - 1)]
+        active = length > 0
+        first = np.where(active & ~go_left, mid + 1, first)
+        length = np.where(active, np.where(go_left, half, length - half - 1), 0)
+    return first
+
+
+def histogramdd(input, bins=10, *, range=None, weight=None, density=False):  # noqa: A002
+    """(hist, [bin_edges per dim]) of the points in the last dim of input (..., D): bins is one
+    count, one count per dim or one edge tensor per dim; range a flat (min0, max0, min1, ...).
+    Binning follows PyTorch's kernel: a point inside [first edge, last edge] of every dim falls in
+    the bin its binary search finds (the last edge inclusive); equal-width edges come from
+    linspace in the input's dtype, a zero-width range widened by 0.5 each side."""
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"histogramdd: input must be a float tensor; got dtype {input.dtype}")
+    if input.ndim < 1:
+        raise ValueError("histogramdd: input must have at least 1 dimension (the last holds the coordinates)")
+    D = input.shape[-1]
+    a = _host(input).reshape(-1, D)
+    if isinstance(bins, builtins.int):
+        bins = [bins] * D
+    bins = list(bins)
+    if len(bins) != D:
+        raise ValueError(f"histogramdd: expected {D} bin specifications for points of dimension {D}; "
+                         f"got {len(bins)} (input shape {tuple(input.shape)})")
+    if range is not None:
+        if len(range) != 2 * D:
+            raise ValueError(f"histogramdd: range must hold 2 * {D} numbers; got {len(range)}")
+        range = [(builtins.float(range[2 * i]), builtins.float(range[2 * i + 1])) for i in builtins.range(D)]
+    elif a.shape[0]:
+        range = [(builtins.float(a[:, i].min()), builtins.float(a[:, i].max())) for i in builtins.range(D)]
+    else:
+        range = [(0.0, 1.0)] * D
+    edges = []
+    for b, (lo, hi) in zip(bins, range):
+        if isinstance(b, Tensor):
+            if b.ndim != 1 or b.shape[0] < 1:
+                raise ValueError(f"histogramdd: bin edges must be 1-D and non-empty; got shape {tuple(b.shape)}")
+            edges.append(b.detach().to(input.dtype))
+            continue
+        if builtins.int(b) <= 0:
+            raise ValueError(f"histogramdd: bin counts must be positive; got {b}")
+        if lo > hi:
+            raise ValueError(f"histogramdd: range min ({lo}) must not exceed max ({hi})")
+        lo, hi = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+        edges.append(_C.linspace(lo, hi, builtins.int(b) + 1, input.dtype, input.device))
+    e_np = [_host(e) for e in edges]
+    sizes = [builtins.max(e.shape[0] - 1, 0) for e in e_np]
+    keep = np.ones(a.shape[0], dtype=bool)
+    flat = np.zeros(a.shape[0], dtype=np.int64)
+    for d, e in enumerate(e_np):
+        x = a[:, d]
+        keep &= (x >= e[0]) & (x <= e[-1]) & (sizes[d] > 0)
+        pos = np.minimum(_upper_bound(e, x) - 1, sizes[d] - 1)
+        flat = flat * sizes[d] + np.clip(pos, 0, None)
+    w = np.ones(a.shape[0]) if weight is None else _host(weight).reshape(-1).astype(np.float64)
+    total = builtins.int(np.prod(sizes))
+    hist = np.bincount(flat[keep], weights=w[keep], minlength=total)[:total].reshape(sizes)
+    if density:
+        vol = np.ones(sizes)
+        for d, e in enumerate(e_np):
+            shape = [1] * D
+            shape[d] = sizes[d]
+            vol = vol * np.diff(e.astype(np.float64)).reshape(shape)
+        with np.errstate(all="ignore"):
+            hist = hist / (hist.sum() * vol)
+    dev = input.device
+    return _histogramdd(_to_t(hist.astype(np.float64), dev, input.dtype), [e.clone() for e in edges])
