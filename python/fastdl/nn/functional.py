@@ -477,3 +477,8 @@ from fastdl.nn._alpha_dropout import alpha_dropout, feature_alpha_dropout  # noq
 from fastdl.nn._activation import rrelu  # noqa: E402,F401
 from fastdl.nn._bilinear import bilinear  # noqa: E402,F401
 from fastdl.nn._interpolate import upsample, upsample_bilinear, upsample_nearest  # noqa: E402,F401
+from fastdl.nn._conv3d import conv3d, conv_transpose3d  # noqa: E402,F401
+from fastdl.nn._functional_pool3d import (  # noqa: E402,F401
+    adaptive_avg_pool3d, adaptive_max_pool3d, avg_pool3d, fractional_max_pool2d, fractional_max_pool3d, max_pool3d,
+    max_unpool1d, max_unpool2d, max_unpool3d,
+)

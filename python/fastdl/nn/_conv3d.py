@@ -1,0 +1,244 @@
+"""F.conv3d / F.conv_transpose3d and nn.Conv3d / nn.ConvTranspose3d, composed from the native
+2-d kernels (csrc/ops/conv.cpp); autograd runs through the composition.
+
+conv3d: the kD depth-shifted (strided, dilated) views of the depth-padded input are stacked
+into the channel dim, so one conv2d over a batch of N * OD planes with kD * C_in / groups
+channels per group does the whole 3-d cross-correlation (im2col over depth only; the 2-d kernel
+does H and W).
+conv_transpose3d: one conv_transpose2d of the N * D input planes with the kD kernel slices as
+extra output channels, then each kernel slice's planes are spread to output depth
+i * stride + kd * dilation - padding and summed."""
+from fastdl import _C, _tensor
+from fastdl.nn.modules.module import Module
+from fastdl.nn.parameter import Parameter
+
+
+def _triple(v, name, op):
+    if isinstance(v, bool):
+        raise TypeError(f"{op}: {name} must be an int or a tuple of three ints; got bool")
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            v = tuple(v) * 3
+        if len(v) != 3:
+            raise ValueError(f"{op}: {name} must be an int or a tuple of three ints; got {tuple(v)}")
+        return tuple(int(a) for a in v)
+    return (int(v),) * 3
+
+
+def _check(input, weight, bias, groups, op, transposed=False):
+    if input.ndim not in (4, 5):
+        raise ValueError(f"{op}: input must be (N, C_in, D, H, W) or (C_in, D, H, W); got shape {tuple(input.shape)}")
+    if weight.ndim != 5:
+        form = "(C_in, C_out / groups, kD, kH, kW)" if transposed else "(C_out, C_in / groups, kD, kH, kW)"
+        raise ValueError(f"{op}: weight must be {form}; got shape {tuple(weight.shape)}")
+    if not input.dtype.is_floating_point or input.dtype != weight.dtype:
+        raise TypeError(f"{op}: input and weight must share a floating dtype; got {input.dtype} and {weight.dtype} "
+                        f"(shapes {tuple(input.shape)}, {tuple(weight.shape)})")
+    groups = int(groups)
+    C_in = input.shape[-4]
+    C_out = weight.shape[1] * groups if transposed else weight.shape[0]
+    if groups < 1 or C_in % groups or C_out % groups:
+        raise ValueError(f"{op}: groups={groups} must divide in channels {C_in} and out channels {C_out}; "
+                         f"input shape {tuple(input.shape)}, weight shape {tuple(weight.shape)}")
+    expect = weight.shape[0] if transposed else weight.shape[1] * groups
+    if expect != C_in:
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} with groups={groups} expects {expect} input "
+                         f"channels; got input shape {tuple(input.shape)}")
+    if bias is not None and tuple(bias.shape) != (C_out,):
+        raise ValueError(f"{op}: bias must be ({C_out},); got shape {tuple(bias.shape)}")
+    return groups, C_out
+
+
+def _padding3d(padding, weight, stride, dilation, op):
+    """((front, back), (top, bottom), (left, right)); 'same' puts an odd total's extra element last."""
+    if not isinstance(padding, str):
+        return tuple((p, p) for p in _triple(padding, "padding", op))
+    if padding == "valid":
+        return ((0, 0),) * 3
+    if padding != "same":
+        raise ValueError(f"{op}: padding must be an int, a triple, 'same' or 'valid'; got '{padding}'")
+    if stride != (1, 1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions; got stride={stride}")
+    out = []
+    for i in range(3):
+        total = dilation[i] * (weight.shape[2 + i] - 1)
+        out.append((total // 2, total - total // 2))
+    return tuple(out)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-d cross-correlation over (N, C_in, D, H, W) (or unbatched (C_in, D, H, W)) with weight
+    (C_out, C_in / groups, kD, kH, kW); padding an int, a triple, 'same' (stride 1) or 'valid'."""
+    op = "conv3d"
+    groups, C_out = _check(input, weight, bias, groups, op)
+    stride, dilation = _triple(stride, "stride", op), _triple(dilation, "dilation", op)
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{op}: stride and dilation must be positive; got stride={stride}, dilation={dilation}")
+    (pd0, pd1), (ph0, ph1), (pw0, pw1) = _padding3d(padding, weight, stride, dilation, op)
+    if min(pd0, ph0, pw0) < 0:
+        raise ValueError(f"{op}: padding must be non-negative; got {padding}")
+    unbatched = input.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    N, C, D, H, W = x.shape
+    kD, kH, kW = weight.shape[2:]
+    sd, dd = stride[0], dilation[0]
+    span = [dd * (kD - 1) + 1, dilation[1] * (kH - 1) + 1, dilation[2] * (kW - 1) + 1]
+    padded = [D + pd0 + pd1, H + ph0 + ph1, W + pw0 + pw1]
+    if any(p < s for p, s in zip(padded, span)):
+        raise ValueError(f"{op}: kernel size {(kD, kH, kW)} with dilation {dilation} exceeds the padded input size "
+                         f"{tuple(padded)}; input shape {tuple(input.shape)}, weight shape {tuple(weight.shape)}")
+    if pd0 or pd1:
+        from fastdl.nn._functional_pad import pad
+        x = pad(x, (0, 0, 0, 0, pd0, pd1))
+    OD = (padded[0] - span[0]) // sd + 1
+    G, Cg = groups, C // groups
+    if kD == 1:
+        cols = x[:, :, 0:sd * (OD - 1) + 1:sd] if (sd != 1 or OD != x.shape[2]) else x  # (N, C, OD, H, W)
+        cols = cols.permute(0, 2, 1, 3, 4).reshape(N * OD, C, H, W)
+        w = weight.reshape(C_out, Cg, kH, kW)
+    else:
+        views = [x[:, :, k * dd:k * dd + sd * (OD - 1) + 1:sd] for k in range(kD)]  # kD x (N, C, OD, H, W)
+        cols = _C.stack(views, 2).reshape(N, G, Cg, kD, OD, H, W)
+        cols = cols.permute(0, 4, 1, 3, 2, 5, 6).reshape(N * OD, G * kD * Cg, H, W)
+        w = weight.permute(0, 2, 1, 3, 4).reshape(C_out, kD * Cg, kH, kW)
+    y = _C.conv2d(cols, w, bias, stride[1:], (ph0, ph1, pw0, pw1), dilation[1:], G)  # (N * OD, C_out, OH, OW)
+    OH, OW = y.shape[2], y.shape[3]
+    out = y.reshape(N, OD, C_out, OH, OW).permute(0, 2, 1, 3, 4).contiguous()
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-d transposed convolution (the gradient of conv3d with respect to its input) over
+    (N, C_in, D, H, W) (or unbatched) with weight (C_in, C_out / groups, kD, kH, kW)."""
+    op = "conv_transpose3d"
+    groups, C_out = _check(input, weight, bias, groups, op, transposed=True)
+    stride, padding = _triple(stride, "stride", op), _triple(padding, "padding", op)
+    output_padding, dilation = _triple(output_padding, "output_padding", op), _triple(dilation, "dilation", op)
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: stride and dilation must be positive and padding non-negative; got stride={stride}, "
+                         f"padding={padding}, dilation={dilation}")
+    for i in range(3):
+        if not 0 <= output_padding[i] < max(stride[i], dilation[i]):
+            raise ValueError(f"{op}: output_padding {output_padding} must be non-negative and smaller than either "
+                             f"stride {stride} or dilation {dilation}")
+    unbatched = input.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    N, C, D, H, W = x.shape
+    kD, kH, kW = weight.shape[2:]
+    sd, pd, opd, dd = stride[0], padding[0], output_padding[0], dilation[0]
+    OD = (D - 1) * sd - 2 * pd + dd * (kD - 1) + opd + 1
+    if OD <= 0:
+        raise ValueError(f"{op}: output depth {OD} is not positive; input shape {tuple(input.shape)}, weight shape "
+                         f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation}")
+    G, Cog = groups, C_out // groups
+    w = weight.permute(0, 2, 1, 3, 4).reshape(C, kD * Cog, kH, kW)
+    planes = x.permute(0, 2, 1, 3, 4).reshape(N * D, C, H, W)
+    y = _C.conv_transpose2d(planes, w, None, stride[1:], padding[1:], output_padding[1:], G, dilation[1:])
+    OH, OW = y.shape[2], y.shape[3]
+    y = y.reshape(N, D, G, kD, Cog, OH, OW)
+    if sd > 1:  # zeros between the input planes: plane i at depth i * sd
+        z = _C.full((N, D, sd - 1, G, kD, Cog, OH, OW), 0.0, y.dtype, y.device)
+        y = _C.cat([y.unsqueeze(2), z], 2).reshape(N, D * sd, G, kD, Cog, OH, OW)[:, :(D - 1) * sd + 1]
+    L = (D - 1) * sd + 1
+    out = None
+    for k in range(kD):
+        front = k * dd
+        lo, hi = max(pd - front, 0), min(L, pd + OD - front)  # the part of this slice inside the crop
+        if hi <= lo:
+            continue
+        part = y[:, lo:hi, :, k].reshape(N, hi - lo, C_out, OH, OW)
+        before, after = front + lo - pd, OD - (front + hi - pd)
+        blocks = []
+        if before:
+            blocks.append(_C.full((N, before, C_out, OH, OW), 0.0, y.dtype, y.device))
+        blocks.append(part)
+        if after:
+            blocks.append(_C.full((N, after, C_out, OH, OW), 0.0, y.dtype, y.device))
+        piece = _C.cat(blocks, 1) if len(blocks) > 1 else part
+        out = piece if out is None else out + piece
+    if out is None:
+        out = _C.full((N, OD, C_out, OH, OW), 0.0, y.dtype, y.device)
+    out = out.permute(0, 2, 1, 3, 4)
+    if bias is not None:
+        out = out + bias.reshape(1, C_out, 1, 1, 1)
+    out = out.contiguous()
+    return out.squeeze(0) if unbatched else out
+
+
+class _ConvNd3(Module):
+    _transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None, output_padding=0):
+        super().__init__()
+        name = type(self).__name__
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels {in_channels} and "
+                             f"out_channels {out_channels}")
+        if padding_mode != "zeros" and (self._transposed or padding_mode not in ("reflect", "replicate", "circular")):
+            raise ValueError(f"{name}: padding_mode '{padding_mode}' is not supported")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _triple(kernel_size, "kernel_size", name)
+        self.stride, self.dilation = _triple(stride, "stride", name), _triple(dilation, "dilation", name)
+        self.padding = padding if isinstance(padding, str) else _triple(padding, "padding", name)
+        self.output_padding = _triple(output_padding, "output_padding", name)
+        self.padding_mode, self.transposed = padding_mode, self._transposed
+        shape = ((in_channels, out_channels // groups) if self._transposed else
+                 (out_channels, in_channels // groups)) + self.kernel_size
+        self.weight = Parameter(_tensor.empty(*shape, dtype=dtype, device=device))
+        self.bias = Parameter(_tensor.empty(out_channels, dtype=dtype, device=device)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        from fastdl.nn._conv import reset_conv_parameters
+        reset_conv_parameters(self.weight, self.bias)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv3d(_ConvNd3):
+    """nn.Conv3d: PyTorch's arguments, parameter names, initialisation and repr."""
+
+    def forward(self, input):
+        if self.padding_mode == "zeros":
+            return conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        from fastdl.nn._functional_pad import pad
+        pads = _padding3d(self.padding, self.weight, self.stride, self.dilation, "Conv3d")
+        flat = (pads[2][0], pads[2][1], pads[1][0], pads[1][1], pads[0][0], pads[0][1])
+        return conv3d(pad(input, flat, self.padding_mode), self.weight, self.bias, self.stride, 0, self.dilation,
+                      self.groups)
+
+
+class ConvTranspose3d(_ConvNd3):
+    """nn.ConvTranspose3d: weight (C_in, C_out / groups, kD, kH, kW), PyTorch's initialisation."""
+    _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype, output_padding)
+
+    def forward(self, input, output_size=None):
+        op = self.output_padding
+        if output_size is not None:  # choose output_padding that reaches output_size, as PyTorch
+            size = tuple(output_size)[-3:]
+            x_sp = input.shape[-3:]
+            op = tuple(size[i] - ((x_sp[i] - 1) * self.stride[i] - 2 * self.padding[i] +
+                                  self.dilation[i] * (self.kernel_size[i] - 1) + 1) for i in range(3))
+        return conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
+                                self.dilation)
+
