@@ -182,6 +182,8 @@ def _to_fd(x, memo):
         return memo[id(x)]
     if isinstance(x, torch.dtype):
         return _DTYPES[x]
+    if isinstance(x, torch.nn.PairwiseDistance):  # a distance_function argument
+        return fd.nn.PairwiseDistance(x.norm, x.eps, x.keepdim)
     if isinstance(x, torch.device):
         return str(x)
     if isinstance(x, torch.memory_format):

@@ -61,3 +61,6 @@ from fastdl.nn.modules.pooling3d import (  # noqa: F401,E402
     AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, FractionalMaxPool2d, FractionalMaxPool3d, MaxPool3d, MaxUnpool1d,
     MaxUnpool2d, MaxUnpool3d,
 )
+from fastdl.nn.modules.loss_margin import (  # noqa: F401,E402
+    MultiLabelMarginLoss, MultiMarginLoss, TripletMarginWithDistanceLoss,
+)

@@ -482,3 +482,6 @@ from fastdl.nn._functional_pool3d import (  # noqa: E402,F401
     adaptive_avg_pool3d, adaptive_max_pool3d, avg_pool3d, fractional_max_pool2d, fractional_max_pool3d, max_pool3d,
     max_unpool1d, max_unpool2d, max_unpool3d,
 )
+from fastdl.nn._losses_margin import (  # noqa: E402,F401
+    multi_margin_loss, multilabel_margin_loss, pdist, triplet_margin_with_distance_loss,
+)
