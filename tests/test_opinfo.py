@@ -107,6 +107,7 @@ _REORDERED = {
     "einsum": lambda tensors, equation: fd.einsum(equation, tensors),
     "where": lambda self, condition, other, **kw: fd.where(condition, self, other, **kw),
     "nn.functional.embedding": lambda weight, idx, **kw: F.embedding(idx, weight, **kw),
+    "nn.functional.embedding_bag": lambda weight, idx, **kw: F.embedding_bag(idx, weight, **kw),
     "polygamma": lambda x, n, **kw: fd.polygamma(n, x, **kw),
     "special.polygamma": lambda x, n, **kw: fd.special.polygamma(n, x, **kw),
 }
