@@ -116,7 +116,7 @@ from fastdl._native_norms import native_batch_norm, native_group_norm, native_la
 from fastdl import autograd, cuda, linalg, masked, nn, optim, profiler  # noqa: E402,F401
 from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)
     cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, norm, pinverse, qr,
-    slogdet, svd, triangular_solve,
+    slogdet, svd, triangular_solve, lu, lu_solve, lu_unpack, geqrf, ormqr,
 )
 from fastdl.serialization import load, save  # noqa: E402,F401
 

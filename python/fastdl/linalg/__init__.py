@@ -449,3 +449,11 @@ def cond(A, p=None):
         r = s[..., 0] / s[..., -1]
         return 1.0 / r if p == -2 else r
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+from ._householder import GeqrfResult, householder_product  # noqa: E402
+from ._lu import LuFactorExResult, LuFactorResult, LuResult, lu, lu_factor, lu_factor_ex, lu_solve  # noqa: E402
+from ._tensor_algebra import tensorinv, tensorsolve, vander  # noqa: E402
+
+__all__ += ["householder_product", "lu", "lu_factor", "lu_factor_ex", "lu_solve", "tensorinv", "tensorsolve",
+            "vander"]

@@ -1,5 +1,5 @@
 """PyTorch's top-level linear-algebra names (torch.det, torch.inverse, torch.svd, ...) and
-their Tensor methods, on top of fastdl.linalg. The older APIs keep their own conventions:
+their Tensor methods (lu, lu_solve, lu_unpack, geqrf, ormqr among them), on top of fastdl.linalg. The older APIs keep their own conventions:
 torch.svd returns V (not Vh) and reduced factors by default; torch.qr takes `some`."""
 from collections import namedtuple
 
@@ -75,7 +75,10 @@ def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False, *, 
     return TriangularSolveResult(X, A.clone())
 
 
-_METHODS = {"det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inv, "cholesky": cholesky,
+from ._householder import geqrf, ormqr  # noqa: E402,F401
+from ._lu import lu_top as lu, lu_solve_top as lu_solve, lu_unpack  # noqa: E402,F401
+
+_METHODS = {"lu": lu, "lu_solve": lu_solve, "geqrf": geqrf, "ormqr": ormqr, "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inv, "cholesky": cholesky,
             "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse, "pinverse": pinverse,
             "matrix_exp": matrix_exp, "matrix_power": matrix_power, "qr": qr, "svd": svd, "norm": norm,
             "triangular_solve": triangular_solve}
