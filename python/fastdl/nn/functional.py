@@ -486,3 +486,4 @@ from fastdl.nn._losses_margin import (  # noqa: E402,F401
     multi_margin_loss, multilabel_margin_loss, pdist, triplet_margin_with_distance_loss,
 )
 from fastdl.nn._embedding_bag import embedding_bag  # noqa: E402,F401
+from fastdl.nn._grid_sample import affine_grid, grid_sample  # noqa: E402,F401
