@@ -65,3 +65,4 @@ from fastdl.nn.modules.loss_margin import (  # noqa: F401,E402
     MultiLabelMarginLoss, MultiMarginLoss, TripletMarginWithDistanceLoss,
 )
 from fastdl.nn._embedding_bag import EmbeddingBag  # noqa: F401,E402
+from fastdl.nn._ctc import CTCLoss  # noqa: F401,E402
