@@ -119,6 +119,16 @@ from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level line
     slogdet, svd, triangular_solve, lu, lu_solve, lu_unpack, geqrf, ormqr,
 )
 from fastdl.serialization import load, save  # noqa: E402,F401
+from fastdl import signal, special  # noqa: E402,F401
+from fastdl._misc_ops import (  # noqa: E402,F401
+    bitwise_left_shift, bitwise_right_shift, i0, igamma, igammac, logspace, tril_indices, triu_indices, unravel_index,
+)
+from fastdl.signal.windows import (  # noqa: E402,F401
+    bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window,
+)
+from fastdl._misc_ops import _install_methods as _install_misc  # noqa: E402
+_install_misc()
+del _install_misc
 
 
 

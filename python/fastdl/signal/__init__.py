@@ -1,0 +1,2 @@
+"""torch.signal: window functions (fastdl.signal.windows)."""
+from fastdl.signal import windows  # noqa: F401
