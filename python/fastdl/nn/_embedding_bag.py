@@ -15,7 +15,7 @@ from fastdl.nn.parameter import Parameter
 _MODES = ("sum", "mean", "max")
 
 
-def _bags(input, offsets, include_last_offset, op):
+def _bags(input, offsets, include_last_offset, op, trailing_in_last):
     """(flat indices as numpy, bag id of each, number of bags)."""
     idx = np.asarray(input.numpy()).astype(np.int64)
     if input.ndim == 2:
@@ -42,8 +42,10 @@ def _bags(input, offsets, include_last_offset, op):
         raise ValueError(f"{op}: offsets must start at 0, be non-decreasing and stay within the input length {n}; "
                          f"got {off.tolist()}")
     bag = np.searchsorted(bounds[1:], np.arange(n), side="right") if B else np.zeros(0, np.int64)
-    keep = bag < B  # with include_last_offset, entries at or past the last offset belong to no bag
-    return idx[keep], bag[keep], B
+    if not trailing_in_last or B == 0:  # entries at or past a last offset belong to no bag ('max', as PyTorch)
+        keep = bag < B
+        return idx[keep], bag[keep], B
+    return idx, np.minimum(bag, B - 1), B  # 'sum' / 'mean': PyTorch adds them to the last bag
 
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
@@ -68,7 +70,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         if not -V <= padding_idx < V:
             raise ValueError(f"{op}: padding_idx must be within [-{V}, {V}); got {padding_idx}")
         padding_idx = padding_idx + V if padding_idx < 0 else padding_idx
-    idx, bag, B = _bags(input, offsets, include_last_offset, op)
+    idx, bag, B = _bags(input, offsets, include_last_offset, op, mode != "max")
     if idx.size and (idx.min() < 0 or idx.max() >= V):
         raise IndexError(f"{op}: index {int(idx.max() if idx.max() >= V else idx.min())} out of range for {V} "
                          f"embeddings; input shape {tuple(input.shape)}")
