@@ -121,14 +121,15 @@ def polygamma(n, input):
 
 
 def erfc(input):
-    """1 - erf(x); from x = 3 on (erfc < 2.3e-5, where 1 - erf would keep few digits) the continued
-    fraction exp(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), 60 levels deep."""
+    """1 - erf(x); from x = 1.5 on (erfc < 0.034, where 1 - erf would lose digits) the continued
+    fraction exp(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), 120 levels deep
+    (relative error 2e-16 at x = 1.5, against mpmath; 60 levels left 2e-13 there)."""
     x0 = _float(input, "erfc")
     x = _as64(x0)
-    tail = x >= 3.0
+    tail = x >= 1.5
     xs = _C.where(tail, x, 3.0)  # the unused branch sees a safe argument
     f = xs
-    for k in builtins.range(60, 0, -1):
+    for k in builtins.range(120, 0, -1):
         f = xs + (k / 2.0) / f
     cf = _C.exp(-xs * xs) / (math.sqrt(math.pi) * f)
     out = _C.where(tail, cf, 1.0 - _C.erf(_C.where(tail, 0.0, x)))

@@ -512,10 +512,11 @@ def airy_ai(input):
 _SQRT1_2 = math.sqrt(0.5)
 
 
-def _erfc_cf_den(z):
-    """The continued fraction f with erfc(z) = e^-z^2 / (sqrt(pi) f), z >= 3 (see _special.erfc)."""
+def _erfc_cf_den(z, levels=60):
+    """The continued fraction f with erfc(z) = e^-z^2 / (sqrt(pi) f): 60 levels for z >= 2, 120 for
+    z >= 1.5 (see _special.erfc)."""
     f = z
-    for k in builtins.range(60, 0, -1):
+    for k in builtins.range(levels, 0, -1):
         f = z + (k / 2.0) / f
     return f
 
@@ -544,9 +545,9 @@ def log_ndtr(input):
 def erfcx(input):
     """e^(x^2) erfc(x)."""
     def f(x):
-        tail = x >= 3.0
+        tail = x >= 1.5
         z = _C.where(tail, _C.where(_C.isinf(x), 3.0, x), 3.0)
-        cf = 1.0 / (_SQRT_PI * _erfc_cf_den(z))
+        cf = 1.0 / (_SQRT_PI * _erfc_cf_den(z, 120))
         xs = _C.where(tail, 0.0, x)
         near = _C.exp(xs * xs) * _special.erfc(xs)
         out = _C.where(tail, cf, near)
