@@ -254,11 +254,12 @@ def test_embedding_bag(rng, mode, dtype):
                      lambda ww, ii, oo: TF.embedding_bag(ii, ww, oo, mode=mode, padding_idx=pad,
                                                           include_last_offset=last),
                      [w, idx, offsets], rng, dtype, ints=(1, 2))
-    # entries past a last offset below the input length: PyTorch adds them to the last bag in 'sum' / 'mean',
-    # leaves them out in 'max'
-    _compare(lambda ww, ii, oo: F.embedding_bag(ii, ww, oo, mode=mode, include_last_offset=True),
-             lambda ww, ii, oo: TF.embedding_bag(ii, ww, oo, mode=mode, include_last_offset=True),
-             [w, idx, np.array([0, 3, 3, 7, 12])], rng, dtype, ints=(1, 2))
+    if dtype == fd.float64:  # entries past a last offset below the input length (outside PyTorch's contract):
+        # its float64 kernel adds them to the last bag in 'sum' / 'mean' and leaves them out in 'max' (its
+        # float32 kernel leaves them out always); fastdl follows the float64 kernel
+        _compare(lambda ww, ii, oo: F.embedding_bag(ii, ww, oo, mode=mode, include_last_offset=True),
+                 lambda ww, ii, oo: TF.embedding_bag(ii, ww, oo, mode=mode, include_last_offset=True),
+                 [w, idx, np.array([0, 3, 3, 7, 12])], rng, dtype, ints=(1, 2))
     idx2 = rng.integers(0, V, (4, 3))
     _compare(lambda ww, ii: F.embedding_bag(ii, ww, mode=mode), lambda ww, ii: TF.embedding_bag(ii, ww, mode=mode),
              [w, idx2], rng, dtype, ints=(1,))
