@@ -407,3 +407,41 @@ def test_errors_name_op_and_shapes():
         F.multilabel_margin_loss(fd.randn(2, 3), fd.tensor(np.zeros((2, 2), dtype=np.int64)))
     with pytest.raises(ValueError, match=r"pdist: .*\(2, 3, 4\)"):
         F.pdist(fd.randn(2, 3, 4))
+
+
+MHA = [  # (L, S, N, E, H, separate weights, bias_kv, add_zero_attn, attn_mask, key_padding_mask, average, unbatched)
+    (3, 5, 2, 4, 2, False, False, False, None, False, True, False),
+    (3, 5, 2, 4, 2, True, True, True, "2d", True, False, False),
+    (4, 3, 3, 6, 3, False, True, False, "3d", False, True, False),
+    (4, 3, 1, 6, 3, False, False, True, "bool", True, True, True),
+    (4, 3, 1, 6, 2, True, False, False, "3d", False, False, True),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+@pytest.mark.parametrize("case", MHA)
+def test_multi_head_attention_forward(rng, case):
+    L, S, N, E, H, sep, bias_kv, zero, mask, kpm, avg, unb = case
+    qs, ks = ((L, E), (S, E)) if unb else ((L, N, E), (S, N, E))
+    shapes = [qs, ks, ks, (3 * E, E), (3 * E,), (E,), (E,), (E, E), (E,), (E, E), (E, E), (E, E)]
+    nb = 1 if unb else N
+    am = {"2d": rng.standard_normal((L, S)), "3d": rng.standard_normal((nb * H, L, S)),
+          "bool": rng.random((L, S)) < 0.3, None: None}[mask]
+    kp = None
+    if kpm:
+        kp = rng.random((S,) if unb else (N, S)) < 0.3
+        kp[..., 0] = False
+
+    def call(lib, fn, q, k, v, ipw, ipb, bk, bv, ow, ob, qw, kw, vw):
+        conv = (lambda a: None if a is None else lib(a))
+        out, w = fn(q, k, v, E, H, None if sep else ipw, ipb, bk if bias_kv else None, bv if bias_kv else None, zero,
+                    0.0, ow, ob, training=False, key_padding_mask=conv(kp), attn_mask=conv(am),
+                    use_separate_proj_weight=sep, q_proj_weight=qw if sep else None, k_proj_weight=kw if sep else None,
+                    v_proj_weight=vw if sep else None, average_attn_weights=avg)
+        return out, w
+
+    arrays = [rng.standard_normal(s) for s in shapes]
+    grad = [True] * 3 + [not sep, True, bias_kv, bias_kv, True, True, sep, sep, sep]
+    for pick in (0, 1):  # output, then the attention weights
+        _compare(lambda *a: call(fd.tensor, F.multi_head_attention_forward, *a)[pick],
+                 lambda *a: call(torch.tensor, TF.multi_head_attention_forward, *a)[pick], arrays, rng, grad=grad)

@@ -488,3 +488,4 @@ from fastdl.nn._losses_margin import (  # noqa: E402,F401
 from fastdl.nn._embedding_bag import embedding_bag  # noqa: E402,F401
 from fastdl.nn._grid_sample import affine_grid, grid_sample  # noqa: E402,F401
 from fastdl.nn._ctc import ctc_loss  # noqa: E402,F401
+from fastdl.nn._mha_functional import multi_head_attention_forward  # noqa: E402,F401
