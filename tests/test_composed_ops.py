@@ -63,7 +63,7 @@ def test_tensordot(fdt, tdt, tol, sa, sb, dims):
 
 
 def test_tensordot_errors():
-    with pytest.raises(ValueError, match=r"tensordot: contracted dimensions need to match.*shapes \(3, 4\) and \(5, 2\)"):
+    with pytest.raises(ValueError, match=r"tensordot: contracted dimensions need to match.*\(3, 4\) and \(5, 2\)"):
         fd.tensordot(fd.zeros(3, 4), fd.zeros(5, 2), 1)
     with pytest.raises(ValueError, match="tensordot: both dim lists must have the same length"):
         fd.tensordot(fd.zeros(3, 4), fd.zeros(4, 3), ([0], [0, 1]))
@@ -187,7 +187,7 @@ def test_histogramdd(fdt, tdt, bins, weighted, density):
 
 
 def test_histogramdd_errors():
-    with pytest.raises(ValueError, match=r"histogramdd: expected 2 bin specifications .* got 3 \(input shape \(5, 2\)\)"):
+    with pytest.raises(ValueError, match=r"histogramdd: expected 2 bin specifications .* got 3 \(input shape"):
         fd.histogramdd(fd.zeros(5, 2), [2, 2, 2])
     with pytest.raises(TypeError, match="histogramdd: input must be a float tensor"):
         fd.histogramdd(fd.zeros(5, 2, dtype=fd.int64))

@@ -4,7 +4,7 @@ split_with_sizes, unsafe_chunk / unsafe_split, narrow_copy, sum_to_size, and res
 import builtins
 
 from fastdl import _C
-from fastdl._C import Tensor, dtype
+from fastdl._C import dtype
 
 
 def _shape(t):

@@ -32,7 +32,8 @@ def _reflectors(op, A, tau):
     check_matrix(op, A, "input")
     m, n = A.shape[-2:]
     k = tau.shape[-1] if tau.ndim else 0
-    if k > builtins.min(m, n) if op == "linalg.householder_product" else k > m:
+    most = builtins.min(m, n) if op == "linalg.householder_product" else m
+    if k > most:
         raise ValueError(f"{op}: tau of shape {tuple(tau.shape)} has more scales than input of shape "
                          f"{tuple(A.shape)} has reflectors")
     if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
@@ -74,10 +75,7 @@ def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
         raise ValueError(f"ormqr: other of shape {tuple(other.shape)} does not match the {m} x {m} Q of input "
                          f"{tuple(input.shape)} (left={left})")
     # Q C = H_1 (... (H_k C)); Q^T C = H_k (... (H_1 C)); C Q = ((C H_1) ...) H_k; C Q^T = ((C H_k) ...) H_1
-    order = builtins.range(k) if left == transpose else builtins.range(k - 1, -1, -1)
-    if not left:
-        order = builtins.range(k) if not transpose else builtins.range(k - 1, -1, -1)
     C = other
-    for i in order:
+    for i in (builtins.range(k) if left == transpose else builtins.range(k - 1, -1, -1)):
         C = _apply(C, V, tau, i, left)
     return C
