@@ -228,3 +228,16 @@ def test_nonzero_static(size):
     assert fd.tensor(a).nonzero_static(size=1).dtype == fd.int64
     with pytest.raises(ValueError, match="nonzero_static: size must be >= 0"):
         fd.nonzero_static(fd.zeros(3), size=-1)
+
+
+def test_as_strided_inplace():
+    base = fd.arange(12.0)
+    x = base[2:]
+    assert fd.as_strided_(x, (2, 3), (3, 1), 3) is x
+    assert (tuple(x.shape), x.stride(), x.storage_offset()) == ((2, 3), (3, 1), 3)
+    np.testing.assert_array_equal(x.numpy(), np.arange(3.0, 9.0).reshape(2, 3))
+    y = fd.arange(6.0)
+    y.as_strided_((3,), (2,))
+    np.testing.assert_array_equal(y.numpy(), [0.0, 2.0, 4.0])
+    with pytest.raises(RuntimeError, match="as_strided_: cannot change the geometry of a tensor that requires grad"):
+        fd.zeros(4, requires_grad=True).as_strided_((2,), (1,))

@@ -107,9 +107,9 @@ from fastdl._statistics import histogramdd  # noqa: E402,F401
 from fastdl._indexing import nonzero_static  # noqa: E402,F401
 from fastdl._creation import empty_permuted, empty_strided, fill, scalar_tensor  # noqa: E402,F401
 from fastdl._views import (  # noqa: E402,F401
-    alias_copy, as_strided, as_strided_copy, as_strided_scatter, diagonal_copy, expand_copy, narrow_copy,
-    permute_copy, resize_as_, split_with_sizes, split_with_sizes_copy, squeeze_copy, t_copy, transpose_copy,
-    unbind_copy, unfold_copy, unsafe_chunk, unsafe_split, unsqueeze_copy, view_copy,
+    alias_copy, as_strided, as_strided_, as_strided_copy, as_strided_scatter, diagonal_copy, expand_copy,
+    narrow_copy, permute_copy, resize_as_, split_with_sizes, split_with_sizes_copy, squeeze_copy, t_copy,
+    transpose_copy, unbind_copy, unfold_copy, unsafe_chunk, unsafe_split, unsqueeze_copy, view_copy,
 )
 from fastdl._native_norms import native_batch_norm, native_group_norm, native_layer_norm  # noqa: E402,F401
 

@@ -60,7 +60,7 @@ def _attach_api_extra():
     for mod, names in ((_products, ("addbmm", "baddbmm")), (_reductions, ("renorm",)),
                        (_indexing, ("nonzero_static",)),
                        (_views, ("as_strided_scatter", "split_with_sizes", "unsafe_chunk", "unsafe_split",
-                                 "narrow_copy", "sum_to_size", "resize_", "resize_as_"))):
+                                 "narrow_copy", "sum_to_size", "resize_", "resize_as_", "as_strided_"))):
         for name in names:
             setattr(Tensor, name, getattr(mod, name))
     for name in ("addbmm", "baddbmm", "renorm", "as_strided_scatter"):

@@ -25,6 +25,16 @@ def as_strided(input, size, stride, storage_offset=None):
     return _C.as_strided(input, tuple(size), tuple(stride), storage_offset)
 
 
+def as_strided_(self, size, stride, storage_offset=None):
+    """self becomes the as_strided view of its own storage (other views keep sharing it); tensors that
+    require grad are refused (rebinding would cut their history)."""
+    if self.requires_grad:
+        raise RuntimeError(f"as_strided_: cannot change the geometry of a tensor that requires grad in place "
+                           f"(shape {_shape(self)})")
+    self._set_data(_C.as_strided(self, tuple(size), tuple(stride), storage_offset))
+    return self
+
+
 def as_strided_copy(input, size, stride, storage_offset=None):
     return _C.as_strided(input, tuple(size), tuple(stride), storage_offset).clone()
 

@@ -82,15 +82,17 @@ class Lu(Function):
     def forward(ctx, A):
         a = to_np(A)
         m, n = a.shape[-2:]
-        lu, piv, _ = _getrf(a)
+        lu, piv, info = _getrf(a)
         L, U = _unpack_np(lu, m, n)
         P, L, U = _p_matrix(piv, m, A), from_np(L, A), from_np(U, A)
         ctx.mark_non_differentiable(P)
         ctx.save_for_backward(P, L, U)
-        return P, L, U
+        # getrf's 1-based int32 pivots and info ride along (integers: no gradient)
+        piv, info = (fd.from_numpy(np.array(v, copy=True)).to(A.device) for v in (piv, info))
+        return P, L, U, piv, info
 
     @staticmethod
-    def backward(ctx, gP, gL, gU):
+    def backward(ctx, gP, gL, gU, gpiv=None, ginfo=None):
         P, L, U = ctx.saved_tensors
         m, n = L.shape[-2], U.shape[-1]
         k = builtins.min(m, n)
@@ -128,14 +130,7 @@ def lu(A, *, pivot=True, out=None):
     U (..., k, n) upper triangular, k = min(m, n)."""
     check_matrix("linalg.lu", A)
     _check_pivot("linalg.lu", pivot)
-    return LuResult(*Lu.apply(A))
-
-
-def _pivots(A):
-    """getrf's 1-based int32 pivots and info of A (no gradient: integer results)."""
-    _, piv, info = _getrf(to_np(A))
-    dev = A.device
-    return fd.from_numpy(np.array(piv, copy=True)).to(dev), fd.from_numpy(np.array(info, copy=True)).to(dev)
+    return LuResult(*Lu.apply(A)[:3])
 
 
 def _pack(L, U):
@@ -156,8 +151,7 @@ def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
     1-based index of the first zero pivot)."""
     check_matrix("linalg.lu_factor_ex", A)
     _check_pivot("linalg.lu_factor_ex", pivot)
-    _, L, U = Lu.apply(A)
-    piv, info = _pivots(A)
+    _, L, U, piv, info = Lu.apply(A)
     if check_errors and builtins.bool((info != 0).any().item()):
         from ._core import LinAlgError
         raise LinAlgError("linalg.lu_factor_ex: U is singular (a zero pivot); info holds its index")
