@@ -6,23 +6,27 @@ Bessel functions (formulas from Abramowitz & Stegun and NIST DLMF chapter 10):
   e^x / sqrt(2 pi x) sum (-1)^k a_k(nu) / x^k (DLMF 10.40.1), a_k(nu) = prod_{j<=k} (4 nu^2 - (2j-1)^2) / (k! 8^k);
 - K0, K1: the series with logarithm (DLMF 10.31.1) up to x = 2; beyond, the integral
   K_nu(x) = sqrt(pi / 2x) e^-x / Gamma(nu + 1/2) int_0^inf e^-u u^(nu-1/2) (1 + u / 2x)^(nu-1/2) du
-  (DLMF 10.32.8), u = s^2, by the trapezoidal rule on the whole line (its integrand is even and
-  analytic in a strip, so the rule converges geometrically: step 0.18 gives ~1e-17);
-- J0, J1, Y0, Y1: the series (DLMF 10.2.2, 10.8.1) up to |x| = 2; beyond, the same integral for
-  the Hankel function H^(1)_nu(x) (DLMF 10.9.E? / A&S 9.1.? Poisson form, 1 + i u / 2x), whose real
-  and imaginary parts give J and Y; cos(x - c) is taken as cos x cos c + sin x sin c so large x
-  keeps its digits;
-- Ai: the Maclaurin series (DLMF 9.4.1) on [-8, 1], Ai(x) = sqrt(x / 3) K_{1/3}(zeta) / pi with
-  K by the trapezoidal rule on int_0^inf e^(-zeta cosh t) cosh(t / 3) dt for 1 < x < 9.7, and the
-  asymptotic expansions (DLMF 9.7.5, 9.7.9) beyond.
+  (DLMF 10.32.8 with t = 1 + u / x), u = s^2, by the trapezoidal rule on the whole line (the
+  integrand is even and analytic in a strip |Im s| < sqrt(2x), so the rule converges geometrically:
+  step 0.18 leaves ~1e-17);
+- J0, J1, Y0, Y1: the series (DLMF 10.2.2, 10.8.1) up to |x| = 2; beyond, the Hankel function's
+  form of the same integral, H^(1)_nu(x) = sqrt(2 / pi x) e^(i chi) / Gamma(nu + 1/2)
+  int_0^inf e^-u u^(nu-1/2) (1 + i u / 2x)^(nu-1/2) du, chi = x - (nu / 2 + 1 / 4) pi (the integral
+  behind Hankel's asymptotic expansion; Watson, Theory of Bessel Functions, ch. 7), whose real and
+  imaginary parts are J and Y; cos(x - c) is taken as cos x cos c + sin x sin c so that large x keep
+  their digits;
+- Ai: the Maclaurin series (DLMF 9.4.1) on [-2, 1]; below -2, J_{1/3} and Y_{1/3} (DLMF 9.6.6) from
+  the Hankel integral above (u = s^6); Ai(x) = sqrt(x / 3) K_{1/3}(zeta) / pi (DLMF 9.6.1) with K by
+  the trapezoidal rule on int_0^inf e^(-zeta cosh t) cosh(t / 3) dt (DLMF 10.32.9) for
+  1 < x <= 9.65, and the asymptotic expansion (DLMF 9.7.5) beyond.
 Derivatives are given where PyTorch defines them (i0, i0e, i1, i1e, ndtr, ndtri, log_ndtr, erfcx,
-entr, xlog1py, polygamma and the aliases); the others are forward-only, as in PyTorch."""
+entr, xlog1py, gammainc / gammaincc in x, polygamma and the aliases); the others are forward-only, as in PyTorch."""
 import builtins
 import math
 
 from fastdl import _C, _special
 from fastdl._C import Tensor
-from fastdl.autograd import Function
+from fastdl.autograd import Function, _C_no_grad
 
 _GAMMA_E = 0.57721566490153286061
 _SQRT_PI = math.sqrt(math.pi)
@@ -93,15 +97,6 @@ def _unary(x, op, f, df=None):
         with _C_no_grad():
             return _cast(g(_f64(x)), x.dtype)
     return _Unary.apply(x, g, df)
-
-
-class _C_no_grad:
-    def __enter__(self):
-        self.prev = _C.is_grad_enabled()
-        _C.set_grad_enabled(False)
-
-    def __exit__(self, *e):
-        _C.set_grad_enabled(self.prev)
 
 
 # ---------------------------------------------------------------- modified Bessel I
@@ -457,23 +452,31 @@ def _airy_pos_asym(x):
     return _C.exp(-zeta) / (2.0 * _SQRT_PI * _C.sqrt(_C.sqrt(x))) * total
 
 
-def _airy_neg_asym(x):
-    """Ai(-t), t > 0 large: pi^-1/2 t^-1/4 (sin(zeta + pi/4) P - cos(zeta + pi/4) Q)."""
-    zeta = (2.0 / 3.0) * x * _C.sqrt(x)
-    inv = 1.0 / zeta
-    p_sum, q_sum = x * 0.0 + 1.0, x * 0.0
-    pw = x * 0.0 + 1.0
-    for k in builtins.range(1, 30):
-        pw = pw * inv
-        c = _AIRY_U[k]
-        if k % 2 == 0:
-            p_sum = p_sum + ((-1.0) ** (k // 2) * c) * pw
-        else:
-            q_sum = q_sum + ((-1.0) ** ((k - 1) // 2) * c) * pw
-    s, c = _C.sin(zeta), _C.cos(zeta)
-    r2 = math.sqrt(0.5)
-    sin_, cos_ = (s + c) * r2, (c - s) * r2
-    return (sin_ * p_sum - cos_ * q_sum) / (_SQRT_PI * _C.sqrt(_C.sqrt(x)))
+_AIRY_NEG_H = 0.05
+_AIRY_NEG_S = [j * _AIRY_NEG_H for j in builtins.range(1, 38)]  # e^-s^6 < 1e-17 past s = 1.85
+
+
+def _airy_neg(t):
+    """Ai(-t) for t >= 2: (sqrt t / 2) (J_{1/3}(zeta) - Y_{1/3}(zeta) / sqrt 3) (DLMF 9.6.6), with
+    H^(1)_{1/3} = J + i Y from the Hankel integral (module docstring), u = s^6 making its integrand
+    6 s^4 e^(-s^6) (1 + i s^6 / 2 zeta)^(-1/6) even and smooth, summed by the trapezoidal rule."""
+    zeta = (2.0 / 3.0) * t * _C.sqrt(t)
+    inv2z = 0.5 / zeta
+    a_sum, b_sum = t * 0.0, t * 0.0
+    for s in _AIRY_NEG_S:
+        w = _AIRY_NEG_H * 6.0 * s ** 4 * math.exp(-s ** 6)
+        a = (s ** 6) * inv2z
+        r = w * _C.pow(1.0 + a * a, -1.0 / 12.0)
+        ph = _C.atan(a) * (1.0 / 6.0)
+        a_sum = a_sum + r * _C.cos(ph)
+        b_sum = b_sum + r * _C.sin(ph)
+    cz, sz = _C.cos(zeta), _C.sin(zeta)
+    c0, s0 = math.cos(5 * math.pi / 12), math.sin(5 * math.pi / 12)
+    cchi, schi = cz * c0 + sz * s0, sz * c0 - cz * s0  # chi = zeta - 5 pi / 12
+    k = _C.sqrt(2.0 / (math.pi * zeta)) / math.gamma(5.0 / 6.0)
+    re = k * (a_sum * cchi + b_sum * schi)
+    im = k * (a_sum * schi - b_sum * cchi)
+    return 0.5 * _C.sqrt(t) * (re - im / math.sqrt(3.0))
 
 
 _AIRY_H = 0.05
@@ -494,11 +497,11 @@ def _airy_mid(x):
 def _airy64(x):
     pos_big = x > 9.65
     mid = _C.logical_and(x > 1.0, _C.logical_not(pos_big))
-    neg_big = x < -8.0
-    out = _airy_series(_C.where(_C.logical_or(x > 1.0, neg_big), 0.0, x))
+    neg = x < -2.0
+    out = _airy_series(_C.where(_C.logical_or(x > 1.0, neg), 0.0, x))
     out = _C.where(mid, _airy_mid(_C.where(mid, x, 2.0)), out)
     out = _C.where(pos_big, _airy_pos_asym(_C.where(pos_big, _C.where(_C.isinf(x), 20.0, x), 20.0)), out)
-    out = _C.where(neg_big, _airy_neg_asym(_C.where(neg_big, _C.where(_C.isinf(x), 20.0, -x), 20.0)), out)
+    out = _C.where(neg, _airy_neg(_C.where(neg, _C.where(_C.isinf(x), 20.0, -x), 20.0)), out)
     out = _C.where(x == _INF, 0.0, out)
     return _C.where(x == -_INF, _NAN, out)
 
@@ -670,10 +673,6 @@ def _bcast(a, b):
     return _C.broadcast_to(a, shape), _C.broadcast_to(b, shape)
 
 
-def _lgamma64(x):
-    return _special.lgamma(x)
-
-
 def gammainc(input, other):
     """The regularized lower incomplete gamma function P(a, x) (igamma): the series
     x^a e^-x / Gamma(a + 1) sum_k x^k / ((a + 1) ... (a + k)) for x < a + 1, else 1 - Q by the
@@ -708,7 +707,8 @@ class _IGamma(Function):
         shape = tuple(x.shape)
         if tuple(gx.shape) != shape:  # x was broadcast: sum the gradient back to its shape
             lead = gx.dim() - len(shape)
-            dims = list(builtins.range(lead)) + [lead + i for i, n in enumerate(shape) if n == 1 and gx.shape[lead + i] != 1]
+            dims = list(builtins.range(lead)) + [lead + i for i, n in enumerate(shape)
+                                                 if n == 1 and gx.shape[lead + i] != 1]
             if dims:
                 gx = gx.sum(dims, keepdim=True)
             gx = gx.reshape(list(shape))
