@@ -97,9 +97,10 @@ void philox_groups(uint64_t key, uint64_t g0, int64_t ng, uint32_t* __restrict w
 }
 #endif
 
-// [0, 1) from a word's top 24 bits; (0, 1] from all 32 (Box-Muller's radius: log stays finite,
-// and the tail reaches 6.7 sigma); [0, 1) from 53 bits of two words (26 + 27 bits, both halves
-// exact in double, so their sum is exact).
+// [0, 1) from a word's top 24 bits; (0, 1] from its top 31 plus a half step (Box-Muller's radius:
+// the log stays finite, the float32 tail reaches sqrt(64 ln 2) = 6.66 sigma; the float64 radius
+// uses 1 - u53, reaching 8.57); [0, 1) from 53 bits of two words (26 + 27 bits, both halves exact
+// in double, so their sum is exact).
 inline float u24(uint32_t w) { return float(int32_t(w >> 8)) * (1.0f / 16777216.0f); }
 inline float u32_open0(uint32_t w) { return float(int32_t(w >> 1)) * 4.656612873077393e-10f + 2.3283064365386963e-10f; }
 inline double u53(uint32_t hi, uint32_t lo) {
