@@ -71,6 +71,30 @@ def _amax_abs(x):
     return builtins.float(m.amax().item())
 
 
+def _zero(v):
+    return _C.clamp(v, -1.0, 1.0) * 0.0  # 0 for +-inf too
+
+
+def _piecewise(x, pieces):
+    """out[i] = fn(x[i]) for the first (mask, fn) whose mask holds at i (mask None: every element
+    left), each fn evaluated on its own elements only (gathered, then scattered back), so a branch
+    costs nothing where it is not taken. Forward only (no autograd through the scatter)."""
+    from fastdl._indexing import index_copy
+    shape = list(x.shape)
+    flat = x.reshape([-1])
+    out = _zero(flat)
+    left = flat == flat
+    left = _C.logical_or(left, _C.logical_not(left))  # all True (NaN included)
+    for mask, fn in pieces:
+        m = left if mask is None else _C.logical_and(mask.reshape([-1]), left)
+        idx = _C.nonzero(m).reshape([-1])
+        if idx.shape[0] == 0:
+            continue
+        out = index_copy(out, 0, idx, fn(_C.index_select(flat, 0, idx)))
+        left = _C.logical_and(left, _C.logical_not(m))
+    return out.reshape(shape)
+
+
 class _Unary(Function):
     """y = f(x) in float64 with dy/dx = df(x, y), both given as float64 tensor functions."""
 
@@ -262,17 +286,12 @@ def _k_small(x, nu):
 
 
 def _k64(x, nu, scaled):
-    big = x > 2.0
-    xs = _C.where(big, 2.0, _C.where(x > 0, x, 1.0))
-    xb = _C.where(big, _C.where(_C.isinf(x), 4.0, x), 4.0)
-    small = _k_small(xs, nu)
-    small = small * _C.exp(xs) if scaled else small
-    large = _k_scaled_int(xb, nu)
-    large = large if scaled else large * _C.exp(-xb)
-    out = _C.where(big, large, small)
-    out = _C.where(_C.isinf(x), 0.0, out)
-    out = _C.where(x == 0, _INF, out)
-    return _C.where(x < 0, _NAN, out)
+    return _piecewise(x, [
+        (_C.logical_not(x > 0), lambda v: _C.where(v == 0, _INF, _NAN)),
+        (_C.isinf(x), _zero),
+        (x > 2.0, lambda v: _k_scaled_int(v, nu) * (1.0 if scaled else _C.exp(-v))),
+        (None, lambda v: _k_small(v, nu) * (_C.exp(v) if scaled else 1.0)),
+    ])
 
 
 def modified_bessel_k0(input):
@@ -303,15 +322,17 @@ def _hankel_parts(x, nu):
             a_sum = a_sum + w * (1.0 if nu == 0 else 0.0)
             continue
         a = (s * s) * inv2x
-        phi = 0.5 * _C.atan(a)
-        if nu == 0:  # (1 + i a)^-1/2 = (1 + a^2)^-1/4 e^(-i phi)
-            r = _C.rsqrt(_C.sqrt(1.0 + a * a))
-            a_sum = a_sum + w * r * _C.cos(phi)
-            b_sum = b_sum - w * r * _C.sin(phi)
+        # sqrt(1 + i a) = p + i a / (2 p), p = sqrt((|1 + i a| + 1) / 2): no trigonometry, no cancellation
+        m = _C.sqrt(1.0 + a * a)
+        p = _C.sqrt(0.5 * m + 0.5)
+        if nu == 0:  # (1 + i a)^-1/2 = conj(sqrt(1 + i a)) / |1 + i a|
+            r = w / m
+            a_sum = a_sum + r * p
+            b_sum = b_sum - (0.5 * r) * a / p
         else:  # s^2 (1 + i a)^1/2
-            r = _C.sqrt(_C.sqrt(1.0 + a * a)) * (w * s * s)
-            a_sum = a_sum + r * _C.cos(phi)
-            b_sum = b_sum + r * _C.sin(phi)
+            ws = w * s * s
+            a_sum = a_sum + ws * p
+            b_sum = b_sum + (0.5 * ws) * a / p
     c = 1.0 / _SQRT_PI if nu == 0 else 2.0 / _SQRT_PI
     return a_sum * c, b_sum * c
 
@@ -368,24 +389,21 @@ def _y_small(x, nu):
 
 def _j64(x, nu):
     ax = _C.abs(x)
-    big = ax > 2.0
-    xb = _C.where(big, _C.where(_C.isinf(ax), 4.0, ax), 4.0)
-    large = _jy_large(xb, nu)[0]
-    small = _j_small(_C.where(big, 0.0, ax), nu)
-    out = _C.where(big, large, small)
-    out = _C.where(_C.isinf(x), 0.0, out)
+    out = _piecewise(ax, [
+        (_C.isinf(ax), _zero),
+        (ax > 2.0, lambda v: _jy_large(v, nu)[0]),
+        (None, lambda v: _j_small(v, nu)),
+    ])
     return out if nu == 0 else _C.sign(x) * out
 
 
 def _y64(x, nu):
-    big = x > 2.0
-    xb = _C.where(big, _C.where(_C.isinf(x), 4.0, x), 4.0)
-    large = _jy_large(xb, nu)[1]
-    small = _y_small(_C.where(big, 1.0, _C.where(x > 0, x, 1.0)), nu)
-    out = _C.where(big, large, small)
-    out = _C.where(_C.isinf(x), 0.0, out)
-    out = _C.where(x == 0, -_INF, out)
-    return _C.where(x < 0, _NAN, out)
+    return _piecewise(x, [
+        (_C.logical_not(x > 0), lambda v: _C.where(v == 0, -_INF, _NAN)),
+        (_C.isinf(x), _zero),
+        (x > 2.0, lambda v: _jy_large(v, nu)[1]),
+        (None, lambda v: _y_small(v, nu)),
+    ])
 
 
 def bessel_j0(input):
@@ -495,15 +513,13 @@ def _airy_mid(x):
 
 
 def _airy64(x):
-    pos_big = x > 9.65
-    mid = _C.logical_and(x > 1.0, _C.logical_not(pos_big))
-    neg = x < -2.0
-    out = _airy_series(_C.where(_C.logical_or(x > 1.0, neg), 0.0, x))
-    out = _C.where(mid, _airy_mid(_C.where(mid, x, 2.0)), out)
-    out = _C.where(pos_big, _airy_pos_asym(_C.where(pos_big, _C.where(_C.isinf(x), 20.0, x), 20.0)), out)
-    out = _C.where(neg, _airy_neg(_C.where(neg, _C.where(_C.isinf(x), 20.0, -x), 20.0)), out)
-    out = _C.where(x == _INF, 0.0, out)
-    return _C.where(x == -_INF, _NAN, out)
+    return _piecewise(x, [
+        (_C.logical_not(_C.isfinite(x)), lambda v: _C.where(v == _INF, 0.0, _NAN)),
+        (x > 9.65, _airy_pos_asym),
+        (x > 1.0, _airy_mid),
+        (x < -2.0, lambda v: _airy_neg(-v)),
+        (None, _airy_series),
+    ])
 
 
 def airy_ai(input):
@@ -559,17 +575,29 @@ def erfcx(input):
 
 
 def _log_ndtr64(x):
-    low = x < -4.25
-    z = _C.where(low, x, -5.0) * (-_SQRT1_2)
-    f = _erfc_cf_den(z)
-    lo = -z * z - _C.log((2.0 * _SQRT_PI) * f)
-    xh = _C.where(low, 0.0, x)
-    hi = _C.where(xh > 0, _C.log1p(-0.5 * _special.erfc(xh * _SQRT1_2)),
-                  _C.log(0.5 * _special.erfc(xh * (-_SQRT1_2))))
-    # ndtr(x) / pdf(x), the Newton step's scale in log space
-    ratio_lo = 1.0 / (math.sqrt(2.0) * f)
-    ratio_hi = 0.5 * _special.erfc(xh * (-_SQRT1_2)) * math.sqrt(2 * math.pi) * _C.exp(0.5 * xh * xh)
-    return _C.where(low, lo, hi), _C.where(low, ratio_lo, ratio_hi)
+    """(log ndtr(x), ndtr(x) / pdf(x)) for ndtri's Newton steps (forward only)."""
+    def low(v):  # v < -4.25: the continued fraction, which does not underflow
+        z = v * (-_SQRT1_2)
+        f = _erfc_cf_den(z)
+        return _C.stack([-z * z - _C.log((2.0 * _SQRT_PI) * f), 1.0 / (math.sqrt(2.0) * f)])
+
+    def high(v):
+        c = 0.5 * _special.erfc(v * (-_SQRT1_2))
+        return _C.stack([_C.log(c), c * math.sqrt(2 * math.pi) * _C.exp(0.5 * v * v)])
+    flat = x.reshape([-1])
+    n = flat.shape[0]
+    both = _piecewise(_C.cat([flat, flat]), [
+        (_C.cat([flat < -4.25, flat < -4.25]), lambda v: _pair(v, low)),
+        (None, lambda v: _pair(v, high)),
+    ])
+    return both[:n].reshape(list(x.shape)), both[n:].reshape(list(x.shape))
+
+
+def _pair(v, fn):
+    """fn on the first half of v (the second half repeats it), its two results laid out as halves."""
+    h = v.shape[0] // 2
+    r = fn(v[:h])
+    return _C.cat([r[0], r[1]])
 
 
 def ndtri(input):
@@ -586,7 +614,7 @@ def ndtri(input):
         t = -2.0 * lq
         tail = -_C.sqrt(t - _C.log(t) - math.log(2 * math.pi))
         y = _C.where(q > 1e-10, guess, tail)
-        for _ in builtins.range(4):
+        for _ in builtins.range(3):
             ln, ratio = _log_ndtr64(y)
             y = y - (ln - lq) * ratio
         y = _C.where(upper, -y, y)
