@@ -29,6 +29,10 @@ pytest.importorskip("sklearn")
 
 BAR = 0.70
 RESIDUAL_FACTOR = 2.0
+# DDIM with 20 of the 100 steps, from a 400-step DDPM: its residual / real residual spreads over
+# 1.3-3.0 across seeds and generators (fastdl's Philox seeds 0-3: 2.5, 2.2, 1.3, 2.2; the same draws
+# from numpy's PCG64: 1.4, 2.1, 2.6, 3.0), against ~23 untrained; 2.0 passed or failed on the seed.
+DDIM_RESIDUAL_FACTOR = 3.5
 
 
 @pytest.fixture(autouse=True)
@@ -193,5 +197,5 @@ def test_ddpm_samples_are_confident_digits(digits):
           f"ancestral {_show(after)}; DDIM-20 {_show(ddim)}; real residual {real_res:.3f}")
     assert np.mean(losses[-50:]) < 0.5 * np.mean(losses[:20])
     assert _passes(after, real_res), _show(after)
-    assert ddim["residual"] <= RESIDUAL_FACTOR * real_res and ddim["classes"] >= 8
+    assert ddim["residual"] <= DDIM_RESIDUAL_FACTOR * real_res and ddim["classes"] >= 8
     assert not _passes(before, real_res)
