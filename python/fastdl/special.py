@@ -39,12 +39,20 @@ def _default_float():
     return get_default_dtype()
 
 
-def _arg(x, op, name="input"):
+def _arg(x, op, name="input", like=None):
+    """x as a tensor; a number becomes a 0-dim tensor of the default dtype on like's device."""
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (builtins.int, builtins.float, builtins.bool)):
-        return _C.full((), builtins.float(x), _default_float(), "cpu")
+        dev = like.device if isinstance(like, Tensor) else "cpu"
+        return _C.full((), builtins.float(x), _default_float(), dev)
     raise TypeError(f"special.{op}: {name} must be a Tensor or a number; got {type(x).__name__}")
+
+
+def _args2(a, b, op, name_b="other"):
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        _arg(a, op), _arg(b, op, name_b)  # type errors first
+    return _arg(a, op, "input", b), _arg(b, op, name_b, a)
 
 
 def _out_dtype(*ts):
@@ -635,7 +643,7 @@ def entr(input):
 
 def xlog1py(input, other):
     """x log1p(y), 0 where x is 0 (unless y is NaN)."""
-    x, y = _arg(input, "xlog1py"), _arg(other, "xlog1py", "other")
+    x, y = _args2(input, other, "xlog1py")
     dt = _out_dtype(x, y)
     x, y = _cast(x, dt), _cast(y, dt)
     zero = _C.logical_and(x == 0, _C.logical_not(_C.isnan(y)))
@@ -643,7 +651,7 @@ def xlog1py(input, other):
 
 
 def xlogy(input, other):
-    x, y = _arg(input, "xlogy"), _arg(other, "xlogy", "other")
+    x, y = _args2(input, other, "xlogy")
     dt = _out_dtype(x, y)
     x, y = _cast(x, dt), _cast(y, dt)
     zero = _C.logical_and(x == 0, _C.logical_not(_C.isnan(y)))
@@ -659,7 +667,7 @@ def zeta(input, other):
     """The Hurwitz zeta function sum_k (q + k)^-x (x > 1): the first terms summed until q + k >= 10
     + max(x), the rest by Euler-Maclaurin; inf at x = 1 and at q a non-positive integer, NaN for
     x < 1 and for q < 0 with non-integer x (PyTorch / Cephes)."""
-    s0, q0 = _arg(input, "zeta"), _arg(other, "zeta", "other")
+    s0, q0 = _args2(input, other, "zeta")
     dt = _out_dtype(s0, q0)
     with _C_no_grad():
         s, q = _f64(s0), _f64(q0)
@@ -744,7 +752,7 @@ class _IGamma(Function):
 
 
 def _igamma(input, other, op, upper):
-    a0, x0 = _arg(input, op), _arg(other, op, "other")
+    a0, x0 = _args2(input, other, op)
     dt = _out_dtype(a0, x0)
     return _IGamma.apply(a0, x0, upper, op, dt)
 
@@ -882,7 +890,7 @@ def logsumexp(input, dim, keepdim=False):
 # ---------------------------------------------------------------- orthogonal polynomials
 
 def _poly(x, n, op, kind):
-    x0, n0 = _arg(x, op), _arg(n, op, "n")
+    x0, n0 = _args2(x, n, op, "n")
     dt = _out_dtype(x0, n0)
     with _C_no_grad():
         xf = _f64(x0)
