@@ -1,7 +1,10 @@
 """conv3d / conv_transpose3d / max_pool3d forward + backward vs PyTorch, interleaved in one
 process (fastdl.bench.harness.interleaved), float32, at a small video / volume shape.
 
-    python bench/conv3d.py [--threads N]"""
+    python bench/conv3d.py [--threads N]
+
+Zen 3, 2 threads, quiet machine: conv3d k3 p1 45 ms vs torch 95 ms (2.1x), conv_transpose3d k3
+s2 141 ms vs 168 ms (1.19x), max_pool3d k3 s2 8.9 ms vs 10.7 ms (1.2x)."""
 import argparse
 
 import numpy as np

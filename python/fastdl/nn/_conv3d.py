@@ -136,28 +136,29 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     y = _C.conv_transpose2d(planes, w, None, stride[1:], padding[1:], output_padding[1:], G, dilation[1:])
     OH, OW = y.shape[2], y.shape[3]
     y = y.reshape(N, D, G, kD, Cog, OH, OW)
-    if sd > 1:  # zeros between the input planes: plane i at depth i * sd
-        z = _C.full((N, D, sd - 1, G, kD, Cog, OH, OW), 0.0, y.dtype, y.device)
-        y = _C.cat([y.unsqueeze(2), z], 2).reshape(N, D * sd, G, kD, Cog, OH, OW)[:, :(D - 1) * sd + 1]
-    L = (D - 1) * sd + 1
-    out = None
-    for k in range(kD):
-        front = k * dd
-        lo, hi = max(pd - front, 0), min(L, pd + OD - front)  # the part of this slice inside the crop
-        if hi <= lo:
-            continue
-        part = y[:, lo:hi, :, k].reshape(N, hi - lo, C_out, OH, OW)
-        before, after = front + lo - pd, OD - (front + hi - pd)
-        blocks = []
-        if before:
-            blocks.append(_C.full((N, before, C_out, OH, OW), 0.0, y.dtype, y.device))
-        blocks.append(part)
-        if after:
-            blocks.append(_C.full((N, after, C_out, OH, OW), 0.0, y.dtype, y.device))
-        piece = _C.cat(blocks, 1) if len(blocks) > 1 else part
-        out = piece if out is None else out + piece
-    if out is None:
-        out = _C.full((N, OD, C_out, OH, OW), 0.0, y.dtype, y.device)
+    # tap k of input plane i lands at padded depth i * sd + k * dd = (i + a) * sd + r with
+    # (a, r) = divmod(k * dd, sd): per residue r, the taps' planes shifted by a along Q and summed
+    # (no zero-spread of the whole tensor); the residues interleave into depth Q * sd
+    full = (D - 1) * sd + dd * (kD - 1) + 1 + opd
+    Q = -(-full // sd)
+    residues = []
+    for r in range(sd):
+        acc = None
+        for k in range(kD):
+            a, rk = divmod(k * dd, sd)
+            if rk != r:
+                continue
+            part = y[:, :, :, k].reshape(N, D, C_out, OH, OW)
+            blocks = [part]
+            if a:
+                blocks.insert(0, _C.full((N, a, C_out, OH, OW), 0.0, y.dtype, y.device))
+            if Q - D - a:
+                blocks.append(_C.full((N, Q - D - a, C_out, OH, OW), 0.0, y.dtype, y.device))
+            piece = _C.cat(blocks, 1) if len(blocks) > 1 else part
+            acc = piece if acc is None else acc + piece
+        residues.append(acc if acc is not None else _C.full((N, Q, C_out, OH, OW), 0.0, y.dtype, y.device))
+    out = residues[0] if sd == 1 else _C.stack(residues, 2).reshape(N, Q * sd, C_out, OH, OW)
+    out = out[:, pd:pd + OD]
     out = out.permute(0, 2, 1, 3, 4)
     if bias is not None:
         out = out + bias.reshape(1, C_out, 1, 1, 1)
