@@ -16,6 +16,11 @@ from fastdl.nn.modules.loss import _Loss
 _NEG_INF = float("-inf")
 
 
+def _dev(a, like):
+    """A host (numpy) table as a tensor on like's device."""
+    return _C.from_numpy(np.ascontiguousarray(a)).to(like.device)
+
+
 def _lengths(v, n, name, op):
     if isinstance(v, _C.Tensor):
         a = np.asarray(v.detach().numpy()).astype(np.int64).reshape(-1)
@@ -67,15 +72,15 @@ def _ctc_nll_and_grad(lp, targets, in_len, tg_len, blank, zero_infinity):
     inside = s_idx[None, :] < (2 * tg_len[:, None] + 1)  # positions of each sample's own extended labels
     skip = np.zeros((N, S), dtype=bool)  # s may come from s - 2: a label differing from the one before it
     skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
-    skip_t, inside_t = _C.from_numpy(skip), _C.from_numpy(inside)
+    skip_t, inside_t = _dev(skip, lp), _dev(inside, lp)
     lpn = lp.permute(1, 0, 2)  # (N, T, C)
-    lpe = _C.gather(lpn, 2, _C.from_numpy(ext).unsqueeze(1).expand(N, T, S))  # (N, T, S)
+    lpe = _C.gather(lpn, 2, _dev(ext, lp).unsqueeze(1).expand(N, T, S))  # (N, T, S)
     lpe = _C.where(inside_t.unsqueeze(1), lpe, _NEG_INF)
     # alpha
     start = np.zeros((N, S), dtype=bool)
     start[:, 0] = True
     start[:, 1] = tg_len > 0 if S > 1 else False
-    alphas = [_C.where(_C.from_numpy(start), lpe[:, 0], _NEG_INF)]
+    alphas = [_C.where(_dev(start, lp), lpe[:, 0], _NEG_INF)]
     for t in range(1, T):
         a = alphas[-1]
         prev = _lse(a, _shift(a, 1), _C.where(skip_t, _shift(a, 2), _NEG_INF))
@@ -83,31 +88,31 @@ def _ctc_nll_and_grad(lp, targets, in_len, tg_len, blank, zero_infinity):
     alpha = _C.stack(alphas, 1)  # (N, T, S)
     # log-likelihood from the last frame of each sample: the last label or the final blank
     last = np.clip(in_len - 1, 0, max(T - 1, 0))
-    a_last = _C.index_select(alpha.reshape(N * T, S), 0, _C.from_numpy(np.arange(N) * T + last))  # (N, S)
+    a_last = _C.index_select(alpha.reshape(N * T, S), 0, _dev(np.arange(N) * T + last, lp))  # (N, S)
     end = np.zeros((N, S), dtype=bool)
     end[np.arange(N), 2 * tg_len] = True
     has_label = tg_len > 0
     end[np.arange(N)[has_label], 2 * tg_len[has_label] - 1] = True
-    ll_terms = _C.where(_C.from_numpy(end), a_last, _NEG_INF)
+    ll_terms = _C.where(_dev(end, lp), a_last, _NEG_INF)
     m = ll_terms.max(1)[0]
     finite_m = m != _NEG_INF
     safe_m = _C.where(finite_m, m, 0.0)
     ll = _C.where(finite_m, safe_m + _C.log(_C.exp(ll_terms - safe_m.unsqueeze(1)).sum(1)), _NEG_INF)
     if T == 0 or (in_len == 0).any():
-        ll = _C.where(_C.from_numpy(in_len == 0), _C.where(_C.from_numpy(tg_len == 0), 0.0, _NEG_INF), ll)
+        ll = _C.where(_dev(in_len == 0, lp), _C.where(_dev(tg_len == 0, lp), 0.0, _NEG_INF), ll)
     nll = -ll
     # beta, from each sample's last frame back
     betas = [None] * T
     nxt_skip = np.zeros((N, S), dtype=bool)  # s + 2 may lead back to s
     nxt_skip[:, :-2] = skip[:, 2:]
-    skip_next = _C.from_numpy(nxt_skip)
+    skip_next = _dev(nxt_skip, lp)
     b = _C.full((N, S), _NEG_INF, lp.dtype, lp.device)
     for t in range(T - 1, -1, -1):
         nxt = _lse(b, _unshift(b, 1), _C.where(skip_next, _unshift(b, 2), _NEG_INF))
         rec = lpe[:, t] + nxt
-        init = _C.where(_C.from_numpy(end), lpe[:, t], _NEG_INF)
-        at_end = _C.from_numpy((in_len - 1 == t).reshape(-1, 1))
-        after = _C.from_numpy((t > in_len - 1).reshape(-1, 1))
+        init = _C.where(_dev(end, lp), lpe[:, t], _NEG_INF)
+        at_end = _dev((in_len - 1 == t).reshape(-1, 1), lp)
+        after = _dev((t > in_len - 1).reshape(-1, 1), lp)
         b = _C.where(at_end, init, _C.where(after, _NEG_INF, rec))
         betas[t] = b
     beta = _C.stack(betas, 1) if T else alpha
@@ -116,10 +121,10 @@ def _ctc_nll_and_grad(lp, targets, in_len, tg_len, blank, zero_infinity):
     occ = _C.where(log_occ == _NEG_INF, 0.0, _C.exp(_C.where(log_occ == _NEG_INF, 0.0, log_occ)))
     occ = _C.where(log_occ != log_occ, 0.0, occ)  # NaN from inf - inf (impossible alignments)
     zeros = _C.full((N, T, C), 0.0, lp.dtype, lp.device)
-    occ_c = zeros.scatter_add(2, _C.from_numpy(ext).unsqueeze(1).expand(N, T, S).contiguous(), occ.contiguous())
+    occ_c = zeros.scatter_add(2, _dev(ext, lp).unsqueeze(1).expand(N, T, S).contiguous(), occ.contiguous())
     grad = _C.exp(lpn) - occ_c  # (N, T, C)
     live = np.arange(T)[None, :] < in_len[:, None]
-    grad = _C.where(_C.from_numpy(live).unsqueeze(2), grad, 0.0)
+    grad = _C.where(_dev(live, lp).unsqueeze(2), grad, 0.0)
     inf = nll == float("inf")
     if zero_infinity:
         grad = _C.where(inf.reshape(N, 1, 1), 0.0, grad)
@@ -179,7 +184,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         return loss
     if reduction == "sum":
         return loss.sum()
-    div = _C.from_numpy(np.maximum(tg_len, 1).astype(np.float64)).to(loss.dtype)
+    div = _dev(np.maximum(tg_len, 1).astype(np.float64), lp).to(loss.dtype)
     return (loss / (div.squeeze(0) if unbatched else div)).mean()
 
 

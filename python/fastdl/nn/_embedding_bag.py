@@ -15,6 +15,11 @@ from fastdl.nn.parameter import Parameter
 _MODES = ("sum", "mean", "max")
 
 
+def _dev(a, like):
+    """A host (numpy) table as a tensor on like's device."""
+    return _C.from_numpy(np.ascontiguousarray(a)).to(like.device)
+
+
 def _bags(input, offsets, include_last_offset, op, trailing_in_last):
     """(flat indices as numpy, bag id of each, number of bags)."""
     idx = np.asarray(input.numpy()).astype(np.int64)
@@ -81,23 +86,23 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     if padding_idx is not None:  # padding entries are left out of their bag
         pos = pos[idx != padding_idx]
     sel_idx, sel_bag = idx[pos], bag[pos]
-    rows = _C.embedding(weight, _C.from_numpy(sel_idx))  # (K, D)
+    rows = _C.embedding(weight, _dev(sel_idx, weight))  # (K, D)
     if scale_grad_by_freq and rows.requires_grad and sel_idx.size:  # each row's gradient over its count in input
         _, inv, counts = np.unique(idx, return_inverse=True, return_counts=True)
-        scale = _C.from_numpy((1.0 / counts[inv][pos]).reshape(-1, 1)).to(rows.dtype)
+        scale = _dev((1.0 / counts[inv][pos]).reshape(-1, 1), weight).to(rows.dtype)
         rows = rows.detach() + (rows - rows.detach()) * scale
     if per_sample_weights is not None:
         psw = per_sample_weights.reshape(-1)
         if include_last_offset and offsets is not None and input.ndim == 1:
             psw = psw[:idx.size] if idx.size else psw[:0]
-        rows = rows * _C.index_select(psw, 0, _C.from_numpy(pos.astype(np.int64))).unsqueeze(1)
+        rows = rows * _C.index_select(psw, 0, _dev(pos.astype(np.int64), weight)).unsqueeze(1)
     zeros = _C.full((B, D), 0.0, weight.dtype, weight.device)
     if mode in ("sum", "mean"):
-        target = _C.from_numpy(np.repeat(sel_bag.reshape(-1, 1), D, axis=1).astype(np.int64))
+        target = _dev(np.repeat(sel_bag.reshape(-1, 1), D, axis=1).astype(np.int64), weight)
         out = zeros.scatter_add(0, target, rows) if sel_idx.size else zeros + weight.sum() * 0
         if mode == "mean":
             counts = np.bincount(sel_bag, minlength=B).astype(np.float64)
-            out = out / _C.from_numpy(np.maximum(counts, 1.0).reshape(-1, 1)).to(out.dtype)
+            out = out / _dev(np.maximum(counts, 1.0).reshape(-1, 1), weight).to(out.dtype)
         return out
     counts = np.bincount(sel_bag, minlength=B)
     longest = int(counts.max()) if counts.size else 0
@@ -111,9 +116,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     rank = np.arange(K) - starts[sel_bag[order]]
     slot[sel_bag[order], rank] = order
     block = _C.cat([rows, _C.full((1, D), float("-inf"), rows.dtype, rows.device)], 0)
-    vals = _C.index_select(block, 0, _C.from_numpy(slot.reshape(-1))).reshape(B, longest, D)
+    vals = _C.index_select(block, 0, _dev(slot.reshape(-1), weight)).reshape(B, longest, D)
     out = vals.max(1)[0]
-    empty = _C.from_numpy((counts == 0).reshape(-1, 1))
+    empty = _dev((counts == 0).reshape(-1, 1), weight)
     return _C.where(empty, 0.0, out) if (counts == 0).any() else out
 
 

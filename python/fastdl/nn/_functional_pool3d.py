@@ -16,6 +16,11 @@ from fastdl import _C
 from fastdl.nn import _functional_pool as _P
 
 
+def _dev(a, like):
+    """A host (numpy) table as a tensor on like's device."""
+    return _C.from_numpy(np.ascontiguousarray(a)).to(like.device)
+
+
 @contextlib.contextmanager
 def _named(op, input):
     """Errors of the 2-d op underneath, re-raised under the 3-d op's name and input shape."""
@@ -253,7 +258,7 @@ def _fractional(input, kernel_size, output_size, output_ratio, return_indices, _
         pos = starts[i].reshape(shape_o) + np.arange(k[i]).reshape(shape_j)
         idx = idx + pos * strides[i]
     nout, nk = int(np.prod(out)), int(np.prod(k))
-    index = _C.from_numpy(idx.reshape(N, C, nout * nk))
+    index = _dev(idx.reshape(N, C, nout * nk), x)
     win = _C.gather(x.reshape(N, C, int(np.prod(sp))), 2, index).reshape(N, C, nout, nk)
     vals, arg = win.max(3)
     where = _C.gather(index.reshape(N, C, nout, nk), 3, arg.unsqueeze(3)).squeeze(3)

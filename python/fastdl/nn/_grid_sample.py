@@ -17,6 +17,11 @@ _PADDING = ("zeros", "border", "reflection")
 _A = -0.75  # PyTorch's bicubic convolution constant
 
 
+def _dev(a, like):
+    """A host (numpy) table as a tensor on like's device."""
+    return _C.from_numpy(np.ascontiguousarray(a)).to(like.device)
+
+
 def _unnormalize(c, size, align_corners):
     if align_corners:
         return (c + 1) * ((size - 1) / 2)
@@ -180,7 +185,7 @@ def affine_grid(theta, size, align_corners=None):
         raise ValueError(f"{op}: size must be (N, C, H, W) or (N, C, D, H, W); got {size}")
     if min(spatial) <= 0:
         raise ValueError(f"{op}: expected non-zero, positive output size; got {size}")
-    b = _C.from_numpy(np.ascontiguousarray(base)).to(theta.dtype)
+    b = _dev(np.ascontiguousarray(base), theta).to(theta.dtype)
     grid = _C.matmul(b.unsqueeze(0).expand(N, b.shape[0], b.shape[1]), theta.transpose(1, 2))
     return grid.reshape((N,) + spatial + (len(spatial),))
 

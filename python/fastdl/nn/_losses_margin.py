@@ -7,6 +7,11 @@ from fastdl.nn._distance import pairwise_distance
 from fastdl.nn._reduction import _legacy, _reduce
 
 
+def _dev(a, like):
+    """A host (numpy) table as a tensor on like's device."""
+    return _C.from_numpy(np.ascontiguousarray(a)).to(like.device)
+
+
 def _as_batch(input, target, op):
     """(C,) / (N, C) input -> (N, C), with the target as (N,) class indices."""
     if input.ndim > 2 or input.ndim == 2 and input.shape[1] == 0:
@@ -61,10 +66,10 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     is_target = np.zeros((N, C), dtype=bool)
     rows = np.nonzero(valid)[0]
     is_target[rows, tn[valid]] = True
-    xt = _C.gather(x, 1, _C.from_numpy(np.where(valid, tn, 0)))  # (N, C): x at each listed target
+    xt = _C.gather(x, 1, _dev(np.where(valid, tn, 0), x))  # (N, C): x at each listed target
     z = _C.relu(1 - xt.unsqueeze(2) + x.unsqueeze(1))  # (N, j, i)
     mask = (valid[:, :, None] & ~is_target[:, None, :]).astype(np.float64)
-    loss = (z * _C.from_numpy(mask).to(x.dtype)).sum([1, 2]) / C
+    loss = (z * _dev(mask, x).to(x.dtype)).sum([1, 2]) / C
     if input.ndim < 2:
         loss = loss.squeeze(0)
     return _reduce(loss, reduction, op)
@@ -98,8 +103,8 @@ def pdist(input, p=2):
     i, j = np.triu_indices(N, 1)
     if i.size == 0:
         return _C.full((0,), 0.0, input.dtype, input.device) + input.sum() * 0
-    diff = _C.index_select(input, 0, _C.from_numpy(i.astype(np.int64))) - \
-        _C.index_select(input, 0, _C.from_numpy(j.astype(np.int64)))
+    diff = _C.index_select(input, 0, _dev(i.astype(np.int64), input)) - \
+        _C.index_select(input, 0, _dev(j.astype(np.int64), input))
     if p == 0:
         return (diff != 0).to(input.dtype).sum(1)
     a = diff.abs()
