@@ -447,3 +447,54 @@ def test_multi_head_attention_forward(rng, case):
     for pick in (0, 1):  # output, then the attention weights
         _compare(lambda *a: call(fd.tensor, F.multi_head_attention_forward, *a)[pick],
                  lambda *a: call(torch.tensor, TF.multi_head_attention_forward, *a)[pick], arrays, rng, grad=grad)
+
+
+BF16_OPS = {  # name: (fastdl fn, torch fn, input shapes)
+    "conv3d": (lambda x, w: F.conv3d(x, w, None, (1, 2, 1), 1, 1, 2),
+               lambda x, w: TF.conv3d(x, w, None, (1, 2, 1), 1, 1, 2), [(2, 4, 5, 6, 7), (4, 2, 3, 3, 2)]),
+    "conv_transpose3d": (lambda x, w: F.conv_transpose3d(x, w, None, 2, 1),
+                         lambda x, w: TF.conv_transpose3d(x, w, None, 2, 1), [(1, 3, 3, 4, 5), (3, 2, 3, 3, 3)]),
+    "max_pool3d": (lambda x: F.max_pool3d(x, 3, 2, 1), lambda x: TF.max_pool3d(x, 3, 2, 1), [(2, 3, 5, 6, 7)]),
+    "avg_pool3d": (lambda x: F.avg_pool3d(x, 2, 1, 1, count_include_pad=False),
+                   lambda x: TF.avg_pool3d(x, 2, 1, 1, count_include_pad=False), [(2, 3, 5, 6, 7)]),
+    "adaptive_avg_pool3d": (lambda x: F.adaptive_avg_pool3d(x, (2, 3, 4)),
+                            lambda x: TF.adaptive_avg_pool3d(x, (2, 3, 4)), [(2, 3, 5, 6, 7)]),
+    "grid_sample": (lambda x, g: F.grid_sample(x, g, align_corners=False),
+                    lambda x, g: TF.grid_sample(x, g, align_corners=False), [(2, 3, 4, 5, 6), (2, 2, 3, 4, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BF16_OPS))
+def test_bfloat16_against_float64(rng, name):
+    """bfloat16 inputs (values representable in bfloat16): forward and input gradients within
+    bfloat16 rounding of torch's float64 results on the same values."""
+    ff, tf, shapes = BF16_OPS[name]
+    arrays = [torch.tensor(rng.uniform(-0.9, 0.9, s)).bfloat16().double().numpy() for s in shapes]
+    fts = [fd.tensor(a, dtype=fd.bfloat16).requires_grad_(True) for a in arrays]
+    tts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out_f, out_t = ff(*fts), tf(*tts)
+    assert out_f.dtype == fd.bfloat16
+    scale = float(out_t.abs().max()) + 1e-3
+    np.testing.assert_allclose(out_f.detach().to(fd.float64).numpy(), out_t.detach().numpy(), rtol=2e-2,
+                               atol=2e-2 * scale)
+    up = torch.tensor(rng.standard_normal(tuple(out_t.shape))).bfloat16().double()
+    (out_t * up).sum().backward()
+    (out_f * fd.tensor(up.numpy(), dtype=fd.bfloat16)).sum().backward()
+    for f, t in zip(fts, tts):
+        g = t.grad.numpy()
+        np.testing.assert_allclose(f.grad.to(fd.float64).numpy(), g, rtol=3e-2, atol=3e-2 * (np.abs(g).max() + 1e-3))
+
+
+def test_pool3d_modules(rng):
+    x = rng.standard_normal((2, 3, 6, 5, 7))
+    fx, tx = fd.tensor(x), torch.tensor(x)
+    pairs = [(nn.MaxPool3d(3, 2, 1), torch.nn.MaxPool3d(3, 2, 1)), (nn.AvgPool3d(2, 1), torch.nn.AvgPool3d(2, 1)),
+             (nn.AdaptiveAvgPool3d((2, 3, 1)), torch.nn.AdaptiveAvgPool3d((2, 3, 1))),
+             (nn.AdaptiveMaxPool3d(2), torch.nn.AdaptiveMaxPool3d(2))]
+    for m, tm in pairs:
+        np.testing.assert_allclose(m(fx).numpy(), tm(tx).numpy(), rtol=1e-12, atol=1e-12)
+    o, i = nn.MaxPool3d(2, return_indices=True)(fx)
+    to, ti = torch.nn.MaxPool3d(2, return_indices=True)(tx)
+    np.testing.assert_allclose(nn.MaxUnpool3d(2)(o, i, output_size=x.shape).numpy(),
+                               torch.nn.MaxUnpool3d(2)(to, ti, output_size=x.shape).numpy())
+    assert "kernel_size=3, stride=2, padding=1" in repr(pairs[0][0])

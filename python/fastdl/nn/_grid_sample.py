@@ -107,6 +107,9 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         raise ValueError(f"{op}: bicubic interpolation only supports 4D input; got shape {tuple(input.shape)}")
     if input.dtype != grid.dtype or not input.dtype.is_floating_point:
         raise TypeError(f"{op}: input and grid must share a floating dtype; got {input.dtype} and {grid.dtype}")
+    if input.dtype in (_C.dtype.bfloat16, _C.dtype.float16):  # coordinates and weights in float32 (PyTorch's opmath)
+        return grid_sample(input.to(_C.dtype.float32), grid.to(_C.dtype.float32), mode, padding_mode,
+                           align_corners).to(input.dtype)
     align_corners = bool(align_corners)
     nd = input.ndim - 2
     N, C = input.shape[0], input.shape[1]
