@@ -140,7 +140,8 @@ class EmbeddingBag(Module):
             padding_idx = padding_idx + num_embeddings if padding_idx < 0 else padding_idx
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
-        self.mode, self.sparse, self.include_last_offset, self.padding_idx = mode, sparse, include_last_offset, padding_idx
+        self.mode, self.sparse = mode, sparse
+        self.include_last_offset, self.padding_idx = include_last_offset, padding_idx
         if _weight is None:
             w = _tensor.randn(num_embeddings, embedding_dim, dtype=dtype, device=device)
             if padding_idx is not None:

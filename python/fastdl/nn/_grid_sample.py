@@ -154,7 +154,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     return out.reshape((N, C) + out_sp)
 
 
-def _base(size, align_corners, dtype):
+def _base(size, align_corners):
     if size <= 1:
         return np.zeros(max(size, 0), dtype=np.float64)
     v = np.linspace(-1.0, 1.0, size)
@@ -173,14 +173,14 @@ def affine_grid(theta, size, align_corners=None):
         N, _, H, W = size
         if tuple(theta.shape) != (N, 2, 3):
             raise ValueError(f"{op}: expected theta of shape ({N}, 2, 3) for size {size}; got {tuple(theta.shape)}")
-        xs, ys = _base(W, align_corners, None), _base(H, align_corners, None)
+        xs, ys = _base(W, align_corners), _base(H, align_corners)
         base = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None], np.ones((H, W))), -1).reshape(-1, 3)
         spatial = (H, W)
     elif len(size) == 5:
         N, _, D, H, W = size
         if tuple(theta.shape) != (N, 3, 4):
             raise ValueError(f"{op}: expected theta of shape ({N}, 3, 4) for size {size}; got {tuple(theta.shape)}")
-        xs, ys, zs = (_base(s, align_corners, None) for s in (W, H, D))
+        xs, ys, zs = (_base(s, align_corners) for s in (W, H, D))
         base = np.stack(np.broadcast_arrays(xs[None, None, :], ys[None, :, None], zs[:, None, None],
                                             np.ones((D, H, W))), -1).reshape(-1, 4)
         spatial = (D, H, W)

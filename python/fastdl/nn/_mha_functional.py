@@ -29,8 +29,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.unsqueeze(0)
-        if attn_mask is not None and attn_mask.ndim == 3:
-            pass  # (H, L, S) already per head of the single batch element
     L, N, E = query.shape
     S = key.shape[0]
     H = int(num_heads)
