@@ -190,6 +190,30 @@ def test_narrow_products(shape, dtype, isa, rng):
     assert_close(got, a @ b + bias, **tol)
 
 
+@pytest.mark.parametrize("shape", [(37, 41, 2050), (64, 80, 12288), (256, 256, 1024), (5, 300, 4099), (130, 3, 2600)])
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_deep_products_split_k(shape, dtype, threads, isa, rng):
+    """K well beyond M and N: threads split K into partial products summed in thread order
+    (a K share per thread ending mid-block, beta / alpha applied once, NaN in C under
+    beta = 0 ignored); every layout against float64 numpy, on 1, 2 and 3 threads."""
+    m, n, k = shape
+    a, b, c = rng.standard_normal((m, k)), rng.standard_normal((k, n)), rng.standard_normal((m, n))
+    tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(k)) if dtype == fd.float32 else dict(rtol=1e-10, atol=1e-10)
+    prev = fd.get_num_threads()
+    fd.set_num_threads(threads)
+    try:
+        fa, fb = fd.tensor(a, dtype=dtype), fd.tensor(b, dtype=dtype)
+        assert_close(fa @ fb, a @ b, **tol)
+        assert_close(fd.tensor(a.T.copy(), dtype=dtype).T @ fd.tensor(b.T.copy(), dtype=dtype).T, a @ b, **tol)
+        got = fd.addmm(fd.tensor(c, dtype=dtype), fa, fb, beta=0.5, alpha=-2.0)
+        assert_close(got, 0.5 * c - 2.0 * (a @ b), **tol)
+        nanc = fd.tensor(np.full((m, n), np.nan), dtype=dtype)
+        assert_close(fd.addmm(nanc, fa, fb, beta=0.0), a @ b, **tol)
+    finally:
+        fd.set_num_threads(prev)
+
+
 @pytest.mark.parametrize("K,N", [(256, 1024), (1433, 16), (37, 130), (300, 7), (4096, 97)])
 @pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
 def test_one_row_products(K, N, dtype, isa, rng):

@@ -255,7 +255,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
 
 Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, double beta, double alpha) {
   FASTDL_PROFILE("addmm", c, a, b);
-  return add(mul_s(c, beta), mul_s(matmul(a, b), alpha));
+  Tensor ab = mul_s(matmul(a, b), alpha);
+  if (beta == 0) {  // input is ignored, NaN and inf in it included (PyTorch); it still sets the shape
+    const Dims shape = broadcast_shapes(c.shape(), ab.shape(), "addmm");
+    return shape == ab.shape() ? ab : contiguous(broadcast_to(ab, shape));
+  }
+  return add(mul_s(c, beta), ab);
 }
 
 }  // namespace fastdl
