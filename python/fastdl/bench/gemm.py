@@ -48,7 +48,7 @@ def main(argv=()):
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             cases["torch"] = lambda: ta @ tb
-        t = interleaved(cases, rounds=5 if m * n * k > 1e9 else 9, target_s=0.1)
+        t = interleaved(cases, rounds=5 if m * n * k > 1e9 else 9, target_s=0.1, settle_s=0.2)
         flop = 2.0 * m * n * k
         row = "  ".join(f"{name} {flop / v / 1e9:7.1f}" for name, v in t.items())
         best = min(v for kk, v in t.items() if not kk.startswith("fastdl"))

@@ -16,13 +16,19 @@ def calibrate(fn, target_s):
         n *= 4
 
 
-def interleaved(cases, rounds=15, target_s=0.02, warmup=2):
-    """cases: {name: zero-arg callable}. Returns {name: median seconds per call}."""
+def interleaved(cases, rounds=15, target_s=0.02, warmup=2, settle_s=0.0):
+    """cases: {name: zero-arg callable}. Returns {name: median seconds per call}.
+
+    settle_s: pause before each timed batch. Thread pools keep spinning after a call returns
+    (OpenBLAS ~0.1 s, OpenMP teams a few ms) and would take cores from the next contender; on two
+    cores that halved PyTorch's measured matmul after a numpy one. Use it for threaded peers."""
     inner = {k: calibrate(f, target_s) for k, f in cases.items()}
     samples = {k: [] for k in cases}
     for r in range(rounds + warmup):
         for k, f in cases.items():
             n = inner[k]
+            if settle_s:
+                time.sleep(settle_s)
             t0 = time.perf_counter()
             for _ in range(n):
                 f()
