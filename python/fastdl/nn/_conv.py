@@ -136,6 +136,26 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                                _pair(output_padding, "output_padding", op), int(groups),
                                _pair(dilation, "dilation", op))
 
+def conv_extra_repr(m):
+    """PyTorch's repr of every convolution layer (any rank, plain or transposed): the arguments
+    that differ from their defaults."""
+    n = len(m.kernel_size)
+    s = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}, stride={m.stride}"
+    if m.padding != (0,) * n:
+        s += f", padding={m.padding}"
+    if m.dilation != (1,) * n:
+        s += f", dilation={m.dilation}"
+    if getattr(m, "output_padding", (0,) * n) != (0,) * n:
+        s += f", output_padding={m.output_padding}"
+    if m.groups != 1:
+        s += f", groups={m.groups}"
+    if m.bias is None:
+        s += ", bias=False"
+    if getattr(m, "padding_mode", "zeros") != "zeros":
+        s += f", padding_mode={m.padding_mode}"
+    return s
+
+
 def reset_conv_parameters(weight, bias):
     """PyTorch's initialisation of every convolution layer (plain or transposed, any rank):
     kaiming_uniform with a = sqrt(5), bias uniform in +-1/sqrt(fan_in), fan_in the weight's
@@ -193,15 +213,4 @@ class Conv1d(Module):
         return out.squeeze(0) if unbatched else out
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,):
-            s += f", padding={self.padding}"
-        if self.dilation != (1,):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
+        return conv_extra_repr(self)

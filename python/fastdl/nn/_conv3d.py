@@ -9,6 +9,7 @@ conv_transpose3d: one conv_transpose2d of the N * D input planes with the kD ker
 extra output channels, then each kernel slice's planes are spread to output depth
 i * stride + kd * dilation - padding and summed."""
 from fastdl import _C, _tensor
+from fastdl.nn._conv import conv_extra_repr, reset_conv_parameters
 from fastdl.nn.modules.module import Module
 from fastdl.nn.parameter import Parameter
 
@@ -191,24 +192,10 @@ class _ConvNd3(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        from fastdl.nn._conv import reset_conv_parameters
         reset_conv_parameters(self.weight, self.bias)
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1, 1):
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
+        return conv_extra_repr(self)
 
 
 class Conv3d(_ConvNd3):

@@ -2,7 +2,7 @@
 through the native conv_transpose2d as a height-1 image with a height-1 kernel."""
 
 from fastdl import _C, _tensor
-from fastdl.nn._conv import _single, reset_conv_parameters
+from fastdl.nn._conv import _single, conv_extra_repr, reset_conv_parameters
 from fastdl.nn._functional_pool1d import _named
 from fastdl.nn.modules.module import Module
 from fastdl.nn.parameter import Parameter
@@ -77,15 +77,4 @@ class ConvTranspose1d(Module):
                                 self._output_padding(input, output_size), self.groups, self.dilation)
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,):
-            s += f", padding={self.padding}"
-        if self.dilation != (1,):
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0,):
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return conv_extra_repr(self)

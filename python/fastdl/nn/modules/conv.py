@@ -2,7 +2,7 @@
 (kaiming_uniform with a = sqrt(5), bias uniform in +-1/sqrt(fan_in)) and repr."""
 
 from fastdl import _C, _tensor
-from fastdl.nn._conv import _pair, _same_padding, conv2d, conv_transpose2d, reset_conv_parameters
+from fastdl.nn._conv import _pair, _same_padding, conv2d, conv_extra_repr, conv_transpose2d, reset_conv_parameters
 from fastdl.nn.modules.module import Module
 from fastdl.nn.parameter import Parameter
 
@@ -66,20 +66,7 @@ class _ConvNd(Module):
         reset_conv_parameters(self.weight, self.bias)
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
+        return conv_extra_repr(self)
 
 
 class Conv2d(_ConvNd):
