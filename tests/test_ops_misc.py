@@ -251,3 +251,17 @@ def test_python_ints_beyond_double_precision_stay_exact():
     assert u.tolist() == [v, -v]
     assert fd.arange(v, v + 3).tolist() == [v, v + 1, v + 2]
     assert fd.arange(v + 3, v, -2).tolist() == [v + 3, v + 1]
+
+
+def test_int_add_sub_mul_wrap_on_overflow_like_torch():
+    # PyTorch's int64 / int32 arithmetic wraps; fastdl computes it in unsigned arithmetic, so an
+    # overflow is defined (the sanitizer job runs this under UBSan)
+    big = fd.tensor([2**62, -(2**62), 537538576803], dtype=fd.int64)
+    want = lambda v: (v + 2**63) % 2**64 - 2**63  # noqa: E731
+    assert (big * 4).tolist() == [want(v * 4) for v in [2**62, -(2**62), 537538576803]]
+    assert (big * fd.tensor([4, 4, 2**31])).tolist() == [0, 0, want(537538576803 * 2**31)]
+    assert (big + big).tolist() == [want(2 * v) for v in [2**62, -(2**62), 537538576803]]
+    assert (fd.tensor([-(2**63)]) - 1).tolist() == [2**63 - 1]
+    i32 = fd.tensor([2**30, -(2**31)], dtype=fd.int32)
+    assert (i32 * fd.tensor([4, 1], dtype=fd.int32)).tolist() == [0, -(2**31)]
+    assert (i32 + i32).tolist() == [-(2**31), 0]

@@ -53,6 +53,20 @@ template <class T> inline T py_mod(T a, T b) {
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
   }
 }
+// Signed integer add / sub / mul wrap on overflow, as PyTorch's do (in unsigned arithmetic: the
+// signed operators' overflow is undefined behaviour, and UBSan reports it).
+template <class T> inline T wrap_add(T x, T y) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(x) + std::make_unsigned_t<T>(y));
+  else return T(x + y);
+}
+template <class T> inline T wrap_sub(T x, T y) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(x) - std::make_unsigned_t<T>(y));
+  else return T(x - y);
+}
+template <class T> inline T wrap_mul(T x, T y) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(x) * std::make_unsigned_t<T>(y));
+  else return T(x * y);
+}
 template <class T> inline T ipow(T a, T b) {
   if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
   else {
@@ -175,9 +189,9 @@ void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, const Row
   }
 #endif
   switch (op_) {
-    case BinaryOp::add: return row2(o, a, b, r, [](T x, T y) { return T(x + y); });
-    case BinaryOp::sub: return row2(o, a, b, r, [](T x, T y) { return T(x - y); });
-    case BinaryOp::mul: return row2(o, a, b, r, [](T x, T y) { return T(x * y); });
+    case BinaryOp::add: return row2(o, a, b, r, [](T x, T y) { return wrap_add(x, y); });
+    case BinaryOp::sub: return row2(o, a, b, r, [](T x, T y) { return wrap_sub(x, y); });
+    case BinaryOp::mul: return row2(o, a, b, r, [](T x, T y) { return wrap_mul(x, y); });
     case BinaryOp::div:
       if constexpr (std::is_floating_point_v<T>) return row2(o, a, b, r, [](T x, T y) { return x / y; });
       else return row2(o, a, b, r, [](T x, T y) { return floor_div(x, y); });
