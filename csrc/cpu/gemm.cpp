@@ -170,7 +170,7 @@ int dtype_slot(DType t) { return t == DType::f64 ? 1 : t == DType::bf16 ? 2 : 0;
 // Tuning overrides FASTDL_GEMM_MC/KC/NC/SPLIT (benchmarks only), read once.
 struct EnvBlocking {
   int64_t mc = 0, kc = 0, nc = 0;
-  char split = 0;  // FASTDL_GEMM_SPLIT=m|n forces the threaded loop
+  char split = 0;  // FASTDL_GEMM_SPLIT=m|n|k forces the threaded loop; a: M or N as chosen, never K
   EnvBlocking() {
     if (const char* e = std::getenv("FASTDL_GEMM_SPLIT")) split = e[0];
     auto get = [](const char* n) { const char* e = std::getenv(n); return e ? int64_t(std::atoll(e)) : int64_t(0); };
@@ -243,6 +243,14 @@ struct Problem {
 struct Split { int64_t b, e; };
 Split split(int64_t n, int t, int nt) {  // contiguous near-equal share of [0, n) for thread t
   return {n * t / nt, n * (t + 1) / nt};
+}
+
+int team_thread() {  // this thread's number in the enclosing OpenMP team (0 without OpenMP)
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
 }
 
 void barrier(int nt) {
@@ -336,8 +344,10 @@ constexpr int64_t kSplitKMinPerThread = 512;              // K per thread
 constexpr size_t kSplitKMaxPartialBytes = size_t(16) << 20;  // the partial C tiles together
 
 bool use_split_k(const GemmKernel& k, const Problem& p, int nt) {
-  return nt > 1 && !k.full_k && p.K >= nt * kSplitKMinPerThread && p.K >= 2 * std::max(p.M, p.N) &&
-         size_t(p.M * p.N) * p.esz * size_t(nt - 1) <= kSplitKMaxPartialBytes && !env_blocking().split;
+  if (nt == 1 || k.full_k) return false;
+  if (const char s = env_blocking().split) return s == 'k';
+  return p.K >= nt * kSplitKMinPerThread && p.K >= 2 * std::max(p.M, p.N) &&
+         size_t(p.M * p.N) * p.esz * size_t(nt - 1) <= kSplitKMaxPartialBytes;
 }
 
 // C[rows] += the partial C tiles of threads 1 .. nt-1, in that order.
@@ -369,11 +379,7 @@ void gemm_split_k(const GemmKernel& k, const Problem& p, int nt) {
   char* partial = buf + (abytes + bbytes) * nt;  // thread t >= 1 writes partial + (t - 1) * cbytes
 #pragma omp parallel num_threads(nt)
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num();
-#else
-    const int t = 0;
-#endif
+    const int t = team_thread();
     const Split s = split(units, t, nt);
     Problem q = p;
     q.K = std::min(p.K, s.e * unit) - s.b * unit;
@@ -411,7 +417,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   // a private copy of A, with no barriers at all; measured faster up to square sizes (B packed
   // by another core is read through cross-core transfers) and robust on busy machines.
   bool split_m = nt == 1 || (p.M > p.N && p.M >= nt * kMcPanels * k.mr) || p.N < nt * 4 * k.nr;
-  if (env_blocking().split) split_m = nt == 1 || env_blocking().split == 'm';
+  if (env_blocking().split == 'm' || env_blocking().split == 'n') split_m = nt == 1 || env_blocking().split == 'm';
   if (!split_m) bl.nc = balance(ceil_div(p.N, nt), bl.nc, k.nr);
   const int64_t kcp = round_up(bl.kc, k.kpack);
   if (!split_m && nt > 1 && p.M <= bl.mc) {  // ~4 chunks per thread, at least 4 panels each
@@ -425,11 +431,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
     for (int64_t i = 0; i < npc; ++i) new (next + i) std::atomic<int64_t>(0);
 #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-      const int t = omp_get_thread_num();
-#else
-      const int t = 0;
-#endif
+      const int t = team_thread();
       char* mine = buf + (abytes + bbytes) * t;
       run_chunked(p, bl, chunk_pan, nt, next, mine + abytes, mine);
     }
@@ -447,11 +449,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   } else {
 #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-      const int t = omp_get_thread_num();
-#else
-      const int t = 0;
-#endif
+      const int t = team_thread();
       char* bbuf = buf + abytes * nt + (split_m ? 0 : bbytes * t);
       run_blocked(p, bl, split_m, t, nt, bbuf, buf + abytes * t);
     }

@@ -8,10 +8,8 @@ does H and W).
 conv_transpose3d: one conv_transpose2d of the N * D input planes with the kD kernel slices as
 extra output channels, then each kernel slice's planes are spread to output depth
 i * stride + kd * dilation - padding and summed."""
-from fastdl import _C, _tensor
-from fastdl.nn._conv import conv_extra_repr, reset_conv_parameters
-from fastdl.nn.modules.module import Module
-from fastdl.nn.parameter import Parameter
+from fastdl import _C
+from fastdl.nn.modules.conv import _ConvNd
 
 
 def _triple(v, name, op):
@@ -167,35 +165,13 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return out.squeeze(0) if unbatched else out
 
 
-class _ConvNd3(Module):
+class _ConvNd3(_ConvNd):
     _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None, output_padding=0):
-        super().__init__()
-        name = type(self).__name__
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: groups={groups} must divide in_channels {in_channels} and "
-                             f"out_channels {out_channels}")
-        if padding_mode != "zeros" and (self._transposed or padding_mode not in ("reflect", "replicate", "circular")):
-            raise ValueError(f"{name}: padding_mode '{padding_mode}' is not supported")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _triple(kernel_size, "kernel_size", name)
-        self.stride, self.dilation = _triple(stride, "stride", name), _triple(dilation, "dilation", name)
-        self.padding = padding if isinstance(padding, str) else _triple(padding, "padding", name)
-        self.output_padding = _triple(output_padding, "output_padding", name)
-        self.padding_mode, self.transposed = padding_mode, self._transposed
-        shape = ((in_channels, out_channels // groups) if self._transposed else
-                 (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(_tensor.empty(*shape, dtype=dtype, device=device))
-        self.bias = Parameter(_tensor.empty(out_channels, dtype=dtype, device=device)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        reset_conv_parameters(self.weight, self.bias)
-
-    def extra_repr(self):
-        return conv_extra_repr(self)
+        super().__init__(type(self).__name__, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, self._transposed, output_padding, device, dtype, ntuple=_triple)
 
 
 class Conv3d(_ConvNd3):

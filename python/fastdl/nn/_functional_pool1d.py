@@ -9,13 +9,14 @@ from fastdl.nn import _functional_pool as _P
 
 
 @contextlib.contextmanager
-def _named(op, input):
-    """Errors of the 2-d op underneath, re-raised under the 1-d op's name and input shape."""
+def _named(op, input, how=" (the input runs as a height-1 image)"):
+    """Errors of the 2-d op underneath, re-raised under op's name (a 1-d or 3-d op), with how the
+    input was run and its shape."""
     try:
         yield
     except (ValueError, TypeError) as e:
         msg = str(e).split(": ", 1)[-1]
-        raise type(e)(f"{op}: {msg} (the input runs as a height-1 image); input shape {tuple(input.shape)}") from e
+        raise type(e)(f"{op}: {msg}{how}; input shape {tuple(input.shape)}") from e
 
 
 def _single(v, name, op, allow_none=False):

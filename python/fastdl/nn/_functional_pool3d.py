@@ -8,12 +8,11 @@ PyTorch's 3-d divisor (clipped or not, ceil_mode included) is the product of the
 of its 2-d and 1-d kernels. Max ties resolve as PyTorch's depth-major scan (first depth holding
 the maximum, then the first H x W position in that plane), and indices are the flat
 d * H * W + h * W + w, found by gathering the plane indices at the chosen depths."""
-import contextlib
-
 import numpy as np
 
 from fastdl import _C
 from fastdl.nn import _functional_pool as _P
+from fastdl.nn._functional_pool1d import _named as _named_as
 
 
 def _dev(a, like):
@@ -21,14 +20,9 @@ def _dev(a, like):
     return _C.from_numpy(np.ascontiguousarray(a)).to(like.device)
 
 
-@contextlib.contextmanager
 def _named(op, input):
     """Errors of the 2-d op underneath, re-raised under the 3-d op's name and input shape."""
-    try:
-        yield
-    except (ValueError, TypeError) as e:
-        msg = str(e).split(": ", 1)[-1]
-        raise type(e)(f"{op}: {msg}; input shape {tuple(input.shape)}") from e
+    return _named_as(op, input, how="")
 
 
 def _tuple(v, n, name, op, allow_none=False):

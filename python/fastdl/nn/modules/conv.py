@@ -34,8 +34,11 @@ def _pad2d(x, top, bottom, left, right, mode):
 
 
 class _ConvNd(Module):
+    """Arguments, parameters, initialisation and repr of the convolution layers of any rank;
+    ntuple turns an int or a sequence into the rank's tuple (_pair for 2-d, _triple for 3-d)."""
+
     def __init__(self, name, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                 padding_mode, transposed, output_padding, device, dtype):
+                 padding_mode, transposed, output_padding, device, dtype, ntuple=_pair):
         super().__init__()
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: groups={groups} must divide in_channels {in_channels} and "
@@ -44,19 +47,19 @@ class _ConvNd(Module):
             allowed = ("zeros",) if transposed else _PAD_MODES
             raise ValueError(f"{name}: padding_mode must be one of {allowed}; got '{padding_mode}'")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size", name)
-        self.stride = _pair(stride, "stride", name)
-        self.dilation = _pair(dilation, "dilation", name)
+        self.kernel_size = ntuple(kernel_size, "kernel_size", name)
+        self.stride = ntuple(stride, "stride", name)
+        self.dilation = ntuple(dilation, "dilation", name)
         if isinstance(padding, str):
             if transposed or padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, a pair, 'same' or 'valid'; got '{padding}'")
-            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid'; got '{padding}'")
+            if padding == "same" and any(s != 1 for s in self.stride):
                 raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
-            self.padding = _pair(padding, "padding", name)
+            self.padding = ntuple(padding, "padding", name)
         self.padding_mode, self.transposed = padding_mode, transposed
-        self.output_padding = _pair(output_padding, "output_padding", name)
+        self.output_padding = ntuple(output_padding, "output_padding", name)
         shape = ((in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups))
         self.weight = Parameter(_tensor.empty(*shape, *self.kernel_size, dtype=dtype, device=device))
         self.bias = Parameter(_tensor.empty(out_channels, dtype=dtype, device=device)) if bias else None
