@@ -33,32 +33,28 @@ namespace {
 
 using detail::GemmKernel;
 
-// Row map over n elements (n a multiple of the vector width for float32):
-// x = exp(x - m), exactly 0 where x is -inf; returns the sum.
-template <class T> T exp_sub_sum(T* x, int64_t n, T m) {
+constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
+
+// Scores are kept in base 2 (the GEMM's alpha folds in log2(e)), so P = 2^(s - m) runs on the
+// cheaper exp2. 2^d is flushed to exactly 0 below d = -125 (the -inf of masked scores
+// included): every softmax row has a term equal to 1, so nothing that small counts.
+template <class T> inline T exp2s(T d) { return d > T(-125) ? T(std::exp2(d)) : T(0); }
+
+// Row map over n elements (n a multiple of the vector width for float32): x = 2^(x - m).
+template <class T> void exp2_row(T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {
-    vf s = vf{};
     for (int64_t i = 0; i < n; i += kWf) {
       const vf d = ldv(x + i) - m;
-      const vf e = (vf)((vi)exp_v(d) & (vi)(d > -87.0f));
-      stv(x + i, e);
-      s += e;
+      stv(x + i, (vf)((vi)exp2_v(d) & (vi)(d > -125.0f)));
     }
-    alignas(64) float t[kWf];
-    stv(t, s);
-    float r = 0;
-    for (int i = 0; i < kWf; ++i) r += t[i];
-    return r;
   } else {
-    T s = 0;
-    for (int64_t i = 0; i < n; ++i) { x[i] = std::exp(x[i] - m); s += x[i]; }
-    return s;
+    for (int64_t i = 0; i < n; ++i) x[i] = exp2s(x[i] - m);
   }
 }
 // Column maps over a rows x n tile (row stride ld, n a multiple of the float vector width):
-// m[j] = max(m[j], max_i x[i][j]); and x = exp(x - mu[j]), exactly 0 where x is -inf, with
-// the column sums added into sum[j]. Columns are queries here, so both run as vertical vector
-// operations with no horizontal reduction.
+// m[j] = max(m[j], max_i x[i][j]); and x = 2^(x - mu[j]) with the column sums added into
+// sum[j]. Columns are queries here, so both run as vertical vector operations with no
+// horizontal reduction.
 template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n, T* m) {
   if constexpr (std::is_same_v<T, float>) {
     for (int64_t j = 0; j < n; j += kWf) {
@@ -74,14 +70,14 @@ template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n,
       for (int64_t j = 0; j < n; ++j) m[j] = std::max(m[j], x[i * ld + j]);
   }
 }
-template <class T> void exp_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum) {
+template <class T> void exp2_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum) {
   if constexpr (std::is_same_v<T, float>) {
     for (int64_t j = 0; j < n; j += kWf) {
       const vf m = ldv(mu + j);
       vf s = ldv(sum + j);
       for (int64_t i = 0; i < rows; ++i) {
         const vf d = ldv(x + i * ld + j) - m;
-        const vf e = (vf)((vi)exp_v(d) & (vi)(d > -87.0f));
+        const vf e = (vf)((vi)exp2_v(d) & (vi)(d > -125.0f));
         stv(x + i * ld + j, e);
         s += e;
       }
@@ -90,24 +86,35 @@ template <class T> void exp_cols(T* x, int64_t rows, int64_t ld, int64_t n, cons
   } else {
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < n; ++j) {
-        x[i * ld + j] = std::exp(x[i * ld + j] - mu[j]);
+        x[i * ld + j] = exp2s(x[i * ld + j] - mu[j]);
         sum[j] += x[i * ld + j];
       }
   }
 }
-template <class T> void scale_row(T* x, int64_t n, T a) {
+// x[i][j] *= a[j] over rows x n (row stride ld).
+template <class T> void scale_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* a) {
+  for (int64_t i = 0; i < rows; ++i) {
+    T* xi = x + i * ld;
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) x[i] *= a;
+    for (int64_t j = 0; j < n; ++j) xi[j] *= a[j];
+  }
 }
 
+// Tiles are stored as packed GEMM B operands, nr columns per panel, so one product's output
+// is the next one's input with no packing between them:
+//   forward, S^T (keys x queries) in query panels: (key c, query r) at (r/nr) nr bc + c nr + r%nr,
+//     the B operand of O^T += V^T P^T;
+//   backward, S (queries x keys) in key panels: (query r, key c) at (c/nr) nr br + r nr + c%nr,
+//     the B operand of dV^T += dO^T P and dK^T += Q^T dS.
+// Only dS is packed again (transposed, as the A operand of dQ += dS K). O^T, dV^T and dK^T are
+// transposed once when a block is finished.
 template <class T>
 struct Flash {
   const AttentionParams& p;
   GemmKernel gk{};
-  int64_t mr = 1, nr = 1, Br = 64, Bc = 64, Brp = 64, Brn = 64, Bcm = 64;
-  int64_t Ep = 0, Evp = 0, group = 1, nib = 0, njb = 0;
+  int64_t mr = 1, nr = 1, Br = 64, Bc = 64, Brn = 64, Bcm = 64;
+  int64_t Ep = 0, Em = 0, Evm = 0, group = 1, nib = 0, njb = 0;
   static constexpr T kInf = std::numeric_limits<T>::infinity();
-  static constexpr int64_t kW = std::is_same_v<T, float> ? kWf : 1;  // column-map vector width
 
   explicit Flash(const AttentionParams& pp) : p(pp) {
     gemm_get_kernel(p.dt, &gk);
@@ -116,11 +123,11 @@ struct Flash {
     // stay in L2 while the micro-kernels run k loops of 64-128 (CPU-time sweep on Zen 3).
     Bc = std::max<int64_t>(nr, 128 / nr * nr);
     Br = (96 + mr - 1) / mr * mr;
-    Brp = Br;
     Brn = (Br + nr - 1) / nr * nr;  // query columns of a transposed score tile
     Bcm = (Bc + mr - 1) / mr * mr;
     Ep = (p.E + nr - 1) / nr * nr;
-    Evp = (p.Ev + nr - 1) / nr * nr;
+    Em = (p.E + mr - 1) / mr * mr;
+    Evm = (p.Ev + mr - 1) / mr * mr;
     group = p.heads / p.kv_heads;
     nib = (p.L + Br - 1) / Br;
     njb = (p.S + Bc - 1) / Bc;
@@ -132,62 +139,47 @@ struct Flash {
   // Keys visible to query block ib: causal blocks stop at the diagonal.
   int64_t key_end(int64_t ib) const { return p.causal ? std::min(p.S, std::min(p.L, (ib + 1) * Br)) : p.S; }
   int64_t panels(int64_t n) const { return (n + nr - 1) / nr; }
+  bool tile_needs_mask(int64_t i0, int64_t j0, int64_t bc) const {
+    return p.mask_kind != MaskKind::none || (p.causal && j0 + bc - 1 > i0);
+  }
 
   // C[0:m, 0:n] = alpha A B + beta C over packed A (m x k) and packed B (k x n).
   void mm(int64_t m, int64_t n, int64_t k, const T* Ap, const T* Bp, T* C, int64_t ldc, double alpha, double beta) const {
     gk.macro(m, n, k, Ap, Bp, C, ldc, 1, alpha, beta, 0, panels(n));
   }
+  // The score tile of query rows and key columns in panels of nr: one call per panel, each
+  // writing its own contiguous k x nr block (ldc = nr).
+  void mm_panels(int64_t m, int64_t npan, int64_t k, const T* Ap, const T* Bp, T* C, double alpha) const {
+    for (int64_t q = 0; q < npan; ++q) gk.macro(m, nr, k, Ap, Bp + q * nr * k, C + q * nr * m, nr, 1, alpha, 0.0, 0, 1);
+  }
 
-  // Score-tile masking for rows i0.. (br) and keys j0.. (bc) of (b, h); row stride ld. Padding
-  // columns [bc, ld) become -inf so row maps can run over whole vectors.
-  void mask_tile(T* s, int64_t ld, int64_t br, int64_t bc, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
+  // Masking of a score tile, query i0 + r and key j0 + c at s[at(r, c)], scores in base 2.
+  template <class At> void mask_tile(T* s, At at, int64_t br, int64_t bc, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
     for (int64_t r = 0; r < br; ++r) {
-      T* sr = s + r * ld;
       const int64_t i = i0 + r;
-      int64_t end = bc;
-      if (p.causal) end = std::max<int64_t>(0, std::min(bc, i + 1 - j0));
+      const int64_t end = p.causal ? std::max<int64_t>(0, std::min(bc, i + 1 - j0)) : bc;  // keys j <= i
       if (p.mask_kind == MaskKind::boolean) {
         const uint8_t* m = static_cast<const uint8_t*>(p.mask) + b * p.m_sb + h * p.m_sh + i * p.m_sl + j0 * p.m_ss;
         for (int64_t c = 0; c < end; ++c)
-          if (!m[c * p.m_ss]) sr[c] = -kInf;
+          if (!m[c * p.m_ss]) s[at(r, c)] = -kInf;
       } else if (p.mask_kind == MaskKind::additive) {
         const T* m = static_cast<const T*>(p.mask) + b * p.m_sb + h * p.m_sh + i * p.m_sl + j0 * p.m_ss;
-        for (int64_t c = 0; c < end; ++c) sr[c] += m[c * p.m_ss];
+        for (int64_t c = 0; c < end; ++c) s[at(r, c)] += m[c * p.m_ss] * T(kLog2e);
       }
-      for (int64_t c = end; c < ld; ++c) sr[c] = -kInf;
+      for (int64_t c = end; c < bc; ++c) s[at(r, c)] = -kInf;
     }
   }
-  bool tile_needs_mask(int64_t i0, int64_t br, int64_t j0, int64_t bc) const {
-    return p.mask_kind != MaskKind::none || (p.causal && j0 + bc - 1 > i0) || bc != Bc;
-  }
-  // dst = P times the dropout keep factor, element (r, c) (query i0 + r, key j0 + c) at
-  // r * sr + c * sc in both.
-  void dropout_tile(const T* P, T* dst, int64_t sr, int64_t sc, int64_t br, int64_t bc, int64_t b, int64_t h,
-                    int64_t i0, int64_t j0) const {
+  // dst = P times the dropout keep factor, element (r, c) (query i0 + r, key j0 + c) at at(r, c)
+  // in both.
+  template <class At> void dropout_tile(const T* P, T* dst, At at, int64_t br, int64_t bc, int64_t b, int64_t h,
+                                        int64_t i0, int64_t j0) const {
     const float pd = float(p.dropout_p);
     const T inv = T(1.0 / (1.0 - p.dropout_p));
     for (int64_t r = 0; r < br; ++r) {
       const uint64_t base = uint64_t(((b * p.heads + h) * p.L + i0 + r) * p.S + j0);
       for (int64_t c = 0; c < bc; ++c) {
-        const int64_t x = r * sr + c * sc;
+        const int64_t x = at(r, c);
         dst[x] = dropout_uniform(p.seed, base + uint64_t(c)) >= pd ? P[x] * inv : T(0);
-      }
-    }
-  }
-  // Masking of a transposed score tile (keys j0 + c in rows, queries i0 + r in columns).
-  void mask_tile_t(T* s, int64_t ld, int64_t bc, int64_t br, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
-    for (int64_t c = 0; c < bc; ++c) {
-      T* sc = s + c * ld;
-      const int64_t j = j0 + c;
-      const int64_t r0 = p.causal ? std::min(br, std::max<int64_t>(0, j - i0)) : 0;  // rows i < j can't see j
-      for (int64_t r = 0; r < r0; ++r) sc[r] = -kInf;
-      if (p.mask_kind == MaskKind::boolean) {
-        const uint8_t* m = static_cast<const uint8_t*>(p.mask) + b * p.m_sb + h * p.m_sh + i0 * p.m_sl + j * p.m_ss;
-        for (int64_t r = r0; r < br; ++r)
-          if (!m[r * p.m_sl]) sc[r] = -kInf;
-      } else if (p.mask_kind == MaskKind::additive) {
-        const T* m = static_cast<const T*>(p.mask) + b * p.m_sb + h * p.m_sh + i0 * p.m_sl + j * p.m_ss;
-        for (int64_t r = r0; r < br; ++r) sc[r] += m[r * p.m_sl];
       }
     }
   }
@@ -195,7 +187,7 @@ struct Flash {
   // Packed K / V of one (batch, kv head), block by block on first use.
   struct KV {
     int64_t b = -1, g = -1;
-    std::vector<T> ka, kc, vr, kr, vc;  // K as A (k = E), K^T, V rows, K rows, V^T panels
+    std::vector<T> ka, va, kc, kr, vc;  // K as A (k = E), V^T as A (k = keys), K^T, K rows, V^T panels
     std::vector<char> done;
   };
   void kv_bind(KV& c, int64_t b, int64_t g) const {
@@ -203,7 +195,7 @@ struct Flash {
     c.b = b; c.g = g;
     c.done.assign(size_t(njb), 0);
   }
-  // Forward needs ka and vr; backward kc, kr and vc.
+  // Forward needs ka and va; backward kc, kr and vc.
   void kv_pack(KV& c, int64_t jb, bool bwd) const {
     if (c.done[size_t(jb)]) return;
     const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);
@@ -211,7 +203,7 @@ struct Flash {
     const T* Vm = vrow(c.b, c.g, j0);
     if (!bwd) {
       gk.pack_a(K, p.k_sl, 1, bc, p.E, c.ka.data() + jb * Bcm * p.E);
-      gk.pack_b(Vm, p.v_sl, 1, bc, p.Ev, c.vr.data() + jb * Bc * Evp);
+      gk.pack_a(Vm, 1, p.v_sl, p.Ev, bc, c.va.data() + jb * Evm * Bc);
     } else {
       gk.pack_b(K, 1, p.k_sl, p.E, bc, c.kc.data() + jb * Bc * p.E);
       gk.pack_b(K, p.k_sl, 1, bc, p.E, c.kr.data() + jb * Bc * Ep);
@@ -234,62 +226,65 @@ struct Flash {
     });
   }
 
-  // Scores are computed transposed, S^T = K_j Q_i^T (keys in rows, queries in columns): the
-  // softmax statistics become vertical vector ops, and P packs as the A operand of P V by a
-  // plain copy instead of a transpose.
+  // Per key block: S^T = K_j Q_i^T in query panels (the softmax statistics are vertical vector
+  // ops over queries), then O^T = O^T diag(alpha) + V_j^T P^T with P^T read where it lies.
   void fwd_items(int64_t lo, int64_t hi) const {
     if (lo >= hi) return;
     KV c;
     c.ka.resize(size_t(njb * Bcm * p.E));
-    c.vr.resize(size_t(njb * Bc * Evp));
-    const int64_t ld = Brn;
-    std::vector<T> qb(size_t(Brn * p.E)), st(size_t(Bc * ld), T(0)), pa(size_t(Brp * Bc)), pdrop;
-    if (p.dropout_p > 0) pdrop.resize(size_t(Bc * ld));
-    const size_t nl = size_t(ld);
-    std::vector<T> m(nl), mn(nl), mu(nl), l(nl), sum(nl);
+    c.va.resize(size_t(njb * Evm * Bc));
+    std::vector<T> qb(size_t(Brn * p.E)), st(size_t(Brn * Bc)), ot(size_t(p.Ev * Brn)), pdrop;
+    if (p.dropout_p > 0) pdrop.resize(st.size());
+    const size_t nl = size_t(Brn);
+    std::vector<T> m(nl), mn(nl), mu(nl), l(nl), sum(nl), alpha(nl);
     T* out = static_cast<T*>(p.out);
     T* lse = static_cast<T*>(p.lse);
     for (int64_t it = lo; it < hi; ++it) {
       const int64_t ib = it % nib, bh = it / nib, h = bh % p.heads, b = bh / p.heads, g = h / group;
       const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0), kend = key_end(ib);
-      const int64_t nq = (br + kW - 1) / kW * kW;  // query columns the column maps cover
+      const int64_t nqp = panels(br), nq = nqp * nr;  // query panels; columns past br hold scores of 0
       kv_bind(c, b, g);
       gk.pack_b(qrow(b, h, i0), 1, p.q_sl, p.E, br, qb.data());
-      T* o = out + (bh * p.L + i0) * p.Ev;
-      std::fill(o, o + br * p.Ev, T(0));
+      std::fill(ot.begin(), ot.end(), T(0));
       std::fill(m.begin(), m.end(), -kInf);
       std::fill(l.begin(), l.end(), T(0));
       for (int64_t jb = 0; jb * Bc < kend; ++jb) {
         const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);  // as packed; causal masks the rest
         kv_pack(c, jb, false);
-        mm(bc, br, p.E, c.ka.data() + jb * Bcm * p.E, qb.data(), st.data(), ld, p.scale, 0.0);
-        if (p.mask_kind != MaskKind::none || (p.causal && j0 + bc - 1 > i0))
-          mask_tile_t(st.data(), ld, bc, br, b, h, i0, j0);
+        T* S = st.data();
+        mm_panels(bc, nqp, p.E, c.ka.data() + jb * Bcm * p.E, qb.data(), S, p.scale * kLog2e);
+        const auto at = [&](int64_t r, int64_t cc) { return (r / nr) * nr * bc + cc * nr + r % nr; };
+        if (tile_needs_mask(i0, j0, bc)) mask_tile(S, at, br, bc, b, h, i0, j0);
         std::copy(m.begin(), m.end(), mn.begin());
-        col_max(st.data(), bc, ld, nq, mn.data());
+        for (int64_t q = 0; q < nqp; ++q) col_max(S + q * nr * bc, bc, nr, nr, mn.data() + q * nr);
+        bool rescale = false;
         for (int64_t r = 0; r < nq; ++r) {  // a column with nothing visible yet keeps P = 0
-          mu[size_t(r)] = mn[size_t(r)] == -kInf ? T(0) : mn[size_t(r)];
-          sum[size_t(r)] = T(0);
+          const size_t x = size_t(r);
+          mu[x] = mn[x] == -kInf ? T(0) : mn[x];
+          alpha[x] = m[x] == -kInf ? T(0) : exp2s(m[x] - mu[x]);
+          rescale |= alpha[x] != T(1);
+          sum[x] = T(0);
         }
-        exp_cols(st.data(), bc, ld, nq, mu.data(), sum.data());
-        for (int64_t r = 0; r < br; ++r) {
-          const T alpha = m[size_t(r)] == -kInf ? T(0) : T(std::exp(m[size_t(r)] - mu[size_t(r)]));
-          l[size_t(r)] = l[size_t(r)] * alpha + sum[size_t(r)];
-          if (alpha != T(1)) scale_row(o + r * p.Ev, p.Ev, alpha);
+        for (int64_t q = 0; q < nqp; ++q) exp2_cols(S + q * nr * bc, bc, nr, nr, mu.data() + q * nr, sum.data() + q * nr);
+        for (int64_t r = 0; r < nq; ++r) {
+          l[size_t(r)] = l[size_t(r)] * alpha[size_t(r)] + sum[size_t(r)];
           m[size_t(r)] = mn[size_t(r)];
         }
-        const T* P = st.data();
-        if (p.dropout_p > 0) { dropout_tile(st.data(), pdrop.data(), 1, ld, br, bc, b, h, i0, j0); P = pdrop.data(); }
-        gk.pack_a(P, 1, ld, br, bc, pa.data());
-        mm(br, p.Ev, bc, pa.data(), c.vr.data() + jb * Bc * Evp, o, p.Ev, 1.0, 1.0);
+        if (rescale) scale_cols(ot.data(), p.Ev, Brn, nq, alpha.data());
+        const T* P = S;
+        if (p.dropout_p > 0) { dropout_tile(S, pdrop.data(), at, br, bc, b, h, i0, j0); P = pdrop.data(); }
+        mm(p.Ev, br, bc, c.va.data() + jb * Evm * Bc, P, ot.data(), Brn, 1.0, 1.0);
       }
+      T* o = out + (bh * p.L + i0) * p.Ev;
       for (int64_t r = 0; r < br; ++r) {
         const T lr = l[size_t(r)];
+        T* orow = o + r * p.Ev;
         if (lr > T(0)) {
-          scale_row(o + r * p.Ev, p.Ev, T(1) / lr);
-          lse[bh * p.L + i0 + r] = m[size_t(r)] + std::log(lr);
+          const T inv = T(1) / lr;
+          for (int64_t e = 0; e < p.Ev; ++e) orow[e] = ot[size_t(e * Brn + r)] * inv;
+          lse[bh * p.L + i0 + r] = T((double(m[size_t(r)]) + std::log2(double(lr))) * kLn2);
         } else {
-          std::fill(o + r * p.Ev, o + (r + 1) * p.Ev, T(0));
+          std::fill(orow, orow + p.Ev, T(0));
           lse[bh * p.L + i0 + r] = kInf;
         }
       }
@@ -349,20 +344,18 @@ struct Flash {
     c.vc.resize(size_t(njb * Bc * p.Ev));
     kv_bind(c, b, g);
     for (int64_t jb = jb0; jb < jb1; ++jb) kv_pack(c, jb, true);
-    // Per query head: Q and dO packed as A (k = E / Ev) and as B rows, D = rowsum(dO O).
-    std::vector<T> qa(size_t(nib * Brp * p.E)), qr(size_t(nib * Br * Ep));
-    std::vector<T> ga(size_t(nib * Brp * p.Ev)), D(size_t(p.L));
-    std::vector<T> s(size_t(Br * Bc)), dp(size_t(Br * Bc)), ta(size_t(std::max(Brp, Bc) * std::max(Br, Bc))), pdrop;
-    if (p.dropout_p > 0) pdrop.resize(size_t(Br * Bc));
-    std::vector<T> gr(size_t(nib * Br * Evp));
+    // Per query head and block: Q and dO as A (k = E / Ev) and transposed as A (k = queries).
+    std::vector<T> qa(size_t(nib * Br * p.E)), ga(size_t(nib * Br * p.Ev));
+    std::vector<T> qt(size_t(nib * Em * Br)), gt(size_t(nib * Evm * Br)), D(size_t(p.L));
+    std::vector<T> s(size_t(Br * Bc)), dp(size_t(Br * Bc)), ta(size_t(Br * Bc)), pdrop;
+    if (p.dropout_p > 0) pdrop.resize(s.size());
     const T* out = static_cast<const T*>(p.out);
     const T* go = static_cast<const T*>(p.gout);
     const T* lse = static_cast<const T*>(p.lse);
-    T* dk = static_cast<T*>(p.dk) + (b * p.kv_heads + g) * p.S * p.E;
-    T* dv = static_cast<T*>(p.dv) + (b * p.kv_heads + g) * p.S * p.Ev;
-    const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc);
-    std::fill(dk + r0 * p.E, dk + r1 * p.E, T(0));
-    std::fill(dv + r0 * p.Ev, dv + r1 * p.Ev, T(0));
+    // dV^T and dK^T of this part's keys; the row stride is kept off powers of two.
+    const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc), ldt = (r1 - r0 + 15) / 16 * 16 + 16;
+    std::vector<T> dvt(size_t(p.Ev * ldt), T(0)), dkt(size_t(p.E * ldt), T(0));
+    const T sc = T(p.scale);
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const int64_t bh = b * p.heads + h;
       const T* gh = go + bh * p.L * p.Ev;
@@ -378,53 +371,64 @@ struct Flash {
       }
       for (int64_t ib = 0; ib < nib; ++ib) {
         const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0);
-        gk.pack_a(qrow(b, h, i0), p.q_sl, 1, br, p.E, qa.data() + ib * Brp * p.E);
-        gk.pack_b(qrow(b, h, i0), p.q_sl, 1, br, p.E, qr.data() + ib * Br * Ep);
-        gk.pack_a(gh + i0 * p.Ev, p.Ev, 1, br, p.Ev, ga.data() + ib * Brp * p.Ev);
-        gk.pack_b(gh + i0 * p.Ev, p.Ev, 1, br, p.Ev, gr.data() + ib * Br * Evp);
+        gk.pack_a(qrow(b, h, i0), p.q_sl, 1, br, p.E, qa.data() + ib * Br * p.E);
+        gk.pack_a(qrow(b, h, i0), 1, p.q_sl, p.E, br, qt.data() + ib * Em * Br);
+        gk.pack_a(gh + i0 * p.Ev, p.Ev, 1, br, p.Ev, ga.data() + ib * Br * p.Ev);
+        gk.pack_a(gh + i0 * p.Ev, 1, p.Ev, p.Ev, br, gt.data() + ib * Evm * Br);
       }
       for (int64_t jb = jb0; jb < jb1; ++jb) {
-        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);
+        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0), nkp = panels(bc);
         const int64_t ib0 = p.causal ? j0 / Br : 0;  // causal: blocks whose last row reaches j0
         for (int64_t ib = ib0; ib < nib; ++ib) {
           const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0);
-          // S and P = exp(S - lse), masked entries 0
-          mm(br, bc, p.E, qa.data() + ib * Brp * p.E, c.kc.data() + jb * Bc * p.E, s.data(), Bc, p.scale, 0.0);
-          if (tile_needs_mask(i0, br, j0, bc)) mask_tile(s.data(), Bc, br, bc, b, h, i0, j0);
+          const auto at = [&](int64_t r, int64_t cc) { return (cc / nr) * nr * br + r * nr + cc % nr; };
+          // S and P = 2^(S - lse log2 e), masked entries 0
+          mm_panels(br, nkp, p.E, qa.data() + ib * Br * p.E, c.kc.data() + jb * Bc * p.E, s.data(), p.scale * kLog2e);
+          if (tile_needs_mask(i0, j0, bc)) mask_tile(s.data(), at, br, bc, b, h, i0, j0);
           for (int64_t r = 0; r < br; ++r) {
-            T* sr = s.data() + r * Bc;
             const T lr = lh[i0 + r];
-            if (lr == kInf) std::fill(sr, sr + Bc, T(0));
-            else exp_sub_sum(sr, Bc, lr);
-          }
-          const T* Pd = s.data();
-          if (p.dropout_p > 0) { dropout_tile(s.data(), pdrop.data(), Bc, 1, br, bc, b, h, i0, j0); Pd = pdrop.data(); }
-          // dV_j += Pd^T dO_i
-          gk.pack_a(Pd, 1, Bc, bc, br, ta.data());
-          mm(bc, p.Ev, br, ta.data(), gr.data() + ib * Br * Evp, dv + j0 * p.Ev, p.Ev, 1.0, 1.0);
-          // dP = dO_i V_j^T; dS = P (dP z - D) scale, z the keep factor
-          mm(br, bc, p.Ev, ga.data() + ib * Brp * p.Ev, c.vc.data() + jb * Bc * p.Ev, dp.data(), Bc, 1.0, 0.0);
-          const T sc = T(p.scale);
-          for (int64_t r = 0; r < br; ++r) {
-            T* dr = dp.data() + r * Bc;
-            const T* pr = s.data() + r * Bc;
-            const T Di = D[size_t(i0 + r)];
-            if (p.dropout_p > 0) {
-              const T* zr = pdrop.data() + r * Bc;  // P z: dP z P = (P z) dP
-#pragma omp simd
-              for (int64_t q = 0; q < bc; ++q) dr[q] = (zr[q] * dr[q] - pr[q] * Di) * sc;
-            } else {
-#pragma omp simd
-              for (int64_t q = 0; q < bc; ++q) dr[q] = pr[q] * (dr[q] - Di) * sc;
+            for (int64_t q = 0; q < nkp; ++q) {
+              T* sr = s.data() + q * nr * br + r * nr;
+              if (lr == kInf) std::fill(sr, sr + nr, T(0));
+              else exp2_row(sr, nr, T(lr * T(kLog2e)));
             }
           }
-          // dQ_i += dS K_j; dK_j += dS^T Q_i
-          gk.pack_a(dp.data(), Bc, 1, br, bc, ta.data());
+          const T* Pd = s.data();
+          if (p.dropout_p > 0) { dropout_tile(s.data(), pdrop.data(), at, br, bc, b, h, i0, j0); Pd = pdrop.data(); }
+          // dV_j^T += dO_i^T Pd
+          mm(p.Ev, bc, br, gt.data() + ib * Evm * Br, Pd, dvt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          // dP = dO_i V_j^T; dS = P (dP z - D) scale, z the keep factor
+          mm_panels(br, nkp, p.Ev, ga.data() + ib * Br * p.Ev, c.vc.data() + jb * Bc * p.Ev, dp.data(), 1.0);
+          for (int64_t q = 0; q < nkp; ++q)
+            for (int64_t r = 0; r < br; ++r) {
+              const int64_t x0 = q * nr * br + r * nr;
+              T* dr = dp.data() + x0;
+              const T* pr = s.data() + x0;
+              const T Di = D[size_t(i0 + r)];
+              if (p.dropout_p > 0) {
+                const T* zr = pdrop.data() + x0;  // P z: dP z P = (P z) dP
+#pragma omp simd
+                for (int64_t x = 0; x < nr; ++x) dr[x] = (zr[x] * dr[x] - pr[x] * Di) * sc;
+              } else {
+#pragma omp simd
+                for (int64_t x = 0; x < nr; ++x) dr[x] = pr[x] * (dr[x] - Di) * sc;
+              }
+            }
+          // dK_j^T += Q_i^T dS; dQ_i += dS K_j with dS packed as A (its one transpose)
+          mm(p.E, bc, br, qt.data() + ib * Em * Br, dp.data(), dkt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          for (int64_t i = 0; i < br; i += mr)
+            for (int64_t q = 0; q < nkp; ++q)
+              gk.pack_a(dp.data() + q * nr * br + i * nr, nr, 1, std::min(mr, br - i), std::min(nr, bc - q * nr),
+                        ta.data() + i * bc + q * nr * mr);
           mm(br, p.E, bc, ta.data(), c.kr.data() + jb * Bc * Ep, dq + i0 * p.E, p.E, 1.0, 1.0);
-          gk.pack_a(dp.data(), 1, Bc, bc, br, ta.data());
-          mm(bc, p.E, br, ta.data(), qr.data() + ib * Br * Ep, dk + j0 * p.E, p.E, 1.0, 1.0);
         }
       }
+    }
+    T* dk = static_cast<T*>(p.dk) + (b * p.kv_heads + g) * p.S * p.E;
+    T* dv = static_cast<T*>(p.dv) + (b * p.kv_heads + g) * p.S * p.Ev;
+    for (int64_t j = r0; j < r1; ++j) {
+      for (int64_t e = 0; e < p.E; ++e) dk[j * p.E + e] = dkt[size_t(e * ldt + j - r0)];
+      for (int64_t e = 0; e < p.Ev; ++e) dv[j * p.Ev + e] = dvt[size_t(e * ldt + j - r0)];
     }
   }
 };
