@@ -1,6 +1,7 @@
 // Flash attention on the CPU (FlashAttention-2's loop structure, Dao 2023) on the GEMM
-// micro-kernels: every product is a packed macro-kernel call (cpu/gemm_kernel.h), so the
-// tile math runs at the GEMM's speed, and only Br x Bc tiles of scores ever exist.
+// micro-kernels: every product is a GEMM macro- or direct-kernel call (cpu/gemm_kernel.h,
+// gemm_vec.cpp), so the tile math runs at the GEMM's speed, and only Br x Bc tiles of scores
+// ever exist.
 //
 // forward, one task per (batch, head, block of Br queries), balanced by the key blocks it
 // visits (causal rows visit fewer):
@@ -10,7 +11,7 @@
 //   P = exp(S - lse), dV_j += P^T dO_i, dP = dO_i V_j^T, dS = P (dP - D_i) scale,
 //   dQ_i += dS K_j, dK_j += dS^T Q_i,   D_i = rowsum(dO_i O_i)
 // Causal tiles above the diagonal are never visited. K and V are packed once per (batch, kv
-// head) and task; Q and dO once per head in backward. Dropout multiplies P by the counter-based
+// head) and task; Q^T and dO^T are transposed once per head in backward. Dropout multiplies P by the counter-based
 // keep mask after the row sums (cpu/attention.h), in both directions.
 // Compiled per ISA (avx2, avx512); the ref ISA runs the row-at-a-time reference.
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
@@ -57,7 +58,25 @@ template <class T> void exp2_row(T* x, int64_t n, T m) {
 // horizontal reduction.
 template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n, T* m) {
   if constexpr (std::is_same_v<T, float>) {
-    for (int64_t j = 0; j < n; j += kWf) {
+    // Two columns vectors and two rows at a time: four independent max chains.
+    int64_t j = 0;
+    for (; j + 2 * kWf <= n; j += 2 * kWf) {
+      vf a0 = ldv(m + j), a1 = ldv(m + j + kWf), b0 = a0, b1 = a1;
+      int64_t i = 0;
+      for (; i + 2 <= rows; i += 2) {
+        const float* r = x + i * ld + j;
+        const vf y0 = ldv(r), y1 = ldv(r + kWf), z0 = ldv(r + ld), z1 = ldv(r + ld + kWf);
+        a0 = y0 > a0 ? y0 : a0; a1 = y1 > a1 ? y1 : a1;
+        b0 = z0 > b0 ? z0 : b0; b1 = z1 > b1 ? z1 : b1;
+      }
+      if (i < rows) {
+        const vf y0 = ldv(x + i * ld + j), y1 = ldv(x + i * ld + j + kWf);
+        a0 = y0 > a0 ? y0 : a0; a1 = y1 > a1 ? y1 : a1;
+      }
+      stv(m + j, b0 > a0 ? b0 : a0);
+      stv(m + j + kWf, b1 > a1 ? b1 : a1);
+    }
+    for (; j < n; j += kWf) {
       vf v = ldv(m + j);
       for (int64_t i = 0; i < rows; ++i) {
         const vf y = ldv(x + i * ld + j);
@@ -72,12 +91,27 @@ template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n,
 }
 template <class T> void exp2_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum) {
   if constexpr (std::is_same_v<T, float>) {
-    for (int64_t j = 0; j < n; j += kWf) {
+    const auto ex = [](vf d) { return (vf)((vi)exp2_v(d) & (vi)(d > -125.0f)); };
+    int64_t j = 0;
+    for (; j + 2 * kWf <= n; j += 2 * kWf) {  // two column vectors: two independent sums
+      const vf m0 = ldv(mu + j), m1 = ldv(mu + j + kWf);
+      vf s0 = ldv(sum + j), s1 = ldv(sum + j + kWf);
+      for (int64_t i = 0; i < rows; ++i) {
+        float* r = x + i * ld + j;
+        const vf e0 = ex(ldv(r) - m0), e1 = ex(ldv(r + kWf) - m1);
+        stv(r, e0);
+        stv(r + kWf, e1);
+        s0 += e0;
+        s1 += e1;
+      }
+      stv(sum + j, s0);
+      stv(sum + j + kWf, s1);
+    }
+    for (; j < n; j += kWf) {
       const vf m = ldv(mu + j);
       vf s = ldv(sum + j);
       for (int64_t i = 0; i < rows; ++i) {
-        const vf d = ldv(x + i * ld + j) - m;
-        const vf e = (vf)((vi)exp2_v(d) & (vi)(d > -125.0f));
+        const vf e = ex(ldv(x + i * ld + j) - m);
         stv(x + i * ld + j, e);
         s += e;
       }
@@ -100,20 +134,16 @@ template <class T> void scale_cols(T* x, int64_t rows, int64_t ld, int64_t n, co
   }
 }
 
-// Tiles are stored as packed GEMM B operands, nr columns per panel, so one product's output
-// is the next one's input with no packing between them:
-//   forward, S^T (keys x queries) in query panels: (key c, query r) at (r/nr) nr bc + c nr + r%nr,
-//     the B operand of O^T += V^T P^T;
-//   backward, S (queries x keys) in key panels: (query r, key c) at (c/nr) nr br + r nr + c%nr,
-//     the B operand of dV^T += dO^T P and dK^T += Q^T dS.
-// Only dS is packed again (transposed, as the A operand of dQ += dS K). O^T, dV^T and dK^T are
-// transposed once when a block is finished.
+// Forward tiles are stored as packed GEMM B operands, nr columns per panel: S^T (keys x
+// queries) in query panels, (key c, query r) at (r/nr) nr bc + c nr + r%nr, is the B operand of
+// O^T += V^T P^T, so P is never packed; O^T is transposed once when a query block is finished.
+// Backward tiles are row-major and run on the direct kernel (see bwd_unit).
 template <class T>
 struct Flash {
   const AttentionParams& p;
   GemmKernel gk{};
   int64_t mr = 1, nr = 1, Br = 64, Bc = 64, Brn = 64, Bcm = 64;
-  int64_t Ep = 0, Em = 0, Evm = 0, group = 1, nib = 0, njb = 0;
+  int64_t Ep = 0, Evm = 0, group = 1, nib = 0, njb = 0;
   static constexpr T kInf = std::numeric_limits<T>::infinity();
 
   explicit Flash(const AttentionParams& pp) : p(pp) {
@@ -126,7 +156,6 @@ struct Flash {
     Brn = (Br + nr - 1) / nr * nr;  // query columns of a transposed score tile
     Bcm = (Bc + mr - 1) / mr * mr;
     Ep = (p.E + nr - 1) / nr * nr;
-    Em = (p.E + mr - 1) / mr * mr;
     Evm = (p.Ev + mr - 1) / mr * mr;
     group = p.heads / p.kv_heads;
     nib = (p.L + Br - 1) / Br;
@@ -336,7 +365,11 @@ struct Flash {
   }
 
   // Key blocks [jb0, jb1) of (batch b, kv head g): writes those rows of dk and dv, and the
-  // group's dq contributions into dqg ((group, L, E), zeroed here).
+  // group's dq contributions into dqg ((group, L, E), written here).
+  // Every tile is row-major (queries x keys, row stride lds) and every product runs the GEMM's
+  // direct kernel, which reads A rows in place and B as row panels: S = Q K^T and dP = dO V^T
+  // read Q and dO where they lie; dV^T += dO^T P and dK^T += Q^T dS read P and dS as B panels;
+  // dQ += dS K reads dS as A. Only Q^T and dO^T are transposed, once per query block and head.
   void bwd_unit(int64_t b, int64_t g, int64_t jb0, int64_t jb1, T* dqg) const {
     KV c;
     c.kc.resize(size_t(njb * Bc * p.E));
@@ -344,16 +377,15 @@ struct Flash {
     c.vc.resize(size_t(njb * Bc * p.Ev));
     kv_bind(c, b, g);
     for (int64_t jb = jb0; jb < jb1; ++jb) kv_pack(c, jb, true);
-    // Per query head and block: Q and dO as A (k = E / Ev) and transposed as A (k = queries).
-    std::vector<T> qa(size_t(nib * Br * p.E)), ga(size_t(nib * Br * p.Ev));
-    std::vector<T> qt(size_t(nib * Em * Br)), gt(size_t(nib * Evm * Br)), D(size_t(p.L));
-    std::vector<T> s(size_t(Br * Bc)), dp(size_t(Br * Bc)), ta(size_t(Br * Bc)), pdrop;
+    const int64_t lds = Bc + 16;  // tile row stride, off powers of two
+    std::vector<T> qt(size_t(nib * p.E * Br)), gt(size_t(nib * p.Ev * Br)), D(size_t(p.L));
+    std::vector<T> s(size_t(Br * lds)), dp(size_t(Br * lds)), dql(size_t(p.L * Ep)), pdrop;
     if (p.dropout_p > 0) pdrop.resize(s.size());
     const T* out = static_cast<const T*>(p.out);
     const T* go = static_cast<const T*>(p.gout);
     const T* lse = static_cast<const T*>(p.lse);
     // dV^T and dK^T of this part's keys; the row stride is kept off powers of two.
-    const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc), ldt = (r1 - r0 + 15) / 16 * 16 + 16;
+    const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc), ldt = (r1 - r0 + nr - 1) / nr * nr + 16;
     std::vector<T> dvt(size_t(p.Ev * ldt), T(0)), dkt(size_t(p.E * ldt), T(0));
     const T sc = T(p.scale);
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
@@ -361,68 +393,74 @@ struct Flash {
       const T* gh = go + bh * p.L * p.Ev;
       const T* oh = out + bh * p.L * p.Ev;
       const T* lh = lse + bh * p.L;
-      T* dq = dqg + (h - g * group) * p.L * p.E;
-      std::fill(dq, dq + p.L * p.E, T(0));
       for (int64_t i = 0; i < p.L; ++i) {
         T d = 0;
 #pragma omp simd reduction(+ : d)
         for (int64_t e = 0; e < p.Ev; ++e) d += gh[i * p.Ev + e] * oh[i * p.Ev + e];
         D[size_t(i)] = d;
       }
-      for (int64_t ib = 0; ib < nib; ++ib) {
+      for (int64_t ib = 0; ib < nib; ++ib) {  // Q_i^T and dO_i^T, row-major (E x Br), (Ev x Br)
         const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0);
-        gk.pack_a(qrow(b, h, i0), p.q_sl, 1, br, p.E, qa.data() + ib * Br * p.E);
-        gk.pack_a(qrow(b, h, i0), 1, p.q_sl, p.E, br, qt.data() + ib * Em * Br);
-        gk.pack_a(gh + i0 * p.Ev, p.Ev, 1, br, p.Ev, ga.data() + ib * Br * p.Ev);
-        gk.pack_a(gh + i0 * p.Ev, 1, p.Ev, p.Ev, br, gt.data() + ib * Evm * Br);
+        T* qti = qt.data() + ib * p.E * Br;
+        T* gti = gt.data() + ib * p.Ev * Br;
+        for (int64_t r = 0; r < br; ++r) {
+          const T* q = qrow(b, h, i0 + r);
+          const T* gr = gh + (i0 + r) * p.Ev;
+          for (int64_t e = 0; e < p.E; ++e) qti[e * Br + r] = q[e];
+          for (int64_t e = 0; e < p.Ev; ++e) gti[e * Br + r] = gr[e];
+        }
       }
+      std::fill(dql.begin(), dql.end(), T(0));
       for (int64_t jb = jb0; jb < jb1; ++jb) {
-        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0), nkp = panels(bc);
+        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0), bcp = panels(bc) * nr;
         const int64_t ib0 = p.causal ? j0 / Br : 0;  // causal: blocks whose last row reaches j0
         for (int64_t ib = ib0; ib < nib; ++ib) {
           const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0);
-          const auto at = [&](int64_t r, int64_t cc) { return (cc / nr) * nr * br + r * nr + cc % nr; };
-          // S and P = 2^(S - lse log2 e), masked entries 0
-          mm_panels(br, nkp, p.E, qa.data() + ib * Br * p.E, c.kc.data() + jb * Bc * p.E, s.data(), p.scale * kLog2e);
-          if (tile_needs_mask(i0, j0, bc)) mask_tile(s.data(), at, br, bc, b, h, i0, j0);
+          // S and P = 2^(S - lse log2 e): masked entries and the padding past bc are 0
+          gk.direct(br, bcp, p.E, qrow(b, h, i0), p.q_sl, c.kc.data() + jb * Bc * p.E, nr, nr * p.E, s.data(), lds,
+                    p.scale * kLog2e, 0.0);
+          if (tile_needs_mask(i0, j0, bc))
+            mask_tile(s.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bc, b, h, i0, j0);
           for (int64_t r = 0; r < br; ++r) {
+            T* sr = s.data() + r * lds;
             const T lr = lh[i0 + r];
-            for (int64_t q = 0; q < nkp; ++q) {
-              T* sr = s.data() + q * nr * br + r * nr;
-              if (lr == kInf) std::fill(sr, sr + nr, T(0));
-              else exp2_row(sr, nr, T(lr * T(kLog2e)));
+            if (lr == kInf) std::fill(sr, sr + bcp, T(0));
+            else {
+              exp2_row(sr, bcp, T(lr * T(kLog2e)));
+              std::fill(sr + bc, sr + bcp, T(0));
             }
           }
           const T* Pd = s.data();
-          if (p.dropout_p > 0) { dropout_tile(s.data(), pdrop.data(), at, br, bc, b, h, i0, j0); Pd = pdrop.data(); }
+          if (p.dropout_p > 0) {
+            dropout_tile(s.data(), pdrop.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bc, b, h, i0, j0);
+            for (int64_t r = 0; r < br; ++r) std::fill(pdrop.data() + r * lds + bc, pdrop.data() + r * lds + bcp, T(0));
+            Pd = pdrop.data();
+          }
           // dV_j^T += dO_i^T Pd
-          mm(p.Ev, bc, br, gt.data() + ib * Evm * Br, Pd, dvt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          gk.direct(p.Ev, bcp, br, gt.data() + ib * p.Ev * Br, Br, Pd, lds, nr, dvt.data() + (j0 - r0), ldt, 1.0, 1.0);
           // dP = dO_i V_j^T; dS = P (dP z - D) scale, z the keep factor
-          mm_panels(br, nkp, p.Ev, ga.data() + ib * Br * p.Ev, c.vc.data() + jb * Bc * p.Ev, dp.data(), 1.0);
-          for (int64_t q = 0; q < nkp; ++q)
-            for (int64_t r = 0; r < br; ++r) {
-              const int64_t x0 = q * nr * br + r * nr;
-              T* dr = dp.data() + x0;
-              const T* pr = s.data() + x0;
-              const T Di = D[size_t(i0 + r)];
-              if (p.dropout_p > 0) {
-                const T* zr = pdrop.data() + x0;  // P z: dP z P = (P z) dP
+          gk.direct(br, bcp, p.Ev, gh + i0 * p.Ev, p.Ev, c.vc.data() + jb * Bc * p.Ev, nr, nr * p.Ev, dp.data(), lds,
+                    1.0, 0.0);
+          for (int64_t r = 0; r < br; ++r) {
+            T* dr = dp.data() + r * lds;
+            const T* pr = s.data() + r * lds;
+            const T Di = D[size_t(i0 + r)];
+            if (p.dropout_p > 0) {
+              const T* zr = pdrop.data() + r * lds;  // P z: dP z P = (P z) dP
 #pragma omp simd
-                for (int64_t x = 0; x < nr; ++x) dr[x] = (zr[x] * dr[x] - pr[x] * Di) * sc;
-              } else {
+              for (int64_t x = 0; x < bcp; ++x) dr[x] = (zr[x] * dr[x] - pr[x] * Di) * sc;
+            } else {
 #pragma omp simd
-                for (int64_t x = 0; x < nr; ++x) dr[x] = pr[x] * (dr[x] - Di) * sc;
-              }
+              for (int64_t x = 0; x < bcp; ++x) dr[x] = pr[x] * (dr[x] - Di) * sc;
             }
-          // dK_j^T += Q_i^T dS; dQ_i += dS K_j with dS packed as A (its one transpose)
-          mm(p.E, bc, br, qt.data() + ib * Em * Br, dp.data(), dkt.data() + (j0 - r0), ldt, 1.0, 1.0);
-          for (int64_t i = 0; i < br; i += mr)
-            for (int64_t q = 0; q < nkp; ++q)
-              gk.pack_a(dp.data() + q * nr * br + i * nr, nr, 1, std::min(mr, br - i), std::min(nr, bc - q * nr),
-                        ta.data() + i * bc + q * nr * mr);
-          mm(br, p.E, bc, ta.data(), c.kr.data() + jb * Bc * Ep, dq + i0 * p.E, p.E, 1.0, 1.0);
+          }
+          // dK_j^T += Q_i^T dS; dQ_i += dS K_j
+          gk.direct(p.E, bcp, br, qt.data() + ib * p.E * Br, Br, dp.data(), lds, nr, dkt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          gk.direct(br, Ep, bc, dp.data(), lds, c.kr.data() + jb * Bc * Ep, nr, nr * bc, dql.data() + i0 * Ep, Ep, 1.0, 1.0);
         }
       }
+      T* dq = dqg + (h - g * group) * p.L * p.E;
+      for (int64_t i = 0; i < p.L; ++i) std::copy(dql.data() + i * Ep, dql.data() + i * Ep + p.E, dq + i * p.E);
     }
     T* dk = static_cast<T*>(p.dk) + (b * p.kv_heads + g) * p.S * p.E;
     T* dv = static_cast<T*>(p.dv) + (b * p.kv_heads + g) * p.S * p.Ev;
