@@ -176,12 +176,6 @@ struct Flash {
   void mm(int64_t m, int64_t n, int64_t k, const T* Ap, const T* Bp, T* C, int64_t ldc, double alpha, double beta) const {
     gk.macro(m, n, k, Ap, Bp, C, ldc, 1, alpha, beta, 0, panels(n));
   }
-  // The score tile of query rows and key columns in panels of nr: one call per panel, each
-  // writing its own contiguous k x nr block (ldc = nr).
-  void mm_panels(int64_t m, int64_t npan, int64_t k, const T* Ap, const T* Bp, T* C, double alpha) const {
-    for (int64_t q = 0; q < npan; ++q) gk.macro(m, nr, k, Ap, Bp + q * nr * k, C + q * nr * m, nr, 1, alpha, 0.0, 0, 1);
-  }
-
   // Masking of a score tile, query i0 + r and key j0 + c at s[at(r, c)], scores in base 2.
   template <class At> void mask_tile(T* s, At at, int64_t br, int64_t bc, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
     for (int64_t r = 0; r < br; ++r) {
@@ -281,27 +275,38 @@ struct Flash {
         const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);  // as packed; causal masks the rest
         kv_pack(c, jb, false);
         T* S = st.data();
-        mm_panels(bc, nqp, p.E, c.ka.data() + jb * Bcm * p.E, qb.data(), S, p.scale * kLog2e);
-        const auto at = [&](int64_t r, int64_t cc) { return (r / nr) * nr * bc + cc * nr + r % nr; };
-        if (tile_needs_mask(i0, j0, bc)) mask_tile(S, at, br, bc, b, h, i0, j0);
-        std::copy(m.begin(), m.end(), mn.begin());
-        for (int64_t q = 0; q < nqp; ++q) col_max(S + q * nr * bc, bc, nr, nr, mn.data() + q * nr);
+        // One query panel at a time, while its scores (bc x nr) are in L1: product, mask,
+        // column max, exp and sums.
         bool rescale = false;
-        for (int64_t r = 0; r < nq; ++r) {  // a column with nothing visible yet keeps P = 0
-          const size_t x = size_t(r);
-          mu[x] = mn[x] == -kInf ? T(0) : mn[x];
-          alpha[x] = m[x] == -kInf ? T(0) : exp2s(m[x] - mu[x]);
-          rescale |= alpha[x] != T(1);
-          sum[x] = T(0);
-        }
-        for (int64_t q = 0; q < nqp; ++q) exp2_cols(S + q * nr * bc, bc, nr, nr, mu.data() + q * nr, sum.data() + q * nr);
-        for (int64_t r = 0; r < nq; ++r) {
-          l[size_t(r)] = l[size_t(r)] * alpha[size_t(r)] + sum[size_t(r)];
-          m[size_t(r)] = mn[size_t(r)];
+        for (int64_t q = 0; q < nqp; ++q) {
+          T* Sq = S + q * nr * bc;
+          const int64_t c0 = q * nr;
+          gk.macro(bc, nr, p.E, c.ka.data() + jb * Bcm * p.E, qb.data() + q * nr * p.E, Sq, nr, 1, p.scale * kLog2e,
+                   0.0, 0, 1);
+          if (tile_needs_mask(i0 + c0, j0, bc))
+            mask_tile(Sq, [&](int64_t r, int64_t cc) { return cc * nr + r; }, std::min(nr, br - c0), bc, b, h, i0 + c0, j0);
+          std::copy(m.begin() + c0, m.begin() + c0 + nr, mn.begin() + c0);
+          col_max(Sq, bc, nr, nr, mn.data() + c0);
+          for (int64_t r = c0; r < c0 + nr; ++r) {  // a column with nothing visible yet keeps P = 0
+            const size_t x = size_t(r);
+            mu[x] = mn[x] == -kInf ? T(0) : mn[x];
+            alpha[x] = m[x] == -kInf ? T(0) : exp2s(m[x] - mu[x]);
+            rescale |= alpha[x] != T(1);
+            sum[x] = T(0);
+          }
+          exp2_cols(Sq, bc, nr, nr, mu.data() + c0, sum.data() + c0);
+          for (int64_t r = c0; r < c0 + nr; ++r) {
+            l[size_t(r)] = l[size_t(r)] * alpha[size_t(r)] + sum[size_t(r)];
+            m[size_t(r)] = mn[size_t(r)];
+          }
         }
         if (rescale) scale_cols(ot.data(), p.Ev, Brn, nq, alpha.data());
         const T* P = S;
-        if (p.dropout_p > 0) { dropout_tile(S, pdrop.data(), at, br, bc, b, h, i0, j0); P = pdrop.data(); }
+        if (p.dropout_p > 0) {
+          dropout_tile(S, pdrop.data(), [&](int64_t r, int64_t cc) { return (r / nr) * nr * bc + cc * nr + r % nr; },
+                       br, bc, b, h, i0, j0);
+          P = pdrop.data();
+        }
         mm(p.Ev, br, bc, c.va.data() + jb * Evm * Bc, P, ot.data(), Brn, 1.0, 1.0);
       }
       T* o = out + (bh * p.L + i0) * p.Ev;
