@@ -61,7 +61,7 @@ def main(argv=()):
                     tq.grad = tk.grad = tv.grad = None
                     torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=causal).backward(tg)
                 cases.update({"torch fwd": t_fwd, "torch fwd+bwd": t_both})
-            res = interleaved(cases, rounds=rounds, target_s=0.05, warmup=1)
+            res = interleaved(cases, rounds=rounds, target_s=0.05, warmup=1, settle_s=0.05)
             flops = 4.0 * B * H * L * L * D * (0.5 if causal else 1.0)
             extra = _peak_extra(f_both)
             print(f"  {str(shape):18s} {'causal' if causal else 'full':6s}", end="")

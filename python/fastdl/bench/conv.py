@@ -78,7 +78,7 @@ def main(argv=()):
           + ("" if torch is not None else " (PyTorch not installed: fastdl only)"))
     print(f"{'layer':30s} {'fastdl fwd':>11s} {'GF/s':>6s} {'ratio':>6s}   {'fastdl f+b':>11s} {'GF/s':>6s} {'ratio':>6s}")
     for layer in layers:
-        t = interleaved(_cases(torch, layer), rounds=rounds, target_s=0.05, warmup=1)
+        t = interleaved(_cases(torch, layer), rounds=rounds, target_s=0.05, warmup=1, settle_s=0.05)
         ffl, bfl = _flops(*layer[1:])
         line = f"{layer[0]:30s} {t['fastdl fwd'] * 1e3:9.2f}ms {ffl / t['fastdl fwd'] / 1e9:6.1f} "
         line += f"{t['torch fwd'] / t['fastdl fwd']:5.2f}x" if torch is not None else "     -"
