@@ -142,3 +142,21 @@ def test_train_profile_flag(capsys):
     main(["--epochs", "1", "--profile", "2", "--no-progress", "--out", "/tmp/fastdl_test_profile"])
     out = capsys.readouterr().out
     assert "profile of 2 training steps" in out and "linear" in out and "AccumulateGrad" in out
+
+
+def test_train_profile_flag_on_a_language_model(tmp_path, capsys):
+    # The LM trainer profiles training steps only: the periodic evaluations that fall in the
+    # window are skipped, so the table counts exactly the profiled steps' ops.
+    from fastdl.train.main import main
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be, that is the question. " * 40)
+    assert main(["--model", "gpt", "--data", str(text), "--steps", "10", "--context", "8", "--batch-size", "4",
+                 "--d-model", "16", "--n-layer", "1", "--n-head", "2", "--eval-iters", "2", "--sample-tokens", "5",
+                 "--profile", "3", "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "profile of 3 training steps" in out and "final val loss" in out
+    table = out.split("profile of 3 training steps")[1]
+    rows = {line.split()[0]: line.split() for line in table.splitlines() if line.strip() and line.split()[-1].isdigit()}
+    assert int(rows["ProfilerStep*"][-1]) == 3
+    # one loss per step (no evaluation batches); AdamW once per parameter group (decay, no decay)
+    assert int(rows["cross_entropy"][-1]) == 3 and int(rows["AdamW"][-1]) == 6

@@ -164,9 +164,14 @@ def main_lm(args):
         hist.append(step, {"loss": train_loss, "val_loss": val_loss})
         return val_loss
 
+    prof = None
+    if getattr(args, "profile", 0):  # --profile: the op table of a few training steps
+        from fastdl.train.main import _StepProfiler
+        prof = _StepProfiler(args.profile)
     bar = _progress(range(steps), steps, f"train {args.model}", not args.no_progress and rank == 0)
+    window = range(1, 3 + args.profile) if prof is not None else range(0)  # profiled steps: no evaluation in them
     for step in bar:
-        if step % every == 0:
+        if step % every == 0 and step not in window:
             report(step)
         ts = time.perf_counter()
         if sched is None:
@@ -180,10 +185,16 @@ def main_lm(args):
         if sched is not None:
             sched.step()
         spent += time.perf_counter() - ts
+        if prof is not None:
+            prof.on_batch_end(step, None)
         if step % 10 == 0 and hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss.item():.3f}")
     if hasattr(bar, "close"):
         bar.close()
+    if prof is not None:
+        prof.on_train_end(None)
+        if rank == 0:
+            prof.report()
     val_loss = report(steps)
     train_time = spent
     if rank:  # rank 0 alone samples, saves and plots
