@@ -494,11 +494,16 @@ def loss_trajectories(name, torch, steps):
     return [_timed_step(*f)[3] for _ in range(steps)], [_timed_step(*t)[3] for _ in range(steps)]
 
 
-def run_model(name, torch, steps=60, warmup=5):
+def run_model(name, torch, steps=60, warmup=5, settle_s=0.01):
+    """Interleaved steps, alternating which library goes first. settle_s: a pause before each
+    step, so the OpenMP team of the library that ran last (it spins for a while after a parallel
+    region) does not take a core from the other's step."""
     f, t = make_pair(name, torch)
     rows = {"fastdl": [], "torch": []}
     for i in range(steps + warmup):
         for key, (m, lf, o) in (("fastdl", f), ("torch", t)) if i % 2 == 0 else (("torch", t), ("fastdl", f)):
+            if settle_s:
+                time.sleep(settle_s)
             r = _timed_step(m, lf, o)
             if i >= warmup:
                 rows[key].append(r)
