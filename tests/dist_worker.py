@@ -139,6 +139,88 @@ def case_collectives():
     print(f"rank {rank}: collectives ok", flush=True)
 
 
+def case_rooted():
+    """reduce / gather / scatter / all_to_all(_single) / reduce_scatter / object gather and
+    scatter / batched p2p against numpy, on any number of ranks (the test runs 3)."""
+    dist.init_process_group("mpi")
+    rank, n = dist.get_rank(), dist.get_world_size()
+    assert dist.group.WORLD is dist.GroupMember.WORLD and dist.group.WORLD is not None
+    rng = np.random.default_rng(11)  # same stream everywhere: every rank knows all the data
+    for dst in range(n):
+        xs = rng.standard_normal((n, 3, 5))
+        t = _t(xs[rank].copy())
+        assert dist.reduce(t, dst, op=R.SUM) is None
+        np.testing.assert_allclose(t.numpy(), xs.sum(0) if rank == dst else xs[rank], rtol=1e-12, atol=1e-12)
+        t = _t(xs[rank].copy())
+        dist.reduce(t, dst, op=R.AVG, async_op=True).wait()
+        np.testing.assert_allclose(t.numpy(), xs.mean(0) if rank == dst else xs[rank], rtol=1e-12, atol=1e-12)
+        xi = rng.integers(-9, 9, (n, 4)).astype(np.int64)
+        t = _t(xi[rank].copy())
+        dist.reduce(t, dst, op=R.MAX)
+        np.testing.assert_array_equal(t.numpy(), xi.max(0) if rank == dst else xi[rank])
+        # gather
+        out = [fd.zeros(3, 5, dtype=fd.float64) for _ in range(n)] if rank == dst else None
+        dist.gather(_t(xs[rank]), out, dst=dst)
+        if rank == dst:
+            for i in range(n):
+                np.testing.assert_array_equal(out[i].numpy(), xs[i])
+        # scatter (float32, and the source's list)
+        xf = rng.standard_normal((n, 2, 7)).astype(np.float32)
+        t = fd.zeros(2, 7)
+        w = dist.scatter(t, [_t(xf[i]) for i in range(n)] if rank == dst else None, src=dst, async_op=True)
+        w.wait()
+        np.testing.assert_array_equal(t.numpy(), xf[rank])
+    # all_to_all_single, equal blocks: rank r's block j goes to rank j as block r
+    xa = rng.standard_normal((n, n * 2, 3))
+    out = fd.zeros(n * 2, 3, dtype=fd.float64)
+    dist.all_to_all_single(out, _t(xa[rank]))
+    np.testing.assert_array_equal(out.numpy(), np.concatenate([xa[j][2 * rank:2 * rank + 2] for j in range(n)]))
+    # uneven: rank j sends (i + j + 1) rows to rank i
+    rows = lambda j, i: i + j + 1  # noqa: E731
+    send = [rng.standard_normal((sum(rows(j, i) for i in range(n)), 4)) for j in range(n)]
+    insz = [rows(rank, i) for i in range(n)]
+    outsz = [rows(j, rank) for j in range(n)]
+    out = fd.zeros(sum(outsz), 4, dtype=fd.float64)
+    dist.all_to_all_single(out, _t(send[rank]), output_split_sizes=outsz, input_split_sizes=insz)
+    expect = [send[j][sum(rows(j, i) for i in range(rank)):][:rows(j, rank)] for j in range(n)]
+    np.testing.assert_array_equal(out.numpy(), np.concatenate(expect))
+    _raises(ValueError, ["all_to_all_single", "split sizes"], dist.all_to_all_single, out, _t(send[rank]),
+            outsz, insz[:-1])
+    # all_to_all with lists of different sizes per pair
+    blocks = [[rng.standard_normal((j + i + 1,)).astype(np.float32) for i in range(n)] for j in range(n)]
+    outs = [fd.zeros(j + rank + 1) for j in range(n)]
+    dist.all_to_all(outs, [_t(b) for b in blocks[rank]])
+    for j in range(n):
+        np.testing.assert_array_equal(outs[j].numpy(), blocks[j][rank])
+    # reduce_scatter over a list
+    xr = rng.standard_normal((n, n, 6))
+    t = fd.zeros(6, dtype=fd.float64)
+    dist.reduce_scatter(t, [_t(xr[rank][i]) for i in range(n)], op=R.SUM)
+    np.testing.assert_allclose(t.numpy(), xr[:, rank].sum(0), rtol=1e-12, atol=1e-12)
+    # objects
+    got = [None] * n if rank == 0 else None
+    dist.gather_object({"rank": rank}, got, dst=0)
+    if rank == 0:
+        assert got == [{"rank": i} for i in range(n)]
+    box = [None]
+    dist.scatter_object_list(box, [f"to {i}" for i in range(n)] if rank == n - 1 else None, src=n - 1)
+    assert box == [f"to {rank}"]
+    # batched p2p ring: send to the right, receive from the left
+    mine = _t(np.full(5, float(rank)))
+    got = fd.zeros(5, dtype=fd.float64)
+    works = dist.batch_isend_irecv([dist.P2POp(dist.isend, mine, (rank + 1) % n),
+                                    dist.P2POp(dist.irecv, got, (rank - 1) % n)])
+    for w in works:
+        w.wait()
+    np.testing.assert_array_equal(got.numpy(), np.full(5, float((rank - 1) % n)))
+    dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
+    # argument errors name the op and the argument
+    _raises(ValueError, ["gather", "gather_list"], dist.gather, _t(xs[rank]), [fd.zeros(1)] if rank != 0 else None, 0)
+    _raises(ValueError, ["reduce", "dst=99"], dist.reduce, _t(xs[rank]), 99)
+    dist.destroy_process_group()
+    print(f"rooted ok {rank}")
+
+
 def _mlp(seed, bn=False):
     fd.manual_seed(seed)
     # before a BatchNorm a bias has no gradient (rounding noise only, which Adam would blow up)

@@ -54,6 +54,12 @@ def test_collectives_against_numpy():
     assert out.count("collectives ok") == 2, out
 
 
+def test_rooted_and_personalised_collectives_on_three_ranks():
+    rc, out, _ = run_mpi(["dist_worker.py", "rooted"], n=3)
+    assert rc == 0, out
+    assert out.count("rooted ok") == 3, out
+
+
 def test_ddp_two_ranks_half_batches_equal_one_process():
     rc, out, _ = run_mpi(["dist_worker.py", "ddp"])
     assert rc == 0, out
@@ -187,6 +193,13 @@ def test_api_errors_without_a_group():
         dist.get_rank()
     with pytest.raises(RuntimeError, match="init_process_group"):
         dist.all_reduce(fd.ones(3))
+    for fn in (lambda: dist.reduce(fd.ones(3), 0), lambda: dist.gather(fd.ones(3)), lambda: dist.scatter(fd.ones(3)),
+               lambda: dist.all_to_all_single(fd.ones(2), fd.ones(2)), lambda: dist.monitored_barrier()):
+        with pytest.raises(RuntimeError, match="init_process_group"):
+            fn()
+    assert dist.group.WORLD is None
+    with pytest.raises(ValueError, match="isend or irecv"):
+        dist.P2POp(dist.all_reduce, fd.ones(1), 0)
     with pytest.raises(ValueError, match="unknown backend 'gloo'"):
         dist.init_process_group("gloo")
     with pytest.raises(RuntimeError, match="DistributedDataParallel"):

@@ -41,7 +41,8 @@ __all__ = [
     "all_gather_into_tensor", "all_gather_object", "all_reduce", "barrier", "broadcast", "broadcast_object_list",
     "destroy_process_group", "get_backend", "get_rank", "get_world_size", "init_process_group", "irecv", "is_available",
     "is_initialized", "is_mpi_available", "is_nccl_available", "isend", "new_group", "recv", "reduce_scatter_tensor",
-    "send",
+    "send", "reduce", "gather", "scatter", "all_to_all", "all_to_all_single", "reduce_scatter", "gather_object",
+    "scatter_object_list", "monitored_barrier", "P2POp", "batch_isend_irecv", "group",
 ]
 
 default_pg_timeout = datetime.timedelta(minutes=30)
@@ -114,6 +115,16 @@ class ProcessGroup:
 class GroupMember:
     WORLD = None
     NON_GROUP_MEMBER = object()
+
+
+class _GroupMeta(type):
+    @property
+    def WORLD(cls):  # noqa: N802
+        return GroupMember.WORLD
+
+
+class group(metaclass=_GroupMeta):  # noqa: N801 - PyTorch's spelling: dist.group.WORLD
+    """`group.WORLD`: the default group (None until init_process_group)."""
 
 
 class _State:
@@ -451,7 +462,8 @@ def _go(what, g, nonblocking, blocking, finish, async_op):
 _DT = {"float32": 1, "float64": 2, "float16": 3, "bfloat16": 4, "int32": 5, "int64": 6, "bool": 7}
 _OPS = {ReduceOp.SUM: 1, ReduceOp.AVG: 2, ReduceOp.PRODUCT: 3, ReduceOp.MIN: 4, ReduceOp.MAX: 5}
 _KINDS = {"all_reduce": 1, "broadcast": 2, "all_gather": 3, "all_gather_into_tensor": 4, "reduce_scatter_tensor": 5,
-          "barrier": 6, "send": 7}
+          "barrier": 6, "send": 7, "reduce": 8, "gather": 9, "scatter": 10, "all_to_all_single": 11, "all_to_all": 12,
+          "reduce_scatter": 13}
 
 
 def _dname(t):
@@ -803,3 +815,278 @@ def broadcast_object_list(object_list, src=0, group=None):
     """Replace object_list's entries with those of global rank `src` (pickled by mpi4py)."""
     g = _member(group, "broadcast_object_list")
     object_list[:] = g.comm.bcast(list(object_list), root=get_group_rank(g, src))
+
+
+# ---------------------------------------------------------------------------------------------
+# rooted and personalised collectives: CPU tensors over MPI; CUDA tensors (nccl groups) are
+# staged through host memory
+
+
+def _root(g, rank, what, arg):
+    if rank not in g.ranks:
+        raise ValueError(f"fastdl.distributed.{what}: {arg}={rank} is not in the group's ranks {g.ranks}")
+    return g.ranks.index(rank)
+
+
+class _Host:
+    """A tensor's host copy (the tensor itself on the CPU) and, for a CUDA tensor, the copy back."""
+
+    def __init__(self, t):
+        self.t = t
+        self.h = t.detach().cpu() if _on_gpu(t) else t
+
+    def back(self):
+        if self.h is not self.t:
+            with _no_grad():
+                self.t.copy_(self.h.to(self.t.device))
+
+
+def _like(what, arg, ts, ref, n=None):
+    if n is not None and len(ts) != n:
+        raise ValueError(f"fastdl.distributed.{what}: {arg} has {len(ts)} tensors; the group has {n} ranks")
+    for i, t in enumerate(ts):
+        if tuple(t.shape) != tuple(ref.shape) or t.dtype != ref.dtype:
+            raise ValueError(f"fastdl.distributed.{what}: {arg}[{i}] is {_desc(t)}; expected {_desc(ref)} like tensor")
+
+
+def _fill(ts, flat):
+    """ts[i] = block i of the flat host array (a gather's or all_to_all's receive buffer)."""
+    off = 0
+    for t in ts:
+        h = _Host(t)
+        b = _Buf(h.h)
+        b.a[...] = flat[off:off + b.a.size]
+        off += b.a.size
+        b.back()
+        h.back()
+
+
+def reduce(tensor, dst, op=ReduceOp.SUM, group=None, async_op=False):  # noqa: A001
+    """Reduce `tensor` across the group into global rank `dst`'s `tensor` (SUM, AVG, PRODUCT,
+    MIN, MAX); the other ranks' tensors are left as they were."""
+    what = "reduce"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor", g)
+    root = _root(g, dst, what, "dst")
+    mop = _mpi_op(op, tensor, what)
+    _agree(g, what, _sig(tensor) + [_OPS[op], dst], [tensor])
+    h = _Host(tensor)
+    b = _Buf(h.h)
+    MPI = _State.MPI
+    mine = g.rank() == root
+    send, recv = (MPI.IN_PLACE, b.a) if mine else (b.a, None)
+
+    def finish():
+        if mine:
+            if op == ReduceOp.AVG:
+                b.a /= g.size()
+            b.back()
+            h.back()
+    return _go(what, g, lambda: g.comm.Ireduce(send, recv, mop, root=root),
+               lambda: g.comm.Reduce(send, recv, mop, root=root), finish, async_op)
+
+
+def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
+    """On global rank `dst`, gather_list[i] = rank i's `tensor`; other ranks pass no list."""
+    what = "gather"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor", g)
+    root = _root(g, dst, what, "dst")
+    mine = g.rank() == root
+    if mine:
+        if gather_list is None:
+            raise ValueError(f"fastdl.distributed.{what}: gather_list is required on the destination rank {dst}")
+        for i, t in enumerate(gather_list):
+            _check_tensor(t, what, f"gather_list[{i}]", g)
+        _like(what, "gather_list", gather_list, tensor, g.size())
+    elif gather_list:
+        raise ValueError(f"fastdl.distributed.{what}: gather_list must be empty on rank {g.ranks[g.rank()]}, which "
+                         f"is not the destination ({dst})")
+    _agree(g, what, _sig(tensor) + [dst], [tensor])
+    src = _Buf(_Host(tensor).h)
+    out = np.empty(g.size() * src.a.size, dtype=src.a.dtype) if mine else None
+    return _go(what, g, lambda: g.comm.Igather(src.a, out, root=root), lambda: g.comm.Gather(src.a, out, root=root),
+               (lambda: _fill(gather_list, out)) if mine else None, async_op)
+
+
+def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
+    """tensor = scatter_list[i] of global rank `src`, on rank i; other ranks pass no list."""
+    what = "scatter"
+    g = _member(group, what)
+    _check_tensor(tensor, what, "tensor", g)
+    root = _root(g, src, what, "src")
+    mine = g.rank() == root
+    if mine:
+        if scatter_list is None:
+            raise ValueError(f"fastdl.distributed.{what}: scatter_list is required on the source rank {src}")
+        for i, t in enumerate(scatter_list):
+            _check_tensor(t, what, f"scatter_list[{i}]", g)
+        _like(what, "scatter_list", scatter_list, tensor, g.size())
+    elif scatter_list:
+        raise ValueError(f"fastdl.distributed.{what}: scatter_list must be empty on rank {g.ranks[g.rank()]}, which "
+                         f"is not the source ({src})")
+    _agree(g, what, _sig(tensor) + [src], [tensor])
+    inp = np.concatenate([_Buf(_Host(t).h).a for t in scatter_list]) if mine else None
+    h = _Host(tensor)
+    b = _Buf(h.h)
+
+    def finish():
+        b.back()
+        h.back()
+    return _go(what, g, lambda: g.comm.Iscatter(inp, b.a, root=root), lambda: g.comm.Scatter(inp, b.a, root=root),
+               finish, async_op)
+
+
+def _splits(sizes, t, n, what, arg):
+    """Element counts and offsets of the dim-0 blocks of t (equal blocks when sizes is None)."""
+    rows = t.shape[0] if t.ndim else 1
+    per_row = t.numel() // rows if rows else 0
+    if sizes is None:
+        if rows % n:
+            raise ValueError(f"fastdl.distributed.{what}: {arg} ({_desc(t)}) has {rows} rows in dim 0, not "
+                             f"divisible by the {n} ranks; pass {arg.split('put')[0]}put_split_sizes")
+        sizes = [rows // n] * n
+    sizes = [int(v) for v in sizes]
+    if len(sizes) != n or sum(sizes) != rows or min(sizes) < 0:
+        raise ValueError(f"fastdl.distributed.{what}: split sizes {sizes} for {arg} ({_desc(t)}) must be {n} "
+                         f"non-negative counts summing to its {rows} rows")
+    counts = [v * per_row for v in sizes]
+    return counts, [int(v) for v in np.cumsum([0] + counts[:-1])]
+
+
+def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None,  # noqa: A002
+                      async_op=False):
+    """Rank i sends its input's dim-0 block j to rank j, which writes it as output block i.
+    Blocks are equal (dim 0 / world) or given by the split sizes (rows per rank)."""
+    what = "all_to_all_single"
+    g = _member(group, what)
+    _check_tensor(output, what, "output", g)
+    _check_tensor(input, what, "input", g)
+    if output.dtype != input.dtype:
+        raise ValueError(f"fastdl.distributed.{what}: output ({_desc(output)}) and input ({_desc(input)}) must "
+                         f"share a dtype")
+    n = g.size()
+    sc, sd = _splits(input_split_sizes, input, n, what, "input")
+    rc, rd = _splits(output_split_sizes, output, n, what, "output")
+    _agree(g, what, [_DT[_dname(input)]], [output, input])
+    hi, ho = _Host(input), _Host(output)
+    src, dst = _Buf(hi.h), _Buf(ho.h)
+    # every rank's send counts, so a receiver's split sizes can be checked against its senders'
+    sent = np.array(g.comm.allgather(sc), dtype=np.int64)[:, g.rank()]
+    if not np.array_equal(sent, np.array(rc, dtype=np.int64)):
+        raise ValueError(f"fastdl.distributed.{what}: rank {g.ranks[g.rank()]} expects {rc} elements from the "
+                         f"ranks {g.ranks}, which send it {sent.tolist()}")
+
+    def finish():
+        dst.back()
+        ho.back()
+    sb, rb = [src.a, (sc, sd)], [dst.a, (rc, rd)]
+    return _go(what, g, lambda: g.comm.Ialltoallv(sb, rb), lambda: g.comm.Alltoallv(sb, rb), finish, async_op)
+
+
+def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False):
+    """output_tensor_list[i] = rank i's input_tensor_list[this rank]; tensors may differ in size
+    between pairs of ranks but share one dtype."""
+    what = "all_to_all"
+    g = _member(group, what)
+    n = g.size()
+    for arg, ts in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
+        if len(ts) != n:
+            raise ValueError(f"fastdl.distributed.{what}: {arg} has {len(ts)} tensors; the group has {n} ranks")
+        for i, t in enumerate(ts):
+            _check_tensor(t, what, f"{arg}[{i}]", g)
+    dts = {t.dtype for t in list(output_tensor_list) + list(input_tensor_list)}
+    if len(dts) != 1:
+        raise ValueError(f"fastdl.distributed.{what}: every tensor must share one dtype; got {sorted(map(str, dts))}")
+    _agree(g, what, [_DT[_dname(input_tensor_list[0])]], list(input_tensor_list))
+    srcs = [_Buf(_Host(t).h).a for t in input_tensor_list]
+    sc = [a.size for a in srcs]
+    rc = [t.numel() for t in output_tensor_list]
+    sent = np.array(g.comm.allgather(sc), dtype=np.int64)[:, g.rank()]
+    if not np.array_equal(sent, np.array(rc, dtype=np.int64)):
+        raise ValueError(f"fastdl.distributed.{what}: rank {g.ranks[g.rank()]}'s output tensors hold {rc} elements; "
+                         f"the ranks {g.ranks} send it {sent.tolist()}")
+    inp = np.concatenate(srcs) if srcs else np.empty(0)
+    out = np.empty(sum(rc), dtype=inp.dtype)
+    sd = [int(v) for v in np.cumsum([0] + sc[:-1])]
+    rd = [int(v) for v in np.cumsum([0] + rc[:-1])]
+    sb, rb = [inp, (sc, sd)], [out, (rc, rd)]
+    return _go(what, g, lambda: g.comm.Ialltoallv(sb, rb), lambda: g.comm.Alltoallv(sb, rb),
+               lambda: _fill(output_tensor_list, out), async_op)
+
+
+def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
+    """output on rank i = the reduction over ranks of their input_list[i] (reduce_scatter_tensor
+    with the blocks as a list)."""
+    what = "reduce_scatter"
+    g = _member(group, what)
+    _check_tensor(output, what, "output", g)
+    for i, t in enumerate(input_list):
+        _check_tensor(t, what, f"input_list[{i}]", g)
+    _like(what, "input_list", input_list, output, g.size())
+    mop = _mpi_op(op, output, what)
+    _agree(g, what, _sig(output) + [_OPS[op]], [output])
+    inp = np.concatenate([_Buf(_Host(t).h).a for t in input_list])
+    h = _Host(output)
+    b = _Buf(h.h)
+
+    def finish():
+        if op == ReduceOp.AVG:
+            b.a /= g.size()
+        b.back()
+        h.back()
+    return _go(what, g, lambda: g.comm.Ireduce_scatter_block(inp, b.a, mop),
+               lambda: g.comm.Reduce_scatter_block(inp, b.a, mop), finish, async_op)
+
+
+def gather_object(obj, object_gather_list=None, dst=0, group=None):
+    """On global rank `dst`, object_gather_list[i] = rank i's picklable `obj`."""
+    what = "gather_object"
+    g = _member(group, what)
+    root = _root(g, dst, what, "dst")
+    if g.rank() == root and (object_gather_list is None or len(object_gather_list) != g.size()):
+        raise ValueError(f"fastdl.distributed.{what}: object_gather_list on the destination rank needs "
+                         f"{g.size()} entries")
+    got = g.comm.gather(obj, root=root)
+    if g.rank() == root:
+        object_gather_list[:] = got
+
+
+def scatter_object_list(scatter_object_output_list, scatter_object_input_list=None, src=0, group=None):
+    """scatter_object_output_list[0] = global rank `src`'s scatter_object_input_list[this rank]."""
+    what = "scatter_object_list"
+    g = _member(group, what)
+    root = _root(g, src, what, "src")
+    if g.rank() == root and (scatter_object_input_list is None or len(scatter_object_input_list) != g.size()):
+        raise ValueError(f"fastdl.distributed.{what}: scatter_object_input_list on the source rank needs "
+                         f"{g.size()} entries")
+    if not isinstance(scatter_object_output_list, list) or not scatter_object_output_list:
+        raise ValueError(f"fastdl.distributed.{what}: scatter_object_output_list must be a non-empty list")
+    scatter_object_output_list[0] = g.comm.scatter(list(scatter_object_input_list) if g.rank() == root else None,
+                                                   root=root)
+
+
+def monitored_barrier(group=None, timeout=None, wait_all_ranks=False):
+    """barrier() that gives up after `timeout` (a timedelta or seconds; the group's by default)
+    with an error naming the group."""
+    g = _member(group, "monitored_barrier")
+    _poll([g.comm.Ibarrier()], "monitored_barrier", g, timeout)
+
+
+class P2POp:
+    """One point-to-point operation for batch_isend_irecv: op is isend or irecv."""
+
+    def __init__(self, op, tensor, peer=None, group=None, tag=0, group_peer=None):
+        if op not in (isend, irecv):
+            raise ValueError("fastdl.distributed.P2POp: op must be fastdl.distributed.isend or irecv")
+        if peer is None and group_peer is not None:
+            peer = get_global_rank(_group(group), group_peer)
+        self.op, self.tensor, self.peer, self.group, self.tag = op, tensor, peer, group, tag
+
+
+def batch_isend_irecv(p2p_op_list):
+    """Start every P2POp (sends and receives posted together, so paired exchanges cannot
+    deadlock) and return their Work handles."""
+    if not all(isinstance(p, P2POp) for p in p2p_op_list):
+        raise TypeError("fastdl.distributed.batch_isend_irecv: expects a list of P2POp")
+    return [p.op(p.tensor, p.peer, p.group, p.tag) for p in p2p_op_list]
