@@ -145,5 +145,8 @@ def _export_inplace():
 
 _export_inplace()
 del _export_inplace
+from fastdl._torch_names import install as _install_torch_names  # noqa: E402  (last: it defines range, compile)
+_install_torch_names(globals())
+del _install_torch_names
 __version__ = "0.1.0"
 del _b

@@ -1,0 +1,531 @@
+"""PyTorch's remaining top-level names and Tensor members that code written for torch reaches
+for: the torch.* spellings of nn.functional ops (with torch's positional order and its integer
+reductions), comparison aliases, dtype queries (finfo, iinfo, promote_types, result_type,
+can_cast), the identities of complex-number helpers on real tensors (conj, real,
+resolve_conj, ...), and the settings functions. Installed into the fastdl namespace and onto
+Tensor by install()."""
+import builtins
+import math
+import os
+
+import numpy as np
+
+from fastdl import _C
+from fastdl._C import Tensor
+
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum", "none": "none", "mean": "mean", "sum": "sum"}
+
+
+def _reduction(r, what):
+    if r not in _REDUCTIONS:
+        raise ValueError(f"{what}: reduction must be 0 / 1 / 2 (none / mean / sum) or their names; got {r!r}")
+    return _REDUCTIONS[r]
+
+
+def _F():
+    from fastdl.nn import functional
+    return functional
+
+
+# ---- dtypes ---------------------------------------------------------------------------------
+
+class finfo:  # noqa: N801 - torch's spelling
+    """Machine limits of a floating-point dtype (torch.finfo's fields)."""
+
+    _BF16 = dict(bits=16, eps=0.0078125, max=3.3895313892515355e38, tiny=1.1754943508222875e-38, resolution=0.01)
+
+    def __init__(self, type=None):  # noqa: A002
+        from fastdl import float32, bfloat16
+        dt = float32 if type is None else type
+        if not dt.is_floating_point:
+            raise TypeError(f"finfo: {dt} is not a floating-point dtype (use iinfo for integers)")
+        self.dtype = str(dt).replace("fastdl.", "")
+        if dt == bfloat16:
+            v = self._BF16
+            self.bits, self.eps, self.max, self.tiny, self.resolution = v["bits"], v["eps"], v["max"], v["tiny"], \
+                v["resolution"]
+        else:
+            f = np.finfo(self.dtype)
+            self.bits, self.eps, self.max, self.tiny = f.bits, float(f.eps), float(f.max), float(f.tiny)
+            self.resolution = 10.0 ** -f.precision
+        self.min = -self.max
+        self.smallest_normal = self.tiny
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.tiny:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801
+    """Limits of an integer dtype (torch.iinfo's fields)."""
+
+    def __init__(self, type):  # noqa: A002
+        name = str(type).replace("fastdl.", "")
+        if type.is_floating_point or name == "bool":
+            raise TypeError(f"iinfo: {type} is not an integer dtype (use finfo for floating point)")
+        i = np.iinfo(name)
+        self.dtype, self.bits, self.min, self.max = name, i.bits, int(i.min), int(i.max)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+def _proxy(x):
+    from fastdl import zeros
+    if isinstance(x, Tensor):
+        return zeros((1,) if x.ndim else (), dtype=x.dtype)
+    if isinstance(x, (bool, int, float)):
+        return x
+    raise TypeError(f"result_type: expected a Tensor or a Python number; got {type(x).__name__}")
+
+
+def result_type(tensor1, tensor2):
+    """The dtype a binary op on the two produces (PyTorch's promotion: categories first, then
+    dimensioned tensors over zero-dim ones over Python numbers)."""
+    a, b = _proxy(tensor1), _proxy(tensor2)
+    if all(isinstance(v, bool) or (isinstance(v, Tensor) and str(v.dtype) == "fastdl.bool") for v in (a, b)):
+        from fastdl import bool as bool_
+        return bool_
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        from fastdl import float32, int64
+        return float32 if isinstance(a, float) or isinstance(b, float) else int64
+    return (a + b).dtype
+
+
+def promote_types(type1, type2):
+    """The smallest dtype both promote to."""
+    from fastdl import zeros
+    return result_type(zeros(1, dtype=type1), zeros(1, dtype=type2))
+
+
+def can_cast(from_, to):
+    """PyTorch's casting rule: no float to integer, no non-bool to bool."""
+    f, t = str(from_), str(to)
+    if from_.is_floating_point and not to.is_floating_point:
+        return False
+    return not (t == "fastdl.bool" and f != "fastdl.bool")
+
+
+def is_complex(input):  # noqa: A002
+    return False  # fastdl has no complex dtypes
+
+
+def is_signed(input):  # noqa: A002
+    return str(input.dtype) != "fastdl.bool"
+
+
+def is_nonzero(input):  # noqa: A002
+    n = input.numel()
+    if n != 1:
+        raise RuntimeError(f"is_nonzero: Boolean value of Tensor with {'no values' if n == 0 else 'more than one value'}"
+                           f" is ambiguous")
+    return bool(input.item())
+
+
+def is_same_size(input, other):  # noqa: A002
+    return tuple(input.shape) == tuple(other.shape)
+
+
+# ---- identities of complex helpers on real tensors ------------------------------------------
+
+def conj(input):  # noqa: A002
+    """The conjugate: the tensor itself for real dtypes (PyTorch returns it unchanged too)."""
+    return input
+
+
+def real(input):  # noqa: A002
+    return input
+
+
+def imag(input):  # noqa: A002
+    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+
+
+def angle(input):  # noqa: A002
+    """Argument of a real number: pi where negative, 0 elsewhere, NaN kept (float result)."""
+    from fastdl import where, zeros_like
+    x = input if input.is_floating_point() else input.to(_C.dtype.float32)
+    z = zeros_like(x)
+    return where(x < 0, z + math.pi, where(x != x, x, z))
+
+
+def adjoint(input):  # noqa: A002
+    """The conjugate transpose of the last two dims (a transpose for real tensors)."""
+    if input.ndim < 2:
+        raise RuntimeError(f"adjoint: expected a tensor with 2 or more dimensions; got {input.ndim}")
+    return input.transpose(-2, -1)
+
+
+def absolute(input, *, out=None):  # noqa: A002
+    from fastdl import abs as abs_
+    return abs_(input)
+
+
+def row_stack(tensors):
+    from fastdl import vstack
+    return vstack(tensors)
+
+
+def chain_matmul(*matrices):
+    from fastdl.linalg import multi_dot
+    return matrices[0] if len(matrices) == 1 else multi_dot(list(matrices))
+
+
+def vander(x, N=None, increasing=False):  # noqa: N803
+    """Columns x^(N-1) ... x^0 (x^0 ... x^(N-1) when increasing) of a 1-D x."""
+    from fastdl import ones_like, stack
+    if x.ndim != 1:
+        raise ValueError(f"vander: x must be 1-D; got shape {tuple(x.shape)}")
+    n = x.shape[0] if N is None else int(N)
+    if n < 0:
+        raise ValueError(f"vander: N must be non-negative; got {n}")
+    cols, p = [], ones_like(x)
+    for _ in builtins.range(n):
+        cols.append(p)
+        p = p * x
+    out = stack(cols, 1) if cols else x.reshape(-1, 1)[:, :0]
+    return out if increasing else out.flip(1)
+
+
+def orgqr(input, tau):  # noqa: A002
+    from fastdl.linalg import householder_product
+    return householder_product(input, tau)
+
+
+def range(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):  # noqa: A001
+    """Deprecated in PyTorch: arange with the end included, float by default."""
+    from fastdl import arange, float32
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("range: step must be nonzero")
+    n = max(int(math.floor((end - start) / step)) + 1, 0)
+    t = arange(n, dtype=float32 if dtype is None else dtype) * step + start
+    t = t.to(dtype if dtype is not None else float32)
+    if device is not None:
+        t = t.to(device)
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+    """A tensor over obj: obj itself (or a cast) when it is already one, shared numpy memory
+    when possible, otherwise a copy; copy=True always copies."""
+    from fastdl import as_tensor, tensor
+    if isinstance(obj, Tensor):
+        t = obj if dtype is None else obj.to(dtype)
+        t = t if device is None else t.to(device)
+        t = t.clone() if copy and t is obj else t
+    elif copy:
+        t = tensor(np.array(obj), dtype=dtype, device=device)
+    else:
+        t = as_tensor(obj, dtype=dtype, device=device)
+    return t.requires_grad_() if requires_grad else t
+
+
+def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
+    """A 1-D tensor over a Python buffer's bytes (shares its memory, as PyTorch's does)."""
+    from fastdl import from_numpy
+    a = np.frombuffer(buffer, dtype=str(dtype).replace("fastdl.", ""), count=count, offset=offset)
+    if not a.flags.writeable:
+        a = a.copy()  # a read-only buffer (bytes): fastdl tensors are writable
+    t = from_numpy(a)
+    return t.requires_grad_() if requires_grad else t
+
+
+# ---- settings -----------------------------------------------------------------------------
+
+_settings = {"deterministic": False, "warn_only": False, "matmul_precision": "highest", "seed": None}
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Recorded for are_deterministic_algorithms_enabled(); fastdl's CPU kernels are
+    deterministic already (fixed reduction orders, split-K partials summed in thread order)."""
+    _settings["deterministic"], _settings["warn_only"] = bool(mode), bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled():
+    return _settings["deterministic"]
+
+
+def is_deterministic_algorithms_warn_only_enabled():
+    return _settings["warn_only"]
+
+
+def set_float32_matmul_precision(precision):
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium'; got {precision!r}")
+    _settings["matmul_precision"] = precision  # float32 products always run in float32 here
+
+
+def get_float32_matmul_precision():
+    return _settings["matmul_precision"]
+
+
+def manual_seed(seed):
+    """Seed the global generator (and remember the seed for initial_seed)."""
+    s = int(seed)
+    _C.manual_seed(s)
+    _settings["seed"] = s
+    return None
+
+
+def seed():
+    """Seed the global generator from the OS's entropy and return the seed."""
+    s = int.from_bytes(os.urandom(8), "little") & ((1 << 63) - 1)
+    manual_seed(s)
+    return s
+
+
+def initial_seed():
+    """The seed last given to manual_seed / seed (a fresh one is drawn if none was)."""
+    return _settings["seed"] if _settings["seed"] is not None else seed()
+
+
+def compile(model=None, **kwargs):  # noqa: A001
+    """torch.compile's signature; fastdl runs eagerly, so the model (or function) comes back as
+    it is. Usable as a decorator with or without arguments."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+# ---- torch.* spellings of nn.functional ops ---------------------------------------------------
+
+def dropout(input, p, train):  # noqa: A002
+    return _F().dropout(input, p, train)
+
+
+def alpha_dropout(input, p, train):  # noqa: A002
+    return _F().alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout(input, p, train):  # noqa: A002
+    return _F().feature_alpha_dropout(input, p, train)
+
+
+def batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled=True):  # noqa: A002
+    return _F().batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps,  # noqa: A002
+                  cudnn_enabled=True):
+    return _F().instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):  # noqa: A002
+    return _F().layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, cudnn_enabled=True):  # noqa: A002
+    return _F().group_norm(input, num_groups, weight, bias, eps)
+
+
+def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    return _F().embedding(indices, weight, None if padding_idx is None or padding_idx < 0 else padding_idx)
+
+
+def adaptive_max_pool1d(input, output_size):  # noqa: A002
+    return _F().adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):  # noqa: A002
+    return _F().max_pool1d(input, kernel_size, stride or None, padding, dilation, ceil_mode, return_indices=True)
+
+
+def threshold(input, threshold, value):  # noqa: A002
+    return _F().threshold(input, threshold, value)
+
+
+def kl_div(input, target, reduction=1, log_target=False):  # noqa: A002
+    return _F().kl_div(input, target, reduction=_reduction(reduction, "kl_div"), log_target=log_target)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=1):  # noqa: A002
+    return _F().binary_cross_entropy_with_logits(input, target, weight, reduction=_reduction(
+        reduction, "binary_cross_entropy_with_logits"), pos_weight=pos_weight)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=1):
+    return _F().cosine_embedding_loss(input1, input2, target, margin, reduction=_reduction(reduction,
+                                                                                          "cosine_embedding_loss"))
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=1):
+    return _F().margin_ranking_loss(input1, input2, target, margin, reduction=_reduction(reduction,
+                                                                                        "margin_ranking_loss"))
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction=1):  # noqa: A002
+    return _F().hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction, "hinge_embedding_loss"))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction=1):
+    return _F().triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
+                                    reduction=_reduction(reduction, "triplet_margin_loss"))
+
+
+def poisson_nll_loss(input, target, log_input, full, eps, reduction):  # noqa: A002
+    return _F().poisson_nll_loss(input, target, log_input, full, eps=eps,
+                                 reduction=_reduction(reduction, "poisson_nll_loss"))
+
+
+# Same name and argument order as nn.functional.
+_SAME_AS_F = ("conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d avg_pool1d max_pool1d "
+              "max_pool2d max_pool3d adaptive_avg_pool1d cosine_similarity pairwise_distance pdist pixel_shuffle "
+              "pixel_unshuffle channel_shuffle native_channel_shuffle prelu selu celu hardshrink rrelu bilinear "
+              "rms_norm ctc_loss").split()
+_SAME_AS_F_INPLACE = ("selu_", "celu_", "rrelu_", "threshold_")
+
+
+def _forward(name):
+    def fn(*args, **kwargs):
+        return getattr(_F(), name)(*args, **kwargs)
+    fn.__name__ = name
+    fn.__doc__ = f"torch.{name}: nn.functional.{name}."
+    return fn
+
+
+def _forward_inplace(name):
+    base = name[:-1]
+
+    def fn(input, *args, **kwargs):  # noqa: A002
+        return input.copy_(getattr(_F(), base)(input, *args, **kwargs))
+    fn.__name__ = name
+    return fn
+
+
+# ---- Tensor members --------------------------------------------------------------------------
+
+class layout:  # noqa: N801
+    """Memory layouts; fastdl tensors are all strided."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"fastdl.{self.name}"
+
+
+strided = layout("strided")
+
+
+def _get_device(self):
+    return self.device.index if self.device.type == "cuda" else -1
+
+
+def _apply_(self, callable):  # noqa: A002
+    """Apply a Python function to every element in place (CPU only; slow, as in PyTorch)."""
+    if self.device.type != "cpu":
+        raise RuntimeError("apply_ is only implemented on CPU tensors")
+    a = self.detach().numpy()
+    flat = np.array([callable(v) for v in a.reshape(-1).tolist()], dtype=a.dtype).reshape(a.shape)
+    from fastdl import from_numpy
+    from fastdl._tensor import no_grad
+    with no_grad():
+        self.copy_(from_numpy(flat))
+    return self
+
+
+def _map_(self, other, callable):  # noqa: A002
+    """self[i] = callable(self[i], other[i]) in place, other broadcast to self (CPU only)."""
+    if self.device.type != "cpu":
+        raise RuntimeError("map_ is only implemented on CPU tensors")
+    a = self.detach().numpy()
+    b = np.broadcast_to(other.detach().numpy(), a.shape)
+    flat = np.array([callable(x, y) for x, y in zip(a.reshape(-1).tolist(), b.reshape(-1).tolist())],
+                    dtype=a.dtype).reshape(a.shape)
+    from fastdl import from_numpy
+    from fastdl._tensor import no_grad
+    with no_grad():
+        self.copy_(from_numpy(flat))
+    return self
+
+
+def _new(self, *args, **kwargs):
+    """Legacy constructor: new(*sizes) an uninitialised tensor, new(data) a tensor of data, both
+    of self's dtype and device."""
+    from fastdl import empty, tensor
+    if len(args) == 1 and not isinstance(args[0], int) and not (isinstance(args[0], tuple) and
+                                                                all(isinstance(v, int) for v in args[0])):
+        return tensor(args[0], dtype=self.dtype, device=self.device)
+    size = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+    return empty(*size, dtype=self.dtype, device=self.device)
+
+
+def _dim_order(self):
+    """Dims from outermost to innermost in memory (the stride order)."""
+    st = self.stride()
+    return tuple(sorted(builtins.range(self.ndim), key=lambda d: -st[d]))
+
+
+def _addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+    from fastdl import addmm
+    return self.copy_(addmm(self, mat1, mat2, beta=beta, alpha=alpha))
+
+
+def _pin_memory(self, device=None):
+    return self.clone()  # host memory is host memory here; a copy, as PyTorch's pinned one is
+
+
+_FALSE = ("is_conj is_neg is_sparse is_sparse_csr is_quantized is_meta is_mkldnn is_nested is_inference is_pinned "
+          "is_shared").split()
+
+
+def install(ns):
+    """Put the top-level names into namespace dict ns (fastdl's globals) and the members onto Tensor."""
+    F = _F()
+    for name in ("finfo iinfo result_type promote_types can_cast is_complex is_signed is_nonzero is_same_size conj "
+                 "real imag angle adjoint absolute row_stack chain_matmul vander orgqr range asarray frombuffer "
+                 "use_deterministic_algorithms are_deterministic_algorithms_enabled "
+                 "is_deterministic_algorithms_warn_only_enabled set_float32_matmul_precision "
+                 "get_float32_matmul_precision manual_seed seed initial_seed compile dropout alpha_dropout "
+                 "feature_alpha_dropout batch_norm instance_norm layer_norm group_norm embedding "
+                 "adaptive_max_pool1d max_pool1d_with_indices threshold kl_div binary_cross_entropy_with_logits "
+                 "cosine_embedding_loss margin_ranking_loss hinge_embedding_loss triplet_margin_loss "
+                 "poisson_nll_loss layout strided").split():
+        ns.setdefault(name, globals()[name])
+    ns["manual_seed"] = manual_seed  # remembers the seed for initial_seed
+    for name, alias in (("gt", "greater"), ("ge", "greater_equal"), ("lt", "less"), ("le", "less_equal"),
+                        ("ne", "not_equal")):
+        ns.setdefault(alias, ns[name])
+    ns.setdefault("conj_physical", conj)
+    ns.setdefault("resolve_conj", conj)
+    ns.setdefault("resolve_neg", conj)
+    ns.setdefault("is_conj", lambda input: False)
+    ns.setdefault("is_neg", lambda input: False)
+    ns.setdefault("detach", lambda input: input.detach())
+    ns.setdefault("detach_", lambda input: input.detach_())
+    ns.setdefault("zero_", lambda input: input.zero_())
+    ns.setdefault("fill_", lambda input, value: input.fill_(value))
+    if "clamp_" in ns:
+        ns.setdefault("clip_", ns["clamp_"])
+    for name in _SAME_AS_F:
+        if hasattr(F, name):
+            ns.setdefault(name, _forward(name))
+    for name in _SAME_AS_F_INPLACE:
+        if hasattr(F, name[:-1]):
+            ns.setdefault(name, _forward_inplace(name))
+    # Tensor members
+    members = {
+        "conj": conj, "conj_physical": conj, "resolve_conj": conj, "resolve_neg": conj, "angle": angle,
+        "adjoint": adjoint, "get_device": _get_device, "apply_": _apply_, "map_": _map_, "new": _new,
+        "dim_order": _dim_order, "addmm_": _addmm_, "pin_memory": _pin_memory, "share_memory_": lambda self: self,
+        "orgqr": orgqr, "hardshrink": lambda self, lambd=0.5: F.hardshrink(self, lambd),
+        "prelu": lambda self, weight: F.prelu(self, weight),
+    }
+    for name, fn in members.items():
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, fn)
+    for name in _FALSE:
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, lambda self: False)
+    props = {"real": lambda self: self, "imag": lambda self: imag(self), "H": lambda self: adjoint(self) if
+             self.ndim == 2 else (self if self.ndim == 0 else _h_error(self)), "mH": adjoint,
+             "layout": lambda self: strided, "output_nr": lambda self: 0}
+    for name, fn in props.items():
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, property(fn))
+
+
+def _h_error(self):
+    raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors); got a {self.ndim}-D tensor")

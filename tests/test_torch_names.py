@@ -1,0 +1,193 @@
+"""PyTorch's remaining top-level names and Tensor members (fastdl/_torch_names.py) against
+PyTorch: torch.* spellings of nn.functional ops in torch's argument order, comparison aliases,
+dtype queries, complex helpers on real tensors, settings."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+
+torch = pytest.importorskip("torch")
+
+
+def close(a, b, tol=1e-6):
+    a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
+    b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+
+
+def test_aliases_and_identities(x):
+    f, t = fd.tensor(x), torch.tensor(x)
+    y = np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32)
+    for name in ("greater", "greater_equal", "less", "less_equal", "not_equal"):
+        close(getattr(fd, name)(f, fd.tensor(y)), getattr(torch, name)(t, torch.tensor(y)))
+    close(fd.absolute(f), torch.absolute(t))
+    for name in ("conj", "conj_physical", "resolve_conj", "resolve_neg"):
+        close(getattr(fd, name)(f), getattr(torch, name)(t))
+        close(getattr(f, name)(), getattr(t, name)())
+    assert fd.conj(f) is f and f.real is f and not f.is_conj() and not f.is_neg() and not fd.is_complex(f)
+    with pytest.raises(RuntimeError, match="imag"):
+        f.imag  # noqa: B018
+    z = np.array([-2.0, 0.0, 3.0, np.nan], np.float32)
+    close(fd.angle(fd.tensor(z)), torch.angle(torch.tensor(z)))
+    close(f.H, t.H)
+    close(f.mH, t.mH)
+    close(fd.adjoint(fd.tensor(x[None])), torch.adjoint(torch.tensor(x[None])))
+    with pytest.raises(RuntimeError, match="2-D"):
+        fd.tensor(x[0]).H  # noqa: B018
+    close(fd.row_stack([f, f]), torch.row_stack([t, t]))
+    m = [np.random.default_rng(i).standard_normal(s) for i, s in enumerate([(3, 4), (4, 5), (5, 2)])]
+    close(fd.chain_matmul(*map(fd.tensor, m)), torch.chain_matmul(*map(torch.tensor, m)), 1e-10)
+    v = np.array([1.5, -2.0, 3.0, 0.5])
+    for kw in ({}, {"N": 2}, {"N": 5, "increasing": True}):
+        close(fd.vander(fd.tensor(v), **kw), torch.vander(torch.tensor(v), **kw), 1e-12)
+    with pytest.warns(UserWarning):
+        want = torch.range(1, 4, 0.5)
+    close(fd.range(1, 4, 0.5), want)
+    assert f.layout is fd.strided and f.get_device() == -1 and f.dim_order() == t.dim_order()
+    assert fd.tensor(x).t().dim_order() == tuple(torch.tensor(x).t().dim_order())
+
+
+def test_dtype_queries():
+    for dt, tdt in ((fd.float32, torch.float32), (fd.float64, torch.float64), (fd.float16, torch.float16),
+                    (fd.bfloat16, torch.bfloat16)):
+        a, b = fd.finfo(dt), torch.finfo(tdt)
+        for k in ("bits", "eps", "max", "min", "tiny", "resolution"):
+            assert getattr(a, k) == pytest.approx(getattr(b, k), rel=1e-6), (dt, k)
+    for dt, tdt in ((fd.int32, torch.int32), (fd.int64, torch.int64)):
+        assert (fd.iinfo(dt).min, fd.iinfo(dt).max, fd.iinfo(dt).bits) == \
+            (torch.iinfo(tdt).min, torch.iinfo(tdt).max, torch.iinfo(tdt).bits)
+    with pytest.raises(TypeError, match="finfo"):
+        fd.finfo(fd.int32)
+    names = {"float32": (fd.float32, torch.float32), "float64": (fd.float64, torch.float64),
+             "int32": (fd.int32, torch.int32), "int64": (fd.int64, torch.int64), "bool": (fd.bool, torch.bool),
+             "float16": (fd.float16, torch.float16)}
+    for a, (fa, ta) in names.items():
+        for b, (fb, tb) in names.items():
+            assert str(fd.promote_types(fa, fb)).split(".")[1] == str(torch.promote_types(ta, tb)).split(".")[1], (a, b)
+            assert fd.can_cast(fa, fb) == torch.can_cast(ta, tb), (a, b)
+    cases = [(fd.tensor([1], dtype=fd.int32), 2.5, torch.tensor([1], dtype=torch.int32), 2.5),
+             (fd.tensor([1], dtype=fd.int32), fd.tensor(1.0, dtype=fd.float64),
+              torch.tensor([1], dtype=torch.int32), torch.tensor(1.0, dtype=torch.float64)),
+             (fd.tensor([1.0], dtype=fd.float32), fd.tensor([1.0], dtype=fd.float64),
+              torch.tensor([1.0]), torch.tensor([1.0], dtype=torch.float64)),
+             (fd.tensor([True]), 3, torch.tensor([True]), 3)]
+    for a, b, ta, tb in cases:
+        assert str(fd.result_type(a, b)).split(".")[1] == str(torch.result_type(ta, tb)).split(".")[1]
+    assert fd.is_nonzero(fd.tensor([2.0])) and not fd.is_nonzero(fd.tensor(0))
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        fd.is_nonzero(fd.ones(2))
+    assert fd.is_same_size(fd.ones(2, 3), fd.zeros(2, 3)) and not fd.is_same_size(fd.ones(2), fd.ones(3))
+    assert fd.is_signed(fd.ones(1)) and not fd.is_signed(fd.ones(1, dtype=fd.bool))
+
+
+def test_functional_spellings_in_torch_order(x):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    fa, ta = fd.tensor(a), torch.tensor(a)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    close(fd.conv2d(fa, fd.tensor(w), None, 1, 1), torch.conv2d(ta, torch.tensor(w), None, 1, 1), 1e-4)
+    g, b = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    close(fd.batch_norm(fa, fd.tensor(g), fd.tensor(b), fd.tensor(rm), fd.tensor(rv), True, 0.1, 1e-5, True),
+          torch.batch_norm(ta, torch.tensor(g), torch.tensor(b), torch.tensor(rm), torch.tensor(rv), True, 0.1, 1e-5,
+                           True), 1e-4)
+    close(fd.instance_norm(fa, fd.tensor(g), fd.tensor(b), None, None, True, 0.1, 1e-5, False),
+          torch.instance_norm(ta, torch.tensor(g), torch.tensor(b), None, None, True, 0.1, 1e-5, False), 1e-4)
+    close(fd.layer_norm(fa, [8, 8]), torch.layer_norm(ta, [8, 8]), 1e-4)
+    close(fd.group_norm(fa, 3), torch.group_norm(ta, 3), 1e-4)
+    emb = rng.standard_normal((10, 4)).astype(np.float32)
+    idx = np.array([[1, 2], [9, 0]])
+    close(fd.embedding(fd.tensor(emb), fd.tensor(idx)), torch.embedding(torch.tensor(emb), torch.tensor(idx)))
+    close(fd.max_pool2d(fa, 2), torch.max_pool2d(ta, 2))
+    s = rng.standard_normal((2, 3, 9)).astype(np.float32)
+    fo, fi = fd.adaptive_max_pool1d(fd.tensor(s), 4)
+    to, ti = torch.adaptive_max_pool1d(torch.tensor(s), 4)
+    close(fo, to)
+    assert np.array_equal(fi.numpy(), ti.numpy())
+    close(fd.avg_pool1d(fd.tensor(s), 3), torch.avg_pool1d(torch.tensor(s), 3))
+    f, t = fd.tensor(x), torch.tensor(x)
+    for name, args in (("selu", ()), ("celu", (0.7,)), ("hardshrink", (0.3,)), ("threshold", (0.1, -1.0))):
+        close(getattr(fd, name)(f, *args), getattr(torch, name)(t, *args))
+    close(f.hardshrink(0.2), t.hardshrink(0.2))
+    wp = np.array([0.25], np.float32)
+    close(fd.prelu(f, fd.tensor(wp)), torch.prelu(t, torch.tensor(wp)))
+    close(fd.cosine_similarity(f, f + 1), torch.cosine_similarity(t, t + 1))
+    close(fd.pairwise_distance(f, f * 2), torch.pairwise_distance(t, t * 2), 1e-5)
+    close(fd.pdist(f), torch.pdist(t), 1e-5)
+    close(fd.pixel_shuffle(fd.tensor(a[:, :, :4, :4].repeat(4, 1)), 2),
+          torch.pixel_shuffle(torch.tensor(a[:, :, :4, :4].repeat(4, 1)), 2))
+    p = rng.random((3, 5)).astype(np.float32)
+    lp = np.log(rng.dirichlet(np.ones(5), 3)).astype(np.float32)
+    for red in (0, 1, 2):
+        close(fd.kl_div(fd.tensor(lp), fd.tensor(p), red), torch.kl_div(torch.tensor(lp), torch.tensor(p), red), 1e-5)
+        close(fd.binary_cross_entropy_with_logits(f, fd.tensor(p), None, None, red),
+              torch.binary_cross_entropy_with_logits(t, torch.tensor(p), None, None, red), 1e-5)
+    y = np.sign(rng.standard_normal(3)).astype(np.float32)
+    close(fd.cosine_embedding_loss(f, f + 1, fd.tensor(y), 0.1, 2),
+          torch.cosine_embedding_loss(t, t + 1, torch.tensor(y), 0.1, 2), 1e-5)
+    close(fd.margin_ranking_loss(f[:, 0], f[:, 1], fd.tensor(y), 0.2, 1),
+          torch.margin_ranking_loss(t[:, 0], t[:, 1], torch.tensor(y), 0.2, 1), 1e-5)
+    close(fd.hinge_embedding_loss(f, fd.tensor(np.sign(x)), 1.0, 1),
+          torch.hinge_embedding_loss(t, torch.tensor(np.sign(x)), 1.0, 1), 1e-5)
+    close(fd.triplet_margin_loss(f, f + 1, f * 2, 1.0, 2.0, 1e-6, False, 1),
+          torch.triplet_margin_loss(t, t + 1, t * 2, 1.0, 2.0, 1e-6, False, 1), 1e-5)
+    close(fd.poisson_nll_loss(f, fd.tensor(p), True, False, 1e-8, 1),
+          torch.poisson_nll_loss(t, torch.tensor(p), True, False, 1e-8, 1), 1e-5)
+    with pytest.raises(ValueError, match="reduction"):
+        fd.kl_div(fd.tensor(lp), fd.tensor(p), 7)
+    fd.manual_seed(3)
+    d = fd.dropout(fd.ones(1000), 0.5, True)
+    assert set(np.unique(d.numpy())) <= {0.0, 2.0} and 300 < int((d.numpy() == 0).sum()) < 700
+    assert fd.dropout(f, 0.5, False) is not None and np.array_equal(fd.dropout(f, 0.5, False).numpy(), x)
+
+
+def test_members_and_settings(x):
+    f, t = fd.tensor(x.copy()), torch.tensor(x.copy())
+    m1, m2 = np.random.default_rng(3).standard_normal((2, 3, 3)).astype(np.float32)
+    f3, t3 = fd.tensor(x[:, :3].copy()), torch.tensor(x[:, :3].copy())
+    close(f3.addmm_(fd.tensor(m1), fd.tensor(m2), beta=0.5, alpha=2), t3.addmm_(torch.tensor(m1), torch.tensor(m2),
+                                                                                 beta=0.5, alpha=2), 1e-5)
+    close(f.clone().apply_(lambda v: v * 2 + 1), t.clone().apply_(lambda v: v * 2 + 1), 1e-6)
+    close(f.clone().map_(f[0], lambda a, b: a - b), t.clone().map_(t[0], lambda a, b: a - b), 1e-6)
+    n = f.new(2, 3)
+    assert tuple(n.shape) == (2, 3) and n.dtype == f.dtype
+    assert np.array_equal(f.new([1.0, 2.0]).numpy(), np.array([1.0, 2.0], np.float32))
+    assert not f.is_pinned() and not f.is_sparse() and not f.is_quantized() and not f.is_meta()
+    p = f.pin_memory()
+    assert p is not f and np.array_equal(p.numpy(), x)
+    assert f.share_memory_() is f and f.output_nr == 0
+    fd.use_deterministic_algorithms(True)
+    assert fd.are_deterministic_algorithms_enabled()
+    fd.use_deterministic_algorithms(False)
+    fd.set_float32_matmul_precision("high")
+    assert fd.get_float32_matmul_precision() == "high"
+    fd.set_float32_matmul_precision("highest")
+    with pytest.raises(ValueError, match="precision"):
+        fd.set_float32_matmul_precision("fast")
+    fd.manual_seed(1234)
+    assert fd.initial_seed() == 1234
+    s = fd.seed()
+    assert fd.initial_seed() == s
+    a = fd.rand(3)
+    fd.manual_seed(s)
+    assert np.array_equal(fd.rand(3).numpy(), a.numpy())
+
+    @fd.compile
+    def twice(v):
+        return v * 2
+    assert np.array_equal(twice(f).numpy(), x * 2)
+    model = fd.nn.Linear(2, 2)
+    assert fd.compile(model) is model and fd.compile(mode="max-autotune")(model) is model
+    buf = bytearray(np.arange(6, dtype=np.float32).tobytes())
+    fb = fd.frombuffer(buf, dtype=fd.float32, count=4, offset=4)
+    assert np.array_equal(fb.numpy(), np.arange(1, 5, dtype=np.float32))
+    arr = np.arange(4.0)
+    aa = fd.asarray(arr)
+    assert np.array_equal(aa.numpy(), arr)
+    assert fd.asarray(f) is f and fd.asarray(f, copy=True) is not f
