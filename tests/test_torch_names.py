@@ -191,3 +191,24 @@ def test_members_and_settings(x):
     aa = fd.asarray(arr)
     assert np.array_equal(aa.numpy(), arr)
     assert fd.asarray(f) is f and fd.asarray(f, copy=True) is not f
+
+
+@pytest.mark.parametrize("opts", [{}, {"precision": 2}, {"sci_mode": True}, {"sci_mode": False, "precision": 6},
+                                  {"profile": "short"}, {"threshold": 5, "edgeitems": 1}, {"linewidth": 30},
+                                  {"threshold": 10, "edgeitems": 2}, {"profile": "full"}])
+def test_set_printoptions_prints_as_pytorch(opts):
+    rng = np.random.default_rng(5)
+    arrays = [np.array([[1.23456, -2.5, 3e-3], [4.0, 5.5, 6.25]], np.float32), np.arange(20, dtype=np.float32) / 7,
+              np.arange(12.0, dtype=np.float32), rng.standard_normal((6, 7)).astype(np.float32),
+              np.arange(30).reshape(5, 6)]
+    # (Known difference: a summarized row longer than the line wraps at other elements than PyTorch's.)
+    try:
+        fd.set_printoptions(**opts)
+        torch.set_printoptions(**opts)
+        for a in arrays:
+            assert repr(fd.tensor(a)) == repr(torch.tensor(a)), (opts, a.shape)
+    finally:
+        fd.set_printoptions(profile="default")
+        torch.set_printoptions(profile="default")
+    with pytest.raises(ValueError, match="profile"):
+        fd.set_printoptions(profile="long")

@@ -145,6 +145,7 @@ def _export_inplace():
 
 _export_inplace()
 del _export_inplace
+from fastdl._tensor import set_printoptions  # noqa: E402,F401
 from fastdl._torch_names import install as _install_torch_names  # noqa: E402  (last: it defines range, compile)
 _install_torch_names(globals())
 del _install_torch_names

@@ -7,6 +7,7 @@ import builtins
 import collections
 import contextlib
 import functools
+import sys
 from typing import Any, Optional, Sequence, Union
 
 from fastdl import _C
@@ -441,16 +442,49 @@ def _memory_format(mf, op):
         raise TypeError(f"{op}: memory_format must be a fastdl memory format; got {type(mf).__name__}")
 
 
+_PRINT_DEFAULTS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
+_PRINT_PROFILES = {"default": _PRINT_DEFAULTS, "short": {"precision": 2, "threshold": 1000, "edgeitems": 2,
+                                                         "linewidth": 80}, "full": {"precision": 4,
+                                                                                    "threshold": float("inf"),
+                                                                                    "edgeitems": 3, "linewidth": 80}}
+_print_opts = dict(_PRINT_DEFAULTS)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """Tensor printing options, as torch.set_printoptions: digits after the point, the element
+    count above which a summary (edgeitems at each end) is printed, the line width, a profile
+    ('default', 'short', 'full') and sci_mode (True / False forces scientific notation on / off,
+    None chooses)."""
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: profile must be 'default', 'short' or 'full'; got {profile!r}")
+        _print_opts.update(_PRINT_PROFILES[profile])
+    for k, v in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                 ("linewidth", linewidth)):
+        if v is not None:
+            _print_opts[k] = v
+    _print_opts["sci_mode"] = sci_mode
+
+
+def get_printoptions():
+    return dict(_print_opts)
+
+
 def _float_format(a):
-    """PyTorch's float printing: integral values as '3.', otherwise 4 decimals, switching to
-    scientific notation when the finite magnitudes span more than 1e3 or leave [1e-4, 1e8)."""
+    """PyTorch's float printing: integral values as '3.', otherwise `precision` (4) decimals,
+    switching to scientific notation when the finite magnitudes span more than 1e3 or leave
+    [1e-4, 1e8) (or as sci_mode forces)."""
+    p, sci = int(_print_opts["precision"]), _print_opts["sci_mode"]
     finite = a[np.isfinite(a)]
-    if finite.size == 0 or np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8:
+    integral = finite.size == 0 or np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8
+    if integral and not sci:
         return lambda v: f"{v:.0f}." if np.isfinite(v) else f"{v}"
-    mag = np.abs(finite[finite != 0])
-    if mag.size and (mag.max() / mag.min() > 1e3 or mag.max() >= 1e8 or mag.min() < 1e-4):
-        return lambda v: f"{v:.4e}"
-    return lambda v: f"{v:.4f}"
+    if sci is None:
+        mag = np.abs(finite[finite != 0])
+        sci = bool(mag.size and (mag.max() / mag.min() > 1e3 or mag.max() >= 1e8 or mag.min() < 1e-4))
+    if sci:
+        return lambda v: f"{v:.{p}e}"
+    return lambda v: f"{v:.{p}f}"
 
 
 def _repr(self):
@@ -460,7 +494,13 @@ def _repr(self):
         if arr.dtype == dtype.bfloat16:
             arr = arr._to_dtype(dtype.float32)
         a = arr.numpy()
-        fmt = _float_format(a) if a.dtype.kind == "f" else None
+        o = _print_opts
+        summarize = a.size > o["threshold"]
+        shown = a
+        if summarize and a.ndim:  # the elements a summary prints: edgeitems at each end of every dim
+            e = int(o["edgeitems"])
+            shown = a[np.ix_(*[np.r_[0:min(e, n), max(n - e, min(e, n)):n] for n in a.shape])]
+        fmt = _float_format(shown) if a.dtype.kind == "f" else None
         if a.size == 0:
             body = "[]"
         elif a.ndim == 0:
@@ -468,14 +508,18 @@ def _repr(self):
         else:
             opts = None
             if fmt:  # right-align to the widest value, as PyTorch does
-                probe = [v for v in (np.nanmin(a) if not np.all(np.isnan(a)) else 0.0,
-                                     np.nanmax(a) if not np.all(np.isnan(a)) else 0.0) if np.isfinite(v)]
+                probe = [v for v in (np.nanmin(shown) if not np.all(np.isnan(shown)) else 0.0,
+                                     np.nanmax(shown) if not np.all(np.isnan(shown)) else 0.0) if np.isfinite(v)]
                 width = max(len(fmt(v)) for v in probe) if probe else 0
                 opts = {"float_kind": lambda v: fmt(v).rjust(width)}
             elif a.dtype.kind == "b":
                 width = 5 if (a.any() and not a.all()) else (4 if a.all() else 5)
                 opts = {"bool": lambda v: str(bool(v)).rjust(width)}
-            body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000, edgeitems=3, formatter=opts)
+            body = np.array2string(a, separator=", ", prefix=prefix, formatter=opts, edgeitems=int(o["edgeitems"]),
+                                   threshold=sys.maxsize if o["threshold"] == float("inf") else int(o["threshold"]),
+                                   max_line_width=int(o["linewidth"]))
+            if summarize:
+                body = body.replace(", ...,", ",  ...,")
     except Exception as e:  # a repr must never raise
         body = f"<unprintable: {e}>"
     extras = []
