@@ -849,6 +849,22 @@ def _like(what, arg, ts, ref, n=None):
             raise ValueError(f"fastdl.distributed.{what}: {arg}[{i}] is {_desc(t)}; expected {_desc(ref)} like tensor")
 
 
+def _root_list(g, root, what, arg, ts, tensor, role):
+    """The root rank's list (gather's destination, scatter's source): world_size tensors like
+    `tensor`; the other ranks pass none. Returns whether this rank is the root."""
+    mine = g.rank() == root
+    if mine:
+        if ts is None:
+            raise ValueError(f"fastdl.distributed.{what}: {arg} is required on the {role} rank {g.ranks[root]}")
+        for i, t in enumerate(ts):
+            _check_tensor(t, what, f"{arg}[{i}]", g)
+        _like(what, arg, ts, tensor, g.size())
+    elif ts:
+        raise ValueError(f"fastdl.distributed.{what}: {arg} must be empty on rank {g.ranks[g.rank()]}, which is not "
+                         f"the {role} ({g.ranks[root]})")
+    return mine
+
+
 def _fill(ts, flat):
     """ts[i] = block i of the flat host array (a gather's or all_to_all's receive buffer)."""
     off = 0
@@ -892,16 +908,7 @@ def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
     g = _member(group, what)
     _check_tensor(tensor, what, "tensor", g)
     root = _root(g, dst, what, "dst")
-    mine = g.rank() == root
-    if mine:
-        if gather_list is None:
-            raise ValueError(f"fastdl.distributed.{what}: gather_list is required on the destination rank {dst}")
-        for i, t in enumerate(gather_list):
-            _check_tensor(t, what, f"gather_list[{i}]", g)
-        _like(what, "gather_list", gather_list, tensor, g.size())
-    elif gather_list:
-        raise ValueError(f"fastdl.distributed.{what}: gather_list must be empty on rank {g.ranks[g.rank()]}, which "
-                         f"is not the destination ({dst})")
+    mine = _root_list(g, root, what, "gather_list", gather_list, tensor, "destination")
     _agree(g, what, _sig(tensor) + [dst], [tensor])
     src = _Buf(_Host(tensor).h)
     out = np.empty(g.size() * src.a.size, dtype=src.a.dtype) if mine else None
@@ -915,16 +922,7 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
     g = _member(group, what)
     _check_tensor(tensor, what, "tensor", g)
     root = _root(g, src, what, "src")
-    mine = g.rank() == root
-    if mine:
-        if scatter_list is None:
-            raise ValueError(f"fastdl.distributed.{what}: scatter_list is required on the source rank {src}")
-        for i, t in enumerate(scatter_list):
-            _check_tensor(t, what, f"scatter_list[{i}]", g)
-        _like(what, "scatter_list", scatter_list, tensor, g.size())
-    elif scatter_list:
-        raise ValueError(f"fastdl.distributed.{what}: scatter_list must be empty on rank {g.ranks[g.rank()]}, which "
-                         f"is not the source ({src})")
+    mine = _root_list(g, root, what, "scatter_list", scatter_list, tensor, "source")
     _agree(g, what, _sig(tensor) + [src], [tensor])
     inp = np.concatenate([_Buf(_Host(t).h).a for t in scatter_list]) if mine else None
     h = _Host(tensor)
