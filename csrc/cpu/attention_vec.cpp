@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/parallel.h"
 #include "cpu/attention.h"
 #include "cpu/gemm.h"
@@ -168,6 +169,8 @@ struct Flash {
   // Keys visible to query block ib: causal blocks stop at the diagonal.
   int64_t key_end(int64_t ib) const { return p.causal ? std::min(p.S, std::min(p.L, (ib + 1) * Br)) : p.S; }
   int64_t panels(int64_t n) const { return (n + nr - 1) / nr; }
+  // Causal tiles skip the keys and queries that the diagonal hides from the whole tile or panel.
+  bool trim() const { return p.causal; }
   bool tile_needs_mask(int64_t i0, int64_t j0, int64_t bc) const {
     return p.mask_kind != MaskKind::none || (p.causal && j0 + bc - 1 > i0);
   }
@@ -210,7 +213,7 @@ struct Flash {
   // Packed K / V of one (batch, kv head), block by block on first use.
   struct KV {
     int64_t b = -1, g = -1;
-    std::vector<T> ka, va, kc, kr, vc;  // K as A (k = E), V^T as A (k = keys), K^T, K rows, V^T panels
+    cpu_vector<T> ka, va, kc, kr, vc;  // K as A (k = E), V^T as A (k = keys), K^T, K rows, V^T panels
     std::vector<char> done;
   };
   void kv_bind(KV& c, int64_t b, int64_t g) const {
@@ -256,10 +259,10 @@ struct Flash {
     KV c;
     c.ka.resize(size_t(njb * Bcm * p.E));
     c.va.resize(size_t(njb * Evm * Bc));
-    std::vector<T> qb(size_t(Brn * p.E)), st(size_t(Brn * Bc)), ot(size_t(p.Ev * Brn)), pdrop;
+    cpu_vector<T> qb(size_t(Brn * p.E)), st(size_t(Brn * Bc)), ot(size_t(p.Ev * Brn)), pdrop;
     if (p.dropout_p > 0) pdrop.resize(st.size());
     const size_t nl = size_t(Brn);
-    std::vector<T> m(nl), mn(nl), mu(nl), l(nl), sum(nl), alpha(nl);
+    cpu_vector<T> m(nl), mn(nl), mu(nl), l(nl), sum(nl), alpha(nl);
     T* out = static_cast<T*>(p.out);
     T* lse = static_cast<T*>(p.lse);
     for (int64_t it = lo; it < hi; ++it) {
@@ -272,21 +275,24 @@ struct Flash {
       std::fill(m.begin(), m.end(), -kInf);
       std::fill(l.begin(), l.end(), T(0));
       for (int64_t jb = 0; jb * Bc < kend; ++jb) {
-        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);  // as packed; causal masks the rest
+        // bc keys as packed; a causal block's last key block ends at its last query (bk keys),
+        // and each query panel computes only the keys its last query sees (the rest is -inf).
+        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0), bk = trim() ? std::min(bc, kend - j0) : bc;
         kv_pack(c, jb, false);
         T* S = st.data();
-        // One query panel at a time, while its scores (bc x nr) are in L1: product, mask,
-        // column max, exp and sums.
         bool rescale = false;
-        for (int64_t q = 0; q < nqp; ++q) {
-          T* Sq = S + q * nr * bc;
+        for (int64_t q = 0; q < nqp; ++q) {  // one query panel at a time, its bk x nr scores in L1
+          T* Sq = S + q * nr * bk;
           const int64_t c0 = q * nr;
-          gk.macro(bc, nr, p.E, c.ka.data() + jb * Bcm * p.E, qb.data() + q * nr * p.E, Sq, nr, 1, p.scale * kLog2e,
-                   0.0, 0, 1);
-          if (tile_needs_mask(i0 + c0, j0, bc))
-            mask_tile(Sq, [&](int64_t r, int64_t cc) { return cc * nr + r; }, std::min(nr, br - c0), bc, b, h, i0 + c0, j0);
+          const int64_t mq = trim() ? std::clamp<int64_t>(i0 + std::min(c0 + nr, br) - j0, 0, bk) : bk;
+          if (mq > 0)
+            gk.macro(mq, nr, p.E, c.ka.data() + jb * Bcm * p.E, qb.data() + q * nr * p.E, Sq, nr, 1,
+                     p.scale * kLog2e, 0.0, 0, 1);
+          std::fill(Sq + mq * nr, Sq + bk * nr, -kInf);
+          if (tile_needs_mask(i0 + c0, j0, bk))
+            mask_tile(Sq, [&](int64_t r, int64_t cc) { return cc * nr + r; }, std::min(nr, br - c0), mq, b, h, i0 + c0, j0);
           std::copy(m.begin() + c0, m.begin() + c0 + nr, mn.begin() + c0);
-          col_max(Sq, bc, nr, nr, mn.data() + c0);
+          col_max(Sq, bk, nr, nr, mn.data() + c0);
           for (int64_t r = c0; r < c0 + nr; ++r) {  // a column with nothing visible yet keeps P = 0
             const size_t x = size_t(r);
             mu[x] = mn[x] == -kInf ? T(0) : mn[x];
@@ -294,7 +300,7 @@ struct Flash {
             rescale |= alpha[x] != T(1);
             sum[x] = T(0);
           }
-          exp2_cols(Sq, bc, nr, nr, mu.data() + c0, sum.data() + c0);
+          exp2_cols(Sq, bk, nr, nr, mu.data() + c0, sum.data() + c0);
           for (int64_t r = c0; r < c0 + nr; ++r) {
             l[size_t(r)] = l[size_t(r)] * alpha[size_t(r)] + sum[size_t(r)];
             m[size_t(r)] = mn[size_t(r)];
@@ -303,11 +309,17 @@ struct Flash {
         if (rescale) scale_cols(ot.data(), p.Ev, Brn, nq, alpha.data());
         const T* P = S;
         if (p.dropout_p > 0) {
-          dropout_tile(S, pdrop.data(), [&](int64_t r, int64_t cc) { return (r / nr) * nr * bc + cc * nr + r % nr; },
-                       br, bc, b, h, i0, j0);
+          dropout_tile(S, pdrop.data(), [&](int64_t r, int64_t cc) { return (r / nr) * nr * bk + cc * nr + r % nr; },
+                       br, bk, b, h, i0, j0);
           P = pdrop.data();
         }
-        mm(p.Ev, br, bc, c.va.data() + jb * Evm * Bc, P, ot.data(), Brn, 1.0, 1.0);
+        // O^T += V_j^T P^T over the bk keys; V^T was packed with k = bc, so a shorter k goes
+        // one row panel of V^T at a time.
+        const T* va = c.va.data() + jb * Evm * Bc;
+        if (bk == bc) mm(p.Ev, br, bk, va, P, ot.data(), Brn, 1.0, 1.0);
+        else
+          for (int64_t e = 0; e < p.Ev; e += mr)
+            mm(std::min(mr, p.Ev - e), br, bk, va + e * bc, P, ot.data() + e * Brn, Brn, 1.0, 1.0);
       }
       T* o = out + (bh * p.L + i0) * p.Ev;
       for (int64_t r = 0; r < br; ++r) {
@@ -352,7 +364,7 @@ struct Flash {
       acc += key_block_work(jb);
       if (acc * parts >= total * q) cut[size_t(q++)] = jb + 1;
     }
-    std::vector<T> buf(size_t(units * parts * qsize));
+    cpu_vector<T> buf(size_t(units * parts * qsize));
     parallel_for(0, units * parts, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t u = t / parts, q = t % parts;
@@ -383,15 +395,15 @@ struct Flash {
     kv_bind(c, b, g);
     for (int64_t jb = jb0; jb < jb1; ++jb) kv_pack(c, jb, true);
     const int64_t lds = Bc + 16;  // tile row stride, off powers of two
-    std::vector<T> qt(size_t(nib * p.E * Br)), gt(size_t(nib * p.Ev * Br)), D(size_t(p.L));
-    std::vector<T> s(size_t(Br * lds)), dp(size_t(Br * lds)), dql(size_t(p.L * Ep)), pdrop;
+    cpu_vector<T> qt(size_t(nib * p.E * Br)), gt(size_t(nib * p.Ev * Br)), D(size_t(p.L));
+    cpu_vector<T> s(size_t(Br * lds)), dp(size_t(Br * lds)), dql(size_t(p.L * Ep)), pdrop;
     if (p.dropout_p > 0) pdrop.resize(s.size());
     const T* out = static_cast<const T*>(p.out);
     const T* go = static_cast<const T*>(p.gout);
     const T* lse = static_cast<const T*>(p.lse);
     // dV^T and dK^T of this part's keys; the row stride is kept off powers of two.
     const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc), ldt = (r1 - r0 + nr - 1) / nr * nr + 16;
-    std::vector<T> dvt(size_t(p.Ev * ldt), T(0)), dkt(size_t(p.E * ldt), T(0));
+    cpu_vector<T> dvt(size_t(p.Ev * ldt), T(0)), dkt(size_t(p.E * ldt), T(0));
     const T sc = T(p.scale);
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const int64_t bh = b * p.heads + h;
@@ -417,34 +429,40 @@ struct Flash {
       }
       std::fill(dql.begin(), dql.end(), T(0));
       for (int64_t jb = jb0; jb < jb1; ++jb) {
-        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0), bcp = panels(bc) * nr;
+        const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0);
         const int64_t ib0 = p.causal ? j0 / Br : 0;  // causal: blocks whose last row reaches j0
         for (int64_t ib = ib0; ib < nib; ++ib) {
-          const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0);
-          // S and P = 2^(S - lse log2 e): masked entries and the padding past bc are 0
-          gk.direct(br, bcp, p.E, qrow(b, h, i0), p.q_sl, c.kc.data() + jb * Bc * p.E, nr, nr * p.E, s.data(), lds,
+          // Rows [i0, i0 + br) of query block ib against keys [j0, j0 + bk); on the causal
+          // diagonal, the rows above j0 and the keys past the block's last query see nothing.
+          const int64_t rs = trim() ? std::max<int64_t>(0, j0 - (ib * Br)) : 0;
+          const int64_t i0 = ib * Br + rs, br = std::min(Br, p.L - ib * Br) - rs;
+          const int64_t bk = trim() ? std::min(bc, i0 + br - j0) : bc, bkp = panels(bk) * nr;
+          const T* qti = qt.data() + ib * p.E * Br + rs;
+          const T* gti = gt.data() + ib * p.Ev * Br + rs;
+          // S and P = 2^(S - lse log2 e): masked entries and the padding past bk are 0
+          gk.direct(br, bkp, p.E, qrow(b, h, i0), p.q_sl, c.kc.data() + jb * Bc * p.E, nr, nr * p.E, s.data(), lds,
                     p.scale * kLog2e, 0.0);
-          if (tile_needs_mask(i0, j0, bc))
-            mask_tile(s.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bc, b, h, i0, j0);
+          if (tile_needs_mask(i0, j0, bk))
+            mask_tile(s.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bk, b, h, i0, j0);
           for (int64_t r = 0; r < br; ++r) {
             T* sr = s.data() + r * lds;
             const T lr = lh[i0 + r];
-            if (lr == kInf) std::fill(sr, sr + bcp, T(0));
+            if (lr == kInf) std::fill(sr, sr + bkp, T(0));
             else {
-              exp2_row(sr, bcp, T(lr * T(kLog2e)));
-              std::fill(sr + bc, sr + bcp, T(0));
+              exp2_row(sr, bkp, T(lr * T(kLog2e)));
+              std::fill(sr + bk, sr + bkp, T(0));
             }
           }
           const T* Pd = s.data();
           if (p.dropout_p > 0) {
-            dropout_tile(s.data(), pdrop.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bc, b, h, i0, j0);
-            for (int64_t r = 0; r < br; ++r) std::fill(pdrop.data() + r * lds + bc, pdrop.data() + r * lds + bcp, T(0));
+            dropout_tile(s.data(), pdrop.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bk, b, h, i0, j0);
+            for (int64_t r = 0; r < br; ++r) std::fill(pdrop.data() + r * lds + bk, pdrop.data() + r * lds + bkp, T(0));
             Pd = pdrop.data();
           }
           // dV_j^T += dO_i^T Pd
-          gk.direct(p.Ev, bcp, br, gt.data() + ib * p.Ev * Br, Br, Pd, lds, nr, dvt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          gk.direct(p.Ev, bkp, br, gti, Br, Pd, lds, nr, dvt.data() + (j0 - r0), ldt, 1.0, 1.0);
           // dP = dO_i V_j^T; dS = P (dP z - D) scale, z the keep factor
-          gk.direct(br, bcp, p.Ev, gh + i0 * p.Ev, p.Ev, c.vc.data() + jb * Bc * p.Ev, nr, nr * p.Ev, dp.data(), lds,
+          gk.direct(br, bkp, p.Ev, gh + i0 * p.Ev, p.Ev, c.vc.data() + jb * Bc * p.Ev, nr, nr * p.Ev, dp.data(), lds,
                     1.0, 0.0);
           for (int64_t r = 0; r < br; ++r) {
             T* dr = dp.data() + r * lds;
@@ -453,15 +471,15 @@ struct Flash {
             if (p.dropout_p > 0) {
               const T* zr = pdrop.data() + r * lds;  // P z: dP z P = (P z) dP
 #pragma omp simd
-              for (int64_t x = 0; x < bcp; ++x) dr[x] = (zr[x] * dr[x] - pr[x] * Di) * sc;
+              for (int64_t x = 0; x < bkp; ++x) dr[x] = (zr[x] * dr[x] - pr[x] * Di) * sc;
             } else {
 #pragma omp simd
-              for (int64_t x = 0; x < bcp; ++x) dr[x] = pr[x] * (dr[x] - Di) * sc;
+              for (int64_t x = 0; x < bkp; ++x) dr[x] = pr[x] * (dr[x] - Di) * sc;
             }
           }
-          // dK_j^T += Q_i^T dS; dQ_i += dS K_j
-          gk.direct(p.E, bcp, br, qt.data() + ib * p.E * Br, Br, dp.data(), lds, nr, dkt.data() + (j0 - r0), ldt, 1.0, 1.0);
-          gk.direct(br, Ep, bc, dp.data(), lds, c.kr.data() + jb * Bc * Ep, nr, nr * bc, dql.data() + i0 * Ep, Ep, 1.0, 1.0);
+          // dK_j^T += Q_i^T dS; dQ_i += dS K_j (K's row panels were packed with k = bc)
+          gk.direct(p.E, bkp, br, qti, Br, dp.data(), lds, nr, dkt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          gk.direct(br, Ep, bk, dp.data(), lds, c.kr.data() + jb * Bc * Ep, nr, nr * bc, dql.data() + i0 * Ep, Ep, 1.0, 1.0);
         }
       }
       T* dq = dqg + (h - g * group) * p.L * p.E;
