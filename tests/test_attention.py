@@ -37,7 +37,8 @@ def _compare(q, k, v, dtype=torch.float64, tol=None, mask=None, make=None, **kw)
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("shape", [(2, 3, 5, 7, 8, 3), (1, 2, 70, 130, 16, 20), (2, 2, 67, 67, 64, 64),
-                                   (1, 1, 1, 1, 1, 1), (1, 2, 200, 129, 33, 65), (1, 1, 150, 300, 16, 8)])
+                                   (1, 1, 1, 1, 1, 1), (1, 2, 200, 129, 33, 65), (1, 1, 150, 300, 16, 8),
+                                   (1, 2, 390, 333, 17, 9)])  # several causal diagonal tiles
 @pytest.mark.parametrize("causal", [False, True])
 def test_matches_torch(isa, dtype, shape, causal):
     B, H, L, S, E, Ev = shape
