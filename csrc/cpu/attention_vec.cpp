@@ -17,6 +17,8 @@
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -147,13 +149,23 @@ struct Flash {
   int64_t Ep = 0, Evm = 0, group = 1, nib = 0, njb = 0;
   static constexpr T kInf = std::numeric_limits<T>::infinity();
 
-  explicit Flash(const AttentionParams& pp) : p(pp) {
+  // The two passes block differently. Forward: query panels are the nr-wide B operand and keys
+  // the mr-row A operand of S^T = K Q^T, so Br is a multiple of nr and Bc of mr. Backward: query
+  // rows are the M of the direct kernel and keys its nr-wide panels, so the reverse. ~96 queries
+  // x ~128 keys: the score tile (48 KiB in float) and the packed K / V blocks stay in L2 while
+  // the micro-kernels run k loops of 64-128 (CPU-time sweep on Zen 3). FASTDL_ATTENTION_BLOCK
+  // = "Br,Bc" overrides the targets (tests run odd blockings on every ISA).
+  Flash(const AttentionParams& pp, bool backward) : p(pp) {
     gemm_get_kernel(p.dt, &gk);
     mr = gk.mr; nr = gk.nr;
-    // ~96 query rows x 128 keys: the score tile (48 KiB in float) and the packed K / V blocks
-    // stay in L2 while the micro-kernels run k loops of 64-128 (CPU-time sweep on Zen 3).
-    Bc = std::max<int64_t>(nr, 128 / nr * nr);
-    Br = (96 + mr - 1) / mr * mr;
+    int64_t br = 96, bc = 128;
+    if (const char* e = std::getenv("FASTDL_ATTENTION_BLOCK")) {
+      long a = 0, c = 0;
+      if (std::sscanf(e, "%ld,%ld", &a, &c) == 2 && a > 0 && c > 0) { br = a; bc = c; }
+    }
+    const int64_t rq = backward ? mr : nr, rk = backward ? nr : mr;  // query / key granules
+    Br = (br + rq - 1) / rq * rq;
+    Bc = std::max<int64_t>(rk, bc / rk * rk);
     Brn = (Br + nr - 1) / nr * nr;  // query columns of a transposed score tile
     Bcm = (Bc + mr - 1) / mr * mr;
     Ep = (p.E + nr - 1) / nr * nr;
@@ -495,10 +507,10 @@ struct Flash {
 };
 
 void fwd(const AttentionParams& p) {
-  if (p.dt == DType::f64) Flash<double>(p).fwd(); else Flash<float>(p).fwd();
+  if (p.dt == DType::f64) Flash<double>(p, false).fwd(); else Flash<float>(p, false).fwd();
 }
 void bwd(const AttentionParams& p) {
-  if (p.dt == DType::f64) Flash<double>(p).bwd(); else Flash<float>(p).bwd();
+  if (p.dt == DType::f64) Flash<double>(p, true).bwd(); else Flash<float>(p, true).bwd();
 }
 
 }  // namespace
