@@ -15,8 +15,10 @@ SIZES = [(64, 64, 64), (256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), 
 BATCHED = [((48, 64, 32), (48, 32, 64)), ((48, 64, 64), (48, 64, 32)), ((12, 64, 64), (12, 64, 64)),
            ((8, 128, 64), (8, 64, 128))]
 BF16_SIZES = [(2048, 2048, 2048), (8192, 768, 3072)]
-# The shapes models run: a char-GPT linear, a GCN layer (few columns), one token (one row).
-MODEL_SIZES = [(768, 384, 128), (2708, 16, 1433), (1, 1024, 256), (1, 2048, 512)]
+# The shapes models run: a char-GPT block's linears (batch 12 x context 64 tokens, width 128:
+# attention projections, QKV, MLP up and down), a GCN layer (few columns), one token (one row).
+MODEL_SIZES = [(768, 128, 128), (768, 384, 128), (768, 512, 128), (768, 128, 512), (2708, 16, 1433),
+               (1, 1024, 256), (1, 2048, 512)]
 
 
 def _numpy_blas():
