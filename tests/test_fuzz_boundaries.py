@@ -325,9 +325,9 @@ def test_from_dlpack_torch(dt, shape, data):
     try:
         t = fd.from_dlpack(x)
     except CLEAN + (BufferError,):
-        assert dt in ("uint8", "int8", "int16", "complex64"), f"supported dtype {dt} refused"
+        assert dt == "complex64", f"supported dtype {dt} refused"
         return
-    assert dt not in ("int8", "int16", "complex64")
+    assert dt != "complex64"
     same(t, x.numpy())
 
 

@@ -66,3 +66,21 @@ def test_bad_and_truncated_files_raise_value_error(tmp_path):
     for name in ["trunc", "short", "dtype", "shape", "offsets", "huge"]:
         with pytest.raises(ValueError):
             fd.load(tmp_path / name)
+
+
+def test_file_objects(tmp_path):
+    # torch.save / torch.load take binary file objects too: in-memory buffers and open files
+    import io
+    state = {"w": fd.randn(3, 4), "step": 7, "ids": fd.tensor([1, 2], dtype=fd.uint8)}
+    buf = io.BytesIO()
+    fd.save(state, buf)
+    buf.seek(0)
+    back = fd.load(buf)
+    np.testing.assert_array_equal(back["w"].numpy(), state["w"].numpy())
+    assert back["step"] == 7 and back["ids"].dtype == fd.uint8
+    with open(tmp_path / "m.safetensors", "wb") as f:
+        fd.save(state, f)
+    with open(tmp_path / "m.safetensors", "rb") as f:
+        assert fd.load(f)["ids"].tolist() == [1, 2]
+    with pytest.raises(ValueError):
+        fd.load(io.BytesIO(b"\x01\x02"))

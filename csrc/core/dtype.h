@@ -6,25 +6,30 @@
 
 namespace fastdl {
 
-enum class DType : uint8_t { f32 = 0, f64, f16, bf16, i32, i64, b8 };
-constexpr int kNumDTypes = 7;
+enum class DType : uint8_t { f32 = 0, f64, f16, bf16, i32, i64, b8, u8, i8, i16 };
+constexpr int kNumDTypes = 10;
 
 inline size_t dtype_size(DType t) {
   switch (t) {
     case DType::f32: case DType::i32: return 4;
     case DType::f64: case DType::i64: return 8;
     case DType::f16: case DType::bf16: return 2;
-    case DType::b8: return 1;
+    case DType::b8: case DType::u8: case DType::i8: return 1;
+    case DType::i16: return 2;
   }
   return 0;
 }
 inline bool is_floating(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16; }
-inline bool is_integral(DType t) { return t == DType::i32 || t == DType::i64; }
+inline bool is_integral(DType t) {
+  return t == DType::i32 || t == DType::i64 || t == DType::u8 || t == DType::i8 || t == DType::i16;
+}
+// Dtypes that index (gather, index_select, embedding, class targets): int64 and int32.
+inline bool is_index(DType t) { return t == DType::i32 || t == DType::i64; }
 inline bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
 const char* dtype_name(DType t);  // "float32", ...
 
-// Binary promotion following PyTorch's lattice (bool < int32 < int64 < f16/bf16 < f32 < f64;
-// f16 with bf16 gives f32).
+// Binary promotion following PyTorch's lattice (bool < uint8, int8 < int16 < int32 < int64 <
+// f16/bf16 < f32 < f64; uint8 with int8 gives int16, f16 with bf16 gives f32).
 DType promote(DType a, DType b);
 
 enum class DeviceType : uint8_t { cpu = 0, cuda = 1 };

@@ -15,6 +15,9 @@ const char* dtype_name(DType t) {
     case DType::i32: return "int32";
     case DType::i64: return "int64";
     case DType::b8: return "bool";
+    case DType::u8: return "uint8";
+    case DType::i8: return "int8";
+    case DType::i16: return "int16";
   }
   return "?";
 }
@@ -24,15 +27,18 @@ DType promote(DType a, DType b) {
   auto rank = [](DType t) {
     switch (t) {
       case DType::b8: return 0;
-      case DType::i32: return 1;
-      case DType::i64: return 2;
-      case DType::f16: case DType::bf16: return 3;
-      case DType::f32: return 4;
-      case DType::f64: return 5;
+      case DType::u8: case DType::i8: return 1;
+      case DType::i16: return 2;
+      case DType::i32: return 3;
+      case DType::i64: return 4;
+      case DType::f16: case DType::bf16: return 5;
+      case DType::f32: return 6;
+      case DType::f64: return 7;
     }
     return 0;
   };
   if (is_half(a) && is_half(b)) return DType::f32;
+  if ((a == DType::u8 && b == DType::i8) || (a == DType::i8 && b == DType::u8)) return DType::i16;
   return rank(a) >= rank(b) ? a : b;
 }
 

@@ -232,7 +232,9 @@ void binary_rows_k(BinaryOp op, DType dt, char* out, const char* a, const char* 
     case DType::f64: return binary_t<double>(op, out, a, b, r);
     case DType::i32: return binary_t<int32_t>(op, out, a, b, r);
     case DType::i64: return binary_t<int64_t>(op, out, a, b, r);
-    case DType::b8: return binary_t<uint8_t>(op, out, a, b, r);
+    case DType::b8: case DType::u8: return binary_t<uint8_t>(op, out, a, b, r);
+    case DType::i8: return binary_t<int8_t>(op, out, a, b, r);
+    case DType::i16: return binary_t<int16_t>(op, out, a, b, r);
     default: return;
   }
 }
@@ -309,12 +311,14 @@ void unary_k(UnaryOp op, DType dt, char* out, const char* a, int64_t n, int64_t 
     case DType::f64: return unary_t<double>(op, out, a, n, so, sa);
     case DType::i32: return unary_t<int32_t>(op, out, a, n, so, sa);
     case DType::i64: return unary_t<int64_t>(op, out, a, n, so, sa);
-    case DType::b8: return unary_t<uint8_t>(op, out, a, n, so, sa);
+    case DType::b8: case DType::u8: return unary_t<uint8_t>(op, out, a, n, so, sa);
+    case DType::i8: return unary_t<int8_t>(op, out, a, n, so, sa);
+    case DType::i16: return unary_t<int16_t>(op, out, a, n, so, sa);
     default: return;
   }
 }
 
-// ---- casts: every pair of the 7 dtypes through a common double/int64 path for the rare
+// ---- casts: every pair of the 10 dtypes through a common double/int64 path for the rare
 // pairs and direct loops for the common ones.
 template <class T> inline T load_as(const char* p, DType dt) {
   switch (dt) {
@@ -325,6 +329,9 @@ template <class T> inline T load_as(const char* p, DType dt) {
     case DType::i32: return T(*reinterpret_cast<const int32_t*>(p));
     case DType::i64: return T(*reinterpret_cast<const int64_t*>(p));
     case DType::b8: return T(*reinterpret_cast<const uint8_t*>(p) != 0);
+    case DType::u8: return T(*reinterpret_cast<const uint8_t*>(p));
+    case DType::i8: return T(*reinterpret_cast<const int8_t*>(p));
+    case DType::i16: return T(*reinterpret_cast<const int16_t*>(p));
   }
   return T(0);
 }
@@ -334,6 +341,8 @@ void cast_row(char* out, const char* in, int64_t n, int64_t so, int64_t sa) {
   O* o = reinterpret_cast<O*>(out);
   const I* a = reinterpret_cast<const I*>(in);
   if constexpr (std::is_same_v<O, bool>) row1(o, a, n, so, sa, [](I x) { return x != I(0); });
+  else if constexpr (std::is_integral_v<O> && sizeof(O) < 4 && std::is_floating_point_v<I>)
+    row1(o, a, n, so, sa, [](I x) { return O(int64_t(x)); });  // wraps as PyTorch's casts do
   else row1(o, a, n, so, sa, [](I x) { return O(x); });
 }
 
@@ -345,6 +354,9 @@ void cast_from(DType dto, char* out, const char* in, int64_t n, int64_t so, int6
     case DType::i32: return cast_row<int32_t, I>(out, in, n, so, sa);
     case DType::i64: return cast_row<int64_t, I>(out, in, n, so, sa);
     case DType::b8: return cast_row<bool, I>(out, in, n, so, sa);
+    case DType::u8: return cast_row<uint8_t, I>(out, in, n, so, sa);
+    case DType::i8: return cast_row<int8_t, I>(out, in, n, so, sa);
+    case DType::i16: return cast_row<int16_t, I>(out, in, n, so, sa);
     default: return;
   }
 }
@@ -381,6 +393,9 @@ void cast_k(DType dto, DType dta, char* out, const char* in, int64_t n, int64_t 
     case DType::i32: return cast_from<int32_t>(dto, out, in, n, so, sa);
     case DType::i64: return cast_from<int64_t>(dto, out, in, n, so, sa);
     case DType::b8: return cast_from<uint8_t>(dto, out, in, n, so, sa);
+    case DType::u8: return cast_from<uint8_t>(dto, out, in, n, so, sa);
+    case DType::i8: return cast_from<int8_t>(dto, out, in, n, so, sa);
+    case DType::i16: return cast_from<int16_t>(dto, out, in, n, so, sa);
     case DType::f16: case DType::bf16: {
       const uint16_t* a = reinterpret_cast<const uint16_t*>(in);
       if (dto == DType::f32) {
@@ -420,8 +435,10 @@ void where_k(DType dt, char* out, const char* c, const char* a, const char* b, i
 
 template <class T>
 void clamp_t(char* out, const char* ca, int64_t n, int64_t so, int64_t sa, double lo, double hi) {
-  T l = std::isinf(lo) ? (lo < 0 ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max()) : T(lo);
-  T h = std::isinf(hi) ? (hi < 0 ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max()) : T(hi);
+  // bounds beyond T's range (infinities included) saturate
+  constexpr double kLo = double(std::numeric_limits<T>::lowest()), kHi = double(std::numeric_limits<T>::max());
+  const auto bound = [&](double v) { return v <= kLo ? std::numeric_limits<T>::lowest() : v >= kHi ? std::numeric_limits<T>::max() : T(v); };
+  const T l = bound(lo), h = bound(hi);
   row1(reinterpret_cast<T*>(out), reinterpret_cast<const T*>(ca), n, so, sa, [l, h](T x) {
     T y = x < l ? l : x;
     y = y > h ? h : y;
@@ -435,6 +452,9 @@ void clamp_k(DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t 
     case DType::f64: return clamp_t<double>(out, a, n, so, sa, lo, hi);
     case DType::i32: return clamp_t<int32_t>(out, a, n, so, sa, lo, hi);
     case DType::i64: return clamp_t<int64_t>(out, a, n, so, sa, lo, hi);
+    case DType::u8: return clamp_t<uint8_t>(out, a, n, so, sa, lo, hi);
+    case DType::i8: return clamp_t<int8_t>(out, a, n, so, sa, lo, hi);
+    case DType::i16: return clamp_t<int16_t>(out, a, n, so, sa, lo, hi);
     default: return;
   }
 }

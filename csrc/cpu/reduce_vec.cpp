@@ -221,7 +221,9 @@ void reduce_k(ReduceOp op, DType dt, char* out, const char* in, int64_t outer, i
     case DType::f64: return reduce_t<double>(op, out, in, outer, n, inner);
     case DType::i32: return reduce_t<int32_t>(op, out, in, outer, n, inner);
     case DType::i64: return reduce_t<int64_t>(op, out, in, outer, n, inner);
-    case DType::b8: return reduce_t<uint8_t>(op, out, in, outer, n, inner);
+    case DType::b8: case DType::u8: return reduce_t<uint8_t>(op, out, in, outer, n, inner);
+    case DType::i8: return reduce_t<int8_t>(op, out, in, outer, n, inner);
+    case DType::i16: return reduce_t<int16_t>(op, out, in, outer, n, inner);
     default: return;
   }
 }

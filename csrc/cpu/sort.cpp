@@ -56,6 +56,9 @@ template <> struct Traits<DType::i64> {
   static K key(T v) { return uint64_t(v) ^ (uint64_t(1) << 63); }
 };
 template <> struct Traits<DType::b8> { using T = uint8_t; using K = uint32_t; static K key(T v) { return v != 0; } };
+template <> struct Traits<DType::u8> { using T = uint8_t; using K = uint32_t; static K key(T v) { return v; } };
+template <> struct Traits<DType::i8> { using T = int8_t; using K = uint32_t; static K key(T v) { return uint32_t(v + 128); } };
+template <> struct Traits<DType::i16> { using T = int16_t; using K = uint32_t; static K key(T v) { return uint32_t(v + 32768); } };
 
 // Stable LSD radix sort of a[0, n) by key, kBits a pass, skipping digits every key shares; cnt
 // holds kPasses * 2^kBits counters; returns whichever of a / tmp holds the result. 11-bit digits
@@ -176,6 +179,9 @@ void dispatch(const SortParams& p, Mode mode) {
     case DType::i32: return run<DType::i32>(p, mode);
     case DType::i64: return run<DType::i64>(p, mode);
     case DType::b8: return run<DType::b8>(p, mode);
+    case DType::u8: return run<DType::u8>(p, mode);
+    case DType::i8: return run<DType::i8>(p, mode);
+    case DType::i16: return run<DType::i16>(p, mode);
   }
 }
 

@@ -143,8 +143,11 @@ template <class Fn> void visit(DType dt, Fn&& f) {
     case DType::i32: f(Tag<DType::i32>{}); return;
     case DType::i64: f(Tag<DType::i64>{}); return;
     case DType::b8: f(Tag<DType::b8>{}); return;
+    default: break;
   }
-  throw DeviceError("cuda: unknown dtype");
+  // uint8 / int8 / int16 kernels are not instantiated for CUDA (compile time): move such
+  // tensors to the GPU after a cast to int32 or a float dtype.
+  throw TypeError(str_cat("cuda: ", dtype_str(dt), " tensors have no CUDA kernels; cast to int32 or a float dtype first"));
 }
 
 }  // namespace fastdl::cuda

@@ -23,6 +23,9 @@ const char* dtype_str(DType t) {
     case DType::i32: return "int32";
     case DType::i64: return "int64";
     case DType::b8: return "bool";
+    case DType::u8: return "uint8";
+    case DType::i8: return "int8";
+    case DType::i16: return "int16";
   }
   return "?";
 }

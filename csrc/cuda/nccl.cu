@@ -80,7 +80,9 @@ ncclDataType_t nccl_dtype(DType t) {
     case DType::bf16: return ncclBfloat16;
     case DType::i32: return ncclInt32;
     case DType::i64: return ncclInt64;
-    case DType::b8: return ncclUint8;
+    case DType::b8: case DType::u8: return ncclUint8;
+    case DType::i8: return ncclInt8;
+    case DType::i16: throw TypeError("nccl: int16 has no NCCL data type; cast to int32 first");
   }
   return ncclFloat32;
 }

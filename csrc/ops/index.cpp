@@ -191,6 +191,9 @@ void scatter_plan(const Tensor& dst, const Plan& p, const Tensor& values, bool a
       case DType::i32: *reinterpret_cast<int32_t*>(d) += *reinterpret_cast<const int32_t*>(s); break;
       case DType::i64: *reinterpret_cast<int64_t*>(d) += *reinterpret_cast<const int64_t*>(s); break;
       case DType::b8: *reinterpret_cast<uint8_t*>(d) |= *reinterpret_cast<const uint8_t*>(s); break;
+      case DType::u8: *reinterpret_cast<uint8_t*>(d) += *reinterpret_cast<const uint8_t*>(s); break;
+      case DType::i8: *reinterpret_cast<int8_t*>(d) += *reinterpret_cast<const int8_t*>(s); break;
+      case DType::i16: *reinterpret_cast<int16_t*>(d) += *reinterpret_cast<const int16_t*>(s); break;
       case DType::f16: { uint16_t* h = reinterpret_cast<uint16_t*>(d);
         *h = f32_to_f16(f16_to_f32(*h) + f16_to_f32(*reinterpret_cast<const uint16_t*>(s))); break; }
       case DType::bf16: { uint16_t* h = reinterpret_cast<uint16_t*>(d);
@@ -236,7 +239,7 @@ Tensor apply_basic(const Tensor& a, const std::vector<IndexItem>& items, std::ve
           for (int j = 0; j < k; ++j) { ds.push_back(d + j); idx.push_back(select(nz, 1, j)); }
           d += k;
         } else {
-          FASTDL_CHECK(is_integral(t.dtype()), IndexError, "index: tensors used as indices must be long, int or bool tensors; got ",
+          FASTDL_CHECK(is_index(t.dtype()), IndexError, "index: tensors used as indices must be long, int or bool tensors; got ",
                        dtype_name(t.dtype()));
           ds.push_back(d); idx.push_back(t); ++d;
         }
@@ -364,7 +367,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx) {
   FASTDL_PROFILE("index_select", a, idx);
   FASTDL_CHECK(idx.ndim() <= 1, ValueError, "index_select: index must be 0-D or 1-D; got shape ", shape_str(idx.shape()));
   int d = wrap_dim(dim, a.ndim(), "index_select");
-  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "index_select: index must be an integer tensor; got ", dtype_name(idx.dtype()));
+  FASTDL_CHECK(is_index(idx.dtype()), TypeError, "index_select: index must be an integer tensor; got ", dtype_name(idx.dtype()));
   check_bounds(host_i64(idx), a.ndim() ? a.shape()[d] : 1, d, "index_select", false);
   if (a.ndim() == 0) return clone(a);  // the only valid index is 0
   std::vector<IndexItem> items;
@@ -403,7 +406,7 @@ std::vector<int64_t> gs_offsets(const Tensor& a, int d, const Tensor& idx, const
 Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
   FASTDL_PROFILE("gather", a, idx);
   int d = wrap_dim(dim, a.ndim(), "gather");
-  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "gather: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
+  FASTDL_CHECK(is_index(idx.dtype()), TypeError, "gather: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
   if (a.ndim() == 0 && idx.ndim() == 1) return gather(reshape(a, {1}), 0, idx);  // a 0-dim input acts as 1-D (PyTorch)
   Tensor src = to_device(detach(a), Device());
   auto offs = gs_offsets(src, d, idx, "gather");
@@ -425,7 +428,7 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
 Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor& src) {
   FASTDL_PROFILE("scatter_add", a, idx, src);
   int d = wrap_dim(dim, a.ndim(), "scatter_add");
-  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "scatter_add: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
+  FASTDL_CHECK(is_index(idx.dtype()), TypeError, "scatter_add: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
   FASTDL_CHECK(src.ndim() == idx.ndim(), ValueError, "scatter_add: src must have the same number of dims as index");
   for (int k = 0; k < idx.ndim(); ++k)
     FASTDL_CHECK(idx.shape()[k] <= src.shape()[k], ValueError, "scatter_add: index ", shape_str(idx.shape()),
@@ -446,6 +449,9 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor
     case DType::f64: add_all(out.data<double>(), sv.data<double>()); break;
     case DType::i32: add_all(out.data<int32_t>(), sv.data<int32_t>()); break;
     case DType::i64: add_all(out.data<int64_t>(), sv.data<int64_t>()); break;
+    case DType::u8: add_all(out.data<uint8_t>(), sv.data<uint8_t>()); break;
+    case DType::i8: add_all(out.data<int8_t>(), sv.data<int8_t>()); break;
+    case DType::i16: add_all(out.data<int16_t>(), sv.data<int16_t>()); break;
     default: throw TypeError(str_cat("scatter_add: unsupported dtype ", dtype_name(out.dtype())));
   }
   if (out.dtype() != a.dtype()) out = to_dtype(out, a.dtype());
@@ -467,7 +473,7 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, double v) {
 Tensor embedding(const Tensor& weight, const Tensor& idx) {
   FASTDL_PROFILE("embedding", weight, idx);
   FASTDL_CHECK(weight.ndim() == 2, ValueError, "embedding: weight must be 2-D; got shape ", shape_str(weight.shape()));
-  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "embedding: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
+  FASTDL_CHECK(is_index(idx.dtype()), TypeError, "embedding: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
   Tensor flat = reshape(idx, {-1});
   if (flat.numel()) {
     int64_t lo = int64_t(item(amin(flat, {}, false))), hi = int64_t(item(amax(flat, {}, false))), n = weight.shape()[0];
@@ -482,7 +488,7 @@ Tensor embedding(const Tensor& weight, const Tensor& idx) {
 
 Tensor one_hot(const Tensor& idx, int64_t num_classes) {
   FASTDL_PROFILE("one_hot", idx);
-  FASTDL_CHECK(is_integral(idx.dtype()), TypeError, "one_hot: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
+  FASTDL_CHECK(is_index(idx.dtype()), TypeError, "one_hot: indices must be an integer tensor; got ", dtype_name(idx.dtype()));
   if (num_classes < 0) num_classes = idx.numel() ? int64_t(item(amax(idx, {}, false))) + 1 : 0;
   Tensor cls = arange(0, double(num_classes), 1, DType::i64, idx.device());
   Tensor hi = host_i64(idx);

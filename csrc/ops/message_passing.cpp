@@ -41,7 +41,7 @@ void check_float(const Tensor& t, const char* op, const char* name) {
 // A 1-D int64 CPU copy of an index tensor (int32 accepted).
 Tensor index_on_cpu(const Tensor& t, const char* op, const char* name) {
   FASTDL_CHECK(t.defined(), ValueError, op, ": ", name, " is required");
-  FASTDL_CHECK(is_integral(t.dtype()), TypeError, op, ": ", name, " must be int64 (or int32); got ",
+  FASTDL_CHECK(is_index(t.dtype()), TypeError, op, ": ", name, " must be int64 (or int32); got ",
                dtype_name(t.dtype()), " of shape ", shape_str(t.shape()));
   Tensor c = detach(t);
   if (!c.device().is_cpu()) c = to_device(c, Device());

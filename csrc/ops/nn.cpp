@@ -184,7 +184,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
   FASTDL_CHECK(logits.ndim() == 2, ValueError, "cross_entropy: expected logits of shape (N, C); got ", shape_str(logits.shape()));
   FASTDL_CHECK(target.ndim() == 1 && target.shape()[0] == logits.shape()[0], ValueError,
                "cross_entropy: expected target of shape (", logits.shape()[0], ",); got ", shape_str(target.shape()));
-  FASTDL_CHECK(is_integral(target.dtype()), TypeError, "cross_entropy: target must be an integer class-index tensor; got ",
+  FASTDL_CHECK(is_index(target.dtype()), TypeError, "cross_entropy: target must be an integer class-index tensor; got ",
                dtype_name(target.dtype()));
   FASTDL_CHECK(is_floating(logits.dtype()), TypeError, "cross_entropy: logits must be floating point; got ",
                dtype_name(logits.dtype()));

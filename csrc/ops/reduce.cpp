@@ -77,7 +77,7 @@ Tensor reduce_raw(ReduceOp op, const Tensor& a, const std::vector<int>& rd, bool
 
 DType acc_dtype(DType dt) {
   if (is_half(dt)) return DType::f32;
-  if (dt == DType::b8 || dt == DType::i32) return DType::i64;
+  if (dt == DType::b8 || is_integral(dt)) return DType::i64;
   return dt;
 }
 

@@ -85,14 +85,17 @@ IndexItem item_of(nb::handle k) {
   if (nb::isinstance<Tensor>(k)) {
     it.kind = IndexItem::TensorIdx;
     it.tensor = nb::cast<Tensor>(k);
+    if (it.tensor.dtype() == DType::u8) it.tensor = to_dtype(it.tensor, DType::b8);  // a byte mask (PyTorch)
     return it;
   }
-  if (PyIndex_Check(k.ptr())) { it.start = PyNumber_AsSsize_t(k.ptr(), PyExc_IndexError); return it; }
+  const bool array = nb::hasattr(k, "ndim") && nb::cast<int64_t>(k.attr("ndim")) > 0;  // numpy arrays have __index__
+  if (PyIndex_Check(k.ptr()) && !array) { it.start = PyNumber_AsSsize_t(k.ptr(), PyExc_IndexError); return it; }
   // lists, numpy arrays: through fastdl.tensor
   nb::object mod = nb::module_::import_("fastdl");
   it.kind = IndexItem::TensorIdx;
   it.tensor = nb::cast<Tensor>(mod.attr("tensor")(k));
-  FASTDL_CHECK(it.tensor.dtype() == DType::b8 || is_integral(it.tensor.dtype()), IndexError,
+  if (is_integral(it.tensor.dtype()) && !is_index(it.tensor.dtype())) it.tensor = to_dtype(it.tensor, DType::i64);  // numpy's small ints
+  FASTDL_CHECK(it.tensor.dtype() == DType::b8 || is_index(it.tensor.dtype()), IndexError,
                "index: only integers, slices, ellipsis, None, and integer or boolean tensors are valid indices");
   return it;
 }

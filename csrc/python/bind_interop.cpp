@@ -18,6 +18,9 @@ nb::dlpack::dtype to_dl(DType t) {
     case DType::i32: return {uint8_t(dtype_code::Int), 32, 1};
     case DType::i64: return {uint8_t(dtype_code::Int), 64, 1};
     case DType::b8: return {uint8_t(dtype_code::Bool), 8, 1};
+    case DType::u8: return {uint8_t(dtype_code::UInt), 8, 1};
+    case DType::i8: return {uint8_t(dtype_code::Int), 8, 1};
+    case DType::i16: return {uint8_t(dtype_code::Int), 16, 1};
   }
   return {};
 }
@@ -34,11 +37,13 @@ DType from_dl(nb::dlpack::dtype d) {
     if (d.code == uint8_t(dtype_code::Int)) {
       if (d.bits == 32) return DType::i32;
       if (d.bits == 64) return DType::i64;
+      if (d.bits == 16) return DType::i16;
+      if (d.bits == 8) return DType::i8;
     }
     if (d.code == uint8_t(dtype_code::Bool) && d.bits == 8) return DType::b8;
-    if (d.code == uint8_t(dtype_code::UInt) && d.bits == 8) throw TypeError("from_numpy: uint8 arrays are not supported; convert with .astype(np.int32) or .astype(bool)");
+    if (d.code == uint8_t(dtype_code::UInt) && d.bits == 8) return DType::u8;
   }
-  throw TypeError(str_cat("from_numpy: unsupported array dtype (code ", int(d.code), ", ", int(d.bits), " bits); fastdl supports float16/32/64, bfloat16, int32, int64 and bool"));
+  throw TypeError(str_cat("from_numpy: unsupported array dtype (code ", int(d.code), ", ", int(d.bits), " bits); fastdl supports float16/32/64, bfloat16, uint8, int8/16/32/64 and bool"));
 }
 
 void release_ndarray(void* p) {

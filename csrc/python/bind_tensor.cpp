@@ -151,10 +151,7 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def("__neg__", [](const Tensor& a) { return unary(UnaryOp::neg, a); })
       .def("__pos__", [](const Tensor& a) { return a; })
       .def("__abs__", [](const Tensor& a) { return unary(UnaryOp::abs, a); })
-      .def("__invert__", [](const Tensor& a) {
-        FASTDL_CHECK(a.dtype() == DType::b8, TypeError, "invert: only bool tensors are supported (got ", dtype_name(a.dtype()), ")");
-        return unary(UnaryOp::logical_not, a);
-      })
+      // __invert__: fastdl._pointwise (bitwise_not, every integer dtype)
       .def("__matmul__", [](const Tensor& a, const Tensor& b) { return maybe_release(a.numel() + b.numel(), [&] { return matmul(a, b); }); })
       .def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(b, a); });
 

@@ -27,8 +27,10 @@ NB_MODULE(_C, m) {
   nb::enum_<DType>(m, "dtype")
       .value("float32", DType::f32).value("float64", DType::f64).value("float16", DType::f16)
       .value("bfloat16", DType::bf16).value("int32", DType::i32).value("int64", DType::i64).value("bool", DType::b8)
+      .value("uint8", DType::u8).value("int8", DType::i8).value("int16", DType::i16)
       .def_prop_ro("itemsize", [](DType d) { return dtype_size(d); })
       .def_prop_ro("is_floating_point", [](DType d) { return is_floating(d); })
+      .def_prop_ro("is_signed", [](DType d) { return d != DType::b8 && d != DType::u8; })
       .def("__repr__", [](DType d) { return std::string("fastdl.") + dtype_name(d); })
       .def("__str__", [](DType d) { return std::string("fastdl.") + dtype_name(d); });
 

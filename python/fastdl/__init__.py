@@ -42,6 +42,9 @@ float16 = half = dtype.float16
 bfloat16 = dtype.bfloat16
 int32 = int = dtype.int32
 int64 = long = dtype.int64
+int16 = short = dtype.int16
+int8 = dtype.int8
+uint8 = dtype.uint8
 bool = dtype.bool
 
 from fastdl._tensor import (  # noqa: E402,F401

@@ -20,11 +20,13 @@ def _type(self, dtype_=None, non_blocking=False, **kwargs):
     dtype_ = kwargs.pop("dtype", dtype_)
     if dtype_ is None:
         names = {dtype.float32: "Float", dtype.float64: "Double", dtype.float16: "Half", dtype.bfloat16: "BFloat16",
-                 dtype.int32: "Int", dtype.int64: "Long", dtype.bool: "Bool"}
+                 dtype.int32: "Int", dtype.int64: "Long", dtype.bool: "Bool", dtype.uint8: "Byte", dtype.int8: "Char",
+                 dtype.int16: "Short"}
         return f"fastdl.{'cuda.' if self.device.type == 'cuda' else ''}{names[self.dtype]}Tensor"
     if isinstance(dtype_, str):
         by_name = {"Float": dtype.float32, "Double": dtype.float64, "Half": dtype.float16, "BFloat16": dtype.bfloat16,
-                   "Int": dtype.int32, "Long": dtype.int64, "Bool": dtype.bool}
+                   "Int": dtype.int32, "Long": dtype.int64, "Bool": dtype.bool, "Byte": dtype.uint8, "Char": dtype.int8,
+                   "Short": dtype.int16}
         key = dtype_.rsplit(".", 1)[-1].replace("Tensor", "")
         if key not in by_name:
             raise TypeError(f"type: unknown tensor type {dtype_!r}")
@@ -90,7 +92,7 @@ def _attach_api_extra():
         p.expand(*self.shape).to(self.dtype) if isinstance(p, Tensor)
         else _C.full(tuple(self.shape), builtins.float(p), self.dtype if self.dtype.is_floating_point
                      else dtype.float32, self.device)).to(self.dtype))
-    Tensor.is_signed = lambda self: self.dtype != dtype.bool
+    Tensor.is_signed = lambda self: self.dtype.is_signed
     Tensor.is_complex = lambda self: False
     Tensor.is_nonzero = _is_nonzero
     Tensor.is_same_size = lambda self, other: tuple(self.shape) == tuple(other.shape)

@@ -129,7 +129,7 @@ def _shift_args(op, a, b):
 
 
 def _width(dt):
-    return {_C.dtype.int32: 32, _C.dtype.bool: 8}.get(dt, 64)
+    return {_C.dtype.int32: 32, _C.dtype.int16: 16, _C.dtype.int8: 8, _C.dtype.uint8: 8, _C.dtype.bool: 8}.get(dt, 64)
 
 
 def bitwise_left_shift(input, other):

@@ -355,7 +355,10 @@ def sgn(input):
 def bitwise_not(input):
     if input.dtype.is_floating_point:
         raise TypeError(f"bitwise_not: expected an integer or bool tensor; got dtype {input.dtype}")
-    return _C.logical_not(input) if input.dtype == _C.dtype.bool else -input - 1
+    return _C.logical_not(input) if input.dtype == _C.dtype.bool else -input - 1  # ~x = -x - 1, wrapping
+
+
+Tensor.__invert__ = bitwise_not
 
 
 def nextafter(input, other):

@@ -111,6 +111,7 @@ def random_(self, from_=0, to=None, *, generator=None):
         else:
             to = {_C.dtype.float64: 2 ** 53, _C.dtype.float32: 2 ** 24, _C.dtype.float16: 2 ** 11,
                   _C.dtype.bfloat16: 2 ** 8, _C.dtype.int32: 2 ** 31 - 1, _C.dtype.int64: 2 ** 63 - 1,
+                  _C.dtype.int16: 2 ** 15 - 1, _C.dtype.int8: 2 ** 7 - 1, _C.dtype.uint8: 2 ** 8,
                   _C.dtype.bool: 2}[self.dtype] + (1 if self.dtype.is_floating_point else 0)
     if to <= from_:
         raise ValueError(f"random_: expects 'from' < 'to'; got from={from_}, to={to}")

@@ -28,8 +28,9 @@ def _np_tables():
     to_fd = {
         np.dtype(np.float32): dtype.float32, np.dtype(np.float64): dtype.float64, np.dtype(np.float16): dtype.float16,
         np.dtype(np.int32): dtype.int32, np.dtype(np.int64): dtype.int64, np.dtype(np.bool_): dtype.bool,
+        np.dtype(np.uint8): dtype.uint8, np.dtype(np.int8): dtype.int8, np.dtype(np.int16): dtype.int16,
     }
-    return to_fd, {v: k for k, v in to_fd.items()}, (np.int8, np.int16, np.uint8, np.uint16, np.uint32, np.uint64)
+    return to_fd, {v: k for k, v in to_fd.items()}, (np.uint16, np.uint32, np.uint64)
 
 
 class Size(tuple):
@@ -133,7 +134,7 @@ def from_numpy(a: Any) -> Tensor:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray; got {type(a).__name__}")
     if a.dtype.type in _np_tables()[2]:
-        raise TypeError(f"from_numpy: unsupported dtype {a.dtype}; supported: float16/32/64, int32/64, bool")
+        raise TypeError(f"from_numpy: unsupported dtype {a.dtype}; supported: float16/32/64, uint8, int8/16/32/64, bool")
     if a.ndim and any(s < 0 for s in a.strides):
         raise ValueError("from_numpy: arrays with negative strides are not supported; pass a.copy()")
     return _C.from_numpy(a)
@@ -589,6 +590,9 @@ Tensor.bfloat16 = lambda self, memory_format=None: _to(self, dtype.bfloat16, mem
 Tensor.long = lambda self, memory_format=None: _to(self, dtype.int64, memory_format=memory_format)
 Tensor.int = lambda self, memory_format=None: _to(self, dtype.int32, memory_format=memory_format)
 Tensor.bool = lambda self, memory_format=None: _to(self, dtype.bool, memory_format=memory_format)
+Tensor.short = lambda self, memory_format=None: _to(self, dtype.int16, memory_format=memory_format)
+Tensor.char = lambda self, memory_format=None: _to(self, dtype.int8, memory_format=memory_format)
+Tensor.byte = lambda self, memory_format=None: _to(self, dtype.uint8, memory_format=memory_format)
 Tensor.type_as = lambda self, other: _to(self, other.dtype)
 Tensor.is_floating_point = lambda self: self.dtype.is_floating_point
 Tensor.expand_as = lambda self, other: self.expand(tuple(other.shape))

@@ -111,7 +111,7 @@ def is_complex(input):  # noqa: A002
 
 
 def is_signed(input):  # noqa: A002
-    return str(input.dtype) != "fastdl.bool"
+    return input.dtype.is_signed
 
 
 def is_nonzero(input):  # noqa: A002

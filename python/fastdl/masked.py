@@ -12,7 +12,8 @@ from fastdl import _C
 __all__ = ["amax", "amin", "argmax", "argmin", "cumprod", "cumsum", "log_softmax", "logaddexp", "logsumexp", "mean",
            "median", "norm", "normalize", "prod", "softmax", "softmin", "std", "sum", "var"]
 
-_int_limits = {fd.int64: (-2 ** 63, 2 ** 63 - 1), fd.int32: (-2 ** 31, 2 ** 31 - 1), fd.bool: (0, 1)}
+_int_limits = {fd.int64: (-2 ** 63, 2 ** 63 - 1), fd.int32: (-2 ** 31, 2 ** 31 - 1), fd.int16: (-2 ** 15, 2 ** 15 - 1),
+               fd.int8: (-128, 127), fd.uint8: (0, 255), fd.bool: (0, 1)}
 
 
 def _dims(op, dim, ndim):
@@ -75,7 +76,7 @@ def _fill(op, input, mask, *args):
 def _sum_dtype(input, dtype):
     if dtype is not None:
         return dtype
-    return fd.int64 if input.dtype in (fd.bool, fd.int32) else input.dtype
+    return fd.int64 if input.dtype in (fd.bool, fd.uint8, fd.int8, fd.int16, fd.int32) else input.dtype
 
 
 def sum(input, dim=None, *, keepdim=False, dtype=None, mask=None):  # noqa: A001

@@ -14,12 +14,13 @@ from fastdl._C import Tensor
 
 _ST_DTYPES = {
     _C.dtype.float32: "F32", _C.dtype.float64: "F64", _C.dtype.float16: "F16", _C.dtype.bfloat16: "BF16",
-    _C.dtype.int32: "I32", _C.dtype.int64: "I64", _C.dtype.bool: "BOOL",
+    _C.dtype.int32: "I32", _C.dtype.int64: "I64", _C.dtype.bool: "BOOL", _C.dtype.uint8: "U8", _C.dtype.int8: "I8",
+    _C.dtype.int16: "I16",
 }
 _FROM_ST = {v: k for k, v in _ST_DTYPES.items()}
 _NP_NAMES = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "uint16", "I32": "int32", "I64": "int64",
-             "BOOL": "bool_"}
-_SIZES = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I32": 4, "I64": 8, "BOOL": 1}
+             "BOOL": "bool_", "U8": "uint8", "I8": "int8", "I16": "int16"}
+_SIZES = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I32": 4, "I64": 8, "BOOL": 1, "U8": 1, "I8": 1, "I16": 2}
 _SEP = "\x1f"  # nested keys (optimizer state) are flattened with this separator
 
 
@@ -47,7 +48,8 @@ def _flatten(obj, prefix, out, meta):
 
 
 def save(obj, path):
-    """Save a tensor, or a (nested) dict/list of tensors and plain values, to `path`."""
+    """Save a tensor, or a (nested) dict/list of tensors and plain values, to `path` (a file name,
+    written atomically, or a binary file object such as io.BytesIO)."""
     tensors, meta = {}, {}
     if isinstance(obj, Tensor):
         tensors[""] = obj
@@ -68,6 +70,11 @@ def save(obj, path):
     header["__metadata__"] = {"fastdl": json.dumps(meta)}
     hb = json.dumps(header, separators=(",", ":")).encode()
     hb += b" " * ((8 - len(hb) % 8) % 8)
+    if hasattr(path, "write"):  # a binary file object (io.BytesIO, an open file), as torch.save takes
+        path.write(struct.pack("<Q", len(hb)) + hb)
+        for b in blobs:
+            path.write(b)
+        return
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastdl-", suffix=".tmp", dir=d)
@@ -95,8 +102,12 @@ def _bf16_bytes(t):
 
 
 def _read(path):
-    with open(path, "rb") as f:
-        data = f.read()
+    if hasattr(path, "read"):  # a binary file object, read from its current position
+        data = path.read()
+        path = getattr(path, "name", type(path).__name__)
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
     if len(data) < 8:
         raise ValueError(f"load: '{path}' is not a safetensors file (truncated header length)")
     (n,) = struct.unpack("<Q", data[:8])
@@ -187,7 +198,7 @@ def _unflatten(tensors, meta):
 
 def load(path, map_location=None, weights_only=True):
     """Load what `save` wrote (or any safetensors file: a dict of tensors)."""
-    tensors, meta = _read(os.fspath(path))
+    tensors, meta = _read(path if hasattr(path, "read") else os.fspath(path))
     fmeta = meta.get("fastdl")
     try:
         inner = json.loads(fmeta) if fmeta else {}

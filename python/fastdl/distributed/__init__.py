@@ -8,7 +8,7 @@
 
 MPI (mpi4py with Open MPI or MPICH) carries the data: `pip install "fastdl[mpi]"` installs
 mpi4py and Open MPI. Tensors travel through numpy views of their own memory (no copies) for
-float32/float64/int32/int64/bool; float16/bfloat16 go through a float32 copy.
+float32/float64/uint8/int8/int16/int32/int64/bool; float16/bfloat16 go through a float32 copy.
 
 Every collective is a non-blocking MPI request polled against a deadline (the group's timeout,
 30 minutes by default as in PyTorch), so a missing rank raises DistBackendError instead of
@@ -459,7 +459,8 @@ def _go(what, g, nonblocking, blocking, finish, async_op):
 # ---------------------------------------------------------------------------------------------
 # tensors as buffers
 
-_DT = {"float32": 1, "float64": 2, "float16": 3, "bfloat16": 4, "int32": 5, "int64": 6, "bool": 7}
+_DT = {"float32": 1, "float64": 2, "float16": 3, "bfloat16": 4, "int32": 5, "int64": 6, "bool": 7, "uint8": 8, "int8": 9,
+       "int16": 10}
 _OPS = {ReduceOp.SUM: 1, ReduceOp.AVG: 2, ReduceOp.PRODUCT: 3, ReduceOp.MIN: 4, ReduceOp.MAX: 5}
 _KINDS = {"all_reduce": 1, "broadcast": 2, "all_gather": 3, "all_gather_into_tensor": 4, "reduce_scatter_tensor": 5,
           "barrier": 6, "send": 7, "reduce": 8, "gather": 9, "scatter": 10, "all_to_all_single": 11, "all_to_all": 12,
