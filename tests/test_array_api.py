@@ -30,7 +30,7 @@ outer pinv qr slogdet solve svd svdvals tensordot trace vecdot vector_norm""".sp
 FFT = "fft ifft fftn ifftn rfft irfft rfftn irfftn hfft ihfft fftfreq rfftfreq fftshift ifftshift".split()
 # What fastdl does not have (documented in fastdl/array_api/__init__.py and linalg.py).
 MISSING_LINALG = set()
-DTYPES_MISSING = ["int8", "int16", "uint8", "uint16", "uint32", "uint64", "complex64", "complex128"]
+DTYPES_MISSING = ["uint8", "uint16", "uint32", "uint64", "complex64", "complex128"]
 
 NP_DT = {fd.bool: np.bool_, fd.int32: np.int32, fd.int64: np.int64, fd.float32: np.float32, fd.float64: np.float64}
 
@@ -468,7 +468,10 @@ def test_namespace_and_info():
     assert info.default_device() == fd.device("cpu") and fd.device("cpu") in info.devices()
     assert info.default_dtypes()["integral"] == xp.int64 and info.default_dtypes()["indexing"] == xp.int64
     assert set(info.dtypes(kind="real floating").values()) == {xp.float32, xp.float64}
-    assert set(info.dtypes(kind="integral")) == {"int32", "int64"}
+    assert set(info.dtypes(kind="integral")) == {"int8", "int16", "int32", "int64"}
+    assert xp.result_type(xp.int8, xp.int16) == xp.int16 and xp.result_type(xp.int8, xp.int64) == xp.int64
+    assert xp.iinfo(xp.int8).bits == 8 and xp.iinfo(xp.int16).min == -32768
+    assert xp.bitwise_right_shift(xp.asarray([-128, 64], dtype=xp.int8), xp.asarray([9, 2], dtype=xp.int8)).tolist() == [-1, 16]
     assert (xp.e, xp.pi, xp.inf) == (math.e, math.pi, math.inf) and math.isnan(xp.nan) and xp.newaxis is None
     assert t.to_device("cpu").device == fd.device("cpu")
     assert t.mT.shape == (3, 2) and t.ndim == 2 and t.device == fd.device("cpu")

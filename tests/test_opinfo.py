@@ -94,7 +94,8 @@ _FLOAT_ONLY = {"nn.functional.avg_pool1d", "nn.functional.avg_pool2d", "nn.funct
                "nn.functional.avg_pool3d", "nn.functional.conv3d", "nn.functional.conv_transpose3d"}
 
 _DTYPES = {torch.float64: fd.float64, torch.float32: fd.float32, torch.float16: fd.float16,
-           torch.bfloat16: fd.bfloat16, torch.int64: fd.int64, torch.int32: fd.int32, torch.bool: fd.bool}
+           torch.bfloat16: fd.bfloat16, torch.int64: fd.int64, torch.int32: fd.int32, torch.int16: fd.int16,
+           torch.int8: fd.int8, torch.uint8: fd.uint8, torch.bool: fd.bool}
 _TORCH_OF = {v: k for k, v in _DTYPES.items()}
 
 

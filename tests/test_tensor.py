@@ -70,7 +70,7 @@ def test_from_numpy_zero_copy_and_strided(rng):
     tt = t.T
     np.testing.assert_array_equal(np.asarray(tt), a.T)
     with pytest.raises(TypeError):
-        fd.from_numpy(np.zeros(3, dtype=np.uint8))
+        fd.from_numpy(np.zeros(3, dtype=np.uint16))  # uint8, int8 and int16 are supported; wider unsigned not
     with pytest.raises(ValueError):
         fd.from_numpy(a[::-1])
     del a, s

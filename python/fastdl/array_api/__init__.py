@@ -5,8 +5,8 @@
 
 Arrays are fastdl Tensors (autograd and devices included); functions map to fastdl's
 PyTorch-style ops, with shims where names or semantics differ. Beyond the standard: float16,
-bfloat16. Missing: int8, int16, uint8..uint64 and complex dtypes; integer bitwise and/or/xor/
-invert (fastdl's & | ^ ~ are logical); the fft extension. The linalg extension is complete
+bfloat16. Missing: the unsigned (fastdl's uint8 stays outside: the standard's unsigned sums need a
+uint64) and complex dtypes; the fft extension. The linalg extension is complete
 (decompositions through fastdl.linalg, see linalg)."""
 from fastdl._C import Tensor, device  # noqa: F401
 
@@ -16,7 +16,8 @@ from ._creation import (  # noqa: F401
     tril, triu, zeros, zeros_like,
 )
 from ._dtypes import (  # noqa: F401
-    astype, bfloat16, bool, can_cast, finfo, float16, float32, float64, iinfo, int32, int64, isdtype, result_type,
+    astype, bfloat16, bool, can_cast, finfo, float16, float32, float64, iinfo, int8, int16, int32, int64, isdtype,
+    result_type,
 )
 from ._elementwise import (  # noqa: F401
     abs, acos, acosh, add, asin, asinh, atan, atan2, atanh, bitwise_and, bitwise_invert, bitwise_left_shift,
@@ -56,7 +57,8 @@ class _Info:
                 "integral": int64, "indexing": int64}
 
     def dtypes(self, *, device=None, kind=None):
-        table = {"bool": bool, "int32": int32, "int64": int64, "float32": float32, "float64": float64}
+        table = {"bool": bool, "int8": int8, "int16": int16, "int32": int32, "int64": int64, "float32": float32,
+                 "float64": float64}
         if kind is None:
             return dict(table)
         return {k: v for k, v in table.items() if isdtype(v, kind)}

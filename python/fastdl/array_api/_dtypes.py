@@ -1,6 +1,7 @@
 """Array API data types: the dtype objects, promotion (result_type / can_cast), isdtype,
-finfo / iinfo and astype. fastdl has bool, int32, int64, float32, float64 (plus float16 and
-bfloat16 beyond the standard); int8, int16, the unsigned integers and complex are missing."""
+finfo / iinfo and astype. The namespace has bool, int8, int16, int32, int64, float32, float64 (plus
+float16 and bfloat16 beyond the standard). fastdl's uint8 stays outside it: the standard's
+unsigned sums need a default unsigned integer (uint64), which fastdl lacks; complex too."""
 import builtins
 from dataclasses import dataclass
 
@@ -8,10 +9,10 @@ import fastdl as fd
 from fastdl._C import Tensor
 
 bool = fd.bool  # noqa: A001
-int32, int64 = fd.int32, fd.int64
+int8, int16, int32, int64 = fd.int8, fd.int16, fd.int32, fd.int64
 float16, bfloat16, float32, float64 = fd.float16, fd.bfloat16, fd.float32, fd.float64
 
-_INTS = (int32, int64)
+_INTS = (int8, int16, int32, int64)
 _FLOATS = (float16, bfloat16, float32, float64)
 _ALL = (bool, *_INTS, *_FLOATS)
 # Rank inside a kind; promotion within a kind takes the larger. float16 and bfloat16 promote to
@@ -32,7 +33,7 @@ def _promote2(a, b):
         order = "bif"
         return a if order.index(ka) > order.index(kb) else b
     if ka == "i":
-        return int64
+        return a if a.itemsize > b.itemsize else b
     ra, rb = _FRANK[a], _FRANK[b]
     if ra == rb:  # float16 with bfloat16
         return float32
@@ -138,7 +139,7 @@ def iinfo(type):  # noqa: A002
     d = _dtype_of(type)
     if d not in _INTS:
         raise TypeError(f"iinfo: expected an integer dtype; got {d}")
-    bits = 32 if d == int32 else 64
+    bits = d.itemsize * 8
     return iinfo_object(bits, 2 ** (bits - 1) - 1, -(2 ** (bits - 1)), d)
 
 

@@ -159,7 +159,7 @@ def bitwise_left_shift(x1, x2, /):
 
 def bitwise_right_shift(x1, x2, /):  # arithmetic shift: floor division by 2**x2
     x1, x2 = _shift_check("bitwise_right_shift", x1, x2)
-    bits = 32 if result_type(x1, x2) == fd.int32 else 64
+    bits = result_type(x1, x2).itemsize * 8
     big = x2 >= bits - 1  # 2**63 overflows int64: shifting that far leaves only the sign
     p = fd.pow(fd.full((), 2, dtype=x2.dtype), fd.clamp(x2, max=bits - 2))
     return fd.where(big, fd.where(x1 < 0, -1, 0).to(x1.dtype), x1 // p)
