@@ -212,3 +212,76 @@ def test_set_printoptions_prints_as_pytorch(opts):
         torch.set_printoptions(profile="default")
     with pytest.raises(ValueError, match="profile"):
         fd.set_printoptions(profile="long")
+
+
+def _t(a, grad=False):
+    return fd.tensor(a.detach().numpy(), requires_grad=grad)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min", "prod"])
+@pytest.mark.parametrize("initial", [None, 2.0])
+def test_segment_reduce(reduce, initial):
+    torch.manual_seed(7)
+    d = torch.randn(7, 3, dtype=torch.float64)
+    lengths, offsets = torch.tensor([2, 0, 4, 1]), torch.tensor([0, 2, 2, 6, 7])
+    for kw, fkw in (({"lengths": lengths}, {"lengths": _t(lengths)}), ({"offsets": offsets}, {"offsets": _t(offsets)})):
+        want = torch.segment_reduce(d, reduce, axis=0, initial=initial, **kw)
+        got = fd.segment_reduce(_t(d), reduce, axis=0, initial=initial, **fkw)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, equal_nan=True)
+    d3, l3 = torch.randn(2, 6, 3, dtype=torch.float64), torch.tensor([[2, 0, 3, 1], [1, 1, 1, 3]])  # batched segments
+    np.testing.assert_allclose(fd.segment_reduce(_t(d3), reduce, lengths=_t(l3), axis=1, initial=initial).numpy(),
+                               torch.segment_reduce(d3, reduce, lengths=l3, axis=1, initial=initial).numpy(),
+                               rtol=1e-12, equal_nan=True)
+    if reduce in ("sum", "mean"):  # gradients flow through the segments
+        x = _t(d, True)
+        fd.segment_reduce(x, reduce, lengths=_t(lengths)).sum().backward()
+        dt = d.clone().requires_grad_()
+        torch.segment_reduce(dt, reduce, lengths=lengths).nansum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), dt.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="segment_reduce"):
+        fd.segment_reduce(_t(d), reduce, lengths=_t(torch.tensor([2, 2])))
+
+
+def test_aten_spellings():
+    torch.manual_seed(8)
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    np.testing.assert_allclose(fd.constant_pad_nd(_t(x), [1, -2, 2, 0], 3.0).numpy(),
+                               torch.constant_pad_nd(x, [1, -2, 2, 0], 3.0).numpy())
+    grid = torch.rand(2, 4, 6, 2, dtype=torch.float64) * 2.4 - 1.2
+    for mode in range(3):
+        for pad in range(3):
+            np.testing.assert_allclose(fd.grid_sampler_2d(_t(x), _t(grid), mode, pad, True).numpy(),
+                                       torch.grid_sampler_2d(x, grid, mode, pad, True).numpy(), atol=1e-12)
+    v, g3 = torch.randn(1, 2, 3, 4, 5, dtype=torch.float64), torch.rand(1, 2, 2, 3, 3, dtype=torch.float64) * 2 - 1
+    np.testing.assert_allclose(fd.grid_sampler_3d(_t(v), _t(g3), 0, 1, False).numpy(),
+                               torch.grid_sampler_3d(v, g3, 0, 1, False).numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match="grid_sampler_2d"):
+        fd.grid_sampler_2d(_t(x), _t(grid), 3, 0, False)
+    go, out = torch.randn(4, 5, dtype=torch.float64), torch.softmax(torch.randn(4, 5, dtype=torch.float64), 1)
+    np.testing.assert_allclose(fd._softmax_backward_data(_t(go), _t(out), 1, fd.float64).numpy(),
+                               torch._softmax_backward_data(go, out, 1, torch.float64).numpy(), rtol=1e-12)
+    keep = torch.rand(4, 5) > 0.5
+    np.testing.assert_allclose(fd.native_dropout_backward(_t(go), _t(keep), 2.0).numpy(),
+                               torch.ops.aten.native_dropout_backward(go, keep, 2.0).numpy())
+    np.testing.assert_allclose(_t(out).__rdiv__(3.0).numpy(), out.__rdiv__(3.0).numpy())
+
+
+@pytest.mark.parametrize("wshape,xshape,tshape", [((5, 4), (4,), ()), ((5, 4), (6, 4), (6,)),
+                                                  ((5, 3, 4), (6, 4), (6, 3))])
+def test_linear_cross_entropy(wshape, xshape, tshape):
+    torch.manual_seed(9)
+    x, w, b = torch.randn(xshape, dtype=torch.float64), torch.randn(wshape, dtype=torch.float64), \
+        torch.randn(wshape[:-1], dtype=torch.float64)
+    target = torch.randint(0, 5, tshape)
+    for kw in ({}, {"reduction": "none", "label_smoothing": 0.1}, {"reduction": "sum", "ignore_index": 2}):
+        xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+        want = torch.nn.functional.linear_cross_entropy(xs, ws, target, linear_bias=bs, **kw)
+        fx, fw, fb = _t(x, True), _t(w, True), _t(b, True)
+        got = fd.nn.functional.linear_cross_entropy(fx, fw, _t(target), linear_bias=fb, **kw)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10)
+        want.sum().backward()
+        got.sum().backward()
+        for a, t in ((fx, xs), (fw, ws), (fb, bs)):
+            np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="linear_cross_entropy"):
+        fd.nn.functional.linear_cross_entropy(_t(x), _t(w[..., :2]), _t(target))

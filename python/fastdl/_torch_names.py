@@ -458,6 +458,110 @@ def _dim_order(self):
     return tuple(sorted(builtins.range(self.ndim), key=lambda d: -st[d]))
 
 
+# ---- aten-level spellings that torch exports at the top level ---------------------------------
+
+def constant_pad_nd(input, pad, value=0):  # noqa: A002
+    """F.pad in constant mode (negative pads crop)."""
+    return _F().pad(input, list(pad), mode="constant", value=value)
+
+
+_GRID_MODES = ("bilinear", "nearest", "bicubic")
+_GRID_PADDING = ("zeros", "border", "reflection")
+
+
+def _grid_sampler(n):
+    def f(input, grid, interpolation_mode, padding_mode, align_corners):  # noqa: A002
+        op = f"grid_sampler_{n}d"
+        if not (0 <= interpolation_mode < len(_GRID_MODES) and 0 <= padding_mode < len(_GRID_PADDING)):
+            raise ValueError(f"{op}: interpolation_mode must be 0-2 (bilinear, nearest, bicubic) and padding_mode "
+                             f"0-2 (zeros, border, reflection); got {interpolation_mode} and {padding_mode}")
+        if input.ndim != n + 2:
+            raise ValueError(f"{op}: input must be {n + 2}-D; got shape {tuple(input.shape)}")
+        return _F().grid_sample(input, grid, mode=_GRID_MODES[interpolation_mode],
+                                padding_mode=_GRID_PADDING[padding_mode], align_corners=bool(align_corners))
+    f.__name__ = f"grid_sampler_{n}d"
+    return f
+
+
+grid_sampler_2d, grid_sampler_3d = _grid_sampler(2), _grid_sampler(3)
+
+
+def native_dropout_backward(grad_output, mask, scale):
+    """The gradient of native_dropout: grad_output * mask * scale."""
+    return grad_output * mask.to(grad_output.dtype) * scale
+
+
+def _softmax_backward_data(grad_output, output, dim, input_dtype):
+    """The gradient of softmax given its output: y (g - sum(g y, dim))."""
+    g = grad_output * output
+    return (g - output * g.sum(dim, keepdim=True)).to(input_dtype)
+
+
+def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
+    """Reduce consecutive segments of data along axis ('sum', 'mean', 'max', 'min', 'prod'), the
+    segments given by lengths or by offsets (lengths + 1 boundaries) over the last dimension of
+    either. Empty segments give initial, else the reduction's identity (NaN for mean); initial
+    also joins every non-empty segment (a mean divides by the segment's length), as PyTorch's
+    segment_reduce."""
+    from fastdl import _C, cat, full, stack, tensor
+    op = "segment_reduce"
+    if reduce not in ("sum", "mean", "max", "min", "prod"):
+        raise ValueError(f"{op}: reduce must be 'sum', 'mean', 'max', 'min' or 'prod'; got {reduce!r}")
+    if indices is not None:
+        raise NotImplementedError(f"{op}: indices= is not supported (PyTorch's CPU kernel does not take it either)")
+    if (lengths is None) == (offsets is None):
+        raise ValueError(f"{op}: pass exactly one of lengths= and offsets=")
+    axis = axis + data.ndim if axis < 0 else axis
+    if lengths is not None:
+        lens = lengths
+    else:
+        lens = offsets[..., 1:] - offsets[..., :-1]
+    lens_np = lens.detach().cpu().numpy().astype("int64")
+    if not unsafe and (lens_np < 0).any():
+        raise ValueError(f"{op}: segment lengths must be non-negative; got {lens_np.tolist()}")
+    if lens.ndim != 1:
+        # batched segments (lengths (..., S) over data's leading dims up to axis): one row at a time
+        if axis != lens.ndim - 1:
+            raise ValueError(f"{op}: lengths of shape {tuple(lens.shape)} need axis = {lens.ndim - 1}; got {axis}")
+        rows = [segment_reduce(data[i], reduce, lengths=lens[i], axis=axis - 1, unsafe=unsafe, initial=initial)
+                for i in builtins.range(data.shape[0])]
+        return stack(rows)
+    if not unsafe and int(lens_np.sum()) != data.shape[axis]:
+        raise ValueError(f"{op}: segment lengths sum to {int(lens_np.sum())}, but data has {data.shape[axis]} "
+                         f"entries along axis {axis}")
+    empty_value = initial if initial is not None else {"sum": 0.0, "prod": 1.0, "max": float("-inf"),
+                                                       "min": float("inf"), "mean": float("nan")}[reduce]
+    out, start = [], 0
+    for n in lens_np.tolist():
+        seg = data.narrow(axis, start, n)
+        start += n
+        shape = list(data.shape)
+        del shape[axis]
+        if n == 0:
+            out.append(full(shape, empty_value, dtype=data.dtype, device=data.device))
+            continue
+        if reduce == "sum":
+            r = seg.sum(axis)
+        elif reduce == "mean":
+            r = (seg.sum(axis) if initial is None else seg.sum(axis) + initial) / n
+        elif reduce == "max":
+            r = seg.amax(axis)
+        elif reduce == "min":
+            r = seg.amin(axis)
+        else:
+            r = seg.prod(axis)
+        if initial is not None and reduce == "sum":
+            r = r + initial
+        elif initial is not None and reduce == "prod":
+            r = r * initial
+        elif initial is not None and reduce == "max":
+            r = _C.maximum(r, tensor(initial, dtype=r.dtype, device=r.device))
+        elif initial is not None and reduce == "min":
+            r = _C.minimum(r, tensor(initial, dtype=r.dtype, device=r.device))
+        out.append(r)
+    return stack(out, axis) if out else cat([], axis)
+
+
 def _addmm_(self, mat1, mat2, *, beta=1, alpha=1):
     from fastdl import addmm
     return self.copy_(addmm(self, mat1, mat2, beta=beta, alpha=alpha))
@@ -482,12 +586,14 @@ def install(ns):
                  "feature_alpha_dropout batch_norm instance_norm layer_norm group_norm embedding "
                  "adaptive_max_pool1d max_pool1d_with_indices threshold kl_div binary_cross_entropy_with_logits "
                  "cosine_embedding_loss margin_ranking_loss hinge_embedding_loss triplet_margin_loss "
-                 "poisson_nll_loss layout strided").split():
+                 "poisson_nll_loss layout strided constant_pad_nd grid_sampler_2d grid_sampler_3d "
+                 "native_dropout_backward _softmax_backward_data segment_reduce").split():
         ns.setdefault(name, globals()[name])
     ns["manual_seed"] = manual_seed  # remembers the seed for initial_seed
     for name, alias in (("gt", "greater"), ("ge", "greater_equal"), ("lt", "less"), ("le", "less_equal"),
                         ("ne", "not_equal")):
         ns.setdefault(alias, ns[name])
+    ns.setdefault("_segment_reduce", segment_reduce)
     ns.setdefault("conj_physical", conj)
     ns.setdefault("resolve_conj", conj)
     ns.setdefault("resolve_neg", conj)
@@ -512,6 +618,7 @@ def install(ns):
         "dim_order": _dim_order, "addmm_": _addmm_, "pin_memory": _pin_memory, "share_memory_": lambda self: self,
         "orgqr": orgqr, "hardshrink": lambda self, lambd=0.5: F.hardshrink(self, lambd),
         "prelu": lambda self, weight: F.prelu(self, weight),
+        "__rdiv__": lambda self, other: self.__rtruediv__(other),
     }
     for name, fn in members.items():
         if not hasattr(Tensor, name):

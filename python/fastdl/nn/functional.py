@@ -258,6 +258,29 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return loss
 
 
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
+                         ignore_index=None, label_smoothing=0.0, options=None):
+    """cross_entropy(linear(input, linear_weight, linear_bias), target): input (in_features,) or
+    (N, in_features), linear_weight (C, in_features) or (C, d1, ..., dK, in_features) for a
+    K-dimensional loss (batched input only). ignore_index None means -100. `options` (PyTorch's
+    chunking strategy) is accepted; the logits are computed whole, which gives the same values."""
+    op = "linear_cross_entropy"
+    if linear_weight.ndim < 2 or input.ndim not in (1, 2) or input.shape[-1] != linear_weight.shape[-1]:
+        raise ValueError(f"{op}: expected input (in_features,) or (N, in_features) and linear_weight (C, ..., "
+                         f"in_features) with equal in_features; got input {tuple(input.shape)} and linear_weight "
+                         f"{tuple(linear_weight.shape)}")
+    out_features = tuple(linear_weight.shape[:-1])
+    if len(out_features) > 1 and input.ndim != 2:
+        raise ValueError(f"{op}: a multi-dimensional linear_weight {tuple(linear_weight.shape)} needs batched input "
+                         f"(N, in_features); got {tuple(input.shape)}")
+    logits = linear(input, linear_weight.reshape(-1, linear_weight.shape[-1]))
+    logits = logits.reshape(tuple(input.shape[:-1]) + out_features)
+    if linear_bias is not None:
+        logits = logits + linear_bias
+    return cross_entropy(logits, target, weight=weight, reduction=reduction,
+                         ignore_index=-100 if ignore_index is None else ignore_index, label_smoothing=label_smoothing)
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of log-probabilities (C,), (N, C) or (N, C, d1, ...)."""
     reduction = _legacy(size_average, reduce, reduction)
