@@ -135,3 +135,22 @@ def test_image_batch_normalises():
     x = fd.from_numpy(img).float() / 255
     np.testing.assert_allclose(x.numpy(), img.astype(np.float32) / 255, rtol=1e-6)
     assert x.dtype == fd.float32
+
+
+def test_ops_that_keep_or_route_small_ints():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (1, 2, 6, 6)).astype(np.uint8)
+    for fdt, npdt in SMALL:
+        a = _rand(npdt, (1, 2, 6, 6), rng)
+        for f in (lambda m, x: m.nn.functional.max_pool2d(x, 2), lambda m, x: m.nn.functional.max_pool3d(x[None], 2),
+                  lambda m, x: m.all(x), lambda m, x: m.any(x, 1), lambda m, x: m.vdot(x.flatten(), x.flatten()),
+                  lambda m, x: m.nn.functional.softmin(x, 1, dtype=m.float64),
+                  lambda m, x: m.tensordot(x[:, :1], x, dims=([0, 1], [0, 1])),
+                  lambda m, x: m.arange(-3, 40, 3, dtype=x.dtype), lambda m, x: m.linspace(4.3, 90, 7, dtype=x.dtype)):
+            want = f(torch, torch.from_numpy(a))
+            got = f(fd, fd.tensor(a))
+            assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1]
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(fd.nn.functional.max_pool2d(fd.tensor(img), 3, 1).numpy(),
+                                  torch.nn.functional.max_pool2d(torch.from_numpy(img), 3, 1).numpy())

@@ -274,13 +274,15 @@ Tensor logsumexp(const Tensor& a, const IntList& dims, bool keepdim) {
 Tensor all(const Tensor& a, const IntList& dims, bool keepdim) {
   Tensor b = a.dtype() == DType::b8 ? a : binary_scalar(BinaryOp::ne, a, 0.0);
   Tensor s = sum(unary(UnaryOp::logical_not, b), dims, keepdim, DType::i64);
-  return binary_scalar(BinaryOp::eq, s, 0.0);
+  Tensor r = binary_scalar(BinaryOp::eq, s, 0.0);
+  return a.dtype() == DType::u8 ? to_dtype(r, DType::u8) : r;  // uint8 in, uint8 out (PyTorch)
 }
 
 Tensor any(const Tensor& a, const IntList& dims, bool keepdim) {
   Tensor b = a.dtype() == DType::b8 ? a : binary_scalar(BinaryOp::ne, a, 0.0);
   Tensor s = sum(b, dims, keepdim, DType::i64);
-  return binary_scalar(BinaryOp::gt, s, 0.0);
+  Tensor r = binary_scalar(BinaryOp::gt, s, 0.0);
+  return a.dtype() == DType::u8 ? to_dtype(r, DType::u8) : r;
 }
 
 Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {

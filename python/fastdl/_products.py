@@ -70,7 +70,8 @@ def vdot(input, other):
         raise ValueError(f"vdot: sizes differ; got {input.shape[0]} and {other.shape[0]}")
     if input.dtype != other.dtype:
         raise TypeError(f"vdot: expected both tensors of one dtype; got {input.dtype} and {other.dtype}")
-    return (input * other).sum()
+    r = (input * other).sum()
+    return r if r.dtype == input.dtype else r.to(input.dtype)  # integer sums widen; the dot keeps the dtype
 
 
 def dist(input, other, p=2):
@@ -106,9 +107,9 @@ def tensordot(a, b, dims=2, out=None):
         db = [d % builtins.max(b.ndim, 1) for d in db]
     for x, y in zip(da, db):  # a size-1 dim against a longer one: the longer is summed first (PyTorch)
         if a.shape[x] == 1 and b.shape[y] != 1:
-            b = b.sum(y, keepdim=True)
+            b = b.sum(y, keepdim=True, dtype=b.dtype)
         elif b.shape[y] == 1 and a.shape[x] != 1:
-            a = a.sum(x, keepdim=True)
+            a = a.sum(x, keepdim=True, dtype=a.dtype)
         if a.shape[x] != b.shape[y]:
             raise ValueError(f"tensordot: contracted dimensions need to match, but first has size {a.shape[x]} in "
                              f"dim {x} and second has size {b.shape[y]} in dim {y}; shapes {_shape(a)} and {_shape(b)}")

@@ -241,7 +241,7 @@ def arange(start: builtins.float, end: Optional[builtins.float] = None, step: bu
         ints = all(isinstance(v, builtins.int) or (hasattr(v, "__index__") and not isinstance(v, Tensor))
                    for v in (start, end, step))
         dtype = _C.dtype.int64 if ints else _default_dtype
-    if dtype in (_C.dtype.int32, _C.dtype.int64) and builtins.int(step) != 0:
+    if dtype is not None and _is_int(dtype) and builtins.int(step) != 0:
         if dtype == _C.dtype.int64 and builtins.max(builtins.abs(builtins.int(start)), builtins.abs(builtins.int(end))) > 2**53:
             # beyond a double's integers: count in Python ints, offset in exact int64 arithmetic
             st = builtins.int(step)
@@ -252,6 +252,10 @@ def arange(start: builtins.float, end: Optional[builtins.float] = None, step: bu
         start, end, step = _int_arange_bounds(start, end, step, dtype)
     return _finish(_C.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype, _dev(device)),
                    None, None, requires_grad)
+
+
+def _is_int(dtype):
+    return not dtype.is_floating_point and dtype != _C.dtype.bool
 
 
 def _int_arange_bounds(start, end, step, dtype):
@@ -272,7 +276,7 @@ def _int_arange_bounds(start, end, step, dtype):
 
 def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dtype: _DType = None, device: _Device = None,
              requires_grad: builtins.bool = False) -> Tensor:
-    if dtype in (_C.dtype.int32, _C.dtype.int64) and steps > 0:
+    if dtype is not None and _is_int(dtype) and steps > 0:
         # PyTorch's integer linspace truncates start and end to integers, steps by
         # (end - start) / (steps - 1) in float64 from start for the first half and back from end
         # for the second, and truncates each value (linspace(4.3, -3, 50) starts 4, 3, 3, ...).
@@ -280,7 +284,7 @@ def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dt
         i = np.arange(steps, dtype=np.float64)
         delta = (e - s) / (steps - 1) if steps > 1 else 0.0
         v = np.where(i < steps // 2, s + delta * i, e - delta * (steps - 1 - i)) if steps > 1 else np.full(1, s)
-        t = _C.from_numpy(np.trunc(v).astype(np.int64 if dtype == _C.dtype.int64 else np.int32))
+        t = _C.from_numpy(np.trunc(v).astype(np.int64))._to_dtype(dtype)  # wraps into the small types
         return _finish(t, None, device, requires_grad)
     return _finish(_C.linspace(builtins.float(start), builtins.float(end), steps, _dtype_or_default(dtype), _dev(device)),
                    None, None, requires_grad)

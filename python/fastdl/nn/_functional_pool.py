@@ -25,7 +25,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     k = _pair(kernel_size, "kernel_size", op)
     s = () if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _pair(stride, "stride", op)
     x = input
-    if input.dtype in (_C.dtype.int32, _C.dtype.int64):
+    if not input.dtype.is_floating_point and input.dtype != _C.dtype.bool:
         # PyTorch pools integers too; the kernels are float-only, and a max only selects, so the
         # float64 result is exact (for |values| <= 2^53) and goes back to the input's dtype
         x = input.to(_C.dtype.float64)

@@ -141,8 +141,8 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
-    x = input if dtype is None else input.to(dtype)
-    return _C.softmax(-x, _dim(dim, x))
+    x = -input if dtype is None else (-input).to(dtype)  # negated in input's dtype first, as PyTorch does
+    return _C.softmax(x, _dim(dim, x))
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
