@@ -361,3 +361,25 @@ def test_gemm_blocking_is_measured_once_and_cached(tmp_path):
     files[0].write_text("kc 256\n")  # a later process takes the cached value as it stands
     assert _blocking_in_subprocess(tmp_path, "")[1] == 256
     assert _blocking_in_subprocess(tmp_path, "0") == model
+
+
+@pytest.mark.parametrize("cshape", [(6, 9), (9,), (1, 9), (6, 1), ()])
+def test_addmm_one_gemm_matches_torch(cshape, isa, rng, torch):
+    """addmm runs as one GEMM into a copy of the broadcast input (alpha and beta in the kernel):
+    values and the gradients of input, mat1 and mat2 against PyTorch, with a transposed mat1,
+    mixed dtypes, and the input left untouched."""
+    c, a, b = rng.standard_normal(cshape), rng.standard_normal((5, 6)), rng.standard_normal((5, 9))
+    tc, ta, tb = (torch.tensor(x, requires_grad=True) for x in (c, a, b))
+    want = torch.addmm(tc, ta.T, tb, beta=-0.7, alpha=1.3)
+    g = rng.standard_normal(want.shape)
+    want.backward(torch.tensor(g))
+    fc, fa, fb = (fd.tensor(x, requires_grad=True) for x in (c, a, b))
+    got = fd.addmm(fc, fa.T, fb, beta=-0.7, alpha=1.3)
+    got.backward(fd.tensor(g))
+    assert_close(got, want.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for x, y in ((fc, tc), (fa, ta), (fb, tb)):
+        assert_close(x.grad, y.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(fc.detach().numpy(), c)
+    mixed = fd.addmm(fd.tensor(c, dtype=fd.float32), fd.tensor(a.T), fd.tensor(b, dtype=fd.float32))
+    assert mixed.dtype == fd.float64
+    assert_close(mixed, c.astype(np.float32) + a.T @ b.astype(np.float32), rtol=1e-6, atol=1e-6)

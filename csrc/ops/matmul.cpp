@@ -255,6 +255,31 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
 
 Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, double beta, double alpha) {
   FASTDL_PROFILE("addmm", c, a, b);
+  // The common case in one GEMM: out = broadcast(input) (one copy), then the kernel's
+  // out = alpha a @ b + beta out, instead of a product, two scalings and a sum over out.
+  const DType dt = promote(promote(a.dtype(), b.dtype()), c.dtype());
+  if (beta != 0 && a.ndim() == 2 && b.ndim() == 2 && c.ndim() <= 2 && kernel_dtype(dt) == dt && is_floating(dt) &&
+      a.device() == b.device() && a.device() == c.device() && a.shape()[1] == b.shape()[0] && a.shape()[1] > 0) {
+    const int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
+    const Dims shape = broadcast_shapes(c.shape(), Dims{M, N}, "addmm");
+    if (shape == Dims{M, N}) {
+      Tensor out = empty(shape, dt, a.device());
+      copy_(out, c.dtype() == dt ? detach(c) : to_dtype(detach(c), dt));
+      const Tensor A = a.dtype() == dt ? detach(a) : to_dtype(detach(a), dt);
+      const Tensor B = b.dtype() == dt ? detach(b) : to_dtype(detach(b), dt);
+      if (M > 0 && N > 0) gemm_run(1, M, N, K, dt, op2(A), op2(B), op2(out), a.device(), alpha, beta);
+      if (autograd::any_requires_grad({c, a, b})) {
+        autograd::record("AddmmBackward0", {c, a, b}, out, [c, a, b, beta, alpha](V& g) {
+          Tensor gc, ga, gb;
+          if (c.requires_grad()) gc = to_dtype(sum_to(mul_s(g[0], beta), c.shape()), c.dtype());
+          if (a.requires_grad()) ga = to_dtype(mul_s(matmul(g[0], transpose(b, 0, 1)), alpha), a.dtype());
+          if (b.requires_grad()) gb = to_dtype(mul_s(matmul(transpose(a, 0, 1), g[0]), alpha), b.dtype());
+          return V{gc, ga, gb};
+        });
+      }
+      return out;
+    }
+  }
   Tensor ab = mul_s(matmul(a, b), alpha);
   if (beta == 0) {  // input is ignored, NaN and inf in it included (PyTorch); it still sets the shape
     const Dims shape = broadcast_shapes(c.shape(), ab.shape(), "addmm");
