@@ -413,9 +413,10 @@ struct Flash {
     const T* out = static_cast<const T*>(p.out);
     const T* go = static_cast<const T*>(p.gout);
     const T* lse = static_cast<const T*>(p.lse);
-    // dV^T and dK^T of this part's keys; the row stride is kept off powers of two.
-    const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc), ldt = (r1 - r0 + nr - 1) / nr * nr + 16;
-    cpu_vector<T> dvt(size_t(p.Ev * ldt), T(0)), dkt(size_t(p.E * ldt), T(0));
+    // dV^T and dK^T of this part's keys, one (Ev or E) x Bc block per key block (rows lds
+    // apart): a block's accumulation touches a few pages, not one per row of a (E, S) matrix.
+    const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc);
+    cpu_vector<T> dvt(size_t((jb1 - jb0) * p.Ev * lds), T(0)), dkt(size_t((jb1 - jb0) * p.E * lds), T(0));
     const T sc = T(p.scale);
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const int64_t bh = b * p.heads + h;
@@ -472,7 +473,7 @@ struct Flash {
             Pd = pdrop.data();
           }
           // dV_j^T += dO_i^T Pd
-          gk.direct(p.Ev, bkp, br, gti, Br, Pd, lds, nr, dvt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          gk.direct(p.Ev, bkp, br, gti, Br, Pd, lds, nr, dvt.data() + (jb - jb0) * p.Ev * lds, lds, 1.0, 1.0);
           // dP = dO_i V_j^T; dS = P (dP z - D) scale, z the keep factor
           gk.direct(br, bkp, p.Ev, gh + i0 * p.Ev, p.Ev, c.vc.data() + jb * Bc * p.Ev, nr, nr * p.Ev, dp.data(), lds,
                     1.0, 0.0);
@@ -490,7 +491,7 @@ struct Flash {
             }
           }
           // dK_j^T += Q_i^T dS; dQ_i += dS K_j (K's row panels were packed with k = bc)
-          gk.direct(p.E, bkp, br, qti, Br, dp.data(), lds, nr, dkt.data() + (j0 - r0), ldt, 1.0, 1.0);
+          gk.direct(p.E, bkp, br, qti, Br, dp.data(), lds, nr, dkt.data() + (jb - jb0) * p.E * lds, lds, 1.0, 1.0);
           gk.direct(br, Ep, bk, dp.data(), lds, c.kr.data() + jb * Bc * Ep, nr, nr * bc, dql.data() + i0 * Ep, Ep, 1.0, 1.0);
         }
       }
@@ -500,8 +501,9 @@ struct Flash {
     T* dk = static_cast<T*>(p.dk) + (b * p.kv_heads + g) * p.S * p.E;
     T* dv = static_cast<T*>(p.dv) + (b * p.kv_heads + g) * p.S * p.Ev;
     for (int64_t j = r0; j < r1; ++j) {
-      for (int64_t e = 0; e < p.E; ++e) dk[j * p.E + e] = dkt[size_t(e * ldt + j - r0)];
-      for (int64_t e = 0; e < p.Ev; ++e) dv[j * p.Ev + e] = dvt[size_t(e * ldt + j - r0)];
+      const int64_t blk = (j - r0) / Bc, c = (j - r0) % Bc;
+      for (int64_t e = 0; e < p.E; ++e) dk[j * p.E + e] = dkt[size_t((blk * p.E + e) * lds + c)];
+      for (int64_t e = 0; e < p.Ev; ++e) dv[j * p.Ev + e] = dvt[size_t((blk * p.Ev + e) * lds + c)];
     }
   }
 };
