@@ -26,7 +26,21 @@ inline bool is_integral(DType t) {
 // Dtypes that index (gather, index_select, embedding, class targets): int64 and int32.
 inline bool is_index(DType t) { return t == DType::i32 || t == DType::i64; }
 inline bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
-const char* dtype_name(DType t);  // "float32", ...
+inline const char* dtype_name(DType t) {  // "float32", ...
+  switch (t) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::f16: return "float16";
+    case DType::bf16: return "bfloat16";
+    case DType::i32: return "int32";
+    case DType::i64: return "int64";
+    case DType::b8: return "bool";
+    case DType::u8: return "uint8";
+    case DType::i8: return "int8";
+    case DType::i16: return "int16";
+  }
+  return "?";
+}
 
 // Binary promotion following PyTorch's lattice (bool < uint8, int8 < int16 < int32 < int64 <
 // f16/bf16 < f32 < f64; uint8 with int8 gives int16, f16 with bf16 gives f32).

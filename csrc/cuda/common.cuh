@@ -46,7 +46,7 @@ inline unsigned grid_for(int64_t work, int device, int threads = kThreads) {
   return unsigned(want < 1 ? 1 : want);
 }
 
-const char* dtype_str(DType t);  // "float32", ... (local, so kernels link without the core)
+inline const char* dtype_str(DType t) { return dtype_name(t); }  // "float32", ... (core/dtype.h)
 
 // ---- dtype traits: storage type S, compute type C (arithmetic), float type F (math) ----
 template <DType D> struct Traits;

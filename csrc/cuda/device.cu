@@ -14,22 +14,6 @@ void check(cudaError_t e, const char* what) {
 
 void check_launch(const char* what) { check(cudaGetLastError(), what); }
 
-const char* dtype_str(DType t) {
-  switch (t) {
-    case DType::f32: return "float32";
-    case DType::f64: return "float64";
-    case DType::f16: return "float16";
-    case DType::bf16: return "bfloat16";
-    case DType::i32: return "int32";
-    case DType::i64: return "int64";
-    case DType::b8: return "bool";
-    case DType::u8: return "uint8";
-    case DType::i8: return "int8";
-    case DType::i16: return "int16";
-  }
-  return "?";
-}
-
 namespace {
 // Probed once: with no driver (or no device) cudaGetDeviceCount fails and we report 0.
 int probe_count() {
