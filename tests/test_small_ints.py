@@ -154,3 +154,20 @@ def test_ops_that_keep_or_route_small_ints():
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
     np.testing.assert_array_equal(fd.nn.functional.max_pool2d(fd.tensor(img), 3, 1).numpy(),
                                   torch.nn.functional.max_pool2d(torch.from_numpy(img), 3, 1).numpy())
+
+
+def test_out_of_range_scalars_raise():
+    # PyTorch refuses Python numbers beyond a small type's range where it fills or builds
+    # (arithmetic on tensors still wraps)
+    with pytest.raises(ValueError, match="uint8"):
+        fd.tensor([-1, 300], dtype=fd.uint8)
+    with pytest.raises(ValueError, match="int8"):
+        fd.full((2,), 128, dtype=fd.int8)
+    x = fd.tensor([1, 2, 3], dtype=fd.uint8)
+    with pytest.raises(ValueError, match="overflow"):
+        x[0] = 256
+    with pytest.raises(ValueError, match="int16"):
+        fd.zeros(2, dtype=fd.int16).fill_(40000)
+    x[0] = 255
+    assert x.tolist() == [255, 2, 3] and fd.tensor([-128, 127], dtype=fd.int8).tolist() == [-128, 127]
+    assert (x + 1).tolist() == [0, 3, 4]

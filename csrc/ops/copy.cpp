@@ -1,5 +1,6 @@
 // copy_ (the one strided cast-copy everything else reuses), fill_, contiguous, clone, casts
 // and device transfers.
+#include <cmath>
 #include <cstring>
 
 #include "autograd/node.h"
@@ -139,6 +140,12 @@ void copy_(const Tensor& dst, const Tensor& src) {
 
 void fill_(const Tensor& t, double v) {
   FASTDL_PROFILE("fill_", t);
+  if (t.dtype() == DType::u8 || t.dtype() == DType::i8 || t.dtype() == DType::i16) {  // PyTorch refuses to wrap these
+    const double lo = t.dtype() == DType::u8 ? 0 : t.dtype() == DType::i8 ? -128 : -32768;
+    const double hi = t.dtype() == DType::u8 ? 255 : t.dtype() == DType::i8 ? 127 : 32767;
+    FASTDL_CHECK(std::isnan(v) || (v > lo - 1 && v < hi + 1), ValueError, "fill: value ", v, " cannot be converted to ",
+                 dtype_name(t.dtype()), " without overflow");
+  }
   if (t.numel() == 0) return;
   if (t.device().is_cuda()) {
     Dims s1 = t.strides();

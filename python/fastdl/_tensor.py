@@ -112,6 +112,11 @@ def tensor(data: Any, dtype: _DType = None, device: _Device = None, requires_gra
         t = _C.from_numpy(np.array(arr, dtype=np.float32, order="C"))._to_dtype(target)
     else:
         npd = _np_tables()[1][target]
+        if not from_np and arr.dtype.kind in "iu" and arr.size and np.dtype(npd).kind in "iu":
+            lim = np.iinfo(npd)  # Python ints out of a small type's range: an error, as in PyTorch
+            if arr.min() < lim.min or arr.max() > lim.max:
+                raise ValueError(f"tensor: a value in [{arr.min()}, {arr.max()}] cannot be converted to {target} without "
+                                 f"overflow")
         # an array built from Python data is already ours: convert without a second copy
         t = _C.from_numpy(np.array(arr, dtype=npd, copy=True, order="C") if from_np
                           else np.asarray(arr, dtype=npd, order="C"))
