@@ -37,6 +37,10 @@
     @property
     def is_floating_point(self) -> builtins.bool: ...
 
+\.dtype\.is_signed$:
+    @property
+    def is_signed(self) -> builtins.bool: ...
+
 \.dtype\.itemsize$:
     @property
     def itemsize(self) -> int: ...

@@ -100,10 +100,13 @@ _POW2 = None
 
 
 def _pow2():
+    # The powers live in a numpy array; each call wraps it in a fresh zero-copy tensor, so no
+    # tensor outlives its call (a module-level tensor would still be alive when the extension
+    # module is torn down, which nanobind reports as a leak).
     global _POW2
     if _POW2 is None:
-        _POW2 = _C.from_numpy(np.array([1 << i for i in builtins.range(63)] + [-(1 << 63)], dtype=np.int64))
-    return _POW2
+        _POW2 = np.array([1 << i for i in builtins.range(63)] + [-(1 << 63)], dtype=np.int64)
+    return _C.from_numpy(_POW2)
 
 
 def _shift_args(op, a, b):
