@@ -7,6 +7,7 @@
 
 #include "cpu/elementwise.h"
 #include "cpu/simd/vmath.h"
+#include "cpu/wrap.h"
 
 #if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
 #include <immintrin.h>
@@ -52,20 +53,6 @@ template <class T> inline T py_mod(T a, T b) {
     T r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
   }
-}
-// Signed integer add / sub / mul wrap on overflow, as PyTorch's do (in unsigned arithmetic: the
-// signed operators' overflow is undefined behaviour, and UBSan reports it).
-template <class T> inline T wrap_add(T x, T y) {
-  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(x) + std::make_unsigned_t<T>(y));
-  else return T(x + y);
-}
-template <class T> inline T wrap_sub(T x, T y) {
-  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(x) - std::make_unsigned_t<T>(y));
-  else return T(x - y);
-}
-template <class T> inline T wrap_mul(T x, T y) {
-  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(x) * std::make_unsigned_t<T>(y));
-  else return T(x * y);
 }
 template <class T> inline T ipow(T a, T b) {
   if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);

@@ -10,6 +10,7 @@
 #include "cpu/loops.h"
 #include "cpu/reduce.h"
 #include "cpu/simd/rows.h"
+#include "cpu/wrap.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
@@ -113,7 +114,7 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
           int64_t lo = c * chunk, hi = std::min(n, lo + chunk);
           if (lo >= hi) { bi[c] = -1; acc[c] = op == ReduceOp::prod ? 1 : 0; continue; }
           if (op == ReduceOp::sum) { acc[c] = row_sum(x + lo, hi - lo); continue; }
-          if (op == ReduceOp::prod) { Acc<T> p = 1; for (int64_t i = lo; i < hi; ++i) p *= Acc<T>(x[i]); acc[c] = p; continue; }
+          if (op == ReduceOp::prod) { Acc<T> p = 1; for (int64_t i = lo; i < hi; ++i) p = wrap_mul(p, Acc<T>(x[i])); acc[c] = p; continue; }
           int64_t k = lo + (op == ReduceOp::max || op == ReduceOp::argmax ? row_arg_extreme<T, true>(x + lo, hi - lo)
                                                                           : row_arg_extreme<T, false>(x + lo, hi - lo));
           best[c] = x[k]; bi[c] = k;
@@ -121,7 +122,7 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
       });
       if (op == ReduceOp::sum || op == ReduceOp::prod) {
         Acc<T> r = op == ReduceOp::sum ? 0 : 1;
-        for (int c = 0; c < C; ++c) { if (op == ReduceOp::sum) r += acc[c]; else if (c * chunk < n) r *= acc[c]; }
+        for (int c = 0; c < C; ++c) { if (op == ReduceOp::sum) r += acc[c]; else if (c * chunk < n) r = wrap_mul(r, acc[c]); }
         out[o] = T(r);
         continue;
       }
@@ -144,7 +145,7 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
         const T* x = in + o * n;
         switch (op) {
           case ReduceOp::sum: out[o] = T(row_sum(x, n)); break;
-          case ReduceOp::prod: { Acc<T> p = 1; for (int64_t i = 0; i < n; ++i) p *= Acc<T>(x[i]); out[o] = T(p); break; }
+          case ReduceOp::prod: { Acc<T> p = 1; for (int64_t i = 0; i < n; ++i) p = wrap_mul(p, Acc<T>(x[i])); out[o] = T(p); break; }
           case ReduceOp::max: out[o] = row_extreme<T, true>(x, n); break;
           case ReduceOp::min: out[o] = row_extreme<T, false>(x, n); break;
           case ReduceOp::argmax: iout[o] = row_arg_extreme<T, true>(x, n); break;
@@ -191,7 +192,7 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
         for (int64_t i = 0; i < n; ++i) {
           const T* x = base + i * inner;
           if (op == ReduceOp::sum) for (int64_t j = 0; j < w; ++j) acc[j] += Acc<T>(x[j]);
-          else for (int64_t j = 0; j < w; ++j) acc[j] *= Acc<T>(x[j]);
+          else for (int64_t j = 0; j < w; ++j) acc[j] = wrap_mul(acc[j], Acc<T>(x[j]));
         }
         for (int64_t j = 0; j < w; ++j) out[o * inner + j0 + j] = T(acc[j]);
       } else {
