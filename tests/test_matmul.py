@@ -255,7 +255,10 @@ def test_bf16_gemm_paths(path, rng):
         assert _C._gemm_kernel_name("bfloat16") == name
         if path.startswith("amx"):
             assert name.startswith("amx/")
-        for m, k, n in [(1, 1, 1), (45, 77, 50), (33, 31, 65), (130, 129, 70), (7, 300, 33), (64, 64, 64), (2, 1000, 3)]:
+        # (100, 600, 96): full 32-row / 32-column panels and a partial one, K in three chunks of 256
+        # with a tail (the AMX kernel keeps f32 sums across chunks), every operand layout.
+        for m, k, n in [(1, 1, 1), (45, 77, 50), (33, 31, 65), (130, 129, 70), (7, 300, 33), (64, 64, 64), (2, 1000, 3),
+                        (100, 600, 96)]:
             a, b = _bf16(rng.standard_normal((m, k))), _bf16(rng.standard_normal((k, n)))
             A, B = fd.tensor(a, dtype=fd.bfloat16), fd.tensor(b, dtype=fd.bfloat16)
             want = a @ b
@@ -263,6 +266,9 @@ def test_bf16_gemm_paths(path, rng):
             assert_close((A @ B).to(fd.float64), want, **tol)
             BT = fd.tensor(np.ascontiguousarray(b.T), dtype=fd.bfloat16).T  # X @ W^T layout
             assert_close((A @ BT).to(fd.float64), want, **tol)
+            AT = fd.tensor(np.ascontiguousarray(a.T), dtype=fd.bfloat16).T  # X^T @ G layout (weight grads)
+            assert_close((AT @ B).to(fd.float64), want, **tol)
+            assert_close((AT @ BT).to(fd.float64), want, **tol)
         # batched, and linear forward and backward (bias, grads of all three)
         x, w, bias = _bf16(rng.standard_normal((3, 37, 70))), _bf16(rng.standard_normal((45, 70))), _bf16(rng.standard_normal(45))
         g = _bf16(rng.standard_normal((3, 37, 45)))

@@ -269,17 +269,29 @@ FASTDL_AVX512 void pack_b_fast(const void* B_, int64_t sk, int64_t sn, int64_t k
   uint16_t* dst = static_cast<uint16_t*>(dst_);
   const int64_t kcp = round_up(kc, kKB), full = nc / kNR;
   if (full == 0 || (sn != 1 && sk != 1)) return pack_b(B_, sk, sn, kc, nc, dst_);
+  const int64_t pairs = kc / 2;  // whole k pairs
+  if (sn == 1) {
+    // Short runs of k pairs across every panel, so B is read along its rows (a walk down one
+    // panel's columns touches a new page per row).
+    constexpr int64_t kRun = 8;
+    for (int64_t p0 = 0; p0 < pairs; p0 += kRun)
+      for (int64_t jp = 0; jp < full; ++jp) {
+        const uint16_t* b = B + jp * kNR;
+        uint16_t* d = dst + jp * kNR * kcp;
+        for (int64_t p = p0; p < std::min(pairs, p0 + kRun); ++p) {
+          __m512i lo, hi;
+          interleave(_mm512_loadu_si512(b + 2 * p * sk), _mm512_loadu_si512(b + (2 * p + 1) * sk), &lo, &hi);
+          _mm512_storeu_si512(d + p * 2 * kNR, lo);
+          _mm512_storeu_si512(d + p * 2 * kNR + 32, hi);
+        }
+      }
+  }
   for (int64_t jp = 0; jp < full; ++jp) {
     const uint16_t* b = B + jp * kNR * sn;
     uint16_t* d = dst + jp * kNR * kcp;
     int64_t p = 0;  // k pairs done
     if (sn == 1) {
-      for (; 2 * p + 1 < kc; ++p) {
-        __m512i lo, hi;
-        interleave(_mm512_loadu_si512(b + 2 * p * sk), _mm512_loadu_si512(b + (2 * p + 1) * sk), &lo, &hi);
-        _mm512_storeu_si512(d + p * 2 * kNR, lo);
-        _mm512_storeu_si512(d + p * 2 * kNR + 32, hi);
-      }
+      p = pairs;
     } else {
       for (; 2 * p + 32 <= kc; p += 16)  // 16 pairs x 32 columns, as two 16 x 16 word blocks
         for (int h = 0; h < 2; ++h) {
