@@ -21,9 +21,11 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 
 template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
+// exp whose results below FLT_MIN are 0 (no denormal arithmetic; see vm::exp_ftz_f).
+template <class T> inline T t_exp_ftz(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_ftz_f(x); else return std::exp(x); }
 template <class T> inline T t_log(T x) { if constexpr (std::is_same_v<T, float>) return vm::log_f(x); else return std::log(x); }
 template <class T> inline T t_tanh(T x) { if constexpr (std::is_same_v<T, float>) return vm::tanh_f(x); else return std::tanh(x); }
-template <class T> inline T t_sigmoid(T x) { return T(1) / (T(1) + t_exp(-x)); }
+template <class T> inline T t_sigmoid(T x) { return T(1) / (T(1) + t_exp_ftz(-x)); }
 template <class T> inline T t_erf_fast(T x) { if constexpr (std::is_same_v<T, float>) return vm::erf_f(x); else return std::erf(x); }
 template <class T> inline T t_softplus(T x) {  // log(1 + e^x), stable; PyTorch's threshold 20
   return x > T(20) ? x : std::log1p(std::exp(x));
@@ -137,7 +139,7 @@ __attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, c
     case BinaryOp::tanh_bwd: return row2(o, a, b, r, [](T y, T g) { return g * (T(1) - y * y); });
     case BinaryOp::gelu_bwd:
       return row2(o, a, b, r, [](T x, T g) {
-        T e = t_exp(T(-0.5) * x * x);  // the density's exponential, also erf's (float32)
+        T e = t_exp_ftz(T(-0.5) * x * x);  // the density's exponential, also erf's (float32)
         T erf;
         if constexpr (std::is_same_v<T, float>) erf = vm::erf_with_exp_f(x * T(kSqrt1_2), e);
         else erf = std::erf(x * T(kSqrt1_2));

@@ -17,7 +17,8 @@ namespace {
 
 constexpr int64_t kPrefetch = 8;  // entries ahead
 
-template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
+// exp with results below FLT_MIN flushed to 0: no denormal arithmetic (vm::exp_ftz_f).
+template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_ftz_f(x); else return std::exp(x); }
 
 template <class T> inline void prefetch_row(const T* p, int64_t n) {
 #if defined(__GNUC__)

@@ -15,7 +15,8 @@
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
 
-template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
+// exp with results below FLT_MIN flushed to 0: no denormal arithmetic (vm::exp_ftz_f).
+template <class T> inline T t_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_ftz_f(x); else return std::exp(x); }
 
 // Rows per task so a task holds at least ~16k elements (small problems stay on one thread).
 inline int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }

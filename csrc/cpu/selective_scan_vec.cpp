@@ -25,7 +25,8 @@
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
 
-template <class T> inline T e_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_f(x); else return std::exp(x); }
+// exp with results below FLT_MIN flushed to 0: no denormal arithmetic (vm::exp_ftz_f).
+template <class T> inline T e_exp(T x) { if constexpr (std::is_same_v<T, float>) return vm::exp_ftz_f(x); else return std::exp(x); }
 template <class T> inline T e_sigmoid(T x) { return T(1) / (T(1) + e_exp(-x)); }
 template <class T> inline T e_softplus(T x) {
   if constexpr (std::is_same_v<T, float>) return x > 20.f ? x : vm::log_f(1.f + vm::exp_f(x));
