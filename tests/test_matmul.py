@@ -250,6 +250,11 @@ def test_bf16_gemm_paths(path, rng):
         pytest.skip("this CPU has no AVX512-BF16")
     if path == "amx" and not info["amx_bf16"]:
         pytest.skip("this CPU has no AMX-BF16 (amx_tile / amx_bf16 in /proc/cpuinfo)")
+    if path in ("dot", "amx") and _C.cpu_isa() != "avx512":
+        # (FASTDL_CPU_ISA=ref or avx2: the suite's second pass runs the scalar reference kernels)
+        with pytest.raises(ValueError, match="under the ISA in force"):
+            _C._gemm_bf16_path(path)
+        pytest.skip(f"the {path} path runs under the avx512 ISA only; {_C.cpu_isa()} is in force")
     name = _C._gemm_bf16_path(path)
     try:
         assert _C._gemm_kernel_name("bfloat16") == name
@@ -312,8 +317,8 @@ def test_bf16_auto_follows_the_measured_choice(tmp_path):
     import sys
     from fastdl import _C
     info = _C.cpu_info()
-    if not info["avx512bf16"] or info["amx_bf16"]:
-        pytest.skip("auto measures dots against widening only on AVX512-BF16 CPUs without AMX")
+    if not info["avx512bf16"] or info["amx_bf16"] or _C.cpu_isa() != "avx512":
+        pytest.skip("auto measures dots against widening only on AVX512-BF16 CPUs without AMX (avx512 ISA)")
 
     def auto_kernel(tune):
         env = dict(os.environ, FASTDL_CACHE_DIR=str(tmp_path), FASTDL_GEMM_TUNE=tune)

@@ -7,7 +7,10 @@
 // only until every chunk has run: `done` counts finished chunks, and a chunk is claimed before
 // it runs, so the job's lambda (on the caller's stack) outlives every use. Workers spin briefly
 // for the next job (successive ops follow each other within microseconds), then sleep on a
-// condition variable. A second thread calling parallel_for while a job runs gets the job inline,
+// condition variable; pool_park() sends them to sleep at once when an OpenMP team (the GEMM)
+// is about to need the cores (Xeon, 2 threads: linear 768x128 -> 512 with bias 442-492 ->
+// 389-411 us, its bias copy and GEMM alternating between the two runtimes). A second thread
+// calling parallel_for while a job runs gets the job inline,
 // as does a forked child (the pool is rebuilt there on first use).
 #include "core/parallel.h"
 
@@ -69,6 +72,9 @@ class Pool {
     return true;
   }
 
+  // Idle workers stop spinning and sleep until the next job.
+  void park() { park_.fetch_add(1, std::memory_order_relaxed); }
+
  private:
   // Claims chunks of generation g until none is left.
   void work(const detail::ChunkJob& j, uint32_t g) {
@@ -94,7 +100,10 @@ class Pool {
     t_in_pool = true;
     uint32_t seen = posted_.load(std::memory_order_acquire);
     for (;;) {
-      for (int s = 0; s < kSpin && posted_.load(std::memory_order_acquire) == seen; ++s) cpu_relax();
+      const uint32_t parked = park_.load(std::memory_order_relaxed);
+      for (int s = 0; s < kSpin && posted_.load(std::memory_order_acquire) == seen &&
+                      park_.load(std::memory_order_relaxed) == parked; ++s)
+        cpu_relax();
       detail::ChunkJob j;
       {
         std::unique_lock<std::mutex> lk(mu_);
@@ -121,6 +130,7 @@ class Pool {
   detail::ChunkJob job_{};
   std::exception_ptr err_;
   std::atomic<uint32_t> posted_{0};  // generation of the latest job
+  std::atomic<uint32_t> park_{0};    // bumped by park(): spinning workers go to sleep
   std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk
   std::atomic<int64_t> done_{0};     // chunks finished in the current generation
   int nworkers_ = 0;                 // under busy_
@@ -170,6 +180,9 @@ void set_num_threads(int n) {
 #endif
 }
 bool omp_teams_usable() { return !g_forked.load(std::memory_order_relaxed); }
+void pool_park() {
+  if (Pool* p = g_pool.load(std::memory_order_acquire)) p->park();
+}
 bool in_parallel_region() {
 #ifdef _OPENMP
   if (omp_in_parallel()) return true;

@@ -377,6 +377,7 @@ void gemm_split_k(const GemmKernel& k, const Problem& p, int nt) {
   const size_t total = (abytes + bbytes) * nt + cbytes * (nt - 1);
   char* buf = static_cast<char*>(cpu_alloc(total));
   char* partial = buf + (abytes + bbytes) * nt;  // thread t >= 1 writes partial + (t - 1) * cbytes
+  pool_park();
 #pragma omp parallel num_threads(nt)
   {
     const int t = team_thread();
@@ -429,6 +430,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
     char* buf = static_cast<char*>(cpu_alloc(total));
     std::atomic<int64_t>* next = reinterpret_cast<std::atomic<int64_t>*>(buf + (abytes + bbytes) * nt);
     for (int64_t i = 0; i < npc; ++i) new (next + i) std::atomic<int64_t>(0);
+    pool_park();
 #pragma omp parallel num_threads(nt)
     {
       const int t = team_thread();
@@ -447,6 +449,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   if (nt == 1) {
     run_blocked(p, bl, true, 0, 1, buf + abytes, buf);
   } else {
+    pool_park();
 #pragma omp parallel num_threads(nt)
     {
       const int t = team_thread();

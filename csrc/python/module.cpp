@@ -94,8 +94,9 @@ NB_MODULE(_C, m) {
   m.def("_gemm_bf16_path", [](const std::string& path) {
     const char* name = cpu::gemm_set_bf16_path(path.c_str());
     if (!name)
-      throw ValueError("_gemm_bf16_path: '" + path + "' is not a bf16 GEMM path this CPU has (auto, widen, dot "
-                       "(AVX512-BF16), amx (AMX-BF16), amx-emulated)");
+      throw ValueError("_gemm_bf16_path: '" + path + "' is not a bf16 GEMM path this CPU has under the ISA in force ('" +
+                       std::string(isa_name(cpu_isa())) + "'; dot and amx need avx512) (auto, widen, dot (AVX512-BF16), amx (AMX-BF16), "
+                       "amx-emulated)");
     return std::string(name);
   }, "path"_a, "Choose the bf16 GEMM kernel (tests, benchmarks); returns its name.");
   m.def("_gemm_bf16_race", [](const std::string& a, const std::string& b) {
