@@ -40,6 +40,10 @@ struct GemmKernel {
   // bps = nr, ldb = its row stride; packed B: bps = K * nr, ldb = nr). C = alpha A @ B + beta C.
   void (*direct)(int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb,
                  int64_t bps, void* C, int64_t ldc, double alpha, double beta) = nullptr;
+  // The same on panels half as wide (nr / 2 columns of B and C per panel, rows of B still ldb
+  // apart): a last partial panel of at most nr / 2 columns (a GCN's 16 channels) at half the work.
+  void (*direct_half)(int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb,
+                      int64_t bps, void* C, int64_t ldc, double alpha, double beta) = nullptr;
   // Matrix-vector products (M == 1), bound by reading B once where it lies; c has stride sc.
   //   dot:  c[j] = alpha <a, B[:, j]> + beta c[j], B's columns contiguous along k (X @ W^T's W rows)
   //   axpy: c = alpha sum_k a[k] B[k, :] + beta c, B's rows contiguous (row-major B)

@@ -301,6 +301,7 @@ void make_kernel(GemmKernel* k, const char* name) {
 #if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
   if constexpr (std::is_same_v<S, T> && std::is_same_v<CT, T>) {
     k->direct = &direct_gemm<V, MR, kNV>;
+    if constexpr (kNV % 2 == 0) k->direct_half = &direct_gemm<V, MR, kNV / 2>;
     k->gemv_dot = &gemv_dot<V>;
     k->gemv_axpy = &gemv_axpy<V>;
   }
