@@ -44,12 +44,27 @@ constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
 // included): every softmax row has a term equal to 1, so nothing that small counts.
 template <class T> inline T exp2s(T d) { return d > T(-125) ? T(std::exp2(d)) : T(0); }
 
+// 2^d for d <= 0, exactly 0 below d = -125 (and for -inf or NaN scores, as exp2s): the
+// softmax's exponential, its hottest non-GEMM loop. With d bounded no clamp is needed, and a
+// degree-5 minimax polynomial on [-1/2, 1/2] is within 2.4e-7 relative (float evaluation).
+// t's low bits hold n = round(d); its magic exponent bits vanish in the shift.
+inline vf exp2_neg(vf d) {
+  const vf t = d + 12582912.f;  // 1.5 * 2^23
+  const vf r = d - (t - 12582912.f);
+  vf q = vf{} + 1.3278166e-3f;
+  q = q * r + 9.6755559e-3f;
+  q = q * r + 5.5507079e-2f;
+  q = q * r + 2.4022119e-1f;
+  q = q * r + 6.9314694e-1f;
+  q = q * r + 1.0000001f;
+  return (vf)(((vi)q + ((vi)t << 23)) & (vi)(d > -125.0f));
+}
+
 // Row map over n elements (n a multiple of the vector width for float32): x = 2^(x - m).
 template <class T> void exp2_row(T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {
     for (int64_t i = 0; i < n; i += kWf) {
-      const vf d = ldv(x + i) - m;
-      stv(x + i, (vf)((vi)exp2_v(d) & (vi)(d > -125.0f)));
+      stv(x + i, exp2_neg(ldv(x + i) - m));
     }
   } else {
     for (int64_t i = 0; i < n; ++i) x[i] = exp2s(x[i] - m);
@@ -94,7 +109,7 @@ template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n,
 }
 template <class T> void exp2_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum) {
   if constexpr (std::is_same_v<T, float>) {
-    const auto ex = [](vf d) { return (vf)((vi)exp2_v(d) & (vi)(d > -125.0f)); };
+    const auto ex = exp2_neg;
     int64_t j = 0;
     for (; j + 2 * kWf <= n; j += 2 * kWf) {  // two column vectors: two independent sums
       const vf m0 = ldv(mu + j), m1 = ldv(mu + j + kWf);
@@ -137,9 +152,9 @@ template <class T> void scale_cols(T* x, int64_t rows, int64_t ld, int64_t n, co
   }
 }
 
-// Forward tiles are stored as packed GEMM B operands, nr columns per panel: S^T (keys x
-// queries) in query panels, (key c, query r) at (r/nr) nr bc + c nr + r%nr, is the B operand of
-// O^T += V^T P^T, so P is never packed; O^T is transposed once when a query block is finished.
+// Forward tiles are one query panel of S^T (keys x nr queries, key c and query r at c nr + r):
+// a packed GEMM B panel, so it is the B operand of O^T += V^T P^T as it lies and P is never
+// packed; O^T is transposed once when a query block is finished.
 // Backward tiles are row-major and run on the direct kernel (see bwd_unit).
 template <class T>
 struct Flash {
@@ -151,14 +166,16 @@ struct Flash {
 
   // The two passes block differently. Forward: query panels are the nr-wide B operand and keys
   // the mr-row A operand of S^T = K Q^T, so Br is a multiple of nr and Bc of mr. Backward: query
-  // rows are the M of the direct kernel and keys its nr-wide panels, so the reverse. ~96 queries
-  // x ~128 keys: the score tile (48 KiB in float) and the packed K / V blocks stay in L2 while
-  // the micro-kernels run k loops of 64-128 (CPU-time sweep on Zen 3). FASTDL_ATTENTION_BLOCK
-  // = "Br,Bc" overrides the targets (tests run odd blockings on every ISA).
+  // rows are the M of the direct kernel and keys its nr-wide panels, so the reverse. Backward,
+  // ~96 queries x ~128 keys: the score tiles (48 KiB in float) and the packed K / V blocks stay
+  // in L2 while the micro-kernels run k loops of 64-128 (CPU-time sweep on Zen 3). Forward keeps
+  // one query panel's scores in L1 whatever Bc is, and ~256 keys halve the per-panel softmax
+  // bookkeeping (fwd (4,8,1024,64) 29-30 -> 26-27 ms against 128 keys, Xeon, 2 threads).
+  // FASTDL_ATTENTION_BLOCK = "Br,Bc" overrides both (tests run odd blockings on every ISA).
   Flash(const AttentionParams& pp, bool backward) : p(pp) {
     gemm_get_kernel(p.dt, &gk);
     mr = gk.mr; nr = gk.nr;
-    int64_t br = 96, bc = 128;
+    int64_t br = 96, bc = backward ? 128 : 256;
     if (const char* e = std::getenv("FASTDL_ATTENTION_BLOCK")) {
       long a = 0, c = 0;
       if (std::sscanf(e, "%ld,%ld", &a, &c) == 2 && a > 0 && c > 0) { br = a; bc = c; }
@@ -205,6 +222,18 @@ struct Flash {
         for (int64_t c = 0; c < end; ++c) s[at(r, c)] += m[c * p.m_ss] * T(kLog2e);
       }
       for (int64_t c = end; c < bc; ++c) s[at(r, c)] = -kInf;
+    }
+  }
+  // mask_tile on a forward panel (key c, query r at s[c nr + r]); a causal mask alone fills each
+  // key's hidden queries, a prefix of its row.
+  void mask_tile_t(T* s, int64_t nq, int64_t mq, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
+    if (p.mask_kind != MaskKind::none) {
+      mask_tile(s, [&](int64_t r, int64_t c) { return c * nr + r; }, nq, mq, b, h, i0, j0);
+      return;
+    }
+    for (int64_t c = 0; c < mq; ++c) {
+      const int64_t e = std::min(nq, j0 + c - i0);  // queries r < e precede key j0 + c
+      if (e > 0) std::fill(s + c * nr, s + c * nr + e, -kInf);
     }
   }
   // dst = P times the dropout keep factor, element (r, c) (query i0 + r, key j0 + c) at at(r, c)
@@ -264,14 +293,15 @@ struct Flash {
     });
   }
 
-  // Per key block: S^T = K_j Q_i^T in query panels (the softmax statistics are vertical vector
-  // ops over queries), then O^T = O^T diag(alpha) + V_j^T P^T with P^T read where it lies.
+  // Per key block and query panel: S^T = K_j Q_panel^T (the softmax statistics are vertical
+  // vector ops over queries), then O^T[:, panel] = O^T[:, panel] diag(alpha) + V_j^T P^T while
+  // the panel's P^T is still in L1.
   void fwd_items(int64_t lo, int64_t hi) const {
     if (lo >= hi) return;
     KV c;
     c.ka.resize(size_t(njb * Bcm * p.E));
     c.va.resize(size_t(njb * Evm * Bc));
-    cpu_vector<T> qb(size_t(Brn * p.E)), st(size_t(Brn * Bc)), ot(size_t(p.Ev * Brn)), pdrop;
+    cpu_vector<T> qb(size_t(Brn * p.E)), st(size_t(nr * Bc)), ot(size_t(p.Ev * Brn)), pdrop;
     if (p.dropout_p > 0) pdrop.resize(st.size());
     const size_t nl = size_t(Brn);
     cpu_vector<T> m(nl), mn(nl), mu(nl), l(nl), sum(nl), alpha(nl);
@@ -280,7 +310,7 @@ struct Flash {
     for (int64_t it = lo; it < hi; ++it) {
       const int64_t ib = it % nib, bh = it / nib, h = bh % p.heads, b = bh / p.heads, g = h / group;
       const int64_t i0 = ib * Br, br = std::min(Br, p.L - i0), kend = key_end(ib);
-      const int64_t nqp = panels(br), nq = nqp * nr;  // query panels; columns past br hold scores of 0
+      const int64_t nqp = panels(br);  // query panels; columns past br hold scores of 0
       kv_bind(c, b, g);
       gk.pack_b(qrow(b, h, i0), 1, p.q_sl, p.E, br, qb.data());
       std::fill(ot.begin(), ot.end(), T(0));
@@ -291,20 +321,19 @@ struct Flash {
         // and each query panel computes only the keys its last query sees (the rest is -inf).
         const int64_t j0 = jb * Bc, bc = std::min(Bc, p.S - j0), bk = trim() ? std::min(bc, kend - j0) : bc;
         kv_pack(c, jb, false);
-        T* S = st.data();
-        bool rescale = false;
-        for (int64_t q = 0; q < nqp; ++q) {  // one query panel at a time, its bk x nr scores in L1
-          T* Sq = S + q * nr * bk;
-          const int64_t c0 = q * nr;
-          const int64_t mq = trim() ? std::clamp<int64_t>(i0 + std::min(c0 + nr, br) - j0, 0, bk) : bk;
+        const T* va = c.va.data() + jb * Evm * Bc;
+        for (int64_t q = 0; q < nqp; ++q) {  // one query panel at a time: its bk x nr scores stay in L1
+          T* Sq = st.data();
+          const int64_t c0 = q * nr, nq = std::min(nr, br - c0);
+          const int64_t mq = trim() ? std::clamp<int64_t>(i0 + c0 + nq - j0, 0, bk) : bk;
           if (mq > 0)
             gk.macro(mq, nr, p.E, c.ka.data() + jb * Bcm * p.E, qb.data() + q * nr * p.E, Sq, nr, 1,
                      p.scale * kLog2e, 0.0, 0, 1);
           std::fill(Sq + mq * nr, Sq + bk * nr, -kInf);
-          if (tile_needs_mask(i0 + c0, j0, bk))
-            mask_tile(Sq, [&](int64_t r, int64_t cc) { return cc * nr + r; }, std::min(nr, br - c0), mq, b, h, i0 + c0, j0);
+          if (tile_needs_mask(i0 + c0, j0, bk)) mask_tile_t(Sq, nq, mq, b, h, i0 + c0, j0);
           std::copy(m.begin() + c0, m.begin() + c0 + nr, mn.begin() + c0);
           col_max(Sq, bk, nr, nr, mn.data() + c0);
+          bool rescale = false;
           for (int64_t r = c0; r < c0 + nr; ++r) {  // a column with nothing visible yet keeps P = 0
             const size_t x = size_t(r);
             mu[x] = mn[x] == -kInf ? T(0) : mn[x];
@@ -317,21 +346,20 @@ struct Flash {
             l[size_t(r)] = l[size_t(r)] * alpha[size_t(r)] + sum[size_t(r)];
             m[size_t(r)] = mn[size_t(r)];
           }
+          // O^T[:, panel] = O^T[:, panel] diag(alpha) + V_j^T P_q^T, the panel's P^T still in L1.
+          // V^T was packed with k = bc, so a shorter k goes one row panel of V^T at a time.
+          if (rescale) scale_cols(ot.data() + c0, p.Ev, Brn, nr, alpha.data() + c0);
+          const T* P = Sq;
+          if (p.dropout_p > 0) {
+            dropout_tile(Sq, pdrop.data(), [&](int64_t r, int64_t cc) { return cc * nr + r; }, nq, bk, b, h, i0 + c0, j0);
+            P = pdrop.data();
+          }
+          T* oq = ot.data() + c0;
+          if (bk == bc) gk.macro(p.Ev, nq, bk, va, P, oq, Brn, 1, 1.0, 1.0, 0, 1);
+          else
+            for (int64_t e = 0; e < p.Ev; e += mr)
+              gk.macro(std::min(mr, p.Ev - e), nq, bk, va + e * bc, P, oq + e * Brn, Brn, 1, 1.0, 1.0, 0, 1);
         }
-        if (rescale) scale_cols(ot.data(), p.Ev, Brn, nq, alpha.data());
-        const T* P = S;
-        if (p.dropout_p > 0) {
-          dropout_tile(S, pdrop.data(), [&](int64_t r, int64_t cc) { return (r / nr) * nr * bk + cc * nr + r % nr; },
-                       br, bk, b, h, i0, j0);
-          P = pdrop.data();
-        }
-        // O^T += V_j^T P^T over the bk keys; V^T was packed with k = bc, so a shorter k goes
-        // one row panel of V^T at a time.
-        const T* va = c.va.data() + jb * Evm * Bc;
-        if (bk == bc) mm(p.Ev, br, bk, va, P, ot.data(), Brn, 1.0, 1.0);
-        else
-          for (int64_t e = 0; e < p.Ev; e += mr)
-            mm(std::min(mr, p.Ev - e), br, bk, va + e * bc, P, ot.data() + e * Brn, Brn, 1.0, 1.0);
       }
       T* o = out + (bh * p.L + i0) * p.Ev;
       for (int64_t r = 0; r < br; ++r) {
