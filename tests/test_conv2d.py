@@ -111,6 +111,9 @@ def _grads(isa, x, w, b, upstream, **kw):
     (4, 12, 12, 10, 9, 3, 1, 1, 12),    # depthwise
     (5, 1, 6, 28, 28, 5, 1, 0, 1),      # LeNet's c1
     (2, 3, 16, 19, 21, 7, 2, 3, 1),     # ResNet's stem: column phases, col2im input gradient
+    (5, 6, 16, 14, 14, 5, 1, 0, 1),     # LeNet's c2: 10-pixel rows, several runs per vector
+    (3, 8, 20, 7, 6, 3, 1, 1, 1),       # padded rows narrower than a vector, col2im input gradient
+    (2, 32, 8, 5, 6, 3, 1, 3, 1),       # input gradient as a forward convolution that crops
 ])
 def test_fast_paths_match_reference(rng, shape):
     fast = [i for i in ("avx2", "avx512") if i in __import__("conftest").PRESENT_ISAS]

@@ -3,8 +3,9 @@
 // (gemm_kernel.h), one group at a time, without an im2col buffer:
 //   forward      y[g]  (Kg x P)   = W[g] (Kg x Cg R S) @ col(x)[g] (Cg R S x P),  P = N OH OW
 //                W is packed once; each (k block x column block) of col(x) is packed straight
-//                from x into the micro-kernel's panels (masked vector loads cover the borders;
-//                column strides read x split into column phases).
+//                from x into the micro-kernel's panels (masked vector loads split the panels
+//                at output-row ends; padding and column strides read a zero-padded copy of x
+//                split into column phases).
 //   weight grad  gW[g] (Kg x Cg R S) = sum over images and pixel blocks of gy[n, g] @ col(x)^T:
 //                threads own column ranges of gW (no (N, ...) temporary, no reduction).
 //   input grad   stride 1: a forward convolution of gy with the flipped, transposed weight;
@@ -42,87 +43,125 @@ Blocking blocking(const GemmKernel& k, int64_t M, int64_t Kd, int64_t esz) {
   return {kc, std::min(mc, round_up(M, k.mr)), nc};
 }
 
-// A run of a column panel's lanes [a, b) that lie on one output row of one image: lane j is
-// output column ow + (j - a) of output row oh (input row ohs = oh sh - ph before the tap).
-struct Seg { int a, b; int64_t n, ohs, ow; };
+// The input as the packing reads it: the rows and columns the taps reach, from -ph and -pw on,
+// zero outside x (a negative padding crops; callers may ask for outputs whose taps run past the
+// padded edge, conv1d's asymmetric 'same'), so no tap ever falls outside the view; with a
+// column stride sw > 1 split into sw column phases (phase f holds view columns f, f + sw, ...;
+// Wq = ceil(Wv / sw) columns), so tap s reads phase (s dw) mod sw at unit stride, like stride
+// 1. Without padding and column stride the view is x itself; otherwise a copy, small beside
+// the im2col rows packed from it (R S times larger).
+template <class T>
+struct InputView {
+  const T* x;  // (phases, N, C, Hv, Wq)
+  int64_t Hv, Wq, phase_stride;
+  Scratch buf;
+  static int64_t reach(int64_t out, int64_t stride, int64_t taps, int64_t dil) { return (out - 1) * stride + (taps - 1) * dil + 1; }
+  static bool copied(const Conv2dParams& p) {
+    return p.ph != 0 || p.pw != 0 || p.sw > 1 || reach(p.OH, p.sh, p.R, p.dh) > p.H || reach(p.OW, p.sw, p.S, p.dw) > p.W;
+  }
+  explicit InputView(const Conv2dParams& p)
+      : x(static_cast<const T*>(p.x)), Hv(copied(p) ? reach(p.OH, p.sh, p.R, p.dh) : p.H),
+        Wq(copied(p) ? ceil_div(reach(p.OW, p.sw, p.S, p.dw), p.sw) : p.W), phase_stride(p.N * p.C * Hv * Wq),
+        buf(copied(p) ? size_t(p.sw * phase_stride) * sizeof(T) : 0) {
+    if (!copied(p)) return;
+    const T* src = x;
+    T* d0 = buf.as<T>();
+    x = d0;
+    const int64_t rows = p.N * p.C * Hv;
+    parallel_for(0, rows, std::max<int64_t>(1, 16384 / (Wq * p.sw)), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t ih = i % Hv - p.ph;
+        const T* xr = src + ((i / Hv) * p.H + ih) * p.W;
+        for (int64_t f = 0; f < p.sw; ++f) {
+          T* d = d0 + f * phase_stride + i * Wq;
+          if (ih < 0 || ih >= p.H) { std::fill(d, d + Wq, T(0)); continue; }
+          if (p.sw == 1) {  // view columns [lo, hi) are input columns [lo - pw, hi - pw)
+            const int64_t lo = std::clamp<int64_t>(p.pw, 0, Wq), hi = std::clamp<int64_t>(p.W + p.pw, lo, Wq);
+            std::fill(d, d + lo, T(0));
+            std::memcpy(d + lo, xr + lo - p.pw, size_t(hi - lo) * sizeof(T));
+            std::fill(d + hi, d + Wq, T(0));
+            continue;
+          }
+          for (int64_t j = 0; j < Wq; ++j) {  // padded column f + j sw is input column f + j sw - pw
+            const int64_t iw = f + j * p.sw - p.pw;
+            d[j] = iw >= 0 && iw < p.W ? xr[iw] : T(0);
+          }
+        }
+      }
+    });
+  }
+};
+
+// A run of a column panel's lanes [a, b) that lie on one output row of one image: lane j reads
+// the view at base + j plus its im2col row's offset.
+struct Seg { int a, b; int64_t base; };
 
 // Splits columns [J0, J0 + ncur) of the implied im2col matrix into per-panel runs.
-void make_segs(const Conv2dParams& p, int64_t J0, int64_t ncur, int nr, std::vector<Seg>& segs, std::vector<int>& off) {
+template <class T>
+void make_segs(const Conv2dParams& p, const InputView<T>& in, int64_t J0, int64_t ncur, int nr, std::vector<Seg>& segs,
+               std::vector<int>& off) {
   segs.clear(); off.clear();
   const int64_t OHW = p.OH * p.OW;
   int64_t n = J0 / OHW, oh = (J0 % OHW) / p.OW, ow = J0 % p.OW;
   for (int64_t j = 0; j < ncur; ++j) {
     const int lane = int(j % nr);
     if (lane == 0) off.push_back(int(segs.size()));
-    if (lane == 0 || ow == 0) segs.push_back({lane, lane + 1, n, oh * p.sh - p.ph, ow});
+    if (lane == 0 || ow == 0) segs.push_back({lane, lane + 1, (n * p.C * in.Hv + oh * p.sh) * in.Wq + ow - lane});
     else segs.back().b = lane + 1;
     if (++ow == p.OW) { ow = 0; if (++oh == p.OH) { oh = 0; ++n; } }
   }
   off.push_back(int(segs.size()));
 }
 
-// The input as the packing reads it. Stride 1: x itself. Column stride sw > 1: x split into sw
-// column phases (phase f holds columns f, f + sw, ...; Wq = ceil(W / sw) columns, zero past
-// the end), so tap s reads phase (s dw - pw) mod sw at unit stride, like stride 1.
-template <class T> struct InputView {
-  const T* x;       // (phases, N, C, H, Wq)
-  int64_t Wq, phase_stride;
-};
-
 // Packs rows [k0, k0 + kc) of the im2col matrix (row = (c, r, s) of group g) over the block's
-// column panels into dst[panel][k][lane] (the GEMM's packed-B layout); pad lanes are zero.
-// Walks (r, s) outside and channels inside: a run's lane masks depend on (r, s) only, so the
-// inner loop is one masked load and store per vector, H Wq elements apart in the input.
+// column panels into dst[panel][k][lane] (the GEMM's packed-B layout); lanes past the block
+// are zero. In the view a row is one offset (roff, kc entries of scratch) added to every lane,
+// so a panel vector's pieces (one per output-row run it meets: several when rows are narrower
+// than a vector, LeNet's 10 pixels) are found once and every row is a few masked loads merged
+// in a register and one store.
 template <class T>
 void pack_cols(const Conv2dParams& p, const InputView<T>& in, int64_t g, const std::vector<Seg>& segs,
-               const std::vector<int>& off, int64_t k0, int64_t kc, int nr, T* dst) {
+               const std::vector<int>& off, int64_t k0, int64_t kc, int nr, T* dst, int64_t* roff) {
   using V = PV<T>;
+  using M = typename V::M;
   constexpr int W = V::W;
-  const int nq = nr / W;
-  const int64_t RS = p.R * p.S, Wq = in.Wq, HWq = p.H * Wq, Cg = p.C / p.groups;
-  const int64_t npan = int64_t(off.size()) - 1;
-  for (int64_t pi = 0; pi < npan; ++pi) {
-    const Seg* s0 = segs.data() + off[size_t(pi)];
-    const Seg* s1 = segs.data() + off[size_t(pi) + 1];
-    T* d = dst + pi * nr * kc;
-    for (int64_t r = 0; r < p.R; ++r)
-      for (int64_t s = 0; s < p.S; ++s) {
-        const int64_t rs = r * p.S + s;
-        const int64_t c0 = k0 > rs ? (k0 - rs + RS - 1) / RS : 0, c1 = (k0 + kc - rs + RS - 1) / RS;
-        if (c0 >= c1) continue;
-        const int64_t t = s * p.dw - p.pw, phase = ((t % p.sw) + p.sw) % p.sw, shift = (t - phase) / p.sw;
-        const T* xs = in.x + phase * in.phase_stride + (g * Cg + c0) * HWq;
-        T* dk = d + (c0 * RS + rs - k0) * nr;  // row c0's lanes; row c + 1 is RS rows further
-        const int64_t dstep = RS * nr;
-        for (const Seg* sg = s0; sg < s1; ++sg) {
-          const bool first = sg == s0;
-          const int64_t ih = sg->ohs + r * p.dh, iw = sg->ow + shift;  // iw: view column of lane a
-          const int lo = int(std::max<int64_t>(sg->a, sg->a - iw)), hi = int(std::min<int64_t>(sg->b, sg->a + Wq - iw));
-          if (ih < 0 || ih >= p.H || lo >= hi) {
-            if (first)
-              for (int64_t c = c0; c < c1; ++c)
-                for (int q = 0; q < nq; ++q) V::store(dk + (c - c0) * dstep + q * W, V::zero());
-            continue;
-          }
-          const T* src = xs + sg->n * p.C * HWq + ih * Wq + iw - sg->a;  // lane j reads src[j]
-          for (int q = 0; q < nq; ++q) {
-            const int l = std::clamp(lo - q * W, 0, W), h = std::clamp(hi - q * W, 0, W);
-            T* dq = dk + q * W;
-            const T* sq = src + q * W;
-            if (l >= h) {
-              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep) V::store(dq, V::zero());
-            } else if (l == 0 && h == W) {
-              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::load(sq));
-              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::add(V::load(dq), V::load(sq)));
-            } else {
-              const typename V::M m = V::mask(l, h);
-              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::loadm(sq, m));
-              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::add(V::load(dq), V::loadm(sq, m)));
-            }
-          }
-        }
-      }
+  const int64_t RS = p.R * p.S, HWq = in.Hv * in.Wq, Cg = p.C / p.groups;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t row = k0 + kk, c = row / RS, r = (row % RS) / p.S, t = (row % p.S) * p.dw;
+    roff[kk] = (t % p.sw) * in.phase_stride + (g * Cg + c) * HWq + r * p.dh * in.Wq + t / p.sw;
   }
+  const int64_t npan = int64_t(off.size()) - 1;
+  for (int64_t pi = 0; pi < npan; ++pi)
+    for (int q = 0; q < nr / W; ++q) {
+      M m[W];
+      const T* src[W];
+      int n = 0;
+      for (int i = off[size_t(pi)]; i < off[size_t(pi) + 1]; ++i) {
+        const int l = std::clamp(segs[size_t(i)].a - q * W, 0, W), h = std::clamp(segs[size_t(i)].b - q * W, 0, W);
+        if (l < h) { m[n] = V::mask(l, h); src[n++] = in.x + segs[size_t(i)].base + q * W; }
+      }
+      T* d = dst + pi * nr * kc + q * W;
+      const auto rows = [&](auto pieces) {  // n == pieces, a compile-time count
+        constexpr int np = decltype(pieces)::value;
+        for (int64_t kk = 0; kk < kc; ++kk) {
+          typename V::R v = V::zero();
+          for (int i = 0; i < np; ++i) v = V::merge(v, src[i] + roff[kk], m[i]);
+          V::store(d + kk * nr, v);
+        }
+      };
+      if (n == 1 && V::full(m[0])) {
+        for (int64_t kk = 0; kk < kc; ++kk) V::store(d + kk * nr, V::load(src[0] + roff[kk]));
+      } else if (n == 0) rows(std::integral_constant<int, 0>{});
+      else if (n == 1) rows(std::integral_constant<int, 1>{});
+      else if (n == 2) rows(std::integral_constant<int, 2>{});
+      else if (n == 3) rows(std::integral_constant<int, 3>{});
+      else
+        for (int64_t kk = 0; kk < kc; ++kk) {
+          typename V::R v = V::zero();
+          for (int i = 0; i < n; ++i) v = V::merge(v, src[i] + roff[kk], m[i]);
+          V::store(d + kk * nr, v);
+        }
+    }
 }
 
 // y = conv(x, w) + b as implicit GEMM (see the file comment).
@@ -136,24 +175,7 @@ void fwd_gemm(const Conv2dParams& p) {
   const T* w = static_cast<const T*>(p.w);
   const T* b = static_cast<const T*>(p.b);
   T* y = static_cast<T*>(p.y);
-  InputView<T> in{static_cast<const T*>(p.x), p.W, 0};
-  const int64_t Wq = ceil_div(p.W, p.sw), rows = p.N * p.C * p.H;
-  Scratch phases(p.sw > 1 ? size_t(p.sw * rows * Wq) * sizeof(T) : 0);
-  if (p.sw > 1) {  // split the columns into sw phases, each row zero-padded to Wq
-    T* xd = phases.as<T>();
-    const T* x = static_cast<const T*>(p.x);
-    in = {xd, Wq, rows * Wq};
-    parallel_for(0, rows, std::max<int64_t>(1, 16384 / p.W), [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t f = 0; f < p.sw; ++f) {
-          T* d = xd + f * rows * Wq + i * Wq;
-          const T* src = x + i * p.W + f;
-          int64_t j = 0;
-          for (; f + j * p.sw < p.W; ++j) d[j] = src[j * p.sw];
-          for (; j < Wq; ++j) d[j] = T(0);
-        }
-    });
-  }
+  const InputView<T> in(p);
   // Packed W: per group, per k block of kcur columns, Mp rows (panel layout of pack_a).
   Scratch ap(size_t(G * Mp * Kd) * sizeof(T));
   T* Ap = ap.as<T>();
@@ -165,21 +187,23 @@ void fwd_gemm(const Conv2dParams& p) {
   const int64_t nblk = ceil_div(P, nc), ntask = G * nblk;
   const int nt = threads_for(ntask);
   const size_t bbytes = size_t(bl.kc * round_up(nc, nr)) * sizeof(T), cbytes = size_t(Kg * nc) * sizeof(T);
-  Scratch scratch((bbytes + cbytes) * size_t(nt));
+  const size_t obytes = size_t(bl.kc) * sizeof(int64_t);
+  Scratch scratch((bbytes + cbytes + obytes) * size_t(nt));
   std::vector<std::vector<Seg>> segs(static_cast<size_t>(nt));
   std::vector<std::vector<int>> offs(static_cast<size_t>(nt));
   run_tasks(ntask, nt, [&](int64_t task, int t) {
     const int64_t g = task / nblk, J0 = (task % nblk) * nc, ncur = std::min(nc, P - J0), npan = ceil_div(ncur, nr);
-    T* Bp = reinterpret_cast<T*>(scratch.as<char>() + (bbytes + cbytes) * size_t(t));
+    T* Bp = reinterpret_cast<T*>(scratch.as<char>() + (bbytes + cbytes + obytes) * size_t(t));
     T* Ct = reinterpret_cast<T*>(reinterpret_cast<char*>(Bp) + bbytes);
-    make_segs(p, J0, ncur, nr, segs[size_t(t)], offs[size_t(t)]);
+    int64_t* roff = reinterpret_cast<int64_t*>(reinterpret_cast<char*>(Ct) + cbytes);
+    make_segs(p, in, J0, ncur, nr, segs[size_t(t)], offs[size_t(t)]);
     const int64_t n0 = J0 / OHW, n1 = (J0 + ncur - 1) / OHW;
     const bool direct = n0 == n1;  // the block lies in one image: write y in place
     T* C = direct ? y + (n0 * p.K + g * Kg) * OHW + (J0 - n0 * OHW) : Ct;
     const int64_t rs = direct ? OHW : nc;
     for (int64_t pc = 0; pc < Kd; pc += bl.kc) {
       const int64_t kcur = std::min(bl.kc, Kd - pc);
-      pack_cols<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp);
+      pack_cols<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp, roff);
       const T* Ag = Ap + g * Mp * Kd + Mp * pc;
       for (int64_t ic = 0; ic < Kg; ic += bl.mc)
         gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ag + ic * kcur, Bp, C + ic * rs, rs, 1, 1.0, pc == 0 ? 0.0 : 1.0,
@@ -295,7 +319,8 @@ void bwd_weight_gemm(const Conv2dParams& p) {
   if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
 }
 
-// Strided input gradient: per image and group, col = W^T @ gy over a block of whole output rows
+// Input gradient of strided layers and of few input channels: per image and group, col = W^T @ gy
+// over a block of whole output rows
 // (Cg R S x rows OW), then each col row is added back to the input pixels it was read from.
 // Threads own whole images.
 template <class T>
@@ -371,12 +396,20 @@ void fwd(const Conv2dParams& p) {
   else if (direct) conv_fwd_direct(p);
   else fwd_gemm<float>(p);
 }
+// The stride-1 input gradient as a forward convolution is a GEMM with Cg rows whose packing
+// copies Kg R S values per pixel: with few input channels that copy dominates, and col2im (a
+// GEMM over Kg, then Cg R S adds per pixel) wins. On a Xeon, 2 threads, input gradient as
+// forward -> col2im: LeNet c2 (6 -> 16, 5x5) 2.57 -> 1.66 ms, a 3 -> 32 3x3 layer 2.63 -> 0.77,
+// 16 -> 16 4.11 -> 3.12, ResNet's 64 -> 64 28 -> 27; but 256 -> 256 24 -> 35.
+constexpr int64_t kColMaxC = 32;
+
 void bwd_input(const Conv2dParams& p) {
-  const bool direct = (p.C / p.groups) * (p.K / p.groups) <= 8, s1 = p.sh == 1 && p.sw == 1;
+  const bool direct = (p.C / p.groups) * (p.K / p.groups) <= 8;
+  const bool as_fwd = p.sh == 1 && p.sw == 1 && p.C / p.groups >= kColMaxC;
   if (p.dt == DType::f64) {
-    if (direct) conv_bwd_input_direct(p); else if (s1) bwd_input_as_fwd<double>(p); else bwd_input_col2im<double>(p);
+    if (direct) conv_bwd_input_direct(p); else if (as_fwd) bwd_input_as_fwd<double>(p); else bwd_input_col2im<double>(p);
   } else {
-    if (direct) conv_bwd_input_direct(p); else if (s1) bwd_input_as_fwd<float>(p); else bwd_input_col2im<float>(p);
+    if (direct) conv_bwd_input_direct(p); else if (as_fwd) bwd_input_as_fwd<float>(p); else bwd_input_col2im<float>(p);
   }
 }
 void bwd_weight(const Conv2dParams& p) {

@@ -29,6 +29,8 @@ template <> struct PV<float> {
   static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
   static R loadm(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
   static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  static R merge(R v, const float* p, M m) { return _mm512_mask_loadu_ps(v, m, p); }  // lanes m from p
+  static bool full(M m) { return m == M(0xFFFF); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R set1(float v) { return _mm512_set1_ps(v); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
@@ -43,6 +45,8 @@ template <> struct PV<double> {
   static M mask(int lo, int hi) { return M(((1u << hi) - 1) & ~((1u << lo) - 1)); }
   static R loadm(const double* p, M m) { return _mm512_maskz_loadu_pd(m, p); }
   static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  static R merge(R v, const double* p, M m) { return _mm512_mask_loadu_pd(v, m, p); }
+  static bool full(M m) { return m == M(0xFF); }
   static R add(R a, R b) { return _mm512_add_pd(a, b); }
   static R set1(double v) { return _mm512_set1_pd(v); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
@@ -61,6 +65,9 @@ template <> struct PV<float> {
   }
   static R loadm(const float* p, M m) { return _mm256_maskload_ps(p, m); }
   static R loadm(const float* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  // lanes m from p, the rest from v (the lanes of v under m are zero: pieces are disjoint)
+  static R merge(R v, const float* p, M m) { return _mm256_or_ps(v, loadm(p, m)); }
+  static bool full(M m) { return _mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xFF; }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R set1(float v) { return _mm256_set1_ps(v); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
@@ -83,6 +90,8 @@ template <> struct PV<double> {
   }
   static R loadm(const double* p, M m) { return _mm256_maskload_pd(p, m); }
   static R loadm(const double* p, int lo, int hi) { return loadm(p, mask(lo, hi)); }
+  static R merge(R v, const double* p, M m) { return _mm256_or_pd(v, loadm(p, m)); }
+  static bool full(M m) { return _mm256_movemask_pd(_mm256_castsi256_pd(m)) == 0xF; }
   static R add(R a, R b) { return _mm256_add_pd(a, b); }
   static R set1(double v) { return _mm256_set1_pd(v); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
