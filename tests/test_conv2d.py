@@ -114,6 +114,8 @@ def _grads(isa, x, w, b, upstream, **kw):
     (5, 6, 16, 14, 14, 5, 1, 0, 1),     # LeNet's c2: 10-pixel rows, several runs per vector
     (3, 8, 20, 7, 6, 3, 1, 1, 1),       # padded rows narrower than a vector, col2im input gradient
     (2, 32, 8, 5, 6, 3, 1, 3, 1),       # input gradient as a forward convolution that crops
+    (2, 32, 8, 4, 37, 3, 1, 1, 1),      # rows wider than a panel: borders clipped while packing
+    (2, 6, 8, 5, 70, 3, 2, 1, 1),       # the same through column phases
 ])
 def test_fast_paths_match_reference(rng, shape):
     fast = [i for i in ("avx2", "avx512") if i in __import__("conftest").PRESENT_ISAS]

@@ -43,47 +43,53 @@ Blocking blocking(const GemmKernel& k, int64_t M, int64_t Kd, int64_t esz) {
   return {kc, std::min(mc, round_up(M, k.mr)), nc};
 }
 
-// The input as the packing reads it: the rows and columns the taps reach, from -ph and -pw on,
-// zero outside x (a negative padding crops; callers may ask for outputs whose taps run past the
-// padded edge, conv1d's asymmetric 'same'), so no tap ever falls outside the view; with a
-// column stride sw > 1 split into sw column phases (phase f holds view columns f, f + sw, ...;
-// Wq = ceil(Wv / sw) columns), so tap s reads phase (s dw) mod sw at unit stride, like stride
-// 1. Without padding and column stride the view is x itself; otherwise a copy, small beside
-// the im2col rows packed from it (R S times larger).
+// The input as the packing reads it, in one of two forms.
+// Padded: the rows and columns the taps reach, from -ph and -pw on, zero outside x (a negative
+// padding crops; callers may ask for outputs whose taps run past the padded edge, conv1d's
+// asymmetric 'same'), so no tap ever falls outside the view (pack_cols). Unpadded: x's own rows
+// and columns, the taps clipped at its borders while packing (pack_cols_clipped).
+// A column stride sw > 1 splits either into sw column phases (phase f holds view columns f,
+// f + sw, ...; Wq columns each), so every tap reads one phase at unit stride, like stride 1.
+// Without padding and column stride the view is x itself; otherwise a copy. The copy is small
+// beside the im2col rows packed from it (R S times larger), but it is one pass over the whole
+// input: forward takes the padded view only for rows narrower than a panel, where the clipped
+// packing pays per run (3-5 runs per panel on 14- and 7-pixel rows).
 template <class T>
 struct InputView {
   const T* x;  // (phases, N, C, Hv, Wq)
+  bool padded;
   int64_t Hv, Wq, phase_stride;
   Scratch buf;
   static int64_t reach(int64_t out, int64_t stride, int64_t taps, int64_t dil) { return (out - 1) * stride + (taps - 1) * dil + 1; }
-  static bool copied(const Conv2dParams& p) {
-    return p.ph != 0 || p.pw != 0 || p.sw > 1 || reach(p.OH, p.sh, p.R, p.dh) > p.H || reach(p.OW, p.sw, p.S, p.dw) > p.W;
+  static bool copied(const Conv2dParams& p, bool pad) {
+    return p.sw > 1 || (pad && (p.ph != 0 || p.pw != 0 || reach(p.OH, p.sh, p.R, p.dh) > p.H ||
+                                reach(p.OW, p.sw, p.S, p.dw) > p.W));
   }
-  explicit InputView(const Conv2dParams& p)
-      : x(static_cast<const T*>(p.x)), Hv(copied(p) ? reach(p.OH, p.sh, p.R, p.dh) : p.H),
-        Wq(copied(p) ? ceil_div(reach(p.OW, p.sw, p.S, p.dw), p.sw) : p.W), phase_stride(p.N * p.C * Hv * Wq),
-        buf(copied(p) ? size_t(p.sw * phase_stride) * sizeof(T) : 0) {
-    if (!copied(p)) return;
+  InputView(const Conv2dParams& p, bool pad)
+      : x(static_cast<const T*>(p.x)), padded(pad), Hv(copied(p, pad) && pad ? reach(p.OH, p.sh, p.R, p.dh) : p.H),
+        Wq(!copied(p, pad) ? p.W : ceil_div(pad ? reach(p.OW, p.sw, p.S, p.dw) : p.W, p.sw)),
+        phase_stride(p.N * p.C * Hv * Wq), buf(copied(p, pad) ? size_t(p.sw * phase_stride) * sizeof(T) : 0) {
+    if (!copied(p, pad)) return;
     const T* src = x;
     T* d0 = buf.as<T>();
     x = d0;
-    const int64_t rows = p.N * p.C * Hv;
+    const int64_t rows = p.N * p.C * Hv, oh = pad ? p.ph : 0, ow = pad ? p.pw : 0;
     parallel_for(0, rows, std::max<int64_t>(1, 16384 / (Wq * p.sw)), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t ih = i % Hv - p.ph;
+        const int64_t ih = i % Hv - oh;
         const T* xr = src + ((i / Hv) * p.H + ih) * p.W;
         for (int64_t f = 0; f < p.sw; ++f) {
           T* d = d0 + f * phase_stride + i * Wq;
           if (ih < 0 || ih >= p.H) { std::fill(d, d + Wq, T(0)); continue; }
-          if (p.sw == 1) {  // view columns [lo, hi) are input columns [lo - pw, hi - pw)
-            const int64_t lo = std::clamp<int64_t>(p.pw, 0, Wq), hi = std::clamp<int64_t>(p.W + p.pw, lo, Wq);
+          if (p.sw == 1) {  // view columns [lo, hi) are input columns [lo - ow, hi - ow)
+            const int64_t lo = std::clamp<int64_t>(ow, 0, Wq), hi = std::clamp<int64_t>(p.W + ow, lo, Wq);
             std::fill(d, d + lo, T(0));
-            std::memcpy(d + lo, xr + lo - p.pw, size_t(hi - lo) * sizeof(T));
+            std::memcpy(d + lo, xr + lo - ow, size_t(hi - lo) * sizeof(T));
             std::fill(d + hi, d + Wq, T(0));
             continue;
           }
-          for (int64_t j = 0; j < Wq; ++j) {  // padded column f + j sw is input column f + j sw - pw
-            const int64_t iw = f + j * p.sw - p.pw;
+          for (int64_t j = 0; j < Wq; ++j) {  // view column f + j sw is input column f + j sw - ow
+            const int64_t iw = f + j * p.sw - ow;
             d[j] = iw >= 0 && iw < p.W ? xr[iw] : T(0);
           }
         }
@@ -92,21 +98,19 @@ struct InputView {
   }
 };
 
-// A run of a column panel's lanes [a, b) that lie on one output row of one image: lane j reads
-// the view at base + j plus its im2col row's offset.
-struct Seg { int a, b; int64_t base; };
+// A run of a column panel's lanes [a, b) that lie on one output row of one image: lane j is
+// output column ow + (j - a) of output row oh of image n.
+struct Seg { int a, b; int64_t n, oh, ow; };
 
 // Splits columns [J0, J0 + ncur) of the implied im2col matrix into per-panel runs.
-template <class T>
-void make_segs(const Conv2dParams& p, const InputView<T>& in, int64_t J0, int64_t ncur, int nr, std::vector<Seg>& segs,
-               std::vector<int>& off) {
+void make_segs(const Conv2dParams& p, int64_t J0, int64_t ncur, int nr, std::vector<Seg>& segs, std::vector<int>& off) {
   segs.clear(); off.clear();
   const int64_t OHW = p.OH * p.OW;
   int64_t n = J0 / OHW, oh = (J0 % OHW) / p.OW, ow = J0 % p.OW;
   for (int64_t j = 0; j < ncur; ++j) {
     const int lane = int(j % nr);
     if (lane == 0) off.push_back(int(segs.size()));
-    if (lane == 0 || ow == 0) segs.push_back({lane, lane + 1, (n * p.C * in.Hv + oh * p.sh) * in.Wq + ow - lane});
+    if (lane == 0 || ow == 0) segs.push_back({lane, lane + 1, n, oh, ow});
     else segs.back().b = lane + 1;
     if (++ow == p.OW) { ow = 0; if (++oh == p.OH) { oh = 0; ++n; } }
   }
@@ -137,8 +141,9 @@ void pack_cols(const Conv2dParams& p, const InputView<T>& in, int64_t g, const s
       const T* src[W];
       int n = 0;
       for (int i = off[size_t(pi)]; i < off[size_t(pi) + 1]; ++i) {
-        const int l = std::clamp(segs[size_t(i)].a - q * W, 0, W), h = std::clamp(segs[size_t(i)].b - q * W, 0, W);
-        if (l < h) { m[n] = V::mask(l, h); src[n++] = in.x + segs[size_t(i)].base + q * W; }
+        const Seg& sg = segs[size_t(i)];
+        const int l = std::clamp(sg.a - q * W, 0, W), h = std::clamp(sg.b - q * W, 0, W);
+        if (l < h) { m[n] = V::mask(l, h); src[n++] = in.x + (sg.n * p.C * in.Hv + sg.oh * p.sh) * in.Wq + sg.ow - sg.a + q * W; }
       }
       T* d = dst + pi * nr * kc + q * W;
       const auto rows = [&](auto pieces) {  // n == pieces, a compile-time count
@@ -164,6 +169,61 @@ void pack_cols(const Conv2dParams& p, const InputView<T>& in, int64_t g, const s
     }
 }
 
+// pack_cols on the unpadded view, for rows at least a panel wide: walks (r, s) outside and
+// channels inside; a run's lane masks depend on (r, s) only, so the inner loop is one masked
+// load and store per vector, H Wq elements apart in the input.
+template <class T>
+void pack_cols_clipped(const Conv2dParams& p, const InputView<T>& in, int64_t g, const std::vector<Seg>& segs,
+               const std::vector<int>& off, int64_t k0, int64_t kc, int nr, T* dst) {
+  using V = PV<T>;
+  constexpr int W = V::W;
+  const int nq = nr / W;
+  const int64_t RS = p.R * p.S, Wq = in.Wq, HWq = p.H * Wq, Cg = p.C / p.groups;
+  const int64_t npan = int64_t(off.size()) - 1;
+  for (int64_t pi = 0; pi < npan; ++pi) {
+    const Seg* s0 = segs.data() + off[size_t(pi)];
+    const Seg* s1 = segs.data() + off[size_t(pi) + 1];
+    T* d = dst + pi * nr * kc;
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) {
+        const int64_t rs = r * p.S + s;
+        const int64_t c0 = k0 > rs ? (k0 - rs + RS - 1) / RS : 0, c1 = (k0 + kc - rs + RS - 1) / RS;
+        if (c0 >= c1) continue;
+        const int64_t t = s * p.dw - p.pw, phase = ((t % p.sw) + p.sw) % p.sw, shift = (t - phase) / p.sw;
+        const T* xs = in.x + phase * in.phase_stride + (g * Cg + c0) * HWq;
+        T* dk = d + (c0 * RS + rs - k0) * nr;  // row c0's lanes; row c + 1 is RS rows further
+        const int64_t dstep = RS * nr;
+        for (const Seg* sg = s0; sg < s1; ++sg) {
+          const bool first = sg == s0;
+          const int64_t ih = sg->oh * p.sh - p.ph + r * p.dh, iw = sg->ow + shift;  // iw: view column of lane a
+          const int lo = int(std::max<int64_t>(sg->a, sg->a - iw)), hi = int(std::min<int64_t>(sg->b, sg->a + Wq - iw));
+          if (ih < 0 || ih >= p.H || lo >= hi) {
+            if (first)
+              for (int64_t c = c0; c < c1; ++c)
+                for (int q = 0; q < nq; ++q) V::store(dk + (c - c0) * dstep + q * W, V::zero());
+            continue;
+          }
+          const T* src = xs + sg->n * p.C * HWq + ih * Wq + iw - sg->a;  // lane j reads src[j]
+          for (int q = 0; q < nq; ++q) {
+            const int l = std::clamp(lo - q * W, 0, W), h = std::clamp(hi - q * W, 0, W);
+            T* dq = dk + q * W;
+            const T* sq = src + q * W;
+            if (l >= h) {
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep) V::store(dq, V::zero());
+            } else if (l == 0 && h == W) {
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::load(sq));
+              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::add(V::load(dq), V::load(sq)));
+            } else {
+              const typename V::M m = V::mask(l, h);
+              if (first) for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::loadm(sq, m));
+              else for (int64_t c = c0; c < c1; ++c, dq += dstep, sq += HWq) V::store(dq, V::add(V::load(dq), V::loadm(sq, m)));
+            }
+          }
+        }
+      }
+  }
+}
+
 // y = conv(x, w) + b as implicit GEMM (see the file comment).
 template <class T>
 void fwd_gemm(const Conv2dParams& p) {
@@ -175,7 +235,7 @@ void fwd_gemm(const Conv2dParams& p) {
   const T* w = static_cast<const T*>(p.w);
   const T* b = static_cast<const T*>(p.b);
   T* y = static_cast<T*>(p.y);
-  const InputView<T> in(p);
+  const InputView<T> in(p, p.OW < nr);
   // Packed W: per group, per k block of kcur columns, Mp rows (panel layout of pack_a).
   Scratch ap(size_t(G * Mp * Kd) * sizeof(T));
   T* Ap = ap.as<T>();
@@ -196,14 +256,15 @@ void fwd_gemm(const Conv2dParams& p) {
     T* Bp = reinterpret_cast<T*>(scratch.as<char>() + (bbytes + cbytes + obytes) * size_t(t));
     T* Ct = reinterpret_cast<T*>(reinterpret_cast<char*>(Bp) + bbytes);
     int64_t* roff = reinterpret_cast<int64_t*>(reinterpret_cast<char*>(Ct) + cbytes);
-    make_segs(p, in, J0, ncur, nr, segs[size_t(t)], offs[size_t(t)]);
+    make_segs(p, J0, ncur, nr, segs[size_t(t)], offs[size_t(t)]);
     const int64_t n0 = J0 / OHW, n1 = (J0 + ncur - 1) / OHW;
     const bool direct = n0 == n1;  // the block lies in one image: write y in place
     T* C = direct ? y + (n0 * p.K + g * Kg) * OHW + (J0 - n0 * OHW) : Ct;
     const int64_t rs = direct ? OHW : nc;
     for (int64_t pc = 0; pc < Kd; pc += bl.kc) {
       const int64_t kcur = std::min(bl.kc, Kd - pc);
-      pack_cols<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp, roff);
+      if (in.padded) pack_cols<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp, roff);
+      else pack_cols_clipped<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp);
       const T* Ag = Ap + g * Mp * Kd + Mp * pc;
       for (int64_t ic = 0; ic < Kg; ic += bl.mc)
         gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ag + ic * kcur, Bp, C + ic * rs, rs, 1, 1.0, pc == 0 ? 0.0 : 1.0,
@@ -225,45 +286,10 @@ void fwd_gemm(const Conv2dParams& p) {
   });
 }
 
-// Builds rows[j ld + q] = x[n, g Cg + c, oh sh - ph + r dh, ow sw - pw + s dw] for the im2col
-// rows j0 + j = (c, r, s), j < nrows, and the pixels q0 + q = (oh, ow), q < len, of image n.
-template <class T>
-void im2col_rows(const Conv2dParams& p, const T* xg, int64_t j0, int64_t nrows, int64_t q0, int64_t len, T* rows,
-                 int64_t ld) {
-  const int64_t RS = p.R * p.S, HW = p.H * p.W;
-  for (int64_t j = 0; j < nrows; ++j) {
-    const int64_t col = j0 + j, c = col / RS, r = (col % RS) / p.S, s = col % p.S;
-    const T* xc = xg + c * HW;
-    T* dst = rows + j * ld;
-    for (int64_t q = q0; q < q0 + len;) {
-      const int64_t oh = q / p.OW, ow0 = q % p.OW, run = std::min(p.OW - ow0, q0 + len - q);
-      T* d = dst + (q - q0);
-      const int64_t ih = oh * p.sh - p.ph + r * p.dh;
-      if (ih < 0 || ih >= p.H) {
-        std::fill(d, d + run, T(0));
-      } else {
-        const T* row = xc + ih * p.W;
-        const int64_t base = ow0 * p.sw - p.pw + s * p.dw;
-        if (p.sw == 1) {
-          const int64_t lo = std::clamp<int64_t>(-base, 0, run), hi = std::clamp<int64_t>(p.W - base, lo, run);
-          std::fill(d, d + lo, T(0));
-          std::memcpy(d + lo, row + base + lo, size_t(hi - lo) * sizeof(T));
-          std::fill(d + hi, d + run, T(0));
-        } else {
-          for (int64_t i = 0; i < run; ++i) {
-            const int64_t iw = base + i * p.sw;
-            d[i] = iw >= 0 && iw < p.W ? row[iw] : T(0);
-          }
-        }
-      }
-      q += run;
-    }
-  }
-}
-
 // gW = sum over images and pixel blocks of gy @ col(x)^T (see the file comment); gb too.
 // A task owns a column range of one group's gW; per pixel block it packs gy's rows once and
-// sweeps its columns in L2-sized blocks (im2col rows, then the transposing pack).
+// sweeps its columns in L2-sized blocks: im2col rows packed from the input view as one panel
+// as wide as the pixel block (pack_cols), then the transposing pack.
 template <class T>
 void bwd_weight_gemm(const Conv2dParams& p) {
   const GemmKernel& gk = kernel<T>();
@@ -276,8 +302,13 @@ void bwd_weight_gemm(const Conv2dParams& p) {
   const int64_t part = round_up(ceil_div(Kd, nparts), nr), ntask = G * ceil_div(Kd, part);
   const int64_t ncb = Kg <= bl.mc ? std::min<int64_t>(part, 1024) : std::min(part, bl.nc);
   const int nt = threads_for(ntask);
-  const size_t rbytes = size_t(ncb * kc) * sizeof(T), bbytes = size_t(round_up(ncb, nr) * kc) * sizeof(T);
-  const size_t abytes = size_t(Mp * kc) * sizeof(T), per = rbytes + bbytes + 2 * abytes;
+  const int64_t ldr = round_up(kc, PV<T>::W);  // im2col rows, pixels padded to whole vectors
+  const size_t rbytes = size_t(ncb * ldr) * sizeof(T), bbytes = size_t(round_up(ncb, nr) * kc) * sizeof(T);
+  const size_t abytes = size_t(Mp * kc) * sizeof(T), obytes = size_t(ncb) * sizeof(int64_t);
+  const size_t per = rbytes + bbytes + 2 * abytes + obytes;
+  const InputView<T> in(p, true);
+  std::vector<std::vector<Seg>> segs(static_cast<size_t>(nt));
+  std::vector<std::vector<int>> offs(static_cast<size_t>(nt));
   Scratch scratch(per * size_t(nt));
   const T* gy = static_cast<const T*>(p.gy);
   T* gw = static_cast<T*>(p.gw);
@@ -287,10 +318,11 @@ void bwd_weight_gemm(const Conv2dParams& p) {
     T* rows = reinterpret_cast<T*>(scratch.as<char>() + per * size_t(t));
     T* Bp = reinterpret_cast<T*>(reinterpret_cast<char*>(rows) + rbytes);
     T* Ap = reinterpret_cast<T*>(reinterpret_cast<char*>(Bp) + bbytes);
-    const T* xg0 = static_cast<const T*>(p.x) + g * Cg * p.H * p.W;
     T* gtmp = reinterpret_cast<T*>(reinterpret_cast<char*>(Ap) + abytes);
+    int64_t* roff = reinterpret_cast<int64_t*>(reinterpret_cast<char*>(gtmp) + abytes);
     for (int64_t Q0 = 0; Q0 < P; Q0 += kc) {  // pixel blocks over all images (small images share one)
       const int64_t kcur = std::min(kc, P - Q0), n0 = Q0 / OHW, n1 = (Q0 + kcur - 1) / OHW;
+      make_segs(p, Q0, kcur, int(ldr), segs[size_t(t)], offs[size_t(t)]);  // the block as one panel
       if (n0 == n1) {
         gk.pack_a(gy + (n0 * p.K + g * Kg) * OHW + Q0 - n0 * OHW, OHW, 1, Kg, kcur, Ap);
       } else {  // gather the block's gy rows image by image, then pack
@@ -304,12 +336,8 @@ void bwd_weight_gemm(const Conv2dParams& p) {
       }
       for (int64_t j0 = jA; j0 < jB; j0 += ncb) {
         const int64_t ncur = std::min(ncb, jB - j0);
-        for (int64_t Q = Q0; Q < Q0 + kcur;) {
-          const int64_t n = Q / OHW, q = Q % OHW, len = std::min(OHW - q, Q0 + kcur - Q);
-          im2col_rows<T>(p, xg0 + n * p.C * p.H * p.W, j0, ncur, q, len, rows + (Q - Q0), kcur);
-          Q += len;
-        }
-        gk.pack_b(rows, 1, kcur, kcur, ncur, Bp);
+        pack_cols<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], j0, ncur, int(ldr), rows, roff);  // rows[j][pixel]
+        gk.pack_b(rows, 1, ldr, kcur, ncur, Bp);
         for (int64_t ic = 0; ic < Kg; ic += bl.mc)
           gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ap + ic * kcur, Bp, gw + (g * Kg + ic) * Kd + j0, Kd, 1,
                    1.0, Q0 == 0 ? 0.0 : 1.0, 0, ceil_div(ncur, nr));
