@@ -63,6 +63,38 @@ def test_exp_log_extremes():
                                np.tanh(np.float32([-30.0, -1e-7, 0.29, 0.31, 30.0])), rtol=4e-6)
 
 
+def test_transcendental_vector_lanes_at_the_edges(isa, rng):
+    # exp, tanh, sigmoid and silu run explicit-vector loops on contiguous float32 rows: the
+    # edge values go through every lane position of those loops (and the scalar tail)
+    edges = [-200.0, -104.0, -103.9, -95.0, -88.5, -87.5, -87.3, -86.5, -44.0, -43.0, -20.0, -9.2, -0.31, -0.3,
+             -0.29, -1e-7, -1e-30, -0.0, 0.0, 1e-30, 1e-7, 0.29, 0.3, 0.31, 9.2, 17.0, 20.0, 43.0, 44.0, 86.5,
+             88.0, 88.7, 88.8, 89.0, 104.0, np.inf, -np.inf, np.nan]
+    x = np.concatenate([np.roll(edges, k) for k in range(17)] + [rng.standard_normal(101) * 30]).astype(np.float32)
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        sig = 1 / (1 + np.exp(-x64))
+        want = {"exp": np.exp(x64), "tanh": np.tanh(x64), "sigmoid": sig, "silu": x64 * sig}
+    fin = np.isfinite(x)
+    for name, ref in want.items():
+        got = getattr(fd, name)(fd.tensor(x)).numpy().astype(np.float64)
+        ref = ref.astype(np.float32).astype(np.float64)
+        assert np.array_equal(np.isnan(got), np.isnan(x) | (np.isnan(ref) & ~np.isnan(x))), name
+        # results below FLT_MIN: exp keeps its denormals; sigmoid's may flush to 0 (x < -87.3)
+        tiny = 1e-44 if name in ("exp", "tanh") else 1.2e-38 * np.maximum(1, np.abs(x64))
+        with np.errstate(all="ignore"):
+            err = np.abs(got - ref)[fin]
+            bad = err > (tiny + 2e-6 * np.abs(ref))[fin]
+        assert not bad.any(), (name, x[fin][bad][:5], got[fin][bad][:5], ref[fin][bad][:5])
+        inf = np.isinf(x) & ~np.isnan(ref)
+        assert np.array_equal(got[inf], ref[inf]), name
+    t, s = fd.tanh(fd.tensor(x)).numpy(), fd.sigmoid(fd.tensor(x)).numpy()
+    far = np.abs(x) >= 9.2
+    assert np.all(np.abs(t[far]) == 1.0) and np.all(np.sign(t[far]) == np.sign(x[far]))
+    assert np.all(s[x >= 17.0] == 1.0) and np.all(s[x <= -88.8] == 0.0)
+    e = fd.exp(fd.tensor(x)).numpy()
+    assert np.all(e[x <= -104] == 0.0) and np.all(e[x >= 88.8] == np.inf)
+
+
 @pytest.mark.parametrize("name", sorted(BINARY))
 @pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
 @pytest.mark.parametrize("shapes", [((17, 33), (17, 33)), ((17, 33), (33,)), ((5, 1, 7), (1, 3, 1)), ((), (4, 3)), ((9, 1), ())])

@@ -120,7 +120,14 @@ def test_full_reductions_split_across_threads(isa, rng):
     assert abs(p.prod().item() - 1.0000001 ** n) < 1e-6
 
 
-def test_transposed_copy_tiles(rng):
+def test_transposed_copy_tiles(rng, isa):
+    # register-transposed blocks (4- and 8-byte elements on the AVX builds), their partial
+    # edges and the scalar rest, from contiguous and row-padded sources
+    a = rng.standard_normal((5, 70, 43))
+    for dt in (fd.float32, fd.int32, fd.int64):
+        t = fd.tensor(a * 100, dtype=dt)[:, 3:68, 1:40]
+        np.testing.assert_array_equal(t.transpose(-1, -2).contiguous().numpy(),
+                                      np.swapaxes(t.numpy(), -1, -2))
     for shape in [(300, 517), (3, 130, 67), (64, 64)]:
         a = rng.standard_normal(shape)
         for dt in (fd.float64, fd.float32, fd.float16, fd.bool):

@@ -26,6 +26,10 @@ struct ElementwiseKernels {
   // (broadcast patterns with short rows: a bias added to every row), one dispatch per block.
   void (*binary_rows)(BinaryOp op, DType dt, char* out, const char* a, const char* b, int64_t n, int64_t so,
                       int64_t sa, int64_t sb, int64_t rows, int64_t ro, int64_t ra, int64_t rb);
+  // A transposing copy of es-byte elements: dst[i dr + j] = src[i + j sc] for i < rows, j < cols
+  // (the destination runs along j, the source along i); 8x8 float / 4x4 double register
+  // transposes on the AVX builds.
+  void (*transpose)(size_t es, char* dst, const char* src, int64_t rows, int64_t cols, int64_t dr, int64_t sc);
 };
 
 const ElementwiseKernels& elementwise_kernels();                // for the ISA in force

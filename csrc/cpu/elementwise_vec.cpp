@@ -11,6 +11,9 @@
 
 #if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
 #include <immintrin.h>
+
+#include "cpu/simd/transpose.h"
+#include "cpu/simd/vec.h"
 #endif
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
@@ -232,8 +235,88 @@ void binary_k(BinaryOp op, DType dt, char* out, const char* a, const char* b, in
   binary_rows_k(op, dt, out, a, b, n, so, sa, sb, 1, 0, 0, 0);
 }
 
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+// Explicit-vector exp, tanh, sigmoid and SiLU for contiguous float32 rows. Left to the
+// auto-vectoriser, the scalar forms (vm::exp_f, tanh_f) cost 2-3x PyTorch's per element on a
+// Xeon (8192 elements in L1, one thread: exp 0.84 against 0.30 cycles an element, tanh 1.9
+// against 0.69): their clamps and selects become blends, and the divisions run on the divider.
+// Here 2^n is applied by one scale instruction (AVX-512 vscalefps: exact overflow to inf,
+// underflow through the denormals to 0, NaN through) or by two exponent-field products (AVX2),
+// and 1 / d is a reciprocal estimate refined by one Newton step (rel. error < 2^-22 on AVX2,
+// 2^-28 on AVX-512). Results match the scalar forms to a few ulp, edge values exactly.
+#if defined(FASTDL_ISA_avx512)
+inline vf vscale2(vf p, vf n) { return _mm512_scalef_ps(p, n); }  // p 2^n
+inline vf vrcp_nr(vf d) { const vf r = _mm512_rcp14_ps(d); return r * (2.f - d * r); }
+inline vf vround(vf x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+#else
+inline vf vscale2(vf p, vf n) {  // n in [-150, 128]: two factors 2^(n/2), each a normal float
+  const vi ni = __builtin_convertvector(n, vi), e1 = ni >> 1, e2 = ni - e1;
+  return p * (vf)((e1 + 127) << 23) * (vf)((e2 + 127) << 23);
+}
+inline vf vrcp_nr(vf d) { const vf r = _mm256_rcp_ps(d); return r * (2.f - d * r); }
+inline vf vround(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+#endif
+// e^x over the whole float range: denormal results kept, inf above 88.7, NaN through (max and
+// min return their second operand on NaN).
+inline vf exp_full_v(vf x) {
+  x = vmin(vf{} + 89.f, vmax(vf{} - 104.f, x));
+  const vf n = vround(x * 1.44269504088896341f);
+  return vscale2(vm::exp_poly(vm::exp_reduce(x, n)), n);
+}
+// e^x with x clamped to [-86, 88], so 2^n goes straight into the exponent field and the result
+// is a normal float (4.4e-38 at the low end): for callers that add it to 1 or select their own
+// limits, so no denormal is ever computed.
+inline vf exp_mid_v(vf x) {
+  x = vmin(vf{} + 88.f, vmax(vf{} - 86.f, x));
+  const vf n = vround(x * 1.44269504088896341f);
+  return (vf)((vi)vm::exp_poly(vm::exp_reduce(x, n)) + (__builtin_convertvector(n, vi) << 23));
+}
+inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
+inline vf vsel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }  // m ? a : b
+// 1 / d, exactly 1 at d == 1 (where 1 + e^-|x| has rounded to 1: tanh and sigmoid far out).
+inline vf vrcp(vf d) { return vsel((vi)(d == 1.f), vf{} + 1.f, vrcp_nr(d)); }
+inline vf tanh_v(vf x) {
+  const vf a = vabs(x), z = x * x;
+  vf s = vf{} - 0.0088632355299021966f;  // |x| < 0.3: the odd Taylor series, as vm::tanh_f
+  s = s * z + 0.021869488536155203f;
+  s = s * z - 0.053968253968253968f;
+  s = s * z + 0.13333333333333333f;
+  s = s * z - 0.33333333333333333f;
+  const vf small = x + x * z * s;
+  const vf e = exp_mid_v(-2.f * a);  // 4.4e-38 from |x| > 43: (1 - e) / (1 + e) is 1
+  const vf big = (vf)((vi)((1.f - e) * vrcp(1.f + e)) | ((vi)x & int32_t(0x80000000u)));
+  return vsel((vi)(a < 0.3f), small, vsel((vi)(x != x), x, big));
+}
+inline vf sigmoid_v(vf x) {  // 0 below -87.3 (as vm::sigmoid_f); NaN through
+  const vf y = vrcp(1.f + exp_mid_v(-x));
+  return vsel((vi)(x < -87.33654f), vf{}, vsel((vi)(x != x), x, y));
+}
+
+// The vector loop over n (contiguous) elements, the tail by the scalar form.
+template <class FV, class FS> inline void row1_v(float* o, const float* a, int64_t n, FV fv, FS fs) {
+  int64_t i = 0;
+  for (; i + kWf <= n; i += kWf) stv(o + i, fv(ldv(a + i)));
+  for (; i < n; ++i) o[i] = fs(a[i]);
+}
+bool unary_vec_f32(UnaryOp op, float* o, const float* a, int64_t n) {
+  switch (op) {
+    case UnaryOp::exp: row1_v(o, a, n, exp_full_v, vm::exp_f); return true;
+    case UnaryOp::tanh: row1_v(o, a, n, tanh_v, vm::tanh_f); return true;
+    case UnaryOp::sigmoid: row1_v(o, a, n, sigmoid_v, vm::sigmoid_f); return true;
+    case UnaryOp::silu:
+      row1_v(o, a, n, [](vf x) { return x * sigmoid_v(x); }, [](float x) { return x * vm::sigmoid_f(x); });
+      return true;
+    default: return false;
+  }
+}
+#endif
+
 template <class T>
 void unary_float(UnaryOp op, T* o, const T* a, int64_t n, int64_t so, int64_t sa) {
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+  if constexpr (std::is_same_v<T, float>)
+    if (so == 1 && sa == 1 && unary_vec_f32(op, o, a, n)) return;
+#endif
   switch (op) {
     case UnaryOp::exp: return row1(o, a, n, so, sa, [](T x) { return t_exp(x); });
     case UnaryOp::log: return row1(o, a, n, so, sa, [](T x) { return t_log(x); });
@@ -448,10 +531,40 @@ void clamp_k(DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t 
   }
 }
 
+template <class T>
+void transpose_t(T* dst, const T* src, int64_t rows, int64_t cols, int64_t dr, int64_t sc) {
+  int64_t i0 = 0;
+#if defined(FASTDL_ISA_avx512) || defined(FASTDL_ISA_avx2)
+  if constexpr (sizeof(T) == 4 || sizeof(T) == 8) {  // blocks of B source rows (j) by B elements (i)
+    using F = std::conditional_t<sizeof(T) == 4, float, double>;
+    constexpr int64_t B = 32 / sizeof(T);
+    const F* s = reinterpret_cast<const F*>(src);
+    F* d = reinterpret_cast<F*>(dst);
+    for (; i0 + B <= rows; i0 += B)
+      for (int64_t j0 = 0; j0 < cols; j0 += B)
+        tr_block(s + i0 + j0 * sc, sc, d + i0 * dr + j0, dr, int(std::min(B, cols - j0)));
+  }
+#endif
+  for (int64_t j0 = 0; j0 < cols; j0 += 8) {  // the rows left, 8 source lines at a time
+    const int64_t j1 = std::min(cols, j0 + 8);
+    for (int64_t i = i0; i < rows; ++i)
+      for (int64_t j = j0; j < j1; ++j) dst[i * dr + j] = src[i + j * sc];
+  }
+}
+
+void transpose_k(size_t es, char* dst, const char* src, int64_t rows, int64_t cols, int64_t dr, int64_t sc) {
+  switch (es) {
+    case 8: return transpose_t(reinterpret_cast<int64_t*>(dst), reinterpret_cast<const int64_t*>(src), rows, cols, dr, sc);
+    case 4: return transpose_t(reinterpret_cast<int32_t*>(dst), reinterpret_cast<const int32_t*>(src), rows, cols, dr, sc);
+    case 2: return transpose_t(reinterpret_cast<int16_t*>(dst), reinterpret_cast<const int16_t*>(src), rows, cols, dr, sc);
+    default: return transpose_t(reinterpret_cast<int8_t*>(dst), reinterpret_cast<const int8_t*>(src), rows, cols, dr, sc);
+  }
+}
+
 }  // namespace
 
 const ElementwiseKernels& elementwise_table() {
-  static const ElementwiseKernels k{binary_k, unary_k, cast_k, where_k, clamp_k, binary_rows_k};
+  static const ElementwiseKernels k{binary_k, unary_k, cast_k, where_k, clamp_k, binary_rows_k, transpose_k};
   return k;
 }
 

@@ -18,20 +18,11 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
 namespace {
 
 // Tiled copy for the transposed pattern (the destination runs along the last dim, the source
-// along the one before). Bands of 64 destination rows by 8 columns: the 8 source lines of a
-// tile are reused across the band, and 8 stays under the L1's associativity when the source
-// stride is a power of two (measured best of 8 shapes here). Returns false otherwise.
+// along the one before), in bands of 64 destination rows; the ISA's transpose kernel walks a
+// band in 8-column tiles: the 8 source lines of a tile are reused across the band, and 8 stays
+// under the L1's associativity when the source stride is a power of two (measured best of 8
+// shapes here). Returns false otherwise.
 constexpr int64_t kBand = 64;
-template <class T>
-void transpose_tiles(T* dst, const T* src, int64_t rows, int64_t cols, int64_t dr, int64_t sc) {
-  // dst[i * dr + j] = src[i + j * sc] for i < rows (dst outer dim), j < cols (dst inner dim)
-  for (int64_t j0 = 0; j0 < cols; j0 += 8) {
-    int64_t j1 = std::min(cols, j0 + 8);
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = j0; j < j1; ++j) dst[i * dr + j] = src[i + j * sc];
-  }
-}
-
 bool copy_transposed(const cpu::Loop& L, char* dst, const char* src, size_t es) {
   int nd = L.ndim;
   if (nd < 2 || L.numel < 4096) return false;
@@ -51,13 +42,8 @@ bool copy_transposed(const cpu::Loop& L, char* dst, const char* src, size_t es) 
         od += k * L.strides[0][d];
         os += k * L.strides[1][d];
       }
-      int64_t n = r1 - r0;
-      switch (es) {
-        case 8: transpose_tiles(reinterpret_cast<int64_t*>(dst) + od + r0 * dr, reinterpret_cast<const int64_t*>(src) + os + r0, n, cols, dr, sc); break;
-        case 4: transpose_tiles(reinterpret_cast<int32_t*>(dst) + od + r0 * dr, reinterpret_cast<const int32_t*>(src) + os + r0, n, cols, dr, sc); break;
-        case 2: transpose_tiles(reinterpret_cast<int16_t*>(dst) + od + r0 * dr, reinterpret_cast<const int16_t*>(src) + os + r0, n, cols, dr, sc); break;
-        default: transpose_tiles(reinterpret_cast<int8_t*>(dst) + od + r0 * dr, reinterpret_cast<const int8_t*>(src) + os + r0, n, cols, dr, sc); break;
-      }
+      cpu::elementwise_kernels().transpose(es, dst + (od + r0 * dr) * int64_t(es), src + (os + r0) * int64_t(es), r1 - r0,
+                                           cols, dr, sc);
     }
   });
   return true;
