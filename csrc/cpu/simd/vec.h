@@ -64,6 +64,19 @@ inline vf exp_v(vf x) {
   return (vf)((vi)p + (__builtin_convertvector(n, vi) << 23));
 }
 
+// vm::exp_ftz_f on a vector: e^x, exactly 0 where it would be below FLT_MIN (x < -87.34;
+// clamped there, 2^n p is still normal, so no lane ever computes a denormal), +inf above 88.7,
+// NaN through. For softmax-style sums whose largest term is 1.
+inline vf exp_ftz_v(vf x) {
+  const vi keep = (vi)(x >= -87.33654f) | (vi)(x != x);
+  const vf xc = vmin(vf{} + 89.f, vmax(vf{} - 87.33654f, x));
+  const vf n = (xc * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
+  const vf p = vm::exp_poly(vm::exp_reduce(xc, n));
+  const vi ni = __builtin_convertvector(n, vi), e1 = ni >> 1;  // two factors: 2^128 overflows to inf
+  const vf r = p * (vf)((e1 + 127) << 23) * (vf)((ni - e1 + 127) << 23);
+  return (vf)((vi)(x != x ? x : r) & keep);
+}
+
 // 2^x, for loops whose exponents can be pre-scaled by log2(e) (exp(a x) = 2^(a log2(e) x)):
 // n = round(x) by the 1.5 * 2^23 trick (whose bits also give n as an integer), 2^r on
 // [-1/2, 1/2] by a degree-6 polynomial fitted to the relative error (1.0e-7 in float32
