@@ -141,7 +141,9 @@ def test_train_profile_flag(capsys):
     from fastdl.train.main import main
     main(["--epochs", "1", "--profile", "2", "--no-progress", "--out", "/tmp/fastdl_test_profile"])
     out = capsys.readouterr().out
-    assert "profile of 2 training steps" in out and "linear" in out and "AccumulateGrad" in out
+    # the table's top 20 rows by self time depend on timing (under the sanitizers the cheap
+    # AccumulateGrad rows fell out of it): check the header and the step's dominant op
+    assert "profile of 2 training steps" in out and "Self CPU" in out and "linear" in out
 
 
 def test_train_profile_flag_on_a_language_model(tmp_path, capsys, monkeypatch):
