@@ -42,3 +42,17 @@ def device(request):
 @pytest.fixture
 def torch():
     return pytest.importorskip("torch")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Under tests/sanitizers/run.sh, LeakSanitizer's check runs here, with every thread idle,
+    # instead of at process exit: there its thread-suspending tracer crashed in two of three
+    # runs as the interpreter's threads wound down ("Tracer caught signal 11", a known fault of
+    # the sanitizer runtime, google/sanitizers#1267), failing runs whose tests all passed. The
+    # check is the same one (same suppressions; a leak ends the process with reports in
+    # log_path), and the exit-time check is then skipped.
+    if os.environ.get("FASTDL_SAN_SITE"):
+        import ctypes
+        check = getattr(ctypes.CDLL(None), "__lsan_do_leak_check", None)
+        if check is not None:
+            check()
