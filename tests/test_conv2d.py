@@ -116,6 +116,8 @@ def _grads(isa, x, w, b, upstream, **kw):
     (2, 32, 8, 5, 6, 3, 1, 3, 1),       # input gradient as a forward convolution that crops
     (2, 32, 8, 4, 37, 3, 1, 1, 1),      # rows wider than a panel: borders clipped while packing
     (2, 6, 8, 5, 70, 3, 2, 1, 1),       # the same through column phases
+    (7, 8, 12, 9, 7, 3, 2, 1, 1),       # strided input gradient over groups of images (3, 3, 1)
+    (2, 8, 128, 4, 4, 3, 1, 1, 1),      # one column block: output channels split over threads
 ])
 def test_fast_paths_match_reference(rng, shape):
     fast = [i for i in ("avx2", "avx512") if i in __import__("conftest").PRESENT_ISAS]

@@ -224,6 +224,13 @@ void pack_cols_clipped(const Conv2dParams& p, const InputView<T>& in, int64_t g,
   }
 }
 
+// Forward packs from the padded view when rows are narrower than a panel and the channel run
+// is short; with many channels the clipped packing's per-tap setup is spread over them and the
+// view's copy is the larger cost (Xeon, 2 threads, batch 32: 64 -> 64 on 16x16 1.93 ms clipped
+// against 2.20 padded, 256 -> 256 on 4x4 1.69 against 1.92; LeNet's 6 -> 16 on 14x14 0.72
+// padded against 1.11 clipped).
+constexpr int64_t kShortChannelRun = 16;
+
 // y = conv(x, w) + b as implicit GEMM (see the file comment).
 template <class T>
 void fwd_gemm(const Conv2dParams& p) {
@@ -235,7 +242,7 @@ void fwd_gemm(const Conv2dParams& p) {
   const T* w = static_cast<const T*>(p.w);
   const T* b = static_cast<const T*>(p.b);
   T* y = static_cast<T*>(p.y);
-  const InputView<T> in(p, p.OW < nr);
+  const InputView<T> in(p, p.OW < nr && p.C / p.groups < kShortChannelRun);
   // Packed W: per group, per k block of kcur columns, Mp rows (panel layout of pack_a).
   Scratch ap(size_t(G * Mp * Kd) * sizeof(T));
   T* Ap = ap.as<T>();
@@ -244,7 +251,13 @@ void fwd_gemm(const Conv2dParams& p) {
     gk.pack_a(w + g * Kg * Kd + pc, Kd, 1, Kg, kcur, Ap + g * Mp * Kd + Mp * pc);
   });
   const int64_t nc = std::min(bl.nc, std::max<int64_t>(4 * nr, round_up(ceil_div(P, 4 * get_num_threads()), nr)));
-  const int64_t nblk = ceil_div(P, nc), ntask = G * nblk;
+  const int64_t nblk = ceil_div(P, nc);
+  // Fewer column blocks than threads (small images deep in a network: ResNet's 512 x 2 x 2
+  // layers at batch 32 are one block of 128 pixels): the rows (output channels) are split too,
+  // each part packing the block's columns for itself, so no thread idles.
+  const int64_t msplit = G * nblk >= get_num_threads() ? 1
+      : std::max<int64_t>(1, std::min(ceil_div(get_num_threads(), G * nblk), ceil_div(Kg, 4 * gk.mr)));
+  const int64_t mpart = round_up(ceil_div(Kg, msplit), gk.mr), ntask = G * nblk * msplit;
   const int nt = threads_for(ntask);
   const size_t bbytes = size_t(bl.kc * round_up(nc, nr)) * sizeof(T), cbytes = size_t(Kg * nc) * sizeof(T);
   const size_t obytes = size_t(bl.kc) * sizeof(int64_t);
@@ -252,7 +265,10 @@ void fwd_gemm(const Conv2dParams& p) {
   std::vector<std::vector<Seg>> segs(static_cast<size_t>(nt));
   std::vector<std::vector<int>> offs(static_cast<size_t>(nt));
   run_tasks(ntask, nt, [&](int64_t task, int t) {
-    const int64_t g = task / nblk, J0 = (task % nblk) * nc, ncur = std::min(nc, P - J0), npan = ceil_div(ncur, nr);
+    const int64_t ms = task % msplit, g = task / msplit / nblk, J0 = (task / msplit % nblk) * nc;
+    const int64_t ncur = std::min(nc, P - J0), npan = ceil_div(ncur, nr);
+    const int64_t m0 = ms * mpart, m1 = std::min(Kg, m0 + mpart);  // this part's output channels
+    if (m0 >= m1) return;
     T* Bp = reinterpret_cast<T*>(scratch.as<char>() + (bbytes + cbytes + obytes) * size_t(t));
     T* Ct = reinterpret_cast<T*>(reinterpret_cast<char*>(Bp) + bbytes);
     int64_t* roff = reinterpret_cast<int64_t*>(reinterpret_cast<char*>(Ct) + cbytes);
@@ -266,12 +282,12 @@ void fwd_gemm(const Conv2dParams& p) {
       if (in.padded) pack_cols<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp, roff);
       else pack_cols_clipped<T>(p, in, g, segs[size_t(t)], offs[size_t(t)], pc, kcur, nr, Bp);
       const T* Ag = Ap + g * Mp * Kd + Mp * pc;
-      for (int64_t ic = 0; ic < Kg; ic += bl.mc)
-        gk.macro(std::min(bl.mc, Kg - ic), ncur, kcur, Ag + ic * kcur, Bp, C + ic * rs, rs, 1, 1.0, pc == 0 ? 0.0 : 1.0,
+      for (int64_t ic = m0; ic < m1; ic += bl.mc)
+        gk.macro(std::min(bl.mc, m1 - ic), ncur, kcur, Ag + ic * kcur, Bp, C + ic * rs, rs, 1, 1.0, pc == 0 ? 0.0 : 1.0,
                  0, npan);
     }
     if (b)
-      for (int64_t i = 0; i < Kg; ++i) {
+      for (int64_t i = m0; i < m1; ++i) {
         const T v = b[g * Kg + i];
         T* ci = C + i * rs;
         for (int64_t j = 0; j < ncur; ++j) ci[j] += v;
@@ -279,7 +295,7 @@ void fwd_gemm(const Conv2dParams& p) {
     if (!direct)  // scatter the block's columns image by image
       for (int64_t J = J0; J < J0 + ncur;) {
         const int64_t n = J / OHW, pix = J % OHW, len = std::min(OHW - pix, J0 + ncur - J);
-        for (int64_t i = 0; i < Kg; ++i)
+        for (int64_t i = m0; i < m1; ++i)
           std::memcpy(y + (n * p.K + g * Kg + i) * OHW + pix, Ct + i * nc + (J - J0), size_t(len) * sizeof(T));
         J += len;
       }
@@ -351,10 +367,68 @@ void bwd_weight_gemm(const Conv2dParams& p) {
 // over a block of whole output rows
 // (Cg R S x rows OW), then each col row is added back to the input pixels it was read from.
 // Threads own whole images.
+// Small images go several at a time: a task takes a group of images and runs one GEMM over
+// their pixels (their gy rows gathered side by side), then the adds. One image at a time, the
+// GEMMs of ResNet's layer-4 input gradient at batch 32 had 4 columns each: 14.2 -> 2.2 ms for
+// a 256 -> 512 3x3 stride-2 layer on 4x4 inputs (Xeon, 2 threads). Groups stay L2-sized and
+// at least one per thread.
+constexpr int64_t kColGroupElems = int64_t(1) << 18;  // col elements of a group of images (1 MiB in f32)
+
+template <class T>
+void bwd_input_col2im_grouped(const Conv2dParams& p, int64_t ng) {
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S, Kd = Cg * RS, OHW = p.OH * p.OW;
+  const int64_t HW = p.H * p.W, len = ng * OHW, ngroups = ceil_div(p.N, ng);
+  const int nt = threads_for(ngroups);
+  const size_t per = size_t((Kd + Kg) * len);
+  Scratch scratch(per * sizeof(T) * size_t(nt));
+  const T* w = static_cast<const T*>(p.w);
+  const T* gy = static_cast<const T*>(p.gy);
+  T* gx = static_cast<T*>(p.gx);
+  run_tasks(ngroups, nt, [&](int64_t grp, int t) {
+    T* col = scratch.as<T>() + per * size_t(t);
+    T* gyg = col + Kd * len;
+    const int64_t n0 = grp * ng, ni = std::min(ng, p.N - n0), cols = ni * OHW;
+    std::fill(gx + n0 * p.C * HW, gx + (n0 + ni) * p.C * HW, T(0));
+    for (int64_t g = 0; g < G; ++g) {
+      for (int64_t k = 0; k < Kg; ++k)  // gy rows of the group's images, side by side
+        for (int64_t i = 0; i < ni; ++i)
+          std::memcpy(gyg + k * cols + i * OHW, gy + ((n0 + i) * p.K + g * Kg + k) * OHW, size_t(OHW) * sizeof(T));
+      GemmParams gp;
+      gp.M = Kd; gp.N = cols; gp.K = Kg; gp.dtype = p.dt;
+      gp.A = w + g * Kg * Kd; gp.sa_m = 1; gp.sa_k = Kd;
+      gp.B = gyg; gp.sb_k = cols; gp.sb_n = 1;
+      gp.C = col; gp.sc_m = cols; gp.sc_n = 1;
+      gemm(gp);
+      for (int64_t i = 0; i < ni; ++i)
+        for (int64_t c = 0; c < Cg; ++c) {  // each (image, channel) plane gets its R S rows
+          T* xc = gx + ((n0 + i) * p.C + g * Cg + c) * HW;
+          for (int64_t rs = 0; rs < RS; ++rs) {
+            const int64_t r = rs / p.S, s = rs % p.S;
+            int64_t ow0, ow1;
+            conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+            const T* cr0 = col + (c * RS + rs) * cols + i * OHW;
+            for (int64_t oh = 0; oh < p.OH; ++oh) {
+              const int64_t ih = oh * p.sh - p.ph + r * p.dh;
+              if (ih < 0 || ih >= p.H) continue;
+              T* xr = xc + ih * p.W - p.pw + s * p.dw;
+              const T* cr = cr0 + oh * p.OW;
+              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * p.sw] += cr[ow];
+            }
+          }
+        }
+    }
+  });
+}
+
 template <class T>
 void bwd_input_col2im(const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S, Kd = Cg * RS, OHW = p.OH * p.OW;
   const int64_t HW = p.H * p.W;
+  const int64_t per_thread = ceil_div(p.N, std::max<int64_t>(1, get_num_threads()));
+  if (const int64_t ng = std::min(per_thread, kColGroupElems / std::max<int64_t>(Kd * OHW, 1)); ng > 1) {
+    bwd_input_col2im_grouped<T>(p, ng);
+    return;
+  }
   const int64_t rows = std::clamp<int64_t>((int64_t(1) << 18) / std::max<int64_t>(Kd * p.OW, 1), 1, p.OH);
   const int nt = threads_for(p.N);
   Scratch scratch(size_t(Kd * rows * p.OW) * sizeof(T) * size_t(nt));
@@ -398,11 +472,14 @@ void bwd_input_as_fwd(const Conv2dParams& p) {
   Scratch wt(size_t(p.K * Cg * RS) * sizeof(T));
   const T* w = static_cast<const T*>(p.w);
   T* w2 = wt.as<T>();
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = 0; c < Cg; ++c)
+  parallel_for(0, G * Cg, std::max<int64_t>(1, 16384 / (Kg * RS)), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {  // w2's rows (g, c), each written in order (512 x 512 x 3 x 3: 2.4M)
+      const int64_t g = t / Cg, c = t % Cg;
+      for (int64_t k = 0; k < Kg; ++k)
         for (int64_t i = 0; i < RS; ++i)
           w2[((g * Cg + c) * Kg + k) * RS + (RS - 1 - i)] = w[((g * Kg + k) * Cg + c) * RS + i];
+    }
+  });
   Conv2dParams q = p;
   q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
   q.ph = p.dh * (p.R - 1) - p.ph; q.pw = p.dw * (p.S - 1) - p.pw;
@@ -427,9 +504,9 @@ void fwd(const Conv2dParams& p) {
 // The stride-1 input gradient as a forward convolution is a GEMM with Cg rows whose packing
 // copies Kg R S values per pixel: with few input channels that copy dominates, and col2im (a
 // GEMM over Kg, then Cg R S adds per pixel) wins. On a Xeon, 2 threads, input gradient as
-// forward -> col2im: LeNet c2 (6 -> 16, 5x5) 2.57 -> 1.66 ms, a 3 -> 32 3x3 layer 2.63 -> 0.77,
-// 16 -> 16 4.11 -> 3.12, ResNet's 64 -> 64 28 -> 27; but 256 -> 256 24 -> 35.
-constexpr int64_t kColMaxC = 32;
+// forward -> col2im: LeNet c2 (6 -> 16, 5x5, batch 256) 2.96 -> 1.48 ms, a 3 -> 32 3x3 layer
+// (batch 64, 32x32) 1.69 -> 1.23; but 16 -> 16 on 32x32 1.57 -> 1.96, 256 -> 256 24 -> 35.
+constexpr int64_t kColMaxC = 16;
 
 void bwd_input(const Conv2dParams& p) {
   const bool direct = (p.C / p.groups) * (p.K / p.groups) <= 8;
