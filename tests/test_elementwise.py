@@ -64,7 +64,7 @@ def test_exp_log_extremes():
 
 
 def test_transcendental_vector_lanes_at_the_edges(isa, rng):
-    # exp, tanh, sigmoid and silu run explicit-vector loops on contiguous float32 rows: the
+    # exp, tanh, sigmoid, silu and gelu run explicit-vector loops on contiguous float32 rows: the
     # edge values go through every lane position of those loops (and the scalar tail)
     edges = [-200.0, -104.0, -103.9, -95.0, -88.5, -87.5, -87.3, -86.5, -44.0, -43.0, -20.0, -9.2, -0.31, -0.3,
              -0.29, -1e-7, -1e-30, -0.0, 0.0, 1e-30, 1e-7, 0.29, 0.3, 0.31, 9.2, 17.0, 20.0, 43.0, 44.0, 86.5,
@@ -73,7 +73,9 @@ def test_transcendental_vector_lanes_at_the_edges(isa, rng):
     x64 = x.astype(np.float64)
     with np.errstate(all="ignore"):
         sig = 1 / (1 + np.exp(-x64))
-        want = {"exp": np.exp(x64), "tanh": np.tanh(x64), "sigmoid": sig, "silu": x64 * sig}
+        erf = np.vectorize(math.erf)(x64 / math.sqrt(2))
+        want = {"exp": np.exp(x64), "tanh": np.tanh(x64), "sigmoid": sig, "silu": x64 * sig,
+                "gelu": 0.5 * x64 * (1 + erf)}
     fin = np.isfinite(x)
     for name, ref in want.items():
         got = getattr(fd, name)(fd.tensor(x)).numpy().astype(np.float64)
@@ -81,6 +83,8 @@ def test_transcendental_vector_lanes_at_the_edges(isa, rng):
         assert np.array_equal(np.isnan(got), np.isnan(x) | (np.isnan(ref) & ~np.isnan(x))), name
         # results below FLT_MIN: exp keeps its denormals; sigmoid's may flush to 0 (x < -87.3)
         tiny = 1e-44 if name in ("exp", "tanh") else 1.2e-38 * np.maximum(1, np.abs(x64))
+        if name == "gelu":  # erf to 1.5e-7 absolute (Abramowitz & Stegun 7.1.26), scaled by x / 2
+            tiny = 1e-7 * np.abs(x64) + 1e-38
         with np.errstate(all="ignore"):
             err = np.abs(got - ref)[fin]
             bad = err > (tiny + 2e-6 * np.abs(ref))[fin]
