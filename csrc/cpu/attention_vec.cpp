@@ -44,27 +44,11 @@ constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
 // included): every softmax row has a term equal to 1, so nothing that small counts.
 template <class T> inline T exp2s(T d) { return d > T(-125) ? T(std::exp2(d)) : T(0); }
 
-// 2^d for d <= 0, exactly 0 below d = -125 (and for -inf or NaN scores, as exp2s): the
-// softmax's exponential, its hottest non-GEMM loop. With d bounded no clamp is needed, and a
-// degree-5 minimax polynomial on [-1/2, 1/2] is within 2.4e-7 relative (float evaluation).
-// t's low bits hold n = round(d); its magic exponent bits vanish in the shift.
-inline vf exp2_neg(vf d) {
-  const vf t = d + 12582912.f;  // 1.5 * 2^23
-  const vf r = d - (t - 12582912.f);
-  vf q = vf{} + 1.3278166e-3f;
-  q = q * r + 9.6755559e-3f;
-  q = q * r + 5.5507079e-2f;
-  q = q * r + 2.4022119e-1f;
-  q = q * r + 6.9314694e-1f;
-  q = q * r + 1.0000001f;
-  return (vf)(((vi)q + ((vi)t << 23)) & (vi)(d > -125.0f));
-}
-
 // Row map over n elements (n a multiple of the vector width for float32): x = 2^(x - m).
 template <class T> void exp2_row(T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {
     for (int64_t i = 0; i < n; i += kWf) {
-      stv(x + i, exp2_neg(ldv(x + i) - m));
+      stv(x + i, exp2_neg_v(ldv(x + i) - m));
     }
   } else {
     for (int64_t i = 0; i < n; ++i) x[i] = exp2s(x[i] - m);
@@ -109,7 +93,7 @@ template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n,
 }
 template <class T> void exp2_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum) {
   if constexpr (std::is_same_v<T, float>) {
-    const auto ex = exp2_neg;
+    const auto ex = exp2_neg_v;
     int64_t j = 0;
     for (; j + 2 * kWf <= n; j += 2 * kWf) {  // two column vectors: two independent sums
       const vf m0 = ldv(mu + j), m1 = ldv(mu + j + kWf);

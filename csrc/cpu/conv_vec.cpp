@@ -52,8 +52,8 @@ Blocking blocking(const GemmKernel& k, int64_t M, int64_t Kd, int64_t esz) {
 // f + sw, ...; Wq columns each), so every tap reads one phase at unit stride, like stride 1.
 // Without padding and column stride the view is x itself; otherwise a copy. The copy is small
 // beside the im2col rows packed from it (R S times larger), but it is one pass over the whole
-// input: forward takes the padded view only for rows narrower than a panel, where the clipped
-// packing pays per run (3-5 runs per panel on 14- and 7-pixel rows).
+// input: forward takes the padded view only where the clipped packing's per-run setup costs
+// more (kShortChannelRun); the weight gradient always (its pixel blocks span many rows).
 template <class T>
 struct InputView {
   const T* x;  // (phases, N, C, Hv, Wq)
@@ -367,6 +367,21 @@ void bwd_weight_gemm(const Conv2dParams& p) {
 // over a block of whole output rows
 // (Cg R S x rows OW), then each col row is added back to the input pixels it was read from.
 // Threads own whole images.
+// col2im for one tap: adds the col row of tap rs = r S + s, output rows [oh0, oh0 + nrow)
+// (cr's row oh0 first, OW apart), into the input plane xc at the pixels the tap read.
+template <class T>
+void col2im_tap(const Conv2dParams& p, const T* cr, T* xc, int64_t rs, int64_t oh0, int64_t nrow) {
+  const int64_t r = rs / p.S, s = rs % p.S;
+  int64_t ow0, ow1;
+  conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+  for (int64_t oh = oh0; oh < oh0 + nrow; ++oh, cr += p.OW) {
+    const int64_t ih = oh * p.sh - p.ph + r * p.dh;
+    if (ih < 0 || ih >= p.H) continue;
+    T* xr = xc + ih * p.W - p.pw + s * p.dw;
+    for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * p.sw] += cr[ow];
+  }
+}
+
 // Small images go several at a time: a task takes a group of images and runs one GEMM over
 // their pixels (their gy rows gathered side by side), then the adds. One image at a time, the
 // GEMMs of ResNet's layer-4 input gradient at batch 32 had 4 columns each: 14.2 -> 2.2 ms for
@@ -402,19 +417,8 @@ void bwd_input_col2im_grouped(const Conv2dParams& p, int64_t ng) {
       for (int64_t i = 0; i < ni; ++i)
         for (int64_t c = 0; c < Cg; ++c) {  // each (image, channel) plane gets its R S rows
           T* xc = gx + ((n0 + i) * p.C + g * Cg + c) * HW;
-          for (int64_t rs = 0; rs < RS; ++rs) {
-            const int64_t r = rs / p.S, s = rs % p.S;
-            int64_t ow0, ow1;
-            conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
-            const T* cr0 = col + (c * RS + rs) * cols + i * OHW;
-            for (int64_t oh = 0; oh < p.OH; ++oh) {
-              const int64_t ih = oh * p.sh - p.ph + r * p.dh;
-              if (ih < 0 || ih >= p.H) continue;
-              T* xr = xc + ih * p.W - p.pw + s * p.dw;
-              const T* cr = cr0 + oh * p.OW;
-              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * p.sw] += cr[ow];
-            }
-          }
+          for (int64_t rs = 0; rs < RS; ++rs)
+            col2im_tap<T>(p, col + (c * RS + rs) * cols + i * OHW, xc, rs, 0, p.OH);
         }
     }
   });
@@ -447,19 +451,8 @@ void bwd_input_col2im(const Conv2dParams& p) {
         gp.B = gy + (n * p.K + g * Kg) * OHW + oh0 * p.OW; gp.sb_k = OHW; gp.sb_n = 1;
         gp.C = col; gp.sc_m = len; gp.sc_n = 1;
         gemm(gp);
-        for (int64_t row = 0; row < Kd; ++row) {
-          const int64_t c = row / RS, r = (row % RS) / p.S, s = row % p.S;
-          int64_t ow0, ow1;
-          conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
-          T* xc = gx + (n * p.C + g * Cg + c) * HW;
-          for (int64_t oh = oh0; oh < oh0 + nrow; ++oh) {
-            const int64_t ih = oh * p.sh - p.ph + r * p.dh;
-            if (ih < 0 || ih >= p.H) continue;
-            T* xr = xc + ih * p.W - p.pw + s * p.dw;
-            const T* cr = col + row * len + (oh - oh0) * p.OW;
-            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * p.sw] += cr[ow];
-          }
-        }
+        for (int64_t row = 0; row < Kd; ++row)
+          col2im_tap<T>(p, col + row * len, gx + (n * p.C + g * Cg + row / RS) * HW, row % RS, oh0, nrow);
       }
   });
 }

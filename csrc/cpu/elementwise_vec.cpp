@@ -264,14 +264,6 @@ inline vf exp_full_v(vf x) {
   const vf n = vround(x * 1.44269504088896341f);
   return vscale2(vm::exp_poly(vm::exp_reduce(x, n)), n);
 }
-// e^x with x clamped to [-86, 88], so 2^n goes straight into the exponent field and the result
-// is a normal float (4.4e-38 at the low end): for callers that add it to 1 or select their own
-// limits, so no denormal is ever computed.
-inline vf exp_mid_v(vf x) {
-  x = vmin(vf{} + 88.f, vmax(vf{} - 86.f, x));
-  const vf n = vround(x * 1.44269504088896341f);
-  return (vf)((vi)vm::exp_poly(vm::exp_reduce(x, n)) + (__builtin_convertvector(n, vi) << 23));
-}
 inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
 inline vf vsel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }  // m ? a : b
 // 1 / d, exactly 1 at d == 1 (where 1 + e^-|x| has rounded to 1: tanh and sigmoid far out).
@@ -296,7 +288,7 @@ inline vf tanh_v(vf x) {
   return (vf)((vi)t | ((vi)x & int32_t(0x80000000u)));  // NaN stays NaN
 }
 inline vf sigmoid_v(vf x) {  // 0 below -87.3 (as vm::sigmoid_f); NaN through
-  const vf y = vrcp(1.f + exp_mid_v(-x));
+  const vf y = vrcp(1.f + exp_v(-x));  // exp_v: clamped, always a normal float
   return vsel((vi)(x < -87.33654f), vf{}, vsel((vi)(x != x), x, y));
 }
 

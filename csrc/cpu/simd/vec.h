@@ -96,4 +96,21 @@ inline vf exp2_v(vf x) {
   return (vf)((vi)p + (((vi)t - 0x4B400000) << 23));
 }
 
+// 2^d for d <= 0, exactly 0 below d = -125 and for -inf or NaN: the softmax exponential of
+// flash attention (attention_vec.cpp), its hottest non-GEMM loop. With d bounded no clamp is
+// needed (exp2_v's clamps cost two operations a vector), and a
+// degree-5 minimax polynomial on [-1/2, 1/2] is within 2.4e-7 relative (float evaluation).
+// t's low bits hold n = round(d); its magic exponent bits vanish in the shift.
+inline vf exp2_neg_v(vf d) {
+  const vf t = d + 12582912.f;  // 1.5 * 2^23
+  const vf r = d - (t - 12582912.f);
+  vf q = vf{} + 1.3278166e-3f;
+  q = q * r + 9.6755559e-3f;
+  q = q * r + 5.5507079e-2f;
+  q = q * r + 2.4022119e-1f;
+  q = q * r + 6.9314694e-1f;
+  q = q * r + 1.0000001f;
+  return (vf)(((vi)q + ((vi)t << 23)) & (vi)(d > -125.0f));
+}
+
 }  // namespace fastdl::cpu::FASTDL_ISA_NS
