@@ -371,9 +371,24 @@ def test_gemm_blocking_is_measured_once_and_cached(tmp_path):
     kc = int(files[0].read_text().split()[1])
     # in force: the measured kc (balanced over K like any kc), or the model's when it won (0)
     assert measured == (model if kc == 0 else _blocking_in_subprocess(tmp_path, "0", kc=kc))
-    files[0].write_text("kc 256\n")  # a later process takes the cached value as it stands
+    files[0].write_text("kc2 256\n")  # a later process takes the cached value as it stands
     assert _blocking_in_subprocess(tmp_path, "")[1] == 256
     assert _blocking_in_subprocess(tmp_path, "0") == model
+    files[0].write_text("kc 256\n")  # a cache from before the kMinMcRows model is measured again
+    _blocking_in_subprocess(tmp_path, "")
+    assert files[0].read_text().startswith("kc2 ")
+
+
+def test_gemm_model_keeps_a_tall_a_block(tmp_path):
+    # The model leaves L2 room for an A block of 128 rows (all of M when shorter), so a short,
+    # deep product streams B past one A block instead of three (128 x 4096 x 4096 ran at 0.73x
+    # PyTorch with 56-row blocks), while K = 2048 keeps one K block.
+    from fastdl import _C
+    if _C.cpu_isa() == "ref":
+        pytest.skip("the scalar reference ISA has its own blocking")
+    for m in (128, 100, 4096):
+        mc, kc, _ = _blocking_in_subprocess(tmp_path, "0", m=m, n=4096, k=4096)
+        assert mc >= min(m, 128), (m, mc, kc)
 
 
 @pytest.mark.parametrize("cshape", [(6, 9), (9,), (1, 9), (6, 1), ()])
