@@ -81,6 +81,31 @@ def test_linear_vs_torch(xshape, bias, torch, rng):
         assert_close(p, q, rtol=1e-11, atol=1e-11)
 
 
+@pytest.mark.parametrize("rows,inf,outf", [
+    (1, 300, 70),        # one row: the vector kernels
+    (20, 40, 64),        # small: the unpacked tile kernel
+    (768, 128, 128),     # tall and narrow: A read in place, rows in blocks
+    (3000, 200, 60),     # the same with a partial column panel (through a temporary tile)
+    (128, 4096, 96),     # deep: split over K
+    (40, 512, 1000),     # short M: one A block, column chunks
+    (700, 300, 530),     # the blocked loops, split over N, partial tiles everywhere
+    (3000, 300, 300),    # tall: split over M
+    (6, 0, 5), (0, 3, 4)])
+def test_linear_bias_in_every_gemm_path(rows, inf, outf, isa, rng):
+    # The CPU GEMM adds linear's bias as it first writes each block of the output; every path
+    # the product can take gets it once, in float32 and float64, on every ISA.
+    x, w, b = rng.standard_normal((rows, inf)), rng.standard_normal((outf, inf)), rng.standard_normal(outf)
+    want = x @ w.T + b
+    for dt, tol in ((fd.float64, 1e-12), (fd.float32, 2e-5)):
+        got = F.linear(fd.tensor(x, dtype=dt), fd.tensor(w, dtype=dt), fd.tensor(b, dtype=dt)).numpy()
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.abs(want).max(initial=0)))
+    # a strided input and a bias of another dtype (promoted, as PyTorch's type promotion would)
+    xs = fd.tensor(np.repeat(x, 2, axis=0), dtype=fd.float32)[::2]
+    got = F.linear(xs, fd.tensor(w, dtype=fd.float32), fd.tensor(b, dtype=fd.float32)).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * max(1.0, np.abs(want).max(initial=0)))
+
+
 def test_linear_gradcheck(rng):
     x = fd.tensor(rng.standard_normal((3, 4)), dtype=fd.float64, requires_grad=True)
     w = fd.tensor(rng.standard_normal((2, 4)), dtype=fd.float64, requires_grad=True)

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -243,7 +244,30 @@ struct Problem {
   char* C; int64_t sc_m, sc_n;
   double alpha, beta;
   size_t esz;  // element size of A, B, C
+  // C[i][j] += bias[j] (C's type, contiguous), added by the blocked loops as each C block is
+  // first written (beta is 0 then): the block is in cache when the kernel accumulates onto it.
+  const char* bias = nullptr;
 };
+
+// C[0:rows, 0:cols] = bias[0:cols] (element size esz, C rows sc_m apart, columns sc_n).
+void fill_bias(char* C, int64_t sc_m, int64_t sc_n, int64_t rows, int64_t cols, const char* bias, size_t esz) {
+  for (int64_t i = 0; i < rows; ++i) {
+    char* c = C + i * sc_m * int64_t(esz);
+    if (sc_n == 1) std::memcpy(c, bias, size_t(cols) * esz);
+    else
+      for (int64_t j = 0; j < cols; ++j) std::memcpy(c + j * sc_n * int64_t(esz), bias + j * int64_t(esz), esz);
+  }
+}
+// The unfused form, for the paths that write C in one go (tiny, narrow, split-K): the bias
+// first, then the product accumulates onto it.
+Problem with_bias_filled(Problem q) {
+  if (q.bias) {
+    fill_bias(q.C, q.sc_m, q.sc_n, q.M, q.N, q.bias, q.esz);
+    q.beta = 1.0;
+    q.bias = nullptr;
+  }
+  return q;
+}
 
 struct Split { int64_t b, e; };
 Split split(int64_t n, int t, int nt) {  // contiguous near-equal share of [0, n) for thread t
@@ -287,7 +311,7 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
     for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
       const int64_t kcur = std::min(bl.kc, p.K - pc);
       const int64_t kcp = round_up(kcur, k.kpack);
-      const double beta = pc == 0 ? p.beta : 1.0;
+      const double beta = pc == 0 && !p.bias ? p.beta : 1.0;
       // Pack B: jointly (each thread a share of the micro-panels) when shared.
       Split bs = split_m ? split(npan, t, nt) : Split{0, npan};
       if (bs.b < bs.e)
@@ -297,8 +321,9 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcur = std::min(mc, m1 - ic);
         k.pack_a(p.A + (ic * p.sa_m + pc * p.sa_k) * p.esz, p.sa_m, p.sa_k, mcur, kcur, abuf);
-        k.macro(mcur, ncur, kcur, abuf, bbuf, p.C + (ic * p.sc_m + col * p.sc_n) * p.esz, p.sc_m,
-                p.sc_n, p.alpha, beta, 0, npan);
+        char* cblk = p.C + (ic * p.sc_m + col * p.sc_n) * p.esz;
+        if (pc == 0 && p.bias) fill_bias(cblk, p.sc_m, p.sc_n, mcur, ncur, p.bias + col * p.esz, p.esz);
+        k.macro(mcur, ncur, kcur, abuf, bbuf, cblk, p.sc_m, p.sc_n, p.alpha, beta, 0, npan);
       }
       if (split_m) barrier(nt);
     }
@@ -317,11 +342,12 @@ void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, int nt
   int64_t idx = 0;
   for (int64_t pc = 0; pc < p.K; pc += bl.kc, ++idx) {
     const int64_t kcur = std::min(bl.kc, p.K - pc);
-    const double beta = pc == 0 ? p.beta : 1.0;
+    const double beta = pc == 0 && !p.bias ? p.beta : 1.0;
     k.pack_a(p.A + pc * p.sa_k * p.esz, p.sa_m, p.sa_k, p.M, kcur, abuf);
     for (int64_t c; (c = next[idx].fetch_add(1, std::memory_order_relaxed)) < nchunks;) {
       const int64_t j0 = c * chunk, ncur = std::min(chunk, p.N - j0);
       k.pack_b(p.B + (pc * p.sb_k + j0 * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur, ncur, bbuf);
+      if (pc == 0 && p.bias) fill_bias(p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.M, ncur, p.bias + j0 * p.esz, p.esz);
       k.macro(p.M, ncur, kcur, abuf, bbuf, p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.alpha, beta,
               0, ceil_div(ncur, nr));
     }
@@ -417,7 +443,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   const int64_t work = p.M * p.N * p.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, work / kMinWorkPerThread)));
   if (!omp_teams_usable()) nt = 1;  // a forked child: no OpenMP team
-  if (use_split_k(k, p, nt)) return gemm_split_k(k, p, nt);
+  if (use_split_k(k, p, nt)) return gemm_split_k(k, with_bias_filled(p), nt);
   // Split M (A blocks per thread, B packed jointly and shared) for tall problems, where
   // duplicating A would cost most. Otherwise split N: each thread packs its own B columns and
   // a private copy of A, with no barriers at all; measured faster up to square sizes (B packed
@@ -738,8 +764,14 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
       const int64_t i0 = t0 * tile, rows = std::min(q.M, t1 * tile) - i0;
       const char* A = q.A + i0 * q.sa_m * e;
       char* C = q.C + i0 * q.sc_m * e;
-      if (full) k.direct(rows, full, q.K, A, q.sa_m, bp, nr, q.K * nr, C, q.sc_m, q.alpha, q.beta);
-      if (full < q.N) narrow_tail(k, q, rows, A, q.sa_m, bp + full * q.K * e, C, full, q.N - full);
+      Problem qb = q;  // a bias goes into this block of rows just before the kernels add onto it
+      if (q.bias) {
+        fill_bias(C, q.sc_m, 1, rows, q.N, q.bias, q.esz);
+        qb.beta = 1.0;
+        qb.bias = nullptr;
+      }
+      if (full) k.direct(rows, full, q.K, A, q.sa_m, bp, nr, q.K * nr, C, q.sc_m, qb.alpha, qb.beta);
+      if (full < q.N) narrow_tail(k, qb, rows, A, q.sa_m, bp + full * q.K * e, C, full, q.N - full);
     });
     cpu_free(bp, bbytes);
     return true;
@@ -750,8 +782,9 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
 // One output row (M == 1: a single token through a linear layer) is a matrix-vector product
 // bound by reading B: B is read once where it lies (dot products down contiguous columns, or
 // axpy along contiguous rows), never packed, with the columns split over threads.
-bool gemm_vector(const GemmKernel& k, const Problem& q, int nt) {
-  if (q.M != 1 || !k.gemv_dot) return false;
+bool gemm_vector(const GemmKernel& k, const Problem& q0, int nt) {
+  if (q0.M != 1 || !k.gemv_dot || (q0.sb_k != 1 && q0.sb_n != 1)) return false;
+  const Problem q = with_bias_filled(q0);
   const int64_t e = int64_t(q.esz);
   if (q.sb_k == 1) {
     const char* a = q.A;
@@ -835,8 +868,18 @@ void gemm_ref(const GemmParams& p) {
   }
 }
 
-void gemm(const GemmParams& p0) {
+namespace {
+void gemm_impl(const GemmParams& p0, const void* bias) {
   if (p0.M <= 0 || p0.N <= 0 || p0.batch <= 0 || p0.batch2 <= 0) return;
+  const size_t esz = dtype_size(p0.dtype);
+  if (bias && ((p0.sc_n != 1 && p0.sc_m == 1) || p0.K <= 0 || p0.alpha == 0)) {
+    // Outside the fused form's case (a row-major C and a product to run): the bias first, then
+    // C = alpha A B + C.
+    fill_bias(static_cast<char*>(p0.C), p0.sc_m, p0.sc_n, p0.M, p0.N, static_cast<const char*>(bias), esz);
+    GemmParams q = p0;
+    q.beta = 1.0;
+    return gemm_impl(q, nullptr);
+  }
   if (p0.K <= 0 || p0.alpha == 0) {
     if (p0.dtype == DType::f64) scale_c<double>(p0);
     else if (p0.dtype == DType::bf16) scale_c<uint16_t>(p0);
@@ -857,7 +900,6 @@ void gemm(const GemmParams& p0) {
     std::swap(p.sc_m, p.sc_n);
   }
   const GemmKernel& k = gemm_kernel(p.dtype);
-  const size_t esz = dtype_size(p.dtype);
   int nt = in_parallel_region() ? 1 : get_num_threads();
   const int64_t nmat = p.batch * p.batch2;
   auto problem = [&](int64_t bb) {  // matrix bb of the flattened (batch2, batch) grid
@@ -868,13 +910,17 @@ void gemm(const GemmParams& p0) {
                    static_cast<char*>(p.C) + (o * p.sc_b2 + b * p.sc_b) * e, p.sc_m, p.sc_n,
                    p.alpha, p.beta, esz};
   };
-  if (nmat == 1 && gemm_vector(k, problem(0), nt)) return;  // one row: B read in place, never packed
+  if (nmat == 1 && !bias && gemm_vector(k, problem(0), nt)) return;  // one row: B read in place, never packed
   // Small row-major problems skip packing: a B column panel and the A rows fit in L1, so the
   // tile kernel reads them in place (packing would cost ~15% at 64^3).
   // Any other B layout (X @ W^T) is packed once, which is cheap next to packing A as well.
   // A batch of them (attention heads) runs the same way with the matrices split over threads.
   if (k.direct && p.sa_k == 1 && p.sc_n == 1 && p.N % k.nr == 0 && p.K <= kDirectMaxK &&
       p.M * p.N * p.K <= kDirectMaxWork && (nmat * p.M * p.N * p.K <= kMinWorkPerThread || nmat >= nt)) {
+    if (bias) {  // small enough to stay in cache: the bias first
+      fill_bias(static_cast<char*>(p.C), p.sc_m, 1, p.M, p.N, static_cast<const char*>(bias), esz);
+      p.beta = 1.0;
+    }
     const bool pack = p.sb_n != 1;
     const size_t bytes = pack ? size_t(p.K * p.N) * esz : 0;
     // Matrices this small are whole tasks: no packing, nothing shared, so a thread pays off
@@ -903,9 +949,18 @@ void gemm(const GemmParams& p0) {
     return;
   }
   for (int64_t b = 0; b < nmat; ++b) {
-    const Problem q = problem(b);
+    Problem q = problem(b);
+    q.bias = static_cast<const char*>(bias);  // one matrix when set
     if (!gemm_vector(k, q, nt) && !gemm_narrow(k, q, nt)) gemm_one(k, q, nt);
   }
+}
+}  // namespace
+
+void gemm(const GemmParams& p) { gemm_impl(p, nullptr); }
+
+void gemm_bias(const GemmParams& p, const void* bias) {
+  if (p.beta != 0 || p.batch * p.batch2 != 1) throw std::invalid_argument("gemm_bias: one matrix and beta 0 only");
+  gemm_impl(p, bias);
 }
 
 }  // namespace fastdl::cpu

@@ -13,6 +13,9 @@ using fastdl::GemmParams;  // kernels/gemm.h; keeps the spelling cpu::GemmParams
 
 // Threads over the library pool; picks the kernel for the ISA in force (cpu_isa()).
 void gemm(const GemmParams& p);
+// C = alpha A B + bias (bias[j] added to every row of C; C's dtype, contiguous), one matrix,
+// p.beta 0: the blocked loops add the bias as each C block is first written (linear).
+void gemm_bias(const GemmParams& p, const void* bias);
 // Plain triple loop in double accumulation: the oracle for tests and benchmarks.
 void gemm_ref(const GemmParams& p);
 

@@ -224,16 +224,29 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   FASTDL_CHECK(is_floating(dt), TypeError, "linear: expected floating point tensors; got ", dtype_name(x.dtype()), " and ", dtype_name(w.dtype()));
   Tensor Xs = x.dtype() == kt ? x : to_dtype(detach(x), kt);
   Tensor W = w.dtype() == kt ? w : to_dtype(detach(w), kt);
-  int64_t rows = in > 0 ? x.numel() / in : 0;
+  int64_t rows = 1;  // every dim but the last (in may be 0)
+  for (int i = 0; i + 1 < x.ndim(); ++i) rows *= x.shape()[i];
   if (x.ndim() != 2 && !Xs.is_contiguous()) Xs = contiguous(detach(Xs));
   // X as (rows, in): its own strides when 2-D, else contiguous rows
   Operand X = Xs.ndim() == 2 ? op2(Xs) : Operand{Xs.data_ptr(), 0, in, 1};
   if (Xs.ndim() == 1) X = {Xs.data_ptr(), 0, 0, Xs.strides()[0]};
   Tensor out = empty(Dims{rows, outf}, kt, x.device());
-  double beta = 0.0;
-  if (bias.defined()) { copy_(out, bias); beta = 1.0; }
-  if (in == 0) { if (!bias.defined()) fill_(out, 0.0); }
-  else gemm_run(1, rows, outf, in, kt, X, {W.data_ptr(), 0, W.strides()[1], W.strides()[0]}, op2(out), x.device(), 1.0, beta);
+  const Operand Wt{W.data_ptr(), 0, W.strides()[1], W.strides()[0]};
+  if (bias.defined() && in > 0 && rows > 0 && !x.device().is_cuda()) {
+    // CPU: the GEMM adds the bias as it first writes each block of out (no pass of its own)
+    const Tensor b = contiguous(bias.dtype() == kt ? detach(bias) : to_dtype(detach(bias), kt));
+    cpu::GemmParams p;
+    p.M = rows; p.N = outf; p.K = in; p.dtype = kt;
+    p.A = X.p; p.sa_m = X.sr; p.sa_k = X.sc;
+    p.B = Wt.p; p.sb_k = Wt.sr; p.sb_n = Wt.sc;
+    p.C = out.data_ptr(); p.sc_m = outf; p.sc_n = 1;
+    cpu::gemm_bias(p, b.data_ptr());
+  } else {
+    double beta = 0.0;
+    if (bias.defined()) { copy_(out, bias); beta = 1.0; }
+    if (in == 0) { if (!bias.defined()) fill_(out, 0.0); }
+    else gemm_run(1, rows, outf, in, kt, X, Wt, op2(out), x.device(), 1.0, beta);
+  }
   if (kt != dt) out = to_dtype(out, dt);
   IntList os = x.shape().vec();
   os.back() = outf;
