@@ -373,9 +373,10 @@ struct Flash {
     const int64_t qsize = group * p.L * p.E;  // dq of one unit's query heads
     if (parts == 1) {
       parallel_for(0, units, 1, [&](int64_t u0, int64_t u1) {
+        BwdWork w(*this, njb);
         for (int64_t u = u0; u < u1; ++u) {
           const int64_t b = u / p.kv_heads, g = u % p.kv_heads;
-          bwd_unit(b, g, 0, njb, static_cast<T*>(p.dq) + (b * p.heads + g * group) * p.L * p.E);
+          bwd_unit(w, b, g, 0, njb, static_cast<T*>(p.dq) + (b * p.heads + g * group) * p.L * p.E);
         }
       });
       return;
@@ -389,10 +390,13 @@ struct Flash {
       if (acc * parts >= total * q) cut[size_t(q++)] = jb + 1;
     }
     cpu_vector<T> buf(size_t(units * parts * qsize));
+    int64_t span = 0;  // the most key blocks a part owns
+    for (int64_t q = 0; q < parts; ++q) span = std::max(span, cut[size_t(q) + 1] - cut[size_t(q)]);
     parallel_for(0, units * parts, 1, [&](int64_t t0, int64_t t1) {
+      BwdWork w(*this, span);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t u = t / parts, q = t % parts;
-        bwd_unit(u / p.kv_heads, u % p.kv_heads, cut[size_t(q)], cut[size_t(q) + 1], buf.data() + t * qsize);
+        bwd_unit(w, u / p.kv_heads, u % p.kv_heads, cut[size_t(q)], cut[size_t(q) + 1], buf.data() + t * qsize);
       }
     });
     parallel_for(0, units * qsize, 1 << 14, [&](int64_t x0, int64_t x1) {
@@ -411,24 +415,47 @@ struct Flash {
   // direct kernel, which reads A rows in place and B as row panels: S = Q K^T and dP = dO V^T
   // read Q and dO where they lie; dV^T += dO^T P and dK^T += Q^T dS read P and dS as B panels;
   // dQ += dS K reads dS as A. Only Q^T and dO^T are transposed, once per query block and head.
-  void bwd_unit(int64_t b, int64_t g, int64_t jb0, int64_t jb1, T* dqg) const {
+  // A backward task's buffers, made once per thread's run of tasks (tiny heads, a ViT's 17
+  // tokens, are thousands of tasks: allocating and zeroing per task cost more than the math).
+  // Every buffer is written before it is read in each task, but for the sums dvt, dkt and dql,
+  // which bwd_unit clears.
+  static constexpr int64_t kTilePad = 16;  // tile row stride Bc + kTilePad, off powers of two
+  struct BwdWork {
     KV c;
-    c.kc.resize(size_t(njb * Bc * p.E));
-    c.kr.resize(size_t(njb * Bc * Ep));
-    c.vc.resize(size_t(njb * Bc * p.Ev));
+    cpu_vector<T> qt, gt, D, s, dp, dql, pdrop, dvt, dkt;
+    BwdWork(const Flash& f, int64_t span) {  // span: the most key blocks one task owns
+      const AttentionParams& p = f.p;
+      const int64_t lds = f.Bc + kTilePad, rows = std::min(f.Br, p.L);  // a tile's rows at most
+      c.kc.resize(size_t(f.njb * f.Bc * p.E));
+      c.kr.resize(size_t(f.njb * f.Bc * f.Ep));
+      c.vc.resize(size_t(f.njb * f.Bc * p.Ev));
+      qt.resize(size_t(f.nib * p.E * f.Br));
+      gt.resize(size_t(f.nib * p.Ev * f.Br));
+      D.resize(size_t(p.L));
+      s.resize(size_t(rows * lds));
+      dp.resize(s.size());
+      if (p.dropout_p > 0) pdrop.resize(s.size());
+      dql.resize(size_t(p.L * f.Ep));
+      dvt.resize(size_t(span * p.Ev * lds));
+      dkt.resize(size_t(span * p.E * lds));
+    }
+  };
+
+  void bwd_unit(BwdWork& w, int64_t b, int64_t g, int64_t jb0, int64_t jb1, T* dqg) const {
+    KV& c = w.c;
     kv_bind(c, b, g);
     for (int64_t jb = jb0; jb < jb1; ++jb) kv_pack(c, jb, true);
-    const int64_t lds = Bc + 16;  // tile row stride, off powers of two
-    cpu_vector<T> qt(size_t(nib * p.E * Br)), gt(size_t(nib * p.Ev * Br)), D(size_t(p.L));
-    cpu_vector<T> s(size_t(Br * lds)), dp(size_t(Br * lds)), dql(size_t(p.L * Ep)), pdrop;
-    if (p.dropout_p > 0) pdrop.resize(s.size());
+    const int64_t lds = Bc + kTilePad;
+    cpu_vector<T>&qt = w.qt, &gt = w.gt, &D = w.D, &s = w.s, &dp = w.dp, &dql = w.dql, &pdrop = w.pdrop;
     const T* out = static_cast<const T*>(p.out);
     const T* go = static_cast<const T*>(p.gout);
     const T* lse = static_cast<const T*>(p.lse);
     // dV^T and dK^T of this part's keys, one (Ev or E) x Bc block per key block (rows lds
     // apart): a block's accumulation touches a few pages, not one per row of a (E, S) matrix.
     const int64_t r0 = jb0 * Bc, r1 = std::min(p.S, jb1 * Bc);
-    cpu_vector<T> dvt(size_t((jb1 - jb0) * p.Ev * lds), T(0)), dkt(size_t((jb1 - jb0) * p.E * lds), T(0));
+    cpu_vector<T>&dvt = w.dvt, &dkt = w.dkt;
+    std::fill(dvt.begin(), dvt.begin() + (jb1 - jb0) * p.Ev * lds, T(0));
+    std::fill(dkt.begin(), dkt.begin() + (jb1 - jb0) * p.E * lds, T(0));
     const T sc = T(p.scale);
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const int64_t bh = b * p.heads + h;
