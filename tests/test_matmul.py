@@ -106,6 +106,19 @@ def test_linear_bias_in_every_gemm_path(rows, inf, outf, isa, rng):
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * max(1.0, np.abs(want).max(initial=0)))
 
 
+@pytest.mark.parametrize("m,n,k", [(128, 128, 128), (96, 80, 96), (200, 384, 130), (64, 576, 77), (300, 160, 257)])
+def test_matmul_column_chunks_and_small_splits(m, n, k, isa, rng):
+    # Short M with N in uneven panel counts (3, 5, 12, 18 panels of 32 float columns): the
+    # column chunks are balanced over the threads and each is computed once; float32 and
+    # float64 (other panel widths) against numpy, with a transposed B (packed differently).
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    want = a @ b
+    for dt, tol in ((fd.float64, 1e-12), (fd.float32, 3e-5)):
+        fa, fb = fd.tensor(a, dtype=dt), fd.tensor(b, dtype=dt)
+        for got in (fa @ fb, fa @ fd.tensor(np.ascontiguousarray(b.T), dtype=dt).T):
+            np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol * np.abs(want).max())
+
+
 def test_linear_gradcheck(rng):
     x = fd.tensor(rng.standard_normal((3, 4)), dtype=fd.float64, requires_grad=True)
     w = fd.tensor(rng.standard_normal((2, 4)), dtype=fd.float64, requires_grad=True)
