@@ -291,7 +291,7 @@ void barrier(int nt) {
 // Runs on every thread of a team of nt (or alone when nt == 1). split_m: threads share the
 // packed B panel (bbuf, packed jointly) and own their rows; else each thread owns columns.
 void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int nt, char* bbuf,
-                 char* abuf) {
+                 char* abuf, bool shared_b = true) {
   const GemmKernel& k = *p.k;
   const int64_t mr = k.mr, nr = k.nr;
   int64_t m0 = 0, m1 = p.M, n0 = 0, n1 = p.N;
@@ -313,11 +313,11 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
       const int64_t kcp = round_up(kcur, k.kpack);
       const double beta = pc == 0 && !p.bias ? p.beta : 1.0;
       // Pack B: jointly (each thread a share of the micro-panels) when shared.
-      Split bs = split_m ? split(npan, t, nt) : Split{0, npan};
+      Split bs = split_m && shared_b ? split(npan, t, nt) : Split{0, npan};
       if (bs.b < bs.e)
         k.pack_b(p.B + (pc * p.sb_k + (col + bs.b * nr) * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur,
                  std::min(ncur - bs.b * nr, (bs.e - bs.b) * nr), bbuf + bs.b * nr * kcp * k.elem);
-      if (split_m) barrier(nt);
+      if (split_m && shared_b) barrier(nt);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcur = std::min(mc, m1 - ic);
         k.pack_a(p.A + (ic * p.sa_m + pc * p.sa_k) * p.esz, p.sa_m, p.sa_k, mcur, kcur, abuf);
@@ -325,7 +325,7 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
         if (pc == 0 && p.bias) fill_bias(cblk, p.sc_m, p.sc_n, mcur, ncur, p.bias + col * p.esz, p.esz);
         k.macro(mcur, ncur, kcur, abuf, bbuf, cblk, p.sc_m, p.sc_n, p.alpha, beta, 0, npan);
       }
-      if (split_m) barrier(nt);
+      if (split_m && shared_b) barrier(nt);
     }
   }
 }
@@ -485,7 +485,13 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   const int64_t mcap = std::min(bl.mc, ceil_div(p.M, split_m ? nt : 1) + k.mr);
   const size_t abytes = round_up(round_up(mcap, k.mr) * kcp * k.elem, 4096);
   const size_t bbytes = round_up(round_up(std::min(bl.nc, p.N), k.nr) * kcp * k.elem, 4096);
-  const int nbbuf = split_m ? 1 : nt;
+  // Split over M, the threads share one packed B panel (each packs a share, barriers between)
+  // when it is large; a small one each thread packs whole for itself: reading panels another
+  // core packed went through cross-core transfers, a fixed cost that small products could not
+  // hide (Xeon VM, 2 threads, vs PyTorch: 768 x 384 x 128 0.89x -> 1.01x, 768 x 512 x 128 0.91x
+  // -> 1.01x; 8192 x 768 x 768, a 2.4 MB panel, stays shared: 1.18x against 1.04x private).
+  const bool shared_b = round_up(std::min(bl.nc, p.N), k.nr) * kcp * k.elem > int64_t(cpu_info().l2 / 4);
+  const int nbbuf = split_m && shared_b ? 1 : nt;
   const size_t total = abytes * nt + bbytes * nbbuf;
   char* buf = static_cast<char*>(cpu_alloc(total));
   if (nt == 1) {
@@ -495,8 +501,8 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
 #pragma omp parallel num_threads(nt)
     {
       const int t = team_thread();
-      char* bbuf = buf + abytes * nt + (split_m ? 0 : bbytes * t);
-      run_blocked(p, bl, split_m, t, nt, bbuf, buf + abytes * t);
+      char* bbuf = buf + abytes * nt + (split_m && shared_b ? 0 : bbytes * t);
+      run_blocked(p, bl, split_m, t, nt, bbuf, buf + abytes * t, shared_b);
     }
   }
   cpu_free(buf, total);
@@ -766,12 +772,13 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
   if (q.sa_k == 1 && q.N <= max_panels * nr && q.M >= 2 * q.N) {
     const int64_t npan = (q.N + nr - 1) / nr;
     const size_t bbytes = size_t(npan * nr * q.K) * q.esz;
-    char* bp = static_cast<char*>(cpu_alloc(bbytes));
-    k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, bp);
-    // Row blocks of 4 tiles: 8 left two threads unbalanced (768 rows = 7 blocks of 112). Xeon
-    // (Sapphire Rapids class), 2 threads: 768 x 128 x 128 241 -> 271 GFLOP/s, 512 x 256 x 256 232 -> 273.
-    const int64_t tile = k.mr * 4, tiles = (q.M + tile - 1) / tile;
+    // Each thread packs B for itself: B packed by one core and read by the other came through
+    // cross-core transfers, a fixed ~15-20 us a product on a Xeon VM (256 x 128 x 128 ran as
+    // slow on two threads as on one). Rows split evenly in tiles of mr.
+    const int64_t tile = k.mr, tiles = (q.M + tile - 1) / tile;
     parallel_for(0, tiles, std::max<int64_t>(1, tiles / (4 * nt)), [&](int64_t t0, int64_t t1) {
+      char* bp = static_cast<char*>(cpu_alloc(bbytes));
+      k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, bp);
       const int64_t i0 = t0 * tile, rows = std::min(q.M, t1 * tile) - i0;
       const char* A = q.A + i0 * q.sa_m * e;
       char* C = q.C + i0 * q.sc_m * e;
@@ -783,8 +790,8 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
       }
       if (full) k.direct(rows, full, q.K, A, q.sa_m, bp, nr, q.K * nr, C, q.sc_m, qb.alpha, qb.beta);
       if (full < q.N) narrow_tail(k, qb, rows, A, q.sa_m, bp + full * q.K * e, C, full, q.N - full);
+      cpu_free(bp, bbytes);
     });
-    cpu_free(bp, bbytes);
     return true;
   }
   return false;
