@@ -409,12 +409,6 @@ struct Flash {
     });
   }
 
-  // Key blocks [jb0, jb1) of (batch b, kv head g): writes those rows of dk and dv, and the
-  // group's dq contributions into dqg ((group, L, E), written here).
-  // Every tile is row-major (queries x keys, row stride lds) and every product runs the GEMM's
-  // direct kernel, which reads A rows in place and B as row panels: S = Q K^T and dP = dO V^T
-  // read Q and dO where they lie; dV^T += dO^T P and dK^T += Q^T dS read P and dS as B panels;
-  // dQ += dS K reads dS as A. Only Q^T and dO^T are transposed, once per query block and head.
   // A backward task's buffers, made once per thread's run of tasks (tiny heads, a ViT's 17
   // tokens, are thousands of tasks: allocating and zeroing per task cost more than the math).
   // Every buffer is written before it is read in each task, but for the sums dvt, dkt and dql,
@@ -441,6 +435,12 @@ struct Flash {
     }
   };
 
+  // Key blocks [jb0, jb1) of (batch b, kv head g): writes those rows of dk and dv, and the
+  // group's dq contributions into dqg ((group, L, E), written here).
+  // Every tile is row-major (queries x keys, row stride lds) and every product runs the GEMM's
+  // direct kernel, which reads A rows in place and B as row panels: S = Q K^T and dP = dO V^T
+  // read Q and dO where they lie; dV^T += dO^T P and dK^T += Q^T dS read P and dS as B panels;
+  // dQ += dS K reads dS as A. Only Q^T and dO^T are transposed, once per query block and head.
   void bwd_unit(BwdWork& w, int64_t b, int64_t g, int64_t jb0, int64_t jb1, T* dqg) const {
     KV& c = w.c;
     kv_bind(c, b, g);

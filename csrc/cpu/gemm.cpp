@@ -288,8 +288,9 @@ void barrier(int nt) {
   }
 }
 
-// Runs on every thread of a team of nt (or alone when nt == 1). split_m: threads share the
-// packed B panel (bbuf, packed jointly) and own their rows; else each thread owns columns.
+// Runs on every thread of a team of nt (or alone when nt == 1). split_m: threads own their
+// rows and, with shared_b, share the packed B panel (bbuf, packed jointly, barriers around it;
+// without, each packs the whole panel into its own bbuf); else each thread owns columns.
 void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int nt, char* bbuf,
                  char* abuf, bool shared_b = true) {
   const GemmKernel& k = *p.k;
@@ -926,9 +927,9 @@ void gemm_impl(const GemmParams& p0, const void* bias) {
                    static_cast<const char*>(p.A) + (o * p.sa_b2 + b * p.sa_b) * e, p.sa_m, p.sa_k,
                    static_cast<const char*>(p.B) + (o * p.sb_b2 + b * p.sb_b) * e, p.sb_k, p.sb_n,
                    static_cast<char*>(p.C) + (o * p.sc_b2 + b * p.sc_b) * e, p.sc_m, p.sc_n,
-                   p.alpha, p.beta, esz};
+                   p.alpha, p.beta, esz, static_cast<const char*>(bias)};  // a bias: one matrix
   };
-  if (nmat == 1 && !bias && gemm_vector(k, problem(0), nt)) return;  // one row: B read in place, never packed
+  if (nmat == 1 && gemm_vector(k, problem(0), nt)) return;  // one row: B read in place, never packed
   // Small row-major problems skip packing: a B column panel and the A rows fit in L1, so the
   // tile kernel reads them in place (packing would cost ~15% at 64^3).
   // Any other B layout (X @ W^T) is packed once, which is cheap next to packing A as well.
@@ -967,8 +968,7 @@ void gemm_impl(const GemmParams& p0, const void* bias) {
     return;
   }
   for (int64_t b = 0; b < nmat; ++b) {
-    Problem q = problem(b);
-    q.bias = static_cast<const char*>(bias);  // one matrix when set
+    const Problem q = problem(b);
     if (!gemm_vector(k, q, nt) && !gemm_narrow(k, q, nt)) gemm_one(k, q, nt);
   }
 }

@@ -32,8 +32,10 @@ Operand op3(const Tensor& t) { return {t.data_ptr(), t.strides()[0], t.strides()
 struct Outer { int64_t n = 1, sa = 0, sb = 0, sc = 0; };
 
 // C[b] (M, N) = alpha * A[b] @ B[b] + beta * C[b]; operands share the compute dtype and device.
+// cpu_bias (CPU only, beta 0, one matrix): C = alpha A B + bias[j] on every row, added by the
+// GEMM as it first writes each block of C (cpu::gemm_bias).
 void gemm_run(int64_t batch, int64_t M, int64_t N, int64_t K, DType dt, Operand A, Operand B, Operand C, Device dev,
-              double alpha, double beta, Outer outer = {}) {
+              double alpha, double beta, Outer outer = {}, const void* cpu_bias = nullptr) {
   if (batch == 0 || M == 0 || N == 0 || outer.n == 0) return;
   cpu::GemmParams p;
   p.batch = batch; p.M = M; p.N = N; p.K = K; p.dtype = dt;
@@ -43,6 +45,7 @@ void gemm_run(int64_t batch, int64_t M, int64_t N, int64_t K, DType dt, Operand 
   p.C = const_cast<void*>(C.p); p.sc_b = C.sb; p.sc_m = C.sr; p.sc_n = C.sc;
   p.alpha = alpha; p.beta = beta;
   if (dev.is_cuda()) cuda::gemm(p, dev.index);
+  else if (cpu_bias) cpu::gemm_bias(p, cpu_bias);
   else cpu::gemm(p);
 }
 
@@ -235,12 +238,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   if (bias.defined() && in > 0 && rows > 0 && !x.device().is_cuda()) {
     // CPU: the GEMM adds the bias as it first writes each block of out (no pass of its own)
     const Tensor b = contiguous(bias.dtype() == kt ? detach(bias) : to_dtype(detach(bias), kt));
-    cpu::GemmParams p;
-    p.M = rows; p.N = outf; p.K = in; p.dtype = kt;
-    p.A = X.p; p.sa_m = X.sr; p.sa_k = X.sc;
-    p.B = Wt.p; p.sb_k = Wt.sr; p.sb_n = Wt.sc;
-    p.C = out.data_ptr(); p.sc_m = outf; p.sc_n = 1;
-    cpu::gemm_bias(p, b.data_ptr());
+    gemm_run(1, rows, outf, in, kt, X, Wt, op2(out), x.device(), 1.0, 0.0, {}, b.data_ptr());
   } else {
     double beta = 0.0;
     if (bias.defined()) { copy_(out, bias); beta = 1.0; }
