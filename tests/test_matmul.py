@@ -119,6 +119,35 @@ def test_matmul_column_chunks_and_small_splits(m, n, k, isa, rng):
             np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol * np.abs(want).max())
 
 
+@pytest.mark.parametrize("m,n,k", [(200, 128, 160), (29, 256, 256), (500, 64, 100), (90, 96, 250)])
+def test_matmul_unpacked_mid_sizes(m, n, k, isa, rng):
+    # Mid-size row-major products run the tile kernel on A and B where they lie, their row
+    # tiles split over the threads: row counts off the tile height, operands that are column
+    # slices of wider arrays (rows strided past their width), and addmm's alpha and beta; on one
+    # thread and on two, in float32 and float64.
+    a = rng.standard_normal((m, k + 7))[:, 5 : 5 + k]
+    b = rng.standard_normal((k, n + 40))[:, 3 : 3 + n]
+    c = rng.standard_normal((m, n))
+    want = 2.0 * (a @ b) + 0.5 * c
+    threads = fd.get_num_threads()
+    try:
+        for nt in (1, 2):
+            fd.set_num_threads(nt)
+            for dt, tol in ((fd.float64, 1e-12), (fd.float32, 3e-5)):
+                fa = fd.tensor(np.ascontiguousarray(rng.standard_normal((m, k + 7))), dtype=dt)
+                fa[:, 5 : 5 + k] = fd.tensor(a, dtype=dt)
+                fb = fd.tensor(np.zeros((k, n + 40)), dtype=dt)
+                fb[:, 3 : 3 + n] = fd.tensor(b, dtype=dt)
+                va, vb = fa[:, 5 : 5 + k], fb[:, 3 : 3 + n]
+                assert not va.is_contiguous() and not vb.is_contiguous()
+                scale = tol * np.abs(want).max()
+                np.testing.assert_allclose((va @ vb).numpy(), a @ b, rtol=tol, atol=scale)
+                got = fd.addmm(fd.tensor(c, dtype=dt), va, vb, beta=0.5, alpha=2.0).numpy()
+                np.testing.assert_allclose(got, want, rtol=tol, atol=scale)
+    finally:
+        fd.set_num_threads(threads)
+
+
 def test_linear_gradcheck(rng):
     x = fd.tensor(rng.standard_normal((3, 4)), dtype=fd.float64, requires_grad=True)
     w = fd.tensor(rng.standard_normal((2, 4)), dtype=fd.float64, requires_grad=True)
