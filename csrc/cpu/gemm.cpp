@@ -439,33 +439,40 @@ void gemm_split_k(const GemmKernel& k, const Problem& p, int nt) {
   cpu_free(buf, total);
 }
 
-// Mid-size row-major products (A, B and C row-major; B small enough to stay in L2, K short
-// enough that a tile's A rows stay in L1) are not packed at all: each thread takes a range of
-// mr-row tiles and runs the direct kernel across every column panel, the tile's A rows from L1
-// and B's rows from L2 where they lie. Packing read and wrote all of A and B once a call, and
-// on two threads each thread packed all of A for itself (panels another core packed come
-// through cross-core transfers). Xeon (Sapphire Rapids class), vs PyTorch in one process, two
-// threads: 160^3 0.87x -> 1.19x, 192^3 0.90x -> 1.08x, 224^3 0.85x -> 1.08x, 128 x 256 x 256
-// 0.93x -> 1.03x; one thread 160^3 0.88x -> 1.06x. From 256^3 up (and K past 256) packing
-// won again: the direct kernel streams B's rows from L2 ~10% slower than packed panels.
+// Mid-size row-major products on several threads (A, B and C row-major; B within a quarter
+// of L2, K short enough that a tile's A rows stay in L1) are not packed at all: each thread
+// takes a share of the mr-row tiles and runs the direct kernel across every column panel, the
+// tile's A rows from L1 and B's rows from L2 where they lie. The packed path split these over
+// N, and each thread packed all of A for itself (panels another core packed come through
+// cross-core transfers). Xeon (Sapphire Rapids class), 2 threads, interleaved in one process,
+// unpacked against packed: 160^3 1.31x, 192^3 1.23x, 224^3 1.21x, 256^3 1.06x, 128 x 256 x
+// 256 1.09x (0.89-1.00x PyTorch -> 1.03-1.16x); past 2^24 multiply-adds the packed path is
+// level or ahead (384 x 384 x 256 0.97x), and on one thread, with nothing duplicated, the
+// direct kernel streaming B's rows from L2 ran up to 5% behind packed panels.
 constexpr int64_t kInplaceMaxK = 256, kInplaceMaxWork = int64_t(1) << 24;
 bool gemm_inplace(const GemmKernel& k, const Problem& q, int nt) {
-  if (!k.direct || q.sa_k != 1 || q.sb_n != 1 || q.sc_n != 1 || q.N % k.nr != 0 || q.K > kInplaceMaxK ||
-      q.K * q.N * int64_t(q.esz) > int64_t(cpu_info().l2 / 8) || q.M * q.N * q.K >= kInplaceMaxWork)
-    return false;
   const int64_t e = int64_t(q.esz), tiles = ceil_div(q.M, k.mr), work = q.M * q.N * q.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(nt), work / kMinWorkPerThread, tiles})));
-  parallel_for(0, tiles, std::max<int64_t>(1, tiles / nt), [&](int64_t t0, int64_t t1) {
-    const int64_t i0 = t0 * k.mr, rows = std::min(q.M, t1 * k.mr) - i0;
-    const char* A = q.A + i0 * q.sa_m * e;
-    char* C = q.C + i0 * q.sc_m * e;
-    double beta = q.beta;
-    if (q.bias) {  // this thread's rows, just before the kernel adds onto them
-      fill_bias(C, q.sc_m, 1, rows, q.N, q.bias, q.esz);
-      beta = 1.0;
+  if (!omp_teams_usable()) nt = 1;
+  if (nt == 1 || !k.direct || q.sa_k != 1 || q.sb_n != 1 || q.sc_n != 1 || q.N % k.nr != 0 || q.K > kInplaceMaxK ||
+      work > kInplaceMaxWork || q.K * q.N * e > int64_t(cpu_info().l2 / 4))
+    return false;
+  pool_park();
+#pragma omp parallel num_threads(nt)
+  {
+    const Split s = split(tiles, team_thread(), nt);
+    const int64_t i0 = s.b * k.mr, rows = std::min(q.M, s.e * k.mr) - i0;
+    if (rows > 0) {
+      const char* A = q.A + i0 * q.sa_m * e;
+      char* C = q.C + i0 * q.sc_m * e;
+      double beta = q.beta;
+      if (q.bias) {  // this thread's rows, just before the kernel adds onto them
+        fill_bias(C, q.sc_m, 1, rows, q.N, q.bias, q.esz);
+        beta = 1.0;
+      }
+      k.direct(rows, q.N, q.K, A, q.sa_m, q.B, q.sb_k, k.nr, C, q.sc_m, q.alpha, beta);
     }
-    k.direct(rows, q.N, q.K, A, q.sa_m, q.B, q.sb_k, k.nr, C, q.sc_m, q.alpha, beta);
-  });
+  }
   return true;
 }
 
