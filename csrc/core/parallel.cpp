@@ -45,15 +45,19 @@ constexpr int kSpin = 2000;  // pause rounds (~30-100 us) before a worker sleeps
 
 class Pool {
  public:
-  // Runs every chunk of j; false (nothing run) when another thread's job holds the pool.
-  bool run(const detail::ChunkJob& j) {
-    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) return false;
-    grow(int(std::min<int64_t>(get_num_threads() - 1, j.nchunks - 1)));
+  // Runs every chunk of j; false (nothing run) when another thread's job holds the pool. A team
+  // job (one chunk per thread, its members meet at barriers) waits for the pool instead, and
+  // every thread, the caller included, takes at most one of its chunks.
+  bool run(const detail::ChunkJob& j, bool team = false) {
+    std::unique_lock<std::mutex> busy(busy_, std::defer_lock);
+    if (team) busy.lock();
+    else if (!busy.try_lock()) return false;
+    grow(int(team ? j.nchunks - 1 : std::min<int64_t>(get_num_threads() - 1, j.nchunks - 1)));
     uint32_t g;
     {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = j;
+      team_ = team;
       g = posted_.load(std::memory_order_relaxed) + 1;
       done_.store(0, std::memory_order_relaxed);
       err_ = nullptr;
@@ -62,7 +66,7 @@ class Pool {
     }
     cv_.notify_all();
     t_in_pool = true;
-    work(j, g);
+    work(j, g, team);
     for (int s = 0; done_.load(std::memory_order_acquire) < j.nchunks; ++s) {
       if (s < kSpin) cpu_relax();
       else std::this_thread::yield();  // a worker holds a chunk but not a core
@@ -76,10 +80,10 @@ class Pool {
   void park() { park_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  // Claims chunks of generation g until none is left.
-  void work(const detail::ChunkJob& j, uint32_t g) {
+  // Claims chunks of generation g until none is left (one only, for a team).
+  void work(const detail::ChunkJob& j, uint32_t g, bool one) {
     uint64_t t = ticket_.load(std::memory_order_acquire);
-    for (;;) {
+    for (bool ran = false; !(one && ran);) {
       if (uint32_t(t >> 32) != g) return;
       const int64_t i = int64_t(t & 0xffffffffu);
       if (i >= j.nchunks) return;
@@ -92,26 +96,30 @@ class Pool {
         if (!err_) err_ = std::current_exception();
       }
       done_.fetch_add(1, std::memory_order_acq_rel);
+      ran = true;
       t = ticket_.load(std::memory_order_acquire);
     }
   }
 
-  void worker() {
+  // seen: the generation posted before the worker was made (the job that made it is the next
+  // one; a team job waits for this worker to take its share).
+  void worker(uint32_t seen) {
     t_in_pool = true;
-    uint32_t seen = posted_.load(std::memory_order_acquire);
     for (;;) {
       const uint32_t parked = park_.load(std::memory_order_relaxed);
       for (int s = 0; s < kSpin && posted_.load(std::memory_order_acquire) == seen &&
                       park_.load(std::memory_order_relaxed) == parked; ++s)
         cpu_relax();
       detail::ChunkJob j;
+      bool team;
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return posted_.load(std::memory_order_relaxed) != seen; });
         seen = posted_.load(std::memory_order_relaxed);
         j = job_;
+        team = team_;
       }
-      work(j, seen);
+      work(j, seen, team);
     }
   }
 
@@ -119,7 +127,7 @@ class Pool {
   // at interpreter exit).
   void grow(int n) {
     while (nworkers_ < n) {
-      std::thread([this] { worker(); }).detach();
+      std::thread([this, seen = posted_.load(std::memory_order_acquire)] { worker(seen); }).detach();
       ++nworkers_;
     }
   }
@@ -128,6 +136,7 @@ class Pool {
   std::mutex mu_;    // job_, err_, and the condition variable
   std::condition_variable cv_;
   detail::ChunkJob job_{};
+  bool team_ = false;  // job_ is a team's (under mu_)
   std::exception_ptr err_;
   std::atomic<uint32_t> posted_{0};  // generation of the latest job
   std::atomic<uint32_t> park_{0};    // bumped by park(): spinning workers go to sleep
@@ -163,7 +172,16 @@ namespace detail {
 void run_chunks(const ChunkJob& job) {
   if (job.nchunks <= 1 || !pool().run(job)) job.fn(job.ctx, job.begin, job.end);
 }
+void run_team(const ChunkJob& job) { pool().run(job, true); }
+void spin_pause(int round) {
+  if (round < kSpin) cpu_relax();
+  else std::this_thread::yield();  // a member not yet on a core
+}
 }  // namespace detail
+
+int team_threads(int want) {
+  return in_parallel_region() ? 1 : std::max(1, std::min(want, get_num_threads()));
+}
 
 int get_num_threads() {
   int n = g_threads.load(std::memory_order_relaxed);

@@ -274,25 +274,11 @@ Split split(int64_t n, int t, int nt) {  // contiguous near-equal share of [0, n
   return {n * t / nt, n * (t + 1) / nt};
 }
 
-int team_thread() {  // this thread's number in the enclosing OpenMP team (0 without OpenMP)
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-void barrier(int nt) {
-  if (nt > 1) {
-#pragma omp barrier
-  }
-}
-
 // Runs on every thread of a team of nt (or alone when nt == 1). split_m: threads own their
 // rows and, with shared_b, share the packed B panel (bbuf, packed jointly, barriers around it;
 // without, each packs the whole panel into its own bbuf); else each thread owns columns.
 void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int nt, char* bbuf,
-                 char* abuf, bool shared_b = true) {
+                 char* abuf, bool shared_b = true, TeamBarrier* bar = nullptr) {
   const GemmKernel& k = *p.k;
   const int64_t mr = k.mr, nr = k.nr;
   int64_t m0 = 0, m1 = p.M, n0 = 0, n1 = p.N;
@@ -318,7 +304,7 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
       if (bs.b < bs.e)
         k.pack_b(p.B + (pc * p.sb_k + (col + bs.b * nr) * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur,
                  std::min(ncur - bs.b * nr, (bs.e - bs.b) * nr), bbuf + bs.b * nr * kcp * k.elem);
-      if (split_m && shared_b) barrier(nt);
+      if (split_m && shared_b && bar) bar->wait();
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcur = std::min(mc, m1 - ic);
         k.pack_a(p.A + (ic * p.sa_m + pc * p.sa_k) * p.esz, p.sa_m, p.sa_k, mcur, kcur, abuf);
@@ -326,7 +312,7 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
         if (pc == 0 && p.bias) fill_bias(cblk, p.sc_m, p.sc_n, mcur, ncur, p.bias + col * p.esz, p.esz);
         k.macro(mcur, ncur, kcur, abuf, bbuf, cblk, p.sc_m, p.sc_n, p.alpha, beta, 0, npan);
       }
-      if (split_m && shared_b) barrier(nt);
+      if (split_m && shared_b && bar) bar->wait();
     }
   }
 }
@@ -335,7 +321,7 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
 // thread that the OS preempts (shared machines) does not hold the others idle at the end.
 // Each thread packs all of A once per kc block; a barrier between kc blocks keeps every
 // chunk's accumulation into C in k order.
-void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, int nt,
+void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, TeamBarrier& bar,
                  std::atomic<int64_t>* next, char* bbuf, char* abuf) {
   const GemmKernel& k = *p.k;
   const int64_t nr = k.nr, chunk = chunk_pan * nr;
@@ -352,7 +338,7 @@ void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, int nt
       k.macro(p.M, ncur, kcur, abuf, bbuf, p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.alpha, beta,
               0, ceil_div(ncur, nr));
     }
-    barrier(nt);
+    bar.wait();
   }
 }
 
@@ -410,10 +396,8 @@ void gemm_split_k(const GemmKernel& k, const Problem& p, int nt) {
   const size_t total = (abytes + bbytes) * nt + cbytes * (nt - 1);
   char* buf = static_cast<char*>(cpu_alloc(total));
   char* partial = buf + (abytes + bbytes) * nt;  // thread t >= 1 writes partial + (t - 1) * cbytes
-  pool_park();
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = team_thread();
+  TeamBarrier bar(nt);
+  parallel_team(nt, [&](int t) {
     const Split s = split(units, t, nt);
     Problem q = p;
     q.K = std::min(p.K, s.e * unit) - s.b * unit;
@@ -431,11 +415,11 @@ void gemm_split_k(const GemmKernel& k, const Problem& p, int nt) {
     } else if (t > 0) {
       std::memset(q.C, 0, size_t(p.M * p.N) * p.esz);
     }
-#pragma omp barrier
+    bar.wait();
     const Split rows = split(p.M, t, nt);
     if (p.esz == 8) add_partials<double>(p, partial, cbytes, nt, rows);
     else add_partials<float>(p, partial, cbytes, nt, rows);
-  }
+  });
   cpu_free(buf, total);
 }
 
@@ -453,14 +437,12 @@ constexpr int64_t kInplaceMaxK = 256, kInplaceMaxWork = int64_t(1) << 24;
 bool gemm_inplace(const GemmKernel& k, const Problem& q, int nt) {
   const int64_t e = int64_t(q.esz), tiles = ceil_div(q.M, k.mr), work = q.M * q.N * q.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(nt), work / kMinWorkPerThread, tiles})));
-  if (!omp_teams_usable()) nt = 1;
+  nt = team_threads(nt);
   if (nt == 1 || !k.direct || q.sa_k != 1 || q.sb_n != 1 || q.sc_n != 1 || q.N % k.nr != 0 || q.K > kInplaceMaxK ||
       work > kInplaceMaxWork || q.K * q.N * e > int64_t(cpu_info().l2 / 4))
     return false;
-  pool_park();
-#pragma omp parallel num_threads(nt)
-  {
-    const Split s = split(tiles, team_thread(), nt);
+  parallel_team(nt, [&](int t) {
+    const Split s = split(tiles, t, nt);
     const int64_t i0 = s.b * k.mr, rows = std::min(q.M, s.e * k.mr) - i0;
     if (rows > 0) {
       const char* A = q.A + i0 * q.sa_m * e;
@@ -472,7 +454,7 @@ bool gemm_inplace(const GemmKernel& k, const Problem& q, int nt) {
       }
       k.direct(rows, q.N, q.K, A, q.sa_m, q.B, q.sb_k, k.nr, C, q.sc_m, q.alpha, beta);
     }
-  }
+  });
   return true;
 }
 
@@ -482,7 +464,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   Blocking bl = choose_blocking(k, p.M, p.N, p.K);
   const int64_t work = p.M * p.N * p.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, work / kMinWorkPerThread)));
-  if (!omp_teams_usable()) nt = 1;  // a forked child: no OpenMP team
+  nt = team_threads(nt);
   if (use_split_k(k, p, nt)) return gemm_split_k(k, with_bias_filled(p), nt);
   // Split M (A blocks per thread, B packed jointly and shared) for tall problems, where
   // duplicating A would cost most. Otherwise split N: each thread packs its own B columns and
@@ -511,13 +493,11 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
     char* buf = static_cast<char*>(cpu_alloc(total));
     std::atomic<int64_t>* next = reinterpret_cast<std::atomic<int64_t>*>(buf + (abytes + bbytes) * nt);
     for (int64_t i = 0; i < npc; ++i) new (next + i) std::atomic<int64_t>(0);
-    pool_park();
-#pragma omp parallel num_threads(nt)
-    {
-      const int t = team_thread();
+    TeamBarrier bar(nt);
+    parallel_team(nt, [&](int t) {
       char* mine = buf + (abytes + bbytes) * t;
-      run_chunked(p, bl, chunk_pan, nt, next, mine + abytes, mine);
-    }
+      run_chunked(p, bl, chunk_pan, bar, next, mine + abytes, mine);
+    });
     cpu_free(buf, total);
     return;
   }
@@ -536,13 +516,11 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   if (nt == 1) {
     run_blocked(p, bl, true, 0, 1, buf + abytes, buf);
   } else {
-    pool_park();
-#pragma omp parallel num_threads(nt)
-    {
-      const int t = team_thread();
+    TeamBarrier bar(nt);
+    parallel_team(nt, [&](int t) {
       char* bbuf = buf + abytes * nt + (split_m && shared_b ? 0 : bbytes * t);
-      run_blocked(p, bl, split_m, t, nt, bbuf, buf + abytes * t, shared_b);
-    }
+      run_blocked(p, bl, split_m, t, nt, bbuf, buf + abytes * t, shared_b, &bar);
+    });
   }
   cpu_free(buf, total);
 }
