@@ -7,11 +7,10 @@
 // only until every chunk has run: `done` counts finished chunks, and a chunk is claimed before
 // it runs, so the job's lambda (on the caller's stack) outlives every use. Workers spin briefly
 // for the next job (successive ops follow each other within microseconds), then sleep on a
-// condition variable; pool_park() sends them to sleep at once when an OpenMP team (the GEMM)
-// is about to need the cores (Xeon, 2 threads: linear 768x128 -> 512 with bias 442-492 ->
-// 389-411 us, its bias copy and GEMM alternating between the two runtimes). A second thread
-// calling parallel_for while a job runs gets the job inline,
-// as does a forked child (the pool is rebuilt there on first use).
+// condition variable. A team job (parallel_team: the GEMM's threads, which meet at barriers)
+// gives each thread one chunk and waits for the pool rather than running inline. A second
+// thread calling parallel_for while a job runs gets the job inline; a forked child rebuilds the
+// pool on first use.
 #include "core/parallel.h"
 
 #include <algorithm>
@@ -76,9 +75,6 @@ class Pool {
     return true;
   }
 
-  // Idle workers stop spinning and sleep until the next job.
-  void park() { park_.fetch_add(1, std::memory_order_relaxed); }
-
  private:
   // Claims chunks of generation g until none is left (one only, for a team).
   void work(const detail::ChunkJob& j, uint32_t g, bool one) {
@@ -106,10 +102,7 @@ class Pool {
   void worker(uint32_t seen) {
     t_in_pool = true;
     for (;;) {
-      const uint32_t parked = park_.load(std::memory_order_relaxed);
-      for (int s = 0; s < kSpin && posted_.load(std::memory_order_acquire) == seen &&
-                      park_.load(std::memory_order_relaxed) == parked; ++s)
-        cpu_relax();
+      for (int s = 0; s < kSpin && posted_.load(std::memory_order_acquire) == seen; ++s) cpu_relax();
       detail::ChunkJob j;
       bool team;
       {
@@ -139,22 +132,16 @@ class Pool {
   bool team_ = false;  // job_ is a team's (under mu_)
   std::exception_ptr err_;
   std::atomic<uint32_t> posted_{0};  // generation of the latest job
-  std::atomic<uint32_t> park_{0};    // bumped by park(): spinning workers go to sleep
   std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk
   std::atomic<int64_t> done_{0};     // chunks finished in the current generation
   int nworkers_ = 0;                 // under busy_
 };
 
 std::atomic<Pool*> g_pool{nullptr};
-std::atomic<bool> g_forked{false};
 
 // The child of a fork has none of the pool's workers, and a mutex may have been held at the
-// fork: it starts a new pool (the old one is left as it was). GNU OpenMP does not rebuild its
-// team after a fork either, and the child's first parallel region hangs: teams are off there.
-const int g_atfork = pthread_atfork(nullptr, nullptr, [] {
-  g_pool.store(nullptr);
-  g_forked.store(true);
-});
+// fork: it starts a new pool (the old one is left as it was).
+const int g_atfork = pthread_atfork(nullptr, nullptr, [] { g_pool.store(nullptr); });
 
 Pool& pool() {
   Pool* p = g_pool.load(std::memory_order_acquire);
@@ -196,10 +183,6 @@ void set_num_threads(int n) {
 #ifdef _OPENMP
   omp_set_num_threads(n < 1 ? 1 : n);
 #endif
-}
-bool omp_teams_usable() { return !g_forked.load(std::memory_order_relaxed); }
-void pool_park() {
-  if (Pool* p = g_pool.load(std::memory_order_acquire)) p->park();
 }
 bool in_parallel_region() {
 #ifdef _OPENMP

@@ -27,14 +27,6 @@ namespace fastdl {
 int get_num_threads();
 void set_num_threads(int n);
 bool in_parallel_region();
-// False in the child of a fork, where GNU OpenMP's first parallel region would hang: the kernels
-// that run OpenMP teams (GEMM, with barriers) use one thread there.
-bool omp_teams_usable();
-// Tells the pool's idle workers to stop spinning and sleep now. An OpenMP team is about to run
-// (the GEMM calls it before each parallel region): a worker still spinning after the last
-// parallel_for would hold a core the team needs for up to its whole spin (~30-100 us).
-void pool_park();
-
 namespace detail {
 // One parallel_for call: fn(ctx, b, e) over chunk i = [begin + i * chunk, min(end, ... + chunk)).
 struct ChunkJob {

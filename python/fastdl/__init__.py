@@ -6,21 +6,7 @@
 """
 import builtins as _b
 
-import os as _os
-
-# GNU OpenMP (used by the large GEMM's thread teams) reads GOMP_SPINCOUNT once, when _C loads it.
-# Its default keeps idle team threads spinning for ~0.3 s; they then fight fastdl's own pool
-# workers (core/parallel.cpp) for the cores between ops: an LSTM step with its small GEMMs ran
-# 72-76 ms instead of 62-64 ms on 2 cores. A short spin is set for our OpenMP only (a user's
-# setting wins) and taken out of the environment again, so libraries imported later (PyTorch's
-# own libgomp) see the environment as it was.
-_gomp_spin_set = "GOMP_SPINCOUNT" not in _os.environ
-if _gomp_spin_set:
-    _os.environ["GOMP_SPINCOUNT"] = "10000"
-from fastdl import _C  # noqa: E402
-if _gomp_spin_set:
-    del _os.environ["GOMP_SPINCOUNT"]
-del _gomp_spin_set
+from fastdl import _C  # noqa: F401
 from fastdl._C import Tensor, device, dtype  # noqa: F401
 from fastdl._C import (  # noqa: F401  (ops bound straight from C++)
     abs, acos, add, addmm, all, amax, amin, any, argmax, argmin, asin, atan, atan2, bernoulli, bmm, broadcast_to,
