@@ -338,7 +338,7 @@ void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, TeamBa
       k.macro(p.M, ncur, kcur, abuf, bbuf, p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.alpha, beta,
               0, ceil_div(ncur, nr));
     }
-    bar.wait();
+    if (pc + bl.kc < p.K) bar.wait();  // the next kc block adds onto every chunk's C
   }
 }
 
@@ -395,30 +395,35 @@ void gemm_split_k(const GemmKernel& k, const Problem& p, int nt) {
   const size_t cbytes = round_up(size_t(p.M * p.N) * p.esz, 4096);  // a partial C, rows of N
   const size_t total = (abytes + bbytes) * nt + cbytes * (nt - 1);
   char* buf = static_cast<char*>(cpu_alloc(total));
-  char* partial = buf + (abytes + bbytes) * nt;  // thread t >= 1 writes partial + (t - 1) * cbytes
-  TeamBarrier bar(nt);
-  parallel_team(nt, [&](int t) {
-    const Split s = split(units, t, nt);
-    Problem q = p;
-    q.K = std::min(p.K, s.e * unit) - s.b * unit;
-    q.A = p.A + s.b * unit * p.sa_k * p.esz;
-    q.B = p.B + s.b * unit * p.sb_k * p.esz;
-    if (t > 0) {  // alpha applies in every partial; beta only once, in thread 0's pass over C
-      q.C = partial + (t - 1) * cbytes;
-      q.sc_m = p.N;
-      q.sc_n = 1;
-      q.beta = 0.0;
+  char* partial = buf + (abytes + bbytes) * nt;  // part t >= 1 writes partial + (t - 1) * cbytes
+  // The parts are claimed like any parallel_for's chunks, with no barrier between them: a thread
+  // the OS has not scheduled yet (a busy machine; a peer library's threads still spinning) leaves
+  // its part to the others instead of holding them at a barrier. The partial sums are then added
+  // into C by rows.
+  parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const Split s = split(units, int(t), nt);
+      Problem q = p;
+      q.K = std::min(p.K, s.e * unit) - s.b * unit;
+      q.A = p.A + s.b * unit * p.sa_k * p.esz;
+      q.B = p.B + s.b * unit * p.sb_k * p.esz;
+      if (t > 0) {  // alpha applies in every partial; beta only once, in part 0's pass over C
+        q.C = partial + (t - 1) * cbytes;
+        q.sc_m = p.N;
+        q.sc_n = 1;
+        q.beta = 0.0;
+      }
+      char* mine = buf + (abytes + bbytes) * t;
+      if (q.K > 0) {
+        run_blocked(q, bl, true, 0, 1, mine + abytes, mine);
+      } else if (t > 0) {
+        std::memset(q.C, 0, size_t(p.M * p.N) * p.esz);
+      }
     }
-    char* mine = buf + (abytes + bbytes) * t;
-    if (q.K > 0) {
-      run_blocked(q, bl, true, 0, 1, mine + abytes, mine);
-    } else if (t > 0) {
-      std::memset(q.C, 0, size_t(p.M * p.N) * p.esz);
-    }
-    bar.wait();
-    const Split rows = split(p.M, t, nt);
-    if (p.esz == 8) add_partials<double>(p, partial, cbytes, nt, rows);
-    else add_partials<float>(p, partial, cbytes, nt, rows);
+  });
+  parallel_for(0, p.M, std::max<int64_t>(1, p.M / nt), [&](int64_t i0, int64_t i1) {
+    if (p.esz == 8) add_partials<double>(p, partial, cbytes, nt, Split{i0, i1});
+    else add_partials<float>(p, partial, cbytes, nt, Split{i0, i1});
   });
   cpu_free(buf, total);
 }
@@ -441,8 +446,8 @@ bool gemm_inplace(const GemmKernel& k, const Problem& q, int nt) {
   if (nt == 1 || !k.direct || q.sa_k != 1 || q.sb_n != 1 || q.sc_n != 1 || q.N % k.nr != 0 || q.K > kInplaceMaxK ||
       work > kInplaceMaxWork || q.K * q.N * e > int64_t(cpu_info().l2 / 4))
     return false;
-  parallel_team(nt, [&](int t) {
-    const Split s = split(tiles, t, nt);
+  parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {  // no barrier: a late thread's share is claimed
+    const Split s{split(tiles, int(t0), nt).b, split(tiles, int(t1) - 1, nt).e};
     const int64_t i0 = s.b * k.mr, rows = std::min(q.M, s.e * k.mr) - i0;
     if (rows > 0) {
       const char* A = q.A + i0 * q.sa_m * e;
@@ -493,11 +498,16 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
     char* buf = static_cast<char*>(cpu_alloc(total));
     std::atomic<int64_t>* next = reinterpret_cast<std::atomic<int64_t>*>(buf + (abytes + bbytes) * nt);
     for (int64_t i = 0; i < npc; ++i) new (next + i) std::atomic<int64_t>(0);
+    // One kc block needs no barrier: its members are claimed like parallel_for chunks, so a
+    // thread that is late (asleep, or its core taken) finds the chunks done instead of holding
+    // the caller until it wakes (GCN's g^T X, 16 x 2708 x 1433, after an idle gap).
     TeamBarrier bar(nt);
-    parallel_team(nt, [&](int t) {
+    auto member = [&](int64_t t) {
       char* mine = buf + (abytes + bbytes) * t;
       run_chunked(p, bl, chunk_pan, bar, next, mine + abytes, mine);
-    });
+    };
+    if (npc == 1) parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) { for (int64_t t = t0; t < t1; ++t) member(t); });
+    else parallel_team(nt, [&](int t) { member(t); });
     cpu_free(buf, total);
     return;
   }
