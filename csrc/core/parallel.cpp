@@ -166,11 +166,10 @@ void run_chunks(const ChunkJob& job) {
   if (job.nchunks <= 1 || !pool().run(job)) job.fn(job.ctx, job.begin, job.end);
 }
 void run_team(const ChunkJob& job) { pool().run(job, true); }
-// Waiting for another thread: spin a while, then sleep in short naps. A thread that holds a
-// chunk or a team member but no core (another process's spinning threads have it) gets this
-// core once it is idle; yielding kept it busy, and a GCN step interleaved with PyTorch's (whose
-// OpenMP threads spin for ~10 ms after each parallel region) waited milliseconds at the GEMM's
-// barriers (backward 3.0 -> 4.9 ms).
+// Waiting for another thread: spin a while, then sleep in short naps, so that a thread holding
+// a chunk or a team member but no core (another process's threads have it) can have this core.
+// (Naps and yields timed the same in the GCN step interleaved with PyTorch's; naps leave the
+// core idle for the scheduler instead of busy.)
 void spin_pause(int round) {
   if (round < kSpin) cpu_relax();
   else std::this_thread::sleep_for(std::chrono::microseconds(20));

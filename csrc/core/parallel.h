@@ -36,7 +36,7 @@ struct ChunkJob {
 };
 void run_chunks(const ChunkJob& job);  // returns when every chunk has run; rethrows the first error
 void run_team(const ChunkJob& job);    // one chunk per thread, nchunks threads at once
-void spin_pause(int round);            // a pause, or a yield after many rounds
+void spin_pause(int round);            // a pause, or a short sleep after many rounds
 }  // namespace detail
 
 // The threads a team may have: want, capped at the thread count; 1 inside a parallel region.
