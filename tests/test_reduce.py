@@ -139,6 +139,17 @@ def test_transposed_copy_tiles(rng, isa):
                                           (want if dt != fd.float32 else want.astype(np.float32)))
 
 
+def test_transposed_copy_every_partial_width(rng, isa):
+    # every count of leftover source rows (1-7 floats, 1-3 doubles) of the 8x8 / 4x4 register
+    # blocks, whose outputs are written lane by lane, not with masked stores
+    for cols in range(1, 18):
+        a = rng.standard_normal((19, cols))
+        for dt in (fd.float32, fd.float64):
+            got = fd.tensor(a, dtype=dt).transpose(0, 1).contiguous().numpy()
+            want = a.T.astype(np.float32) if dt == fd.float32 else a.T
+            np.testing.assert_array_equal(got, want)
+
+
 def test_reductions_over_empty_dims_follow_torch():
     with pytest.raises(ValueError, match="max: cannot reduce over a zero-size dimension"):
         fd.zeros(0, 0, 4).max(1)

@@ -14,9 +14,33 @@ namespace fastdl::cpu::FASTDL_ISA_NS {
 // Transposing copies for panels whose source is contiguous along k (row-major A, B^T views):
 // dst[k * R + r] = src[r * ld + k]. Blocks of 8x8 floats / 4x4 doubles are transposed in
 // registers (unpack, shuffle, lane permute); a block with fewer than 8 (4) source rows
-// loads zeros for the rest and stores with a mask.
-inline __m256i store_mask32(int n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+// loads zeros for the rest and stores only the first `rows` lanes of each output row.
+//
+// Those partial rows are written with plain 128/64/32-bit stores, not VMASKMOVPS: AMD cores
+// microcode masked stores (Zen 3: tens of cycles each), and the AVX2 GEMM packs every row-major
+// A panel (6 rows) through here, so F.linear 128 x 256 -> 10 spent most of its time in them.
+inline void store_first(float* d, __m256 v, int n) {  // d[0:n] = v[0:n], 0 < n < 8
+  __m128 lo = _mm256_castps256_ps128(v);
+  if (n >= 4) {
+    _mm_storeu_ps(d, lo);
+    d += 4; n -= 4;
+    lo = _mm256_extractf128_ps(v, 1);
+  }
+  if (n >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(d), lo);
+    d += 2; n -= 2;
+    lo = _mm_movehl_ps(lo, lo);
+  }
+  if (n) _mm_store_ss(d, lo);
+}
+inline void store_first(double* d, __m256d v, int n) {  // d[0:n] = v[0:n], 0 < n < 4
+  __m128d lo = _mm256_castpd256_pd128(v);
+  if (n >= 2) {
+    _mm_storeu_pd(d, lo);
+    d += 2; n -= 2;
+    lo = _mm256_extractf128_pd(v, 1);
+  }
+  if (n) _mm_store_sd(d, lo);
 }
 inline void tr_block(const float* s, int64_t ld, float* d, int64_t ldd, int rows) {
   __m256 r[8];
@@ -41,8 +65,7 @@ inline void tr_block(const float* s, int64_t ld, float* d, int64_t ldd, int rows
   if (rows == 8) {
     for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + k * ldd, o[k]);
   } else {
-    const __m256i m = store_mask32(rows);
-    for (int k = 0; k < 8; ++k) _mm256_maskstore_ps(d + k * ldd, m, o[k]);
+    for (int k = 0; k < 8; ++k) store_first(d + k * ldd, o[k], rows);
   }
 }
 inline void tr_block(const double* s, int64_t ld, double* d, int64_t ldd, int rows) {
@@ -55,8 +78,7 @@ inline void tr_block(const double* s, int64_t ld, double* d, int64_t ldd, int ro
   if (rows == 4) {
     for (int k = 0; k < 4; ++k) _mm256_storeu_pd(d + k * ldd, o[k]);
   } else {
-    const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(rows), _mm256_setr_epi64x(0, 1, 2, 3));
-    for (int k = 0; k < 4; ++k) _mm256_maskstore_pd(d + k * ldd, m, o[k]);
+    for (int k = 0; k < 4; ++k) store_first(d + k * ldd, o[k], rows);
   }
 }
 
