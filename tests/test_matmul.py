@@ -119,6 +119,44 @@ def test_matmul_column_chunks_and_small_splits(m, n, k, isa, rng):
             np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol * np.abs(want).max())
 
 
+_CHUNKED_KC_SCRIPT = """
+import sys, numpy as np, fastdl as fd, fastdl.nn.functional as F
+from fastdl import _C
+_C.set_cpu_isa(sys.argv[1])
+fd.set_num_threads(int(sys.argv[2]))
+rng = np.random.default_rng(7)
+for m, n, k in [(40, 512, 1000), (7, 600, 700), (96, 160, 401)]:
+    a, b, c = rng.standard_normal((m, k)), rng.standard_normal((k, n)), rng.standard_normal((m, n))
+    w, bias = rng.standard_normal((n, k)), rng.standard_normal(n)
+    for dt, tol in ((fd.float64, 1e-12), (fd.float32, 5e-5)):
+        fa, fb, fc = (fd.tensor(x, dtype=dt) for x in (a, b, c))
+        runs = [fd.addmm(fc, fa, fb, beta=0.5, alpha=2.0).numpy() for _ in range(4)]
+        want = 0.5 * c + 2.0 * (a @ b)
+        np.testing.assert_allclose(runs[0], want, rtol=tol, atol=tol * np.abs(want).max())
+        assert all(np.array_equal(r, runs[0]) for r in runs), (m, n, k, dt)  # k order fixed per chunk
+        got = F.linear(fa, fd.tensor(w, dtype=dt), fd.tensor(bias, dtype=dt)).numpy()
+        want = a @ w.T + bias
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("threads", [2, 5])
+def test_matmul_column_chunks_over_many_kc_blocks(threads, isa):
+    # Short M over several kc blocks (kc forced to 64): a column chunk's next kc block waits only
+    # for its own previous block, wherever that ran, never for a barrier. More threads than
+    # cores make some start late, so chunks hop between threads mid-product; the sums must
+    # still match numpy, in float32 and float64, with addmm's beta and linear's bias, and be
+    # bitwise the same run to run.
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, FASTDL_GEMM_KC="64", FASTDL_GEMM_TUNE="0")
+    out = subprocess.run([sys.executable, "-c", _CHUNKED_KC_SCRIPT, isa, str(threads)], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 @pytest.mark.parametrize("m,n,k", [(200, 128, 160), (29, 256, 256), (500, 64, 100), (90, 96, 250)])
 def test_matmul_unpacked_mid_sizes(m, n, k, isa, rng):
     # Mid-size row-major products run the tile kernel on A and B where they lie, their row

@@ -21,6 +21,10 @@
 #include <mutex>
 #include <thread>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <pthread.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -176,7 +180,7 @@ void spin_pause(int round) {
 }
 }  // namespace detail
 
-int team_threads(int want) {
+int available_threads(int want) {
   return in_parallel_region() ? 1 : std::max(1, std::min(want, get_num_threads()));
 }
 

@@ -18,10 +18,6 @@
 #include <atomic>
 #include <cstdint>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace fastdl {
 
 int get_num_threads();
@@ -39,8 +35,9 @@ void run_team(const ChunkJob& job);    // one chunk per thread, nchunks threads 
 void spin_pause(int round);            // a pause, or a short sleep after many rounds
 }  // namespace detail
 
-// The threads a team may have: want, capped at the thread count; 1 inside a parallel region.
-int team_threads(int want);
+// The threads a kernel may use now (for a parallel_team or a split of its own): want, capped
+// at the thread count; 1 inside a parallel region, where the pool is busy.
+int available_threads(int want);
 
 // A barrier for the members of one parallel_team call (made by the caller, shared by all).
 class TeamBarrier {
@@ -62,7 +59,7 @@ class TeamBarrier {
   std::atomic<int> arrived_{0}, phase_{0};
 };
 
-// f(t) for t in [0, nt) on nt threads at once (the caller runs t = 0); nt from team_threads.
+// f(t) for t in [0, nt) on nt threads at once (the caller runs t = 0); nt from available_threads.
 template <class F>
 void parallel_team(int nt, const F& f) {
   if (nt <= 1) { f(0); return; }

@@ -319,15 +319,19 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
 
 // Short M (one A block, M <= mc) split over N: column chunks are handed out dynamically, so a
 // thread that the OS preempts (shared machines) does not hold the others idle at the end.
-// Each thread packs all of A once per kc block; a barrier between kc blocks keeps every
-// chunk's accumulation into C in k order.
-void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, TeamBarrier& bar,
-                 std::atomic<int64_t>* next, char* bbuf, char* abuf) {
+// Each thread packs all of A once per kc block. There is no barrier between kc blocks: a chunk's
+// block pc + 1 waits only for that chunk's block pc (done[] flags), so C still accumulates in k
+// order, and a thread that starts late (its core asleep after an idle gap, or taken) delays at
+// most the chunk it holds. (Zen 3, 2 threads, F.linear 128 x 784 -> 256 after 10 ms idle: the
+// old barrier per kc block held the caller until the slow worker had done its share.)
+void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, std::atomic<int64_t>* next,
+                 std::atomic<int8_t>* done, char* bbuf, char* abuf) {
   const GemmKernel& k = *p.k;
   const int64_t nr = k.nr, chunk = chunk_pan * nr;
   const int64_t nchunks = ceil_div(p.N, chunk);
   int64_t idx = 0;
   for (int64_t pc = 0; pc < p.K; pc += bl.kc, ++idx) {
+    if (next[idx].load(std::memory_order_relaxed) >= nchunks) continue;  // nothing left to claim
     const int64_t kcur = std::min(bl.kc, p.K - pc);
     const double beta = pc == 0 && !p.bias ? p.beta : 1.0;
     k.pack_a(p.A + pc * p.sa_k * p.esz, p.sa_m, p.sa_k, p.M, kcur, abuf);
@@ -335,10 +339,12 @@ void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, TeamBa
       const int64_t j0 = c * chunk, ncur = std::min(chunk, p.N - j0);
       k.pack_b(p.B + (pc * p.sb_k + j0 * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur, ncur, bbuf);
       if (pc == 0 && p.bias) fill_bias(p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.M, ncur, p.bias + j0 * p.esz, p.esz);
+      if (idx > 0)  // this chunk's previous kc block, perhaps on another thread, adds first
+        for (int r = 0; !done[(idx - 1) * nchunks + c].load(std::memory_order_acquire); ++r) fastdl::detail::spin_pause(r);
       k.macro(p.M, ncur, kcur, abuf, bbuf, p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.alpha, beta,
               0, ceil_div(ncur, nr));
+      done[idx * nchunks + c].store(1, std::memory_order_release);
     }
-    if (pc + bl.kc < p.K) bar.wait();  // the next kc block adds onto every chunk's C
   }
 }
 
@@ -442,7 +448,7 @@ constexpr int64_t kInplaceMaxK = 256, kInplaceMaxWork = int64_t(1) << 24;
 bool gemm_inplace(const GemmKernel& k, const Problem& q, int nt) {
   const int64_t e = int64_t(q.esz), tiles = ceil_div(q.M, k.mr), work = q.M * q.N * q.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(nt), work / kMinWorkPerThread, tiles})));
-  nt = team_threads(nt);
+  nt = available_threads(nt);
   if (nt == 1 || !k.direct || q.sa_k != 1 || q.sb_n != 1 || q.sc_n != 1 || q.N % k.nr != 0 || q.K > kInplaceMaxK ||
       work > kInplaceMaxWork || q.K * q.N * e > int64_t(cpu_info().l2 / 4))
     return false;
@@ -469,7 +475,7 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   Blocking bl = choose_blocking(k, p.M, p.N, p.K);
   const int64_t work = p.M * p.N * p.K;
   nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, work / kMinWorkPerThread)));
-  nt = team_threads(nt);
+  nt = available_threads(nt);
   if (use_split_k(k, p, nt)) return gemm_split_k(k, with_bias_filled(p), nt);
   // Split M (A blocks per thread, B packed jointly and shared) for tall problems, where
   // duplicating A would cost most. Otherwise split N: each thread packs its own B columns and
@@ -491,23 +497,24 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
       const int64_t cp = ceil_div(panels, nt * q), busiest = ceil_div(ceil_div(panels, cp), nt) * cp;
       if (busiest <= worst) { worst = busiest; chunk_pan = cp; }
     }
-    const int64_t npc = ceil_div(p.K, bl.kc);
+    const int64_t npc = ceil_div(p.K, bl.kc), nchunks = ceil_div(p.N, chunk_pan * k.nr);
     const size_t abytes = round_up(round_up(p.M, k.mr) * kcp * k.elem, 4096);
     const size_t bbytes = round_up(chunk_pan * k.nr * kcp * k.elem, 4096);
-    const size_t total = (abytes + bbytes) * nt + npc * sizeof(std::atomic<int64_t>);
+    const size_t nbytes = round_up(npc * sizeof(std::atomic<int64_t>), 64);
+    const size_t total = (abytes + bbytes) * nt + nbytes + npc * nchunks;
     char* buf = static_cast<char*>(cpu_alloc(total));
     std::atomic<int64_t>* next = reinterpret_cast<std::atomic<int64_t>*>(buf + (abytes + bbytes) * nt);
+    std::atomic<int8_t>* done = reinterpret_cast<std::atomic<int8_t>*>(buf + (abytes + bbytes) * nt + nbytes);
     for (int64_t i = 0; i < npc; ++i) new (next + i) std::atomic<int64_t>(0);
-    // One kc block needs no barrier: its members are claimed like parallel_for chunks, so a
-    // thread that is late (asleep, or its core taken) finds the chunks done instead of holding
-    // the caller until it wakes (GCN's g^T X, 16 x 2708 x 1433, after an idle gap).
-    TeamBarrier bar(nt);
-    auto member = [&](int64_t t) {
-      char* mine = buf + (abytes + bbytes) * t;
-      run_chunked(p, bl, chunk_pan, bar, next, mine + abytes, mine);
-    };
-    if (npc == 1) parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) { for (int64_t t = t0; t < t1; ++t) member(t); });
-    else parallel_team(nt, [&](int t) { member(t); });
+    for (int64_t i = 0; i < npc * nchunks; ++i) new (done + i) std::atomic<int8_t>(0);
+    // The members are claimed like parallel_for chunks: a thread that is late (asleep, or its
+    // core taken) finds its member done instead of holding the caller until it wakes.
+    parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        char* mine = buf + (abytes + bbytes) * t;
+        run_chunked(p, bl, chunk_pan, next, done, mine + abytes, mine);
+      }
+    });
     cpu_free(buf, total);
     return;
   }
@@ -525,11 +532,13 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
   char* buf = static_cast<char*>(cpu_alloc(total));
   if (nt == 1) {
     run_blocked(p, bl, true, 0, 1, buf + abytes, buf);
-  } else {
+  } else if (split_m && shared_b) {  // the shared B panel: a team, barriers around each packing
     TeamBarrier bar(nt);
-    parallel_team(nt, [&](int t) {
-      char* bbuf = buf + abytes * nt + (split_m && shared_b ? 0 : bbytes * t);
-      run_blocked(p, bl, split_m, t, nt, bbuf, buf + abytes * t, shared_b, &bar);
+    parallel_team(nt, [&](int t) { run_blocked(p, bl, true, t, nt, buf + abytes * nt, buf + abytes * t, true, &bar); });
+  } else {  // no barrier: the members are claimed, so a late thread's share goes to the others
+    parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        run_blocked(p, bl, split_m, int(t), nt, buf + abytes * nt + bbytes * t, buf + abytes * t, false);
     });
   }
   cpu_free(buf, total);
