@@ -274,11 +274,11 @@ Split split(int64_t n, int t, int nt) {  // contiguous near-equal share of [0, n
   return {n * t / nt, n * (t + 1) / nt};
 }
 
-// Runs on every thread of a team of nt (or alone when nt == 1). split_m: threads own their
-// rows and, with shared_b, share the packed B panel (bbuf, packed jointly, barriers around it;
-// without, each packs the whole panel into its own bbuf); else each thread owns columns.
+// Member t of nt (alone when nt == 1). split_m: threads own their rows and, given a team's bar,
+// share the packed B panel (bbuf, packed jointly, barriers around it; without, each packs the
+// whole panel into its own bbuf); else each thread owns columns.
 void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int nt, char* bbuf,
-                 char* abuf, bool shared_b = true, TeamBarrier* bar = nullptr) {
+                 char* abuf, TeamBarrier* bar = nullptr) {
   const GemmKernel& k = *p.k;
   const int64_t mr = k.mr, nr = k.nr;
   int64_t m0 = 0, m1 = p.M, n0 = 0, n1 = p.N;
@@ -300,11 +300,11 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
       const int64_t kcp = round_up(kcur, k.kpack);
       const double beta = pc == 0 && !p.bias ? p.beta : 1.0;
       // Pack B: jointly (each thread a share of the micro-panels) when shared.
-      Split bs = split_m && shared_b ? split(npan, t, nt) : Split{0, npan};
+      Split bs = split_m && bar ? split(npan, t, nt) : Split{0, npan};
       if (bs.b < bs.e)
         k.pack_b(p.B + (pc * p.sb_k + (col + bs.b * nr) * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur,
                  std::min(ncur - bs.b * nr, (bs.e - bs.b) * nr), bbuf + bs.b * nr * kcp * k.elem);
-      if (split_m && shared_b && bar) bar->wait();
+      if (split_m && bar) bar->wait();
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcur = std::min(mc, m1 - ic);
         k.pack_a(p.A + (ic * p.sa_m + pc * p.sa_k) * p.esz, p.sa_m, p.sa_k, mcur, kcur, abuf);
@@ -312,7 +312,7 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
         if (pc == 0 && p.bias) fill_bias(cblk, p.sc_m, p.sc_n, mcur, ncur, p.bias + col * p.esz, p.esz);
         k.macro(mcur, ncur, kcur, abuf, bbuf, cblk, p.sc_m, p.sc_n, p.alpha, beta, 0, npan);
       }
-      if (split_m && shared_b && bar) bar->wait();
+      if (split_m && bar) bar->wait();
     }
   }
 }
@@ -358,10 +358,10 @@ void maybe_tune(const GemmKernel& k, int64_t work);
 
 // Deep products (K well beyond M and N: a weight gradient over a long batch, tensordot, a
 // 256 x 256 x 8192 product) split K over threads instead of M or N. Split over N, every thread
-// packs all of A once per kc block and meets the others at a barrier per block; split over M,
-// every thread reads the jointly packed B panels. Split over K, each thread runs the one-thread
-// loops on its own K range (nothing packed twice, no barrier until the end) into its own partial
-// C, and the partials are summed into C in thread order (deterministic). On Zen 3 two threads
+// packs all of A once per kc block; split over M, every thread reads the jointly packed B
+// panels. Split over K, each thread runs the one-thread loops on its own K range (nothing packed
+// twice, no barrier until the end) into its own partial C, and the partials are summed into C in
+// thread order (deterministic).
 // A/B on Zen 3, 2 threads, median of 6 alternated solo runs (GFLOP/s, old choice -> split K; PyTorch):
 // 64 x 80 x 12288 75 -> 88 (93), 128 x 128 x 4096 83 -> 108 (135), 256 x 256 x 8192 108 -> 120 (133),
 // 256 x 256 x 1024 112 -> 125 (140).
@@ -534,11 +534,11 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
     run_blocked(p, bl, true, 0, 1, buf + abytes, buf);
   } else if (split_m && shared_b) {  // the shared B panel: a team, barriers around each packing
     TeamBarrier bar(nt);
-    parallel_team(nt, [&](int t) { run_blocked(p, bl, true, t, nt, buf + abytes * nt, buf + abytes * t, true, &bar); });
+    parallel_team(nt, [&](int t) { run_blocked(p, bl, true, t, nt, buf + abytes * nt, buf + abytes * t, &bar); });
   } else {  // no barrier: the members are claimed, so a late thread's share goes to the others
     parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
-        run_blocked(p, bl, split_m, int(t), nt, buf + abytes * nt + bbytes * t, buf + abytes * t, false);
+        run_blocked(p, bl, split_m, int(t), nt, buf + abytes * nt + bbytes * t, buf + abytes * t);
     });
   }
   cpu_free(buf, total);

@@ -17,8 +17,9 @@ namespace fastdl::cpu::FASTDL_ISA_NS {
 // loads zeros for the rest and stores only the first `rows` lanes of each output row.
 //
 // Those partial rows are written with plain 128/64/32-bit stores, not VMASKMOVPS: AMD cores
-// microcode masked stores (Zen 3: tens of cycles each), and the AVX2 GEMM packs every row-major
-// A panel (6 rows) through here, so F.linear 128 x 256 -> 10 spent most of its time in them.
+// microcode masked stores (tens of cycles each on Zen 3, by published instruction tables), and
+// the AVX2 GEMM packs every row-major A panel (6 rows) through here: perf on Zen 3 put most of
+// F.linear 128 x 256 -> 10's samples on them.
 inline void store_first(float* d, __m256 v, int n) {  // d[0:n] = v[0:n], 0 < n < 8
   __m128 lo = _mm256_castps256_ps128(v);
   if (n >= 4) {
