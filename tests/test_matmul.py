@@ -224,6 +224,23 @@ def test_small_unpacked_path(dtype, isa, rng):
         assert_close(got, a @ b + bias, **tol)
 
 
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_short_row_tiles_every_k_parity(dtype, isa, rng):
+    # The last 1-3 rows of M (128 = 21 x 6 + 2 on AVX2, 14 + 1..3 on AVX-512) run a tile that sums
+    # even and odd k apart: every tail height against float64, K odd and even (1, 2, 3, 64, 257),
+    # through the packed path (K past the unpacked path's bound) and the unpacked one.
+    eps = 3e-5 if dtype == fd.float32 else 1e-11
+    for m in (1, 2, 3, 7, 8, 9, 15, 16, 17, 29, 30, 31):
+        for k in (1, 2, 3, 64, 257, 600):
+            n = 48 if k < 300 else 40
+            a, b, c = rng.standard_normal((m, k)), rng.standard_normal((k, n)), rng.standard_normal((m, n))
+            for want, got in ((a @ b, lambda x, y: x @ y),
+                              (0.5 * c + 2.0 * (a @ b), lambda x, y: fd.addmm(fd.tensor(c, dtype=dtype), x, y,
+                                                                                beta=0.5, alpha=2.0))):
+                out = got(fd.tensor(a, dtype=dtype), fd.tensor(b, dtype=dtype))
+                assert_close(out, want, rtol=eps, atol=eps * np.abs(want).max(), msg=f"m={m} k={k}")
+
+
 def _heads(x, h):  # (B, T, H*D) -> (B, H, T, D) view, as attention splits heads
     B, T, C = x.shape
     return x.reshape(B, T, h, C // h).swapaxes(1, 2) if isinstance(x, np.ndarray) else \
