@@ -141,17 +141,18 @@ print("ok")
 """
 
 
-@pytest.mark.parametrize("threads", [2, 5])
-def test_matmul_column_chunks_over_many_kc_blocks(threads, isa):
-    # Short M over several kc blocks (kc forced to 64): a column chunk's next kc block waits only
-    # for its own previous block, wherever that ran, never for a barrier. More threads than
-    # cores make some start late, so chunks hop between threads mid-product; the sums must
-    # still match numpy, in float32 and float64, with addmm's beta and linear's bias, and be
-    # bitwise the same run to run.
+@pytest.mark.parametrize("threads,span", [(2, 0), (2, 2), (5, 3)])
+def test_matmul_column_chunks_over_many_kc_blocks(threads, span, isa):
+    # Short M over several kc blocks (kc forced to 64): a column chunk runs its kc blocks in order
+    # on one thread, in spans of K (forced to 2 or 3 kc blocks; 0: the whole K, as packed A is
+    # small) whose next span waits only for that chunk's previous one, wherever it ran, never for
+    # a barrier. More threads than cores make some start late, so chunks hop between threads
+    # from span to span; the sums must still match numpy, in float32 and float64, with addmm's
+    # beta and linear's bias, and be bitwise the same run to run.
     import os
     import subprocess
     import sys
-    env = dict(os.environ, FASTDL_GEMM_KC="64", FASTDL_GEMM_TUNE="0")
+    env = dict(os.environ, FASTDL_GEMM_KC="64", FASTDL_GEMM_TUNE="0", FASTDL_GEMM_SPAN=str(span))
     out = subprocess.run([sys.executable, "-c", _CHUNKED_KC_SCRIPT, isa, str(threads)], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

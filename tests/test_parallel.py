@@ -85,3 +85,33 @@ sys.exit(os.waitstatus_to_exitcode(status))
     assert out.returncode == 0, out.stderr
     np.testing.assert_allclose(_work(1), want, rtol=1e-5, atol=1e-3)
 
+
+
+def _allowed_cpus(tid):
+    with open(f"/proc/self/task/{tid}/status") as f:
+        return next(line.split(":", 1)[1].strip() for line in f if line.startswith("Cpus_allowed_list"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two CPUs")
+def test_workers_woken_after_idle_keep_the_process_affinity(threads):
+    # A worker woken on its caller's core moves off it through a moment's narrower affinity
+    # (csrc/core/parallel.cpp); afterwards every thread must hold the process's mask again, and
+    # the results must not change. Idle gaps past the workers' spin put them to sleep each time.
+    import time
+    fd.set_num_threads(2)
+    want = _work(2)
+    mask = _allowed_cpus(threading.get_native_id())
+    for _ in range(6):
+        time.sleep(0.02)
+        np.testing.assert_allclose(_work(2), want, rtol=1e-5, atol=1e-3)
+    for tid in os.listdir("/proc/self/task"):
+        assert _allowed_cpus(tid) == mask, f"thread {tid} left with another CPU mask"
+    # A caller restricted to one CPU: its workers still run, wherever they are allowed.
+    prev = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(prev)})
+        time.sleep(0.02)
+        np.testing.assert_allclose(_work(2), want, rtol=1e-5, atol=1e-3)
+    finally:
+        os.sched_setaffinity(0, prev)

@@ -168,14 +168,15 @@ int dtype_slot(DType t) { return t == DType::f64 ? 1 : t == DType::bf16 ? 2 : 0;
 
 // ---- blocking (after Low et al. 2016, "Analytical modeling is enough") ----------------------
 
-// Tuning overrides FASTDL_GEMM_MC/KC/NC/SPLIT (benchmarks only), read once.
+// Tuning overrides FASTDL_GEMM_MC/KC/NC/SPLIT/SPAN (benchmarks and tests only), read once.
 struct EnvBlocking {
-  int64_t mc = 0, kc = 0, nc = 0;
+  int64_t mc = 0, kc = 0, nc = 0, span = 0;  // span: kc blocks per span of the short-M path
   char split = 0;  // FASTDL_GEMM_SPLIT=m|n|k forces the threaded loop; a: M or N as chosen, never K
   EnvBlocking() {
     if (const char* e = std::getenv("FASTDL_GEMM_SPLIT")) split = e[0];
     auto get = [](const char* n) { const char* e = std::getenv(n); return e ? int64_t(std::atoll(e)) : int64_t(0); };
     mc = get("FASTDL_GEMM_MC"); kc = get("FASTDL_GEMM_KC"); nc = get("FASTDL_GEMM_NC");
+    span = get("FASTDL_GEMM_SPAN");
   }
 };
 const EnvBlocking& env_blocking() { static const EnvBlocking e; return e; }
@@ -317,33 +318,49 @@ void run_blocked(const Problem& p, const Blocking& bl, bool split_m, int t, int 
   }
 }
 
-// Short M (one A block, M <= mc) split over N: column chunks are handed out dynamically, so a
-// thread that the OS preempts (shared machines) does not hold the others idle at the end.
-// Each thread packs all of A once per kc block. There is no barrier between kc blocks: a chunk's
-// block pc + 1 waits only for that chunk's block pc (done[] flags), so C still accumulates in k
-// order, and a thread that starts late (its core asleep after an idle gap, or taken) delays at
-// most the chunk it holds. (Zen 3, 2 threads, F.linear 128 x 784 -> 256 after 10 ms idle: the
-// old barrier per kc block held the caller until the slow worker had done its share.)
-void run_chunked(const Problem& p, const Blocking& bl, int64_t chunk_pan, std::atomic<int64_t>* next,
-                 std::atomic<int8_t>* done, char* bbuf, char* abuf) {
+// Short M (one A block, M <= mc) split over N: column chunks are claimed dynamically, and a
+// chunk runs every kc block of a span of K in order on the thread that claimed it, so no thread
+// waits for another inside a span. Each thread packs the span's A blocks once (all of A unless K
+// is long or the threads many), after it has claimed its first chunk: a thread that starts late
+// finds the chunks taken and packs nothing. Spans meet only where packed A would outgrow
+// kSpanBytes: a chunk's next span waits for that chunk's previous one (done[] flags), wherever it
+// ran, so C accumulates in k order. A pool worker can start hundreds of microseconds late (woken
+// after idle on a VM: core/parallel.cpp), and a barrier per kc block (later a done flag per chunk
+// and kc block) held the caller until it came. Native gemm, 2 threads, warm, against the flag per
+// kc block: level (128 x 784 x 256, 200 x 2048 x 2048), 128 x 4096 x 4096 164-165 -> 166-168 GF/s.
+constexpr int64_t kSpanBytes = int64_t(32) << 20;  // the threads' packed A spans together, at most
+
+struct ChunkedPlan {
+  int64_t chunk_pan, nchunks, kc, nkc, span;  // span: kc blocks per span
+  int64_t nspans() const { return ceil_div(nkc, span); }
+};
+
+void run_chunked(const Problem& p, const ChunkedPlan& cp, std::atomic<int64_t>* next, std::atomic<int8_t>* done,
+                 char* bbuf, char* abuf) {
   const GemmKernel& k = *p.k;
-  const int64_t nr = k.nr, chunk = chunk_pan * nr;
-  const int64_t nchunks = ceil_div(p.N, chunk);
-  int64_t idx = 0;
-  for (int64_t pc = 0; pc < p.K; pc += bl.kc, ++idx) {
-    if (next[idx].load(std::memory_order_relaxed) >= nchunks) continue;  // nothing left to claim
-    const int64_t kcur = std::min(bl.kc, p.K - pc);
-    const double beta = pc == 0 && !p.bias ? p.beta : 1.0;
-    k.pack_a(p.A + pc * p.sa_k * p.esz, p.sa_m, p.sa_k, p.M, kcur, abuf);
-    for (int64_t c; (c = next[idx].fetch_add(1, std::memory_order_relaxed)) < nchunks;) {
+  const int64_t nr = k.nr, chunk = cp.chunk_pan * nr, ablk = round_up(p.M, k.mr) * round_up(cp.kc, k.kpack) * k.elem;
+  for (int64_t sp = 0; sp < cp.nspans(); ++sp) {
+    const int64_t b0 = sp * cp.span, b1 = std::min(cp.nkc, b0 + cp.span);
+    int64_t c = next[sp].fetch_add(1, std::memory_order_relaxed);
+    if (c >= cp.nchunks) continue;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t pc = b * cp.kc;
+      k.pack_a(p.A + pc * p.sa_k * p.esz, p.sa_m, p.sa_k, p.M, std::min(cp.kc, p.K - pc), abuf + (b - b0) * ablk);
+    }
+    for (; c < cp.nchunks; c = next[sp].fetch_add(1, std::memory_order_relaxed)) {
       const int64_t j0 = c * chunk, ncur = std::min(chunk, p.N - j0);
-      k.pack_b(p.B + (pc * p.sb_k + j0 * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur, ncur, bbuf);
-      if (pc == 0 && p.bias) fill_bias(p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.M, ncur, p.bias + j0 * p.esz, p.esz);
-      if (idx > 0)  // this chunk's previous kc block, perhaps on another thread, adds first
-        for (int r = 0; !done[(idx - 1) * nchunks + c].load(std::memory_order_acquire); ++r) fastdl::detail::spin_pause(r);
-      k.macro(p.M, ncur, kcur, abuf, bbuf, p.C + j0 * p.sc_n * p.esz, p.sc_m, p.sc_n, p.alpha, beta,
-              0, ceil_div(ncur, nr));
-      done[idx * nchunks + c].store(1, std::memory_order_release);
+      char* cc = p.C + j0 * p.sc_n * p.esz;
+      if (sp > 0)  // this chunk's previous span, perhaps on another thread, adds first
+        for (int r = 0; !done[(sp - 1) * cp.nchunks + c].load(std::memory_order_acquire); ++r)
+          fastdl::detail::spin_pause(r);
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t pc = b * cp.kc, kcur = std::min(cp.kc, p.K - pc);
+        k.pack_b(p.B + (pc * p.sb_k + j0 * p.sb_n) * p.esz, p.sb_k, p.sb_n, kcur, ncur, bbuf);
+        if (pc == 0 && p.bias) fill_bias(cc, p.sc_m, p.sc_n, p.M, ncur, p.bias + j0 * p.esz, p.esz);
+        k.macro(p.M, ncur, kcur, abuf + (b - b0) * ablk, bbuf, cc, p.sc_m, p.sc_n, p.alpha,
+                pc == 0 && !p.bias ? p.beta : 1.0, 0, ceil_div(ncur, nr));
+      }
+      done[sp * cp.nchunks + c].store(1, std::memory_order_release);
     }
   }
 }
@@ -497,22 +514,25 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
       const int64_t cp = ceil_div(panels, nt * q), busiest = ceil_div(ceil_div(panels, cp), nt) * cp;
       if (busiest <= worst) { worst = busiest; chunk_pan = cp; }
     }
-    const int64_t npc = ceil_div(p.K, bl.kc), nchunks = ceil_div(p.N, chunk_pan * k.nr);
-    const size_t abytes = round_up(round_up(p.M, k.mr) * kcp * k.elem, 4096);
+    ChunkedPlan plan{chunk_pan, ceil_div(p.N, chunk_pan * k.nr), bl.kc, ceil_div(p.K, bl.kc), 1};
+    const int64_t ablk = round_up(p.M, k.mr) * kcp * k.elem;
+    plan.span = std::max<int64_t>(1, std::min(plan.nkc, env_blocking().span ? env_blocking().span : kSpanBytes / nt / ablk));
+    const int64_t nsp = plan.nspans();
+    const size_t abytes = round_up(plan.span * ablk, 4096);
     const size_t bbytes = round_up(chunk_pan * k.nr * kcp * k.elem, 4096);
-    const size_t nbytes = round_up(npc * sizeof(std::atomic<int64_t>), 64);
-    const size_t total = (abytes + bbytes) * nt + nbytes + npc * nchunks;
+    const size_t nbytes = round_up(nsp * sizeof(std::atomic<int64_t>), 64);
+    const size_t total = (abytes + bbytes) * nt + nbytes + nsp * plan.nchunks;
     char* buf = static_cast<char*>(cpu_alloc(total));
     std::atomic<int64_t>* next = reinterpret_cast<std::atomic<int64_t>*>(buf + (abytes + bbytes) * nt);
     std::atomic<int8_t>* done = reinterpret_cast<std::atomic<int8_t>*>(buf + (abytes + bbytes) * nt + nbytes);
-    for (int64_t i = 0; i < npc; ++i) new (next + i) std::atomic<int64_t>(0);
-    for (int64_t i = 0; i < npc * nchunks; ++i) new (done + i) std::atomic<int8_t>(0);
+    for (int64_t i = 0; i < nsp; ++i) new (next + i) std::atomic<int64_t>(0);
+    for (int64_t i = 0; i < nsp * plan.nchunks; ++i) new (done + i) std::atomic<int8_t>(0);
     // The members are claimed like parallel_for chunks: a thread that is late (asleep, or its
     // core taken) finds its member done instead of holding the caller until it wakes.
     parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         char* mine = buf + (abytes + bbytes) * t;
-        run_chunked(p, bl, chunk_pan, next, done, mine + abytes, mine);
+        run_chunked(p, plan, next, done, mine + abytes, mine);
       }
     });
     cpu_free(buf, total);
