@@ -340,7 +340,7 @@ def test_deep_products_split_k(shape, dtype, threads, isa, rng):
         fd.set_num_threads(prev)
 
 
-@pytest.mark.parametrize("K,N", [(256, 1024), (1433, 16), (37, 130), (300, 7), (4096, 97)])
+@pytest.mark.parametrize("K,N", [(256, 1024), (1433, 16), (37, 130), (300, 7), (4096, 97), (3, 64), (6, 130), (7, 33)])
 @pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
 def test_one_row_products(K, N, dtype, isa, rng):
     """M == 1 (one token through a layer): the vector kernels read B in place, down its columns

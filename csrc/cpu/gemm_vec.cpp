@@ -262,6 +262,19 @@ void gemv_axpy(int64_t j0, int64_t j1, int64_t K, const void* a_, int64_t sa, co
     const int64_t m = std::min(kStrip, j1 - jc), mv = m / W * W;
     std::fill(acc, acc + m, T(0));
     int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {  // four rows a pass: one load and store of the sums per four FMAs
+      const T* b0 = B + k * ldb + jc;
+      const T* b1 = b0 + ldb;
+      const T* b2 = b1 + ldb;
+      const T* b3 = b2 + ldb;
+      const T x0 = a[k * sa], x1 = a[(k + 1) * sa], x2 = a[(k + 2) * sa], x3 = a[(k + 3) * sa];
+      const R v0 = V::set1(x0), v1 = V::set1(x1), v2 = V::set1(x2), v3 = V::set1(x3);
+      for (int64_t q = 0; q < mv; q += W)
+        V::store(acc + q, V::fma(v3, V::load(b3 + q),
+                                 V::fma(v2, V::load(b2 + q),
+                                        V::fma(v1, V::load(b1 + q), V::fma(v0, V::load(b0 + q), V::load(acc + q))))));
+      for (int64_t q = mv; q < m; ++q) acc[q] += x0 * b0[q] + x1 * b1[q] + x2 * b2[q] + x3 * b3[q];
+    }
     for (; k + 2 <= K; k += 2) {
       const T* b0 = B + k * ldb + jc;
       const T* b1 = b0 + ldb;
