@@ -85,13 +85,13 @@ class Pool {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = j;
       team_ = team;
+      caller_cpu_.store(current_cpu(), std::memory_order_relaxed);  // before the job is visible
       g = posted_.load(std::memory_order_relaxed) + 1;
       done_.store(0, std::memory_order_relaxed);
       err_ = nullptr;
       ticket_.store(uint64_t(g) << 32 | (team ? 1 : 0), std::memory_order_release);
       posted_.store(g, std::memory_order_release);
     }
-    caller_cpu_.store(current_cpu(), std::memory_order_relaxed);
     cv_.notify_all();
     if (sleepers_.load(std::memory_order_relaxed) > 0) std::this_thread::yield();
     t_in_pool = true;
