@@ -332,13 +332,14 @@ constexpr int64_t kSpanBytes = int64_t(32) << 20;  // the threads' packed A span
 
 struct ChunkedPlan {
   int64_t chunk_pan, nchunks, kc, nkc, span;  // span: kc blocks per span
+  int64_t ablk;                               // bytes of one packed A block (M rows x kc)
   int64_t nspans() const { return ceil_div(nkc, span); }
 };
 
 void run_chunked(const Problem& p, const ChunkedPlan& cp, std::atomic<int64_t>* next, std::atomic<int8_t>* done,
                  char* bbuf, char* abuf) {
   const GemmKernel& k = *p.k;
-  const int64_t nr = k.nr, chunk = cp.chunk_pan * nr, ablk = round_up(p.M, k.mr) * round_up(cp.kc, k.kpack) * k.elem;
+  const int64_t nr = k.nr, chunk = cp.chunk_pan * nr, ablk = cp.ablk;
   for (int64_t sp = 0; sp < cp.nspans(); ++sp) {
     const int64_t b0 = sp * cp.span, b1 = std::min(cp.nkc, b0 + cp.span);
     int64_t c = next[sp].fetch_add(1, std::memory_order_relaxed);
@@ -514,11 +515,12 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
       const int64_t cp = ceil_div(panels, nt * q), busiest = ceil_div(ceil_div(panels, cp), nt) * cp;
       if (busiest <= worst) { worst = busiest; chunk_pan = cp; }
     }
-    ChunkedPlan plan{chunk_pan, ceil_div(p.N, chunk_pan * k.nr), bl.kc, ceil_div(p.K, bl.kc), 1};
-    const int64_t ablk = round_up(p.M, k.mr) * kcp * k.elem;
-    plan.span = std::max<int64_t>(1, std::min(plan.nkc, env_blocking().span ? env_blocking().span : kSpanBytes / nt / ablk));
+    ChunkedPlan plan{chunk_pan, ceil_div(p.N, chunk_pan * k.nr), bl.kc, ceil_div(p.K, bl.kc), 1,
+                     round_up(p.M, k.mr) * kcp * k.elem};
+    plan.span = std::max<int64_t>(1, std::min(plan.nkc, env_blocking().span ? env_blocking().span
+                                                                             : kSpanBytes / nt / plan.ablk));
     const int64_t nsp = plan.nspans();
-    const size_t abytes = round_up(plan.span * ablk, 4096);
+    const size_t abytes = round_up(plan.span * plan.ablk, 4096);
     const size_t bbytes = round_up(chunk_pan * k.nr * kcp * k.elem, 4096);
     const size_t nbytes = round_up(nsp * sizeof(std::atomic<int64_t>), 64);
     const size_t total = (abytes + bbytes) * nt + nbytes + nsp * plan.nchunks;

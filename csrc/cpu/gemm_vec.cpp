@@ -72,6 +72,35 @@ constexpr int kMR = 6, kNV = 2;
 // its work.)
 template <int MRUN, int NV> constexpr bool kDualChains = MRUN * NV < 8;
 
+// acc (zeroed here) = the sum over p < k of step(sums, p), which adds k step p into sums: in two
+// sets for even and odd p where kDualChains, then added.
+template <class R, int MRUN, int NV, class Step>
+inline void sum_steps(R (&acc)[MRUN][NV], int64_t k, R zero, Step step) {
+#pragma GCC unroll 32
+  for (int i = 0; i < MRUN; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = zero;
+  int64_t p = 0;
+  if constexpr (kDualChains<MRUN, NV>) {
+    R acc2[MRUN][NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < MRUN; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc2[i][j] = zero;
+#pragma GCC unroll 2
+    for (; p + 2 <= k; p += 2) {
+      step(acc, p);
+      step(acc2, p + 1);
+    }
+#pragma GCC unroll 32
+    for (int i = 0; i < MRUN; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = acc[i][j] + acc2[i][j];
+  }
+#pragma GCC unroll 4
+  for (; p < k; ++p) step(acc, p);
+}
+
 // One MRUN x (NV*W) tile over k steps of packed A (MR per step, MRUN <= MR used) and packed
 // B (NV*W per step). MRUN < MR serves the last, partial row panel at proportional cost.
 template <class V, int MR, int NV, class CT, int MRUN>
@@ -81,18 +110,15 @@ void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, CT* c, i
   using R = typename V::R;
   constexpr int NR = NV * V::W;
   R acc[MRUN][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MRUN; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
   if (cs == 1)  // C rows are needed after the k loop: fetch every line of the tile now
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < int(NR * sizeof(CT)); j += 64)
         _mm_prefetch(reinterpret_cast<const char*>(c + i * rs) + j, _MM_HINT_T0);
-  auto step = [&](R(&s)[MRUN][NV], const T* ap, const T* bp) {
+  sum_steps(acc, k, V::zero(), [&](R(&s)[MRUN][NV], int64_t p) {
+    const T* ap = a + p * MR;
     R bv[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = V::load(bp + j * V::W);
+    for (int j = 0; j < NV; ++j) bv[j] = V::load(b + p * NR + j * V::W);
     _mm_prefetch(reinterpret_cast<const char*>(ap + 8 * MR), _MM_HINT_T0);
 #pragma GCC unroll 32
     for (int i = 0; i < MRUN; ++i) {
@@ -100,26 +126,7 @@ void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, CT* c, i
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) s[i][j] = V::fma(av, bv[j], s[i][j]);
     }
-  };
-  int64_t p = 0;
-  if constexpr (kDualChains<MRUN, NV>) {  // even and odd k in two sets of sums (see kDualChains)
-    R acc2[MRUN][NV];
-#pragma GCC unroll 32
-    for (int i = 0; i < MRUN; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc2[i][j] = V::zero();
-#pragma GCC unroll 2
-    for (; p + 2 <= k; p += 2, a += 2 * MR, b += 2 * NR) {
-      step(acc, a, b);
-      step(acc2, a + MR, b + NR);
-    }
-#pragma GCC unroll 32
-    for (int i = 0; i < MRUN; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = V::add(acc[i][j], acc2[i][j]);
-  }
-#pragma GCC unroll 4
-  for (; p < k; ++p, a += MR, b += NR) step(acc, a, b);
+  });
   if constexpr (std::is_same_v<CT, T>) {
     if (cs == 1 && nr == NR) {  // full-width rows: vector write-back
       const R va = V::set1(alpha), vb = V::set1(beta);
@@ -169,11 +176,7 @@ void direct_tile(int64_t k, const typename V::T* a, int64_t lda, const typename 
   using T = typename V::T;
   using R = typename V::R;
   R acc[MRUN][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MRUN; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
-  auto step = [&](R(&s)[MRUN][NV], int64_t p) {
+  sum_steps(acc, k, V::zero(), [&](R(&s)[MRUN][NV], int64_t p) {
     R bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = V::load(b + p * ldb + j * V::W);
@@ -183,24 +186,7 @@ void direct_tile(int64_t k, const typename V::T* a, int64_t lda, const typename 
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) s[i][j] = V::fma(av, bv[j], s[i][j]);
     }
-  };
-  int64_t p = 0;
-  if constexpr (kDualChains<MRUN, NV>) {
-    R acc2[MRUN][NV];
-#pragma GCC unroll 32
-    for (int i = 0; i < MRUN; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc2[i][j] = V::zero();
-    for (; p + 2 <= k; p += 2) {
-      step(acc, p);
-      step(acc2, p + 1);
-    }
-#pragma GCC unroll 32
-    for (int i = 0; i < MRUN; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = V::add(acc[i][j], acc2[i][j]);
-  }
-  for (; p < k; ++p) step(acc, p);
+  });
   const R va = V::set1(alpha), vb = V::set1(beta);
 #pragma GCC unroll 32
   for (int i = 0; i < MRUN; ++i)
@@ -245,7 +231,7 @@ void gemv_dot(int64_t j0, int64_t j1, int64_t K, const void* a_, const void* B_,
   }
 }
 
-// Rows of B are streamed in order (two at a time) into an L1-resident strip of sums: B is read
+// Rows of B are streamed in order (four at a time) into an L1-resident strip of sums: B is read
 // sequentially, which the prefetchers follow, instead of down column strips ldb apart.
 template <class V>
 void gemv_axpy(int64_t j0, int64_t j1, int64_t K, const void* a_, int64_t sa, const void* B_, int64_t ldb, void* c_,
@@ -274,15 +260,6 @@ void gemv_axpy(int64_t j0, int64_t j1, int64_t K, const void* a_, int64_t sa, co
                                  V::fma(v2, V::load(b2 + q),
                                         V::fma(v1, V::load(b1 + q), V::fma(v0, V::load(b0 + q), V::load(acc + q))))));
       for (int64_t q = mv; q < m; ++q) acc[q] += x0 * b0[q] + x1 * b1[q] + x2 * b2[q] + x3 * b3[q];
-    }
-    for (; k + 2 <= K; k += 2) {
-      const T* b0 = B + k * ldb + jc;
-      const T* b1 = b0 + ldb;
-      const T x0 = a[k * sa], x1 = a[(k + 1) * sa];
-      const R v0 = V::set1(x0), v1 = V::set1(x1);
-      for (int64_t q = 0; q < mv; q += W)
-        V::store(acc + q, V::fma(v1, V::load(b1 + q), V::fma(v0, V::load(b0 + q), V::load(acc + q))));
-      for (int64_t q = mv; q < m; ++q) acc[q] += x0 * b0[q] + x1 * b1[q];
     }
     for (; k < K; ++k) {
       const T* b0 = B + k * ldb + jc;
