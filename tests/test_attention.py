@@ -95,6 +95,29 @@ def test_any_blocking(monkeypatch, block):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("block", [None, "16,16"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_scores_growing_along_keys(monkeypatch, isa, block, dtype):
+    # The forward keeps each query's reference maximum while later key blocks stay within 2^8 of
+    # it (P above 1 summed as is), and moves it, computing the tile again, when a block passes
+    # that: slow and steep ramps of the scores along the keys take both paths, block after block.
+    if block:
+        monkeypatch.setenv("FASTDL_ATTENTION_BLOCK", block)
+    torch.manual_seed(9)
+    L, S = 70, 600
+    q, k, v = torch.randn(1, 2, L, 17), torch.randn(1, 2, S, 17), torch.randn(1, 2, S, 9)
+    j = torch.arange(S, dtype=torch.float64)
+    # additive masks (natural log units) kept small enough for float32's scores: saw teeth of 128
+    # keys (16-key blocks rise 4.8 and 16: both paths), and steps of 5 and 6 every 256 keys
+    # (default blocks: 7.2 < 8 and 8.7 > 8 in base 2)
+    for ramp in (0.3 * (j % 128 - 64), 1.0 * (j % 128 - 64), 5.0 * (j // 256), 6.0 * (j // 256)):
+        _compare(q, k, v, dtype, mask=ramp.expand(L, S))
+        _compare(q, k, v, dtype, mask=ramp.flip(0).expand(L, S))  # falling: the first block holds the maxima
+    grow = k * (1 + j.float() / 300).unsqueeze(-1)  # |scores| grow along the keys
+    _compare(q, grow, v, dtype)
+    _compare(q, grow, v, dtype, is_causal=True)
+
+
 def test_layouts(isa):
     torch.manual_seed(3)
     # (B, L, H, E) tensors viewed as (B, H, L, E): strided heads and rows

@@ -38,6 +38,8 @@ namespace {
 using detail::GemmKernel;
 
 constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
+// The lazy rescale's slack, in base 2: P may reach 2^8 before the reference maximum moves.
+constexpr int kSlack = 8;
 
 // Scores are kept in base 2 (the GEMM's alpha folds in log2(e)), so P = 2^(s - m) runs on the
 // cheaper exp2. 2^d is flushed to exactly 0 below d = -125 (the -inf of masked scores
@@ -91,16 +93,22 @@ template <class T> void col_max(const T* x, int64_t rows, int64_t ld, int64_t n,
       for (int64_t j = 0; j < n; ++j) m[j] = std::max(m[j], x[i * ld + j]);
   }
 }
-template <class T> void exp2_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum) {
+// x = 2^(x - mu[j]) with the column sums added into sum[j]; with TrackMax, top[j] also becomes
+// max(top[j], max_i x[i][j]) of the scores read (the lazy rescale's check, in the same pass).
+template <bool TrackMax = false, class T>
+void exp2_cols(T* x, int64_t rows, int64_t ld, int64_t n, const T* mu, T* sum, T* top = nullptr) {
   if constexpr (std::is_same_v<T, float>) {
     const auto ex = exp2_neg_v;
     int64_t j = 0;
     for (; j + 2 * kWf <= n; j += 2 * kWf) {  // two column vectors: two independent sums
       const vf m0 = ldv(mu + j), m1 = ldv(mu + j + kWf);
-      vf s0 = ldv(sum + j), s1 = ldv(sum + j + kWf);
+      vf s0 = ldv(sum + j), s1 = ldv(sum + j + kWf), t0{}, t1{};
+      if constexpr (TrackMax) t0 = ldv(top + j), t1 = ldv(top + j + kWf);
       for (int64_t i = 0; i < rows; ++i) {
         float* r = x + i * ld + j;
-        const vf e0 = ex(ldv(r) - m0), e1 = ex(ldv(r + kWf) - m1);
+        const vf y0 = ldv(r), y1 = ldv(r + kWf);
+        if constexpr (TrackMax) t0 = y0 > t0 ? y0 : t0, t1 = y1 > t1 ? y1 : t1;
+        const vf e0 = ex(y0 - m0), e1 = ex(y1 - m1);
         stv(r, e0);
         stv(r + kWf, e1);
         s0 += e0;
@@ -108,20 +116,26 @@ template <class T> void exp2_cols(T* x, int64_t rows, int64_t ld, int64_t n, con
       }
       stv(sum + j, s0);
       stv(sum + j + kWf, s1);
+      if constexpr (TrackMax) stv(top + j, t0), stv(top + j + kWf, t1);
     }
     for (; j < n; j += kWf) {
       const vf m = ldv(mu + j);
-      vf s = ldv(sum + j);
+      vf s = ldv(sum + j), t{};
+      if constexpr (TrackMax) t = ldv(top + j);
       for (int64_t i = 0; i < rows; ++i) {
-        const vf e = ex(ldv(x + i * ld + j) - m);
+        const vf y = ldv(x + i * ld + j);
+        if constexpr (TrackMax) t = y > t ? y : t;
+        const vf e = ex(y - m);
         stv(x + i * ld + j, e);
         s += e;
       }
       stv(sum + j, s);
+      if constexpr (TrackMax) stv(top + j, t);
     }
   } else {
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < n; ++j) {
+        if constexpr (TrackMax) top[j] = std::max(top[j], x[i * ld + j]);
         x[i * ld + j] = exp2s(x[i * ld + j] - mu[j]);
         sum[j] += x[i * ld + j];
       }
@@ -310,29 +324,52 @@ struct Flash {
           T* Sq = st.data();
           const int64_t c0 = q * nr, nq = std::min(nr, br - c0);
           const int64_t mq = trim() ? std::clamp<int64_t>(i0 + c0 + nq - j0, 0, bk) : bk;
-          if (mq > 0)
-            gk.macro(mq, nr, p.E, c.ka.data() + jb * Bcm * p.E, qb.data() + q * nr * p.E, Sq, nr, 1,
-                     p.scale * kLog2e, 0.0, 0, 1);
-          std::fill(Sq + mq * nr, Sq + bk * nr, -kInf);
-          if (tile_needs_mask(i0 + c0, j0, bk)) mask_tile_t(Sq, nq, mq, b, h, i0 + c0, j0);
-          std::copy(m.begin() + c0, m.begin() + c0 + nr, mn.begin() + c0);
-          col_max(Sq, bk, nr, nr, mn.data() + c0);
-          bool rescale = false;
-          for (int64_t r = c0; r < c0 + nr; ++r) {  // a column with nothing visible yet keeps P = 0
-            const size_t x = size_t(r);
-            mu[x] = mn[x] == -kInf ? T(0) : mn[x];
-            alpha[x] = m[x] == -kInf ? T(0) : exp2s(m[x] - mu[x]);
-            rescale |= alpha[x] != T(1);
-            sum[x] = T(0);
+          auto scores = [&] {
+            if (mq > 0)
+              gk.macro(mq, nr, p.E, c.ka.data() + jb * Bcm * p.E, qb.data() + q * nr * p.E, Sq, nr, 1,
+                       p.scale * kLog2e, 0.0, 0, 1);
+            std::fill(Sq + mq * nr, Sq + bk * nr, -kInf);
+            if (tile_needs_mask(i0 + c0, j0, bk)) mask_tile_t(Sq, nq, mq, b, h, i0 + c0, j0);
+          };
+          scores();
+          // Lazy rescale (FlashAttention-4's): once every column has a reference m, P = 2^(S - m)
+          // against that m while the same pass finds the tile's maxima; only a column whose
+          // maximum passes m + kSlack (P above 2^kSlack) moves m, and then the tile is computed
+          // again and renormalised as below. m need not be the running maximum: l and O are sums
+          // of 2^(s - m) for any one m, and lse = m + log2 l. This skips the max pass and most
+          // rescales of O^T (random scores: a new maximum in a 16-query panel at most key blocks).
+          bool lazy = true;
+          for (int64_t r = c0; r < c0 + nr; ++r) lazy &= m[size_t(r)] != -kInf;
+          if (lazy) {
+            std::fill(sum.begin() + c0, sum.begin() + c0 + nr, T(0));
+            std::fill(mn.begin() + c0, mn.begin() + c0 + nr, -kInf);
+            exp2_cols<true>(Sq, bk, nr, nr, m.data() + c0, sum.data() + c0, mn.data() + c0);
+            for (int64_t r = c0; r < c0 + nr; ++r) lazy &= mn[size_t(r)] <= m[size_t(r)] + kSlack;
+            if (lazy)
+              for (int64_t r = c0; r < c0 + nr; ++r) l[size_t(r)] += sum[size_t(r)];
+            else
+              scores();  // P was taken against a stale m: the scores again, renormalised below
           }
-          exp2_cols(Sq, bk, nr, nr, mu.data() + c0, sum.data() + c0);
-          for (int64_t r = c0; r < c0 + nr; ++r) {
-            l[size_t(r)] = l[size_t(r)] * alpha[size_t(r)] + sum[size_t(r)];
-            m[size_t(r)] = mn[size_t(r)];
+          if (!lazy) {
+            std::copy(m.begin() + c0, m.begin() + c0 + nr, mn.begin() + c0);
+            col_max(Sq, bk, nr, nr, mn.data() + c0);
+            bool rescale = false;
+            for (int64_t r = c0; r < c0 + nr; ++r) {  // a column with nothing visible yet keeps P = 0
+              const size_t x = size_t(r);
+              mu[x] = mn[x] == -kInf ? T(0) : mn[x];
+              alpha[x] = m[x] == -kInf ? T(0) : exp2s(m[x] - mu[x]);
+              rescale |= alpha[x] != T(1);
+              sum[x] = T(0);
+            }
+            exp2_cols(Sq, bk, nr, nr, mu.data() + c0, sum.data() + c0);
+            for (int64_t r = c0; r < c0 + nr; ++r) {
+              l[size_t(r)] = l[size_t(r)] * alpha[size_t(r)] + sum[size_t(r)];
+              m[size_t(r)] = mn[size_t(r)];
+            }
+            if (rescale) scale_cols(ot.data() + c0, p.Ev, Brn, nr, alpha.data() + c0);
           }
           // O^T[:, panel] = O^T[:, panel] diag(alpha) + V_j^T P_q^T, the panel's P^T still in L1.
           // V^T was packed with k = bc, so a shorter k goes one row panel of V^T at a time.
-          if (rescale) scale_cols(ot.data() + c0, p.Ev, Brn, nr, alpha.data() + c0);
           const T* P = Sq;
           if (p.dropout_p > 0) {
             dropout_tile(Sq, pdrop.data(), [&](int64_t r, int64_t cc) { return cc * nr + r; }, nq, bk, b, h, i0 + c0, j0);
