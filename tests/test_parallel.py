@@ -24,6 +24,13 @@ def _work(seed):
     return np.concatenate([y.detach().numpy().ravel(), w.grad.numpy().ravel(), [loss.item()]])
 
 
+def _work_and_gemm(seed):
+    """_work and a product large enough for the GEMM's thread team (its members meet at barriers)."""
+    rng = np.random.default_rng(seed + 100)
+    a, b = (fd.tensor(rng.standard_normal((700, 700)), dtype=fd.float32) for _ in range(2))
+    return np.concatenate([_work(seed), (a @ b).numpy().ravel()])
+
+
 @pytest.fixture
 def threads():
     prev = fd.get_num_threads()
@@ -85,6 +92,30 @@ sys.exit(os.waitstatus_to_exitcode(status))
     assert out.returncode == 0, out.stderr
     np.testing.assert_allclose(_work(1), want, rtol=1e-5, atol=1e-3)
 
+
+
+
+@pytest.mark.parametrize("spin_us", ["0", "5"])
+def test_short_spins_give_the_same_results(threads, spin_us):
+    # FASTDL_SPIN_US: workers that sleep at once (0) or after a few microseconds wake for every
+    # op and every barrier of a GEMM team; results are those of the default spin.
+    fd.set_num_threads(2)
+    want = _work_and_gemm(2)
+    code = f"""
+import sys, time, numpy as np
+sys.path.insert(0, {os.path.dirname(__file__)!r})
+import fastdl as fd
+from test_parallel import _work_and_gemm
+fd.set_num_threads(2)
+for i in range(4):
+    np.save(sys.stdout.buffer, _work_and_gemm(2)) if i == 3 else _work_and_gemm(2)
+    time.sleep(0.002)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120,
+                         env={**os.environ, "FASTDL_SPIN_US": spin_us})
+    assert out.returncode == 0, out.stderr.decode()
+    import io
+    np.testing.assert_allclose(np.load(io.BytesIO(out.stdout)), want, rtol=1e-5, atol=1e-3)
 
 
 def _allowed_cpus(tid):

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -65,10 +66,28 @@ inline void cpu_relax() {
 #endif
 }
 
-// Pause rounds before an idle worker sleeps or a waiting caller naps: ~100 us where a pause is
-// ~10 ns (this Xeon VM), more where it is longer. 2000 rounds (20 us) let the worker fall asleep
-// between back-to-back GEMMs, and every team then waited for its wake-up (GCN g^T X 0.95 -> 1.2 ms).
-constexpr int kSpin = 10000;
+// How long an idle worker spins before it sleeps, and a waiting caller before it naps: 300 us,
+// as pause rounds calibrated once per process (a pause takes ~10 ns on the Xeon VM where 10000
+// fixed rounds were tuned, ~33 ns on Zen 3). Shorter spins let workers fall asleep between the
+// ops of a training step, and every op then waited for a wake-up: 20 us against 100 us, GCN
+// g^T X 0.95 -> 1.2 ms (Xeon); 100 us against 330 us, `fastdl bench models` mlp step 1.52-1.56x
+// against 1.59-1.79x PyTorch, gcn 1.97-2.11x against 1.97-2.25x (Zen 3, alternated three times;
+// char-gpt and lenet level). FASTDL_SPIN_US sets it (0: sleep at once).
+int spin_rounds() {
+  static const int rounds = [] {
+    double us = 300;
+    if (const char* e = std::getenv("FASTDL_SPIN_US")) us = std::max(0.0, std::atof(e));
+    double ns = 1e9;  // per pause: the best of a few timed runs (a preempted run reads long)
+    for (int t = 0; t < 5; ++t) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < 256; ++i) cpu_relax();
+      const double d = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+      ns = std::min(ns, std::max(d / 256, 0.5));
+    }
+    return int(std::min(us * 1e3 / ns, 1e7));
+  }();
+  return rounds;
+}
 
 class Pool {
  public:
@@ -133,8 +152,9 @@ class Pool {
   // one; a team job waits for this worker to take its share).
   void worker(uint32_t seen) {
     t_in_pool = true;
+    const int spin = spin_rounds();
     for (;;) {
-      for (int s = 0; s < kSpin && posted_.load(std::memory_order_acquire) == seen; ++s) {
+      for (int s = 0; s < spin && posted_.load(std::memory_order_acquire) == seen; ++s) {
         if (s % 64 == 0 && on_caller_cpu()) break;  // spinning here would take the caller's core
         cpu_relax();
       }
@@ -223,7 +243,7 @@ void run_team(const ChunkJob& job) { pool().run(job, true); }
 // (Naps and yields timed the same in the GCN step interleaved with PyTorch's; naps leave the
 // core idle for the scheduler instead of busy.)
 void spin_pause(int round) {
-  if (round < kSpin) cpu_relax();
+  if (round < spin_rounds()) cpu_relax();
   else std::this_thread::sleep_for(std::chrono::microseconds(20));
 }
 }  // namespace detail
