@@ -33,3 +33,16 @@ def test_bench_commands_run_quick(capsys):
     from fastdl.bench import main
     assert main(["ops", "--quick"]) == 0
     assert "softmax" in capsys.readouterr().out
+
+
+def test_bench_overhead_idle_runs(capsys):
+    # `fastdl bench overhead --idle`: each small op timed after the pool's workers went to sleep,
+    # fastdl on the thread count in force and on one thread (and PyTorch when installed).
+    from fastdl.bench import overhead
+    threads = fd.get_num_threads()
+    res = overhead.main(["--idle", "--quick"])
+    assert fd.get_num_threads() == threads
+    assert set(res) == {"linear 128x784->256", "matmul 256^3", "matmul 512^3", "exp 256k"}
+    for med in res.values():
+        assert "fastdl 1T" in med and all(0 < v < 10 for v in med.values())
+    assert "ms idle" in capsys.readouterr().out

@@ -2,7 +2,8 @@
 process, interleaved, median of repeats, and print the ratios.
 
     fastdl bench overhead      per-op cost of tiny ops (a + b on 1-element tensors); --busy: small
-                               threaded ops while every core is busy, vs PyTorch
+                               threaded ops while every core is busy, vs PyTorch; --idle: small
+                               threaded ops right after the workers slept, vs one thread and PyTorch
     fastdl bench elementwise   large a + b (16M float32) in GB/s
     fastdl bench gemm          matmul GFLOP/s at the issue's sizes
     fastdl bench ops           forward and forward + backward of common ops at the char-GPT's shapes vs PyTorch

@@ -7,7 +7,12 @@ the thread count in force and on one thread. A fork-join that waits for every wo
 scheduled pays a scheduler slice per op there; fastdl's pool lets the caller take the chunks of
 a worker that is not running.
 
-    fastdl bench overhead [--busy]"""
+`--idle`: small parallel ops, each timed right after 10 ms of idling (the pool's workers have gone
+to sleep, as between the ops of a training step that waits on data or Python): fastdl on the
+thread count in force and on one thread, and PyTorch. A pool whose woken workers start late, or
+queue behind the caller, makes the threaded op slower than the one-thread op here.
+
+    fastdl bench overhead [--busy | --idle [--quick]]"""
 import os
 import subprocess
 import sys
@@ -22,6 +27,8 @@ from fastdl.bench.harness import fmt_time, interleaved, try_torch
 def main(argv=()):
     if "--busy" in argv:
         return busy()
+    if "--idle" in argv:
+        return idle(samples=5 if "--quick" in argv else 41)
     torch = try_torch()
     a, b = fd.ones(1), fd.ones(1)
     na, nb = np.ones(1, np.float32), np.ones(1, np.float32)
@@ -81,3 +88,52 @@ def busy(calls=200):
         fd.set_num_threads(nt)
         if torch is not None:
             torch.set_num_threads(nt)
+
+
+def idle(samples=41, pause_s=0.01):
+    torch = try_torch()
+    nt = fd.get_num_threads()
+    rng = np.random.default_rng(0)
+    shapes = {"linear 128x784->256": ((128, 784), (256, 784)), "matmul 256^3": ((256, 256), (256, 256)),
+              "matmul 512^3": ((512, 512), (512, 512))}
+    arrays = {op: (rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32))
+              for op, (sa, sb) in shapes.items()}
+    big = rng.standard_normal(1 << 18).astype(np.float32)
+
+    def ops(lib, tensor):
+        out = {}
+        for op, (a, b) in arrays.items():
+            ta, tb = tensor(a), tensor(b)
+            out[op] = (lambda ta=ta, tb=tb: ta @ tb.T) if op.startswith("linear") else (lambda ta=ta, tb=tb: ta @ tb)
+        tv = tensor(big)
+        out["exp 256k"] = lambda: tv.exp()
+        return out
+
+    runs = {f"fastdl {nt}T": (fd, nt, ops(fd, fd.tensor)), "fastdl 1T": (fd, 1, ops(fd, fd.tensor))}
+    if torch is not None:
+        torch.set_num_threads(nt)
+        runs[f"torch {nt}T"] = (torch, nt, ops(torch, torch.from_numpy))
+    result = {}
+    print(f"small ops, each timed after {pause_s * 1e3:.0f} ms idle: ms per op (median of {samples}, interleaved)")
+    try:
+        for op in [*arrays, "exp 256k"]:
+            times = {name: [] for name in runs}
+            for name, (lib, threads, fns) in runs.items():
+                lib.set_num_threads(threads)
+                fns[op]()  # warm: buffers, workers
+            for _ in range(samples):
+                for name, (lib, threads, fns) in runs.items():
+                    lib.set_num_threads(threads)
+                    time.sleep(pause_s)
+                    t0 = time.perf_counter()
+                    fns[op]()
+                    times[name].append(time.perf_counter() - t0)
+            med = {name: sorted(v)[len(v) // 2] for name, v in times.items()}
+            row = "  ".join(f"{name} {v * 1e3:7.3f}" for name, v in med.items())
+            print(f"  {op:20s} {row}")
+            result[op] = med
+    finally:
+        fd.set_num_threads(nt)
+        if torch is not None:
+            torch.set_num_threads(nt)
+    return result
