@@ -296,11 +296,13 @@ def test_matmul_batched_view_grads_vs_torch(torch, rng):
 
 @pytest.mark.parametrize("shape", [(2708, 16, 1433), (1500, 7, 900), (1999, 40, 600), (16, 1433, 2708), (7, 1000, 700),
                                    (20, 517, 1100), (768, 128, 128), (769, 65, 129), (1000, 127, 256), (700, 100, 64),
-                                   (1200, 24, 700), (900, 8, 1000)])
+                                   (1200, 24, 700), (900, 8, 1000), (800, 128, 513), (1030, 100, 2000),
+                                   (600, 127, 4200)])
 @pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
 def test_narrow_products(shape, dtype, isa, rng):
-    """Few columns (X @ W^T with a narrow W, GCN layers, and up to 128 columns when K <= 256, a
-    GPT block's products: the tile kernel reads A in place, a partial last panel goes through a
+    """Few columns (X @ W^T with a narrow W, GCN layers, and up to 8 panels while the packed B
+    is at most 2 MiB, a GPT block's products, in groups of rows that threads claim (600 x 127 x
+    4200 is past that in float32 and packed): the tile kernel reads A in place, a partial last panel goes through a
     temporary, on the half-width tile when it has at most nr / 2 columns: 16, 7, 8, the 8 of 40
     and the 1 of 65 on AVX-512, 8 of 24 on AVX2) and few rows (weight gradients g^T @ X);
     every layout against float64 numpy."""
@@ -314,6 +316,24 @@ def test_narrow_products(shape, dtype, isa, rng):
     bias = rng.standard_normal(n)                                               # beta = 1 path
     got = F.linear(fa, fd.tensor(b.T.copy(), dtype=dtype), fd.tensor(bias, dtype=dtype))
     assert_close(got, a @ b + bias, **tol)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_narrow_row_groups_any_thread_count(threads, isa, rng):
+    # Threads claim groups of rows, each packing B once: every row written once, bias included,
+    # the same bits on any thread count.
+    a, b, bias = rng.standard_normal((1003, 900)), rng.standard_normal((900, 72)), rng.standard_normal(72)
+    fa, fw, fbias = fd.tensor(a, dtype=fd.float32), fd.tensor(b.T.copy(), dtype=fd.float32), fd.tensor(bias, dtype=fd.float32)
+    prev = fd.get_num_threads()
+    try:
+        fd.set_num_threads(1)
+        want = F.linear(fa, fw, fbias).numpy()
+        fd.set_num_threads(threads)
+        got = F.linear(fa, fw, fbias).numpy()
+    finally:
+        fd.set_num_threads(prev)
+    np.testing.assert_array_equal(got, want)
+    assert_close(got, a @ b + bias, rtol=1e-4, atol=1e-4 * 30)
 
 
 @pytest.mark.parametrize("shape", [(37, 41, 2050), (64, 80, 12288), (256, 256, 1024), (5, 300, 4099), (130, 3, 2600)])

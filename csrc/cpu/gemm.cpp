@@ -575,12 +575,16 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
 // over pages and measured 2x slower than packing it.)
 constexpr int64_t kNarrowMinWork = int64_t(1) << 22;
 // Up to kNarrowPanels panels of output columns; up to kNarrowWidePanels (a GPT block's
-// 768 x 128 x 128 products and their gradients) when K is short enough that a tile's A rows
-// stay in L1 across the column panels. Zen 3, 2 threads, vs PyTorch (MKL) in the same process:
-// 768 x 128 x 128 X @ W^T 0.83x -> 1.06x, 768 x 65 x 128 0.83x -> 1.09x, 768 x 128 x 65
-// 0.85x -> 1.03x; at K = 512 packing A stayed ahead (0.86x vs 0.83x unpacked).
+// 768 x 128 x 128 products and their gradients) while the packed B is at most 2 MiB (the
+// largest measured). Zen 3, 2 threads, vs PyTorch (MKL) in the same process: 768 x 128 x 128
+// X @ W^T 0.83x -> 1.06x, 768 x 65 x 128 0.83x -> 1.09x, 768 x 128 x 65 0.85x -> 1.03x. Since
+// the row groups (gemm_narrow) the unpacked path wins at long K too: Zen 3, native GFLOP/s,
+// packed -> unpacked, one thread: 768 x 128 x 512 90 -> 97, 768 x 64 x 2048 81 -> 96,
+// 768 x 128 x 4096 86 -> 93, 4096 x 128 x 512 83 -> 90; two threads, alternated five times:
+// 768 x 128 x 512 139-164 -> 156-182, 4096 x 128 x 512 131-173 -> 173-180, 768 x 128 x 2048
+// 170-175 -> 180-187.
 constexpr int kNarrowPanels = 2, kNarrowWidePanels = 8;
-constexpr int64_t kNarrowWideMaxK = 256;
+constexpr int64_t kNarrowWideMaxB = int64_t(2) << 20;
 
 // C[:, j0:j0+n) (n < nr) = alpha A @ Bpanel + beta C, through a temporary of rows x w, where w
 // is nr, or nr / 2 when the tail fits the half-width tile (half the multiply-adds: a GCN's
@@ -823,24 +827,29 @@ bool bf16_dot_wins(int isa, const GemmKernel& dot, const GemmKernel& widen) {
 
 bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
   if (!k.direct || q.sc_n != 1 || q.M * q.N * q.K < kNarrowMinWork) return false;
-  const int64_t nr = k.nr, full = q.N / nr * nr, e = int64_t(q.esz);
-  const int64_t max_panels = q.K <= kNarrowWideMaxK ? kNarrowWidePanels : kNarrowPanels;
+  const int64_t nr = k.nr, full = q.N / nr * nr, e = int64_t(q.esz), npan = (q.N + nr - 1) / nr;
+  const size_t bbytes = size_t(npan * nr * q.K) * q.esz;
+  const int64_t max_panels = int64_t(bbytes) <= kNarrowWideMaxB ? kNarrowWidePanels : kNarrowPanels;
   // Tall only (M >= 2N): at 256^3 the unpacked tiles re-read A from L2 once per column panel
   // and ran at half the packed path's speed on two threads (Xeon: 0.21 -> 0.12 ms).
-  if (q.sa_k == 1 && q.N <= max_panels * nr && q.M >= 2 * q.N) {
-    const int64_t npan = (q.N + nr - 1) / nr;
-    const size_t bbytes = size_t(npan * nr * q.K) * q.esz;
-    // Each thread packs B for itself: B packed by one core and read by the other came through
-    // cross-core transfers, a fixed ~15-20 us a product on a Xeon VM (256 x 128 x 128 ran as
-    // slow on two threads as on one). Rows split evenly in tiles of mr.
-    const int64_t tile = k.mr, tiles = (q.M + tile - 1) / tile;
-    parallel_for(0, tiles, std::max<int64_t>(1, tiles / (4 * nt)), [&](int64_t t0, int64_t t1) {
-      char* bp = static_cast<char*>(cpu_alloc(bbytes));
-      k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, bp);
-      const int64_t i0 = t0 * tile, rows = std::min(q.M, t1 * tile) - i0;
+  if (q.sa_k != 1 || q.N > max_panels * nr || q.M < 2 * q.N) return false;
+  // Each thread packs B for itself: B packed by one core and read by the other came through
+  // cross-core transfers, a fixed ~15-20 us a product on a Xeon VM (256 x 128 x 128 ran as
+  // slow on two threads as on one). Then it claims groups of rows until none is left (a late
+  // thread packs nothing). A group's A rows fill half of L1, and the kernel runs them across
+  // every column panel: A is read from memory once, B's panels stream from L2.
+  const int64_t grp = std::max<int64_t>(1, int64_t(cpu_info().l1d) / 2 / (q.K * e * k.mr)) * k.mr;
+  std::atomic<int64_t> next{0};
+  parallel_for(0, std::max<int64_t>(1, std::min<int64_t>(nt, ceil_div(q.M, grp))), 1, [&](int64_t, int64_t) {
+    int64_t i0 = next.fetch_add(grp, std::memory_order_relaxed);
+    if (i0 >= q.M) return;
+    char* bp = static_cast<char*>(cpu_alloc(bbytes));
+    k.pack_b(q.B, q.sb_k, q.sb_n, q.K, q.N, bp);
+    for (; i0 < q.M; i0 = next.fetch_add(grp, std::memory_order_relaxed)) {
+      const int64_t rows = std::min(grp, q.M - i0);
       const char* A = q.A + i0 * q.sa_m * e;
       char* C = q.C + i0 * q.sc_m * e;
-      Problem qb = q;  // a bias goes into this block of rows just before the kernels add onto it
+      Problem qb = q;  // a bias goes into these rows just before the kernels add onto them
       if (q.bias) {
         fill_bias(C, q.sc_m, 1, rows, q.N, q.bias, q.esz);
         qb.beta = 1.0;
@@ -848,11 +857,10 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
       }
       if (full) k.direct(rows, full, q.K, A, q.sa_m, bp, nr, q.K * nr, C, q.sc_m, qb.alpha, qb.beta);
       if (full < q.N) narrow_tail(k, qb, rows, A, q.sa_m, bp + full * q.K * e, C, full, q.N - full);
-      cpu_free(bp, bbytes);
-    });
-    return true;
-  }
-  return false;
+    }
+    cpu_free(bp, bbytes);
+  });
+  return true;
 }
 
 // One output row (M == 1: a single token through a linear layer) is a matrix-vector product
