@@ -113,6 +113,11 @@ def test_scores_growing_along_keys(monkeypatch, isa, block, dtype):
     for ramp in (0.3 * (j % 128 - 64), 1.0 * (j % 128 - 64), 5.0 * (j // 256), 6.0 * (j // 256)):
         _compare(q, k, v, dtype, mask=ramp.expand(L, S))
         _compare(q, k, v, dtype, mask=ramp.flip(0).expand(L, S))  # falling: the first block holds the maxima
+    keep = torch.ones(L, S, dtype=torch.bool)  # a row that sees nothing, one that sees keys only
+    keep[5] = False                             # from the 300th, one only the last: their panel's
+    keep[7, :300] = False                       # other columns take the lazy pass meanwhile
+    keep[9, :-1] = False
+    _compare(q, k, v, dtype, mask=keep)
     grow = k * (1 + j.float() / 300).unsqueeze(-1)  # |scores| grow along the keys
     _compare(q, grow, v, dtype)
     _compare(q, grow, v, dtype, is_causal=True)

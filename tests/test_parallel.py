@@ -115,7 +115,7 @@ for i in range(4):
                          env={**os.environ, "FASTDL_SPIN_US": spin_us})
     assert out.returncode == 0, out.stderr.decode()
     import io
-    np.testing.assert_allclose(np.load(io.BytesIO(out.stdout)), want, rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(np.load(io.BytesIO(out.stdout)), want)
 
 
 def _allowed_cpus(tid):

@@ -241,3 +241,14 @@ def test_as_strided_inplace():
     np.testing.assert_array_equal(y.numpy(), [0.0, 2.0, 4.0])
     with pytest.raises(RuntimeError, match="as_strided_: cannot change the geometry of a tensor that requires grad"):
         fd.zeros(4, requires_grad=True).as_strided_((2,), (1,))
+
+
+@pytest.mark.parametrize("cols", [1, 4, 5, 6, 7, 8, 13])
+@pytest.mark.parametrize("dtype", ["float32", "int32", "float64"])
+def test_transposed_copy_narrow_rows(isa, cols, dtype):
+    # A transposed view made contiguous: 8 x 8 register blocks whose output rows lie back to
+    # back when cols < 8 (full stores, each tail overwritten by the next row), rows left at the end.
+    a = (np.random.default_rng(cols).standard_normal((cols, 4099)) * 100).astype(dtype)
+    got = fd.tensor(a).T.contiguous()
+    np.testing.assert_array_equal(got.numpy(), a.T)
+    assert got.is_contiguous()

@@ -63,30 +63,32 @@ inline int current_cpu() {
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
 #endif
 }
 
-// How long an idle worker spins before it sleeps, and a waiting caller before it naps: 300 us,
-// as pause rounds calibrated once per process (a pause takes ~10 ns on the Xeon VM where 10000
-// fixed rounds were tuned, ~33 ns on Zen 3). Shorter spins let workers fall asleep between the
-// ops of a training step, and every op then waited for a wake-up: 20 us against 100 us, GCN
-// g^T X 0.95 -> 1.2 ms (Xeon); 100 us against 330 us, `fastdl bench models` mlp step 1.52-1.56x
-// against 1.59-1.79x PyTorch, gcn 1.97-2.11x against 1.97-2.25x (Zen 3, alternated three times;
-// char-gpt and lenet level). FASTDL_SPIN_US sets it (0: sleep at once).
-int spin_rounds() {
-  static const int rounds = [] {
+// How long an idle worker spins before it sleeps, and a waiting caller before it naps: 300 us
+// of clock time (checked every kClockRounds pauses; a pause takes ~10 ns on the Xeon VM where
+// 10000 pauses were tuned and ~33 ns on Zen 3). Shorter spins let workers fall asleep between
+// the ops of a training step, and every op then waited for a wake-up: 20 us against 100 us,
+// GCN g^T X 0.95 -> 1.2 ms (Xeon); 100 us against 330 us, `fastdl bench models` mlp step
+// 1.52-1.56x against 1.59-1.79x PyTorch, gcn 1.97-2.11x against 1.97-2.25x (Zen 3, alternated
+// three times; char-gpt and lenet level). FASTDL_SPIN_US sets it (0: sleep at once).
+using Clock = std::chrono::steady_clock;
+constexpr int kClockRounds = 64;
+Clock::duration spin_time() {
+  static const Clock::duration t = [] {
     double us = 300;
-    if (const char* e = std::getenv("FASTDL_SPIN_US")) us = std::max(0.0, std::atof(e));
-    double ns = 1e9;  // per pause: the best of a few timed runs (a preempted run reads long)
-    for (int t = 0; t < 5; ++t) {
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < 256; ++i) cpu_relax();
-      const double d = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
-      ns = std::min(ns, std::max(d / 256, 0.5));
+    const char* e = std::getenv("FASTDL_SPIN_US");
+    char* end = nullptr;
+    if (e && *e) {
+      const double v = std::strtod(e, &end);
+      if (end != e && *end == 0 && v >= 0 && v < 1e9) us = v;  // else the default
     }
-    return int(std::min(us * 1e3 / ns, 1e7));
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::micro>(us));
   }();
-  return rounds;
+  return t;
 }
 
 class Pool {
@@ -152,11 +154,11 @@ class Pool {
   // one; a team job waits for this worker to take its share).
   void worker(uint32_t seen) {
     t_in_pool = true;
-    const int spin = spin_rounds();
     for (;;) {
-      for (int s = 0; s < spin && posted_.load(std::memory_order_acquire) == seen; ++s) {
-        if (s % 64 == 0 && on_caller_cpu()) break;  // spinning here would take the caller's core
-        cpu_relax();
+      const Clock::time_point until = Clock::now() + spin_time();
+      for (int s = 0; posted_.load(std::memory_order_acquire) == seen; ++s) {
+        if (s % kClockRounds == 0 && (on_caller_cpu() || Clock::now() >= until)) break;  // on_caller_cpu:
+        cpu_relax();                                             // spinning here would take its core
       }
       detail::ChunkJob j;
       bool team;
@@ -243,8 +245,16 @@ void run_team(const ChunkJob& job) { pool().run(job, true); }
 // (Naps and yields timed the same in the GCN step interleaved with PyTorch's; naps leave the
 // core idle for the scheduler instead of busy.)
 void spin_pause(int round) {
-  if (round < spin_rounds()) cpu_relax();
-  else std::this_thread::sleep_for(std::chrono::microseconds(20));
+  thread_local Clock::time_point until;
+  thread_local bool nap = false;
+  if (round == 0) {
+    until = Clock::now() + spin_time();
+    nap = spin_time() == Clock::duration::zero();
+  } else if (!nap && round % kClockRounds == 0) {
+    nap = Clock::now() >= until;
+  }
+  if (nap) std::this_thread::sleep_for(std::chrono::microseconds(20));
+  else cpu_relax();
 }
 }  // namespace detail
 

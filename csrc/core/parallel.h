@@ -32,7 +32,7 @@ struct ChunkJob {
 };
 void run_chunks(const ChunkJob& job);  // returns when every chunk has run; rethrows the first error
 void run_team(const ChunkJob& job);    // one chunk per thread, nchunks threads at once
-void spin_pause(int round);            // a pause, or a short sleep after many rounds
+void spin_pause(int round);            // round 0 starts a wait: pauses for the spin time, then short sleeps
 }  // namespace detail
 
 // The threads a kernel may use now (for a parallel_team or a split of its own): want, capped

@@ -332,14 +332,16 @@ struct Flash {
             if (tile_needs_mask(i0 + c0, j0, bk)) mask_tile_t(Sq, nq, mq, b, h, i0 + c0, j0);
           };
           scores();
-          // Lazy rescale (FlashAttention-4's): once every column has a reference m, P = 2^(S - m)
-          // against that m while the same pass finds the tile's maxima; only a column whose
-          // maximum passes m + kSlack (P above 2^kSlack) moves m, and then the tile is computed
-          // again and renormalised as below. m need not be the running maximum: l and O are sums
-          // of 2^(s - m) for any one m, and lse = m + log2 l. This skips the max pass and most
-          // rescales of O^T (random scores: a new maximum in a 16-query panel at most key blocks).
-          bool lazy = true;
-          for (int64_t r = c0; r < c0 + nr; ++r) lazy &= m[size_t(r)] != -kInf;
+          // Lazy rescale (FlashAttention-4's): once the panel's columns have reference maxima m,
+          // P = 2^(S - m) against them while the same pass finds the tile's maxima. Only if a
+          // column's maximum passes m + kSlack (P above 2^kSlack) is the tile computed again and
+          // renormalised as below, every column's m moving to its running maximum. m need not be
+          // the running maximum: l and O are sums of 2^(s - m) for any one m, and lse = m + log2 l.
+          // This skips the max pass and most rescales of O^T (random scores: a new maximum in a
+          // 16-query panel at most key blocks). A column with nothing visible yet (m = -inf) gets
+          // P = 2^NaN = 0 where its tile is hidden too, else fails the check.
+          bool lazy = false;
+          for (int64_t r = c0; r < c0 + nr; ++r) lazy |= m[size_t(r)] != -kInf;
           if (lazy) {
             std::fill(sum.begin() + c0, sum.begin() + c0 + nr, T(0));
             std::fill(mn.begin() + c0, mn.begin() + c0 + nr, -kInf);

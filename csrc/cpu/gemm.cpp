@@ -569,22 +569,24 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
 // Narrow products (few output columns, row-major A: X @ W^T into a GCN's 16 channels) are bound
 // by reading A: each element of A feeds only N multiply-adds, so packing A (a read and a write
 // of all of it, then a second read) would triple the memory traffic. They run the tile kernel
-// on A where it lies, with B packed once and the rows of A split over threads. A last partial
-// panel of nr columns goes through a temporary tile, since the kernel writes whole panels.
+// on A where it lies, with B packed by each thread and groups of rows claimed (gemm_narrow). A
+// last partial panel of nr columns goes through a temporary tile, since the kernel writes whole
+// panels.
 // (Few rows, g^T @ X, stays packed: reading row-major B in place down its columns strides
 // over pages and measured 2x slower than packing it.)
 constexpr int64_t kNarrowMinWork = int64_t(1) << 22;
 // Up to kNarrowPanels panels of output columns; up to kNarrowWidePanels (a GPT block's
-// 768 x 128 x 128 products and their gradients) while the packed B is at most 2 MiB (the
-// largest measured). Zen 3, 2 threads, vs PyTorch (MKL) in the same process: 768 x 128 x 128
-// X @ W^T 0.83x -> 1.06x, 768 x 65 x 128 0.83x -> 1.09x, 768 x 128 x 65 0.85x -> 1.03x. Since
-// the row groups (gemm_narrow) the unpacked path wins at long K too: Zen 3, native GFLOP/s,
-// packed -> unpacked, one thread: 768 x 128 x 512 90 -> 97, 768 x 64 x 2048 81 -> 96,
-// 768 x 128 x 4096 86 -> 93, 4096 x 128 x 512 83 -> 90; two threads, alternated five times:
-// 768 x 128 x 512 139-164 -> 156-182, 4096 x 128 x 512 131-173 -> 173-180, 768 x 128 x 2048
-// 170-175 -> 180-187.
+// 768 x 128 x 128 products and their gradients) when K <= kNarrowWideMaxK, or when N <= 128
+// and the packed B is at most 2 MiB (the range measured: nr = 16, Zen 3). Zen 3, 2 threads,
+// vs PyTorch (MKL) in the same process: 768 x 128 x 128 X @ W^T 0.83x -> 1.06x, 768 x 65 x 128
+// 0.83x -> 1.09x, 768 x 128 x 65 0.85x -> 1.03x. Since the row groups (gemm_narrow) the
+// unpacked path wins at long K too: Zen 3, native GFLOP/s, packed -> unpacked, one thread:
+// 768 x 128 x 512 90 -> 97, 768 x 64 x 2048 81 -> 96, 768 x 128 x 4096 86 -> 93, 4096 x 128
+// x 512 83 -> 90; two threads, alternated four or five times: 768 x 128 x 512 173-175 ->
+// 182-187, 3072 x 128 x 768 164-169 -> 175-186, 4096 x 128 x 512 131-173 -> 173-180, 768 x 128
+// x 2048 170-175 -> 180-187; 768 x 128 x 128 185-189 -> 181-184, 2708 x 16 x 1433 level.
 constexpr int kNarrowPanels = 2, kNarrowWidePanels = 8;
-constexpr int64_t kNarrowWideMaxB = int64_t(2) << 20;
+constexpr int64_t kNarrowWideMaxK = 256, kNarrowWideMaxB = int64_t(2) << 20, kNarrowLongKMaxN = 128;
 
 // C[:, j0:j0+n) (n < nr) = alpha A @ Bpanel + beta C, through a temporary of rows x w, where w
 // is nr, or nr / 2 when the tail fits the half-width tile (half the multiply-adds: a GCN's
@@ -829,18 +831,21 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
   if (!k.direct || q.sc_n != 1 || q.M * q.N * q.K < kNarrowMinWork) return false;
   const int64_t nr = k.nr, full = q.N / nr * nr, e = int64_t(q.esz), npan = (q.N + nr - 1) / nr;
   const size_t bbytes = size_t(npan * nr * q.K) * q.esz;
-  const int64_t max_panels = int64_t(bbytes) <= kNarrowWideMaxB ? kNarrowWidePanels : kNarrowPanels;
+  const bool wide = q.K <= kNarrowWideMaxK || (int64_t(bbytes) <= kNarrowWideMaxB && q.N <= kNarrowLongKMaxN);
+  const int64_t max_panels = wide ? kNarrowWidePanels : kNarrowPanels;
   // Tall only (M >= 2N): at 256^3 the unpacked tiles re-read A from L2 once per column panel
   // and ran at half the packed path's speed on two threads (Xeon: 0.21 -> 0.12 ms).
   if (q.sa_k != 1 || q.N > max_panels * nr || q.M < 2 * q.N) return false;
   // Each thread packs B for itself: B packed by one core and read by the other came through
   // cross-core transfers, a fixed ~15-20 us a product on a Xeon VM (256 x 128 x 128 ran as
   // slow on two threads as on one). Then it claims groups of rows until none is left (a late
-  // thread packs nothing). A group's A rows fill half of L1, and the kernel runs them across
-  // every column panel: A is read from memory once, B's panels stream from L2.
-  const int64_t grp = std::max<int64_t>(1, int64_t(cpu_info().l1d) / 2 / (q.K * e * k.mr)) * k.mr;
+  // thread packs nothing). A group's A rows fill half of L1 (or a quarter of a thread's share,
+  // if less: short K still spreads over the threads), and the kernel runs them across every
+  // column panel: A is read from memory once, B's panels stream from L2.
+  const int64_t l1rows = std::max<int64_t>(1, int64_t(cpu_info().l1d) / 2 / (q.K * e * k.mr)) * k.mr;
+  const int64_t grp = std::min(l1rows, round_up(ceil_div(q.M, 4 * int64_t(nt)), k.mr));
   std::atomic<int64_t> next{0};
-  parallel_for(0, std::max<int64_t>(1, std::min<int64_t>(nt, ceil_div(q.M, grp))), 1, [&](int64_t, int64_t) {
+  parallel_for(0, std::min<int64_t>(nt, ceil_div(q.M, grp)), 1, [&](int64_t, int64_t) {
     int64_t i0 = next.fetch_add(grp, std::memory_order_relaxed);
     if (i0 >= q.M) return;
     char* bp = static_cast<char*>(cpu_alloc(bbytes));

@@ -14,7 +14,8 @@ namespace fastdl::cpu::FASTDL_ISA_NS {
 // Transposing copies for panels whose source is contiguous along k (row-major A, B^T views):
 // dst[k * R + r] = src[r * ld + k]. Blocks of 8x8 floats / 4x4 doubles are transposed in
 // registers (unpack, shuffle, lane permute); a block with fewer than 8 (4) source rows
-// loads zeros for the rest and stores only the first `rows` lanes of each output row.
+// loads zeros for the rest and stores only the first `rows` lanes of each output row (float
+// blocks of 4-7 rows whose output rows lie back to back: full stores in order, see tr_block).
 //
 // Those partial rows are written with plain 128/64/32-bit stores, not VMASKMOVPS: AMD cores
 // microcode masked stores (tens of cycles each on Zen 3, by published instruction tables), and

@@ -96,9 +96,10 @@ inline vf exp2_v(vf x) {
   return (vf)((vi)p + (((vi)t - 0x4B400000) << 23));
 }
 
-// 2^d for d <= 0, exactly 0 below d = -125 and for -inf or NaN: the softmax exponential of
-// flash attention (attention_vec.cpp), its hottest non-GEMM loop. With d bounded no clamp is
-// needed (exp2_v's clamps cost two operations a vector), and a
+// 2^d for d <= 0 (and up to d = 126: the lazy rescale's P reaches 2^8), exactly 0 below
+// d = -125 and for -inf or NaN, undefined above 126 (the lazy pass discards such tiles): the
+// softmax exponential of flash attention (attention_vec.cpp), its hottest non-GEMM loop. With
+// d bounded no clamp is needed (exp2_v's clamps cost two operations a vector), and a
 // degree-5 minimax polynomial on [-1/2, 1/2] is within 2.4e-7 relative (float evaluation).
 // t's low bits hold n = round(d); its magic exponent bits vanish in the shift.
 inline vf exp2_neg_v(vf d) {

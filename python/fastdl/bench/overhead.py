@@ -109,7 +109,9 @@ def idle(samples=41, pause_s=0.01):
         out["exp 256k"] = lambda: tv.exp()
         return out
 
-    runs = {f"fastdl {nt}T": (fd, nt, ops(fd, fd.tensor)), "fastdl 1T": (fd, 1, ops(fd, fd.tensor))}
+    runs = {f"fastdl {nt}T": (fd, nt, ops(fd, fd.tensor))}
+    if nt > 1:
+        runs["fastdl 1T"] = (fd, 1, ops(fd, fd.tensor))
     if torch is not None:
         torch.set_num_threads(nt)
         runs[f"torch {nt}T"] = (torch, nt, ops(torch, torch.from_numpy))
