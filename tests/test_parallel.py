@@ -156,3 +156,23 @@ def test_workers_woken_after_idle_keep_the_process_affinity(threads):
         np.testing.assert_allclose(_work(2), want, rtol=1e-5, atol=1e-3)
     finally:
         os.sched_setaffinity(0, prev)
+
+
+@pytest.mark.parametrize("env, want", [({"FASTDL_NUM_THREADS": "3"}, 3), ({"OMP_NUM_THREADS": "1"}, 1),
+                                       ({"OMP_NUM_THREADS": "2,1"}, 2),
+                                       ({"FASTDL_NUM_THREADS": "1", "OMP_NUM_THREADS": "4"}, 1),
+                                       ({"FASTDL_NUM_THREADS": "x"}, None), ({"OMP_NUM_THREADS": "0"}, None)])
+def test_thread_count_from_the_environment(env, want):
+    # The pool's size at start: FASTDL_NUM_THREADS, else OMP_NUM_THREADS (its first value), else
+    # one per core (None: the value is ignored); results match the default's.
+    code = ("import sys, numpy as np; sys.path.insert(0, %r); import fastdl as fd; from test_parallel import _work; "
+            "print(fd.get_num_threads(), fd._C.cpu_info()['cores']); np.save(sys.stdout.buffer, _work(4))"
+            % os.path.dirname(__file__))
+    base = {k: v for k, v in os.environ.items() if k not in ("FASTDL_NUM_THREADS", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, env={**base, **env})
+    assert out.returncode == 0, out.stderr.decode()
+    import io
+    first, rest = out.stdout.split(b"\n", 1)
+    got, cores = (int(v) for v in first.split())
+    assert got == (cores if want is None else want)
+    np.testing.assert_allclose(np.load(io.BytesIO(rest)), _work(4), rtol=1e-5, atol=1e-3)

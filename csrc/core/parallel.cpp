@@ -262,10 +262,24 @@ int available_threads(int want) {
   return in_parallel_region() ? 1 : std::max(1, std::min(want, get_num_threads()));
 }
 
+// The thread count until set_num_threads: FASTDL_NUM_THREADS, else OMP_NUM_THREADS (its first
+// value, as PyTorch reads it), else one per core. A value that is not a positive integer is
+// ignored.
+static int default_threads() {
+  for (const char* name : {"FASTDL_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    const char* e = std::getenv(name);
+    if (!e || !*e) continue;
+    char* end = nullptr;
+    const long v = std::strtol(e, &end, 10);
+    if (end != e && (*end == 0 || *end == ',') && v > 0) return int(std::min<long>(v, 1024));
+  }
+  return cpu_info().cores;
+}
+
 int get_num_threads() {
   int n = g_threads.load(std::memory_order_relaxed);
   if (n == 0) {
-    n = cpu_info().cores;
+    n = default_threads();
     g_threads.store(n, std::memory_order_relaxed);
   }
   return n;
