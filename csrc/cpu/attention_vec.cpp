@@ -56,6 +56,22 @@ template <class T> void exp2_row(T* x, int64_t n, T m) {
     for (int64_t i = 0; i < n; ++i) x[i] = exp2s(x[i] - m);
   }
 }
+// Backward's row pass without dropout, one read of both tiles: p = 2^(s - m) into s and
+// dS = p (d - Di) sc into d, over n elements (a multiple of the vector width for float32).
+template <class T> void exp2_ds_row(T* s, T* d, int64_t n, T m, T Di, T sc) {
+  if constexpr (std::is_same_v<T, float>) {
+    for (int64_t i = 0; i < n; i += kWf) {
+      const vf e = exp2_neg_v(ldv(s + i) - m);
+      stv(s + i, e);
+      stv(d + i, e * (ldv(d + i) - Di) * sc);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      s[i] = exp2s(s[i] - m);
+      d[i] = s[i] * (d[i] - Di) * sc;
+    }
+  }
+}
 // Column maps over a rows x n tile (row stride ld, n a multiple of the float vector width):
 // m[j] = max(m[j], max_i x[i][j]); and x = 2^(x - mu[j]) with the column sums added into
 // sum[j]. Columns are queries here, so both run as vertical vector operations with no
@@ -535,39 +551,37 @@ struct Flash {
                     p.scale * kLog2e, 0.0);
           if (tile_needs_mask(i0, j0, bk))
             mask_tile(s.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bk, b, h, i0, j0);
+          // dP = dO_i V_j^T
+          gk.direct(br, bkp, p.Ev, gh + i0 * p.Ev, p.Ev, c.vc.data() + jb * Bc * p.Ev, nr, nr * p.Ev, dp.data(), lds,
+                    1.0, 0.0);
+          // P, and dS = P (dP z - D) scale with z the keep factor; without dropout, P and dS
+          // in one pass over the two tiles (they outgrow L1) instead of two
+          const T* Pd = s.data();
           for (int64_t r = 0; r < br; ++r) {
             T* sr = s.data() + r * lds;
+            T* dr = dp.data() + r * lds;
             const T lr = lh[i0 + r];
             if (lr == kInf) std::fill(sr, sr + bkp, T(0));
-            else {
-              exp2_row(sr, bkp, T(lr * T(kLog2e)));
-              std::fill(sr + bk, sr + bkp, T(0));
-            }
+            else if (p.dropout_p > 0) exp2_row(sr, bkp, T(lr * T(kLog2e)));
+            else exp2_ds_row(sr, dr, bkp, T(lr * T(kLog2e)), D[size_t(i0 + r)], sc);
+            std::fill(sr + bk, sr + bkp, T(0));
+            if (lr == kInf || p.dropout_p == 0) std::fill(dr + (lr == kInf ? 0 : bk), dr + bkp, T(0));
           }
-          const T* Pd = s.data();
           if (p.dropout_p > 0) {
             dropout_tile(s.data(), pdrop.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bk, b, h, i0, j0);
-            for (int64_t r = 0; r < br; ++r) std::fill(pdrop.data() + r * lds + bk, pdrop.data() + r * lds + bkp, T(0));
+            for (int64_t r = 0; r < br; ++r) {
+              T* dr = dp.data() + r * lds;
+              const T* pr = s.data() + r * lds;
+              T* zr = pdrop.data() + r * lds;  // P z: dP z P = (P z) dP
+              const T Di = D[size_t(i0 + r)];
+              std::fill(zr + bk, zr + bkp, T(0));
+#pragma omp simd
+              for (int64_t x = 0; x < bkp; ++x) dr[x] = (zr[x] * dr[x] - pr[x] * Di) * sc;
+            }
             Pd = pdrop.data();
           }
           // dV_j^T += dO_i^T Pd
           gk.direct(p.Ev, bkp, br, gti, Br, Pd, lds, nr, dvt.data() + (jb - jb0) * p.Ev * lds, lds, 1.0, 1.0);
-          // dP = dO_i V_j^T; dS = P (dP z - D) scale, z the keep factor
-          gk.direct(br, bkp, p.Ev, gh + i0 * p.Ev, p.Ev, c.vc.data() + jb * Bc * p.Ev, nr, nr * p.Ev, dp.data(), lds,
-                    1.0, 0.0);
-          for (int64_t r = 0; r < br; ++r) {
-            T* dr = dp.data() + r * lds;
-            const T* pr = s.data() + r * lds;
-            const T Di = D[size_t(i0 + r)];
-            if (p.dropout_p > 0) {
-              const T* zr = pdrop.data() + r * lds;  // P z: dP z P = (P z) dP
-#pragma omp simd
-              for (int64_t x = 0; x < bkp; ++x) dr[x] = (zr[x] * dr[x] - pr[x] * Di) * sc;
-            } else {
-#pragma omp simd
-              for (int64_t x = 0; x < bkp; ++x) dr[x] = pr[x] * (dr[x] - Di) * sc;
-            }
-          }
           // dK_j^T += Q_i^T dS; dQ_i += dS K_j (K's row panels were packed with k = bc)
           gk.direct(p.E, bkp, br, qti, Br, dp.data(), lds, nr, dkt.data() + (jb - jb0) * p.E * lds, lds, 1.0, 1.0);
           gk.direct(br, Ep, bk, dp.data(), lds, c.kr.data() + jb * Bc * Ep, nr, nr * bc, dql.data() + i0 * Ep, Ep, 1.0, 1.0);
