@@ -156,9 +156,11 @@ class Pool {
     t_in_pool = true;
     for (;;) {
       const Clock::time_point until = Clock::now() + spin_time();
+      // Spin until work is posted, the deadline passes, or this worker finds itself on the
+      // caller's core (spinning there would take the core the caller runs on).
       for (int s = 0; posted_.load(std::memory_order_acquire) == seen; ++s) {
-        if (s % kClockRounds == 0 && (on_caller_cpu() || Clock::now() >= until)) break;  // on_caller_cpu:
-        cpu_relax();                                             // spinning here would take its core
+        if (s % kClockRounds == 0 && (on_caller_cpu() || Clock::now() >= until)) break;
+        cpu_relax();
       }
       detail::ChunkJob j;
       bool team;

@@ -356,19 +356,20 @@ struct Flash {
           // This skips the max pass and most rescales of O^T (random scores: a new maximum in a
           // 16-query panel at most key blocks). A column with nothing visible yet (m = -inf) gets
           // P = 2^NaN = 0 where its tile is hidden too, else fails the check.
-          bool lazy = false;
-          for (int64_t r = c0; r < c0 + nr; ++r) lazy |= m[size_t(r)] != -kInf;
-          if (lazy) {
+          bool has_ref = false, lazy_ok = false;  // some column has a reference max; the check passed
+          for (int64_t r = c0; r < c0 + nr; ++r) has_ref |= m[size_t(r)] != -kInf;
+          if (has_ref) {
             std::fill(sum.begin() + c0, sum.begin() + c0 + nr, T(0));
             std::fill(mn.begin() + c0, mn.begin() + c0 + nr, -kInf);
             exp2_cols<true>(Sq, bk, nr, nr, m.data() + c0, sum.data() + c0, mn.data() + c0);
-            for (int64_t r = c0; r < c0 + nr; ++r) lazy &= mn[size_t(r)] <= m[size_t(r)] + kSlack;
-            if (lazy)
+            lazy_ok = true;
+            for (int64_t r = c0; r < c0 + nr; ++r) lazy_ok &= mn[size_t(r)] <= m[size_t(r)] + kSlack;
+            if (lazy_ok)
               for (int64_t r = c0; r < c0 + nr; ++r) l[size_t(r)] += sum[size_t(r)];
             else
               scores();  // P was taken against a stale m: the scores again, renormalised below
           }
-          if (!lazy) {
+          if (!lazy_ok) {
             std::copy(m.begin() + c0, m.begin() + c0 + nr, mn.begin() + c0);
             col_max(Sq, bk, nr, nr, mn.data() + c0);
             bool rescale = false;

@@ -577,14 +577,9 @@ void gemm_one(const GemmKernel& k, const Problem& p, int nt) {
 constexpr int64_t kNarrowMinWork = int64_t(1) << 22;
 // Up to kNarrowPanels panels of output columns; up to kNarrowWidePanels (a GPT block's
 // 768 x 128 x 128 products and their gradients) when K <= kNarrowWideMaxK, or when N <= 128
-// and the packed B is at most 2 MiB (the range measured: nr = 16, Zen 3). Zen 3, 2 threads,
-// vs PyTorch (MKL) in the same process: 768 x 128 x 128 X @ W^T 0.83x -> 1.06x, 768 x 65 x 128
-// 0.83x -> 1.09x, 768 x 128 x 65 0.85x -> 1.03x. Since the row groups (gemm_narrow) the
-// unpacked path wins at long K too: Zen 3, native GFLOP/s, packed -> unpacked, one thread:
-// 768 x 128 x 512 90 -> 97, 768 x 64 x 2048 81 -> 96, 768 x 128 x 4096 86 -> 93, 4096 x 128
-// x 512 83 -> 90; two threads, alternated four or five times: 768 x 128 x 512 173-175 ->
-// 182-187, 3072 x 128 x 768 164-169 -> 175-186, 4096 x 128 x 512 131-173 -> 173-180, 768 x 128
-// x 2048 170-175 -> 180-187; 768 x 128 x 128 185-189 -> 181-184, 2708 x 16 x 1433 level.
+// and the packed B is at most 2 MiB (the range measured: nr = 16, Zen 3). With row groups the
+// unpacked path wins at long K too (Zen 3, native GFLOP/s, packed -> unpacked, one thread:
+// 768 x 128 x 512 90 -> 97, 768 x 64 x 2048 81 -> 96; the commit log has the rest).
 constexpr int kNarrowPanels = 2, kNarrowWidePanels = 8;
 constexpr int64_t kNarrowWideMaxK = 256, kNarrowWideMaxB = int64_t(2) << 20, kNarrowLongKMaxN = 128;
 
@@ -829,7 +824,7 @@ bool bf16_dot_wins(int isa, const GemmKernel& dot, const GemmKernel& widen) {
 
 bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
   if (!k.direct || q.sc_n != 1 || q.M * q.N * q.K < kNarrowMinWork) return false;
-  const int64_t nr = k.nr, full = q.N / nr * nr, e = int64_t(q.esz), npan = (q.N + nr - 1) / nr;
+  const int64_t nr = k.nr, full = q.N / nr * nr, e = int64_t(q.esz), npan = ceil_div(q.N, nr);
   const size_t bbytes = size_t(npan * nr * q.K) * q.esz;
   const bool wide = q.K <= kNarrowWideMaxK || (int64_t(bbytes) <= kNarrowWideMaxB && q.N <= kNarrowLongKMaxN);
   const int64_t max_panels = wide ? kNarrowWidePanels : kNarrowPanels;
