@@ -562,11 +562,17 @@ struct Flash {
             T* sr = s.data() + r * lds;
             T* dr = dp.data() + r * lds;
             const T lr = lh[i0 + r];
-            if (lr == kInf) std::fill(sr, sr + bkp, T(0));
-            else if (p.dropout_p > 0) exp2_row(sr, bkp, T(lr * T(kLog2e)));
-            else exp2_ds_row(sr, dr, bkp, T(lr * T(kLog2e)), D[size_t(i0 + r)], sc);
+            if (lr == kInf) {  // a fully masked row: P = dS = 0
+              std::fill(sr, sr + bkp, T(0));
+              std::fill(dr, dr + bkp, T(0));
+              continue;
+            }
+            if (p.dropout_p > 0) exp2_row(sr, bkp, T(lr * T(kLog2e)));
+            else {
+              exp2_ds_row(sr, dr, bkp, T(lr * T(kLog2e)), D[size_t(i0 + r)], sc);
+              std::fill(dr + bk, dr + bkp, T(0));
+            }
             std::fill(sr + bk, sr + bkp, T(0));
-            if (lr == kInf || p.dropout_p == 0) std::fill(dr + (lr == kInf ? 0 : bk), dr + bkp, T(0));
           }
           if (p.dropout_p > 0) {
             dropout_tile(s.data(), pdrop.data(), [&](int64_t r, int64_t cc) { return r * lds + cc; }, br, bk, b, h, i0, j0);
