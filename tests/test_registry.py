@@ -35,6 +35,24 @@ def test_bench_commands_run_quick(capsys):
     assert "softmax" in capsys.readouterr().out
 
 
+def test_bench_arguments_checked(capsys):
+    # Every kernel's options come from its usage line: --help prints it, an unknown option or a
+    # missing value is an error (exit status 2) before anything is timed.
+    from fastdl.bench import main
+    assert main(["gemm", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "fastdl bench gemm [--quick] [--models]" in out and "matmul float32, " not in out  # nothing timed
+    for args, msg in ((["gemm", "--bogus"], "unknown argument '--bogus' (options: --quick, --models"),
+                      (["attention", "--shape"], "option --shape needs a value"),
+                      (["models", "--only", "--quick"], "option --only needs a value"),
+                      (["elementwise", "--quick"], "unknown argument '--quick' (options: none"),
+                      (["scan", "64,16"], "unknown argument '64,16'"),
+                      (["all", "--nope"], "fastdl bench all: unknown argument '--nope'"),
+                      (["nope"], "unknown kernel 'nope'")):
+        assert main(args) == 2, args
+        assert msg in capsys.readouterr().err, args
+
+
 def test_bench_overhead_idle_runs(capsys):
     # `fastdl bench overhead --idle`: each small op timed after the pool's workers went to sleep,
     # fastdl on the thread count in force and on one thread (and PyTorch when installed).

@@ -17,8 +17,36 @@ process, interleaved, median of repeats, and print the ratios.
     fastdl bench ddp           data-parallel over MPI: weak scaling 1 -> 2 ranks (MLP, char-GPT), all_reduce GB/s,
                                vs PyTorch DDP (gloo); needs mpi4py + mpirun (pip install "fastdl[mpi]")
     fastdl bench all           everything above
+
+`fastdl bench KERNEL --help` prints that kernel's description and options.
 """
+import re
 import sys
+
+
+def _options(doc):
+    """The options a kernel's usage lines (`fastdl bench NAME [--flag VALUE] ...`) name: option ->
+    whether it takes a value. The usage line is the one place they are written down."""
+    opts = {}
+    for line in doc.splitlines():
+        if "fastdl bench " in line:
+            for m in re.finditer(r"(--[a-z][a-z0-9-]*)( [A-Z0-9][^\s|\]]*)?", line):
+                opts[m[1]] = opts.get(m[1], False) or m[2] is not None
+    return opts
+
+
+def _bad_argument(name, opts, args):
+    """Why args does not fit opts (None when it does)."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a not in opts:
+            known = ", ".join(opts) or "none"
+            return f"fastdl bench {name}: unknown argument '{a}' (options: {known}; see fastdl bench {name} --help)"
+        if opts[a] and (i + 1 == len(args) or args[i + 1].startswith("--")):
+            return f"fastdl bench {name}: option {a} needs a value (see fastdl bench {name} --help)"
+        i += 2 if opts[a] else 1
+    return None
 
 
 def main(argv=None):
@@ -31,10 +59,22 @@ def main(argv=None):
     table = {"overhead": overhead.main, "elementwise": elementwise.main, "gemm": gemm.main, "ops": ops.main,
              "models": models.main, "scan": scan.main, "generate": generate.main, "mp": mp.main,
              "conv": conv.main, "attention": attention.main, "ddp": ddp.main}
-    which = list(table) if argv[0] == "all" else [argv[0]]
+    name, args = argv[0], argv[1:]
+    if name != "all" and name not in table:
+        print(f"fastdl bench: unknown kernel '{name}'; choose from {', '.join(table)} or all", file=sys.stderr)
+        return 2
+    which = list(table) if name == "all" else [name]
+    docs = {w: sys.modules[table[w].__module__].__doc__ or "" for w in which}
+    if "-h" in args or "--help" in args:
+        print("\n\n".join(docs[w].strip() for w in which))
+        return 0
+    opts = {}
+    for w in which:  # `all` takes any kernel's options; each kernel reads the ones it knows
+        opts.update(_options(docs[w]))
+    error = _bad_argument(name, opts, args)
+    if error:
+        print(error, file=sys.stderr)
+        return 2
     for w in which:
-        if w not in table:
-            print(f"fastdl bench: unknown kernel '{w}'; choose from {', '.join(table)} or all", file=sys.stderr)
-            return 2
-        table[w](argv[1:])
+        table[w](args)
     return 0

@@ -1,7 +1,9 @@
 """Large elementwise a + b (16M float32 into a new tensor) in GB/s (12 bytes per element:
 two reads, one write), against numpy and PyTorch, and as a share of the machine's copy
 bandwidth measured here with streaming stores (bench/native/peak when built, else a numpy
-copy into a preallocated buffer as a lower bound)."""
+copy into a preallocated buffer as a lower bound).
+
+    fastdl bench elementwise"""
 import os
 import subprocess
 

@@ -2,7 +2,9 @@
 (grads for x AND edge weights) against PyTorch's index_add, scatter_reduce (mean, amax) and a
 prebuilt CSR sparse.mm (grads for x only: its edge-weight gradient goes through a dense n x n
 matrix and fails at 100k nodes). Times are medians of interleaved rounds; ratio = peer time /
-fastdl time; useful GB/s counts one read of each gathered row per edge, forward and backward."""
+fastdl time; useful GB/s counts one read of each gathered row per edge, forward and backward.
+
+    fastdl bench mp [--quick]"""
 import warnings
 
 import numpy as np

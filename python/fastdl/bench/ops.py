@@ -2,7 +2,9 @@
 forward + backward with a random contiguous upstream gradient, and forward + backward with
 an expanded (stride-0) one, `y.backward(g)`, leaf gradients reset to None between calls as
 zero_grad(set_to_none=True) does. Ratios are PyTorch time / fastdl time (> 1: fastdl faster).
-`--quick` times fewer rounds; `--only SUBSTR` keeps the matching rows."""
+`--quick` times fewer rounds; `--only SUBSTR` keeps the matching rows.
+
+    fastdl bench ops [--quick] [--only SUBSTR]"""
 import numpy as np
 
 import fastdl as fd
