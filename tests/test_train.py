@@ -64,3 +64,17 @@ def test_fastdl_train_main(tmp_path, capsys):
     assert (tmp_path / "model.safetensors").exists()
     sd = fd.load(tmp_path / "model.safetensors")
     assert tuple(sd["0.weight"].shape) == (128, 64)
+
+
+def test_fastdl_command_rejects_bad_arguments(capsys):
+    from fastdl.cli import main
+    assert main(["info"]) == 0
+    assert "cpu isa in force" in capsys.readouterr().out
+    assert main(["info", "--all"]) == 2
+    assert "fastdl info: takes no arguments (got --all)" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse's exit status for a bad option
+        main(["train", "--bogus"])
+    assert e.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

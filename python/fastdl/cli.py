@@ -29,6 +29,9 @@ def main(argv=None):
         from fastdl.bench import main as bench_main
         return bench_main(rest)
     if cmd == "info":
+        if rest:
+            print(f"fastdl info: takes no arguments (got {' '.join(rest)})", file=sys.stderr)
+            return 2
         import fastdl
         from fastdl import _C
         print(f"fastdl {fastdl.__version__}")
