@@ -115,3 +115,72 @@ def _erfinv(y):
         err = x.erf() - y
         x = x - err / (2 / math.sqrt(math.pi) * (-(x * x)).exp())
     return x
+
+
+def eye_(tensor):
+    """The identity in a 2-d tensor (the inputs preserved in a Linear layer)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported; got shape {tuple(tensor.shape)}")
+    import fastdl as fd
+    with no_grad():
+        return tensor.copy_(fd.eye(tensor.shape[0], tensor.shape[1], dtype=tensor.dtype, device=tensor.device))
+
+
+def dirac_(tensor, groups=1):
+    """The Dirac delta in a 3-, 4- or 5-d convolution weight (out, in, *kernel): each of the first
+    min(out / groups, in) channels of every group passes through at the kernel's centre."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported; got shape {tuple(tensor.shape)}")
+    out = tensor.shape[0]
+    if out % groups != 0:
+        raise ValueError(f"dirac_: dim 0 ({out}) must be divisible by groups ({groups})")
+    per = out // groups
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    with no_grad():
+        tensor.zero_()
+        for g in range(groups):
+            for d in range(min(per, tensor.shape[1])):
+                tensor[(g * per + d, d) + centre] = 1
+    return tensor
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    """A (semi-)orthogonal matrix (Saxe et al. 2013) in tensor viewed as (shape[0], -1): the Q of
+    a Gaussian matrix's QR, its columns' signs fixed by R's diagonal (uniform over the orthogonal
+    group), times gain."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported; got shape "
+                         f"{tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        return tensor
+    import fastdl as fd
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    with no_grad():
+        a = fd.randn(rows, cols, dtype=fd.float64, device=tensor.device)
+        if rows < cols:
+            a = a.T
+        q, r = fd.linalg.qr(a)
+        q = q * r.diagonal().sign()
+        if rows < cols:
+            q = q.T
+        tensor.copy_((q * gain).reshape(tuple(tensor.shape)).to(tensor.dtype))
+    return tensor
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """A sparse 2-d matrix (Martens 2010): Normal(0, std) entries, ceil(sparsity rows) of each
+    column's set to zero at random rows."""
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported; got shape {tuple(tensor.shape)}")
+    import fastdl as fd
+    rows, cols = tensor.shape
+    zeros = int(math.ceil(sparsity * rows))
+    with no_grad():
+        tensor.normal_(0, std)
+        if zeros:
+            keep = fd.ones(rows, cols, dtype=tensor.dtype, device=tensor.device)
+            for c in range(cols):
+                keep[fd.randperm(rows, device=tensor.device)[:zeros], c] = 0
+            tensor.mul_(keep)
+    return tensor

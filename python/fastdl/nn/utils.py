@@ -77,3 +77,11 @@ def vector_to_parameters(vec, parameters):
 from fastdl.nn import _rnn_utils as rnn  # noqa: E402
 import sys as _sys  # noqa: E402
 _sys.modules[__name__ + ".rnn"] = rnn
+
+# nn.utils.parametrize and nn.utils.parametrizations, importable as submodules too; the older
+# hook-based weight_norm / spectral_norm
+from fastdl.nn import _parametrize as parametrize  # noqa: E402
+from fastdl.nn import _parametrizations as parametrizations  # noqa: E402
+from fastdl.nn._norm_hooks import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm  # noqa: E402,F401
+_sys.modules[__name__ + ".parametrize"] = parametrize
+_sys.modules[__name__ + ".parametrizations"] = parametrizations
