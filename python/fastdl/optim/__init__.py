@@ -8,3 +8,4 @@ from fastdl.optim.adagrad import Adagrad  # noqa: F401
 from fastdl.optim.rmsprop import RMSprop  # noqa: F401
 from fastdl.optim.lamb import LAMB, Lamb  # noqa: F401
 from fastdl.optim import lr_scheduler  # noqa: F401
+from fastdl.optim import swa_utils  # noqa: F401
