@@ -340,3 +340,81 @@ def test_tiny_exponentials_flush_to_zero(isa, rng):
     assert g[0] == 0 and g[11] == 200 and np.isnan(g[12])
     # fastdl.exp itself keeps its denormal results (exp(-95) ~ 5.5e-42)
     np.testing.assert_allclose(fd.exp(fd.tensor(np.float32([-95.0]))).numpy(), np.exp(np.float64(-95)), rtol=1e-3)
+
+
+# ---- module constructors, inplace and repr as torch's
+_INPLACE_ACTS = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
+                 "Hardswish", "RReLU"]
+
+
+@pytest.mark.parametrize("name", _INPLACE_ACTS)
+def test_activation_inplace_and_repr_torch(name, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((3, 5)) * 3
+    for inplace in (False, True):
+        m, tm = getattr(nn, name)(inplace=inplace), getattr(torch.nn, name)(inplace=inplace)
+        assert repr(m) == repr(tm)
+        xf = fd.tensor(x)
+        y = m.eval()(xf)
+        np.testing.assert_allclose(y.numpy(), tm.eval()(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-12)
+        assert (y is xf) == inplace and np.array_equal(xf.numpy(), y.numpy() if inplace else x)
+
+
+@pytest.mark.parametrize("name", ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "SELU", "CELU",
+                                  "Threshold", "Softmin", "GLU", "Hardshrink", "Softshrink"])
+def test_activation_signature_attrs_torch(name):
+    import inspect
+    torch = pytest.importorskip("torch")
+    sf, st = inspect.signature(getattr(nn, name)), inspect.signature(getattr(torch.nn, name))
+    assert [(p.name, p.default) for p in sf.parameters.values()] == \
+        [(p.name, p.default) for p in st.parameters.values()]
+    args = (0.5, 2.0) if name == "Threshold" else ()
+    m, tm = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(m) == repr(tm)
+    for k, v in vars(tm).items():
+        if not k.startswith("_") and k != "training":
+            assert getattr(m, k) == v, k
+    with pytest.raises(TypeError):
+        getattr(nn, name)(*args, not_an_argument=1)
+
+
+def test_threshold_needs_its_arguments_and_hardtanh_old_names():
+    with pytest.raises(TypeError):
+        nn.Threshold()
+    with pytest.warns(DeprecationWarning):
+        m = nn.Hardtanh(min_value=-2.0, max_value=3.0)
+    assert (m.min_val, m.max_val) == (-2.0, 3.0)
+    assert isinstance(nn.ReLU6(), nn.Hardtanh) and (nn.ReLU6().min_val, nn.ReLU6().max_val) == (0.0, 6.0)
+
+
+@pytest.mark.parametrize("name,shape", [("Dropout", (4, 6)), ("Dropout1d", (4, 6, 5)), ("Dropout2d", (4, 6, 3, 2)),
+                                        ("Dropout3d", (2, 6, 3, 2, 2)), ("AlphaDropout", (4, 6)),
+                                        ("FeatureAlphaDropout", (4, 6, 3))])
+def test_dropout_inplace_and_repr_torch(name, shape):
+    torch = pytest.importorskip("torch")
+    assert repr(getattr(nn, name)(0.3, True)) == repr(getattr(torch.nn, name)(0.3, True))
+    assert getattr(nn, name)(0.3, True).inplace
+    x = fd.ones(*shape, dtype=fd.float64)
+    y = getattr(nn, name)(0.3, inplace=True)(x)
+    assert y is x and not np.any(x.numpy() == 1.0)  # every element dropped or rescaled, in x itself
+    x = fd.ones(*shape, dtype=fd.float64)
+    y = getattr(nn, name)(0.3)(x)
+    assert y is not x and np.all(x.numpy() == 1.0)
+    assert getattr(nn, name)(0.3, inplace=True).eval()(x) is x
+
+
+def test_sequential_mul_and_modulelist_repr_torch():
+    torch = pytest.importorskip("torch")
+    a, b = nn.ReLU(), nn.Tanh()
+    s = nn.Sequential(a, b) * 2
+    assert len(s) == 4 and s[2] is a and s[3] is b and len(2 * s) == 8
+    s *= 2
+    assert len(s) == 8
+    with pytest.raises(ValueError):
+        nn.Sequential(a) * 0
+    for lib in (nn, torch.nn):
+        ml = lib.ModuleList([lib.Linear(2, 2), lib.Linear(2, 2), lib.ReLU(), lib.Sequential(lib.Tanh()),
+                             lib.Sequential(lib.Tanh())])
+        assert repr(ml) == ("ModuleList(\n  (0-1): 2 x Linear(in_features=2, out_features=2, bias=True)\n"
+                            "  (2): ReLU()\n  (3-4): 2 x Sequential(\n    (0): Tanh()\n  )\n)")
+    assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList())

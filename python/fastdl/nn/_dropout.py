@@ -2,7 +2,7 @@
 from fastdl import _C
 
 
-def _channel_dropout(input, p, training, k, op):
+def _channel_dropout(input, p, training, k, op, inplace=False):
     """Zero whole channels with probability p (scaling the rest by 1/(1-p)); the mask is shared over
     the last k dims. Unbatched input (ndim == k + 1) has channels in dim 0."""
     if p < 0 or p > 1:
@@ -13,19 +13,20 @@ def _channel_dropout(input, p, training, k, op):
         return input
     lead = 1 if input.ndim == k + 1 and k != 2 else 2
     shape = tuple(input.shape[:lead]) + (1,) * (input.ndim - lead)
+    from fastdl.nn.functional import _inplace  # (functional imports this module)
     if p == 1:
-        return input * _C.full(shape, 0.0, input.dtype, input.device)
+        return _inplace(input, input * _C.full(shape, 0.0, input.dtype, input.device), inplace)
     keep = (_C.rand(shape, input.dtype, input.device) >= p).to(input.dtype) * (1.0 / (1.0 - p))
-    return input * keep
+    return _inplace(input, input * keep, inplace)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
-    return _channel_dropout(input, p, training, 1, "dropout1d")
+    return _channel_dropout(input, p, training, 1, "dropout1d", inplace)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    return _channel_dropout(input, p, training, 2, "dropout2d")
+    return _channel_dropout(input, p, training, 2, "dropout2d", inplace)
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
-    return _channel_dropout(input, p, training, 3, "dropout3d")
+    return _channel_dropout(input, p, training, 3, "dropout3d", inplace)

@@ -148,7 +148,9 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 def dropout(input, p=0.5, training=True, inplace=False):
     if p < 0 or p > 1:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
-    return _C.dropout(input, p, training)
+    if inplace and not training:  # torch returns the input itself
+        return input
+    return _inplace(input, _C.dropout(input, p, training), inplace)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -1,7 +1,16 @@
 """Activation modules."""
+import inspect
+import warnings
+
 from fastdl import _C
 from fastdl.nn import functional as F
 from fastdl.nn.modules.module import Module
+
+
+def _inplace_repr(module, head=""):
+    """torch's extra_repr for a module with an inplace flag: `head`, then inplace=True only when set."""
+    tail = "inplace=True" if module.inplace else ""
+    return ", ".join(s for s in (head, tail) if s)
 
 
 class ReLU(Module):
@@ -12,29 +21,32 @@ class ReLU(Module):
     def forward(self, x):
         return _C.relu(x) if not self.inplace else F.relu(x, True)
 
+    def extra_repr(self):
+        return _inplace_repr(self)
+
 
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return _inplace_repr(self, f"negative_slope={self.negative_slope}")
 
 
 class ELU(Module):
     def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x):
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self):
-        return f"alpha={self.alpha}"
+        return _inplace_repr(self, f"alpha={self.alpha}")
 
 
 class GELU(Module):
@@ -56,6 +68,9 @@ class SiLU(Module):
 
     def forward(self, x):
         return F.silu(x, self.inplace)
+
+    def extra_repr(self):
+        return _inplace_repr(self)
 
 
 class Sigmoid(Module):
@@ -111,31 +126,70 @@ class LogSoftmax(Module):
 
 
 class _Pointwise(Module):
-    """An activation with no parameters, forwarding its constructor arguments to one F function."""
+    """An activation with no parameters, forwarding its constructor arguments to one F function.
+    Subclasses are made by _pointwise, which gives each __init__ torch's signature."""
     _fn, _args = None, ()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-        names = self._args
-        vals = dict(zip(names, args))
-        vals.update(kwargs)
-        for n, default in self._defaults.items():
-            setattr(self, n, vals.get(n, default))
 
     def forward(self, input):
         return type(self)._fn(input, *[getattr(self, n) for n in self._args])
 
     def extra_repr(self):
-        return ", ".join(f"{n}={getattr(self, n)}" for n in self._args if n != "inplace")
+        head = ", ".join(f"{n}={getattr(self, n)}" for n in self._args if n != "inplace")
+        return _inplace_repr(self, head) if "inplace" in self._args else head
 
 
 def _pointwise(name, fn, **defaults):
-    return type(name, (_Pointwise,), {"_fn": staticmethod(fn), "_args": tuple(defaults), "_defaults": defaults,
+    """A _Pointwise subclass whose constructor takes `defaults` (in order; a default of
+    inspect.Parameter.empty makes the argument required), checked as a Python signature would."""
+    sig = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] +
+                            [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d)
+                             for n, d in defaults.items()])
+
+    def __init__(self, *args, **kwargs):
+        try:
+            bound = sig.bind(self, *args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{name}: {e}") from None
+        bound.apply_defaults()
+        Module.__init__(self)
+        for n in defaults:
+            setattr(self, n, bound.arguments[n])
+
+    __init__.__signature__ = sig
+    return type(name, (_Pointwise,), {"__init__": __init__, "_fn": staticmethod(fn), "_args": tuple(defaults),
                                       "__doc__": f"Module form of F.{fn.__name__}."})
 
 
-ReLU6 = _pointwise("ReLU6", F.relu6, inplace=False)
-Hardtanh = _pointwise("Hardtanh", F.hardtanh, min_val=-1.0, max_val=1.0, inplace=False)
+_REQUIRED = inspect.Parameter.empty
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False, min_value=None, max_value=None):
+        super().__init__()
+        if min_value is not None or max_value is not None:
+            warnings.warn("Hardtanh: keyword arguments min_value and max_value are deprecated; use min_val and "
+                          "max_val", DeprecationWarning, stacklevel=2)
+            min_val = min_val if min_value is None else min_value
+            max_val = max_val if max_value is None else max_value
+        if max_val <= min_val:
+            raise ValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self):
+        return _inplace_repr(self, f"min_val={self.min_val}, max_val={self.max_val}")
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return _inplace_repr(self)
+
+
 Hardsigmoid = _pointwise("Hardsigmoid", F.hardsigmoid, inplace=False)
 Hardswish = _pointwise("Hardswish", F.hardswish, inplace=False)
 Mish = _pointwise("Mish", F.mish, inplace=False)
@@ -144,12 +198,13 @@ LogSigmoid = _pointwise("LogSigmoid", F.logsigmoid)
 Tanhshrink = _pointwise("Tanhshrink", F.tanhshrink)
 SELU = _pointwise("SELU", F.selu, inplace=False)
 CELU = _pointwise("CELU", F.celu, alpha=1.0, inplace=False)
-Threshold = _pointwise("Threshold", F.threshold, threshold=None, value=None, inplace=False)
+Threshold = _pointwise("Threshold", F.threshold, threshold=_REQUIRED, value=_REQUIRED, inplace=False)
 Softmin = _pointwise("Softmin", F.softmin, dim=None)
 GLU = _pointwise("GLU", F.glu, dim=-1)
 Hardshrink = _pointwise("Hardshrink", F.hardshrink, lambd=0.5)
 Softshrink = _pointwise("Softshrink", F.softshrink, lambd=0.5)
 Hardshrink.extra_repr = Softshrink.extra_repr = lambda self: f"{self.lambd}"  # torch prints the bare value
+Hardsigmoid.extra_repr = Hardswish.extra_repr = lambda self: ""  # torch prints no inplace for these two
 
 
 class PReLU(Module):
