@@ -46,3 +46,14 @@ def test_upsample_module_and_errors(rng):
         F.interpolate(x, size=4, mode="cubic")
     with pytest.raises(ValueError, match="4-D"):
         F.interpolate(fd.randn(1, 2, 3), size=4, mode="bilinear")
+
+
+@pytest.mark.parametrize("kw", [dict(scale_factor=2), dict(scale_factor=(2, 3)), dict(size=(7, 9), mode="bilinear"),
+                                dict(scale_factor=1.5, mode="bicubic")])
+def test_upsample_attrs_and_repr_torch(kw, rng):
+    """nn.Upsample keeps scale_factor as float(s) and prints scale_factor first, as torch."""
+    torch = pytest.importorskip("torch")
+    m, tm = nn.Upsample(**kw), torch.nn.Upsample(**kw)
+    assert (m.scale_factor, m.size, m.name) == (tm.scale_factor, tm.size, tm.name) and repr(m) == repr(tm)
+    x = rng.standard_normal((1, 2, 4, 5))
+    np.testing.assert_allclose(m(fd.tensor(x)).numpy(), tm(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-12)

@@ -498,3 +498,22 @@ def test_pool3d_modules(rng):
     np.testing.assert_allclose(nn.MaxUnpool3d(2)(o, i, output_size=x.shape).numpy(),
                                torch.nn.MaxUnpool3d(2)(to, ti, output_size=x.shape).numpy())
     assert "kernel_size=3, stride=2, padding=1" in repr(pairs[0][0])
+
+
+def test_module_signatures_and_tuple_attrs_torch():
+    """Conv3d takes torch's arguments (no output_padding); the unpooling and fractional pooling
+    modules keep their sizes as tuples, as torch's do (repr included)."""
+    import inspect
+    names = lambda c: [(p.name, p.default) for p in inspect.signature(c).parameters.values()]  # noqa: E731
+    assert names(nn.Conv3d) == names(torch.nn.Conv3d)
+    with pytest.raises(TypeError):
+        nn.Conv3d(2, 3, 3, output_padding=1)
+    for name, args, kw in [("MaxUnpool1d", (2,), {}), ("MaxUnpool2d", (2,), {"stride": 1}),
+                           ("MaxUnpool3d", ((1, 2, 3),), {"padding": 1}),
+                           ("FractionalMaxPool2d", (2,), {"output_size": 3}),
+                           ("FractionalMaxPool3d", (2,), {"output_ratio": 0.5})]:
+        m, tm = getattr(nn, name)(*args, **kw), getattr(torch.nn, name)(*args, **kw)
+        for k in ("kernel_size", "stride", "padding", "output_size", "output_ratio"):
+            if hasattr(tm, k):
+                assert getattr(m, k) == getattr(tm, k), (name, k)
+        assert repr(m) == repr(tm)

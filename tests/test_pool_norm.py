@@ -247,3 +247,25 @@ def test_errors():
         F.group_norm(x, 3, None, fd.ones(2))
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
         nn.BatchNorm2d(3)(fd.randn(2, 3))
+
+
+@pytest.mark.parametrize("name,shape", [("InstanceNorm1d", (2, 3, 7)), ("InstanceNorm2d", (3, 4, 5)),
+                                        ("SyncBatchNorm", (4, 3, 2)), ("BatchNorm1d", (5, 3))])
+def test_norm_bias_false_keyword_torch(name, shape, rng):
+    """torch's keyword-only bias=False: an affine weight and no bias parameter."""
+    m = getattr(nn, name)(3, affine=True, track_running_stats=True, bias=False).double()
+    tm = getattr(torch.nn, name)(3, affine=True, track_running_stats=True, bias=False).double()
+    assert list(m.state_dict()) == list(tm.state_dict()) and m.bias is None and repr(m) == repr(tm)
+    m.load_state_dict({k: fd.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    x = rng.standard_normal(shape)
+    xf, xt = fd.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yf, yt = m(xf), tm(xt)
+    assert_close(yf, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(shape)
+    yf.backward(fd.tensor(g))
+    yt.backward(torch.tensor(g))
+    assert_close(xf.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert_close(m.weight.grad, tm.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert_close(m.running_var, tm.running_var.numpy(), rtol=1e-12, atol=1e-12)
+    sync = nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm1d(3, bias=False))
+    assert sync.bias is None and "bias=False" in repr(sync)

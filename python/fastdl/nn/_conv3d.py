@@ -177,6 +177,11 @@ class _ConvNd3(_ConvNd):
 class Conv3d(_ConvNd3):
     """nn.Conv3d: PyTorch's arguments, parameter names, initialisation and repr."""
 
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+
     def forward(self, input):
         if self.padding_mode == "zeros":
             return conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

@@ -133,6 +133,11 @@ class Upsample(Module):
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
         super().__init__()
+        self.name = type(self).__name__
+        if isinstance(scale_factor, tuple):  # torch keeps the factors as floats
+            scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            scale_factor = float(scale_factor) if scale_factor else None
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
 
@@ -141,8 +146,8 @@ class Upsample(Module):
                            self.recompute_scale_factor)
 
     def extra_repr(self):
-        s = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
-        return f"{s}, mode='{self.mode}'"
+        s = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return f"{s}, mode={self.mode!r}"
 
 
 def _deprecated(name):

@@ -10,8 +10,8 @@ class _InstanceNorm(_NormBase):
     _spatial = 1  # spatial dims after (N, C)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
-                 dtype=None):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+                 dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
 
     def forward(self, input):
         name, k = type(self).__name__, self._spatial

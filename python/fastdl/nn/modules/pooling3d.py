@@ -21,13 +21,20 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     _fn = staticmethod(F.adaptive_max_pool3d)
 
 
+def _tuple(v, n):
+    """torch's _single / _pair / _triple: a sequence as a tuple, a number repeated n times."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
 class _MaxUnpoolNd(Module):
-    _fn = None
+    _fn, _n = None, 1
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
-        self.padding = padding
+        n = self._n
+        self.kernel_size = _tuple(kernel_size, n)
+        self.stride = _tuple(stride if stride is not None else kernel_size, n)
+        self.padding = _tuple(padding, n)
 
     def forward(self, input, indices, output_size=None):
         return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
@@ -37,19 +44,19 @@ class _MaxUnpoolNd(Module):
 
 
 class MaxUnpool1d(_MaxUnpoolNd):
-    _fn = staticmethod(F.max_unpool1d)
+    _fn, _n = staticmethod(F.max_unpool1d), 1
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
-    _fn = staticmethod(F.max_unpool2d)
+    _fn, _n = staticmethod(F.max_unpool2d), 2
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
-    _fn = staticmethod(F.max_unpool3d)
+    _fn, _n = staticmethod(F.max_unpool3d), 3
 
 
 class _FractionalMaxPoolNd(Module):
-    _fn = None
+    _fn, _n = None, 2
 
     def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices=False, _random_samples=None):
         super().__init__()
@@ -58,7 +65,10 @@ class _FractionalMaxPoolNd(Module):
         ratios = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,)
         if output_ratio is not None and not all(0 < r < 1 for r in ratios):
             raise ValueError(f"{type(self).__name__}: output_ratio must lie in (0, 1); got {output_ratio}")
-        self.kernel_size, self.output_size, self.output_ratio = kernel_size, output_size, output_ratio
+        n = self._n
+        self.kernel_size = _tuple(kernel_size, n)
+        self.output_size = _tuple(output_size, n) if output_size is not None else None
+        self.output_ratio = _tuple(output_ratio, n) if output_ratio is not None else None
         self.return_indices, self._random_samples = return_indices, _random_samples
 
     def forward(self, input):
@@ -71,4 +81,4 @@ class FractionalMaxPool2d(_FractionalMaxPoolNd):
 
 
 class FractionalMaxPool3d(_FractionalMaxPoolNd):
-    _fn = staticmethod(F.fractional_max_pool3d)
+    _fn, _n = staticmethod(F.fractional_max_pool3d), 3
