@@ -296,3 +296,20 @@ def test_named_parameters_and_adam_decoupled_weight_decay():
         a.step()
         b.step()
     np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_defaults_state_and_add_param_group_as_torch(name):
+    # defaults carry PyTorch's keys and values (foreach/fused/... included), opt.state[p] is {} before
+    # the first step (a defaultdict, and touching it does not break the step), add_param_group(param_group=)
+    torch = pytest.importorskip("torch")
+    p, q = fd.ones(3, requires_grad=True), fd.ones(2, requires_grad=True)
+    opt = getattr(optim, name)([p], lr=0.1)
+    want = getattr(torch.optim, name)([torch.ones(3, requires_grad=True)], lr=0.1).defaults
+    assert opt.defaults == want and sorted(opt.param_groups[0]) == sorted(list(want) + ["params"])
+    assert opt.state[p] == {} or name == "Adagrad"
+    p.grad = fd.ones(3)
+    opt.step()
+    opt.add_param_group(param_group={"params": [q], "lr": 0.5})
+    assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[1]["eps" if name != "SGD" else "momentum"] == \
+        want["eps" if name != "SGD" else "momentum"]

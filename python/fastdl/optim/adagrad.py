@@ -9,7 +9,7 @@ from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 class Adagrad(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-2,
-                 lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
                  foreach=None, *, maximize=False, differentiable=False, fused=None) -> None:
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
         _check(0.0 <= lr_decay, f"Invalid lr_decay value: {lr_decay}")
@@ -17,7 +17,8 @@ class Adagrad(Optimizer):
         _check(0.0 <= initial_accumulator_value, f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
         _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
-                                      initial_accumulator_value=initial_accumulator_value, maximize=maximize))
+                                      initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable, fused=fused))
         # PyTorch creates Adagrad's state eagerly, every sum filled from the constructor's
         # initial_accumulator_value (a per-group value is stored but not used)
         self._initial_accumulator_value = float(initial_accumulator_value)

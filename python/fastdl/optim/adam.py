@@ -12,7 +12,7 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params: ParamsT, lr: float = 1e-3,
-                 betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False) -> None:
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
@@ -21,7 +21,8 @@ class Adam(Optimizer):
         _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
         _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize,
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
                                       decoupled_weight_decay=self._decoupled or decoupled_weight_decay))
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
@@ -34,10 +35,10 @@ class Adam(Optimizer):
                 gr = p.grad
                 if gr is None:
                     continue
-                s = state.get(p)
-                if s is None:
-                    s = state[p] = {"step": 0, "exp_avg": _C.full(p.shape, 0.0, p.dtype, p.device),
-                                    "exp_avg_sq": _C.full(p.shape, 0.0, p.dtype, p.device)}
+                s = state[p]
+                if not s:
+                    s.update(step=0, exp_avg=_C.full(p.shape, 0.0, p.dtype, p.device),
+                             exp_avg_sq=_C.full(p.shape, 0.0, p.dtype, p.device))
                 if ams:
                     mx.append(self._buffer(s, "max_exp_avg_sq", p))
                 s["step"] = t = s["step"] + 1

@@ -3,6 +3,7 @@ parameter, as in PyTorch), zero_grad and state_dict round trips. A subclass decl
 defaults and its state, and its step() hands each group to one fused native kernel."""
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 from fastdl import _C
@@ -28,7 +29,7 @@ required = _RequiredParameter()
 class Optimizer:
     def __init__(self, params: ParamsT, defaults: Dict[str, Any]) -> None:
         self.defaults = dict(defaults)
-        self.state = {}
+        self.state = defaultdict(dict)  # opt.state[p] is {} before p's first step, as in PyTorch
         self.param_groups = []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
@@ -41,10 +42,10 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, group: Dict[str, Any]) -> None:
-        if not isinstance(group, dict):
-            raise TypeError(f"param_group must be a dict; got {type(group).__name__}")
-        g = dict(group)
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict; got {type(param_group).__name__}")
+        g = dict(param_group)
         ps = g["params"]
         g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
         if g["params"] and isinstance(g["params"][0], tuple):  # named_parameters(): keep names, as PyTorch
@@ -110,7 +111,7 @@ class Optimizer:
             for k, v in sg.items():
                 if k != "params":
                     g[k] = tuple(v) if isinstance(v, list) and isinstance(g.get(k), tuple) else v
-        self.state = {}
+        self.state = defaultdict(dict)
         st = state_dict["state"]
         for idx, p in pairs:
             s = st.get(idx, st.get(str(idx)))
@@ -142,10 +143,8 @@ class Optimizer:
             grad = p.grad
             if grad is None:
                 continue
-            s = self.state.get(p)
-            if s is None:
-                s = self.state[p] = {"step": 0}
-            s["step"] += 1
+            s = self.state[p]
+            s["step"] = s.get("step", 0) + 1
             yield p, grad, s
 
     def _buffer(self, s, key, p, fill=0.0):

@@ -9,7 +9,7 @@ from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 class RMSprop(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-2,
-                 alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False) -> None:
         _check(0.0 <= lr, f"Invalid learning rate: {lr}")
         _check(0.0 <= eps, f"Invalid epsilon value: {eps}")
@@ -17,7 +17,8 @@ class RMSprop(Optimizer):
         _check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
         _check(0.0 <= alpha, f"Invalid alpha value: {alpha}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered, maximize=maximize))
+                                      centered=centered, capturable=capturable, foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable))
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = self._closure(closure)

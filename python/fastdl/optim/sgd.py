@@ -10,7 +10,7 @@ from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 class SGD(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-3,
-                 momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None) -> None:
         _check(lr >= 0.0, f"Invalid learning rate: {lr}")
         _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
@@ -18,7 +18,8 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = self._closure(closure)
@@ -32,9 +33,7 @@ class SGD(Optimizer):
                 ps.append(p)
                 gs.append(gr)
                 if mom:
-                    s = self.state.get(p)
-                    if s is None:
-                        s = self.state[p] = {}
+                    s = self.state[p]
                     buf = s.get("momentum_buffer")
                     fresh.append(buf is None)
                     bufs.append(self._buffer(s, "momentum_buffer", p))
