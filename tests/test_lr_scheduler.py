@@ -155,3 +155,132 @@ def test_cyclic_lr_triangular_and_momentum():
         s.step()
     assert lrs == pytest.approx([0.1, 0.55, 1.0, 0.1, 0.55, 1.0, 0.1])
     assert moms == pytest.approx([0.9, 0.85, 0.8, 0.9, 0.85, 0.8, 0.9])
+
+
+def _two_groups(lib):
+    a, b = lib.zeros(2, requires_grad=True), lib.zeros(2, requires_grad=True)
+    opt = (optim if lib is fd else lib.optim).SGD([{"params": [a]}, {"params": [b], "lr": 0.05}], lr=0.1, momentum=0.9)
+    return opt
+
+
+def _trace(lib, make, steps=8, metric=None):
+    opt = _two_groups(lib)
+    sch = make(S if lib is fd else lib.optim.lr_scheduler, opt)
+    out = list(sch.get_last_lr())
+    for t in range(steps):
+        opt.step()
+        sch.step() if metric is None else sch.step(*metric(t))
+        out.extend(list(sch.get_last_lr()) + [g["momentum"] for g in opt.param_groups])
+    return out
+
+
+def _resumed(make, last_epoch):
+    def f(mod, opt):
+        for g in opt.param_groups:
+            g["initial_lr"] = 2 * g["lr"]
+        return make(mod, opt, last_epoch)
+    return f
+
+
+RESUMED = {
+    "ExponentialLR": lambda m, o, e: m.ExponentialLR(o, 0.9, last_epoch=e),
+    "CosineAnnealingLR": lambda m, o, e: m.CosineAnnealingLR(o, 4, 0.01, last_epoch=e),
+    "LinearLR": lambda m, o, e: m.LinearLR(o, 0.3, 0.9, 4, last_epoch=e),
+    "PolynomialLR": lambda m, o, e: m.PolynomialLR(o, 6, 2.0, last_epoch=e),
+    "MultiplicativeLR": lambda m, o, e: m.MultiplicativeLR(o, lambda k: 0.9, last_epoch=e),
+    "CosineAnnealingWarmRestarts": lambda m, o, e: m.CosineAnnealingWarmRestarts(o, 3, 2, last_epoch=e),
+}
+
+
+@pytest.mark.parametrize("name", list(RESUMED))
+@pytest.mark.parametrize("last_epoch", [0, 2, 6])
+def test_resumed_scheduler_does_not_step_ahead(name, last_epoch):
+    # the constructor's step of a scheduler resumed with last_epoch >= 0 leaves the lr alone
+    # (PyTorch's _is_initial), and SGDR's cycle position wraps modulo T_i
+    torch = pytest.importorskip("torch")
+    make = _resumed(RESUMED[name], last_epoch)
+    assert _trace(fd, make) == pytest.approx(_trace(torch, make), rel=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m, o: m.SequentialLR(o, [m.ConstantLR(o, 0.1, total_iters=2), m.ExponentialLR(o, 0.9), m.StepLR(o, 2)],
+                                milestones=[0, 4]),
+    lambda m, o: m.SequentialLR(o, [m.ChainedScheduler([m.ConstantLR(o, 0.5, total_iters=2), m.ExponentialLR(o, 0.9)]),
+                                    m.StepLR(o, 2)], milestones=[5]),
+    lambda m, o: m.SequentialLR(o, [m.LinearLR(o, 0.1, total_iters=3), m.CosineAnnealingWarmRestarts(o, 3)],
+                                milestones=[5]),
+], ids=["milestone0", "nested_chained", "warm_restarts"])
+def test_sequential_lr_edge_cases_match_torch(make):
+    torch = pytest.importorskip("torch")
+    assert _trace(fd, make, steps=12) == pytest.approx(_trace(torch, make, steps=12), rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # PyTorch deprecates step(epoch)
+def test_multiplicative_lr_with_epoch_matches_torch():
+    # step(0) is not the constructor's step: the factor applies
+    torch = pytest.importorskip("torch")
+    make = lambda m, o: m.MultiplicativeLR(o, lambda k: 0.95)  # noqa: E731
+    epoch = lambda t: (t,)  # noqa: E731
+    assert _trace(fd, make, metric=epoch) == pytest.approx(_trace(torch, make, metric=epoch), rel=1e-12)
+
+
+def test_plateau_param_group_added_later_and_validation():
+    torch = pytest.importorskip("torch")
+
+    def make(min_lr):
+        def f(m, o):
+            s = m.ReduceLROnPlateau(o, patience=0, min_lr=min_lr)
+            lib = fd if m is S else torch
+            o.add_param_group({"params": [lib.zeros(1, requires_grad=True)], "lr": 0.2, "momentum": 0.9})
+            return s
+        return f
+    flat = lambda t: (1.0,)  # noqa: E731
+    assert _trace(fd, make(0.01), metric=flat) == pytest.approx(_trace(torch, make(0.01), metric=flat), rel=1e-12)
+    with pytest.raises(RuntimeError, match="differs from when `ReduceLROnPlateau` was initialized"):
+        _trace(fd, make([0.01, 0.02]), metric=flat)
+    with pytest.raises(TypeError, match="is not an Optimizer"):
+        S.ReduceLROnPlateau(None)
+    opt = _two_groups(fd)
+    for bad in (lambda: S.SequentialLR(opt, [S.StepLR(opt, 2), S.ReduceLROnPlateau(opt)], milestones=[3]),
+                lambda: S.ChainedScheduler([S.StepLR(opt, 2), S.ReduceLROnPlateau(opt)])):
+        with pytest.raises(ValueError, match="does not support `ReduceLROnPlateau`"):
+            bad()
+    with pytest.raises(ValueError, match="max_lr must have the same length"):
+        S.OneCycleLR(opt, [0.1], total_steps=10)
+    with pytest.raises(ValueError, match="positive integer total_steps"):
+        S.OneCycleLR(opt, 0.1, total_steps=10.0)
+    with pytest.raises(ValueError, match="non-negative epoch"):
+        S.CosineAnnealingWarmRestarts(opt, 3).step(-1)
+
+
+class _Decay:
+    def __init__(self):
+        self.k = 0.9
+
+    def __call__(self, e):
+        return self.k ** e
+
+
+def test_state_dict_keys_and_callable_objects_as_torch():
+    # the same keys as PyTorch's state_dict; a callable object's attributes are state, a function is None
+    torch = pytest.importorskip("torch")
+    makes = [lambda m, o: m.LambdaLR(o, [_Decay(), lambda e: 1.0]),
+             lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=3, scale_fn=_Decay()),
+             lambda m, o: m.OneCycleLR(o, 1.0, total_steps=10),
+             lambda m, o: m.CosineAnnealingWarmRestarts(o, 3),
+             lambda m, o: m.ReduceLROnPlateau(o)]
+    for make in makes:
+        sds = []
+        for lib, mod in ((fd, S), (torch, torch.optim.lr_scheduler)):
+            sch = make(mod, _two_groups(lib))
+            getattr(sch, "lr_lambdas", [_Decay()])[0].k = 0.5
+            if getattr(sch, "_scale_fn_custom", None) is not None:
+                sch._scale_fn_custom.k = 0.5
+            sds.append(sch.state_dict())
+        assert set(sds[0]) == set(sds[1])
+        for k in ("lr_lambdas", "_scale_fn_custom", "_step_count", "_anneal_func_type", "default_min_lr"):
+            assert sds[0].get(k) == sds[1].get(k), k
+        fresh = make(S, _two_groups(fd))
+        fresh.load_state_dict(sds[0])
+        fn = getattr(fresh, "lr_lambdas", [None])[0] or getattr(fresh, "_scale_fn_custom", None)
+        assert fn is None or fn.k == 0.5
