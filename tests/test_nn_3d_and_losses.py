@@ -517,3 +517,17 @@ def test_module_signatures_and_tuple_attrs_torch():
             if hasattr(tm, k):
                 assert getattr(m, k) == getattr(tm, k), (name, k)
         assert repr(m) == repr(tm)
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_embedding_bag_from_pretrained_torch(freeze, rng):
+    w = rng.standard_normal((6, 3))
+    kw = dict(freeze=freeze, mode="sum", padding_idx=1, include_last_offset=True)
+    m = nn.EmbeddingBag.from_pretrained(fd.tensor(w), **kw)
+    tm = torch.nn.EmbeddingBag.from_pretrained(torch.tensor(w), **kw)
+    assert m.weight.requires_grad == tm.weight.requires_grad == (not freeze) and repr(m) == repr(tm)
+    idx, off = np.array([0, 1, 2, 5, 4]), np.array([0, 2, 5])
+    np.testing.assert_allclose(m(fd.tensor(idx), fd.tensor(off)).detach().numpy(),
+                               tm(torch.tensor(idx), torch.tensor(off)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError):
+        nn.EmbeddingBag.from_pretrained(fd.tensor(w[0]))

@@ -154,6 +154,19 @@ class EmbeddingBag(Module):
                                  f"({num_embeddings}, {embedding_dim})")
             self.weight = Parameter(_weight)
 
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                        mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
+        """An EmbeddingBag whose weight is a copy of the 2-D `embeddings`, trainable unless freeze."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D; got shape "
+                             f"{tuple(embeddings.shape)}")
+        n, d = embeddings.shape
+        bag = cls(n, d, max_norm, norm_type, scale_grad_by_freq, mode, sparse, embeddings.detach().clone(),
+                  include_last_offset, padding_idx)
+        bag.weight.requires_grad_(not freeze)
+        return bag
+
     def forward(self, input, offsets=None, per_sample_weights=None):
         return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
                              self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)
