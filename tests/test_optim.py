@@ -313,3 +313,23 @@ def test_defaults_state_and_add_param_group_as_torch(name):
     opt.add_param_group(param_group={"params": [q], "lr": 0.5})
     assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[1]["eps" if name != "SGD" else "momentum"] == \
         want["eps" if name != "SGD" else "momentum"]
+
+
+def test_step_hooks_as_torch():
+    torch = pytest.importorskip("torch")
+    logs = []
+    for lib in (fd, torch):
+        p = lib.zeros(2, requires_grad=True)
+        opt = (optim if lib is fd else lib.optim).AdamW([p], lr=0.1)
+        log = []
+        h1 = opt.register_step_pre_hook(lambda o, a, k: log.append(("pre", len(a), a[0] is o, sorted(k))))
+        h2 = opt.register_step_post_hook(lambda o, a, k: log.append(("post", len(a), a[0] is o, sorted(k))))
+        p.grad = lib.ones(2)
+        loss = opt.step(closure=lambda: 1.5)
+        h1.remove()
+        opt.step()
+        h2.remove()
+        opt.step()
+        logs.append((log, loss, p.detach().numpy().tolist()))
+    assert logs[0][0] == logs[1][0] and logs[0][1] == logs[1][1]
+    np.testing.assert_allclose(logs[0][2], logs[1][2], rtol=1e-6)

@@ -29,6 +29,8 @@ required = _RequiredParameter()
 class Optimizer:
     def __init__(self, params: ParamsT, defaults: Dict[str, Any]) -> None:
         self.defaults = dict(defaults)
+        self._optimizer_step_pre_hooks, self._optimizer_step_post_hooks = {}, {}
+        _hook_step(type(self))
         self.state = defaultdict(dict)  # opt.state[p] is {} before p's first step, as in PyTorch
         self.param_groups = []
         if isinstance(params, Tensor):
@@ -157,6 +159,16 @@ class Optimizer:
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         raise NotImplementedError
 
+    def register_step_pre_hook(self, hook):
+        """hook(optimizer, args, kwargs) runs before step(); it may return new (args, kwargs)."""
+        from fastdl.nn.modules.module import _Handle
+        return _Handle(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """hook(optimizer, args, kwargs) runs after step()."""
+        from fastdl.nn.modules.module import _Handle
+        return _Handle(self._optimizer_step_post_hooks, hook)
+
     def __repr__(self):
         s = type(self).__name__ + " ("
         for i, g in enumerate(self.param_groups):
@@ -165,6 +177,31 @@ class Optimizer:
                 if k != "params":
                     s += f"\n    {k}: {g[k]}"
         return s + "\n)"
+
+
+def _hook_step(cls):
+    """Wrap cls.step once so that it runs the instance's step hooks (PyTorch patches the class the
+    same way, so a subclass's super().step() does not run them twice)."""
+    step = cls.__dict__.get("step", cls.step)
+    if getattr(step, "_runs_hooks", False):
+        return
+
+    def hooked(*args, **kwargs):  # args[0] is the optimizer; hooks see it in args, as in PyTorch
+        self = args[0]
+        for hook in list(getattr(self, "_optimizer_step_pre_hooks", {}).values()):
+            out = hook(self, args, kwargs)
+            if out is not None:
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise RuntimeError(f"{hook} must return None or a tuple of (new_args, new_kwargs), but got {out}.")
+                args, kwargs = out
+        result = step(*args, **kwargs)
+        for hook in list(getattr(self, "_optimizer_step_post_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return result
+
+    hooked._runs_hooks = True
+    hooked.__name__, hooked.__qualname__, hooked.__doc__ = step.__name__, step.__qualname__, step.__doc__
+    cls.step = hooked
 
 
 def _enable_grad():
