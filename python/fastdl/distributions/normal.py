@@ -1,0 +1,98 @@
+"""Normal(loc, scale) and LogNormal(loc, scale) (exp of a Normal)."""
+import math
+
+import fastdl as fd
+from fastdl.distributions import constraints
+from fastdl.distributions.distribution import _LOG_SQRT_2PI, Distribution, broadcast_all
+
+__all__ = ["LogNormal", "Normal"]
+
+
+class Normal(Distribution):
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, validate_args=validate_args)
+
+    mean = mode = property(lambda self: self.loc)
+    stddev = property(lambda self: self.scale)
+    variance = property(lambda self: self.scale ** 2)
+
+    def rsample(self, sample_shape=()):
+        eps = self._new_noise(fd.randn, self._extended_shape(sample_shape), self.loc)
+        return self.loc + eps * self.scale
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return -((value - self.loc) ** 2) / (2 * self.scale ** 2) - fd.log(self.scale) - _LOG_SQRT_2PI
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return 0.5 * (1 + fd.erf((value - self.loc) / (self.scale * math.sqrt(2))))
+
+    def icdf(self, value):
+        return self.loc + self.scale * fd.erfinv(2 * value - 1) * math.sqrt(2)
+
+    def entropy(self):
+        return 0.5 + _LOG_SQRT_2PI + fd.log(self.scale)
+
+
+class LogNormal(Distribution):
+    """X = exp(Y), Y ~ Normal(loc, scale); `base_dist` is that Normal."""
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.base_dist = Normal(loc, scale, validate_args=validate_args)
+        super().__init__(self.base_dist.batch_shape, validate_args=validate_args)
+
+    loc = property(lambda self: self.base_dist.loc)
+    scale = property(lambda self: self.base_dist.scale)
+
+    def expand(self, batch_shape, _instance=None):
+        new = object.__new__(LogNormal)
+        new.__dict__.update(self.__dict__)
+        new.base_dist = self.base_dist.expand(batch_shape)
+        new._batch_shape = new.base_dist.batch_shape
+        return new
+
+    @property
+    def mean(self):
+        return fd.exp(self.loc + self.scale ** 2 / 2)
+
+    @property
+    def mode(self):
+        return fd.exp(self.loc - self.scale ** 2)
+
+    @property
+    def variance(self):
+        s2 = self.scale ** 2
+        return fd.expm1(s2) * fd.exp(2 * self.loc + s2)
+
+    def rsample(self, sample_shape=()):
+        return fd.exp(self.base_dist.rsample(sample_shape))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        y = fd.log(value)
+        return self.base_dist.log_prob(y) - y
+
+    def cdf(self, value):
+        return self.base_dist.cdf(fd.log(value))  # the base validates log(value): cdf(0) = 0, as in torch
+
+    def icdf(self, value):
+        return fd.exp(self.base_dist.icdf(value))
+
+    def entropy(self):
+        return self.base_dist.entropy() + self.loc
+
+    def __repr__(self):
+        return f"LogNormal(loc: {self.loc if self.loc.numel() == 1 else self.loc.shape}, " \
+               f"scale: {self.scale if self.scale.numel() == 1 else self.scale.shape})"
