@@ -184,3 +184,12 @@ def test_repr_matches_pytorch_formatting(torch):
              [-float("inf"), 2.5], [123456.0, 1.5]]
     for c in cases:
         assert repr(fd.tensor(c)) == repr(torch.tensor(c)), c
+
+
+def test_broadcast_tensors_shapes_and_zero_dim():
+    a, b, c = fd.tensor(2.0), fd.arange(3.0).reshape(3, 1), fd.ones(4)
+    xa, xb, xc = fd.broadcast_tensors(a, b, c)
+    assert xa.shape == xb.shape == xc.shape == (3, 4)
+    np.testing.assert_array_equal(xb.numpy(), np.broadcast_to(np.arange(3.0).reshape(3, 1), (3, 4)))
+    za, zb = fd.broadcast_tensors(fd.tensor(1.0), fd.tensor(5.0))  # all 0-d: shape ()
+    assert za.shape == zb.shape == () and float(zb) == 5.0

@@ -26,8 +26,8 @@ def meshgrid(*tensors, indexing="ij"):
 
 
 def broadcast_tensors(*tensors):
-    shape = np.broadcast_shapes(*[tuple(t.shape) for t in tensors])
-    return tuple(t.expand(*shape) for t in tensors)
+    shape = tuple(np.broadcast_shapes(*[tuple(t.shape) for t in tensors]))
+    return tuple(t.expand(shape) for t in tensors)  # one tuple: () too (all 0-d)
 
 
 def broadcast_shapes(*shapes):
