@@ -168,6 +168,164 @@ template <class T> void lamb(const OptimHyper& h, const OptimTensor& t) {
   });
 }
 
+
+// NAdam (Dozat 2016): g' = g (+ wd p, or p *= 1 - lr wd when decoupled); m = lerp(m, g', 1-b1);
+// v = b2 v + (1-b2) g'^2; d = sqrt(v / bc2) + eps; p += k1 g'/d; p += k2 m/d (optim_scalars).
+template <class T> void nadam(const OptimHyper& h, const OptimTensor& t) {
+  T* __restrict p = static_cast<T*>(t.p);
+  const T* __restrict g = static_cast<const T*>(t.g);
+  const T sg = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay);
+  const bool use_wd = h.weight_decay != 0;
+  T* __restrict m = static_cast<T*>(t.s0);
+  T* __restrict v = static_cast<T*>(t.s1);
+  const OptimScalars k = optim_scalars(OptimKind::nadam, h, t);
+  const T w1 = T(1 - h.beta1), b2 = T(h.beta2), w2 = T(1 - h.beta2), bc2 = T(k.k0), eps = T(h.eps);
+  const T cg = T(k.k1), cm = T(k.k2), decay = T(1 - h.lr * h.weight_decay);
+  const bool l2 = use_wd && !h.decoupled, dec = use_wd && h.decoupled;
+  over(t.n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T gi = sg * g[i];
+      T pi = p[i];
+      if (dec) pi *= decay;
+      if (l2) gi += wd * pi;
+      T mi = m[i] + w1 * (gi - m[i]);
+      T vi = v[i] * b2 + w2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      T d = std::sqrt(vi / bc2) + eps;
+      pi += cg * (gi / d);
+      p[i] = pi + cm * (mi / d);
+    }
+  });
+}
+
+// RAdam (Liu et al. 2019): Adam's moments; with r_t = k2 > 0 (rho_t > 5)
+// p -= ((m / bc1) lr) (sqrt(bc2) / (sqrt(v) + eps)) r_t, else p -= (m / bc1) lr.
+template <class T> void radam(const OptimHyper& h, const OptimTensor& t) {
+  T* __restrict p = static_cast<T*>(t.p);
+  const T* __restrict g = static_cast<const T*>(t.g);
+  const T sg = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay);
+  const bool use_wd = h.weight_decay != 0;
+  T* __restrict m = static_cast<T*>(t.s0);
+  T* __restrict v = static_cast<T*>(t.s1);
+  const OptimScalars k = optim_scalars(OptimKind::radam, h, t);
+  const T w1 = T(1 - h.beta1), b2 = T(h.beta2), w2 = T(1 - h.beta2), bc1 = T(k.k0), sbc2 = T(k.k1);
+  const T rect = T(k.k2), lr = T(h.lr), eps = T(h.eps), decay = T(1 - h.lr * h.weight_decay);
+  const bool l2 = use_wd && !h.decoupled, dec = use_wd && h.decoupled, rectify = k.k2 > 0;
+  over(t.n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T gi = sg * g[i];
+      T pi = p[i];
+      if (dec) pi *= decay;
+      if (l2) gi += wd * pi;
+      T mi = m[i] + w1 * (gi - m[i]);
+      T vi = v[i] * b2 + w2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      T u = (mi / bc1) * lr;
+      if (rectify) u = u * (sbc2 / (std::sqrt(vi) + eps)) * rect;
+      p[i] = pi - u;
+    }
+  });
+}
+
+// Adamax (Kingma & Ba 2015, section 7.1): m = lerp(m, g, 1-b1); u = max(b2 u, |g| + eps);
+// p -= lr / (1 - b1^step) * m / u.
+template <class T> void adamax(const OptimHyper& h, const OptimTensor& t) {
+  T* __restrict p = static_cast<T*>(t.p);
+  const T* __restrict g = static_cast<const T*>(t.g);
+  const T sg = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay);
+  const bool use_wd = h.weight_decay != 0;
+  T* __restrict m = static_cast<T*>(t.s0);
+  T* __restrict u = static_cast<T*>(t.s1);
+  const T w1 = T(1 - h.beta1), b2 = T(h.beta2), eps = T(h.eps);
+  const T clr = T(optim_scalars(OptimKind::adamax, h, t).k0);
+  over(t.n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T gi = sg * g[i];
+      if (use_wd) gi += wd * p[i];
+      T mi = m[i] + w1 * (gi - m[i]);
+      T ui = u[i] * b2, a = std::abs(gi) + eps;
+      ui = ui > a ? ui : a;
+      m[i] = mi;
+      u[i] = ui;
+      p[i] -= clr * (mi / ui);
+    }
+  });
+}
+
+// Adadelta (Zeiler 2012): sq = rho sq + (1-rho) g^2; d = sqrt(acc + eps) / sqrt(sq + eps) g;
+// acc = rho acc + (1-rho) d^2; p -= lr d.
+template <class T> void adadelta(const OptimHyper& h, const OptimTensor& t) {
+  T* __restrict p = static_cast<T*>(t.p);
+  const T* __restrict g = static_cast<const T*>(t.g);
+  const T sg = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay);
+  const bool use_wd = h.weight_decay != 0;
+  T* __restrict sq = static_cast<T*>(t.s0);
+  T* __restrict acc = static_cast<T*>(t.s1);
+  const T rho = T(h.rho), w = T(1 - h.rho), eps = T(h.eps), lr = T(h.lr);
+  over(t.n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T gi = sg * g[i];
+      if (use_wd) gi += wd * p[i];
+      T si = sq[i] * rho + w * gi * gi;
+      sq[i] = si;
+      T d = std::sqrt(acc[i] + eps) / std::sqrt(si + eps) * gi;
+      acc[i] = acc[i] * rho + w * d * d;
+      p[i] -= lr * d;
+    }
+  });
+}
+
+// Rprop (Riedmiller & Braun 1993, without backtracking): s = g prev; step_size *= eta_plus
+// (s > 0), eta_minus (s < 0) or 1, clamped to [step_min, step_max]; where s < 0 the gradient
+// counts as 0; p -= sign(g) step_size; prev = g.
+template <class T> void rprop(const OptimHyper& h, const OptimTensor& t) {
+  T* __restrict p = static_cast<T*>(t.p);
+  const T* __restrict g = static_cast<const T*>(t.g);
+  const T sg = h.maximize ? T(-1) : T(1);
+  T* __restrict prev = static_cast<T*>(t.s0);
+  T* __restrict ss = static_cast<T*>(t.s1);
+  const T up = T(h.eta_plus), down = T(h.eta_minus), lo = T(h.step_min), hi = T(h.step_max);
+  over(t.n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T gi = sg * g[i];
+      T s = gi * prev[i];
+      T f = s > 0 ? up : (s < 0 ? down : T(1));
+      T si = ss[i] * f;
+      si = si < lo ? lo : si;
+      si = si > hi ? hi : si;
+      ss[i] = si;
+      if (s < 0) gi = T(0);
+      T sgn = gi > 0 ? T(1) : (gi < 0 ? T(-1) : T(0));
+      p[i] -= sgn * si;
+      prev[i] = gi;
+    }
+  });
+}
+
+// ASGD (Polyak & Juditsky 1992): p *= 1 - lambd eta; p -= eta g; ax += (p - ax) mu, or
+// ax = p while mu is 1 (eta = c0, mu = c1 from the caller).
+template <class T> void asgd(const OptimHyper& h, const OptimTensor& t) {
+  T* __restrict p = static_cast<T*>(t.p);
+  const T* __restrict g = static_cast<const T*>(t.g);
+  const T sg = h.maximize ? T(-1) : T(1), wd = T(h.weight_decay);
+  const bool use_wd = h.weight_decay != 0;
+  T* __restrict ax = static_cast<T*>(t.s0);
+  const T decay = T(1 - h.lambd * t.c0), eta = T(t.c0), mu = T(t.c1);
+  const bool avg = t.c1 != 1;
+  over(t.n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T gi = sg * g[i];
+      if (use_wd) gi += wd * p[i];
+      T pi = p[i] * decay;
+      pi = pi - eta * gi;
+      p[i] = pi;
+      ax[i] = avg ? ax[i] + (pi - ax[i]) * mu : pi;
+    }
+  });
+}
+
 template <class T> void step_t(OptimKind kind, const OptimHyper& h, const OptimTensor* ts, int64_t count) {
   for (int64_t k = 0; k < count; ++k) {
     switch (kind) {
@@ -176,6 +334,12 @@ template <class T> void step_t(OptimKind kind, const OptimHyper& h, const OptimT
       case OptimKind::adagrad: adagrad<T>(h, ts[k]); break;
       case OptimKind::rmsprop: rmsprop<T>(h, ts[k]); break;
       case OptimKind::lamb: lamb<T>(h, ts[k]); break;
+      case OptimKind::nadam: nadam<T>(h, ts[k]); break;
+      case OptimKind::radam: radam<T>(h, ts[k]); break;
+      case OptimKind::adamax: adamax<T>(h, ts[k]); break;
+      case OptimKind::adadelta: adadelta<T>(h, ts[k]); break;
+      case OptimKind::rprop: rprop<T>(h, ts[k]); break;
+      case OptimKind::asgd: asgd<T>(h, ts[k]); break;
     }
   }
 }

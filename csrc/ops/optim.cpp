@@ -23,7 +23,8 @@ void check_like(const char* name, size_t i, const char* what, const Tensor& t, c
 
 void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std::vector<Tensor>& params,
                 const std::vector<Tensor>& grads, const std::vector<std::vector<Tensor>>& state,
-                const std::vector<double>& steps) {
+                const std::vector<double>& steps, const std::vector<double>& c0,
+                const std::vector<double>& c1) {
   FASTDL_PROFILE(name);
   const size_t n = params.size();
   FASTDL_CHECK(grads.size() == n, ValueError, name, ": got ", n, " parameters but ", grads.size(), " gradients");
@@ -33,6 +34,8 @@ void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std
                  " tensors for ", n, " parameters");
   FASTDL_CHECK(steps.empty() || steps.size() == n, ValueError, name, ": got ", steps.size(), " step counts for ", n,
                " parameters");
+  FASTDL_CHECK((c0.empty() || c0.size() == n) && (c1.empty() || c1.size() == n), ValueError, name, ": got ",
+               c0.size(), " and ", c1.size(), " per-parameter scalars for ", n, " parameters");
   if (n == 0) return;
   const DType dt = params[0].dtype();
   const Device dev = params[0].device();
@@ -68,6 +71,8 @@ void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std
     t.s0 = slots[0]; t.s1 = slots[1]; t.s2 = slots[2];
     t.n = p.numel();
     t.step = steps.empty() ? 1.0 : steps[i];
+    t.c0 = c0.empty() ? 0.0 : c0[i];
+    t.c1 = c1.empty() ? 0.0 : c1[i];
   }
   if (dev.is_cpu()) cpu::optim_kernels().step(kind, dt, h, ts.data(), int64_t(n));
   else cuda::optim_step(kind, dt, h, ts.data(), int64_t(n), dev.index);
