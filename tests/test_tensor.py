@@ -193,3 +193,13 @@ def test_broadcast_tensors_shapes_and_zero_dim():
     np.testing.assert_array_equal(xb.numpy(), np.broadcast_to(np.arange(3.0).reshape(3, 1), (3, 4)))
     za, zb = fd.broadcast_tensors(fd.tensor(1.0), fd.tensor(5.0))  # all 0-d: shape ()
     assert za.shape == zb.shape == () and float(zb) == 5.0
+
+
+def test_where_method_takes_the_condition_first_argument():
+    # x.where(condition, y) is where(condition, x, y), as in PyTorch (not x as the condition)
+    x, c = fd.tensor([1.0, 2.0, 3.0]), fd.tensor([True, False, True])
+    assert x.where(c, fd.zeros(3)).tolist() == [1.0, 0.0, 3.0]
+    assert x.where(c, 7.0).tolist() == [1.0, 7.0, 3.0]
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor([1.0, 2.0, 3.0])
+    assert tx.where(torch.tensor([True, False, True]), 7.0).tolist() == x.where(c, 7.0).tolist()

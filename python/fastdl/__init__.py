@@ -108,7 +108,7 @@ from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level line
     slogdet, svd, triangular_solve, lu, lu_solve, lu_unpack, geqrf, ormqr,
 )
 from fastdl.serialization import load, save  # noqa: E402,F401
-from fastdl import distributions, signal, special  # noqa: E402,F401
+from fastdl import distributions, signal, special, testing  # noqa: E402,F401
 from fastdl._misc_ops import (  # noqa: E402,F401
     bitwise_left_shift, bitwise_right_shift, i0, igamma, igammac, logspace, tril_indices, triu_indices, unravel_index,
 )

@@ -116,6 +116,7 @@ def _attach_api_extra():
     for name, fn in (("t_", t), ("transpose_", transpose), ("swapaxes_", transpose), ("swapdims_", transpose),
                      ("squeeze_", squeeze), ("unsqueeze_", unsqueeze)):
         setattr(Tensor, name, _view_inplace(fn))
+    Tensor.where = lambda self, condition, other: _C.where(condition, self, other)  # self is input, not condition
     Tensor.polygamma = lambda self, n: _special.polygamma(n, self)
     Tensor.polygamma_ = lambda self, n: self.copy_(_special.polygamma(n, self))
     Tensor.put_ = lambda self, index, source, accumulate=False: \
