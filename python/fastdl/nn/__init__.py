@@ -1,9 +1,9 @@
 """fastdl.nn: modules, parameters, functional ops and initialisers, PyTorch-style."""
 from fastdl.nn import functional, init  # noqa: F401
-from fastdl.nn.parameter import Buffer, Parameter  # noqa: F401
+from fastdl.nn.parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401
 from fastdl.nn.modules.module import Module  # noqa: F401
 from fastdl.nn.modules.container import (  # noqa: F401
-    ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential,
+    Container, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential,
 )
 from fastdl.nn.modules.linear import Identity, Linear  # noqa: F401
 from fastdl.nn.modules.activation import (  # noqa: F401
@@ -21,7 +21,7 @@ from fastdl.nn.modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgP
 from fastdl.nn.modules.loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, InfoNCELoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
     SmoothL1Loss, MarginRankingLoss, HingeEmbeddingLoss, SoftMarginLoss, CosineEmbeddingLoss, TripletMarginLoss,
-    MultiLabelSoftMarginLoss, PoissonNLLLoss, GaussianNLLLoss,
+    MultiLabelSoftMarginLoss, PoissonNLLLoss, GaussianNLLLoss, NLLLoss2d,
 )
 from fastdl.nn.lora import LoRALinear  # noqa: F401
 from fastdl.nn._conv import Conv1d  # noqa: F401
@@ -46,11 +46,11 @@ from fastdl.nn.modules.padding import (  # noqa: F401
 from fastdl.nn.modules.shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle  # noqa: F401
 from fastdl.nn.modules.instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d  # noqa: F401
 from fastdl.nn.modules.pooling1d import (  # noqa: F401
-    AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, LPPool1d, LPPool2d, MaxPool1d,
+    AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, LPPool1d, LPPool2d, LPPool3d, MaxPool1d,
 )
 from fastdl.nn._conv_transpose1d import ConvTranspose1d  # noqa: F401
 from fastdl.nn.modules.fold import Fold, Unfold  # noqa: F401
-from fastdl.nn.modules.normalization import LocalResponseNorm  # noqa: F401
+from fastdl.nn.modules.normalization import CrossMapLRN2d, LocalResponseNorm  # noqa: F401
 from fastdl.nn.modules.dropout import AlphaDropout, FeatureAlphaDropout  # noqa: F401
 from fastdl.nn.modules.activation import RReLU, Softmax2d  # noqa: F401
 from fastdl.nn._bilinear import Bilinear  # noqa: F401
@@ -66,3 +66,8 @@ from fastdl.nn.modules.loss_margin import (  # noqa: F401,E402
 )
 from fastdl.nn._embedding_bag import EmbeddingBag  # noqa: F401,E402
 from fastdl.nn._ctc import CTCLoss  # noqa: F401,E402
+from fastdl.nn.modules.adaptive import AdaptiveLogSoftmaxWithLoss  # noqa: F401,E402
+from fastdl.nn.modules.lazy import (  # noqa: F401,E402
+    LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,
+    LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear,
+)

@@ -275,3 +275,14 @@ def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=Non
     """Max over pseudo-random kT x kH x kW windows; _random_samples (N, C, 3): T's, H's, W's."""
     return _fractional(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 3,
                        "fractional_max_pool3d")
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(sum over each kD x kH x kW window of x^p)^(1/p) over (N, C, D, H, W) or (C, D, H, W)."""
+    from fastdl.nn._functional_pool1d import _lp
+    k = _tuple(kernel_size, 3, "kernel_size", "lp_pool3d")
+    if norm_type == float("inf"):
+        return max_pool3d(input.abs(), k, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool3d(-input.abs(), k, stride, 0, 1, ceil_mode)
+    return _lp(avg_pool3d(input.pow(norm_type), k, stride, 0, ceil_mode), norm_type, k[0] * k[1] * k[2])

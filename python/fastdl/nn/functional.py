@@ -505,7 +505,7 @@ from fastdl.nn._interpolate import upsample, upsample_bilinear, upsample_nearest
 from fastdl.nn._conv3d import conv3d, conv_transpose3d  # noqa: E402,F401
 from fastdl.nn._functional_pool3d import (  # noqa: E402,F401
     adaptive_avg_pool3d, adaptive_max_pool3d, avg_pool3d, fractional_max_pool2d, fractional_max_pool3d, max_pool3d,
-    max_unpool1d, max_unpool2d, max_unpool3d,
+    max_unpool1d, max_unpool2d, max_unpool3d, lp_pool3d,
 )
 from fastdl.nn._losses_margin import (  # noqa: E402,F401
     multi_margin_loss, multilabel_margin_loss, pdist, triplet_margin_with_distance_loss,

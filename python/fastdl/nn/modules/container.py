@@ -1,4 +1,4 @@
-"""Sequential, ModuleList, ModuleDict with PyTorch's key naming: positional containers keep
+"""Sequential, ModuleList, ModuleDict (and the deprecated Container) with PyTorch's key naming: positional containers keep
 "0", "1", ... keys and renumber them after a deletion or insertion, as torch does."""
 from collections import OrderedDict
 
@@ -10,6 +10,18 @@ def _abs_index(i, n, what):
     if not -n <= i < n:
         raise IndexError(f"{what}: index {i} is out of range")
     return i + n if i < 0 else i
+
+
+class Container(Module):
+    """Deprecated: a Module holding the modules given as keyword arguments."""
+
+    def __init__(self, **kwargs):
+        import warnings
+        super().__init__()
+        warnings.warn("`nn.Container` is deprecated. All of its functionality is now implemented in `nn.Module`. "
+                      "Subclass that instead.", FutureWarning, stacklevel=2)
+        for key, value in kwargs.items():
+            self.add_module(key, value)
 
 
 class Sequential(Module):

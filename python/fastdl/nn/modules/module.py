@@ -6,7 +6,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterator, Mapping, Tuple, TypeVar
 
 from fastdl._C import Tensor, dtype as _dtype
-from fastdl.nn.parameter import Buffer, Parameter
+from fastdl.nn.parameter import Buffer, Parameter, is_lazy
 
 _M = TypeVar("_M", bound="Module")
 
@@ -201,12 +201,15 @@ class Module:
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        for mp, m in self.named_modules():  # lazy modules materialize what the state dict gives a shape for
+            if hasattr(type(m), "_lazy_load_hook"):
+                m._lazy_load_hook(state_dict, mp + "." if mp else "")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
         for k, t in own.items():
-            if k not in state_dict:
+            if k not in state_dict or is_lazy(t):  # still lazy: the source had no shape to give it either
                 continue
             src = state_dict[k]
             if not isinstance(src, Tensor):
@@ -225,7 +228,7 @@ class Module:
         from fastdl import no_grad
         with no_grad():
             for k, t in own.items():
-                if k in state_dict:
+                if k in state_dict and not is_lazy(t):
                     t.copy_(state_dict[k] if isinstance(state_dict[k], Tensor) else t.new_tensor(state_dict[k]))
         return _IncompatibleKeys(missing, unexpected)
 

@@ -1,6 +1,7 @@
 """LayerNorm (fused native kernel), RMSNorm, GroupNorm, BatchNorm1d/2d/3d (running statistics,
-momentum, eval mode)."""
+momentum, eval mode), LocalResponseNorm and the legacy CrossMapLRN2d."""
 from fastdl import _C, _tensor
+from fastdl.autograd import Function
 from fastdl.nn import functional as F, init
 from fastdl.nn.modules.module import Module
 from fastdl.nn.parameter import Parameter
@@ -147,6 +148,65 @@ class LocalResponseNorm(Module):
 
     def forward(self, input):
         return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+def _band(C, lo, hi, with_first=False):
+    """(C, C) 0/1 matrix, row c set on channels lo(c)..hi(c) (clipped), plus channel 0 if with_first."""
+    import numpy as np
+    m = np.zeros((C, C))
+    for c in range(C):
+        m[c, max(lo(c), 0):min(hi(c), C - 1) + 1] = 1
+    if with_first:
+        m[:, 0] = 1
+    return m
+
+
+def _over_channels(x, m):
+    """sum_j m[c, j] x[:, j] for every channel c of (N, C, H, W)."""
+    return (x.permute(0, 2, 3, 1) @ _tensor.tensor(m.T, dtype=x.dtype, device=x.device)).permute(0, 3, 1, 2)
+
+
+class _CrossMapLRN2dFn(Function):
+    """PyTorch's legacy (Lua-ported) CrossMapLRN2d, kept bit-compatible: channel c sums the squares
+    of channels max(1, c-p+1)..c+p-1, p = (size-1)//2 + 1, and always of channel 0; the backward is
+    PyTorch's hand-written one (a window c-q..c+size-1-q, q = (size+1)//2), not the exact
+    derivative of that forward."""
+
+    @staticmethod
+    def forward(ctx, input, size, alpha, beta, k):
+        C, p = input.shape[1], (size - 1) // 2 + 1
+        window = _band(C, lambda c: max(c - p + 1, 1), lambda c: c + p - 1, with_first=True)
+        scale = _over_channels(input * input, window) * (alpha / size) + k
+        output = input * scale.pow(-beta)
+        ctx.save_for_backward(input, output, scale)
+        ctx.args = (size, alpha, beta)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, output, scale = ctx.saved_tensors
+        size, alpha, beta = ctx.args
+        q = (size + 1) // 2
+        window = _band(input.shape[1], lambda c: c - q, lambda c: c + size - 1 - q)
+        ratio = _over_channels(grad * output / scale, window)
+        return grad * scale.pow(-beta) - input * ratio * (2 * alpha * beta / size), None, None, None, None
+
+
+class CrossMapLRN2d(Module):
+    """nn.CrossMapLRN2d over (N, C, H, W): PyTorch's legacy cross-channel LRN, whose window differs
+    from LocalResponseNorm's (see _CrossMapLRN2dFn)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        if input.ndim != 4:
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.ndim}D instead.")
+        return _CrossMapLRN2dFn.apply(input, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -1,6 +1,6 @@
 """MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d and the power-average LPPool1d /
-LPPool2d: PyTorch's arguments, stored attributes and repr over the functional pooling ops."""
-from fastdl.nn import _functional_pool1d as P
+LPPool2d / LPPool3d: PyTorch's arguments, stored attributes and repr over the functional pooling ops."""
+from fastdl.nn import _functional_pool1d as P, functional as F
 from fastdl.nn.modules.module import Module
 from fastdl.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _MaxPoolNd
 
@@ -54,3 +54,8 @@ class LPPool1d(_LPPoolNd):
 class LPPool2d(_LPPoolNd):
     def forward(self, input):
         return P.lp_pool2d(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool3d(_LPPoolNd):
+    def forward(self, input):
+        return F.lp_pool3d(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
