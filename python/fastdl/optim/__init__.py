@@ -13,5 +13,6 @@ from fastdl.optim.adamax import Adamax  # noqa: F401
 from fastdl.optim.adadelta import Adadelta  # noqa: F401
 from fastdl.optim.rprop import Rprop  # noqa: F401
 from fastdl.optim.asgd import ASGD  # noqa: F401
+from fastdl.optim.lbfgs import LBFGS  # noqa: F401
 from fastdl.optim import lr_scheduler  # noqa: F401
 from fastdl.optim import swa_utils  # noqa: F401
