@@ -531,3 +531,96 @@ def test_embedding_bag_from_pretrained_torch(freeze, rng):
                                tm(torch.tensor(idx), torch.tensor(off)).detach().numpy(), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError):
         nn.EmbeddingBag.from_pretrained(fd.tensor(w[0]))
+
+
+def _asm_pair(div_value, head_bias, cutoffs=(3, 7), n_classes=12, in_features=8):
+    tm = torch.nn.AdaptiveLogSoftmaxWithLoss(in_features, n_classes, list(cutoffs), div_value=div_value,
+                                             head_bias=head_bias).double()
+    fm = nn.AdaptiveLogSoftmaxWithLoss(in_features, n_classes, list(cutoffs), div_value=div_value,
+                                       head_bias=head_bias).double()
+    assert {k: tuple(v.shape) for k, v in fm.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in tm.state_dict().items()}
+    fm.load_state_dict({k: fd.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    return fm, tm
+
+
+@pytest.mark.parametrize("div_value,head_bias", [(4.0, False), (2.0, True)])
+def test_adaptive_log_softmax_torch(div_value, head_bias):
+    torch.manual_seed(7)
+    fm, tm = _asm_pair(div_value, head_bias)
+    assert repr(fm) == repr(tm)
+    for a in ("shortlist_size", "n_clusters", "head_size", "cutoffs", "in_features", "n_classes"):
+        assert getattr(fm, a) == getattr(tm, a)
+    x = torch.randn(9, 8, dtype=torch.float64, requires_grad=True)
+    target = torch.tensor([0, 4, 11, 2, 8, 5, 7, 3, 10])
+    xf = fd.tensor(x.detach().numpy(), requires_grad=True)
+    o, of = tm(x, target), fm(xf, fd.tensor(target.numpy()))
+    assert type(of).__name__ == "_ASMoutput" and of._fields == ("output", "loss")
+    w = torch.randn(9, dtype=torch.float64)
+    ((o.output * w).sum() + o.loss).backward()
+    ((of.output * fd.tensor(w.numpy())).sum() + of.loss).backward()
+    np.testing.assert_allclose(of.output.detach().numpy(), o.output.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(of.loss.item(), o.loss.item(), rtol=1e-12)
+    np.testing.assert_allclose(xf.grad.numpy(), x.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for (n, p), (tn, tp) in zip(fm.named_parameters(), tm.named_parameters()):
+        assert n == tn
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        np.testing.assert_allclose(fm.log_prob(xf).detach().numpy(), tm.log_prob(x).numpy(), rtol=1e-12, atol=1e-12)
+        for scale in (1.0, 5.0):  # a larger input spreads the argmax over shortlist and clusters
+            xs = x * scale
+            assert fm.predict(fd.tensor(xs.numpy())).tolist() == tm.predict(xs).tolist()
+        o1 = tm(x[0], target[1])
+        of1 = fm(xf[0].detach(), fd.tensor(target[1].numpy()))
+        assert tuple(of1.output.shape) == () and abs(of1.loss.item() - o1.loss.item()) < 1e-12
+
+
+def test_adaptive_log_softmax_predict_branches_torch():
+    torch.manual_seed(3)
+    fm, tm = _asm_pair(2.0, True)
+    x = torch.randn(6, 8, dtype=torch.float64)
+    for bias in (20.0, -20.0):  # every head argmax in the shortlist, then every one a cluster
+        with torch.no_grad():
+            tm.head.bias[:3] = bias
+        fm.load_state_dict({k: fd.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+        assert fm.predict(fd.tensor(x.numpy())).tolist() == tm.predict(x).tolist()
+
+
+def test_adaptive_log_softmax_errors_torch():
+    def both_raise(fn_t, fn_f):
+        with pytest.raises(Exception) as te:
+            fn_t()
+        with pytest.raises(te.type) as fe:
+            fn_f()
+        return str(te.value), str(fe.value)
+
+    for cutoffs in ([5, 3], [5, 10], [0, 5], [5, 5], []):
+        t, f = both_raise(lambda: torch.nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs),
+                          lambda: nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs))
+        assert t == f
+    tm, fm = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 10, [2, 5]), nn.AdaptiveLogSoftmaxWithLoss(8, 10, [2, 5])
+    for x, tg in (((3, 8), [1, 2, 10]), ((3, 8), [1, 2]), ((2, 8), [3, -1])):
+        t, f = both_raise(lambda: tm(torch.randn(*x), torch.tensor(tg)), lambda: fm(fd.randn(*x), fd.tensor(tg)))
+        assert t == f
+
+
+def test_nll_loss2d_and_container_deprecated_torch():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 3, 5, dtype=torch.float64).log_softmax(1).requires_grad_()
+    target = torch.randint(0, 4, (2, 3, 5))
+    w = torch.rand(4, dtype=torch.float64) + 0.5
+    with pytest.warns(FutureWarning, match="NLLLoss2d` has been deprecated"):
+        fl = nn.NLLLoss2d(weight=fd.tensor(w.numpy()), ignore_index=1)
+    assert isinstance(fl, nn.NLLLoss)
+    tl = torch.nn.NLLLoss(weight=w, ignore_index=1)
+    xf = fd.tensor(x.detach().numpy(), requires_grad=True)
+    lt, lf = tl(x, target), fl(xf, fd.tensor(target.numpy()))
+    lt.backward()
+    lf.backward()
+    np.testing.assert_allclose(lf.item(), lt.item(), rtol=1e-12)
+    np.testing.assert_allclose(xf.grad.numpy(), x.grad.numpy(), rtol=1e-10, atol=1e-14)
+    with pytest.warns(FutureWarning, match="nn.Container` is deprecated"):
+        c = nn.Container(a=nn.Linear(2, 3), b=nn.ReLU())
+    with pytest.warns(FutureWarning):
+        tc = torch.nn.Container(a=torch.nn.Linear(2, 3), b=torch.nn.ReLU())
+    assert repr(c) == repr(tc) and list(c.state_dict()) == list(tc.state_dict())

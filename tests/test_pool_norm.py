@@ -269,3 +269,40 @@ def test_norm_bias_false_keyword_torch(name, shape, rng):
     assert_close(m.running_var, tm.running_var.numpy(), rtol=1e-12, atol=1e-12)
     sync = nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm1d(3, bias=False))
     assert sync.bias is None and "bias=False" in repr(sync)
+
+
+def _fwd_bwd_torch(fm, tm, shape, positive=False):
+    """Output and input gradient (random upstream) of a fastdl and a torch module in float64."""
+    x = torch.randn(*shape, dtype=torch.float64)
+    x = (x.abs() + 0.1 if positive else x).requires_grad_()
+    xf = fd.tensor(x.detach().numpy(), requires_grad=True)
+    y, yf = tm(x), fm(xf)
+    g = torch.randn_like(y)
+    y.backward(g)
+    yf.backward(fd.tensor(g.numpy()))
+    np.testing.assert_allclose(yf.detach().numpy(), y.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xf.grad.numpy(), x.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("p,k,s,ceil", [(2, 2, None, False), (3, (2, 3, 2), (1, 2, 2), True), (1.5, 3, 2, False),
+                                        (float("inf"), 2, 1, False)])
+def test_lppool3d_torch(p, k, s, ceil):
+    torch.manual_seed(1)
+    fm, tm = nn.LPPool3d(p, k, s, ceil), torch.nn.LPPool3d(p, k, s, ceil)
+    assert repr(fm) == repr(tm)
+    _fwd_bwd_torch(fm, tm, (2, 3, 5, 6, 7), positive=True)
+    _fwd_bwd_torch(fm, tm, (3, 4, 5, 6), positive=True)  # unbatched
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 5, 6])
+def test_cross_map_lrn2d_torch(size):
+    # PyTorch's legacy window and hand-written backward (not LocalResponseNorm's): matched as they are
+    torch.manual_seed(size)
+    fm, tm = nn.CrossMapLRN2d(size, 0.5, 0.75, 1.5), torch.nn.CrossMapLRN2d(size, 0.5, 0.75, 1.5)
+    assert repr(fm) == repr(tm) and repr(nn.CrossMapLRN2d(3)) == repr(torch.nn.CrossMapLRN2d(3))
+    _fwd_bwd_torch(fm, tm, (2, 7, 3, 4))
+    _fwd_bwd_torch(fm, tm, (1, 2, 2, 3))  # fewer channels than the window
+    with pytest.raises(ValueError, match="CrossMapLRN2d: Expected input to be 4D, got 3D instead."):
+        tm(torch.randn(2, 3, 4))
+    with pytest.raises(ValueError, match="CrossMapLRN2d: Expected input to be 4D, got 3D instead."):
+        fm(fd.randn(2, 3, 4))
