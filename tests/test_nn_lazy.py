@@ -210,13 +210,14 @@ def test_uninitialized_errors_torch():
         f.shape
     with pytest.raises(ValueError, match="Attempted to use an uninitialized parameter"):
         torch.optim.Adagrad(torch.nn.LazyLinear(3).parameters())
+    # As in PyTorch, an optimizer may hold a lazy module's parameters before the first call:
+    # they are materialized in place, so it steps the real ones.
     lazy = nn.LazyLinear(3)
-    with pytest.raises(ValueError, match="Attempted to use an uninitialized parameter"):
-        fd.optim.SGD(lazy.parameters(), lr=0.1)
-    lazy(fd.randn(2, 4))
-    opt = fd.optim.SGD(lazy.parameters(), lr=0.1)  # fine after the first call
+    opt = fd.optim.SGD(lazy.parameters(), lr=0.1)
     lazy(fd.randn(2, 4)).sum().backward()
+    before = lazy.weight.detach().clone()
     opt.step()
+    np.testing.assert_allclose((before - lazy.weight.detach()).numpy(), 0.1 * lazy.weight.grad.numpy(), rtol=1e-6)
 
 
 def test_lazy_bad_inputs_torch():

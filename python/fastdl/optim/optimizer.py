@@ -70,9 +70,6 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors; got {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
-        from fastdl.nn.parameter import _uninitialized_error, is_lazy  # a lazy module's, before its first forward
-        if any(is_lazy(p) for p in g["params"]):
-            raise _uninitialized_error(f"{type(self).__name__}.add_param_group")
         if len({id(p) for p in g["params"]}) != len(g["params"]):
             raise ValueError("optimizer: a parameter group contains duplicate parameters")
         seen = {id(p) for og in self.param_groups for p in og["params"]}
