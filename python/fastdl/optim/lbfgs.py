@@ -2,13 +2,16 @@
 closure-driven method over the flattened parameter vector, so it is written with fastdl tensor
 ops (each a native kernel over the whole vector) rather than a per-element kernel. Optional
 strong-Wolfe line search: bracketing, then zoom with safeguarded cubic interpolation
-(Nocedal & Wright, Numerical Optimization, algorithms 3.5 and 3.6, as in minFunc)."""
+(Nocedal & Wright, Numerical Optimization, algorithms 3.5 and 3.6, as in minFunc).
+Dot products, step lengths and curvature scalars stay 0-d tensors of the parameters' dtype, as
+in PyTorch, so float32 runs take the same decisions PyTorch's do."""
 from __future__ import annotations
 
 import math
 from typing import Any, Callable, Optional
 
 import fastdl as fd
+from fastdl._C import Tensor
 from fastdl.optim.optimizer import Optimizer, ParamsT, _check
 
 
@@ -21,7 +24,7 @@ def _cubic_min(x1, f1, g1, x2, f2, g2, bounds=None):
     disc = a * a - g1 * g2
     if disc < 0:
         return (lo + hi) / 2.0
-    b = math.sqrt(disc)
+    b = disc.sqrt() if isinstance(disc, Tensor) else math.sqrt(disc)
     if x1 <= x2:
         x = x2 - (x2 - x1) * ((g2 + b - a) / (g2 - g1 + 2 * b))
     else:
@@ -33,10 +36,10 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
     """A step t along d meeting the strong Wolfe conditions f(t) <= f + c1 t gtd and
     |g(t).d| <= -c2 gtd. evaluate(t) returns (loss, flat grad) at x + t d.
     Returns (loss, flat grad, t, evaluations)."""
-    d_norm = d.abs().max().item()
+    d_norm = d.abs().max()
     f_new, g_new = evaluate(t)
     evals, it = 1, 0
-    gtd_new = g_new.dot(d).item()
+    gtd_new = g_new.dot(d)
     t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
     done = False
     # phase 1: grow t until [t_prev, t] brackets an acceptable step (or t is one)
@@ -54,7 +57,7 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
         t = nxt
         f_new, g_new = evaluate(t)
         evals += 1
-        gtd_new = g_new.dot(d).item()
+        gtd_new = g_new.dot(d)
         it += 1
     if it == max_ls:
         br, br_f, br_g, br_gtd = [0.0, t], [f, f_new], [g, g_new], [gtd, gtd_new]
@@ -77,7 +80,7 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
             stalled = False
         f_new, g_new = evaluate(t)
         evals += 1
-        gtd_new = g_new.dot(d).item()
+        gtd_new = g_new.dot(d)
         it += 1
         if f_new > f + c1 * t * gtd or f_new >= br_f[lo]:
             br[hi], br_f[hi], br_g[hi], br_gtd[hi] = t, f_new, g_new, gtd_new
@@ -92,6 +95,8 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
 
 
 class LBFGS(Optimizer):
+    _state_like_params = False  # its state holds flat vectors over all parameters
+
     def __init__(self, params: ParamsT, lr: float = 1, max_iter: int = 20, max_eval: Optional[int] = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: Optional[str] = None) -> None:
@@ -104,6 +109,13 @@ class LBFGS(Optimizer):
         _check(len(self.param_groups) == 1, "LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
 
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for s in self.state.values():  # the history lists become this optimizer's own copies
+            for k, v in s.items():
+                if isinstance(v, list):
+                    s[k] = [x.clone() if isinstance(x, Tensor) else x for x in v]
+
     # ---- the parameters as one flat vector
     def _flat_grad(self):
         parts = [fd.zeros(p.numel(), dtype=p.dtype, device=p.device) if p.grad is None else p.grad.reshape(-1)
@@ -115,7 +127,7 @@ class LBFGS(Optimizer):
         k = 0
         for p in self._params:
             n = p.numel()
-            p.add_(d[k:k + n].view(p.shape), alpha=t)
+            p.add_(d[k:k + n].view(p.shape), alpha=float(t))
             k += n
 
     def _evaluate(self, closure, x0, t, d):
@@ -148,7 +160,7 @@ class LBFGS(Optimizer):
         state["func_evals"] += 1
         with fd.no_grad():
             g = self._flat_grad()
-            if g.abs().max().item() <= tol_grad:
+            if g.abs().max() <= tol_grad:
                 return orig_loss
             d, t = state.get("d"), state.get("t")
             old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
@@ -164,7 +176,7 @@ class LBFGS(Optimizer):
                 else:
                     y = g - prev_g
                     s = d * t
-                    ys = y.dot(s).item()
+                    ys = y.dot(s)
                     if ys > 1e-10:  # keep the pair only while curvature is positive
                         if len(old_dirs) == history:
                             old_dirs.pop(0)
@@ -173,20 +185,20 @@ class LBFGS(Optimizer):
                         old_dirs.append(y)
                         old_stps.append(s)
                         ro.append(1.0 / ys)
-                        h_diag = ys / y.dot(y).item()
+                        h_diag = ys / y.dot(y)
                     al = state.setdefault("al", [None] * history)
                     q = -g
                     for i in range(len(old_dirs) - 1, -1, -1):
-                        al[i] = old_stps[i].dot(q).item() * ro[i]
-                        q.add_(old_dirs[i], alpha=-al[i])
+                        al[i] = old_stps[i].dot(q) * ro[i]
+                        q.add_(old_dirs[i], alpha=-float(al[i]))
                     d = r = q * h_diag
                     for i in range(len(old_dirs)):
-                        be = old_dirs[i].dot(r).item() * ro[i]
-                        r.add_(old_stps[i], alpha=al[i] - be)
+                        be = old_dirs[i].dot(r) * ro[i]
+                        r.add_(old_stps[i], alpha=float(al[i] - be))
                 prev_g = g.clone()
                 prev_loss = loss
-                t = min(1.0, 1.0 / g.abs().sum().item()) * lr if state["n_iter"] == 1 else lr
-                gtd = g.dot(d).item()
+                t = min(1.0, 1.0 / g.abs().sum()) * lr if state["n_iter"] == 1 else lr
+                gtd = g.dot(d)
                 if gtd > -tol_change:  # not a descent direction
                     break
                 ls_evals = 0
@@ -196,7 +208,7 @@ class LBFGS(Optimizer):
                     loss, g, t, ls_evals = _strong_wolfe(lambda a: self._evaluate(closure, x0, a, d), t, d, loss, g,
                                                          gtd, max_ls=max_eval - evals)
                     self._add(t, d)
-                    opt_cond = g.abs().max().item() <= tol_grad
+                    opt_cond = bool(g.abs().max() <= tol_grad)
                 else:
                     self._add(t, d)  # fixed step lr
                     opt_cond = False
@@ -204,13 +216,13 @@ class LBFGS(Optimizer):
                         with fd.enable_grad():
                             loss = float(closure())
                         g = self._flat_grad()
-                        opt_cond = g.abs().max().item() <= tol_grad
+                        opt_cond = bool(g.abs().max() <= tol_grad)
                         ls_evals = 1
                 evals += ls_evals
                 state["func_evals"] += ls_evals
                 if n == max_iter or evals >= max_eval or opt_cond:
                     break
-                if (d * t).abs().max().item() <= tol_change or abs(loss - prev_loss) < tol_change:
+                if (d * t).abs().max() <= tol_change or abs(loss - prev_loss) < tol_change:
                     break
             state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag, prev_flat_grad=prev_g,
                          prev_loss=prev_loss)

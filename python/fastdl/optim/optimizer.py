@@ -39,6 +39,8 @@ required = _RequiredParameter()
 
 
 class Optimizer:
+    _state_like_params = True  # every state tensor has its parameter's shape (checked on load)
+
     def __init__(self, params: ParamsT, defaults: Dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self._optimizer_step_pre_hooks, self._optimizer_step_post_hooks = {}, {}
@@ -134,7 +136,7 @@ class Optimizer:
             new = {}
             for k, v in s.items():
                 if isinstance(v, Tensor):
-                    if tuple(v.shape) != tuple(p.shape) and v.ndim:
+                    if self._state_like_params and tuple(v.shape) != tuple(p.shape) and v.ndim:
                         raise ValueError(f"{type(self).__name__}.load_state_dict: state '{k}' of parameter {idx} has "
                                          f"shape {tuple(v.shape)} but the parameter has shape {tuple(p.shape)}")
                     v = v.to(p.device)
