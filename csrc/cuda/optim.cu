@@ -25,6 +25,8 @@ struct Hyp {  // hyperparameters in the compute type's precision
   bool use_wd, decoupled, nesterov, amsgrad, centered;
 };
 
+static_assert(sizeof(Chunk) + sizeof(Hyp) + sizeof(double*) <= 4096, "optim_step: kernel arguments over 4 KiB");
+
 template <class T, OptimKind K>
 __global__ void step_kernel(Chunk c, Hyp h, double* norms) {
   const int k = blockIdx.y;

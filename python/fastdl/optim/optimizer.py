@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
+import numpy as np
+
 from fastdl import _C
 from fastdl._C import Tensor
 
@@ -22,12 +24,7 @@ def _scalar(x):
     """x as PyTorch keeps a per-parameter state scalar (a 0-d tensor of its default scalar
     dtype: float32 unless the default dtype is float64), returned as a Python float."""
     from fastdl import float64, get_default_dtype
-    return float(x) if get_default_dtype() == float64 else float(_np_float32(x))
-
-
-def _np_float32(x):
-    import numpy as np
-    return np.float32(x)
+    return float(x) if get_default_dtype() == float64 else float(np.float32(x))
 
 
 class _RequiredParameter:
