@@ -27,8 +27,9 @@ LM_MODELS = ("gpt", "gru", "hybrid", "lstm", "mamba")
 CNN_MODELS = ("lenet", "resnet")  # fastdl.train.vision
 GEN_MODELS = ("vae", "gan", "ddpm")  # fastdl.train.generative
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
-              "lamb": "LAMB"}
-DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05, "lamb": 1e-2}
+              "lamb": "LAMB", "nadam": "NAdam", "radam": "RAdam", "adamax": "Adamax", "adadelta": "Adadelta"}
+DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 0.05, "lamb": 1e-2,
+              "nadam": 3e-3, "radam": 3e-3, "adamax": 3e-3, "adadelta": 1.0}
 
 
 def _parser():
