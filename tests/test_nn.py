@@ -360,6 +360,24 @@ def test_activation_inplace_and_repr_torch(name, rng):
         assert (y is xf) == inplace and np.array_equal(xf.numpy(), y.numpy() if inplace else x)
 
 
+def test_inplace_on_tensors_that_require_grad():
+    # A leaf that requires grad refuses an in-place activation (PyTorch's error); under no_grad it
+    # is written; inside a graph the result comes back as a new tensor with the right gradient.
+    torch = pytest.importorskip("torch")
+    x = fd.tensor([-1.0, 2.0, -3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        F.relu(x, inplace=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        torch.nn.functional.relu(torch.tensor([1.0], requires_grad=True), inplace=True)
+    h = x * 2
+    y = nn.LeakyReLU(0.1, inplace=True)(h)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.2, 2.0, 0.2])
+    with fd.no_grad():
+        assert F.relu(x, inplace=True) is x
+    assert x.tolist() == [0.0, 2.0, 0.0]
+
+
 @pytest.mark.parametrize("name", ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "SELU", "CELU",
                                   "Threshold", "Softmin", "GLU", "Hardshrink", "Softshrink"])
 def test_activation_signature_attrs_torch(name):

@@ -199,6 +199,26 @@ def test_new_kinds_error_messages_name_the_optimizer():
     np.testing.assert_allclose(p.detach().numpy(), 1.0)
 
 
+def test_native_steps_refuse_missing_state():
+    # A kernel never runs without a buffer it reads (it would dereference null) or, for NAdam and
+    # ASGD, without the scalars it carries between steps (ASGD would silently not move).
+    p, g, z = fd.ones(3), fd.full((3,), 0.5), lambda: fd.zeros(3)
+    cases = [
+        ("Adam", lambda: fd._C.adam_step([p], [g], [], [z()], [], [1], 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False)),
+        ("NAdam", lambda: fd._C.nadam_step([p], [g], [z()], [], [1.0], [0.9], [0.8], 1e-3, 0.9, 0.999, 1e-8, 0.0, 4e-3,
+                                           False, False)),
+        ("NAdam", lambda: fd._C.nadam_step([p], [g], [z()], [z()], [1.0], [], [], 1e-3, 0.9, 0.999, 1e-8, 0.0, 4e-3,
+                                           False, False)),
+        ("ASGD", lambda: fd._C.asgd_step([p], [g], [z()], [], [], 1e-4, 0.0, False)),
+        ("ASGD", lambda: fd._C.asgd_step([p], [g], [], [0.1], [1.0], 1e-4, 0.0, False)),
+        ("Rprop", lambda: fd._C.rprop_step([p], [g], [z()], [], 0.5, 1.2, 1e-6, 50.0, False)),
+    ]
+    for name, call in cases:
+        with pytest.raises(ValueError, match=f"{name}: (parameter 0: state list . is missing|needs its two)"):
+            call()
+    np.testing.assert_array_equal(p.numpy(), 1.0)  # nothing half-written
+
+
 def test_cuda_matches_cpu(rng):
     if not fd.cuda.is_available():
         pytest.skip("no CUDA device")
@@ -268,7 +288,7 @@ def test_lbfgs_rosenbrock_matches_torch(kw):
 def test_lbfgs_least_squares_matches_torch(kw, rng):
     torch = pytest.importorskip("torch")
     X, W, Y = rng.standard_normal((20, 5)), rng.standard_normal((5, 3)), rng.standard_normal((20, 3))
-    w0, b0 = 0.1 * rng.standard_normal((5, 3)), np.zeros(3)
+    w0, b0 = 0.1 * rng.standard_normal((5, 3)), 0.1 * rng.standard_normal(3)
     fw, fb = fd.tensor(w0, requires_grad=True), fd.tensor(b0, requires_grad=True)
     tw, tb = torch.tensor(w0, requires_grad=True), torch.tensor(b0, requires_grad=True)
     fX, fY, tX, tY = fd.tensor(X), fd.tensor(X @ W + Y), torch.tensor(X), torch.tensor(X @ W + Y)
@@ -360,7 +380,8 @@ def test_lbfgs_float32_matches_torch(ls, rng):
     # ulp between the two libraries' reductions)
     torch = pytest.importorskip("torch")
     X, Y = rng.standard_normal((20, 5)), rng.standard_normal((20, 3))
-    fw, tw = fd.zeros((5, 3), dtype=fd.float32, requires_grad=True), torch.zeros(5, 3, requires_grad=True)
+    w0 = (0.1 * rng.standard_normal((5, 3))).astype(np.float32)
+    fw, tw = fd.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
     fX, fY = fd.tensor(X, dtype=fd.float32), fd.tensor(Y, dtype=fd.float32)
     tX, tY = torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32)
     kw = dict(line_search_fn=ls, max_iter=3)

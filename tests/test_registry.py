@@ -48,6 +48,7 @@ def test_bench_arguments_checked(capsys):
                       (["elementwise", "--quick"], "unknown argument '--quick' (options: none"),
                       (["scan", "64,16"], "unknown argument '64,16'"),
                       (["all", "--nope"], "fastdl bench all: unknown argument '--nope'"),
+                      (["attention", "--rounds=3"], "write --rounds 3 (an option and its value as two words)"),
                       (["nope"], "unknown kernel 'nope'")):
         assert main(args) == 2, args
         assert msg in capsys.readouterr().err, args

@@ -35,6 +35,8 @@ def test_attributes_nan_inf_and_containers():
     msg = _message(lambda: assert_close(fd.ones(2), fd.ones(2, dtype=fd.float64)))
     assert msg == "The values for attribute 'dtype' do not match: fastdl.float32 != fastdl.float64."
     assert_close(fd.ones(2), fd.ones(2, dtype=fd.float64), check_dtype=False)
+    # float32 against a float64 reference: float32's (looser) tolerances, as torch.testing
+    assert_close(fd.tensor([1.000001, 2.0]), fd.tensor([1.0, 2.0], dtype=fd.float64), check_dtype=False)
     nan = fd.tensor([1.0, math.nan])
     with pytest.raises(AssertionError):
         assert_close(nan, nan)

@@ -19,6 +19,16 @@ void check_like(const char* name, size_t i, const char* what, const Tensor& t, c
                " but the parameter has shape ", shape_str(p.shape()));
 }
 
+// The state slots (bit s: s<s>) a kind's kernel reads unconditionally; the others are optional
+// (sgd's momentum buffer, adam's max_exp_avg_sq, rmsprop's momentum and grad_avg buffers).
+unsigned required_slots(OptimKind kind) {
+  switch (kind) {
+    case OptimKind::sgd: return 0;
+    case OptimKind::adagrad: case OptimKind::rmsprop: case OptimKind::asgd: return 1;
+    default: return 3;  // adam, lamb, nadam, radam, adamax, adadelta, rprop: s0 and s1
+  }
+}
+
 }  // namespace
 
 void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std::vector<Tensor>& params,
@@ -36,6 +46,10 @@ void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std
                " parameters");
   FASTDL_CHECK((c0.empty() || c0.size() == n) && (c1.empty() || c1.size() == n), ValueError, name, ": got ",
                c0.size(), " and ", c1.size(), " per-parameter scalars for ", n, " parameters");
+  const bool scalars = kind == OptimKind::nadam || kind == OptimKind::asgd;  // c0, c1 carry their state
+  FASTDL_CHECK(!scalars || n == 0 || (c0.size() == n && c1.size() == n), ValueError, name,
+               ": needs its two per-parameter scalars for each of the ", n, " parameters; got ", c0.size(), " and ",
+               c1.size());
   if (n == 0) return;
   const DType dt = params[0].dtype();
   const Device dev = params[0].device();
@@ -61,6 +75,9 @@ void optim_step(const char* name, OptimKind kind, const OptimHyper& h, const std
       FASTDL_CHECK(!st.same(p), ValueError, name, ": parameter ", i, ": a state buffer aliases the parameter");
       slots[s] = st.data_ptr();
     }
+    for (unsigned sl = 0; sl < 3; ++sl)
+      FASTDL_CHECK(!(required_slots(kind) >> sl & 1) || slots[sl], ValueError, name, ": parameter ", i, ": state list ",
+                   sl, " is missing or has no tensor for it");
     Tensor g = grads[i].is_contiguous() ? grads[i] : contiguous(grads[i]);
     if (!g.same(grads[i])) keep.push_back(g);
     Tensor pc = p;

@@ -50,8 +50,11 @@ def _compare_tensors(actual, expected, rtol, atol, equal_nan, check_device, chec
         _fail(msg or f"The values for attribute 'device' do not match: {actual.device} != {expected.device}.", path)
     if check_dtype and actual.dtype != expected.dtype:
         _fail(msg or f"The values for attribute 'dtype' do not match: {actual.dtype} != {expected.dtype}.", path)
-    from fastdl import promote_types
-    rtol, atol = _tolerances(expected.dtype if check_dtype else promote_types(actual.dtype, expected.dtype), rtol, atol)
+    if check_dtype or rtol is not None:
+        rtol, atol = _tolerances(expected.dtype, rtol, atol)
+    else:  # two dtypes: the looser of their tolerances, as torch.testing
+        (r1, a1), (r2, a2) = _tolerances(actual.dtype, None, None), _tolerances(expected.dtype, None, None)
+        rtol, atol = builtins.max(r1, r2), builtins.max(a1, a2)
     a = actual.detach().cpu().to(_D.float64).numpy() if actual.dtype != _D.int64 else actual.detach().cpu().numpy()
     e = expected.detach().cpu().to(_D.float64).numpy() if expected.dtype != _D.int64 else expected.detach().cpu().numpy()
     _compare_arrays(a, e, rtol, atol, equal_nan, exact=rtol == 0 and atol == 0, what="Tensor-likes", msg=msg, path=path)

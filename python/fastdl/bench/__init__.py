@@ -40,6 +40,8 @@ def _bad_argument(name, opts, args):
     i = 0
     while i < len(args):
         a = args[i]
+        if a.split("=", 1)[0] in opts and "=" in a:
+            return f"fastdl bench {name}: write {a.replace('=', ' ', 1)} (an option and its value as two words)"
         if a not in opts:
             known = ", ".join(opts) or "none"
             return f"fastdl bench {name}: unknown argument '{a}' (options: {known}; see fastdl bench {name} --help)"

@@ -11,7 +11,7 @@ round by round with fastdl's, and `vs torch` is torch's step time / fastdl's. Th
 Each configuration runs as its own `mpirun -n N` job (Open MPI needs --allow-run-as-root as
 root; set FASTDL_MPIRUN to use another launcher command).
 
-    fastdl bench ddp [--steps 10] [--rounds 7] [--quick] [--ranks 2]
+    fastdl bench ddp [--steps 10] [--rounds 7] [--quick] [--ranks 2] [--cases mlp,gpt] [--no-torch]
 """
 import argparse
 import json

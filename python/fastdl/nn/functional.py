@@ -9,11 +9,18 @@ embedding_ = _C.embedding
 
 
 def _inplace(input, out, inplace):
-    """inplace=True: write the result into input where autograd allows it (values match either way)."""
-    if inplace and not input.requires_grad:
-        input.copy_(out)
-        return input
-    return out
+    """inplace=True: the result written into input, as PyTorch. With grad mode on, a leaf that
+    requires grad refuses (PyTorch's error), and a tensor inside a graph gets the result as a new
+    tensor instead (fastdl's autograd does not rebase a graph on an in-place write): use the
+    returned tensor, as nn modules do; the values are the same."""
+    if not inplace:
+        return out
+    if input.requires_grad and _C.is_grad_enabled():
+        if input.is_leaf:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        return out
+    input.copy_(out)
+    return input
 
 
 def relu(input, inplace=False):
