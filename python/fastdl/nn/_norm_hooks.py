@@ -86,13 +86,18 @@ def weight_norm(module, name="weight", dim=0):
     return module
 
 
-def remove_weight_norm(module, name="weight"):
-    key, hook = _find_hook(module, WeightNorm, name)
+def _remove(module, kind, name, what):
+    """Undo a hook form: the hook's tensors become the plain parameter `name` again."""
+    key, hook = _find_hook(module, kind, name)
     if hook is None:
-        raise ValueError(f"weight_norm of '{name}' not found in {module}")
+        raise ValueError(f"{what} of '{name}' not found in {module}")
     hook.remove(module)
     del module._forward_pre_hooks[key]
     return module
+
+
+def remove_weight_norm(module, name="weight"):
+    return _remove(module, WeightNorm, name, "weight_norm")
 
 
 def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=None):
@@ -121,9 +126,4 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 
 def remove_spectral_norm(module, name="weight"):
-    key, hook = _find_hook(module, SpectralNorm, name)
-    if hook is None:
-        raise ValueError(f"spectral_norm of '{name}' not found in {module}")
-    hook.remove(module)
-    del module._forward_pre_hooks[key]
-    return module
+    return _remove(module, SpectralNorm, name, "spectral_norm")
