@@ -55,6 +55,11 @@ template <class F> Tensor generate(const Dims& shape, DType dt, Device dev, cons
 
 void manual_seed(uint64_t seed) { rng().seed(seed); }
 uint64_t random_u64() { return rng().next(); }
+void rng_state(uint64_t out[4]) { std::memcpy(out, rng().s, sizeof(rng().s)); }
+void set_rng_state(const uint64_t in[4]) {
+  FASTDL_CHECK(in[0] | in[1] | in[2] | in[3], ValueError, "set_rng_state: an all-zero state is not a valid generator state");
+  std::memcpy(rng().s, in, sizeof(rng().s));
+}
 
 Tensor full(const Dims& shape, double value, DType dt, Device dev) {
   FASTDL_PROFILE("full");

@@ -32,6 +32,8 @@ void uniform_(Tensor& t, double lo, double hi);
 void normal_(Tensor& t, double mean, double std);
 void manual_seed(uint64_t seed);
 uint64_t random_u64();                             // the global generator, for Python helpers
+void rng_state(uint64_t out[4]);                   // its four xoshiro256** words (fastdl.Generator
+void set_rng_state(const uint64_t in[4]);          // swaps its own state in around a draw)
 
 // ---- copy.cpp
 void copy_(const Tensor& dst, const Tensor& src);  // broadcast, cast, cross-device; no autograd

@@ -1,4 +1,5 @@
 // Convolution: conv2d and conv_transpose2d (fastdl.nn.functional shapes the arguments).
+#include "python/autocast.h"
 #include "python/common.h"
 
 namespace fastdl::py {
@@ -7,7 +8,7 @@ void init_conv(nb::module_& m) {
   m.def("conv2d", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b, const IntList& stride,
                      const IntList& padding, const IntList& dilation, int64_t groups) {
     return maybe_release(x.numel() * (w.ndim() == 4 ? w.shape()[0] : 1), [&] {
-      return conv2d(x, w, b.value_or(Tensor()), stride, padding, dilation, groups);
+      return conv2d(autocast_lower(x), autocast_lower(w), autocast_lower(b.value_or(Tensor())), stride, padding, dilation, groups);
     });
   }, "input"_a, "weight"_a, "bias"_a = nb::none(), "stride"_a = IntList{1}, "padding"_a = IntList{0},
      "dilation"_a = IntList{1}, "groups"_a = 1,
@@ -17,7 +18,7 @@ void init_conv(nb::module_& m) {
                                const IntList& padding, const IntList& output_padding, int64_t groups,
                                const IntList& dilation) {
     return maybe_release(x.numel() * (w.ndim() == 4 ? w.shape()[1] : 1), [&] {
-      return conv_transpose2d(x, w, b.value_or(Tensor()), stride, padding, output_padding, groups, dilation);
+      return conv_transpose2d(autocast_lower(x), autocast_lower(w), autocast_lower(b.value_or(Tensor())), stride, padding, output_padding, groups, dilation);
     });
   }, "input"_a, "weight"_a, "bias"_a = nb::none(), "stride"_a = IntList{1}, "padding"_a = IntList{0},
      "output_padding"_a = IntList{0}, "groups"_a = 1, "dilation"_a = IntList{1},

@@ -1,5 +1,6 @@
 // Ops as module functions and as Tensor methods (same C++ function, self first).
 #include "ops/sort.h"
+#include "python/autocast.h"
 #include "python/common.h"
 
 namespace fastdl::py {
@@ -293,21 +294,27 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   m.def("one_hot", &one_hot, "tensor"_a, "num_classes"_a = -1);
 
   // ---- linear algebra and nn
-  DEF("matmul", [](const Tensor& a, const Tensor& b) { return maybe_release(a.numel() + b.numel(), [&] { return matmul(a, b); }); },
+  DEF("matmul", [](const Tensor& a, const Tensor& b) {
+    return maybe_release(a.numel() + b.numel(), [&] { return matmul(autocast_lower(a), autocast_lower(b)); });
+  },
       "input"_a, "other"_a)
   DEF("mm", [](const Tensor& a, const Tensor& b) {
     FASTDL_CHECK(a.ndim() == 2 && b.ndim() == 2, ValueError, "mm: expected 2-D tensors; got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
-    return matmul(a, b);
+    return matmul(autocast_lower(a), autocast_lower(b));
   }, "input"_a, "mat2"_a)
   DEF("bmm", [](const Tensor& a, const Tensor& b) {
     FASTDL_CHECK(a.ndim() == 3 && b.ndim() == 3, ValueError, "bmm: expected 3-D tensors; got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
-    return matmul(a, b);
+    return matmul(autocast_lower(a), autocast_lower(b));
   }, "input"_a, "mat2"_a)
   m.def("linear", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b) {
-    return maybe_release(x.numel() + w.numel(), [&] { return linear(x, w, b ? *b : Tensor()); });
+    return maybe_release(x.numel() + w.numel(), [&] {
+      return linear(autocast_lower(x), autocast_lower(w), b ? autocast_lower(*b) : Tensor());
+    });
   },
         "input"_a, "weight"_a, "bias"_a = nb::none());
-  m.def("addmm", &addmm, "input"_a, "mat1"_a, "mat2"_a, "beta"_a = 1.0, "alpha"_a = 1.0);
+  m.def("addmm", [](const Tensor& c, const Tensor& a, const Tensor& b, double beta, double alpha) {
+    return addmm(autocast_lower(c), autocast_lower(a), autocast_lower(b), beta, alpha);
+  }, "input"_a, "mat1"_a, "mat2"_a, "beta"_a = 1.0, "alpha"_a = 1.0);
   DEF("softmax", [](const Tensor& a, int64_t d) { return softmax(a, d); }, "input"_a, "dim"_a)
   DEF("log_softmax", [](const Tensor& a, int64_t d) { return log_softmax(a, d); }, "input"_a, "dim"_a)
   m.def("layer_norm", [](const Tensor& x, nb::handle shape, std::optional<Tensor> w, std::optional<Tensor> b, double eps) {

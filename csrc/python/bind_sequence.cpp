@@ -1,4 +1,5 @@
 // Sequence-model kernels: the selective scan (Mamba) and fused attention.
+#include "python/autocast.h"
 #include "python/common.h"
 
 namespace fastdl::py {
@@ -20,7 +21,8 @@ void init_sequence(nb::module_& m) {
                                            double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa) {
     const int64_t work = q.numel() * (k.ndim() >= 2 ? k.shape()[k.ndim() - 2] : 1);
     return maybe_release(work, [&] {
-      return scaled_dot_product_attention(q, k, v, mask.value_or(Tensor()), dropout_p, is_causal, scale, enable_gqa);
+      return scaled_dot_product_attention(autocast_lower(q), autocast_lower(k), autocast_lower(v),
+                                          autocast_lower(mask.value_or(Tensor())), dropout_p, is_causal, scale, enable_gqa);
     });
   }, "query"_a, "key"_a, "value"_a, "attn_mask"_a = nb::none(), "dropout_p"_a = 0.0, "is_causal"_a = false,
      "scale"_a = nb::none(), "enable_gqa"_a = false,

@@ -2,6 +2,7 @@
 // indexing and autograd entry points.
 #include "autograd/node.h"
 #include "ops/dispatch.h"
+#include "python/autocast.h"
 #include "python/common.h"
 
 namespace fastdl::py {
@@ -152,8 +153,10 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def("__pos__", [](const Tensor& a) { return a; })
       .def("__abs__", [](const Tensor& a) { return unary(UnaryOp::abs, a); })
       // __invert__: fastdl._pointwise (bitwise_not, every integer dtype)
-      .def("__matmul__", [](const Tensor& a, const Tensor& b) { return maybe_release(a.numel() + b.numel(), [&] { return matmul(a, b); }); })
-      .def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(b, a); });
+      .def("__matmul__", [](const Tensor& a, const Tensor& b) {
+        return maybe_release(a.numel() + b.numel(), [&] { return matmul(autocast_lower(a), autocast_lower(b)); });
+      })
+      .def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(autocast_lower(b), autocast_lower(a)); });
 
 #define FASTDL_BINOP(py, op)                                                                       \
   cls.def("__" py "__", [](const Tensor& a, nb::handle b) { return binop(BinaryOp::op, a, b, false); }); \

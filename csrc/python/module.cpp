@@ -1,9 +1,12 @@
 // fastdl._C: the nanobind module. C++ exceptions map to Python's classes (DESIGN §4).
+#include <cstring>
+
 #include "core/allocator.h"
 #include "core/cpu_info.h"
 #include "core/parallel.h"
 #include "cpu/gemm.h"
 #include "cuda/cuda_api.h"
+#include "python/autocast.h"
 #include "python/common.h"
 #include "python/py_hooks.h"
 
@@ -131,4 +134,24 @@ NB_MODULE(_C, m) {
   m.def("reset_peak_memory", &cpu_reset_peak, "Restart the CPU allocator's peak_bytes from the bytes live now.");
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, "seed"_a);
   m.def("_random_u64", &random_u64);
+  // autocast regions (fastdl/amp.py): the state of a device type ("cpu" or "cuda") on this thread
+  m.def("_set_autocast", [](const std::string& device_type, bool enabled, DType dt) {
+    py::autocast_state(device_type == "cuda") = py::Autocast{enabled, dt};
+  }, "device_type"_a, "enabled"_a, "dtype"_a);
+  m.def("_get_autocast", [](const std::string& device_type) {
+    const py::Autocast& a = py::autocast_state(device_type == "cuda");
+    return nb::make_tuple(a.on, a.dt);
+  }, "device_type"_a);
+  m.def("_rng_state", []() {
+    uint64_t s[4];
+    rng_state(s);
+    return nb::bytes(reinterpret_cast<const char*>(s), sizeof(s));
+  });
+  m.def("_set_rng_state", [](nb::bytes b) {
+    FASTDL_CHECK(b.size() == 4 * sizeof(uint64_t), ValueError, "set_rng_state: expected a state of 32 bytes; got ",
+                 b.size());
+    uint64_t s[4];
+    std::memcpy(s, b.c_str(), sizeof(s));
+    set_rng_state(s);
+  }, "state"_a);
 }

@@ -9,7 +9,7 @@ import builtins as _b
 from fastdl import _C  # noqa: F401
 from fastdl._C import Tensor, device, dtype  # noqa: F401
 from fastdl._C import (  # noqa: F401  (ops bound straight from C++)
-    abs, acos, add, addmm, all, amax, amin, any, argmax, argmin, asin, atan, atan2, bernoulli, bmm, broadcast_to,
+    abs, acos, add, addmm, all, amax, amin, any, argmax, argmin, asin, atan, atan2, bmm, broadcast_to,
     cat, ceil, chunk, clamp, clip, clone, cos, cosh, cumsum, div, elu, eq, erf, exp, exp2, expm1, flatten, flip,
     floor, floor_divide, gather, ge, gelu, gt, hardtanh, index_put, index_select, isfinite, isinf, isnan, le,
     leaky_relu, lerp, log, log1p, log2, log10, log_softmax, logical_and, logical_not, logical_or, logical_xor,
@@ -20,7 +20,7 @@ from fastdl._C import (  # noqa: F401  (ops bound straight from C++)
 )
 from fastdl._C import max, min  # noqa: F401,A004
 from fastdl._C import bitwise_and, bitwise_or, bitwise_xor  # noqa: F401
-from fastdl._C import get_num_threads, set_num_threads, manual_seed  # noqa: F401
+from fastdl._C import get_num_threads, set_num_threads  # noqa: F401
 
 float32 = float = dtype.float32
 float64 = double = dtype.float64
@@ -70,7 +70,9 @@ from fastdl._pointwise import (  # noqa: E402,F401
     acosh, asinh, atanh, copysign, cumulative_trapezoid, deg2rad, float_power, fmax, fmin, frexp, gcd,
     heaviside, isin, isneginf, isposinf, isreal, lcm, ldexp, logaddexp2, rad2deg, signbit, sinc, trapezoid,
 )
-from fastdl._random import get_rng_state, multinomial, normal, poisson, set_rng_state  # noqa: E402,F401
+from fastdl._random import bernoulli, multinomial, normal, poisson  # noqa: E402,F401
+from fastdl.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,  # noqa: E402,F401
+                           seed, set_rng_state)
 from fastdl._special import digamma, erfc, erfinv, lgamma, mvlgamma, polygamma  # noqa: E402,F401
 from fastdl._products import addmv, addr, dist, ger, inner, mv, vdot  # noqa: E402,F401
 from fastdl._indexing import diagonal_scatter, select_scatter, slice_scatter  # noqa: E402,F401
@@ -102,13 +104,14 @@ from fastdl._views import (  # noqa: E402,F401
 )
 from fastdl._native_norms import native_batch_norm, native_group_norm, native_layer_norm  # noqa: E402,F401
 
-from fastdl import autograd, cuda, linalg, masked, nn, optim, profiler  # noqa: E402,F401
+from fastdl import amp, autograd, cuda, linalg, masked, nn, optim, profiler  # noqa: E402,F401
+from fastdl.amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402,F401
 from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)
     cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, norm, pinverse, qr,
     slogdet, svd, triangular_solve, lu, lu_solve, lu_unpack, geqrf, ormqr,
 )
 from fastdl.serialization import load, save  # noqa: E402,F401
-from fastdl import distributions, signal, special, testing  # noqa: E402,F401
+from fastdl import data, distributions, signal, special, testing, utils  # noqa: E402,F401
 from fastdl._misc_ops import (  # noqa: E402,F401
     bitwise_left_shift, bitwise_right_shift, i0, igamma, igammac, logspace, tril_indices, triu_indices, unravel_index,
 )

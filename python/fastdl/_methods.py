@@ -68,8 +68,7 @@ def _attach_api_extra():
     for name in ("addbmm", "baddbmm", "renorm", "as_strided_scatter"):
         setattr(Tensor, name + "_", _inplace(getattr(Tensor, name)))
     Tensor.lerp = _pointwise.lerp  # a tensor weight too (the native method takes a float)
-    Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: \
-        _random.multinomial(self, num_samples, replacement)
+    Tensor.multinomial = _random.multinomial
     for name in ("scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter", "put",
                  "copysign", "heaviside", "sinc", "rad2deg", "deg2rad", "float_power",
                  "ldexp", "erfc", "asinh", "acosh", "atanh", "gcd", "lcm", "hypot", "xlogy", "fmod", "frac",
@@ -85,13 +84,11 @@ def _attach_api_extra():
                         ("negative_", "neg_"), ("subtract_", "sub_")):
         if not hasattr(Tensor, alias):
             setattr(Tensor, alias, getattr(Tensor, name))
-    Tensor.bernoulli = lambda self, p=None, *, generator=None: \
-        _C.bernoulli(self) if p is None else _C.bernoulli(_C.full(tuple(self.shape), builtins.float(p), self.dtype,
-                                                                  self.device))
-    Tensor.bernoulli_ = lambda self, p=0.5, *, generator=None: self.copy_(_C.bernoulli(
-        p.expand(*self.shape).to(self.dtype) if isinstance(p, Tensor)
-        else _C.full(tuple(self.shape), builtins.float(p), self.dtype if self.dtype.is_floating_point
-                     else dtype.float32, self.device)).to(self.dtype))
+    Tensor.bernoulli = _random.bernoulli
+    Tensor.bernoulli_ = _random.bernoulli_
+    if not hasattr(Tensor, "_uniform_native"):  # the native fills, under the generator-taking wrappers
+        Tensor._uniform_native, Tensor._normal_native = Tensor.uniform_, Tensor.normal_
+    Tensor.uniform_, Tensor.normal_ = _random.uniform_, _random.normal_
     Tensor.is_signed = lambda self: self.dtype.is_signed
     Tensor.is_complex = lambda self: False
     Tensor.is_nonzero = _is_nonzero

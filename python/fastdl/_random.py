@@ -1,12 +1,14 @@
-"""Sampling composed from the global generator's uniform and normal draws (fd.manual_seed makes
-them repeatable): multinomial, normal with tensor mean / std, poisson, and the in-place Tensor
-fills random_, exponential_, geometric_, log_normal_, cauchy_."""
+"""Sampling composed from the generator's uniform and normal draws (fd.manual_seed or a
+generator= makes them repeatable, fastdl/random.py): bernoulli, multinomial, normal with tensor
+mean / std, poisson, and the in-place Tensor fills random_, exponential_, geometric_, log_normal_,
+cauchy_, uniform_, normal_."""
 import builtins
 import math
 
 from fastdl import _C
 from fastdl._C import Tensor
 from fastdl._lazy import np
+from fastdl.random import takes_generator
 
 
 def _uniform(shape, dt, device):
@@ -14,6 +16,34 @@ def _uniform(shape, dt, device):
     return 1.0 - _C.rand(tuple(shape), dt, device)
 
 
+@takes_generator
+def bernoulli(input, p=None, *, generator=None):
+    """0 / 1 draws, each 1 with the probability in input (or with p, a number, in input's shape)."""
+    if p is None:
+        return _C.bernoulli(input)
+    return _C.bernoulli(_C.full(tuple(input.shape), builtins.float(p), input.dtype, input.device))
+
+
+@takes_generator
+def bernoulli_(self, p=0.5, *, generator=None):
+    """Fill self with 0 / 1 draws, 1 with probability p (a number, or a tensor broadcast to self)."""
+    dt = self.dtype if self.dtype.is_floating_point else _C.dtype.float32
+    probs = p.expand(*self.shape).to(dt) if isinstance(p, Tensor) else _C.full(tuple(self.shape), builtins.float(p), dt,
+                                                                                   self.device)
+    return _fill(self, _C.bernoulli(probs))
+
+
+@takes_generator
+def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    return self._uniform_native(from_, to)
+
+
+@takes_generator
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    return self._normal_native(mean, std)
+
+
+@takes_generator
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     """num_samples category indices per row of non-negative weights (1-D or 2-D input): with
     replacement by inverting the cumulative distribution, without by the exponential race (the
@@ -49,6 +79,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     return idx.reshape(-1) if input.ndim == 1 else idx
 
 
+@takes_generator
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
     """mean + std * N(0, 1) with mean and / or std tensors (broadcast) or floats with size;
     differentiable in mean and std (the draw is fixed)."""
@@ -74,6 +105,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     return mean + std * _C.randn(shape, like.dtype, like.device)
 
 
+@takes_generator
 def poisson(input, generator=None):
     """Poisson draws with the rates in input (numpy's sampler, seeded from the global generator)."""
     if not input.dtype.is_floating_point:
@@ -102,6 +134,7 @@ class _no_grad:
         _C.set_grad_enabled(self.prev)
 
 
+@takes_generator
 def random_(self, from_=0, to=None, *, generator=None):
     """Integers uniform over [from, to - 1]; without to, over [0, 2^mantissa] for floats (the largest
     range of exactly representable integers) or the dtype's range for integers."""
@@ -118,6 +151,7 @@ def random_(self, from_=0, to=None, *, generator=None):
     return _fill(self, _C.randint(from_, to, tuple(self.shape), _C.dtype.int64, self.device))
 
 
+@takes_generator
 def exponential_(self, lambd=1.0, *, generator=None):
     if lambd <= 0:
         raise ValueError(f"exponential_: lambd must be positive; got {lambd}")
@@ -125,6 +159,7 @@ def exponential_(self, lambd=1.0, *, generator=None):
     return _fill(self, -_C.log(u) / lambd)
 
 
+@takes_generator
 def geometric_(self, p, *, generator=None):
     """Trials up to the first success (1, 2, ...) with success probability p."""
     if not 0 < p < 1:
@@ -133,28 +168,14 @@ def geometric_(self, p, *, generator=None):
     return _fill(self, _C.ceil(_C.log(u) / math.log1p(-p)).clamp(1, None))
 
 
+@takes_generator
 def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
     if std <= 0:
         raise ValueError(f"log_normal_: std must be positive; got {std}")
     return _fill(self, _C.exp(_C.randn(tuple(self.shape), _C.dtype.float64, self.device) * std + mean))
 
 
+@takes_generator
 def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
     u = _uniform(self.shape, _C.dtype.float64, self.device)
     return _fill(self, median + sigma * _C.tan(math.pi * (u - 0.5)))
-
-
-def get_rng_state():
-    """A state of the global generator that set_rng_state returns to. The native generator's state
-    cannot be read, so this reseeds it with a seed drawn from it and returns that seed (an int64
-    tensor): draws after get_rng_state repeat after set_rng_state of its result, but differ from the
-    draws a run without the call would have made (PyTorch's call leaves the stream alone)."""
-    seed = _C._random_u64() & (2 ** 63 - 1)
-    _C.manual_seed(seed)
-    return _C.from_numpy(np.array([seed], dtype=np.int64))
-
-
-def set_rng_state(new_state):
-    if not isinstance(new_state, Tensor) or new_state.dtype != _C.dtype.int64 or new_state.numel() != 1:
-        raise TypeError("set_rng_state: expected the one-element int64 tensor get_rng_state returns")
-    _C.manual_seed(builtins.int(new_state.reshape(-1).tolist()[0]))  # tolist: item() rounds int64 through double

@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence, Union
 from fastdl import _C
 from fastdl._lazy import np
 from fastdl._C import Tensor, device, dtype
+from fastdl.random import takes_generator
 
 _default_dtype = dtype.float32
 
@@ -300,16 +301,19 @@ def eye(n: builtins.int, m: Optional[builtins.int] = None, dtype: _DType = None,
     return _finish(_C.eye(n, n if m is None else m, _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
+@takes_generator
 def rand(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False,
          generator: Any = None) -> Tensor:
     return _finish(_C.rand(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
+@takes_generator
 def randn(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False,
           generator: Any = None) -> Tensor:
     return _finish(_C.randn(_size(size), _dtype_or_default(dtype), _dev(device)), None, None, requires_grad)
 
 
+@takes_generator
 def randint(low: builtins.int = 0, high: Any = None, size: Optional[Sequence[builtins.int]] = None, dtype: _DType = None,
             device: _Device = None, generator: Any = None) -> Tensor:
     if size is None:  # randint(high, size)
@@ -319,6 +323,7 @@ def randint(low: builtins.int = 0, high: Any = None, size: Optional[Sequence[bui
     return _C.randint(low, high, tuple(size), _C.dtype.int64 if dtype is None else dtype, _dev(device))
 
 
+@takes_generator
 def randperm(n: builtins.int, dtype: _DType = None, device: _Device = None, generator: Any = None) -> Tensor:
     return _C.randperm(n, _C.dtype.int64 if dtype is None else dtype, _dev(device))
 

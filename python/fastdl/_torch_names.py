@@ -6,7 +6,6 @@ resolve_conj, ...), and the settings functions. Installed into the fastdl namesp
 Tensor by install()."""
 import builtins
 import math
-import os
 
 import numpy as np
 
@@ -234,7 +233,7 @@ def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
 
 # ---- settings -----------------------------------------------------------------------------
 
-_settings = {"deterministic": False, "warn_only": False, "matmul_precision": "highest", "seed": None}
+_settings = {"deterministic": False, "warn_only": False, "matmul_precision": "highest"}
 
 
 def use_deterministic_algorithms(mode, *, warn_only=False):
@@ -259,26 +258,6 @@ def set_float32_matmul_precision(precision):
 
 def get_float32_matmul_precision():
     return _settings["matmul_precision"]
-
-
-def manual_seed(seed):
-    """Seed the global generator (and remember the seed for initial_seed)."""
-    s = int(seed)
-    _C.manual_seed(s)
-    _settings["seed"] = s
-    return None
-
-
-def seed():
-    """Seed the global generator from the OS's entropy and return the seed."""
-    s = int.from_bytes(os.urandom(8), "little") & ((1 << 63) - 1)
-    manual_seed(s)
-    return s
-
-
-def initial_seed():
-    """The seed last given to manual_seed / seed (a fresh one is drawn if none was)."""
-    return _settings["seed"] if _settings["seed"] is not None else seed()
 
 
 def compile(model=None, **kwargs):  # noqa: A001
@@ -582,14 +561,13 @@ def install(ns):
                  "real imag angle adjoint absolute row_stack chain_matmul vander orgqr range asarray frombuffer "
                  "use_deterministic_algorithms are_deterministic_algorithms_enabled "
                  "is_deterministic_algorithms_warn_only_enabled set_float32_matmul_precision "
-                 "get_float32_matmul_precision manual_seed seed initial_seed compile dropout alpha_dropout "
+                 "get_float32_matmul_precision compile dropout alpha_dropout "
                  "feature_alpha_dropout batch_norm instance_norm layer_norm group_norm embedding "
                  "adaptive_max_pool1d max_pool1d_with_indices threshold kl_div binary_cross_entropy_with_logits "
                  "cosine_embedding_loss margin_ranking_loss hinge_embedding_loss triplet_margin_loss "
                  "poisson_nll_loss layout strided constant_pad_nd grid_sampler_2d grid_sampler_3d "
                  "native_dropout_backward _softmax_backward_data segment_reduce").split():
         ns.setdefault(name, globals()[name])
-    ns["manual_seed"] = manual_seed  # remembers the seed for initial_seed
     for name, alias in (("gt", "greater"), ("ge", "greater_equal"), ("lt", "less"), ("le", "less_equal"),
                         ("ne", "not_equal")):
         ns.setdefault(alias, ns[name])

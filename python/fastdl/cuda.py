@@ -18,3 +18,51 @@ def synchronize(device=0):
 def empty_cache():
     if is_available():
         _C.cuda_empty_cache()
+
+
+# Seeding. fastdl's CUDA draws take their keys from the one global generator (fastdl.random), so
+# these seed and read that one; without a GPU the seeding calls do nothing, as PyTorch's.
+def manual_seed(seed):
+    if is_available():
+        from fastdl.random import manual_seed as seed_global
+        seed_global(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def seed():
+    if is_available():
+        from fastdl.random import seed as seed_global
+        seed_global()
+
+
+seed_all = seed
+
+
+def initial_seed():
+    from fastdl.random import initial_seed as initial
+    return initial()
+
+
+def get_rng_state(device="cuda"):
+    from fastdl.random import get_rng_state as state
+    return state()
+
+
+def set_rng_state(new_state, device="cuda"):
+    from fastdl.random import set_rng_state as set_state
+    set_state(new_state)
+
+
+class amp:  # noqa: N801  (torch.cuda.amp: the "cuda" forms of fastdl.amp)
+    @staticmethod
+    def autocast(enabled=True, dtype=None, cache_enabled=True):
+        from fastdl.amp import autocast
+        return autocast("cuda", dtype if dtype is not None else _C.dtype.float16, enabled, cache_enabled)
+
+    @staticmethod
+    def GradScaler(init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000,  # noqa: N802
+                   enabled=True):
+        from fastdl.amp import GradScaler
+        return GradScaler("cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled)

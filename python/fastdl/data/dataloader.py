@@ -1,12 +1,30 @@
-"""DataLoader: batches of a map-style dataset, shuffled by a seeded numpy generator, with
-drop_last and default collation. Datasets with a `fetch(indices)` method (TensorDataset,
-Subset of one) hand over a whole batch in one indexing op per tensor instead of per sample."""
+"""DataLoader (torch.utils.data's): batches of a map-style dataset in a sampler's order, or of
+an iterable dataset's stream, collated; optional worker threads.
+
+Map-style: a batch sampler (BatchSampler over RandomSampler when shuffling, SequentialSampler
+otherwise) gives each batch's indices; datasets with a `fetch(indices)` method (TensorDataset,
+Subset of one) hand over a whole batch in one indexing op per tensor instead of per sample.
+batch_size=None turns batching off: samples come one at a time through default_convert.
+
+Workers are threads, not processes: batches are fetched ahead by num_workers threads and come
+back in order (the native ops release the GIL, so numeric loading overlaps the training step).
+Each worker sees its own get_worker_info() and runs worker_init_fn(id) first; an iterable
+dataset is iterated once per worker, as in PyTorch, so a dataset that should not repeat splits
+its stream by get_worker_info().id."""
+import collections
+import concurrent.futures
+import itertools
 import numbers
+import queue
+import threading
 
 import numpy as np
 
 from fastdl import _C
 from fastdl._C import Tensor
+from fastdl.data.dataset import IterableDataset
+from fastdl.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+from fastdl.random import Generator, numpy_rng
 
 
 def default_collate(batch):
@@ -36,44 +54,212 @@ def default_collate(batch):
                     f"found {type(first).__name__}")
 
 
+def default_convert(data):
+    """A sample as batch_size=None hands it over: numpy arrays (and numpy scalars) become tensors,
+    containers are converted element by element, anything else is left as it is."""
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
+        return _C.from_numpy(np.ascontiguousarray(data))
+    if isinstance(data, np.generic) and data.dtype.kind in "biuf":
+        return _C.from_numpy(np.asarray(data))
+    if isinstance(data, dict):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(default_convert(d) for d in data)
+    return data
+
+
+WorkerInfo = collections.namedtuple("WorkerInfo", "id num_workers seed dataset")
+_worker = threading.local()
+
+
+def get_worker_info():
+    """In a DataLoader worker: its WorkerInfo(id, num_workers, seed, dataset); elsewhere None."""
+    return getattr(_worker, "info", None)
+
+
 class DataLoader:
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None,
-                 seed=None, num_workers=0, pin_memory=False, sampler=None):
-        if batch_size is None or batch_size < 1:
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True, seed=None):
+        if num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable workers.")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified with workers; let num_workers > 0 to "
+                             "enable them, otherwise set prefetch_factor to None.")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        if prefetch_factor is not None and prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor option should be positive; got {prefetch_factor}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
+                                       or batch_size < 1):
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            if shuffle not in (None, False):
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got "
+                                 f"shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got "
+                                 f"sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified batch_sampler option, but "
+                                 f"got batch_sampler={batch_sampler}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
-        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
-        self.sampler = sampler  # an iterable of dataset indices with len(), e.g. DistributedSampler
-        self.collate_fn = collate_fn
-        if isinstance(generator, np.random.Generator):
-            self.generator = generator
-        else:
-            s = seed if seed is not None else generator
-            if s is None:
-                s = int(_C._random_u64() % (2 ** 63))  # follows fd.manual_seed
-            self.generator = np.random.default_rng(s)
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and "
+                                 "drop_last")
+            batch_size, drop_last = None, False
+        elif batch_size is None and drop_last:
+            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
+        self.dataset, self.batch_size, self.drop_last = dataset, batch_size, bool(drop_last)
+        self.shuffle = bool(shuffle)
+        self.num_workers, self.timeout, self.worker_init_fn = int(num_workers), timeout, worker_init_fn
+        self.prefetch_factor = (2 if prefetch_factor is None else int(prefetch_factor)) if num_workers else None
+        self.pin_memory, self.persistent_workers, self.in_order = pin_memory, persistent_workers, in_order
+        self.multiprocessing_context, self.pin_memory_device = multiprocessing_context, pin_memory_device
+        self._auto_collation = batch_sampler is not None or batch_size is not None
+        self.collate_fn = collate_fn if collate_fn is not None else (
+            default_collate if self._auto_collation else default_convert)
+        self._default_collate = collate_fn is None
+        # generator: a fastdl Generator (drawn from at each epoch, as PyTorch's sampler does), a numpy
+        # Generator, or a seed; none: a numpy generator seeded now from the global one
+        self._fd_generator = generator if isinstance(generator, Generator) and seed is None else None
+        state = self._fd_generator.get_state() if self._fd_generator is not None else None
+        self.generator = numpy_rng(seed if seed is not None else generator, "DataLoader")
+        if state is not None:  # a peek: the first epoch makes the generator's first draw
+            self._fd_generator.set_state(state)
+        if iterable:
+            self.sampler = self.batch_sampler = None
+            return
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=self._fd_generator or self.generator) if shuffle \
+                else SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, batch_size, self.drop_last)
+        self.sampler, self.batch_sampler = sampler, batch_sampler
 
     def __len__(self):
-        n = len(self.dataset) if self.sampler is None else len(self.sampler)
-        return n // self.batch_size if self.drop_last else (n + self.batch_size - 1) // self.batch_size
+        if isinstance(self.dataset, IterableDataset):
+            n = len(self.dataset)  # TypeError for a stream without a length, as in PyTorch
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.batch_sampler if self._auto_collation else self.sampler)
 
-    def _batches(self):
-        if self.sampler is not None:
-            order = np.fromiter(iter(self.sampler), dtype=np.int64)
-            n = len(order)
-        else:
-            n = len(self.dataset)
-            order = self.generator.permutation(n) if self.shuffle else np.arange(n)
-        stop = n - n % self.batch_size if self.drop_last else n
-        for b in range(0, stop, self.batch_size):
-            yield order[b:b + self.batch_size]
+    # ---- map-style
+    def _fetch(self, idx):
+        if not self._auto_collation:
+            return self.collate_fn(self.dataset[idx])
+        fetch = getattr(self.dataset, "fetch", None) if self._default_collate else None
+        if fetch is not None:
+            return fetch(np.asarray(idx, dtype=np.int64))
+        return self.collate_fn([self.dataset[int(i)] for i in idx])
+
+    def _index_stream(self):
+        return iter(self.batch_sampler if self._auto_collation else self.sampler)
+
+    # ---- iterable
+    def _stream(self):
+        it = iter(self.dataset)
+        if not self._auto_collation:
+            for x in it:
+                yield self.collate_fn(x)
+            return
+        while True:
+            batch = list(itertools.islice(it, self.batch_size))
+            if not batch or (self.drop_last and len(batch) < self.batch_size):
+                return
+            yield self.collate_fn(batch)
 
     def __iter__(self):
-        fetch = getattr(self.dataset, "fetch", None) if self.collate_fn is None else None
-        for idx in self._batches():
-            if fetch is not None:
-                yield fetch(idx)
-            else:
-                collate = self.collate_fn or default_collate
-                yield collate([self.dataset[int(i)] for i in idx])
+        if self.num_workers == 0:
+            if isinstance(self.dataset, IterableDataset):
+                return self._stream()
+            return (self._fetch(idx) for idx in self._index_stream())
+        seed = int(numpy_rng(self._fd_generator, "DataLoader").integers(2 ** 62))
+        if isinstance(self.dataset, IterableDataset):
+            return self._stream_workers(seed)
+        return self._map_workers(seed)
+
+    def _start_worker(self, wid, seed):
+        _worker.info = WorkerInfo(wid, self.num_workers, seed + wid, self.dataset)
+        if self.worker_init_fn is not None:
+            self.worker_init_fn(wid)
+
+    def _wait(self, fut):
+        try:
+            return fut.result(timeout=self.timeout or None)
+        except concurrent.futures.TimeoutError:
+            raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds") from None
+
+    def _map_workers(self, seed):
+        ids = itertools.count()
+        pool = concurrent.futures.ThreadPoolExecutor(
+            self.num_workers, initializer=lambda: self._start_worker(next(ids), seed))
+        try:
+            pending = collections.deque()
+            indices = self._index_stream()
+            for idx in itertools.islice(indices, self.num_workers * self.prefetch_factor):
+                pending.append(pool.submit(self._fetch, idx))
+            while pending:
+                out = self._wait(pending.popleft())
+                for idx in itertools.islice(indices, 1):
+                    pending.append(pool.submit(self._fetch, idx))
+                yield out
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stream_workers(self, seed):
+        # each worker iterates the dataset and batches its own samples; batches are taken from the
+        # workers in turn, a finished worker dropping out of the rotation
+        stop = threading.Event()
+        queues = [queue.Queue(self.prefetch_factor) for _ in range(self.num_workers)]
+        done = object()
+
+        def work(wid):
+            def put(item):
+                while not stop.is_set():
+                    try:
+                        queues[wid].put(item, timeout=0.05)
+                        return True
+                    except queue.Full:
+                        pass
+                return False
+            try:
+                self._start_worker(wid, seed)
+                for batch in self._stream():
+                    if not put((None, batch)):
+                        return
+            except BaseException as e:  # handed to the consumer
+                put((e, None))
+                return
+            put((None, done))
+
+        threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(self.num_workers)]
+        for t in threads:
+            t.start()
+        try:
+            live = list(range(self.num_workers))
+            while live:
+                for wid in list(live):
+                    try:
+                        err, batch = queues[wid].get(timeout=self.timeout or None)
+                    except queue.Empty:
+                        raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds") from None
+                    if err is not None:
+                        raise err
+                    if batch is done:
+                        live.remove(wid)
+                    else:
+                        yield batch
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()

@@ -1,4 +1,5 @@
-"""Datasets: the map-style protocol (__getitem__, __len__), tensors zipped along dim 0, subsets."""
+"""Datasets (torch.utils.data's): the map-style protocol (__getitem__, __len__) and the
+iterable one (__iter__), tensors zipped along dim 0, subsets, concatenations, chains and stacks."""
 import numpy as np
 
 
@@ -8,6 +9,59 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A stream of samples (__iter__). With DataLoader workers each worker iterates it; split the
+    stream by fastdl.data.get_worker_info() to avoid repeats."""
+
+    def __iter__(self):
+        raise NotImplementedError
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Iterable datasets one after another."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset: expected IterableDatasets; got {type(d).__name__}")
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Samples of several equal-length datasets side by side: a tuple (positional datasets) or a
+    dict (keyword datasets)."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset: supported either tuple-like (positional) or dict-like (keyword) input, "
+                             "but both were given")
+        self.datasets = args or kwargs
+        sizes = [len(d) for d in (args or kwargs.values())]
+        if not sizes:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        if any(n != sizes[0] for n in sizes):
+            raise ValueError(f"StackDataset: size mismatch between datasets: {sizes}")
+        self._length = sizes[0]
+
+    def __getitem__(self, i):
+        if isinstance(self.datasets, dict):
+            return {k: d[i] for k, d in self.datasets.items()}
+        return tuple(d[i] for d in self.datasets)
+
+    def __len__(self):
+        return self._length
 
 
 class TensorDataset(Dataset):
@@ -58,6 +112,11 @@ class Subset(Dataset):
 class ConcatDataset(Dataset):
     def __init__(self, datasets):
         self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self):
@@ -84,8 +143,8 @@ def random_split(dataset, lengths, generator=None):
         lengths = counts
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
-    perm = rng.permutation(n)
+    from fastdl.random import numpy_rng
+    perm = numpy_rng(generator, "random_split").permutation(n)
     out, off = [], 0
     for L in lengths:
         out.append(Subset(dataset, perm[off:off + L].tolist()))

@@ -5,6 +5,7 @@ import numpy as np
 
 from fastdl import _C
 from fastdl._C import Tensor
+from fastdl.random import numpy_rng
 
 
 def _np(x):
@@ -19,7 +20,7 @@ def _back(a, was_tensor, like=None):
 
 
 def _rng(g):
-    return g if isinstance(g, np.random.Generator) else np.random.default_rng(g)
+    return numpy_rng(g, "transforms")
 
 
 class Compose:

@@ -521,3 +521,17 @@ from fastdl.nn._embedding_bag import embedding_bag  # noqa: E402,F401
 from fastdl.nn._grid_sample import affine_grid, grid_sample  # noqa: E402,F401
 from fastdl.nn._ctc import ctc_loss  # noqa: E402,F401
 from fastdl.nn._mha_functional import multi_head_attention_forward  # noqa: E402,F401
+
+
+def _autocast_float32_list():
+    # PyTorch's autocast float32 list: inside an autocast region the losses compute in float32
+    from fastdl.amp import float32_under_autocast
+    g = globals()
+    for name in ("binary_cross_entropy binary_cross_entropy_with_logits cosine_embedding_loss cross_entropy ctc_loss "
+                 "gaussian_nll_loss hinge_embedding_loss huber_loss kl_div l1_loss margin_ranking_loss mse_loss "
+                 "multi_margin_loss multilabel_margin_loss multilabel_soft_margin_loss nll_loss poisson_nll_loss "
+                 "smooth_l1_loss soft_margin_loss triplet_margin_loss triplet_margin_with_distance_loss").split():
+        g[name] = float32_under_autocast(g[name])
+
+
+_autocast_float32_list()

@@ -2,6 +2,7 @@
 import math
 
 from fastdl import _C, no_grad
+from fastdl.random import takes_generator
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -36,11 +37,13 @@ def _fan(tensor, mode):
     return fi if mode == "fan_in" else fo
 
 
+@takes_generator
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     with no_grad():
         return tensor.uniform_(a, b)
 
 
+@takes_generator
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     with no_grad():
         return tensor.normal_(mean, std)
@@ -59,17 +62,20 @@ def ones_(tensor):
     return constant_(tensor, 1.0)
 
 
+@takes_generator
 def xavier_uniform_(tensor, gain=1.0, generator=None):
     fi, fo = _calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / (fi + fo))
     return uniform_(tensor, -a, a)
 
 
+@takes_generator
 def xavier_normal_(tensor, gain=1.0, generator=None):
     fi, fo = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fi + fo)))
 
 
+@takes_generator
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     if 0 in tuple(tensor.shape):
         return tensor
@@ -77,12 +83,14 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     return uniform_(tensor, -bound, bound)
 
 
+@takes_generator
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     if 0 in tuple(tensor.shape):
         return tensor
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
 
 
+@takes_generator
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal(mean, std) truncated to [a, b] by inverse-CDF sampling (as PyTorch)."""
     def cdf(x):
@@ -144,6 +152,7 @@ def dirac_(tensor, groups=1):
     return tensor
 
 
+@takes_generator
 def orthogonal_(tensor, gain=1, generator=None):
     """A (semi-)orthogonal matrix (Saxe et al. 2013) in tensor viewed as (shape[0], -1): the Q of
     a Gaussian matrix's QR, its columns' signs fixed by R's diagonal (uniform over the orthogonal
@@ -168,6 +177,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     return tensor
 
 
+@takes_generator
 def sparse_(tensor, sparsity, std=0.01, generator=None):
     """A sparse 2-d matrix (Martens 2010): Normal(0, std) entries, ceil(sparsity rows) of each
     column's set to zero at random rows."""

@@ -1,0 +1,214 @@
+"""fastdl.amp: automatic mixed precision, with torch.amp's API.
+
+    with fd.autocast("cpu"):                    # bfloat16 on the CPU, float16 on CUDA by default
+        loss = F.cross_entropy(model(x), y)     # the products run in bfloat16, the loss in float32
+    loss.backward()                             # float32 parameters get float32 gradients
+
+Inside a region, the products (matmul / mm / bmm / addmm / linear, the convolutions and
+scaled_dot_product_attention, and what is built on them) cast their float32 inputs on the
+region's device type to its dtype; the native bindings do it (csrc/python/autocast.h), so a
+model pays nothing outside a region. The losses, PyTorch's float32 list, cast low-precision
+inputs up to float32 and return float32. Every other op runs in the dtype it is given.
+GradScaler scales a float16 loss so small gradients do not flush to zero, unscales them before
+the step, and skips steps whose gradients overflowed.
+"""
+import functools
+import warnings
+
+from fastdl import _C
+
+_DEFAULT_DTYPE = {"cpu": _C.dtype.bfloat16, "cuda": _C.dtype.float16}
+_LOW = (_C.dtype.bfloat16, _C.dtype.float16)
+
+
+def _device_type(device_type, op):
+    d = device_type.type if isinstance(device_type, _C.device) else device_type
+    if d not in _DEFAULT_DTYPE:
+        raise ValueError(f"{op}: device_type must be 'cpu' or 'cuda'; got {device_type!r}")
+    return d
+
+
+def is_autocast_available(device_type):
+    return device_type in _DEFAULT_DTYPE
+
+
+def is_autocast_enabled(device_type="cuda"):  # PyTorch's default: CUDA
+    """Whether an autocast region for device_type is open on this thread."""
+    return bool(_C._get_autocast(_device_type(device_type, "is_autocast_enabled"))[0])
+
+
+def _any_region():
+    return _C._get_autocast("cpu")[0] or _C._get_autocast("cuda")[0]
+
+
+def get_autocast_dtype(device_type):
+    return _C._get_autocast(_device_type(device_type, "get_autocast_dtype"))[1]
+
+
+class autocast:  # noqa: N801  (PyTorch's name)
+    """A mixed-precision region for one device type (see the module docstring); nests, and
+    enabled=False turns it off inside an outer region. Also a decorator."""
+
+    def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+        self.device_type = _device_type(device_type, "autocast")
+        self.fast_dtype = _DEFAULT_DTYPE[self.device_type] if dtype is None else dtype
+        self._enabled = bool(enabled)
+        if self.fast_dtype not in _LOW:
+            warnings.warn(f"autocast: {self.device_type} autocast runs in bfloat16 or float16; got {self.fast_dtype}, "
+                          f"so the region is disabled", UserWarning, stacklevel=2)
+            self._enabled = False
+        self._saved = []
+
+    def __enter__(self):
+        self._saved.append(_C._get_autocast(self.device_type))
+        _C._set_autocast(self.device_type, self._enabled, self.fast_dtype if self._enabled
+                         else self._saved[-1][1])
+        return self
+
+    def __exit__(self, *exc):
+        on, dt = self._saved.pop()
+        _C._set_autocast(self.device_type, on, dt)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            with autocast(self.device_type, self.fast_dtype, self._enabled):
+                return fn(*args, **kwargs)
+        return run
+
+
+def _up(x):
+    return x.float() if isinstance(x, _C.Tensor) and x.dtype in _LOW else x
+
+
+def float32_under_autocast(fn):
+    """Decorate an op of PyTorch's autocast float32 list (the losses): inside a region its
+    low-precision tensor arguments are cast to float32 first."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if not _any_region():
+            return fn(*args, **kwargs)
+        return fn(*[_up(a) for a in args], **{k: _up(v) for k, v in kwargs.items()})
+    return run
+
+
+class GradScaler:
+    """Dynamic loss scaling (torch.amp.GradScaler): scale(loss).backward(), then step(optimizer)
+    unscales the gradients and skips the step if any is inf or NaN, and update() halves the scale
+    after such a step or doubles it after growth_interval clean ones."""
+
+    def __init__(self, device="cuda", init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5,
+                 growth_interval=2000, enabled=True):
+        if growth_factor <= 1.0:
+            raise ValueError(f"GradScaler: growth_factor must be > 1; got {growth_factor}")
+        if not 0.0 < backoff_factor < 1.0:
+            raise ValueError(f"GradScaler: backoff_factor must be in (0, 1); got {backoff_factor}")
+        self._device = str(device)
+        self._enabled = bool(enabled)
+        self._scale = float(init_scale)
+        self._growth_factor, self._backoff_factor = float(growth_factor), float(backoff_factor)
+        self._growth_interval = int(growth_interval)
+        self._growth_tracker = 0
+        self._per_optimizer = {}  # id(optimizer) -> {"unscaled": bool, "found_inf": bool}
+
+    def is_enabled(self):
+        return self._enabled
+
+    def get_scale(self):
+        return self._scale if self._enabled else 1.0
+
+    def get_growth_factor(self):
+        return self._growth_factor
+
+    def set_growth_factor(self, new_factor):
+        self._growth_factor = float(new_factor)
+
+    def get_backoff_factor(self):
+        return self._backoff_factor
+
+    def set_backoff_factor(self, new_factor):
+        self._backoff_factor = float(new_factor)
+
+    def get_growth_interval(self):
+        return self._growth_interval
+
+    def set_growth_interval(self, new_interval):
+        self._growth_interval = int(new_interval)
+
+    def scale(self, outputs):
+        """outputs (a tensor, or nested lists / tuples of them) times the scale."""
+        if not self._enabled:
+            return outputs
+        if isinstance(outputs, _C.Tensor):
+            return outputs * self._scale
+        if isinstance(outputs, (list, tuple)):
+            return type(outputs)(self.scale(o) for o in outputs)
+        raise TypeError(f"GradScaler.scale: outputs must be a tensor or a list / tuple of tensors; "
+                        f"got {type(outputs).__name__}")
+
+    def _state(self, optimizer):
+        return self._per_optimizer.setdefault(id(optimizer), {"unscaled": False, "found_inf": False})
+
+    def unscale_(self, optimizer):
+        """Divide optimizer's gradients by the scale (once per step; before clipping them)."""
+        if not self._enabled:
+            return
+        st = self._state(optimizer)
+        if st["unscaled"]:
+            raise RuntimeError("GradScaler.unscale_: unscale_() has already been called on this optimizer "
+                               "since the last update()")
+        inv = 1.0 / self._scale
+        found = False
+        from fastdl import no_grad
+        with no_grad():
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    p.grad.mul_(inv)
+                    found = found or not bool(p.grad.isfinite().all())
+        st["unscaled"], st["found_inf"] = True, found
+
+    def step(self, optimizer, *args, **kwargs):
+        """optimizer.step(*args, **kwargs) unless the unscaled gradients hold inf or NaN; returns
+        its result (None when skipped)."""
+        if not self._enabled:
+            return optimizer.step(*args, **kwargs)
+        st = self._state(optimizer)
+        if not st["unscaled"]:
+            self.unscale_(optimizer)
+        return None if st["found_inf"] else optimizer.step(*args, **kwargs)
+
+    def update(self, new_scale=None):
+        """Move the scale for the next iteration (or set it to new_scale)."""
+        if not self._enabled:
+            return
+        if new_scale is not None:
+            self._scale = float(new_scale.item() if isinstance(new_scale, _C.Tensor) else new_scale)
+        elif any(st["found_inf"] for st in self._per_optimizer.values()):
+            self._scale *= self._backoff_factor
+            self._growth_tracker = 0
+        elif self._per_optimizer:
+            self._growth_tracker += 1
+            if self._growth_tracker == self._growth_interval:
+                self._scale *= self._growth_factor
+                self._growth_tracker = 0
+        self._per_optimizer = {}
+
+    def state_dict(self):
+        if not self._enabled:
+            return {}
+        return {"scale": self._scale, "growth_factor": self._growth_factor, "backoff_factor": self._backoff_factor,
+                "growth_interval": self._growth_interval, "_growth_tracker": self._growth_tracker}
+
+    def load_state_dict(self, state_dict):
+        if not self._enabled:
+            return
+        if not state_dict:
+            raise RuntimeError("GradScaler.load_state_dict: the state_dict is empty (it came from a disabled scaler)")
+        self._scale = float(state_dict["scale"])
+        self._growth_factor = float(state_dict["growth_factor"])
+        self._backoff_factor = float(state_dict["backoff_factor"])
+        self._growth_interval = int(state_dict["growth_interval"])
+        self._growth_tracker = int(state_dict["_growth_tracker"])
