@@ -230,3 +230,17 @@ def test_grad_scaler_follows_torch():
         theirs.update()
         assert ours.get_scale() == theirs.get_scale()
         np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6)
+
+
+def test_device_namespaces():
+    x = _rand(3, 4)
+    with fd.cpu.amp.autocast():
+        assert (x @ x.T).dtype == BF
+    with fd.cpu.amp.autocast(dtype=fd.float16):
+        assert (x @ x.T).dtype == fd.float16
+    with fd.cuda.amp.autocast():
+        assert fd.is_autocast_enabled() and fd.get_autocast_dtype("cuda") == fd.float16
+    assert not fd.is_autocast_enabled()
+    assert fd.cpu.amp.GradScaler(init_scale=4.0).get_scale() == 4.0
+    assert fd.cpu.is_available() and fd.cpu.device_count() == 1
+    fd.cpu.synchronize()

@@ -104,7 +104,7 @@ from fastdl._views import (  # noqa: E402,F401
 )
 from fastdl._native_norms import native_batch_norm, native_group_norm, native_layer_norm  # noqa: E402,F401
 
-from fastdl import amp, autograd, cuda, linalg, masked, nn, optim, profiler  # noqa: E402,F401
+from fastdl import amp, autograd, cpu, cuda, linalg, masked, nn, optim, profiler  # noqa: E402,F401
 from fastdl.amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402,F401
 from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)
     cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, norm, pinverse, qr,
