@@ -194,3 +194,21 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
                 keep[fd.randperm(rows, device=tensor.device)[:zeros], c] = 0
             tensor.mul_(keep)
     return tensor
+
+
+def _deprecated(fn):
+    # PyTorch's old spellings without the trailing underscore
+    def run(*args, **kwargs):
+        import warnings
+        warnings.warn(f"nn.init.{fn.__name__[:-1]} is now deprecated in favor of nn.init.{fn.__name__}.",
+                      FutureWarning, stacklevel=2)
+        return fn(*args, **kwargs)
+    run.__name__ = fn.__name__[:-1]
+    run.__doc__ = fn.__doc__
+    return run
+
+
+uniform, normal, constant, eye, dirac = (_deprecated(f) for f in (uniform_, normal_, constant_, eye_, dirac_))
+xavier_uniform, xavier_normal = _deprecated(xavier_uniform_), _deprecated(xavier_normal_)
+kaiming_uniform, kaiming_normal = _deprecated(kaiming_uniform_), _deprecated(kaiming_normal_)
+orthogonal, sparse = _deprecated(orthogonal_), _deprecated(sparse_)

@@ -85,3 +85,16 @@ from fastdl.nn import _parametrizations as parametrizations  # noqa: E402
 from fastdl.nn._norm_hooks import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm  # noqa: E402,F401
 _sys.modules[__name__ + ".parametrize"] = parametrize
 _sys.modules[__name__ + ".parametrizations"] = parametrizations
+from fastdl.nn import _fusion as fusion  # noqa: E402
+from fastdl.nn._fusion import (fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval,  # noqa: E402,F401
+                               fuse_linear_bn_weights)
+_sys.modules[__name__ + ".fusion"] = fusion
+
+
+def skip_init(module_cls, *args, **kwargs):
+    """module_cls(*args, **kwargs) whose parameters and buffers are to be overwritten by the caller
+    (PyTorch skips their initialisation; here they are initialised, which is one valid state of
+    "uninitialised" values)."""
+    if "device" not in __import__("inspect").signature(module_cls).parameters:
+        raise RuntimeError("skip_init: the module must accept a 'device' argument")
+    return module_cls(*args, **kwargs)
