@@ -1,5 +1,6 @@
 """fastdl.optim: optimizers with PyTorch's update rules and defaults, each step one fused
-native kernel per param group; fastdl.optim.lr_scheduler for learning-rate schedules."""
+native kernel per param group (Adafactor, Muon and LBFGS are composed from tensor ops);
+fastdl.optim.lr_scheduler for learning-rate schedules."""
 from fastdl.optim.optimizer import Optimizer  # noqa: F401
 from fastdl.optim.sgd import SGD  # noqa: F401
 from fastdl.optim.adam import Adam  # noqa: F401
@@ -16,3 +17,5 @@ from fastdl.optim.asgd import ASGD  # noqa: F401
 from fastdl.optim.lbfgs import LBFGS  # noqa: F401
 from fastdl.optim import lr_scheduler  # noqa: F401
 from fastdl.optim import swa_utils  # noqa: F401
+from fastdl.optim.adafactor import Adafactor  # noqa: F401
+from fastdl.optim.muon import Muon  # noqa: F401
