@@ -71,6 +71,7 @@ from fastdl._pointwise import (  # noqa: E402,F401
     heaviside, isin, isneginf, isposinf, isreal, lcm, ldexp, logaddexp2, rad2deg, signbit, sinc, trapezoid,
 )
 from fastdl._random import bernoulli, multinomial, normal, poisson  # noqa: E402,F401
+from fastdl._vmap import vmap  # noqa: E402,F401
 from fastdl.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,  # noqa: E402,F401
                            seed, set_rng_state)
 from fastdl._special import digamma, erfc, erfinv, lgamma, mvlgamma, polygamma  # noqa: E402,F401
