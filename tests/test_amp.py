@@ -244,3 +244,27 @@ def test_device_namespaces():
     assert fd.cpu.amp.GradScaler(init_scale=4.0).get_scale() == 4.0
     assert fd.cpu.is_available() and fd.cpu.device_count() == 1
     fd.cpu.synchronize()
+
+
+def test_state_functions():
+    x = _rand(3, 4)
+    try:
+        fd.set_autocast_enabled("cpu", True)
+        fd.set_autocast_dtype("cpu", fd.float16)
+        assert fd.is_autocast_cpu_enabled() and fd.get_autocast_cpu_dtype() == fd.float16
+        assert (x @ x.T).dtype == fd.float16
+        fd.set_autocast_cpu_dtype(BF)
+        assert (x @ x.T).dtype == BF
+    finally:
+        fd.set_autocast_cpu_enabled(False)
+        fd.set_autocast_cpu_dtype(BF)
+    assert (x @ x.T).dtype == fd.float32
+    fd.set_autocast_enabled(True)  # the one-argument form is CUDA's
+    assert fd.is_autocast_enabled("cuda")
+    fd.set_autocast_enabled(False)
+    assert fd.get_autocast_gpu_dtype() == fd.float16
+    with pytest.raises(ValueError, match="set_autocast_dtype"):
+        fd.set_autocast_dtype("cpu", fd.float32)
+    assert fd.autocast_increment_nesting() == 1 and fd.autocast_decrement_nesting() == 0
+    assert fd.is_autocast_cache_enabled()
+    fd.clear_autocast_cache()

@@ -106,7 +106,11 @@ from fastdl._views import (  # noqa: E402,F401
 from fastdl._native_norms import native_batch_norm, native_group_norm, native_layer_norm  # noqa: E402,F401
 
 from fastdl import amp, autograd, cpu, cuda, linalg, masked, nn, optim, profiler  # noqa: E402,F401
-from fastdl.amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402,F401
+from fastdl.amp import (autocast, autocast_decrement_nesting, autocast_increment_nesting,  # noqa: E402,F401
+                        clear_autocast_cache, get_autocast_cpu_dtype, get_autocast_dtype, get_autocast_gpu_dtype,
+                        is_autocast_available, is_autocast_cache_enabled, is_autocast_cpu_enabled,
+                        is_autocast_enabled, set_autocast_cache_enabled, set_autocast_cpu_dtype,
+                        set_autocast_cpu_enabled, set_autocast_dtype, set_autocast_enabled, set_autocast_gpu_dtype)
 from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level linear-algebra names)
     cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, norm, pinverse, qr,
     slogdet, svd, triangular_solve, lu, lu_solve, lu_unpack, geqrf, ormqr,

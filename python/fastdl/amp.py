@@ -45,6 +45,72 @@ def get_autocast_dtype(device_type):
     return _C._get_autocast(_device_type(device_type, "get_autocast_dtype"))[1]
 
 
+# PyTorch's lower-level state functions (what autocast's enter / exit call)
+def set_autocast_enabled(device_type, enabled=None):
+    """set_autocast_enabled(device_type, enabled), or the old one-argument CUDA form."""
+    if enabled is None:
+        device_type, enabled = "cuda", device_type
+    d = _device_type(device_type, "set_autocast_enabled")
+    _C._set_autocast(d, bool(enabled), _C._get_autocast(d)[1])
+
+
+def set_autocast_dtype(device_type, dtype):
+    d = _device_type(device_type, "set_autocast_dtype")
+    if dtype not in _LOW:
+        raise ValueError(f"set_autocast_dtype: autocast runs in bfloat16 or float16; got {dtype}")
+    _C._set_autocast(d, _C._get_autocast(d)[0], dtype)
+
+
+def is_autocast_cpu_enabled():
+    return is_autocast_enabled("cpu")
+
+
+def set_autocast_cpu_enabled(enabled):
+    set_autocast_enabled("cpu", enabled)
+
+
+def get_autocast_cpu_dtype():
+    return get_autocast_dtype("cpu")
+
+
+def set_autocast_cpu_dtype(dtype):
+    set_autocast_dtype("cpu", dtype)
+
+
+def get_autocast_gpu_dtype():
+    return get_autocast_dtype("cuda")
+
+
+def set_autocast_gpu_dtype(dtype):
+    set_autocast_dtype("cuda", dtype)
+
+
+_cache = {"enabled": True, "nesting": 0}
+
+
+def is_autocast_cache_enabled():
+    """Accepted for PyTorch's API: fastdl casts a weight at each use (there is no cast cache)."""
+    return _cache["enabled"]
+
+
+def set_autocast_cache_enabled(enabled):
+    _cache["enabled"] = bool(enabled)
+
+
+def clear_autocast_cache():
+    """Nothing to clear: fastdl keeps no cache of cast weights."""
+
+
+def autocast_increment_nesting():
+    _cache["nesting"] += 1
+    return _cache["nesting"]
+
+
+def autocast_decrement_nesting():
+    _cache["nesting"] = max(0, _cache["nesting"] - 1)
+    return _cache["nesting"]
+
+
 class autocast:  # noqa: N801  (PyTorch's name)
     """A mixed-precision region for one device type (see the module docstring); nests, and
     enabled=False turns it off inside an outer region. Also a decorator."""
