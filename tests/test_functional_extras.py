@@ -155,3 +155,30 @@ def test_skip_init_and_deprecated_init_spellings():
     for name in ("uniform", "normal", "constant", "eye", "dirac", "xavier_normal", "kaiming_uniform",
                  "kaiming_normal", "orthogonal", "sparse"):
         assert callable(getattr(nn.init, name))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("shape,kw", [
+    ((2, 3, 17, 23), dict(size=(5, 7))), ((1, 2, 8, 8), dict(size=(3, 13))), ((1, 1, 9, 10), dict(scale_factor=0.37)),
+    ((1, 1, 9, 10), dict(scale_factor=(0.5, 2.5))), ((1, 2, 16, 12), dict(size=(4, 5), align_corners=True)),
+    ((1, 1, 5, 6), dict(size=(12, 2))),
+])
+def test_interpolate_antialias_matches_torch(mode, shape, kw):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal(shape)
+    xr = fd.from_numpy(x.copy()).requires_grad_(True)
+    out = F.interpolate(xr, mode=mode, antialias=True, **kw)
+    tx = torch.tensor(x, requires_grad=True)
+    want = torch.nn.functional.interpolate(tx, mode=mode, antialias=True, **kw)
+    np.testing.assert_allclose(out.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = np.random.default_rng(1).standard_normal(tuple(want.shape))
+    (out * fd.from_numpy(g)).sum().backward()
+    (want * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(xr.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_interpolate_antialias_needs_bilinear_or_bicubic_4d():
+    with pytest.raises(ValueError, match="anti-alias option is restricted"):
+        F.interpolate(fd.randn(1, 1, 8, 8), size=(4, 4), mode="nearest", antialias=True)
+    with pytest.raises(ValueError, match="anti-alias option is restricted"):
+        F.interpolate(fd.randn(1, 1, 8), size=4, mode="linear", antialias=True)

@@ -2,7 +2,10 @@
 nn.Upsample over (N, C, L), (N, C, H, W) or (N, C, D, H, W) inputs, with PyTorch's index rules.
 Resizing is separable: each spatial axis is a gather of source rows (index_select, whose
 backward scatters the gradient) blended with per-row weights (linear: 2 taps, bicubic: 4), or
-for area a small averaging matrix; index and weight tables are computed once per call in numpy."""
+for area a small averaging matrix; index and weight tables are computed once per call in numpy.
+antialias=True (bilinear, bicubic) resizes each axis by a dense (out, in) weight matrix whose rows are
+the filter (triangle, or Keys' cubic with a = -0.5) stretched by the downscaling factor and
+normalised, PIL's and PyTorch's antialiased resampling."""
 import math
 
 import numpy as np
@@ -76,7 +79,31 @@ def _area_matrix(n_in, n_out):
     return m
 
 
-def _resize_axis(x, dim, n_out, scale, mode, align_corners):
+def _aa_matrix(n_in, n_out, scale, align_corners, mode):
+    """(n_out, n_in) antialiased resampling weights of one axis."""
+    s = _scale(n_in, n_out, scale, align_corners)
+    if mode == "bilinear":
+        interp, filt = 2, lambda t: np.maximum(0.0, 1.0 - np.abs(t))
+    else:
+        def filt(t, a=-0.5):
+            t = np.abs(t)
+            return np.where(t < 1, ((a + 2) * t - (a + 3)) * t * t + 1,
+                            np.where(t < 2, ((t - 5) * t + 8) * t * a - 4 * a, 0.0))
+        interp = 4
+    support = interp * 0.5 * s if s >= 1.0 else interp * 0.5
+    inv = 1.0 / s if s >= 1.0 else 1.0
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = s * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)  # int(): truncation toward zero, as the C++ casts
+        hi = min(int(center + support + 0.5), n_in)
+        w = filt((np.arange(lo, hi) - center + 0.5) * inv)
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0 else w
+    return m
+
+
+def _resize_axis(x, dim, n_out, scale, mode, align_corners, antialias=False):
     n_in = x.shape[dim]
     s = _scale(n_in, n_out, scale, align_corners)
     dst = np.arange(n_out, dtype=np.float64)
@@ -84,8 +111,9 @@ def _resize_axis(x, dim, n_out, scale, mode, align_corners):
         return _gather(x, dim, np.minimum(np.floor(dst * s), n_in - 1))
     if mode == "nearest-exact":
         return _gather(x, dim, np.minimum(np.floor((dst + 0.5) * s), n_in - 1))
-    if mode == "area":
-        m = _tensor.tensor(_area_matrix(n_in, n_out), dtype=x.dtype, device=x.device)
+    if mode == "area" or antialias:
+        m = _area_matrix(n_in, n_out) if mode == "area" else _aa_matrix(n_in, n_out, scale, align_corners, mode)
+        m = _tensor.tensor(m, dtype=x.dtype, device=x.device)
         return (x.movedim(dim, -1) @ m.transpose(0, 1)).movedim(-1, dim)
     if mode == "bicubic":
         src = dst * s if align_corners else (dst + 0.5) * s - 0.5
@@ -118,13 +146,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError(f"{op}: mode '{mode}' needs a {_NDIM[mode]}-D input; got shape {tuple(input.shape)}")
     if mode not in _NDIM and align_corners is not None:
         raise ValueError(f"{op}: align_corners only applies to linear, bilinear, trilinear and bicubic modes")
-    if antialias:
-        raise ValueError(f"{op}: antialias=True is not supported")
+    if antialias and (mode not in ("bilinear", "bicubic") or input.ndim != 4):
+        raise ValueError(f"{op}: anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
+                         f"tensor as input; got mode '{mode}' and shape {tuple(input.shape)}")
     out, scales = _sizes(input, size, scale_factor, recompute_scale_factor, op)
     x = input
     for i, (n, sc) in enumerate(zip(out, scales)):
         if n != x.shape[2 + i] or mode not in ("nearest", "nearest-exact", "area"):
-            x = _resize_axis(x, 2 + i, n, sc, mode, bool(align_corners))
+            x = _resize_axis(x, 2 + i, n, sc, mode, bool(align_corners), bool(antialias))
     return x if x is not input else input.clone()
 
 
