@@ -117,6 +117,7 @@ from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level line
 )
 from fastdl.serialization import load, save  # noqa: E402,F401
 from fastdl import data, distributions, signal, special, testing, utils  # noqa: E402,F401
+from fastdl import func  # noqa: E402,F401  (torch.func: grad, jacrev, functional_call, ...)
 from fastdl._misc_ops import (  # noqa: E402,F401
     bitwise_left_shift, bitwise_right_shift, i0, igamma, igammac, logspace, tril_indices, triu_indices, unravel_index,
 )

@@ -1,4 +1,5 @@
-"""Autograd entry points (the engine itself is C++): backward, grad, and gradcheck."""
+"""Autograd entry points (the engine itself is C++): backward, grad, gradcheck, Function;
+autograd.functional holds torch.autograd.functional's jacobian, hessian, vjp, jvp, vhp, hvp."""
 from fastdl._lazy import np
 
 from fastdl import _C
@@ -169,3 +170,6 @@ class Function:
         for k, i in enumerate(diff):
             res[i] = recorded[k]
         return res[0] if single else tuple(res)
+
+
+from fastdl.autograd import functional  # noqa: E402,F401  (uses grad above)
