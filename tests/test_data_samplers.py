@@ -212,7 +212,7 @@ def test_datasets_chain_stack_concat():
 def test_default_convert():
     out = default_convert({"a": np.arange(3), "b": (np.float32(2.5), "s", 7)})
     assert isinstance(out["a"], fd.Tensor) and out["a"].tolist() == [0, 1, 2]
-    assert isinstance(out["b"][0], fd.Tensor) and out["b"][1:] == ("s", 7)
+    assert isinstance(out["b"][0], fd.Tensor) and out["b"][1:] == ["s", 7]  # a tuple becomes a list, as PyTorch
 
 
 def test_loader_argument_errors():
@@ -238,3 +238,55 @@ def test_loader_argument_errors():
             return iter(range(3))
     with pytest.raises(TypeError):
         len(DataLoader(NoLen()))
+
+
+def test_loader_generator_semantics_follow_torch():
+    ds = TensorDataset(fd.arange(20))
+    fd.manual_seed(0)
+    before = fd.get_rng_state().tolist()
+    loader = DataLoader(ds, batch_size=20, shuffle=True)
+    assert fd.get_rng_state().tolist() == before  # building a loader draws nothing
+    assert loader.generator is None
+    fd.manual_seed(5)
+    a = next(iter(loader))[0].tolist()
+    fd.manual_seed(5)
+    assert next(iter(loader))[0].tolist() == a  # no generator: each epoch draws from the global one
+    g = fd.Generator()
+    assert DataLoader(ds, shuffle=True, generator=g).generator is g
+    with pytest.raises(TypeError, match="DataLoader: generator must be"):
+        DataLoader(ds, generator="x")
+    with pytest.raises(ValueError, match="num_samples should be a positive integer value, but got num_samples=0"):
+        DataLoader([], shuffle=True)
+
+
+def test_collate_follows_torch():
+    import collections
+    torch = pytest.importorskip("torch")
+    P = collections.namedtuple("P", "a b")
+    for batch in ([P(1, 2.0), P(3, 4.0)], [(1, 2.5), (3, 4.5)], [[1, 2], [3, 4]], [1.5, 2.5]):
+        ours = fd.data.default_collate(batch)
+        theirs = torch.utils.data.default_collate(batch)
+        assert type(ours).__name__ == type(theirs).__name__ or isinstance(ours, fd.Tensor)
+        flat_o = ours if isinstance(ours, fd.Tensor) else list(ours)
+        flat_t = theirs if isinstance(theirs, torch.Tensor) else list(theirs)
+        for o, t in zip(flat_o if isinstance(flat_o, list) else [flat_o], flat_t if isinstance(flat_t, list) else [flat_t]):
+            assert o.tolist() == t.tolist() and str(o.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+    b = next(iter(DataLoader(TensorDataset(fd.arange(4), fd.arange(4) * 2), batch_size=2)))
+    assert isinstance(b, list) and b[1].tolist() == [0, 2]
+
+
+def test_getitems_is_used_for_whole_batches():
+    calls = []
+
+    class Batched:
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, i):
+            raise AssertionError("the loader should ask for whole batches")
+
+        def __getitems__(self, idx):
+            calls.append(list(idx))
+            return [float(i) for i in idx]
+    out = [b.tolist() for b in DataLoader(Batched(), batch_size=4)]
+    assert out == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]] and calls == [[0, 1, 2, 3], [4, 5]]

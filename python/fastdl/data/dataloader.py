@@ -28,8 +28,9 @@ from fastdl.random import Generator, numpy_rng
 
 
 def default_collate(batch):
-    """Stack a list of samples: tensors -> stacked tensor, numpy arrays / numbers -> tensor,
-    tuples/lists -> tuples of collated fields, dicts -> dicts of collated fields, str -> list."""
+    """Stack a list of samples: tensors -> stacked tensor, numpy arrays / numbers -> tensor (Python
+    floats float64, ints int64), tuples / lists -> a list of collated fields (a namedtuple stays
+    one), dicts -> dicts of collated fields, str -> list."""
     first = batch[0]
     if isinstance(first, Tensor):
         return _C.stack(list(batch), 0)
@@ -39,17 +40,18 @@ def default_collate(batch):
         return _C.from_numpy(np.asarray(batch, dtype=np.bool_))
     if isinstance(first, numbers.Integral):
         return _C.from_numpy(np.asarray(batch, dtype=np.int64))
-    if isinstance(first, numbers.Real):
-        return _C.from_numpy(np.asarray(batch, dtype=np.float64))._to_dtype(_C.dtype.float32) \
-            if not isinstance(first, np.floating) else _C.from_numpy(np.asarray(batch))
+    if isinstance(first, numbers.Real):  # Python floats: float64, as PyTorch's collate
+        return _C.from_numpy(np.asarray(batch, dtype=np.float64)) if not isinstance(first, np.floating) \
+            else _C.from_numpy(np.asarray(batch))
     if isinstance(first, str):
         return list(batch)
     if isinstance(first, dict):
         return {k: default_collate([b[k] for b in batch]) for k in first}
-    if isinstance(first, (tuple, list)):
+    if isinstance(first, (tuple, list)):  # a list of the fields (a namedtuple keeps its type), as PyTorch
         if any(len(b) != len(first) for b in batch):
             raise ValueError("default_collate: each element in list of batch should be of equal size")
-        return tuple(default_collate(list(f)) for f in zip(*batch))
+        fields = [default_collate(list(f)) for f in zip(*batch)]
+        return type(first)(*fields) if isinstance(first, tuple) and hasattr(first, "_fields") else fields
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
                     f"found {type(first).__name__}")
 
@@ -66,7 +68,7 @@ def default_convert(data):
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, (list, tuple)):
-        return type(data)(default_convert(d) for d in data)
+        return [default_convert(d) for d in data]
     return data
 
 
@@ -128,18 +130,22 @@ class DataLoader:
         self.collate_fn = collate_fn if collate_fn is not None else (
             default_collate if self._auto_collation else default_convert)
         self._default_collate = collate_fn is None
-        # generator: a fastdl Generator (drawn from at each epoch, as PyTorch's sampler does), a numpy
-        # Generator, or a seed; none: a numpy generator seeded now from the global one
-        self._fd_generator = generator if isinstance(generator, Generator) and seed is None else None
-        state = self._fd_generator.get_state() if self._fd_generator is not None else None
-        self.generator = numpy_rng(seed if seed is not None else generator, "DataLoader")
-        if state is not None:  # a peek: the first epoch makes the generator's first draw
-            self._fd_generator.set_state(state)
+        # generator: a fastdl Generator or None (the global one), drawn from at each epoch as in
+        # PyTorch; fastdl also takes a numpy Generator, or an int seed (seed= too) for a numpy
+        # generator made here, whose epochs continue one stream
+        self.generator = generator
+        if seed is not None or (isinstance(generator, numbers.Integral) and not isinstance(generator, bool)):
+            self._rng = np.random.default_rng(seed if seed is not None else generator)
+        elif generator is None or isinstance(generator, (Generator, np.random.Generator)):
+            self._rng = generator
+        else:
+            raise TypeError(f"DataLoader: generator must be a fastdl Generator, a numpy Generator, an int seed or "
+                            f"None; got {type(generator).__name__}")
         if iterable:
             self.sampler = self.batch_sampler = None
             return
         if sampler is None:
-            sampler = RandomSampler(dataset, generator=self._fd_generator or self.generator) if shuffle \
+            sampler = RandomSampler(dataset, generator=self._rng) if shuffle \
                 else SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, self.drop_last)
@@ -160,7 +166,8 @@ class DataLoader:
         fetch = getattr(self.dataset, "fetch", None) if self._default_collate else None
         if fetch is not None:
             return fetch(np.asarray(idx, dtype=np.int64))
-        return self.collate_fn([self.dataset[int(i)] for i in idx])
+        many = getattr(self.dataset, "__getitems__", None)  # a batch of samples in one call, as PyTorch
+        return self.collate_fn(many(list(idx)) if many is not None else [self.dataset[int(i)] for i in idx])
 
     def _index_stream(self):
         return iter(self.batch_sampler if self._auto_collation else self.sampler)
@@ -183,10 +190,14 @@ class DataLoader:
             if isinstance(self.dataset, IterableDataset):
                 return self._stream()
             return (self._fetch(idx) for idx in self._index_stream())
-        seed = int(numpy_rng(self._fd_generator, "DataLoader").integers(2 ** 62))
+        seed = self._draw_seed()
         if isinstance(self.dataset, IterableDataset):
             return self._stream_workers(seed)
         return self._map_workers(seed)
+
+    def _draw_seed(self):
+        """A seed from the loader's random source (the workers' base seed; fastdl.train's sharding)."""
+        return int(numpy_rng(self._rng, "DataLoader").integers(2 ** 62))
 
     def _start_worker(self, wid, seed):
         _worker.info = WorkerInfo(wid, self.num_workers, seed + wid, self.dataset)

@@ -4,6 +4,9 @@ import numpy as np
 
 
 class Dataset:
+    def __class_getitem__(cls, item):  # Dataset[T] in annotations, as PyTorch's generic class
+        return cls
+
     def __getitem__(self, index):
         raise NotImplementedError
 
@@ -90,7 +93,7 @@ class TensorDataset(Dataset):
                 out.append(t[indices])
             else:
                 out.append(_C.index_select(t, 0, _C.from_numpy(np.ascontiguousarray(indices, dtype=np.int64))))
-        return tuple(out)
+        return out  # a list, as PyTorch collates a tuple sample
 
 
 class Subset(Dataset):

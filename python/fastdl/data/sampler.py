@@ -24,7 +24,11 @@ def _bool(value, name, cls):
 
 
 class Sampler:
-    """Base class: subclasses define __iter__ (dataset indices) and, when known, __len__."""
+    """Base class: subclasses define __iter__ (dataset indices) and, when known, __len__.
+    Subscriptable for annotations (Sampler[int]), as PyTorch's generic class."""
+
+    def __class_getitem__(cls, item):
+        return cls
 
     def __init__(self, data_source=None):
         pass
@@ -55,8 +59,9 @@ class RandomSampler(Sampler):
         self.replacement = _bool(replacement, "replacement", "RandomSampler")
         self._num_samples = None if num_samples is None else _positive_int(num_samples, "num_samples", "RandomSampler")
         self.generator = generator
-        if self._num_samples is None and len(data_source) == 0 and replacement:
-            raise ValueError("RandomSampler: num_samples should be a positive integer value, but got num_samples=0")
+        if self.num_samples <= 0:
+            raise ValueError(f"RandomSampler: num_samples should be a positive integer value, but got "
+                             f"num_samples={self.num_samples}")
 
     @property
     def num_samples(self):
@@ -108,13 +113,14 @@ class WeightedRandomSampler(Sampler):
         if not replacement and self.num_samples > int((w > 0).sum()):
             raise ValueError(f"WeightedRandomSampler: cannot draw {self.num_samples} samples without replacement "
                              f"from {int((w > 0).sum())} positive weights")
-        self.weights = w
+        from fastdl._C import from_numpy
+        self.weights = from_numpy(w.copy())  # float64, as PyTorch's
+        self._p = w / w.sum()
         self.generator = generator
 
     def __iter__(self):
         rng = numpy_rng(self.generator, "WeightedRandomSampler")
-        p = self.weights / self.weights.sum()
-        yield from rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p).tolist()
+        yield from rng.choice(len(self._p), size=self.num_samples, replace=self.replacement, p=self._p).tolist()
 
     def __len__(self):
         return self.num_samples

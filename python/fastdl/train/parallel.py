@@ -114,7 +114,7 @@ def shard(loader, shuffle=None, drop_last=None):
     if isinstance(getattr(loader, "sampler", None), DistributedSampler):
         return loader
     if isinstance(loader, DataLoader):
-        seed = int(loader.generator.integers(2 ** 62))
+        seed = loader._draw_seed()
         seed = dist.GroupMember.WORLD.comm.bcast(seed, root=0)  # one permutation for all ranks
         shuffle = loader.shuffle if shuffle is None else shuffle
         sampler = DistributedSampler(loader.dataset, world, rank, shuffle=shuffle, seed=seed,
