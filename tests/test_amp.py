@@ -206,7 +206,7 @@ def test_grad_scaler_scales_skips_and_grows():
     off = fd.amp.GradScaler("cpu", enabled=False)
     x = fd.tensor(3.0)
     assert off.scale(x) is x and off.step(opt) == "stepped" and off.state_dict() == {}
-    with pytest.raises(ValueError, match="growth_factor"):
+    with pytest.raises(ValueError, match="growth factor must be > 1.0"):
         fd.amp.GradScaler("cpu", growth_factor=1.0)
 
 
@@ -268,3 +268,46 @@ def test_state_functions():
     assert fd.autocast_increment_nesting() == 1 and fd.autocast_decrement_nesting() == 0
     assert fd.is_autocast_cache_enabled()
     fd.clear_autocast_cache()
+
+
+def test_grad_scaler_follows_torch_on_misuse_and_dtypes():
+    s = fd.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    low = s.scale(fd.tensor(2.0, dtype=fd.float16))
+    assert low.dtype == fd.float32 and low.item() == 2.0 ** 17  # no float16 overflow
+    assert s.scale(fd.ones(3, dtype=fd.float64)).dtype == fd.float64
+    assert [t.item() for t in s.scale(iter([fd.tensor(1.0)]))] == [2.0 ** 16]  # any iterable
+    with pytest.raises(ValueError, match="outputs must be a Tensor"):
+        s.scale(3.0)
+    p = _Param(fd.tensor([1.0]))
+    opt = _Opt([p])
+    s.step(opt)
+    with pytest.raises(RuntimeError, match="step\\(\\) has already been called"):
+        s.step(opt)
+    with pytest.raises(RuntimeError, match="unscale_\\(\\) is being called after step\\(\\)"):
+        s.unscale_(opt)
+    s.update()
+    with pytest.raises(AssertionError, match="No inf checks were recorded"):
+        s.update()
+    with pytest.raises(RuntimeError, match="Closure"):
+        s.step(opt, closure=lambda: 0)
+    p.grad = fd.tensor([1.0], dtype=fd.float16)
+    with pytest.raises(ValueError, match="FP16 gradients"):
+        s.unscale_(_Opt([p]))
+    fresh = fd.amp.GradScaler("cpu")
+    with pytest.raises(AssertionError, match="scaler.scale"):
+        fresh.step(opt)
+    with pytest.raises(AssertionError):  # PyTorch asserts on bad factors
+        fd.amp.GradScaler("cpu", backoff_factor=1.5)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        off = fd.amp.GradScaler()  # CUDA by default; none here
+    if not fd.cuda.is_available():
+        assert not off.is_enabled() and off.get_scale() == 1.0 and any("Disabling" in str(m.message) for m in w)
+
+
+def test_inner_region_inherits_the_dtype():
+    x = _rand(3, 4)
+    with fd.autocast("cpu", dtype=fd.float16):
+        with fd.autocast("cpu") as inner:
+            assert inner.fast_dtype == fd.float16 and (x @ x.T).dtype == fd.float16
+    assert not fd.is_autocast_enabled("mps")

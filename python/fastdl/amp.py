@@ -33,8 +33,10 @@ def is_autocast_available(device_type):
 
 
 def is_autocast_enabled(device_type="cuda"):  # PyTorch's default: CUDA
-    """Whether an autocast region for device_type is open on this thread."""
-    return bool(_C._get_autocast(_device_type(device_type, "is_autocast_enabled"))[0])
+    """Whether an autocast region for device_type is open on this thread (never, for device types
+    fastdl does not run on)."""
+    d = device_type.type if isinstance(device_type, _C.device) else device_type
+    return d in _DEFAULT_DTYPE and bool(_C._get_autocast(d)[0])
 
 
 def _any_region():
@@ -117,7 +119,10 @@ class autocast:  # noqa: N801  (PyTorch's name)
 
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
         self.device_type = _device_type(device_type, "autocast")
-        self.fast_dtype = _DEFAULT_DTYPE[self.device_type] if dtype is None else dtype
+        self.device = self.device_type
+        # no dtype: the region's current one (an inner region inherits the outer's), as PyTorch
+        self.fast_dtype = _C._get_autocast(self.device_type)[1] if dtype is None else dtype
+        self._cache_enabled = is_autocast_cache_enabled() if cache_enabled is None else bool(cache_enabled)
         self._enabled = bool(enabled)
         if self.fast_dtype not in _LOW:
             warnings.warn(f"autocast: {self.device_type} autocast runs in bfloat16 or float16; got {self.fast_dtype}, "
@@ -159,30 +164,42 @@ def float32_under_autocast(fn):
     return run
 
 
+class _ArgumentError(ValueError, AssertionError):
+    """A bad argument (PyTorch asserts on these, so either except clause catches it)."""
+
+
 class GradScaler:
     """Dynamic loss scaling (torch.amp.GradScaler): scale(loss).backward(), then step(optimizer)
     unscales the gradients and skips the step if any is inf or NaN, and update() halves the scale
-    after such a step or doubles it after growth_interval clean ones."""
+    after such a step or doubles it after growth_interval clean ones. Each optimizer goes through
+    unscale_ (optional, once) -> step (once) -> update per iteration, as in PyTorch."""
 
     def __init__(self, device="cuda", init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5,
                  growth_interval=2000, enabled=True):
-        if growth_factor <= 1.0:
-            raise ValueError(f"GradScaler: growth_factor must be > 1; got {growth_factor}")
-        if not 0.0 < backoff_factor < 1.0:
-            raise ValueError(f"GradScaler: backoff_factor must be in (0, 1); got {backoff_factor}")
-        self._device = str(device)
+        self._device = device.type if isinstance(device, _C.device) else str(device).split(":")[0]
+        if enabled and self._device == "cuda" and not _C.cuda_is_available():
+            warnings.warn("GradScaler is enabled, but CUDA is not available. Disabling.", UserWarning, stacklevel=2)
+            enabled = False
         self._enabled = bool(enabled)
-        self._scale = float(init_scale)
+        if self._enabled:
+            if growth_factor <= 1.0:
+                raise _ArgumentError(f"GradScaler: the growth factor must be > 1.0; got {growth_factor}")
+            if not backoff_factor < 1.0:
+                raise _ArgumentError(f"GradScaler: the backoff factor must be < 1.0; got {backoff_factor}")
+        self._init_scale = float(init_scale)
+        self._scale = None  # set by the first scale(), as PyTorch's lazy init
         self._growth_factor, self._backoff_factor = float(growth_factor), float(backoff_factor)
         self._growth_interval = int(growth_interval)
         self._growth_tracker = 0
-        self._per_optimizer = {}  # id(optimizer) -> {"unscaled": bool, "found_inf": bool}
+        self._per_optimizer = {}  # id(optimizer) -> {"stage": "ready" | "unscaled" | "stepped", "found_inf": bool}
 
     def is_enabled(self):
         return self._enabled
 
     def get_scale(self):
-        return self._scale if self._enabled else 1.0
+        if not self._enabled:
+            return 1.0
+        return self._init_scale if self._scale is None else self._scale
 
     def get_growth_factor(self):
         return self._growth_factor
@@ -203,27 +220,39 @@ class GradScaler:
         self._growth_interval = int(new_interval)
 
     def scale(self, outputs):
-        """outputs (a tensor, or nested lists / tuples of them) times the scale."""
+        """outputs (a tensor, or an iterable of them, nested) times the scale, in float32 for
+        low-precision tensors (a float16 loss times 2^16 would overflow)."""
         if not self._enabled:
             return outputs
+        if self._scale is None:
+            self._scale = self._init_scale
         if isinstance(outputs, _C.Tensor):
-            return outputs * self._scale
+            return outputs * _C.full((), self._scale, _C.dtype.float32, outputs.device)
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
-        raise TypeError(f"GradScaler.scale: outputs must be a tensor or a list / tuple of tensors; "
-                        f"got {type(outputs).__name__}")
+        if hasattr(outputs, "__iter__") and not isinstance(outputs, (str, bytes, dict)):
+            return map(self.scale, outputs)
+        raise ValueError(f"GradScaler.scale: outputs must be a Tensor or an iterable of Tensors; got "
+                         f"{type(outputs).__name__}")
 
     def _state(self, optimizer):
-        return self._per_optimizer.setdefault(id(optimizer), {"unscaled": False, "found_inf": False})
+        return self._per_optimizer.setdefault(id(optimizer), {"stage": "ready", "found_inf": False})
+
+    def _check_scale(self, op):
+        if self._scale is None:
+            raise AssertionError(f"GradScaler.{op}: _scale is None; the script did not use scaler.scale(loss or "
+                                 f"outputs) earlier in the iteration")
 
     def unscale_(self, optimizer):
         """Divide optimizer's gradients by the scale (once per step; before clipping them)."""
         if not self._enabled:
             return
+        self._check_scale("unscale_")
         st = self._state(optimizer)
-        if st["unscaled"]:
-            raise RuntimeError("GradScaler.unscale_: unscale_() has already been called on this optimizer "
-                               "since the last update()")
+        if st["stage"] == "unscaled":
+            raise RuntimeError("unscale_() has already been called on this optimizer since the last update().")
+        if st["stage"] == "stepped":
+            raise RuntimeError("unscale_() is being called after step().")
         inv = 1.0 / self._scale
         found = False
         from fastdl import no_grad
@@ -232,40 +261,56 @@ class GradScaler:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
+                    if p.grad.dtype == _C.dtype.float16:
+                        raise ValueError("Attempting to unscale FP16 gradients.")
                     p.grad.mul_(inv)
                     found = found or not bool(p.grad.isfinite().all())
-        st["unscaled"], st["found_inf"] = True, found
+        st["stage"], st["found_inf"] = "unscaled", found
 
     def step(self, optimizer, *args, **kwargs):
         """optimizer.step(*args, **kwargs) unless the unscaled gradients hold inf or NaN; returns
         its result (None when skipped)."""
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
+        if "closure" in kwargs:
+            raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
+        self._check_scale("step")
         st = self._state(optimizer)
-        if not st["unscaled"]:
+        if st["stage"] == "stepped":
+            raise RuntimeError("step() has already been called since the last update().")
+        if st["stage"] == "ready":
             self.unscale_(optimizer)
+        st["stage"] = "stepped"
         return None if st["found_inf"] else optimizer.step(*args, **kwargs)
 
     def update(self, new_scale=None):
         """Move the scale for the next iteration (or set it to new_scale)."""
         if not self._enabled:
             return
+        self._check_scale("update")
         if new_scale is not None:
-            self._scale = float(new_scale.item() if isinstance(new_scale, _C.Tensor) else new_scale)
-        elif any(st["found_inf"] for st in self._per_optimizer.values()):
-            self._scale *= self._backoff_factor
-            self._growth_tracker = 0
-        elif self._per_optimizer:
-            self._growth_tracker += 1
-            if self._growth_tracker == self._growth_interval:
-                self._scale *= self._growth_factor
+            if isinstance(new_scale, _C.Tensor):
+                if new_scale.numel() != 1:
+                    raise ValueError("GradScaler.update: new_scale should be a single-element tensor")
+                new_scale = new_scale.item()
+            self._scale = float(new_scale)
+        else:
+            if not self._per_optimizer:
+                raise AssertionError("No inf checks were recorded prior to update.")
+            if any(st["found_inf"] for st in self._per_optimizer.values()):
+                self._scale *= self._backoff_factor
                 self._growth_tracker = 0
+            else:
+                self._growth_tracker += 1
+                if self._growth_tracker == self._growth_interval:
+                    self._scale *= self._growth_factor
+                    self._growth_tracker = 0
         self._per_optimizer = {}
 
     def state_dict(self):
         if not self._enabled:
             return {}
-        return {"scale": self._scale, "growth_factor": self._growth_factor, "backoff_factor": self._backoff_factor,
+        return {"scale": self.get_scale(), "growth_factor": self._growth_factor, "backoff_factor": self._backoff_factor,
                 "growth_interval": self._growth_interval, "_growth_tracker": self._growth_tracker}
 
     def load_state_dict(self, state_dict):
