@@ -215,9 +215,6 @@ def test_strict_and_argument_errors(rng):
         AF.jacobian(lambda a: a, x, strict=True, vectorize=True)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: tanh/sigmoid/relu/gelu/silu/softplus backwards are fused kernels "
-                   "not recorded under create_graph, and exp/sqrt/tanh save their output detached, so their second "
-                   "derivatives are lost")
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "exp"])
 def test_second_order_of_fused_activations(rng, torch, act):
     (x,), (xt,) = _pairs(rng, torch, [(3,)])

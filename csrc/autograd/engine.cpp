@@ -19,10 +19,24 @@ bool any_requires_grad(const std::vector<Tensor>& ts) {
   return false;
 }
 
+namespace { thread_local Node* g_applying = nullptr; }  // the node whose closure runs on this thread
+
 std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
   FASTDL_CHECK(fn, ValueError, "backward: trying to backward through the graph a second time (", name_,
                "); its saved tensors were freed. Pass retain_graph=True the first time");
+  struct Current { Node* prev; explicit Current(Node* n) : prev(g_applying) { g_applying = n; }
+                   ~Current() { g_applying = prev; } } cur(this);
   return fn(g);
+}
+
+Tensor saved_output(const Tensor& y, uint32_t output_nr) {
+  if (!grad_enabled() || !g_applying) return y;
+  Tensor t = detach(y);
+  TensorImpl* o = t.impl();
+  o->grad_fn = Ref<Node>(g_applying);
+  o->output_nr = output_nr;
+  o->requires_grad = true;
+  return t;
 }
 
 // True when nothing but this handle can see t's memory: no other handle, no view sharing its

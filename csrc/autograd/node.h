@@ -72,6 +72,11 @@ inline void record(const char* name, const std::vector<Tensor>& inputs, Tensor& 
   record(name, inputs, std::vector<Tensor*>{&out}, std::move(fn));
 }
 
+// Inside a running backward closure with create_graph: y (an output of that node, saved detached
+// to avoid a reference cycle) joined to the node again, so a derivative through it reaches the
+// node's inputs; otherwise y as it is.
+Tensor saved_output(const Tensor& y, uint32_t output_nr = 0);
+
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
               bool create_graph);
 // torch.autograd.grad: gradients of roots w.r.t. inputs, returned rather than accumulated.

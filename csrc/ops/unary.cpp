@@ -48,12 +48,60 @@ void run_unary(UnaryOp op, DType kt, const Tensor& out, const Tensor& A) {
 
 Tensor bwd(BinaryOp op, const Tensor& x, const Tensor& g) { return binary(op, x, g); }
 
+// create_graph: the derivative of op as a composite of differentiable ops of the input a or of
+// the output y joined to this node again (autograd::saved_output), since the fused *_bwd kernels
+// and the detached saved outputs of the fast closures have no derivative of their own.
+Tensor unary_grad_graph(UnaryOp op, const Tensor& a, const Tensor& ys) {
+  auto u = [](UnaryOp o, const Tensor& x) { return unary(o, x); };
+  auto one_minus = [](const Tensor& x) { return binary_scalar(BinaryOp::sub, x, 1.0, true); };
+  switch (op) {
+    case UnaryOp::exp: case UnaryOp::expm1: { Tensor y = autograd::saved_output(ys); return op == UnaryOp::exp ? y : add_s(y, 1.0); }
+    case UnaryOp::sqrt: return binary_scalar(BinaryOp::div, mul_s(autograd::saved_output(ys), 2.0), 1.0, true);
+    case UnaryOp::rsqrt: { Tensor r = autograd::saved_output(ys); return mul_s(mul(r, mul(r, r)), -0.5); }
+    case UnaryOp::tan: { Tensor t = autograd::saved_output(ys); return add_s(mul(t, t), 1.0); }
+    case UnaryOp::tanh: { Tensor t = autograd::saved_output(ys); return one_minus(mul(t, t)); }
+    case UnaryOp::sigmoid: { Tensor sg = autograd::saved_output(ys); return mul(sg, one_minus(sg)); }
+    case UnaryOp::relu: return to_dtype(binary_scalar(BinaryOp::gt, ys, 0.0), ys.dtype());  // a constant mask
+    case UnaryOp::reciprocal: { Tensor r = autograd::saved_output(ys); return u(UnaryOp::neg, mul(r, r)); }
+    case UnaryOp::exp2: return mul_s(autograd::saved_output(ys), M_LN2);
+    case UnaryOp::gelu: {  // Phi(a) + a phi(a)
+      Tensor cdf = mul_s(add_s(u(UnaryOp::erf, mul_s(a, M_SQRT1_2)), 1.0), 0.5);
+      Tensor pdf = mul_s(u(UnaryOp::exp, mul_s(mul(a, a), -0.5)), 0.3989422804014327);
+      return add(cdf, mul(a, pdf));
+    }
+    case UnaryOp::gelu_tanh: {  // 0.5 (1 + t) + 0.5 a (1 - t^2) k (1 + 3 c a^2), t = tanh(k (a + c a^3))
+      const double k = 0.7978845608028654, c = 0.044715;
+      Tensor a2 = mul(a, a);
+      Tensor t = u(UnaryOp::tanh, mul_s(add(a, mul_s(mul(a2, a), c)), k));
+      Tensor dt = mul(one_minus(mul(t, t)), mul_s(add_s(mul_s(a2, 3 * c), 1.0), k));
+      return add(mul_s(add_s(t, 1.0), 0.5), mul_s(mul(a, dt), 0.5));
+    }
+    case UnaryOp::silu: { Tensor sg = u(UnaryOp::sigmoid, a); return mul(sg, add_s(mul(a, one_minus(sg)), 1.0)); }
+    case UnaryOp::softplus: return u(UnaryOp::sigmoid, a);
+    default: return Tensor();
+  }
+}
+
 void record_unary(UnaryOp op, const Tensor& a, const Tensor& out) {
   using V = std::vector<Tensor>;
   Tensor& o = const_cast<Tensor&>(out);
   Tensor y = detach(out);  // saved output (no cycle through the graph)
+  // For create_graph, each closure holds what its fast path already holds: the input or the output.
+  const bool keeps_input = op == UnaryOp::gelu || op == UnaryOp::gelu_tanh || op == UnaryOp::silu ||
+                           op == UnaryOp::softplus;
   auto rec = [&](const char* name, std::function<Tensor(const Tensor&)> f) {
-    autograd::record(name, {a}, o, [f](V& g) { return V{f(g[0])}; });
+    const bool keeps_output = op == UnaryOp::exp || op == UnaryOp::expm1 || op == UnaryOp::sqrt ||
+                              op == UnaryOp::rsqrt || op == UnaryOp::tan || op == UnaryOp::tanh ||
+                              op == UnaryOp::sigmoid || op == UnaryOp::relu || op == UnaryOp::reciprocal ||
+                              op == UnaryOp::exp2;
+    Tensor ai = keeps_input ? a : Tensor(), yo = keeps_output ? y : Tensor();
+    autograd::record(name, {a}, o, [f, op, ai, yo](V& g) {
+      if (autograd::grad_enabled()) {  // create_graph
+        Tensor d = unary_grad_graph(op, ai, yo);
+        if (d.defined()) return V{mul(g[0], d)};
+      }
+      return V{f(g[0])};
+    });
   };
   switch (op) {
     case UnaryOp::neg: rec("NegBackward0", [](const Tensor& g) { return unary(UnaryOp::neg, g); }); return;

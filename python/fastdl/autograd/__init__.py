@@ -79,11 +79,16 @@ def gradgradcheck(fn, inputs, **kw):
     inputs = _seq(inputs)
     diff = [t for t in inputs if t.requires_grad]
 
-    def first(*xs):
-        out = _seq(fn(*xs))
-        rng = np.random.default_rng(1)
-        ups = [_C.from_numpy(rng.standard_normal(tuple(o.shape))) for o in out]
-        gs = grad(out, [x for x in xs if x.requires_grad], ups, create_graph=True, allow_unused=True)
+    def first(*xs):  # the first derivative, with its graph even when gradcheck evaluates it under no_grad
+        prev = _C.is_grad_enabled()
+        _C.set_grad_enabled(True)
+        try:
+            out = _seq(fn(*xs))
+            rng = np.random.default_rng(1)
+            ups = [_C.from_numpy(rng.standard_normal(tuple(o.shape))) for o in out]
+            gs = grad(out, [x for x in xs if x.requires_grad], ups, create_graph=True, allow_unused=True)
+        finally:
+            _C.set_grad_enabled(prev)
         return [g for g in gs if g is not None]
     return gradcheck(first, diff, **kw)
 
