@@ -1,7 +1,9 @@
 """fastdl.utils.checkpoint (torch.utils.checkpoint): outputs and every gradient equal the
 uncheckpointed run exactly (dropout's random draws and the autocast state are replayed), for
-modules, closures over parameters, several outputs, keyword arguments and checkpoint_sequential
-at every segment count; the forward keeps no activations (measured on the allocator)."""
+modules, closures over parameters, several outputs, containers, keyword arguments and
+checkpoint_sequential at every segment count; autograd.grad through a checkpoint returns the
+gradients PyTorch's non-reentrant form does without touching .grad; the reentrant form; the
+forward keeps no activations (measured on the allocator)."""
 import numpy as np
 import pytest
 
@@ -116,3 +118,49 @@ def test_forward_keeps_no_activations():
     act = 512 * 256 * 4  # one activation
     assert plain >= 8 * act  # the graph keeps every block's activations
     assert ckpt <= 2 * act  # the checkpoint keeps its output only
+
+
+def test_container_outputs_and_autograd_grad_follow_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    w0, x0, u0 = rng.standard_normal((4, 4)), rng.standard_normal((3, 4)), rng.standard_normal((4,))
+    res = []
+    for lib, ck in ((fd, checkpoint), (torch, torch.utils.checkpoint.checkpoint)):
+        w = (fd.from_numpy(w0.copy()) if lib is fd else torch.tensor(w0)).requires_grad_(True)
+        u = (fd.from_numpy(u0.copy()) if lib is fd else torch.tensor(u0)).requires_grad_(True)
+        up = u * 2.0  # a non-leaf captured by the closure: its graph reaches back to u
+        x = (fd.from_numpy(x0.copy()) if lib is fd else torch.tensor(x0)).requires_grad_(True)
+
+        def f(t):
+            h = (t @ w).tanh() + up
+            return [h, {"s": h.sum() * 3.0}]
+        out = ck(f, x, use_reentrant=False)
+        assert isinstance(out, list) and isinstance(out[1], dict)
+        loss = (out[0] ** 2).sum() + out[1]["s"]
+        gx, gw, gu = lib.autograd.grad(loss, (x, w, u))
+        res.append([g.detach().numpy() for g in (gx, gw, gu)])
+        assert w.grad is None and u.grad is None  # grad() returns, it does not accumulate
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_reentrant_form_and_its_limits():
+    w = fd.randn(3, 3, requires_grad=True)
+    x = fd.randn(2, 3, requires_grad=True)
+    y = checkpoint(lambda t: (t @ w).sin(), x, use_reentrant=True)
+    y.sum().backward()
+    g_re = w.grad.numpy().copy()
+    w.grad = None
+    (x @ w).sin().sum().backward()
+    np.testing.assert_allclose(g_re, w.grad.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="Unexpected keyword arguments"):
+        checkpoint(lambda t, k: t, x, k=1, use_reentrant=True)
+
+
+def test_nothing_to_differentiate():
+    fd.manual_seed(0)
+    m = nn.Linear(3, 2)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    y = checkpoint(m, fd.randn(4, 3), use_reentrant=False)
+    assert not y.requires_grad

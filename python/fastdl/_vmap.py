@@ -16,24 +16,25 @@ from fastdl._C import Tensor
 
 
 def _flatten(tree):
-    """Leaves of a tuple / list / dict / namedtuple tree and a function that rebuilds it."""
+    """Leaves of a tuple / list / dict / namedtuple tree and a function that rebuilds it (which holds
+    the structure only, never the leaves)."""
     if isinstance(tree, (tuple, list)):
         parts = [_flatten(x) for x in tree]
         leaves = [leaf for p in parts for leaf in p[0]]
+        sizes, builders = [len(p[0]) for p in parts], [p[1] for p in parts]
+        kind, named = type(tree), isinstance(tree, tuple) and hasattr(tree, "_fields")
 
-        def build(vals, parts=parts, tree=tree):
+        def build(vals):
             out, at = [], 0
-            for ls, b in parts:
-                out.append(b(vals[at:at + len(ls)]))
-                at += len(ls)
-            if isinstance(tree, tuple) and hasattr(tree, "_fields"):
-                return type(tree)(*out)
-            return type(tree)(out)
+            for n, b in zip(sizes, builders):
+                out.append(b(vals[at:at + n]))
+                at += n
+            return kind(*out) if named else kind(out)
         return leaves, build
     if isinstance(tree, dict):
         keys = list(tree)
-        leaves_build = _flatten([tree[k] for k in keys])
-        return leaves_build[0], lambda vals: dict(zip(keys, leaves_build[1](vals)))
+        leaves, build_list = _flatten([tree[k] for k in keys])
+        return leaves, lambda vals: dict(zip(keys, build_list(vals)))
     return [tree], lambda vals: vals[0]
 
 

@@ -1,28 +1,52 @@
 """Activation checkpointing (torch.utils.checkpoint): trade compute for memory.
 
-    y = checkpoint(block, x)          # block's activations are not kept ...
-    y.sum().backward()                # ... backward runs block again to rebuild them
+    y = checkpoint(block, x, use_reentrant=False)   # block's activations are not kept ...
+    y.sum().backward()                              # ... backward runs block again to rebuild them
 
-The forward runs without recording a graph, keeping only the inputs; backward runs the
-function again with the graph on and back-propagates through that (a reentrant backward, as
-PyTorch's use_reentrant=True): parameters the function uses get their gradients in .grad, and
-the inputs' gradients flow on. The random state (dropout) and the autocast state of the forward
-are restored for the recomputation, so it repeats the forward exactly. As with PyTorch's
-reentrant form, fastdl.autograd.grad cannot reach parameters inside a checkpoint: use
-.backward().
+The forward runs the function once, notes the leaf tensors it reached that need gradients (its
+parameters, whatever they are: a module's, a closure's), and keeps only its inputs and outputs;
+the graph and activations of that run are freed at once. Backward runs the function again with
+the random state (dropout) and autocast state of the forward and differentiates that run with
+respect to the inputs and those leaves, handing the gradients back to the engine: .backward()
+accumulates them, fastdl.autograd.grad returns them, as PyTorch's non-reentrant form.
+use_reentrant=True is PyTorch's older form: no leaf discovery, and the recomputation is
+back-propagated on its own (parameters accumulate into .grad directly; autograd.grad cannot reach
+them, as in PyTorch). Outputs may be tensors or tuples / lists / dicts of them, with other values
+passed through.
 """
 from fastdl import _C
 from fastdl._C import Tensor
+from fastdl._vmap import _flatten
 from fastdl.autograd import Function
+
+
+def _leaves(outputs, args):
+    """The leaf tensors that need gradients and that outputs' graph reaches without passing
+    through the arguments (whose own gradients flow as inputs)."""
+    stop = {id(a.grad_fn) for a in args if isinstance(a, Tensor) and a.grad_fn is not None}
+    arg_ids = {id(a) for a in args if isinstance(a, Tensor)}
+    seen, found, stack = set(), {}, [o.grad_fn for o in outputs if isinstance(o, Tensor) and o.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen or id(node) in stop:
+            continue
+        seen.add(id(node))
+        var = getattr(node, "variable", None)
+        if var is not None:
+            if id(var) not in arg_ids:
+                found.setdefault(id(var), var)
+            continue
+        stack.extend(fn for fn, _ in (node.next_functions or ()) if fn is not None)
+    return list(found.values())
 
 
 class _Checkpoint(Function):
     @staticmethod
-    def forward(ctx, run, kwargs, preserve_rng_state, anchor, *args):
-        ctx.run, ctx.kwargs, ctx.args = run, kwargs, args
-        ctx.rng = _C._rng_state() if preserve_rng_state else None
-        ctx.autocast = {d: _C._get_autocast(d) for d in ("cpu", "cuda")}
-        return run(*args, **kwargs)
+    def forward(ctx, outputs, run, kwargs, reentrant, rng, autocast, n_args, *args_and_leaves):
+        # outputs: the forward's results, computed by checkpoint() (see there), detached
+        ctx.run, ctx.kwargs, ctx.reentrant, ctx.rng, ctx.autocast = run, kwargs, reentrant, rng, autocast
+        ctx.args, ctx.leaves = args_and_leaves[:n_args], args_and_leaves[n_args:]
+        return outputs
 
     @staticmethod
     def backward(ctx, *grads):
@@ -36,20 +60,30 @@ class _Checkpoint(Function):
             for d, (on, dt) in ctx.autocast.items():
                 _C._set_autocast(d, on, dt)
             _C.set_grad_enabled(True)
-            out = ctx.run(*inputs, **ctx.kwargs)
+            outs = _flatten(ctx.run(*inputs, **ctx.kwargs))[0]
         finally:
             _C.set_grad_enabled(grad_mode)
             for d, (on, dt) in saved_autocast.items():
                 _C._set_autocast(d, on, dt)
             if ctx.rng is not None:
                 _C._set_rng_state(saved_rng)
-        outs = out if isinstance(out, tuple) else (out,)
         pairs = [(o, g) for o, g in zip(outs, grads) if isinstance(o, Tensor) and o.requires_grad and g is not None]
-        if pairs:
-            from fastdl import autograd
-            autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
-        return (None, None, None, None) + tuple(
-            a.grad if isinstance(a, Tensor) and a.requires_grad else None for a in inputs)
+        wrt = [a for a in inputs if isinstance(a, Tensor) and a.requires_grad]
+        from fastdl import autograd
+        n_lead = 7  # outputs, run, kwargs, reentrant, rng, autocast, n_args
+        if ctx.reentrant:
+            if pairs:
+                autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+            return (None,) * n_lead + tuple(
+                a.grad if isinstance(a, Tensor) and a.requires_grad else None for a in inputs) + (None,) * len(ctx.leaves)
+        targets = wrt + list(ctx.leaves)
+        # retain_graph: a closure's tensor may carry a graph from before the checkpoint, which the
+        # outer backward still walks
+        got = autograd.grad([o for o, _ in pairs], targets, [g for _, g in pairs], retain_graph=True,
+                            allow_unused=True) if pairs and targets else [None] * len(targets)
+        by_id = {id(t): g for t, g in zip(targets, got)}
+        return (None,) * n_lead + tuple(by_id.get(id(a)) if isinstance(a, Tensor) else None for a in inputs) + \
+            tuple(got[len(wrt):])
 
 
 def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism_check="default", debug=False,
@@ -58,13 +92,42 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     if not callable(function):
         raise TypeError(f"checkpoint: function must be callable; got {type(function).__name__}")
     if context_fn is not None:
-        raise ValueError("checkpoint: context_fn is not supported (fastdl's checkpoint is the reentrant form)")
+        raise ValueError("checkpoint: context_fn is not supported")
+    if use_reentrant and kwargs:
+        raise ValueError("Unexpected keyword arguments: " + ",".join(kwargs))
     if not _C.is_grad_enabled():
         return function(*args, **kwargs)
-    # a leaf that needs a gradient, so the recomputation is recorded even when no input needs one
-    # (the function's parameters still do)
-    anchor = _C.empty((0,), _C.dtype.float32, _C.device("cpu")).requires_grad_(True)
-    return _Checkpoint.apply(function, kwargs, preserve_rng_state, anchor, *args)
+    rng = _C._rng_state() if preserve_rng_state else None
+    autocast = {d: _C._get_autocast(d) for d in ("cpu", "cuda")}
+    if use_reentrant:
+        with _no_grad():
+            out = function(*args, **kwargs)
+        leaves = []
+        # a leaf that needs a gradient, so the recomputation is recorded even when no input needs one
+        anchor = [_C.empty((0,), _C.dtype.float32, _C.device("cpu")).requires_grad_(True)]
+    else:
+        out = function(*args, **kwargs)  # the discovery run: its graph is dropped below
+        leaves = _leaves(_flatten(out)[0], args)
+        anchor = []
+    flat, build = _flatten(out)
+    outputs = tuple(o.detach() if isinstance(o, Tensor) else o for o in flat)
+    del out, flat
+    if not use_reentrant and not leaves and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        return build(list(outputs))  # nothing to differentiate: as PyTorch, outputs that need no grad
+
+    res = _Checkpoint.apply(outputs, function, kwargs, bool(use_reentrant), rng, autocast, len(args), *args, *leaves,
+                            *anchor)
+    res = res if isinstance(res, tuple) else (res,)
+    return build(list(res))
+
+
+class _no_grad:
+    def __enter__(self):
+        self.prev = _C.is_grad_enabled()
+        _C.set_grad_enabled(False)
+
+    def __exit__(self, *exc):
+        _C.set_grad_enabled(self.prev)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):  # noqa: A002
