@@ -19,6 +19,13 @@ if os.environ.get("FASTDL_CPU_ISA") in PRESENT_ISAS:  # CI pins one path
 DEVICES = ["cpu"] + (["cuda"] if fd.cuda.is_available() else [])
 
 
+@pytest.fixture(autouse=True)
+def _seed_fastdl(request):
+    # fastdl's global generator starts from fresh entropy in each process (as PyTorch's): seed it
+    # per test, so a test's random draws do not depend on which tests ran before it
+    fd.manual_seed(zlib.crc32(request.node.nodeid.encode()) + int(os.environ.get("FASTDL_TEST_SEED", "0")))
+
+
 @pytest.fixture
 def rng(request):
     # Fresh data per test, reproducible across runs (Python's hash() is salted per process);

@@ -311,3 +311,21 @@ def test_inner_region_inherits_the_dtype():
         with fd.autocast("cpu") as inner:
             assert inner.fast_dtype == fd.float16 and (x @ x.T).dtype == fd.float16
     assert not fd.is_autocast_enabled("mps")
+
+
+def test_python_composed_ops_follow_the_lists():
+    torch = pytest.importorskip("torch")
+    a, b, c = _rand(2, 3, 4), _rand(2, 4, 5, seed=1), _rand(2, 3, 5, seed=2)
+    x = _rand(3, 3, seed=3).to(BF)
+    with fd.autocast("cpu"):
+        ours = [fd.baddbmm(c, a, b).dtype, fd.addbmm(_rand(3, 5), a, b).dtype,
+                F.prelu(_rand(2, 3), fd.full((3,), 0.2)).dtype, fd.prod(x).dtype, fd.trace(x).dtype,
+                F.avg_pool3d(_rand(1, 1, 4, 4, 4).to(BF), 2).dtype]
+    ta, tb, tc = (torch.from_numpy(t.numpy()) for t in (a, b, c))
+    tx = torch.from_numpy(x.float().numpy()).bfloat16()
+    with torch.autocast("cpu"):
+        theirs = [torch.baddbmm(tc, ta, tb).dtype, torch.addbmm(torch.randn(3, 5), ta, tb).dtype,
+                  torch.nn.functional.prelu(torch.randn(2, 3), torch.full((3,), 0.2)).dtype, torch.prod(tx).dtype,
+                  torch.trace(tx).dtype, torch.nn.functional.avg_pool3d(torch.randn(1, 1, 4, 4, 4).bfloat16(), 2).dtype]
+    assert [str(d).split(".")[-1] for d in ours] == [str(d).split(".")[-1] for d in theirs]
+    assert fd.prod(x).dtype == BF  # outside a region nothing changes

@@ -147,6 +147,9 @@ from fastdl._tensor import set_printoptions  # noqa: E402,F401
 from fastdl._torch_names import install as _install_torch_names  # noqa: E402  (last: it defines range, compile)
 _install_torch_names(globals())
 del _install_torch_names
+from fastdl.amp import _install_op_lists  # noqa: E402  (PyTorch's autocast op lists)
+_install_op_lists(globals())
+del _install_op_lists
 from fastdl._out import install as _install_out  # noqa: E402  (after every top-level function exists)
 _install_out(globals())
 del _install_out

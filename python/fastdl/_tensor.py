@@ -221,18 +221,23 @@ def empty_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires
     return _finish(_C.empty(t.shape, d, dv), None, None, requires_grad)
 
 
-def rand_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
+@takes_generator
+def rand_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False, *,
+              generator: Any = None) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.rand(t.shape, d, dv), None, None, requires_grad)
 
 
-def randn_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
+@takes_generator
+def randn_like(t: Tensor, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False, *,
+               generator: Any = None) -> Tensor:
     d, dv = _like(t, dtype, device)
     return _finish(_C.randn(t.shape, d, dv), None, None, requires_grad)
 
 
+@takes_generator
 def randint_like(t: Tensor, low: builtins.int = 0, high: Optional[builtins.int] = None, dtype: _DType = None,
-                 device: _Device = None) -> Tensor:
+                 device: _Device = None, *, generator: Any = None) -> Tensor:
     if high is None:
         low, high = 0, low
     d, dv = _like(t, dtype, device)

@@ -168,6 +168,48 @@ class _ArgumentError(ValueError, AssertionError):
     """A bad argument (PyTorch asserts on these, so either except clause catches it)."""
 
 
+def _lower(x):
+    if isinstance(x, _C.Tensor) and x.dtype.is_floating_point and x.dtype != _C.dtype.float64:
+        on, dt = _C._get_autocast(x.device.type)
+        if on and x.dtype != dt:
+            return x.to(dt)
+    return x
+
+
+def lower_under_autocast(fn):
+    """Decorate an op of PyTorch's autocast lower-precision list that fastdl composes in Python
+    (the native products cast in their bindings): inside a region its float32 tensor arguments on
+    the region's device type are cast to the region's dtype first."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if not _any_region():
+            return fn(*args, **kwargs)
+        return fn(*[_lower(a) for a in args], **{k: _lower(v) for k, v in kwargs.items()})
+    return run
+
+
+def _install_op_lists(ns):
+    """Wrap the Python-composed ops of PyTorch's CPU autocast lists (the losses are wrapped in
+    nn.functional itself) in the fastdl namespace ns, nn.functional and linalg."""
+    from fastdl import linalg
+    from fastdl.nn import functional as F
+    ns["baddbmm"], ns["addbmm"] = lower_under_autocast(ns["baddbmm"]), lower_under_autocast(ns["addbmm"])
+    F.prelu = lower_under_autocast(F.prelu)
+    for mod, names in ((ns, "prod cdist quantile nanquantile trace cholesky cholesky_inverse cholesky_solve inverse "
+                            "lu_solve orgqr ormqr pinverse geqrf qr svd triangular_solve"),
+                       (F, "avg_pool3d max_pool3d adaptive_avg_pool3d adaptive_max_pool3d grid_sample "
+                           "fractional_max_pool2d fractional_max_pool3d max_unpool2d max_unpool3d"),
+                       (linalg, "cond matrix_rank solve cholesky svdvals eigvalsh inv householder_product tensorinv "
+                                "tensorsolve qr cholesky_ex svd eigh lstsq inv_ex")):
+        for n in names.split():
+            if (n not in mod) if isinstance(mod, dict) else not hasattr(mod, n):
+                continue
+            if isinstance(mod, dict):
+                mod[n] = float32_under_autocast(mod[n])
+            else:
+                setattr(mod, n, float32_under_autocast(getattr(mod, n)))
+
+
 class GradScaler:
     """Dynamic loss scaling (torch.amp.GradScaler): scale(loss).backward(), then step(optimizer)
     unscales the gradients and skips the step if any is inf or NaN, and update() halves the scale

@@ -19,7 +19,6 @@ import os
 from fastdl import _C
 
 _DEFAULT_SEED = 67280421310721  # a fresh Generator's seed (torch.Generator()'s)
-_NATIVE_SEED = 0x5EED  # the global generator's seed before any manual_seed (create.cpp)
 _STATE_BYTES = 32
 
 
@@ -65,6 +64,8 @@ class Generator:
 
     def __init__(self, device="cpu"):
         self.device = device if isinstance(device, _C.device) else _C.device(device)
+        if self.device.type == "cuda" and not _C.cuda_is_available():
+            raise RuntimeError("Generator: device 'cuda' requested, but CUDA is not available")
         self._state = _state_of(_DEFAULT_SEED)
         self._initial = _DEFAULT_SEED
 
@@ -95,13 +96,22 @@ class Generator:
     def __repr__(self):
         return f"<fastdl.Generator device={self.device}>"
 
+    def __reduce__(self):  # pickle and deepcopy: a Generator with the same state
+        return _restore, (str(self.device), self._state, self._initial)
+
+
+def _restore(device, state, initial):
+    g = Generator(device)
+    g._state, g._initial = state, initial
+    return g
+
 
 class _GlobalGenerator(Generator):
     """The global generator: its state is the native one."""
 
     def __init__(self):
         self.device = _C.device("cpu")
-        self._initial = _NATIVE_SEED
+        self._initial = None
 
     _state = property(lambda self: _C._rng_state(), lambda self, v: _C._set_rng_state(v))
 
@@ -113,6 +123,7 @@ class _GlobalGenerator(Generator):
 
 
 default_generator = _GlobalGenerator()
+default_generator.manual_seed(_entropy_seed())  # a fresh stream per process until seeded, as PyTorch
 
 
 @contextlib.contextmanager
@@ -171,7 +182,7 @@ def seed():
 
 
 def initial_seed():
-    """The global generator's last seed (fastdl's native default before any manual_seed)."""
+    """The global generator's last seed (drawn from the OS's entropy when fastdl is imported)."""
     return default_generator.initial_seed()
 
 
