@@ -290,3 +290,17 @@ def test_getitems_is_used_for_whole_batches():
             return [float(i) for i in idx]
     out = [b.tolist() for b in DataLoader(Batched(), batch_size=4)]
     assert out == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]] and calls == [[0, 1, 2, 3], [4, 5]]
+
+
+def test_loader_attributes_freeze_and_iterators_have_len():
+    loader = DataLoader(TensorDataset(fd.arange(10)), batch_size=3)
+    with pytest.raises(ValueError, match="batch_size attribute should not be set"):
+        loader.batch_size = 4
+    it = iter(loader)
+    assert len(it) == 4
+    next(it)
+    it.close()
+    with pytest.raises(ValueError, match="multiprocessing_context"):
+        DataLoader([1, 2], multiprocessing_context="fork")
+    with pytest.raises(ValueError, match="should not exceed"):
+        ConcatDataset([[1, 2], [3]])[-4]

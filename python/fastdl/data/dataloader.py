@@ -93,6 +93,8 @@ class DataLoader:
         if num_workers == 0 and prefetch_factor is not None:
             raise ValueError("prefetch_factor option could only be specified with workers; let num_workers > 0 to "
                              "enable them, otherwise set prefetch_factor to None.")
+        if multiprocessing_context is not None and num_workers == 0:
+            raise ValueError("multiprocessing_context can only be used with workers (num_workers > 0)")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
         if prefetch_factor is not None and prefetch_factor < 1:
@@ -143,6 +145,7 @@ class DataLoader:
                             f"None; got {type(generator).__name__}")
         if iterable:
             self.sampler = self.batch_sampler = None
+            self._initialized = True
             return
         if sampler is None:
             sampler = RandomSampler(dataset, generator=self._rng) if shuffle \
@@ -150,6 +153,7 @@ class DataLoader:
         if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, self.drop_last)
         self.sampler, self.batch_sampler = sampler, batch_sampler
+        self._initialized = True
 
     def __len__(self):
         if isinstance(self.dataset, IterableDataset):
@@ -185,15 +189,23 @@ class DataLoader:
                 return
             yield self.collate_fn(batch)
 
+    _FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+
+    def __setattr__(self, name, value):
+        if name in self._FROZEN and getattr(self, "_initialized", False):
+            raise ValueError(f"{name} attribute should not be set after {type(self).__name__} is initialized")
+        super().__setattr__(name, value)
+
     def __iter__(self):
         if self.num_workers == 0:
             if isinstance(self.dataset, IterableDataset):
-                return self._stream()
-            return (self._fetch(idx) for idx in self._index_stream())
-        seed = self._draw_seed()
-        if isinstance(self.dataset, IterableDataset):
-            return self._stream_workers(seed)
-        return self._map_workers(seed)
+                it = self._stream()
+            else:
+                it = (self._fetch(idx) for idx in self._index_stream())
+        else:
+            seed = self._draw_seed()
+            it = self._stream_workers(seed) if isinstance(self.dataset, IterableDataset) else self._map_workers(seed)
+        return _LoaderIter(it, self)
 
     def _draw_seed(self):
         """A seed from the loader's random source (the workers' base seed; fastdl.train's sharding)."""
@@ -274,3 +286,22 @@ class DataLoader:
             stop.set()
             for t in threads:
                 t.join()
+
+
+class _LoaderIter:
+    """One epoch's iterator: its batches, with len() (the loader's), and close() to stop workers."""
+
+    def __init__(self, it, loader):
+        self._it, self._loader = it, loader
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def __len__(self):
+        return len(self._loader)
+
+    def close(self):
+        self._it.close()

@@ -127,6 +127,8 @@ class ConcatDataset(Dataset):
 
     def __getitem__(self, i):
         if i < 0:
+            if -i > len(self):
+                raise ValueError("absolute value of index should not exceed dataset length")
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError("ConcatDataset: index out of range")
