@@ -122,6 +122,9 @@ void check_weight(const char* op, const Tensor& x, const Tensor& w, int64_t grou
   }
 }
 
+V conv2d_backward_graph(const Tensor& x, const Tensor& w, const Tensor& gy, const Geometry& g, int64_t groups,
+                        bool need_x, bool need_w, bool need_b);
+
 Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry& g, int64_t groups) {
   const char* op = "conv2d";
   check_weight(op, x, w, groups, false);
@@ -155,7 +158,8 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
   const DType dx = x.dtype(), dw = w.dtype();
   autograd::record("ConvolutionBackward0", {x, w, b}, res,
                    [p, xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), need_x, need_w, need_b, kt, dx,
-                    dw, dev](V& gr) mutable {
+                    dw, dev, x, w, g](V& gr) mutable {
+    if (autograd::grad_enabled()) return conv2d_backward_graph(x, w, gr[0], g, p.groups, need_x, need_w, need_b);
     Tensor gy = contiguous(to_dtype(gr[0], kt));
     Tensor gx, gw, gb;
     p.gy = gy.data_ptr();
@@ -184,6 +188,41 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
     return V{back(gx, dx), back(gw, dw), back(gb, dw)};
   });
   return res;
+}
+
+// create_graph: conv2d's backward as differentiable ops. gx: a transposed conv of gy, unpadded,
+// then cropped to x (rows no window reached get zeros); gw: per group, a conv2d of x (channels
+// as batch) with gy as the kernel, stride and dilation swapped, cropped to the kernel size.
+V conv2d_backward_graph(const Tensor& x, const Tensor& w, const Tensor& gy, const Geometry& g, int64_t groups,
+                        bool need_x, bool need_w, bool need_b) {
+  const int64_t C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t K = w.shape()[0], R = w.shape()[2], S = w.shape()[3];
+  Tensor gx, gw, gb;
+  if (need_x) {
+    gx = conv_transpose2d(gy, w, Tensor(), {g.sh, g.sw}, {0, 0}, {0, 0}, groups, {g.dh, g.dw});
+    auto fit = [&](Tensor t, int d, int64_t p0, int64_t n) {  // padded-input extent -> x's rows
+      int64_t need = p0 + n - t.shape()[d];
+      if (need > 0) {
+        Dims z = t.shape();
+        z[d] = need;
+        t = cat({t, zeros(z, t.dtype(), t.device())}, d);
+      }
+      return narrow(t, d, p0, n);
+    };
+    gx = fit(fit(gx, 2, g.ph0, H), 3, g.pw0, W);
+  }
+  if (need_w) {
+    const int64_t Cg = C / groups, Kg = K / groups;
+    V parts;
+    for (int64_t i = 0; i < groups; ++i) {
+      Tensor xi = transpose(narrow(x, 1, i * Cg, Cg), 0, 1), gi = transpose(narrow(gy, 1, i * Kg, Kg), 0, 1);
+      Tensor r = conv2d(xi, gi, Tensor(), {g.dh, g.dw}, {g.ph0, g.ph1, g.pw0, g.pw1}, {g.sh, g.sw}, 1);
+      parts.push_back(transpose(narrow(narrow(r, 2, 0, R), 3, 0, S), 0, 1));
+    }
+    gw = groups == 1 ? parts[0] : cat(parts, 0);
+  }
+  if (need_b) gb = sum(gy, {0, 2, 3}, false);
+  return V{gx, gw, gb};
 }
 
 Tensor conv_transpose2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry& g, int64_t oph, int64_t opw,

@@ -270,6 +270,10 @@ Tensor nonzero(const Tensor& a) {
   return to_device(out, a.device());
 }
 
+namespace {
+Tensor index_put_items(const Tensor& a, const std::vector<IndexItem>& items, const Tensor& values, bool accumulate);
+}  // namespace
+
 Tensor index(const Tensor& a, const std::vector<IndexItem>& items) {
   FASTDL_PROFILE("index", a);
   std::vector<int> ds;
@@ -282,6 +286,16 @@ Tensor index(const Tensor& a, const std::vector<IndexItem>& items) {
     Dims vs = v.shape();
     // the plan's offsets follow v's strides; the gradient buffer is contiguous: plan again
     autograd::record("IndexBackward0", {v}, out, [ds, idx, vs](V& g) {
+      if (autograd::grad_enabled()) {  // create_graph: g accumulated into zeros by a differentiable index_put
+        std::vector<IndexItem> items;
+        for (int d = 0, k = 0; d < vs.size(); ++d) {
+          bool adv = k < int(ds.size()) && ds[size_t(k)] == d;
+          IndexItem it{adv ? IndexItem::TensorIdx : IndexItem::Slice};
+          if (adv) it.tensor = idx[size_t(k++)];
+          items.push_back(it);
+        }
+        return V{index_put_items(zeros(vs, g[0].dtype(), g[0].device()), items, g[0], true)};
+      }
       Tensor z = zeros(vs, g[0].dtype(), Device());
       scatter_plan(z, make_plan(z, ds, idx), to_device(g[0], Device()), true);
       return V{to_device(z, g[0].device())};
@@ -342,10 +356,8 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
   a.impl()->requires_grad = true;
 }
 
-Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool accumulate) {
-  FASTDL_PROFILE("index_put", a, indices, values);
-  std::vector<IndexItem> items;
-  for (auto& t : indices) { IndexItem it{IndexItem::TensorIdx}; it.tensor = t; items.push_back(it); }
+namespace {
+Tensor index_put_items(const Tensor& a, const std::vector<IndexItem>& items, const Tensor& values, bool accumulate) {
   Tensor out = clone(a);
   if (!accumulate) { index_set(out, items, values); return out; }
   std::vector<int> ds;
@@ -361,6 +373,14 @@ Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool a
     });
   }
   return out;
+}
+}  // namespace
+
+Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool accumulate) {
+  FASTDL_PROFILE("index_put", a, indices, values);
+  std::vector<IndexItem> items;
+  for (auto& t : indices) { IndexItem it{IndexItem::TensorIdx}; it.tensor = t; items.push_back(it); }
+  return index_put_items(a, items, values, accumulate);
 }
 
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx) {

@@ -9,6 +9,7 @@
 #include "kernels/random.h"
 #include "ops/dispatch.h"
 #include "core/profiler.h"
+#include "ops/norm.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -19,10 +20,11 @@ namespace {
 
 DType compute_dtype(DType dt) { return dt == DType::f64 ? DType::f64 : DType::f32; }
 
-// Backward of softmax/log_softmax along d given the output y: fused on CPU unless a
-// differentiable graph of the backward is asked for (create_graph), then composed.
-Tensor softmax_backward(const Tensor& y, const Tensor& g, int d, bool log) {
-  if (y.device().is_cpu() && !autograd::grad_enabled()) {
+// Backward of softmax/log_softmax along d given the output y: fused on CPU; composed on CUDA and
+// under create_graph, where y is joined to this node again (saved_output) so the second derivative sees it.
+Tensor softmax_backward(Tensor y, const Tensor& g, int d, bool log) {
+  if (autograd::grad_enabled()) y = autograd::saved_output(y);
+  else if (y.device().is_cpu()) {
     DType kt = compute_dtype(y.dtype());
     Tensor yc = contiguous(movedim(to_dtype(y, kt), d, -1));
     Tensor gc = contiguous(movedim(to_dtype(g, kt), d, -1));
@@ -76,6 +78,16 @@ Tensor layer_norm_composed(const Tensor& x, const IntList& dims, const Tensor& w
   return y;
 }
 
+// create_graph: layer_norm's backward composed from the inputs; gw, gb sum g xh, g over leading dims.
+V layer_norm_backward_graph(const Tensor& x, const Tensor& w, const Tensor& g, const IntList& dims, double eps,
+                            bool need_w, bool need_b) {
+  auto [gx, xh] = normalize_backward_graph(x, w.defined() ? mul(g, w) : g, dims, eps);
+  IntList lead;
+  for (int i = 0; i < x.ndim() - int(dims.size()); ++i) lead.push_back(i);
+  auto lsum = [&](const Tensor& t) { return lead.empty() ? t : sum(t, lead, false); };
+  return V{gx, need_w ? lsum(mul(g, xh)) : Tensor(), need_b ? lsum(g) : Tensor()};
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, false); }
@@ -117,7 +129,8 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
     DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : kt, bdt = b.defined() ? b.dtype() : kt;
     Dims wshape(normalized_shape);
     autograd::record("NativeLayerNormBackward0", {x, w, b}, out,
-                     [xc, wc, mu, rs, rows, n, kt, need_w, need_b, xdt, wdt, bdt, wshape](V& g) {
+                     [x, w, dims, eps, xc, wc, mu, rs, rows, n, kt, need_w, need_b, xdt, wdt, bdt, wshape](V& g) {
+      if (autograd::grad_enabled()) return layer_norm_backward_graph(x, w, g[0], dims, eps, need_w, need_b);
       Tensor gy = contiguous(to_dtype(g[0], kt));
       Tensor gx = empty(xc.shape(), kt);
       Tensor gw = need_w ? empty(wshape, kt) : Tensor(), gb = need_b ? empty(wshape, kt) : Tensor();
@@ -176,6 +189,25 @@ Tensor cross_entropy_rows_composed(const Tensor& logits, const Tensor& safe, con
   return mul(nll, to_dtype(valid, nll.dtype()));
 }
 
+// create_graph: d loss_i / d x_ij = v_i (p_ij a_i - B_ij), p = softmax(x), a_i = (1-e) w_ti + e W / C,
+// B_ij = (1-e) w_ti [j = t_i] + e w_j / C (W = sum w, v_i = 0 on ignored rows), times the loss grad.
+Tensor cross_entropy_backward_graph(const Tensor& logits, const Tensor& th, const Tensor& wc, const Tensor& g,
+                                    double scale, int64_t reduction, int64_t ignore_index, double eps) {
+  const int64_t C = logits.shape()[1];
+  const DType dt = logits.dtype();
+  const Device dev = logits.device();
+  Tensor valid = binary_scalar(BinaryOp::ne, th, double(ignore_index));
+  Tensor safe = where(valid, th, zeros(Dims(), DType::i64));
+  Tensor v = unsqueeze(to_device(to_dtype(valid, dt), dev), 1);
+  Tensor w = wc.defined() ? to_device(to_dtype(wc, dt), dev) : ones(Dims{C}, dt, dev);
+  Tensor wt = unsqueeze(index_select(w, 0, to_device(safe, dev)), 1);  // (N, 1)
+  Tensor hot = to_dtype(one_hot(to_device(safe, dev), C), dt);
+  Tensor a = mul(v, add_s(mul_s(wt, 1.0 - eps), eps * item(sum(w, {}, false)) / double(C)));
+  Tensor B = mul(v, add(mul(hot, mul_s(wt, 1.0 - eps)), mul_s(unsqueeze(w, 0), eps / double(C))));
+  Tensor go = mul_s(reduction == 0 ? unsqueeze(g, 1) : g, scale);
+  return mul(go, sub(mul(softmax(logits, 1), a), B));
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
@@ -232,7 +264,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
   if (autograd::any_requires_grad(logits)) {
     const double scale = reduction == 1 ? 1.0 / denom : 1.0;
     const DType ldt = logits.dtype();
-    autograd::record("CrossEntropyLossBackward0", {logits}, out, [p, x, th, wc, lse, kt, ldt, scale, reduction](V& g) {
+    autograd::record("CrossEntropyLossBackward0", {logits}, out,
+                     [logits, p, x, th, wc, lse, kt, ldt, scale, reduction, ignore_index, label_smoothing](V& g) {
+      if (autograd::grad_enabled())
+        return V{cross_entropy_backward_graph(logits, th, wc, g[0], scale, reduction, ignore_index, label_smoothing)};
       Tensor go = contiguous(to_dtype(g[0], kt));
       Tensor gx = empty(x.shape(), kt);
       cpu::CrossEntropyParams q = p;

@@ -2,7 +2,8 @@
 // saving mean / invstd, one fused backward for input, weight and bias) or their CUDA twins
 // (cuda/norm.cu). Halves compute in float32. Running statistics are
 // updated in place by the forward kernel (a compute-dtype copy is written back when the
-// buffers are strided or of another dtype). Double backward (create_graph) is not supported.
+// buffers are strided or of another dtype). Under create_graph (a differentiable backward for
+// second derivatives) the backward is composed of ops instead.
 #include "ops/norm.h"
 
 #include "autograd/node.h"
@@ -34,7 +35,35 @@ const void* ptr(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; 
 Tensor to_caller(const Tensor& t, DType dt) { return t.dtype() == dt ? t : to_dtype(t, dt); }
 
 // (1, C, 1, ...) view of a (C,) vector for broadcasting against x.
+Tensor channel_view(const Tensor& t, const Tensor& x) {
+  IntList s(size_t(x.ndim()), 1);
+  s[1] = x.shape()[1];
+  return reshape(t, s);
+}
+
+// Every dim of (N, C, *) but the channel dim.
+IntList non_channel_dims(const Tensor& x) {
+  IntList d{0};
+  for (int i = 2; i < x.ndim(); ++i) d.push_back(i);
+  return d;
+}
+
+// create_graph: the weight and bias gradients sum g xh and g over every dim but the channels.
+V affine_grads_graph(const Tensor& g, const Tensor& xh, const Tensor& gx, bool gw, bool gb) {
+  IntList d = non_channel_dims(g);
+  return V{gx, gw ? sum(mul(g, xh), d, false) : Tensor(), gb ? sum(g, d, false) : Tensor()};
+}
+
 }  // namespace
+
+// gx = rstd (gxh - mean(gxh) - xh mean(gxh xh)), the usual normalisation backward.
+std::pair<Tensor, Tensor> normalize_backward_graph(const Tensor& x, const Tensor& gxh, const IntList& dims, double eps) {
+  Tensor c = sub(x, mean(x, dims, true));
+  Tensor rstd = unary(UnaryOp::rsqrt, add_s(mean(mul(c, c), dims, true), eps));
+  Tensor xh = mul(c, rstd);
+  Tensor gx = mul(rstd, sub(sub(gxh, mean(gxh, dims, true)), mul(xh, mean(mul(gxh, xh), dims, true))));
+  return {gx, xh};
+}
 
 Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w, const Tensor& b, bool training,
                   double momentum, double eps) {
@@ -85,7 +114,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
     const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : p.dt, bdt = b.defined() ? b.dtype() : p.dt;
     p.y = p.running_mean = p.running_var = nullptr;
     p.b = nullptr;
-    autograd::record("NativeBatchNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt, dev](V& g) {
+    autograd::record("NativeBatchNormBackward0", {x, w, b}, out,
+                     [x, w, p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt, dev](V& g) {
+      if (autograd::grad_enabled()) {  // create_graph; eval: xh = (x - mu) is with the constant running stats
+        Tensor gxh = w.defined() ? mul(g[0], channel_view(w, x)) : g[0];
+        if (p.training) {
+          auto [dx, xh] = normalize_backward_graph(x, gxh, non_channel_dims(x), p.eps);
+          return affine_grads_graph(g[0], xh, gx ? dx : Tensor(), gw, gb);
+        }
+        Tensor isv = channel_view(to_dtype(is, xdt), x);
+        Tensor xh = mul(sub(x, channel_view(to_dtype(mu, xdt), x)), isv);
+        return affine_grads_graph(g[0], xh, gx ? mul(gxh, isv) : Tensor(), gw, gb);
+      }
       cpu::BatchNormParams q = p;
       Tensor gy = contiguous(to_dtype(g[0], q.dt));
       Tensor dx = gx ? empty(xc.shape(), q.dt, dev) : Tensor();
@@ -138,7 +178,14 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, 
     const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : p.dt, bdt = b.defined() ? b.dtype() : p.dt;
     p.y = nullptr;
     p.b = nullptr;
-    autograd::record("NativeGroupNormBackward0", {x, w, b}, out, [p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt, dev](V& g) {
+    autograd::record("NativeGroupNormBackward0", {x, w, b}, out,
+                     [x, w, p, xc, wc, mu, is, gx, gw, gb, xdt, wdt, bdt, dev](V& g) {
+      if (autograd::grad_enabled() && xc.numel()) {  // create_graph: normalise (N, G, C/G * S) rows, composed
+        Tensor gxh = w.defined() ? mul(g[0], channel_view(w, x)) : g[0];
+        IntList grouped{p.N, p.G, -1}, shape = x.shape().vec();
+        auto [dx, xh] = normalize_backward_graph(reshape(x, grouped), reshape(gxh, grouped), {2}, p.eps);
+        return affine_grads_graph(g[0], reshape(xh, shape), gx ? reshape(dx, shape) : Tensor(), gw, gb);
+      }
       cpu::GroupNormParams q = p;
       Tensor gy = contiguous(to_dtype(g[0], q.dt));
       Tensor dx = gx ? empty(xc.shape(), q.dt, dev) : Tensor();

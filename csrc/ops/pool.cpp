@@ -76,6 +76,21 @@ Pool prepare(const Tensor& x, PoolKind kind, int64_t OH, int64_t OW) {
   return P;
 }
 
+V run(Pool P, const Tensor& x, const char* node_name);
+
+// The pooling's own map applied to a gradient t of x's shape: the input gradient's derivative.
+// Max kinds gather t at the saved argmax indices; average kinds average t (differentiable both).
+Tensor pool_of_grad(const Pool& P, const Tensor& idx, const Tensor& t, const char* node_name) {
+  if (idx.defined()) {
+    Tensor flat = reshape(t, {P.p.planes, P.p.H * P.p.W});
+    return reshape(gather(flat, 1, reshape(idx, {P.p.planes, P.p.OH * P.p.OW})), P.out_shape.vec());
+  }
+  Pool Q = P;
+  Q.xc = contiguous(to_dtype(detach(t), Q.p.dt));
+  Q.p.x = Q.xc.data_ptr();
+  return run(Q, t, node_name)[0];
+}
+
 // Runs the forward; records the backward when x requires grad. Returns {out, idx (max kinds)}.
 V run(Pool P, const Tensor& x, const char* node_name) {
   Tensor y = empty(P.out_shape, P.p.dt, P.dev);
@@ -94,7 +109,7 @@ V run(Pool P, const Tensor& x, const char* node_name) {
   if (autograd::any_requires_grad(x)) {
     P.p.x = nullptr;
     P.xc = Tensor();  // backward needs only the indices (max) or nothing (avg)
-    autograd::record(node_name, {x}, out, [P, idx](V& g) {
+    autograd::record(node_name, {x}, out, [P, idx, is_max, node_name](V& g) {
       Pool2dParams q = P.p;
       Tensor gy = contiguous(to_dtype(g[0], q.dt));
       Tensor gx = empty(P.in_shape, q.dt, P.dev);
@@ -105,7 +120,12 @@ V run(Pool P, const Tensor& x, const char* node_name) {
         if (P.dev.is_cpu()) cpu::pool_kernels().bwd(q);
         else cuda::pool2d_bwd(q, P.dev.index);
       }
-      return V{P.dt == q.dt ? gx : to_dtype(gx, P.dt)};
+      Tensor r = P.dt == q.dt ? gx : to_dtype(gx, P.dt);
+      // create_graph: gx is linear in gy; its derivative routes ggx back as the pooling did
+      if (autograd::any_requires_grad(g[0]))
+        autograd::record(is_max ? "MaxPool2DWithIndicesBackwardBackward0" : "AvgPool2DBackwardBackward0", {g[0]}, r,
+                         [P, idx, node_name](V& gg) { return V{pool_of_grad(P, idx, gg[0], node_name)}; });
+      return V{r};
     });
   }
   return is_max ? V{out, idx} : V{out};

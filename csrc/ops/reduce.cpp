@@ -138,6 +138,28 @@ Tensor mean(const Tensor& a, const IntList& dims, bool keepdim) {
   return mul_s(sum(a, dims, keepdim), 1.0 / double(n));
 }
 
+namespace {
+// create_graph with zeros: d_i = prod_{j != i} a_j exactly, each the product of a row of an (n, n)
+// matrix of a's slice with ones on the diagonal (the reduced dims moved last and flattened).
+Tensor prod_others_graph(const Tensor& a, const std::vector<int>& rd) {
+  IntList perm, flat;
+  for (int i = 0; i < a.ndim(); ++i)
+    if (std::find(rd.begin(), rd.end(), i) == rd.end()) { perm.push_back(i); flat.push_back(a.shape()[i]); }
+  int64_t n = 1;
+  for (int d : rd) { perm.push_back(d); n *= a.shape()[d]; }
+  Tensor at = permute(a, perm);
+  IntList sq = flat;
+  flat.push_back(n);
+  sq.push_back(n);
+  sq.push_back(n);
+  Tensor diag = binary_scalar(BinaryOp::ne, eye(n, n, a.dtype(), a.device()), 0.0);
+  Tensor d = prod(where(diag, ones(Dims(), a.dtype(), a.device()), expand(unsqueeze(reshape(at, flat), -2), sq)), {-1}, false);
+  IntList inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv[size_t(perm[i])] = int64_t(i);
+  return permute(reshape(d, at.shape().vec()), inv);
+}
+}  // namespace
+
 Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
   FASTDL_PROFILE("prod", a);
   auto rd = norm_dims(a, dims, "prod");
@@ -147,11 +169,13 @@ Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
   if (autograd::any_requires_grad(a)) {
     Dims shape = a.shape();
     Tensor o = detach(out);
-    autograd::record("ProdBackward1", {a}, out, [a, o, shape, rd, keepdim](std::vector<Tensor>& g) {
+    autograd::record("ProdBackward1", {a}, out, [a, o_ = o, shape, rd, keepdim](std::vector<Tensor>& g) {
+      Tensor o = autograd::saved_output(o_);  // create_graph: joined to this node, so the second derivative sees it
       Tensor ge = expand_back(g[0], shape, rd, keepdim);
       Tensor zero = binary_scalar(BinaryOp::eq, a, 0.0);
       if (item(any(zero, {}, false)) == 0)  // no zeros: d prod / d a_i = prod / a_i
         return std::vector<Tensor>{div(mul(ge, expand_back(o, shape, rd, keepdim)), a)};
+      if (autograd::grad_enabled()) return std::vector<Tensor>{mul(ge, prod_others_graph(a, rd))};
       // A slice with one zero: its gradient there is the product of the others; two or more: 0.
       IntList rdl(rd.begin(), rd.end());
       Tensor safe = where(zero, ones_like(a), a);

@@ -59,6 +59,23 @@ bool view_strides(const Tensor& a, const Dims& shape, Dims& out) {
   return view_d == -1;
 }
 
+// create_graph: g placed at [start, stop) (every step-th index) along d of zeros of shape in,
+// with differentiable ops (cat, scatter_add) instead of copy_ into a buffer, which records no graph.
+Tensor embed_graph(const Tensor& g, const Dims& in, int d, int64_t start, int64_t stop, int64_t step) {
+  if (step > 1) {
+    IntList s(size_t(g.ndim()), 1);
+    s[size_t(d)] = -1;
+    Tensor idx = reshape(arange(double(start), double(stop), double(step), DType::i64, g.device()), s);
+    return scatter_add(zeros(in, g.dtype(), g.device()), d, contiguous(expand(idx, g.shape().vec())), g);
+  }
+  V parts;
+  auto zero = [&](int64_t n) { Dims z = in; z[d] = n; parts.push_back(zeros(z, g.dtype(), g.device())); };
+  if (start > 0) zero(start);
+  parts.push_back(g);
+  if (stop < in[d]) zero(in[d] - stop);
+  return parts.size() == 1 ? g : cat(parts, d);
+}
+
 Tensor view_of(const Tensor& a, Dims shape, Dims strides, int64_t offset, const char* name, autograd::BackwardFn fn) {
   Tensor v = make_view(a, std::move(shape), std::move(strides), offset);
   if (autograd::any_requires_grad(a)) autograd::record(name, {a}, v, std::move(fn));
@@ -202,6 +219,7 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t stop, int64_t 
   st[d] = a.strides()[d] * step;
   Dims in = a.shape();
   return view_of(a, s, st, a.offset() + start * a.strides()[d], "SliceBackward0", [in, d, start, stop, step](V& g) {
+    if (autograd::grad_enabled()) return V{embed_graph(g[0], in, d, start, stop, step)};
     // zeros only where the slice did not reach: the slice itself is overwritten
     Tensor z = empty(in, g[0].dtype(), g[0].device());
     if (step == 1) {
@@ -236,6 +254,7 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index) {
   s.erase(d); st.erase(d);
   Dims in = a.shape();
   return view_of(a, s, st, a.offset() + index * a.strides()[d], "SelectBackward0", [in, d, index](V& g) {
+    if (autograd::grad_enabled()) return V{embed_graph(unsqueeze(g[0], d), in, d, index, index + 1, 1)};
     Tensor z = zeros(in, g[0].dtype(), g[0].device());
     copy_(select(z, d, index), g[0]);
     return V{z};
@@ -338,6 +357,15 @@ std::vector<Tensor> split(const Tensor& a, const IntList& sizes, int64_t dim) {
     Dims in = a.shape();
     autograd::record("SplitBackward0", {a}, outs, [in, d, sizes](V& g) {
       const Tensor& any = *std::find_if(g.begin(), g.end(), [](const Tensor& t) { return t.defined(); });
+      if (autograd::grad_enabled()) {  // create_graph: a differentiable cat of the pieces
+        V parts;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+          Dims s = in;
+          s[d] = sizes[i];
+          parts.push_back(g[i].defined() ? g[i] : zeros(s, any.dtype(), any.device()));
+        }
+        return V{cat(parts, d)};
+      }
       Tensor z = empty(in, any.dtype(), any.device());  // the engine calls this with >= 1 gradient
       int64_t q = 0;
       for (size_t i = 0; i < sizes.size(); ++i) {

@@ -386,12 +386,19 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     x, y = input.detach(), target.detach()
     lx, l1x = x.log(), _C.log1p(-x)
     loss = -(y * _C.clamp(lx, -100.0, None) + (1 - y) * _C.clamp(l1x, -100.0, None))
-    if input.requires_grad:  # (x - y) / max(x (1 - x), float32(1e-12)): finite at x = 0 or 1
-        sur = input * ((x - y) / _C.clamp(x * (1 - x), _EPS_F32_1E12, None))
-        loss = loss + (sur - sur.detach())
-    if target.requires_grad:  # log(1 - x) - log(x), unclamped where finite
-        d = l1x - lx
-        sur = target * _C.where(d.isfinite(), d, _C.clamp(l1x, -100.0, None) - _C.clamp(lx, -100.0, None))
+    if input.requires_grad or target.requires_grad:
+        # where x (1 - x) > float32(1e-12) the unclamped loss of the graph tensors (exact second
+        # derivatives, create_graph); elsewhere the clamped formulas below, finite at x = 0 or 1
+        inner = x * (1 - x) > _EPS_F32_1E12
+        xi = _C.where(inner, input if input.requires_grad else x, 0.5)
+        yi = target if target.requires_grad else y
+        sur = _C.where(inner, -(yi * xi.log() + (1 - yi) * _C.log1p(-xi)), 0.0)
+        if input.requires_grad:  # (x - y) / max(x (1 - x), float32(1e-12))
+            sur = sur + _C.where(inner, 0.0, input * ((x - y) / _C.clamp(x * (1 - x), _EPS_F32_1E12, None)))
+        if target.requires_grad:  # log(1 - x) - log(x), unclamped where finite
+            d = l1x - lx
+            d = _C.where(d.isfinite(), d, _C.clamp(l1x, -100.0, None) - _C.clamp(lx, -100.0, None))
+            sur = sur + _C.where(inner, 0.0, target * d)
         loss = loss + (sur - sur.detach())
     if weight is not None:
         loss = loss * weight
