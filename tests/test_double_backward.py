@@ -53,6 +53,12 @@ OPS = {
                                                 groups=2) ** 2, [(2, 2, 5, 4), (4, 1, 3, 2), (4,)], None),
     "conv2d_same": (lambda L, Fm, x, w: Fm.conv2d(x, w, padding="same") * x[:, :1],
                     [(1, 2, 4, 5), (2, 2, 2, 2)], None),
+    "conv_transpose2d": (lambda L, Fm, x, w, b: Fm.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1,
+                                                                    groups=2) ** 2,
+                         [(1, 4, 3, 3), (4, 1, 2, 2), (2,)], None),
+    "conv_transpose2d_dilated": (lambda L, Fm, x, w: Fm.conv_transpose2d(x, w, stride=(1, 2), padding=(1, 0),
+                                                                         dilation=(2, 1)) * 1.5 + x.sum() * x.sum(),
+                                 [(2, 2, 3, 2), (2, 3, 2, 2)], None),
     "max_pool2d": (lambda L, Fm, x: Fm.max_pool2d(x, (2, 3), stride=1, padding=1) ** 2, [(1, 2, 4, 5)], None),
     "avg_pool2d": (lambda L, Fm, x: Fm.avg_pool2d(x, 2, stride=(1, 2), padding=1, count_include_pad=False) ** 2,
                    [(2, 4, 5)], None),
@@ -157,3 +163,16 @@ def test_prod_with_zeros(a, torch):
     for ours, theirs in zip(*res):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
     assert fd.autograd.gradgradcheck(lambda t: fd.prod(t, -1), [fd.from_numpy(a).requires_grad_(True)])
+
+
+def test_dropout_gradient_penalty():
+    # y = dropout(x^2): g = 2 x m u for the kept-and-scaled mask m, so d/dx sum g^2 = 8 x m^2 u^2
+    rng = np.random.default_rng(6)
+    a, u = rng.standard_normal((4, 50)), rng.standard_normal((4, 50))
+    x = fd.from_numpy(a.copy()).requires_grad_(True)
+    y = F.dropout(x * x, 0.4)
+    m = (y.detach().numpy() != 0) / 0.6
+    g, = fd.autograd.grad((y * fd.from_numpy(u)).sum(), x, create_graph=True)
+    h, = fd.autograd.grad((g * g).sum(), x)
+    np.testing.assert_allclose(g.detach().numpy(), 2 * a * m * u, rtol=1e-12)
+    np.testing.assert_allclose(h.numpy(), 8 * a * m * m * u * u, rtol=1e-12)

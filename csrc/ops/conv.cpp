@@ -258,7 +258,14 @@ Tensor conv_transpose2d4(const Tensor& x, const Tensor& w, const Tensor& b, cons
   const DType dx = x.dtype(), dw = w.dtype();
   autograd::record("ConvolutionBackward0", {x, w, b}, res,
                    [p, xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), need_x, need_w, need_b, kt, dx,
-                    dw, dev](V& gr) mutable {
+                    dw, dev, x, w, g](V& gr) mutable {
+    if (autograd::grad_enabled()) {  // create_graph: gx a conv2d of go; gw conv2d's weight gradient, x as gy
+      const Tensor& go = gr[0];
+      Tensor gx = need_x ? conv2d(go, w, Tensor(), {g.sh, g.sw}, {g.ph0, g.pw0}, {g.dh, g.dw}, p.groups) : Tensor();
+      if (gx.defined()) gx = narrow(narrow(gx, 2, 0, x.shape()[2]), 3, 0, x.shape()[3]);
+      Tensor gw = need_w ? conv2d_backward_graph(go, w, x, g, p.groups, false, true, false)[1] : Tensor();
+      return V{gx, gw, need_b ? sum(go, {0, 2, 3}, false) : Tensor()};
+    }
     Tensor go = contiguous(to_dtype(gr[0], kt));  // the equivalent conv2d's input
     Tensor gx, gw, gb;
     if (need_x) {  // a conv2d forward of the output gradient

@@ -169,7 +169,9 @@ Tensor dropout(const Tensor& a, double p, bool train) {
   };
   Tensor out = apply(a);
   if (autograd::any_requires_grad(a))
-    autograd::record("NativeDropoutBackward0", {a}, out, [apply](V& g) { return V{apply(g[0])}; });
+    autograd::record("NativeDropoutBackward0", {a}, out, [apply](V& g) {  // create_graph: g times the constant mask
+      return V{autograd::grad_enabled() ? mul(g[0], apply(ones_like(g[0]))) : apply(g[0])};
+    });
   return out;
 }
 
