@@ -221,3 +221,23 @@ class UpsamplingBilinear2d(Upsample):
 
     def __init__(self, size=None, scale_factor=None):
         super().__init__(size, _float_scale(scale_factor), mode="bilinear", align_corners=True)
+
+
+def _upsample_bilinear2d_aa(input, output_size=None, align_corners=False, scale_factors=None, scales_h=None,  # noqa: A002
+                            scales_w=None):
+    """aten._upsample_bilinear2d_aa (both overloads): antialiased bilinear resize of (N, C, H, W) to
+    output_size, or to floor(size * factor) with scale_factors; scales, when given, set the
+    coordinate mapping (as interpolate's scale_factor does)."""
+    if input.ndim != 4:
+        raise ValueError(f"_upsample_bilinear2d_aa: expected a 4-D input; got shape {tuple(input.shape)}")
+    if output_size is None:
+        if scale_factors is None or len(scale_factors) != 2:
+            raise ValueError("_upsample_bilinear2d_aa: give output_size or two scale_factors")
+        sizes = [int(math.floor(input.shape[2 + i] * float(f))) for i, f in enumerate(scale_factors)]
+        scales = list(scale_factors)
+    else:
+        sizes, scales = [int(n) for n in output_size], [scales_h, scales_w]
+    x = input
+    for i, (n, sc) in enumerate(zip(sizes, scales)):
+        x = _resize_axis(x, 2 + i, n, sc, "bilinear", bool(align_corners), True)
+    return x if x is not input else input.clone()
