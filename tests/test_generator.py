@@ -124,8 +124,12 @@ def test_manual_seed_returns_default_generator_and_wraps_negative():
     assert fd.equal(a, fd.rand(5))
     with pytest.raises(ValueError, match="manual_seed"):
         fd.manual_seed(2 ** 64)
+    fd.manual_seed("7")  # int() of it, as torch.manual_seed
+    assert fd.initial_seed() == 7
     with pytest.raises(TypeError, match="manual_seed"):
-        fd.manual_seed("7")
+        fd.manual_seed("seven")
+    with pytest.raises(TypeError, match="Generator.manual_seed"):
+        fd.Generator().manual_seed(1.5)
 
 
 def test_fork_rng_restores_global_stream():

@@ -23,8 +23,9 @@ _STATE_BYTES = 32
 
 
 def _as_u64(seed, op):
-    """seed as the unsigned 64-bit word it names; negative seeds wrap, as in PyTorch."""
-    if isinstance(seed, bool) or not hasattr(seed, "__index__") and not isinstance(seed, (int, float)):
+    """seed as the unsigned 64-bit word it names; negative seeds wrap, as in PyTorch. Generator
+    methods take integers only; fd.manual_seed converts with int() first, as torch.manual_seed."""
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
         raise TypeError(f"{op}: seed must be an integer; got {type(seed).__name__}")
     s = int(seed)
     if not -2 ** 63 <= s < 2 ** 64:
@@ -172,8 +173,12 @@ def numpy_rng(generator, op="random"):
 
 
 def manual_seed(seed):
-    """Seed the global generator; returns it."""
-    return default_generator.manual_seed(seed)
+    """Seed the global generator (seed: anything int() takes, as torch.manual_seed); returns it."""
+    try:
+        s = int(seed)
+    except (TypeError, ValueError):
+        raise TypeError(f"manual_seed: seed must be convertible to an integer; got {seed!r}") from None
+    return default_generator.manual_seed(s)
 
 
 def seed():
