@@ -248,3 +248,18 @@ def test_leaf_grad_takes_over_fresh_buffers_and_accumulates_in_place(rng):
     (a + b).sum().backward()
     a.grad.add_(1.0)
     np.testing.assert_array_equal(b.grad.numpy(), np.ones(5))
+
+
+def test_autograd_namespace_grad_modes_and_variable():
+    with fd.autograd.no_grad():
+        assert not fd.is_grad_enabled()
+        with fd.autograd.enable_grad():
+            assert fd.is_grad_enabled()
+    with fd.autograd.set_grad_enabled(False):
+        assert not fd.autograd.is_grad_enabled()
+    with fd.autograd.inference_mode():
+        assert not fd.is_grad_enabled()
+    v = fd.autograd.Variable(fd.ones(2), requires_grad=True)
+    assert v.requires_grad and fd.autograd.Variable(fd.ones(2)).requires_grad is False
+    with pytest.raises(AttributeError):
+        fd.autograd.not_a_name

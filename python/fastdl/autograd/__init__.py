@@ -178,3 +178,18 @@ class Function:
 
 
 from fastdl.autograd import functional  # noqa: E402,F401  (uses grad above)
+
+
+# torch.autograd's grad-mode names, and Variable (a tensor since PyTorch 0.4)
+def __getattr__(name):
+    import fastdl
+    if name in ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled"):
+        return getattr(fastdl, name)
+    raise AttributeError(f"module 'fastdl.autograd' has no attribute '{name}'")
+
+
+def Variable(data, requires_grad=False, volatile=False):  # noqa: N802
+    """torch.autograd.Variable: the tensor itself (with requires_grad set), as in PyTorch >= 0.4."""
+    if not isinstance(data, Tensor):
+        raise TypeError(f"Variable: data must be a Tensor; got {type(data).__name__}")
+    return data.requires_grad_(True) if requires_grad else data
