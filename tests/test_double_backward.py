@@ -176,3 +176,48 @@ def test_dropout_gradient_penalty():
     h, = fd.autograd.grad((g * g).sum(), x)
     np.testing.assert_allclose(g.detach().numpy(), 2 * a * m * u, rtol=1e-12)
     np.testing.assert_allclose(h.numpy(), 8 * a * m * m * u * u, rtol=1e-12)
+
+
+def _attention(L, q, k, v, mask, causal, gqa):
+    if L is fd:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=gqa)
+    if gqa:  # the explicit math: PyTorch's fused CPU attention has no double backward
+        k, v = (t.repeat_interleave(q.shape[-3] // k.shape[-3], -3) for t in (k, v))
+    s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf")) if mask.dtype == L.bool else s + mask
+    if causal:
+        s = s.masked_fill(~L.ones(s.shape[-2], s.shape[-1], dtype=L.bool).tril(), float("-inf"))
+    return L.softmax(s, -1) @ v
+
+
+@pytest.mark.parametrize("case", [
+    dict(shapes=[(2, 2, 4, 3), (2, 2, 5, 3), (2, 2, 5, 4)]),
+    dict(shapes=[(1, 4, 3, 3), (1, 2, 3, 3), (1, 2, 3, 2)], gqa=True),
+    dict(shapes=[(2, 3, 4), (2, 3, 4), (2, 3, 4)], causal=True),
+    dict(shapes=[(4, 3), (5, 3), (5, 2)]),
+    dict(shapes=[(1, 2, 3, 3), (1, 2, 4, 3), (1, 2, 4, 3)], mask="bool"),
+    dict(shapes=[(1, 2, 3, 3), (1, 2, 4, 3), (1, 2, 4, 3)], mask="additive"),
+    dict(shapes=[(2, 2, 3, 3), (1, 2, 4, 3), (1, 2, 4, 3)]),  # broadcast batch
+], ids=["plain", "gqa", "causal", "2d", "bool_mask", "additive_mask", "broadcast"])
+def test_attention_gradient_penalty(case, torch):
+    rng = np.random.default_rng(7)
+    arrs = [rng.standard_normal(s) for s in case["shapes"]]
+    mk = None
+    if case.get("mask") == "bool":
+        mk = rng.standard_normal((3, 4)) > -0.5
+        mk[:, 0] = True  # no fully masked row
+    elif case.get("mask") == "additive":
+        mk = rng.standard_normal((2, 3, 4))
+    res = []
+    for L in (fd, torch):
+        ts = [(fd.from_numpy(a.copy()) if L is fd else torch.tensor(a)).requires_grad_(True) for a in arrs]
+        m = None if mk is None else (fd.from_numpy(mk) if L is fd else torch.tensor(mk))
+        y = _attention(L, *ts, m, case.get("causal", False), case.get("gqa", False))
+        u = np.random.default_rng(1).standard_normal(tuple(y.shape))
+        y = y * (fd.from_numpy(u) if L is fd else torch.tensor(u)) * ts[0].sum()
+        gs = L.autograd.grad(y.sum(), ts, create_graph=True)
+        hs = L.autograd.grad(sum((g * g).sum() for g in gs), ts)
+        res.append([t.detach().numpy() for t in list(gs) + list(hs)])
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -64,6 +64,45 @@ void run(bool fwd, const cpu::AttentionParams& p, Device dev) {
   }
 }
 
+// create_graph (no dropout): attention's backward composed from q, k, v. P = softmax(q k^T s + mask),
+// dv = P^T go, dS = P (go v^T - rowsum(go v^T P)), dq = dS k s, dk = dS^T q s; GQA sums a kv head's group.
+V attention_backward_graph(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                           double scale, const Tensor& go) {
+  const int64_t Hq = q.ndim() >= 3 ? q.shape()[q.ndim() - 3] : 1, Hk = k.ndim() >= 3 ? k.shape()[k.ndim() - 3] : 1;
+  auto widen = [&](const Tensor& t) {  // (..., Hk, S, E) -> (..., Hq, S, E)
+    if (Hq == Hk) return t;
+    IntList e = t.shape().vec(), r = e;
+    e.insert(e.end() - 2, Hq / Hk);
+    r[r.size() - 3] = Hq;
+    return reshape(expand(unsqueeze(t, -3), e), r);
+  };
+  auto narrow_heads = [&](const Tensor& t) {  // sum each group back to its kv head
+    if (Hq == Hk) return t;
+    IntList e = t.shape().vec();
+    e[e.size() - 3] = Hk;
+    e.insert(e.end() - 2, Hq / Hk);
+    return sum(reshape(t, e), {int64_t(e.size()) - 3}, false);
+  };
+  Tensor kk = widen(k), vv = widen(v);
+  Tensor sc = mul_s(matmul(q, transpose(kk, -1, -2)), scale);
+  const Tensor ninf = full(Dims(), -INFINITY, sc.dtype(), sc.device());
+  if (mask.defined()) sc = mask.dtype() == DType::b8 ? where(mask, sc, ninf) : add(sc, to_dtype(mask, sc.dtype()));
+  if (causal) {
+    const int64_t L = sc.shape()[sc.ndim() - 2], S = sc.shape()[sc.ndim() - 1];
+    sc = where(binary_scalar(BinaryOp::ne, tril(ones(Dims{L, S}, sc.dtype(), sc.device()), 0), 0.0), sc, ninf);
+  }
+  Tensor P = softmax(sc, -1);
+  Tensor dP = matmul(go, transpose(vv, -1, -2));
+  Tensor dS = mul(P, sub(dP, sum(mul(dP, P), {-1}, true)));
+  Tensor dq = mul_s(matmul(dS, kk), scale), dk = mul_s(matmul(transpose(dS, -1, -2), q), scale);
+  Tensor dv = matmul(transpose(P, -1, -2), go);
+  V r{dq, narrow_heads(dk), narrow_heads(dv)};
+  const Tensor* in[3] = {&q, &k, &v};
+  for (int i = 0; i < 3; ++i)
+    if (r[size_t(i)].shape() != in[i]->shape()) r[size_t(i)] = sum_to(r[size_t(i)], in[i]->shape());
+  return r;
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
@@ -160,7 +199,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     const Dims qs = q.shape(), ks = k.shape(), vs = v.shape();
     const DType dt = q.dtype();
     autograd::record("ScaledDotProductAttentionBackward0", {q, k, v}, res,
-                     [p, qc, kc, vc, mc, saved_out, lse, qs, ks, vs, dt, bshape, kt, dev](V& g) mutable {
+                     [p, qc, kc, vc, mc, saved_out, lse, qs, ks, vs, dt, bshape, kt, dev, q, k, v,
+                      mask = attn_mask.defined() ? detach(attn_mask) : Tensor()](V& g) mutable {
+      if (autograd::grad_enabled() && p.dropout_p == 0)
+        return attention_backward_graph(q, k, v, mask, p.causal, p.scale, g[0]);
       Tensor go = contiguous(to_dtype(g[0], kt));
       Tensor dq = empty(concat(bshape, {p.heads, p.L, p.E}), kt, dev);
       Tensor dk = empty(concat(bshape, {p.kv_heads, p.S, p.E}), kt, dev);
