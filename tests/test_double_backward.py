@@ -18,6 +18,12 @@ def _bn_eval(L, Fm, x, w, b):
     return Fm.batch_norm(x, rm, rv, w, b, training=False) * x
 
 
+def _setitem(L, Fm, x, key):
+    y = x * 1.0
+    y[key(L)] = x[:, 1:3] * x[:, 3:5] if isinstance(key(L), tuple) else x[2] * x[0]
+    return y * y
+
+
 _W = [1.0, 2.0, 0.5, 1.0, 1.5]
 # name -> (f(lib, functional, *inputs), input shapes, map from standard normal to the input domain)
 OPS = {
@@ -67,6 +73,8 @@ OPS = {
     "embedding": (lambda L, Fm, w: Fm.embedding(_c(L, [[0, 2], [4, 2]]), w) ** 2, [(5, 3)], None),
     "index_select": (lambda L, Fm, x: L.index_select(x, 1, _c(L, [3, 0, 3])) ** 2, [(3, 4)], None),
     "advanced_index": (lambda L, Fm, x: x[_c(L, [0, 2, 2]), 1:3] ** 2, [(3, 4)], None),
+    "setitem_index": (lambda L, Fm, x: _setitem(L, Fm, x, lambda L: (slice(None), _c(L, [0, 2]))), [(3, 5)], None),
+    "setitem_int": (lambda L, Fm, x: _setitem(L, Fm, x, lambda L: 1), [(3, 5)], None),
     "select_slice_chunk": (lambda L, Fm, x: x[0, ::2] * x[:, ::2] * x.chunk(2, 1)[1] * x[1:, 1:3].sum(),
                            [(3, 4)], None),
     "binary_cross_entropy": (lambda L, Fm, x, t: Fm.binary_cross_entropy(L.sigmoid(x), L.sigmoid(t)),

@@ -339,11 +339,13 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
   DType vdt = value.dtype();
   autograd::record("IndexPutBackward0", {a, value}, out, [items, vshape, vdt](V& g) {
     Tensor ga, gv;
+    const bool graph = autograd::grad_enabled();  // create_graph: g times a constant 0/1 mask
     {
       autograd::NoGradGuard ng;
-      ga = clone(g[0]);
+      ga = graph ? ones_like(g[0]) : clone(g[0]);
       index_set(ga, items, zeros(Dims(), ga.dtype(), ga.device()));
     }
+    if (graph) ga = mul(g[0], ga);
     gv = to_dtype(sum_to(index(g[0], items), vshape), vdt);
     return V{ga, gv};
   });
