@@ -263,3 +263,32 @@ def test_autograd_namespace_grad_modes_and_variable():
     assert v.requires_grad and fd.autograd.Variable(fd.ones(2)).requires_grad is False
     with pytest.raises(AttributeError):
         fd.autograd.not_a_name
+
+
+def test_detect_anomaly_names_the_backward_that_made_a_nan():
+    x = fd.tensor([0.0, 1.0], requires_grad=True)
+    with fd.autograd.detect_anomaly():
+        assert fd.is_anomaly_enabled()
+        with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan values in its 0th output"):
+            (x.sqrt() * 0).sum().backward()
+        y = fd.tensor([1.0, 4.0], requires_grad=True)
+        y.sqrt().sum().backward()  # a clean backward runs as usual
+        np.testing.assert_allclose(y.grad.numpy(), [0.5, 0.25])
+    assert not fd.is_anomaly_enabled()
+    (x.sqrt() * 0).sum().backward()  # outside the mode NaNs pass, as in PyTorch
+    assert np.isnan(x.grad.numpy()[0])
+    with fd.autograd.set_detect_anomaly(True, check_nan=False):
+        assert fd.is_anomaly_enabled() and not fd.is_anomaly_check_nan_enabled()
+        (x.sqrt() * 0).sum().backward()
+    fd.set_anomaly_enabled(True)
+    try:
+        with pytest.raises(RuntimeError, match="nan"):
+            (x.sqrt() * 0).sum().backward()
+    finally:
+        fd.set_anomaly_enabled(False)
+
+    @fd.autograd.detect_anomaly()
+    def step():
+        (x.sqrt() * 0).sum().backward()
+    with pytest.raises(RuntimeError, match="SqrtBackward0"):
+        step()

@@ -19,7 +19,24 @@ bool any_requires_grad(const std::vector<Tensor>& ts) {
   return false;
 }
 
-namespace { thread_local Node* g_applying = nullptr; }  // the node whose closure runs on this thread
+namespace {
+thread_local Node* g_applying = nullptr;  // the node whose closure runs on this thread
+std::atomic<bool> g_detect_anomaly{false};
+
+// Anomaly mode: a backward function whose gradient holds a NaN stops the backward, naming it.
+void check_anomaly(Node* n, const std::vector<Tensor>& out) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Tensor& t = out[i];
+    if (!t.defined() || !is_floating(t.dtype()) || !t.numel()) continue;
+    NoGradGuard ng;
+    if (item(fastdl::any(unary(UnaryOp::isnan, t), {}, false)))  // RuntimeError in Python, as PyTorch's
+      throw std::runtime_error(str_cat("Function '", n->name(), "' returned nan values in its ", i, "th output."));
+  }
+}
+}  // namespace
+
+void set_detect_anomaly(bool on) { g_detect_anomaly = on; }
+bool detect_anomaly_enabled() { return g_detect_anomaly; }
 
 std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
   FASTDL_CHECK(fn, ValueError, "backward: trying to backward through the graph a second time (", name_,
@@ -205,6 +222,7 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& gra
     if (any) {
       profiler::Scope scope(n->name(), 1, g);
       out = n->apply(g);
+      if (g_detect_anomaly) check_anomaly(n, out);
     }
     if (!post.empty())
       if (auto* acc = dynamic_cast<AccumulateGrad*>(n)) {

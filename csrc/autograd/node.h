@@ -52,6 +52,9 @@ struct AccumulateGrad : Node {
 
 bool grad_enabled();
 void set_grad_enabled(bool on);
+// Anomaly mode (torch.autograd.detect_anomaly): backward checks each function's gradients for NaN.
+void set_detect_anomaly(bool on);
+bool detect_anomaly_enabled();
 struct NoGradGuard {
   bool prev;
   NoGradGuard() : prev(grad_enabled()) { set_grad_enabled(false); }

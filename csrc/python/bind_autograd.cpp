@@ -100,6 +100,8 @@ void init_autograd(nb::module_& m) {
   m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a);
   m.def("is_grad_enabled", &autograd::grad_enabled);
   m.def("set_grad_enabled", &autograd::set_grad_enabled, "mode"_a);
+  m.def("_set_detect_anomaly", &autograd::set_detect_anomaly, "mode"_a);
+  m.def("_is_anomaly_enabled", &autograd::detect_anomaly_enabled);
   m.def("_backward", [](const std::vector<Tensor>& roots, std::vector<std::optional<Tensor>> grads, bool retain, bool create) {
     std::vector<Tensor> g;
     for (auto& x : grads) g.push_back(x ? *x : Tensor());

@@ -147,6 +147,7 @@ from fastdl._tensor import set_printoptions  # noqa: E402,F401
 from fastdl._torch_names import install as _install_torch_names  # noqa: E402  (last: it defines range, compile)
 _install_torch_names(globals())
 del _install_torch_names
+from fastdl.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled  # noqa: E402,F401
 from fastdl.nn._interpolate import _upsample_bilinear2d_aa  # noqa: E402,F401  (aten's name, in torch's op tests)
 from fastdl.amp import _install_op_lists  # noqa: E402  (PyTorch's autocast op lists)
 _install_op_lists(globals())

@@ -193,3 +193,64 @@ def Variable(data, requires_grad=False, volatile=False):  # noqa: N802
     if not isinstance(data, Tensor):
         raise TypeError(f"Variable: data must be a Tensor; got {type(data).__name__}")
     return data.requires_grad_(True) if requires_grad else data
+
+
+# ---- anomaly detection (torch.autograd.detect_anomaly) -----------------------------------------
+_anomaly = {"enabled": False, "check_nan": True}
+
+
+def _set_anomaly(enabled, check_nan=True):
+    _anomaly["enabled"], _anomaly["check_nan"] = bool(enabled), bool(check_nan)
+    _C._set_detect_anomaly(bool(enabled) and bool(check_nan))
+
+
+def is_anomaly_enabled():
+    return _anomaly["enabled"]
+
+
+def is_anomaly_check_nan_enabled():
+    return _anomaly["check_nan"]
+
+
+class set_detect_anomaly:  # noqa: N801  (PyTorch's name: a function and a context manager)
+    """Anomaly mode on or off: backward checks the gradients each backward function returns and
+    raises RuntimeError naming the first that holds a NaN (check_nan=False turns the check off).
+    fastdl records no forward stack traces."""
+
+    def __init__(self, mode, check_nan=True):
+        self.prev = (_anomaly["enabled"], _anomaly["check_nan"])
+        _set_anomaly(mode, check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set_anomaly(*self.prev)
+        return False
+
+
+class detect_anomaly(set_detect_anomaly):  # noqa: N801
+    """with detect_anomaly(): anomaly mode inside the block (see set_detect_anomaly); also a decorator."""
+
+    def __init__(self, check_nan=True):
+        self.check_nan = check_nan
+        self.prev = None
+
+    def __enter__(self):
+        self.prev = (_anomaly["enabled"], _anomaly["check_nan"])
+        _set_anomaly(True, self.check_nan)
+        return self
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+        return run
+
+
+def set_anomaly_enabled(enabled, check_nan=True):
+    """torch.set_anomaly_enabled: anomaly mode on or off (see set_detect_anomaly)."""
+    _set_anomaly(enabled, check_nan)
