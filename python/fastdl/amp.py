@@ -365,3 +365,18 @@ class GradScaler:
         self._backoff_factor = float(state_dict["backoff_factor"])
         self._growth_interval = int(state_dict["growth_interval"])
         self._growth_tracker = int(state_dict["_growth_tracker"])
+
+
+def _device_amp(device_type):
+    """torch.cpu.amp / torch.cuda.amp: autocast and GradScaler with the device type fixed."""
+    class amp:  # noqa: N801
+        @staticmethod
+        def autocast(enabled=True, dtype=None, cache_enabled=True):
+            return autocast(device_type, _DEFAULT_DTYPE[device_type] if dtype is None else dtype, enabled, cache_enabled)
+
+        @staticmethod
+        def GradScaler(init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000,  # noqa: N802
+                       enabled=True):
+            return GradScaler(device_type, init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+    amp.__qualname__ = f"{device_type}.amp"
+    return amp

@@ -55,14 +55,6 @@ def set_rng_state(new_state, device="cuda"):
     set_state(new_state)
 
 
-class amp:  # noqa: N801  (torch.cuda.amp: the "cuda" forms of fastdl.amp)
-    @staticmethod
-    def autocast(enabled=True, dtype=None, cache_enabled=True):
-        from fastdl.amp import autocast
-        return autocast("cuda", dtype if dtype is not None else _C.dtype.float16, enabled, cache_enabled)
+from fastdl.amp import _device_amp  # noqa: E402
 
-    @staticmethod
-    def GradScaler(init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000,  # noqa: N802
-                   enabled=True):
-        from fastdl.amp import GradScaler
-        return GradScaler("cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+amp = _device_amp("cuda")  # torch.cuda.amp: the "cuda" forms of fastdl.amp

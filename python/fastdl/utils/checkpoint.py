@@ -100,7 +100,8 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     rng = _C._rng_state() if preserve_rng_state else None
     autocast = {d: _C._get_autocast(d) for d in ("cpu", "cuda")}
     if use_reentrant:
-        with _no_grad():
+        from fastdl import no_grad
+        with no_grad():
             out = function(*args, **kwargs)
         leaves = []
         # a leaf that needs a gradient, so the recomputation is recorded even when no input needs one
@@ -119,15 +120,6 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
                             *anchor)
     res = res if isinstance(res, tuple) else (res,)
     return build(list(res))
-
-
-class _no_grad:
-    def __enter__(self):
-        self.prev = _C.is_grad_enabled()
-        _C.set_grad_enabled(False)
-
-    def __exit__(self, *exc):
-        _C.set_grad_enabled(self.prev)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):  # noqa: A002
