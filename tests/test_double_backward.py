@@ -229,3 +229,21 @@ def test_attention_gradient_penalty(case, torch):
         res.append([t.detach().numpy() for t in list(gs) + list(hs)])
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("which", ["x", "w"])
+def test_conv_one_input_requires_grad(which, transposed, torch):
+    # the backward saves only what its gradients read (x for gw, w for gx); create_graph with it
+    rng = np.random.default_rng(8)
+    a, b = rng.standard_normal((2, 2, 4, 5)), rng.standard_normal((2, 3, 3, 2))
+    res = []
+    for L, Fm in ((fd, F), (torch, torch.nn.functional)):
+        x, w = ((fd.from_numpy(t.copy()) if L is fd else torch.tensor(t)) for t in (a, b))
+        t = (x if which == "x" else w).requires_grad_(True)
+        y = (Fm.conv_transpose2d(x, w, stride=2, padding=1) if transposed else Fm.conv2d(x, w.transpose(0, 1), padding=1))
+        g, = L.autograd.grad((y ** 3).sum(), t, create_graph=True)
+        h, = L.autograd.grad((g * g).sum(), t)
+        res.append((g.detach().numpy(), h.detach().numpy()))
+    for ours, theirs in zip(*res):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)

@@ -122,7 +122,7 @@ void check_weight(const char* op, const Tensor& x, const Tensor& w, int64_t grou
   }
 }
 
-V conv2d_backward_graph(const Tensor& x, const Tensor& w, const Tensor& gy, const Geometry& g, int64_t groups,
+V conv2d_backward_graph(const Tensor& x, const Tensor& w, const Tensor& gy, const Geometry& g, const cpu::Conv2dParams& p,
                         bool need_x, bool need_w, bool need_b);
 
 Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry& g, int64_t groups) {
@@ -158,8 +158,8 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
   const DType dx = x.dtype(), dw = w.dtype();
   autograd::record("ConvolutionBackward0", {x, w, b}, res,
                    [p, xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), need_x, need_w, need_b, kt, dx,
-                    dw, dev, x, w, g](V& gr) mutable {
-    if (autograd::grad_enabled()) return conv2d_backward_graph(x, w, gr[0], g, p.groups, need_x, need_w, need_b);
+                    dw, dev, xg = need_w ? x : Tensor(), wg = need_x ? w : Tensor(), g](V& gr) mutable {
+    if (autograd::grad_enabled()) return conv2d_backward_graph(xg, wg, gr[0], g, p, need_x, need_w, need_b);
     Tensor gy = contiguous(to_dtype(gr[0], kt));
     Tensor gx, gw, gb;
     p.gy = gy.data_ptr();
@@ -193,10 +193,10 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
 // create_graph: conv2d's backward as differentiable ops. gx: a transposed conv of gy, unpadded,
 // then cropped to x (rows no window reached get zeros); gw: per group, a conv2d of x (channels
 // as batch) with gy as the kernel, stride and dilation swapped, cropped to the kernel size.
-V conv2d_backward_graph(const Tensor& x, const Tensor& w, const Tensor& gy, const Geometry& g, int64_t groups,
+// x is read only for gw, w only for gx (the fast path saves no more); shapes come from p.
+V conv2d_backward_graph(const Tensor& x, const Tensor& w, const Tensor& gy, const Geometry& g, const cpu::Conv2dParams& p,
                         bool need_x, bool need_w, bool need_b) {
-  const int64_t C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-  const int64_t K = w.shape()[0], R = w.shape()[2], S = w.shape()[3];
+  const int64_t C = p.C, H = p.H, W = p.W, K = p.K, R = p.R, S = p.S, groups = p.groups;
   Tensor gx, gw, gb;
   if (need_x) {
     gx = conv_transpose2d(gy, w, Tensor(), {g.sh, g.sw}, {0, 0}, {0, 0}, groups, {g.dh, g.dw});
@@ -258,12 +258,12 @@ Tensor conv_transpose2d4(const Tensor& x, const Tensor& w, const Tensor& b, cons
   const DType dx = x.dtype(), dw = w.dtype();
   autograd::record("ConvolutionBackward0", {x, w, b}, res,
                    [p, xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), need_x, need_w, need_b, kt, dx,
-                    dw, dev, x, w, g](V& gr) mutable {
+                    dw, dev, xg = need_w ? x : Tensor(), wg = need_x ? w : Tensor(), g](V& gr) mutable {
     if (autograd::grad_enabled()) {  // create_graph: gx a conv2d of go; gw conv2d's weight gradient, x as gy
       const Tensor& go = gr[0];
-      Tensor gx = need_x ? conv2d(go, w, Tensor(), {g.sh, g.sw}, {g.ph0, g.pw0}, {g.dh, g.dw}, p.groups) : Tensor();
-      if (gx.defined()) gx = narrow(narrow(gx, 2, 0, x.shape()[2]), 3, 0, x.shape()[3]);
-      Tensor gw = need_w ? conv2d_backward_graph(go, w, x, g, p.groups, false, true, false)[1] : Tensor();
+      Tensor gx = need_x ? conv2d(go, wg, Tensor(), {g.sh, g.sw}, {g.ph0, g.pw0}, {g.dh, g.dw}, p.groups) : Tensor();
+      if (gx.defined()) gx = narrow(narrow(gx, 2, 0, p.OH), 3, 0, p.OW);
+      Tensor gw = need_w ? conv2d_backward_graph(go, Tensor(), xg, g, p, false, true, false)[1] : Tensor();
       return V{gx, gw, need_b ? sum(go, {0, 2, 3}, false) : Tensor()};
     }
     Tensor go = contiguous(to_dtype(gr[0], kt));  // the equivalent conv2d's input
