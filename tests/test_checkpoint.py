@@ -164,3 +164,21 @@ def test_nothing_to_differentiate():
         p.requires_grad_(False)
     y = checkpoint(m, fd.randn(4, 3), use_reentrant=False)
     assert not y.requires_grad
+
+
+def test_a_leaf_reached_twice_counts_once():
+    w = fd.randn(3, 3, requires_grad=True)
+    x = fd.randn(2, 3, requires_grad=True)
+    f = lambda t: ((t @ w).tanh() @ w).sum() + (w * w).sum()  # noqa: E731  (w reached on three paths)
+    checkpoint(f, x, use_reentrant=False).backward()
+    g_ck, gx_ck = w.grad.numpy().copy(), x.grad.numpy().copy()
+    w.grad = x.grad = None
+    f(x).backward()
+    np.testing.assert_allclose(g_ck, w.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(gx_ck, x.grad.numpy(), rtol=1e-6)
+    import gc
+    for _ in range(3):  # wrapper objects die and their ids are reused: the walk must not care
+        gc.collect()
+        w.grad = None
+        checkpoint(f, x, use_reentrant=False).backward()
+        np.testing.assert_allclose(w.grad.numpy(), g_ck, rtol=1e-6)

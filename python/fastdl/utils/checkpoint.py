@@ -22,22 +22,24 @@ from fastdl.autograd import Function
 
 def _leaves(outputs, args):
     """The leaf tensors that need gradients and that outputs' graph reaches without passing
-    through the arguments (whose own gradients flow as inputs)."""
-    stop = {id(a.grad_fn) for a in args if isinstance(a, Tensor) and a.grad_fn is not None}
-    arg_ids = {id(a) for a in args if isinstance(a, Tensor)}
-    seen, found, stack = set(), {}, [o.grad_fn for o in outputs if isinstance(o, Tensor) and o.grad_fn is not None]
+    through the arguments (whose own gradients flow as inputs). Graph nodes compare and hash by
+    the node they wrap; tensors by the tensor (_is), since each access makes a new Python object."""
+    arg_tensors = [a for a in args if isinstance(a, Tensor)]
+    stop = {a.grad_fn for a in arg_tensors if a.grad_fn is not None}
+    seen, found = set(), []
+    stack = [o.grad_fn for o in outputs if isinstance(o, Tensor) and o.grad_fn is not None]
     while stack:
         node = stack.pop()
-        if node is None or id(node) in seen or id(node) in stop:
+        if node is None or node in seen or node in stop:
             continue
-        seen.add(id(node))
-        var = getattr(node, "variable", None)
+        seen.add(node)
+        var = node.variable
         if var is not None:
-            if id(var) not in arg_ids:
-                found.setdefault(id(var), var)
+            if not any(var._is(t) for t in arg_tensors) and not any(var._is(f) for f in found):
+                found.append(var)
             continue
         stack.extend(fn for fn, _ in (node.next_functions or ()) if fn is not None)
-    return list(found.values())
+    return found
 
 
 class _Checkpoint(Function):
