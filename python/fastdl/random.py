@@ -64,7 +64,7 @@ class Generator:
     nn.init and the data pipeline. A fresh one is seeded with PyTorch's default seed."""
 
     def __init__(self, device="cpu"):
-        self.device = device if isinstance(device, _C.device) else _C.device(device)
+        self._device = str(device if isinstance(device, _C.device) else _C.device(device))
         if self.device.type == "cuda" and not _C.cuda_is_available():
             raise RuntimeError("Generator: device 'cuda' requested, but CUDA is not available")
         self._state = _state_of(_DEFAULT_SEED)
@@ -94,6 +94,10 @@ class Generator:
         self._state = _state_bytes(new_state, "Generator.set_state")
         return self
 
+    @property
+    def device(self):  # kept as a string: no native object lives as long as the module (nanobind's leak check)
+        return _C.device(self._device)
+
     def __repr__(self):
         return f"<fastdl.Generator device={self.device}>"
 
@@ -111,7 +115,7 @@ class _GlobalGenerator(Generator):
     """The global generator: its state is the native one."""
 
     def __init__(self):
-        self.device = _C.device("cpu")
+        self._device = "cpu"
         self._initial = None
 
     _state = property(lambda self: _C._rng_state(), lambda self, v: _C._set_rng_state(v))
