@@ -16,16 +16,27 @@ def calibrate(fn, target_s):
         n *= 4
 
 
-def interleaved(cases, rounds=15, target_s=0.02, warmup=2, settle_s=0.0):
+def interleaved(cases, rounds=15, target_s=0.02, warmup=2, settle_s=0.0, slow_s=2.0):
     """cases: {name: zero-arg callable}. Returns {name: median seconds per call}.
+
+    slow_s: a candidate whose single call takes longer than this (PyTorch's bf16 matmul on a CPU
+    without a bf16 path: ~1 minute at 2048^3) is timed in one round only, after its calibration
+    call, instead of rounds + warmup; its figure is then that one call.
 
     settle_s: pause before each timed batch. Thread pools keep spinning after a call returns
     (OpenBLAS ~0.1 s, OpenMP teams a few ms) and would take cores from the next contender; on two
     cores that halved PyTorch's measured matmul after a numpy one. Use it for threaded peers."""
-    inner = {k: calibrate(f, target_s) for k, f in cases.items()}
+    inner, slow = {}, set()
+    for k, f in cases.items():
+        t0 = time.perf_counter()
+        inner[k] = calibrate(f, target_s)
+        if time.perf_counter() - t0 > slow_s and inner[k] == 1:
+            slow.add(k)
     samples = {k: [] for k in cases}
     for r in range(rounds + warmup):
         for k, f in cases.items():
+            if k in slow and r != warmup:
+                continue
             n = inner[k]
             if settle_s:
                 time.sleep(settle_s)
