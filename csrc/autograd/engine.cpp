@@ -41,6 +41,14 @@ bool detect_anomaly_enabled() { return g_detect_anomaly; }
 std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
   FASTDL_CHECK(fn, ValueError, "backward: trying to backward through the graph a second time (", name_,
                "); its saved tensors were freed. Pass retain_graph=True the first time");
+  for (const SavedVersion& s : saved)
+    if (s.storage->version != s.version)  // RuntimeError in Python, as PyTorch's
+      throw std::runtime_error(str_cat(
+          "one of the variables needed for gradient computation has been modified by an inplace operation: [",
+          dtype_name(s.dtype), " ", shape_str(s.shape), "], saved by ", name_, ", is at version ", s.storage->version,
+          "; expected version ", s.version, " instead. Hint: the tensor was written in place (a method ending in "
+          "'_', an index assignment, copy_, an optimizer step) after the forward used it; write to a clone() "
+          "instead, or run the step after backward()"));
   struct Current { Node* prev; explicit Current(Node* n) : prev(g_applying) { g_applying = n; }
                    ~Current() { g_applying = prev; } } cur(this);
   return fn(g);
@@ -100,8 +108,12 @@ Edge edge_of(const Tensor& t) {
   return {Ref<Node>(new AccumulateGrad(t.ref())), 0};
 }
 
-void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Tensor*> outs, BackwardFn fn) {
-  Ref<Node> node(new FnNode(name, std::move(fn)));
+void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Tensor*> outs, BackwardFn fn,
+            const std::vector<Tensor>& saved) {
+  FnNode* fnode = new FnNode(name, std::move(fn));
+  Ref<Node> node(fnode);
+  for (const Tensor& t : saved)
+    if (t.defined()) fnode->saved.push_back({t.storage(), t.storage()->version, t.shape(), t.dtype()});
   node->num_outputs = int(outs.size());
   node->next.reserve(inputs.size());
   for (auto& t : inputs) node->next.push_back(edge_of(t));

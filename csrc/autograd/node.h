@@ -31,15 +31,26 @@ struct Node : RefCounted {
   int deps = 0;
 };
 
+// A tensor a backward closure reads, as it was when the node was recorded: apply() raises
+// PyTorch's "modified by an inplace operation" error if its memory was written in place since
+// (Storage::version), instead of returning a gradient computed from the changed values.
+struct SavedVersion {
+  Ref<Storage> storage;
+  uint32_t version = 0;
+  Dims shape;
+  DType dtype = DType::f32;
+};
+
 // A node whose backward is a closure over the tensors it saved.
 using BackwardFn = std::function<std::vector<Tensor>(std::vector<Tensor>& grads)>;
 struct FnNode : Node {
   const char* name_;
   BackwardFn fn;
+  std::vector<SavedVersion> saved;
   FnNode(const char* n, BackwardFn f) : name_(n), fn(std::move(f)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override;
   const char* name() const override { return name_; }
-  void release() override { fn = nullptr; }
+  void release() override { fn = nullptr; saved.clear(); }
 };
 
 // Sink for a leaf that requires grad: adds the incoming gradient into leaf.grad.
@@ -69,10 +80,15 @@ inline bool any_requires_grad(const Tensor& a, const Tensor& b) {
 bool any_requires_grad(const std::vector<Tensor>& ts);
 
 Edge edge_of(const Tensor& t);
-// Attach a backward node to `outs`, with edges to `inputs`.
-void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Tensor*> outs, BackwardFn fn);
-inline void record(const char* name, const std::vector<Tensor>& inputs, Tensor& out, BackwardFn fn) {
-  record(name, inputs, std::vector<Tensor*>{&out}, std::move(fn));
+// Attach a backward node to `outs`, with edges to `inputs`. `saved`: the tensors (inputs or
+// outputs, undefined ones skipped) whose values the closure reads, as PyTorch's op saves them;
+// an in-place write to any of them before the backward runs makes it raise (SavedVersion).
+// Tensors the closure keeps only for their shape or dtype are not listed.
+void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Tensor*> outs, BackwardFn fn,
+            const std::vector<Tensor>& saved = {});
+inline void record(const char* name, const std::vector<Tensor>& inputs, Tensor& out, BackwardFn fn,
+                   const std::vector<Tensor>& saved = {}) {
+  record(name, inputs, std::vector<Tensor*>{&out}, std::move(fn), saved);
 }
 
 // Inside a running backward closure with create_graph: y (an output of that node, saved detached

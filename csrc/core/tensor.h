@@ -89,6 +89,11 @@ inline bool Tensor::requires_grad() const { return impl_->requires_grad; }
 inline const Ref<autograd::Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
 inline bool Tensor::is_leaf() const { return !impl_->grad_fn; }
 
+// An in-place write to t's memory (see Storage::version).
+inline void bump_version(const Tensor& t) {
+  if (t.defined()) ++t.storage()->version;
+}
+
 Dims contiguous_strides(const Dims& shape);
 int wrap_dim(int64_t d, int ndim, const char* op);  // raises IndexError naming op
 

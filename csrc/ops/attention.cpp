@@ -221,7 +221,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         if (r[i].dtype() != dt) r[i] = to_dtype(r[i], dt);
       }
       return r;
-    });
+    }, {q, k, v, out});
   }
   return res;
 }

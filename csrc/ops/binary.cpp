@@ -121,13 +121,13 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     case BinaryOp::mul:
       autograd::record("MulBackward0", {a, b}, out, [a, b, ga, gb](V& g) {
         return V{ga ? grad_for(mul(g[0], b), a) : Tensor(), gb ? grad_for(mul(g[0], a), b) : Tensor()};
-      });
+      }, {gb ? a : Tensor(), ga ? b : Tensor()});
       return;
     case BinaryOp::div:
       autograd::record("DivBackward0", {a, b}, out, [a, b, ga, gb](V& g) {
         Tensor gq = div(g[0], b);
         return V{ga ? grad_for(gq, a) : Tensor(), gb ? grad_for(unary(UnaryOp::neg, mul(gq, div(a, b))), b) : Tensor()};
-      });
+      }, {gb ? a : Tensor(), b});
       return;
     case BinaryOp::pow:
       autograd::record("PowBackward1", {a, b}, out, [a, b, ga, gb](V& g) {
@@ -139,7 +139,7 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
           db = grad_for(mul(g[0], mul(o, lg)), b);
         }
         return V{da, db};
-      });
+      }, {a, b});
       return;
     case BinaryOp::maximum: case BinaryOp::minimum:
       autograd::record(op == BinaryOp::maximum ? "MaximumBackward0" : "MinimumBackward0", {a, b}, out, [a, b, op](V& g) {
@@ -148,18 +148,18 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
         Tensor wa = add(to_dtype(binary(win, a, b), g[0].dtype()), half);
         Tensor wb = add(to_dtype(binary(win, b, a), g[0].dtype()), half);
         return V{grad_for(mul(g[0], wa), a), grad_for(mul(g[0], wb), b)};
-      });
+      }, {a, b});
       return;
     case BinaryOp::atan2:
       autograd::record("Atan2Backward0", {a, b}, out, [a, b](V& g) {
         Tensor den = add(mul(a, a), mul(b, b));
         return V{grad_for(div(mul(g[0], b), den), a), grad_for(unary(UnaryOp::neg, div(mul(g[0], a), den)), b)};
-      });
+      }, {a, b});
       return;
     case BinaryOp::remainder:
       autograd::record("RemainderBackward0", {a, b}, out, [a, b](V& g) {
         return V{grad_for(g[0], a), grad_for(unary(UnaryOp::neg, mul(g[0], binary(BinaryOp::floor_divide, a, b))), b)};
-      });
+      }, {a, b});
       return;
     default:
       return;  // comparisons, floor_divide: not differentiable
@@ -263,12 +263,14 @@ Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
     // Compute out of place on a clone (so backward sees the old value), then rebase `a`.
     Tensor r = binary(op, clone(a), b.storage() == a.storage() ? clone(b) : b);  // b may alias a
     copy_(a, r);
+    bump_version(a);
     TensorImpl* ai = a.impl();
     ai->grad_fn = r.grad_fn();
     ai->output_nr = r.impl()->output_nr;
     ai->requires_grad = true;
     return a;
   }
+  bump_version(a);
   DType kt = a.dtype();
   // Only the plain float/int arithmetic runs in place; everything with special rules (half
   // types, comparisons, bool algebra, integer division checks) goes through binary().
@@ -318,7 +320,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       Tensor z = zeros(Dims(), g[0].dtype(), g[0].device());
       return std::vector<Tensor>{Tensor(), a.requires_grad() ? grad_for(where(cond, g[0], z), a) : Tensor(),
                                  b.requires_grad() ? grad_for(where(cond, z, g[0]), b) : Tensor()};
-    });
+    }, {cond});
   }
   return out;
 }
@@ -353,7 +355,7 @@ Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi
     autograd::record("ClampBackward1", {a}, out, [a, l, h](std::vector<Tensor>& g) {
       Tensor m = binary(BinaryOp::logical_and, binary_scalar(BinaryOp::ge, a, l), binary_scalar(BinaryOp::le, a, h));
       return std::vector<Tensor>{mul(g[0], to_dtype(m, g[0].dtype()))};
-    });
+    }, {a});
   }
   return out;
 }

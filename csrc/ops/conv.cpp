@@ -186,7 +186,7 @@ Tensor conv2d4(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry
       else bias_grad(kt, gy.data_ptr(), gb.data_ptr(), p.N, p.K, p.OH * p.OW, dev);
     }
     return V{back(gx, dx), back(gw, dw), back(gb, dw)};
-  });
+  }, {need_w ? x : Tensor(), need_x ? w : Tensor()});
   return res;
 }
 
@@ -291,7 +291,7 @@ Tensor conv_transpose2d4(const Tensor& x, const Tensor& w, const Tensor& b, cons
       else bias_grad(kt, go.data_ptr(), gb.data_ptr(), p.N, p.C, p.H * p.W, dev);
     }
     return V{back(gx, dx), back(gw, dw), back(gb, dw)};
-  });
+  }, {need_w ? x : Tensor(), need_x ? w : Tensor()});
   return res;
 }
 

@@ -215,6 +215,7 @@ Tensor assign_(const Tensor& dst, const Tensor& src) {
   if (need) FASTDL_CHECK(!(dst.is_leaf() && dst.requires_grad()), ValueError,
                          "copy_: a leaf Variable that requires grad is being used in an in-place operation");
   copy_(dst, src);
+  bump_version(dst);
   if (need) {
     Dims sshape = src.shape();
     DType sdt = src.dtype();

@@ -185,7 +185,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
       if (a.requires_grad()) ga = to_dtype(grad_a(a, b, g[0]), a.dtype());
       if (b.requires_grad()) gb = to_dtype(grad_b(a, b, g[0]), b.dtype());
       return V{ga, gb};
-    });
+    }, {b.requires_grad() ? a : Tensor(), a.requires_grad() ? b : Tensor()});
   }
   return out;
 }
@@ -259,7 +259,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
       if (w.requires_grad()) gw = to_dtype(matmul(transpose(g2, 0, 1), reshape(x, {rows, in})), w.dtype());
       if (bias.defined() && bias.requires_grad()) gb = to_dtype(sum(g2, {0}, false), bias.dtype());
       return V{gx, gw, gb};
-    });
+    }, {w.requires_grad() ? x : Tensor(), x.requires_grad() ? w : Tensor()});
   }
   return res;
 }
@@ -286,7 +286,7 @@ Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, double beta, dou
           if (a.requires_grad()) ga = to_dtype(mul_s(matmul(g[0], transpose(b, 0, 1)), alpha), a.dtype());
           if (b.requires_grad()) gb = to_dtype(mul_s(matmul(transpose(a, 0, 1), g[0]), alpha), b.dtype());
           return V{gc, ga, gb};
-        });
+        }, {b.requires_grad() ? a : Tensor(), a.requires_grad() ? b : Tensor()});
       }
       return out;
     }

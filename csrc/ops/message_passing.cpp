@@ -182,7 +182,7 @@ Tensor message_passing(const Tensor& x, const Tensor& edge_index, const Tensor& 
       auto [gx, gw] = G.backward(g[0], need_x, need_w);
       return V{need_x ? to_dtype(reshape(gx, IntList(xs.begin(), xs.end())), xdt) : Tensor(),
                need_w ? to_dtype(reshape(gw, IntList(ws.begin(), ws.end())), wdt) : Tensor()};
-    });
+    }, {need_w ? x : Tensor(), need_x ? w : Tensor()});
   }
   return out;
 }
@@ -280,7 +280,7 @@ Tensor segment_softmax(const Tensor& src, const Tensor& index, std::optional<int
       if (dev.is_cpu()) cpu::mp_kernels().seg_softmax_bwd(kt, q);
       else cuda::seg_softmax_bwd(kt, q, dev.index);
       return V{to_dtype(gs, sdt)};
-    });
+    }, {out});
   }
   return out;
 }

@@ -63,7 +63,7 @@ Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
   if (autograd::any_requires_grad(a)) {
     Tensor y = detach(out);
     autograd::record(log ? "LogSoftmaxBackward0" : "SoftmaxBackward0", {a}, out,
-                     [y, d, log](V& g) { return V{softmax_backward(y, g[0], d, log)}; });
+                     [y, d, log](V& g) { return V{softmax_backward(y, g[0], d, log)}; }, {out});
   }
   return out;
 }
@@ -138,7 +138,7 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
                                        rs.data_ptr(), gy.data_ptr(), gx.data_ptr(), need_w ? gw.data_ptr() : nullptr,
                                        need_b ? gb.data_ptr() : nullptr, rows, n);
       return V{to_dtype(gx, xdt), need_w ? to_dtype(gw, wdt) : Tensor(), need_b ? to_dtype(gb, bdt) : Tensor()};
-    });
+    }, {x, w});
   }
   return out;
 }
@@ -279,7 +279,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
       q.gx = gx.data_ptr();
       cpu::nn_kernels().cross_entropy_bwd(kt, q);
       return V{kt == ldt ? gx : to_dtype(gx, ldt)};
-    });
+    }, {logits});
   }
   return out;
 }

@@ -138,7 +138,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
       if (dev.is_cpu()) cpu::norm_kernels().batch_norm_bwd(q);
       else cuda::batch_norm_bwd(q, dev.index);
       return V{gx ? to_caller(dx, xdt) : Tensor(), gw ? to_caller(dw, wdt) : Tensor(), gb ? to_caller(db, bdt) : Tensor()};
-    });
+    }, {x, w});
   }
   return out;
 }
@@ -203,7 +203,7 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& w, const Tensor& b, 
       }
       else { if (gw) fill_(dw, 0); if (gb) fill_(db, 0); }
       return V{gx ? to_caller(dx, xdt) : Tensor(), gw ? to_caller(dw, wdt) : Tensor(), gb ? to_caller(db, bdt) : Tensor()};
-    });
+    }, {x, w});
   }
   return out;
 }

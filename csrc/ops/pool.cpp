@@ -126,7 +126,7 @@ V run(Pool P, const Tensor& x, const char* node_name) {
         autograd::record(is_max ? "MaxPool2DWithIndicesBackwardBackward0" : "AvgPool2DBackwardBackward0", {g[0]}, r,
                          [P, idx, node_name](V& gg) { return V{pool_of_grad(P, idx, gg[0], node_name)}; });
       return V{r};
-    });
+    }, {x});
   }
   return is_max ? V{out, idx} : V{out};
 }

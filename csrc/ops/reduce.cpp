@@ -185,7 +185,7 @@ Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
       Tensor only = binary(BinaryOp::logical_and, zero, binary_scalar(BinaryOp::eq, nz, 1.0));
       Tensor d = where(none, div(expand_back(o, shape, rd, keepdim), safe), where(only, others, zeros_like(a)));
       return std::vector<Tensor>{mul(ge, d)};
-    });
+    }, {a, out});
   }
   return out;
 }
@@ -205,7 +205,7 @@ Tensor amaxmin(ReduceOp op, const Tensor& a, const IntList& dims, bool keepdim, 
       Tensor cnt = sum(mask, IntList(rd.begin(), rd.end()), true);
       Tensor gk = keepdim ? g[0] : expand_back(g[0], shape, rd, false);
       return std::vector<Tensor>{div(mul(mask, gk), cnt)};
-    });
+    }, {a, out});
   }
   return out;
 }

@@ -166,7 +166,7 @@ std::vector<Tensor> rnn_layer(const Tensor& x, const Tensor& batch_sizes, const 
       if (need[6]) r[6] = gru || !need[5] ? reshape(matmul(ones_row, dgh), {GH}) : clone(r[5]);  // same sum unless GRU
       if (need[7]) r[7] = matmul(transpose(dhs, 0, 1), mm);
       return r;
-    });
+    }, {x, h0, c0, w_ih, w_hh, w_hr});
   }
   if (cn.defined()) return {out, hn, cn};
   return {out, hn};

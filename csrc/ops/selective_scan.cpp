@@ -112,7 +112,7 @@ std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const T
       for (size_t i = 0; i < r.size(); ++i)
         if (r[i].defined() && r[i].dtype() != dts[i]) r[i] = to_dtype(r[i], dts[i]);
       return r;
-    });
+    }, {u, delta, A, B, C, D, z, delta_bias});
   }
   if (!return_last_state) return {res};
   return {res, kt == rt ? last : to_dtype(last, rt)};

@@ -95,13 +95,18 @@ void record_unary(UnaryOp op, const Tensor& a, const Tensor& out) {
                               op == UnaryOp::sigmoid || op == UnaryOp::relu || op == UnaryOp::reciprocal ||
                               op == UnaryOp::exp2;
     Tensor ai = keeps_input ? a : Tensor(), yo = keeps_output ? y : Tensor();
+    // What f reads, for the in-place check: the output it keeps, else the input (but for the ops
+    // whose derivative is a constant).
+    const bool reads_nothing = op == UnaryOp::neg || op == UnaryOp::sign || op == UnaryOp::floor ||
+                               op == UnaryOp::ceil || op == UnaryOp::round || op == UnaryOp::trunc;
+    const V saved = keeps_output ? V{y} : reads_nothing ? V{} : V{a};
     autograd::record(name, {a}, o, [f, op, ai, yo](V& g) {
       if (autograd::grad_enabled()) {  // create_graph
         Tensor d = unary_grad_graph(op, ai, yo);
         if (d.defined()) return V{mul(g[0], d)};
       }
       return V{f(g[0])};
-    });
+    }, saved);
   };
   switch (op) {
     case UnaryOp::neg: rec("NegBackward0", [](const Tensor& g) { return unary(UnaryOp::neg, g); }); return;
@@ -184,6 +189,7 @@ Tensor unary_(UnaryOp op, const Tensor& a) {
     FASTDL_CHECK(!a.is_leaf(), ValueError, op_name(op), "_: a leaf Variable that requires grad is being used in an in-place operation");
     Tensor r = unary(op, clone(a));
     copy_(a, r);
+    bump_version(a);
     a.impl()->grad_fn = r.grad_fn();
     a.impl()->output_nr = r.impl()->output_nr;
     return a;
@@ -192,6 +198,7 @@ Tensor unary_(UnaryOp op, const Tensor& a) {
   FASTDL_CHECK(r.dtype() == a.dtype() || is_predicate(op), TypeError, op_name(op), "_: result type ", dtype_name(r.dtype()),
                " can't be cast to the desired output type ", dtype_name(a.dtype()));
   copy_(a, r);
+  bump_version(a);
   return a;
 }
 

@@ -91,17 +91,20 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   })
   DEF("_to_dtype", [](const Tensor& a, DType dt) { return to_dtype(a, dt); })
   DEF("_to_device", [](const Tensor& a, nb::handle d) { return to_device(a, device_arg(d)); })
+  // In-place writes count in the tensor's version (bump_version, Tensor._version): assign_,
+  // binary_ and unary_ count their own; fill_ and the random fills are counted here.
   cls.def("copy_", [](const Tensor& a, const Tensor& src) { return assign_(a, src); }, "src"_a);
   // On a non-leaf in a graph, fill_ / zero_ go through copy_ so the old history gets no gradient.
   auto fill = [](const Tensor& a, double v) {
     if (autograd::grad_enabled() && a.requires_grad() && !a.is_leaf()) return assign_(a, scalar_tensor(v, a.dtype(), a.device()));
     fill_(a, v);
+    bump_version(a);
     return a;
   };
   cls.def("fill_", fill, "value"_a);
   cls.def("zero_", [fill](const Tensor& a) { return fill(a, 0.0); });
-  cls.def("uniform_", [](Tensor& a, double lo, double hi) { uniform_(a, lo, hi); return a; }, "a"_a = 0.0, "b"_a = 1.0);
-  cls.def("normal_", [](Tensor& a, double mean, double std) { normal_(a, mean, std); return a; }, "mean"_a = 0.0, "std"_a = 1.0);
+  cls.def("uniform_", [](Tensor& a, double lo, double hi) { uniform_(a, lo, hi); bump_version(a); return a; }, "a"_a = 0.0, "b"_a = 1.0);
+  cls.def("normal_", [](Tensor& a, double mean, double std) { normal_(a, mean, std); bump_version(a); return a; }, "mean"_a = 0.0, "std"_a = 1.0);
 
 #define UN(name, op) DEF(name, [](const Tensor& a) { return unary(UnaryOp::op, a); }) \
   cls.def(name "_", [](const Tensor& a) { return unary_(UnaryOp::op, a); });

@@ -19,9 +19,12 @@ int64_t total(const TL& ps) {
 // Releases the GIL only when the group is large enough for the release to pay off.
 void run(const char* name, OptimKind k, const OptimHyper& h, const TL& ps, const TL& gs,
          const std::vector<TL>& st, const DL& steps, const DL& c0 = {}, const DL& c1 = {}) {
-  if (total(ps) < (1 << 16)) { optim_step(name, k, h, ps, gs, st, steps, c0, c1); return; }
-  nb::gil_scoped_release rel;
-  optim_step(name, k, h, ps, gs, st, steps, c0, c1);
+  if (total(ps) < (1 << 16)) optim_step(name, k, h, ps, gs, st, steps, c0, c1);
+  else {
+    nb::gil_scoped_release rel;
+    optim_step(name, k, h, ps, gs, st, steps, c0, c1);
+  }
+  for (const Tensor& p : ps) bump_version(p);  // the parameters were written in place
 }
 
 }  // namespace

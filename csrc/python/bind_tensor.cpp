@@ -62,7 +62,7 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def_prop_ro("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
       .def_prop_ro("itemsize", &Tensor::itemsize)
       .def_prop_ro("is_leaf", &Tensor::is_leaf)
-      .def_prop_ro("_version", [](const Tensor&) { return 0; })
+      .def_prop_ro("_version", [](const Tensor& t) { return t.storage()->version; })
       .def_prop_rw("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
       .def_prop_rw("grad", [](const Tensor& t) -> nb::object {
             Tensor g = t.grad();
@@ -131,6 +131,7 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
         else if (PyFloat_Check(v.ptr()) || PyLong_Check(v.ptr())) val = scalar_tensor(nb::cast<double>(v), t.dtype(), t.device());
         else val = nb::cast<Tensor>(nb::module_::import_("fastdl").attr("tensor")(v, "dtype"_a = t.dtype()));
         index_set(t, index_items(k), val);
+        bump_version(t);
       }, nb::arg("key").none(), nb::arg("value").none())
       .def("__bool__", [](const Tensor& t) {
         FASTDL_CHECK(t.numel() == 1, ValueError, "Boolean value of Tensor with more than one value is ambiguous");
