@@ -222,3 +222,27 @@ def test_nonleaf_inplace_op_keeps_its_own_backward_valid():
     e = np.exp(xv * cv)
     np.testing.assert_allclose(x.grad.numpy(), e * cv, rtol=1e-12)
     np.testing.assert_allclose(c.grad.numpy(), e * xv, rtol=1e-12)
+
+
+def test_custom_function_saved_tensors_check_versions():
+    class Cube(fd.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x, None)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            x, _ = ctx.saved_tensors
+            return 3 * x * x * g
+
+    xv = _data((4,), 17)
+    x = fd.tensor(xv, requires_grad=True)
+    Cube.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * xv ** 2, rtol=1e-12)
+
+    h = fd.tensor(xv, requires_grad=True) * 1
+    y = Cube.apply(h)
+    h.add_(1)
+    with pytest.raises(RuntimeError, match=MSG + r": \[float64 \(4,\)\], saved by save_for_backward, is at version 1"):
+        y.sum().backward()

@@ -106,12 +106,27 @@ class FunctionCtx:
     """What forward hands to backward: saved tensors and which inputs need gradients."""
 
     def __init__(self):
-        self.saved_tensors = ()
+        self._saved = ()
+        self._versions = ()
         self.needs_input_grad = ()
         self.non_differentiable = set()
 
     def save_for_backward(self, *tensors):
-        self.saved_tensors = tuple(tensors)
+        """Keep tensors (or None) for backward; an in-place write to one of them before backward
+        makes saved_tensors raise, as PyTorch's does."""
+        self._saved = tuple(tensors)
+        self._versions = tuple(t._version if isinstance(t, Tensor) else None for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        for t, v in zip(self._saved, self._versions):
+            if v is not None and t._version != v:
+                shape = "(" + ", ".join(str(d) for d in t.shape) + ("," if t.ndim == 1 else "") + ")"
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [{str(t.dtype).replace('fastdl.', '')} {shape}], saved by save_for_backward, is at "
+                    f"version {t._version}; expected version {v} instead")
+        return self._saved
 
     def mark_non_differentiable(self, *tensors):
         self.non_differentiable.update(id(t) for t in tensors)
