@@ -51,7 +51,24 @@ std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
           "instead, or run the step after backward()"));
   struct Current { Node* prev; explicit Current(Node* n) : prev(g_applying) { g_applying = n; }
                    ~Current() { g_applying = prev; } } cur(this);
-  return fn(g);
+  std::vector<Tensor> r = fn(g);
+  if (no_double_backward && grad_enabled()) {
+    const char* nm = name_;
+    for (Tensor& t : r) {
+      if (!t.defined() || !is_floating(t.dtype())) continue;
+      Tensor w = detach(t);
+      record("NotImplementedDoubleBackward", {t}, w, [nm](std::vector<Tensor>&) -> std::vector<Tensor> {
+        throw std::runtime_error(str_cat("the derivative of ", nm, "'s gradient (a second derivative, through a "
+                                         "backward taken with create_graph=True) is not implemented"));
+      });
+      t = w;
+    }
+  }
+  return r;
+}
+
+void mark_no_double_backward(const Tensor& out) {
+  if (auto* n = dynamic_cast<FnNode*>(out.grad_fn().get())) n->no_double_backward = true;
 }
 
 Tensor saved_output(const Tensor& y, uint32_t output_nr) {

@@ -47,6 +47,10 @@ struct FnNode : Node {
   const char* name_;
   BackwardFn fn;
   std::vector<SavedVersion> saved;
+  // The closure's gradients are not differentiable (a fused kernel with no create_graph form):
+  // under create_graph each one is handed on behind a node that raises if a second derivative
+  // reaches it, instead of silently counting as a constant.
+  bool no_double_backward = false;
   FnNode(const char* n, BackwardFn f) : name_(n), fn(std::move(f)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override;
   const char* name() const override { return name_; }
@@ -95,6 +99,9 @@ inline void record(const char* name, const std::vector<Tensor>& inputs, Tensor& 
 // to avoid a reference cycle) joined to the node again, so a derivative through it reaches the
 // node's inputs; otherwise y as it is.
 Tensor saved_output(const Tensor& y, uint32_t output_nr = 0);
+
+// Marks the node just recorded on `out` as having no second derivative (FnNode::no_double_backward).
+void mark_no_double_backward(const Tensor& out);
 
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
               bool create_graph);

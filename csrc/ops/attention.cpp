@@ -222,6 +222,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       }
       return r;
     }, {q, k, v, out});
+    if (p.dropout_p > 0) autograd::mark_no_double_backward(res);  // the kept mask has no composed form
   }
   return res;
 }

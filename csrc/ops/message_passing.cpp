@@ -183,6 +183,7 @@ Tensor message_passing(const Tensor& x, const Tensor& edge_index, const Tensor& 
       return V{need_x ? to_dtype(reshape(gx, IntList(xs.begin(), xs.end())), xdt) : Tensor(),
                need_w ? to_dtype(reshape(gw, IntList(ws.begin(), ws.end())), wdt) : Tensor()};
     }, {need_w ? x : Tensor(), need_x ? w : Tensor()});
+    autograd::mark_no_double_backward(out);
   }
   return out;
 }
@@ -231,6 +232,7 @@ Tensor scatter(const Tensor& src, const Tensor& index, int64_t dim, std::optiona
       gx = scalar ? reshape(gx, {}) : movedim(gx, 0, d);
       return V{to_dtype(gx, sdt)};
     });
+    autograd::mark_no_double_backward(out);
   }
   return out;
 }
@@ -281,6 +283,7 @@ Tensor segment_softmax(const Tensor& src, const Tensor& index, std::optional<int
       else cuda::seg_softmax_bwd(kt, q, dev.index);
       return V{to_dtype(gs, sdt)};
     }, {out});
+    autograd::mark_no_double_backward(out);
   }
   return out;
 }

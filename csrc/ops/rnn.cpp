@@ -167,6 +167,7 @@ std::vector<Tensor> rnn_layer(const Tensor& x, const Tensor& batch_sizes, const 
       if (need[7]) r[7] = matmul(transpose(dhs, 0, 1), mm);
       return r;
     }, {x, h0, c0, w_ih, w_hh, w_hr});
+    autograd::mark_no_double_backward(out);
   }
   if (cn.defined()) return {out, hn, cn};
   return {out, hn};

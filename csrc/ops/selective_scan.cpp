@@ -113,6 +113,7 @@ std::vector<Tensor> selective_scan(const Tensor& u, const Tensor& delta, const T
         if (r[i].defined() && r[i].dtype() != dts[i]) r[i] = to_dtype(r[i], dts[i]);
       return r;
     }, {u, delta, A, B, C, D, z, delta_bias});
+    autograd::mark_no_double_backward(res);
   }
   if (!return_last_state) return {res};
   return {res, kt == rt ? last : to_dtype(last, rt)};

@@ -21,8 +21,9 @@ const char* intern(const std::string& s) {
 }
 
 // Record a node whose backward calls `fn(grads) -> sequence of (Tensor | None)` in Python.
+// once_differentiable: the backward's gradients have no second derivative (FnNode::no_double_backward).
 std::vector<Tensor> record_function(const std::string& name, const std::vector<Tensor>& inputs,
-                                    const std::vector<Tensor>& outputs, nb::object fn) {
+                                    const std::vector<Tensor>& outputs, nb::object fn, bool once_differentiable) {
   std::vector<Tensor> outs;
   for (auto& o : outputs) outs.push_back(detach(o));  // fresh handles: never rebase an input
   std::vector<Tensor*> ptrs;
@@ -47,6 +48,7 @@ std::vector<Tensor> record_function(const std::string& name, const std::vector<T
     FASTDL_CHECK(res.size() == n_in, ValueError, name, ": backward returned ", res.size(), " gradients; expected ", n_in);
     return res;
   });
+  if (once_differentiable && !outs.empty()) autograd::mark_no_double_backward(outs[0]);
   return outs;
 }
 
@@ -97,7 +99,8 @@ void init_autograd(nb::module_& m) {
     autograd::add_post_accumulate_hook(t, PyPostHook{std::move(c)});
     return h;
   }, "tensor"_a, "hook"_a);
-  m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a);
+  m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a,
+        "once_differentiable"_a = false);
   m.def("is_grad_enabled", &autograd::grad_enabled);
   m.def("set_grad_enabled", &autograd::set_grad_enabled, "mode"_a);
   m.def("_set_detect_anomaly", &autograd::set_detect_anomaly, "mode"_a);

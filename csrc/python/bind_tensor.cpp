@@ -63,6 +63,8 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def_prop_ro("itemsize", &Tensor::itemsize)
       .def_prop_ro("is_leaf", &Tensor::is_leaf)
       .def_prop_ro("_version", [](const Tensor& t) { return t.storage()->version; })
+      // gradcheck's probes write and restore values in place: they set the count back after
+      .def("_set_version", [](const Tensor& t, uint32_t v) { t.storage()->version = v; }, "version"_a)
       .def_prop_rw("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
       .def_prop_rw("grad", [](const Tensor& t) -> nb::object {
             Tensor g = t.grad();

@@ -115,6 +115,7 @@ from fastdl.linalg._aliases import (  # noqa: E402,F401  (torch's top-level line
     cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power, norm, pinverse, qr,
     slogdet, svd, triangular_solve, lu, lu_solve, lu_unpack, geqrf, ormqr,
 )
+from fastdl.linalg._lowrank import pca_lowrank, svd_lowrank  # noqa: E402,F401
 from fastdl.serialization import load, save  # noqa: E402,F401
 from fastdl import data, distributions, signal, special, testing, utils  # noqa: E402,F401
 from fastdl import func  # noqa: E402,F401  (torch.func: grad, jacrev, functional_call, ...)

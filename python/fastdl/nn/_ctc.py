@@ -11,6 +11,7 @@ gradients. The gradient is attached as a zero-valued term, so reductions compose
 import numpy as np
 
 from fastdl import _C
+from fastdl.autograd import Function, once_differentiable
 from fastdl.nn.modules.loss import _Loss
 
 _NEG_INF = float("-inf")
@@ -174,10 +175,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     from fastdl import no_grad
     with no_grad():
         nll, grad = _ctc_nll_and_grad(lp.detach(), tg, in_len, tg_len, int(blank), bool(zero_infinity))
-    loss = nll.to(lp.dtype)
-    if lp.requires_grad:
-        sur = (lp * grad).sum([0, 2])
-        loss = loss + (sur - sur.detach())
+    loss = _CtcNll.apply(lp, nll.to(lp.dtype), grad) if lp.requires_grad else nll.to(lp.dtype)
     if unbatched:
         loss = loss.squeeze(0)
     if reduction == "none":
@@ -186,6 +184,22 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         return loss.sum()
     div = _dev(np.maximum(tg_len, 1).astype(np.float64), lp).to(loss.dtype)
     return (loss / (div.squeeze(0) if unbatched else div)).mean()
+
+
+class _CtcNll(Function):
+    """The per-sample losses, with PyTorch's gradient (computed in the forward pass) applied in
+    backward. Like PyTorch's, it has no second derivative: one raises instead of reading 0."""
+
+    @staticmethod
+    def forward(ctx, lp, nll, grad):
+        ctx.save_for_backward(grad)
+        return nll
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        (grad,) = ctx.saved_tensors
+        return grad * g.reshape(1, -1, 1), None, None
 
 
 class CTCLoss(_Loss):

@@ -1,0 +1,154 @@
+"""Second derivatives at their limits: gradgradcheck with PyTorch's semantics (the upstream
+gradients are variables too, so ops linear in their input pass and a constant-counted gradient
+is caught), and the ops whose backward is a fused kernel with no differentiable form, which must
+raise when a second derivative reaches them instead of silently reading 0."""
+import numpy as np
+import pytest
+
+import fastdl as fd
+import fastdl.nn.functional as F
+from fastdl.autograd import Function, GradcheckError, gradcheck, gradgradcheck, once_differentiable
+
+NOT_IMPL = "is not implemented"
+
+
+def _t(shape, seed, requires_grad=True):
+    return fd.tensor(np.random.default_rng(seed).standard_normal(shape), requires_grad=requires_grad)
+
+
+IDX = np.array([1, 2, 4, 5, 4, 3, 2, 9])
+
+
+@pytest.mark.parametrize("case", ["embedding_bag_sum", "embedding_bag_mean", "embedding_bag_max", "max_pool2d",
+                                  "linear", "reflect_pad", "sum", "embedding"])
+def test_gradgradcheck_passes_ops_linear_in_their_input(case):
+    # the first derivative of these does not depend on the input, only on the upstream gradient
+    fns = {
+        "embedding_bag_sum": (lambda w: F.embedding_bag(fd.tensor(IDX), w, fd.tensor(np.array([0, 4])), mode="sum"),
+                              [(10, 3)]),
+        "embedding_bag_mean": (lambda w: F.embedding_bag(fd.tensor(IDX), w, fd.tensor(np.array([0, 4]))), [(10, 3)]),
+        "embedding_bag_max": (lambda w: F.embedding_bag(fd.tensor(IDX), w, fd.tensor(np.array([0, 4])), mode="max"),
+                              [(10, 3)]),
+        "max_pool2d": (lambda x: F.max_pool2d(x, 2), [(1, 2, 4, 4)]),
+        "linear": (lambda x, w: F.linear(x, w), [(3, 4), (2, 4)]),
+        "reflect_pad": (lambda x: F.pad(x, (1, 2), mode="reflect"), [(1, 2, 5)]),
+        "sum": (lambda x: x.sum(), [(3,)]),
+        "embedding": (lambda w: F.embedding(fd.tensor(np.array([1, 2, 1])), w), [(4, 3)]),
+    }
+    fn, shapes = fns[case]
+    assert gradgradcheck(fn, [_t(s, i) for i, s in enumerate(shapes)])
+
+
+def test_gradgradcheck_catches_a_gradient_counted_as_constant():
+    class BadCube(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x.detach() * x.detach() * g  # right value, but no dependence on x recorded
+
+    x = _t((4,), 1)
+    assert gradcheck(BadCube.apply, [x])
+    with pytest.raises(GradcheckError, match="gradient mismatch"):
+        gradgradcheck(BadCube.apply, [x])
+    assert gradgradcheck(BadCube.apply, [x], raise_exception=False) is False
+    assert issubclass(GradcheckError, RuntimeError) and issubclass(GradcheckError, AssertionError)
+
+
+def test_gradgradcheck_takes_explicit_grad_outputs():
+    x = _t((3, 2), 2)
+    g = _t((3, 2), 3)
+    assert gradgradcheck(lambda x: x.sigmoid() * x, [x], [g])
+    with pytest.raises(ValueError, match="grad_outputs"):
+        gradgradcheck(lambda x: x.sigmoid(), [x], [g, g])
+
+
+def test_gradcheck_accepts_pytorchs_options_and_keeps_the_version():
+    x = _t((3,), 4)
+    v = x._version
+    assert gradcheck(lambda x: x.exp(), [x], nondet_tol=0.0, check_undefined_grad=True, fast_mode=False,
+                     check_batched_grad=False)
+    assert x._version == v  # the probes restored x: no in-place write is left for autograd to see
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        gradcheck(lambda x: x.exp(), [x], bogus=1)
+
+
+def _lstm(x):
+    fd.manual_seed(0)
+    return fd.nn.LSTM(3, 4).double()(x)[0]
+
+
+def _gru(x):
+    fd.manual_seed(0)
+    return fd.nn.GRU(3, 4).double()(x)[0]
+
+
+def _rnn(x):
+    fd.manual_seed(0)
+    return fd.nn.RNN(3, 4).double()(x)[0]
+
+
+EDGES = np.array([[0, 1, 2, 3, 1, 0], [1, 2, 3, 0, 0, 2]])
+SEG = np.array([0, 2, 1, 0, 2, 2, 1])
+FUSED = {
+    "lstm": (_lstm, (4, 2, 3)),
+    "gru": (_gru, (4, 2, 3)),
+    "rnn": (_rnn, (4, 2, 3)),
+    "message_passing": (lambda x: F.message_passing(x, fd.tensor(EDGES)), (4, 3)),
+    "scatter_max": (lambda s: F.scatter(s, fd.tensor(SEG), 0, reduce="max"), (7, 3)),
+    "segment_softmax": (lambda s: F.segment_softmax(s, fd.tensor(SEG)), (7, 2)),
+    "selective_scan": (lambda u: F.selective_scan(u, fd.full((1, 2, 5), 0.3, dtype=fd.float64),
+                                                  fd.tensor(-np.ones((2, 3))), _t((1, 3, 5), 7, False),
+                                                  _t((1, 3, 5), 8, False)), (1, 2, 5)),
+    "sdpa_dropout": (lambda q: F.scaled_dot_product_attention(q, q * 0.5, q, dropout_p=0.3), (2, 5, 4)),
+    "ctc_loss": (lambda lp: F.ctc_loss(F.log_softmax(lp, -1), fd.tensor(np.array([[1, 2], [3, 1]])),
+                                       fd.tensor(np.array([6, 5])), fd.tensor(np.array([2, 2]))), (6, 2, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_second_derivative_through_a_fused_backward_raises(name):
+    fn, shape = FUSED[name]
+    x = _t(shape, 5)
+    fd.manual_seed(1)  # sdpa_dropout: the same mask in both passes
+    plain, = fd.autograd.grad(fn(x).sum(), [x])
+    x2 = _t(shape, 5)
+    fd.manual_seed(1)
+    g, = fd.autograd.grad(fn(x2).sum(), [x2], create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), plain.numpy(), rtol=1e-12, atol=1e-12)  # first derivative intact
+    with pytest.raises(RuntimeError, match=NOT_IMPL):
+        (g * g).sum().backward()
+
+
+def test_once_differentiable():
+    seen = {}
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, g):
+            seen["grad_mode"] = fd.is_grad_enabled()
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    xv = np.random.default_rng(6).standard_normal(4)
+    x = fd.tensor(xv, requires_grad=True)
+    Square.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * xv, rtol=1e-12)
+    x = fd.tensor(xv, requires_grad=True)
+    g, = fd.autograd.grad(Square.apply(x).sum(), [x], create_graph=True)
+    assert seen["grad_mode"] is False
+    np.testing.assert_allclose(g.detach().numpy(), 2 * xv, rtol=1e-12)
+    with pytest.raises(RuntimeError, match=NOT_IMPL):
+        g.sum().backward()
+    from fastdl.autograd.function import once_differentiable as od
+    assert od is once_differentiable
