@@ -152,3 +152,10 @@ def test_once_differentiable():
         g.sum().backward()
     from fastdl.autograd.function import once_differentiable as od
     assert od is once_differentiable
+
+
+def test_gradcheck_module_layout_matches_pytorch():
+    # fastdl.autograd.gradcheck is the function, and the module of the same name stays importable
+    from fastdl.autograd.gradcheck import GradcheckError as E, gradgradcheck as ggc
+    assert E is GradcheckError and ggc is gradgradcheck
+    assert fd.autograd.gradcheck is gradcheck and callable(fd.autograd.gradcheck)
