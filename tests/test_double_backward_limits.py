@@ -98,7 +98,7 @@ FUSED = {
     "lstm": (_lstm, (4, 2, 3)),
     "gru": (_gru, (4, 2, 3)),
     "rnn": (_rnn, (4, 2, 3)),
-    "message_passing": (lambda x: F.message_passing(x, fd.tensor(EDGES)), (4, 3)),
+    "message_passing_max": (lambda x: F.message_passing(x, fd.tensor(EDGES), reduce="max"), (4, 3)),
     "scatter_max": (lambda s: F.scatter(s, fd.tensor(SEG), 0, reduce="max"), (7, 3)),
     "segment_softmax": (lambda s: F.segment_softmax(s, fd.tensor(SEG)), (7, 2)),
     "selective_scan": (lambda u: F.selective_scan(u, fd.full((1, 2, 5), 0.3, dtype=fd.float64),
@@ -159,3 +159,18 @@ def test_gradcheck_module_layout_matches_pytorch():
     from fastdl.autograd.gradcheck import GradcheckError as E, gradgradcheck as ggc
     assert E is GradcheckError and ggc is gradgradcheck
     assert fd.autograd.gradcheck is gradcheck and callable(fd.autograd.gradcheck)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("layout", ["weighted", "unweighted", "heads", "1d", "num_nodes"])
+def test_message_passing_second_derivative(reduce, layout):
+    # sum / mean message passing composes its gradients under create_graph (GNN gradient penalties)
+    ei = fd.tensor(np.array([[0, 1, 2, 3, 1, 0, 3], [1, 2, 3, 0, 0, 2, 2]]))
+    shapes = {"weighted": [(4, 3), (7,)], "unweighted": [(4, 3)], "heads": [(4, 2, 3), (7, 2)], "1d": [(4,), (7,)],
+              "num_nodes": [(4, 3), (7,)]}[layout]
+    n = 5 if layout == "num_nodes" else None
+    args = [_t(s, 20 + i) for i, s in enumerate(shapes)]
+
+    def f(x, w=None):
+        return F.message_passing(x, ei, w, reduce=reduce, num_nodes=n)
+    assert gradgradcheck(f, args)

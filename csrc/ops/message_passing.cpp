@@ -127,6 +127,44 @@ struct Gather {
   }
 };
 
+// message_passing's gradients for create_graph, from differentiable ops: out[d] = sum over edges
+// e = (s -> d) of c_e x[s] with c_e = w_e (1 without weights), over the in-degree of d for 'mean';
+// so gx[s] = sum_e c_e g[d], and gw_e = <x[s], g[d]> (over the in-degree for 'mean'), summed
+// over the feature dims past the weight's (E,) or (E, heads).
+std::vector<Tensor> message_passing_backward_graph(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& src,
+                                                   const Tensor& dst, const Dims& xs, bool mean, int64_t M,
+                                                   bool need_x, bool need_w) {
+  const int64_t E = src.numel();
+  const int nd = int(xs.size());
+  Tensor gd = index_select(g, 0, dst);  // (E, ...)
+  auto edge_col = [&](const Tensor& t) {  // (E,) or (E, H) -> broadcastable against gd
+    IntList sh = t.shape().vec();
+    while (int(sh.size()) < nd) sh.push_back(1);
+    return reshape(t, sh);
+  };
+  Tensor inv_deg;  // 1 / in-degree of each edge's target, 'mean'
+  if (mean) {
+    Tensor deg = scatter_add(zeros(Dims{M}, g.dtype(), g.device()), 0, dst, ones(Dims{E}, g.dtype(), g.device()));
+    inv_deg = edge_col(index_select(unary(UnaryOp::reciprocal, clamp(deg, 1.0, std::nullopt)), 0, dst));
+  }
+  Tensor gx, gw;
+  if (need_x) {
+    Tensor m = gd;
+    if (w.defined()) m = mul(m, edge_col(w));
+    if (mean) m = mul(m, inv_deg);
+    Tensor idx = expand(edge_col(src), m.shape().vec());
+    gx = scatter_add(zeros(xs, m.dtype(), m.device()), 0, idx, m);
+  }
+  if (need_w) {
+    Tensor p = mul(index_select(x, 0, src), gd);
+    if (mean) p = mul(p, inv_deg);
+    IntList rest;
+    for (int d = w.ndim(); d < p.ndim(); ++d) rest.push_back(d);
+    gw = rest.empty() ? p : sum(p, rest, false);
+  }
+  return {gx, gw};
+}
+
 int64_t index_max_plus_one(const Tensor& idx) {
   const int64_t* p = idx.data<int64_t>();
   int64_t m = -1;
@@ -178,12 +216,26 @@ Tensor message_passing(const Tensor& x, const Tensor& edge_index, const Tensor& 
     if (!need_w) G.xc = Tensor();  // x is only needed for the weight gradient
     const Dims xs = x.shape(), ws = w.defined() ? w.shape() : Dims();
     const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : x.dtype();
-    autograd::record("MessagePassingBackward0", {x, w}, out, [G, xs, ws, xdt, wdt, need_x, need_w](V& g) {
+    const bool linear = R == MpReduce::sum || R == MpReduce::mean;
+    // create_graph (sum / mean): the gradients composed from differentiable ops on the edge list
+    Tensor src, dst, xg = need_w && linear ? x : Tensor(), wg = linear ? w : Tensor();
+    if (linear) {
+      src = to_dtype(select(edge_index, 0, 0), DType::i64);
+      dst = to_dtype(select(edge_index, 0, 1), DType::i64);
+    }
+    autograd::record("MessagePassingBackward0", {x, w}, out,
+                     [G, xs, ws, xdt, wdt, need_x, need_w, src, dst, xg, wg, M, linear](V& g) {
+      if (linear && autograd::grad_enabled()) {
+        V r = message_passing_backward_graph(g[0], xg, wg, src, dst, xs, G.reduce == MpReduce::mean, M, need_x,
+                                             need_w);
+        return V{need_x ? to_dtype(r[0], xdt) : Tensor(),
+                 need_w ? to_dtype(reshape(r[1], IntList(ws.begin(), ws.end())), wdt) : Tensor()};
+      }
       auto [gx, gw] = G.backward(g[0], need_x, need_w);
       return V{need_x ? to_dtype(reshape(gx, IntList(xs.begin(), xs.end())), xdt) : Tensor(),
                need_w ? to_dtype(reshape(gw, IntList(ws.begin(), ws.end())), wdt) : Tensor()};
     }, {need_w ? x : Tensor(), need_x ? w : Tensor()});
-    autograd::mark_no_double_backward(out);
+    if (!linear) autograd::mark_no_double_backward(out);
   }
   return out;
 }
