@@ -174,3 +174,36 @@ def test_message_passing_second_derivative(reduce, layout):
     def f(x, w=None):
         return F.message_passing(x, ei, w, reduce=reduce, num_nodes=n)
     assert gradgradcheck(f, args)
+
+
+def _spd(n, seed):
+    a = np.random.default_rng(seed).standard_normal((n, n))
+    return a @ a.T + n * np.eye(n)
+
+
+@pytest.mark.parametrize("name", ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "qr", "svd",
+                                  "pinv", "lu_factor", "matrix_exp", "eigh_values"])
+def test_second_derivative_of_functions_that_save_their_outputs(name):
+    # Python Functions (linalg) that save their own outputs: under create_graph the saved outputs
+    # join the running node, so the second derivative reaches the input (it read 0 before)
+    L = fd.linalg
+    fns = {
+        "inv": (lambda a: L.inv(a), [_spd(3, 1)]),
+        "det": (lambda a: L.det(a), [_spd(3, 2)]),
+        "slogdet": (lambda a: L.slogdet(a)[1], [_spd(3, 3)]),
+        "solve": (lambda a, b: L.solve(a, b), [_spd(3, 4), np.random.default_rng(5).standard_normal((3, 2))]),
+        "solve_triangular": (lambda a, b: L.solve_triangular(a.tril() + 3 * fd.eye(3, dtype=fd.float64), b,
+                                                             upper=False),
+                             [np.random.default_rng(6).standard_normal((3, 3)),
+                              np.random.default_rng(7).standard_normal((3, 2))]),
+        "cholesky": (lambda a: L.cholesky(a + a.mT), [_spd(3, 8)]),
+        "qr": (lambda a: L.qr(a)[1], [np.random.default_rng(9).standard_normal((4, 3))]),
+        "svd": (lambda a: L.svd(a, full_matrices=False)[1], [np.random.default_rng(10).standard_normal((4, 3))]),
+        "pinv": (lambda a: L.pinv(a), [np.random.default_rng(11).standard_normal((4, 3))]),
+        "lu_factor": (lambda a: L.lu_factor(a)[0], [np.random.default_rng(12).standard_normal((3, 3))]),
+        "matrix_exp": (lambda a: L.matrix_exp(a), [0.5 * np.random.default_rng(13).standard_normal((3, 3))]),
+        "eigh_values": (lambda a: L.eigvalsh(a + a.mT), [np.random.default_rng(14).standard_normal((3, 3))]),
+    }
+    fn, arrays = fns[name]
+    args = [fd.tensor(a, requires_grad=True) for a in arrays]
+    assert gradgradcheck(fn, args, atol=1e-5, rtol=1e-4)

@@ -101,6 +101,10 @@ void init_autograd(nb::module_& m) {
   }, "tensor"_a, "hook"_a);
   m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a,
         "once_differentiable"_a = false);
+  // A Function's saved output inside its backward under create_graph: joined to the running node,
+  // so a second derivative through it reaches the Function's inputs (autograd::saved_output).
+  m.def("_saved_output", [](const Tensor& y, uint32_t output_nr) { return autograd::saved_output(y, output_nr); },
+        "y"_a, "output_nr"_a = 0);
   m.def("is_grad_enabled", &autograd::grad_enabled);
   m.def("set_grad_enabled", &autograd::set_grad_enabled, "mode"_a);
   m.def("_set_detect_anomaly", &autograd::set_detect_anomaly, "mode"_a);

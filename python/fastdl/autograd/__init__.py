@@ -47,6 +47,7 @@ class FunctionCtx:
     def __init__(self):
         self._saved = ()
         self._versions = ()
+        self._output_nr = {}  # id of a forward output -> its output number on the recorded node
         self.needs_input_grad = ()
         self.non_differentiable = set()
 
@@ -65,6 +66,9 @@ class FunctionCtx:
                     "one of the variables needed for gradient computation has been modified by an inplace "
                     f"operation: [{str(t.dtype).replace('fastdl.', '')} {shape}], saved by save_for_backward, is at "
                     f"version {t._version}; expected version {v} instead")
+        if self._output_nr and _C.is_grad_enabled():  # create_graph: saved outputs join the running node
+            return tuple(_C._saved_output(t, self._output_nr[id(t)]) if id(t) in self._output_nr else t
+                         for t in self._saved)
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
@@ -132,6 +136,8 @@ class Function:
             return out
         diff = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and id(o) not in ctx.non_differentiable
                 and o.dtype.is_floating_point]
+        saved_ids = {id(t) for t in ctx._saved}
+        ctx._output_nr = {id(outs[i]): k for k, i in enumerate(diff) if id(outs[i]) in saved_ids}
 
         def backward(grads):
             full = [None] * len(outs)
