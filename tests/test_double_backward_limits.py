@@ -207,3 +207,12 @@ def test_second_derivative_of_functions_that_save_their_outputs(name):
     fn, arrays = fns[name]
     args = [fd.tensor(a, requires_grad=True) for a in arrays]
     assert gradgradcheck(fn, args, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["erfinv", "i0", "i1", "ndtri", "erfcx", "i0e"])
+def test_special_function_second_derivatives(name):
+    v = np.array([0.3, -0.5, 0.9, 0.999, -0.01]) if name in ("erfinv", "ndtri") else np.array([0.3, -1.2, 2.5, 9.0])
+    if name == "ndtri":
+        v = np.abs(v) * 0.98 + 0.01
+    x = fd.tensor(v, requires_grad=True)
+    assert gradgradcheck(getattr(fd.special, name), [x], atol=1e-5, rtol=1e-4)
