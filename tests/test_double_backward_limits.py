@@ -216,3 +216,19 @@ def test_special_function_second_derivatives(name):
         v = np.abs(v) * 0.98 + 0.01
     x = fd.tensor(v, requires_grad=True)
     assert gradgradcheck(getattr(fd.special, name), [x], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("shape,dim", [((7, 3), 0), ((2, 7), 1), ((7,), 0)])
+def test_scatter_second_derivative(reduce, shape, dim):
+    idx = fd.tensor(SEG)
+    assert gradgradcheck(lambda s: F.scatter(s, idx, dim, reduce=reduce) * F.scatter(s, idx, dim, reduce=reduce),
+                         [_t(shape, 30)])
+
+
+def test_scatter_reduce_prod_second_derivative_raises():
+    x, s = _t((5,), 31), _t((4,), 32)
+    y = x.scatter_reduce(0, fd.tensor(np.array([0, 1, 0, 3])), s, "prod")
+    g, = fd.autograd.grad(y.sum(), [x], create_graph=True)
+    with pytest.raises(RuntimeError, match=NOT_IMPL):
+        g.sum().backward()

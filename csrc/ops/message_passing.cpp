@@ -278,13 +278,28 @@ Tensor scatter(const Tensor& src, const Tensor& index, int64_t dim, std::optiona
     const Dims ss = s0.shape();
     const DType sdt = src.dtype();
     const bool scalar = src.ndim() == 0;
-    autograd::record("ScatterBackward0", {src}, out, [G, ss, sdt, d, scalar](V& g) {
+    const bool linear = R == MpReduce::sum || R == MpReduce::mean;
+    const Tensor gidx = linear ? to_dtype(reshape(index, {n}), DType::i64) : Tensor();  // on src's device
+    autograd::record("ScatterBackward0", {src}, out, [G, ss, sdt, d, scalar, gidx, linear, M](V& g) {
       Tensor go = scalar ? g[0] : movedim(g[0], d, 0);
-      Tensor gx = reshape(G.backward(go, true, false).first, IntList(ss.begin(), ss.end()));
+      Tensor gx;
+      if (linear && autograd::grad_enabled()) {  // create_graph: gx[e] = g[index[e]] (over its count for 'mean')
+        gx = index_select(go, 0, gidx);
+        if (G.reduce == MpReduce::mean) {
+          const int64_t E = gidx.numel();
+          Tensor cnt = scatter_add(zeros(Dims{M}, go.dtype(), go.device()), 0, gidx, ones(Dims{E}, go.dtype(), go.device()));
+          IntList sh{E};
+          for (int k = 1; k < gx.ndim(); ++k) sh.push_back(1);
+          gx = mul(gx, reshape(index_select(unary(UnaryOp::reciprocal, clamp(cnt, 1.0, std::nullopt)), 0, gidx), sh));
+        }
+        gx = reshape(gx, IntList(ss.begin(), ss.end()));
+      } else {
+        gx = reshape(G.backward(go, true, false).first, IntList(ss.begin(), ss.end()));
+      }
       gx = scalar ? reshape(gx, {}) : movedim(gx, 0, d);
       return V{to_dtype(gx, sdt)};
     });
-    autograd::mark_no_double_backward(out);
+    if (!linear) autograd::mark_no_double_backward(out);
   }
   return out;
 }

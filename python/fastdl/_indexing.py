@@ -177,7 +177,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
 
 
 def _scatter_prod(input, pos, src, include_self):
-    from fastdl.autograd import Function  # autograd imports this package: import on first use
+    from fastdl.autograd import Function, once_differentiable  # autograd imports this package: import on first use
 
     class ScatterProd(Function):
         """Products over each target's group on the host; the gradient of an element is the product of
@@ -197,6 +197,7 @@ def _scatter_prod(input, pos, src, include_self):
             return _C.from_numpy(out.reshape(tuple(x.shape)).copy())
 
         @staticmethod
+        @once_differentiable  # host arithmetic: a second derivative raises rather than reads 0
         def backward(ctx, g):
             groups, vals, n, hit, shape, dt = ctx.keep
             zeros = np.zeros(n, np.int64)
