@@ -182,7 +182,7 @@ def _spd(n, seed):
 
 
 @pytest.mark.parametrize("name", ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "qr", "svd",
-                                  "pinv", "lu_factor", "matrix_exp", "eigh_values"])
+                                  "pinv", "lu_factor", "matrix_exp", "eigh_values", "eigh_vectors", "svdvals", "cond"])
 def test_second_derivative_of_functions_that_save_their_outputs(name):
     # Python Functions (linalg) that save their own outputs: under create_graph the saved outputs
     # join the running node, so the second derivative reaches the input (it read 0 before)
@@ -203,6 +203,9 @@ def test_second_derivative_of_functions_that_save_their_outputs(name):
         "lu_factor": (lambda a: L.lu_factor(a)[0], [np.random.default_rng(12).standard_normal((3, 3))]),
         "matrix_exp": (lambda a: L.matrix_exp(a), [0.5 * np.random.default_rng(13).standard_normal((3, 3))]),
         "eigh_values": (lambda a: L.eigvalsh(a + a.mT), [np.random.default_rng(14).standard_normal((3, 3))]),
+        "eigh_vectors": (lambda a: L.eigh(a + a.mT)[1], [np.random.default_rng(15).standard_normal((3, 3))]),
+        "svdvals": (lambda a: L.svdvals(a), [np.random.default_rng(16).standard_normal((4, 3))]),
+        "cond": (lambda a: L.cond(a), [np.random.default_rng(17).standard_normal((3, 3))]),
     }
     fn, arrays = fns[name]
     args = [fd.tensor(a, requires_grad=True) for a in arrays]

@@ -265,12 +265,14 @@ class Svdvals(Function):
     def forward(ctx, A):
         u, s, vh = lapack("linalg.svdvals", np.linalg.svd, to_np(A), False, what="the SVD did not converge")
         U, S, Vh = from_np(u, A), from_np(s, A), from_np(vh, A)
-        ctx.save_for_backward(U, Vh)
+        ctx.save_for_backward(A, U, Vh)
         return S
 
     @staticmethod
     def backward(ctx, gS):
-        U, Vh = ctx.saved_tensors
+        A, U, Vh = ctx.saved_tensors
+        if fd.is_grad_enabled():  # create_graph: U and Vh as functions of A (Svd's backward), not constants
+            U, _, Vh = Svd.apply(A, False)
         return (U * gS.unsqueeze(-2)) @ Vh
 
 
