@@ -127,26 +127,32 @@ struct Gather {
   }
 };
 
+// inv_degree of each entry's row, idx (E,) naming the rows: 'mean''s divisor, a constant for the
+// create_graph gradients below, shaped (E, 1, ...) of rank dims to broadcast against (E, ...).
+Tensor inv_degree_per_entry(const Ref<Csr>& c, const Tensor& idx, DType kt, Device d, int dims) {
+  IntList sh{idx.numel()};
+  while (int(sh.size()) < dims) sh.push_back(1);
+  return reshape(index_select(inv_degree(c, kt, d), 0, idx), sh);
+}
+
 // message_passing's gradients for create_graph, from differentiable ops: out[d] = sum over edges
 // e = (s -> d) of c_e x[s] with c_e = w_e (1 without weights), over the in-degree of d for 'mean';
 // so gx[s] = sum_e c_e g[d], and gw_e = <x[s], g[d]> (over the in-degree for 'mean'), summed
-// over the feature dims past the weight's (E,) or (E, heads).
-std::vector<Tensor> message_passing_backward_graph(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& src,
-                                                   const Tensor& dst, const Dims& xs, bool mean, int64_t M,
+// over the feature dims past the weight's (E,) or (E, heads). mean_csr: the forward CSR (its
+// in-degrees) for 'mean', null for 'sum'.
+std::vector<Tensor> message_passing_backward_graph(const Tensor& g, const Tensor& x, const Tensor& w,
+                                                   const Tensor& edge_index, const Dims& xs, const Ref<Csr>& mean_csr,
                                                    bool need_x, bool need_w) {
-  const int64_t E = src.numel();
+  const bool mean = bool(mean_csr);
   const int nd = int(xs.size());
+  const Tensor src = to_dtype(select(edge_index, 0, 0), DType::i64), dst = to_dtype(select(edge_index, 0, 1), DType::i64);
   Tensor gd = index_select(g, 0, dst);  // (E, ...)
   auto edge_col = [&](const Tensor& t) {  // (E,) or (E, H) -> broadcastable against gd
     IntList sh = t.shape().vec();
     while (int(sh.size()) < nd) sh.push_back(1);
     return reshape(t, sh);
   };
-  Tensor inv_deg;  // 1 / in-degree of each edge's target, 'mean'
-  if (mean) {
-    Tensor deg = scatter_add(zeros(Dims{M}, g.dtype(), g.device()), 0, dst, ones(Dims{E}, g.dtype(), g.device()));
-    inv_deg = edge_col(index_select(unary(UnaryOp::reciprocal, clamp(deg, 1.0, std::nullopt)), 0, dst));
-  }
+  const Tensor inv_deg = mean ? inv_degree_per_entry(mean_csr, dst, g.dtype(), g.device(), nd) : Tensor();
   Tensor gx, gw;
   if (need_x) {
     Tensor m = gd;
@@ -218,16 +224,12 @@ Tensor message_passing(const Tensor& x, const Tensor& edge_index, const Tensor& 
     const DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : x.dtype();
     const bool linear = R == MpReduce::sum || R == MpReduce::mean;
     // create_graph (sum / mean): the gradients composed from differentiable ops on the edge list
-    Tensor src, dst, xg = need_w && linear ? x : Tensor(), wg = linear ? w : Tensor();
-    if (linear) {
-      src = to_dtype(select(edge_index, 0, 0), DType::i64);
-      dst = to_dtype(select(edge_index, 0, 1), DType::i64);
-    }
+    Tensor ei = linear ? edge_index : Tensor(), xg = need_w && linear ? x : Tensor(), wg = linear ? w : Tensor();
     autograd::record("MessagePassingBackward0", {x, w}, out,
-                     [G, xs, ws, xdt, wdt, need_x, need_w, src, dst, xg, wg, M, linear](V& g) {
+                     [G, xs, ws, xdt, wdt, need_x, need_w, ei, xg, wg, linear](V& g) {
       if (linear && autograd::grad_enabled()) {
-        V r = message_passing_backward_graph(g[0], xg, wg, src, dst, xs, G.reduce == MpReduce::mean, M, need_x,
-                                             need_w);
+        V r = message_passing_backward_graph(g[0], xg, wg, ei, xs, G.reduce == MpReduce::mean ? G.csr : Ref<Csr>(),
+                                             need_x, need_w);
         return V{need_x ? to_dtype(r[0], xdt) : Tensor(),
                  need_w ? to_dtype(reshape(r[1], IntList(ws.begin(), ws.end())), wdt) : Tensor()};
       }
@@ -279,19 +281,14 @@ Tensor scatter(const Tensor& src, const Tensor& index, int64_t dim, std::optiona
     const DType sdt = src.dtype();
     const bool scalar = src.ndim() == 0;
     const bool linear = R == MpReduce::sum || R == MpReduce::mean;
-    const Tensor gidx = linear ? to_dtype(reshape(index, {n}), DType::i64) : Tensor();  // on src's device
-    autograd::record("ScatterBackward0", {src}, out, [G, ss, sdt, d, scalar, gidx, linear, M](V& g) {
+    const Tensor index_g = linear ? index : Tensor();  // on src's device
+    autograd::record("ScatterBackward0", {src}, out, [G, ss, sdt, d, scalar, index_g, n, linear](V& g) {
       Tensor go = scalar ? g[0] : movedim(g[0], d, 0);
       Tensor gx;
       if (linear && autograd::grad_enabled()) {  // create_graph: gx[e] = g[index[e]] (over its count for 'mean')
-        gx = index_select(go, 0, gidx);
-        if (G.reduce == MpReduce::mean) {
-          const int64_t E = gidx.numel();
-          Tensor cnt = scatter_add(zeros(Dims{M}, go.dtype(), go.device()), 0, gidx, ones(Dims{E}, go.dtype(), go.device()));
-          IntList sh{E};
-          for (int k = 1; k < gx.ndim(); ++k) sh.push_back(1);
-          gx = mul(gx, reshape(index_select(unary(UnaryOp::reciprocal, clamp(cnt, 1.0, std::nullopt)), 0, gidx), sh));
-        }
+        const Tensor idx = to_dtype(reshape(index_g, {n}), DType::i64);
+        gx = index_select(go, 0, idx);
+        if (G.reduce == MpReduce::mean) gx = mul(gx, inv_degree_per_entry(G.csr, idx, go.dtype(), go.device(), gx.ndim()));
         gx = reshape(gx, IntList(ss.begin(), ss.end()));
       } else {
         gx = reshape(G.backward(go, true, false).first, IntList(ss.begin(), ss.end()));
