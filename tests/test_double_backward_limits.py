@@ -235,3 +235,45 @@ def test_scatter_reduce_prod_second_derivative_raises():
     g, = fd.autograd.grad(y.sum(), [x], create_graph=True)
     with pytest.raises(RuntimeError, match=NOT_IMPL):
         g.sum().backward()
+
+
+NORMS = {
+    "norm": lambda x, **kw: fd.norm(x, **kw),
+    "norm_p3": lambda x, **kw: fd.norm(x, 3, **kw),
+    "norm_p0.5": lambda x, **kw: fd.norm(x, 0.5, **kw),
+    "linalg.norm": lambda x, **kw: fd.linalg.norm(x, **kw),
+    "vector_norm": lambda x, **kw: fd.linalg.vector_norm(x, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_norm_gradient_at_a_zero_slice_is_zero(name):
+    # a zero row: PyTorch's subgradient 0, not 0 * inf = NaN; the other row's gradient untouched
+    x = np.random.default_rng(3).standard_normal((2, 5))
+    x[0] = 0.0
+    x[1, 2] = 0.0
+    t = fd.tensor(x, requires_grad=True)
+    NORMS[name](t, dim=1).sum().backward()
+    g = t.grad.numpy()
+    assert np.all(np.isfinite(g)) and np.all(g[0] == 0)
+    p = {"norm_p3": 3.0, "norm_p0.5": 0.5}.get(name, 2.0)
+    r = x[1]
+    n = np.sum(np.abs(r) ** p) ** (1 / p)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero entry's gradient is 0, as in PyTorch
+        want = np.where(r == 0, 0.0, np.sign(r) * np.abs(r) ** (p - 1) * n ** (1 - p))
+    np.testing.assert_allclose(g[1], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["norm", "linalg.norm", "vector_norm"])
+def test_two_norm_second_derivative_at_a_zero_entry(name):
+    # Hessian of ||x||: (I - x x^T / n^2) / n, which is 1 / n on the diagonal at a zero entry (it
+    # read 0 when |x| was squared: the second derivative of |x|^2 through |x| is 0 at 0)
+    x = np.random.default_rng(4).standard_normal(6)
+    x[[1, 4]] = 0.0
+    t = fd.tensor(x, requires_grad=True)
+    (g,) = fd.autograd.grad(NORMS[name](t), t, create_graph=True)
+    v = np.random.default_rng(5).standard_normal(6)
+    (hv,) = fd.autograd.grad((g * fd.tensor(v)).sum(), t)
+    n = np.linalg.norm(x)
+    np.testing.assert_allclose(hv.numpy(), (v - x * (x @ v) / n**2) / n, rtol=1e-10, atol=1e-12)
+    assert gradgradcheck(lambda a: NORMS[name](a), [_t((3, 4), 6)])

@@ -312,11 +312,29 @@ Tensor any(const Tensor& a, const IntList& dims, bool keepdim) {
 Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
   FASTDL_PROFILE("norm", a);
   if (p == 0) return to_dtype(sum(binary_scalar(BinaryOp::ne, a, 0.0), dims, keepdim), a.dtype());  // count of nonzeros
-  if (p == 2) return unary(UnaryOp::sqrt, sum(mul(a, a), dims, keepdim));
   if (p == 1) return sum(unary(UnaryOp::abs, a), dims, keepdim);
   if (std::isinf(p)) return p > 0 ? amax(unary(UnaryOp::abs, a), dims, keepdim) : amin(unary(UnaryOp::abs, a), dims, keepdim);
-  Tensor s = sum(binary_scalar(BinaryOp::pow, unary(UnaryOp::abs, a), p), dims, keepdim);
-  return binary_scalar(BinaryOp::pow, s, 1.0 / p);
+  const bool grad = autograd::any_requires_grad(a);
+  if (!grad) {  // the values; the branch below has the same ones
+    if (p == 2) return unary(UnaryOp::sqrt, sum(mul(a, a), dims, keepdim));
+    return binary_scalar(BinaryOp::pow, sum(binary_scalar(BinaryOp::pow, unary(UnaryOp::abs, a), p), dims, keepdim), 1.0 / p);
+  }
+  // With autograd, the root and the powers are taken only where they are non-zero, so a zero
+  // slice (or a zero entry, for p < 1) has gradient 0 (PyTorch's subgradient) instead of 0 inf =
+  // NaN; p = 2 squares a itself, not |a|, so the second derivative at a zero entry is 2, not 0.
+  Tensor terms;
+  if (p == 2) {
+    terms = mul(a, a);
+  } else {
+    Tensor z = binary_scalar(BinaryOp::eq, a, 0.0), ab = unary(UnaryOp::abs, a);
+    Tensor powered = binary_scalar(BinaryOp::pow, where(z, ones_like(ab), ab), p);
+    terms = where(z, binary_scalar(BinaryOp::mul, ones_like(ab), p > 0 ? 0.0 : INFINITY), powered);
+  }
+  Tensor s = sum(terms, dims, keepdim);
+  Tensor zero = binary_scalar(BinaryOp::eq, s, 0.0);
+  Tensor safe = where(zero, ones_like(s), s);
+  Tensor root = p == 2 ? unary(UnaryOp::sqrt, safe) : binary_scalar(BinaryOp::pow, safe, 1.0 / p);
+  return where(zero, zeros_like(s), root);
 }
 
 Tensor cumsum(const Tensor& a, int64_t dim) {

@@ -376,8 +376,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # 
         return fd.sum(a, dim=dims, keepdim=keepdim)
     # sum(|x|^p)^(1/p) with the root taken only where the sum is non-zero: at a zero slice the
     # gradient is then 0 (PyTorch's subgradient) instead of 0/0.
-    if ord == 2:
-        terms = a * a
+    if ord == 2:  # x itself squared, not |x|: at x = 0 the second derivative is then 2, not 0
+        terms = x * x
     else:  # zero entries contribute 0 (ord > 0) or make the norm 0 (ord < 0), with gradient 0 either way
         z = a == 0
         powered = fd.where(z, fd.ones_like(a), a) ** float(ord)
