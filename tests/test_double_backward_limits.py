@@ -229,11 +229,42 @@ def test_scatter_second_derivative(reduce, shape, dim):
                          [_t(shape, 30)])
 
 
-def test_scatter_reduce_prod_second_derivative_raises():
-    x, s = _t((5,), 31), _t((4,), 32)
+@pytest.mark.parametrize("reduce", ["prod", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_second_derivative(reduce, include_self):
+    # PyTorch composes these backwards (prod through scatter_reduce 'prod' itself), so they have a
+    # second derivative; a zero in src (prod) and ties (amax / amin) are the special cases
+    idx = fd.tensor(np.array([[0, 2], [1, 2], [0, 0], [3, 2]]))
+    src = np.random.default_rng(33).standard_normal((4, 2))
+    if reduce == "prod":
+        src[1, 1] = 0.0  # the only zero of its target
+    x0 = np.random.default_rng(34).standard_normal((5, 2))
+
+    def f(x, s):
+        return x.scatter_reduce(0, idx, s, reduce, include_self=include_self)
+    x, s = fd.tensor(x0, requires_grad=True), fd.tensor(src, requires_grad=True)
+    assert gradcheck(f, [x, s])
+    assert gradgradcheck(f, [x, s])
+    y = fd.index_reduce(x, 0, fd.tensor(np.array([4, 0, 4])), s[:3], reduce, include_self=include_self)
+    assert y.requires_grad and gradgradcheck(
+        lambda a, b: fd.index_reduce(a, 0, fd.tensor(np.array([4, 0, 4])), b, reduce, include_self=include_self),
+        [x, fd.tensor(src[:3], requires_grad=True)])
+
+
+def test_scatter_reduce_amax_splits_the_gradient_over_ties():
+    x = fd.tensor(np.array([1.0, 5.0, 2.0]), requires_grad=True)
+    s = fd.tensor(np.array([5.0, 3.0, 5.0]), requires_grad=True)
+    x.scatter_reduce(0, fd.tensor(np.array([1, 1, 1])), s, "amax").sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1 / 3, 1.0])
+    np.testing.assert_array_equal(s.grad.numpy(), [1 / 3, 0.0, 1 / 3])
+
+
+def test_scatter_reduce_prod_two_zeros_in_a_target_raise_on_second_derivative():
+    x, s = _t((5,), 31), fd.tensor(np.array([0.0, 2.0, 0.0, 3.0]), requires_grad=True)
     y = x.scatter_reduce(0, fd.tensor(np.array([0, 1, 0, 3])), s, "prod")
-    g, = fd.autograd.grad(y.sum(), [x], create_graph=True)
-    with pytest.raises(RuntimeError, match=NOT_IMPL):
+    g, = fd.autograd.grad(y.sum(), [s], create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), [0.0, x.detach().numpy()[1], 0.0, x.detach().numpy()[3]])
+    with pytest.raises(RuntimeError, match="double backward is unsupported"):
         g.sum().backward()
 
 

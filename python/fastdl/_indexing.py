@@ -163,8 +163,17 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     n, flat = input.numel(), input.reshape(-1)
     if reduce == "prod":
         return _scatter_prod(input, pos, src.reshape(-1), include_self)
+    if reduce in ("amax", "amin") and input.dtype.is_floating_point:
+        return _scatter_extreme(input, pos, src.reshape(-1), "max" if reduce == "amax" else "min", include_self)
     red = {"sum": "sum", "mean": "mean", "amax": "max", "amin": "min"}[reduce]
-    vals, segs = src.reshape(-1), pos
+    return _scatter_plain(input, pos, src.reshape(-1), red, include_self)
+
+
+def _scatter_plain(input, pos, src, red, include_self):
+    """scatter_reduce's value on flat positions: src (and input's own values, with include_self)
+    reduced by the segment reduction; positions nothing hits keep input's value."""
+    n, flat = input.numel(), input.reshape(-1)
+    vals, segs = src, pos
     if include_self:
         vals = _C.cat([flat, vals], 0)
         segs = _C.cat([_C.arange(0, n, 1, _C.dtype.int64, input.device), pos], 0)
@@ -176,12 +185,48 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     return out.reshape(tuple(input.shape))
 
 
+def _scatter_add_flat(base, pos, vals):
+    """base (n,) plus vals (k,) added at the flat positions pos, differentiable in both."""
+    return base + _C.scatter(vals, pos, 0, base.numel(), "sum")
+
+
+def _scatter_extreme(input, pos, src, red, include_self):
+    """scatter_reduce 'amax' / 'amin' with PyTorch's gradient: each target's gradient split evenly
+    over the values equal to its result (input's own value counted whenever it equals the result),
+    composed from differentiable ops so that it has a second derivative (0 in the values: the ties
+    are a constant mask)."""
+    from fastdl.autograd import Function  # autograd imports this package: import on first use
+
+    class ScatterExtreme(Function):
+        @staticmethod
+        def forward(ctx, x, s):
+            out = _scatter_plain(x, pos, s, red, include_self)
+            ctx.save_for_backward(x, s, out)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            x, s, out = ctx.saved_tensors
+            flat, res = x.detach().reshape(-1), out.detach().reshape(-1)
+            self_is = (flat == res).to(x.dtype)
+            src_is = (s.detach() == _C.index_select(res, 0, pos)).to(x.dtype)
+            share = g.reshape(-1) / _scatter_add_flat(self_is, pos, src_is)
+            g_self = self_is * share
+            if not include_self:
+                g_self = _C.where(_hits(pos, flat.numel(), x.device), _C.full((), 0.0, x.dtype, x.device), g_self)
+            return g_self.reshape(tuple(x.shape)), src_is * _C.index_select(share, 0, pos)
+
+    return ScatterExtreme.apply(input, src)
+
+
 def _scatter_prod(input, pos, src, include_self):
-    from fastdl.autograd import Function, once_differentiable  # autograd imports this package: import on first use
+    from fastdl.autograd import Function  # autograd imports this package: import on first use
 
     class ScatterProd(Function):
         """Products over each target's group on the host; the gradient of an element is the product of
-        the rest of its group, exact with zeros (a group's zero count decides it)."""
+        the rest of its group, exact with zeros (a group's zero count decides it). Under create_graph
+        the gradient is PyTorch's composite (itself through scatter_reduce 'prod'), so it has a
+        second derivative, except where two zeros of src share a target (PyTorch raises there too)."""
         @staticmethod
         def forward(ctx, x, s):
             xs, ss, p = _np(x).reshape(-1), _np(s), _np(pos)
@@ -194,14 +239,17 @@ def _scatter_prod(input, pos, src, include_self):
             np.multiply.at(prod, groups, vals)
             out[hit | include_self] = prod[hit | include_self]
             ctx.keep = (groups, vals, xs.size, hit, x.shape, x.dtype)
-            return _C.from_numpy(out.reshape(tuple(x.shape)).copy())
+            res = _C.from_numpy(out.reshape(tuple(x.shape)).copy())
+            ctx.save_for_backward(x, s, res)
+            return res
 
         @staticmethod
-        @once_differentiable  # host arithmetic: a second derivative raises rather than reads 0
         def backward(ctx, g):
             groups, vals, n, hit, shape, dt = ctx.keep
             zeros = np.zeros(n, np.int64)
             np.add.at(zeros, groups, vals == 0)
+            if _C.is_grad_enabled():
+                return _prod_backward_composite(ctx, g, zeros, include_self)
             nz = np.ones(n, vals.dtype)
             np.multiply.at(nz, groups, np.where(vals == 0, 1, vals))
             gz, grp = zeros[groups], groups
@@ -215,8 +263,43 @@ def _scatter_prod(input, pos, src, include_self):
             return (_C.from_numpy(np.ascontiguousarray(gx)).reshape(tuple(shape)),
                     _C.from_numpy(np.ascontiguousarray(gs)))
 
-    out = ScatterProd.apply(input, src)
-    return out
+    def _prod_backward_composite(ctx, g, zeros, include_self):
+        # PyTorch's scatter_reduce_backward for 'prod', on flat positions
+        x, s, out = ctx.saved_tensors
+        shape, flat, res, gf = tuple(x.shape), x.reshape(-1), out.reshape(-1), g.reshape(-1)
+        one = _C.full((), 1.0, x.dtype, x.device)
+        masked_self = _C.where(flat == 0, one, flat)
+        g_self = gf * _scatter_prod(masked_self, pos, s, include_self).reshape(-1) / masked_self
+        if not include_self:
+            g_self = _C.where(_hits(pos, flat.numel(), x.device), _C.full((), 0.0, x.dtype, x.device), g_self)
+        src_zero = s == 0
+        zero_count = _C.from_numpy(zeros).to(x.device)
+        single_zero = src_zero & (_C.index_select(zero_count, 0, pos) == 1)
+        masked_src_res = _scatter_prod(x, pos, _C.where(single_zero, one, s), include_self).reshape(-1)
+        g_src = _C.where(single_zero, _C.index_select(gf * masked_src_res, 0, pos),
+                         _C.index_select(gf * res, 0, pos) / _C.where(src_zero, one, s))
+        if builtins.bool((zero_count > 1).any()):
+            g_self, g_src = _no_double_backward(g_self), _no_double_backward(g_src)
+        return g_self.reshape(shape), g_src
+
+    return ScatterProd.apply(input, src)
+
+
+def _no_double_backward(t):
+    """t, with a derivative that raises: PyTorch's double backward of scatter_reduce 'prod' is not
+    defined where two zeros of src share a target."""
+    from fastdl.autograd import Function  # autograd imports this package: import on first use
+
+    class ScatterProdZeros(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a.clone()
+
+        @staticmethod
+        def backward(ctx, ga):
+            raise RuntimeError("scatter_reduce(): double backward is unsupported for src when more than one zero "
+                               "in src is scattered to the same position")
+    return ScatterProdZeros.apply(t)
 
 
 def _np(t):
