@@ -51,6 +51,7 @@ std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
           "instead, or run the step after backward()"));
   struct Current { Node* prev; explicit Current(Node* n) : prev(g_applying) { g_applying = n; }
                    ~Current() { g_applying = prev; } } cur(this);
+  if (double_backward && grad_enabled()) return double_backward(g);
   std::vector<Tensor> r = fn(g);
   if (no_double_backward && grad_enabled()) {
     const char* nm = name_;
@@ -69,6 +70,13 @@ std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
 
 void mark_no_double_backward(const Tensor& out) {
   if (auto* n = dynamic_cast<FnNode*>(out.grad_fn().get())) n->no_double_backward = true;
+}
+
+bool set_double_backward(const Tensor& out, BackwardFn fn) {
+  auto* n = dynamic_cast<FnNode*>(out.grad_fn().get());
+  if (!n) return false;
+  n->double_backward = std::move(fn);
+  return true;
 }
 
 Tensor saved_output(const Tensor& y, uint32_t output_nr) {

@@ -51,10 +51,14 @@ struct FnNode : Node {
   // under create_graph each one is handed on behind a node that raises if a second derivative
   // reaches it, instead of silently counting as a constant.
   bool no_double_backward = false;
+  // A differentiable form of the backward (the op recomputed from differentiable ops), run
+  // instead of fn under create_graph, so the gradients have second derivatives; it gets the same
+  // grads (undefined where an output got none) and returns one gradient per input.
+  BackwardFn double_backward;
   FnNode(const char* n, BackwardFn f) : name_(n), fn(std::move(f)) {}
   std::vector<Tensor> apply(std::vector<Tensor>& g) override;
   const char* name() const override { return name_; }
-  void release() override { fn = nullptr; saved.clear(); }
+  void release() override { fn = nullptr; double_backward = nullptr; saved.clear(); }
 };
 
 // Sink for a leaf that requires grad: adds the incoming gradient into leaf.grad.
@@ -102,6 +106,9 @@ Tensor saved_output(const Tensor& y, uint32_t output_nr = 0);
 
 // Marks the node just recorded on `out` as having no second derivative (FnNode::no_double_backward).
 void mark_no_double_backward(const Tensor& out);
+// Gives the node just recorded on `out` a differentiable backward for create_graph
+// (FnNode::double_backward); false if out has no such node.
+bool set_double_backward(const Tensor& out, BackwardFn fn);
 
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
               bool create_graph);

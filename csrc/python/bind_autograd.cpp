@@ -52,6 +52,25 @@ std::vector<Tensor> record_function(const std::string& name, const std::vector<T
   return outs;
 }
 
+// Under create_graph, the node on `out` runs `fn(grads) -> sequence of (Tensor | None)` instead
+// of its fused backward (grads: one per output, None where it got none): a differentiable
+// recomputation, so second derivatives exist (autograd/composite.py).
+bool set_double_backward(const Tensor& out, nb::object fn) {
+  std::shared_ptr<nb::object> held(new nb::object(std::move(fn)), [](nb::object* p) {
+    nb::gil_scoped_acquire g;
+    delete p;
+  });
+  return autograd::set_double_backward(out, [held](std::vector<Tensor>& g) {
+    nb::gil_scoped_acquire gil;
+    nb::list gl;
+    for (const Tensor& t : g) gl.append(t.defined() ? nb::cast(t) : nb::none());
+    nb::object r = (*held)(gl);
+    std::vector<Tensor> res;
+    for (nb::handle h : r) res.push_back(h.is_none() ? Tensor() : nb::cast<Tensor>(h));
+    return res;
+  });
+}
+
 // What t.register_hook returns. It refers to the hook's callable weakly (as PyTorch's handle
 // refers weakly to the hook dict): remove() drops the callable, which leaves a pass-through hook
 // in its slot, and is a no-op once the tensor and its hooks are gone. A strong reference to the
@@ -99,6 +118,7 @@ void init_autograd(nb::module_& m) {
     autograd::add_post_accumulate_hook(t, PyPostHook{std::move(c)});
     return h;
   }, "tensor"_a, "hook"_a);
+  m.def("_set_double_backward", &set_double_backward, "out"_a, "fn"_a);
   m.def("_record_function", &record_function, "name"_a, "inputs"_a, "outputs"_a, "backward"_a,
         "once_differentiable"_a = false);
   // A Function's saved output inside its backward under create_graph: joined to the running node,

@@ -1,6 +1,7 @@
 """Graph functions: scatter, message passing, segment softmax (native, fused, deterministic)
 and global pooling over a batch vector, with PyTorch Geometric's names and arguments."""
 from fastdl import _C
+from fastdl._lazy import np
 
 
 def scatter(src, index, dim=0, dim_size=None, reduce="sum"):
@@ -9,7 +10,37 @@ def scatter(src, index, dim=0, dim_size=None, reduce="sum"):
     index: (src.shape[dim],) int64 (or broadcast to src with size 1 elsewhere); reduce in
     "sum" ("add"), "mean", "max", "min"; groups that receive nothing give 0; dim_size defaults
     to index.max() + 1. Gradients flow to src (max/min: to the first winning element)."""
-    return _C.scatter(src, index, dim, dim_size, reduce)
+    out = _C.scatter(src, index, dim, dim_size, reduce)
+    if reduce in ("max", "min") and _C.is_grad_enabled() and out.requires_grad:
+        _attach(out, [src], lambda s: _scatter_extreme_composed(s, index, dim, dim_size, reduce))
+    return out
+
+
+def _attach(out, inputs, composite):
+    """A create_graph form for a fused graph op's node (autograd/composite.py)."""
+    from fastdl.autograd.composite import attach
+    attach(out, inputs, composite)
+
+
+def _scatter_extreme_composed(src, index, dim, dim_size, reduce):
+    """scatter max / min as a sum of the winners (the first winning element of each group and
+    column, as the fused backward picks), so its second derivative exists (0: the winners are
+    constant)."""
+    out = _C.scatter(src.detach(), index, dim, dim_size, reduce)
+    d = dim % src.ndim
+    s = np.moveaxis(src.detach().cpu().numpy(), d, 0)
+    E = s.shape[0]
+    s = s.reshape(E, -1)
+    o = np.moveaxis(out.cpu().numpy(), d, 0).reshape(out.shape[d], -1)
+    ix = index.reshape(-1).cpu().numpy().astype(np.int64)
+    eq = s == o[ix]
+    k = np.where(eq, np.arange(E)[:, None], E)
+    first = np.full(o.shape, E)
+    np.minimum.at(first, ix, k)
+    win = eq & (k == first[ix])
+    shape = (E,) + tuple(src.shape[j] for j in range(src.ndim) if j != d)
+    mask = _C.movedim(_C.from_numpy(np.ascontiguousarray(win.reshape(shape))).to(src.device), 0, d)
+    return _C.scatter(_C.where(mask, src, _C.full((), 0.0, src.dtype, src.device)), index, dim, dim_size, "sum")
 
 
 def message_passing(x, edge_index, edge_weight=None, reduce="sum", num_nodes=None):
@@ -20,13 +51,34 @@ def message_passing(x, edge_index, edge_weight=None, reduce="sum", num_nodes=Non
     or "min"; out has num_nodes (default N) rows, 0 where no edge arrives. A fused gather-reduce
     over a CSR cached per edge_index: no (E, F) message tensor, the same bits for any thread
     count; gradients for x and edge_weight."""
-    return _C.message_passing(x, edge_index, edge_weight, reduce, num_nodes)
+    out = _C.message_passing(x, edge_index, edge_weight, reduce, num_nodes)
+    if reduce in ("max", "min") and _C.is_grad_enabled() and out.requires_grad:
+        _attach(out, [x, edge_weight],
+                lambda a, w: _message_passing_extreme_composed(a, edge_index, w, reduce, num_nodes))
+    return out
+
+
+def _message_passing_extreme_composed(x, edge_index, w, reduce, num_nodes):
+    msg = x.index_select(0, edge_index[0])
+    if w is not None:
+        msg = msg * w.reshape(tuple(w.shape) + (1,) * (msg.ndim - w.ndim))
+    n = x.shape[0] if num_nodes is None else num_nodes
+    return _scatter_extreme_composed(msg, edge_index[1], 0, n, reduce)
 
 
 def segment_softmax(src, index, num_nodes=None):
     """Softmax of src (E, ...) over the entries sharing a value of index (E,), per column
     (torch_geometric.utils.softmax): the attention normalisation over a node's incoming edges."""
-    return _C.segment_softmax(src, index, num_nodes)
+    out = _C.segment_softmax(src, index, num_nodes)
+    if _C.is_grad_enabled() and out.requires_grad:
+        _attach(out, [src], lambda s: _segment_softmax_composed(s, index, num_nodes))
+    return out
+
+
+def _segment_softmax_composed(src, index, num_nodes):
+    m = _C.scatter(src.detach(), index, 0, num_nodes, "max").index_select(0, index)
+    e = _C.exp(src - m)
+    return e / _C.scatter(e, index, 0, num_nodes, "sum").index_select(0, index)
 
 
 def _batch_size(batch, size):

@@ -499,7 +499,38 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     out = (y + D u) * silu(z), and (out, x_L) with return_last_state (x_L carries no gradient).
     The (batch, dim, L, N) states are never stored: backward recomputes them from chunk
     checkpoints."""
-    return _C.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    r = _C.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    out = r[0] if return_last_state else r
+    if _C.is_grad_enabled() and out.requires_grad:  # create_graph backwards: the recurrence composed
+        from fastdl.autograd.composite import attach
+        attach(out, [u, delta, A, B, C, D, z, delta_bias],
+               lambda *ins: _selective_scan_composed(delta_softplus, *ins))
+    return r
+
+
+def _selective_scan_composed(delta_softplus, u, delta, A, B, C, D, z, delta_bias):
+    """selective_scan's output from differentiable ops, one time step at a time."""
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]
+    if delta_softplus:
+        delta = softplus(delta)
+    dim, L = u.shape[1], u.shape[2]
+    if B.ndim == 3:
+        B, C = B.unsqueeze(1), C.unsqueeze(1)
+    rep = dim // B.shape[1]
+    Bx, Cx = B.repeat_interleave(rep, 1), C.repeat_interleave(rep, 1)  # (batch, dim, N, L)
+    x, ys = None, []
+    for t in range(L):
+        dt = delta[:, :, t, None]
+        inp = dt * Bx[:, :, :, t] * u[:, :, t, None]
+        x = inp if x is None else _C.exp(dt * A) * x + inp
+        ys.append((x * Cx[:, :, :, t]).sum(-1))
+    out = _C.stack(ys, -1)
+    if D is not None:
+        out = out + u * D[:, None]
+    if z is not None:
+        out = out * silu(z)
+    return out
 from fastdl.nn._conv import conv1d, conv2d, conv_transpose2d  # noqa: E402,F401
 from fastdl.nn._attention import scaled_dot_product_attention  # noqa: E402,F401
 from fastdl.nn._interpolate import interpolate  # noqa: E402,F401

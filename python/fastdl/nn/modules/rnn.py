@@ -14,6 +14,66 @@ _MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
+def _rnn_layer(x, batch_sizes, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode, reverse):
+    """One layer-direction on the native kernel; with autograd, its node also gets the composed
+    form below for create_graph backwards (second derivatives: gradient penalties, MAML)."""
+    r = _C.rnn_layer(x, batch_sizes, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode, reverse)
+    if _C.is_grad_enabled() and r[0].requires_grad:
+        from fastdl.autograd.composite import attach
+        bs = None if batch_sizes is None else [int(b) for b in batch_sizes.tolist()]
+        attach(r, [x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr],
+               lambda *ins: _rnn_layer_composed(mode, reverse, bs, *ins))
+    return r
+
+
+def _rnn_layer_composed(mode, reverse, bs, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr):
+    """_C.rnn_layer from differentiable ops, step by step (PyTorch's gate order: LSTM i, f, g, o;
+    GRU r, z, n). Packed sequences (bs: the batch size of each step, non-increasing) update the
+    first bs[t] rows of the state; the other rows keep theirs (finished, or not yet started when
+    reversed)."""
+    T = x.shape[0] if bs is None else len(bs)
+    B = x.shape[1] if bs is None else bs[0]
+    G = {0: 1, 1: 1, 2: 4, 3: 3}[mode]
+    H = w_ih.shape[0] // G
+    P = w_hr.shape[0] if w_hr is not None else H
+    gx = _C.matmul(x, w_ih.mT)
+    if b_ih is not None:
+        gx = gx + b_ih
+    offs = [0]
+    for b in bs or []:
+        offs.append(offs[-1] + b)
+    h = h0 if h0 is not None else _C.full((B, P), 0.0, x.dtype, x.device)
+    c = (c0 if c0 is not None else _C.full((B, H), 0.0, x.dtype, x.device)) if mode == 2 else None
+    outs = [None] * T
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        bt = B if bs is None else bs[t]
+        gxt = gx[t] if bs is None else gx[offs[t]:offs[t] + bt]
+        hp = h if bt == B else h[:bt]
+        gh = _C.matmul(hp, w_hh.mT)
+        if b_hh is not None:
+            gh = gh + b_hh
+        if mode in (0, 1):
+            hn = (_C.tanh if mode == 0 else _C.relu)(gxt + gh)
+        elif mode == 2:
+            gates = gxt + gh
+            i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
+            cp = c if bt == B else c[:bt]
+            cn = _C.sigmoid(f) * cp + _C.sigmoid(i) * _C.tanh(g)
+            hn = _C.sigmoid(o) * _C.tanh(cn)
+            if w_hr is not None:
+                hn = _C.matmul(hn, w_hr.mT)
+            c = cn if bt == B else _C.cat([cn, c[bt:]], 0)
+        else:
+            r = _C.sigmoid(gxt[:, :H] + gh[:, :H])
+            z = _C.sigmoid(gxt[:, H:2 * H] + gh[:, H:2 * H])
+            n = _C.tanh(gxt[:, 2 * H:] + r * gh[:, 2 * H:])
+            hn = (1 - z) * n + z * hp
+        outs[t] = hn
+        h = hn if bt == B else _C.cat([hn, h[bt:]], 0)
+    out = _C.stack(outs, 0) if bs is None else _C.cat(outs, 0)
+    return (out, h, c) if mode == 2 else (out, h)
+
+
 class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
@@ -143,7 +203,7 @@ class RNNBase(Module):
             for d in range(dirs):
                 idx = layer * dirs + d
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, d)
-                r = _C.rnn_layer(layer_in, batch_sizes, None if h0 is None else h0[idx],
+                r = _rnn_layer(layer_in, batch_sizes, None if h0 is None else h0[idx],
                                  None if c0 is None else c0[idx], w_ih, w_hh, b_ih, b_hh, w_hr, mode, d == 1)
                 outs.append(r[0])
                 hs.append(r[1])
@@ -249,7 +309,7 @@ class RNNCellBase(Module):
             input = input.unsqueeze(0)
             h = h.unsqueeze(0) if h is not None else None
             c = c.unsqueeze(0) if c is not None else None
-        r = _C.rnn_layer(input.unsqueeze(0), None, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+        r = _rnn_layer(input.unsqueeze(0), None, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                          None, _MODES[self.mode], False)
         out = r[1:]
         return [o.squeeze(0) for o in out] if unbatched else list(out)
