@@ -351,3 +351,13 @@ def test_two_norm_second_derivative_at_a_zero_entry(name):
     n = np.linalg.norm(x)
     np.testing.assert_allclose(hv.numpy(), (v - x * (x @ v) / n**2) / n, rtol=1e-10, atol=1e-12)
     assert gradgradcheck(lambda a: NORMS[name](a), [_t((3, 4), 6)])
+
+
+def test_bessel_second_derivative_at_zero():
+    # I0'' = I1' = 1/2 at 0 and i0e'' = 1/2 there too (they read 0: sign(x)'s product rule at 0)
+    for fn in (fd.special.i0, fd.special.i0e):
+        x = fd.tensor(np.array([0.0, 0.75]), requires_grad=True)
+        (g,) = fd.autograd.grad(fn(x).sum(), x, create_graph=True)
+        (h,) = fd.autograd.grad(g.sum(), x)
+        assert h.numpy()[0] == pytest.approx(0.5, abs=1e-12)
+        assert gradgradcheck(fn, [fd.tensor(np.array([-1.3, 0.75]), requires_grad=True)])  # i0e has a kink at 0

@@ -216,12 +216,12 @@ def _i1_over_x_fix(x, i1, i0):
 
 def i0(input):
     """Modified Bessel function of the first kind, order 0; d/dx = I1."""
-    return _unary(input, "i0", _i0_64, lambda x, y: _i1_64(x))
+    return _unary(input, "i0", _i0_64, lambda x, y: i1(x))  # i1 itself: its derivative is 1/2 at 0
 
 
 def i0e(input):
     """e^-|x| I0(x); d/dx = i1e(x) - sign(x) i0e(x)."""
-    return _unary(input, "i0e", _i0e64, lambda x, y: _i1e64(x) - _C.sign(x) * y)
+    return _unary(input, "i0e", _i0e64, lambda x, y: i1e(x) - _C.sign(x) * y)
 
 
 def i1(input):
