@@ -329,3 +329,35 @@ def test_python_composed_ops_follow_the_lists():
                   torch.trace(tx).dtype, torch.nn.functional.avg_pool3d(torch.randn(1, 1, 4, 4, 4).bfloat16(), 2).dtype]
     assert [str(d).split(".")[-1] for d in ours] == [str(d).split(".")[-1] for d in theirs]
     assert fd.prod(x).dtype == BF  # outside a region nothing changes
+
+
+# Which products PyTorch's CPU autocast lowers (its lower-precision list: mm, bmm, matmul, linear,
+# linalg_vecdot, ...) and which dot products it leaves in float32 (dot, vdot, mv, a full inner or
+# tensordot contraction, addmv, addr).
+_DOT_CASES = {
+    "dot": (lambda L: L.dot(L.ones(4), L.ones(4)), "float32"),
+    "vdot": (lambda L: L.vdot(L.ones(4), L.ones(4)), "float32"),
+    "mv": (lambda L: L.mv(L.ones(3, 4), L.ones(4)), "float32"),
+    "addmv": (lambda L: L.addmv(L.ones(3), L.ones(3, 4), L.ones(4)), "float32"),
+    "addr": (lambda L: L.addr(L.ones(3, 3), L.ones(3), L.ones(3)), "float32"),
+    "inner_1d": (lambda L: L.inner(L.ones(4), L.ones(4)), "float32"),
+    "inner_2d": (lambda L: L.inner(L.ones(3, 4), L.ones(3, 4)), "bfloat16"),
+    "tensordot_full": (lambda L: L.tensordot(L.ones(3, 4), L.ones(3, 4), 2), "float32"),
+    "tensordot": (lambda L: L.tensordot(L.ones(3, 4), L.ones(4, 5), 1), "bfloat16"),
+    "matmul_1d": (lambda L: L.matmul(L.ones(4), L.ones(4)), "bfloat16"),
+    "matvec": (lambda L: L.ones(3, 4) @ L.ones(4), "bfloat16"),
+    "vecdot": (lambda L: L.linalg.vecdot(L.ones(3, 4), L.ones(3, 4)), "bfloat16"),
+    "multi_dot": (lambda L: L.linalg.multi_dot([L.ones(3, 4), L.ones(4, 3)]), "bfloat16"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DOT_CASES))
+def test_autocast_lowers_the_products_pytorch_lowers(name):
+    fn, want = _DOT_CASES[name]
+    with fd.autocast("cpu"):
+        got = fn(fd)
+    assert str(got.dtype) == "fastdl." + want
+    np.testing.assert_allclose(got.float().numpy(), fn(fd).numpy())
+    torch = pytest.importorskip("torch")
+    with torch.autocast("cpu"):
+        assert str(fn(torch).dtype) == "torch." + want

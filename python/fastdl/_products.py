@@ -6,12 +6,30 @@ from fastdl import _C
 from fastdl._C import Tensor
 
 
+def _matmul_unlowered(a, b):
+    """a @ b outside any autocast region: PyTorch's autocast lowers matmul, mm and bmm but not
+    the dot products (dot, vdot, mv on the CPU, inner and tensordot down to a scalar), which
+    stay in their inputs' dtype."""
+    states = {d: _C._get_autocast(d) for d in ("cpu", "cuda")}
+    if not (states["cpu"][0] or states["cuda"][0]):
+        return _C.matmul(a, b)
+    for d, (on, dt) in states.items():
+        _C._set_autocast(d, False, dt)
+    try:
+        return _C.matmul(a, b)
+    finally:
+        for d, (on, dt) in states.items():
+            _C._set_autocast(d, on, dt)
+
+
 def inner(input, other):
     """Sum over the last dims of both (a scalar operand multiplies)."""
     if input.ndim == 0 or other.ndim == 0:
         return input * other
     if input.shape[-1] != other.shape[-1]:
         raise ValueError(f"inner: last dims must match; got shapes {tuple(input.shape)} and {tuple(other.shape)}")
+    if input.ndim == 1 and other.ndim == 1:
+        return _matmul_unlowered(input, other)
     a = input.reshape(-1, input.shape[-1])
     b = other.reshape(-1, other.shape[-1])
     return _C.matmul(a, b.transpose(0, 1)).reshape(tuple(input.shape[:-1]) + tuple(other.shape[:-1]))
@@ -22,7 +40,9 @@ def mv(input, vec):
         raise ValueError(f"mv: expected a 2-D matrix and a 1-D vector; got {input.ndim}-D and {vec.ndim}-D")
     if input.shape[1] != vec.shape[0]:
         raise ValueError(f"mv: sizes do not match; got shapes {tuple(input.shape)} and {tuple(vec.shape)}")
-    return _C.matmul(input, vec)
+    if not input.device.type == "cpu":  # PyTorch's CUDA autocast lowers mv, its CPU one does not
+        return _C.matmul(input, vec)
+    return _matmul_unlowered(input, vec)
 
 
 def addmv(input, mat, vec, *, beta=1, alpha=1):
@@ -120,7 +140,8 @@ def tensordot(a, b, dims=2, out=None):
         k *= a.shape[d]
     am = a.permute(*ka, *da).reshape(-1, k) if a.ndim else a.reshape(1, 1)
     bm = b.permute(*db, *kb).reshape(k, -1) if b.ndim else b.reshape(1, 1)
-    return _C.matmul(am, bm).reshape(tuple(a.shape[d] for d in ka) + tuple(b.shape[d] for d in kb))
+    mm = _matmul_unlowered if not ka and not kb else _C.matmul  # a full contraction is a dot product
+    return mm(am, bm).reshape(tuple(a.shape[d] for d in ka) + tuple(b.shape[d] for d in kb))
 
 
 def _check_batches(op, b1, b2):

@@ -343,7 +343,8 @@ concatenate = concat
 def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError(f"dot: 1D tensors expected; got {a.ndim}D and {b.ndim}D")
-    return _C.matmul(a, b)
+    from fastdl._products import _matmul_unlowered  # not autocast (PyTorch's dot is not)
+    return _matmul_unlowered(a, b)
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:

@@ -348,6 +348,9 @@ def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
 
 
 def vecdot(x, y, *, dim=-1, out=None):
+    on, dt = fd._C._get_autocast("cpu")
+    if on and x.device.type == "cpu":  # in PyTorch's CPU autocast list (its CUDA one leaves it out)
+        x, y = (t.to(dt) if t.dtype.is_floating_point and t.dtype != fd.float64 else t for t in (x, y))
     return fd.sum(x * y, dim=dim)
 
 
