@@ -66,8 +66,22 @@ void run(bool fwd, const cpu::AttentionParams& p, Device dev) {
 
 // create_graph (no dropout): attention's backward composed from q, k, v. P = softmax(q k^T s + mask),
 // dv = P^T go, dS = P (go v^T - rowsum(go v^T P)), dq = dS k s, dk = dS^T q s; GQA sums a kv head's group.
+// The dropout keep factors of a forward, (batch..., heads, L, S) in dt on dev: 1 / (1 - p) where
+// element (b, h, i, j) was kept (dropout_uniform(seed, ((b H + h) L + i) S + j) >= p), else 0.
+Tensor dropout_keep(const AttentionParams& p, const Dims& score_shape, DType dt, Device dev) {
+  Tensor z = empty(score_shape, DType::f64);
+  double* d = z.data<double>();
+  const double inv = 1.0 / (1.0 - p.dropout_p);
+  const float pd = float(p.dropout_p);
+  const int64_t n = p.batch * p.heads * p.L * p.S;
+  for (int64_t x = 0; x < n; ++x) d[x] = dropout_uniform(p.seed, uint64_t(x)) >= pd ? inv : 0.0;
+  return to_device(to_dtype(z, dt), dev);
+}
+
+// The backward from differentiable ops (create_graph), P = softmax(scores) times the dropout
+// keep factors `keep` when defined.
 V attention_backward_graph(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                           double scale, const Tensor& go) {
+                           double scale, const Tensor& go, const Tensor& keep) {
   const int64_t Hq = q.ndim() >= 3 ? q.shape()[q.ndim() - 3] : 1, Hk = k.ndim() >= 3 ? k.shape()[k.ndim() - 3] : 1;
   auto widen = [&](const Tensor& t) {  // (..., Hk, S, E) -> (..., Hq, S, E)
     if (Hq == Hk) return t;
@@ -92,10 +106,11 @@ V attention_backward_graph(const Tensor& q, const Tensor& k, const Tensor& v, co
     sc = where(binary_scalar(BinaryOp::ne, tril(ones(Dims{L, S}, sc.dtype(), sc.device()), 0), 0.0), sc, ninf);
   }
   Tensor P = softmax(sc, -1);
-  Tensor dP = matmul(go, transpose(vv, -1, -2));
+  Tensor dP = matmul(go, transpose(vv, -1, -2));  // the gradient of P z, then of P
+  if (keep.defined()) dP = mul(dP, keep);
   Tensor dS = mul(P, sub(dP, sum(mul(dP, P), {-1}, true)));
   Tensor dq = mul_s(matmul(dS, kk), scale), dk = mul_s(matmul(transpose(dS, -1, -2), q), scale);
-  Tensor dv = matmul(transpose(P, -1, -2), go);
+  Tensor dv = matmul(transpose(keep.defined() ? mul(P, keep) : P, -1, -2), go);
   V r{dq, narrow_heads(dk), narrow_heads(dv)};
   const Tensor* in[3] = {&q, &k, &v};
   for (int i = 0; i < 3; ++i)
@@ -201,8 +216,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     autograd::record("ScaledDotProductAttentionBackward0", {q, k, v}, res,
                      [p, qc, kc, vc, mc, saved_out, lse, qs, ks, vs, dt, bshape, kt, dev, q, k, v,
                       mask = attn_mask.defined() ? detach(attn_mask) : Tensor()](V& g) mutable {
-      if (autograd::grad_enabled() && p.dropout_p == 0)
-        return attention_backward_graph(q, k, v, mask, p.causal, p.scale, g[0]);
+      if (autograd::grad_enabled()) {  // create_graph: the same gradient from differentiable ops
+        const Dims ss = q.ndim() == 2 ? Dims{p.L, p.S} : concat(bshape, {p.heads, p.L, p.S});
+        const Tensor keep = p.dropout_p > 0 ? dropout_keep(p, ss, q.dtype(), q.device()) : Tensor();
+        return attention_backward_graph(q, k, v, mask, p.causal, p.scale, g[0], keep);
+      }
       Tensor go = contiguous(to_dtype(g[0], kt));
       Tensor dq = empty(concat(bshape, {p.heads, p.L, p.E}), kt, dev);
       Tensor dk = empty(concat(bshape, {p.kv_heads, p.S, p.E}), kt, dev);
@@ -222,7 +240,6 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       }
       return r;
     }, {q, k, v, out});
-    if (p.dropout_p > 0) autograd::mark_no_double_backward(res);  // the kept mask has no composed form
   }
   return res;
 }
