@@ -110,13 +110,20 @@ class _Unary(Function):
     def forward(ctx, x, f, df):
         x64 = _f64(x)
         y = f(x64)
-        ctx.save_for_backward(x64, y)
+        out = _cast(y, x.dtype)
+        if x.dtype == _C.dtype.float64:  # x64 is x and y the output: both are what backward needs
+            ctx.save_for_backward(x64, y)
+        else:  # float64 copies for backward, and x and the output for a create_graph one
+            ctx.save_for_backward(x64, y, x, out)
         ctx.df, ctx.dtype = df, x.dtype
-        return _cast(y, x.dtype)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        x64, y = ctx.saved_tensors
+        saved = ctx.saved_tensors
+        x64, y = saved[:2]
+        if len(saved) > 2 and _C.is_grad_enabled():  # create_graph: the float64 values as functions of x
+            x64, y = _f64(saved[2]), _f64(saved[3])
         return _cast(_f64(g) * ctx.df(x64, y), ctx.dtype), None, None
 
 
