@@ -106,6 +106,20 @@ def _layer_norm_input(lib, Fn):
     return (y * y).sum()
 
 
+def _detached_output(lib, Fn):
+    x = lib.tensor(_data((5,), 14), requires_grad=True)
+    y = x.sigmoid()
+    y.detach().add_(1)  # detach() shares the version counter
+    return y.sum()
+
+
+def _data_output(lib, Fn):
+    x = lib.tensor(_data((5,), 15), requires_grad=True)
+    y = x.sigmoid()
+    y.data.add_(1)  # .data has its own: autograd does not see the write
+    return y.sum()
+
+
 def _no_grad_write_after_backward(lib, Fn):
     x = lib.tensor(_data((4,), 13), requires_grad=True)
     y = (x.exp() * 2).sum()
@@ -123,6 +137,8 @@ SCENARIOS = {
     "conv_residual_inplace_relu": (_conv_residual, False),
     "add_saves_nothing": (_add_then_write, False),
     "layer_norm_input": (_layer_norm_input, True),
+    "detached_output": (_detached_output, True),
+    "data_output": (_data_output, False),
     "control": (_no_grad_write_after_backward, False),
 }
 
@@ -199,6 +215,23 @@ def test_version_is_shared_by_views_and_detached_aliases():
         ta[1:, ::2].mul_(2)
         ta.detach().add_(1)
         assert ta._version == 2
+
+
+def test_data_has_its_own_version_counter():
+    a = fd.randn(4)
+    a.data.add_(1)
+    d = a.data
+    d[0] = 5.0
+    d[1:].mul_(2)  # a view of .data shares .data's counter
+    assert a._version == 0 and d._version == 2
+    np.testing.assert_allclose(a.numpy(), d.numpy())  # the same memory
+    if torch is not None:
+        ta = torch.randn(4)
+        ta.data.add_(1)
+        td = ta.data
+        td[0] = 5.0
+        td[1:].mul_(2)
+        assert ta._version == 0 and td._version == 2
 
 
 def test_optimizer_step_counts_on_parameters():

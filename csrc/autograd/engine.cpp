@@ -42,10 +42,10 @@ std::vector<Tensor> FnNode::apply(std::vector<Tensor>& g) {
   FASTDL_CHECK(fn, ValueError, "backward: trying to backward through the graph a second time (", name_,
                "); its saved tensors were freed. Pass retain_graph=True the first time");
   for (const SavedVersion& s : saved)
-    if (s.storage->version != s.version)  // RuntimeError in Python, as PyTorch's
+    if (s.counter->value.load(std::memory_order_relaxed) != s.version)  // RuntimeError in Python, as PyTorch's
       throw std::runtime_error(str_cat(
           "one of the variables needed for gradient computation has been modified by an inplace operation: [",
-          dtype_name(s.dtype), " ", shape_str(s.shape), "], saved by ", name_, ", is at version ", s.storage->version,
+          dtype_name(s.dtype), " ", shape_str(s.shape), "], saved by ", name_, ", is at version ", s.counter->value.load(),
           "; expected version ", s.version, " instead. Hint: the tensor was written in place (a method ending in "
           "'_', an index assignment, copy_, an optimizer step) after the forward used it; write to a clone() "
           "instead, or run the step after backward()"));
@@ -138,7 +138,7 @@ void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Ten
   FnNode* fnode = new FnNode(name, std::move(fn));
   Ref<Node> node(fnode);
   for (const Tensor& t : saved)
-    if (t.defined()) fnode->saved.push_back({t.storage(), t.storage()->version, t.shape(), t.dtype()});
+    if (t.defined()) fnode->saved.push_back({t.impl()->version, t.impl()->version->value.load(std::memory_order_relaxed), t.shape(), t.dtype()});
   node->num_outputs = int(outs.size());
   node->next.reserve(inputs.size());
   for (auto& t : inputs) node->next.push_back(edge_of(t));

@@ -35,7 +35,7 @@ struct Node : RefCounted {
 // PyTorch's "modified by an inplace operation" error if its memory was written in place since
 // (Storage::version), instead of returning a gradient computed from the changed values.
 struct SavedVersion {
-  Ref<Storage> storage;
+  Ref<VersionCounter> counter;
   uint32_t version = 0;
   Dims shape;
   DType dtype = DType::f32;

@@ -14,10 +14,6 @@ struct Storage : RefCounted {
   Device device;
   void (*deleter)(void* ctx) = nullptr;  // external memory: called instead of freeing
   void* ctx = nullptr;
-  // In-place writes through the user-facing ops (x.add_(), x[i] = v, copy_, optimizer steps)
-  // count here, shared by every view and detached alias of the memory (Tensor._version); a
-  // backward node checks that the tensors it saved are still at the version it saw.
-  uint32_t version = 0;
 
   static Ref<Storage> allocate(size_t nbytes, Device d);
   static Ref<Storage> wrap(void* data, size_t nbytes, Device d, void (*del)(void*), void* ctx);

@@ -129,6 +129,7 @@ Tensor empty(const Dims& shape, DType dt, Device dev) {
                               " (", overflow ? "size overflows" : "too large", ")"));
   Ref<TensorImpl> t(new TensorImpl());
   t->storage = Storage::allocate(size_t(n) * dtype_size(dt), dev);
+  t->version = Ref<VersionCounter>(new VersionCounter());
   t->shape = shape;
   t->strides = contiguous_strides(shape);
   t->numel = n;
@@ -142,6 +143,7 @@ Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device
 Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DType dt) {
   Ref<TensorImpl> t(new TensorImpl());
   t->storage = std::move(s);
+  t->version = Ref<VersionCounter>(new VersionCounter());
   t->shape = std::move(shape);
   t->strides = std::move(strides);
   t->offset = offset;
@@ -151,7 +153,9 @@ Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DT
 }
 
 Tensor make_view(const Tensor& base, Dims shape, Dims strides, int64_t offset) {
-  return from_storage(base.storage(), std::move(shape), std::move(strides), offset, base.dtype());
+  Tensor v = from_storage(base.storage(), std::move(shape), std::move(strides), offset, base.dtype());
+  v.impl()->version = base.impl()->version;  // a view's writes count for its base, and back
+  return v;
 }
 
 }  // namespace fastdl

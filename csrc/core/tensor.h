@@ -1,6 +1,7 @@
 // Tensor: a handle to a TensorImpl, which is a strided view (shape, strides, offset in
 // elements) over a shared Storage, plus the autograd fields.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -55,8 +56,17 @@ class Tensor {
   Ref<TensorImpl> impl_;
 };
 
+// In-place writes through the user-facing ops (x.add_(), x[i] = v, copy_, optimizer steps)
+// count here (Tensor._version). Views and detach() share their base's counter; `.data` and
+// tensors over the same memory made otherwise get their own, as in PyTorch. A backward node
+// checks that the tensors it saved are still at the version it saw.
+struct VersionCounter : RefCounted {
+  std::atomic<uint32_t> value{0};
+};
+
 struct TensorImpl : RefCounted {
   Ref<Storage> storage;
+  Ref<VersionCounter> version;  // never null
   Dims shape, strides;
   int64_t offset = 0;
   int64_t numel = 1;
@@ -89,9 +99,9 @@ inline bool Tensor::requires_grad() const { return impl_->requires_grad; }
 inline const Ref<autograd::Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
 inline bool Tensor::is_leaf() const { return !impl_->grad_fn; }
 
-// An in-place write to t's memory (see Storage::version).
+// An in-place write to t's memory (see VersionCounter).
 inline void bump_version(const Tensor& t) {
-  if (t.defined()) ++t.storage()->version;
+  if (t.defined()) t.impl()->version->value.fetch_add(1, std::memory_order_relaxed);
 }
 
 Dims contiguous_strides(const Dims& shape);

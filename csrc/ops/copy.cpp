@@ -193,7 +193,9 @@ Tensor to_device(const Tensor& t, Device d) {
 }
 
 Tensor detach(const Tensor& t) {
-  return from_storage(t.storage(), t.shape(), t.strides(), t.offset(), t.dtype());
+  Tensor d = from_storage(t.storage(), t.shape(), t.strides(), t.offset(), t.dtype());
+  d.impl()->version = t.impl()->version;  // shared, as PyTorch's detach(); `.data` gets its own
+  return d;
 }
 
 double item(const Tensor& t) {

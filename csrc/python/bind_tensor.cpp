@@ -62,9 +62,12 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
       .def_prop_ro("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
       .def_prop_ro("itemsize", &Tensor::itemsize)
       .def_prop_ro("is_leaf", &Tensor::is_leaf)
-      .def_prop_ro("_version", [](const Tensor& t) { return t.storage()->version; })
+      .def_prop_ro("_version", [](const Tensor& t) { return t.impl()->version->value.load(); })
       // gradcheck's probes write and restore values in place: they set the count back after
-      .def("_set_version", [](const Tensor& t, uint32_t v) { t.storage()->version = v; }, "version"_a)
+      .def("_set_version", [](const Tensor& t, uint32_t v) { t.impl()->version->value.store(v); }, "version"_a)
+      .def("_data_alias", [](const Tensor& t) {  // `.data`: the memory, with a version counter of its own
+        return from_storage(t.storage(), t.shape(), t.strides(), t.offset(), t.dtype());
+      })
       .def_prop_rw("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
       .def_prop_rw("grad", [](const Tensor& t) -> nb::object {
             Tensor g = t.grad();

@@ -572,7 +572,7 @@ def _array(self, dtype_=None, copy=None):
 
 
 def _data_get(self):
-    return self.detach()
+    return self._data_alias()  # detached, with its own version counter (PyTorch's .data)
 
 
 def _data_set(self, value):
