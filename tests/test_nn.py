@@ -436,3 +436,13 @@ def test_sequential_mul_and_modulelist_repr_torch():
         assert repr(ml) == ("ModuleList(\n  (0-1): 2 x Linear(in_features=2, out_features=2, bias=True)\n"
                             "  (2): ReLU()\n  (3-4): 2 x Sequential(\n    (0): Tanh()\n  )\n)")
     assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList())
+
+
+def test_stateless_functional_call_is_func_functional_call():
+    from fastdl.nn.utils import stateless
+    import fastdl.nn.utils.stateless as s2
+    m = fd.nn.Linear(3, 2)
+    w = fd.zeros(2, 3)
+    y = stateless.functional_call(m, {"weight": w}, (fd.ones(1, 3),))
+    np.testing.assert_allclose(y.detach().numpy(), m.bias.detach().numpy()[None])
+    assert s2 is stateless

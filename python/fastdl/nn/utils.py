@@ -89,6 +89,10 @@ from fastdl.nn import _fusion as fusion  # noqa: E402
 from fastdl.nn._fusion import (fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval,  # noqa: E402,F401
                                fuse_linear_bn_weights)
 _sys.modules[__name__ + ".fusion"] = fusion
+from fastdl.nn import _prune as prune  # noqa: E402
+_sys.modules[__name__ + ".prune"] = prune
+from fastdl.nn import _stateless as stateless  # noqa: E402
+_sys.modules[__name__ + ".stateless"] = stateless
 
 
 def skip_init(module_cls, *args, **kwargs):
