@@ -119,6 +119,7 @@ from fastdl.linalg._lowrank import pca_lowrank, svd_lowrank  # noqa: E402,F401
 from fastdl.serialization import load, save  # noqa: E402,F401
 from fastdl import data, distributions, signal, special, testing, utils  # noqa: E402,F401
 from fastdl import func  # noqa: E402,F401  (torch.func: grad, jacrev, functional_call, ...)
+from fastdl import backends, compiler, jit, mps  # noqa: E402,F401  (torch's switches and queries, for scripts)
 from fastdl._misc_ops import (  # noqa: E402,F401
     bitwise_left_shift, bitwise_right_shift, i0, igamma, igammac, logspace, tril_indices, triu_indices, unravel_index,
 )
