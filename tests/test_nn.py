@@ -446,3 +446,15 @@ def test_stateless_functional_call_is_func_functional_call():
     y = stateless.functional_call(m, {"weight": w}, (fd.ones(1, 3),))
     np.testing.assert_allclose(y.detach().numpy(), m.bias.detach().numpy()[None])
     assert s2 is stateless
+
+
+def test_set_submodule_and_to_empty():
+    m = fd.nn.Sequential(fd.nn.Linear(3, 4), fd.nn.Sequential(fd.nn.ReLU(), fd.nn.Linear(4, 2)))
+    m.set_submodule("1.0", fd.nn.Tanh())
+    assert isinstance(m[1][0], fd.nn.Tanh)
+    with pytest.raises(AttributeError, match="no submodule"):
+        m.set_submodule("1.5", fd.nn.ReLU(), strict=True)
+    w = m[0].weight
+    m.to_empty(device="cpu")
+    assert m[0].weight is w and tuple(w.shape) == (4, 3)  # the same parameter, fresh memory
+    assert m(fd.ones(1, 3)).shape == (1, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterator, Mapping, Tuple, TypeVar
 
+from fastdl import _C
 from fastdl._C import Tensor, dtype as _dtype
 from fastdl.nn.parameter import Buffer, Parameter, is_lazy
 
@@ -95,11 +96,19 @@ class Module:
             r = hook(self, args)
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
+        bw, bw_pre = self.__dict__.get("_backward_hooks"), self.__dict__.get("_backward_pre_hooks")
+        hook_bw = None
+        if (bw or bw_pre) and _C.is_grad_enabled():
+            from fastdl.nn.modules._backward_hooks import BackwardHook
+            hook_bw = BackwardHook(self, (bw or {}).values(), (bw_pre or {}).values())
+            args = hook_bw.setup_input_hook(args)
         out = self.forward(*args, **kwargs)
         for hook in self._forward_hooks.values():
             r = hook(self, args, out)
             if r is not None:
                 out = r
+        if hook_bw is not None:
+            out = hook_bw.setup_output_hook(out)
         return out
 
     def register_forward_hook(self, hook):
@@ -107,6 +116,21 @@ class Module:
 
     def register_forward_pre_hook(self, hook):
         return _Handle(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook):
+        """hook(module, grad_input, grad_output) -> None or a replacement grad_input, called once
+        the gradients of the module's tensor inputs are computed (grad_input holds None for inputs
+        that need none)."""
+        if "_backward_hooks" not in self.__dict__:
+            object.__setattr__(self, "_backward_hooks", OrderedDict())
+        return _Handle(self._backward_hooks, hook)
+
+    def register_full_backward_pre_hook(self, hook):
+        """hook(module, grad_output) -> None or a replacement grad_output, called when the gradients
+        of the module's outputs are computed, before those of its inputs."""
+        if "_backward_pre_hooks" not in self.__dict__:
+            object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        return _Handle(self._backward_pre_hooks, hook)
 
     # ---- traversal ------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -171,6 +195,35 @@ class Module:
                 raise AttributeError(f"{type(m).__name__} has no submodule '{part}'")
             m = m._modules[part]
         return m
+
+    def set_submodule(self, target, module, strict=False):
+        """Replaces (or, unless strict, adds) the submodule at the dotted path target."""
+        if not target:
+            raise ValueError("set_submodule: cannot set the submodule without a target name")
+        parent, _, name = target.rpartition(".")
+        m = self.get_submodule(parent)
+        if not isinstance(module, Module):
+            raise TypeError(f"set_submodule: {type(module).__name__} is not a Module")
+        if strict and name not in m._modules:
+            raise AttributeError(f"{type(m).__name__} has no submodule '{name}'")
+        setattr(m, name, module)
+
+    def to_empty(self, *, device=None, recurse=True):
+        """Parameters and buffers moved to device as fresh, uninitialised tensors of their shapes
+        and dtypes (for a model built on one device and loaded on another)."""
+        import fastdl as fd
+        mods = self.modules() if recurse else [self]
+        for m in mods:
+            for d in (m._parameters, m._buffers):
+                for k, t in d.items():
+                    if t is None:
+                        continue
+                    fresh = fd.empty(tuple(t.shape), dtype=t.dtype, device=device if device is not None else t.device)
+                    if isinstance(t, Parameter):
+                        t.data = fresh
+                    else:
+                        d[k] = fresh
+        return self
 
     def get_parameter(self, target):
         mod, _, name = target.rpartition(".")
