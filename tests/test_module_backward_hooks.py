@@ -104,3 +104,28 @@ def test_matches_pytorch():
             for u, v in zip(fx, tx):
                 np.testing.assert_allclose(u, v)
 
+
+
+def test_forward_hooks_with_kwargs_prepend_and_always_call():
+    order = []
+
+    class M(fd.nn.Module):
+        def forward(self, x, scale=1.0):
+            if scale < 0:
+                raise ValueError("negative scale")
+            return x * scale
+    m = M()
+    m.register_forward_pre_hook(lambda mod, args, kwargs: (args, {**kwargs, "scale": 3.0}), with_kwargs=True)
+    m.register_forward_hook(lambda mod, args, out: order.append("second"))
+    m.register_forward_hook(lambda mod, args, kwargs, out: order.append(("first", kwargs["scale"])) or out + 1,
+                            prepend=True, with_kwargs=True)
+    m.register_forward_hook(lambda mod, args, out: order.append(("always", out)), always_call=True)
+    y = m(fd.ones(2), scale=2.0)
+    np.testing.assert_allclose(y.numpy(), [4.0, 4.0])  # scale replaced by 3, then + 1
+    assert order[:2] == [("first", 3.0), "second"]
+    order.clear()
+    m2 = M()
+    m2.register_forward_hook(lambda mod, args, out: order.append(("always", out)), always_call=True)
+    with pytest.raises(ValueError, match="negative"):
+        m2(fd.ones(2), scale=-1.0)
+    assert order == [("always", None)]

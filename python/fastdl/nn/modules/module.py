@@ -92,7 +92,16 @@ class Module:
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for hook in self._forward_pre_hooks.values():
+        kw_ids = self.__dict__.get("_hooks_with_kwargs", ())
+        for k, hook in self._forward_pre_hooks.items():
+            if k in kw_ids:
+                r = hook(self, args, kwargs)
+                if r is not None:
+                    if not (isinstance(r, tuple) and len(r) == 2):
+                        raise RuntimeError("forward pre-hook with_kwargs must return None or a tuple (args, kwargs); "
+                                           f"got {type(r).__name__}")
+                    args, kwargs = r
+                continue
             r = hook(self, args)
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
@@ -102,20 +111,47 @@ class Module:
             from fastdl.nn.modules._backward_hooks import BackwardHook
             hook_bw = BackwardHook(self, (bw or {}).values(), (bw_pre or {}).values())
             args = hook_bw.setup_input_hook(args)
-        out = self.forward(*args, **kwargs)
-        for hook in self._forward_hooks.values():
-            r = hook(self, args, out)
+        try:
+            out = self.forward(*args, **kwargs)
+        except Exception:
+            for k, hook in self._forward_hooks.items():  # always_call hooks run on failure too
+                if k in self.__dict__.get("_hooks_always_call", ()):
+                    hook(self, args, kwargs, None) if k in kw_ids else hook(self, args, None)
+            raise
+        for k, hook in self._forward_hooks.items():
+            r = hook(self, args, kwargs, out) if k in kw_ids else hook(self, args, out)
             if r is not None:
                 out = r
         if hook_bw is not None:
             out = hook_bw.setup_output_hook(out)
         return out
 
-    def register_forward_hook(self, hook):
-        return _Handle(self._forward_hooks, hook)
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) -> None or a
+        replacement output, after forward; prepend runs it before the hooks already there;
+        always_call runs it (with output None) when forward raises too."""
+        h = self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
+        if always_call:
+            self._flag_set("_hooks_always_call").add(h.id)
+        return h
 
-    def register_forward_pre_hook(self, hook):
-        return _Handle(self._forward_pre_hooks, hook)
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or replacement args (with_kwargs: hook(module, args, kwargs)
+        -> None or (args, kwargs)), before forward."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def _flag_set(self, name):
+        if name not in self.__dict__:
+            object.__setattr__(self, name, set())
+        return self.__dict__[name]
+
+    def _add_hook(self, d, hook, prepend, with_kwargs):
+        h = _Handle(d, hook)
+        if prepend:
+            d.move_to_end(h.id, last=False)
+        if with_kwargs:
+            self._flag_set("_hooks_with_kwargs").add(h.id)
+        return h
 
     def register_full_backward_hook(self, hook):
         """hook(module, grad_input, grad_output) -> None or a replacement grad_input, called once
