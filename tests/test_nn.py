@@ -458,3 +458,20 @@ def test_set_submodule_and_to_empty():
     m.to_empty(device="cpu")
     assert m[0].weight is w and tuple(w.shape) == (4, 3)  # the same parameter, fresh memory
     assert m(fd.ones(1, 3)).shape == (1, 2)
+
+
+def test_load_state_dict_assign_takes_the_tensors():
+    m = fd.nn.Linear(3, 2)
+    w, b = fd.randn(2, 3), fd.randn(2)
+    m.load_state_dict({"weight": w, "bias": b}, assign=True)
+    assert isinstance(m.weight, fd.nn.Parameter) and m.weight.requires_grad
+    w[0, 0] = 7.0  # the module holds the given memory, not a copy
+    assert float(m.weight[0, 0]) == 7.0
+    m2 = fd.nn.Linear(3, 2)
+    m2.load_state_dict({"weight": w, "bias": b})
+    w[0, 0] = 8.0
+    assert float(m2.weight[0, 0]) == 7.0  # the default copies
+    bn = fd.nn.BatchNorm1d(2)
+    rm = fd.tensor(np.array([0.5, -0.5], dtype=np.float32))
+    bn.load_state_dict({**bn.state_dict(), "running_mean": rm}, assign=True)
+    assert bn.running_mean is rm

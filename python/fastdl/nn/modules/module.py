@@ -315,6 +315,18 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         from fastdl import no_grad
+        if assign:  # the state dict's tensors themselves take the places (parameters keep requires_grad)
+            for mp, m in self.named_modules(remove_duplicate=False):
+                pre = mp + "." if mp else ""
+                for d in (m._parameters, m._buffers):
+                    for name, t in list(d.items()):
+                        src = state_dict.get(pre + name)
+                        if t is None or src is None or is_lazy(t):
+                            continue
+                        src = src if isinstance(src, Tensor) else t.new_tensor(src)
+                        d[name] = Parameter(src.detach(), requires_grad=t.requires_grad) if isinstance(t, Parameter) \
+                            else src
+            return _IncompatibleKeys(missing, unexpected)
         with no_grad():
             for k, t in own.items():
                 if k in state_dict and not is_lazy(t):
