@@ -475,3 +475,37 @@ def test_load_state_dict_assign_takes_the_tensors():
     rm = fd.tensor(np.array([0.5, -0.5], dtype=np.float32))
     bn.load_state_dict({**bn.state_dict(), "running_mean": rm}, assign=True)
     assert bn.running_mean is rm
+
+
+def test_state_dict_hooks():
+    m = fd.nn.Sequential(fd.nn.Linear(3, 2))
+    seen = []
+    m[0].register_state_dict_pre_hook(lambda mod, prefix, keep_vars: seen.append(prefix))
+
+    def add_version(mod, sd, prefix, meta):
+        sd[prefix + "version"] = fd.tensor(2)
+    m[0].register_state_dict_post_hook(add_version)
+    sd = m.state_dict()
+    assert seen == ["0."] and "0.version" in sd
+
+    # a load pre-hook renames an old key; a post-hook forgives the extra one
+    old = {"0.W": sd["0.weight"] * 2, "0.bias": sd["0.bias"], "0.version": sd["0.version"]}
+
+    def rename(mod, state, prefix, meta, strict, missing, unexpected, errors):
+        if prefix + "W" in state:
+            state[prefix + "weight"] = state.pop(prefix + "W")
+
+    def forgive(mod, keys):
+        if "0.version" in keys.unexpected_keys:
+            keys.unexpected_keys.remove("0.version")
+    m2 = fd.nn.Sequential(fd.nn.Linear(3, 2))
+    m2[0].register_load_state_dict_pre_hook(rename)
+    m2.register_load_state_dict_post_hook(forgive)
+    r = m2.load_state_dict(old)
+    assert r.missing_keys == [] and r.unexpected_keys == []
+    np.testing.assert_allclose(m2[0].weight.detach().numpy(), 2 * sd["0.weight"].numpy())
+    assert "0.W" in old  # the caller's dict is untouched
+    m3 = fd.nn.Sequential(fd.nn.Linear(3, 2))
+    m3[0].register_load_state_dict_pre_hook(rename)
+    with pytest.raises(RuntimeError, match='Unexpected key.*"0.version"'):
+        m3.load_state_dict(old)

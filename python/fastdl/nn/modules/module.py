@@ -276,8 +276,34 @@ class Module:
         return m._buffers[name]
 
     # ---- state ----------------------------------------------------------------------------
+    def _hook_dict(self, name):
+        if name not in self.__dict__:
+            object.__setattr__(self, name, OrderedDict())
+        return self.__dict__[name]
+
+    def register_state_dict_pre_hook(self, hook):
+        """hook(module, prefix, keep_vars), before the module's entries are written."""
+        return _Handle(self._hook_dict("_state_dict_pre_hooks"), hook)
+
+    def register_state_dict_post_hook(self, hook):
+        """hook(module, state_dict, prefix, local_metadata), after the module's (and its children's)
+        entries are written; it may edit state_dict in place."""
+        return _Handle(self._hook_dict("_state_dict_post_hooks"), hook)
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs), before loading; it may edit (a copy of) the state dict, e.g. rename old keys."""
+        return _Handle(self._hook_dict("_load_state_dict_pre_hooks"), hook)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """hook(module, incompatible_keys), after loading; it may edit incompatible_keys'
+        missing_keys and unexpected_keys in place, which decides strict's error."""
+        return _Handle(self._hook_dict("_load_state_dict_post_hooks"), hook)
+
     def state_dict(self, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Dict[str, Any]:
         out = OrderedDict() if destination is None else destination
+        for hook in self.__dict__.get("_state_dict_pre_hooks", {}).values():
+            hook(self, prefix, keep_vars)
         for name, p in self._parameters.items():
             if p is not None:
                 out[prefix + name] = p if keep_vars else p.detach()
@@ -287,16 +313,28 @@ class Module:
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(out, prefix + name + ".", keep_vars)
+        for hook in self.__dict__.get("_state_dict_post_hooks", {}).values():
+            if hook(self, out, prefix, {}) is not None:
+                raise RuntimeError("state_dict post-hook must return None (edit the state dict in place)")
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
-        for mp, m in self.named_modules():  # lazy modules materialize what the state dict gives a shape for
+        mods = list(self.named_modules())
+        hook_errors, post = [], []
+        if any("_load_state_dict_pre_hooks" in m.__dict__ or "_load_state_dict_post_hooks" in m.__dict__
+               for _, m in mods):
+            state_dict = OrderedDict(state_dict)  # pre-hooks edit a copy
+            for mp, m in mods:
+                for hook in m.__dict__.get("_load_state_dict_pre_hooks", {}).values():
+                    hook(m, state_dict, mp + "." if mp else "", {}, strict, [], [], hook_errors)
+                post += [(m, h) for h in m.__dict__.get("_load_state_dict_post_hooks", {}).values()]
+        for mp, m in mods:  # lazy modules materialize what the state dict gives a shape for
             if hasattr(type(m), "_lazy_load_hook"):
                 m._lazy_load_hook(state_dict, mp + "." if mp else "")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        errors = []
+        errors = list(hook_errors)
         for k, t in own.items():
             if k not in state_dict or is_lazy(t):  # still lazy: the source had no shape to give it either
                 continue
@@ -307,13 +345,27 @@ class Module:
             if tuple(src.shape) != tuple(t.shape):
                 errors.append(f"size mismatch for {k}: copying a param with shape {tuple(src.shape)} from checkpoint, "
                               f"the shape in current model is {tuple(t.shape)}")
-        if strict and (missing or unexpected):
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected))
-        if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        if post and not errors:  # post-hooks see the loaded module (as PyTorch's), then strict decides
+            result = self._load_values(state_dict, own, assign, missing, unexpected)
+            for m, hook in post:
+                if hook(m, result) is not None:
+                    raise RuntimeError("load_state_dict post-hook must return None")
+            if strict and (result.missing_keys or result.unexpected_keys):
+                self._raise_load_errors(result.missing_keys, result.unexpected_keys, [])
+            return result
+        if errors or (strict and (missing or unexpected)):
+            self._raise_load_errors(missing if strict else [], unexpected if strict else [], errors)
+        return self._load_values(state_dict, own, assign, missing, unexpected)
+
+    def _raise_load_errors(self, missing, unexpected, errors):
+        errors = list(errors)
+        if missing:
+            errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
+        if unexpected:
+            errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected))
+        raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+
+    def _load_values(self, state_dict, own, assign, missing, unexpected):
         from fastdl import no_grad
         if assign:  # the state dict's tensors themselves take the places (parameters keep requires_grad)
             for mp, m in self.named_modules(remove_duplicate=False):
