@@ -6,13 +6,18 @@ The most specific registered pair wins (by the classes' method resolution order)
 import fastdl as fd
 import fastdl.nn.functional as F
 from fastdl.distributions.bernoulli import Bernoulli
+from fastdl.distributions.beta import Beta
 from fastdl.distributions.categorical import Categorical, OneHotCategorical
+from fastdl.distributions.dirichlet import Dirichlet
 from fastdl.distributions.distribution import Distribution, sum_rightmost
 from fastdl.distributions.exponential import Exponential
+from fastdl.distributions.gamma import Gamma
+from fastdl.distributions.gumbel import _EULER, Gumbel
 from fastdl.distributions.independent import Independent
 from fastdl.distributions.laplace import Laplace
 from fastdl.distributions.multivariate_normal import MultivariateNormal, _batch_mahalanobis, _half_log_det
 from fastdl.distributions.normal import LogNormal, Normal
+from fastdl.distributions.poisson import Poisson
 from fastdl.distributions.uniform import Uniform
 
 __all__ = ["kl_divergence", "register_kl"]
@@ -132,3 +137,38 @@ def _kl_independent_independent(p, q):
     return sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
 
 
+
+
+@register_kl(Gamma, Gamma)
+def _kl_gamma_gamma(p, q):
+    a, b = p.concentration, q.concentration
+    return (b * fd.log(p.rate / q.rate) + fd.lgamma(b) - fd.lgamma(a) + (a - b) * fd.digamma(a)
+            + (q.rate - p.rate) * a / p.rate)
+
+
+@register_kl(Beta, Beta)
+def _kl_beta_beta(p, q):
+    p1, p0, q1, q0 = p.concentration1, p.concentration0, q.concentration1, q.concentration0
+    sp, sq = p1 + p0, q1 + q0
+    lbeta_ratio = (fd.lgamma(q1) + fd.lgamma(q0) - fd.lgamma(sq)) - (fd.lgamma(p1) + fd.lgamma(p0) - fd.lgamma(sp))
+    return lbeta_ratio + (p1 - q1) * fd.digamma(p1) + (p0 - q0) * fd.digamma(p0) + (sq - sp) * fd.digamma(sp)
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _kl_dirichlet_dirichlet(p, q):
+    sp, sq = p.concentration.sum(-1), q.concentration.sum(-1)
+    t1 = fd.lgamma(sp) - fd.lgamma(sq) - (fd.lgamma(p.concentration) - fd.lgamma(q.concentration)).sum(-1)
+    e_log = fd.digamma(p.concentration) - fd.digamma(sp).unsqueeze(-1)  # E_p[log x_i]
+    return t1 + ((p.concentration - q.concentration) * e_log).sum(-1)
+
+
+@register_kl(Poisson, Poisson)
+def _kl_poisson_poisson(p, q):
+    return fd.xlogy(p.rate, p.rate) - fd.xlogy(p.rate, q.rate) - (p.rate - q.rate)
+
+
+@register_kl(Gumbel, Gumbel)
+def _kl_gumbel_gumbel(p, q):
+    ratio = p.scale / q.scale
+    dloc = (p.loc - q.loc) / q.scale
+    return (-fd.log(ratio) + dloc + ratio * _EULER + fd.exp(fd.lgamma(1 + ratio) - dloc)) - (1 + _EULER)

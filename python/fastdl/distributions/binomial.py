@@ -1,0 +1,92 @@
+"""Binomial(total_count=1, probs=None, logits=None): successes in total_count Bernoulli(probs) trials."""
+import fastdl as fd
+from fastdl.distributions import constraints
+from fastdl.distributions.distribution import (
+    Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits,
+)
+
+__all__ = ["Binomial"]
+
+
+class Binomial(Distribution):
+    arg_constraints = {"total_count": constraints.nonnegative_integer, "probs": constraints.unit_interval,
+                       "logits": constraints.real}
+    has_enumerate_support = True
+
+    def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            self.total_count, self.probs = broadcast_all(total_count, probs)
+            self.total_count = self.total_count.to(self.probs.dtype)
+        else:
+            self.total_count, self.logits = broadcast_all(total_count, logits)
+            self.total_count = self.total_count.to(self.logits.dtype)
+        super().__init__(self._param.shape, validate_args=validate_args)
+
+    @property
+    def _param(self):
+        return self.__dict__["probs"] if "probs" in self.__dict__ else self.__dict__["logits"]
+
+    @lazy_property
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.total_count)
+
+    param_shape = property(lambda self: self._param.shape)
+    mean = property(lambda self: self.total_count * self.probs)
+    variance = property(lambda self: self.total_count * self.probs * (1 - self.probs))
+
+    @property
+    def mode(self):
+        return fd.minimum(fd.floor((self.total_count + 1) * self.probs), self.total_count)
+
+    def sample(self, sample_shape=()):
+        """Counts the successes of max(total_count) Bernoulli draws, masked to each element's total_count."""
+        with fd.no_grad():
+            shape = tuple(self._extended_shape(sample_shape))
+            probs = self.probs.expand(shape)
+            n = self.total_count.expand(shape)
+            n_max = int(self.total_count.max()) if self.total_count.numel() else 0
+            out = fd.zeros(shape, dtype=probs.dtype, device=probs.device)
+            chunk = max(1, min(n_max, (1 << 22) // max(1, probs.numel())))
+            done = 0
+            while done < n_max:
+                k = min(chunk, n_max - done)
+                idx = fd.arange(done, done + k, dtype=probs.dtype, device=probs.device)
+                u = fd.rand(shape + (k,), dtype=probs.dtype, device=probs.device)
+                hit = (u < probs.unsqueeze(-1)) & (idx < n.unsqueeze(-1))
+                out = out + hit.to(probs.dtype).sum(-1)
+                done += k
+            return out
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        n, k = self.total_count, value
+        # log C(n, k) + k logit - n log(1 + e^logit), the last term written to stay finite for large |logit|
+        logits = self.logits
+        normalize = n * logits.clamp(min=0) + n * fd.log1p(fd.exp(-logits.abs())) - fd.lgamma(n + 1)
+        return k * logits - fd.lgamma(k + 1) - fd.lgamma(n - k + 1) - normalize
+
+    def entropy(self):
+        n = int(self.total_count.max())
+        if not bool((self.total_count == n).all()):
+            raise NotImplementedError("Inhomogeneous total count not supported by `entropy`.")
+        lp = self.log_prob(self.enumerate_support(False))
+        return -(fd.exp(lp) * lp).sum(0)
+
+    def enumerate_support(self, expand=True):
+        n = int(self.total_count.max())
+        if not bool((self.total_count == n).all()):
+            raise NotImplementedError("Inhomogeneous total count not supported by `enumerate_support`.")
+        values = fd.arange(1 + n, dtype=self._param.dtype, device=self._param.device)
+        values = values.reshape((-1,) + (1,) * len(self._batch_shape))
+        return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
