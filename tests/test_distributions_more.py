@@ -10,21 +10,7 @@ import torch.distributions as T  # noqa: E402
 
 import fastdl as fd  # noqa: E402
 import fastdl.distributions as D  # noqa: E402
-
-
-def f(a):
-    return fd.tensor(np.asarray(a, dtype=np.float64))
-
-
-def t(a):
-    return torch.tensor(np.asarray(a, dtype=np.float64))
-
-
-def close(a, b, atol=1e-10, rtol=1e-8):
-    a = a.detach().numpy() if isinstance(a, fd.Tensor) else np.asarray(a)
-    b = b.detach().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, equal_nan=True)
+from test_distributions import close, f, t  # noqa: E402  (float64 tensors in both libraries, compared)
 
 
 # name -> (positional numpy params, numpy values (2, 3, 4), keyword params); params broadcast (3, 1) with (4,)

@@ -6,22 +6,12 @@ from fastdl.distributions.distribution import (
     Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits,
 )
 
-__all__ = ["Bernoulli"]
+__all__ = ["Bernoulli", "BinaryProbs"]
 
 
-class Bernoulli(Distribution):
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.boolean
-    has_enumerate_support = True
-
-    def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-        else:
-            (self.logits,) = broadcast_all(logits)
-        super().__init__(self._param.shape, validate_args=validate_args)
+class BinaryProbs:
+    """The probs / logits pair of a success probability (Bernoulli, Geometric, Binomial): the one
+    given is stored, the other derived on first use."""
 
     @property
     def _param(self):
@@ -34,6 +24,21 @@ class Bernoulli(Distribution):
     @lazy_property
     def logits(self):
         return probs_to_logits(self.probs, is_binary=True)
+
+
+class Bernoulli(BinaryProbs, Distribution):
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.boolean
+    has_enumerate_support = True
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+        else:
+            (self.logits,) = broadcast_all(logits)
+        super().__init__(self._param.shape, validate_args=validate_args)
 
     param_shape = property(lambda self: self._param.shape)
     mean = property(lambda self: self.probs)

@@ -1,14 +1,13 @@
 """Binomial(total_count=1, probs=None, logits=None): successes in total_count Bernoulli(probs) trials."""
 import fastdl as fd
 from fastdl.distributions import constraints
-from fastdl.distributions.distribution import (
-    Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits,
-)
+from fastdl.distributions.bernoulli import BinaryProbs
+from fastdl.distributions.distribution import Distribution, broadcast_all
 
 __all__ = ["Binomial"]
 
 
-class Binomial(Distribution):
+class Binomial(BinaryProbs, Distribution):
     arg_constraints = {"total_count": constraints.nonnegative_integer, "probs": constraints.unit_interval,
                        "logits": constraints.real}
     has_enumerate_support = True
@@ -23,18 +22,6 @@ class Binomial(Distribution):
             self.total_count, self.logits = broadcast_all(total_count, logits)
             self.total_count = self.total_count.to(self.logits.dtype)
         super().__init__(self._param.shape, validate_args=validate_args)
-
-    @property
-    def _param(self):
-        return self.__dict__["probs"] if "probs" in self.__dict__ else self.__dict__["logits"]
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):

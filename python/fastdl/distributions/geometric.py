@@ -2,14 +2,13 @@
 import fastdl as fd
 import fastdl.nn.functional as F
 from fastdl.distributions import constraints
-from fastdl.distributions.distribution import (
-    Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits,
-)
+from fastdl.distributions.bernoulli import BinaryProbs
+from fastdl.distributions.distribution import Distribution, broadcast_all
 
 __all__ = ["Geometric"]
 
 
-class Geometric(Distribution):
+class Geometric(BinaryProbs, Distribution):
     """P(k) = (1 - p)^k p, k = 0, 1, 2, ..."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.nonnegative_integer
@@ -25,18 +24,6 @@ class Geometric(Distribution):
         if self._validate_args and probs is not None and not bool((self.probs > 0).all()):
             raise ValueError(f"Expected parameter probs of distribution {self!r} to be positive but found "
                              f"invalid values:\n{self.probs}")
-
-    @property
-    def _param(self):
-        return self.__dict__["probs"] if "probs" in self.__dict__ else self.__dict__["logits"]
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
 
     mean = property(lambda self: 1.0 / self.probs - 1.0)
     mode = property(lambda self: fd.zeros_like(self.probs))

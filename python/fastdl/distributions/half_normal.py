@@ -1,4 +1,5 @@
-"""HalfNormal(scale): |X| for X ~ Normal(0, scale)."""
+"""HalfNormal(scale): |X| for X ~ Normal(0, scale); Folded, the |X| of a distribution symmetric about 0
+(HalfCauchy shares it)."""
 import math
 
 import fastdl as fd
@@ -6,23 +7,23 @@ from fastdl.distributions import constraints
 from fastdl.distributions.distribution import Distribution
 from fastdl.distributions.normal import Normal
 
-__all__ = ["HalfNormal"]
+__all__ = ["Folded", "HalfNormal"]
 
 
-class HalfNormal(Distribution):
-    """|X|, X ~ Normal(0, scale); `base_dist` is that Normal."""
+class Folded(Distribution):
+    """|X| for X ~ base(0, scale), a distribution symmetric about 0 (`base_dist`): HalfNormal and
+    HalfCauchy. Subclasses set `_base` and `mean` / `variance`."""
     arg_constraints = {"scale": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _base = None
 
     def __init__(self, scale, validate_args=None):
-        self.base_dist = Normal(0, scale, validate_args=validate_args)
+        self.base_dist = self._base(0, scale, validate_args=validate_args)
         super().__init__(self.base_dist.batch_shape, validate_args=validate_args)
 
     scale = property(lambda self: self.base_dist.scale)
-    mean = property(lambda self: self.scale * math.sqrt(2 / math.pi))
     mode = property(lambda self: fd.zeros_like(self.scale))
-    variance = property(lambda self: self.scale ** 2 * (1 - 2 / math.pi))
 
     def expand(self, batch_shape, _instance=None):
         new = object.__new__(type(self))
@@ -53,4 +54,11 @@ class HalfNormal(Distribution):
 
     def __repr__(self):
         s = self.scale
-        return f"HalfNormal(scale: {s if s.numel() == 1 else s.shape})"
+        return f"{type(self).__name__}(scale: {s if s.numel() == 1 else s.shape})"
+
+
+class HalfNormal(Folded):
+    """|X|, X ~ Normal(0, scale); `base_dist` is that Normal."""
+    _base = Normal
+    mean = property(lambda self: self.scale * math.sqrt(2 / math.pi))
+    variance = property(lambda self: self.scale ** 2 * (1 - 2 / math.pi))

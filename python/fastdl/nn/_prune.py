@@ -183,8 +183,8 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """amount of the entries, chosen at random."""
+class _Unstructured(BasePruningMethod):
+    """amount of the entries, those of the least score (_scores(t))."""
     PRUNING_TYPE = "unstructured"
 
     def __init__(self, amount):
@@ -195,30 +195,26 @@ class RandomUnstructured(BasePruningMethod):
         k = _count(self.amount, t.numel())
         mask = default_mask.clone()
         if k:
-            idx = fd.topk(fd.rand_like(t.float()).reshape(-1), k).indices
-            mask.reshape(-1)[idx] = 0
+            mask.reshape(-1)[fd.topk(self._scores(t).reshape(-1), k, largest=False).indices] = 0
         return mask
+
+
+class RandomUnstructured(_Unstructured):
+    """amount of the entries, chosen at random."""
+
+    def _scores(self, t):
+        return fd.rand_like(t.float())
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """amount of the entries, those of the least absolute value."""
-    PRUNING_TYPE = "unstructured"
 
-    def __init__(self, amount):
-        _validate_amount(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        k = _count(self.amount, t.numel())
-        mask = default_mask.clone()
-        if k:
-            idx = fd.topk(fd.abs(t).reshape(-1), k, largest=False).indices
-            mask.reshape(-1)[idx] = 0
-        return mask
+    def _scores(self, t):
+        return fd.abs(t)
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
