@@ -33,7 +33,7 @@ struct Node : RefCounted {
 
 // A tensor a backward closure reads, as it was when the node was recorded: apply() raises
 // PyTorch's "modified by an inplace operation" error if its memory was written in place since
-// (Storage::version), instead of returning a gradient computed from the changed values.
+// (VersionCounter), instead of returning a gradient computed from the changed values.
 struct SavedVersion {
   Ref<VersionCounter> counter;
   uint32_t version = 0;

@@ -140,10 +140,11 @@ Tensor empty(const Dims& shape, DType dt, Device dev) {
 
 Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
 
-Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DType dt) {
+Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DType dt,
+                    Ref<VersionCounter> version) {
   Ref<TensorImpl> t(new TensorImpl());
   t->storage = std::move(s);
-  t->version = Ref<VersionCounter>(new VersionCounter());
+  t->version = version ? std::move(version) : Ref<VersionCounter>(new VersionCounter());
   t->shape = std::move(shape);
   t->strides = std::move(strides);
   t->offset = offset;
@@ -153,9 +154,8 @@ Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DT
 }
 
 Tensor make_view(const Tensor& base, Dims shape, Dims strides, int64_t offset) {
-  Tensor v = from_storage(base.storage(), std::move(shape), std::move(strides), offset, base.dtype());
-  v.impl()->version = base.impl()->version;  // a view's writes count for its base, and back
-  return v;
+  // a view's writes count for its base, and back
+  return from_storage(base.storage(), std::move(shape), std::move(strides), offset, base.dtype(), base.impl()->version);
 }
 
 }  // namespace fastdl

@@ -111,6 +111,9 @@ int wrap_dim(int64_t d, int ndim, const char* op);  // raises IndexError naming 
 Tensor empty(const Dims& shape, DType dt, Device dev = Device());
 Tensor empty_like(const Tensor& t);  // contiguous, same dtype/device
 Tensor make_view(const Tensor& base, Dims shape, Dims strides, int64_t offset);
-Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DType dt);
+// A tensor over s; it counts its in-place writes on `version` (a view's or alias's base's), or on a
+// fresh counter when none is given.
+Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DType dt,
+                    Ref<VersionCounter> version = Ref<VersionCounter>());
 
 }  // namespace fastdl

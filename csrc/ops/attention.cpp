@@ -64,8 +64,6 @@ void run(bool fwd, const cpu::AttentionParams& p, Device dev) {
   }
 }
 
-// create_graph (no dropout): attention's backward composed from q, k, v. P = softmax(q k^T s + mask),
-// dv = P^T go, dS = P (go v^T - rowsum(go v^T P)), dq = dS k s, dk = dS^T q s; GQA sums a kv head's group.
 // The dropout keep factors of a forward, (batch..., heads, L, S) in dt on dev: 1 / (1 - p) where
 // element (b, h, i, j) was kept (dropout_uniform(seed, ((b H + h) L + i) S + j) >= p), else 0.
 Tensor dropout_keep(const AttentionParams& p, const Dims& score_shape, DType dt, Device dev) {
@@ -78,8 +76,9 @@ Tensor dropout_keep(const AttentionParams& p, const Dims& score_shape, DType dt,
   return to_device(to_dtype(z, dt), dev);
 }
 
-// The backward from differentiable ops (create_graph), P = softmax(scores) times the dropout
-// keep factors `keep` when defined.
+// create_graph: attention's backward composed from q, k, v. P = softmax(q k^T s + mask), times the
+// dropout keep factors z when `keep` is defined: dv = (P z)^T go, dP = (go v^T) z,
+// dS = P (dP - rowsum(dP P)), dq = dS k s, dk = dS^T q s; GQA sums a kv head's group.
 V attention_backward_graph(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
                            double scale, const Tensor& go, const Tensor& keep) {
   const int64_t Hq = q.ndim() >= 3 ? q.shape()[q.ndim() - 3] : 1, Hk = k.ndim() >= 3 ? k.shape()[k.ndim() - 3] : 1;

@@ -193,9 +193,8 @@ Tensor to_device(const Tensor& t, Device d) {
 }
 
 Tensor detach(const Tensor& t) {
-  Tensor d = from_storage(t.storage(), t.shape(), t.strides(), t.offset(), t.dtype());
-  d.impl()->version = t.impl()->version;  // shared, as PyTorch's detach(); `.data` gets its own
-  return d;
+  // the counter shared, as PyTorch's detach(); `.data` gets its own
+  return from_storage(t.storage(), t.shape(), t.strides(), t.offset(), t.dtype(), t.impl()->version);
 }
 
 double item(const Tensor& t) {
