@@ -4,6 +4,8 @@ import math
 import fastdl as fd
 from fastdl.distributions import constraints
 from fastdl.distributions.distribution import _LOG_SQRT_2PI, Distribution, broadcast_all
+from fastdl.distributions.transformed_distribution import TransformedDistribution
+from fastdl.distributions.transforms import ExpTransform
 
 __all__ = ["LogNormal", "Normal"]
 
@@ -42,18 +44,14 @@ class Normal(Distribution):
         return 0.5 + _LOG_SQRT_2PI + fd.log(self.scale)
 
 
-class LogNormal(Distribution):
+class LogNormal(TransformedDistribution):
     """X = exp(Y), Y ~ Normal(loc, scale); `base_dist` is that Normal."""
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.positive
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
-        self.base_dist = Normal(loc, scale, validate_args=validate_args)
-        super().__init__(self.base_dist.batch_shape, validate_args=validate_args)
-
-    loc = property(lambda self: self.base_dist.loc)
-    scale = property(lambda self: self.base_dist.scale)
+        super().__init__(Normal(loc, scale, validate_args=validate_args), ExpTransform(), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = object.__new__(LogNormal)
@@ -61,6 +59,9 @@ class LogNormal(Distribution):
         new.base_dist = self.base_dist.expand(batch_shape)
         new._batch_shape = new.base_dist.batch_shape
         return new
+
+    loc = property(lambda self: self.base_dist.loc)
+    scale = property(lambda self: self.base_dist.scale)
 
     @property
     def mean(self):
@@ -75,20 +76,8 @@ class LogNormal(Distribution):
         s2 = self.scale ** 2
         return fd.expm1(s2) * fd.exp(2 * self.loc + s2)
 
-    def rsample(self, sample_shape=()):
-        return fd.exp(self.base_dist.rsample(sample_shape))
-
-    def log_prob(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
-        y = fd.log(value)
-        return self.base_dist.log_prob(y) - y
-
     def cdf(self, value):
         return self.base_dist.cdf(fd.log(value))  # the base validates log(value): cdf(0) = 0, as in torch
-
-    def icdf(self, value):
-        return fd.exp(self.base_dist.icdf(value))
 
     def entropy(self):
         return self.base_dist.entropy() + self.loc
