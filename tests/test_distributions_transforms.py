@@ -506,3 +506,73 @@ def test_log_prob_outside_support_raises():
         D.LogisticNormal(f([0.0, 0.0]), f([1.0, 1.0])).log_prob(f([0.5, 0.6, 0.2]))
     with pytest.raises(ValueError):  # cov_factor rows must match loc
         D.LowRankMultivariateNormal(f([0.0, 0.0]), f([[1.0], [1.0], [1.0]]), f([1.0, 1.0]))
+
+
+def _spd(r, batch, k):
+    a = r.normal(size=batch + (k, k))
+    return a @ np.swapaxes(a, -1, -2) + k * np.eye(k)
+
+
+@pytest.mark.parametrize("param", ["covariance_matrix", "precision_matrix", "scale_tril"])
+def test_wishart_against_torch(param):
+    r = np.random.default_rng(12)
+    cov = _spd(r, (3,), 3)
+    mat = {"covariance_matrix": cov, "precision_matrix": np.linalg.inv(cov), "scale_tril": np.linalg.cholesky(cov)}
+    df = np.array([3.5, 5.0, 8.0])
+    a = D.Wishart(f(df), **{param: f(mat[param])})
+    b = T.Wishart(t(df), **{param: t(mat[param])})
+    x = _spd(r, (2, 3), 3)
+    close(a.log_prob(f(x)), b.log_prob(t(x)), atol=1e-9)
+    close(a.entropy(), b.entropy(), atol=1e-9)
+    for attr in ("mean", "variance", "mode", "covariance_matrix", "precision_matrix", "scale_tril"):
+        close(getattr(a, attr), getattr(b, attr), atol=1e-9)
+    assert tuple(a.sample((4,)).shape) == (4, 3, 3, 3)
+    assert tuple(a.expand((2, 3)).sample().shape) == (2, 3, 3, 3)
+    with pytest.raises(ValueError):
+        D.Wishart(f(1.5), covariance_matrix=f(cov[0]))  # df must exceed p - 1
+
+
+def test_wishart_samples_and_gradient():
+    fd.manual_seed(3)
+    cov = _spd(np.random.default_rng(13), (), 3)
+    d = D.Wishart(f(6.0), covariance_matrix=f(cov))
+    s = d.sample((20000,)).numpy()
+    np.testing.assert_allclose(s.mean(0), d.mean.numpy(), rtol=0.05, atol=0.3)
+    np.testing.assert_allclose(s.var(0), d.variance.numpy(), rtol=0.1)
+    assert np.all(np.linalg.eigvalsh(s[:100]) > 0)
+    # the scale factor's pathwise gradient (df's is the implicit gamma gradient, which holds the draws' cdf levels
+    # fixed rather than the sampler's noise, so a per-draw finite difference does not apply to it)
+    _fd_check(lambda lt: D.Wishart(f(5.5), scale_tril=lt, validate_args=False), [np.linalg.cholesky(cov)], n=2)
+
+
+def test_lkj_cholesky_against_torch():
+    r = np.random.default_rng(14)
+    conc = np.array([0.5, 1.0, 3.0])
+    a, b = D.LKJCholesky(4, f(conc)), T.LKJCholesky(4, t(conc))
+    torch.manual_seed(0)
+    x = b.sample((2,)).numpy()
+    close(a.log_prob(f(x)), b.log_prob(t(x)), atol=1e-9)
+    s = a.sample((5,))
+    assert tuple(s.shape) == (5, 3, 4, 4) and bool(D.constraints.corr_cholesky.check(s).all())
+    assert tuple(a.expand((2, 3)).sample().shape) == (2, 3, 4, 4)
+    # concentration 1 with dim 2: the correlation is uniform on (-1, 1)
+    fd.manual_seed(4)
+    rho = D.LKJCholesky(2, 1.0).sample((20000,)).numpy()[:, 1, 0]
+    assert abs(rho.mean()) < 0.02 and abs(rho.var() - 1 / 3) < 0.01
+    # higher concentration pulls correlations toward 0: Var(rho) = 1 / (2 c + 1) for dim 2
+    rho = D.LKJCholesky(2, 4.0).sample((20000,)).numpy()[:, 1, 0]
+    assert abs(rho.var() - 1 / 9) < 0.01
+    with pytest.raises(ValueError):
+        D.LKJCholesky(1)
+    del r
+
+
+def test_one_hot_straight_through():
+    logits = f(np.random.default_rng(15).normal(size=(4,))).requires_grad_(True)
+    d = D.OneHotCategoricalStraightThrough(logits=logits)
+    s = d.rsample((3,))
+    assert set(np.unique(s.detach().numpy())) <= {0.0, 1.0}
+    (s * f([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    probs = np.exp(logits.detach().numpy()) / np.exp(logits.detach().numpy()).sum()
+    w = np.array([1.0, 2.0, 3.0, 4.0]) * 3
+    close(logits.grad, probs * (w - (probs * w).sum()), atol=1e-12)  # the gradient of sum(probs * w)

@@ -16,6 +16,7 @@ from fastdl.distributions.fishersnedecor import FisherSnedecor
 from fastdl.distributions.generalized_pareto import GeneralizedPareto
 from fastdl.distributions.inverse_gamma import InverseGamma
 from fastdl.distributions.kumaraswamy import Kumaraswamy
+from fastdl.distributions.lkj_cholesky import LKJCholesky
 from fastdl.distributions.logistic_normal import LogisticNormal
 from fastdl.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from fastdl.distributions.mixture_same_family import MixtureSameFamily
@@ -33,10 +34,11 @@ from fastdl.distributions.transforms import (
 )
 from fastdl.distributions.von_mises import VonMises
 from fastdl.distributions.weibull import Weibull
+from fastdl.distributions.wishart import Wishart
 from fastdl.distributions.bernoulli import Bernoulli
 from fastdl.distributions.beta import Beta
 from fastdl.distributions.binomial import Binomial
-from fastdl.distributions.categorical import Categorical, OneHotCategorical
+from fastdl.distributions.categorical import Categorical, OneHotCategorical, OneHotCategoricalStraightThrough
 from fastdl.distributions.cauchy import Cauchy, HalfCauchy
 from fastdl.distributions.chi2 import Chi2
 from fastdl.distributions.dirichlet import Dirichlet
@@ -60,11 +62,11 @@ __all__ = [
     "Chi2", "ComposeTransform", "ContinuousBernoulli", "CorrCholeskyTransform", "CumulativeDistributionTransform",
     "Dirichlet", "Distribution", "ExpRelaxedCategorical", "ExpTransform", "Exponential", "FisherSnedecor", "Gamma",
     "GeneralizedPareto", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "IndependentTransform",
-    "InverseGamma", "Kumaraswamy", "Laplace", "LogNormal", "LogisticNormal", "LogitRelaxedBernoulli",
+    "InverseGamma", "Kumaraswamy", "LKJCholesky", "Laplace", "LogNormal", "LogisticNormal", "LogitRelaxedBernoulli",
     "LowRankMultivariateNormal", "LowerCholeskyTransform", "MixtureSameFamily", "Multinomial", "MultivariateNormal",
-    "NegativeBinomial", "Normal", "OneHotCategorical", "Pareto", "Poisson", "PositiveDefiniteTransform",
+    "NegativeBinomial", "Normal", "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson", "PositiveDefiniteTransform",
     "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical", "ReshapeTransform", "SigmoidTransform",
     "SoftmaxTransform", "SoftplusTransform", "StackTransform", "StickBreakingTransform", "StudentT", "TanhTransform",
-    "Transform", "TransformedDistribution", "Uniform", "VonMises", "Weibull", "biject_to", "constraints",
+    "Transform", "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "biject_to", "constraints",
     "identity_transform", "kl_divergence", "register_kl", "transform_to", "transforms",
 ]
