@@ -35,9 +35,10 @@ bool = dtype.bool
 
 from fastdl._tensor import (  # noqa: E402,F401
     Size, _minmax_result, arange, channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
-    empty, empty_like, enable_grad, eye, from_dlpack, from_numpy, full, full_like,
-    get_default_dtype, inference_mode, is_grad_enabled, is_tensor, linspace, no_grad, ones, ones_like, rand,
-    rand_like, randint, randint_like, randn, randn_like, randperm, set_default_dtype, set_grad_enabled, tensor,
+    empty, empty_like, enable_grad, eye, from_dlpack, from_numpy, full, full_like, get_default_device,
+    get_default_dtype, inference_mode, is_grad_enabled, is_inference_mode_enabled, is_tensor, linspace, no_grad, ones,
+    ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm, set_default_device,
+    set_default_dtype, set_grad_enabled, tensor,
     as_tensor, zeros, zeros_like, is_floating_point, numel, concat, concatenate, dot, outer,
 )
 from fastdl._comparison import allclose, equal, isclose  # noqa: E402,F401
@@ -70,7 +71,7 @@ from fastdl._pointwise import (  # noqa: E402,F401
     acosh, asinh, atanh, copysign, cumulative_trapezoid, deg2rad, float_power, fmax, fmin, frexp, gcd,
     heaviside, isin, isneginf, isposinf, isreal, lcm, ldexp, logaddexp2, rad2deg, signbit, sinc, trapezoid,
 )
-from fastdl._random import bernoulli, multinomial, normal, poisson  # noqa: E402,F401
+from fastdl._random import bernoulli, binomial, multinomial, normal, poisson  # noqa: E402,F401
 from fastdl._vmap import vmap  # noqa: E402,F401
 from fastdl.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,  # noqa: E402,F401
                            seed, set_rng_state)

@@ -1,6 +1,6 @@
 """Sampling composed from the generator's uniform and normal draws (fd.manual_seed or a
 generator= makes them repeatable, fastdl/random.py): bernoulli, multinomial, normal with tensor
-mean / std, poisson, and the in-place Tensor fills random_, exponential_, geometric_, log_normal_,
+mean / std, binomial, poisson, and the in-place Tensor fills random_, exponential_, geometric_, log_normal_,
 cauchy_, uniform_, normal_."""
 import builtins
 import math
@@ -103,6 +103,24 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     if not like.dtype.is_floating_point:
         raise TypeError(f"normal: mean and std must be float tensors; got {like.dtype}")
     return mean + std * _C.randn(shape, like.dtype, like.device)
+
+
+@takes_generator
+def binomial(count, prob, generator=None):
+    """Binomial(count, prob) draws, elementwise (count and prob broadcast; numpy's BTPE sampler, O(1) per draw,
+    seeded from the generator); float counts out, in prob's dtype."""
+    if not prob.dtype.is_floating_point:
+        raise TypeError(f"binomial: prob must be a float tensor; got dtype {prob.dtype}")
+    n = count.detach().cpu().to(_C.dtype.float64).numpy() if isinstance(count, Tensor) else np.float64(count)
+    p = prob.detach().cpu().to(_C.dtype.float64).numpy()
+    if (n < 0).any() or (n != np.round(n)).any():
+        raise ValueError("binomial: count must hold non-negative integers")
+    if (p < 0).any() or (p > 1).any() or np.isnan(p).any():
+        raise ValueError("binomial: prob must lie in [0, 1]")
+    n, p = np.broadcast_arrays(n, p)
+    rng = np.random.default_rng(_C._random_u64())
+    out = rng.binomial(n.astype(np.int64), p).astype(np.float64)
+    return _C.from_numpy(np.ascontiguousarray(out)).to(prob.dtype).to(prob.device)
 
 
 @takes_generator

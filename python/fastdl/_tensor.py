@@ -8,6 +8,7 @@ import collections
 import contextlib
 import functools
 import sys
+import threading
 from typing import Any, Optional, Sequence, Union
 
 from fastdl import _C
@@ -95,6 +96,8 @@ def tensor(data: Any, dtype: _DType = None, device: _Device = None, requires_gra
     if isinstance(data, Tensor):
         t = data.detach().clone()
         return _finish(t, dtype, device, requires_grad)
+    if device is None:
+        device = _default_device
     arr, from_np = _np_from_data(data)
     if dtype is None:
         if arr.dtype.kind == "f" and not (from_np and arr.dtype in (np.float64, np.float16)):
@@ -171,8 +174,25 @@ def _size(size):
     return tuple(size)
 
 
+_default_device = None  # set_default_device's device for factories given none (None: the CPU)
+
+
+def set_default_device(d: _Device) -> None:
+    """The device that factory functions (tensor, zeros, arange, rand, ...) use when given none; None or "cpu"
+    restores the CPU. Functions that follow an input tensor (zeros_like, ...) keep following it."""
+    global _default_device
+    dv = None if d is None else (d if isinstance(d, device) else device(str(d)))
+    _default_device = None if dv is None or dv.type == "cpu" else dv
+
+
+def get_default_device() -> device:
+    return _default_device if _default_device is not None else device("cpu")
+
+
 def _dev(d):
-    return None if d is None else (d if isinstance(d, device) else device(str(d)))
+    if d is None:
+        return _default_device
+    return d if isinstance(d, device) else device(str(d))
 
 
 def empty(*size: _Shape, dtype: _DType = None, device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
@@ -398,9 +418,28 @@ class set_grad_enabled(_GradMode):
         return False
 
 
+_inference_state = threading.local()
+
+
 class inference_mode(no_grad):
+    """no_grad that also marks the region as inference (is_inference_mode_enabled()); mode=False is a no-op region."""
+
     def __init__(self, mode=True):
         _GradMode.__init__(self, not mode)
+        self.inference = builtins.bool(mode)
+
+    def __enter__(self):
+        super().__enter__()
+        self.prev_inference = getattr(_inference_state, "on", False)
+        _inference_state.on = self.inference
+
+    def __exit__(self, *exc):
+        _inference_state.on = self.prev_inference
+        return super().__exit__(*exc)
+
+
+def is_inference_mode_enabled() -> builtins.bool:
+    return getattr(_inference_state, "on", False)
 
 
 def is_grad_enabled() -> builtins.bool:

@@ -260,6 +260,85 @@ def get_float32_matmul_precision():
     return _settings["matmul_precision"]
 
 
+_DEBUG_MODES = {"default": 0, "warn": 1, "error": 2, 0: 0, 1: 1, 2: 2}
+
+
+def set_deterministic_debug_mode(debug_mode):
+    """0 / "default": off; 1 / "warn": deterministic, warn only; 2 / "error": deterministic."""
+    if debug_mode not in _DEBUG_MODES:
+        raise RuntimeError(f"set_deterministic_debug_mode: invalid mode {debug_mode!r}; expected 0, 1, 2, 'default', "
+                           "'warn' or 'error'")
+    m = _DEBUG_MODES[debug_mode]
+    use_deterministic_algorithms(m > 0, warn_only=m == 1)
+
+
+def get_deterministic_debug_mode():
+    if not _settings["deterministic"]:
+        return 0
+    return 1 if _settings["warn_only"] else 2
+
+
+_settings["warn_always"] = False
+
+
+def set_warn_always(b):
+    """Recorded for is_warn_always_enabled(): fastdl's one-time warnings go through Python's warnings module,
+    whose filters decide repetition."""
+    _settings["warn_always"] = bool(b)
+
+
+def is_warn_always_enabled():
+    return _settings["warn_always"]
+
+
+def get_num_interop_threads():
+    """fastdl runs one op at a time on its intra-op pool: one inter-op thread."""
+    return 1
+
+
+def set_num_interop_threads(n):
+    if int(n) < 1:
+        raise RuntimeError(f"set_num_interop_threads: expected a positive number of threads; got {n}")
+
+
+def init_num_threads():
+    """The pool starts on first use (fastdl.set_num_threads sizes it); nothing to do."""
+
+
+# ---- control flow (torch.cond, torch.while_loop), run eagerly ------------------------------------
+
+def cond(pred, true_fn, false_fn, operands=()):
+    """true_fn(*operands) if pred else false_fn(*operands); pred a bool or a one-element tensor."""
+    if isinstance(pred, Tensor):
+        if pred.numel() != 1:
+            raise RuntimeError(f"cond: pred must be a bool or a one-element tensor; got shape {tuple(pred.shape)}")
+        pred = bool(pred.item())
+    if not isinstance(operands, (tuple, list)):
+        raise RuntimeError(f"cond: operands must be a tuple or list of tensors; got {type(operands).__name__}")
+    return true_fn(*operands) if pred else false_fn(*operands)
+
+
+def while_loop(cond_fn, body_fn, carried_inputs):
+    """carried = body_fn(*carried) while cond_fn(*carried); returns the final carried tuple."""
+    if not isinstance(carried_inputs, (tuple, list)):
+        raise RuntimeError(f"while_loop: carried_inputs must be a tuple or list; got {type(carried_inputs).__name__}")
+    carried = tuple(carried_inputs)
+    while True:
+        c = cond_fn(*carried)
+        if isinstance(c, Tensor):
+            if c.numel() != 1:
+                raise RuntimeError(f"while_loop: cond_fn must return a bool or one-element tensor; got shape "
+                                   f"{tuple(c.shape)}")
+            c = bool(c.item())
+        if not c:
+            return carried
+        out = body_fn(*carried)
+        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        if len(out) != len(carried):
+            raise RuntimeError(f"while_loop: body_fn returned {len(out)} values for {len(carried)} carried inputs")
+        carried = out
+
+
 def compile(model=None, **kwargs):  # noqa: A001
     """torch.compile's signature; fastdl runs eagerly, so the model (or function) comes back as
     it is. Usable as a decorator with or without arguments."""
@@ -465,6 +544,81 @@ def _grid_sampler(n):
 grid_sampler_2d, grid_sampler_3d = _grid_sampler(2), _grid_sampler(3)
 
 
+def convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):  # noqa: A002
+    """aten's convolution: conv{1,2,3}d or conv_transpose{1,2,3}d by the weight's rank."""
+    n = weight.ndim - 2
+    if n not in (1, 2, 3) or input.ndim not in (n + 1, n + 2):
+        raise ValueError(f"convolution: expected a 3-5 D weight and an input of matching rank; got weight "
+                         f"{tuple(weight.shape)} and input {tuple(input.shape)}")
+    F = _F()
+    if transposed:
+        return getattr(F, f"conv_transpose{n}d")(input, weight, bias, stride=stride, padding=padding,
+                                                 output_padding=output_padding, groups=groups, dilation=dilation)
+    return getattr(F, f"conv{n}d")(input, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                                   groups=groups)
+
+
+def frobenius_norm(input, dim=(-2, -1), keepdim=False):  # noqa: A002
+    from fastdl import linalg
+    return linalg.vector_norm(input, 2, dim=dim, keepdim=keepdim)
+
+
+def nuclear_norm(input, dim=None, keepdim=False):  # noqa: A002
+    """Sum of singular values of the matrices in dims `dim` (the last two by default)."""
+    from fastdl import linalg
+    if isinstance(dim, bool):  # nuclear_norm(input, keepdim)
+        dim, keepdim = None, dim
+    return linalg.matrix_norm(input, "nuc", dim=(-2, -1) if dim is None else tuple(dim), keepdim=keepdim)
+
+
+def norm_except_dim(v, pow=2, dim=0):  # noqa: A002
+    """The pow-norm of v over every dim but `dim`, shaped to broadcast against v (dim -1: the whole norm)."""
+    from fastdl import linalg
+    if dim == -1:
+        return linalg.vector_norm(v, pow)
+    d = dim % v.ndim
+    others = tuple(i for i in builtins.range(v.ndim) if i != d)
+    return linalg.vector_norm(v, pow, dim=others, keepdim=True) if others else v.abs()
+
+
+def feature_dropout(input, p, train):  # noqa: A002
+    """Whole-channel dropout of an (N, C, *) input: one keep decision per (n, c)."""
+    if not train or p == 0:
+        return input
+    if input.ndim < 2:
+        raise ValueError(f"feature_dropout: expected an (N, C, *) input; got shape {tuple(input.shape)}")
+    from fastdl import bernoulli, full
+    keep = bernoulli(full(tuple(input.shape[:2]) + (1,) * (input.ndim - 2), 1.0 - p, dtype=input.dtype,
+                          device=input.device))
+    return input * keep / (1.0 - p) if p < 1 else input * 0.0
+
+
+def _inplace_from(fn):
+    def f(input, *args, **kwargs):  # noqa: A002
+        input.copy_(fn(input, *args, **kwargs))
+        return input
+    f.__name__ = fn.__name__ + "_"
+    return f
+
+
+dropout_, alpha_dropout_ = _inplace_from(dropout), _inplace_from(alpha_dropout)
+feature_dropout_, feature_alpha_dropout_ = _inplace_from(feature_dropout), _inplace_from(feature_alpha_dropout)
+
+
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def typename(obj):
+    """'fastdl.FloatTensor' (or 'fastdl.cuda.FloatTensor') for a tensor, else the object's qualified type name."""
+    if isinstance(obj, Tensor):
+        kind = _TYPE_NAMES.get(str(obj.dtype).split(".")[-1], "")
+        return f"fastdl.{'cuda.' if obj.device.type == 'cuda' else ''}{kind}Tensor"
+    t = obj if isinstance(obj, type) else type(obj)
+    module = "" if t.__module__ in ("builtins", "__builtin__", None) else t.__module__ + "."
+    return module + t.__qualname__
+
+
 def native_dropout_backward(grad_output, mask, scale):
     """The gradient of native_dropout: grad_output * mask * scale."""
     return grad_output * mask.to(grad_output.dtype) * scale
@@ -566,12 +720,21 @@ def install(ns):
                  "adaptive_max_pool1d max_pool1d_with_indices threshold kl_div binary_cross_entropy_with_logits "
                  "cosine_embedding_loss margin_ranking_loss hinge_embedding_loss triplet_margin_loss "
                  "poisson_nll_loss layout strided constant_pad_nd grid_sampler_2d grid_sampler_3d "
-                 "native_dropout_backward _softmax_backward_data segment_reduce").split():
+                 "native_dropout_backward _softmax_backward_data segment_reduce set_deterministic_debug_mode "
+                 "get_deterministic_debug_mode set_warn_always is_warn_always_enabled get_num_interop_threads "
+                 "set_num_interop_threads init_num_threads cond while_loop convolution frobenius_norm "
+                 "nuclear_norm norm_except_dim feature_dropout dropout_ alpha_dropout_ feature_dropout_ "
+                 "feature_alpha_dropout_ typename").split():
         ns.setdefault(name, globals()[name])
     for name, alias in (("gt", "greater"), ("ge", "greater_equal"), ("lt", "less"), ("le", "less_equal"),
                         ("ne", "not_equal")):
         ns.setdefault(alias, ns[name])
     ns.setdefault("_segment_reduce", segment_reduce)
+    from fastdl.amp import GradScaler
+    ns.setdefault("GradScaler", GradScaler)
+    ns.setdefault("unsafe_split_with_sizes", ns["split_with_sizes"])
+    ns.setdefault("i0_", lambda input: input.i0_())
+    ns.setdefault("addmv_", lambda input, mat, vec, *, beta=1, alpha=1: input.addmv_(mat, vec, beta=beta, alpha=alpha))
     ns.setdefault("conj_physical", conj)
     ns.setdefault("resolve_conj", conj)
     ns.setdefault("resolve_neg", conj)

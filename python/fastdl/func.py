@@ -16,6 +16,7 @@ from fastdl._C import Tensor
 from fastdl._tensor import enable_grad, zeros, zeros_like
 from fastdl._vmap import vmap  # noqa: F401  (torch.func.vmap is torch.vmap)
 from fastdl.autograd import grad as _autograd_grad
+from fastdl.autograd.forward_ad import jvp_of as _jvp_of
 from fastdl.autograd.functional import _jac_rows
 
 __all__ = ["functional_call", "grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap"]
@@ -224,7 +225,8 @@ def vjp(func, *primals, has_aux=False):
 
 
 def jvp(func, primals, tangents, *, strict=False, has_aux=False):
-    """(func(*primals), J tangents) and aux with has_aux; J is built in reverse mode."""
+    """(func(*primals), J tangents) and aux with has_aux; J tangents by the double-vjp identity
+    (autograd/forward_ad.py), two backward passes."""
     where = f"jvp({_name(func)}, primals, tangents)"
     if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
         raise TypeError(f"{where}: primals and tangents must be tuples (func(*primals) is called); got "
@@ -241,16 +243,11 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
             raise RuntimeError(f"{where}: tangent {i} must match primal {i} of shape {tuple(x.shape)}; got {got}")
     create = t.keep or (_C.is_grad_enabled() and any(a.requires_grad for a in tl))
     res = []
-    with enable_grad():
-        for o in t.out_leaves:
-            rows = _jac_rows(o, t.flat, create)
-            if strict and all(j is None for j in rows):
-                raise RuntimeError(f"{where}: output {len(res)} of {_name(func)} is independent of the primals; "
-                                   "not allowed with strict=True")
-            terms = [j.reshape(o.numel(), x.numel()) @ a.reshape(x.numel())
-                     for j, x, a in zip(rows, t.flat, tl) if j is not None and x.numel()]
-            acc = zeros_like(o) if not terms else functools.reduce(lambda p, q: p + q, terms).reshape(tuple(o.shape))
-            res.append(acc if create else acc.detach())
+    for o, r in zip(t.out_leaves, _jvp_of(t.out_leaves, t.flat, tl, create)):
+        if strict and r is None:
+            raise RuntimeError(f"{where}: output {len(res)} of {_name(func)} is independent of the primals; "
+                               "not allowed with strict=True")
+        res.append(zeros_like(o) if r is None else r)
     out = t.finish(t.out)
     res = _unflatten(res, t.out_spec)
     return (out, res, t.finish(t.aux)) if has_aux else (out, res)

@@ -39,6 +39,7 @@ class _C_no_grad:
 # function, and the module stays importable (from fastdl.autograd.gradcheck import GradcheckError)
 from fastdl.autograd import gradcheck as _gradcheck_module  # noqa: E402,F401
 from fastdl.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
+from fastdl.autograd import forward_ad  # noqa: E402,F401
 
 
 class FunctionCtx:

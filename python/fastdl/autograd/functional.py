@@ -1,17 +1,19 @@
 """torch.autograd.functional: vjp, jvp, jacobian, hessian, vhp, hvp on the reverse-mode engine.
 
-fastdl has no forward-mode AD, and forward products here do not use the double-vjp trick
-(differentiating J^T u with respect to u): fastdl's fused activation backwards (tanh, sigmoid,
-relu, gelu, silu, softplus) are not recorded under create_graph, so the trick would silently drop
-their terms. jvp and jacobian(strategy="forward-mode") instead build J in reverse mode, one
-backward per output element, which needs first derivatives only. hvp uses the trick on the
-gradient (as PyTorch), so it, vhp and hessian need ops whose backward is itself differentiable.
+Forward products (jvp) use the double-vjp identity, J v = d/du <J^T u, v> (two backward passes,
+autograd/forward_ad.py's jvp_of): every backward is recorded under create_graph, at least as a
+function of its incoming gradient, which is all the identity needs; a path without a second
+derivative falls back to building J row by row. jacobian(strategy="forward-mode") builds J in
+reverse mode, one backward per output element, which needs first derivatives only. hvp uses the
+trick on the gradient (as PyTorch), so it, vhp and hessian need ops whose backward is itself
+differentiable.
 vectorize=True is accepted and runs the same loop (there is no batching transform).
 """
 from fastdl._C import Tensor
 from fastdl._C import stack
 from fastdl._tensor import eye, ones_like, set_grad_enabled, zeros, zeros_like
 from fastdl.autograd import grad as _grad
+from fastdl.autograd.forward_ad import jvp_of
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
 
@@ -143,29 +145,26 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
-    """(func(*inputs), J v). J is built in reverse mode (one backward per output element), then
-    multiplied by v: see the module docstring for why not the double-vjp trick."""
+    """(func(*inputs), J v), by the double-vjp identity (module docstring)."""
     with set_grad_enabled(True):
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
         inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
         v = _prepare_v(v, inputs, is_inputs_tuple, create_graph, "jvp", "the input to the user-provided function")
         is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
         _check_requires_grad(outputs, "outputs", strict, "jvp")
-        jac = [_jac_rows(o, inputs, create_graph) for o in outputs]
-        if strict:
-            for k in range(len(inputs)):
-                if all(row[k] is None for row in jac):
-                    raise RuntimeError(f"jvp: the output of the user-provided function is independent of input {k}. "
-                                       "This is not allowed in strict mode.")
         v = v if v is not None else tuple(ones_like(x) for x in inputs)
-        res = []
-        for i, (o, row) in enumerate(zip(outputs, jac)):
-            terms = [j.reshape(o.numel(), x.numel()) @ vk.reshape(x.numel())
-                     for j, x, vk in zip(row, inputs, v) if j is not None and x.numel()]
-            if strict and not terms:
-                raise RuntimeError(f"jvp: output {i} of the user-provided function is independent of the inputs. "
-                                   "This is not allowed in strict mode.")
-            res.append(_sum(terms).reshape(tuple(o.shape)) if terms else None)
+        res = jvp_of(outputs, inputs, v, create_graph)
+        if strict:
+            for i, r in enumerate(res):
+                if r is None:
+                    raise RuntimeError(f"jvp: output {i} of the user-provided function is independent of the "
+                                       "inputs. This is not allowed in strict mode.")
+            for k, x in enumerate(inputs):  # an input that no output reaches
+                if all(g is None for g in _grad(list(o for o in outputs if o.requires_grad), [x],
+                                                [zeros_like(o) for o in outputs if o.requires_grad],
+                                                retain_graph=True, allow_unused=True)):
+                    raise RuntimeError(f"jvp: the output of the user-provided function is independent of input "
+                                       f"{k}. This is not allowed in strict mode.")
         res = _fill_in_zeros(res, outputs, strict, create_graph, "back", "jvp")
     return (_tuple_postprocess(_grad_postprocess(outputs, create_graph), is_outputs_tuple),
             _tuple_postprocess(_grad_postprocess(tuple(res), create_graph), is_outputs_tuple))

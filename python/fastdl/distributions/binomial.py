@@ -36,23 +36,9 @@ class Binomial(BinaryProbs, Distribution):
         return fd.minimum(fd.floor((self.total_count + 1) * self.probs), self.total_count)
 
     def sample(self, sample_shape=()):
-        """Counts the successes of max(total_count) Bernoulli draws, masked to each element's total_count."""
         with fd.no_grad():
             shape = tuple(self._extended_shape(sample_shape))
-            probs = self.probs.expand(shape)
-            n = self.total_count.expand(shape)
-            n_max = int(self.total_count.max()) if self.total_count.numel() else 0
-            out = fd.zeros(shape, dtype=probs.dtype, device=probs.device)
-            chunk = max(1, min(n_max, (1 << 22) // max(1, probs.numel())))
-            done = 0
-            while done < n_max:
-                k = min(chunk, n_max - done)
-                idx = fd.arange(done, done + k, dtype=probs.dtype, device=probs.device)
-                u = fd.rand(shape + (k,), dtype=probs.dtype, device=probs.device)
-                hit = (u < probs.unsqueeze(-1)) & (idx < n.unsqueeze(-1))
-                out = out + hit.to(probs.dtype).sum(-1)
-                done += k
-            return out
+            return fd.binomial(self.total_count.expand(shape), self.probs.expand(shape))
 
     def log_prob(self, value):
         if self._validate_args:
