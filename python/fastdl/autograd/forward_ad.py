@@ -81,13 +81,15 @@ def jvp_of(outputs, inputs, tangents, create_graph=False):
     Double-vjp first (two backward passes), row-by-row Jacobians where a second derivative is missing."""
     from fastdl.autograd import grad
     from fastdl.autograd.functional import _jac_rows
-    from fastdl._tensor import enable_grad, zeros_like
+    from fastdl._tensor import enable_grad, ones_like
     live = [o for o in outputs if o.requires_grad]
     if not live:
         return [None] * len(outputs)
     with enable_grad():
         try:
-            vs = [zeros_like(o).requires_grad_(True) for o in live]
+            # any cotangent gives the same derivative (g is linear in v); ones, not zeros, so that backwards
+            # which skip an all-zero incoming gradient (linalg's eigenvector terms) still record their path
+            vs = [ones_like(o).requires_grad_(True) for o in live]
             gs = grad(live, inputs, vs, retain_graph=True, create_graph=True, allow_unused=True)
             terms = [(g * t).sum() for g, t in zip(gs, tangents) if g is not None and g.requires_grad]
             if not terms:
