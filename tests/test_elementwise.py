@@ -274,3 +274,18 @@ def test_pow_by_common_exponents(rng, e, dtype):
     gv = fd.tensor(g, dtype=dtype).to(fd.float64).numpy()
     np.testing.assert_allclose(x.grad.to(fd.float64).numpy(), gv * e * xv ** (e - 1), rtol=5 * tol, atol=5 * tol)
     assert (fd.tensor([1, 2, 3]) ** 2).dtype == fd.int64
+
+
+def test_cube_is_one_fused_op_with_second_derivative(rng):
+    """x ** 3 runs one kernel (PowBackward0 on its input, no square-then-multiply intermediate) and
+    differentiates twice: d2/dx2 x^3 = 6 x."""
+    x = fd.tensor(rng.standard_normal(7)).requires_grad_()
+    y = x ** 3
+    assert type(y.grad_fn).__name__ == "PowBackward0"
+    assert [type(n).__name__ for n, _ in y.grad_fn.next_functions if n is not None] == ["AccumulateGrad"]
+    (g,) = fd.autograd.grad(y.sum(), x, create_graph=True)
+    (h,) = fd.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), 6 * x.detach().numpy(), rtol=1e-12)
+    assert (fd.tensor([-2, 3]) ** 3).tolist() == [-8, 27]
+    special = (fd.tensor([float("nan"), float("inf"), -float("inf"), -0.0]) ** 3).numpy()
+    assert np.isnan(special[0]) and special[1] == np.inf and special[2] == -np.inf and np.signbit(special[3])

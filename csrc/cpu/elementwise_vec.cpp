@@ -364,6 +364,7 @@ void unary_t(UnaryOp op, char* out, const char* ca, int64_t n, int64_t so, int64
     case UnaryOp::relu: return row1(o, a, n, so, sa, [](T x) { return x > T(0) ? x : (x != x ? x : T(0)); });
     case UnaryOp::sign: return row1(o, a, n, so, sa, [](T x) { return T((x > T(0)) - (x < T(0))); });
     case UnaryOp::square: return row1(o, a, n, so, sa, [](T x) { return T(x * x); });
+    case UnaryOp::cube: return row1(o, a, n, so, sa, [](T x) { return T(x * x * x); });
     case UnaryOp::logical_not: return row1(ob, a, n, so, sa, [](T x) { return x == T(0); });
     case UnaryOp::isnan: return row1(ob, a, n, so, sa, [](T x) { return x != x; });
     case UnaryOp::isinf:

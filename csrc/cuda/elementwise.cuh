@@ -160,6 +160,7 @@ template <class F> __device__ __forceinline__ F unary_float(UnaryOp op, F x) {
     case UnaryOp::trunc: return trunc(x);
     case UnaryOp::reciprocal: return F(1) / x;
     case UnaryOp::square: return x * x;
+    case UnaryOp::cube: return x * x * x;
     case UnaryOp::erf: return erf(x);
     case UnaryOp::exp2: return exp2(x);
     case UnaryOp::log2: return log2(x);
@@ -180,6 +181,7 @@ template <class C> __device__ __forceinline__ C unary_value(UnaryOp op, C x) {
       case UnaryOp::abs: return x < 0 ? C(-x) : x;
       case UnaryOp::sign: return C((0 < x) - (x < 0));
       case UnaryOp::square: return C(x * x);
+      case UnaryOp::cube: return C(x * x * x);
       case UnaryOp::relu: return x < 0 ? C(0) : x;
       case UnaryOp::floor: case UnaryOp::ceil: case UnaryOp::round: case UnaryOp::trunc: return x;
       default: {

@@ -20,7 +20,7 @@ inline bool is_bitwise(BinaryOp op) { return op >= BinaryOp::bitwise_and && op <
 enum class UnaryOp : uint8_t {
   neg, exp, log, sqrt, rsqrt, abs, sin, cos, tan, tanh, sigmoid, relu, gelu, gelu_tanh, silu,
   softplus, log1p, expm1, sign, floor, ceil, round, trunc, reciprocal, square, erf, exp2, log2,
-  log10, asin, acos, atan, sinh, cosh, logical_not, isnan, isinf, isfinite,
+  log10, asin, acos, atan, sinh, cosh, cube, logical_not, isnan, isinf, isfinite,
   count
 };
 inline bool is_predicate(UnaryOp op) { return op >= UnaryOp::logical_not; }

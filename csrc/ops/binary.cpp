@@ -234,7 +234,7 @@ Tensor binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, 
     if (s == 0.5) return unary(UnaryOp::sqrt, a);
     if (s == -1) return unary(UnaryOp::reciprocal, a);
     if (s == -0.5) return unary(UnaryOp::rsqrt, a);
-    if (s == 3) return binary(BinaryOp::mul, unary(UnaryOp::square, a), a);
+    if (s == 3) return unary(UnaryOp::cube, a);
   }
   if (rt == DType::b8) {
     Tensor st = scalar_tensor(s, DType::b8, a.device());

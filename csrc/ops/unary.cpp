@@ -12,7 +12,7 @@ const char* op_name(UnaryOp op) {
   static const char* n[] = {"neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid",
                             "relu", "gelu", "gelu", "silu", "softplus", "log1p", "expm1", "sign", "floor", "ceil",
                             "round", "trunc", "reciprocal", "square", "erf", "exp2", "log2", "log10", "asin", "acos",
-                            "atan", "sinh", "cosh", "logical_not", "isnan", "isinf", "isfinite"};
+                            "atan", "sinh", "cosh", "pow", "logical_not", "isnan", "isinf", "isfinite"};
   return n[int(op)];
 }
 
@@ -20,6 +20,7 @@ namespace {
 
 bool keeps_int(UnaryOp op) {
   return op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::relu || op == UnaryOp::sign || op == UnaryOp::square ||
+         op == UnaryOp::cube ||
          op == UnaryOp::floor || op == UnaryOp::ceil || op == UnaryOp::round || op == UnaryOp::trunc;
 }
 
@@ -148,6 +149,7 @@ void record_unary(UnaryOp op, const Tensor& a, const Tensor& out) {
     case UnaryOp::atan: rec("AtanBackward0", [a](const Tensor& g) { return div(g, add_s(mul(a, a), 1.0)); }); return;
     case UnaryOp::sinh: rec("SinhBackward0", [a](const Tensor& g) { return mul(g, unary(UnaryOp::cosh, a)); }); return;
     case UnaryOp::cosh: rec("CoshBackward0", [a](const Tensor& g) { return mul(g, unary(UnaryOp::sinh, a)); }); return;
+    case UnaryOp::cube: rec("PowBackward0", [a](const Tensor& g) { return mul(g, mul_s(unary(UnaryOp::square, a), 3.0)); }); return;
     case UnaryOp::sign: case UnaryOp::floor: case UnaryOp::ceil: case UnaryOp::round: case UnaryOp::trunc:
       rec("ZeroBackward", [](const Tensor& g) { return zeros_like(g); });
       return;
