@@ -255,3 +255,33 @@ def test_split_backward_one_node_vs_torch(use, torch, rng):
         c = xt.chunk(2, dim=0)
         (c[1].sum() * 2 + xt[1:4].sum() + xt[:, ::3].sum() + xt[..., 2:].sum()).backward()
     np.testing.assert_allclose(fy.grad.numpy(), ty.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gather_scatter_add_against_torch_random_geometry(seed):
+    """gather / scatter_add walk the index row by row and split rows (or, when dim is not the last, columns of
+    the last dim) over threads: every rank, dim, index extent (shorter than the input, or longer along dim),
+    duplicate indices, transposed inputs and sizes past the threading grain match torch exactly."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    cases = [(tuple(int(v) for v in rng.integers(1, 6, size=rng.integers(1, 5))), None) for _ in range(60)]
+    cases += [((300, 200), 1), ((300, 200), 0), ((40, 30, 50), 1), ((40, 30, 50), 2), ((70000,), 0)]
+    for k, (ashape, d) in enumerate(cases):
+        nd = len(ashape)
+        d = int(rng.integers(0, nd)) if d is None else d
+        ishape = tuple(int(rng.integers(1, s + 1)) if j != d else int(rng.integers(1, 8)) for j, s in enumerate(ashape))
+        if k >= 60:
+            ishape = ashape
+        a, src = rng.standard_normal(ashape), rng.standard_normal(ishape)
+        idx = rng.integers(0, ashape[d], size=ishape)
+        fa = fd.tensor(a)
+        if k % 3 == 0 and nd >= 2:  # a transposed (non-contiguous) input
+            fa = fd.tensor(np.ascontiguousarray(np.swapaxes(a, 0, -1))).transpose(0, -1)
+        ta, ti = torch.tensor(a), torch.tensor(idx)
+        np.testing.assert_array_equal(fd.gather(fa, d, fd.tensor(idx)).numpy(), torch.gather(ta, d, ti).numpy())
+        np.testing.assert_allclose(fd.scatter_add(fa, d, fd.tensor(idx), fd.tensor(src)).numpy(),
+                                   torch.scatter_add(ta, d, ti, torch.tensor(src)).numpy(), rtol=1e-12, atol=1e-12)
+    # empty extents and 0-dim
+    assert fd.gather(fd.ones(0, 3), 1, fd.zeros(0, 2, dtype=fd.int64)).shape == (0, 2)
+    assert fd.scatter_add(fd.ones(2, 3), 0, fd.zeros(0, 3, dtype=fd.int64), fd.ones(0, 3)).tolist() == [[1.0] * 3] * 2
+    assert float(fd.gather(fd.tensor(5.0), 0, fd.tensor(0))) == 5.0

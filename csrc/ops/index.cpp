@@ -401,27 +401,92 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx) {
 }
 
 namespace {
-// Shared setup of gather/scatter_add: bounds check and per-element source offsets.
-std::vector<int64_t> gs_offsets(const Tensor& a, int d, const Tensor& idx, const char* op) {
+// gather / scatter_add address `a` (strides st) at every position of the index: the index's own
+// coordinates, with dim d's replaced by the index value there. The walk goes row by row (rows: all
+// dims but the last), the row's base offset from an odometer, the last dim a strided run:
+//   f(i, off) for the flat index position i and a's element offset off.
+// Rows [r0, r1) and columns [c0, c1) of the last dim; a range's first row is found by division.
+template <class F>
+void gs_walk(const Dims& ishape, int d, const Dims& st, const int64_t* q, int64_t r0, int64_t r1, int64_t c0,
+             int64_t c1, const F& f) {
+  const int nd = int(ishape.size());
+  if (r0 >= r1 || c0 >= c1) return;  // nothing (an empty index: some extent may be 0)
+  if (nd == 0) {  // a 0-dim index addresses a 0-dim (or one-element) input
+    f(0, q[0] * (st.empty() ? 0 : st[0]));
+    return;
+  }
+  const int last = nd - 1;
+  const int64_t cols = ishape[size_t(last)], sl = st[size_t(last)], sd = st[size_t(d)];
+  Dims pos(size_t(nd), 0);
+  int64_t rem = r0, base = 0;
+  for (int k = last - 1; k >= 0; --k) {
+    pos[size_t(k)] = rem % ishape[size_t(k)];
+    rem /= ishape[size_t(k)];
+    if (k != d) base += pos[size_t(k)] * st[size_t(k)];
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t* qr = q + r * cols;
+    const int64_t i0 = r * cols;
+    if (d == last)
+      for (int64_t c = c0; c < c1; ++c) f(i0 + c, base + qr[c] * sd);
+    else
+      for (int64_t c = c0; c < c1; ++c) f(i0 + c, base + c * sl + qr[c] * sd);
+    for (int k = last - 1; k >= 0; --k) {  // next row: the odometer, base updated incrementally
+      if (k != d) base += st[size_t(k)];
+      if (++pos[size_t(k)] < ishape[size_t(k)]) break;
+      if (k != d) base -= pos[size_t(k)] * st[size_t(k)];
+      pos[size_t(k)] = 0;
+    }
+  }
+}
+
+// Shared setup of gather / scatter_add: shapes and bounds checked; the index as contiguous int64.
+Tensor gs_index(const Tensor& a, int d, const Tensor& idx, const char* op) {
   FASTDL_CHECK(idx.ndim() == a.ndim(), ValueError, op, ": index tensor must have the same number of dimensions as input (",
                a.ndim(), "); got shape ", shape_str(idx.shape()));
   for (int k = 0; k < a.ndim(); ++k)
     FASTDL_CHECK(k == d || idx.shape()[k] <= a.shape()[k], ValueError, op, ": size of index ", shape_str(idx.shape()),
                  " does not fit input ", shape_str(a.shape()), " at dimension ", k);
   Tensor hi = host_i64(idx);
-  int64_t n = a.ndim() ? a.shape()[d] : 1;
-  check_bounds(hi, n, d, op, false);
+  check_bounds(hi, a.ndim() ? a.shape()[d] : 1, d, op, false);
+  return hi;
+}
+
+// Work below which the walk stays on one thread (elements).
+constexpr int64_t kGsGrain = 1 << 14;
+
+template <class T> void gather_t(const Tensor& src, int d, const Tensor& hi, Tensor& out) {
+  const T* base = static_cast<const T*>(src.data_ptr());
+  T* o = static_cast<T*>(out.data_ptr());
+  const Dims& is = hi.shape();
+  const int64_t cols = is.empty() ? 1 : is.back(), rows = cols ? hi.numel() / cols : 0;
+  // rows write disjoint parts of out: any split is safe
+  parallel_for(0, rows, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
+    gs_walk(is, d, src.strides(), hi.data<int64_t>(), r0, r1, 0, cols, [&](int64_t i, int64_t off) { o[i] = base[off]; });
+  });
+}
+
+template <class T> void scatter_add_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv) {
+  T* o = static_cast<T*>(out.data_ptr());
+  const T* v = static_cast<const T*>(sv.data_ptr());
+  const Dims& is = hi.shape();
+  const int nd = int(is.size());
+  const int64_t cols = nd ? is.back() : 1, rows = cols ? hi.numel() / cols : 0;
   const int64_t* q = hi.data<int64_t>();
-  std::vector<int64_t> offs(static_cast<size_t>(hi.numel()));
-  int nd = idx.ndim();
-  Dims pos(nd, 0);
-  for (int64_t i = 0; i < hi.numel(); ++i) {
-    int64_t o = 0;
-    for (int k = 0; k < nd; ++k) o += (k == d ? (q[i] < 0 ? q[i] + n : q[i]) : pos[k]) * a.strides()[k];
-    offs[size_t(i)] = o;
-    for (int k = nd - 1; k >= 0; --k) { if (++pos[k] < idx.shape()[k]) break; pos[k] = 0; }
+  auto add = [&](int64_t i, int64_t off) { o[off] += v[i]; };
+  // Two positions collide only if they differ in dim d alone: with d the last dim, rows are
+  // disjoint in out; otherwise columns of the last dim are. Each thread owns one kind of range.
+  if (nd >= 2 && d == nd - 1) {
+    parallel_for(0, rows, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
+      gs_walk(is, d, out.strides(), q, r0, r1, 0, cols, add);
+    });
+  } else if (nd >= 2) {
+    parallel_for(0, cols, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, rows)), [&](int64_t c0, int64_t c1) {
+      gs_walk(is, d, out.strides(), q, 0, rows, c0, c1, add);
+    });
+  } else {
+    gs_walk(is, d, out.strides(), q, 0, rows, 0, cols, add);
   }
-  return offs;
 }
 }  // namespace
 
@@ -431,12 +496,14 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
   FASTDL_CHECK(is_index(idx.dtype()), TypeError, "gather: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
   if (a.ndim() == 0 && idx.ndim() == 1) return gather(reshape(a, {1}), 0, idx);  // a 0-dim input acts as 1-D (PyTorch)
   Tensor src = to_device(detach(a), Device());
-  auto offs = gs_offsets(src, d, idx, "gather");
+  Tensor hi = gs_index(src, d, idx, "gather");
   Tensor out = empty(idx.shape(), a.dtype());
-  size_t es = a.itemsize();
-  const char* base = static_cast<const char*>(src.data_ptr());
-  char* o = static_cast<char*>(out.data_ptr());
-  for (size_t i = 0; i < offs.size(); ++i) copy_elem(o + i * es, base + offs[i] * int64_t(es), es);
+  switch (a.itemsize()) {
+    case 1: gather_t<uint8_t>(src, d, hi, out); break;
+    case 2: gather_t<uint16_t>(src, d, hi, out); break;
+    case 4: gather_t<uint32_t>(src, d, hi, out); break;
+    default: gather_t<uint64_t>(src, d, hi, out); break;
+  }
   out = to_device(out, a.device());
   if (autograd::any_requires_grad(a)) {
     Dims as = a.shape();
@@ -460,20 +527,19 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor
   // half types accumulate in float32
   Tensor base = is_half(a.dtype()) ? to_dtype(detach(a), DType::f32) : clone(detach(a));
   Tensor out = contiguous(to_device(base, Device()));
-  auto offs = gs_offsets(out, d, idx, "scatter_add");
+  Tensor hi = gs_index(out, d, idx, "scatter_add");
   // src restricted to index's shape
   Tensor s = src;
   for (int k = 0; k < idx.ndim(); ++k) s = slice(detach(s), k, 0, idx.shape()[k], 1);
   Tensor sv = contiguous(to_dtype(to_device(s, Device()), out.dtype()));
-  auto add_all = [&](auto* o, const auto* v) { for (size_t i = 0; i < offs.size(); ++i) o[offs[i]] += v[i]; };
   switch (out.dtype()) {
-    case DType::f32: add_all(out.data<float>(), sv.data<float>()); break;
-    case DType::f64: add_all(out.data<double>(), sv.data<double>()); break;
-    case DType::i32: add_all(out.data<int32_t>(), sv.data<int32_t>()); break;
-    case DType::i64: add_all(out.data<int64_t>(), sv.data<int64_t>()); break;
-    case DType::u8: add_all(out.data<uint8_t>(), sv.data<uint8_t>()); break;
-    case DType::i8: add_all(out.data<int8_t>(), sv.data<int8_t>()); break;
-    case DType::i16: add_all(out.data<int16_t>(), sv.data<int16_t>()); break;
+    case DType::f32: scatter_add_t<float>(out, d, hi, sv); break;
+    case DType::f64: scatter_add_t<double>(out, d, hi, sv); break;
+    case DType::i32: scatter_add_t<int32_t>(out, d, hi, sv); break;
+    case DType::i64: scatter_add_t<int64_t>(out, d, hi, sv); break;
+    case DType::u8: scatter_add_t<uint8_t>(out, d, hi, sv); break;
+    case DType::i8: scatter_add_t<int8_t>(out, d, hi, sv); break;
+    case DType::i16: scatter_add_t<int16_t>(out, d, hi, sv); break;
     default: throw TypeError(str_cat("scatter_add: unsupported dtype ", dtype_name(out.dtype())));
   }
   if (out.dtype() != a.dtype()) out = to_dtype(out, a.dtype());
