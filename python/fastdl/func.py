@@ -5,9 +5,11 @@ A transform turns the differentiated arguments into fresh leaves (or differentia
 tensors that already require grad), runs the function and calls autograd.grad. Its results keep
 a graph only when the function's outputs reach a tensor the transform did not make (an outer
 transform's leaf, a captured parameter), so grad(grad(f)) nests and plain calls return plain
-tensors, as torch.func's do. jvp and jacfwd build the Jacobian in reverse mode, one backward per
-output element (fastdl.autograd.functional says why); hessian is jacfwd(jacrev(f)). Arguments
-and outputs may be tensors or (nested) tuples, lists and dicts of tensors.
+tensors, as torch.func's do. jvp and linearize take J t by the double-vjp identity (two backward
+passes; autograd/forward_ad.py); jacfwd builds the Jacobian in reverse mode, one backward per
+output element; hessian is jacfwd(jacrev(f)). Arguments and outputs may be tensors or (nested)
+tuples, lists and dicts of tensors. stack_module_state, functionalize and
+replace_all_batch_norm_modules_ complete torch.func's model-ensembling helpers.
 """
 import functools
 
@@ -371,3 +373,78 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
     finally:
         for u in reversed(undo):
             u()
+
+
+# ---- linearize, model ensembling, functionalize ---------------------------------------------
+def linearize(func, *primals):
+    """(func(*primals), jvp_fn): jvp_fn(*tangents) is J tangents at primals, from one recorded forward (each
+    call runs two backward passes over it)."""
+    where = f"linearize({_name(func)})"
+    if not primals:
+        raise ValueError(f"{where}: at least one primal is needed")
+    t = _Trace("linearize", func, primals, None, tuple(range(len(primals))), False)
+    flat_primals = _flatten(tuple(primals))
+
+    def jvp_fn(*tangents):
+        tl, tspec = _flatten(tuple(tangents))
+        if tspec != flat_primals[1]:
+            raise RuntimeError(f"{where}: expected tangents with the structure of the primals")
+        for i, (a, x) in enumerate(zip(tl, t.flat)):
+            if not isinstance(a, Tensor) or tuple(a.shape) != tuple(x.shape):
+                got = tuple(a.shape) if isinstance(a, Tensor) else type(a).__name__
+                raise RuntimeError(f"{where}: tangent {i} must match primal {i} of shape {tuple(x.shape)}; got {got}")
+        res = _jvp_of(t.out_leaves, t.flat, tl, t.keep)
+        return _unflatten([zeros_like(o) if r is None else r for o, r in zip(t.out_leaves, res)], t.out_spec)
+
+    return t.finish(t.out), jvp_fn
+
+
+def stack_module_state(models):
+    """({name: parameters stacked over models}, {name: buffers stacked}) for vmap-style ensembles over
+    functional_call; the stacked parameters are new leaves (requiring grad where the models' do)."""
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: expected at least one model, got 0")
+    if not (all(m.training for m in models) or all(not m.training for m in models)):
+        raise RuntimeError("stack_module_state: expected all models to be in the same training / eval mode")
+    first = type(models[0])
+    if any(type(m) is not first for m in models):
+        raise RuntimeError("stack_module_state: expected all models to be of the same class")
+
+    def stacked(getter):
+        names = [n for n, _ in getter(models[0])]
+        out = {}
+        for n in names:
+            ts = [dict(getter(m))[n] for m in models]
+            s = _C.stack([x.detach() for x in ts], 0)
+            if all(x.requires_grad for x in ts):
+                s.requires_grad_(True)
+            out[n] = s
+        return out
+    return (stacked(lambda m: list(m.named_parameters())), stacked(lambda m: list(m.named_buffers())))
+
+
+def functionalize(func, *, remove="mutations"):
+    """torch.func.functionalize: a transform for tracing compilers that rewrites in-place ops as out-of-place
+    ones with the same results. fastdl runs eagerly, where the function's results are already those, so it is
+    returned wrapped as it is."""
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(f"functionalize: remove must be 'mutations' or 'mutations_and_views'; got {remove!r}")
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        return func(*args, **kwargs)
+    return run
+
+
+def replace_all_batch_norm_modules_(root):
+    """In place, every batch norm in root stops tracking running statistics (for vmap over a batch of models):
+    running_mean / running_var become None and track_running_stats False. Returns root."""
+    from fastdl.nn.modules.normalization import _BatchNorm
+    for m in root.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root

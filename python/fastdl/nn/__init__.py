@@ -56,6 +56,7 @@ from fastdl.nn.modules.activation import RReLU, Softmax2d  # noqa: F401
 from fastdl.nn._bilinear import Bilinear  # noqa: F401
 from fastdl.nn._interpolate import UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
 from fastdl.nn import lora, parallel, utils  # noqa: F401
+from fastdl.nn.parallel import DataParallel  # noqa: F401,E402
 from fastdl.nn._conv3d import Conv3d, ConvTranspose3d  # noqa: F401,E402
 from fastdl.nn.modules.pooling3d import (  # noqa: F401,E402
     AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, FractionalMaxPool2d, FractionalMaxPool3d, MaxPool3d, MaxUnpool1d,

@@ -9,7 +9,7 @@ import numpy as np
 from fastdl import _C
 
 __all__ = ["PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence", "pack_sequence",
-           "unpack_sequence", "invert_permutation"]
+           "unpack_sequence", "unpad_sequence", "invert_permutation"]
 
 
 def _i64(a):
@@ -175,3 +175,18 @@ def pack_sequence(sequences, enforce_sorted=True):
 def unpack_sequence(packed_sequences):
     padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
     return [padded[i, :int(n)] for i, n in enumerate(lengths.tolist())]
+
+
+def unpad_sequence(padded_sequences, lengths, batch_first=False):
+    """The inverse of pad_sequence: the list of sequences padded_sequences holds, sequence i its first
+    lengths[i] steps (views)."""
+    n = padded_sequences.shape[0 if batch_first else 1]
+    lengths = [int(v) for v in (lengths.tolist() if hasattr(lengths, "tolist") else lengths)]
+    if len(lengths) != n:
+        raise ValueError(f"unpad_sequence: {len(lengths)} lengths for a batch of {n} sequences")
+    steps = padded_sequences.shape[1 if batch_first else 0]
+    if any(v < 0 or v > steps for v in lengths):
+        raise ValueError(f"unpad_sequence: lengths must lie in [0, {steps}]; got {lengths}")
+    if batch_first:
+        return [padded_sequences[i, :v] for i, v in enumerate(lengths)]
+    return [padded_sequences[:v, i] for i, v in enumerate(lengths)]
