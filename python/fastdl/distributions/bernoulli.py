@@ -25,6 +25,16 @@ class BinaryProbs:
     def logits(self):
         return probs_to_logits(self.probs, is_binary=True)
 
+    def _set_probs_or_logits(self, probs, logits, *others):
+        """Stores whichever of probs / logits is given (exactly one), broadcast with `others`, which come back
+        broadcast too, in its dtype."""
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        name, value = ("probs", probs) if probs is not None else ("logits", logits)
+        *rest, value = broadcast_all(*others, value)
+        self.__dict__[name] = value
+        return [v.to(value.dtype) for v in rest]
+
 
 class Bernoulli(BinaryProbs, Distribution):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -32,12 +42,7 @@ class Bernoulli(BinaryProbs, Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-        else:
-            (self.logits,) = broadcast_all(logits)
+        self._set_probs_or_logits(probs, logits)
         super().__init__(self._param.shape, validate_args=validate_args)
 
     param_shape = property(lambda self: self._param.shape)

@@ -2,7 +2,7 @@
 import fastdl as fd
 from fastdl.distributions import constraints
 from fastdl.distributions.bernoulli import BinaryProbs
-from fastdl.distributions.distribution import Distribution, broadcast_all
+from fastdl.distributions.distribution import Distribution
 
 __all__ = ["Binomial"]
 
@@ -13,14 +13,7 @@ class Binomial(BinaryProbs, Distribution):
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
+        (self.total_count,) = self._set_probs_or_logits(probs, logits, total_count)
         super().__init__(self._param.shape, validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)

@@ -80,11 +80,9 @@ class Categorical(Distribution):
         return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
 
 
-class OneHotCategorical(Distribution):
-    """Samples are one-hot vectors of length K: event_shape (K,)."""
-    arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
-    support = constraints.one_hot
-    has_enumerate_support = True
+class CategoricalVectors(Distribution):
+    """A distribution over K-vectors driven by a Categorical over the last dim of probs / logits (kept as
+    `_categorical`): event_shape (K,), and the Categorical's parameters, expanded with it."""
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._categorical = Categorical(probs, logits)
@@ -92,7 +90,7 @@ class OneHotCategorical(Distribution):
                          validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = object.__new__(OneHotCategorical)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new._categorical = self._categorical.expand(batch_shape)
         new._batch_shape = new._categorical.batch_shape
@@ -102,6 +100,14 @@ class OneHotCategorical(Distribution):
     logits = property(lambda self: self._categorical.logits)
     _param = property(lambda self: self._categorical._param)
     param_shape = property(lambda self: self._categorical.param_shape)
+
+
+class OneHotCategorical(CategoricalVectors):
+    """Samples are one-hot vectors of length K: event_shape (K,)."""
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
+    support = constraints.one_hot
+    has_enumerate_support = True
+
     mean = property(lambda self: self._categorical.probs)
     variance = property(lambda self: self._categorical.probs * (1 - self._categorical.probs))
 

@@ -18,13 +18,6 @@ class InverseGamma(TransformedDistribution):
         neg_one = -fd.ones((), dtype=base.rate.dtype, device=base.rate.device)
         super().__init__(base, PowerTransform(neg_one), validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        new = object.__new__(InverseGamma)
-        new.__dict__.update(self.__dict__)
-        new.base_dist = self.base_dist.expand(batch_shape)
-        new._batch_shape = new.base_dist.batch_shape
-        return new
-
     concentration = property(lambda self: self.base_dist.concentration)
     rate = property(lambda self: self.base_dist.rate)
 

@@ -32,16 +32,6 @@ class Kumaraswamy(TransformedDistribution):
         return [PowerTransform(self.concentration0.reciprocal()), AffineTransform(1.0, -1.0),
                 PowerTransform(self.concentration1.reciprocal())]
 
-    def expand(self, batch_shape, _instance=None):
-        new = object.__new__(Kumaraswamy)
-        new.__dict__.update(self.__dict__)
-        shape = tuple(batch_shape)
-        new.concentration1, new.concentration0 = self.concentration1.expand(shape), self.concentration0.expand(shape)
-        new.base_dist = self.base_dist.expand(shape)
-        new.transforms = new._transforms()
-        new._batch_shape = fd.Size(shape)
-        return new
-
     mean = property(lambda self: _moment(self.concentration1, self.concentration0, 1))
 
     @property

@@ -1,7 +1,6 @@
 """LogisticNormal(loc, scale): a point of the simplex, StickBreakingTransform of X ~ Normal(loc, scale) (a
 vector of K - 1 per event for K categories)."""
 from fastdl.distributions import constraints
-from fastdl.distributions.independent import Independent
 from fastdl.distributions.normal import Normal
 from fastdl.distributions.transformed_distribution import TransformedDistribution
 from fastdl.distributions.transforms import StickBreakingTransform
@@ -19,13 +18,6 @@ class LogisticNormal(TransformedDistribution):
         if not base.batch_shape:
             base = base.expand([1])
         super().__init__(base, StickBreakingTransform(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        new = object.__new__(LogisticNormal)
-        new.__dict__.update(self.__dict__)
-        new.base_dist = self.base_dist.expand(batch_shape)
-        new._batch_shape = new.base_dist.batch_shape
-        return new
 
     loc = property(lambda self: self.base_dist.base_dist.loc)
     scale = property(lambda self: self.base_dist.base_dist.scale)

@@ -27,7 +27,29 @@ def _half_log_det(L):
     return fd.log(fd.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
 
 
-class MultivariateNormal(Distribution):
+class CovarianceFromCholesky:
+    """scale_tril / covariance_matrix / precision_matrix of a family that keeps the lower Cholesky factor of its
+    covariance (`_unbroadcasted_scale_tril`, at the parameter's own batch shape), expanded to the batch on first
+    use: MultivariateNormal, Wishart."""
+
+    def _full(self, m):
+        return m.expand(tuple(self._batch_shape) + tuple(m.shape[-2:]))
+
+    @lazy_property
+    def scale_tril(self):
+        return self._full(self._unbroadcasted_scale_tril)
+
+    @lazy_property
+    def covariance_matrix(self):
+        L = self._unbroadcasted_scale_tril
+        return self._full(L @ L.mT)
+
+    @lazy_property
+    def precision_matrix(self):
+        return self._full(fd.cholesky_inverse(self._unbroadcasted_scale_tril))
+
+
+class MultivariateNormal(CovarianceFromCholesky, Distribution):
     arg_constraints = {"loc": constraints.real_vector, "covariance_matrix": constraints.positive_definite,
                        "precision_matrix": constraints.positive_definite, "scale_tril": constraints.lower_cholesky}
     support = constraints.real_vector
@@ -64,22 +86,6 @@ class MultivariateNormal(Distribution):
             self._unbroadcasted_scale_tril = LA.cholesky(covariance_matrix)
         else:
             self._unbroadcasted_scale_tril = LA.cholesky(LA.inv(precision_matrix))
-
-    def _full(self, m):
-        return m.expand(tuple(self._batch_shape) + tuple(self._event_shape) * 2)
-
-    @lazy_property
-    def scale_tril(self):
-        return self._full(self._unbroadcasted_scale_tril)
-
-    @lazy_property
-    def covariance_matrix(self):
-        L = self._unbroadcasted_scale_tril
-        return self._full(L @ L.mT)
-
-    @lazy_property
-    def precision_matrix(self):
-        return self._full(fd.cholesky_inverse(self._unbroadcasted_scale_tril))
 
     mean = mode = property(lambda self: self.loc)
 

@@ -5,7 +5,7 @@ import fastdl as fd
 import fastdl.nn.functional as F
 from fastdl.distributions import constraints
 from fastdl.distributions.bernoulli import BinaryProbs
-from fastdl.distributions.distribution import Distribution, broadcast_all
+from fastdl.distributions.distribution import Distribution
 from fastdl.distributions.gamma import Gamma
 from fastdl.distributions.poisson import Poisson
 
@@ -18,14 +18,7 @@ class NegativeBinomial(BinaryProbs, Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, total_count, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
+        (self.total_count,) = self._set_probs_or_logits(probs, logits, total_count)
         super().__init__(self._param.shape, validate_args=validate_args)
 
     param_shape = property(lambda self: self._param.shape)

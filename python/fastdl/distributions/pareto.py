@@ -18,16 +18,6 @@ class Pareto(TransformedDistribution):
         base = Exponential(self.alpha, validate_args=validate_args)
         super().__init__(base, [ExpTransform(), AffineTransform(0, self.scale)], validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        new = object.__new__(Pareto)
-        new.__dict__.update(self.__dict__)
-        shape = tuple(batch_shape)
-        new.scale, new.alpha = self.scale.expand(shape), self.alpha.expand(shape)
-        new.base_dist = self.base_dist.expand(shape)
-        new.transforms = [ExpTransform(), AffineTransform(0, new.scale)]
-        new._batch_shape = fd.Size(shape)
-        return new
-
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
         return constraints.greater_than_eq(self.scale)

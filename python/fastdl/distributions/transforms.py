@@ -61,6 +61,10 @@ class Transform:
         raise NotImplementedError(f"{type(self).__name__}.with_cache is not implemented")
 
     def __eq__(self, other):
+        """Transforms without parameters are equal to any of their kind; the others to themselves unless they
+        compare their parameters."""
+        if type(self).__init__ is Transform.__init__:
+            return type(other) is type(self)
         return self is other
 
     def __ne__(self, other):
@@ -69,24 +73,22 @@ class Transform:
     __hash__ = object.__hash__
 
     def __call__(self, x):
-        if self._cache_size == 0:
-            return self._call(x)
-        x_old, y_old = self._cached_x_y
-        if x is x_old:
-            return y_old
-        y = self._call(x)
-        self._cached_x_y = x, y
-        return y
+        return self._cached(x, forward=True)
 
     def _inv_call(self, y):
+        return self._cached(y, forward=False)
+
+    def _cached(self, value, forward):
+        """_call(value) or _inverse(value), through the one-pair cache when cache_size is 1."""
+        fn = self._call if forward else self._inverse
         if self._cache_size == 0:
-            return self._inverse(y)
+            return fn(value)
         x_old, y_old = self._cached_x_y
-        if y is y_old:
-            return x_old
-        x = self._inverse(y)
-        self._cached_x_y = x, y
-        return x
+        if value is (x_old if forward else y_old):
+            return y_old if forward else x_old
+        result = fn(value)
+        self._cached_x_y = (value, result) if forward else (result, value)
+        return result
 
     def _call(self, x):
         raise NotImplementedError
@@ -340,11 +342,6 @@ class ExpTransform(Transform):
     domain, codomain = constraints.real, constraints.positive
     bijective, sign = True, +1
 
-    def __eq__(self, other):
-        return isinstance(other, ExpTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x):
         return x.exp()
 
@@ -401,11 +398,6 @@ class SigmoidTransform(Transform):
     domain, codomain = constraints.real, constraints.unit_interval
     bijective, sign = True, +1
 
-    def __eq__(self, other):
-        return isinstance(other, SigmoidTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x):
         return _clipped_sigmoid(x)
 
@@ -423,11 +415,6 @@ class SoftplusTransform(Transform):
     domain, codomain = constraints.real, constraints.positive
     bijective, sign = True, +1
 
-    def __eq__(self, other):
-        return isinstance(other, SoftplusTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x):
         return F.softplus(x)
 
@@ -443,11 +430,6 @@ class TanhTransform(Transform):
     domain, codomain = constraints.real, constraints.interval(-1.0, 1.0)
     bijective, sign = True, +1
 
-    def __eq__(self, other):
-        return isinstance(other, TanhTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x):
         return x.tanh()
 
@@ -461,11 +443,6 @@ class TanhTransform(Transform):
 
 class AbsTransform(Transform):
     domain, codomain = constraints.real, constraints.positive
-
-    def __eq__(self, other):
-        return isinstance(other, AbsTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x):
         return x.abs()
@@ -543,11 +520,6 @@ class SoftmaxTransform(Transform):
     """Unconstrained vectors to the simplex by softmax; not bijective (the inverse is log, up to a constant)."""
     domain, codomain = constraints.real_vector, constraints.simplex
 
-    def __eq__(self, other):
-        return isinstance(other, SoftmaxTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x):
         probs = (x - x.amax(-1, keepdim=True)).exp()
         return probs / probs.sum(-1, keepdim=True)
@@ -574,11 +546,6 @@ class StickBreakingTransform(Transform):
     y_k = z_k prod_{i<k} (1 - z_i), the last entry the remaining stick. Bijective; zeros map to uniform."""
     domain, codomain = constraints.real_vector, constraints.simplex
     bijective = True
-
-    def __eq__(self, other):
-        return isinstance(other, StickBreakingTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x):
         z = _clipped_sigmoid(x - _offset_log(x, 1))
@@ -614,11 +581,6 @@ class LowerCholeskyTransform(Transform):
     exponentiated."""
     domain, codomain = constraints.independent(constraints.real, 2), constraints.lower_cholesky
 
-    def __eq__(self, other):
-        return isinstance(other, LowerCholeskyTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x):
         return x.tril(-1) + _diag_embed(fd.diagonal(x, dim1=-2, dim2=-1).exp())
 
@@ -629,11 +591,6 @@ class LowerCholeskyTransform(Transform):
 class PositiveDefiniteTransform(Transform):
     """Square matrices to positive-definite ones: L L^T of the LowerCholeskyTransform's L."""
     domain, codomain = constraints.independent(constraints.real, 2), constraints.positive_definite
-
-    def __eq__(self, other):
-        return isinstance(other, PositiveDefiniteTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x):
         lower = LowerCholeskyTransform()(x)
@@ -676,11 +633,6 @@ class CorrCholeskyTransform(Transform):
     then each row's remaining length broken off like a stick."""
     domain, codomain = constraints.real_vector, constraints.corr_cholesky
     bijective = True
-
-    def __eq__(self, other):
-        return isinstance(other, CorrCholeskyTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x):
         eps = fd.finfo(x.dtype).eps

@@ -22,17 +22,6 @@ class Weibull(TransformedDistribution):
         super().__init__(base, [PowerTransform(self.concentration_reciprocal), AffineTransform(0, self.scale)],
                          validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        new = object.__new__(Weibull)
-        new.__dict__.update(self.__dict__)
-        shape = tuple(batch_shape)
-        new.scale, new.concentration = self.scale.expand(shape), self.concentration.expand(shape)
-        new.concentration_reciprocal = new.concentration.reciprocal()
-        new.base_dist = self.base_dist.expand(shape)
-        new.transforms = [PowerTransform(new.concentration_reciprocal), AffineTransform(0, new.scale)]
-        new._batch_shape = fd.Size(shape)
-        return new
-
     @property
     def mean(self):
         return self.scale * fd.exp(fd.lgamma(1 + self.concentration_reciprocal))

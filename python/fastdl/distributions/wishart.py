@@ -8,13 +8,14 @@ import math
 import fastdl as fd
 import fastdl.linalg as LA
 from fastdl.distributions import constraints
-from fastdl.distributions.distribution import Distribution, lazy_property
+from fastdl.distributions.distribution import Distribution
 from fastdl.distributions.gamma import _standard_gamma
+from fastdl.distributions.multivariate_normal import CovarianceFromCholesky
 
 __all__ = ["Wishart"]
 
 
-class Wishart(Distribution):
+class Wishart(CovarianceFromCholesky, Distribution):
     arg_constraints = {"covariance_matrix": constraints.positive_definite,
                        "precision_matrix": constraints.positive_definite, "scale_tril": constraints.lower_cholesky,
                        "df": constraints.greater_than(0)}
@@ -59,22 +60,6 @@ class Wishart(Distribution):
                 new.__dict__[name] = self.__dict__[name].expand(batch + (p, p))
         new._batch_shape = fd.Size(batch)
         return new
-
-    def _full(self, m):
-        return m.expand(tuple(self._batch_shape) + tuple(self._event_shape))
-
-    @lazy_property
-    def scale_tril(self):
-        return self._full(self._unbroadcasted_scale_tril)
-
-    @lazy_property
-    def covariance_matrix(self):
-        L = self._unbroadcasted_scale_tril
-        return self._full(L @ L.mT)
-
-    @lazy_property
-    def precision_matrix(self):
-        return self._full(fd.cholesky_inverse(self._unbroadcasted_scale_tril))
 
     def _df(self):
         return self.df.reshape(tuple(self.df.shape) + (1, 1))
