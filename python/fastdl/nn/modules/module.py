@@ -11,6 +11,30 @@ from fastdl.nn.parameter import Buffer, Parameter, is_lazy
 
 _M = TypeVar("_M", bound="Module")
 
+# Global hooks (torch.nn.modules.module's register_module_*): every module runs them, before its own.
+_global_forward_pre_hooks: "OrderedDict[int, Callable]" = OrderedDict()
+_global_forward_hooks: "OrderedDict[int, Callable]" = OrderedDict()
+_global_forward_hooks_with_kwargs: set = set()
+_global_forward_hooks_always_call: set = set()
+_global_backward_pre_hooks: "OrderedDict[int, Callable]" = OrderedDict()
+_global_backward_hooks: "OrderedDict[int, Callable]" = OrderedDict()
+_global_parameter_registration_hooks: "OrderedDict[int, Callable]" = OrderedDict()
+_global_buffer_registration_hooks: "OrderedDict[int, Callable]" = OrderedDict()
+_global_module_registration_hooks: "OrderedDict[int, Callable]" = OrderedDict()
+
+
+def _registered(hooks, module, name, value):
+    """value after the registration hooks: each hook(module, name, value) may return a replacement."""
+    for hook in hooks.values():
+        r = hook(module, name, value)
+        if r is not None:
+            value = r
+    return value
+
+
+def _merged(first, second):
+    return OrderedDict(list(first.items()) + list(second.items())) if first else second
+
 
 class Module:
     training: bool
@@ -40,14 +64,14 @@ class Module:
                 del d[name]
         if isinstance(value, Parameter):
             self.__dict__.pop(name, None)
-            params[name] = value
+            params[name] = _registered(_global_parameter_registration_hooks, self, name, value)
         elif isinstance(value, Module):
             self.__dict__.pop(name, None)
-            mods[name] = value
+            mods[name] = _registered(_global_module_registration_hooks, self, name, value)
         elif isinstance(value, Buffer):
             self.register_buffer(name, value.data, value.persistent)
         elif name in bufs:
-            bufs[name] = value
+            bufs[name] = _registered(_global_buffer_registration_hooks, self, name, value)
         else:
             object.__setattr__(self, name, value)
 
@@ -68,13 +92,13 @@ class Module:
     def register_parameter(self, name, param):
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: '{name}' must be a Parameter or None; got {type(param).__name__}")
-        self._parameters[name] = param
+        self._parameters[name] = _registered(_global_parameter_registration_hooks, self, name, param)
 
     def register_buffer(self, name, tensor, persistent=True):
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: '{name}' must be a Tensor or None; got {type(tensor).__name__}")
         self.__dict__.pop(name, None)
-        self._buffers[name] = tensor
+        self._buffers[name] = _registered(_global_buffer_registration_hooks, self, name, tensor)
         if persistent:
             self._non_persistent.discard(name)
         else:
@@ -83,7 +107,7 @@ class Module:
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
-        self._modules[name] = module
+        self._modules[name] = _registered(_global_module_registration_hooks, self, name, module)
 
     register_module = add_module
 
@@ -93,7 +117,13 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         kw_ids = self.__dict__.get("_hooks_with_kwargs", ())
-        for k, hook in self._forward_pre_hooks.items():
+        always = self.__dict__.get("_hooks_always_call", ())
+        fwd = self._forward_hooks
+        if _global_forward_hooks:
+            fwd = _merged(_global_forward_hooks, fwd)
+            kw_ids = set(kw_ids) | _global_forward_hooks_with_kwargs
+            always = set(always) | _global_forward_hooks_always_call
+        for k, hook in _merged(_global_forward_pre_hooks, self._forward_pre_hooks).items():
             if k in kw_ids:
                 r = hook(self, args, kwargs)
                 if r is not None:
@@ -106,6 +136,10 @@ class Module:
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
         bw, bw_pre = self.__dict__.get("_backward_hooks"), self.__dict__.get("_backward_pre_hooks")
+        if _global_backward_hooks:
+            bw = _merged(_global_backward_hooks, bw or OrderedDict())
+        if _global_backward_pre_hooks:
+            bw_pre = _merged(_global_backward_pre_hooks, bw_pre or OrderedDict())
         hook_bw = None
         if (bw or bw_pre) and _C.is_grad_enabled():
             from fastdl.nn.modules._backward_hooks import BackwardHook
@@ -114,11 +148,11 @@ class Module:
         try:
             out = self.forward(*args, **kwargs)
         except Exception:
-            for k, hook in self._forward_hooks.items():  # always_call hooks run on failure too
-                if k in self.__dict__.get("_hooks_always_call", ()):
+            for k, hook in fwd.items():  # always_call hooks run on failure too
+                if k in always:
                     hook(self, args, kwargs, None) if k in kw_ids else hook(self, args, None)
             raise
-        for k, hook in self._forward_hooks.items():
+        for k, hook in fwd.items():
             r = hook(self, args, kwargs, out) if k in kw_ids else hook(self, args, out)
             if r is not None:
                 out = r
@@ -510,3 +544,45 @@ class _Handle:
 
     def remove(self):
         self.d.pop(self.id, None)
+
+
+# ---- global hooks -------------------------------------------------------------------------------
+def register_module_forward_pre_hook(hook):
+    """hook(module, args) -> None or replacement args, before every module's forward (and its own pre-hooks)."""
+    return _Handle(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs=False, always_call=False):
+    """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) after every module's forward,
+    before its own forward hooks; always_call also when forward raises (output None)."""
+    h = _Handle(_global_forward_hooks, hook)
+    if with_kwargs:
+        _global_forward_hooks_with_kwargs.add(h.id)
+    if always_call:
+        _global_forward_hooks_always_call.add(h.id)
+    return h
+
+
+def register_module_full_backward_pre_hook(hook):
+    """hook(module, grad_output) for every module, before its own backward pre-hooks."""
+    return _Handle(_global_backward_pre_hooks, hook)
+
+
+def register_module_full_backward_hook(hook):
+    """hook(module, grad_input, grad_output) for every module, before its own full backward hooks."""
+    return _Handle(_global_backward_hooks, hook)
+
+
+def register_module_parameter_registration_hook(hook):
+    """hook(module, name, param) -> None or a replacement, whenever a module registers a parameter."""
+    return _Handle(_global_parameter_registration_hooks, hook)
+
+
+def register_module_buffer_registration_hook(hook):
+    """hook(module, name, buffer) -> None or a replacement, whenever a module registers a buffer."""
+    return _Handle(_global_buffer_registration_hooks, hook)
+
+
+def register_module_module_registration_hook(hook):
+    """hook(module, name, submodule) -> None or a replacement, whenever a module registers a submodule."""
+    return _Handle(_global_module_registration_hooks, hook)
