@@ -8,7 +8,7 @@ import pytest
 
 import fastdl as fd
 import fastdl.nn as nn
-from fastdl.nn.utils import parametrize
+from fastdl.nn.utils import parametrizations as P, parametrize
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -257,3 +257,74 @@ def test_init_sparse_eye_dirac_match_torch():
         nn.init.eye_(fd.empty(2, 2, 2))
     with pytest.raises(ValueError, match="sparse_: only tensors with 2 dimensions"):
         nn.init.sparse_(fd.empty(2, 2, 2), 0.5)
+
+
+def _orth_pair(shape, orthogonal_map, triv, seed=0):
+    w = np.random.default_rng(seed).normal(size=shape)
+    a, b = fd.nn.Module(), torch.nn.Module()
+    a.weight, b.weight = fd.nn.Parameter(fd.tensor(w)), torch.nn.Parameter(torch.tensor(w))
+    P.orthogonal(a, orthogonal_map=orthogonal_map, use_trivialization=triv)
+    torch.nn.utils.parametrizations.orthogonal(b, orthogonal_map=orthogonal_map, use_trivialization=triv)
+    return a, b
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (7, 3), (3, 7), (2, 4, 3)])
+@pytest.mark.parametrize("orthogonal_map,triv", [("matrix_exp", True), ("cayley", True), ("householder", True),
+                                                 ("householder", False)])
+def test_orthogonal_parametrization(shape, orthogonal_map, triv):
+    a, b = _orth_pair(shape, orthogonal_map, triv)
+    W = a.weight.detach().numpy()
+    gram = np.swapaxes(W, -1, -2) @ W if shape[-2] >= shape[-1] else W @ np.swapaxes(W, -1, -2)
+    np.testing.assert_allclose(gram, np.broadcast_to(np.eye(gram.shape[-1]), gram.shape), atol=1e-10)
+    assert sorted(a.state_dict()) == sorted(b.state_dict())
+    x = np.random.default_rng(1).normal(size=shape)
+    (a.weight * fd.tensor(x)).sum().backward()
+    (b.weight * torch.tensor(x)).sum().backward()
+    if shape[-2] == shape[-1] or not triv:  # wide / tall bases are completed with random columns: torch's differ
+        np.testing.assert_allclose(W, b.weight.detach().numpy(), atol=1e-10)
+        np.testing.assert_allclose(a.parametrizations.weight.original.grad.numpy(),
+                                   b.parametrizations.weight.original.grad.numpy(), atol=1e-10)
+    # it stays orthogonal along an optimisation path
+    opt = fd.optim.SGD(a.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        (a.weight * fd.tensor(x)).sum().backward()
+        opt.step()
+    W = a.weight.detach().numpy()
+    gram = np.swapaxes(W, -1, -2) @ W if shape[-2] >= shape[-1] else W @ np.swapaxes(W, -1, -2)
+    np.testing.assert_allclose(gram, np.broadcast_to(np.eye(gram.shape[-1]), gram.shape), atol=1e-9)
+
+
+def test_orthogonal_keeps_an_orthogonal_weight_and_checks_arguments():
+    q = np.linalg.qr(np.random.default_rng(2).normal(size=(4, 4)))[0]
+    m = fd.nn.Linear(4, 4)
+    with fd.no_grad():
+        m.weight.copy_(fd.tensor(q, dtype=fd.float32))
+    P.orthogonal(m)
+    np.testing.assert_allclose(m.weight.detach().numpy(), q, atol=1e-5)
+    with pytest.raises(ValueError):
+        P.orthogonal(fd.nn.Linear(3, 3), orthogonal_map="qr")
+    with pytest.raises(ValueError):
+        P.orthogonal(fd.nn.Linear(3, 3), name="missing")
+    m = fd.nn.Module()
+    m.weight = fd.nn.Parameter(fd.randn(5))
+    with pytest.raises(ValueError):
+        P.orthogonal(m)
+    m = P.orthogonal(fd.nn.Linear(3, 3), orthogonal_map="cayley", use_trivialization=False)
+    with pytest.raises(NotImplementedError):  # assigning needs the trivialization for these maps (as torch)
+        m.weight = fd.eye(3)
+
+
+def test_diagonal_is_a_view():
+    a = fd.zeros(3, 4)
+    a.diagonal().fill_(1.0)
+    a.diagonal(1).add_(2.0)
+    fd.diagonal(a, -1).copy_(fd.tensor([5.0, 6.0]))
+    t = torch.zeros(3, 4)
+    t.diagonal().fill_(1.0)
+    t.diagonal(1).add_(2.0)
+    torch.diagonal(t, -1).copy_(torch.tensor([5.0, 6.0]))
+    np.testing.assert_array_equal(a.numpy(), t.numpy())
+    d = fd.diag(a)  # diag copies
+    d.fill_(0.0)
+    assert float(a[0, 0]) == 1.0

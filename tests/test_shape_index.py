@@ -285,3 +285,27 @@ def test_gather_scatter_add_against_torch_random_geometry(seed):
     assert fd.gather(fd.ones(0, 3), 1, fd.zeros(0, 2, dtype=fd.int64)).shape == (0, 2)
     assert fd.scatter_add(fd.ones(2, 3), 0, fd.zeros(0, 3, dtype=fd.int64), fd.ones(0, 3)).tolist() == [[1.0] * 3] * 2
     assert float(fd.gather(fd.tensor(5.0), 0, fd.tensor(0))) == 5.0
+
+
+def test_unfold_and_diagonal_are_views_like_torch():
+    """Tensor.unfold and diagonal are strided views (writes reach the base; overlapping windows accumulate their
+    gradients), with torch's shapes on transposed inputs."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).normal(size=(4, 7, 5))
+    for d in (0, 1, 2, -1):
+        for size, step in ((2, 1), (3, 2), (1, 3), (4, 4)):
+            if size > x.shape[d]:
+                continue
+            a, b = fd.tensor(x).transpose(0, 2), torch.tensor(x).transpose(0, 2)
+            np.testing.assert_array_equal(a.unfold(d, size, step).numpy(), b.unfold(d, size, step).numpy())
+            w, tw = fd.tensor(x).requires_grad_(), torch.tensor(x).requires_grad_()
+            (w.unfold(d, size, step) ** 2).sum().backward()
+            (tw.unfold(d, size, step) ** 2).sum().backward()
+            np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+    a = fd.zeros(6)
+    a.unfold(0, 2, 2).fill_(1.0)
+    assert a.tolist() == [1.0] * 6
+    m = fd.zeros(3, 3)
+    m.diagonal().add_(2.0)
+    assert m.tolist() == [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
+    assert fd.tensor(3.0).unfold(0, 1, 1).tolist() == [3.0]

@@ -35,12 +35,24 @@ def broadcast_shapes(*shapes):
 
 
 def diagonal(t, offset=0, dim1=0, dim2=1):
-    n1, n2 = t.shape[dim1], t.shape[dim2]
+    """The diagonal `offset` of the (dim1, dim2) planes as the last dim: a view (writes reach t), as PyTorch's."""
+    nd = t.ndim
+    if nd < 2:
+        raise ValueError(f"diagonal: expected a tensor of at least 2 dimensions; got {nd}-D")
+    d1, d2 = dim1 + nd if dim1 < 0 else dim1, dim2 + nd if dim2 < 0 else dim2
+    if not (0 <= d1 < nd and 0 <= d2 < nd):
+        raise IndexError(f"diagonal: dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got "
+                         f"{dim1 if not 0 <= d1 < nd else dim2})")
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 cannot be identical; got {dim1} and {dim2}")
+    n1, n2 = t.shape[d1], t.shape[d2]
     length = builtins.max(0, builtins.min(n1, n2 - offset) if offset >= 0 else builtins.min(n1 + offset, n2))
-    rows = _C.arange(0, length, 1, _C.dtype.int64, t.device) + builtins.max(0, -offset)
-    cols = _C.arange(0, length, 1, _C.dtype.int64, t.device) + builtins.max(0, offset)
-    x = t.movedim(dim1, 0).movedim(dim2 if dim2 > dim1 else dim2 + 1, 1)
-    return x[rows, cols].movedim(0, -1)
+    st = t.stride()
+    start = t.storage_offset()
+    if length:
+        start += offset * st[d2] if offset >= 0 else -offset * st[d1]
+    keep = [k for k in builtins.range(nd) if k not in (d1, d2)]
+    return _C.as_strided(t, [t.shape[k] for k in keep] + [length], [st[k] for k in keep] + [st[d1] + st[d2]], start)
 
 
 def diag(t, diagonal_=0):
@@ -52,7 +64,7 @@ def diag(t, diagonal_=0):
         j = r + builtins.max(0, diagonal_)
         return _C.index_put(out, [i, j], t)
     if t.ndim == 2:
-        return diagonal(t, diagonal_)
+        return diagonal(t, diagonal_).clone()  # torch.diag copies (diagonal is the view)
     raise ValueError(f"diag: expected a 1-D or 2-D tensor; got {t.ndim}-D")
 
 
@@ -262,7 +274,8 @@ def dsplit(input, indices_or_sections):
 
 
 def unfold(input, dimension, size, step):
-    """Tensor.unfold: every window of size elements along dimension, step apart, in a new last dim."""
+    """Tensor.unfold: every window of size elements along dimension, step apart, in a new last dim; a view
+    (windows overlap in memory when step < size), as PyTorch's."""
     if step <= 0:
         raise ValueError(f"unfold: step must be > 0; got {step}")
     if input.ndim == 0:
@@ -274,10 +287,10 @@ def unfold(input, dimension, size, step):
     if size > n or size < 0:
         raise ValueError(f"unfold: size {size} exceeds dim {d} of size {n}")
     windows = (n - size) // step + 1
-    starts = _C.arange(0, windows, 1, _C.dtype.int64, input.device).reshape(-1, 1) * step
-    idx = (starts + _C.arange(0, size, 1, _C.dtype.int64, input.device).reshape(1, -1)).reshape(-1)
-    out = input.index_select(d, idx)
-    return unflatten(out, d, (windows, size)).movedim(d + 1, -1)
+    shape, st = list(input.shape), list(input.stride())
+    sd = st[d]
+    shape[d], st[d] = windows, sd * step
+    return _C.as_strided(input, shape + [size], st + [sd], input.storage_offset())
 
 
 def rot90(input, k=1, dims=(0, 1)):
