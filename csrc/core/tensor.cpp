@@ -155,7 +155,10 @@ Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DT
 
 Tensor make_view(const Tensor& base, Dims shape, Dims strides, int64_t offset) {
   // a view's writes count for its base, and back
-  return from_storage(base.storage(), std::move(shape), std::move(strides), offset, base.dtype(), base.impl()->version);
+  Tensor v = from_storage(base.storage(), std::move(shape), std::move(strides), offset, base.dtype(), base.impl()->version);
+  TensorImpl* bi = base.impl();
+  v.impl()->view_base = bi->view_base ? bi->view_base : Ref<TensorImpl>(bi);
+  return v;
 }
 
 }  // namespace fastdl

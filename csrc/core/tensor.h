@@ -78,6 +78,9 @@ struct TensorImpl : RefCounted {
   uint32_t output_nr = 0;
   Ref<autograd::Node> grad_fn;
   Ref<TensorImpl> grad;
+  // A view's root base (make_view): an in-place write through the view with autograd rebases the
+  // base's history too (rebase_view_history, as PyTorch's CopySlices). Null for non-views.
+  Ref<TensorImpl> view_base;
   std::vector<std::function<Tensor(const Tensor&)>> hooks;  // leaf gradient hooks (register_hook)
   void refresh();        // recompute numel and contiguity after shape/strides change
   ~TensorImpl() override;

@@ -93,4 +93,44 @@ Tensor as_strided(const Tensor& a, const IntList& size, const IntList& stride, s
   return v;
 }
 
+void check_inplace_view(const Tensor& view) {
+  const TensorImpl* vi = view.impl();
+  if (!vi->view_base || !autograd::grad_enabled()) return;
+  const TensorImpl* bi = vi->view_base.get();
+  FASTDL_CHECK(!(!bi->grad_fn && bi->requires_grad), ValueError,
+               "a view of a leaf Variable that requires grad is being used in an in-place operation");
+}
+
+void rebase_view_history(const Tensor& view) {
+  TensorImpl* vi = view.impl();
+  if (!vi->view_base || !vi->requires_grad || !autograd::grad_enabled()) return;
+  check_inplace_view(view);
+  Tensor base(vi->view_base);
+  const Dims bshape = base.shape(), bstrides = base.strides(), vshape = view.shape(), vstrides = view.strides();
+  const int64_t boff = base.offset(), voff = view.offset();
+  // g (the base's gradient) splits by storage position: the view's elements go to the view's new
+  // history, the rest to the base's old one.
+  autograd::record("CopySlices", {base, view}, base, [=](std::vector<Tensor>& g) {
+    const Tensor& go = g[0];
+    Device dev = go.device();
+    if (go.numel() == 0) return std::vector<Tensor>{go, zeros(vshape, go.dtype(), dev)};
+    int64_t vnumel = 1;
+    for (int d = 0; d < vshape.size(); ++d) vnumel *= vshape[d];
+    if (vnumel == 0) return std::vector<Tensor>{go, zeros(vshape, go.dtype(), dev)};
+    const int64_t lo = std::min(boff, voff);
+    const int64_t hi = std::max(last_position(bshape, bstrides, boff), last_position(vshape, vstrides, voff)) + 1;
+    Tensor bpos = binary_scalar(BinaryOp::sub, positions(bshape, bstrides, boff, dev), double(lo));
+    Tensor vpos = binary_scalar(BinaryOp::sub, positions(vshape, vstrides, voff, dev), double(lo));
+    Tensor buf = scatter_add(zeros({hi - lo}, go.dtype(), dev), 0, bpos, reshape(go, {-1}));
+    Tensor gview = reshape(gather(buf, 0, vpos), vshape.vec());
+    Tensor inside = scatter_add(zeros({hi - lo}, go.dtype(), dev), 0, vpos, ones({vpos.numel()}, go.dtype(), dev));
+    Tensor keep = reshape(binary_scalar(BinaryOp::eq, gather(inside, 0, bpos), 0.0), bshape.vec());
+    return std::vector<Tensor>{binary(BinaryOp::mul, go, to_dtype(keep, go.dtype())), gview};
+  });
+  // the view is now a view of the base's new history
+  Tensor nv = as_strided(base, vshape.vec(), vstrides.vec(), voff);
+  vi->grad_fn = nv.grad_fn();
+  vi->output_nr = nv.impl()->output_nr;
+}
+
 }  // namespace fastdl

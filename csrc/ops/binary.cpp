@@ -260,6 +260,7 @@ Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (need) {
     FASTDL_CHECK(!(a.is_leaf() && a.requires_grad()), ValueError, op_name(op),
                  "_: a leaf Variable that requires grad is being used in an in-place operation");
+    check_inplace_view(a);
     // Compute out of place on a clone (so backward sees the old value), then rebase `a`.
     Tensor r = binary(op, clone(a), b.storage() == a.storage() ? clone(b) : b);  // b may alias a
     copy_(a, r);
@@ -268,6 +269,7 @@ Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
     ai->grad_fn = r.grad_fn();
     ai->output_nr = r.impl()->output_nr;
     ai->requires_grad = true;
+    rebase_view_history(a);
     return a;
   }
   bump_version(a);

@@ -215,6 +215,7 @@ Tensor assign_(const Tensor& dst, const Tensor& src) {
   bool need = autograd::any_requires_grad(src) || (autograd::grad_enabled() && dst.requires_grad());
   if (need) FASTDL_CHECK(!(dst.is_leaf() && dst.requires_grad()), ValueError,
                          "copy_: a leaf Variable that requires grad is being used in an in-place operation");
+  if (need) check_inplace_view(dst);
   copy_(dst, src);
   bump_version(dst);
   if (need) {
@@ -223,6 +224,7 @@ Tensor assign_(const Tensor& dst, const Tensor& src) {
     autograd::record("CopyBackwards", {Tensor(), src}, const_cast<Tensor&>(dst), [sshape, sdt](std::vector<Tensor>& g) {
       return std::vector<Tensor>{Tensor(), to_dtype(sum_to(g[0], sshape), sdt)};
     });
+    rebase_view_history(dst);
   }
   return dst;
 }

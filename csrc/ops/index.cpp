@@ -328,6 +328,7 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
   }
   FASTDL_CHECK(!(a.is_leaf() && a.requires_grad()), ValueError,
                "index_put_: a leaf Variable that requires grad is being used in an in-place operation");
+  check_inplace_view(a);
   // Functional form, then rebase `a` onto it.
   Tensor out;
   {
@@ -356,6 +357,7 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
   a.impl()->grad_fn = out.grad_fn();
   a.impl()->output_nr = 0;
   a.impl()->requires_grad = true;
+  rebase_view_history(a);
 }
 
 namespace {

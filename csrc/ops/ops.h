@@ -106,6 +106,12 @@ Tensor flatten(const Tensor& a, int64_t start, int64_t end);
 Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t stop, int64_t step);  // clamps like Python
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);            // strict bounds
 Tensor select(const Tensor& a, int64_t dim, int64_t index);
+// After an in-place op with autograd gave the view `view` its new history: the view's base takes
+// history base_new = base_old with the view's elements replaced (PyTorch's CopySlices), and the view
+// becomes a view of that. No-op for non-views and outside autograd. (as_strided.cpp)
+void rebase_view_history(const Tensor& view);
+// Before such a write: raises when `view` is a view of a leaf that requires grad (nothing written yet).
+void check_inplace_view(const Tensor& view);
 // as_strided.cpp: a view of any geometry over a's storage (offset: a's own when absent)
 Tensor as_strided(const Tensor& a, const IntList& size, const IntList& stride, std::optional<int64_t> storage_offset);
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim);

@@ -189,11 +189,13 @@ Tensor unary(UnaryOp op, const Tensor& a) {
 Tensor unary_(UnaryOp op, const Tensor& a) {
   if (autograd::any_requires_grad(a)) {
     FASTDL_CHECK(!a.is_leaf(), ValueError, op_name(op), "_: a leaf Variable that requires grad is being used in an in-place operation");
+    check_inplace_view(a);
     Tensor r = unary(op, clone(a));
     copy_(a, r);
     bump_version(a);
     a.impl()->grad_fn = r.grad_fn();
     a.impl()->output_nr = r.impl()->output_nr;
+    rebase_view_history(a);
     return a;
   }
   Tensor r = unary(op, a);
