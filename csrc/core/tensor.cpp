@@ -72,7 +72,9 @@ Storage::~Storage() {
   else cuda::free(data, nbytes, device.index);
 }
 
-TensorImpl::~TensorImpl() = default;
+TensorImpl::~TensorImpl() {
+  if (as_base) as_base->base = nullptr;  // its views can no longer reach it
+}
 
 void TensorImpl::refresh() {
   int64_t n = 1;
@@ -157,7 +159,15 @@ Tensor make_view(const Tensor& base, Dims shape, Dims strides, int64_t offset) {
   // a view's writes count for its base, and back
   Tensor v = from_storage(base.storage(), std::move(shape), std::move(strides), offset, base.dtype(), base.impl()->version);
   TensorImpl* bi = base.impl();
-  v.impl()->view_base = bi->view_base ? bi->view_base : Ref<TensorImpl>(bi);
+  if (bi->view_of) {
+    v.impl()->view_of = bi->view_of;
+  } else {
+    if (!bi->as_base) {
+      bi->as_base = Ref<BaseLink>(new BaseLink());
+      bi->as_base->base = bi;
+    }
+    v.impl()->view_of = bi->as_base;
+  }
   return v;
 }
 

@@ -64,6 +64,14 @@ struct VersionCounter : RefCounted {
   std::atomic<uint32_t> value{0};
 };
 
+struct TensorImpl;
+// The link from views to their root base, shared by the base and every view of it: `base` points to
+// the base while it lives (its destructor clears it). Views hold the link, not the base, so a node
+// that saves a view never keeps the base (and through its history, itself) alive: no cycles.
+struct BaseLink : RefCounted {
+  TensorImpl* base = nullptr;
+};
+
 struct TensorImpl : RefCounted {
   Ref<Storage> storage;
   Ref<VersionCounter> version;  // never null
@@ -78,9 +86,11 @@ struct TensorImpl : RefCounted {
   uint32_t output_nr = 0;
   Ref<autograd::Node> grad_fn;
   Ref<TensorImpl> grad;
-  // A view's root base (make_view): an in-place write through the view with autograd rebases the
-  // base's history too (rebase_view_history, as PyTorch's CopySlices). Null for non-views.
-  Ref<TensorImpl> view_base;
+  // Views: the link to the root base (make_view), through which an in-place write with autograd
+  // rebases the base's history too (rebase_view_history, as PyTorch's CopySlices). Bases: the link
+  // their views share, made with the first view. Null otherwise.
+  Ref<BaseLink> view_of, as_base;
+  TensorImpl* view_base() const { return view_of ? view_of->base : nullptr; }
   std::vector<std::function<Tensor(const Tensor&)>> hooks;  // leaf gradient hooks (register_hook)
   void refresh();        // recompute numel and contiguity after shape/strides change
   ~TensorImpl() override;

@@ -94,18 +94,18 @@ Tensor as_strided(const Tensor& a, const IntList& size, const IntList& stride, s
 }
 
 void check_inplace_view(const Tensor& view) {
-  const TensorImpl* vi = view.impl();
-  if (!vi->view_base || !autograd::grad_enabled()) return;
-  const TensorImpl* bi = vi->view_base.get();
+  const TensorImpl* bi = view.impl()->view_base();
+  if (!bi || !autograd::grad_enabled()) return;
   FASTDL_CHECK(!(!bi->grad_fn && bi->requires_grad), ValueError,
                "a view of a leaf Variable that requires grad is being used in an in-place operation");
 }
 
 void rebase_view_history(const Tensor& view) {
   TensorImpl* vi = view.impl();
-  if (!vi->view_base || !vi->requires_grad || !autograd::grad_enabled()) return;
+  TensorImpl* bi = vi->view_base();
+  if (!bi || !vi->requires_grad || !autograd::grad_enabled()) return;  // no base alive: no one sees its history
   check_inplace_view(view);
-  Tensor base(vi->view_base);
+  Tensor base{Ref<TensorImpl>(bi)};
   const Dims bshape = base.shape(), bstrides = base.strides(), vshape = view.shape(), vstrides = view.strides();
   const int64_t boff = base.offset(), voff = view.offset();
   // g (the base's gradient) splits by storage position: the view's elements go to the view's new
