@@ -422,6 +422,6 @@ def test_cuda_round_trip(rng):
     X.sum().backward()
     assert A.grad.device.type == "cuda"
     ainv = np.linalg.inv(a)
-    np.testing.assert_allclose(X.cpu().numpy(), ainv, rtol=1e-10)
+    np.testing.assert_allclose(X.detach().cpu().numpy(), ainv, rtol=1e-10)
     np.testing.assert_allclose(A.grad.cpu().numpy(), -np.swapaxes(ainv, -1, -2) @ np.ones_like(a)
                                @ np.swapaxes(ainv, -1, -2), rtol=1e-9)

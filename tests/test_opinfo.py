@@ -173,6 +173,11 @@ def _fd_callable(op):
     return None
 
 
+# The device the fastdl side runs on: "cuda" in the cuda-* passes (torch stays on the CPU: its
+# results are the reference).
+_DEVICE = ["cpu"]
+
+
 def _to_fd(x, memo):
     if isinstance(x, torch.Tensor):
         if id(x) not in memo:
@@ -181,6 +186,8 @@ def _to_fd(x, memo):
             t = fd.from_numpy(np.array((a.float() if low else a).numpy(), copy=True))
             if low:
                 t = t.to(_DTYPES[a.dtype])
+            if _DEVICE[0] != "cpu":
+                t = t.to(_DEVICE[0])
             if x.requires_grad and x.is_floating_point():
                 t.requires_grad_(True)
             memo[id(x)] = t
@@ -211,7 +218,7 @@ def _with_storage(x):
     """x as a fastdl view of the same geometry over a copy of x's whole storage (a leaf)."""
     a = x.detach()
     full = torch.empty(0, dtype=a.dtype).set_(a.untyped_storage()).numpy().copy()
-    t = fd._C.as_strided(fd.from_numpy(full), tuple(a.shape), tuple(a.stride()), a.storage_offset()).detach()
+    t = fd._C.as_strided(fd.from_numpy(full).to(_DEVICE[0]), tuple(a.shape), tuple(a.stride()), a.storage_offset()).detach()
     return t.requires_grad_(True) if x.requires_grad and x.is_floating_point() else t
 
 
@@ -247,7 +254,9 @@ def _compare(got, want, rtol=1e-7, atol=1e-7):
             return f"shape {tuple(got.shape)} != {tuple(want.shape)}"
         if _TORCH_OF.get(got.dtype) != want.dtype:
             return f"dtype {got.dtype} != {want.dtype}"
-        g = got.detach()
+        if got.device.type != _DEVICE[0] and _DEVICE[0] != "cpu" and want.device.type == "cpu":
+            return f"device {got.device} (expected {_DEVICE[0]})"
+        g = got.detach().cpu()
         g = (g.to(fd.float32) if got.dtype in (fd.float16, fd.bfloat16) else g).numpy()
         w = want.detach()
         w = (w.float() if want.dtype in (torch.float16, torch.bfloat16) else w).numpy(force=True)  # ZeroTensor grads
@@ -359,10 +368,16 @@ def _samples(op, dt, grad, cap):
 
 def _run_all(pass_="float64"):
     """[(op key, sample index, reason or None)] over every exposed, non-random OpInfo: the float64
-    pass (int64 for integer-only ops; forward and gradients) or the float32 pass (forward only)."""
+    pass (int64 for integer-only ops; forward and gradients), the float32 pass or the int64 pass;
+    "cuda-float64" / "cuda-float32" run the same with fastdl's tensors on the GPU."""
     if pass_ not in _RESULTS:
-        with _lean_sampling():
-            _RESULTS[pass_] = _run_pass(pass_)
+        dev, _, base = pass_.rpartition("-")
+        _DEVICE[0] = dev or "cpu"
+        try:
+            with _lean_sampling():
+                _RESULTS[pass_] = _run_pass(base)
+        finally:
+            _DEVICE[0] = "cpu"
     return _RESULTS[pass_]
 
 
@@ -371,7 +386,7 @@ def _run_pass(pass_):
     results = []
     for op in op_db:
         fd_op = _fd_callable(op)
-        if fd_op is None or op.name in RANDOM_OPS or op.has_nondeterministic_output:
+        if fd_op is None or op.name in RANDOM_OPS or getattr(op, "has_nondeterministic_output", False):
             continue
         if pass_ == "float64":  # integer-only ops (one_hot, bitwise __rand__ ...) run their int64 samples
             dt = next((d for d in (torch.float64, torch.int64) if op.supports_dtype(d, "cpu")), None)
@@ -438,8 +453,26 @@ def test_opinfo_known_failures_still_fail(pass_):
     assert not stale, f"these ops pass now in the {pass_} pass; remove them from its known failures: {stale}"
 
 
+_CUDA_PASSES = pytest.mark.parametrize("pass_", ["cuda-float64", "cuda-float32"])
+CUDA_PASS_BAR = 0.97
+
+
+@_CUDA_PASSES
+@pytest.mark.skipif(not fd.cuda.is_available(), reason="no CUDA device")
+def test_opinfo_cuda_pass_rate(pass_):
+    """The same samples with fastdl's tensors on the GPU, against torch on the CPU: outputs on the
+    input's device, values and gradients within the pass's tolerance."""
+    results = _run_all(pass_)
+    ops, failing, passed = _summary(results)
+    rate = passed / len(results)
+    worst = sorted(failing.items(), key=lambda kv: -len(kv[1]))[:15]
+    assert rate >= CUDA_PASS_BAR, f"OpInfo {pass_} pass rate {rate:.2%} < {CUDA_PASS_BAR:.0%}; worst ops:\n" + "\n".join(
+        f"  {k}: {len(v)} samples, e.g. {v[0][0]}: {v[0][1]}" for k, v in worst)
+
+
 if __name__ == "__main__":
-    for name in ("float64", "float32", "int64"):
+    import sys
+    for name in sys.argv[1:] or ("float64", "float32", "int64"):
         res = _run_all(name)
         all_ops, fails, npass = _summary(res)
         print(f"-- {name}")

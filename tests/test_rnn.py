@@ -254,7 +254,7 @@ def test_cuda_matches_cpu(rng, case):
         packed = rnn_utils.pack_padded_sequence(xt, lengths)
         out, _ = m(packed)
         (out.data * out.data).sum().backward()
-        res.append((out.data.cpu().numpy(), xt.grad.cpu().numpy(),
+        res.append((out.data.detach().cpu().numpy(), xt.grad.cpu().numpy(),
                     {n: p.grad.cpu().numpy() for n, p in m.named_parameters()}))
     assert_close(res[1][0], res[0][0])
     assert_close(res[1][1], res[0][1])

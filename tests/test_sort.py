@@ -218,4 +218,4 @@ def test_cuda_inputs_through_the_host(rng):
     tv, ti = torch.topk(torch.from_numpy(a), 4)
     _same(v.cpu(), tv)
     np.testing.assert_array_equal(i.cpu().numpy(), ti.numpy())
-    _same(fd.sort(x, 0).values.cpu(), torch.sort(torch.from_numpy(a), 0, stable=True).values)
+    _same(fd.sort(x, 0).values.cpu(), torch.sort(torch.from_numpy(a), dim=0, stable=True).values)

@@ -339,7 +339,7 @@ def _torch_gpt(torch, vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128
             self.lm_head.weight = self.wte.weight
 
         def forward(self, idx):
-            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
             for b in self.h:
                 x = b(x)
             return self.lm_head(self.ln_f(x))
