@@ -675,6 +675,11 @@ void test_gemm() {
       {"simt", D::f64, 130, 201, 77, 1, 'k', 'n', 1, false, 1, 0},
       {"simt transposed alpha beta", D::f64, 130, 201, 77, 2, 'm', 'k', 2, false, -1, 2},
       {"simt C column-major", D::f64, 65, 70, 9, 2, 'k', 'n', 1, false, 1, 0, 0, 0, false, true},
+      // few output tiles, long K: split over K, partials summed in order (gemm_splitk_reduce_kernel)
+      {"simt split K (weight-gradient form)", D::f32, 200, 72, 5000, 1, 'm', 'n', 1, false, 1, 0},
+      {"simt split K alpha beta C column-major", D::f32, 130, 150, 3000, 1, 'k', 'k', 1, false, 0.5, 0.25, 0, 0, false, true},
+      {"simt split K", D::f64, 100, 90, 2100, 1, 'm', 'n', 1, false, 1, 0.5},
+      {"simt fallback split K (A step 2)", D::bf16, 64, 70, 3000, 1, 'k', 'n', 2, false, 1, 0},
   };
   for (const GemmCase& g : cases) gemm_case(g);
 }

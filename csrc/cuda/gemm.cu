@@ -5,116 +5,19 @@
 //    ldmatrix (.trans for M-contiguous A / N-contiguous B), one instantiation per operand
 //    layout (4). Needs each operand contiguous along M or K (A) / K or N (B), 16-byte aligned
 //    rows; anything else takes the SIMT kernel.
-//  - f32 (no TF32), f64, and bf16 fallback: SIMT tiled kernel, 256 threads, register block
-//    TMxTN per thread, register prefetch of the next tile, any strides.
+//  - f32 (no TF32), f64, and bf16 fallback: SIMT tiled kernel (cuda/gemm_simt.cuh), 256
+//    threads, register block TMxTN per thread, register prefetch of the next tile, any strides;
+//    split over K when the output tiles cannot fill the device.
 #include <algorithm>
 #include <atomic>
 
 #include "cuda/common.cuh"
+#include "cuda/gemm_simt.cuh"
 
 namespace fastdl::cuda {
 namespace {
 
 using bf16 = __nv_bfloat16;
-
-struct GemmArgs {
-  int64_t M, N, K;
-  const void* A;
-  int64_t sa_b, sa_m, sa_k;
-  const void* B;
-  int64_t sb_b, sb_k, sb_n;
-  void* C;
-  int64_t sc_b, sc_m, sc_n;
-  double alpha, beta;
-  int64_t batch0;  // first batch of this launch (grid.y covers at most 65535)
-};
-
-// ---------------------------------------------------------------- SIMT kernel
-// A (M, K), B (K, N), C (M, N) for batch p.batch0 + blockIdx.y; block tile BM x BN; thread
-// (tx, ty) owns rows ty + i*TY and columns tx + j*TX (conflict-free shared reads, coalesced C).
-template <class T, class Acc, int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__(256) gemm_simt_kernel(GemmArgs p) {
-  constexpr int TX = BN / TN, TY = BM / TM, LA = BM * BK / 256, LB = BK * BN / 256;
-  static_assert(TX * TY == 256 && LA * 256 == BM * BK && LB * 256 == BK * BN, "tile shape");
-  __shared__ Acc As[BK][BM + 4], Bs[BK][BN + 4];
-  const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
-  const int64_t tiles_m = (p.M + BM - 1) / BM;
-  const int64_t m0 = (blockIdx.x % tiles_m) * BM, n0 = (blockIdx.x / tiles_m) * BN;
-  const int64_t b = p.batch0 + blockIdx.y;
-  const T* A = static_cast<const T*>(p.A) + b * p.sa_b;
-  const T* B = static_cast<const T*>(p.B) + b * p.sb_b;
-  T* C = static_cast<T*>(p.C) + b * p.sc_b;
-  // Walk the contiguous dimension with consecutive threads for coalesced loads.
-  const bool a_kfast = p.sa_k == 1, b_nfast = p.sb_n == 1;
-  Acc ra[LA], rb[LB];
-  auto a_coord = [&](int l, int& m, int& k) {
-    const int e = tid + l * 256;
-    if (a_kfast) { k = e % BK; m = e / BK; } else { m = e % BM; k = e / BM; }
-  };
-  auto b_coord = [&](int l, int& k, int& n) {
-    const int e = tid + l * 256;
-    if (b_nfast) { n = e % BN; k = e / BN; } else { k = e % BK; n = e / BK; }
-  };
-  auto load = [&](int64_t k0) {
-#pragma unroll
-    for (int l = 0; l < LA; ++l) {
-      int m, k;
-      a_coord(l, m, k);
-      const int64_t gm = m0 + m, gk = k0 + k;
-      ra[l] = (gm < p.M && gk < p.K) ? cvt<Acc>(A[gm * p.sa_m + gk * p.sa_k]) : Acc(0);
-    }
-#pragma unroll
-    for (int l = 0; l < LB; ++l) {
-      int k, n;
-      b_coord(l, k, n);
-      const int64_t gk = k0 + k, gn = n0 + n;
-      rb[l] = (gk < p.K && gn < p.N) ? cvt<Acc>(B[gk * p.sb_k + gn * p.sb_n]) : Acc(0);
-    }
-  };
-  Acc acc[TM][TN];
-#pragma unroll
-  for (int i = 0; i < TM; ++i)
-#pragma unroll
-    for (int j = 0; j < TN; ++j) acc[i][j] = Acc(0);
-
-  load(0);
-  for (int64_t k0 = 0; k0 < p.K; k0 += BK) {
-#pragma unroll
-    for (int l = 0; l < LA; ++l) { int m, k; a_coord(l, m, k); As[k][m] = ra[l]; }
-#pragma unroll
-    for (int l = 0; l < LB; ++l) { int k, n; b_coord(l, k, n); Bs[k][n] = rb[l]; }
-    __syncthreads();
-    if (k0 + BK < p.K) load(k0 + BK);  // next tile's loads overlap this tile's math
-#pragma unroll
-    for (int k = 0; k < BK; ++k) {
-      Acc av[TM], bv[TN];
-#pragma unroll
-      for (int i = 0; i < TM; ++i) av[i] = As[k][ty + i * TY];
-#pragma unroll
-      for (int j = 0; j < TN; ++j) bv[j] = Bs[k][tx + j * TX];
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-    }
-    __syncthreads();
-  }
-  const Acc alpha = Acc(p.alpha), beta = Acc(p.beta);
-#pragma unroll
-  for (int i = 0; i < TM; ++i) {
-    const int64_t m = m0 + ty + i * TY;
-    if (m >= p.M) continue;
-#pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const int64_t n = n0 + tx + j * TX;
-      if (n >= p.N) continue;
-      T* c = C + m * p.sc_m + n * p.sc_n;
-      Acc v = alpha * acc[i][j];
-      if (p.beta != 0.0) v += beta * cvt<Acc>(*c);
-      *c = cvt<T>(v);
-    }
-  }
-}
 
 // ---------------------------------------------------------------- bf16 tensor-core kernel
 namespace tc {
@@ -291,10 +194,35 @@ void launch_batches(Kernel kernel, GemmArgs a, int64_t batch, int64_t tiles, int
   }
 }
 
+// K parts for a single product whose output tiles cannot fill the device (a weight gradient:
+// M, N the layer's widths, K the batch x sequence): about two blocks per multiprocessor, each
+// part at least kSplitKMin deep, the partials within kSplitKBytes. 1: no split.
+constexpr int64_t kSplitKMin = 256, kSplitKBytes = int64_t(128) << 20;
+int64_t split_k_parts(int64_t tiles, int64_t M, int64_t N, int64_t K, size_t acc_bytes, int device) {
+  const int64_t want = 2 * int64_t(sm_count(device));
+  if (tiles >= want / 2 || K < 2 * kSplitKMin) return 1;
+  int64_t parts = std::min<int64_t>({cdiv(want, tiles), K / kSplitKMin, 64});
+  while (parts > 1 && parts * M * N * int64_t(acc_bytes) > kSplitKBytes) --parts;
+  return std::max<int64_t>(1, parts);
+}
+
 template <class T, class Acc, int BM, int BN, int BK, int TM, int TN>
-void launch_simt(const GemmArgs& a, int64_t batch) {
+void launch_simt(const GemmArgs& a, int64_t batch, int device) {
   const int64_t tiles = ((a.M + BM - 1) / BM) * ((a.N + BN - 1) / BN);
-  launch_batches(gemm_simt_kernel<T, Acc, BM, BN, BK, TM, TN>, a, batch, tiles, 256, 0);
+  const int64_t parts = batch == 1 ? split_k_parts(tiles, a.M, a.N, a.K, sizeof(Acc), device) : 1;
+  if (parts == 1) {
+    launch_batches(gemm_simt_kernel<T, Acc, BM, BN, BK, TM, TN>, a, batch, tiles, 256, 0);
+    return;
+  }
+  GemmArgs s = a;
+  s.kper = cdiv(cdiv(a.K, parts), BK) * BK;  // whole BK steps per part
+  const int64_t n = cdiv(a.K, s.kper);
+  Scratch ws(size_t(n * a.M * a.N) * sizeof(Acc), device);
+  s.ws = ws.ptr;
+  gemm_simt_kernel<T, Acc, BM, BN, BK, TM, TN><<<dim3(unsigned(tiles), 1, unsigned(n)), 256, 0, stream()>>>(s);
+  check_launch("gemm (split K)");
+  gemm_splitk_reduce_kernel<T, Acc><<<grid_for(a.M * a.N, device), kThreads, 0, stream()>>>(s, int(n));
+  check_launch("gemm (split-K sum)");
 }
 
 template <bool AK, bool BKm>
@@ -352,10 +280,10 @@ void gemm(const GemmParams& p, int device) {
                    p.C, p.sc_b, p.sc_m, p.sc_n, p.alpha, p.beta, 0};
   switch (p.dtype) {
     case DType::bf16:
-      if (!try_tc(p, a, device)) launch_simt<bf16, float, 128, 128, 8, 8, 8>(a, p.batch);
+      if (!try_tc(p, a, device)) launch_simt<bf16, float, 128, 128, 8, 8, 8>(a, p.batch, device);
       return;
-    case DType::f32: launch_simt<float, float, 128, 128, 8, 8, 8>(a, p.batch); return;
-    case DType::f64: launch_simt<double, double, 64, 64, 8, 4, 4>(a, p.batch); return;
+    case DType::f32: launch_simt<float, float, 128, 128, 8, 8, 8>(a, p.batch, device); return;
+    case DType::f64: launch_simt<double, double, 64, 64, 8, 4, 4>(a, p.batch, device); return;
     default: throw DeviceError(str_cat("cuda: gemm: unsupported dtype ", dtype_str(p.dtype)));
   }
 }
