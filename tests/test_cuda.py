@@ -262,3 +262,20 @@ def test_group_norm_matches_cpu(rng):
     x, w, b = rng.standard_normal((3, 6, 5, 4)), rng.standard_normal(6), rng.standard_normal(6)
     fn = lambda x, w, b: fd.nn.functional.group_norm(x, 3, w, b)
     _check_cuda_vs_cpu(fn, [x, w, b], x.shape, rng)
+
+
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_layer_norm_matches_cpu(dtype, rng):
+    """layer_norm's CUDA path (group norm's forward per row, its own backward and chunked
+    parameter sums) against the CPU kernels: output and all three gradients."""
+    x, w, b = rng.standard_normal((33, 7, 96)) + 0.5, rng.standard_normal(96), rng.standard_normal(96)
+    g = rng.standard_normal((33, 7, 96))
+    res = []
+    for dev in ("cpu", "cuda"):
+        ts = [fd.tensor(a, dtype=dtype, device=dev, requires_grad=True) for a in (x, w, b)]
+        y = fd.nn.functional.layer_norm(ts[0], (96,), ts[1], ts[2])
+        (y * fd.tensor(g, dtype=dtype, device=dev)).sum().backward()
+        res.append([y.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in ts])
+    tol = 1e-4 if dtype == fd.float32 else 1e-10
+    for got, want in zip(res[1], res[0]):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

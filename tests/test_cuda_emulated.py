@@ -14,14 +14,17 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTI
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (C++20) to build the emulation")
-def test_gemm_simt_kernel_emulated(tmp_path):
-    exe = tmp_path / "gemm_simt_emu"
+@pytest.mark.parametrize("name,cases", [("gemm_simt_emu", 10), ("norm_emu", 5)])
+def test_kernel_emulated(tmp_path, name, cases):
+    """gemm_simt_emu: the f32 / f64 SIMT GEMM (layouts, batches, alpha / beta, split K);
+    norm_emu: layer_norm's forward, backward and parameter sums."""
+    exe = tmp_path / name
     build = subprocess.run(["g++", "-std=c++20", "-O1", "-pthread", "-I", os.path.join(ROOT, "csrc"),
-                            os.path.join(HERE, "cuda_emu", "gemm_simt_emu.cpp"), "-o", str(exe)],
+                            os.path.join(HERE, "cuda_emu", name + ".cpp"), "-o", str(exe)],
                            capture_output=True, text=True, env=ENV)
     if build.returncode != 0 and "barrier" in build.stderr and "No such file" in build.stderr:
         pytest.skip("the C++ library has no <barrier>")
     assert build.returncode == 0, build.stderr[-3000:]
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600, env=ENV)
     assert run.returncode == 0 and "0 failed" in run.stdout, run.stdout[-3000:]
-    assert run.stdout.count("PASS") >= 10
+    assert run.stdout.count("PASS") == cases

@@ -366,6 +366,34 @@ void gn_case(const char* name, int64_t N, int64_t C, int64_t S, int64_t G, bool 
   report(std::string("group_norm ") + name + (t == DType::f32 ? " f32" : " f64"), bad);
 }
 
+// layer_norm over rows of n: group norm's forward with one group per row (N = rows, C = n, S = 1,
+// G = 1: the same reference) and layer norm's own backward.
+void ln_case(const char* name, int64_t rows, int64_t n, bool affine, DType t) {
+  Vec x = draw(rows * n, -2, 3), w = draw(n), b = draw(n), gy = draw(rows * n);
+  Buf dx(t, x), dw(t, w), db(t, b), dgy(t, gy), y(t, rows * n), mean(t, rows), invstd(t, rows), gx(t, rows * n),
+      gw(t, n), gb(t, n);
+  Vec ry, rmean, ris, rgx, rgw, rgb;
+  norm_ref(rows, n, n, [&](int64_t r, int64_t e) { return r * n + e; }, [](int64_t, int64_t e) { return e; }, true,
+           1e-5, x, affine ? &w : nullptr, affine ? &b : nullptr, gy, nullptr, nullptr, ry, rmean, ris, rgx, rgw, rgb);
+  y.nan(), mean.nan(), invstd.nan(), gx.nan(), gw.nan(), gb.nan();
+  GroupNormParams f;
+  f.dt = t, f.N = rows, f.C = n, f.S = 1, f.G = 1, f.x = dx.p, f.w = affine ? dw.p : nullptr;
+  f.b = affine ? db.p : nullptr, f.y = y.p, f.mean = mean.p, f.invstd = invstd.p;
+  LayerNormParams p;
+  p.dt = t, p.rows = rows, p.n = n, p.x = dx.p, p.w = f.w, p.mean = mean.p, p.invstd = invstd.p, p.gy = dgy.p;
+  p.gx = gx.p, p.gw = gw.p, p.gb = gb.p;
+  std::string bad = run([&] {
+    cu::group_norm_fwd(f, 0);
+    cu::layer_norm_bwd(p, 0);
+  });
+  const std::pair<const char*, std::pair<const Buf*, const Vec*>> checks[] = {
+      {"y", {&y, &ry}}, {"mean", {&mean, &rmean}}, {"invstd", {&invstd, &ris}},
+      {"gx", {&gx, &rgx}}, {"gw", {&gw, &rgw}}, {"gb", {&gb, &rgb}}};
+  for (const auto& k : checks)
+    if (bad.empty()) bad = compare(k.first, *k.second.first, *k.second.second);
+  report(std::string("layer_norm ") + name + (t == DType::f32 ? " f32" : " f64"), bad);
+}
+
 void test_all() {
   const ConvCase convs[] = {
       {"3x3 pad 1", 2, 3, 9, 11, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},
@@ -397,6 +425,9 @@ void test_all() {
     bn_case("training, mean 1000 (centred affine)", 3, 4, 50, true, true, t, 1000);
     gn_case("G 3", 2, 6, 10, 3, true, t);
     gn_case("G 1, no affine", 3, 4, 7, 1, false, t);
+    ln_case("rows 37, n 384 (chunked parameter sums)", 37, 384, true, t);
+    ln_case("rows 5000, n 65, no affine", 5000, 65, false, t);
+    ln_case("rows 3, n 1", 3, 1, true, t);
   }
 }
 

@@ -15,7 +15,7 @@
 // header stays cheap; the .cu files include their op's kernels/<op>.h.
 namespace fastdl { struct MpParams; struct SegSoftmaxParams; struct SelectiveScanParams;
                    struct AttentionParams; struct Conv2dParams; struct Pool2dParams;
-                   struct BatchNormParams; struct GroupNormParams; struct RnnParams; }
+                   struct BatchNormParams; struct GroupNormParams; struct LayerNormParams; struct RnnParams; }
 
 namespace fastdl::cuda {
 
@@ -96,6 +96,8 @@ void batch_norm_fwd(const BatchNormParams& p, int device);
 void batch_norm_bwd(const BatchNormParams& p, int device);
 void group_norm_fwd(const GroupNormParams& p, int device);
 void group_norm_bwd(const GroupNormParams& p, int device);
+// layer_norm's backward (kernels/norm.h; its forward is group_norm_fwd with one group per row).
+void layer_norm_bwd(const LayerNormParams& p, int device);
 // One recurrent layer-direction (kernels/rnn.h), float32 or float64: the step loop on the host around
 // cuda::gemm and fused gate kernels; the same buffers and results as the CPU drivers.
 void rnn_fwd(const RnnParams& p, int device);

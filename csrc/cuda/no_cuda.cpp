@@ -54,6 +54,7 @@ void batch_norm_fwd(const BatchNormParams&, int) { unavailable("batch_norm"); }
 void batch_norm_bwd(const BatchNormParams&, int) { unavailable("batch_norm backward"); }
 void group_norm_fwd(const GroupNormParams&, int) { unavailable("group_norm"); }
 void group_norm_bwd(const GroupNormParams&, int) { unavailable("group_norm backward"); }
+void layer_norm_bwd(const LayerNormParams&, int) { unavailable("layer_norm backward"); }
 bool nccl_available() { return false; }
 std::string nccl_unique_id() { unavailable("nccl_unique_id"); }
 void* nccl_comm_init(int, int, const std::string&, int) { unavailable("nccl_comm_init"); }

@@ -2,37 +2,24 @@
 // channel (batch norm) or per (sample, group) (group norm): statistics and gradient sums
 // accumulate in double through a fixed-order block reduction (reproducible), then the same
 // block writes its normalised slice. Group norm's weight / bias gradients sum the per-(n, c)
-// partials of `scratch` over n in order. Operand precision float32 or float64.
+// partials of `scratch` over n in order. Operand precision float32 or float64. layer_norm runs
+// group norm's forward (one group per row) and its own backward (cuda/norm_kernels.cuh).
+#include <algorithm>
+
 #include "cuda/common.cuh"
+#include "cuda/norm_kernels.cuh"
 #include "kernels/norm.h"
 
 namespace fastdl::cuda {
 namespace {
 
 
-constexpr int kWarp = 32;
-constexpr int kNormThreads = 256;
+using norm_detail::at;
+using norm_detail::block_sum;
+using norm_detail::gn_fwd_kernel;
+using norm_detail::kNormThreads;
+using norm_detail::kWarp;
 
-// Sum over the block (kNormThreads threads), the same bits in every thread. sh: 33 doubles.
-__device__ double block_sum(double v, double* sh) {
-  for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x % kWarp, w = threadIdx.x / kWarp;
-  if (lane == 0) sh[w] = v;
-  __syncthreads();
-  if (w == 0) {
-    v = lane < kNormThreads / kWarp ? sh[lane] : 0.0;
-    for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0) sh[kWarp] = v;
-  }
-  __syncthreads();
-  const double r = sh[kWarp];
-  __syncthreads();
-  return r;
-}
-
-template <class T> __device__ __forceinline__ T at(const void* p, int64_t i, T dflt) {
-  return p ? static_cast<const T*>(p)[i] : dflt;
-}
 
 // x, y (N, C, S); one block per channel c over its M = N S elements.
 template <class T>
@@ -107,33 +94,6 @@ __global__ void __launch_bounds__(kNormThreads) bn_bwd_kernel(const BatchNormPar
   for (int64_t e = threadIdx.x; e < M; e += kNormThreads) {
     const int64_t i = at_e(e);
     gx[i] = ta * gy[i] + tb * (x[i] - m) + tc;  // centred, as the forward
-  }
-}
-
-// One block per row r = n G + g: the L = (C / G) S contiguous elements of group g of sample n.
-template <class T>
-__global__ void __launch_bounds__(kNormThreads) gn_fwd_kernel(const GroupNormParams p) {
-  __shared__ double sh[kWarp + 1];
-  const int64_t r = blockIdx.x, Cg = p.C / p.G, S = p.S, L = Cg * S, g = r % p.G;
-  const T* x = static_cast<const T*>(p.x) + r * L;
-  double s = 0;
-  for (int64_t e = threadIdx.x; e < L; e += kNormThreads) s += double(x[e]);
-  const double mu = block_sum(s, sh) / double(L);
-  const T m = T(mu);
-  double v = 0;
-  for (int64_t e = threadIdx.x; e < L; e += kNormThreads) {
-    const T d = x[e] - m;
-    v += double(d * d);
-  }
-  const double is = 1.0 / sqrt(block_sum(v, sh) / double(L) + p.eps);
-  if (threadIdx.x == 0) {
-    static_cast<T*>(p.mean)[r] = m;
-    static_cast<T*>(p.invstd)[r] = T(is);
-  }
-  T* y = static_cast<T*>(p.y) + r * L;
-  for (int64_t e = threadIdx.x; e < L; e += kNormThreads) {
-    const int64_t c = g * Cg + e / S;
-    y[e] = T(double(at<T>(p.w, c, T(1))) * is) * (x[e] - m) + at<T>(p.b, c, T(0));  // centred first
   }
 }
 
@@ -251,6 +211,38 @@ void group_norm_bwd(const GroupNormParams& p, int device) {
     else gn_param_grad_kernel<float><<<blocks, kThreads, 0, stream()>>>(p);
     check_launch("group_norm backward (weight, bias)");
   }
+}
+
+void layer_norm_bwd(const LayerNormParams& p, int device) {
+  check_dtype(p.dt, "layer_norm backward");
+  use_device(device);
+  if (p.rows == 0) {  // no row: parameter gradients are zero
+    zero(p.gw, p.n, p.dt, "layer_norm backward");
+    zero(p.gb, p.n, p.dt, "layer_norm backward");
+    return;
+  }
+  if (p.n == 0) return;
+  const bool f64 = p.dt == DType::f64;
+  if (p.gx) {
+    const unsigned blocks = unsigned(std::min<int64_t>(p.rows, int64_t(sm_count(device)) * 16));
+    if (f64) norm_detail::ln_bwd_kernel<double><<<blocks, kNormThreads, 0, stream()>>>(p);
+    else norm_detail::ln_bwd_kernel<float><<<blocks, kNormThreads, 0, stream()>>>(p);
+    check_launch("layer_norm backward");
+  }
+  if (!p.gw && !p.gb) return;
+  // Row chunks: enough blocks for about four per multiprocessor, at least 32 rows each.
+  const int64_t cblocks = cdiv(p.n, kNormThreads);
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>({cdiv(p.rows, 32), cdiv(4 * int64_t(sm_count(device)), cblocks), 65535}));
+  const int64_t rpc = cdiv(p.rows, chunks);
+  Scratch ws(size_t(2 * chunks * p.n) * sizeof(double), device);
+  double* w = static_cast<double*>(ws.ptr);
+  const dim3 grid{unsigned(cblocks), unsigned(chunks)};
+  if (f64) norm_detail::ln_param_partial_kernel<double><<<grid, kNormThreads, 0, stream()>>>(p, rpc, w);
+  else norm_detail::ln_param_partial_kernel<float><<<grid, kNormThreads, 0, stream()>>>(p, rpc, w);
+  check_launch("layer_norm backward (parameter sums)");
+  if (f64) norm_detail::ln_param_reduce_kernel<double><<<unsigned(cblocks), kNormThreads, 0, stream()>>>(p, chunks, w);
+  else norm_detail::ln_param_reduce_kernel<float><<<unsigned(cblocks), kNormThreads, 0, stream()>>>(p, chunks, w);
+  check_launch("layer_norm backward (parameter sums)");
 }
 
 }  // namespace fastdl::cuda

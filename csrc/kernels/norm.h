@@ -60,4 +60,20 @@ struct GroupNormParams {
   void* scratch = nullptr;           // bwd: 2 N C elements of dt
 };
 
+// layer_norm's backward on CUDA (its forward is group_norm's with N = rows, C = n, S = 1, G = 1),
+// over rows of n contiguous elements: with d = gy w and xhat = (x - mean) invstd,
+//   gx = invstd (d - mean(d) - xhat mean(d xhat)) per row;  gw = sum over rows gy xhat, gb = sum gy.
+struct LayerNormParams {
+  DType dt = DType::f32;
+  int64_t rows = 0, n = 0;
+  const void* x = nullptr;           // (rows, n)
+  const void* w = nullptr;           // (n,) or null
+  const void* mean = nullptr;        // (rows,)
+  const void* invstd = nullptr;      // (rows,)
+  const void* gy = nullptr;          // (rows, n)
+  void* gx = nullptr;                // (rows, n), or null
+  void* gw = nullptr;                // (n,), or null
+  void* gb = nullptr;                // (n,), or null
+};
+
 }  // namespace fastdl

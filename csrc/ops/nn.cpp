@@ -6,6 +6,8 @@
 #include "autograd/node.h"
 #include "core/parallel.h"
 #include "cpu/nn.h"
+#include "cuda/cuda_api.h"
+#include "kernels/norm.h"
 #include "kernels/random.h"
 #include "ops/dispatch.h"
 #include "core/profiler.h"
@@ -68,16 +70,6 @@ Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
   return out;
 }
 
-Tensor layer_norm_composed(const Tensor& x, const IntList& dims, const Tensor& w, const Tensor& b, double eps) {
-  Tensor m = mean(x, dims, true);
-  Tensor c = sub(x, m);
-  Tensor v = mean(mul(c, c), dims, true);
-  Tensor y = mul(c, unary(UnaryOp::rsqrt, add_s(v, eps)));
-  if (w.defined()) y = mul(y, w);
-  if (b.defined()) y = add(y, b);
-  return y;
-}
-
 // create_graph: layer_norm's backward composed from the inputs; gw, gb sum g xh, g over leading dims.
 V layer_norm_backward_graph(const Tensor& x, const Tensor& w, const Tensor& g, const IntList& dims, double eps,
                             bool need_w, bool need_b) {
@@ -110,8 +102,9 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
   if (b.defined()) check_same_device(x, b, "layer_norm");
   IntList dims;
   for (int i = x.ndim() - k; i < x.ndim(); ++i) dims.push_back(i);
-  if (!x.device().is_cpu()) return layer_norm_composed(x, dims, w, b, eps);
-
+  // The CPU's fused kernels; on CUDA, group norm's forward with one group per row (rows of n
+  // contiguous elements, weight and bias per element) and layer norm's own backward.
+  const Device dev = x.device();
   const DType kt = compute_dtype(x.dtype());
   int64_t n = 1;
   for (int64_t s : normalized_shape) n *= s;
@@ -119,24 +112,41 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
   Tensor xc = contiguous(to_dtype(detach(x), kt));
   Tensor wc = w.defined() ? contiguous(to_dtype(detach(w), kt)) : Tensor();
   Tensor bc = b.defined() ? contiguous(to_dtype(detach(b), kt)) : Tensor();
-  Tensor y = empty(x.shape(), kt), mu = empty(Dims{rows}, kt), rs = empty(Dims{rows}, kt);
-  cpu::nn_kernels().layer_norm_fwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr,
-                                   bc.defined() ? bc.data_ptr() : nullptr, y.data_ptr(), mu.data_ptr(), rs.data_ptr(),
-                                   rows, n, eps);
+  Tensor y = empty(x.shape(), kt, dev), mu = empty(Dims{rows}, kt, dev), rs = empty(Dims{rows}, kt, dev);
+  if (dev.is_cpu()) {
+    cpu::nn_kernels().layer_norm_fwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr,
+                                     bc.defined() ? bc.data_ptr() : nullptr, y.data_ptr(), mu.data_ptr(), rs.data_ptr(),
+                                     rows, n, eps);
+  } else if (rows && n) {
+    GroupNormParams q;
+    q.dt = kt; q.N = rows; q.C = n; q.S = 1; q.G = 1; q.eps = eps;
+    q.x = xc.data_ptr(); q.w = wc.defined() ? wc.data_ptr() : nullptr; q.b = bc.defined() ? bc.data_ptr() : nullptr;
+    q.y = y.data_ptr(); q.mean = mu.data_ptr(); q.invstd = rs.data_ptr();
+    cuda::group_norm_fwd(q, dev.index);
+  }
   Tensor out = kt == x.dtype() ? y : to_dtype(y, x.dtype());
   if (autograd::any_requires_grad(x) || autograd::any_requires_grad(w, b)) {
     const bool need_w = w.defined() && w.requires_grad(), need_b = b.defined() && b.requires_grad();
     DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : kt, bdt = b.defined() ? b.dtype() : kt;
     Dims wshape(normalized_shape);
     autograd::record("NativeLayerNormBackward0", {x, w, b}, out,
-                     [x, w, dims, eps, xc, wc, mu, rs, rows, n, kt, need_w, need_b, xdt, wdt, bdt, wshape](V& g) {
+                     [x, w, dims, eps, xc, wc, mu, rs, rows, n, kt, need_w, need_b, xdt, wdt, bdt, wshape, dev](V& g) {
       if (autograd::grad_enabled()) return layer_norm_backward_graph(x, w, g[0], dims, eps, need_w, need_b);
       Tensor gy = contiguous(to_dtype(g[0], kt));
-      Tensor gx = empty(xc.shape(), kt);
-      Tensor gw = need_w ? empty(wshape, kt) : Tensor(), gb = need_b ? empty(wshape, kt) : Tensor();
-      cpu::nn_kernels().layer_norm_bwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr, mu.data_ptr(),
-                                       rs.data_ptr(), gy.data_ptr(), gx.data_ptr(), need_w ? gw.data_ptr() : nullptr,
-                                       need_b ? gb.data_ptr() : nullptr, rows, n);
+      Tensor gx = empty(xc.shape(), kt, dev);
+      Tensor gw = need_w ? empty(wshape, kt, dev) : Tensor(), gb = need_b ? empty(wshape, kt, dev) : Tensor();
+      if (dev.is_cpu()) {
+        cpu::nn_kernels().layer_norm_bwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr, mu.data_ptr(),
+                                         rs.data_ptr(), gy.data_ptr(), gx.data_ptr(), need_w ? gw.data_ptr() : nullptr,
+                                         need_b ? gb.data_ptr() : nullptr, rows, n);
+      } else {
+        LayerNormParams q;
+        q.dt = kt; q.rows = rows; q.n = n;
+        q.x = xc.data_ptr(); q.w = wc.defined() ? wc.data_ptr() : nullptr; q.mean = mu.data_ptr(); q.invstd = rs.data_ptr();
+        q.gy = gy.data_ptr(); q.gx = gx.data_ptr();
+        q.gw = need_w ? gw.data_ptr() : nullptr; q.gb = need_b ? gb.data_ptr() : nullptr;
+        cuda::layer_norm_bwd(q, dev.index);
+      }
       return V{to_dtype(gx, xdt), need_w ? to_dtype(gw, wdt) : Tensor(), need_b ? to_dtype(gb, bdt) : Tensor()};
     }, {x, w});
   }

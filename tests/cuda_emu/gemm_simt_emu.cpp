@@ -1,52 +1,13 @@
 // The SIMT GEMM kernel of csrc/cuda/gemm_simt.cuh run on the host, to check its index arithmetic
 // (thread mapping, shared-memory tiles, split K and its reduction, padding left untouched)
-// where no GPU is: one std::thread per CUDA thread, a std::barrier for __syncthreads, the blocks
-// one after another (so the __shared__ arrays, function statics here, are per block in effect).
+// where no GPU is, on the emulated threads of emu.h.
 // Built and run by tests/test_cuda_emulated.py; a GPU runs the same cases in cuda_check.
-#include <barrier>
-#include <cmath>
 #include <cstdio>
-#include <cstdint>
-#include <functional>
 #include <random>
-#include <thread>
-#include <vector>
-struct dim3 { unsigned x = 1, y = 1, z = 1; };
-thread_local dim3 threadIdx, blockIdx;
-dim3 gridDim, blockDim;
-std::barrier<>* g_bar;
-inline void __syncthreads() { g_bar->arrive_and_wait(); }
-struct alignas(16) float4 { float x, y, z, w; };
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(...)
-#define __shared__ static
-#define __align__(n) __attribute__((aligned(n)))
-template <class To> inline To cvt(float v) { return To(v); }
-template <class To> inline To cvt(double v) { return To(v); }
-using std::fma;
+
+#include "emu.h"
 #include "cuda/gemm_simt.cuh"
 using namespace fastdl::cuda;
-
-template <class K> void launch(K kernel, dim3 grid, unsigned threads, const GemmArgs& a) {
-  gridDim = grid; blockDim = {threads, 1, 1};
-  for (unsigned z = 0; z < grid.z; ++z)
-    for (unsigned y = 0; y < grid.y; ++y)
-      for (unsigned x = 0; x < grid.x; ++x) {
-        std::barrier<> bar(threads);
-        g_bar = &bar;
-        std::vector<std::thread> ts;
-        for (unsigned t = 0; t < threads; ++t)
-          ts.emplace_back([&, t] { threadIdx = {t, 0, 0}; blockIdx = {x, y, z}; kernel(a); });
-        for (auto& th : ts) th.join();
-      }
-}
-template <class K> void launch_reduce(K kernel, unsigned blocks, const GemmArgs& a, int splits) {
-  gridDim = {blocks, 1, 1}; blockDim = {256, 1, 1};
-  for (unsigned x = 0; x < blocks; ++x)
-    for (unsigned t = 0; t < 256; ++t) { threadIdx = {t, 0, 0}; blockIdx = {x, 0, 0}; kernel(a, splits); }
-}
 
 int fails = 0;
 template <class T, int BM, int BN, int BK, int TM, int TN>
@@ -68,10 +29,10 @@ void run(int64_t M, int64_t N, int64_t K, int64_t batch, bool at, bool bt, bool 
     const int64_t n = (K + kper - 1) / kper;
     ws.assign(size_t(n * M * N), T(NAN));
     a.kper = kper; a.ws = ws.data();
-    launch(gemm_simt_kernel<T, T, BM, BN, BK, TM, TN>, dim3{unsigned(tiles), 1, unsigned(n)}, 256, a);
-    launch_reduce(gemm_splitk_reduce_kernel<T, T>, 3, a, int(n));
+    emu_launch(dim3{unsigned(tiles), 1, unsigned(n)}, 256, [&] { gemm_simt_kernel<T, T, BM, BN, BK, TM, TN>(a); });
+    emu_launch(dim3{3, 1, 1}, 256, [&] { gemm_splitk_reduce_kernel<T, T>(a, int(n)); });
   } else {
-    launch(gemm_simt_kernel<T, T, BM, BN, BK, TM, TN>, dim3{unsigned(tiles), unsigned(batch), 1}, 256, a);
+    emu_launch(dim3{unsigned(tiles), unsigned(batch), 1}, 256, [&] { gemm_simt_kernel<T, T, BM, BN, BK, TM, TN>(a); });
   }
   double worst = 0;
   int bad_pad = 0;
