@@ -5,9 +5,10 @@ compute the same first losses (the forward matches) and that fastdl's loss falls
 
     PYTHONPATH=python python3 bench/gpu_models.py [--steps 30] [--only gpt,resnet18] [--device cpu]
 
-Models: mlp (784-256-256-10, batch 128), gpt (nanoGPT shakespeare-char size: 6 layers, 6 heads,
-384 wide, context 256, batch 64, vocab 65), gpt-small (the CPU bench's 4x4x128, context 64,
-batch 12), resnet18 (batch 32 of 3x64x64, SGD), lstm-lm (hidden 256, batch 32, sequence 64).
+Models (those of `fastdl bench models`, with its optimizers): mlp (784-256-256-10, batch 128),
+gpt (nanoGPT shakespeare-char size: 6 layers, 6 heads, 384 wide, context 256, batch 64, vocab 65),
+gpt-small (the CPU bench's 4x4x128, context 64, batch 12), resnet18 (batch 32 of 3x64x64, SGD),
+lstm-lm (hidden 256, batch 32, sequence 64).
 Ratio: PyTorch step time / fastdl step time (> 1: fastdl is faster).
 """
 import argparse
@@ -29,68 +30,48 @@ def _sync(lib):
         (fd.cuda.synchronize if lib is fd else lib.cuda.synchronize)()
 
 
-def _case(name, fw, dev, rng):
-    lib = fw.lib
-    if name == "mlp":
-        model, shape, ncls = M.build_mlp(fw), (128, 784), 10
-        x = lib.tensor(rng.standard_normal(shape).astype(np.float32), device=dev)
-        y = lib.tensor(rng.integers(0, ncls, shape[0]), device=dev)
-        return model, lambda m: fw.F.cross_entropy(m(x), y)
-    if name in ("gpt", "gpt-small"):
-        layers, heads, width, ctx, batch = (6, 6, 384, 256, 64) if name == "gpt" else (4, 4, 128, 64, 12)
-        if lib is fd:
-            from fastdl.models import GPT
-            model = GPT(65, ctx, layers, heads, width)
-        else:
-            model = M._torch_gpt(lib, 65, ctx, layers, heads, width)
-        idx = rng.integers(0, 65, (batch, ctx + 1))
+# name -> (the CPU bench's model entry, its keyword overrides; (input shape, classes) of a batch).
+# Models come from fastdl.bench.models (the same builders and PyTorch twins as `fastdl bench
+# models`); the batches are drawn here, on the device.
+CASES = {
+    "mlp": ("mlp", {}, ((128, 784), 10)),
+    "gpt-small": ("gpt", {}, ((12, 64), 65)),
+    "gpt": ("gpt", dict(ctx=256, width=384, heads=6, layers=6), ((64, 256), 65)),
+    "resnet18": ("resnet18", {}, ((32, 3, 64, 64), 10)),
+    "lstm-lm": ("lstm-lm", {}, ((32, 64), 65)),
+}
+
+
+def _model(name, fw):
+    entry, kw, _ = CASES[name]
+    if entry == "gpt":
+        return M.build_gpt(fw, **kw)
+    return M.MODELS[entry][0](fw)[0]  # the entry's case builds (model, loss on a CPU batch)
+
+
+def _loss(name, fw, dev, rng):
+    """Cross entropy on one batch drawn on dev: token sequences (next-token targets) for the
+    language models, a float input and class labels for the others."""
+    lib, F = fw.lib, fw.F
+    _, _, (shape, classes) = CASES[name]
+    if name in ("gpt", "gpt-small", "lstm-lm"):
+        idx = rng.integers(0, classes, (shape[0], shape[1] + 1))
         x, y = lib.tensor(idx[:, :-1], device=dev), lib.tensor(idx[:, 1:], device=dev)
-        return model, lambda m: fw.F.cross_entropy(m(x).reshape(-1, 65), y.reshape(-1))
-    if name == "resnet18":
-        if lib is fd:
-            from fastdl.models import resnet18
-            model = resnet18(num_classes=10)
-        else:
-            from fastdl.models.twin import torch_twin
-            model = torch_twin("resnet18", lib, num_classes=10)
-        x = lib.tensor(rng.standard_normal((32, 3, 64, 64)).astype(np.float32), device=dev)
-        y = lib.tensor(rng.integers(0, 10, 32), device=dev)
-        return model, lambda m: fw.F.cross_entropy(m(x), y)
-    if name == "lstm-lm":
-        if lib is fd:
-            from fastdl.models import RNNLM
-            model = RNNLM(65, 256, n_layer=1, cell="lstm")
-        else:
-            nn = fw.nn
-
-            class LM(nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.embed, self.rnn, self.head = nn.Embedding(65, 256), nn.LSTM(256, 256, batch_first=True), nn.Linear(256, 65)
-
-                def forward(self, i):
-                    return self.head(self.rnn(self.embed(i))[0])
-            model = LM()
-        idx = rng.integers(0, 65, (32, 65))
-        x, y = lib.tensor(idx[:, :-1], device=dev), lib.tensor(idx[:, 1:], device=dev)
-        return model, lambda m: fw.F.cross_entropy(m(x).reshape(-1, 65), y.reshape(-1))
-    raise KeyError(name)
-
-
-OPT = {"mlp": ("AdamW", 1e-3), "gpt": ("AdamW", 1e-3), "gpt-small": ("AdamW", 1e-3),
-       "resnet18": ("SGD", 0.05), "lstm-lm": ("AdamW", 2e-3)}
+        return lambda m: F.cross_entropy(m(x).reshape(-1, classes), y.reshape(-1))
+    x = lib.tensor(rng.standard_normal(shape).astype(np.float32), device=dev)
+    y = lib.tensor(rng.integers(0, classes, shape[0]), device=dev)
+    return lambda m: F.cross_entropy(m(x), y)
 
 
 def _pair(name, torch):
     fd.manual_seed(0)
-    f_model, f_loss = _case(name, M._fastdl(), "cpu", np.random.default_rng(0))
-    t_model, _ = _case(name, M._torch(torch), "cpu", np.random.default_rng(0))
+    f_model, t_model = _model(name, M._fastdl()), _model(name, M._torch(torch))
     M.copy_weights(f_model, t_model, torch)
     f_model.to(DEVICE)
     t_model.to(DEVICE)
-    _, f_loss = _case(name, M._fastdl(), DEVICE, np.random.default_rng(1))
-    _, t_loss = _case(name, M._torch(torch), DEVICE, np.random.default_rng(1))
-    opt, lr = OPT[name]
+    f_loss = _loss(name, M._fastdl(), DEVICE, np.random.default_rng(1))
+    t_loss = _loss(name, M._torch(torch), DEVICE, np.random.default_rng(1))
+    _, opt, lr = M.MODELS[CASES[name][0]]
     return ((f_model, f_loss, getattr(fd.optim, opt)(f_model.parameters(), lr=lr), fd),
             (t_model, t_loss, getattr(torch.optim, opt)(t_model.parameters(), lr=lr), torch))
 

@@ -25,8 +25,9 @@ struct GemmArgs {
 // A (M, K), B (K, N), C (M, N) for batch p.batch0 + blockIdx.y; block tile BM x BN. With float
 // accumulators thread (tx, ty) owns TM / 4 groups of 4 consecutive rows, TY * 4 rows apart
 // (ty * 4 + 64 g + i for 128 rows), and likewise columns: each group is one 16-byte shared load
-// (4 x LDS.128 instead of 16 x LDS.32 per k step, which capped the kernel near half the FMA rate;
-// a warp's B reads are 256 contiguous bytes, its A reads two broadcasts). Otherwise rows
+// (4 x LDS.128 instead of 16 x LDS.32 per k step; a warp's B reads are 256 contiguous bytes, its
+// A reads two broadcasts). The scalar form issued one shared load per four FMAs and ran at 0.54x
+// cuBLAS (H200, 4096^3); the vector form is untimed so far (bench/GPU_NOTES.md). Otherwise rows
 // ty + i TY and columns tx + j TX (conflict-free scalar reads of doubles).
 template <class T, class Acc, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__(256) gemm_simt_kernel(GemmArgs p) {

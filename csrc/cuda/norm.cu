@@ -13,13 +13,11 @@
 namespace fastdl::cuda {
 namespace {
 
-
 using norm_detail::at;
 using norm_detail::block_sum;
 using norm_detail::gn_fwd_kernel;
 using norm_detail::kNormThreads;
 using norm_detail::kWarp;
-
 
 // x, y (N, C, S); one block per channel c over its M = N S elements.
 template <class T>
