@@ -14,10 +14,11 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTI
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (C++20) to build the emulation")
-@pytest.mark.parametrize("name,cases", [("gemm_simt_emu", 10), ("norm_emu", 5)])
+@pytest.mark.parametrize("name,cases", [("gemm_simt_emu", 13), ("norm_emu", 5), ("conv_emu", 12)])
 def test_kernel_emulated(tmp_path, name, cases):
     """gemm_simt_emu: the f32 / f64 SIMT GEMM (layouts, batches, alpha / beta, split K);
-    norm_emu: layer_norm's forward, backward and parameter sums."""
+    norm_emu: layer_norm's forward, backward and parameter sums;
+    conv_emu: conv2d's three implicit GEMMs (strides, padding, dilation, groups, split k)."""
     exe = tmp_path / name
     build = subprocess.run(["g++", "-std=c++20", "-O1", "-pthread", "-I", os.path.join(ROOT, "csrc"),
                             os.path.join(HERE, "cuda_emu", name + ".cpp"), "-o", str(exe)],

@@ -403,6 +403,7 @@ void test_all() {
       {"'same' even kernel (bottom pad implied)", 1, 2, 6, 6, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, 6, 6, false},
       {"long weight-grad depth (split)", 4, 16, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},
       {"stride 2, no pad, no bias", 3, 5, 12, 9, 7, 3, 3, 2, 2, 0, 0, 1, 1, 1, 0, 0, false},
+      {"deep C, 4x4 maps (split k in all three)", 1, 300, 4, 4, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1},
   };
   const PoolCase pools[] = {
       {"max 3x3 s2 p1", PoolKind::max, 6, 9, 10, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1},
@@ -431,9 +432,10 @@ void test_all() {
   }
 }
 
-// ResNet 3x3 layers at batch 32, float32: forward, input grad, weight grad in TFLOP/s.
+// ResNet 3x3 layers at batch 32, float32: forward, input grad, weight grad in TFLOP/s; the last
+// two are resnet18's deep layers on 64 x 64 images (bench/gpu_models.py), where k is split.
 void bench_conv() {
-  const int64_t layers[][3] = {{64, 56, 56}, {128, 28, 28}, {256, 14, 14}, {512, 7, 7}};
+  const int64_t layers[][3] = {{64, 56, 56}, {128, 28, 28}, {256, 14, 14}, {512, 7, 7}, {256, 4, 4}, {512, 2, 2}};
   for (const auto& l : layers) {
     Conv2dParams p;
     p.N = 32, p.C = p.K = l[0], p.H = p.W = p.OH = p.OW = l[1], p.R = p.S = 3, p.ph = p.pw = 1, p.dt = DType::f32;

@@ -7,7 +7,8 @@
 //    rows; anything else takes the SIMT kernel.
 //  - f32 (no TF32), f64, and bf16 fallback: SIMT tiled kernel (cuda/gemm_simt.cuh), 256
 //    threads, register block TMxTN per thread, register prefetch of the next tile, any strides;
-//    split over K when the output tiles cannot fill the device.
+//    split over K when the output tiles cannot fill the device; f32 products too small for
+//    128 x 128 tiles run on 64 x 64 (small_product).
 #include <algorithm>
 #include <atomic>
 
@@ -196,12 +197,12 @@ void launch_batches(Kernel kernel, GemmArgs a, int64_t batch, int64_t tiles, int
 
 // K parts for a single product whose output tiles cannot fill the device (a weight gradient:
 // M, N the layer's widths, K the batch x sequence): about two blocks per multiprocessor, each
-// part at least kSplitKMin deep, the partials within kSplitKBytes. 1: no split.
-constexpr int64_t kSplitKMin = 256, kSplitKBytes = int64_t(128) << 20;
-int64_t split_k_parts(int64_t tiles, int64_t M, int64_t N, int64_t K, size_t acc_bytes, int device) {
+// part at least kmin deep, the partials within kSplitKBytes. 1: no split.
+constexpr int64_t kSplitKBytes = int64_t(128) << 20;
+int64_t split_k_parts(int64_t tiles, int64_t M, int64_t N, int64_t K, size_t acc_bytes, int64_t kmin, int device) {
   const int64_t want = 2 * int64_t(sm_count(device));
-  if (tiles >= want / 2 || K < 2 * kSplitKMin) return 1;
-  int64_t parts = std::min<int64_t>({cdiv(want, tiles), K / kSplitKMin, 64});
+  if (tiles >= want / 2 || K < 2 * kmin) return 1;
+  int64_t parts = std::min<int64_t>({cdiv(want, tiles), K / kmin, 64});
   while (parts > 1 && parts * M * N * int64_t(acc_bytes) > kSplitKBytes) --parts;
   return std::max<int64_t>(1, parts);
 }
@@ -209,7 +210,8 @@ int64_t split_k_parts(int64_t tiles, int64_t M, int64_t N, int64_t K, size_t acc
 template <class T, class Acc, int BM, int BN, int BK, int TM, int TN>
 void launch_simt(const GemmArgs& a, int64_t batch, int device) {
   const int64_t tiles = ((a.M + BM - 1) / BM) * ((a.N + BN - 1) / BN);
-  const int64_t parts = batch == 1 ? split_k_parts(tiles, a.M, a.N, a.K, sizeof(Acc), device) : 1;
+  const int64_t kmin = BM * BN >= 128 * 128 ? 256 : 128;  // deep enough to hide a part's prologue
+  const int64_t parts = batch == 1 ? split_k_parts(tiles, a.M, a.N, a.K, sizeof(Acc), kmin, device) : 1;
   if (parts == 1) {
     launch_batches(gemm_simt_kernel<T, Acc, BM, BN, BK, TM, TN>, a, batch, tiles, 256, 0);
     return;
@@ -223,6 +225,15 @@ void launch_simt(const GemmArgs& a, int64_t batch, int device) {
   check_launch("gemm (split K)");
   gemm_splitk_reduce_kernel<T, Acc><<<grid_for(a.M * a.N, device), kThreads, 0, stream()>>>(s, int(n));
   check_launch("gemm (split-K sum)");
+}
+
+// A product too small to fill the device with 128 x 128 tiles and too shallow (K) for split K
+// to make up for it: the per-step products of a recurrent layer (M = batch), a small batched
+// product. It runs on 64 x 64 tiles (4 x 4 per thread): four times the blocks, and split K
+// from K = 256 (parts of 128 or more). Weight gradients (K = batch x sequence) keep the large tiles and split K.
+bool small_product(const GemmArgs& a, int64_t batch, int device) {
+  const int64_t tiles = cdiv(a.M, 128) * cdiv(a.N, 128) * batch;
+  return tiles < sm_count(device) && a.K < 2048;
 }
 
 template <bool AK, bool BKm>
@@ -282,7 +293,10 @@ void gemm(const GemmParams& p, int device) {
     case DType::bf16:
       if (!try_tc(p, a, device)) launch_simt<bf16, float, 128, 128, 8, 8, 8>(a, p.batch, device);
       return;
-    case DType::f32: launch_simt<float, float, 128, 128, 8, 8, 8>(a, p.batch, device); return;
+    case DType::f32:
+      if (small_product(a, p.batch, device)) launch_simt<float, float, 64, 64, 8, 4, 4>(a, p.batch, device);
+      else launch_simt<float, float, 128, 128, 8, 8, 8>(a, p.batch, device);
+      return;
     case DType::f64: launch_simt<double, double, 64, 64, 8, 4, 4>(a, p.batch, device); return;
     default: throw DeviceError(str_cat("cuda: gemm: unsupported dtype ", dtype_str(p.dtype)));
   }

@@ -63,6 +63,10 @@ int main() {
   run<float, 128, 128, 8, 8, 8>(130, 150, 600, 1, false, false, false, 256, 1, 0);
   run<float, 128, 128, 8, 8, 8>(64, 72, 1000, 1, true, false, false, 264, 0.75, 0.5);
   run<float, 128, 128, 8, 8, 8>(129, 136, 530, 1, false, true, true, 512, 1, 0.25);
+  // f32 on 64 x 64 tiles (cuda/gemm.cu's small_product): a recurrent step's products, split K
+  run<float, 64, 64, 8, 4, 4>(32, 1030, 256, 1, false, true, false, 0, 1, 0);
+  run<float, 64, 64, 8, 4, 4>(33, 256, 1024, 1, false, false, false, 128, 1, 0);
+  run<float, 64, 64, 8, 4, 4>(70, 67, 45, 3, true, true, true, 0, 0.5, 1);
   run<double, 64, 64, 8, 4, 4>(70, 67, 77, 2, true, false, false, 0, 1, 0.5);
   run<double, 64, 64, 8, 4, 4>(65, 130, 700, 1, false, true, false, 256, 1, 0);
   std::printf("%d failed\n", fails);
