@@ -78,7 +78,7 @@ Tensor arange(double start, double end, double step, DType dt, Device dev) {
   FASTDL_PROFILE("arange");
   FASTDL_CHECK(step != 0, ValueError, "arange: step must be nonzero");
   FASTDL_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
-  FASTDL_CHECK((end - start) / step >= 0 || start == end, ValueError, "arange: upper bound and larger bound inconsistent with step sign; got start=", start, " end=", end, " step=", step);
+  FASTDL_CHECK((end - start) / step >= 0 || start == end, ValueError, "arange: upper bound and lower bound inconsistent with step sign; got start=", start, " end=", end, " step=", step);
   double len = std::ceil((end - start) / step);
   FASTDL_CHECK(len < 9.2e18, OutOfMemory, "arange: ", len, " elements is too many (start=", start, " end=", end,
                " step=", step, ")");

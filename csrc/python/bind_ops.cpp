@@ -21,6 +21,16 @@ nb::object max_like(bool mx, const Tensor& a, nb::handle dim, bool keepdim) {
   return mod.attr("_minmax_result")(r.first, r.second);
 }
 
+// The tensors of a Python sequence (cat, stack); a Tensor itself is refused, as PyTorch does.
+std::vector<Tensor> tensor_seq(nb::handle ts, const char* op) {
+  FASTDL_CHECK(!nb::isinstance<Tensor>(ts), TypeError, op, ": expected a sequence of Tensors; got a Tensor of shape ",
+               shape_str(nb::cast<const Tensor&>(ts).shape()));
+  std::vector<Tensor> v;
+  FASTDL_CHECK(nb::try_cast(ts, v), TypeError, op, ": expected a sequence of Tensors; got ",
+               nb::cast<std::string>(nb::str(ts.type().attr("__name__"))));
+  return v;
+}
+
 // How binary_scalar treats a Python number: 0 float, 1 int, 2 bool.
 int scalar_kind(nb::handle s) { return PyFloat_Check(s.ptr()) ? 0 : PyBool_Check(s.ptr()) ? 2 : 1; }
 
@@ -273,8 +283,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("repeat", [](const Tensor& a, nb::args reps) { return repeat(a, shape_args(reps, "repeat").vec()); })
   DEF("tril", [](const Tensor& a, int64_t k) { return tril(a, k); }, "input"_a, "diagonal"_a = 0)
   DEF("triu", [](const Tensor& a, int64_t k) { return triu(a, k); }, "input"_a, "diagonal"_a = 0)
-  m.def("cat", [](const std::vector<Tensor>& ts, int64_t d) { return cat(ts, d); }, "tensors"_a, "dim"_a = 0);
-  m.def("stack", [](const std::vector<Tensor>& ts, int64_t d) { return stack(ts, d); }, "tensors"_a, "dim"_a = 0);
+  // A Tensor is a sequence too (of its slices); PyTorch refuses one here, and so does fastdl.
+  m.def("cat", [](nb::handle ts, int64_t d) { return cat(tensor_seq(ts, "cat"), d); }, "tensors"_a, "dim"_a = 0);
+  m.def("stack", [](nb::handle ts, int64_t d) { return stack(tensor_seq(ts, "stack"), d); }, "tensors"_a, "dim"_a = 0);
 
   // ---- indexing
   DEF("gather", [](const Tensor& a, int64_t d, const Tensor& i) { return gather(a, d, i); }, "input"_a, "dim"_a, "index"_a)

@@ -6,6 +6,8 @@ from fastdl._C import Tensor
 
 
 def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be greater than or equal to zero; got rtol={rtol}, atol={atol}")
     b = b if isinstance(b, Tensor) else _C.full((), builtins.float(b), a.dtype, a.device)
     if a.dtype == _C.dtype.bool and b.dtype == _C.dtype.bool:  # no arithmetic on bools: close means equal
         return a == b

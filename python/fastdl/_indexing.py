@@ -152,12 +152,19 @@ def _hits(pos, n, device):
     return _C.scatter(ones, pos, 0, n, "sum") > 0
 
 
+def _same_dtype(input, src, op):
+    if isinstance(src, Tensor) and src.dtype != input.dtype:
+        raise TypeError(f"{op}: expected src to have input's dtype {input.dtype}; got {src.dtype} (src shape "
+                        f"{tuple(src.shape)}, input shape {tuple(input.shape)})")
+
+
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     """input with src's elements reduced into the places index names along dim (PyTorch's
     scatter_reduce: 'sum', 'prod', 'mean', 'amax', 'amin'; include_self counts input's own value)."""
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise ValueError(f"scatter_reduce: reduce must be 'sum', 'prod', 'mean', 'amax' or 'amin'; got {reduce!r}")
     dim = _dim(dim, input.ndim, "scatter_reduce")
+    _same_dtype(input, src, "scatter_reduce")
     pos = _flat_targets(input, dim, index, "scatter_reduce")
     src = _src_like_index(src, index, input)
     n, flat = input.numel(), input.reshape(-1)
@@ -318,6 +325,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
             raise ValueError(f"scatter: reduce must be 'add' or 'multiply'; got {reduce!r}")
         return scatter_reduce(input, dim, index, src, "sum" if reduce == "add" else "prod", include_self=True)
     dim = _dim(dim, input.ndim, "scatter")
+    _same_dtype(input, src, "scatter")
     pos = _flat_targets(input, dim, index, "scatter")
     src = _src_like_index(src, index, input)
     n = input.numel()

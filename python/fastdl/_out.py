@@ -1,8 +1,12 @@
 """out= on the top-level functions, as PyTorch takes it: the result is computed as usual, then
-written into `out` (resized when its shape differs, cast when the result's dtype casts to
-out's without leaving its kind), and `out` is returned. Tuple results (sort, max with dim,
-aminmax, ...) take a tuple of tensors. As in PyTorch, out= does not record gradients: with
-autograd on and an input that requires grad it is an error."""
+written into `out` (resized when its shape differs), and `out` is returned. Tuple results (sort,
+max with dim, aminmax, ...) take a tuple of tensors. As in PyTorch:
+- out's dtype must equal the result's, except for the elementwise ops, reductions and joins
+  whose results cast into out (CASTING) when that does not leave the dtype's kind;
+- out may not have elements that share memory (a broadcast view), and for the gathers and joins
+  (NO_OVERLAP) may not share memory with an input;
+- out= does not record gradients: with autograd on and an input that requires grad it is an
+  error."""
 import functools
 
 from fastdl import _C
@@ -39,6 +43,69 @@ unfold_copy unsafe_split unsqueeze_copy var var_mean vdot view_copy vstack where
 """.split())
 
 
+# Functions whose result casts into an out of another dtype (PyTorch's elementwise ops, reductions
+# and joins; every other function wants out's dtype to be the result's). Measured against torch 2.13
+# with float32 inputs and a float64 out.
+CASTING = frozenset("""
+acos acosh add addcdiv addcmul addr all angle any arccos arccosh arcsin arcsinh arctan arctan2 arctanh asin
+asinh atan atan2 atanh bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift
+bitwise_xor cat celu clamp clamp_max clamp_min clip column_stack concat concatenate copysign cos cosh cumprod
+cumsum deg2rad digamma div divide dstack eq erf erfc erfinv exp exp2 expm1 float_power floor_divide fmax fmin
+fmod gcd ge ger greater greater_equal gt hardshrink hstack hypot i0 igamma igammac isinf isnan isneginf
+isposinf kron lcm ldexp le lerp less less_equal lgamma log log10 log1p log2 logaddexp logaddexp2 logical_and
+logical_not logical_or logical_xor logit logsumexp lt max maximum mean min minimum mul multiply mvlgamma
+nanmean nansum ne nextafter not_equal outer polygamma pow prod rad2deg reciprocal relu remainder row_stack
+rsqrt rsub sigmoid signbit sin sinc sinh sqrt square stack std std_mean sub subtract sum tan tanh threshold
+true_divide var var_mean vstack xlogy
+""".split())
+# Functions whose out may share no memory with an input (PyTorch: "some elements of the input tensor
+# and the written-to tensor refer to a single memory location").
+NO_OVERLAP = frozenset("""
+cat column_stack concat concatenate dstack gather hstack index_select kthvalue masked_select row_stack stack
+take take_along_dim vstack
+""".split())
+
+
+def _tensors(x, acc):
+    if isinstance(x, Tensor):
+        acc.append(x)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _tensors(v, acc)
+    elif isinstance(x, dict):
+        for v in x.values():
+            _tensors(v, acc)
+    return acc
+
+
+def _span(t):
+    """[first, last) byte addresses t's elements can touch; None for an empty tensor."""
+    if t.numel() == 0:
+        return None
+    e = t.element_size()
+    lo = hi = t.data_ptr()
+    for n, st in zip(t.shape, t.stride()):
+        (lo, hi) = (lo + (n - 1) * st * e, hi) if st < 0 else (lo, hi + (n - 1) * st * e)
+    return lo, hi + e
+
+
+def _check_out(name, out, inputs):
+    for o in _tensors(out, []):
+        if any(st == 0 and n > 1 for n, st in zip(o.shape, o.stride())):
+            raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to tensor "
+                               f"(out, shape {tuple(o.shape)}, strides {o.stride()}) refers to a single memory "
+                               f"location; clone() it first")
+        if name not in NO_OVERLAP or o.device.type != "cpu":
+            continue
+        so = _span(o)
+        for t in inputs:
+            st = _span(t) if t.device == o.device else None
+            if so and st and so[0] < st[1] and st[0] < so[1]:
+                raise RuntimeError(f"{name}: unsupported operation: some elements of the input tensor (shape "
+                                   f"{tuple(t.shape)}) and the written-to tensor (out, shape {tuple(o.shape)}) "
+                                   f"refer to a single memory location")
+
+
 def _kind(dt):
     return 2 if dt.is_floating_point else 0 if str(dt) == "fastdl.bool" else 1
 
@@ -56,6 +123,8 @@ def _write(name, out, r):
     if r.requires_grad and _C.is_grad_enabled():
         raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic differentiation, but "
                            f"one of the arguments requires grad")
+    if name not in CASTING and r.dtype != out.dtype:
+        raise RuntimeError(f"{name}: expected out tensor to have dtype {r.dtype}, but got {out.dtype}")
     if _kind(r.dtype) > _kind(out.dtype):
         raise RuntimeError(f"{name}: result type {r.dtype} can't be cast to the desired output type {out.dtype}")
     if out.device != r.device:
@@ -74,6 +143,8 @@ def _write(name, out, r):
 def _wrap(name, f):
     @functools.wraps(f)
     def call(*args, out=None, **kwargs):
+        if out is not None:
+            _check_out(name, out, _tensors([args, kwargs], []))
         r = f(*args, **kwargs)
         return r if out is None else _write(name, out, r)
     return call

@@ -56,6 +56,8 @@ def cumprod(t, dim, *, dtype=None):
 def diff(t, n=1, dim=-1, prepend=None, append=None):
     if t.ndim == 0:
         raise ValueError("diff: expects input to be at least one-dimensional; got a 0-dim tensor")
+    if n < 0:
+        raise ValueError(f"diff: order n must be non-negative; got {n}")
     if n == 0:  # PyTorch returns the input as is (prepend / append unused)
         return t
     if prepend is not None or append is not None:
@@ -166,8 +168,6 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
         hs = [1 if spacing is None else spacing] * len(dims)
     else:
         hs = list(spacing)
-        if len(hs) == 1 and len(dims) > 1 and not isinstance(hs[0], Tensor):
-            hs = hs * len(dims)
         if len(hs) != len(dims):
             raise ValueError(f"gradient: expected spacing to be unspecified, a scalar or a list of length {len(dims)} "
                              f"(one per dim); got a list of length {len(hs)}")

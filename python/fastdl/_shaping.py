@@ -69,6 +69,8 @@ def diag(t, diagonal_=0):
 
 
 def trace(t):
+    if t.ndim != 2:
+        raise ValueError(f"trace: expected a matrix (2-D); got shape {tuple(t.shape)}")
     return diagonal(t).sum()
 
 
@@ -140,19 +142,27 @@ def atleast_3d(*ts):
     return r[0] if len(r) == 1 else tuple(r)
 
 
+def _seq(tensors, op):
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}: expected a sequence of Tensors; got a Tensor of shape {tuple(tensors.shape)}")
+
+
 def hstack(tensors):
+    _seq(tensors, "hstack")
     ts = atleast_1d(*tensors)
     ts = ts if isinstance(ts, tuple) else (ts,)
     return _C.cat(list(ts), 0 if ts[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
+    _seq(tensors, "vstack")
     ts = atleast_2d(*tensors)
     return _C.cat(list(ts if isinstance(ts, tuple) else (ts,)), 0)
 
 
 def dstack(tensors):
     """Stack along the third dim (inputs made at least 3-D: (n,) -> (1, n, 1), (m, n) -> (m, n, 1))."""
+    _seq(tensors, "dstack")
     if not tensors:
         raise ValueError("dstack: expects a non-empty sequence of tensors")
     ts = atleast_3d(*tensors)
@@ -161,6 +171,7 @@ def dstack(tensors):
 
 def column_stack(tensors):
     """Stack as columns: 0-D and 1-D inputs become (n, 1) columns, the rest concatenate along dim 1."""
+    _seq(tensors, "column_stack")
     if not tensors:
         raise ValueError("column_stack: expects a non-empty sequence of tensors")
     cols = [t.reshape(t.numel(), 1) if t.ndim <= 1 else t for t in tensors]
@@ -393,14 +404,18 @@ def kron(input, other):
 
 def cross(input, other, dim=None):
     """Cross product of 3-vectors along dim (the first dim of size 3 when None, as torch.cross)."""
+    if input.ndim != other.ndim:
+        raise ValueError(f"cross: inputs must have the same number of dimensions; got shapes {tuple(input.shape)} "
+                         f"and {tuple(other.shape)}")
     shape = broadcast_shapes(tuple(input.shape), tuple(other.shape))
     if dim is None:
         dim = next((d for d, n in enumerate(shape) if n == 3), None)
         if dim is None:
             raise ValueError(f"cross: no dimension of size 3 in shape {shape}")
     dim = _ndim_dim(dim, len(shape), "cross")
-    if shape[dim] != 3:
-        raise ValueError(f"cross: dim {dim} must have size 3; got shape {shape}")
+    if input.shape[dim] != 3 or other.shape[dim] != 3:
+        raise ValueError(f"cross: inputs dimension {dim} must have length 3; got shapes {tuple(input.shape)} and "
+                         f"{tuple(other.shape)}")
     a, b = input.expand(*shape), other.expand(*shape)
     a0, a1, a2 = (a.narrow(dim, i, 1) for i in builtins.range(3))
     b0, b1, b2 = (b.narrow(dim, i, 1) for i in builtins.range(3))

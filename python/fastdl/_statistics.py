@@ -341,13 +341,21 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     # weights stay in their own dtype until they meet x, as PyTorch computes them (float32 aweights
     # make a float32 normaliser there)
     w = None
+    for name, wt, floating in (("fweights", fweights, False), ("aweights", aweights, True)):
+        if wt is None:
+            continue
+        if wt.ndim > 1:
+            raise ValueError(f"cov: expected {name} to have one or fewer dimensions; got shape {tuple(wt.shape)}")
+        if wt.dtype.is_floating_point != floating:
+            raise TypeError(f"cov: {name} must be {'a float' if floating else 'an integer'} tensor; got {wt.dtype}")
+        if wt.numel() != n:
+            raise ValueError(f"cov: expected {name} to have the same numel as there are observations in the input "
+                             f"({n}); got shape {tuple(wt.shape)}")
+        if builtins.bool((wt < 0).any()):
+            raise ValueError(f"cov: {name} cannot be negative")
     if fweights is not None:
-        if fweights.dtype.is_floating_point:
-            raise TypeError("cov: fweights must be an integer tensor")
         w = fweights
     if aweights is not None:
-        if not aweights.dtype.is_floating_point:
-            raise TypeError("cov: aweights must be a float tensor")
         w = aweights if w is None else w * aweights
     if w is None:
         wsum = _C.full((), builtins.float(n), x.dtype, x.device)

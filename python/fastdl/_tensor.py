@@ -268,6 +268,9 @@ def arange(start: builtins.float, end: Optional[builtins.float] = None, step: bu
            device: _Device = None, requires_grad: builtins.bool = False) -> Tensor:
     if end is None:
         start, end = 0, start
+    if step != 0 and ((step > 0 and end < start) or (step < 0 and end > start)):
+        raise ValueError(f"arange: upper bound and lower bound inconsistent with step sign; got start={start}, "
+                         f"end={end}, step={step}")
     if dtype is None:
         ints = all(isinstance(v, builtins.int) or (hasattr(v, "__index__") and not isinstance(v, Tensor))
                    for v in (start, end, step))

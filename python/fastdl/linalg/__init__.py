@@ -335,9 +335,10 @@ def multi_dot(tensors, *, out=None):
 
 
 def cross(input, other, *, dim=-1, out=None):  # noqa: A002
+    if input.ndim != other.ndim or input.ndim == 0 or input.shape[dim] != 3 or other.shape[dim] != 3:
+        raise ValueError(f"linalg.cross: inputs must have the same number of dimensions and length 3 in dim {dim}; "
+                         f"got shapes {tuple(input.shape)} and {tuple(other.shape)}")
     a, b = fd.broadcast_tensors(input, other)
-    if a.shape[dim] != 3:
-        raise ValueError(f"linalg.cross: dim {dim} must have size 3; got shape {tuple(a.shape)}")
     x = [fd.select(a, dim, i) for i in range(3)]
     y = [fd.select(b, dim, i) for i in range(3)]
     return fd.stack([x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]], dim)

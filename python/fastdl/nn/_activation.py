@@ -7,11 +7,18 @@ def hardshrink(input, lambd=0.5):
 
 
 def softshrink(input, lambd=0.5):
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambda must be in range [0, inf); found {lambd}")
     return _C.where(input > lambd, input - lambd, _C.where(input < -lambd, input + lambd, 0.0))
 
 
 def prelu(input, weight):
     """max(0, x) + weight * min(0, x), weight of 1 or C entries (channel dim 1)."""
+    if weight.ndim > 1:
+        raise ValueError(f"prelu: expected weight to be a scalar or 1-D tensor; got shape {tuple(weight.shape)}")
+    if weight.numel() != 1 and (input.shape[1] if input.ndim >= 2 else 1) != weight.numel():
+        raise ValueError(f"prelu: weight has {weight.numel()} entries, which must be 1 or the input's channel count "
+                         f"(dim 1; 1 for an input of fewer than 2 dims); got input {tuple(input.shape)}")
     w = weight
     if input.ndim == 0 and weight.ndim == 1 and weight.numel() == 1:  # the result keeps the input's 0-dim shape
         w = weight.reshape(())

@@ -41,6 +41,9 @@ def _stride(stride, op):
 def _as_2d(input, op):
     if input.ndim not in (2, 3):
         raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input; got shape {tuple(input.shape)}")
+    if 0 in tuple(input.shape[-2:]):
+        raise ValueError(f"{op}: expected the input's non-batch dimensions (C, L) to have positive length; got shape "
+                         f"{tuple(input.shape)}")
     return input.unsqueeze(-2)
 
 
@@ -68,7 +71,10 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def _out_size(output_size, op):
-    return None if output_size is None else _single(output_size, "output_size", op)
+    size = None if output_size is None else _single(output_size, "output_size", op)
+    if size is not None and size < 0:
+        raise ValueError(f"{op}: elements of output_size must be greater than or equal to 0; got {output_size}")
+    return size
 
 
 def adaptive_avg_pool1d(input, output_size):

@@ -52,6 +52,9 @@ def _planes(input, op):
     if input.ndim not in (4, 5):
         raise ValueError(f"{op}: expected a 4D (C, D, H, W) or 5D (N, C, D, H, W) input; got shape "
                          f"{tuple(input.shape)}")
+    if 0 in tuple(input.shape[-4:]):
+        raise ValueError(f"{op}: expected the input's non-batch dimensions to have positive length; got shape "
+                         f"{tuple(input.shape)}")
     lead = tuple(input.shape[:-3])
     D, H, W = input.shape[-3:]
     return input.reshape(-1, D, H, W), lead

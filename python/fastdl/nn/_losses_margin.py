@@ -57,6 +57,9 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     if input.ndim not in (0, 1, 2) or tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{op}: input (C,) or (N, C) and target of the same shape expected; got input "
                          f"{tuple(input.shape)} and target {tuple(target.shape)}")
+    if input.shape[-1:] == (0,) and input.ndim < 2 or input.ndim == 2 and input.shape[1] == 0:
+        raise ValueError(f"{op}: expected a non-empty vector or matrix with optional 0-dim batch size; got "
+                         f"{tuple(input.shape)}")
     x = input.reshape(1, -1) if input.ndim < 2 else input
     N, C = x.shape
     tn = np.asarray(target.reshape(N, C).numpy()).astype(np.int64)

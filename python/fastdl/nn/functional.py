@@ -52,6 +52,8 @@ def _hardtanh(x, lo, hi):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val cannot be greater than max_val; got min_val={min_val}, max_val={max_val}")
     return _inplace(input, _hardtanh(input, min_val, max_val), inplace)
 
 
@@ -186,6 +188,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     k = len(normalized_shape)
+    if k == 0:
+        raise ValueError(f"rms_norm: expected normalized_shape to be at least 1-dimensional; got {normalized_shape}")
     if tuple(input.shape[input.ndim - k:]) != tuple(normalized_shape):
         raise ValueError(f"rms_norm: normalized_shape {tuple(normalized_shape)} must match the trailing dims of "
                          f"input; got shape {tuple(input.shape)}")
@@ -279,6 +283,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          f"in_features) with equal in_features; got input {tuple(input.shape)} and linear_weight "
                          f"{tuple(linear_weight.shape)}")
     out_features = tuple(linear_weight.shape[:-1])
+    if ignore_index is not None and target.dtype.is_floating_point:
+        raise ValueError(f"{op}: ignore_index cannot be specified when target contains probabilities (a float target "
+                         f"of shape {tuple(target.shape)})")
     if len(out_features) > 1 and input.ndim != 2:
         raise ValueError(f"{op}: a multi-dimensional linear_weight {tuple(linear_weight.shape)} needs batched input "
                          f"(N, in_features); got {tuple(input.shape)}")

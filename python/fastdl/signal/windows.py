@@ -10,13 +10,15 @@ import math
 from fastdl import _C
 
 
-def _check(name, M, dtype):
+def _check(name, M, dtype, layout):
     if not isinstance(M, builtins.int) or isinstance(M, builtins.bool):
         raise TypeError(f"signal.windows.{name}: M must be an int; got {type(M).__name__}")
     if M < 0:
         raise ValueError(f"signal.windows.{name}: M must be non-negative; got {M}")
-    if dtype is not None and not dtype.is_floating_point:
-        raise ValueError(f"signal.windows.{name}: dtype must be a floating point type; got {dtype}")
+    if dtype is not None and dtype not in (_C.dtype.float32, _C.dtype.float64):
+        raise ValueError(f"signal.windows.{name}: expects float32 or float64 dtypes; got {dtype}")
+    if layout is not None and "strided" not in str(layout):
+        raise ValueError(f"signal.windows.{name}: is implemented for strided tensors only; got layout {layout}")
 
 
 def _finish(w, dtype, device, requires_grad):
@@ -36,8 +38,8 @@ def _points(M, sym):
     return n, (M if sym else M + 1)
 
 
-def _window(name, M, sym, dtype, device, requires_grad, body):
-    _check(name, M, dtype)
+def _window(name, M, sym, dtype, layout, device, requires_grad, body):
+    _check(name, M, dtype, layout)
     if M == 0 or M == 1:
         from fastdl._tensor import ones
         w = ones(M, dtype=_C.dtype.float64)
@@ -57,41 +59,41 @@ def general_cosine(M, *, a, sym=True, dtype=None, layout=None, device=None, requ
         for k, c in enumerate(coeffs):
             w = w + ((-1.0) ** k * c) * _C.cos(n * (2.0 * math.pi * k / (N - 1)))
         return w
-    return _window("general_cosine", M, sym, dtype, device, requires_grad, body)
+    return _window("general_cosine", M, sym, dtype, layout, device, requires_grad, body)
 
 
 def general_hamming(M, *, alpha=0.54, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
     """alpha - (1 - alpha) cos(2 pi n / (N - 1))."""
-    return general_cosine(M, a=[alpha, 1.0 - alpha], sym=sym, dtype=dtype, device=device, requires_grad=requires_grad)
+    return general_cosine(M, a=[alpha, 1.0 - alpha], sym=sym, dtype=dtype, layout=layout, device=device, requires_grad=requires_grad)
 
 
 def hann(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    return general_cosine(M, a=[0.5, 0.5], sym=sym, dtype=dtype, device=device, requires_grad=requires_grad)
+    return general_cosine(M, a=[0.5, 0.5], sym=sym, dtype=dtype, layout=layout, device=device, requires_grad=requires_grad)
 
 
 def hamming(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    return general_hamming(M, alpha=0.54, sym=sym, dtype=dtype, device=device, requires_grad=requires_grad)
+    return general_hamming(M, alpha=0.54, sym=sym, dtype=dtype, layout=layout, device=device, requires_grad=requires_grad)
 
 
 def blackman(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    return general_cosine(M, a=[0.42, 0.5, 0.08], sym=sym, dtype=dtype, device=device, requires_grad=requires_grad)
+    return general_cosine(M, a=[0.42, 0.5, 0.08], sym=sym, dtype=dtype, layout=layout, device=device, requires_grad=requires_grad)
 
 
 def nuttall(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
     """The minimum 4-term Blackman-Harris window (Nuttall's coefficients)."""
-    return general_cosine(M, a=[0.3635819, 0.4891775, 0.1365995, 0.0106411], sym=sym, dtype=dtype, device=device,
+    return general_cosine(M, a=[0.3635819, 0.4891775, 0.1365995, 0.0106411], sym=sym, dtype=dtype, layout=layout, device=device,
                           requires_grad=requires_grad)
 
 
 def bartlett(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
     """The triangular window 1 - |2 n / (N - 1) - 1|."""
-    return _window("bartlett", M, sym, dtype, device, requires_grad,
+    return _window("bartlett", M, sym, dtype, layout, device, requires_grad,
                    lambda n, N: 1.0 - _C.abs(n * (2.0 / (N - 1)) - 1.0))
 
 
 def cosine(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
     """sin(pi (n + 1/2) / N)."""
-    return _window("cosine", M, sym, dtype, device, requires_grad,
+    return _window("cosine", M, sym, dtype, layout, device, requires_grad,
                    lambda n, N: _C.sin((n + 0.5) * (math.pi / N)))
 
 
@@ -105,7 +107,7 @@ def exponential(M, *, center=None, tau=1.0, sym=True, dtype=None, layout=None, d
     def body(n, N):
         c = (N - 1) / 2.0 if center is None else builtins.float(center)
         return _C.exp(-_C.abs(n - c) / builtins.float(tau))
-    return _window("exponential", M, sym, dtype, device, requires_grad, body)
+    return _window("exponential", M, sym, dtype, layout, device, requires_grad, body)
 
 
 def gaussian(M, *, std=1.0, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
@@ -116,7 +118,7 @@ def gaussian(M, *, std=1.0, sym=True, dtype=None, layout=None, device=None, requ
     def body(n, N):
         z = (n - (N - 1) / 2.0) / builtins.float(std)
         return _C.exp(-0.5 * z * z)
-    return _window("gaussian", M, sym, dtype, device, requires_grad, body)
+    return _window("gaussian", M, sym, dtype, layout, device, requires_grad, body)
 
 
 def kaiser(M, *, beta=12.0, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
@@ -131,14 +133,17 @@ def kaiser(M, *, beta=12.0, sym=True, dtype=None, layout=None, device=None, requ
         b = _C.full((), builtins.float(beta), _C.dtype.float64, "cpu")
         # I0(arg) / I0(beta) = i0e(arg) / i0e(beta) * e^(arg - beta): no overflow for large beta
         return _i0e64(arg) / _i0e64(b) * _C.exp(arg - builtins.float(beta))
-    return _window("kaiser", M, sym, dtype, device, requires_grad, body)
+    return _window("kaiser", M, sym, dtype, layout, device, requires_grad, body)
 
 
 # torch's top-level windows: periodic=True drops the last point of a window one longer.
 def _top(name, fn, window_length, periodic, dtype, device, requires_grad, **kw):
     if not isinstance(window_length, builtins.int) or window_length < 0:
         raise ValueError(f"{name}: window_length must be a non-negative int; got {window_length!r}")
-    return fn(window_length, sym=not periodic, dtype=dtype, device=device, requires_grad=requires_grad, **kw)
+    if dtype is not None and not dtype.is_floating_point:
+        raise ValueError(f"{name}: dtype must be a floating point type; got {dtype}")
+    w = fn(window_length, sym=not periodic, dtype=_C.dtype.float64, device=device, **kw)  # then any float dtype
+    return _finish(w.detach(), dtype, device, requires_grad)
 
 
 def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, requires_grad=False):
