@@ -34,7 +34,7 @@ uint8 = dtype.uint8
 bool = dtype.bool
 
 from fastdl._tensor import (  # noqa: E402,F401
-    Size, _minmax_result, arange, channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
+    Size, _minmax_result, arange, clone, channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
     empty, empty_like, enable_grad, eye, from_dlpack, from_numpy, full, full_like, get_default_device,
     get_default_dtype, inference_mode, is_grad_enabled, is_inference_mode_enabled, is_tensor, linspace, no_grad, ones,
     ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm, set_default_device,

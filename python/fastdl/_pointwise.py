@@ -73,7 +73,14 @@ def addcdiv(t, t1, t2, value=1):
 
 
 def hypot(a, b):
-    return (a * a + b * b).sqrt()
+    """sqrt(a^2 + b^2) scaled by max(|a|, |b|), so neither square overflows or underflows
+    (hypot(1, 1e300) = 1e300); +inf when either is infinite, NaN and all (IEEE, C's hypot)."""
+    a = a if isinstance(a, Tensor) else _C.full((), builtins.float(a), b.dtype, b.device)
+    b = b if isinstance(b, Tensor) else _C.full((), builtins.float(b), a.dtype, a.device)
+    m = _C.maximum(a.abs(), b.abs()).detach()
+    ms = _C.where(_C.logical_or(m == 0, _C.isinf(m)), 1.0, m)  # no 0 / 0; an infinity is set below
+    r = ms * ((a / ms) ** 2 + (b / ms) ** 2).sqrt()
+    return _C.where(_C.logical_or(_C.isinf(a), _C.isinf(b)), builtins.float("inf"), r)
 
 
 def logaddexp(a, b):
@@ -83,7 +90,9 @@ def logaddexp(a, b):
 
 
 def xlogy(a, b):
-    return _C.where(a == 0, 0.0, a * _C.log(b)) if isinstance(a, Tensor) else a * _C.log(b)
+    """a log(b), 0 where a == 0 unless b is NaN (PyTorch's xlogy)."""
+    from fastdl.special import xlogy as _xlogy
+    return _xlogy(a, b)
 
 
 def rsub(a, b, alpha=1):
@@ -248,13 +257,19 @@ def asinh(input):
     x = _float(input)
     s = _C.where(x < 0, -1.0, 1.0).detach()  # a constant sign: the gradient at 0 stays 1
     a = x * s
-    return s * _C.log1p(a + a * a / (1.0 + _C.sqrt(a * a + 1.0)))
+    big = a > 2.0 ** 28  # sqrt(a^2 + 1) = a to double precision: log(2 a), which a^2 would overflow
+    small = _C.where(big, 1.0, a)
+    return s * _C.where(big, _C.log(_C.where(big, a, 2.0)) + math.log(2.0),
+                        _C.log1p(small + small * small / (1.0 + _C.sqrt(small * small + 1.0))))
 
 
 def acosh(input):
     x = _float(input)
-    t = x - 1.0
-    return _C.log1p(t + _C.sqrt(t * (x + 1.0)))
+    big = x > 2.0 ** 28  # log(2 x), where x^2 would overflow
+    xs = _C.where(big, 2.0, x)
+    t = xs - 1.0
+    out = _C.where(big, _C.log(_C.where(big, x, 2.0)) + math.log(2.0), _C.log1p(t + _C.sqrt(t * (xs + 1.0))))
+    return _C.where(x < 1.0, builtins.float("nan"), out)  # t (x + 1) > 0 again below -1
 
 
 def atanh(input):

@@ -1,7 +1,9 @@
-"""Special functions composed from native elementwise ops in float64-grade series, so autograd
-comes with them: lgamma (Lanczos, reflection below 1/2), digamma and polygamma (Hurwitz zeta by
-shifting the argument up, then its Euler-Maclaurin tail), erfinv (a closed-form first guess
-refined by Halley steps on erf)."""
+"""Special functions composed from native elementwise ops in float64-grade series: lgamma (Lanczos,
+reflection below 1/2), digamma (shifted up to 10, then its asymptotic series; reflection below
+1/2) and polygamma (Hurwitz zeta by shifting the argument up, then its Euler-Maclaurin tail), each
+with the next one as its gradient (autograd Functions, as PyTorch defines them); erfc, and erfinv
+(a closed-form first guess refined by Halley steps on erf), whose gradients come from the
+composition."""
 import builtins
 import math
 
@@ -44,25 +46,12 @@ def _lanczos_lgamma(x):  # x >= 1/2
     return 0.5 * math.log(2 * math.pi) + (z + 0.5) * _C.log(t) - t + _C.log(a)
 
 
-def lgamma(input):
-    """log |Gamma(x)|; +inf at the poles 0, -1, -2, ..."""
-    x0 = _float(input, "lgamma")
-    x = _as64(x0)
-    low = x < 0.5
-    # both branches see safe arguments, so the unused one has a finite gradient
-    right = _lanczos_lgamma(_C.where(low, 1.0 - x, x))
-    xs = _C.where(low, x, 0.25)
-    refl = math.log(math.pi) - _C.log(_C.abs(_C.sin(math.pi * xs)))
-    out = _C.where(low, refl - right, right)
-    out = _C.where(_nonpos_int(x), builtins.float("inf"), out)
-    return out if out.dtype == x0.dtype else out.to(x0.dtype)
-
-
 def _shift(x):
-    """How far to shift arguments up so every x + shift >= 10 (the tail is then accurate to ~1e-15)."""
-    lo = builtins.float(x.detach().amin().item()) if x.numel() else 10.0
-    if not math.isfinite(lo):
-        lo = 10.0
+    """How far to shift arguments up so every finite x + shift >= 10 (the tail is then accurate to
+    ~1e-15). Non-finite entries take no part: a NaN or an infinity elsewhere in the tensor must not
+    change anyone else's value."""
+    fin = _C.where(_C.isfinite(x), x, 10.0).detach()
+    lo = builtins.float(fin.amin().item()) if x.numel() else 10.0
     return builtins.int(builtins.min(builtins.max(0.0, math.ceil(10.0 - lo)), 4000.0))
 
 
@@ -70,7 +59,7 @@ def _hurwitz_zeta(s, x):
     """zeta(s, x) = sum_j (x + j)^-s for integer s >= 2: the first terms summed, the rest by
     Euler-Maclaurin."""
     n = _shift(x)
-    total = x * 0.0
+    total = 0.0
     for j in builtins.range(n):
         total = total + _C.pow(x + builtins.float(j), -builtins.float(s))
     y = x + builtins.float(n)
@@ -82,42 +71,141 @@ def _hurwitz_zeta(s, x):
     return total
 
 
-def digamma(input):
-    """d/dx log Gamma(x): psi(x) = psi(x + n) - sum 1 / (x + j), then the asymptotic series;
-    -inf at 0 and NaN at the negative integers (PyTorch)."""
-    x0 = _float(input, "digamma")
-    x = _as64(x0)
-    pole = _nonpos_int(x)
-    xs = _C.where(pole, 0.5, x)
-    n = _shift(xs)
-    acc = xs * 0.0
+def _cot_poly(n):
+    """Coefficients (lowest first) of P_n with d^n/dz^n cot(pi z) = pi^n P_n(cot(pi z)):
+    P_0(u) = u, P_{k+1}(u) = -(1 + u^2) P_k'(u)."""
+    c = [0.0, 1.0]
+    for _ in builtins.range(n):
+        d = [i * c[i] for i in builtins.range(1, len(c))]  # P_k'
+        nxt = [0.0] * (len(d) + 2)
+        for i, v in enumerate(d):
+            nxt[i] -= v
+            nxt[i + 2] -= v
+        c = nxt
+    return c
+
+
+def _cot_pi(x):
+    """cot(pi x), its argument reduced to x - round(x) in [-1/2, 1/2] first (exact in floating point),
+    so a large |x| keeps its digits and a small one is left as it is; past |f| = 1/4 as
+    sign(f) tan(pi (1/2 - |f|)), exactly 0 at the half-integers."""
+    f = x - _C.round(x)
+    g = 0.5 - f.abs()
+    near = g < 0.25
+    return _C.where(near, _C.sign(f) * _C.tan(math.pi * _C.where(near, g, 0.0)),
+                    1.0 / _C.tan(math.pi * _C.where(near, 0.25, f)))
+
+
+def _reflect_term(n, x):
+    """pi^(n+1) P_n(cot(pi x)): the reflection psi^(n)(x) = (-1)^n psi^(n)(1 - x) - this."""
+    u = _cot_pi(x)
+    c = _cot_poly(n)
+    acc = c[-1]
+    for v in reversed(c[:-1]):
+        acc = acc * u + v
+    return (math.pi ** (n + 1)) * acc
+
+
+def _lgamma64(x):
+    """log |Gamma(x)| in float64, no autograd: Lanczos from 1/2 up, the reflection
+    log pi - log |sin(pi x)| - lgamma(1 - x) below (-log |x| - lgamma(1 - x) for |x| < 1e-8, where
+    pi x would round in the subnormals); +inf at the poles and at +-inf."""
+    low = x < 0.5
+    right = _lanczos_lgamma(_C.where(low, 1.0 - x, _C.where(_C.isinf(x), 2.0, x)))
+    xs = _C.where(low, x, 0.25)
+    tiny = _C.abs(xs) < 1e-8
+    refl = _C.where(tiny, -_C.log(_C.abs(_C.where(tiny, xs, 1.0))),
+                    math.log(math.pi) - _C.log(_C.abs(_C.sin(math.pi * _C.where(tiny, 0.25, xs)))))
+    out = _C.where(low, refl - right, right)
+    return _C.where(_C.logical_or(_nonpos_int(x), _C.isinf(x)), builtins.float("inf"), out)
+
+
+def _digamma64(x):
+    """psi(x) in float64, no autograd: for x >= 1/2, psi(x + n) - sum_j 1 / (x + j) with x + n >= 10
+    and the asymptotic series there (n <= 10); below 1/2 the reflection psi(1 - x) - pi / tan(pi x).
+    -inf at 0, +inf at -0 and +inf, NaN at the negative integers and -inf (PyTorch)."""
+    low = x < 0.5
+    xr = _C.where(low, 1.0 - x, x)  # >= 1/2 (or +inf / NaN)
+    n = _shift(xr)
+    acc = 0.0
     for j in builtins.range(n):
-        acc = acc - 1.0 / (xs + builtins.float(j))
-    y = xs + builtins.float(n)
+        acc = acc - 1.0 / (xr + builtins.float(j))
+    y = xr + builtins.float(n)
     tail = _C.log(y) - 0.5 / y
     y2 = y * y
     inv = 1.0 / y2
     for k, b in enumerate(_B2K, start=1):  # - sum B_2k / (2k y^2k)
         tail = tail - (b * math.factorial(2 * k) / (2 * k)) * inv
         inv = inv / y2
-    out = acc + tail
-    out = _C.where(pole, _C.where(x == 0, builtins.float("-inf"), builtins.float("nan")), out)
-    return out if out.dtype == x0.dtype else out.to(x0.dtype)
+    right = acc + tail
+    out = _C.where(low, right - _reflect_term(0, _C.where(low, x, 0.25)), right)
+    zero = _C.where(_C.reciprocal(x) < 0, builtins.float("inf"), builtins.float("-inf"))  # -0: +inf
+    return _C.where(_nonpos_int(x), _C.where(x == 0, zero, builtins.float("nan")), out)
+
+
+def _polygamma64(n, x):
+    """The n-th derivative of digamma (n >= 1) in float64, no autograd: (-1)^(n+1) n! zeta(n + 1, x)
+    from 1/2 up; below, the reflection (-1)^n psi^(n)(1 - x) - pi^(n+1) P_n(cot(pi x)) (DLMF 5.15.6)."""
+    pole = _nonpos_int(x)
+    low = _C.logical_and(x < 0.5, _C.logical_not(pole))
+    xr = _C.where(pole, 0.5, _C.where(low, 1.0 - x, x))  # >= 1/2
+    right = _hurwitz_zeta(n + 1, xr) * builtins.float((-1) ** (n + 1) * math.factorial(n))
+    out = _C.where(low, (-1.0) ** n * right - _reflect_term(n, _C.where(low, x, 0.25)), right)
+    return _C.where(pole, builtins.float("nan") if n % 2 == 0 else builtins.float("inf"), out)
+
+
+def _gamma_family(name, value, deriv):
+    """An elementwise function whose value is value(x64) and whose derivative is deriv(x), itself a
+    differentiable fastdl function (lgamma' = digamma, digamma' = polygamma(1), ...), as PyTorch
+    defines their gradients; computed in float64 and cast back."""
+    from fastdl.autograd import Function  # autograd imports this package: import on first use
+
+    class Fn(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            out = value(_as64(x))
+            return out if out.dtype == x.dtype else out.to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * deriv(x)
+    Fn.__name__ = Fn.__qualname__ = name
+    return Fn
+
+
+_FNS = {}
+
+
+def _apply(name, value, deriv, input):
+    x = _float(input, name)
+    if not x.requires_grad or not _C.is_grad_enabled():
+        out = value(_as64(x))
+        return out if out.dtype == x.dtype else out.to(x.dtype)
+    if name not in _FNS:
+        _FNS[name] = _gamma_family(name, value, deriv)
+    return _FNS[name].apply(x)
+
+
+def lgamma(input):
+    """log |Gamma(x)|; +inf at the poles 0, -1, -2, ... and at +-inf. Gradient: digamma."""
+    return _apply("lgamma", _lgamma64, digamma, input)
+
+
+def digamma(input):
+    """d/dx log Gamma(x); -inf at 0, NaN at the negative integers (PyTorch). Gradient: polygamma(1)."""
+    return _apply("digamma", _digamma64, lambda x: polygamma(1, x), input)
 
 
 def polygamma(n, input):
-    """The n-th derivative of digamma: (-1)^(n+1) n! zeta(n + 1, x) for n >= 1."""
+    """The n-th derivative of digamma: (-1)^(n+1) n! zeta(n + 1, x) for n >= 1. Gradient:
+    polygamma(n + 1)."""
     if not isinstance(n, builtins.int) or n < 0:
         raise ValueError(f"polygamma: n must be a non-negative integer; got {n!r}")
     if n == 0:
         return digamma(input)
-    x0 = _float(input, "polygamma")
-    x = _as64(x0)
-    pole = _nonpos_int(x)
-    z = _hurwitz_zeta(n + 1, _C.where(pole, 0.5, x))
-    out = z * builtins.float((-1) ** (n + 1) * math.factorial(n))
-    out = _C.where(pole, builtins.float("nan") if n % 2 == 0 else builtins.float("inf"), out)
-    return out if out.dtype == x0.dtype else out.to(x0.dtype)
+    return _apply(f"polygamma_{n}", lambda x: _polygamma64(n, x), lambda x: polygamma(n + 1, x), input)
 
 
 def erfc(input):
@@ -170,9 +258,7 @@ def mvlgamma(input, p):
     """Multivariate log-gamma of dimension p: sum_i lgamma(x - i / 2) + p (p - 1) / 4 log(pi)."""
     if p < 1:
         raise ValueError(f"mvlgamma: p must be >= 1; got {p}")
-    x = _float(input, "mvlgamma")
-    if builtins.bool((x <= (p - 1) / 2).any()):
-        raise ValueError(f"mvlgamma: all elements must be greater than (p - 1) / 2 = {(p - 1) / 2}")
+    x = _float(input, "mvlgamma")  # no domain check (PyTorch 2.13 has none either): lgamma's values
     out = lgamma(x)
     for i in builtins.range(1, p):
         out = out + lgamma(x - i / 2)

@@ -505,6 +505,24 @@ def _memory_format(mf, op):
         raise TypeError(f"{op}: memory_format must be a fastdl memory format; got {type(mf).__name__}")
 
 
+_native_clone, _native_contiguous = Tensor.clone, Tensor.contiguous
+
+
+def clone(input: Tensor, *, memory_format: Optional[memory_format] = None) -> Tensor:
+    """A copy of input (memory_format is accepted, as PyTorch's; the copy is row-major)."""
+    _memory_format(memory_format, "clone")
+    return _native_clone(input)
+
+
+def _contiguous(self: Tensor, memory_format: Optional[memory_format] = None) -> Tensor:
+    _memory_format(memory_format, "contiguous")
+    return _native_contiguous(self)
+
+
+Tensor.clone = clone
+Tensor.contiguous = _contiguous
+
+
 _PRINT_DEFAULTS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
 _PRINT_PROFILES = {"default": _PRINT_DEFAULTS, "short": {"precision": 2, "threshold": 1000, "edgeitems": 2,
                                                          "linewidth": 80}, "full": {"precision": 4,

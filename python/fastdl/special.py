@@ -662,7 +662,11 @@ def xlogy(input, other):
     dt = _out_dtype(x, y)
     x, y = _cast(x, dt), _cast(y, dt)
     zero = _C.logical_and(x == 0, _C.logical_not(_C.isnan(y)))
-    return _C.where(zero, 0.0, x * _C.log(y))
+    log_y = _C.log(y)
+    # where x == 0 the value is 0 and the gradient in x is still log(y) (0 where that is infinite), as
+    # PyTorch's; x times an infinite log there would be NaN
+    val = x * _C.where(_C.logical_and(zero, _C.logical_not(_C.isfinite(log_y))), 0.0, log_y)
+    return _C.where(zero, val - val.detach(), val)
 
 
 # ---------------------------------------------------------------- zeta, gamma family

@@ -44,8 +44,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if weight is not None:
         h = h * _C.index_select(weight, 0, t).unsqueeze(1)
     loss = h.sum(1) / C
-    if input.ndim < 2:
-        loss = loss.squeeze(0)
+    if input.ndim < 2:  # one sample: the loss takes the target's shape, () or (1,) (PyTorch)
+        loss = loss.reshape(tuple(target.shape))
     return _reduce(loss, reduction, op)
 
 
