@@ -508,13 +508,15 @@ def _memory_format(mf, op):
 _native_clone, _native_contiguous = Tensor.clone, Tensor.contiguous
 
 
-def clone(input: Tensor, *, memory_format: Optional[memory_format] = None) -> Tensor:
+# Unannotated: these become Tensor methods, and the generated stub (_C.pyi) copies a method's
+# annotations without the imports they need.
+def clone(input, *, memory_format=None):
     """A copy of input (memory_format is accepted, as PyTorch's; the copy is row-major)."""
     _memory_format(memory_format, "clone")
     return _native_clone(input)
 
 
-def _contiguous(self: Tensor, memory_format: Optional[memory_format] = None) -> Tensor:
+def _contiguous(self, memory_format=None):
     _memory_format(memory_format, "contiguous")
     return _native_contiguous(self)
 
