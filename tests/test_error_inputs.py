@@ -77,6 +77,13 @@ def test_out_memory_overlap():
     assert fd.add(y, y, out=y) is y and y.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     o = fd.zeros(3)
     assert fd.gather(x, 0, i, out=o) is o and o.tolist() == [0.0, 2.0, 4.0]
+    # Interleaved views share an address range but no element: allowed, as PyTorch allows them.
+    z = fd.arange(12.0)
+    assert fd.index_select(z[::2], 0, i, out=z[1::2][:3]).tolist() == [0.0, 4.0, 8.0]
+    assert z.tolist()[:7] == [0.0, 0.0, 2.0, 4.0, 4.0, 8.0, 6.0]
+    w = fd.arange(24.0).reshape(4, 6)
+    fd.cat([w[:, :3]], out=w[:, 3:])  # column halves of one matrix: disjoint, not dense
+    assert w[:, 3:].tolist() == w[:, :3].tolist()
 
 
 def test_out_dtype_rules():

@@ -136,3 +136,40 @@ def test_bitwise_ops_on_integers_and_bools():
     np.testing.assert_array_equal(z.numpy(), a & b)
     with pytest.raises(TypeError, match="bitwise_and"):
         fd.tensor([1.5]) & fd.tensor([2.0])
+
+
+_NAN, _INF = float("nan"), float("inf")
+_EDGE = [_NAN, 1.0, -1.0, 0.0, _INF, -_INF, 3.0, -3.0]
+_SELU_SCALE, _SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
+
+
+@pytest.mark.parametrize("name, f, want", [
+    # PyTorch's backward formulas at NaN, +-inf and the kinks (its vectorised kernels' sides), the
+    # upstream gradient 1..8: relu / elu / threshold send a NaN's gradient through (their backwards
+    # zero only x <= 0 / x <= threshold), hardtanh / relu6 do not (strictly inside), maximum /
+    # minimum give both operands a NaN's gradient, max() gives it to the NaN, logaddexp stays finite
+    # beside an infinity.
+    ("relu", fd.relu, [1, 2, 0, 0, 5, 0, 7, 0]),
+    ("relu6", F.relu6, [0, 2, 0, 0, 0, 0, 7, 0]),
+    ("hardtanh", F.hardtanh, [0, 0, 0, 4, 0, 0, 0, 0]),
+    ("elu", F.elu, [1, 2, 3 * np.exp(-1), 4, 5, 0, 7, 8 * np.exp(-3)]),
+    ("selu", F.selu, [s * _SELU_SCALE for s in (1, 2, 3 * _SELU_ALPHA * np.exp(-1), 4 * _SELU_ALPHA, 5, 0, 7,
+                                                8 * _SELU_ALPHA * np.exp(-3))]),
+    ("threshold", lambda x: F.threshold(x, 0.5, 2.0), [1, 2, 0, 0, 5, 0, 7, 0]),
+    ("hardswish", F.hardswish, [1, 2 * 5 / 6, 3 / 6, 4 / 2, 5, 0, 7, 0]),
+    ("maximum", lambda x: fd.maximum(x, fd.zeros(8, dtype=fd.float64)), [1, 2, 0, 2, 5, 0, 7, 0]),
+    ("minimum", lambda x: fd.minimum(x, fd.zeros(8, dtype=fd.float64)), [1, 0, 3, 2, 0, 6, 0, 8]),
+    ("max", lambda x: fd.max(x) * 1.0, [1, 1, 1, 1, 1, 1, 1, 1]),
+    ("logaddexp", lambda x: fd.logaddexp(x, fd.zeros(8, dtype=fd.float64)),
+     [_NAN, 2 / (1 + np.exp(-1)), 3 / (1 + np.e), 2, 5, 0, 7 / (1 + np.exp(-3)), 8 / (1 + np.exp(3))]),
+])
+def test_gradients_at_nan_and_infinity(name, f, want):
+    x = fd.tensor(_EDGE, dtype=fd.float64, requires_grad=True)
+    y = f(x)
+    if y.ndim == 0:  # max(): the whole upstream gradient to the one NaN
+        y.backward()
+        want = [1, 0, 0, 0, 0, 0, 0, 0]
+    else:
+        (y * fd.arange(1.0, 9.0, dtype=fd.float64)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.array(want, dtype=np.float64), rtol=1e-12, atol=0,
+                               err_msg=name)

@@ -31,7 +31,7 @@ PASS_BAR = 0.99
 # Samples per OpInfo and pass (None: all). All of them (~6700 float64, ~6600 float32) run in about
 # 30 s on two busy cores once torch's sampling overhead is cut (_lean_sampling); the edge-case
 # samples (empty, 0-dim, n beyond the length, ...) often come late in an OpInfo's list.
-MAX_SAMPLES = {"float64": None, "float32": None, "int64": None}
+MAX_SAMPLES = {"float64": None, "float32": None, "int64": None, "reference": None}
 FLOAT32_TOL = 1e-4  # rtol and atol of the float32 pass, forward and gradients
 
 # Ops whose results are random or unspecified (fresh memory) by design.
@@ -311,7 +311,10 @@ def _run_sample(op, fd_op, s, seed, tol=1e-7, grad_tol=1e-6):
         return None
     gen = torch.Generator().manual_seed(seed)
     weights = [torch.randn(o.shape, generator=gen, dtype=o.dtype) for o in outs_t]
-    grads_t = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs_t, weights)), leaves, allow_unused=True)
+    try:
+        grads_t = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs_t, weights)), leaves, allow_unused=True)
+    except RuntimeError:  # torch's own backward rejects the sample (a reference input's broadcast in-place op)
+        return "skip"
     outs_f = [g for g, w in zip(_flat(got, []), _flat(want, [])) if w.requires_grad and w.is_floating_point()]
     try:
         loss = None
@@ -358,12 +361,41 @@ def _lean_sampling():
         common_utils.extract_test_fn, core.extract_test_fn, torch.manual_seed = saved
 
 
-def _samples(op, dt, grad, cap):
-    """The first cap sample inputs of op (all if cap is None); none if torch cannot build them here."""
+def _own_leaves(x):
+    """x with every differentiable non-leaf tensor (a view torch's reference inputs cut from a leaf:
+    transposed, sliced, expanded) made a leaf of the same geometry: torch gives no gradient to a
+    non-leaf, so its gradients there would compare against nothing."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().requires_grad_(True) if x.requires_grad and not x.is_leaf else x
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields") and not isinstance(x, torch.Size):
+        return type(x)(_own_leaves(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _own_leaves(v) for k, v in x.items()}
+    return x
+
+
+def _samples(op, dt, grad, cap, reference=False):
+    """The first cap sample inputs of op (all if cap is None), or its reference inputs (the sample
+    inputs and more: extremal values, non-contiguous layouts, broadcasting); none if torch cannot
+    build them here."""
+    if not reference:
+        try:
+            return list(itertools.islice(op.sample_inputs("cpu", dt, requires_grad=grad), cap))
+        except Exception:  # noqa: BLE001
+            return []
+    return _lazy_reference(op, dt, grad, cap)
+
+
+def _lazy_reference(op, dt, grad, cap):
+    """The reference inputs one at a time (some OpInfos' lists hold hundreds of MB at once)."""
     try:
-        return list(itertools.islice(op.sample_inputs("cpu", dt, requires_grad=grad), cap))
-    except Exception:  # noqa: BLE001
-        return []
+        it = itertools.islice(op.reference_inputs("cpu", dt, requires_grad=grad), cap)
+        while True:
+            s = next(it)
+            s.input, s.args, s.kwargs = _own_leaves(s.input), _own_leaves(s.args), _own_leaves(s.kwargs)
+            yield s
+    except Exception:  # noqa: BLE001  (StopIteration, or torch cannot build the rest here)
+        return
 
 
 def _run_all(pass_="float64"):
@@ -388,7 +420,7 @@ def _run_pass(pass_):
         fd_op = _fd_callable(op)
         if fd_op is None or op.name in RANDOM_OPS or getattr(op, "has_nondeterministic_output", False):
             continue
-        if pass_ == "float64":  # integer-only ops (one_hot, bitwise __rand__ ...) run their int64 samples
+        if pass_ in ("float64", "reference"):  # integer-only ops (one_hot, bitwise __rand__ ...) run their int64 samples
             dt = next((d for d in (torch.float64, torch.int64) if op.supports_dtype(d, "cpu")), None)
         elif pass_ == "float32":
             dt = torch.float32 if op.supports_dtype(torch.float32, "cpu") else None
@@ -401,8 +433,8 @@ def _run_pass(pass_):
         torch.manual_seed(seed)
         grad = op.supports_autograd and dt.is_floating_point
         # integer outputs compare exactly; an int64 input's float results are float32 (cosh, losses)
-        tol = (1e-7, 1e-6) if pass_ == "float64" else (FLOAT32_TOL, FLOAT32_TOL)
-        for i, s in enumerate(_samples(op, dt, grad, MAX_SAMPLES[pass_])):
+        tol = (1e-7, 1e-6) if pass_ in ("float64", "reference") else (FLOAT32_TOL, FLOAT32_TOL)
+        for i, s in enumerate(_samples(op, dt, grad, MAX_SAMPLES[pass_], reference=pass_ == "reference")):
             if s.kwargs.get("dropout_p", 0) > 0:  # random (attention dropout): left out with the random ops
                 continue
             if key == "nn.functional.multi_head_attention_forward" and s.kwargs.get("training") and s.args[9] > 0:

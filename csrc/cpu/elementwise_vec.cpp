@@ -137,7 +137,7 @@ template <class T>
 __attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, const T* __restrict a, const T* __restrict b,
                                                 const Rows& r) {
   switch (op_) {
-    case BinaryOp::relu_bwd: return row2(o, a, b, r, [](T x, T g) { return x > T(0) ? g : T(0); });
+    case BinaryOp::relu_bwd: return row2(o, a, b, r, [](T x, T g) { return x <= T(0) ? T(0) : g; });
     case BinaryOp::sigmoid_bwd: return row2(o, a, b, r, [](T y, T g) { return g * y * (T(1) - y); });
     case BinaryOp::tanh_bwd: return row2(o, a, b, r, [](T y, T g) { return g * (T(1) - y * y); });
     case BinaryOp::gelu_bwd:

@@ -87,7 +87,7 @@ template <class C> __device__ __forceinline__ C binary_value(BinaryOp op, C a, C
     case BinaryOp::bitwise_xor:
       if constexpr (kInt) return C(a ^ b);
       else return C(0);
-    case BinaryOp::relu_bwd: return x > F(0) ? b : C(0);
+    case BinaryOp::relu_bwd: return x <= F(0) ? C(0) : b;
     case BinaryOp::sigmoid_bwd: return C(g * (F(1) - x) * x);
     case BinaryOp::tanh_bwd: return C(g * (F(1) - x * x));
     case BinaryOp::gelu_bwd: {

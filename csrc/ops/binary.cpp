@@ -143,10 +143,12 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
       return;
     case BinaryOp::maximum: case BinaryOp::minimum:
       autograd::record(op == BinaryOp::maximum ? "MaximumBackward0" : "MinimumBackward0", {a, b}, out, [a, b, op](V& g) {
-        BinaryOp win = op == BinaryOp::maximum ? BinaryOp::gt : BinaryOp::lt;
-        Tensor half = binary_scalar(BinaryOp::mul, to_dtype(binary(BinaryOp::eq, a, b), g[0].dtype()), 0.5);
-        Tensor wa = add(to_dtype(binary(win, a, b), g[0].dtype()), half);
-        Tensor wb = add(to_dtype(binary(win, b, a), g[0].dtype()), half);
+        // PyTorch's weights: 1/2 at a tie, 0 on the losing side, 1 otherwise (a NaN included)
+        BinaryOp lose = op == BinaryOp::maximum ? BinaryOp::lt : BinaryOp::gt;
+        DType t = g[0].dtype();
+        Tensor half = binary_scalar(BinaryOp::mul, to_dtype(binary(BinaryOp::eq, a, b), t), 0.5);
+        Tensor wa = binary_scalar(BinaryOp::sub, add(to_dtype(binary(lose, a, b), t), half), 1.0, true);
+        Tensor wb = binary_scalar(BinaryOp::sub, add(to_dtype(binary(lose, b, a), t), half), 1.0, true);
         return V{grad_for(mul(g[0], wa), a), grad_for(mul(g[0], wb), b)};
       }, {a, b});
       return;

@@ -80,6 +80,8 @@ Tensor mean(const Tensor& a, const IntList& dims, bool keepdim);
 Tensor prod(const Tensor& a, const IntList& dims, bool keepdim);
 Tensor amax(const Tensor& a, const IntList& dims, bool keepdim);
 Tensor amin(const Tensor& a, const IntList& dims, bool keepdim);
+Tensor max_all(const Tensor& a);  // max() / min(): as amax / amin over every dim; a NaN result's gradient goes to the NaNs
+Tensor min_all(const Tensor& a);
 std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim);  // values, indices
 std::pair<Tensor, Tensor> min_dim(const Tensor& a, int64_t dim, bool keepdim);
 Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim);

@@ -191,7 +191,10 @@ Tensor prod(const Tensor& a, const IntList& dims, bool keepdim) {
 }
 
 namespace {
-Tensor amaxmin(ReduceOp op, const Tensor& a, const IntList& dims, bool keepdim, const char* name) {
+// nan_ties (max() / min() over the whole tensor, PyTorch's evenly_distribute_backward): a NaN result
+// shares the gradient among the input's NaNs; amax / amin compare equal to the result only (a NaN
+// result gives NaN gradients, as PyTorch's).
+Tensor amaxmin(ReduceOp op, const Tensor& a, const IntList& dims, bool keepdim, const char* name, bool nan_ties = false) {
   FASTDL_PROFILE(name, a);
   auto rd = norm_dims(a, dims, name);
   DType kt = is_half(a.dtype()) ? DType::f32 : a.dtype();
@@ -200,8 +203,15 @@ Tensor amaxmin(ReduceOp op, const Tensor& a, const IntList& dims, bool keepdim, 
   if (autograd::any_requires_grad(a)) {
     Dims shape = a.shape();
     Tensor o = detach(out);
-    autograd::record(op == ReduceOp::max ? "AmaxBackward0" : "AminBackward0", {a}, out, [a, o, shape, rd, keepdim](std::vector<Tensor>& g) {
-      Tensor mask = to_dtype(binary(BinaryOp::eq, a, expand_back(o, shape, rd, keepdim)), g[0].dtype());
+    const char* node = nan_ties ? (op == ReduceOp::max ? "MaxBackward1" : "MinBackward1")
+                                : (op == ReduceOp::max ? "AmaxBackward0" : "AminBackward0");
+    autograd::record(node, {a}, out, [a, o, shape, rd, keepdim, nan_ties](std::vector<Tensor>& g) {
+      Tensor oe = expand_back(o, shape, rd, keepdim);
+      Tensor hit = binary(BinaryOp::eq, a, oe);
+      if (nan_ties)
+        hit = binary(BinaryOp::logical_or, hit,
+                     binary(BinaryOp::logical_and, unary(UnaryOp::isnan, a), unary(UnaryOp::isnan, oe)));
+      Tensor mask = to_dtype(hit, g[0].dtype());
       Tensor cnt = sum(mask, IntList(rd.begin(), rd.end()), true);
       Tensor gk = keepdim ? g[0] : expand_back(g[0], shape, rd, false);
       return std::vector<Tensor>{div(mul(mask, gk), cnt)};
@@ -236,6 +246,8 @@ std::pair<Tensor, Tensor> dim_maxmin(bool mx, const Tensor& a, int64_t dim, bool
 
 Tensor amax(const Tensor& a, const IntList& dims, bool keepdim) { return amaxmin(ReduceOp::max, a, dims, keepdim, "amax"); }
 Tensor amin(const Tensor& a, const IntList& dims, bool keepdim) { return amaxmin(ReduceOp::min, a, dims, keepdim, "amin"); }
+Tensor max_all(const Tensor& a) { return amaxmin(ReduceOp::max, a, {}, false, "max", true); }
+Tensor min_all(const Tensor& a) { return amaxmin(ReduceOp::min, a, {}, false, "min", true); }
 std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim) { return dim_maxmin(true, a, dim, keepdim); }
 std::pair<Tensor, Tensor> min_dim(const Tensor& a, int64_t dim, bool keepdim) { return dim_maxmin(false, a, dim, keepdim); }
 

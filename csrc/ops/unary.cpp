@@ -62,7 +62,8 @@ Tensor unary_grad_graph(UnaryOp op, const Tensor& a, const Tensor& ys) {
     case UnaryOp::tan: { Tensor t = autograd::saved_output(ys); return add_s(mul(t, t), 1.0); }
     case UnaryOp::tanh: { Tensor t = autograd::saved_output(ys); return one_minus(mul(t, t)); }
     case UnaryOp::sigmoid: { Tensor sg = autograd::saved_output(ys); return mul(sg, one_minus(sg)); }
-    case UnaryOp::relu: return to_dtype(binary_scalar(BinaryOp::gt, ys, 0.0), ys.dtype());  // a constant mask
+    case UnaryOp::relu:  // a constant mask, 1 at a NaN (as relu_bwd)
+      return to_dtype(unary(UnaryOp::logical_not, binary_scalar(BinaryOp::le, ys, 0.0)), ys.dtype());
     case UnaryOp::reciprocal: { Tensor r = autograd::saved_output(ys); return u(UnaryOp::neg, mul(r, r)); }
     case UnaryOp::exp2: return mul_s(autograd::saved_output(ys), M_LN2);
     case UnaryOp::gelu: {  // Phi(a) + a phi(a)
@@ -212,8 +213,11 @@ Tensor leaky_relu(const Tensor& a, double slope) {
 }
 
 Tensor elu(const Tensor& a, double alpha) {
-  Tensor pos = binary_scalar(BinaryOp::gt, a, 0.0);
-  return where(pos, a, mul_s(unary(UnaryOp::expm1, a), alpha));
+  // PyTorch's sides: x <= 0 is exponential, everything else (a NaN too) the identity. The exponential
+  // side sees 0 where unused, so that its zero gradient there stays 0 (not 0 * exp(inf)).
+  Tensor neg = binary_scalar(BinaryOp::le, a, 0.0);
+  Tensor an = where(neg, a, zeros_like(a));
+  return where(neg, mul_s(unary(UnaryOp::expm1, an), alpha), a);
 }
 
 Tensor hardtanh(const Tensor& a, double lo, double hi) { return clamp(a, lo, hi); }

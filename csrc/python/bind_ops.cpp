@@ -13,7 +13,7 @@ std::optional<DType> opt_dtype(nb::handle h) {
 }
 
 nb::object max_like(bool mx, const Tensor& a, nb::handle dim, bool keepdim) {
-  if (dim.is_none()) return nb::cast(mx ? amax(a, {}, false) : amin(a, {}, false));
+  if (dim.is_none()) return nb::cast(mx ? max_all(a) : min_all(a));
   if (nb::isinstance<Tensor>(dim))
     return nb::cast(binary(mx ? BinaryOp::maximum : BinaryOp::minimum, a, nb::cast<Tensor>(dim)));
   auto r = mx ? max_dim(a, nb::cast<int64_t>(dim), keepdim) : min_dim(a, nb::cast<int64_t>(dim), keepdim);

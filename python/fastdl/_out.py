@@ -11,6 +11,7 @@ import functools
 
 from fastdl import _C
 from fastdl._C import Tensor
+from fastdl.utils._pytree import tree_tensors
 
 # PyTorch functions that take out= (an aten overload with an out argument, or documented) and that
 # fastdl exposes without it; generated against torch 2.13. Functions that handle out= themselves
@@ -66,21 +67,21 @@ take take_along_dim vstack
 """.split())
 
 
-def _tensors(x, acc):
-    if isinstance(x, Tensor):
-        acc.append(x)
-    elif isinstance(x, (list, tuple)):
-        for v in x:
-            _tensors(v, acc)
-    elif isinstance(x, dict):
-        for v in x.values():
-            _tensors(v, acc)
-    return acc
+def _dense(t):
+    """Whether t's elements are distinct and fill [first, last) with no gap (in some dim order)."""
+    expect = 1
+    for st, n in sorted((abs(st), n) for n, st in zip(t.shape, t.stride()) if n > 1):
+        if st != expect:
+            return False
+        expect *= n
+    return True
 
 
 def _span(t):
-    """[first, last) byte addresses t's elements can touch; None for an empty tensor."""
-    if t.numel() == 0:
+    """[first, last) byte addresses a dense t's elements fill; None when empty or not dense (PyTorch
+    too calls the overlap of interleaved views, such as y[::2] and y[1::2], too hard to decide and
+    lets them through)."""
+    if t.numel() == 0 or not _dense(t):
         return None
     e = t.element_size()
     lo = hi = t.data_ptr()
@@ -90,7 +91,7 @@ def _span(t):
 
 
 def _check_out(name, out, inputs):
-    for o in _tensors(out, []):
+    for o in tree_tensors(out):
         if any(st == 0 and n > 1 for n, st in zip(o.shape, o.stride())):
             raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to tensor "
                                f"(out, shape {tuple(o.shape)}, strides {o.stride()}) refers to a single memory "
@@ -99,7 +100,9 @@ def _check_out(name, out, inputs):
             continue
         so = _span(o)
         for t in inputs:
-            st = _span(t) if t.device == o.device else None
+            if t.device != o.device or t.numel() == 0 or o.numel() == 0:
+                continue
+            st = _span(t)
             if so and st and so[0] < st[1] and st[0] < so[1]:
                 raise RuntimeError(f"{name}: unsupported operation: some elements of the input tensor (shape "
                                    f"{tuple(t.shape)}) and the written-to tensor (out, shape {tuple(o.shape)}) "
@@ -144,7 +147,7 @@ def _wrap(name, f):
     @functools.wraps(f)
     def call(*args, out=None, **kwargs):
         if out is not None:
-            _check_out(name, out, _tensors([args, kwargs], []))
+            _check_out(name, out, tree_tensors([args, kwargs]))
         r = f(*args, **kwargs)
         return r if out is None else _write(name, out, r)
     return call

@@ -83,10 +83,41 @@ def hypot(a, b):
     return _C.where(_C.logical_or(_C.isinf(a), _C.isinf(b)), builtins.float("inf"), r)
 
 
-def logaddexp(a, b):
+def _logaddexp_value(a, b):
     m = _C.maximum(a, b).detach()
     m = _C.where(m.isinf(), 0.0, m)
     return ((a - m).exp() + (b - m).exp()).log() + m
+
+
+_LOGADDEXP = []
+
+
+def _logaddexp_fn():
+    """log(e^a + e^b) with PyTorch's gradients, g / (1 + e^(b - a)) and g / (1 + e^(a - b)):
+    finite beside an infinite operand (the quotient form of the value's own graph is inf / inf)."""
+    if not _LOGADDEXP:
+        from fastdl.autograd import Function  # autograd imports this module: import on first use
+
+        class Logaddexp(Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                ctx.save_for_backward(a, b)
+                return _logaddexp_value(a, b)
+
+            @staticmethod
+            def backward(ctx, g):
+                a, b = ctx.saved_tensors
+                ga, gb = g * _C.sigmoid(a - b), g * _C.sigmoid(b - a)
+                return (ga.sum_to_size(a.shape) if tuple(ga.shape) != tuple(a.shape) else ga,
+                        gb.sum_to_size(b.shape) if tuple(gb.shape) != tuple(b.shape) else gb)
+        _LOGADDEXP.append(Logaddexp)
+    return _LOGADDEXP[0]
+
+
+def logaddexp(a, b):
+    if _C.is_grad_enabled() and isinstance(a, Tensor) and isinstance(b, Tensor) and (a.requires_grad or b.requires_grad):
+        return _logaddexp_fn().apply(a, b)
+    return _logaddexp_value(a, b)
 
 
 def xlogy(a, b):

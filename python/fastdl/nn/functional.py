@@ -44,8 +44,9 @@ def elu(input, alpha=1.0, inplace=False):
 
 
 def _hardtanh(x, lo, hi):
-    # PyTorch's hardtanh passes gradient only strictly inside (lo, hi); _C.hardtanh is clamp,
-    # whose gradient includes the end points
+    # PyTorch's hardtanh passes gradient only strictly inside (lo, hi) (its vectorised backward, the
+    # one most elements take, gives 0 at a NaN too); _C.hardtanh is clamp, whose gradient includes
+    # the end points
     if not x.dtype.is_floating_point:  # PyTorch casts the bounds to an integer input's dtype (truncating)
         lo, hi = int(lo), int(hi)
     return _C.where((x > lo) & (x < hi), x, _C.clamp(x, lo, hi).detach())
@@ -74,7 +75,13 @@ def hardsigmoid(input, inplace=False):
 
 
 def hardswish(input, inplace=False):
-    return _inplace(input, input * (_hardtanh(input + 3.0, 0.0, 6.0) / 6.0), inplace)
+    # x (x + 3) / 6 inside (-3, 3), x * 0 at or below -3 (NaN at -inf), x at or above 3 and at a NaN,
+    # as PyTorch's (vectorised) kernels; the middle piece sees 0 where unused, so that its zero
+    # gradient there stays 0 at an infinity
+    mid = (input > -3.0) & (input < 3.0)
+    xm = _C.where(mid, input, 0.0)
+    out = _C.where(input <= -3.0, input * 0.0, _C.where(mid, xm * (xm + 3.0) / 6.0, input))
+    return _inplace(input, out, inplace)
 
 
 def mish(input, inplace=False):
@@ -108,7 +115,7 @@ def threshold(input, threshold, value, inplace=False):
     if not input.dtype.is_floating_point:  # both numbers are cast to an integer input's dtype (PyTorch)
         threshold, value = int(threshold), int(value)
     value = value if isinstance(value, int) else float(value)
-    return _inplace(input, _C.where(input > threshold, input, value), inplace)
+    return _inplace(input, _C.where(input <= threshold, value, input), inplace)  # a NaN stays (PyTorch)
 
 
 def glu(input, dim=-1):

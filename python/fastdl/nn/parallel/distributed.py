@@ -26,20 +26,9 @@ from fastdl import distributed as dist
 from fastdl._C import Tensor
 from fastdl._tensor import no_grad as _no_grad
 from fastdl.nn.modules.module import Module
+from fastdl.utils._pytree import tree_tensors
 
 FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's first bucket: the last layers' gradients start reducing early
-
-
-def _flat_tensors(obj, out):
-    if isinstance(obj, Tensor):
-        out.append(obj)
-    elif isinstance(obj, (list, tuple)):
-        for o in obj:
-            _flat_tensors(o, out)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            _flat_tensors(o, out)
-    return out
 
 
 def _np(t):
@@ -326,7 +315,7 @@ class DistributedDataParallel(Module):
     def _reached(outputs):
         """The parameters (by storage key) that the graph behind `outputs` reaches."""
         stack, seen, keys = [], set(), set()
-        for t in _flat_tensors(outputs, []):
+        for t in tree_tensors(outputs):
             if t.grad_fn is not None:
                 stack.append(t.grad_fn)
             elif t.requires_grad:
