@@ -173,3 +173,71 @@ def test_gradients_at_nan_and_infinity(name, f, want):
         (y * fd.arange(1.0, 9.0, dtype=fd.float64)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.array(want, dtype=np.float64), rtol=1e-12, atol=0,
                                err_msg=name)
+
+
+def _g(f, vals, *more):
+    """f's value and gradient (upstream 1, 2, 3, ...) at float64 vals."""
+    x = fd.tensor(vals, dtype=fd.float64, requires_grad=True)
+    y = f(x, *more)
+    (y * fd.arange(1.0, len(vals) + 1.0, dtype=fd.float64)).sum().backward()
+    return y.detach().numpy(), x.grad.numpy()
+
+
+def _eq(got, want):
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), rtol=1e-13, atol=0)
+
+
+def test_pow_gradient_conventions():
+    """PyTorch's: x^0 gives the base no gradient (even at 0 or NaN); 0^y with y >= 0 gives the
+    exponent none; a negative base's exponent gradient is NaN (its log)."""
+    e = [0.0, 1.0, -1.0, _NAN]
+    _eq(_g(lambda x: x ** fd.zeros(4, dtype=fd.float64), e)[1], [0, 0, 0, 0])
+    _eq(_g(lambda x: x ** x, [0.0, 2.0])[1], [0, 2 * 4 * (np.log(2) + 1)])
+    y, g = _g(lambda x: fd.full((4,), -2.0, dtype=fd.float64) ** x, [1.0, 2.0, 0.0, 3.0])
+    _eq(y, [-2, 4, 1, -8])
+    assert np.isnan(g).all()
+    _eq(_g(lambda x: fd.zeros(3, dtype=fd.float64) ** x, [-1.0, 0.0, 2.0])[1], [-_INF, 0, 0])
+
+
+def test_clamp_with_tensor_bounds_at_nan():
+    """A NaN on either side: NaN out, no gradient to either operand; an element equal to its bound
+    keeps the whole gradient (PyTorch's clamp_min / clamp_max with tensor bounds)."""
+    for f, keep in ((fd.clamp_min, [0, 0, 0, 4]), (fd.clamp_max, [0, 0, 3, 4])):
+        b = fd.tensor([1.0, _NAN, 1.0, 1.0], dtype=fd.float64, requires_grad=True)
+        x = fd.tensor([_NAN, 0.5, 0.5, 1.0], dtype=fd.float64, requires_grad=True)
+        y = f(x, b)
+        (y * fd.arange(1.0, 5.0, dtype=fd.float64)).sum().backward()
+        assert np.isnan(y.detach().numpy()[:2]).all()
+        _eq(x.grad.numpy(), keep)
+        _eq(b.grad.numpy(), [0, 0, 3 - keep[2], 0])
+
+
+def test_fmod_and_floor_divide_are_exact_at_the_edges():
+    """fmod is C's (exact; fmod(a, +-inf) = a, fmod(inf, b) = NaN), floor division Python's
+    (1.5 // -inf = -1, inf // 2 = NaN), as PyTorch's; the grad of fmod's divisor is -trunc(a / b)."""
+    a = np.array([1e20, -7.3e15, 5.5, -5.5, 1.5, 1.5, _INF, 1e-300], dtype=np.float64)
+    b = np.array([3.3, -0.7, 2.0, 2.0, _INF, -_INF, 2.0, 3.0], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        _eq(fd.fmod(fd.tensor(a), fd.tensor(b)).numpy(), np.fmod(a, b))
+        _eq(fd.floor_divide(fd.tensor(a), fd.tensor(b)).numpy(), [x // y for x, y in zip(a, b)])
+    _eq(fd.fmod(fd.tensor([7, -7]), 3).tolist(), [1, -1])
+    x = fd.tensor([7.0, -7.5], dtype=fd.float64, requires_grad=True)
+    y = fd.tensor([2.0, 2.0], dtype=fd.float64, requires_grad=True)
+    fd.fmod(x, y).sum().backward()
+    _eq(x.grad.numpy(), [1, 1])
+    _eq(y.grad.numpy(), [-3, 3])
+
+
+def test_domain_edge_gradients():
+    """The derivative formulas PyTorch evaluates at the edges of the domain: inf at the poles, NaN
+    outside, 0 where they vanish (not 0 * inf, nor a masked 0)."""
+    pts = [1.0, -1.0, _INF, 1.5, 0.5]
+    _eq(_g(fd.erfinv, pts)[1], [_INF, _INF, _NAN, _NAN, 5 * np.sqrt(np.pi) / 2 * np.exp(0.4769362762044699 ** 2)])
+    _eq(_g(fd.atanh, pts)[1], [_INF, _INF, -0.0, -4 / 1.25, 5 / 0.75])
+    _eq(_g(fd.acosh, [1.0, -1.0, -_INF, 0.5, 2.0])[1], [_INF, _INF, 0, _NAN, 5 / np.sqrt(3)])
+    _eq(_g(fd.logit, [0.0, 1.0, -0.5, 0.5, -0.0])[1], [_INF, _INF, _NAN, 16, _INF])
+    _eq(_g(fd.special.erfc, [_INF, -_INF])[1], [0, 0])
+    _eq(_g(lambda x: fd.atan2(x, fd.zeros(2, dtype=fd.float64)), [0.0, 1.0])[1], [0, 0])
+    _eq(_g(lambda x: fd.nextafter(x, fd.tensor([_INF, -_INF, 2.0], dtype=fd.float64)), [_INF, _INF, 2.0]),
+        [[_INF, np.finfo(np.float64).max, 2.0], [0, 2, 0]])
+    assert not np.signbit(fd.tensor([-0.0, -1.0]).abs().numpy()).any()

@@ -362,11 +362,11 @@ def _lean_sampling():
 
 
 def _own_leaves(x):
-    """x with every differentiable non-leaf tensor (a view torch's reference inputs cut from a leaf:
-    transposed, sliced, expanded) made a leaf of the same geometry: torch gives no gradient to a
-    non-leaf, so its gradients there would compare against nothing."""
+    """x with every differentiable view (torch's reference inputs cut them from a leaf: transposed,
+    sliced, expanded; some are leaves themselves) made a plain leaf of the same geometry: torch
+    differentiates neither a non-leaf nor a leaf view, so its gradients there are None."""
     if isinstance(x, torch.Tensor):
-        return x.detach().requires_grad_(True) if x.requires_grad and not x.is_leaf else x
+        return x.detach().requires_grad_(True) if x.requires_grad and (not x.is_leaf or x._base is not None) else x
     if isinstance(x, (list, tuple)) and not hasattr(x, "_fields") and not isinstance(x, torch.Size):
         return type(x)(_own_leaves(v) for v in x)
     if isinstance(x, dict):

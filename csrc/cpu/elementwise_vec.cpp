@@ -38,9 +38,17 @@ template <class T> inline T t_gelu_tanh(T x) {
   return T(0.5) * x * (T(1) + t_tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
 }
 
+// Python's floor division. Floats: CPython's algorithm, the exact quotient of a - fmod(a, b) rounded
+// to the floor (floor(a / b) rounds a / b first: 1.5 // -inf is -1, inf // 2 is NaN).
 template <class T> inline T floor_div(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) return std::floor(a / b);
-  else {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (b == 0) return a / b;
+    T mod = std::fmod(a, b), div = (a - mod) / b;
+    if (mod != 0 && ((b < 0) != (mod < 0))) div -= T(1);
+    if (div == 0) return std::copysign(T(0), a / b);
+    T fl = std::floor(div);
+    return div - fl > T(0.5) ? T(fl + T(1)) : fl;
+  } else {
     if (b == 0) return 0;  // the op refuses zero divisors; never trap
     if constexpr (std::is_signed_v<T>)  // MIN / -1 overflows (and traps on x86): wrap like PyTorch
       if (b == T(-1)) return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(a));
@@ -57,6 +65,15 @@ template <class T> inline T py_mod(T a, T b) {
     if constexpr (std::is_signed_v<T>) if (b == T(-1)) return 0;  // MIN % -1 traps on x86
     T r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+  }
+}
+// C's remainder (the dividend's sign), exact for floats.
+template <class T> inline T c_fmod(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return std::fmod(a, b);
+  else {
+    if (b == 0) return 0;
+    if constexpr (std::is_signed_v<T>) if (b == T(-1)) return 0;  // MIN % -1 traps on x86
+    return a % b;
   }
 }
 template <class T> inline T ipow(T a, T b) {
@@ -193,6 +210,7 @@ void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, const Row
     case BinaryOp::atan2: return row2(o, a, b, r, [](T x, T y) { return T(std::atan2(double(x), double(y))); });
     case BinaryOp::remainder: return row2(o, a, b, r, [](T x, T y) { return py_mod(x, y); });
     case BinaryOp::floor_divide: return row2(o, a, b, r, [](T x, T y) { return floor_div(x, y); });
+    case BinaryOp::fmod: return row2(o, a, b, r, [](T x, T y) { return c_fmod(x, y); });
     case BinaryOp::eq: return row2(ob, a, b, r, [](T x, T y) { return x == y; });
     case BinaryOp::ne: return row2(ob, a, b, r, [](T x, T y) { return x != y; });
     case BinaryOp::lt: return row2(ob, a, b, r, [](T x, T y) { return x < y; });
@@ -360,7 +378,9 @@ void unary_t(UnaryOp op, char* out, const char* ca, int64_t n, int64_t so, int64
   bool* ob = reinterpret_cast<bool*>(out);
   switch (op) {
     case UnaryOp::neg: return row1(o, a, n, so, sa, [](T x) { return T(-x); });
-    case UnaryOp::abs: return row1(o, a, n, so, sa, [](T x) { return x < T(0) ? T(-x) : x; });
+    case UnaryOp::abs:  // floats: clear the sign bit (abs(-0.0) is +0.0)
+      if constexpr (std::is_floating_point_v<T>) return row1(o, a, n, so, sa, [](T x) { return std::fabs(x); });
+      else return row1(o, a, n, so, sa, [](T x) { return x < T(0) ? T(-x) : x; });
     case UnaryOp::relu: return row1(o, a, n, so, sa, [](T x) { return x > T(0) ? x : (x != x ? x : T(0)); });
     case UnaryOp::sign: return row1(o, a, n, so, sa, [](T x) { return T((x > T(0)) - (x < T(0))); });
     case UnaryOp::square: return row1(o, a, n, so, sa, [](T x) { return T(x * x); });

@@ -78,6 +78,9 @@ template <class C> __device__ __forceinline__ C binary_value(BinaryOp op, C a, C
     case BinaryOp::atan2: return C(atan2(x, g));
     case BinaryOp::remainder: return py_remainder(a, b);
     case BinaryOp::floor_divide: return py_floor_divide(a, b);
+    case BinaryOp::fmod:
+      if constexpr (kInt) return (b == 0 || b == C(-1)) ? C(0) : C(a % b);  // zero divisors refused; MIN % -1
+      else return fmod(a, b);
     case BinaryOp::bitwise_and:
       if constexpr (kInt) return C(a & b);
       else return C(0);  // the op refuses floating dtypes

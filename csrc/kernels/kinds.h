@@ -6,7 +6,7 @@
 namespace fastdl {
 
 enum class BinaryOp : uint8_t {
-  add, sub, mul, div, pow, maximum, minimum, atan2, remainder, floor_divide,
+  add, sub, mul, div, pow, maximum, minimum, atan2, remainder, floor_divide, fmod,
   eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor,
   // backward helpers (a = forward input or output, b = upstream gradient)
   relu_bwd, sigmoid_bwd, tanh_bwd, gelu_bwd, gelu_tanh_bwd, silu_bwd, softplus_bwd,

@@ -11,7 +11,7 @@ namespace fastdl {
 
 const char* op_name(BinaryOp op) {
   static const char* n[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "remainder",
-                            "floor_divide", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+                            "floor_divide", "fmod", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                             "logical_xor", "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
                             "gelu_backward", "silu_backward", "softplus_backward", "bitwise_and", "bitwise_or",
                             "bitwise_xor"};
@@ -131,12 +131,20 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
       return;
     case BinaryOp::pow:
       autograd::record("PowBackward1", {a, b}, out, [a, b, ga, gb](V& g) {
+        // PyTorch's conventions: no gradient to the base where the exponent is 0 (x^0 is 1 even at
+        // x = 0 or NaN), none to the exponent where the base is 0 and the exponent >= 0; a negative
+        // base's exponent gradient is NaN (its log)
         Tensor da, db;
-        if (ga) da = grad_for(mul(g[0], mul(b, binary(BinaryOp::pow, a, binary_scalar(BinaryOp::sub, b, 1.0)))), a);
+        if (ga) {
+          Tensor d = mul(b, binary(BinaryOp::pow, a, binary_scalar(BinaryOp::sub, b, 1.0)));
+          d = where(binary_scalar(BinaryOp::eq, b, 0.0), zeros_like(d), d);
+          da = grad_for(mul(g[0], d), a);
+        }
         if (gb) {
-          Tensor o = binary(BinaryOp::pow, a, b);
-          Tensor lg = unary(UnaryOp::log, where(binary_scalar(BinaryOp::gt, a, 0.0), a, ones_like(a)));
-          db = grad_for(mul(g[0], mul(o, lg)), b);
+          Tensor d = mul(binary(BinaryOp::pow, a, b), unary(UnaryOp::log, a));
+          Tensor skip = binary(BinaryOp::logical_and, binary_scalar(BinaryOp::eq, a, 0.0), binary_scalar(BinaryOp::ge, b, 0.0));
+          d = where(skip, zeros_like(d), d);
+          db = grad_for(mul(g[0], d), b);
         }
         return V{da, db};
       }, {a, b});
@@ -155,12 +163,19 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     case BinaryOp::atan2:
       autograd::record("Atan2Backward0", {a, b}, out, [a, b](V& g) {
         Tensor den = add(mul(a, a), mul(b, b));
-        return V{grad_for(div(mul(g[0], b), den), a), grad_for(unary(UnaryOp::neg, div(mul(g[0], a), den)), b)};
+        Tensor r = unary(UnaryOp::reciprocal, den);
+        r = where(unary(UnaryOp::isinf, r), zeros_like(r), r);  // 0 at the origin, as PyTorch
+        return V{grad_for(mul(mul(g[0], b), r), a), grad_for(unary(UnaryOp::neg, mul(mul(g[0], a), r)), b)};
       }, {a, b});
       return;
     case BinaryOp::remainder:
       autograd::record("RemainderBackward0", {a, b}, out, [a, b](V& g) {
         return V{grad_for(g[0], a), grad_for(unary(UnaryOp::neg, mul(g[0], binary(BinaryOp::floor_divide, a, b))), b)};
+      }, {a, b});
+      return;
+    case BinaryOp::fmod:  // a - trunc(a / b) b (PyTorch's formula)
+      autograd::record("FmodBackward1", {a, b}, out, [a, b](V& g) {
+        return V{grad_for(g[0], a), grad_for(unary(UnaryOp::neg, mul(g[0], unary(UnaryOp::trunc, div(a, b)))), b)};
       }, {a, b});
       return;
     default:
@@ -182,14 +197,14 @@ BinaryOp check_bool_op(BinaryOp op, DType rt, DType x, DType y) {
                                                                                              : BinaryOp::logical_xor;
   if (op == BinaryOp::add || op == BinaryOp::maximum) return BinaryOp::logical_or;
   if (op == BinaryOp::mul || op == BinaryOp::minimum) return BinaryOp::logical_and;
-  FASTDL_CHECK(op != BinaryOp::remainder && op != BinaryOp::floor_divide, TypeError, op_name(op),
+  FASTDL_CHECK(op != BinaryOp::remainder && op != BinaryOp::floor_divide && op != BinaryOp::fmod, TypeError, op_name(op),
                ": not supported for bool tensors");
   return op;
 }
 
 // Integer division by zero has no value: refuse it before anything is written.
 void check_int_divisor(BinaryOp op, DType ct, const Tensor& a, const Tensor& b) {
-  if ((op != BinaryOp::remainder && op != BinaryOp::floor_divide) || is_floating(ct) || b.numel() == 0 || a.numel() == 0) return;
+  if ((op != BinaryOp::remainder && op != BinaryOp::floor_divide && op != BinaryOp::fmod) || is_floating(ct) || b.numel() == 0 || a.numel() == 0) return;
   Tensor z = binary_scalar(BinaryOp::eq, b, 0.0, false, 1);
   FASTDL_CHECK(item(any(z, {}, false)) == 0, ValueError, op_name(op), ": integer division by zero (divisor of shape ",
                shape_str(b.shape()), " and dtype ", dtype_name(b.dtype()), ")");

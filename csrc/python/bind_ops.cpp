@@ -140,7 +140,7 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
     if (Tensor e = exact_int(b, a); e.defined()) return binary_(BinaryOp::op, a, e); \
     return binary_scalar_(BinaryOp::op, a, nb::cast<double>(b)); }, "other"_a);
   BIN("sub", sub) BIN("mul", mul) BIN("div", div) BIN("pow", pow) BIN("maximum", maximum)
-  BIN("minimum", minimum) BIN("atan2", atan2) BIN("remainder", remainder) BIN("floor_divide", floor_divide)
+  BIN("minimum", minimum) BIN("atan2", atan2) BIN("remainder", remainder) BIN("floor_divide", floor_divide) BIN("fmod", fmod)
   BIN("eq", eq) BIN("ne", ne) BIN("lt", lt) BIN("le", le) BIN("gt", gt) BIN("ge", ge)
   BIN("logical_and", logical_and) BIN("logical_or", logical_or) BIN("logical_xor", logical_xor)
   BIN("bitwise_and", bitwise_and) BIN("bitwise_or", bitwise_or) BIN("bitwise_xor", bitwise_xor)

@@ -53,11 +53,7 @@ def fmod(a, b):
     """C-style remainder: the sign of the dividend."""
     if not isinstance(a, Tensor):
         raise TypeError(f"fmod: expected a Tensor as input; got {type(a).__name__}")
-    if a.dtype.is_floating_point or (isinstance(b, Tensor) and b.dtype.is_floating_point) or isinstance(b, builtins.float):
-        q = a / b
-        return a - q.trunc() * b
-    r = a.remainder(b)  # integers: python-style, then move to the dividend's sign
-    return _C.where((r != 0) & ((r < 0) != (a < 0)), r - b, r)
+    return _C.fmod(a, b)
 
 
 def frac(t):
@@ -141,22 +137,35 @@ def round(input, *, decimals=0):
     return _C.round(input / scale) * scale
 
 
+def _clamp_bound(input, bound, keep, take):
+    """input where keep, bound where take, NaN where neither (a NaN on either side): PyTorch's
+    values and gradients (an element equal to its bound keeps the whole gradient, where maximum
+    would split it; a NaN passes none to either operand)."""
+    if not (input.dtype.is_floating_point or bound.dtype.is_floating_point):
+        return _C.where(keep, input, bound)
+    return _C.where(keep, input, _C.where(take, bound, builtins.float("nan")))
+
+
 def clamp_min(input, min):  # noqa: A002
     if isinstance(min, Tensor):
-        # where, not maximum: an element equal to its bound keeps the whole gradient, as in PyTorch
-        # (maximum splits ties evenly); a NaN bound gives NaN, as maximum would
-        return _C.where(_C.logical_or(input < min, min.isnan()), min, input)
+        return _clamp_bound(input, min, input >= min, input < min)
     return input.clamp(min=min)
 
 
 def clamp_max(input, max):  # noqa: A002
-    if isinstance(max, Tensor):  # see clamp_min
-        return _C.where(_C.logical_or(input > max, max.isnan()), max, input)
+    if isinstance(max, Tensor):
+        return _clamp_bound(input, max, input <= max, input > max)
     return input.clamp(max=max)
 
 
 # ---- composed elementwise math (PyTorch names); integer inputs of float-valued ops give the
 # default float dtype, as in PyTorch ------------------------------------------------------------
+def _float_tensor(t, op):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: expected a Tensor; got {type(t).__name__}")
+    return _float(t)
+
+
 def _float(t):
     if not isinstance(t, Tensor):
         return t
@@ -295,6 +304,12 @@ def asinh(input):
 
 
 def acosh(input):
+    """Gradient: 1 / sqrt(x^2 - 1), PyTorch's (inf at +-1, NaN inside (-1, 1), 0 at +-inf)."""
+    from fastdl._special import _apply
+    return _apply("acosh", _acosh_value, lambda x: _C.rsqrt(x * x - 1.0), _float_tensor(input, "acosh"))
+
+
+def _acosh_value(input):
     x = _float(input)
     big = x > 2.0 ** 28  # log(2 x), where x^2 would overflow
     xs = _C.where(big, 2.0, x)
@@ -304,8 +319,10 @@ def acosh(input):
 
 
 def atanh(input):
-    x = _float(input)
-    return 0.5 * _C.log1p(2.0 * x / (1.0 - x))
+    """Gradient: 1 / (1 - x^2), PyTorch's (inf at +-1, -0 at +-inf)."""
+    from fastdl._special import _apply
+    return _apply("atanh", lambda x: 0.5 * _C.log1p(2.0 * x / (1.0 - x)), lambda x: 1.0 / (1.0 - x * x),
+                  _float_tensor(input, "atanh"))
 
 
 def _host_int(a, b, fn, op):
@@ -391,7 +408,11 @@ def logit(input, eps=None):
     p = _float(input)
     if eps is not None:
         p = p.clamp(eps, 1.0 - eps)
-    return _C.log(p / (1.0 - p))
+        return _C.log(p / (1.0 - p))
+    from fastdl._special import _apply  # PyTorch's gradient: NaN outside [0, 1], inf at 0 and 1
+    return _apply("logit", lambda x: _C.log(x / (1.0 - x)),
+                  lambda x: _C.where((x < 0.0) | (x > 1.0), builtins.float("nan"), 1.0 / (x * (1.0 - x)).abs()),
+                  _float_tensor(p, "logit"))
 
 
 def sgn(input):
@@ -416,5 +437,30 @@ def nextafter(input, other):
         raise TypeError(f"nextafter: expected one dtype; got {input.dtype} and {other.dtype}")
     out = np.asarray(np.nextafter(input.detach().cpu().numpy(), other.detach().cpu().numpy()))
     out = _C.from_numpy(np.ascontiguousarray(out)).reshape(out.shape).to(input.device)
-    # PyTorch passes the gradient straight through to input (a one-ulp step), none to other
-    return input + (out - input).detach() if input.requires_grad else out
+    if not (input.requires_grad and _C.is_grad_enabled()):
+        return out
+    # PyTorch passes the gradient straight through to input (a one-ulp step) where input != other,
+    # none to other
+    return _straight_through(input, out, (input != other).detach())
+
+
+_STRAIGHT = []
+
+
+def _straight_through(x, value, mask):
+    """value (computed without autograd) with gradient g * mask to x (mask broadcasts to value)."""
+    if not _STRAIGHT:
+        from fastdl.autograd import Function  # autograd imports this module: import on first use
+
+        class StraightThrough(Function):
+            @staticmethod
+            def forward(ctx, x, value, mask):
+                ctx.mask, ctx.shape = mask, tuple(x.shape)
+                return value
+
+            @staticmethod
+            def backward(ctx, g):
+                gx = g * ctx.mask.to(g.dtype)
+                return (gx.sum_to_size(ctx.shape) if tuple(gx.shape) != ctx.shape else gx), None, None
+        _STRAIGHT.append(StraightThrough)
+    return _STRAIGHT[0].apply(x, value, mask)

@@ -209,6 +209,11 @@ def polygamma(n, input):
 
 
 def erfc(input):
+    """1 - erf(x). Gradient: -2 / sqrt(pi) exp(-x^2) (0 at +-inf, not 0 * inf)."""
+    return _apply("erfc", _erfc_value, lambda x: _C.exp(-x * x) * (-2.0 / math.sqrt(math.pi)), input)
+
+
+def _erfc_value(input):
     """1 - erf(x); from x = 1.5 on (erfc < 0.034, where 1 - erf would lose digits) the continued
     fraction exp(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), 120 levels deep
     (relative error 2e-16 at x = 1.5, against mpmath; 60 levels left 2e-13 there)."""
@@ -225,7 +230,13 @@ def erfc(input):
 
 
 def erfinv(input):
-    """The y with erf(y) = x on (-1, 1), +-inf at +-1, NaN outside: Winitzki's closed form (~2e-3)
+    """The y with erf(y) = x on (-1, 1), +-inf at +-1, NaN outside. Gradient: sqrt(pi) / 2 exp(y^2),
+    PyTorch's, so inf at +-1 and NaN outside."""
+    return _apply("erfinv", _erfinv_value, lambda x: _C.exp(_C.square(erfinv(x))) * (math.sqrt(math.pi) / 2.0), input)
+
+
+def _erfinv_value(input):
+    """erfinv's value: Winitzki's closed form (~2e-3)
     refined by three Halley steps; the last step is taken from a detached guess, so the gradient is
     the exact sqrt(pi) / 2 exp(y^2), and the second derivative the exact 2 y / erf'(y)^2. Near +-1 digits go (erf's rounding over erf'(y)): relative error
     ~1e-9 at 1 - 1e-7, ~1e-6 at 1 - 1e-12."""
