@@ -12,7 +12,9 @@ def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
     if a.dtype == _C.dtype.bool and b.dtype == _C.dtype.bool:  # no arithmetic on bools: close means equal
         return a == b
     close = (a - b).abs() <= atol + rtol * b.abs()
-    close = _C.logical_or(close, a == b)  # infinities
+    if a.dtype.is_floating_point or b.dtype.is_floating_point:  # an infinity is close to itself only
+        close = _C.logical_and(close, _C.logical_and(a.isfinite(), b.isfinite()))
+    close = _C.logical_or(close, a == b)
     if equal_nan:
         close = _C.logical_or(close, _C.logical_and(a.isnan(), b.isnan()))
     return close

@@ -397,7 +397,13 @@ def index_copy(input, dim, index, source):
     red = "mean" if x.dtype.is_floating_point else "max"
     placed = _segment2(s, idx, x.shape[0], red).reshape((x.shape[0],) + rest)
     hit = _hits(idx, x.shape[0], x.device).reshape((-1,) + (1,) * len(rest))
-    return _back(_C.where(hit, placed.to(x.dtype), x), dim, input)
+    out = _C.where(hit, placed.to(x.dtype), x)
+    if red == "mean" and s.requires_grad and _C.is_grad_enabled():
+        # a duplicated index's slot holds the mean of its sources, and each source gets the slot's
+        # whole gradient (PyTorch's index_select backward): the gradient of a scatter-sum
+        from fastdl.autograd.composite import value_with_grad_of
+        out = value_with_grad_of(out, _C.where(hit, _segment2(s, idx, x.shape[0], "sum").to(x.dtype), x))
+    return _back(out, dim, input)
 
 
 def index_fill(input, dim, index, value):

@@ -16,6 +16,9 @@ def _scalar_tensor(x, like):
 
 def div(input, other, *, rounding_mode=None):
     """input / other; rounding_mode 'trunc' or 'floor' rounds the quotient (PyTorch's div)."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two numbers: a 0-dim result
+        from fastdl._tensor import tensor
+        input = tensor(input)
     if rounding_mode is None:
         return _C.div(input, other) if isinstance(input, Tensor) else _C.div(_scalar_tensor(input, other), other)
     if rounding_mode == "floor":
@@ -441,26 +444,5 @@ def nextafter(input, other):
         return out
     # PyTorch passes the gradient straight through to input (a one-ulp step) where input != other,
     # none to other
-    return _straight_through(input, out, (input != other).detach())
-
-
-_STRAIGHT = []
-
-
-def _straight_through(x, value, mask):
-    """value (computed without autograd) with gradient g * mask to x (mask broadcasts to value)."""
-    if not _STRAIGHT:
-        from fastdl.autograd import Function  # autograd imports this module: import on first use
-
-        class StraightThrough(Function):
-            @staticmethod
-            def forward(ctx, x, value, mask):
-                ctx.mask, ctx.shape = mask, tuple(x.shape)
-                return value
-
-            @staticmethod
-            def backward(ctx, g):
-                gx = g * ctx.mask.to(g.dtype)
-                return (gx.sum_to_size(ctx.shape) if tuple(gx.shape) != ctx.shape else gx), None, None
-        _STRAIGHT.append(StraightThrough)
-    return _STRAIGHT[0].apply(x, value, mask)
+    from fastdl.autograd.composite import value_with_grad_of
+    return value_with_grad_of(out, input * (input != other).detach())

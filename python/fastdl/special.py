@@ -40,12 +40,15 @@ def _default_float():
 
 
 def _arg(x, op, name="input", like=None):
-    """x as a tensor; a number becomes a 0-dim tensor of the default dtype on like's device."""
+    """x as a tensor; a number becomes a 0-dim tensor on like's device, of like's dtype when that is
+    floating (a float64 tensor keeps the number's digits, as PyTorch's wrapped numbers), else of the
+    default dtype."""
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (builtins.int, builtins.float, builtins.bool)):
         dev = like.device if isinstance(like, Tensor) else "cpu"
-        return _C.full((), builtins.float(x), _default_float(), dev)
+        dt = like.dtype if isinstance(like, Tensor) and like.dtype.is_floating_point else _default_float()
+        return _C.full((), builtins.float(x), dt, dev)
     raise TypeError(f"special.{op}: {name} must be a Tensor or a number; got {type(x).__name__}")
 
 

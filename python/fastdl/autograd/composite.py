@@ -12,7 +12,7 @@ backward; only a create_graph backward pays for the recomputation.
 from fastdl import _C
 from fastdl._C import Tensor
 
-__all__ = ["attach"]
+__all__ = ["attach", "value_with_grad_of"]
 
 
 def attach(outputs, inputs, composite):
@@ -87,3 +87,29 @@ def _recompute():
 
     _cls.append(CompositeBackward)
     return CompositeBackward
+
+
+_vg = []
+
+
+def value_with_grad_of(value, surrogate):
+    """A tensor with value's elements whose gradient is surrogate's: backward hands the incoming
+    gradient to surrogate's graph (same shape as value). For ops whose value is computed apart
+    (on the host, or with PyTorch's tie rules) but whose derivative is a simple linear map, such as
+    nextafter's (x * mask) or index_copy's (a scatter-sum of the sources); unlike
+    value + (surrogate - surrogate.detach()) it never meets inf - inf."""
+    if not (_C.is_grad_enabled() and surrogate.requires_grad):
+        return value.detach()
+    if not _vg:
+        from fastdl.autograd import Function
+
+        class ValueWithGradOf(Function):
+            @staticmethod
+            def forward(ctx, value, surrogate):
+                return value.detach()
+
+            @staticmethod
+            def backward(ctx, g):
+                return None, g
+        _vg.append(ValueWithGradOf)
+    return _vg[0].apply(value.detach(), surrogate)
