@@ -241,3 +241,23 @@ def test_domain_edge_gradients():
     _eq(_g(lambda x: fd.nextafter(x, fd.tensor([_INF, -_INF, 2.0], dtype=fd.float64)), [_INF, _INF, 2.0]),
         [[_INF, np.finfo(np.float64).max, 2.0], [0, 2, 0]])
     assert not np.signbit(fd.tensor([-0.0, -1.0]).abs().numpy()).any()
+
+
+def test_number_first_operand():
+    """PyTorch's binary functions that take a Python number first (add(2, t), remainder(5, t), ...),
+    and two numbers for add / sub / mul / floor_divide / div (a 0-dim tensor); the others refuse."""
+    t, i = fd.tensor([1.0, 2.0]), fd.tensor([3, 4])
+    assert fd.add(3, t).tolist() == [4.0, 5.0] and fd.add(3, t, alpha=2).tolist() == [5.0, 7.0]
+    assert fd.sub(3, t).tolist() == [2.0, 1.0] and fd.mul(2, i).tolist() == [6, 8] and fd.mul(2, i).dtype == fd.int64
+    assert fd.add(1.5, i).dtype == fd.float32 and fd.floor_divide(7.0, t).tolist() == [7.0, 3.0]
+    assert fd.remainder(5, i).tolist() == [2, 1] and fd.bitwise_and(6, i).tolist() == [2, 4]
+    assert fd.div(3, t, rounding_mode="trunc").tolist() == [3.0, 1.0]
+    for f, want in ((fd.add, 9), (fd.sub, 5), (fd.mul, 14), (fd.floor_divide, 3)):
+        r = f(7, 2)
+        assert isinstance(r, fd.Tensor) and r.ndim == 0 and r.item() == want and r.dtype == fd.int64
+    assert fd.div(-4.5, 2.0, rounding_mode="trunc").item() == -2.0
+    for f in (fd.maximum, fd.atan2):
+        with pytest.raises(TypeError):
+            f(3.0, t)
+    with pytest.raises(TypeError):
+        fd.remainder(7, 2)

@@ -33,6 +33,10 @@ PASS_BAR = 0.99
 # samples (empty, 0-dim, n beyond the length, ...) often come late in an OpInfo's list.
 MAX_SAMPLES = {"float64": None, "float32": None, "int64": None, "reference": None}
 FLOAT32_TOL = 1e-4  # rtol and atol of the float32 pass, forward and gradients
+# The reference pass (op.reference_inputs: the samples and torch's extremal values, large and
+# non-contiguous operands, broadcasting) leaves out samples holding more elements than this: the
+# 1024 x 1024 operands repeat what the small ones test and took most of its time and memory.
+REF_MAX_NUMEL = 1 << 14
 
 # Ops whose results are random or unspecified (fresh memory) by design.
 RANDOM_OPS = {
@@ -439,6 +443,9 @@ def _run_pass(pass_):
                 continue
             if key == "nn.functional.multi_head_attention_forward" and s.kwargs.get("training") and s.args[9] > 0:
                 continue  # the same, dropout_p given by position
+            if pass_ == "reference" and sum(t.numel() for t in _flat([s.input, list(s.args), list(s.kwargs.values())], [])
+                                            if isinstance(t, torch.Tensor)) > REF_MAX_NUMEL:
+                continue
             torch.manual_seed(seed + i)
             r = _run_sample(op, fd_op, s, seed + i, *tol)
             if r != "skip":

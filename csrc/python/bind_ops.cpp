@@ -159,22 +159,33 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   }, "other"_a, "alpha"_a = 1.0);
   // A Python number as the first operand of the module functions PyTorch lets take one (add(2, t),
   // remainder(5, t), ...): an overload tried after the Tensor-first one.
+  // Two numbers: the first becomes a 0-dim tensor as fastdl.tensor() makes it (default dtype).
   auto number = [](nb::handle a) {
     if (!PyFloat_Check(a.ptr()) && !PyLong_Check(a.ptr())) throw nb::next_overload();  // bools are ints
   };
+  auto wrap = [](nb::handle a) { return nb::cast<Tensor>(nb::module_::import_("fastdl").attr("tensor")(a)); };
 #define SCALAR_FIRST(name, op) m.def(name, [number](nb::handle a, const Tensor& b) -> Tensor { \
     number(a); \
     if (Tensor e = exact_int(a, b); e.defined()) return binary(BinaryOp::op, e, b); \
     return binary_scalar(BinaryOp::op, b, nb::cast<double>(a), true, scalar_kind(a)); }, "input"_a, "other"_a);
+#define TWO_NUMBERS(name, op) m.def(name, [number, wrap](nb::handle a, nb::handle b) -> Tensor { \
+    number(a); number(b); \
+    return binary_scalar(BinaryOp::op, wrap(a), nb::cast<double>(b), false, scalar_kind(b)); }, "input"_a, "other"_a);
   SCALAR_FIRST("sub", sub) SCALAR_FIRST("mul", mul) SCALAR_FIRST("floor_divide", floor_divide)
   SCALAR_FIRST("remainder", remainder) SCALAR_FIRST("bitwise_and", bitwise_and) SCALAR_FIRST("bitwise_or", bitwise_or)
   SCALAR_FIRST("bitwise_xor", bitwise_xor)
+  TWO_NUMBERS("sub", sub) TWO_NUMBERS("mul", mul) TWO_NUMBERS("floor_divide", floor_divide)  // as PyTorch (not remainder)
 #undef SCALAR_FIRST
+#undef TWO_NUMBERS
   m.def("add", [number](nb::handle a, const Tensor& b, double alpha) -> Tensor {
     number(a);
     Tensor bb = alpha == 1 ? b : mul_s(b, alpha);
     if (Tensor e = exact_int(a, b); e.defined()) return binary(BinaryOp::add, e, bb);
     return binary_scalar(BinaryOp::add, bb, nb::cast<double>(a), true, scalar_kind(a));
+  }, "input"_a, "other"_a, "alpha"_a = 1.0);
+  m.def("add", [number, wrap](nb::handle a, nb::handle b, double alpha) -> Tensor {
+    number(a); number(b);
+    return binary_scalar(BinaryOp::add, wrap(a), nb::cast<double>(b) * alpha, false, alpha != 1 ? 0 : scalar_kind(b));
   }, "input"_a, "other"_a, "alpha"_a = 1.0);
   DEF("where", [](const Tensor& c, nb::handle a, nb::handle b) {
     Tensor ta = nb::isinstance<Tensor>(a) ? nb::cast<Tensor>(a) : Tensor();
