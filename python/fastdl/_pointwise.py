@@ -201,7 +201,14 @@ def copysign(input, other):
     if isinstance(b, Tensor) and b.dtype.is_floating_point and b.dtype != a.dtype:
         a = a.to(_C.add(_C.full((), 0.0, a.dtype, a.device), _C.full((), 0.0, b.dtype, a.device)).dtype)
     mag = _C.abs(a)
-    return _C.where(neg, -mag, mag)
+    out = _C.where(neg, -mag, mag)
+    if not (a.requires_grad and _C.is_grad_enabled()):
+        return out
+    # PyTorch's gradient: g * result / input, 0 where input is 0 (so NaN at +-inf)
+    from fastdl.autograd.composite import value_with_grad_of
+    ad, od = a.detach(), out.detach()
+    ratio = _C.where(ad == 0, 0.0, od / ad)
+    return value_with_grad_of(out, a * ratio)
 
 
 def heaviside(input, values):

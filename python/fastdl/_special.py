@@ -151,7 +151,13 @@ def _polygamma64(n, x):
     xr = _C.where(pole, 0.5, _C.where(low, 1.0 - x, x))  # >= 1/2
     right = _hurwitz_zeta(n + 1, xr) * builtins.float((-1) ** (n + 1) * math.factorial(n))
     out = _C.where(low, (-1.0) ** n * right - _reflect_term(n, _C.where(low, x, 0.25)), right)
-    return _C.where(pole, builtins.float("nan") if n % 2 == 0 else builtins.float("inf"), out)
+    inf, nan = builtins.float("inf"), builtins.float("nan")
+    sign_inf = (-1.0) ** (n + 1) * inf  # the zeta form's limit at the poles, as PyTorch (and SciPy)
+    out = _C.where(pole, sign_inf, out)
+    # PyTorch's values at the infinities (its zeta series): +inf -> 0 for n = 1, NaN above;
+    # -inf -> NaN for n = 1, the pole's infinity above
+    out = _C.where(x == inf, 0.0 if n == 1 else nan, out)
+    return _C.where(x == -inf, nan if n == 1 else sign_inf, out)
 
 
 def _gamma_family(name, value, deriv):

@@ -145,7 +145,11 @@ def angle(input):  # noqa: A002
     from fastdl import where, zeros_like
     x = input if input.is_floating_point() else input.to(_C.dtype.float32)
     z = zeros_like(x)
-    return where(x < 0, z + math.pi, where(x != x, x, z))
+    out = where(x < 0, z + math.pi, where(x != x, x.detach(), z))
+    if not (x.requires_grad and _C.is_grad_enabled()):
+        return out
+    from fastdl.autograd.composite import value_with_grad_of  # a zero gradient, a NaN's included (PyTorch)
+    return value_with_grad_of(out, x * 0.0)
 
 
 def adjoint(input):  # noqa: A002
