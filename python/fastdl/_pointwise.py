@@ -22,7 +22,7 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode is None:
         return _C.div(input, other) if isinstance(input, Tensor) else _C.div(_scalar_tensor(input, other), other)
     if rounding_mode == "floor":
-        return _C.floor_divide(input, other)
+        return _zero_grad(_C.floor_divide(input, other), input, other)
     if rounding_mode == "trunc":
         a = input if isinstance(input, Tensor) else _scalar_tensor(input, other)
         if not a.dtype.is_floating_point and not (isinstance(other, Tensor) and other.dtype.is_floating_point) \
@@ -30,8 +30,21 @@ def div(input, other, *, rounding_mode=None):
             q = _C.floor_divide(a, other)  # floor, then one step toward zero where it rounded down
             inexact = _C.remainder(a, other) != 0
             return _C.where(_C.logical_and(inexact, q < 0), q + 1, q)
-        return _C.trunc(_C.div(a, other))
+        return _zero_grad(_C.trunc(_C.div(a, other)), a, other)
     raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor'; got {rounding_mode!r}")
+
+
+def _zero_grad(out, *inputs):
+    """out with PyTorch's zero gradient to the float inputs that require it (rounded quotients): no
+    0 * inf from the unrounded quotient's gradient, and a graph even where nothing else needs one."""
+    ts = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not ts or not _C.is_grad_enabled() or not out.dtype.is_floating_point:
+        return out
+    from fastdl.autograd.composite import value_with_grad_of
+    sur = ts[0] * 0.0
+    for t in ts[1:]:
+        sur = sur + t * 0.0
+    return value_with_grad_of(out, sur.expand(tuple(out.shape)) if tuple(sur.shape) != tuple(out.shape) else sur)
 
 
 def pow(input, exponent=None, *, other=None):

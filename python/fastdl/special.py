@@ -657,7 +657,10 @@ def xlog1py(input, other):
     dt = _out_dtype(x, y)
     x, y = _cast(x, dt), _cast(y, dt)
     zero = _C.logical_and(x == 0, _C.logical_not(_C.isnan(y)))
-    return _C.where(zero, 0.0, x * _C.log1p(y))
+    l1p = _C.log1p(y)
+    # as xlogy: 0 where x == 0, with the gradient in x still log1p(y) there (PyTorch's)
+    val = x * _C.where(_C.logical_and(zero, _C.logical_not(_C.isfinite(l1p))), 0.0, l1p)
+    return _C.where(zero, val - val.detach(), val)
 
 
 def xlogy(input, other):
@@ -682,6 +685,34 @@ def zeta(input, other):
     + max(x), the rest by Euler-Maclaurin; inf at x = 1 and at q a non-positive integer, NaN for
     x < 1 and for q < 0 with non-integer x (PyTorch / Cephes)."""
     s0, q0 = _args2(input, other, "zeta")
+    if isinstance(q0, Tensor) and q0.requires_grad and _C.is_grad_enabled():
+        return _zeta_fn().apply(s0.detach(), q0)  # d/dq zeta(s, q) = -s zeta(s + 1, q); none in s (PyTorch)
+    return _zeta_value(s0, q0)
+
+
+_ZETA = []
+
+
+def _zeta_fn():
+    if not _ZETA:
+        from fastdl.autograd import Function
+
+        class ZetaBackward(Function):
+            @staticmethod
+            def forward(ctx, s, q):
+                ctx.save_for_backward(s, q)
+                return _zeta_value(s, q)
+
+            @staticmethod
+            def backward(ctx, g):
+                s, q = ctx.saved_tensors
+                gq = g * (-s * zeta(s + 1.0, q))
+                return None, gq.sum_to_size(q.shape) if tuple(gq.shape) != tuple(q.shape) else gq
+        _ZETA.append(ZetaBackward)
+    return _ZETA[0]
+
+
+def _zeta_value(s0, q0):
     dt = _out_dtype(s0, q0)
     with _C_no_grad():
         s, q = _f64(s0), _f64(q0)
@@ -711,7 +742,7 @@ def zeta(input, other):
         qint = _C.logical_and(q <= 0, q == _C.floor(q))
         out = _C.where(_C.logical_and(s > 1.0, qint), _INF, out)
         out = _C.where(_C.logical_and(_C.logical_and(q < 0, _C.logical_not(qint)), s != _C.floor(s)), _NAN, out)
-        out = _C.where(bad, _NAN, out)
+        out = _C.where(_C.logical_or(bad, q == _INF), _NAN, out)  # PyTorch's NaN at q = +inf
         return _cast(out, dt)
 
 
