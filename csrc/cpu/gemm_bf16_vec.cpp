@@ -53,6 +53,13 @@ void pack_a_pairs(const void* A_, int64_t sm, int64_t sk, int64_t mc, int64_t kc
   }
 }
 
+// VPERMT2W indices interleaving two 32-word rows x, y into x0 y0 x1 y1 ... (0-31 pick from x, 32-63
+// from y): the first 32 words of the result (columns 0-15), then the next 32 (columns 16-31).
+alignas(64) constexpr uint16_t kInterleave[64] = {
+    0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39, 8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47,
+    16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55, 24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62,
+    31, 63};
+
 // B k [0, kc) x columns [0, nc) -> k-pair micro-panels of NR columns.
 void pack_b_pairs(const void* B_, int64_t sk, int64_t sn, int64_t kc, int64_t nc, void* dst_) {
   const uint16_t* B = static_cast<const uint16_t*>(B_);
@@ -61,11 +68,13 @@ void pack_b_pairs(const void* B_, int64_t sk, int64_t sn, int64_t kc, int64_t nc
   for (int64_t j0 = 0; j0 < nc; j0 += kNR, dst += kNR * kp) {
     const int n = int(std::min<int64_t>(kNR, nc - j0));
     const uint16_t* b = B + j0 * sn;
-    if (n == kNR && sn == 1) {  // row-major B: interleave two rows
+    if (n == kNR && sn == 1) {  // row-major B: interleave two rows, 32 words each, with two VPERMT2W
+      const __m512i lo = _mm512_loadu_si512(kInterleave), hi = _mm512_loadu_si512(kInterleave + 32);
       for (int64_t p = 0; p < kfull; ++p) {
         const uint16_t* r0 = b + 2 * p * sk;
-        const uint16_t* r1 = r0 + sk;
-        for (int j = 0; j < kNR; ++j) dst[p * kNR + j] = pair(r0[j], r1[j]);
+        const __m512i x = _mm512_loadu_si512(r0), y = _mm512_loadu_si512(r0 + sk);
+        _mm512_storeu_si512(dst + p * kNR, _mm512_permutex2var_epi16(x, lo, y));
+        _mm512_storeu_si512(dst + p * kNR + 16, _mm512_permutex2var_epi16(x, hi, y));
       }
     } else if (n == kNR && sk == 1 && sn % 2 == 0) {  // B^T view: a pair is one 32-bit word
       gk::pack_transposed<float, float, kNR>(reinterpret_cast<const float*>(b), sn / 2, kfull,
