@@ -101,34 +101,13 @@ def _logaddexp_value(a, b):
     return ((a - m).exp() + (b - m).exp()).log() + m
 
 
-_LOGADDEXP = []
-
-
-def _logaddexp_fn():
-    """log(e^a + e^b) with PyTorch's gradients, g / (1 + e^(b - a)) and g / (1 + e^(a - b)):
-    finite beside an infinite operand (the quotient form of the value's own graph is inf / inf)."""
-    if not _LOGADDEXP:
-        from fastdl.autograd import Function  # autograd imports this module: import on first use
-
-        class Logaddexp(Function):
-            @staticmethod
-            def forward(ctx, a, b):
-                ctx.save_for_backward(a, b)
-                return _logaddexp_value(a, b)
-
-            @staticmethod
-            def backward(ctx, g):
-                a, b = ctx.saved_tensors
-                ga, gb = g * _C.sigmoid(a - b), g * _C.sigmoid(b - a)
-                return (ga.sum_to_size(a.shape) if tuple(ga.shape) != tuple(a.shape) else ga,
-                        gb.sum_to_size(b.shape) if tuple(gb.shape) != tuple(b.shape) else gb)
-        _LOGADDEXP.append(Logaddexp)
-    return _LOGADDEXP[0]
-
-
 def logaddexp(a, b):
     if _C.is_grad_enabled() and isinstance(a, Tensor) and isinstance(b, Tensor) and (a.requires_grad or b.requires_grad):
-        return _logaddexp_fn().apply(a, b)
+        # PyTorch's gradients g / (1 + e^(b - a)) and g / (1 + e^(a - b)): finite beside an infinite
+        # operand, where the value's own graph would give inf / inf
+        from fastdl.autograd.composite import elementwise_function
+        return elementwise_function("Logaddexp", _logaddexp_value,
+                                    lambda g, a, b: (g * _C.sigmoid(a - b), g * _C.sigmoid(b - a))).apply(a, b)
     return _logaddexp_value(a, b)
 
 

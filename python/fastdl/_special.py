@@ -160,38 +160,19 @@ def _polygamma64(n, x):
     return _C.where(x == -inf, nan if n == 1 else sign_inf, out)
 
 
-def _gamma_family(name, value, deriv):
-    """An elementwise function whose value is value(x64) and whose derivative is deriv(x), itself a
-    differentiable fastdl function (lgamma' = digamma, digamma' = polygamma(1), ...), as PyTorch
-    defines their gradients; computed in float64 and cast back."""
-    from fastdl.autograd import Function  # autograd imports this package: import on first use
-
-    class Fn(Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            out = value(_as64(x))
-            return out if out.dtype == x.dtype else out.to(x.dtype)
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return g * deriv(x)
-    Fn.__name__ = Fn.__qualname__ = name
-    return Fn
-
-
-_FNS = {}
-
-
 def _apply(name, value, deriv, input):
+    """An elementwise function whose value is value(x) computed in float64 and cast back, and whose
+    derivative is deriv(x), itself a differentiable fastdl function (lgamma' = digamma, digamma' =
+    polygamma(1), ...), as PyTorch defines their gradients."""
     x = _float(input, name)
+
+    def val(t):
+        out = value(_as64(t))
+        return out if out.dtype == t.dtype else out.to(t.dtype)
     if not x.requires_grad or not _C.is_grad_enabled():
-        out = value(_as64(x))
-        return out if out.dtype == x.dtype else out.to(x.dtype)
-    if name not in _FNS:
-        _FNS[name] = _gamma_family(name, value, deriv)
-    return _FNS[name].apply(x)
+        return val(x)
+    from fastdl.autograd.composite import elementwise_function  # autograd imports this package
+    return elementwise_function(name, val, lambda g, t: (g * deriv(t),)).apply(x)
 
 
 def lgamma(input):

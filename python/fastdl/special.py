@@ -686,30 +686,10 @@ def zeta(input, other):
     x < 1 and for q < 0 with non-integer x (PyTorch / Cephes)."""
     s0, q0 = _args2(input, other, "zeta")
     if isinstance(q0, Tensor) and q0.requires_grad and _C.is_grad_enabled():
-        return _zeta_fn().apply(s0.detach(), q0)  # d/dq zeta(s, q) = -s zeta(s + 1, q); none in s (PyTorch)
+        from fastdl.autograd.composite import elementwise_function  # d/dq = -s zeta(s + 1, q); none in s (PyTorch)
+        return elementwise_function("Zeta", _zeta_value,
+                                    lambda g, s, q: (None, g * (-s * zeta(s + 1.0, q)))).apply(s0.detach(), q0)
     return _zeta_value(s0, q0)
-
-
-_ZETA = []
-
-
-def _zeta_fn():
-    if not _ZETA:
-        from fastdl.autograd import Function
-
-        class ZetaBackward(Function):
-            @staticmethod
-            def forward(ctx, s, q):
-                ctx.save_for_backward(s, q)
-                return _zeta_value(s, q)
-
-            @staticmethod
-            def backward(ctx, g):
-                s, q = ctx.saved_tensors
-                gq = g * (-s * zeta(s + 1.0, q))
-                return None, gq.sum_to_size(q.shape) if tuple(gq.shape) != tuple(q.shape) else gq
-        _ZETA.append(ZetaBackward)
-    return _ZETA[0]
 
 
 def _zeta_value(s0, q0):

@@ -113,3 +113,33 @@ def value_with_grad_of(value, surrogate):
                 return None, g
         _vg.append(ValueWithGradOf)
     return _vg[0].apply(value.detach(), surrogate)
+
+
+_fns = {}
+
+
+def elementwise_function(name, value, grads):
+    """A (cached) autograd Function for an elementwise op of n tensors whose value is computed apart
+    and whose gradients follow given formulas: value(*inputs) -> tensor (run without autograd);
+    grads(g, *inputs) -> one gradient per input (None for none), built from differentiable ops so
+    that higher derivatives follow. Broadcast gradients are summed back to each input's shape.
+    Call it as elementwise_function(...).apply(*inputs)."""
+    if name in _fns:
+        return _fns[name]
+    from fastdl.autograd import Function
+
+    def forward(ctx, *ts):
+        ctx.save_for_backward(*ts)
+        return value(*ts)
+
+    def backward(ctx, g):
+        ts = ctx.saved_tensors
+        out = []
+        for t, d in zip(ts, grads(g, *ts)):
+            if d is not None and tuple(d.shape) != tuple(t.shape):
+                d = d.sum_to_size(t.shape)
+            out.append(d)
+        return tuple(out)
+    fn = type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+    _fns[name] = fn
+    return fn
