@@ -307,8 +307,8 @@ def asinh(input):
 
 def acosh(input):
     """Gradient: 1 / sqrt(x^2 - 1), PyTorch's (inf at +-1, NaN inside (-1, 1), 0 at +-inf)."""
-    from fastdl._special import _apply
-    return _apply("acosh", _acosh_value, lambda x: _C.rsqrt(x * x - 1.0), _float_tensor(input, "acosh"))
+    from fastdl.autograd.composite import unary_with_derivative
+    return unary_with_derivative("acosh", _acosh_value, lambda x: _C.rsqrt(x * x - 1.0), _float_tensor(input, "acosh"))
 
 
 def _acosh_value(input):
@@ -322,9 +322,9 @@ def _acosh_value(input):
 
 def atanh(input):
     """Gradient: 1 / (1 - x^2), PyTorch's (inf at +-1, -0 at +-inf)."""
-    from fastdl._special import _apply
-    return _apply("atanh", lambda x: 0.5 * _C.log1p(2.0 * x / (1.0 - x)), lambda x: 1.0 / (1.0 - x * x),
-                  _float_tensor(input, "atanh"))
+    from fastdl.autograd.composite import unary_with_derivative
+    return unary_with_derivative("atanh", lambda x: 0.5 * _C.log1p(2.0 * x / (1.0 - x)), lambda x: 1.0 / (1.0 - x * x),
+                                 _float_tensor(input, "atanh"))
 
 
 def _host_int(a, b, fn, op):
@@ -411,10 +411,10 @@ def logit(input, eps=None):
     if eps is not None:
         p = p.clamp(eps, 1.0 - eps)
         return _C.log(p / (1.0 - p))
-    from fastdl._special import _apply  # PyTorch's gradient: NaN outside [0, 1], inf at 0 and 1
-    return _apply("logit", lambda x: _C.log(x / (1.0 - x)),
-                  lambda x: _C.where((x < 0.0) | (x > 1.0), builtins.float("nan"), 1.0 / (x * (1.0 - x)).abs()),
-                  _float_tensor(p, "logit"))
+    from fastdl.autograd.composite import unary_with_derivative  # PyTorch's: NaN outside [0, 1], inf at 0, 1
+    return unary_with_derivative("logit", lambda x: _C.log(x / (1.0 - x)),
+                                 lambda x: _C.where((x < 0.0) | (x > 1.0), builtins.float("nan"),
+                                                    1.0 / (x * (1.0 - x)).abs()), _float_tensor(p, "logit"))
 
 
 def sgn(input):

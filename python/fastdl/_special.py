@@ -161,18 +161,15 @@ def _polygamma64(n, x):
 
 
 def _apply(name, value, deriv, input):
-    """An elementwise function whose value is value(x) computed in float64 and cast back, and whose
-    derivative is deriv(x), itself a differentiable fastdl function (lgamma' = digamma, digamma' =
-    polygamma(1), ...), as PyTorch defines their gradients."""
-    x = _float(input, name)
+    """An elementwise function whose value is value(x) computed in float64 (the series would lose
+    digits in float32) and cast back, and whose derivative is deriv(x), itself a differentiable
+    fastdl function (lgamma' = digamma, digamma' = polygamma(1), ...), as PyTorch defines them."""
+    from fastdl.autograd.composite import unary_with_derivative  # autograd imports this package
 
     def val(t):
         out = value(_as64(t))
         return out if out.dtype == t.dtype else out.to(t.dtype)
-    if not x.requires_grad or not _C.is_grad_enabled():
-        return val(x)
-    from fastdl.autograd.composite import elementwise_function  # autograd imports this package
-    return elementwise_function(name, val, lambda g, t: (g * deriv(t),)).apply(x)
+    return unary_with_derivative(name, val, deriv, _float(input, name))
 
 
 def lgamma(input):
@@ -223,10 +220,9 @@ def erfinv(input):
 
 
 def _erfinv_value(input):
-    """erfinv's value: Winitzki's closed form (~2e-3)
-    refined by three Halley steps; the last step is taken from a detached guess, so the gradient is
-    the exact sqrt(pi) / 2 exp(y^2), and the second derivative the exact 2 y / erf'(y)^2. Near +-1 digits go (erf's rounding over erf'(y)): relative error
-    ~1e-9 at 1 - 1e-7, ~1e-6 at 1 - 1e-12."""
+    """erfinv's value (erfinv gives it PyTorch's gradient): Winitzki's closed form (~2e-3) refined by
+    two Halley steps and a last step of the inverse's Taylor series. Near +-1 digits go (erf's
+    rounding over erf'(y)): relative error ~1e-9 at 1 - 1e-7, ~1e-6 at 1 - 1e-12."""
     x0 = _float(input, "erfinv")
     x = _as64(x0)
     a = 0.147
@@ -240,10 +236,7 @@ def _erfinv_value(input):
         f = _C.erf(y) - xs
         d = two_over_sqrt_pi * _C.exp(-y * y)
         y = y - (f / d) / (1.0 + y * f / d)
-    y = y.detach()
-    # the inverse's Taylor series about the detached guess, to second order in delta = x - erf(y):
-    # its value is y + delta / d (delta ~ 1e-16), and its first and second derivatives in x are the
-    # exact 1 / d and 2 y / d^2 (d = erf'(y)), so second derivatives (create_graph) are right too
+    # the inverse's Taylor series about y, to second order in delta = x - erf(y) (d = erf'(y))
     d = two_over_sqrt_pi * _C.exp(-y * y)
     delta = _C.where(inside, x, 0.0) - _C.erf(y)
     out = y + delta / d + y * (delta * delta) / (d * d)

@@ -12,7 +12,7 @@ backward; only a create_graph backward pays for the recomputation.
 from fastdl import _C
 from fastdl._C import Tensor
 
-__all__ = ["attach", "value_with_grad_of"]
+__all__ = ["attach", "value_with_grad_of", "elementwise_function", "unary_with_derivative"]
 
 
 def attach(outputs, inputs, composite):
@@ -143,3 +143,12 @@ def elementwise_function(name, value, grads):
     fn = type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
     _fns[name] = fn
     return fn
+
+
+def unary_with_derivative(name, value, deriv, x):
+    """value(x), whose gradient is g * deriv(x) (deriv built from differentiable ops, so higher
+    derivatives follow): PyTorch's derivative formula for an op whose value is computed another way
+    (acosh, atanh, logit, the gamma and erf families). Without autograd, just value(x)."""
+    if not (x.requires_grad and _C.is_grad_enabled()):
+        return value(x)
+    return elementwise_function(name, value, lambda g, t: (g * deriv(t),)).apply(x)
