@@ -135,6 +135,42 @@ def test_fast_paths_match_reference(rng, shape):
             np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-11)
 
 
+# Forward with the padding taps skipped (cpu/conv_taps_vec.cpp): classes of pixels that see the
+# same taps. FASTDL_CONV_TAPS=1 forces the path on layers it would leave to the implicit GEMM.
+@pytest.mark.parametrize("shape", [  # N, C, K, H, W, k, stride, padding, dilation, groups
+    (3, 40, 20, 7, 7, 3, 1, 1, 1, 1),    # 9 classes, edge runs shorter than a vector
+    (2, 64, 48, 2, 2, 3, 1, 1, 1, 1),    # every pixel a corner (ResNet's last stage at 64x64)
+    (2, 33, 19, 9, 8, 3, 2, 1, 1, 1),    # strided: lanes two columns apart
+    (2, 32, 18, 6, 7, 5, 1, 2, 1, 1),    # 5x5: two border bands on each side
+    (1, 36, 22, 8, 5, 3, 1, 2, 2, 1),    # dilated
+    (2, 64, 64, 4, 4, 3, 1, 1, 1, 2),    # grouped
+    (2, 48, 24, 4, 4, 3, 1, 3, 1, 1),    # pixels that see padding only: the bias
+    (3, 35, 21, 1, 1, 3, 1, 1, 1, 1),    # one pixel, the centre tap
+    (2, 96, 30, 5, 37, 3, 1, 1, 1, 1),   # wide rows: whole-vector runs, several channel chunks
+])
+@pytest.mark.parametrize("mode", ["1", "auto"])
+def test_tap_skipping_matches_reference(rng, monkeypatch, shape, mode):
+    fast = [i for i in ("avx2", "avx512") if i in __import__("conftest").PRESENT_ISAS]
+    if not fast:
+        pytest.skip("no vector ISA on this machine")
+    if mode != "auto":
+        monkeypatch.setenv("FASTDL_CONV_TAPS", mode)
+    N, C, K, H, W, k, s, p, d, groups = shape
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((K, C // groups, k, k))
+    b = rng.standard_normal(K)
+    OH, OW = (H + 2 * p - d * (k - 1) - 1) // s + 1, (W + 2 * p - d * (k - 1) - 1) // s + 1
+    g = rng.standard_normal((N, K, OH, OW))
+    kw = dict(stride=s, padding=p, dilation=d, groups=groups)
+    want = _grads("ref", x, w, b, g, **kw)
+    for isa in fast:
+        for got, ref in zip(_grads(isa, x, w, b, g, **kw), want):
+            np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-11)
+        got32 = _grads(isa, *(a.astype(np.float32) for a in (x, w, b, g)), **kw)
+        for got, ref in zip(got32, want):
+            np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
 def test_modules_match_torch(torch, rng):
     fd.manual_seed(0)
     m = nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)

@@ -477,7 +477,7 @@ void bwd_input_as_fwd(const Conv2dParams& p) {
   q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
   q.ph = p.dh * (p.R - 1) - p.ph; q.pw = p.dw * (p.S - 1) - p.pw;
   q.x = p.gy; q.w = w2; q.b = nullptr; q.y = p.gx;
-  fwd_gemm<T>(q);
+  if (conv_taps_pays(q)) conv_fwd_taps(q); else fwd_gemm<T>(q);
 }
 
 // The GEMM paths want at least a few rows per tile: M is Kg (forward, weight gradient), Cg
@@ -490,7 +490,8 @@ constexpr int64_t kMinRows = 4;
 
 void fwd(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows || (p.K / p.groups) * (p.C / p.groups) <= 8;
-  if (p.dt == DType::f64) { if (direct) conv_fwd_direct(p); else fwd_gemm<double>(p); }
+  if (!direct && conv_taps_pays(p)) conv_fwd_taps(p);
+  else if (p.dt == DType::f64) { if (direct) conv_fwd_direct(p); else fwd_gemm<double>(p); }
   else if (direct) conv_fwd_direct(p);
   else fwd_gemm<float>(p);
 }

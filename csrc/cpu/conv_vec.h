@@ -36,6 +36,10 @@ template <> struct PV<float> {
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static float sum(R v) { return _mm512_reduce_add_ps(v); }
   static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+  // lanes m of p[idx[l]], the rest zero
+  static R gather(const float* p, const int32_t* idx, M m) {
+    return _mm512_mask_i32gather_ps(zero(), m, _mm512_loadu_si512(idx), p, 4);
+  }
 };
 template <> struct PV<double> {
   using R = __m512d; static constexpr int W = 8;
@@ -52,6 +56,9 @@ template <> struct PV<double> {
   static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
   static double sum(R v) { return _mm512_reduce_add_pd(v); }
   static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
+  static R gather(const double* p, const int32_t* idx, M m) {
+    return _mm512_mask_i32gather_pd(zero(), m, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), p, 8);
+  }
 };
 #else
 template <> struct PV<float> {
@@ -77,6 +84,10 @@ template <> struct PV<float> {
     return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
   }
   static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  static R gather(const float* p, const int32_t* idx, M m) {
+    return _mm256_mask_i32gather_ps(zero(), p, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)),
+                                    _mm256_castsi256_ps(m), 4);
+  }
 };
 template <> struct PV<double> {
   using R = __m256d; static constexpr int W = 4;
@@ -101,6 +112,10 @@ template <> struct PV<double> {
     return (t[0] + t[1]) + (t[2] + t[3]);
   }
   static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+  static R gather(const double* p, const int32_t* idx, M m) {
+    return _mm256_mask_i32gather_pd(zero(), p, _mm_loadu_si128(reinterpret_cast<const __m128i*>(idx)),
+                                    _mm256_castsi256_pd(m), 8);
+  }
 };
 #endif
 
@@ -132,6 +147,11 @@ inline int threads_for(int64_t tasks) {
 }
 
 }  // namespace cv
+
+// Forward with the padding taps skipped (conv_taps_vec.cpp): conv_taps_pays says whether a
+// layer loses enough of its implicit GEMM to padding for it; fwd_gemm_taps needs a GEMM kernel.
+bool conv_taps_pays(const Conv2dParams& p);
+void conv_fwd_taps(const Conv2dParams& p);
 
 // Direct loops (conv_direct_vec.cpp) for layers with few channels per group.
 void conv_fwd_direct(const Conv2dParams& p);

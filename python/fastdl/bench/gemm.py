@@ -91,7 +91,9 @@ def _bf16(torch, rng, sizes):
         if torch is not None:
             ta, tb = torch.from_numpy(a).bfloat16(), torch.from_numpy(b).bfloat16()
             cases["torch"] = lambda: ta @ tb
-        t = interleaved(cases, rounds=5, target_s=0.1)
+        # settle_s as in main(): without it the first fastdl case ran while PyTorch's OpenMP
+        # team was still spinning (0.96x at 2048^3 on Zen 4 against 1.02x with it).
+        t = interleaved(cases, rounds=5, target_s=0.1, settle_s=0.2)
         flop = 2.0 * m * n * k
         row = "  ".join(f"{name} {flop / v / 1e9:7.1f}" for name, v in t.items())
         vs = f"  | vs torch {t['torch'] / t['fastdl']:.2f}x" if "torch" in t else ""
