@@ -462,6 +462,15 @@ void bwd_input_col2im(const Conv2dParams& p) {
 template <class T>
 void bwd_input_as_fwd(const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S;
+  Conv2dParams q = p;
+  q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
+  q.ph = p.dh * (p.R - 1) - p.ph; q.pw = p.dw * (p.S - 1) - p.pw;
+  q.x = p.gy; q.b = nullptr; q.y = p.gx;
+  if (conv_taps_pays(q)) {  // packs its weight blocks straight from w, flipped
+    q.w = p.w;
+    conv_fwd_taps(q, true);
+    return;
+  }
   Scratch wt(size_t(p.K * Cg * RS) * sizeof(T));
   const T* w = static_cast<const T*>(p.w);
   T* w2 = wt.as<T>();
@@ -473,11 +482,8 @@ void bwd_input_as_fwd(const Conv2dParams& p) {
           w2[((g * Cg + c) * Kg + k) * RS + (RS - 1 - i)] = w[((g * Kg + k) * Cg + c) * RS + i];
     }
   });
-  Conv2dParams q = p;
-  q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
-  q.ph = p.dh * (p.R - 1) - p.ph; q.pw = p.dw * (p.S - 1) - p.pw;
-  q.x = p.gy; q.w = w2; q.b = nullptr; q.y = p.gx;
-  if (conv_taps_pays(q)) conv_fwd_taps(q); else fwd_gemm<T>(q);
+  q.w = w2;
+  fwd_gemm<T>(q);
 }
 
 // The GEMM paths want at least a few rows per tile: M is Kg (forward, weight gradient), Cg
@@ -490,7 +496,7 @@ constexpr int64_t kMinRows = 4;
 
 void fwd(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows || (p.K / p.groups) * (p.C / p.groups) <= 8;
-  if (!direct && conv_taps_pays(p)) conv_fwd_taps(p);
+  if (!direct && conv_taps_pays(p)) conv_fwd_taps(p, false);
   else if (p.dt == DType::f64) { if (direct) conv_fwd_direct(p); else fwd_gemm<double>(p); }
   else if (direct) conv_fwd_direct(p);
   else fwd_gemm<float>(p);
@@ -514,7 +520,8 @@ void bwd_input(const Conv2dParams& p) {
 void bwd_weight(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows ||
                       ((p.C / p.groups) * p.R * p.S < 2 * kernel<float>().nr && p.R * p.S >= 4);
-  if (p.dt == DType::f64) { if (direct) conv_bwd_weight_direct(p); else bwd_weight_gemm<double>(p); }
+  if (!direct && conv_taps_pays(p, 0.8)) conv_bwd_weight_taps(p);
+  else if (p.dt == DType::f64) { if (direct) conv_bwd_weight_direct(p); else bwd_weight_gemm<double>(p); }
   else if (direct) conv_bwd_weight_direct(p);
   else bwd_weight_gemm<float>(p);
 }

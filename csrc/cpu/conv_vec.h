@@ -149,9 +149,12 @@ inline int threads_for(int64_t tasks) {
 }  // namespace cv
 
 // Forward with the padding taps skipped (conv_taps_vec.cpp): conv_taps_pays says whether a
-// layer loses enough of its implicit GEMM to padding for it; fwd_gemm_taps needs a GEMM kernel.
-bool conv_taps_pays(const Conv2dParams& p);
-void conv_fwd_taps(const Conv2dParams& p);
+// layer loses enough of its implicit GEMM to padding for it.
+bool conv_taps_pays(const Conv2dParams& p, double max_share = 0.91);
+// flipped: p.w is the weight of the convolution whose stride-1 input gradient p is (w[k][c][r][s],
+// read as w'[c][k][R-1-r][S-1-s]), so that gradient needs no flipped copy of it.
+void conv_fwd_taps(const Conv2dParams& p, bool flipped);
+void conv_bwd_weight_taps(const Conv2dParams& p);
 
 // Direct loops (conv_direct_vec.cpp) for layers with few channels per group.
 void conv_fwd_direct(const Conv2dParams& p);
