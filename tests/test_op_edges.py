@@ -261,3 +261,15 @@ def test_number_first_operand():
             f(3.0, t)
     with pytest.raises(TypeError):
         fd.remainder(7, 2)
+
+
+def test_add_alpha_keeps_integer_results():
+    # PyTorch: an integer tensor plus int * int alpha stays an integer tensor
+    a = fd.tensor([1, 2, 3])
+    for got in (fd.add(a, 2, alpha=3), a.add(2, alpha=3), a.clone().add_(2, alpha=3)):
+        assert got.dtype == a.dtype and got.tolist() == [7, 8, 9]
+    assert fd.add(1, 2, alpha=3).dtype == fd.int64 and fd.add(1, 2, alpha=3).item() == 7
+    assert fd.add(a, a, alpha=3).tolist() == [4, 8, 12]
+    assert fd.add(2, a, alpha=3).tolist() == [5, 8, 11]
+    f = fd.tensor([1.0, 2.0])
+    assert fd.add(f, 2, alpha=0.5).tolist() == [2.0, 3.0] and fd.add(a, 2.5).dtype == fd.get_default_dtype()

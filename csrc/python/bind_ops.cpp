@@ -145,18 +145,32 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   BIN("logical_and", logical_and) BIN("logical_or", logical_or) BIN("logical_xor", logical_xor)
   BIN("bitwise_and", bitwise_and) BIN("bitwise_or", bitwise_or) BIN("bitwise_xor", bitwise_xor)
 #undef BIN
-  DEF("add", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
+  // alpha times a Python number is taken in Python, so int * int stays an int (add(t, 2, alpha=3)
+  // on an integer tensor is an integer tensor, as in PyTorch).
+  const auto times = [](nb::handle b, double alpha, nb::handle alpha_h) -> nb::object {
+    if (alpha == 1) return nb::borrow(b);
+    PyObject* r = PyNumber_Multiply(b.ptr(), alpha_h.ptr());
+    if (!r) throw nb::python_error();
+    return nb::steal(r);
+  };
+  DEF("add", [times](const Tensor& a, nb::handle b, nb::handle alpha_h) -> Tensor {
+    const double alpha = nb::cast<double>(alpha_h);
     Tensor bb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
-    if (!bb.defined() && alpha == 1) bb = exact_int(b, a);
-    if (!bb.defined()) return binary_scalar(BinaryOp::add, a, nb::cast<double>(b) * alpha, false, alpha != 1 ? 0 : scalar_kind(b));
-    return binary(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
-  }, "input"_a, "other"_a, "alpha"_a = 1.0)
-  cls.def("add_", [](const Tensor& a, nb::handle b, double alpha) -> Tensor {
-    if (Tensor e = alpha == 1 ? exact_int(b, a) : Tensor(); e.defined()) return binary_(BinaryOp::add, a, e);
-    if (!nb::isinstance<Tensor>(b)) return binary_scalar_(BinaryOp::add, a, nb::cast<double>(b) * alpha);
+    if (bb.defined()) return binary(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
+    const nb::object s = times(b, alpha, alpha_h);
+    if (Tensor e = exact_int(s, a); e.defined()) return binary(BinaryOp::add, a, e);
+    return binary_scalar(BinaryOp::add, a, nb::cast<double>(s), false, scalar_kind(s));
+  }, "input"_a, "other"_a, "alpha"_a = 1)
+  cls.def("add_", [times](const Tensor& a, nb::handle b, nb::handle alpha_h) -> Tensor {
+    const double alpha = nb::cast<double>(alpha_h);
+    if (!nb::isinstance<Tensor>(b)) {
+      const nb::object s = times(b, alpha, alpha_h);
+      if (Tensor e = exact_int(s, a); e.defined()) return binary_(BinaryOp::add, a, e);
+      return binary_scalar_(BinaryOp::add, a, nb::cast<double>(s));
+    }
     Tensor bb = nb::cast<Tensor>(b);
     return binary_(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
-  }, "other"_a, "alpha"_a = 1.0);
+  }, "other"_a, "alpha"_a = 1);
   // A Python number as the first operand of the module functions PyTorch lets take one (add(2, t),
   // remainder(5, t), ...): an overload tried after the Tensor-first one.
   // Two numbers: the first becomes a 0-dim tensor as fastdl.tensor() makes it (default dtype).
@@ -183,10 +197,11 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
     if (Tensor e = exact_int(a, b); e.defined()) return binary(BinaryOp::add, e, bb);
     return binary_scalar(BinaryOp::add, bb, nb::cast<double>(a), true, scalar_kind(a));
   }, "input"_a, "other"_a, "alpha"_a = 1.0);
-  m.def("add", [number, wrap](nb::handle a, nb::handle b, double alpha) -> Tensor {
+  m.def("add", [number, wrap, times](nb::handle a, nb::handle b, nb::handle alpha_h) -> Tensor {
     number(a); number(b);
-    return binary_scalar(BinaryOp::add, wrap(a), nb::cast<double>(b) * alpha, false, alpha != 1 ? 0 : scalar_kind(b));
-  }, "input"_a, "other"_a, "alpha"_a = 1.0);
+    const nb::object s = times(b, nb::cast<double>(alpha_h), alpha_h);
+    return binary_scalar(BinaryOp::add, wrap(a), nb::cast<double>(s), false, scalar_kind(s));
+  }, "input"_a, "other"_a, "alpha"_a = 1);
   DEF("where", [](const Tensor& c, nb::handle a, nb::handle b) {
     Tensor ta = nb::isinstance<Tensor>(a) ? nb::cast<Tensor>(a) : Tensor();
     Tensor tb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
