@@ -39,9 +39,13 @@ def _run(lib, m, x, h0, c0, U, Uh, Uc, lengths):
     return out, h_n, c_n
 
 
+# The CPU time loops split a step over threads by columns or by batch rows (cpu/rnn.cpp); the
+# tests' batches of 5-6 rows take the column split unless FASTDL_RNN_SPLIT forces the rows.
+@pytest.mark.parametrize("split", ["cols", "rows"])
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_matches_torch_2layer_bidirectional(torch, rng, isa, case, packed):
+def test_matches_torch_2layer_bidirectional(torch, rng, isa, monkeypatch, case, packed, split):
+    monkeypatch.setenv("FASTDL_RNN_SPLIT", split)
     cls, extra = case
     B, T, I, H = 5, 7, 4, 6
     kw = dict(input_size=I, hidden_size=H, num_layers=2, bidirectional=True, batch_first=True, **extra)
@@ -82,9 +86,11 @@ def test_matches_torch_2layer_bidirectional(torch, rng, isa, case, packed):
         assert_close(p.grad, tparams[name].grad.numpy(), **tol, msg=name)
 
 
+@pytest.mark.parametrize("split", ["cols", "rows"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float32_vector_path(torch, rng, isa, case):
+def test_float32_vector_path(torch, rng, isa, monkeypatch, case, split):
     """float32 runs the vectorised gate kernels (H = 19: whole vectors and a scalar tail)."""
+    monkeypatch.setenv("FASTDL_RNN_SPLIT", split)
     cls, extra = case
     B, T, I, H = 6, 9, 5, 19
     kw = dict(input_size=I, hidden_size=H, **extra)
