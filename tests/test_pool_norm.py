@@ -69,6 +69,25 @@ def test_max_pool2d_float32_and_ties(isa, rng):
     np.testing.assert_array_equal(fi.numpy(), ti.numpy())
 
 
+@pytest.mark.parametrize("case", MAX_CASES + [((2, 3, 5, 40), 3, 3, 1, 1, True), ((1, 2, 4, 37), 2, 1, 1, 1, False)])
+def test_max_pool2d_float32_vector_path(case, isa, rng):
+    """float32 pools kWf outputs of a row at once (unit stride: masked loads, stride 2: even
+    lanes of two loads, other strides: gathers); values and indices as PyTorch's, with ties,
+    NaNs and -inf windows."""
+    shape, k, s, p, d, cm = case
+    x = np.round(rng.standard_normal(shape) * 2).astype(np.float32)  # many ties
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, flat.size // 17, replace=False)] = np.nan
+    flat[rng.choice(flat.size, flat.size // 13, replace=False)] = -np.inf
+    x[..., :2, :] = -np.inf  # windows with nothing above -inf: the first valid tap's index
+    kw = dict(stride=s, padding=p, dilation=d, ceil_mode=cm, return_indices=True)
+    fo, fi = F.max_pool2d(fd.tensor(x), k, **kw)
+    to, ti = TF.max_pool2d(torch.tensor(x), k, **kw)
+    assert fo.dtype == fd.float32
+    np.testing.assert_array_equal(fo.numpy(), to.numpy())
+    np.testing.assert_array_equal(fi.numpy(), ti.numpy())
+
+
 @pytest.mark.parametrize("dt", [fd.int32, fd.int64])
 def test_max_pool2d_integers(dt, rng):
     # PyTorch pools integer tensors (values and first-maximum indices), keeping the dtype; values
