@@ -2,6 +2,8 @@
 out, float32, interleaved in one process (median of rounds): the issue's ResNet 3x3 layers at
 batch 32 (input gradient included, as inside a network) and LeNet's c1 at batch 256 (the data
 needs no gradient). Ratios are PyTorch's time over fastdl's: above 1 means fastdl is faster.
+GF/s count every tap, the ones that fall on padding too: both fastdl (cpu/conv_taps_vec.cpp)
+and oneDNN skip those on small images, so a 7x7 layer can show more than the FMA peak.
 
     fastdl bench conv [--quick] [--stem] [--rounds R]
 """
@@ -11,12 +13,14 @@ import fastdl as fd
 import fastdl.nn.functional as F
 from fastdl.bench.harness import interleaved, try_torch
 
-# (name, N, C, H, K, k, stride, padding, input needs grad)
+# (name, N, C, H, K, k, stride, padding, input needs grad); the last stages of a ResNet on
+# 64x64 images (fastdl.bench models' resnet18) are 8x8, 4x4 and 2x2
 LAYERS = [
     ("resnet 64x56x56", 32, 64, 56, 64, 3, 1, 1, True),
     ("resnet 128x28x28", 32, 128, 28, 128, 3, 1, 1, True),
     ("resnet 256x14x14", 32, 256, 14, 256, 3, 1, 1, True),
     ("resnet 512x7x7", 32, 512, 7, 512, 3, 1, 1, True),
+    ("resnet 256x4x4", 32, 256, 4, 256, 3, 1, 1, True),
     ("lenet c1 1x28x28->6", 256, 1, 28, 6, 5, 1, 0, False),
 ]
 STEM = ("resnet stem 3x224x224 k7 s2", 8, 3, 224, 64, 7, 2, 3, True)
