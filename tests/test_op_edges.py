@@ -273,3 +273,14 @@ def test_add_alpha_keeps_integer_results():
     assert fd.add(2, a, alpha=3).tolist() == [5, 8, 11]
     f = fd.tensor([1.0, 2.0])
     assert fd.add(f, 2, alpha=0.5).tolist() == [2.0, 3.0] and fd.add(a, 2.5).dtype == fd.get_default_dtype()
+
+
+def test_gather_empty_index_of_any_integer_type():
+    # PyTorch checks neither the dtype nor the rank of an empty index: the result has its shape
+    x = fd.randn(5, requires_grad=True)
+    y = fd.gather(x, 0, fd.zeros((2, 0), dtype=fd.uint8))
+    assert y.shape == (2, 0) and y.requires_grad
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0] * 5
+    with pytest.raises(TypeError, match="gather: index must be an int64 or int32"):
+        fd.gather(x, 0, fd.tensor([1], dtype=fd.uint8))

@@ -60,7 +60,6 @@ _AS_STRIDED_SCATTER = ("every sample's gradient w.r.t. input: PyTorch's as_strid
                        "gradient match")
 KNOWN_FAILURES = {
     "as_strided_scatter": _AS_STRIDED_SCATTER,
-    "gather": "2 samples index with uint8 tensors; fastdl has no uint8 dtype (int32 / int64 indices only)",
     "linalg.eigh": "3 samples: eigenvectors are unique only up to sign, and numpy's LAPACK (OpenBLAS) picks other "
                    "signs than torch's for some columns; eigenvalues and all gradients match (torch's own OpInfo "
                    "compares abs(eigenvectors))",
@@ -74,7 +73,6 @@ KNOWN_FAILURES = {
 KNOWN_FAILURES_FLOAT32 = {
     "as_strided_scatter": _AS_STRIDED_SCATTER,
     "native_layer_norm": "1 sample normalises over a single element (as nn.functional.layer_norm's below)",
-    "gather": KNOWN_FAILURES["gather"],
     "linalg.eigh": "1 sample: " + KNOWN_FAILURES["linalg.eigh"].split(": ", 1)[1],
     "linalg.svd": "samples 40-47, 184-191, 208-215 (of 216): " + _SIGNS,
     "svd": "samples 40-47, 184-191, 208-215 (of 216): " + _SIGNS,
@@ -90,7 +88,6 @@ _TIES = ("indices of tied values: PyTorch's CPU kthvalue selects with its own un
          "elements it returns is unspecified; fastdl returns the one a stable sort puts at rank k; values match "
          "(topk matches torch's ties: it makes the same std::partial_sort / std::nth_element calls)")
 KNOWN_FAILURES_INT64 = {
-    "gather": KNOWN_FAILURES["gather"],
     "kthvalue": "5 of 10 samples: " + _TIES,
     "mode": "1 sample (2000 small integers, its mode occurring many times): which occurrence's index PyTorch "
             "returns is unspecified (its sort is unstable); fastdl returns the last; the value matches",

@@ -492,10 +492,22 @@ template <class T> void scatter_add_t(Tensor& out, int d, const Tensor& hi, cons
 }
 }  // namespace
 
-Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
-  FASTDL_PROFILE("gather", a, idx);
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx_in) {
+  FASTDL_PROFILE("gather", a, idx_in);
   int d = wrap_dim(dim, a.ndim(), "gather");
-  FASTDL_CHECK(is_index(idx.dtype()), TypeError, "gather: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
+  // an empty index of another integer type selects nothing: PyTorch takes it
+  const bool empty_int = idx_in.numel() == 0 && is_integral(idx_in.dtype()) && idx_in.dtype() != DType::b8;
+  FASTDL_CHECK(is_index(idx_in.dtype()) || empty_int, TypeError, "gather: index must be an int64 or int32 tensor; got ",
+               dtype_name(idx_in.dtype()));
+  const Tensor idx = is_index(idx_in.dtype()) ? idx_in : to_dtype(idx_in, DType::i64);
+  if (idx.numel() == 0) {  // nothing selected: index's shape whatever its rank (PyTorch checks nothing more)
+    Tensor out = empty(idx.shape(), a.dtype(), a.device());
+    if (autograd::any_requires_grad(a)) {
+      Dims as = a.shape();
+      autograd::record("GatherBackward0", {a}, out, [as](V& g) { return V{zeros(as, g[0].dtype(), g[0].device())}; });
+    }
+    return out;
+  }
   if (a.ndim() == 0 && idx.ndim() == 1) return gather(reshape(a, {1}), 0, idx);  // a 0-dim input acts as 1-D (PyTorch)
   Tensor src = to_device(detach(a), Device());
   Tensor hi = gs_index(src, d, idx, "gather");
