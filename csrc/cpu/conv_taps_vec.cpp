@@ -25,11 +25,8 @@
 
 #include "core/cpu_info.h"
 #include "cpu/conv_vec.h"
-#include "cpu/gemm.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
-bool gemm_get_kernel(DType dt, detail::GemmKernel* k);  // gemm_vec.cpp, this ISA
-
 namespace {
 using detail::GemmKernel;
 using namespace cv;
@@ -58,11 +55,6 @@ double valid_share(const Conv2dParams& p) {
   const auto span = [](const std::vector<Band>& b) { int64_t v = 0; for (const Band& x : b) v += (x.o1 - x.o0) * (x.t1 - x.t0); return v; };
   const double all = double(p.OH * p.R) * double(p.OW * p.S);
   return all > 0 ? double(span(bands(p.OH, p.H, p.sh, p.ph, p.R, p.dh))) * double(span(bands(p.OW, p.W, p.sw, p.pw, p.S, p.dw))) / all : 1.0;
-}
-
-template <class T> const GemmKernel& kernel() {
-  static const GemmKernel k = [] { GemmKernel g; gemm_get_kernel(sizeof(T) == 8 ? DType::f64 : DType::f32, &g); return g; }();
-  return k;
 }
 
 // One class: pixels (n, oh, ow) for every image n, oh in the row band, ow in the column band.

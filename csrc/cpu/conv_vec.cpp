@@ -17,19 +17,11 @@
 
 #include "core/cpu_info.h"
 #include "cpu/conv_vec.h"
-#include "cpu/gemm.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
-bool gemm_get_kernel(DType dt, detail::GemmKernel* k);  // gemm_vec.cpp, this ISA
-
 namespace {
 using detail::GemmKernel;
 using namespace cv;
-
-template <class T> const GemmKernel& kernel() {
-  static const GemmKernel k = [] { GemmKernel g; gemm_get_kernel(sizeof(T) == 8 ? DType::f64 : DType::f32, &g); return g; }();
-  return k;
-}
 
 // Cache blocking: a packed B micro-panel (kc x nr) in half of L1, an A block (mc x kc) in
 // half of L2, a column block (kc x nc) in a quarter of L2.

@@ -13,9 +13,22 @@
 #include "core/allocator.h"
 #include "core/parallel.h"
 #include "cpu/conv.h"
+#include "cpu/gemm.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
+bool gemm_get_kernel(DType dt, detail::GemmKernel* k);  // gemm_vec.cpp, this ISA
+
 namespace cv {
+
+// This ISA's GEMM micro-kernel for T (float or double), made once.
+template <class T> const detail::GemmKernel& kernel() {
+  static const detail::GemmKernel k = [] {
+    detail::GemmKernel g;
+    gemm_get_kernel(sizeof(T) == 8 ? DType::f64 : DType::f32, &g);
+    return g;
+  }();
+  return k;
+}
 
 // Vector loads for packing: full, or lanes [lo, hi) with the rest zero (masked lanes are
 // never touched, so the pointer may run past either end of a row).

@@ -132,10 +132,80 @@ int64_t rnn_offsets(const int64_t* bs, int64_t T, int64_t* off) {
   return n;
 }
 
+namespace {
+
+// Runs step(t, r0, r1, serial) over the time steps in order (backward: reversed): one call per
+// step over all its rows, the step's GEMM and gate pass splitting themselves over threads; or,
+// split by rows (rnn_row_chunks), each thread calling it on its own rows of every step.
+template <class F> void for_row_chunks(const RnnParams& p, const F& step, bool backward) {
+  const auto t_of = [&](int64_t s) { const int64_t u = backward ? p.T - 1 - s : s; return p.reverse ? p.T - 1 - u : u; };
+  const int64_t chunks = rnn_row_chunks(p.B);
+  if (chunks == 1) {
+    for (int64_t s = 0; s < p.T; ++s) step(t_of(s), 0, p.batch_sizes[t_of(s)], false);
+    return;
+  }
+  parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t r0 = p.B * c / chunks, r1 = p.B * (c + 1) / chunks;
+      for (int64_t s = 0; s < p.T; ++s) {
+        const int64_t t = t_of(s), e1 = std::min(r1, p.batch_sizes[t]);
+        if (e1 > r0) step(t, r0, e1, true);
+      }
+    }
+  });
+}
+
+void step_gemm(const StepGemm& g, bool serial, int64_t M, const void* A, int64_t lda, void* C, int64_t ldc, double beta) {
+  if (serial) g.run_serial(M, A, lda, C, ldc, beta); else g.run(M, A, lda, C, ldc, beta);
+}
+
+// Rows [r0, r1) of forward step t (all of its rows when not serial).
+void fwd_step(const RnnParams& p, const RnnKernels& kern, const StepGemm& rec, const StepGemm* prj, int64_t t,
+              int64_t r0, int64_t r1, bool serial) {
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, e = int64_t(dtype_size(p.dt));
+  const int64_t off = p.offsets[t], n = r1 - r0;
+  if (p.hprev) std::memcpy(rnn_at(p.hprev, (off + r0) * P, e), rnn_at(p.hst, r0 * P, e), size_t(n * P * e));
+  step_gemm(rec, serial, n, rnn_at(p.hst, r0 * P, e), P, rnn_at(p.gh, r0 * GH, e), GH, 0.0);
+  RnnCellArgs a = rnn_fwd_step_args(p, t);
+  if (serial) kern.cell_fwd(p.dt, a, r0, r1); else cells(kern.cell_fwd, p.dt, a);
+  if (prj) {
+    step_gemm(*prj, serial, n, rnn_at(a.h1, r0 * H, e), H, rnn_at(p.out, (off + r0) * P, e), P, 0.0);
+    std::memcpy(rnn_at(p.hst, r0 * P, e), rnn_at(p.out, (off + r0) * P, e), size_t(n * P * e));
+  }
+}
+
+// Rows [r0, r1) of backward step t.
+void bwd_step(const RnnParams& p, const RnnKernels& kern, const StepGemm& rec, const StepGemm* prj, int64_t t,
+              int64_t r0, int64_t r1, bool serial) {
+  const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, e = int64_t(dtype_size(p.dt));
+  const int64_t off = p.offsets[t], n = r1 - r0;
+  RnnCellArgs a = rnn_bwd_step_args(p, t);
+  if (prj) {
+    void* dhs = rnn_at(p.dhs, (off + r0) * P, e);
+    void* dh = rnn_at(p.dh, r0 * P, e);
+    if (p.dout) {
+      if (p.dt == DType::f64) add_rows<double>(rnn_at(p.dout, (off + r0) * P, e), dh, dhs, n * P);
+      else add_rows<float>(rnn_at(p.dout, (off + r0) * P, e), dh, dhs, n * P);
+    } else {
+      std::memcpy(dhs, dh, size_t(n * P * e));
+    }
+    step_gemm(*prj, serial, n, dhs, P, rnn_at(p.dm, r0 * H, e), H, 0.0);
+    a.da = p.dm; a.ldda = H;
+  } else if (p.dout) {
+    a.da = rnn_at(p.dout, off * P, e); a.ldda = P;
+    a.db = p.dh; a.lddb = P;
+  } else {
+    a.da = p.dh; a.ldda = P;
+  }
+  if (serial) kern.cell_bwd(p.dt, a, r0, r1); else cells(kern.cell_bwd, p.dt, a);
+  step_gemm(rec, serial, n, rnn_at(a.dgh, r0 * GH, e), GH, rnn_at(p.dh, r0 * P, e), P, p.mode == RnnMode::gru ? 1.0 : 0.0);
+}
+
+}  // namespace
+
 void rnn_fwd(const RnnParams& p) {
   const RnnKernels& kern = rnn_kernels();
   const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H, SH = rnn_saved(p.mode) * H;
-  const int64_t e = int64_t(dtype_size(p.dt));
   const bool proj = p.w_hr != nullptr;
   {  // every step's input projection in one GEMM: gates[:, :GH] = x W_ih^T
     GemmParams g;
@@ -148,102 +218,19 @@ void rnn_fwd(const RnnParams& p) {
   const StepGemm rec(p.dt, p.w_hh, 1, P, P, GH);
   std::unique_ptr<StepGemm> prj;
   if (proj) prj.reset(new StepGemm(p.dt, p.w_hr, 1, H, H, P));
-  if (const int64_t chunks = rnn_row_chunks(p.B); chunks > 1) {
-    parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        const int64_t r0 = p.B * c / chunks, r1 = p.B * (c + 1) / chunks;
-        for (int64_t s = 0; s < p.T; ++s) {
-          const int64_t t = p.reverse ? p.T - 1 - s : s, off = p.offsets[t], e1 = std::min(r1, p.batch_sizes[t]);
-          if (e1 <= r0) continue;
-          const int64_t n = e1 - r0;
-          if (p.hprev) std::memcpy(rnn_at(p.hprev, (off + r0) * P, e), rnn_at(p.hst, r0 * P, e), size_t(n * P * e));
-          rec.run_serial(n, rnn_at(p.hst, r0 * P, e), P, rnn_at(p.gh, r0 * GH, e), GH, 0.0);
-          RnnCellArgs a = rnn_fwd_step_args(p, t);
-          kern.cell_fwd(p.dt, a, r0, e1);
-          if (proj) {
-            prj->run_serial(n, rnn_at(a.h1, r0 * H, e), H, rnn_at(p.out, (off + r0) * P, e), P, 0.0);
-            std::memcpy(rnn_at(p.hst, r0 * P, e), rnn_at(p.out, (off + r0) * P, e), size_t(n * P * e));
-          }
-        }
-      }
-    });
-    return;
-  }
-  for (int64_t s = 0; s < p.T; ++s) {
-    const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
-    if (p.hprev) std::memcpy(rnn_at(p.hprev, off * P, e), p.hst, size_t(bs * P * e));
-    rec.run(bs, p.hst, P, p.gh, GH, 0.0);
-    RnnCellArgs a = rnn_fwd_step_args(p, t);
-    cells(kern.cell_fwd, p.dt, a);
-    if (proj) {
-      prj->run(bs, a.h1, H, rnn_at(p.out, off * P, e), P, 0.0);
-      std::memcpy(p.hst, rnn_at(p.out, off * P, e), size_t(bs * P * e));
-    }
-  }
+  for_row_chunks(p, [&](int64_t t, int64_t r0, int64_t r1, bool serial) { fwd_step(p, kern, rec, prj.get(), t, r0, r1, serial); },
+                 false);
 }
 
 void rnn_bwd(const RnnParams& p) {
   const RnnKernels& kern = rnn_kernels();
   const int64_t H = p.H, P = p.P, GH = rnn_gates(p.mode) * H;
-  const int64_t e = int64_t(dtype_size(p.dt));
-  const bool proj = p.w_hr != nullptr, gru = p.mode == RnnMode::gru;
+  const bool proj = p.w_hr != nullptr;
   const StepGemm rec(p.dt, p.w_hh, P, 1, GH, P);  // dh_{t-1} = dG_h W_hh
   std::unique_ptr<StepGemm> prj;
   if (proj) prj.reset(new StepGemm(p.dt, p.w_hr, H, 1, P, H));  // dm = dh W_hr
-  if (const int64_t chunks = rnn_row_chunks(p.B); chunks > 1) {
-    parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        const int64_t r0 = p.B * c / chunks, r1 = p.B * (c + 1) / chunks;
-        for (int64_t s = p.T - 1; s >= 0; --s) {
-          const int64_t t = p.reverse ? p.T - 1 - s : s, off = p.offsets[t], e1 = std::min(r1, p.batch_sizes[t]);
-          if (e1 <= r0) continue;
-          const int64_t n = e1 - r0;
-          RnnCellArgs a = rnn_bwd_step_args(p, t);
-          if (proj) {
-            void* dhs = rnn_at(p.dhs, off * P, e);
-            if (p.dout) {
-              if (p.dt == DType::f64) add_rows<double>(rnn_at(p.dout, (off + r0) * P, e), rnn_at(p.dh, r0 * P, e), rnn_at(dhs, r0 * P, e), n * P);
-              else add_rows<float>(rnn_at(p.dout, (off + r0) * P, e), rnn_at(p.dh, r0 * P, e), rnn_at(dhs, r0 * P, e), n * P);
-            } else {
-              std::memcpy(rnn_at(dhs, r0 * P, e), rnn_at(p.dh, r0 * P, e), size_t(n * P * e));
-            }
-            prj->run_serial(n, rnn_at(dhs, r0 * P, e), P, rnn_at(p.dm, r0 * H, e), H, 0.0);
-            a.da = p.dm; a.ldda = H;
-          } else if (p.dout) {
-            a.da = rnn_at(p.dout, off * P, e); a.ldda = P;
-            a.db = p.dh; a.lddb = P;
-          } else {
-            a.da = p.dh; a.ldda = P;
-          }
-          kern.cell_bwd(p.dt, a, r0, e1);
-          rec.run_serial(n, rnn_at(a.dgh, r0 * GH, e), GH, rnn_at(p.dh, r0 * P, e), P, gru ? 1.0 : 0.0);
-        }
-      }
-    });
-    return;
-  }
-  for (int64_t s = p.T - 1; s >= 0; --s) {
-    const int64_t t = p.reverse ? p.T - 1 - s : s, bs = p.batch_sizes[t], off = p.offsets[t];
-    RnnCellArgs a = rnn_bwd_step_args(p, t);
-    if (proj) {
-      void* dhs = rnn_at(p.dhs, off * P, e);
-      if (p.dout) {
-        if (p.dt == DType::f64) add_rows<double>(rnn_at(p.dout, off * P, e), p.dh, dhs, bs * P);
-        else add_rows<float>(rnn_at(p.dout, off * P, e), p.dh, dhs, bs * P);
-      } else {
-        std::memcpy(dhs, p.dh, size_t(bs * P * e));
-      }
-      prj->run(bs, dhs, P, p.dm, H, 0.0);
-      a.da = p.dm; a.ldda = H;
-    } else if (p.dout) {
-      a.da = rnn_at(p.dout, off * P, e); a.ldda = P;
-      a.db = p.dh; a.lddb = P;
-    } else {
-      a.da = p.dh; a.ldda = P;
-    }
-    cells(kern.cell_bwd, p.dt, a);
-    rec.run(bs, a.dgh, GH, p.dh, P, gru ? 1.0 : 0.0);
-  }
+  for_row_chunks(p, [&](int64_t t, int64_t r0, int64_t r1, bool serial) { bwd_step(p, kern, rec, prj.get(), t, r0, r1, serial); },
+                 true);
 }
 
 #ifdef FASTDL_NO_X86_ISA
