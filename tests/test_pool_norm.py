@@ -88,6 +88,29 @@ def test_max_pool2d_float32_vector_path(case, isa, rng):
     np.testing.assert_array_equal(fi.numpy(), ti.numpy())
 
 
+@pytest.mark.parametrize("shape", [(32, 40, 4, 4), (16, 24, 2, 2), (300, 7, 3), (600, 33), (5, 3, 1, 1)])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_batch_norm_short_rows(shape, training, dtype, isa, rng):
+    """Rows shorter than a vector (a CNN's last stages, BatchNorm1d's S = 1) run channel
+    segments across samples: outputs, running statistics and every gradient as PyTorch's,
+    off-centre data (mean 5) included."""
+    C = shape[1]
+    x, g = rng.standard_normal(shape) * 3 + 5, rng.standard_normal(shape)
+    w, b, rm, rv = rng.standard_normal(C), rng.standard_normal(C), rng.standard_normal(C), rng.random(C) + 0.5
+    tdt = torch.float32 if dtype == fd.float32 else torch.float64
+    fx, fw, fb = (fd.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.tensor(a, dtype=tdt, requires_grad=True) for a in (x, w, b))
+    frm, frv, trm, trv = fd.tensor(rm, dtype=dtype), fd.tensor(rv, dtype=dtype), torch.tensor(rm, dtype=tdt), torch.tensor(rv, dtype=tdt)
+    fy = F.batch_norm(fx, frm, frv, fw, fb, training=training)
+    ty = TF.batch_norm(tx, trm, trv, tw, tb, training=training)
+    fy.backward(fd.tensor(g, dtype=dtype))
+    ty.backward(torch.tensor(g, dtype=tdt))
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == fd.float64 else dict(rtol=2e-4, atol=2e-4)
+    for f, t in ((fy, ty), (fx.grad, tx.grad), (fw.grad, tw.grad), (fb.grad, tb.grad), (frm, trm), (frv, trv)):
+        np.testing.assert_allclose(f.detach().numpy(), t.detach().numpy(), **tol)
+
+
 @pytest.mark.parametrize("dt", [fd.int32, fd.int64])
 def test_max_pool2d_integers(dt, rng):
     # PyTorch pools integer tensors (values and first-maximum indices), keeping the dtype; values

@@ -7,6 +7,7 @@
 // in one vectorised pass. Batch norm runs channels in parallel, group norm (n, g) rows.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/parallel.h"
 #include "cpu/norm.h"
@@ -64,6 +65,135 @@ template <class T> inline void row_affine2(const T* __restrict g, const T* __res
 template <class T> inline T at(const void* p, int64_t i, T dflt) { return p ? static_cast<const T*>(p)[i] : dflt; }
 
 inline int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(per_item, 1)); }
+
+#if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
+// Batch norm over short rows (S below kShortRows: the last stages of a CNN, BatchNorm1d's S = 1):
+// per channel the rows are too short to vectorise, so a thread takes a range of channels and
+// walks the samples' contiguous (channels x S) segments, accumulating elementwise into
+// per-element sums (vector loops over the segment), then adds each channel's S sums in double.
+// The elementwise sums run in float over blocks of kRowBlock samples, then in double. Per-element
+// copies of each channel's constants make the output passes single vector loops too.
+constexpr int64_t kShortRows = 64, kRowBlock = 256;
+
+// Channels [c0, c1): the per-element sums over samples of f(n, j) and g(n, j), j the element
+// within the range's segment, added per channel (S consecutive elements) into s1[c], s2[c].
+template <class T, class F>
+void seg_sums(int64_t N, int64_t L, int64_t S, const F& term, double* s1, double* s2, std::vector<T>& a,
+              std::vector<T>& b, std::vector<double>& da, std::vector<double>& db) {
+  std::fill(da.begin(), da.begin() + L, 0.0);
+  std::fill(db.begin(), db.begin() + L, 0.0);
+  for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
+    std::fill(a.begin(), a.begin() + L, T(0));
+    std::fill(b.begin(), b.begin() + L, T(0));
+    for (int64_t n = n0; n < std::min(N, n0 + kRowBlock); ++n) term(n, a.data(), b.data());
+    for (int64_t j = 0; j < L; ++j) { da[size_t(j)] += double(a[size_t(j)]); db[size_t(j)] += double(b[size_t(j)]); }
+  }
+  for (int64_t c = 0; c < L / S; ++c) {
+    double u = 0, v = 0;
+    for (int64_t s = 0; s < S; ++s) { u += da[size_t(c * S + s)]; v += db[size_t(c * S + s)]; }
+    s1[c] = u; s2[c] = v;
+  }
+}
+
+inline int64_t short_grain(int64_t N, int64_t S) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(N * S, 1)); }
+
+template <class T> void bn_fwd_short(const BatchNormParams& p) {
+  const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
+  const T* x = static_cast<const T*>(p.x);
+  T* y = static_cast<T*>(p.y);
+  T* mean = static_cast<T*>(p.mean);
+  T* invstd = static_cast<T*>(p.invstd);
+  T* rm = static_cast<T*>(p.running_mean);
+  T* rv = static_cast<T*>(p.running_var);
+  parallel_for(0, C, short_grain(N, S), [&](int64_t c0, int64_t c1) {
+    const int64_t L = (c1 - c0) * S;
+    const size_t len = static_cast<size_t>(L);
+    std::vector<T> a(len), b(len), k(len), sc(len), sh(len);
+    std::vector<double> da(len), db(len), s1(static_cast<size_t>(c1 - c0)), s2(static_cast<size_t>(c1 - c0));
+    if (p.training) {
+      for (int64_t j = 0; j < L; ++j) k[size_t(j)] = x[(c0 + j / S) * S];  // shift: the channel's first element
+      const T* kk = k.data();
+      seg_sums<T>(N, L, S, [&](int64_t n, T* __restrict u, T* __restrict v) {
+        const T* xr = x + n * C * S + c0 * S;
+        for (int64_t j = 0; j < L; ++j) { const T d = xr[j] - kk[j]; u[j] += d; v[j] += d * d; }
+      }, s1.data(), s2.data(), a, b, da, db);
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      double mu, is;
+      if (p.training) {
+        const double dm = s1[size_t(c - c0)] / double(M);
+        mu = double(x[c * S]) + dm;
+        const double v = std::max(0.0, s2[size_t(c - c0)] / double(M) - dm * dm);
+        is = 1.0 / std::sqrt(v + p.eps);
+        if (rm) rm[c] = T((1 - p.momentum) * double(rm[c]) + p.momentum * mu);
+        if (rv && M > 1) rv[c] = T((1 - p.momentum) * double(rv[c]) + p.momentum * v * double(M) / double(M - 1));
+      } else {
+        mu = double(rm[c]);
+        is = 1.0 / std::sqrt(double(rv[c]) + p.eps);
+      }
+      mean[c] = T(mu);
+      invstd[c] = T(is);
+      for (int64_t s = 0; s < S; ++s) {
+        k[size_t((c - c0) * S + s)] = T(mu);
+        sc[size_t((c - c0) * S + s)] = T(double(at<T>(p.w, c, T(1))) * is);
+        sh[size_t((c - c0) * S + s)] = at<T>(p.b, c, T(0));
+      }
+    }
+    const T *m = k.data(), *av = sc.data(), *bv = sh.data();
+    for (int64_t n = 0; n < N; ++n) {
+      const T* __restrict xr = x + n * C * S + c0 * S;
+      T* __restrict yr = y + n * C * S + c0 * S;
+      for (int64_t j = 0; j < L; ++j) yr[j] = av[j] * (xr[j] - m[j]) + bv[j];
+    }
+  });
+}
+
+template <class T> void bn_bwd_short(const BatchNormParams& p) {
+  const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
+  const T* x = static_cast<const T*>(p.x);
+  const T* gy = static_cast<const T*>(p.gy);
+  const T* mean = static_cast<const T*>(p.mean);
+  const T* invstd = static_cast<const T*>(p.invstd);
+  T* gx = static_cast<T*>(p.gx);
+  parallel_for(0, C, short_grain(N, S), [&](int64_t c0, int64_t c1) {
+    const int64_t L = (c1 - c0) * S;
+    const size_t len = static_cast<size_t>(L);
+    std::vector<T> a(len), b(len), m(len), ca(len), cb(len), cc(len);
+    std::vector<double> da(len), db(len), sg(static_cast<size_t>(c1 - c0)), sgx(static_cast<size_t>(c1 - c0));
+    for (int64_t j = 0; j < L; ++j) m[size_t(j)] = mean[c0 + j / S];
+    const T* mm = m.data();
+    seg_sums<T>(N, L, S, [&](int64_t n, T* __restrict u, T* __restrict v) {
+      const T* gr = gy + n * C * S + c0 * S;
+      const T* xr = x + n * C * S + c0 * S;
+      for (int64_t j = 0; j < L; ++j) { u[j] += gr[j]; v[j] += gr[j] * (xr[j] - mm[j]); }
+    }, sg.data(), sgx.data(), a, b, da, db);
+    for (int64_t c = c0; c < c1; ++c) {
+      const double is = double(invstd[c]), g1 = sg[size_t(c - c0)], g2 = sgx[size_t(c - c0)];
+      if (p.gb) static_cast<T*>(p.gb)[c] = T(g1);
+      if (p.gw) static_cast<T*>(p.gw)[c] = T(g2 * is);
+      const double ac = double(at<T>(p.w, c, T(1))) * is;
+      double bc = 0, ccc = 0;
+      if (p.training) {  // as bn_bwd
+        bc = -ac * is * is * g2 / double(M);
+        ccc = -ac * g1 / double(M);
+      }
+      for (int64_t s = 0; s < S; ++s) {
+        ca[size_t((c - c0) * S + s)] = T(ac);
+        cb[size_t((c - c0) * S + s)] = T(bc);
+        cc[size_t((c - c0) * S + s)] = T(ccc);
+      }
+    }
+    if (!gx) return;
+    const T *av = ca.data(), *bv = cb.data(), *cv = cc.data();
+    for (int64_t n = 0; n < N; ++n) {
+      const T* __restrict gr = gy + n * C * S + c0 * S;
+      const T* __restrict xr = x + n * C * S + c0 * S;
+      T* __restrict o = gx + n * C * S + c0 * S;
+      for (int64_t j = 0; j < L; ++j) o[j] = av[j] * gr[j] + bv[j] * (xr[j] - mm[j]) + cv[j];
+    }
+  });
+}
+#endif
 
 template <class T> void bn_fwd(const BatchNormParams& p) {
   const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
@@ -197,8 +327,24 @@ template <class T> void gn_bwd(const GroupNormParams& p) {
   }
 }
 
-void batch_norm_fwd(const BatchNormParams& p) { if (p.dt == DType::f64) bn_fwd<double>(p); else bn_fwd<float>(p); }
-void batch_norm_bwd(const BatchNormParams& p) { if (p.dt == DType::f64) bn_bwd<double>(p); else bn_bwd<float>(p); }
+void batch_norm_fwd(const BatchNormParams& p) {
+#if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
+  if (p.S < kShortRows && p.C > 1) {
+    if (p.dt == DType::f64) bn_fwd_short<double>(p); else bn_fwd_short<float>(p);
+    return;
+  }
+#endif
+  if (p.dt == DType::f64) bn_fwd<double>(p); else bn_fwd<float>(p);
+}
+void batch_norm_bwd(const BatchNormParams& p) {
+#if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
+  if (p.S < kShortRows && p.C > 1) {
+    if (p.dt == DType::f64) bn_bwd_short<double>(p); else bn_bwd_short<float>(p);
+    return;
+  }
+#endif
+  if (p.dt == DType::f64) bn_bwd<double>(p); else bn_bwd<float>(p);
+}
 void group_norm_fwd(const GroupNormParams& p) { if (p.dt == DType::f64) gn_fwd<double>(p); else gn_fwd<float>(p); }
 void group_norm_bwd(const GroupNormParams& p) { if (p.dt == DType::f64) gn_bwd<double>(p); else gn_bwd<float>(p); }
 
