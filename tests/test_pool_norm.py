@@ -71,8 +71,8 @@ def test_max_pool2d_float32_and_ties(isa, rng):
 
 @pytest.mark.parametrize("case", MAX_CASES + [((2, 3, 5, 40), 3, 3, 1, 1, True), ((1, 2, 4, 37), 2, 1, 1, 1, False)])
 def test_max_pool2d_float32_vector_path(case, isa, rng):
-    """float32 pools kWf outputs of a row at once (unit stride: masked loads, stride 2: even
-    lanes of two loads, other strides: gathers); values and indices as PyTorch's, with ties,
+    """float32 pools kWf outputs of a row at once at strides 1 and 2 (masked loads; the even lanes
+    of two loads), the scalar loop at other strides; values and indices as PyTorch's, with ties,
     NaNs and -inf windows."""
     shape, k, s, p, d, cm = case
     x = np.round(rng.standard_normal(shape) * 2).astype(np.float32)  # many ties

@@ -14,9 +14,9 @@
 // with x_rs the input shifted by the tap: a GEMM over the class's taps times Cg channels, the
 // padding never packed nor multiplied. W is packed once, tap-major (k = (r, s, c)), in blocks
 // of one tap and at most an L1-sized run of channels, so each class walks its own taps' blocks.
-// The class's columns (pixels of many images) are packed from x with a vector load where a
-// vector's lanes are one contiguous run and a gather elsewhere, into a C buffer that is then
-// scattered to y. The padding skipped more than pays for the scatter when the layer has
+// The class's columns (pixels of many images) are packed from x by ColMap (a vector load, a few
+// masked loads, or a gather, as each vector's lanes allow), the products go to a C buffer that
+// is then scattered to y. The padding skipped more than pays for the scatter when the layer has
 // channels enough (conv_taps_pays).
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
 #include <cstdlib>
@@ -393,8 +393,8 @@ void bwd_weight_taps(const Conv2dParams& p) {
 // 3.50 -> 3.87, so it stays on the GEMM. The weight gradient gains less (the implicit GEMM's
 // is already level with PyTorch's): 256 ch 4x4 3.84 -> 3.40 ms, 512 ch 2x2 4.81 -> 4.20, but
 // 128 ch 8x8 3.74 -> 3.90 and 512 ch 7x7 37.7 -> 39.7, so it asks for less than 0.8 (callers
-// pass max_share). FASTDL_CONV_TAPS=0 turns the path
-// off, =1 takes it for every layer it can run (tests and benches compare the two).
+// pass max_share). FASTDL_CONV_TAPS=0 turns the path off, =1 takes it for every layer it can
+// run (tests and benches compare the two).
 bool conv_taps_pays(const Conv2dParams& p, double max_share) {
   const char* e = std::getenv("FASTDL_CONV_TAPS");  // read per call: a bench flips it in-process
   const int mode = e ? std::atoi(e) : -1;

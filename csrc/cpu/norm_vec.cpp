@@ -3,10 +3,14 @@
 // independent partial accumulators (so the compiler vectorises without reassociating one chain)
 // and the row totals are added in double. Batch norm reads x once for its statistics (sums of
 // x - k and (x - k)^2 with k a sample of the channel: the shifted-data variance, never the raw
-// E[x^2] - E[x]^2), group norm twice (two-pass variance over rows that stay in cache). Every output is an affine map of x and gy per row, written
-// in one vectorised pass. Batch norm runs channels in parallel, group norm (n, g) rows.
+// E[x^2] - E[x]^2), group norm twice (two-pass variance over rows that stay in cache). Every
+// output is an affine map of x and gy per row, written in one vectorised pass. Batch norm runs
+// channels in parallel, group norm (n, g) rows; batch norm over rows too short to vectorise
+// (S < kShortRows) sums channel ranges across samples instead (bn_fwd_short, bn_bwd_short).
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "core/parallel.h"
@@ -66,6 +70,42 @@ template <class T> inline T at(const void* p, int64_t i, T dflt) { return p ? st
 
 inline int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(per_item, 1)); }
 
+// Batch norm's per-channel arithmetic, shared by the row loops and the short-row path.
+// Forward: channel c's mean and 1 / std, from its shifted sums in training (s1 = sum (x - k),
+// s2 = sum (x - k)^2 over its N S values; the running statistics updated) or the running ones in
+// eval; written to mean[c] and invstd[c] and returned.
+template <class T> std::pair<double, double> bn_stats(const BatchNormParams& p, int64_t c, double k, double s1, double s2) {
+  const int64_t M = p.N * p.S;
+  T* rm = static_cast<T*>(p.running_mean);
+  T* rv = static_cast<T*>(p.running_var);
+  double mu, is;
+  if (p.training) {
+    const double dm = s1 / double(M);
+    mu = k + dm;
+    const double v = std::max(0.0, s2 / double(M) - dm * dm);
+    is = 1.0 / std::sqrt(v + p.eps);
+    if (rm) rm[c] = T((1 - p.momentum) * double(rm[c]) + p.momentum * mu);
+    if (rv && M > 1) rv[c] = T((1 - p.momentum) * double(rv[c]) + p.momentum * v * double(M) / double(M - 1));
+  } else {
+    mu = double(rm[c]);
+    is = 1.0 / std::sqrt(double(rv[c]) + p.eps);
+  }
+  static_cast<T*>(p.mean)[c] = T(mu);
+  static_cast<T*>(p.invstd)[c] = T(is);
+  return {mu, is};
+}
+// Backward: from channel c's sums sg = sum gy and sgx = sum gy (x - mean), writes gb[c] and
+// gw[c] and returns (a, b, cc) with gx = a gy + b (x - mean) + cc:
+//   gx = a (gy - sg / M - xhat gw / M) in training,  a = w is,  xhat = (x - mean) is,  gw = sgx is
+template <class T> std::array<double, 3> bn_grad_coeffs(const BatchNormParams& p, int64_t c, double sg, double sgx) {
+  const double is = double(static_cast<const T*>(p.invstd)[c]), M = double(p.N * p.S);
+  if (p.gb) static_cast<T*>(p.gb)[c] = T(sg);
+  if (p.gw) static_cast<T*>(p.gw)[c] = T(sgx * is);
+  const double a = double(at<T>(p.w, c, T(1))) * is;
+  if (!p.training) return {a, 0.0, 0.0};
+  return {a, -a * is * is * sgx / M, -a * sg / M};
+}
+
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
 // Batch norm over short rows (S below kShortRows: the last stages of a CNN, BatchNorm1d's S = 1):
 // per channel the rows are too short to vectorise, so a thread takes a range of channels and
@@ -75,8 +115,9 @@ inline int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, 16384 /
 // copies of each channel's constants make the output passes single vector loops too.
 constexpr int64_t kShortRows = 64, kRowBlock = 256;
 
-// Channels [c0, c1): the per-element sums over samples of f(n, j) and g(n, j), j the element
-// within the range's segment, added per channel (S consecutive elements) into s1[c], s2[c].
+// A range of channels, L = channels x S elements of each sample: term(n, u, v) adds sample n's
+// two per-element terms into u[j] and v[j]; their sums over the samples, added per channel (S
+// consecutive elements), go to s1[c] and s2[c]. a, b, da, db: the caller's L-long scratch.
 template <class T, class F>
 void seg_sums(int64_t N, int64_t L, int64_t S, const F& term, double* s1, double* s2, std::vector<T>& a,
               std::vector<T>& b, std::vector<double>& da, std::vector<double>& db) {
@@ -98,13 +139,9 @@ void seg_sums(int64_t N, int64_t L, int64_t S, const F& term, double* s1, double
 inline int64_t short_grain(int64_t N, int64_t S) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(N * S, 1)); }
 
 template <class T> void bn_fwd_short(const BatchNormParams& p) {
-  const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
+  const int64_t N = p.N, C = p.C, S = p.S;
   const T* x = static_cast<const T*>(p.x);
   T* y = static_cast<T*>(p.y);
-  T* mean = static_cast<T*>(p.mean);
-  T* invstd = static_cast<T*>(p.invstd);
-  T* rm = static_cast<T*>(p.running_mean);
-  T* rv = static_cast<T*>(p.running_var);
   parallel_for(0, C, short_grain(N, S), [&](int64_t c0, int64_t c1) {
     const int64_t L = (c1 - c0) * S;
     const size_t len = static_cast<size_t>(L);
@@ -118,21 +155,9 @@ template <class T> void bn_fwd_short(const BatchNormParams& p) {
         for (int64_t j = 0; j < L; ++j) { const T d = xr[j] - kk[j]; u[j] += d; v[j] += d * d; }
       }, s1.data(), s2.data(), a, b, da, db);
     }
-    for (int64_t c = c0; c < c1; ++c) {
-      double mu, is;
-      if (p.training) {
-        const double dm = s1[size_t(c - c0)] / double(M);
-        mu = double(x[c * S]) + dm;
-        const double v = std::max(0.0, s2[size_t(c - c0)] / double(M) - dm * dm);
-        is = 1.0 / std::sqrt(v + p.eps);
-        if (rm) rm[c] = T((1 - p.momentum) * double(rm[c]) + p.momentum * mu);
-        if (rv && M > 1) rv[c] = T((1 - p.momentum) * double(rv[c]) + p.momentum * v * double(M) / double(M - 1));
-      } else {
-        mu = double(rm[c]);
-        is = 1.0 / std::sqrt(double(rv[c]) + p.eps);
-      }
-      mean[c] = T(mu);
-      invstd[c] = T(is);
+    for (int64_t c = c0; c < c1; ++c) {  // k, sc, sh become each element's mean, scale and shift
+      const double shift = p.training ? double(x[c * S]) : 0.0;  // eval may see an empty batch
+      const auto [mu, is] = bn_stats<T>(p, c, shift, s1[size_t(c - c0)], s2[size_t(c - c0)]);
       for (int64_t s = 0; s < S; ++s) {
         k[size_t((c - c0) * S + s)] = T(mu);
         sc[size_t((c - c0) * S + s)] = T(double(at<T>(p.w, c, T(1))) * is);
@@ -149,11 +174,10 @@ template <class T> void bn_fwd_short(const BatchNormParams& p) {
 }
 
 template <class T> void bn_bwd_short(const BatchNormParams& p) {
-  const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
+  const int64_t N = p.N, C = p.C, S = p.S;
   const T* x = static_cast<const T*>(p.x);
   const T* gy = static_cast<const T*>(p.gy);
   const T* mean = static_cast<const T*>(p.mean);
-  const T* invstd = static_cast<const T*>(p.invstd);
   T* gx = static_cast<T*>(p.gx);
   parallel_for(0, C, short_grain(N, S), [&](int64_t c0, int64_t c1) {
     const int64_t L = (c1 - c0) * S;
@@ -167,16 +191,8 @@ template <class T> void bn_bwd_short(const BatchNormParams& p) {
       const T* xr = x + n * C * S + c0 * S;
       for (int64_t j = 0; j < L; ++j) { u[j] += gr[j]; v[j] += gr[j] * (xr[j] - mm[j]); }
     }, sg.data(), sgx.data(), a, b, da, db);
-    for (int64_t c = c0; c < c1; ++c) {
-      const double is = double(invstd[c]), g1 = sg[size_t(c - c0)], g2 = sgx[size_t(c - c0)];
-      if (p.gb) static_cast<T*>(p.gb)[c] = T(g1);
-      if (p.gw) static_cast<T*>(p.gw)[c] = T(g2 * is);
-      const double ac = double(at<T>(p.w, c, T(1))) * is;
-      double bc = 0, ccc = 0;
-      if (p.training) {  // as bn_bwd
-        bc = -ac * is * is * g2 / double(M);
-        ccc = -ac * g1 / double(M);
-      }
+    for (int64_t c = c0; c < c1; ++c) {  // each element's coefficients of gx
+      const auto [ac, bc, ccc] = bn_grad_coeffs<T>(p, c, sg[size_t(c - c0)], sgx[size_t(c - c0)]);
       for (int64_t s = 0; s < S; ++s) {
         ca[size_t((c - c0) * S + s)] = T(ac);
         cb[size_t((c - c0) * S + s)] = T(bc);
@@ -199,29 +215,13 @@ template <class T> void bn_fwd(const BatchNormParams& p) {
   const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
   const T* x = static_cast<const T*>(p.x);
   T* y = static_cast<T*>(p.y);
-  T* mean = static_cast<T*>(p.mean);
-  T* invstd = static_cast<T*>(p.invstd);
-  T* rm = static_cast<T*>(p.running_mean);
-  T* rv = static_cast<T*>(p.running_var);
   parallel_for(0, C, grain_for(M), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      double mu, is;
-      if (p.training) {
-        const T k = x[c * S];
-        double s1 = 0, s2 = 0;
+      const T k = p.training ? x[c * S] : T(0);  // eval may see an empty batch
+      double s1 = 0, s2 = 0;
+      if (p.training)
         for (int64_t n = 0; n < N; ++n) row_shifted_sums(x + (n * C + c) * S, k, S, s1, s2);
-        const double dm = s1 / double(M);
-        mu = double(k) + dm;
-        const double v = std::max(0.0, s2 / double(M) - dm * dm);
-        is = 1.0 / std::sqrt(v + p.eps);
-        if (rm) rm[c] = T((1 - p.momentum) * double(rm[c]) + p.momentum * mu);
-        if (rv && M > 1) rv[c] = T((1 - p.momentum) * double(rv[c]) + p.momentum * v * double(M) / double(M - 1));
-      } else {
-        mu = double(rm[c]);
-        is = 1.0 / std::sqrt(double(rv[c]) + p.eps);
-      }
-      mean[c] = T(mu);
-      invstd[c] = T(is);
+      const auto [mu, is] = bn_stats<T>(p, c, double(k), s1, s2);
       const T a = T(double(at<T>(p.w, c, T(1))) * is), b = at<T>(p.b, c, T(0));
       for (int64_t n = 0; n < N; ++n) row_affine(x + (n * C + c) * S, y + (n * C + c) * S, T(mu), a, b, S);
     }
@@ -233,23 +233,14 @@ template <class T> void bn_bwd(const BatchNormParams& p) {
   const T* x = static_cast<const T*>(p.x);
   const T* gy = static_cast<const T*>(p.gy);
   const T* mean = static_cast<const T*>(p.mean);
-  const T* invstd = static_cast<const T*>(p.invstd);
   T* gx = static_cast<T*>(p.gx);
   parallel_for(0, C, grain_for(M), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const T m = mean[c];
-      const double is = double(invstd[c]);
       double sg = 0, sgx = 0;
       for (int64_t n = 0; n < N; ++n) row_grad_sums(gy + (n * C + c) * S, x + (n * C + c) * S, m, S, sg, sgx);
-      if (p.gb) static_cast<T*>(p.gb)[c] = T(sg);
-      if (p.gw) static_cast<T*>(p.gw)[c] = T(sgx * is);
+      const auto [a, b, cc] = bn_grad_coeffs<T>(p, c, sg, sgx);
       if (!gx) continue;
-      const double a = double(at<T>(p.w, c, T(1))) * is;
-      double b = 0, cc = 0;
-      if (p.training) {  // gx = a (gy - sg / M - xhat gw / M),  xhat = (x - m) is,  gw = sgx is
-        b = -a * is * is * sgx / double(M);
-        cc = -a * sg / double(M);
-      }
       for (int64_t n = 0; n < N; ++n)
         row_affine2(gy + (n * C + c) * S, x + (n * C + c) * S, gx + (n * C + c) * S, m, T(a), T(b), T(cc), S);
     }

@@ -106,13 +106,12 @@ template <class T> void max_fwd(const Pool2dParams& p) {
 }
 
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
-// Fixed-window max pooling of float planes, kWf outputs of a row at a time: each tap of the
-// window is read for all lanes at once (load_cols; a tap outside the input reads -inf and never
-// wins) and the running max and its index kept with selects. max_window's
-// answers exactly: NaN wins, the first max on ties, a window of -inf points at its first valid
-// tap. The scalar loop's selects compiled to branches that random data mispredicts: ResNet's
-// stem pool (32 x 64 x 32 x 32, 3x3 stride 2) took 10 ms, PyTorch's 8.3 ms.
-// Lane l of the result: row[start + l * sw] for columns in [0, W), fill elsewhere (lane is
+// Float32 fixed windows, kWf outputs of a row at a time (max_fwd_vec, avg_fwd_vec): each tap of
+// the window is read for all lanes at once by load_cols, the lanes' running max or sum kept in
+// registers. The scalar max loop's selects had compiled to branches that random data
+// mispredicts: ResNet's stem pool (32 x 64 x 32 x 32, 3x3 stride 2) took 10 ms, PyTorch's 8.3.
+
+// Lane l of the result: row[start + l * sw] for columns in [0, W), fill elsewhere (lane holds
 // 0, 1, ... kWf - 1). Unit stride is one masked load, stride 2 two and a permute of the even
 // lanes, others a gather. Masked lanes are never read.
 inline vf load_run(const float* row, int64_t start, int64_t W, vi lane, float fill) {
@@ -144,94 +143,89 @@ inline vf load_cols(const float* row, int64_t start, int64_t sw, int64_t W, vi l
 #endif
 }
 
-void max_fwd_vec(const Pool2dParams& p) {
-  const float* x = static_cast<const float*>(p.x);
-  float* y = static_cast<float*>(p.y);
-  const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
-  const Windows win(p);
-  const int64_t nv = (OW + kWf - 1) / kWf;
-  std::vector<int32_t> cfirst(size_t(nv * kWf), -1);  // each output column's first valid input column, or -1
-  for (int64_t o = 0; o < OW; ++o) cfirst[size_t(o)] = win.cols[size_t(o)].count ? int32_t(win.cols[size_t(o)].first) : -1;
-  vi lane;
-  for (int l = 0; l < kWf; ++l) lane[l] = l;
+inline vi lane_ids() {
+  vi l;
+  for (int i = 0; i < kWf; ++i) l[i] = i;
+  return l;
+}
+
+// out(plane, oh, row taps, v, n): every vector v of kWf outputs of every output row, n of its
+// lanes inside the row; planes in parallel.
+template <class F> void each_output_vector(const Pool2dParams& p, const Windows& win, const F& out) {
+  const int64_t nv = (p.OW + kWf - 1) / kWf;
   parallel_for(0, p.planes, plane_grain(p), [&](int64_t p0, int64_t p1) {
-    alignas(64) float yb[kWf];
-    alignas(64) int32_t ib[kWf];
-    for (int64_t q = p0; q < p1; ++q) {
-      const float* xp = x + q * H * W;
-      float* yp = y + q * OH * OW;
-      int64_t* ip = p.idx + q * OH * OW;
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const Taps& r = win.rows[size_t(oh)];
-        for (int64_t v = 0; v < nv; ++v) {
-          const vi ow = lane + int32_t(v * kWf);
-          vi cf;
-          std::memcpy(&cf, cfirst.data() + v * kWf, sizeof cf);
-          vf best = vf{} - INFINITY;
-          vi bi = r.count ? (cf >= 0 ? cf + int32_t(r.first * W) : cf) : vi{} - 1;
-          const vi col0 = ow * int32_t(p.sw) - int32_t(p.pw);
-          const int64_t start0 = v * kWf * p.sw - p.pw;  // lane 0's column at tap 0
-          for (int64_t i = 0, h = r.first; i < r.count; ++i, h += r.step) {
-            const float* row = xp + h * W;
-            for (int64_t j = 0; j < p.kw; ++j) {  // taps outside the input read -inf: they never win
-              const vf t = load_cols(row, start0 + j * p.dw, p.sw, W, lane, -INFINITY);
-              const vi w = (t > best) | (t != t);
-              best = w ? t : best;
-              bi = w ? col0 + int32_t(j * p.dw + h * W) : bi;
-            }
-          }
-          std::memcpy(yb, &best, sizeof best);
-          std::memcpy(ib, &bi, sizeof bi);
-          const int64_t n = std::min<int64_t>(kWf, OW - v * kWf);
-          for (int64_t l = 0; l < n; ++l) {
-            yp[oh * OW + v * kWf + l] = yb[l];
-            ip[oh * OW + v * kWf + l] = ib[l];
-          }
-        }
-      }
-    }
+    for (int64_t q = p0; q < p1; ++q)
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t v = 0; v < nv; ++v) out(q, oh, win.rows[size_t(oh)], v, std::min<int64_t>(kWf, p.OW - v * kWf));
   });
 }
 
-// Fixed-window average pooling of float planes, kWf outputs at a time as max_fwd_vec: taps
-// outside the input read 0, which leaves each lane's sum (taken in the scalar loop's order)
+// A column-per-output table padded to whole vectors, so lanes past OW read pad.
+template <class U, class F> std::vector<U> per_column(const Pool2dParams& p, const Windows& win, U pad, const F& f) {
+  std::vector<U> t(size_t((p.OW + kWf - 1) / kWf * kWf), pad);
+  for (int64_t o = 0; o < p.OW; ++o) t[size_t(o)] = f(win.cols[size_t(o)]);
+  return t;
+}
+
+// max_window's answers exactly: NaN wins, the first max on ties, a window of -inf points at its
+// first valid tap (taps outside the input read -inf, which never wins).
+void max_fwd_vec(const Pool2dParams& p) {
+  const float* x = static_cast<const float*>(p.x);
+  float* y = static_cast<float*>(p.y);
+  const int64_t H = p.H, W = p.W, OW = p.OW;
+  const Windows win(p);
+  // each output column's first valid input column, or -1
+  const std::vector<int32_t> cfirst = per_column<int32_t>(p, win, -1, [](const Taps& c) { return c.count ? int32_t(c.first) : -1; });
+  const vi lane = lane_ids();
+  each_output_vector(p, win, [&](int64_t q, int64_t oh, const Taps& r, int64_t v, int64_t n) {
+    const float* xp = x + q * H * W;
+    vi cf;
+    std::memcpy(&cf, cfirst.data() + v * kWf, sizeof cf);
+    vf best = vf{} - INFINITY;
+    vi bi = r.count ? (cf >= 0 ? cf + int32_t(r.first * W) : cf) : vi{} - 1;
+    const vi col0 = (lane + int32_t(v * kWf)) * int32_t(p.sw) - int32_t(p.pw);  // each lane's column at tap 0
+    const int64_t start0 = v * kWf * p.sw - p.pw;
+    for (int64_t i = 0, h = r.first; i < r.count; ++i, h += r.step)
+      for (int64_t j = 0; j < p.kw; ++j) {
+        const vf t = load_cols(xp + h * W, start0 + j * p.dw, p.sw, W, lane, -INFINITY);
+        const vi w = (t > best) | (t != t);
+        best = w ? t : best;
+        bi = w ? col0 + int32_t(j * p.dw + h * W) : bi;
+      }
+    alignas(64) float yb[kWf];
+    alignas(64) int32_t ib[kWf];
+    std::memcpy(yb, &best, sizeof best);
+    std::memcpy(ib, &bi, sizeof bi);
+    const int64_t o = (q * p.OH + oh) * OW + v * kWf;
+    std::memcpy(y + o, yb, size_t(n) * sizeof(float));
+    for (int64_t l = 0; l < n; ++l) p.idx[o + l] = ib[l];
+  });
+}
+
+// Taps outside the input read 0, which leaves each lane's sum (taken in the scalar loop's order)
 // bit for bit the same; then one division by the lane's divisor.
 void avg_fwd_vec(const Pool2dParams& p) {
   const float* x = static_cast<const float*>(p.x);
   float* y = static_cast<float*>(p.y);
-  const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
+  const int64_t H = p.H, W = p.W, OW = p.OW;
   const Windows win(p);
-  const int64_t nv = (OW + kWf - 1) / kWf;
-  std::vector<float> cspan(size_t(nv * kWf), 1.f), ccount(size_t(nv * kWf), 1.f);
-  for (int64_t o = 0; o < OW; ++o) {
-    cspan[size_t(o)] = float(win.cols[size_t(o)].span);
-    ccount[size_t(o)] = float(win.cols[size_t(o)].count);
-  }
-  vi lane;
-  for (int l = 0; l < kWf; ++l) lane[l] = l;
-  parallel_for(0, p.planes, plane_grain(p), [&](int64_t p0, int64_t p1) {
+  const std::vector<float> cspan = per_column<float>(p, win, 1.f, [](const Taps& c) { return float(c.span); });
+  const std::vector<float> ccount = per_column<float>(p, win, 1.f, [](const Taps& c) { return float(c.count); });
+  const vi lane = lane_ids();
+  each_output_vector(p, win, [&](int64_t q, int64_t oh, const Taps& r, int64_t v, int64_t n) {
+    const float* xp = x + q * H * W;
+    vf acc = vf{};
+    const int64_t start0 = v * kWf * p.sw - p.pw;
+    for (int64_t h = r.first; h < r.first + r.count; ++h)
+      for (int64_t j = 0; j < p.kw; ++j) acc += load_cols(xp + h * W, start0 + j, p.sw, W, lane, 0.f);
+    vf d;
+    if (p.divisor_override != 0) d = vf{} + float(p.divisor_override);
+    else if (p.count_include_pad) d = ldv(cspan.data() + v * kWf) * float(r.span);
+    else d = ldv(ccount.data() + v * kWf) * float(r.count);
+    const vf out = d != 0 ? acc / d : vf{};
     alignas(64) float yb[kWf];
-    for (int64_t q = p0; q < p1; ++q) {
-      const float* xp = x + q * H * W;
-      float* yp = y + q * OH * OW;
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const Taps& r = win.rows[size_t(oh)];
-        for (int64_t v = 0; v < nv; ++v) {
-          vf acc = vf{};
-          const int64_t start0 = v * kWf * p.sw - p.pw;
-          for (int64_t h = r.first; h < r.first + r.count; ++h)
-            for (int64_t j = 0; j < p.kw; ++j) acc += load_cols(xp + h * W, start0 + j, p.sw, W, lane, 0.f);
-          vf d;
-          if (p.divisor_override != 0) d = vf{} + float(p.divisor_override);
-          else if (p.count_include_pad) d = ldv(cspan.data() + v * kWf) * float(r.span);
-          else d = ldv(ccount.data() + v * kWf) * float(r.count);
-          const vf out = d != 0 ? acc / d : vf{};
-          std::memcpy(yb, &out, sizeof out);
-          const int64_t n = std::min<int64_t>(kWf, OW - v * kWf);
-          std::memcpy(yp + oh * OW + v * kWf, yb, size_t(n) * sizeof(float));
-        }
-      }
-    }
+    std::memcpy(yb, &out, sizeof out);
+    std::memcpy(y + (q * p.OH + oh) * OW + v * kWf, yb, size_t(n) * sizeof(float));
   });
 }
 #endif

@@ -492,15 +492,15 @@ template <class T> void scatter_add_t(Tensor& out, int d, const Tensor& hi, cons
 }
 }  // namespace
 
-Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx_in) {
-  FASTDL_PROFILE("gather", a, idx_in);
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
+  FASTDL_PROFILE("gather", a, idx);
   int d = wrap_dim(dim, a.ndim(), "gather");
-  // an empty index of another integer type selects nothing: PyTorch takes it
-  const bool empty_int = idx_in.numel() == 0 && is_integral(idx_in.dtype()) && idx_in.dtype() != DType::b8;
-  FASTDL_CHECK(is_index(idx_in.dtype()) || empty_int, TypeError, "gather: index must be an int64 or int32 tensor; got ",
-               dtype_name(idx_in.dtype()));
-  const Tensor idx = is_index(idx_in.dtype()) ? idx_in : to_dtype(idx_in, DType::i64);
-  if (idx.numel() == 0) {  // nothing selected: index's shape whatever its rank (PyTorch checks nothing more)
+  // An empty index selects nothing: PyTorch takes it of any integer type and rank, and the
+  // result has its shape.
+  const bool empty_int = idx.numel() == 0 && is_integral(idx.dtype()) && idx.dtype() != DType::b8;
+  FASTDL_CHECK(is_index(idx.dtype()) || empty_int, TypeError, "gather: index must be an int64 or int32 tensor; got ",
+               dtype_name(idx.dtype()));
+  if (idx.numel() == 0) {
     Tensor out = empty(idx.shape(), a.dtype(), a.device());
     if (autograd::any_requires_grad(a)) {
       Dims as = a.shape();

@@ -147,29 +147,29 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
 #undef BIN
   // alpha times a Python number is taken in Python, so int * int stays an int (add(t, 2, alpha=3)
   // on an integer tensor is an integer tensor, as in PyTorch).
-  const auto times = [](nb::handle b, double alpha, nb::handle alpha_h) -> nb::object {
-    if (alpha == 1) return nb::borrow(b);
-    PyObject* r = PyNumber_Multiply(b.ptr(), alpha_h.ptr());
+  const auto times = [](nb::handle b, nb::handle alpha) -> nb::object {
+    if (nb::cast<double>(alpha) == 1) return nb::borrow(b);
+    PyObject* r = PyNumber_Multiply(b.ptr(), alpha.ptr());
     if (!r) throw nb::python_error();
     return nb::steal(r);
   };
-  DEF("add", [times](const Tensor& a, nb::handle b, nb::handle alpha_h) -> Tensor {
-    const double alpha = nb::cast<double>(alpha_h);
-    Tensor bb = nb::isinstance<Tensor>(b) ? nb::cast<Tensor>(b) : Tensor();
-    if (bb.defined()) return binary(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
-    const nb::object s = times(b, alpha, alpha_h);
+  // alpha c for a tensor c (c itself when alpha is 1)
+  const auto scaled = [](nb::handle c, nb::handle alpha) {
+    const double al = nb::cast<double>(alpha);
+    const Tensor t = nb::cast<Tensor>(c);
+    return al == 1 ? t : mul_s(t, al);
+  };
+  DEF("add", [times, scaled](const Tensor& a, nb::handle b, nb::handle alpha) -> Tensor {
+    if (nb::isinstance<Tensor>(b)) return binary(BinaryOp::add, a, scaled(b, alpha));
+    const nb::object s = times(b, alpha);
     if (Tensor e = exact_int(s, a); e.defined()) return binary(BinaryOp::add, a, e);
     return binary_scalar(BinaryOp::add, a, nb::cast<double>(s), false, scalar_kind(s));
   }, "input"_a, "other"_a, "alpha"_a = 1)
-  cls.def("add_", [times](const Tensor& a, nb::handle b, nb::handle alpha_h) -> Tensor {
-    const double alpha = nb::cast<double>(alpha_h);
-    if (!nb::isinstance<Tensor>(b)) {
-      const nb::object s = times(b, alpha, alpha_h);
-      if (Tensor e = exact_int(s, a); e.defined()) return binary_(BinaryOp::add, a, e);
-      return binary_scalar_(BinaryOp::add, a, nb::cast<double>(s));
-    }
-    Tensor bb = nb::cast<Tensor>(b);
-    return binary_(BinaryOp::add, a, alpha == 1 ? bb : mul_s(bb, alpha));
+  cls.def("add_", [times, scaled](const Tensor& a, nb::handle b, nb::handle alpha) -> Tensor {
+    if (nb::isinstance<Tensor>(b)) return binary_(BinaryOp::add, a, scaled(b, alpha));
+    const nb::object s = times(b, alpha);
+    if (Tensor e = exact_int(s, a); e.defined()) return binary_(BinaryOp::add, a, e);
+    return binary_scalar_(BinaryOp::add, a, nb::cast<double>(s));
   }, "other"_a, "alpha"_a = 1);
   // A Python number as the first operand of the module functions PyTorch lets take one (add(2, t),
   // remainder(5, t), ...): an overload tried after the Tensor-first one.
@@ -197,9 +197,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
     if (Tensor e = exact_int(a, b); e.defined()) return binary(BinaryOp::add, e, bb);
     return binary_scalar(BinaryOp::add, bb, nb::cast<double>(a), true, scalar_kind(a));
   }, "input"_a, "other"_a, "alpha"_a = 1.0);
-  m.def("add", [number, wrap, times](nb::handle a, nb::handle b, nb::handle alpha_h) -> Tensor {
+  m.def("add", [number, wrap, times](nb::handle a, nb::handle b, nb::handle alpha) -> Tensor {
     number(a); number(b);
-    const nb::object s = times(b, nb::cast<double>(alpha_h), alpha_h);
+    const nb::object s = times(b, alpha);
     return binary_scalar(BinaryOp::add, wrap(a), nb::cast<double>(s), false, scalar_kind(s));
   }, "input"_a, "other"_a, "alpha"_a = 1);
   DEF("where", [](const Tensor& c, nb::handle a, nb::handle b) {

@@ -1,4 +1,5 @@
-"""Ops against PyTorch, interleaved in one process, at the char-GPT's shapes: forward alone,
+"""Ops against PyTorch, interleaved in one process, at the char-GPT's shapes (and a ResNet-18's
+on 64x64 images, batch 32, for pooling and batch norm): forward alone,
 forward + backward with a random contiguous upstream gradient, and forward + backward with
 an expanded (stride-0) one, `y.backward(g)`, leaf gradients reset to None between calls as
 zero_grad(set_to_none=True) does. Ratios are PyTorch time / fastdl time (> 1: fastdl faster).
@@ -103,6 +104,19 @@ def _cases(torch, rng):
               expanded=False),
         _Case("kthvalue k=100 dim -1 (64,4096)", lambda x: x.kthvalue(100, -1), lambda x: x.kthvalue(100, -1),
               [r(64, 4096)]),
+        # a ResNet-18 on 64x64 images, batch 32: the stem's pool, the head's global pool, and
+        # batch norm at the last two stages (rows of 16 and 4 elements)
+        _Case("max_pool2d 3x3 s2 (32,64,32,32)", lambda x: F.max_pool2d(x, 3, 2, 1),
+              lambda x: tf.max_pool2d(x, 3, 2, 1), [r(32, 64, 32, 32)], [0]),
+        _Case("avg_pool2d 3x3 s2 (32,64,32,32)", lambda x: F.avg_pool2d(x, 3, 2, 1),
+              lambda x: tf.avg_pool2d(x, 3, 2, 1), [r(32, 64, 32, 32)], [0]),
+        _Case("adaptive_avg_pool2d 1 (32,64,32,32)", lambda x: F.adaptive_avg_pool2d(x, 1),
+              lambda x: tf.adaptive_avg_pool2d(x, 1), [r(32, 64, 32, 32)], [0]),
+        *[_Case(f"batch_norm train ({', '.join(map(str, shp))})",
+                lambda x, m, v, w, b: F.batch_norm(x, m, v, w, b, training=True),
+                lambda x, m, v, w, b: tf.batch_norm(x, m, v, w, b, training=True),
+                [r(*shp), r(shp[1]), np.abs(r(shp[1])) + 0.5, r(shp[1]), r(shp[1])], [0, 3, 4])
+          for shp in ((32, 256, 4, 4), (32, 512, 2, 2))],
     ]
     return cases
 
