@@ -214,6 +214,47 @@ def test_gammainc_vs_torch_and_mpmath():
            1e-8, 1e-12)
 
 
+def test_gammainc_large_a_uniform_expansion():
+    """a from 20 to 1e20 with x within 30% of a (Temme's expansion): P and Q to ~1e-12 relative
+    against mpmath where it converges (a <= 1e4, and one a of 5e6 precomputed at 30 digits), and
+    P(a, a) against its leading terms 1/2 + (1/3 + 1 / (540 a)) / sqrt(2 pi a) for a up to 1e300;
+    P + Q = 1."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 30
+    a = np.array([20.5, 25.0, 137.2, 1e3, 1e4])[:, None] * np.ones(7)
+    x = a * np.array([0.7001, 0.9, 0.999999, 1.0, 1.01, 1.25, 1.2999])
+    a, x = a.ravel(), x.ravel()
+    p = S.gammainc(fd.tensor(a), fd.tensor(x)).numpy()
+    q = S.gammaincc(fd.tensor(a), fd.tensor(x)).numpy()
+    for i in range(a.size):
+        want = mp.gammainc(a[i], 0, x[i], regularized=True)
+        assert p[i] == pytest.approx(float(want), rel=1e-12), (a[i], x[i])
+        assert q[i] == pytest.approx(float(1 - want), rel=1e-12), (a[i], x[i])
+    # mpmath.gammainc(4988429.2, 0, 4988429.2 * 0.99) at 30 digits; x as float64 rounds it
+    av = 4988429.2
+    got = S.gammainc(fd.tensor([av], dtype=fd.float64), fd.tensor([av * 0.99], dtype=fd.float64)).item()
+    assert got == pytest.approx(1.5889047278965301382472647122e-111, rel=1e-10)
+    big = np.array([1e6, 1e12, 1e20, 1e300])
+    pa = S.gammainc(fd.tensor(big), fd.tensor(big)).numpy()
+    _close(pa, 0.5 + (1 / 3 + 1 / (540 * big)) / np.sqrt(2 * np.pi * big), 1e-14, 0)
+    qa = S.gammaincc(fd.tensor(big), fd.tensor(big * 1.001)).numpy()
+    pb = S.gammainc(fd.tensor(big), fd.tensor(big * 1.001)).numpy()
+    _close(pb + qa, np.ones(4), 1e-15, 0)
+    # the 4988429.2 sample of torch's reference inputs: P(a, a) = 0.50006, not 0.41
+    f64 = fd.tensor([av], dtype=fd.float64)
+    assert S.gammainc(f64, f64).item() == pytest.approx(0.500059539736078912856827905037, rel=1e-13)
+
+
+def test_gammainc_edges_in_torch_order():
+    """A NaN beside an infinity or a zero takes the value PyTorch's chain of tests gives it."""
+    v = [-1.0, 0.0, 0.5, 3.0, 40.0, np.inf, np.nan]
+    a, x = np.array([(i, j) for i in v for j in v]).T
+    for name in ("igamma", "igammac"):
+        got = getattr(fd, name)(fd.tensor(a), fd.tensor(x)).numpy()
+        want = getattr(torch, name)(torch.tensor(a), torch.tensor(x)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=0)  # torch's a = 40 is good to ~1e-9
+
+
 POLYS = ["chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w",
          "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
          "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he", "laguerre_polynomial_l",

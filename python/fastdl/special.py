@@ -737,7 +737,8 @@ def _bcast(a, b):
 def gammainc(input, other):
     """The regularized lower incomplete gamma function P(a, x) (igamma): the series
     x^a e^-x / Gamma(a + 1) sum_k x^k / ((a + 1) ... (a + k)) for x < a + 1, else 1 - Q by the
-    continued fraction for Q (modified Lentz, fixed depth)."""
+    continued fraction for Q (modified Lentz, fixed depth); for a > 20 with x within 30% of a,
+    Temme's uniform asymptotic expansion (_igamma_temme)."""
     return _igamma(input, other, "gammainc", upper=False)
 
 
@@ -790,8 +791,11 @@ def _igamma64(a, x, upper):
         xx = _C.where(ok, x, 1.0)
         log_pref = aa * _C.log(xx) - xx - _special.lgamma(aa)
         use_series = xx < aa + 1.0
+        # large a with x near a: Temme's expansion, where the series and the continued fraction
+        # need ~sqrt(a) terms and their prefactor loses the digits that cancel in a log x - x - lgamma(a)
+        temme = _C.logical_and(aa > _TEMME_MIN_A, _C.abs(xx - aa) < _TEMME_MAX_MU * aa)
         # series for P
-        xs = _C.where(use_series, xx, 0.5)
+        xs = _C.where(_C.logical_and(use_series, _C.logical_not(temme)), xx, 0.5)
         xmax = _amax_abs(_C.where(use_series, xs, 0.0))
         n = builtins.int(builtins.min(3000, 60 + 12 * math.sqrt(xmax + 1.0) + 0.1 * xmax))
         term = 1.0 / aa
@@ -819,16 +823,48 @@ def _igamma64(a, x, upper):
         q_cf = _C.exp(log_pref) * h
         p = _C.where(use_series, p_series, 1.0 - q_cf)
         q = _C.where(use_series, 1.0 - p_series, q_cf)
+        if builtins.bool(_C.any(temme)):
+            pt, qt = _igamma_temme(_C.where(temme, aa, 100.0), _C.where(temme, xx, 100.0))
+            p, q = _C.where(temme, pt, p), _C.where(temme, qt, q)
         out = q if upper else p
-        # edges as PyTorch: a < 0 or x < 0 -> NaN; a == 0 -> P = 1 (x > 0) / NaN (x == 0); x == 0 -> P = 0;
-        # x == inf -> P = 1; a == inf -> P = 0 (x finite)
-        nan = _C.logical_or(_C.logical_or(a < 0, x < 0), _C.logical_or(_C.isnan(a), _C.isnan(x)))
-        pv = _C.where(x == 0, 0.0, _C.where(a == 0, 1.0, _C.where(x == _INF, 1.0, 0.0)))
-        pv = _C.where(_C.logical_and(a == 0, x == 0), _NAN, pv)
-        pv = _C.where(_C.logical_and(a == _INF, x == _INF), _NAN, pv)
-        edge = 1.0 - pv if upper else pv
-        out = _C.where(ok, out, edge)
-        return _C.where(nan, _NAN, out)
+        # edges in PyTorch's order of tests (so a NaN beside an infinity gives its value, not NaN):
+        # a < 0 or x < 0 -> NaN; a == 0 -> P = 1 (x > 0) or NaN; x == 0 -> P = 0; a == inf -> P = 0
+        # (NaN if x == inf too); x == inf -> P = 1; else NaN in, NaN out
+        one, zero = (0.0, 1.0) if upper else (1.0, 0.0)  # P's 1 and 0 as the result's values
+        out = _C.where(ok, out, _NAN)
+        out = _C.where(_C.isinf(x), one, out)
+        out = _C.where(_C.isinf(a), _C.where(_C.isinf(x), _NAN, zero), out)
+        out = _C.where(x == 0, zero, out)
+        out = _C.where(a == 0, _C.where(x > 0, one, _NAN), out)
+        return _C.where(_C.logical_or(a < 0, x < 0), _NAN, out)
+
+
+_TEMME_MIN_A, _TEMME_MAX_MU = 20.0, 0.3  # DiDonato and Morris's region for the expansion
+
+
+def _igamma_temme(a, x):
+    """P(a, x) and Q(a, x) by Temme's uniform asymptotic expansion (DLMF 8.12.3-8.12.7), for
+    a > 20 and |x / a - 1| < 0.3: mu = x / a - 1, eta^2 / 2 = mu - log(1 + mu) with mu's sign,
+    Q = erfc(eta sqrt(a / 2)) / 2 + S, P = erfc(-eta sqrt(a / 2)) / 2 - S,
+    S = exp(-a eta^2 / 2) / sqrt(2 pi a) sum_k c_k(eta) a^-k, c_k from _temme.D."""
+    from fastdl._temme import D
+    mu = (x - a) / a
+    # mu - log(1 + mu) = mu^2 sum_{n >= 2} (-mu)^(n - 2) / n: no cancellation near mu = 0
+    s = mu * 0.0
+    for n in builtins.range(41, 1, -1):
+        s = s * (-mu) + 1.0 / n
+    half_eta2 = mu * mu * s
+    eta = _C.sign(mu) * _C.sqrt(2.0 * half_eta2)
+    inv_a = 1.0 / a
+    total = mu * 0.0
+    for ck in reversed(D):
+        c = mu * 0.0
+        for d in reversed(ck):
+            c = c * eta + d
+        total = total * inv_a + c
+    s_term = _C.exp(-a * half_eta2) / _C.sqrt((2.0 * math.pi) * a) * total
+    z = eta * _C.sqrt(0.5 * a)
+    return 0.5 * _special.erfc(-z) - s_term, 0.5 * _special.erfc(z) + s_term
 
 
 def multigammaln(input, p):
