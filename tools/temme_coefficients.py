@@ -89,8 +89,11 @@ def main():
     print('tools/temme_coefficients.py (mpmath, 80 digits); do not edit by hand."""')
     print("D = (")
     for k in range(K):
-        row = ", ".join(mp.nstr(cs[k][n], 17, min_fixed=0, max_fixed=0) for n in range(N))
-        print(f"    ({row}),")
+        vals = [mp.nstr(cs[k][n], 17, min_fixed=0, max_fixed=0) for n in range(N)]
+        print(f"    (  # c_{k}")
+        for i in range(0, N, 4):
+            print("        " + ", ".join(vals[i:i + 4]) + ",")
+        print("    ),")
     print(")")
 
 
