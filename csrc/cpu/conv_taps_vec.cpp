@@ -173,6 +173,17 @@ struct ColMap {
     }
   }
 };
+// rows runs of n elements, src rows sstride apart, to dst rows n apart (one contiguous block),
+// a masked vector load and store per vector of a run.
+template <class T> void copy_runs(const T* src, int64_t sstride, int64_t rows, int64_t n, T* dst) {
+  using V = PV<T>;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; j += V::W) {
+      const typename V::M m = V::mask(0, int(std::min<int64_t>(V::W, n - j)));
+      V::storem(dst + r * n + j, V::loadm(src + r * sstride + j, m), m);
+    }
+}
+
 // A task: columns [j0, j0 + ncur) of class c's pixel list, output channels [m0, m1) of group g.
 struct Task { int64_t g, c, j0, ncur, m0, m1, work; };
 
@@ -226,11 +237,7 @@ void fwd_taps(const Conv2dParams& p, bool flipped) {
       for (int64_t rs = 0; rs < RS; ++rs)
         for (int64_t c0 = 0; c0 < Cg; c0 += kc) {
           const int64_t ccur = std::min(kc, Cg - c0);
-          T* d = Ag + Mp * (rs * Cg + c0) + i0 * ccur;
-          for (int64_t c = 0; c < ccur; ++c) {
-            const T* src = tp + ((c0 + c) * RS + rs) * mr;
-            for (int i = 0; i < mr; ++i) d[c * mr + i] = src[i];
-          }
+          copy_runs(tp + (c0 * RS + rs) * mr, RS * mr, ccur, mr, Ag + Mp * (rs * Cg + c0) + i0 * ccur);
         }
     });
   }

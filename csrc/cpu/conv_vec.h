@@ -49,6 +49,7 @@ template <> struct PV<float> {
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static float sum(R v) { return _mm512_reduce_add_ps(v); }
   static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+  static void storem(float* p, R v, M m) { _mm512_mask_storeu_ps(p, m, v); }
   // lanes m of p[idx[l]], the rest zero
   static R gather(const float* p, const int32_t* idx, M m) {
     return _mm512_mask_i32gather_ps(zero(), m, _mm512_loadu_si512(idx), p, 4);
@@ -69,6 +70,7 @@ template <> struct PV<double> {
   static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
   static double sum(R v) { return _mm512_reduce_add_pd(v); }
   static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
+  static void storem(double* p, R v, M m) { _mm512_mask_storeu_pd(p, m, v); }
   static R gather(const double* p, const int32_t* idx, M m) {
     return _mm512_mask_i32gather_pd(zero(), m, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), p, 8);
   }
@@ -97,6 +99,7 @@ template <> struct PV<float> {
     return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
   }
   static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  static void storem(float* p, R v, M m) { _mm256_maskstore_ps(p, m, v); }
   static R gather(const float* p, const int32_t* idx, M m) {
     return _mm256_mask_i32gather_ps(zero(), p, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)),
                                     _mm256_castsi256_ps(m), 4);
@@ -125,6 +128,7 @@ template <> struct PV<double> {
     return (t[0] + t[1]) + (t[2] + t[3]);
   }
   static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+  static void storem(double* p, R v, M m) { _mm256_maskstore_pd(p, m, v); }
   static R gather(const double* p, const int32_t* idx, M m) {
     return _mm256_mask_i32gather_pd(zero(), p, _mm_loadu_si128(reinterpret_cast<const __m128i*>(idx)),
                                     _mm256_castsi256_pd(m), 8);
