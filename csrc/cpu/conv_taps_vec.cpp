@@ -216,19 +216,18 @@ void fwd_taps(const Conv2dParams& p, bool flipped) {
   const int64_t npanel = ceil_div(Kg, mr);
   {
     const int nt = threads_for(G * npanel / 2);
-    Scratch tmp(flipped ? 0 : size_t(mr * Kd) * sizeof(T) * size_t(nt));
+    Scratch tmp(size_t(mr * (flipped ? RS : Kd)) * sizeof(T) * size_t(nt));
     run_tasks(G * npanel, nt, [&](int64_t t, int lane) {
       const int64_t g = t / npanel, i0 = (t % npanel) * mr, m = std::min<int64_t>(mr, Kg - i0);
       T* const Ag = Ap + g * Mp * Kd;
       if (flipped) {
+        T* tp = tmp.as<T>() + int64_t(lane) * mr * RS;
         for (int64_t c = 0; c < Cg; ++c) {
-          const T* src = w + ((g * Cg + c) * Kg + i0) * RS;  // original w[g Cg + c][i0 + i][rs'], i < m
+          // tp[rs' mr + i] = w[g Cg + c][i0 + i][rs'] (rows past m zero), dealt to tap RS - 1 - rs'
+          gk.pack_a(w + ((g * Cg + c) * Kg + i0) * RS, RS, 1, m, RS, tp);
           const int64_t c0 = c / kc * kc, ccur = std::min(kc, Cg - c0);
-          for (int64_t rs = 0; rs < RS; ++rs) {
-            T* d = Ag + Mp * (rs * Cg + c0) + i0 * ccur + (c - c0) * mr;
-            for (int64_t i = 0; i < m; ++i) d[i] = src[i * RS + (RS - 1 - rs)];
-            for (int64_t i = m; i < mr; ++i) d[i] = T(0);
-          }
+          for (int64_t rs = 0; rs < RS; ++rs)
+            copy_runs(tp + (RS - 1 - rs) * mr, 0, 1, mr, Ag + Mp * (rs * Cg + c0) + i0 * ccur + (c - c0) * mr);
         }
         return;
       }
