@@ -284,3 +284,21 @@ def test_gather_empty_index_of_any_integer_type():
     assert x.grad.tolist() == [0.0] * 5
     with pytest.raises(TypeError, match="gather: index must be an int64 or int32"):
         fd.gather(x, 0, fd.tensor([1], dtype=fd.uint8))
+
+
+def test_reflected_ops_called_with_a_number_first():
+    """Tensor.__rpow__ / __rmod__ / __rfloordiv__ called as functions with a number first give
+    t ** n, t % n and t // n, as PyTorch's Python-level dunders do; the Python protocol (n ** t)
+    still reaches them with the tensor first."""
+    torch = pytest.importorskip("torch")
+    a = np.array([[-2.5, -1.0, 0.5, 3.0, 7.25]])
+    t, tt = fd.tensor(a), torch.tensor(a)
+    for name in ("__rpow__", "__rmod__", "__rfloordiv__"):
+        for n in (3.0, 2, -1.5):
+            got = getattr(fd.Tensor, name)(n, t).numpy()
+            want = getattr(torch.Tensor, name)(n, tt).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-15, equal_nan=True)
+    np.testing.assert_allclose((2.0 ** t).numpy(), (2.0 ** tt).numpy(), rtol=1e-15)
+    np.testing.assert_allclose((7 % t).numpy(), (7 % tt).numpy(), rtol=1e-15)
+    np.testing.assert_allclose((7 // t).numpy(), (7 // tt).numpy(), rtol=1e-15)
+    assert fd.Tensor.__rsub__(3.0, t) is NotImplemented and torch.Tensor.__rsub__(3.0, tt) is NotImplemented

@@ -99,7 +99,6 @@ _WINDOW = ("samples with no dtype give float32 windows: torch evaluates them in 
 _NAN_SIDES = ("1 sample of 9 elements with NaNs: torch's own backward is inconsistent there, its vectorised loop (8 "
               "elements) and its scalar tail treat a NaN on different sides; fastdl follows the vectorised loop")
 _COMPLEX = "samples whose value is a Python complex number: fastdl has no complex dtypes"
-_REFLECTED = "2 samples call the reflected dunder on a Python number, which returns NotImplemented in fastdl (Python's protocol)"
 KNOWN_FAILURES_REFERENCE = {
     **{f"signal.windows.{w}": _WINDOW for w in ("kaiser", "cosine", "hann", "blackman", "nuttall", "general_cosine",
                                                  "gaussian", "general_hamming", "hamming", "exponential")},
@@ -110,7 +109,7 @@ KNOWN_FAILURES_REFERENCE = {
     "special.bessel_y0": _TORCH_BESSEL.format("bessel_y0", "2.1e-7"),
     "special.bessel_y1": _TORCH_BESSEL.format("bessel_y1", "3.2e-7"),
     "special.airy_ai": _TORCH_BESSEL.format("airy_ai", "3e-6"),
-    "addcmul": _COMPLEX, "addcdiv": _COMPLEX, "__rmod__": _REFLECTED, "__rpow__": _REFLECTED,
+    "addcmul": _COMPLEX, "addcdiv": _COMPLEX,
     "special.zeta": ("sample 16: zeta(s, q) for q below about -5000 (the direct sum stops at 5000 terms before it "
                      "reaches q + k > 0; zeta(501, -13437.7) gives 0 against torch's 9e261) and torch's NaN / inf "
                      "for q = 1e20"),
@@ -203,6 +202,8 @@ def _fd_callable(op):
     f = getattr(fd, name, None)
     if callable(getattr(torch, name, None)) and callable(f) and not isinstance(f, fd.dtype):
         return f
+    if name.startswith("__") and hasattr(fd.Tensor, name):  # torch's op is the unbound Tensor.__rpow__ ...
+        return lambda x, *a, **k: getattr(fd.Tensor, name)(x, *a, **k)  # which some samples call on a number
     if hasattr(fd.Tensor, name):
         return lambda x, *a, **k: getattr(x, name)(*a, **k)
     return None

@@ -179,6 +179,14 @@ void init_tensor(nb::module_& m, nb::class_<Tensor>& cls) {
   FASTDL_BINOP("or", bitwise_or)
   FASTDL_BINOP("xor", bitwise_xor)
 #undef FASTDL_BINOP
+  // PyTorch's __rfloordiv__, __rmod__ and __rpow__ are Python functions that also take a number
+  // first when called as functions: Tensor.__rpow__(2.0, t) is t ** 2.0; its __rsub__ returns
+  // NotImplemented there, and its other reflected ops raise TypeError, as nanobind does. Python's
+  // own protocol only ever passes the tensor first.
+  cls.def("__rfloordiv__", [](nb::handle a, const Tensor& b) { return binop(BinaryOp::floor_divide, b, a, false); });
+  cls.def("__rmod__", [](nb::handle a, const Tensor& b) { return binop(BinaryOp::remainder, b, a, false); });
+  cls.def("__rpow__", [](nb::handle a, const Tensor& b) { return binop(BinaryOp::pow, b, a, false); });
+  cls.def("__rsub__", [](nb::handle, const Tensor&) { return nb::borrow(Py_NotImplemented); });
 #define FASTDL_CMP(py, op) \
   cls.def("__" py "__", [](const Tensor& a, nb::handle b) { return binop(BinaryOp::op, a, b, false); });
   FASTDL_CMP("eq", eq) FASTDL_CMP("ne", ne) FASTDL_CMP("lt", lt) FASTDL_CMP("le", le) FASTDL_CMP("gt", gt) FASTDL_CMP("ge", ge)
