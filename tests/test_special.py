@@ -194,6 +194,23 @@ def test_zeta_vs_torch():
     _close(S.zeta(2.0, fd.tensor([1.0, 2.0])).numpy(), [math.pi ** 2 / 6, math.pi ** 2 / 6 - 1], 1e-6)
 
 
+def test_zeta_far_negative_q():
+    """q < 0 far below the direct sum's reach: zeta(s, q) folded onto q > 0 matches PyTorch's
+    direct summation (integer s; q down to -2e4), and mpmath on a few points."""
+    rng = np.random.default_rng(7)
+    s = np.concatenate([rng.integers(2, 30, 400).astype(float), [501.0, 2.0, 3.0]])
+    q = np.concatenate([-rng.uniform(0, 20000, 400), [-13437.7, -0.5, -1.25]])
+    got = S.zeta(fd.tensor(s), fd.tensor(q)).numpy()
+    want = torch.special.zeta(torch.tensor(s), torch.tensor(q)).numpy()
+    _close(got, want, 1e-12, 1e-300)
+    assert got[-3] == pytest.approx(9.167509865149763e261, rel=1e-13)
+    mp = pytest.importorskip("mpmath")
+    for sv, qv in [(2.0, -0.5), (3.0, -1.25), (4.0, -3.7), (7.0, -10.1)]:
+        want = float(mp.zeta(sv, qv))
+        assert S.zeta(fd.tensor([sv], dtype=fd.float64), fd.tensor([qv], dtype=fd.float64)).item() == \
+            pytest.approx(want, rel=1e-13)
+
+
 def test_gammainc_vs_torch_and_mpmath():
     a, x = _pairs()
     for name in ("gammainc", "gammaincc"):

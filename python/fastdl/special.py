@@ -682,8 +682,8 @@ _B2K = _special._B2K
 
 def zeta(input, other):
     """The Hurwitz zeta function sum_k (q + k)^-x (x > 1): the first terms summed until q + k >= 10
-    + max(x), the rest by Euler-Maclaurin; inf at x = 1 and at q a non-positive integer, NaN for
-    x < 1 and for q < 0 with non-integer x (PyTorch / Cephes)."""
+    + max(x), the rest by Euler-Maclaurin; q < 0 folded onto q > 0 (_zeta_value); inf at x = 1 and
+    at q a non-positive integer, NaN for x < 1 and for q < 0 with non-integer x (PyTorch / Cephes)."""
     s0, q0 = _args2(input, other, "zeta")
     if isinstance(q0, Tensor) and q0.requires_grad and _C.is_grad_enabled():
         from fastdl.autograd.composite import elementwise_function  # d/dq = -s zeta(s + 1, q); none in s (PyTorch)
@@ -700,22 +700,18 @@ def _zeta_value(s0, q0):
         bad = _C.logical_or(_C.isnan(s), _C.isnan(q))
         ss = _C.where(s > 1.0, s, 2.0)
         ss = _C.where(_C.isinf(ss), 2.0, ss)
-        qs = _C.where(_C.logical_and(q > -1e6, _C.isfinite(q)), q, 1.0)
-        qs = _C.where(qs == _C.floor(qs), _C.where(qs > 0, qs, 1.0), qs)
-        smax = _amax_abs(ss)
-        lo = builtins.float(qs.amin().item()) if qs.numel() else 10.0
-        n = builtins.int(builtins.min(builtins.max(0.0, math.ceil(10.0 + builtins.min(smax, 60.0) - lo)), 5000))
-        total = qs * 0.0
-        for j in builtins.range(n):
-            total = total + _C.pow(qs + builtins.float(j), -ss)
-        y = qs + builtins.float(n)
-        total = total + _C.pow(y, 1.0 - ss) / (ss - 1.0) + 0.5 * _C.pow(y, -ss)
-        rising = ss * 1.0
-        ypow = _C.pow(y, -ss - 1.0)
-        for k, b in enumerate(_B2K, start=1):
-            total = total + b * rising * ypow
-            rising = rising * (ss + (2 * k - 1)) * (ss + 2 * k)
-            ypow = ypow / (y * y)
+        qs = _C.where(_C.logical_and(q > 0, _C.isfinite(q)), q, 1.0)
+        total = _zeta_positive(ss, qs)
+        # q < 0 (not an integer; an integer s, else NaN below): with m = ceil(-q) and r = q + m in
+        # (0, 1), the terms (q + k)^-s for k < m are (-1)^s (i - r)^-s, i = 1 .. m, so
+        # zeta(s, q) = zeta(s, r) + (-1)^s (zeta(s, 1 - r) - zeta(s, m + 1 - r)), all at q > 0
+        neg = _C.logical_and(_C.logical_and(q < 0, _C.isfinite(q)), q != _C.floor(q))
+        if builtins.bool(_C.any(neg)):
+            m = _C.where(neg, _C.ceil(-q), 1.0)
+            r = _C.where(neg, q + m, 0.5)
+            odd = _C.where(_C.fmod(ss, 2.0) == 0.0, 1.0, -1.0)
+            folded = _zeta_positive(ss, r) + odd * (_zeta_positive(ss, 1.0 - r) - _zeta_positive(ss, m + 1.0 - r))
+            total = _C.where(neg, folded, total)
         out = _C.where(s == 1.0, _INF, total)
         out = _C.where(s < 1.0, _NAN, out)
         out = _C.where(s == _INF, _C.where(q == 1.0, 1.0, _C.where(q > 1.0, 0.0, out)), out)
@@ -724,6 +720,26 @@ def _zeta_value(s0, q0):
         out = _C.where(_C.logical_and(_C.logical_and(q < 0, _C.logical_not(qint)), s != _C.floor(s)), _NAN, out)
         out = _C.where(_C.logical_or(bad, q == _INF), _NAN, out)  # PyTorch's NaN at q = +inf
         return _cast(out, dt)
+
+
+def _zeta_positive(ss, qs):
+    """zeta(s, q) for s > 1 and q > 0: the terms summed until q + k >= 10 + max(s), the rest by
+    Euler-Maclaurin."""
+    smax = _amax_abs(ss)
+    lo = builtins.float(qs.amin().item()) if qs.numel() else 10.0
+    n = builtins.int(builtins.max(0.0, math.ceil(10.0 + builtins.min(smax, 60.0) - lo)))
+    total = qs * 0.0
+    for j in builtins.range(n):
+        total = total + _C.pow(qs + builtins.float(j), -ss)
+    y = qs + builtins.float(n)
+    total = total + _C.pow(y, 1.0 - ss) / (ss - 1.0) + 0.5 * _C.pow(y, -ss)
+    rising = ss * 1.0
+    ypow = _C.pow(y, -ss - 1.0)
+    for k, b in enumerate(_B2K, start=1):
+        total = total + b * rising * ypow
+        rising = rising * (ss + (2 * k - 1)) * (ss + 2 * k)
+        ypow = ypow / (y * y)
+    return total
 
 
 def _bcast(a, b):
