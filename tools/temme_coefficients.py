@@ -38,13 +38,6 @@ def inv(a):  # 1 / a for a[0] != 0
     return out
 
 
-def power(a, e):
-    out = [mp.mpf(1)] + [mp.mpf(0)] * (M - 1)
-    for _ in range(e):
-        out = mul(out, a)
-    return out
-
-
 def stirling(n):
     """g_0 .. g_{n-1}: exp of log Gamma*(z) = sum_m B_2m / (2m (2m - 1)) z^(1 - 2m), as a series in 1/z."""
     lg = [mp.mpf(0)] * n

@@ -709,8 +709,8 @@ def _zeta_value(s0, q0):
         if builtins.bool(_C.any(neg)):
             m = _C.where(neg, _C.ceil(-q), 1.0)
             r = _C.where(neg, q + m, 0.5)
-            odd = _C.where(_C.fmod(ss, 2.0) == 0.0, 1.0, -1.0)
-            folded = _zeta_positive(ss, r) + odd * (_zeta_positive(ss, 1.0 - r) - _zeta_positive(ss, m + 1.0 - r))
+            sign = _C.where(_C.fmod(ss, 2.0) == 0.0, 1.0, -1.0)  # (-1)^s
+            folded = _zeta_positive(ss, r) + sign * (_zeta_positive(ss, 1.0 - r) - _zeta_positive(ss, m + 1.0 - r))
             total = _C.where(neg, folded, total)
         out = _C.where(s == 1.0, _INF, total)
         out = _C.where(s < 1.0, _NAN, out)
@@ -846,12 +846,12 @@ def _igamma64(a, x, upper):
         # edges in PyTorch's order of tests (so a NaN beside an infinity gives its value, not NaN):
         # a < 0 or x < 0 -> NaN; a == 0 -> P = 1 (x > 0) or NaN; x == 0 -> P = 0; a == inf -> P = 0
         # (NaN if x == inf too); x == inf -> P = 1; else NaN in, NaN out
-        one, zero = (0.0, 1.0) if upper else (1.0, 0.0)  # P's 1 and 0 as the result's values
+        p_one, p_zero = (0.0, 1.0) if upper else (1.0, 0.0)  # the result where P = 1, P = 0
         out = _C.where(ok, out, _NAN)
-        out = _C.where(_C.isinf(x), one, out)
-        out = _C.where(_C.isinf(a), _C.where(_C.isinf(x), _NAN, zero), out)
-        out = _C.where(x == 0, zero, out)
-        out = _C.where(a == 0, _C.where(x > 0, one, _NAN), out)
+        out = _C.where(_C.isinf(x), p_one, out)
+        out = _C.where(_C.isinf(a), _C.where(_C.isinf(x), _NAN, p_zero), out)
+        out = _C.where(x == 0, p_zero, out)
+        out = _C.where(a == 0, _C.where(x > 0, p_one, _NAN), out)
         return _C.where(_C.logical_or(a < 0, x < 0), _NAN, out)
 
 
