@@ -292,3 +292,15 @@ def test_detect_anomaly_names_the_backward_that_made_a_nan():
         (x.sqrt() * 0).sum().backward()
     with pytest.raises(RuntimeError, match="SqrtBackward0"):
         step()
+
+
+def test_grad_of_an_input_named_twice():
+    """autograd.grad with the same tensor twice among its inputs (a leaf, or an intermediate
+    result) returns its gradient at each position, as torch.autograd.grad does."""
+    a = fd.tensor([0.3, -1.2], dtype=fd.float64, requires_grad=True)
+    b = a * 2.0
+    ga, gb, ga2, gb2 = fd.autograd.grad((b * b * a).sum(), [a, b, a, b])
+    np.testing.assert_allclose(ga.numpy(), (12 * a * a).detach().numpy())  # d/da of 4 a^3
+    np.testing.assert_allclose(gb.numpy(), (2 * b * a).detach().numpy())
+    np.testing.assert_allclose(ga2.numpy(), ga.numpy())
+    np.testing.assert_allclose(gb2.numpy(), gb.numpy())

@@ -372,7 +372,7 @@ def test_functional_call_linear(rng, torch):
     _close(fd.autograd.grad(out.sin().sum(), [w]), torch.autograd.grad(out_t.sin().sum(), [wt]), torch)
     # a partial dict swaps only what it names; a single tensor argument is wrapped; kwargs pass through
     _close(FF.functional_call(m, {"bias": b}, x), torch.func.functional_call(mt, {"bias": bt}, xt), torch)
-    _close(FF.functional_call(m, ({"weight": w}, {"bias": b}), kwargs={"x": x}),
+    _close(FF.functional_call(m, ({"weight": w}, {"bias": b}), kwargs={"input": x}),
            torch.func.functional_call(mt, ({"weight": wt}, {"bias": bt}), kwargs={"input": xt}), torch)
 
 

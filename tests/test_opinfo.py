@@ -231,6 +231,10 @@ def _to_fd(x, memo):
         return _DTYPES[x]
     if isinstance(x, torch.nn.PairwiseDistance):  # a distance_function argument
         return fd.nn.PairwiseDistance(x.norm, x.eps, x.keepdim)
+    if isinstance(x, torch.nn.LinearCrossEntropyOptions):
+        import dataclasses
+        return fd.nn.LinearCrossEntropyOptions(**{f.name: _to_fd(getattr(x, f.name), memo)
+                                                  for f in dataclasses.fields(x)})
     if isinstance(x, torch.device):
         return str(x)
     if isinstance(x, torch.memory_format):

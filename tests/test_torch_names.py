@@ -285,3 +285,66 @@ def test_linear_cross_entropy(wshape, xshape, tshape):
             np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="linear_cross_entropy"):
         fd.nn.functional.linear_cross_entropy(_t(x), _t(w[..., :2]), _t(target))
+
+
+@pytest.mark.parametrize("opts", [dict(batch_chunk_size=1, chunking_method=None), dict(batch_chunk_size=3,
+                                  chunking_method=None), dict(chunking_method="aspect_ratio"), dict()])
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"ignore_index": 2, "label_smoothing": 0.2},
+                                {"class_weight": True, "ignore_index": 1}])
+def test_linear_cross_entropy_chunked(opts, kw):
+    """The chunked path (options given) against PyTorch's reference path: loss and every gradient,
+    a random upstream gradient, chunks that do not divide the batch."""
+    rng = np.random.default_rng(len(str(opts)) * 7 + len(str(kw)))
+    n, d, c = 10, 4, 7
+    x, w, b = (rng.standard_normal(s) for s in ((n, d), (c, d), (c,)))
+    target = rng.integers(0, c, n)
+    kw = dict(kw)
+    cw = rng.random(c) + 0.5 if kw.pop("class_weight", False) else None
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    want = torch.nn.functional.linear_cross_entropy(tx, tw, torch.tensor(target), linear_bias=tb,
+                                                    weight=None if cw is None else torch.tensor(cw), **kw)
+    fx, fw, fb = (fd.tensor(a, requires_grad=True) for a in (x, w, b))
+    got = fd.nn.functional.linear_cross_entropy(fx, fw, fd.tensor(target), linear_bias=fb,
+                                                weight=None if cw is None else fd.tensor(cw),
+                                                options=fd.nn.LinearCrossEntropyOptions(**opts), **kw)
+    assert got.grad_fn is not None
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-12)
+    g = float(rng.standard_normal())
+    (want * g).backward()
+    (got * g).backward()
+    for a, t in ((fx, tx), (fw, tw), (fb, tb)):
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_linear_cross_entropy_chunked_options_and_module():
+    O = fd.nn.LinearCrossEntropyOptions
+    with pytest.raises(ValueError, match="chunking_method"):
+        O(chunking_method="rows")
+    with pytest.raises(ValueError, match="batch_chunk_size"):
+        O(batch_chunk_size=0)
+    with pytest.raises(ValueError, match="disagree"):
+        O(batch_chunk_size=4, chunking_method="aspect_ratio")
+    with pytest.raises(ValueError, match="acc_policy"):
+        O(acc_policy="fast")
+    x = fd.randn(9, 3, requires_grad=True)
+    t = fd.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3])
+    loss = fd.nn.LinearCrossEntropyLoss(3, 5, bias=True, options=O(batch_chunk_size=2, chunking_method=None))
+    ref = fd.nn.LinearCrossEntropyLoss(3, 5, bias=True)
+    ref.load_state_dict(loss.state_dict())
+    assert sorted(loss.state_dict()) == ["linear.bias", "linear.weight"]
+    a, r = loss(x, t), ref(x, t)
+    np.testing.assert_allclose(a.item(), r.item(), rtol=1e-6)
+    a.backward(retain_graph=True)  # the gradient buffers are consumed by the first backward ...
+    with pytest.raises(RuntimeError, match="allow_retain_graph"):
+        a.backward()
+    keep = fd.nn.LinearCrossEntropyLoss(3, 5, options=O(allow_retain_graph=True))
+    a = keep(x, t)
+    a.backward(retain_graph=True)
+    a.backward()  # ... unless allow_retain_graph keeps them
+    with pytest.warns(UserWarning, match="whole logits"):  # reduction='none': the reference path
+        out = fd.nn.functional.linear_cross_entropy(x, loss.linear.weight, t, reduction="none", options=O())
+    assert tuple(out.shape) == (9,)
+    with pytest.raises(RuntimeError, match="weight shape"):
+        fd.nn.LinearCrossEntropyLoss(3, 5, weight=fd.ones(4))
+    with pytest.raises(TypeError, match="options"):
+        fd.nn.functional.linear_cross_entropy(x, loss.linear.weight, t, options={"batch_chunk_size": 2})

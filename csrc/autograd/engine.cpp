@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <unordered_map>
 #include <unordered_set>
@@ -303,13 +304,22 @@ std::vector<Tensor> grad(const std::vector<Tensor>& roots, const std::vector<Ten
   Run run;
   run.capture = true;
   run.captured.resize(inputs.size());
+  std::vector<std::pair<size_t, size_t>> repeats;  // (i, j): input i is input j again, j < i
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
     FASTDL_CHECK(t.requires_grad(), ValueError, "grad: input ", i, " does not require grad");
-    if (t.grad_fn()) run.node_slot[t.grad_fn().get()].push_back({t.impl()->output_nr, i});
-    else run.leaf_slot[t.impl()] = i;
+    if (t.grad_fn()) {
+      auto& slots = run.node_slot[t.grad_fn().get()];
+      auto same = std::find_if(slots.begin(), slots.end(), [&](const auto& s) { return s.first == t.impl()->output_nr; });
+      if (same != slots.end()) repeats.push_back({i, same->second});
+      else slots.push_back({t.impl()->output_nr, i});
+    } else {
+      auto [it, fresh] = run.leaf_slot.emplace(t.impl(), i);
+      if (!fresh) repeats.push_back({i, it->second});
+    }
   }
   run_engine(roots, grads, retain_graph, create_graph, run);
+  for (auto [i, j] : repeats) run.captured[i] = run.captured[j];  // the same gradient, as PyTorch's
   for (size_t i = 0; i < inputs.size(); ++i)
     FASTDL_CHECK(allow_unused || run.captured[i].defined(), ValueError, "grad: input ", i,
                  " was not used in the graph; pass allow_unused=True");

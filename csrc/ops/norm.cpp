@@ -86,6 +86,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& rm, const Tensor& rv, const Ten
   FASTDL_CHECK(!training || M != 1, ValueError, op, ": expected more than 1 value per channel when training; got input "
                "of shape ", shape_str(x.shape()));
   FASTDL_CHECK(eps >= 0, ValueError, op, ": eps must be >= 0; got ", eps);
+  FASTDL_CHECK(!training || eps > 0, ValueError, op, ": eps must be positive during training; got ", eps);
   if (x.numel() == 0) return clone(x);  // an empty batch: empty output, running stats untouched
   const Device dev = x.device();
 

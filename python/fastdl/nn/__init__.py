@@ -21,8 +21,9 @@ from fastdl.nn.modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgP
 from fastdl.nn.modules.loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, InfoNCELoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
     SmoothL1Loss, MarginRankingLoss, HingeEmbeddingLoss, SoftMarginLoss, CosineEmbeddingLoss, TripletMarginLoss,
-    MultiLabelSoftMarginLoss, PoissonNLLLoss, GaussianNLLLoss, NLLLoss2d,
+    MultiLabelSoftMarginLoss, PoissonNLLLoss, GaussianNLLLoss, NLLLoss2d, LinearCrossEntropyLoss,
 )
+from fastdl.nn._linear_cross_entropy import LinearCrossEntropyOptions  # noqa: F401
 from fastdl.nn.lora import LoRALinear  # noqa: F401
 from fastdl.nn._conv import Conv1d  # noqa: F401
 from fastdl.nn.modules.conv import Conv2d, ConvTranspose2d  # noqa: F401

@@ -238,10 +238,11 @@ def _fractional(input, kernel_size, output_size, output_ratio, return_indices, _
     if _random_samples is None:
         u = np.random.default_rng().random((N, C, n)).astype(np_dtype)
     else:
-        if tuple(_random_samples.shape) != (N, C, n):
-            raise ValueError(f"{op}: _random_samples must be ({N}, {C}, {n}); got shape "
-                             f"{tuple(_random_samples.shape)}")
-        u = np.asarray(_random_samples.detach().to(_C.dtype.float64).numpy()).astype(np_dtype)
+        rs = tuple(_random_samples.shape)
+        if len(rs) != 3 or rs[0] < N or rs[1] != C or rs[2] != n:  # extra rows past the batch: unused, as torch
+            raise ValueError(f"{op}: _random_samples must be (at least {N}, {C}, {n}) for input "
+                             f"{tuple(input.shape)}; got shape {rs}")
+        u = np.asarray(_random_samples.detach()[:N].to(_C.dtype.float64).numpy()).astype(np_dtype)
     # PyTorch's sample order: 2-d (W, H), 3-d (T, H, W)
     order = (1, 0) if n == 2 else (0, 1, 2)
     starts = [_intervals(u[..., order[i]], sp[i], out[i], k[i], np_dtype) for i in range(n)]  # (N, C, out_i)

@@ -1,5 +1,7 @@
 """fastdl.nn.functional: PyTorch's functional API over the native ops. Python here only
 shapes arguments; the arithmetic runs in C++."""
+import inspect
+
 from fastdl import _C
 from fastdl._C import Tensor
 from fastdl.nn._reduction import _legacy, _reduce  # noqa: F401
@@ -259,6 +261,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         target = target.reshape(-1) if not target.dtype.is_floating_point else \
             target.permute(*perm).reshape(-1, C)
     if target.dtype.is_floating_point:  # class probabilities
+        if ignore_index != -100:
+            raise RuntimeError(f"cross_entropy: ignore_index ({ignore_index}) is not supported for floating point "
+                               f"target (class probabilities of shape {tuple(target.shape)})")
         if tuple(target.shape) != tuple(input.shape):
             raise ValueError(f"cross_entropy: probability target shape {tuple(target.shape)} must match input {tuple(input.shape)}")
         lp = _C.log_softmax(input, 1)
@@ -278,32 +283,6 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return loss
 
 
-def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
-                         ignore_index=None, label_smoothing=0.0, options=None):
-    """cross_entropy(linear(input, linear_weight, linear_bias), target): input (in_features,) or
-    (N, in_features), linear_weight (C, in_features) or (C, d1, ..., dK, in_features) for a
-    K-dimensional loss (batched input only). ignore_index None means -100. `options` (PyTorch's
-    chunking strategy) is accepted; the logits are computed whole, which gives the same values."""
-    op = "linear_cross_entropy"
-    if linear_weight.ndim < 2 or input.ndim not in (1, 2) or input.shape[-1] != linear_weight.shape[-1]:
-        raise ValueError(f"{op}: expected input (in_features,) or (N, in_features) and linear_weight (C, ..., "
-                         f"in_features) with equal in_features; got input {tuple(input.shape)} and linear_weight "
-                         f"{tuple(linear_weight.shape)}")
-    out_features = tuple(linear_weight.shape[:-1])
-    if ignore_index is not None and target.dtype.is_floating_point:
-        raise ValueError(f"{op}: ignore_index cannot be specified when target contains probabilities (a float target "
-                         f"of shape {tuple(target.shape)})")
-    if len(out_features) > 1 and input.ndim != 2:
-        raise ValueError(f"{op}: a multi-dimensional linear_weight {tuple(linear_weight.shape)} needs batched input "
-                         f"(N, in_features); got {tuple(input.shape)}")
-    logits = linear(input, linear_weight.reshape(-1, linear_weight.shape[-1]))
-    logits = logits.reshape(tuple(input.shape[:-1]) + out_features)
-    if linear_bias is not None:
-        logits = logits + linear_bias
-    return cross_entropy(logits, target, weight=weight, reduction=reduction,
-                         ignore_index=-100 if ignore_index is None else ignore_index, label_smoothing=label_smoothing)
-
-
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of log-probabilities (C,), (N, C) or (N, C, d1, ...)."""
     reduction = _legacy(size_average, reduce, reduction)
@@ -317,6 +296,12 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         target = target.reshape(-1)
     if reduction not in _REDUCTION:
         raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none'; got '{reduction}'")
+    if weight is not None:
+        if weight.dtype != input.dtype:
+            raise TypeError(f"nll_loss: expected scalar type {input.dtype} for weight but found {weight.dtype}")
+        if tuple(weight.shape) != (input.shape[1],):
+            raise ValueError(f"nll_loss: weight tensor should be defined either for all {input.shape[1]} classes or "
+                             f"no classes; got weight of shape {tuple(weight.shape)}")
     valid = target != ignore_index
     safe = _C.where(valid, target, 0)
     picked = -_C.gather(input, 1, safe.unsqueeze(1)).squeeze(1)
@@ -450,8 +435,13 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction, "kl_div")
 
 
-def normalize(input, p=2.0, dim=1, eps=1e-12):
-    return input / _C.clamp(_C.norm(input, p, dim, True), eps, None)
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps); out= receives the result (no gradient), as PyTorch's."""
+    r = input / _C.clamp(_C.norm(input, p, dim, True), eps, None)
+    if out is None:
+        return r
+    from fastdl._out import _write
+    return _write("normalize", out, r)
 
 
 def info_nce(z1, z2, temperature=0.1, reduction="mean"):
@@ -547,6 +537,7 @@ def _selective_scan_composed(delta_softplus, u, delta, A, B, C, D, z, delta_bias
     return out
 from fastdl.nn._conv import conv1d, conv2d, conv_transpose2d  # noqa: E402,F401
 from fastdl.nn._attention import scaled_dot_product_attention  # noqa: E402,F401
+from fastdl.nn._linear_cross_entropy import linear_cross_entropy  # noqa: E402,F401
 from fastdl.nn._interpolate import interpolate  # noqa: E402,F401
 from fastdl.nn._functional_pad import pad  # noqa: E402,F401
 from fastdl.nn._functional_shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
@@ -628,6 +619,7 @@ def _with_indices(pool):
         kwargs["return_indices"] = True
         return pool(*args, **kwargs)
     run.__name__ = pool.__name__ + "_with_indices"
+    run.__signature__ = inspect.signature(pool)
     run.__doc__ = f"{pool.__name__} returning (output, indices)."
     return run
 

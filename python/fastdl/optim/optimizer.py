@@ -61,9 +61,15 @@ class Optimizer:
         g = dict(param_group)
         ps = g["params"]
         g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
-        if g["params"] and isinstance(g["params"][0], tuple):  # named_parameters(): keep names, as PyTorch
+        named = [isinstance(p, tuple) for p in g["params"]]
+        if any(named) and not all(named):
+            raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+        if any(named):  # named_parameters(): keep names, as PyTorch
             g["param_names"] = [n for n, _ in g["params"]]
             g["params"] = [p for _, p in g["params"]]
+        if self.param_groups and ("param_names" in g) != ("param_names" in self.param_groups[0]):
+            raise ValueError("all optimizer param groups should be with/without names. cannot add param group "
+                             f"{'with' if 'param_names' in g else 'without'} names to the optimizer")
         for p in g["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors; got {type(p).__name__}")

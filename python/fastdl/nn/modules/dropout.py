@@ -10,8 +10,8 @@ class Dropout(Module):
             raise ValueError(f"Dropout: probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
@@ -20,8 +20,8 @@ class Dropout(Module):
 class _DropoutNd(Dropout):
     _fn = None
 
-    def forward(self, x):
-        return type(self)._fn(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return type(self)._fn(input, self.p, self.training, self.inplace)
 
 
 class Dropout1d(_DropoutNd):
@@ -37,10 +37,10 @@ class Dropout3d(_DropoutNd):
 
 
 class AlphaDropout(Dropout):
-    def forward(self, x):
-        return F.alpha_dropout(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)
 
 
 class FeatureAlphaDropout(Dropout):
-    def forward(self, x):
-        return F.feature_alpha_dropout(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)

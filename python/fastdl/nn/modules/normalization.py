@@ -18,8 +18,8 @@ class LayerNorm(Module):
         else:
             self.weight = self.bias = None
 
-    def forward(self, x):
-        return _C.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+    def forward(self, input):
+        return _C.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
@@ -79,8 +79,8 @@ class _BatchNorm(_NormBase):
             raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels (dim 1); got shape "
                              f"{tuple(x.shape)}")
 
-    def forward(self, x):
-        self._check_input_dim(x)
+    def forward(self, input):
+        self._check_input_dim(input)
         momentum = 0.0 if self.momentum is None else self.momentum
         use_batch = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
@@ -88,7 +88,7 @@ class _BatchNorm(_NormBase):
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         track = self.training and self.track_running_stats
-        return F.batch_norm(x, self.running_mean if track or not use_batch else None,
+        return F.batch_norm(input, self.running_mean if track or not use_batch else None,
                             self.running_var if track or not use_batch else None, self.weight, self.bias, use_batch,
                             momentum, self.eps)
 
@@ -112,8 +112,8 @@ class RMSNorm(Module):
         self.weight = Parameter(_tensor.ones(*self.normalized_shape, dtype=dtype, device=device)) \
             if elementwise_affine else None
 
-    def forward(self, x):
-        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+    def forward(self, input):
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -131,8 +131,8 @@ class GroupNorm(Module):
         else:
             self.weight = self.bias = None
 
-    def forward(self, x):
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "

@@ -69,7 +69,8 @@ class _FractionalMaxPoolNd(Module):
         self.kernel_size = _tuple(kernel_size, n)
         self.output_size = _tuple(output_size, n) if output_size is not None else None
         self.output_ratio = _tuple(output_ratio, n) if output_ratio is not None else None
-        self.return_indices, self._random_samples = return_indices, _random_samples
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)  # PyTorch's state_dict key, when given
 
     def forward(self, input):
         return type(self)._fn(input, self.kernel_size, self.output_size, self.output_ratio, self.return_indices,

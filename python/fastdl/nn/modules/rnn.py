@@ -81,10 +81,14 @@ class RNNBase(Module):
         if mode not in _MODES:
             raise ValueError(f"Unrecognized RNN mode: {mode}")
         name = type(self).__name__
-        if not isinstance(hidden_size, int) or hidden_size <= 0:
-            raise ValueError(f"{name}: hidden_size must be a positive integer; got {hidden_size!r}")
-        if not isinstance(num_layers, int) or num_layers <= 0:
-            raise ValueError(f"{name}: num_layers must be a positive integer; got {num_layers!r}")
+        for arg, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(v, int):
+                raise TypeError(f"{name}: {arg} should be of type int, got: {type(v).__name__}")
+            if v <= 0:
+                raise ValueError(f"{name}: {arg} must be greater than zero; got {v}")
+        for arg, v in (("bias", bias), ("batch_first", batch_first)):
+            if not isinstance(v, bool):
+                raise TypeError(f"{name}: {arg} should be of type bool, got: {type(v).__name__}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout should be a number in range [0, 1] representing the probability of an "
                              f"element being zeroed; got {dropout!r}")

@@ -70,10 +70,10 @@ class SyncBatchNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
         self.process_group = process_group
 
-    def forward(self, x):
-        self._check_input_dim(x)
+    def forward(self, input):
+        self._check_input_dim(input)
         if not (self.training and dist.is_initialized() and dist.get_world_size(self.process_group) > 1):
-            return super().forward(x)
+            return super().forward(input)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats:
             self.num_batches_tracked.add_(1)
@@ -81,7 +81,7 @@ class SyncBatchNorm(_BatchNorm):
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         rm = self.running_mean if self.track_running_stats else None
         rv = self.running_var if self.track_running_stats else None
-        return _SyncBatchNormFn.apply(x, self.weight, self.bias, rm, rv, self.eps, momentum, self.process_group)
+        return _SyncBatchNormFn.apply(input, self.weight, self.bias, rm, rv, self.eps, momentum, self.process_group)
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
