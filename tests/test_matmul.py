@@ -83,6 +83,7 @@ def test_linear_vs_torch(xshape, bias, torch, rng):
 
 @pytest.mark.parametrize("rows,inf,outf", [
     (1, 300, 70),        # one row: the vector kernels
+    (300, 70, 1),        # one column: transposed to one row (the vector kernels), the bias filled first
     (20, 40, 64),        # small: the unpacked tile kernel
     (768, 128, 128),     # tall and narrow: A read in place, rows in blocks
     (3000, 200, 60),     # the same with a partial column panel (through a temporary tile)
@@ -555,3 +556,19 @@ def test_addmm_one_gemm_matches_torch(cshape, isa, rng, torch):
     mixed = fd.addmm(fd.tensor(c, dtype=fd.float32), fd.tensor(a.T), fd.tensor(b, dtype=fd.float32))
     assert mixed.dtype == fd.float64
     assert_close(mixed, c.astype(np.float32) + a.T @ b.astype(np.float32), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("m,k", [(512, 1024), (7, 3), (1000, 33)])
+def test_matrix_times_vector_every_layout(m, k, isa, rng):
+    """A @ v (one output column) runs as one row of the transposed problem (the vector kernels):
+    A row-major, transposed or stepped, v a vector or a (k, 1) matrix, and the gradients."""
+    a, v, up = rng.standard_normal((m, k)), rng.standard_normal(k), rng.standard_normal(m)
+    for dt, tol in ((fd.float64, 1e-12), (fd.float32, 3e-5)):
+        for kind in ("contig", "transposed", "stepped"):
+            fa = strided(a, dt, kind=kind)
+            np.testing.assert_allclose((fa @ fd.tensor(v, dtype=dt)).numpy(), a @ v, rtol=tol, atol=tol * np.sqrt(k))
+            got = (fa @ fd.tensor(v.reshape(k, 1), dtype=dt)).numpy()
+            np.testing.assert_allclose(got, (a @ v).reshape(m, 1), rtol=tol, atol=tol * np.sqrt(k))
+    out, (ga, gv) = fd_grads(lambda x, y: x @ y, [a, v], up)
+    np.testing.assert_allclose(ga.numpy(), np.outer(up, v), rtol=1e-12)
+    np.testing.assert_allclose(gv.numpy(), a.T @ up, rtol=1e-12, atol=1e-12)

@@ -164,3 +164,37 @@ def test_reductions_over_empty_dims_follow_torch():
     assert r.dtype == fd.float32 and r.tolist() == [float("-inf")] * 4
     assert fd.tensor([5], dtype=fd.int32).logsumexp(0).item() == 5.0
     assert fd.tensor([1.0, 2.0]).std(0, correction=2).item() == float("inf")  # sum / max(0, n - c)
+
+
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_norm2_without_autograd_fused_rows(dtype):
+    """The 2-norm over trailing dims without autograd (one fused pass over rows), any layout and
+    keepdim; other dims and p take the general path. Against numpy in float64."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 4, 37))
+    for kind in ("contig", "transposed", "stepped"):
+        t = strided(x, dtype, kind=kind)
+        for dims, keep in (((2,), False), ((1, 2), True), ((-1,), True), ((0,), False), (None, False)):
+            got = t.norm(dim=dims, keepdim=keep) if dims else t.norm()
+            want = np.sqrt((x ** 2).sum(axis=tuple(d % 3 for d in dims) if dims else None, keepdims=keep))
+            assert tuple(got.shape) == np.shape(want)
+            assert_close(got, want, dtype)
+    assert tuple(fd.zeros(0, 3, dtype=dtype).norm(dim=1).shape) == (0,)
+    assert_close(fd.zeros(2, 0, dtype=dtype).norm(dim=1), np.zeros(2), dtype)
+
+
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64, fd.int64])
+def test_cumsum_every_dim_and_its_gradient(dtype):
+    """cumsum along each dim of odd shapes (rows side by side, or column chunks), and its gradient
+    (the running sum from the end), against numpy in float64."""
+    rng = np.random.default_rng(9)
+    for shape in ((13, 300), (3, 9, 5), (1000,), (2, 7, 1)):
+        x = rng.integers(-9, 9, shape).astype(np.float64) if dtype == fd.int64 else rng.standard_normal(shape)
+        for d in range(len(shape)):
+            t = fd.tensor(x, dtype=dtype, requires_grad=dtype != fd.int64)
+            out = t.cumsum(d)
+            assert_close(out, np.cumsum(x, axis=d), dtype if dtype != fd.int64 else fd.float64)
+            if dtype != fd.int64:
+                up = rng.standard_normal(shape)
+                out.backward(fd.tensor(up, dtype=dtype))
+                assert_close(t.grad, np.flip(np.cumsum(np.flip(up, d), axis=d), d), dtype)

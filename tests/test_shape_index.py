@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastdl as fd
-from checks import assert_close, fd_grads, torch_grads
+from checks import assert_close, fd_grads, strided, torch_grads
 
 
 def test_views_share_storage(rng):
@@ -309,3 +309,44 @@ def test_unfold_and_diagonal_are_views_like_torch():
     m.diagonal().add_(2.0)
     assert m.tolist() == [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
     assert fd.tensor(3.0).unfold(0, 1, 1).tolist() == [3.0]
+
+
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+@pytest.mark.parametrize("kind", ["contig", "transposed", "stepped"])
+def test_index_select_every_dim_against_numpy(dtype, kind):
+    """index_select along each dim (the slab kernel: a memcpy per slab, or an element gather when
+    the dim is last), repeated indices, any input layout; the gradient adds repeated rows."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 5, 6))
+    for d in range(3):
+        idx = rng.integers(0, x.shape[d], 7)
+        idx[3] = idx[1]  # a repeat
+        up = rng.standard_normal(tuple(7 if i == d else s for i, s in enumerate(x.shape)))
+        t = strided(x, dtype, kind=kind).detach().requires_grad_(True)
+        out = t.index_select(d, fd.tensor(idx))
+        assert_close(out, np.take(x, idx, axis=d), dtype)
+        out.backward(fd.tensor(up, dtype=dtype))
+        want = np.zeros_like(x)
+        for j, i in enumerate(idx):
+            sl = [slice(None)] * 3
+            sl[d] = i
+            src = [slice(None)] * 3
+            src[d] = j
+            want[tuple(sl)] += up[tuple(src)]
+        assert_close(t.grad, want, dtype)
+
+
+def test_index_select_integer_bool_half_and_0d_index():
+    x = np.arange(24).reshape(2, 3, 4)
+    for dt in (fd.int64, fd.int32, fd.int8, fd.bool, fd.float16, fd.bfloat16):
+        t = fd.tensor(x % 5 if dt != fd.bool else x % 2 == 0, dtype=dt)
+        got = t.index_select(2, fd.tensor([3, 0, 3]))
+        assert got.dtype == dt and got.is_contiguous()
+        np.testing.assert_array_equal(got.float().numpy(), t.float().numpy()[:, :, [3, 0, 3]])
+    got = fd.tensor(x).index_select(1, fd.tensor(2))  # a 0-d index keeps the dim, as PyTorch
+    assert tuple(got.shape) == (2, 1, 4)
+    h = fd.tensor(x, dtype=fd.float16, requires_grad=True)
+    h.index_select(0, fd.tensor([1, 1])).sum().backward()
+    np.testing.assert_array_equal(h.grad.float().numpy()[1], np.full((3, 4), 2.0))
+    with pytest.raises(IndexError, match="index_select"):
+        fd.tensor(x).index_select(2, fd.tensor([4]))

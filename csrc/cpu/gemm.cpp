@@ -956,7 +956,8 @@ namespace {
 void gemm_impl(const GemmParams& p0, const void* bias) {
   if (p0.M <= 0 || p0.N <= 0 || p0.batch <= 0 || p0.batch2 <= 0) return;
   const size_t esz = dtype_size(p0.dtype);
-  if (bias && ((p0.sc_n != 1 && p0.sc_m == 1) || p0.K <= 0 || p0.alpha == 0)) {
+  const bool one_column = p0.N == 1 && p0.M > 1 && p0.batch * p0.batch2 == 1;  // A @ v: transposed below
+  if (bias && ((p0.sc_n != 1 && p0.sc_m == 1) || one_column || p0.K <= 0 || p0.alpha == 0)) {
     // Outside the fused form's case (a row-major C and a product to run): the bias first, then
     // C = alpha A B + C.
     fill_bias(static_cast<char*>(p0.C), p0.sc_m, p0.sc_n, p0.M, p0.N, static_cast<const char*>(bias), esz);
@@ -972,8 +973,9 @@ void gemm_impl(const GemmParams& p0, const void* bias) {
   }
   GemmParams p = p0;
   // A column-major C is the transpose of a row-major one: C^T = B^T A^T keeps the
-  // micro-kernel's vector stores along C's contiguous dimension.
-  if (p.sc_n != 1 && p.sc_m == 1) {
+  // micro-kernel's vector stores along C's contiguous dimension. One column (a matrix times a
+  // vector) transposed is one row, the matrix-vector kernels' case (gemm_vector).
+  if ((p.sc_n != 1 && p.sc_m == 1) || one_column) {
     std::swap(p.M, p.N);
     std::swap(p.A, p.B);
     std::swap(p.sa_b, p.sb_b);

@@ -28,18 +28,21 @@ struct NnKernels {
   void (*softmax_fwd)(DType dt, const void* x, void* y, int64_t rows, int64_t n, bool log);
   // softmax: gx = y (g - sum(g y));  log_softmax: gx = g - exp(y) sum(g)
   void (*softmax_bwd)(DType dt, const void* y, const void* g, void* gx, int64_t rows, int64_t n, bool log);
-  // y = (x - mean) rstd w + b; w, b may be null; mean, rstd: (rows,)
+  // y = (x - mean) rstd w + b; w, b may be null; mean, rstd: (rows,). rms (RMSNorm): mean 0, so
+  // rstd = 1 / sqrt(mean(x^2) + eps).
   void (*layer_norm_fwd)(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd,
-                         int64_t rows, int64_t n, double eps);
-  // gx (rows, n); gw, gb (n,) or null when not wanted
+                         int64_t rows, int64_t n, double eps, bool rms);
+  // gx (rows, n); gw, gb (n,) or null when not wanted; rms as in forward
   void (*layer_norm_bwd)(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* gy,
-                         void* gx, void* gw, void* gb, int64_t rows, int64_t n);
+                         void* gx, void* gw, void* gb, int64_t rows, int64_t n, bool rms);
   void (*cross_entropy_fwd)(DType dt, const CrossEntropyParams& p);
   void (*cross_entropy_bwd)(DType dt, const CrossEntropyParams& p);
   // Element dropout over n contiguous elements: y[i] = x[i] * scale where
   // dropout_keep(seed, i, drop24) (kernels/random.h), else 0. Forward (x the input) and backward
   // (x the gradient) alike: the mask is regenerated, never stored.
   void (*dropout)(DType dt, const void* x, void* y, int64_t n, uint64_t seed, uint32_t drop24, double scale);
+  // out[r] = sqrt(sum of x[r, :]^2) for rows of n contiguous elements (the 2-norm, no temporary)
+  void (*row_norm2)(DType dt, const void* x, void* out, int64_t rows, int64_t n);
 };
 
 namespace ref { const NnKernels& nn_table(); }

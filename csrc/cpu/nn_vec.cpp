@@ -132,12 +132,13 @@ template <class T> void softmax_bwd_t(const T* y, const T* g, T* gx, int64_t row
 }
 
 template <class T>
-void layer_norm_fwd_t(const T* x, const T* w, const T* bias, T* y, T* mean, T* rstd, int64_t rows, int64_t n, double eps) {
+void layer_norm_fwd_t(const T* x, const T* w, const T* bias, T* y, T* mean, T* rstd, int64_t rows, int64_t n, double eps,
+                      bool rms) {
   parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* __restrict xr = x + r * n;
       T* __restrict yr = y + r * n;
-      T mu = T(row_sum(xr, n) / double(n));
+      T mu = rms ? T(0) : T(row_sum(xr, n) / double(n));  // RMSNorm: no centring, rstd of mean(x^2)
       T acc[16] = {};
       int64_t i = 0;
       for (; i + 16 <= n; i += 16)
@@ -156,11 +157,12 @@ void layer_norm_fwd_t(const T* x, const T* w, const T* bias, T* y, T* mean, T* r
   });
 }
 
-// gx = rstd (gh - mean(gh) - xh mean(gh xh)), gh = gy w, xh = (x - mean) rstd.
-// gw = sum_rows gy xh, gb = sum_rows gy: a second pass over column blocks (deterministic).
+// gx = rstd (gh - mean(gh) - xh mean(gh xh)), gh = gy w, xh = (x - mean) rstd; RMSNorm (mean 0)
+// drops the mean(gh) term. gw = sum_rows gy xh, gb = sum_rows gy: a second pass over column
+// blocks (deterministic).
 template <class T>
 void layer_norm_bwd_t(const T* x, const T* w, const T* mean, const T* rstd, const T* gy, T* gx, T* gw, T* gb,
-                      int64_t rows, int64_t n) {
+                      int64_t rows, int64_t n, bool rms) {
   parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* __restrict xr = x + r * n;
@@ -182,7 +184,7 @@ void layer_norm_bwd_t(const T* x, const T* w, const T* mean, const T* rstd, cons
         s1 += double(gh);
         s2 += double(gh) * double((xr[i] - mu) * rs);
       }
-      const T m1 = T(s1 / double(n)), m2 = T(s2 / double(n));
+      const T m1 = rms ? T(0) : T(s1 / double(n)), m2 = T(s2 / double(n));
       for (int64_t k = 0; k < n; ++k) {
         T gh = w ? g[k] * w[k] : g[k];
         o[k] = rs * (gh - m1 - (xr[k] - mu) * rs * m2);
@@ -271,17 +273,17 @@ void softmax_bwd_k(DType dt, const void* y, const void* g, void* gx, int64_t row
 #undef C_
 }
 void layer_norm_fwd_k(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd,
-                      int64_t rows, int64_t n, double eps) {
+                      int64_t rows, int64_t n, double eps, bool rms) {
 #define C_(T) layer_norm_fwd_t<T>(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b), \
-                                  static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd), rows, n, eps)
+                                  static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd), rows, n, eps, rms)
   FASTDL_NN_DT(dt, C_);
 #undef C_
 }
 void layer_norm_bwd_k(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* gy,
-                      void* gx, void* gw, void* gb, int64_t rows, int64_t n) {
+                      void* gx, void* gw, void* gb, int64_t rows, int64_t n, bool rms) {
 #define C_(T) layer_norm_bwd_t<T>(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(mean), \
                                   static_cast<const T*>(rstd), static_cast<const T*>(gy), static_cast<T*>(gx),     \
-                                  static_cast<T*>(gw), static_cast<T*>(gb), rows, n)
+                                  static_cast<T*>(gw), static_cast<T*>(gb), rows, n, rms)
   FASTDL_NN_DT(dt, C_);
 #undef C_
 }
@@ -321,11 +323,21 @@ void dropout_k(DType dt, const void* x, void* y, int64_t n, uint64_t seed, uint3
   else dropout_t(static_cast<const float*>(x), static_cast<float*>(y), n, seed, drop24, float(scale));
 }
 
+template <class T> void row_norm2_t(const T* x, T* out, int64_t rows, int64_t n) {
+  parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) out[r] = T(std::sqrt(row_dot(x + r * n, x + r * n, n)));
+  });
+}
+void row_norm2_k(DType dt, const void* x, void* out, int64_t rows, int64_t n) {
+  if (dt == DType::f64) row_norm2_t(static_cast<const double*>(x), static_cast<double*>(out), rows, n);
+  else row_norm2_t(static_cast<const float*>(x), static_cast<float*>(out), rows, n);
+}
+
 }  // namespace
 
 const NnKernels& nn_table() {
   static const NnKernels k{softmax_fwd_k, softmax_bwd_k, layer_norm_fwd_k, layer_norm_bwd_k, cross_entropy_fwd_k,
-                           cross_entropy_bwd_k, dropout_k};
+                           cross_entropy_bwd_k, dropout_k, row_norm2_k};
   return k;
 }
 

@@ -387,13 +387,110 @@ Tensor index_put(const Tensor& a, const V& indices, const Tensor& values, bool a
   return index_put_items(a, items, values, accumulate);
 }
 
+namespace {
+
+// A contiguous (outer, n, inner) array seen along its middle dim: out[o, j, :] = in[o, q[j], :]
+// (select) and g_in[o, q[j], :] += g_out[o, j, :] (its adjoint, in index order so duplicates
+// add deterministically).
+struct Slabs {
+  int64_t outer = 1, n = 1, inner = 1, m = 0;  // m: the number of indices
+  const int64_t* q = nullptr;
+};
+
+Slabs slabs_of(const Dims& shape, int d, const Tensor& q) {
+  Slabs s;
+  for (int i = 0; i < d; ++i) s.outer *= shape[i];
+  s.n = shape[d];
+  for (int i = d + 1; i < int(shape.size()); ++i) s.inner *= shape[i];
+  s.m = q.numel();
+  s.q = q.data<int64_t>();
+  return s;
+}
+
+template <class T> void select_elems(const Slabs& s, const T* src, T* dst) {  // inner == 1
+  parallel_for(0, s.outer, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(s.m, 1)), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      const T* r = src + o * s.n;
+      T* w = dst + o * s.m;
+      for (int64_t j = 0; j < s.m; ++j) w[j] = r[s.q[j]];
+    }
+  });
+}
+
+void select_slabs(const Slabs& s, const char* src, char* dst, int64_t es) {
+  if (s.inner == 1) {
+    switch (es) {
+      case 1: return select_elems(s, reinterpret_cast<const uint8_t*>(src), reinterpret_cast<uint8_t*>(dst));
+      case 2: return select_elems(s, reinterpret_cast<const uint16_t*>(src), reinterpret_cast<uint16_t*>(dst));
+      case 4: return select_elems(s, reinterpret_cast<const uint32_t*>(src), reinterpret_cast<uint32_t*>(dst));
+      default: return select_elems(s, reinterpret_cast<const uint64_t*>(src), reinterpret_cast<uint64_t*>(dst));
+    }
+  }
+  const int64_t row = s.inner * es;
+  parallel_for(0, s.outer * s.m, std::max<int64_t>(1, (int64_t(1) << 15) / row), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t o = r / s.m, j = r % s.m;
+      std::memcpy(dst + r * row, src + (o * s.n + s.q[j]) * row, size_t(row));
+    }
+  });
+}
+
+template <class T> void select_add_back(const Slabs& s, const T* g, T* out) {
+  // threads split the outer slabs, or (one slab) the columns; each walks the indices in order
+  const bool by_outer = s.outer > 1 && s.outer >= s.inner;
+  const int64_t tasks = by_outer ? s.outer : s.inner;
+  const int64_t per = by_outer ? s.m * s.inner : s.m * s.outer;
+  parallel_for(0, tasks, std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(per, 1)), [&](int64_t t0, int64_t t1) {
+    const int64_t o0 = by_outer ? t0 : 0, o1 = by_outer ? t1 : s.outer;
+    const int64_t c0 = by_outer ? 0 : t0, c1 = by_outer ? s.inner : t1;
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t j = 0; j < s.m; ++j) {
+        const T* __restrict src = g + (o * s.m + j) * s.inner;
+        T* __restrict dst = out + (o * s.n + s.q[j]) * s.inner;
+        for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+      }
+  });
+}
+
+}  // namespace
+
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx) {
   FASTDL_PROFILE("index_select", a, idx);
   FASTDL_CHECK(idx.ndim() <= 1, ValueError, "index_select: index must be 0-D or 1-D; got shape ", shape_str(idx.shape()));
   int d = wrap_dim(dim, a.ndim(), "index_select");
   FASTDL_CHECK(is_index(idx.dtype()), TypeError, "index_select: index must be an integer tensor; got ", dtype_name(idx.dtype()));
-  check_bounds(host_i64(idx), a.ndim() ? a.shape()[d] : 1, d, "index_select", false);
+  const Tensor q = reshape(host_i64(idx), {idx.numel()});
+  check_bounds(q, a.ndim() ? a.shape()[d] : 1, d, "index_select", false);
   if (a.ndim() == 0) return clone(a);  // the only valid index is 0
+  if (a.device().is_cpu()) {  // a contiguous result, slab by slab (the general subscript walk below permutes)
+    const Tensor src = contiguous(detach(a));
+    Dims os = a.shape();
+    os[size_t(d)] = q.numel();
+    Tensor out = empty(os, a.dtype());
+    const Slabs sl = slabs_of(a.shape(), d, q);
+    select_slabs(sl, static_cast<const char*>(src.data_ptr()), static_cast<char*>(out.data_ptr()),
+                 int64_t(a.itemsize()));
+    if (autograd::any_requires_grad(a)) {
+      const Dims shape = a.shape();
+      autograd::record("IndexSelectBackward0", {a}, out, [q, d, shape](V& g) {
+        const DType dt = g[0].dtype();
+        if (autograd::grad_enabled() || (dt != DType::f32 && dt != DType::f64)) {  // create_graph, half types
+          std::vector<IndexItem> items(size_t(d), IndexItem{IndexItem::Slice});
+          IndexItem t{IndexItem::TensorIdx};
+          t.tensor = q;
+          items.push_back(t);
+          return V{index_put_items(zeros(shape, dt, g[0].device()), items, g[0], true)};
+        }
+        Tensor gc = contiguous(g[0]);
+        Tensor z = zeros(shape, dt, Device());
+        const Slabs s = slabs_of(shape, d, q);
+        if (dt == DType::f64) select_add_back(s, gc.data<double>(), z.data<double>());
+        else select_add_back(s, gc.data<float>(), z.data<float>());
+        return V{z};
+      });
+    }
+    return out;
+  }
   std::vector<IndexItem> items;
   for (int i = 0; i < d; ++i) { IndexItem s{IndexItem::Slice}; items.push_back(s); }
   IndexItem t{IndexItem::TensorIdx};

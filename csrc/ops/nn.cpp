@@ -116,7 +116,7 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
   if (dev.is_cpu()) {
     cpu::nn_kernels().layer_norm_fwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr,
                                      bc.defined() ? bc.data_ptr() : nullptr, y.data_ptr(), mu.data_ptr(), rs.data_ptr(),
-                                     rows, n, eps);
+                                     rows, n, eps, false);
   } else if (rows && n) {
     GroupNormParams q;
     q.dt = kt; q.N = rows; q.C = n; q.S = 1; q.G = 1; q.eps = eps;
@@ -138,7 +138,7 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
       if (dev.is_cpu()) {
         cpu::nn_kernels().layer_norm_bwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr, mu.data_ptr(),
                                          rs.data_ptr(), gy.data_ptr(), gx.data_ptr(), need_w ? gw.data_ptr() : nullptr,
-                                         need_b ? gb.data_ptr() : nullptr, rows, n);
+                                         need_b ? gb.data_ptr() : nullptr, rows, n, false);
       } else {
         LayerNormParams q;
         q.dt = kt; q.rows = rows; q.n = n;
@@ -148,6 +148,63 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
         cuda::layer_norm_bwd(q, dev.index);
       }
       return V{to_dtype(gx, xdt), need_w ? to_dtype(gw, wdt) : Tensor(), need_b ? to_dtype(gb, bdt) : Tensor()};
+    }, {x, w});
+  }
+  return out;
+}
+
+// RMSNorm over the trailing normalized_shape dims on the CPU: layer_norm's fused kernels without
+// the centring (y = x rstd w, rstd = 1 / sqrt(mean(x^2) + eps)). Other devices compose it
+// (nn.functional.rms_norm). create_graph: the backward composed from the inputs.
+Tensor rms_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& w, double eps) {
+  FASTDL_PROFILE("rms_norm", x, w);
+  int k = int(normalized_shape.size());
+  FASTDL_CHECK(k >= 1 && k <= x.ndim(), ValueError, "rms_norm: normalized_shape ", shape_str(Dims(normalized_shape)),
+               " does not fit input of shape ", shape_str(x.shape()));
+  for (int i = 0; i < k; ++i)
+    FASTDL_CHECK(x.shape()[x.ndim() - k + i] == normalized_shape[size_t(i)], ValueError,
+                 "rms_norm: expected input with shape (*, ", shape_str(Dims(normalized_shape)), "); got ",
+                 shape_str(x.shape()));
+  if (w.defined()) FASTDL_CHECK(w.shape() == Dims(normalized_shape), ValueError, "rms_norm: weight must have shape ",
+                                shape_str(Dims(normalized_shape)), "; got ", shape_str(w.shape()));
+  FASTDL_CHECK(is_floating(x.dtype()), TypeError, "rms_norm: input must be floating point; got ", dtype_name(x.dtype()));
+  FASTDL_CHECK(x.device().is_cpu() && (!w.defined() || w.device().is_cpu()), DeviceError,
+               "rms_norm: the fused kernel takes CPU tensors (nn.functional.rms_norm composes it elsewhere)");
+  IntList dims;
+  for (int i = x.ndim() - k; i < x.ndim(); ++i) dims.push_back(i);
+  const DType kt = compute_dtype(x.dtype());
+  int64_t n = 1;
+  for (int64_t s : normalized_shape) n *= s;
+  const int64_t rows = n ? x.numel() / n : 0;
+  Tensor xc = contiguous(to_dtype(detach(x), kt));
+  Tensor wc = w.defined() ? contiguous(to_dtype(detach(w), kt)) : Tensor();
+  Tensor y = empty(x.shape(), kt), mu = empty(Dims{rows}, kt), rs = empty(Dims{rows}, kt);
+  cpu::nn_kernels().layer_norm_fwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr, nullptr, y.data_ptr(),
+                                   mu.data_ptr(), rs.data_ptr(), rows, n, eps, true);
+  Tensor out = kt == x.dtype() ? y : to_dtype(y, x.dtype());
+  if (autograd::any_requires_grad(x) || autograd::any_requires_grad(w)) {
+    const bool need_w = w.defined() && w.requires_grad();
+    DType xdt = x.dtype(), wdt = w.defined() ? w.dtype() : kt;
+    Dims wshape(normalized_shape);
+    autograd::record("RmsNormBackward0", {x, w}, out,
+                     [x, w, dims, eps, xc, wc, mu, rs, rows, n, kt, need_w, xdt, wdt, wshape](V& g) {
+      if (autograd::grad_enabled()) {
+        Tensor xk = to_dtype(x, kt);
+        Tensor r = unary(UnaryOp::rsqrt, add_s(mean(mul(xk, xk), dims, true), eps));
+        Tensor xh = mul(xk, r), gk = to_dtype(g[0], kt);
+        Tensor gh = w.defined() ? mul(gk, to_dtype(w, kt)) : gk;
+        Tensor gx = mul(r, sub(gh, mul(xh, mean(mul(gh, xh), dims, true))));
+        IntList lead;
+        for (int i = 0; i < x.ndim() - int(dims.size()); ++i) lead.push_back(i);
+        Tensor gw = need_w ? (lead.empty() ? mul(gk, xh) : sum(mul(gk, xh), lead, false)) : Tensor();
+        return V{to_dtype(gx, xdt), need_w ? to_dtype(gw, wdt) : Tensor()};
+      }
+      Tensor gy = contiguous(to_dtype(g[0], kt));
+      Tensor gx = empty(xc.shape(), kt), gw = need_w ? empty(wshape, kt) : Tensor();
+      cpu::nn_kernels().layer_norm_bwd(kt, xc.data_ptr(), wc.defined() ? wc.data_ptr() : nullptr, mu.data_ptr(),
+                                       rs.data_ptr(), gy.data_ptr(), gx.data_ptr(), need_w ? gw.data_ptr() : nullptr,
+                                       nullptr, rows, n, true);
+      return V{to_dtype(gx, xdt), need_w ? to_dtype(gw, wdt) : Tensor()};
     }, {x, w});
   }
   return out;

@@ -157,6 +157,7 @@ Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, double beta, dou
 Tensor softmax(const Tensor& a, int64_t dim);
 Tensor log_softmax(const Tensor& a, int64_t dim);
 Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& w, const Tensor& b, double eps);
+Tensor rms_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& w, double eps);
 Tensor dropout(const Tensor& a, double p, bool train);
 // Per-row cross entropy of logits (N, C) against class indices (N,), int64; ignore_index rows
 // give 0. Returns per-sample losses (N,) before weighting/reduction, with label smoothing.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/node.h"
+#include "cpu/nn.h"
 #include "cpu/reduce.h"
 #include "ops/dispatch.h"
 #include "core/profiler.h"
@@ -328,7 +329,19 @@ Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
   if (std::isinf(p)) return p > 0 ? amax(unary(UnaryOp::abs, a), dims, keepdim) : amin(unary(UnaryOp::abs, a), dims, keepdim);
   const bool grad = autograd::any_requires_grad(a);
   if (!grad) {  // the values; the branch below has the same ones
-    if (p == 2) return unary(UnaryOp::sqrt, sum(mul(a, a), dims, keepdim));
+    if (p == 2) {
+      const auto rd = norm_dims(a, dims, "norm");
+      const bool trailing = !rd.empty() && rd.back() == a.ndim() - 1 && rd.front() == a.ndim() - int(rd.size());
+      if (trailing && a.device().is_cpu() && (a.dtype() == DType::f32 || a.dtype() == DType::f64) && a.numel() > 0) {
+        // the trailing dims of a contiguous copy are rows: one fused pass, no squared temporary
+        const Tensor x = contiguous(a);
+        const int64_t n = x.numel() / reduced_shape(a, rd, false).numel();
+        Tensor out = empty(reduced_shape(a, rd, keepdim), a.dtype());
+        cpu::nn_kernels().row_norm2(a.dtype(), x.data_ptr(), out.data_ptr(), x.numel() / n, n);
+        return out;
+      }
+      return unary(UnaryOp::sqrt, sum(mul(a, a), dims, keepdim));
+    }
     return binary_scalar(BinaryOp::pow, sum(binary_scalar(BinaryOp::pow, unary(UnaryOp::abs, a), p), dims, keepdim), 1.0 / p);
   }
   // With autograd, the root and the powers are taken only where they are non-zero, so a zero
@@ -349,34 +362,83 @@ Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
   return where(zero, zeros_like(s), root);
 }
 
-Tensor cumsum(const Tensor& a, int64_t dim) {
-  FASTDL_PROFILE("cumsum", a);
-  int d = wrap_dim(dim, a.ndim(), "cumsum");
-  DType kt = is_floating(a.dtype()) ? (is_half(a.dtype()) ? DType::f32 : a.dtype()) : DType::i64;
-  Tensor x = contiguous(movedim(to_dtype(detach(a), kt), d, -1));
-  Tensor cpu_x = to_device(x, Device());
-  Tensor out = empty(cpu_x.shape(), kt);
-  int64_t n = a.ndim() ? a.shape()[d] : 1, rows = n ? cpu_x.numel() / n : 0;
-  if (kt == DType::f32 || kt == DType::f64) {
-    for (int64_t r = 0; r < rows; ++r) {
-      double acc = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        if (kt == DType::f32) { acc += cpu_x.data<float>()[r * n + i]; out.data<float>()[r * n + i] = float(acc); }
-        else { acc += cpu_x.data<double>()[r * n + i]; out.data<double>()[r * n + i] = acc; }
+namespace {
+// Running sums along the middle dim of a contiguous (outer, n, inner) block, accumulating in Acc
+// (double for floats, as PyTorch's CPU accumulate type). Each sum is a serial chain, so a task
+// carries many at once: a chunk of up to 256 columns (inner > 1), or 8 rows walked side by side
+// (inner == 1), keeping the adds' latency hidden. Tasks run in parallel.
+template <class T, class Acc> void cumsum_block(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool rev) {
+  if (inner == 1) {
+    constexpr int64_t R = 8;
+    parallel_for(0, (outer + R - 1) / R, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(n * R, 1)),
+                 [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t r0 = g * R, rows = std::min(R, outer - r0);
+        Acc acc[R] = {};
+        if (rows == R) {
+          for (int64_t s = 0; s < n; ++s) {
+            const int64_t i = rev ? n - 1 - s : s;
+            for (int64_t r = 0; r < R; ++r) { acc[r] += Acc(x[(r0 + r) * n + i]); y[(r0 + r) * n + i] = T(acc[r]); }
+          }
+        } else {
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t s = 0; s < n; ++s) {
+              const int64_t i = rev ? n - 1 - s : s;
+              acc[r] += Acc(x[(r0 + r) * n + i]);
+              y[(r0 + r) * n + i] = T(acc[r]);
+            }
+        }
+      }
+    });
+    return;
+  }
+  const int64_t chunk = 256, nchunks = (inner + chunk - 1) / chunk;
+  parallel_for(0, outer * nchunks, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(n * std::min(inner, chunk), 1)),
+               [&](int64_t t0, int64_t t1) {
+    Acc acc[256];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o = t / nchunks, c0 = (t % nchunks) * chunk, w = std::min(chunk, inner - c0);
+      const T* xs = x + o * n * inner + c0;
+      T* ys = y + o * n * inner + c0;
+      for (int64_t c = 0; c < w; ++c) acc[c] = 0;
+      for (int64_t s = 0; s < n; ++s) {
+        const int64_t i = rev ? n - 1 - s : s;
+        for (int64_t c = 0; c < w; ++c) { acc[c] += Acc(xs[i * inner + c]); ys[i * inner + c] = T(acc[c]); }
       }
     }
-  } else {
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t acc = 0;
-      for (int64_t i = 0; i < n; ++i) { acc += cpu_x.data<int64_t>()[r * n + i]; out.data<int64_t>()[r * n + i] = acc; }
-    }
+  });
+}
+}  // namespace
+
+namespace {
+// Inclusive running sums of a along dim d (from the end when rev), no autograd.
+Tensor cumsum_values(const Tensor& a, int d, bool rev) {
+  DType kt = is_floating(a.dtype()) ? (is_half(a.dtype()) ? DType::f32 : a.dtype()) : DType::i64;
+  Tensor x = to_device(contiguous(to_dtype(detach(a), kt)), Device());
+  Tensor out = empty(x.shape(), kt);
+  const int64_t n = a.ndim() ? a.shape()[d] : 1;
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= a.shape()[i];
+  for (int i = d + 1; i < a.ndim(); ++i) inner *= a.shape()[i];
+  if (x.numel() > 0) {
+    if (kt == DType::f32) cumsum_block<float, double>(x.data<float>(), out.data<float>(), outer, n, inner, rev);
+    else if (kt == DType::f64) cumsum_block<double, double>(x.data<double>(), out.data<double>(), outer, n, inner, rev);
+    else cumsum_block<int64_t, int64_t>(x.data<int64_t>(), out.data<int64_t>(), outer, n, inner, rev);
   }
-  Tensor res = to_device(movedim(out, -1, d), a.device());
-  if (is_half(a.dtype())) res = to_dtype(res, a.dtype());
-  res = contiguous(res);
+  Tensor res = to_device(out, a.device());
+  return is_half(a.dtype()) ? to_dtype(res, a.dtype()) : res;
+}
+}  // namespace
+
+Tensor cumsum(const Tensor& a, int64_t dim) {
+  FASTDL_PROFILE("cumsum", a);
+  const int d = wrap_dim(dim, a.ndim(), "cumsum");
+  Tensor res = cumsum_values(a, d, false);
   if (autograd::any_requires_grad(a)) {
     autograd::record("CumsumBackward0", {a}, res, [d](std::vector<Tensor>& g) {
-      return std::vector<Tensor>{flip(cumsum(flip(g[0], {d}), d), {d})};
+      // the gradient is the running sum from the end; create_graph composes it from cumsum
+      if (autograd::grad_enabled()) return std::vector<Tensor>{flip(cumsum(flip(g[0], {d}), d), {d})};
+      return std::vector<Tensor>{cumsum_values(g[0], d, true)};
     });
   }
   return res;

@@ -379,6 +379,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   m.def("layer_norm", [](const Tensor& x, nb::handle shape, std::optional<Tensor> w, std::optional<Tensor> b, double eps) {
     return layer_norm(x, shape_arg(shape).vec(), w ? *w : Tensor(), b ? *b : Tensor(), eps);
   }, "input"_a, "normalized_shape"_a, "weight"_a = nb::none(), "bias"_a = nb::none(), "eps"_a = 1e-5);
+  m.def("rms_norm", [](const Tensor& x, nb::handle shape, std::optional<Tensor> w, double eps) {
+    return rms_norm(x, shape_arg(shape).vec(), w ? *w : Tensor(), eps);
+  }, "input"_a, "normalized_shape"_a, "weight"_a = nb::none(), "eps"_a);
   m.def("dropout", &dropout, "input"_a, "p"_a = 0.5, "training"_a = true);
   m.def("cross_entropy_rows", [](const Tensor& x, const Tensor& t, std::optional<Tensor> w, int64_t ii, double ls) {
     return cross_entropy_rows(x, t, w ? *w : Tensor(), ii, ls);

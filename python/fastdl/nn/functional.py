@@ -205,6 +205,9 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     if eps is None:
         import numpy as np
         eps = float(np.finfo(np.float64 if input.dtype == _C.dtype.float64 else np.float32).eps)
+    if input.device.type == "cpu" and input.dtype in (_C.dtype.float32, _C.dtype.float64) and \
+            (weight is None or (weight.dtype == input.dtype and weight.device.type == "cpu")):
+        return _C.rms_norm(input, tuple(normalized_shape), weight, eps)  # fused, forward and backward
     dims = list(range(input.ndim - k, input.ndim))
     x = input.to(_C.dtype.float32) if input.dtype in (_C.dtype.float16, _C.dtype.bfloat16) else input
     y = (x * _C.rsqrt((x * x).mean(dims, keepdim=True) + eps)).to(input.dtype)  # half squares in float32 (PyTorch)
