@@ -84,3 +84,68 @@ def test_file_objects(tmp_path):
         assert fd.load(f)["ids"].tolist() == [1, 2]
     with pytest.raises(ValueError):
         fd.load(io.BytesIO(b"\x01\x02"))
+
+
+def test_load_reads_pytorch_checkpoints(tmp_path):
+    """fd.load reads torch.save's zip checkpoints without running pickled code: every dtype,
+    views (strided, transposed, offset), 0-d and empty tensors, parameters, nested containers,
+    optimizer state; a model's state_dict loads into the same fastdl model and computes the same."""
+    torch = pytest.importorskip("torch")
+    import io
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                             torch.nn.Linear(4 * 6 * 6, 5))
+    opt = torch.optim.AdamW(tm.parameters())
+    tm(torch.randn(2, 3, 8, 8)).sum().backward()
+    opt.step()
+    base = torch.arange(24.0)
+    obj = {"model": tm.state_dict(), "optim": opt.state_dict(), "epoch": 7, "name": "run", "sizes": torch.Size([2, 3]),
+           "f64": torch.randn(3, dtype=torch.float64), "bf16": torch.randn(4).bfloat16(), "f16": torch.randn(4).half(),
+           "i32": torch.tensor([1, -2], dtype=torch.int32), "i8": torch.tensor([-3], dtype=torch.int8),
+           "u8": torch.tensor([250], dtype=torch.uint8), "bool": torch.tensor([True, False]),
+           "step": base[3:15:4], "t": base.reshape(4, 6).t(), "offset": base[5:].reshape(19, 1)[2:9],
+           "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3), "param": torch.nn.Parameter(torch.ones(2)),
+           "shared": [base, base[:4]], "nested": ({"a": [torch.ones(1)]},)}
+    path = tmp_path / "ckpt.pt"
+    torch.save(obj, path)
+    got = fd.load(path)
+
+    def same(g, w, where):
+        if isinstance(w, torch.Tensor):
+            assert isinstance(g, fd.Tensor) and tuple(g.shape) == tuple(w.shape), where
+            assert str(g.dtype).split(".")[-1] == str(w.dtype).split(".")[-1], where
+            np.testing.assert_array_equal(g.detach().float().numpy(), w.detach().float().numpy(), err_msg=where)
+            assert g.requires_grad == w.requires_grad, where
+        elif isinstance(w, dict):
+            assert list(g) == list(w), where
+            for k in w:
+                same(g[k], w[k], f"{where}.{k}")
+        elif isinstance(w, (list, tuple)):
+            assert len(g) == len(w), where
+            for i, (a, b) in enumerate(zip(g, w)):
+                same(a, b, f"{where}[{i}]")
+        else:
+            assert g == w, where
+    same(got, obj, "ckpt")
+    fm = fd.nn.Sequential(fd.nn.Conv2d(3, 4, 3), fd.nn.BatchNorm2d(4), fd.nn.Flatten(), fd.nn.Linear(4 * 6 * 6, 5))
+    fm.load_state_dict(got["model"])
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    tm.eval()
+    fm.eval()
+    np.testing.assert_allclose(fm(fd.tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(), rtol=1e-5,
+                               atol=1e-5)
+    buf = io.BytesIO()
+    torch.save(torch.ones(2, 2), buf)
+    buf.seek(0)
+    np.testing.assert_array_equal(fd.load(buf).numpy(), np.ones((2, 2)))
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+    torch.save({"x": Payload()}, tmp_path / "code.pt")
+    with pytest.raises(Exception, match="may not hold"):
+        fd.load(tmp_path / "code.pt")
+    raw = path.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="load"):
+        fd.load(tmp_path / "cut.pt")

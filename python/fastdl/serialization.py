@@ -1,7 +1,8 @@
 """fd.save / fd.load in the safetensors format: an 8-byte little-endian header length, a
 JSON header (dtype, shape, data_offsets per tensor, optional __metadata__ of strings), then
 the raw little-endian bytes. Written atomically (temp file + rename); loading validates the
-header and raises ValueError on a bad or truncated file. Never pickle."""
+header and raises ValueError on a bad or truncated file. fastdl never writes pickle; fd.load also
+reads PyTorch's zip checkpoints through a restricted unpickler (_torch_checkpoint.py)."""
 import json
 import os
 import struct
@@ -196,9 +197,34 @@ def _unflatten(tensors, meta):
     return fix(root, "")
 
 
+def _to_location(obj, map_location):
+    if isinstance(obj, Tensor):
+        return obj.to(map_location)
+    if isinstance(obj, dict):
+        return type(obj)((k, _to_location(v, map_location)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_location(v, map_location) for v in obj)
+    return obj
+
+
 def load(path, map_location=None, weights_only=True):
-    """Load what `save` wrote (or any safetensors file: a dict of tensors)."""
-    tensors, meta = _read(path if hasattr(path, "read") else os.fspath(path))
+    """Load what `save` wrote, any safetensors file (a dict of tensors), or a PyTorch checkpoint
+    (torch.save's zip format, read without PyTorch and without running pickled code)."""
+    from fastdl._torch_checkpoint import is_torch_zip, load_torch_zip
+    if hasattr(path, "read"):
+        data = path.read()
+        where = getattr(path, "name", type(path).__name__)
+    else:
+        where = os.fspath(path)
+        with open(where, "rb") as f:
+            data = f.read()
+    if is_torch_zip(data):
+        obj = load_torch_zip(data, where)
+        return _to_location(obj, map_location) if map_location else obj
+    import io
+    stream = io.BytesIO(data)
+    stream.name = where
+    tensors, meta = _read(stream)
     fmeta = meta.get("fastdl")
     try:
         inner = json.loads(fmeta) if fmeta else {}
