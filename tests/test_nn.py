@@ -509,3 +509,23 @@ def test_state_dict_hooks():
     m3[0].register_load_state_dict_pre_hook(rename)
     with pytest.raises(RuntimeError, match='Unexpected key.*"0.version"'):
         m3.load_state_dict(old)
+
+
+def test_half_precision_results_keep_their_dtype():
+    """Ops composed with Python-number branches return the input's half dtype (a where() of two
+    numbers is float32 and promoted them), and half-precision norms and soft-margin losses do not
+    overflow where the float32 result is finite (as PyTorch's)."""
+    import fastdl.nn.functional as F
+    for dt in (fd.float16, fd.bfloat16):
+        x = fd.tensor([-2.0, -0.3, 0.0, 0.4, 3.0, float("nan")], dtype=dt)
+        for f in (F.hardshrink, F.softshrink, fd.asinh):
+            assert f(x).dtype == dt, f.__name__
+        big = fd.tensor([[30.0, -40.0, 50.0]], dtype=dt)
+        assert np.isfinite(fd.dist(big, -big, 4).float().item())
+        np.testing.assert_allclose(big.norm(p=4).float().item(), (np.array([30.0, 40, 50]) ** 4).sum() ** 0.25,
+                                   rtol=1e-2)
+        inp = fd.tensor([[-20.0, 15.0]], dtype=dt, requires_grad=True)
+        F.soft_margin_loss(inp, fd.tensor([[1.0, -1.0]], dtype=dt)).backward()
+        assert np.isfinite(inp.grad.float().numpy()).all()
+    nb = fd.nextafter(fd.tensor([1.0, 0.0], dtype=fd.bfloat16), fd.tensor([2.0, -1.0], dtype=fd.bfloat16))
+    np.testing.assert_array_equal(nb.float().numpy(), np.array([1.0078125, -(2.0 ** -133)], dtype=np.float32))

@@ -32,8 +32,15 @@ PASS_BAR = 0.99
 # Samples per OpInfo and pass (None: all). All of them (~6700 float64, ~6600 float32) run in about
 # 30 s on two busy cores once torch's sampling overhead is cut (_lean_sampling); the edge-case
 # samples (empty, 0-dim, n beyond the length, ...) often come late in an OpInfo's list.
-MAX_SAMPLES = {"float64": None, "float32": None, "int64": None, "reference": None}
+MAX_SAMPLES = {"float64": None, "float32": None, "int64": None, "reference": None, "bfloat16": 30, "float16": 30}
 FLOAT32_TOL = 1e-4  # rtol and atol of the float32 pass, forward and gradients
+# The half-precision passes: rtol = atol of the forward (gradients 5x), about two units in the last
+# place. Where PyTorch rounds to half precision at other points than fastdl (it often keeps float32
+# inside a fused kernel, fastdl rounds per op, or the other way round) results differ by a few
+# units, so these passes hold a pass rate and allow no other kind of failure (a raise, a wrong
+# dtype or shape): HALF_PASS_BAR, and HALF_ROUNDING_ONLY.
+HALF_TOL = {"bfloat16": 2e-2, "float16": 2e-3}
+HALF_PASS_BAR = 0.95
 # The reference pass (op.reference_inputs: the samples and torch's extremal values, large and
 # non-contiguous operands, broadcasting) leaves out samples holding more elements than this: the
 # 1024 x 1024 operands repeat what the small ones test and took most of its time and memory.
@@ -256,8 +263,11 @@ _STORAGE_OPS = {"as_strided", "as_strided_copy"}
 def _with_storage(x):
     """x as a fastdl view of the same geometry over a copy of x's whole storage (a leaf)."""
     a = x.detach()
-    full = torch.empty(0, dtype=a.dtype).set_(a.untyped_storage()).numpy().copy()
-    t = fd._C.as_strided(fd.from_numpy(full).to(_DEVICE[0]), tuple(a.shape), tuple(a.stride()), a.storage_offset()).detach()
+    full = torch.empty(0, dtype=a.dtype).set_(a.untyped_storage())
+    low = a.dtype in (torch.float16, torch.bfloat16)  # numpy has no bfloat16: through float32
+    base = fd.from_numpy((full.float() if low else full).numpy().copy())
+    base = base.to(_DTYPES[a.dtype]) if low else base
+    t = fd._C.as_strided(base.to(_DEVICE[0]), tuple(a.shape), tuple(a.stride()), a.storage_offset()).detach()
     return t.requires_grad_(True) if x.requires_grad and x.is_floating_point() else t
 
 
@@ -463,8 +473,8 @@ def _run_pass(pass_):
             continue  # its reference inputs are its sample inputs, which the float64 pass runs
         if pass_ in ("float64", "reference"):  # integer-only ops (one_hot, bitwise __rand__ ...) run their int64 samples
             dt = next((d for d in (torch.float64, torch.int64) if op.supports_dtype(d, "cpu")), None)
-        elif pass_ == "float32":
-            dt = torch.float32 if op.supports_dtype(torch.float32, "cpu") else None
+        elif pass_ in ("float32", "bfloat16", "float16"):
+            dt = getattr(torch, pass_) if op.supports_dtype(getattr(torch, pass_), "cpu") else None
         else:
             dt = torch.int64 if op.supports_dtype(torch.int64, "cpu") and op.name not in _FLOAT_ONLY else None
         if dt is None:
@@ -474,7 +484,8 @@ def _run_pass(pass_):
         torch.manual_seed(seed)
         grad = op.supports_autograd and dt.is_floating_point
         # integer outputs compare exactly; an int64 input's float results are float32 (cosh, losses)
-        tol = (1e-7, 1e-6) if pass_ in ("float64", "reference") else (FLOAT32_TOL, FLOAT32_TOL)
+        tol = (1e-7, 1e-6) if pass_ in ("float64", "reference") else (HALF_TOL[pass_], 5 * HALF_TOL[pass_]) \
+            if pass_ in HALF_TOL else (FLOAT32_TOL, FLOAT32_TOL)
         for i, s in enumerate(_samples(op, dt, grad, MAX_SAMPLES[pass_], reference=pass_ == "reference")):
             if s.kwargs.get("dropout_p", 0) > 0:  # random (attention dropout): left out with the random ops
                 continue
@@ -555,6 +566,24 @@ def test_opinfo_reference_inputs():
 
 _CUDA_PASSES = pytest.mark.parametrize("pass_", ["cuda-float64", "cuda-float32"])
 CUDA_PASS_BAR = 0.97
+
+
+@pytest.mark.parametrize("pass_", ["bfloat16", "float16"])
+def test_opinfo_half_precision(pass_):
+    """The first 30 samples of every OpInfo that takes bfloat16 / float16, forward and gradients at
+    half precision's tolerance: the pass rate, and every failure a difference in values (never a
+    raise, a result of another dtype or shape: the half-precision bugs a value tolerance hides)."""
+    results = _run_all(pass_)
+    ops, failing, passed = _summary(results)
+    rate = passed / len(results)
+    print(f"\nOpInfo {pass_}: {passed}/{len(results)} samples pass ({rate:.1%}) over {len(ops)} ops")
+    assert len(ops) > 400, f"only {len(ops)} OpInfos ran in {pass_}"
+    worst = sorted(failing.items(), key=lambda kv: -len(kv[1]))[:15]
+    assert rate >= HALF_PASS_BAR, f"OpInfo {pass_} pass rate {rate:.2%} < {HALF_PASS_BAR:.0%}; worst ops:\n" + \
+        "\n".join(f"  {k}: {len(v)} samples, e.g. {v[0][0]}: {v[0][1]}" for k, v in worst)
+    other = [(k, i, r) for k, v in failing.items() for i, r in v if "values differ" not in r]
+    assert not other, "half-precision samples fail other than by value:\n" + "\n".join(
+        f"  {k}: sample {i}: {r}" for k, i, r in other)
 
 
 @_CUDA_PASSES

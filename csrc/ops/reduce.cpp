@@ -324,6 +324,8 @@ Tensor any(const Tensor& a, const IntList& dims, bool keepdim) {
 
 Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
   FASTDL_PROFILE("norm", a);
+  // half precision: the powers and their sum in float32 (|x|^p overflows float16 early), as PyTorch
+  if (is_half(a.dtype())) return to_dtype(norm(to_dtype(a, DType::f32), p, dims, keepdim), a.dtype());
   if (p == 0) return to_dtype(sum(binary_scalar(BinaryOp::ne, a, 0.0), dims, keepdim), a.dtype());  // count of nonzeros
   if (p == 1) return sum(unary(UnaryOp::abs, a), dims, keepdim);
   if (std::isinf(p)) return p > 0 ? amax(unary(UnaryOp::abs, a), dims, keepdim) : amin(unary(UnaryOp::abs, a), dims, keepdim);

@@ -246,7 +246,7 @@ def _scatter_prod(input, pos, src, include_self):
             np.multiply.at(prod, groups, vals)
             out[hit | include_self] = prod[hit | include_self]
             ctx.keep = (groups, vals, xs.size, hit, x.shape, x.dtype)
-            res = _C.from_numpy(out.reshape(tuple(x.shape)).copy())
+            res = _C.from_numpy(out.reshape(tuple(x.shape)).copy()).to(x.dtype)  # bfloat16 ran in float32
             ctx.save_for_backward(x, s, res)
             return res
 
@@ -267,8 +267,8 @@ def _scatter_prod(input, pos, src, include_self):
                 gx, gs = gv[:n], gv[n:]
             else:
                 gx, gs = np.where(hit, 0, _np(g).reshape(-1)), gv
-            return (_C.from_numpy(np.ascontiguousarray(gx)).reshape(tuple(shape)),
-                    _C.from_numpy(np.ascontiguousarray(gs)))
+            return (_C.from_numpy(np.ascontiguousarray(gx)).reshape(tuple(shape)).to(dt),
+                    _C.from_numpy(np.ascontiguousarray(gs)).to(dt))
 
     def _prod_backward_composite(ctx, g, zeros, include_self):
         # PyTorch's scatter_reduce_backward for 'prod', on flat positions
@@ -310,7 +310,8 @@ def _no_double_backward(t):
 
 
 def _np(t):
-    return t.detach().cpu().numpy()
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == _C.dtype.bfloat16 else t).numpy()  # numpy has no bfloat16: float32
 
 
 def scatter(input, dim, index, src=None, value=None, *, reduce=None):

@@ -297,7 +297,7 @@ def asinh(input):
     """log(x + sqrt(x^2 + 1)), as sign(x) * log1p(|x| + x^2 / (1 + sqrt(x^2 + 1))) for accuracy near 0
     and for negative x."""
     x = _float(input)
-    s = _C.where(x < 0, -1.0, 1.0).detach()  # a constant sign: the gradient at 0 stays 1
+    s = _C.where(x < 0, -1.0, 1.0).to(x.dtype).detach()  # a constant sign: the gradient at 0 stays 1
     a = x * s
     big = a > 2.0 ** 28  # sqrt(a^2 + 1) = a to double precision: log(2 a), which a^2 would overflow
     small = _C.where(big, 1.0, a)
@@ -437,8 +437,18 @@ def nextafter(input, other):
         raise TypeError(f"nextafter: expected float tensors; got {input.dtype} and {other.dtype}")
     if input.dtype != other.dtype:
         raise TypeError(f"nextafter: expected one dtype; got {input.dtype} and {other.dtype}")
-    out = np.asarray(np.nextafter(input.detach().cpu().numpy(), other.detach().cpu().numpy()))
-    out = _C.from_numpy(np.ascontiguousarray(out)).reshape(out.shape).to(input.device)
+    if input.dtype == _C.dtype.bfloat16:  # numpy has no bfloat16: one step of its 16-bit pattern
+        a, b = np.broadcast_arrays(input.detach().cpu().float().numpy(), other.detach().cpu().float().numpy())
+        bits = (a.view(np.uint32) >> 16).astype(np.int64)
+        up = (b > a) == (a > 0)  # away from zero: the magnitude's pattern grows
+        step = ((np.where(up, bits + 1, bits - 1) & 0xFFFF).astype(np.uint32) << 16).view(np.float32)
+        tiny = np.copysign(np.float32(2.0 ** -133), b)  # from zero: the smallest subnormal toward other
+        out = np.where(a == b, b, np.where(a == 0, tiny, step))
+        out = np.where(np.isnan(a) | np.isnan(b), np.float32("nan"), out).astype(np.float32)
+        out = _C.from_numpy(np.ascontiguousarray(out)).reshape(out.shape)._to_dtype(input.dtype).to(input.device)
+    else:
+        out = np.asarray(np.nextafter(input.detach().cpu().numpy(), other.detach().cpu().numpy()))
+        out = _C.from_numpy(np.ascontiguousarray(out)).reshape(out.shape).to(input.device)
     if not (input.requires_grad and _C.is_grad_enabled()):
         return out
     # PyTorch passes the gradient straight through to input (a one-ulp step) where input != other,

@@ -4,14 +4,14 @@ from fastdl import _C
 
 def hardshrink(input, lambd=0.5):
     # a NaN passes through, with no gradient (PyTorch's vectorised backward)
-    return _C.where(input.abs() > lambd, input, _C.where(_C.isnan(input), float("nan"), 0.0))
+    return _C.where(input.abs() > lambd, input, _C.where(_C.isnan(input), input, 0.0))  # input's dtype
 
 
 def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise ValueError(f"softshrink: lambda must be in range [0, inf); found {lambd}")
     return _C.where(input > lambd, input - lambd, _C.where(input < -lambd, input + lambd,
-                                                           _C.where(_C.isnan(input), float("nan"), 0.0)))
+                                                           _C.where(_C.isnan(input), input, 0.0)))
 
 
 def prelu(input, weight):

@@ -21,7 +21,9 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = _legacy(size_average, reduce, reduction)
-    return _reduce(_C.log1p(_C.exp(-target * input)), reduction, "soft_margin_loss")
+    # log(1 + exp(z)) as softplus: exp(z) would overflow (to an infinite gradient) in half precision
+    from fastdl.nn.functional import softplus
+    return _reduce(softplus(-target * input), reduction, "soft_margin_loss")
 
 
 def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
