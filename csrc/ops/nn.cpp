@@ -80,6 +80,36 @@ V layer_norm_backward_graph(const Tensor& x, const Tensor& w, const Tensor& g, c
   return V{gx, need_w ? lsum(mul(g, xh)) : Tensor(), need_b ? lsum(g) : Tensor()};
 }
 
+// layer_norm's and rms_norm's arguments: normalized_shape the input's trailing dims, weight and
+// bias of that shape on the input's device, a float input; the normalised dims, and the input
+// seen as rows of n elements.
+struct NormRows {
+  IntList dims;
+  int64_t n = 1, rows = 0;
+};
+NormRows norm_rows(const char* op, const Tensor& x, const IntList& normalized_shape, const Tensor& w, const Tensor& b) {
+  const int k = int(normalized_shape.size());
+  FASTDL_CHECK(k >= 1 && k <= x.ndim(), ValueError, op, ": normalized_shape ", shape_str(Dims(normalized_shape)),
+               " does not fit input of shape ", shape_str(x.shape()));
+  for (int i = 0; i < k; ++i)
+    FASTDL_CHECK(x.shape()[x.ndim() - k + i] == normalized_shape[size_t(i)], ValueError, op,
+                 ": expected input with shape (*, ", shape_str(Dims(normalized_shape)), "); got ", shape_str(x.shape()));
+  const char* names[] = {"weight", "bias"};
+  const Tensor* params[] = {&w, &b};
+  for (int i = 0; i < 2; ++i)
+    if (params[i]->defined()) {
+      FASTDL_CHECK(params[i]->shape() == Dims(normalized_shape), ValueError, op, ": ", names[i], " must have shape ",
+                   shape_str(Dims(normalized_shape)), "; got ", shape_str(params[i]->shape()));
+      check_same_device(x, *params[i], op);
+    }
+  FASTDL_CHECK(is_floating(x.dtype()), TypeError, op, ": input must be floating point; got ", dtype_name(x.dtype()));
+  NormRows r;
+  for (int i = x.ndim() - k; i < x.ndim(); ++i) r.dims.push_back(i);
+  for (int64_t s : normalized_shape) r.n *= s;
+  r.rows = r.n ? x.numel() / r.n : 0;
+  return r;
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, false); }
@@ -87,28 +117,13 @@ Tensor log_softmax(const Tensor& a, int64_t dim) { return softmax_impl(a, dim, t
 
 Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& w, const Tensor& b, double eps) {
   FASTDL_PROFILE("layer_norm", x, w, b);
-  int k = int(normalized_shape.size());
-  FASTDL_CHECK(k >= 1 && k <= x.ndim(), ValueError, "layer_norm: normalized_shape ", shape_str(Dims(normalized_shape)),
-               " does not fit input of shape ", shape_str(x.shape()));
-  for (int i = 0; i < k; ++i)
-    FASTDL_CHECK(x.shape()[x.ndim() - k + i] == normalized_shape[size_t(i)], ValueError, "layer_norm: expected input with shape (*, ",
-                 shape_str(Dims(normalized_shape)), "); got ", shape_str(x.shape()));
-  if (w.defined()) FASTDL_CHECK(w.shape() == Dims(normalized_shape), ValueError, "layer_norm: weight must have shape ",
-                                shape_str(Dims(normalized_shape)), "; got ", shape_str(w.shape()));
-  if (b.defined()) FASTDL_CHECK(b.shape() == Dims(normalized_shape), ValueError, "layer_norm: bias must have shape ",
-                                shape_str(Dims(normalized_shape)), "; got ", shape_str(b.shape()));
-  FASTDL_CHECK(is_floating(x.dtype()), TypeError, "layer_norm: input must be floating point; got ", dtype_name(x.dtype()));
-  if (w.defined()) check_same_device(x, w, "layer_norm");
-  if (b.defined()) check_same_device(x, b, "layer_norm");
-  IntList dims;
-  for (int i = x.ndim() - k; i < x.ndim(); ++i) dims.push_back(i);
+  const NormRows nr = norm_rows("layer_norm", x, normalized_shape, w, b);
+  const IntList& dims = nr.dims;
+  const int64_t n = nr.n, rows = nr.rows;
   // The CPU's fused kernels; on CUDA, group norm's forward with one group per row (rows of n
   // contiguous elements, weight and bias per element) and layer norm's own backward.
   const Device dev = x.device();
   const DType kt = compute_dtype(x.dtype());
-  int64_t n = 1;
-  for (int64_t s : normalized_shape) n *= s;
-  const int64_t rows = n ? x.numel() / n : 0;
   Tensor xc = contiguous(to_dtype(detach(x), kt));
   Tensor wc = w.defined() ? contiguous(to_dtype(detach(w), kt)) : Tensor();
   Tensor bc = b.defined() ? contiguous(to_dtype(detach(b), kt)) : Tensor();
@@ -158,24 +173,12 @@ Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor
 // (nn.functional.rms_norm). create_graph: the backward composed from the inputs.
 Tensor rms_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& w, double eps) {
   FASTDL_PROFILE("rms_norm", x, w);
-  int k = int(normalized_shape.size());
-  FASTDL_CHECK(k >= 1 && k <= x.ndim(), ValueError, "rms_norm: normalized_shape ", shape_str(Dims(normalized_shape)),
-               " does not fit input of shape ", shape_str(x.shape()));
-  for (int i = 0; i < k; ++i)
-    FASTDL_CHECK(x.shape()[x.ndim() - k + i] == normalized_shape[size_t(i)], ValueError,
-                 "rms_norm: expected input with shape (*, ", shape_str(Dims(normalized_shape)), "); got ",
-                 shape_str(x.shape()));
-  if (w.defined()) FASTDL_CHECK(w.shape() == Dims(normalized_shape), ValueError, "rms_norm: weight must have shape ",
-                                shape_str(Dims(normalized_shape)), "; got ", shape_str(w.shape()));
-  FASTDL_CHECK(is_floating(x.dtype()), TypeError, "rms_norm: input must be floating point; got ", dtype_name(x.dtype()));
-  FASTDL_CHECK(x.device().is_cpu() && (!w.defined() || w.device().is_cpu()), DeviceError,
+  const NormRows nr = norm_rows("rms_norm", x, normalized_shape, w, Tensor());
+  FASTDL_CHECK(x.device().is_cpu(), DeviceError,
                "rms_norm: the fused kernel takes CPU tensors (nn.functional.rms_norm composes it elsewhere)");
-  IntList dims;
-  for (int i = x.ndim() - k; i < x.ndim(); ++i) dims.push_back(i);
+  const IntList& dims = nr.dims;
+  const int64_t n = nr.n, rows = nr.rows;
   const DType kt = compute_dtype(x.dtype());
-  int64_t n = 1;
-  for (int64_t s : normalized_shape) n *= s;
-  const int64_t rows = n ? x.numel() / n : 0;
   Tensor xc = contiguous(to_dtype(detach(x), kt));
   Tensor wc = w.defined() ? contiguous(to_dtype(detach(w), kt)) : Tensor();
   Tensor y = empty(x.shape(), kt), mu = empty(Dims{rows}, kt), rs = empty(Dims{rows}, kt);

@@ -87,7 +87,7 @@ def _chunked(input, linear_weight, target, linear_bias, weight, reduction, ignor
                 logits = _C.linear(xc, w, b).detach()
                 if need:
                     logits.requires_grad_(True)
-                with _grad_mode(need):
+                with fd.set_grad_enabled(need):
                     loss = cross_entropy(logits, tc, weight=weight, ignore_index=ignore_index, reduction="sum",
                                          label_smoothing=label_smoothing)
                     if need:
@@ -122,18 +122,6 @@ def _chunked(input, linear_weight, target, linear_bias, weight, reduction, ignor
             return out
 
     return _ChunkedLinearCrossEntropy.apply(input, linear_weight, linear_bias)
-
-
-class _grad_mode:
-    def __init__(self, on):
-        self.on = on
-
-    def __enter__(self):
-        self.prev = _C.is_grad_enabled()
-        _C.set_grad_enabled(self.on)
-
-    def __exit__(self, *exc):
-        _C.set_grad_enabled(self.prev)
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
