@@ -148,7 +148,9 @@ Tensor gather_plan(const Tensor& v, const Plan& p) {
 template <class T>
 void scatter_rows(T* dst, const T* src, const std::vector<int64_t>& offs, int64_t rn, bool accumulate) {
   const int64_t nb = int64_t(offs.size());
-  parallel_for(0, rn, std::max<int64_t>(64, (int64_t(1) << 15) / std::max<int64_t>(nb, 1)), [&](int64_t c0, int64_t c1) {
+  const int64_t nt = std::max<int64_t>(1, get_num_threads());  // one column range per thread (select_add_back)
+  parallel_for(0, rn, std::max<int64_t>({int64_t(64), (int64_t(1) << 15) / std::max<int64_t>(nb, 1), (rn + nt - 1) / nt}),
+               [&](int64_t c0, int64_t c1) {
     for (int64_t b = 0; b < nb; ++b) {
       T* __restrict d = dst + offs[size_t(b)];
       const T* __restrict s = src + b * rn;
@@ -440,7 +442,11 @@ template <class T> void select_add_back(const Slabs& s, const T* g, T* out) {
   const bool by_outer = s.outer > 1 && s.outer >= s.inner;
   const int64_t tasks = by_outer ? s.outer : s.inner;
   const int64_t per = by_outer ? s.m * s.inner : s.m * s.outer;
-  parallel_for(0, tasks, std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(per, 1)), [&](int64_t t0, int64_t t1) {
+  // one contiguous range per thread: column chunks stream whole row segments (short chunks
+  // revisited every row with a 4 KB stride, which the prefetchers do not follow)
+  const int64_t nt = std::max<int64_t>(1, get_num_threads());
+  const int64_t grain = std::max<int64_t>({int64_t(1), (int64_t(1) << 15) / std::max<int64_t>(per, 1), (tasks + nt - 1) / nt});
+  parallel_for(0, tasks, grain, [&](int64_t t0, int64_t t1) {
     const int64_t o0 = by_outer ? t0 : 0, o1 = by_outer ? t1 : s.outer;
     const int64_t c0 = by_outer ? 0 : t0, c1 = by_outer ? s.inner : t1;
     for (int64_t o = o0; o < o1; ++o)
