@@ -350,3 +350,34 @@ def test_index_select_integer_bool_half_and_0d_index():
     np.testing.assert_array_equal(h.grad.float().numpy()[1], np.full((3, 4), 2.0))
     with pytest.raises(IndexError, match="index_select"):
         fd.tensor(x).index_select(2, fd.tensor([4]))
+
+
+def test_scatter_native_against_torch():
+    """scatter without a reduction: every dim, repeated positions (the last write in index order
+    wins, as PyTorch's CPU loop), a src larger than index (its rest gets zero gradient), every
+    dtype, PyTorch's gradients; an index out of range raises before anything is returned."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    for d in range(3):
+        a, src = rng.standard_normal((4, 5, 6)), rng.standard_normal((4, 6, 7))
+        ishape = [3, 4, 5]
+        idx = rng.integers(0, a.shape[d], ishape)
+        fa, fs = fd.tensor(a, requires_grad=True), fd.tensor(src, requires_grad=True)
+        ta, ts = torch.tensor(a, requires_grad=True), torch.tensor(src, requires_grad=True)
+        fo, to = fa.scatter(d, fd.tensor(idx), fs), ta.scatter(d, torch.tensor(idx), ts)
+        np.testing.assert_array_equal(fo.detach().numpy(), to.detach().numpy())
+        up = rng.standard_normal(a.shape)
+        fo.backward(fd.tensor(up))
+        # PyTorch's rule (its own backward rejects a src larger than index): input's gradient with the
+        # written positions zeroed, src's gathered, zero beyond index's block
+        tup = torch.tensor(up)
+        gs = torch.zeros_like(ts)
+        gs[:3, :4, :5] = tup.gather(d, torch.tensor(idx))
+        np.testing.assert_array_equal(fa.grad.numpy(), tup.scatter(d, torch.tensor(idx), 0.0).numpy())
+        np.testing.assert_array_equal(fs.grad.numpy(), gs.numpy())
+    for dt in (fd.int64, fd.int8, fd.bool, fd.float16, fd.bfloat16):
+        base = fd.zeros(2, 3, dtype=dt)
+        got = base.scatter(1, fd.tensor([[2, 0], [1, 1]]), fd.ones(2, 2, dtype=dt))
+        np.testing.assert_array_equal(got.float().numpy(), [[1, 0, 1], [0, 1, 0]])
+    with pytest.raises(IndexError, match="scatter: index 3 is out of bounds"):
+        fd.zeros(2, 3).scatter(1, fd.tensor([[0, 3]]), fd.ones(1, 2))

@@ -2,6 +2,7 @@
 // as PyTorch does them, index assignment, gather/scatter_add, embedding. Every index value
 // is bounds-checked before any output is written.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "autograd/node.h"
@@ -22,8 +23,18 @@ Tensor host_i64(const Tensor& t) { return contiguous(to_dtype(to_device(detach(t
 // Subscripts wrap negative indices; gather/scatter_add/index_select refuse them (PyTorch).
 void check_bounds(const Tensor& idx, int64_t n, int dim, const char* op, bool negative_ok = true) {
   const int64_t* p = idx.data<int64_t>();
-  int64_t lo = negative_ok ? -n : 0;
-  for (int64_t i = 0; i < idx.numel(); ++i)
+  const int64_t lo = negative_ok ? -n : 0, cnt = idx.numel();
+  // Branch-free first (one unsigned compare per index, the flags or-ed, in parallel chunks); the
+  // offender is looked for only when some index is out of range.
+  const uint64_t range = uint64_t(n - lo);
+  std::atomic<bool> bad{false};
+  parallel_for(0, cnt, int64_t(1) << 16, [&](int64_t b, int64_t e) {
+    uint64_t out = 0;
+    for (int64_t i = b; i < e; ++i) out |= uint64_t(uint64_t(p[i] - lo) >= range);
+    if (out) bad.store(true, std::memory_order_relaxed);
+  });
+  if (!bad.load()) return;
+  for (int64_t i = 0; i < cnt; ++i)
     if (p[i] < lo || p[i] >= n)
       throw IndexError(str_cat(op, ": index ", p[i], " is out of bounds for dimension ", dim, " with size ", n));
 }
@@ -511,12 +522,16 @@ namespace {
 // dims but the last), the row's base offset from an odometer, the last dim a strided run:
 //   f(i, off) for the flat index position i and a's element offset off.
 // Rows [r0, r1) and columns [c0, c1) of the last dim; a range's first row is found by division.
+// Index values outside [0, n) are skipped and set `bad` (the caller raises once the walk is done):
+// the bounds check rides along with the walk instead of a pass of its own over the index.
 template <class F>
 void gs_walk(const Dims& ishape, int d, const Dims& st, const int64_t* q, int64_t r0, int64_t r1, int64_t c0,
-             int64_t c1, const F& f) {
+             int64_t c1, int64_t n, std::atomic<bool>& bad, const F& f) {
   const int nd = int(ishape.size());
   if (r0 >= r1 || c0 >= c1) return;  // nothing (an empty index: some extent may be 0)
+  const uint64_t un = uint64_t(n);
   if (nd == 0) {  // a 0-dim index addresses a 0-dim (or one-element) input
+    if (uint64_t(q[0]) >= un) { bad.store(true, std::memory_order_relaxed); return; }
     f(0, q[0] * (st.empty() ? 0 : st[0]));
     return;
   }
@@ -529,13 +544,21 @@ void gs_walk(const Dims& ishape, int d, const Dims& st, const int64_t* q, int64_
     rem /= ishape[size_t(k)];
     if (k != d) base += pos[size_t(k)] * st[size_t(k)];
   }
+  bool out_of_range = false;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t* qr = q + r * cols;
     const int64_t i0 = r * cols;
-    if (d == last)
-      for (int64_t c = c0; c < c1; ++c) f(i0 + c, base + qr[c] * sd);
-    else
-      for (int64_t c = c0; c < c1; ++c) f(i0 + c, base + c * sl + qr[c] * sd);
+    if (d == last) {
+      for (int64_t c = c0; c < c1; ++c) {
+        if (uint64_t(qr[c]) >= un) { out_of_range = true; continue; }
+        f(i0 + c, base + qr[c] * sd);
+      }
+    } else {
+      for (int64_t c = c0; c < c1; ++c) {
+        if (uint64_t(qr[c]) >= un) { out_of_range = true; continue; }
+        f(i0 + c, base + c * sl + qr[c] * sd);
+      }
+    }
     for (int k = last - 1; k >= 0; --k) {  // next row: the odometer, base updated incrementally
       if (k != d) base += st[size_t(k)];
       if (++pos[size_t(k)] < ishape[size_t(k)]) break;
@@ -543,6 +566,7 @@ void gs_walk(const Dims& ishape, int d, const Dims& st, const int64_t* q, int64_
       pos[size_t(k)] = 0;
     }
   }
+  if (out_of_range) bad.store(true, std::memory_order_relaxed);
 }
 
 // Shared setup of gather / scatter_add: shapes and bounds checked; the index as contiguous int64.
@@ -552,45 +576,51 @@ Tensor gs_index(const Tensor& a, int d, const Tensor& idx, const char* op) {
   for (int k = 0; k < a.ndim(); ++k)
     FASTDL_CHECK(k == d || idx.shape()[k] <= a.shape()[k], ValueError, op, ": size of index ", shape_str(idx.shape()),
                  " does not fit input ", shape_str(a.shape()), " at dimension ", k);
-  Tensor hi = host_i64(idx);
-  check_bounds(hi, a.ndim() ? a.shape()[d] : 1, d, op, false);
-  return hi;
+  return host_i64(idx);  // bounds: checked by the walk (gs_walk), raised by gs_raise_if
+}
+
+// After a walk that met an index outside the input: PyTorch's error, naming the first one.
+void gs_raise_if(const std::atomic<bool>& bad, const Tensor& hi, const Tensor& a, int d, const char* op) {
+  if (bad.load()) check_bounds(hi, a.ndim() ? a.shape()[d] : 1, d, op, false);
 }
 
 // Work below which the walk stays on one thread (elements).
 constexpr int64_t kGsGrain = 1 << 14;
 
-template <class T> void gather_t(const Tensor& src, int d, const Tensor& hi, Tensor& out) {
+template <class T> void gather_t(const Tensor& src, int d, const Tensor& hi, Tensor& out, std::atomic<bool>& bad) {
   const T* base = static_cast<const T*>(src.data_ptr());
   T* o = static_cast<T*>(out.data_ptr());
   const Dims& is = hi.shape();
   const int64_t cols = is.empty() ? 1 : is.back(), rows = cols ? hi.numel() / cols : 0;
+  const int64_t n = src.ndim() ? src.shape()[d] : 1;
   // rows write disjoint parts of out: any split is safe
   parallel_for(0, rows, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
-    gs_walk(is, d, src.strides(), hi.data<int64_t>(), r0, r1, 0, cols, [&](int64_t i, int64_t off) { o[i] = base[off]; });
+    gs_walk(is, d, src.strides(), hi.data<int64_t>(), r0, r1, 0, cols, n, bad,
+            [&](int64_t i, int64_t off) { o[i] = base[off]; });
   });
 }
 
-template <class T> void scatter_add_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv) {
+template <class T> void scatter_add_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv, std::atomic<bool>& bad) {
   T* o = static_cast<T*>(out.data_ptr());
   const T* v = static_cast<const T*>(sv.data_ptr());
   const Dims& is = hi.shape();
   const int nd = int(is.size());
   const int64_t cols = nd ? is.back() : 1, rows = cols ? hi.numel() / cols : 0;
   const int64_t* q = hi.data<int64_t>();
+  const int64_t n = out.ndim() ? out.shape()[d] : 1;
   auto add = [&](int64_t i, int64_t off) { o[off] += v[i]; };
   // Two positions collide only if they differ in dim d alone: with d the last dim, rows are
   // disjoint in out; otherwise columns of the last dim are. Each thread owns one kind of range.
   if (nd >= 2 && d == nd - 1) {
     parallel_for(0, rows, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
-      gs_walk(is, d, out.strides(), q, r0, r1, 0, cols, add);
+      gs_walk(is, d, out.strides(), q, r0, r1, 0, cols, n, bad, add);
     });
   } else if (nd >= 2) {
     parallel_for(0, cols, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, rows)), [&](int64_t c0, int64_t c1) {
-      gs_walk(is, d, out.strides(), q, 0, rows, c0, c1, add);
+      gs_walk(is, d, out.strides(), q, 0, rows, c0, c1, n, bad, add);
     });
   } else {
-    gs_walk(is, d, out.strides(), q, 0, rows, 0, cols, add);
+    gs_walk(is, d, out.strides(), q, 0, rows, 0, cols, n, bad, add);
   }
 }
 }  // namespace
@@ -615,17 +645,87 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
   Tensor src = to_device(detach(a), Device());
   Tensor hi = gs_index(src, d, idx, "gather");
   Tensor out = empty(idx.shape(), a.dtype());
+  std::atomic<bool> bad{false};
   switch (a.itemsize()) {
-    case 1: gather_t<uint8_t>(src, d, hi, out); break;
-    case 2: gather_t<uint16_t>(src, d, hi, out); break;
-    case 4: gather_t<uint32_t>(src, d, hi, out); break;
-    default: gather_t<uint64_t>(src, d, hi, out); break;
+    case 1: gather_t<uint8_t>(src, d, hi, out, bad); break;
+    case 2: gather_t<uint16_t>(src, d, hi, out, bad); break;
+    case 4: gather_t<uint32_t>(src, d, hi, out, bad); break;
+    default: gather_t<uint64_t>(src, d, hi, out, bad); break;
   }
+  gs_raise_if(bad, hi, src, d, "gather");
   out = to_device(out, a.device());
   if (autograd::any_requires_grad(a)) {
     Dims as = a.shape();
     autograd::record("GatherBackward0", {a}, out, [as, d, idx](V& g) {
       return V{scatter_add(zeros(as, g[0].dtype(), g[0].device()), d, idx, g[0])};
+    });
+  }
+  return out;
+}
+
+// out[index positions] = src, by element size (every dtype); threads split out as scatter_add_t
+// does, and within a thread the index order decides a repeated position (the last write wins).
+template <class T> void scatter_set_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv, std::atomic<bool>& bad) {
+  T* o = static_cast<T*>(out.data_ptr());
+  const T* v = static_cast<const T*>(sv.data_ptr());
+  const Dims& is = hi.shape();
+  const int nd = int(is.size());
+  const int64_t cols = nd ? is.back() : 1, rows = cols ? hi.numel() / cols : 0;
+  const int64_t* q = hi.data<int64_t>();
+  const int64_t n = out.ndim() ? out.shape()[d] : 1;
+  auto set = [&](int64_t i, int64_t off) { o[off] = v[i]; };
+  if (nd >= 2 && d == nd - 1) {
+    parallel_for(0, rows, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
+      gs_walk(is, d, out.strides(), q, r0, r1, 0, cols, n, bad, set);
+    });
+  } else if (nd >= 2) {
+    parallel_for(0, cols, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, rows)), [&](int64_t c0, int64_t c1) {
+      gs_walk(is, d, out.strides(), q, 0, rows, c0, c1, n, bad, set);
+    });
+  } else {
+    gs_walk(is, d, out.strides(), q, 0, rows, 0, cols, n, bad, set);
+  }
+}
+
+// scatter without a reduction: a copy of a with src's elements written where index points along
+// dim. Gradients as PyTorch's: a's is g with the written positions zeroed, src's g gathered.
+Tensor scatter_src(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor& src) {
+  FASTDL_PROFILE("scatter", a, idx, src);
+  int d = wrap_dim(dim, a.ndim(), "scatter");
+  FASTDL_CHECK(is_index(idx.dtype()), TypeError, "scatter: index must be an int64 tensor; got ", dtype_name(idx.dtype()));
+  FASTDL_CHECK(src.ndim() == idx.ndim(), ValueError, "scatter: src must have the same number of dims as index; got src ",
+               shape_str(src.shape()), " and index ", shape_str(idx.shape()));
+  for (int k = 0; k < idx.ndim(); ++k)
+    FASTDL_CHECK(idx.shape()[k] <= src.shape()[k], ValueError, "scatter: index ", shape_str(idx.shape()),
+                 " is larger than src ", shape_str(src.shape()), " at dimension ", k);
+  FASTDL_CHECK(src.dtype() == a.dtype(), TypeError, "scatter: expected self.dtype to be equal to src.dtype; got ",
+               dtype_name(a.dtype()), " and ", dtype_name(src.dtype()));
+  Tensor out = contiguous(to_device(clone(detach(a)), Device()));
+  Tensor hi = gs_index(out, d, idx, "scatter");
+  Tensor s = src;
+  for (int k = 0; k < idx.ndim(); ++k) s = slice(detach(s), k, 0, idx.shape()[k], 1);
+  Tensor sv = contiguous(to_device(s, Device()));
+  std::atomic<bool> bad{false};
+  switch (out.itemsize()) {
+    case 1: scatter_set_t<uint8_t>(out, d, hi, sv, bad); break;
+    case 2: scatter_set_t<uint16_t>(out, d, hi, sv, bad); break;
+    case 4: scatter_set_t<uint32_t>(out, d, hi, sv, bad); break;
+    default: scatter_set_t<uint64_t>(out, d, hi, sv, bad); break;
+  }
+  gs_raise_if(bad, hi, out, d, "scatter");
+  out = to_device(out, a.device());
+  if (autograd::any_requires_grad(a, src)) {
+    const Dims sshape = src.shape();
+    autograd::record("ScatterBackward0", {a, src}, out, [d, idx, sshape](V& g) {
+      Tensor ga = scatter_src(g[0], d, idx, zeros(idx.shape(), g[0].dtype(), g[0].device()));
+      Tensor gs = gather(g[0], d, idx);
+      for (int k = 0; k < int(sshape.size()); ++k)  // src larger than index: the rest of it gets zeros
+        if (gs.shape()[k] < sshape[size_t(k)]) {
+          Dims zs = gs.shape();
+          zs[size_t(k)] = sshape[size_t(k)] - gs.shape()[k];
+          gs = cat({gs, zeros(zs, gs.dtype(), gs.device())}, k);
+        }
+      return V{ga, gs};
     });
   }
   return out;
@@ -649,16 +749,18 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor
   Tensor s = src;
   for (int k = 0; k < idx.ndim(); ++k) s = slice(detach(s), k, 0, idx.shape()[k], 1);
   Tensor sv = contiguous(to_dtype(to_device(s, Device()), out.dtype()));
+  std::atomic<bool> bad{false};
   switch (out.dtype()) {
-    case DType::f32: scatter_add_t<float>(out, d, hi, sv); break;
-    case DType::f64: scatter_add_t<double>(out, d, hi, sv); break;
-    case DType::i32: scatter_add_t<int32_t>(out, d, hi, sv); break;
-    case DType::i64: scatter_add_t<int64_t>(out, d, hi, sv); break;
-    case DType::u8: scatter_add_t<uint8_t>(out, d, hi, sv); break;
-    case DType::i8: scatter_add_t<int8_t>(out, d, hi, sv); break;
-    case DType::i16: scatter_add_t<int16_t>(out, d, hi, sv); break;
+    case DType::f32: scatter_add_t<float>(out, d, hi, sv, bad); break;
+    case DType::f64: scatter_add_t<double>(out, d, hi, sv, bad); break;
+    case DType::i32: scatter_add_t<int32_t>(out, d, hi, sv, bad); break;
+    case DType::i64: scatter_add_t<int64_t>(out, d, hi, sv, bad); break;
+    case DType::u8: scatter_add_t<uint8_t>(out, d, hi, sv, bad); break;
+    case DType::i8: scatter_add_t<int8_t>(out, d, hi, sv, bad); break;
+    case DType::i16: scatter_add_t<int16_t>(out, d, hi, sv, bad); break;
     default: throw TypeError(str_cat("scatter_add: unsupported dtype ", dtype_name(out.dtype())));
   }
+  gs_raise_if(bad, hi, out, d, "scatter_add");
   if (out.dtype() != a.dtype()) out = to_dtype(out, a.dtype());
   out = to_device(out, a.device());
   if (autograd::any_requires_grad(a, src)) {

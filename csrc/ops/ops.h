@@ -142,6 +142,7 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
 Tensor index_put(const Tensor& a, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate);
 Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx);
 Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor& src);
+Tensor scatter_src(const Tensor& a, int64_t dim, const Tensor& idx, const Tensor& src);
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& idx);
 Tensor masked_fill(const Tensor& a, const Tensor& mask, double v);
 Tensor nonzero(const Tensor& a);  // (n, ndim) int64

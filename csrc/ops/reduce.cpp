@@ -281,10 +281,25 @@ Tensor var(const Tensor& a, const IntList& dims, double correction, bool keepdim
   auto rd = norm_dims(a, dims, "var");
   int64_t n = 1;
   for (int d : rd) n *= a.shape()[d];
-  Tensor m = mean(a, dims, true);
-  Tensor dev = sub(a, m);
   double denom = std::max(0.0, double(n) - correction);
-  return mul_s(sum(mul(dev, dev), dims, keepdim), 1.0 / denom);  // denom 0: inf, or nan for a zero sum (PyTorch)
+  Tensor m, out;
+  {
+    autograd::NoGradGuard ng;
+    m = mean(a, dims, true);
+    Tensor dev = sub(a, m);
+    out = mul_s(sum(mul(dev, dev), dims, keepdim), 1.0 / denom);  // denom 0: inf, or nan for a zero sum (PyTorch)
+  }
+  if (autograd::any_requires_grad(a)) {
+    // d var / d a = 2 (a - mean) / denom: one node, two passes over a (the composed graph took
+    // six); create_graph recomputes the mean from a, so its own derivative is kept
+    const Dims shape = a.shape();
+    autograd::record("VarBackward0", {a}, out, [a, m, rd, dims, keepdim, shape, denom](std::vector<Tensor>& g) {
+      Tensor mm = autograd::grad_enabled() ? mean(a, dims, true) : m;
+      Tensor gs = expand_back(mul_s(g[0], 2.0 / denom), shape, rd, keepdim);  // scaled before it is expanded
+      return std::vector<Tensor>{mul(sub(a, mm), gs)};
+    });
+  }
+  return out;
 }
 
 Tensor std_(const Tensor& a, const IntList& dims, double correction, bool keepdim) {

@@ -336,6 +336,8 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("gather", [](const Tensor& a, int64_t d, const Tensor& i) { return gather(a, d, i); }, "input"_a, "dim"_a, "index"_a)
   DEF("scatter_add", [](const Tensor& a, int64_t d, const Tensor& i, const Tensor& s) { return scatter_add(a, d, i, s); },
       "input"_a, "dim"_a, "index"_a, "src"_a)
+  DEF("scatter_src", [](const Tensor& a, int64_t d, const Tensor& i, const Tensor& s) { return scatter_src(a, d, i, s); },
+      "input"_a, "dim"_a, "index"_a, "src"_a)
   DEF("index_select", [](const Tensor& a, int64_t d, const Tensor& i) { return index_select(a, d, i); }, "input"_a, "dim"_a, "index"_a)
   DEF("masked_fill", [](const Tensor& a, const Tensor& m, nb::handle v) {
     if (!nb::isinstance<Tensor>(v)) return masked_fill(a, m, nb::cast<double>(v));

@@ -327,6 +327,13 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
         return scatter_reduce(input, dim, index, src, "sum" if reduce == "add" else "prod", include_self=True)
     dim = _dim(dim, input.ndim, "scatter")
     _same_dtype(input, src, "scatter")
+    if isinstance(index, Tensor) and index.ndim == input.ndim and input.ndim > 0:
+        _check_index(index, "scatter")
+        if not isinstance(src, Tensor):
+            src = _C.full(tuple(index.shape), builtins.float(src), input.dtype, input.device)
+        elif src.ndim != index.ndim:
+            raise ValueError(f"scatter: src must have as many dims as index; got {src.ndim} and {index.ndim}")
+        return _C.scatter_src(input, dim, index, src)  # native: a repeated position keeps its last write
     pos = _flat_targets(input, dim, index, "scatter")
     src = _src_like_index(src, index, input)
     n = input.numel()
