@@ -30,7 +30,7 @@ void check_bounds(const Tensor& idx, int64_t n, int dim, const char* op, bool ne
   std::atomic<bool> bad{false};
   parallel_for(0, cnt, int64_t(1) << 16, [&](int64_t b, int64_t e) {
     uint64_t out = 0;
-    for (int64_t i = b; i < e; ++i) out |= uint64_t(uint64_t(p[i] - lo) >= range);
+    for (int64_t i = b; i < e; ++i) out |= uint64_t(uint64_t(p[i]) - uint64_t(lo) >= range);  // unsigned: wraps
     if (out) bad.store(true, std::memory_order_relaxed);
   });
   if (!bad.load()) return;
@@ -440,6 +440,7 @@ void select_slabs(const Slabs& s, const char* src, char* dst, int64_t es) {
     }
   }
   const int64_t row = s.inner * es;
+  if (row == 0 || s.outer * s.m == 0) return;  // an empty slab (a zero-size trailing dim): nothing to copy
   parallel_for(0, s.outer * s.m, std::max<int64_t>(1, (int64_t(1) << 15) / row), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t o = r / s.m, j = r % s.m;
