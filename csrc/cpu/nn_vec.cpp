@@ -181,46 +181,21 @@ template <class T> void ln_grad_sums(const T* __restrict g, const T* __restrict 
 // interleaves them with permutes (a third of the speed; group norm's backward had the same).
 void ln_grad_sums(const float* __restrict g, const float* __restrict w, const float* __restrict x, float mu, float rs,
                   int64_t n, double& s1, double& s2) {
-#if defined(FASTDL_ISA_avx512)
-  using R = __m512;
-  constexpr int W = 16;
-  auto ld = [](const float* p) { return _mm512_loadu_ps(p); };
-  auto add = [](R a, R b) { return _mm512_add_ps(a, b); };
-  auto mul = [](R a, R b) { return _mm512_mul_ps(a, b); };
-  auto fma = [](R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); };
-  auto hsum = [](R a) { return double(_mm512_reduce_add_ps(a)); };
-  const R vmu = _mm512_set1_ps(mu), zero = _mm512_setzero_ps();
-#else
-  using R = __m256;
-  constexpr int W = 8;
-  auto ld = [](const float* p) { return _mm256_loadu_ps(p); };
-  auto add = [](R a, R b) { return _mm256_add_ps(a, b); };
-  auto mul = [](R a, R b) { return _mm256_mul_ps(a, b); };
-  auto fma = [](R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); };
-  auto hsum = [](R a) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return double(_mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h))));
-  };
-  const R vmu = _mm256_set1_ps(mu), zero = _mm256_setzero_ps();
-#endif
-  R a0 = zero, a1 = zero, b0 = zero, b1 = zero;
+  using rows::GV;
+  constexpr int W = GV::W;
+  const GV::R vmu = GV::splat(mu);
+  GV::R a0 = GV::zero(), a1 = a0, b0 = a0, b1 = a0;
   int64_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
-    R g0 = ld(g + i), g1 = ld(g + i + W);
-    if (w) { g0 = mul(g0, ld(w + i)); g1 = mul(g1, ld(w + i + W)); }
-    a0 = add(a0, g0);
-    a1 = add(a1, g1);
-#if defined(FASTDL_ISA_avx512)
-    b0 = fma(g0, _mm512_sub_ps(ld(x + i), vmu), b0);
-    b1 = fma(g1, _mm512_sub_ps(ld(x + i + W), vmu), b1);
-#else
-    b0 = fma(g0, _mm256_sub_ps(ld(x + i), vmu), b0);
-    b1 = fma(g1, _mm256_sub_ps(ld(x + i + W), vmu), b1);
-#endif
+    GV::R g0 = GV::ld(g + i), g1 = GV::ld(g + i + W);
+    if (w) { g0 = GV::mul(g0, GV::ld(w + i)); g1 = GV::mul(g1, GV::ld(w + i + W)); }
+    a0 = GV::add(a0, g0);
+    a1 = GV::add(a1, g1);
+    b0 = GV::fma(g0, GV::sub(GV::ld(x + i), vmu), b0);
+    b1 = GV::fma(g1, GV::sub(GV::ld(x + i + W), vmu), b1);
   }
-  s1 += hsum(add(a0, a1));
-  s2 += hsum(add(b0, b1)) * double(rs);  // sum gh (x - mu), scaled once
+  s1 += GV::sum(GV::add(a0, a1));
+  s2 += GV::sum(GV::add(b0, b1)) * double(rs);  // sum gh (x - mu), scaled once
   for (; i < n; ++i) {
     const float gh = w ? g[i] * w[i] : g[i];
     s1 += double(gh);

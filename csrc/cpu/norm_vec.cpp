@@ -50,22 +50,7 @@ template <class T> void row_shifted_sums(const T* __restrict x, T k, int64_t n, 
 // float rows with explicit vectors, two accumulators per sum: the compiler's vectorisation of the
 // 16-lane loop below interleaves the two sums with permutes and ran group norm's backward at a
 // third of the speed it should.
-#if defined(FASTDL_ISA_avx512)
-struct GV { using R = __m512; static constexpr int W = 16;
-  static R zero() { return _mm512_setzero_ps(); } static R ld(const float* p) { return _mm512_loadu_ps(p); }
-  static R splat(float v) { return _mm512_set1_ps(v); } static R add(R a, R b) { return _mm512_add_ps(a, b); }
-  static R sub(R a, R b) { return _mm512_sub_ps(a, b); } static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
-  static double sum(R a) { return double(_mm512_reduce_add_ps(a)); } };
-#else
-struct GV { using R = __m256; static constexpr int W = 8;
-  static R zero() { return _mm256_setzero_ps(); } static R ld(const float* p) { return _mm256_loadu_ps(p); }
-  static R splat(float v) { return _mm256_set1_ps(v); } static R add(R a, R b) { return _mm256_add_ps(a, b); }
-  static R sub(R a, R b) { return _mm256_sub_ps(a, b); } static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-  static double sum(R a) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return double(_mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))); } };
-#endif
+using rows::GV;
 inline void row_grad_sums(const float* __restrict g, const float* __restrict x, float m, int64_t n, double& sg_out,
                           double& sgx_out) {
   constexpr int W = GV::W;
@@ -103,21 +88,14 @@ inline void row_shifted_sums(const float* __restrict x, float k, int64_t n, doub
 }
 #endif
 
-template <class T> void row_grad_sums(const T* __restrict g, const T* __restrict x, T m, int64_t n, double& sg_out,
-                                      double& sgx_out) {
+template <class T> void row_grad_sums(const T* __restrict g, const T* __restrict x, T m, int64_t n, double& sg,
+                                      double& sgx) {
   T a[16] = {}, b[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     for (int j = 0; j < 16; ++j) { a[j] += g[i + j]; b[j] += g[i + j] * (x[i + j] - m); }
-  // The 16 lanes folded in halves (vector adds), then one conversion: lane by lane into doubles
-  // through the references cost more than the row itself on short rows (group norm's 16 x 16
-  // planes: 256 elements per channel).
-  for (int w = 8; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) { a[j] += a[j + w]; b[j] += b[j + w]; }
-  double sg = double(a[0]), sgx = double(b[0]);
+  for (int j = 0; j < 16; ++j) { sg += double(a[j]); sgx += double(b[j]); }
   for (; i < n; ++i) { sg += double(g[i]); sgx += double(g[i]) * (double(x[i]) - double(m)); }
-  sg_out += sg;
-  sgx_out += sgx;
 }
 
 // y = a (x - m) + c  (centred first: a x + c' would cancel in float32 when |m| >> std)

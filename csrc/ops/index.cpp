@@ -601,28 +601,41 @@ template <class T> void gather_t(const Tensor& src, int d, const Tensor& hi, Ten
   });
 }
 
-template <class T> void scatter_add_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv, std::atomic<bool>& bad) {
-  T* o = static_cast<T*>(out.data_ptr());
-  const T* v = static_cast<const T*>(sv.data_ptr());
+// Walk of scatter / scatter_add over out at every index position, f(i, off) per element: two
+// positions collide only if they differ in dim d alone, so with d the last dim rows are disjoint in
+// out and otherwise columns of the last dim are; each thread owns one kind of range, and within a
+// thread the index order decides (a repeated position's last write wins).
+template <class F> void scatter_walk(Tensor& out, int d, const Tensor& hi, std::atomic<bool>& bad, const F& f) {
   const Dims& is = hi.shape();
   const int nd = int(is.size());
   const int64_t cols = nd ? is.back() : 1, rows = cols ? hi.numel() / cols : 0;
   const int64_t* q = hi.data<int64_t>();
   const int64_t n = out.ndim() ? out.shape()[d] : 1;
-  auto add = [&](int64_t i, int64_t off) { o[off] += v[i]; };
-  // Two positions collide only if they differ in dim d alone: with d the last dim, rows are
-  // disjoint in out; otherwise columns of the last dim are. Each thread owns one kind of range.
   if (nd >= 2 && d == nd - 1) {
     parallel_for(0, rows, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
-      gs_walk(is, d, out.strides(), q, r0, r1, 0, cols, n, bad, add);
+      gs_walk(is, d, out.strides(), q, r0, r1, 0, cols, n, bad, f);
     });
   } else if (nd >= 2) {
     parallel_for(0, cols, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, rows)), [&](int64_t c0, int64_t c1) {
-      gs_walk(is, d, out.strides(), q, 0, rows, c0, c1, n, bad, add);
+      gs_walk(is, d, out.strides(), q, 0, rows, c0, c1, n, bad, f);
     });
   } else {
-    gs_walk(is, d, out.strides(), q, 0, rows, 0, cols, n, bad, add);
+    gs_walk(is, d, out.strides(), q, 0, rows, 0, cols, n, bad, f);
   }
+}
+
+// out[index positions] += src, by dtype.
+template <class T> void scatter_add_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv, std::atomic<bool>& bad) {
+  T* o = static_cast<T*>(out.data_ptr());
+  const T* v = static_cast<const T*>(sv.data_ptr());
+  scatter_walk(out, d, hi, bad, [&](int64_t i, int64_t off) { o[off] += v[i]; });
+}
+
+// out[index positions] = src, by element size (every dtype).
+template <class T> void scatter_set_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv, std::atomic<bool>& bad) {
+  T* o = static_cast<T*>(out.data_ptr());
+  const T* v = static_cast<const T*>(sv.data_ptr());
+  scatter_walk(out, d, hi, bad, [&](int64_t i, int64_t off) { o[off] = v[i]; });
 }
 }  // namespace
 
@@ -662,30 +675,6 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& idx) {
     });
   }
   return out;
-}
-
-// out[index positions] = src, by element size (every dtype); threads split out as scatter_add_t
-// does, and within a thread the index order decides a repeated position (the last write wins).
-template <class T> void scatter_set_t(Tensor& out, int d, const Tensor& hi, const Tensor& sv, std::atomic<bool>& bad) {
-  T* o = static_cast<T*>(out.data_ptr());
-  const T* v = static_cast<const T*>(sv.data_ptr());
-  const Dims& is = hi.shape();
-  const int nd = int(is.size());
-  const int64_t cols = nd ? is.back() : 1, rows = cols ? hi.numel() / cols : 0;
-  const int64_t* q = hi.data<int64_t>();
-  const int64_t n = out.ndim() ? out.shape()[d] : 1;
-  auto set = [&](int64_t i, int64_t off) { o[off] = v[i]; };
-  if (nd >= 2 && d == nd - 1) {
-    parallel_for(0, rows, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
-      gs_walk(is, d, out.strides(), q, r0, r1, 0, cols, n, bad, set);
-    });
-  } else if (nd >= 2) {
-    parallel_for(0, cols, std::max<int64_t>(1, kGsGrain / std::max<int64_t>(1, rows)), [&](int64_t c0, int64_t c1) {
-      gs_walk(is, d, out.strides(), q, 0, rows, c0, c1, n, bad, set);
-    });
-  } else {
-    gs_walk(is, d, out.strides(), q, 0, rows, 0, cols, n, bad, set);
-  }
 }
 
 // scatter without a reduction: a copy of a with src's elements written where index points along

@@ -40,6 +40,28 @@ struct XD { using T = double; using R = __m256d; static constexpr int W = 4;
   static uint32_t eq(R a, R b) { return uint32_t(_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ))); }
   static void st(T* p, R v) { _mm256_storeu_pd(p, v); } };
 #endif
+// Float arithmetic vector for the row sums of the norm kernels (several sums interleaved in one
+// loop with two accumulators each: the compiler's vectorisation of such loops interleaves the
+// sums with permutes). sum folds the lanes and widens to double.
+#if defined(FASTDL_ISA_avx512)
+struct GV { using R = __m512; static constexpr int W = 16;
+  static R zero() { return _mm512_setzero_ps(); } static R ld(const float* p) { return _mm512_loadu_ps(p); }
+  static R splat(float v) { return _mm512_set1_ps(v); } static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm512_sub_ps(a, b); } static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static double sum(R a) { return double(_mm512_reduce_add_ps(a)); } };
+#else
+struct GV { using R = __m256; static constexpr int W = 8;
+  static R zero() { return _mm256_setzero_ps(); } static R ld(const float* p) { return _mm256_loadu_ps(p); }
+  static R splat(float v) { return _mm256_set1_ps(v); } static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); } static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static double sum(R a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return double(_mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))); } };
+#endif
+
 template <class X, bool MX> typename X::T simd_extreme(const typename X::T* x, int64_t n) {
   using T = typename X::T;
   using R = typename X::R;
