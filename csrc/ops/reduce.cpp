@@ -380,54 +380,6 @@ Tensor norm(const Tensor& a, double p, const IntList& dims, bool keepdim) {
 }
 
 namespace {
-// Running sums along the middle dim of a contiguous (outer, n, inner) block, accumulating in Acc
-// (double for floats, as PyTorch's CPU accumulate type). Each sum is a serial chain, so a task
-// carries many at once: a chunk of up to 256 columns (inner > 1), or 8 rows walked side by side
-// (inner == 1), keeping the adds' latency hidden. Tasks run in parallel.
-template <class T, class Acc> void cumsum_block(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool rev) {
-  if (inner == 1) {
-    constexpr int64_t R = 8;
-    parallel_for(0, (outer + R - 1) / R, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(n * R, 1)),
-                 [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) {
-        const int64_t r0 = g * R, rows = std::min(R, outer - r0);
-        Acc acc[R] = {};
-        if (rows == R) {
-          for (int64_t s = 0; s < n; ++s) {
-            const int64_t i = rev ? n - 1 - s : s;
-            for (int64_t r = 0; r < R; ++r) { acc[r] += Acc(x[(r0 + r) * n + i]); y[(r0 + r) * n + i] = T(acc[r]); }
-          }
-        } else {
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t s = 0; s < n; ++s) {
-              const int64_t i = rev ? n - 1 - s : s;
-              acc[r] += Acc(x[(r0 + r) * n + i]);
-              y[(r0 + r) * n + i] = T(acc[r]);
-            }
-        }
-      }
-    });
-    return;
-  }
-  const int64_t chunk = 256, nchunks = (inner + chunk - 1) / chunk;
-  parallel_for(0, outer * nchunks, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(n * std::min(inner, chunk), 1)),
-               [&](int64_t t0, int64_t t1) {
-    Acc acc[256];
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o = t / nchunks, c0 = (t % nchunks) * chunk, w = std::min(chunk, inner - c0);
-      const T* xs = x + o * n * inner + c0;
-      T* ys = y + o * n * inner + c0;
-      for (int64_t c = 0; c < w; ++c) acc[c] = 0;
-      for (int64_t s = 0; s < n; ++s) {
-        const int64_t i = rev ? n - 1 - s : s;
-        for (int64_t c = 0; c < w; ++c) { acc[c] += Acc(xs[i * inner + c]); ys[i * inner + c] = T(acc[c]); }
-      }
-    }
-  });
-}
-}  // namespace
-
-namespace {
 // Inclusive running sums of a along dim d (from the end when rev), no autograd.
 Tensor cumsum_values(const Tensor& a, int d, bool rev) {
   DType kt = is_floating(a.dtype()) ? (is_half(a.dtype()) ? DType::f32 : a.dtype()) : DType::i64;
@@ -438,9 +390,8 @@ Tensor cumsum_values(const Tensor& a, int d, bool rev) {
   for (int i = 0; i < d; ++i) outer *= a.shape()[i];
   for (int i = d + 1; i < a.ndim(); ++i) inner *= a.shape()[i];
   if (x.numel() > 0) {
-    if (kt == DType::f32) cumsum_block<float, double>(x.data<float>(), out.data<float>(), outer, n, inner, rev);
-    else if (kt == DType::f64) cumsum_block<double, double>(x.data<double>(), out.data<double>(), outer, n, inner, rev);
-    else cumsum_block<int64_t, int64_t>(x.data<int64_t>(), out.data<int64_t>(), outer, n, inner, rev);
+    cpu::reduce_kernels().cumsum(kt, static_cast<char*>(out.data_ptr()), static_cast<const char*>(x.data_ptr()), outer,
+                                 n, inner, rev);
   }
   Tensor res = to_device(out, a.device());
   return is_half(a.dtype()) ? to_dtype(res, a.dtype()) : res;
