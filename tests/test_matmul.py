@@ -572,3 +572,20 @@ def test_matrix_times_vector_every_layout(m, k, isa, rng):
     out, (ga, gv) = fd_grads(lambda x, y: x @ y, [a, v], up)
     np.testing.assert_allclose(ga.numpy(), np.outer(up, v), rtol=1e-12)
     np.testing.assert_allclose(gv.numpy(), a.T @ up, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [fd.float32, fd.float64])
+def test_batched_split_over_threads(dtype, isa, rng):
+    """Batches of at least one matrix per thread run whole matrices per thread; larger matrices
+    only as many as divide evenly, the remainder threaded inside each matrix. Every split, odd
+    batch counts, narrow (few columns) and one-row products, against float64 numpy."""
+    eps = 2e-5 if dtype == fd.float32 else 1e-11
+    cases = [((3, 260, 150), (3, 150, 230)),  # large: 2 whole, 1 threaded inside (2 threads)
+             ((5, 256, 64), (5, 64, 256)), ((7, 33, 20), (7, 20, 45)),  # small: all whole
+             ((3, 900, 300), (3, 300, 4)), ((4, 1, 500), (4, 500, 300)),  # narrow, one row
+             ((2, 3, 130, 70), (2, 1, 70, 90))]  # broadcast batch
+    for sa, sb in cases:
+        a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+        got = fd.tensor(a, dtype=dtype) @ fd.tensor(b, dtype=dtype)
+        want = a @ b
+        assert_close(got, want, rtol=eps, atol=eps * np.abs(want).max(), msg=f"{sa} @ {sb}")

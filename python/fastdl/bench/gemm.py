@@ -11,9 +11,11 @@ from fastdl.bench.harness import interleaved, try_torch
 
 SIZES = [(64, 64, 64), (256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), (8192, 768, 768),
          (8192, 768, 3072), (128, 4096, 4096)]
-# Attention-sized batched products (heads x L x D): the GEMM issue's bar is >= 1.0x PyTorch.
+# Attention-sized batched products (heads x L x D): the GEMM issue's bar is >= 1.0x PyTorch;
+# then mid-size batches (unfused attention scores, bmm in models).
 BATCHED = [((48, 64, 32), (48, 32, 64)), ((48, 64, 64), (48, 64, 32)), ((12, 64, 64), (12, 64, 64)),
-           ((8, 128, 64), (8, 64, 128))]
+           ((8, 128, 64), (8, 64, 128)), ((64, 128, 128), (64, 128, 128)), ((32, 256, 64), (32, 64, 256)),
+           ((16, 256, 256), (16, 256, 256))]
 BF16_SIZES = [(2048, 2048, 2048), (8192, 768, 3072)]
 # The shapes models run: a char-GPT block's linears (batch 12 x context 64 tokens, width 128:
 # attention projections, QKV, MLP up and down), a GCN layer (few columns), one token (one row).
