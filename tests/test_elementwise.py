@@ -50,6 +50,22 @@ def test_unary_large_threaded_matches(isa, rng):
         np.testing.assert_allclose(got, UNARY[name][0](x.astype(np.float64)), rtol=4e-6, atol=2e-6)
 
 
+def test_binary_large_streamed_matches(isa, rng):
+    """Outputs past half the shared cache take the streaming-store loop (add / sub / mul / div,
+    contiguous float32): an odd length, so each thread's share ends in a scalar tail, and an
+    output not 64-byte aligned (a view one element in), which takes the cached loop."""
+    n = fd._C.cpu_info()["l3"] // 4 + 1001  # elements: an output just past the whole cache
+    a = rng.standard_normal(n + 1).astype(np.float32)
+    b = rng.standard_normal(n + 1).astype(np.float32) + 3.0
+    fa, fb = fd.tensor(a), fd.tensor(b)
+    for name, f in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.divide)):
+        want = f(a.astype(np.float64), b.astype(np.float64))
+        np.testing.assert_allclose(getattr(fd, name)(fa, fb).numpy(), want, rtol=2e-7, atol=1e-7, err_msg=name)
+        out = fd.empty(n + 1)[1:]  # offset by one element: misaligned
+        getattr(fd, name)(fa[1:], fb[1:], out=out)
+        np.testing.assert_allclose(out.numpy(), want[1:], rtol=2e-7, atol=1e-7, err_msg=name)
+
+
 def test_exp_log_extremes():
     x = fd.tensor([-200.0, -104.0, -87.5, -1e-30, 0.0, 88.0, 89.0, float("inf"), float("-inf"), float("nan")])
     e = fd.exp(x).numpy()

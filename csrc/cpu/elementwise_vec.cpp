@@ -5,6 +5,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "core/cpu_info.h"
+#include "core/parallel.h"
 #include "cpu/elementwise.h"
 #include "cpu/simd/vmath.h"
 #include "cpu/wrap.h"
@@ -118,12 +120,21 @@ inline void row1(O* __restrict o, const T* __restrict a, int64_t n, int64_t so, 
   else { for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa]); }
 }
 
-#if defined(FASTDL_ISA_avx512)
 // Large contiguous float32 add/sub/mul/div: streaming stores keep the output out of cache,
-// so a+b moves 12 bytes per element instead of 16.
+// so a+b moves 12 bytes per element instead of 16, once the output passes half the shared
+// cache (the operands with it, 3x, could not stay there). Below that they were a loss: the
+// store went to DRAM and the next op read it back. Zen 4, 32 MB L3, 2 threads, a * b alone /
+// in a chain of four, us, streamed vs cached: 6 MB out 104 / 446 vs 102 / 449 (a slow-memory
+// moment: 222 / 936 vs 110 / 586); 8 MB 163 / 963 vs 156 / 690; 16 MB 340 / 1944 vs 472 / 2391.
+// n: this thread's share.
+inline bool stream_worth(int64_t n) {
+  const int64_t total = n * int64_t(sizeof(float)) * std::max(1, get_num_threads());
+  return n >= (int64_t(1) << 18) && total >= int64_t(cpu_info().l3 / 2);
+}
+#if defined(FASTDL_ISA_avx512)
 template <class F>
 bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
-  if (n < (int64_t(1) << 18) || (reinterpret_cast<uintptr_t>(o) & 63)) return false;
+  if (!stream_worth(n) || (reinterpret_cast<uintptr_t>(o) & 63)) return false;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_stream_ps(o + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
   for (; i < n; ++i) { __m512 r = f(_mm512_set1_ps(a[i]), _mm512_set1_ps(b[i])); o[i] = _mm512_cvtss_f32(r); }
@@ -136,7 +147,7 @@ bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
 #elif defined(FASTDL_ISA_avx2)
 template <class F>
 bool stream_f32(float* o, const float* a, const float* b, int64_t n, F f) {
-  if (n < (int64_t(1) << 18) || (reinterpret_cast<uintptr_t>(o) & 31)) return false;
+  if (!stream_worth(n) || (reinterpret_cast<uintptr_t>(o) & 31)) return false;
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_stream_ps(o + i, f(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
   for (; i < n; ++i) { __m256 r = f(_mm256_set1_ps(a[i]), _mm256_set1_ps(b[i])); o[i] = _mm256_cvtss_f32(r); }
