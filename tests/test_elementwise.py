@@ -66,6 +66,21 @@ def test_binary_large_streamed_matches(isa, rng):
         np.testing.assert_allclose(out.numpy(), want[1:], rtol=2e-7, atol=1e-7, err_msg=name)
 
 
+def test_erf_float32_within_two_ulp(isa):
+    """float32 erf (its own polynomial forms, not libm): within 2 ulp of float64 erf over both
+    forms and their seam (0.875), the tail where it rounds to 1 (3.925), tiny and denormal
+    inputs, signs, and inf / NaN."""
+    x = np.concatenate([np.linspace(-4.5, 4.5, 200_001), np.logspace(-44, 0.7, 20_000), -np.logspace(-44, 0.7, 20_000),
+                        np.nextafter(np.float32(0.875), np.float32([0, 1])), [3.925, -3.925, 0.0, -0.0]]).astype(np.float32)
+    got = fd.erf(fd.tensor(x)).numpy()
+    want = np.array([math.erf(v) for v in x.astype(np.float64)])
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    assert (np.abs(got - want) / ulp).max() <= 2.0
+    assert np.array_equal(np.signbit(got), np.signbit(x))
+    edge = fd.erf(fd.tensor(np.float32([np.inf, -np.inf, np.nan]))).numpy()
+    assert edge[0] == 1.0 and edge[1] == -1.0 and np.isnan(edge[2])
+
+
 def test_exp_log_extremes():
     x = fd.tensor([-200.0, -104.0, -87.5, -1e-30, 0.0, 88.0, 89.0, float("inf"), float("-inf"), float("nan")])
     e = fd.exp(x).numpy()

@@ -369,7 +369,9 @@ void unary_float(UnaryOp op, T* o, const T* a, int64_t n, int64_t so, int64_t sa
     case UnaryOp::round: return row1(o, a, n, so, sa, [](T x) { return std::nearbyint(x); });
     case UnaryOp::trunc: return row1(o, a, n, so, sa, [](T x) { return std::trunc(x); });
     case UnaryOp::reciprocal: return row1(o, a, n, so, sa, [](T x) { return T(1) / x; });
-    case UnaryOp::erf: return row1(o, a, n, so, sa, [](T x) { return std::erf(x); });
+    case UnaryOp::erf:
+      if constexpr (std::is_same_v<T, float>) return row1(o, a, n, so, sa, [](T x) { return vm::erf_acc_f(x); });
+      else return row1(o, a, n, so, sa, [](T x) { return std::erf(x); });
     case UnaryOp::exp2: return row1(o, a, n, so, sa, [](T x) { return std::exp2(x); });
     case UnaryOp::log2: return row1(o, a, n, so, sa, [](T x) { return std::log2(x); });
     case UnaryOp::log10: return row1(o, a, n, so, sa, [](T x) { return std::log10(x); });

@@ -125,6 +125,33 @@ inline float exp_neg_f(float x) {
 
 inline float erf_f(float x) { return erf_with_exp_f(x, exp_neg_f(-x * x)); }
 
+// erf to ~1.5 ulp (the erf op; erf_f above is GELU's, 1.5e-7 absolute): |x| < 0.875 as
+// x P(x^2), degree 5; up to 3.925 as 1 - e^(-x^2) R(x - 2.4), R of degree 8 fitted to
+// erfc(x) e^(x^2) by least squares on Chebyshev nodes (absolute error below 1e-8); beyond it
+// erf is 1 in float32. Both forms are computed and one selected (branch-free: vectorises).
+inline float erf_acc_f(float x) {
+  const float a = std::fabs(x), s = a * a;
+  float p = -6.199346687e-04f;
+  p = p * s + 5.031426385e-03f;
+  p = p * s - 2.679095131e-02f;
+  p = p * s + 1.128244112e-01f;
+  p = p * s - 3.761254908e-01f;
+  const float small = a + a * (1.283791573e-01f + s * p);  // a + a q: the sum rounds once, q is small
+  const float c = a < 0.875f ? 0.875f : (a > 3.925f ? 3.925f : a), z = c - 2.4f;
+  float r = 1.367911207e-04f;
+  r = r * z + 2.738920161e-04f;
+  r = r * z + 6.156836052e-04f;
+  r = r * z - 8.810951852e-04f;
+  r = r * z + 2.600262801e-03f;
+  r = r * z - 9.227314227e-03f;
+  r = r * z + 2.748210529e-02f;
+  r = r * z - 7.957366730e-02f;
+  r = r * z + 2.185004687e-01f;
+  const float large = a > 3.925f ? 1.f : 1.f - exp_neg_f(-c * c) * r;
+  const float y = std::copysign(a < 0.875f ? small : large, x);
+  return x != x ? x : y;
+}
+
 // sin and cos of 2 pi u for u in [0, 1] (Box-Muller's angle, random_vec.cpp): u = q / 4 + t with
 // q = round(4 u) and |t| <= 1/8 exact, so the polynomials see only |x| = 2 pi |t| <= pi / 4, and
 // q mod 4 swaps and negates them. float: Cephes sinf / cosf (2 ulp); double: Taylor to x^17 /
