@@ -37,7 +37,8 @@ template <class T> inline T t_sigmoid(T x) { return T(1) / (T(1) + t_exp_ftz(-x)
   [](T x) { if constexpr (std::is_same_v<T, float>) return vm::f##_f(x); else return std::f(x); }
 template <class T> inline T t_erf_fast(T x) { if constexpr (std::is_same_v<T, float>) return vm::erf_f(x); else return std::erf(x); }
 template <class T> inline T t_softplus(T x) {  // log(1 + e^x), stable; PyTorch's threshold 20
-  return x > T(20) ? x : std::log1p(std::exp(x));
+  if constexpr (std::is_same_v<T, float>) return x > 20.f ? x : vm::log1p_f(vm::exp_f(x));
+  else return x > T(20) ? x : std::log1p(std::exp(x));
 }
 template <class T> inline T t_gelu(T x) { return T(0.5) * x * (T(1) + t_erf_fast(x * T(kSqrt1_2))); }
 template <class T> inline T t_gelu_tanh(T x) {
@@ -108,7 +109,7 @@ template <class T> inline T nanmin(T a, T b) {
 struct Rows { int64_t n, so, sa, sb, rows = 1, ro = 0, ra = 0, rb = 0; };
 
 template <class O, class T, class F>
-inline void row2(O* __restrict o, const T* __restrict a, const T* __restrict b, const Rows& r, F f) {
+__attribute__((flatten)) inline void row2(O* __restrict o, const T* __restrict a, const T* __restrict b, const Rows& r, F f) {
   const int64_t n = r.n, so = r.so, sa = r.sa, sb = r.sb;
   for (int64_t k = 0; k < r.rows; ++k, o += r.ro, a += r.ra, b += r.rb) {
     if (so == 1 && sa == 1 && sb == 1) { for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]); }
@@ -117,8 +118,9 @@ inline void row2(O* __restrict o, const T* __restrict a, const T* __restrict b, 
     else { for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa], b[i * sb]); }
   }
 }
-// flatten: f (vm's math, always-inlined bodies) goes into the loop, which then vectorises; left
-// to the inliner's budget a large f stayed a call per element (gelu tanh 10x slower).
+// row1 / row2 are flattened: f (vm's math, always-inlined bodies) goes into the loop, which
+// then vectorises; left to the inliner's budget a large f stayed a call per element (gelu tanh
+// 10x slower).
 template <class O, class T, class F>
 __attribute__((flatten)) inline void row1(O* __restrict o, const T* __restrict a, int64_t n, int64_t so, int64_t sa, F f) {
   if (so == 1 && sa == 1) { for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]); }
