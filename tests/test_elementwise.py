@@ -364,3 +364,26 @@ def test_cube_is_one_fused_op_with_second_derivative(rng):
     assert (fd.tensor([-2, 3]) ** 3).tolist() == [-8, 27]
     special = (fd.tensor([float("nan"), float("inf"), -float("inf"), -0.0]) ** 3).numpy()
     assert np.isnan(special[0]) and special[1] == np.inf and special[2] == -np.inf and np.signbit(special[3])
+
+
+def test_results_keep_a_shared_permuted_layout(rng, torch):
+    """Elementwise results take their operands' layout when they share a dense permuted one (a
+    transpose, a permute) or the other operand is one element, as PyTorch's do: the same strides
+    as PyTorch's, right values, and gradients; mixed layouts give a contiguous result."""
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4, 5))
+    perm = (2, 0, 1)
+    x, y = fd.tensor(a).permute(*perm), fd.tensor(b).permute(*perm)
+    tx, ty = torch.from_numpy(a).permute(*perm), torch.from_numpy(b).permute(*perm)
+    for got, want in ((x + y, tx + ty), (x * 2.0, tx * 2.0), (x.exp(), tx.exp()), (x < y, tx < ty),
+                      (fd.where(x > 0, x, y), torch.where(tx > 0, tx, ty))):
+        assert got.stride() == want.stride()
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    mixed = x + fd.tensor(np.ascontiguousarray(b.transpose(perm)))
+    assert mixed.is_contiguous()
+    np.testing.assert_array_equal(mixed.numpy(), a.transpose(perm) + b.transpose(perm))
+    z = (x + y).reshape(-1)  # not viewable: reshape copies, as PyTorch's
+    np.testing.assert_array_equal(z.numpy(), (a.transpose(perm) + b.transpose(perm)).reshape(-1))
+    xl = fd.tensor(a, requires_grad=True)
+    ((xl.permute(*perm) * y).sin()).sum().backward()
+    np.testing.assert_allclose(xl.grad.numpy(), (np.cos(a.transpose(perm) * b.transpose(perm)) * b.transpose(perm))
+                               .transpose(np.argsort(perm)), rtol=1e-12)

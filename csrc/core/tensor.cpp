@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <algorithm>
+
 #include "autograd/node.h"
 #include "core/allocator.h"
 #include "cuda/cuda_api.h"
@@ -141,6 +143,28 @@ Tensor empty(const Dims& shape, DType dt, Device dev) {
 }
 
 Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
+
+Tensor empty_in_layout(const Tensor& like, const Dims& shape, DType dt, Device dev) {
+  const int nd = like.ndim();
+  if (like.is_contiguous() || like.numel() <= 1 || like.shape() != shape) return empty(shape, dt, dev);
+  // dims outermost first by stride; dense if each stride is the product of the sizes inside it
+  // (size-1 dims go anywhere)
+  std::vector<int> p(size_t(nd), 0);
+  for (int i = 0; i < nd; ++i) p[size_t(i)] = i;
+  const Dims& st = like.strides();
+  std::stable_sort(p.begin(), p.end(), [&](int i, int j) { return st[i] > st[j]; });
+  int64_t expect = 1;
+  for (int k = nd - 1; k >= 0; --k) {
+    const int d = p[size_t(k)];
+    if (shape[d] != 1 && st[d] != expect) return empty(shape, dt, dev);
+    expect *= shape[d];
+  }
+  Dims ps, strides = shape;
+  for (int k = 0; k < nd; ++k) ps.push_back(shape[p[size_t(k)]]);
+  Tensor base = empty(ps, dt, dev);
+  for (int k = 0; k < nd; ++k) strides[p[size_t(k)]] = base.strides()[k];
+  return from_storage(base.storage(), shape, std::move(strides), 0, dt);
+}
 
 Tensor from_storage(Ref<Storage> s, Dims shape, Dims strides, int64_t offset, DType dt,
                     Ref<VersionCounter> version) {

@@ -123,6 +123,11 @@ int wrap_dim(int64_t d, int ndim, const char* op);  // raises IndexError naming 
 // Creation (no autograd; storage uninitialised for empty()).
 Tensor empty(const Dims& shape, DType dt, Device dev = Device());
 Tensor empty_like(const Tensor& t);  // contiguous, same dtype/device
+// An empty tensor of `shape` laid out as `like` when like has that shape and is a dense,
+// non-overlapping permutation of a contiguous tensor (a transpose, a permute): elementwise results
+// keep their operands' layout, as PyTorch's do, so that all of them walk memory in order.
+// Contiguous otherwise. Not a view.
+Tensor empty_in_layout(const Tensor& like, const Dims& shape, DType dt, Device dev);
 Tensor make_view(const Tensor& base, Dims shape, Dims strides, int64_t offset);
 // A tensor over s; it counts its in-place writes on `version` (a view's or alias's base's), or on a
 // fresh counter when none is given.

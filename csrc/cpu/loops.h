@@ -34,6 +34,25 @@ inline Loop make_loop(const Dims& shape, const Dims* const* strides, int nops) {
     for (int k = 0; k < nops; ++k) L.strides[k][nd] = (*strides[k])[d];
     ++nd;
   }
+  // Dims in the output's memory order, outermost first (a stable insertion sort by operand 0's
+  // strides), so the inner loop walks it, and every operand sharing its layout, in order: with
+  // x.T + y.T into a transposed output (empty_in_layout) the dims then merge into one row.
+  // Only when the output has no zero or negative strides (a write order could matter there).
+  bool positive = true;
+  for (int d = 0; d < nd; ++d) positive &= L.strides[0][d] > 0;
+  if (positive) {
+    for (int d = 1; d < nd; ++d) {
+      int64_t sh = L.shape[d], st[kMaxOps];
+      for (int k = 0; k < nops; ++k) st[k] = L.strides[k][d];
+      int e = d;
+      for (; e > 0 && L.strides[0][e - 1] < st[0]; --e) {
+        L.shape[e] = L.shape[e - 1];
+        for (int k = 0; k < nops; ++k) L.strides[k][e] = L.strides[k][e - 1];
+      }
+      L.shape[e] = sh;
+      for (int k = 0; k < nops; ++k) L.strides[k][e] = st[k];
+    }
+  }
   // merge dim i into i+1 when every operand steps through them as one
   int w = 0;
   for (int d = 0; d < nd; ++d) {

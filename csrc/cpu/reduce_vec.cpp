@@ -44,6 +44,19 @@ template <class T> Acc<T> row_sum(const T* __restrict x, int64_t n) {
   }
 }
 
+// Product of a row in 8 independent lanes (one serial chain ran 10x PyTorch's time); integers
+// wrap, which is associative too.
+template <class T> Acc<T> row_prod(const T* __restrict x, int64_t n) {
+  Acc<T> acc[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] = wrap_mul(acc[j], Acc<T>(x[i + j]));
+  Acc<T> p = 1;
+  for (int j = 0; j < 8; ++j) p = wrap_mul(p, acc[j]);
+  for (; i < n; ++i) p = wrap_mul(p, Acc<T>(x[i]));
+  return p;
+}
+
 template <class T> inline bool isnan_t(T v) { if constexpr (std::is_floating_point_v<T>) return v != v; else return false; }
 
 // Index of the first max (MX) or min; a NaN counts as the extreme (first NaN wins).
@@ -146,7 +159,7 @@ void reduce_t(ReduceOp op, char* cout, const char* cin, int64_t outer, int64_t n
         const T* x = in + o * n;
         switch (op) {
           case ReduceOp::sum: out[o] = T(row_sum(x, n)); break;
-          case ReduceOp::prod: { Acc<T> p = 1; for (int64_t i = 0; i < n; ++i) p = wrap_mul(p, Acc<T>(x[i])); out[o] = T(p); break; }
+          case ReduceOp::prod: out[o] = T(row_prod(x, n)); break;
           case ReduceOp::max: out[o] = row_extreme<T, true>(x, n); break;
           case ReduceOp::min: out[o] = row_extreme<T, false>(x, n); break;
           case ReduceOp::argmax: iout[o] = row_arg_extreme<T, true>(x, n); break;

@@ -228,7 +228,12 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor B = b.dtype() == kt ? b : to_dtype(detach(b), kt);
   Dims shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op_name(op));
   DType odt = is_comparison(op) ? DType::b8 : kt;
-  Tensor out = empty(shape, odt, a.device());
+  // the operands' layout when they share it (or one is a single element): PyTorch's, and every
+  // operand then walks memory in order (x.T + y.T into a contiguous result: 0.03x PyTorch)
+  const bool same = A.shape() == B.shape() && A.strides() == B.strides();
+  const Tensor& like = same || B.numel() == 1 ? A : B;
+  Tensor out = same || A.numel() == 1 || B.numel() == 1 ? empty_in_layout(like, shape, odt, a.device())
+                                                        : empty(shape, odt, a.device());
   if (out.numel()) run_binary(op, kt, out, A, B);
   if (half && !is_comparison(op)) out = to_dtype(out, ct);
   if (autograd::any_requires_grad(a, b) && is_floating(out.dtype())) record_binary(op, a, b, out);
@@ -314,7 +319,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor A = a.dtype() == ct ? a : to_dtype(detach(a), ct);
   Tensor B = b.dtype() == ct ? b : to_dtype(detach(b), ct);
   Dims shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor out = empty(shape, ct, a.device());
+  // a's layout when the others share it or are one element (as binary's)
+  auto fits = [&](const Tensor& t) { return t.numel() == 1 || (t.shape() == A.shape() && t.strides() == A.strides()); };
+  Tensor out = fits(B) && fits(cond) ? empty_in_layout(A, shape, ct, a.device()) : empty(shape, ct, a.device());
   if (out.numel()) {
     if (out.device().is_cuda()) {
       // Broadcast each operand into a contiguous buffer, then one select kernel.

@@ -177,7 +177,7 @@ Tensor unary(UnaryOp op, const Tensor& a) {
   DType kt = is_half(ct) ? DType::f32 : ct;
   if (pred && is_half(dt)) kt = DType::f32;
   Tensor A = a.dtype() == kt ? a : to_dtype(detach(a), kt);
-  Tensor out = empty(a.shape(), pred ? DType::b8 : kt, a.device());
+  Tensor out = empty_in_layout(A, a.shape(), pred ? DType::b8 : kt, a.device());  // a transpose stays one
   if (out.numel()) {
     if (identity) copy_(out, A);
     else run_unary(op, kt, out, A);
