@@ -387,3 +387,35 @@ def test_results_keep_a_shared_permuted_layout(rng, torch):
     ((xl.permute(*perm) * y).sin()).sum().backward()
     np.testing.assert_allclose(xl.grad.numpy(), (np.cos(a.transpose(perm) * b.transpose(perm)) * b.transpose(perm))
                                .transpose(np.argsort(perm)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["fmod", "remainder", "floor_divide"])
+def test_float32_fmod_family_exact(name, isa, rng):
+    """float32 fmod / remainder / floor_divide take a vectorised exact fmod (double arithmetic)
+    on blocks whose quotients are below 2^22, libm elsewhere: equal to numpy's float32 results
+    (exact fmod, CPython's floor division) on quotients near integers, exact multiples, signed
+    zeros, huge quotients, zero / infinite / NaN operands mixed into the same blocks; tensor and
+    scalar divisors, strided operands."""
+    npf = {"fmod": np.fmod, "remainder": np.remainder, "floor_divide": np.floor_divide}[name]
+    n = 5000
+    a = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(np.float32)
+    b = (rng.standard_normal(n) * 10.0 ** rng.integers(-2, 3, n)).astype(np.float32)
+    a[:500] = b[:500] * rng.integers(-2000, 2000, 500)  # exact multiples, zeros of both signs
+    a[500:600] = np.nextafter(a[:100], np.float32(np.inf))  # just past them
+    a[600:602], b[602:604] = [-0.0, 0.0], [0.0, -0.0]
+    a[3000:3010] = [np.inf, -np.inf, np.nan, 1e30, -1e30, 3.0, 5.0, -7.0, 1e-30, 8.0]
+    b[3000:3010] = [2.0, 3.0, 1.0, 1e-5, 3.0, np.inf, -np.inf, np.nan, 1e20, 0.5]
+    fa, fb = fd.tensor(a), fd.tensor(b)
+    with np.errstate(all="ignore"):
+        want = npf(a, b)
+        np.testing.assert_array_equal(getattr(fd, name)(fa, fb).numpy(), want)
+        got = getattr(fd, name)(fa, 0.7).numpy()
+        want7 = npf(a, np.float32(0.7))
+        np.testing.assert_array_equal(got, want7)
+        np.testing.assert_array_equal(getattr(fd, name)(fa[::2], fb[1::2]).numpy(), npf(a[::2], b[1::2]))
+    # zeros' signs: as numpy's, except remainder's, where PyTorch's (a zero fmod keeps a's sign,
+    # numpy's and Python's take b's)
+    nz = (want != 0) | (name != "remainder")
+    assert np.array_equal(np.signbit(getattr(fd, name)(fa, fb).numpy())[nz], np.signbit(want)[nz])
+    nz7 = (want7 != 0) | (name != "remainder")
+    assert np.array_equal(np.signbit(got)[nz7], np.signbit(want7)[nz7])

@@ -83,6 +83,35 @@ template <class T> inline T c_fmod(T a, T b) {
     return a % b;
   }
 }
+// float32 fmod without libm's loop: q = trunc(a / b) in float, off by at most one while |a / b| <
+// 2^22; r = a - q b in double, exact (q b fits in 46 bits, and r spans at most 25); a q one off
+// leaves r past 0 or at |b|, and one step of |b| brings it back. fmod_fast_ok: b finite and
+// nonzero, a finite, |a| < 2^22 |b|; other elements go to libm (fmod_rows).
+inline bool fmod_fast_ok(float a, float b) {
+  const float ab = std::fabs(b);
+  return (std::fabs(a) < 4194304.f * ab) & (ab < INFINITY);  // NaN: false
+}
+inline float fmod_fast(float a, float b) {
+  const double da = a, ab = std::fabs(double(b)), q = double(std::trunc(a / b));
+  double r = da - q * double(b);
+  const double step = da < 0 ? -ab : ab;  // toward a's side
+  r = (r != 0 && ((r < 0) != (da < 0))) ? r + step : r;
+  r = std::fabs(r) >= ab ? r - step : r;
+  return r == 0 ? std::copysign(0.f, a) : float(r);
+}
+// Python's floor division and modulo given an fmod (CPython's algorithm, as floor_div / py_mod
+// below), written as selects: with fmod_fast they vectorise. b != 0.
+inline float floor_div_fast(float a, float b) {
+  const float mod = fmod_fast(a, b);
+  float div = (a - mod) / b;
+  div = (mod != 0 && ((b < 0) != (mod < 0))) ? div - 1.f : div;
+  const float fl = std::floor(div), rounded = div - fl > 0.5f ? fl + 1.f : fl;
+  return div == 0 ? std::copysign(0.f, a / b) : rounded;
+}
+inline float py_mod_fast(float a, float b) {
+  const float r = fmod_fast(a, b);
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
 template <class T> inline T ipow(T a, T b) {
   if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
   else {
@@ -199,6 +228,38 @@ __attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, c
   }
 }
 
+// float32 fmod / remainder / floor_divide: blocks of a row whose elements all pass fmod_fast_ok
+// take the vectorised form (fast), the others libm's (slow); checked before writing (in place).
+// Elements [s, e) of one row; strides 1 or 0 as template constants where they are (a strided
+// loop compiles to gathers), SB < 0: the runtime strides.
+template <int SB, class FF, class FS>
+inline void fmod_block(float* o, const float* a, const float* b, int64_t s, int64_t e, const Rows& r, FF fast, FS slow) {
+  const int64_t so = SB >= 0 ? 1 : r.so, sa = SB >= 0 ? 1 : r.sa, sb = SB >= 0 ? SB : r.sb;
+  int bad = 0;  // an int, not a bool: the check loop vectorises
+  if constexpr (SB == 0) {  // b one value, held in a register (o's stores might alias it)
+    const float bv = *b;
+    for (int64_t i = s; i < e; ++i) bad |= int(!fmod_fast_ok(a[i], bv));
+    if (!bad) for (int64_t i = s; i < e; ++i) o[i] = fast(a[i], bv);
+    else for (int64_t i = s; i < e; ++i) o[i] = slow(a[i], bv);
+    return;
+  }
+  for (int64_t i = s; i < e; ++i) bad |= int(!fmod_fast_ok(a[i * sa], b[i * sb]));
+  if (!bad) for (int64_t i = s; i < e; ++i) o[i * so] = fast(a[i * sa], b[i * sb]);
+  else for (int64_t i = s; i < e; ++i) o[i * so] = slow(a[i * sa], b[i * sb]);
+}
+template <class FF, class FS>
+__attribute__((flatten)) void fmod_rows(float* o, const float* a, const float* b, const Rows& r, FF fast, FS slow) {
+  constexpr int64_t B = 256;
+  for (int64_t k = 0; k < r.rows; ++k, o += r.ro, a += r.ra, b += r.rb) {
+    for (int64_t s = 0; s < r.n; s += B) {
+      const int64_t e = std::min(r.n, s + B);
+      if (r.so == 1 && r.sa == 1 && r.sb == 1) fmod_block<1>(o, a, b, s, e, r, fast, slow);
+      else if (r.so == 1 && r.sa == 1 && r.sb == 0) fmod_block<0>(o, a, b, s, e, r, fast, slow);
+      else fmod_block<-1>(o, a, b, s, e, r, fast, slow);
+    }
+  }
+}
+
 template <class T>
 void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, const Rows& r) {
   const T* a = reinterpret_cast<const T*>(ca);
@@ -227,9 +288,15 @@ void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, const Row
     case BinaryOp::maximum: return row2(o, a, b, r, [](T x, T y) { return nanmax(x, y); });
     case BinaryOp::minimum: return row2(o, a, b, r, [](T x, T y) { return nanmin(x, y); });
     case BinaryOp::atan2: return row2(o, a, b, r, [](T x, T y) { return T(std::atan2(double(x), double(y))); });
-    case BinaryOp::remainder: return row2(o, a, b, r, [](T x, T y) { return py_mod(x, y); });
-    case BinaryOp::floor_divide: return row2(o, a, b, r, [](T x, T y) { return floor_div(x, y); });
-    case BinaryOp::fmod: return row2(o, a, b, r, [](T x, T y) { return c_fmod(x, y); });
+    case BinaryOp::remainder:
+      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, py_mod_fast, py_mod<float>);
+      else return row2(o, a, b, r, [](T x, T y) { return py_mod(x, y); });
+    case BinaryOp::floor_divide:
+      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, floor_div_fast, floor_div<float>);
+      else return row2(o, a, b, r, [](T x, T y) { return floor_div(x, y); });
+    case BinaryOp::fmod:
+      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, fmod_fast, c_fmod<float>);
+      else return row2(o, a, b, r, [](T x, T y) { return c_fmod(x, y); });
     case BinaryOp::eq: return row2(ob, a, b, r, [](T x, T y) { return x == y; });
     case BinaryOp::ne: return row2(ob, a, b, r, [](T x, T y) { return x != y; });
     case BinaryOp::lt: return row2(ob, a, b, r, [](T x, T y) { return x < y; });

@@ -170,12 +170,14 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
       return;
     case BinaryOp::remainder:
       autograd::record("RemainderBackward0", {a, b}, out, [a, b](V& g) {
-        return V{grad_for(g[0], a), grad_for(unary(UnaryOp::neg, mul(g[0], binary(BinaryOp::floor_divide, a, b))), b)};
+        return V{grad_for(g[0], a), b.requires_grad() ? grad_for(unary(UnaryOp::neg, mul(g[0],
+                                                       binary(BinaryOp::floor_divide, a, b))), b) : Tensor()};
       }, {a, b});
       return;
     case BinaryOp::fmod:  // a - trunc(a / b) b (PyTorch's formula)
       autograd::record("FmodBackward1", {a, b}, out, [a, b](V& g) {
-        return V{grad_for(g[0], a), grad_for(unary(UnaryOp::neg, mul(g[0], unary(UnaryOp::trunc, div(a, b)))), b)};
+        return V{grad_for(g[0], a), b.requires_grad() ? grad_for(unary(UnaryOp::neg, mul(g[0],
+                                                       unary(UnaryOp::trunc, div(a, b)))), b) : Tensor()};
       }, {a, b});
       return;
     default:
