@@ -51,7 +51,10 @@ def _hardtanh(x, lo, hi):
     # the end points
     if not x.dtype.is_floating_point:  # PyTorch casts the bounds to an integer input's dtype (truncating)
         lo, hi = int(lo), int(hi)
-    return _C.where((x > lo) & (x < hi), x, _C.clamp(x, lo, hi).detach())
+    # one clamp forward; the mask only in backward (a where over a clamp took 5 passes: 0.23x)
+    from fastdl.autograd.composite import unary_with_derivative
+    return unary_with_derivative(f"hardtanh_{lo}_{hi}", lambda t: _C.clamp(t, lo, hi),  # cached per bounds
+                                 lambda t: ((t > lo) & (t < hi)).to(t.dtype), x)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
