@@ -119,6 +119,10 @@ def test_float32_math_within_four_ulp(name, isa, rng):
     ok = ~np.isnan(want_e)
     np.testing.assert_allclose(got_e[ok], want_e[ok], rtol=4e-7, atol=0, err_msg=name)
     np.testing.assert_array_equal(np.signbit(got_e[ok]), np.signbit(want_e[ok]), err_msg=name)
+    zero = getattr(fd, name)(fd.tensor(np.float32([-0.0, 0.0, 0.25]))).numpy()  # -0 in a vector block
+    with np.errstate(all="ignore"):
+        zwant = ref(np.float64([-0.0, 0.0, 0.25])).astype(np.float32)
+    np.testing.assert_array_equal(np.signbit(zero[:2]), np.signbit(zwant[:2]), err_msg=name)
     if name in ("sin", "cos", "tan"):
         t = fd.tensor(x)
         getattr(t, name + "_")()  # in place: each block checked before it is written
@@ -387,6 +391,9 @@ def test_results_keep_a_shared_permuted_layout(rng, torch):
     ((xl.permute(*perm) * y).sin()).sum().backward()
     np.testing.assert_allclose(xl.grad.numpy(), (np.cos(a.transpose(perm) * b.transpose(perm)) * b.transpose(perm))
                                .transpose(np.argsort(perm)), rtol=1e-12)
+    c = x.clamp(-0.5, 0.5)
+    assert c.stride() == tx.clamp(-0.5, 0.5).stride()
+    np.testing.assert_array_equal(c.numpy(), np.clip(a.transpose(perm), -0.5, 0.5))
 
 
 @pytest.mark.parametrize("name", ["fmod", "remainder", "floor_divide"])
@@ -419,3 +426,18 @@ def test_float32_fmod_family_exact(name, isa, rng):
     assert np.array_equal(np.signbit(getattr(fd, name)(fa, fb).numpy())[nz], np.signbit(want)[nz])
     nz7 = (want7 != 0) | (name != "remainder")
     assert np.array_equal(np.signbit(got)[nz7], np.signbit(want7)[nz7])
+
+
+def test_hardtanh_relu6_gradient_selects_like_torch(torch):
+    """hardtanh / relu6: a clamp forward and a select backward (strictly inside the bounds), so an
+    infinite upstream gradient outside gives 0, not NaN; the end points get 0; as PyTorch's."""
+    import fastdl.nn.functional as F
+    v = [-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 6.0, 7.0, float("inf"), -float("inf")]
+    for f, tf in ((F.hardtanh, torch.nn.functional.hardtanh), (F.relu6, torch.nn.functional.relu6),
+                  (lambda t: F.hardtanh(t, -2.0, 2.5), lambda t: torch.nn.functional.hardtanh(t, -2.0, 2.5))):
+        x, tx = fd.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+        y, ty = f(x), tf(tx)
+        np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+        (1.0 / (y - 1.0)).sum().backward()  # -inf upstream where y == 1
+        (1.0 / (ty - 1.0)).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

@@ -33,6 +33,8 @@ template <class T> inline T t_log(T x) { if constexpr (std::is_same_v<T, float>)
 template <class T> inline T t_tanh(T x) { if constexpr (std::is_same_v<T, float>) return vm::tanh_f(x); else return std::tanh(x); }
 template <class T> inline T t_sigmoid(T x) { return T(1) / (T(1) + t_exp_ftz(-x)); }
 // f(x) as a lambda: float32 by fastdl's vectorisable form (vm::f_f), float64 by libm.
+// (A lambda, never a function pointer: vm's functions live outside the ISA namespace, so an
+// out-of-line copy would be whichever ISA build the linker kept.)
 #define FASTDL_LIBM(f) \
   [](T x) { if constexpr (std::is_same_v<T, float>) return vm::f##_f(x); else return std::f(x); }
 template <class T> inline T t_erf_fast(T x) { if constexpr (std::is_same_v<T, float>) return vm::erf_f(x); else return std::erf(x); }
@@ -404,9 +406,9 @@ template <class FV, class FS> inline void row1_v(float* o, const float* a, int64
 }
 bool unary_vec_f32(UnaryOp op, float* o, const float* a, int64_t n) {
   switch (op) {
-    case UnaryOp::exp: row1_v(o, a, n, exp_full_v, vm::exp_f); return true;
-    case UnaryOp::tanh: row1_v(o, a, n, tanh_v, vm::tanh_f); return true;
-    case UnaryOp::sigmoid: row1_v(o, a, n, sigmoid_v, vm::sigmoid_f); return true;
+    case UnaryOp::exp: row1_v(o, a, n, exp_full_v, [](float v) { return vm::exp_f(v); }); return true;
+    case UnaryOp::tanh: row1_v(o, a, n, tanh_v, [](float v) { return vm::tanh_f(v); }); return true;
+    case UnaryOp::sigmoid: row1_v(o, a, n, sigmoid_v, [](float v) { return vm::sigmoid_f(v); }); return true;
     case UnaryOp::silu:
       row1_v(o, a, n, [](vf x) { return x * sigmoid_v(x); }, [](float x) { return x * vm::sigmoid_f(x); });
       return true;
@@ -442,13 +444,13 @@ void unary_float(UnaryOp op, T* o, const T* a, int64_t n, int64_t so, int64_t sa
     case UnaryOp::sqrt: return row1(o, a, n, so, sa, [](T x) { return std::sqrt(x); });
     case UnaryOp::rsqrt: return row1(o, a, n, so, sa, [](T x) { return T(1) / std::sqrt(x); });
     case UnaryOp::sin:
-      if constexpr (std::is_same_v<T, float>) return trig_rows(o, a, n, so, sa, vm::sin_f, [](float v) { return std::sin(v); });
+      if constexpr (std::is_same_v<T, float>) return trig_rows(o, a, n, so, sa, [](float v) { return vm::sin_f(v); }, [](float v) { return std::sin(v); });
       else return row1(o, a, n, so, sa, [](T x) { return std::sin(x); });
     case UnaryOp::cos:
-      if constexpr (std::is_same_v<T, float>) return trig_rows(o, a, n, so, sa, vm::cos_f, [](float v) { return std::cos(v); });
+      if constexpr (std::is_same_v<T, float>) return trig_rows(o, a, n, so, sa, [](float v) { return vm::cos_f(v); }, [](float v) { return std::cos(v); });
       else return row1(o, a, n, so, sa, [](T x) { return std::cos(x); });
     case UnaryOp::tan:
-      if constexpr (std::is_same_v<T, float>) return trig_rows(o, a, n, so, sa, vm::tan_f, [](float v) { return std::tan(v); });
+      if constexpr (std::is_same_v<T, float>) return trig_rows(o, a, n, so, sa, [](float v) { return vm::tan_f(v); }, [](float v) { return std::tan(v); });
       else return row1(o, a, n, so, sa, [](T x) { return std::tan(x); });
     case UnaryOp::tanh: return row1(o, a, n, so, sa, [](T x) { return t_tanh(x); });
     case UnaryOp::sigmoid: return row1(o, a, n, so, sa, [](T x) { return t_sigmoid(x); });

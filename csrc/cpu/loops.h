@@ -20,7 +20,9 @@ struct Loop {
   int64_t numel = 1;
 };
 
-// shape: the common shape; strides[k]: operand k's strides (0 on broadcast dims).
+// shape: the common shape; strides[k]: operand k's strides (0 on broadcast dims). Unit dims
+// dropped, the rest ordered by the output's (operand 0's) strides, then merged where every
+// operand steps through adjacent dims as one.
 inline Loop make_loop(const Dims& shape, const Dims* const* strides, int nops) {
   Loop L;
   L.nops = nops;

@@ -88,14 +88,17 @@ inline void row_shifted_sums(const float* __restrict x, float k, int64_t n, doub
 }
 #endif
 
-template <class T> void row_grad_sums(const T* __restrict g, const T* __restrict x, T m, int64_t n, double& sg,
-                                      double& sgx) {
+template <class T> void row_grad_sums(const T* __restrict g, const T* __restrict x, T m, int64_t n, double& sg_out,
+                                      double& sgx_out) {
   T a[16] = {}, b[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     for (int j = 0; j < 16; ++j) { a[j] += g[i + j]; b[j] += g[i + j] * (x[i + j] - m); }
+  double sg = 0, sgx = 0;  // locals: sums through the references stayed in memory
   for (int j = 0; j < 16; ++j) { sg += double(a[j]); sgx += double(b[j]); }
   for (; i < n; ++i) { sg += double(g[i]); sgx += double(g[i]) * (double(x[i]) - double(m)); }
+  sg_out += sg;
+  sgx_out += sgx;
 }
 
 // y = a (x - m) + c  (centred first: a x + c' would cancel in float32 when |m| >> std)

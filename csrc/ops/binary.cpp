@@ -321,9 +321,11 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor A = a.dtype() == ct ? a : to_dtype(detach(a), ct);
   Tensor B = b.dtype() == ct ? b : to_dtype(detach(b), ct);
   Dims shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  // a's layout when the others share it or are one element (as binary's)
+  // a's layout when the others share it or are one element (as binary's); on CUDA contiguous (its
+  // select kernel writes out as one flat array)
   auto fits = [&](const Tensor& t) { return t.numel() == 1 || (t.shape() == A.shape() && t.strides() == A.strides()); };
-  Tensor out = fits(B) && fits(cond) ? empty_in_layout(A, shape, ct, a.device()) : empty(shape, ct, a.device());
+  Tensor out = !a.device().is_cuda() && fits(B) && fits(cond) ? empty_in_layout(A, shape, ct, a.device())
+                                                              : empty(shape, ct, a.device());
   if (out.numel()) {
     if (out.device().is_cuda()) {
       // Broadcast each operand into a contiguous buffer, then one select kernel.
@@ -360,7 +362,7 @@ Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi
   DType dt = a.dtype();
   if (!is_floating(dt) && ((lo && std::floor(l) != l) || (hi && std::floor(h) != h))) dt = DType::f32;
   Tensor A = a.dtype() == dt && !is_half(dt) ? a : to_dtype(detach(a), is_half(dt) ? DType::f32 : dt);
-  Tensor out = empty(a.shape(), A.dtype(), a.device());
+  Tensor out = empty_in_layout(A, a.shape(), A.dtype(), a.device());  // a transpose stays one (copy_ below keeps it)
   if (out.numel()) {
     if (a.device().is_cuda()) {
       Tensor t = A;

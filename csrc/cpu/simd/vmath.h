@@ -241,7 +241,7 @@ FASTDL_VM_INLINE float sin_f(float x) {
   trig_reduce(x, r, q);
   const float z = r * r, sp = sin_poly(r, z), cp = cos_poly(z);
   const float v = (q & 1) ? cp : sp;
-  return (q & 2) ? -v : v;
+  return x == 0.f ? x : ((q & 2) ? -v : v);  // -0 kept (r = -0 - 0 rounds to +0)
 }
 FASTDL_VM_INLINE float cos_f(float x) {
   float r;
@@ -256,7 +256,7 @@ FASTDL_VM_INLINE float tan_f(float x) {  // sin r / cos r, or -cos r / sin r in 
   int32_t q;
   trig_reduce(x, r, q);
   const float z = r * r, sp = sin_poly(r, z), cp = cos_poly(z);
-  return (q & 1) ? -cp / sp : sp / cp;
+  return x == 0.f ? x : ((q & 1) ? -cp / sp : sp / cp);  // -0 kept
 }
 // asin: |x| <= 1/2 as x + x z P(z), z = x^2; beyond, pi/2 - 2 asin(sqrt((1 - |x|) / 2)) (Cephes
 // asinf). acos from the same pieces. |x| > 1 gives NaN (the sqrt of a negative).
