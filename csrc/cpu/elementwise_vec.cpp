@@ -35,7 +35,7 @@ template <class T> inline T t_sigmoid(T x) { return T(1) / (T(1) + t_exp_ftz(-x)
 // f(x) as a lambda: float32 by fastdl's vectorisable form (vm::f_f), float64 by libm.
 // (A lambda, never a function pointer: vm's functions live outside the ISA namespace, so an
 // out-of-line copy would be whichever ISA build the linker kept.)
-#define FASTDL_LIBM(f) \
+#define FASTDL_VM_OR_LIBM(f) \
   [](T x) { if constexpr (std::is_same_v<T, float>) return vm::f##_f(x); else return std::f(x); }
 template <class T> inline T t_erf_fast(T x) { if constexpr (std::is_same_v<T, float>) return vm::erf_f(x); else return std::erf(x); }
 template <class T> inline T t_softplus(T x) {  // log(1 + e^x), stable; PyTorch's threshold 20
@@ -88,7 +88,7 @@ template <class T> inline T c_fmod(T a, T b) {
 // float32 fmod without libm's loop: q = trunc(a / b) in float, off by at most one while |a / b| <
 // 2^22; r = a - q b in double, exact (q b fits in 46 bits, and r spans at most 25); a q one off
 // leaves r past 0 or at |b|, and one step of |b| brings it back. fmod_fast_ok: b finite and
-// nonzero, a finite, |a| < 2^22 |b|; other elements go to libm (fmod_rows).
+// nonzero, a finite, |a| < 2^22 |b|; other elements go to libm (fmod_rows, checked_rows).
 inline bool fmod_fast_ok(float a, float b) {
   const float ab = std::fabs(b);
   return (std::fabs(a) < 4194304.f * ab) & (ab < INFINITY);  // NaN: false
@@ -230,36 +230,43 @@ __attribute__((noinline)) void activation_bwd_t(BinaryOp op_, T* __restrict o, c
   }
 }
 
-// float32 fmod / remainder / floor_divide: blocks of a row whose elements all pass fmod_fast_ok
-// take the vectorised form (fast), the others libm's (slow); checked before writing (in place).
-// Elements [s, e) of one row; strides 1 or 0 as template constants where they are (a strided
-// loop compiles to gathers), SB < 0: the runtime strides.
-template <int SB, class FF, class FS>
-inline void fmod_block(float* o, const float* a, const float* b, int64_t s, int64_t e, const Rows& r, FF fast, FS slow) {
+// Blocks of 256 elements of each row: a block whose elements all pass ok(a, b) takes the
+// vectorised form (fast), any other the exact one (slow, libm); each block is checked whole
+// before any of it is written, so o == a (in place, same strides) works. Strides 1 or 0 are
+// template constants where they are (a loop on runtime strides compiles to gathers: fmod 4x
+// slower); SB < 0: the runtime strides. Unary functions pass b = a and ignore it (the loads
+// are dead). float32 fmod / remainder / floor_divide and sin / cos / tan use it.
+template <int SB, class Ok, class Fast, class Slow>
+inline void checked_block(float* o, const float* a, const float* b, int64_t s, int64_t e, const Rows& r, Ok ok, Fast fast, Slow slow) {
   const int64_t so = SB >= 0 ? 1 : r.so, sa = SB >= 0 ? 1 : r.sa, sb = SB >= 0 ? SB : r.sb;
   int bad = 0;  // an int, not a bool: the check loop vectorises
   if constexpr (SB == 0) {  // b one value, held in a register (o's stores might alias it)
     const float bv = *b;
-    for (int64_t i = s; i < e; ++i) bad |= int(!fmod_fast_ok(a[i], bv));
+    for (int64_t i = s; i < e; ++i) bad |= int(!ok(a[i], bv));
     if (!bad) for (int64_t i = s; i < e; ++i) o[i] = fast(a[i], bv);
     else for (int64_t i = s; i < e; ++i) o[i] = slow(a[i], bv);
     return;
   }
-  for (int64_t i = s; i < e; ++i) bad |= int(!fmod_fast_ok(a[i * sa], b[i * sb]));
+  for (int64_t i = s; i < e; ++i) bad |= int(!ok(a[i * sa], b[i * sb]));
   if (!bad) for (int64_t i = s; i < e; ++i) o[i * so] = fast(a[i * sa], b[i * sb]);
   else for (int64_t i = s; i < e; ++i) o[i * so] = slow(a[i * sa], b[i * sb]);
 }
-template <class FF, class FS>
-__attribute__((flatten)) void fmod_rows(float* o, const float* a, const float* b, const Rows& r, FF fast, FS slow) {
+template <class Ok, class Fast, class Slow>
+__attribute__((flatten)) void checked_rows(float* o, const float* a, const float* b, const Rows& r, Ok ok, Fast fast, Slow slow) {
   constexpr int64_t B = 256;
   for (int64_t k = 0; k < r.rows; ++k, o += r.ro, a += r.ra, b += r.rb) {
     for (int64_t s = 0; s < r.n; s += B) {
       const int64_t e = std::min(r.n, s + B);
-      if (r.so == 1 && r.sa == 1 && r.sb == 1) fmod_block<1>(o, a, b, s, e, r, fast, slow);
-      else if (r.so == 1 && r.sa == 1 && r.sb == 0) fmod_block<0>(o, a, b, s, e, r, fast, slow);
-      else fmod_block<-1>(o, a, b, s, e, r, fast, slow);
+      if (r.so == 1 && r.sa == 1 && r.sb == 1) checked_block<1>(o, a, b, s, e, r, ok, fast, slow);
+      else if (r.so == 1 && r.sa == 1 && r.sb == 0) checked_block<0>(o, a, b, s, e, r, ok, fast, slow);
+      else checked_block<-1>(o, a, b, s, e, r, ok, fast, slow);
     }
   }
+}
+// float32 fmod / remainder / floor_divide: the vectorised form where fmod_fast_ok holds.
+template <class FF, class FS>
+inline void fmod_rows(float* o, const float* a, const float* b, const Rows& r, FF fast, FS slow) {
+  checked_rows(o, a, b, r, [](float x, float y) { return fmod_fast_ok(x, y); }, fast, slow);
 }
 
 template <class T>
@@ -291,13 +298,13 @@ void binary_t(BinaryOp op_, char* out, const char* ca, const char* cb, const Row
     case BinaryOp::minimum: return row2(o, a, b, r, [](T x, T y) { return nanmin(x, y); });
     case BinaryOp::atan2: return row2(o, a, b, r, [](T x, T y) { return T(std::atan2(double(x), double(y))); });
     case BinaryOp::remainder:
-      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, py_mod_fast, py_mod<float>);
+      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, [](float x, float y) { return py_mod_fast(x, y); }, [](float x, float y) { return py_mod<float>(x, y); });
       else return row2(o, a, b, r, [](T x, T y) { return py_mod(x, y); });
     case BinaryOp::floor_divide:
-      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, floor_div_fast, floor_div<float>);
+      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, [](float x, float y) { return floor_div_fast(x, y); }, [](float x, float y) { return floor_div<float>(x, y); });
       else return row2(o, a, b, r, [](T x, T y) { return floor_div(x, y); });
     case BinaryOp::fmod:
-      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, fmod_fast, c_fmod<float>);
+      if constexpr (std::is_same_v<T, float>) return fmod_rows(o, a, b, r, [](float x, float y) { return fmod_fast(x, y); }, [](float x, float y) { return c_fmod<float>(x, y); });
       else return row2(o, a, b, r, [](T x, T y) { return c_fmod(x, y); });
     case BinaryOp::eq: return row2(ob, a, b, r, [](T x, T y) { return x == y; });
     case BinaryOp::ne: return row2(ob, a, b, r, [](T x, T y) { return x != y; });
@@ -417,19 +424,13 @@ bool unary_vec_f32(UnaryOp op, float* o, const float* a, int64_t n) {
 }
 #endif
 
-// float32 sin / cos / tan: the vector form on blocks whose |x| all lie within vm::kTrigMax
-// (its range reduction's), libm on the others (huge arguments, inf, NaN). Checked block by
-// block before writing, so in place works.
+// float32 sin / cos / tan: the vector form where |x| lies within vm::kTrigMax (its range
+// reduction's), libm on blocks with others (huge arguments, inf, NaN).
 template <class FV, class FL>
-__attribute__((flatten)) void trig_rows(float* o, const float* a, int64_t n, int64_t so, int64_t sa, FV fv, FL fl) {
-  constexpr int64_t B = 256;
-  for (int64_t b = 0; b < n; b += B) {
-    const int64_t e = std::min(n, b + B);
-    bool in_range = true;
-    for (int64_t i = b; i < e; ++i) in_range &= std::fabs(a[i * sa]) <= vm::kTrigMax;  // NaN: false
-    if (in_range) for (int64_t i = b; i < e; ++i) o[i * so] = fv(a[i * sa]);
-    else for (int64_t i = b; i < e; ++i) o[i * so] = fl(a[i * sa]);
-  }
+inline void trig_rows(float* o, const float* a, int64_t n, int64_t so, int64_t sa, FV fv, FL fl) {
+  checked_rows(o, a, a, Rows{n, so, sa, sa},
+               [](float x, float) { return std::fabs(x) <= vm::kTrigMax; },  // NaN: false
+               [fv](float x, float) { return fv(x); }, [fl](float x, float) { return fl(x); });
 }
 
 template <class T>
@@ -460,8 +461,8 @@ void unary_float(UnaryOp op, T* o, const T* a, int64_t n, int64_t so, int64_t sa
     case UnaryOp::gelu_tanh: return row1(o, a, n, so, sa, [](T x) { return t_gelu_tanh(x); });
     case UnaryOp::silu: return row1(o, a, n, so, sa, [](T x) { return x * t_sigmoid(x); });
     case UnaryOp::softplus: return row1(o, a, n, so, sa, [](T x) { return t_softplus(x); });
-    case UnaryOp::log1p: return row1(o, a, n, so, sa, FASTDL_LIBM(log1p));
-    case UnaryOp::expm1: return row1(o, a, n, so, sa, FASTDL_LIBM(expm1));
+    case UnaryOp::log1p: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(log1p));
+    case UnaryOp::expm1: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(expm1));
     case UnaryOp::floor: return row1(o, a, n, so, sa, [](T x) { return std::floor(x); });
     case UnaryOp::ceil: return row1(o, a, n, so, sa, [](T x) { return std::ceil(x); });
     case UnaryOp::round: return row1(o, a, n, so, sa, [](T x) { return std::nearbyint(x); });
@@ -470,14 +471,14 @@ void unary_float(UnaryOp op, T* o, const T* a, int64_t n, int64_t so, int64_t sa
     case UnaryOp::erf:
       if constexpr (std::is_same_v<T, float>) return row1(o, a, n, so, sa, [](T x) { return vm::erf_acc_f(x); });
       else return row1(o, a, n, so, sa, [](T x) { return std::erf(x); });
-    case UnaryOp::exp2: return row1(o, a, n, so, sa, FASTDL_LIBM(exp2));
-    case UnaryOp::log2: return row1(o, a, n, so, sa, FASTDL_LIBM(log2));
-    case UnaryOp::log10: return row1(o, a, n, so, sa, FASTDL_LIBM(log10));
-    case UnaryOp::asin: return row1(o, a, n, so, sa, FASTDL_LIBM(asin));
-    case UnaryOp::acos: return row1(o, a, n, so, sa, FASTDL_LIBM(acos));
-    case UnaryOp::atan: return row1(o, a, n, so, sa, FASTDL_LIBM(atan));
-    case UnaryOp::sinh: return row1(o, a, n, so, sa, FASTDL_LIBM(sinh));
-    case UnaryOp::cosh: return row1(o, a, n, so, sa, FASTDL_LIBM(cosh));
+    case UnaryOp::exp2: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(exp2));
+    case UnaryOp::log2: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(log2));
+    case UnaryOp::log10: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(log10));
+    case UnaryOp::asin: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(asin));
+    case UnaryOp::acos: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(acos));
+    case UnaryOp::atan: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(atan));
+    case UnaryOp::sinh: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(sinh));
+    case UnaryOp::cosh: return row1(o, a, n, so, sa, FASTDL_VM_OR_LIBM(cosh));
     default: return;
   }
 }
