@@ -26,6 +26,12 @@ CASES = [  # (N, C_in, C_out, H, W, (kH, kW), stride, padding, dilation, groups,
     (1, 1, 6, 12, 13, (5, 5), 1, 0, 1, 1, True),          # LeNet's c1 form: one input channel
     (2, 8, 8, 6, 5, (3, 3), 2, 1, 1, 8, True),            # strided depthwise
     (2, 3, 4, 4, 4, (3, 3), 1, 3, 1, 1, True),            # padding wider than the kernel extent
+    # depthwise, channels in the vector lanes (a channel count past a whole vector: a partial block)
+    (2, 20, 20, 4, 5, (7, 7), 1, 3, 1, 20, True),         # ConvNeXt's 7x7 on planes smaller than it
+    (2, 18, 18, 9, 8, (3, 3), 2, 1, 1, 18, True),         # MobileNet's stride 2
+    (1, 17, 17, 7, 6, (3, 5), (2, 3), (1, 2), (2, 1), 17, False),  # strides, dilation, uneven kernel
+    (2, 5, 5, 6, 6, (3, 3), 1, 4, 1, 5, True),            # padding past the extent: a cropped input gradient
+    (1, 9, 9, 19, 21, (3, 3), 1, 1, 1, 9, True),          # larger planes: the planes-in-lanes form
 ]
 
 
@@ -61,6 +67,8 @@ def test_conv2d_float32_noncontiguous_unbatched(torch, rng, isa):
     _pair_run(torch, rng, CASES[0], dtype=fd.float32, kind="strided")
     _pair_run(torch, rng, CASES[1], dtype=fd.float32, kind="transposed")
     _pair_run(torch, rng, CASES[3], dtype=fd.float64, kind="strided", unbatched=True)
+    _pair_run(torch, rng, CASES[10], dtype=fd.float32, kind="strided")  # depthwise, channels in lanes
+    _pair_run(torch, rng, CASES[11], dtype=fd.float32)
 
 
 TCASES = [  # (N, C_in, C_out, H, W, (kH, kW), stride, padding, output_padding, groups, dilation, bias)
@@ -118,6 +126,9 @@ def _grads(isa, x, w, b, upstream, **kw):
     (2, 6, 8, 5, 70, 3, 2, 1, 1),       # the same through column phases
     (7, 8, 12, 9, 7, 3, 2, 1, 1),       # strided input gradient over groups of images (3, 3, 1)
     (2, 8, 128, 4, 4, 3, 1, 1, 1),      # one column block: output channels split over threads
+    (3, 40, 40, 8, 8, 7, 1, 3, 40),     # depthwise 7x7, channels in the lanes: two blocks and a partial
+    (2, 33, 33, 13, 11, 3, 2, 1, 33),   # depthwise, stride 2 in the lanes
+    (2, 24, 24, 30, 29, 5, 1, 2, 24),   # depthwise on larger planes: planes in the lanes, flat rows
 ])
 def test_fast_paths_match_reference(rng, shape):
     fast = [i for i in ("avx2", "avx512") if i in __import__("conftest").PRESENT_ISAS]

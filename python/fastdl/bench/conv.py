@@ -1,7 +1,7 @@
 """2-D convolution forward and forward + backward, fastdl against PyTorch (oneDNN), NCHW in and
 out, float32, interleaved in one process (median of rounds): the issue's ResNet 3x3 layers at
-batch 32 (input gradient included, as inside a network) and LeNet's c1 at batch 256 (the data
-needs no gradient). Ratios are PyTorch's time over fastdl's: above 1 means fastdl is faster.
+batch 32 (input gradient included, as inside a network), LeNet's c1 at batch 256 (the data
+needs no gradient), and the depthwise and patchify layers of ConvNeXt and MobileNet. Ratios are PyTorch's time over fastdl's: above 1 means fastdl is faster.
 GF/s count every tap, the ones that fall on padding too: both fastdl (cpu/conv_taps_vec.cpp)
 and oneDNN skip those on small images, so a 7x7 layer can show more than the FMA peak.
 
@@ -13,8 +13,9 @@ import fastdl as fd
 import fastdl.nn.functional as F
 from fastdl.bench.harness import interleaved, try_torch
 
-# (name, N, C, H, K, k, stride, padding, input needs grad); the last stages of a ResNet on
-# 64x64 images (fastdl.bench models' resnet18) are 8x8, 4x4 and 2x2
+# (name, N, C, H, K, k, stride, padding, input needs grad[, groups]); the last stages of a ResNet
+# on 64x64 images (fastdl.bench models' resnet18) are 8x8, 4x4 and 2x2; ConvNeXt-T on 64x64
+# images runs its 7x7 depthwise layers on 16x16 to 2x2 planes
 LAYERS = [
     ("resnet 64x56x56", 32, 64, 56, 64, 3, 1, 1, True),
     ("resnet 128x28x28", 32, 128, 28, 128, 3, 1, 1, True),
@@ -22,21 +23,26 @@ LAYERS = [
     ("resnet 512x7x7", 32, 512, 7, 512, 3, 1, 1, True),
     ("resnet 256x4x4", 32, 256, 4, 256, 3, 1, 1, True),
     ("lenet c1 1x28x28->6", 256, 1, 28, 6, 5, 1, 0, False),
+    ("convnext stem 3x64x64 k4 s4", 16, 3, 64, 96, 4, 4, 0, False),
+    ("convnext dw7 96x16x16", 16, 96, 16, 96, 7, 1, 3, True, 96),
+    ("convnext dw7 384x4x4", 16, 384, 4, 384, 7, 1, 3, True, 384),
+    ("mobilenet dw3 s2 144x32x32", 32, 144, 32, 144, 3, 2, 1, True, 144),
 ]
 STEM = ("resnet stem 3x224x224 k7 s2", 8, 3, 224, 64, 7, 2, 3, True)
 
 
-def _flops(N, C, H, K, k, s, p, need_x):
+def _flops(N, C, H, K, k, s, p, need_x, groups=1):
     OH = (H + 2 * p - k) // s + 1
-    fwd = 2.0 * N * K * C * k * k * OH * OH
+    fwd = 2.0 * N * K * C // groups * k * k * OH * OH
     return fwd, fwd * (3 if need_x else 2)
 
 
 def _cases(torch, layer, seed=0):
-    name, N, C, H, K, k, s, p, need_x = layer
+    name, N, C, H, K, k, s, p, need_x, *groups = layer
+    g_ = groups[0] if groups else 1
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, H)).astype(np.float32)
-    w = (rng.standard_normal((K, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32)
+    w = (rng.standard_normal((K, C // g_, k, k)) / np.sqrt(C // g_ * k * k)).astype(np.float32)
     b = rng.standard_normal(K).astype(np.float32)
     OH = (H + 2 * p - k) // s + 1
     g = rng.standard_normal((N, K, OH, OH)).astype(np.float32)
@@ -46,11 +52,11 @@ def _cases(torch, layer, seed=0):
 
     def f_fwd():
         with fd.no_grad():
-            F.conv2d(fx, fw, fb, stride=s, padding=p)
+            F.conv2d(fx, fw, fb, stride=s, padding=p, groups=g_)
 
     def f_both():
         fx.grad = fw.grad = fb.grad = None
-        F.conv2d(fx, fw, fb, stride=s, padding=p).backward(fg)
+        F.conv2d(fx, fw, fb, stride=s, padding=p, groups=g_).backward(fg)
 
     cases["fastdl fwd"], cases["fastdl fwd+bwd"] = f_fwd, f_both
     if torch is not None:
@@ -58,11 +64,11 @@ def _cases(torch, layer, seed=0):
 
         def t_fwd():
             with torch.no_grad():
-                torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p)
+                torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p, groups=g_)
 
         def t_both():
             tx.grad = tw.grad = tb.grad = None
-            torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p).backward(tg)
+            torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p, groups=g_).backward(tg)
 
         cases["torch fwd"], cases["torch fwd+bwd"] = t_fwd, t_both
     return cases
