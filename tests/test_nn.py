@@ -529,3 +529,49 @@ def test_half_precision_results_keep_their_dtype():
         assert np.isfinite(inp.grad.float().numpy()).all()
     nb = fd.nextafter(fd.tensor([1.0, 0.0], dtype=fd.bfloat16), fd.tensor([2.0, -1.0], dtype=fd.bfloat16))
     np.testing.assert_array_equal(nb.float().numpy(), np.array([1.0078125, -(2.0 ** -133)], dtype=np.float32))
+
+
+@pytest.mark.parametrize("name,kw", [("leaky_relu", dict(negative_slope=0.2)), ("elu", dict(alpha=0.7)),
+                                     ("selu", {}), ("celu", dict(alpha=1.3)), ("hardswish", {}),
+                                     ("hardsigmoid", {})])
+def test_fused_activations_match_torch(name, kw, rng, torch):
+    """The activations with one fused CPU pass each way, against PyTorch: values and gradients on
+    float64 and float32, the edges (the pieces' ends, 0, NaN, infinities), a transposed input, and
+    second-order gradients (create_graph) by the differentiable form."""
+    edges = [-np.inf, -3.0, -3.0000001, -1e-30, 0.0, 1e-30, 2.9999999, 3.0, np.inf, np.nan]
+    x = np.concatenate([rng.standard_normal(300) * 4, edges]).reshape(31, 10)
+    g = rng.standard_normal(x.shape)
+    # celu's float64 gradient: PyTorch's takes input_scale as 1 / float32(alpha) (derivatives.yaml),
+    # 1e-7 off the exact one fastdl gives
+    for dt, tdt, tol in ((fd.float64, torch.float64, 1e-6 if name == "celu" else 1e-12), (fd.float32, torch.float32, 2e-6)):
+        fx = fd.tensor(x, dtype=dt).T.requires_grad_()  # transposed: the kernels' strided rows
+        tx = torch.tensor(x, dtype=tdt).T.requires_grad_()
+        fy, ty = getattr(F, name)(fx, **kw), getattr(torch.nn.functional, name)(tx, **kw)
+        np.testing.assert_allclose(fy.detach().numpy(), ty.detach().numpy(), rtol=tol, atol=tol, equal_nan=True)
+        fy.backward(fd.tensor(g.T, dtype=dt))
+        ty.backward(torch.tensor(g.T, dtype=tdt))
+        np.testing.assert_allclose(fx.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol, equal_nan=True)
+    # second order, away from the kinks
+    x2 = rng.standard_normal((4, 5)) * 2
+    fx = fd.tensor(x2, requires_grad=True)
+    tx = torch.tensor(x2, requires_grad=True)
+    (fgx,) = fd.autograd.grad(getattr(F, name)(fx, **kw).sum(), fx, create_graph=True)
+    (tgx,) = torch.autograd.grad(getattr(torch.nn.functional, name)(tx, **kw).sum(), tx, create_graph=True)
+    np.testing.assert_allclose(fgx.detach().numpy(), tgx.detach().numpy(), rtol=1e-6 if name == "celu" else 1e-12,
+                               atol=1e-12)
+    w = rng.standard_normal(x2.shape)
+    if name == "hardsigmoid":  # PyTorch has no derivative of hardsigmoid_backward; the derivative is constant
+        assert not fgx.requires_grad
+        return
+    (tgg,) = torch.autograd.grad((tgx * torch.tensor(w)).sum(), tx, allow_unused=True)
+    if not fgx.requires_grad:  # a piecewise-linear derivative: constant in x
+        assert tgg is None or np.allclose(tgg.numpy(), 0)
+    else:
+        (fgg,) = fd.autograd.grad((fgx * fd.tensor(w)).sum(), fx, allow_unused=True)
+        want = np.zeros_like(x2) if tgg is None else tgg.numpy()
+        np.testing.assert_allclose(fgg.numpy() if fgg is not None else 0 * x2, want,
+                                   rtol=1e-6 if name == "celu" else 1e-10, atol=1e-12)
+    # bfloat16 through float32, the same as PyTorch's
+    fb = getattr(F, name)(fd.tensor(x, dtype=fd.bfloat16), **kw).float().numpy()
+    tb = getattr(torch.nn.functional, name)(torch.tensor(x, dtype=torch.bfloat16), **kw).float().numpy()
+    np.testing.assert_allclose(fb, tb, rtol=1e-2, atol=1e-2, equal_nan=True)

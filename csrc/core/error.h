@@ -12,6 +12,9 @@ struct ValueError : std::runtime_error { using std::runtime_error::runtime_error
 struct TypeError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct DeviceError : std::runtime_error { using std::runtime_error::runtime_error; };
+// Python's RuntimeError where PyTorch raises it for a valid-looking request it does not support
+// (an in-place write whose operands share memory).
+struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct OutOfMemory : std::runtime_error { using std::runtime_error::runtime_error; };
 
 namespace detail {

@@ -22,6 +22,10 @@ struct ElementwiseKernels {
                 int64_t sc, int64_t sa, int64_t sb);
   // out = clamp(a, lo, hi) with scalar bounds (NaN propagates)
   void (*clamp)(DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t sa, double lo, double hi);
+  // activations with parameters p (ActOp), float32 / float64: out = f(a), or for the *_bwd ops
+  // out = g f'(a) (g read at stride sg; unused, may be null, in forward)
+  void (*act)(ActOp op, DType dt, char* out, const char* a, const char* g, int64_t n, int64_t so, int64_t sa,
+              int64_t sg, const double* p);
   // binary over `rows` rows of n elements, row k at k * (ro, ra, rb) elements from the first
   // (broadcast patterns with short rows: a bias added to every row), one dispatch per block.
   void (*binary_rows)(BinaryOp op, DType dt, char* out, const char* a, const char* b, int64_t n, int64_t so,

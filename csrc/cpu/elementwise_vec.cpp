@@ -680,6 +680,62 @@ void clamp_k(DType dt, char* out, const char* a, int64_t n, int64_t so, int64_t 
   }
 }
 
+// Activations with parameters: PyTorch's formulas, its comparisons deciding the sides (a NaN
+// takes the side the comparison sends it to, and stays NaN there but in the gradient selects).
+template <class T>
+void act_t(ActOp op, char* out, const char* ca, const char* cg, int64_t n, int64_t so, int64_t sa, int64_t sg,
+           const double* p) {
+  T* o = reinterpret_cast<T*>(out);
+  const T* a = reinterpret_cast<const T*>(ca);
+  const T* g = reinterpret_cast<const T*>(cg);
+  const Rows r{n, so, sa, sg};
+  const T p0 = T(p[0]), p1 = T(p[1]), p2 = T(p[2]);
+  const T three = T(3), six = T(6);
+  switch (op) {
+    case ActOp::leaky_relu: return row1(o, a, n, so, sa, [p0](T x) { return x > T(0) ? x : x * p0; });
+    case ActOp::leaky_relu_bwd: return row2(o, a, g, r, [p0](T x, T d) { return x > T(0) ? d : d * p0; });
+    case ActOp::elu: {  // alpha scale, scale, input_scale
+      const T neg = p0 * p1;
+      return row1(o, a, n, so, sa, [neg, p1, p2](T x) {
+        const T m = FASTDL_VM_OR_LIBM(expm1)(x * p2);  // used on the x <= 0 side only
+        return x <= T(0) ? m * neg : x * p1;
+      });
+    }
+    case ActOp::elu_bwd: {
+      const T neg = p0 * p1 * p2;
+      return row2(o, a, g, r, [neg, p1, p2](T x, T d) {
+        const T e = t_exp(x * p2);  // used on the x <= 0 side only
+        return x <= T(0) ? d * neg * e : d * p1;
+      });
+    }
+    case ActOp::hardswish:
+      return row1(o, a, n, so, sa, [three, six](T x) {
+        const T c = x + three, h = c < T(0) ? T(0) : c > six ? six : c;  // a NaN stays (ATen's max / min)
+        return x * h / six;
+      });
+    case ActOp::hardswish_bwd:  // PyTorch's vectorised sides: 0 at -3, g at 3 and at a NaN
+      return row2(o, a, g, r, [three](T x, T d) {
+        return x <= -three ? T(0) : x < three ? d * (x / three + T(0.5)) : d;
+      });
+    case ActOp::hardsigmoid:
+      return row1(o, a, n, so, sa, [three, six](T x) {
+        const T c = x + three;
+        return (c < T(0) ? T(0) : c > six ? six : c) / six;
+      });
+    case ActOp::hardsigmoid_bwd: {
+      const T sixth = T(1.0f / 6.0f);  // PyTorch's one_sixth: a float, in float64 too
+      return row2(o, a, g, r, [three, sixth](T x, T d) { return x > -three && x < three ? d * sixth : T(0); });
+    }
+    default: return;
+  }
+}
+
+void act_k(ActOp op, DType dt, char* out, const char* a, const char* g, int64_t n, int64_t so, int64_t sa, int64_t sg,
+           const double* p) {
+  if (dt == DType::f64) act_t<double>(op, out, a, g, n, so, sa, sg, p);
+  else act_t<float>(op, out, a, g, n, so, sa, sg, p);
+}
+
 template <class T>
 void transpose_t(T* dst, const T* src, int64_t rows, int64_t cols, int64_t dr, int64_t sc) {
   int64_t i0 = 0;
@@ -713,7 +769,7 @@ void transpose_k(size_t es, char* dst, const char* src, int64_t rows, int64_t co
 }  // namespace
 
 const ElementwiseKernels& elementwise_table() {
-  static const ElementwiseKernels k{binary_k, unary_k, cast_k, where_k, clamp_k, binary_rows_k, transpose_k};
+  static const ElementwiseKernels k{binary_k, unary_k, cast_k, where_k, clamp_k, act_k, binary_rows_k, transpose_k};
   return k;
 }
 

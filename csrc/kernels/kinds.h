@@ -25,6 +25,18 @@ enum class UnaryOp : uint8_t {
 };
 inline bool is_predicate(UnaryOp op) { return op >= UnaryOp::logical_not; }
 
+// Activations with parameters p[] (the CPU elementwise table's `act`; other backends compose
+// them): forward out = f(x), and the *_bwd forms out = g f'(x) from the forward input x, with
+// PyTorch's formulas (see ops/unary.cpp).
+//   leaky_relu      p = {slope}
+//   elu             p = {alpha, scale, input_scale}: x > 0 ? scale x : alpha scale (e^(input_scale x) - 1)
+//   hardswish       x min(max(x + 3, 0), 6) / 6
+//   hardsigmoid     min(max(x + 3, 0), 6) / 6
+enum class ActOp : uint8_t {
+  leaky_relu, leaky_relu_bwd, elu, elu_bwd, hardswish, hardswish_bwd, hardsigmoid, hardsigmoid_bwd, count
+};
+inline bool is_act_bwd(ActOp op) { return (int(op) & 1) != 0; }
+
 enum class ReduceOp : uint8_t { sum, prod, max, min, argmax, argmin, count };
 
 }  // namespace fastdl

@@ -93,6 +93,44 @@ Tensor as_strided(const Tensor& a, const IntList& size, const IntList& stride, s
   return v;
 }
 
+namespace {
+// Whether t's elements are distinct and fill [data, data + numel) with no gap, strides positive
+// (PyTorch's is_non_overlapping_and_dense).
+bool dense(const Tensor& t) {
+  std::vector<std::pair<int64_t, int64_t>> d;  // (stride, size) of the dims that move
+  for (int64_t i = 0; i < t.ndim(); ++i)
+    if (t.shape()[i] > 1) d.emplace_back(t.strides()[i], t.shape()[i]);
+  std::sort(d.begin(), d.end());
+  int64_t expect = 1;
+  for (const auto& [st, n] : d) {
+    if (st != expect) return false;
+    expect *= n;
+  }
+  return true;
+}
+}  // namespace
+
+void check_no_internal_overlap(const char* op, const Tensor& out, const char* suffix) {
+  for (int64_t i = 0; i < out.ndim(); ++i)
+    FASTDL_CHECK(!(out.strides()[i] == 0 && out.shape()[i] > 1), RuntimeError, op, suffix,
+                 ": unsupported operation: more than one element of the written-to tensor (shape ", shape_str(out.shape()),
+                 ", strides ", shape_str(out.strides()), ") refers to a single memory location; clone() it first");
+}
+
+void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* suffix) {
+  if (!in.defined() || out.numel() == 0 || in.numel() == 0 || out.storage().get() != in.storage().get()) return;
+  if (out.same(in) || !dense(out) || !dense(in)) return;
+  const char* ob = static_cast<const char*>(out.data_ptr());
+  const char* ib = static_cast<const char*>(in.data_ptr());
+  const char* oe = ob + out.numel() * int64_t(out.itemsize());
+  const char* ie = ib + in.numel() * int64_t(in.itemsize());
+  const bool full = ob == ib && oe == ie && out.strides() == in.strides();
+  FASTDL_CHECK(full || !(ob < ie && ib < oe), RuntimeError, op, suffix,
+               ": unsupported operation: some elements of the input tensor (shape ", shape_str(in.shape()), ", strides ",
+               shape_str(in.strides()), ") and the written-to tensor (shape ", shape_str(out.shape()), ", strides ",
+               shape_str(out.strides()), ") refer to a single memory location; clone() the input first");
+}
+
 void check_inplace_view(const Tensor& view) {
   const TensorImpl* bi = view.impl()->view_base();
   if (!bi || !autograd::grad_enabled()) return;

@@ -275,6 +275,8 @@ Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
   Dims shape = broadcast_shapes(a.shape(), b.shape(), op_name(op));
   FASTDL_CHECK(shape == a.shape(), ValueError, op_name(op), "_: output with shape ", shape_str(a.shape()),
                " doesn't match the broadcast shape ", shape_str(shape));
+  check_no_internal_overlap(op_name(op), a, "_");
+  check_no_partial_overlap(op_name(op), a, b, "_");
   DType rt = result_type(a, b);
   DType ct = rt == DType::b8 ? rt : compute_dtype(op, rt);  // bool algebra stays bool
   auto category = [](DType t) { return is_floating(t) ? 2 : is_integral(t) ? 1 : 0; };

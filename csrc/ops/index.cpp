@@ -325,7 +325,11 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
     std::vector<int> ds;
     V idx;
     Tensor v = apply_basic(a, items, ds, idx);
-    if (ds.empty()) { copy_(v, value); return; }
+    if (ds.empty()) {  // basic indexing: a view written by a copy
+      check_no_partial_overlap("__setitem__", v, value);
+      copy_(v, value);
+      return;
+    }
     Plan p = make_plan(v, ds, idx);
     if (a.device().is_cuda()) {
       Tensor host = to_device(v, Device());

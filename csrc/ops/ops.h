@@ -70,7 +70,10 @@ Tensor lerp(const Tensor& a, const Tensor& b, double w);
 Tensor unary(UnaryOp op, const Tensor& a);
 Tensor unary_(UnaryOp op, const Tensor& a);
 Tensor leaky_relu(const Tensor& a, double slope);
-Tensor elu(const Tensor& a, double alpha);
+// elu: x > 0 ? scale x : alpha scale (e^(input_scale x) - 1) (selu and celu set scale and input_scale)
+Tensor elu(const Tensor& a, double alpha, double scale = 1.0, double input_scale = 1.0);
+Tensor hardswish(const Tensor& a);    // x min(max(x + 3, 0), 6) / 6
+Tensor hardsigmoid(const Tensor& a);  // min(max(x + 3, 0), 6) / 6
 Tensor hardtanh(const Tensor& a, double lo, double hi);
 Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf);
 
@@ -114,6 +117,14 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index);
 void rebase_view_history(const Tensor& view);
 // Before such a write: raises when `view` is a view of a leaf that requires grad (nothing written yet).
 void check_inplace_view(const Tensor& view);
+// Before an in-place write into `out`, as PyTorch checks (as_strided.cpp): RuntimeError when two of
+// out's elements share memory (a dimension of stride 0 and size > 1), or when `in` shares some of
+// out's memory but not all of it in out's own layout (x[1:].add_(x[:-1]), y.add_(y.T): elements
+// would read values already overwritten). Views whose overlap is too hard to decide (not dense:
+// y[::2] against y[1::2]) pass, as in PyTorch.
+// suffix: after op in the message ("_" for the in-place forms named by their op).
+void check_no_internal_overlap(const char* op, const Tensor& out, const char* suffix = "");
+void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* suffix = "");
 // as_strided.cpp: a view of any geometry over a's storage (offset: a's own when absent)
 Tensor as_strided(const Tensor& a, const IntList& size, const IntList& stride, std::optional<int64_t> storage_offset);
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim);

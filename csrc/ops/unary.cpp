@@ -1,5 +1,7 @@
 // Unary elementwise ops and their backward formulas.
+#include <array>
 #include <cmath>
+#include <functional>
 
 #include "autograd/node.h"
 #include "ops/dispatch.h"
@@ -188,6 +190,7 @@ Tensor unary(UnaryOp op, const Tensor& a) {
 }
 
 Tensor unary_(UnaryOp op, const Tensor& a) {
+  if (!is_predicate(op)) check_no_internal_overlap(op_name(op), a, "_");
   if (autograd::any_requires_grad(a)) {
     FASTDL_CHECK(!a.is_leaf(), ValueError, op_name(op), "_: a leaf Variable that requires grad is being used in an in-place operation");
     check_inplace_view(a);
@@ -207,17 +210,94 @@ Tensor unary_(UnaryOp op, const Tensor& a) {
   return a;
 }
 
-Tensor leaky_relu(const Tensor& a, double slope) {
-  Tensor pos = binary_scalar(BinaryOp::gt, a, 0.0);
-  return where(pos, a, mul_s(a, slope));
+namespace {
+
+using Prm = std::array<double, 3>;
+
+// One pass of the CPU act kernel: out = f(a), or g f'(a) for a *_bwd op (g shaped as a).
+// float32 / float64 (half types through float32); out keeps a's layout.
+Tensor run_act(ActOp op, const Tensor& a_, const Tensor& g_, const Prm& p) {
+  const DType dt = a_.dtype(), kt = dt == DType::f64 ? DType::f64 : DType::f32;
+  const bool bwd = is_act_bwd(op);
+  Tensor a = a_.dtype() == kt ? a_ : to_dtype(detach(a_), kt);
+  Tensor g = !bwd ? Tensor() : g_.dtype() == kt ? g_ : to_dtype(detach(g_), kt);
+  Tensor out = empty_in_layout(a, a.shape(), kt, a.device());
+  if (out.numel()) {
+    auto k = cpu::elementwise_kernels().act;
+    const int nops = bwd ? 3 : 2;
+    Dims s0 = out.strides(), s1 = a.strides(), s2 = bwd ? bstrides(g, a.shape()) : a.strides();
+    const Dims* st[3] = {&s0, &s1, &s2};
+    cpu::Loop L = cpu::make_loop(out.shape(), st, nops);
+    char* base[3] = {static_cast<char*>(out.data_ptr()), static_cast<char*>(a.data_ptr()),
+                     bwd ? static_cast<char*>(g.data_ptr()) : nullptr};
+    int64_t es[3] = {int64_t(out.itemsize()), int64_t(out.itemsize()), int64_t(out.itemsize())};
+    cpu::for_each_row(L, base, es, [&](char* const* q, int64_t n, const int64_t* s) {
+      k(op, kt, q[0], q[1], bwd ? q[2] : nullptr, n, s[0], s[1], bwd ? s[2] : 0, p.data());
+    }, cpu::kParallelGrain / 8);
+  }
+  return dt == kt ? out : to_dtype(out, dt);
 }
 
-Tensor elu(const Tensor& a, double alpha) {
+bool act_fused(const Tensor& a) { return a.device().is_cpu() && is_floating(a.dtype()); }
+
+// Forward through the act kernel and a node whose backward runs its *_bwd form; under create_graph
+// the derivative as differentiable ops of the input instead (deriv).
+Tensor act(const char* name, const char* node, ActOp op, const Tensor& a, const Prm& p,
+           std::function<Tensor(const Tensor&)> deriv) {
+  FASTDL_PROFILE(name, a);
+  Tensor out = run_act(op, detach(a), Tensor(), p);
+  if (autograd::any_requires_grad(a)) {
+    const ActOp bop = ActOp(int(op) + 1);
+    autograd::record(node, {a}, out, [a, p, bop, deriv](std::vector<Tensor>& g) {
+      if (autograd::grad_enabled()) return std::vector<Tensor>{mul(g[0], deriv(a))};
+      return std::vector<Tensor>{run_act(bop, detach(a), g[0], p)};
+    }, std::vector<Tensor>{a});
+  }
+  return out;
+}
+
+Tensor cst(double v, const Tensor& like) { return scalar_tensor(v, like.dtype(), like.device()); }
+Tensor cmp(BinaryOp op, const Tensor& a, double v) { return binary_scalar(op, detach(a), v); }
+
+}  // namespace
+
+Tensor leaky_relu(const Tensor& a, double slope) {
+  if (!act_fused(a)) return where(binary_scalar(BinaryOp::gt, a, 0.0), a, mul_s(a, slope));
+  return act("leaky_relu", "LeakyReluBackward0", ActOp::leaky_relu, a, {slope, 0, 0},
+             [slope](const Tensor& x) { return where(cmp(BinaryOp::gt, x, 0.0), cst(1.0, x), cst(slope, x)); });
+}
+
+Tensor elu(const Tensor& a, double alpha, double scale, double input_scale) {
   // PyTorch's sides: x <= 0 is exponential, everything else (a NaN too) the identity. The exponential
   // side sees 0 where unused, so that its zero gradient there stays 0 (not 0 * exp(inf)).
-  Tensor neg = binary_scalar(BinaryOp::le, a, 0.0);
-  Tensor an = where(neg, a, zeros_like(a));
-  return where(neg, mul_s(unary(UnaryOp::expm1, an), alpha), a);
+  const auto expo = [input_scale](const Tensor& x, const Tensor& neg) {
+    return unary(UnaryOp::exp, mul_s(where(neg, x, zeros_like(x)), input_scale));
+  };
+  if (!act_fused(a)) {
+    Tensor neg = binary_scalar(BinaryOp::le, a, 0.0);
+    Tensor an = mul_s(where(neg, a, zeros_like(a)), input_scale);
+    return where(neg, mul_s(unary(UnaryOp::expm1, an), alpha * scale), mul_s(a, scale));
+  }
+  return act("elu", "EluBackward0", ActOp::elu, a, {alpha, scale, input_scale}, [=](const Tensor& x) {
+    Tensor neg = cmp(BinaryOp::le, x, 0.0);
+    return where(neg, mul_s(expo(x, neg), alpha * scale * input_scale), cst(scale, x));
+  });
+}
+
+Tensor hardswish(const Tensor& a) {
+  if (!act_fused(a)) return mul_s(mul(a, clamp(add_s(a, 3.0), 0.0, 6.0)), 1.0 / 6.0);
+  return act("hardswish", "HardswishBackward0", ActOp::hardswish, a, {0, 0, 0}, [](const Tensor& x) {
+    return where(cmp(BinaryOp::le, x, -3.0), cst(0.0, x),
+                 where(cmp(BinaryOp::lt, x, 3.0), add_s(mul_s(x, 1.0 / 3.0), 0.5), cst(1.0, x)));
+  });
+}
+
+Tensor hardsigmoid(const Tensor& a) {
+  if (!act_fused(a)) return mul_s(clamp(add_s(a, 3.0), 0.0, 6.0), 1.0 / 6.0);
+  return act("hardsigmoid", "HardsigmoidBackward0", ActOp::hardsigmoid, a, {0, 0, 0}, [](const Tensor& x) {
+    Tensor inside = binary(BinaryOp::logical_and, cmp(BinaryOp::gt, x, -3.0), cmp(BinaryOp::lt, x, 3.0));
+    return where(inside, cst(double(1.0f / 6.0f), x), cst(0.0, x));  // PyTorch's float one_sixth, in float64 too
+  });
 }
 
 Tensor hardtanh(const Tensor& a, double lo, double hi) { return clamp(a, lo, hi); }

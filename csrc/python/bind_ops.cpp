@@ -103,7 +103,11 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("_to_device", [](const Tensor& a, nb::handle d) { return to_device(a, device_arg(d)); })
   // In-place writes count in the tensor's version (bump_version, Tensor._version): assign_,
   // binary_ and unary_ count their own; fill_ and the random fills are counted here.
-  cls.def("copy_", [](const Tensor& a, const Tensor& src) { return assign_(a, src); }, "src"_a);
+  cls.def("copy_", [](const Tensor& a, const Tensor& src) {
+    check_no_internal_overlap("copy_", a);
+    check_no_partial_overlap("copy_", a, src);
+    return assign_(a, src);
+  }, "src"_a);
   // On a non-leaf in a graph, fill_ / zero_ go through copy_ so the old history gets no gradient.
   auto fill = [](const Tensor& a, double v) {
     if (autograd::grad_enabled() && a.requires_grad() && !a.is_leaf()) return assign_(a, scalar_tensor(v, a.dtype(), a.device()));
@@ -228,7 +232,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
                  hi.is_none() ? std::nullopt : std::optional<double>(nb::cast<double>(hi)));
   }, "input"_a, "min"_a = nb::none(), "max"_a = nb::none())
   DEF("leaky_relu", &leaky_relu, "input"_a, "negative_slope"_a = 0.01)
-  DEF("elu", &elu, "input"_a, "alpha"_a = 1.0)
+  DEF("elu", &elu, "input"_a, "alpha"_a = 1.0, "scale"_a = 1.0, "input_scale"_a = 1.0)
+  DEF("hardswish", &hardswish, "input"_a)
+  DEF("hardsigmoid", &hardsigmoid, "input"_a)
   DEF("hardtanh", &hardtanh, "input"_a, "min_val"_a = -1.0, "max_val"_a = 1.0)
   DEF("nan_to_num", [](const Tensor& a, double nan, nb::handle pinf, nb::handle ninf) {
     double big = a.dtype() == DType::f64 ? 1.7976931348623157e308 : 3.4028234663852886e38;

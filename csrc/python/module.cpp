@@ -19,6 +19,7 @@ NB_MODULE(_C, m) {
     catch (const TypeError& e) { PyErr_SetString(PyExc_TypeError, e.what()); }
     catch (const IndexError& e) { PyErr_SetString(PyExc_IndexError, e.what()); }
     catch (const DeviceError& e) { PyErr_SetString(PyExc_RuntimeError, e.what()); }
+    catch (const RuntimeError& e) { PyErr_SetString(PyExc_RuntimeError, e.what()); }
     catch (const OutOfMemory& e) { PyErr_SetString(PyExc_MemoryError, e.what()); }
     catch (const std::bad_alloc&) { PyErr_SetString(PyExc_MemoryError, "fastdl: out of memory"); }
     catch (const nb::cast_error&) {  // a Python argument of the wrong type inside a binding
