@@ -4,12 +4,24 @@
 // strides walk rows the compiler vectorises. Compiled per ISA (avx2, avx512); conv_vec.cpp
 // picks these or the implicit GEMM.
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
+#include <type_traits>
+
 #include "cpu/conv_vec.h"
 #include "cpu/simd/transpose.h"
 
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
 using namespace cv;
+
+// f(std::integral_constant<int, n>) for a run length n in [1, N]: the length as a compile-time
+// count keeps a run's accumulators in registers.
+template <int N, class F>
+inline void with_count(int n, const F& f) {
+  if constexpr (N > 1) {
+    if (n < N) return with_count<N - 1>(n, f);
+  }
+  f(std::integral_constant<int, N>{});
+}
 
 // dst (Hp x Wp) = the plane x (H x W) placed at row ph, column pw, zeros around (stride 1's
 // direct loops then read every tap of a whole vector run without bounds checks).
@@ -133,14 +145,7 @@ void fwd_flat(const Conv2dParams& p) {
       const bool same = nq == NQ && v0 / nv == (v0 + NQ - 1) / nv;
       T* yr = yp + v0 * W;
       if (same) { flat_run<V, NQ, true>(p, Wp, P, xq, wq, bq, yr); continue; }
-      switch (nq) {  // the run's length as a compile-time count keeps it in registers
-        case 6: flat_run<V, 6, false>(p, Wp, P, xq, wq, bq, yr); break;
-        case 5: flat_run<V, 5, false>(p, Wp, P, xq, wq, bq, yr); break;
-        case 4: flat_run<V, 4, false>(p, Wp, P, xq, wq, bq, yr); break;
-        case 3: flat_run<V, 3, false>(p, Wp, P, xq, wq, bq, yr); break;
-        case 2: flat_run<V, 2, false>(p, Wp, P, xq, wq, bq, yr); break;
-        default: flat_run<V, 1, false>(p, Wp, P, xq, wq, bq, yr); break;
-      }
+      with_count<NQ>(nq, [&](auto k) { flat_run<V, decltype(k)::value, false>(p, Wp, P, xq, wq, bq, yr); });
     }
     for (int64_t o = 0; o < ng * Kg; ++o)  // the flat grid's rows without their extra columns
       for (int64_t oh = 0; oh < p.OH; ++oh)
@@ -267,14 +272,9 @@ void fwd_dw_blocked(const Conv2dParams& p) {
         const T* x0 = nr > 0 && ns > 0 ? xt + ((oh * p.sh - p.ph + r0 * p.dh) * Wt + halo + ow0 * p.sw - p.pw + s0 * p.dw) * W : xt;
         const T* w0 = wt + (r0 * p.S + s0) * W;
         T* yr = yt + (oh * p.OW + ow0) * W;
-        switch (np) {  // the run's length as a compile-time count keeps it in registers
-          case 6: dw_run<V, 6>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr); break;
-          case 5: dw_run<V, 5>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr); break;
-          case 4: dw_run<V, 4>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr); break;
-          case 3: dw_run<V, 3>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr); break;
-          case 2: dw_run<V, 2>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr); break;
-          default: dw_run<V, 1>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr); break;
-        }
+        with_count<NP>(np, [&](auto k) {
+          dw_run<V, decltype(k)::value>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr);
+        });
       }
     }
     from_lanes<T, W>(yt, OHW, nc, y + (n * C + c0) * OHW);
@@ -361,12 +361,7 @@ void fwd_direct(const Conv2dParams& p) {
           const T* xr = xp + oh * p.sh * Wp + o0;
           T* yr = yp + oh * p.OW + o0;
           const int64_t left = p.OW - o0;
-          switch (nq) {  // the run's vectors as compile-time counts keep them in registers
-            case 4: direct_run<V, 4>(p, xr, Wp, plane, wk, bias, yr, left); break;
-            case 3: direct_run<V, 3>(p, xr, Wp, plane, wk, bias, yr, left); break;
-            case 2: direct_run<V, 2>(p, xr, Wp, plane, wk, bias, yr, left); break;
-            default: direct_run<V, 1>(p, xr, Wp, plane, wk, bias, yr, left); break;
-          }
+          with_count<NB>(nq, [&](auto k) { direct_run<V, decltype(k)::value>(p, xr, Wp, plane, wk, bias, yr, left); });
         }
     }
   });
