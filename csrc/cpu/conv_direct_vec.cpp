@@ -422,12 +422,78 @@ inline void dot_run(const T* a, const T* b, typename V::R* acc) {
   for (int q = 0; q < NQ; ++q) acc[q] = V::fma(V::load(a + q * V::W), V::load(b + q * V::W), acc[q]);
 }
 
+// Depthwise weight gradient with channels in the lanes: a task owns W channels and runs every
+// image: x and gy transposed into lanes, then per tap (r, s) the dot product of gy with x shifted
+// over exactly the output pixels whose input lies inside the plane, in runs of NP pixels with
+// independent accumulators (the planes-in-lanes loops below pay two plane copies and a reduction
+// per (channel, image): 1.7 ms for a 7x7 layer on 16 x 384 4x4 planes, most of a ConvNeXt step's
+// depthwise time).
+template <class V, int NP, class T>
+inline void dot_runs(const T* gyr, const T* xr, int64_t n, int64_t pstep, typename V::R& acc) {
+  typename V::R a[NP];
+#pragma GCC unroll 8
+  for (int q = 0; q < NP; ++q) a[q] = V::zero();
+  int64_t i = 0;
+  for (; i + NP <= n; i += NP)
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) a[q] = V::fma(V::load(gyr + (i + q) * V::W), V::load(xr + (i + q) * pstep), a[q]);
+  for (; i < n; ++i) a[0] = V::fma(V::load(gyr + i * V::W), V::load(xr + i * pstep), a[0]);
+#pragma GCC unroll 8
+  for (int q = 0; q < NP; ++q) acc = V::add(acc, a[q]);
+}
+
+template <class T>
+void bwd_weight_dw_blocked(const Conv2dParams& p) {
+  using V = PV<T>;
+  constexpr int W = V::W, NP = 4;
+  const T* gy = static_cast<const T*>(p.gy);
+  const T* x = static_cast<const T*>(p.x);
+  T* gw = static_cast<T*>(p.gw);
+  const int64_t C = p.C, HW = p.H * p.W, OHW = p.OH * p.OW, RS = p.R * p.S, blocks = ceil_div(C, W);
+  const int64_t per = (HW + OHW + RS) * W;
+  const int nt = threads_for(std::min<int64_t>(blocks, p.N * C * OHW * RS >> 15));
+  Scratch scratch(size_t(per) * sizeof(T) * size_t(nt));
+  run_tasks(blocks, nt, [&](int64_t cb, int th) {
+    const int64_t c0 = cb * W, nc = std::min<int64_t>(W, C - c0);
+    T* xt = scratch.as<T>() + per * th;
+    T* gt = xt + HW * W;
+    T* acc = gt + OHW * W;
+    std::fill(acc, acc + RS * W, T(0));
+    if (nc < W) {  // lanes past C stay zero
+      std::fill(xt, xt + HW * W, T(0));
+      std::fill(gt, gt + OHW * W, T(0));
+    }
+    for (int64_t n = 0; n < p.N; ++n) {
+      to_lanes<T, W>(x + (n * C + c0) * HW, HW, nc, xt);
+      to_lanes<T, W>(gy + (n * C + c0) * OHW, OHW, nc, gt);
+      for (int64_t r = 0; r < p.R; ++r) {
+        int64_t oh0, oh1;
+        conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
+        for (int64_t s = 0; s < p.S; ++s) {
+          int64_t ow0, ow1;
+          conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
+          typename V::R a = V::load(acc + (r * p.S + s) * W);
+          for (int64_t oh = oh0; oh < oh1 && ow1 > ow0; ++oh) {
+            const int64_t ih = oh * p.sh - p.ph + r * p.dh, iw = ow0 * p.sw - p.pw + s * p.dw;
+            dot_runs<V, NP>(gt + (oh * p.OW + ow0) * W, xt + (ih * p.W + iw) * W, ow1 - ow0, p.sw * W, a);
+          }
+          V::store(acc + (r * p.S + s) * W, a);
+        }
+      }
+    }
+    for (int64_t l = 0; l < nc; ++l)
+      for (int64_t i = 0; i < RS; ++i) gw[(c0 + l) * RS + i] = acc[i * W + l];
+  });
+  if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
+}
+
 // One (k, c) pair per task: gw[k, c, r, s] = sum over images and pixels of gy x shifted. Stride
 // 1: per image, the x and gy planes are copied zero-padded (they stay in L1 across the taps)
 // and each tap sums whole vector runs in four accumulators, added into the tap's vector
 // partial. Other strides sum rows of lane partials.
 template <class T>
 void bwd_weight_direct(const Conv2dParams& p) {
+  if (dw_blocked_pays(p, PV<T>::W)) return bwd_weight_dw_blocked<T>(p);
   using V = PV<T>;
   constexpr int W = V::W;
   const T* gy = static_cast<const T*>(p.gy);
