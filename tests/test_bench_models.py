@@ -66,3 +66,13 @@ def test_bench_generate_runs(capsys):
     generate.main(["--quick"])
     out = capsys.readouterr().out
     assert "mamba / gpt tokens per second" in out and out.count("tokens/s") == 2
+
+
+@pytest.mark.parametrize("name", ["convnext", "effnet"])
+def test_modern_cnn_bench_models_train_alike(name):
+    """ConvNeXt-T and EfficientNet-B0 of `fastdl bench models` (depthwise 7x7 on planes down to
+    2x2, strided depthwise, squeeze-excitation) and their PyTorch twins follow the same loss
+    trajectory from the same weights (float32)."""
+    fs, ts = models.loss_trajectories(name, torch, 3)
+    np.testing.assert_allclose(fs, ts, rtol=2e-3, atol=1e-4)
+    assert fs[-1] < fs[0]

@@ -26,6 +26,11 @@ Models (each written once below against a framework handle, so both sides run th
     resnet18  fastdl.models.resnet18 (torchvision's layout: 7x7 stride-2 stem, max pool, BasicBlocks
               [2, 2, 2, 2], 64-512 channels), 10 classes, batch 32 of 3x64x64, SGD (issue 9's bar);
               PyTorch side for both: the same source on torch.nn (fastdl.models.twin)
+    convnext  fastdl.models.convnext_tiny (4x4 stride-4 stem, 7x7 depthwise blocks on 16x16 to 2x2
+              planes, LayerNorm, GELU), 10 classes, batch 16 of 3x64x64, AdamW; PyTorch: its twin
+    effnet    fastdl.models.efficientnet_b0 (MBConv: depthwise 3x3 / 5x5, stride 2 among them,
+              squeeze-excitation, SiLU), 10 classes, batch 16 of 3x64x64, AdamW, dropout and
+              stochastic depth off (both sides then train alike); PyTorch: its twin
     mamba     character-level Mamba LM (fastdl.models.MambaLM): 2 layers, d_model 128, d_state 16,
               context 64, batch 12, vocab 65, AdamW; PyTorch side: conv1d and the sequential
               selective scan of `fastdl bench scan` (mamba_ssm's CPU path)
@@ -453,7 +458,10 @@ MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e
           "mamba": (_mamba_case, "AdamW", 1e-3),
           "lstm-lm": (_rnn_lm_case("lstm"), "AdamW", 1e-3), "gru-lm": (_rnn_lm_case("gru"), "AdamW", 1e-3),
           "lenet": (_cnn_case("lenet5", 256, (1, 28, 28), input_size=28), "AdamW", 1e-3),
-          "resnet18": (_cnn_case("resnet18", 32, (3, 64, 64)), "SGD", 1e-2)}
+          "resnet18": (_cnn_case("resnet18", 32, (3, 64, 64)), "SGD", 1e-2),
+          "convnext": (_cnn_case("convnext_tiny", 16, (3, 64, 64)), "AdamW", 1e-3),
+          "effnet": (_cnn_case("efficientnet_b0", 16, (3, 64, 64), dropout=0.0, stochastic_depth_prob=0.0),
+                     "AdamW", 1e-3)}
 
 
 def copy_weights(src, dst, torch):
