@@ -441,3 +441,22 @@ def test_hardtanh_relu6_gradient_selects_like_torch(torch):
         (1.0 / (y - 1.0)).sum().backward()  # -inf upstream where y == 1
         (1.0 / (ty - 1.0)).sum().backward()
         np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_nan_to_num_every_float_dtype_and_gradient(torch):
+    """NaN / +inf / -inf replaced as PyTorch does: the defaults are each dtype's own largest finite
+    value (float16's 65504, bfloat16's; float32's would round to inf there), given values as
+    given; the gradient passes where the input is finite, 0 elsewhere; integers unchanged."""
+    vals = [np.inf, -np.inf, np.nan, 1.0, -2.5, 0.0, 3e38]
+    for dt, tdt in ((fd.float16, torch.float16), (fd.bfloat16, torch.bfloat16), (fd.float32, torch.float32),
+                    (fd.float64, torch.float64)):
+        for kw in ({}, dict(nan=1.5, posinf=2.0, neginf=-3.0), dict(posinf=7.0)):
+            got = fd.nan_to_num(fd.tensor(vals, dtype=dt), **kw)
+            want = torch.nan_to_num(torch.tensor(vals, dtype=tdt), **kw)
+            assert got.dtype == dt
+            np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+    x = fd.tensor(np.array(vals * 3).reshape(3, 7).T, requires_grad=True)  # transposed: strided rows
+    g = np.arange(21.0).reshape(7, 3)
+    fd.nan_to_num(x).backward(fd.tensor(g))
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(np.isfinite(np.array(vals * 3).reshape(3, 7).T), g, 0))
+    np.testing.assert_array_equal(fd.nan_to_num(fd.tensor([1, -2, 3])).numpy(), [1, -2, 3])

@@ -726,6 +726,12 @@ void act_t(ActOp op, char* out, const char* ca, const char* cg, int64_t n, int64
       const T sixth = T(1.0f / 6.0f);  // PyTorch's one_sixth: a float, in float64 too
       return row2(o, a, g, r, [three, sixth](T x, T d) { return x > -three && x < three ? d * sixth : T(0); });
     }
+    case ActOp::nan_to_num:
+      return row1(o, a, n, so, sa, [p0, p1, p2](T x) {
+        return x != x ? p0 : x == std::numeric_limits<T>::infinity() ? p1 : x == -std::numeric_limits<T>::infinity() ? p2 : x;
+      });
+    case ActOp::nan_to_num_bwd:  // the gradient where x is finite, 0 elsewhere (PyTorch's)
+      return row2(o, a, g, r, [](T x, T d) { return x - x == T(0) ? d : T(0); });
     default: return;
   }
 }

@@ -32,8 +32,10 @@ inline bool is_predicate(UnaryOp op) { return op >= UnaryOp::logical_not; }
 //   elu             p = {alpha, scale, input_scale}: x > 0 ? scale x : alpha scale (e^(input_scale x) - 1)
 //   hardswish       x min(max(x + 3, 0), 6) / 6
 //   hardsigmoid     min(max(x + 3, 0), 6) / 6
+//   nan_to_num      p = {nan, posinf, neginf}: those values in place of NaN, +inf, -inf
 enum class ActOp : uint8_t {
-  leaky_relu, leaky_relu_bwd, elu, elu_bwd, hardswish, hardswish_bwd, hardsigmoid, hardsigmoid_bwd, count
+  leaky_relu, leaky_relu_bwd, elu, elu_bwd, hardswish, hardswish_bwd, hardsigmoid, hardsigmoid_bwd,
+  nan_to_num, nan_to_num_bwd, count
 };
 inline bool is_act_bwd(ActOp op) { return (int(op) & 1) != 0; }
 

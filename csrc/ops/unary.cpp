@@ -303,6 +303,10 @@ Tensor hardsigmoid(const Tensor& a) {
 Tensor hardtanh(const Tensor& a, double lo, double hi) { return clamp(a, lo, hi); }
 
 Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf) {
+  if (act_fused(a))
+    return act("nan_to_num", "NanToNumBackward0", ActOp::nan_to_num, a, {nan, posinf, neginf}, [](const Tensor& x) {
+      return to_dtype(unary(UnaryOp::isfinite, detach(x)), x.dtype());
+    });
   Tensor r = where(unary(UnaryOp::isnan, a), full(Dims(), nan, a.dtype(), a.device()), a);
   r = where(binary(BinaryOp::logical_and, unary(UnaryOp::isinf, r), binary_scalar(BinaryOp::gt, r, 0.0)),
             full(Dims(), posinf, a.dtype(), a.device()), r);

@@ -237,7 +237,10 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("hardsigmoid", &hardsigmoid, "input"_a)
   DEF("hardtanh", &hardtanh, "input"_a, "min_val"_a = -1.0, "max_val"_a = 1.0)
   DEF("nan_to_num", [](const Tensor& a, double nan, nb::handle pinf, nb::handle ninf) {
-    double big = a.dtype() == DType::f64 ? 1.7976931348623157e308 : 3.4028234663852886e38;
+    // the dtype's largest finite value (a half type's own: float32's would round to inf there)
+    const DType d = a.dtype();
+    double big = d == DType::f64 ? 1.7976931348623157e308 : d == DType::f16 ? 65504.0
+                 : d == DType::bf16 ? 3.3895313892515355e38 : 3.4028234663852886e38;
     return nan_to_num(a, nan, pinf.is_none() ? big : nb::cast<double>(pinf), ninf.is_none() ? -big : nb::cast<double>(ninf));
   }, "input"_a, "nan"_a = 0.0, "posinf"_a = nb::none(), "neginf"_a = nb::none())
   DEF("lerp", [](const Tensor& a, const Tensor& b, double w) { return lerp(a, b, w); }, "input"_a, "end"_a, "weight"_a)
