@@ -37,6 +37,10 @@ def _cases(lib):
         ("relu_ expanded", lambda: lib.zeros(3).expand(2, 3).relu_()),
         ("clamp_ expanded", lambda: lib.zeros(3).expand(2, 3).clamp_(0, 1)),
         ("copy_ into expanded", lambda: lib.zeros(3).expand(2, 3).copy_(lib.ones(2, 3))),
+        ("logical_not_ expanded", lambda: lib.tensor([True, False]).expand(3, 2).logical_not_()),
+        ("index assign from itself", lambda: (lambda x: (x.__setitem__(lib.tensor([1, 2]), x[0:2]), x)[1])(ar(4))),
+        ("list index assign from itself", lambda: (lambda x: (x.__setitem__([1, 2], x[2:4]), x)[1])(ar(4))),
+        ("slice assign into expanded", lambda: (lambda b: (b.expand(3, 4).__setitem__(slice(0, 2), 1.0), b)[1])(ar(4))),
         # allowed
         ("mul_ itself", lambda: (lambda x: x.mul_(x))(ar(5) + 1)),
         ("add_ disjoint halves", lambda: (lambda x: (x[:3].add_(x[3:]), x)[1])(ar(6))),
@@ -46,6 +50,8 @@ def _cases(lib):
         ("zero_ expanded", lambda: (lambda z: (z.expand(2, 3).zero_(), z)[1])(lib.ones(3))),
         ("setitem disjoint", lambda: (lambda x: (x.__setitem__(slice(0, 3), x[3:]), x)[1])(ar(6))),
         ("copy_ itself", lambda: (lambda x: x.copy_(x))(ar(4))),
+        ("index assign from another", lambda: (lambda x: (x.__setitem__([1, 2], ar(2) + 7), x)[1])(ar(4))),
+        ("slice assign into one expanded row", lambda: (lambda b: (b.expand(3, 4).__setitem__(0, ar(4) + 1), b)[1])(ar(4))),
     ]
 
 
@@ -59,7 +65,8 @@ def _outcome(f):
 def test_overlap_decisions_and_values():
     raising = {"add_ shifted", "mul_ shifted", "copy_ shifted", "add_ own transpose", "add_ own first row",
                "setitem shifted", "add_ expanded", "add_ tensor into expanded", "exp_ expanded", "relu_ expanded",
-               "clamp_ expanded", "copy_ into expanded"}
+               "clamp_ expanded", "copy_ into expanded", "logical_not_ expanded", "index assign from itself",
+               "list index assign from itself", "slice assign into expanded"}
     for name, f in _cases(fd):
         if name in raising:
             with pytest.raises(RuntimeError, match="unsupported operation"):

@@ -270,7 +270,7 @@ void fwd_dw_blocked(const Conv2dParams& p) {
         const int64_t nr = r1 - r0, ns = std::max<int64_t>(0, s1 - s0);
         // the run's first pixel at tap (r0, s0): inside the tile (its halo) whenever taps are run
         const T* x0 = nr > 0 && ns > 0 ? xt + ((oh * p.sh - p.ph + r0 * p.dh) * Wt + halo + ow0 * p.sw - p.pw + s0 * p.dw) * W : xt;
-        const T* w0 = wt + (r0 * p.S + s0) * W;
+        const T* w0 = nr > 0 && ns > 0 ? wt + (r0 * p.S + s0) * W : wt;  // r0 may be R: no taps
         T* yr = yt + (oh * p.OW + ow0) * W;
         with_count<NP>(np, [&](auto k) {
           dw_run<V, decltype(k)::value>(x0, nr, ns, rstep, sstep, pstep, w0, p.S * W, bias, yr);
@@ -281,29 +281,32 @@ void fwd_dw_blocked(const Conv2dParams& p) {
   });
 }
 
-// Whether fwd_dw_blocked serves p (a depthwise layer whose tile fits in L2) better than the
-// planes-in-lanes loops: always at column stride > 1 (theirs is scalar), else when its vector
-// FMAs (the taps inside the plane, over W channels) and transposes (about half a cycle per
-// element) cost less than fwd_flat's vectors times taps.
+// Whether the channels-in-lanes loops serve p (a depthwise layer whose tile fits in L2) better
+// than the planes-in-lanes ones, by a cost per channel in vector FMAs: theirs the taps inside the
+// plane over the lanes in use (C below W leaves lanes idle) plus about half a cycle per element
+// transposed in and out; fwd_flat's (unit stride) its vectors times the taps; the row-strided
+// loops' whole-row vectors times the taps; the column-strided ones' about one scalar FMA per tap
+// and pixel (a single channel, 7x7, stride 2: 0.15 ms there against 0.39 in lanes).
 inline bool dw_blocked_pays(const Conv2dParams& p, int W) {
   if (p.groups != p.C || p.K != p.C) return false;
   const int64_t Wt = p.W + 2 * 5 * p.sw;
   if ((p.H * Wt + p.OH * p.OW) * W * int64_t(dtype_size(p.dt)) > int64_t(cpu_info().l2) / 2) return false;
-  if (p.sw != 1 || p.sh != 1) return true;
-  const auto inside = [](int64_t O, int64_t I, int64_t pad, int64_t d, int64_t T) {  // taps inside, all outputs
+  const auto inside = [](int64_t O, int64_t s, int64_t I, int64_t pad, int64_t d, int64_t T) {  // taps inside, all outputs
     int64_t n = 0;
     for (int64_t o = 0; o < O; ++o) {
       int64_t lo, hi;
-      taps_inside(o, 1, pad, d, I, T, lo, hi);
+      taps_inside(o, s, pad, d, I, T, lo, hi);
       n += hi - lo;
     }
     return n;
   };
-  const double blocked = double(inside(p.OH, p.H, p.ph, p.dh, p.R)) * double(inside(p.OW, p.W, p.pw, p.dw, p.S)) / W +
-                         0.5 * double(p.H * p.W + p.OH * p.OW);
-  const int64_t Wp = p.OW + (p.S - 1) * p.dw;
-  const double flat = double(ceil_div(p.OH * Wp, W)) * double(p.R * p.S);
-  return blocked < flat;
+  const double f = double(ceil_div(p.C, W) * W) / double(p.C), RS = double(p.R * p.S);
+  const double blocked = double(inside(p.OH, p.sh, p.H, p.ph, p.dh, p.R)) * double(inside(p.OW, p.sw, p.W, p.pw, p.dw, p.S)) /
+                             W * f + 0.5 * double(p.H * p.W + p.OH * p.OW) * f;
+  const double other = p.sw > 1 ? double(p.OH * p.OW) * RS
+                       : p.sh > 1 ? double(p.OH * ceil_div(p.OW, W)) * RS
+                                  : double(ceil_div(p.OH * (p.OW + (p.S - 1) * p.dw), W)) * RS;
+  return blocked < other;
 }
 
 // One (n, group) per task: y[n, k] = b + sum_{c, r, s} w x shifted for the group's channels.
@@ -450,20 +453,25 @@ void bwd_weight_dw_blocked(const Conv2dParams& p) {
   const T* x = static_cast<const T*>(p.x);
   T* gw = static_cast<T*>(p.gw);
   const int64_t C = p.C, HW = p.H * p.W, OHW = p.OH * p.OW, RS = p.R * p.S, blocks = ceil_div(C, W);
-  const int64_t per = (HW + OHW + RS) * W;
-  const int nt = threads_for(std::min<int64_t>(blocks, p.N * C * OHW * RS >> 15));
+  const int nt = threads_for(p.N * C * OHW * RS >> 15);
+  // Fewer channel blocks than two per thread: the images split into chunks too, each (block,
+  // chunk) summing into its own partial, added in chunk order after (deterministic).
+  const int64_t chunks = blocks >= 2 * nt ? 1 : std::min<int64_t>(p.N, ceil_div(2 * nt, blocks));
+  const int64_t per = (HW + OHW) * W;
   Scratch scratch(size_t(per) * sizeof(T) * size_t(nt));
-  run_tasks(blocks, nt, [&](int64_t cb, int th) {
-    const int64_t c0 = cb * W, nc = std::min<int64_t>(W, C - c0);
+  Scratch partial(size_t(blocks * chunks * RS * W) * sizeof(T));
+  run_tasks(blocks * chunks, nt, [&](int64_t t, int th) {
+    const int64_t cb = t / chunks, ck = t % chunks, c0 = cb * W, nc = std::min<int64_t>(W, C - c0);
+    const int64_t n0 = p.N * ck / chunks, n1 = p.N * (ck + 1) / chunks;
     T* xt = scratch.as<T>() + per * th;
     T* gt = xt + HW * W;
-    T* acc = gt + OHW * W;
+    T* acc = partial.as<T>() + t * RS * W;
     std::fill(acc, acc + RS * W, T(0));
     if (nc < W) {  // lanes past C stay zero
       std::fill(xt, xt + HW * W, T(0));
       std::fill(gt, gt + OHW * W, T(0));
     }
-    for (int64_t n = 0; n < p.N; ++n) {
+    for (int64_t n = n0; n < n1; ++n) {
       to_lanes<T, W>(x + (n * C + c0) * HW, HW, nc, xt);
       to_lanes<T, W>(gy + (n * C + c0) * OHW, OHW, nc, gt);
       for (int64_t r = 0; r < p.R; ++r) {
@@ -481,9 +489,15 @@ void bwd_weight_dw_blocked(const Conv2dParams& p) {
         }
       }
     }
-    for (int64_t l = 0; l < nc; ++l)
-      for (int64_t i = 0; i < RS; ++i) gw[(c0 + l) * RS + i] = acc[i * W + l];
   });
+  const T* part = partial.as<T>();
+  for (int64_t cb = 0; cb < blocks; ++cb)
+    for (int64_t l = 0; l < std::min<int64_t>(W, C - cb * W); ++l)
+      for (int64_t i = 0; i < RS; ++i) {
+        T v = T(0);
+        for (int64_t ck = 0; ck < chunks; ++ck) v += part[((cb * chunks + ck) * RS + i) * W + l];
+        gw[(cb * W + l) * RS + i] = v;
+      }
   if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
 }
 

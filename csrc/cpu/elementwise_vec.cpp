@@ -713,7 +713,8 @@ void act_t(ActOp op, char* out, const char* ca, const char* cg, int64_t n, int64
         const T c = x + three, h = c < T(0) ? T(0) : c > six ? six : c;  // a NaN stays (ATen's max / min)
         return x * h / six;
       });
-    case ActOp::hardswish_bwd:  // PyTorch's vectorised sides: 0 at -3, g at 3 and at a NaN
+    case ActOp::hardswish_bwd:  // PyTorch's sides: 0 at -3, g at 3, and g at a NaN (its scalar path's;
+                                // its vector path gives NaN there, so tensors of 64+ elements)
       return row2(o, a, g, r, [three](T x, T d) {
         return x <= -three ? T(0) : x < three ? d * (x / three + T(0.5)) : d;
       });

@@ -117,14 +117,17 @@ void check_no_internal_overlap(const char* op, const Tensor& out, const char* su
                  ", strides ", shape_str(out.strides()), ") refers to a single memory location; clone() it first");
 }
 
-void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* suffix) {
+void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* suffix, bool any_overlap) {
   if (!in.defined() || out.numel() == 0 || in.numel() == 0 || out.storage().get() != in.storage().get()) return;
+  FASTDL_CHECK(!(any_overlap && out.same(in)), RuntimeError, op, suffix,
+               ": unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
+               "memory location; clone() the input first");
   if (out.same(in) || !dense(out) || !dense(in)) return;
   const char* ob = static_cast<const char*>(out.data_ptr());
   const char* ib = static_cast<const char*>(in.data_ptr());
   const char* oe = ob + out.numel() * int64_t(out.itemsize());
   const char* ie = ib + in.numel() * int64_t(in.itemsize());
-  const bool full = ob == ib && oe == ie && out.strides() == in.strides();
+  const bool full = !any_overlap && ob == ib && oe == ie && out.strides() == in.strides();
   FASTDL_CHECK(full || !(ob < ie && ib < oe), RuntimeError, op, suffix,
                ": unsupported operation: some elements of the input tensor (shape ", shape_str(in.shape()), ", strides ",
                shape_str(in.strides()), ") and the written-to tensor (shape ", shape_str(out.shape()), ", strides ",

@@ -326,10 +326,15 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
     V idx;
     Tensor v = apply_basic(a, items, ds, idx);
     if (ds.empty()) {  // basic indexing: a view written by a copy
+      check_no_internal_overlap("__setitem__", v);
       check_no_partial_overlap("__setitem__", v, value);
       copy_(v, value);
       return;
     }
+    // advanced indexing scatters value element by element: no memory of it may be a's (PyTorch's
+    // index_put_ raises there), nor may a's elements share memory
+    check_no_internal_overlap("index_put_", a);
+    check_no_partial_overlap("index_put_", a, value, "", true);
     Plan p = make_plan(v, ds, idx);
     if (a.device().is_cuda()) {
       Tensor host = to_device(v, Device());

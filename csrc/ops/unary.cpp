@@ -190,7 +190,7 @@ Tensor unary(UnaryOp op, const Tensor& a) {
 }
 
 Tensor unary_(UnaryOp op, const Tensor& a) {
-  if (!is_predicate(op)) check_no_internal_overlap(op_name(op), a, "_");
+  check_no_internal_overlap(op_name(op), a, "_");
   if (autograd::any_requires_grad(a)) {
     FASTDL_CHECK(!a.is_leaf(), ValueError, op_name(op), "_: a leaf Variable that requires grad is being used in an in-place operation");
     check_inplace_view(a);
@@ -270,22 +270,28 @@ Tensor leaky_relu(const Tensor& a, double slope) {
 Tensor elu(const Tensor& a, double alpha, double scale, double input_scale) {
   // PyTorch's sides: x <= 0 is exponential, everything else (a NaN too) the identity. The exponential
   // side sees 0 where unused, so that its zero gradient there stays 0 (not 0 * exp(inf)).
-  const auto expo = [input_scale](const Tensor& x, const Tensor& neg) {
-    return unary(UnaryOp::exp, mul_s(where(neg, x, zeros_like(x)), input_scale));
-  };
   if (!act_fused(a)) {
     Tensor neg = binary_scalar(BinaryOp::le, a, 0.0);
     Tensor an = mul_s(where(neg, a, zeros_like(a)), input_scale);
     return where(neg, mul_s(unary(UnaryOp::expm1, an), alpha * scale), mul_s(a, scale));
   }
   return act("elu", "EluBackward0", ActOp::elu, a, {alpha, scale, input_scale}, [=](const Tensor& x) {
-    Tensor neg = cmp(BinaryOp::le, x, 0.0);
-    return where(neg, mul_s(expo(x, neg), alpha * scale * input_scale), cst(scale, x));
+    // the derivative's value takes x <= 0's side, its own derivative x < 0's (PyTorch's
+    // elu_double_backward masks x < 0: 0 at x = 0)
+    Tensor neg = cmp(BinaryOp::lt, x, 0.0);
+    Tensor e = unary(UnaryOp::exp, mul_s(where(neg, x, zeros_like(x)), input_scale));
+    return where(cmp(BinaryOp::le, x, 0.0), mul_s(e, alpha * scale * input_scale), cst(scale, x));
   });
 }
 
 Tensor hardswish(const Tensor& a) {
-  if (!act_fused(a)) return mul_s(mul(a, clamp(add_s(a, 3.0), 0.0, 6.0)), 1.0 / 6.0);
+  if (!act_fused(a)) {  // x (x + 3) / 6 strictly inside (-3, 3) (the middle sees 0 elsewhere, so its zero
+    // gradient there stays 0 at an infinity), x * 0 at or below -3, x at or above 3 and at a NaN
+    Tensor mid = binary(BinaryOp::logical_and, binary_scalar(BinaryOp::gt, a, -3.0), binary_scalar(BinaryOp::lt, a, 3.0));
+    Tensor xm = where(mid, a, zeros_like(a));
+    return where(binary_scalar(BinaryOp::le, a, -3.0), mul_s(a, 0.0),
+                 where(mid, mul_s(mul(xm, add_s(xm, 3.0)), 1.0 / 6.0), a));
+  }
   return act("hardswish", "HardswishBackward0", ActOp::hardswish, a, {0, 0, 0}, [](const Tensor& x) {
     return where(cmp(BinaryOp::le, x, -3.0), cst(0.0, x),
                  where(cmp(BinaryOp::lt, x, 3.0), add_s(mul_s(x, 1.0 / 3.0), 0.5), cst(1.0, x)));
@@ -293,7 +299,11 @@ Tensor hardswish(const Tensor& a) {
 }
 
 Tensor hardsigmoid(const Tensor& a) {
-  if (!act_fused(a)) return mul_s(clamp(add_s(a, 3.0), 0.0, 6.0), 1.0 / 6.0);
+  if (!act_fused(a)) {  // the value of clamp(x + 3, 0, 6) / 6; the gradient float(1/6) strictly inside (-3, 3)
+    Tensor inside = binary(BinaryOp::logical_and, binary_scalar(BinaryOp::gt, a, -3.0), binary_scalar(BinaryOp::lt, a, 3.0));
+    Tensor d = mul_s(where(inside, a, zeros_like(a)), double(1.0f / 6.0f));
+    return add(detach(mul_s(clamp(add_s(a, 3.0), 0.0, 6.0), 1.0 / 6.0)), sub(d, detach(d)));
+  }
   return act("hardsigmoid", "HardsigmoidBackward0", ActOp::hardsigmoid, a, {0, 0, 0}, [](const Tensor& x) {
     Tensor inside = binary(BinaryOp::logical_and, cmp(BinaryOp::gt, x, -3.0), cmp(BinaryOp::lt, x, 3.0));
     return where(inside, cst(double(1.0f / 6.0f), x), cst(0.0, x));  // PyTorch's float one_sixth, in float64 too
