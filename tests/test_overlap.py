@@ -50,6 +50,7 @@ def _cases(lib):
         ("zero_ expanded", lambda: (lambda z: (z.expand(2, 3).zero_(), z)[1])(lib.ones(3))),
         ("setitem disjoint", lambda: (lambda x: (x.__setitem__(slice(0, 3), x[3:]), x)[1])(ar(6))),
         ("copy_ itself", lambda: (lambda x: x.copy_(x))(ar(4))),
+        ("add_ into empty expanded", lambda: lib.zeros(0, 1).expand(0, 3).add_(1.0)),
         ("index assign from another", lambda: (lambda x: (x.__setitem__([1, 2], ar(2) + 7), x)[1])(ar(4))),
         ("slice assign into one expanded row", lambda: (lambda b: (b.expand(3, 4).__setitem__(0, ar(4) + 1), b)[1])(ar(4))),
     ]

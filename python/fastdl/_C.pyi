@@ -1,0 +1,1 @@
+/work/main/build/dev/_C.pyi
