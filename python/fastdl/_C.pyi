@@ -1,1 +1,0 @@
-/work/main/build/dev/_C.pyi
