@@ -216,10 +216,12 @@ void from_lanes(const T* s, int64_t HW, int64_t nc, T* y) {
     for (int64_t i = 0; i < HW; ++i) y[l0 * HW + i] = s[i * W + l0];
 }
 
+constexpr int kDwRun = 6;  // output pixels per run of fwd_dw_blocked (its tile's halo: kDwRun - 1 strides)
+
 template <class T>
 void fwd_dw_blocked(const Conv2dParams& p) {
   using V = PV<T>;
-  constexpr int W = V::W, NP = 6;
+  constexpr int W = V::W, NP = kDwRun;
   const T* x = static_cast<const T*>(p.x);
   const T* w = static_cast<const T*>(p.w);
   const T* b = static_cast<const T*>(p.b);
@@ -289,7 +291,7 @@ void fwd_dw_blocked(const Conv2dParams& p) {
 // and pixel (a single channel, 7x7, stride 2: 0.15 ms there against 0.39 in lanes).
 inline bool dw_blocked_pays(const Conv2dParams& p, int W) {
   if (p.groups != p.C || p.K != p.C) return false;
-  const int64_t Wt = p.W + 2 * 5 * p.sw;
+  const int64_t Wt = p.W + 2 * (kDwRun - 1) * p.sw;  // fwd_dw_blocked's tile
   if ((p.H * Wt + p.OH * p.OW) * W * int64_t(dtype_size(p.dt)) > int64_t(cpu_info().l2) / 2) return false;
   const auto inside = [](int64_t O, int64_t s, int64_t I, int64_t pad, int64_t d, int64_t T) {  // taps inside, all outputs
     int64_t n = 0;
@@ -371,24 +373,16 @@ void fwd_direct(const Conv2dParams& p) {
 }
 
 // One (n, c) input-gradient plane per task: gx = sum_{k, r, s} w gy scattered back. Stride 1:
-// the forward convolution of gy with the flipped weight (w'[c][k][r][s] = w[k][c][R-1-r][S-1-s],
-// padding (R - 1) dh - ph, which may crop) on the flat form (the scatter's short rows: 0.16x
-// PyTorch on 8x8 planes of a 7x7 depthwise layer).
+// the forward convolution of gy with the flipped weight (cv::input_grad_as_forward) on the
+// lanes or flat forms (the scatter's short rows: 0.16x PyTorch on 8x8 planes of a 7x7
+// depthwise layer).
 template <class T>
 void bwd_input_direct(const Conv2dParams& p) {
   if (p.sh == 1 && p.sw == 1) {
-    const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S;
-    Scratch flipped(size_t(p.K * Cg * RS) * sizeof(T));
-    const T* w = static_cast<const T*>(p.w);
-    T* wf = flipped.as<T>();
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t k = 0; k < Kg; ++k)
-          for (int64_t i = 0; i < RS; ++i) wf[((g * Cg + c) * Kg + k) * RS + i] = w[((g * Kg + k) * Cg + c) * RS + RS - 1 - i];
-    Conv2dParams q = p;
-    q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
-    q.ph = (p.R - 1) * p.dh - p.ph; q.pw = (p.S - 1) * p.dw - p.pw;
-    q.x = p.gy; q.w = wf; q.b = nullptr; q.y = p.gx;
+    Scratch flipped(size_t(p.K * (p.C / p.groups) * p.R * p.S) * sizeof(T));
+    flipped_weight<T>(p, flipped.as<T>());
+    Conv2dParams q = input_grad_as_forward(p);
+    q.w = flipped.as<T>();
     return dw_blocked_pays(q, PV<T>::W) ? fwd_dw_blocked<T>(q) : fwd_flat<T>(q);
   }
   const T* gy = static_cast<const T*>(p.gy);

@@ -449,32 +449,18 @@ void bwd_input_col2im(const Conv2dParams& p) {
   });
 }
 
-// Stride 1: gx = conv(gy, w') with w'[g Cg + c, k, r, s] = w[g Kg + k, c, R-1-r, S-1-s] and
-// padding d (k - 1) - p (which may be negative: those rows are simply never read).
+// Stride 1: gx = conv(gy, w') (cv::input_grad_as_forward).
 template <class T>
 void bwd_input_as_fwd(const Conv2dParams& p) {
-  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S;
-  Conv2dParams q = p;
-  q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
-  q.ph = p.dh * (p.R - 1) - p.ph; q.pw = p.dw * (p.S - 1) - p.pw;
-  q.x = p.gy; q.b = nullptr; q.y = p.gx;
+  Conv2dParams q = input_grad_as_forward(p);
   if (conv_taps_pays(q)) {  // packs its weight blocks straight from w, flipped
     q.w = p.w;
     conv_fwd_taps(q, true);
     return;
   }
-  Scratch wt(size_t(p.K * Cg * RS) * sizeof(T));
-  const T* w = static_cast<const T*>(p.w);
-  T* w2 = wt.as<T>();
-  parallel_for(0, G * Cg, std::max<int64_t>(1, 16384 / (Kg * RS)), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {  // w2's rows (g, c), each written in order (512 x 512 x 3 x 3: 2.4M)
-      const int64_t g = t / Cg, c = t % Cg;
-      for (int64_t k = 0; k < Kg; ++k)
-        for (int64_t i = 0; i < RS; ++i)
-          w2[((g * Cg + c) * Kg + k) * RS + (RS - 1 - i)] = w[((g * Kg + k) * Cg + c) * RS + i];
-    }
-  });
-  q.w = w2;
+  Scratch wt(size_t(p.K * (p.C / p.groups) * p.R * p.S) * sizeof(T));
+  flipped_weight<T>(p, wt.as<T>());
+  q.w = wt.as<T>();
   fwd_gemm<T>(q);
 }
 

@@ -163,6 +163,32 @@ inline int threads_for(int64_t tasks) {
   return int(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), tasks)));
 }
 
+// The stride-1 input gradient of p as a forward convolution: gx = conv(gy, w') with
+// w'[g Cg + c, k, r, s] = w[g Kg + k, c, R-1-r, S-1-s] and padding d (k - 1) - p (which may be
+// negative: those rows are simply never read). The caller sets q.w: flipped_weight's copy, or
+// w itself for conv_fwd_taps(q, true), which reads it flipped.
+inline Conv2dParams input_grad_as_forward(const Conv2dParams& p) {
+  Conv2dParams q = p;
+  q.C = p.K; q.H = p.OH; q.W = p.OW; q.K = p.C; q.OH = p.H; q.OW = p.W;
+  q.ph = p.dh * (p.R - 1) - p.ph; q.pw = p.dw * (p.S - 1) - p.pw;
+  q.x = p.gy; q.w = nullptr; q.b = nullptr; q.y = p.gx;
+  return q;
+}
+// w' of input_grad_as_forward, written into w2 (K Cg R S elements), rows (g, c) in order.
+template <class T>
+void flipped_weight(const Conv2dParams& p, T* w2) {
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S;
+  const T* w = static_cast<const T*>(p.w);
+  parallel_for(0, G * Cg, std::max<int64_t>(1, 16384 / (Kg * RS)), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {  // w2's rows (g, c), each written in order (512 x 512 x 3 x 3: 2.4M)
+      const int64_t g = t / Cg, c = t % Cg;
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t i = 0; i < RS; ++i)
+          w2[((g * Cg + c) * Kg + k) * RS + (RS - 1 - i)] = w[((g * Kg + k) * Cg + c) * RS + i];
+    }
+  });
+}
+
 }  // namespace cv
 
 // Forward with the padding taps skipped (conv_taps_vec.cpp): conv_taps_pays says whether a

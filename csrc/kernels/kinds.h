@@ -37,7 +37,9 @@ enum class ActOp : uint8_t {
   leaky_relu, leaky_relu_bwd, elu, elu_bwd, hardswish, hardswish_bwd, hardsigmoid, hardsigmoid_bwd,
   nan_to_num, nan_to_num_bwd, count
 };
+// Each forward op is followed by its _bwd form (ops/unary.cpp takes op + 1 for the backward).
 inline bool is_act_bwd(ActOp op) { return (int(op) & 1) != 0; }
+inline ActOp act_bwd(ActOp op) { return ActOp(int(op) + 1); }
 
 enum class ReduceOp : uint8_t { sum, prod, max, min, argmax, argmin, count };
 

@@ -334,7 +334,7 @@ void index_set(const Tensor& a, const std::vector<IndexItem>& items, const Tenso
     // advanced indexing scatters value element by element: no memory of it may be a's (PyTorch's
     // index_put_ raises there), nor may a's elements share memory
     check_no_internal_overlap("index_put_", a);
-    check_no_partial_overlap("index_put_", a, value, "", true);
+    check_no_overlap("index_put_", a, value);
     Plan p = make_plan(v, ds, idx);
     if (a.device().is_cuda()) {
       Tensor host = to_device(v, Device());

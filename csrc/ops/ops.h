@@ -124,9 +124,9 @@ void check_inplace_view(const Tensor& view);
 // y[::2] against y[1::2]) pass, as in PyTorch.
 // suffix: after op in the message ("_" for the in-place forms named by their op).
 void check_no_internal_overlap(const char* op, const Tensor& out, const char* suffix = "");
-// any_overlap: also the same memory in the same layout (index_put_ scatters from `in`).
-void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* suffix = "",
-                              bool any_overlap = false);
+void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* suffix = "");
+// The same, the same memory in the same layout included (index_put_ scatters from `in`).
+void check_no_overlap(const char* op, const Tensor& out, const Tensor& in);
 // as_strided.cpp: a view of any geometry over a's storage (offset: a's own when absent)
 Tensor as_strided(const Tensor& a, const IntList& size, const IntList& stride, std::optional<int64_t> storage_offset);
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim);

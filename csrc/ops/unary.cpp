@@ -247,7 +247,7 @@ Tensor act(const char* name, const char* node, ActOp op, const Tensor& a, const 
   FASTDL_PROFILE(name, a);
   Tensor out = run_act(op, detach(a), Tensor(), p);
   if (autograd::any_requires_grad(a)) {
-    const ActOp bop = ActOp(int(op) + 1);
+    const ActOp bop = act_bwd(op);
     autograd::record(node, {a}, out, [a, p, bop, deriv](std::vector<Tensor>& g) {
       if (autograd::grad_enabled()) return std::vector<Tensor>{mul(g[0], deriv(a))};
       return std::vector<Tensor>{run_act(bop, detach(a), g[0], p)};
@@ -258,6 +258,9 @@ Tensor act(const char* name, const char* node, ActOp op, const Tensor& a, const 
 
 Tensor cst(double v, const Tensor& like) { return scalar_tensor(v, like.dtype(), like.device()); }
 Tensor cmp(BinaryOp op, const Tensor& a, double v) { return binary_scalar(op, detach(a), v); }
+Tensor inside(const Tensor& a, double lo, double hi) {  // lo < a < hi (false at a NaN)
+  return binary(BinaryOp::logical_and, cmp(BinaryOp::gt, a, lo), cmp(BinaryOp::lt, a, hi));
+}
 
 }  // namespace
 
@@ -287,7 +290,7 @@ Tensor elu(const Tensor& a, double alpha, double scale, double input_scale) {
 Tensor hardswish(const Tensor& a) {
   if (!act_fused(a)) {  // x (x + 3) / 6 strictly inside (-3, 3) (the middle sees 0 elsewhere, so its zero
     // gradient there stays 0 at an infinity), x * 0 at or below -3, x at or above 3 and at a NaN
-    Tensor mid = binary(BinaryOp::logical_and, binary_scalar(BinaryOp::gt, a, -3.0), binary_scalar(BinaryOp::lt, a, 3.0));
+    Tensor mid = inside(a, -3.0, 3.0);
     Tensor xm = where(mid, a, zeros_like(a));
     return where(binary_scalar(BinaryOp::le, a, -3.0), mul_s(a, 0.0),
                  where(mid, mul_s(mul(xm, add_s(xm, 3.0)), 1.0 / 6.0), a));
@@ -300,13 +303,11 @@ Tensor hardswish(const Tensor& a) {
 
 Tensor hardsigmoid(const Tensor& a) {
   if (!act_fused(a)) {  // the value of clamp(x + 3, 0, 6) / 6; the gradient float(1/6) strictly inside (-3, 3)
-    Tensor inside = binary(BinaryOp::logical_and, binary_scalar(BinaryOp::gt, a, -3.0), binary_scalar(BinaryOp::lt, a, 3.0));
-    Tensor d = mul_s(where(inside, a, zeros_like(a)), double(1.0f / 6.0f));
+    Tensor d = mul_s(where(inside(a, -3.0, 3.0), a, zeros_like(a)), double(1.0f / 6.0f));
     return add(detach(mul_s(clamp(add_s(a, 3.0), 0.0, 6.0), 1.0 / 6.0)), sub(d, detach(d)));
   }
   return act("hardsigmoid", "HardsigmoidBackward0", ActOp::hardsigmoid, a, {0, 0, 0}, [](const Tensor& x) {
-    Tensor inside = binary(BinaryOp::logical_and, cmp(BinaryOp::gt, x, -3.0), cmp(BinaryOp::lt, x, 3.0));
-    return where(inside, cst(double(1.0f / 6.0f), x), cst(0.0, x));  // PyTorch's float one_sixth, in float64 too
+    return where(inside(x, -3.0, 3.0), cst(double(1.0f / 6.0f), x), cst(0.0, x));  // PyTorch's float one_sixth, in float64 too
   });
 }
 

@@ -77,7 +77,7 @@ def hardsigmoid(input, inplace=False):
 
 def hardswish(input, inplace=False):
     # x min(max(x + 3, 0), 6) / 6 as PyTorch computes it (a NaN stays, -inf gives NaN); its
-    # gradient 0 below -3, x / 3 + 1/2 up to 3, 1 above (cpu: one fused pass each way)
+    # gradient 0 at or below -3, x / 3 + 1/2 inside, 1 from 3 on (cpu: one fused pass each way)
     return _inplace(input, _C.hardswish(input), inplace)
 
 
