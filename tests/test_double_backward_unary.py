@@ -75,3 +75,42 @@ def test_first_derivatives_unchanged_without_create_graph():
         g2, = fd.autograd.grad(f(x2).sum(), x2, create_graph=True)
         np.testing.assert_allclose(g.numpy(), g2.detach().numpy(), rtol=1e-12, err_msg=name)
         assert not g.requires_grad
+
+
+PIECEWISE_LINEAR = {  # (fastdl, torch) on one library's namespace
+    "relu": lambda L, t: L.nn.functional.relu(t),
+    "leaky_relu": lambda L, t: L.nn.functional.leaky_relu(t, 0.2),
+    "hardtanh": lambda L, t: L.nn.functional.hardtanh(t, -0.7, 1.1),
+    "relu6": lambda L, t: L.nn.functional.relu6(t * 4),
+    "threshold": lambda L, t: L.nn.functional.threshold(t, 0.3, -2.0),
+    "hardshrink": lambda L, t: L.nn.functional.hardshrink(t, 0.4),
+    "softshrink": lambda L, t: L.nn.functional.softshrink(t, 0.4),
+    "rrelu_eval": lambda L, t: L.nn.functional.rrelu(t, 0.1, 0.3),
+    "max_pool2d": lambda L, t: L.nn.functional.max_pool2d(t.reshape(1, 2, 3, 4), 2, 1),
+    "adaptive_max_pool2d": lambda L, t: L.nn.functional.adaptive_max_pool2d(t.reshape(1, 2, 3, 4), (2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PIECEWISE_LINEAR))
+def test_piecewise_linear_second_derivative_is_zero_as_torch(name):
+    """The gradient of a piecewise-linear function (a mask of x times g) depends on x with a zero
+    derivative, as PyTorch's *_backward ops: with a constant upstream gradient the second
+    derivative is zeros, not an error that the gradient does not require grad; first derivatives
+    and a mixed path through a weight match PyTorch."""
+    torch = pytest.importorskip("torch")
+    f = PIECEWISE_LINEAR[name]
+    x0 = np.random.default_rng(5).standard_normal((6, 4))
+    w0 = np.random.default_rng(6).standard_normal((4, 4)) * 0.5 + np.eye(4)
+    out = []
+    for L in (fd, torch):
+        x = (fd.from_numpy(x0.copy()) if L is fd else torch.tensor(x0)).requires_grad_(True)
+        gx, = L.autograd.grad(f(L, x).sum(), x, create_graph=True)
+        assert gx.requires_grad
+        ggx, = L.autograd.grad((gx * gx).sum(), x)
+        w = (fd.from_numpy(w0.copy()) if L is fd else torch.tensor(w0)).requires_grad_(True)
+        gz, = L.autograd.grad(f(L, x @ w).sum(), x, create_graph=True)
+        gw, = L.autograd.grad((gz * gz).sum(), w)
+        out.append([t.detach().numpy() for t in (gx, ggx, gw)])
+    assert not out[0][1].any()
+    for ours, theirs in zip(*out):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

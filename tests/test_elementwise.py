@@ -460,3 +460,32 @@ def test_nan_to_num_every_float_dtype_and_gradient(torch):
     fd.nan_to_num(x).backward(fd.tensor(g))
     np.testing.assert_array_equal(x.grad.numpy(), np.where(np.isfinite(np.array(vals * 3).reshape(3, 7).T), g, 0))
     np.testing.assert_array_equal(fd.nan_to_num(fd.tensor([1, -2, 3])).numpy(), [1, -2, 3])
+
+
+def test_threshold_shrinks_fused_match_torch(torch):
+    """threshold, hardshrink, softshrink (one fused pass each way on the cpu): values and gradients
+    as PyTorch's at the boundaries, at NaN (the value stays) and +-inf, on strided input, in
+    float32 / float64 / bfloat16. The shrinks' gradient at a NaN is 0, as PyTorch's vectorised
+    backward gives on contiguous input; its scalar path (this strided input) passes g there."""
+    import fastdl.nn.functional as F
+    rng = np.random.default_rng(11)
+    x0 = rng.standard_normal((9, 40)) * 2
+    x0[0, :8] = [0.5, -0.5, 0.3, np.nan, np.inf, -np.inf, 0.0, -0.0]
+    g0 = rng.standard_normal((40, 9))
+    cases = ((lambda M, t: M.threshold(t, 0.3, -2.0)), (lambda M, t: M.hardshrink(t, 0.5)),
+             (lambda M, t: M.softshrink(t, 0.5)), (lambda M, t: M.hardshrink(t)), (lambda M, t: M.softshrink(t, 0.0)))
+    for dt, tdt in ((fd.float32, torch.float32), (fd.float64, torch.float64), (fd.bfloat16, torch.bfloat16)):
+        for i, f in enumerate(cases):
+            res = []
+            for L, M, d in ((fd, F, dt), (torch, torch.nn.functional, tdt)):
+                x = L.tensor(x0.T.copy(), dtype=d).T.detach().requires_grad_(True)  # a transposed view's leaf
+                y = f(M, x)
+                y.backward(L.tensor(g0.T.copy(), dtype=d))
+                res.append((y.detach().to(L.float64).numpy(), x.grad.to(L.float64).numpy()))
+            np.testing.assert_array_equal(res[0][0], res[1][0])
+            if i:
+                assert res[0][1][0, 3] == 0
+                res[1][1][0, 3] = 0
+            np.testing.assert_array_equal(res[0][1], res[1][1])
+    with pytest.raises(ValueError, match="softshrink"):
+        F.softshrink(fd.ones(3), -0.1)

@@ -90,6 +90,21 @@ Tensor saved_output(const Tensor& y, uint32_t output_nr) {
   return t;
 }
 
+Tensor zero_derivative(const char* name, const Tensor& gi, const Edge& x, const Dims& shape, DType dt, Device dev) {
+  if (!grad_enabled() || !x.fn || !gi.defined()) return gi;
+  Tensor r = detach(gi);
+  record(name, {gi}, r, [shape, dt, dev](std::vector<Tensor>& g) {
+    return std::vector<Tensor>{g[0], zeros(shape, dt, dev)};
+  });
+  r.grad_fn()->next.push_back(x);
+  return r;
+}
+
+Tensor zero_derivative(const char* name, const Tensor& gi, const Tensor& x) {
+  if (!grad_enabled() || !x.defined() || !x.requires_grad()) return gi;
+  return zero_derivative(name, gi, edge_of(x), x.shape(), x.dtype(), x.device());
+}
+
 // True when nothing but this handle can see t's memory: no other handle, no view sharing its
 // storage, no graph. Such a gradient can be taken over or accumulated into in place.
 bool sole_owner(const Tensor& t) {

@@ -104,6 +104,15 @@ inline void record(const char* name, const std::vector<Tensor>& inputs, Tensor& 
 // node's inputs; otherwise y as it is.
 Tensor saved_output(const Tensor& y, uint32_t output_nr = 0);
 
+// Inside a backward closure with create_graph: gi, a gradient of a piecewise-linear function
+// (relu, leaky_relu, hardtanh, max pooling: g times a mask of x), made to depend on x with a zero
+// derivative, as PyTorch's *_backward ops are (`self: zeros_like(grad)`). A second derivative then
+// reaches x as zeros, where a mask alone would leave gi not requiring grad when g does not.
+// `name` is the node's, e.g. "LeakyReluBackwardBackward0". Otherwise gi as it is.
+Tensor zero_derivative(const char* name, const Tensor& gi, const Tensor& x);
+// The same for a closure that keeps x's edge (edge_of) and metadata but not x's memory (pooling).
+Tensor zero_derivative(const char* name, const Tensor& gi, const Edge& x, const Dims& shape, DType dt, Device dev);
+
 // Marks the node just recorded on `out` as having no second derivative (FnNode::no_double_backward).
 void mark_no_double_backward(const Tensor& out);
 // Gives the node just recorded on `out` a differentiable backward for create_graph

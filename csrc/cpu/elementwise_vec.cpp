@@ -733,6 +733,17 @@ void act_t(ActOp op, char* out, const char* ca, const char* cg, int64_t n, int64
       });
     case ActOp::nan_to_num_bwd:  // the gradient where x is finite, 0 elsewhere (PyTorch's)
       return row2(o, a, g, r, [](T x, T d) { return x - x == T(0) ? d : T(0); });
+    case ActOp::hardtanh: return clamp_t<T>(out, ca, n, so, sa, p[0], p[1]);
+    case ActOp::hardtanh_bwd:
+      return row2(o, a, g, r, [p0, p1](T x, T d) { return x > p0 && x < p1 ? d : T(0); });
+    case ActOp::threshold: return row1(o, a, n, so, sa, [p0, p1](T x) { return x <= p0 ? p1 : x; });
+    case ActOp::threshold_bwd: return row2(o, a, g, r, [p0](T x, T d) { return x <= p0 ? T(0) : d; });
+    case ActOp::hardshrink: return row1(o, a, n, so, sa, [p0](T x) { return x >= -p0 && x <= p0 ? T(0) : x; });
+    case ActOp::softshrink:
+      return row1(o, a, n, so, sa, [p0](T x) { return x > p0 ? x - p0 : x < -p0 ? x + p0 : x != x ? x : T(0); });
+    case ActOp::hardshrink_bwd:  // both: g outside [-lambd, lambd], 0 inside and at a NaN (PyTorch's vector path)
+    case ActOp::softshrink_bwd:
+      return row2(o, a, g, r, [p0](T x, T d) { return x < -p0 || x > p0 ? d : T(0); });
     default: return;
   }
 }

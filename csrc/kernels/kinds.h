@@ -33,9 +33,14 @@ inline bool is_predicate(UnaryOp op) { return op >= UnaryOp::logical_not; }
 //   hardswish       x min(max(x + 3, 0), 6) / 6
 //   hardsigmoid     min(max(x + 3, 0), 6) / 6
 //   nan_to_num      p = {nan, posinf, neginf}: those values in place of NaN, +inf, -inf
+//   hardtanh        p = {lo, hi}: clamp (a NaN stays); the gradient only strictly inside (lo, hi)
+//   threshold       p = {threshold, value}: x <= threshold ? value : x
+//   hardshrink      p = {lambd}: 0 on [-lambd, lambd], x elsewhere
+//   softshrink      p = {lambd}: x - lambd above lambd, x + lambd below -lambd, +0 between (a NaN stays)
 enum class ActOp : uint8_t {
   leaky_relu, leaky_relu_bwd, elu, elu_bwd, hardswish, hardswish_bwd, hardsigmoid, hardsigmoid_bwd,
-  nan_to_num, nan_to_num_bwd, count
+  nan_to_num, nan_to_num_bwd, hardtanh, hardtanh_bwd, threshold, threshold_bwd, hardshrink, hardshrink_bwd,
+  softshrink, softshrink_bwd, count
 };
 // Each forward op is followed by its _bwd form (ops/unary.cpp takes op + 1 for the backward).
 inline bool is_act_bwd(ActOp op) { return (int(op) & 1) != 0; }

@@ -75,6 +75,9 @@ Tensor elu(const Tensor& a, double alpha, double scale = 1.0, double input_scale
 Tensor hardswish(const Tensor& a);    // x min(max(x + 3, 0), 6) / 6
 Tensor hardsigmoid(const Tensor& a);  // min(max(x + 3, 0), 6) / 6
 Tensor hardtanh(const Tensor& a, double lo, double hi);
+Tensor threshold(const Tensor& a, double threshold, double value);
+Tensor hardshrink(const Tensor& a, double lambd);  // cpu floating point (other devices compose)
+Tensor softshrink(const Tensor& a, double lambd);
 Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf);
 
 // ---- reduce.cpp

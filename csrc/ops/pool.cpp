@@ -109,7 +109,9 @@ V run(Pool P, const Tensor& x, const char* node_name) {
   if (autograd::any_requires_grad(x)) {
     P.p.x = nullptr;
     P.xc = Tensor();  // backward needs only the indices (max) or nothing (avg)
-    autograd::record(node_name, {x}, out, [P, idx, is_max, node_name](V& g) {
+    // a max pool's gradient is a routing of gy chosen by x: zero second derivative in x
+    autograd::Edge xe = is_max ? autograd::edge_of(x) : autograd::Edge{};
+    autograd::record(node_name, {x}, out, [P, idx, is_max, node_name, xe, xdt = x.dtype()](V& g) {
       Pool2dParams q = P.p;
       Tensor gy = contiguous(to_dtype(g[0], q.dt));
       Tensor gx = empty(P.in_shape, q.dt, P.dev);
@@ -125,6 +127,7 @@ V run(Pool P, const Tensor& x, const char* node_name) {
       if (autograd::any_requires_grad(g[0]))
         autograd::record(is_max ? "MaxPool2DWithIndicesBackwardBackward0" : "AvgPool2DBackwardBackward0", {g[0]}, r,
                          [P, idx, node_name](V& gg) { return V{pool_of_grad(P, idx, gg[0], node_name)}; });
+      if (is_max) r = autograd::zero_derivative("MaxPool2DWithIndicesBackwardBackward0", r, xe, P.in_shape, xdt, P.dev);
       return V{r};
     }, {x});
   }

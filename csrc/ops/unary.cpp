@@ -107,6 +107,8 @@ void record_unary(UnaryOp op, const Tensor& a, const Tensor& out) {
     autograd::record(name, {a}, o, [f, op, ai, yo](V& g) {
       if (autograd::grad_enabled()) {  // create_graph
         Tensor d = unary_grad_graph(op, ai, yo);
+        if (op == UnaryOp::relu)  // a mask of y: zero second derivative, through y to the input
+          return V{autograd::zero_derivative("ThresholdBackwardBackward0", mul(g[0], d), autograd::saved_output(yo))};
         if (d.defined()) return V{mul(g[0], d)};
       }
       return V{f(g[0])};
@@ -240,20 +242,30 @@ Tensor run_act(ActOp op, const Tensor& a_, const Tensor& g_, const Prm& p) {
 
 bool act_fused(const Tensor& a) { return a.device().is_cpu() && is_floating(a.dtype()); }
 
+using GradGraph = std::function<Tensor(const Tensor& g, const Tensor& x)>;
+
 // Forward through the act kernel and a node whose backward runs its *_bwd form; under create_graph
-// the derivative as differentiable ops of the input instead (deriv).
-Tensor act(const char* name, const char* node, ActOp op, const Tensor& a, const Prm& p,
-           std::function<Tensor(const Tensor&)> deriv) {
+// the gradient as differentiable ops of g and the input x instead (grad_graph). `piecewise_linear`:
+// that gradient is a mask of x times g, tied to x with a zero derivative (autograd::zero_derivative).
+Tensor act(const char* name, const char* node, ActOp op, const Tensor& a, const Prm& p, GradGraph grad_graph,
+           const char* piecewise_linear = nullptr) {
   FASTDL_PROFILE(name, a);
   Tensor out = run_act(op, detach(a), Tensor(), p);
   if (autograd::any_requires_grad(a)) {
     const ActOp bop = act_bwd(op);
-    autograd::record(node, {a}, out, [a, p, bop, deriv](std::vector<Tensor>& g) {
-      if (autograd::grad_enabled()) return std::vector<Tensor>{mul(g[0], deriv(a))};
+    autograd::record(node, {a}, out, [a, p, bop, grad_graph, piecewise_linear](std::vector<Tensor>& g) {
+      if (autograd::grad_enabled()) {
+        Tensor gi = grad_graph(g[0], a);
+        return std::vector<Tensor>{piecewise_linear ? autograd::zero_derivative(piecewise_linear, gi, a) : gi};
+      }
       return std::vector<Tensor>{run_act(bop, detach(a), g[0], p)};
     }, std::vector<Tensor>{a});
   }
   return out;
+}
+// grad_graph for an op whose derivative is a function of x alone: g f'(x)
+GradGraph times(std::function<Tensor(const Tensor&)> deriv) {
+  return [deriv](const Tensor& g, const Tensor& x) { return mul(g, deriv(x)); };
 }
 
 Tensor cst(double v, const Tensor& like) { return scalar_tensor(v, like.dtype(), like.device()); }
@@ -266,8 +278,9 @@ Tensor inside(const Tensor& a, double lo, double hi) {  // lo < a < hi (false at
 
 Tensor leaky_relu(const Tensor& a, double slope) {
   if (!act_fused(a)) return where(binary_scalar(BinaryOp::gt, a, 0.0), a, mul_s(a, slope));
-  return act("leaky_relu", "LeakyReluBackward0", ActOp::leaky_relu, a, {slope, 0, 0},
-             [slope](const Tensor& x) { return where(cmp(BinaryOp::gt, x, 0.0), cst(1.0, x), cst(slope, x)); });
+  return act("leaky_relu", "LeakyReluBackward0", ActOp::leaky_relu, a, {slope, 0, 0}, times([slope](const Tensor& x) {
+    return where(cmp(BinaryOp::gt, x, 0.0), cst(1.0, x), cst(slope, x));
+  }), "LeakyReluBackwardBackward0");
 }
 
 Tensor elu(const Tensor& a, double alpha, double scale, double input_scale) {
@@ -278,13 +291,13 @@ Tensor elu(const Tensor& a, double alpha, double scale, double input_scale) {
     Tensor an = mul_s(where(neg, a, zeros_like(a)), input_scale);
     return where(neg, mul_s(unary(UnaryOp::expm1, an), alpha * scale), mul_s(a, scale));
   }
-  return act("elu", "EluBackward0", ActOp::elu, a, {alpha, scale, input_scale}, [=](const Tensor& x) {
+  return act("elu", "EluBackward0", ActOp::elu, a, {alpha, scale, input_scale}, times([=](const Tensor& x) {
     // the derivative's value takes x <= 0's side, its own derivative x < 0's (PyTorch's
     // elu_double_backward masks x < 0: 0 at x = 0)
     Tensor neg = cmp(BinaryOp::lt, x, 0.0);
     Tensor e = unary(UnaryOp::exp, mul_s(where(neg, x, zeros_like(x)), input_scale));
     return where(cmp(BinaryOp::le, x, 0.0), mul_s(e, alpha * scale * input_scale), cst(scale, x));
-  });
+  }));
 }
 
 Tensor hardswish(const Tensor& a) {
@@ -295,10 +308,10 @@ Tensor hardswish(const Tensor& a) {
     return where(binary_scalar(BinaryOp::le, a, -3.0), mul_s(a, 0.0),
                  where(mid, mul_s(mul(xm, add_s(xm, 3.0)), 1.0 / 6.0), a));
   }
-  return act("hardswish", "HardswishBackward0", ActOp::hardswish, a, {0, 0, 0}, [](const Tensor& x) {
+  return act("hardswish", "HardswishBackward0", ActOp::hardswish, a, {0, 0, 0}, times([](const Tensor& x) {
     return where(cmp(BinaryOp::le, x, -3.0), cst(0.0, x),
                  where(cmp(BinaryOp::lt, x, 3.0), add_s(mul_s(x, 1.0 / 3.0), 0.5), cst(1.0, x)));
-  });
+  }));
 }
 
 Tensor hardsigmoid(const Tensor& a) {
@@ -306,17 +319,53 @@ Tensor hardsigmoid(const Tensor& a) {
     Tensor d = mul_s(where(inside(a, -3.0, 3.0), a, zeros_like(a)), double(1.0f / 6.0f));
     return add(detach(mul_s(clamp(add_s(a, 3.0), 0.0, 6.0), 1.0 / 6.0)), sub(d, detach(d)));
   }
-  return act("hardsigmoid", "HardsigmoidBackward0", ActOp::hardsigmoid, a, {0, 0, 0}, [](const Tensor& x) {
+  return act("hardsigmoid", "HardsigmoidBackward0", ActOp::hardsigmoid, a, {0, 0, 0}, times([](const Tensor& x) {
     return where(inside(x, -3.0, 3.0), cst(double(1.0f / 6.0f), x), cst(0.0, x));  // PyTorch's float one_sixth, in float64 too
-  });
+  }));
 }
 
-Tensor hardtanh(const Tensor& a, double lo, double hi) { return clamp(a, lo, hi); }
+Tensor hardtanh(const Tensor& a, double lo, double hi) {
+  // clamp's value; the gradient only strictly inside (lo, hi), a select (an inf or NaN g gives 0
+  // outside, and a NaN x 0: PyTorch's hardtanh_backward)
+  if (!act_fused(a)) return clamp(a, lo, hi);
+  return act("hardtanh", "HardtanhBackward0", ActOp::hardtanh, a, {lo, hi, 0}, [lo, hi](const Tensor& g, const Tensor& x) {
+    return where(inside(x, lo, hi), g, cst(0.0, g));
+  }, "HardtanhBackwardBackward0");
+}
+
+Tensor threshold(const Tensor& a, double th, double value) {
+  if (!act_fused(a)) return where(binary_scalar(BinaryOp::le, a, th), scalar_tensor(value, a.dtype(), a.device()), a);
+  return act("threshold", "ThresholdBackward0", ActOp::threshold, a, {th, value, 0}, [th](const Tensor& g, const Tensor& x) {
+    return where(cmp(BinaryOp::le, x, th), cst(0.0, g), g);
+  }, "ThresholdBackwardBackward0");
+}
+
+// The gradient of both shrinks: g outside [-lambd, lambd] (0 at a NaN)
+GradGraph shrink_grad(double l) {
+  return [l](const Tensor& g, const Tensor& x) {
+    return where(binary(BinaryOp::logical_or, cmp(BinaryOp::lt, x, -l), cmp(BinaryOp::gt, x, l)), g, cst(0.0, g));
+  };
+}
+
+Tensor hardshrink(const Tensor& a, double lambd) {
+  FASTDL_CHECK(act_fused(a), TypeError, "hardshrink: expected a floating-point input on the cpu; got ",
+               dtype_name(a.dtype()), " on ", a.device().str());
+  return act("hardshrink", "HardshrinkBackward0", ActOp::hardshrink, a, {lambd, 0, 0}, shrink_grad(lambd),
+             "HardshrinkBackwardBackward0");
+}
+
+Tensor softshrink(const Tensor& a, double lambd) {
+  FASTDL_CHECK(lambd >= 0, ValueError, "softshrink: lambda must be in range [0, inf); found ", lambd);
+  FASTDL_CHECK(act_fused(a), TypeError, "softshrink: expected a floating-point input on the cpu; got ",
+               dtype_name(a.dtype()), " on ", a.device().str());
+  return act("softshrink", "SoftshrinkBackward0", ActOp::softshrink, a, {lambd, 0, 0}, shrink_grad(lambd),
+             "SoftshrinkBackwardBackward0");
+}
 
 Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf) {
   if (act_fused(a))
-    return act("nan_to_num", "NanToNumBackward0", ActOp::nan_to_num, a, {nan, posinf, neginf}, [](const Tensor& x) {
-      return to_dtype(unary(UnaryOp::isfinite, detach(x)), x.dtype());
+    return act("nan_to_num", "NanToNumBackward0", ActOp::nan_to_num, a, {nan, posinf, neginf}, [](const Tensor& g, const Tensor& x) {
+      return where(unary(UnaryOp::isfinite, detach(x)), g, cst(0.0, g));  // a select (PyTorch's)
     });
   Tensor r = where(unary(UnaryOp::isnan, a), full(Dims(), nan, a.dtype(), a.device()), a);
   r = where(binary(BinaryOp::logical_and, unary(UnaryOp::isinf, r), binary_scalar(BinaryOp::gt, r, 0.0)),

@@ -236,6 +236,9 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("hardswish", &hardswish, "input"_a)
   DEF("hardsigmoid", &hardsigmoid, "input"_a)
   DEF("hardtanh", &hardtanh, "input"_a, "min_val"_a = -1.0, "max_val"_a = 1.0)
+  DEF("threshold", &threshold, "input"_a, "threshold"_a, "value"_a)
+  DEF("hardshrink", &hardshrink, "input"_a, "lambd"_a = 0.5)
+  DEF("softshrink", &softshrink, "input"_a, "lambd"_a = 0.5)
   DEF("nan_to_num", [](const Tensor& a, double nan, nb::handle pinf, nb::handle ninf) {
     // the dtype's largest finite value (a half type's own: float32's would round to inf there)
     const DType d = a.dtype();

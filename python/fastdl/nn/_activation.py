@@ -2,7 +2,13 @@
 from fastdl import _C
 
 
+def _fused(x):
+    return x.dtype.is_floating_point and x.device.type == "cpu"
+
+
 def hardshrink(input, lambd=0.5):
+    if _fused(input):  # one pass each way
+        return _C.hardshrink(input, lambd)
     # a NaN passes through, with no gradient (PyTorch's vectorised backward)
     return _C.where(input.abs() > lambd, input, _C.where(_C.isnan(input), input, 0.0))  # input's dtype
 
@@ -10,6 +16,8 @@ def hardshrink(input, lambd=0.5):
 def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise ValueError(f"softshrink: lambda must be in range [0, inf); found {lambd}")
+    if _fused(input):
+        return _C.softshrink(input, lambd)
     return _C.where(input > lambd, input - lambd, _C.where(input < -lambd, input + lambd,
                                                            _C.where(_C.isnan(input), input, 0.0)))
 
@@ -33,7 +41,7 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """Randomised leaky ReLU: in training each negative element gets a slope drawn from
     U(lower, upper); otherwise the mean slope (lower + upper) / 2."""
     from fastdl.nn.functional import _inplace
-    if not training:
-        return _inplace(input, _C.where(input > 0, input, input * ((lower + upper) / 2)), inplace)
+    if not training:  # leaky_relu at the mean slope
+        return _inplace(input, _C.leaky_relu(input, (lower + upper) / 2), inplace)
     slope = _C.rand(tuple(input.shape), input.dtype, input.device) * (upper - lower) + lower
     return _inplace(input, _C.where(input > 0, input, input * slope), inplace)
