@@ -76,3 +76,12 @@ def test_modern_cnn_bench_models_train_alike(name):
     fs, ts = models.loss_trajectories(name, torch, 3)
     np.testing.assert_allclose(fs, ts, rtol=2e-3, atol=1e-4)
     assert fs[-1] < fs[0]
+
+
+def test_dcgan_bench_models_train_alike():
+    """The DCGAN of `fastdl bench models` (transposed 4x4 stride-2 convolutions up, strided ones
+    down, BatchNorm, both networks trained in one step) and its PyTorch twin follow the same loss
+    trajectory from the same weights (float32); the adversarial sum need not fall, but it moves."""
+    fs, ts = models.loss_trajectories("dcgan", torch, 4)
+    np.testing.assert_allclose(fs, ts, rtol=2e-3, atol=1e-4)
+    assert np.isfinite(fs).all() and abs(fs[-1] - fs[0]) > 1e-3

@@ -167,19 +167,69 @@ def test_tap_skipping_matches_reference(rng, monkeypatch, shape, mode):
     if mode != "auto":
         monkeypatch.setenv("FASTDL_CONV_TAPS", mode)
     N, C, K, H, W, k, s, p, d, groups = shape
+    _fast_paths_match_ref(rng, fast, N, C, K, H, W, (k, k), s, p, d, groups)
+
+
+def _fast_paths_match_ref(rng, isas, N, C, K, H, W, ks, s, p, d, groups):
+    """conv2d's value and gradients on each ISA against the ref ISA: float64 to 1e-11, float32
+    to its precision."""
     x = rng.standard_normal((N, C, H, W))
-    w = rng.standard_normal((K, C // groups, k, k))
+    w = rng.standard_normal((K, C // groups) + ks)
     b = rng.standard_normal(K)
-    OH, OW = (H + 2 * p - d * (k - 1) - 1) // s + 1, (W + 2 * p - d * (k - 1) - 1) // s + 1
+    s2, p2, d2 = (v if isinstance(v, tuple) else (v, v) for v in (s, p, d))
+    OH = (H + 2 * p2[0] - d2[0] * (ks[0] - 1) - 1) // s2[0] + 1
+    OW = (W + 2 * p2[1] - d2[1] * (ks[1] - 1) - 1) // s2[1] + 1
     g = rng.standard_normal((N, K, OH, OW))
     kw = dict(stride=s, padding=p, dilation=d, groups=groups)
     want = _grads("ref", x, w, b, g, **kw)
-    for isa in fast:
+    for isa in isas:
         for got, ref in zip(_grads(isa, x, w, b, g, **kw), want):
             np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-11)
         got32 = _grads(isa, *(a.astype(np.float32) for a in (x, w, b, g)), **kw)
         for got, ref in zip(got32, want):
             np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
+# Channels in the vector lanes (cpu/conv_lanes_vec.cpp): pixels broadcast over NHWC copies, the
+# input gradient by stride phases, padding taps skipped by bands. FASTDL_CONV_LANES=1 forces it.
+@pytest.mark.parametrize("shape", [  # N, C, K, H, W, (kh, kw), stride, padding, dilation, groups
+    (3, 64, 48, 16, 16, (4, 4), 2, 1, 1, 1),      # DCGAN's discriminator: 4x4 stride 2
+    (2, 20, 37, 9, 7, (3, 3), 1, 1, 1, 1),        # partial lane blocks both ways, odd plane
+    (2, 34, 33, 11, 13, (3, 5), (2, 3), (2, 1), (1, 2), 1),  # uneven strides, dilation, padding
+    (2, 32, 48, 8, 8, (3, 3), 1, 1, 2, 2),        # grouped, dilated
+    (1, 20, 17, 5, 6, (1, 1), 2, 0, 1, 1),        # 1x1 stride 2: gx phases no tap reaches (zeros)
+    (2, 18, 24, 7, 7, (3, 3), 3, (0, 2), 1, 1),   # stride 3 past the kernel
+    (2, 24, 40, 4, 4, (3, 3), 1, 3, 1, 1),        # padding past the extent: padding-only pixels
+    (2, 16, 16, 3, 2, (2, 3), 1, 1, 1, 1),        # planes smaller than a tile
+])
+@pytest.mark.parametrize("mode", ["1", "auto"])
+def test_lanes_matches_reference(rng, monkeypatch, shape, mode):
+    fast = [i for i in ("avx2", "avx512") if i in __import__("conftest").PRESENT_ISAS]
+    if not fast:
+        pytest.skip("no vector ISA on this machine")
+    if mode != "auto":
+        monkeypatch.setenv("FASTDL_CONV_LANES", mode)
+    N, C, K, H, W, ks, s, p, d, groups = shape
+    _fast_paths_match_ref(rng, fast, N, C, K, H, W, ks, s, p, d, groups)
+
+
+def test_lanes_conv_transpose2d_matches_torch(torch, rng, monkeypatch):
+    """DCGAN's generator layer (4x4 stride-2 transposed convolution; its forward is the lanes
+    input gradient) on a strided input, against PyTorch in float64."""
+    monkeypatch.setenv("FASTDL_CONV_LANES", "1")
+    x = rng.standard_normal((3, 48, 5, 4))
+    w = rng.standard_normal((48, 32, 4, 4))
+    fx = strided(x, fd.float64, kind="transposed").requires_grad_()
+    fw = fd.tensor(w, requires_grad=True)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    fo = F.conv_transpose2d(fx, fw, stride=2, padding=1)
+    to = torch.nn.functional.conv_transpose2d(tx, tw, stride=2, padding=1)
+    g = rng.standard_normal(tuple(to.shape))
+    fo.backward(fd.tensor(g))
+    to.backward(torch.tensor(g))
+    np.testing.assert_allclose(fo.detach().numpy(), to.detach().numpy(), rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(fx.grad.numpy(), tx.grad.numpy(), rtol=1e-11, atol=1e-10)
+    np.testing.assert_allclose(fw.grad.numpy(), tw.grad.numpy(), rtol=1e-11, atol=1e-10)
 
 
 def test_modules_match_torch(torch, rng):

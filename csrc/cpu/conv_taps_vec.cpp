@@ -31,30 +31,11 @@ namespace {
 using detail::GemmKernel;
 using namespace cv;
 
-// Outputs [o0, o1) along one axis that see the taps [t0, t1) (t0 == t1: padding only).
-struct Band { int64_t o0, o1, t0, t1; };
-
-// The taps of output o are those t with 0 <= o s - p + t d < I, an interval whose ends do not
-// increase with o, so equal intervals are runs of outputs.
-std::vector<Band> bands(int64_t O, int64_t I, int64_t s, int64_t p, int64_t taps, int64_t d) {
-  std::vector<Band> out;
-  for (int64_t o = 0; o < O; ++o) {
-    int64_t t0 = 0, t1 = 0;
-    for (int64_t t = 0; t < taps; ++t) {
-      const int64_t i = o * s - p + t * d;
-      if (i >= 0 && i < I) { if (t1 == t0) t0 = t; t1 = t + 1; }
-    }
-    if (!out.empty() && out.back().t0 == t0 && out.back().t1 == t1) out.back().o1 = o + 1;
-    else out.push_back({o, o + 1, t0, t1});
-  }
-  return out;
-}
-
 // Share of the nominal work (every pixel times every tap) that lands inside the image.
 double valid_share(const Conv2dParams& p) {
   const auto span = [](const std::vector<Band>& b) { int64_t v = 0; for (const Band& x : b) v += (x.o1 - x.o0) * (x.t1 - x.t0); return v; };
   const double all = double(p.OH * p.R) * double(p.OW * p.S);
-  return all > 0 ? double(span(bands(p.OH, p.H, p.sh, p.ph, p.R, p.dh))) * double(span(bands(p.OW, p.W, p.sw, p.pw, p.S, p.dw))) / all : 1.0;
+  return all > 0 ? double(span(tap_bands(p.OH, p.H, p.sh, p.ph, p.R, p.dh))) * double(span(tap_bands(p.OW, p.W, p.sw, p.pw, p.S, p.dw))) / all : 1.0;
 }
 
 // One class: pixels (n, oh, ow) for every image n, oh in the row band, ow in the column band.
@@ -64,7 +45,7 @@ struct Class { Band rows, cols; int64_t count; };
 // called on the pixels that see padding only.
 template <class F>
 std::vector<Class> make_classes(const Conv2dParams& p, const F& fill) {
-  const auto rb = bands(p.OH, p.H, p.sh, p.ph, p.R, p.dh), cb = bands(p.OW, p.W, p.sw, p.pw, p.S, p.dw);
+  const auto rb = tap_bands(p.OH, p.H, p.sh, p.ph, p.R, p.dh), cb = tap_bands(p.OW, p.W, p.sw, p.pw, p.S, p.dw);
   std::vector<Class> classes;
   for (const Band& r : rb)
     for (const Band& c : cb) {

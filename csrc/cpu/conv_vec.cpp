@@ -476,7 +476,8 @@ constexpr int64_t kMinRows = 4;
 
 void fwd(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows || (p.K / p.groups) * (p.C / p.groups) <= 8;
-  if (!direct && conv_taps_pays(p)) conv_fwd_taps(p, false);
+  if (!direct && conv_lanes_pays(p, ConvPass::forward)) conv_fwd_lanes(p);
+  else if (!direct && conv_taps_pays(p)) conv_fwd_taps(p, false);
   else if (p.dt == DType::f64) { if (direct) conv_fwd_direct(p); else fwd_gemm<double>(p); }
   else if (direct) conv_fwd_direct(p);
   else fwd_gemm<float>(p);
@@ -491,7 +492,8 @@ constexpr int64_t kColMaxC = 16;
 void bwd_input(const Conv2dParams& p) {
   const bool direct = (p.C / p.groups) * (p.K / p.groups) <= 8;
   const bool as_fwd = p.sh == 1 && p.sw == 1 && p.C / p.groups >= kColMaxC;
-  if (p.dt == DType::f64) {
+  if (!direct && conv_lanes_pays(p, ConvPass::input)) conv_bwd_input_lanes(p);
+  else if (p.dt == DType::f64) {
     if (direct) conv_bwd_input_direct(p); else if (as_fwd) bwd_input_as_fwd<double>(p); else bwd_input_col2im<double>(p);
   } else {
     if (direct) conv_bwd_input_direct(p); else if (as_fwd) bwd_input_as_fwd<float>(p); else bwd_input_col2im<float>(p);
@@ -500,7 +502,8 @@ void bwd_input(const Conv2dParams& p) {
 void bwd_weight(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows ||
                       ((p.C / p.groups) * p.R * p.S < 2 * kernel<float>().nr && p.R * p.S >= 4 && p.sw == 1);
-  if (!direct && conv_taps_pays(p, 0.8)) conv_bwd_weight_taps(p);
+  if (!direct && conv_lanes_pays(p, ConvPass::weight)) conv_bwd_weight_lanes(p);
+  else if (!direct && conv_taps_pays(p, 0.8)) conv_bwd_weight_taps(p);
   else if (p.dt == DType::f64) { if (direct) conv_bwd_weight_direct(p); else bwd_weight_gemm<double>(p); }
   else if (direct) conv_bwd_weight_direct(p);
   else bwd_weight_gemm<float>(p);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include <immintrin.h>
 
@@ -163,6 +164,24 @@ inline int threads_for(int64_t tasks) {
   return int(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), tasks)));
 }
 
+// Outputs [o0, o1) along one axis that see the taps [t0, t1) inside the input (t0 == t1: padding
+// only). The taps of output o are those t with 0 <= o s - p + t d < I, an interval whose ends
+// do not decrease with o, so equal intervals are runs of outputs.
+struct Band { int64_t o0, o1, t0, t1; };
+inline std::vector<Band> tap_bands(int64_t O, int64_t I, int64_t s, int64_t p, int64_t taps, int64_t d) {
+  std::vector<Band> out;
+  for (int64_t o = 0; o < O; ++o) {
+    int64_t t0 = 0, t1 = 0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t i = o * s - p + t * d;
+      if (i >= 0 && i < I) { if (t1 == t0) t0 = t; t1 = t + 1; }
+    }
+    if (!out.empty() && out.back().t0 == t0 && out.back().t1 == t1) out.back().o1 = o + 1;
+    else out.push_back({o, o + 1, t0, t1});
+  }
+  return out;
+}
+
 // The stride-1 input gradient of p as a forward convolution: gx = conv(gy, w') with
 // w'[g Cg + c, k, r, s] = w[g Kg + k, c, R-1-r, S-1-s] and padding d (k - 1) - p (which may be
 // negative: those rows are simply never read). The caller sets q.w: flipped_weight's copy, or
@@ -200,6 +219,13 @@ void conv_fwd_taps(const Conv2dParams& p, bool flipped);
 void conv_bwd_weight_taps(const Conv2dParams& p);
 
 // Direct loops (conv_direct_vec.cpp) for layers with few channels per group.
+// Channels in the vector lanes (conv_lanes_vec.cpp): conv_lanes_pays says whether a layer's
+// pass takes it (small output rows, strides).
+enum class ConvPass { forward, input, weight };
+bool conv_lanes_pays(const Conv2dParams& p, ConvPass pass);
+void conv_fwd_lanes(const Conv2dParams& p);
+void conv_bwd_input_lanes(const Conv2dParams& p);
+void conv_bwd_weight_lanes(const Conv2dParams& p);
 void conv_fwd_direct(const Conv2dParams& p);
 void conv_bwd_input_direct(const Conv2dParams& p);
 void conv_bwd_weight_direct(const Conv2dParams& p);

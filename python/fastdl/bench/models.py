@@ -34,6 +34,9 @@ Models (each written once below against a framework handle, so both sides run th
     mamba     character-level Mamba LM (fastdl.models.MambaLM): 2 layers, d_model 128, d_state 16,
               context 64, batch 12, vocab 65, AdamW; PyTorch side: conv1d and the sequential
               selective scan of `fastdl bench scan` (mamba_ssm's CPU path)
+    dcgan     DCGAN (Radford et al.) on 3x32x32 images, latent 100, width 64, batch 32: transposed
+              4x4 convolutions up (1x1 -> 32x32), strided convolutions down; a step trains the
+              discriminator on real and generated images and the generator through it, Adam
     lstm-lm   character-level LSTM LM (fastdl.models.RNNLM): embedding 256, 1 LSTM layer of hidden
               256, linear head, batch 32, sequence 64, vocab 65, AdamW (issue 14's bar); PyTorch
               side: the same modules on torch.nn.LSTM
@@ -435,6 +438,50 @@ def _vit_case(fw, rng_seed=0, batch=64):
     return model, lambda m: fw.F.cross_entropy(m(x), y)
 
 
+def build_dcgan(fw, latent=100, image=32, channels=3, width=64):
+    """DCGAN's generator and discriminator (Radford et al.: transposed 4x4 convolutions with
+    BatchNorm and ReLU up from a 1x1 latent, strided 4x4 convolutions with LeakyReLU(0.2) down),
+    as one module so that a step trains both."""
+    nn = fw.nn
+    n = int(round(math.log2(image))) - 2
+    c = width * 2 ** (n - 1)
+    g = [nn.ConvTranspose2d(latent, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+    for _ in range(n - 1):
+        g += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
+        c //= 2
+    g += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+    d = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+    for _ in range(n - 1):
+        d += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2)]
+        c *= 2
+    d += [nn.Conv2d(c, 1, 4, 1, 0, bias=False)]
+
+    class GAN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.G, self.D = nn.Sequential(*g), nn.Sequential(*d)
+
+    return GAN()
+
+
+def _dcgan_case(fw, rng_seed=0, batch=32, latent=100, image=32):
+    """One step trains both networks: the discriminator on real and (detached) generated images,
+    the generator through the discriminator (non-saturating loss), one backward, one optimizer."""
+    model = build_dcgan(fw, latent, image)
+    rng = np.random.default_rng(rng_seed)
+    lib, F = fw.lib, fw.F
+    real = lib.tensor(np.tanh(rng.standard_normal((batch, 3, image, image))).astype(np.float32))
+    z = lib.tensor(rng.standard_normal((batch, latent, 1, 1)).astype(np.float32))
+    ones, zeros = lib.ones(batch), lib.zeros(batch)
+
+    def loss(m):
+        fake = m.G(z)
+        bce = F.binary_cross_entropy_with_logits
+        d_loss = bce(m.D(real).reshape(-1), ones) + bce(m.D(fake.detach()).reshape(-1), zeros)
+        return d_loss + bce(m.D(fake).reshape(-1), ones)
+    return model, loss
+
+
 def _cnn_case(constructor, batch, shape, classes=10, **kw):
     """fastdl.models.<constructor> against its PyTorch twin (fastdl.models.twin: the same source
     on torch.nn), on a random batch."""
@@ -461,7 +508,8 @@ MODELS = {"mlp": (_mlp_case, "AdamW", 1e-3), "char-gpt": (_gpt_case, "AdamW", 1e
           "resnet18": (_cnn_case("resnet18", 32, (3, 64, 64)), "SGD", 1e-2),
           "convnext": (_cnn_case("convnext_tiny", 16, (3, 64, 64)), "AdamW", 1e-3),
           "effnet": (_cnn_case("efficientnet_b0", 16, (3, 64, 64), dropout=0.0, stochastic_depth_prob=0.0),
-                     "AdamW", 1e-3)}
+                     "AdamW", 1e-3),
+          "dcgan": (_dcgan_case, "Adam", 2e-4)}
 
 
 def copy_weights(src, dst, torch):
