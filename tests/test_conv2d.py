@@ -201,6 +201,8 @@ def _fast_paths_match_ref(rng, isas, N, C, K, H, W, ks, s, p, d, groups):
     (2, 18, 24, 7, 7, (3, 3), 3, (0, 2), 1, 1),   # stride 3 past the kernel
     (2, 24, 40, 4, 4, (3, 3), 1, 3, 1, 1),        # padding past the extent: padding-only pixels
     (2, 16, 16, 3, 2, (2, 3), 1, 1, 1, 1),        # planes smaller than a tile
+    (3, 48, 1, 4, 4, (4, 4), 1, 0, 1, 1),         # a discriminator's last layer: one output channel
+    (2, 40, 3, 6, 5, (3, 3), 1, 1, 1, 1),         # three output channels, padded
 ])
 @pytest.mark.parametrize("mode", ["1", "auto"])
 def test_lanes_matches_reference(rng, monkeypatch, shape, mode):

@@ -386,11 +386,15 @@ bool conv_lanes_pays(const Conv2dParams& p, ConvPass pass) {
   // 0.70-0.75 -> 0.88-1.0, weight gradient 0.77-0.81 -> 0.84-0.95); stride-1 layers with 5-16
   // pixel output rows gain in forward and input gradient (512 x 7x7: 0.82 -> 0.86-0.92), but not
   // in the weight gradient, whose tiles stream gy once per tap (28x28: 0.84 -> 0.52). 1x1 layers
-  // stay on the GEMM (no taps to share a pixel's row over).
-  const bool lanes_full = (pass == ConvPass::input ? Cg : Kg) >= NW / 2;
-  if (!lanes_full || Cg < 16 || Kg < 16 || p.R * p.S == 1) return false;
+  // stay on the GEMM (no taps to share a pixel's row over). The lanes: output channels in
+  // forward, input channels in the gradients.
+  // A weight gradient with one to three output channels (a discriminator's last 4x4 layer onto
+  // one logit) takes it too: its rows are mostly idle, but the direct loops it replaces pad every
+  // plane and round 1-pixel outputs up to a vector (256 -> 1 on 4x4: 0.5x PyTorch).
   const bool strided = p.sh > 1 || p.sw > 1;
-  if (pass == ConvPass::weight) return strided;
+  if (Cg < 16 || p.R * p.S == 1) return false;
+  if (pass == ConvPass::weight) return Cg >= NW / 2 && (strided ? Kg >= 16 : Kg < 4);
+  if ((pass == ConvPass::input ? Cg : Kg) < NW / 2 || Kg < 16) return false;
   return strided || (p.OW >= 5 && p.OW <= 16);
 }
 

@@ -502,7 +502,7 @@ void bwd_input(const Conv2dParams& p) {
 void bwd_weight(const Conv2dParams& p) {
   const bool direct = p.K / p.groups < kMinRows ||
                       ((p.C / p.groups) * p.R * p.S < 2 * kernel<float>().nr && p.R * p.S >= 4 && p.sw == 1);
-  if (!direct && conv_lanes_pays(p, ConvPass::weight)) conv_bwd_weight_lanes(p);
+  if (conv_lanes_pays(p, ConvPass::weight)) conv_bwd_weight_lanes(p);
   else if (!direct && conv_taps_pays(p, 0.8)) conv_bwd_weight_taps(p);
   else if (p.dt == DType::f64) { if (direct) conv_bwd_weight_direct(p); else bwd_weight_gemm<double>(p); }
   else if (direct) conv_bwd_weight_direct(p);
