@@ -1,7 +1,9 @@
 """2-D convolution forward and forward + backward, fastdl against PyTorch (oneDNN), NCHW in and
 out, float32, interleaved in one process (median of rounds): the issue's ResNet 3x3 layers at
 batch 32 (input gradient included, as inside a network), LeNet's c1 at batch 256 (the data
-needs no gradient), and the depthwise and patchify layers of ConvNeXt and MobileNet. Ratios are PyTorch's time over fastdl's: above 1 means fastdl is faster.
+needs no gradient), the depthwise and patchify layers of ConvNeXt and MobileNet, a ResNet's stem
+and stride-2 layer on 64x64 images, and DCGAN's discriminator (its generator's transposed layers
+are these layers' input gradients). Ratios are PyTorch's time over fastdl's: above 1 means fastdl is faster.
 GF/s count every tap, the ones that fall on padding too: both fastdl (cpu/conv_taps_vec.cpp)
 and oneDNN skip those on small images, so a 7x7 layer can show more than the FMA peak.
 
@@ -27,6 +29,11 @@ LAYERS = [
     ("convnext dw7 96x16x16", 16, 96, 16, 96, 7, 1, 3, True, 96),
     ("convnext dw7 384x4x4", 16, 384, 4, 384, 7, 1, 3, True, 384),
     ("mobilenet dw3 s2 144x32x32", 32, 144, 32, 144, 3, 2, 1, True, 144),
+    ("resnet stem 3x64x64 k7 s2", 32, 3, 64, 64, 7, 2, 3, False),
+    ("resnet down 64x32x32 s2", 32, 64, 32, 128, 3, 2, 1, True),
+    ("dcgan D 64x16x16 k4 s2", 32, 64, 16, 128, 4, 2, 1, True),
+    ("dcgan D 128x8x8 k4 s2", 32, 128, 8, 256, 4, 2, 1, True),
+    ("dcgan D 256x4x4 -> 1", 32, 256, 4, 1, 4, 1, 0, True),
 ]
 STEM = ("resnet stem 3x224x224 k7 s2", 8, 3, 224, 64, 7, 2, 3, True)
 
