@@ -510,3 +510,37 @@ def test_overflow_safe_elementwise():
     for op in ("softshrink", "hardshrink"):
         got = getattr(fd.nn.functional, op)(fd.tensor(v)).numpy()
         _close(got, getattr(torch.nn.functional, op)(torch.tensor(v)).numpy(), 1e-15)
+
+
+def test_native_special_values_match_composites_and_torch():
+    """The native scalar values behind lgamma, digamma, erfc, erfinv and the Hurwitz zeta
+    (cpu/special.cpp) against the tensor-op composites they replace on the cpu (which still run
+    on other devices) and against PyTorch, at the poles, signed zeros, infinities and NaN."""
+    from fastdl import _C, _special
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.standard_normal(300) * 8, rng.uniform(-4, 4, 300),
+                        [0.0, -0.0, -1.0, -3.0, 1.0, 2.0, 0.5, -0.5, np.inf, -np.inf, np.nan, 1e-9, -1e-9, 1e15, 171.5]])
+    t = fd.tensor(x, dtype=fd.float64)
+    cases = [("lgamma", x, _special._lgamma64, 1e-13), ("digamma", x, _special._digamma64, 1e-9),
+             ("erfc", x, _special._erfc_value, 1e-13), ("erfinv", np.clip(x, -1.5, 1.5) * 0.7, _special._erfinv_value, 1e-8)]
+    for fn, xs, composite, tol in cases:
+        tx = fd.tensor(xs, dtype=fd.float64)
+        got = _C._special_value(fn, tx).numpy()
+        np.testing.assert_allclose(got, composite(tx).numpy(), rtol=tol, atol=1e-13, err_msg=fn)  # roots: absolute
+        try:
+            import torch
+        except ImportError:
+            continue
+        want = getattr(torch, fn)(torch.tensor(xs)).numpy()
+        np.testing.assert_allclose(got, want, rtol=max(tol, 1e-12), atol=1e-13, err_msg=fn)
+        assert np.array_equal(np.signbit(got[np.isinf(want)]), np.signbit(want[np.isinf(want)])), fn
+    xz = fd.tensor(np.abs(x[np.isfinite(x)]) + 0.5, dtype=fd.float64)
+    for s in (2, 3, 7):
+        np.testing.assert_allclose(_C._special_value("zeta", xz, s).numpy(),
+                                   _special._hurwitz_zeta_ops(s, xz).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="unknown function"):
+        _C._special_value("gamma", t)
+    with pytest.raises(TypeError, match="float64"):
+        _C._special_value("lgamma", t.float())
+    with pytest.raises(ValueError, match="integer >= 2"):
+        _C._special_value("zeta", t, 1.5)

@@ -4,6 +4,7 @@
 // shape, index, matmul, nn.
 #pragma once
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -76,6 +77,9 @@ Tensor hardswish(const Tensor& a);    // x min(max(x + 3, 0), 6) / 6
 Tensor hardsigmoid(const Tensor& a);  // min(max(x + 3, 0), 6) / 6
 Tensor hardtanh(const Tensor& a, double lo, double hi);
 Tensor threshold(const Tensor& a, double threshold, double value);
+// The value of a special function ("lgamma", "digamma", "erfc", "erfinv", "zeta" of order s) on a
+// float64 cpu tensor, no autograd (fastdl/_special.py composes the derivatives).
+Tensor special_value(const std::string& fn, const Tensor& x, double s = 0);
 Tensor hardshrink(const Tensor& a, double lambd);  // cpu floating point (other devices compose)
 Tensor softshrink(const Tensor& a, double lambd);
 Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf);

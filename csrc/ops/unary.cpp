@@ -1,4 +1,5 @@
 // Unary elementwise ops and their backward formulas.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <functional>
@@ -6,6 +7,7 @@
 #include "autograd/node.h"
 #include "ops/dispatch.h"
 #include "core/profiler.h"
+#include "cpu/special.h"
 #include "ops/ops.h"
 
 namespace fastdl {
@@ -360,6 +362,23 @@ Tensor softshrink(const Tensor& a, double lambd) {
                dtype_name(a.dtype()), " on ", a.device().str());
   return act("softshrink", "SoftshrinkBackward0", ActOp::softshrink, a, {lambd, 0, 0}, shrink_grad(lambd),
              "SoftshrinkBackwardBackward0");
+}
+
+Tensor special_value(const std::string& fn, const Tensor& x, double s) {
+  static const std::pair<const char*, cpu::SpecialFn> kFns[] = {
+      {"lgamma", cpu::SpecialFn::lgamma}, {"digamma", cpu::SpecialFn::digamma}, {"erfc", cpu::SpecialFn::erfc},
+      {"erfinv", cpu::SpecialFn::erfinv}, {"zeta", cpu::SpecialFn::zeta}};
+  const auto* it = std::find_if(std::begin(kFns), std::end(kFns), [&](const auto& e) { return fn == e.first; });
+  FASTDL_CHECK(it != std::end(kFns), ValueError, "special_value: unknown function '", fn,
+               "'; expected lgamma, digamma, erfc, erfinv or zeta");
+  FASTDL_CHECK(x.device().is_cpu() && x.dtype() == DType::f64, TypeError, "special_value(", fn,
+               "): expected a float64 cpu tensor; got ", dtype_name(x.dtype()), " on ", x.device().str());
+  FASTDL_CHECK(fn != "zeta" || (s >= 2 && s == std::floor(s)), ValueError,
+               "special_value(zeta): the order must be an integer >= 2; got ", s);
+  Tensor xc = contiguous(detach(x));
+  Tensor out = empty(x.shape(), DType::f64, x.device());
+  cpu::special_rows(it->second, s, xc.data<double>(), out.data<double>(), out.numel());
+  return out;
 }
 
 Tensor nan_to_num(const Tensor& a, double nan, double posinf, double neginf) {

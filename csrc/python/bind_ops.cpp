@@ -237,6 +237,7 @@ void init_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   DEF("hardsigmoid", &hardsigmoid, "input"_a)
   DEF("hardtanh", &hardtanh, "input"_a, "min_val"_a = -1.0, "max_val"_a = 1.0)
   DEF("threshold", &threshold, "input"_a, "threshold"_a, "value"_a)
+  DEF("_special_value", &special_value, "fn"_a, "input"_a, "s"_a = 0.0)
   DEF("hardshrink", &hardshrink, "input"_a, "lambd"_a = 0.5)
   DEF("softshrink", &softshrink, "input"_a, "lambd"_a = 0.5)
   DEF("nan_to_num", [](const Tensor& a, double nan, nb::handle pinf, nb::handle ninf) {

@@ -55,9 +55,23 @@ def _shift(x):
     return builtins.int(builtins.min(builtins.max(0.0, math.ceil(10.0 - lo)), 4000.0))
 
 
+def _native(fn, composite, s=0):
+    """fn's value on a float64 tensor: the native scalar code on the cpu (cpu/special.cpp), the
+    composite of tensor ops elsewhere."""
+    def value(x):
+        if x.device.type == "cpu" and x.dtype == _C.dtype.float64:
+            return _C._special_value(fn, x, s)
+        return composite(x)
+    return value
+
+
 def _hurwitz_zeta(s, x):
     """zeta(s, x) = sum_j (x + j)^-s for integer s >= 2: the first terms summed, the rest by
     Euler-Maclaurin."""
+    return _native("zeta", lambda t: _hurwitz_zeta_ops(s, t), s)(x)
+
+
+def _hurwitz_zeta_ops(s, x):
     n = _shift(x)
     total = 0.0
     for j in builtins.range(n):
@@ -174,12 +188,12 @@ def _apply(name, value, deriv, input):
 
 def lgamma(input):
     """log |Gamma(x)|; +inf at the poles 0, -1, -2, ... and at +-inf. Gradient: digamma."""
-    return _apply("lgamma", _lgamma64, digamma, input)
+    return _apply("lgamma", _native("lgamma", _lgamma64), digamma, input)
 
 
 def digamma(input):
     """d/dx log Gamma(x); -inf at 0, NaN at the negative integers (PyTorch). Gradient: polygamma(1)."""
-    return _apply("digamma", _digamma64, lambda x: polygamma(1, x), input)
+    return _apply("digamma", _native("digamma", _digamma64), lambda x: polygamma(1, x), input)
 
 
 def polygamma(n, input):
@@ -194,7 +208,7 @@ def polygamma(n, input):
 
 def erfc(input):
     """1 - erf(x). Gradient: -2 / sqrt(pi) exp(-x^2) (0 at +-inf, not 0 * inf)."""
-    return _apply("erfc", _erfc_value, lambda x: _C.exp(-x * x) * (-2.0 / math.sqrt(math.pi)), input)
+    return _apply("erfc", _native("erfc", _erfc_value), lambda x: _C.exp(-x * x) * (-2.0 / math.sqrt(math.pi)), input)
 
 
 def _erfc_value(input):
@@ -216,7 +230,7 @@ def _erfc_value(input):
 def erfinv(input):
     """The y with erf(y) = x on (-1, 1), +-inf at +-1, NaN outside. Gradient: sqrt(pi) / 2 exp(y^2),
     PyTorch's, so inf at +-1 and NaN outside."""
-    return _apply("erfinv", _erfinv_value, lambda x: _C.exp(_C.square(erfinv(x))) * (math.sqrt(math.pi) / 2.0), input)
+    return _apply("erfinv", _native("erfinv", _erfinv_value), lambda x: _C.exp(_C.square(erfinv(x))) * (math.sqrt(math.pi) / 2.0), input)
 
 
 def _erfinv_value(input):
