@@ -92,11 +92,11 @@ void from_nhwc(const T* src, int64_t N, int64_t G, int64_t Cg, int64_t Cgp, int6
   });
 }
 
-// The tile: out[i, 0 : kNV W] = sum over taps t < nt and c < Cr of a[i][toff[t] + c] wb[woff[t] + c kNV W + :]
+// The tile: out[i, 0 : kNV W] = sum over taps t < nt and c < Cr of a[i][toff[t] + c] wb[woff[t] + c ws + :]
 // for rows i < rows (rows past it repeat row 0's pointer and are not stored).
 template <class T>
 inline void tile(const T* const* a, const int64_t* toff, const int64_t* woff, int64_t nt, int64_t Cr, const T* wb,
-                 T* out, int64_t ldo, int rows) {
+                 int64_t ws, T* out, int64_t ldo, int rows) {
   using V = PV<T>;
   constexpr int W = V::W;
   typename V::R acc[kMR][kNV];
@@ -106,7 +106,7 @@ inline void tile(const T* const* a, const int64_t* toff, const int64_t* woff, in
     const T* ap[kMR];
     for (int i = 0; i < kMR; ++i) ap[i] = a[i] + toff[t];
     const T* wp = wb + woff[t];
-    for (int64_t c = 0; c < Cr; ++c, wp += kNV * W) {
+    for (int64_t c = 0; c < Cr; ++c, wp += ws) {
       const typename V::R w0 = V::load(wp), w1 = V::load(wp + W);
       for (int i = 0; i < kMR; ++i) {
         const typename V::R b = V::set1(ap[i][c]);
@@ -129,10 +129,10 @@ struct Grid {
 };
 
 // Every tile of a grid for each lane block: taps toff[0, nt) with their weights at woff[0, nt)
-// from lane block b's, wp + b * bstride; Cr reduction channels.
+// from lane block b's, wp + b * bstride, consecutive reduction channels ws apart; Cr of them.
 template <class T>
 void run_grid(const Grid<T>& g, const int64_t* toff, const int64_t* woff, int64_t nt, int64_t Cr, const T* wp,
-              int64_t bstride, int64_t blocks) {
+              int64_t ws, int64_t bstride, int64_t blocks) {
   constexpr int NW = kNV * PV<T>::W;
   const int64_t P = g.N * g.PH * g.PW, tiles = ceil_div(P, kMR);
   if (P == 0 || blocks == 0) return;
@@ -160,10 +160,10 @@ void run_grid(const Grid<T>& g, const int64_t* toff, const int64_t* woff, int64_
       ldo = rows > 1 ? outs[1] - outs[0] : 0;
       for (int i = 2; i < rows; ++i) uniform = uniform && outs[i] - outs[i - 1] == ldo;
       if (uniform) {
-        tile<T>(a, toff, woff, nt, Cr, wb, o0, ldo, rows);
+        tile<T>(a, toff, woff, nt, Cr, wb, ws, o0, ldo, rows);
       } else {
         alignas(64) T buf[kMR * NW];
-        tile<T>(a, toff, woff, nt, Cr, wb, buf, NW, rows);
+        tile<T>(a, toff, woff, nt, Cr, wb, ws, buf, NW, rows);
         for (int i = 0; i < rows; ++i) std::memcpy(outs[i], buf + i * NW, NW * sizeof(T));
       }
     }
@@ -183,33 +183,35 @@ template <class T>
 void fwd_lanes(const Conv2dParams& p) {
   constexpr int NW = kNV * PV<T>::W;
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S, OHW = p.OH * p.OW;
-  // x's channels unpadded (forward only broadcasts them): with one group and unit column
-  // dilation a row of taps (s, c) is then one run in x_t and in wt, a single tap of S Cg
-  // channels (a 3-channel 7x7 stem: 7 runs of 21 in place of 49 of 3)
+  // x's channels unpadded (forward only broadcasts them). The weight transposed to wk[c][tap][k]
+  // through registers (to_nhwc, w read as one image of K channels), its lanes read in place (c
+  // steps RS K apart; lanes past a group's Kg read what follows and land in y_t's padding). With
+  // few channels, one group and unit column dilation, a row of taps (s, c) is merged into one
+  // run of S Cg channels instead (a 3-channel 7x7 stem: 7 runs of 21 in place of 49 of 3), read
+  // from a copy packed as wt[g][block][tap][c][lane].
   const int64_t Cgp = Cg, Kgp = round_up(Kg, NW), kb = Kgp / NW;
-  const bool merge = G == 1 && p.dw == 1;
+  const bool merge = G == 1 && p.dw == 1 && Cg < 32;
   const XView v(p);
   const int64_t Cx = G * Cgp, Ky = G * Kgp;
   Scratch xs(size_t(p.N * v.Hd * v.Wd * Cx) * sizeof(T)), ys(size_t(p.N * OHW * Ky) * sizeof(T));
-  Scratch ws(size_t(G * kb * RS * Cg * NW) * sizeof(T));
+  Scratch ks(size_t(Cg * RS * p.K + NW) * sizeof(T)), ws(merge ? size_t(kb * RS * Cg * NW) * sizeof(T) : 0);
   T* xt = xs.as<T>();
   T* yt = ys.as<T>();
-  T* wt = ws.as<T>();
-  const T* w = static_cast<const T*>(p.w);
+  T* wk = ks.as<T>();
   to_nhwc<T>(static_cast<const T*>(p.x), p.N, G, Cg, Cgp, p.H, p.W, p.ph, p.pw, v.Hd, v.Wd, xt);
-  // wt[g][block][tap][c][lane] = w[g Kg + block NW + lane][c][tap], zeros past Kg; w read in order
-  parallel_for(0, G * kb, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t g = t / kb, b = t % kb;
-      T* d = wt + t * RS * Cg * NW;
-      for (int l = 0; l < NW; ++l) {
-        const int64_t k = b * NW + l;
-        const T* src = w + (g * Kg + k) * Cg * RS;
-        for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t tap = 0; tap < RS; ++tap) d[(tap * Cg + c) * NW + l] = k < Kg ? src[c * RS + tap] : T(0);
+  to_nhwc<T>(static_cast<const T*>(p.w), 1, 1, p.K, p.K, Cg, RS, 0, 0, Cg, RS, wk);
+  std::fill(wk + Cg * RS * p.K, wk + Cg * RS * p.K + NW, T(0));
+  if (merge)
+    parallel_for(0, kb * RS, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / RS, tap = t % RS, n = std::min<int64_t>(NW, Kg - b * NW);
+        T* d = ws.as<T>() + t * Cg * NW;
+        for (int64_t c = 0; c < Cg; ++c) {
+          std::memcpy(d + c * NW, wk + (c * RS + tap) * p.K + b * NW, size_t(n) * sizeof(T));
+          std::fill(d + c * NW + n, d + (c + 1) * NW, T(0));
+        }
       }
-    }
-  });
+    });
   // Pixels in classes that see the same taps inside the image (bands of rows times bands of
   // columns), each class running only those: the padding taps are never multiplied.
   const std::vector<Band> hb = tap_bands(p.OH, p.H, p.sh, p.ph, p.R, p.dh), wb = tap_bands(p.OW, p.W, p.sw, p.pw, p.S, p.dw);
@@ -221,7 +223,7 @@ void fwd_lanes(const Conv2dParams& p) {
       for (int64_t r = bh.t0; r < bh.t1; ++r)
         for (int64_t s = bw.t0; s < bw.t1; s += merge ? bw.t1 - bw.t0 : 1) {
           toff.push_back((r * p.dh * v.Wd + s * p.dw) * Cx);
-          woff.push_back((r * p.S + s) * Cg * NW);
+          woff.push_back(merge ? (r * p.S + s) * Cg * NW : (r * p.S + s) * p.K);
         }
       const int64_t Cr = merge ? (bw.t1 - bw.t0) * Cg : Cg;
       for (int64_t g = 0; g < G; ++g) {
@@ -234,7 +236,8 @@ void fwd_lanes(const Conv2dParams& p) {
         }
         Grid<T> gr{p.N, bh.o1 - bh.o0, bw.o1 - bw.o0, xt + (bh.o0 * p.sh * v.Wd + bw.o0 * p.sw) * Cx + g * Cgp,
                    v.Hd * v.Wd * Cx, p.sh * v.Wd * Cx, p.sw * Cx, out, OHW * Ky, p.OW * Ky, Ky};
-        run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Cr, wt + g * kb * RS * Cg * NW, RS * Cg * NW, kb);
+        if (merge) run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Cr, ws.as<T>(), NW, RS * Cg * NW, kb);
+        else run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Cr, wk + g * Kg, RS * p.K, NW, kb);
       }
     }
   from_nhwc<T>(yt, p.N, G, Kg, Kgp, OHW, static_cast<T*>(p.y));
@@ -276,36 +279,24 @@ void bwd_input_lanes(const Conv2dParams& p) {
   T* gxt = xs.as<T>();
   to_nhwc<T>(static_cast<const T*>(p.gy), p.N, G, Kg, Kgp, p.OH, p.OW, 0, 0, p.OH, p.OW, gyt);
   const T* w = static_cast<const T*>(p.w);
+  // the weight as wc[k][tap][c] (w's K rows as images of Cg channels), its lanes read in place
+  // (k steps RS Cg apart; lanes past Cg read what follows, NW zeros at the end, and land in gx_t's padding)
+  Scratch wcs(size_t(p.K * RS * Cg + NW) * sizeof(T));
+  T* wc = wcs.as<T>();
+  to_nhwc<T>(w, p.K, 1, Cg, Cg, 1, RS, 0, 0, 1, RS, wc);
+  std::fill(wc + p.K * RS * Cg, wc + p.K * RS * Cg + NW, T(0));
   std::vector<int64_t> toff, woff;
   for (int64_t a = 0; a < int64_t(ah.size()); ++a)
     for (int64_t b = 0; b < int64_t(aw.size()); ++b) {
       const auto& tr = ah[size_t(a)].taps;
       const auto& ts = aw[size_t(b)].taps;
-      const int64_t nr = int64_t(tr.size()), ns = int64_t(ts.size()), nt = nr * ns;
-      // wt[g][block][tap][k][lane] = w[g Kg + k][block NW + lane][r, s], zeros past Cg
-      Scratch ws(size_t(G * cb * nt * Kg * NW) * sizeof(T));
-      T* wt = ws.as<T>();
-      std::vector<int64_t> taps(static_cast<size_t>(nt));  // the phase's taps, r S + s
-      for (int64_t ti = 0; ti < nt; ++ti) taps[size_t(ti)] = tr[size_t(ti / ns)].first * p.S + ts[size_t(ti % ns)].first;
-      parallel_for(0, G * cb, 1, [&](int64_t t0, int64_t t1) {  // w read in order
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t g = t / cb, blk = t % cb;
-          T* d = wt + t * nt * Kg * NW;
-          for (int64_t k = 0; k < Kg; ++k)
-            for (int l = 0; l < NW; ++l) {
-              const int64_t c = blk * NW + l;
-              const T* src = w + ((g * Kg + k) * Cg + c) * RS;
-              for (int64_t ti = 0; ti < nt; ++ti) d[(ti * Kg + k) * NW + l] = c < Cg ? src[taps[size_t(ti)]] : T(0);
-            }
-        }
-      });
       for (const Band& bh : ah[size_t(a)].bands)
         for (const Band& bw : aw[size_t(b)].bands) {
           toff.clear();
           woff.clear();
           for (int64_t i = bh.t0; i < bh.t1; ++i)
             for (int64_t j = bw.t0; j < bw.t1; ++j) {
-              woff.push_back((i * ns + j) * Kg * NW);
+              woff.push_back((tr[size_t(i)].first * p.S + ts[size_t(j)].first) * Cg);
               toff.push_back((tr[size_t(i)].second * p.OW + ts[size_t(j)].second) * Ky);
             }
           for (int64_t g = 0; g < G; ++g) {
@@ -319,8 +310,7 @@ void bwd_input_lanes(const Conv2dParams& p) {
             }
             Grid<T> gr{p.N, bh.o1 - bh.o0, bw.o1 - bw.o0, gyt + (bh.o0 * p.OW + bw.o0) * Ky + g * Kgp, OHW * Ky,
                        p.OW * Ky, Ky, out, HW * Cx, p.sh * p.W * Cx, p.sw * Cx};
-            run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Kg, wt + g * cb * nt * Kg * NW,
-                        nt * Kg * NW, cb);
+            run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Kg, wc + g * Kg * RS * Cg, RS * Cg, NW, cb);
           }
         }
     }
@@ -389,8 +379,9 @@ bool conv_lanes_pays(const Conv2dParams& p, ConvPass pass) {
   // Lanes at least half used and a reduction long enough per tap. Measured against the implicit
   // GEMM (Zen 4, 2 threads, batch 32): strided layers with taps gain in every pass (DCGAN's 4x4
   // stride-2 64 -> 128 on 16x16: forward 0.67-0.75x -> 0.88-0.95x PyTorch, input gradient
-  // 0.70-0.75 -> 0.88-1.0, weight gradient 0.77-0.81 -> 0.84-0.95); stride-1 layers with 5-16
-  // pixel output rows gain in forward and input gradient (512 x 7x7: 0.82 -> 0.86-0.92), but not
+  // 0.70-0.75 -> 0.88-1.0, weight gradient 0.77-0.81 -> 0.84-0.95); stride-1 layers with output
+  // rows of up to 16 pixels gain in forward and input gradient (512 x 7x7: 0.82 -> 0.93, 128 x
+  // 4x4: 0.78 -> 0.95 and 0.82 -> 1.05, 512 x 2x2 about even), but not
   // in the weight gradient, whose tiles stream gy once per tap (28x28: 0.84 -> 0.52). 1x1 layers
   // stay on the GEMM (no taps to share a pixel's row over). The lanes: output channels in
   // forward, input channels in the gradients.
@@ -400,7 +391,7 @@ bool conv_lanes_pays(const Conv2dParams& p, ConvPass pass) {
   // Forward's reduction per tap is a row of S Cg channels where fwd_lanes merges the row (a
   // ResNet's 3-channel 7x7 stride-2 stem: 0.61-0.68x -> 0.69-0.85x PyTorch); ConvNeXt's 4x4
   // stride-4 patchify (rows of 12) stays on the GEMM, which reads its taps without a copy.
-  const bool strided = p.sh > 1 || p.sw > 1, small_rows = p.OW >= 5 && p.OW <= 16;
+  const bool strided = p.sh > 1 || p.sw > 1, small_rows = p.OW <= 16;
   if (p.R * p.S == 1) return false;
   if (pass == ConvPass::weight) return Cg >= 16 && Cg >= NW / 2 && (strided ? Kg >= 16 : Kg < 4);
   if (pass == ConvPass::input) return Cg >= 16 && Cg >= NW / 2 && Kg >= 16 && (strided || small_rows);
