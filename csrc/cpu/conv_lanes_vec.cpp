@@ -6,18 +6,22 @@
 //   forward      y[p, k]  = sum over taps t and channels c of x_t[p + off(t), c] w[k, c, t]
 // A tile is kMR pixels times kNV vectors of output channels, accumulated in registers over every
 // tap and channel. Each pixel's row of the input is a pointer into a zero-padded NHWC copy of x,
-// so any stride, dilation and padding is pointer arithmetic (no im2col, no gathers); the weight
-// is packed once per call as (channel block, tap, c, lanes). The result is written NHWC and
-// transposed to NCHW at the end. The copies in and out are one pass each over x and y.
-//   input grad   the same kernel over a padded NHWC copy of gy, one stride phase of gx at a time:
+// so any stride, dilation and padding is pointer arithmetic (no im2col, no gathers). Pixels come
+// in classes that see the same taps inside the image (tap_bands), each running only those, so
+// padding taps are never multiplied. The weight is transposed once per call so that its lanes
+// are read in place. The result is written NHWC and transposed to NCHW at the end; the copies
+// in and out are one pass each over x and y.
+//   input grad   the same kernel over an NHWC copy of gy, one stride phase of gx at a time:
 //                gx[n, c, a + sh i, b + sw j] takes the taps (r, s) with (a + ph - r dh) % sh == 0
 //                (likewise s), each reading gy at row i + (a + ph - r dh) / sh: a stride-1
-//                convolution over gy per phase (stride 1: one phase, the flipped kernel).
+//                convolution over gy per phase (stride 1: one phase, the flipped kernel), its
+//                gx rows banded by the taps that land inside gy (no padded copy).
 //   weight grad  gw[k, c, t] = sum over pixels p of gy[p, k] x_t[p + off(t), c]: a tile is kMR
 //                output channels (broadcast from gy's NHWC row) times kNV vectors of input
-//                channels (x's row), reduced over every pixel in registers; tiles are
-//                (group, tap, k block, c block), each summed in one order (deterministic).
-// conv_lanes_pays (conv_vec.h) says when a layer takes these.
+//                channels (x's row), reduced in registers over the pixels whose tap lands inside
+//                x; tiles are (group, tap, k block, c block), each summed in one order
+//                (deterministic).
+// conv_lanes_pays (conv_vec.h) says when a layer's pass takes these.
 #if defined(FASTDL_ISA_avx2) || defined(FASTDL_ISA_avx512)
 #include <cstdlib>
 #include <vector>
