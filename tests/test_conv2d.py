@@ -203,6 +203,9 @@ def _fast_paths_match_ref(rng, isas, N, C, K, H, W, ks, s, p, d, groups):
     (2, 16, 16, 3, 2, (2, 3), 1, 1, 1, 1),        # planes smaller than a tile
     (3, 48, 1, 4, 4, (4, 4), 1, 0, 1, 1),         # a discriminator's last layer: one output channel
     (2, 40, 3, 6, 5, (3, 3), 1, 1, 1, 1),         # three output channels, padded
+    (2, 3, 40, 13, 11, (7, 7), 2, 3, 1, 1),       # a stem: merged tap rows, weight gradient over output lanes
+    (2, 8, 64, 6, 6, (3, 3), 1, 1, 1, 2),         # few channels per group, grouped
+    (2, 5, 20, 9, 9, (3, 2), 1, (1, 0), (1, 2), 1),  # few channels, dilated columns
 ])
 @pytest.mark.parametrize("mode", ["1", "auto"])
 def test_lanes_matches_reference(rng, monkeypatch, shape, mode):

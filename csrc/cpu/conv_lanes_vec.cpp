@@ -40,6 +40,28 @@ constexpr int kMR = 6;   // 6 x 2 of 16
 #endif
 constexpr int kNV = 2;   // vectors of lanes per tile
 
+// A tile's accumulators, kMR rows of kNV vectors, in registers (every index a constant once the
+// loops over them unroll).
+template <class T>
+struct Acc {
+  using V = PV<T>;
+  typename V::R r[kMR][kNV];
+  Acc() {
+    for (int i = 0; i < kMR; ++i)
+      for (int j = 0; j < kNV; ++j) r[i][j] = V::zero();
+  }
+  // row i += b * (v0, v1)
+  void fma(int i, typename V::R b, typename V::R v0, typename V::R v1) {
+    r[i][0] = V::fma(b, v0, r[i][0]);
+    r[i][1] = V::fma(b, v1, r[i][1]);
+  }
+  // rows [0, rows) to out, ld apart
+  void store(T* out, int64_t ld, int rows) const {
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < kNV; ++j) V::store(out + i * ld + j * V::W, r[i][j]);
+  }
+};
+
 // dst (N, Hd, Wd, G Cgp) = src (N, G Cg, H, W) placed at row top, column left, group g's
 // channels at g Cgp, zeros around and in each group's channels past Cg. Blocks of 8 x 8 (4 x 4)
 // go through registers (tr_block).
@@ -103,24 +125,17 @@ inline void tile(const T* const* a, const int64_t* toff, const int64_t* woff, in
                  int64_t ws, T* out, int64_t ldo, int rows) {
   using V = PV<T>;
   constexpr int W = V::W;
-  typename V::R acc[kMR][kNV];
-  for (int i = 0; i < kMR; ++i)
-    for (int j = 0; j < kNV; ++j) acc[i][j] = V::zero();
+  Acc<T> acc;
   for (int64_t t = 0; t < nt; ++t) {
     const T* ap[kMR];
     for (int i = 0; i < kMR; ++i) ap[i] = a[i] + toff[t];
     const T* wp = wb + woff[t];
     for (int64_t c = 0; c < Cr; ++c, wp += ws) {
       const typename V::R w0 = V::load(wp), w1 = V::load(wp + W);
-      for (int i = 0; i < kMR; ++i) {
-        const typename V::R b = V::set1(ap[i][c]);
-        acc[i][0] = V::fma(b, w0, acc[i][0]);
-        acc[i][1] = V::fma(b, w1, acc[i][1]);
-      }
+      for (int i = 0; i < kMR; ++i) acc.fma(i, V::set1(ap[i][c]), w0, w1);
     }
   }
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < kNV; ++j) V::store(out + i * ldo + j * W, acc[i][j]);
+  acc.store(out, ldo, rows);
 }
 
 // A grid of pixels (n, i, j) < (N, PH, PW): pixel (n, i, j) reads a + n an + i ai + j aj and is
@@ -342,9 +357,7 @@ void bwd_weight_lanes(const Conv2dParams& p) {
     const int64_t r = tap / p.S, s = tap % p.S;
     const T* xb = xt + (r * p.dh * v.Wd + s * p.dw) * Cx + g * Cgp + c0;
     const T* yb = gyt + g * Kgp + k0;
-    typename V::R acc[kMR][kNV];
-    for (int i = 0; i < kMR; ++i)
-      for (int j = 0; j < kNV; ++j) acc[i][j] = V::zero();
+    Acc<T> acc;
     int64_t oh0, oh1, ow0, ow1;  // the outputs whose tap lands inside x (the rest read padding)
     conv_out_span(p.OH, p.H, p.sh, p.ph, r * p.dh, oh0, oh1);
     conv_out_span(p.OW, p.W, p.sw, p.pw, s * p.dw, ow0, ow1);
@@ -354,19 +367,78 @@ void bwd_weight_lanes(const Conv2dParams& p) {
         const T* yr = yb + (n * OHW + oh * p.OW + ow0) * Ky;
         for (int64_t ow = ow0; ow < ow1; ++ow, xr += p.sw * Cx, yr += Ky) {
           const typename V::R x0 = V::load(xr), x1 = V::load(xr + W);
-          for (int i = 0; i < kMR; ++i) {
-            const typename V::R b = V::set1(yr[i]);
-            acc[i][0] = V::fma(b, x0, acc[i][0]);
-            acc[i][1] = V::fma(b, x1, acc[i][1]);
-          }
+          for (int i = 0; i < kMR; ++i) acc.fma(i, V::set1(yr[i]), x0, x1);
         }
       }
     alignas(64) T buf[kMR * NW];
-    for (int i = 0; i < kMR; ++i)
-      for (int j = 0; j < kNV; ++j) V::store(buf + i * NW + j * W, acc[i][j]);
+    acc.store(buf, NW, kMR);
     for (int64_t i = 0; i < std::min<int64_t>(kMR, Kg - k0); ++i)
       for (int64_t l = 0; l < std::min<int64_t>(NW, Cg - c0); ++l)
         gw[((g * Kg + k0 + i) * Cg + c0 + l) * RS + tap] = buf[i * NW + l];
+  });
+  if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
+}
+
+// Weight gradient of a layer with few input channels (a 3-channel stem), lanes over output
+// channels instead: gw[k, (c, t)] = sum over pixels p of x_t[p + off(t), c] gy[p, k], a tile
+// kMR (c, tap) pairs (broadcast from x's NHWC rows) times kNV vectors of k (gy's row). A task
+// takes a chunk of output rows and one k block through every (c, tap) block, so its rows of gy
+// stay in cache, into its own partial sums; the chunks are then added in order (deterministic,
+// the chunking fixed by the shape alone). The padding rows of x_t read zeros.
+template <class T>
+void bwd_weight_lanes_k(const Conv2dParams& p) {
+  using V = PV<T>;
+  constexpr int W = V::W, NW = kNV * W;
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S, OHW = p.OH * p.OW, CT = Cg * RS;
+  const int64_t Kgp = round_up(Kg, NW), kb = Kgp / NW, cbn = ceil_div(CT, kMR), CTp = cbn * kMR;
+  const XView v(p);
+  const int64_t Cx = G * Cg, Ky = G * Kgp;
+  const int64_t rows = std::max<int64_t>(1, 512 / std::max<int64_t>(1, p.OW)), chunks = ceil_div(p.N * p.OH, rows);
+  Scratch xs(size_t(p.N * v.Hd * v.Wd * Cx) * sizeof(T)), ys(size_t(p.N * OHW * Ky) * sizeof(T));
+  Scratch ps(size_t(G * kb * chunks * CTp * NW) * sizeof(T));
+  T* xt = xs.as<T>();
+  T* gyt = ys.as<T>();
+  T* part = ps.as<T>();
+  to_nhwc<T>(static_cast<const T*>(p.x), p.N, G, Cg, Cg, p.H, p.W, p.ph, p.pw, v.Hd, v.Wd, xt);
+  to_nhwc<T>(static_cast<const T*>(p.gy), p.N, G, Kg, Kgp, p.OH, p.OW, 0, 0, p.OH, p.OW, gyt);
+  std::vector<int64_t> offs(static_cast<size_t>(CTp));  // (c, tap) -> its offset in an x_t row
+  for (int64_t j = 0; j < CTp; ++j) {
+    const int64_t c = std::min(j, CT - 1) / RS, tap = std::min(j, CT - 1) % RS;
+    offs[size_t(j)] = (tap / p.S * p.dh * v.Wd + tap % p.S * p.dw) * Cx + c;
+  }
+  const int64_t tasks = G * kb * chunks;
+  run_tasks(tasks, threads_for(tasks), [&](int64_t t, int) {
+    const int64_t g = t / (kb * chunks), b = t / chunks % kb, ch = t % chunks;
+    T* pt = part + t * CTp * NW;
+    const int64_t r0 = ch * rows, r1 = std::min(p.N * p.OH, r0 + rows);
+    for (int64_t j0 = 0; j0 < CTp; j0 += kMR) {
+      Acc<T> acc;
+      for (int64_t row = r0; row < r1; ++row) {
+        const int64_t n = row / p.OH, oh = row % p.OH;
+        const T* xr = xt + (n * v.Hd + oh * p.sh) * v.Wd * Cx + g * Cg;
+        const T* ap[kMR];
+        for (int i = 0; i < kMR; ++i) ap[i] = xr + offs[size_t(j0 + i)];
+        const T* yr = gyt + row * p.OW * Ky + g * Kgp + b * NW;
+        for (int64_t ow = 0, xo = 0; ow < p.OW; ++ow, xo += p.sw * Cx, yr += Ky) {
+          const typename V::R y0 = V::load(yr), y1 = V::load(yr + W);
+          for (int i = 0; i < kMR; ++i) acc.fma(i, V::set1(ap[i][xo]), y0, y1);
+        }
+      }
+      acc.store(pt + j0 * NW, NW, kMR);
+    }
+  });
+  T* gw = static_cast<T*>(p.gw);
+  parallel_for(0, G * kb, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t g = t / kb, b = t % kb, nl = std::min<int64_t>(NW, Kg - b * NW);
+      const T* pt = part + t * chunks * CTp * NW;
+      for (int64_t j = 0; j < CT; ++j)
+        for (int64_t l = 0; l < nl; ++l) {
+          T sum = 0;
+          for (int64_t ch = 0; ch < chunks; ++ch) sum += pt[(ch * CTp + j) * NW + l];
+          gw[(g * Kg + b * NW + l) * CT + j] = sum;
+        }
+    }
   });
   if (p.gb) conv_bias_grad(p.dt, p.gy, p.gb, p.N, p.K, OHW);
 }
@@ -397,7 +469,9 @@ bool conv_lanes_pays(const Conv2dParams& p, ConvPass pass) {
   // stride-4 patchify (rows of 12) stays on the GEMM, which reads its taps without a copy.
   const bool strided = p.sh > 1 || p.sw > 1, small_rows = p.OW <= 16;
   if (p.R * p.S == 1) return false;
-  if (pass == ConvPass::weight) return Cg >= 16 && Cg >= NW / 2 && (strided ? Kg >= 16 : Kg < 4);
+  if (pass == ConvPass::weight && Cg < NW / 2)  // lanes over output channels (bwd_weight_lanes_k): stems
+    return Kg >= NW / 2;
+  if (pass == ConvPass::weight) return Cg >= 16 && (strided ? Kg >= 16 : Kg < 4);
   if (pass == ConvPass::input) return Cg >= 16 && Cg >= NW / 2 && Kg >= 16 && (strided || small_rows);
   const int64_t run = p.groups == 1 && p.dw == 1 ? p.S * Cg : Cg;
   return run >= 16 && Kg >= 16 && Kg >= NW / 2 && (strided || small_rows);
@@ -410,7 +484,14 @@ void conv_bwd_input_lanes(const Conv2dParams& p) {
   if (p.dt == DType::f64) bwd_input_lanes<double>(p); else bwd_input_lanes<float>(p);
 }
 void conv_bwd_weight_lanes(const Conv2dParams& p) {
-  if (p.dt == DType::f64) bwd_weight_lanes<double>(p); else bwd_weight_lanes<float>(p);
+  constexpr int NW = kNV * PV<float>::W;
+  if (p.C / p.groups < NW / 2) {  // few input channels: lanes over output channels
+    if (p.dt == DType::f64) bwd_weight_lanes_k<double>(p); else bwd_weight_lanes_k<float>(p);
+  } else if (p.dt == DType::f64) {
+    bwd_weight_lanes<double>(p);
+  } else {
+    bwd_weight_lanes<float>(p);
+  }
 }
 
 }  // namespace fastdl::cpu::FASTDL_ISA_NS
