@@ -393,7 +393,10 @@ void bwd_weight_lanes_k(const Conv2dParams& p) {
   const int64_t Kgp = round_up(Kg, NW), kb = Kgp / NW, cbn = ceil_div(CT, kMR), CTp = cbn * kMR;
   const XView v(p);
   const int64_t Cx = G * Cg, Ky = G * Kgp;
-  const int64_t rows = std::max<int64_t>(1, 512 / std::max<int64_t>(1, p.OW)), chunks = ceil_div(p.N * p.OH, rows);
+  // chunks of ~512 pixels, at most 256 of them (the partial sums stay ~10 MB for an ImageNet stem
+  // at batch 256, which would otherwise take 7168 chunks and 290 MB)
+  const int64_t rows = std::max({int64_t(1), 512 / std::max<int64_t>(1, p.OW), ceil_div(p.N * p.OH, 256)});
+  const int64_t chunks = ceil_div(p.N * p.OH, rows);
   Scratch xs(size_t(p.N * v.Hd * v.Wd * Cx) * sizeof(T)), ys(size_t(p.N * OHW * Ky) * sizeof(T));
   Scratch ps(size_t(G * kb * chunks * CTp * NW) * sizeof(T));
   T* xt = xs.as<T>();
