@@ -584,7 +584,8 @@ def test_batched_split_over_threads(dtype, isa, rng):
     cases = [((3, 260, 150), (3, 150, 230)),  # large: 2 whole, 1 threaded inside (2 threads)
              ((5, 256, 64), (5, 64, 256)), ((7, 33, 20), (7, 20, 45)),  # small: all whole
              ((3, 900, 300), (3, 300, 4)), ((4, 1, 500), (4, 500, 300)),  # narrow, one row
-             ((2, 3, 130, 70), (2, 1, 70, 90))]  # broadcast batch
+             ((2, 3, 130, 70), (2, 1, 70, 90)),  # broadcast batch
+             ((5, 128, 128), (5, 128, 128)), ((3, 100, 96), (3, 96, 160))]  # unpacked, near the work bound
     for sa, sb in cases:
         a, b = rng.standard_normal(sa), rng.standard_normal(sb)
         got = fd.tensor(a, dtype=dtype) @ fd.tensor(b, dtype=dtype)
