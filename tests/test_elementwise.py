@@ -381,7 +381,9 @@ def test_results_keep_a_shared_permuted_layout(rng, torch):
     for got, want in ((x + y, tx + ty), (x * 2.0, tx * 2.0), (x.exp(), tx.exp()), (x < y, tx < ty),
                       (fd.where(x > 0, x, y), torch.where(tx > 0, tx, ty))):
         assert got.stride() == want.stride()
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        # exact but for exp, whose last bit PyTorch's vectorised float64 exp may round otherwise
+        # (it differed by 1 ulp on a Xeon of the Emerald Rapids class, not on AMD Zen 4)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=4.5e-16, atol=0)
     mixed = x + fd.tensor(np.ascontiguousarray(b.transpose(perm)))
     assert mixed.is_contiguous()
     np.testing.assert_array_equal(mixed.numpy(), a.transpose(perm) + b.transpose(perm))
