@@ -22,6 +22,8 @@ void gemm_ref(const GemmParams& p);
 // ---- internals shared by gemm.cpp (driver) and gemm*_vec.cpp (per-ISA kernels) ----
 namespace detail {
 
+constexpr int kDotRows = 8;  // rows of A per pass of GemmKernel::gemv_dot over B's columns
+
 // One register-tiled kernel family for one ISA and dtype (BLIS structure). Packing absorbs
 // strides and dtype widening; the macro-kernel runs the jr/ir loops over packed panels.
 // Packed A: ceil(mc/mr) micro-panels of mr rows x kcp (kcp = kc rounded up to kpack), each
@@ -47,12 +49,15 @@ struct GemmKernel {
   // apart): a last partial panel of at most nr / 2 columns (a GCN's 16 channels) at half the work.
   void (*direct_half)(int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb,
                       int64_t bps, void* C, int64_t ldc, double alpha, double beta) = nullptr;
-  // Matrix-vector products (M == 1), bound by reading B once where it lies; c has stride sc.
-  //   dot:  c[j] = alpha <a, B[:, j]> + beta c[j], B's columns contiguous along k (X @ W^T's W rows)
-  //   axpy: c = alpha sum_k a[k] B[k, :] + beta c, B's rows contiguous (row-major B)
-  // Both cover columns [j0, j1) so threads can split them; a is contiguous for dot.
-  void (*gemv_dot)(int64_t j0, int64_t j1, int64_t K, const void* a, const void* B, int64_t ldb, void* c,
-                   int64_t sc, double alpha, double beta) = nullptr;
+  // Matrix-vector and few-row products, bound by reading B once where it lies; C's columns are
+  // sc apart.
+  //   dot:  C[i][j] = alpha <A[i, :], B[:, j]> + beta C[i][j] for the m rows of A (lda apart, each
+  //         contiguous; C's rows ldc apart), B's columns contiguous along k (X @ W^T's W rows);
+  //         every column of B is read once for up to kDotRows rows
+  //   axpy: c = alpha sum_k a[k] B[k, :] + beta c, one row, B's rows contiguous (row-major B)
+  // Both cover columns [j0, j1) so threads can split them.
+  void (*gemv_dot)(int64_t j0, int64_t j1, int64_t K, int m, const void* a, int64_t lda, const void* B,
+                   int64_t ldb, void* c, int64_t ldc, int64_t sc, double alpha, double beta) = nullptr;
   void (*gemv_axpy)(int64_t j0, int64_t j1, int64_t K, const void* a, int64_t sa, const void* B, int64_t ldb,
                     void* c, int64_t sc, double alpha, double beta) = nullptr;
   const char* name = "";

@@ -17,6 +17,7 @@
 namespace fastdl::cpu::FASTDL_ISA_NS {
 namespace {
 using detail::GemmKernel;
+using detail::kDotRows;
 
 #if defined(FASTDL_ISA_avx512)
 struct VF {
@@ -199,35 +200,68 @@ void direct_tile(int64_t k, const typename V::T* a, int64_t lda, const typename 
     }
 }
 
-// Matrix-vector products (see GemmKernel::gemv_dot / gemv_axpy). Four vector accumulators
-// per dot hide the FMA latency; lanes and accumulators are summed in a fixed order.
-template <class V>
-void gemv_dot(int64_t j0, int64_t j1, int64_t K, const void* a_, const void* B_, int64_t ldb, void* c_, int64_t sc,
-              double alpha, double beta) {
+// Matrix-vector products and few-row products against B's contiguous columns (see
+// GemmKernel::gemv_dot / gemv_axpy). Each column of B is read once for all MROWS rows of A (from
+// L1 / L2); two vector accumulators a row (four for one row) hide the FMA latency; lanes and
+// accumulators are summed in a fixed order.
+template <class V, int MROWS>
+void dot_rows(int64_t j0, int64_t j1, int64_t K, const typename V::T* a, int64_t lda, const typename V::T* B,
+              int64_t ldb, typename V::T* c, int64_t ldc, int64_t sc, double alpha, double beta) {
   using T = typename V::T;
   using R = typename V::R;
-  constexpr int W = V::W;
-  const T* a = static_cast<const T*>(a_);
-  const T* B = static_cast<const T*>(B_);
-  T* c = static_cast<T*>(c_);
+  constexpr int W = V::W, NA = MROWS == 1 ? 4 : 2;  // accumulators a row
   for (int64_t j = j0; j < j1; ++j) {
     const T* b = B + j * ldb;
-    R s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+    R s[MROWS][NA];
+#pragma GCC unroll 8
+    for (int i = 0; i < MROWS; ++i)
+#pragma GCC unroll 4
+      for (int u = 0; u < NA; ++u) s[i][u] = V::zero();
     int64_t k = 0;
-    for (; k + 4 * W <= K; k += 4 * W) {
-      s0 = V::fma(V::load(a + k), V::load(b + k), s0);
-      s1 = V::fma(V::load(a + k + W), V::load(b + k + W), s1);
-      s2 = V::fma(V::load(a + k + 2 * W), V::load(b + k + 2 * W), s2);
-      s3 = V::fma(V::load(a + k + 3 * W), V::load(b + k + 3 * W), s3);
+    for (; k + NA * W <= K; k += NA * W) {
+      R bv[NA];
+#pragma GCC unroll 4
+      for (int u = 0; u < NA; ++u) bv[u] = V::load(b + k + u * W);
+#pragma GCC unroll 8
+      for (int i = 0; i < MROWS; ++i)
+#pragma GCC unroll 4
+        for (int u = 0; u < NA; ++u) s[i][u] = V::fma(V::load(a + i * lda + k + u * W), bv[u], s[i][u]);
     }
-    for (; k + W <= K; k += W) s0 = V::fma(V::load(a + k), V::load(b + k), s0);
-    alignas(64) T lanes[W];
-    V::store(lanes, V::add(V::add(s0, s1), V::add(s2, s3)));
-    T sum = 0;
-    for (int q = 0; q < W; ++q) sum += lanes[q];
-    for (; k < K; ++k) sum += a[k] * b[k];
-    T* cj = c + j * sc;
-    *cj = T(alpha) * sum + (beta == 0 ? T(0) : T(beta) * *cj);
+    for (; k + W <= K; k += W) {
+      const R bv = V::load(b + k);
+#pragma GCC unroll 8
+      for (int i = 0; i < MROWS; ++i) s[i][0] = V::fma(V::load(a + i * lda + k), bv, s[i][0]);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MROWS; ++i) {
+      R r = s[i][0];
+#pragma GCC unroll 4
+      for (int u = 1; u < NA; ++u) r = V::add(r, s[i][u]);
+      alignas(64) T lanes[W];
+      V::store(lanes, r);
+      T sum = 0;
+      for (int q = 0; q < W; ++q) sum += lanes[q];
+      for (int64_t kk = k; kk < K; ++kk) sum += a[i * lda + kk] * b[kk];
+      T* cj = c + i * ldc + j * sc;
+      *cj = T(alpha) * sum + (beta == 0 ? T(0) : T(beta) * *cj);
+    }
+  }
+}
+
+template <class V, size_t... I>
+constexpr auto dot_rows_table(std::index_sequence<I...>) {
+  return std::array{&dot_rows<V, int(I) + 1>...};
+}
+
+template <class V>
+void gemv_dot(int64_t j0, int64_t j1, int64_t K, int m, const void* a, int64_t lda, const void* B, int64_t ldb,
+              void* c, int64_t ldc, int64_t sc, double alpha, double beta) {
+  using T = typename V::T;
+  static constexpr auto table = dot_rows_table<V>(std::make_index_sequence<kDotRows>{});
+  for (int i0 = 0; i0 < m; i0 += kDotRows) {
+    const int rows = std::min(kDotRows, m - i0);
+    table[rows - 1](j0, j1, K, static_cast<const T*>(a) + i0 * lda, lda, static_cast<const T*>(B), ldb,
+                    static_cast<T*>(c) + i0 * ldc, ldc, sc, alpha, beta);
   }
 }
 
