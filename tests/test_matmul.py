@@ -594,22 +594,26 @@ def test_batched_split_over_threads(dtype, isa, rng):
 
 
 @pytest.mark.parametrize("m,n,k", [(2, 37, 256), (5, 300, 301), (8, 64, 1024), (3, 1, 512), (9, 40, 300)])
-def test_few_rows_times_w_transposed(m, n, k, isa, rng):
-    """A few rows (M <= 8, K >= 256) against W^T read every row of W once for all of them (the dot
-    kernel, no packing); 9 rows take the packed path. Every A layout (its rows gathered when k is
-    not contiguous), a bias, addmm's alpha / beta, a batch of such products, and the gradients."""
+def test_few_rows_times_w_either_layout(m, n, k, isa, rng):
+    """A few rows (M <= 8, K >= 256) against W^T (dot kernel) or a row-major W (axpy kernel) read W
+    once for all of them, unpacked; 9 rows take the packed path. Every A layout (its rows gathered
+    for the dots when k is not contiguous), a bias, addmm's alpha / beta, a stepped W, a batch of
+    such products, and the gradients."""
     x, w, b, c = (rng.standard_normal(s) for s in ((m, k), (n, k), (n,), (m, n)))
     for dt, tol in ((fd.float64, 1e-12), (fd.float32, 3e-5)):
-        fw = fd.tensor(w, dtype=dt)
-        for kind in ("contig", "transposed", "stepped"):
-            fx = strided(x, dt, kind=kind)
-            np.testing.assert_allclose(F.linear(fx, fw, fd.tensor(b, dtype=dt)).numpy(), x @ w.T + b, rtol=tol,
+        for wt in (fd.tensor(w, dtype=dt).T, fd.tensor(np.ascontiguousarray(w.T), dtype=dt),
+                   strided(w.T, dt, kind="stepped")):  # W^T, row-major W (k x n), W with column steps
+            for kind in ("contig", "transposed", "stepped"):
+                fx = strided(x, dt, kind=kind)
+                want = x @ w.T
+                np.testing.assert_allclose((fx @ wt).numpy(), want, rtol=tol, atol=tol * np.sqrt(k))
+                got = fd.addmm(fd.tensor(c, dtype=dt), fx, wt, beta=0.5, alpha=-2.0).numpy()
+                np.testing.assert_allclose(got, 0.5 * c - 2.0 * want, rtol=tol, atol=tol * np.sqrt(k))
+            xs = rng.standard_normal((3, m, k))
+            np.testing.assert_allclose((fd.tensor(xs, dtype=dt) @ wt).numpy(), xs @ w.T, rtol=tol,
                                        atol=tol * np.sqrt(k))
-            got = fd.addmm(fd.tensor(c, dtype=dt), fx, fw.T, beta=0.5, alpha=-2.0).numpy()
-            np.testing.assert_allclose(got, 0.5 * c - 2.0 * (x @ w.T), rtol=tol, atol=tol * np.sqrt(k))
-        xs = rng.standard_normal((3, m, k))
-        got = (fd.tensor(xs, dtype=dt) @ fw.T).numpy()
-        np.testing.assert_allclose(got, xs @ w.T, rtol=tol, atol=tol * np.sqrt(k))
+        got = F.linear(fd.tensor(x, dtype=dt), fd.tensor(w, dtype=dt), fd.tensor(b, dtype=dt)).numpy()
+        np.testing.assert_allclose(got, x @ w.T + b, rtol=tol, atol=tol * np.sqrt(k))
     up = rng.standard_normal((m, n))
     out, (gx, gw) = fd_grads(lambda p, q: F.linear(p, q), [x, w], up)
     np.testing.assert_allclose(out.detach().numpy(), x @ w.T, rtol=1e-12, atol=1e-12)

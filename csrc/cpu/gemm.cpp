@@ -886,17 +886,20 @@ bool gemm_narrow(const GemmKernel& k, const Problem& q, int nt) {
 
 // One output row (M == 1: a single token through a linear layer) is a matrix-vector product
 // bound by reading B: B is read once where it lies (dot products down contiguous columns, or
-// axpy along contiguous rows), never packed, with the columns split over threads. A few rows
-// against B's contiguous columns (X @ W^T: a small batch of tokens) go the same way from K = 256,
-// every column of W read once for all the rows; the packed path read W, wrote it packed and read
-// it again. Xeon, Emerald Rapids class, 2 threads, GFLOP/s packed -> here: linear 4 x 4096 -> 4096
-// 37 -> 86 (0.60x -> 1.31x PyTorch), 8 x 3072 -> 768 77 -> 131, 8 x 1024 -> 4096 78 -> 163,
-// 2 x 768 -> 768 45 -> 107, 3 x 256 -> 512 38 -> 77; below K = 256 the sums across each dot's
-// lanes cost more than packing (5 x 64 -> 128 48 -> 20, 8 x 96 -> 128 76 -> 45).
+// axpy along contiguous rows), never packed, with the columns split over threads. A few rows (a
+// small batch of tokens) go the same way from K = 256, every part of B read once for all the rows;
+// the packed path read B, wrote it packed and read it again. Xeon, Emerald Rapids class, 2 threads,
+// GFLOP/s packed -> here:
+//   X @ W^T (dot): linear 4 x 4096 -> 4096 37 -> 86 (0.60x -> 1.31x PyTorch), 8 x 3072 -> 768
+//     77 -> 131, 8 x 1024 -> 4096 78 -> 163, 2 x 768 -> 768 45 -> 107, 3 x 256 -> 512 38 -> 77
+//   X @ W (axpy): 4 x 4096 @ 4096 x 4096 25 -> 78 (0.64x -> 1.95x), 8 x 1024 @ 1024 x 1024 74 ->
+//     156, 4 x 768 @ 768 x 768 62 -> 134, 3 x 512 @ 512 x 64 30 -> 73
+// Below K = 256 packing wins: the dots' sums across lanes, the axpys' strips of sums cost more
+// (dot 5 x 64 -> 128 48 -> 20, 8 x 96 -> 128 76 -> 45; axpy 8 x 128 @ 128 x 128 166 -> 129).
 constexpr int64_t kFewRows = 8, kFewRowsMinK = 256;
 bool gemm_vector(const GemmKernel& k, const Problem& q0, int nt) {
   if (!k.gemv_dot || (q0.sb_k != 1 && q0.sb_n != 1)) return false;
-  if (q0.M != 1 && !(q0.M <= kFewRows && q0.sb_k == 1 && q0.K >= kFewRowsMinK)) return false;
+  if (q0.M != 1 && !(q0.M <= kFewRows && q0.K >= kFewRowsMinK)) return false;
   const Problem q = with_bias_filled(q0);
   const int64_t e = int64_t(q.esz);
   if (q.sb_k == 1) {
@@ -918,12 +921,12 @@ bool gemm_vector(const GemmKernel& k, const Problem& q0, int nt) {
     if (tmp) cpu_free(tmp, size_t(q.M * q.K * e));
     return true;
   }
-  if (q.sb_n == 1) {  // one contiguous column range per thread, its rows streamed in order
+  if (q.sb_n == 1) {  // one contiguous column range per thread, B's rows streamed in order
     const int64_t work = q.N * q.K, parts = std::max<int64_t>(1, std::min<int64_t>(nt, work >> 15));
     const int64_t block = ((q.N + parts - 1) / parts + 15) & ~int64_t(15);
     parallel_for(0, parts, 1, [&](int64_t t0, int64_t t1) {
-      k.gemv_axpy(std::min(q.N, t0 * block), std::min(q.N, t1 * block), q.K, q.A, q.sa_k, q.B, q.sb_k, q.C, q.sc_n,
-                  q.alpha, q.beta);
+      k.gemv_axpy(std::min(q.N, t0 * block), std::min(q.N, t1 * block), q.K, int(q.M), q.A, q.sa_m, q.sa_k, q.B,
+                  q.sb_k, q.C, q.sc_m, q.sc_n, q.alpha, q.beta);
     });
     return true;
   }

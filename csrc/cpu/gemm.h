@@ -22,7 +22,7 @@ void gemm_ref(const GemmParams& p);
 // ---- internals shared by gemm.cpp (driver) and gemm*_vec.cpp (per-ISA kernels) ----
 namespace detail {
 
-constexpr int kDotRows = 8;  // rows of A per pass of GemmKernel::gemv_dot over B's columns
+constexpr int kDotRows = 8;  // rows of A per pass of GemmKernel::gemv_dot / gemv_axpy over B
 
 // One register-tiled kernel family for one ISA and dtype (BLIS structure). Packing absorbs
 // strides and dtype widening; the macro-kernel runs the jr/ir loops over packed panels.
@@ -49,17 +49,18 @@ struct GemmKernel {
   // apart): a last partial panel of at most nr / 2 columns (a GCN's 16 channels) at half the work.
   void (*direct_half)(int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb,
                       int64_t bps, void* C, int64_t ldc, double alpha, double beta) = nullptr;
-  // Matrix-vector and few-row products, bound by reading B once where it lies; C's columns are
-  // sc apart.
-  //   dot:  C[i][j] = alpha <A[i, :], B[:, j]> + beta C[i][j] for the m rows of A (lda apart, each
-  //         contiguous; C's rows ldc apart), B's columns contiguous along k (X @ W^T's W rows);
-  //         every column of B is read once for up to kDotRows rows
-  //   axpy: c = alpha sum_k a[k] B[k, :] + beta c, one row, B's rows contiguous (row-major B)
+  // Matrix-vector and few-row products, bound by reading B once where it lies: C[i][j] (C's rows
+  // ldc apart, columns sc apart) for the m rows of A (lda apart), each column range of B read once
+  // for up to kDotRows rows.
+  //   dot:  C[i][j] = alpha <A[i, :], B[:, j]> + beta C[i][j], A's rows and B's columns contiguous
+  //         along k (X @ W^T's W rows)
+  //   axpy: C[i, :] = alpha sum_k A[i][k] B[k, :] + beta C[i, :], A's k sa apart, B's rows
+  //         contiguous (row-major B)
   // Both cover columns [j0, j1) so threads can split them.
   void (*gemv_dot)(int64_t j0, int64_t j1, int64_t K, int m, const void* a, int64_t lda, const void* B,
                    int64_t ldb, void* c, int64_t ldc, int64_t sc, double alpha, double beta) = nullptr;
-  void (*gemv_axpy)(int64_t j0, int64_t j1, int64_t K, const void* a, int64_t sa, const void* B, int64_t ldb,
-                    void* c, int64_t sc, double alpha, double beta) = nullptr;
+  void (*gemv_axpy)(int64_t j0, int64_t j1, int64_t K, int m, const void* a, int64_t lda, int64_t sa, const void* B,
+                    int64_t ldb, void* c, int64_t ldc, int64_t sc, double alpha, double beta) = nullptr;
   const char* name = "";
 };
 

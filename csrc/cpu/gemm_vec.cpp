@@ -265,45 +265,72 @@ void gemv_dot(int64_t j0, int64_t j1, int64_t K, int m, const void* a, int64_t l
   }
 }
 
-// Rows of B are streamed in order (four at a time) into an L1-resident strip of sums: B is read
-// sequentially, which the prefetchers follow, instead of down column strips ldb apart.
-template <class V>
-void gemv_axpy(int64_t j0, int64_t j1, int64_t K, const void* a_, int64_t sa, const void* B_, int64_t ldb, void* c_,
-               int64_t sc, double alpha, double beta) {
+// Rows of B are streamed in order (four at a time) into L1-resident strips of sums, one strip per
+// row of A: B is read sequentially, which the prefetchers follow, instead of down column strips
+// ldb apart, and once for all MROWS rows.
+template <class V, int MROWS>
+void axpy_rows(int64_t j0, int64_t j1, int64_t K, const typename V::T* a, int64_t lda, int64_t sa,
+               const typename V::T* B, int64_t ldb, typename V::T* c, int64_t ldc, int64_t sc, double alpha,
+               double beta) {
   using T = typename V::T;
   using R = typename V::R;
   constexpr int W = V::W;
-  constexpr int64_t kStrip = 1024;  // columns per strip: 4 KiB of float sums
-  const T* a = static_cast<const T*>(a_);
-  const T* B = static_cast<const T*>(B_);
-  T* c = static_cast<T*>(c_);
-  alignas(64) T acc[kStrip];
+  constexpr int64_t kStrip = MROWS == 1 ? 1024 : 512;  // columns per strip: 4 KiB of float sums a row (2 KiB)
+  alignas(64) T acc[MROWS][kStrip];
   for (int64_t jc = j0; jc < j1; jc += kStrip) {
     const int64_t m = std::min(kStrip, j1 - jc), mv = m / W * W;
-    std::fill(acc, acc + m, T(0));
+    for (int i = 0; i < MROWS; ++i) std::fill(acc[i], acc[i] + m, T(0));
     int64_t k = 0;
     for (; k + 4 <= K; k += 4) {  // four rows a pass: one load and store of the sums per four FMAs
       const T* b0 = B + k * ldb + jc;
       const T* b1 = b0 + ldb;
       const T* b2 = b1 + ldb;
       const T* b3 = b2 + ldb;
-      const T x0 = a[k * sa], x1 = a[(k + 1) * sa], x2 = a[(k + 2) * sa], x3 = a[(k + 3) * sa];
-      const R v0 = V::set1(x0), v1 = V::set1(x1), v2 = V::set1(x2), v3 = V::set1(x3);
-      for (int64_t q = 0; q < mv; q += W)
-        V::store(acc + q, V::fma(v3, V::load(b3 + q),
-                                 V::fma(v2, V::load(b2 + q),
-                                        V::fma(v1, V::load(b1 + q), V::fma(v0, V::load(b0 + q), V::load(acc + q))))));
-      for (int64_t q = mv; q < m; ++q) acc[q] += x0 * b0[q] + x1 * b1[q] + x2 * b2[q] + x3 * b3[q];
+      for (int64_t q = 0; q < mv; q += W) {
+        const R w0 = V::load(b0 + q), w1 = V::load(b1 + q), w2 = V::load(b2 + q), w3 = V::load(b3 + q);
+#pragma GCC unroll 8
+        for (int i = 0; i < MROWS; ++i) {
+          const T* x = a + i * lda + k * sa;
+          V::store(acc[i] + q,
+                   V::fma(V::set1(x[3 * sa]), w3,
+                          V::fma(V::set1(x[2 * sa]), w2,
+                                 V::fma(V::set1(x[sa]), w1, V::fma(V::set1(x[0]), w0, V::load(acc[i] + q))))));
+        }
+      }
+      for (int i = 0; i < MROWS; ++i) {
+        const T* x = a + i * lda + k * sa;
+        for (int64_t q = mv; q < m; ++q) acc[i][q] += x[0] * b0[q] + x[sa] * b1[q] + x[2 * sa] * b2[q] + x[3 * sa] * b3[q];
+      }
     }
     for (; k < K; ++k) {
       const T* b0 = B + k * ldb + jc;
-      const T x0 = a[k * sa];
-      for (int64_t q = 0; q < m; ++q) acc[q] += x0 * b0[q];
+      for (int i = 0; i < MROWS; ++i) {
+        const T x0 = a[i * lda + k * sa];
+        for (int64_t q = 0; q < m; ++q) acc[i][q] += x0 * b0[q];
+      }
     }
-    for (int64_t q = 0; q < m; ++q) {
-      T* cj = c + (jc + q) * sc;
-      *cj = T(alpha) * acc[q] + (beta == 0 ? T(0) : T(beta) * *cj);
-    }
+    for (int i = 0; i < MROWS; ++i)
+      for (int64_t q = 0; q < m; ++q) {
+        T* cj = c + i * ldc + (jc + q) * sc;
+        *cj = T(alpha) * acc[i][q] + (beta == 0 ? T(0) : T(beta) * *cj);
+      }
+  }
+}
+
+template <class V, size_t... I>
+constexpr auto axpy_rows_table(std::index_sequence<I...>) {
+  return std::array{&axpy_rows<V, int(I) + 1>...};
+}
+
+template <class V>
+void gemv_axpy(int64_t j0, int64_t j1, int64_t K, int m, const void* a, int64_t lda, int64_t sa, const void* B,
+               int64_t ldb, void* c, int64_t ldc, int64_t sc, double alpha, double beta) {
+  using T = typename V::T;
+  static constexpr auto table = axpy_rows_table<V>(std::make_index_sequence<kDotRows>{});
+  for (int i0 = 0; i0 < m; i0 += kDotRows) {
+    const int rows = std::min(kDotRows, m - i0);
+    table[rows - 1](j0, j1, K, static_cast<const T*>(a) + i0 * lda, lda, sa, static_cast<const T*>(B), ldb,
+                    static_cast<T*>(c) + i0 * ldc, ldc, sc, alpha, beta);
   }
 }
 
