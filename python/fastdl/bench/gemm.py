@@ -18,9 +18,10 @@ BATCHED = [((48, 64, 32), (48, 32, 64)), ((48, 64, 64), (48, 64, 32)), ((12, 64,
            ((16, 256, 256), (16, 256, 256))]
 BF16_SIZES = [(2048, 2048, 2048), (8192, 768, 3072)]
 # The shapes models run: a char-GPT block's linears (batch 12 x context 64 tokens, width 128:
-# attention projections, QKV, MLP up and down), a GCN layer (few columns), one token (one row).
+# attention projections, QKV, MLP up and down), a GCN layer (few columns), one token (one row), a
+# few tokens (a small batch decoding: W read once for all the rows, no packing).
 MODEL_SIZES = [(768, 128, 128), (768, 384, 128), (768, 512, 128), (768, 128, 512), (2708, 16, 1433),
-               (1, 1024, 256), (1, 2048, 512)]
+               (1, 1024, 256), (1, 2048, 512), (4, 4096, 4096), (8, 768, 3072)]
 
 
 def _numpy_blas():
