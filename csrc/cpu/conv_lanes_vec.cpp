@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "core/cpu_info.h"
 #include "cpu/conv_vec.h"
 #include "cpu/simd/transpose.h"
 
@@ -203,34 +204,35 @@ void fwd_lanes(const Conv2dParams& p) {
   constexpr int NW = kNV * PV<T>::W;
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, RS = p.R * p.S, OHW = p.OH * p.OW;
   // x's channels unpadded (forward only broadcasts them). The weight transposed to wk[c][tap][k]
-  // through registers (to_nhwc, w read as one image of K channels), its lanes read in place (c
-  // steps RS K apart; lanes past a group's Kg read what follows and land in y_t's padding). With
-  // few channels, one group and unit column dilation, a row of taps (s, c) is merged into one
-  // run of S Cg channels instead (a 3-channel 7x7 stem: 7 runs of 21 in place of 49 of 3), read
-  // from a copy packed as wt[g][block][tap][c][lane].
+  // through registers (to_nhwc, w read as one image of K channels), then packed as
+  // ws[g][block][tap][c][lane] (lanes past a group's Kg zero, landing in y_t's padding): a tile's
+  // channel steps read consecutive lines. Read in place from wk, the steps were RS K apart, beyond
+  // the L1 prefetcher's stride and, at 256 or 512 channels, into a few L1 sets (Xeon, Emerald
+  // Rapids class, 2 threads, forward GFLOP/s in place -> packed: 256 x 7x7 234 -> 436, 512 x 7x7
+  // 272 -> 405, DCGAN's 128 -> 256 4x4 stride 2 on 8x8 217 -> 331). With few channels, one group
+  // and unit column dilation, a row of taps (s, c) is merged into one run of S Cg channels (a
+  // 3-channel 7x7 stem: 7 runs of 21 in place of 49 of 3).
   const int64_t Cgp = Cg, Kgp = round_up(Kg, NW), kb = Kgp / NW;
   const bool merge = G == 1 && p.dw == 1 && Cg < 32;
   const XView v(p);
   const int64_t Cx = G * Cgp, Ky = G * Kgp;
   Scratch xs(size_t(p.N * v.Hd * v.Wd * Cx) * sizeof(T)), ys(size_t(p.N * OHW * Ky) * sizeof(T));
-  Scratch ks(size_t(Cg * RS * p.K + NW) * sizeof(T)), ws(merge ? size_t(kb * RS * Cg * NW) * sizeof(T) : 0);
+  Scratch ks(size_t(Cg * RS * p.K) * sizeof(T)), ws(size_t(G * kb * RS * Cg * NW) * sizeof(T));
   T* xt = xs.as<T>();
   T* yt = ys.as<T>();
   T* wk = ks.as<T>();
   to_nhwc<T>(static_cast<const T*>(p.x), p.N, G, Cg, Cgp, p.H, p.W, p.ph, p.pw, v.Hd, v.Wd, xt);
   to_nhwc<T>(static_cast<const T*>(p.w), 1, 1, p.K, p.K, Cg, RS, 0, 0, Cg, RS, wk);
-  std::fill(wk + Cg * RS * p.K, wk + Cg * RS * p.K + NW, T(0));
-  if (merge)
-    parallel_for(0, kb * RS, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t b = t / RS, tap = t % RS, n = std::min<int64_t>(NW, Kg - b * NW);
-        T* d = ws.as<T>() + t * Cg * NW;
-        for (int64_t c = 0; c < Cg; ++c) {
-          std::memcpy(d + c * NW, wk + (c * RS + tap) * p.K + b * NW, size_t(n) * sizeof(T));
-          std::fill(d + c * NW + n, d + (c + 1) * NW, T(0));
-        }
+  parallel_for(0, G * kb * RS, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t g = t / (kb * RS), b = t / RS % kb, tap = t % RS, n = std::min<int64_t>(NW, Kg - b * NW);
+      T* d = ws.as<T>() + t * Cg * NW;
+      for (int64_t c = 0; c < Cg; ++c) {
+        std::memcpy(d + c * NW, wk + (c * RS + tap) * p.K + g * Kg + b * NW, size_t(n) * sizeof(T));
+        std::fill(d + c * NW + n, d + (c + 1) * NW, T(0));
       }
-    });
+    }
+  });
   // Pixels in classes that see the same taps inside the image (bands of rows times bands of
   // columns), each class running only those: the padding taps are never multiplied.
   const std::vector<Band> hb = tap_bands(p.OH, p.H, p.sh, p.ph, p.R, p.dh), wb = tap_bands(p.OW, p.W, p.sw, p.pw, p.S, p.dw);
@@ -242,7 +244,7 @@ void fwd_lanes(const Conv2dParams& p) {
       for (int64_t r = bh.t0; r < bh.t1; ++r)
         for (int64_t s = bw.t0; s < bw.t1; s += merge ? bw.t1 - bw.t0 : 1) {
           toff.push_back((r * p.dh * v.Wd + s * p.dw) * Cx);
-          woff.push_back(merge ? (r * p.S + s) * Cg * NW : (r * p.S + s) * p.K);
+          woff.push_back((r * p.S + s) * Cg * NW);
         }
       const int64_t Cr = merge ? (bw.t1 - bw.t0) * Cg : Cg;
       for (int64_t g = 0; g < G; ++g) {
@@ -255,8 +257,8 @@ void fwd_lanes(const Conv2dParams& p) {
         }
         Grid<T> gr{p.N, bh.o1 - bh.o0, bw.o1 - bw.o0, xt + (bh.o0 * p.sh * v.Wd + bw.o0 * p.sw) * Cx + g * Cgp,
                    v.Hd * v.Wd * Cx, p.sh * v.Wd * Cx, p.sw * Cx, out, OHW * Ky, p.OW * Ky, Ky};
-        if (merge) run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Cr, ws.as<T>(), NW, RS * Cg * NW, kb);
-        else run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Cr, wk + g * Kg, RS * p.K, NW, kb);
+        run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Cr, ws.as<T>() + g * kb * RS * Cg * NW, NW,
+                    RS * Cg * NW, kb);
       }
     }
   from_nhwc<T>(yt, p.N, G, Kg, Kgp, OHW, static_cast<T*>(p.y));
@@ -298,12 +300,23 @@ void bwd_input_lanes(const Conv2dParams& p) {
   T* gxt = xs.as<T>();
   to_nhwc<T>(static_cast<const T*>(p.gy), p.N, G, Kg, Kgp, p.OH, p.OW, 0, 0, p.OH, p.OW, gyt);
   const T* w = static_cast<const T*>(p.w);
-  // the weight as wc[k][tap][c] (w's K rows as images of Cg channels), its lanes read in place
-  // (k steps RS Cg apart; lanes past Cg read what follows, NW zeros at the end, and land in gx_t's padding)
-  Scratch wcs(size_t(p.K * RS * Cg + NW) * sizeof(T));
+  // the weight as wc[k][tap][c] (w's K rows as images of Cg channels), then packed as
+  // wp[g][c block][tap][k][lane] (lanes past Cg zero, landing in gx_t's padding) so a tile's
+  // channel steps read consecutive lines, as in forward
+  Scratch wcs(size_t(p.K * RS * Cg) * sizeof(T)), wps(size_t(G * cb * RS * Kg * NW) * sizeof(T));
   T* wc = wcs.as<T>();
+  T* wp = wps.as<T>();
   to_nhwc<T>(w, p.K, 1, Cg, Cg, 1, RS, 0, 0, 1, RS, wc);
-  std::fill(wc + p.K * RS * Cg, wc + p.K * RS * Cg + NW, T(0));
+  parallel_for(0, G * cb * RS, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t g = t / (cb * RS), b = t / RS % cb, tap = t % RS, n = std::min<int64_t>(NW, Cg - b * NW);
+      T* d = wp + t * Kg * NW;
+      for (int64_t k = 0; k < Kg; ++k) {
+        std::memcpy(d + k * NW, wc + ((g * Kg + k) * RS + tap) * Cg + b * NW, size_t(n) * sizeof(T));
+        std::fill(d + k * NW + n, d + (k + 1) * NW, T(0));
+      }
+    }
+  });
   std::vector<int64_t> toff, woff;
   for (int64_t a = 0; a < int64_t(ah.size()); ++a)
     for (int64_t b = 0; b < int64_t(aw.size()); ++b) {
@@ -315,7 +328,7 @@ void bwd_input_lanes(const Conv2dParams& p) {
           woff.clear();
           for (int64_t i = bh.t0; i < bh.t1; ++i)
             for (int64_t j = bw.t0; j < bw.t1; ++j) {
-              woff.push_back((tr[size_t(i)].first * p.S + ts[size_t(j)].first) * Cg);
+              woff.push_back((tr[size_t(i)].first * p.S + ts[size_t(j)].first) * Kg * NW);
               toff.push_back((tr[size_t(i)].second * p.OW + ts[size_t(j)].second) * Ky);
             }
           for (int64_t g = 0; g < G; ++g) {
@@ -329,7 +342,8 @@ void bwd_input_lanes(const Conv2dParams& p) {
             }
             Grid<T> gr{p.N, bh.o1 - bh.o0, bw.o1 - bw.o0, gyt + (bh.o0 * p.OW + bw.o0) * Ky + g * Kgp, OHW * Ky,
                        p.OW * Ky, Ky, out, HW * Cx, p.sh * p.W * Cx, p.sw * Cx};
-            run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Kg, wc + g * Kg * RS * Cg, RS * Cg, NW, cb);
+            run_grid<T>(gr, toff.data(), woff.data(), int64_t(toff.size()), Kg, wp + g * cb * RS * Kg * NW, NW,
+                        RS * Kg * NW, cb);
           }
         }
     }
@@ -467,6 +481,11 @@ bool conv_lanes_pays(const Conv2dParams& p, ConvPass pass) {
   // A weight gradient with one to three output channels (a discriminator's last 4x4 layer onto
   // one logit) takes it too: its rows are mostly idle, but the direct loops it replaces pad every
   // plane and round 1-pixel outputs up to a vector (256 -> 1 on 4x4: 0.5x PyTorch).
+  // A strided weight gradient takes it only while the padded NHWC copy of x fits in the threads'
+  // L2s together: its tiles stream that copy once per (tap, k block, c block). On a Xeon of the
+  // Emerald Rapids class (2 MiB L2, a shared L3) ResNet's 64 -> 128 3x3 stride-2 layer on 32x32
+  // (a 9.5 MiB copy) ran forward + backward in 19.8 ms against the GEMM's 13.3, DCGAN's 64 -> 128
+  // on 16x16 (2.6 MiB) 6.9 against 6.1, its 128 -> 256 on 8x8 (1.6 MiB) 6.4 against 6.8.
   // Forward's reduction per tap is a row of S Cg channels where fwd_lanes merges the row (a
   // ResNet's 3-channel 7x7 stride-2 stem: 0.61-0.68x -> 0.69-0.85x PyTorch); ConvNeXt's 4x4
   // stride-4 patchify (rows of 12) stays on the GEMM, which reads its taps without a copy.
@@ -474,7 +493,11 @@ bool conv_lanes_pays(const Conv2dParams& p, ConvPass pass) {
   if (p.R * p.S == 1) return false;
   if (pass == ConvPass::weight && Cg < NW / 2)  // lanes over output channels (bwd_weight_lanes_k): stems
     return Kg >= NW / 2;
-  if (pass == ConvPass::weight) return Cg >= 16 && (strided ? Kg >= 16 : Kg < 4);
+  if (pass == ConvPass::weight) {
+    const int64_t xbytes = p.N * (p.H + 2 * p.ph) * (p.W + 2 * p.pw) * p.C * int64_t(dtype_size(p.dt));
+    const bool fits = xbytes <= int64_t(cpu_info().l2) * std::max(1, get_num_threads());
+    return Cg >= 16 && (strided ? Kg >= 16 && fits : Kg < 4);
+  }
   if (pass == ConvPass::input) return Cg >= 16 && Cg >= NW / 2 && Kg >= 16 && (strided || small_rows);
   const int64_t run = p.groups == 1 && p.dw == 1 ? p.S * Cg : Cg;
   return run >= 16 && Kg >= 16 && Kg >= NW / 2 && (strided || small_rows);
