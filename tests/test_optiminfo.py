@@ -138,7 +138,14 @@ def run_input(oi, inp, seed):
         if set(ts[i]) != set(fs[i]):
             return f"state of parameter {i} has keys {sorted(fs[i])}, torch's {sorted(ts[i])}"
         for k, v in ts[i].items():
-            if not (_same(fs[i][k], v) if name != "Muon" else _same(fs[i][k], v, 1e-2, 1e-4)):
+            rtol, atol = (1e-2, 1e-4) if name == "Muon" else (1e-7, 1e-10)
+            if name == "LBFGS" and k == "al":
+                # the two-loop recursion's scratch: al_i = ro_i <s_i, q> cancels to noise once the
+                # steps are tiny (3.1e-8 against PyTorch's -4.9e-9 beside entries of 0.1 on a Xeon of
+                # the Emerald Rapids class, every other state entry equal), so it is compared at the
+                # scale of its largest entry
+                atol = 1e-6 * max((float(np.abs(np.asarray(x)).max()) for x in v if x is not None), default=0.0)
+            if not _same(fs[i][k], v, rtol, atol):
                 return f"state {k!r} of parameter {i}: {str(fs[i][k])[:200]} != {str(v)[:200]}"
     return None
 
